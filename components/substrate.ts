@@ -1,0 +1,92 @@
+/**
+ * The substrate interface: everything the platform layer may know about where it runs.
+ * The AWS substrate (EKS, S3, RDS, Pod Identity) and the in-cluster substrate (any
+ * Kubernetes, with an in-cluster object store and CloudNativePG) both provide it; the
+ * platform layer consumes only this type and never branches on the cloud.
+ */
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
+import type { BucketRole, Scope, WorkloadKind } from "./lib/scopes";
+
+export interface ObjectStore {
+  /** S3 API endpoint URL reachable from pods. */
+  readonly endpoint: pulumi.Output<string>;
+  /** Region to sign requests for. */
+  readonly region: string;
+  /** Whether clients must use path-style addressing (in-cluster servers usually do). */
+  readonly forcePathStyle: boolean;
+  /** Bucket name per role. */
+  readonly buckets: Readonly<Record<BucketRole, pulumi.Output<string>>>;
+}
+
+/** A request for object-store (and cloud) credentials for one workload. */
+export interface WorkloadRequest {
+  readonly kind: WorkloadKind;
+  /** Namespace the workload's pods run in. */
+  readonly namespace: pulumi.Input<string>;
+  /** ServiceAccount name the pods use; the substrate creates it. */
+  readonly serviceAccountName: string;
+  /** Owning team (training workloads are scoped per team). */
+  readonly team?: string;
+}
+
+/** What a workload's pods need to reach object storage with exactly its scopes. */
+export interface WorkloadAccess {
+  /** ServiceAccount created for the workload (with any identity annotations). */
+  readonly serviceAccountName: pulumi.Output<string>;
+  /** Environment for S3 clients (endpoint, region and, in-cluster, secret-backed keys). */
+  readonly env: pulumi.Output<k8s.types.input.core.v1.EnvVar[]>;
+  /** The scopes the credentials carry (from `workloadScopes`). */
+  readonly scopes: readonly Scope[];
+  /** Resources the workload must wait for (role, association, secret). */
+  readonly dependsOn: readonly pulumi.Resource[];
+}
+
+/** How a service reaches Postgres. */
+export interface PostgresConnection {
+  readonly host: pulumi.Output<string>;
+  readonly port: pulumi.Output<number>;
+  readonly database: string;
+  /** Kubernetes Secret (in the requested namespace) with keys `username` and `password`. */
+  readonly secretName: pulumi.Output<string>;
+  /** libpq sslmode the service must use. */
+  readonly sslMode: "require" | "verify-full";
+  readonly dependsOn: readonly pulumi.Resource[];
+}
+
+export type PostgresService = "gateway" | "training";
+
+/** Scheduling for one GPU pool. */
+export interface GpuPlacement {
+  readonly gpuType: string;
+  readonly gpusPerNode: number;
+  readonly nodeSelector: Readonly<Record<string, string>>;
+  readonly tolerations: readonly k8s.types.input.core.v1.Toleration[];
+  readonly capacityType: "on-demand" | "spot";
+}
+
+export interface Substrate {
+  /** For outputs and docs only: the platform layer must not branch on it. */
+  readonly kind: "aws" | "cluster";
+  /** Provider for the target cluster. */
+  readonly provider: k8s.Provider;
+  readonly objectStore: ObjectStore;
+  /** Storage classes: `default` for general volumes. */
+  readonly storageClasses: { readonly default: string };
+  /** GPU placement per configured pool name. */
+  readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
+  /**
+   * Resources the platform layer depends on, so destroy removes the platform (and its
+   * load balancers and ENIs) before the substrate underneath.
+   */
+  readonly ready: readonly pulumi.Resource[];
+  /** Creates the ServiceAccount and credentials of one workload. */
+  bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess;
+  /** Creates the Postgres login of a service and a Secret holding it in `namespace`. */
+  connectPostgres(
+    name: string,
+    service: PostgresService,
+    namespace: pulumi.Input<string>,
+    opts: pulumi.ComponentResourceOptions,
+  ): PostgresConnection;
+}

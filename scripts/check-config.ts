@@ -1,0 +1,28 @@
+/**
+ * Offline check of a stack config: `npm run check-config -- <stack>` (or a path to a
+ * Pulumi.<stack>.yaml). Prints every problem and exits 1, or prints a summary and exits 0.
+ */
+import * as fs from "node:fs";
+import { rawFromStackFile, stackFile } from "../stacks/config/load";
+import { formatIssues } from "../stacks/config/errors";
+import { validateConfig } from "../stacks/config/validate";
+
+const arg = process.argv[2];
+if (!arg) {
+  console.error("usage: check-config <stack name | path to Pulumi.<stack>.yaml>");
+  process.exit(2);
+}
+const file = fs.existsSync(arg) ? arg : stackFile(arg);
+if (!fs.existsSync(file)) {
+  console.error(`check-config: no stack config at ${file}`);
+  process.exit(2);
+}
+const { raw, secretKeys } = rawFromStackFile(file);
+const r = validateConfig(raw, { secretKeys });
+if (!r.ok) {
+  console.error(`${file}: ${formatIssues(r.issues)}`);
+  process.exit(1);
+}
+console.log(
+  `${file}: ok (${r.config.profile}, ${r.config.substrate.kind}, ${r.config.models.length} models, ${r.config.teams.length} teams)`,
+);

@@ -1,0 +1,9 @@
+/** Every cross-field rule, run after (and independently of) the schema. */
+import { AWS_RULES } from "./aws";
+import { CLUSTER_RULES } from "./cluster";
+import { CORE_RULES } from "./core";
+import type { Rule } from "./helpers";
+
+export type { RawConfig, Rule } from "./helpers";
+
+export const ALL_RULES: readonly Rule[] = [...CORE_RULES, ...AWS_RULES, ...CLUSTER_RULES];

@@ -1,0 +1,330 @@
+/**
+ * The one configuration schema for a sovereign stack. Every key lives under the `sovereign:`
+ * namespace of a Pulumi stack config. Types are inferred from the schema; the program never
+ * reads config anywhere else.
+ *
+ * Conventions:
+ * - objects are strict: an unknown key is an error (it is usually a typo);
+ * - profile-dependent settings are optional here and resolved from `components/lib/profile.ts`;
+ * - secrets live under the one key `secrets`, which must be set with `pulumi config set --secret`.
+ */
+import { z } from "zod";
+import { CLASSIFICATIONS } from "../../components/lib/classification";
+
+const dnsLabel = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "a DNS-1123 label (lowercase letters, digits and '-')")
+  .max(40);
+
+const classification = z.enum(CLASSIFICATIONS);
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+/** Kubernetes quantity such as `50Gi` or `500m`. */
+const quantity = z
+  .string()
+  .regex(/^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/, "a Kubernetes quantity like 50Gi");
+/** Container image reference with an explicit tag or digest that is not `latest`. */
+export const imageRef = z
+  .string()
+  .regex(
+    /^[^\s:@]+(:[0-9]+)?(\/[^\s:@]+)*(:[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})$/,
+    "an image with a pinned tag or digest",
+  )
+  .refine((s) => !/:latest$/.test(s), "a pinned tag, never 'latest'");
+const cidr = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, "an IPv4 CIDR like 10.0.0.0/16");
+
+export const substrateSchema = z.discriminatedUnion("kind", [
+  z.strictObject({
+    kind: z.literal("aws"),
+    /** AWS region everything is created in. */
+    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "an AWS region like eu-central-1"),
+  }),
+  z.strictObject({
+    kind: z.literal("cluster"),
+    /** kubeconfig context of the target cluster. */
+    context: z.string().min(1, "a kubeconfig context name"),
+    /** Path to a kubeconfig file. @default the standard kubeconfig resolution ($KUBECONFIG, ~/.kube/config) */
+    kubeconfig: z.string().min(1).optional(),
+  }),
+]);
+
+export const tagsSchema = z.strictObject({
+  owner: z.string().min(1),
+  costCenter: z.string().min(1),
+  dataClassification: classification,
+});
+
+export const networkSchema = z.strictObject({
+  /** VPC CIDR. @default 10.40.0.0/16 */
+  cidr: cidr.default("10.40.0.0/16"),
+  /** Availability zones. @default 2 in dev, 3 in prod */
+  azCount: z.number().int().min(1).max(6).optional(),
+  /** `nat`: NAT gateways for egress; `private`: no internet egress at all. @default nat */
+  egress: z.enum(["nat", "private"]).default("nat"),
+  /** Create public subnets and allow a public load balancer. @default false */
+  publicLoadBalancer: z.boolean().default(false),
+});
+
+export const clusterSchema = z.strictObject({
+  /** Kubernetes (EKS) version; an upgrade is a change of this value. @default 1.33 */
+  version: z
+    .string()
+    .regex(/^1\.\d{2}$/, "a Kubernetes minor version like 1.33")
+    .default("1.33"),
+  /** Expose the API endpoint publicly (with an allowlist). @default false */
+  endpointPublicAccess: z.boolean().default(false),
+  /** CIDRs allowed to reach a public endpoint. @default [] */
+  publicAccessCidrs: z.array(cidr).default([]),
+  /** IAM role ARNs granted cluster-admin through access entries. @default [] */
+  adminRoleArns: z
+    .array(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, "an IAM role ARN"))
+    .default([]),
+  /** The on-demand system node group. */
+  systemNodes: z
+    .strictObject({
+      instanceType: z.string().default("m7i.xlarge"),
+      min: nonNegativeInt.optional(),
+      max: positiveInt.optional(),
+    })
+    .default({ instanceType: "m7i.xlarge" }),
+});
+
+export const gpuPoolSchema = z.strictObject({
+  name: dnsLabel,
+  /** `serving` pools are on-demand; `training` pools may use spot. */
+  purpose: z.enum(["serving", "training"]),
+  /** AWS instance families, e.g. [g6e]. Required on the aws substrate. */
+  instanceFamilies: z.array(z.string().min(1)).min(1).optional(),
+  /** Capacity type. @default on-demand (spot is allowed for training pools only) */
+  capacityType: z.enum(["on-demand", "spot"]).default("on-demand"),
+  /** GPUs per node. @default the largest size of the pool's families (aws); required on cluster */
+  gpusPerNode: positiveInt.optional(),
+  /** GPU type label value. @default derived from the instance family (aws); required on cluster */
+  gpuType: z.string().optional(),
+  /** Node selector for this pool on an existing cluster. @default {} */
+  nodeSelector: z.record(z.string(), z.string()).default({}),
+  /** Minimum and maximum GPUs the pool may scale between. */
+  minGpus: nonNegativeInt.default(0),
+  maxGpus: positiveInt,
+  /** Root/data volume per GPU node, GiB. @default 200 */
+  volumeGiB: z.number().int().min(200, "at least 200 GiB for model images").default(200),
+});
+
+export const loraAdapterSchema = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, "a served adapter name"),
+  /** Key prefix of the adapter in the model bucket. */
+  source: z.string().min(1),
+});
+
+export const modelSchema = z.strictObject({
+  name: dnsLabel,
+  role: z.enum(["chat", "embedding", "guard"]),
+  /** Key prefix of the weights in the model bucket, e.g. `llama-3.1-8b-instruct/`. */
+  source: z
+    .string()
+    .min(1)
+    .regex(/^[^/].*/, "a key prefix without a leading '/'"),
+  /** GPU pool to run on. Omit for a CPU model (the local stack). */
+  pool: dnsLabel.optional(),
+  /** GPUs per replica. @default 1 when a pool is set, 0 otherwise */
+  gpusPerReplica: nonNegativeInt.optional(),
+  /** Tensor-parallel size; must divide gpusPerReplica. @default gpusPerReplica */
+  tensorParallelSize: positiveInt.optional(),
+  quantization: z.enum(["none", "fp8", "awq", "gptq"]).default("none"),
+  maxModelLen: positiveInt.default(8192),
+  gpuMemoryUtilization: z.number().gt(0).max(0.98).default(0.9),
+  enablePrefixCaching: z.boolean().default(true),
+  /** Approximate weight size in GiB; sizes the startup probe budget. @default 16 */
+  sizeGiB: z.number().positive().default(16),
+  replicas: z
+    .strictObject({ min: nonNegativeInt.default(1), max: positiveInt.default(1) })
+    .default({ min: 1, max: 1 }),
+  /** Highest classification of data the model was fine-tuned on. @default public */
+  dataClassification: classification.default("public"),
+  loraAdapters: z.array(loraAdapterSchema).default([]),
+  /** Maximum LoRA adapters resident at once. @default number of adapters */
+  maxLoras: positiveInt.optional(),
+  /** Image override (air-gapped mirror). @default the kit's pinned image */
+  image: imageRef.optional(),
+});
+
+export const teamSchema = z.strictObject({
+  name: dnsLabel,
+  /** OIDC group whose members belong to the team. */
+  oidcGroup: z.string().min(1, "a non-empty OIDC group"),
+  costCenter: z.string().min(1),
+  /** Highest data classification members may see. */
+  clearance: classification,
+  /** Models (or LoRA adapters) the team may call. */
+  allowedModels: z.array(z.string().min(1)).default([]),
+  /** Training GPU quota: nominal GPUs and how many more it may borrow from the cohort. */
+  gpuQuota: z
+    .strictObject({ nominal: nonNegativeInt.default(0), borrowingLimit: nonNegativeInt.default(0) })
+    .default({ nominal: 0, borrowingLimit: 0 }),
+  /** Gateway budgets. */
+  budgets: z
+    .strictObject({
+      tokensPerDay: positiveInt.default(1_000_000),
+      requestsPerMinute: positiveInt.default(600),
+    })
+    .default({ tokensPerDay: 1_000_000, requestsPerMinute: 600 }),
+  /** Whether permitted traffic of this team may be captured for training. @default false */
+  allowCapture: z.boolean().default(false),
+});
+
+export const storageSchema = z.strictObject({
+  /** Prefix of bucket names: `${bucketPrefix}-models` etc. */
+  bucketPrefix: z.string().min(3).max(40),
+  /** Object lock (compliance retention) on the inference-log bucket. @default false */
+  objectLock: z.boolean().default(false),
+  /** Days after which noncurrent object versions expire. @default 30 */
+  noncurrentVersionDays: positiveInt.default(30),
+  /** In-cluster object store volume size. @default 50Gi */
+  volumeSize: quantity.default("50Gi"),
+});
+
+export const databaseSchema = z.strictObject({
+  /** PostgreSQL major version. @default 16 */
+  version: z
+    .string()
+    .regex(/^1[6-9](\.\d+)?$/, "PostgreSQL 16 or later")
+    .default("16"),
+  /** RDS instance class (aws). @default db.t4g.medium */
+  instanceClass: z.string().default("db.t4g.medium"),
+  /** Allocated storage, GiB. @default 20 */
+  storageGiB: positiveInt.default(20),
+  /** In-cluster Postgres instances. @default 1 in dev, 3 in prod */
+  instances: positiveInt.optional(),
+  /** Backup retention in days. @default 1 in dev, 7 in prod */
+  backupRetentionDays: positiveInt.optional(),
+});
+
+export const gatewaySchema = z.strictObject({
+  oidc: z.strictObject({
+    issuer: z.string().url(),
+    audience: z.string().min(1),
+    /** @default `${issuer}/.well-known/jwks.json` resolved through discovery */
+    jwksUri: z.string().url().optional(),
+    /** Claim holding group membership. @default groups */
+    groupsClaim: z.string().default("groups"),
+  }),
+  replicas: z.strictObject({ min: positiveInt.optional(), max: positiveInt.optional() }).default({}),
+  /** Expose on a public load balancer (requires network.publicLoadBalancer on aws). @default false */
+  public: z.boolean().default(false),
+  /** Largest request body, bytes. @default 1 MiB */
+  maxBodyBytes: positiveInt.default(1_048_576),
+  /** Deadline for an OPA decision, ms; past it the gateway fails closed. @default 250 */
+  opaTimeoutMs: positiveInt.default(250),
+  /** Regexes redacted from captured prompts and completions. */
+  redactPatterns: z.array(z.string()).default([]),
+  image: imageRef.optional(),
+});
+
+export const policySchema = z.strictObject({
+  /** Name of the guard model (role `guard`). Omit to disable the soft defense. */
+  guardModel: dnsLabel.optional(),
+  /** Guard call timeout, ms. @default 2000 */
+  guardTimeoutMs: positiveInt.default(2000),
+  /** In dev only: allow requests when the guard is unavailable. Ignored (always closed) in prod. @default false */
+  guardFailOpen: z.boolean().default(false),
+  /** Registries images may come from (admission). */
+  allowedRegistries: z.array(z.string().min(1)).min(1),
+  /** Regions data may reside in (policy pack). @default [substrate.region] */
+  allowedRegions: z.array(z.string()).optional(),
+});
+
+export const trainingSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Kueue cohort all team queues share. @default sovereign */
+  cohort: dnsLabel.default("sovereign"),
+});
+
+export const observabilitySchema = z.strictObject({
+  /** Prometheus retention. @default 2d dev, 15d prod */
+  retention: z
+    .string()
+    .regex(/^\d+[hdwy]$/, "a duration like 15d")
+    .optional(),
+  storageSize: quantity.default("50Gi"),
+  replicas: positiveInt.optional(),
+  alertmanager: z
+    .discriminatedUnion("receiver", [
+      z.strictObject({ receiver: z.literal("none") }),
+      z.strictObject({ receiver: z.literal("webhook") }),
+      z.strictObject({
+        receiver: z.literal("email"),
+        to: z.string().email(),
+        from: z.string().email(),
+        smarthost: z.string().regex(/^[^:\s]+:\d+$/, "host:port"),
+      }),
+    ])
+    .default({ receiver: "none" }),
+  grafana: z
+    .strictObject({
+      /** Expose Grafana outside the cluster. @default false */
+      exposed: z.boolean().default(false),
+      oidc: z.strictObject({ issuer: z.string().url(), clientId: z.string().min(1) }).optional(),
+    })
+    .default({ exposed: false }),
+});
+
+export const secretsSchema = z.strictObject({
+  /** Alertmanager webhook URL (receiver `webhook`). */
+  alertWebhookUrl: z.string().url().optional(),
+  /** SMTP password (receiver `email`). */
+  smtpPassword: z.string().min(1).optional(),
+  /** Grafana OIDC client secret. */
+  grafanaOidcClientSecret: z.string().min(1).optional(),
+});
+
+export const imagesSchema = z
+  .strictObject({
+    vllm: imageRef,
+    vllmCpu: imageRef,
+    opa: imageRef,
+    gateway: imageRef,
+  })
+  .partial();
+
+export const stackConfigSchema = z.strictObject({
+  substrate: substrateSchema,
+  profile: z.enum(["dev", "prod"]),
+  tags: tagsSchema,
+  network: networkSchema.default({ cidr: "10.40.0.0/16", egress: "nat", publicLoadBalancer: false }),
+  cluster: clusterSchema.default({
+    version: "1.33",
+    endpointPublicAccess: false,
+    publicAccessCidrs: [],
+    adminRoleArns: [],
+    systemNodes: { instanceType: "m7i.xlarge" },
+  }),
+  gpuPools: z.array(gpuPoolSchema).default([]),
+  models: z.array(modelSchema).min(1, "at least one model"),
+  teams: z.array(teamSchema).min(1, "at least one team"),
+  storage: storageSchema,
+  database: databaseSchema.default({ version: "16", instanceClass: "db.t4g.medium", storageGiB: 20 }),
+  gateway: gatewaySchema,
+  policy: policySchema,
+  training: trainingSchema.default({ enabled: true, cohort: "sovereign" }),
+  observability: observabilitySchema.default({
+    storageSize: "50Gi",
+    alertmanager: { receiver: "none" },
+    grafana: { exposed: false },
+  }),
+  images: imagesSchema.default({}),
+  secrets: secretsSchema.default({}),
+});
+
+/** The raw shape users write (before defaults). */
+export type StackConfigInput = z.input<typeof stackConfigSchema>;
+/** The validated config, with schema defaults applied. */
+export type StackConfig = z.output<typeof stackConfigSchema>;
+export type TeamConfig = StackConfig["teams"][number];
+export type ModelConfig = StackConfig["models"][number];
+export type GpuPoolConfig = StackConfig["gpuPools"][number];
+export type SubstrateConfig = StackConfig["substrate"];
+
+/** Top-level keys of the schema (each is one `sovereign:<key>` config entry). */
+export const TOP_LEVEL_KEYS = Object.keys(stackConfigSchema.shape) as (keyof StackConfig)[];

@@ -1,0 +1,185 @@
+/**
+ * Validation at the boundary: the schema plus cross-field rules, every problem reported at once.
+ */
+import { z } from "zod";
+import { stackConfigSchema, type StackConfig } from "./schema";
+import { ConfigError, describeValue, formatPath, type ConfigIssue } from "./errors";
+import { ALL_RULES, type RawConfig } from "./rules/index";
+
+export interface ValidateOptions {
+  /** Top-level keys that were set with `--secret` (only `secrets` may hold secret values). */
+  readonly secretKeys?: readonly string[];
+}
+
+export type ValidationResult =
+  | { readonly ok: true; readonly config: StackConfig }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+
+/** Validates a raw config object (the `sovereign:*` keys without their namespace). */
+export function validateConfig(raw: unknown, opts: ValidateOptions = {}): ValidationResult {
+  const issues: ConfigIssue[] = [];
+  const parsed = stackConfigSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) issues.push(...fromZod(parsed.error, raw));
+  if (isRecord(raw)) {
+    for (const rule of ALL_RULES) {
+      try {
+        issues.push(...rule(raw as RawConfig));
+      } catch {
+        // Rules read raw input defensively; a rule that cannot make sense of a shape the
+        // schema already rejected adds nothing.
+      }
+    }
+    if (raw.secrets !== undefined && !(opts.secretKeys ?? []).includes("secrets")) {
+      issues.push({
+        path: "sovereign:secrets",
+        message:
+          "expected a secret value (set it with `pulumi config set --secret --path secrets.<name>`), found plain text",
+      });
+    }
+  }
+  const unique = dedupe(issues);
+  if (unique.length > 0 || !parsed.success) return { ok: false, issues: unique };
+  return { ok: true, config: parsed.data };
+}
+
+/** Validates or throws a {@link ConfigError} listing every problem. */
+export function parseConfig(raw: unknown, opts: ValidateOptions = {}): StackConfig {
+  const r = validateConfig(raw, opts);
+  if (!r.ok) throw new ConfigError(r.issues);
+  return r.config;
+}
+
+function fromZod(err: z.ZodError, raw: unknown): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of err.issues) {
+    if (issue.code === "unrecognized_keys") {
+      const known = knownKeysAt(issue.path, raw);
+      for (const key of issue.keys) {
+        const hint = closest(key, known);
+        out.push({
+          path: formatPath([...issue.path, key]),
+          message: `unknown key${hint ? ` (did you mean "${hint}"?)` : ""}; expected one of ${known.join(", ") || "no keys"}`,
+        });
+      }
+      continue;
+    }
+    if (issue.code === "invalid_union" && "errors" in issue && issue.errors.length > 0) {
+      // Discriminated unions: report the branch's own issues.
+      const nested = new z.ZodError(
+        issue.errors.flat().map((e) => ({ ...e, path: [...issue.path, ...e.path] })),
+      );
+      out.push(...fromZod(nested, raw));
+      continue;
+    }
+    const found = "input" in issue ? issue.input : valueAt(raw, issue.path);
+    out.push({
+      path: formatPath(issue.path),
+      message: `${expectation(issue)}, found ${describeValue(found)}`,
+    });
+  }
+  return out;
+}
+
+function expectation(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type":
+      return `expected ${issue.expected}`;
+    case "invalid_value":
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "too_small":
+      return `expected ${issue.origin === "array" ? "at least" : issue.inclusive ? ">=" : ">"} ${String(issue.minimum)}${issue.origin === "array" ? " item(s)" : issue.origin === "string" ? " characters" : ""}`;
+    case "too_big":
+      return `expected ${issue.inclusive ? "<=" : "<"} ${String(issue.maximum)}${issue.origin === "string" ? " characters" : ""}`;
+    case "invalid_format":
+      return `expected ${issue.message.replace(/^Invalid (string: )?/, "") || issue.format}`;
+    default:
+      return `expected ${issue.message}`;
+  }
+}
+
+/** Keys the schema allows at `path`, for "did you mean" hints. */
+function knownKeysAt(path: readonly PropertyKey[], raw: unknown): string[] {
+  let schema: z.ZodType = stackConfigSchema;
+  let value: unknown = raw;
+  for (const p of path) {
+    schema = unwrap(schema);
+    if (schema instanceof z.ZodObject) schema = schema.shape[p as string] as z.ZodType;
+    else if (schema instanceof z.ZodArray) schema = schema.element as z.ZodType;
+    else return [];
+    value =
+      isRecord(value) || Array.isArray(value)
+        ? (value as Record<PropertyKey, unknown>)[p as string]
+        : undefined;
+    if (!schema) return [];
+  }
+  schema = unwrap(schema);
+  if (schema instanceof z.ZodDiscriminatedUnion && isRecord(value)) {
+    const opt = (schema.options as z.ZodType[]).find(
+      (o) =>
+        o instanceof z.ZodObject &&
+        Object.values(o.shape).some((s) => s instanceof z.ZodLiteral && s.value === value?.kind),
+    );
+    if (opt) schema = opt;
+  }
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+function unwrap(s: z.ZodType): z.ZodType {
+  let cur: z.ZodType = s;
+  for (let i = 0; i < 8; i++) {
+    if (cur instanceof z.ZodDefault || cur instanceof z.ZodOptional || cur instanceof z.ZodNullable) {
+      cur = cur.unwrap() as z.ZodType;
+    } else break;
+  }
+  return cur;
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v = raw;
+  for (const p of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p as string];
+  }
+  return v;
+}
+
+function closest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = levenshtein(key.toLowerCase(), k.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  return bestD <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+function levenshtein(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0];
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j];
+      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length];
+}
+
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.path}\u0000${i.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

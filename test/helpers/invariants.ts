@@ -1,0 +1,32 @@
+/**
+ * Invariants every shipped stack must satisfy; each area adds its checks here so that all
+ * stacks are held to them.
+ */
+import { expect } from "vitest";
+import { rawFromStackFile, stackFile } from "../../stacks/config/load";
+import { parseConfig } from "../../stacks/config/validate";
+import type { StackRun } from "./stack";
+
+export async function assertStackInvariants(run: StackRun, stack: string): Promise<void> {
+  const config = parseConfig(rawFromStackFile(stackFile(stack)).raw);
+  const out = run.outputs as Record<string, unknown>;
+  expect(out.profile).toBe(config.profile);
+  expect(out.substrate).toBe(config.substrate.kind);
+  expect(out.models).toEqual(config.models.map((m) => m.name));
+
+  // Every resource below the stack is parented (nothing floats at the root but providers and top components).
+  for (const r of run.recorder.resources) {
+    if (r.parent === undefined) {
+      expect(r.type.startsWith("pulumi:providers:") || !r.custom, `${r.type} ${r.name} has no parent`).toBe(
+        true,
+      );
+    }
+    // Child names follow `${parent}-<role>`.
+    if (r.parent) {
+      const parent = run.recorder.byUrn(r.parent);
+      if (parent && !parent.custom && !parent.type.startsWith("pulumi:pulumi:Stack")) {
+        expect(r.name.startsWith(`${parent.name}-`), `${r.name} is a child of ${parent.name}`).toBe(true);
+      }
+    }
+  }
+}
