@@ -1,15 +1,14 @@
 /**
  * The whole program for one validated config: a substrate, then the platform on top of it.
- * This is the only place that picks a substrate; the platform layer sees the interface.
+ * `wiring/substrate.ts` is the only place that picks a substrate; everything in
+ * `wiring/platform.ts` sees the `Substrate` interface only.
  */
-import * as k8s from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "./config/schema";
+import { wirePlatform } from "./wiring/platform";
+import { createSubstrate } from "./wiring/substrate";
+import type { StackContext } from "./wiring/context";
 
-export interface StackContext {
-  /** Pulumi stack name (for tags and names). */
-  readonly stack: string;
-}
+export type { StackContext } from "./wiring/context";
 
 export interface StackOutputs {
   readonly profile: string;
@@ -20,18 +19,14 @@ export interface StackOutputs {
 }
 
 export function buildStack(config: StackConfig, ctx: StackContext): StackOutputs {
-  if (config.substrate.kind === "cluster") {
-    new k8s.Provider(`${ctx.stack}-k8s`, {
-      context: config.substrate.context,
-      kubeconfig: config.substrate.kubeconfig,
-      enableServerSideApply: true,
-    });
-  }
+  const substrate = createSubstrate(config, ctx);
+  const platform = wirePlatform(config, ctx, substrate);
   return {
     profile: config.profile,
     substrate: config.substrate.kind,
     models: config.models.map((m) => m.name),
     teams: config.teams.map((t) => t.name),
-    endpoint: pulumi.output("pending"),
+    ...substrate.outputs,
+    ...platform,
   };
 }

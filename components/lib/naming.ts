@@ -41,4 +41,9 @@ export const PLATFORM_NAMESPACES = {
   monitoring: "sovereign-monitoring",
   system: "sovereign-system",
   data: "sovereign-data",
+  gpu: "sovereign-gpu",
+  keda: "keda",
+  kueue: "kueue-system",
+  gatekeeper: "gatekeeper-system",
+  training: "sovereign-training",
 } as const;

@@ -1,0 +1,33 @@
+/**
+ * In-cluster addresses of platform services. They are derived from names alone, so one
+ * component can point at another without waiting for it (and tests can assert the wiring).
+ */
+import { PLATFORM_NAMESPACES } from "./naming";
+
+const svc = (name: string, ns: string, port: number, scheme = "http") =>
+  `${scheme}://${name}.${ns}.svc.cluster.local:${port}`;
+
+/** Service name of a model server. */
+export function modelServiceName(model: string): string {
+  return `model-${model}`;
+}
+
+/** OpenAI-compatible base URL (without `/v1`) of a model server. */
+export function modelServerUrl(model: string): string {
+  return svc(modelServiceName(model), PLATFORM_NAMESPACES.serving, 8000);
+}
+
+/** OPA's REST API. */
+export function opaUrl(): string {
+  return svc("opa", PLATFORM_NAMESPACES.policy, 8181);
+}
+
+/** The Prometheus query API (what KEDA's triggers use). */
+export function prometheusUrl(): string {
+  return svc("prometheus-operated", PLATFORM_NAMESPACES.monitoring, 9090);
+}
+
+/** The gateway's in-cluster URL. */
+export function gatewayUrl(): string {
+  return svc("gateway", PLATFORM_NAMESPACES.gateway, 8080);
+}

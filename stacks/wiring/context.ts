@@ -1,0 +1,4 @@
+export interface StackContext {
+  /** Pulumi stack name (for tags and names). */
+  readonly stack: string;
+}

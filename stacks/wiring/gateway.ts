@@ -1,0 +1,12 @@
+/** Platform wiring: gateway. Maps the validated config to typed component args. */
+import type { Substrate } from "../../components/substrate";
+import type { StackConfig } from "../config/schema";
+import type { StackContext } from "./context";
+
+export function wireGateway(
+  _config: StackConfig,
+  _ctx: StackContext,
+  _substrate: Substrate,
+): Record<string, unknown> {
+  return {};
+}
