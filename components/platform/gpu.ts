@@ -123,7 +123,11 @@ export class GpuEnablement extends pulumi.ComponentResource {
       runtimeClassName = "nvidia";
       children.push(rc);
     }
-    const chart = (key: "nvidiaDevicePlugin" | "dcgmExporter", role: string, values: Record<string, unknown>) =>
+    const chart = (
+      key: "nvidiaDevicePlugin" | "dcgmExporter",
+      role: string,
+      values: Record<string, unknown>,
+    ) =>
       new k8s.helm.v3.Release(
         `${name}-${role}`,
         {

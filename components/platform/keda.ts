@@ -22,7 +22,8 @@ export function kedaValues(replicas = 1): Record<string, unknown> {
     operator: { replicaCount: replicas },
     metricsServer: { replicaCount: replicas },
     webhooks: { replicaCount: replicas },
-    podDisruptionBudget: replicas > 1 ? { operator: { minAvailable: 1 }, metricServer: { minAvailable: 1 } } : {},
+    podDisruptionBudget:
+      replicas > 1 ? { operator: { minAvailable: 1 }, metricServer: { minAvailable: 1 } } : {},
     resources: {
       operator: small("50m", "64Mi", "512Mi"),
       metricServer: small("50m", "64Mi", "512Mi"),

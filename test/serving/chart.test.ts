@@ -76,11 +76,14 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
       expect(svc.metadata.name).toBe(modelServiceName(model));
       expect(svc.metadata.namespace).toBe(target.namespace);
       expect(svc.spec.type).toBe("ClusterIP");
-      expect(svc.spec.ports).toEqual([{ name: target.port, port: 8000, targetPort: "http", protocol: "TCP" }]);
+      expect(svc.spec.ports).toEqual([
+        { name: target.port, port: 8000, targetPort: "http", protocol: "TCP" },
+      ]);
       for (const [k, v] of Object.entries(target.selector)) expect(svc.metadata.labels[k]).toBe(v);
       const sm = one(objs, "ServiceMonitor");
       expect(sm.spec.endpoints).toEqual([expect.objectContaining({ port: target.port, path: target.path })]);
-      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels[k]).toBe(v);
+      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels))
+        expect(svc.metadata.labels[k]).toBe(v);
       expect(byKind(objs, "Ingress")).toHaveLength(0);
     }
   });
@@ -89,7 +92,10 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
     for (const [model, objs] of Object.entries(rendered[stack])) {
       const dep = one(objs, "Deployment");
       const pod = dep.spec.template.spec;
-      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+      expect(pod.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        seccompProfile: { type: "RuntimeDefault" },
+      });
       expect(pod.automountServiceAccountToken).toBe(false);
       expect(pod.hostNetwork ?? false).toBe(false);
       for (const v of pod.volumes) expect(v.hostPath, `${model} volume ${v.name}`).toBeUndefined();
@@ -171,10 +177,16 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
       expect(so.metadata.namespace).toBe("sovereign-serving");
       // KEDA owns the replica count.
       expect(dep.spec.replicas).toBeUndefined();
-      expect(so.spec.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: dep.metadata.name });
+      expect(so.spec.scaleTargetRef).toEqual({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        name: dep.metadata.name,
+      });
       expect(so.spec.minReplicaCount).toBe(m.replicas.min);
       expect(so.spec.maxReplicaCount).toBe(m.replicas.max);
-      expect(Number.isInteger(so.spec.pollingInterval) && Number.isInteger(so.spec.cooldownPeriod)).toBe(true);
+      expect(Number.isInteger(so.spec.pollingInterval) && Number.isInteger(so.spec.cooldownPeriod)).toBe(
+        true,
+      );
       for (const t of so.spec.triggers) {
         expect(t.type).toBe("prometheus");
         expect(["AverageValue", "Value"]).toContain(t.metricType);
@@ -190,7 +202,9 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
       const wake = so.spec.triggers.find((t: any) => t.name === "wake");
       if (m.replicas.min === 0) {
         expect(runs[stack].config.profile).toBe("dev");
-        expect(wake.metadata.query).toBe(`sum(rate(sovereign_gateway_requests_total{model="${m.name}"}[2m]))`);
+        expect(wake.metadata.query).toBe(
+          `sum(rate(sovereign_gateway_requests_total{model="${m.name}"}[2m]))`,
+        );
         expect(wake.metadata.activationThreshold).toBe("0");
       } else expect(wake).toBeUndefined();
     }
@@ -220,16 +234,21 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
       expect(c.resources.requests[GPU_RESOURCE]).toBe(String(gpus));
       expect(c.resources.limits[GPU_RESOURCE]).toBe(String(gpus));
       expect(pod.nodeSelector["sovereign.ai/gpu-type"]).toBe(pools[m.pool].gpuType);
-      expect(pod.tolerations).toContainEqual(expect.objectContaining({ key: GPU_TAINT.key, effect: GPU_TAINT.effect }));
+      expect(pod.tolerations).toContainEqual(
+        expect.objectContaining({ key: GPU_TAINT.key, effect: GPU_TAINT.effect }),
+      );
       expect(c.args[0]).toBe(`s3://fake-models/${m.source}`);
       expect(c.args).toContain("--load-format=runai_streamer");
       expect(c.args).toContain(`--served-model-name=${m.name}`);
       expect(c.args).toContain(`--tensor-parallel-size=${m.tensorParallelSize ?? gpus}`);
       expect(c.args).toContain(`--max-model-len=${m.maxModelLen}`);
       expect(c.args).toContain(`--gpu-memory-utilization=${m.gpuMemoryUtilization}`);
-      if (m.quantization === "none") expect(c.args.some((a: string) => a.startsWith("--quantization"))).toBe(false);
+      if (m.quantization === "none")
+        expect(c.args.some((a: string) => a.startsWith("--quantization"))).toBe(false);
       else expect(c.args).toContain(`--quantization=${m.quantization}`);
-      expect(c.args).toContain(m.enablePrefixCaching ? "--enable-prefix-caching" : "--no-enable-prefix-caching");
+      expect(c.args).toContain(
+        m.enablePrefixCaching ? "--enable-prefix-caching" : "--no-enable-prefix-caching",
+      );
       if (m.loraAdapters.length > 0) {
         expect(c.args).toContain("--enable-lora");
         expect(c.args).toContain(`--max-loras=${m.maxLoras ?? m.loraAdapters.length}`);
@@ -240,7 +259,11 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
         const fetch = pod.initContainers.find((x: any) => x.name === "fetch");
         const plan = JSON.parse(fetch.env.find((e: any) => e.name === "FETCH_PLAN").value);
         expect(plan).toEqual(
-          m.loraAdapters.map((a) => ({ bucket: "fake-models", prefix: a.source, dest: `/adapters/${a.name}` })),
+          m.loraAdapters.map((a) => ({
+            bucket: "fake-models",
+            prefix: a.source,
+            dest: `/adapters/${a.name}`,
+          })),
         );
       } else {
         expect(c.args).not.toContain("--enable-lora");
@@ -280,20 +303,27 @@ describe("bad chart values fail with a clear schema error", () => {
     ["a typo in a key", (v) => (v.vllm.maxModelLength = 4096), /maxModelLength/],
     ["a vLLM model without a bucket", (v) => (v.weights.bucket = ""), /\/weights\/bucket/],
     ["a vLLM model without GPUs", (v) => (v.gpu.count = 0), /\/gpu\/count/],
-    ["a GPU memory utilization above 0.98", (v) => (v.vllm.gpuMemoryUtilization = 1.2), /gpuMemoryUtilization/],
+    [
+      "a GPU memory utilization above 0.98",
+      (v) => (v.vllm.gpuMemoryUtilization = 1.2),
+      /gpuMemoryUtilization/,
+    ],
     ["a LoadBalancer-ish extra key", (v) => (v.service = { type: "LoadBalancer" }), /service/],
   ];
-  it.each(cases)("GIVEN %s WHEN linted and templated THEN both fail naming the value", (_name, mutate, where) => {
-    const v = good();
-    mutate(v);
-    const lint = helmLint(v);
-    expect(lint.status).not.toBe(0);
-    expect(lint.output).toMatch(/values don't meet the specifications of the schema/);
-    expect(lint.output).toMatch(where);
-    const tpl = helmTemplate(v);
-    expect(tpl.status).not.toBe(0);
-    expect(tpl.output).toMatch(where);
-  });
+  it.each(cases)(
+    "GIVEN %s WHEN linted and templated THEN both fail naming the value",
+    (_name, mutate, where) => {
+      const v = good();
+      mutate(v);
+      const lint = helmLint(v);
+      expect(lint.status).not.toBe(0);
+      expect(lint.output).toMatch(/values don't meet the specifications of the schema/);
+      expect(lint.output).toMatch(where);
+      const tpl = helmTemplate(v);
+      expect(tpl.status).not.toBe(0);
+      expect(tpl.output).toMatch(where);
+    },
+  );
 
   it("GIVEN a tensor-parallel size that does not divide the GPUs WHEN templated THEN it fails with the expectation", () => {
     const v = good();

@@ -55,7 +55,9 @@ export const loraAdaptersAddressable: Rule = (raw) => {
       if (modelNames.has(name)) {
         out.push(issue(at, `expected an adapter name distinct from every model name, found "${name}"`));
       } else if (seen.has(name)) {
-        out.push(issue(at, `expected a unique adapter name, found "${name}" again (first at ${seen.get(name)})`));
+        out.push(
+          issue(at, `expected a unique adapter name, found "${name}" again (first at ${seen.get(name)})`),
+        );
       } else seen.set(name, at);
     });
     const maxLoras = int(m.maxLoras);
