@@ -339,3 +339,41 @@ describe("bad chart values fail with a clear schema error", () => {
     expect(r.status, r.output).toBe(0);
   });
 });
+
+describe("object-store addressing", () => {
+  const env = (v: ModelServerValues) => {
+    const dep = one(helmTemplate(v).objects, "Deployment");
+    return Object.fromEntries(dep.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+  };
+
+  it("GIVEN an in-cluster store (path style) WHEN rendered THEN the streamer and boto3 are pointed at it", () => {
+    const v = structuredClone(runs["aws-dev"].values["llama-3-1-8b-instruct"]);
+    expect(v.weights.forcePathStyle).toBe(true);
+    const e = env(v);
+    expect(e.AWS_ENDPOINT_URL).toBe("http://s3.fake.svc:8333");
+    expect(e.S3_ENDPOINT).toBe("http://s3.fake.svc:8333");
+    expect(e.RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING).toBe("0");
+  });
+
+  it("GIVEN AWS S3 (virtual-hosted) WHEN rendered THEN no global endpoint override redirects STS", () => {
+    const v = structuredClone(runs["aws-dev"].values["llama-3-1-8b-instruct"]);
+    v.weights.forcePathStyle = false;
+    v.weights.endpoint = "https://s3.eu-central-1.amazonaws.com";
+    const e = env(v);
+    expect(e.AWS_ENDPOINT_URL).toBeUndefined();
+    expect(e.RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING).toBeUndefined();
+    expect(e.S3_ENDPOINT).toBe("https://s3.eu-central-1.amazonaws.com");
+  });
+
+  it("GIVEN sync loading WHEN rendered THEN an init container fetches the weights into a sized emptyDir", () => {
+    const v = structuredClone(runs["aws-prod"].values["llama-3-3-70b-instruct"]);
+    v.weights.mode = "sync";
+    const dep = one(helmTemplate(v).objects, "Deployment");
+    const pod = dep.spec.template.spec;
+    const plan = JSON.parse(pod.initContainers[0].env.find((e: any) => e.name === "FETCH_PLAN").value);
+    expect(plan).toEqual([{ bucket: "fake-models", prefix: "llama-3.3-70b-instruct/", dest: "/models" }]);
+    expect(pod.containers[0].args[0]).toBe("/models");
+    expect(pod.containers[0].args).not.toContain("--load-format=runai_streamer");
+    expect(pod.volumes.find((x: any) => x.name === "models").emptyDir.sizeLimit).toBe("154Gi");
+  });
+});

@@ -57,10 +57,14 @@ sovereign.ai/model-role: {{ .Values.model.role | quote }}
 {{- if .Values.weights.endpoint }}
 - name: S3_ENDPOINT
   value: {{ .Values.weights.endpoint | quote }}
+{{- end }}
+{{- if .Values.weights.forcePathStyle }}
+{{- /* An S3-compatible store: point every AWS client (the streamer's too) at it. On AWS S3 the
+       region is enough, and a global endpoint override would also redirect STS calls. */}}
+{{- if .Values.weights.endpoint }}
 - name: AWS_ENDPOINT_URL
   value: {{ .Values.weights.endpoint | quote }}
 {{- end }}
-{{- if .Values.weights.forcePathStyle }}
 - name: RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING
   value: "0"
 {{- end }}
