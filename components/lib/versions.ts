@@ -7,7 +7,7 @@ export const IMAGES = {
   // vLLM OpenAI server (v0.30.0 is the newest release found; it ships the Run:ai streamer and boto3).
   vllm: "docker.io/vllm/vllm-openai:v0.30.0",
   // llm-d inference simulator: vLLM's HTTP API and metrics on CPU, no weights (local stack).
-  vllmCpu: "ghcr.io/llm-d/llm-d-inference-sim:v0.6.1",
+  vllmCpu: "ghcr.io/llm-d/llm-d-inference-sim:v0.10.2",
   opa: "docker.io/openpolicyagent/opa:1.22.3-static",
   gateway: "ghcr.io/sovereign-ai/gateway:0.1.0",
 } as const;

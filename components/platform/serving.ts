@@ -81,7 +81,7 @@ export class Serving extends pulumi.ComponentResource {
     this.modelUrls = {};
     for (const model of args.models) {
       new ModelServer(
-        `${name}-${model.name}`,
+        `${name}-model-${model.name}`,
         {
           model,
           profile: args.profile,

@@ -21,7 +21,10 @@ describe("Serving on a substrate without GPU pools (local)", () => {
     expect(run.recorder.ofType("sovereign:platform:Keda")).toHaveLength(0);
     expect(chartRelease(run, CHARTS.nvidiaDevicePlugin.chart)).toHaveLength(0);
     const ms = chartRelease(run, MODEL_SERVER_CHART);
-    expect(ms.map((r) => r.name).sort()).toEqual(["serving-tiny-chat-release", "serving-tiny-guard-release"]);
+    expect(ms.map((r) => r.name).sort()).toEqual([
+      "serving-model-tiny-chat-release",
+      "serving-model-tiny-guard-release",
+    ]);
     expect(ms.map((r) => r.inputs.name).sort()).toEqual(["model-tiny-chat", "model-tiny-guard"]);
     expect(run.outputs.modelUrls).toEqual({
       "tiny-chat": "http://model-tiny-chat.sovereign-serving.svc.cluster.local:8000",
@@ -81,8 +84,8 @@ describe("Serving on a substrate with GPU pools (aws-prod)", () => {
     for (const m of run.config.models) {
       expect(run.values[m.name].serviceAccountName).toBe(`model-${m.name}`);
       // The release waits for the identity (role, association, secret).
-      const rel = run.recorder.named(`serving-${m.name}-release`);
-      const sa = run.recorder.named(`serving-${m.name}-identity`);
+      const rel = run.recorder.named(`serving-model-${m.name}-release`);
+      const sa = run.recorder.named(`serving-model-${m.name}-identity`);
       expect(rel.dependsOn).toContain(sa.urn);
     }
   });
