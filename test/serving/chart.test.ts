@@ -20,6 +20,33 @@ import {
 } from "./helpers";
 
 const STACKS = ["local", "aws-dev", "aws-prod"] as const;
+
+/** ScaledObject (keda.sh/v1alpha1) fields per KEDA's reference; no offline schema exists. */
+const SCALED_OBJECT_SPEC_KEYS = [
+  "scaleTargetRef",
+  "pollingInterval",
+  "cooldownPeriod",
+  "initialCooldownPeriod",
+  "idleReplicaCount",
+  "minReplicaCount",
+  "maxReplicaCount",
+  "fallback",
+  "advanced",
+  "triggers",
+];
+const TRIGGER_KEYS = ["type", "name", "metadata", "metricType", "authenticationRef", "useCachedMetrics"];
+const PROMETHEUS_METADATA_KEYS = [
+  "serverAddress",
+  "query",
+  "threshold",
+  "activationThreshold",
+  "namespace",
+  "customHeaders",
+  "ignoreNullValues",
+  "queryParameters",
+  "unsafeSsl",
+  "timeout",
+];
 const runs: Record<string, ServingRun> = {};
 const rendered: Record<string, Record<string, K8sObject[]>> = {};
 
@@ -187,7 +214,11 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
       expect(Number.isInteger(so.spec.pollingInterval) && Number.isInteger(so.spec.cooldownPeriod)).toBe(
         true,
       );
+      // Only fields KEDA's ScaledObject reference and its Prometheus scaler document.
+      for (const k of Object.keys(so.spec)) expect(SCALED_OBJECT_SPEC_KEYS).toContain(k);
       for (const t of so.spec.triggers) {
+        for (const k of Object.keys(t)) expect(TRIGGER_KEYS).toContain(k);
+        for (const k of Object.keys(t.metadata)) expect(PROMETHEUS_METADATA_KEYS).toContain(k);
         expect(t.type).toBe("prometheus");
         expect(["AverageValue", "Value"]).toContain(t.metricType);
         expect(t.metadata.serverAddress).toBe(prometheusUrl());
