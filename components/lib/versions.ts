@@ -4,8 +4,10 @@
  * air-gapped mirrors. Components import from here; tests assert no tag is `latest`.
  */
 export const IMAGES = {
-  vllm: "docker.io/vllm/vllm-openai:v0.11.0",
-  vllmCpu: "ghcr.io/llm-d/llm-d-inference-sim:v0.5.1",
+  // vLLM OpenAI server (v0.30.0 is the newest release found; it ships the Run:ai streamer and boto3).
+  vllm: "docker.io/vllm/vllm-openai:v0.30.0",
+  // llm-d inference simulator: vLLM's HTTP API and metrics on CPU, no weights (local stack).
+  vllmCpu: "ghcr.io/llm-d/llm-d-inference-sim:v0.10.2",
   opa: "docker.io/openpolicyagent/opa:1.22.3-static",
   gateway: "ghcr.io/sovereign-ai/gateway:0.1.0",
 } as const;
@@ -14,3 +16,30 @@ export type ImageKey = keyof typeof IMAGES;
 
 /** The Kubernetes version the kit targets and validates rendered objects against. */
 export const KUBERNETES_VERSION = "1.33";
+
+/** A pinned Helm chart from a public chart repository. */
+export interface ChartPin {
+  readonly repo: string;
+  readonly chart: string;
+  readonly version: string;
+}
+
+/** Third-party Helm charts the kit installs, pinned. */
+export const CHARTS = {
+  /** NVIDIA device plugin (the AMI/node image ships the driver and container toolkit). */
+  nvidiaDevicePlugin: {
+    repo: "https://nvidia.github.io/k8s-device-plugin",
+    chart: "nvidia-device-plugin",
+    version: "0.20.0",
+  },
+  /** NVIDIA DCGM exporter (GPU metrics); chart version follows the exporter (image 4.6.0-4.8.3). */
+  dcgmExporter: {
+    repo: "https://nvidia.github.io/dcgm-exporter/helm-charts",
+    chart: "dcgm-exporter",
+    version: "4.8.3",
+  },
+  /** KEDA (event-driven autoscaling of model servers). */
+  keda: { repo: "https://kedacore.github.io/charts", chart: "keda", version: "2.21.1" },
+} as const satisfies Record<string, ChartPin>;
+
+export type ChartKey = keyof typeof CHARTS;

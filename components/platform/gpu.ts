@@ -1,0 +1,148 @@
+/**
+ * GPU enablement on GPU nodes only: the NVIDIA device plugin (node images ship the driver and
+ * container toolkit, so the GPU Operator's driver is not needed), the DCGM exporter for GPU
+ * metrics and, optionally, a RuntimeClass. Created only when the substrate has GPU pools.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { k8sLabels } from "../lib/labels";
+import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { CHARTS } from "../lib/versions";
+import type { GpuPlacement } from "../substrate";
+
+type Toleration = Record<string, unknown>;
+
+export interface GpuEnablementArgs {
+  /** GPU placement per pool (from `substrate.gpuPools`); must not be empty. */
+  readonly pools: Readonly<Record<string, GpuPlacement>>;
+  /** @default sovereign-gpu */
+  readonly namespace?: string;
+  /**
+   * Create a `nvidia` RuntimeClass and run the device plugin with it, for nodes whose
+   * container runtime does not default to the NVIDIA runtime. @default false
+   */
+  readonly runtimeClass?: boolean;
+  /** Labels the monitoring stack's Prometheus selects ServiceMonitors by. @default {} */
+  readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Node affinity matching any GPU pool: one node-selector term per pool (terms are ORed), each
+ * requiring every label of the pool's node selector.
+ */
+export function gpuNodeAffinity(pools: Readonly<Record<string, GpuPlacement>>): Record<string, unknown> {
+  const terms = Object.keys(pools)
+    .sort()
+    .map((name) => pools[name].nodeSelector)
+    .filter((sel) => Object.keys(sel).length > 0)
+    .map((sel) => ({
+      matchExpressions: Object.keys(sel)
+        .sort()
+        .map((key) => ({ key, operator: "In", values: [sel[key]] })),
+    }));
+  if (terms.length === 0) {
+    throw new Error("GPU enablement: expected a node selector on at least one GPU pool, found none");
+  }
+  return { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } };
+}
+
+/** The union of the pools' tolerations, without duplicates. */
+export function gpuTolerations(pools: Readonly<Record<string, GpuPlacement>>): Toleration[] {
+  const seen = new Map<string, Toleration>();
+  for (const name of Object.keys(pools).sort()) {
+    for (const t of pools[name].tolerations) {
+      const tol = { ...t } as Toleration;
+      seen.set(JSON.stringify(tol, Object.keys(tol).sort()), tol);
+    }
+  }
+  return [...seen.values()];
+}
+
+/** Values of the NVIDIA device plugin chart. */
+export function devicePluginValues(
+  pools: Readonly<Record<string, GpuPlacement>>,
+  runtimeClassName?: string,
+): Record<string, unknown> {
+  return {
+    affinity: gpuNodeAffinity(pools),
+    tolerations: gpuTolerations(pools),
+    priorityClassName: "system-node-critical",
+    ...(runtimeClassName ? { runtimeClassName } : {}),
+    gfd: { enabled: false },
+    nfd: { enabled: false },
+    resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+  };
+}
+
+/** Values of the DCGM exporter chart. */
+export function dcgmExporterValues(
+  pools: Readonly<Record<string, GpuPlacement>>,
+  serviceMonitorLabels: Readonly<Record<string, string>> = {},
+): Record<string, unknown> {
+  return {
+    affinity: gpuNodeAffinity(pools),
+    tolerations: gpuTolerations(pools),
+    priorityClassName: "system-node-critical",
+    serviceMonitor: { enabled: true, interval: "15s", additionalLabels: { ...serviceMonitorLabels } },
+    resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+  };
+}
+
+export class GpuEnablement extends pulumi.ComponentResource {
+  public readonly namespace: pulumi.Output<string>;
+
+  constructor(name: string, args: GpuEnablementArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sovereign:platform:GpuEnablement", name, {}, opts);
+    const ns = new k8s.core.v1.Namespace(
+      `${name}-namespace`,
+      {
+        metadata: {
+          name: args.namespace ?? PLATFORM_NAMESPACES.gpu,
+          // The device plugin mounts the kubelet's device-plugin socket directory (hostPath)
+          // and DCGM needs SYS_ADMIN: this namespace alone runs privileged node agents.
+          labels: k8sLabels("gpu", name, { "pod-security.kubernetes.io/enforce": "privileged" }),
+        },
+      },
+      { parent: this },
+    );
+    this.namespace = ns.metadata.name;
+    let runtimeClassName: string | undefined;
+    const children: pulumi.Resource[] = [ns];
+    if (args.runtimeClass) {
+      const rc = new k8s.node.v1.RuntimeClass(
+        `${name}-runtime`,
+        {
+          metadata: { name: "nvidia", labels: k8sLabels("gpu", name) },
+          handler: "nvidia",
+          scheduling: {
+            tolerations: gpuTolerations(args.pools) as k8s.types.input.core.v1.Toleration[],
+          },
+        },
+        { parent: this },
+      );
+      runtimeClassName = "nvidia";
+      children.push(rc);
+    }
+    const chart = (
+      key: "nvidiaDevicePlugin" | "dcgmExporter",
+      role: string,
+      values: Record<string, unknown>,
+    ) =>
+      new k8s.helm.v3.Release(
+        `${name}-${role}`,
+        {
+          name: role,
+          chart: CHARTS[key].chart,
+          version: CHARTS[key].version,
+          repositoryOpts: { repo: CHARTS[key].repo },
+          namespace: this.namespace,
+          values,
+          maxHistory: 5,
+        },
+        { parent: this, dependsOn: children },
+      );
+    chart("nvidiaDevicePlugin", "device-plugin", devicePluginValues(args.pools, runtimeClassName));
+    chart("dcgmExporter", "dcgm-exporter", dcgmExporterValues(args.pools, args.serviceMonitorLabels));
+    this.registerOutputs({ namespace: this.namespace });
+  }
+}

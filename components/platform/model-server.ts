@@ -1,0 +1,303 @@
+/**
+ * One vLLM model server: the kit's own `charts/model-server` Helm chart, deployed with typed
+ * values that `modelServerValues` computes from the model's config, its GPU placement and the
+ * substrate's object store. The constructor only resolves outputs and registers two children.
+ */
+import * as path from "node:path";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { modelServiceName, prometheusUrl } from "../lib/endpoints";
+import { GPU_RESOURCE } from "../lib/gpu-catalog";
+import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { IMAGES } from "../lib/versions";
+import type { GpuPlacement, Substrate } from "../substrate";
+
+/** Absolute path of the kit's model-server chart. */
+export const MODEL_SERVER_CHART = path.resolve(__dirname, "../../charts/model-server");
+
+/** vLLM metrics the autoscaler reads (exported by vLLM and the simulator alike). */
+export const VLLM_SCALING_METRICS = {
+  queue: "vllm:num_requests_waiting",
+  kvCache: "vllm:kv_cache_usage_perc",
+} as const;
+
+export type Quantization = "none" | "fp8" | "awq" | "gptq";
+export type WeightLoading = "stream" | "sync";
+export type Profile = "dev" | "prod";
+
+/** The parts of a configured model a model server needs (the validated config fits it). */
+export interface ModelSpec {
+  readonly name: string;
+  readonly role: "chat" | "embedding" | "guard";
+  /** Key prefix of the weights in the models bucket. */
+  readonly source: string;
+  /** GPU pool name; absent for a CPU model (simulator). */
+  readonly pool?: string;
+  /** @default 1 with a pool, 0 without */
+  readonly gpusPerReplica?: number;
+  /** @default gpusPerReplica (or 1 on CPU) */
+  readonly tensorParallelSize?: number;
+  readonly quantization: Quantization;
+  readonly maxModelLen: number;
+  readonly gpuMemoryUtilization: number;
+  readonly enablePrefixCaching: boolean;
+  readonly sizeGiB: number;
+  readonly replicas: { readonly min: number; readonly max: number };
+  readonly loraAdapters: readonly { readonly name: string; readonly source: string }[];
+  /** @default the number of adapters */
+  readonly maxLoras?: number;
+  /** @default the kit's pinned image for the engine */
+  readonly image?: string;
+}
+
+/** Typed values of `charts/model-server` (mirrors its values.schema.json). */
+export interface ModelServerValues {
+  model: { name: string; role: ModelSpec["role"] };
+  engine: "vllm" | "simulator";
+  image: string;
+  imagePullPolicy: "IfNotPresent";
+  weights: {
+    mode: WeightLoading | "none";
+    bucket: string;
+    source: string;
+    forcePathStyle: boolean;
+    endpoint: string;
+    sizeGiB: number;
+  };
+  vllm: {
+    tensorParallelSize: number;
+    maxModelLen: number;
+    gpuMemoryUtilization: number;
+    quantization: Quantization;
+    enablePrefixCaching: boolean;
+    maxLoras: number;
+    extraArgs: string[];
+  };
+  loraAdapters: { name: string; source: string }[];
+  env: Record<string, unknown>[];
+  serviceAccountName: string;
+  gpu: { count: number; resourceName: string };
+  resources: {
+    requests: { cpu: string; memory: string };
+    limits: { memory: string };
+  };
+  nodeSelector: Record<string, string>;
+  tolerations: Record<string, unknown>[];
+  shmSizeLimit: string;
+  replicas: number;
+  autoscaling: {
+    enabled: boolean;
+    minReplicas: number;
+    maxReplicas: number;
+    prometheusUrl: string;
+    queueTarget: number;
+    kvCacheTarget: number;
+    pollingInterval: number;
+    cooldownPeriod: number;
+  };
+  probes: { startupBudgetSeconds: number; periodSeconds: number };
+  shutdown: { preStopSleepSeconds: number; drainSeconds: number };
+  pdb: { enabled: boolean; maxUnavailable: number };
+  topologySpread: { enabled: boolean; nodeWhenUnsatisfiable: "DoNotSchedule" | "ScheduleAnyway" };
+  serviceMonitor: { enabled: boolean; interval: string; labels: Record<string, string> };
+  networkPolicy: { enabled: boolean; allowedNamespaces: string[] };
+  securityContext: { runAsUser: number; runAsGroup: number; readOnlyRootFilesystem: boolean };
+  labels: Record<string, string>;
+}
+
+/** Everything `modelServerValues` needs, already resolved (no outputs). */
+export interface ModelServerValuesInput {
+  readonly model: ModelSpec;
+  readonly profile: Profile;
+  /** Placement of the model's pool; absent for a CPU model. */
+  readonly placement?: GpuPlacement;
+  readonly bucket: string;
+  readonly objectStoreEndpoint: string;
+  readonly forcePathStyle: boolean;
+  /** Object-store environment from `substrate.bindWorkload`. */
+  readonly env: readonly Record<string, unknown>[];
+  readonly serviceAccountName: string;
+  /** @default "stream" (Run:ai model streamer) */
+  readonly weightLoading?: WeightLoading;
+  /** Image overrides (air-gapped mirrors). @default IMAGES.vllm / IMAGES.vllmCpu */
+  readonly images?: { readonly vllm?: string; readonly vllmCpu?: string };
+  /** @default prometheusUrl() */
+  readonly prometheusUrl?: string;
+  /** Mean KV-cache usage that adds a replica; 0 disables the trigger. @default 0.85 on GPUs, 0 on CPU */
+  readonly kvCacheTarget?: number;
+  /** Waiting requests per replica that add a replica. @default 4 */
+  readonly queueTarget?: number;
+  /** Labels the monitoring stack's Prometheus selects ServiceMonitors by. @default {} */
+  readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
+  /** Extra labels on every object. @default {} */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** GPUs per replica of a model (config default: 1 on a pool, 0 on CPU). */
+export function gpusOf(model: Pick<ModelSpec, "pool" | "gpusPerReplica">): number {
+  return model.gpusPerReplica ?? (model.pool ? 1 : 0);
+}
+
+/**
+ * Seconds the startup probe allows: engine start, CUDA graph capture and compilation
+ * (~5 min) plus ~15 s per GiB of weights streamed (a conservative ~70 MB/s).
+ */
+export function startupBudgetSeconds(sizeGiB: number, gpus: number): number {
+  if (gpus === 0) return 120;
+  return 300 + Math.ceil(sizeGiB * 15);
+}
+
+/** CPU/memory of one replica. Memory includes the memory-backed /dev/shm. */
+export function modelServerResources(
+  gpus: number,
+  sizeGiB: number,
+): { cpu: string; memory: string; limit: string; shm: string } {
+  if (gpus === 0) return { cpu: "50m", memory: "96Mi", limit: "256Mi", shm: "64Mi" };
+  const shmGi = gpus > 1 ? 8 : 2;
+  const perGpuGi = Math.max(12, Math.ceil(sizeGiB / gpus) + 6);
+  const memoryGi = perGpuGi * gpus + shmGi;
+  return { cpu: String(3 * gpus), memory: `${memoryGi}Gi`, limit: `${memoryGi}Gi`, shm: `${shmGi}Gi` };
+}
+
+/** The chart values of one model server. Pure: same input, same values. */
+export function modelServerValues(input: ModelServerValuesInput): ModelServerValues {
+  const { model, profile, placement } = input;
+  const gpus = gpusOf(model);
+  const onGpu = gpus > 0;
+  if (onGpu && !placement) {
+    throw new Error(
+      `model "${model.name}": expected a GPU placement for pool "${model.pool ?? ""}", found none`,
+    );
+  }
+  const engine = onGpu ? "vllm" : "simulator";
+  const image =
+    model.image ?? (onGpu ? (input.images?.vllm ?? IMAGES.vllm) : (input.images?.vllmCpu ?? IMAGES.vllmCpu));
+  const res = modelServerResources(gpus, model.sizeGiB);
+  const autoscale = model.replicas.min === 0 || model.replicas.max > model.replicas.min;
+  const prod = profile === "prod";
+  return {
+    model: { name: model.name, role: model.role },
+    engine,
+    image,
+    imagePullPolicy: "IfNotPresent",
+    weights: {
+      mode: onGpu ? (input.weightLoading ?? "stream") : "none",
+      bucket: input.bucket,
+      source: model.source,
+      forcePathStyle: input.forcePathStyle,
+      endpoint: input.objectStoreEndpoint,
+      sizeGiB: model.sizeGiB,
+    },
+    vllm: {
+      tensorParallelSize: model.tensorParallelSize ?? Math.max(1, gpus),
+      maxModelLen: model.maxModelLen,
+      gpuMemoryUtilization: model.gpuMemoryUtilization,
+      quantization: model.quantization,
+      enablePrefixCaching: model.enablePrefixCaching,
+      maxLoras: model.loraAdapters.length > 0 ? (model.maxLoras ?? model.loraAdapters.length) : 0,
+      extraArgs: [],
+    },
+    loraAdapters: model.loraAdapters.map((a) => ({ name: a.name, source: a.source })),
+    env: input.env.map((e) => ({ ...e })),
+    serviceAccountName: input.serviceAccountName,
+    gpu: { count: gpus, resourceName: GPU_RESOURCE },
+    resources: { requests: { cpu: res.cpu, memory: res.memory }, limits: { memory: res.limit } },
+    nodeSelector: { ...(placement?.nodeSelector ?? {}) },
+    tolerations: (placement?.tolerations ?? []).map((t) => ({ ...t }) as Record<string, unknown>),
+    shmSizeLimit: res.shm,
+    replicas: Math.max(1, model.replicas.min),
+    autoscaling: {
+      enabled: autoscale,
+      minReplicas: model.replicas.min,
+      maxReplicas: model.replicas.max,
+      prometheusUrl: input.prometheusUrl ?? prometheusUrl(),
+      queueTarget: input.queueTarget ?? 4,
+      kvCacheTarget: input.kvCacheTarget ?? (onGpu ? 0.85 : 0),
+      pollingInterval: 15,
+      cooldownPeriod: prod ? 600 : 300,
+    },
+    probes: { startupBudgetSeconds: startupBudgetSeconds(model.sizeGiB, gpus), periodSeconds: 10 },
+    shutdown: { preStopSleepSeconds: onGpu ? 15 : 2, drainSeconds: prod ? 120 : onGpu ? 60 : 5 },
+    pdb: { enabled: true, maxUnavailable: 1 },
+    topologySpread: { enabled: true, nodeWhenUnsatisfiable: prod ? "DoNotSchedule" : "ScheduleAnyway" },
+    serviceMonitor: { enabled: true, interval: "15s", labels: { ...(input.serviceMonitorLabels ?? {}) } },
+    networkPolicy: {
+      enabled: true,
+      allowedNamespaces: [
+        PLATFORM_NAMESPACES.gateway,
+        PLATFORM_NAMESPACES.policy,
+        PLATFORM_NAMESPACES.monitoring,
+      ],
+    },
+    securityContext: { runAsUser: 1000, runAsGroup: 1000, readOnlyRootFilesystem: true },
+    labels: { ...(input.labels ?? {}) },
+  };
+}
+
+export interface ModelServerArgs {
+  readonly model: ModelSpec;
+  readonly profile: Profile;
+  readonly substrate: Substrate;
+  /** Namespace the model server runs in. @default sovereign-serving */
+  readonly namespace?: pulumi.Input<string>;
+  /** @default "stream" */
+  readonly weightLoading?: WeightLoading;
+  /** Image overrides from the stack config. @default the kit's pinned images */
+  readonly images?: { readonly vllm?: string; readonly vllmCpu?: string };
+  /** Labels the Prometheus of the monitoring stack selects ServiceMonitors by. @default {} */
+  readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
+}
+
+export class ModelServer extends pulumi.ComponentResource {
+  /** Values passed to the chart. */
+  public readonly values: pulumi.Output<ModelServerValues>;
+  /** Service name the gateway and the guard policy call (`modelServiceName`). */
+  public readonly serviceName: string;
+  public readonly release: k8s.helm.v3.Release;
+
+  constructor(name: string, args: ModelServerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sovereign:platform:ModelServer", name, {}, opts);
+    const namespace = args.namespace ?? PLATFORM_NAMESPACES.serving;
+    this.serviceName = modelServiceName(args.model.name);
+    const access = args.substrate.bindWorkload(
+      `${name}-identity`,
+      { kind: "model-server", namespace, serviceAccountName: this.serviceName },
+      { parent: this },
+    );
+    const store = args.substrate.objectStore;
+    const placement = args.model.pool ? args.substrate.gpuPools[args.model.pool] : undefined;
+    this.values = pulumi
+      .all([store.buckets.models, store.endpoint, access.env, access.serviceAccountName])
+      .apply(([bucket, endpoint, env, sa]) =>
+        modelServerValues({
+          model: args.model,
+          profile: args.profile,
+          placement,
+          bucket,
+          objectStoreEndpoint: endpoint,
+          forcePathStyle: store.forcePathStyle,
+          env: env as Record<string, unknown>[],
+          serviceAccountName: sa,
+          weightLoading: args.weightLoading,
+          images: args.images,
+          serviceMonitorLabels: args.serviceMonitorLabels,
+        }),
+      );
+    const gpus = gpusOf(args.model);
+    this.release = new k8s.helm.v3.Release(
+      `${name}-release`,
+      {
+        name: this.serviceName,
+        chart: MODEL_SERVER_CHART,
+        namespace,
+        values: this.values,
+        maxHistory: 5,
+        // A model scaled to zero has nothing to wait for; otherwise wait until it serves.
+        skipAwait: args.model.replicas.min === 0,
+        timeout: startupBudgetSeconds(args.model.sizeGiB, gpus) + 600,
+      },
+      { parent: this, dependsOn: [...access.dependsOn] },
+    );
+    this.registerOutputs({ values: this.values, serviceName: this.serviceName });
+  }
+}
