@@ -11,7 +11,12 @@
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
-import { jobPrefix, renderTrainingJob, type EnvVar, type JobKind } from "../components/platform/training-jobs";
+import {
+  jobPrefix,
+  renderTrainingJob,
+  type EnvVar,
+  type JobKind,
+} from "../components/platform/training-jobs";
 import { rawFromStackFile, stackFile } from "../stacks/config/load";
 import type { StackConfig } from "../stacks/config/schema";
 import { parseConfig } from "../stacks/config/validate";
@@ -74,9 +79,13 @@ export function renderSubmission(argv: string[], config: StackConfig, readFile =
       const parsed = JSON.parse(String(readFile(values["env-json"], "utf8"))) as unknown;
       if (!Array.isArray(parsed)) throw new Error("not an array");
       // Plain values are already in the ConfigMap; keep only the secret references.
-      extraEnv = (parsed as EnvVar[]).filter((e) => e && typeof e.name === "string" && e.valueFrom !== undefined);
+      extraEnv = (parsed as EnvVar[]).filter(
+        (e) => e && typeof e.name === "string" && e.valueFrom !== undefined,
+      );
     } catch (e) {
-      problems.push(`expected --env-json to be a JSON array of env vars, found an unreadable file (${String(e)})`);
+      problems.push(
+        `expected --env-json to be a JSON array of env vars, found an unreadable file (${String(e)})`,
+      );
     }
   }
   if (problems.length > 0 || !team || modelPrefix === undefined) {
@@ -104,7 +113,8 @@ export function configForArgv(argv: string[]): StackConfig {
   const stack = i >= 0 ? argv[i + 1] : undefined;
   if (!stack) throw new Error(`train:submit: expected --stack <name>, found nothing\n${USAGE}`);
   const file = fs.existsSync(stack) ? stack : stackFile(stack);
-  if (!fs.existsSync(file)) throw new Error(`train:submit: expected a stack config, found no file at ${file}`);
+  if (!fs.existsSync(file))
+    throw new Error(`train:submit: expected a stack config, found no file at ${file}`);
   return parseConfig(rawFromStackFile(file).raw);
 }
 

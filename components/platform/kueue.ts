@@ -59,9 +59,13 @@ export function resourceFlavor(pool: KueuePool): K8sObject {
 }
 
 /** A team's ClusterQueue. Its quota applies on every training pool (Kueue quotas are per flavor). */
-export function clusterQueue(team: KueueTeam, trainingPools: readonly KueuePool[], cohort: string): K8sObject {
+export function clusterQueue(
+  team: KueueTeam,
+  trainingPools: readonly KueuePool[],
+  cohort: string,
+): K8sObject {
   const { nominal, borrowingLimit } = team.gpuQuota;
-  const resourceGroups: Record<string, any>[] = [];
+  const resourceGroups: Record<string, unknown>[] = [];
   if (trainingPools.length > 0) {
     resourceGroups.push({
       coveredResources: [GPU_RESOURCE],
@@ -90,7 +94,10 @@ export function clusterQueue(team: KueueTeam, trainingPools: readonly KueuePool[
   return {
     apiVersion: KUEUE_API,
     kind: "ClusterQueue",
-    metadata: { name: teamClusterQueue(team.name), labels: k8sLabels("kueue", team.name, { team: team.name }) },
+    metadata: {
+      name: teamClusterQueue(team.name),
+      labels: k8sLabels("kueue", team.name, { team: team.name }),
+    },
     spec: {
       cohortName: cohort,
       // Only the team's own namespace may submit to its queue.

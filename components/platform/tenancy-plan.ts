@@ -55,7 +55,13 @@ export interface TenancyPlanArgs {
 }
 
 /** A Kubernetes object as plain data. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type K8sObject = { apiVersion: string; kind: string; metadata: Record<string, any>; [k: string]: any };
+
+/** A plain object as the typed args of a Kubernetes resource (the plan already has that shape). */
+export function asArgs<T>(o: K8sObject): T {
+  return o as unknown as T;
+}
 
 export interface TeamPlan {
   readonly team: string;
@@ -167,7 +173,7 @@ export function targetOfUrl(url: string): EgressTarget {
 const METADATA_CIDR = "169.254.169.254/32";
 
 /** One egress rule to a peer: a namespace when it is in-cluster, else any IP on that port only. */
-export function egressRuleFor(target: EgressTarget): Record<string, any> {
+export function egressRuleFor(target: EgressTarget): Record<string, unknown> {
   const ns = clusterNamespaceOf(target.host);
   const ports = [{ protocol: "TCP", port: target.port }];
   if (ns !== undefined) {
@@ -180,7 +186,7 @@ function netpol(
   name: string,
   namespace: string,
   labels: Record<string, string>,
-  spec: Record<string, any>,
+  spec: Record<string, unknown>,
 ): K8sObject {
   return {
     apiVersion: "networking.k8s.io/v1",
@@ -197,7 +203,11 @@ export const TEAM_ROLE_RULES = [
     resources: ["jobs"],
     verbs: ["get", "list", "watch", "create", "delete"],
   },
-  { apiGroups: [""], resources: ["pods", "pods/log", "events", "configmaps"], verbs: ["get", "list", "watch"] },
+  {
+    apiGroups: [""],
+    resources: ["pods", "pods/log", "events", "configmaps"],
+    verbs: ["get", "list", "watch"],
+  },
   {
     apiGroups: ["kueue.x-k8s.io"],
     resources: ["workloads", "localqueues"],
@@ -209,7 +219,7 @@ export const TEAM_ROLE_RULES = [
 export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
   const ns = teamNamespace(t.name);
   const labels = { ...k8sLabels("tenancy", t.name), ...teamLabels(t.name, t.costCenter) };
-  const egress: Record<string, any>[] = [];
+  const egress: Record<string, unknown>[] = [];
   if (a.objectStore) egress.push(egressRuleFor(a.objectStore));
   if (a.postgres) egress.push(egressRuleFor(a.postgres));
   const networkPolicies = [
@@ -292,7 +302,11 @@ export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
       kind: "RoleBinding",
       metadata: { name: TEAM_ROLE, namespace: ns, labels },
       subjects: [
-        { kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: `${a.groupPrefix ?? ""}${t.oidcGroup}` },
+        {
+          kind: "Group",
+          apiGroup: "rbac.authorization.k8s.io",
+          name: `${a.groupPrefix ?? ""}${t.oidcGroup}`,
+        },
       ],
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: TEAM_ROLE },
     },

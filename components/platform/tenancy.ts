@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Substrate } from "../substrate";
 import { TRAINING_ENV_CONFIGMAP } from "./training-jobs";
 import {
+  asArgs,
   planTeam,
   egressRuleFor,
   targetOfUrl,
@@ -35,7 +36,6 @@ export interface TenancyArgs {
    */
   readonly postgresForJobs?: boolean;
 }
-
 
 /** Plain (non-secret) environment of training jobs: S3 endpoint, region, bucket names. */
 export function trainingEnvData(o: {
@@ -68,22 +68,35 @@ export class Tenancy extends pulumi.ComponentResource {
     const child = { parent: this, provider };
     const store = args.substrate.objectStore;
     const plans = args.teams.map((t) =>
-      planTeam(t, { teams: args.teams, trainingEnabled: args.trainingEnabled, cohort: args.cohort, groupPrefix: args.groupPrefix }),
+      planTeam(t, {
+        teams: args.teams,
+        trainingEnabled: args.trainingEnabled,
+        cohort: args.cohort,
+        groupPrefix: args.groupPrefix,
+      }),
     );
     const namespaces: Record<string, pulumi.Output<string>> = {};
     for (const plan of plans) {
       const base = `${name}-${plan.team}`;
-      const ns = new k8s.core.v1.Namespace(`${base}-ns`, plan.namespace, {
+      const ns = new k8s.core.v1.Namespace(`${base}-ns`, asArgs<k8s.core.v1.NamespaceArgs>(plan.namespace), {
         ...child,
         dependsOn: [...args.substrate.ready],
       });
       namespaces[plan.team] = ns.metadata.name;
       const inNs = { ...child, dependsOn: [ns] };
       for (const np of plan.networkPolicies) {
-        new k8s.networking.v1.NetworkPolicy(`${base}-np-${np.metadata.name}`, np, inNs);
+        new k8s.networking.v1.NetworkPolicy(
+          `${base}-np-${np.metadata.name}`,
+          asArgs<k8s.networking.v1.NetworkPolicyArgs>(np),
+          inNs,
+        );
       }
-      new k8s.rbac.v1.Role(`${base}-role`, plan.role, inNs);
-      new k8s.rbac.v1.RoleBinding(`${base}-rolebinding`, plan.roleBinding, inNs);
+      new k8s.rbac.v1.Role(`${base}-role`, asArgs<k8s.rbac.v1.RoleArgs>(plan.role), inNs);
+      new k8s.rbac.v1.RoleBinding(
+        `${base}-rolebinding`,
+        asArgs<k8s.rbac.v1.RoleBindingArgs>(plan.roleBinding),
+        inNs,
+      );
       if (plan.localQueue) {
         new k8s.apiextensions.CustomResource(`${base}-localqueue`, plan.localQueue as K8sObject, {
           ...child,
@@ -92,15 +105,30 @@ export class Tenancy extends pulumi.ComponentResource {
       }
       const access = args.substrate.bindWorkload(
         `${base}-trainer`,
-        { kind: "training", namespace: ns.metadata.name, serviceAccountName: plan.serviceAccountName, team: plan.team },
+        {
+          kind: "training",
+          namespace: ns.metadata.name,
+          serviceAccountName: plan.serviceAccountName,
+          team: plan.team,
+        },
         { parent: this, dependsOn: [ns] },
       );
       new k8s.core.v1.ConfigMap(
         `${base}-training-env`,
         {
-          metadata: { name: TRAINING_ENV_CONFIGMAP, namespace: plan.namespace.metadata.name, labels: plan.role.metadata.labels },
+          metadata: {
+            name: TRAINING_ENV_CONFIGMAP,
+            namespace: plan.namespace.metadata.name,
+            labels: plan.role.metadata.labels,
+          },
           data: pulumi
-            .all([store.endpoint, store.buckets.models, store.buckets.datasets, store.buckets.checkpoints, access.env])
+            .all([
+              store.endpoint,
+              store.buckets.models,
+              store.buckets.datasets,
+              store.buckets.checkpoints,
+              access.env,
+            ])
             .apply(([endpoint, models, datasets, checkpoints, env]) => ({
               ...trainingEnvData({
                 endpoint,
@@ -115,7 +143,9 @@ export class Tenancy extends pulumi.ComponentResource {
         },
         { ...child, dependsOn: [ns, ...access.dependsOn] },
       );
-      const egress: pulumi.Input<Record<string, any>>[] = [store.endpoint.apply((e) => egressRuleFor(targetOfUrl(e)))];
+      const egress: pulumi.Input<Record<string, unknown>>[] = [
+        store.endpoint.apply((e) => egressRuleFor(targetOfUrl(e))),
+      ];
       if (args.postgresForJobs ?? true) {
         const pg = args.substrate.connectPostgres(`${base}-postgres`, "training", ns.metadata.name, {
           parent: this,
@@ -126,7 +156,11 @@ export class Tenancy extends pulumi.ComponentResource {
       new k8s.networking.v1.NetworkPolicy(
         `${base}-np-allow-data-services`,
         {
-          metadata: { name: "allow-data-services", namespace: plan.namespace.metadata.name, labels: plan.role.metadata.labels },
+          metadata: {
+            name: "allow-data-services",
+            namespace: plan.namespace.metadata.name,
+            labels: plan.role.metadata.labels,
+          },
           spec: { podSelector: {}, policyTypes: ["Egress"], egress },
         },
         inNs,

@@ -3,7 +3,8 @@ import { AWS_RULES } from "./aws";
 import { CLUSTER_RULES } from "./cluster";
 import { CORE_RULES } from "./core";
 import type { Rule } from "./helpers";
+import { TENANCY_RULES } from "./tenancy";
 
 export type { RawConfig, Rule } from "./helpers";
 
-export const ALL_RULES: readonly Rule[] = [...CORE_RULES, ...AWS_RULES, ...CLUSTER_RULES];
+export const ALL_RULES: readonly Rule[] = [...CORE_RULES, ...AWS_RULES, ...CLUSTER_RULES, ...TENANCY_RULES];
