@@ -203,8 +203,6 @@ export function opaDeployment(a: OpaDeploymentArgs): K8sObject {
                 `--config-file=${CONFIG_DIR}/config.yaml`,
                 "--log-format=json",
                 "--disable-telemetry",
-                // ConfigMap volumes hold hidden timestamped folders; load only the real paths.
-                "--ignore=.*",
                 "--bundle",
                 BUNDLE_DIR,
               ],
@@ -217,22 +215,25 @@ export function opaDeployment(a: OpaDeploymentArgs): K8sObject {
                 readOnlyRootFilesystem: true,
                 capabilities: { drop: ["ALL"] },
               },
+              // One subPath mount per file: real files in their folders (a ConfigMap volume would
+              // give symlinks into a hidden folder, which OPA's bundle loader does not follow).
               volumeMounts: [
-                { name: "bundle", mountPath: BUNDLE_DIR, readOnly: true },
-                { name: "config", mountPath: CONFIG_DIR, readOnly: true },
+                ...a.files.map((f) => ({
+                  name: "bundle",
+                  mountPath: `${BUNDLE_DIR}/${f.path}`,
+                  subPath: f.key,
+                  readOnly: true,
+                })),
+                {
+                  name: "bundle",
+                  mountPath: `${CONFIG_DIR}/config.yaml`,
+                  subPath: "config.yaml",
+                  readOnly: true,
+                },
               ],
             },
           ],
-          volumes: [
-            {
-              name: "bundle",
-              configMap: { name: a.configMapName, items: a.files.map((f) => ({ key: f.key, path: f.path })) },
-            },
-            {
-              name: "config",
-              configMap: { name: a.configMapName, items: [{ key: "config.yaml", path: "config.yaml" }] },
-            },
-          ],
+          volumes: [{ name: "bundle", configMap: { name: a.configMapName } }],
         },
       },
     },
