@@ -13,7 +13,12 @@ import {
 import { jobPrefix, renderTrainingJob } from "../../components/platform/training-jobs";
 
 const MODELS = [
-  { name: "chat-a", role: "chat" as const, dataClassification: "internal" as const, loraAdapters: [{ name: "lora-a" }] },
+  {
+    name: "chat-a",
+    role: "chat" as const,
+    dataClassification: "internal" as const,
+    loraAdapters: [{ name: "lora-a" }],
+  },
   { name: "embed-b", role: "embedding" as const, dataClassification: "public" as const, loraAdapters: [] },
 ];
 const SERVED = ["chat-a", "lora-a", "embed-b"];
@@ -28,7 +33,10 @@ const teamsArb = fc
       clearance: fc.constantFrom(...CLASSIFICATIONS),
       allowedModels: fc.subarray(SERVED),
       gpuQuota: fc.record({ nominal: fc.nat(16), borrowingLimit: fc.nat(16) }),
-      budgets: fc.record({ tokensPerDay: fc.integer({ min: 1, max: 10_000_000 }), requestsPerMinute: fc.integer({ min: 1, max: 10_000 }) }),
+      budgets: fc.record({
+        tokensPerDay: fc.integer({ min: 1, max: 10_000_000 }),
+        requestsPerMinute: fc.integer({ min: 1, max: 10_000 }),
+      }),
       allowCapture: fc.boolean(),
     }),
     { minLength: 1, maxLength: 6, selector: (t) => t.name },
@@ -48,7 +56,11 @@ describe("tenancy consistency (property)", () => {
     fc.assert(
       fc.property(teamsArb, fc.boolean(), (teams: TeamInput[], training) => {
         const plans = planTenancy({ teams, trainingEnabled: training, cohort: "shared" });
-        const kueue = planKueue({ pools: [{ name: "train", purpose: "training", placement }], teams, cohort: "shared" });
+        const kueue = planKueue({
+          pools: [{ name: "train", purpose: "training", placement }],
+          teams,
+          cohort: "shared",
+        });
         const opa = opaDataFromConfig({
           teams,
           models: MODELS,
@@ -67,12 +79,16 @@ describe("tenancy consistency (property)", () => {
           expect(plan.namespace.metadata.labels["cost-center"]).toBe(t.costCenter);
           expect(plan.namespace.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
           // Every namespaced object lives in that namespace.
-          for (const o of [...plan.networkPolicies, plan.role, plan.roleBinding, ...(plan.localQueue ? [plan.localQueue] : [])])
+          for (const o of [
+            ...plan.networkPolicies,
+            plan.role,
+            plan.roleBinding,
+            ...(plan.localQueue ? [plan.localQueue] : []),
+          ])
             expect(o.metadata.namespace).toBe(ns);
-          expect(plan.networkPolicies.find((n) => n.metadata.name === "default-deny")?.spec.policyTypes).toEqual([
-            "Ingress",
-            "Egress",
-          ]);
+          expect(
+            plan.networkPolicies.find((n) => n.metadata.name === "default-deny")?.spec.policyTypes,
+          ).toEqual(["Ingress", "Egress"]);
           // RBAC: the team's OIDC group, bound to the namespace Role.
           expect(plan.roleBinding.subjects).toEqual([
             { kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: t.oidcGroup },
@@ -120,11 +136,18 @@ describe("tenancy consistency (property)", () => {
           expect(job.metadata.labels.team).toBe(t.name);
           expect(job.spec.template.spec.serviceAccountName).toBe(plan.serviceAccountName);
           const env = Object.fromEntries(
-            job.spec.template.spec.containers[0].env.map((e: { name: string; value: string }) => [e.name, e.value]),
+            job.spec.template.spec.containers[0].env.map((e: { name: string; value: string }) => [
+              e.name,
+              e.value,
+            ]),
           );
-          const writable = plan.storageScopes.filter((s) => s.access !== "read").map((s) => `${s.bucket}:${s.prefix}`);
+          const writable = plan.storageScopes
+            .filter((s) => s.access !== "read")
+            .map((s) => `${s.bucket}:${s.prefix}`);
           expect(writable).toContain(`checkpoints:${jobPrefix(t.name, "").slice(0, -1)}`);
-          expect(env.CHECKPOINT_URI).toBe(`s3://$(SOVEREIGN_BUCKET_CHECKPOINTS)/${jobPrefix(t.name, "run-1")}`);
+          expect(env.CHECKPOINT_URI).toBe(
+            `s3://$(SOVEREIGN_BUCKET_CHECKPOINTS)/${jobPrefix(t.name, "run-1")}`,
+          );
           expect(env.OUTPUT_URI).toBe(`s3://$(SOVEREIGN_BUCKET_MODELS)/${jobPrefix(t.name, "run-1")}`);
           expect(writable).toContain(`models:teams/${t.name}/`);
           expect(env.DATASET_URI.startsWith(`s3://$(SOVEREIGN_BUCKET_DATASETS)/teams/${t.name}/`)).toBe(true);

@@ -108,7 +108,11 @@ describe("OPA bundle, config and decision-log masking (real pinned OPA)", () => 
   });
 
   it("GIVEN the bundle WHEN listed THEN test files are left out and the mask and data are in", () => {
-    expect(files.map((f) => f.path)).toEqual(["authz/decision.rego", "system/log/mask.rego", "sovereign/data.json"]);
+    expect(files.map((f) => f.path)).toEqual([
+      "authz/decision.rego",
+      "system/log/mask.rego",
+      "sovereign/data.json",
+    ]);
     expect(files.find((f) => f.path === "system/log/mask.rego")?.content).toBe(MASK_POLICY);
   });
 
@@ -142,7 +146,11 @@ describe("OPA bundle, config and decision-log masking (real pinned OPA)", () => 
         messages: [{ role: "user", content: "my password is hunter2" }],
         estimatedTokens: 12,
       },
-      context: { time: "2026-01-01T00:00:00Z", clientAddress: "10.0.0.1", usage: { tokensToday: 0, requestsThisMinute: 0 } },
+      context: {
+        time: "2026-01-01T00:00:00Z",
+        clientAddress: "10.0.0.1",
+        usage: { tokensToday: 0, requestsThisMinute: 0 },
+      },
     };
     const r = await fetch(`http://127.0.0.1:${port}/v1/data/sovereign/authz/decision`, {
       method: "POST",
@@ -162,7 +170,9 @@ describe("OPA bundle, config and decision-log masking (real pinned OPA)", () => 
       if (!entry) await new Promise((res) => setTimeout(res, 100));
     }
     expect(entry, stdout).toBeDefined();
-    expect(entry!.erased).toEqual(expect.arrayContaining(["/input/request/prompt", "/input/request/messages"]));
+    expect(entry!.erased).toEqual(
+      expect.arrayContaining(["/input/request/prompt", "/input/request/messages"]),
+    );
     expect(entry!.input.request.prompt).toBeUndefined();
     expect(entry!.input.request.messages).toBeUndefined();
     expect(entry!.input.request.model).toBe("chat");

@@ -33,6 +33,8 @@ describe("tenancy and policy wiring: aws-dev", () => {
   });
   it("THEN the outputs name the OPA URL and the team namespaces", async () => {
     expect(w.outputs.opaUrl).toBe("http://opa.sovereign-policy.svc.cluster.local:8181");
-    expect(Object.keys(w.outputs.teamNamespaces as object).sort()).toEqual(w.config.teams.map((t) => t.name).sort());
+    expect(Object.keys(w.outputs.teamNamespaces as object).sort()).toEqual(
+      w.config.teams.map((t) => t.name).sort(),
+    );
   });
 });

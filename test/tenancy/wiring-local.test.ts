@@ -1,6 +1,12 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { ofKind, wireShipped, type Wired } from "./wired";
-import { assertBuiltinsValid, assertChildNaming, assertGatekeeper, assertOpa, assertTeamNamespaces } from "./wiring.shared";
+import {
+  assertBuiltinsValid,
+  assertChildNaming,
+  assertGatekeeper,
+  assertOpa,
+  assertTeamNamespaces,
+} from "./wiring.shared";
 
 describe("tenancy and policy wiring: local", () => {
   let w: Wired;

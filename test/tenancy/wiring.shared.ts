@@ -16,14 +16,17 @@ export async function assertBuiltinsValid(w: Wired): Promise<void> {
   expect(v.validated).toBeGreaterThan(10);
   // Only the CRs without offline schemas are left unvalidated; they get explicit assertions below.
   for (const k of v.unvalidatedKinds)
-    expect(k).toMatch(/^(kueue\.x-k8s\.io\/v1beta2 |templates\.gatekeeper\.sh\/v1 |constraints\.gatekeeper\.sh\/v1beta1 )/);
+    expect(k).toMatch(
+      /^(kueue\.x-k8s\.io\/v1beta2 |templates\.gatekeeper\.sh\/v1 |constraints\.gatekeeper\.sh\/v1beta1 )/,
+    );
 }
 
 export function assertChildNaming(w: Wired): void {
   for (const r of w.recorder.resources) {
     if (!r.parent) continue;
     const parent = w.recorder.byUrn(r.parent);
-    if (parent && !parent.custom) expect(r.name.startsWith(`${parent.name}-`), `${r.name} under ${parent.name}`).toBe(true);
+    if (parent && !parent.custom)
+      expect(r.name.startsWith(`${parent.name}-`), `${r.name} under ${parent.name}`).toBe(true);
   }
 }
 
@@ -70,13 +73,16 @@ export function assertTeamNamespaces(w: Wired): void {
     for (const spec of Object.values(byName))
       for (const rule of spec.ingress ?? [])
         for (const from of rule.from ?? [])
-          expect(from.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] ?? PLATFORM_NAMESPACES.monitoring).toBe(
-            PLATFORM_NAMESPACES.monitoring,
-          );
+          expect(
+            from.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] ??
+              PLATFORM_NAMESPACES.monitoring,
+          ).toBe(PLATFORM_NAMESPACES.monitoring);
     const binding = recorder
       .ofType("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
       .find((r) => r.inputs.metadata.namespace === ns)!;
-    expect(binding.inputs.subjects).toEqual([{ kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: t.oidcGroup }]);
+    expect(binding.inputs.subjects).toEqual([
+      { kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: t.oidcGroup },
+    ]);
     const role = recorder
       .ofType("kubernetes:rbac.authorization.k8s.io/v1:Role")
       .find((r) => r.inputs.metadata.namespace === ns)!;
@@ -86,7 +92,9 @@ export function assertTeamNamespaces(w: Wired): void {
       .ofType("kubernetes:core/v1:ServiceAccount")
       .find((r) => r.inputs.metadata.namespace === ns)!;
     expect(sa.inputs.metadata.name).toBe("trainer");
-    const cm = recorder.ofType("kubernetes:core/v1:ConfigMap").find((r) => r.inputs.metadata.namespace === ns)!;
+    const cm = recorder
+      .ofType("kubernetes:core/v1:ConfigMap")
+      .find((r) => r.inputs.metadata.namespace === ns)!;
     expect(cm.inputs.data).toMatchObject({
       SOVEREIGN_BUCKET_DATASETS: "fake-datasets",
       SOVEREIGN_BUCKET_CHECKPOINTS: "fake-checkpoints",
@@ -111,7 +119,10 @@ export function assertKueue(w: Wired): void {
   for (const p of config.gpuPools) {
     const f = flavors.find((x) => x.inputs.metadata.name === p.name)!;
     // ResourceFlavor v1beta2: spec.nodeLabels (<= 8), spec.tolerations (<= 8, Equal/Exists).
-    expect(f.inputs.spec.nodeLabels).toEqual({ "sovereign.ai/gpu-pool": p.name, "sovereign.ai/gpu-type": expect.any(String) });
+    expect(f.inputs.spec.nodeLabels).toEqual({
+      "sovereign.ai/gpu-pool": p.name,
+      "sovereign.ai/gpu-type": expect.any(String),
+    });
     expect(Object.keys(f.inputs.spec.nodeLabels).length).toBeLessThanOrEqual(8);
     expect(f.inputs.spec.tolerations).toEqual([
       { key: "nvidia.com/gpu", operator: "Equal", value: "present", effect: "NoSchedule" },
@@ -119,22 +130,31 @@ export function assertKueue(w: Wired): void {
     expect(f.dependsOn).toContain(release.urn);
   }
   const cqs = ofKind(recorder, "kueue.x-k8s.io/v1beta2", "ClusterQueue");
-  expect(cqs.map((q) => q.inputs.metadata.name).sort()).toEqual(config.teams.map((t) => `team-${t.name}`).sort());
+  expect(cqs.map((q) => q.inputs.metadata.name).sort()).toEqual(
+    config.teams.map((t) => `team-${t.name}`).sort(),
+  );
   const trainingPools = config.gpuPools.filter((p) => p.purpose === "training").map((p) => p.name);
   for (const t of config.teams) {
     const q = cqs.find((x) => x.inputs.metadata.name === `team-${t.name}`)!.inputs.spec;
     // ClusterQueue v1beta2: cohortName, resourceGroups[].coveredResources/flavors[].resources[].nominalQuota/borrowingLimit.
     expect(q.cohortName).toBe(config.training.cohort);
-    expect(q.namespaceSelector).toEqual({ matchLabels: { "kubernetes.io/metadata.name": teamNamespace(t.name) } });
+    expect(q.namespaceSelector).toEqual({
+      matchLabels: { "kubernetes.io/metadata.name": teamNamespace(t.name) },
+    });
     expect(q.resourceGroups[0].coveredResources).toEqual(["nvidia.com/gpu"]);
     expect(q.resourceGroups[0].flavors.map((f: { name: string }) => f.name)).toEqual(trainingPools);
     for (const f of q.resourceGroups[0].flavors)
       expect(f.resources).toEqual([
-        { name: "nvidia.com/gpu", nominalQuota: t.gpuQuota.nominal, borrowingLimit: t.gpuQuota.borrowingLimit },
+        {
+          name: "nvidia.com/gpu",
+          nominalQuota: t.gpuQuota.nominal,
+          borrowingLimit: t.gpuQuota.borrowingLimit,
+        },
       ]);
     // Every flavor lists all covered resources, in order (a CEL rule of the CRD).
     for (const g of q.resourceGroups)
-      for (const f of g.flavors) expect(f.resources.map((r: { name: string }) => r.name)).toEqual(g.coveredResources);
+      for (const f of g.flavors)
+        expect(f.resources.map((r: { name: string }) => r.name)).toEqual(g.coveredResources);
     expect(q.resourceGroups.length).toBeLessThanOrEqual(16);
     expect(q.preemption).toEqual({
       reclaimWithinCohort: "Any",
@@ -142,12 +162,17 @@ export function assertKueue(w: Wired): void {
       withinClusterQueue: "LowerPriority",
     });
     expect(["Never", "LowerPriority", "Any"]).toContain(q.preemption.reclaimWithinCohort);
-    expect(["Never", "LowerPriority", "LowerOrNewerEqualPriority"]).toContain(q.preemption.withinClusterQueue);
+    expect(["Never", "LowerPriority", "LowerOrNewerEqualPriority"]).toContain(
+      q.preemption.withinClusterQueue,
+    );
     expect(q.queueingStrategy).toBe("BestEffortFIFO");
     const lq = ofKind(recorder, "kueue.x-k8s.io/v1beta2", "LocalQueue").find(
       (r) => r.inputs.metadata.namespace === teamNamespace(t.name),
     )!;
-    expect(lq.inputs).toMatchObject({ metadata: { name: "training" }, spec: { clusterQueue: `team-${t.name}` } });
+    expect(lq.inputs).toMatchObject({
+      metadata: { name: "training" },
+      spec: { clusterQueue: `team-${t.name}` },
+    });
     expect(lq.dependsOn).toContain(release.urn);
   }
 }
@@ -176,16 +201,25 @@ export function assertGatekeeper(w: Wired): void {
     expect(t.inputs.spec.targets[0].target).toBe("admission.k8s.gatekeeper.sh");
     expect(t.inputs.spec.targets[0].code[0].source.version).toBe("v1");
   }
-  const constraints = recorder.resources.filter((r) => r.inputs.apiVersion === "constraints.gatekeeper.sh/v1beta1");
+  const constraints = recorder.resources.filter(
+    (r) => r.inputs.apiVersion === "constraints.gatekeeper.sh/v1beta1",
+  );
   const byName = Object.fromEntries(constraints.map((c) => [c.inputs.metadata.name, c]));
-  expect(Object.keys(byName).sort()).toEqual(["allowed-images", "gpu-through-queue", "no-host-access", "required-team-labels"]);
+  expect(Object.keys(byName).sort()).toEqual([
+    "allowed-images",
+    "gpu-through-queue",
+    "no-host-access",
+    "required-team-labels",
+  ]);
   for (const c of constraints) {
     expect(c.inputs.spec.enforcementAction).toBe("deny");
     const template = templates.find((t) => t.inputs.spec.crd.spec.names.kind === c.inputs.kind)!;
     expect(c.dependsOn).toContain(template.urn);
     expect(c.inputs.spec.match.kinds).toContainEqual({ apiGroups: [""], kinds: ["Pod"] });
   }
-  expect(byName["allowed-images"].inputs.spec.parameters).toEqual({ registries: config.policy.allowedRegistries });
+  expect(byName["allowed-images"].inputs.spec.parameters).toEqual({
+    registries: config.policy.allowedRegistries,
+  });
   expect(byName["gpu-through-queue"].inputs.spec.parameters).toEqual({
     teamNamespaces: config.teams.map((t) => teamNamespace(t.name)),
     exemptNamespaces: [PLATFORM_NAMESPACES.serving],
@@ -195,7 +229,9 @@ export function assertGatekeeper(w: Wired): void {
   expect(byName["required-team-labels"].inputs.spec.match.namespaces).toEqual(
     config.teams.map((t) => teamNamespace(t.name)),
   );
-  expect(byName["no-host-access"].inputs.spec.match.excludedNamespaces).not.toContain(PLATFORM_NAMESPACES.serving);
+  expect(byName["no-host-access"].inputs.spec.match.excludedNamespaces).not.toContain(
+    PLATFORM_NAMESPACES.serving,
+  );
 }
 
 export function assertOpa(w: Wired): void {
@@ -220,12 +256,16 @@ export function assertOpa(w: Wired): void {
   expect(cm.data["system.log.mask.rego"]).toContain('mask contains "/input/request/prompt"');
   const guard = JSON.parse(cm.data["sovereign.data.json"]).guard;
   expect(guard.failClosed).toBe(prod ? true : !config.policy.guardFailOpen);
-  const ingress = recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "opa-np-opa-ingress").inputs.spec;
-  const sources = ingress.ingress.flatMap((r: { from: { namespaceSelector: { matchLabels: Record<string, string> } }[] }) =>
-    r.from.map((f) => f.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]),
+  const ingress = recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "opa-np-opa-ingress").inputs
+    .spec;
+  const sources = ingress.ingress.flatMap(
+    (r: { from: { namespaceSelector: { matchLabels: Record<string, string> } }[] }) =>
+      r.from.map((f) => f.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]),
   );
   expect(sources.sort()).toEqual([PLATFORM_NAMESPACES.gateway, PLATFORM_NAMESPACES.monitoring].sort());
-  expect(recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "opa-np-default-deny").inputs.spec).toEqual({
+  expect(
+    recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "opa-np-default-deny").inputs.spec,
+  ).toEqual({
     podSelector: {},
     policyTypes: ["Ingress", "Egress"],
   });
