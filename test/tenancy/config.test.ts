@@ -42,7 +42,7 @@ describe("tenancy config errors", () => {
         ),
         expect.stringMatching(/^sovereign:teams\[1\]\.oidcGroup: expected .*found ""/),
         expect.stringMatching(
-          /^sovereign:teams\[3\]\.oidcGroup: expected a non-empty OIDC group, found "   "/,
+          /^sovereign:teams\[3\]\.oidcGroup: expected a non-empty OIDC group, found " {3}"/,
         ),
       ]),
     );
