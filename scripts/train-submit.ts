@@ -26,7 +26,11 @@ export const USAGE = `usage: train:submit -- --stack <stack> --team <team> --kin
        [--gpus N] [--scheme fp8|awq] [--tasks a,b] [--image ref] [--env-json file]`;
 
 /** Renders the Job YAML for argv against a validated config; throws with every problem. */
-export function renderSubmission(argv: string[], config: StackConfig, readFile = fs.readFileSync): string {
+export function renderSubmission(
+  argv: string[],
+  config: StackConfig,
+  readFile: (file: string) => string = (f) => fs.readFileSync(f, "utf8"),
+): string {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -76,7 +80,7 @@ export function renderSubmission(argv: string[], config: StackConfig, readFile =
   let extraEnv: EnvVar[] = [];
   if (values["env-json"] !== undefined) {
     try {
-      const parsed = JSON.parse(String(readFile(values["env-json"], "utf8"))) as unknown;
+      const parsed = JSON.parse(readFile(values["env-json"])) as unknown;
       if (!Array.isArray(parsed)) throw new Error("not an array");
       // Plain values are already in the ConfigMap; keep only the secret references.
       extraEnv = (parsed as EnvVar[]).filter(

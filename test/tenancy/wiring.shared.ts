@@ -45,7 +45,9 @@ export function assertTeamNamespaces(w: Wired): void {
     const nps = recorder
       .ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy")
       .filter((r) => r.inputs.metadata.namespace === ns);
-    const byName = Object.fromEntries(nps.map((r) => [r.inputs.metadata.name, r.inputs.spec]));
+    const byName: Record<string, any> = Object.fromEntries(
+      nps.map((r) => [r.inputs.metadata.name, r.inputs.spec]),
+    );
     expect(Object.keys(byName).sort()).toEqual([
       "allow-data-services",
       "allow-dns",
