@@ -265,6 +265,19 @@ export function assertOpa(w: Wired): void {
       r.from.map((f) => f.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]),
   );
   expect(sources.sort()).toEqual([PLATFORM_NAMESPACES.gateway, PLATFORM_NAMESPACES.monitoring].sort());
+  // OPA may call the guard model server (and DNS), nothing else.
+  const egress = recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "opa-np-opa-egress").inputs
+    .spec.egress;
+  expect(egress).toHaveLength(config.policy.guardModel ? 2 : 1);
+  if (config.policy.guardModel)
+    expect(egress[1]).toEqual({
+      to: [
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": PLATFORM_NAMESPACES.serving } },
+        },
+      ],
+      ports: [{ protocol: "TCP", port: 8000 }],
+    });
   expect(
     recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "opa-np-default-deny").inputs.spec,
   ).toEqual({
