@@ -114,6 +114,11 @@ export function assertKueue(w: Wired): void {
     version: TENANCY_CHARTS.kueue.version,
     namespace: PLATFORM_NAMESPACES.kueue,
   });
+  expect(release.inputs.values.controllerManager).toEqual(
+    config.profile === "prod"
+      ? { replicas: 2, podDisruptionBudget: { enabled: true, minAvailable: 1 } }
+      : { replicas: 1, podDisruptionBudget: { enabled: false, minAvailable: 1 } },
+  );
   const flavors = ofKind(recorder, "kueue.x-k8s.io/v1beta2", "ResourceFlavor");
   expect(flavors.map((f) => f.inputs.metadata.name).sort()).toEqual(
     [...config.gpuPools.map((p) => p.name), "cpu-memory"].sort(),
