@@ -43,3 +43,21 @@ export const CHARTS = {
 } as const satisfies Record<string, ChartPin>;
 
 export type ChartKey = keyof typeof CHARTS;
+
+/** Helm charts of the tenancy/policy area: Kueue (training queues) and Gatekeeper (admission). */
+export const TENANCY_CHARTS = {
+  /** Kueue, from the project's OCI chart registry (chart version = app version without `v`). */
+  kueue: { chart: "oci://registry.k8s.io/kueue/charts/kueue", version: "0.19.4" },
+  /** OPA Gatekeeper, from the project's Helm repository. */
+  gatekeeper: {
+    chart: "gatekeeper",
+    repo: "https://open-policy-agent.github.io/gatekeeper/charts",
+    version: "3.23.0",
+  },
+} as const;
+
+/**
+ * The kit's training runner image (LoRA fine-tune, llm-compressor quantization, evaluation).
+ * Override per job with `--image` (air-gapped mirror).
+ */
+export const TRAINER_IMAGE = "ghcr.io/sovereign-ai/trainer:0.1.0";

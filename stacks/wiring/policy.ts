@@ -1,12 +1,85 @@
-/** Platform wiring: policy. Maps the validated config to typed component args. */
+/**
+ * Platform wiring: policy. OPA (the gateway's decision point) with the authorization Rego and the
+ * data document from the config, and Gatekeeper admission control with the Rego of
+ * `policies/admission`. The stack reads the policy files; components get their contents.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ADMISSION_FILES, Gatekeeper, type AdmissionRego } from "../../components/platform/gatekeeper";
+import { Opa } from "../../components/platform/opa";
+import { opaDataFromConfig } from "../../components/platform/tenancy-plan";
+import { teamNamespace } from "../../components/lib/naming";
+import { profileDefaults } from "../../components/lib/profile";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
 import type { StackContext } from "./context";
 
+/** The repository's `policies/` folder. */
+export const POLICIES_DIR = path.resolve(__dirname, "../../policies");
+
+/** Every `.rego` file (tests excluded) under the given subfolders, by path relative to `root`. */
+export function readRegoFiles(root: string, subdirs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    const abs = path.join(root, rel);
+    if (!fs.existsSync(abs)) return;
+    for (const e of fs.readdirSync(abs, { withFileTypes: true })) {
+      const r = path.posix.join(rel, e.name);
+      if (e.isDirectory()) walk(r);
+      else if (e.name.endsWith(".rego") && !e.name.endsWith("_test.rego"))
+        out[r] = fs.readFileSync(path.join(root, r), "utf8");
+    }
+  };
+  for (const d of subdirs) walk(d);
+  return out;
+}
+
+/** The Rego sources of the Gatekeeper templates. */
+export function readAdmissionRego(root = POLICIES_DIR): AdmissionRego {
+  const read = (f: string) => fs.readFileSync(path.join(root, "admission", f), "utf8");
+  return {
+    allowedImages: read(ADMISSION_FILES.allowedImages),
+    noHostAccess: read(ADMISSION_FILES.noHostAccess),
+    gpuThroughQueue: read(ADMISSION_FILES.gpuThroughQueue),
+    requiredTeamLabels: read(ADMISSION_FILES.requiredTeamLabels),
+  };
+}
+
+/** The OPA data document of a config. */
+export function opaDataOf(config: StackConfig) {
+  return opaDataFromConfig({
+    teams: config.teams,
+    models: config.models,
+    profile: config.profile,
+    guard: {
+      model: config.policy.guardModel,
+      timeoutMs: config.policy.guardTimeoutMs,
+      failOpen: config.policy.guardFailOpen,
+    },
+    redactPatterns: config.gateway.redactPatterns,
+  });
+}
+
 export function wirePolicy(
-  _config: StackConfig,
+  config: StackConfig,
   _ctx: StackContext,
-  _substrate: Substrate,
+  substrate: Substrate,
 ): Record<string, unknown> {
-  return {};
+  const defaults = profileDefaults(config.profile);
+  const opa = new Opa("opa", {
+    substrate,
+    policies: readRegoFiles(POLICIES_DIR, ["authz", "data"]),
+    data: opaDataOf(config),
+    replicas: Math.max(defaults.haReplicas, config.profile === "prod" ? 2 : 1),
+    image: config.images.opa,
+  });
+  new Gatekeeper("gatekeeper", {
+    substrate,
+    rego: readAdmissionRego(),
+    allowedRegistries: config.policy.allowedRegistries,
+    teamNamespaces: config.teams.map((t) => teamNamespace(t.name)),
+    replicas: config.profile === "prod" ? 3 : 1,
+    failClosed: config.profile === "prod",
+  });
+  return { opaUrl: opa.url };
 }

@@ -1,12 +1,34 @@
-/** Platform wiring: tenancy. Maps the validated config to typed component args. */
+/**
+ * Platform wiring: tenancy. Team namespaces, network policies, RBAC and training identities, and
+ * (when training is enabled) Kueue with a ClusterQueue per team and a LocalQueue in each team
+ * namespace — all from the one `teams` declaration.
+ */
+import { Kueue } from "../../components/platform/kueue";
+import { Tenancy } from "../../components/platform/tenancy";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
 import type { StackContext } from "./context";
 
 export function wireTenancy(
-  _config: StackConfig,
+  config: StackConfig,
   _ctx: StackContext,
-  _substrate: Substrate,
+  substrate: Substrate,
 ): Record<string, unknown> {
-  return {};
+  const kueue = config.training.enabled
+    ? new Kueue("kueue", {
+        substrate,
+        pools: config.gpuPools.map((p) => ({ name: p.name, purpose: p.purpose })),
+        teams: config.teams,
+        cohort: config.training.cohort,
+        replicas: config.profile === "prod" ? 2 : 1,
+      })
+    : undefined;
+  const tenancy = new Tenancy("tenancy", {
+    substrate,
+    teams: config.teams,
+    trainingEnabled: config.training.enabled,
+    cohort: config.training.cohort,
+    kueueReady: kueue?.ready ?? [],
+  });
+  return { teamNamespaces: tenancy.namespaces };
 }

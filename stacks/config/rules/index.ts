@@ -4,7 +4,14 @@ import { CLUSTER_RULES } from "./cluster";
 import { CORE_RULES } from "./core";
 import type { Rule } from "./helpers";
 import { SERVING_RULES } from "./serving";
+import { TENANCY_RULES } from "./tenancy";
 
 export type { RawConfig, Rule } from "./helpers";
 
-export const ALL_RULES: readonly Rule[] = [...CORE_RULES, ...AWS_RULES, ...CLUSTER_RULES, ...SERVING_RULES];
+export const ALL_RULES: readonly Rule[] = [
+  ...CORE_RULES,
+  ...AWS_RULES,
+  ...CLUSTER_RULES,
+  ...SERVING_RULES,
+  ...TENANCY_RULES,
+];

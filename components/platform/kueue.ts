@@ -1,0 +1,196 @@
+/**
+ * Kueue: the pinned release, a ResourceFlavor per GPU pool (the pool's node labels and
+ * tolerations from the substrate), and a ClusterQueue per team with the team's nominal GPU quota
+ * and borrowing limit in one shared cohort, with preemption so a team reclaims its quota.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { GPU_RESOURCE } from "../lib/gpu-catalog";
+import { k8sLabels } from "../lib/labels";
+import { PLATFORM_NAMESPACES, teamNamespace } from "../lib/naming";
+import { TENANCY_CHARTS } from "../lib/versions";
+import type { GpuPlacement, Substrate } from "../substrate";
+import { teamClusterQueue, type K8sObject } from "./tenancy-plan";
+
+export const KUEUE_API = "kueue.x-k8s.io/v1beta2";
+/** Flavor covering CPU and memory of queued jobs (no node constraints of its own). */
+export const CPU_FLAVOR = "cpu-memory";
+/** CPU and memory quota granted per GPU of quota (a GPU job needs its host share). */
+export const CPU_PER_GPU = 16;
+export const MEMORY_GIB_PER_GPU = 128;
+
+export interface KueuePool {
+  readonly name: string;
+  readonly purpose: "serving" | "training";
+  readonly placement: GpuPlacement;
+}
+
+export interface KueueTeam {
+  readonly name: string;
+  readonly gpuQuota: { readonly nominal: number; readonly borrowingLimit: number };
+}
+
+export interface KueuePlanArgs {
+  readonly pools: readonly KueuePool[];
+  readonly teams: readonly KueueTeam[];
+  readonly cohort: string;
+}
+
+export interface KueuePlan {
+  readonly flavors: K8sObject[];
+  readonly clusterQueues: K8sObject[];
+}
+
+/** The ResourceFlavor of one GPU pool: Kueue injects its node labels and tolerations on admission. */
+export function resourceFlavor(pool: KueuePool): K8sObject {
+  const p = pool.placement;
+  return {
+    apiVersion: KUEUE_API,
+    kind: "ResourceFlavor",
+    metadata: {
+      name: pool.name,
+      labels: k8sLabels("kueue", pool.name, { "sovereign.ai/capacity-type": p.capacityType }),
+    },
+    spec: {
+      nodeLabels: { ...p.nodeSelector },
+      tolerations: p.tolerations.map((t) => ({ ...t })),
+    },
+  };
+}
+
+/** A team's ClusterQueue. Its quota applies on every training pool (Kueue quotas are per flavor). */
+export function clusterQueue(
+  team: KueueTeam,
+  trainingPools: readonly KueuePool[],
+  cohort: string,
+): K8sObject {
+  const { nominal, borrowingLimit } = team.gpuQuota;
+  const resourceGroups: Record<string, unknown>[] = [];
+  if (trainingPools.length > 0) {
+    resourceGroups.push({
+      coveredResources: [GPU_RESOURCE],
+      flavors: trainingPools.map((p) => ({
+        name: p.name,
+        resources: [{ name: GPU_RESOURCE, nominalQuota: nominal, borrowingLimit }],
+      })),
+    });
+  }
+  resourceGroups.push({
+    coveredResources: ["cpu", "memory"],
+    flavors: [
+      {
+        name: CPU_FLAVOR,
+        resources: [
+          { name: "cpu", nominalQuota: nominal * CPU_PER_GPU, borrowingLimit: borrowingLimit * CPU_PER_GPU },
+          {
+            name: "memory",
+            nominalQuota: `${nominal * MEMORY_GIB_PER_GPU}Gi`,
+            borrowingLimit: `${borrowingLimit * MEMORY_GIB_PER_GPU}Gi`,
+          },
+        ],
+      },
+    ],
+  });
+  return {
+    apiVersion: KUEUE_API,
+    kind: "ClusterQueue",
+    metadata: {
+      name: teamClusterQueue(team.name),
+      labels: k8sLabels("kueue", team.name, { team: team.name }),
+    },
+    spec: {
+      cohortName: cohort,
+      // Only the team's own namespace may submit to its queue.
+      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": teamNamespace(team.name) } },
+      queueingStrategy: "BestEffortFIFO",
+      resourceGroups,
+      preemption: {
+        // A team always gets its nominal quota back from borrowers.
+        reclaimWithinCohort: "Any",
+        // Borrowing may evict lower-priority borrowed work only.
+        borrowWithinCohort: { policy: "LowerPriority" },
+        withinClusterQueue: "LowerPriority",
+      },
+      flavorFungibility: { whenCanBorrow: "MayStopSearch", whenCanPreempt: "TryNextFlavor" },
+    },
+  };
+}
+
+/** Every Kueue object of the platform. */
+export function planKueue(a: KueuePlanArgs): KueuePlan {
+  const training = a.pools.filter((p) => p.purpose === "training");
+  const cpuFlavor: K8sObject = {
+    apiVersion: KUEUE_API,
+    kind: "ResourceFlavor",
+    metadata: { name: CPU_FLAVOR, labels: k8sLabels("kueue", CPU_FLAVOR) },
+    spec: {},
+  };
+  return {
+    flavors: [...a.pools.map(resourceFlavor), cpuFlavor],
+    clusterQueues: a.teams.map((t) => clusterQueue(t, training, a.cohort)),
+  };
+}
+
+/** Helm values of the Kueue release. */
+export function kueueValues(o: { replicas: number }): Record<string, unknown> {
+  return {
+    controllerManager: {
+      replicas: o.replicas,
+      podDisruptionBudget: { enabled: o.replicas > 1, minAvailable: 1 },
+    },
+  };
+}
+
+export interface KueueArgs {
+  readonly substrate: Substrate;
+  /** GPU pools by name with their purpose (placement comes from the substrate). */
+  readonly pools: readonly { readonly name: string; readonly purpose: "serving" | "training" }[];
+  readonly teams: readonly KueueTeam[];
+  readonly cohort: string;
+  /** Controller replicas. @default 1 */
+  readonly replicas?: number;
+}
+
+export class Kueue extends pulumi.ComponentResource {
+  /** Resources the LocalQueues must wait for. */
+  readonly ready: pulumi.Resource[];
+
+  constructor(name: string, args: KueueArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("sovereign:platform:Kueue", name, {}, opts);
+    const child = { parent: this, provider: args.substrate.provider };
+    const pools = args.pools.map((p) => {
+      const placement = args.substrate.gpuPools[p.name];
+      if (!placement) throw new Error(`kueue: the substrate has no placement for GPU pool "${p.name}"`);
+      return { ...p, placement };
+    });
+    const plan = planKueue({ pools, teams: args.teams, cohort: args.cohort });
+    const release = new k8s.helm.v3.Release(
+      `${name}-release`,
+      {
+        name: "kueue",
+        chart: TENANCY_CHARTS.kueue.chart,
+        version: TENANCY_CHARTS.kueue.version,
+        namespace: PLATFORM_NAMESPACES.kueue,
+        createNamespace: true,
+        values: kueueValues({ replicas: args.replicas ?? 1 }),
+      },
+      { ...child, dependsOn: [...args.substrate.ready] },
+    );
+    const flavors = plan.flavors.map(
+      (f) =>
+        new k8s.apiextensions.CustomResource(`${name}-flavor-${f.metadata.name}`, f, {
+          ...child,
+          dependsOn: [release],
+        }),
+    );
+    const queues = plan.clusterQueues.map(
+      (q) =>
+        new k8s.apiextensions.CustomResource(`${name}-cq-${q.metadata.name}`, q, {
+          ...child,
+          dependsOn: [release, ...flavors],
+        }),
+    );
+    this.ready = [release, ...queues];
+    this.registerOutputs({});
+  }
+}

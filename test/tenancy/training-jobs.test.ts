@@ -1,0 +1,238 @@
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { TRAINER_IMAGE } from "../../components/lib/versions";
+import { renderTrainingJob } from "../../components/platform/training-jobs";
+import { renderSubmission } from "../../scripts/train-submit";
+import { validateObject } from "../helpers/k8s-schema";
+import { shippedConfig } from "./wired";
+
+const ROOT = path.resolve(__dirname, "../..");
+const devConfig = shippedConfig("aws-dev");
+
+function envOf(job: Record<string, any>): Record<string, string> {
+  return Object.fromEntries(
+    job.spec.template.spec.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]),
+  );
+}
+
+describe("training job templates", () => {
+  for (const kind of ["lora", "quantize", "eval"] as const) {
+    it(`GIVEN a ${kind} job WHEN rendered THEN it is a valid batch/v1 Job that queues, labels, resumes and stays in the team prefix`, async () => {
+      const job = renderTrainingJob({
+        kind,
+        name: `r-${kind}`,
+        team: "research",
+        costCenter: "cc-2000",
+        modelPrefix: "llama-3.1-8b-instruct/",
+        dataset: kind === "quantize" ? undefined : "support/train.jsonl",
+        gpus: 2,
+      });
+      expect(await validateObject(job as any)).toEqual({ status: "valid" });
+      expect(job.metadata.namespace).toBe("team-research");
+      for (const labels of [job.metadata.labels, job.spec.template.metadata.labels])
+        expect(labels).toMatchObject({
+          team: "research",
+          "cost-center": "cc-2000",
+          "kueue.x-k8s.io/queue-name": "training",
+        });
+      expect(job.spec.suspend).toBe(true);
+      // Spot interruptions are not failures; the replacement resumes from checkpoints.
+      expect(job.spec.podFailurePolicy.rules[0]).toEqual({
+        action: "Ignore",
+        onPodConditions: [{ type: "DisruptionTarget", status: "True" }],
+      });
+      const env = envOf(job);
+      expect(env.RESUME_FROM_CHECKPOINT).toBe("auto");
+      expect(env.CHECKPOINT_URI).toBe(`s3://$(SOVEREIGN_BUCKET_CHECKPOINTS)/teams/research/r-${kind}/`);
+      expect(env.OUTPUT_URI).toBe(`s3://$(SOVEREIGN_BUCKET_MODELS)/teams/research/r-${kind}/`);
+      expect(env.MODEL_URI).toBe("s3://$(SOVEREIGN_BUCKET_MODELS)/llama-3.1-8b-instruct/");
+      if (kind !== "quantize")
+        expect(env.DATASET_URI).toBe("s3://$(SOVEREIGN_BUCKET_DATASETS)/teams/research/support/train.jsonl");
+      const spec = job.spec.template.spec;
+      expect(spec.tolerations).toContainEqual({
+        key: "nvidia.com/gpu",
+        operator: "Exists",
+        effect: "NoSchedule",
+      });
+      expect(spec.containers[0].resources.limits["nvidia.com/gpu"]).toBe("2");
+      expect(spec.containers[0].envFrom).toEqual([{ configMapRef: { name: "training-env" } }]);
+      expect(spec.containers[0].image).toBe(TRAINER_IMAGE);
+      expect(spec.securityContext.runAsNonRoot).toBe(true);
+      expect(spec.containers[0].securityContext.allowPrivilegeEscalation).toBe(false);
+    });
+  }
+
+  it("GIVEN a quantize job WHEN rendered THEN it runs llm-compressor with the chosen scheme", () => {
+    const job = renderTrainingJob({
+      kind: "quantize",
+      name: "q",
+      team: "t",
+      costCenter: "c",
+      modelPrefix: "m/",
+      scheme: "awq",
+    });
+    expect(job.spec.template.spec.containers[0].command).toEqual([
+      "sovereign-train",
+      "quantize",
+      "--scheme=awq",
+    ]);
+  });
+
+  it("GIVEN bad job arguments WHEN rendered THEN one error lists every problem", () => {
+    expect(() =>
+      renderTrainingJob({
+        kind: "lora",
+        name: "Bad_Name",
+        team: "t",
+        costCenter: "c",
+        modelPrefix: "m/",
+        dataset: "../other-team/x",
+        gpus: 0,
+        image: "ghcr.io/x/trainer:latest",
+      }),
+    ).toThrow(
+      /found "Bad_Name"[\s\S]*found "\.\.\/other-team\/x"[\s\S]*found 0[\s\S]*found "ghcr.io\/x\/trainer:latest"/,
+    );
+  });
+});
+
+describe("train:submit", () => {
+  it("GIVEN a team and an allowed base model WHEN submitted THEN the YAML is the team's queued Job", () => {
+    const yaml = renderSubmission(
+      [
+        "--stack",
+        "aws-dev",
+        "--team",
+        "research",
+        "--kind",
+        "lora",
+        "--name",
+        "support-v2",
+        "--base-model",
+        "llama-3-1-8b-instruct",
+        "--dataset",
+        "support/train.jsonl",
+      ],
+      devConfig,
+    );
+    const job = parseYaml(yaml);
+    expect(job.kind).toBe("Job");
+    expect(job.metadata).toMatchObject({
+      name: "support-v2",
+      namespace: "team-research",
+      labels: { "cost-center": "cc-2000" },
+    });
+    expect(envOf(job).MODEL_URI).toBe("s3://$(SOVEREIGN_BUCKET_MODELS)/llama-3.1-8b-instruct/");
+  });
+
+  it("GIVEN --from-job WHEN submitted THEN the job starts from the team's earlier output", () => {
+    const job = parseYaml(
+      renderSubmission(
+        [
+          "--team",
+          "research",
+          "--kind",
+          "eval",
+          "--name",
+          "ev",
+          "--from-job",
+          "support-v2",
+          "--dataset",
+          "eval.jsonl",
+          "--tasks",
+          "a,b",
+        ],
+        devConfig,
+      ),
+    );
+    expect(envOf(job).MODEL_URI).toBe("s3://$(SOVEREIGN_BUCKET_MODELS)/teams/research/support-v2/");
+    expect(job.spec.template.spec.containers[0].command).toEqual(["sovereign-train", "eval", "--tasks=a,b"]);
+  });
+
+  it("GIVEN --env-json WHEN submitted THEN only the secret references are added", () => {
+    const env = [
+      { name: "AWS_REGION", value: "x" },
+      { name: "AWS_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "s3", key: "secret" } } },
+    ];
+    const job = parseYaml(
+      renderSubmission(
+        [
+          "--team",
+          "support",
+          "--kind",
+          "quantize",
+          "--name",
+          "q1",
+          "--base-model",
+          "llama-3-1-8b-instruct",
+          "--env-json",
+          "env.json",
+        ],
+        {
+          ...devConfig,
+          teams: devConfig.teams.map((t) => ({
+            ...t,
+            allowedModels: [...t.allowedModels, "llama-3-1-8b-instruct"],
+          })),
+        },
+        () => JSON.stringify(env),
+      ),
+    );
+    const names = job.spec.template.spec.containers[0].env.map((e: { name: string }) => e.name);
+    expect(names).toContain("AWS_SECRET_ACCESS_KEY");
+    expect(names).not.toContain("AWS_REGION");
+  });
+
+  it("GIVEN an unknown team and a model the team may not use WHEN submitted THEN one error names both", () => {
+    expect(() =>
+      renderSubmission(
+        ["--team", "nobody", "--kind", "lora", "--name", "x", "--base-model", "nope"],
+        devConfig,
+      ),
+    ).toThrow(/--team to be one of \[research, support\], found "nobody"[\s\S]*--base-model to be one of/);
+    expect(() =>
+      renderSubmission(
+        ["--team", "support", "--kind", "lora", "--name", "x", "--base-model", "bge-m3", "--dataset", "d"],
+        devConfig,
+      ),
+    ).toThrow(/a model team "support" may use \[support-lora\], found "bge-m3"/);
+  });
+
+  it("GIVEN the local stack (training disabled) WHEN submitted THEN it refuses", () => {
+    expect(() =>
+      renderSubmission(
+        ["--team", "demo", "--kind", "lora", "--name", "x", "--base-model", "tiny-chat", "--dataset", "d"],
+        shippedConfig("local"),
+      ),
+    ).toThrow(/training.enabled/);
+  });
+
+  it("GIVEN the npm script WHEN run as a process THEN it prints the Job YAML and exits 0", () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        path.join(ROOT, "node_modules/tsx/dist/cli.mjs"),
+        "scripts/train-submit.ts",
+        "--stack",
+        "aws-prod",
+        "--team",
+        "legal",
+        "--kind",
+        "quantize",
+        "--name",
+        "legal-fp8",
+        "--base-model",
+        "llama-3-3-70b-instruct",
+        "--gpus",
+        "4",
+      ],
+      { cwd: ROOT, encoding: "utf8" },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const job = parseYaml(r.stdout);
+    expect(job.metadata).toMatchObject({ name: "legal-fp8", namespace: "team-legal" });
+    expect(job.spec.template.spec.containers[0].resources.requests["nvidia.com/gpu"]).toBe("4");
+  });
+});
