@@ -133,7 +133,7 @@ export function installMocks(opts: MockOptions = {}): ResourceRecorder {
           name: req.getName(),
           urn: resp.getUrn(),
           custom: req.getCustom(),
-          inputs: rpc.deserializeProperties(req.getObject()),
+          inputs: unwrapSecrets(rpc.deserializeProperties(req.getObject())) as Record<string, any>,
           secretPaths: findSecrets(object),
           parent: req.getParent() || undefined,
           protect: req.getProtect?.() === true,
@@ -158,6 +158,15 @@ interface RegisterRequest {
   getRetainondelete?(): boolean;
   getDependenciesList(): string[];
   getProvider(): string;
+}
+
+/** Replaces secret envelopes (`{<sig>: <secret sig>, value}`) with their values, at any depth. */
+function unwrapSecrets(o: unknown): unknown {
+  if (Array.isArray(o)) return o.map(unwrapSecrets);
+  if (o === null || typeof o !== "object") return o;
+  const rec = o as Record<string, unknown>;
+  if (rec[rpc.specialSigKey] === rpc.specialSecretSig) return unwrapSecrets(rec.value);
+  return Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, unwrapSecrets(v)]));
 }
 
 function findSecrets(o: unknown, prefix = ""): string[] {
