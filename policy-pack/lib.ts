@@ -231,3 +231,10 @@ export function packConfig(args: { getConfig<T extends object>(): T }): PackConf
   for (const [k, v] of Object.entries(given)) if (v !== undefined) out[k] = v;
   return out as unknown as PackConfig;
 }
+
+export const BUCKET_LOGGING_TYPES = [
+  "aws:s3/bucketLogging:BucketLogging",
+  "aws:s3/bucketLoggingV2:BucketLoggingV2",
+];
+/** SSE algorithms that use a KMS key. */
+export const KMS_ALGORITHMS = ["aws:kms", "aws:kms:dsse"];

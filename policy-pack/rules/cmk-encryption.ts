@@ -1,55 +1,19 @@
 /**
  * cmk-encryption: everything that stores data at rest is encrypted with a customer-managed KMS
- * key (not the AWS-owned default), and every CMK rotates.
+ * key (not the AWS-owned default), and every CMK rotates. S3 default encryption needs the
+ * bucket's context (the access-log target cannot use KMS) and is checked by s3-bucket-baseline.
  */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { type Props, BUCKET_SSE_TYPES, BUCKET_TYPES, isTrue, quote, violation } from "../lib";
+import { type Props, isTrue, quote, violation } from "../lib";
 
 export const RULE = "cmk-encryption";
 
 /** Returns a description of the problem, or undefined when the resource complies. */
 type Check = (p: Props) => string | undefined;
 
-const KMS_ALGORITHMS = ["aws:kms", "aws:kms:dsse"];
-
-function sseRuleProblem(rule: Props | undefined): string | undefined {
-  const d = rule?.applyServerSideEncryptionByDefault;
-  if (!KMS_ALGORITHMS.includes(d?.sseAlgorithm))
-    return `default encryption algorithm is ${quote(d?.sseAlgorithm)}, not aws:kms`;
-  if (!d?.kmsMasterKeyId)
-    return "default encryption names no kmsMasterKeyId (the AWS-managed key would be used)";
-  return undefined;
-}
-
 const needKey = (field: string, p: Props, what: string) => (p[field] ? undefined : `${what} has no ${field}`);
 
 const CHECKS: Record<string, { check: Check; fix: string }> = {
-  ...Object.fromEntries(
-    BUCKET_SSE_TYPES.map((t) => [
-      t,
-      {
-        check: (p: Props) => {
-          const rules = (p.rules ?? []) as Props[];
-          if (rules.length === 0) return "the encryption configuration has no rule";
-          return rules.map(sseRuleProblem).find((x) => x !== undefined);
-        },
-        fix: 'set rules[].applyServerSideEncryptionByDefault to { sseAlgorithm: "aws:kms", kmsMasterKeyId: key.arn }',
-      },
-    ]),
-  ),
-  ...Object.fromEntries(
-    BUCKET_TYPES.map((t) => [
-      t,
-      {
-        // Inline (legacy) encryption, when used, must be KMS; the separate resource is checked above.
-        check: (p: Props) =>
-          p.serverSideEncryptionConfiguration
-            ? sseRuleProblem(p.serverSideEncryptionConfiguration.rule)
-            : undefined,
-        fix: "encrypt the bucket with aws:kms and a customer-managed key (BucketServerSideEncryptionConfiguration)",
-      },
-    ]),
-  ),
   "aws:rds/instance:Instance": {
     check: (p) =>
       !isTrue(p.storageEncrypted)
@@ -106,7 +70,7 @@ const CHECKS: Record<string, { check: Check; fix: string }> = {
   },
   "aws:sqs/queue:Queue": {
     check: (p) => needKey("kmsMasterKeyId", p, "the queue"),
-    fix: "set kmsMasterKeyId: key.arn",
+    fix: "set kmsMasterKeyId: key.arn (sqsManagedSseEnabled uses an AWS-owned key); when EventBridge feeds the queue, the key policy must allow events.amazonaws.com kms:GenerateDataKey and kms:Decrypt",
   },
   "aws:ecr/repository:Repository": {
     check: (p) => {

@@ -98,19 +98,6 @@ const CASES: Case[] = [
       eks({ endpointPublicAccess: false, endpointPrivateAccess: true }),
       { type: "aws:kms/key:Key", name: "data-key", props: { enableKeyRotation: true, tags: TAGS } },
       {
-        type: "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-        name: "models-sse",
-        props: {
-          bucket: "acme-models",
-          rules: [
-            {
-              applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: KEY },
-              bucketKeyEnabled: true,
-            },
-          ],
-        },
-      },
-      {
         type: "aws:cloudwatch/logGroup:LogGroup",
         name: "eks-logs",
         props: { kmsKeyId: KEY, retentionInDays: 90 },
@@ -130,14 +117,7 @@ const CASES: Case[] = [
       rds({ kmsKeyId: undefined }),
       eks({}, { encryptionConfig: undefined }),
       { type: "aws:kms/key:Key", name: "data-key", props: { enableKeyRotation: false } },
-      {
-        type: "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-        name: "models-sse",
-        props: {
-          bucket: "acme-models",
-          rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }],
-        },
-      },
+      { type: "aws:sqs/queue:Queue", name: "interruptions", props: { sqsManagedSseEnabled: true } },
       { type: "aws:cloudwatch/logGroup:LogGroup", name: "eks-logs", props: { retentionInDays: 90 } },
       {
         type: "aws:ec2/launchTemplate:LaunchTemplate",
@@ -564,6 +544,88 @@ describe("s3-bucket-baseline (stack rule)", () => {
 
   it("GIVEN a bucket with its public access block and KMS encryption WHEN validated THEN there is no violation", async () => {
     expect(await validateStackWith(s3BucketBaseline, [bucket, pab, sse])).toEqual([]);
+  });
+
+  it("GIVEN a bucket encrypted with AES256 WHEN validated THEN the SSE-S3 default is reported with the KMS fix", async () => {
+    const aes: FakeResource = {
+      ...sse,
+      urn: "urn:sse",
+      props: {
+        bucket: "acme-models",
+        rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }],
+      },
+    };
+    const v = await validateStackWith(s3BucketBaseline, [bucket, pab, aes]);
+    expect(v).toEqual([
+      {
+        policy: "s3-bucket-baseline",
+        urn: "urn:sse",
+        message:
+          's3-bucket-baseline: bucket "models" is encrypted with "AES256", not aws:kms. Fix: set applyServerSideEncryptionByDefault to { sseAlgorithm: "aws:kms", kmsMasterKeyId: key.arn }.',
+      },
+    ]);
+  });
+
+  it("GIVEN the server-access-log target bucket WHEN it uses SSE-S3 THEN it is accepted, and KMS on it is reported (AWS cannot deliver logs there)", async () => {
+    const logs: FakeResource = {
+      type: "aws:s3/bucket:Bucket",
+      name: "access-logs",
+      urn: "urn:logs",
+      props: { bucket: "acme-logs" },
+    };
+    const logsPab: FakeResource = { ...pab, name: "access-logs-pab", dependsOn: ["urn:logs"] };
+    // As recorded under mocks: both inputs are the target bucket's id.
+    const logsSse = (algorithm: string): FakeResource => ({
+      type: sse.type,
+      name: "access-logs-sse",
+      urn: "urn:logs-sse",
+      props: {
+        bucket: "access-logs-id-4",
+        rules: [
+          {
+            applyServerSideEncryptionByDefault: {
+              sseAlgorithm: algorithm,
+              kmsMasterKeyId: algorithm === "AES256" ? undefined : KEY,
+            },
+          },
+        ],
+      },
+      dependsOn: ["urn:logs"],
+    });
+    const logging: FakeResource = {
+      type: "aws:s3/bucketLogging:BucketLogging",
+      name: "models-logging",
+      props: { bucket: "models-id-1", targetBucket: "access-logs-id-4", targetPrefix: "models/" },
+      dependsOn: ["urn:bucket", "urn:logs"],
+    };
+    expect(
+      await validateStackWith(s3BucketBaseline, [
+        bucket,
+        pab,
+        sse,
+        logs,
+        logsPab,
+        logsSse("AES256"),
+        logging,
+      ]),
+    ).toEqual([]);
+    const v = await validateStackWith(s3BucketBaseline, [
+      bucket,
+      pab,
+      sse,
+      logs,
+      logsPab,
+      logsSse("aws:kms"),
+      logging,
+    ]);
+    expect(v.map((x) => x.message)).toEqual([
+      's3-bucket-baseline: bucket "access-logs" is an access-log target with "aws:kms". Fix: use sseAlgorithm "AES256" (S3 server access logging cannot deliver to SSE-KMS buckets).',
+    ]);
+    // Without the logging link, the same SSE-S3 bucket is an ordinary bucket and must use KMS.
+    const alone = await validateStackWith(s3BucketBaseline, [logs, logsPab, logsSse("AES256")]);
+    expect(alone.map((x) => x.message.split(". Fix:")[0])).toEqual([
+      's3-bucket-baseline: bucket "access-logs" is encrypted with "AES256", not aws:kms',
+    ]);
   });
 
   it("GIVEN a bucket without companions WHEN validated THEN both are reported against the bucket with a fix", async () => {
