@@ -3,11 +3,13 @@
  * guard mocked, and coverage of the policy files.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLASSIFICATIONS } from "../../components/lib/classification";
 import { AUTHZ_REASONS, DATA_ACCESS_REASONS } from "../../components/lib/contracts";
-import { POLICY_DIRS, REGO_TEST_DIRS, REPO, opa } from "./opa";
+import { shippedStacks } from "../../stacks/config/load";
+import { POLICY_DIRS, REGO_TEST_DIRS, REPO, closedPort, loadStackConfig, opa, opaDataForTest } from "./opa";
 
 const ALL = [...POLICY_DIRS, ...REGO_TEST_DIRS];
 
@@ -97,4 +99,60 @@ describe("Rego policies (real OPA)", () => {
     for (const id of new Set([...AUTHZ_REASONS, ...DATA_ACCESS_REASONS]))
       expect(doc, id).toContain(`\`${id}\``);
   });
+});
+
+describe("opa eval with each shipped stack's data document", () => {
+  for (const stack of shippedStacks()) {
+    it(`GIVEN the ${stack} data and an unreachable guard WHEN opa eval decides a member's chat request THEN the stack's fail-closed setting decides`, async () => {
+      const config = loadStackConfig(stack);
+      const base = opaDataForTest(config);
+      const port = await closedPort();
+      const data = {
+        sovereign: { ...base, guard: { ...base.guard, url: `http://127.0.0.1:${port}/v1/chat/completions` } },
+      };
+      const team = config.teams[0];
+      const model = team.allowedModels.find((m) => base.models[m]?.role === "chat")!;
+      const input = {
+        subject: { sub: "u-1", groups: [team.oidcGroup], team: team.name },
+        request: {
+          model,
+          endpoint: "/v1/chat/completions",
+          messages: [{ role: "user", content: "hi" }],
+          estimatedTokens: 10,
+        },
+        context: {
+          time: "2026-11-30T10:00:00Z",
+          clientAddress: "10.0.0.1",
+          usage: { tokensToday: 0, requestsThisMinute: 0 },
+        },
+      };
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-eval-"));
+      try {
+        fs.writeFileSync(path.join(dir, "data.json"), JSON.stringify(data));
+        fs.writeFileSync(path.join(dir, "input.json"), JSON.stringify(input));
+        const r = opa([
+          "eval",
+          "--format=json",
+          "-d",
+          "policies/authz",
+          "-d",
+          path.join(dir, "data.json"),
+          "-i",
+          path.join(dir, "input.json"),
+          "data.sovereign.authz.decision",
+        ]);
+        expect(r.status, r.stderr).toBe(0);
+        const decision = (JSON.parse(r.stdout) as { result: { expressions: { value: unknown }[] }[] })
+          .result[0].expressions[0].value;
+        const failClosed = config.profile === "prod" || !config.policy.guardFailOpen;
+        expect(decision).toEqual({
+          allow: !failClosed,
+          reasons: failClosed ? ["guard_unavailable"] : [],
+          obligations: { capture: !failClosed && team.allowCapture, redact: config.gateway.redactPatterns },
+        });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });
