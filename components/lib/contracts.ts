@@ -40,6 +40,8 @@ export interface OpaData {
     readonly timeoutMs: number;
     /** Deny when the guard cannot be reached (always true in prod). */
     readonly failClosed: boolean;
+    /** Seconds OPA reuses a guard verdict for the same text (http.send force_cache). @default 300 */
+    readonly cacheSeconds?: number;
   };
   /** Regexes the gateway redacts from captured traffic. */
   readonly redactPatterns: readonly string[];
@@ -78,3 +80,59 @@ export interface AuthzDecision {
     readonly redact: readonly string[];
   };
 }
+
+/**
+ * Training data access: the training submission tooling and admission send a
+ * {@link DataAccessInput} to `POST /v1/data/sovereign/data_access/decision`.
+ */
+export interface DataAccessInput {
+  /** The person submitting, when there is one (tooling); omitted for admission checks. */
+  readonly subject?: { readonly sub: string; readonly groups: readonly string[] };
+  /** The team whose queue and quota the job runs under. */
+  readonly team: string;
+  readonly action: "train" | "evaluate";
+  readonly dataset: { readonly name: string; readonly classification: Classification };
+}
+
+export interface DataAccessDecision {
+  readonly allow: boolean;
+  /** Machine-readable reason ids, e.g. `clearance_insufficient`, `classification_not_trainable`. */
+  readonly reasons: readonly string[];
+  readonly obligations: {
+    /** Classification the trained model or adapter must carry (null when denied). */
+    readonly modelClassification: Classification | null;
+  };
+}
+
+/** Every reason id the authorization decision can carry (docs/authorization.md). */
+export const AUTHZ_REASONS = [
+  "input_invalid",
+  "team_unknown",
+  "team_membership_missing",
+  "clearance_invalid",
+  "endpoint_not_allowed",
+  "model_unknown",
+  "model_not_allowed",
+  "base_model_unknown",
+  "endpoint_model_mismatch",
+  "clearance_insufficient",
+  "budget_tokens_exceeded",
+  "budget_requests_exceeded",
+  "guard_flagged",
+  "guard_unavailable",
+  "denied_by_default",
+] as const;
+export type AuthzReason = (typeof AUTHZ_REASONS)[number];
+
+/** Every reason id the data-access decision can carry (docs/authorization.md). */
+export const DATA_ACCESS_REASONS = [
+  "input_invalid",
+  "team_unknown",
+  "team_membership_missing",
+  "action_not_allowed",
+  "classification_invalid",
+  "clearance_insufficient",
+  "classification_not_trainable",
+  "denied_by_default",
+] as const;
+export type DataAccessReason = (typeof DATA_ACCESS_REASONS)[number];

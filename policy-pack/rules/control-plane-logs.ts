@@ -1,0 +1,30 @@
+/**
+ * control-plane-logs: the EKS control plane ships its API, audit and authenticator logs to
+ * CloudWatch.
+ */
+import type { ResourceValidationPolicy } from "@pulumi/policy";
+import { quote, violation } from "../lib";
+
+export const RULE = "control-plane-logs";
+
+/** Log types that must be on (controllerManager and scheduler are optional). */
+export const REQUIRED_LOG_TYPES = ["api", "audit", "authenticator"];
+
+export const controlPlaneLogs: ResourceValidationPolicy = {
+  name: RULE,
+  description: "EKS control-plane logging (api, audit, authenticator) is enabled.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, reportViolation) => {
+    if (args.type !== "aws:eks/cluster:Cluster") return;
+    const enabled = (args.props.enabledClusterLogTypes ?? []) as string[];
+    const missing = REQUIRED_LOG_TYPES.filter((t) => !enabled.includes(t));
+    if (missing.length > 0)
+      reportViolation(
+        violation(
+          RULE,
+          `EKS cluster ${quote(args.name)} has enabledClusterLogTypes ${quote(enabled)}, missing ${quote(missing)}`,
+          `set enabledClusterLogTypes to include ${REQUIRED_LOG_TYPES.join(", ")}`,
+        ),
+      );
+  },
+};

@@ -1,0 +1,3 @@
+import { describeShippedStack } from "./shipped";
+
+describeShippedStack("aws-prod");
