@@ -39,7 +39,10 @@ export function bucketNames(prefix: string): Record<BucketRole, string> {
   >;
 }
 
-/** The bucket Postgres backups go to. */
+/**
+ * The bucket Postgres backups go to. Its suffix is shorter than `inference-logs` and uses the
+ * same characters, so the core bucket-name rule covers it.
+ */
 export function backupBucketName(prefix: string): string {
   return `${prefix}-pg-backups`;
 }

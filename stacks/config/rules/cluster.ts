@@ -2,7 +2,6 @@
 import * as fs from "node:fs";
 import { parse as parseYaml } from "yaml";
 import type { ConfigIssue } from "../errors";
-import { isBucketName } from "../../../components/lib/naming";
 import { SUBSTRATE_IMAGES } from "../../../components/lib/versions";
 import {
   entries,
@@ -116,23 +115,6 @@ export const clusterStorage: Rule = (raw) => {
   if (substrateKind(raw) !== "cluster") return [];
   const storage = section(raw, "storage");
   const out: ConfigIssue[] = [];
-  const prefix = str(storage.bucketPrefix);
-  // The backup bucket only exists in prod, but a prefix that breaks it breaks the others too;
-  // the core rule reports those. Only report what the core rule does not check.
-  if (prefix !== undefined && profileOf(raw) === "prod") {
-    const bucket = `${prefix}-pg-backups`;
-    const others = ["models", "datasets", "checkpoints", "inference-logs", "access-logs"].map(
-      (s) => `${prefix}-${s}`,
-    );
-    if (!isBucketName(bucket) && others.every(isBucketName)) {
-      out.push(
-        issue(
-          "storage.bucketPrefix",
-          `expected a prefix that makes a DNS-compatible backup bucket name, found "${prefix}" giving "${bucket}"`,
-        ),
-      );
-    }
-  }
   if (storage.objectLock === true) {
     out.push(
       issue(
