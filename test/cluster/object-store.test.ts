@@ -140,10 +140,11 @@ describe("the bucket Job", () => {
       "docker.io/chrislusf/seaweedfs:4.22",
     );
     expect(await validateObject(job as any)).toEqual({ status: "valid" });
-    const c = job.spec!.template.spec!.containers[0] as any;
+    const spec = job.spec as any;
+    const c = spec.template.spec.containers[0];
     expect(c.env).toContainEqual({ name: "BUCKETS", value: "a-datasets b-models" });
     expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
-    expect(job.spec!.template.spec!.automountServiceAccountToken).toBe(false);
+    expect(spec.template.spec.automountServiceAccountToken).toBe(false);
     const other = bucketJob("sovereign-data", ["a-datasets", "b-models", "c-x"], hosts, "img:1");
     expect(other.metadata.name).not.toBe(job.metadata.name);
     expect(bucketJob("sovereign-data", ["b-models", "a-datasets"], hosts, "img:1").metadata.name).toBe(
