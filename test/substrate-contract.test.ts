@@ -7,7 +7,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { GPU_TAINT } from "../components/lib/gpu-catalog";
 import { isBucketName } from "../components/lib/naming";
 import { BUCKET_ROLES, workloadScopes, type WorkloadKind } from "../components/lib/scopes";
@@ -82,14 +82,13 @@ function bindEveryKind(s: CreatedSubstrate, cfg: StackConfig): Bound {
 }
 
 describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
-  let cfg: StackConfig;
-  let b: Built<Bound>;
-  beforeAll(async () => {
-    cfg = config(stack);
-    b = await build(wire, cfg, (s) => bindEveryKind(s, cfg));
-  });
+  const cfg = config(stack);
+  // Built on first use, so a substrate that cannot be built fails every assertion by name.
+  let pending: Promise<Built<Bound>> | undefined;
+  const built = () => (pending ??= build(wire, cfg, (s) => bindEveryKind(s, cfg)));
 
   it("GIVEN the shipped config WHEN built THEN every field of the interface is present", async () => {
+    const b = await built();
     const s = b.substrate;
     expect(s.kind).toBe(cfg.substrate.kind);
     expect(s.provider).toBeInstanceOf(k8s.Provider);
@@ -109,7 +108,8 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
     expect(typeof s.outputs).toBe("object");
   });
 
-  it("GIVEN the configured GPU pools THEN each has a placement with selector, GPU toleration and capacity type", () => {
+  it("GIVEN the configured GPU pools THEN each has a placement with selector, GPU toleration and capacity type", async () => {
+    const b = await built();
     const s = b.substrate;
     expect(Object.keys(s.gpuPools).sort()).toEqual(cfg.gpuPools.map((p) => p.name).sort());
     for (const pool of cfg.gpuPools) {
@@ -123,6 +123,7 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
   });
 
   it("GIVEN each workload kind WHEN bound THEN its credential scopes equal workloadScopes()", async () => {
+    const b = await built();
     for (const kind of KINDS) {
       const a = b.result.access[kind];
       expect(a.scopes, kind).toEqual(workloadScopes(kind, kind === "training" ? b.result.team : undefined));
@@ -140,6 +141,7 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
   });
 
   it("GIVEN a service's Postgres login THEN the connection is TLS and its Secret exists in the requested namespace", async () => {
+    const b = await built();
     const pg = b.result.pg;
     expect(await valueOf(pg.host)).toMatch(/\S/);
     expect(await valueOf(pg.port)).toBeGreaterThan(0);
@@ -155,7 +157,8 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
     expect(keys).toEqual(expect.arrayContaining(["username", "password"]));
   });
 
-  it("GIVEN every recorded resource THEN secret inputs and Kubernetes Secret contents are marked secret", () => {
+  it("GIVEN every recorded resource THEN secret inputs and Kubernetes Secret contents are marked secret", async () => {
+    const b = await built();
     const unmarked: string[] = [];
     for (const r of b.recorder.resources) {
       const inputs = unwrapSecrets(r.inputs);
@@ -171,6 +174,7 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
   });
 
   it("GIVEN every secret value THEN none appears in a plain input or a plain stack output", async () => {
+    const b = await built();
     const secrets = new Set<string>();
     const plain: { where: string; value: string }[] = [];
     for (const r of b.recorder.resources) {

@@ -20,6 +20,7 @@ import type {
   WorkloadRequest,
 } from "../substrate";
 import { bucketActions, newKeyPair, WorkloadCredentials } from "./credentials";
+import { dataNetworkPolicies } from "./network-policy";
 import { ObjectStore, type ObjectStoreMode } from "./object-store";
 import { Postgres } from "./postgres";
 
@@ -124,7 +125,8 @@ export interface ClusterSubstrateArgs {
 
 /**
  * The `Substrate` on an existing cluster. Children: `${name}-k8s` (provider),
- * `${name}-data-ns`, `${name}-operator-ns`, `${name}-object-store`, `${name}-postgres`, and the
+ * `${name}-data-ns`, `${name}-operator-ns`, `${name}-netpol-*` (ingress rules of the data
+ * namespace), `${name}-object-store`, `${name}-postgres`, and the
  * key pairs `${name}-operator-*` (operator access to all buckets) and `${name}-backup-*`.
  */
 export class ClusterSubstrate extends pulumi.ComponentResource implements Substrate {
@@ -182,6 +184,14 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
         },
       },
       k8sOpts,
+    );
+
+    const policies = dataNetworkPolicies(dataNs, operatorNs).map(
+      (p) =>
+        new k8s.networking.v1.NetworkPolicy(`${name}-netpol-${p.metadata.name}`, p, {
+          ...k8sOpts,
+          dependsOn: [dataNamespace],
+        }),
     );
 
     this.buckets = bucketNames(args.bucketPrefix);
@@ -254,6 +264,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
     this.storageClasses = { default: args.storageClass };
     this.gpuPools = gpuPlacements(args.gpuPools ?? []);
     this.ready = [
+      ...policies,
       this.store.release,
       this.store.bucketJob,
       this.postgres.cluster,

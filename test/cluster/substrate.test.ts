@@ -8,7 +8,16 @@ import { CHARTS } from "../../components/lib/versions";
 import { clusterSubstrate, clusterSubstrateArgs } from "../../stacks/wiring/cluster";
 import { validateRecorded } from "../helpers/k8s-schema";
 import { settle, valueOf } from "../helpers/mocks";
-import { build, config, FakePlatform, inputsOf, onPremProd, unwrapped, type Built } from "./harness";
+import {
+  build,
+  config,
+  FakePlatform,
+  inputsOf,
+  onPremProd,
+  unwrapped,
+  unwrapSecrets,
+  type Built,
+} from "./harness";
 
 const CNPG_KINDS = [
   "postgresql.cnpg.io/v1 Cluster",
@@ -74,6 +83,40 @@ describe("the in-cluster substrate for the local stack", () => {
     const p = inputsOf(b.recorder, "pulumi:providers:kubernetes", "substrate-k8s");
     expect(p.context).toBe("kind-sovereign");
     expect(p.deleteUnreachable).toBe("true");
+  });
+
+  it("GIVEN the data namespace THEN only S3 and Postgres are reachable from other namespaces, and the operator reaches its instances", () => {
+    const pols = b.recorder
+      .ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+      .map((r) => unwrapSecrets(r.inputs) as any);
+    expect(pols.every((p) => p.metadata.namespace === "sovereign-data")).toBe(true);
+    const byName = Object.fromEntries(pols.map((p) => [p.metadata.name, p.spec]));
+    expect(byName["default-deny-ingress"]).toEqual({ podSelector: {}, policyTypes: ["Ingress"] });
+    // Rules that admit traffic from other namespaces, and on which ports.
+    const crossNamespace = pols.flatMap((p) =>
+      (p.spec.ingress ?? [])
+        .filter((r: any) => r.from.some((f: any) => f.namespaceSelector !== undefined))
+        .map((r: any) => ({ name: p.metadata.name, from: r.from, ports: r.ports ?? "all" })),
+    );
+    crossNamespace.sort((x: any, y: any) => x.name.localeCompare(y.name));
+    expect(crossNamespace).toEqual([
+      {
+        name: "allow-cnpg-operator",
+        from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "cnpg-system" } } }],
+        ports: "all",
+      },
+      {
+        name: "allow-s3-and-postgres-clients",
+        from: [{ namespaceSelector: {} }],
+        ports: [
+          { protocol: "TCP", port: 8333 },
+          { protocol: "TCP", port: 5432 },
+        ],
+      },
+    ]);
+    expect(byName["allow-cnpg-operator"].podSelector).toEqual({
+      matchExpressions: [{ key: "cnpg.io/cluster", operator: "Exists" }],
+    });
   });
 
   it("GIVEN a dev profile THEN nothing is protected or retained, so `destroy` leaves nothing behind", () => {
