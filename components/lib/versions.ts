@@ -17,13 +17,86 @@ export type ImageKey = keyof typeof IMAGES;
 /** The Kubernetes version the kit targets and validates rendered objects against. */
 export const KUBERNETES_VERSION = "1.33";
 
-/** A pinned Helm chart from a public chart repository. */
+/** A Helm chart from a public chart repository, pinned to one version. */
 export interface ChartPin {
+  /** Chart repository URL. */
+  readonly repo: string;
+  readonly chart: string;
+  readonly version: string;
+}
+export type ChartRef = ChartPin;
+
+/**
+ * Third-party Helm charts the kit installs. Chart versions are pinned; where a chart's images
+ * matter they are pinned separately too (a repository may re-publish a version in place).
+ */
+export const CHARTS = {
+  /** NVIDIA device plugin (the AMI/node image ships the driver and container toolkit). */
+  nvidiaDevicePlugin: {
+    repo: "https://nvidia.github.io/k8s-device-plugin",
+    chart: "nvidia-device-plugin",
+    version: "0.20.0",
+  },
+  /** NVIDIA DCGM exporter (GPU metrics); chart version follows the exporter (image 4.6.0-4.8.3). */
+  dcgmExporter: {
+    repo: "https://nvidia.github.io/dcgm-exporter/helm-charts",
+    chart: "dcgm-exporter",
+    version: "4.8.3",
+  },
+  /** KEDA (event-driven autoscaling of model servers). */
+  keda: { repo: "https://kedacore.github.io/charts", chart: "keda", version: "2.21.1" },
+  /** SeaweedFS (Apache-2.0), the in-cluster S3 server. See docs/object-storage.md. */
+  seaweedfs: {
+    repo: "https://seaweedfs.github.io/seaweedfs/helm",
+    chart: "seaweedfs",
+    version: "4.22.0",
+  },
+  /** CloudNativePG operator 1.30.1 (chart 0.29.1). */
+  cloudnativePg: {
+    repo: "https://cloudnative-pg.github.io/charts",
+    chart: "cloudnative-pg",
+    version: "0.29.1",
+  },
+} as const satisfies Record<string, ChartPin>;
+
+export type ChartKey = keyof typeof CHARTS;
+
+/** Helm charts of the tenancy/policy area: Kueue (training queues) and Gatekeeper (admission). */
+export const TENANCY_CHARTS = {
+  /** Kueue, from the project's OCI chart registry (chart version = app version without `v`). */
+  kueue: { chart: "oci://registry.k8s.io/kueue/charts/kueue", version: "0.19.4" },
+  /** OPA Gatekeeper, from the project's Helm repository. */
+  gatekeeper: {
+    chart: "gatekeeper",
+    repo: "https://open-policy-agent.github.io/gatekeeper/charts",
+    version: "3.23.0",
+  },
+} as const;
+
+/**
+ * The kit's training runner image (LoRA fine-tune, llm-compressor quantization, evaluation).
+ * Override per job with `--image` (air-gapped mirror).
+ */
+export const TRAINER_IMAGE = "ghcr.io/sovereign-ai/trainer:0.1.0";
+
+/** Images of the in-cluster substrate (SeaweedFS server and PostgreSQL per major version). */
+export const SUBSTRATE_IMAGES = {
+  /** Tag of `chrislusf/seaweedfs` that the pinned chart runs (its appVersion). */
+  seaweedfsTag: "4.22",
+  seaweedfs: "docker.io/chrislusf/seaweedfs:4.22",
+  /** CloudNativePG operand images (the project's `standard` flavour on Debian trixie). */
+  postgres: {
+    "16": "ghcr.io/cloudnative-pg/postgresql:16.15-standard-trixie",
+    "17": "ghcr.io/cloudnative-pg/postgresql:17.11-standard-trixie",
+    "18": "ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie",
+  } as Readonly<Record<string, string>>,
+} as const;
   readonly repo: string;
   readonly chart: string;
   readonly version: string;
 }
 
+<<<<<<< HEAD
 /** Third-party Helm charts the kit installs, pinned. */
 export const CHARTS = {
   /** NVIDIA device plugin (the AMI/node image ships the driver and container toolkit). */
@@ -61,3 +134,37 @@ export const TENANCY_CHARTS = {
  * Override per job with `--image` (air-gapped mirror).
  */
 export const TRAINER_IMAGE = "ghcr.io/sovereign-ai/trainer:0.1.0";
+=======
+/**
+ * Helm charts the in-cluster substrate installs. Chart versions are pinned; the images they
+ * run are pinned separately below (a chart repository may re-publish a version in place, an
+ * explicit image tag keeps what runs fixed).
+ */
+export const CHARTS = {
+  /** SeaweedFS (Apache-2.0), the in-cluster S3 server. See docs/object-storage.md. */
+  seaweedfs: {
+    repo: "https://seaweedfs.github.io/seaweedfs/helm",
+    chart: "seaweedfs",
+    version: "4.22.0",
+  },
+  /** CloudNativePG operator 1.30.1 (chart 0.29.1). */
+  cloudnativePg: {
+    repo: "https://cloudnative-pg.github.io/charts",
+    chart: "cloudnative-pg",
+    version: "0.29.1",
+  },
+} as const satisfies Record<string, ChartRef>;
+
+/** Images of the in-cluster substrate (SeaweedFS server and PostgreSQL per major version). */
+export const SUBSTRATE_IMAGES = {
+  /** Tag of `chrislusf/seaweedfs` that the pinned chart runs (its appVersion). */
+  seaweedfsTag: "4.22",
+  seaweedfs: "docker.io/chrislusf/seaweedfs:4.22",
+  /** CloudNativePG operand images (the project's `standard` flavour on Debian trixie). */
+  postgres: {
+    "16": "ghcr.io/cloudnative-pg/postgresql:16.15-standard-trixie",
+    "17": "ghcr.io/cloudnative-pg/postgresql:17.11-standard-trixie",
+    "18": "ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie",
+  } as Readonly<Record<string, string>>,
+} as const;
+>>>>>>> cluster

@@ -47,6 +47,14 @@ export const substrateSchema = z.discriminatedUnion("kind", [
     context: z.string().min(1, "a kubeconfig context name"),
     /** Path to a kubeconfig file. @default the standard kubeconfig resolution ($KUBECONFIG, ~/.kube/config) */
     kubeconfig: z.string().min(1).optional(),
+    /**
+     * StorageClass for the kit's volumes (object store, Postgres, platform). `standard` is
+     * kind's class; k3d uses `local-path`. @default standard
+     */
+    storageClass: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "a StorageClass name")
+      .default("standard"),
   }),
 ]);
 

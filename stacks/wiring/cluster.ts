@@ -1,8 +1,76 @@
 /** Maps the validated config to the in-cluster substrate's typed args. */
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterSubstrate, type ClusterSubstrateArgs } from "../../components/cluster/substrate";
+import { profileDefaults } from "../../components/lib/profile";
+import type { PostgresService } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
 import type { StackContext } from "./context";
 import type { CreatedSubstrate } from "./substrate";
 
-export function clusterSubstrate(_config: StackConfig, _ctx: StackContext): CreatedSubstrate {
-  throw new Error("the cluster substrate is not built yet (issue: in-cluster substrate)");
+/** The typed args of the in-cluster substrate for a validated config (pure). */
+export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs {
+  if (config.substrate.kind !== "cluster") {
+    throw new Error(`expected substrate kind "cluster", found "${config.substrate.kind}"`);
+  }
+  const defaults = profileDefaults(config.profile);
+  const services: PostgresService[] = config.training.enabled ? ["gateway", "training"] : ["gateway"];
+  return {
+    context: config.substrate.context,
+    kubeconfig: config.substrate.kubeconfig,
+    storageClass: config.substrate.storageClass,
+    protectData: defaults.protectData,
+    // A laptop cluster may be deleted before the stack; let `destroy` finish anyway.
+    deleteUnreachable: config.profile === "dev",
+    bucketPrefix: config.storage.bucketPrefix,
+    objectStoreMode: config.profile === "prod" ? "distributed" : "single",
+    volumeSize: config.storage.volumeSize,
+    postgres: {
+      instances: config.database.instances ?? (defaults.databaseHa ? 3 : 1),
+      version: config.database.version,
+      storageGiB: config.database.storageGiB,
+      services,
+      // Scheduled backups to the object store in prod only.
+      backupRetentionDays:
+        config.profile === "prod"
+          ? (config.database.backupRetentionDays ?? defaults.backupRetentionDays)
+          : undefined,
+    },
+    gpuPools: config.gpuPools.map((p) => ({
+      name: p.name,
+      // The cluster rules require both on this substrate.
+      gpuType: p.gpuType ?? "",
+      gpusPerNode: p.gpusPerNode ?? 0,
+      nodeSelector: p.nodeSelector,
+      capacityType: p.capacityType,
+    })),
+  };
+}
+
+export function clusterSubstrate(config: StackConfig, _ctx: StackContext): CreatedSubstrate {
+  const args = clusterSubstrateArgs(config);
+  const s = new ClusterSubstrate("substrate", args);
+  return {
+    kind: s.kind,
+    provider: s.provider,
+    objectStore: s.objectStore,
+    storageClasses: s.storageClasses,
+    gpuPools: s.gpuPools,
+    ready: s.ready,
+    bindWorkload: (name, req, opts) => s.bindWorkload(name, req, opts),
+    connectPostgres: (name, service, namespace, opts) => s.connectPostgres(name, service, namespace, opts),
+    outputs: {
+      kubeContext: args.context,
+      objectStoreEndpoint: s.objectStore.endpoint,
+      objectStoreRegion: s.objectStore.region,
+      buckets: s.objectStore.buckets,
+      postgresHost: s.postgres.host,
+      postgresPort: s.postgres.port,
+      // Read-write keys to every bucket for operators (seeding weights); secret.
+      objectStoreOperatorCredentials: pulumi.secret(
+        pulumi
+          .all([s.operatorCredentials.accessKey, s.operatorCredentials.secretKey])
+          .apply(([accessKeyId, secretAccessKey]) => ({ accessKeyId, secretAccessKey })),
+      ),
+    },
+  };
 }

@@ -1,0 +1,386 @@
+/**
+ * The in-cluster S3 server: SeaweedFS from its official Helm chart (pinned), its identity
+ * config (one identity per workload, prefix-scoped actions), and a Job that creates the
+ * buckets at deploy time. See docs/object-storage.md for the choice and how scopes are enforced.
+ */
+import { createHash } from "node:crypto";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { k8sLabels } from "../lib/labels";
+import { CHARTS, SUBSTRATE_IMAGES, type ChartRef } from "../lib/versions";
+import type { IdentityRegistry, S3Identity } from "./credentials";
+
+/** `single`: one all-in-one pod (laptops, dev). `distributed`: HA masters, volumes, filers, gateways. */
+export type ObjectStoreMode = "single" | "distributed";
+
+/** Key of the identity config inside its Secret (the name the chart mounts and reads). */
+export const S3_CONFIG_KEY = "seaweedfs_s3_config";
+/** Region clients sign for; SeaweedFS accepts any. */
+export const OBJECT_STORE_REGION = "us-east-1";
+
+export interface SeaweedHosts {
+  /** S3 API endpoint URL. */
+  readonly s3: string;
+  /** Master address (`host:port`) for `weed shell`. */
+  readonly master: string;
+  /** Filer address (`host:port`) for `weed shell`. */
+  readonly filer: string;
+}
+
+/** Service addresses the chart creates (its services are named after the chart, `seaweedfs`). */
+export function seaweedHosts(mode: ObjectStoreMode, namespace: string): SeaweedHosts {
+  const host = (svc: string) => `${svc}.${namespace}.svc.cluster.local`;
+  if (mode === "single") {
+    const h = host("seaweedfs-all-in-one");
+    return { s3: `http://${h}:8333`, master: `${h}:9333`, filer: `${h}:8888` };
+  }
+  return {
+    s3: `http://${host("seaweedfs-s3")}:8333`,
+    master: `${host("seaweedfs-master")}:9333`,
+    filer: `${host("seaweedfs-filer-client")}:8888`,
+  };
+}
+
+/** Parses a Kubernetes quantity like `5Gi` into MiB (binary and decimal suffixes). */
+export function quantityMiB(q: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(q);
+  if (!m) throw new Error(`expected a Kubernetes quantity like 50Gi, found "${q}"`);
+  const n = Number(m[1]);
+  const factor: Record<string, number> = {
+    "": 1 / 2 ** 20,
+    m: 1 / 1000 / 2 ** 20,
+    k: 1000 / 2 ** 20,
+    M: 1e6 / 2 ** 20,
+    G: 1e9 / 2 ** 20,
+    T: 1e12 / 2 ** 20,
+    Ki: 1 / 1024,
+    Mi: 1,
+    Gi: 1024,
+    Ti: 1024 * 1024,
+  };
+  return n * factor[m[2] ?? ""];
+}
+
+/**
+ * SeaweedFS volume size limit for a disk: every bucket is its own collection with its own
+ * volumes, so small disks need small volumes or a handful of buckets exhausts them.
+ */
+export function volumeSizeLimitMB(volumeSize: string): number {
+  return Math.max(64, Math.min(1000, Math.floor(quantityMiB(volumeSize) / 40)));
+}
+
+/** The identity config the S3 gateway loads (`-s3.config`). */
+export function renderS3Config(
+  identities: readonly { name: string; accessKey: string; secretKey: string; actions: readonly string[] }[],
+): string {
+  return JSON.stringify({
+    identities: identities.map((i) => ({
+      name: i.name,
+      credentials: [{ accessKey: i.accessKey, secretKey: i.secretKey }],
+      actions: [...i.actions],
+    })),
+  });
+}
+
+/**
+ * A checksum of who may do what (names and actions; never keys), put on the gateway pods so
+ * they restart and load the config when an identity is added or changed.
+ */
+export function identitiesChecksum(
+  identities: readonly { name: string; actions: readonly string[] }[],
+): string {
+  const canonical = identities.map((i) => `${i.name}=${[...i.actions].join(",")}`).join(";");
+  return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
+}
+
+export interface SeaweedValuesInput {
+  readonly mode: ObjectStoreMode;
+  readonly volumeSize: string;
+  readonly storageClass: string;
+  readonly configSecretName: string;
+  readonly imageTag: string;
+  /** Keep the data PVC when the release is uninstalled (prod). */
+  readonly keepVolumes: boolean;
+}
+
+const SMALL = { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "1", memory: "1Gi" } };
+
+/** Chart values (keys as in the chart's values.yaml) for a mode. */
+export function seaweedValues(
+  v: SeaweedValuesInput,
+  checksum: pulumi.Input<string>,
+): Record<string, unknown> {
+  const podAnnotations = { "sovereign.ai/s3-config-checksum": checksum };
+  const keep = v.keepVolumes ? { "helm.sh/resource-policy": "keep" } : {};
+  const pvc = (size: string) => ({
+    type: "persistentVolumeClaim",
+    size,
+    storageClass: v.storageClass,
+    annotations: keep,
+  });
+  const common = {
+    image: { tag: v.imageTag },
+    master: { volumeSizeLimitMB: volumeSizeLimitMB(v.volumeSize) },
+  };
+  if (v.mode === "single") {
+    return {
+      ...common,
+      master: { ...common.master, enabled: false },
+      volume: { enabled: false },
+      filer: { enabled: false },
+      s3: { enabled: false },
+      allInOne: {
+        enabled: true,
+        replicas: 1,
+        updateStrategy: { type: "Recreate" },
+        s3: { enabled: true, enableAuth: true, existingConfigSecret: v.configSecretName },
+        data: { ...pvc(v.volumeSize), accessModes: ["ReadWriteOnce"] },
+        // One new volume per growth instead of seven keeps a small disk from filling up.
+        extraEnvironmentVars: { WEED_MASTER_VOLUME_GROWTH_COPY_1: "1" },
+        podAnnotations,
+        resources: SMALL,
+      },
+    };
+  }
+  const res = (cpu: string, memory: string, limitMemory: string) => ({
+    requests: { cpu, memory },
+    limits: { memory: limitMemory },
+  });
+  return {
+    ...common,
+    master: {
+      ...common.master,
+      enabled: true,
+      replicas: 3,
+      defaultReplication: "001",
+      data: pvc("1Gi"),
+      logs: { type: "emptyDir" },
+      resources: res("100m", "256Mi", "512Mi"),
+    },
+    volume: {
+      enabled: true,
+      replicas: 3,
+      dataDirs: [{ name: "data", ...pvc(v.volumeSize), maxVolumes: 0 }],
+      resources: res("250m", "512Mi", "2Gi"),
+    },
+    filer: {
+      enabled: true,
+      replicas: 2,
+      defaultReplicaPlacement: "001",
+      data: pvc("10Gi"),
+      logs: { type: "emptyDir" },
+      s3: { enabled: false },
+      resources: res("250m", "512Mi", "2Gi"),
+    },
+    s3: {
+      enabled: true,
+      replicas: 2,
+      enableAuth: true,
+      existingConfigSecret: v.configSecretName,
+      logs: { type: "emptyDir" },
+      podAnnotations,
+      resources: res("250m", "256Mi", "1Gi"),
+    },
+    allInOne: { enabled: false },
+  };
+}
+
+/**
+ * Shell script of the bucket Job: creates missing buckets with `weed shell`, then checks that
+ * every bucket exists, retrying while the servers start. Idempotent.
+ */
+export function bucketScript(): string {
+  return [
+    'shell() { echo "$1" | "${WEED:-/usr/bin/weed}" shell -master="$MASTER" -filer="$FILER" 2>&1; }',
+    "attempt=1",
+    'while [ "$attempt" -le 60 ]; do',
+    '  existing="$(shell s3.bucket.list || true)"',
+    "  missing=''",
+    "  for b in $BUCKETS; do",
+    '    if ! printf "%s\\n" "$existing" | grep -Eq "(^|[[:space:]])$b([[:space:]]|$)"; then',
+    '      missing="$missing $b"',
+    '      shell "s3.bucket.create -name $b" || true',
+    "    fi",
+    "  done",
+    '  if [ -z "$missing" ]; then echo "buckets ready: $BUCKETS"; exit 0; fi',
+    '  echo "attempt $attempt: waiting for buckets:$missing"',
+    "  attempt=$((attempt + 1))",
+    "  sleep 5",
+    "done",
+    'echo "buckets were not created:$missing" >&2',
+    "exit 1",
+  ].join("\n");
+}
+
+/** The bucket Job (batch/v1). Its name carries a hash of the bucket list, so a change runs a new Job. */
+export function bucketJob(
+  namespace: string,
+  buckets: readonly string[],
+  hosts: SeaweedHosts,
+  image: string,
+): k8s.types.input.batch.v1.Job & { metadata: { name: string } } {
+  const sorted = [...buckets].sort();
+  const hash = createHash("sha256").update(sorted.join(",")).digest("hex").slice(0, 8);
+  const labels = k8sLabels("object-store-buckets", "seaweedfs");
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name: `seaweedfs-buckets-${hash}`, namespace, labels },
+    spec: {
+      backoffLimit: 4,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: "Never",
+          automountServiceAccountToken: false,
+          securityContext: { seccompProfile: { type: "RuntimeDefault" } },
+          containers: [
+            {
+              name: "create-buckets",
+              image,
+              command: ["/bin/sh", "-ec", bucketScript()],
+              env: [
+                { name: "MASTER", value: hosts.master },
+                { name: "FILER", value: hosts.filer },
+                { name: "BUCKETS", value: sorted.join(" ") },
+              ],
+              resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export interface ObjectStoreArgs {
+  /** Namespace the server runs in (created by the caller). */
+  readonly namespace: string;
+  readonly mode: ObjectStoreMode;
+  /** Every bucket to create at deploy time. */
+  readonly buckets: readonly string[];
+  /** Size of each data volume. */
+  readonly volumeSize: string;
+  readonly storageClass: string;
+  /** Protect the release (and keep its volumes) from `pulumi destroy`. */
+  readonly protectData: boolean;
+  readonly provider: k8s.Provider;
+  /** Chart to install. @default CHARTS.seaweedfs */
+  readonly chart?: ChartRef;
+  /** SeaweedFS image tag the chart runs. @default SUBSTRATE_IMAGES.seaweedfsTag */
+  readonly imageTag?: string;
+  /** Image of the bucket Job. @default SUBSTRATE_IMAGES.seaweedfs */
+  readonly image?: string;
+  /** Resources every child waits for (the namespace). @default [] */
+  readonly dependsOn?: readonly pulumi.Resource[];
+}
+
+/**
+ * SeaweedFS and its buckets. Children: `${name}-s3-config` (Secret), `${name}-release`,
+ * `${name}-buckets` (Job). Identities are added with {@link addIdentity} while the program is
+ * constructed; the config is rendered once construction has finished.
+ */
+export class ObjectStore extends pulumi.ComponentResource implements IdentityRegistry {
+  readonly endpoint: string;
+  readonly region = OBJECT_STORE_REGION;
+  readonly release: k8s.helm.v3.Release;
+  readonly bucketJob: k8s.batch.v1.Job;
+  readonly configSecret: k8s.core.v1.Secret;
+  private readonly identities: S3Identity[] = [];
+  private sealed = false;
+
+  constructor(name: string, args: ObjectStoreArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("sovereign:cluster:ObjectStore", name, {}, opts);
+    const hosts = seaweedHosts(args.mode, args.namespace);
+    this.endpoint = hosts.s3;
+    const k8sOpts = { parent: this, provider: args.provider };
+
+    // Resolves after the synchronous program body, i.e. once every workload has been bound.
+    const constructed = pulumi.output(new Promise<boolean>((resolve) => setImmediate(() => resolve(true))));
+    const config = constructed.apply(() => {
+      this.sealed = true;
+      return pulumi
+        .all(
+          this.identities.map((i) =>
+            pulumi.all([i.accessKey, i.secretKey]).apply(([accessKey, secretKey]) => ({
+              name: i.name,
+              accessKey,
+              secretKey,
+              actions: i.actions,
+            })),
+          ),
+        )
+        .apply(renderS3Config);
+    });
+    const checksum = constructed.apply(() => identitiesChecksum(this.identities));
+
+    const configSecretName = "seaweedfs-s3-config";
+    this.configSecret = new k8s.core.v1.Secret(
+      `${name}-s3-config`,
+      {
+        metadata: {
+          name: configSecretName,
+          namespace: args.namespace,
+          labels: k8sLabels("object-store", "seaweedfs"),
+        },
+        type: "Opaque",
+        stringData: { [S3_CONFIG_KEY]: pulumi.secret(config) },
+      },
+      { ...k8sOpts, dependsOn: [...(args.dependsOn ?? [])] },
+    );
+
+    const chart = args.chart ?? CHARTS.seaweedfs;
+    this.release = new k8s.helm.v3.Release(
+      `${name}-release`,
+      {
+        name: "seaweedfs",
+        chart: chart.chart,
+        version: chart.version,
+        repositoryOpts: { repo: chart.repo },
+        namespace: args.namespace,
+        createNamespace: false,
+        atomic: !args.protectData,
+        timeout: 900,
+        values: seaweedValues(
+          {
+            mode: args.mode,
+            volumeSize: args.volumeSize,
+            storageClass: args.storageClass,
+            configSecretName,
+            imageTag: args.imageTag ?? SUBSTRATE_IMAGES.seaweedfsTag,
+            keepVolumes: args.protectData,
+          },
+          checksum,
+        ),
+      },
+      {
+        ...k8sOpts,
+        dependsOn: [this.configSecret],
+        protect: args.protectData,
+        retainOnDelete: args.protectData,
+      },
+    );
+
+    const job = bucketJob(args.namespace, args.buckets, hosts, args.image ?? SUBSTRATE_IMAGES.seaweedfs);
+    this.bucketJob = new k8s.batch.v1.Job(`${name}-buckets`, job, {
+      ...k8sOpts,
+      dependsOn: [this.release],
+    });
+    this.registerOutputs({ endpoint: this.endpoint });
+  }
+
+  /** Registers an identity; only while the program is being constructed. */
+  addIdentity(identity: S3Identity): void {
+    if (this.sealed) {
+      throw new Error(
+        `object-store identity "${identity.name}" was added after the S3 config was rendered: ` +
+          "bind workloads while the program is constructed, never inside apply()",
+      );
+    }
+    if (this.identities.some((i) => i.name === identity.name)) {
+      throw new Error(`expected a unique object-store identity name, found "${identity.name}" twice`);
+    }
+    this.identities.push(identity);
+  }
+}

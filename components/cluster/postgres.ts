@@ -1,0 +1,389 @@
+/**
+ * PostgreSQL through the CloudNativePG operator (pinned chart): one `Cluster` with TLS-only
+ * client access, one login role and one database per service (managed roles and `Database`
+ * resources), PodDisruptionBudgets from the operator when there is more than one instance,
+ * and scheduled backups to the object store when asked for.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { k8sLabels } from "../lib/labels";
+import { CHARTS, type ChartRef } from "../lib/versions";
+import type { PostgresConnection, PostgresService } from "../substrate";
+
+export const CNPG_API_VERSION = "postgresql.cnpg.io/v1";
+export const POSTGRES_PORT = 5432;
+
+/** Client authentication: TLS connections with SCRAM passwords only; anything else is rejected. */
+export const PG_HBA = ["hostnossl all all all reject", "hostssl all all all scram-sha-256"];
+
+/** Keys of the barman object-store credentials Secret. */
+export const BACKUP_ACCESS_KEY = "ACCESS_KEY_ID";
+export const BACKUP_SECRET_KEY = "ACCESS_SECRET_KEY";
+
+/** A CloudNativePG custom resource as the kit renders it. */
+export interface CnpgObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly labels: Record<string, string>;
+  };
+  readonly spec: Record<string, unknown>;
+}
+
+export interface PostgresBackup {
+  /** S3 endpoint URL. */
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly retentionDays: number;
+  readonly accessKey: pulumi.Output<string>;
+  readonly secretKey: pulumi.Output<string>;
+  /** Six-field cron (seconds first), in UTC. @default "0 0 2 * * *" (02:00 daily) */
+  readonly schedule?: string;
+}
+
+export interface ClusterSpecInput {
+  readonly name: string;
+  readonly namespace: string;
+  readonly instances: number;
+  readonly image: string;
+  readonly storageGiB: number;
+  readonly storageClass: string;
+  readonly services: readonly PostgresService[];
+  readonly backup?: { readonly endpoint: string; readonly bucket: string; readonly retentionDays: number };
+}
+
+/** Name of the basic-auth Secret (in the cluster's namespace) holding a service's login. */
+export function loginSecretName(cluster: string, service: PostgresService): string {
+  return `${cluster}-${service}-login`;
+}
+
+export function backupSecretName(cluster: string): string {
+  return `${cluster}-backup-s3`;
+}
+
+/** The read-write Service CloudNativePG creates for the primary. */
+export function primaryHost(cluster: string, namespace: string): string {
+  return `${cluster}-rw.${namespace}.svc.cluster.local`;
+}
+
+/** The `Cluster` custom resource. */
+export function clusterObject(c: ClusterSpecInput): CnpgObject {
+  if (c.instances < 1) throw new Error(`expected at least 1 Postgres instance, found ${c.instances}`);
+  if (c.services.length === 0) throw new Error("expected at least one Postgres service, found none");
+  const ha = c.instances > 1;
+  const first = c.services[0];
+  const spec: Record<string, unknown> = {
+    instances: c.instances,
+    imageName: c.image,
+    enableSuperuserAccess: false,
+    // With one instance a PDB would block every node drain; with more the operator keeps one.
+    enablePDB: ha,
+    storage: { size: `${c.storageGiB}Gi`, storageClass: c.storageClass },
+    resources: ha
+      ? { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "2Gi" } }
+      : { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "512Mi" } },
+    postgresql: {
+      parameters: ha
+        ? { shared_buffers: "256MB", max_connections: "200" }
+        : { shared_buffers: "64MB", max_connections: "50" },
+      pg_hba: PG_HBA,
+    },
+    bootstrap: {
+      initdb: { database: first, owner: first, secret: { name: loginSecretName(c.name, first) } },
+    },
+    managed: {
+      roles: c.services.map((s) => ({
+        name: s,
+        ensure: "present",
+        login: true,
+        superuser: false,
+        createdb: false,
+        createrole: false,
+        inherit: true,
+        passwordSecret: { name: loginSecretName(c.name, s) },
+        comment: `sovereign ${s} service`,
+      })),
+    },
+  };
+  if (ha) {
+    spec.affinity = {
+      enablePodAntiAffinity: true,
+      podAntiAffinityType: "required",
+      topologyKey: "kubernetes.io/hostname",
+    };
+  }
+  if (c.backup) {
+    spec.backup = {
+      retentionPolicy: `${c.backup.retentionDays}d`,
+      barmanObjectStore: {
+        destinationPath: `s3://${c.backup.bucket}/`,
+        endpointURL: c.backup.endpoint,
+        s3Credentials: {
+          accessKeyId: { name: backupSecretName(c.name), key: BACKUP_ACCESS_KEY },
+          secretAccessKey: { name: backupSecretName(c.name), key: BACKUP_SECRET_KEY },
+        },
+        wal: { compression: "gzip" },
+        data: { compression: "gzip" },
+      },
+    };
+  }
+  return {
+    apiVersion: CNPG_API_VERSION,
+    kind: "Cluster",
+    metadata: { name: c.name, namespace: c.namespace, labels: k8sLabels("postgres", c.name) },
+    spec,
+  };
+}
+
+/** A `Database` resource: the service's database, owned by its role. */
+export function databaseObject(
+  cluster: string,
+  namespace: string,
+  service: PostgresService,
+  retain: boolean,
+): CnpgObject {
+  return {
+    apiVersion: CNPG_API_VERSION,
+    kind: "Database",
+    metadata: { name: `${cluster}-${service}`, namespace, labels: k8sLabels("postgres", cluster) },
+    spec: {
+      name: service,
+      owner: service,
+      cluster: { name: cluster },
+      ensure: "present",
+      databaseReclaimPolicy: retain ? "retain" : "delete",
+    },
+  };
+}
+
+/** A `ScheduledBackup` to the cluster's barman object store. */
+export function scheduledBackupObject(cluster: string, namespace: string, schedule: string): CnpgObject {
+  if (schedule.trim().split(/\s+/).length !== 6) {
+    throw new Error(`expected a six-field cron schedule (seconds first), found "${schedule}"`);
+  }
+  return {
+    apiVersion: CNPG_API_VERSION,
+    kind: "ScheduledBackup",
+    metadata: { name: `${cluster}-daily`, namespace, labels: k8sLabels("postgres", cluster) },
+    spec: {
+      schedule,
+      cluster: { name: cluster },
+      backupOwnerReference: "self",
+      method: "barmanObjectStore",
+      immediate: true,
+    },
+  };
+}
+
+/** Values of the operator chart. */
+export function operatorValues(): Record<string, unknown> {
+  return {
+    crds: { create: true },
+    replicaCount: 1,
+    config: { clusterWide: true },
+    monitoring: { podMonitorEnabled: false },
+    resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+  };
+}
+
+export interface PostgresArgs {
+  /** Namespace of the Postgres cluster (created by the caller). */
+  readonly namespace: string;
+  /** Namespace of the operator (created by the caller). */
+  readonly operatorNamespace: string;
+  readonly instances: number;
+  /** Operand image (pinned per major version). */
+  readonly image: string;
+  readonly storageGiB: number;
+  readonly storageClass: string;
+  /** Services that get a role and a database; the first one is created at bootstrap. */
+  readonly services: readonly PostgresService[];
+  /** Protect the cluster from `pulumi destroy` and keep databases when their resource goes. */
+  readonly protectData: boolean;
+  readonly provider: k8s.Provider;
+  /** Scheduled backups to the object store. @default undefined (no backups) */
+  readonly backup?: PostgresBackup;
+  /** Operator chart. @default CHARTS.cloudnativePg */
+  readonly chart?: ChartRef;
+  /** Name of the `Cluster`. @default "postgres" */
+  readonly clusterName?: string;
+  /** Resources every child waits for (the namespaces). @default [] */
+  readonly dependsOn?: readonly pulumi.Resource[];
+  /** Resources the `Cluster` must also wait for (the bucket holding its backups). @default [] */
+  readonly clusterDependsOn?: readonly pulumi.Resource[];
+}
+
+/**
+ * CloudNativePG and one Postgres cluster. Children: `${name}-operator`, per service
+ * `${name}-<service>-password` and `${name}-<service>-login`, `${name}-backup-s3`,
+ * `${name}-cluster`, `${name}-<service>-db`, `${name}-backup-schedule`.
+ */
+export class Postgres extends pulumi.ComponentResource {
+  readonly clusterName: string;
+  readonly host: string;
+  readonly port = POSTGRES_PORT;
+  readonly cluster: k8s.apiextensions.CustomResource;
+  readonly databases: Readonly<Partial<Record<PostgresService, k8s.apiextensions.CustomResource>>>;
+  readonly operator: k8s.helm.v3.Release;
+  readonly scheduledBackup: k8s.apiextensions.CustomResource | undefined;
+  private readonly passwords: Partial<Record<PostgresService, pulumi.Output<string>>> = {};
+  private readonly provider: k8s.Provider;
+
+  constructor(name: string, args: PostgresArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("sovereign:cluster:Postgres", name, {}, opts);
+    this.clusterName = args.clusterName ?? "postgres";
+    this.host = primaryHost(this.clusterName, args.namespace);
+    this.provider = args.provider;
+    const k8sOpts = { parent: this, provider: args.provider, dependsOn: [...(args.dependsOn ?? [])] };
+    const labels = k8sLabels("postgres", this.clusterName);
+
+    const chart = args.chart ?? CHARTS.cloudnativePg;
+    this.operator = new k8s.helm.v3.Release(
+      `${name}-operator`,
+      {
+        name: "cnpg",
+        chart: chart.chart,
+        version: chart.version,
+        repositoryOpts: { repo: chart.repo },
+        namespace: args.operatorNamespace,
+        createNamespace: false,
+        values: operatorValues(),
+      },
+      k8sOpts,
+    );
+
+    const logins = args.services.map((service) => {
+      const password = new random.RandomPassword(
+        `${name}-${service}-password`,
+        { length: 32, special: false },
+        { parent: this },
+      );
+      this.passwords[service] = pulumi.secret(password.result);
+      return new k8s.core.v1.Secret(
+        `${name}-${service}-login`,
+        {
+          metadata: {
+            name: loginSecretName(this.clusterName, service),
+            namespace: args.namespace,
+            // The operator re-reads the Secret and updates the role when the password changes.
+            labels: { ...labels, "cnpg.io/reload": "true" },
+          },
+          type: "kubernetes.io/basic-auth",
+          stringData: pulumi.secret({ username: service, password: this.passwords[service]! }),
+        },
+        k8sOpts,
+      );
+    });
+
+    const secrets: pulumi.Resource[] = [...logins];
+    if (args.backup) {
+      secrets.push(
+        new k8s.core.v1.Secret(
+          `${name}-backup-s3`,
+          {
+            metadata: { name: backupSecretName(this.clusterName), namespace: args.namespace, labels },
+            type: "Opaque",
+            stringData: pulumi.secret({
+              [BACKUP_ACCESS_KEY]: args.backup.accessKey,
+              [BACKUP_SECRET_KEY]: args.backup.secretKey,
+            }),
+          },
+          k8sOpts,
+        ),
+      );
+    }
+
+    this.cluster = new k8s.apiextensions.CustomResource(
+      `${name}-cluster`,
+      clusterObject({
+        name: this.clusterName,
+        namespace: args.namespace,
+        instances: args.instances,
+        image: args.image,
+        storageGiB: args.storageGiB,
+        storageClass: args.storageClass,
+        services: args.services,
+        backup: args.backup
+          ? {
+              endpoint: args.backup.endpoint,
+              bucket: args.backup.bucket,
+              retentionDays: args.backup.retentionDays,
+            }
+          : undefined,
+      }),
+      {
+        ...k8sOpts,
+        dependsOn: [...k8sOpts.dependsOn, this.operator, ...secrets, ...(args.clusterDependsOn ?? [])],
+        protect: args.protectData,
+        retainOnDelete: args.protectData,
+      },
+    );
+
+    const databases: Partial<Record<PostgresService, k8s.apiextensions.CustomResource>> = {};
+    for (const service of args.services) {
+      databases[service] = new k8s.apiextensions.CustomResource(
+        `${name}-${service}-db`,
+        databaseObject(this.clusterName, args.namespace, service, args.protectData),
+        { ...k8sOpts, dependsOn: [...k8sOpts.dependsOn, this.cluster] },
+      );
+    }
+    this.databases = databases;
+
+    this.scheduledBackup = undefined;
+    if (args.backup) {
+      this.scheduledBackup = new k8s.apiextensions.CustomResource(
+        `${name}-backup-schedule`,
+        scheduledBackupObject(this.clusterName, args.namespace, args.backup.schedule ?? "0 0 2 * * *"),
+        { ...k8sOpts, dependsOn: [...k8sOpts.dependsOn, this.cluster] },
+      );
+    }
+    this.registerOutputs({ host: this.host });
+  }
+
+  /** Creates a Secret with the service's login in `namespace` (named by the caller). */
+  connect(
+    name: string,
+    service: PostgresService,
+    namespace: pulumi.Input<string>,
+    opts: pulumi.ComponentResourceOptions,
+  ): PostgresConnection {
+    const password = this.passwords[service];
+    const database = this.databases[service];
+    if (password === undefined || database === undefined) {
+      throw new Error(
+        `expected a Postgres service provisioned on this cluster (${Object.keys(this.passwords).join(", ")}), found "${service}"`,
+      );
+    }
+    const secret = new k8s.core.v1.Secret(
+      name,
+      {
+        metadata: {
+          name: `${service}-postgres`,
+          namespace,
+          labels: k8sLabels("postgres-connection", service),
+        },
+        type: "Opaque",
+        stringData: pulumi.secret({
+          username: service,
+          password,
+          host: this.host,
+          port: String(this.port),
+          dbname: service,
+          sslmode: "require",
+        }),
+      },
+      { ...opts, provider: this.provider },
+    );
+    return {
+      host: pulumi.output(this.host),
+      port: pulumi.output(this.port),
+      database: service,
+      secretName: secret.metadata.name,
+      sslMode: "require",
+      dependsOn: [secret, this.cluster, database],
+    };
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * The in-cluster substrate: any conformant Kubernetes cluster (kind/k3d on a laptop, or
+ * on-prem), chosen by kubeconfig context. Object storage (SeaweedFS) and Postgres
+ * (CloudNativePG) run inside the cluster; GPU placement comes from the config.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { GPU_TAINT } from "../lib/gpu-catalog";
+import { k8sLabels } from "../lib/labels";
+import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { BUCKET_ROLES, workloadScopes, type BucketRole } from "../lib/scopes";
+import { SUBSTRATE_IMAGES } from "../lib/versions";
+import type {
+  GpuPlacement,
+  ObjectStore as ObjectStoreInfo,
+  PostgresConnection,
+  PostgresService,
+  Substrate,
+  WorkloadAccess,
+  WorkloadRequest,
+} from "../substrate";
+import { bucketActions, newKeyPair, WorkloadCredentials } from "./credentials";
+import { dataNetworkPolicies } from "./network-policy";
+import { ObjectStore, type ObjectStoreMode } from "./object-store";
+import { Postgres } from "./postgres";
+
+/** Suffix of each bucket role's name: `${prefix}-${suffix}`. */
+export const BUCKET_SUFFIXES: Readonly<Record<BucketRole, string>> = {
+  models: "models",
+  datasets: "datasets",
+  checkpoints: "checkpoints",
+  inferenceLogs: "inference-logs",
+};
+
+/** Bucket name per role. */
+export function bucketNames(prefix: string): Record<BucketRole, string> {
+  return Object.fromEntries(BUCKET_ROLES.map((r) => [r, `${prefix}-${BUCKET_SUFFIXES[r]}`])) as Record<
+    BucketRole,
+    string
+  >;
+}
+
+/**
+ * The bucket Postgres backups go to. Its suffix is shorter than `inference-logs` and uses the
+ * same characters, so the core bucket-name rule covers it.
+ */
+export function backupBucketName(prefix: string): string {
+  return `${prefix}-pg-backups`;
+}
+
+/** The pinned operand image of a PostgreSQL version (`16` or `16.x`). */
+export function postgresImage(version: string): string {
+  const major = version.split(".")[0];
+  const image = SUBSTRATE_IMAGES.postgres[major];
+  if (!image) {
+    throw new Error(
+      `expected a PostgreSQL major with a pinned image (${Object.keys(SUBSTRATE_IMAGES.postgres).join(", ")}), found "${version}"`,
+    );
+  }
+  return image;
+}
+
+export interface ClusterGpuPool {
+  readonly name: string;
+  readonly gpuType: string;
+  readonly gpusPerNode: number;
+  /** Labels that select the pool's nodes. */
+  readonly nodeSelector: Readonly<Record<string, string>>;
+  readonly capacityType: "on-demand" | "spot";
+}
+
+/** Placement per pool: its node selector and a toleration of the GPU taint. */
+export function gpuPlacements(pools: readonly ClusterGpuPool[]): Record<string, GpuPlacement> {
+  return Object.fromEntries(
+    pools.map((p) => [
+      p.name,
+      {
+        gpuType: p.gpuType,
+        gpusPerNode: p.gpusPerNode,
+        nodeSelector: { ...p.nodeSelector },
+        // On-prem GPU nodes carry the taint with differing values; tolerate the key.
+        tolerations: [{ key: GPU_TAINT.key, operator: "Exists", effect: GPU_TAINT.effect }],
+        capacityType: p.capacityType,
+      },
+    ]),
+  );
+}
+
+export interface ClusterPostgresArgs {
+  /** Instances of the Postgres cluster (1 for dev, 3 for HA). */
+  readonly instances: number;
+  /** PostgreSQL version (major, or major.minor). */
+  readonly version: string;
+  readonly storageGiB: number;
+  /** Services that get a role and a database. */
+  readonly services: readonly PostgresService[];
+  /** Scheduled backups to the object store, kept this many days. @default undefined (no backups) */
+  readonly backupRetentionDays?: number;
+}
+
+export interface ClusterSubstrateArgs {
+  /** kubeconfig context of the target cluster. */
+  readonly context: string;
+  /** Path to a kubeconfig file. @default the standard resolution ($KUBECONFIG, ~/.kube/config) */
+  readonly kubeconfig?: string;
+  /** StorageClass for every volume. */
+  readonly storageClass: string;
+  /** Protect the data stores (Postgres cluster, object-store release and volumes, data namespace). */
+  readonly protectData: boolean;
+  /** Drop resources from state when the cluster is gone (laptop clusters). @default false */
+  readonly deleteUnreachable?: boolean;
+  /** Prefix of the bucket names. */
+  readonly bucketPrefix: string;
+  readonly objectStoreMode: ObjectStoreMode;
+  /** Size of each object-store data volume, e.g. `50Gi`. */
+  readonly volumeSize: string;
+  readonly postgres: ClusterPostgresArgs;
+  /** GPU pools of the cluster. @default [] */
+  readonly gpuPools?: readonly ClusterGpuPool[];
+  /** Namespace of the data services. @default PLATFORM_NAMESPACES.data */
+  readonly dataNamespace?: string;
+  /** Namespace of the CloudNativePG operator. @default "cnpg-system" */
+  readonly operatorNamespace?: string;
+}
+
+/**
+ * The `Substrate` on an existing cluster. Children: `${name}-k8s` (provider),
+ * `${name}-data-ns`, `${name}-operator-ns`, `${name}-netpol-*` (ingress rules of the data
+ * namespace), `${name}-object-store`, `${name}-postgres`, and the
+ * key pairs `${name}-operator-*` (operator access to all buckets) and `${name}-backup-*`.
+ */
+export class ClusterSubstrate extends pulumi.ComponentResource implements Substrate {
+  readonly kind = "cluster" as const;
+  readonly provider: k8s.Provider;
+  readonly objectStore: ObjectStoreInfo;
+  readonly storageClasses: { readonly default: string };
+  readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
+  readonly ready: readonly pulumi.Resource[];
+  readonly store: ObjectStore;
+  readonly postgres: Postgres;
+  /** Keys with read-write access to every bucket, for operators (seeding models, exports). */
+  readonly operatorCredentials: { accessKey: pulumi.Output<string>; secretKey: pulumi.Output<string> };
+  private readonly buckets: Record<BucketRole, string>;
+
+  constructor(name: string, args: ClusterSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("sovereign:cluster:ClusterSubstrate", name, {}, opts);
+    const dataNs = args.dataNamespace ?? PLATFORM_NAMESPACES.data;
+    const operatorNs = args.operatorNamespace ?? "cnpg-system";
+    const protect = { protect: args.protectData, retainOnDelete: args.protectData };
+
+    this.provider = new k8s.Provider(
+      `${name}-k8s`,
+      {
+        context: args.context,
+        kubeconfig: args.kubeconfig,
+        deleteUnreachable: args.deleteUnreachable ?? false,
+      },
+      { parent: this },
+    );
+    const k8sOpts = { parent: this, provider: this.provider };
+    const dataNamespace = new k8s.core.v1.Namespace(
+      `${name}-data-ns`,
+      {
+        metadata: {
+          name: dataNs,
+          labels: {
+            ...k8sLabels("data", dataNs),
+            "pod-security.kubernetes.io/enforce": "baseline",
+            "pod-security.kubernetes.io/warn": "restricted",
+          },
+        },
+      },
+      { ...k8sOpts, ...protect },
+    );
+    const operatorNamespace = new k8s.core.v1.Namespace(
+      `${name}-operator-ns`,
+      {
+        metadata: {
+          name: operatorNs,
+          labels: {
+            ...k8sLabels("cloudnative-pg", operatorNs),
+            "pod-security.kubernetes.io/enforce": "restricted",
+          },
+        },
+      },
+      k8sOpts,
+    );
+
+    const policies = dataNetworkPolicies(dataNs, operatorNs).map(
+      (p) =>
+        new k8s.networking.v1.NetworkPolicy(`${name}-netpol-${p.metadata.name}`, p, {
+          ...k8sOpts,
+          dependsOn: [dataNamespace],
+        }),
+    );
+
+    this.buckets = bucketNames(args.bucketPrefix);
+    const backupBucket = args.postgres.backupRetentionDays ? backupBucketName(args.bucketPrefix) : undefined;
+    const allBuckets = [...Object.values(this.buckets), ...(backupBucket ? [backupBucket] : [])];
+    this.store = new ObjectStore(
+      `${name}-object-store`,
+      {
+        namespace: dataNs,
+        mode: args.objectStoreMode,
+        buckets: allBuckets,
+        volumeSize: args.volumeSize,
+        storageClass: args.storageClass,
+        protectData: args.protectData,
+        provider: this.provider,
+        dependsOn: [dataNamespace],
+      },
+      { parent: this },
+    );
+    this.operatorCredentials = newKeyPair(`${name}-operator`, this);
+    this.store.addIdentity({
+      name: "operator",
+      ...this.operatorCredentials,
+      actions: bucketActions(Object.values(this.buckets), "read-write"),
+    });
+
+    let backup: ConstructorParameters<typeof Postgres>[1]["backup"];
+    if (backupBucket && args.postgres.backupRetentionDays) {
+      const keys = newKeyPair(`${name}-backup`, this);
+      this.store.addIdentity({
+        name: "postgres-backup",
+        ...keys,
+        actions: bucketActions([backupBucket], "read-write"),
+      });
+      backup = {
+        endpoint: this.store.endpoint,
+        bucket: backupBucket,
+        retentionDays: args.postgres.backupRetentionDays,
+        ...keys,
+      };
+    }
+    this.postgres = new Postgres(
+      `${name}-postgres`,
+      {
+        namespace: dataNs,
+        operatorNamespace: operatorNs,
+        instances: args.postgres.instances,
+        image: postgresImage(args.postgres.version),
+        storageGiB: args.postgres.storageGiB,
+        storageClass: args.storageClass,
+        services: args.postgres.services,
+        protectData: args.protectData,
+        provider: this.provider,
+        backup,
+        dependsOn: [dataNamespace, operatorNamespace],
+        clusterDependsOn: backup ? [this.store.bucketJob] : [],
+      },
+      { parent: this },
+    );
+
+    this.objectStore = {
+      endpoint: pulumi.output(this.store.endpoint),
+      region: this.store.region,
+      forcePathStyle: true,
+      buckets: Object.fromEntries(BUCKET_ROLES.map((r) => [r, pulumi.output(this.buckets[r])])) as Record<
+        BucketRole,
+        pulumi.Output<string>
+      >,
+    };
+    this.storageClasses = { default: args.storageClass };
+    this.gpuPools = gpuPlacements(args.gpuPools ?? []);
+    this.ready = [
+      ...policies,
+      this.store.release,
+      this.store.bucketJob,
+      this.postgres.cluster,
+      ...Object.values(this.postgres.databases).filter((d): d is k8s.apiextensions.CustomResource => !!d),
+    ];
+    this.registerOutputs({ endpoint: this.store.endpoint, postgresHost: this.postgres.host });
+  }
+
+  bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
+    const scopes = workloadScopes(req.kind, req.team);
+    const creds = new WorkloadCredentials(
+      name,
+      {
+        namespace: req.namespace,
+        serviceAccountName: req.serviceAccountName,
+        scopes,
+        buckets: this.buckets,
+        endpoint: this.store.endpoint,
+        region: this.store.region,
+        registry: this.store,
+        provider: this.provider,
+        labels: { "sovereign.ai/workload-kind": req.kind, ...(req.team ? { team: req.team } : {}) },
+      },
+      opts,
+    );
+    return {
+      serviceAccountName: creds.serviceAccount.metadata.name,
+      env: pulumi.output(creds.env),
+      scopes,
+      dependsOn: [creds.serviceAccount, creds.secret, this.store.bucketJob],
+    };
+  }
+
+  connectPostgres(
+    name: string,
+    service: PostgresService,
+    namespace: pulumi.Input<string>,
+    opts: pulumi.ComponentResourceOptions,
+  ): PostgresConnection {
+    return this.postgres.connect(name, service, namespace, opts);
+  }
+}

@@ -1,0 +1,390 @@
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import { identityActions } from "../../components/cluster/credentials";
+import { bucketNames, gpuPlacements } from "../../components/cluster/substrate";
+import { GPU_TAINT } from "../../components/lib/gpu-catalog";
+import { workloadScopes } from "../../components/lib/scopes";
+import { CHARTS } from "../../components/lib/versions";
+import { clusterSubstrate, clusterSubstrateArgs } from "../../stacks/wiring/cluster";
+import { validateRecorded } from "../helpers/k8s-schema";
+import { settle, valueOf } from "../helpers/mocks";
+import {
+  build,
+  config,
+  FakePlatform,
+  inputsOf,
+  onPremProd,
+  unwrapped,
+  unwrapSecrets,
+  type Built,
+} from "./harness";
+
+const CNPG_KINDS = [
+  "postgresql.cnpg.io/v1 Cluster",
+  "postgresql.cnpg.io/v1 Database",
+  "postgresql.cnpg.io/v1 ScheduledBackup",
+];
+
+/** Binds one workload of each kind and the gateway's Postgres login, as the platform layer would. */
+function bindAll(s: ReturnType<typeof clusterSubstrate>, team: string) {
+  const parent = new FakePlatform("platform");
+  const opts = { parent };
+  return {
+    model: s.bindWorkload(
+      "platform-model-a",
+      { kind: "model-server", namespace: "sovereign-serving", serviceAccountName: "model-a" },
+      opts,
+    ),
+    model2: s.bindWorkload(
+      "platform-model-b",
+      { kind: "model-server", namespace: "sovereign-serving", serviceAccountName: "model-b" },
+      opts,
+    ),
+    gateway: s.bindWorkload(
+      "platform-gateway",
+      { kind: "gateway", namespace: "sovereign-gateway", serviceAccountName: "gateway" },
+      opts,
+    ),
+    opa: s.bindWorkload(
+      "platform-opa",
+      { kind: "policy", namespace: "sovereign-policy", serviceAccountName: "opa" },
+      opts,
+    ),
+    training: s.bindWorkload(
+      "platform-train",
+      { kind: "training", namespace: `team-${team}`, serviceAccountName: "trainer", team },
+      opts,
+    ),
+    pg: s.connectPostgres("platform-gateway-db", "gateway", "sovereign-gateway", opts),
+  };
+}
+
+function s3Config(b: Built<unknown>): {
+  identities: { name: string; credentials: any[]; actions: string[] }[];
+} {
+  const secret = inputsOf(b.recorder, "kubernetes:core/v1:Secret", "substrate-object-store-s3-config");
+  return JSON.parse(secret.stringData.seaweedfs_s3_config);
+}
+
+describe("the in-cluster substrate for the local stack", () => {
+  let b: Built<ReturnType<typeof bindAll>>;
+  beforeAll(async () => {
+    b = await build(clusterSubstrate, config("local"), (s) => bindAll(s, "demo"));
+  });
+
+  it("GIVEN every object it creates WHEN validated offline THEN all pass, and only CloudNativePG kinds lack a schema", async () => {
+    const v = await validateRecorded(unwrapped(b.recorder));
+    expect(v.invalid).toEqual([]);
+    expect(v.validated).toBeGreaterThanOrEqual(12);
+    expect(v.unvalidatedKinds).toEqual(CNPG_KINDS.slice(0, 2));
+  });
+
+  it("GIVEN the local context THEN the provider targets kind-sovereign and may drop state of a deleted cluster", () => {
+    const p = inputsOf(b.recorder, "pulumi:providers:kubernetes", "substrate-k8s");
+    expect(p.context).toBe("kind-sovereign");
+    expect(p.deleteUnreachable).toBe("true");
+  });
+
+  it("GIVEN the data namespace THEN only S3 and Postgres are reachable from other namespaces, and the operator reaches its instances", () => {
+    const pols = b.recorder
+      .ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+      .map((r) => unwrapSecrets(r.inputs) as any);
+    expect(pols.every((p) => p.metadata.namespace === "sovereign-data")).toBe(true);
+    const byName = Object.fromEntries(pols.map((p) => [p.metadata.name, p.spec]));
+    expect(byName["default-deny-ingress"]).toEqual({ podSelector: {}, policyTypes: ["Ingress"] });
+    // Rules that admit traffic from other namespaces, and on which ports.
+    const crossNamespace = pols.flatMap((p) =>
+      (p.spec.ingress ?? [])
+        .filter((r: any) => r.from.some((f: any) => f.namespaceSelector !== undefined))
+        .map((r: any) => ({ name: p.metadata.name, from: r.from, ports: r.ports ?? "all" })),
+    );
+    crossNamespace.sort((x: any, y: any) => x.name.localeCompare(y.name));
+    expect(crossNamespace).toEqual([
+      {
+        name: "allow-cnpg-operator",
+        from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "cnpg-system" } } }],
+        ports: "all",
+      },
+      {
+        name: "allow-s3-and-postgres-clients",
+        from: [{ namespaceSelector: {} }],
+        ports: [
+          { protocol: "TCP", port: 8333 },
+          { protocol: "TCP", port: 5432 },
+        ],
+      },
+    ]);
+    expect(byName["allow-cnpg-operator"].podSelector).toEqual({
+      matchExpressions: [{ key: "cnpg.io/cluster", operator: "Exists" }],
+    });
+  });
+
+  it("GIVEN a dev profile THEN nothing is protected or retained, so `destroy` leaves nothing behind", () => {
+    for (const r of b.recorder.resources) {
+      expect(r.protect, r.name).toBe(false);
+      expect(r.retainOnDelete, r.name).toBe(false);
+    }
+  });
+
+  it("GIVEN local THEN one single-pod object store with pinned chart and one Postgres instance without backups", () => {
+    const rel = inputsOf(b.recorder, "kubernetes:helm.sh/v3:Release", "substrate-object-store-release");
+    expect(rel.chart).toBe("seaweedfs");
+    expect(rel.version).toBe(CHARTS.seaweedfs.version);
+    expect(rel.repositoryOpts.repo).toBe(CHARTS.seaweedfs.repo);
+    expect(rel.values.allInOne.enabled).toBe(true);
+    expect(rel.values.allInOne.data.size).toBe("5Gi");
+    const op = inputsOf(b.recorder, "kubernetes:helm.sh/v3:Release", "substrate-postgres-operator");
+    expect([op.chart, op.version, op.namespace]).toEqual([
+      "cloudnative-pg",
+      CHARTS.cloudnativePg.version,
+      "cnpg-system",
+    ]);
+    const cluster = inputsOf(
+      b.recorder,
+      "kubernetes:postgresql.cnpg.io/v1:Cluster",
+      "substrate-postgres-cluster",
+    );
+    expect(cluster.spec.instances).toBe(1);
+    expect(cluster.spec.storage).toEqual({ size: "2Gi", storageClass: "standard" });
+    expect(cluster.spec.backup).toBeUndefined();
+    expect(b.recorder.ofType("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup")).toEqual([]);
+    // training is disabled on local: only the gateway gets a role.
+    expect(cluster.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway"]);
+  });
+
+  it("GIVEN the buckets WHEN the Job runs THEN it creates exactly the four role buckets", () => {
+    const job = inputsOf(b.recorder, "kubernetes:batch/v1:Job", "substrate-object-store-buckets");
+    const env = job.spec.template.spec.containers[0].env;
+    expect(env.find((e: any) => e.name === "BUCKETS").value).toBe(
+      "sovereign-local-checkpoints sovereign-local-datasets sovereign-local-inference-logs sovereign-local-models",
+    );
+    expect(b.recorder.one("kubernetes:batch/v1:Job").dependsOn).toContain(
+      b.recorder.named("substrate-object-store-release").urn,
+    );
+  });
+
+  it("GIVEN bound workloads WHEN the S3 config renders THEN each has its own keys and exactly its scopes' actions", () => {
+    const ids = s3Config(b).identities;
+    expect(ids.map((i) => i.name).sort()).toEqual(
+      [
+        "operator",
+        "platform-gateway",
+        "platform-model-a",
+        "platform-model-b",
+        "platform-opa",
+        "platform-train",
+      ].sort(),
+    );
+    const buckets = bucketNames("sovereign-local");
+    const expected: Record<string, string[]> = {
+      "platform-model-a": identityActions(workloadScopes("model-server"), buckets),
+      "platform-model-b": identityActions(workloadScopes("model-server"), buckets),
+      "platform-gateway": identityActions(workloadScopes("gateway"), buckets),
+      "platform-opa": identityActions(workloadScopes("policy"), buckets),
+      "platform-train": identityActions(workloadScopes("training", "demo"), buckets),
+    };
+    for (const [name, actions] of Object.entries(expected)) {
+      expect(ids.find((i) => i.name === name)!.actions, name).toEqual(actions);
+    }
+    const keys = ids.map((i) => i.credentials[0].accessKey);
+    expect(new Set(keys).size).toBe(ids.length);
+    expect(keys.every((k) => typeof k === "string" && k.startsWith("generated-"))).toBe(true);
+    // No identity is an administrator.
+    expect(ids.flatMap((i) => i.actions).some((a) => a.startsWith("Admin"))).toBe(false);
+  });
+
+  it("GIVEN a bound workload THEN its ServiceAccount and key Secret live in its namespace and env reads keys from it", async () => {
+    expect(await valueOf(b.result.gateway.serviceAccountName)).toBe("gateway");
+    expect(b.result.gateway.scopes).toEqual(workloadScopes("gateway"));
+    expect(b.result.training.scopes).toEqual(workloadScopes("training", "demo"));
+    const sa = inputsOf(b.recorder, "kubernetes:core/v1:ServiceAccount", "platform-train-sa");
+    expect(sa.metadata).toMatchObject({ name: "trainer", namespace: "team-demo" });
+    expect(sa.automountServiceAccountToken).toBe(false);
+    const secret = b.recorder.one("kubernetes:core/v1:Secret", "platform-train-keys");
+    expect(secret.secretPaths).toContain("stringData");
+    const s = inputsOf(b.recorder, "kubernetes:core/v1:Secret", "platform-train-keys");
+    expect(s.metadata).toMatchObject({ name: "trainer-s3", namespace: "team-demo" });
+    expect(Object.keys(s.stringData).sort()).toEqual(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]);
+    const env = await valueOf(b.result.training.env);
+    expect(env).toContainEqual({
+      name: "AWS_ENDPOINT_URL_S3",
+      value: "http://seaweedfs-all-in-one.sovereign-data.svc.cluster.local:8333",
+    });
+    expect(env).toContainEqual({
+      name: "AWS_SECRET_ACCESS_KEY",
+      valueFrom: { secretKeyRef: { name: "trainer-s3", key: "AWS_SECRET_ACCESS_KEY" } },
+    });
+  });
+
+  it("GIVEN the platform's components THEN the credentials are children of the caller, named after it", () => {
+    const creds = b.recorder.named("platform-gateway");
+    expect(creds.type).toBe("sovereign:cluster:WorkloadCredentials");
+    expect(b.recorder.byUrn(creds.parent!)?.name).toBe("platform");
+    expect(
+      b.recorder
+        .childrenOf(creds)
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual([
+      "platform-gateway-access-key",
+      "platform-gateway-keys",
+      "platform-gateway-sa",
+      "platform-gateway-secret-key",
+    ]);
+  });
+
+  it("GIVEN the gateway's Postgres login THEN a TLS connection Secret lands in its namespace and waits for the database", async () => {
+    const pg = b.result.pg;
+    expect(await valueOf(pg.host)).toBe("postgres-rw.sovereign-data.svc.cluster.local");
+    expect(await valueOf(pg.port)).toBe(5432);
+    expect(pg.database).toBe("gateway");
+    expect(pg.sslMode).toBe("require");
+    const s = inputsOf(b.recorder, "kubernetes:core/v1:Secret", "platform-gateway-db");
+    expect(s.metadata).toMatchObject({ name: "gateway-postgres", namespace: "sovereign-gateway" });
+    expect(s.stringData).toMatchObject({ username: "gateway", dbname: "gateway", sslmode: "require" });
+    const login = inputsOf(b.recorder, "kubernetes:core/v1:Secret", "substrate-postgres-gateway-login");
+    expect(login.type).toBe("kubernetes.io/basic-auth");
+    expect(login.stringData.password).toBe(s.stringData.password);
+    expect(pg.dependsOn.map((r) => (r as any).__name ?? "")).toContain("substrate-postgres-gateway-db");
+  });
+
+  it("GIVEN training is disabled WHEN a training login is requested THEN it is refused with the service name", () => {
+    const s = b.substrate;
+    expect(() => s.connectPostgres("x-training-db", "training", "ns", {})).toThrow('found "training"');
+  });
+
+  it("GIVEN the program has finished constructing WHEN a workload is bound later THEN it fails loudly instead of getting keys the server never loads", async () => {
+    await settle();
+    expect(() =>
+      b.substrate.bindWorkload("late", { kind: "gateway", namespace: "x", serviceAccountName: "late" }, {}),
+    ).toThrow(/after the S3 config was rendered/);
+  });
+
+  it("GIVEN the substrate's outputs THEN operator keys are secret and everything else is plain", async () => {
+    const out = b.substrate.outputs;
+    expect(await pulumi.isSecret(out.objectStoreOperatorCredentials as pulumi.Output<unknown>)).toBe(true);
+    expect(await valueOf(out.objectStoreEndpoint as pulumi.Output<string>)).toMatch(
+      /^http:\/\/seaweedfs-all-in-one\./,
+    );
+    expect(out.kubeContext).toBe("kind-sovereign");
+    expect(b.substrate.gpuPools).toEqual({});
+    expect(b.substrate.storageClasses.default).toBe("standard");
+    expect(b.substrate.objectStore.forcePathStyle).toBe(true);
+  });
+});
+
+describe("the in-cluster substrate for an on-prem prod stack", () => {
+  let b: Built<ReturnType<typeof bindAll>>;
+  beforeAll(async () => {
+    b = await build(clusterSubstrate, onPremProd(), (s) => bindAll(s, "demo"));
+  });
+
+  it("GIVEN every object WHEN validated offline THEN all pass", async () => {
+    const v = await validateRecorded(unwrapped(b.recorder));
+    expect(v.invalid).toEqual([]);
+    expect(v.unvalidatedKinds).toEqual(CNPG_KINDS);
+  });
+
+  it("GIVEN prod THEN the Postgres cluster, the object-store release and the data namespace are protected and retained", () => {
+    for (const name of [
+      "substrate-postgres-cluster",
+      "substrate-object-store-release",
+      "substrate-data-ns",
+    ]) {
+      const r = b.recorder.named(name);
+      expect([r.protect, r.retainOnDelete], name).toEqual([true, true]);
+    }
+    // Compute is not protected: the operator and the bucket Job can be replaced or removed.
+    expect(b.recorder.named("substrate-postgres-operator").protect).toBe(false);
+    expect(b.recorder.named("substrate-object-store-buckets").protect).toBe(false);
+    const rel = inputsOf(b.recorder, "kubernetes:helm.sh/v3:Release", "substrate-object-store-release");
+    expect(rel.values.volume.dataDirs[0].annotations).toEqual({ "helm.sh/resource-policy": "keep" });
+    expect(
+      inputsOf(b.recorder, "kubernetes:postgresql.cnpg.io/v1:Database", "substrate-postgres-gateway-db").spec
+        .databaseReclaimPolicy,
+    ).toBe("retain");
+  });
+
+  it("GIVEN prod THEN three instances with PDBs and daily backups to the object store with their own scoped identity", () => {
+    const cluster = inputsOf(
+      b.recorder,
+      "kubernetes:postgresql.cnpg.io/v1:Cluster",
+      "substrate-postgres-cluster",
+    );
+    expect(cluster.spec.instances).toBe(3);
+    expect(cluster.spec.enablePDB).toBe(true);
+    expect(cluster.spec.storage).toEqual({ size: "100Gi", storageClass: "ceph-block" });
+    expect(cluster.spec.backup.retentionPolicy).toBe("14d");
+    expect(cluster.spec.backup.barmanObjectStore.destinationPath).toBe("s3://acme-ai-pg-backups/");
+    expect(cluster.spec.backup.barmanObjectStore.endpointURL).toBe(
+      "http://seaweedfs-s3.sovereign-data.svc.cluster.local:8333",
+    );
+    expect(cluster.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway", "training"]);
+    const sched = inputsOf(
+      b.recorder,
+      "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup",
+      "substrate-postgres-backup-schedule",
+    );
+    expect(sched.spec.cluster).toEqual({ name: "postgres" });
+    const backupId = s3Config(b).identities.find((i) => i.name === "postgres-backup")!;
+    expect(backupId.actions).toEqual([
+      "Read:acme-ai-pg-backups",
+      "List:acme-ai-pg-backups",
+      "Write:acme-ai-pg-backups",
+    ]);
+    const creds = inputsOf(b.recorder, "kubernetes:core/v1:Secret", "substrate-postgres-backup-s3");
+    expect(creds.stringData.ACCESS_KEY_ID).toBe(backupId.credentials[0].accessKey);
+    // The cluster waits for the bucket it archives WAL to.
+    expect(b.recorder.named("substrate-postgres-cluster").dependsOn).toContain(
+      b.recorder.named("substrate-object-store-buckets").urn,
+    );
+    const job = inputsOf(b.recorder, "kubernetes:batch/v1:Job", "substrate-object-store-buckets");
+    expect(job.spec.template.spec.containers[0].env.find((e: any) => e.name === "BUCKETS").value).toContain(
+      "acme-ai-pg-backups",
+    );
+  });
+
+  it("GIVEN prod THEN the object store is distributed and the provider keeps state of an unreachable cluster", () => {
+    const rel = inputsOf(b.recorder, "kubernetes:helm.sh/v3:Release", "substrate-object-store-release");
+    expect(rel.values.master.replicas).toBe(3);
+    expect(rel.values.s3.replicas).toBe(2);
+    expect(inputsOf(b.recorder, "pulumi:providers:kubernetes", "substrate-k8s").deleteUnreachable).toBe(
+      "false",
+    );
+  });
+
+  it("GIVEN GPU pools THEN placement uses the configured node labels and tolerates the GPU taint", () => {
+    expect(b.substrate.gpuPools["training-h100"]).toEqual({
+      gpuType: "nvidia-h100",
+      gpusPerNode: 8,
+      nodeSelector: { "node.acme.example/gpu": "h100" },
+      tolerations: [{ key: GPU_TAINT.key, operator: "Exists", effect: "NoSchedule" }],
+      capacityType: "on-demand",
+    });
+    expect(Object.keys(b.substrate.gpuPools).sort()).toEqual(["serving-l40s", "training-h100"]);
+    expect(gpuPlacements([])).toEqual({});
+  });
+
+  it("GIVEN the training login THEN it exists on prod, where training is enabled", async () => {
+    const c = b.substrate.connectPostgres("t-db", "training", "sovereign-training", {});
+    expect(c.database).toBe("training");
+    expect(clusterSubstrateArgs(onPremProd()).postgres.services).toEqual(["gateway", "training"]);
+  });
+});
+
+describe("the cluster wiring", () => {
+  it("GIVEN a non-cluster config WHEN mapped THEN it is refused naming the kind", () => {
+    expect(() => clusterSubstrateArgs(config("aws-dev"))).toThrow('found "aws"');
+  });
+
+  it("GIVEN a dev config without explicit instances THEN one instance; prod defaults to three", () => {
+    expect(clusterSubstrateArgs(config("local", (r) => delete r.database.instances)).postgres.instances).toBe(
+      1,
+    );
+    const prod = onPremProd();
+    expect(
+      clusterSubstrateArgs({ ...prod, database: { ...prod.database, instances: undefined } }).postgres
+        .instances,
+    ).toBe(3);
+  });
+});

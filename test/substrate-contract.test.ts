@@ -1,0 +1,197 @@
+/**
+ * The substrate contract: the same assertions hold for the AWS and the in-cluster substrate,
+ * built by their wiring functions from the shipped configs under mocks, so the platform layer
+ * cannot tell them apart. Every interface field is present; every secret is marked secret (in
+ * recorded inputs and in outputs) and no secret value leaks into a plain input or output; the
+ * credential scopes of each workload kind equal `workloadScopes()`.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, it } from "vitest";
+import { GPU_TAINT } from "../components/lib/gpu-catalog";
+import { isBucketName } from "../components/lib/naming";
+import { BUCKET_ROLES, workloadScopes, type WorkloadKind } from "../components/lib/scopes";
+import type { StackConfig } from "../stacks/config/schema";
+import { awsSubstrate } from "../stacks/wiring/aws";
+import { clusterSubstrate } from "../stacks/wiring/cluster";
+import type { CreatedSubstrate } from "../stacks/wiring/substrate";
+import { valueOf } from "./helpers/mocks";
+import {
+  build,
+  config,
+  FakePlatform,
+  isSecretPath,
+  leaves,
+  unwrapSecrets,
+  type Built,
+} from "./cluster/harness";
+
+type Wire = (c: StackConfig, ctx: { stack: string }) => CreatedSubstrate;
+
+const CASES: { stack: string; wire: Wire }[] = [
+  { stack: "aws-dev", wire: awsSubstrate },
+  { stack: "aws-prod", wire: awsSubstrate },
+  { stack: "local", wire: clusterSubstrate },
+];
+
+const KINDS: WorkloadKind[] = ["model-server", "training", "gateway", "policy"];
+
+/** Input keys that hold secret material wherever they appear (compared without case, `_` or `-`). */
+const SECRET_KEYS = new Set([
+  "password",
+  "passwd",
+  "masterpassword",
+  "secret",
+  "secretkey",
+  "secretstring",
+  "secretaccesskey",
+  "privatekey",
+  "token",
+  "apikey",
+  "credential",
+  "credentials",
+]);
+const isSecretKey = (key: string) => SECRET_KEYS.has(key.toLowerCase().replace(/[-_]/g, ""));
+
+interface Bound {
+  readonly team: string;
+  readonly access: Record<WorkloadKind, ReturnType<CreatedSubstrate["bindWorkload"]>>;
+  readonly pg: ReturnType<CreatedSubstrate["connectPostgres"]>;
+}
+
+function bindEveryKind(s: CreatedSubstrate, cfg: StackConfig): Bound {
+  const parent = new FakePlatform("platform");
+  const team = cfg.teams[0].name;
+  const access = Object.fromEntries(
+    KINDS.map((kind) => [
+      kind,
+      s.bindWorkload(
+        `platform-${kind}`,
+        {
+          kind,
+          namespace: kind === "training" ? `team-${team}` : "sovereign-serving",
+          serviceAccountName: `sa-${kind}`,
+          team: kind === "training" ? team : undefined,
+        },
+        { parent },
+      ),
+    ]),
+  ) as Bound["access"];
+  const pg = s.connectPostgres("platform-gateway-db", "gateway", "sovereign-gateway", { parent });
+  return { team, access, pg };
+}
+
+describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
+  const cfg = config(stack);
+  // Built on first use, so a substrate that cannot be built fails every assertion by name.
+  let pending: Promise<Built<Bound>> | undefined;
+  const built = () => (pending ??= build(wire, cfg, (s) => bindEveryKind(s, cfg)));
+
+  it("GIVEN the shipped config WHEN built THEN every field of the interface is present", async () => {
+    const b = await built();
+    const s = b.substrate;
+    expect(s.kind).toBe(cfg.substrate.kind);
+    expect(s.provider).toBeInstanceOf(k8s.Provider);
+    expect(await valueOf(s.objectStore.endpoint)).toMatch(/^https?:\/\/[^\s]+$/);
+    expect(s.objectStore.region).toMatch(/^[a-z]{2}(-gov)?-[a-z]+-\d$/);
+    expect(typeof s.objectStore.forcePathStyle).toBe("boolean");
+    expect(Object.keys(s.objectStore.buckets).sort()).toEqual([...BUCKET_ROLES].sort());
+    for (const role of BUCKET_ROLES) {
+      const name = await valueOf(s.objectStore.buckets[role]);
+      expect(isBucketName(name), `${role}: ${name}`).toBe(true);
+    }
+    expect(s.storageClasses.default).toMatch(/^[a-z0-9][-a-z0-9.]*$/);
+    expect(s.ready.length).toBeGreaterThan(0);
+    for (const r of s.ready) expect(pulumi.Resource.isInstance(r)).toBe(true);
+    expect(typeof s.bindWorkload).toBe("function");
+    expect(typeof s.connectPostgres).toBe("function");
+    expect(typeof s.outputs).toBe("object");
+  });
+
+  it("GIVEN the configured GPU pools THEN each has a placement with selector, GPU toleration and capacity type", async () => {
+    const b = await built();
+    const s = b.substrate;
+    expect(Object.keys(s.gpuPools).sort()).toEqual(cfg.gpuPools.map((p) => p.name).sort());
+    for (const pool of cfg.gpuPools) {
+      const p = s.gpuPools[pool.name];
+      expect(p.gpuType, pool.name).toMatch(/\S/);
+      expect(p.gpusPerNode).toBeGreaterThan(0);
+      expect(Object.keys(p.nodeSelector).length).toBeGreaterThan(0);
+      expect(p.tolerations.some((t) => t.key === GPU_TAINT.key && t.effect === GPU_TAINT.effect)).toBe(true);
+      expect(p.capacityType).toBe(pool.capacityType);
+    }
+  });
+
+  it("GIVEN each workload kind WHEN bound THEN its credential scopes equal workloadScopes()", async () => {
+    const b = await built();
+    for (const kind of KINDS) {
+      const a = b.result.access[kind];
+      expect(a.scopes, kind).toEqual(workloadScopes(kind, kind === "training" ? b.result.team : undefined));
+      expect(await valueOf(a.serviceAccountName)).toBe(`sa-${kind}`);
+      expect(a.dependsOn.length).toBeGreaterThan(0);
+      const env = await valueOf(a.env);
+      expect(Array.isArray(env)).toBe(true);
+      for (const e of env) expect(e.name).toMatch(/^[A-Z_][A-Z0-9_]*$/);
+    }
+    // A ServiceAccount with the requested name exists for every workload.
+    const sas = b.recorder
+      .ofType("kubernetes:core/v1:ServiceAccount")
+      .map((r) => (unwrapSecrets(r.inputs) as any).metadata.name);
+    for (const kind of KINDS) expect(sas).toContain(`sa-${kind}`);
+  });
+
+  it("GIVEN a service's Postgres login THEN the connection is TLS and its Secret exists in the requested namespace", async () => {
+    const b = await built();
+    const pg = b.result.pg;
+    expect(await valueOf(pg.host)).toMatch(/\S/);
+    expect(await valueOf(pg.port)).toBeGreaterThan(0);
+    expect(pg.database).toBe("gateway");
+    expect(["require", "verify-full"]).toContain(pg.sslMode);
+    const name = await valueOf(pg.secretName);
+    const secret = b.recorder
+      .ofType("kubernetes:core/v1:Secret")
+      .map((r) => ({ r, o: unwrapSecrets(r.inputs) as any }))
+      .find(({ o }) => o.metadata?.name === name && o.metadata?.namespace === "sovereign-gateway");
+    expect(secret, `Secret ${name}`).toBeDefined();
+    const keys = Object.keys({ ...secret!.o.stringData, ...secret!.o.data });
+    expect(keys).toEqual(expect.arrayContaining(["username", "password"]));
+  });
+
+  it("GIVEN every recorded resource THEN secret inputs and Kubernetes Secret contents are marked secret", async () => {
+    const b = await built();
+    const unmarked: string[] = [];
+    for (const r of b.recorder.resources) {
+      const inputs = unwrapSecrets(r.inputs);
+      for (const leaf of leaves(inputs)) {
+        const key = leaf.path.split(".").pop()!;
+        const inSecretData = r.type === "kubernetes:core/v1:Secret" && /^(stringData|data)\./.test(leaf.path);
+        if ((inSecretData || isSecretKey(key)) && leaf.value !== "" && !isSecretPath(r, leaf.path)) {
+          unmarked.push(`${r.type} ${r.name}: ${leaf.path}`);
+        }
+      }
+    }
+    expect(unmarked).toEqual([]);
+  });
+
+  it("GIVEN every secret value THEN none appears in a plain input or a plain stack output", async () => {
+    const b = await built();
+    const secrets = new Set<string>();
+    const plain: { where: string; value: string }[] = [];
+    for (const r of b.recorder.resources) {
+      for (const leaf of leaves(unwrapSecrets(r.inputs))) {
+        if (isSecretPath(r, leaf.path)) {
+          if (leaf.value.length >= 16 && !/^[a-z0-9.-]+$/.test(leaf.value)) secrets.add(leaf.value);
+        } else plain.push({ where: `${r.name}.${leaf.path}`, value: leaf.value });
+      }
+    }
+    for (const [k, v] of Object.entries(b.substrate.outputs)) {
+      const out = pulumi.output(v as pulumi.Input<unknown>);
+      if (await pulumi.isSecret(out)) continue;
+      // A name ending in password/secret/credentials promises a secret (an ...SecretArn does not).
+      expect(k, `output ${k} looks secret but is not marked`).not.toMatch(/(password|secret|credentials?)$/i);
+      for (const leaf of leaves(await valueOf(out))) plain.push({ where: `output ${k}`, value: leaf.value });
+    }
+    const leaks = plain.filter((p) => [...secrets].some((s) => p.value.includes(s))).map((p) => p.where);
+    expect(leaks).toEqual([]);
+  });
+});
