@@ -19,7 +19,7 @@ import type {
   WorkloadAccess,
   WorkloadRequest,
 } from "../substrate";
-import { bucketActions, newKeyPair, WorkloadCredentials } from "./credentials";
+import { bucketActions, identityActions, newKeyPair, WorkloadCredentials } from "./credentials";
 import { dataNetworkPolicies } from "./network-policy";
 import { ObjectStore, type ObjectStoreMode } from "./object-store";
 import { Postgres } from "./postgres";
@@ -137,6 +137,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
   readonly ready: readonly pulumi.Resource[];
   readonly store: ObjectStore;
+  private readonly storeName: string;
   readonly postgres: Postgres;
   /** Keys with read-write access to every bucket, for operators (seeding models, exports). */
   readonly operatorCredentials: { accessKey: pulumi.Output<string>; secretKey: pulumi.Output<string> };
@@ -197,8 +198,9 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
     this.buckets = bucketNames(args.bucketPrefix);
     const backupBucket = args.postgres.backupRetentionDays ? backupBucketName(args.bucketPrefix) : undefined;
     const allBuckets = [...Object.values(this.buckets), ...(backupBucket ? [backupBucket] : [])];
+    this.storeName = `${name}-object-store`;
     this.store = new ObjectStore(
-      `${name}-object-store`,
+      this.storeName,
       {
         namespace: dataNs,
         mode: args.objectStoreMode,
@@ -275,6 +277,11 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
 
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
     const scopes = workloadScopes(req.kind, req.team);
+    // Keys belong to the substrate: the caller's component waits for `ready` (the object
+    // store), and the store's identity config needs these keys, so they must not be children
+    // of the caller.
+    const keys = newKeyPair(`${this.storeName}-${name}`, this.store);
+    this.store.addIdentity({ name, ...keys, actions: identityActions(scopes, this.buckets) });
     const creds = new WorkloadCredentials(
       name,
       {
@@ -284,7 +291,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
         buckets: this.buckets,
         endpoint: this.store.endpoint,
         region: this.store.region,
-        registry: this.store,
+        keys,
         provider: this.provider,
         labels: { "sovereign.ai/workload-kind": req.kind, ...(req.team ? { team: req.team } : {}) },
       },

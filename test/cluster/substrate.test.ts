@@ -216,7 +216,7 @@ describe("the in-cluster substrate for the local stack", () => {
     });
   });
 
-  it("GIVEN the platform's components THEN the credentials are children of the caller, named after it", () => {
+  it("GIVEN the platform's components THEN the ServiceAccount and key Secret are children of the caller and the keys belong to the object store", () => {
     const creds = b.recorder.named("platform-gateway");
     expect(creds.type).toBe("sovereign:cluster:WorkloadCredentials");
     expect(b.recorder.byUrn(creds.parent!)?.name).toBe("platform");
@@ -225,12 +225,13 @@ describe("the in-cluster substrate for the local stack", () => {
         .childrenOf(creds)
         .map((c) => c.name)
         .sort(),
-    ).toEqual([
-      "platform-gateway-access-key",
-      "platform-gateway-keys",
-      "platform-gateway-sa",
-      "platform-gateway-secret-key",
-    ]);
+    ).toEqual(["platform-gateway-keys", "platform-gateway-sa"]);
+    // The key pair is owned by the object store (no cycle: the caller waits for the store).
+    for (const half of ["access-key", "secret-key"]) {
+      const key = b.recorder.named(`substrate-object-store-platform-gateway-${half}`);
+      expect(key.type).toBe("random:index/randomPassword:RandomPassword");
+      expect(b.recorder.byUrn(key.parent!)?.type).toBe("sovereign:cluster:ObjectStore");
+    }
   });
 
   it("GIVEN the gateway's Postgres login THEN a TLS connection Secret lands in its namespace and waits for the database", async () => {

@@ -184,6 +184,9 @@ function defaultOutputs(
 ): Record<string, unknown> {
   const arn = (svc: string, res: string) => `arn:aws:${svc}:eu-central-1:123456789012:${res}`;
   switch (type) {
+    case "random:index/randomPassword:RandomPassword":
+    case "random:index/randomString:RandomString":
+      return { result: `generated-${name}-0123456789abcdef` };
     case "aws:kms/key:Key":
       return { arn: arn("kms", `key/${name}`), keyId: `${name}-key-id` };
     case "aws:s3/bucketV2:BucketV2":
