@@ -204,13 +204,31 @@ export function exposedMetricNames(): ReadonlySet<string> {
   ]);
 }
 
+/** The histograms among the listed metrics (their series are `_bucket`, `_sum`, `_count`). */
+export const HISTOGRAM_METRICS: ReadonlySet<string> = new Set<string>([
+  "sovereign_gateway_request_duration_seconds",
+  "sovereign_gateway_added_latency_seconds",
+  "sovereign_gateway_time_to_first_byte_seconds",
+  "vllm:time_to_first_token_seconds",
+  "vllm:inter_token_latency_seconds",
+  "vllm:e2e_request_latency_seconds",
+  "vllm:request_queue_time_seconds",
+  "vllm:request_prompt_tokens",
+  "vllm:request_generation_tokens",
+  "http_request_duration_seconds",
+  "kueue_admission_wait_time_seconds",
+]);
+
 const HISTOGRAM_SUFFIXES = ["_bucket", "_sum", "_count"] as const;
 
 /**
- * Whether a series name is exposed: listed as is, or a histogram's `_bucket`/`_sum`/`_count`
- * of a listed base name.
+ * Whether a series name is exposed: listed as is, or the `_bucket`/`_sum`/`_count` series of
+ * a listed histogram.
  */
 export function isExposedMetric(name: string, exposed: ReadonlySet<string> = exposedMetricNames()): boolean {
   if (exposed.has(name)) return true;
-  return HISTOGRAM_SUFFIXES.some((s) => name.endsWith(s) && exposed.has(name.slice(0, -s.length)));
+  return HISTOGRAM_SUFFIXES.some((s) => {
+    const base = name.slice(0, -s.length);
+    return name.endsWith(s) && exposed.has(base) && HISTOGRAM_METRICS.has(base);
+  });
 }

@@ -14,3 +14,17 @@ export type ImageKey = keyof typeof IMAGES;
 
 /** The Kubernetes version the kit targets and validates rendered objects against. */
 export const KUBERNETES_VERSION = "1.33";
+
+/** A pinned Helm chart. */
+export interface ChartPin {
+  readonly chart: string;
+  readonly version: string;
+  readonly repo: string;
+}
+
+/** Monitoring: Prometheus Operator, Prometheus, Alertmanager, Grafana, kube-state-metrics (operator v0.85.0). */
+export const KUBE_PROMETHEUS_STACK_CHART: ChartPin = {
+  chart: "kube-prometheus-stack",
+  version: "77.11.1",
+  repo: "https://prometheus-community.github.io/helm-charts",
+};

@@ -2,8 +2,14 @@
 import { AWS_RULES } from "./aws";
 import { CLUSTER_RULES } from "./cluster";
 import { CORE_RULES } from "./core";
+import { OBSERVABILITY_RULES } from "./observability";
 import type { Rule } from "./helpers";
 
 export type { RawConfig, Rule } from "./helpers";
 
-export const ALL_RULES: readonly Rule[] = [...CORE_RULES, ...AWS_RULES, ...CLUSTER_RULES];
+export const ALL_RULES: readonly Rule[] = [
+  ...CORE_RULES,
+  ...AWS_RULES,
+  ...CLUSTER_RULES,
+  ...OBSERVABILITY_RULES,
+];
