@@ -208,3 +208,15 @@ describe("metric lists", () => {
     for (const h of HISTOGRAM_METRICS) expect(exposed.has(h), h).toBe(true);
   });
 });
+
+describe("runbooks", () => {
+  it("GIVEN every alert WHEN reading docs/runbooks.md THEN it has its own heading followed by a runbook paragraph", () => {
+    const doc = fs.readFileSync(path.resolve(__dirname, "../../docs/runbooks.md"), "utf8");
+    for (const r of alertRuleGroups().flatMap((g) => g.rules)) {
+      const at = doc.indexOf(`\n### ${r.alert}\n`);
+      expect(at, r.alert).toBeGreaterThan(0);
+      const body = doc.slice(at + r.alert.length + 6).split(/\n#{2,3} /)[0];
+      expect(body.trim().length, r.alert).toBeGreaterThan(200);
+    }
+  });
+});
