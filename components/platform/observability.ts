@@ -36,6 +36,14 @@ export const GRAFANA_OIDC_SECRET = "grafana-oidc";
 export const ALERTMANAGER_CONFIG_SECRET = "alertmanager-sovereign";
 /** Grafana's in-cluster Service (chart `fullnameOverride`). */
 export const GRAFANA_SERVICE = "grafana";
+/**
+ * Annotations that keep a LoadBalancer Service private to the network (AWS Load Balancer
+ * Controller and the legacy in-tree controller); other clusters ignore them.
+ */
+export const PRIVATE_LOAD_BALANCER = {
+  "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+  "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+} as const;
 /** Where the repo keeps dashboard JSON files. */
 export const DASHBOARD_DIR = path.join(__dirname, "dashboards");
 
@@ -88,7 +96,7 @@ export interface ObservabilityArgs {
   /** Alert receiver; `none` deploys no Alertmanager. @default { receiver: "none" } */
   readonly alerting?: AlertReceiver;
   readonly grafana?: {
-    /** Expose Grafana through a LoadBalancer Service. @default false (ClusterIP only) */
+    /** Expose Grafana through a private (network-internal) LoadBalancer Service. @default false (ClusterIP only) */
     readonly exposed?: boolean;
     /** Single sign-on. @default none */
     readonly oidc?: GrafanaOidc;
@@ -331,6 +339,8 @@ export interface ObservabilityPlan {
   readonly retentionSize: string;
   readonly replicas: number;
   readonly alertmanagerEnabled: boolean;
+  /** Keep the namespace (and the metrics volumes in it) when the stack is destroyed. */
+  readonly retainData: boolean;
   readonly sizing: Sizing;
   /** Labels every monitor and rule carries; Prometheus selects exactly these. */
   readonly selectorLabels: Readonly<Record<string, string>>;
@@ -435,7 +445,9 @@ export function observabilityPlan(args: ObservabilityArgs): ObservabilityPlan {
       admin: { existingSecret: GRAFANA_ADMIN_SECRET, userKey: "admin-user", passwordKey: "admin-password" },
       persistence: off,
       resources: sizing.grafana,
-      service: { type: args.grafana?.exposed ? "LoadBalancer" : "ClusterIP" },
+      service: args.grafana?.exposed
+        ? { type: "LoadBalancer", annotations: { ...PRIVATE_LOAD_BALANCER } }
+        : { type: "ClusterIP" },
       envFromSecrets: oidc ? [{ name: GRAFANA_OIDC_SECRET }] : [],
       "grafana.ini": grafanaIni(oidc),
       sidecar: {
@@ -465,6 +477,7 @@ export function observabilityPlan(args: ObservabilityArgs): ObservabilityPlan {
     retentionSize,
     replicas,
     alertmanagerEnabled,
+    retainData: defaults.protectData,
     sizing,
     selectorLabels,
     values,
@@ -495,7 +508,8 @@ export class Observability extends pulumi.ComponentResource {
     const namespace = new k8s.core.v1.Namespace(
       `${name}-namespace`,
       { metadata: { name: ns, labels } },
-      { parent: this },
+      // deleting the namespace would delete the Prometheus volumes: kept in prod
+      { parent: this, retainOnDelete: plan.retainData },
     );
     const password = new random.RandomPassword(
       `${name}-grafana-admin-password`,

@@ -134,7 +134,10 @@ describe.each(shippedStacks())("observability wiring for the shipped stack %s", 
     expect(pvc.storageClassName).toBe("standard"); // fakeSubstrate's default class
     expect(pvc.resources.requests.storage).toBe(config.observability.storageSize);
     expect(spec.externalLabels).toEqual({ stack });
-    expect(recorder.one("kubernetes:core/v1:Namespace").inputs.metadata.name).toBe(MONITORING);
+    const ns = recorder.one("kubernetes:core/v1:Namespace");
+    expect(ns.inputs.metadata.name).toBe(MONITORING);
+    // the metrics volumes live in the namespace: kept on destroy in prod only
+    expect(ns.retainOnDelete).toBe(config.profile === "prod");
   });
 
   it("GIVEN the stack WHEN wired THEN the Prometheus URL handed to KEDA is the in-cluster query address", async () => {
@@ -310,6 +313,7 @@ describe("receivers and Grafana login", () => {
     const { recorder } = await wire(config);
     const g = values(recorder).grafana;
     expect(g.service.type).toBe("LoadBalancer");
+    expect(g.service.annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"]).toBe("internal");
     expect(g.envFromSecrets).toEqual([{ name: "grafana-oidc" }]);
     const oauth = g["grafana.ini"]["auth.generic_oauth"];
     expect(oauth).toMatchObject({
