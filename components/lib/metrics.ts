@@ -23,6 +23,11 @@ export interface ScrapeTarget {
    * serving certificate. @default false
    */
   readonly kubernetesAuth?: boolean;
+  /**
+   * Keep the target's own `namespace`/`pod` labels when they clash with the scrape's (KEDA
+   * labels each series with the ScaledObject's namespace). @default false
+   */
+  readonly honorLabels?: boolean;
   /** Metric names the component exposes (histograms by base name). */
   readonly metrics: readonly string[];
 }
@@ -183,6 +188,7 @@ export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
     kind: "PodMonitor",
     port: "metrics",
     path: "/metrics",
+    honorLabels: true,
     metrics: KEDA_METRICS,
   },
   /** CloudNativePG instance pods (in-cluster substrate); selects nothing where Postgres is managed. */

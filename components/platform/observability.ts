@@ -194,6 +194,7 @@ export function scrapeObject(
       { action: "replace", sourceLabels: ["__meta_kubernetes_pod_node_name"], targetLabel: "node" },
     ],
   };
+  if (target.honorLabels) endpoint.honorLabels = true;
   if (target.kubernetesAuth) {
     endpoint.bearerTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token";
     endpoint.tlsConfig = { insecureSkipVerify: true };

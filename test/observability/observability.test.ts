@@ -95,6 +95,10 @@ describe.each(shippedStacks())("observability wiring for the shipped stack %s", 
       expect(ep.port).toBe(t.port);
       expect(ep.path).toBe(t.path);
       expect(ep.relabelings).toContainEqual({ action: "replace", targetLabel: "job", replacement: key });
+      expect(ep.honorLabels ?? false).toBe(t.honorLabels ?? false);
+      expect(ep.scheme).toBe(t.scheme ?? "http");
+      if (t.kubernetesAuth)
+        expect(ep.bearerTokenFile).toBe("/var/run/secrets/kubernetes.io/serviceaccount/token");
       // the Prometheus picks it up: labels and namespace match its selectors
       const selector = t.kind === "ServiceMonitor" ? spec.serviceMonitorSelector : spec.podMonitorSelector;
       const nsSelector =
