@@ -2,6 +2,7 @@
  * The monitoring objects as recorded under mocks, through the wiring function, for every
  * shipped stack (on the substrate test double), plus the receivers and login options.
  */
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
@@ -25,6 +26,7 @@ import { parseConfig } from "../../stacks/config/validate";
 import { observabilityArgs, wireObservability } from "../../stacks/wiring/observability";
 import { fakeSubstrate } from "../helpers/fake-substrate";
 import { validateObject, type K8sObject } from "../helpers/k8s-schema";
+import { assertMonitoringInvariants, contractProblems } from "./invariants";
 import {
   installMocks,
   settle,
@@ -373,5 +375,49 @@ describe("component without wiring", () => {
     await settle();
     expect(await pulumi.isSecret(o.grafanaAdminPassword)).toBe(true);
     expect(o.alertmanagerEnabled).toBe(false);
+  });
+});
+
+describe("monitoring invariants", () => {
+  it.each(shippedStacks())(
+    "GIVEN %s wired WHEN checking the monitoring invariants THEN they hold",
+    async (stack) => {
+      const { recorder } = await wire(shipped(stack), stack);
+      await assertMonitoringInvariants(recorder);
+    },
+  );
+
+  it("GIVEN a gateway Service without the contract's label or port WHEN checking THEN the problem names the target and what is missing", async () => {
+    const recorder = mocks();
+    new k8s.core.v1.Service("gw", {
+      metadata: { name: "gateway", namespace: "sovereign-gateway", labels: { app: "gateway" } },
+      spec: { ports: [{ name: "web", port: 8080 }] },
+    });
+    new k8s.core.v1.Service("opa", {
+      metadata: { name: "opa", namespace: "sovereign-policy", labels: { "app.kubernetes.io/name": "opa" } },
+      spec: { ports: [{ name: "api", port: 8181 }] },
+    });
+    new k8s.apps.v1.DaemonSet("dcgm", {
+      metadata: { name: "dcgm", namespace: "sovereign-gpu" },
+      spec: {
+        selector: { matchLabels: { app: "nvidia-dcgm-exporter" } },
+        template: {
+          metadata: { labels: { app: "nvidia-dcgm-exporter" } },
+          spec: {
+            containers: [{ name: "e", image: "x:1", ports: [{ name: "metrics", containerPort: 9400 }] }],
+          },
+        },
+      },
+    });
+    await settle();
+    expect(contractProblems("gateway", SCRAPE_TARGETS.gateway, recorder.resources)[0]).toMatch(
+      /^gateway: no Service in sovereign-gateway carries \{"app.kubernetes.io\/name":"gateway"\}/,
+    );
+    expect(contractProblems("opa", SCRAPE_TARGETS.opa, recorder.resources)).toEqual([
+      'opa: Service opa has no port named "http"',
+    ]);
+    expect(contractProblems("dcgm-exporter", SCRAPE_TARGETS["dcgm-exporter"], recorder.resources)).toEqual(
+      [],
+    );
   });
 });
