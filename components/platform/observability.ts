@@ -98,6 +98,8 @@ export interface ObservabilityArgs {
   readonly grafana?: {
     /** Expose Grafana through a private (network-internal) LoadBalancer Service. @default false (ClusterIP only) */
     readonly exposed?: boolean;
+    /** URL users open Grafana at; OIDC redirects go there. @default http://localhost:3000 (port-forward) */
+    readonly url?: string;
     /** Single sign-on. @default none */
     readonly oidc?: GrafanaOidc;
   };
@@ -302,8 +304,12 @@ export function alertmanagerConfig(
 }
 
 /** Grafana `grafana.ini`: no phoning home, no sign-up, optional generic OAuth. */
-export function grafanaIni(oidc: Omit<GrafanaOidc, "clientSecret"> | undefined): Record<string, unknown> {
+export function grafanaIni(
+  oidc: Omit<GrafanaOidc, "clientSecret"> | undefined,
+  url?: string,
+): Record<string, unknown> {
   const ini: Record<string, unknown> = {
+    ...(url ? { server: { root_url: url } } : {}),
     analytics: { reporting_enabled: false, check_for_updates: false, check_for_plugin_updates: false },
     news: { news_feed_enabled: false },
     users: { allow_sign_up: false },
@@ -450,7 +456,7 @@ export function observabilityPlan(args: ObservabilityArgs): ObservabilityPlan {
         ? { type: "LoadBalancer", annotations: { ...PRIVATE_LOAD_BALANCER } }
         : { type: "ClusterIP" },
       envFromSecrets: oidc ? [{ name: GRAFANA_OIDC_SECRET }] : [],
-      "grafana.ini": grafanaIni(oidc),
+      "grafana.ini": grafanaIni(oidc, args.grafana?.url),
       sidecar: {
         dashboards: {
           enabled: true,

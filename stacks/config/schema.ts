@@ -268,6 +268,8 @@ export const observabilitySchema = z.strictObject({
     .strictObject({
       /** Expose Grafana outside the cluster. @default false */
       exposed: z.boolean().default(false),
+      /** URL users open Grafana at (OIDC redirects go there). @default http://localhost:3000 (port-forward) */
+      url: z.string().url().optional(),
       /** Single sign-on (OAuth2/OIDC); the client secret is `secrets.grafanaOidcClientSecret`. @default none (admin login only) */
       oidc: z
         .strictObject({

@@ -50,6 +50,7 @@ export function observabilityArgs(
     alerting,
     grafana: {
       exposed: o.grafana.exposed,
+      ...(o.grafana.url !== undefined ? { url: o.grafana.url } : {}),
       ...(oidc
         ? {
             oidc: {

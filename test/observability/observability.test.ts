@@ -308,6 +308,7 @@ describe("receivers and Grafana login", () => {
     const config = shipped("aws-prod", (raw) => {
       raw.observability.grafana = {
         exposed: true,
+        url: "https://grafana.ai.acme.example",
         oidc: {
           issuer: "https://login.acme.example/realms/ai",
           clientId: "grafana",
@@ -330,6 +331,7 @@ describe("receivers and Grafana login", () => {
       role_attribute_path: "contains(groups[*], 'platform-admins') && 'Admin' || 'Viewer'",
     });
     expect(oauth.client_secret).toBeUndefined();
+    expect(g["grafana.ini"].server).toEqual({ root_url: "https://grafana.ai.acme.example" });
     const secret = secretNamed(recorder, "grafana-oidc");
     expect(stringData(secret).GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET).toBe("oidc-secret");
     expect(secret.secretPaths).toContain("stringData");
