@@ -11,6 +11,8 @@ export interface ScrapeTarget {
   readonly namespace: string;
   /** Labels on the Service (ServiceMonitor) or Pods (PodMonitor) to select. */
   readonly selector: Readonly<Record<string, string>>;
+  /** Label values to leave out even when the selector matches (`NotIn`; an absent label passes). @default {} */
+  readonly exclude?: Readonly<Record<string, readonly string[]>>;
   readonly kind: "ServiceMonitor" | "PodMonitor";
   /** Name of the metrics port. */
   readonly port: string;
@@ -174,6 +176,8 @@ export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
   kueue: {
     namespace: PLATFORM_NAMESPACES.kueue,
     selector: { "control-plane": "controller-manager" },
+    // the chart's webhook and visibility Services carry the same selector labels
+    exclude: { "app.kubernetes.io/component": ["webhook-service", "visibility-service"] },
     kind: "ServiceMonitor",
     port: "https",
     path: "/metrics",
@@ -181,12 +185,12 @@ export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
     kubernetesAuth: true,
     metrics: KUEUE_METRICS,
   },
-  /** KEDA's operator pods (chart value `prometheus.operator.enabled: true` names the port). */
+  /** KEDA's operator pods; chart value `prometheus.operator.enabled: true` turns the endpoint on. */
   keda: {
     namespace: PLATFORM_NAMESPACES.keda,
     selector: { app: "keda-operator" },
     kind: "PodMonitor",
-    port: "metrics",
+    port: "http",
     path: "/metrics",
     honorLabels: true,
     metrics: KEDA_METRICS,

@@ -204,7 +204,18 @@ export function scrapeObject(
   const metadata = { name: `sovereign-${key}`, namespace, labels: { ...labels } };
   const common = {
     namespaceSelector: { matchNames: [target.namespace] },
-    selector: { matchLabels: { ...target.selector } },
+    selector: {
+      matchLabels: { ...target.selector },
+      ...(target.exclude
+        ? {
+            matchExpressions: Object.entries(target.exclude).map(([key, values]) => ({
+              key,
+              operator: "NotIn",
+              values: [...values],
+            })),
+          }
+        : {}),
+    },
   };
   return target.kind === "ServiceMonitor"
     ? {

@@ -98,6 +98,9 @@ describe.each(shippedStacks())("observability wiring for the shipped stack %s", 
       expect(ep.path).toBe(t.path);
       expect(ep.relabelings).toContainEqual({ action: "replace", targetLabel: "job", replacement: key });
       expect(ep.honorLabels ?? false).toBe(t.honorLabels ?? false);
+      expect(m.inputs.spec.selector.matchExpressions ?? []).toEqual(
+        Object.entries(t.exclude ?? {}).map(([k, v]) => ({ key: k, operator: "NotIn", values: v })),
+      );
       expect(ep.scheme).toBe(t.scheme ?? "http");
       if (t.kubernetesAuth)
         expect(ep.bearerTokenFile).toBe("/var/run/secrets/kubernetes.io/serviceaccount/token");
