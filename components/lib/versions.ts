@@ -91,3 +91,10 @@ export const SUBSTRATE_IMAGES = {
     "18": "ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie",
   } as Readonly<Record<string, string>>,
 } as const;
+
+/** Monitoring: Prometheus Operator, Prometheus, Alertmanager, Grafana, kube-state-metrics (operator v0.85.0). */
+export const KUBE_PROMETHEUS_STACK_CHART: ChartPin = {
+  chart: "kube-prometheus-stack",
+  version: "77.11.1",
+  repo: "https://prometheus-community.github.io/helm-charts",
+};

@@ -255,8 +255,11 @@ export const observabilitySchema = z.strictObject({
     .string()
     .regex(/^\d+[hdwy]$/, "a duration like 15d")
     .optional(),
+  /** Prometheus volume per replica, on the substrate's default storage class. @default 50Gi */
   storageSize: quantity.default("50Gi"),
+  /** Prometheus replicas. @default 1 dev, 2 prod */
   replicas: positiveInt.optional(),
+  /** Alert receiver; `none` deploys no Alertmanager. @default none */
   alertmanager: z
     .discriminatedUnion("receiver", [
       z.strictObject({ receiver: z.literal("none") }),
@@ -273,7 +276,25 @@ export const observabilitySchema = z.strictObject({
     .strictObject({
       /** Expose Grafana outside the cluster. @default false */
       exposed: z.boolean().default(false),
-      oidc: z.strictObject({ issuer: z.string().url(), clientId: z.string().min(1) }).optional(),
+      /** URL users open Grafana at (OIDC redirects go there). @default http://localhost:3000 (port-forward) */
+      url: z.string().url().optional(),
+      /** Single sign-on (OAuth2/OIDC); the client secret is `secrets.grafanaOidcClientSecret`. @default none (admin login only) */
+      oidc: z
+        .strictObject({
+          issuer: z.string().url(),
+          clientId: z.string().min(1),
+          /** Authorization endpoint. @default `${issuer}/protocol/openid-connect/auth` */
+          authUrl: z.string().url().optional(),
+          /** Token endpoint. @default `${issuer}/protocol/openid-connect/token` */
+          tokenUrl: z.string().url().optional(),
+          /** Userinfo endpoint. @default `${issuer}/protocol/openid-connect/userinfo` */
+          userinfoUrl: z.string().url().optional(),
+          /** Claim holding group membership. @default groups */
+          groupsClaim: z.string().min(1).default("groups"),
+          /** OIDC group whose members are Grafana admins; everyone else is a Viewer. @default none */
+          adminGroup: z.string().min(1).optional(),
+        })
+        .optional(),
     })
     .default({ exposed: false }),
 });

@@ -5,6 +5,7 @@
 import { expect } from "vitest";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
+import { assertMonitoringInvariants } from "../observability/invariants";
 import type { StackRun } from "./stack";
 
 export async function assertStackInvariants(run: StackRun, stack: string): Promise<void> {
@@ -29,4 +30,8 @@ export async function assertStackInvariants(run: StackRun, stack: string): Promi
       }
     }
   }
+
+  // Observability: one valid scrape object per SCRAPE_TARGETS entry, and the scrape contract
+  // (labels, port names) holds for the components the program records.
+  await assertMonitoringInvariants(run.recorder);
 }

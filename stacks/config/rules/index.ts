@@ -2,6 +2,7 @@
 import { AWS_RULES } from "./aws";
 import { CLUSTER_RULES } from "./cluster";
 import { CORE_RULES } from "./core";
+import { OBSERVABILITY_RULES } from "./observability";
 import type { Rule } from "./helpers";
 import { SERVING_RULES } from "./serving";
 import { TENANCY_RULES } from "./tenancy";
@@ -14,4 +15,5 @@ export const ALL_RULES: readonly Rule[] = [
   ...CLUSTER_RULES,
   ...SERVING_RULES,
   ...TENANCY_RULES,
+  ...OBSERVABILITY_RULES,
 ];
