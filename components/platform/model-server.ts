@@ -220,7 +220,9 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
     shutdown: { preStopSleepSeconds: onGpu ? 15 : 2, drainSeconds: prod ? 120 : onGpu ? 60 : 5 },
     pdb: { enabled: true, maxUnavailable: 1 },
     topologySpread: { enabled: true, nodeWhenUnsatisfiable: prod ? "DoNotSchedule" : "ScheduleAnyway" },
-    serviceMonitor: { enabled: true, interval: "15s", labels: { ...(input.serviceMonitorLabels ?? {}) } },
+    // The monitoring stack scrapes every model server centrally (SCRAPE_TARGETS); the chart's own
+    // ServiceMonitor is for teams using the chart standalone (Argo CD, Flux).
+    serviceMonitor: { enabled: false, interval: "15s", labels: { ...(input.serviceMonitorLabels ?? {}) } },
     networkPolicy: {
       enabled: true,
       allowedNamespaces: [

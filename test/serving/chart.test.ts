@@ -85,14 +85,14 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
 
   it("WHEN rendered THEN every object validates against the pinned Kubernetes and CRD schemas", async () => {
     for (const [model, objs] of Object.entries(rendered[stack])) {
-      expect(objs.length).toBeGreaterThanOrEqual(5);
+      expect(objs.length).toBeGreaterThanOrEqual(4);
       for (const o of objs) {
         const r = await validateObject(o);
         if (o.kind === "ScaledObject") expect(r.status).toBe("unvalidated");
         else expect(r, `${model} ${o.kind}`).toEqual({ status: "valid" });
       }
-      // The ServiceMonitor really went through the Prometheus Operator schema.
-      expect((await validateObject(one(objs, "ServiceMonitor"))).status).toBe("valid");
+      // Model servers are scraped by the monitoring stack's own ServiceMonitor, not the chart's.
+      expect(byKind(objs, "ServiceMonitor")).toHaveLength(0);
     }
   });
 
@@ -107,10 +107,6 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
         { name: target.port, port: 8000, targetPort: "http", protocol: "TCP" },
       ]);
       for (const [k, v] of Object.entries(target.selector)) expect(svc.metadata.labels[k]).toBe(v);
-      const sm = one(objs, "ServiceMonitor");
-      expect(sm.spec.endpoints).toEqual([expect.objectContaining({ port: target.port, path: target.path })]);
-      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels))
-        expect(svc.metadata.labels[k]).toBe(v);
       expect(byKind(objs, "Ingress")).toHaveLength(0);
     }
   });
@@ -406,5 +402,23 @@ describe("object-store addressing", () => {
     expect(pod.containers[0].args[0]).toBe("/models");
     expect(pod.containers[0].args).not.toContain("--load-format=runai_streamer");
     expect(pod.volumes.find((x: any) => x.name === "models").emptyDir.sizeLimit).toBe("154Gi");
+  });
+});
+
+describe("model-server chart used standalone (Argo CD, Flux)", () => {
+  it("GIVEN serviceMonitor.enabled WHEN rendered THEN its ServiceMonitor validates and selects the model Service", async () => {
+    const [model, values] = Object.entries(runs.local.values)[0];
+    const r = helmTemplate({
+      ...(values as object),
+      serviceMonitor: { enabled: true, interval: "15s", labels: {} },
+    });
+    expect(r.status, r.output).toBe(0);
+    const sm = one(r.objects, "ServiceMonitor");
+    expect(await validateObject(sm)).toEqual({ status: "valid" });
+    const target = SCRAPE_TARGETS["model-server"];
+    expect(sm.spec.endpoints).toEqual([expect.objectContaining({ port: target.port, path: target.path })]);
+    const svc = one(r.objects, "Service");
+    expect(svc.metadata.name).toBe(modelServiceName(model));
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels[k]).toBe(v);
   });
 });
