@@ -65,6 +65,22 @@ export const networkSchema = z.strictObject({
   egress: z.enum(["nat", "private"]).default("nat"),
   /** Create public subnets and allow a public load balancer. @default false */
   publicLoadBalancer: z.boolean().default(false),
+  /**
+   * Secrets Manager ARNs (names start with `ecr-pullthroughcache/`) of upstream registry
+   * credentials for ECR pull-through cache rules, by registry host (`docker.io`, `ghcr.io`).
+   * Only used with egress `private`. @default {}
+   */
+  registryCredentialArns: z
+    .record(
+      z.string(),
+      z
+        .string()
+        .regex(
+          /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache\/.+$/,
+          "a Secrets Manager ARN of an ecr-pullthroughcache/ secret",
+        ),
+    )
+    .default({}),
 });
 
 export const clusterSchema = z.strictObject({
@@ -292,7 +308,12 @@ export const stackConfigSchema = z.strictObject({
   substrate: substrateSchema,
   profile: z.enum(["dev", "prod"]),
   tags: tagsSchema,
-  network: networkSchema.default({ cidr: "10.40.0.0/16", egress: "nat", publicLoadBalancer: false }),
+  network: networkSchema.default({
+    cidr: "10.40.0.0/16",
+    egress: "nat",
+    publicLoadBalancer: false,
+    registryCredentialArns: {},
+  }),
   cluster: clusterSchema.default({
     version: "1.33",
     endpointPublicAccess: false,
