@@ -9,6 +9,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Profile } from "../lib/profile";
 import { EKS_ADDON_VERSIONS, type EksAddon } from "../lib/versions";
+import { SERVICE_CIDR } from "./layout";
 import { managedPolicy, podIdentityTrust, policyJson, serviceTrust, shortPrefix, type Tags } from "./common";
 
 /** Instance metadata for every node: IMDSv2 only, one hop, so pods cannot reach node credentials. */
@@ -19,8 +20,6 @@ export const NODE_METADATA_OPTIONS = {
 } as const;
 
 export const CONTROL_PLANE_LOGS = ["api", "audit", "authenticator"] as const;
-/** Service CIDR of the cluster; the VPC must not overlap it (a config rule checks). */
-export const SERVICE_CIDR = "172.20.0.0/16";
 /** The default StorageClass name. */
 export const DEFAULT_STORAGE_CLASS = "gp3";
 

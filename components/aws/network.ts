@@ -5,43 +5,15 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { formatCidr, parseCidr, subnets } from "../lib/cidr";
 import { policyJson, serviceTrust, shortPrefix, type Tags } from "./common";
+import { subnetLayout, type SubnetLayout } from "./layout";
+
+import { pullThroughPlan, type PullThroughPlan } from "./registries";
+
+export { MAX_AZS, subnetLayout, type SubnetLayout } from "./layout";
+export { pullThroughImage, pullThroughPlan, registryOf, type PullThroughPlan } from "./registries";
 
 export type Egress = "nat" | "private";
-
-export interface SubnetLayout {
-  /** Node (and pod) subnets, one per AZ: the largest blocks. */
-  readonly private: readonly string[];
-  /** Database subnets, one per AZ. */
-  readonly database: readonly string[];
-  /** Public subnets (NAT gateways, public load balancers), one per AZ. */
-  readonly public: readonly string[];
-}
-
-/** Most AZs the layout supports. */
-export const MAX_AZS = 6;
-
-/**
- * Carves the VPC into per-AZ subnets: the VPC is split in eighths; the first `azCount` eighths
- * are private node subnets, the 7th eighth is split for public subnets and the 8th for database
- * subnets. Throws for an invalid CIDR or an AZ count outside 1..6.
- */
-export function subnetLayout(vpcCidr: string, azCount: number): SubnetLayout {
-  const vpc = parseCidr(vpcCidr);
-  if (!vpc) throw new Error(`expected an IPv4 CIDR with host bits zero, found "${vpcCidr}"`);
-  if (!Number.isInteger(azCount) || azCount < 1 || azCount > MAX_AZS)
-    throw new Error(`expected 1..${MAX_AZS} AZs, found ${azCount}`);
-  if (vpc.prefix > 24) throw new Error(`expected a VPC of /24 or larger, found /${vpc.prefix}`);
-  const eighths = subnets(vpc, vpc.prefix + 3, 8);
-  const small = (block: (typeof eighths)[number]) =>
-    subnets(block, block.prefix + 3, azCount).map(formatCidr);
-  return {
-    private: eighths.slice(0, azCount).map(formatCidr),
-    public: small(eighths[6]),
-    database: small(eighths[7]),
-  };
-}
 
 /** Interface endpoints every network gets (AWS APIs the cluster and workloads call). */
 export const INTERFACE_ENDPOINTS = [
@@ -58,65 +30,6 @@ export const INTERFACE_ENDPOINTS = [
   "ssm",
   "sqs",
 ] as const;
-
-/** Upstream registries ECR pull-through cache supports, keyed by the host images name. */
-export const PULL_THROUGH_UPSTREAMS: Readonly<
-  Record<string, { readonly prefix: string; readonly upstream: string; readonly needsCredential: boolean }>
-> = {
-  "docker.io": { prefix: "docker-hub", upstream: "registry-1.docker.io", needsCredential: true },
-  "ghcr.io": { prefix: "github", upstream: "ghcr.io", needsCredential: true },
-  "quay.io": { prefix: "quay", upstream: "quay.io", needsCredential: false },
-  "registry.k8s.io": { prefix: "k8s", upstream: "registry.k8s.io", needsCredential: false },
-  "public.ecr.aws": { prefix: "ecr-public", upstream: "public.ecr.aws", needsCredential: false },
-};
-
-/** Registry host of an image reference (`docker.io` when none is named). */
-export function registryOf(image: string): string {
-  const first = image.split("/")[0];
-  return image.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")
-    ? first
-    : "docker.io";
-}
-
-/** The image as pulled through the account's ECR cache, or undefined for an unsupported registry. */
-export function pullThroughImage(image: string, ecrHost: string): string | undefined {
-  const reg = registryOf(image);
-  const up = PULL_THROUGH_UPSTREAMS[reg];
-  if (!up) return undefined;
-  let rest = image.startsWith(`${reg}/`) ? image.slice(reg.length + 1) : image;
-  if (reg === "docker.io" && !rest.includes("/")) rest = `library/${rest}`;
-  return `${ecrHost}/${up.prefix}/${rest}`;
-}
-
-export interface PullThroughPlan {
-  /** Registries that get a cache rule. */
-  readonly rules: readonly { registry: string; prefix: string; upstream: string; credentialArn?: string }[];
-  /** Registries the images use that cannot be cached (unsupported, or no credential given). */
-  readonly uncovered: readonly string[];
-}
-
-/** Which pull-through cache rules the images need. */
-export function pullThroughPlan(
-  images: readonly string[],
-  credentialArns: Readonly<Record<string, string>>,
-): PullThroughPlan {
-  const registries = [...new Set(images.map(registryOf))].sort();
-  const rules: PullThroughPlan["rules"][number][] = [];
-  const uncovered: string[] = [];
-  for (const registry of registries) {
-    const up = PULL_THROUGH_UPSTREAMS[registry];
-    const credentialArn = credentialArns[registry];
-    if (!up || (up.needsCredential && credentialArn === undefined)) uncovered.push(registry);
-    else
-      rules.push({
-        registry,
-        prefix: up.prefix,
-        upstream: up.upstream,
-        ...(credentialArn ? { credentialArn } : {}),
-      });
-  }
-  return { rules, uncovered };
-}
 
 export interface NetworkArgs {
   readonly cidr: string;
