@@ -10,7 +10,15 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Profile } from "../lib/profile";
 import { EKS_ADDON_VERSIONS, type EksAddon } from "../lib/versions";
 import { SERVICE_CIDR } from "./layout";
-import { managedPolicy, podIdentityTrust, policyJson, serviceTrust, shortPrefix, type Tags } from "./common";
+import {
+  managedPolicy,
+  podIdentityTrust,
+  policyJson,
+  pullThroughStatements,
+  serviceTrust,
+  shortPrefix,
+  type Tags,
+} from "./common";
 
 /** Instance metadata for every node: IMDSv2 only, one hop, so pods cannot reach node credentials. */
 export const NODE_METADATA_OPTIONS = {
@@ -127,6 +135,8 @@ export interface ClusterArgs {
   readonly logRetentionDays?: number;
   /** Resources the cluster must wait for (routes, VPC endpoints). @default [] */
   readonly dependsOn?: pulumi.Resource[];
+  /** ECR pull-through cache prefixes nodes may populate (private egress). @default [] */
+  readonly pullThroughPrefixes?: readonly string[];
 }
 
 export class Cluster extends pulumi.ComponentResource {
@@ -261,7 +271,7 @@ export class Cluster extends pulumi.ComponentResource {
       },
       p,
     );
-    const nodePolicies = [
+    const nodePolicies: pulumi.Resource[] = [
       "AmazonEKSWorkerNodePolicy",
       "AmazonEKS_CNI_Policy",
       "AmazonEC2ContainerRegistryPullOnly",
@@ -273,6 +283,15 @@ export class Cluster extends pulumi.ComponentResource {
           p,
         ),
     );
+    const pullThrough = pullThroughStatements(args.pullThroughPrefixes ?? [], args);
+    if (pullThrough.length > 0)
+      nodePolicies.push(
+        new aws.iam.RolePolicy(
+          `${name}-node-pull-through`,
+          { role: nodeRole.id, policy: policyJson(pullThrough) },
+          p,
+        ),
+      );
     const launchTemplate = new aws.ec2.LaunchTemplate(
       `${name}-system-lt`,
       {

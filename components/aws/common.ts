@@ -84,3 +84,24 @@ export function shortPrefix(name: string, max = 38): string {
 export function managedPolicy(partition: pulumi.Input<string>, policy: string): pulumi.Output<string> {
   return pulumi.interpolate`arn:${partition}:iam::aws:policy/${policy}`;
 }
+
+/**
+ * What a node needs to pull an image through an ECR pull-through cache rule for the first time
+ * (the cache creates the repository and imports the upstream image), limited to the rules' prefixes.
+ */
+export function pullThroughStatements(
+  prefixes: readonly string[],
+  a: { region: string; accountId: pulumi.Input<string>; partition: pulumi.Input<string> },
+): Statement[] {
+  if (prefixes.length === 0) return [];
+  return [
+    {
+      Sid: "PullThroughCache",
+      Effect: "Allow",
+      Action: ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"],
+      Resource: prefixes.map(
+        (p) => pulumi.interpolate`arn:${a.partition}:ecr:${a.region}:${a.accountId}:repository/${p}/*`,
+      ),
+    },
+  ];
+}

@@ -16,6 +16,7 @@ import {
   managedPolicy,
   podIdentityTrust,
   policyJson,
+  pullThroughStatements,
   serviceTrust,
   shortPrefix,
   type Statement,
@@ -284,6 +285,8 @@ export interface KarpenterArgs {
   readonly namespace?: string;
   /** Resources the controller waits for (node group, addons). @default [] */
   readonly dependsOn?: pulumi.Resource[];
+  /** ECR pull-through cache prefixes GPU nodes may populate (private egress). @default [] */
+  readonly pullThroughPrefixes?: readonly string[];
 }
 
 export class Karpenter extends pulumi.ComponentResource {
@@ -309,7 +312,7 @@ export class Karpenter extends pulumi.ComponentResource {
       },
       p,
     );
-    const nodePolicies = [
+    const nodePolicies: pulumi.Resource[] = [
       "AmazonEKSWorkerNodePolicy",
       "AmazonEKS_CNI_Policy",
       "AmazonEC2ContainerRegistryPullOnly",
@@ -322,6 +325,15 @@ export class Karpenter extends pulumi.ComponentResource {
           p,
         ),
     );
+    const pullThrough = pullThroughStatements(args.pullThroughPrefixes ?? [], args);
+    if (pullThrough.length > 0)
+      nodePolicies.push(
+        new aws.iam.RolePolicy(
+          `${name}-node-pull-through`,
+          { role: nodeRole.id, policy: policyJson(pullThrough) },
+          p,
+        ),
+      );
     const nodeAccess = new aws.eks.AccessEntry(
       `${name}-node-access`,
       { clusterName: args.cluster.name, principalArn: nodeRole.arn, type: "EC2_LINUX", tags },

@@ -146,6 +146,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         logsKeyArn: this.keys.arns.logs,
         tags,
         dependsOn: this.network.ready,
+        pullThroughPrefixes: this.network.pullThrough.rules.map((r) => r.prefix),
       },
       p,
     );
@@ -170,6 +171,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
           ? { controllerImageRepository: pulumi.interpolate`${ecrHost}/ecr-public/karpenter/controller` }
           : {}),
         dependsOn: this.cluster.ready,
+        pullThroughPrefixes: this.network.pullThrough.rules.map((r) => r.prefix),
       },
       p,
     );

@@ -37,6 +37,7 @@ describe("network: aws-dev (NAT egress, 2 AZs)", () => {
 
   it("THEN no pull-through rules are created (there is egress)", () => {
     expect(b.recorder.ofType("aws:ecr/pullThroughCacheRule:PullThroughCacheRule")).toEqual([]);
+    expect(b.recorder.resources.filter((r) => r.name.endsWith("pull-through"))).toEqual([]);
   });
 });
 
@@ -91,6 +92,12 @@ describe("network: aws-prod (private egress, 3 AZs)", () => {
       ["ecr-public", "public.ecr.aws"],
     ]);
     expect(b.substrate.outputs.uncachedRegistries).toEqual(["docker.io", "ghcr.io"]);
+    // Nodes may populate the cache, for the rules' prefixes only.
+    for (const n of ["substrate-cluster-node-pull-through", "substrate-karpenter-node-pull-through"]) {
+      const st = JSON.parse(b.recorder.one("aws:iam/rolePolicy:RolePolicy", n).inputs.policy).Statement[0];
+      expect(st.Action).toEqual(["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"]);
+      expect(st.Resource).toEqual(["arn:aws:ecr:eu-central-1:123456789012:repository/ecr-public/*"]);
+    }
   });
 
   it("THEN flow logs of all traffic go to a KMS-encrypted log group", () => {
