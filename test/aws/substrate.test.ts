@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { GPU_POOL_LABEL, GPU_TAINT, GPU_TYPE_LABEL } from "../../components/lib/gpu-catalog";
 import { BUCKET_ROLES, workloadScopes } from "../../components/lib/scopes";
 import { KARPENTER } from "../../components/lib/versions";
+import { objectOf, validateObject } from "../helpers/k8s-schema";
 import { valueOf } from "../helpers/mocks";
 import { allStatements, build, json, KEY_ARN, unsecret, type Built } from "./harness";
 
@@ -348,6 +349,32 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       const job = b.recorder.one("kubernetes:batch/v1:Job").inputs.spec.template.spec.containers[0];
       expect(job.env.find((e: any) => e.name === "PGSSLMODE").value).toBe("require");
       expect(job.env.find((e: any) => e.name === "PGPASSWORD").value).toBeUndefined();
+    });
+
+    it("THEN the inference-log bucket has object lock exactly when configured (prod ships it on)", () => {
+      const logs = b.recorder.one("aws:s3/bucket:Bucket", "substrate-storage-inference-logs");
+      expect(logs.inputs.objectLockEnabled).toBe(prod);
+      const lock = b.recorder.ofType("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration");
+      expect(lock.map((l) => l.inputs.rule.defaultRetention.mode)).toEqual(prod ? ["GOVERNANCE"] : []);
+      for (const other of ["models", "datasets", "checkpoints"])
+        expect(
+          b.recorder.one("aws:s3/bucket:Bucket", `substrate-storage-${other}`).inputs.objectLockEnabled,
+        ).toBe(false);
+    });
+
+    it("THEN every built-in Kubernetes object the substrate creates is valid against the offline schemas", async () => {
+      const invalid: string[] = [];
+      const kinds = new Set<string>();
+      for (const r of b.recorder.resources) {
+        const o = objectOf(r);
+        if (!o) continue;
+        const obj = { ...o, ...(o.stringData ? { stringData: unsecret(o.stringData) } : {}) };
+        const res = await validateObject(obj);
+        if (res.status === "invalid") invalid.push(`${o.kind} ${r.name}: ${res.errors}`);
+        if (res.status === "valid") kinds.add(o.kind);
+      }
+      expect(invalid).toEqual([]);
+      expect([...kinds].sort()).toEqual(["Job", "Namespace", "Secret", "ServiceAccount", "StorageClass"]);
     });
 
     it("THEN the substrate implements the whole interface with the buckets of every role", async () => {
