@@ -281,6 +281,29 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
         "aws:iam/role:Role",
         "aws:sqs/queue:Queue",
         "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "aws:ec2/routeTable:RouteTable",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "aws:ec2/flowLog:FlowLog",
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:cloudwatch/eventRule:EventRule",
+        "aws:eks/nodeGroup:NodeGroup",
+        "aws:eks/addon:Addon",
+        "aws:eks/accessEntry:AccessEntry",
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+        "aws:rds/subnetGroup:SubnetGroup",
+        "aws:rds/parameterGroup:ParameterGroup",
+        "aws:secretsmanager/secret:Secret",
+      ]) {
+        const rs = b.recorder.ofType(t);
+        expect(rs.length, t).toBeGreaterThan(0);
+        for (const r of rs) expect(r.inputs.tags, `${t} ${r.name}`).toBeDefined();
+      }
+      for (const t of [
+        "aws:ec2/natGateway:NatGateway",
+        "aws:ec2/eip:Eip",
+        "aws:ec2/internetGateway:InternetGateway",
       ])
         for (const r of b.recorder.ofType(t)) expect(r.inputs.tags, `${t} ${r.name}`).toBeDefined();
       const provider = b.recorder.resources.find((r) => r.type === "pulumi:providers:aws")!;
