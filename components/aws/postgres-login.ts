@@ -39,7 +39,7 @@ export interface PostgresLoginArgs {
   readonly masterSecretArn: pulumi.Input<string>;
   readonly kmsKeyArn: pulumi.Input<string>;
   readonly provider: k8s.Provider;
-  readonly image: string;
+  readonly image: pulumi.Input<string>;
   readonly tags: Tags;
   /** Keep the Secrets Manager copy this many days after deletion. @default 7 */
   readonly recoveryWindowDays?: number;

@@ -94,6 +94,8 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   /** Image references rewritten to the ECR pull-through cache (private egress). */
   readonly imageMirrors: pulumi.Output<Record<string, string>>;
   private readonly args: AwsSubstrateArgs;
+  /** The login job's image, through the ECR cache when there is no egress. */
+  private readonly postgresImage: pulumi.Output<string>;
   private readonly namespace: k8s.core.v1.Namespace;
 
   constructor(name: string, args: AwsSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
@@ -223,6 +225,11 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     this.storageClasses = { default: this.cluster.storageClassName };
     this.gpuPools = this.karpenter.placements;
     this.ready = [...this.cluster.ready, ...this.karpenter.ready];
+    this.postgresImage = ecrHost.apply((host) =>
+      isolated
+        ? (pullThroughImage(args.postgresClientImage, host) ?? args.postgresClientImage)
+        : args.postgresClientImage,
+    );
     this.imageMirrors = ecrHost.apply((host) =>
       Object.fromEntries(
         (isolated ? images : []).flatMap((i) => {
@@ -280,7 +287,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         masterSecretArn: this.database.masterSecretArn,
         kmsKeyArn: this.keys.arns.rds,
         provider: this.provider,
-        image: this.args.postgresClientImage,
+        image: this.postgresImage,
         tags: this.args.tags,
       },
       opts,

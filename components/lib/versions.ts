@@ -52,7 +52,11 @@ export const KARPENTER = {
   amiAlias: "al2023@v20251103",
 } as const;
 
-/** Images the AWS substrate itself runs (the one-shot Postgres login job). */
+/**
+ * Images the AWS substrate itself runs (the one-shot Postgres login job). The Docker official
+ * image through ECR Public, so a VPC without egress can pull it through the ECR cache without
+ * upstream credentials.
+ */
 export const AWS_SUBSTRATE_IMAGES = {
-  postgresClient: "docker.io/library/postgres:16.10-alpine",
+  postgresClient: "public.ecr.aws/docker/library/postgres:16.10-alpine",
 } as const;

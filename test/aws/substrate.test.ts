@@ -371,6 +371,12 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       expect(sm.secretPaths).toContain("secretString");
       const job = b.recorder.one("kubernetes:batch/v1:Job").inputs.spec.template.spec.containers[0];
       expect(job.env.find((e: any) => e.name === "PGSSLMODE").value).toBe("require");
+      // Without egress (prod) the image comes through the account's ECR pull-through cache.
+      expect(job.image).toBe(
+        prod
+          ? "123456789012.dkr.ecr.eu-central-1.amazonaws.com/ecr-public/docker/library/postgres:16.10-alpine"
+          : "public.ecr.aws/docker/library/postgres:16.10-alpine",
+      );
       expect(job.env.find((e: any) => e.name === "PGPASSWORD").value).toBeUndefined();
     });
 
