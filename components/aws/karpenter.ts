@@ -161,6 +161,7 @@ export function controllerStatements(a: {
   partition: pulumi.Input<string>;
   nodeRoleArn: pulumi.Input<string>;
   queueArn: pulumi.Input<string>;
+  queueKeyArn: pulumi.Input<string>;
   ebsKeyArn: pulumi.Input<string>;
 }): Statement[] {
   const inRegion = { StringEquals: { "aws:RequestedRegion": a.region } };
@@ -232,6 +233,13 @@ export function controllerStatements(a: {
       Action: ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
       Resource: a.queueArn,
     },
+    {
+      Sid: "InterruptionQueueKey",
+      Effect: "Allow",
+      Action: ["kms:Decrypt"],
+      Resource: a.queueKeyArn,
+      Condition: { StringEquals: { "kms:ViaService": `sqs.${a.region}.amazonaws.com` } },
+    },
     { Sid: "Cluster", Effect: "Allow", Action: ["eks:DescribeCluster"], Resource: a.clusterArn },
     {
       Sid: "EncryptedVolumes",
@@ -269,6 +277,8 @@ export interface KarpenterArgs {
   readonly clusterSecurityGroupId: pulumi.Input<string>;
   readonly privateSubnetIds: pulumi.Input<string>[];
   readonly ebsKeyArn: pulumi.Input<string>;
+  /** Customer key encrypting the interruption queue (its policy admits EventBridge). */
+  readonly queueKeyArn: pulumi.Input<string>;
   readonly region: string;
   readonly accountId: pulumi.Input<string>;
   readonly partition: pulumi.Input<string>;
@@ -343,7 +353,12 @@ export class Karpenter extends pulumi.ComponentResource {
     // Interruption queue and the EventBridge rules feeding it.
     const queue = new aws.sqs.Queue(
       `${name}-interruptions`,
-      { messageRetentionSeconds: 300, sqsManagedSseEnabled: true, tags },
+      {
+        messageRetentionSeconds: 300,
+        kmsMasterKeyId: args.queueKeyArn,
+        kmsDataKeyReusePeriodSeconds: 300,
+        tags,
+      },
       p,
     );
     new aws.sqs.QueuePolicy(
@@ -397,6 +412,7 @@ export class Karpenter extends pulumi.ComponentResource {
             partition: args.partition,
             nodeRoleArn: nodeRole.arn,
             queueArn: queue.arn,
+            queueKeyArn: args.queueKeyArn,
             ebsKeyArn: args.ebsKeyArn,
           }),
         ),

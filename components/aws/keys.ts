@@ -60,12 +60,22 @@ export const KEY_USE_ACTIONS = [
 ];
 
 /**
- * AWS service whose calls may use a key of each purpose (`kms:ViaService`). EKS secrets
- * encryption calls KMS with the cluster role directly, so that key is scoped by IAM instead.
+ * AWS services whose calls may use a key of each purpose (`kms:ViaService`):
+ * - `rds` also encrypts the Secrets Manager secrets of the database (managed master, logins);
+ * - `logs` also encrypts the Karpenter interruption queue (SQS).
+ *
+ * EKS secrets encryption calls KMS with the cluster role directly, so that key is scoped by
+ * IAM instead.
  */
-export function viaService(purpose: KeyPurpose, region: string): string | undefined {
-  const svc = { eks: undefined, s3: "s3", rds: "rds", logs: "logs", ebs: "ec2" }[purpose];
-  return svc === undefined ? undefined : `${svc}.${region}.amazonaws.com`;
+export function viaService(purpose: KeyPurpose, region: string): string[] | undefined {
+  const svc = {
+    eks: undefined,
+    s3: ["s3"],
+    rds: ["rds", "secretsmanager"],
+    logs: ["logs", "sqs"],
+    ebs: ["ec2"],
+  }[purpose];
+  return svc?.map((x) => `${x}.${region}.amazonaws.com`);
 }
 
 /** The key policy of one purpose. */
@@ -116,6 +126,17 @@ export function keyPolicy(
           "kms:EncryptionContext:aws:logs:arn": pulumi.interpolate`arn:${a.partition}:logs:${a.region}:${a.accountId}:log-group:*`,
         },
       },
+    });
+  }
+  if (purpose === "logs") {
+    // EventBridge delivers interruption events into the KMS-encrypted Karpenter queue.
+    statements.push({
+      Sid: "EventBridgeToQueue",
+      Effect: "Allow",
+      Principal: { Service: "events.amazonaws.com" },
+      Action: ["kms:GenerateDataKey", "kms:Decrypt"],
+      Resource: "*",
+      Condition: { StringEquals: { "aws:SourceAccount": a.accountId } },
     });
   }
   if (purpose === "ebs") {

@@ -161,6 +161,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         clusterSecurityGroupId: this.cluster.clusterSecurityGroupId,
         privateSubnetIds: this.network.privateSubnetIds,
         ebsKeyArn: this.keys.arns.ebs,
+        queueKeyArn: this.keys.arns.logs,
         region: args.region,
         accountId: args.accountId,
         partition: args.partition,

@@ -76,6 +76,17 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       });
       for (const s of b.recorder.ofType("aws:secretsmanager/secret:Secret"))
         expect(s.inputs.kmsKeyId).toBe(KEY_ARN("rds"));
+      const queue = b.recorder.one("aws:sqs/queue:Queue").inputs;
+      expect(queue.kmsMasterKeyId).toBe(KEY_ARN("logs"));
+      expect(queue.sqsManagedSseEnabled).toBeUndefined();
+      const logsKey = json(b.recorder.one("aws:kms/key:Key", "substrate-keys-logs").inputs.policy).Statement;
+      expect(logsKey.find((s: any) => s.Sid === "EventBridgeToQueue").Principal).toEqual({
+        Service: "events.amazonaws.com",
+      });
+      const rdsKey = json(b.recorder.one("aws:kms/key:Key", "substrate-keys-rds").inputs.policy).Statement;
+      expect(
+        rdsKey.find((s: any) => s.Sid === "UseThroughOwningService").Condition.StringEquals["kms:ViaService"],
+      ).toEqual(["rds.eu-central-1.amazonaws.com", "secretsmanager.eu-central-1.amazonaws.com"]);
       const sc = b.recorder.one("kubernetes:storage.k8s.io/v1:StorageClass");
       expect(sc.inputs.parameters).toMatchObject({
         type: "gp3",
