@@ -124,6 +124,8 @@ export interface ClusterArgs {
   readonly publicAccessCidrs: readonly string[];
   /** IAM roles granted cluster-admin through access entries. */
   readonly adminRoleArns: readonly string[];
+  /** Team IAM roles granted edit rights in their own namespace only. @default [] */
+  readonly teamRoles?: readonly { readonly roleArn: string; readonly namespace: string }[];
   readonly secretsKeyArn: pulumi.Input<string>;
   readonly ebsKeyArn: pulumi.Input<string>;
   readonly logsKeyArn: pulumi.Input<string>;
@@ -233,6 +235,24 @@ export class Cluster extends pulumi.ComponentResource {
           principalArn: arn,
           policyArn: pulumi.interpolate`arn:${args.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy`,
           accessScope: { type: "cluster" },
+        },
+        { ...p, dependsOn: [entry] },
+      );
+    });
+
+    (args.teamRoles ?? []).forEach((t, i) => {
+      const entry = new aws.eks.AccessEntry(
+        `${name}-team-${i}`,
+        { clusterName: cluster.name, principalArn: t.roleArn, type: "STANDARD", tags },
+        p,
+      );
+      new aws.eks.AccessPolicyAssociation(
+        `${name}-team-${i}-policy`,
+        {
+          clusterName: cluster.name,
+          principalArn: t.roleArn,
+          policyArn: pulumi.interpolate`arn:${args.partition}:eks::aws:cluster-access-policy/AmazonEKSEditPolicy`,
+          accessScope: { type: "namespace", namespaces: [t.namespace] },
         },
         { ...p, dependsOn: [entry] },
       );

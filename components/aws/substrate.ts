@@ -56,6 +56,8 @@ export interface AwsSubstrateArgs {
     readonly endpointPublicAccess: boolean;
     readonly publicAccessCidrs: readonly string[];
     readonly adminRoleArns: readonly string[];
+    /** Team roles with edit rights in their namespace. @default [] */
+    readonly teamRoles?: readonly { readonly roleArn: string; readonly namespace: string }[];
     readonly systemNodes: SystemNodes;
   };
   readonly gpuPools: readonly GpuPoolArgs[];

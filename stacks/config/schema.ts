@@ -188,6 +188,14 @@ export const teamSchema = z.strictObject({
     .default({ tokensPerDay: 1_000_000, requestsPerMinute: 600 }),
   /** Whether permitted traffic of this team may be captured for training. @default false */
   allowCapture: z.boolean().default(false),
+  /**
+   * IAM role of the team's members (aws substrate): gets an EKS access entry with edit rights
+   * in the team's namespace only. @default none
+   */
+  iamRoleArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, "an IAM role ARN")
+    .optional(),
 });
 
 export const storageSchema = z.strictObject({

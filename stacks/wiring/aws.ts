@@ -2,6 +2,7 @@
 import * as aws from "@pulumi/aws";
 import { AwsSubstrate, type AwsSubstrateArgs } from "../../components/aws/substrate";
 import { cloudTags } from "../../components/lib/labels";
+import { teamNamespace } from "../../components/lib/naming";
 import { profileDefaults } from "../../components/lib/profile";
 import { AWS_SUBSTRATE_IMAGES, IMAGES, KARPENTER } from "../../components/lib/versions";
 import type { StackConfig } from "../config/schema";
@@ -55,6 +56,9 @@ export function awsSubstrateArgs(
       endpointPublicAccess: config.cluster.endpointPublicAccess,
       publicAccessCidrs: config.cluster.publicAccessCidrs,
       adminRoleArns: config.cluster.adminRoleArns,
+      teamRoles: config.teams.flatMap((t) =>
+        t.iamRoleArn ? [{ roleArn: t.iamRoleArn, namespace: teamNamespace(t.name) }] : [],
+      ),
       systemNodes: { instanceType: sys.instanceType, min: sysMin, max: sys.max ?? Math.max(sysMin * 2, 4) },
     },
     gpuPools: config.gpuPools.map((p) => ({

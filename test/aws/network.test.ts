@@ -141,6 +141,30 @@ describe("network: private egress with registry credentials", () => {
   });
 });
 
+describe("access entries for team roles", () => {
+  let b: Built;
+  beforeAll(async () => {
+    b = await build("aws-dev", (raw) => {
+      raw.teams[1].iamRoleArn = "arn:aws:iam::123456789012:role/SupportAi";
+    });
+  });
+
+  it("GIVEN a team role WHEN built THEN it gets an access entry with edit rights scoped to the team namespace", () => {
+    const assoc = b.recorder.one(
+      "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+      "substrate-cluster-team-0-policy",
+    );
+    expect(assoc.inputs).toMatchObject({
+      principalArn: "arn:aws:iam::123456789012:role/SupportAi",
+      policyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy",
+      accessScope: { type: "namespace", namespaces: ["team-support"] },
+    });
+    expect(b.recorder.one("aws:eks/accessEntry:AccessEntry", "substrate-cluster-team-0").inputs.type).toBe(
+      "STANDARD",
+    );
+  });
+});
+
 describe("pull-through planning (pure)", () => {
   it("GIVEN image references WHEN their registry is derived THEN Docker Hub is the default", () => {
     expect(registryOf("postgres:16")).toBe("docker.io");

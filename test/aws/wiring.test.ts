@@ -45,6 +45,17 @@ describe("aws wiring", () => {
       capacityType: "spot",
       volumeGiB: 500,
     });
+    expect(a.cluster.teamRoles).toEqual([]);
+  });
+
+  it("GIVEN a team with an IAM role WHEN mapped THEN the role gets access to the team's namespace only", () => {
+    const c = shippedConfig("aws-prod", (raw) => {
+      raw.teams[0].iamRoleArn = "arn:aws:iam::123456789012:role/LegalAi";
+    });
+    const a = awsSubstrateArgs(c, { stack: "aws-prod" }, env);
+    expect(a.cluster.teamRoles).toEqual([
+      { roleArn: "arn:aws:iam::123456789012:role/LegalAi", namespace: "team-legal" },
+    ]);
   });
 
   it("GIVEN image overrides WHEN the images to cache are listed THEN overrides replace the pins and Karpenter's controller is included", () => {
