@@ -34,7 +34,8 @@ export const DEFAULT_STORAGE_CLASS = "gp3";
 export interface EndpointConfig {
   readonly endpointPrivateAccess: true;
   readonly endpointPublicAccess: boolean;
-  readonly publicAccessCidrs: string[];
+  /** Only with a public endpoint (omitted otherwise, never an empty list). */
+  readonly publicAccessCidrs?: string[];
 }
 
 /**
@@ -46,8 +47,7 @@ export function endpointConfig(
   publicAccess: boolean,
   cidrs: readonly string[],
 ): EndpointConfig {
-  if (!publicAccess)
-    return { endpointPrivateAccess: true, endpointPublicAccess: false, publicAccessCidrs: [] };
+  if (!publicAccess) return { endpointPrivateAccess: true, endpointPublicAccess: false };
   if (cidrs.length === 0) throw new Error("expected an allowlist for a public API endpoint, found nothing");
   if (profile === "prod" && cidrs.includes("0.0.0.0/0"))
     throw new Error('expected a narrow allowlist for a public API endpoint in prod, found "0.0.0.0/0"');

@@ -107,7 +107,6 @@ describe("profile-dependent settings", () => {
     expect(endpointConfig("prod", false, ["1.2.3.0/24"])).toEqual({
       endpointPrivateAccess: true,
       endpointPublicAccess: false,
-      publicAccessCidrs: [],
     });
     expect(endpointConfig("dev", true, ["0.0.0.0/0"]).endpointPublicAccess).toBe(true);
   });

@@ -202,7 +202,7 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       expect(vpc.endpointPrivateAccess).toBe(true);
       if (prod) {
         expect(vpc.endpointPublicAccess).toBe(false);
-        expect(vpc.publicAccessCidrs ?? []).toEqual([]);
+        expect(vpc.publicAccessCidrs).toBeUndefined();
       } else {
         expect(vpc.endpointPublicAccess).toBe(true);
         expect(vpc.publicAccessCidrs).toEqual(["203.0.113.0/24"]);
