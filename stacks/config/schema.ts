@@ -73,6 +73,22 @@ export const networkSchema = z.strictObject({
   egress: z.enum(["nat", "private"]).default("nat"),
   /** Create public subnets and allow a public load balancer. @default false */
   publicLoadBalancer: z.boolean().default(false),
+  /**
+   * Secrets Manager ARNs (names start with `ecr-pullthroughcache/`) of upstream registry
+   * credentials for ECR pull-through cache rules, by registry host (`docker.io`, `ghcr.io`).
+   * Only used with egress `private`. @default {}
+   */
+  registryCredentialArns: z
+    .record(
+      z.string(),
+      z
+        .string()
+        .regex(
+          /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache\/.+$/,
+          "a Secrets Manager ARN of an ecr-pullthroughcache/ secret",
+        ),
+    )
+    .default({}),
 });
 
 export const clusterSchema = z.strictObject({
@@ -180,6 +196,14 @@ export const teamSchema = z.strictObject({
     .default({ tokensPerDay: 1_000_000, requestsPerMinute: 600 }),
   /** Whether permitted traffic of this team may be captured for training. @default false */
   allowCapture: z.boolean().default(false),
+  /**
+   * IAM role of the team's members (aws substrate): gets an EKS access entry with edit rights
+   * in the team's namespace only. @default none
+   */
+  iamRoleArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, "an IAM role ARN")
+    .optional(),
 });
 
 export const storageSchema = z.strictObject({
@@ -321,7 +345,12 @@ export const stackConfigSchema = z.strictObject({
   substrate: substrateSchema,
   profile: z.enum(["dev", "prod"]),
   tags: tagsSchema,
-  network: networkSchema.default({ cidr: "10.40.0.0/16", egress: "nat", publicLoadBalancer: false }),
+  network: networkSchema.default({
+    cidr: "10.40.0.0/16",
+    egress: "nat",
+    publicLoadBalancer: false,
+    registryCredentialArns: {},
+  }),
   cluster: clusterSchema.default({
     version: "1.33",
     endpointPublicAccess: false,

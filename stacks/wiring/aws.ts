@@ -1,8 +1,136 @@
 /** Maps the validated config to the AWS substrate's typed args. */
+import * as aws from "@pulumi/aws";
+import { AwsSubstrate, type AwsSubstrateArgs } from "../../components/aws/substrate";
+import { cloudTags } from "../../components/lib/labels";
+import { teamNamespace } from "../../components/lib/naming";
+import { profileDefaults } from "../../components/lib/profile";
+import { AWS_SUBSTRATE_IMAGES, IMAGES, KARPENTER } from "../../components/lib/versions";
 import type { StackConfig } from "../config/schema";
 import type { StackContext } from "./context";
 import type { CreatedSubstrate } from "./substrate";
 
-export function awsSubstrate(_config: StackConfig, _ctx: StackContext): CreatedSubstrate {
-  throw new Error("the aws substrate is not built yet (issue: AWS substrate)");
+/** EKS cluster name of a stack (also prefixes account-unique names). */
+export function clusterNameOf(stack: string): string {
+  return `sovereign-${stack}`;
+}
+
+/** Every image the platform and the substrate run (for ECR pull-through in private egress). */
+export function platformImages(config: StackConfig): string[] {
+  const overridden = { ...IMAGES, ...config.images };
+  return [
+    ...Object.values(overridden),
+    ...Object.values(AWS_SUBSTRATE_IMAGES),
+    `public.ecr.aws/karpenter/controller:${KARPENTER.version}`,
+  ];
+}
+
+/** The substrate's typed args from the config and profile defaults (pure). */
+export function awsSubstrateArgs(
+  config: StackConfig,
+  ctx: StackContext,
+  env: Pick<AwsSubstrateArgs, "accountId" | "partition" | "azNames">,
+): AwsSubstrateArgs {
+  if (config.substrate.kind !== "aws")
+    throw new Error(`expected substrate kind "aws", found "${config.substrate.kind}"`);
+  const d = profileDefaults(config.profile);
+  const prod = config.profile === "prod";
+  const sys = config.cluster.systemNodes;
+  const sysMin = sys.min ?? (prod ? 3 : 2);
+  return {
+    ...env,
+    profile: config.profile,
+    region: config.substrate.region,
+    clusterName: clusterNameOf(ctx.stack),
+    tags: cloudTags(config.tags, ctx.stack),
+    protectData: d.protectData,
+    network: {
+      cidr: config.network.cidr,
+      azCount: config.network.azCount ?? d.azCount,
+      egress: config.network.egress,
+      natPerAz: prod,
+      publicLoadBalancer: config.network.publicLoadBalancer,
+      registryCredentialArns: config.network.registryCredentialArns,
+    },
+    cluster: {
+      version: config.cluster.version,
+      endpointPublicAccess: config.cluster.endpointPublicAccess,
+      publicAccessCidrs: config.cluster.publicAccessCidrs,
+      adminRoleArns: config.cluster.adminRoleArns,
+      teamRoles: config.teams.flatMap((t) =>
+        t.iamRoleArn ? [{ roleArn: t.iamRoleArn, namespace: teamNamespace(t.name) }] : [],
+      ),
+      systemNodes: { instanceType: sys.instanceType, min: sysMin, max: sys.max ?? Math.max(sysMin * 2, 4) },
+    },
+    gpuPools: config.gpuPools.map((p) => ({
+      name: p.name,
+      purpose: p.purpose,
+      instanceFamilies: p.instanceFamilies ?? [],
+      capacityType: p.capacityType,
+      gpusPerNode: p.gpusPerNode,
+      gpuType: p.gpuType,
+      maxGpus: p.maxGpus,
+      volumeGiB: p.volumeGiB,
+    })),
+    storage: {
+      bucketPrefix: config.storage.bucketPrefix,
+      forceDestroy: d.forceDestroy,
+      objectLock: config.storage.objectLock,
+      noncurrentVersionDays: config.storage.noncurrentVersionDays,
+    },
+    database: {
+      version: config.database.version,
+      instanceClass: config.database.instanceClass,
+      storageGiB: config.database.storageGiB,
+      backupRetentionDays: config.database.backupRetentionDays ?? d.backupRetentionDays,
+      multiAz: d.databaseHa,
+    },
+    images: platformImages(config),
+    postgresClientImage: AWS_SUBSTRATE_IMAGES.postgresClient,
+  };
+}
+
+export function awsSubstrate(config: StackConfig, ctx: StackContext): CreatedSubstrate {
+  if (config.substrate.kind !== "aws")
+    throw new Error(`expected substrate kind "aws", found "${config.substrate.kind}"`);
+  const region = config.substrate.region;
+  const tags = cloudTags(config.tags, ctx.stack);
+  // An explicit provider: the region comes from the validated config, and every taggable
+  // resource also gets the required tags as provider default tags.
+  const provider = new aws.Provider("aws", { region, defaultTags: { tags } });
+  const invoke = { provider };
+  const azNames = aws
+    .getAvailabilityZonesOutput(
+      { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] },
+      invoke,
+    )
+    .apply((z) => z.names);
+  const substrate = new AwsSubstrate(
+    "substrate",
+    awsSubstrateArgs(config, ctx, {
+      accountId: aws.getCallerIdentityOutput({}, invoke).accountId,
+      partition: aws.getPartitionOutput({}, invoke).partition,
+      azNames,
+    }),
+    { providers: { aws: provider } },
+  );
+  const isolated = config.network.egress === "private";
+  return Object.assign(substrate, {
+    outputs: {
+      region,
+      clusterName: substrate.cluster.clusterName,
+      clusterEndpoint: substrate.cluster.endpoint,
+      kubeconfig: substrate.cluster.kubeconfig,
+      vpcId: substrate.network.vpcId,
+      buckets: substrate.storage.bucketNames,
+      databaseHost: substrate.database.host,
+      databaseMasterSecretArn: substrate.database.masterSecretArn,
+      gpuPools: Object.keys(substrate.gpuPools),
+      ...(isolated
+        ? {
+            imageMirrors: substrate.imageMirrors,
+            uncachedRegistries: [...substrate.network.pullThrough.uncovered],
+          }
+        : {}),
+    },
+  });
 }

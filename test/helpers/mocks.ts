@@ -90,6 +90,16 @@ const GENERIC_CALLS: Record<string, Record<string, unknown>> = {
   },
   "aws:index/getPartition:getPartition": { partition: "aws", dnsSuffix: "amazonaws.com" },
   "aws:index/getRegion:getRegion": { name: "eu-central-1", region: "eu-central-1" },
+  "aws:index/getAvailabilityZones:getAvailabilityZones": {
+    names: ["eu-central-1a", "eu-central-1b", "eu-central-1c"],
+    zoneIds: ["euc1-az2", "euc1-az3", "euc1-az1"],
+    id: "eu-central-1",
+  },
+  "aws:secretsmanager/getSecretVersion:getSecretVersion": {
+    secretString: JSON.stringify({ username: "sovereign_admin", password: "mock-master-password" }),
+    arn: "arn:aws:secretsmanager:eu-central-1:123456789012:secret:mock",
+    versionId: "mock-version",
+  },
 };
 
 /**
@@ -197,6 +207,8 @@ function defaultOutputs(
         arn: `arn:aws:iam::123456789012:role/${String(inputs.name ?? name)}`,
         name: inputs.name ?? name,
       };
+    case "random:index/randomPassword:RandomPassword":
+      return { result: `mock-password-${name}` };
     case "aws:eks/cluster:Cluster":
       return {
         endpoint: `https://${name}.eks.example`,
@@ -204,6 +216,10 @@ function defaultOutputs(
         arn: arn("eks", `cluster/${name}`),
         name: inputs.name ?? name,
         identities: [{ oidcs: [{ issuer: `https://oidc.eks.example/id/${name}` }] }],
+        vpcConfig: {
+          ...((inputs.vpcConfig as Record<string, unknown> | undefined) ?? {}),
+          clusterSecurityGroupId: `sg-${name}-cluster`,
+        },
       };
     case "aws:rds/instance:Instance":
       return {

@@ -1,8 +1,14 @@
-/** Rules for the aws substrate: network and cluster endpoint. */
+/** Rules for the aws substrate: network, cluster endpoint and version, GPU pools, registries. */
 import type { ConfigIssue } from "../errors";
-import { parseCidr } from "../../../components/lib/cidr";
+import { SERVICE_CIDR, PRIVATE_RANGES } from "../../../components/aws/layout";
+import { PULL_THROUGH_UPSTREAMS } from "../../../components/aws/registries";
+import { formatCidr, overlaps, parseCidr, type Cidr } from "../../../components/lib/cidr";
+import { gpuFamily } from "../../../components/lib/gpu-catalog";
 import { PROFILE_DEFAULTS } from "../../../components/lib/profile";
-import { int, issue, profileOf, section, str, strings, substrateKind, type Rule } from "./helpers";
+import { EKS_ADDON_VERSIONS } from "../../../components/lib/versions";
+import { entries, int, issue, profileOf, section, str, strings, substrateKind, type Rule } from "./helpers";
+
+const contains = (outer: Cidr, inner: Cidr) => inner.prefix >= outer.prefix && overlaps(outer, inner);
 
 export const networkValid: Rule = (raw) => {
   if (substrateKind(raw) !== "aws") return [];
@@ -25,6 +31,41 @@ export const networkValid: Rule = (raw) => {
           `expected a prefix between /16 and /20 (room for subnets in every AZ), found /${c.prefix}`,
         ),
       );
+    else {
+      if (!PRIVATE_RANGES.some((r) => contains(parseCidr(r)!, c)))
+        out.push(
+          issue("network.cidr", `expected a private range (${PRIVATE_RANGES.join(", ")}), found "${cidr}"`),
+        );
+      if (overlaps(c, parseCidr(SERVICE_CIDR)!))
+        out.push(
+          issue(
+            "network.cidr",
+            `expected a VPC that does not overlap the cluster service CIDR ${SERVICE_CIDR}, found "${cidr}"`,
+          ),
+        );
+    }
+  }
+  if (net.egress === "private" && net.publicLoadBalancer === true)
+    out.push(
+      issue(
+        "network.publicLoadBalancer",
+        'expected false with egress "private" (no internet gateway at all), found true',
+      ),
+    );
+  const creds = net.registryCredentialArns;
+  if (creds !== null && typeof creds === "object" && !Array.isArray(creds)) {
+    const needing = Object.entries(PULL_THROUGH_UPSTREAMS)
+      .filter(([, u]) => u.needsCredential)
+      .map(([r]) => r);
+    for (const key of Object.keys(creds)) {
+      if (!needing.includes(key))
+        out.push(
+          issue(
+            `network.registryCredentialArns.${key}`,
+            `expected a registry that needs pull-through credentials (${needing.join(", ")}), found "${key}"`,
+          ),
+        );
+    }
   }
   const profile = profileOf(raw);
   const az = int(net.azCount);
@@ -58,6 +99,34 @@ export const endpointAccess: Rule = (raw) => {
       );
     }
   });
+  const parsed = cidrs.map((c) => parseCidr(c));
+  const vpc = parseCidr(str(section(raw, "network").cidr) ?? "10.40.0.0/16");
+  parsed.forEach((a, i) => {
+    if (!a) return;
+    const j = parsed.findIndex((b, k) => k < i && b !== undefined && overlaps(a, b));
+    if (j >= 0)
+      out.push(
+        issue(
+          `cluster.publicAccessCidrs[${i}]`,
+          `expected CIDRs that do not overlap, found "${cidrs[i]}" overlapping "${cidrs[j]}" (publicAccessCidrs[${j}])`,
+        ),
+      );
+    if (vpc && a.prefix > 0 && overlaps(a, vpc))
+      out.push(
+        issue(
+          `cluster.publicAccessCidrs[${i}]`,
+          `expected public addresses outside the VPC ${formatCidr(vpc)}, found "${cidrs[i]}"`,
+        ),
+      );
+  });
+  const version = str(cl.version);
+  if (version !== undefined && /^1\.\d{2}$/.test(version) && !(version in EKS_ADDON_VERSIONS))
+    out.push(
+      issue(
+        "cluster.version",
+        `expected a Kubernetes version with pinned EKS addons (${Object.keys(EKS_ADDON_VERSIONS).join(", ")}), found "${version}"`,
+      ),
+    );
   if (cl.endpointPublicAccess === true && cidrs.length === 0) {
     out.push(
       issue(
@@ -89,4 +158,28 @@ export const publicGatewayNeedsPublicSubnets: Rule = (raw) => {
   return [];
 };
 
-export const AWS_RULES: Rule[] = [networkValid, endpointAccess, publicGatewayNeedsPublicSubnets];
+/** On aws a pool's families must share one GPU type (the NodePool carries one type label). */
+export const poolOneGpuType: Rule = (raw) => {
+  if (substrateKind(raw) !== "aws") return [];
+  const out: ConfigIssue[] = [];
+  for (const { index, value: p } of entries(raw, "gpuPools")) {
+    if (str(p.gpuType) !== undefined) continue;
+    const fams = strings(p.instanceFamilies);
+    const types = [...new Set(fams.map((f) => gpuFamily(f)?.gpuType).filter((t) => t !== undefined))];
+    if (types.length > 1)
+      out.push(
+        issue(
+          `gpuPools[${index}].instanceFamilies`,
+          `expected families with one GPU type per pool (split the pool), found [${fams.join(", ")}] with ${types.join(", ")}`,
+        ),
+      );
+  }
+  return out;
+};
+
+export const AWS_RULES: Rule[] = [
+  networkValid,
+  endpointAccess,
+  publicGatewayNeedsPublicSubnets,
+  poolOneGpuType,
+];

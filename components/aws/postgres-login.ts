@@ -1,0 +1,171 @@
+/**
+ * The Postgres login of one service on RDS: a generated password kept in Secrets Manager
+ * (KMS-encrypted) and projected into a Kubernetes Secret (`username`, `password`) in the
+ * service's namespace; a one-shot Job in the substrate's own namespace creates (or updates)
+ * the role and its database with the managed master credentials. Services connect with TLS.
+ */
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { k8sLabels } from "../lib/labels";
+import type { Tags } from "./common";
+
+/**
+ * Idempotent SQL run by the login job: create the role when missing, (re)set its password,
+ * create its database when missing. Values come in as psql variables, quoted by `format()`.
+ */
+export const LOGIN_SQL = [
+  "SELECT format('CREATE ROLE %I LOGIN', :'svc') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'svc')\\gexec",
+  "SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :'svc', :'pw')\\gexec",
+  "SELECT format('GRANT %I TO CURRENT_USER', :'svc')\\gexec",
+  "SELECT format('CREATE DATABASE %I OWNER %I', :'svc', :'svc') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'svc')\\gexec",
+  "SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'svc')\\gexec",
+].join("\n");
+
+export function loginScript(): string {
+  return `set -eu\npsql -v ON_ERROR_STOP=1 -v svc="$SERVICE" -v pw="$SERVICE_PASSWORD" <<'SQL'\n${LOGIN_SQL}\nSQL\n`;
+}
+
+export interface PostgresLoginArgs {
+  /** Service name: role, database and Secret are named after it. */
+  readonly service: string;
+  /** Namespace of the service (gets the `username`/`password` Secret). */
+  readonly namespace: pulumi.Input<string>;
+  /** Namespace where the login Job and the master credentials live. */
+  readonly jobNamespace: pulumi.Input<string>;
+  readonly host: pulumi.Input<string>;
+  readonly port: pulumi.Input<number>;
+  readonly masterSecretArn: pulumi.Input<string>;
+  readonly kmsKeyArn: pulumi.Input<string>;
+  readonly provider: k8s.Provider;
+  readonly image: pulumi.Input<string>;
+  readonly tags: Tags;
+  /** Keep the Secrets Manager copy this many days after deletion. @default 7 */
+  readonly recoveryWindowDays?: number;
+}
+
+export class PostgresLogin extends pulumi.ComponentResource {
+  readonly secretName: pulumi.Output<string>;
+  readonly ready: pulumi.Resource[];
+
+  constructor(name: string, args: PostgresLoginArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("sovereign:aws:PostgresLogin", name, {}, opts);
+    const p = { parent: this };
+    const kp = { parent: this, provider: args.provider };
+    const svc = args.service;
+    const password = new random.RandomPassword(`${name}-password`, { length: 40, special: false }, p);
+    const secretPassword = pulumi.secret(password.result);
+
+    // The copy in Secrets Manager (operators and rotation tooling read it there).
+    const sm = new aws.secretsmanager.Secret(
+      `${name}-secret`,
+      {
+        namePrefix: `sovereign/${svc}-postgres-`,
+        description: `Postgres login of ${svc}`,
+        kmsKeyId: args.kmsKeyArn,
+        recoveryWindowInDays: args.recoveryWindowDays ?? 7,
+        tags: { ...args.tags },
+      },
+      p,
+    );
+    new aws.secretsmanager.SecretVersion(
+      `${name}-secret-value`,
+      {
+        secretId: sm.id,
+        secretString: pulumi.secret(
+          pulumi.jsonStringify({
+            username: svc,
+            password: secretPassword,
+            host: args.host,
+            port: args.port,
+            dbname: svc,
+          }),
+        ),
+      },
+      p,
+    );
+
+    const master = aws.secretsmanager
+      .getSecretVersionOutput({ secretId: args.masterSecretArn }, { parent: this })
+      .apply((v) => JSON.parse(v.secretString ?? "{}") as { username?: string; password?: string });
+    const labels = k8sLabels("postgres-login", svc);
+    const jobSecret = new k8s.core.v1.Secret(
+      `${name}-job-secret`,
+      {
+        metadata: { name: `${svc}-postgres-login`, namespace: args.jobNamespace, labels },
+        type: "Opaque",
+        stringData: {
+          PGUSER: pulumi.secret(master.apply((m) => m.username ?? "")),
+          PGPASSWORD: pulumi.secret(master.apply((m) => m.password ?? "")),
+          SERVICE_PASSWORD: secretPassword,
+        },
+      },
+      kp,
+    );
+    const fromSecret = (key: string) => ({
+      name: key,
+      valueFrom: { secretKeyRef: { name: jobSecret.metadata.name, key } },
+    });
+    const job = new k8s.batch.v1.Job(
+      `${name}-job`,
+      {
+        metadata: { name: `${svc}-postgres-login`, namespace: args.jobNamespace, labels },
+        spec: {
+          backoffLimit: 6,
+          activeDeadlineSeconds: 900,
+          template: {
+            metadata: { labels },
+            spec: {
+              restartPolicy: "OnFailure",
+              automountServiceAccountToken: false,
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: 70,
+                runAsGroup: 70,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
+              containers: [
+                {
+                  name: "login",
+                  image: args.image,
+                  command: ["/bin/sh", "-c", loginScript()],
+                  env: [
+                    { name: "PGHOST", value: args.host },
+                    { name: "PGPORT", value: pulumi.output(args.port).apply(String) },
+                    { name: "PGDATABASE", value: "postgres" },
+                    { name: "PGSSLMODE", value: "require" },
+                    { name: "SERVICE", value: svc },
+                    fromSecret("PGUSER"),
+                    fromSecret("PGPASSWORD"),
+                    fromSecret("SERVICE_PASSWORD"),
+                  ],
+                  resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    capabilities: { drop: ["ALL"] },
+                  },
+                },
+              ],
+            },
+          },
+        },
+      },
+      { ...kp, deleteBeforeReplace: true },
+    );
+
+    const secret = new k8s.core.v1.Secret(
+      `${name}-credentials`,
+      {
+        metadata: { name: `${svc}-postgres`, namespace: args.namespace, labels },
+        type: "Opaque",
+        stringData: { username: svc, password: secretPassword },
+      },
+      kp,
+    );
+    this.secretName = secret.metadata.name;
+    this.ready = [secret, job];
+    this.registerOutputs({ secretName: this.secretName });
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * The AWS substrate: customer keys, a private network, a GPU-ready EKS cluster with Karpenter,
+ * S3 buckets and RDS Postgres, exposed to the platform layer only through the `Substrate`
+ * interface. Workloads get IAM roles through EKS Pod Identity scoped by `workloadScopes`;
+ * services get a Postgres login whose password is a Pulumi secret.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { Profile } from "../lib/profile";
+import { workloadScopes } from "../lib/scopes";
+import type {
+  GpuPlacement,
+  ObjectStore,
+  PostgresConnection,
+  PostgresService,
+  Substrate,
+  WorkloadAccess,
+  WorkloadRequest,
+} from "../substrate";
+import { Cluster, type SystemNodes } from "./cluster";
+import type { Tags } from "./common";
+import { Database } from "./database";
+import { WorkloadIdentity } from "./identity";
+import { Karpenter, type GpuPoolArgs } from "./karpenter";
+import { Keys } from "./keys";
+import { Network, pullThroughImage, type Egress } from "./network";
+import { PostgresLogin } from "./postgres-login";
+import { ObjectStorage } from "./storage";
+
+/** Namespace of the substrate's own in-cluster objects (the Postgres login jobs). */
+export const SUBSTRATE_NAMESPACE = "sovereign-substrate";
+
+export interface AwsSubstrateArgs {
+  readonly profile: Profile;
+  readonly region: string;
+  /** EKS cluster name; also prefixes account-unique names (log groups, key aliases, DB identifier). */
+  readonly clusterName: string;
+  readonly accountId: pulumi.Input<string>;
+  readonly partition: pulumi.Input<string>;
+  /** AZ names of the region, at least `network.azCount`. */
+  readonly azNames: pulumi.Input<string[]>;
+  readonly tags: Tags;
+  /** Protect data stores (buckets, RDS, keys) and retain them on delete. */
+  readonly protectData: boolean;
+  readonly network: {
+    readonly cidr: string;
+    readonly azCount: number;
+    readonly egress: Egress;
+    readonly natPerAz: boolean;
+    readonly publicLoadBalancer: boolean;
+    /** Upstream registry credentials for ECR pull-through, by registry. @default {} */
+    readonly registryCredentialArns?: Readonly<Record<string, string>>;
+  };
+  readonly cluster: {
+    readonly version: string;
+    readonly endpointPublicAccess: boolean;
+    readonly publicAccessCidrs: readonly string[];
+    readonly adminRoleArns: readonly string[];
+    /** Team roles with edit rights in their namespace. @default [] */
+    readonly teamRoles?: readonly { readonly roleArn: string; readonly namespace: string }[];
+    readonly systemNodes: SystemNodes;
+  };
+  readonly gpuPools: readonly GpuPoolArgs[];
+  readonly storage: {
+    readonly bucketPrefix: string;
+    readonly forceDestroy: boolean;
+    readonly objectLock: boolean;
+    readonly noncurrentVersionDays: number;
+  };
+  readonly database: {
+    readonly version: string;
+    readonly instanceClass: string;
+    readonly storageGiB: number;
+    readonly backupRetentionDays: number;
+    readonly multiAz: boolean;
+  };
+  /** Images the platform runs: cached through ECR when egress is private. @default [] */
+  readonly images?: readonly string[];
+  /** Image of the Postgres login job. */
+  readonly postgresClientImage: string;
+}
+
+export class AwsSubstrate extends pulumi.ComponentResource implements Substrate {
+  readonly kind = "aws" as const;
+  readonly provider: k8s.Provider;
+  readonly objectStore: ObjectStore;
+  readonly storageClasses: { readonly default: string };
+  readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
+  readonly ready: readonly pulumi.Resource[];
+  readonly keys: Keys;
+  readonly network: Network;
+  readonly cluster: Cluster;
+  readonly karpenter: Karpenter;
+  readonly storage: ObjectStorage;
+  readonly database: Database;
+  /** Image references rewritten to the ECR pull-through cache (private egress). */
+  readonly imageMirrors: pulumi.Output<Record<string, string>>;
+  private readonly args: AwsSubstrateArgs;
+  /** The login job's image, through the ECR cache when there is no egress. */
+  private readonly postgresImage: pulumi.Output<string>;
+  private readonly namespace: k8s.core.v1.Namespace;
+
+  constructor(name: string, args: AwsSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("sovereign:aws:Substrate", name, {}, opts);
+    this.args = args;
+    const p = { parent: this };
+    const tags = { ...args.tags };
+    const images = args.images ?? [];
+    const ecrHost = pulumi.interpolate`${args.accountId}.dkr.ecr.${args.region}.amazonaws.com`;
+    const isolated = args.network.egress === "private";
+
+    this.keys = new Keys(
+      `${name}-keys`,
+      {
+        accountId: args.accountId,
+        partition: args.partition,
+        region: args.region,
+        tags,
+        protectData: args.protectData,
+        aliasPrefix: args.clusterName,
+      },
+      p,
+    );
+    this.network = new Network(
+      `${name}-network`,
+      {
+        ...args.network,
+        azNames: args.azNames,
+        region: args.region,
+        clusterName: args.clusterName,
+        logsKeyArn: this.keys.arns.logs,
+        tags,
+        pullThroughImages: images,
+      },
+      p,
+    );
+    this.cluster = new Cluster(
+      `${name}-cluster`,
+      {
+        ...args.cluster,
+        clusterName: args.clusterName,
+        profile: args.profile,
+        region: args.region,
+        accountId: args.accountId,
+        partition: args.partition,
+        vpcId: this.network.vpcId,
+        privateSubnetIds: this.network.privateSubnetIds,
+        secretsKeyArn: this.keys.arns.eks,
+        ebsKeyArn: this.keys.arns.ebs,
+        logsKeyArn: this.keys.arns.logs,
+        tags,
+        dependsOn: this.network.ready,
+        pullThroughPrefixes: this.network.pullThrough.rules.map((r) => r.prefix),
+      },
+      p,
+    );
+    this.provider = this.cluster.provider;
+    this.karpenter = new Karpenter(
+      `${name}-karpenter`,
+      {
+        clusterName: args.clusterName,
+        cluster: this.cluster.cluster,
+        clusterSecurityGroupId: this.cluster.clusterSecurityGroupId,
+        privateSubnetIds: this.network.privateSubnetIds,
+        ebsKeyArn: this.keys.arns.ebs,
+        queueKeyArn: this.keys.arns.logs,
+        region: args.region,
+        accountId: args.accountId,
+        partition: args.partition,
+        provider: this.provider,
+        pools: args.gpuPools,
+        tags,
+        replicas: args.profile === "prod" ? 2 : 1,
+        isolatedVpc: isolated,
+        ...(isolated
+          ? { controllerImageRepository: pulumi.interpolate`${ecrHost}/ecr-public/karpenter/controller` }
+          : {}),
+        dependsOn: this.cluster.ready,
+        pullThroughPrefixes: this.network.pullThrough.rules.map((r) => r.prefix),
+      },
+      p,
+    );
+    this.storage = new ObjectStorage(
+      `${name}-storage`,
+      {
+        ...args.storage,
+        kmsKeyArn: this.keys.arns.s3,
+        accountId: args.accountId,
+        protectData: args.protectData,
+        tags,
+      },
+      p,
+    );
+    this.database = new Database(
+      `${name}-database`,
+      {
+        identifier: `${args.clusterName}-pg`,
+        ...args.database,
+        vpcId: this.network.vpcId,
+        subnetIds: this.network.databaseSubnetIds,
+        clientSecurityGroupId: this.cluster.clusterSecurityGroupId,
+        kmsKeyArn: this.keys.arns.rds,
+        protectData: args.protectData,
+        tags,
+      },
+      p,
+    );
+    this.namespace = new k8s.core.v1.Namespace(
+      `${name}-namespace`,
+      {
+        metadata: {
+          name: SUBSTRATE_NAMESPACE,
+          labels: {
+            "app.kubernetes.io/part-of": "sovereign",
+            "pod-security.kubernetes.io/enforce": "restricted",
+          },
+        },
+      },
+      { ...p, provider: this.provider, dependsOn: this.cluster.ready },
+    );
+
+    this.objectStore = {
+      endpoint: pulumi.output(`https://s3.${args.region}.amazonaws.com`),
+      region: args.region,
+      forcePathStyle: false,
+      buckets: this.storage.bucketNames,
+    };
+    this.storageClasses = { default: this.cluster.storageClassName };
+    this.gpuPools = this.karpenter.placements;
+    this.ready = [...this.cluster.ready, ...this.karpenter.ready];
+    this.postgresImage = ecrHost.apply((host) =>
+      isolated
+        ? (pullThroughImage(args.postgresClientImage, host) ?? args.postgresClientImage)
+        : args.postgresClientImage,
+    );
+    this.imageMirrors = ecrHost.apply((host) =>
+      Object.fromEntries(
+        (isolated ? images : []).flatMap((i) => {
+          const m = pullThroughImage(i, host);
+          return m ? [[i, m]] : [];
+        }),
+      ),
+    );
+    this.registerOutputs({ clusterName: this.cluster.clusterName });
+  }
+
+  bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
+    const scopes = workloadScopes(req.kind, req.team);
+    const identity = new WorkloadIdentity(
+      name,
+      {
+        clusterName: this.cluster.clusterName,
+        namespace: req.namespace,
+        serviceAccountName: req.serviceAccountName,
+        scopes,
+        bucketArns: this.storage.bucketArns,
+        kmsKeyArn: this.keys.arns.s3,
+        accountId: this.args.accountId,
+        region: this.args.region,
+        provider: this.provider,
+        tags: this.args.tags,
+      },
+      opts,
+    );
+    return {
+      serviceAccountName: identity.serviceAccount.metadata.name,
+      env: pulumi.output([
+        { name: "AWS_REGION", value: this.args.region },
+        { name: "AWS_DEFAULT_REGION", value: this.args.region },
+      ]),
+      scopes,
+      dependsOn: identity.ready,
+    };
+  }
+
+  connectPostgres(
+    name: string,
+    service: PostgresService,
+    namespace: pulumi.Input<string>,
+    opts: pulumi.ComponentResourceOptions,
+  ): PostgresConnection {
+    const login = new PostgresLogin(
+      name,
+      {
+        service,
+        namespace,
+        jobNamespace: this.namespace.metadata.name,
+        host: this.database.host,
+        port: this.database.port,
+        masterSecretArn: this.database.masterSecretArn,
+        kmsKeyArn: this.keys.arns.rds,
+        provider: this.provider,
+        image: this.postgresImage,
+        tags: this.args.tags,
+      },
+      opts,
+    );
+    return {
+      host: this.database.host,
+      port: this.database.port,
+      database: service,
+      secretName: login.secretName,
+      sslMode: "require",
+      dependsOn: login.ready,
+    };
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * Pure policy builders: least-privilege scopes per workload, no wildcard actions ever, key
+ * policies without `kms:*`, and the profile-dependent pieces of the cluster and database.
+ */
+import { describe, expect, it } from "vitest";
+import { addonVersions, endpointConfig, kubeconfig } from "../../components/aws/cluster";
+import { policyDocument, shortPrefix, wildcardActions } from "../../components/aws/common";
+import { parameterFamily, protection } from "../../components/aws/database";
+import { scopeStatements } from "../../components/aws/identity";
+import { controllerStatements, nodePoolSpec, resolvePool } from "../../components/aws/karpenter";
+import { KEY_PURPOSES, keyPolicy } from "../../components/aws/keys";
+import { dataBucketPolicy } from "../../components/aws/storage";
+import { workloadScopes } from "../../components/lib/scopes";
+import { EKS_ADDON_VERSIONS } from "../../components/lib/versions";
+
+const arns = { models: "arn:m", datasets: "arn:d", checkpoints: "arn:c", inferenceLogs: "arn:l" };
+const actionsOf = (st: { Action: string | readonly string[] }[]) => st.flatMap((s) => [s.Action].flat());
+
+describe("IAM policy documents", () => {
+  it("GIVEN a statement with a wildcard action WHEN a document is built THEN it throws naming the action", () => {
+    expect(() => policyDocument([{ Effect: "Allow", Action: "s3:*", Resource: "*" }])).toThrow("s3:*");
+    expect(() => policyDocument([{ Effect: "Allow", Action: ["ec2:Describe*"], Resource: "*" }])).toThrow(
+      "ec2:Describe*",
+    );
+    expect(wildcardActions([{ Effect: "Allow", Action: ["s3:GetObject", "*"] }])).toEqual(["*"]);
+  });
+
+  it("GIVEN every workload kind WHEN scoped THEN statements hold exactly its prefixes and never a wildcard action", () => {
+    for (const kind of ["model-server", "gateway", "policy", "training"] as const) {
+      const st = scopeStatements(workloadScopes(kind, "research"), {
+        bucketArns: arns,
+        kmsKeyArn: "arn:key",
+        region: "eu-central-1",
+      });
+      expect(wildcardActions(st)).toEqual([]);
+      expect(actionsOf(st)).not.toContain("s3:*");
+    }
+    const ms = scopeStatements(workloadScopes("model-server"), {
+      bucketArns: arns,
+      kmsKeyArn: "arn:key",
+      region: "r",
+    });
+    expect(
+      actionsOf(ms)
+        .filter((a) => a.startsWith("s3:"))
+        .sort(),
+    ).toEqual(["s3:GetObject", "s3:GetObjectAttributes", "s3:GetObjectVersion", "s3:ListBucket"].sort());
+    expect(ms.find((s) => s.Sid === "BucketKey")!.Action).toEqual(["kms:Decrypt"]);
+  });
+
+  it("GIVEN a training job WHEN scoped THEN it reads its team's datasets and writes its team's checkpoints and models only", () => {
+    const st = scopeStatements(workloadScopes("training", "research"), {
+      bucketArns: arns,
+      kmsKeyArn: "k",
+      region: "r",
+    });
+    const objects = st.filter((s) => s.Sid?.startsWith("Objects")) as any[];
+    expect(objects).toHaveLength(4);
+    const list = st.filter((s) => s.Sid?.startsWith("List")) as any[];
+    expect(list[0].Condition).toEqual({ StringLike: { "s3:prefix": ["teams/research/*"] } });
+    const writes = objects.filter((s) => [s.Action].flat().includes("s3:PutObject")).length;
+    expect(writes).toBe(2);
+    expect(st.find((s) => s.Sid === "BucketKey")!.Action).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]);
+  });
+
+  it("GIVEN the Karpenter controller WHEN its policy is built THEN actions are explicit and termination is limited to the cluster's instances", () => {
+    const st = controllerStatements({
+      clusterName: "c",
+      clusterArn: "arn:c",
+      region: "eu-central-1",
+      partition: "aws",
+      nodeRoleArn: "arn:role",
+      queueArn: "arn:q",
+      queueKeyArn: "arn:qk",
+      ebsKeyArn: "arn:k",
+    });
+    expect(wildcardActions(st)).toEqual([]);
+    expect(st.find((s) => s.Sid === "TerminateOwned")!.Condition).toEqual({
+      StringEquals: { "aws:ResourceTag/kubernetes.io/cluster/c": "owned" },
+    });
+    expect(st.find((s) => s.Sid === "PassNodeRole")!.Resource).toBe("arn:role");
+  });
+
+  it("GIVEN each key purpose WHEN its key policy is built THEN administration never uses kms:* and use goes through the owning service", () => {
+    for (const p of KEY_PURPOSES) {
+      const st = keyPolicy(p, { accountId: "123456789012", partition: "aws", region: "eu-central-1" });
+      expect(wildcardActions(st)).toEqual([]);
+      const use = st.find((s) => s.Sid === "UseThroughOwningService")!;
+      if (p === "eks") expect(use.Condition!.StringEquals["kms:ViaService"]).toBeUndefined();
+      else
+        for (const svc of use.Condition!.StringEquals["kms:ViaService"] as string[])
+          expect(svc).toMatch(/^[a-z0-9-]+\.eu-central-1\.amazonaws\.com$/);
+    }
+  });
+
+  it("GIVEN a data bucket WHEN its policy is built THEN there are TLS-only and KMS-only denies without wildcard actions", () => {
+    const st = dataBucketPolicy("arn:aws:s3:::b", "arn:key");
+    expect(st.map((s) => s.Sid)).toEqual(["DenyInsecureTransport", "DenyNonKmsUploads", "DenyOtherKmsKeys"]);
+    expect(wildcardActions(st)).toEqual([]);
+  });
+});
+
+describe("profile-dependent settings", () => {
+  it("GIVEN prod WHEN the endpoint opens to 0.0.0.0/0 THEN it throws; without an allowlist it throws; private by default", () => {
+    expect(() => endpointConfig("prod", true, ["0.0.0.0/0"])).toThrow('"0.0.0.0/0"');
+    expect(() => endpointConfig("dev", true, [])).toThrow("allowlist");
+    expect(endpointConfig("prod", false, ["1.2.3.0/24"])).toEqual({
+      endpointPrivateAccess: true,
+      endpointPublicAccess: false,
+    });
+    expect(endpointConfig("dev", true, ["0.0.0.0/0"]).endpointPublicAccess).toBe(true);
+  });
+
+  it("GIVEN prod and dev WHEN database protection is derived THEN only prod keeps a final snapshot and deletion protection", () => {
+    expect(protection(true, "db")).toEqual({
+      multiAz: true,
+      deletionProtection: true,
+      skipFinalSnapshot: false,
+      finalSnapshotIdentifier: "db-final",
+      deleteAutomatedBackups: false,
+    });
+    expect(protection(false, "db")).toMatchObject({
+      deletionProtection: false,
+      skipFinalSnapshot: true,
+      finalSnapshotIdentifier: undefined,
+    });
+    expect(parameterFamily("17.2")).toBe("postgres17");
+    expect(() => parameterFamily("15")).toThrow('"15"');
+  });
+
+  it("GIVEN a Kubernetes version WHEN addons are looked up THEN every addon is pinned (no latest), an unknown version throws", () => {
+    for (const v of Object.keys(EKS_ADDON_VERSIONS)) {
+      const a = addonVersions(v);
+      expect(Object.keys(a).sort()).toEqual([
+        "aws-ebs-csi-driver",
+        "coredns",
+        "eks-pod-identity-agent",
+        "kube-proxy",
+        "vpc-cni",
+      ]);
+      for (const ver of Object.values(a)) expect(ver).toMatch(/^v\d+\.\d+\.\d+-eksbuild\.\d+$/);
+      expect(a["kube-proxy"].startsWith(`v${v}.`)).toBe(true);
+    }
+    expect(() => addonVersions("1.20")).toThrow('"1.20"');
+  });
+
+  it("GIVEN a cluster WHEN its kubeconfig is built THEN it authenticates through aws eks get-token and holds no credential", () => {
+    const k = JSON.parse(
+      kubeconfig({ clusterName: "c", endpoint: "https://e", caData: "Y2E=", region: "eu-central-1" }),
+    );
+    expect(k.users[0].user.exec.args).toEqual([
+      "eks",
+      "get-token",
+      "--cluster-name",
+      "c",
+      "--region",
+      "eu-central-1",
+      "--output",
+      "json",
+    ]);
+    expect(JSON.stringify(k)).not.toMatch(/"token"|password|client-key-data/i);
+  });
+
+  it("GIVEN long names WHEN a short prefix is made THEN it fits IAM's 38-character namePrefix and ends in '-'", () => {
+    const p = shortPrefix("platform-serving-model-llama-3-3-70b-instruct-identity");
+    expect(p.length).toBeLessThanOrEqual(38);
+    expect(p.endsWith("-")).toBe(true);
+  });
+});
+
+describe("GPU pools", () => {
+  it("GIVEN a pool WHEN resolved THEN the GPU type and GPUs per node come from the catalog", () => {
+    const p = resolvePool({
+      name: "s",
+      purpose: "serving",
+      instanceFamilies: ["p5"],
+      capacityType: "on-demand",
+      maxGpus: 16,
+    });
+    expect(p).toMatchObject({ gpuType: "nvidia-h100", gpusPerNode: 8, volumeGiB: 200 });
+    const spec = nodePoolSpec(p, "s") as any;
+    expect(spec.template.spec.requirements).toContainEqual({
+      key: "karpenter.k8s.aws/instance-gpu-count",
+      operator: "In",
+      values: ["8"],
+    });
+  });
+
+  it("GIVEN bad pools WHEN resolved THEN an unknown family, mixed GPU types, spot serving or a small volume throw", () => {
+    const base = { name: "x", purpose: "training" as const, capacityType: "spot" as const, maxGpus: 8 };
+    expect(() => resolvePool({ ...base, instanceFamilies: ["x9"] })).toThrow('"x9"');
+    expect(() => resolvePool({ ...base, instanceFamilies: ["g6", "g6e"] })).toThrow("nvidia-l4");
+    expect(() => resolvePool({ ...base, purpose: "serving", instanceFamilies: ["g6"] })).toThrow('"spot"');
+    expect(() => resolvePool({ ...base, instanceFamilies: ["g6"], volumeGiB: 100 })).toThrow("100");
+  });
+});
