@@ -51,6 +51,8 @@ export function testOpaData(): OpaData {
   };
 }
 
+type Truthy<T> = Exclude<T, false | 0 | "" | null | undefined>;
+
 export class World {
   pg!: PostgresInstance;
   opa = new OpaServer();
@@ -182,11 +184,11 @@ export class World {
   }
 
   /** Polls `fn` until it returns a truthy value (bounded: `tries` × `everyMs`). */
-  async until<T>(fn: () => Promise<T> | T, what: string, tries = 200, everyMs = 50): Promise<T> {
+  async until<T>(fn: () => Promise<T> | T, what: string, tries = 200, everyMs = 50): Promise<Truthy<T>> {
     let last: T | undefined;
     for (let i = 0; i < tries; i++) {
       last = await fn();
-      if (last) return last;
+      if (last) return last as Truthy<T>;
       await new Promise((r) => setTimeout(r, everyMs));
     }
     throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
