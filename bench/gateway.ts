@@ -8,7 +8,7 @@
  *
  * Non-streaming: latency to the last byte. Streaming: time to the first byte.
  * Env: BENCH_RATES (default 250,500,1000), BENCH_SECONDS per point (default 5),
- * BENCH_PROFILE=1 writes a CPU profile of the gateway to bench/.profiles/.
+ * BENCH_PROFILE=1 writes a CPU profile of the gateway to $TMPDIR/sovereign-gateway-profiles/.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -17,8 +17,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { TestIdp } from "../gateway/test/helpers/oidc";
 import { testOpaData } from "../gateway/test/helpers/world";
-import { startPostgres } from "../test/helpers/postgres";
-import { OpaServer } from "../test/policies/opa";
+import { freePort, startPostgres } from "../test/helpers/postgres";
+import { toolPath } from "../test/helpers/tools";
 
 const REPO = path.resolve(__dirname, "..");
 const RATES = (process.env.BENCH_RATES ?? "250,500,1000").split(",").map(Number);
@@ -65,7 +65,11 @@ function once(base: URL, body: Buffer, token: string, ttfb: boolean): Promise<nu
         path: "/v1/chat/completions",
         method: "POST",
         agent,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": body.length },
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          "content-length": body.length,
+        },
       },
       (res) => {
         let first = 0;
@@ -85,12 +89,20 @@ function once(base: URL, body: Buffer, token: string, ttfb: boolean): Promise<nu
 }
 
 /** Open-loop load at `rate` req/s for `seconds`; samples after the warm-up only. */
-async function load(base: string, rate: number, seconds: number, stream: boolean, token: string): Promise<Sample> {
+async function load(
+  base: string,
+  rate: number,
+  seconds: number,
+  stream: boolean,
+  token: string,
+): Promise<Sample> {
   const url = new URL(base);
   const body = Buffer.from(
     JSON.stringify({
       model: "tiny-chat",
-      messages: [{ role: "user", content: "Summarize the quarterly report in three short bullet points please." }],
+      messages: [
+        { role: "user", content: "Summarize the quarterly report in three short bullet points please." },
+      ],
       max_tokens: 64,
       ...(stream ? { stream: true } : {}),
     }),
@@ -129,9 +141,16 @@ async function load(base: string, rate: number, seconds: number, stream: boolean
 }
 
 /** Closed loop with `concurrency` callers for `seconds`: the most requests per second. */
-async function maxThroughput(base: string, concurrency: number, seconds: number, token: string): Promise<number> {
+async function maxThroughput(
+  base: string,
+  concurrency: number,
+  seconds: number,
+  token: string,
+): Promise<number> {
   const url = new URL(base);
-  const body = Buffer.from(JSON.stringify({ model: "tiny-chat", messages: [{ role: "user", content: "hi" }] }));
+  const body = Buffer.from(
+    JSON.stringify({ model: "tiny-chat", messages: [{ role: "user", content: "hi" }] }),
+  );
   let done = 0;
   const until = performance.now() + seconds * 1000;
   await Promise.all(
@@ -145,6 +164,30 @@ async function maxThroughput(base: string, concurrency: number, seconds: number,
   return done / seconds;
 }
 
+const TICK_MS = 10; // USER_HZ = 100 on Linux
+
+/** CPU time (user + system, ms) of a process and, optionally, of its direct children. */
+function cpuMs(pid: number, withChildren = false): number {
+  const read = (p: number | string) => {
+    try {
+      const f = fs.readFileSync(`/proc/${p}/stat`, "utf8");
+      const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+      return { ppid: Number(rest[1]), cpu: (Number(rest[11]) + Number(rest[12])) * TICK_MS };
+    } catch {
+      return { ppid: -1, cpu: 0 };
+    }
+  };
+  let total = read(pid).cpu;
+  if (withChildren) {
+    for (const d of fs.readdirSync("/proc")) {
+      if (!/^\d+$/.test(d)) continue;
+      const s = read(d);
+      if (s.ppid === pid) total += s.cpu;
+    }
+  }
+  return total;
+}
+
 const pct = (a: number[], p: number) => {
   if (!a.length) return NaN;
   const s = [...a].sort((x, y) => x - y);
@@ -156,8 +199,36 @@ async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-bench-"));
   const data = testOpaData();
   const pg = await startPostgres();
-  const opa = new OpaServer();
-  await opa.start(data);
+  const dataFile = path.join(tmp, "data.json");
+  fs.writeFileSync(dataFile, JSON.stringify({ sovereign: data }));
+  const opaPort = await freePort();
+  const opaProc = spawn(
+    toolPath("opa"),
+    [
+      "run",
+      "--server",
+      "--skip-version-check",
+      "--log-level",
+      "error",
+      "--addr",
+      `127.0.0.1:${opaPort}`,
+      "policies/authz",
+      "policies/data",
+      dataFile,
+    ],
+    { cwd: REPO, stdio: ["ignore", "ignore", "inherit"] },
+  );
+  const opa = { url: `http://127.0.0.1:${opaPort}` };
+  for (let i = 0; i < 200; i++) {
+    if (
+      await fetch(`${opa.url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const idp = new TestIdp();
   await idp.start();
   await idp.addKey("RS256");
@@ -165,17 +236,27 @@ async function main(): Promise<void> {
 
   const children: ChildProcess[] = [];
   const tsx = [process.execPath, "--import", "tsx"];
-  const up = spawn(tsx[0], [...tsx.slice(1), "bench/gateway-upstream.ts"], { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] });
+  const up = spawn(tsx[0], [...tsx.slice(1), "bench/gateway-upstream.ts"], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   children.push(up);
   const upstreamUrl = (await waitLine(up, /(http:\/\/\S+)\n/, "upstream"))[1];
 
   const catalog = {
-    teams: Object.fromEntries(Object.entries(data.teams).map(([n, t]) => [n, { oidcGroup: t.oidcGroup, clearance: t.clearance, budgets: t.budgets }])),
-    models: Object.fromEntries(Object.entries(data.models).map(([n, m]) => [n, { role: m.role, baseModel: m.baseModel }])),
+    teams: Object.fromEntries(
+      Object.entries(data.teams).map(([n, t]) => [
+        n,
+        { oidcGroup: t.oidcGroup, clearance: t.clearance, budgets: t.budgets },
+      ]),
+    ),
+    models: Object.fromEntries(
+      Object.entries(data.models).map(([n, m]) => [n, { role: m.role, baseModel: m.baseModel }]),
+    ),
     routes: { "tiny-chat": upstreamUrl, "tiny-embed": upstreamUrl, "secret-chat": upstreamUrl },
     redactPatterns: [],
   };
-  const profDir = path.join(REPO, "bench/.profiles");
+  const profDir = path.join(os.tmpdir(), "sovereign-gateway-profiles");
   const gwArgs = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
   const gw = spawn(tsx[0], [...gwArgs, ...tsx.slice(1), "gateway/src/main.ts"], {
     cwd: REPO,
@@ -201,18 +282,42 @@ async function main(): Promise<void> {
   gw.stdout!.resume(); // the access log is written (and discarded here), as in production
 
   const cpus = os.cpus().length;
-  console.log(`gateway benchmark: ${cpus} CPUs, ${SECONDS}s per point after ${WARMUP_S}s warm-up, open-loop load`);
-  console.log("authorization: real OPA (project policy, 1 decision/request); audit: real PostgreSQL (1 row/request); OIDC RS256\n");
+  console.log(
+    `gateway benchmark: ${cpus} CPUs, ${SECONDS}s per point after ${WARMUP_S}s warm-up, open-loop load`,
+  );
+  console.log(
+    "authorization: real OPA (project policy, 1 decision/request); audit: real PostgreSQL (1 row/request); OIDC RS256\n",
+  );
   // Warm both paths (JIT, connection pools).
   await load(upstreamUrl, 200, 1, false, token);
   await load(gwUrl, 200, 1, false, token);
 
+  const postmaster = Number(fs.readFileSync(path.join(pg.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  const cpu = () => ({
+    gateway: cpuMs(gw.pid!),
+    opa: cpuMs(opaProc.pid!),
+    postgres: cpuMs(postmaster, true),
+    upstream: cpuMs(up.pid!),
+  });
+  const cpuRows: string[][] = [];
   const rows: string[][] = [];
   let verdict = "";
   for (const stream of [false, true]) {
     for (const rate of RATES) {
       const direct = await load(upstreamUrl, rate, SECONDS, stream, token);
+      const c0 = cpu();
       const via = await load(gwUrl, rate, SECONDS, stream, token);
+      const c1 = cpu();
+      const n = via.sent;
+      const per = (k: keyof typeof c0) => f(((c1[k] - c0[k]) / n) * 1000, 0);
+      cpuRows.push([
+        stream ? "stream" : "non-stream",
+        String(rate),
+        per("gateway"),
+        per("opa"),
+        per("postgres"),
+        per("upstream"),
+      ]);
       const add50 = pct(via.ms, 50) - pct(direct.ms, 50);
       const add99 = pct(via.ms, 99) - pct(direct.ms, 99);
       rows.push([
@@ -227,13 +332,25 @@ async function main(): Promise<void> {
         f(via.ms.length / SECONDS, 0),
         String(direct.errors + via.errors),
       ]);
-      if (!stream && rate === 1000) verdict = add99 <= TARGET_P99_MS ? `MET (${f(add99)} ms)` : `MISSED (${f(add99)} ms)`;
+      if (!stream && rate === 1000)
+        verdict = add99 <= TARGET_P99_MS ? `MET (${f(add99)} ms)` : `MISSED (${f(add99)} ms)`;
     }
   }
   const maxDirect = await maxThroughput(upstreamUrl, 32, 3, token);
   const maxVia = await maxThroughput(gwUrl, 32, 3, token);
 
-  const head = ["mode", "req/s", "direct p50", "direct p99", "gateway p50", "gateway p99", "added p50", "added p99", "gw done/s", "errors"];
+  const head = [
+    "mode",
+    "req/s",
+    "direct p50",
+    "direct p99",
+    "gateway p50",
+    "gateway p99",
+    "added p50",
+    "added p99",
+    "gw done/s",
+    "errors",
+  ];
   const table = [head, ...rows];
   const widths = head.map((_, i) => Math.max(...table.map((r) => r[i].length)));
   const line = (r: string[]) => "| " + r.map((c, i) => c.padStart(widths[i])).join(" | ") + " |";
@@ -241,9 +358,19 @@ async function main(): Promise<void> {
   console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
   for (const r of rows) console.log(line(r));
   console.log(`\nall latencies in ms; added = gateway minus direct at the same percentile`);
-  console.log(`max throughput (closed loop, 32 callers, 3 s): direct ${f(maxDirect, 0)} req/s, via gateway ${f(maxVia, 0)} req/s`);
-  if (verdict) console.log(`target: <= ${TARGET_P99_MS} ms added at p99 at 1000 req/s non-streaming: ${verdict}`);
+  console.log(
+    `max throughput (closed loop, 32 callers, 3 s): direct ${f(maxDirect, 0)} req/s, via gateway ${f(maxVia, 0)} req/s`,
+  );
+  if (verdict)
+    console.log(`target: <= ${TARGET_P99_MS} ms added at p99 at 1000 req/s non-streaming: ${verdict}`);
 
+  const cpuHead = ["mode", "req/s", "gateway", "OPA", "PostgreSQL", "upstream"];
+  const cw = cpuHead.map((_, i) => Math.max(...[cpuHead, ...cpuRows].map((r) => r[i].length)));
+  const cline = (r: string[]) => "| " + r.map((c, i) => c.padStart(cw[i])).join(" | ") + " |";
+  console.log(`\nCPU time per request through the gateway, microseconds (from /proc, ${TICK_MS} ms ticks):`);
+  console.log(cline(cpuHead));
+  console.log("|" + cw.map((w) => "-".repeat(w + 2)).join("|") + "|");
+  for (const r of cpuRows) console.log(cline(r));
   if (errorKinds.size) console.log(`errors: ${JSON.stringify(Object.fromEntries(errorKinds))}`);
   const audited = pg.psql("SELECT count(*) FROM gateway_audit");
   console.log(`audit rows written during the run: ${audited.trim()}`);
@@ -252,7 +379,7 @@ async function main(): Promise<void> {
   gw.kill("SIGTERM");
   await exited;
   up.kill("SIGTERM");
-  await opa.stop();
+  opaProc.kill("SIGTERM");
   await idp.stop();
   pg.destroy();
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -146,7 +146,9 @@ export function gatewayNetworkPolicySpec(
   objectStorePort: number,
   postgresPort: number,
 ): k8s.types.input.networking.v1.NetworkPolicySpec {
-  const nsSel = (ns: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } } });
+  const nsSel = (ns: string) => ({
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
+  });
   const tcp = (port: number) => ({ protocol: "TCP", port });
   return {
     podSelector: { matchLabels: podLabels },
@@ -183,7 +185,9 @@ export class Gateway extends pulumi.ComponentResource {
       throw new Error(`gateway: expected at least 2 replicas in prod, found ${args.replicas.min}`);
     }
     if (args.replicas.max < args.replicas.min) {
-      throw new Error(`gateway: expected replicas.max >= replicas.min, found ${args.replicas.max} < ${args.replicas.min}`);
+      throw new Error(
+        `gateway: expected replicas.max >= replicas.min, found ${args.replicas.max} < ${args.replicas.min}`,
+      );
     }
     const s = args.substrate;
     const k = { parent: this, provider: s.provider, dependsOn: [...s.ready] };
@@ -220,7 +224,12 @@ export class Gateway extends pulumi.ComponentResource {
     const env = pulumi
       .all([db.host, db.port, db.secretName, s.objectStore.buckets.inferenceLogs, access.env])
       .apply(([host, port, secretName, bucket, s3env]) => [
-        ...gatewayEnv(args, { host, port, database: db.database, sslMode: db.sslMode }, bucket, s.objectStore.forcePathStyle),
+        ...gatewayEnv(
+          args,
+          { host, port, database: db.database, sslMode: db.sslMode },
+          bucket,
+          s.objectStore.forcePathStyle,
+        ),
         { name: "PGUSER", valueFrom: { secretKeyRef: { name: secretName, key: "username" } } },
         { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: secretName, key: "password" } } },
         { name: "GATEWAY_INSTANCE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
@@ -244,7 +253,11 @@ export class Gateway extends pulumi.ComponentResource {
               automountServiceAccountToken: false,
               // Drain open streams (25 s) and flush audit and capture queues before SIGKILL.
               terminationGracePeriodSeconds: 45,
-              securityContext: { runAsNonRoot: true, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
+              securityContext: {
+                runAsNonRoot: true,
+                fsGroup: 10001,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
               topologySpreadConstraints: [
                 {
                   maxSkew: 1,
@@ -278,7 +291,9 @@ export class Gateway extends pulumi.ComponentResource {
         spec: {
           type: "ClusterIP",
           selector,
-          ports: [{ name: SCRAPE_TARGETS.gateway.port, port: GATEWAY_PORT, targetPort: "http", protocol: "TCP" }],
+          ports: [
+            { name: SCRAPE_TARGETS.gateway.port, port: GATEWAY_PORT, targetPort: "http", protocol: "TCP" },
+          ],
         },
       },
       k,
@@ -305,7 +320,10 @@ export class Gateway extends pulumi.ComponentResource {
       `${name}-pdb`,
       {
         metadata: { name: "gateway", namespace: this.namespace, labels },
-        spec: args.replicas.min >= 2 ? { minAvailable: 1, selector: { matchLabels: selector } } : { maxUnavailable: 1, selector: { matchLabels: selector } },
+        spec:
+          args.replicas.min >= 2
+            ? { minAvailable: 1, selector: { matchLabels: selector } }
+            : { maxUnavailable: 1, selector: { matchLabels: selector } },
       },
       k,
     );
@@ -317,7 +335,12 @@ export class Gateway extends pulumi.ComponentResource {
           scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name },
           minReplicas: args.replicas.min,
           maxReplicas: args.replicas.max,
-          metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 60 } } }],
+          metrics: [
+            {
+              type: "Resource",
+              resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 60 } },
+            },
+          ],
           behavior: { scaleDown: { stabilizationWindowSeconds: 300 } },
         },
       },
@@ -334,7 +357,9 @@ export class Gateway extends pulumi.ComponentResource {
       k,
     );
     this.url = pulumi.interpolate`http://${svc.metadata.name}.${this.namespace}.svc.cluster.local:${GATEWAY_PORT}`;
-    this.loadBalancer = lb.status.apply((st) => st?.loadBalancer?.ingress?.[0]?.hostname ?? st?.loadBalancer?.ingress?.[0]?.ip);
+    this.loadBalancer = lb.status.apply(
+      (st) => st?.loadBalancer?.ingress?.[0]?.hostname ?? st?.loadBalancer?.ingress?.[0]?.ip,
+    );
     this.registerOutputs({ namespace: this.namespace, url: this.url, loadBalancer: this.loadBalancer });
   }
 }

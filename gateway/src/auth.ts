@@ -86,14 +86,19 @@ export class Authenticator {
   async authenticate(authorization: string | undefined, teamHeader?: string): Promise<Principal> {
     if (!authorization) throw errors.unauthorized("missing bearer token");
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!m) throw errors.unauthorized("expected an Authorization header of the form \"Bearer <token>\"");
+    if (!m) throw errors.unauthorized('expected an Authorization header of the form "Bearer <token>"');
     const token = m[1];
     if (token.startsWith(API_KEY_PREFIX)) return this.fromApiKey(token, teamHeader);
     const id = await this.verifyJwt(token);
     return this.principal(id.sub, id.groups, "oidc", teamHeader);
   }
 
-  private principal(sub: string, groups: readonly string[], kind: Principal["kind"], teamHeader?: string): Principal {
+  private principal(
+    sub: string,
+    groups: readonly string[],
+    kind: Principal["kind"],
+    teamHeader?: string,
+  ): Principal {
     const teams: string[] = [];
     for (const g of groups) for (const t of this.groupToTeams.get(g) ?? []) teams.push(t);
     teams.sort();
@@ -124,7 +129,13 @@ export class Authenticator {
     const team = this.opts.catalog.teams[rec.team];
     if (!team) throw errors.forbidden(["no_team"]);
     if (teamHeader && teamHeader !== rec.team) throw errors.forbidden(["team_not_member"]);
-    return { sub: `apikey:${rec.id}`, groups: [team.oidcGroup], team: rec.team, clearance: team.clearance, kind: "apikey" };
+    return {
+      sub: `apikey:${rec.id}`,
+      groups: [team.oidcGroup],
+      team: rec.team,
+      clearance: team.clearance,
+      kind: "apikey",
+    };
   }
 
   private async keySet(): Promise<ReturnType<typeof jose.createRemoteJWKSet>> {
@@ -132,9 +143,12 @@ export class Authenticator {
     this.jwksPending ??= (async () => {
       let uri = this.opts.oidc.jwksUri;
       if (!uri) {
-        const r = await fetch(`${this.opts.oidc.issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`, {
-          signal: AbortSignal.timeout(5000),
-        });
+        const r = await fetch(
+          `${this.opts.oidc.issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`,
+          {
+            signal: AbortSignal.timeout(5000),
+          },
+        );
         if (!r.ok) throw new Error(`OIDC discovery answered ${r.status}`);
         uri = ((await r.json()) as { jwks_uri?: string }).jwks_uri;
         if (!uri) throw new Error("OIDC discovery document has no jwks_uri");
@@ -192,8 +206,10 @@ function jwtError(e: unknown): ApiError {
   if (e instanceof jose.errors.JWTClaimValidationFailed) {
     return errors.unauthorized(`token claim "${e.claim}" is not valid (${e.reason})`);
   }
-  if (e instanceof jose.errors.JOSEAlgNotAllowed) return errors.unauthorized("token algorithm is not allowed");
-  if (e instanceof jose.errors.JWKSTimeout) return errors.unavailable("identity provider keys unavailable", "auth_unavailable");
+  if (e instanceof jose.errors.JOSEAlgNotAllowed)
+    return errors.unauthorized("token algorithm is not allowed");
+  if (e instanceof jose.errors.JWKSTimeout)
+    return errors.unavailable("identity provider keys unavailable", "auth_unavailable");
   if (e instanceof jose.errors.JOSEError) return errors.unauthorized("invalid token");
   // Network failure fetching the keys: fail closed, but as unavailable rather than unauthorized.
   return errors.unavailable("identity provider keys unavailable", "auth_unavailable");

@@ -61,7 +61,11 @@ export function redact<T>(v: T, patterns: readonly RegExp[]): T {
 }
 
 /** Object key of one partition of a batch (stable per batch id, so a retried PUT overwrites). */
-export function partitionKey(prefix: string, r: Pick<CaptureRecord, "ts" | "team" | "model">, batchId: string): string {
+export function partitionKey(
+  prefix: string,
+  r: Pick<CaptureRecord, "ts" | "team" | "model">,
+  batchId: string,
+): string {
   const date = r.ts.slice(0, 10);
   return `${prefix}date=${date}/team=${r.team}/model=${r.model}/${batchId}.jsonl`;
 }
@@ -77,7 +81,9 @@ export function captureSink(s3: S3Client, prefix: string): (batch: Batch<Capture
       l.push(JSON.stringify(r));
     }
     await Promise.all(
-      [...parts].map(([key, lines]) => s3.putObject(key, Buffer.from(lines.join("\n") + "\n"), "application/x-ndjson")),
+      [...parts].map(([key, lines]) =>
+        s3.putObject(key, Buffer.from(lines.join("\n") + "\n"), "application/x-ndjson"),
+      ),
     );
   };
 }

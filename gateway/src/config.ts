@@ -138,7 +138,9 @@ export function loadConfig(
   const inline = env.GATEWAY_CATALOG;
   const file = env.GATEWAY_CATALOG_FILE;
   if (!inline && !file) {
-    problems.push("GATEWAY_CATALOG_FILE: expected a path to the catalog JSON (or GATEWAY_CATALOG), found nothing");
+    problems.push(
+      "GATEWAY_CATALOG_FILE: expected a path to the catalog JSON (or GATEWAY_CATALOG), found nothing",
+    );
   } else {
     let text = inline ?? "";
     if (!inline && file) {
@@ -213,7 +215,8 @@ export function loadConfig(
 }
 
 function parseCatalog(raw: unknown, problems: string[]): Catalog {
-  const obj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  const obj = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
   if (!obj(raw)) {
     problems.push(`GATEWAY_CATALOG: expected an object, found ${JSON.stringify(raw)}`);
     return { teams: {}, models: {}, routes: {}, redactPatterns: [] };
@@ -222,13 +225,17 @@ function parseCatalog(raw: unknown, problems: string[]): Catalog {
   for (const [name, t] of Object.entries(obj(raw.teams) ? raw.teams : {})) {
     const b = obj(t) && obj(t.budgets) ? t.budgets : {};
     if (!obj(t) || typeof t.oidcGroup !== "string") {
-      problems.push(`catalog.teams.${name}.oidcGroup: expected a string, found ${JSON.stringify(obj(t) ? t.oidcGroup : t)}`);
+      problems.push(
+        `catalog.teams.${name}.oidcGroup: expected a string, found ${JSON.stringify(obj(t) ? t.oidcGroup : t)}`,
+      );
       continue;
     }
     const tpd = b.tokensPerDay;
     const rpm = b.requestsPerMinute;
     if (typeof tpd !== "number" || tpd <= 0 || typeof rpm !== "number" || rpm <= 0) {
-      problems.push(`catalog.teams.${name}.budgets: expected positive tokensPerDay and requestsPerMinute, found ${JSON.stringify(b)}`);
+      problems.push(
+        `catalog.teams.${name}.budgets: expected positive tokensPerDay and requestsPerMinute, found ${JSON.stringify(b)}`,
+      );
       continue;
     }
     teams[name] = {
@@ -240,7 +247,9 @@ function parseCatalog(raw: unknown, problems: string[]): Catalog {
   const models: Record<string, CatalogModel> = {};
   for (const [name, m] of Object.entries(obj(raw.models) ? raw.models : {})) {
     if (!obj(m) || !["chat", "embedding", "guard"].includes(m.role as string)) {
-      problems.push(`catalog.models.${name}.role: expected chat, embedding or guard, found ${JSON.stringify(obj(m) ? m.role : m)}`);
+      problems.push(
+        `catalog.models.${name}.role: expected chat, embedding or guard, found ${JSON.stringify(obj(m) ? m.role : m)}`,
+      );
       continue;
     }
     models[name] = {
@@ -258,7 +267,8 @@ function parseCatalog(raw: unknown, problems: string[]): Catalog {
   }
   for (const [name, m] of Object.entries(models)) {
     const base = m.baseModel ?? name;
-    if (!routes[base]) problems.push(`catalog.models.${name}: expected a route for "${base}" in catalog.routes, found none`);
+    if (!routes[base])
+      problems.push(`catalog.models.${name}: expected a route for "${base}" in catalog.routes, found none`);
   }
   const redactPatterns: string[] = [];
   for (const p of Array.isArray(raw.redactPatterns) ? raw.redactPatterns : []) {

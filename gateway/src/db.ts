@@ -13,7 +13,11 @@ import type { Logger } from "./log";
 export const MIGRATION_LOCK_KEY = 7_361_229_001;
 
 /** Versioned migrations, applied in order; never edit one that has shipped, add a new one. */
-export const MIGRATIONS: readonly { readonly version: number; readonly name: string; readonly sql: string }[] = [
+export const MIGRATIONS: readonly {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}[] = [
   {
     version: 1,
     name: "audit, usage and api keys",
@@ -111,14 +115,19 @@ export async function migrate(pool: Pool): Promise<number[]> {
         "CREATE TABLE IF NOT EXISTS gateway_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
       );
       const done = new Set(
-        (await client.query<{ version: number }>("SELECT version FROM gateway_schema_migrations")).rows.map((r) => r.version),
+        (await client.query<{ version: number }>("SELECT version FROM gateway_schema_migrations")).rows.map(
+          (r) => r.version,
+        ),
       );
       for (const m of MIGRATIONS) {
         if (done.has(m.version)) continue;
         await client.query("BEGIN");
         try {
           await client.query(m.sql);
-          await client.query("INSERT INTO gateway_schema_migrations (version, name) VALUES ($1, $2)", [m.version, m.name]);
+          await client.query("INSERT INTO gateway_schema_migrations (version, name) VALUES ($1, $2)", [
+            m.version,
+            m.name,
+          ]);
           await client.query("COMMIT");
         } catch (e) {
           await client.query("ROLLBACK");
@@ -186,7 +195,10 @@ export async function insertAudit(pool: Pool, batch: Batch<AuditRow>): Promise<v
 }
 
 /** Cluster-wide tokens of the current UTC day and requests of the current minute, per team. */
-export async function readUsage(pool: Pool, now = new Date()): Promise<Map<string, { tokens: number; requests: number }>> {
+export async function readUsage(
+  pool: Pool,
+  now = new Date(),
+): Promise<Map<string, { tokens: number; requests: number }>> {
   const res = await pool.query<{ team: string; tokens: string; requests: string }>(
     `SELECT coalesce(d.team, m.team) AS team, coalesce(d.tokens, 0)::text AS tokens, coalesce(m.requests, 0)::text AS requests
      FROM (SELECT team, tokens FROM gateway_usage WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date) d
@@ -195,7 +207,8 @@ export async function readUsage(pool: Pool, now = new Date()): Promise<Map<strin
     [now.toISOString()],
   );
   const out = new Map<string, { tokens: number; requests: number }>();
-  for (const row of res.rows) out.set(row.team, { tokens: Number(row.tokens), requests: Number(row.requests) });
+  for (const row of res.rows)
+    out.set(row.team, { tokens: Number(row.tokens), requests: Number(row.requests) });
   return out;
 }
 

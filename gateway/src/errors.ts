@@ -40,7 +40,9 @@ export const errors = {
   badRequest: (msg: string, param: string | null = null) =>
     new ApiError(400, "invalid_request_error", "invalid_request", msg, {}, param),
   unauthorized: (msg: string) =>
-    new ApiError(401, "authentication_error", "invalid_authentication", msg, { "www-authenticate": "Bearer" }),
+    new ApiError(401, "authentication_error", "invalid_authentication", msg, {
+      "www-authenticate": "Bearer",
+    }),
   forbidden: (reasons: readonly string[]) =>
     new ApiError(
       403,
@@ -53,9 +55,19 @@ export const errors = {
     ),
   notFound: (msg: string, code = "not_found") => new ApiError(404, "invalid_request_error", code, msg),
   methodNotAllowed: (method: string) =>
-    new ApiError(405, "invalid_request_error", "method_not_allowed", `method "${method}" is not allowed here`),
+    new ApiError(
+      405,
+      "invalid_request_error",
+      "method_not_allowed",
+      `method "${method}" is not allowed here`,
+    ),
   tooLarge: (limit: number) =>
-    new ApiError(413, "invalid_request_error", "request_too_large", `request body is larger than ${limit} bytes`),
+    new ApiError(
+      413,
+      "invalid_request_error",
+      "request_too_large",
+      `request body is larger than ${limit} bytes`,
+    ),
   unsupportedMediaType: (ct: string) =>
     new ApiError(
       415,

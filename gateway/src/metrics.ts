@@ -5,7 +5,9 @@ import { GATEWAY_METRICS } from "../../components/lib/metrics";
 type MetricName = (typeof GATEWAY_METRICS)[number];
 const name = (n: MetricName): MetricName => n;
 
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
 const ADDED_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
 
 export type Metrics = ReturnType<typeof createMetrics>;

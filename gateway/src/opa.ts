@@ -11,7 +11,12 @@ export const DECISION_PATH = "/v1/data/sovereign/authz/decision";
 export class OpaUnavailable extends Error {}
 
 export class OpaClient {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64, scheduling: "lifo" });
+  private readonly agent = new http.Agent({
+    keepAlive: true,
+    maxSockets: 64,
+    maxFreeSockets: 64,
+    scheduling: "lifo",
+  });
   private readonly url: URL;
 
   constructor(

@@ -44,7 +44,10 @@ export function uriEncode(s: string, keepSlash: boolean): string {
 }
 
 export function amzDate(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  return d
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
 }
 
 /**
@@ -67,7 +70,14 @@ export function signV4(i: SignInput): Record<string, string> {
     .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join("&");
-  const canonicalRequest = [i.method, i.url.pathname || "/", query, canonicalHeaders, signedHeaders, i.payloadHash].join("\n");
+  const canonicalRequest = [
+    i.method,
+    i.url.pathname || "/",
+    query,
+    canonicalHeaders,
+    signedHeaders,
+    i.payloadHash,
+  ].join("\n");
   const day = i.amzDate.slice(0, 8);
   const scope = `${day}/${i.region}/${i.service}/aws4_request`;
   const stringToSign = ["AWS4-HMAC-SHA256", i.amzDate, scope, sha256hex(canonicalRequest)].join("\n");
@@ -96,10 +106,20 @@ export function credentialsProvider(env: Env): () => Promise<Credentials> {
     return async () => {
       if (cached && (cached.expiresAt ?? Infinity) - 300_000 > Date.now()) return cached;
       const tokenFile = env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE;
-      const auth = tokenFile ? (await fs.promises.readFile(tokenFile, "utf8")).trim() : env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
-      const r = await fetch(uri, { headers: auth ? { authorization: auth } : {}, signal: AbortSignal.timeout(5000) });
+      const auth = tokenFile
+        ? (await fs.promises.readFile(tokenFile, "utf8")).trim()
+        : env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
+      const r = await fetch(uri, {
+        headers: auth ? { authorization: auth } : {},
+        signal: AbortSignal.timeout(5000),
+      });
       if (!r.ok) throw new Error(`container credentials endpoint answered ${r.status}`);
-      const j = (await r.json()) as { AccessKeyId: string; SecretAccessKey: string; Token?: string; Expiration?: string };
+      const j = (await r.json()) as {
+        AccessKeyId: string;
+        SecretAccessKey: string;
+        Token?: string;
+        Expiration?: string;
+      };
       cached = {
         accessKeyId: j.AccessKeyId,
         secretAccessKey: j.SecretAccessKey,
@@ -155,13 +175,23 @@ export class S3Client {
     await new Promise<void>((resolve, reject) => {
       const req = mod.request(
         url,
-        { method: "PUT", headers, agent: url.protocol === "https:" ? this.httpsAgent : this.httpAgent, timeout: this.o.timeoutMs ?? 10_000 },
+        {
+          method: "PUT",
+          headers,
+          agent: url.protocol === "https:" ? this.httpsAgent : this.httpAgent,
+          timeout: this.o.timeoutMs ?? 10_000,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("end", () => {
             if (res.statusCode && res.statusCode >= 200 && res.statusCode < 300) resolve();
-            else reject(new Error(`S3 PUT ${key} answered ${res.statusCode}: ${Buffer.concat(chunks).toString("utf8").slice(0, 200)}`));
+            else
+              reject(
+                new Error(
+                  `S3 PUT ${key} answered ${res.statusCode}: ${Buffer.concat(chunks).toString("utf8").slice(0, 200)}`,
+                ),
+              );
           });
           res.on("error", reject);
         },

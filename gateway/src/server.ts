@@ -207,7 +207,11 @@ export class Gateway {
     if (path === "/healthz") return plain(res, 200, '{"status":"ok"}');
     if (path === "/readyz") {
       const ok = this.migrated && !this.draining;
-      return plain(res, ok ? 200 : 503, JSON.stringify({ status: ok ? "ready" : this.draining ? "draining" : "starting" }));
+      return plain(
+        res,
+        ok ? 200 : 503,
+        JSON.stringify({ status: ok ? "ready" : this.draining ? "draining" : "starting" }),
+      );
     }
     if (path === "/metrics") {
       const body = await this.metrics.registry.metrics();
@@ -248,7 +252,8 @@ export class Gateway {
       }
     } catch (e) {
       const err = e instanceof ApiError ? e : errors.unavailable("internal error", "internal_error");
-      if (!(e instanceof ApiError)) this.log.error("unhandled error", { requestId: ctx.id, error: String(e) });
+      if (!(e instanceof ApiError))
+        this.log.error("unhandled error", { requestId: ctx.id, error: String(e) });
       ctx.status = err.status;
       if (err.status === 413) res.setHeader("connection", "close");
       sendError(res, err);
@@ -311,14 +316,18 @@ export class Gateway {
     } catch (e) {
       this.metrics.opaErrors.inc();
       ctx.decision = "error";
-      if (e instanceof OpaUnavailable) this.log.warn("opa unavailable", { requestId: ctx.id, error: e.message });
+      if (e instanceof OpaUnavailable)
+        this.log.warn("opa unavailable", { requestId: ctx.id, error: e.message });
       throw errors.unavailable("authorization service unavailable", "authorization_unavailable");
     }
   }
 
   private async listModels(req: http.IncomingMessage, res: http.ServerResponse, ctx: Ctx): Promise<void> {
     ctx.model = "*";
-    const p = (ctx.principal = await this.auth.authenticate(req.headers.authorization, header(req, "x-sovereign-team")));
+    const p = (ctx.principal = await this.auth.authenticate(
+      req.headers.authorization,
+      header(req, "x-sovereign-team"),
+    ));
     const usage = this.quota.snapshot(p.team);
     const context = { time: ctx.ts, clientAddress: req.socket.remoteAddress ?? "", usage };
     // The listing itself (membership, request rate) ...
@@ -343,7 +352,8 @@ export class Gateway {
           subject: subject(p),
           request: {
             model,
-            endpoint: this.cfg.catalog.models[model].role === "embedding" ? "/v1/embeddings" : "/v1/chat/completions",
+            endpoint:
+              this.cfg.catalog.models[model].role === "embedding" ? "/v1/embeddings" : "/v1/chat/completions",
             estimatedTokens: 0,
           },
           context,
@@ -356,7 +366,14 @@ export class Gateway {
       .filter((_, i) => decisions[i].allow)
       .map((id) => {
         const base = this.cfg.catalog.models[id].baseModel;
-        return { id, object: "model", created, owned_by: "sovereign", root: base ?? id, parent: base ?? null };
+        return {
+          id,
+          object: "model",
+          created,
+          owned_by: "sovereign",
+          root: base ?? id,
+          parent: base ?? null,
+        };
       });
     ctx.status = 200;
     json(res, 200, JSON.stringify({ object: "list", data }));
@@ -365,7 +382,10 @@ export class Gateway {
   private async inference(req: http.IncomingMessage, res: http.ServerResponse, ctx: Ctx): Promise<void> {
     const endpoint = ctx.endpoint as Endpoint;
     const ct = header(req, "content-type") ?? "";
-    const p = (ctx.principal = await this.auth.authenticate(req.headers.authorization, header(req, "x-sovereign-team")));
+    const p = (ctx.principal = await this.auth.authenticate(
+      req.headers.authorization,
+      header(req, "x-sovereign-team"),
+    ));
     if (!/^application\/json\s*(;|$)/i.test(ct)) throw errors.unsupportedMediaType(ct);
     const raw = await readBody(req, this.cfg.maxBodyBytes);
     let body: Record<string, unknown>;
@@ -374,8 +394,10 @@ export class Gateway {
     } catch (e) {
       throw errors.badRequest(`request body is not valid JSON: ${(e as Error).message}`);
     }
-    if (!body || typeof body !== "object" || Array.isArray(body)) throw errors.badRequest("expected a JSON object");
-    if (typeof body.model !== "string" || !body.model) throw errors.badRequest('expected a string "model"', "model");
+    if (!body || typeof body !== "object" || Array.isArray(body))
+      throw errors.badRequest("expected a JSON object");
+    if (typeof body.model !== "string" || !body.model)
+      throw errors.badRequest('expected a string "model"', "model");
     const model = (ctx.model = body.model);
     const route = routeFor(this.cfg.catalog, model);
     if (!route) throw errors.notFound(`the model "${model}" does not exist`, "model_not_found");
@@ -398,9 +420,15 @@ export class Gateway {
     ctx.decision = decision.allow ? "allow" : "deny";
     ctx.reasons = decision.reasons;
     if (!decision.allow) {
-      for (const r of decision.reasons.length ? decision.reasons : ["denied"]) this.metrics.denials.inc({ team: p.team, reason: r });
+      for (const r of decision.reasons.length ? decision.reasons : ["denied"])
+        this.metrics.denials.inc({ team: p.team, reason: r });
       const q = quotaReason(decision.reasons);
-      if (q) throw errors.rateLimited(`budget exceeded: ${decision.reasons.join(", ")}`, decision.reasons[0], retryAfter(q, Date.now()));
+      if (q)
+        throw errors.rateLimited(
+          `budget exceeded: ${decision.reasons.join(", ")}`,
+          decision.reasons[0],
+          retryAfter(q, Date.now()),
+        );
       throw errors.forbidden(decision.reasons);
     }
 
@@ -418,7 +446,12 @@ export class Gateway {
         : false;
     // Non-streaming bodies are forwarded as received; streaming ones gain include_usage.
     const upstreamBody = stream
-      ? Buffer.from(JSON.stringify({ ...body, stream_options: { ...(body.stream_options as object), include_usage: true } }))
+      ? Buffer.from(
+          JSON.stringify({
+            ...body,
+            stream_options: { ...(body.stream_options as object), include_usage: true },
+          }),
+        )
       : raw;
     await this.proxy(req, res, ctx, route + endpoint, upstreamBody, stream, includeUsage, (response) => {
       if (!patterns) return;
@@ -565,11 +598,13 @@ export class Gateway {
             if (pending) res.write(pending);
             res.end();
             if (wantCapture) {
-              const choices = [...acc].sort(([a], [b]) => a - b).map(([index, content]) =>
-                ctx.endpoint === "/v1/chat/completions"
-                  ? { index, message: { role: "assistant", content } }
-                  : { index, text: content },
-              );
+              const choices = [...acc]
+                .sort(([a], [b]) => a - b)
+                .map(([index, content]) =>
+                  ctx.endpoint === "/v1/chat/completions"
+                    ? { index, message: { role: "assistant", content } }
+                    : { index, text: content },
+                );
               onCaptured({ choices });
             }
             done();
@@ -616,11 +651,19 @@ function countUsage(ctx: Ctx, u: Usage | null | undefined): void {
 }
 
 /** Inspects one SSE event; returns false when it must not be forwarded (the usage-only chunk the client did not ask for). */
-function relayEvent(ev: string, ctx: Ctx, clientWantsUsage: boolean, acc: Map<number, string> | undefined): boolean {
+function relayEvent(
+  ev: string,
+  ctx: Ctx,
+  clientWantsUsage: boolean,
+  acc: Map<number, string> | undefined,
+): boolean {
   if (!ev.startsWith("data:")) return true;
   const data = ev.slice(5).trim();
   if (data === "[DONE]") return true;
-  let chunk: { usage?: Usage | null; choices?: { index?: number; delta?: { content?: string }; text?: string }[] };
+  let chunk: {
+    usage?: Usage | null;
+    choices?: { index?: number; delta?: { content?: string }; text?: string }[];
+  };
   try {
     chunk = JSON.parse(data) as typeof chunk;
   } catch {
@@ -679,7 +722,10 @@ export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer
       chunks.push(c);
     });
     req.on("end", () => !failed && resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    req.on("error", (e) => !failed && reject(errors.badRequest(`request body could not be read: ${e.message}`)));
+    req.on(
+      "error",
+      (e) => !failed && reject(errors.badRequest(`request body could not be read: ${e.message}`)),
+    );
   });
 }
 
@@ -707,7 +753,13 @@ function flatten(v: unknown): string {
   if (typeof v === "string") return v;
   if (Array.isArray(v)) {
     return v
-      .map((p) => (typeof p === "string" ? p : p && typeof p === "object" && "text" in p ? String((p as { text: unknown }).text) : ""))
+      .map((p) =>
+        typeof p === "string"
+          ? p
+          : p && typeof p === "object" && "text" in p
+            ? String((p as { text: unknown }).text)
+            : "",
+      )
       .filter(Boolean)
       .join("\n");
   }

@@ -129,7 +129,10 @@ export class SpillQueue<T> {
   }
 
   private markDown(e: unknown): void {
-    if (!this.sinkDown) this.o.log.warn(`${this.o.name} sink unavailable, spilling to disk`, { error: String((e as Error).message ?? e) });
+    if (!this.sinkDown)
+      this.o.log.warn(`${this.o.name} sink unavailable, spilling to disk`, {
+        error: String((e as Error).message ?? e),
+      });
     this.sinkDown = true;
   }
 
@@ -140,7 +143,10 @@ export class SpillQueue<T> {
         this.depth();
       })
       .catch((e: Error) => {
-        this.o.log.error(`${this.o.name} spill to disk failed; records dropped`, { error: e.message, records: batch.records.length });
+        this.o.log.error(`${this.o.name} spill to disk failed; records dropped`, {
+          error: e.message,
+          records: batch.records.length,
+        });
         this.o.onDropped?.(batch.records.length);
       })
       .finally(() => this.writes.delete(w));

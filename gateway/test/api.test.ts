@@ -24,7 +24,11 @@ const client = (apiKey: string, headers: Record<string, string> = {}) =>
 
 async function post(path: string, body: string, headers: Record<string, string>) {
   const r = await fetch(`${url}${path}`, { method: "POST", body, headers });
-  return { status: r.status, headers: r.headers, body: (await r.json()) as { error: Record<string, unknown> } };
+  return {
+    status: r.status,
+    headers: r.headers,
+    body: (await r.json()) as { error: Record<string, unknown> },
+  };
 }
 
 async function auditRow(requestId: string) {
@@ -37,10 +41,12 @@ async function auditRow(requestId: string) {
 describe("GIVEN the gateway in front of real components", () => {
   it("WHEN a member calls chat completions with the openai client THEN the answer is relayed, usage counted and one audit row written", async () => {
     const token = await world.idp.token({ sub: "alice" });
-    const r = await client(token).chat.completions.create({
-      model: "tiny-chat",
-      messages: [{ role: "user", content: "hello there my friend" }],
-    }).withResponse();
+    const r = await client(token)
+      .chat.completions.create({
+        model: "tiny-chat",
+        messages: [{ role: "user", content: "hello there my friend" }],
+      })
+      .withResponse();
     expect(r.data.choices[0].message.content).toBe("word0 word1 word2 ");
     expect(r.data.usage?.prompt_tokens).toBe(4);
     const id = r.response.headers.get("x-request-id")!;
@@ -58,7 +64,10 @@ describe("GIVEN the gateway in front of real components", () => {
       streamed: false,
     });
     // The non-streaming body was forwarded as received.
-    expect(world.chat.seen.at(-1)!.body).toEqual({ model: "tiny-chat", messages: [{ role: "user", content: "hello there my friend" }] });
+    expect(world.chat.seen.at(-1)!.body).toEqual({
+      model: "tiny-chat",
+      messages: [{ role: "user", content: "hello there my friend" }],
+    });
   });
 
   it("WHEN a stream is requested THEN chunks arrive as SSE, usage is asked of the upstream and hidden from a client that did not ask", async () => {
@@ -76,7 +85,9 @@ describe("GIVEN the gateway in front of real components", () => {
     const seen = world.chat.seen.at(-1)!.body;
     expect(seen.stream_options).toEqual({ include_usage: true });
     const rows = await world.until(
-      async () => (await world.query("SELECT * FROM gateway_audit WHERE subject = 'bob'")).length && world.query("SELECT * FROM gateway_audit WHERE subject = 'bob'"),
+      async () =>
+        (await world.query("SELECT * FROM gateway_audit WHERE subject = 'bob'")).length &&
+        world.query("SELECT * FROM gateway_audit WHERE subject = 'bob'"),
       "bob's audit row",
     );
     expect(rows[0]).toMatchObject({ streamed: true, tokens_in: 3, tokens_out: 3, status: 200 });
@@ -102,7 +113,10 @@ describe("GIVEN the gateway in front of real components", () => {
     const e = await client(token).embeddings.create({ model: "tiny-embed", input: "vector me" });
     expect(e.data[0].embedding).toEqual([0.5, 0.25, 0.125]);
     expect(world.embed.seen.length).toBe(before + 1);
-    const c = await client(token).chat.completions.create({ model: "tiny-chat-support", messages: [{ role: "user", content: "hi" }] });
+    const c = await client(token).chat.completions.create({
+      model: "tiny-chat-support",
+      messages: [{ role: "user", content: "hi" }],
+    });
     expect(c.model).toBe("tiny-chat-support");
     expect(world.chat.seen.at(-1)!.body.model).toBe("tiny-chat-support");
   });
@@ -124,10 +138,14 @@ describe("GIVEN the gateway in front of real components", () => {
     expect(r.body.error).toMatchObject({ type: "permission_error", code: "permission_denied" });
     expect(r.body.error.reasons).toEqual(expect.arrayContaining(["model_not_allowed"]));
     expect(JSON.stringify(r.body)).not.toMatch(/allowedModels|clearance_rank|rego/);
-    const cleared = await post("/v1/chat/completions", JSON.stringify({ model: "secret-chat", messages: [] }), {
-      authorization: `Bearer ${await world.idp.token()}`,
-      "content-type": "application/json",
-    });
+    const cleared = await post(
+      "/v1/chat/completions",
+      JSON.stringify({ model: "secret-chat", messages: [] }),
+      {
+        authorization: `Bearer ${await world.idp.token()}`,
+        "content-type": "application/json",
+      },
+    );
     expect(cleared.status).toBe(403);
     expect(cleared.body.error.reasons).toEqual(["clearance_insufficient"]);
   });
@@ -157,38 +175,65 @@ describe("GIVEN the gateway in front of real components", () => {
   });
 
   it("WHEN the caller is a service account with an API key THEN the key's team applies; a revoked key is 401", async () => {
-    await world.until(async () => (await world.query("SELECT 1 FROM gateway_schema_migrations WHERE version = 1")).length, "migrations");
+    await world.until(
+      async () => (await world.query("SELECT 1 FROM gateway_schema_migrations WHERE version = 1")).length,
+      "migrations",
+    );
     const key = "sk-sov-svc1.s3cr3t-value-for-test";
-    await world.query("INSERT INTO gateway_api_keys (id, key_hash, team) VALUES ($1, $2, 'demo')", ["svc1", hashApiKey(key)]);
-    const stored = await world.query<{ key_hash: string }>("SELECT key_hash FROM gateway_api_keys WHERE id = 'svc1'");
+    await world.query("INSERT INTO gateway_api_keys (id, key_hash, team) VALUES ($1, $2, 'demo')", [
+      "svc1",
+      hashApiKey(key),
+    ]);
+    const stored = await world.query<{ key_hash: string }>(
+      "SELECT key_hash FROM gateway_api_keys WHERE id = 'svc1'",
+    );
     expect(stored[0].key_hash).not.toContain("s3cr3t");
-    const r = await client(key).chat.completions.create({ model: "tiny-chat", messages: [{ role: "user", content: "hi" }] }).withResponse();
+    const r = await client(key)
+      .chat.completions.create({ model: "tiny-chat", messages: [{ role: "user", content: "hi" }] })
+      .withResponse();
     const row = await auditRow(r.response.headers.get("x-request-id")!);
     expect(row).toMatchObject({ subject: "apikey:svc1", auth_kind: "apikey", team: "demo" });
-    const bad = await post("/v1/completions", "{}", { authorization: "Bearer sk-sov-nope.nope", "content-type": "application/json" });
+    const bad = await post("/v1/completions", "{}", {
+      authorization: "Bearer sk-sov-nope.nope",
+      "content-type": "application/json",
+    });
     expect(bad.status).toBe(401);
   });
 
   it("WHEN the team allows capture THEN a redacted JSONL record lands in the bucket under date/team/model; otherwise none", async () => {
     const token = await world.idp.token({ sub: "dave" });
-    const r = await client(token).chat.completions.create({
-      model: "tiny-chat",
-      messages: [{ role: "user", content: "mail me at jane.doe@example.com please" }],
-    }).withResponse();
+    const r = await client(token)
+      .chat.completions.create({
+        model: "tiny-chat",
+        messages: [{ role: "user", content: "mail me at jane.doe@example.com please" }],
+      })
+      .withResponse();
     const id = r.response.headers.get("x-request-id")!;
     const found = await world.until(
-      () => world.s3.records(BUCKET, "captures/").flatMap((o) => o.lines.map((l) => ({ key: o.key, l }))).find((x) => x.l.requestId === id),
+      () =>
+        world.s3
+          .records(BUCKET, "captures/")
+          .flatMap((o) => o.lines.map((l) => ({ key: o.key, l })))
+          .find((x) => x.l.requestId === id),
       "the captured record",
     );
     const today = new Date().toISOString().slice(0, 10);
     expect(found.key).toMatch(new RegExp(`^captures/date=${today}/team=demo/model=tiny-chat/[^/]+\\.jsonl$`));
     expect(JSON.stringify(found.l)).not.toContain("jane.doe@example.com");
-    expect((found.l.request as { messages: { content: string }[] }).messages[0].content).toBe("mail me at [REDACTED] please");
-    expect(found.l).toMatchObject({ team: "demo", model: "tiny-chat", usage: { promptTokens: 5, completionTokens: 3 } });
+    expect((found.l.request as { messages: { content: string }[] }).messages[0].content).toBe(
+      "mail me at [REDACTED] please",
+    );
+    expect(found.l).toMatchObject({
+      team: "demo",
+      model: "tiny-chat",
+      usage: { promptTokens: 5, completionTokens: 3 },
+    });
     expect(world.s3.rejected).toBe(0);
 
     const nocapToken = await world.idp.token({ sub: "erin", groups: ["sovereign-nocap"] });
-    const n = await client(nocapToken).chat.completions.create({ model: "tiny-chat", messages: [{ role: "user", content: "secret" }] }).withResponse();
+    const n = await client(nocapToken)
+      .chat.completions.create({ model: "tiny-chat", messages: [{ role: "user", content: "secret" }] })
+      .withResponse();
     const nid = n.response.headers.get("x-request-id")!;
     const row = await auditRow(nid);
     expect(row.captured).toBe(false);
@@ -197,13 +242,23 @@ describe("GIVEN the gateway in front of real components", () => {
 
   it("WHEN a streamed answer is captured THEN the record holds the assembled completion", async () => {
     const token = await world.idp.token({ sub: "frank" });
-    const stream = await client(token).chat.completions.create({ model: "tiny-chat", messages: [{ role: "user", content: "s" }], stream: true });
+    const stream = await client(token).chat.completions.create({
+      model: "tiny-chat",
+      messages: [{ role: "user", content: "s" }],
+      stream: true,
+    });
     for await (const _ of stream) void _;
     const rec = await world.until(
-      () => world.s3.records(BUCKET).flatMap((o) => o.lines).find((l) => l.subject === "frank"),
+      () =>
+        world.s3
+          .records(BUCKET)
+          .flatMap((o) => o.lines)
+          .find((l) => l.subject === "frank"),
       "frank's capture",
     );
-    expect(rec.response).toEqual({ choices: [{ index: 0, message: { role: "assistant", content: "word0 word1 word2 " } }] });
+    expect(rec.response).toEqual({
+      choices: [{ index: 0, message: { role: "assistant", content: "word0 word1 word2 " } }],
+    });
   });
 
   it("WHEN the logs are read THEN they are JSON lines without prompt text", () => {
@@ -228,7 +283,10 @@ describe("GIVEN the gateway in front of real components", () => {
 });
 
 describe("GIVEN bad input", () => {
-  const json = async () => ({ authorization: `Bearer ${await world.idp.token()}`, "content-type": "application/json" });
+  const json = async () => ({
+    authorization: `Bearer ${await world.idp.token()}`,
+    "content-type": "application/json",
+  });
 
   it("WHEN the body is malformed JSON THEN 400 in OpenAI's error shape", async () => {
     const r = await post("/v1/chat/completions", '{"model": "tiny-chat",', await json());
@@ -238,7 +296,10 @@ describe("GIVEN bad input", () => {
   });
 
   it("WHEN the content type is wrong THEN 415 quoting it", async () => {
-    const r = await post("/v1/chat/completions", "model=tiny-chat", { ...(await json()), "content-type": "text/plain" });
+    const r = await post("/v1/chat/completions", "model=tiny-chat", {
+      ...(await json()),
+      "content-type": "text/plain",
+    });
     expect(r.status).toBe(415);
     expect(r.body.error.message).toContain('"text/plain"');
   });
@@ -251,7 +312,11 @@ describe("GIVEN bad input", () => {
   });
 
   it("WHEN the model is unknown THEN 404 model_not_found", async () => {
-    const r = await post("/v1/chat/completions", JSON.stringify({ model: "gpt-9", messages: [] }), await json());
+    const r = await post(
+      "/v1/chat/completions",
+      JSON.stringify({ model: "gpt-9", messages: [] }),
+      await json(),
+    );
     expect(r.status).toBe(404);
     expect(r.body.error).toMatchObject({ code: "model_not_found" });
     expect(r.body.error.message).toContain('"gpt-9"');
@@ -270,8 +335,15 @@ describe("GIVEN bad input", () => {
       ["HMAC with the public key", { authorization: `Bearer ${idp.hmacToken()}` }],
     ];
     for (const [what, h] of cases) {
-      const r = await post("/v1/chat/completions", JSON.stringify({ model: "tiny-chat", messages: [] }), { ...h, "content-type": "application/json" });
-      expect({ what, status: r.status, type: r.body.error.type }).toEqual({ what, status: 401, type: "authentication_error" });
+      const r = await post("/v1/chat/completions", JSON.stringify({ model: "tiny-chat", messages: [] }), {
+        ...h,
+        "content-type": "application/json",
+      });
+      expect({ what, status: r.status, type: r.body.error.type }).toEqual({
+        what,
+        status: 401,
+        type: "authentication_error",
+      });
     }
   });
 
@@ -293,7 +365,9 @@ describe("GIVEN bad input", () => {
     const old = world.idp.removeKey("rotated-key");
     // A fresh gateway sees only the published keys.
     const { url: url2 } = await world.gateway();
-    const res = await fetch(`${url2}/v1/models`, { headers: { authorization: `Bearer ${await world.idp.token({ key: old })}` } });
+    const res = await fetch(`${url2}/v1/models`, {
+      headers: { authorization: `Bearer ${await world.idp.token({ key: old })}` },
+    });
     expect(res.status).toBe(401);
   });
 });

@@ -40,16 +40,24 @@ describe("GIVEN OPA or the model server failing", () => {
     const r = await call(url, await world.idp.token(), chat("hi"));
     expect(r.status).toBe(503);
     const b = (await r.json()) as { error: { code: string; type: string } };
-    expect(b.error).toEqual(expect.objectContaining({ code: "authorization_unavailable", type: "api_error" }));
+    expect(b.error).toEqual(
+      expect.objectContaining({ code: "authorization_unavailable", type: "api_error" }),
+    );
     const id = r.headers.get("x-request-id")!;
-    const row = await world.until(async () => (await world.query("SELECT * FROM gateway_audit WHERE request_id = $1", [id]))[0], "audit row");
+    const row = await world.until(
+      async () => (await world.query("SELECT * FROM gateway_audit WHERE request_id = $1", [id]))[0],
+      "audit row",
+    );
     expect(row).toMatchObject({ decision: "error", status: 503 });
   });
 
   it("WHEN OPA does not answer within the deadline THEN 503, not a hang", async () => {
     const hang = http.createServer(() => undefined);
     await new Promise<void>((r) => hang.listen(0, "127.0.0.1", r));
-    const { url } = await world.gateway({ opaUrl: `http://127.0.0.1:${(hang.address() as AddressInfo).port}`, opaTimeoutMs: 150 });
+    const { url } = await world.gateway({
+      opaUrl: `http://127.0.0.1:${(hang.address() as AddressInfo).port}`,
+      opaTimeoutMs: 150,
+    });
     const r = await call(url, await world.idp.token(), chat("hi"));
     expect(r.status).toBe(503);
     hang.closeAllConnections();
@@ -59,15 +67,24 @@ describe("GIVEN OPA or the model server failing", () => {
   it("WHEN the model server is unreachable THEN 502; when it answers 503 THEN 503 is relayed", async () => {
     const dead = `http://127.0.0.1:${await closedPort()}`;
     const cat = world.catalog();
-    const { url } = await world.gateway({ catalog: { ...cat, routes: { ...cat.routes, "tiny-chat": dead } } });
+    const { url } = await world.gateway({
+      catalog: { ...cat, routes: { ...cat.routes, "tiny-chat": dead } },
+    });
     const r = await call(url, await world.idp.token(), chat("hi"));
     expect(r.status).toBe(502);
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe("upstream_error");
 
-    const busy = http.createServer((_q, s) => s.writeHead(503, { "content-type": "application/json" }).end('{"error":{"message":"overloaded","type":"api_error","param":null,"code":null}}'));
+    const busy = http.createServer((_q, s) =>
+      s
+        .writeHead(503, { "content-type": "application/json" })
+        .end('{"error":{"message":"overloaded","type":"api_error","param":null,"code":null}}'),
+    );
     await new Promise<void>((res) => busy.listen(0, "127.0.0.1", res));
     const { url: url2 } = await world.gateway({
-      catalog: { ...cat, routes: { ...cat.routes, "tiny-chat": `http://127.0.0.1:${(busy.address() as AddressInfo).port}` } },
+      catalog: {
+        ...cat,
+        routes: { ...cat.routes, "tiny-chat": `http://127.0.0.1:${(busy.address() as AddressInfo).port}` },
+      },
     });
     const r2 = await call(url2, await world.idp.token(), chat("hi"));
     expect(r2.status).toBe(503);
@@ -158,7 +175,10 @@ describe("GIVEN load while PostgreSQL and the object store go away", () => {
     expect(spilledDuringOutage[1]).toBeGreaterThan(50);
     const count = await world.until(
       async () => {
-        const rows = await world.query<{ n: string }>("SELECT count(*) AS n FROM gateway_audit WHERE request_id = ANY($1)", [ids]);
+        const rows = await world.query<{ n: string }>(
+          "SELECT count(*) AS n FROM gateway_audit WHERE request_id = ANY($1)",
+          [ids],
+        );
         return Number(rows[0].n) === TOTAL && rows;
       },
       "all audit rows",
@@ -168,7 +188,9 @@ describe("GIVEN load while PostgreSQL and the object store go away", () => {
     expect(Number(count[0].n)).toBe(TOTAL);
     const captured = await world.until(
       () => {
-        const got = new Set(world.s3.records(BUCKET).flatMap((o) => o.lines.map((l) => l.requestId as string)));
+        const got = new Set(
+          world.s3.records(BUCKET).flatMap((o) => o.lines.map((l) => l.requestId as string)),
+        );
         return ids.every((i) => got.has(i)) && got;
       },
       "all captured records",
@@ -218,7 +240,10 @@ describe("GIVEN a gateway process killed while records wait on its disk", () => 
     }
     await world.until(async () => {
       const m = await (await fetch(`${first.url}/metrics`)).text();
-      return /sovereign_gateway_capture_spill_records 20\b/.test(m) && /sovereign_gateway_audit_spill_records 20\b/.test(m);
+      return (
+        /sovereign_gateway_capture_spill_records 20\b/.test(m) &&
+        /sovereign_gateway_audit_spill_records 20\b/.test(m)
+      );
     }, "20 records spilled to disk");
     const exited = new Promise((r) => first.proc.once("exit", r));
     first.proc.kill("SIGKILL");
@@ -226,7 +251,8 @@ describe("GIVEN a gateway process killed while records wait on its disk", () => 
     const files = fs.readdirSync(path.join(spill, "capture"));
     expect(files.some((f) => f.endsWith(".jsonl"))).toBe(true);
     // Nothing unredacted ever reached the disk.
-    for (const f of files) expect(fs.readFileSync(path.join(spill, "capture", f), "utf8")).not.toContain("bob@example.org");
+    for (const f of files)
+      expect(fs.readFileSync(path.join(spill, "capture", f), "utf8")).not.toContain("bob@example.org");
 
     world.pg.start();
     await world.s3.start();
@@ -234,7 +260,9 @@ describe("GIVEN a gateway process killed while records wait on its disk", () => 
     try {
       const got = await world.until(
         () => {
-          const s = new Set(world.s3.records(BUCKET).flatMap((o) => o.lines.map((l) => l.requestId as string)));
+          const s = new Set(
+            world.s3.records(BUCKET).flatMap((o) => o.lines.map((l) => l.requestId as string)),
+          );
           return ids.every((i) => s.has(i)) && s;
         },
         "captures delivered after restart",
@@ -244,7 +272,10 @@ describe("GIVEN a gateway process killed while records wait on its disk", () => 
       expect(ids.filter((i) => !got.has(i))).toEqual([]);
       const rows = await world.until(
         async () => {
-          const r = await world.query<{ n: string }>("SELECT count(*) AS n FROM gateway_audit WHERE request_id = ANY($1)", [ids]);
+          const r = await world.query<{ n: string }>(
+            "SELECT count(*) AS n FROM gateway_audit WHERE request_id = ANY($1)",
+            [ids],
+          );
           return Number(r[0].n) === ids.length && r;
         },
         "audit rows delivered after restart",
@@ -252,7 +283,10 @@ describe("GIVEN a gateway process killed while records wait on its disk", () => 
         100,
       );
       expect(Number(rows[0].n)).toBe(20);
-      await world.until(() => fs.readdirSync(path.join(spill, "capture")).length === 0, "spill directory emptied");
+      await world.until(
+        () => fs.readdirSync(path.join(spill, "capture")).length === 0,
+        "spill directory emptied",
+      );
     } finally {
       const done = new Promise((r) => second.proc.once("exit", r));
       second.proc.kill("SIGTERM");

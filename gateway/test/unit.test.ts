@@ -44,11 +44,15 @@ describe("GIVEN the SigV4 signer", () => {
       credentials: AWS_EXAMPLE,
       amzDate: "20130524T000000Z",
     });
-    expect(h.authorization).toContain("Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+    expect(h.authorization).toContain(
+      "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
+    );
   });
 
   it("WHEN keys hold reserved characters THEN they are encoded the S3 way", () => {
-    expect(uriEncode("captures/date=2026-01-01/team=a b/x+y.jsonl", true)).toBe("captures/date%3D2026-01-01/team%3Da%20b/x%2By.jsonl");
+    expect(uriEncode("captures/date=2026-01-01/team=a b/x+y.jsonl", true)).toBe(
+      "captures/date%3D2026-01-01/team%3Da%20b/x%2By.jsonl",
+    );
   });
 });
 
@@ -81,7 +85,11 @@ describe("GIVEN the configuration", () => {
         GATEWAY_OPA_URL: "opa:8181",
         GATEWAY_MAX_BODY_BYTES: "-3",
         PGSSLMODE: "maybe",
-        GATEWAY_CATALOG: JSON.stringify({ models: { m: { role: "chat" } }, routes: {}, redactPatterns: ["("] }),
+        GATEWAY_CATALOG: JSON.stringify({
+          models: { m: { role: "chat" } },
+          routes: {},
+          redactPatterns: ["("],
+        }),
       });
     } catch (e) {
       err = e as ConfigError;
@@ -105,14 +113,18 @@ describe("GIVEN per-team budgets", () => {
     const q = new QuotaTracker();
     q.admit("a", budgets, t0);
     q.admit("a", budgets, t0);
-    expect(() => q.admit("a", budgets, t0)).toThrow(expect.objectContaining({ status: 429, headers: { "retry-after": "30" } }));
+    expect(() => q.admit("a", budgets, t0)).toThrow(
+      expect.objectContaining({ status: 429, headers: { "retry-after": "30" } }),
+    );
     expect(q.admit("a", budgets, t0 + 30_000)).toEqual({ tokensToday: 0, requestsThisMinute: 0 });
   });
 
   it("WHEN the day's tokens are spent THEN 429 until UTC midnight", () => {
     const q = new QuotaTracker();
     q.addTokens("a", 100, t0);
-    expect(() => q.admit("a", budgets, t0)).toThrow(expect.objectContaining({ status: 429, code: "budget_tokens_exceeded" }));
+    expect(() => q.admit("a", budgets, t0)).toThrow(
+      expect.objectContaining({ status: 429, code: "budget_tokens_exceeded" }),
+    );
     expect(retryAfter("day", t0)).toBe(12 * 3600 - 30);
   });
 
@@ -143,9 +155,9 @@ describe("GIVEN capture", () => {
   });
 
   it("WHEN a key is built THEN it is partitioned by date, team and model", () => {
-    expect(partitionKey("captures/", { ts: "2026-03-04T05:06:07.000Z", team: "legal", model: "legal-lora" }, "b1")).toBe(
-      "captures/date=2026-03-04/team=legal/model=legal-lora/b1.jsonl",
-    );
+    expect(
+      partitionKey("captures/", { ts: "2026-03-04T05:06:07.000Z", team: "legal", model: "legal-lora" }, "b1"),
+    ).toBe("captures/date=2026-03-04/team=legal/model=legal-lora/b1.jsonl");
   });
 });
 
@@ -154,7 +166,9 @@ describe("GIVEN OPA answers", () => {
     expect(() => parseDecision("{}")).toThrow(OpaUnavailable);
     expect(() => parseDecision('{"result":{"allow":true}}')).toThrow(OpaUnavailable);
     expect(() => parseDecision("nope")).toThrow(OpaUnavailable);
-    expect(parseDecision('{"result":{"allow":false,"reasons":["x"],"obligations":{"capture":false,"redact":[]}}}')).toEqual({
+    expect(
+      parseDecision('{"result":{"allow":false,"reasons":["x"],"obligations":{"capture":false,"redact":[]}}}'),
+    ).toEqual({
       allow: false,
       reasons: ["x"],
       obligations: { capture: false, redact: [] },

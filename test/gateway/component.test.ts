@@ -24,7 +24,8 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     outputs = wireGateway(config("aws-prod"), { stack: "aws-prod" }, fakeSubstrate());
     await settle();
   });
-  const one = (type: string) => recorder.resources.find((r) => r.type === type && r.name.startsWith("gateway"))!;
+  const one = (type: string) =>
+    recorder.resources.find((r) => r.type === type && r.name.startsWith("gateway"))!;
 
   it("WHEN it is deployed THEN the Deployment runs >= 2 hardened non-root replicas with the pinned image", () => {
     const d = one("kubernetes:apps/v1:Deployment").inputs;
@@ -40,7 +41,12 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     });
     expect(c.ports).toEqual([{ name: SCRAPE_TARGETS.gateway.port, containerPort: 8080, protocol: "TCP" }]);
     expect(d.spec.template.metadata.labels).toMatchObject(SCRAPE_TARGETS.gateway.selector);
-    const env = Object.fromEntries(c.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [e.name, e.value ?? e.valueFrom]));
+    const env = Object.fromEntries(
+      c.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [
+        e.name,
+        e.value ?? e.valueFrom,
+      ]),
+    );
     expect(env.GATEWAY_OPA_URL).toBe("http://opa.sovereign-policy.svc.cluster.local:8181");
     expect(env.GATEWAY_CAPTURE_BUCKET).toBe("fake-inference-logs");
     expect(env.PGPASSWORD).toEqual({ secretKeyRef: { name: "gateway-postgres", key: "password" } });
@@ -72,7 +78,9 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
   it("WHEN it is exposed THEN the Service matches gatewayUrl() and the load balancer is internal", async () => {
     const svcs = recorder.ofType("kubernetes:core/v1:Service").map((r) => r.inputs);
     const svc = svcs.find((s) => s.spec.type === "ClusterIP")!;
-    expect(`http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${svc.spec.ports[0].port}`).toBe(gatewayUrl());
+    expect(
+      `http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${svc.spec.ports[0].port}`,
+    ).toBe(gatewayUrl());
     expect(svc.metadata.labels).toMatchObject(SCRAPE_TARGETS.gateway.selector);
     expect(svc.spec.ports[0].name).toBe(SCRAPE_TARGETS.gateway.port);
     const lb = svcs.find((s) => s.spec.type === "LoadBalancer")!;
@@ -84,10 +92,15 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     const np = one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs.spec;
     expect(np.policyTypes).toEqual(["Ingress", "Egress"]);
     expect(np.ingress).toEqual([{ ports: [{ protocol: "TCP", port: 8080 }] }]);
-    const targets = np.egress.map((e: { to?: { namespaceSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: number }[] }) => ({
-      ns: e.to?.[0]?.namespaceSelector?.matchLabels["kubernetes.io/metadata.name"],
-      ports: e.ports.map((p) => p.port),
-    }));
+    const targets = np.egress.map(
+      (e: {
+        to?: { namespaceSelector?: { matchLabels: Record<string, string> } }[];
+        ports: { port: number }[];
+      }) => ({
+        ns: e.to?.[0]?.namespaceSelector?.matchLabels["kubernetes.io/metadata.name"],
+        ports: e.ports.map((p) => p.port),
+      }),
+    );
     expect(targets).toContainEqual({ ns: PLATFORM_NAMESPACES.policy, ports: [8181] });
     expect(targets).toContainEqual({ ns: PLATFORM_NAMESPACES.serving, ports: [8000] });
     expect(targets).toContainEqual({ ns: undefined, ports: [5432, 8333, 443] });
@@ -105,12 +118,18 @@ describe("GIVEN replica settings", () => {
   it("WHEN the local (dev) stack leaves them unset THEN one replica; prod defaults to the HA count", () => {
     expect(gatewayReplicas(config("local"))).toEqual({ min: 1, max: 3 });
     const prod = config("aws-prod");
-    expect(gatewayReplicas({ ...prod, gateway: { ...prod.gateway, replicas: {} } })).toEqual({ min: 2, max: 6 });
+    expect(gatewayReplicas({ ...prod, gateway: { ...prod.gateway, replicas: {} } })).toEqual({
+      min: 2,
+      max: 6,
+    });
   });
 
   it("WHEN prod asks for one replica THEN the config is rejected naming the path", () => {
     const raw = rawFromStackFile(stackFile("aws-prod")).raw as Record<string, any>;
-    const bad = { ...raw, gateway: { ...raw.gateway, replicas: { min: 1, max: 0 }, redactPatterns: ["(unclosed"] } };
+    const bad = {
+      ...raw,
+      gateway: { ...raw.gateway, replicas: { min: 1, max: 0 }, redactPatterns: ["(unclosed"] },
+    };
     const r = validateConfig(bad);
     const msgs = JSON.stringify(r);
     expect(msgs).toContain("expected at least 2 replicas in prod, found 1");

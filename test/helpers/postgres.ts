@@ -66,15 +66,38 @@ export async function startPostgres(): Promise<PostgresInstance> {
       : args;
     const r = spawnSync(cmd, argv, { encoding: "utf8", cwd: root, timeout: 60_000 });
     if (r.status !== 0 && !allowFail) {
-      throw new Error(`${path.basename(bin)} ${args.join(" ")} failed (${r.status}): ${r.stderr || r.stdout}`);
+      throw new Error(
+        `${path.basename(bin)} ${args.join(" ")} failed (${r.status}): ${r.stderr || r.stdout}`,
+      );
     }
     return r.stdout;
   };
-  run(toolPath("initdb"), ["-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"]);
+  run(toolPath("initdb"), [
+    "-D",
+    dataDir,
+    "-U",
+    "postgres",
+    "--auth=trust",
+    "-E",
+    "UTF8",
+    "--no-sync",
+    "--no-instructions",
+  ]);
   const port = await freePort();
   const opts = `-p ${port} -k ${sockDir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100`;
   const start = () => {
-    run(toolPath("pg_ctl"), ["-D", dataDir, "-o", opts, "-l", path.join(root, "log"), "-w", "-t", "60", "start"]);
+    run(toolPath("pg_ctl"), [
+      "-D",
+      dataDir,
+      "-o",
+      opts,
+      "-l",
+      path.join(root, "log"),
+      "-w",
+      "-t",
+      "60",
+      "start",
+    ]);
   };
   const stop = () => {
     run(toolPath("pg_ctl"), ["-D", dataDir, "-m", "fast", "-w", "-t", "60", "stop"], true);
@@ -93,6 +116,21 @@ export async function startPostgres(): Promise<PostgresInstance> {
       stop();
       fs.rmSync(root, { recursive: true, force: true });
     },
-    psql: (sql) => run(toolPath("psql"), ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql]),
+    psql: (sql) =>
+      run(toolPath("psql"), [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-XAtq",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        sql,
+      ]),
   };
 }

@@ -47,7 +47,10 @@ export class TestIdp {
 
   /** Adds a signing key (published in the JWKS) and returns its kid. */
   async addKey(alg: Alg, kid = `${alg.toLowerCase()}-${this.keys.length + 1}`): Promise<string> {
-    const { privateKey, publicKey } = await jose.generateKeyPair(alg, alg === "EdDSA" ? { crv: "Ed25519" } : {});
+    const { privateKey, publicKey } = await jose.generateKeyPair(
+      alg,
+      alg === "EdDSA" ? { crv: "Ed25519" } : {},
+    );
     const jwk = { ...(await jose.exportJWK(publicKey)), kid, alg, use: "sig" };
     this.keys.push({ kid, alg, privateKey, jwk });
     return kid;
@@ -107,7 +110,13 @@ export class TestIdp {
     const k = this.keys[0];
     const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
     const head = enc({ alg: "HS256", typ: "JWT", kid: k.kid });
-    const body = enc({ sub: "mallory", iss: this.issuer, aud: this.audience, exp: now + 300, groups: ["sovereign-demo"] });
+    const body = enc({
+      sub: "mallory",
+      iss: this.issuer,
+      aud: this.audience,
+      exp: now + 300,
+      groups: ["sovereign-demo"],
+    });
     const sig = createHmac("sha256", JSON.stringify(k.jwk)).update(`${head}.${body}`).digest("base64url");
     return `${head}.${body}.${sig}`;
   }

@@ -42,7 +42,11 @@ export class TestS3 {
     const out: { key: string; lines: Record<string, unknown>[] }[] = [];
     for (const [k, v] of this.objects) {
       if (!k.startsWith(`${bucket}/${prefix}`)) continue;
-      const lines = v.toString("utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = v
+        .toString("utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       out.push({ key: k.slice(bucket.length + 1), lines });
     }
     return out;
@@ -77,14 +81,20 @@ export class TestS3 {
   /** Returns why the signature is wrong, or undefined when it is right. */
   private verify(req: http.IncomingMessage, body: Buffer): string | undefined {
     const auth = req.headers.authorization ?? "";
-    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth);
+    const m =
+      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(
+        auth,
+      );
     if (!m) return "malformed Authorization header";
     const [, akid, day, region, signed, signature] = m;
     if (akid !== this.accessKeyId) return "unknown access key";
     if (region !== this.region) return "wrong region";
     const amzDate = String(req.headers["x-amz-date"] ?? "");
     if (!amzDate.startsWith(day)) return "x-amz-date does not match the credential scope";
-    const skew = Math.abs(Date.parse(amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, "$1-$2-$3T$4:$5:$6Z")) - Date.now());
+    const skew = Math.abs(
+      Date.parse(amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, "$1-$2-$3T$4:$5:$6Z")) -
+        Date.now(),
+    );
     if (!(skew < 15 * 60_000)) return "request time too skewed";
     const declared = String(req.headers["x-amz-content-sha256"] ?? "");
     const actual = crypto.createHash("sha256").update(body).digest("hex");
@@ -105,11 +115,22 @@ export class TestS3 {
           .map(([k, v]) => `${k}=${v ?? ""}`)
           .join("&")
       : "";
-    const headerLines = names.map((n) => `${n}:${String(req.headers[n] ?? "").trim().replace(/ +/g, " ")}`).join("\n");
+    const headerLines = names
+      .map(
+        (n) =>
+          `${n}:${String(req.headers[n] ?? "")
+            .trim()
+            .replace(/ +/g, " ")}`,
+      )
+      .join("\n");
     const canonical = `${req.method}\n${canonicalUri}\n${canonicalQuery}\n${headerLines}\n\n${signed}\n${declared}`;
     const sts = `AWS4-HMAC-SHA256\n${amzDate}\n${day}/${region}/s3/aws4_request\n${crypto.createHash("sha256").update(canonical).digest("hex")}`;
-    let k: Buffer = crypto.createHmac("sha256", "AWS4" + this.secretAccessKey).update(day).digest();
-    for (const part of [region, "s3", "aws4_request"]) k = crypto.createHmac("sha256", k).update(part).digest();
+    let k: Buffer = crypto
+      .createHmac("sha256", "AWS4" + this.secretAccessKey)
+      .update(day)
+      .digest();
+    for (const part of [region, "s3", "aws4_request"])
+      k = crypto.createHmac("sha256", k).update(part).digest();
     const expected = crypto.createHmac("sha256", k).update(sts).digest("hex");
     return expected === signature ? undefined : "signature does not match";
   }

@@ -111,8 +111,14 @@ export class FakeUpstream {
     }
     res.writeHead(200, { "content-type": "text/event-stream" });
     const event = (o: unknown) => res.write(`data: ${JSON.stringify(o)}\n\n`);
-    const base = { id: "cmpl-1", object: chat ? "chat.completion.chunk" : "text_completion", created: 1, model };
-    const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+    const base = {
+      id: "cmpl-1",
+      object: chat ? "chat.completion.chunk" : "text_completion",
+      created: 1,
+      model,
+    };
+    const includeUsage =
+      (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
     let i = 0;
     let finished = false;
     res.on("close", () => {
@@ -123,14 +129,32 @@ export class FakeUpstream {
       if (res.destroyed) return;
       if (i < n) {
         const w = words[i++];
-        event({ ...base, choices: [chat ? { index: 0, delta: { content: w }, finish_reason: null } : { index: 0, text: w, finish_reason: null }] });
+        event({
+          ...base,
+          choices: [
+            chat
+              ? { index: 0, delta: { content: w }, finish_reason: null }
+              : { index: 0, text: w, finish_reason: null },
+          ],
+        });
         if (this.opts.chunkDelayMs) setTimeout(next, this.opts.chunkDelayMs);
         else setImmediate(next);
         return;
       }
-      event({ ...base, choices: [chat ? { index: 0, delta: {}, finish_reason: "stop" } : { index: 0, text: "", finish_reason: "stop" }] });
+      event({
+        ...base,
+        choices: [
+          chat
+            ? { index: 0, delta: {}, finish_reason: "stop" }
+            : { index: 0, text: "", finish_reason: "stop" },
+        ],
+      });
       if (includeUsage) {
-        event({ ...base, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n } });
+        event({
+          ...base,
+          choices: [],
+          usage: { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n },
+        });
       }
       res.write("data: [DONE]\n\n");
       finished = true;

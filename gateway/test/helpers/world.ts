@@ -30,13 +30,18 @@ export function testOpaData(): OpaData {
     oidcGroup,
     clearance: "internal" as const,
     allowedModels,
-    budgets: { tokensPerDay: o.tokensPerDay ?? 10_000_000, requestsPerMinute: o.requestsPerMinute ?? 1_000_000 },
+    budgets: {
+      tokensPerDay: o.tokensPerDay ?? 10_000_000,
+      requestsPerMinute: o.requestsPerMinute ?? 1_000_000,
+    },
     allowCapture: o.allowCapture ?? false,
     trainableClassifications: ["public" as const, "internal" as const],
   });
   return {
     teams: {
-      demo: team("sovereign-demo", ["tiny-chat", "tiny-chat-support", "tiny-embed", "secret-chat"], { allowCapture: true }),
+      demo: team("sovereign-demo", ["tiny-chat", "tiny-chat-support", "tiny-embed", "secret-chat"], {
+        allowCapture: true,
+      }),
       nocap: team("sovereign-nocap", ["tiny-chat"]),
       small: team("sovereign-small", ["tiny-chat"], { tokensPerDay: 40, requestsPerMinute: 3 }),
     },
@@ -81,14 +86,21 @@ export class World {
 
   async stop(): Promise<void> {
     for (const g of this.gateways) await g.stop().catch(() => undefined);
-    await Promise.all([this.opa.stop(), this.idp.stop(), this.chat.stop(), this.embed.stop(), this.s3.stop()]);
+    await Promise.all([
+      this.opa.stop(),
+      this.idp.stop(),
+      this.chat.stop(),
+      this.embed.stop(),
+      this.s3.stop(),
+    ]);
     this.pg?.destroy();
     fs.rmSync(this.tmp, { recursive: true, force: true });
   }
 
   catalog(): Catalog {
     const models: Record<string, Catalog["models"][string]> = {};
-    for (const [n, m] of Object.entries(this.data.models)) models[n] = { role: m.role, baseModel: m.baseModel };
+    for (const [n, m] of Object.entries(this.data.models))
+      models[n] = { role: m.role, baseModel: m.baseModel };
     const teams: Record<string, Catalog["teams"][string]> = {};
     for (const [n, t] of Object.entries(this.data.teams)) {
       teams[n] = { oidcGroup: t.oidcGroup, clearance: t.clearance, budgets: t.budgets };
@@ -135,7 +147,13 @@ export class World {
       opaUrl: this.opa.url,
       opaTimeoutMs: 1000,
       upstreamTimeoutMs: 10_000,
-      oidc: { issuer: this.idp.issuer, audience: this.idp.audience, groupsClaim: "groups", clockToleranceSec: 30, jwksCooldownMs: 0 },
+      oidc: {
+        issuer: this.idp.issuer,
+        audience: this.idp.audience,
+        groupsClaim: "groups",
+        clockToleranceSec: 30,
+        jwksCooldownMs: 0,
+      },
       postgres: {
         host: "127.0.0.1",
         port: this.pg.port,
@@ -144,7 +162,13 @@ export class World {
         sslMode: "disable",
         poolSize: 4,
       },
-      s3: { endpoint: this.s3.url, region: this.s3.region, bucket: BUCKET, forcePathStyle: true, prefix: "captures/" },
+      s3: {
+        endpoint: this.s3.url,
+        region: this.s3.region,
+        bucket: BUCKET,
+        forcePathStyle: true,
+        prefix: "captures/",
+      },
       spillDir: fs.mkdtempSync(path.join(this.tmp, "spill-")),
       captureQueueMax: 10_000,
       auditQueueMax: 50_000,
@@ -164,7 +188,9 @@ export class World {
   }
 
   /** Starts an in-process gateway; its log lines are collected in `lines`. */
-  async gateway(overrides: Partial<GatewayConfig> = {}): Promise<{ gw: Gateway; url: string; lines: string[]; log: Logger }> {
+  async gateway(
+    overrides: Partial<GatewayConfig> = {},
+  ): Promise<{ gw: Gateway; url: string; lines: string[]; log: Logger }> {
     const lines: string[] = [];
     const log = createLogger((l) => lines.push(l));
     const gw = new Gateway({ config: this.config(overrides), log, env: this.s3Env(), usageSyncMs: 200 });
