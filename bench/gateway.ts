@@ -266,7 +266,7 @@ async function main(): Promise<void> {
       GATEWAY_PORT: "0",
       GATEWAY_HOST: "127.0.0.1",
       GATEWAY_OPA_URL: opa.url,
-      GATEWAY_OPA_TIMEOUT_MS: "250",
+      GATEWAY_OPA_TIMEOUT_MS: process.env.BENCH_OPA_TIMEOUT_MS ?? "250",
       GATEWAY_OIDC_ISSUER: idp.issuer,
       GATEWAY_OIDC_AUDIENCE: idp.audience,
       PGHOST: "127.0.0.1",

@@ -10,6 +10,7 @@ async function main(): Promise<void> {
     gw = new Gateway({ config: loadConfig(process.env), log });
   } catch (e) {
     log.error(e instanceof ConfigError ? e.message : `cannot start: ${(e as Error).message}`);
+    log.flush();
     process.exit(2);
   }
   let stopping = false;
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
       () => process.exit(0),
       (e: Error) => {
         log.error("shutdown failed", { error: e.message });
+        log.flush();
         process.exit(1);
       },
     );

@@ -10,7 +10,7 @@ import { errors } from "./errors";
 interface TeamUsage {
   day: number;
   minute: number;
-  /** Tokens of the day: last synced cluster total plus what this replica counted since. */
+  /** Tokens of the day: at least the last synced cluster total plus what this replica counted since. */
   tokens: number;
   requests: number;
   /** Monotonic counters of what this replica counted (for syncs). */
@@ -101,8 +101,10 @@ export class QuotaTracker {
       const u = this.entry(team, now);
       const m = mark.get(team) ?? { tokens: 0, requests: 0 };
       const t = totals.get(team) ?? { tokens: 0, requests: 0 };
-      u.tokens = Math.max(t.tokens + (u.counted - m.tokens), 0);
-      u.requests = Math.max(t.requests + (u.countedRequests - m.requests), 0);
+      // Both are lower bounds of the cluster-wide usage (the totals miss this replica's rows
+      // still queued for Postgres), so the larger one is kept.
+      u.tokens = Math.max(u.tokens, t.tokens + (u.counted - m.tokens));
+      u.requests = Math.max(u.requests, t.requests + (u.countedRequests - m.requests));
     }
   }
 }

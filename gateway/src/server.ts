@@ -148,6 +148,7 @@ export class Gateway {
     });
     const port = (this.server.address() as { port: number }).port;
     this.log.info("gateway listening", { port, instance: this.cfg.instanceId });
+    this.log.flush();
     return port;
   }
 
@@ -196,6 +197,7 @@ export class Gateway {
     for (const a of this.agents.values()) a.destroy();
     await this.pool.end().catch(() => undefined);
     this.log.info("stopped");
+    this.log.flush();
   }
 
   // ---------------------------------------------------------------------------------------------

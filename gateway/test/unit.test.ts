@@ -135,6 +135,10 @@ describe("GIVEN per-team budgets", () => {
     q.addTokens("a", 5, t0);
     q.endSync(mark, new Map([["a", { tokens: 50, requests: 1 }]]), t0);
     expect(q.snapshot("a", t0).tokensToday).toBe(55);
+    // Totals that miss this replica's queued rows never lower its own count.
+    q.admit("a", budgets, t0);
+    q.endSync(q.beginSync(), new Map(), t0);
+    expect(q.snapshot("a", t0)).toEqual({ tokensToday: 55, requestsThisMinute: 1 });
   });
 
   it("WHEN a denial's reasons are all budgets THEN it is a 429, otherwise a 403", () => {
