@@ -138,7 +138,7 @@ describe("GIVEN per-team budgets", () => {
     // Totals that miss this replica's queued rows never lower its own count.
     q.admit("a", budgets, t0);
     q.endSync(q.beginSync(), new Map(), t0);
-    expect(q.snapshot("a", t0)).toEqual({ tokensToday: 55, requestsThisMinute: 1 });
+    expect(q.snapshot("a", t0)).toEqual({ tokensToday: 55, requestsThisMinute: 2 });
   });
 
   it("WHEN a denial's reasons are all budgets THEN it is a 429, otherwise a 403", () => {
