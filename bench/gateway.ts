@@ -7,10 +7,12 @@
  * have finished), so queueing shows up in the percentiles.
  *
  * Non-streaming: latency to the last byte. Streaming: time to the first byte.
- * Env: BENCH_RATES (default 250,500,1000), BENCH_SECONDS per point (default 5),
+ * First, unloaded: requests back to back from one caller (latency and CPU per request of each
+ * process). Env: BENCH_RATES (default 100,250,500,1000), BENCH_SECONDS per point (default 5),
+ * BENCH_SEQUENTIAL (default 1000), BENCH_OPA_TIMEOUT_MS (default 250, the production default),
  * BENCH_PROFILE=1 writes a CPU profile of the gateway to $TMPDIR/sovereign-gateway-profiles/.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
@@ -21,7 +23,7 @@ import { freePort, startPostgres } from "../test/helpers/postgres";
 import { toolPath } from "../test/helpers/tools";
 
 const REPO = path.resolve(__dirname, "..");
-const RATES = (process.env.BENCH_RATES ?? "250,500,1000").split(",").map(Number);
+const RATES = (process.env.BENCH_RATES ?? "100,250,500,1000").split(",").map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_S = 1;
 const TARGET_P99_MS = 2;
@@ -258,7 +260,17 @@ async function main(): Promise<void> {
   };
   const profDir = path.join(os.tmpdir(), "sovereign-gateway-profiles");
   const gwArgs = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
-  const gw = spawn(tsx[0], [...gwArgs, ...tsx.slice(1), "gateway/src/main.ts"], {
+  // The gateway runs compiled, as in its container image.
+  const build = spawnSync(
+    process.execPath,
+    [require.resolve("typescript/bin/tsc"), "-p", "gateway/tsconfig.build.json"],
+    {
+      cwd: REPO,
+      stdio: "inherit",
+    },
+  );
+  if (build.status !== 0) throw new Error("gateway build failed");
+  const gw = spawn(process.execPath, [...gwArgs, "dist/gateway-build/gateway/src/main.js"], {
     cwd: REPO,
     stdio: ["ignore", "pipe", "inherit"],
     env: {
@@ -301,6 +313,32 @@ async function main(): Promise<void> {
   });
   const cpuRows: string[][] = [];
   const rows: string[][] = [];
+  // Unloaded: one caller, requests back to back: the latency one request pays, and the CPU each
+  // process spends on it.
+  const seq = async (base: string, n: number) => {
+    const ms: number[] = [];
+    const u = new URL(base);
+    const body = Buffer.from(
+      JSON.stringify({ model: "tiny-chat", messages: [{ role: "user", content: "hi" }] }),
+    );
+    for (let i = 0; i < n; i++) ms.push(await once(u, body, token, false));
+    return ms;
+  };
+  const SEQ_N = Number(process.env.BENCH_SEQUENTIAL ?? 1000);
+  const d0 = cpu();
+  const seqDirect = await seq(upstreamUrl, SEQ_N);
+  const d1 = cpu();
+  const seqVia = await seq(gwUrl, SEQ_N);
+  const d2 = cpu();
+  const us = (a: number, b: number) => f(((b - a) / SEQ_N) * 1000, 0);
+  console.log(`unloaded, ${SEQ_N} sequential non-streaming requests (ms):`);
+  console.log(`  direct  p50 ${f(pct(seqDirect, 50))}  p99 ${f(pct(seqDirect, 99))}`);
+  console.log(
+    `  gateway p50 ${f(pct(seqVia, 50))}  p99 ${f(pct(seqVia, 99))}  added p50 ${f(pct(seqVia, 50) - pct(seqDirect, 50))}  added p99 ${f(pct(seqVia, 99) - pct(seqDirect, 99))}`,
+  );
+  console.log(
+    `  CPU per request, µs: direct: upstream ${us(d0.upstream, d1.upstream)}; via gateway: gateway ${us(d1.gateway, d2.gateway)}, OPA ${us(d1.opa, d2.opa)}, PostgreSQL ${us(d1.postgres, d2.postgres)}, upstream ${us(d1.upstream, d2.upstream)}\n`,
+  );
   let verdict = "";
   for (const stream of [false, true]) {
     for (const rate of RATES) {
