@@ -70,7 +70,7 @@ export interface GatewayConfig {
   readonly upstreamTimeoutMs: number;
   readonly oidc: OidcConfig;
   readonly postgres: PostgresConfig;
-  /** Capture sink; absent disables capture (records are counted as dropped). */
+  /** Capture sink; absent disables capture. */
   readonly s3?: S3Config;
   /** Directory for records that could not be delivered yet. */
   readonly spillDir: string;

@@ -503,6 +503,11 @@ export class Gateway {
   ): Promise<void> {
     const url = new URL(target);
     const wantCapture = ctx.decision === "allow";
+    if (res.destroyed || req.socket.destroyed) {
+      // The client left while we were deciding: do not spend the model's time.
+      ctx.status = 499;
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve, reject) => {
       const tUp = now();
       let settled = false;
@@ -636,7 +641,6 @@ export class Gateway {
         }
       });
       up.end(body);
-      void req;
     });
   }
 }
