@@ -4,7 +4,8 @@ import { gatewayUrl, modelServerUrl } from "../../components/lib/endpoints";
 import { SCRAPE_TARGETS } from "../../components/lib/metrics";
 import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
 import { validateConfig } from "../../stacks/config/validate";
-import { rawFromStackFile, stackFile } from "../../stacks/config/load";
+import { rawFromStackFile, shippedStacks, stackFile } from "../../stacks/config/load";
+import { loadBalancerAnnotations } from "../../components/platform/gateway";
 import { gatewayCatalog, gatewayReplicas, wireGateway } from "../../stacks/wiring/gateway";
 import { fakeSubstrate } from "../helpers/fake-substrate";
 import { validateRecorded } from "../helpers/k8s-schema";
@@ -140,5 +141,29 @@ describe("GIVEN replica settings", () => {
     const c = gatewayCatalog(config("local"));
     expect(c.models["tiny-chat-support"]).toEqual({ role: "chat", baseModel: "tiny-chat" });
     expect(c.routes["tiny-chat"]).toBe(modelServerUrl("tiny-chat"));
+  });
+});
+
+describe("GIVEN every shipped stack", () => {
+  it("WHEN replicas are resolved THEN prod stacks run at least 2 and max is never below min", () => {
+    for (const stack of shippedStacks()) {
+      const c = config(stack);
+      const r = gatewayReplicas(c);
+      expect({ stack, ok: r.max >= r.min && (c.profile !== "prod" || r.min >= 2) }).toEqual({
+        stack,
+        ok: true,
+      });
+    }
+  });
+
+  it("WHEN public exposure is opted into THEN the load balancer is internet-facing, otherwise internal", () => {
+    expect(loadBalancerAnnotations(true)["service.beta.kubernetes.io/aws-load-balancer-scheme"]).toBe(
+      "internet-facing",
+    );
+    expect(loadBalancerAnnotations(true)["networking.gke.io/load-balancer-type"]).toBeUndefined();
+    expect(loadBalancerAnnotations(false)).toMatchObject({
+      "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+      "networking.gke.io/load-balancer-type": "Internal",
+    });
   });
 });
