@@ -1,12 +1,56 @@
 /** Platform wiring: gateway. Maps the validated config to typed component args. */
+import { Gateway } from "../../components/platform/gateway";
+import { modelServerUrl } from "../../components/lib/endpoints";
+import { profileDefaults } from "../../components/lib/profile";
+import { IMAGES } from "../../components/lib/versions";
 import type { Substrate } from "../../components/substrate";
+import type { Catalog } from "../../gateway/src/config";
 import type { StackConfig } from "../config/schema";
 import type { StackContext } from "./context";
 
+/** The gateway's catalog: teams, models (adapters point at their base) and model server URLs. */
+export function gatewayCatalog(config: StackConfig): Catalog {
+  const teams: Record<string, Catalog["teams"][string]> = {};
+  for (const t of config.teams) {
+    teams[t.name] = { oidcGroup: t.oidcGroup, clearance: t.clearance, budgets: t.budgets };
+  }
+  const models: Record<string, Catalog["models"][string]> = {};
+  const routes: Record<string, string> = {};
+  for (const m of config.models) {
+    models[m.name] = { role: m.role };
+    routes[m.name] = modelServerUrl(m.name);
+    for (const a of m.loraAdapters) models[a.name] = { role: m.role, baseModel: m.name };
+  }
+  return { teams, models, routes, redactPatterns: config.gateway.redactPatterns };
+}
+
+/** Replica bounds: explicit config, else the profile's HA count (at least 2 in prod). */
+export function gatewayReplicas(config: StackConfig): { min: number; max: number } {
+  const min = config.gateway.replicas.min ?? profileDefaults(config.profile).haReplicas;
+  const max = config.gateway.replicas.max ?? Math.max(min, min * 3);
+  return { min, max };
+}
+
 export function wireGateway(
-  _config: StackConfig,
+  config: StackConfig,
   _ctx: StackContext,
-  _substrate: Substrate,
+  substrate: Substrate,
 ): Record<string, unknown> {
-  return {};
+  const gw = new Gateway("gateway", {
+    substrate,
+    profile: config.profile,
+    image: config.images.gateway ?? config.gateway.image ?? IMAGES.gateway,
+    replicas: gatewayReplicas(config),
+    oidc: {
+      issuer: config.gateway.oidc.issuer,
+      audience: config.gateway.oidc.audience,
+      jwksUri: config.gateway.oidc.jwksUri,
+      groupsClaim: config.gateway.oidc.groupsClaim,
+    },
+    catalog: gatewayCatalog(config),
+    public: config.gateway.public,
+    maxBodyBytes: config.gateway.maxBodyBytes,
+    opaTimeoutMs: config.gateway.opaTimeoutMs,
+  });
+  return { gatewayUrl: gw.url, gatewayLoadBalancer: gw.loadBalancer };
 }

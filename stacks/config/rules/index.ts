@@ -2,8 +2,9 @@
 import { AWS_RULES } from "./aws";
 import { CLUSTER_RULES } from "./cluster";
 import { CORE_RULES } from "./core";
-import { OBSERVABILITY_RULES } from "./observability";
+import { GATEWAY_RULES } from "./gateway";
 import type { Rule } from "./helpers";
+import { OBSERVABILITY_RULES } from "./observability";
 import { SERVING_RULES } from "./serving";
 import { TENANCY_RULES } from "./tenancy";
 
@@ -16,4 +17,5 @@ export const ALL_RULES: readonly Rule[] = [
   ...SERVING_RULES,
   ...TENANCY_RULES,
   ...OBSERVABILITY_RULES,
+  ...GATEWAY_RULES,
 ];

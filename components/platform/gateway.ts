@@ -1,0 +1,365 @@
+/**
+ * The inference gateway: namespace, workload identity (object-store scope `captures/` of the
+ * inference-log bucket), Postgres login, the catalog ConfigMap, a hardened Deployment with a
+ * PodDisruptionBudget and a HorizontalPodAutoscaler, the in-cluster Service (`gatewayUrl()`),
+ * a load balancer that is internal unless public exposure is opted into, and a NetworkPolicy
+ * that lets the pods reach only DNS, OPA, the model servers, Postgres, the object store and the
+ * identity provider. The constructor is thin: the objects are built by the pure functions below.
+ */
+import { createHash } from "node:crypto";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { Catalog } from "../../gateway/src/config";
+import { opaUrl } from "../lib/endpoints";
+import { k8sLabels } from "../lib/labels";
+import { SCRAPE_TARGETS } from "../lib/metrics";
+import { PLATFORM_NAMESPACES } from "../lib/naming";
+import type { Profile } from "../lib/profile";
+import type { PostgresConnection, Substrate } from "../substrate";
+
+export const GATEWAY_PORT = 8080;
+export const GATEWAY_SERVICE = "gateway";
+export const GATEWAY_SERVICE_ACCOUNT = "gateway";
+const SPILL_DIR = "/var/spool/gateway";
+const CATALOG_DIR = "/etc/gateway";
+
+export interface GatewayArgs {
+  readonly substrate: Substrate;
+  readonly profile: Profile;
+  /** Pinned image reference. */
+  readonly image: string;
+  readonly replicas: { readonly min: number; readonly max: number };
+  readonly oidc: {
+    readonly issuer: string;
+    readonly audience: string;
+    /** @default discovered from the issuer */
+    readonly jwksUri?: string;
+    /** @default groups */
+    readonly groupsClaim?: string;
+  };
+  /** Teams, models and the model server URL of every base model. */
+  readonly catalog: Catalog;
+  /** Expose on an internet-facing load balancer. @default false (internal load balancer) */
+  readonly public?: boolean;
+  /** @default 1048576 */
+  readonly maxBodyBytes?: number;
+  /** @default 250 */
+  readonly opaTimeoutMs?: number;
+  /** Spill volume size for records waiting for Postgres or the object store. @default 2Gi */
+  readonly spillSize?: string;
+  /** CPU request per pod. @default 500m */
+  readonly cpuRequest?: string;
+  /** Memory request and limit per pod. @default 512Mi */
+  readonly memory?: string;
+}
+
+export const gatewayLabels = (instance: string) => k8sLabels("gateway", instance);
+
+/** Non-secret environment of the gateway container. */
+export function gatewayEnv(
+  args: GatewayArgs,
+  db: { host: string; port: number; database: string; sslMode: string },
+  bucket: string,
+  forcePathStyle: boolean,
+): { name: string; value: string }[] {
+  const env: Record<string, string> = {
+    GATEWAY_PORT: String(GATEWAY_PORT),
+    GATEWAY_OPA_URL: opaUrl(),
+    GATEWAY_OPA_TIMEOUT_MS: String(args.opaTimeoutMs ?? 250),
+    GATEWAY_MAX_BODY_BYTES: String(args.maxBodyBytes ?? 1_048_576),
+    GATEWAY_OIDC_ISSUER: args.oidc.issuer,
+    GATEWAY_OIDC_AUDIENCE: args.oidc.audience,
+    GATEWAY_OIDC_GROUPS_CLAIM: args.oidc.groupsClaim ?? "groups",
+    GATEWAY_CATALOG_FILE: `${CATALOG_DIR}/catalog.json`,
+    GATEWAY_SPILL_DIR: SPILL_DIR,
+    GATEWAY_CAPTURE_BUCKET: bucket,
+    GATEWAY_CAPTURE_PREFIX: "captures/",
+    GATEWAY_S3_FORCE_PATH_STYLE: String(forcePathStyle),
+    PGHOST: db.host,
+    PGPORT: String(db.port),
+    PGDATABASE: db.database,
+    PGSSLMODE: db.sslMode,
+  };
+  if (args.oidc.jwksUri) env.GATEWAY_OIDC_JWKS_URI = args.oidc.jwksUri;
+  return Object.entries(env).map(([name, value]) => ({ name, value }));
+}
+
+/** A digest of the catalog: a change rolls the pods. */
+export function catalogDigest(catalog: Catalog): string {
+  return createHash("sha256").update(JSON.stringify(catalog)).digest("hex").slice(0, 16);
+}
+
+/** The pod template's container (hardened: non-root, read-only root, no capabilities). */
+export function gatewayContainer(
+  args: GatewayArgs,
+  env: k8s.types.input.core.v1.EnvVar[],
+): k8s.types.input.core.v1.Container {
+  const memory = args.memory ?? "512Mi";
+  return {
+    name: "gateway",
+    image: args.image,
+    imagePullPolicy: "IfNotPresent",
+    ports: [{ name: SCRAPE_TARGETS.gateway.port, containerPort: GATEWAY_PORT, protocol: "TCP" }],
+    env,
+    resources: { requests: { cpu: args.cpuRequest ?? "500m", memory }, limits: { memory } },
+    readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 2 },
+    livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10, failureThreshold: 3 },
+    startupProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 2, failureThreshold: 30 },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 10001,
+      runAsGroup: 10001,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    volumeMounts: [
+      { name: "catalog", mountPath: CATALOG_DIR, readOnly: true },
+      { name: "spill", mountPath: SPILL_DIR },
+      { name: "tmp", mountPath: "/tmp" },
+    ],
+    // Let the endpoints controller and load balancers stop sending before draining starts.
+    lifecycle: { preStop: { sleep: { seconds: 5 } } },
+  };
+}
+
+/** Load balancer annotations: internal unless public exposure was opted into. */
+export function loadBalancerAnnotations(isPublic: boolean): Record<string, string> {
+  return {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": isPublic ? "internet-facing" : "internal",
+    // Other clouds' controllers read their own keys; each is ignored elsewhere.
+    ...(isPublic
+      ? {}
+      : {
+          "networking.gke.io/load-balancer-type": "Internal",
+          "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+        }),
+  };
+}
+
+/** Egress the pods need, nothing else; ingress only on the http port. */
+export function gatewayNetworkPolicySpec(
+  podLabels: Record<string, string>,
+  objectStorePort: number,
+  postgresPort: number,
+): k8s.types.input.networking.v1.NetworkPolicySpec {
+  const nsSel = (ns: string) => ({
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
+  });
+  const tcp = (port: number) => ({ protocol: "TCP", port });
+  return {
+    podSelector: { matchLabels: podLabels },
+    policyTypes: ["Ingress", "Egress"],
+    ingress: [{ ports: [tcp(GATEWAY_PORT)] }],
+    egress: [
+      { to: [nsSel("kube-system")], ports: [{ protocol: "UDP", port: 53 }, tcp(53)] },
+      { to: [nsSel(PLATFORM_NAMESPACES.policy)], ports: [tcp(8181)] },
+      { to: [nsSel(PLATFORM_NAMESPACES.serving)], ports: [tcp(8000)] },
+      // Postgres, the object store and the identity provider may live outside the cluster.
+      { ports: [...new Set([postgresPort, objectStorePort, 443])].map(tcp) },
+      // EKS Pod Identity agent (link-local); unused elsewhere.
+      { to: [{ ipBlock: { cidr: "169.254.170.23/32" } }], ports: [tcp(80)] },
+    ],
+  };
+}
+
+/** The port of a URL (explicit, or the scheme's default). */
+export function urlPort(u: string): number {
+  const url = new URL(u);
+  return url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
+}
+
+export class Gateway extends pulumi.ComponentResource {
+  readonly namespace: pulumi.Output<string>;
+  /** In-cluster base URL (`gatewayUrl()`). */
+  readonly url: pulumi.Output<string>;
+  /** Hostname or IP of the load balancer (once provisioned). */
+  readonly loadBalancer: pulumi.Output<string | undefined>;
+
+  constructor(name: string, args: GatewayArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("sovereign:platform:Gateway", name, {}, opts);
+    if (args.profile === "prod" && args.replicas.min < 2) {
+      throw new Error(`gateway: expected at least 2 replicas in prod, found ${args.replicas.min}`);
+    }
+    if (args.replicas.max < args.replicas.min) {
+      throw new Error(
+        `gateway: expected replicas.max >= replicas.min, found ${args.replicas.max} < ${args.replicas.min}`,
+      );
+    }
+    const s = args.substrate;
+    const k = { parent: this, provider: s.provider, dependsOn: [...s.ready] };
+    const labels = gatewayLabels(name);
+    const selector = { "app.kubernetes.io/name": "gateway", "app.kubernetes.io/instance": name };
+    const ns = new k8s.core.v1.Namespace(
+      `${name}-namespace`,
+      {
+        metadata: {
+          name: PLATFORM_NAMESPACES.gateway,
+          labels: { ...labels, "pod-security.kubernetes.io/enforce": "restricted" },
+        },
+      },
+      k,
+    );
+    this.namespace = ns.metadata.name;
+    const access = s.bindWorkload(
+      `${name}-workload`,
+      { kind: "gateway", namespace: this.namespace, serviceAccountName: GATEWAY_SERVICE_ACCOUNT },
+      { parent: this, dependsOn: [ns] },
+    );
+    const db: PostgresConnection = s.connectPostgres(`${name}-postgres`, "gateway", this.namespace, {
+      parent: this,
+      dependsOn: [ns],
+    });
+    const catalogCm = new k8s.core.v1.ConfigMap(
+      `${name}-catalog`,
+      {
+        metadata: { name: "gateway-catalog", namespace: this.namespace, labels },
+        data: { "catalog.json": JSON.stringify(args.catalog, null, 2) },
+      },
+      k,
+    );
+    const env = pulumi
+      .all([db.host, db.port, db.secretName, s.objectStore.buckets.inferenceLogs, access.env])
+      .apply(([host, port, secretName, bucket, s3env]) => [
+        ...gatewayEnv(
+          args,
+          { host, port, database: db.database, sslMode: db.sslMode },
+          bucket,
+          s.objectStore.forcePathStyle,
+        ),
+        { name: "PGUSER", valueFrom: { secretKeyRef: { name: secretName, key: "username" } } },
+        { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: secretName, key: "password" } } },
+        { name: "GATEWAY_INSTANCE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+        ...s3env,
+      ]);
+    const deployment = new k8s.apps.v1.Deployment(
+      `${name}-deployment`,
+      {
+        metadata: { name: "gateway", namespace: this.namespace, labels },
+        spec: {
+          replicas: args.replicas.min,
+          selector: { matchLabels: selector },
+          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+          template: {
+            metadata: {
+              labels,
+              annotations: { "sovereign.ai/catalog-digest": catalogDigest(args.catalog) },
+            },
+            spec: {
+              serviceAccountName: access.serviceAccountName,
+              automountServiceAccountToken: false,
+              // Drain open streams (25 s) and flush audit and capture queues before SIGKILL.
+              terminationGracePeriodSeconds: 45,
+              securityContext: {
+                runAsNonRoot: true,
+                fsGroup: 10001,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
+              topologySpreadConstraints: [
+                {
+                  maxSkew: 1,
+                  topologyKey: "topology.kubernetes.io/zone",
+                  whenUnsatisfiable: "ScheduleAnyway",
+                  labelSelector: { matchLabels: selector },
+                },
+                {
+                  maxSkew: 1,
+                  topologyKey: "kubernetes.io/hostname",
+                  whenUnsatisfiable: args.profile === "prod" ? "DoNotSchedule" : "ScheduleAnyway",
+                  labelSelector: { matchLabels: selector },
+                },
+              ],
+              containers: [gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[])],
+              volumes: [
+                { name: "catalog", configMap: { name: catalogCm.metadata.name } },
+                { name: "spill", emptyDir: { sizeLimit: args.spillSize ?? "2Gi" } },
+                { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
+              ],
+            },
+          },
+        },
+      },
+      { ...k, dependsOn: [...k.dependsOn, ...access.dependsOn, ...db.dependsOn] },
+    );
+    const svc = new k8s.core.v1.Service(
+      `${name}-service`,
+      {
+        metadata: { name: GATEWAY_SERVICE, namespace: this.namespace, labels },
+        spec: {
+          type: "ClusterIP",
+          selector,
+          ports: [
+            { name: SCRAPE_TARGETS.gateway.port, port: GATEWAY_PORT, targetPort: "http", protocol: "TCP" },
+          ],
+        },
+      },
+      k,
+    );
+    const lb = new k8s.core.v1.Service(
+      `${name}-lb`,
+      {
+        metadata: {
+          name: "gateway-lb",
+          namespace: this.namespace,
+          labels: { ...labels, "sovereign.ai/exposure": args.public ? "public" : "internal" },
+          annotations: loadBalancerAnnotations(args.public ?? false),
+        },
+        spec: {
+          type: "LoadBalancer",
+          selector,
+          externalTrafficPolicy: "Local",
+          ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }],
+        },
+      },
+      k,
+    );
+    new k8s.policy.v1.PodDisruptionBudget(
+      `${name}-pdb`,
+      {
+        metadata: { name: "gateway", namespace: this.namespace, labels },
+        spec:
+          args.replicas.min >= 2
+            ? { minAvailable: 1, selector: { matchLabels: selector } }
+            : { maxUnavailable: 1, selector: { matchLabels: selector } },
+      },
+      k,
+    );
+    new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+      `${name}-hpa`,
+      {
+        metadata: { name: "gateway", namespace: this.namespace, labels },
+        spec: {
+          scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name },
+          minReplicas: args.replicas.min,
+          maxReplicas: args.replicas.max,
+          metrics: [
+            {
+              type: "Resource",
+              resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 60 } },
+            },
+          ],
+          behavior: { scaleDown: { stabilizationWindowSeconds: 300 } },
+        },
+      },
+      k,
+    );
+    new k8s.networking.v1.NetworkPolicy(
+      `${name}-netpol`,
+      {
+        metadata: { name: "gateway", namespace: this.namespace, labels },
+        spec: pulumi
+          .all([s.objectStore.endpoint, db.port])
+          .apply(([endpoint, pgPort]) => gatewayNetworkPolicySpec(selector, urlPort(endpoint), pgPort)),
+      },
+      k,
+    );
+    this.url = pulumi.interpolate`http://${svc.metadata.name}.${this.namespace}.svc.cluster.local:${GATEWAY_PORT}`;
+    this.loadBalancer = lb.status.apply(
+      (st) => st?.loadBalancer?.ingress?.[0]?.hostname ?? st?.loadBalancer?.ingress?.[0]?.ip,
+    );
+    this.registerOutputs({ namespace: this.namespace, url: this.url, loadBalancer: this.loadBalancer });
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * Gateway configuration. Everything comes from environment variables (12-factor); the catalog
+ * (teams, models, routes) is one JSON document, given inline or as a file mounted from a
+ * ConfigMap. `loadConfig` is pure: it takes the environment and a file reader, so tests pass
+ * both. Every problem is reported at once, quoting the bad value.
+ */
+import * as fs from "node:fs";
+import type { Classification } from "../../components/lib/classification";
+
+/** One team as the gateway needs it: how callers map to it and its budgets. */
+export interface CatalogTeam {
+  readonly oidcGroup: string;
+  readonly clearance?: Classification;
+  readonly budgets: { readonly tokensPerDay: number; readonly requestsPerMinute: number };
+}
+
+export interface CatalogModel {
+  readonly role: "chat" | "embedding" | "guard";
+  /** For a LoRA adapter: the base model whose server hosts it. */
+  readonly baseModel?: string;
+}
+
+/** Teams, models and where each base model is served. */
+export interface Catalog {
+  readonly teams: Readonly<Record<string, CatalogTeam>>;
+  readonly models: Readonly<Record<string, CatalogModel>>;
+  /** Base model name → OpenAI-compatible base URL of its server (without `/v1`). */
+  readonly routes: Readonly<Record<string, string>>;
+  /** Regexes always redacted from captured traffic (on top of the decision's obligations). */
+  readonly redactPatterns: readonly string[];
+}
+
+export interface OidcConfig {
+  readonly issuer: string;
+  readonly audience: string;
+  /** JWKS URL; when absent it is discovered from `${issuer}/.well-known/openid-configuration`. */
+  readonly jwksUri?: string;
+  readonly groupsClaim: string;
+  /** Allowed clock skew, seconds. */
+  readonly clockToleranceSec: number;
+  /** Least time between two JWKS fetches for an unknown key id, ms. @default 30000 */
+  readonly jwksCooldownMs?: number;
+}
+
+export interface PostgresConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  readonly password?: string;
+  readonly sslMode: "disable" | "require" | "verify-full";
+  readonly poolSize: number;
+}
+
+export interface S3Config {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly bucket: string;
+  readonly forcePathStyle: boolean;
+  /** Key prefix of captures (the gateway's credentials may write only there). */
+  readonly prefix: string;
+}
+
+export interface GatewayConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly maxBodyBytes: number;
+  readonly opaUrl: string;
+  readonly opaTimeoutMs: number;
+  readonly upstreamTimeoutMs: number;
+  readonly oidc: OidcConfig;
+  readonly postgres: PostgresConfig;
+  /** Capture sink; absent disables capture. */
+  readonly s3?: S3Config;
+  /** Directory for records that could not be delivered yet. */
+  readonly spillDir: string;
+  readonly captureQueueMax: number;
+  readonly auditQueueMax: number;
+  readonly flushIntervalMs: number;
+  readonly retryIntervalMs: number;
+  /** How long a graceful shutdown waits for open requests and streams. */
+  readonly drainTimeoutMs: number;
+  /** Accept `Authorization: Bearer sk-sov-...` API keys stored hashed in Postgres. */
+  readonly apiKeys: boolean;
+  readonly accessLog: boolean;
+  /** Identifies this replica in object keys and spill files. */
+  readonly instanceId: string;
+  readonly catalog: Catalog;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid gateway configuration:\n  - ${problems.join("\n  - ")}`);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Builds the config from the environment; throws one {@link ConfigError} listing every problem. */
+export function loadConfig(
+  env: Env,
+  readFile: (p: string) => string = (p) => fs.readFileSync(p, "utf8"),
+): GatewayConfig {
+  const problems: string[] = [];
+  const str = (k: string, def?: string): string => {
+    const v = env[k];
+    if (v === undefined || v === "") {
+      if (def === undefined) problems.push(`${k}: expected a value, found nothing`);
+      return def ?? "";
+    }
+    return v;
+  };
+  const int = (k: string, def: number, min = 1): number => {
+    const v = env[k];
+    if (v === undefined || v === "") return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) {
+      problems.push(`${k}: expected an integer >= ${min}, found "${v}"`);
+      return def;
+    }
+    return n;
+  };
+  const bool = (k: string, def: boolean): boolean => {
+    const v = env[k];
+    if (v === undefined || v === "") return def;
+    if (v === "true" || v === "1") return true;
+    if (v === "false" || v === "0") return false;
+    problems.push(`${k}: expected true or false, found "${v}"`);
+    return def;
+  };
+  const url = (k: string, def?: string): string => {
+    const v = str(k, def);
+    if (v && !/^https?:\/\/[^\s]+$/.test(v)) problems.push(`${k}: expected an http(s) URL, found "${v}"`);
+    return v.replace(/\/+$/, "");
+  };
+
+  let catalog: Catalog = { teams: {}, models: {}, routes: {}, redactPatterns: [] };
+  const inline = env.GATEWAY_CATALOG;
+  const file = env.GATEWAY_CATALOG_FILE;
+  if (!inline && !file) {
+    problems.push(
+      "GATEWAY_CATALOG_FILE: expected a path to the catalog JSON (or GATEWAY_CATALOG), found nothing",
+    );
+  } else {
+    let text = inline ?? "";
+    if (!inline && file) {
+      try {
+        text = readFile(file);
+      } catch (e) {
+        problems.push(`GATEWAY_CATALOG_FILE: cannot read "${file}": ${(e as Error).message}`);
+      }
+    }
+    if (text) {
+      try {
+        catalog = parseCatalog(JSON.parse(text), problems);
+      } catch (e) {
+        problems.push(`GATEWAY_CATALOG: expected JSON, found a parse error: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  const sslMode = str("PGSSLMODE", "disable");
+  if (!["disable", "require", "verify-full"].includes(sslMode)) {
+    problems.push(`PGSSLMODE: expected disable, require or verify-full, found "${sslMode}"`);
+  }
+  const bucket = env.GATEWAY_CAPTURE_BUCKET;
+  const s3: S3Config | undefined = bucket
+    ? {
+        bucket,
+        endpoint: url("AWS_ENDPOINT_URL_S3", `https://s3.${env.AWS_REGION ?? "us-east-1"}.amazonaws.com`),
+        region: str("AWS_REGION", "us-east-1"),
+        forcePathStyle: bool("GATEWAY_S3_FORCE_PATH_STYLE", false),
+        prefix: str("GATEWAY_CAPTURE_PREFIX", "captures/"),
+      }
+    : undefined;
+
+  const cfg: GatewayConfig = {
+    port: int("GATEWAY_PORT", 8080, 0),
+    host: str("GATEWAY_HOST", "0.0.0.0"),
+    maxBodyBytes: int("GATEWAY_MAX_BODY_BYTES", 1_048_576),
+    opaUrl: url("GATEWAY_OPA_URL"),
+    opaTimeoutMs: int("GATEWAY_OPA_TIMEOUT_MS", 250),
+    upstreamTimeoutMs: int("GATEWAY_UPSTREAM_TIMEOUT_MS", 600_000),
+    oidc: {
+      issuer: str("GATEWAY_OIDC_ISSUER"),
+      audience: str("GATEWAY_OIDC_AUDIENCE"),
+      jwksUri: env.GATEWAY_OIDC_JWKS_URI ? url("GATEWAY_OIDC_JWKS_URI") : undefined,
+      groupsClaim: str("GATEWAY_OIDC_GROUPS_CLAIM", "groups"),
+      clockToleranceSec: int("GATEWAY_OIDC_CLOCK_SKEW_SEC", 30, 0),
+      jwksCooldownMs: int("GATEWAY_OIDC_JWKS_COOLDOWN_MS", 30_000, 0),
+    },
+    postgres: {
+      host: str("PGHOST", "127.0.0.1"),
+      port: int("PGPORT", 5432),
+      database: str("PGDATABASE", "gateway"),
+      user: str("PGUSER", "gateway"),
+      password: env.PGPASSWORD,
+      sslMode: sslMode as PostgresConfig["sslMode"],
+      poolSize: int("GATEWAY_PG_POOL_SIZE", 4),
+    },
+    s3,
+    spillDir: str("GATEWAY_SPILL_DIR", "/var/spool/gateway"),
+    captureQueueMax: int("GATEWAY_CAPTURE_QUEUE_MAX", 10_000),
+    auditQueueMax: int("GATEWAY_AUDIT_QUEUE_MAX", 50_000),
+    flushIntervalMs: int("GATEWAY_FLUSH_INTERVAL_MS", 200),
+    retryIntervalMs: int("GATEWAY_RETRY_INTERVAL_MS", 2000),
+    drainTimeoutMs: int("GATEWAY_DRAIN_TIMEOUT_MS", 25_000),
+    apiKeys: bool("GATEWAY_API_KEYS", true),
+    accessLog: bool("GATEWAY_ACCESS_LOG", true),
+    instanceId: str("GATEWAY_INSTANCE_ID", env.HOSTNAME ?? `gw-${process.pid}`),
+    catalog,
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return cfg;
+}
+
+function parseCatalog(raw: unknown, problems: string[]): Catalog {
+  const obj = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!obj(raw)) {
+    problems.push(`GATEWAY_CATALOG: expected an object, found ${JSON.stringify(raw)}`);
+    return { teams: {}, models: {}, routes: {}, redactPatterns: [] };
+  }
+  const teams: Record<string, CatalogTeam> = {};
+  for (const [name, t] of Object.entries(obj(raw.teams) ? raw.teams : {})) {
+    const b = obj(t) && obj(t.budgets) ? t.budgets : {};
+    if (!obj(t) || typeof t.oidcGroup !== "string") {
+      problems.push(
+        `catalog.teams.${name}.oidcGroup: expected a string, found ${JSON.stringify(obj(t) ? t.oidcGroup : t)}`,
+      );
+      continue;
+    }
+    const tpd = b.tokensPerDay;
+    const rpm = b.requestsPerMinute;
+    if (typeof tpd !== "number" || tpd <= 0 || typeof rpm !== "number" || rpm <= 0) {
+      problems.push(
+        `catalog.teams.${name}.budgets: expected positive tokensPerDay and requestsPerMinute, found ${JSON.stringify(b)}`,
+      );
+      continue;
+    }
+    teams[name] = {
+      oidcGroup: t.oidcGroup,
+      clearance: t.clearance as Classification | undefined,
+      budgets: { tokensPerDay: tpd, requestsPerMinute: rpm },
+    };
+  }
+  const models: Record<string, CatalogModel> = {};
+  for (const [name, m] of Object.entries(obj(raw.models) ? raw.models : {})) {
+    if (!obj(m) || !["chat", "embedding", "guard"].includes(m.role as string)) {
+      problems.push(
+        `catalog.models.${name}.role: expected chat, embedding or guard, found ${JSON.stringify(obj(m) ? m.role : m)}`,
+      );
+      continue;
+    }
+    models[name] = {
+      role: m.role as CatalogModel["role"],
+      baseModel: typeof m.baseModel === "string" ? m.baseModel : undefined,
+    };
+  }
+  const routes: Record<string, string> = {};
+  for (const [name, u] of Object.entries(obj(raw.routes) ? raw.routes : {})) {
+    if (typeof u !== "string" || !/^https?:\/\/\S+$/.test(u)) {
+      problems.push(`catalog.routes.${name}: expected an http(s) URL, found ${JSON.stringify(u)}`);
+      continue;
+    }
+    routes[name] = u.replace(/\/+$/, "");
+  }
+  for (const [name, m] of Object.entries(models)) {
+    const base = m.baseModel ?? name;
+    if (!routes[base])
+      problems.push(`catalog.models.${name}: expected a route for "${base}" in catalog.routes, found none`);
+  }
+  const redactPatterns: string[] = [];
+  for (const p of Array.isArray(raw.redactPatterns) ? raw.redactPatterns : []) {
+    try {
+      new RegExp(String(p));
+      redactPatterns.push(String(p));
+    } catch {
+      problems.push(`catalog.redactPatterns: expected a regular expression, found ${JSON.stringify(p)}`);
+    }
+  }
+  return { teams, models, routes, redactPatterns };
+}
+
+/** The server URL that serves `model` (a base model or a LoRA adapter), or undefined. */
+export function routeFor(catalog: Catalog, model: string): string | undefined {
+  const m = catalog.models[model];
+  if (!m) return undefined;
+  return catalog.routes[m.baseModel ?? model];
+}

@@ -1,0 +1,247 @@
+/**
+ * Postgres: versioned migrations (run at startup under an advisory lock, so replicas starting
+ * together apply each version once), audit inserts, cluster-wide usage for budgets and API key
+ * lookups.
+ */
+import { Pool, type PoolClient } from "pg";
+import type { PostgresConfig } from "./config";
+import type { ApiKeyRecord } from "./auth";
+import type { Batch } from "./spill-queue";
+import type { Logger } from "./log";
+
+/** Arbitrary constant key of the advisory lock that serializes migrations. */
+export const MIGRATION_LOCK_KEY = 7_361_229_001;
+
+/** Versioned migrations, applied in order; never edit one that has shipped, add a new one. */
+export const MIGRATIONS: readonly {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}[] = [
+  {
+    version: 1,
+    name: "audit, usage and api keys",
+    sql: `
+      CREATE TABLE gateway_audit (
+        request_id    text PRIMARY KEY,
+        ts            timestamptz NOT NULL,
+        subject       text NOT NULL,
+        auth_kind     text NOT NULL,
+        team          text NOT NULL,
+        model         text NOT NULL,
+        endpoint      text NOT NULL,
+        tokens_in     integer NOT NULL DEFAULT 0,
+        tokens_out    integer NOT NULL DEFAULT 0,
+        latency_ms    double precision NOT NULL,
+        decision      text NOT NULL,
+        reasons       text[] NOT NULL DEFAULT '{}',
+        status        integer NOT NULL,
+        streamed      boolean NOT NULL DEFAULT false,
+        captured      boolean NOT NULL DEFAULT false,
+        instance      text NOT NULL
+      );
+      CREATE INDEX gateway_audit_ts ON gateway_audit (ts);
+      CREATE INDEX gateway_audit_team_ts ON gateway_audit (team, ts);
+      CREATE TABLE gateway_usage (
+        team     text NOT NULL,
+        day      date NOT NULL,
+        tokens   bigint NOT NULL DEFAULT 0,
+        requests bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (team, day)
+      );
+      CREATE TABLE gateway_usage_minute (
+        team     text NOT NULL,
+        minute   timestamptz NOT NULL,
+        requests bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (team, minute)
+      );
+      CREATE TABLE gateway_api_keys (
+        id          text PRIMARY KEY,
+        key_hash    text NOT NULL UNIQUE,
+        team        text NOT NULL,
+        description text NOT NULL DEFAULT '',
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        revoked_at  timestamptz
+      );`,
+  },
+];
+
+export interface AuditRow {
+  readonly requestId: string;
+  /** ISO time the request arrived. */
+  readonly ts: string;
+  readonly subject: string;
+  readonly authKind: string;
+  readonly team: string;
+  readonly model: string;
+  readonly endpoint: string;
+  readonly tokensIn: number;
+  readonly tokensOut: number;
+  readonly latencyMs: number;
+  readonly decision: "allow" | "deny" | "error" | "none";
+  readonly reasons: readonly string[];
+  readonly status: number;
+  readonly streamed: boolean;
+  readonly captured: boolean;
+  readonly instance: string;
+}
+
+export function createPool(cfg: PostgresConfig, log: Logger): Pool {
+  const pool = new Pool({
+    host: cfg.host,
+    port: cfg.port,
+    database: cfg.database,
+    user: cfg.user,
+    password: cfg.password,
+    max: cfg.poolSize,
+    ssl: cfg.sslMode === "disable" ? false : { rejectUnauthorized: cfg.sslMode === "verify-full" },
+    connectionTimeoutMillis: 2000,
+    idleTimeoutMillis: 30_000,
+    query_timeout: 10_000,
+  });
+  // An idle client losing its server (Postgres restart) must not crash the process.
+  pool.on("error", (e) => log.warn("postgres idle client error", { error: e.message }));
+  return pool;
+}
+
+/** Applies pending migrations under an advisory lock; returns the versions applied. */
+export async function migrate(pool: Pool): Promise<number[]> {
+  const client: PoolClient = await pool.connect();
+  const applied: number[] = [];
+  try {
+    await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    try {
+      await client.query(
+        "CREATE TABLE IF NOT EXISTS gateway_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+      );
+      const done = new Set(
+        (await client.query<{ version: number }>("SELECT version FROM gateway_schema_migrations")).rows.map(
+          (r) => r.version,
+        ),
+      );
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        await client.query("BEGIN");
+        try {
+          await client.query(m.sql);
+          await client.query("INSERT INTO gateway_schema_migrations (version, name) VALUES ($1, $2)", [
+            m.version,
+            m.name,
+          ]);
+          await client.query("COMMIT");
+        } catch (e) {
+          await client.query("ROLLBACK");
+          throw new Error(`migration ${m.version} (${m.name}) failed: ${(e as Error).message}`);
+        }
+        applied.push(m.version);
+      }
+    } finally {
+      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    client.release();
+  }
+  return applied;
+}
+
+/**
+ * Inserts a batch of audit rows in one statement; rows already present (a retried batch) are
+ * skipped, and only newly inserted rows add to the usage counters, so retries never double-count.
+ */
+export async function insertAudit(pool: Pool, batch: Batch<AuditRow>): Promise<void> {
+  const r = batch.records;
+  const col = <K extends keyof AuditRow>(k: K) => r.map((x) => x[k]);
+  await pool.query(
+    `WITH ins AS (
+       INSERT INTO gateway_audit (request_id, ts, subject, auth_kind, team, model, endpoint, tokens_in, tokens_out,
+                                  latency_ms, decision, reasons, status, streamed, captured, instance)
+       SELECT u.request_id, u.ts, u.subject, u.auth_kind, u.team, u.model, u.endpoint, u.tokens_in, u.tokens_out,
+              u.latency_ms, u.decision, string_to_array(u.reasons, ',') , u.status, u.streamed, u.captured, u.instance
+       FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                   $8::int[], $9::int[], $10::float8[], $11::text[], $12::text[], $13::int[], $14::bool[],
+                   $15::bool[], $16::text[])
+         AS u(request_id, ts, subject, auth_kind, team, model, endpoint, tokens_in, tokens_out, latency_ms,
+              decision, reasons, status, streamed, captured, instance)
+       ON CONFLICT (request_id) DO NOTHING
+       RETURNING team, ts, tokens_in + tokens_out AS tokens, decision
+     ), d AS (
+       INSERT INTO gateway_usage AS g (team, day, tokens, requests)
+       SELECT team, (ts AT TIME ZONE 'UTC')::date, sum(tokens), count(*) FILTER (WHERE decision = 'allow')
+       FROM ins GROUP BY 1, 2
+       ON CONFLICT (team, day) DO UPDATE SET tokens = g.tokens + excluded.tokens, requests = g.requests + excluded.requests
+     )
+     INSERT INTO gateway_usage_minute AS g (team, minute, requests)
+     SELECT team, date_trunc('minute', ts), count(*) FROM ins WHERE decision = 'allow' GROUP BY 1, 2
+     ON CONFLICT (team, minute) DO UPDATE SET requests = g.requests + excluded.requests`,
+    [
+      col("requestId"),
+      col("ts"),
+      col("subject"),
+      col("authKind"),
+      col("team"),
+      col("model"),
+      col("endpoint"),
+      col("tokensIn"),
+      col("tokensOut"),
+      col("latencyMs"),
+      col("decision"),
+      r.map((x) => x.reasons.join(",")),
+      col("status"),
+      col("streamed"),
+      col("captured"),
+      col("instance"),
+    ],
+  );
+}
+
+/** Cluster-wide tokens of the current UTC day and requests of the current minute, per team. */
+export async function readUsage(
+  pool: Pool,
+  now = new Date(),
+): Promise<Map<string, { tokens: number; requests: number }>> {
+  const res = await pool.query<{ team: string; tokens: string; requests: string }>(
+    `SELECT coalesce(d.team, m.team) AS team, coalesce(d.tokens, 0)::text AS tokens, coalesce(m.requests, 0)::text AS requests
+     FROM (SELECT team, tokens FROM gateway_usage WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date) d
+     FULL JOIN (SELECT team, requests FROM gateway_usage_minute WHERE minute = date_trunc('minute', $1::timestamptz)) m
+       ON d.team = m.team`,
+    [now.toISOString()],
+  );
+  const out = new Map<string, { tokens: number; requests: number }>();
+  for (const row of res.rows)
+    out.set(row.team, { tokens: Number(row.tokens), requests: Number(row.requests) });
+  return out;
+}
+
+/** Removes per-minute counters older than a day. */
+export async function pruneUsage(pool: Pool): Promise<void> {
+  await pool.query("DELETE FROM gateway_usage_minute WHERE minute < now() - interval '1 day'");
+}
+
+export async function lookupApiKey(pool: Pool, hash: string): Promise<ApiKeyRecord | undefined> {
+  const res = await pool.query<{ id: string; team: string }>(
+    "SELECT id, team FROM gateway_api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+    [hash],
+  );
+  return res.rows[0];
+}
+
+/** Stores a new API key's hash (the key itself is returned once and never stored). */
+export async function createApiKey(
+  pool: Pool,
+  team: string,
+  description: string,
+  random: () => string,
+  hash: (key: string) => string,
+): Promise<{ id: string; key: string }> {
+  const id = random().slice(0, 12);
+  const key = `sk-sov-${id}.${random()}`;
+  await pool.query("INSERT INTO gateway_api_keys (id, key_hash, team, description) VALUES ($1, $2, $3, $4)", [
+    id,
+    hash(key),
+    team,
+    description,
+  ]);
+  return { id, key };
+}
+
+export type { Logger };

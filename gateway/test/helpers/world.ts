@@ -1,0 +1,222 @@
+/**
+ * The real components a gateway test runs against, started once per test file: PostgreSQL,
+ * OPA with the project's policies, a test identity provider, two OpenAI-compatible upstreams
+ * (chat and embeddings, to show routing) and a local S3-compatible server. All on loopback.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Client } from "pg";
+import type { OpaData } from "../../../components/lib/contracts";
+import { startPostgres, type PostgresInstance } from "../../../test/helpers/postgres";
+import { OpaServer } from "../../../test/policies/opa";
+import type { Catalog, GatewayConfig } from "../../src/config";
+import { createLogger, type Logger } from "../../src/log";
+import { Gateway } from "../../src/server";
+import { TestIdp } from "./oidc";
+import { TestS3 } from "./s3-server";
+import { FakeUpstream } from "./upstream";
+
+export const EMAIL_PATTERN = "[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}";
+export const BUCKET = "sovereign-test-inference-logs";
+
+/** `data.sovereign` for the tests, per the contract in components/lib/contracts.ts. */
+export function testOpaData(): OpaData {
+  const team = (
+    oidcGroup: string,
+    allowedModels: string[],
+    o: { allowCapture?: boolean; tokensPerDay?: number; requestsPerMinute?: number } = {},
+  ) => ({
+    oidcGroup,
+    clearance: "internal" as const,
+    allowedModels,
+    budgets: {
+      tokensPerDay: o.tokensPerDay ?? 10_000_000,
+      requestsPerMinute: o.requestsPerMinute ?? 1_000_000,
+    },
+    allowCapture: o.allowCapture ?? false,
+    trainableClassifications: ["public" as const, "internal" as const],
+  });
+  return {
+    teams: {
+      demo: team("sovereign-demo", ["tiny-chat", "tiny-chat-support", "tiny-embed", "secret-chat"], {
+        allowCapture: true,
+      }),
+      nocap: team("sovereign-nocap", ["tiny-chat"]),
+      small: team("sovereign-small", ["tiny-chat"], { tokensPerDay: 40, requestsPerMinute: 3 }),
+    },
+    models: {
+      "tiny-chat": { role: "chat", dataClassification: "internal" },
+      "tiny-chat-support": { role: "chat", dataClassification: "internal", baseModel: "tiny-chat" },
+      "tiny-embed": { role: "embedding", dataClassification: "public" },
+      "secret-chat": { role: "chat", dataClassification: "restricted" },
+    },
+    guard: { enabled: false, url: "", model: "", timeoutMs: 1000, failClosed: true },
+    redactPatterns: [EMAIL_PATTERN],
+  };
+}
+
+type Truthy<T> = Exclude<T, false | 0 | "" | null | undefined>;
+
+export class World {
+  pg!: PostgresInstance;
+  opa = new OpaServer();
+  idp = new TestIdp();
+  chat = new FakeUpstream();
+  embed = new FakeUpstream();
+  s3 = new TestS3();
+  readonly data = testOpaData();
+  readonly tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-gw-"));
+  private readonly gateways: Gateway[] = [];
+
+  async start(): Promise<void> {
+    const [pg] = await Promise.all([
+      startPostgres(),
+      this.opa.start(this.data),
+      this.idp.start(),
+      this.chat.start(),
+      this.embed.start(),
+      this.s3.start(),
+    ]);
+    this.pg = pg;
+    await this.idp.addKey("RS256");
+    await this.idp.addKey("ES256");
+    await this.idp.addKey("EdDSA");
+  }
+
+  async stop(): Promise<void> {
+    for (const g of this.gateways) await g.stop().catch(() => undefined);
+    await Promise.all([
+      this.opa.stop(),
+      this.idp.stop(),
+      this.chat.stop(),
+      this.embed.stop(),
+      this.s3.stop(),
+    ]);
+    this.pg?.destroy();
+    fs.rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  catalog(): Catalog {
+    const models: Record<string, Catalog["models"][string]> = {};
+    for (const [n, m] of Object.entries(this.data.models))
+      models[n] = { role: m.role, baseModel: m.baseModel };
+    const teams: Record<string, Catalog["teams"][string]> = {};
+    for (const [n, t] of Object.entries(this.data.teams)) {
+      teams[n] = { oidcGroup: t.oidcGroup, clearance: t.clearance, budgets: t.budgets };
+    }
+    return {
+      teams,
+      models,
+      routes: { "tiny-chat": this.chat.url, "tiny-embed": this.embed.url, "secret-chat": this.chat.url },
+      redactPatterns: this.data.redactPatterns,
+    };
+  }
+
+  /** The environment a deployed gateway would get (for child-process gateways). */
+  env(spillDir: string, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      GATEWAY_PORT: "0",
+      GATEWAY_HOST: "127.0.0.1",
+      GATEWAY_OPA_URL: this.opa.url,
+      GATEWAY_OIDC_ISSUER: this.idp.issuer,
+      GATEWAY_OIDC_AUDIENCE: this.idp.audience,
+      PGHOST: "127.0.0.1",
+      PGPORT: String(this.pg.port),
+      PGUSER: "postgres",
+      PGDATABASE: "postgres",
+      GATEWAY_CATALOG: JSON.stringify(this.catalog()),
+      GATEWAY_CAPTURE_BUCKET: BUCKET,
+      AWS_ENDPOINT_URL_S3: this.s3.url,
+      AWS_REGION: this.s3.region,
+      AWS_ACCESS_KEY_ID: this.s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: this.s3.secretAccessKey,
+      GATEWAY_S3_FORCE_PATH_STYLE: "true",
+      GATEWAY_SPILL_DIR: spillDir,
+      GATEWAY_FLUSH_INTERVAL_MS: "50",
+      GATEWAY_RETRY_INTERVAL_MS: "200",
+      ...extra,
+    };
+  }
+
+  config(overrides: Partial<GatewayConfig> = {}): GatewayConfig {
+    return {
+      port: 0,
+      host: "127.0.0.1",
+      maxBodyBytes: 64 * 1024,
+      opaUrl: this.opa.url,
+      opaTimeoutMs: 1000,
+      upstreamTimeoutMs: 10_000,
+      oidc: {
+        issuer: this.idp.issuer,
+        audience: this.idp.audience,
+        groupsClaim: "groups",
+        clockToleranceSec: 30,
+        jwksCooldownMs: 0,
+      },
+      postgres: {
+        host: "127.0.0.1",
+        port: this.pg.port,
+        database: "postgres",
+        user: "postgres",
+        sslMode: "disable",
+        poolSize: 4,
+      },
+      s3: {
+        endpoint: this.s3.url,
+        region: this.s3.region,
+        bucket: BUCKET,
+        forcePathStyle: true,
+        prefix: "captures/",
+      },
+      spillDir: fs.mkdtempSync(path.join(this.tmp, "spill-")),
+      captureQueueMax: 10_000,
+      auditQueueMax: 50_000,
+      flushIntervalMs: 50,
+      retryIntervalMs: 200,
+      drainTimeoutMs: 5000,
+      apiKeys: true,
+      accessLog: true,
+      instanceId: "test",
+      catalog: this.catalog(),
+      ...overrides,
+    };
+  }
+
+  s3Env(): Record<string, string> {
+    return { AWS_ACCESS_KEY_ID: this.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: this.s3.secretAccessKey };
+  }
+
+  /** Starts an in-process gateway; its log lines are collected in `lines`. */
+  async gateway(
+    overrides: Partial<GatewayConfig> = {},
+  ): Promise<{ gw: Gateway; url: string; lines: string[]; log: Logger }> {
+    const lines: string[] = [];
+    const log = createLogger((l) => lines.push(l));
+    const gw = new Gateway({ config: this.config(overrides), log, env: this.s3Env(), usageSyncMs: 200 });
+    this.gateways.push(gw);
+    const port = await gw.start();
+    return { gw, url: `http://127.0.0.1:${port}`, lines, log };
+  }
+
+  async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const c = new Client({ host: "127.0.0.1", port: this.pg.port, user: "postgres", database: "postgres" });
+    await c.connect();
+    try {
+      return (await c.query<T>(sql, params)).rows;
+    } finally {
+      await c.end();
+    }
+  }
+
+  /** Polls `fn` until it returns a truthy value (bounded: `tries` × `everyMs`). */
+  async until<T>(fn: () => Promise<T> | T, what: string, tries = 200, everyMs = 50): Promise<Truthy<T>> {
+    let last: T | undefined;
+    for (let i = 0; i < tries; i++) {
+      last = await fn();
+      if (last) return last as Truthy<T>;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+    throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+  }
+}

@@ -1,0 +1,220 @@
+/** Pure parts of the gateway: SigV4, config, budgets, redaction, decisions and the spill queue. */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { compilePatterns, partitionKey, redact } from "../src/capture";
+import { ConfigError, loadConfig, routeFor } from "../src/config";
+import { createLogger } from "../src/log";
+import { OpaUnavailable, parseDecision } from "../src/opa";
+import { QuotaTracker, quotaReason, retryAfter } from "../src/quota";
+import { signV4, uriEncode } from "../src/s3";
+import { SpillQueue } from "../src/spill-queue";
+
+const AWS_EXAMPLE = {
+  accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+  secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+};
+
+describe("GIVEN the SigV4 signer", () => {
+  it("WHEN it signs AWS's documented PUT Object example THEN the signature is the documented one", () => {
+    const h = signV4({
+      method: "PUT",
+      url: new URL(`https://examplebucket.s3.amazonaws.com/${uriEncode("test$file.text", true)}`),
+      headers: { Date: "Fri, 24 May 2013 00:00:00 GMT", "x-amz-storage-class": "REDUCED_REDUNDANCY" },
+      payloadHash: "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072",
+      region: "us-east-1",
+      service: "s3",
+      credentials: AWS_EXAMPLE,
+      amzDate: "20130524T000000Z",
+    });
+    expect(h.authorization).toBe(
+      "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class, Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd",
+    );
+  });
+
+  it("WHEN it signs AWS's documented GET Object example THEN the signature is the documented one", () => {
+    const h = signV4({
+      method: "GET",
+      url: new URL("https://examplebucket.s3.amazonaws.com/test.txt"),
+      headers: { range: "bytes=0-9" },
+      payloadHash: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      region: "us-east-1",
+      service: "s3",
+      credentials: AWS_EXAMPLE,
+      amzDate: "20130524T000000Z",
+    });
+    expect(h.authorization).toContain(
+      "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
+    );
+  });
+
+  it("WHEN keys hold reserved characters THEN they are encoded the S3 way", () => {
+    expect(uriEncode("captures/date=2026-01-01/team=a b/x+y.jsonl", true)).toBe(
+      "captures/date%3D2026-01-01/team%3Da%20b/x%2By.jsonl",
+    );
+  });
+});
+
+describe("GIVEN the configuration", () => {
+  const env = {
+    GATEWAY_OPA_URL: "http://opa:8181",
+    GATEWAY_OIDC_ISSUER: "https://idp.example",
+    GATEWAY_OIDC_AUDIENCE: "gw",
+    GATEWAY_CATALOG: JSON.stringify({
+      teams: { a: { oidcGroup: "g", budgets: { tokensPerDay: 10, requestsPerMinute: 1 } } },
+      models: { m: { role: "chat" }, l: { role: "chat", baseModel: "m" } },
+      routes: { m: "http://model-m:8000/" },
+      redactPatterns: ["x+"],
+    }),
+  };
+
+  it("WHEN it is complete THEN defaults apply and adapters route to their base model's server", () => {
+    const c = loadConfig(env);
+    expect(c.maxBodyBytes).toBe(1_048_576);
+    expect(c.opaTimeoutMs).toBe(250);
+    expect(routeFor(c.catalog, "l")).toBe("http://model-m:8000");
+    expect(routeFor(c.catalog, "nope")).toBeUndefined();
+  });
+
+  it("WHEN several values are bad THEN every problem is reported at once, quoting the value", () => {
+    let err: ConfigError | undefined;
+    try {
+      loadConfig({
+        ...env,
+        GATEWAY_OPA_URL: "opa:8181",
+        GATEWAY_MAX_BODY_BYTES: "-3",
+        PGSSLMODE: "maybe",
+        GATEWAY_CATALOG: JSON.stringify({
+          models: { m: { role: "chat" } },
+          routes: {},
+          redactPatterns: ["("],
+        }),
+      });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.problems).toEqual([
+      'catalog.models.m: expected a route for "m" in catalog.routes, found none',
+      'catalog.redactPatterns: expected a regular expression, found "("',
+      'PGSSLMODE: expected disable, require or verify-full, found "maybe"',
+      'GATEWAY_MAX_BODY_BYTES: expected an integer >= 1, found "-3"',
+      'GATEWAY_OPA_URL: expected an http(s) URL, found "opa:8181"',
+    ]);
+  });
+});
+
+describe("GIVEN per-team budgets", () => {
+  const budgets = { tokensPerDay: 100, requestsPerMinute: 2 };
+  const t0 = Date.UTC(2026, 0, 1, 12, 0, 30);
+
+  it("WHEN the request rate is spent THEN 429 with the seconds left in the minute", () => {
+    const q = new QuotaTracker();
+    q.admit("a", budgets, t0);
+    q.admit("a", budgets, t0);
+    expect(() => q.admit("a", budgets, t0)).toThrow(
+      expect.objectContaining({ status: 429, headers: { "retry-after": "30" } }),
+    );
+    expect(q.admit("a", budgets, t0 + 30_000)).toEqual({ tokensToday: 0, requestsThisMinute: 0 });
+  });
+
+  it("WHEN the day's tokens are spent THEN 429 until UTC midnight", () => {
+    const q = new QuotaTracker();
+    q.addTokens("a", 100, t0);
+    expect(() => q.admit("a", budgets, t0)).toThrow(
+      expect.objectContaining({ status: 429, code: "budget_tokens_exceeded" }),
+    );
+    expect(retryAfter("day", t0)).toBe(12 * 3600 - 30);
+  });
+
+  it("WHEN totals are synced from Postgres THEN what was counted meanwhile is kept", () => {
+    const q = new QuotaTracker();
+    q.addTokens("a", 10, t0);
+    const mark = q.beginSync();
+    q.addTokens("a", 5, t0);
+    q.endSync(mark, new Map([["a", { tokens: 50, requests: 1 }]]), t0);
+    expect(q.snapshot("a", t0).tokensToday).toBe(55);
+    // Totals that miss this replica's queued rows never lower its own count.
+    q.admit("a", budgets, t0);
+    q.endSync(q.beginSync(), new Map(), t0);
+    expect(q.snapshot("a", t0)).toEqual({ tokensToday: 55, requestsThisMinute: 2 });
+  });
+
+  it("WHEN a denial's reasons are all budgets THEN it is a 429, otherwise a 403", () => {
+    expect(quotaReason(["budget_requests_exceeded"])).toBe("minute");
+    expect(quotaReason(["budget_requests_exceeded", "budget_tokens_exceeded"])).toBe("day");
+    expect(quotaReason(["budget_tokens_exceeded", "model_not_allowed"])).toBeUndefined();
+    expect(quotaReason([])).toBeUndefined();
+  });
+});
+
+describe("GIVEN capture", () => {
+  it("WHEN records are redacted THEN every string is cleaned deeply", () => {
+    const p = compilePatterns(["[a-z]+@[a-z]+\\.com", "\\b\\d{3}-\\d{2}-\\d{4}\\b"]);
+    expect(redact({ a: ["mail x@y.com", { b: "ssn 123-45-6789 twice 123-45-6789" }], n: 3 }, p)).toEqual({
+      a: ["mail [REDACTED]", { b: "ssn [REDACTED] twice [REDACTED]" }],
+      n: 3,
+    });
+  });
+
+  it("WHEN a key is built THEN it is partitioned by date, team and model", () => {
+    expect(
+      partitionKey("captures/", { ts: "2026-03-04T05:06:07.000Z", team: "legal", model: "legal-lora" }, "b1"),
+    ).toBe("captures/date=2026-03-04/team=legal/model=legal-lora/b1.jsonl");
+  });
+});
+
+describe("GIVEN OPA answers", () => {
+  it("WHEN the result is missing or malformed THEN it is treated as unavailable (fail closed)", () => {
+    expect(() => parseDecision("{}")).toThrow(OpaUnavailable);
+    expect(() => parseDecision('{"result":{"allow":true}}')).toThrow(OpaUnavailable);
+    expect(() => parseDecision("nope")).toThrow(OpaUnavailable);
+    expect(
+      parseDecision('{"result":{"allow":false,"reasons":["x"],"obligations":{"capture":false,"redact":[]}}}'),
+    ).toEqual({
+      allow: false,
+      reasons: ["x"],
+      obligations: { capture: false, redact: [] },
+    });
+  });
+});
+
+describe("GIVEN the spill queue", () => {
+  const mk = (dir: string, deliver: (b: { id: string; records: readonly number[] }) => Promise<void>) =>
+    new SpillQueue<number>({
+      name: "t",
+      dir,
+      instanceId: "i",
+      maxInMemory: 1000,
+      batchSize: 10,
+      flushIntervalMs: 10_000,
+      retryIntervalMs: 10_000,
+      deliver,
+      log: createLogger(() => undefined),
+    });
+
+  it("WHEN the sink fails THEN batches go to disk and a later process delivers them once", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spill-"));
+    const q1 = mk(dir, async () => {
+      throw new Error("down");
+    });
+    await q1.start();
+    for (let i = 0; i < 25; i++) q1.push(i);
+    await q1.close();
+    expect(q1.onDisk).toBe(25);
+    const got: number[] = [];
+    const ids = new Set<string>();
+    const q2 = mk(dir, async (b) => {
+      ids.add(b.id);
+      got.push(...b.records);
+    });
+    await q2.start();
+    expect(q2.onDisk).toBe(25);
+    await q2.retry();
+    expect(got.sort((a, b) => a - b)).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    expect(q2.onDisk).toBe(0);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    await q2.close();
+  });
+});

@@ -1,0 +1,169 @@
+/** The gateway's platform component and wiring, under recording mocks with the substrate test double. */
+import { beforeAll, describe, expect, it } from "vitest";
+import { gatewayUrl, modelServerUrl } from "../../components/lib/endpoints";
+import { SCRAPE_TARGETS } from "../../components/lib/metrics";
+import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
+import { validateConfig } from "../../stacks/config/validate";
+import { rawFromStackFile, shippedStacks, stackFile } from "../../stacks/config/load";
+import { loadBalancerAnnotations } from "../../components/platform/gateway";
+import { gatewayCatalog, gatewayReplicas, wireGateway } from "../../stacks/wiring/gateway";
+import { fakeSubstrate } from "../helpers/fake-substrate";
+import { validateRecorded } from "../helpers/k8s-schema";
+import { installMocks, settle, valueOf, type ResourceRecorder } from "../helpers/mocks";
+import { parseConfig } from "../../stacks/config/validate";
+import { loadConfig } from "../../gateway/src/config";
+
+const recorder: ResourceRecorder = installMocks();
+const config = (stack: string) => {
+  const raw = rawFromStackFile(stackFile(stack));
+  return parseConfig(raw.raw, { secretKeys: raw.secretKeys });
+};
+
+describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
+  let outputs: Record<string, unknown>;
+  beforeAll(async () => {
+    outputs = wireGateway(config("aws-prod"), { stack: "aws-prod" }, fakeSubstrate());
+    await settle();
+  });
+  const one = (type: string) =>
+    recorder.resources.find((r) => r.type === type && r.name.startsWith("gateway"))!;
+
+  it("WHEN it is deployed THEN the Deployment runs >= 2 hardened non-root replicas with the pinned image", () => {
+    const d = one("kubernetes:apps/v1:Deployment").inputs;
+    expect(d.metadata.namespace).toBe(PLATFORM_NAMESPACES.gateway);
+    expect(d.spec.replicas).toBe(3);
+    const c = d.spec.template.spec.containers[0];
+    expect(c.image).toMatch(/gateway:\d+\.\d+\.\d+$/);
+    expect(c.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+    });
+    expect(c.ports).toEqual([{ name: SCRAPE_TARGETS.gateway.port, containerPort: 8080, protocol: "TCP" }]);
+    expect(d.spec.template.metadata.labels).toMatchObject(SCRAPE_TARGETS.gateway.selector);
+    const env = Object.fromEntries(
+      c.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [
+        e.name,
+        e.value ?? e.valueFrom,
+      ]),
+    );
+    expect(env.GATEWAY_OPA_URL).toBe("http://opa.sovereign-policy.svc.cluster.local:8181");
+    expect(env.GATEWAY_CAPTURE_BUCKET).toBe("fake-inference-logs");
+    expect(env.PGPASSWORD).toEqual({ secretKeyRef: { name: "gateway-postgres", key: "password" } });
+    expect(env.PGSSLMODE).toBe("require");
+    expect(env.AWS_ENDPOINT_URL_S3).toBe("http://s3.fake.svc:8333");
+    expect(d.spec.template.spec.serviceAccountName).toBe("gateway");
+  });
+
+  it("WHEN the catalog ConfigMap is read by the gateway's own loader THEN it loads and routes adapters to their base model", () => {
+    const cm = one("kubernetes:core/v1:ConfigMap").inputs;
+    const cfg = loadConfig({
+      GATEWAY_OPA_URL: "http://opa:8181",
+      GATEWAY_OIDC_ISSUER: "https://idp",
+      GATEWAY_OIDC_AUDIENCE: "a",
+      GATEWAY_CATALOG: cm.data["catalog.json"],
+    });
+    expect(cfg.catalog.routes["llama-3-1-8b-instruct"]).toBe(modelServerUrl("llama-3-1-8b-instruct"));
+    expect(cfg.catalog.models["legal-lora"]).toEqual({ role: "chat", baseModel: "llama-3-1-8b-instruct" });
+    expect(cfg.catalog.teams.legal.budgets).toEqual({ tokensPerDay: 5_000_000, requestsPerMinute: 1200 });
+  });
+
+  it("WHEN the availability objects are read THEN a PDB keeps one pod and the HPA scales between the bounds", () => {
+    expect(one("kubernetes:policy/v1:PodDisruptionBudget").inputs.spec.minAvailable).toBe(1);
+    const hpa = one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs.spec;
+    expect([hpa.minReplicas, hpa.maxReplicas]).toEqual([3, 10]);
+    expect(hpa.scaleTargetRef).toMatchObject({ kind: "Deployment", name: "gateway" });
+  });
+
+  it("WHEN it is exposed THEN the Service matches gatewayUrl() and the load balancer is internal", async () => {
+    const svcs = recorder.ofType("kubernetes:core/v1:Service").map((r) => r.inputs);
+    const svc = svcs.find((s) => s.spec.type === "ClusterIP")!;
+    expect(
+      `http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${svc.spec.ports[0].port}`,
+    ).toBe(gatewayUrl());
+    expect(svc.metadata.labels).toMatchObject(SCRAPE_TARGETS.gateway.selector);
+    expect(svc.spec.ports[0].name).toBe(SCRAPE_TARGETS.gateway.port);
+    const lb = svcs.find((s) => s.spec.type === "LoadBalancer")!;
+    expect(lb.metadata.annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"]).toBe("internal");
+    expect(await valueOf(outputs.gatewayUrl as never)).toBe(gatewayUrl());
+  });
+
+  it("WHEN the NetworkPolicy is read THEN ingress is the http port only and egress is limited to what the gateway calls", () => {
+    const np = one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs.spec;
+    expect(np.policyTypes).toEqual(["Ingress", "Egress"]);
+    expect(np.ingress).toEqual([{ ports: [{ protocol: "TCP", port: 8080 }] }]);
+    const targets = np.egress.map(
+      (e: {
+        to?: { namespaceSelector?: { matchLabels: Record<string, string> } }[];
+        ports: { port: number }[];
+      }) => ({
+        ns: e.to?.[0]?.namespaceSelector?.matchLabels["kubernetes.io/metadata.name"],
+        ports: e.ports.map((p) => p.port),
+      }),
+    );
+    expect(targets).toContainEqual({ ns: PLATFORM_NAMESPACES.policy, ports: [8181] });
+    expect(targets).toContainEqual({ ns: PLATFORM_NAMESPACES.serving, ports: [8000] });
+    expect(targets).toContainEqual({ ns: undefined, ports: [5432, 8333, 443] });
+  });
+
+  it("WHEN every recorded object is validated offline THEN none is invalid", async () => {
+    const r = await validateRecorded(recorder);
+    // The Secret is the substrate double's (its secret password is recorded as a secret wrapper).
+    expect(r.invalid.filter((x) => x.kind !== "v1 Secret")).toEqual([]);
+    expect(r.validated).toBeGreaterThanOrEqual(7);
+  });
+});
+
+describe("GIVEN replica settings", () => {
+  it("WHEN the local (dev) stack leaves them unset THEN one replica; prod defaults to the HA count", () => {
+    expect(gatewayReplicas(config("local"))).toEqual({ min: 1, max: 3 });
+    const prod = config("aws-prod");
+    expect(gatewayReplicas({ ...prod, gateway: { ...prod.gateway, replicas: {} } })).toEqual({
+      min: 2,
+      max: 6,
+    });
+  });
+
+  it("WHEN prod asks for one replica THEN the config is rejected naming the path", () => {
+    const raw = rawFromStackFile(stackFile("aws-prod")).raw as Record<string, any>;
+    const bad = {
+      ...raw,
+      gateway: { ...raw.gateway, replicas: { min: 1, max: 0 }, redactPatterns: ["(unclosed"] },
+    };
+    const r = validateConfig(bad);
+    const msgs = JSON.stringify(r);
+    expect(msgs).toContain("expected at least 2 replicas in prod, found 1");
+    expect(msgs).toContain('expected a regular expression, found \\"(unclosed\\"');
+  });
+
+  it("WHEN the catalog is built for local THEN the adapter resolves to the base model's server", () => {
+    const c = gatewayCatalog(config("local"));
+    expect(c.models["tiny-chat-support"]).toEqual({ role: "chat", baseModel: "tiny-chat" });
+    expect(c.routes["tiny-chat"]).toBe(modelServerUrl("tiny-chat"));
+  });
+});
+
+describe("GIVEN every shipped stack", () => {
+  it("WHEN replicas are resolved THEN prod stacks run at least 2 and max is never below min", () => {
+    for (const stack of shippedStacks()) {
+      const c = config(stack);
+      const r = gatewayReplicas(c);
+      expect({ stack, ok: r.max >= r.min && (c.profile !== "prod" || r.min >= 2) }).toEqual({
+        stack,
+        ok: true,
+      });
+    }
+  });
+
+  it("WHEN public exposure is opted into THEN the load balancer is internet-facing, otherwise internal", () => {
+    expect(loadBalancerAnnotations(true)["service.beta.kubernetes.io/aws-load-balancer-scheme"]).toBe(
+      "internet-facing",
+    );
+    expect(loadBalancerAnnotations(true)["networking.gke.io/load-balancer-type"]).toBeUndefined();
+    expect(loadBalancerAnnotations(false)).toMatchObject({
+      "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+      "networking.gke.io/load-balancer-type": "Internal",
+    });
+  });
+});
