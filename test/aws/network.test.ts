@@ -41,10 +41,14 @@ describe("network: aws-dev (NAT egress, 2 AZs)", () => {
   });
 });
 
-describe("network: aws-prod (private egress, 3 AZs)", () => {
+describe("network: aws-prod (private egress, 3 AZs) with the kit's default, unmirrored images", () => {
   let b: Built;
   beforeAll(async () => {
-    b = await build("aws-prod");
+    // The shipped aws-prod mirrors its images into its own ECR; without that override the
+    // images come from public registries, which is what the pull-through rules are for.
+    b = await build("aws-prod", (raw) => {
+      delete raw.images;
+    });
   });
 
   it("GIVEN private egress WHEN built THEN there is no NAT, no internet gateway and no public subnet", () => {
@@ -119,6 +123,7 @@ describe("network: private egress with registry credentials", () => {
   let b: Built;
   beforeAll(async () => {
     b = await build("aws-prod", (raw) => {
+      delete raw.images;
       raw.network.registryCredentialArns = {
         "docker.io":
           "arn:aws:secretsmanager:eu-central-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf",

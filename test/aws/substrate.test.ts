@@ -369,7 +369,7 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       expect(secret.inputs.metadata.namespace).toBe("sovereign-gateway");
       expect(unsecret(secret.inputs.stringData)).toEqual({
         username: "gateway",
-        password: "mock-password-platform-gateway-db-password",
+        password: "generated-platform-gateway-db-password-0123456789abcdef",
       });
       expect(secret.secretPaths).toContain("stringData");
       const jobSecret = b.recorder.one("kubernetes:core/v1:Secret", "platform-gateway-db-job-secret");

@@ -207,8 +207,6 @@ function defaultOutputs(
         arn: `arn:aws:iam::123456789012:role/${String(inputs.name ?? name)}`,
         name: inputs.name ?? name,
       };
-    case "random:index/randomPassword:RandomPassword":
-      return { result: `mock-password-${name}` };
     case "aws:eks/cluster:Cluster":
       return {
         endpoint: `https://${name}.eks.example`,
