@@ -2,6 +2,7 @@
 import { runShippedStack } from "../test/helpers/stack";
 
 async function run(): Promise<void> {
+  if (process.env.BENCH_SOURCE_MAPS === "off") process.setSourceMapsEnabled(false);
   const stack = process.argv[2];
   const t0 = process.hrtime.bigint();
   const r = await runShippedStack(stack);
