@@ -14,7 +14,7 @@ import {
   managedPolicy,
   podIdentityTrust,
   policyJson,
-  pullThroughStatements,
+  createNodeRole,
   serviceTrust,
   shortPrefix,
   type Tags,
@@ -282,36 +282,18 @@ export class Cluster extends pulumi.ComponentResource {
     const podIdentity = addon("eks-pod-identity-agent");
 
     // System node group: on-demand, IMDSv2 with one hop, encrypted gp3 root volume.
-    const nodeRole = new aws.iam.Role(
-      `${name}-node-role`,
+    const { role: nodeRole, policies: nodePolicies } = createNodeRole(
+      name,
       {
         namePrefix: shortPrefix(`${name}-system-node`),
-        assumeRolePolicy: policyJson(serviceTrust("ec2.amazonaws.com")),
+        region: args.region,
+        accountId: args.accountId,
+        partition: args.partition,
+        pullThroughPrefixes: args.pullThroughPrefixes,
         tags,
       },
       p,
     );
-    const nodePolicies: pulumi.Resource[] = [
-      "AmazonEKSWorkerNodePolicy",
-      "AmazonEKS_CNI_Policy",
-      "AmazonEC2ContainerRegistryPullOnly",
-    ].map(
-      (pol) =>
-        new aws.iam.RolePolicyAttachment(
-          `${name}-node-${pol.replace(/_/g, "-").toLowerCase()}`,
-          { role: nodeRole.name, policyArn: managedPolicy(args.partition, pol) },
-          p,
-        ),
-    );
-    const pullThrough = pullThroughStatements(args.pullThroughPrefixes ?? [], args);
-    if (pullThrough.length > 0)
-      nodePolicies.push(
-        new aws.iam.RolePolicy(
-          `${name}-node-pull-through`,
-          { role: nodeRole.id, policy: policyJson(pullThrough) },
-          p,
-        ),
-      );
     const launchTemplate = new aws.ec2.LaunchTemplate(
       `${name}-system-lt`,
       {

@@ -2,6 +2,7 @@
  * Shared, pure helpers of the AWS substrate components: IAM policy documents, resource
  * options for data stores, name shortening. No resources are created here.
  */
+import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 
 /** Cloud tags applied to every taggable resource (from `cloudTags()`). */
@@ -104,4 +105,61 @@ export function pullThroughStatements(
       ),
     },
   ];
+}
+
+/** The AWS managed policies every EKS worker node needs. */
+export const WORKER_NODE_POLICIES = [
+  "AmazonEKSWorkerNodePolicy",
+  "AmazonEKS_CNI_Policy",
+  "AmazonEC2ContainerRegistryPullOnly",
+] as const;
+
+/**
+ * An EC2 node role with the worker policies (plus `extraPolicies`) and, where images come
+ * through ECR pull-through rules, the right to populate the cache under those prefixes only.
+ * Children of `opts.parent`: `${name}-node-role`, `${name}-node-<policy>`, `${name}-node-pull-through`.
+ */
+export function createNodeRole(
+  name: string,
+  args: {
+    /** IAM name prefix of the role. */
+    readonly namePrefix: string;
+    readonly region: string;
+    readonly accountId: pulumi.Input<string>;
+    readonly partition: pulumi.Input<string>;
+    /** ECR repository prefixes of the pull-through rules. @default [] */
+    readonly pullThroughPrefixes?: readonly string[];
+    /** Managed policies beyond the worker set. @default [] */
+    readonly extraPolicies?: readonly string[];
+    readonly tags: Tags;
+  },
+  opts: pulumi.CustomResourceOptions,
+): { role: aws.iam.Role; policies: pulumi.Resource[] } {
+  const role = new aws.iam.Role(
+    `${name}-node-role`,
+    {
+      namePrefix: args.namePrefix,
+      assumeRolePolicy: policyJson(serviceTrust("ec2.amazonaws.com")),
+      tags: args.tags,
+    },
+    opts,
+  );
+  const policies: pulumi.Resource[] = [...WORKER_NODE_POLICIES, ...(args.extraPolicies ?? [])].map(
+    (pol) =>
+      new aws.iam.RolePolicyAttachment(
+        `${name}-node-${pol.replace(/_/g, "-").toLowerCase()}`,
+        { role: role.name, policyArn: managedPolicy(args.partition, pol) },
+        opts,
+      ),
+  );
+  const pullThrough = pullThroughStatements(args.pullThroughPrefixes ?? [], args);
+  if (pullThrough.length > 0)
+    policies.push(
+      new aws.iam.RolePolicy(
+        `${name}-node-pull-through`,
+        { role: role.id, policy: policyJson(pullThrough) },
+        opts,
+      ),
+    );
+  return { role, policies };
 }

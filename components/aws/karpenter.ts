@@ -13,11 +13,9 @@ import { KARPENTER } from "../lib/versions";
 import type { GpuPlacement } from "../substrate";
 import { NODE_METADATA_OPTIONS } from "./cluster";
 import {
-  managedPolicy,
   podIdentityTrust,
   policyJson,
-  pullThroughStatements,
-  serviceTrust,
+  createNodeRole,
   shortPrefix,
   type Statement,
   type Tags,
@@ -313,37 +311,19 @@ export class Karpenter extends pulumi.ComponentResource {
     this.placements = Object.fromEntries(pools.map((pool) => [pool.name, poolPlacement(pool)]));
 
     // Node role and its access entry (EC2 Linux nodes join through access entries).
-    const nodeRole = new aws.iam.Role(
-      `${name}-node-role`,
+    const { role: nodeRole, policies: nodePolicies } = createNodeRole(
+      name,
       {
         namePrefix: shortPrefix(`${name}-node`),
-        assumeRolePolicy: policyJson(serviceTrust("ec2.amazonaws.com")),
+        region: args.region,
+        accountId: args.accountId,
+        partition: args.partition,
+        pullThroughPrefixes: args.pullThroughPrefixes,
+        extraPolicies: ["AmazonSSMManagedInstanceCore"],
         tags,
       },
       p,
     );
-    const nodePolicies: pulumi.Resource[] = [
-      "AmazonEKSWorkerNodePolicy",
-      "AmazonEKS_CNI_Policy",
-      "AmazonEC2ContainerRegistryPullOnly",
-      "AmazonSSMManagedInstanceCore",
-    ].map(
-      (pol) =>
-        new aws.iam.RolePolicyAttachment(
-          `${name}-node-${pol.replace(/_/g, "-").toLowerCase()}`,
-          { role: nodeRole.name, policyArn: managedPolicy(args.partition, pol) },
-          p,
-        ),
-    );
-    const pullThrough = pullThroughStatements(args.pullThroughPrefixes ?? [], args);
-    if (pullThrough.length > 0)
-      nodePolicies.push(
-        new aws.iam.RolePolicy(
-          `${name}-node-pull-through`,
-          { role: nodeRole.id, policy: policyJson(pullThrough) },
-          p,
-        ),
-      );
     const nodeAccess = new aws.eks.AccessEntry(
       `${name}-node-access`,
       { clusterName: args.cluster.name, principalArn: nodeRole.arn, type: "EC2_LINUX", tags },
