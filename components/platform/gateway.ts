@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { spreadAcrossZonesAndNodes } from "../lib/scheduling";
 import type { Catalog } from "../../gateway/src/config";
 import { opaUrl } from "../lib/endpoints";
 import { k8sLabels } from "../lib/labels";
@@ -258,20 +259,10 @@ export class Gateway extends pulumi.ComponentResource {
                 fsGroup: 10001,
                 seccompProfile: { type: "RuntimeDefault" },
               },
-              topologySpreadConstraints: [
-                {
-                  maxSkew: 1,
-                  topologyKey: "topology.kubernetes.io/zone",
-                  whenUnsatisfiable: "ScheduleAnyway",
-                  labelSelector: { matchLabels: selector },
-                },
-                {
-                  maxSkew: 1,
-                  topologyKey: "kubernetes.io/hostname",
-                  whenUnsatisfiable: args.profile === "prod" ? "DoNotSchedule" : "ScheduleAnyway",
-                  labelSelector: { matchLabels: selector },
-                },
-              ],
+              topologySpreadConstraints: spreadAcrossZonesAndNodes(
+                selector,
+                args.profile === "prod" ? "DoNotSchedule" : "ScheduleAnyway",
+              ),
               containers: [gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[])],
               volumes: [
                 { name: "catalog", configMap: { name: catalogCm.metadata.name } },

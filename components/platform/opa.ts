@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { spreadAcrossZonesAndNodes } from "../lib/scheduling";
 import type { OpaData } from "../lib/contracts";
 import { opaUrl } from "../lib/endpoints";
 import { k8sLabels } from "../lib/labels";
@@ -176,22 +177,7 @@ export function opaDeployment(a: OpaDeploymentArgs): K8sObject {
             seccompProfile: { type: "RuntimeDefault" },
           },
           topologySpreadConstraints:
-            a.replicas > 1
-              ? [
-                  {
-                    maxSkew: 1,
-                    topologyKey: "topology.kubernetes.io/zone",
-                    whenUnsatisfiable: "ScheduleAnyway",
-                    labelSelector: { matchLabels: selector },
-                  },
-                  {
-                    maxSkew: 1,
-                    topologyKey: "kubernetes.io/hostname",
-                    whenUnsatisfiable: "DoNotSchedule",
-                    labelSelector: { matchLabels: selector },
-                  },
-                ]
-              : undefined,
+            a.replicas > 1 ? spreadAcrossZonesAndNodes(selector, "DoNotSchedule") : undefined,
           containers: [
             {
               name: "opa",
