@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== install (npm ci)"
 npm ci --no-audit --no-fund
-echo "== tools (OPA, Helm, promtool, PostgreSQL; pinned, cached in .tools/)"
+echo "== tools (OPA, Helm, promtool, amtool, PostgreSQL; pinned, cached in .tools/)"
 bash scripts/tools.sh
 echo "== format"
 npx prettier --check .

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the tools that do not come from npm, pinned, into .tools/ (git-ignored).
-#   OPA, Helm and promtool are built from source with `go install` at pinned versions.
+#   OPA, Helm, promtool and amtool are built from source with `go install` at pinned versions.
 #   PostgreSQL comes from Debian's packages (apt-get) when it is not already present.
 # Fails loudly: if a tool cannot be installed, the test command fails.
 set -euo pipefail
@@ -13,6 +13,7 @@ mkdir -p "$BIN"
 OPA_VERSION=v1.22.3
 HELM_VERSION=v3.22.0
 PROMETHEUS_VERSION=v0.316.0 # Go module version of Prometheus (promtool)
+ALERTMANAGER_VERSION=v0.34.1
 
 export GOFLAGS="${GOFLAGS:-} -trimpath"
 export CGO_ENABLED=0
@@ -28,13 +29,14 @@ build() { # name module version
 }
 
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(opa helm promtool postgres)
+[[ ${#want[@]} -gt 0 ]] || want=(opa helm promtool amtool postgres)
 
 for t in "${want[@]}"; do
   case "$t" in
     opa) build opa github.com/open-policy-agent/opa "$OPA_VERSION" ;;
     helm) build helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" ;;
     promtool) build promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" ;;
+    amtool) build amtool github.com/prometheus/alertmanager/cmd/amtool "$ALERTMANAGER_VERSION" ;;
     postgres)
       pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
       if [[ -z "$pgbin" || ! -x "$pgbin/initdb" ]]; then
@@ -48,7 +50,7 @@ for t in "${want[@]}"; do
         if [[ -x "$pgbin/$b" ]]; then ln -sf "$pgbin/$b" "$BIN/$b"; else ln -sf "$(command -v $b)" "$BIN/$b"; fi
       done
       ;;
-    *) echo "tools: unknown tool '$t' (expected opa, helm, promtool, postgres)" >&2; exit 2 ;;
+    *) echo "tools: unknown tool '$t' (expected opa, helm, promtool, amtool, postgres)" >&2; exit 2 ;;
   esac
 done
 

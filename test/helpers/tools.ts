@@ -5,7 +5,7 @@ import * as path from "node:path";
 export const TOOLS_BIN = path.resolve(__dirname, "../../.tools/bin");
 
 export function toolPath(
-  name: "opa" | "helm" | "promtool" | "postgres" | "initdb" | "pg_ctl" | "psql",
+  name: "opa" | "helm" | "promtool" | "amtool" | "postgres" | "initdb" | "pg_ctl" | "psql",
 ): string {
   const p = path.join(TOOLS_BIN, name);
   if (!fs.existsSync(p)) {
