@@ -85,7 +85,7 @@ redact := [p | some p in data.sovereign.redactPatterns]
 # Each line excludes the rigid reasons named after it; guard_reasons is checked as is.
 fast_allow if {
 	valid_input # input_invalid
-	member # team_unknown, team_membership_missing
+	team.oidcGroup in input.subject.groups # member: team_unknown, team_membership_missing
 	fast_model_permitted # clearance_invalid and every model and endpoint reason
 	input.context.usage.tokensToday + input.request.estimatedTokens <= team.budgets.tokensPerDay # budget_tokens_exceeded
 	input.context.usage.requestsThisMinute < team.budgets.requestsPerMinute # budget_requests_exceeded
