@@ -97,26 +97,20 @@ fast_model_permitted if {
 	classification_rank[object.get(input.subject, "clearance", "public")]
 }
 
-# model_permitted with subject_rank >= model_rank spelt out without sets: a minimum is at least r
-# when each of its operands is, a maximum is at most r when each of its operands is.
+# model_permitted with subject_rank >= model_rank spelt out without sets: a maximum is at most
+# the subject's rank when each of its operands is.
 fast_model_permitted if {
 	m := fast_model
 	object.get(m, "baseModel", false) == false
-	r := classification_rank[m.dataClassification]
-	subject_team_rank >= r
-	subject_claim_rank >= r
+	fast_subject_rank >= classification_rank[m.dataClassification]
 }
 
 # A LoRA adapter: its own rank and its (known) base model's.
 fast_model_permitted if {
 	m := fast_model
 	base := data.sovereign.models[m.baseModel]
-	r := classification_rank[m.dataClassification]
-	rb := classification_rank[base.dataClassification]
-	subject_team_rank >= r
-	subject_claim_rank >= r
-	subject_team_rank >= rb
-	subject_claim_rank >= rb
+	fast_subject_rank >= classification_rank[m.dataClassification]
+	fast_subject_rank >= classification_rank[base.dataClassification]
 }
 
 fast_model := m if {
@@ -126,9 +120,8 @@ fast_model := m if {
 	m.role in roles
 }
 
-subject_team_rank := classification_rank[team.clearance]
-
-subject_claim_rank := classification_rank[object.get(input.subject, "clearance", team.clearance)]
+# subject_rank, as an array minimum: the team's rank, lowered by a (valid) clearance claim.
+fast_subject_rank := min([classification_rank[team.clearance], classification_rank[object.get(input.subject, "clearance", team.clearance)]])
 
 # No guard reason can arise while the guard is off; otherwise they are evaluated.
 guard_quiet if guard.enabled == false
