@@ -426,3 +426,85 @@ test_guard_disabled_skips_the_call if {
 	d := authz.decision with input as chat_input with data.sovereign.teams as guard_off_fixture.teams with data.sovereign.models as guard_off_fixture.models with data.sovereign.guard as guard_off_fixture.guard with data.sovereign.redactPatterns as guard_off_fixture.redactPatterns with http.send as guard_unsafe
 	d.allow == true
 }
+
+# ---------------------------------------------------------------------------------------
+# The fast path (fast_allow) gives exactly the decision of the full evaluation
+# ---------------------------------------------------------------------------------------
+
+# Inputs covering both paths: allowed chat, adapter, embedding and listing requests (with and
+# without a clearance claim, capture on and off) and denials of every kind.
+equivalence_inputs := [
+	chat_input,
+	{"subject": eng_subject, "request": chat_request, "context": context},
+	{"subject": legal_subject, "request": object.union(chat_request, {"model": "legal-lora"}), "context": context},
+	{"subject": object.union(legal_subject, {"clearance": "public"}), "request": object.union(chat_request, {"model": "legal-lora"}), "context": context},
+	{"subject": object.union(legal_subject, {"clearance": "top-secret"}), "request": chat_request, "context": context},
+	{"subject": legal_subject, "request": object.union(chat_request, {"model": "orphan-lora"}), "context": context},
+	{"subject": eng_subject, "request": object.union(chat_request, {"model": "finance-lora"}), "context": context},
+	{"subject": legal_subject, "request": {"model": "bge-m3", "endpoint": "/v1/embeddings", "prompt": "clause", "estimatedTokens": 2}, "context": context},
+	{"subject": legal_subject, "request": {"model": "bge-m3", "endpoint": "/v1/chat/completions", "prompt": "clause", "estimatedTokens": 2}, "context": context},
+	{"subject": legal_subject, "request": {"model": "", "endpoint": "/v1/models", "estimatedTokens": 0}, "context": context},
+	{"subject": object.union(legal_subject, {"clearance": "nope"}), "request": {"model": "", "endpoint": "/v1/models", "estimatedTokens": 0}, "context": context},
+	{"subject": legal_subject, "request": object.union(chat_request, {"endpoint": "/v1/fine_tuning/jobs"}), "context": context},
+	{"subject": legal_subject, "request": object.union(chat_request, {"model": "no-such-model"}), "context": context},
+	{"subject": legal_subject, "request": object.union(chat_request, {"model": "llama-guard-3-8b"}), "context": context},
+	{"subject": object.union(legal_subject, {"groups": ["eng-ai-users"]}), "request": chat_request, "context": context},
+	{"subject": object.union(legal_subject, {"team": "marketing"}), "request": chat_request, "context": context},
+	{"subject": legal_subject, "request": chat_request, "context": object.union(context, {"usage": {"tokensToday": 4999000, "requestsThisMinute": 3}})},
+	{"subject": legal_subject, "request": chat_request, "context": object.union(context, {"usage": {"tokensToday": 0, "requestsThisMinute": 1200}})},
+	{"subject": legal_subject, "request": object.union(chat_request, {"estimatedTokens": -1}), "context": context},
+	{"subject": {"sub": ""}, "request": chat_request, "context": context},
+]
+
+test_fast_path_matches_full_evaluation_guard_off if {
+	every inp in equivalence_inputs {
+		d := authz.decision with input as inp with data.sovereign.teams as guard_off_fixture.teams with data.sovereign.models as guard_off_fixture.models with data.sovereign.guard as guard_off_fixture.guard with data.sovereign.redactPatterns as guard_off_fixture.redactPatterns
+		f := authz.full_decision with input as inp with data.sovereign.teams as guard_off_fixture.teams with data.sovereign.models as guard_off_fixture.models with data.sovereign.guard as guard_off_fixture.guard with data.sovereign.redactPatterns as guard_off_fixture.redactPatterns
+		d == f
+	}
+}
+
+test_fast_path_matches_full_evaluation_guard_on if {
+	every inp in equivalence_inputs {
+		d := authz.decision with input as inp with data.sovereign.teams as fixture.teams with data.sovereign.models as fixture.models with data.sovereign.guard as fixture.guard with data.sovereign.redactPatterns as fixture.redactPatterns with http.send as guard_safe
+		f := authz.full_decision with input as inp with data.sovereign.teams as fixture.teams with data.sovereign.models as fixture.models with data.sovereign.guard as fixture.guard with data.sovereign.redactPatterns as fixture.redactPatterns with http.send as guard_safe
+		d == f
+	}
+}
+
+test_fast_path_matches_full_evaluation_guard_flags if {
+	every inp in equivalence_inputs {
+		d := authz.decision with input as inp with data.sovereign.teams as fixture.teams with data.sovereign.models as fixture.models with data.sovereign.guard as fixture.guard with data.sovereign.redactPatterns as fixture.redactPatterns with http.send as guard_unsafe
+		f := authz.full_decision with input as inp with data.sovereign.teams as fixture.teams with data.sovereign.models as fixture.models with data.sovereign.guard as fixture.guard with data.sovereign.redactPatterns as fixture.redactPatterns with http.send as guard_unsafe
+		d == f
+	}
+}
+
+# The fast path is taken for the allowed requests (and only those): no allowed request pays
+# for the full evaluation. Indices of equivalence_inputs:
+equivalence_allowed := {0, 1, 2, 7, 9}
+
+expected_allow(i) if {
+	i in equivalence_allowed
+} else := false
+
+test_equivalence_inputs_allowed_are_the_expected_ones if {
+	every i, inp in equivalence_inputs {
+		d := authz.full_decision with input as inp with data.sovereign.teams as guard_off_fixture.teams with data.sovereign.models as guard_off_fixture.models with data.sovereign.guard as guard_off_fixture.guard with data.sovereign.redactPatterns as guard_off_fixture.redactPatterns
+		d.allow == expected_allow(i)
+	}
+}
+
+test_fast_path_taken_when_allowed if {
+	every i in equivalence_allowed {
+		authz.fast_allow with input as equivalence_inputs[i] with data.sovereign.teams as guard_off_fixture.teams with data.sovereign.models as guard_off_fixture.models with data.sovereign.guard as guard_off_fixture.guard with data.sovereign.redactPatterns as guard_off_fixture.redactPatterns
+	}
+}
+
+test_fast_path_not_taken_when_denied if {
+	denied := {i | some i, _ in equivalence_inputs; not i in equivalence_allowed}
+	count(denied) == 15
+	every i in denied {
+		not authz.fast_allow with input as equivalence_inputs[i] with data.sovereign.teams as guard_off_fixture.teams with data.sovereign.models as guard_off_fixture.models with data.sovereign.guard as guard_off_fixture.guard with data.sovereign.redactPatterns as guard_off_fixture.redactPatterns
+	}
+}
