@@ -192,6 +192,9 @@ export function opaDeployment(a: OpaDeploymentArgs): K8sObject {
                 "--bundle",
                 BUNDLE_DIR,
               ],
+              // Fewer garbage collections per decision: measured 703 -> 470 µs of OPA CPU per
+              // decision at 8 concurrent callers, for a few MiB more heap (see docs/gateway.md).
+              env: [{ name: "GOGC", value: "400" }],
               ports: [{ name: SCRAPE_TARGETS.opa.port, containerPort: OPA_PORT, protocol: "TCP" }],
               livenessProbe: probe("/health"),
               readinessProbe: probe("/health?bundles"),
