@@ -172,7 +172,7 @@ describe("training runner", () => {
       .readFileSync(path.join(TRAINER, "requirements.txt"), "utf8")
       .split("\n")
       .filter((l) => l.trim() && !l.startsWith("#"));
-    for (const r of reqs) expect(r).toMatch(/^[A-Za-z0-9_.\[\]-]+==[\w.]+$/);
+    for (const r of reqs) expect(r).toMatch(/^[A-Za-z0-9_.[\]-]+==[\w.]+$/);
     expect(reqs).toContain(`torch==${torchTag}`);
     const pyproject = fs.readFileSync(path.join(TRAINER, "pyproject.toml"), "utf8");
     expect(pyproject).toMatch(/^sovereign-train = "sovereign_train.cli:main"$/m);

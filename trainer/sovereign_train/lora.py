@@ -66,10 +66,10 @@ def run(args, je, env, guard) -> None:
     out_dir = scratch_dir(je, "trainer")
     resume_path = None
     if resume is not None:
-        step = int(resume.key.rstrip("/").rsplit("checkpoint-", 1)[-1])
-        resume_path = os.path.join(out_dir, checkpoint_dir_name(step))
+        # The Trainer reads trainer_state.json from the folder; its name is kept as in S3.
+        resume_path = os.path.join(out_dir, resume.key.rstrip("/").rsplit("/", 1)[-1])
         sync_down(client, resume, resume_path)
-        log(f"resuming from {resume} (step {step})")
+        log(f"resuming from {resume}")
 
     class CheckpointSync(TrainerCallback):
         """Uploads each saved checkpoint; on SIGTERM asks the Trainer to save and stop."""

@@ -19,13 +19,17 @@ from .s3 import client_from_env
 PRESETS = {"fp8": "FP8_DYNAMIC", "awq": "W4A16_ASYM"}
 
 
-def recipe_for(scheme: str):
-    from llmcompressor.modifiers.awq import AWQModifier
+def recipe_for(scheme: str) -> list:
+    """llm-compressor 0.14 recipe: AWQ is a transform (smoothing) followed by the W4A16
+    quantization modifier (`llmcompressor.modifiers.awq.AWQModifier` is a deprecated shim)."""
     from llmcompressor.modifiers.quantization import QuantizationModifier
 
+    quant = QuantizationModifier(targets=["Linear"], scheme=PRESETS[scheme], ignore=["lm_head"])
     if scheme == "awq":
-        return [AWQModifier(targets=["Linear"], scheme=PRESETS["awq"], ignore=["lm_head"])]
-    return QuantizationModifier(targets="Linear", scheme=PRESETS["fp8"], ignore=["lm_head"])
+        from llmcompressor.modifiers.transform.awq import AWQModifier
+
+        return [AWQModifier(), quant]
+    return [quant]
 
 
 def run(args, je, env, guard) -> None:
