@@ -40,6 +40,11 @@ def expand_tasks(tasks: list[str]) -> set[str]:
     return out
 
 
+def _encode(tok, text: str, device):
+    enc = tok(text, return_tensors="pt", add_special_tokens=False, return_token_type_ids=False)
+    return enc.to(device)
+
+
 def run(args, je, env, guard) -> None:
     client = client_from_env(env)
     records = fetch_dataset(client, je)
@@ -72,7 +77,7 @@ def run(args, je, env, guard) -> None:
             row: dict = {"index": i}
             if "perplexity" in tasks:
                 text = tok.apply_chat_template(msgs, tokenize=False)
-                enc = tok(text, return_tensors="pt", add_special_tokens=False).to(model.device)
+                enc = _encode(tok, text, model.device)
                 n = int(enc["input_ids"].shape[1]) - 1
                 if n > 0:
                     loss = model(**enc, labels=enc["input_ids"]).loss
@@ -80,7 +85,7 @@ def run(args, je, env, guard) -> None:
                     tokens += n
             if "exact-match" in tasks:
                 prompt = tok.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
-                enc = tok(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+                enc = _encode(tok, prompt, model.device)
                 gen = model.generate(**enc, max_new_tokens=args.max_new_tokens, do_sample=False)
                 answer = tok.decode(gen[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
                 row["prediction"] = answer

@@ -44,7 +44,13 @@ def run(args, je, env, guard) -> None:
 
     def tokenize(rec):
         text = tok.apply_chat_template(rec["messages"], tokenize=False)
-        return tok(text, truncation=True, max_length=args.max_seq_length, add_special_tokens=False)
+        return tok(
+            text,
+            truncation=True,
+            max_length=args.max_seq_length,
+            add_special_tokens=False,
+            return_token_type_ids=False,
+        )
 
     train_ds = Dataset.from_list(records).map(tokenize, remove_columns=["messages"])
 

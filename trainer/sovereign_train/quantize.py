@@ -52,7 +52,13 @@ def run(args, je, env, guard) -> None:
 
         def tokenize(rec):
             text = tok.apply_chat_template(rec["messages"], tokenize=False)
-            return tok(text, truncation=True, max_length=args.max_seq_length, add_special_tokens=False)
+            return tok(
+                text,
+                truncation=True,
+                max_length=args.max_seq_length,
+                add_special_tokens=False,
+                return_token_type_ids=False,
+            )
 
         calib = Dataset.from_list(samples).map(tokenize, remove_columns=["messages"])
         log(f"calibrating AWQ on {len(samples)} chats")

@@ -76,12 +76,13 @@ def test_given_a_lora_job_with_a_bad_dataset_in_s3_when_run_then_exit_2_before_a
         Body=(json.dumps(GOOD) + "\n{broken\n").encode(),
     )
     fake_s3.put_object(Bucket="acme-models", Key="llama-3.1-8b-instruct/config.json", Body=b"{}")
+    torch_loaded = "torch" in sys.modules  # True only where another test loaded it
     assert main(["lora"], env) == 2
     err = capsys.readouterr().err
     assert "line 2: expected JSON, found '{broken'" in err
     assert "s3://acme-datasets/teams/research/support/train.jsonl" in err
     assert not (tmp_path / "model").exists()  # weights were never fetched
-    assert "torch" not in sys.modules
+    assert ("torch" in sys.modules) == torch_loaded
 
 
 def test_given_a_missing_dataset_object_when_run_then_exit_2_naming_the_uri(fake_s3, tmp_path, capsys, keep_sigterm):
