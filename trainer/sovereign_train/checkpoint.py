@@ -41,6 +41,36 @@ def newest_complete_step(keys: Iterable[str]) -> Optional[int]:
     return max(complete) if complete else None
 
 
+def steps_to_prune(keys: Iterable[str], keep: int) -> list[int]:
+    """Checkpoint steps (complete or cut off) older than the `keep` newest complete ones;
+    nothing when keep is 0 or fewer than `keep` are complete."""
+    steps, complete = set(), set()
+    for k in keys:
+        m = _CKPT.match(k)
+        if m:
+            steps.add(int(m.group(1)))
+            if m.group(2) == COMPLETE_MARKER:
+                complete.add(int(m.group(1)))
+    if keep <= 0 or len(complete) < keep:
+        return []
+    floor = sorted(complete)[-keep]
+    return sorted(s for s in steps if s < floor)
+
+
+def prune_checkpoints(client, ckpt_uri: S3Uri, keep: int) -> list[int]:
+    """Deletes the checkpoints `steps_to_prune` names; each marker goes first, so a checkpoint
+    half deleted is never taken for a complete one."""
+    keys = list(list_keys(client, ckpt_uri))
+    pruned = steps_to_prune(keys, keep)
+    prefix = ckpt_uri.as_prefix()
+    for step in pruned:
+        mine = [k for k in keys if k.startswith(checkpoint_dir_name(step) + "/")]
+        mine.sort(key=lambda k: not k.endswith("/" + COMPLETE_MARKER))
+        for k in mine:
+            client.delete_object(Bucket=prefix.bucket, Key=prefix.key + k)
+    return pruned
+
+
 def newest_checkpoint(client, ckpt_uri: S3Uri) -> Optional[S3Uri]:
     step = newest_complete_step(list_keys(client, ckpt_uri))
     return None if step is None else ckpt_uri.join(checkpoint_dir_name(step)).as_prefix()

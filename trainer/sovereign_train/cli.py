@@ -38,6 +38,12 @@ def _positive(kind):
     return parse
 
 
+def _non_negative_int(text: str) -> int:
+    if not re.fullmatch(r"\d+", text):
+        raise argparse.ArgumentTypeError(f'expected a whole number (0 or more), found "{text}"')
+    return int(text)
+
+
 def _fraction(text: str) -> float:
     try:
         v = float(text)
@@ -86,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     lora.add_argument("--batch-size", type=_positive(int), default=1, help="per device")
     lora.add_argument("--grad-accum", type=_positive(int), default=8)
     lora.add_argument("--save-steps", type=_positive(int), default=200)
+    lora.add_argument(
+        "--keep-checkpoints",
+        type=_non_negative_int,
+        default=2,
+        help="complete checkpoints kept under CHECKPOINT_URI (older ones are deleted; 0 keeps all)",
+    )
 
     q = sub.add_parser("quantize", help="llm-compressor one-shot quantization (fp8 or awq)")
     q.add_argument("--scheme", choices=SCHEMES, default="fp8", help="fp8: FP8 dynamic; awq: W4A16")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from . import BadInput
-from .checkpoint import checkpoint_dir_name, resolve_resume, upload_checkpoint
+from .checkpoint import checkpoint_dir_name, prune_checkpoints, resolve_resume, upload_checkpoint
 from .common import fetch_dataset, fetch_model, log, publish, scratch_dir
 from .s3 import client_from_env, sync_down
 
@@ -91,6 +91,13 @@ def run(args, je, env, guard) -> None:
                 local = os.path.join(targs.output_dir, checkpoint_dir_name(state.global_step))
                 dest = upload_checkpoint(client, local, je.checkpoints, state.global_step)
                 log(f"checkpoint step {state.global_step} -> {dest}")
+                try:
+                    pruned = prune_checkpoints(client, je.checkpoints, args.keep_checkpoints)
+                except Exception as e:  # e.g. no delete permission: keep training
+                    log(f"could not prune old checkpoints under {je.checkpoints}: {e}")
+                else:
+                    if pruned:
+                        log(f"pruned checkpoints {pruned}")
             return control
 
     targs = TrainingArguments(

@@ -5,7 +5,9 @@ from sovereign_train.checkpoint import (
     COMPLETE_MARKER,
     newest_checkpoint,
     newest_complete_step,
+    prune_checkpoints,
     resolve_resume,
+    steps_to_prune,
     upload_checkpoint,
 )
 from sovereign_train.s3 import list_keys, parse_s3_uri
@@ -64,3 +66,29 @@ def test_given_a_checkpoint_when_uploaded_then_every_file_lands_and_the_marker_g
     assert sorted(list_keys(fake_s3, CKPT)) == sorted(
         f"checkpoint-50/{f}" for f in ("a.bin", "z.bin", "trainer_state.json", COMPLETE_MARKER)
     )
+
+
+def test_given_checkpoint_keys_when_pruning_then_only_steps_older_than_the_kept_complete_ones_go():
+    keys = [f"checkpoint-{s}/{COMPLETE_MARKER}" for s in (100, 200, 300, 400)] + [
+        "checkpoint-50/adapter_model.safetensors",  # cut off, old
+        "checkpoint-350/adapter_model.safetensors",  # cut off, between kept ones
+        "checkpoint-500/adapter_model.safetensors",  # cut off, newest
+    ]
+    assert steps_to_prune(keys, 2) == [50, 100, 200]
+    assert steps_to_prune(keys, 4) == [50]
+    assert steps_to_prune(keys, 5) == []
+    assert steps_to_prune(keys, 0) == []
+
+
+def test_given_three_uploaded_checkpoints_when_pruned_to_two_then_the_oldest_is_deleted_marker_first(
+    fake_s3, tmp_path
+):
+    for step in (10, 20, 30):
+        upload_checkpoint(fake_s3, _local_ckpt(tmp_path, step), CKPT, step)
+    deleted = []
+    real = fake_s3.delete_object
+    fake_s3.delete_object = lambda **kw: (deleted.append(kw["Key"]), real(**kw))
+    assert prune_checkpoints(fake_s3, CKPT, keep=2) == [10]
+    assert deleted[0] == CKPT.key + f"checkpoint-10/{COMPLETE_MARKER}" and len(deleted) == 3
+    assert newest_complete_step(list_keys(fake_s3, CKPT)) == 30
+    assert sorted({k.split("/")[0] for k in list_keys(fake_s3, CKPT)}) == ["checkpoint-20", "checkpoint-30"]

@@ -136,3 +136,10 @@ def test_given_the_module_entry_when_run_with_a_bad_flag_then_the_process_exits_
         text=True,
     )
     assert out.returncode == 2 and "'nf4'" in out.stderr
+
+
+def test_given_a_bad_keep_checkpoints_when_parsed_then_exit_2_quoting_it(tmp_path, capsys):
+    rc, _, err = run(["lora", "--keep-checkpoints=two"], job_environ(tmp_path), capsys)
+    assert rc == 2 and '"two"' in err
+    rc, out, err = run(["--dry-run", "lora", "--keep-checkpoints=0"], job_environ(tmp_path), capsys)
+    assert rc == 0 and json.loads(out)["args"]["keep_checkpoints"] == 0

@@ -105,6 +105,9 @@ def test_given_a_tiny_model_when_lora_runs_twice_then_checkpoints_resume_and_the
     assert "resuming from s3://acme-checkpoints/teams/research/support-v2/checkpoint-4/" in err
     manifest = _json(world, out + "sovereign-job.json")
     assert manifest["global_step"] == 6 and manifest["base_model_uri"] == BASE
+    # --keep-checkpoints=2 (default): step 2 was pruned once step 6 was up
+    left = {k.split("/")[0] for k in list_keys(world, ckpt) if k.endswith(COMPLETE_MARKER)}
+    assert left == {"checkpoint-4", "checkpoint-6"}
 
     env = _env(
         tmp_path, "pod3", SOVEREIGN_JOB_KIND="eval", SOVEREIGN_JOB_NAME="support-v2-eval",
