@@ -74,8 +74,9 @@ export const TENANCY_CHARTS = {
 } as const;
 
 /**
- * The kit's training runner image (LoRA fine-tune, llm-compressor quantization, evaluation).
- * Override per job with `--image` (air-gapped mirror).
+ * The kit's training runner image (LoRA fine-tune, llm-compressor quantization, evaluation),
+ * built from `trainer/` (`trainer/Dockerfile`); the tag is the version in `trainer/pyproject.toml`
+ * (a test checks they agree). Override per job with `--image` (your registry or an air-gapped mirror).
  */
 export const TRAINER_IMAGE = "ghcr.io/sovereign-ai/trainer:0.1.0";
 

@@ -32,7 +32,7 @@ export interface TrainingJobArgs {
   readonly costCenter: string;
   /** Key prefix (in the models bucket) of the model the job starts from. */
   readonly modelPrefix: string;
-  /** Dataset key under the team's prefix of the datasets bucket (required for lora and eval). */
+  /** Dataset key under the team's prefix of the datasets bucket (required for lora, eval and awq quantize). */
   readonly dataset?: string;
   /** GPUs for the one worker pod. @default 1 */
   readonly gpus?: number;
@@ -65,6 +65,9 @@ export function jobArgProblems(a: TrainingJobArgs): string[] {
     out.push(`expected a job kind (${JOB_KINDS.join(", ")}), found "${a.kind}"`);
   if ((a.kind === "lora" || a.kind === "eval") && !a.dataset)
     out.push(`expected a dataset for a ${a.kind} job, found nothing`);
+  // AWQ calibrates on the team's chats (jobs run offline: no public calibration set).
+  if (a.kind === "quantize" && a.scheme === "awq" && !a.dataset)
+    out.push("expected a dataset (calibration chats) for an awq quantize job, found nothing");
   if (a.dataset !== undefined && (a.dataset.startsWith("/") || a.dataset.split("/").includes("..")))
     out.push(`expected a dataset key inside the team's prefix, found "${a.dataset}"`);
   const gpus = a.gpus ?? 1;

@@ -71,6 +71,7 @@ describe("training job templates", () => {
       team: "t",
       costCenter: "c",
       modelPrefix: "m/",
+      dataset: "calib/chats.jsonl",
       scheme: "awq",
     });
     expect(job.spec.template.spec.containers[0].command).toEqual([

@@ -1,0 +1,104 @@
+"""Evaluation of MODEL_URI (a model folder, or a LoRA adapter written by `sovereign-train lora`,
+whose manifest names its base model) on the team's chat JSONL at DATASET_URI.
+
+Tasks: `perplexity` (token-weighted, over whole chats), `exact-match` (greedy answer to every
+turn before the last assistant message, compared to it after normalising case and whitespace);
+`team-dataset` = both. Writes `metrics.json` and `predictions.jsonl` to OUTPUT_URI.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+
+from . import BadInput
+from .common import fetch_dataset, fetch_model, log, publish, read_manifest, scratch_dir
+from .s3 import client_from_env, parse_s3_uri
+
+
+def normalize_answer(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip().lower()
+
+
+def exact_match(prediction: str, reference: str) -> bool:
+    return normalize_answer(prediction) == normalize_answer(reference)
+
+
+def perplexity(total_nll: float, total_tokens: int) -> float:
+    """exp of the mean negative log-likelihood per predicted token."""
+    if total_tokens <= 0:
+        raise ValueError(f"expected predicted tokens, found {total_tokens}")
+    return math.exp(total_nll / total_tokens)
+
+
+def expand_tasks(tasks: list[str]) -> set[str]:
+    out = set()
+    for t in tasks:
+        out |= {"perplexity", "exact-match"} if t == "team-dataset" else {t}
+    return out
+
+
+def _encode(tok, text: str, device):
+    enc = tok(text, return_tensors="pt", add_special_tokens=False, return_token_type_ids=False)
+    return enc.to(device)
+
+
+def run(args, je, env, guard) -> None:
+    client = client_from_env(env)
+    records = fetch_dataset(client, je)
+    if args.max_samples is not None:
+        records = records[: args.max_samples]
+    model_dir = fetch_model(client, je.model, je)
+    adapter_dir = None
+    if os.path.exists(os.path.join(model_dir, "adapter_config.json")):
+        base = read_manifest(model_dir).get("base_model_uri")
+        if not base:
+            raise BadInput(f'expected the adapter at MODEL_URI "{je.model}" to name its base model, found none')
+        adapter_dir, model_dir = model_dir, fetch_model(client, parse_s3_uri(base, "base_model_uri"), je, "base")
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(adapter_dir or model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto", device_map="auto")
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter_dir)
+    model.eval()
+    tasks = expand_tasks(args.tasks)
+    nll, tokens, hits = 0.0, 0, 0
+    out = scratch_dir(je, "eval")
+    with open(os.path.join(out, "predictions.jsonl"), "w") as preds, torch.no_grad():
+        for i, rec in enumerate(records):
+            msgs = rec["messages"]
+            row: dict = {"index": i}
+            if "perplexity" in tasks:
+                text = tok.apply_chat_template(msgs, tokenize=False)
+                enc = _encode(tok, text, model.device)
+                n = int(enc["input_ids"].shape[1]) - 1
+                if n > 0:
+                    loss = model(**enc, labels=enc["input_ids"]).loss
+                    nll += float(loss) * n
+                    tokens += n
+            if "exact-match" in tasks:
+                prompt = tok.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
+                enc = _encode(tok, prompt, model.device)
+                gen = model.generate(**enc, max_new_tokens=args.max_new_tokens, do_sample=False)
+                answer = tok.decode(gen[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
+                row["prediction"] = answer
+                row["exact_match"] = exact_match(answer, msgs[-1]["content"])
+                hits += row["exact_match"]
+            preds.write(json.dumps(row) + "\n")
+    metrics: dict = {"samples": len(records), "tasks": sorted(tasks)}
+    if "perplexity" in tasks:
+        metrics["perplexity"] = perplexity(nll, tokens)
+        metrics["tokens"] = tokens
+    if "exact-match" in tasks:
+        metrics["exact_match"] = hits / len(records)
+    with open(os.path.join(out, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2, sort_keys=True)
+    log(f"metrics: {json.dumps(metrics)}")
+    publish(client, out, je, {"metrics": metrics, "adapter": adapter_dir is not None})

@@ -1,0 +1,75 @@
+"""One-shot quantization of MODEL_URI with llm-compressor, written to OUTPUT_URI as a
+compressed-tensors checkpoint (config.json carries `quantization_config`), which vLLM loads
+as is (`vllm serve <folder>`).
+
+- fp8: FP8_DYNAMIC (FP8 weights, per-token dynamic FP8 activations), data-free;
+- awq: AWQ W4A16 (4-bit weights, asymmetric, group 128), calibrated on the chat JSONL at
+  DATASET_URI (--calibration-samples lines); HF_HUB_OFFLINE: no public calibration set.
+
+`lm_head` stays unquantized. Quantization is not checkpointed: SIGTERM exits 143 and the
+replacement pod starts over.
+"""
+
+from __future__ import annotations
+
+from .common import fetch_dataset, fetch_model, log, publish, scratch_dir
+from .s3 import client_from_env
+
+#: llm-compressor preset scheme per --scheme.
+PRESETS = {"fp8": "FP8_DYNAMIC", "awq": "W4A16_ASYM"}
+
+
+def recipe_for(scheme: str) -> list:
+    """llm-compressor 0.14 recipe: AWQ is a transform (smoothing) followed by the W4A16
+    quantization modifier (`llmcompressor.modifiers.awq.AWQModifier` is a deprecated shim)."""
+    from llmcompressor.modifiers.quantization import QuantizationModifier
+
+    quant = QuantizationModifier(targets=["Linear"], scheme=PRESETS[scheme], ignore=["lm_head"])
+    if scheme == "awq":
+        from llmcompressor.modifiers.transform.awq import AWQModifier
+
+        return [AWQModifier(), quant]
+    return [quant]
+
+
+def run(args, je, env, guard) -> None:
+    client = client_from_env(env)
+    records = fetch_dataset(client, je) if args.scheme == "awq" else None
+    model_dir = fetch_model(client, je.model, je)
+
+    from llmcompressor import oneshot
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")
+    recipe = recipe_for(args.scheme)
+    if records is None:
+        oneshot(model=model, recipe=recipe)
+    else:
+        from datasets import Dataset
+
+        samples = records[: args.calibration_samples]
+
+        def tokenize(rec):
+            text = tok.apply_chat_template(rec["messages"], tokenize=False)
+            return tok(
+                text,
+                truncation=True,
+                max_length=args.max_seq_length,
+                add_special_tokens=False,
+                return_token_type_ids=False,
+            )
+
+        calib = Dataset.from_list(samples).map(tokenize, remove_columns=["messages"])
+        log(f"calibrating AWQ on {len(samples)} chats")
+        oneshot(
+            model=model,
+            dataset=calib,
+            recipe=recipe,
+            max_seq_length=args.max_seq_length,
+            num_calibration_samples=len(samples),
+        )
+    out = scratch_dir(je, "quantized")
+    model.save_pretrained(out, save_compressed=True)
+    tok.save_pretrained(out)
+    publish(client, out, je, {"scheme": args.scheme, "llmcompressor_scheme": PRESETS[args.scheme]})
