@@ -13,4 +13,13 @@ npx eslint .
 echo "== typecheck"
 npx tsc -p .
 echo "== tests"
-npx vitest run
+report="$(mktemp -d)/vitest.json"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
+# One plain closing line for CI: "N passed, N failed" (", N skipped" when any).
+node -e '
+const r = require(process.argv[1]);
+const skipped = r.numPendingTests + r.numTodoTests;
+console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$report" || true
+exit "$status"
