@@ -68,3 +68,19 @@ def load_chat_jsonl(path: str, source: str | None = None) -> list[dict]:
     if not records:
         raise BadInput(f"dataset {where}: expected at least one chat line, found none")
     return records
+
+
+def chat_tokenizer(tok: Any, max_seq_length: int):
+    """A `datasets.map` function rendering each chat with the model's chat template, truncated."""
+
+    def tokenize(rec: dict[str, Any]) -> Any:
+        text = tok.apply_chat_template(rec["messages"], tokenize=False)
+        return tok(
+            text,
+            truncation=True,
+            max_length=max_seq_length,
+            add_special_tokens=False,
+            return_token_type_ids=False,
+        )
+
+    return tokenize

@@ -14,6 +14,7 @@ import os
 
 from . import BadInput
 from .checkpoint import checkpoint_dir_name, prune_checkpoints, resolve_resume, upload_checkpoint
+from .data import chat_tokenizer
 from .common import fetch_dataset, fetch_model, log, publish, scratch_dir
 from .s3 import client_from_env, sync_down
 
@@ -42,16 +43,7 @@ def run(args, je, env, guard) -> None:
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
 
-    def tokenize(rec):
-        text = tok.apply_chat_template(rec["messages"], tokenize=False)
-        return tok(
-            text,
-            truncation=True,
-            max_length=args.max_seq_length,
-            add_special_tokens=False,
-            return_token_type_ids=False,
-        )
-
+    tokenize = chat_tokenizer(tok, args.max_seq_length)
     train_ds = Dataset.from_list(records).map(tokenize, remove_columns=["messages"])
 
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()

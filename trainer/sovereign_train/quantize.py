@@ -12,6 +12,7 @@ replacement pod starts over.
 
 from __future__ import annotations
 
+from .data import chat_tokenizer
 from .common import fetch_dataset, fetch_model, log, publish, scratch_dir
 from .s3 import client_from_env
 
@@ -50,16 +51,7 @@ def run(args, je, env, guard) -> None:
 
         samples = records[: args.calibration_samples]
 
-        def tokenize(rec):
-            text = tok.apply_chat_template(rec["messages"], tokenize=False)
-            return tok(
-                text,
-                truncation=True,
-                max_length=args.max_seq_length,
-                add_special_tokens=False,
-                return_token_type_ids=False,
-            )
-
+        tokenize = chat_tokenizer(tok, args.max_seq_length)
         calib = Dataset.from_list(samples).map(tokenize, remove_columns=["messages"])
         log(f"calibrating AWQ on {len(samples)} chats")
         oneshot(
