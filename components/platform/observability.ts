@@ -95,6 +95,7 @@ export interface ObservabilityArgs {
   readonly replicas?: number;
   /** Alert receiver; `none` deploys no Alertmanager. @default { receiver: "none" } */
   readonly alerting?: AlertReceiver;
+  /** Grafana exposure and login. @default internal only, local admin login */
   readonly grafana?: {
     /** Expose Grafana through a private (network-internal) LoadBalancer Service. @default false (ClusterIP only) */
     readonly exposed?: boolean;

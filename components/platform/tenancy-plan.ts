@@ -46,9 +46,9 @@ export interface TenancyPlanArgs {
   readonly trainingEnabled: boolean;
   /** Kueue cohort all team ClusterQueues share. */
   readonly cohort: string;
-  /** Where the object store is (from the substrate's endpoint). */
+  /** Where the object store is (from the substrate's endpoint). @default no egress rule for it */
   readonly objectStore?: EgressTarget;
-  /** Where Postgres is (from the substrate's connection). */
+  /** Where Postgres is (from the substrate's connection). @default no egress rule for it */
   readonly postgres?: EgressTarget;
   /** Prefix the cluster's OIDC authenticator puts before group names. @default "" */
   readonly groupPrefix?: string;
@@ -118,7 +118,7 @@ export interface OpaDataArgs {
   readonly models: readonly ModelInput[];
   readonly profile: "dev" | "prod";
   readonly guard: {
-    /** Name of the guard model; absent disables the guard. */
+    /** Name of the guard model. @default none (the guard is disabled) */
     readonly model?: string;
     readonly timeoutMs: number;
     /** Dev only: allow when the guard is down. Ignored in prod. */

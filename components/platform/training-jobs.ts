@@ -32,7 +32,7 @@ export interface TrainingJobArgs {
   readonly costCenter: string;
   /** Key prefix (in the models bucket) of the model the job starts from. */
   readonly modelPrefix: string;
-  /** Dataset key under the team's prefix of the datasets bucket (required for lora, eval and awq quantize). */
+  /** Dataset key under the team's prefix of the datasets bucket (required for lora, eval and awq quantize). @default none (fp8 quantize needs none) */
   readonly dataset?: string;
   /** GPUs for the one worker pod. @default 1 */
   readonly gpus?: number;
