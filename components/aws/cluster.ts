@@ -9,6 +9,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Profile } from "../lib/profile";
 import { EKS_ADDON_VERSIONS, type EksAddon } from "../lib/versions";
+import { KEY_USE_ACTIONS } from "./keys";
 import { SERVICE_CIDR } from "./layout";
 import {
   managedPolicy,
@@ -376,15 +377,7 @@ export class Cluster extends pulumi.ComponentResource {
           },
           {
             Effect: "Allow",
-            Action: [
-              "kms:Encrypt",
-              "kms:Decrypt",
-              "kms:ReEncryptFrom",
-              "kms:ReEncryptTo",
-              "kms:GenerateDataKey",
-              "kms:GenerateDataKeyWithoutPlaintext",
-              "kms:DescribeKey",
-            ],
+            Action: [...KEY_USE_ACTIONS],
             Resource: args.ebsKeyArn,
           },
         ]),
