@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { k8sLabels } from "../lib/labels";
-import { CHARTS, SUBSTRATE_IMAGES, type ChartRef } from "../lib/versions";
+import { CHARTS, SUBSTRATE_IMAGES, type ChartRef, chartSource } from "../lib/versions";
 import type { IdentityRegistry, S3Identity } from "./credentials";
 
 /** `single`: one all-in-one pod (laptops, dev). `distributed`: HA masters, volumes, filers, gateways. */
@@ -335,9 +335,7 @@ export class ObjectStore extends pulumi.ComponentResource implements IdentityReg
       `${name}-release`,
       {
         name: "seaweedfs",
-        chart: chart.chart,
-        version: chart.version,
-        repositoryOpts: { repo: chart.repo },
+        ...chartSource(chart),
         namespace: args.namespace,
         createNamespace: false,
         atomic: !args.protectData,

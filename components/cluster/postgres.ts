@@ -8,7 +8,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { k8sLabels } from "../lib/labels";
-import { CHARTS, type ChartRef } from "../lib/versions";
+import { CHARTS, type ChartRef, chartSource } from "../lib/versions";
 import type { PostgresConnection, PostgresService } from "../substrate";
 
 export const CNPG_API_VERSION = "postgresql.cnpg.io/v1";
@@ -245,9 +245,7 @@ export class Postgres extends pulumi.ComponentResource {
       `${name}-operator`,
       {
         name: "cnpg",
-        chart: chart.chart,
-        version: chart.version,
-        repositoryOpts: { repo: chart.repo },
+        ...chartSource(chart),
         namespace: args.operatorNamespace,
         createNamespace: false,
         values: operatorValues(),

@@ -145,3 +145,12 @@ export const KARPENTER = {
 export const AWS_SUBSTRATE_IMAGES = {
   postgresClient: "public.ecr.aws/docker/library/postgres:16.10-alpine",
 } as const;
+
+/** The `chart`, `version` and `repositoryOpts` of a Helm Release for a pinned chart. */
+export function chartSource(pin: ChartPin): {
+  chart: string;
+  version: string;
+  repositoryOpts: { repo: string };
+} {
+  return { chart: pin.chart, version: pin.version, repositoryOpts: { repo: pin.repo } };
+}

@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { GPU_RESOURCE } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import { TENANCY_CHARTS } from "../lib/versions";
+import { TENANCY_CHARTS, chartSource } from "../lib/versions";
 import type { Substrate } from "../substrate";
 import { QUEUE_LABEL, type K8sObject } from "./tenancy-plan";
 
@@ -194,9 +194,7 @@ export class Gatekeeper extends pulumi.ComponentResource {
       `${name}-release`,
       {
         name: "gatekeeper",
-        chart: TENANCY_CHARTS.gatekeeper.chart,
-        version: TENANCY_CHARTS.gatekeeper.version,
-        repositoryOpts: { repo: TENANCY_CHARTS.gatekeeper.repo },
+        ...chartSource(TENANCY_CHARTS.gatekeeper),
         namespace: PLATFORM_NAMESPACES.gatekeeper,
         createNamespace: true,
         values: gatekeeperValues({ replicas: args.replicas ?? 1, failClosed: args.failClosed ?? false }),

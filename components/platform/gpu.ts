@@ -7,7 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import { CHARTS } from "../lib/versions";
+import { CHARTS, chartSource } from "../lib/versions";
 import type { GpuPlacement } from "../substrate";
 
 type Toleration = Record<string, unknown>;
@@ -132,9 +132,7 @@ export class GpuEnablement extends pulumi.ComponentResource {
         `${name}-${role}`,
         {
           name: role,
-          chart: CHARTS[key].chart,
-          version: CHARTS[key].version,
-          repositoryOpts: { repo: CHARTS[key].repo },
+          ...chartSource(CHARTS[key]),
           namespace: this.namespace,
           values,
           maxHistory: 5,

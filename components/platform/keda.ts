@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import { CHARTS } from "../lib/versions";
+import { CHARTS, chartSource } from "../lib/versions";
 
 export interface KedaArgs {
   /** @default keda */
@@ -54,9 +54,7 @@ export class Keda extends pulumi.ComponentResource {
       `${name}-release`,
       {
         name: "keda",
-        chart: CHARTS.keda.chart,
-        version: CHARTS.keda.version,
-        repositoryOpts: { repo: CHARTS.keda.repo },
+        ...chartSource(CHARTS.keda),
         namespace: ns.metadata.name,
         values: kedaValues(args.replicas ?? 1),
         maxHistory: 5,

@@ -20,7 +20,7 @@ import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS, type ScrapeTarget } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { profileDefaults, type Profile } from "../lib/profile";
-import { KUBE_PROMETHEUS_STACK_CHART, type ChartPin } from "../lib/versions";
+import { KUBE_PROMETHEUS_STACK_CHART, type ChartPin, chartSource } from "../lib/versions";
 import { alertRuleGroups, prometheusRule, type RuleGroup } from "./alerts";
 
 /** Helm release name; kube-prometheus-stack labels its own monitors `release: <name>`. */
@@ -591,9 +591,7 @@ export class Observability extends pulumi.ComponentResource {
       `${name}-stack`,
       {
         name: RELEASE_NAME,
-        chart: chart.chart,
-        version: chart.version,
-        repositoryOpts: { repo: chart.repo },
+        ...chartSource(chart),
         namespace: ns,
         createNamespace: false,
         values: plan.values,
