@@ -6,6 +6,7 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
+import type { RegistryMirrors } from "./lib/images";
 import type { BucketRole, Scope, WorkloadKind } from "./lib/scopes";
 
 export interface ObjectStore {
@@ -75,6 +76,12 @@ export interface Substrate {
   readonly storageClasses: { readonly default: string };
   /** GPU placement per configured pool name. */
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
+  /**
+   * Registry mirror prefix per upstream registry host, for every image pods in this cluster
+   * pull: the configured mirrors, plus the ECR pull-through caches when an AWS VPC has no
+   * internet egress. Platform components rewrite each image with `mirrorImage`.
+   */
+  readonly registryMirrors: pulumi.Output<RegistryMirrors>;
   /**
    * Resources the platform layer depends on, so destroy removes the platform (and its
    * load balancers and ENIs) before the substrate underneath.

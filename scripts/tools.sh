@@ -2,6 +2,9 @@
 # Installs the tools that do not come from npm, pinned, into .tools/ (git-ignored).
 #   OPA, Helm, promtool and amtool are built from source with `go install` at pinned versions.
 #   PostgreSQL comes from Debian's packages (apt-get) when it is not already present.
+#   Third-party Helm charts whose source ships in a Go module are fetched with
+#   `go mod download` at the pinned version and copied into .tools/charts/ (rendered offline
+#   by the tests; chart repositories are not reachable from CI).
 # Fails loudly: if a tool cannot be installed, the test command fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +17,7 @@ OPA_VERSION=v1.22.3
 HELM_VERSION=v3.22.0
 PROMETHEUS_VERSION=v0.316.0 # Go module version of Prometheus (promtool)
 ALERTMANAGER_VERSION=v0.34.1
+GATEKEEPER_CHART_VERSION=3.23.0 # = TENANCY_CHARTS.gatekeeper.version (a test checks)
 
 export GOFLAGS="${GOFLAGS:-} -trimpath"
 export CGO_ENABLED=0
@@ -28,8 +32,19 @@ build() { # name module version
   echo "$version" >"$stamp"
 }
 
+chart_from_module() { # name version module dir-in-module
+  local name=$1 version=$2 module=$3 sub=$4 dest="$TOOLS/charts/$1-$2"
+  [[ -f "$dest/Chart.yaml" ]] && return 0
+  echo "tools: fetching chart $name $version from $module" >&2
+  local dir
+  dir=$(go mod download -json "$module" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -n "$dir" && -f "$dir/$sub/Chart.yaml" ]] || { echo "tools: $module has no $sub/Chart.yaml" >&2; exit 1; }
+  rm -rf "$dest.tmp" && mkdir -p "$TOOLS/charts" && cp -r "$dir/$sub" "$dest.tmp" && chmod -R u+w "$dest.tmp"
+  mv "$dest.tmp" "$dest"
+}
+
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(opa helm promtool amtool postgres)
+[[ ${#want[@]} -gt 0 ]] || want=(opa helm promtool amtool postgres charts)
 
 for t in "${want[@]}"; do
   case "$t" in
@@ -50,11 +65,16 @@ for t in "${want[@]}"; do
         if [[ -x "$pgbin/$b" ]]; then ln -sf "$pgbin/$b" "$BIN/$b"; else ln -sf "$(command -v $b)" "$BIN/$b"; fi
       done
       ;;
-    *) echo "tools: unknown tool '$t' (expected opa, helm, promtool, amtool, postgres)" >&2; exit 2 ;;
+    charts)
+      chart_from_module gatekeeper "$GATEKEEPER_CHART_VERSION" \
+        "github.com/open-policy-agent/gatekeeper/v3@v$GATEKEEPER_CHART_VERSION" charts/gatekeeper
+      ;;
+    *) echo "tools: unknown tool '$t' (expected opa, helm, promtool, amtool, postgres, charts)" >&2; exit 2 ;;
   esac
 done
 
 for t in "${want[@]}"; do
+  [[ $t == charts ]] && continue
   [[ -x "$BIN/$t" ]] || { echo "tools: $t is missing after install" >&2; exit 1; }
 done
 echo "tools: ready in $BIN (${want[*]})" >&2

@@ -9,6 +9,8 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GPU_POOL_LABEL, GPU_RESOURCE, GPU_TAINT, GPU_TYPE_LABEL, gpuFamily } from "../lib/gpu-catalog";
+import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
+import type { RegistryMirrors } from "../lib/images";
 import { KARPENTER } from "../lib/versions";
 import type { GpuPlacement } from "../substrate";
 import { NODE_METADATA_OPTIONS } from "./cluster";
@@ -287,8 +289,8 @@ export interface KarpenterArgs {
   readonly replicas?: number;
   /** Without internet egress: isolated-VPC mode and the controller image through the ECR cache. @default false */
   readonly isolatedVpc?: boolean;
-  /** Controller image repository override (ECR pull-through path). @default the chart's */
-  readonly controllerImageRepository?: pulumi.Input<string>;
+  /** Registry mirrors the controller image is pulled through (`mirrorImage`). @default {} */
+  readonly registryMirrors?: pulumi.Input<RegistryMirrors>;
   /** Namespace of the controller. @default kube-system */
   readonly namespace?: string;
   /** Resources the controller waits for (node group, addons). @default [] */
@@ -419,23 +421,26 @@ export class Karpenter extends pulumi.ComponentResource {
         version: KARPENTER.version,
         namespace: ns,
         atomic: true,
-        values: {
-          replicas: args.replicas ?? 2,
-          serviceAccount: { name: "karpenter" },
-          nodeSelector: { "sovereign.ai/node-role": "system" },
-          settings: {
-            clusterName: args.clusterName,
-            clusterEndpoint: args.cluster.endpoint,
-            interruptionQueue: queue.name,
-            isolatedVPC: args.isolatedVpc ?? false,
-          },
-          controller: {
-            resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "1Gi" } },
-            ...(args.controllerImageRepository
-              ? { image: { repository: args.controllerImageRepository } }
-              : {}),
-          },
-        },
+        values: pulumi.output(args.registryMirrors ?? {}).apply((mirrors) =>
+          withChartImages(
+            {
+              replicas: args.replicas ?? 2,
+              serviceAccount: { name: "karpenter" },
+              nodeSelector: { "sovereign.ai/node-role": "system" },
+              settings: {
+                clusterName: args.clusterName,
+                clusterEndpoint: args.cluster.endpoint,
+                interruptionQueue: queue.name,
+                isolatedVPC: args.isolatedVpc ?? false,
+              },
+              controller: {
+                resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "1Gi" } },
+              },
+            },
+            CHART_IMAGES.karpenter,
+            mirrors,
+          ),
+        ),
       },
       {
         ...p,

@@ -2,6 +2,9 @@
  * ECR pull-through cache planning (pure, no Pulumi imports): which upstream registries the
  * kit's images come from, and how an image is addressed through the account's cache.
  */
+import { mirrorImage, registryOf } from "../lib/images";
+
+export { registryOf };
 
 /** Upstream registries ECR pull-through cache supports, keyed by the host images name. */
 export const PULL_THROUGH_UPSTREAMS: Readonly<
@@ -14,22 +17,20 @@ export const PULL_THROUGH_UPSTREAMS: Readonly<
   "public.ecr.aws": { prefix: "ecr-public", upstream: "public.ecr.aws", needsCredential: false },
 };
 
-/** Registry host of an image reference (`docker.io` when none is named). */
-export function registryOf(image: string): string {
-  const first = image.split("/")[0];
-  return image.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")
-    ? first
-    : "docker.io";
+/** The pull-through mirror prefix per supported upstream registry, for one ECR host. */
+export function pullThroughMirrors(ecrHost: string, registries?: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(PULL_THROUGH_UPSTREAMS)
+      .filter(([reg]) => registries === undefined || registries.includes(reg))
+      .map(([reg, up]) => [reg, `${ecrHost}/${up.prefix}`]),
+  );
 }
 
 /** The image as pulled through the account's ECR cache, or undefined for an unsupported registry. */
 export function pullThroughImage(image: string, ecrHost: string): string | undefined {
-  const reg = registryOf(image);
-  const up = PULL_THROUGH_UPSTREAMS[reg];
-  if (!up) return undefined;
-  let rest = image.startsWith(`${reg}/`) ? image.slice(reg.length + 1) : image;
-  if (reg === "docker.io" && !rest.includes("/")) rest = `library/${rest}`;
-  return `${ecrHost}/${up.prefix}/${rest}`;
+  return PULL_THROUGH_UPSTREAMS[registryOf(image)]
+    ? mirrorImage(image, pullThroughMirrors(ecrHost))
+    : undefined;
 }
 
 export interface PullThroughPlan {

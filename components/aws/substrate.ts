@@ -6,6 +6,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import type { Profile } from "../lib/profile";
 import { workloadScopes } from "../lib/scopes";
 import type {
@@ -23,8 +24,9 @@ import { Database } from "./database";
 import { WorkloadIdentity } from "./identity";
 import { Karpenter, type GpuPoolArgs } from "./karpenter";
 import { Keys } from "./keys";
-import { Network, pullThroughImage, type Egress } from "./network";
+import { Network, type Egress } from "./network";
 import { PostgresLogin } from "./postgres-login";
+import { pullThroughMirrors } from "./registries";
 import { ObjectStorage } from "./storage";
 
 /** Namespace of the substrate's own in-cluster objects (the Postgres login jobs). */
@@ -74,8 +76,16 @@ export interface AwsSubstrateArgs {
     readonly backupRetentionDays: number;
     readonly multiAz: boolean;
   };
-  /** Images the platform runs: cached through ECR when egress is private. @default [] */
+  /**
+   * Images pulled from upstream registries (not from a configured mirror): with egress
+   * `private` each of their registries gets an ECR pull-through cache rule. @default []
+   */
   readonly images?: readonly string[];
+  /**
+   * Configured registry mirrors (upstream host → prefix); they win over the ECR pull-through
+   * prefixes the substrate adds without internet egress. @default {}
+   */
+  readonly registryMirrors?: RegistryMirrors;
   /** Image of the Postgres login job. */
   readonly postgresClientImage: string;
 }
@@ -93,8 +103,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   readonly karpenter: Karpenter;
   readonly storage: ObjectStorage;
   readonly database: Database;
-  /** Image references rewritten to the ECR pull-through cache (private egress). */
-  readonly imageMirrors: pulumi.Output<Record<string, string>>;
+  readonly registryMirrors: pulumi.Output<RegistryMirrors>;
   private readonly args: AwsSubstrateArgs;
   /** The login job's image, through the ECR cache when there is no egress. */
   private readonly postgresImage: pulumi.Output<string>;
@@ -155,6 +164,11 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       p,
     );
     this.provider = this.cluster.provider;
+    const cached = this.network.pullThrough.rules.map((r) => r.registry);
+    this.registryMirrors = ecrHost.apply((host) => ({
+      ...(isolated ? pullThroughMirrors(host, cached) : {}),
+      ...(args.registryMirrors ?? {}),
+    }));
     this.karpenter = new Karpenter(
       `${name}-karpenter`,
       {
@@ -172,9 +186,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         tags,
         replicas: args.profile === "prod" ? 2 : 1,
         isolatedVpc: isolated,
-        ...(isolated
-          ? { controllerImageRepository: pulumi.interpolate`${ecrHost}/ecr-public/karpenter/controller` }
-          : {}),
+        registryMirrors: this.registryMirrors,
         dependsOn: this.cluster.ready,
         pullThroughPrefixes: this.network.pullThrough.rules.map((r) => r.prefix),
       },
@@ -228,19 +240,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     this.storageClasses = { default: this.cluster.storageClassName };
     this.gpuPools = this.karpenter.placements;
     this.ready = [...this.cluster.ready, ...this.karpenter.ready];
-    this.postgresImage = ecrHost.apply((host) =>
-      isolated
-        ? (pullThroughImage(args.postgresClientImage, host) ?? args.postgresClientImage)
-        : args.postgresClientImage,
-    );
-    this.imageMirrors = ecrHost.apply((host) =>
-      Object.fromEntries(
-        (isolated ? images : []).flatMap((i) => {
-          const m = pullThroughImage(i, host);
-          return m ? [[i, m]] : [];
-        }),
-      ),
-    );
+    this.postgresImage = this.registryMirrors.apply((m) => mirrorImage(args.postgresClientImage, m));
     this.registerOutputs({ clusterName: this.cluster.clusterName });
   }
 

@@ -7,6 +7,8 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { k8sLabels } from "../lib/labels";
+import { CHART_IMAGES, chartImageValues } from "../lib/chart-images";
+import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { CHARTS, SUBSTRATE_IMAGES, type ChartRef, chartSource } from "../lib/versions";
 import type { IdentityRegistry, S3Identity } from "./credentials";
 
@@ -98,7 +100,8 @@ export interface SeaweedValuesInput {
   readonly volumeSize: string;
   readonly storageClass: string;
   readonly configSecretName: string;
-  readonly imageTag: string;
+  /** SeaweedFS image (already mirrored) every server runs. */
+  readonly image: string;
   /** Keep the data PVC when the release is uninstalled (prod). */
   readonly keepVolumes: boolean;
 }
@@ -119,7 +122,7 @@ export function seaweedValues(
     annotations: keep,
   });
   const common = {
-    image: { tag: v.imageTag },
+    ...chartImageValues([{ ...CHART_IMAGES.seaweedfs[0], image: v.image }]),
     master: { volumeSizeLimitMB: volumeSizeLimitMB(v.volumeSize) },
   };
   if (v.mode === "single") {
@@ -268,10 +271,10 @@ export interface ObjectStoreArgs {
   readonly provider: k8s.Provider;
   /** Chart to install. @default CHARTS.seaweedfs */
   readonly chart?: ChartRef;
-  /** SeaweedFS image tag the chart runs. @default SUBSTRATE_IMAGES.seaweedfsTag */
-  readonly imageTag?: string;
-  /** Image of the bucket Job. @default SUBSTRATE_IMAGES.seaweedfs */
+  /** SeaweedFS image of the servers and the bucket Job. @default SUBSTRATE_IMAGES.seaweedfs */
   readonly image?: string;
+  /** Registry mirrors the image is pulled through (`mirrorImage`). @default {} */
+  readonly registryMirrors?: RegistryMirrors;
   /** Resources every child waits for (the namespace). @default [] */
   readonly dependsOn?: readonly pulumi.Resource[];
 }
@@ -331,6 +334,7 @@ export class ObjectStore extends pulumi.ComponentResource implements IdentityReg
     );
 
     const chart = args.chart ?? CHARTS.seaweedfs;
+    const image = mirrorImage(args.image ?? SUBSTRATE_IMAGES.seaweedfs, args.registryMirrors ?? {});
     this.release = new k8s.helm.v3.Release(
       `${name}-release`,
       {
@@ -346,7 +350,7 @@ export class ObjectStore extends pulumi.ComponentResource implements IdentityReg
             volumeSize: args.volumeSize,
             storageClass: args.storageClass,
             configSecretName,
-            imageTag: args.imageTag ?? SUBSTRATE_IMAGES.seaweedfsTag,
+            image,
             keepVolumes: args.protectData,
           },
           checksum,
@@ -360,7 +364,7 @@ export class ObjectStore extends pulumi.ComponentResource implements IdentityReg
       },
     );
 
-    const job = bucketJob(args.namespace, args.buckets, hosts, args.image ?? SUBSTRATE_IMAGES.seaweedfs);
+    const job = bucketJob(args.namespace, args.buckets, hosts, image);
     this.bucketJob = new k8s.batch.v1.Job(`${name}-buckets`, job, {
       ...k8sOpts,
       dependsOn: [this.release],

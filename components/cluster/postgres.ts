@@ -7,6 +7,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
+import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { CHARTS, type ChartRef, chartSource } from "../lib/versions";
 import type { PostgresConnection, PostgresService } from "../substrate";
@@ -179,14 +181,18 @@ export function scheduledBackupObject(cluster: string, namespace: string, schedu
 }
 
 /** Values of the operator chart. */
-export function operatorValues(): Record<string, unknown> {
-  return {
-    crds: { create: true },
-    replicaCount: 1,
-    config: { clusterWide: true },
-    monitoring: { podMonitorEnabled: false },
-    resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
-  };
+export function operatorValues(mirrors: RegistryMirrors = {}): Record<string, unknown> {
+  return withChartImages(
+    {
+      crds: { create: true },
+      replicaCount: 1,
+      config: { clusterWide: true },
+      monitoring: { podMonitorEnabled: false },
+      resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+    },
+    CHART_IMAGES.cloudnativePg,
+    mirrors,
+  );
 }
 
 export interface PostgresArgs {
@@ -197,6 +203,8 @@ export interface PostgresArgs {
   readonly instances: number;
   /** Operand image (pinned per major version). */
   readonly image: string;
+  /** Registry mirrors the operator and operand images are pulled through. @default {} */
+  readonly registryMirrors?: RegistryMirrors;
   readonly storageGiB: number;
   readonly storageClass: string;
   /** Services that get a role and a database; the first one is created at bootstrap. */
@@ -248,7 +256,7 @@ export class Postgres extends pulumi.ComponentResource {
         ...chartSource(chart),
         namespace: args.operatorNamespace,
         createNamespace: false,
-        values: operatorValues(),
+        values: operatorValues(args.registryMirrors),
       },
       k8sOpts,
     );
@@ -300,7 +308,7 @@ export class Postgres extends pulumi.ComponentResource {
         name: this.clusterName,
         namespace: args.namespace,
         instances: args.instances,
-        image: args.image,
+        image: mirrorImage(args.image, args.registryMirrors ?? {}),
         storageGiB: args.storageGiB,
         storageClass: args.storageClass,
         services: args.services,

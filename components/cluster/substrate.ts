@@ -7,6 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GPU_TAINT } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
+import type { RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { BUCKET_ROLES, workloadScopes, type BucketRole } from "../lib/scopes";
 import { SUBSTRATE_IMAGES } from "../lib/versions";
@@ -121,6 +122,8 @@ export interface ClusterSubstrateArgs {
   readonly dataNamespace?: string;
   /** Namespace of the CloudNativePG operator. @default "cnpg-system" */
   readonly operatorNamespace?: string;
+  /** Registry mirror prefix per upstream registry host (air-gapped clusters). @default {} */
+  readonly registryMirrors?: RegistryMirrors;
 }
 
 /**
@@ -135,6 +138,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
   readonly objectStore: ObjectStoreInfo;
   readonly storageClasses: { readonly default: string };
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
+  readonly registryMirrors: pulumi.Output<RegistryMirrors>;
   readonly ready: readonly pulumi.Resource[];
   readonly store: ObjectStore;
   private readonly storeName: string;
@@ -209,6 +213,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
         storageClass: args.storageClass,
         protectData: args.protectData,
         provider: this.provider,
+        registryMirrors: args.registryMirrors,
         dependsOn: [dataNamespace],
       },
       { parent: this },
@@ -242,6 +247,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
         operatorNamespace: operatorNs,
         instances: args.postgres.instances,
         image: postgresImage(args.postgres.version),
+        registryMirrors: args.registryMirrors,
         storageGiB: args.postgres.storageGiB,
         storageClass: args.storageClass,
         services: args.postgres.services,
@@ -265,6 +271,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
     };
     this.storageClasses = { default: args.storageClass };
     this.gpuPools = gpuPlacements(args.gpuPools ?? []);
+    this.registryMirrors = pulumi.output({ ...(args.registryMirrors ?? {}) });
     this.ready = [
       ...policies,
       this.store.release,

@@ -80,10 +80,8 @@ export const TENANCY_CHARTS = {
  */
 export const TRAINER_IMAGE = "ghcr.io/sovereign-ai/trainer:0.1.0";
 
-/** Images of the in-cluster substrate (SeaweedFS server and PostgreSQL per major version). */
+/** Images of the in-cluster substrate (SeaweedFS server, its chart's appVersion, and PostgreSQL per major version). */
 export const SUBSTRATE_IMAGES = {
-  /** Tag of `chrislusf/seaweedfs` that the pinned chart runs (its appVersion). */
-  seaweedfsTag: "4.22",
   seaweedfs: "docker.io/chrislusf/seaweedfs:4.22",
   /** CloudNativePG operand images (the project's `standard` flavour on Debian trixie). */
   postgres: {

@@ -9,6 +9,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { GPU_RESOURCE } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
+import type { RegistryMirrors } from "../lib/images";
 import { TENANCY_CHARTS, chartSource } from "../lib/versions";
 import type { Substrate } from "../substrate";
 import { QUEUE_LABEL, type K8sObject } from "./tenancy-plan";
@@ -166,15 +168,23 @@ export function planGatekeeper(a: GatekeeperPlanArgs): { templates: K8sObject[];
 }
 
 /** Helm values of the Gatekeeper release. */
-export function gatekeeperValues(o: { replicas: number; failClosed: boolean }): Record<string, unknown> {
-  return {
-    replicas: o.replicas,
-    auditInterval: 60,
-    // Fail closed in prod: a request is not admitted unchecked when the webhook is down.
-    validatingWebhookFailurePolicy: o.failClosed ? "Fail" : "Ignore",
-    logDenies: true,
-    emitAdmissionEvents: true,
-  };
+export function gatekeeperValues(o: {
+  replicas: number;
+  failClosed: boolean;
+  mirrors?: RegistryMirrors;
+}): Record<string, unknown> {
+  return withChartImages(
+    {
+      replicas: o.replicas,
+      auditInterval: 60,
+      // Fail closed in prod: a request is not admitted unchecked when the webhook is down.
+      validatingWebhookFailurePolicy: o.failClosed ? "Fail" : "Ignore",
+      logDenies: true,
+      emitAdmissionEvents: true,
+    },
+    CHART_IMAGES.gatekeeper,
+    o.mirrors,
+  );
 }
 
 export interface GatekeeperArgs extends GatekeeperPlanArgs {
@@ -197,7 +207,9 @@ export class Gatekeeper extends pulumi.ComponentResource {
         ...chartSource(TENANCY_CHARTS.gatekeeper),
         namespace: PLATFORM_NAMESPACES.gatekeeper,
         createNamespace: true,
-        values: gatekeeperValues({ replicas: args.replicas ?? 1, failClosed: args.failClosed ?? false }),
+        values: args.substrate.registryMirrors.apply((mirrors) =>
+          gatekeeperValues({ replicas: args.replicas ?? 1, failClosed: args.failClosed ?? false, mirrors }),
+        ),
       },
       { ...child, dependsOn: [...args.substrate.ready] },
     );

@@ -12,6 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { spreadAcrossZonesAndNodes } from "../lib/scheduling";
 import type { Catalog } from "../../gateway/src/config";
 import { opaUrl } from "../lib/endpoints";
+import { mirrorImage } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
@@ -98,7 +99,7 @@ export function gatewayContainer(
   const memory = args.memory ?? "512Mi";
   return {
     name: "gateway",
-    image: args.image,
+    image: args.substrate.registryMirrors.apply((m) => mirrorImage(args.image, m)),
     imagePullPolicy: "IfNotPresent",
     ports: [{ name: SCRAPE_TARGETS.gateway.port, containerPort: GATEWAY_PORT, protocol: "TCP" }],
     env,

@@ -7,6 +7,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
+import type { RegistryMirrors } from "../lib/images";
 import { CHARTS, chartSource } from "../lib/versions";
 import type { GpuPlacement } from "../substrate";
 
@@ -24,6 +26,8 @@ export interface GpuEnablementArgs {
   readonly runtimeClass?: boolean;
   /** Labels the monitoring stack's Prometheus selects ServiceMonitors by. @default {} */
   readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
+  /** Registry mirrors the NVIDIA images are pulled through (`substrate.registryMirrors`). @default {} */
+  readonly registryMirrors?: pulumi.Input<RegistryMirrors>;
 }
 
 /**
@@ -62,30 +66,40 @@ export function gpuTolerations(pools: Readonly<Record<string, GpuPlacement>>): T
 export function devicePluginValues(
   pools: Readonly<Record<string, GpuPlacement>>,
   runtimeClassName?: string,
+  mirrors: RegistryMirrors = {},
 ): Record<string, unknown> {
-  return {
-    affinity: gpuNodeAffinity(pools),
-    tolerations: gpuTolerations(pools),
-    priorityClassName: "system-node-critical",
-    ...(runtimeClassName ? { runtimeClassName } : {}),
-    gfd: { enabled: false },
-    nfd: { enabled: false },
-    resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
-  };
+  return withChartImages(
+    {
+      affinity: gpuNodeAffinity(pools),
+      tolerations: gpuTolerations(pools),
+      priorityClassName: "system-node-critical",
+      ...(runtimeClassName ? { runtimeClassName } : {}),
+      gfd: { enabled: false },
+      nfd: { enabled: false },
+      resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+    },
+    CHART_IMAGES.nvidiaDevicePlugin,
+    mirrors,
+  );
 }
 
 /** Values of the DCGM exporter chart. */
 export function dcgmExporterValues(
   pools: Readonly<Record<string, GpuPlacement>>,
   serviceMonitorLabels: Readonly<Record<string, string>> = {},
+  mirrors: RegistryMirrors = {},
 ): Record<string, unknown> {
-  return {
-    affinity: gpuNodeAffinity(pools),
-    tolerations: gpuTolerations(pools),
-    priorityClassName: "system-node-critical",
-    serviceMonitor: { enabled: true, interval: "15s", additionalLabels: { ...serviceMonitorLabels } },
-    resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
-  };
+  return withChartImages(
+    {
+      affinity: gpuNodeAffinity(pools),
+      tolerations: gpuTolerations(pools),
+      priorityClassName: "system-node-critical",
+      serviceMonitor: { enabled: true, interval: "15s", additionalLabels: { ...serviceMonitorLabels } },
+      resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+    },
+    CHART_IMAGES.dcgmExporter,
+    mirrors,
+  );
 }
 
 export class GpuEnablement extends pulumi.ComponentResource {
@@ -126,7 +140,7 @@ export class GpuEnablement extends pulumi.ComponentResource {
     const chart = (
       key: "nvidiaDevicePlugin" | "dcgmExporter",
       role: string,
-      values: Record<string, unknown>,
+      values: pulumi.Input<Record<string, unknown>>,
     ) =>
       new k8s.helm.v3.Release(
         `${name}-${role}`,
@@ -139,8 +153,17 @@ export class GpuEnablement extends pulumi.ComponentResource {
         },
         { parent: this, dependsOn: children },
       );
-    chart("nvidiaDevicePlugin", "device-plugin", devicePluginValues(args.pools, runtimeClassName));
-    chart("dcgmExporter", "dcgm-exporter", dcgmExporterValues(args.pools, args.serviceMonitorLabels));
+    const mirrors = pulumi.output(args.registryMirrors ?? {});
+    chart(
+      "nvidiaDevicePlugin",
+      "device-plugin",
+      mirrors.apply((m) => devicePluginValues(args.pools, runtimeClassName, m)),
+    );
+    chart(
+      "dcgmExporter",
+      "dcgm-exporter",
+      mirrors.apply((m) => dcgmExporterValues(args.pools, args.serviceMonitorLabels, m)),
+    );
     this.registerOutputs({ namespace: this.namespace });
   }
 }

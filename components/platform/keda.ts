@@ -3,6 +3,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
+import type { RegistryMirrors } from "../lib/images";
 import { CHARTS, chartSource } from "../lib/versions";
 
 export interface KedaArgs {
@@ -10,26 +12,32 @@ export interface KedaArgs {
   readonly namespace?: string;
   /** Operator replicas (2 for HA in prod). @default 1 */
   readonly replicas?: number;
+  /** Registry mirrors every KEDA image is pulled through (`substrate.registryMirrors`). @default {} */
+  readonly registryMirrors?: pulumi.Input<RegistryMirrors>;
 }
 
-/** Values of the KEDA chart: small requests, HA when asked, hardened pods. */
-export function kedaValues(replicas = 1): Record<string, unknown> {
+/** Values of the KEDA chart: small requests, HA when asked, every image pinned and mirrored. */
+export function kedaValues(replicas = 1, mirrors: RegistryMirrors = {}): Record<string, unknown> {
   const small = (cpu: string, memory: string, limit: string) => ({
     requests: { cpu, memory },
     limits: { memory: limit },
   });
-  return {
-    operator: { replicaCount: replicas },
-    metricsServer: { replicaCount: replicas },
-    webhooks: { replicaCount: replicas },
-    podDisruptionBudget:
-      replicas > 1 ? { operator: { minAvailable: 1 }, metricServer: { minAvailable: 1 } } : {},
-    resources: {
-      operator: small("50m", "64Mi", "512Mi"),
-      metricServer: small("50m", "64Mi", "512Mi"),
-      webhooks: small("20m", "32Mi", "256Mi"),
+  return withChartImages(
+    {
+      operator: { replicaCount: replicas },
+      metricsServer: { replicaCount: replicas },
+      webhooks: { replicaCount: replicas },
+      podDisruptionBudget:
+        replicas > 1 ? { operator: { minAvailable: 1 }, metricServer: { minAvailable: 1 } } : {},
+      resources: {
+        operator: small("50m", "64Mi", "512Mi"),
+        metricServer: small("50m", "64Mi", "512Mi"),
+        webhooks: small("20m", "32Mi", "256Mi"),
+      },
     },
-  };
+    CHART_IMAGES.keda,
+    mirrors,
+  );
 }
 
 export class Keda extends pulumi.ComponentResource {
@@ -56,7 +64,7 @@ export class Keda extends pulumi.ComponentResource {
         name: "keda",
         ...chartSource(CHARTS.keda),
         namespace: ns.metadata.name,
-        values: kedaValues(args.replicas ?? 1),
+        values: pulumi.output(args.registryMirrors ?? {}).apply((m) => kedaValues(args.replicas ?? 1, m)),
         maxHistory: 5,
       },
       { parent: this, dependsOn: [ns] },

@@ -8,6 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { GPU_RESOURCE } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../lib/naming";
+import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
+import type { RegistryMirrors } from "../lib/images";
 import { TENANCY_CHARTS } from "../lib/versions";
 import type { GpuPlacement, Substrate } from "../substrate";
 import { teamClusterQueue, type K8sObject } from "./tenancy-plan";
@@ -132,13 +134,17 @@ export function planKueue(a: KueuePlanArgs): KueuePlan {
 }
 
 /** Helm values of the Kueue release. */
-export function kueueValues(o: { replicas: number }): Record<string, unknown> {
-  return {
-    controllerManager: {
-      replicas: o.replicas,
-      podDisruptionBudget: { enabled: o.replicas > 1, minAvailable: 1 },
+export function kueueValues(o: { replicas: number; mirrors?: RegistryMirrors }): Record<string, unknown> {
+  return withChartImages(
+    {
+      controllerManager: {
+        replicas: o.replicas,
+        podDisruptionBudget: { enabled: o.replicas > 1, minAvailable: 1 },
+      },
     },
-  };
+    CHART_IMAGES.kueue,
+    o.mirrors,
+  );
 }
 
 export interface KueueArgs {
@@ -172,7 +178,9 @@ export class Kueue extends pulumi.ComponentResource {
         version: TENANCY_CHARTS.kueue.version,
         namespace: PLATFORM_NAMESPACES.kueue,
         createNamespace: true,
-        values: kueueValues({ replicas: args.replicas ?? 1 }),
+        values: args.substrate.registryMirrors.apply((mirrors) =>
+          kueueValues({ replicas: args.replicas ?? 1, mirrors }),
+        ),
       },
       { ...child, dependsOn: [...args.substrate.ready] },
     );

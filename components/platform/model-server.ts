@@ -8,6 +8,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { modelServiceName, prometheusUrl } from "../lib/endpoints";
 import { GPU_RESOURCE } from "../lib/gpu-catalog";
+import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { IMAGES } from "../lib/versions";
 import type { GpuPlacement, Substrate } from "../substrate";
@@ -121,6 +122,8 @@ export interface ModelServerValuesInput {
   readonly weightLoading?: WeightLoading;
   /** Image overrides (air-gapped mirrors). @default IMAGES.vllm / IMAGES.vllmCpu */
   readonly images?: { readonly vllm?: string; readonly vllmCpu?: string };
+  /** Registry mirrors the image is pulled through (`mirrorImage`). @default {} */
+  readonly registryMirrors?: RegistryMirrors;
   /** @default prometheusUrl() */
   readonly prometheusUrl?: string;
   /** Mean KV-cache usage that adds a replica; 0 disables the trigger. @default 0.85 on GPUs, 0 on CPU */
@@ -170,8 +173,10 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
     );
   }
   const engine = onGpu ? "vllm" : "simulator";
-  const image =
-    model.image ?? (onGpu ? (input.images?.vllm ?? IMAGES.vllm) : (input.images?.vllmCpu ?? IMAGES.vllmCpu));
+  const image = mirrorImage(
+    model.image ?? (onGpu ? (input.images?.vllm ?? IMAGES.vllm) : (input.images?.vllmCpu ?? IMAGES.vllmCpu)),
+    input.registryMirrors ?? {},
+  );
   const res = modelServerResources(gpus, model.sizeGiB);
   const autoscale = model.replicas.min === 0 || model.replicas.max > model.replicas.min;
   const prod = profile === "prod";
@@ -269,8 +274,14 @@ export class ModelServer extends pulumi.ComponentResource {
     const store = args.substrate.objectStore;
     const placement = args.model.pool ? args.substrate.gpuPools[args.model.pool] : undefined;
     this.values = pulumi
-      .all([store.buckets.models, store.endpoint, access.env, access.serviceAccountName])
-      .apply(([bucket, endpoint, env, sa]) =>
+      .all([
+        store.buckets.models,
+        store.endpoint,
+        access.env,
+        access.serviceAccountName,
+        args.substrate.registryMirrors,
+      ])
+      .apply(([bucket, endpoint, env, sa, registryMirrors]) =>
         modelServerValues({
           model: args.model,
           profile: args.profile,
@@ -282,6 +293,7 @@ export class ModelServer extends pulumi.ComponentResource {
           serviceAccountName: sa,
           weightLoading: args.weightLoading,
           images: args.images,
+          registryMirrors,
           serviceMonitorLabels: args.serviceMonitorLabels,
         }),
       );

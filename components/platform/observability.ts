@@ -16,6 +16,8 @@ import * as random from "@pulumi/random";
 import { stringify } from "yaml";
 import { GPU_POOL_LABEL, GPU_TYPE_LABEL } from "../lib/gpu-catalog";
 import { prometheusUrl } from "../lib/endpoints";
+import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
+import type { RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS, type ScrapeTarget } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
@@ -110,6 +112,8 @@ export interface ObservabilityArgs {
   readonly externalLabels?: Readonly<Record<string, string>>;
   /** Chart to install. @default KUBE_PROMETHEUS_STACK_CHART */
   readonly chart?: ChartPin;
+  /** Registry mirrors every image of the chart is pulled through (`substrate.registryMirrors`). @default {} */
+  readonly registryMirrors?: pulumi.Input<RegistryMirrors>;
 }
 
 interface Resources {
@@ -594,7 +598,9 @@ export class Observability extends pulumi.ComponentResource {
         ...chartSource(chart),
         namespace: ns,
         createNamespace: false,
-        values: plan.values,
+        values: pulumi
+          .output(args.registryMirrors ?? {})
+          .apply((m) => withChartImages(plan.values, CHART_IMAGES.kubePrometheusStack, m)),
         timeout: 900,
       },
       { parent: this, dependsOn: [namespace, ...secrets] },

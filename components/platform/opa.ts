@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { spreadAcrossZonesAndNodes } from "../lib/scheduling";
 import type { OpaData } from "../lib/contracts";
 import { opaUrl } from "../lib/endpoints";
+import { mirrorImage } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
@@ -148,7 +149,7 @@ export function opaNetworkPolicies(o: {
 export interface OpaDeploymentArgs {
   readonly name: string;
   readonly namespace: string;
-  readonly image: string;
+  readonly image: pulumi.Input<string>;
   readonly replicas: number;
   readonly files: readonly BundleFile[];
   readonly configMapName: string;
@@ -295,7 +296,7 @@ export class Opa extends pulumi.ComponentResource {
         opaDeployment({
           name,
           namespace,
-          image: args.image ?? IMAGES.opa,
+          image: args.substrate.registryMirrors.apply((m) => mirrorImage(args.image ?? IMAGES.opa, m)),
           replicas,
           files,
           configMapName: "opa-bundle",

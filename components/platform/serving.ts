@@ -70,13 +70,23 @@ export class Serving extends pulumi.ComponentResource {
       deps.push(
         new GpuEnablement(
           `${name}-gpu`,
-          { pools: args.substrate.gpuPools, serviceMonitorLabels: args.serviceMonitorLabels },
+          {
+            pools: args.substrate.gpuPools,
+            serviceMonitorLabels: args.serviceMonitorLabels,
+            registryMirrors: args.substrate.registryMirrors,
+          },
           { parent: this },
         ),
       );
     }
     if (plan.keda) {
-      deps.push(new Keda(`${name}-keda`, { replicas: args.kedaReplicas ?? 1 }, { parent: this }));
+      deps.push(
+        new Keda(
+          `${name}-keda`,
+          { replicas: args.kedaReplicas ?? 1, registryMirrors: args.substrate.registryMirrors },
+          { parent: this },
+        ),
+      );
     }
     this.modelUrls = {};
     for (const model of args.models) {

@@ -9,6 +9,7 @@
  * - secrets live under the one key `secrets`, which must be set with `pulumi config set --secret`.
  */
 import { z } from "zod";
+import { MIRROR_PREFIX, REGISTRY_HOST } from "../../components/lib/images";
 import { CLASSIFICATIONS } from "../../components/lib/classification";
 
 const dnsLabel = z
@@ -341,6 +342,22 @@ export const imagesSchema = z
   })
   .partial();
 
+const registryHost = z.string().regex(REGISTRY_HOST, "a registry host like nvcr.io");
+const mirrorPrefix = z
+  .string()
+  .regex(
+    MIRROR_PREFIX,
+    "a registry host and optional path like 123456789012.dkr.ecr.eu-central-1.amazonaws.com/mirror (no https://, no tag)",
+  );
+
+/**
+ * Registry mirrors, by upstream registry host: every image the kit runs (its own and the
+ * third-party charts') whose registry is listed is pulled from the mirror prefix instead, with
+ * the same repository path and tag. With AWS egress `private` the substrate adds ECR pull-through
+ * prefixes for the registries it caches; an entry here wins over those.
+ */
+export const registryMirrorsSchema = z.record(registryHost, mirrorPrefix);
+
 export const stackConfigSchema = z.strictObject({
   substrate: substrateSchema,
   profile: z.enum(["dev", "prod"]),
@@ -372,6 +389,11 @@ export const stackConfigSchema = z.strictObject({
     grafana: { exposed: false },
   }),
   images: imagesSchema.default({}),
+  /**
+   * Registry mirror prefix per upstream registry host, e.g.
+   * `{ "nvcr.io": "123456789012.dkr.ecr.eu-central-1.amazonaws.com/mirror/nvcr" }`. @default {}
+   */
+  registryMirrors: registryMirrorsSchema.default({}),
   secrets: secretsSchema.default({}),
 });
 

@@ -71,6 +71,14 @@ function fromZod(err: z.ZodError, raw: unknown): ConfigIssue[] {
       out.push(...fromZod(nested, raw));
       continue;
     }
+    if (issue.code === "invalid_key" && issue.issues.length > 0) {
+      // Record keys: the key's own check says what a key must look like.
+      out.push({
+        path: formatPath(issue.path),
+        message: `expected keys that are ${issue.issues.map((i) => i.message).join("; ")}, found ${describeValue(issue.input)}`,
+      });
+      continue;
+    }
     const found = "input" in issue ? issue.input : valueAt(raw, issue.path);
     out.push({
       path: formatPath(issue.path),

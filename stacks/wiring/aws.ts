@@ -4,9 +4,11 @@ import { AwsSubstrate, type AwsSubstrateArgs } from "../../components/aws/substr
 import { cloudTags } from "../../components/lib/labels";
 import { teamNamespace } from "../../components/lib/naming";
 import { profileDefaults } from "../../components/lib/profile";
-import { AWS_SUBSTRATE_IMAGES, IMAGES, KARPENTER } from "../../components/lib/versions";
+import { mirrorFor, registryOf } from "../../components/lib/images";
+import { AWS_SUBSTRATE_IMAGES } from "../../components/lib/versions";
 import type { StackConfig } from "../config/schema";
 import type { StackContext } from "./context";
+import { imagePlanOf, stackImages } from "./images";
 import type { CreatedSubstrate } from "./substrate";
 
 /** EKS cluster name of a stack (also prefixes account-unique names). */
@@ -14,14 +16,13 @@ export function clusterNameOf(stack: string): string {
   return `sovereign-${stack}`;
 }
 
-/** Every image the platform and the substrate run (for ECR pull-through in private egress). */
-export function platformImages(config: StackConfig): string[] {
-  const overridden = { ...IMAGES, ...config.images };
-  return [
-    ...Object.values(overridden),
-    ...Object.values(AWS_SUBSTRATE_IMAGES),
-    `public.ecr.aws/karpenter/controller:${KARPENTER.version}`,
-  ];
+/**
+ * Every image the stack pulls from an upstream registry, i.e. not through a configured mirror
+ * (with egress `private` each of their registries gets an ECR pull-through cache rule).
+ */
+export function upstreamImages(config: StackConfig): string[] {
+  const images = stackImages(imagePlanOf(config)).map((i) => i.image);
+  return [...new Set(images.filter((i) => mirrorFor(registryOf(i), config.registryMirrors) === undefined))];
 }
 
 /** The substrate's typed args from the config and profile defaults (pure). */
@@ -84,7 +85,8 @@ export function awsSubstrateArgs(
       backupRetentionDays: config.database.backupRetentionDays ?? d.backupRetentionDays,
       multiAz: d.databaseHa,
     },
-    images: platformImages(config),
+    images: upstreamImages(config),
+    registryMirrors: config.registryMirrors,
     postgresClientImage: AWS_SUBSTRATE_IMAGES.postgresClient,
   };
 }
@@ -113,7 +115,6 @@ export function awsSubstrate(config: StackConfig, ctx: StackContext): CreatedSub
     }),
     { providers: { aws: provider } },
   );
-  const isolated = config.network.egress === "private";
   return Object.assign(substrate, {
     outputs: {
       region,
@@ -125,12 +126,8 @@ export function awsSubstrate(config: StackConfig, ctx: StackContext): CreatedSub
       databaseHost: substrate.database.host,
       databaseMasterSecretArn: substrate.database.masterSecretArn,
       gpuPools: Object.keys(substrate.gpuPools),
-      ...(isolated
-        ? {
-            imageMirrors: substrate.imageMirrors,
-            uncachedRegistries: [...substrate.network.pullThrough.uncovered],
-          }
-        : {}),
+      // Upstream registry host → the prefix pods pull it from (ECR caches and configured mirrors).
+      registryMirrors: substrate.registryMirrors,
     },
   });
 }

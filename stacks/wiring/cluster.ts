@@ -43,6 +43,7 @@ export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs 
       nodeSelector: p.nodeSelector,
       capacityType: p.capacityType,
     })),
+    registryMirrors: config.registryMirrors,
   };
 }
 
@@ -55,6 +56,7 @@ export function clusterSubstrate(config: StackConfig, _ctx: StackContext): Creat
     objectStore: s.objectStore,
     storageClasses: s.storageClasses,
     gpuPools: s.gpuPools,
+    registryMirrors: s.registryMirrors,
     ready: s.ready,
     bindWorkload: (name, req, opts) => s.bindWorkload(name, req, opts),
     connectPostgres: (name, service, namespace, opts) => s.connectPostgres(name, service, namespace, opts),

@@ -15,7 +15,7 @@ import type { StackContext } from "./context";
 export function observabilityArgs(
   config: StackConfig,
   ctx: StackContext,
-  substrate: Pick<Substrate, "storageClasses">,
+  substrate: Pick<Substrate, "storageClasses" | "registryMirrors">,
   dashboards: readonly Dashboard[],
 ): ObservabilityArgs {
   const o = config.observability;
@@ -44,6 +44,7 @@ export function observabilityArgs(
   return {
     profile: config.profile,
     storageClass: substrate.storageClasses.default,
+    registryMirrors: substrate.registryMirrors,
     storageSize: o.storageSize,
     ...(o.retention !== undefined ? { retention: o.retention } : {}),
     ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),

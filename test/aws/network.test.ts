@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { INTERFACE_ENDPOINTS } from "../../components/aws/network";
 import { pullThroughImage, pullThroughPlan, registryOf } from "../../components/aws/registries";
+import { valueOf } from "../helpers/mocks";
 import { build, type Built } from "./harness";
 
 describe("network: aws-dev (NAT egress, 2 AZs)", () => {
@@ -41,11 +42,11 @@ describe("network: aws-dev (NAT egress, 2 AZs)", () => {
   });
 });
 
-describe("network: aws-prod (private egress, 3 AZs) with the kit's default, unmirrored images", () => {
+describe("network: aws-prod (private egress, 3 AZs)", () => {
   let b: Built;
   beforeAll(async () => {
-    // The shipped aws-prod mirrors its images into its own ECR; without that override the
-    // images come from public registries, which is what the pull-through rules are for.
+    // Without the gateway override every image but the NVIDIA ones comes from a public
+    // registry, which is what the pull-through rules are for.
     b = await build("aws-prod", (raw) => {
       delete raw.images;
     });
@@ -90,18 +91,47 @@ describe("network: aws-prod (private egress, 3 AZs) with the kit's default, unmi
     }
   });
 
-  it("THEN images come through ECR pull-through rules; registries needing credentials without one are reported", async () => {
+  it("THEN every upstream registry the stack's images use gets a pull-through rule (with its credential); the mirrored nvcr.io gets none", async () => {
     const rules = b.recorder.ofType("aws:ecr/pullThroughCacheRule:PullThroughCacheRule");
-    expect(rules.map((r) => [r.inputs.ecrRepositoryPrefix, r.inputs.upstreamRegistryUrl])).toEqual([
-      ["ecr-public", "public.ecr.aws"],
+    expect(
+      rules
+        .map((r) => [r.inputs.ecrRepositoryPrefix, r.inputs.upstreamRegistryUrl, !!r.inputs.credentialArn])
+        .sort(),
+    ).toEqual([
+      ["docker-hub", "registry-1.docker.io", true],
+      ["ecr-public", "public.ecr.aws", false],
+      ["github", "ghcr.io", true],
+      ["k8s", "registry.k8s.io", false],
+      ["quay", "quay.io", false],
     ]);
-    expect(b.substrate.outputs.uncachedRegistries).toEqual(["docker.io", "ghcr.io"]);
     // Nodes may populate the cache, for the rules' prefixes only.
     for (const n of ["substrate-cluster-node-pull-through", "substrate-karpenter-node-pull-through"]) {
       const st = JSON.parse(b.recorder.one("aws:iam/rolePolicy:RolePolicy", n).inputs.policy).Statement[0];
       expect(st.Action).toEqual(["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"]);
-      expect(st.Resource).toEqual(["arn:aws:ecr:eu-central-1:123456789012:repository/ecr-public/*"]);
+      expect([...st.Resource].sort()).toEqual(
+        ["docker-hub", "ecr-public", "github", "k8s", "quay"].map(
+          (p) => `arn:aws:ecr:eu-central-1:123456789012:repository/${p}/*`,
+        ),
+      );
     }
+  });
+
+  it("THEN the substrate's registry mirrors combine the pull-through prefixes and the configured nvcr.io mirror", async () => {
+    const mirrors = await valueOf(b.substrate.registryMirrors);
+    const ecr = "123456789012.dkr.ecr.eu-central-1.amazonaws.com";
+    expect(mirrors).toEqual({
+      "docker.io": `${ecr}/docker-hub`,
+      "ghcr.io": `${ecr}/github`,
+      "public.ecr.aws": `${ecr}/ecr-public`,
+      "quay.io": `${ecr}/quay`,
+      "registry.k8s.io": `${ecr}/k8s`,
+      "nvcr.io": `${ecr}/mirror/nvcr`,
+    });
+    const karpenter = b.recorder.one("kubernetes:helm.sh/v3:Release", "substrate-karpenter-controller");
+    expect(karpenter.inputs.values.controller.image).toEqual({
+      repository: `${ecr}/ecr-public/karpenter/controller`,
+      tag: "1.8.1",
+    });
   });
 
   it("THEN flow logs of all traffic go to a KMS-encrypted log group", () => {
@@ -119,8 +149,9 @@ describe("network: aws-prod (private egress, 3 AZs) with the kit's default, unmi
   });
 });
 
-describe("network: private egress with registry credentials", () => {
+describe("network: private egress with a credential for Docker Hub and a mirror for GHCR", () => {
   let b: Built;
+  const ecr = "123456789012.dkr.ecr.eu-central-1.amazonaws.com";
   beforeAll(async () => {
     b = await build("aws-prod", (raw) => {
       delete raw.images;
@@ -128,21 +159,28 @@ describe("network: private egress with registry credentials", () => {
         "docker.io":
           "arn:aws:secretsmanager:eu-central-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf",
       };
+      raw.registryMirrors = { ...raw.registryMirrors, "ghcr.io": `${ecr}/mirror/ghcr` };
     });
   });
 
-  it("GIVEN a Docker Hub credential WHEN built THEN Docker Hub gets a rule with it and the mirrors point at the account's ECR", async () => {
+  it("GIVEN a Docker Hub credential WHEN built THEN Docker Hub gets a rule with it; the mirrored GHCR gets no rule", async () => {
     const rules = b.recorder.ofType("aws:ecr/pullThroughCacheRule:PullThroughCacheRule");
     const hub = rules.find((r) => r.inputs.ecrRepositoryPrefix === "docker-hub")!;
     expect(hub.inputs.upstreamRegistryUrl).toBe("registry-1.docker.io");
     expect(hub.inputs.credentialArn).toMatch(/ecr-pullthroughcache\/docker-hub/);
-    const mirrors = (await new Promise((r) => (b.substrate.outputs.imageMirrors as any).apply(r))) as Record<
-      string,
-      string
-    >;
-    expect(mirrors["docker.io/openpolicyagent/opa:1.22.3-static"]).toBe(
-      "123456789012.dkr.ecr.eu-central-1.amazonaws.com/docker-hub/openpolicyagent/opa:1.22.3-static",
-    );
+    expect(rules.find((r) => r.inputs.ecrRepositoryPrefix === "github")).toBeUndefined();
+    const mirrors = await valueOf(b.substrate.registryMirrors);
+    expect(mirrors["docker.io"]).toBe(`${ecr}/docker-hub`);
+    expect(mirrors["ghcr.io"]).toBe(`${ecr}/mirror/ghcr`);
+  });
+
+  it("THEN the Postgres login job pulls its image through the ECR Public cache", () => {
+    const jobs = b.recorder.ofType("kubernetes:batch/v1:Job");
+    expect(jobs.length).toBeGreaterThan(0);
+    for (const j of jobs)
+      expect(j.inputs.spec.template.spec.containers[0].image).toBe(
+        `${ecr}/ecr-public/docker/library/postgres:16.10-alpine`,
+      );
   });
 });
 

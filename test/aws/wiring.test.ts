@@ -3,7 +3,7 @@
  * args (pure: no resources are created here).
  */
 import { describe, expect, it } from "vitest";
-import { awsSubstrateArgs, clusterNameOf, platformImages } from "../../stacks/wiring/aws";
+import { awsSubstrateArgs, clusterNameOf, upstreamImages } from "../../stacks/wiring/aws";
 import { IMAGES, KARPENTER } from "../../components/lib/versions";
 import { shippedConfig } from "./harness";
 
@@ -62,10 +62,25 @@ describe("aws wiring", () => {
     const c = shippedConfig("aws-prod", (raw) => {
       raw.images = { opa: "quay.io/mirror/opa:1.0.0" };
     });
-    const imgs = platformImages(c);
+    const imgs = upstreamImages(c);
     expect(imgs).toContain("quay.io/mirror/opa:1.0.0");
     expect(imgs).not.toContain(IMAGES.opa);
     expect(imgs).toContain(`public.ecr.aws/karpenter/controller:${KARPENTER.version}`);
     expect(clusterNameOf("x")).toBe("sovereign-x");
+  });
+
+  it("GIVEN aws-prod WHEN the images to cache are listed THEN third-party chart images are included and mirrored registries are not", () => {
+    const c = shippedConfig("aws-prod");
+    const imgs = upstreamImages(c);
+    // chart images (Prometheus from quay.io, Kueue from registry.k8s.io, KEDA from ghcr.io)
+    expect(imgs).toContain("quay.io/prometheus/prometheus:v3.6.0");
+    expect(imgs).toContain("registry.k8s.io/kueue/kueue:v0.19.4");
+    expect(imgs).toContain("ghcr.io/kedacore/keda:2.21.1");
+    // nvcr.io has a configured mirror: no pull-through rule is needed for it
+    expect(imgs.some((i) => i.startsWith("nvcr.io/"))).toBe(false);
+    const a = awsSubstrateArgs(c, { stack: "aws-prod" }, env);
+    expect(a.registryMirrors).toEqual({
+      "nvcr.io": "123456789012.dkr.ecr.eu-central-1.amazonaws.com/mirror/nvcr",
+    });
   });
 });

@@ -19,7 +19,7 @@ const input = {
   volumeSize: "5Gi",
   storageClass: "standard",
   configSecretName: "seaweedfs-s3-config",
-  imageTag: "4.22",
+  image: "docker.io/chrislusf/seaweedfs:4.22",
   keepVolumes: false,
 };
 

@@ -12,6 +12,7 @@ import type { GpuPlacement, Substrate } from "../../components/substrate";
 export function fakeSubstrate(
   opts: {
     gpuPools?: Record<string, { gpuType: string; gpusPerNode: number; capacityType?: "on-demand" | "spot" }>;
+    registryMirrors?: Record<string, string>;
   } = {},
 ): Substrate {
   const provider = new k8s.Provider("fake-k8s", { context: "fake" });
@@ -44,6 +45,7 @@ export function fakeSubstrate(
     },
     storageClasses: { default: "standard" },
     gpuPools,
+    registryMirrors: pulumi.output(opts.registryMirrors ?? {}),
     ready: [],
     bindWorkload(name, req, opts) {
       const sa = new k8s.core.v1.ServiceAccount(

@@ -6,6 +6,7 @@ import { expect } from "vitest";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import { assertMonitoringInvariants } from "../observability/invariants";
+import { assertImageInvariants } from "./image-invariants";
 import type { StackRun } from "./stack";
 
 export async function assertStackInvariants(run: StackRun, stack: string): Promise<void> {
@@ -34,4 +35,7 @@ export async function assertStackInvariants(run: StackRun, stack: string): Promi
   // Observability: one valid scrape object per SCRAPE_TARGETS entry, and the scrape contract
   // (labels, port names) holds for the components the program records.
   await assertMonitoringInvariants(run.recorder);
+
+  // Images: every chart image pinned through the stack's mirrors; everything admitted.
+  await assertImageInvariants(run, config);
 }

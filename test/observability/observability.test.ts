@@ -362,7 +362,12 @@ describe("receivers and Grafana login", () => {
       observability: { ...config.observability, alertmanager: { receiver: "webhook" as const } },
     };
     expect(() =>
-      observabilityArgs(broken, { stack: "x" }, { storageClasses: { default: "gp3" } }, []),
+      observabilityArgs(
+        broken,
+        { stack: "x" },
+        { storageClasses: { default: "gp3" }, registryMirrors: pulumi.output<Record<string, string>>({}) },
+        [],
+      ),
     ).toThrow("sovereign:secrets.alertWebhookUrl");
   });
 });

@@ -109,11 +109,14 @@ export function assertKueue(w: Wired): void {
     version: TENANCY_CHARTS.kueue.version,
     namespace: PLATFORM_NAMESPACES.kueue,
   });
-  expect(release.inputs.values.controllerManager).toEqual(
-    config.profile === "prod"
+  // Pinned explicitly (these wiring tests use a substrate without registry mirrors).
+  const kueueRepository = "registry.k8s.io/kueue/kueue";
+  expect(release.inputs.values.controllerManager).toEqual({
+    ...(config.profile === "prod"
       ? { replicas: 2, podDisruptionBudget: { enabled: true, minAvailable: 1 } }
-      : { replicas: 1, podDisruptionBudget: { enabled: false, minAvailable: 1 } },
-  );
+      : { replicas: 1, podDisruptionBudget: { enabled: false, minAvailable: 1 } }),
+    manager: { image: { repository: kueueRepository, tag: "v0.19.4" } },
+  });
   const flavors = ofKind(recorder, "kueue.x-k8s.io/v1beta2", "ResourceFlavor");
   expect(flavors.map((f) => f.inputs.metadata.name).sort()).toEqual(
     [...config.gpuPools.map((p) => p.name), "cpu-memory"].sort(),

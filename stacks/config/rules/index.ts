@@ -4,6 +4,7 @@ import { CLUSTER_RULES } from "./cluster";
 import { CORE_RULES } from "./core";
 import { GATEWAY_RULES } from "./gateway";
 import type { Rule } from "./helpers";
+import { IMAGE_RULES } from "./images";
 import { OBSERVABILITY_RULES } from "./observability";
 import { SERVING_RULES } from "./serving";
 import { TENANCY_RULES } from "./tenancy";
@@ -18,4 +19,5 @@ export const ALL_RULES: readonly Rule[] = [
   ...TENANCY_RULES,
   ...OBSERVABILITY_RULES,
   ...GATEWAY_RULES,
+  ...IMAGE_RULES,
 ];

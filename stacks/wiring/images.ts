@@ -1,0 +1,98 @@
+/**
+ * The image plan of a stack: every container image it runs, the kit's own and those of the
+ * third-party charts, before any mirror is applied (pure). The AWS substrate creates its ECR
+ * pull-through rules from it, the config rules check it against the mirrors and
+ * `policy.allowedRegistries`, and `npm run images` prints it.
+ */
+import { CHART_IMAGES, type ChartImage, type ChartImagesKey } from "../../components/lib/chart-images";
+import {
+  AWS_SUBSTRATE_IMAGES,
+  IMAGES,
+  SUBSTRATE_IMAGES,
+  TRAINER_IMAGE,
+  type ImageKey,
+} from "../../components/lib/versions";
+import type { StackConfig } from "../config/schema";
+
+/** What decides which images a stack runs; the config rules read it from the raw config. */
+export interface ImagePlanInput {
+  readonly substrate: "aws" | "cluster";
+  readonly profile: "dev" | "prod";
+  /** `images` overrides. */
+  readonly images: Readonly<Partial<Record<ImageKey, string>>>;
+  /** `gateway.image`. */
+  readonly gatewayImage?: string;
+  /** Per model: whether it has a GPU pool, and its own image override. */
+  readonly models: readonly { readonly pool?: string; readonly image?: string }[];
+  /** Whether any GPU pool is configured (device plugin and DCGM). */
+  readonly gpuPools: boolean;
+  readonly training: boolean;
+  /** Whether an Alertmanager is deployed (a receiver other than `none`). */
+  readonly alertmanager: boolean;
+  /** PostgreSQL major version (in-cluster substrate operand). */
+  readonly postgresVersion: string;
+}
+
+export interface PlannedImage {
+  /** The upstream reference, before mirrors. */
+  readonly image: string;
+  /** Who runs it: `kit` or a chart key, and its role. */
+  readonly source: string;
+  readonly role: string;
+}
+
+/** Chart images that run with the kit's values (entries behind a `when` only when that is on). */
+function chartImages(key: ChartImagesKey, on: (i: ChartImage) => boolean = () => false): PlannedImage[] {
+  return (CHART_IMAGES[key] as readonly ChartImage[])
+    .filter((i) => i.when === undefined || on(i))
+    .map((i) => ({ image: i.image, source: key, role: i.role }));
+}
+
+/** Every image the stack runs, upstream references, de-duplicated by reference and role. */
+export function stackImages(p: ImagePlanInput): PlannedImage[] {
+  const kit = (role: string, image: string): PlannedImage => ({ image, source: "kit", role });
+  const out: PlannedImage[] = [
+    kit("OPA", p.images.opa ?? IMAGES.opa),
+    kit("gateway", p.images.gateway ?? p.gatewayImage ?? IMAGES.gateway),
+    ...p.models.map((m) =>
+      kit(
+        m.pool ? "vLLM" : "vLLM CPU simulator",
+        m.image ?? (m.pool ? (p.images.vllm ?? IMAGES.vllm) : (p.images.vllmCpu ?? IMAGES.vllmCpu)),
+      ),
+    ),
+    ...chartImages("gatekeeper"),
+    ...chartImages("keda"),
+    ...chartImages("kubePrometheusStack", (i) =>
+      i.role === "Alertmanager" ? p.alertmanager : i.role === "node exporter" ? p.profile === "prod" : false,
+    ),
+    ...(p.gpuPools ? [...chartImages("nvidiaDevicePlugin"), ...chartImages("dcgmExporter")] : []),
+    ...(p.training ? [...chartImages("kueue"), kit("training runner", TRAINER_IMAGE)] : []),
+  ];
+  if (p.substrate === "aws") {
+    out.push(...chartImages("karpenter"), kit("Postgres login job", AWS_SUBSTRATE_IMAGES.postgresClient));
+  } else {
+    const pg = SUBSTRATE_IMAGES.postgres[p.postgresVersion.split(".")[0]];
+    out.push(...chartImages("seaweedfs"), kit("SeaweedFS bucket job", SUBSTRATE_IMAGES.seaweedfs));
+    out.push(...chartImages("cloudnativePg"), ...(pg ? [kit("PostgreSQL", pg)] : []));
+  }
+  const seen = new Set<string>();
+  return out.filter((i) => {
+    const k = `${i.image} ${i.source} ${i.role}`;
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
+}
+
+/** The image plan input of a validated config. */
+export function imagePlanOf(config: StackConfig): ImagePlanInput {
+  return {
+    substrate: config.substrate.kind,
+    profile: config.profile,
+    images: config.images,
+    gatewayImage: config.gateway.image,
+    models: config.models.map((m) => ({ pool: m.pool, image: m.image })),
+    gpuPools: config.gpuPools.length > 0,
+    training: config.training.enabled,
+    alertmanager: config.observability.alertmanager.receiver !== "none",
+    postgresVersion: config.database.version,
+  };
+}
