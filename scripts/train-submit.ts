@@ -20,10 +20,11 @@ import {
 import { rawFromStackFile, stackFile } from "../stacks/config/load";
 import type { StackConfig } from "../stacks/config/schema";
 import { parseConfig } from "../stacks/config/validate";
+import { imageRoutes } from "../stacks/wiring/images";
 
 export const USAGE = `usage: train:submit -- --stack <stack> --team <team> --kind lora|quantize|eval --name <job>
        (--base-model <model> | --from-job <job>) [--dataset <key under teams/<team>/>]
-       [--gpus N] [--scheme fp8|awq] [--tasks a,b] [--image ref] [--env-json file]`;
+       [--gpus N] [--scheme fp8|awq] [--tasks a,b] [--image ref] [--account id] [--env-json file]`;
 
 /** Renders the Job YAML for argv against a validated config; throws with every problem. */
 export function renderSubmission(
@@ -45,6 +46,7 @@ export function renderSubmission(
       scheme: { type: "string" },
       tasks: { type: "string" },
       image: { type: "string" },
+      account: { type: "string" },
       "env-json": { type: "string" },
     },
     strict: true,
@@ -92,6 +94,18 @@ export function renderSubmission(
       );
     }
   }
+  // The runner image through the stack's registry mirrors (the same route the platform uses).
+  const ecr =
+    values.account !== undefined && config.substrate.kind === "aws"
+      ? `${values.account}.dkr.ecr.${config.substrate.region}.amazonaws.com`
+      : undefined;
+  const runner = imageRoutes(config, ecr).find((r) => r.role === "training runner");
+  if (values.image === undefined && runner?.via === "pull-through" && ecr === undefined)
+    problems.push(
+      "expected --account <AWS account id> (without egress the runner image comes through the account's ECR pull-through cache) or --image, found neither",
+    );
+  if (values.account !== undefined && !/^\d{12}$/.test(values.account))
+    problems.push(`expected --account to be a 12-digit AWS account id, found "${values.account}"`);
   if (problems.length > 0 || !team || modelPrefix === undefined) {
     throw new Error(`train:submit: ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}\n${USAGE}`);
   }
@@ -105,7 +119,7 @@ export function renderSubmission(
     gpus: values.gpus !== undefined ? Number(values.gpus) : undefined,
     scheme: values.scheme as "fp8" | "awq" | undefined,
     tasks: values.tasks?.split(",").filter((t) => t.length > 0),
-    image: values.image,
+    image: values.image ?? runner?.pull,
     extraEnv,
   });
   return stringify(job);

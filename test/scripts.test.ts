@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { renderRoutes } from "../scripts/images";
 import { localInvocation } from "../scripts/local";
+import { rawFromStackFile, stackFile } from "../stacks/config/load";
+import { parseConfig } from "../stacks/config/validate";
+import { imageRoutes } from "../stacks/wiring/images";
 
 describe("local deploy scripts", () => {
   it("GIVEN up WHEN computed THEN it uses a file backend under the repo and the local stack", () => {
@@ -21,5 +25,37 @@ describe("local deploy scripts", () => {
     expect(inv.env.PULUMI_BACKEND_URL).toBe("file:///state");
     expect(inv.env.PULUMI_CONFIG_PASSPHRASE).toBe("pw");
     expect(inv.steps[2].args.slice(0, 2)).toEqual(["destroy", "--yes"]);
+  });
+});
+
+describe("images script", () => {
+  const config = (stack: string) => parseConfig(rawFromStackFile(stackFile(stack)).raw);
+
+  it("GIVEN aws-prod WHEN its images are routed THEN nvcr.io goes through the mirror, the own gateway directly, the rest through ECR pull-through", () => {
+    const routes = imageRoutes(config("aws-prod"), "111122223333.dkr.ecr.eu-central-1.amazonaws.com");
+    const via = (role: string) => routes.find((r) => r.role === role)!;
+    expect(via("device plugin")).toMatchObject({
+      via: "mirror",
+      pull: "123456789012.dkr.ecr.eu-central-1.amazonaws.com/mirror/nvcr/nvidia/k8s-device-plugin:v0.20.0",
+    });
+    expect(via("gateway").via).toBe("direct");
+    expect(via("Prometheus")).toMatchObject({
+      via: "pull-through",
+      pull: "111122223333.dkr.ecr.eu-central-1.amazonaws.com/quay/prometheus/prometheus:v3.6.0",
+    });
+    expect(new Set(routes.map((r) => r.via))).toEqual(new Set(["mirror", "direct", "pull-through"]));
+    expect(renderRoutes(routes, true).split("\n")).toEqual([
+      "crane copy nvcr.io/nvidia/k8s-device-plugin:v0.20.0 123456789012.dkr.ecr.eu-central-1.amazonaws.com/mirror/nvcr/nvidia/k8s-device-plugin:v0.20.0",
+      "crane copy nvcr.io/nvidia/k8s/dcgm-exporter:4.6.0-4.8.3-distroless 123456789012.dkr.ecr.eu-central-1.amazonaws.com/mirror/nvcr/nvidia/k8s/dcgm-exporter:4.6.0-4.8.3-distroless",
+    ]);
+  });
+
+  it("GIVEN local WHEN routed THEN every image is pulled directly, and the table lists each one", () => {
+    const routes = imageRoutes(config("local"));
+    expect(routes.every((r) => r.via === "direct" && r.pull === r.image)).toBe(true);
+    const table = renderRoutes(routes, false).split("\n");
+    expect(table[0]).toMatch(/^source\s+role\s+via\s+pulled as$/);
+    expect(table).toHaveLength(routes.length + 2);
+    expect(renderRoutes(routes, true)).toBe("");
   });
 });

@@ -4,7 +4,9 @@
  * pull-through rules from it, the config rules check it against the mirrors and
  * `policy.allowedRegistries`, and `npm run images` prints it.
  */
+import { PULL_THROUGH_UPSTREAMS, pullThroughMirrors } from "../../components/aws/registries";
 import { CHART_IMAGES, type ChartImage, type ChartImagesKey } from "../../components/lib/chart-images";
+import { mirrorFor, mirrorImage, registryOf } from "../../components/lib/images";
 import {
   AWS_SUBSTRATE_IMAGES,
   IMAGES,
@@ -95,4 +97,33 @@ export function imagePlanOf(config: StackConfig): ImagePlanInput {
     alertmanager: config.observability.alertmanager.receiver !== "none",
     postgresVersion: config.database.version,
   };
+}
+
+/** How a stack pulls one image. */
+export interface ImageRoute extends PlannedImage {
+  /** The reference pods pull. */
+  readonly pull: string;
+  /** `direct`: from the named registry; `mirror`: a configured mirror (copy it there unless it is a proxy cache);
+   * `pull-through`: the account's ECR pull-through cache fills itself on first pull. */
+  readonly via: "direct" | "mirror" | "pull-through";
+}
+
+/**
+ * Where each image of a stack is pulled from. The AWS account id is not in the config: pass the
+ * ECR host, or get a `<account>` placeholder.
+ */
+export function imageRoutes(config: StackConfig, ecrHost?: string): ImageRoute[] {
+  const region = config.substrate.kind === "aws" ? config.substrate.region : "";
+  const host = ecrHost ?? `<account>.dkr.ecr.${region}.amazonaws.com`;
+  const isolated = config.substrate.kind === "aws" && config.network.egress === "private";
+  const creds = config.network.registryCredentialArns;
+  return stackImages(imagePlanOf(config)).map((i) => {
+    const registry = registryOf(i.image);
+    if (mirrorFor(registry, config.registryMirrors) !== undefined)
+      return { ...i, pull: mirrorImage(i.image, config.registryMirrors), via: "mirror" };
+    const up = PULL_THROUGH_UPSTREAMS[registry];
+    if (isolated && up && (!up.needsCredential || creds[registry] !== undefined))
+      return { ...i, pull: mirrorImage(i.image, pullThroughMirrors(host, [registry])), via: "pull-through" };
+    return { ...i, pull: i.image, via: "direct" };
+  });
 }

@@ -15,3 +15,16 @@ export function toolPath(
   }
   return p;
 }
+
+export const TOOLS_CHARTS = path.resolve(__dirname, "../../.tools/charts");
+
+/** A third-party chart fetched by scripts/tools.sh (`charts`); missing charts fail loudly. */
+export function chartPath(name: string, version: string): string {
+  const p = path.join(TOOLS_CHARTS, `${name}-${version}`);
+  if (!fs.existsSync(path.join(p, "Chart.yaml"))) {
+    throw new Error(
+      `chart ${name} ${version} is not at ${p}: run \`bash scripts/tools.sh charts\` (the test command does this)`,
+    );
+  }
+  return p;
+}

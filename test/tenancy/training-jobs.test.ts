@@ -100,6 +100,36 @@ describe("training job templates", () => {
 });
 
 describe("train:submit", () => {
+  const lora = (team: string, model: string, extra: string[] = []) => [
+    ...["--team", team, "--kind", "lora", "--name", "v1", "--base-model", model],
+    ...["--dataset", "train.jsonl", ...extra],
+  ];
+  const image = (yaml: string) => parseYaml(yaml).spec.template.spec.containers[0].image;
+
+  it("GIVEN aws-prod (no egress) WHEN submitted with --account THEN the runner image comes through the account's ECR cache", () => {
+    const prod = shippedConfig("aws-prod");
+    const eng = (extra: string[]) => lora("engineering", "llama-3-3-70b-instruct", extra);
+    expect(image(renderSubmission(eng(["--account", "123456789012"]), prod))).toBe(
+      "123456789012.dkr.ecr.eu-central-1.amazonaws.com/github/sovereign-ai/trainer:0.1.0",
+    );
+    expect(() => renderSubmission(eng([]), prod)).toThrow(/expected --account <AWS account id>/);
+    expect(() => renderSubmission(eng(["--account", "12"]), prod)).toThrow(
+      /12-digit AWS account id, found "12"/,
+    );
+    // an explicit image needs no account
+    expect(image(renderSubmission(eng(["--image", "reg.corp/trainer:0.1.0"]), prod))).toBe(
+      "reg.corp/trainer:0.1.0",
+    );
+  });
+
+  it("GIVEN a ghcr.io mirror in the config WHEN submitted THEN the runner image is pulled from the mirror", () => {
+    const mirrored = { ...devConfig, registryMirrors: { "ghcr.io": "harbor.corp/ghcr" } };
+    expect(image(renderSubmission(lora("research", "llama-3-1-8b-instruct"), mirrored))).toBe(
+      "harbor.corp/ghcr/sovereign-ai/trainer:0.1.0",
+    );
+    expect(image(renderSubmission(lora("research", "llama-3-1-8b-instruct"), devConfig))).toBe(TRAINER_IMAGE);
+  });
+
   it("GIVEN a team and an allowed base model WHEN submitted THEN the YAML is the team's queued Job", () => {
     const yaml = renderSubmission(
       [
@@ -228,6 +258,8 @@ describe("train:submit", () => {
         "llama-3-3-70b-instruct",
         "--gpus",
         "4",
+        "--account",
+        "123456789012",
       ],
       { cwd: ROOT, encoding: "utf8" },
     );

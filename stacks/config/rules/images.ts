@@ -60,7 +60,8 @@ function mirrorsOf(raw: RawConfig): Record<string, string> {
   if (!isRecord(m)) return {};
   return Object.fromEntries(
     Object.entries(m).filter(
-      (e): e is [string, string] => REGISTRY_HOST.test(e[0]) && typeof e[1] === "string" && MIRROR_PREFIX.test(e[1]),
+      (e): e is [string, string] =>
+        REGISTRY_HOST.test(e[0]) && typeof e[1] === "string" && MIRROR_PREFIX.test(e[1]),
     ),
   );
 }

@@ -1,0 +1,48 @@
+/**
+ * Every image a stack runs and where its pods pull it from:
+ *   npm run -s images -- <stack> [--account 123456789012] [--copy]
+ * `--copy` prints one `crane copy` line per image that goes through a configured mirror, for
+ * mirrors that are plain registries rather than proxy caches (byte-for-byte copies keep digests).
+ */
+import * as fs from "node:fs";
+import { parseArgs } from "node:util";
+import { rawFromStackFile, stackFile } from "../stacks/config/load";
+import { parseConfig } from "../stacks/config/validate";
+import { imageRoutes, type ImageRoute } from "../stacks/wiring/images";
+
+export function renderRoutes(routes: readonly ImageRoute[], copy: boolean): string {
+  if (copy)
+    return routes
+      .filter((r) => r.via === "mirror" && r.pull !== r.image)
+      .map((r) => `crane copy ${r.image} ${r.pull}`)
+      .filter((line, i, all) => all.indexOf(line) === i)
+      .join("\n");
+  const rows = routes.map((r) => [r.source, r.role, r.via, r.pull]);
+  const head = ["source", "role", "via", "pulled as"];
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(width[i]))
+      .join("  ")
+      .trimEnd();
+  return [line(head), line(width.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+if (require.main === module) {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { account: { type: "string" }, copy: { type: "boolean", default: false } },
+  });
+  const stack = positionals[0];
+  if (!stack) {
+    console.error("usage: images <stack | path to Pulumi.<stack>.yaml> [--account ID] [--copy]");
+    process.exit(2);
+  }
+  const file = fs.existsSync(stack) ? stack : stackFile(stack);
+  const config = parseConfig(rawFromStackFile(file).raw);
+  const ecr =
+    values.account && config.substrate.kind === "aws"
+      ? `${values.account}.dkr.ecr.${config.substrate.region}.amazonaws.com`
+      : undefined;
+  console.log(renderRoutes(imageRoutes(config, ecr), values.copy ?? false));
+}
