@@ -184,6 +184,41 @@ export function parseImage(ref: string): ImageRef {
   return { registry, repository: path, tag, digest };
 }
 
+/** An image a Helm release's values set: where, and the registry it names. */
+export interface ValueImage {
+  readonly path: string;
+  readonly registry: string;
+  readonly ref: string;
+}
+
+/**
+ * Images a chart's values set explicitly, in the layouts charts use: `{registry, repository}`,
+ * `{registry, imageName}`, `{repository}` / `{crdRepository}` holding `host/path`, and a plain
+ * `image: "host/path:tag"` string. What a chart takes from its own defaults is not visible here.
+ */
+export function chartValueImages(values: unknown, path = "values"): ValueImage[] {
+  const out: ValueImage[] = [];
+  if (Array.isArray(values)) {
+    values.forEach((v, i) => out.push(...chartValueImages(v, `${path}[${i}]`)));
+    return out;
+  }
+  if (!values || typeof values !== "object") return out;
+  const o = values as Record<string, unknown>;
+  const str = (k: string) => (typeof o[k] === "string" && o[k] !== "" ? (o[k] as string) : undefined);
+  const registry = str("registry");
+  const names = ["repository", "imageName", "crdRepository"].filter((k) => str(k) !== undefined);
+  for (const k of names) {
+    const ref = registry ? `${registry}/${str(k)}` : str(k)!;
+    out.push({ path: `${path}.${k}`, registry: parseImage(ref).registry, ref });
+  }
+  for (const [k, v] of Object.entries(o)) {
+    if (k === "image" && typeof v === "string" && v !== "")
+      out.push({ path: `${path}.image`, registry: parseImage(v).registry, ref: v });
+    else if (v && typeof v === "object") out.push(...chartValueImages(v, `${path}.${k}`));
+  }
+  return out;
+}
+
 /** Registry host without a default port and in lower case, for comparison. */
 export function normalizeRegistry(r: string): string {
   const host = r.toLowerCase().replace(/\/+$/, "");

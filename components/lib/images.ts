@@ -23,7 +23,8 @@ export interface ImageRef {
 /** A registry host with an optional port (`nvcr.io`, `harbor.corp:8443`, `localhost:5000`). */
 export const REGISTRY_HOST = /^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+)(:[0-9]+)?$/;
 /** A mirror prefix: a registry host and an optional path, no scheme, tag or trailing slash. */
-export const MIRROR_PREFIX = /^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+)(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
+export const MIRROR_PREFIX =
+  /^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+)(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
 
 /** Upstream registry host → mirror prefix (`host[:port][/path]`). */
 export type RegistryMirrors = Readonly<Record<string, string>>;

@@ -30,3 +30,10 @@ export function spreadAcrossZonesAndNodes(
     },
   ];
 }
+
+/** Whether a model is autoscaled (a range of replicas, or scale-to-zero). */
+export function autoscales(model: {
+  readonly replicas: { readonly min: number; readonly max: number };
+}): boolean {
+  return model.replicas.min === 0 || model.replicas.max > model.replicas.min;
+}

@@ -10,7 +10,10 @@ import { PLATFORM_NAMESPACES } from "../lib/naming";
 import type { Substrate } from "../substrate";
 import { GpuEnablement } from "./gpu";
 import { Keda } from "./keda";
+import { autoscales } from "../lib/scheduling";
 import { ModelServer, type ModelSpec, type Profile, type WeightLoading } from "./model-server";
+
+export { autoscales };
 
 export interface ServingArgs {
   readonly substrate: Substrate;
@@ -24,11 +27,6 @@ export interface ServingArgs {
   readonly kedaReplicas?: number;
   /** Labels the monitoring stack's Prometheus selects ServiceMonitors by. @default {} */
   readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
-}
-
-/** Whether a model is autoscaled (a range of replicas, or scale-to-zero). */
-export function autoscales(model: Pick<ModelSpec, "replicas">): boolean {
-  return model.replicas.min === 0 || model.replicas.max > model.replicas.min;
 }
 
 /** What the serving area creates for a set of models and GPU pools. */

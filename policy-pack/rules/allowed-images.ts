@@ -1,9 +1,12 @@
 /**
  * allowed-images: containers run images only from the allowed registries, pinned by tag or
- * digest, never `latest` (an untagged image means `latest`).
+ * digest, never `latest` (an untagged image means `latest`). Helm releases are checked too:
+ * every image their values set must come from an allowed registry (the kit sets every image of
+ * a third-party chart explicitly, so the chart cannot fall back to its public default).
  */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
 import {
+  chartValueImages,
   configSchema,
   containersOf,
   normalizeRegistry,
@@ -15,6 +18,7 @@ import {
 } from "../lib";
 
 export const RULE = "allowed-images";
+const HELM_RELEASE = "kubernetes:helm.sh/v3:Release";
 
 export const allowedImages: ResourceValidationPolicy = {
   name: RULE,
@@ -22,9 +26,21 @@ export const allowedImages: ResourceValidationPolicy = {
   enforcementLevel: "mandatory",
   configSchema: configSchema("allowedRegistries"),
   validateResource: (args, reportViolation) => {
+    const allowed = packConfig(args).allowedRegistries.map(normalizeRegistry);
+    if (args.type === HELM_RELEASE) {
+      for (const i of chartValueImages(args.props.values ?? {}))
+        if (!allowed.includes(normalizeRegistry(i.registry)))
+          reportViolation(
+            violation(
+              RULE,
+              `Helm release ${quote(args.name)} (chart ${quote(args.props.chart)}) sets ${i.path} to ${quote(i.ref)}, from registry ${quote(i.registry)}, not in ${quote(allowed)}`,
+              "set registryMirrors for that registry (the kit rewrites every chart image), or allow it in policy.allowedRegistries",
+            ),
+          );
+      return;
+    }
     const w = workloadOf(args.type, args.props);
     if (!w) return;
-    const allowed = packConfig(args).allowedRegistries.map(normalizeRegistry);
     for (const c of containersOf(w.podSpec)) {
       const where = `${w.kind} ${quote(args.name)} container ${quote(c.name)}`;
       if (typeof c.image !== "string" || c.image === "") {

@@ -27,6 +27,13 @@ const PROD = { profile: "prod" };
 const DEV = { profile: "dev" };
 const ECR = "123456789012.dkr.ecr.eu-central-1.amazonaws.com";
 
+/** A Helm release whose values set images. */
+const release = (values: Record<string, unknown>): FakeResource => ({
+  type: "kubernetes:helm.sh/v3:Release",
+  name: "monitoring-stack",
+  props: { chart: "kube-prometheus-stack", values },
+});
+
 const rds = (over: Record<string, unknown> = {}, protect = true): FakeResource => ({
   type: "aws:rds/instance:Instance",
   name: "platform-db",
@@ -451,8 +458,31 @@ const CASES: Case[] = [
       job({}, `${ECR}/trainer:1.4.2`),
       job({}, "docker.io/vllm/vllm-openai@sha256:" + "a".repeat(64)),
       job({}, "busybox:1.36"),
+      release({
+        image: { registry: `${ECR}/quay`, repository: "prometheus/prometheus", tag: "v3.6.0" },
+        controller: { image: { repository: `${ECR}/ecr-public/karpenter/controller`, tag: "1.8.1" } },
+        global: { registry: "docker.io", imageName: "chrislusf/seaweedfs" },
+        sidecar: { image: "busybox:1.36" },
+        // not image settings: a release name and an empty override
+        nameOverride: "repository",
+        other: { repository: "" },
+      }),
     ],
-    bad: [job({}, "ghcr.io/evil/miner:1.0"), job({}, `${ECR}/trainer:latest`), job({}, `${ECR}/trainer`)],
+    bad: [
+      job({}, "ghcr.io/evil/miner:1.0"),
+      job({}, `${ECR}/trainer:latest`),
+      job({}, `${ECR}/trainer`),
+      release({ image: { registry: "quay.io", repository: "prometheus/prometheus", tag: "v3.6.0" } }),
+      release({ grafana: { sidecar: { image: { repository: "quay.io/kiwigrid/k8s-sidecar" } } } }),
+      release({
+        image: {
+          repository: `${ECR}/docker-hub/openpolicyagent/gatekeeper`,
+          crdRepository: "ghcr.io/evil/crds",
+        },
+      }),
+      release({ global: { registry: "ghcr.io", imageName: "evil/miner" } }),
+      release({ cosi: { image: "gcr.io/k8s-staging-sig-storage/objectstorage-sidecar:v1" } }),
+    ],
     fix: "",
   },
   {

@@ -14,6 +14,7 @@ import {
   TRAINER_IMAGE,
   type ImageKey,
 } from "../../components/lib/versions";
+import { autoscales } from "../../components/lib/scheduling";
 import type { StackConfig } from "../config/schema";
 
 /** What decides which images a stack runs; the config rules read it from the raw config. */
@@ -26,6 +27,8 @@ export interface ImagePlanInput {
   readonly gatewayImage?: string;
   /** Per model: whether it has a GPU pool, and its own image override. */
   readonly models: readonly { readonly pool?: string; readonly image?: string }[];
+  /** Whether some model autoscales (KEDA is installed). */
+  readonly keda: boolean;
   /** Whether any GPU pool is configured (device plugin and DCGM). */
   readonly gpuPools: boolean;
   readonly training: boolean;
@@ -63,7 +66,7 @@ export function stackImages(p: ImagePlanInput): PlannedImage[] {
       ),
     ),
     ...chartImages("gatekeeper"),
-    ...chartImages("keda"),
+    ...(p.keda ? chartImages("keda") : []),
     ...chartImages("kubePrometheusStack", (i) =>
       i.role === "Alertmanager" ? p.alertmanager : i.role === "node exporter" ? p.profile === "prod" : false,
     ),
@@ -92,6 +95,7 @@ export function imagePlanOf(config: StackConfig): ImagePlanInput {
     images: config.images,
     gatewayImage: config.gateway.image,
     models: config.models.map((m) => ({ pool: m.pool, image: m.image })),
+    keda: config.models.some(autoscales),
     gpuPools: config.gpuPools.length > 0,
     training: config.training.enabled,
     alertmanager: config.observability.alertmanager.receiver !== "none",

@@ -17,6 +17,7 @@ import { stackImages, type ImagePlanInput, type PlannedImage } from "../../wirin
 import type { ConfigIssue } from "../errors";
 import {
   entries,
+  int,
   isRecord,
   issue,
   profileOf,
@@ -47,6 +48,11 @@ export function planFromRaw(raw: RawConfig): ImagePlanInput | undefined {
     images,
     gatewayImage: str(section(raw, "gateway").image),
     models: entries(raw, "models").map(({ value }) => ({ pool: str(value.pool), image: str(value.image) })),
+    keda: entries(raw, "models").some(({ value }) => {
+      const r = section(value, "replicas");
+      const min = int(r.min) ?? 1;
+      return min === 0 || (int(r.max) ?? 1) > min;
+    }),
     gpuPools: entries(raw, "gpuPools").length > 0,
     training: section(raw, "training").enabled !== false,
     alertmanager: receiver !== "none",
