@@ -66,6 +66,9 @@ export interface GpuPlacement {
   readonly capacityType: "on-demand" | "spot";
 }
 
+/** Who may reach a `LoadBalancer` Service: the private network only, or the internet. */
+export type LoadBalancerExposure = "internal" | "public";
+
 export interface Substrate {
   /** For outputs and docs only: the platform layer must not branch on it. */
   readonly kind: "aws" | "cluster";
@@ -87,6 +90,11 @@ export interface Substrate {
    * load balancers and ENIs) before the substrate underneath.
    */
   readonly ready: readonly pulumi.Resource[];
+  /**
+   * Annotations a `LoadBalancer` Service needs on this substrate's load-balancer controller to
+   * be internal or public. The platform never writes a cloud's annotation itself.
+   */
+  loadBalancerAnnotations(exposure: LoadBalancerExposure): Readonly<Record<string, string>>;
   /** Creates the ServiceAccount and credentials of one workload. */
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess;
   /** Creates the Postgres login of a service and a Secret holding it in `namespace`. */

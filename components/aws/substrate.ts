@@ -11,6 +11,7 @@ import type { Profile } from "../lib/profile";
 import { workloadScopes } from "../lib/scopes";
 import type {
   GpuPlacement,
+  LoadBalancerExposure,
   ObjectStore,
   PostgresConnection,
   PostgresService,
@@ -28,6 +29,19 @@ import { Network, type Egress } from "./network";
 import { PostgresLogin } from "./postgres-login";
 import { pullThroughMirrors } from "./registries";
 import { ObjectStorage } from "./storage";
+
+/**
+ * Load balancers through the service controller that EKS runs in its control plane: a Network
+ * Load Balancer in the cluster's subnets (tagged `kubernetes.io/role/internal-elb`, or
+ * `kubernetes.io/role/elb` for public ones), internal unless public. No AWS Load Balancer
+ * Controller is needed (it would also need the `elasticloadbalancing` endpoint without egress).
+ */
+export function awsLoadBalancerAnnotations(exposure: LoadBalancerExposure): Record<string, string> {
+  return {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+    ...(exposure === "internal" ? { "service.beta.kubernetes.io/aws-load-balancer-internal": "true" } : {}),
+  };
+}
 
 /** Namespace of the substrate's own in-cluster objects (the Postgres login jobs). */
 export const SUBSTRATE_NAMESPACE = "sovereign-substrate";
@@ -242,6 +256,10 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     this.ready = [...this.cluster.ready, ...this.karpenter.ready];
     this.postgresImage = this.registryMirrors.apply((m) => mirrorImage(args.postgresClientImage, m));
     this.registerOutputs({ clusterName: this.cluster.clusterName });
+  }
+
+  loadBalancerAnnotations(exposure: LoadBalancerExposure): Readonly<Record<string, string>> {
+    return awsLoadBalancerAnnotations(exposure);
   }
 
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {

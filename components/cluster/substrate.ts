@@ -13,6 +13,7 @@ import { BUCKET_ROLES, workloadScopes, type BucketRole } from "../lib/scopes";
 import { SUBSTRATE_IMAGES } from "../lib/versions";
 import type {
   GpuPlacement,
+  LoadBalancerExposure,
   ObjectStore as ObjectStoreInfo,
   PostgresConnection,
   PostgresService,
@@ -124,7 +125,28 @@ export interface ClusterSubstrateArgs {
   readonly operatorNamespace?: string;
   /** Registry mirror prefix per upstream registry host (air-gapped clusters). @default {} */
   readonly registryMirrors?: RegistryMirrors;
+  /**
+   * Annotations of internal and public `LoadBalancer` Services for the cluster's controller.
+   * @default DEFAULT_CLUSTER_LB_ANNOTATIONS
+   */
+  readonly loadBalancerAnnotations?: {
+    readonly internal?: Readonly<Record<string, string>>;
+    readonly public?: Readonly<Record<string, string>>;
+  };
 }
+
+/**
+ * Internal load balancers on managed clusters the kit may meet (GKE, AKS); other controllers
+ * (MetalLB, kube-vip) ignore these keys. Public Services need no annotation.
+ */
+export const DEFAULT_CLUSTER_LB_ANNOTATIONS: Readonly<Record<LoadBalancerExposure, Record<string, string>>> =
+  {
+    internal: {
+      "networking.gke.io/load-balancer-type": "Internal",
+      "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+    },
+    public: {},
+  };
 
 /**
  * The `Substrate` on an existing cluster. Children: `${name}-k8s` (provider),
@@ -146,6 +168,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
   /** Keys with read-write access to every bucket, for operators (seeding models, exports). */
   readonly operatorCredentials: { accessKey: pulumi.Output<string>; secretKey: pulumi.Output<string> };
   private readonly buckets: Record<BucketRole, string>;
+  private readonly lbAnnotations: NonNullable<ClusterSubstrateArgs["loadBalancerAnnotations"]>;
 
   constructor(name: string, args: ClusterSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:cluster:ClusterSubstrate", name, {}, opts);
@@ -272,6 +295,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
     this.storageClasses = { default: args.storageClass };
     this.gpuPools = gpuPlacements(args.gpuPools ?? []);
     this.registryMirrors = pulumi.output({ ...(args.registryMirrors ?? {}) });
+    this.lbAnnotations = args.loadBalancerAnnotations ?? {};
     this.ready = [
       ...policies,
       this.store.release,
@@ -280,6 +304,10 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
       ...Object.values(this.postgres.databases).filter((d): d is k8s.apiextensions.CustomResource => !!d),
     ];
     this.registerOutputs({ endpoint: this.store.endpoint, postgresHost: this.postgres.host });
+  }
+
+  loadBalancerAnnotations(exposure: LoadBalancerExposure): Readonly<Record<string, string>> {
+    return { ...(this.lbAnnotations[exposure] ?? DEFAULT_CLUSTER_LB_ANNOTATIONS[exposure]) };
   }
 
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {

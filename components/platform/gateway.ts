@@ -126,22 +126,6 @@ export function gatewayContainer(
   };
 }
 
-/** Load balancer annotations: internal unless public exposure was opted into. */
-export function loadBalancerAnnotations(isPublic: boolean): Record<string, string> {
-  return {
-    "service.beta.kubernetes.io/aws-load-balancer-type": "external",
-    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
-    "service.beta.kubernetes.io/aws-load-balancer-scheme": isPublic ? "internet-facing" : "internal",
-    // Other clouds' controllers read their own keys; each is ignored elsewhere.
-    ...(isPublic
-      ? {}
-      : {
-          "networking.gke.io/load-balancer-type": "Internal",
-          "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
-        }),
-  };
-}
-
 /** Egress the pods need, nothing else; ingress only on the http port. */
 export function gatewayNetworkPolicySpec(
   podLabels: Record<string, string>,
@@ -297,7 +281,8 @@ export class Gateway extends pulumi.ComponentResource {
           name: "gateway-lb",
           namespace: this.namespace,
           labels: { ...labels, "sovereign.ai/exposure": args.public ? "public" : "internal" },
-          annotations: loadBalancerAnnotations(args.public ?? false),
+          // The substrate knows its load-balancer controller; internal unless public was opted into.
+          annotations: { ...s.loadBalancerAnnotations(args.public ? "public" : "internal") },
         },
         spec: {
           type: "LoadBalancer",

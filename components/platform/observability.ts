@@ -38,14 +38,6 @@ export const GRAFANA_OIDC_SECRET = "grafana-oidc";
 export const ALERTMANAGER_CONFIG_SECRET = "alertmanager-sovereign";
 /** Grafana's in-cluster Service (chart `fullnameOverride`). */
 export const GRAFANA_SERVICE = "grafana";
-/**
- * Annotations that keep a LoadBalancer Service private to the network (AWS Load Balancer
- * Controller and the legacy in-tree controller); other clusters ignore them.
- */
-export const PRIVATE_LOAD_BALANCER = {
-  "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
-  "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
-} as const;
 /** Where the repo keeps dashboard JSON files. */
 export const DASHBOARD_DIR = path.join(__dirname, "dashboards");
 
@@ -112,6 +104,11 @@ export interface ObservabilityArgs {
   readonly externalLabels?: Readonly<Record<string, string>>;
   /** Chart to install. @default KUBE_PROMETHEUS_STACK_CHART */
   readonly chart?: ChartPin;
+  /**
+   * Annotations that make a LoadBalancer Service internal (`substrate.loadBalancerAnnotations`),
+   * for an exposed Grafana. @default {}
+   */
+  readonly internalLoadBalancerAnnotations?: Readonly<Record<string, string>>;
   /** Registry mirrors every image of the chart is pulled through (`substrate.registryMirrors`). @default {} */
   readonly registryMirrors?: pulumi.Input<RegistryMirrors>;
 }
@@ -469,7 +466,7 @@ export function observabilityPlan(args: ObservabilityArgs): ObservabilityPlan {
       persistence: off,
       resources: sizing.grafana,
       service: args.grafana?.exposed
-        ? { type: "LoadBalancer", annotations: { ...PRIVATE_LOAD_BALANCER } }
+        ? { type: "LoadBalancer", annotations: { ...(args.internalLoadBalancerAnnotations ?? {}) } }
         : { type: "ClusterIP" },
       envFromSecrets: oidc ? [{ name: GRAFANA_OIDC_SECRET }] : [],
       "grafana.ini": grafanaIni(oidc, args.grafana?.url),

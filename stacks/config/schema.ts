@@ -56,6 +56,17 @@ export const substrateSchema = z.discriminatedUnion("kind", [
       .string()
       .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "a StorageClass name")
       .default("standard"),
+    /**
+     * Annotations your load-balancer controller (MetalLB, kube-vip, a cloud's) needs to make a
+     * `LoadBalancer` Service internal or public, e.g. a MetalLB address pool.
+     * @default internal: GKE's and AKS's internal-LB annotations; public: none
+     */
+    loadBalancerAnnotations: z
+      .strictObject({
+        internal: z.record(z.string().min(1), z.string()).optional(),
+        public: z.record(z.string().min(1), z.string()).optional(),
+      })
+      .optional(),
   }),
 ]);
 

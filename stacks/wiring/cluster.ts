@@ -44,6 +44,9 @@ export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs 
       capacityType: p.capacityType,
     })),
     registryMirrors: config.registryMirrors,
+    ...(config.substrate.loadBalancerAnnotations
+      ? { loadBalancerAnnotations: config.substrate.loadBalancerAnnotations }
+      : {}),
   };
 }
 
@@ -58,6 +61,7 @@ export function clusterSubstrate(config: StackConfig, _ctx: StackContext): Creat
     gpuPools: s.gpuPools,
     registryMirrors: s.registryMirrors,
     ready: s.ready,
+    loadBalancerAnnotations: (exposure) => s.loadBalancerAnnotations(exposure),
     bindWorkload: (name, req, opts) => s.bindWorkload(name, req, opts),
     connectPostgres: (name, service, namespace, opts) => s.connectPostgres(name, service, namespace, opts),
     outputs: {

@@ -15,7 +15,7 @@ import type { StackContext } from "./context";
 export function observabilityArgs(
   config: StackConfig,
   ctx: StackContext,
-  substrate: Pick<Substrate, "storageClasses" | "registryMirrors">,
+  substrate: Pick<Substrate, "storageClasses" | "registryMirrors" | "loadBalancerAnnotations">,
   dashboards: readonly Dashboard[],
 ): ObservabilityArgs {
   const o = config.observability;
@@ -45,6 +45,7 @@ export function observabilityArgs(
     profile: config.profile,
     storageClass: substrate.storageClasses.default,
     registryMirrors: substrate.registryMirrors,
+    internalLoadBalancerAnnotations: substrate.loadBalancerAnnotations("internal"),
     storageSize: o.storageSize,
     ...(o.retention !== undefined ? { retention: o.retention } : {}),
     ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),

@@ -5,7 +5,9 @@ import { SCRAPE_TARGETS } from "../../components/lib/metrics";
 import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
 import { validateConfig } from "../../stacks/config/validate";
 import { rawFromStackFile, shippedStacks, stackFile } from "../../stacks/config/load";
-import { loadBalancerAnnotations } from "../../components/platform/gateway";
+import { awsLoadBalancerAnnotations } from "../../components/aws/substrate";
+import { DEFAULT_CLUSTER_LB_ANNOTATIONS } from "../../components/cluster/substrate";
+import { clusterSubstrateArgs } from "../../stacks/wiring/cluster";
 import { gatewayCatalog, gatewayReplicas, wireGateway } from "../../stacks/wiring/gateway";
 import { fakeSubstrate } from "../helpers/fake-substrate";
 import { validateRecorded } from "../helpers/k8s-schema";
@@ -85,7 +87,8 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     expect(svc.metadata.labels).toMatchObject(SCRAPE_TARGETS.gateway.selector);
     expect(svc.spec.ports[0].name).toBe(SCRAPE_TARGETS.gateway.port);
     const lb = svcs.find((s) => s.spec.type === "LoadBalancer")!;
-    expect(lb.metadata.annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"]).toBe("internal");
+    // the substrate's own annotations for an internal load balancer, nothing cloud-specific
+    expect(lb.metadata.annotations).toEqual({ "fake.example/load-balancer": "internal" });
     expect(await valueOf(outputs.gatewayUrl as never)).toBe(gatewayUrl());
   });
 
@@ -156,14 +159,35 @@ describe("GIVEN every shipped stack", () => {
     }
   });
 
-  it("WHEN public exposure is opted into THEN the load balancer is internet-facing, otherwise internal", () => {
-    expect(loadBalancerAnnotations(true)["service.beta.kubernetes.io/aws-load-balancer-scheme"]).toBe(
-      "internet-facing",
-    );
-    expect(loadBalancerAnnotations(true)["networking.gke.io/load-balancer-type"]).toBeUndefined();
-    expect(loadBalancerAnnotations(false)).toMatchObject({
-      "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+  it("GIVEN AWS WHEN a load balancer is internal or public THEN EKS's own service controller makes an NLB, internal unless public", () => {
+    // `nlb` is served by the controller EKS runs; `external` would need the AWS Load Balancer Controller.
+    expect(awsLoadBalancerAnnotations("internal")).toEqual({
+      "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+      "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+    });
+    expect(awsLoadBalancerAnnotations("public")).toEqual({
+      "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+    });
+  });
+
+  it("GIVEN an existing cluster WHEN no annotations are configured THEN GKE's and AKS's internal keys are used; configured ones replace them", () => {
+    expect(DEFAULT_CLUSTER_LB_ANNOTATIONS.internal).toEqual({
       "networking.gke.io/load-balancer-type": "Internal",
+      "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+    });
+    expect(DEFAULT_CLUSTER_LB_ANNOTATIONS.public).toEqual({});
+    const args = clusterSubstrateArgs(
+      parseConfig({
+        ...rawFromStackFile(stackFile("local")).raw,
+        substrate: {
+          kind: "cluster",
+          context: "kind-sovereign",
+          loadBalancerAnnotations: { internal: { "metallb.universe.tf/address-pool": "internal" } },
+        },
+      }),
+    );
+    expect(args.loadBalancerAnnotations).toEqual({
+      internal: { "metallb.universe.tf/address-pool": "internal" },
     });
   });
 });

@@ -47,6 +47,7 @@ export function fakeSubstrate(
     gpuPools,
     registryMirrors: pulumi.output(opts.registryMirrors ?? {}),
     ready: [],
+    loadBalancerAnnotations: (exposure) => ({ "fake.example/load-balancer": exposure }),
     bindWorkload(name, req, opts) {
       const sa = new k8s.core.v1.ServiceAccount(
         name,

@@ -323,7 +323,7 @@ describe("receivers and Grafana login", () => {
     const { recorder } = await wire(config);
     const g = values(recorder).grafana;
     expect(g.service.type).toBe("LoadBalancer");
-    expect(g.service.annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"]).toBe("internal");
+    expect(g.service.annotations).toEqual({ "fake.example/load-balancer": "internal" });
     expect(g.envFromSecrets).toEqual([{ name: "grafana-oidc" }]);
     const oauth = g["grafana.ini"]["auth.generic_oauth"];
     expect(oauth).toMatchObject({
@@ -365,7 +365,11 @@ describe("receivers and Grafana login", () => {
       observabilityArgs(
         broken,
         { stack: "x" },
-        { storageClasses: { default: "gp3" }, registryMirrors: pulumi.output<Record<string, string>>({}) },
+        {
+          storageClasses: { default: "gp3" },
+          registryMirrors: pulumi.output<Record<string, string>>({}),
+          loadBalancerAnnotations: () => ({}),
+        },
         [],
       ),
     ).toThrow("sovereign:secrets.alertWebhookUrl");
