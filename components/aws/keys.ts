@@ -22,10 +22,13 @@ export interface KeysArgs {
   readonly aliasPrefix?: string;
 }
 
-/** Key administration without `kms:*`: every action listed. */
+/**
+ * Key administration without `kms:*`: every action listed. Creating grants is not
+ * administration: a grant can hand out `Decrypt`, so only AWS services may create them
+ * (`GRANT_ACTIONS`, below).
+ */
 export const KEY_ADMIN_ACTIONS = [
   "kms:CreateAlias",
-  "kms:CreateGrant",
   "kms:DescribeKey",
   "kms:EnableKey",
   "kms:EnableKeyRotation",
@@ -48,6 +51,9 @@ export const KEY_ADMIN_ACTIONS = [
   "kms:DeleteAlias",
   "kms:RotateKeyOnDemand",
 ];
+
+/** Grant management, allowed only for grants an AWS service creates for its resources. */
+export const GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"];
 
 export const KEY_USE_ACTIONS = [
   "kms:Encrypt",
@@ -97,9 +103,25 @@ export function keyPolicy(
       Sid: "UseThroughOwningService",
       Effect: "Allow",
       Principal: { AWS: root },
-      Action: [...KEY_USE_ACTIONS, "kms:CreateGrant", "kms:ListGrants"],
+      Action: KEY_USE_ACTIONS,
       Resource: "*",
       Condition: {
+        StringEquals: {
+          "kms:CallerAccount": a.accountId,
+          ...(via === undefined ? {} : { "kms:ViaService": via }),
+        },
+      },
+    },
+    {
+      // EBS attaching a volume, RDS, EKS secrets encryption: services create grants for the
+      // resources they run; nobody can grant a principal the key directly.
+      Sid: "GrantsForAwsResources",
+      Effect: "Allow",
+      Principal: { AWS: root },
+      Action: GRANT_ACTIONS,
+      Resource: "*",
+      Condition: {
+        Bool: { "kms:GrantIsForAWSResource": true },
         StringEquals: {
           "kms:CallerAccount": a.accountId,
           ...(via === undefined ? {} : { "kms:ViaService": via }),

@@ -221,7 +221,10 @@ export const teamSchema = z.strictObject({
 export const storageSchema = z.strictObject({
   /** Prefix of bucket names: `${bucketPrefix}-models` etc. */
   bucketPrefix: z.string().min(3).max(40),
-  /** Object lock (compliance retention) on the inference-log bucket. @default false */
+  /**
+   * Object lock on the inference-log bucket: 30 days of governance-mode retention (only a
+   * principal with s3:BypassGovernanceRetention can shorten it). @default false
+   */
   objectLock: z.boolean().default(false),
   /** Days after which noncurrent object versions expire. @default 30 */
   noncurrentVersionDays: positiveInt.default(30),

@@ -95,7 +95,12 @@ describe("IAM policy documents", () => {
 
   it("GIVEN a data bucket WHEN its policy is built THEN there are TLS-only and KMS-only denies without wildcard actions", () => {
     const st = dataBucketPolicy("arn:aws:s3:::b", "arn:key");
-    expect(st.map((s) => s.Sid)).toEqual(["DenyInsecureTransport", "DenyNonKmsUploads", "DenyOtherKmsKeys"]);
+    expect(st.map((s) => s.Sid)).toEqual([
+      "DenyInsecureTransport",
+      "DenyNonKmsUploads",
+      "DenyOtherKmsKeys",
+      "DenyKmsWithoutKeyId",
+    ]);
     expect(wildcardActions(st)).toEqual([]);
   });
 });

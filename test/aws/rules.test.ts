@@ -94,6 +94,27 @@ describe("aws config rules: one at a time", () => {
       "cluster.publicAccessCidrs",
       "found nothing",
     ],
+    [
+      "half the internet as a prod allowlist",
+      (r) => {
+        r.cluster.endpointPublicAccess = true;
+        r.cluster.publicAccessCidrs = ["203.0.113.0/24", "128.0.0.0/1"];
+      },
+      "cluster.publicAccessCidrs[1]",
+      'a /8 or longer prefix), found "128.0.0.0/1"',
+    ],
+    [
+      "a system node maximum below the prod default minimum",
+      (r) => (r.cluster.systemNodes = { instanceType: "m7i.xlarge", max: 1 }),
+      "cluster.systemNodes.max",
+      "expected >= min (3, the prod default), found 1",
+    ],
+    [
+      "a day of backups in prod",
+      (r) => (r.database.backupRetentionDays = 1),
+      "database.backupRetentionDays",
+      "expected at least 7 days of backups in prod, found 1",
+    ],
   ];
   for (const [what, mutate, path, quoted] of cases) {
     it(`GIVEN ${what} WHEN validated THEN sovereign:${path} is reported quoting the value`, () => {
@@ -103,6 +124,14 @@ describe("aws config rules: one at a time", () => {
       expect(found.map((i) => i.message).join(" | ")).toContain(quoted);
     });
   }
+
+  it("GIVEN dev WHEN a narrow allowlist, one day of backups and a lone system-node max of 2 are set THEN nothing is reported", () => {
+    const raw = shipped("aws-dev");
+    raw.cluster.publicAccessCidrs = ["11.0.0.0/8"];
+    raw.database = { ...(raw.database ?? {}), backupRetentionDays: 1 };
+    raw.cluster.systemNodes = { instanceType: "m7i.xlarge", max: 2 };
+    expect(paths(raw)).toEqual([]);
+  });
 
   it("GIVEN the shipped aws stacks WHEN validated THEN they raise none of these", () => {
     expect(paths(shipped("aws-dev"))).toEqual([]);

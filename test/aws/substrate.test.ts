@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { GPU_POOL_LABEL, GPU_TAINT, GPU_TYPE_LABEL } from "../../components/lib/gpu-catalog";
 import { BUCKET_ROLES, workloadScopes } from "../../components/lib/scopes";
+import { S3_TLS_DENIED_ACTIONS } from "../../components/aws/storage";
 import { KARPENTER } from "../../components/lib/versions";
 import { objectOf, validateObject } from "../helpers/k8s-schema";
 import { valueOf } from "../helpers/mocks";
@@ -30,6 +31,27 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
         expect(k.inputs.enableKeyRotation).toBe(true);
         const actions = json(k.inputs.policy).Statement.flatMap((s: any) => [s.Action].flat());
         expect(actions.filter((a: string) => a.includes("*"))).toEqual([]);
+      }
+    });
+
+    it("THEN only AWS services can create grants on a key: no statement allows kms:CreateGrant without kms:GrantIsForAWSResource", () => {
+      for (const k of b.recorder.ofType("aws:kms/key:Key")) {
+        const st = json(k.inputs.policy).Statement as any[];
+        const granting = st.filter((s) => [s.Action].flat().includes("kms:CreateGrant"));
+        expect(
+          granting.map((s) => s.Sid),
+          k.name,
+        ).toEqual(
+          k.name.endsWith("-ebs")
+            ? ["GrantsForAwsResources", "AutoScalingGrants"]
+            : ["GrantsForAwsResources"],
+        );
+        for (const g of granting) expect(g.Condition.Bool).toEqual({ "kms:GrantIsForAWSResource": true });
+        expect(granting[0].Condition.StringEquals["kms:CallerAccount"]).toBe("123456789012");
+        // the administrators manage the key but cannot hand out its use
+        const admin = st.find((s) => s.Sid === "KeyAdministration");
+        expect(admin.Action).not.toContain("kms:CreateGrant");
+        expect(admin.Action).not.toContain("kms:Decrypt");
       }
     });
 
@@ -120,7 +142,7 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       }
     });
 
-    it("THEN every bucket policy denies plain HTTP, and data buckets deny uploads without the customer key", () => {
+    it("THEN every bucket policy denies plain HTTP for every object, listing and configuration action, and data buckets deny uploads without the customer key", () => {
       const policies = b.recorder.ofType("aws:s3/bucketPolicy:BucketPolicy");
       expect(policies).toHaveLength(5);
       for (const p of policies) {
@@ -131,13 +153,44 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
           Principal: "*",
           Condition: { Bool: { "aws:SecureTransport": false } },
         });
-        expect(tls.Action).toEqual(expect.arrayContaining(["s3:GetObject", "s3:PutObject", "s3:ListBucket"]));
+        expect(tls.Action).toEqual(S3_TLS_DENIED_ACTIONS);
+        // the actions that change who can read a bucket or what protects it are all covered
+        for (const a of [
+          "s3:GetObject",
+          "s3:PutObject",
+          "s3:ListBucket",
+          "s3:PutBucketPolicy",
+          "s3:PutBucketAcl",
+          "s3:PutObjectAcl",
+          "s3:PutBucketPublicAccessBlock",
+          "s3:PutBucketOwnershipControls",
+          "s3:PutEncryptionConfiguration",
+          "s3:PutBucketVersioning",
+          "s3:PutBucketLogging",
+          "s3:PutLifecycleConfiguration",
+          "s3:PutReplicationConfiguration",
+          "s3:DeleteBucket",
+          "s3:DeleteObject",
+          "s3:DeleteObjectVersion",
+        ])
+          expect(tls.Action).toContain(a);
+        expect(new Set(tls.Action).size).toBe(tls.Action.length);
         if (!p.name.includes("access-logs")) {
-          expect(st.find((s: any) => s.Sid === "DenyNonKmsUploads").Condition).toEqual({
+          const deny = (sid: string) => st.find((s: any) => s.Sid === sid);
+          for (const sid of ["DenyNonKmsUploads", "DenyOtherKmsKeys", "DenyKmsWithoutKeyId"])
+            expect(deny(sid)).toMatchObject({ Effect: "Deny", Principal: "*", Action: ["s3:PutObject"] });
+          // another algorithm (AES256, DSSE) is refused
+          expect(deny("DenyNonKmsUploads").Condition).toEqual({
             StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption": "aws:kms" },
           });
-          expect(st.find((s: any) => s.Sid === "DenyOtherKmsKeys").Condition).toEqual({
+          // another KMS key is refused
+          expect(deny("DenyOtherKmsKeys").Condition).toEqual({
             StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption-aws-kms-key-id": KEY_ARN("s3") },
+          });
+          // aws:kms without naming the key would get the AWS managed aws/s3 key: refused
+          expect(deny("DenyKmsWithoutKeyId").Condition).toEqual({
+            StringEquals: { "s3:x-amz-server-side-encryption": "aws:kms" },
+            Null: { "s3:x-amz-server-side-encryption-aws-kms-key-id": "true" },
           });
         }
       }

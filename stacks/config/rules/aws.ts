@@ -80,6 +80,9 @@ export const networkValid: Rule = (raw) => {
   return out;
 };
 
+/** The widest public endpoint range accepted in prod (anything broader is most of the internet). */
+export const MIN_PROD_PUBLIC_PREFIX = 8;
+
 export const endpointAccess: Rule = (raw) => {
   if (substrateKind(raw) !== "aws") return [];
   const cl = section(raw, "cluster");
@@ -93,9 +96,17 @@ export const endpointAccess: Rule = (raw) => {
           `expected a valid IPv4 CIDR with host bits zero, found "${c}"`,
         ),
       );
+    const parsedCidr = parseCidr(c);
     if (c === "0.0.0.0/0" && profileOf(raw) === "prod") {
       out.push(
         issue(`cluster.publicAccessCidrs[${i}]`, 'expected a narrow allowlist in prod, found "0.0.0.0/0"'),
+      );
+    } else if (parsedCidr && parsedCidr.prefix < MIN_PROD_PUBLIC_PREFIX && profileOf(raw) === "prod") {
+      out.push(
+        issue(
+          `cluster.publicAccessCidrs[${i}]`,
+          `expected a narrow allowlist in prod (a /${MIN_PROD_PUBLIC_PREFIX} or longer prefix), found "${c}"`,
+        ),
       );
     }
   });
@@ -138,8 +149,15 @@ export const endpointAccess: Rule = (raw) => {
   const sys = section(cl, "systemNodes");
   const min = int(sys.min);
   const max = int(sys.max);
-  if (min !== undefined && max !== undefined && max < min)
-    out.push(issue("cluster.systemNodes.max", `expected >= min (${min}), found ${max}`));
+  // The wiring defaults min to 3 in prod and 2 in dev; a lone max must leave room for it.
+  const effectiveMin = min ?? (profileOf(raw) === "prod" ? 3 : 2);
+  if (max !== undefined && max < effectiveMin)
+    out.push(
+      issue(
+        "cluster.systemNodes.max",
+        `expected >= min (${effectiveMin}${min === undefined ? `, the ${profileOf(raw) ?? "dev"} default` : ""}), found ${max}`,
+      ),
+    );
   if (profileOf(raw) === "prod" && min !== undefined && min < 2) {
     out.push(
       issue("cluster.systemNodes.min", `expected at least 2 system nodes across AZs in prod, found ${min}`),

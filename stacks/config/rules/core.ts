@@ -250,6 +250,21 @@ export const secretsForReceivers: Rule = (raw) => {
   return [];
 };
 
+/** Point-in-time recovery of at least a week in prod (RDS automated backups, CloudNativePG). */
+export const MIN_PROD_BACKUP_DAYS = 7;
+
+export const prodBackups: Rule = (raw) => {
+  const days = int(section(raw, "database").backupRetentionDays);
+  if (profileOf(raw) === "prod" && days !== undefined && days < MIN_PROD_BACKUP_DAYS)
+    return [
+      issue(
+        "database.backupRetentionDays",
+        `expected at least ${MIN_PROD_BACKUP_DAYS} days of backups in prod, found ${days}`,
+      ),
+    ];
+  return [];
+};
+
 export const CORE_RULES: Rule[] = [
   uniqueNames,
   modelsFitPools,
@@ -259,4 +274,5 @@ export const CORE_RULES: Rule[] = [
   guardModelExists,
   bucketNamesValid,
   secretsForReceivers,
+  prodBackups,
 ];
