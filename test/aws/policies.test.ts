@@ -81,15 +81,26 @@ describe("IAM policy documents", () => {
     expect(st.find((s) => s.Sid === "PassNodeRole")!.Resource).toBe("arn:role");
   });
 
-  it("GIVEN each key purpose WHEN its key policy is built THEN administration never uses kms:* and use goes through the owning service", () => {
+  it("GIVEN each key purpose WHEN its key policy is built THEN administration never uses kms:* and use goes through exactly the owning services", () => {
+    // EKS secrets encryption calls KMS with the cluster role directly: that key has no kms:ViaService.
+    const via: Record<(typeof KEY_PURPOSES)[number], string[] | undefined> = {
+      eks: undefined,
+      s3: ["s3.eu-central-1.amazonaws.com"],
+      rds: ["rds.eu-central-1.amazonaws.com", "secretsmanager.eu-central-1.amazonaws.com"],
+      logs: ["logs.eu-central-1.amazonaws.com", "sqs.eu-central-1.amazonaws.com"],
+      ebs: ["ec2.eu-central-1.amazonaws.com"],
+    };
+    expect([...KEY_PURPOSES].sort()).toEqual(Object.keys(via).sort());
     for (const p of KEY_PURPOSES) {
       const st = keyPolicy(p, { accountId: "123456789012", partition: "aws", region: "eu-central-1" });
       expect(wildcardActions(st)).toEqual([]);
       const use = st.find((s) => s.Sid === "UseThroughOwningService")!;
-      if (p === "eks") expect(use.Condition!.StringEquals["kms:ViaService"]).toBeUndefined();
-      else
-        for (const svc of use.Condition!.StringEquals["kms:ViaService"] as string[])
-          expect(svc).toMatch(/^[a-z0-9-]+\.eu-central-1\.amazonaws\.com$/);
+      expect(use.Condition, p).toEqual({
+        StringEquals: {
+          "kms:CallerAccount": "123456789012",
+          ...(via[p] === undefined ? {} : { "kms:ViaService": via[p] }),
+        },
+      });
     }
   });
 
@@ -102,6 +113,19 @@ describe("IAM policy documents", () => {
       "DenyKmsWithoutKeyId",
     ]);
     expect(wildcardActions(st)).toEqual([]);
+    // Every statement denies everyone; its condition operators and the keys they test.
+    const conditionKeys = (c: Record<string, Record<string, unknown>> | undefined) =>
+      Object.fromEntries(Object.entries(c ?? {}).map(([op, keys]) => [op, Object.keys(keys)]));
+    expect(st.map((s) => [s.Sid, s.Effect, s.Principal, conditionKeys(s.Condition)])).toEqual([
+      ["DenyInsecureTransport", "Deny", "*", { Bool: ["aws:SecureTransport"] }],
+      ["DenyNonKmsUploads", "Deny", "*", { StringNotEqualsIfExists: ["s3:x-amz-server-side-encryption"] }],
+      [
+        "DenyOtherKmsKeys",
+        "Deny",
+        "*",
+        { StringNotEqualsIfExists: ["s3:x-amz-server-side-encryption-aws-kms-key-id"] },
+      ],
+    ]);
   });
 });
 
