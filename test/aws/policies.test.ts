@@ -125,6 +125,15 @@ describe("IAM policy documents", () => {
         "*",
         { StringNotEqualsIfExists: ["s3:x-amz-server-side-encryption-aws-kms-key-id"] },
       ],
+      [
+        "DenyKmsWithoutKeyId",
+        "Deny",
+        "*",
+        {
+          StringEquals: ["s3:x-amz-server-side-encryption"],
+          Null: ["s3:x-amz-server-side-encryption-aws-kms-key-id"],
+        },
+      ],
     ]);
   });
 });
