@@ -299,6 +299,24 @@ export interface KarpenterArgs {
   readonly pullThroughPrefixes?: readonly string[];
 }
 
+/** Every queue action, denied over plain HTTP (listed: no wildcard action, even in a Deny). */
+export const QUEUE_TLS_DENIED_ACTIONS = [
+  "sqs:SendMessage",
+  "sqs:ReceiveMessage",
+  "sqs:DeleteMessage",
+  "sqs:ChangeMessageVisibility",
+  "sqs:GetQueueAttributes",
+  "sqs:GetQueueUrl",
+  "sqs:SetQueueAttributes",
+  "sqs:PurgeQueue",
+  "sqs:DeleteQueue",
+  "sqs:AddPermission",
+  "sqs:RemovePermission",
+  "sqs:TagQueue",
+  "sqs:UntagQueue",
+  "sqs:ListQueueTags",
+];
+
 export class Karpenter extends pulumi.ComponentResource {
   readonly placements: Readonly<Record<string, GpuPlacement>>;
   readonly release: k8s.helm.v3.Release;
@@ -354,6 +372,14 @@ export class Karpenter extends pulumi.ComponentResource {
             Principal: { Service: ["events.amazonaws.com", "sqs.amazonaws.com"] },
             Action: ["sqs:SendMessage"],
             Resource: queue.arn,
+          },
+          {
+            Sid: "DenyInsecureTransport",
+            Effect: "Deny",
+            Principal: "*",
+            Action: QUEUE_TLS_DENIED_ACTIONS,
+            Resource: queue.arn,
+            Condition: { Bool: { "aws:SecureTransport": false } },
           },
         ]),
       },

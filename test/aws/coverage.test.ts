@@ -4,6 +4,7 @@
  * the system node group, and Karpenter's interruption queue, rules, identity and settings.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { QUEUE_TLS_DENIED_ACTIONS } from "../../components/aws/karpenter";
 import { EKS_ADDON_VERSIONS, KARPENTER } from "../../components/lib/versions";
 import { awsSubstrate } from "../../stacks/wiring/aws";
 import { installMocks, settle, type RecordedResource, type ResourceRecorder } from "../helpers/mocks";
@@ -381,7 +382,7 @@ describe("coverage: Karpenter interruption handling and controller", () => {
         });
       });
 
-      it("THEN the queue policy lets only EventBridge and SQS send messages to this queue", () => {
+      it("THEN the queue policy lets only EventBridge and SQS send messages to this queue, and only over TLS", () => {
         const qp = rec.one("aws:sqs/queuePolicy:QueuePolicy");
         expect(qp.inputs.queueUrl).toBe(queueUrl);
         expect(json(qp.inputs.policy)).toEqual({
@@ -394,8 +395,23 @@ describe("coverage: Karpenter interruption handling and controller", () => {
               Action: ["sqs:SendMessage"],
               Resource: queueArn,
             },
+            {
+              Sid: "DenyInsecureTransport",
+              Effect: "Deny",
+              Principal: "*",
+              Action: QUEUE_TLS_DENIED_ACTIONS,
+              Resource: queueArn,
+              Condition: { Bool: { "aws:SecureTransport": false } },
+            },
           ],
         });
+        for (const a of [
+          "sqs:SendMessage",
+          "sqs:ReceiveMessage",
+          "sqs:DeleteMessage",
+          "sqs:SetQueueAttributes",
+        ])
+          expect(QUEUE_TLS_DENIED_ACTIONS).toContain(a);
       });
 
       it("THEN four EventBridge rules (health, spot, rebalance, state change) each target the queue", () => {
