@@ -2,6 +2,10 @@
  * Pulumi mocks that record every registered resource: type, name, inputs, parent and the
  * options that matter to the kit's promises (protect, retainOnDelete, dependsOn), plus which
  * input paths were marked secret. Tests assert on these real inputs.
+ *
+ * They also record the dependency edges the engine stores in state (dependencies, property
+ * dependencies, parent, provider), which decide the order of `pulumi destroy`:
+ * `ResourceRecorder.dependsOnTransitively` answers "is X deleted before Y".
  */
 import * as pulumi from "@pulumi/pulumi";
 
@@ -30,8 +34,48 @@ export interface RecordedResource {
   readonly parent: string | undefined;
   readonly protect: boolean;
   readonly retainOnDelete: boolean;
+  /**
+   * The same URNs as `dependencies` (kept under this name for existing tests): the SDK sends
+   * explicit `dependsOn` and the resources inputs came from as one list.
+   */
   readonly dependsOn: readonly string[];
+  /** Provider reference (`<provider urn>::<provider id>`), custom resources only. */
   readonly provider: string | undefined;
+  /**
+   * Every URN this resource depends on, as the engine records it: explicit `dependsOn`, where
+   * a component stands for its custom-resource descendants (the SDK expands it; the component's
+   * own URN never appears), plus every resource one of its inputs came from.
+   */
+  readonly dependencies: readonly string[];
+  /** Per input property, the URNs of the resources its value came from. */
+  readonly propertyDependencies: Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * Kinds of edges in the engine's dependency graph (`resource.State`), each of which makes the
+ * engine delete the dependent first:
+ * - `dependency`: `dependencies` (explicit `dependsOn` and property dependencies);
+ * - `parent`: a child is deleted before its parent (and a component after its children, so a
+ *   child also waits for whatever its ancestors depend on);
+ * - `provider`: a resource is deleted before the provider resource that manages it.
+ */
+export type DependencyEdge = "dependency" | "parent" | "provider";
+
+export interface DependencyQuery {
+  /**
+   * Edges to follow. @default ["dependency", "parent"]: what the kit wires. `provider` is off by
+   * default because every Kubernetes object reaches the cluster through its provider, which
+   * would hide a dropped `dependsOn`; add it to ask what the engine would actually do.
+   */
+  readonly via?: readonly DependencyEdge[];
+}
+
+const DEFAULT_EDGES: readonly DependencyEdge[] = ["dependency", "parent"];
+
+/** The provider URN of a provider reference (`<urn>::<id>`). */
+export function providerUrn(ref: string): string {
+  const i = ref.lastIndexOf("::");
+  return i > 0 && ref.slice(0, i).startsWith("urn:pulumi:") ? ref.slice(0, i) : ref;
 }
 
 export interface MockOptions {
@@ -79,6 +123,97 @@ export class ResourceRecorder {
   /** Children (direct) of a resource. */
   childrenOf(r: RecordedResource): RecordedResource[] {
     return this.resources.filter((x) => x.parent === r.urn);
+  }
+
+  /** URNs `r` has a direct edge to, of the given kinds. */
+  edgesOf(r: RecordedResource, via: readonly DependencyEdge[] = DEFAULT_EDGES): string[] {
+    const out: string[] = [];
+    if (via.includes("dependency")) out.push(...r.dependencies);
+    if (via.includes("parent") && r.parent) out.push(r.parent);
+    if (via.includes("provider") && r.provider) out.push(providerUrn(r.provider));
+    return out;
+  }
+
+  /**
+   * The custom resources a dependency on `r` stands for: `r` itself when custom; for a component,
+   * its custom-resource descendants, walking through child components and stopping at custom
+   * resources, as the SDK expands `dependsOn: [component]`.
+   */
+  dependencyTargets(r: RecordedResource): RecordedResource[] {
+    if (r.custom) return [r];
+    return this.childrenOf(r).flatMap((c) => this.dependencyTargets(c));
+  }
+
+  /**
+   * Shortest chain of edges from `from` to the resource with URN `to` (URNs, `from` first, `to`
+   * last), or undefined when there is none.
+   */
+  dependencyPath(from: RecordedResource, to: string, q: DependencyQuery = {}): string[] | undefined {
+    const via = q.via ?? DEFAULT_EDGES;
+    // Breadth-first from `from`'s edges; `previous` links each reached URN to where it came from.
+    const previous = new Map<string, string>();
+    const queue: string[] = [];
+    for (const next of this.edgesOf(from, via)) {
+      if (!previous.has(next)) {
+        previous.set(next, from.urn);
+        queue.push(next);
+      }
+    }
+    while (queue.length > 0) {
+      const urn = queue.shift()!;
+      if (urn === to) {
+        const path = [urn];
+        for (let p = previous.get(urn)!; p !== from.urn; p = previous.get(p)!) path.unshift(p);
+        return [from.urn, ...path];
+      }
+      const r = this.byUrn(urn);
+      for (const next of r ? this.edgesOf(r, via) : []) {
+        if (!previous.has(next)) {
+          previous.set(next, urn);
+          queue.push(next);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Whether `from` depends on `to`, directly or through any chain of edges (`q.via`), so the
+   * engine deletes `from` before `to`. A component `to` counts as depended on when the chain
+   * reaches the component itself or every custom resource it stands for (`dependencyTargets`).
+   */
+  dependsOnTransitively(from: RecordedResource, to: RecordedResource, q: DependencyQuery = {}): boolean {
+    if (this.dependencyPath(from, to.urn, q)) return true;
+    if (to.custom) return false;
+    const targets = this.dependencyTargets(to);
+    return targets.length > 0 && targets.every((t) => this.dependencyPath(from, t.urn, q) !== undefined);
+  }
+
+  /** Every URN `from` reaches through `q.via` edges (not including itself). */
+  transitiveDependencies(from: RecordedResource, q: DependencyQuery = {}): Set<string> {
+    const via = q.via ?? DEFAULT_EDGES;
+    const seen = new Set<string>();
+    const stack = this.edgesOf(from, via);
+    while (stack.length > 0) {
+      const urn = stack.pop()!;
+      if (seen.has(urn)) continue;
+      seen.add(urn);
+      const r = this.byUrn(urn);
+      if (r) stack.push(...this.edgesOf(r, via));
+    }
+    seen.delete(from.urn);
+    return seen;
+  }
+
+  /** One line per edge of a path, for assertion messages: `type name`. */
+  describePath(path: readonly string[] | undefined): string {
+    if (!path) return "(no path)";
+    return path
+      .map((u) => {
+        const r = this.byUrn(u);
+        return r ? `${r.type} ${r.name}` : u;
+      })
+      .join(" -> ");
   }
 }
 
@@ -150,6 +285,8 @@ export function installMocks(opts: MockOptions = {}): ResourceRecorder {
           retainOnDelete: req.getRetainondelete?.() === true,
           dependsOn: req.getDependenciesList(),
           provider: req.getProvider() || undefined,
+          dependencies: req.getDependenciesList(),
+          propertyDependencies: propertyDependencies(req),
         });
       }
       cb(err, resp);
@@ -167,7 +304,18 @@ interface RegisterRequest {
   getProtect?(): boolean;
   getRetainondelete?(): boolean;
   getDependenciesList(): string[];
+  getPropertydependenciesMap(): {
+    forEach(f: (deps: { getUrnsList(): string[] }, key: string) => void): void;
+  };
   getProvider(): string;
+}
+
+function propertyDependencies(req: RegisterRequest): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  req.getPropertydependenciesMap().forEach((deps, key) => {
+    out[key] = deps.getUrnsList();
+  });
+  return out;
 }
 
 /** Replaces secret envelopes (`{<sig>: <secret sig>, value}`) with their values, at any depth. */
