@@ -139,13 +139,14 @@ export class Network extends pulumi.ComponentResource {
           p,
         ),
       );
-      pub.forEach(
-        (s, i) =>
+      pub.forEach((s, i) =>
+        this.ready.push(
           new aws.ec2.RouteTableAssociation(
             `${name}-public-rta-${i}`,
             { subnetId: s.id, routeTableId: rt.id },
             p,
           ),
+        ),
       );
     }
 
@@ -175,10 +176,13 @@ export class Network extends pulumi.ComponentResource {
         { vpcId: vpc.id, tags: tags({ Name: `${name}-private-${i}` }) },
         p,
       );
-      new aws.ec2.RouteTableAssociation(
-        `${name}-private-rta-${i}`,
-        { subnetId: s.id, routeTableId: rt.id },
-        p,
+      // In `ready`: until the platform is gone, the subnets keep their NAT and S3 endpoint routes.
+      this.ready.push(
+        new aws.ec2.RouteTableAssociation(
+          `${name}-private-rta-${i}`,
+          { subnetId: s.id, routeTableId: rt.id },
+          p,
+        ),
       );
       if (nats.length > 0) {
         this.ready.push(
@@ -201,13 +205,14 @@ export class Network extends pulumi.ComponentResource {
       { vpcId: vpc.id, tags: tags({ Name: `${name}-database` }) },
       p,
     );
-    db.forEach(
-      (s, i) =>
+    db.forEach((s, i) =>
+      this.ready.push(
         new aws.ec2.RouteTableAssociation(
           `${name}-database-rta-${i}`,
           { subnetId: s.id, routeTableId: dbTable.id },
           p,
         ),
+      ),
     );
 
     // VPC endpoints: S3 as a gateway, the rest as interfaces in the private subnets.

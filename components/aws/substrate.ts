@@ -262,6 +262,20 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     return awsLoadBalancerAnnotations(exposure);
   }
 
+  /**
+   * The caller's options plus this substrate's AWS provider: the resources of a workload are
+   * parented to the caller, which does not carry it, and would otherwise fall back to the
+   * default provider (no validated region, no default tags).
+   */
+  private withAwsProvider(opts: pulumi.ComponentResourceOptions): pulumi.ComponentResourceOptions {
+    const aws = this.getProvider("aws::");
+    if (!aws) return opts;
+    const providers = Array.isArray(opts.providers)
+      ? [...opts.providers, aws]
+      : { ...(opts.providers ?? {}), aws };
+    return { ...opts, providers };
+  }
+
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
     const scopes = workloadScopes(req.kind, req.team);
     const identity = new WorkloadIdentity(
@@ -278,7 +292,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         provider: this.provider,
         tags: this.args.tags,
       },
-      opts,
+      this.withAwsProvider(opts),
     );
     return {
       serviceAccountName: identity.serviceAccount.metadata.name,
@@ -311,7 +325,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         image: this.postgresImage,
         tags: this.args.tags,
       },
-      opts,
+      this.withAwsProvider(opts),
     );
     return {
       host: this.database.host,

@@ -9,8 +9,9 @@
  * its provider, and counting that edge would hide a dropped `dependsOn: [...substrate.ready]`.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import type { RecordedResource, ResourceRecorder } from "../helpers/mocks";
-import { runShippedStack, type StackRun } from "../helpers/stack";
+import { stackFile } from "../../stacks/config/load";
+import { providerUrn, type RecordedResource, type ResourceRecorder } from "../helpers/mocks";
+import { pulumiConfigFromFile, runProgram, runShippedStack, type StackRun } from "../helpers/stack";
 
 const T = {
   cluster: "aws:eks/cluster:Cluster",
@@ -22,6 +23,7 @@ const T = {
   routeTable: "aws:ec2/routeTable:RouteTable",
   natGateway: "aws:ec2/natGateway:NatGateway",
   vpcEndpoint: "aws:ec2/vpcEndpoint:VpcEndpoint",
+  association: "aws:ec2/routeTableAssociation:RouteTableAssociation",
   service: "kubernetes:core/v1:Service",
   release: "kubernetes:helm.sh/v3:Release",
   storageClass: "kubernetes:storage.k8s.io/v1:StorageClass",
@@ -150,6 +152,42 @@ describe.each(["aws-dev", "aws-prod"])("teardown order: %s", (stack) => {
     // The cluster waits for them explicitly (`dependsOn: network.ready`), not only through its subnets.
     for (const e of rec.ofType(T.vpcEndpoint)) expect(cluster.dependencies).toContain(e.urn);
     for (const r of rec.ofType(T.route)) expect(cluster.dependencies).toContain(r.urn);
+  });
+
+  it("THEN the EKS cluster is deleted before every route-table association, so subnets keep their NAT and S3 routes while the platform goes", () => {
+    const cluster = rec.one(T.cluster);
+    const associations = rec.ofType(T.association);
+    expect(associations.length).toBeGreaterThanOrEqual(4);
+    for (const a of associations) expect(cluster.dependencies, label(a)).toContain(a.urn);
+  });
+
+  it("THEN every AWS resource, workload roles and Postgres logins included, uses the stack's explicit AWS provider", () => {
+    const explicit = rec.resources.find((r) => r.type === "pulumi:providers:aws" && r.name === "aws")!;
+    expect(explicit).toBeDefined();
+    const aws = rec.resources.filter((r) => r.custom && r.type.startsWith("aws:"));
+    expect(aws.length).toBeGreaterThan(50);
+    const strays = aws.filter((r) => !r.provider || providerUrn(r.provider) !== explicit.urn);
+    expect(strays.map(label)).toEqual([]);
+  });
+});
+
+describe("teardown order: aws-dev with a public load balancer", () => {
+  let rec: ResourceRecorder;
+  beforeAll(async () => {
+    const flat = pulumiConfigFromFile(stackFile("aws-dev"));
+    const net = JSON.parse(flat.config["sovereign:network"]);
+    const gw = JSON.parse(flat.config["sovereign:gateway"]);
+    flat.config["sovereign:network"] = JSON.stringify({ ...net, publicLoadBalancer: true });
+    flat.config["sovereign:gateway"] = JSON.stringify({ ...gw, public: true });
+    const run = await runProgram("aws-dev", flat);
+    expect(run.error).toBeUndefined();
+    rec = run.recorder;
+  });
+
+  it("GIVEN public subnets for load balancers THEN the gateway's LoadBalancer Service is deleted before each of them", () => {
+    const pub = rec.ofType(T.subnet).filter((s) => s.inputs.tags?.["kubernetes.io/role/elb"] === "1");
+    expect(pub).toHaveLength(2);
+    expectDeletedBefore(rec, gatewayLoadBalancer(rec), pub);
   });
 });
 
