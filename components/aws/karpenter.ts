@@ -153,6 +153,9 @@ export function nodePoolSpec(p: ResolvedPool, nodeClassName: string): Record<str
   };
 }
 
+/** Tag Karpenter puts on the instance profile it creates for an EC2NodeClass. */
+export const NODECLASS_TAG = "karpenter.k8s.aws/ec2nodeclass";
+
 /** The controller's IAM statements: explicit actions only, scoped to the cluster where EC2 allows it. */
 export function controllerStatements(a: {
   clusterName: string;
@@ -165,6 +168,12 @@ export function controllerStatements(a: {
   ebsKeyArn: pulumi.Input<string>;
 }): Statement[] {
   const inRegion = { StringEquals: { "aws:RequestedRegion": a.region } };
+  const owned = (kind: "RequestTag" | "ResourceTag") => ({
+    [`aws:${kind}/kubernetes.io/cluster/${a.clusterName}`]: "owned",
+    [`aws:${kind}/topology.kubernetes.io/region`]: a.region,
+  });
+  const requestTags = owned("RequestTag");
+  const resourceTags = owned("ResourceTag");
   return [
     {
       Sid: "Describe",
@@ -206,18 +215,40 @@ export function controllerStatements(a: {
       Resource: a.nodeRoleArn,
       Condition: { StringEquals: { "iam:PassedToService": "ec2.amazonaws.com" } },
     },
+    // Instance profiles: Karpenter creates one per EC2NodeClass and tags it with the cluster,
+    // the region and the node class; it may only touch profiles carrying those tags.
     {
-      Sid: "InstanceProfiles",
+      Sid: "CreateOwnedInstanceProfiles",
+      Effect: "Allow",
+      Action: ["iam:CreateInstanceProfile"],
+      Resource: "*",
+      Condition: { StringEquals: requestTags, StringLike: { [`aws:RequestTag/${NODECLASS_TAG}`]: "*" } },
+    },
+    {
+      Sid: "TagOwnedInstanceProfiles",
+      Effect: "Allow",
+      Action: ["iam:TagInstanceProfile"],
+      Resource: "*",
+      Condition: {
+        StringEquals: { ...resourceTags, ...requestTags },
+        StringLike: { [`aws:ResourceTag/${NODECLASS_TAG}`]: "*", [`aws:RequestTag/${NODECLASS_TAG}`]: "*" },
+      },
+    },
+    {
+      Sid: "ManageOwnedInstanceProfiles",
       Effect: "Allow",
       Action: [
         "iam:AddRoleToInstanceProfile",
-        "iam:CreateInstanceProfile",
-        "iam:DeleteInstanceProfile",
-        "iam:GetInstanceProfile",
-        "iam:ListInstanceProfiles",
         "iam:RemoveRoleFromInstanceProfile",
-        "iam:TagInstanceProfile",
+        "iam:DeleteInstanceProfile",
       ],
+      Resource: "*",
+      Condition: { StringEquals: resourceTags, StringLike: { [`aws:ResourceTag/${NODECLASS_TAG}`]: "*" } },
+    },
+    {
+      Sid: "ReadInstanceProfiles",
+      Effect: "Allow",
+      Action: ["iam:GetInstanceProfile", "iam:ListInstanceProfiles"],
       Resource: "*",
     },
     {

@@ -79,6 +79,42 @@ describe("IAM policy documents", () => {
       StringEquals: { "aws:ResourceTag/kubernetes.io/cluster/c": "owned" },
     });
     expect(st.find((s) => s.Sid === "PassNodeRole")!.Resource).toBe("arn:role");
+    // Instance profiles: only those Karpenter created for this cluster, region and a node class.
+    const mutating = st.filter((s) =>
+      [s.Action]
+        .flat()
+        .some((a) => /^iam:(Create|Tag|Delete|AddRoleTo|RemoveRoleFrom)InstanceProfile$/.test(String(a))),
+    );
+    expect(mutating.map((s) => s.Sid)).toEqual([
+      "CreateOwnedInstanceProfiles",
+      "TagOwnedInstanceProfiles",
+      "ManageOwnedInstanceProfiles",
+    ]);
+    const owned = {
+      "kubernetes.io/cluster/c": "owned",
+      "topology.kubernetes.io/region": "eu-central-1",
+    };
+    const tags = (kind: string) =>
+      Object.fromEntries(Object.entries(owned).map(([k, v]) => [`aws:${kind}/${k}`, v]));
+    expect(mutating[0].Condition).toEqual({
+      StringEquals: tags("RequestTag"),
+      StringLike: { "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*" },
+    });
+    expect(mutating[1].Condition).toEqual({
+      StringEquals: { ...tags("ResourceTag"), ...tags("RequestTag") },
+      StringLike: {
+        "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
+        "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*",
+      },
+    });
+    expect(mutating[2].Condition).toEqual({
+      StringEquals: tags("ResourceTag"),
+      StringLike: { "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*" },
+    });
+    expect(st.find((s) => s.Sid === "ReadInstanceProfiles")!.Action).toEqual([
+      "iam:GetInstanceProfile",
+      "iam:ListInstanceProfiles",
+    ]);
   });
 
   it("GIVEN each key purpose WHEN its key policy is built THEN administration never uses kms:* and use goes through exactly the owning services", () => {
