@@ -15,7 +15,10 @@ mode, state, enabled = sys.argv[1], sys.argv[2], sys.argv[3] == "true"
 guard = SigtermGuard(os.path.join(state, ".sovereign", "checkpoint-requested"), enabled).install()
 if mode == "download":  # nothing to save yet: SIGTERM leaves at once
     print("ready", flush=True)
-    time.sleep(30)
+    # Short sleeps, like a download's chunks: one long sleep() would not wake up for a signal
+    # that arrives after the interpreter's last check but before the sleep starts.
+    for _ in range(3000):
+        time.sleep(0.01)
     sys.exit(1)
 step = 0
 with guard.checkpointable():
