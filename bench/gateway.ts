@@ -197,10 +197,31 @@ const pct = (a: number[], p: number) => {
 };
 const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 
+/**
+ * What must not outlive the benchmark, however it ends (an error, Ctrl-C, or a closed stdout
+ * such as `| head`): child processes, the PostgreSQL data directory, the temp dir.
+ */
+const leftovers: { procs: ChildProcess[]; cleanups: (() => void)[] } = { procs: [], cleanups: [] };
+function cleanUpNow(): void {
+  for (const p of leftovers.procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  for (const c of leftovers.cleanups.splice(0).reverse()) {
+    try {
+      c();
+    } catch {
+      // best effort: the process is exiting
+    }
+  }
+}
+process.on("exit", cleanUpNow);
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => process.exit(130));
+process.stdout.on("error", () => process.exit(1)); // EPIPE when the reader goes away
+
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-bench-"));
+  leftovers.cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const data = testOpaData();
   const pg = await startPostgres();
+  leftovers.cleanups.push(() => pg.destroy());
   const dataFile = path.join(tmp, "data.json");
   fs.writeFileSync(dataFile, JSON.stringify({ sovereign: data }));
   const opaPort = await freePort();
@@ -220,6 +241,7 @@ async function main(): Promise<void> {
     ],
     { cwd: REPO, stdio: ["ignore", "ignore", "inherit"] },
   );
+  leftovers.procs.push(opaProc);
   const opa = { url: `http://127.0.0.1:${opaPort}` };
   for (let i = 0; i < 200; i++) {
     if (
@@ -243,6 +265,7 @@ async function main(): Promise<void> {
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(up);
+  leftovers.procs.push(up);
   const upstreamUrl = (await waitLine(up, /(http:\/\/\S+)\n/, "upstream"))[1];
 
   const catalog = {
@@ -290,6 +313,7 @@ async function main(): Promise<void> {
     },
   });
   children.push(gw);
+  leftovers.procs.push(gw);
   const gwUrl = `http://127.0.0.1:${(await waitLine(gw, /"msg":"gateway listening","port":(\d+)/, "gateway"))[1]}`;
   gw.stdout!.resume(); // the access log is written (and discarded here), as in production
 
@@ -421,6 +445,7 @@ async function main(): Promise<void> {
   await idp.stop();
   pg.destroy();
   fs.rmSync(tmp, { recursive: true, force: true });
+  leftovers.cleanups.length = 0; // all done above, in order
   if (process.env.BENCH_PROFILE) console.log(`CPU profile of the gateway in ${profDir}`);
   agent.destroy();
 }
