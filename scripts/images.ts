@@ -8,13 +8,19 @@ import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import { rawFromStackFile, stackFile } from "../stacks/config/load";
 import { parseConfig } from "../stacks/config/validate";
+import { parseImage } from "../components/lib/images";
 import { imageRoutes, type ImageRoute } from "../stacks/wiring/images";
 
 export function renderRoutes(routes: readonly ImageRoute[], copy: boolean): string {
   if (copy)
     return routes
       .filter((r) => r.via === "mirror" && r.pull !== r.image)
-      .map((r) => `crane copy ${r.image} ${r.pull}`)
+      .map((r) =>
+        parseImage(r.image).tag === undefined
+          ? // Copying an untagged reference would copy `latest`, which the chart never asks for.
+            `# ${r.image} (${r.source}: ${r.role}) keeps the chart version's own tag: copy the tag \`helm template\` shows to ${r.pull}`
+          : `crane copy ${r.image} ${r.pull}`,
+      )
       .filter((line, i, all) => all.indexOf(line) === i)
       .join("\n");
   const rows = routes.map((r) => [r.source, r.role, r.via, r.pull]);

@@ -50,6 +50,19 @@ describe("images script", () => {
     ]);
   });
 
+  it("GIVEN a quay.io mirror WHEN copy lines are printed THEN tagged images get crane copy and images that keep the chart's tag get a comment, never an untagged copy", () => {
+    const c = { ...config("local"), registryMirrors: { "quay.io": "harbor.corp/quay" } };
+    const lines = renderRoutes(imageRoutes(c), true).split("\n");
+    expect(lines).toContain(
+      "crane copy quay.io/prometheus/prometheus:v3.6.0 harbor.corp/quay/prometheus/prometheus:v3.6.0",
+    );
+    expect(lines).toContain(
+      "# quay.io/kiwigrid/k8s-sidecar (kubePrometheusStack: Grafana dashboard and datasource sidecars) keeps the chart version's own tag: copy the tag `helm template` shows to harbor.corp/quay/kiwigrid/k8s-sidecar",
+    );
+    for (const l of lines.filter((x) => x.startsWith("crane copy ")))
+      expect(l.split(" ")[2]).toMatch(/:[^/]+$/);
+  });
+
   it("GIVEN local WHEN routed THEN every image is pulled directly, and the table lists each one", () => {
     const routes = imageRoutes(config("local"));
     expect(routes.every((r) => r.via === "direct" && r.pull === r.image)).toBe(true);

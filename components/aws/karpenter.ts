@@ -346,6 +346,10 @@ export const QUEUE_TLS_DENIED_ACTIONS = [
   "sqs:TagQueue",
   "sqs:UntagQueue",
   "sqs:ListQueueTags",
+  "sqs:ListDeadLetterSourceQueues",
+  "sqs:StartMessageMoveTask",
+  "sqs:CancelMessageMoveTask",
+  "sqs:ListMessageMoveTasks",
 ];
 
 export class Karpenter extends pulumi.ComponentResource {

@@ -52,8 +52,8 @@ export const KEY_ADMIN_ACTIONS = [
   "kms:RotateKeyOnDemand",
 ];
 
-/** Grant management, allowed only for grants an AWS service creates for its resources. */
-export const GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"];
+/** Grant changes, allowed only for grants an AWS service makes for its resources. */
+export const GRANT_ACTIONS = ["kms:CreateGrant", "kms:RevokeGrant"];
 
 export const KEY_USE_ACTIONS = [
   "kms:Encrypt",
@@ -103,7 +103,8 @@ export function keyPolicy(
       Sid: "UseThroughOwningService",
       Effect: "Allow",
       Principal: { AWS: root },
-      Action: KEY_USE_ACTIONS,
+      // ListGrants (read-only) as before: the EKS cluster role lists the key's grants itself.
+      Action: [...KEY_USE_ACTIONS, "kms:ListGrants"],
       Resource: "*",
       Condition: {
         StringEquals: {

@@ -78,6 +78,19 @@ export const S3_TLS_DENIED_ACTIONS = [
   "s3:GetBucketPublicAccessBlock",
   "s3:GetBucketLogging",
   "s3:GetBucketVersioning",
+  "s3:GetObjectAcl",
+  "s3:GetObjectVersionAcl",
+  "s3:GetObjectVersionTagging",
+  "s3:GetObjectRetention",
+  "s3:GetObjectLegalHold",
+  "s3:GetBucketTagging",
+  "s3:GetBucketPolicyStatus",
+  "s3:GetBucketOwnershipControls",
+  "s3:GetBucketObjectLockConfiguration",
+  "s3:GetReplicationConfiguration",
+  "s3:GetBucketNotification",
+  "s3:GetBucketCORS",
+  "s3:GetBucketWebsite",
 ];
 
 /** Denies any request over plain HTTP. */

@@ -136,14 +136,18 @@ export interface ClusterSubstrateArgs {
 }
 
 /**
- * Internal load balancers on managed clusters the kit may meet (GKE, AKS); other controllers
- * (MetalLB, kube-vip) ignore these keys. Public Services need no annotation.
+ * Internal load balancers on the clusters the kit may meet: GKE, AKS, and Kubernetes on AWS
+ * (the AWS cloud provider's and the AWS Load Balancer Controller's keys). Other controllers
+ * (MetalLB, kube-vip) ignore them. Without them a cloud's default is internet-facing. Public
+ * Services need no annotation.
  */
 export const DEFAULT_CLUSTER_LB_ANNOTATIONS: Readonly<Record<LoadBalancerExposure, Record<string, string>>> =
   {
     internal: {
       "networking.gke.io/load-balancer-type": "Internal",
       "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+      "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+      "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
     },
     public: {},
   };

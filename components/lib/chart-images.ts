@@ -253,6 +253,10 @@ export function imageFieldValues(image: string, fields: ImageFields, mirrors: Re
   const ref = mirrorImage(image, mirrors);
   if ("image" in fields) return nest(fields.image, ref);
   const p = parseImage(ref);
+  if (p.digest)
+    throw new Error(
+      `chart image "${image}": expected a tag (this chart's values take registry, repository and tag), found a digest`,
+    );
   const parts: [string, string][] =
     "registry" in fields
       ? [

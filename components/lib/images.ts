@@ -77,6 +77,20 @@ export function normalizeRegistry(host: string): string {
 }
 
 /**
+ * Registry hosts as admission compares them: each configured host in lower case, and for Docker
+ * Hub every name an image may use for it (`docker.io`, `index.docker.io`,
+ * `registry-1.docker.io`). The admission Rego compares hosts as written in the image, so the
+ * config check (which normalizes) and admission agree.
+ */
+export function admissionRegistryHosts(allowed: readonly string[]): string[] {
+  const hosts = allowed.map(normalizeRegistry);
+  const withAliases = hosts.flatMap((h) =>
+    h === "docker.io" ? ["docker.io", "index.docker.io", "registry-1.docker.io"] : [h],
+  );
+  return [...new Set(withAliases)];
+}
+
+/**
  * The image as pulled through its registry's mirror, or unchanged when its registry has none.
  * The repository path and tag are kept: `quay.io/prometheus/prometheus:v3` with
  * `{ "quay.io": "123.dkr.ecr.eu-central-1.amazonaws.com/quay" }` becomes

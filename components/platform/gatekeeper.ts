@@ -10,7 +10,7 @@ import { GPU_RESOURCE } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
-import type { RegistryMirrors } from "../lib/images";
+import { admissionRegistryHosts, type RegistryMirrors } from "../lib/images";
 import { TENANCY_CHARTS, chartSource } from "../lib/versions";
 import type { Substrate } from "../substrate";
 import { QUEUE_LABEL, type K8sObject } from "./tenancy-plan";
@@ -130,7 +130,7 @@ export function planGatekeeper(a: GatekeeperPlanArgs): { templates: K8sObject[];
       "K8sAllowedImages",
       "allowed-images",
       { excludedNamespaces: SYSTEM_NAMESPACES },
-      { registries: [...a.allowedRegistries] },
+      { registries: admissionRegistryHosts(a.allowedRegistries) },
       action,
     ),
     constraint(

@@ -12,7 +12,14 @@ import {
   withChartImages,
   type ChartImage,
 } from "../../components/lib/chart-images";
-import { formatImage, isUnpinned, mirrorImage, parseImage, registryOf } from "../../components/lib/images";
+import {
+  admissionRegistryHosts,
+  formatImage,
+  isUnpinned,
+  mirrorImage,
+  parseImage,
+  registryOf,
+} from "../../components/lib/images";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { ConfigError } from "../../stacks/config/errors";
 import { parseConfig } from "../../stacks/config/validate";
@@ -125,6 +132,20 @@ describe("image references", () => {
   });
 });
 
+describe("admission registry hosts", () => {
+  it("GIVEN an allowlist in any case, with Docker Hub WHEN handed to admission THEN hosts are lower case and Docker Hub's other names are added", () => {
+    expect(admissionRegistryHosts(["Docker.io", "QUAY.io", `${ECR}`, "quay.io"])).toEqual([
+      "docker.io",
+      "index.docker.io",
+      "registry-1.docker.io",
+      "quay.io",
+      ECR,
+    ]);
+    expect(admissionRegistryHosts(["index.docker.io"])).toContain("docker.io");
+    expect(admissionRegistryHosts([ECR])).toEqual([ECR]);
+  });
+});
+
 describe("chart image tables", () => {
   const all = Object.entries(CHART_IMAGES).flatMap(([chart, imgs]) =>
     (imgs as readonly ChartImage[]).map((i) => ({ chart, ...i })),
@@ -164,6 +185,12 @@ describe("chart image tables", () => {
         {},
       ),
     ).toEqual({ global: { registry: "docker.io", imageName: "grafana/grafana" } });
+  });
+
+  it("GIVEN a digest WHEN a chart takes registry, repository and tag THEN it is refused, not dropped", () => {
+    expect(() =>
+      imageFieldValues(`quay.io/a/b@sha256:${"a".repeat(64)}`, { repository: "repository", tag: "tag" }, {}),
+    ).toThrow("found a digest");
   });
 
   it("GIVEN the kit's own values WHEN the images are merged in THEN nothing else changes and arrays are kept whole", () => {

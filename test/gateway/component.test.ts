@@ -170,10 +170,13 @@ describe("GIVEN every shipped stack", () => {
     });
   });
 
-  it("GIVEN an existing cluster WHEN no annotations are configured THEN GKE's and AKS's internal keys are used; configured ones replace them", () => {
+  it("GIVEN an existing cluster WHEN no annotations are configured THEN GKE's, AKS's and AWS's internal keys are used; configured ones replace them", () => {
+    // without its key, a cloud's controller makes an internet-facing load balancer
     expect(DEFAULT_CLUSTER_LB_ANNOTATIONS.internal).toEqual({
       "networking.gke.io/load-balancer-type": "Internal",
       "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+      "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+      "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
     });
     expect(DEFAULT_CLUSTER_LB_ANNOTATIONS.public).toEqual({});
     const args = clusterSubstrateArgs(

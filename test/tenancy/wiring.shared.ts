@@ -222,9 +222,14 @@ export function assertGatekeeper(w: Wired): void {
     expect(c.dependsOn).toContain(template.urn);
     expect(c.inputs.spec.match.kinds).toContainEqual({ apiGroups: [""], kinds: ["Pod"] });
   }
-  expect(byName["allowed-images"].inputs.spec.parameters).toEqual({
-    registries: config.policy.allowedRegistries,
-  });
+  // The configured registries, plus Docker Hub's other names when it is allowed (the Rego
+  // compares hosts as images write them).
+  const hub = config.policy.allowedRegistries.includes("docker.io")
+    ? ["index.docker.io", "registry-1.docker.io"]
+    : [];
+  expect([...byName["allowed-images"].inputs.spec.parameters.registries].sort()).toEqual(
+    [...config.policy.allowedRegistries, ...hub].sort(),
+  );
   expect(byName["gpu-through-queue"].inputs.spec.parameters).toEqual({
     teamNamespaces: config.teams.map((t) => teamNamespace(t.name)),
     exemptNamespaces: [PLATFORM_NAMESPACES.serving],
