@@ -122,7 +122,9 @@ export function keyPolicy(
       Action: GRANT_ACTIONS,
       Resource: "*",
       Condition: {
-        Bool: { "kms:GrantIsForAWSResource": true },
+        // The EKS key is the exception: the cluster role creates its grant with its own
+        // credentials (IAM scopes that key, as it scopes the key's use).
+        ...(purpose === "eks" ? {} : { Bool: { "kms:GrantIsForAWSResource": true } }),
         StringEquals: {
           "kms:CallerAccount": a.accountId,
           ...(via === undefined ? {} : { "kms:ViaService": via }),
