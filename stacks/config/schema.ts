@@ -141,8 +141,12 @@ export const gpuPoolSchema = z.strictObject({
   gpuType: z.string().optional(),
   /** Node selector for this pool on an existing cluster. @default {} */
   nodeSelector: z.record(z.string(), z.string()).default({}),
-  /** Minimum and maximum GPUs the pool may scale between. */
+  /**
+   * Minimum GPUs of the pool: 0 on aws (Karpenter keeps no minimum; warm capacity comes from a
+   * model's `replicas.min`). An existing cluster's nodes are there anyway. @default 0
+   */
   minGpus: nonNegativeInt.default(0),
+  /** Maximum GPUs the pool may scale to (Karpenter's limit on aws; Kueue's quota bound). */
   maxGpus: positiveInt,
   /** Root/data volume per GPU node, GiB. @default 200 */
   volumeGiB: z.number().int().min(200, "at least 200 GiB for model images").default(200),

@@ -110,6 +110,12 @@ describe("aws config rules: one at a time", () => {
       "expected >= min (3, the prod default), found 1",
     ],
     [
+      "a GPU minimum Karpenter cannot keep",
+      (r) => (r.gpuPools[0].minGpus = 4),
+      "gpuPools[0].minGpus",
+      "expected 0 on aws (Karpenter scales GPU nodes from zero and keeps no minimum; hold capacity with a model's replicas.min), found 4",
+    ],
+    [
       "a day of backups in prod",
       (r) => (r.database.backupRetentionDays = 1),
       "database.backupRetentionDays",

@@ -195,9 +195,26 @@ export const poolOneGpuType: Rule = (raw) => {
   return out;
 };
 
+/** Karpenter has no minimum: a minimum on aws would be accepted and silently not kept. */
+export const noMinimumGpusOnAws: Rule = (raw) => {
+  if (substrateKind(raw) !== "aws") return [];
+  return entries(raw, "gpuPools").flatMap(({ index, value: p }) => {
+    const min = int(p.minGpus);
+    return min !== undefined && min > 0
+      ? [
+          issue(
+            `gpuPools[${index}].minGpus`,
+            `expected 0 on aws (Karpenter scales GPU nodes from zero and keeps no minimum; hold capacity with a model's replicas.min), found ${min}`,
+          ),
+        ]
+      : [];
+  });
+};
+
 export const AWS_RULES: Rule[] = [
   networkValid,
   endpointAccess,
   publicGatewayNeedsPublicSubnets,
   poolOneGpuType,
+  noMinimumGpusOnAws,
 ];
