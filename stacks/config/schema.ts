@@ -146,7 +146,7 @@ export const gpuPoolSchema = z.strictObject({
    * model's `replicas.min`). An existing cluster's nodes are there anyway. @default 0
    */
   minGpus: nonNegativeInt.default(0),
-  /** Maximum GPUs the pool may scale to (Karpenter's limit on aws; Kueue's quota bound). */
+  /** Maximum GPUs of the pool (Karpenter's limit on aws); team GPU quotas must fit the training pools' maxima. */
   maxGpus: positiveInt,
   /** Root/data volume per GPU node, GiB. @default 200 */
   volumeGiB: z.number().int().min(200, "at least 200 GiB for model images").default(200),
