@@ -9,7 +9,7 @@
  * before anything is deployed.
  */
 import { mirrorImage, parseImage, type RegistryMirrors } from "./images";
-import { SUBSTRATE_IMAGES } from "./versions";
+import { CHARTS, KARPENTER, SUBSTRATE_IMAGES, TENANCY_CHARTS } from "./versions";
 
 /**
  * How a chart takes an image apart at one values path: the names of the keys it reads (a
@@ -38,6 +38,11 @@ export interface ChartImage {
   readonly when?: string;
 }
 
+/** Image tags that are the chart's own version (a chart bump moves them with it). */
+const GATEKEEPER_TAG = `v${TENANCY_CHARTS.gatekeeper.version}`;
+const GATEKEEPER_CRDS = `docker.io/openpolicyagent/gatekeeper-crds:${GATEKEEPER_TAG}`;
+const KEDA_TAG = CHARTS.keda.version;
+
 const rt = { repository: "repository", tag: "tag" } as const;
 const rrt = { registry: "registry", repository: "repository", tag: "tag" } as const;
 
@@ -51,25 +56,25 @@ export const CHART_IMAGES = {
   gatekeeper: [
     {
       role: "controller and audit",
-      image: "docker.io/openpolicyagent/gatekeeper:v3.23.0",
+      image: `docker.io/openpolicyagent/gatekeeper:${GATEKEEPER_TAG}`,
       path: ["image"],
       fields: { repository: "repository", tag: "release" },
     },
     {
       role: "CRD upgrade hook",
-      image: "docker.io/openpolicyagent/gatekeeper-crds:v3.23.0",
+      image: GATEKEEPER_CRDS,
       path: ["image"],
       fields: { repository: "crdRepository", tag: "release" },
     },
     {
       role: "CRD upgrade hook",
-      image: "docker.io/openpolicyagent/gatekeeper-crds:v3.23.0",
+      image: GATEKEEPER_CRDS,
       path: ["preInstall", "crdRepository", "image"],
       fields: rt,
     },
     {
       role: "namespace label hook",
-      image: "docker.io/openpolicyagent/gatekeeper-crds:v3.23.0",
+      image: GATEKEEPER_CRDS,
       path: ["postInstall", "labelNamespace", "image"],
       fields: rt,
     },
@@ -81,14 +86,14 @@ export const CHART_IMAGES = {
     },
     {
       role: "namespace label upgrade hook",
-      image: "docker.io/openpolicyagent/gatekeeper-crds:v3.23.0",
+      image: GATEKEEPER_CRDS,
       path: ["postUpgrade", "labelNamespace", "image"],
       fields: rt,
       when: "postUpgrade.labelNamespace.enabled",
     },
     {
       role: "webhook cleanup hook",
-      image: "docker.io/openpolicyagent/gatekeeper-crds:v3.23.0",
+      image: GATEKEEPER_CRDS,
       path: ["preUninstall", "deleteWebhookConfigurations", "image"],
       fields: rt,
       when: "preUninstall.deleteWebhookConfigurations.enabled",
@@ -98,30 +103,35 @@ export const CHART_IMAGES = {
   kueue: [
     {
       role: "controller manager",
-      image: "registry.k8s.io/kueue/kueue:v0.19.4",
+      image: `registry.k8s.io/kueue/kueue:v${TENANCY_CHARTS.kueue.version}`,
       path: ["controllerManager", "manager", "image"],
       fields: rt,
     },
   ],
   /** KEDA 2.21.1: image tags are the app version. */
   keda: [
-    { role: "operator", image: "ghcr.io/kedacore/keda:2.21.1", path: ["image", "keda"], fields: rrt },
+    { role: "operator", image: `ghcr.io/kedacore/keda:${KEDA_TAG}`, path: ["image", "keda"], fields: rrt },
     {
       role: "metrics API server",
-      image: "ghcr.io/kedacore/keda-metrics-apiserver:2.21.1",
+      image: `ghcr.io/kedacore/keda-metrics-apiserver:${KEDA_TAG}`,
       path: ["image", "metricsApiServer"],
       fields: rrt,
     },
     {
       role: "admission webhooks",
-      image: "ghcr.io/kedacore/keda-admission-webhooks:2.21.1",
+      image: `ghcr.io/kedacore/keda-admission-webhooks:${KEDA_TAG}`,
       path: ["image", "webhooks"],
       fields: rrt,
     },
   ],
   /** NVIDIA device plugin 0.20.0 (GFD and NFD stay off). */
   nvidiaDevicePlugin: [
-    { role: "device plugin", image: "nvcr.io/nvidia/k8s-device-plugin:v0.20.0", path: ["image"], fields: rt },
+    {
+      role: "device plugin",
+      image: `nvcr.io/nvidia/k8s-device-plugin:v${CHARTS.nvidiaDevicePlugin.version}`,
+      path: ["image"],
+      fields: rt,
+    },
   ],
   /** DCGM exporter chart 4.8.3 (DCGM 4.6.0, distroless). */
   dcgmExporter: [
@@ -215,7 +225,7 @@ export const CHART_IMAGES = {
   karpenter: [
     {
       role: "controller",
-      image: "public.ecr.aws/karpenter/controller:1.8.1",
+      image: `public.ecr.aws/karpenter/controller:${KARPENTER.version}`,
       path: ["controller", "image"],
       fields: rt,
     },

@@ -6,7 +6,7 @@
  */
 import { PULL_THROUGH_UPSTREAMS, pullThroughMirrors } from "../../components/aws/registries";
 import { CHART_IMAGES, type ChartImage, type ChartImagesKey } from "../../components/lib/chart-images";
-import { mirrorFor, mirrorImage, registryOf } from "../../components/lib/images";
+import { mirrorFor, mirrorImage, registryOf, type RegistryMirrors } from "../../components/lib/images";
 import {
   AWS_SUBSTRATE_IMAGES,
   IMAGES,
@@ -103,6 +103,35 @@ export function imagePlanOf(config: StackConfig): ImagePlanInput {
   };
 }
 
+/** The account's ECR in a region, any account id (the config does not know it). */
+export const accountEcr = (region: string): RegExp =>
+  new RegExp(`^\\d{12}\\.dkr\\.ecr\\.${region}\\.amazonaws\\.com$`);
+
+/** What decides how a cluster reaches a registry. */
+export interface RouteContext {
+  readonly mirrors: RegistryMirrors;
+  /** AWS with egress `private`: no internet. */
+  readonly isolated: boolean;
+  readonly region: string;
+  /** Registries with an ECR pull-through credential (`network.registryCredentialArns`). */
+  readonly credentialed: readonly string[];
+}
+
+/**
+ * How pods reach one upstream registry: a configured `mirror`; `direct` with egress (or the
+ * account's own ECR through its endpoint); the ECR `pull-through` cache without egress; or
+ * `unreachable` (no egress, and ECR cannot cache it or has no credential for it).
+ */
+export function registryRoute(
+  registry: string,
+  ctx: RouteContext,
+): "mirror" | "direct" | "pull-through" | "unreachable" {
+  if (mirrorFor(registry, ctx.mirrors) !== undefined) return "mirror";
+  if (!ctx.isolated || accountEcr(ctx.region).test(registry)) return "direct";
+  const up = PULL_THROUGH_UPSTREAMS[registry];
+  return up && (!up.needsCredential || ctx.credentialed.includes(registry)) ? "pull-through" : "unreachable";
+}
+
 /** How a stack pulls one image. */
 export interface ImageRoute extends PlannedImage {
   /** The reference pods pull. */
@@ -119,15 +148,26 @@ export interface ImageRoute extends PlannedImage {
 export function imageRoutes(config: StackConfig, ecrHost?: string): ImageRoute[] {
   const region = config.substrate.kind === "aws" ? config.substrate.region : "";
   const host = ecrHost ?? `<account>.dkr.ecr.${region}.amazonaws.com`;
-  const isolated = config.substrate.kind === "aws" && config.network.egress === "private";
-  const creds = config.network.registryCredentialArns;
+  const ctx: RouteContext = {
+    mirrors: config.registryMirrors,
+    isolated: config.substrate.kind === "aws" && config.network.egress === "private",
+    region,
+    credentialed: Object.keys(config.network.registryCredentialArns),
+  };
   return stackImages(imagePlanOf(config)).map((i) => {
     const registry = registryOf(i.image);
-    if (mirrorFor(registry, config.registryMirrors) !== undefined)
-      return { ...i, pull: mirrorImage(i.image, config.registryMirrors), via: "mirror" };
-    const up = PULL_THROUGH_UPSTREAMS[registry];
-    if (isolated && up && (!up.needsCredential || creds[registry] !== undefined))
-      return { ...i, pull: mirrorImage(i.image, pullThroughMirrors(host, [registry])), via: "pull-through" };
-    return { ...i, pull: i.image, via: "direct" };
+    switch (registryRoute(registry, ctx)) {
+      case "mirror":
+        return { ...i, pull: mirrorImage(i.image, config.registryMirrors), via: "mirror" };
+      case "pull-through":
+        return {
+          ...i,
+          pull: mirrorImage(i.image, pullThroughMirrors(host, [registry])),
+          via: "pull-through",
+        };
+      default:
+        // `unreachable` cannot pass the config rules; a validated config pulls it as named.
+        return { ...i, pull: i.image, via: "direct" };
+    }
   });
 }

@@ -13,7 +13,14 @@ import {
   registryOf,
 } from "../../../components/lib/images";
 import type { ImageKey } from "../../../components/lib/versions";
-import { stackImages, type ImagePlanInput, type PlannedImage } from "../../wiring/images";
+import {
+  accountEcr,
+  registryRoute,
+  stackImages,
+  type ImagePlanInput,
+  type PlannedImage,
+  type RouteContext,
+} from "../../wiring/images";
 import type { ConfigIssue } from "../errors";
 import {
   entries,
@@ -78,9 +85,6 @@ function listed(images: readonly PlannedImage[]): string {
   return refs.length > 3 ? `${refs.slice(0, 3).join(", ")} and ${refs.length - 3} more` : refs.join(", ");
 }
 
-/** The account's ECR in a region (any account id: the config does not know it). */
-const accountEcr = (region: string) => new RegExp(`^\\d{12}\\.dkr\\.ecr\\.${region}\\.amazonaws\\.com$`);
-
 /** Marker for "through the account's ECR pull-through cache". */
 const PULL_THROUGH = "the account's ECR (pull-through cache)";
 
@@ -93,20 +97,26 @@ interface Resolution {
 }
 
 function resolve(raw: RawConfig, plan: ImagePlanInput): Resolution[] {
-  const mirrors = mirrorsOf(raw);
   const net = section(raw, "network");
-  const isolated = plan.substrate === "aws" && net.egress === "private";
-  const region = str(section(raw, "substrate").region) ?? "";
   const creds = isRecord(net.registryCredentialArns) ? net.registryCredentialArns : {};
+  const ctx: RouteContext = {
+    mirrors: mirrorsOf(raw),
+    isolated: plan.substrate === "aws" && net.egress === "private",
+    region: str(section(raw, "substrate").region) ?? "",
+    credentialed: Object.keys(creds).filter((k) => typeof creds[k] === "string"),
+  };
   return stackImages(plan).map((image) => {
     const registry = registryOf(image.image);
-    const mirror = mirrorFor(registry, mirrors);
-    if (mirror !== undefined) return { image, from: normalizeRegistry(mirror.split("/")[0]) };
-    if (!isolated || accountEcr(region).test(registry)) return { image, from: registry };
-    const up = PULL_THROUGH_UPSTREAMS[registry];
-    if (up && (!up.needsCredential || typeof creds[registry] === "string"))
-      return { image, from: PULL_THROUGH };
-    return { image, unreachable: registry };
+    switch (registryRoute(registry, ctx)) {
+      case "mirror":
+        return { image, from: normalizeRegistry(mirrorFor(registry, ctx.mirrors)!.split("/")[0]) };
+      case "direct":
+        return { image, from: registry };
+      case "pull-through":
+        return { image, from: PULL_THROUGH };
+      case "unreachable":
+        return { image, unreachable: registry };
+    }
   });
 }
 
