@@ -11,7 +11,7 @@ import { subnetLayout, type SubnetLayout } from "./layout";
 import { pullThroughPlan, type PullThroughPlan } from "./registries";
 
 export { MAX_AZS, subnetLayout, type SubnetLayout } from "./layout";
-export { pullThroughImage, pullThroughPlan, registryOf, type PullThroughPlan } from "./registries";
+export { pullThroughPlan, type PullThroughPlan } from "./registries";
 
 export type Egress = "nat" | "private";
 

@@ -1,10 +1,8 @@
 /**
  * ECR pull-through cache planning (pure, no Pulumi imports): which upstream registries the
- * kit's images come from, and how an image is addressed through the account's cache.
+ * kit's images come from, and the prefix each is pulled through in the account's ECR.
  */
-import { mirrorImage, registryOf } from "../lib/images";
-
-export { registryOf };
+import { registryOf } from "../lib/images";
 
 /** Upstream registries ECR pull-through cache supports, keyed by the host images name. */
 export const PULL_THROUGH_UPSTREAMS: Readonly<
@@ -24,13 +22,6 @@ export function pullThroughMirrors(ecrHost: string, registries?: readonly string
       .filter(([reg]) => registries === undefined || registries.includes(reg))
       .map(([reg, up]) => [reg, `${ecrHost}/${up.prefix}`]),
   );
-}
-
-/** The image as pulled through the account's ECR cache, or undefined for an unsupported registry. */
-export function pullThroughImage(image: string, ecrHost: string): string | undefined {
-  return PULL_THROUGH_UPSTREAMS[registryOf(image)]
-    ? mirrorImage(image, pullThroughMirrors(ecrHost))
-    : undefined;
 }
 
 export interface PullThroughPlan {

@@ -115,14 +115,6 @@ export function mirrorFor(registry: string, mirrors: RegistryMirrors): string | 
   return undefined;
 }
 
-/** `registry`, `repository` and `tag` of a reference (for charts that take them apart). */
-export function imageParts(image: string): { registry: string; repository: string; tag: string } {
-  const ref = parseImage(image);
-  if (ref.tag === undefined)
-    throw new Error(`image "${image}": expected a pinned tag (charts take registry, repository and tag)`);
-  return { registry: ref.registry, repository: ref.repository, tag: ref.tag };
-}
-
 /** Whether an image resolves to `latest` (no digest and no tag, or the tag `latest`). */
 export function isUnpinned(image: string): boolean {
   const ref = parseImage(image);

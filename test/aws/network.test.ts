@@ -4,7 +4,8 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { INTERFACE_ENDPOINTS } from "../../components/aws/network";
-import { pullThroughImage, pullThroughPlan, registryOf } from "../../components/aws/registries";
+import { pullThroughMirrors, pullThroughPlan } from "../../components/aws/registries";
+import { mirrorImage, registryOf } from "../../components/lib/images";
 import { valueOf } from "../helpers/mocks";
 import { build, type Built } from "./harness";
 
@@ -217,8 +218,8 @@ describe("pull-through planning (pure)", () => {
   });
 
   it("GIVEN an official Docker Hub image WHEN mirrored THEN library/ is added; an unsupported registry has no mirror", () => {
-    expect(pullThroughImage("postgres:16", "h")).toBe("h/docker-hub/library/postgres:16");
-    expect(pullThroughImage("nvcr.io/nvidia/x:1", "h")).toBeUndefined();
+    expect(mirrorImage("postgres:16", pullThroughMirrors("h"))).toBe("h/docker-hub/library/postgres:16");
+    expect(pullThroughMirrors("h")["nvcr.io"]).toBeUndefined();
   });
 
   it("GIVEN images from several registries WHEN planned THEN unsupported or uncredentialed registries are reported, not dropped silently", () => {
