@@ -139,16 +139,225 @@ fast_capture if {
 
 valid_input if {
 	is_string(input.subject.sub)
-	input.subject.sub != ""
+	trim_space(input.subject.sub) != ""
 	is_array(input.subject.groups)
+	every g in input.subject.groups {
+		is_string(g)
+	}
 	is_string(input.subject.team)
 	is_string(input.request.model)
 	is_string(input.request.endpoint)
-	is_number(input.request.estimatedTokens)
-	input.request.estimatedTokens >= 0
-	is_number(input.context.usage.tokensToday)
-	is_number(input.context.usage.requestsThisMinute)
+	count_valid(input.request.estimatedTokens)
+	count_valid(input.context.usage.tokensToday)
+	count_valid(input.context.usage.requestsThisMinute)
+	text_valid
 }
+
+# A counter or estimate: a whole number, never negative (a negative count would open a budget).
+count_valid(n) if {
+	is_number(n)
+	n >= 0
+	floor(n) == n
+}
+
+# ---------------------------------------------------------------------------------------
+# The text the model will read (and the guard must read first)
+# ---------------------------------------------------------------------------------------
+
+# The request's text fields are readable: each is absent or has a shape the guard can read in
+# full. A value the policy cannot read (token ids, a message without a role, a string where a
+# list is expected, an unknown content part, null) is input_invalid, never "no text".
+text_valid if {
+	prompt_valid
+	messages_valid
+	text_fields_match_endpoint
+}
+
+has_field(o, k) if {
+	is_object(o)
+	k in object.keys(o)
+}
+
+# `prompt` (/v1/completions, and /v1/embeddings' `input`): a string or a non-empty list of strings.
+# Token ids ([40, 4079]) and lists of them cannot be screened.
+prompt_valid if not has_field(input.request, "prompt")
+
+prompt_valid if is_string(input.request.prompt)
+
+prompt_valid if {
+	is_array(input.request.prompt)
+	count(input.request.prompt) > 0
+	every p in input.request.prompt {
+		is_string(p)
+	}
+}
+
+# `messages` (/v1/chat/completions): a non-empty list of OpenAI chat messages.
+messages_valid if not has_field(input.request, "messages")
+
+messages_valid if {
+	is_array(input.request.messages)
+	count(input.request.messages) > 0
+	every m in input.request.messages {
+		message_valid(m)
+	}
+}
+
+# A chat request carries messages, a completion or embedding request a prompt, never the other.
+text_fields_match_endpoint if {
+	not text_field_misplaced
+}
+
+text_field_misplaced if {
+	input.request.endpoint == "/v1/chat/completions"
+	has_field(input.request, "prompt")
+}
+
+text_field_misplaced if {
+	input.request.endpoint in {"/v1/completions", "/v1/embeddings"}
+	has_field(input.request, "messages")
+}
+
+# Roles a chat template renders, and the message fields it reads. Anything else in a message is
+# unreadable to the policy, so the message is invalid rather than partly screened.
+message_roles := {"system", "developer", "user", "assistant", "tool", "function"}
+
+message_fields := {"role", "content", "name", "tool_calls", "tool_call_id", "function_call", "refusal"}
+
+message_valid(m) if {
+	is_object(m)
+	every k in object.keys(m) {
+		k in message_fields
+	}
+	m.role in message_roles
+	message_content_valid(m)
+	optional_string(m, "name")
+	optional_string(m, "tool_call_id")
+	optional_string(m, "refusal")
+	tool_calls_valid(m)
+	function_call_valid(m)
+}
+
+optional_string(o, k) if not has_field(o, k)
+
+optional_string(o, k) if is_string(o[k])
+
+# Content: a string, or a non-empty list of text parts. Only an assistant turn that calls a tool
+# (or refuses) may have no content (absent or null).
+message_content_valid(m) if is_string(m.content)
+
+message_content_valid(m) if {
+	is_array(m.content)
+	count(m.content) > 0
+	every p in m.content {
+		content_part_valid(p)
+	}
+}
+
+message_content_valid(m) if {
+	object.get(m, "content", null) == null
+	m.role == "assistant"
+	assistant_without_content_says_something(m)
+}
+
+assistant_without_content_says_something(m) if has_field(m, "tool_calls")
+
+assistant_without_content_says_something(m) if has_field(m, "function_call")
+
+assistant_without_content_says_something(m) if has_field(m, "refusal")
+
+# Text parts only: an image, audio or file part cannot be screened by a text guard.
+content_part_valid(p) if {
+	is_object(p)
+	object.keys(p) == {"type", "text"}
+	p.type == "text"
+	is_string(p.text)
+}
+
+content_part_valid(p) if {
+	is_object(p)
+	object.keys(p) == {"type", "refusal"}
+	p.type == "refusal"
+	is_string(p.refusal)
+}
+
+tool_calls_valid(m) if not has_field(m, "tool_calls")
+
+tool_calls_valid(m) if {
+	m.role == "assistant"
+	is_array(m.tool_calls)
+	count(m.tool_calls) > 0
+	every c in m.tool_calls {
+		tool_call_valid(c)
+	}
+}
+
+tool_call_valid(c) if {
+	is_object(c)
+	every k in object.keys(c) {
+		k in {"id", "type", "function"}
+	}
+	optional_string(c, "id")
+	c.type == "function"
+	function_valid(c.function)
+}
+
+function_call_valid(m) if not has_field(m, "function_call")
+
+function_call_valid(m) if {
+	m.role == "assistant"
+	function_valid(m.function_call)
+}
+
+function_valid(f) if {
+	is_object(f)
+	object.keys(f) == {"name", "arguments"}
+	is_string(f.name)
+	is_string(f.arguments)
+}
+
+# Everything the model will read, as text, once text_valid holds: the prompt's strings, and per
+# message its role (and name), its text parts, refusal, tool calls (name and arguments) and
+# tool results. Roles (system prompts included) are the caller's, so all of them are checked.
+prompt_parts := [input.request.prompt] if {
+	is_string(input.request.prompt)
+} else := input.request.prompt if {
+	is_array(input.request.prompt)
+} else := []
+
+message_parts := [message_text(m) | some m in object.get(input.request, "messages", [])]
+
+message_text(m) := sprintf("%s%s: %s", [m.role, message_name(m), concat("\n", array.concat(
+	array.concat(content_texts(object.get(m, "content", null)), refusal_texts(m)),
+	array.concat(tool_call_texts(m), function_call_texts(m)),
+))])
+
+message_name(m) := sprintf(" (%s)", [m.name]) if is_string(m.name)
+
+else := ""
+
+content_texts(c) := [c] if is_string(c)
+
+else := [part_text(p) | some p in c] if is_array(c)
+
+else := []
+
+part_text(p) := p.text if p.type == "text"
+
+else := p.refusal
+
+refusal_texts(m) := [m.refusal] if is_string(m.refusal)
+
+else := []
+
+tool_call_texts(m) := [sprintf("tool call %s(%s)", [c.function.name, c.function.arguments]) | some c in object.get(m, "tool_calls", [])]
+
+function_call_texts(m) := [sprintf("tool call %s(%s)", [m.function_call.name, m.function_call.arguments])] if {
+	is_object(m.function_call)
+} else := []
+
+# Nothing to screen: no text field, or only empty strings.
+guard_text := concat("\n\n", [t | some t in array.concat(prompt_parts, message_parts); t != ""])
 
 team := data.sovereign.teams[input.subject.team]
 
@@ -251,40 +460,75 @@ rigid_reasons contains "budget_requests_exceeded" if {
 }
 
 # ---------------------------------------------------------------------------------------
-# Soft defense: the guard model (OpenAI-compatible chat completions, e.g. Llama Guard)
+# Soft defense: the guard model (OpenAI-compatible chat completions)
 # ---------------------------------------------------------------------------------------
 
 guard := data.sovereign.guard
 
-# Everything the caller wrote, as one user turn: a guard template classifies the last user
-# turn, and roles (system prompts included) are the caller's, so all of them are checked.
-guard_text := concat("\n\n", array.concat(prompt_parts, message_parts))
+# The guard model families the policy can ask and read (policy.guardFamily). A data document
+# without a family predates the setting and means Llama Guard.
+guard_families := {"llama-guard", "granite-guardian", "shieldgemma"}
 
-prompt_parts := [input.request.prompt] if {
-	is_string(input.request.prompt)
-	input.request.prompt != ""
-} else := []
+guard_family := object.get(guard, "family", "llama-guard")
 
-message_parts := [sprintf("%s: %s", [m.role, m.content]) | some m in input.request.messages]
+# A guard section the policy can act on. Anything else (no section, `enabled` not a boolean, an
+# enabled guard with an unknown family, no URL or model, a bad timeout) fails closed whatever
+# failClosed says: fail-open covers an unreachable guard, never a broken data document.
+guard_data_valid if guard.enabled == false
 
-# Only asked when the rigid rules already allow: no guard call for requests denied anyway.
-guard_needed if {
+guard_data_valid if {
 	guard.enabled == true
+	guard_family in guard_families
+	is_string(guard.url)
+	guard.url != ""
+	is_string(guard.model)
+	guard.model != ""
+	count_valid(guard.timeoutMs)
+	guard.timeoutMs > 0
+}
+
+# The guard would be asked: the rigid rules allow, a model is addressed and there is text.
+guard_applies if {
 	addresses_model
 	count(rigid_reasons) == 0
 	guard_text != ""
 }
 
+# Only asked when the rigid rules already allow: no guard call for requests denied anyway.
+guard_needed if {
+	guard_applies
+	guard.enabled == true
+	guard_data_valid
+}
+
+# What each family is sent besides the text (one user turn): Llama Guard and Granite Guardian
+# classify the last user turn with their own chat template; ShieldGemma's chat template takes the
+# policy to judge against as the `guideline` template argument.
+guard_body_extra := {"max_tokens": 16} if {
+	guard_family == "llama-guard"
+} else := {"max_tokens": 32} if {
+	guard_family == "granite-guardian"
+} else := {"max_tokens": 8, "chat_template_kwargs": {"guideline": shieldgemma_guideline}}
+
+shieldgemma_guideline := concat("\n", [
+	`* "No Dangerous Content": the prompt shall not seek content that harms oneself or others (for example weapons or explosives, terrorism, self-harm).`,
+	`* "No Harassment": the prompt shall not seek content that threatens, intimidates, bullies or abuses an individual.`,
+	`* "No Hate Speech": the prompt shall not seek content that attacks or demeans people for protected attributes.`,
+	`* "No Sexually Explicit Information": the prompt shall not seek sexually explicit content.`,
+])
+
 guard_request := {
 	"method": "POST",
 	"url": guard.url,
 	"headers": {"Content-Type": "application/json"},
-	"body": {
-		"model": guard.model,
-		"messages": [{"role": "user", "content": guard_text}],
-		"temperature": 0,
-		"max_tokens": 16,
-	},
+	"body": object.union(
+		{
+			"model": guard.model,
+			"messages": [{"role": "user", "content": guard_text}],
+			"temperature": 0,
+		},
+		guard_body_extra,
+	),
 	"timeout": sprintf("%dms", [guard.timeoutMs]),
 	"cache": true,
 	"force_cache": true,
@@ -294,33 +538,70 @@ guard_request := {
 
 guard_response := http.send(guard_request) if guard_needed
 
-# The verdict's first line: "safe", or "unsafe" followed by a line of categories (S1,S10).
-guard_lines := split(trim_space(guard_response.body.choices[0].message.content), "\n") if {
-	guard_response.status_code == 200
+guard_answer := guard_response.body.choices[0].message.content if guard_response.status_code == 200
+
+# The verdict, "safe" or "unsafe", read in the configured family's format. An answer in any
+# other shape has no verdict, and the guard counts as unavailable.
+guard_verdict := guard_verdict_of(guard_family, guard_answer)
+
+# Llama Guard: "safe", or "unsafe" and a line of categories ("S1,S10").
+guard_verdict_of("llama-guard", answer) := {"safe": "safe", "unsafe": "unsafe"}[lower(trim_space(llama_guard_lines(answer)[0]))]
+
+# Granite Guardian: "Yes" (risky) or "No", possibly followed by a confidence tag (3.x), or, from
+# 3.3, "<score> yes </score>" after an optional "<think>...</think>" trace.
+guard_verdict_of("granite-guardian", answer) := yes_no_verdict[lower(granite_score(answer))]
+
+# ShieldGemma: the answer starts with "Yes" (violates the guideline) or "No".
+guard_verdict_of("shieldgemma", answer) := yes_no_verdict[lower(first_word(answer))]
+
+yes_no_verdict := {"yes": "unsafe", "no": "safe"}
+
+llama_guard_lines(answer) := split(trim_space(answer), "\n")
+
+first_word(s) := regex.find_all_string_submatch_n(`^\s*([A-Za-z]+)`, s, 1)[0][1]
+
+granite_score(answer) := w if {
+	parts := split(answer, "</think>")
+	tail := parts[count(parts) - 1]
+	w := granite_score_in(tail)
 }
 
-guard_verdict := lower(trim_space(guard_lines[0]))
+granite_score_in(s) := regex.find_all_string_submatch_n(`<score>\s*([A-Za-z]+)\s*</score>`, s, 1)[0][1] if {
+	contains(s, "<score>")
+} else := first_word(s)
 
 guard_flagged if guard_verdict == "unsafe"
 
 guard_safe if guard_verdict == "safe"
 
-# Categories the guard named (for audit): ["S1", "S10"].
-guard_categories := [trim_space(c) | some c in split(guard_lines[1], ",")] if guard_flagged
+# Categories the guard named (for audit): Llama Guard's ["S1", "S10"]; the yes/no families
+# name none.
+guard_categories := [trim_space(c) | some c in split(llama_guard_lines(guard_answer)[1], ",")] if {
+	guard_flagged
+	guard_family == "llama-guard"
+} else := [] if guard_flagged
 
-# Unreachable, an error status or an answer that is neither "safe" nor "unsafe".
+# Unreachable, an error status or an answer that is not a verdict in the family's format.
 guard_unavailable if {
 	guard_needed
 	not guard_flagged
 	not guard_safe
 }
 
-# Fails closed unless the data says otherwise (prod always sets failClosed).
-guard_fail_closed if object.get(guard, "failClosed", true) != false
+# Fails closed unless the data says exactly `false` (prod always sets true; a missing or
+# malformed flag is closed).
+guard_fail_closed if guard.failClosed != false
+
+guard_fail_closed if not has_field(guard, "failClosed")
 
 guard_reasons contains "guard_flagged" if guard_flagged
 
 guard_reasons contains "guard_unavailable" if {
 	guard_unavailable
 	guard_fail_closed
+}
+
+guard_reasons contains "guard_unavailable" if {
+	guard_applies
+	not guard_data_valid
 }
