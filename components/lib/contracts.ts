@@ -5,6 +5,13 @@
  */
 import type { Classification } from "./classification";
 
+/**
+ * Guard model families the authorization policy can ask and read (`policy.guardFamily`): each
+ * has its own request and answer format (docs/authorization.md).
+ */
+export const GUARD_FAMILIES = ["llama-guard", "granite-guardian", "shieldgemma"] as const;
+export type GuardFamily = (typeof GUARD_FAMILIES)[number];
+
 /** `data.sovereign` as loaded into OPA. */
 export interface OpaData {
   readonly teams: Readonly<
@@ -37,6 +44,8 @@ export interface OpaData {
     /** OpenAI-compatible chat completions URL of the guard model server. */
     readonly url: string;
     readonly model: string;
+    /** How the guard is asked and its answer read. Absent means `llama-guard`. */
+    readonly family?: GuardFamily;
     readonly timeoutMs: number;
     /** Deny when the guard cannot be reached (always true in prod). */
     readonly failClosed: boolean;

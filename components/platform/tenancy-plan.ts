@@ -6,7 +6,7 @@
  * document. Pure: plain data in, plain Kubernetes objects out; components only create them.
  */
 import { CLASSIFICATIONS, clearedFor, type Classification } from "../lib/classification";
-import type { OpaData } from "../lib/contracts";
+import type { GuardFamily, OpaData } from "../lib/contracts";
 import { modelServerUrl } from "../lib/endpoints";
 import { k8sLabels, teamLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../lib/naming";
@@ -120,6 +120,8 @@ export interface OpaDataArgs {
   readonly guard: {
     /** Name of the guard model. @default none (the guard is disabled) */
     readonly model?: string;
+    /** How the guard is asked and its answer read. @default llama-guard */
+    readonly family?: GuardFamily;
     readonly timeoutMs: number;
     /** Dev only: allow when the guard is down. Ignored in prod. */
     readonly failOpen: boolean;
@@ -146,6 +148,7 @@ export function opaDataFromConfig(a: OpaDataArgs): OpaData {
       enabled: guardModel !== undefined,
       url: guardModel !== undefined ? `${modelServerUrl(guardModel)}/v1/chat/completions` : "",
       model: guardModel ?? "",
+      family: a.guard.family ?? "llama-guard",
       timeoutMs: a.guard.timeoutMs,
       failClosed: a.profile === "prod" ? true : !a.guard.failOpen,
     },

@@ -11,6 +11,7 @@
 import { z } from "zod";
 import { MIRROR_PREFIX, REGISTRY_HOST } from "../../components/lib/images";
 import { CLASSIFICATIONS } from "../../components/lib/classification";
+import { GUARD_FAMILIES } from "../../components/lib/contracts";
 
 const dnsLabel = z
   .string()
@@ -278,6 +279,8 @@ export const policySchema = z.strictObject({
   guardModel: dnsLabel.optional(),
   /** Guard call timeout, ms. @default 2000 */
   guardTimeoutMs: positiveInt.default(2000),
+  /** Family of the guard model: how it is asked and its answer read. @default llama-guard */
+  guardFamily: z.enum(GUARD_FAMILIES).default("llama-guard"),
   /** In dev only: allow requests when the guard is unavailable. Ignored (always closed) in prod. @default false */
   guardFailOpen: z.boolean().default(false),
   /** Registries images may come from (admission). */

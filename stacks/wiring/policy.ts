@@ -53,6 +53,7 @@ export function opaDataOf(config: StackConfig) {
     profile: config.profile,
     guard: {
       model: config.policy.guardModel,
+      family: config.policy.guardFamily,
       timeoutMs: config.policy.guardTimeoutMs,
       failOpen: config.policy.guardFailOpen,
     },

@@ -1,6 +1,6 @@
 /**
- * Helpers for the policy tests: run the pinned OPA, build the OPA data document for a shipped
- * stack (until the tenancy area's generator is merged), and a fake OpenAI-compatible guard.
+ * Helpers for the policy tests: run the pinned OPA, build the OPA data document of a shipped
+ * stack with the stack's own builder, and a fake OpenAI-compatible guard of each family.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -8,12 +8,11 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { CLASSIFICATIONS, clearedFor } from "../../components/lib/classification";
-import type { OpaData } from "../../components/lib/contracts";
-import { modelServerUrl } from "../../components/lib/endpoints";
+import type { GuardFamily, OpaData } from "../../components/lib/contracts";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import type { StackConfig } from "../../stacks/config/schema";
 import { parseConfig } from "../../stacks/config/validate";
+import { opaDataOf } from "../../stacks/wiring/policy";
 import { toolPath } from "../helpers/tools";
 
 export const REPO = path.resolve(__dirname, "../..");
@@ -39,46 +38,29 @@ export function loadStackConfig(stack: string): StackConfig {
 }
 
 /**
- * `data.sovereign` for a validated config, following the contract in components/lib/contracts.ts.
- * The tenancy area ships the real generator; this one is the test's own reading of the contract.
+ * `data.sovereign` for a validated config: the stack's own builder (stacks/wiring/policy.ts), so
+ * the policy tests run the data the stack deploys (prod's forced fail-closed included).
  */
 export function opaDataForTest(config: StackConfig): OpaData {
-  const teams: Record<string, OpaData["teams"][string]> = {};
-  for (const t of config.teams) {
-    teams[t.name] = {
-      oidcGroup: t.oidcGroup,
-      clearance: t.clearance,
-      allowedModels: t.allowedModels,
-      budgets: t.budgets,
-      allowCapture: t.allowCapture,
-      trainableClassifications: CLASSIFICATIONS.filter((c) => clearedFor(t.clearance, c)),
-    };
-  }
-  const models: Record<string, OpaData["models"][string]> = {};
-  for (const m of config.models) {
-    models[m.name] = { role: m.role, dataClassification: m.dataClassification };
-    for (const a of m.loraAdapters)
-      models[a.name] = { role: m.role, dataClassification: m.dataClassification, baseModel: m.name };
-  }
-  const guardModel = config.policy.guardModel;
-  return {
-    teams,
-    models,
-    guard: {
-      enabled: guardModel !== undefined,
-      url: guardModel ? `${modelServerUrl(guardModel)}/v1/chat/completions` : "",
-      model: guardModel ?? "",
-      timeoutMs: config.policy.guardTimeoutMs,
-      // guardFailOpen is honoured in dev only; prod always fails closed.
-      failClosed: config.profile === "prod" || !config.policy.guardFailOpen,
-    },
-    redactPatterns: config.gateway.redactPatterns,
-  };
+  return opaDataOf(config);
 }
 
-/** A fake guard model: answers like Llama Guard, flags prompt-injection text, records requests. */
+/** How each guard family answers (the model cards' formats): safe, then flagged. */
+export const FAMILY_ANSWERS: Readonly<Record<GuardFamily, { safe: string; unsafe: string }>> = {
+  "llama-guard": { safe: "safe", unsafe: "unsafe\nS14" },
+  "granite-guardian": { safe: "No\n<confidence> High </confidence>", unsafe: "<score> yes </score>" },
+  shieldgemma: { safe: "No", unsafe: "Yes, the prompt asks to ignore the instructions." },
+};
+
+/** A fake guard model: answers in its family's format, flags prompt-injection text, records requests. */
 export class FakeGuard {
-  readonly requests: { model: string; messages: { role: string; content: string }[] }[] = [];
+  readonly requests: {
+    model: string;
+    messages: { role: string; content: string }[];
+    max_tokens?: number;
+    chat_template_kwargs?: Record<string, unknown>;
+  }[] = [];
+  constructor(public family: GuardFamily = "llama-guard") {}
   private server?: http.Server;
   /** `ok`: answers; `hang`: never answers (exercises OPA's timeout); `error`: HTTP 503. */
   mode: "ok" | "hang" | "error" = "ok";
@@ -96,7 +78,8 @@ export class FakeGuard {
           return;
         }
         const text = parsed.messages.map((m) => m.content).join("\n");
-        const verdict = /ignore (all )?previous instructions/i.test(text) ? "unsafe\nS14" : "safe";
+        const answers = FAMILY_ANSWERS[this.family];
+        const verdict = /ignore (all )?previous instructions/i.test(text) ? answers.unsafe : answers.safe;
         res.writeHead(200, { "content-type": "application/json" }).end(
           JSON.stringify({
             id: `chatcmpl-${this.requests.length}`,
