@@ -150,6 +150,8 @@ valid_input if {
 	count_valid(input.request.estimatedTokens)
 	count_valid(input.context.usage.tokensToday)
 	count_valid(input.context.usage.requestsThisMinute)
+	is_string(input.context.time)
+	is_string(input.context.clientAddress)
 	text_valid
 }
 

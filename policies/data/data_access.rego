@@ -42,9 +42,23 @@ model_classification := input.dataset.classification if allow
 valid_input if {
 	is_string(input.team)
 	is_string(input.dataset.name)
-	input.dataset.name != ""
+	trim_space(input.dataset.name) != ""
 	is_string(input.dataset.classification)
 	is_string(input.action)
+	subject_valid
+}
+
+# The subject is optional (admission has none); when present it is a person: a non-blank `sub`
+# and a list of group names. A malformed subject is input_invalid, never "no subject".
+subject_valid if not "subject" in object.keys(input)
+
+subject_valid if {
+	is_string(input.subject.sub)
+	trim_space(input.subject.sub) != ""
+	is_array(input.subject.groups)
+	every g in input.subject.groups {
+		is_string(g)
+	}
 }
 
 team := data.sovereign.teams[input.team]
@@ -79,8 +93,12 @@ denials contains "team_unknown" if {
 denials contains "team_membership_missing" if {
 	"subject" in object.keys(input)
 	team
-	not team.oidcGroup in object.get(input.subject, "groups", [])
+	not team.oidcGroup in subject_groups
 }
+
+subject_groups := input.subject.groups if is_array(input.subject.groups)
+
+else := []
 
 denials contains "action_not_allowed" if {
 	is_string(input.action)

@@ -118,3 +118,62 @@ test_trainable_classifications_listing if {
 		"misconfigured": ["public"],
 	}
 }
+
+# ---------------------------------------------------------------------------------------
+# Hostile input: every malformed shape is input_invalid, never "no subject" or an allow
+# ---------------------------------------------------------------------------------------
+
+# [JSON patch to the allowed submission, expected reasons]
+hostile_cases := [
+	[[{"op": "replace", "path": "/subject", "value": null}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/subject", "value": "legal-ai-users"}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/subject", "value": []}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/subject", "value": {}}], ["input_invalid"]],
+	[[{"op": "remove", "path": "/subject/sub"}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/subject/sub", "value": " "}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/subject/sub", "value": 7}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/subject/groups", "value": "legal-ai-users"}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/subject/groups", "value": {"0": "legal-ai-users"}}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/subject/groups", "value": ["legal-ai-users", null]}], ["input_invalid"]],
+	[[{"op": "remove", "path": "/subject/groups"}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/subject/groups", "value": ["Legal-AI-Users"]}], ["team_membership_missing"]],
+	[[{"op": "replace", "path": "/subject/groups", "value": ["legal-ai-users "]}], ["team_membership_missing"]],
+	[[{"op": "replace", "path": "/subject/groups", "value": []}], ["team_membership_missing"]],
+	[[{"op": "replace", "path": "/team", "value": "Legal"}], ["team_unknown"]],
+	[[{"op": "replace", "path": "/team", "value": " legal"}], ["team_unknown"]],
+	[[{"op": "replace", "path": "/team", "value": "lеgal"}], ["team_unknown"]], # Cyrillic "е"
+	[[{"op": "replace", "path": "/team", "value": null}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/team", "value": ["legal"]}], ["input_invalid"]],
+	[[{"op": "remove", "path": "/team"}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/action", "value": "Train"}], ["action_not_allowed"]],
+	[[{"op": "replace", "path": "/action", "value": "train "}], ["action_not_allowed"]],
+	[[{"op": "replace", "path": "/action", "value": null}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/action", "value": ["train"]}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/dataset", "value": null}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/dataset", "value": "contracts"}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/dataset/name", "value": ""}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/dataset/name", "value": " \t"}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/dataset/name", "value": 12}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/dataset/classification", "value": "Confidential"}], ["classification_invalid"]],
+	[[{"op": "replace", "path": "/dataset/classification", "value": "public "}], ["classification_invalid"]],
+	[[{"op": "replace", "path": "/dataset/classification", "value": "рublic"}], ["classification_invalid"]], # Cyrillic "р"
+	[[{"op": "replace", "path": "/dataset/classification", "value": null}], ["input_invalid"]],
+	[[{"op": "replace", "path": "/dataset/classification", "value": 0}], ["input_invalid"]],
+	[[{"op": "remove", "path": "/dataset/classification"}], ["input_invalid"]],
+]
+
+test_hostile_submissions_deny_with_a_named_reason if {
+	every c in hostile_cases {
+		d := decide(json.patch(submission, c[0]))
+		d.allow == false
+		d.reasons == c[1]
+		d.obligations.modelClassification == null
+	}
+}
+
+test_non_object_inputs_are_input_invalid if {
+	every inp in [null, [], "train", 0, true] {
+		d := decide(inp)
+		d.reasons == ["input_invalid"]
+	}
+}
