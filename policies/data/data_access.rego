@@ -90,15 +90,12 @@ denials contains "team_unknown" if {
 }
 
 # When a person submits, they must belong to the team (its OIDC group is among their groups).
+# (A subject without a list of groups is input_invalid.)
 denials contains "team_membership_missing" if {
-	"subject" in object.keys(input)
 	team
-	not team.oidcGroup in subject_groups
+	is_array(input.subject.groups)
+	not team.oidcGroup in input.subject.groups
 }
-
-subject_groups := input.subject.groups if is_array(input.subject.groups)
-
-else := []
 
 denials contains "action_not_allowed" if {
 	is_string(input.action)
