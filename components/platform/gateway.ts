@@ -45,8 +45,13 @@ export interface GatewayArgs {
   readonly public?: boolean;
   /** @default 1048576 */
   readonly maxBodyBytes?: number;
-  /** @default 250 */
+  /** OPA's own evaluation budget per decision, ms (components/lib/deadlines.ts). @default 250 */
   readonly opaTimeoutMs?: number;
+  /**
+   * The guard model's timeout in the policy's data document, ms, when a guard is configured: the
+   * gateway's deadline for a decision covers it (components/lib/deadlines.ts). @default none
+   */
+  readonly guardTimeoutMs?: number;
   /** Spill volume size for records waiting for Postgres or the object store. @default 2Gi */
   readonly spillSize?: string;
   /** CPU request per pod. @default 500m */
@@ -82,6 +87,7 @@ export function gatewayEnv(
     PGDATABASE: db.database,
     PGSSLMODE: db.sslMode,
   };
+  if (args.guardTimeoutMs !== undefined) env.GATEWAY_GUARD_TIMEOUT_MS = String(args.guardTimeoutMs);
   if (args.oidc.jwksUri) env.GATEWAY_OIDC_JWKS_URI = args.oidc.jwksUri;
   return Object.entries(env).map(([name, value]) => ({ name, value }));
 }
