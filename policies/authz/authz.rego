@@ -180,7 +180,7 @@ has_field(o, k) if {
 	k in object.keys(o)
 }
 
-# `prompt` (/v1/completions, and /v1/embeddings' `input`): a string or a non-empty list of strings.
+# `prompt` (/v1/completions, and /v1/embeddings' `input`): a string or a list of strings.
 # Token ids ([40, 4079]) and lists of them cannot be screened.
 prompt_valid if not has_field(input.request, "prompt")
 
@@ -188,18 +188,16 @@ prompt_valid if is_string(input.request.prompt)
 
 prompt_valid if {
 	is_array(input.request.prompt)
-	count(input.request.prompt) > 0
 	every p in input.request.prompt {
 		is_string(p)
 	}
 }
 
-# `messages` (/v1/chat/completions): a non-empty list of OpenAI chat messages.
+# `messages` (/v1/chat/completions): a list of OpenAI chat messages (an empty list is no text).
 messages_valid if not has_field(input.request, "messages")
 
 messages_valid if {
 	is_array(input.request.messages)
-	count(input.request.messages) > 0
 	every m in input.request.messages {
 		message_valid(m)
 	}

@@ -238,7 +238,6 @@ function tableCorpus(): Case[] {
     [[40]],
     ["ok", 40],
     ["ok", ["x"]],
-    [],
     [null],
   ];
   for (const base of ["completion", ...(embedding ? ["embedding"] : [])]) {
@@ -249,7 +248,7 @@ function tableCorpus(): Case[] {
   add(
     "chat",
     ["request", "messages"],
-    [...NON_ARRAYS, [], "Summarise clause 14.", [null], [[]], ["user: hi"]],
+    [...NON_ARRAYS, "Summarise clause 14.", [null], [[]], ["user: hi"]],
     "input_invalid",
   );
   for (const i of [0, 1]) {

@@ -44,7 +44,6 @@ unreadable_prompts := [
 	[[40, 4079]],
 	["Summarise this", 40],
 	["ok", ["nested"]],
-	[],
 	null,
 	{"text": "hello"},
 	42,
@@ -82,7 +81,6 @@ test_a_prompt_list_of_strings_is_allowed if {
 # Message lists and messages the policy cannot read.
 unreadable_messages := [
 	"Summarise the attached agreement",
-	[],
 	null,
 	{"role": "user", "content": "hi"},
 	[{"content": "a message without a role"}],
@@ -200,8 +198,9 @@ test_a_tool_conversation_is_allowed_and_fully_shown_to_the_guard if {
 	])
 }
 
-# An empty prompt has no text to screen: no guard call, allowed (the guard mock would flag).
-test_empty_prompt_needs_no_guard if {
-	d := with_guard_unsafe(completion_input(""))
-	d.allow == true
+# An empty prompt or list has no text to screen: no guard call, allowed (the mock would flag).
+test_empty_text_needs_no_guard if {
+	with_guard_unsafe(completion_input("")).allow == true
+	with_guard_unsafe(completion_input([])).allow == true
+	with_guard_unsafe(chat_with([])).allow == true
 }
