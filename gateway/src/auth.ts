@@ -11,6 +11,11 @@ import type { Catalog, OidcConfig } from "./config";
 import { ApiError, errors } from "./errors";
 
 export const ALLOWED_ALGORITHMS = ["RS256", "ES256", "EdDSA"] as const;
+/**
+ * Token claim that can lower the caller's clearance below its team's (never raise it: the
+ * policy takes the lower of the two, and an unknown value is `clearance_invalid`).
+ */
+export const CLEARANCE_CLAIM = "clearance";
 export const API_KEY_PREFIX = "sk-sov-";
 
 export interface Principal {
@@ -19,6 +24,13 @@ export interface Principal {
   readonly team: string;
   readonly clearance?: Classification;
   readonly kind: "oidc" | "apikey";
+}
+
+interface VerifiedToken {
+  sub: string;
+  groups: string[];
+  /** The token's clearance claim, when it has one (unchecked: the policy decides). */
+  clearance?: string;
 }
 
 export interface ApiKeyRecord {
@@ -70,7 +82,7 @@ export interface AuthenticatorOptions {
 export class Authenticator {
   private jwks?: ReturnType<typeof jose.createRemoteJWKSet>;
   private jwksPending?: Promise<ReturnType<typeof jose.createRemoteJWKSet>>;
-  private readonly tokens = new TtlCache<{ sub: string; groups: string[] }>();
+  private readonly tokens = new TtlCache<VerifiedToken>();
   private readonly keys = new TtlCache<ApiKeyRecord | null>();
   private readonly groupToTeams = new Map<string, string[]>();
 
@@ -90,7 +102,11 @@ export class Authenticator {
     const token = m[1];
     if (token.startsWith(API_KEY_PREFIX)) return this.fromApiKey(token, teamHeader);
     const id = await this.verifyJwt(token);
-    return this.principal(id.sub, id.groups, "oidc", teamHeader);
+    const p = this.principal(id.sub, id.groups, "oidc", teamHeader);
+    // A clearance claim replaces the team's clearance in the policy input; the policy uses the
+    // lower of the two, so the claim can only lower it. A claim that is not a classification
+    // name reaches the policy as it is and is denied there (clearance_invalid).
+    return id.clearance === undefined ? p : { ...p, clearance: id.clearance as Classification };
   }
 
   private principal(
@@ -164,7 +180,7 @@ export class Authenticator {
     return this.jwksPending;
   }
 
-  private async verifyJwt(token: string): Promise<{ sub: string; groups: string[] }> {
+  private async verifyJwt(token: string): Promise<VerifiedToken> {
     const now = Date.now();
     const hit = this.tokens.get(token, now);
     if (hit) return hit;
@@ -193,7 +209,13 @@ export class Authenticator {
     }
     const raw = payload[this.opts.oidc.groupsClaim];
     const groups = Array.isArray(raw) ? raw.filter((g): g is string => typeof g === "string") : [];
-    const id = { sub: String(payload.sub), groups };
+    const id: VerifiedToken = { sub: String(payload.sub), groups };
+    if (CLEARANCE_CLAIM in payload) {
+      const c = payload[CLEARANCE_CLAIM];
+      // Present but not a name (null, a number, ""): still a claim, and it must deny, so it is
+      // passed on as a string no classification has.
+      id.clearance = typeof c === "string" && c !== "" ? c : `invalid:${JSON.stringify(c)}`;
+    }
     const ttl = Math.min((payload.exp as number) * 1000, now + (this.opts.tokenCacheMs ?? 60_000));
     this.tokens.set(token, id, ttl);
     return id;
