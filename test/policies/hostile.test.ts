@@ -79,7 +79,7 @@ const BASES: Record<string, Json> = { chat, completion, listing, ...(embedding ?
 
 const NON_STRINGS: Json[] = [null, 0, -1, 1.5, true, false, [], {}, ["x"], { a: "b" }];
 const NON_NUMBERS: Json[] = [null, "10", "", true, [], {}, [1], { n: 1 }];
-const BAD_COUNTS: Json[] = [-1, -0.5, 0.5, 1.5, -1e12, -9007199254740993, 1e-9];
+const BAD_COUNTS: Json[] = [-1, -0.5, 0.5, 1.5, -1e12, -9007199254740991, 1e-9];
 const NON_ARRAYS: Json[] = [null, "x", 0, true, {}, { "0": "x" }];
 const NON_OBJECTS: Json[] = [null, "x", 0, -1, true, [], [{}]];
 
