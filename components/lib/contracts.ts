@@ -56,18 +56,45 @@ export interface OpaData {
   readonly redactPatterns: readonly string[];
 }
 
+/** A chat message as the policy reads it: everything in it is shown to the guard. */
+export interface AuthzMessage {
+  readonly role: "system" | "developer" | "user" | "assistant" | "tool" | "function" | (string & {});
+  readonly content?:
+    | string
+    | null
+    | readonly (
+        | { readonly type: "text"; readonly text: string }
+        | { readonly type: "refusal"; readonly refusal: string }
+      )[];
+  readonly name?: string;
+  readonly tool_calls?: readonly {
+    readonly id?: string;
+    readonly type: "function";
+    readonly function: { readonly name: string; readonly arguments: string };
+  }[];
+  readonly tool_call_id?: string;
+  readonly function_call?: { readonly name: string; readonly arguments: string };
+  readonly refusal?: string;
+}
+
 export interface AuthzInput {
   readonly subject: {
     readonly sub: string;
     readonly groups: readonly string[];
     readonly team: string;
+    /** The token's `clearance` claim (lowers the team's clearance, never raises it). */
     readonly clearance?: Classification;
   };
   readonly request: {
     readonly model: string;
     readonly endpoint: "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings" | "/v1/models";
-    readonly prompt?: string;
-    readonly messages?: readonly { readonly role: string; readonly content: string }[];
+    /**
+     * `/v1/completions` `prompt` or `/v1/embeddings` `input`, as the client sent it. Token ids are
+     * `input_invalid` (the guard cannot read them).
+     */
+    readonly prompt?: string | readonly string[];
+    /** `/v1/chat/completions` `messages`, as the client sent them (docs/authorization.md). */
+    readonly messages?: readonly AuthzMessage[];
     readonly estimatedTokens: number;
   };
   readonly context: {
