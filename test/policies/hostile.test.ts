@@ -404,9 +404,11 @@ import data.sovereign.data_access
 guard_safe(_) := {"status_code": 200, "body": {"choices": [{"index": 0, "message": {"role": "assistant", "content": "safe"}}]}}
 
 # Allow and reasons only: the corpus is large and the answer travels through a pipe.
-authz_results := {i: [d.allow, d.reasons] |
+# The decision, and whether the fast path agrees with the full evaluation on it.
+authz_results := {i: [d.allow, d.reasons, d == f] |
 	some i, x in data.corpus.authz
 	d := authz.decision with input as x with http.send as guard_safe
+	f := authz.full_decision with input as x with http.send as guard_safe
 }
 
 data_access_results := {i: [d.allow, d.reasons] |
@@ -442,14 +444,15 @@ function decideAll(authz: Json[], dataAccess: Json[]) {
         result: {
           expressions: {
             value: {
-              authz_results: Record<string, [boolean, string[]]>;
+              authz_results: Record<string, [boolean, string[], boolean]>;
               data_access_results: Record<string, [boolean, string[]]>;
             };
           }[];
         }[];
       }
     ).result[0].expressions[0].value;
-    const decision = (x: [boolean, string[]] | undefined) => (x ? { allow: x[0], reasons: x[1] } : undefined);
+    const decision = (x: [boolean, string[], boolean?] | undefined) =>
+      x ? { allow: x[0], reasons: x[1], fastPathAgrees: x[2] ?? true } : undefined;
     return {
       authz: authz.map((_, i) => decision(v.authz_results[String(i)])),
       dataAccess: dataAccess.map((_, i) => decision(v.data_access_results[String(i)])),
@@ -462,12 +465,13 @@ function decideAll(authz: Json[], dataAccess: Json[]) {
 /** Problems of one decision: allowed, undecided, unnamed or unexpected reasons. */
 function problems(
   c: Case,
-  d: { allow: boolean; reasons: readonly string[] } | undefined,
+  d: { allow: boolean; reasons: readonly string[]; fastPathAgrees: boolean } | undefined,
   known: readonly string[],
 ): string[] {
   if (!d) return [`${c.name}: no decision`];
   const out: string[] = [];
   if (d.allow !== false) out.push(`${c.name}: allowed`);
+  if (!d.fastPathAgrees) out.push(`${c.name}: the fast path and the full evaluation disagree`);
   if (d.reasons.length === 0 || (d.reasons.length === 1 && d.reasons[0] === "denied_by_default"))
     out.push(`${c.name}: no named reason (${JSON.stringify(d.reasons)})`);
   for (const r of d.reasons) if (!known.includes(r)) out.push(`${c.name}: unknown reason ${r}`);
