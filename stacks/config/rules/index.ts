@@ -2,6 +2,7 @@
 import { AWS_RULES } from "./aws";
 import { CLUSTER_RULES } from "./cluster";
 import { CORE_RULES } from "./core";
+import { FLYWHEEL_RULES } from "./flywheel";
 import { GATEWAY_RULES } from "./gateway";
 import type { Rule } from "./helpers";
 import { IMAGE_RULES } from "./images";
@@ -20,4 +21,5 @@ export const ALL_RULES: readonly Rule[] = [
   ...OBSERVABILITY_RULES,
   ...GATEWAY_RULES,
   ...IMAGE_RULES,
+  ...FLYWHEEL_RULES,
 ];
