@@ -172,7 +172,13 @@ export const modelSchema = z.strictObject({
   gpusPerReplica: nonNegativeInt.optional(),
   /** Tensor-parallel size; must divide gpusPerReplica. @default gpusPerReplica */
   tensorParallelSize: positiveInt.optional(),
-  quantization: z.enum(["none", "fp8", "awq", "gptq"]).default("none"),
+  /**
+   * vLLM's `--quantization`. Checkpoints written by the kit's quantize job (llm-compressor, fp8
+   * or awq scheme) are `compressed-tensors`: their config.json says so, and vLLM refuses a
+   * different flag. `fp8` quantizes an unquantized checkpoint online; `awq`/`gptq` are for
+   * AutoAWQ/AutoGPTQ checkpoints. @default none
+   */
+  quantization: z.enum(["none", "fp8", "awq", "gptq", "compressed-tensors"]).default("none"),
   maxModelLen: positiveInt.default(8192),
   gpuMemoryUtilization: z.number().gt(0).max(0.98).default(0.9),
   enablePrefixCaching: z.boolean().default(true),

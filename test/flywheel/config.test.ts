@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig, validateConfig } from "../../stacks/config/validate";
 
-type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Raw = Record<string, any>;
 
 function local(flywheel: unknown, team: Raw = {}): Raw {
   const raw = structuredClone(rawFromStackFile(stackFile("local")).raw) as Raw;
