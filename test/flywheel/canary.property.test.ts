@@ -14,7 +14,7 @@ import {
   type CanaryEvent,
   type CanaryLimits,
   type CanaryTotals,
-} from "../../components/flywheel/canary";
+} from "../../components/lib/flywheel-canary";
 
 const MIN = 60_000;
 
