@@ -179,7 +179,7 @@ def build_dataset(args, env: Mapping[str, str], client=None, decide=None) -> dic
                         k = b.feed(rec)
                         if k is None:
                             continue
-                        line = json.dumps({"messages": k.messages}, ensure_ascii=False).encode() + b"\n"
+                        line = k.line
                         files[k.split].write(line)
                         hashes[k.split].update(line)
                         counts[k.split] += 1
