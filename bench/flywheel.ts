@@ -31,7 +31,8 @@ async function freePort(): Promise<number> {
 
 async function main(): Promise<void> {
   const opaBin = path.join(ROOT, ".tools/bin/opa");
-  if (!fs.existsSync(opaBin)) throw new Error(`OPA is not installed at ${opaBin}: run \`bash scripts/tools.sh\``);
+  if (!fs.existsSync(opaBin))
+    throw new Error(`OPA is not installed at ${opaBin}: run \`bash scripts/tools.sh\``);
   const py = venvPython();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-flywheel-"));
   const data = path.join(dir, "data.json");
@@ -87,7 +88,9 @@ async function main(): Promise<void> {
     opa.kill();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  console.log("| records | input MiB | kept | OPA decisions | build s | process wall s | records/s | peak RSS MiB |");
+  console.log(
+    "| records | input MiB | kept | OPA decisions | build s | process wall s | records/s | peak RSS MiB |",
+  );
   console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const r of rows) console.log(r);
 }

@@ -106,19 +106,20 @@ def _model_class(text: str) -> "tuple[str, str]":
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sovereign-flywheel")
+    p = argparse.ArgumentParser(prog="sovereign-flywheel", allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True, metavar="{build-dataset,gate}")
-    b = sub.add_parser("build-dataset", help="captures -> versioned chat dataset")
+    b = sub.add_parser("build-dataset", help="captures -> versioned chat dataset", allow_abbrev=False)
     b.add_argument("--adapter", required=True)
-    b.add_argument("--from", dest="from_date", type=_date, required=True)
-    b.add_argument("--to", dest="to_date", type=_date, required=True)
+    b.add_argument("--from", dest="from_date", type=_date, default=None)
+    b.add_argument("--to", dest="to_date", type=_date, default=None)
+    b.add_argument("--days", type=int, default=None, help="instead of --from/--to: the last N days up to today (UTC)")
     b.add_argument("--after", default=None, help="ISO time: only kept records newer count as new")
     b.add_argument("--min-new-records", type=int, default=1)
     b.add_argument("--eval-fraction", type=_fraction, default=0.1)
     b.add_argument("--redact-pattern", action="append", default=[])
     b.add_argument("--model-classification", type=_model_class, action="append", default=[])
     b.add_argument("--version", default=None, help="dataset version id (default: time + content hash)")
-    g = sub.add_parser("gate", help="candidate vs incumbent metrics -> pass / fail report")
+    g = sub.add_parser("gate", help="candidate vs incumbent metrics -> pass / fail report", allow_abbrev=False)
     g.add_argument("--candidate", required=True, help="metrics JSON file of the candidate")
     g.add_argument("--incumbent", required=True, help="metrics JSON file of the incumbent")
     g.add_argument("--thresholds", required=True, help="JSON of the team's flywheel.gate block")
@@ -141,7 +142,21 @@ def _days(a: dt.date, b: dt.date) -> list:
     return [a + dt.timedelta(days=i) for i in range((b - a).days + 1)]
 
 
+def _window(args, today: Optional[dt.date] = None) -> "tuple[dt.date, dt.date]":
+    if args.days is not None:
+        if args.from_date or args.to_date:
+            raise BadInput("expected either --days or --from/--to, found both")
+        if not 1 <= args.days <= 3660:
+            raise BadInput(f"expected --days between 1 and 3660, found {args.days}")
+        end = today or dt.datetime.now(dt.timezone.utc).date()
+        return end - dt.timedelta(days=args.days - 1), end
+    if args.from_date is None or args.to_date is None:
+        raise BadInput("expected --from and --to (dates like 2026-12-05), or --days, found neither")
+    return args.from_date, args.to_date
+
+
 def build_dataset(args, env: Mapping[str, str], client=None, decide=None) -> dict:
+    first, last = _window(args)
     team = _env(env, "SOVEREIGN_TEAM")
     captures = parse_s3_uri(_env(env, "CAPTURES_URI"), "CAPTURES_URI").as_prefix()
     out = parse_s3_uri(_env(env, "DATASETS_URI"), "DATASETS_URI").as_prefix()
@@ -165,7 +180,7 @@ def build_dataset(args, env: Mapping[str, str], client=None, decide=None) -> dic
     sources: list = []
     with open(paths["train"], "wb") as ft, open(paths["eval"], "wb") as fe:
         files = {"train": ft, "eval": fe}
-        for day in _days(args.from_date, args.to_date):
+        for day in _days(first, last):
             part = captures.key + f"date={day.isoformat()}/team={team}/"
             pages = client.get_paginator("list_objects_v2").paginate(Bucket=captures.bucket, Prefix=part)
             for page in pages:

@@ -146,3 +146,14 @@ def test_given_bad_flags_when_the_job_starts_then_it_exits_2_naming_them(capsys)
     argv = ["build-dataset", "--adapter=a", "--from=2026-12-01", "--to=2026-12-01"]
     assert main(argv, {}) == 2
     assert "expected SOVEREIGN_TEAM in the environment, found nothing" in capsys.readouterr().err
+
+
+def test_given_days_instead_of_dates_when_parsed_then_the_window_ends_today_and_mixing_is_refused(capsys):
+    import datetime as dt
+
+    from sovereign_train.flywheel_cli import _window, build_parser
+
+    a = build_parser().parse_args(["build-dataset", "--adapter=a", "--days=3"])
+    assert _window(a, dt.date(2026, 12, 5)) == (dt.date(2026, 12, 3), dt.date(2026, 12, 5))
+    assert main(["build-dataset", "--adapter=a", "--days=3", "--from=2026-12-01"], {"SOVEREIGN_TEAM": "t"}) == 2
+    assert "expected either --days or --from/--to, found both" in capsys.readouterr().err

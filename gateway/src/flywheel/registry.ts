@@ -263,7 +263,7 @@ export interface ServingRow {
 }
 
 /** What serves now: current (open) candidate, canary and promoted rows, per adapter. */
-export async function serving(pool: Pool): Promise<ServingRow[]> {
+export async function serving(pool: Pool | PoolClient): Promise<ServingRow[]> {
   const r = await pool.query<ServingRow & { since: Date }>(
     `SELECT d.team, d.adapter, d.model_version AS version, d.phase, d.share, d.since, m.uri,
             m.classification, m.base_model AS "baseModel"
