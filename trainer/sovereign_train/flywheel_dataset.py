@@ -107,18 +107,21 @@ def chat_of(request: Any, response: Any) -> Optional[list]:
     return out
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+
+
 def canonical(messages: list) -> bytes:
-    return json.dumps(messages, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    return _CANONICAL(messages).encode()
 
 
-def near_key(messages: list) -> bytes:
+def near_key(messages: list) -> int:
     """The conversation with Unicode compatibility forms (NFKC), case, ASCII whitespace and
     ASCII punctuation folded away: "What is 1 plus 1?" and "what IS 1plus 1 ?!" are one key."""
-    h = hashlib.blake2b(digest_size=16)
+    h = hashlib.blake2b(digest_size=8)
     for m in messages:
         t = unicodedata.normalize("NFKC", m["content"]).casefold().encode()
         h.update(m["role"][0].encode() + t.translate(None, _FOLD_DELETE) + b"\x1e")
-    return h.digest()
+    return int.from_bytes(h.digest(), "little")
 
 
 def split_of(digest_hex: str, eval_fraction: float) -> str:
@@ -164,6 +167,7 @@ class Builder:
         self.eval_fraction = eval_fraction
         self.after = after
         self.stats = Stats()
+        # 64-bit keys: a false duplicate among a million records has a probability of about 3e-8.
         self._exact: set = set()
         self._near: set = set()
 
@@ -199,7 +203,7 @@ class Builder:
             return None
         msgs = self.redactor.messages(msgs)
         body = canonical(msgs)
-        exact = hashlib.blake2b(body, digest_size=16).digest()
+        exact = int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "little")
         if exact in self._exact:
             st.exclude("duplicate_exact")
             return None
@@ -231,13 +235,16 @@ class Builder:
         return present[-1] if present else None
 
 
+_DECODE = json.JSONDecoder().decode
+
+
 def parse_lines(lines: Iterable[bytes], on_bad: Callable[[], None]) -> Iterator[Any]:
     """JSON objects of JSONL lines; a line that is not JSON is passed on as None (malformed)."""
     for raw in lines:
         if not raw.strip():
             continue
         try:
-            yield json.loads(raw)
+            yield _DECODE(raw.decode())
         except (ValueError, UnicodeDecodeError):
             on_bad()
             yield None
