@@ -157,3 +157,27 @@ def test_given_days_instead_of_dates_when_parsed_then_the_window_ends_today_and_
     assert _window(a, dt.date(2026, 12, 5)) == (dt.date(2026, 12, 3), dt.date(2026, 12, 5))
     assert main(["build-dataset", "--adapter=a", "--days=3", "--from=2026-12-01"], {"SOVEREIGN_TEAM": "t"}) == 2
     assert "expected either --days or --from/--to, found both" in capsys.readouterr().err
+
+
+def test_given_an_opa_without_the_policy_when_asked_then_the_decider_fails_closed():
+    import http.server
+    import threading
+
+    class Empty(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # OPA answers {} for an undefined document
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Empty)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        d = OpaDecider(f"http://127.0.0.1:{srv.server_address[1]}")
+        assert d("research", "captures/m", "public") == (False, ["no_decision"])
+    finally:
+        srv.shutdown()

@@ -66,3 +66,26 @@ def test_given_bad_thresholds_when_gated_then_the_error_names_the_key(bad, msg):
 def test_given_a_nan_perplexity_when_gated_then_it_is_refused_by_name():
     with pytest.raises(GateError, match="candidate.perplexity to be a finite number"):
         evaluate_gate(m(float("nan"), 0.6, 0), m(10, 0.5, 0), T)
+
+
+def test_given_metric_files_when_the_gate_cli_runs_then_it_exits_0_or_1_and_writes_the_report(tmp_path, capsys):
+    import json
+
+    from sovereign_train.flywheel_cli import main
+
+    def write(name, obj):
+        p = tmp_path / name
+        p.write_text(json.dumps(obj))
+        return str(p)
+
+    inc, th = write("i.json", m(10.0, 0.5, 0.01)), write("t.json", T)
+    report = tmp_path / "report.json"
+    argv = ["gate", f"--candidate={write('c.json', m(9.0, 0.6, 0.01))}", f"--incumbent={inc}", f"--thresholds={th}"]
+    assert main(argv + [f"--report={report}"], {}) == 0
+    assert json.loads(report.read_text())["passed"] is True
+    bad = ["gate", f"--candidate={write('c2.json', m(12.0, 0.6, 0.01))}", f"--incumbent={inc}", f"--thresholds={th}"]
+    capsys.readouterr()
+    assert main(bad, {}) == 1
+    assert json.loads(capsys.readouterr().out)["failed"] == ["perplexity"]
+    assert main(["gate", "--candidate=/nope.json", f"--incumbent={inc}", f"--thresholds={th}"], {}) == 2
+    assert "expected --candidate to name a readable JSON file" in capsys.readouterr().err
