@@ -22,7 +22,7 @@ export const VLLM_SCALING_METRICS = {
   kvCache: "vllm:kv_cache_usage_perc",
 } as const;
 
-export type Quantization = "none" | "fp8" | "awq" | "gptq";
+export type Quantization = "none" | "fp8" | "awq" | "gptq" | "compressed-tensors";
 export type WeightLoading = "stream" | "sync";
 export type Profile = "dev" | "prod";
 

@@ -173,7 +173,13 @@ export const modelSchema = z.strictObject({
   gpusPerReplica: nonNegativeInt.optional(),
   /** Tensor-parallel size; must divide gpusPerReplica. @default gpusPerReplica */
   tensorParallelSize: positiveInt.optional(),
-  quantization: z.enum(["none", "fp8", "awq", "gptq"]).default("none"),
+  /**
+   * vLLM's `--quantization`. Checkpoints written by the kit's quantize job (llm-compressor, fp8
+   * or awq scheme) are `compressed-tensors`: their config.json says so, and vLLM refuses a
+   * different flag. `fp8` quantizes an unquantized checkpoint online; `awq`/`gptq` are for
+   * AutoAWQ/AutoGPTQ checkpoints. @default none
+   */
+  quantization: z.enum(["none", "fp8", "awq", "gptq", "compressed-tensors"]).default("none"),
   maxModelLen: positiveInt.default(8192),
   gpuMemoryUtilization: z.number().gt(0).max(0.98).default(0.9),
   enablePrefixCaching: z.boolean().default(true),
@@ -189,6 +195,86 @@ export const modelSchema = z.strictObject({
   maxLoras: positiveInt.optional(),
   /** Image override (air-gapped mirror). @default the kit's pinned image */
   image: imageRef.optional(),
+});
+
+/** A five-field cron schedule (minute hour day-of-month month day-of-week), as a CronJob takes it. */
+const cronSchedule = z
+  .string()
+  .regex(
+    /^(\S+\s+){4}\S+$/,
+    'a five-field cron schedule like "0 3 * * *" (minute hour day-of-month month day-of-week)',
+  )
+  .refine(
+    (s) =>
+      s
+        .trim()
+        .split(/\s+/)
+        .every((f) => /^[0-9*,/-]+$/.test(f)),
+    "cron fields of digits, '*', ',', '-' and '/' only",
+  );
+const fraction = z.number().min(0).max(1);
+
+/**
+ * The training flywheel of one team (docs/flywheel.md): captures -> dataset -> LoRA ->
+ * (quantize) -> evaluation gate -> registry -> canary -> promote or roll back.
+ */
+export const flywheelSchema = z.strictObject({
+  /** Run the loop for this team (needs `allowCapture`). @default false */
+  enabled: z.boolean().default(false),
+  /** The chat model the team's adapter is trained on and served by. */
+  baseModel: dnsLabel,
+  /** Stable served adapter name clients call; versions stay internal. */
+  adapter: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, "a served adapter name"),
+  /** When the CronJob checks for new captures (cron, UTC). @default "0 3 * * *" */
+  schedule: cronSchedule.default("0 3 * * *"),
+  /** New eligible captures needed before a run trains anything. @default 1000 */
+  minNewRecords: positiveInt.default(1000),
+  /** Compressed variant of the merged candidate written by the quantize job. @default none */
+  quantize: z.enum(["none", "fp8", "awq"]).default("none"),
+  /** Every threshold must hold for a candidate to reach the canary. */
+  gate: z
+    .strictObject({
+      /** Largest allowed relative perplexity increase over the incumbent (0.05 = 5 %). @default 0.05 */
+      maxPerplexityRegression: z.number().min(0).default(0.05),
+      /** Smallest exact-match gain over the incumbent (absolute, may be negative). @default 0 */
+      minExactMatchGain: z.number().min(-1).max(1).default(0),
+      /** Smallest win rate against the incumbent on the held-out split, when judged. @default none */
+      minWinRate: fraction.optional(),
+      /** Guard-flag rate on the safety set may exceed the incumbent's by at most this. @default 0 */
+      maxGuardFlagRateIncrease: fraction.default(0),
+    })
+    .default({ maxPerplexityRegression: 0.05, minExactMatchGain: 0, maxGuardFlagRateIncrease: 0 }),
+  /** Canary of a gated candidate: a share of the team's traffic, watched for a window. */
+  canary: z
+    .strictObject({
+      /** Share of the team's requests for the adapter that go to the candidate. @default 0.1 */
+      share: z.number().gt(0).max(0.5).default(0.1),
+      /** How long the candidate is watched before promotion. @default 60 */
+      windowMinutes: positiveInt.default(60),
+      /** Candidate requests needed in the window before it may be promoted. @default 100 */
+      minRequests: positiveInt.default(100),
+      /** Error rate (5xx) of the candidate that rolls it back. @default 0.02 */
+      maxErrorRate: fraction.default(0.02),
+      /** p95 latency of the candidate over the stable version's that rolls it back. @default 1.5 */
+      maxLatencyRatio: z.number().min(1).default(1.5),
+      /** Guard-flag rate of the candidate's traffic that rolls it back. @default 0.01 */
+      maxGuardFlagRate: fraction.default(0.01),
+    })
+    .default({
+      share: 0.1,
+      windowMinutes: 60,
+      minRequests: 100,
+      maxErrorRate: 0.02,
+      maxLatencyRatio: 1.5,
+      maxGuardFlagRate: 0.01,
+    }),
+  /**
+   * Days after which the team's captures and flywheel datasets expire. The data is the
+   * customer's: without this setting nothing is ever deleted. @default none (keep forever)
+   */
+  retentionDays: z
+    .strictObject({ captures: positiveInt.optional(), datasets: positiveInt.optional() })
+    .default({}),
 });
 
 export const teamSchema = z.strictObject({
@@ -221,6 +307,8 @@ export const teamSchema = z.strictObject({
     .string()
     .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, "an IAM role ARN")
     .optional(),
+  /** The team's training flywheel (docs/flywheel.md). @default none */
+  flywheel: flywheelSchema.optional(),
 });
 
 export const storageSchema = z.strictObject({
@@ -423,6 +511,7 @@ export type StackConfigInput = z.input<typeof stackConfigSchema>;
 /** The validated config, with schema defaults applied. */
 export type StackConfig = z.output<typeof stackConfigSchema>;
 export type TeamConfig = StackConfig["teams"][number];
+export type FlywheelConfig = NonNullable<TeamConfig["flywheel"]>;
 export type ModelConfig = StackConfig["models"][number];
 export type GpuPoolConfig = StackConfig["gpuPools"][number];
 export type SubstrateConfig = StackConfig["substrate"];
