@@ -55,7 +55,11 @@ export interface PostgresConnection {
   readonly dependsOn: readonly pulumi.Resource[];
 }
 
-export type PostgresService = "gateway" | "training";
+/**
+ * Services with a Postgres login. Training jobs have none: the trainer reads and writes only
+ * object storage, and one login per team would be one shared role per cluster (issue 16).
+ */
+export type PostgresService = "gateway";
 
 /** Scheduling for one GPU pool. */
 export interface GpuPlacement {

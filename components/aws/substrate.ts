@@ -122,6 +122,8 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   /** The login job's image, through the ECR cache when there is no egress. */
   private readonly postgresImage: pulumi.Output<string>;
   private readonly namespace: k8s.core.v1.Namespace;
+  /** Services already given a login: a second one would be the same Job and Secret. */
+  private readonly connected = new Set<PostgresService>();
 
   constructor(name: string, args: AwsSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:aws:Substrate", name, {}, opts);
@@ -311,6 +313,11 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     namespace: pulumi.Input<string>,
     opts: pulumi.ComponentResourceOptions,
   ): PostgresConnection {
+    // The login Job and its Secret are named after the service in this substrate's namespace,
+    // and the role is one per database: a second login would overwrite the first one's password.
+    if (this.connected.has(service))
+      throw new Error(`expected one Postgres login per service, found a second one for "${service}"`);
+    this.connected.add(service);
     const login = new PostgresLogin(
       name,
       {

@@ -30,11 +30,6 @@ export interface TenancyArgs {
   readonly kueueReady?: readonly pulumi.Resource[];
   /** Prefix the cluster's OIDC authenticator puts before group names. @default "" */
   readonly groupPrefix?: string;
-  /**
-   * Give each team namespace a Postgres login Secret for training jobs (and the egress to reach it).
-   * @default true
-   */
-  readonly postgresForJobs?: boolean;
 }
 
 /** Plain (non-secret) environment of training jobs: S3 endpoint, region, bucket names. */
@@ -146,13 +141,6 @@ export class Tenancy extends pulumi.ComponentResource {
       const egress: pulumi.Input<Record<string, unknown>>[] = [
         store.endpoint.apply((e) => egressRuleFor(targetOfUrl(e))),
       ];
-      if (args.postgresForJobs ?? true) {
-        const pg = args.substrate.connectPostgres(`${base}-postgres`, "training", ns.metadata.name, {
-          parent: this,
-          dependsOn: [ns],
-        });
-        egress.push(pulumi.all([pg.host, pg.port]).apply(([host, port]) => egressRuleFor({ host, port })));
-      }
       new k8s.networking.v1.NetworkPolicy(
         `${base}-np-allow-data-services`,
         {

@@ -13,7 +13,7 @@ export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs 
     throw new Error(`expected substrate kind "cluster", found "${config.substrate.kind}"`);
   }
   const defaults = profileDefaults(config.profile);
-  const services: PostgresService[] = config.training.enabled ? ["gateway", "training"] : ["gateway"];
+  const services: PostgresService[] = ["gateway"];
   return {
     context: config.substrate.context,
     kubeconfig: config.substrate.kubeconfig,

@@ -27,8 +27,6 @@ export function wireTenancy(
     substrate,
     teams: config.teams,
     trainingEnabled: config.training.enabled,
-    // Jobs get a Postgres login only where training (and so its database) is enabled.
-    postgresForJobs: config.training.enabled,
     cohort: config.training.cohort,
     kueueReady: kueue?.ready ?? [],
   });

@@ -415,6 +415,12 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       expect(gw.flatMap((s: any) => [s.Action].flat())).not.toContain("s3:GetObject");
     });
 
+    it("WHEN the same service asks for a second login THEN it is refused (one Job, Secret and role per service)", () => {
+      expect(() => b.substrate.connectPostgres("again-db", "gateway", "elsewhere", {})).toThrow(
+        'expected one Postgres login per service, found a second one for "gateway"',
+      );
+    });
+
     it("THEN connectPostgres projects a secret password into a Secret in the service namespace, and the host is the RDS endpoint", async () => {
       const c = b.postgres;
       expect(await valueOf(c.host)).toBe("substrate-database-postgres.db.example");

@@ -7,6 +7,7 @@ import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import { assertMonitoringInvariants } from "../observability/invariants";
 import { assertImageInvariants } from "./image-invariants";
+import { duplicateObjects } from "./object-identity";
 import type { StackRun } from "./stack";
 
 export async function assertStackInvariants(run: StackRun, stack: string): Promise<void> {
@@ -31,6 +32,9 @@ export async function assertStackInvariants(run: StackRun, stack: string): Promi
       }
     }
   }
+
+  // No two registrations are one Kubernetes object (group, kind, namespace, name).
+  expect(duplicateObjects(run.recorder), "Kubernetes objects registered more than once").toEqual({});
 
   // Observability: one valid scrape object per SCRAPE_TARGETS entry, and the scrape contract
   // (labels, port names) holds for the components the program records.
