@@ -36,6 +36,20 @@ export async function assertStackInvariants(run: StackRun, stack: string): Promi
   // No two registrations are one Kubernetes object (group, kind, namespace, name).
   expect(duplicateObjects(run.recorder), "Kubernetes objects registered more than once").toEqual({});
 
+  // A workload scaled by an HPA leaves `replicas` to it (a set value resets every scale-out on update).
+  for (const hpa of run.recorder.ofType("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")) {
+    const ref = hpa.inputs.spec.scaleTargetRef;
+    const ns = hpa.inputs.metadata.namespace;
+    const target = run.recorder.resources.find(
+      (r) =>
+        r.inputs.kind === ref.kind &&
+        r.inputs.metadata?.name === ref.name &&
+        r.inputs.metadata?.namespace === ns,
+    );
+    expect(target, `the target of HPA ${ns}/${hpa.inputs.metadata.name}`).toBeDefined();
+    expect(target!.inputs.spec.replicas, `replicas of ${ref.kind} ${ns}/${ref.name}`).toBeUndefined();
+  }
+
   // Observability: one valid scrape object per SCRAPE_TARGETS entry, and the scrape contract
   // (labels, port names) holds for the components the program records.
   await assertMonitoringInvariants(run.recorder);
