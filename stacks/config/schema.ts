@@ -312,6 +312,11 @@ export const observabilitySchema = z.strictObject({
         to: z.string().email(),
         from: z.string().email(),
         smarthost: z.string().regex(/^[^:\s]+:\d+$/, "host:port"),
+        /**
+         * Log in to the smarthost (as \`from\`, password \`secrets.smtpPassword\`); \`false\` for a
+         * relay that accepts the cluster without a login. @default true
+         */
+        auth: z.boolean().default(true),
       }),
     ])
     .default({ receiver: "none" }),
