@@ -29,6 +29,11 @@ export interface WorkloadRequest {
   readonly serviceAccountName: string;
   /** Owning team (training workloads are scoped per team). */
   readonly team?: string;
+  /**
+   * Training only: key prefixes of the base models (models bucket) the workload may read besides
+   * its team's prefix; see `baseModelPrefixes`. @default [] (only the team's prefix)
+   */
+  readonly readModels?: readonly string[];
 }
 
 /** What a workload's pods need to reach object storage with exactly its scopes. */

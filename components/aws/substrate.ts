@@ -279,7 +279,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   }
 
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
-    const scopes = workloadScopes(req.kind, req.team);
+    const scopes = workloadScopes(req.kind, req.team, req.readModels);
     const identity = new WorkloadIdentity(
       name,
       {

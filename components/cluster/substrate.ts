@@ -315,7 +315,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
   }
 
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
-    const scopes = workloadScopes(req.kind, req.team);
+    const scopes = workloadScopes(req.kind, req.team, req.readModels);
     // Keys belong to the substrate: the caller's component waits for `ready` (the object
     // store), and the store's identity config needs these keys, so they must not be children
     // of the caller.

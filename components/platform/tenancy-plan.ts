@@ -10,7 +10,7 @@ import type { OpaData } from "../lib/contracts";
 import { modelServerUrl } from "../lib/endpoints";
 import { k8sLabels, teamLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../lib/naming";
-import { workloadScopes, type Scope } from "../lib/scopes";
+import { baseModelPrefixes, workloadScopes, type Scope } from "../lib/scopes";
 import { KUBERNETES_VERSION } from "../lib/versions";
 
 /** A team as the config declares it (the fields tenancy needs). */
@@ -52,6 +52,24 @@ export interface TenancyPlanArgs {
   readonly postgres?: EgressTarget;
   /** Prefix the cluster's OIDC authenticator puts before group names. @default "" */
   readonly groupPrefix?: string;
+  /**
+   * The served models' weights (key prefix in the models bucket and classification): a team's
+   * trainer may read those within its clearance. @default [] (no base models readable)
+   */
+  readonly models?: readonly { readonly source: string; readonly dataClassification: Classification }[];
+}
+
+/**
+ * Base-model prefixes a team's trainer may read: the weights of every configured model whose
+ * data classification is within the team's clearance (never a prefix under `teams/`).
+ */
+export function trainerReadModels(
+  t: Pick<TeamInput, "clearance">,
+  models: readonly { readonly source: string; readonly dataClassification: Classification }[],
+): string[] {
+  return baseModelPrefixes(
+    models.filter((m) => clearedFor(t.clearance, m.dataClassification)).map((m) => m.source),
+  );
 }
 
 /** A Kubernetes object as plain data. */
@@ -75,6 +93,8 @@ export interface TeamPlan {
   readonly localQueue?: K8sObject;
   /** Object-storage scopes of the team's training workloads. */
   readonly storageScopes: readonly Scope[];
+  /** Base-model prefixes the trainer may read (`trainerReadModels`), passed to the substrate. */
+  readonly readModels: readonly string[];
   /** ServiceAccount the team's training jobs run as. */
   readonly serviceAccountName: string;
   readonly opa: OpaData["teams"][string];
@@ -218,6 +238,7 @@ export const TEAM_ROLE_RULES = [
 /** Everything one team gets. */
 export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
   const ns = teamNamespace(t.name);
+  const readModels = trainerReadModels(t, a.models ?? []);
   const labels = { ...k8sLabels("tenancy", t.name), ...teamLabels(t.name, t.costCenter) };
   const egress: Record<string, unknown>[] = [];
   if (a.objectStore) egress.push(egressRuleFor(a.objectStore));
@@ -319,7 +340,8 @@ export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
           spec: { clusterQueue },
         }
       : undefined,
-    storageScopes: workloadScopes("training", t.name),
+    storageScopes: workloadScopes("training", t.name, readModels),
+    readModels,
     serviceAccountName: TRAINER_SERVICE_ACCOUNT,
     opa: opaTeamEntry(t),
   };

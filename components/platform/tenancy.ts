@@ -15,6 +15,7 @@ import {
   type K8sObject,
   type TeamInput,
   type TeamPlan,
+  type TenancyPlanArgs,
 } from "./tenancy-plan";
 
 export interface TenancyArgs {
@@ -30,6 +31,8 @@ export interface TenancyArgs {
   readonly kueueReady?: readonly pulumi.Resource[];
   /** Prefix the cluster's OIDC authenticator puts before group names. @default "" */
   readonly groupPrefix?: string;
+  /** Served models' weights; trainers read those within their clearance. @default [] */
+  readonly models?: TenancyPlanArgs["models"];
 }
 
 /** Plain (non-secret) environment of training jobs: S3 endpoint, region, bucket names. */
@@ -68,6 +71,7 @@ export class Tenancy extends pulumi.ComponentResource {
         trainingEnabled: args.trainingEnabled,
         cohort: args.cohort,
         groupPrefix: args.groupPrefix,
+        models: args.models,
       }),
     );
     const namespaces: Record<string, pulumi.Output<string>> = {};
@@ -105,6 +109,7 @@ export class Tenancy extends pulumi.ComponentResource {
           namespace: ns.metadata.name,
           serviceAccountName: plan.serviceAccountName,
           team: plan.team,
+          readModels: plan.readModels,
         },
         { parent: this, dependsOn: [ns] },
       );

@@ -28,6 +28,8 @@ export function wireTenancy(
     teams: config.teams,
     trainingEnabled: config.training.enabled,
     cohort: config.training.cohort,
+    // Trainers read these base models' weights (within their clearance), never the whole bucket.
+    models: config.models,
     kueueReady: kueue?.ready ?? [],
   });
   return { teamNamespaces: tenancy.namespaces };

@@ -12,6 +12,7 @@ import { KEY_PURPOSES, keyPolicy } from "../../components/aws/keys";
 import { dataBucketPolicy } from "../../components/aws/storage";
 import { workloadScopes } from "../../components/lib/scopes";
 import { EKS_ADDON_VERSIONS } from "../../components/lib/versions";
+import { valueOf } from "../helpers/mocks";
 
 const arns = { models: "arn:m", datasets: "arn:d", checkpoints: "arn:c", inferenceLogs: "arn:l" };
 const actionsOf = (st: { Action: string | readonly string[] }[]) => st.flatMap((s) => [s.Action].flat());
@@ -48,14 +49,23 @@ describe("IAM policy documents", () => {
     expect(ms.find((s) => s.Sid === "BucketKey")!.Action).toEqual(["kms:Decrypt"]);
   });
 
-  it("GIVEN a training job WHEN scoped THEN it reads its team's datasets and writes its team's checkpoints and models only", () => {
-    const st = scopeStatements(workloadScopes("training", "research"), {
+  it("GIVEN a training job WHEN scoped THEN it reads its team's datasets and writes its team's checkpoints and models only", async () => {
+    const st = scopeStatements(workloadScopes("training", "research", ["llama-8b/", "bge-m3"]), {
       bucketArns: arns,
       kmsKeyArn: "k",
       region: "r",
     });
     const objects = st.filter((s) => s.Sid?.startsWith("Objects")) as any[];
-    expect(objects).toHaveLength(4);
+    expect(objects).toHaveLength(5);
+    // Reads of the models bucket: the team's prefix and the named base models, never the
+    // whole bucket (so never another team's adapters).
+    const resources = await Promise.all(objects.map((s) => valueOf<string>(s.Resource)));
+    const modelReads = resources.filter((r) => r.startsWith(`${arns.models}/`)).sort();
+    expect(modelReads).toEqual(
+      [`${arns.models}/bge-m3/*`, `${arns.models}/llama-8b/*`, `${arns.models}/teams/research/*`].sort(),
+    );
+    for (const s of st.filter((x) => x.Sid?.startsWith("List")) as any[])
+      if (s.Action.includes("s3:ListBucket")) expect(s.Condition?.StringLike?.["s3:prefix"]).toBeDefined();
     const list = st.filter((s) => s.Sid?.startsWith("List")) as any[];
     expect(list[0].Condition).toEqual({ StringLike: { "s3:prefix": ["teams/research/*"] } });
     const writes = objects.filter((s) => [s.Action].flat().includes("s3:PutObject")).length;

@@ -60,7 +60,7 @@ export function fakeSubstrate(
           { name: "AWS_ENDPOINT_URL_S3", value: "http://s3.fake.svc:8333" },
           { name: "AWS_REGION", value: "us-east-1" },
         ]),
-        scopes: workloadScopes(req.kind, req.team),
+        scopes: workloadScopes(req.kind, req.team, req.readModels),
         dependsOn: [sa],
       };
     },
