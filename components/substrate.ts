@@ -75,6 +75,25 @@ export interface GpuPlacement {
   readonly capacityType: "on-demand" | "spot";
 }
 
+/** One NetworkPolicy egress rule as plain data: the peers (`to`) and the ports. */
+export interface EgressRule {
+  readonly to: readonly Record<string, unknown>[];
+  readonly ports: readonly { readonly protocol: "TCP" | "UDP"; readonly port: number }[];
+}
+
+/**
+ * What pods need to reach the substrate's services, and nothing more: on AWS the S3 prefix
+ * list of the region (through the VPC's gateway endpoint) plus the Pod Identity agent, and the
+ * database subnets; in-cluster the data namespace. Platform components build their egress
+ * NetworkPolicies from these instead of opening a port to every address.
+ */
+export interface EgressTargets {
+  /** Rules reaching the object store (including the workload-credential endpoint it needs). */
+  readonly objectStore: pulumi.Output<EgressRule[]>;
+  /** Rules reaching Postgres. */
+  readonly postgres: pulumi.Output<EgressRule[]>;
+}
+
 /** Who may reach a `LoadBalancer` Service: the private network only, or the internet. */
 export type LoadBalancerExposure = "internal" | "public";
 
@@ -84,6 +103,8 @@ export interface Substrate {
   /** Provider for the target cluster. */
   readonly provider: k8s.Provider;
   readonly objectStore: ObjectStore;
+  /** Egress rules to the substrate's services (see {@link EgressTargets}). */
+  readonly egressTargets: EgressTargets;
   /** Storage classes: `default` for general volumes. */
   readonly storageClasses: { readonly default: string };
   /** GPU placement per configured pool name. */

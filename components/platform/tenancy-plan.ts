@@ -23,6 +23,8 @@ export interface TeamInput {
   readonly gpuQuota: { readonly nominal: number; readonly borrowingLimit: number };
   readonly budgets: { readonly tokensPerDay: number; readonly requestsPerMinute: number };
   readonly allowCapture: boolean;
+  /** HTTPS to internet addresses (an explicit, audited per-team setting). @default false */
+  readonly internetEgress?: boolean;
 }
 
 /** A model as the config declares it (the fields the OPA data needs). */
@@ -192,6 +194,22 @@ export function targetOfUrl(url: string): EgressTarget {
 /** The link-local instance metadata range, never reachable from team pods. */
 const METADATA_CIDR = "169.254.169.254/32";
 
+/** Label on a team namespace whose pods may reach the internet (`teams[].internetEgress`). */
+export const INTERNET_EGRESS_LABEL = "sovereign.ai/internet-egress";
+
+/**
+ * Addresses that are not the internet: private (RFC 1918), shared (CGNAT), link-local
+ * (metadata services, the Pod Identity agent) and loopback. A team's internet egress excludes them.
+ */
+export const NON_INTERNET_RANGES = [
+  "10.0.0.0/8",
+  "172.16.0.0/12",
+  "192.168.0.0/16",
+  "100.64.0.0/10",
+  "169.254.0.0/16",
+  "127.0.0.0/8",
+] as const;
+
 /** One egress rule to a peer: a namespace when it is in-cluster, else any IP on that port only. */
 export function egressRuleFor(target: EgressTarget): Record<string, unknown> {
   const ns = clusterNamespaceOf(target.host);
@@ -285,6 +303,20 @@ export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
         },
       ],
     }),
+    ...(t.internetEgress
+      ? [
+          netpol("allow-internet-egress", ns, labels, {
+            podSelector: {},
+            policyTypes: ["Egress"],
+            egress: [
+              {
+                to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [...NON_INTERNET_RANGES] } }],
+                ports: [{ protocol: "TCP", port: 443 }],
+              },
+            ],
+          }),
+        ]
+      : []),
     ...(egress.length > 0
       ? [netpol("allow-data-services", ns, labels, { podSelector: {}, policyTypes: ["Egress"], egress })]
       : []),
@@ -300,6 +332,7 @@ export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
         labels: {
           ...labels,
           [TEAM_NAMESPACE_LABEL]: t.name,
+          ...(t.internetEgress ? { [INTERNET_EGRESS_LABEL]: "true" } : {}),
           "pod-security.kubernetes.io/enforce": "restricted",
           "pod-security.kubernetes.io/enforce-version": `v${KUBERNETES_VERSION}`,
           "pod-security.kubernetes.io/warn": "restricted",

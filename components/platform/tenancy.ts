@@ -10,8 +10,6 @@ import { TRAINING_ENV_CONFIGMAP } from "./training-jobs";
 import {
   asArgs,
   planTeam,
-  egressRuleFor,
-  targetOfUrl,
   type K8sObject,
   type TeamInput,
   type TeamPlan,
@@ -143,9 +141,10 @@ export class Tenancy extends pulumi.ComponentResource {
         },
         { ...child, dependsOn: [ns, ...access.dependsOn] },
       );
-      const egress: pulumi.Input<Record<string, unknown>>[] = [
-        store.endpoint.apply((e) => egressRuleFor(targetOfUrl(e))),
-      ];
+      // Exactly what the substrate exposes for the object store: no port open to every address.
+      const egress = args.substrate.egressTargets.objectStore.apply((rules) =>
+        rules.map((r) => ({ to: [...r.to], ports: [...r.ports] })),
+      );
       new k8s.networking.v1.NetworkPolicy(
         `${base}-np-allow-data-services`,
         {

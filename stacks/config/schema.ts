@@ -213,6 +213,13 @@ export const teamSchema = z.strictObject({
   /** Whether permitted traffic of this team may be captured for training. @default false */
   allowCapture: z.boolean().default(false),
   /**
+   * Let the team's pods open HTTPS connections to internet addresses (not private ranges, not
+   * the instance metadata service). Off, they reach only DNS, their own namespace and the
+   * substrate's object store. The namespace is labelled `sovereign.ai/internet-egress: "true"`
+   * so audits find it. @default false
+   */
+  internetEgress: z.boolean().default(false),
+  /**
    * IAM role of the team's members (aws substrate): gets an EKS access entry with edit rights
    * in the team's namespace only. @default none
    */

@@ -57,6 +57,7 @@ export function clusterSubstrate(config: StackConfig, _ctx: StackContext): Creat
     kind: s.kind,
     provider: s.provider,
     objectStore: s.objectStore,
+    egressTargets: s.egressTargets,
     storageClasses: s.storageClasses,
     gpuPools: s.gpuPools,
     registryMirrors: s.registryMirrors,

@@ -477,7 +477,14 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
         if (res.status === "valid") kinds.add(o.kind);
       }
       expect(invalid).toEqual([]);
-      expect([...kinds].sort()).toEqual(["Job", "Namespace", "Secret", "ServiceAccount", "StorageClass"]);
+      expect([...kinds].sort()).toEqual([
+        "Job",
+        "Namespace",
+        "NetworkPolicy",
+        "Secret",
+        "ServiceAccount",
+        "StorageClass",
+      ]);
     });
 
     it("THEN the substrate implements the whole interface with the buckets of every role", async () => {
