@@ -25,6 +25,9 @@ describe("IAM policy documents", () => {
       "ec2:Describe*",
     );
     expect(wildcardActions([{ Effect: "Allow", Action: ["s3:GetObject", "*"] }])).toEqual(["*"]);
+    // A Deny may use a wildcard (it only takes rights away): the TLS-only bucket statement does.
+    expect(wildcardActions([{ Effect: "Deny", Action: "s3:*" }])).toEqual([]);
+    expect(() => policyDocument([{ Effect: "Deny", Action: "s3:*", Resource: "*" }])).not.toThrow();
   });
 
   it("GIVEN every workload kind WHEN scoped THEN statements hold exactly its prefixes and never a wildcard action", () => {
