@@ -172,6 +172,8 @@ export interface AwsSubstrateArgs {
     readonly storageGiB: number;
     readonly backupRetentionDays: number;
     readonly multiAz: boolean;
+    /** Enhanced monitoring interval, seconds; 0 is off. @default 0 */
+    readonly enhancedMonitoringSeconds?: 0 | 1 | 5 | 10 | 15 | 30 | 60;
   };
   /**
    * Images pulled from upstream registries (not from a configured mirror): with egress

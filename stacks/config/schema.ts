@@ -257,6 +257,21 @@ export const databaseSchema = z.strictObject({
   instances: positiveInt.optional(),
   /** Backup retention in days. @default 1 in dev, 7 in prod */
   backupRetentionDays: positiveInt.optional(),
+  /**
+   * RDS enhanced monitoring interval in seconds (aws; FSBP RDS.6); 0 turns it off.
+   * @default 0 in dev, 60 in prod
+   */
+  enhancedMonitoringSeconds: z
+    .union([
+      z.literal(0),
+      z.literal(1),
+      z.literal(5),
+      z.literal(10),
+      z.literal(15),
+      z.literal(30),
+      z.literal(60),
+    ])
+    .optional(),
 });
 
 export const gatewaySchema = z.strictObject({

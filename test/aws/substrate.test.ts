@@ -271,6 +271,28 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       expect(db.backupRetentionPeriod).toBe(prod ? 14 : 1);
     });
 
+    it("THEN enhanced monitoring (FSBP RDS.6) is on every 60 s in prod with a role only RDS monitoring assumes, and off in dev", () => {
+      const db = b.recorder.one("aws:rds/instance:Instance").inputs;
+      const roles = b.recorder.ofType("aws:iam/role:Role").filter((r) => r.name.endsWith("-monitoring-role"));
+      if (!prod) {
+        expect(db.monitoringInterval).toBe(0);
+        expect(roles).toEqual([]);
+        return;
+      }
+      expect(db.monitoringInterval).toBe(60);
+      expect(roles).toHaveLength(1);
+      expect(db.monitoringRoleArn).toContain(roles[0].name);
+      expect(json(roles[0].inputs.assumeRolePolicy).Statement[0].Principal).toEqual({
+        Service: "monitoring.rds.amazonaws.com",
+      });
+      const attach = b.recorder
+        .ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        .find((r) => r.name.endsWith("-monitoring-policy"))!;
+      expect(attach.inputs.policyArn).toBe(
+        "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+      );
+    });
+
     it("THEN the database is private, TLS-only, IAM-auth enabled with a managed master password, reachable only from the cluster", () => {
       const db = b.recorder.one("aws:rds/instance:Instance").inputs;
       expect(db).toMatchObject({
