@@ -55,6 +55,31 @@ for (const stack of ["aws-dev", "aws-prod", "local"] as const) {
       }
     });
 
+    it("GIVEN every identity WHEN its grants are read back THEN the whole table is exactly what docs/access-control.md lists", () => {
+      const aws = stack !== "local";
+      const model = (m: string) => (aws ? `sovereign-serving/model-${m}` : `serving-model-${m}-identity`);
+      const expected: Record<string, string[]> = {
+        [aws ? "sovereign-gateway/gateway" : "gateway-workload"]: [
+          `write ${buckets.inferenceLogs}/captures/*`,
+        ],
+        ...Object.fromEntries(config.models.map((m) => [model(m.name), [`read ${buckets.models}/*`]])),
+        ...Object.fromEntries(
+          config.teams.map((t) => [
+            aws ? `team-${t.name}/trainer` : `tenancy-${t.name}-trainer`,
+            expectedTrainer(config, t.name, buckets),
+          ]),
+        ),
+        ...(aws
+          ? { "kube-system/karpenter": [] }
+          : {
+              operator: Object.values(buckets)
+                .flatMap((b) => [`read ${b}/*`, `write ${b}/*`])
+                .sort(),
+            }),
+      };
+      expect(table).toEqual(expected);
+    });
+
     it("THEN no trainer reads the whole models bucket or another team's prefix", () => {
       const trainers = Object.entries(table).filter(([k]) => k.includes("trainer"));
       expect(trainers.length).toBe(config.teams.length);
