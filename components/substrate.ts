@@ -29,6 +29,11 @@ export interface WorkloadRequest {
   readonly serviceAccountName: string;
   /** Owning team (training workloads are scoped per team). */
   readonly team?: string;
+  /**
+   * Training only: key prefixes of the base models (models bucket) the workload may read besides
+   * its team's prefix; see `baseModelPrefixes`. @default [] (only the team's prefix)
+   */
+  readonly readModels?: readonly string[];
 }
 
 /** What a workload's pods need to reach object storage with exactly its scopes. */
@@ -55,7 +60,11 @@ export interface PostgresConnection {
   readonly dependsOn: readonly pulumi.Resource[];
 }
 
-export type PostgresService = "gateway" | "training";
+/**
+ * Services with a Postgres login. Training jobs have none: the trainer reads and writes only
+ * object storage, and one login per team would be one shared role per cluster (issue 16).
+ */
+export type PostgresService = "gateway";
 
 /** Scheduling for one GPU pool. */
 export interface GpuPlacement {
@@ -64,6 +73,25 @@ export interface GpuPlacement {
   readonly nodeSelector: Readonly<Record<string, string>>;
   readonly tolerations: readonly k8s.types.input.core.v1.Toleration[];
   readonly capacityType: "on-demand" | "spot";
+}
+
+/** One NetworkPolicy egress rule as plain data: the peers (`to`) and the ports. */
+export interface EgressRule {
+  readonly to: readonly Record<string, unknown>[];
+  readonly ports: readonly { readonly protocol: "TCP" | "UDP"; readonly port: number }[];
+}
+
+/**
+ * What pods need to reach the substrate's services, and nothing more: on AWS the S3 prefix
+ * list of the region (through the VPC's gateway endpoint) plus the Pod Identity agent, and the
+ * database subnets; in-cluster the data namespace. Platform components build their egress
+ * NetworkPolicies from these instead of opening a port to every address.
+ */
+export interface EgressTargets {
+  /** Rules reaching the object store (including the workload-credential endpoint it needs). */
+  readonly objectStore: pulumi.Output<EgressRule[]>;
+  /** Rules reaching Postgres. */
+  readonly postgres: pulumi.Output<EgressRule[]>;
 }
 
 /** Who may reach a `LoadBalancer` Service: the private network only, or the internet. */
@@ -75,6 +103,8 @@ export interface Substrate {
   /** Provider for the target cluster. */
   readonly provider: k8s.Provider;
   readonly objectStore: ObjectStore;
+  /** Egress rules to the substrate's services (see {@link EgressTargets}). */
+  readonly egressTargets: EgressTargets;
   /** Storage classes: `default` for general volumes. */
   readonly storageClasses: { readonly default: string };
   /** GPU placement per configured pool name. */

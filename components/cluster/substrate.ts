@@ -12,6 +12,8 @@ import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { BUCKET_ROLES, workloadScopes, type BucketRole } from "../lib/scopes";
 import { SUBSTRATE_IMAGES } from "../lib/versions";
 import type {
+  EgressRule,
+  EgressTargets,
   GpuPlacement,
   LoadBalancerExposure,
   ObjectStore as ObjectStoreInfo,
@@ -22,9 +24,9 @@ import type {
   WorkloadRequest,
 } from "../substrate";
 import { bucketActions, identityActions, newKeyPair, WorkloadCredentials } from "./credentials";
-import { dataNetworkPolicies } from "./network-policy";
+import { dataNetworkPolicies, S3_PORT } from "./network-policy";
 import { ObjectStore, type ObjectStoreMode } from "./object-store";
-import { Postgres } from "./postgres";
+import { Postgres, POSTGRES_PORT } from "./postgres";
 
 /** Suffix of each bucket role's name: `${prefix}-${suffix}`. */
 export const BUCKET_SUFFIXES: Readonly<Record<BucketRole, string>> = {
@@ -162,6 +164,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
   readonly kind = "cluster" as const;
   readonly provider: k8s.Provider;
   readonly objectStore: ObjectStoreInfo;
+  readonly egressTargets: EgressTargets;
   readonly storageClasses: { readonly default: string };
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
@@ -296,6 +299,17 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
         pulumi.Output<string>
       >,
     };
+    // Both services live in the data namespace: clients may reach it on their ports only.
+    const toData = (port: number): EgressRule[] => [
+      {
+        to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": dataNs } } }],
+        ports: [{ protocol: "TCP", port }],
+      },
+    ];
+    this.egressTargets = {
+      objectStore: pulumi.output(toData(S3_PORT)),
+      postgres: pulumi.output(toData(POSTGRES_PORT)),
+    };
     this.storageClasses = { default: args.storageClass };
     this.gpuPools = gpuPlacements(args.gpuPools ?? []);
     this.registryMirrors = pulumi.output({ ...(args.registryMirrors ?? {}) });
@@ -315,7 +329,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
   }
 
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
-    const scopes = workloadScopes(req.kind, req.team);
+    const scopes = workloadScopes(req.kind, req.team, req.readModels);
     // Keys belong to the substrate: the caller's component waits for `ready` (the object
     // store), and the store's identity config needs these keys, so they must not be children
     // of the caller.

@@ -232,7 +232,8 @@ export class Gateway extends pulumi.ComponentResource {
       {
         metadata: { name: "gateway", namespace: this.namespace, labels },
         spec: {
-          replicas: args.replicas.min,
+          // No `replicas`: the HPA below owns the count (between replicas.min and .max), and a
+          // set value would reset a scaled-out gateway on every update.
           selector: { matchLabels: selector },
           strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
           template: {

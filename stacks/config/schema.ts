@@ -300,6 +300,13 @@ export const teamSchema = z.strictObject({
   /** Whether permitted traffic of this team may be captured for training. @default false */
   allowCapture: z.boolean().default(false),
   /**
+   * Let the team's pods open HTTPS connections to internet addresses (not private ranges, not
+   * the instance metadata service). Off, they reach only DNS, their own namespace and the
+   * substrate's object store. The namespace is labelled `sovereign.ai/internet-egress: "true"`
+   * so audits find it. @default false
+   */
+  internetEgress: z.boolean().default(false),
+  /**
    * IAM role of the team's members (aws substrate): gets an EKS access entry with edit rights
    * in the team's namespace only. @default none
    */
@@ -339,6 +346,21 @@ export const databaseSchema = z.strictObject({
   instances: positiveInt.optional(),
   /** Backup retention in days. @default 1 in dev, 7 in prod */
   backupRetentionDays: positiveInt.optional(),
+  /**
+   * RDS enhanced monitoring interval in seconds (aws; FSBP RDS.6); 0 turns it off.
+   * @default 0 in dev, 60 in prod
+   */
+  enhancedMonitoringSeconds: z
+    .union([
+      z.literal(0),
+      z.literal(1),
+      z.literal(5),
+      z.literal(10),
+      z.literal(15),
+      z.literal(30),
+      z.literal(60),
+    ])
+    .optional(),
 });
 
 export const gatewaySchema = z.strictObject({
@@ -403,6 +425,11 @@ export const observabilitySchema = z.strictObject({
         to: z.string().email(),
         from: z.string().email(),
         smarthost: z.string().regex(/^[^:\s]+:\d+$/, "host:port"),
+        /**
+         * Log in to the smarthost (as \`from\`, password \`secrets.smtpPassword\`); \`false\` for a
+         * relay that accepts the cluster without a login. @default true
+         */
+        auth: z.boolean().default(true),
       }),
     ])
     .default({ receiver: "none" }),

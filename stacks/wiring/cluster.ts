@@ -13,7 +13,7 @@ export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs 
     throw new Error(`expected substrate kind "cluster", found "${config.substrate.kind}"`);
   }
   const defaults = profileDefaults(config.profile);
-  const services: PostgresService[] = config.training.enabled ? ["gateway", "training"] : ["gateway"];
+  const services: PostgresService[] = ["gateway"];
   return {
     context: config.substrate.context,
     kubeconfig: config.substrate.kubeconfig,
@@ -57,6 +57,7 @@ export function clusterSubstrate(config: StackConfig, _ctx: StackContext): Creat
     kind: s.kind,
     provider: s.provider,
     objectStore: s.objectStore,
+    egressTargets: s.egressTargets,
     storageClasses: s.storageClasses,
     gpuPools: s.gpuPools,
     registryMirrors: s.registryMirrors,

@@ -38,7 +38,7 @@ export function observabilityArgs(
             to: am.to,
             from: am.from,
             smarthost: am.smarthost,
-            ...(s.smtpPassword !== undefined ? { password: pulumi.secret(s.smtpPassword) } : {}),
+            ...(am.auth && s.smtpPassword !== undefined ? { password: pulumi.secret(s.smtpPassword) } : {}),
           };
   const oidc = o.grafana.oidc;
   return {

@@ -33,7 +33,9 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
   it("WHEN it is deployed THEN the Deployment runs >= 2 hardened non-root replicas with the pinned image", () => {
     const d = one("kubernetes:apps/v1:Deployment").inputs;
     expect(d.metadata.namespace).toBe(PLATFORM_NAMESPACES.gateway);
-    expect(d.spec.replicas).toBe(3);
+    // The HPA owns the replica count: the Deployment leaves it unset, the HPA keeps >= 2.
+    expect(d.spec.replicas).toBeUndefined();
+    expect(one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs.spec.minReplicas).toBe(3);
     const c = d.spec.template.spec.containers[0];
     expect(c.image).toMatch(/gateway:\d+\.\d+\.\d+$/);
     expect(c.securityContext).toMatchObject({

@@ -43,6 +43,21 @@ export function fakeSubstrate(
         inferenceLogs: bucket("inference-logs"),
       },
     },
+    // The double's services are in-cluster, in namespace "fake".
+    egressTargets: {
+      objectStore: pulumi.output([
+        {
+          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "fake" } } }],
+          ports: [{ protocol: "TCP" as const, port: 8333 }],
+        },
+      ]),
+      postgres: pulumi.output([
+        {
+          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "fake" } } }],
+          ports: [{ protocol: "TCP" as const, port: 5432 }],
+        },
+      ]),
+    },
     storageClasses: { default: "standard" },
     gpuPools,
     registryMirrors: pulumi.output(opts.registryMirrors ?? {}),
@@ -60,7 +75,7 @@ export function fakeSubstrate(
           { name: "AWS_ENDPOINT_URL_S3", value: "http://s3.fake.svc:8333" },
           { name: "AWS_REGION", value: "us-east-1" },
         ]),
-        scopes: workloadScopes(req.kind, req.team),
+        scopes: workloadScopes(req.kind, req.team, req.readModels),
         dependsOn: [sa],
       };
     },

@@ -224,6 +224,12 @@ const GENERIC_CALLS: Record<string, Record<string, unknown>> = {
     userId: "AIDTEST",
   },
   "aws:index/getPartition:getPartition": { partition: "aws", dnsSuffix: "amazonaws.com" },
+  // The S3 prefix list of the region (documentation ranges stand in for S3's public ranges).
+  "aws:ec2/getPrefixList:getPrefixList": {
+    id: "pl-6ea54007",
+    name: "com.amazonaws.eu-central-1.s3",
+    cidrBlocks: ["198.51.100.0/24", "203.0.113.0/24"],
+  },
   "aws:index/getRegion:getRegion": { name: "eu-central-1", region: "eu-central-1" },
   "aws:index/getAvailabilityZones:getAvailabilityZones": {
     names: ["eu-central-1a", "eu-central-1b", "eu-central-1c"],

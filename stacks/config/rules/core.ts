@@ -245,7 +245,7 @@ export const secretsForReceivers: Rule = (raw) => {
       ),
     ];
   }
-  if (am.receiver === "email" && str(secrets.smtpPassword) === undefined) {
+  if (am.receiver === "email" && am.auth !== false && str(secrets.smtpPassword) === undefined) {
     return [
       issue(
         "secrets.smtpPassword",
