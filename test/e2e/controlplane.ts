@@ -205,6 +205,8 @@ export async function startControlPlane(log: (s: string) => void): Promise<Contr
     `--tls-private-key-file=${f("apiserver.key")}`,
     `--client-ca-file=${f("ca.crt")}`,
     "--authorization-mode=Node,RBAC",
+    // As on kind and EKS: privileged pods are allowed by the server; Pod Security decides per namespace.
+    "--allow-privileged=true",
     // The default admission chain of 1.33 (NamespaceLifecycle, LimitRanger, ServiceAccount,
     // PodSecurity, ResourceQuota, validating admission policy, ...) plus NodeRestriction.
     "--enable-admission-plugins=NodeRestriction",
@@ -249,7 +251,7 @@ export async function startControlPlane(log: (s: string) => void): Promise<Contr
     `--root-ca-file=${f("ca.crt")}`,
     "--use-service-account-credentials=true",
     "--leader-elect=false",
-    "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route,-persistentvolume-binder,-attachdetach,-persistentvolume-expander",
+    "--controllers=*",
     "--v=0",
   ]);
   start("kube-scheduler", bins.scheduler, [

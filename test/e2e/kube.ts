@@ -115,20 +115,27 @@ export class Kube {
     return `${base}${ns}/${info.plural}${name ? `/${name}` : ""}`;
   }
 
+  /** The object as sent: a cluster-scoped kind carries no namespace (Helm leaves one on some). */
+  private scoped(m: Manifest): Manifest {
+    if (this.info(m.apiVersion, m.kind)?.namespaced !== false || m.metadata.namespace === undefined) return m;
+    const { namespace: _dropped, ...metadata } = m.metadata;
+    return { ...m, metadata };
+  }
+
   /** Server-side apply (force: the run owns every field it sends). */
   async apply(m: Manifest, dryRun = false): Promise<Response> {
     const url = this.url(m.apiVersion, m.kind, m.metadata.namespace, m.metadata.name);
     if (!url)
       return { status: 404, body: { message: `${m.apiVersion} ${m.kind} is not served` }, warnings: [] };
     const q = `?fieldManager=${FIELD_MANAGER}&force=true&fieldValidation=Strict${dryRun ? "&dryRun=All" : ""}`;
-    return this.request("PATCH", url + q, m, "application/apply-patch+yaml");
+    return this.request("PATCH", url + q, this.scoped(m), "application/apply-patch+yaml");
   }
 
   async create(m: Manifest, dryRun = false): Promise<Response> {
     const url = this.url(m.apiVersion, m.kind, m.metadata.namespace);
     if (!url)
       return { status: 404, body: { message: `${m.apiVersion} ${m.kind} is not served` }, warnings: [] };
-    return this.request("POST", url + (dryRun ? "?dryRun=All" : ""), m);
+    return this.request("POST", url + (dryRun ? "?dryRun=All" : ""), this.scoped(m));
   }
 
   async get(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<any> {

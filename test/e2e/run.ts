@@ -44,6 +44,7 @@ const ROOT = path.resolve(__dirname, "../..");
 const KUBERNETES_VERSION = "v1.33.13";
 /** Objects that make the API server call out to a service (none runs under kwok: pods are fake). */
 const CALLS_OUT = new Set(["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService"]);
+const SYSTEM_NAMESPACES = new Set(["default", "kube-system", "kube-public", "kube-node-lease"]);
 const WAIT_READY_S = 180;
 const WAIT_GONE_S = 180;
 
@@ -136,10 +137,27 @@ function planStack(recorded: Recorded[], apiVersions: string[], tmp: string) {
   const units: Unit[] = [];
   const notApplied: { release: string; reason: string }[] = [];
   const errors = unsupported(recorded).map((t) => `the harness cannot expand ${t}`);
+  const namespaces = new Set(
+    recorded
+      .filter((r) => r.type === "kubernetes:core/v1:Namespace")
+      .map((r) => manifestOf(r)!.metadata.name),
+  );
   for (const r of topologicalOrder(recorded)) {
     if (isRelease(r)) {
       const rel = releaseOf(r);
+      // `createNamespace`: Helm creates the release's namespace when the program does not.
+      const createNs: PlannedObject[] =
+        rel.createNamespace && !namespaces.has(rel.namespace) && !SYSTEM_NAMESPACES.has(rel.namespace)
+          ? [
+              {
+                manifest: { apiVersion: "v1", kind: "Namespace", metadata: { name: rel.namespace } },
+                source: `${rel.resource} (createNamespace)`,
+              },
+            ]
+          : [];
+      namespaces.add(rel.namespace);
       if (!localChart(rel.chart)) {
+        if (createNs.length > 0) units.push({ urn: r.urn, label: rel.resource, objects: createNs });
         notApplied.push({
           release: `${rel.resource} (chart ${path.basename(rel.chart)}${rel.version ? ` ${rel.version}` : ""}, namespace ${rel.namespace})`,
           reason:
@@ -160,7 +178,12 @@ function planStack(recorded: Recorded[], apiVersions: string[], tmp: string) {
         manifest: { ...m, metadata: { ...m.metadata, namespace: m.metadata.namespace ?? rel.namespace } },
         source: `${rel.resource}/${m.kind}/${m.metadata.name}`,
       }));
-      units.push({ urn: r.urn, label: rel.resource, objects: helmInstallOrder(objects), release: rel });
+      units.push({
+        urn: r.urn,
+        label: rel.resource,
+        objects: [...createNs, ...helmInstallOrder(objects)],
+        release: rel,
+      });
       continue;
     }
     const m = manifestOf(r);
@@ -275,26 +298,28 @@ async function podHint(kube: Kube, namespace: string | undefined): Promise<strin
 
 const WORKLOADS = new Set(["Deployment", "StatefulSet", "DaemonSet", "Job"]);
 
-/** A pod that breaks `restricted` (privileged), and one that meets it. */
+/** A pod that meets `baseline` but not `restricted` (no securityContext), and one that meets `restricted`. */
 function probePod(namespace: string, restricted: boolean): Manifest {
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: { name: `e2e-admission-probe-${restricted ? "restricted" : "privileged"}`, namespace },
+    metadata: { name: `e2e-admission-probe-${restricted ? "restricted" : "baseline"}`, namespace },
     spec: {
       containers: [
         {
           name: "probe",
           image: "registry.k8s.io/pause:3.10",
-          securityContext: restricted
+          ...(restricted
             ? {
-                allowPrivilegeEscalation: false,
-                capabilities: { drop: ["ALL"] },
-                runAsNonRoot: true,
-                runAsUser: 65532,
-                seccompProfile: { type: "RuntimeDefault" },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ["ALL"] },
+                  runAsNonRoot: true,
+                  runAsUser: 65532,
+                  seccompProfile: { type: "RuntimeDefault" },
+                },
               }
-            : { privileged: true },
+            : {}),
         },
       ],
     },
@@ -319,7 +344,7 @@ async function admissionChecks(kube: Kube, applied: PlannedObject[], result: Sta
     const bad = await kube.create(probePod(name, false), true);
     const rejected = bad.status === 403 && /violates PodSecurity "restricted/.test(messageOf(bad));
     result.admission.push({
-      check: `privileged pod rejected in ${name}`,
+      check: `baseline-only pod rejected in ${name}`,
       ok: rejected,
       detail: rejected ? messageOf(bad).slice(0, 160) : `answer ${bad.status}: ${messageOf(bad)}`,
     });
@@ -438,8 +463,20 @@ async function runStack(
     const left: string[] = [];
     for (const o of applied) {
       const m = o.manifest;
-      if (await kube.get(m.apiVersion, m.kind, m.metadata.namespace, m.metadata.name!))
-        left.push(`${describe(m)} (${o.source})`);
+      const live = await kube.get(m.apiVersion, m.kind, m.metadata.namespace, m.metadata.name!);
+      if (!live) continue;
+      // What holds it: finalizers and the last condition's message (a stuck namespace says why).
+      const held = [
+        live.metadata?.deletionTimestamp
+          ? `deleting since ${live.metadata.deletionTimestamp}`
+          : "not deleted",
+        ...(live.metadata?.finalizers?.length ? [`finalizers ${live.metadata.finalizers.join(", ")}`] : []),
+        ...((live.status?.conditions ?? []) as { status: string; message?: string }[])
+          .filter((c) => c.status === "True" && c.message)
+          .slice(-2)
+          .map((c) => c.message!),
+      ];
+      left.push(`${describe(m)} (${o.source}): ${held.join("; ")}`);
     }
     return left;
   };
