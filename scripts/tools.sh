@@ -180,7 +180,7 @@ expanded=()
 for t in "${want[@]}"; do
   case "$t" in
     default) expanded+=(opa helm promtool amtool postgres charts) ;;
-    e2e) expanded+=(opa helm promtool amtool postgres charts etcd kube-apiserver kube-controller-manager kube-scheduler kwok crds) ;;
+    e2e) expanded+=(opa helm promtool amtool postgres charts etcd kube-apiserver kube-controller-manager kube-scheduler kwok crds openssl) ;;
     *) expanded+=("$t") ;;
   esac
 done
@@ -211,18 +211,26 @@ for t in "${expanded[@]}"; do
       chart_from_module gatekeeper "$GATEKEEPER_CHART_VERSION" \
         "github.com/open-policy-agent/gatekeeper/v3@v$GATEKEEPER_CHART_VERSION" charts/gatekeeper
       ;;
+    openssl)
+      if ! command -v openssl >/dev/null; then
+        echo "tools: installing openssl from Debian's packages (the e2e makes its certificates with it)" >&2
+        if [[ $(id -u) -ne 0 ]]; then die "need root to apt-get install openssl"; fi
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+      fi
+      ;;
     crds)
       for s in "${CRD_SOURCES[@]}"; do
         IFS='|' read -r n m d <<<"$s"
         crds_from_module "$n" "$m" "$d"
       done
       ;;
-    *) die "unknown tool '$t' (expected default, e2e, opa, helm, promtool, amtool, postgres, charts, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, crds)" ;;
+    *) die "unknown tool '$t' (expected default, e2e, opa, helm, promtool, amtool, postgres, charts, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, crds, openssl)" ;;
   esac
 done
 
 for t in "${expanded[@]}"; do
-  [[ $t == charts || $t == crds ]] && continue
+  [[ $t == charts || $t == crds || $t == openssl ]] && continue
   [[ -x "$BIN/$t" ]] || die "$t is missing after install"
 done
 echo "tools: ready in $BIN -> $CACHE (${expanded[*]})" >&2

@@ -283,7 +283,7 @@ export function table(results: readonly StackResult[]): string {
     [
       "stack",
       "applied",
-      "rejected",
+      "rejected or duplicate",
       "ready",
       "not ready",
       "left after delete",
