@@ -246,6 +246,8 @@ export interface StackResult {
   duplicates: Duplicate[];
   admission: { check: string; ok: boolean; detail: string }[];
   skippedKinds: { object: string; reason: string }[];
+  /** Warnings the server returned on apply (shown, not failures: Pod Security `warn` labels, deprecations). */
+  warnings: string[];
   errors: string[];
 }
 
@@ -261,6 +263,7 @@ export function emptyResult(stack: string): StackResult {
     duplicates: [],
     admission: [],
     skippedKinds: [],
+    warnings: [],
     errors: [],
   };
 }

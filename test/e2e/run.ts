@@ -411,6 +411,7 @@ async function runStack(
       }
       applied.push(o);
       result.applied++;
+      for (const w of r.warnings) result.warnings.push(`${describe(m)} (${o.source}): ${w}`);
       if (m.kind === "ConstraintTemplate") {
         const crd = constraintCrd(m);
         const c = await kube.apply(crd);
@@ -448,20 +449,20 @@ async function runStack(
   await admissionChecks(kube, applied, result);
 
   // Delete in reverse order; namespaces the kit created must terminate, and nothing may be left.
-  for (const o of [...applied].reverse()) {
-    const r = await kube.delete(o.manifest);
-    if (r.status >= 300 && r.status !== 404)
-      result.errors.push(`delete ${describe(o.manifest)}: ${messageOf(r)}`);
-    if (o.manifest.kind === "ConstraintTemplate") {
-      const crd = standIns.find(
-        (c) => c.metadata.labels?.["e2e.sovereign/template"] === o.manifest.metadata.name,
-      );
-      if (crd) await kube.delete(crd);
+  // CustomResourceDefinitions go last, once the namespaces are gone: removing a served API while
+  // namespaces terminate makes the namespace controller's discovery fail, and it backs off for
+  // minutes (a real cluster behaves the same).
+  const isCrd = (o: PlannedObject) => o.manifest.kind === "CustomResourceDefinition";
+  const deleteAll = async (objects: PlannedObject[]) => {
+    for (const o of [...objects].reverse()) {
+      const r = await kube.delete(o.manifest);
+      if (r.status >= 300 && r.status !== 404)
+        result.errors.push(`delete ${describe(o.manifest)}: ${messageOf(r)}`);
     }
-  }
-  const stillThere = async () => {
+  };
+  const stillThere = async (objects: PlannedObject[]) => {
     const left: string[] = [];
-    for (const o of applied) {
+    for (const o of objects) {
       const m = o.manifest;
       const live = await kube.get(m.apiVersion, m.kind, m.metadata.namespace, m.metadata.name!);
       if (!live) continue;
@@ -480,8 +481,19 @@ async function runStack(
     }
     return left;
   };
-  const gone = await waitFor(WAIT_GONE_S, async () => ((await stillThere()).length === 0 ? true : undefined));
-  if (!gone) result.left = await stillThere();
+  const deleteAndWait = async (objects: PlannedObject[]) => {
+    await deleteAll(objects);
+    const gone = await waitFor(WAIT_GONE_S, async () =>
+      (await stillThere(objects)).length === 0 ? true : undefined,
+    );
+    if (!gone) result.left.push(...(await stillThere(objects)));
+  };
+  await deleteAndWait(applied.filter((o) => !isCrd(o)));
+  const standInObjects = standIns.map((crd) => ({
+    manifest: crd,
+    source: "constraint CRD (Gatekeeper stand-in)",
+  }));
+  await deleteAndWait([...applied.filter(isCrd), ...standInObjects]);
   for (const n of nodes) await kube.delete(n);
   return result;
 }
@@ -613,6 +625,7 @@ function printStack(r: StackResult): void {
     "objects not applied",
     r.skippedKinds.map((x) => `${x.object}: ${x.reason}`),
   );
+  section("warnings from the server (not failures)", r.warnings);
   section("ERRORS", r.errors);
   const f = failures(r);
   log(f.length === 0 ? "  result: ok" : `  result: FAILED (${f.length} problem${f.length > 1 ? "s" : ""})`);
