@@ -113,6 +113,10 @@ build_wrapped() { # name module version package extra ldflags
 # dependency; map each to the published release, and stamp the version.
 kubernetes() { # name
   local name=$1 replaces gomod
+  if [[ -x "$CACHE/$name@$KUBERNETES_VERSION/$name" ]]; then
+    link_bin "$name" "$CACHE/$name@$KUBERNETES_VERSION/$name"
+    return 0
+  fi
   gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
   [[ -f "$gomod" ]] || die "go mod download k8s.io/kubernetes@$KUBERNETES_VERSION gave no go.mod"
   replaces=$(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1 => \1 '"$KUBERNETES_STAGING_VERSION"'#p' "$gomod")
