@@ -7,6 +7,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { RegistryMirrors } from "./lib/images";
+import type { ChartMirror } from "./lib/versions";
 import type { BucketRole, Scope, WorkloadKind } from "./lib/scopes";
 
 export interface ObjectStore {
@@ -115,6 +116,12 @@ export interface Substrate {
    * internet egress. Platform components rewrite each image with `mirrorImage`.
    */
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
+  /**
+   * Where the third-party Helm charts come from when their repositories are not reachable
+   * (`chartMirror` in the config): an OCI registry prefix or a directory of packaged charts.
+   * Undefined: each chart's upstream repository. Platform components pass it to `chartSource`.
+   */
+  readonly chartMirror: ChartMirror | undefined;
   /**
    * Resources the platform layer depends on, so destroy removes the platform (and its
    * load balancers and ENIs) before the substrate underneath.

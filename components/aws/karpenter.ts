@@ -11,7 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { GPU_POOL_LABEL, GPU_RESOURCE, GPU_TAINT, GPU_TYPE_LABEL, gpuFamily } from "../lib/gpu-catalog";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
-import { KARPENTER } from "../lib/versions";
+import { type ChartMirror, KARPENTER, chartSource } from "../lib/versions";
 import type { GpuPlacement } from "../substrate";
 import { NODE_METADATA_OPTIONS } from "./cluster";
 import {
@@ -391,6 +391,8 @@ export interface KarpenterArgs {
   readonly isolatedVpc?: boolean;
   /** Registry mirrors the controller image is pulled through (`mirrorImage`). @default {} */
   readonly registryMirrors?: pulumi.Input<RegistryMirrors>;
+  /** Where the chart comes from when the chart repository is not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
   /** Namespace of the controller. @default kube-system */
   readonly namespace?: string;
   /** Resources the controller waits for (node group, addons). @default [] */
@@ -547,8 +549,7 @@ export class Karpenter extends pulumi.ComponentResource {
       `${name}-controller`,
       {
         name: "karpenter",
-        chart: KARPENTER.chart,
-        version: KARPENTER.version,
+        ...chartSource(KARPENTER, args.chartMirror),
         namespace: ns,
         atomic: true,
         values: pulumi.output(args.registryMirrors ?? {}).apply((mirrors) =>

@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import type { Profile } from "../lib/profile";
 import { workloadScopes } from "../lib/scopes";
+import type { ChartMirror } from "../lib/versions";
 import type {
   EgressRule,
   EgressTargets,
@@ -187,6 +188,8 @@ export interface AwsSubstrateArgs {
   readonly registryMirrors?: RegistryMirrors;
   /** Image of the Postgres login job. */
   readonly postgresClientImage: string;
+  /** Where the third-party charts come from when their repositories are not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
 }
 
 export class AwsSubstrate extends pulumi.ComponentResource implements Substrate {
@@ -204,6 +207,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   readonly storage: ObjectStorage;
   readonly database: Database;
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
+  readonly chartMirror: ChartMirror | undefined;
   private readonly args: AwsSubstrateArgs;
   /** The login job's image, through the ECR cache when there is no egress. */
   private readonly postgresImage: pulumi.Output<string>;
@@ -267,6 +271,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     );
     this.provider = this.cluster.provider;
     const cached = this.network.pullThrough.rules.map((r) => r.registry);
+    this.chartMirror = args.chartMirror;
     this.registryMirrors = ecrHost.apply((host) => ({
       ...(isolated ? pullThroughMirrors(host, cached) : {}),
       ...(args.registryMirrors ?? {}),
@@ -289,6 +294,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         replicas: args.profile === "prod" ? 2 : 1,
         isolatedVpc: isolated,
         registryMirrors: this.registryMirrors,
+        chartMirror: args.chartMirror,
         dependsOn: this.cluster.ready,
         pullThroughPrefixes: this.network.pullThrough.rules.map((r) => r.prefix),
       },

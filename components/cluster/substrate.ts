@@ -10,7 +10,7 @@ import { k8sLabels } from "../lib/labels";
 import type { RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { BUCKET_ROLES, workloadScopes, type BucketRole } from "../lib/scopes";
-import { SUBSTRATE_IMAGES } from "../lib/versions";
+import { type ChartMirror, SUBSTRATE_IMAGES } from "../lib/versions";
 import type {
   EgressRule,
   EgressTargets,
@@ -127,6 +127,8 @@ export interface ClusterSubstrateArgs {
   readonly operatorNamespace?: string;
   /** Registry mirror prefix per upstream registry host (air-gapped clusters). @default {} */
   readonly registryMirrors?: RegistryMirrors;
+  /** Where the third-party charts come from when their repositories are not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
   /**
    * Annotations of internal and public `LoadBalancer` Services for the cluster's controller.
    * @default DEFAULT_CLUSTER_LB_ANNOTATIONS
@@ -168,6 +170,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
   readonly storageClasses: { readonly default: string };
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
+  readonly chartMirror: ChartMirror | undefined;
   readonly ready: readonly pulumi.Resource[];
   readonly store: ObjectStore;
   private readonly storeName: string;
@@ -244,6 +247,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
         protectData: args.protectData,
         provider: this.provider,
         registryMirrors: args.registryMirrors,
+        chartMirror: args.chartMirror,
         dependsOn: [dataNamespace],
       },
       { parent: this },
@@ -278,6 +282,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
         instances: args.postgres.instances,
         image: postgresImage(args.postgres.version),
         registryMirrors: args.registryMirrors,
+        chartMirror: args.chartMirror,
         storageGiB: args.postgres.storageGiB,
         storageClass: args.storageClass,
         services: args.postgres.services,
@@ -313,6 +318,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
     this.storageClasses = { default: args.storageClass };
     this.gpuPools = gpuPlacements(args.gpuPools ?? []);
     this.registryMirrors = pulumi.output({ ...(args.registryMirrors ?? {}) });
+    this.chartMirror = args.chartMirror;
     this.lbAnnotations = args.loadBalancerAnnotations ?? {};
     this.ready = [
       ...policies,

@@ -12,6 +12,7 @@ import { z } from "zod";
 import { MIRROR_PREFIX, REGISTRY_HOST } from "../../components/lib/images";
 import { CLASSIFICATIONS } from "../../components/lib/classification";
 import { GUARD_FAMILIES } from "../../components/lib/contracts";
+import type { ChartMirror } from "../../components/lib/versions";
 
 const dnsLabel = z
   .string()
@@ -494,6 +495,42 @@ const mirrorPrefix = z
  */
 export const registryMirrorsSchema = z.record(registryHost, mirrorPrefix);
 
+/**
+ * Where the third-party Helm charts come from when their repositories are not reachable
+ * (air-gapped installs): exactly one of an OCI registry prefix or a local directory of
+ * packaged charts. See docs/registry-mirrors.md.
+ */
+export const chartMirrorSchema = z
+  .strictObject({
+    /**
+     * OCI registry prefix the charts were pushed to (`helm push <chart>-<version>.tgz <prefix>`),
+     * e.g. `oci://123456789012.dkr.ecr.eu-central-1.amazonaws.com/charts`; each chart is pulled as
+     * `<prefix>/<chart name>` at its pinned version.
+     */
+    oci: z
+      .string()
+      .regex(
+        /^oci:\/\/[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(\/[a-z0-9._-]+)*$/,
+        "an OCI registry prefix like oci://123456789012.dkr.ecr.eu-central-1.amazonaws.com/charts (lowercase, no tag, no trailing /)",
+      )
+      .optional(),
+    /**
+     * Absolute path of a directory with the packaged charts (`<chart name>-<version>.tgz`, as
+     * `helm pull --version <version>` writes them) on the machine that runs `pulumi up`.
+     */
+    directory: z
+      .string()
+      .regex(
+        /^\/([^/\0]+\/)*[^/\0]+$/,
+        "an absolute directory path like /opt/sovereign/charts (no trailing /)",
+      )
+      .optional(),
+  })
+  .refine((m) => (m.oci === undefined) !== (m.directory === undefined), {
+    message: "exactly one of `oci` (an OCI registry prefix) or `directory` (packaged charts)",
+  })
+  .transform((m): ChartMirror => (m.oci !== undefined ? { oci: m.oci } : { directory: m.directory! }));
+
 export const stackConfigSchema = z.strictObject({
   substrate: substrateSchema,
   profile: z.enum(["dev", "prod"]),
@@ -530,6 +567,11 @@ export const stackConfigSchema = z.strictObject({
    * `{ "nvcr.io": "123456789012.dkr.ecr.eu-central-1.amazonaws.com/mirror/nvcr" }`. @default {}
    */
   registryMirrors: registryMirrorsSchema.default({}),
+  /**
+   * Chart mirror for air-gapped installs: `{ oci: "oci://<registry>/<path>" }` or
+   * `{ directory: "/abs/path" }` (packaged charts). @default each chart's upstream repository
+   */
+  chartMirror: chartMirrorSchema.optional(),
   secrets: secretsSchema.default({}),
 });
 

@@ -90,6 +90,7 @@ export function awsSubstrateArgs(
     images: upstreamImages(config),
     registryMirrors: config.registryMirrors,
     postgresClientImage: AWS_SUBSTRATE_IMAGES.postgresClient,
+    chartMirror: config.chartMirror,
   };
 }
 

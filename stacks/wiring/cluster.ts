@@ -44,6 +44,7 @@ export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs 
       capacityType: p.capacityType,
     })),
     registryMirrors: config.registryMirrors,
+    chartMirror: config.chartMirror,
     ...(config.substrate.loadBalancerAnnotations
       ? { loadBalancerAnnotations: config.substrate.loadBalancerAnnotations }
       : {}),
@@ -61,6 +62,7 @@ export function clusterSubstrate(config: StackConfig, _ctx: StackContext): Creat
     storageClasses: s.storageClasses,
     gpuPools: s.gpuPools,
     registryMirrors: s.registryMirrors,
+    chartMirror: s.chartMirror,
     ready: s.ready,
     loadBalancerAnnotations: (exposure) => s.loadBalancerAnnotations(exposure),
     bindWorkload: (name, req, opts) => s.bindWorkload(name, req, opts),

@@ -15,7 +15,10 @@ import type { StackContext } from "./context";
 export function observabilityArgs(
   config: StackConfig,
   ctx: StackContext,
-  substrate: Pick<Substrate, "storageClasses" | "registryMirrors" | "loadBalancerAnnotations">,
+  substrate: Pick<
+    Substrate,
+    "storageClasses" | "registryMirrors" | "chartMirror" | "loadBalancerAnnotations"
+  >,
   dashboards: readonly Dashboard[],
 ): ObservabilityArgs {
   const o = config.observability;
@@ -45,6 +48,7 @@ export function observabilityArgs(
     profile: config.profile,
     storageClass: substrate.storageClasses.default,
     registryMirrors: substrate.registryMirrors,
+    chartMirror: substrate.chartMirror,
     internalLoadBalancerAnnotations: substrate.loadBalancerAnnotations("internal"),
     storageSize: o.storageSize,
     ...(o.retention !== undefined ? { retention: o.retention } : {}),

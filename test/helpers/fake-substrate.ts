@@ -8,11 +8,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { GPU_POOL_LABEL, GPU_TAINT, GPU_TYPE_LABEL } from "../../components/lib/gpu-catalog";
 import { workloadScopes } from "../../components/lib/scopes";
 import type { GpuPlacement, Substrate } from "../../components/substrate";
+import type { ChartMirror } from "../../components/lib/versions";
 
 export function fakeSubstrate(
   opts: {
     gpuPools?: Record<string, { gpuType: string; gpusPerNode: number; capacityType?: "on-demand" | "spot" }>;
     registryMirrors?: Record<string, string>;
+    chartMirror?: ChartMirror;
   } = {},
 ): Substrate {
   const provider = new k8s.Provider("fake-k8s", { context: "fake" });
@@ -61,6 +63,7 @@ export function fakeSubstrate(
     storageClasses: { default: "standard" },
     gpuPools,
     registryMirrors: pulumi.output(opts.registryMirrors ?? {}),
+    chartMirror: opts.chartMirror,
     ready: [],
     loadBalancerAnnotations: (exposure) => ({ "fake.example/load-balancer": exposure }),
     bindWorkload(name, req, opts) {

@@ -88,6 +88,8 @@ export interface MockOptions {
     name: string;
     inputs: Record<string, unknown>;
   }) => Record<string, unknown>;
+  /** The id a resource gets (e.g. `subnet-0abc...` for AWS subnets). @default `<name>-id-<n>` */
+  readonly id?: (r: { type: string; name: string }) => string | undefined;
   /** Results of provider function calls (`aws:index/getCallerIdentity:getCallerIdentity`). */
   readonly calls?: (token: string, args: Record<string, unknown>) => Record<string, unknown>;
 }
@@ -255,7 +257,7 @@ export function installMocks(opts: MockOptions = {}): ResourceRecorder {
       newResource(args) {
         const extra = opts.outputs?.({ type: args.type, name: args.name, inputs: args.inputs }) ?? {};
         return {
-          id: `${args.name}-id-${counter++}`,
+          id: opts.id?.({ type: args.type, name: args.name }) ?? `${args.name}-id-${counter++}`,
           state: { ...args.inputs, ...defaultOutputs(args.type, args.name, args.inputs), ...extra },
         };
       },
