@@ -1,0 +1,70 @@
+/**
+ * Stage 6: account for a finished request, whatever its outcome: metrics, the team's token
+ * count, one audit row (queued, never on the response path) and the access log line.
+ */
+import type { AuditRow } from "../db";
+import type { Logger } from "../log";
+import type { Metrics } from "../metrics";
+import type { QuotaTracker } from "../quota";
+import type { SpillQueue } from "../spill-queue";
+import { now, type RequestContext } from "./context";
+
+export interface AccountDeps {
+  readonly metrics: Metrics;
+  readonly quota: QuotaTracker;
+  readonly audit: SpillQueue<AuditRow>;
+  readonly log: Logger;
+  readonly instanceId: string;
+  readonly accessLog: boolean;
+}
+
+/** The audit row of a finished request. */
+export function auditRow(ctx: RequestContext, instance: string, ms: number): AuditRow {
+  return {
+    requestId: ctx.id,
+    ts: ctx.ts,
+    subject: ctx.principal?.sub ?? "",
+    authKind: ctx.principal?.kind ?? "none",
+    team: ctx.principal?.team ?? "",
+    model: ctx.model,
+    endpoint: ctx.endpoint,
+    tokensIn: ctx.tokensIn,
+    tokensOut: ctx.tokensOut,
+    latencyMs: Math.round(ms * 1000) / 1000,
+    decision: ctx.decision,
+    reasons: ctx.reasons,
+    status: ctx.status,
+    streamed: ctx.streamed,
+    captured: ctx.captured,
+    instance,
+  };
+}
+
+export function account(d: AccountDeps, ctx: RequestContext): void {
+  const ms = now() - ctx.t0;
+  const team = ctx.principal?.team ?? "";
+  const m = d.metrics;
+  m.requests.inc({ team, model: ctx.model, endpoint: ctx.endpoint, status: String(ctx.status) });
+  m.duration.observe({ endpoint: ctx.endpoint }, ms / 1000);
+  m.added.observe({ endpoint: ctx.endpoint }, Math.max(0, ms - ctx.upstreamMs) / 1000);
+  if (ctx.tokensIn || ctx.tokensOut) {
+    m.tokens.inc({ team, model: ctx.model, direction: "in" }, ctx.tokensIn);
+    m.tokens.inc({ team, model: ctx.model, direction: "out" }, ctx.tokensOut);
+    if (team) d.quota.addTokens(team, ctx.tokensIn + ctx.tokensOut);
+  }
+  d.audit.push(auditRow(ctx, d.instanceId, ms));
+  if (d.accessLog) {
+    d.log.info("request", {
+      requestId: ctx.id,
+      team,
+      sub: ctx.principal?.sub,
+      model: ctx.model,
+      endpoint: ctx.endpoint,
+      status: ctx.status,
+      ms: Math.round(ms * 100) / 100,
+      tokensIn: ctx.tokensIn,
+      tokensOut: ctx.tokensOut,
+      reasons: ctx.reasons.length ? ctx.reasons : undefined,
+    });
+  }
+}
