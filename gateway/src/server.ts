@@ -10,17 +10,27 @@ import type { Pool } from "pg";
 import { Authenticator } from "./auth";
 import { captureSink, type CaptureRecord } from "./capture";
 import type { GatewayConfig } from "./config";
-import { createPool, insertAudit, lookupApiKey, migrate, pruneUsage, readUsage, type AuditRow } from "./db";
+import {
+  createPool,
+  insertAudit,
+  isDataError,
+  lookupApiKey,
+  migrate,
+  pruneUsage,
+  readUsage,
+  type AuditRow,
+} from "./db";
 import { ApiError, errors, sendError } from "./errors";
 import { createLogger, type Logger } from "./log";
 import { createMetrics, type Metrics } from "./metrics";
 import { OpaClient } from "./opa";
-import { account, type AccountDeps } from "./pipeline/account";
+import { account, journal, type AccountDeps } from "./pipeline/account";
 import { INFERENCE_ENDPOINTS, newContext } from "./pipeline/context";
 import type { PipelineDeps } from "./pipeline/deps";
 import { inference } from "./pipeline/inference";
 import { listModels, sendJson } from "./pipeline/models";
 import { UpstreamAgents } from "./pipeline/proxy";
+import { Redactor } from "./pipeline/capture";
 import { QuotaTracker } from "./quota";
 import { credentialsProvider, S3Client } from "./s3";
 import { SpillQueue } from "./spill-queue";
@@ -36,6 +46,9 @@ export interface GatewayOptions {
 
 export class Gateway {
   readonly server: http.Server;
+  /** Serves `/metrics` only, on its own port (reachable from the monitoring namespace only). */
+  readonly metricsServer: http.Server;
+  metricsPort = 0;
   readonly metrics: Metrics;
   readonly log: Logger;
   private readonly pool: Pool;
@@ -74,8 +87,10 @@ export class Gateway {
       flushIntervalMs: cfg.flushIntervalMs,
       retryIntervalMs: cfg.retryIntervalMs,
       deliver: (b) => insertAudit(this.pool, b),
+      isPoison: isDataError,
+      onDeadLetter: (n) => this.metrics.auditDeadLetters.inc(n),
       onDepth: (m, d) => this.metrics.auditSpill.set(m + d),
-      onDropped: () => undefined,
+      onDropped: (n) => this.metrics.auditDropped.inc(n),
       log: this.log,
     });
     if (cfg.s3) {
@@ -103,6 +118,16 @@ export class Gateway {
         log: this.log,
       });
     }
+    this.accountDeps = {
+      metrics: this.metrics,
+      quota: this.quota,
+      audit: this.audit,
+      log: this.log,
+      instanceId: cfg.instanceId,
+      accessLog: cfg.accessLog,
+      catalog: cfg.catalog,
+      auditSync: cfg.auditSync,
+    };
     this.deps = {
       cfg,
       log: this.log,
@@ -113,19 +138,35 @@ export class Gateway {
       audit: this.audit,
       capture: this.capture,
       agents: this.agents,
+      redactPatterns: cfg.catalog.redactPatterns,
+      redactor: this.capture
+        ? new Redactor({
+            queue: this.capture,
+            metrics: this.metrics,
+            log: this.log,
+            maxPending: cfg.captureQueueMax,
+            maxChars: cfg.captureMaxChars,
+          })
+        : undefined,
+      accountDeps: this.accountDeps,
     };
-    this.accountDeps = {
-      metrics: this.metrics,
-      quota: this.quota,
-      audit: this.audit,
-      log: this.log,
-      instanceId: cfg.instanceId,
-      accessLog: cfg.accessLog,
-    };
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+
+    // A client has receiveTimeoutMs to send headers and body (a stalled one gets 408 and is
+    // closed); the time to answer is not bounded here (streams may be long; the upstream
+    // timeout bounds them).
+    this.server = http.createServer(
+      {
+        requestTimeout: cfg.receiveTimeoutMs,
+        headersTimeout: cfg.receiveTimeoutMs,
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(cfg.receiveTimeoutMs / 4))),
+      },
+      (req, res) => void this.handle(req, res),
+    );
     this.server.keepAliveTimeout = 65_000;
-    this.server.headersTimeout = 66_000;
-    this.server.requestTimeout = 0; // streams may be long; the upstream timeout bounds them
+    this.metricsServer = http.createServer(
+      { requestTimeout: 10_000, headersTimeout: 10_000 },
+      (req, res) => void this.serveMetrics(req, res),
+    );
   }
 
   /** Picks up spilled records, runs migrations (retried in the background) and listens. */
@@ -148,7 +189,16 @@ export class Gateway {
       this.server.listen(this.cfg.port, this.cfg.host, () => resolve());
     });
     const port = (this.server.address() as { port: number }).port;
-    this.log.info("gateway listening", { port, instance: this.cfg.instanceId });
+    await new Promise<void>((resolve, reject) => {
+      this.metricsServer.once("error", reject);
+      this.metricsServer.listen(this.cfg.metricsPort, this.cfg.host, () => resolve());
+    });
+    this.metricsPort = (this.metricsServer.address() as { port: number }).port;
+    this.log.info("gateway listening", {
+      port,
+      metricsPort: this.metricsPort,
+      instance: this.cfg.instanceId,
+    });
     this.log.flush();
     return port;
   }
@@ -185,12 +235,16 @@ export class Gateway {
     this.draining = true;
     this.log.info("draining", { open: this.active.size });
     const closed = new Promise<void>((r) => this.server.close(() => r()));
+    const metricsClosed = new Promise<void>((r) => this.metricsServer.close(() => r()));
+    this.metricsServer.closeAllConnections();
     this.server.closeIdleConnections();
     const until = Date.now() + this.cfg.drainTimeoutMs;
     while (this.active.size && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     this.server.closeAllConnections();
     await closed;
+    await metricsClosed;
     for (const t of this.timers) clearInterval(t);
+    await this.deps.redactor?.drain();
     await this.audit.close(2000);
     await this.capture?.close(2000);
     this.opa.close();
@@ -203,24 +257,37 @@ export class Gateway {
 
   // ---------------------------------------------------------------------------------------------
 
+  private async serveMetrics(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path !== "/metrics") return sendError(res, errors.notFound(`unknown path "${path}"`, "unknown_url"));
+    const body = await this.metrics.registry.metrics();
+    res.writeHead(200, { "content-type": this.metrics.registry.contentType });
+    res.end(body);
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     if (path === "/healthz") return sendJson(res, 200, '{"status":"ok"}');
     if (path === "/readyz") {
-      const ok = this.migrated && !this.draining;
+      // Not ready while migrations are pending, while draining, or while audit rows cannot
+      // even be kept on disk (they would be lost).
+      const status = this.draining
+        ? "draining"
+        : !this.migrated
+          ? "starting"
+          : this.audit.failing
+            ? "audit_failing"
+            : "ready";
       return sendJson(
         res,
-        ok ? 200 : 503,
-        JSON.stringify({ status: ok ? "ready" : this.draining ? "draining" : "starting" }),
+        status === "ready" ? 200 : 503,
+        JSON.stringify({
+          status,
+          audit: { spilled: this.audit.onDisk, deadLetters: this.audit.deadLetters },
+        }),
       );
-    }
-    if (path === "/metrics") {
-      const body = await this.metrics.registry.metrics();
-      res.writeHead(200, { "content-type": this.metrics.registry.contentType });
-      res.end(body);
-      return;
     }
     if (path !== "/v1/models" && !INFERENCE_ENDPOINTS.has(path)) {
       return sendError(res, errors.notFound(`unknown path "${path}"`, "unknown_url"));
@@ -243,6 +310,7 @@ export class Gateway {
         this.log.error("unhandled error", { requestId: ctx.id, error: String(e) });
       ctx.status = err.status;
       if (err.status === 413) res.setHeader("connection", "close");
+      await journal(this.accountDeps, ctx);
       sendError(res, err);
     } finally {
       this.active.delete(res);

@@ -140,7 +140,7 @@ describe("GIVEN load while PostgreSQL and the object store go away", () => {
   it("WHEN both stop and come back under load THEN every request has its audit row and its captured record", async () => {
     // This test is about the audit and capture sinks; a generous OPA deadline keeps a busy
     // CI machine from turning it into a test of OPA's latency (that has its own tests).
-    const { url } = await world.gateway({ opaTimeoutMs: 5000 });
+    const { url, metricsUrl } = await world.gateway({ opaTimeoutMs: 5000 });
     const token = await world.idp.token({ sub: "load" });
     const ids: string[] = [];
     const statuses: number[] = [];
@@ -156,7 +156,7 @@ describe("GIVEN load while PostgreSQL and the object store go away", () => {
         }
         if (n === 180) {
           // Both sinks have been down for 120 requests: records must be waiting, not lost.
-          const m = await (await fetch(`${url}/metrics`)).text();
+          const m = await (await fetch(`${metricsUrl}/metrics`)).text();
           spilledDuringOutage = [
             Number(/sovereign_gateway_audit_spill_records (\d+)/.exec(m)?.[1]),
             Number(/sovereign_gateway_capture_spill_records (\d+)/.exec(m)?.[1]) +
@@ -204,7 +204,9 @@ describe("GIVEN load while PostgreSQL and the object store go away", () => {
 });
 
 describe("GIVEN a gateway process killed while records wait on its disk", () => {
-  function startChild(env: Record<string, string>): Promise<{ proc: ChildProcess; url: string }> {
+  function startChild(
+    env: Record<string, string>,
+  ): Promise<{ proc: ChildProcess; url: string; metricsUrl: string }> {
     const proc = spawn(process.execPath, ["--import", "tsx", "gateway/src/main.ts"], {
       cwd: REPO,
       env: { ...process.env, ...env },
@@ -215,10 +217,10 @@ describe("GIVEN a gateway process killed while records wait on its disk", () => 
       const t = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 30_000);
       proc.stdout!.on("data", (c) => {
         out += String(c);
-        const m = /"msg":"gateway listening","port":(\d+)/.exec(out);
+        const m = /"msg":"gateway listening","port":(\d+),"metricsPort":(\d+)/.exec(out);
         if (m) {
           clearTimeout(t);
-          resolve({ proc, url: `http://127.0.0.1:${m[1]}` });
+          resolve({ proc, url: `http://127.0.0.1:${m[1]}`, metricsUrl: `http://127.0.0.1:${m[2]}` });
         }
       });
       proc.on("exit", (code) => reject(new Error(`gateway exited ${code}: ${out}`)));
@@ -241,7 +243,7 @@ describe("GIVEN a gateway process killed while records wait on its disk", () => 
       await r.arrayBuffer();
     }
     await world.until(async () => {
-      const m = await (await fetch(`${first.url}/metrics`)).text();
+      const m = await (await fetch(`${first.metricsUrl}/metrics`)).text();
       return (
         /sovereign_gateway_capture_spill_records 20\b/.test(m) &&
         /sovereign_gateway_audit_spill_records 20\b/.test(m)

@@ -46,6 +46,7 @@ function ctx(endpoint = "/v1/chat/completions"): RequestContext {
     upstreamMs: 0,
     streamed: false,
     captured: false,
+    journaled: false,
   };
 }
 

@@ -51,6 +51,8 @@ export function wireGateway(
     public: config.gateway.public,
     maxBodyBytes: config.gateway.maxBodyBytes,
     opaTimeoutMs: config.gateway.opaTimeoutMs,
+    // The OPA deadline covers the guard call the policy makes (same value as its data).
+    guardTimeoutMs: config.policy.guardModel ? config.policy.guardTimeoutMs : 0,
   });
   return { gatewayUrl: gw.url, gatewayLoadBalancer: gw.loadBalancer };
 }

@@ -21,6 +21,8 @@ export const INFERENCE_ENDPOINTS: ReadonlySet<string> = new Set<InferenceEndpoin
 export interface RequestContext {
   /** The gateway's own id of this request (also sent upstream and to the client). */
   readonly id: string;
+  /** The X-Request-Id the client sent (printable, at most 128 characters), recorded beside `id`. */
+  readonly clientRequestId?: string;
   /** performance.now() at arrival. */
   readonly t0: number;
   /** ISO time of arrival. */
@@ -38,15 +40,19 @@ export interface RequestContext {
   upstreamMs: number;
   streamed: boolean;
   captured: boolean;
+  /** The audit row was written durably before the answer (GATEWAY_AUDIT_SYNC). */
+  journaled: boolean;
 }
 
 export const now = (): number => performance.now();
 
 /** A fresh context for a request to `endpoint`. */
 export function newContext(req: http.IncomingMessage, endpoint: string): RequestContext {
-  const rid = req.headers["x-request-id"];
+  const rid = header(req, "x-request-id");
   return {
-    id: typeof rid === "string" && /^[\w.-]{1,128}$/.test(rid) ? rid : randomUUID(),
+    // Always the gateway's own: a client's id could repeat, and audit rows are keyed by it.
+    id: randomUUID(),
+    clientRequestId: rid ? rid.replace(/[^\x20-\x7e]/g, "").slice(0, 128) : undefined,
     t0: now(),
     ts: new Date().toISOString(),
     endpoint,
@@ -60,6 +66,7 @@ export function newContext(req: http.IncomingMessage, endpoint: string): Request
     upstreamMs: 0,
     streamed: false,
     captured: false,
+    journaled: false,
   };
 }
 

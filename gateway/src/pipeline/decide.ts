@@ -49,9 +49,10 @@ export async function authorize(
   d: DecideDeps,
   ctx: RequestContext,
   input: AuthzInput,
+  deadlineMs?: number,
 ): Promise<AuthzDecision> {
   try {
-    return await d.opa.decide(input);
+    return await d.opa.decide(input, deadlineMs);
   } catch (e) {
     d.metrics.opaErrors.inc();
     ctx.decision = "error";

@@ -8,6 +8,8 @@ import type { Metrics } from "../metrics";
 import type { OpaClient } from "../opa";
 import type { QuotaTracker } from "../quota";
 import type { SpillQueue } from "../spill-queue";
+import type { AccountDeps } from "./account";
+import type { Redactor } from "./capture";
 import type { UpstreamAgents } from "./proxy";
 
 export interface PipelineDeps {
@@ -21,4 +23,9 @@ export interface PipelineDeps {
   /** Absent when capture is off (no bucket configured). */
   readonly capture?: SpillQueue<CaptureRecord>;
   readonly agents: UpstreamAgents;
+  /** The catalog's redaction patterns (the decision's obligations add to them). */
+  readonly redactPatterns: readonly string[];
+  /** Absent when capture is off. */
+  readonly redactor?: Redactor;
+  readonly accountDeps: AccountDeps;
 }

@@ -3,6 +3,8 @@
  * authenticate → validate → decide → route → proxy → (account, by the caller) → capture.
  */
 import type * as http from "node:http";
+import { decisionDeadlineMs } from "../config";
+import { errors } from "../errors";
 import type { RequestContext } from "./context";
 import { authenticate } from "./authenticate";
 import { validate } from "./validate";
@@ -11,6 +13,7 @@ import { route } from "./route";
 import { proxy } from "./proxy";
 import { capture, planCapture } from "./capture";
 import type { PipelineDeps } from "./deps";
+import { journal } from "./account";
 
 export async function inference(
   d: PipelineDeps,
@@ -20,25 +23,50 @@ export async function inference(
 ): Promise<void> {
   const cfg = d.cfg;
   const p = await authenticate(d.auth, req, ctx);
-  const r = await validate(req, ctx, { maxBodyBytes: cfg.maxBodyBytes, catalog: cfg.catalog });
+  const r = await validate(req, ctx, {
+    maxBodyBytes: cfg.maxBodyBytes,
+    catalog: cfg.catalog,
+    maxJsonDepth: cfg.maxJsonDepth,
+  });
+  const budgets = cfg.catalog.teams[p.team].budgets;
+  if (r.maxTokens > budgets.tokensPerDay) {
+    // It could never be served: a request error, not a budget to wait for.
+    const param = r.body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
+    throw errors.badRequest(
+      `${param}: ${r.maxTokens} is more than the team's ${budgets.tokensPerDay} tokens per day`,
+      param,
+    );
+  }
   const call = route(cfg.catalog, r);
-  const usage = d.quota.admit(p.team, cfg.catalog.teams[p.team].budgets);
-  const decision = await authorize(d, ctx, inferenceInput(ctx, p, r, usage));
-  enforce(d, ctx, decision);
-  const plan = planCapture({ ...d, redactPatterns: cfg.catalog.redactPatterns }, r, decision);
-  const out = await proxy(
-    { agents: d.agents, metrics: d.metrics, upstreamTimeoutMs: cfg.upstreamTimeoutMs },
-    ctx,
-    {
-      req,
-      res,
-      target: call.target,
-      body: call.body,
-      stream: r.stream,
-      clientWantsUsage: r.clientWantsUsage,
-      collect: plan !== undefined,
+  const usage = d.quota.admit(p.team, budgets);
+  let decision;
+  try {
+    decision = await authorize(
+      d,
+      ctx,
+      inferenceInput(ctx, p, r, usage),
+      decisionDeadlineMs(cfg, r.raw.length),
+    );
+    enforce(d, ctx, decision);
+  } catch (e) {
+    // A denied (or undecided) request does not use up the per-minute budget.
+    d.quota.release(p.team);
+    throw e;
+  }
+  const plan = planCapture(d, r, decision);
+  await proxy({ agents: d.agents, metrics: d.metrics, upstreamTimeoutMs: cfg.upstreamTimeoutMs }, ctx, {
+    req,
+    res,
+    target: call.target,
+    body: call.body,
+    stream: r.stream,
+    clientWantsUsage: r.clientWantsUsage,
+    collect: plan !== undefined,
+    promptTokensEstimate: Math.ceil(r.text.chars / 4),
+    log: d.log,
+    beforeEnd: async (out) => {
+      if (plan && out.response) capture(d, ctx, r, plan, out.response);
+      await journal(d.accountDeps, ctx);
     },
-  );
-  if (plan && out.response)
-    capture({ ...d, redactPatterns: cfg.catalog.redactPatterns }, ctx, r, plan, out.response);
+  });
 }

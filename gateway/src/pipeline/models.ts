@@ -1,10 +1,16 @@
-/** `GET /v1/models`: the models the caller's team may use, each as the policy would decide a call. */
+/**
+ * `GET /v1/models`: the models the caller's team may use, each as the policy would decide a
+ * call. Budgets apply as to any request: it counts against the per-minute budget, a spent
+ * budget is a 429 with Retry-After, a denial does not use the budget up.
+ */
 import type * as http from "node:http";
 import type { AuthzInput } from "../../../components/lib/contracts";
 import { errors } from "../errors";
+import { OpaUnavailable } from "../opa";
+import { journal } from "./account";
 import { authenticate } from "./authenticate";
 import type { RequestContext } from "./context";
-import { authorize, subjectOf } from "./decide";
+import { enforce, subjectOf } from "./decide";
 import type { PipelineDeps } from "./deps";
 
 export async function listModels(
@@ -15,41 +21,44 @@ export async function listModels(
 ): Promise<void> {
   ctx.model = "*";
   const p = await authenticate(d.auth, req, ctx);
-  const usage = d.quota.snapshot(p.team);
-  const context: AuthzInput["context"] = { time: ctx.ts, clientAddress: ctx.clientAddress, usage };
-  // The listing itself (membership, request rate) ...
-  const listing = await authorize(d, ctx, {
-    subject: subjectOf(p),
-    request: { model: "", endpoint: "/v1/models", estimatedTokens: 0 },
-    context,
-  });
-  ctx.reasons = listing.reasons;
-  if (!listing.allow) {
-    ctx.decision = "deny";
-    for (const r of listing.reasons) d.metrics.denials.inc({ team: p.team, reason: r });
-    throw errors.forbidden(listing.reasons);
-  }
-  // ... then, per model, the decision a call to it would get (no prompt, so no guard call).
   const catalog = d.cfg.catalog;
+  // A listing is a request like any other: it counts against the per-minute budget (429 with
+  // Retry-After when spent, as everywhere) ...
+  const usage = d.quota.admit(p.team, catalog.teams[p.team].budgets);
+  const base: Omit<AuthzInput, "request"> = {
+    subject: subjectOf(p),
+    context: { time: ctx.ts, clientAddress: ctx.clientAddress, usage },
+  };
   const names = Object.keys(catalog.models)
     .filter((m) => catalog.models[m].role !== "guard")
     .sort();
-  const decisions = await Promise.all(
-    names.map((model) =>
-      authorize(d, ctx, {
-        subject: subjectOf(p),
-        request: {
-          model,
-          endpoint: catalog.models[model].role === "embedding" ? "/v1/embeddings" : "/v1/chat/completions",
-          estimatedTokens: 0,
-        },
-        context,
-      }),
-    ),
-  );
-  ctx.decision = "allow";
+  // ... and costs one OPA call: the listing decision (membership, request rate) and, per model,
+  // the decision a call to it would get (no prompt, so no guard call), in one query.
+  let listing, allowed: string[];
+  try {
+    ({ listing, allowed } = await d.opa.listing(
+      base,
+      names.map((model) => ({
+        model,
+        endpoint: catalog.models[model].role === "embedding" ? "/v1/embeddings" : "/v1/chat/completions",
+      })),
+    ));
+  } catch (e) {
+    d.quota.release(p.team);
+    d.metrics.opaErrors.inc();
+    ctx.decision = "error";
+    if (e instanceof OpaUnavailable) d.log.warn("opa unavailable", { requestId: ctx.id, error: e.message });
+    throw errors.unavailable("authorization service unavailable", "authorization_unavailable");
+  }
+  try {
+    enforce(d, ctx, listing);
+  } catch (e) {
+    d.quota.release(p.team);
+    throw e;
+  }
+  const ok = new Set(allowed);
   const data = names
-    .filter((_, i) => decisions[i].allow)
+    .filter((n) => ok.has(n))
     .map((id) => {
       const base = catalog.models[id].baseModel;
       return {
@@ -62,6 +71,7 @@ export async function listModels(
       };
     });
   ctx.status = 200;
+  await journal(d.accountDeps, ctx);
   sendJson(res, 200, JSON.stringify({ object: "list", data }));
 }
 

@@ -6,7 +6,8 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
-import { errors, type ApiError } from "../errors";
+import { errorBody, errors, ApiError } from "../errors";
+import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
 import { now, type RequestContext } from "./context";
 
@@ -45,6 +46,14 @@ export interface ProxyCall {
   readonly clientWantsUsage: boolean;
   /** Assemble the response content (choices) for capture. */
   readonly collect: boolean;
+  /** Prompt tokens to charge when the client leaves before the upstream reports usage. */
+  readonly promptTokensEstimate?: number;
+  /**
+   * Runs once the answer is complete but before its end reaches the client (a plain body, or a
+   * stream's `[DONE]`): capture and the durable audit row happen here.
+   */
+  readonly beforeEnd?: (result: ProxyResult) => Promise<void> | void;
+  readonly log?: Logger;
 }
 
 /** The content of a successful answer, when `collect` was asked for. */
@@ -64,6 +73,7 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
     const tUp = now();
     let settled = false;
     let clientGone = false;
+    let events = 0;
     const done = (err?: ApiError, result: ProxyResult = {}) => {
       if (settled) return;
       settled = true;
@@ -95,13 +105,47 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
       },
     );
 
+    const finish = (result: ProxyResult, end: () => void) => {
+      const go = () => {
+        if (!res.destroyed) end();
+        done(undefined, result);
+      };
+      if (!c.beforeEnd) return go();
+      Promise.resolve()
+        .then(() => c.beforeEnd!(result))
+        .then(go, go);
+    };
+
     const relayWhole = (ur: http.IncomingMessage, status: number) => {
       const chunks: Buffer[] = [];
       ur.on("data", (ch: Buffer) => chunks.push(ch));
       ur.on("error", () => done(errors.badGateway("the model server connection failed")));
       ur.on("end", () => {
-        const out = Buffer.concat(chunks);
+        let out = Buffer.concat(chunks);
         ctx.upstreamMs = now() - tUp;
+        let contentType = ur.headers["content-type"] ?? "application/json";
+        if (status >= 500) {
+          // Model-server errors may carry tracebacks and internal host names: the client gets
+          // OpenAI's error shape with the request id; the log gets what is safe to keep.
+          c.log?.warn("model server error", {
+            requestId: ctx.id,
+            upstreamStatus: status,
+            upstreamBytes: out.length,
+            upstreamContentType: String(contentType).slice(0, 100),
+          });
+          out = Buffer.from(
+            errorBody(
+              new ApiError(
+                status === 503 ? 503 : 502,
+                "api_error",
+                "upstream_error",
+                `the model server failed (status ${status}); request id ${ctx.id}`,
+              ),
+            ),
+          );
+          status = status === 503 ? 503 : 502;
+          contentType = "application/json";
+        }
         let parsed: { usage?: Usage; choices?: unknown[] } | undefined;
         if (status === 200) {
           try {
@@ -112,14 +156,12 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
           countUsage(ctx, parsed?.usage);
         }
         ctx.status = status;
-        res.writeHead(status, {
-          "content-type": ur.headers["content-type"] ?? "application/json",
-          "content-length": out.length,
-        });
-        res.end(out);
-        done(
-          undefined,
+        finish(
           status === 200 && c.collect && parsed?.choices ? { response: { choices: parsed.choices } } : {},
+          () => {
+            res.writeHead(status, { "content-type": contentType, "content-length": out.length });
+            res.end(out);
+          },
         );
       });
     };
@@ -135,6 +177,7 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
       res.flushHeaders();
       let first = true;
       let pending = "";
+      let sawDone = false;
       const acc = c.collect ? new Map<number, string>() : undefined;
       ur.setEncoding("utf8");
       ur.on("data", (chunk: string) => {
@@ -145,11 +188,19 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
         const complete = pending.slice(0, cut);
         pending = pending.slice(cut);
         let outText = complete;
-        // Events are parsed only when they carry usage or the content is collected.
-        if (complete.includes('"usage"') || acc) {
+        // Events sent, for charging a stream the client leaves before its usage chunk.
+        events += countEvents(complete);
+        // Events are parsed only when they carry usage or the content is collected; the final
+        // [DONE] is held back until beforeEnd has run.
+        const holdDone = c.beforeEnd !== undefined && complete.includes("[DONE]");
+        if (complete.includes('"usage"') || acc || holdDone) {
           outText = "";
           for (const ev of complete.split("\n\n")) {
             if (!ev) continue;
+            if (holdDone && /^data:\s*\[DONE\]\s*$/.test(ev)) {
+              sawDone = true;
+              continue;
+            }
             if (!relayEvent(ev, ctx, c.clientWantsUsage, acc)) continue;
             outText += ev + "\n\n";
           }
@@ -164,16 +215,19 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
       ur.on("error", () => done(errors.badGateway("the model server stream failed")));
       ur.on("end", () => {
         if (pending) res.write(pending);
-        res.end();
-        if (!acc) return done();
-        const choices = [...acc]
-          .sort(([a], [b]) => a - b)
-          .map(([index, content]) =>
-            ctx.endpoint === "/v1/chat/completions"
-              ? { index, message: { role: "assistant", content } }
-              : { index, text: content },
-          );
-        done(undefined, { response: { choices } });
+        const choices = acc
+          ? [...acc]
+              .sort(([a], [b]) => a - b)
+              .map(([index, content]) =>
+                ctx.endpoint === "/v1/chat/completions"
+                  ? { index, message: { role: "assistant", content } }
+                  : { index, text: content },
+              )
+          : undefined;
+        finish(choices ? { response: { choices } } : {}, () => {
+          if (sawDone) res.write("data: [DONE]\n\n");
+          res.end();
+        });
       });
     };
 
@@ -196,6 +250,12 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
         clientGone = true;
         ctx.status = 499;
         up.destroy();
+        // The model worked until now: charge what it generated (each streamed event carries
+        // at most about one token; the first is the role) and the prompt's estimate.
+        if (!ctx.tokensIn && !ctx.tokensOut && events > 0) {
+          ctx.tokensIn = c.promptTokensEstimate ?? 0;
+          ctx.tokensOut = Math.max(1, events - (ctx.endpoint === "/v1/chat/completions" ? 1 : 0));
+        }
         done();
       }
     });
@@ -203,15 +263,27 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
   });
 }
 
+/** SSE events in a block of complete events. */
+function countEvents(block: string): number {
+  let n = 0;
+  for (let i = block.indexOf("\n\n"); i >= 0; i = block.indexOf("\n\n", i + 2)) n++;
+  return n;
+}
+
 interface Usage {
   prompt_tokens?: number;
   completion_tokens?: number;
 }
 
+/** A token count from the upstream: a non-negative safe integer, anything else 0. */
+function tokenCount(v: unknown): number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? v : 0;
+}
+
 function countUsage(ctx: RequestContext, u: Usage | null | undefined): void {
-  if (!u) return;
-  ctx.tokensIn = Number(u.prompt_tokens) || 0;
-  ctx.tokensOut = Number(u.completion_tokens) || 0;
+  if (!u || typeof u !== "object") return;
+  ctx.tokensIn = tokenCount(u.prompt_tokens);
+  ctx.tokensOut = tokenCount(u.completion_tokens);
 }
 
 /** Inspects one SSE event; returns false when it must not be forwarded (the usage-only chunk the client did not ask for). */

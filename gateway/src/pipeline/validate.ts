@@ -7,13 +7,9 @@ import type * as http from "node:http";
 import type { Catalog } from "../config";
 import { errors } from "../errors";
 import { header, type InferenceEndpoint, type RequestContext } from "./context";
+import { checkShape, isObj, maxTokens, nestingDepth, type ScreenText } from "./shape";
 
-/** The text the policy sees (and the token estimate is based on). */
-export interface ScreenText {
-  readonly messages?: { role: string; content: string }[];
-  readonly prompt?: string;
-  readonly chars: number;
-}
+export type { ScreenText };
 
 export interface InferenceRequest {
   readonly endpoint: InferenceEndpoint;
@@ -32,7 +28,12 @@ export interface InferenceRequest {
 export interface ValidateOptions {
   readonly maxBodyBytes: number;
   readonly catalog: Catalog;
+  /** Deepest JSON nesting accepted. @default 64 */
+  readonly maxJsonDepth?: number;
 }
+
+/** Deepest JSON nesting accepted when none is configured: far beyond any real request (tool schemas included). */
+export const DEFAULT_MAX_DEPTH = 64;
 
 /** Reads, parses and checks an inference request; sets `ctx.model` and `ctx.streamed`. */
 export async function validate(
@@ -43,8 +44,7 @@ export async function validate(
   const ct = header(req, "content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(ct)) throw errors.unsupportedMediaType(ct);
   const raw = await readBody(req, o.maxBodyBytes);
-  const r = parseInference(ctx.endpoint as InferenceEndpoint, raw, o.catalog, ctx);
-  return r;
+  return parseInference(ctx.endpoint as InferenceEndpoint, raw, o.catalog, ctx, o.maxJsonDepth);
 }
 
 /**
@@ -56,6 +56,7 @@ export function parseInference(
   raw: Buffer,
   catalog: Catalog,
   ctx?: Pick<RequestContext, "model" | "streamed">,
+  maxDepth = DEFAULT_MAX_DEPTH,
 ): InferenceRequest {
   let body: Record<string, unknown>;
   try {
@@ -63,29 +64,20 @@ export function parseInference(
   } catch (e) {
     throw errors.badRequest(`request body is not valid JSON: ${(e as Error).message}`);
   }
-  if (!body || typeof body !== "object" || Array.isArray(body))
-    throw errors.badRequest("expected a JSON object");
+  if (!isObj(body)) throw errors.badRequest("expected a JSON object");
+  const depth = nestingDepth(body, maxDepth);
+  if (depth > maxDepth) throw errors.badRequest(`request body is nested deeper than ${maxDepth} levels`);
   if (typeof body.model !== "string" || !body.model)
     throw errors.badRequest('expected a string "model"', "model");
   const model = body.model;
   if (ctx) ctx.model = model;
   if (!catalog.models[model]) throw errors.notFound(`the model "${model}" does not exist`, "model_not_found");
+  const text = checkShape(endpoint, body);
   const stream = endpoint !== "/v1/embeddings" && body.stream === true;
   if (ctx) ctx.streamed = stream;
   const clientWantsUsage =
-    stream && typeof body.stream_options === "object" && body.stream_options !== null
-      ? (body.stream_options as Record<string, unknown>).include_usage === true
-      : false;
-  return {
-    endpoint,
-    raw,
-    body,
-    model,
-    stream,
-    clientWantsUsage,
-    text: screenText(endpoint, body),
-    maxTokens: maxTokens(body),
-  };
+    stream && isObj(body.stream_options) ? body.stream_options.include_usage === true : false;
+  return { endpoint, raw, body, model, stream, clientWantsUsage, text, maxTokens: maxTokens(body) };
 }
 
 /** Reads the body up to `max` bytes; a larger one is a 413 (checked on Content-Length first). */
@@ -115,43 +107,4 @@ export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer
       (e) => !failed && reject(errors.badRequest(`request body could not be read: ${e.message}`)),
     );
   });
-}
-
-/** The text the policy sees. Content parts are flattened to text. */
-export function screenText(endpoint: InferenceEndpoint, body: Record<string, unknown>): ScreenText {
-  if (endpoint === "/v1/chat/completions" && Array.isArray(body.messages)) {
-    let chars = 0;
-    const messages = body.messages.map((m: unknown) => {
-      const mm = (m ?? {}) as { role?: unknown; content?: unknown };
-      const content = flatten(mm.content);
-      chars += content.length;
-      return { role: String(mm.role ?? ""), content };
-    });
-    return { messages, chars };
-  }
-  const src = endpoint === "/v1/embeddings" ? body.input : body.prompt;
-  const prompt = flatten(src);
-  return { prompt, chars: prompt.length };
-}
-
-function flatten(v: unknown): string {
-  if (typeof v === "string") return v;
-  if (Array.isArray(v)) {
-    return v
-      .map((p) =>
-        typeof p === "string"
-          ? p
-          : p && typeof p === "object" && "text" in p
-            ? String((p as { text: unknown }).text)
-            : "",
-      )
-      .filter(Boolean)
-      .join("\n");
-  }
-  return "";
-}
-
-function maxTokens(body: Record<string, unknown>): number {
-  const v = body.max_completion_tokens ?? body.max_tokens;
-  return typeof v === "number" && v > 0 ? v : 0;
 }
