@@ -305,6 +305,8 @@ describe("GIVEN GATEWAY_AUDIT_SYNC (prod's default) and a gateway killed right a
     // A flush interval far beyond the test: without the durable write the rows sit in memory.
     const env = world.env(spill, {
       GATEWAY_AUDIT_SYNC: "true",
+      // About durability, not OPA's latency on a busy machine.
+      GATEWAY_OPA_TIMEOUT_MS: "5000",
       GATEWAY_FLUSH_INTERVAL_MS: "600000",
       GATEWAY_RETRY_INTERVAL_MS: "600000",
     });
