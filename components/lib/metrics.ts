@@ -166,8 +166,13 @@ const serviceMonitor = (namespace: string, name: string, metrics: readonly strin
 
 export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
   "model-server": serviceMonitor(PLATFORM_NAMESPACES.serving, "model-server", VLLM_METRICS),
-  // The gateway serves /metrics on its own port ("metrics"), not on the API port.
-  gateway: { ...serviceMonitor(PLATFORM_NAMESPACES.gateway, "gateway", GATEWAY_METRICS), port: "metrics" },
+  // The gateway serves /metrics on its own port ("metrics"), not on the API port; its load
+  // balancer Service (labelled with its exposure) carries the API port only and is not scraped.
+  gateway: {
+    ...serviceMonitor(PLATFORM_NAMESPACES.gateway, "gateway", GATEWAY_METRICS),
+    port: "metrics",
+    exclude: { "sovereign.ai/exposure": ["internal", "public"] },
+  },
   opa: serviceMonitor(PLATFORM_NAMESPACES.policy, "opa", OPA_METRICS),
   /** The NVIDIA GPU Operator's DaemonSet (its pods carry `app: nvidia-dcgm-exporter`). */
   "dcgm-exporter": {
