@@ -64,6 +64,29 @@ export async function inference(
     collect: plan !== undefined,
     promptTokensEstimate: Math.ceil(r.text.chars / 4),
     log: d.log,
+    // With a guard configured, a complete non-streaming answer is screened as a whole: one more
+    // decision with the answer as the assistant's turn. Streams are not screened (yet).
+    screen:
+      cfg.guardTimeoutMs > 0 && !r.stream && r.endpoint !== "/v1/embeddings"
+        ? async (text) => {
+            const input = inferenceInput(ctx, p, r, usage);
+            const t = r.text;
+            const request = t.messages
+              ? { ...input.request, messages: [...t.messages, { role: "assistant", content: text }] }
+              : { ...input.request, prompt: `${t.prompt ?? ""}\n\n${text}` };
+            const verdict = await authorize(
+              d,
+              ctx,
+              { ...input, request },
+              decisionDeadlineMs(cfg, r.raw.length + text.length),
+            );
+            if (verdict.allow) return undefined;
+            ctx.decision = "deny";
+            ctx.reasons = verdict.reasons.map((x) => `response_${x}`);
+            for (const x of ctx.reasons) d.metrics.denials.inc({ team: p.team, reason: x });
+            return errors.forbidden(ctx.reasons);
+          }
+        : undefined,
     beforeEnd: async (out) => {
       if (plan && out.response) capture(d, ctx, r, plan, out.response);
       await journal(d.accountDeps, ctx);

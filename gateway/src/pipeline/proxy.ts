@@ -53,6 +53,11 @@ export interface ProxyCall {
    * stream's `[DONE]`): capture and the durable audit row happen here.
    */
   readonly beforeEnd?: (result: ProxyResult) => Promise<void> | void;
+  /**
+   * Screens a complete non-streaming answer's text (the policy's guard); an error replaces the
+   * answer. Absent: answers are not screened.
+   */
+  readonly screen?: (text: string) => Promise<ApiError | undefined>;
   readonly log?: Logger;
 }
 
@@ -155,14 +160,43 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
           }
           countUsage(ctx, parsed?.usage);
         }
+        const complete = () => {
+          finish(
+            status === 200 && c.collect && parsed?.choices ? { response: { choices: parsed.choices } } : {},
+            () => {
+              res.writeHead(status, { "content-type": contentType, "content-length": out.length });
+              res.end(out);
+            },
+          );
+        };
         ctx.status = status;
-        finish(
-          status === 200 && c.collect && parsed?.choices ? { response: { choices: parsed.choices } } : {},
-          () => {
-            res.writeHead(status, { "content-type": contentType, "content-length": out.length });
-            res.end(out);
-          },
-        );
+        if (status === 200 && c.screen && Array.isArray(parsed?.choices)) {
+          const screen = c.screen;
+          const text = answerText(parsed.choices);
+          void screen(text).then(
+            (err) => {
+              if (err) {
+                out = Buffer.from(errorBody(err));
+                status = err.status;
+                ctx.status = status;
+                contentType = "application/json";
+                parsed = undefined;
+              }
+              complete();
+            },
+            (e: unknown) => {
+              const err = e instanceof ApiError ? e : errors.unavailable("response screening failed");
+              out = Buffer.from(errorBody(err));
+              status = err.status;
+              ctx.status = status;
+              contentType = "application/json";
+              parsed = undefined;
+              complete();
+            },
+          );
+          return;
+        }
+        complete();
       });
     };
 
@@ -261,6 +295,22 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
     });
     up.end(body);
   });
+}
+
+/** The text of an answer's choices: message content, completion text and tool-call arguments. */
+export function answerText(choices: unknown[]): string {
+  const parts: string[] = [];
+  for (const ch of choices) {
+    const c = (ch ?? {}) as {
+      text?: unknown;
+      message?: { content?: unknown; tool_calls?: { function?: { name?: unknown; arguments?: unknown } }[] };
+    };
+    if (typeof c.text === "string") parts.push(c.text);
+    if (typeof c.message?.content === "string") parts.push(c.message.content);
+    for (const t of Array.isArray(c.message?.tool_calls) ? c.message.tool_calls : [])
+      parts.push(`${String(t.function?.name ?? "")}(${String(t.function?.arguments ?? "")})`);
+  }
+  return parts.join("\n");
 }
 
 /** SSE events in a block of complete events. */
