@@ -3,7 +3,7 @@
  */
 import { z } from "zod";
 import { stackConfigSchema, type StackConfig } from "./schema";
-import { ConfigError, describeValue, formatPath, type ConfigIssue } from "./errors";
+import { ConfigError, RuleCrashError, describeValue, formatPath, type ConfigIssue } from "./errors";
 import { ALL_RULES, type RawConfig } from "./rules/index";
 
 export interface ValidateOptions {
@@ -21,14 +21,7 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   const parsed = stackConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) issues.push(...fromZod(parsed.error, raw));
   if (isRecord(raw)) {
-    for (const rule of ALL_RULES) {
-      try {
-        issues.push(...rule(raw as RawConfig));
-      } catch {
-        // Rules read raw input defensively; a rule that cannot make sense of a shape the
-        // schema already rejected adds nothing.
-      }
-    }
+    issues.push(...runRules(ALL_RULES, raw as RawConfig));
     if (raw.secrets !== undefined && !(opts.secretKeys ?? []).includes("secrets")) {
       issues.push({
         path: "sovereign:secrets",
@@ -40,6 +33,25 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   const unique = dedupe(issues);
   if (unique.length > 0 || !parsed.success) return { ok: false, issues: unique };
   return { ok: true, config: parsed.data };
+}
+
+/**
+ * Runs every rule. A rule that throws is a bug in the kit, not a problem of the config: it must
+ * never let the config pass silently, so it ends the run with a {@link RuleCrashError} naming
+ * the rule and the error.
+ */
+export function runRules<T>(rules: readonly ((input: T) => ConfigIssue[])[], input: T): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const rule of rules) {
+    let found: ConfigIssue[];
+    try {
+      found = rule(input);
+    } catch (e) {
+      throw new RuleCrashError(rule.name || "(anonymous rule)", e);
+    }
+    issues.push(...found);
+  }
+  return issues;
 }
 
 /** Validates or throws a {@link ConfigError} listing every problem. */
