@@ -12,6 +12,24 @@ export default tseslint.config(
     },
   },
   {
+    // The profile is resolved once, in stacks/config/settings.ts: components and the wiring get
+    // named settings (replicas, protect, failClosed, ...), never the profile itself.
+    files: ["components/**/*.ts", "stacks/wiring/**/*.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "MemberExpression[property.name='profile']",
+          message: "Read a resolved setting (stacks/config/settings.ts), not the profile.",
+        },
+        {
+          selector: "TSPropertySignature[key.name='profile']",
+          message: "Components take named settings, never a profile (stacks/config/settings.ts resolves it).",
+        },
+      ],
+    },
+  },
+  {
     // Tests build deliberately malformed configs and objects.
     files: ["test/**/*.ts", "**/test/**/*.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off" },

@@ -8,7 +8,14 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { GPU_POOL_LABEL, GPU_RESOURCE, GPU_TAINT, GPU_TYPE_LABEL, gpuFamily } from "../lib/gpu-catalog";
+import {
+  GPU_POOL_LABEL,
+  GPU_RESOURCE,
+  GPU_TAINT,
+  GPU_TYPE_LABEL,
+  gpuFamily,
+  gpuTypesOf,
+} from "../lib/gpu-catalog";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
 import { KARPENTER } from "../lib/versions";
@@ -56,7 +63,7 @@ export function resolvePool(p: GpuPoolArgs): ResolvedPool {
     return fam;
   });
   if (fams.length === 0) throw new Error(`expected instance families for pool "${p.name}", found nothing`);
-  const types = [...new Set(fams.map((f) => f.gpuType))];
+  const types = gpuTypesOf(p.instanceFamilies);
   if (p.gpuType === undefined && types.length > 1)
     throw new Error(`expected one GPU type per pool "${p.name}", found ${types.join(", ")}`);
   if (p.capacityType === "spot" && p.purpose === "serving")

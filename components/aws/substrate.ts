@@ -7,7 +7,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
-import type { Profile } from "../lib/profile";
 import { workloadScopes } from "../lib/scopes";
 import type {
   GpuPlacement,
@@ -47,7 +46,6 @@ export function awsLoadBalancerAnnotations(exposure: LoadBalancerExposure): Reco
 export const SUBSTRATE_NAMESPACE = "sovereign-substrate";
 
 export interface AwsSubstrateArgs {
-  readonly profile: Profile;
   readonly region: string;
   /** EKS cluster name; also prefixes account-unique names (log groups, key aliases, DB identifier). */
   readonly clusterName: string;
@@ -58,6 +56,8 @@ export interface AwsSubstrateArgs {
   readonly tags: Tags;
   /** Protect data stores (buckets, RDS, keys) and retain them on delete. */
   readonly protectData: boolean;
+  /** Karpenter controller replicas. */
+  readonly karpenterReplicas: number;
   readonly network: {
     readonly cidr: string;
     readonly azCount: number;
@@ -75,6 +75,10 @@ export interface AwsSubstrateArgs {
     /** Team roles with edit rights in their namespace. @default [] */
     readonly teamRoles?: readonly { readonly roleArn: string; readonly namespace: string }[];
     readonly systemNodes: SystemNodes;
+    /** Refuse a wide public endpoint allowlist. */
+    readonly narrowEndpointAllowlist: boolean;
+    /** Reclaim policy of the default StorageClass. */
+    readonly storageReclaimPolicy: "Retain" | "Delete";
   };
   readonly gpuPools: readonly GpuPoolArgs[];
   readonly storage: {
@@ -162,7 +166,6 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       {
         ...args.cluster,
         clusterName: args.clusterName,
-        profile: args.profile,
         region: args.region,
         accountId: args.accountId,
         partition: args.partition,
@@ -198,7 +201,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         provider: this.provider,
         pools: args.gpuPools,
         tags,
-        replicas: args.profile === "prod" ? 2 : 1,
+        replicas: args.karpenterReplicas,
         isolatedVpc: isolated,
         registryMirrors: this.registryMirrors,
         dependsOn: this.cluster.ready,

@@ -24,7 +24,15 @@ export const VLLM_SCALING_METRICS = {
 
 export type Quantization = "none" | "fp8" | "awq" | "gptq";
 export type WeightLoading = "stream" | "sync";
-export type Profile = "dev" | "prod";
+/** How model servers roll out, scale in and spread (stack settings, `stacks/config/settings.ts`). */
+export interface Rollout {
+  /** Spread replicas strictly across zones (`DoNotSchedule`, else `ScheduleAnyway`). */
+  readonly strictSpread: boolean;
+  /** KEDA cooldown before scaling in, seconds. */
+  readonly cooldownSeconds: number;
+  /** Seconds a stopping replica drains open requests. @default 60 on GPUs, 5 on CPU */
+  readonly drainSeconds?: number;
+}
 
 /** The parts of a configured model a model server needs (the validated config fits it). */
 export interface ModelSpec {
@@ -109,7 +117,7 @@ export interface ModelServerValues {
 /** Everything `modelServerValues` needs, already resolved (no outputs). */
 export interface ModelServerValuesInput {
   readonly model: ModelSpec;
-  readonly profile: Profile;
+  readonly rollout: Rollout;
   /** Placement of the model's pool; absent for a CPU model. */
   readonly placement?: GpuPlacement;
   readonly bucket: string;
@@ -164,7 +172,7 @@ export function modelServerResources(
 
 /** The chart values of one model server. Pure: same input, same values. */
 export function modelServerValues(input: ModelServerValuesInput): ModelServerValues {
-  const { model, profile, placement } = input;
+  const { model, rollout, placement } = input;
   const gpus = gpusOf(model);
   const onGpu = gpus > 0;
   if (onGpu && !placement) {
@@ -179,7 +187,6 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
   );
   const res = modelServerResources(gpus, model.sizeGiB);
   const autoscale = model.replicas.min === 0 || model.replicas.max > model.replicas.min;
-  const prod = profile === "prod";
   return {
     model: { name: model.name, role: model.role },
     engine,
@@ -219,12 +226,15 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
       queueTarget: input.queueTarget ?? 4,
       kvCacheTarget: input.kvCacheTarget ?? (onGpu ? 0.85 : 0),
       pollingInterval: 15,
-      cooldownPeriod: prod ? 600 : 300,
+      cooldownPeriod: rollout.cooldownSeconds,
     },
     probes: { startupBudgetSeconds: startupBudgetSeconds(model.sizeGiB, gpus), periodSeconds: 10 },
-    shutdown: { preStopSleepSeconds: onGpu ? 15 : 2, drainSeconds: prod ? 120 : onGpu ? 60 : 5 },
+    shutdown: { preStopSleepSeconds: onGpu ? 15 : 2, drainSeconds: rollout.drainSeconds ?? (onGpu ? 60 : 5) },
     pdb: { enabled: true, maxUnavailable: 1 },
-    topologySpread: { enabled: true, nodeWhenUnsatisfiable: prod ? "DoNotSchedule" : "ScheduleAnyway" },
+    topologySpread: {
+      enabled: true,
+      nodeWhenUnsatisfiable: rollout.strictSpread ? "DoNotSchedule" : "ScheduleAnyway",
+    },
     // The monitoring stack scrapes every model server centrally (SCRAPE_TARGETS); the chart's own
     // ServiceMonitor is for teams using the chart standalone (Argo CD, Flux).
     serviceMonitor: { enabled: false, interval: "15s", labels: { ...(input.serviceMonitorLabels ?? {}) } },
@@ -243,7 +253,7 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
 
 export interface ModelServerArgs {
   readonly model: ModelSpec;
-  readonly profile: Profile;
+  readonly rollout: Rollout;
   readonly substrate: Substrate;
   /** Namespace the model server runs in. @default sovereign-serving */
   readonly namespace?: pulumi.Input<string>;
@@ -284,7 +294,7 @@ export class ModelServer extends pulumi.ComponentResource {
       .apply(([bucket, endpoint, env, sa, registryMirrors]) =>
         modelServerValues({
           model: args.model,
-          profile: args.profile,
+          rollout: args.rollout,
           placement,
           bucket,
           objectStoreEndpoint: endpoint,

@@ -11,13 +11,13 @@ import type { Substrate } from "../substrate";
 import { GpuEnablement } from "./gpu";
 import { Keda } from "./keda";
 import { autoscales } from "../lib/scheduling";
-import { ModelServer, type ModelSpec, type Profile, type WeightLoading } from "./model-server";
+import { ModelServer, type ModelSpec, type Rollout, type WeightLoading } from "./model-server";
 
 export { autoscales };
 
 export interface ServingArgs {
   readonly substrate: Substrate;
-  readonly profile: Profile;
+  readonly rollout: Rollout;
   readonly models: readonly ModelSpec[];
   /** Image overrides (air-gapped mirrors). @default the kit's pinned images */
   readonly images?: { readonly vllm?: string; readonly vllmCpu?: string };
@@ -92,7 +92,7 @@ export class Serving extends pulumi.ComponentResource {
         `${name}-model-${model.name}`,
         {
           model,
-          profile: args.profile,
+          rollout: args.rollout,
           substrate: args.substrate,
           namespace: this.namespace,
           weightLoading: args.weightLoading,

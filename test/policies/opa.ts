@@ -15,6 +15,7 @@ import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import type { StackConfig } from "../../stacks/config/schema";
 import { parseConfig } from "../../stacks/config/validate";
 import { toolPath } from "../helpers/tools";
+import { resolveSettings } from "../../stacks/config/settings";
 
 export const REPO = path.resolve(__dirname, "../..");
 /** The policy folders this area owns (admission lives elsewhere). */
@@ -69,8 +70,8 @@ export function opaDataForTest(config: StackConfig): OpaData {
       url: guardModel ? `${modelServerUrl(guardModel)}/v1/chat/completions` : "",
       model: guardModel ?? "",
       timeoutMs: config.policy.guardTimeoutMs,
-      // guardFailOpen is honoured in dev only; prod always fails closed.
-      failClosed: config.profile === "prod" || !config.policy.guardFailOpen,
+      // Resolved once from the profile and policy.guardFailOpen (always closed in prod).
+      failClosed: resolveSettings(config).guard.failClosed,
     },
     redactPatterns: config.gateway.redactPatterns,
   };

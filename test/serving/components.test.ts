@@ -142,7 +142,7 @@ describe("servingArgs", () => {
     });
     const args = servingArgs(config, substrate);
     expect(args.images?.vllm).toBe("registry.example/vllm/vllm-openai:v0.30.0");
-    expect(args.profile).toBe("dev");
+    expect(args.rollout).toEqual({ strictSpread: false, cooldownSeconds: 300 });
     expect(args.kedaReplicas).toBe(1);
     const run = await runServing(config, "args-run");
     for (const v of Object.values(run.values))
