@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { spreadAcrossZonesAndNodes } from "../lib/scheduling";
-import type { Catalog } from "../../gateway/src/config";
+import type { Catalog } from "../lib/contracts";
 import { opaUrl } from "../lib/endpoints";
 import { mirrorImage } from "../lib/images";
 import { k8sLabels } from "../lib/labels";

@@ -9,7 +9,7 @@ import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
 import { imagePlanOf, stackImages } from "../config/image-plan";
-import type { CreatedSubstrate } from "./substrate";
+import type { CreatedSubstrate } from "./context";
 
 /** EKS cluster name of a stack (also prefixes account-unique names). */
 export function clusterNameOf(stack: string): string {

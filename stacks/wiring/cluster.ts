@@ -5,7 +5,7 @@ import type { PostgresService } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
-import type { CreatedSubstrate } from "./substrate";
+import type { CreatedSubstrate } from "./context";
 
 /** The typed args of the in-cluster substrate for a validated config (pure). */
 export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs {

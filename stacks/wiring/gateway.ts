@@ -3,7 +3,7 @@ import { Gateway } from "../../components/platform/gateway";
 import { modelServerUrl } from "../../components/lib/endpoints";
 import { IMAGES } from "../../components/lib/versions";
 import type { Substrate } from "../../components/substrate";
-import type { Catalog } from "../../gateway/src/config";
+import type { Catalog } from "../../components/lib/contracts";
 import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
