@@ -8,7 +8,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { parseCidr } from "../lib/cidr";
-import { EKS_ADDON_VERSIONS, type EksAddon } from "../lib/versions";
+import { EKS_ADDON_VERSIONS, type EksAddon } from "./versions";
 import { KEY_USE_ACTIONS } from "./keys";
 import { SERVICE_CIDR } from "./layout";
 import {

@@ -82,7 +82,14 @@ export function resolvePool(p: GpuPoolArgs): ResolvedPool {
   };
 }
 
-/** How pods land on a pool: its labels as node selector, and the GPU taint tolerated. */
+/** Taint Karpenter puts on a node it is about to disrupt (consolidation, spot interruption). */
+export const KARPENTER_DISRUPTION_TAINT = "karpenter.sh/disruption";
+
+/**
+ * How pods land on a pool: its labels as node selector, and the GPU taint tolerated. Training
+ * pods also tolerate Karpenter's disruption taint: they checkpoint and resume, so a node being
+ * reclaimed may still run them (Kueue injects these from the pool's ResourceFlavor).
+ */
 export function poolPlacement(p: ResolvedPool): GpuPlacement {
   return {
     gpuType: p.gpuType,
@@ -90,6 +97,9 @@ export function poolPlacement(p: ResolvedPool): GpuPlacement {
     nodeSelector: { [GPU_POOL_LABEL]: p.name, [GPU_TYPE_LABEL]: p.gpuType },
     tolerations: [
       { key: GPU_TAINT.key, operator: "Equal", value: GPU_TAINT.value, effect: GPU_TAINT.effect },
+      ...(p.purpose === "training"
+        ? [{ key: KARPENTER_DISRUPTION_TAINT, operator: "Exists" as const, effect: "NoSchedule" as const }]
+        : []),
     ],
     capacityType: p.capacityType,
   };

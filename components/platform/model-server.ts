@@ -3,7 +3,6 @@
  * values that `modelServerValues` computes from the model's config, its GPU placement and the
  * substrate's object store. The constructor only resolves outputs and registers two children.
  */
-import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { modelServiceName, prometheusUrl } from "../lib/endpoints";
@@ -12,9 +11,6 @@ import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { IMAGES } from "../lib/versions";
 import type { GpuPlacement, Substrate } from "../substrate";
-
-/** Absolute path of the kit's model-server chart. */
-export const MODEL_SERVER_CHART = path.resolve(__dirname, "../../charts/model-server");
 
 /** vLLM metrics the autoscaler reads (exported by vLLM and the simulator alike). */
 export const VLLM_SCALING_METRICS = {
@@ -255,6 +251,8 @@ export interface ModelServerArgs {
   readonly model: ModelSpec;
   readonly rollout: Rollout;
   readonly substrate: Substrate;
+  /** The model-server Helm chart: a local path or a chart reference (the stack passes the repo's `charts/model-server`). */
+  readonly chart: string;
   /** Namespace the model server runs in. @default sovereign-serving */
   readonly namespace?: pulumi.Input<string>;
   /** @default "stream" */
@@ -312,7 +310,7 @@ export class ModelServer extends pulumi.ComponentResource {
       `${name}-release`,
       {
         name: this.serviceName,
-        chart: MODEL_SERVER_CHART,
+        chart: args.chart,
         namespace,
         values: this.values,
         maxHistory: 5,

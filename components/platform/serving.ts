@@ -18,6 +18,8 @@ export { autoscales };
 export interface ServingArgs {
   readonly substrate: Substrate;
   readonly rollout: Rollout;
+  /** The model-server Helm chart (path or reference) every model is installed from. */
+  readonly modelServerChart: string;
   readonly models: readonly ModelSpec[];
   /** Image overrides (air-gapped mirrors). @default the kit's pinned images */
   readonly images?: { readonly vllm?: string; readonly vllmCpu?: string };
@@ -93,6 +95,7 @@ export class Serving extends pulumi.ComponentResource {
         {
           model,
           rollout: args.rollout,
+          chart: args.modelServerChart,
           substrate: args.substrate,
           namespace: this.namespace,
           weightLoading: args.weightLoading,

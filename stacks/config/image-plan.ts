@@ -9,13 +9,8 @@
 import { PULL_THROUGH_UPSTREAMS, pullThroughMirrors } from "../../components/aws/registries";
 import { CHART_IMAGES, type ChartImage, type ChartImagesKey } from "../../components/lib/chart-images";
 import { mirrorFor, mirrorImage, registryOf, type RegistryMirrors } from "../../components/lib/images";
-import {
-  AWS_SUBSTRATE_IMAGES,
-  IMAGES,
-  SUBSTRATE_IMAGES,
-  TRAINER_IMAGE,
-  type ImageKey,
-} from "../../components/lib/versions";
+import { AWS_SUBSTRATE_IMAGES } from "../../components/aws/versions";
+import { IMAGES, SUBSTRATE_IMAGES, TRAINER_IMAGE, type ImageKey } from "../../components/lib/versions";
 import { autoscales } from "../../components/lib/scheduling";
 import type { StackConfig } from "./schema";
 import { resolveSettings } from "./settings";

@@ -4,7 +4,7 @@ import { AwsSubstrate, type AwsSubstrateArgs } from "../../components/aws/substr
 import { cloudTags } from "../../components/lib/labels";
 import { teamNamespace } from "../../components/lib/naming";
 import { mirrorFor, registryOf } from "../../components/lib/images";
-import { AWS_SUBSTRATE_IMAGES } from "../../components/lib/versions";
+import { AWS_SUBSTRATE_IMAGES } from "../../components/aws/versions";
 import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";

@@ -1,10 +1,14 @@
 /** Platform wiring: serving. Maps the validated config to typed component args. */
+import * as path from "node:path";
 import type { ServingArgs } from "../../components/platform/serving";
 import { Serving } from "../../components/platform/serving";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
+
+/** The repository's model-server chart (the stack reads files; components get paths). */
+export const MODEL_SERVER_CHART = path.resolve(__dirname, "../../charts/model-server");
 
 /** The Serving component's args for a validated config. Pure. */
 export function servingArgs(config: StackConfig, substrate: Substrate): ServingArgs {
@@ -20,6 +24,7 @@ export function servingArgs(config: StackConfig, substrate: Substrate): ServingA
     images: { vllm: config.images.vllm, vllmCpu: config.images.vllmCpu },
     weightLoading: "stream",
     kedaReplicas: s.keda.replicas,
+    modelServerChart: MODEL_SERVER_CHART,
   };
 }
 

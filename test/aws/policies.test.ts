@@ -11,7 +11,7 @@ import { controllerStatements, nodePoolSpec, resolvePool } from "../../component
 import { KEY_PURPOSES, keyPolicy } from "../../components/aws/keys";
 import { dataBucketPolicy } from "../../components/aws/storage";
 import { workloadScopes } from "../../components/lib/scopes";
-import { EKS_ADDON_VERSIONS } from "../../components/lib/versions";
+import { EKS_ADDON_VERSIONS } from "../../components/aws/versions";
 
 const arns = { models: "arn:m", datasets: "arn:d", checkpoints: "arn:c", inferenceLogs: "arn:l" };
 const actionsOf = (st: { Action: string | readonly string[] }[]) => st.flatMap((s) => [s.Action].flat());

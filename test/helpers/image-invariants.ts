@@ -13,7 +13,7 @@ import {
   KUBE_PROMETHEUS_STACK_CHART,
   TENANCY_CHARTS,
 } from "../../components/lib/versions";
-import { MODEL_SERVER_CHART } from "../../components/platform/model-server";
+import { MODEL_SERVER_CHART } from "../../stacks/wiring/serving";
 import type { StackConfig } from "../../stacks/config/schema";
 import { objectOf } from "./k8s-schema";
 import { valueOf } from "./mocks";

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { GPU_POOL_LABEL, GPU_TAINT, GPU_TYPE_LABEL } from "../../components/lib/gpu-catalog";
 import { CHARTS } from "../../components/lib/versions";
-import { MODEL_SERVER_CHART } from "../../components/platform/model-server";
+import { MODEL_SERVER_CHART } from "../../stacks/wiring/serving";
 import { Serving } from "../../components/platform/serving";
 import { servingArgs } from "../../stacks/wiring/serving";
 import { fakeSubstrate } from "../helpers/fake-substrate";

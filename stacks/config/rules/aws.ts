@@ -4,7 +4,7 @@ import { SERVICE_CIDR, PRIVATE_RANGES } from "../../../components/aws/layout";
 import { PULL_THROUGH_UPSTREAMS } from "../../../components/aws/registries";
 import { formatCidr, overlaps, parseCidr, type Cidr } from "../../../components/lib/cidr";
 import { gpuTypesOf } from "../../../components/lib/gpu-catalog";
-import { EKS_ADDON_VERSIONS } from "../../../components/lib/versions";
+import { EKS_ADDON_VERSIONS } from "../../../components/aws/versions";
 import type { ConfigIssue } from "../errors";
 import { issue, type Rule } from "./helpers";
 
