@@ -211,7 +211,7 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
     gpu: { count: gpus, resourceName: GPU_RESOURCE },
     resources: { requests: { cpu: res.cpu, memory: res.memory }, limits: { memory: res.limit } },
     nodeSelector: { ...(placement?.nodeSelector ?? {}) },
-    tolerations: (placement?.tolerations ?? []).map((t) => ({ ...t }) as Record<string, unknown>),
+    tolerations: (placement?.tolerations ?? []).map((t) => ({ ...t })),
     shmSizeLimit: res.shm,
     replicas: Math.max(1, model.replicas.min),
     autoscaling: {
@@ -297,7 +297,7 @@ export class ModelServer extends pulumi.ComponentResource {
           bucket,
           objectStoreEndpoint: endpoint,
           forcePathStyle: store.forcePathStyle,
-          env: env as Record<string, unknown>[],
+          env: env,
           serviceAccountName: sa,
           weightLoading: args.weightLoading,
           images: args.images,

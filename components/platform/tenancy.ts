@@ -7,15 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Substrate } from "../substrate";
 import { TRAINING_ENV_CONFIGMAP } from "./training-jobs";
-import {
-  asArgs,
-  planTeam,
-  egressRuleFor,
-  targetOfUrl,
-  type K8sObject,
-  type TeamInput,
-  type TeamPlan,
-} from "./tenancy-plan";
+import { asArgs, planTeam, egressRuleFor, targetOfUrl, type TeamInput, type TeamPlan } from "./tenancy-plan";
 
 export interface TenancyArgs {
   readonly substrate: Substrate;
@@ -98,7 +90,7 @@ export class Tenancy extends pulumi.ComponentResource {
         inNs,
       );
       if (plan.localQueue) {
-        new k8s.apiextensions.CustomResource(`${base}-localqueue`, plan.localQueue as K8sObject, {
+        new k8s.apiextensions.CustomResource(`${base}-localqueue`, plan.localQueue, {
           ...child,
           dependsOn: [ns, ...(args.kueueReady ?? [])],
         });

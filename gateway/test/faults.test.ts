@@ -213,7 +213,7 @@ describe("GIVEN a gateway process killed while records wait on its disk", () => 
     let out = "";
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 30_000);
-      proc.stdout!.on("data", (c) => {
+      proc.stdout.on("data", (c) => {
         out += String(c);
         const m = /"msg":"gateway listening","port":(\d+)/.exec(out);
         if (m) {

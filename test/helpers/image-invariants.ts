@@ -104,8 +104,7 @@ export async function assertImageInvariants(run: StackRun, config: StackConfig):
   }
   for (const r of run.recorder.resources) {
     const obj = objectOf(r);
-    if (obj)
-      for (const i of podImages(obj as Values)) seen.push({ image: i, where: `${obj.kind} ${r.name}` });
+    if (obj) for (const i of podImages(obj)) seen.push({ image: i, where: `${obj.kind} ${r.name}` });
   }
 
   expect(seen.length).toBeGreaterThan(10);

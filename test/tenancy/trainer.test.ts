@@ -109,7 +109,7 @@ describe("training runner", () => {
         ...c.args,
         team: "research",
         costCenter: "cc-2000",
-      } as TrainingJobArgs);
+      });
       const [exe, ...argv] = job.spec.template.spec.containers[0].command as string[];
       expect(exe).toBe("sovereign-train");
       const r = dryRun(argv, containerEnv(job, configMap));
@@ -136,7 +136,7 @@ describe("training runner", () => {
       ...cases[0].args,
       team: "research",
       costCenter: "cc-2000",
-    } as TrainingJobArgs);
+    });
     const [, ...argv] = job.spec.template.spec.containers[0].command as string[];
     const r = dryRun(argv, containerEnv(job, {}));
     expect(r.status).toBe(2);
