@@ -47,6 +47,15 @@ const configMap = trainingEnvData({
 });
 
 describe("training runner", () => {
+  it("GIVEN the runner's Python WHEN ruff (pinned in requirements-test.txt) checks it THEN it is clean", () => {
+    const r = spawnSync(path.join(ROOT, ".tools/trainer-venv/bin/ruff"), ["check", "--no-cache", "."], {
+      cwd: TRAINER,
+      encoding: "utf8",
+    });
+    expect(r.error).toBeUndefined();
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+  });
+
   it("GIVEN the runner's pytest suite WHEN run without torch THEN every test passes", () => {
     const r = spawnSync(PY, ["-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"], {
       cwd: TRAINER,
