@@ -258,7 +258,12 @@ export interface ModelServerArgs {
   /** @default "stream" */
   readonly weightLoading?: WeightLoading;
   /** Image overrides from the stack config. @default the kit's pinned images */
-  readonly images?: { readonly vllm?: string; readonly vllmCpu?: string };
+  readonly images?: {
+    /** vLLM on GPUs. @default IMAGES.vllm */
+    readonly vllm?: string;
+    /** The CPU simulator. @default IMAGES.vllmCpu */
+    readonly vllmCpu?: string;
+  };
   /** Labels the Prometheus of the monitoring stack selects ServiceMonitors by. @default {} */
   readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
 }

@@ -22,7 +22,12 @@ export interface ServingArgs {
   readonly modelServerChart: string;
   readonly models: readonly ModelSpec[];
   /** Image overrides (air-gapped mirrors). @default the kit's pinned images */
-  readonly images?: { readonly vllm?: string; readonly vllmCpu?: string };
+  readonly images?: {
+    /** vLLM on GPUs. @default IMAGES.vllm */
+    readonly vllm?: string;
+    /** The CPU simulator. @default IMAGES.vllmCpu */
+    readonly vllmCpu?: string;
+  };
   /** @default "stream" */
   readonly weightLoading?: WeightLoading;
   /** KEDA operator replicas. @default 1 */
