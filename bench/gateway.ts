@@ -346,7 +346,7 @@ async function main(): Promise<void> {
   children.push(gw);
   leftovers.procs.push(gw);
   const gwUrl = `http://127.0.0.1:${(await waitLine(gw, /"msg":"gateway listening","port":(\d+)/, "gateway"))[1]}`;
-  gw.stdout!.resume(); // the access log is written (and discarded here), as in production
+  gw.stdout.resume(); // the access log is written (and discarded here), as in production
 
   const cpus = os.cpus().length;
   console.log(

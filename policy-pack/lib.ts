@@ -204,7 +204,7 @@ export function chartValueImages(values: unknown, path = "values"): ValueImage[]
   }
   if (!values || typeof values !== "object") return out;
   const o = values as Record<string, unknown>;
-  const str = (k: string) => (typeof o[k] === "string" && o[k] !== "" ? (o[k] as string) : undefined);
+  const str = (k: string) => (typeof o[k] === "string" && o[k] !== "" ? o[k] : undefined);
   const registry = str("registry");
   const names = ["repository", "imageName", "crdRepository"].filter((k) => str(k) !== undefined);
   for (const k of names) {
@@ -261,7 +261,7 @@ export const PUBLIC_LISTENER_PORTS = [443, 80];
 
 /** The rule's config with the pack defaults filled in (the engine fills schema defaults too). */
 export function packConfig(args: { getConfig<T extends object>(): T }): PackConfig {
-  const given = (args.getConfig<Partial<PackConfig>>() ?? {}) as Partial<PackConfig>;
+  const given = args.getConfig<Partial<PackConfig>>() ?? {};
   const out: Record<string, unknown> = { ...PACK_CONFIG_DEFAULTS };
   for (const [k, v] of Object.entries(given)) if (v !== undefined) out[k] = v;
   return out as unknown as PackConfig;

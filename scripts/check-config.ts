@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import { rawFromStackFile, stackFile } from "../stacks/config/load";
-import { formatIssues } from "../stacks/config/errors";
+import { RuleCrashError, formatIssues } from "../stacks/config/errors";
 import { validateConfig } from "../stacks/config/validate";
 
 const arg = process.argv[2];
@@ -18,7 +18,14 @@ if (!fs.existsSync(file)) {
   process.exit(2);
 }
 const { raw, secretKeys } = rawFromStackFile(file);
-const r = validateConfig(raw, { secretKeys });
+let r: ReturnType<typeof validateConfig>;
+try {
+  r = validateConfig(raw, { secretKeys });
+} catch (e) {
+  if (!(e instanceof RuleCrashError)) throw e;
+  console.error(`${file}: ${e.message}`);
+  process.exit(3);
+}
 if (!r.ok) {
   console.error(`${file}: ${formatIssues(r.issues)}`);
   process.exit(1);

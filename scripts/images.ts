@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { rawFromStackFile, stackFile } from "../stacks/config/load";
 import { parseConfig } from "../stacks/config/validate";
 import { parseImage } from "../components/lib/images";
-import { imageRoutes, type ImageRoute } from "../stacks/wiring/images";
+import { imageRoutes, type ImageRoute } from "../stacks/config/image-plan";
 
 export function renderRoutes(routes: readonly ImageRoute[], copy: boolean): string {
   if (copy)

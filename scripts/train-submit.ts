@@ -20,7 +20,7 @@ import {
 import { rawFromStackFile, stackFile } from "../stacks/config/load";
 import type { StackConfig } from "../stacks/config/schema";
 import { parseConfig } from "../stacks/config/validate";
-import { imageRoutes } from "../stacks/wiring/images";
+import { imageRoutes } from "../stacks/config/image-plan";
 
 export const USAGE = `usage: train:submit -- --stack <stack> --team <team> --kind lora|quantize|eval --name <job>
        (--base-model <model> | --from-job <job>) [--dataset <key under teams/<team>/>]

@@ -4,7 +4,7 @@
  * stack trace (`pulumi.RunError`).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError } from "./config/errors";
+import { ConfigError, RuleCrashError } from "./config/errors";
 import { rawFromPulumiConfig } from "./config/load";
 import type { StackConfig } from "./config/schema";
 import { parseConfig } from "./config/validate";
@@ -21,7 +21,7 @@ export function loadStackConfig(): StackConfig {
   try {
     return parseConfig(raw, { secretKeys });
   } catch (e) {
-    if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+    if (e instanceof ConfigError || e instanceof RuleCrashError) throw new pulumi.RunError(e.message);
     throw e;
   }
 }

@@ -4,6 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import ts from "typescript";
 import { describe, expect, it } from "vitest";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -17,31 +18,32 @@ function tsFiles(dir: string): string[] {
 
 const FILES = tsFiles(path.join(ROOT, "components"));
 
-/** Optional props of `export interface XxxArgs { ... }` without `@default` in their doc comment. */
+/**
+ * Optional properties of `export interface XxxArgs` (and of the object types nested in them)
+ * whose TSDoc comment has no `@default` tag, as `line: name`. Read with the TypeScript compiler,
+ * so only a real tag counts (not the word in prose or code).
+ */
 export function undocumentedOptionalArgs(source: string): string[] {
+  const sf = ts.createSourceFile("x.ts", source, ts.ScriptTarget.ES2022, true);
   const out: string[] = [];
-  const lines = source.split("\n");
-  let depth = 0;
-  let inArgs = false;
-  lines.forEach((line, i) => {
-    if (/^export interface \w+Args\b/.test(line)) {
-      inArgs = true;
-      depth = 0;
-    }
-    if (!inArgs) return;
-    const m = /^\s+readonly (\w+)\?:/.exec(line);
-    if (m && depth === 1) {
-      let j = i - 1;
-      let doc = "";
-      while (j >= 0 && /^\s*(\/\*\*|\*)/.test(lines[j])) {
-        doc = lines[j] + doc;
-        if (/^\s*\/\*\*/.test(lines[j])) break;
-        j--;
+  const checkMembers = (members: ts.NodeArray<ts.TypeElement>) => {
+    for (const m of members) {
+      if (!ts.isPropertySignature(m)) continue;
+      const hasDefault = ts.getJSDocTags(m).some((t) => t.tagName.text === "default");
+      if (m.questionToken && !hasDefault) {
+        const line = sf.getLineAndCharacterOfPosition(m.getStart(sf)).line + 1;
+        out.push(`${line}: ${m.name.getText(sf)}`);
       }
-      if (!doc.includes("@default")) out.push(`${i + 1}: ${m[1]}`);
+      if (m.type && ts.isTypeLiteralNode(m.type)) checkMembers(m.type.members);
     }
-    depth += (line.match(/{/g) ?? []).length - (line.match(/}/g) ?? []).length;
-    if (depth <= 0 && line.includes("}")) inArgs = false;
+  };
+  sf.forEachChild((node) => {
+    if (
+      ts.isInterfaceDeclaration(node) &&
+      /Args$/.test(node.name.text) &&
+      node.modifiers?.some((mod) => mod.kind === ts.SyntaxKind.ExportKeyword)
+    )
+      checkMembers(node.members);
   });
   return out;
 }
@@ -66,10 +68,14 @@ describe("component conventions", () => {
       "export interface FooArgs {",
       "  /** Documented. @default 1 */",
       "  readonly a?: number;",
-      "  /** No default here. */",
+      "  /** No default here, though prose says @defaults and `@default` in code. */",
       "  readonly b?: number;",
+      "  readonly nested: {",
+      "    /** Missing too. */",
+      "    readonly c?: string;",
+      "  };",
       "}",
     ].join("\n");
-    expect(undocumentedOptionalArgs(src)).toEqual(["5: b"]);
+    expect(undocumentedOptionalArgs(src)).toEqual(["5: b", "8: c"]);
   });
 });

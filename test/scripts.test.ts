@@ -3,7 +3,7 @@ import { renderRoutes } from "../scripts/images";
 import { localInvocation } from "../scripts/local";
 import { rawFromStackFile, stackFile } from "../stacks/config/load";
 import { parseConfig } from "../stacks/config/validate";
-import { imageRoutes } from "../stacks/wiring/images";
+import { imageRoutes } from "../stacks/config/image-plan";
 
 describe("local deploy scripts", () => {
   it("GIVEN up WHEN computed THEN it uses a file backend under the repo and the local stack", () => {

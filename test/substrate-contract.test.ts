@@ -204,7 +204,7 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
       }
     }
     for (const [k, v] of Object.entries(b.substrate.outputs)) {
-      const out = pulumi.output(v as pulumi.Input<unknown>);
+      const out = pulumi.output(v);
       if (await pulumi.isSecret(out)) continue;
       // A name ending in password/secret/credentials promises a secret (an ...SecretArn does not).
       expect(k, `output ${k} looks secret but is not marked`).not.toMatch(/(password|secret|credentials?)$/i);

@@ -7,8 +7,8 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { Profile } from "../lib/profile";
-import { EKS_ADDON_VERSIONS, type EksAddon } from "../lib/versions";
+import { parseCidr } from "../lib/cidr";
+import { EKS_ADDON_VERSIONS, type EksAddon } from "./versions";
 import { KEY_USE_ACTIONS } from "./keys";
 import { SERVICE_CIDR } from "./layout";
 import {
@@ -39,19 +39,39 @@ export interface EndpointConfig {
   readonly publicAccessCidrs?: string[];
 }
 
+/** The widest range a narrow endpoint allowlist accepts (anything broader is most of the internet). */
+export const WIDEST_NARROW_PREFIX = 8;
+
+/**
+ * Why a CIDR may not be on the public API endpoint's allowlist, or undefined when it may. With
+ * `narrow` (prod), `0.0.0.0/0` and anything wider than a /{@link WIDEST_NARROW_PREFIX} are
+ * refused. The one predicate behind the config rule and the component's own check.
+ */
+export function endpointCidrProblem(cidr: string, narrow: boolean): string | undefined {
+  const c = parseCidr(cidr);
+  if (!c) return `expected a valid IPv4 CIDR with host bits zero, found "${cidr}"`;
+  if (!narrow) return undefined;
+  if (c.prefix === 0) return `expected a narrow allowlist in prod, found "${cidr}"`;
+  if (c.prefix < WIDEST_NARROW_PREFIX)
+    return `expected a narrow allowlist in prod (a /${WIDEST_NARROW_PREFIX} or longer prefix), found "${cidr}"`;
+  return undefined;
+}
+
 /**
  * API endpoint access: always private; public only when asked for, with an allowlist, and
- * never open to the world in prod.
+ * with `narrow` never open to (most of) the world.
  */
 export function endpointConfig(
-  profile: Profile,
   publicAccess: boolean,
   cidrs: readonly string[],
+  narrow: boolean,
 ): EndpointConfig {
   if (!publicAccess) return { endpointPrivateAccess: true, endpointPublicAccess: false };
   if (cidrs.length === 0) throw new Error("expected an allowlist for a public API endpoint, found nothing");
-  if (profile === "prod" && cidrs.includes("0.0.0.0/0"))
-    throw new Error('expected a narrow allowlist for a public API endpoint in prod, found "0.0.0.0/0"');
+  for (const c of cidrs) {
+    const problem = endpointCidrProblem(c, narrow);
+    if (problem) throw new Error(`public API endpoint: ${problem}`);
+  }
   return { endpointPrivateAccess: true, endpointPublicAccess: true, publicAccessCidrs: [...cidrs] };
 }
 
@@ -115,7 +135,6 @@ export interface ClusterArgs {
   readonly clusterName: string;
   /** Kubernetes minor version, e.g. `1.33`; selects the pinned addon versions. */
   readonly version: string;
-  readonly profile: Profile;
   readonly region: string;
   readonly accountId: pulumi.Input<string>;
   readonly partition: pulumi.Input<string>;
@@ -123,6 +142,10 @@ export interface ClusterArgs {
   readonly privateSubnetIds: pulumi.Input<string>[];
   readonly endpointPublicAccess: boolean;
   readonly publicAccessCidrs: readonly string[];
+  /** Refuse a wide public endpoint allowlist (`endpointCidrProblem`). */
+  readonly narrowEndpointAllowlist: boolean;
+  /** Reclaim policy of the default StorageClass (`Retain` keeps volumes of deleted claims). */
+  readonly storageReclaimPolicy: "Retain" | "Delete";
   /** IAM roles granted cluster-admin through access entries. */
   readonly adminRoleArns: readonly string[];
   /** Team IAM roles granted edit rights in their own namespace only. @default [] */
@@ -158,7 +181,11 @@ export class Cluster extends pulumi.ComponentResource {
     const p = { parent: this };
     const tags = { ...args.tags };
     const versions = addonVersions(args.version);
-    const endpoint = endpointConfig(args.profile, args.endpointPublicAccess, args.publicAccessCidrs);
+    const endpoint = endpointConfig(
+      args.endpointPublicAccess,
+      args.publicAccessCidrs,
+      args.narrowEndpointAllowlist,
+    );
 
     const role = new aws.iam.Role(
       `${name}-role`,
@@ -417,7 +444,7 @@ export class Cluster extends pulumi.ComponentResource {
         },
         volumeBindingMode: "WaitForFirstConsumer",
         allowVolumeExpansion: true,
-        reclaimPolicy: args.profile === "prod" ? "Retain" : "Delete",
+        reclaimPolicy: args.storageReclaimPolicy,
       },
       { ...p, provider: this.provider, dependsOn: [ebsCsi] },
     );

@@ -44,7 +44,7 @@ export function wildcardActions(statements: readonly Statement[]): string[] {
 
 /** JSON of a policy document whose values may be Outputs. */
 export function policyJson(statements: readonly Statement[]): pulumi.Output<string> {
-  return pulumi.jsonStringify(policyDocument(statements) as unknown as pulumi.Input<object>);
+  return pulumi.jsonStringify(policyDocument(statements));
 }
 
 /** Trust policy for a role assumed by an AWS service (`eks.amazonaws.com`, ...). */

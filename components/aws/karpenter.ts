@@ -8,7 +8,14 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { GPU_POOL_LABEL, GPU_RESOURCE, GPU_TAINT, GPU_TYPE_LABEL, gpuFamily } from "../lib/gpu-catalog";
+import {
+  GPU_POOL_LABEL,
+  GPU_RESOURCE,
+  GPU_TAINT,
+  GPU_TYPE_LABEL,
+  gpuFamily,
+  gpuTypesOf,
+} from "../lib/gpu-catalog";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
 import { type ChartMirror, KARPENTER, chartSource } from "../lib/versions";
@@ -56,7 +63,7 @@ export function resolvePool(p: GpuPoolArgs): ResolvedPool {
     return fam;
   });
   if (fams.length === 0) throw new Error(`expected instance families for pool "${p.name}", found nothing`);
-  const types = [...new Set(fams.map((f) => f.gpuType))];
+  const types = gpuTypesOf(p.instanceFamilies);
   if (p.gpuType === undefined && types.length > 1)
     throw new Error(`expected one GPU type per pool "${p.name}", found ${types.join(", ")}`);
   if (p.capacityType === "spot" && p.purpose === "serving")
@@ -75,7 +82,14 @@ export function resolvePool(p: GpuPoolArgs): ResolvedPool {
   };
 }
 
-/** How pods land on a pool: its labels as node selector, and the GPU taint tolerated. */
+/** Taint Karpenter puts on a node it is about to disrupt (consolidation, spot interruption). */
+export const KARPENTER_DISRUPTION_TAINT = "karpenter.sh/disruption";
+
+/**
+ * How pods land on a pool: its labels as node selector, and the GPU taint tolerated. Training
+ * pods also tolerate Karpenter's disruption taint: they checkpoint and resume, so a node being
+ * reclaimed may still run them (Kueue injects these from the pool's ResourceFlavor).
+ */
 export function poolPlacement(p: ResolvedPool): GpuPlacement {
   return {
     gpuType: p.gpuType,
@@ -83,6 +97,9 @@ export function poolPlacement(p: ResolvedPool): GpuPlacement {
     nodeSelector: { [GPU_POOL_LABEL]: p.name, [GPU_TYPE_LABEL]: p.gpuType },
     tolerations: [
       { key: GPU_TAINT.key, operator: "Equal", value: GPU_TAINT.value, effect: GPU_TAINT.effect },
+      ...(p.purpose === "training"
+        ? [{ key: KARPENTER_DISRUPTION_TAINT, operator: "Exists" as const, effect: "NoSchedule" as const }]
+        : []),
     ],
     capacityType: p.capacityType,
   };

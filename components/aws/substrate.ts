@@ -8,7 +8,6 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
-import type { Profile } from "../lib/profile";
 import { workloadScopes } from "../lib/scopes";
 import type { ChartMirror } from "../lib/versions";
 import type {
@@ -131,7 +130,6 @@ export function substrateNetworkPolicies(
 export const SUBSTRATE_NAMESPACE = "sovereign-substrate";
 
 export interface AwsSubstrateArgs {
-  readonly profile: Profile;
   readonly region: string;
   /** EKS cluster name; also prefixes account-unique names (log groups, key aliases, DB identifier). */
   readonly clusterName: string;
@@ -142,6 +140,8 @@ export interface AwsSubstrateArgs {
   readonly tags: Tags;
   /** Protect data stores (buckets, RDS, keys) and retain them on delete. */
   readonly protectData: boolean;
+  /** Karpenter controller replicas. */
+  readonly karpenterReplicas: number;
   readonly network: {
     readonly cidr: string;
     readonly azCount: number;
@@ -159,6 +159,10 @@ export interface AwsSubstrateArgs {
     /** Team roles with edit rights in their namespace. @default [] */
     readonly teamRoles?: readonly { readonly roleArn: string; readonly namespace: string }[];
     readonly systemNodes: SystemNodes;
+    /** Refuse a wide public endpoint allowlist. */
+    readonly narrowEndpointAllowlist: boolean;
+    /** Reclaim policy of the default StorageClass. */
+    readonly storageReclaimPolicy: "Retain" | "Delete";
   };
   readonly gpuPools: readonly GpuPoolArgs[];
   readonly storage: {
@@ -254,7 +258,6 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       {
         ...args.cluster,
         clusterName: args.clusterName,
-        profile: args.profile,
         region: args.region,
         accountId: args.accountId,
         partition: args.partition,
@@ -291,7 +294,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         provider: this.provider,
         pools: args.gpuPools,
         tags,
-        replicas: args.profile === "prod" ? 2 : 1,
+        replicas: args.karpenterReplicas,
         isolatedVpc: isolated,
         registryMirrors: this.registryMirrors,
         chartMirror: args.chartMirror,

@@ -280,7 +280,7 @@ export class Postgres extends pulumi.ComponentResource {
             labels: { ...labels, "cnpg.io/reload": "true" },
           },
           type: "kubernetes.io/basic-auth",
-          stringData: pulumi.secret({ username: service, password: this.passwords[service]! }),
+          stringData: pulumi.secret({ username: service, password: this.passwords[service] }),
         },
         k8sOpts,
       );

@@ -134,7 +134,9 @@ export interface ClusterSubstrateArgs {
    * @default DEFAULT_CLUSTER_LB_ANNOTATIONS
    */
   readonly loadBalancerAnnotations?: {
+    /** @default DEFAULT_CLUSTER_LB_ANNOTATIONS.internal */
     readonly internal?: Readonly<Record<string, string>>;
+    /** @default DEFAULT_CLUSTER_LB_ANNOTATIONS.public */
     readonly public?: Readonly<Record<string, string>>;
   };
 }

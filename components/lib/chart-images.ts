@@ -243,7 +243,7 @@ const isPlainObject = (v: unknown): v is Values =>
 export function mergeValues(a: Values, b: Values): Values {
   const out: Values = { ...a };
   for (const [k, v] of Object.entries(b)) {
-    out[k] = isPlainObject(out[k]) && isPlainObject(v) ? mergeValues(out[k] as Values, v) : v;
+    out[k] = isPlainObject(out[k]) && isPlainObject(v) ? mergeValues(out[k], v) : v;
   }
   return out;
 }

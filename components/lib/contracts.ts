@@ -1,7 +1,9 @@
 /**
  * Contracts between the gateway, the Rego policies and the platform layer. The gateway sends
  * an {@link AuthzInput} to OPA at `POST /v1/data/sovereign/authz/decision` and receives an
- * {@link AuthzDecision}. The data document ({@link OpaData}) is generated from the stack config.
+ * {@link AuthzDecision}. The data document ({@link OpaData}) is generated from the stack config,
+ * and so is the gateway's {@link Catalog}. The gateway imports these from here; nothing in
+ * `components/` imports the gateway.
  */
 import type { Classification } from "./classification";
 
@@ -172,3 +174,31 @@ export const DATA_ACCESS_REASONS = [
   "denied_by_default",
 ] as const;
 export type DataAccessReason = (typeof DATA_ACCESS_REASONS)[number];
+
+/**
+ * The gateway's catalog, built by the platform from the stack config (`stacks/wiring/gateway.ts`)
+ * and read by the gateway from its ConfigMap (`gateway/src/config.ts`).
+ */
+
+/** One team as the gateway needs it: how callers map to it and its budgets. */
+export interface CatalogTeam {
+  readonly oidcGroup: string;
+  readonly clearance?: Classification;
+  readonly budgets: { readonly tokensPerDay: number; readonly requestsPerMinute: number };
+}
+
+export interface CatalogModel {
+  readonly role: "chat" | "embedding" | "guard";
+  /** For a LoRA adapter: the base model whose server hosts it. */
+  readonly baseModel?: string;
+}
+
+/** Teams, models and where each base model is served. */
+export interface Catalog {
+  readonly teams: Readonly<Record<string, CatalogTeam>>;
+  readonly models: Readonly<Record<string, CatalogModel>>;
+  /** Base model name → OpenAI-compatible base URL of its server (without `/v1`). */
+  readonly routes: Readonly<Record<string, string>>;
+  /** Regexes always redacted from captured traffic (on top of the decision's obligations). */
+  readonly redactPatterns: readonly string[];
+}

@@ -27,6 +27,15 @@ export function gpuFamily(name: string): GpuFamily | undefined {
   return Object.prototype.hasOwnProperty.call(GPU_FAMILIES, name) ? GPU_FAMILIES[name] : undefined;
 }
 
+/**
+ * The distinct GPU types of instance families (unknown families ignored), in first-seen order.
+ * A pool with more than one cannot carry one GPU-type label: the one predicate behind the config
+ * rule and the Karpenter pool check.
+ */
+export function gpuTypesOf(families: readonly string[]): string[] {
+  return [...new Set(families.flatMap((f) => gpuFamily(f)?.gpuType ?? []))];
+}
+
 /** Node label carrying the GPU type; taint every GPU node carries. */
 export const GPU_TYPE_LABEL = "sovereign.ai/gpu-type";
 export const GPU_POOL_LABEL = "sovereign.ai/gpu-pool";

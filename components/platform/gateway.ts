@@ -10,13 +10,12 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { spreadAcrossZonesAndNodes } from "../lib/scheduling";
-import type { Catalog } from "../../gateway/src/config";
+import type { Catalog } from "../lib/contracts";
 import { opaUrl } from "../lib/endpoints";
 import { mirrorImage } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import type { Profile } from "../lib/profile";
 import type { PostgresConnection, Substrate } from "../substrate";
 
 export const GATEWAY_PORT = 8080;
@@ -29,7 +28,11 @@ const CATALOG_DIR = "/etc/gateway";
 
 export interface GatewayArgs {
   readonly substrate: Substrate;
-  readonly profile: Profile;
+  /**
+   * Spread strictly across zones and nodes (`DoNotSchedule`) and require at least
+   * {@link HA_MIN_REPLICAS} replicas (`gatewayReplicasProblem`).
+   */
+  readonly highAvailability: boolean;
   /** Pinned image reference. */
   readonly image: string;
   readonly replicas: { readonly min: number; readonly max: number };
@@ -51,7 +54,7 @@ export interface GatewayArgs {
   readonly opaTimeoutMs?: number;
   /** The guard model's timeout (the policy data's `guard.timeoutMs`); 0 when no guard is configured. @default 0 */
   readonly guardTimeoutMs?: number;
-  /** Write each audit row to disk (fsync) before answering. @default true in prod, false in dev */
+  /** Write each audit row to disk (fsync) before answering. @default false */
   readonly auditSync?: boolean;
   /** Spill volume size for records waiting for Postgres or the object store. @default 2Gi */
   readonly spillSize?: string;
@@ -59,6 +62,30 @@ export interface GatewayArgs {
   readonly cpuRequest?: string;
   /** Memory request and limit per pod. @default 512Mi */
   readonly memory?: string;
+}
+
+/** Fewest gateway replicas with high availability: one per zone of a rolling update. */
+export const HA_MIN_REPLICAS = 2;
+
+/**
+ * What is wrong with gateway replica bounds, or undefined: the one predicate behind the config
+ * rule and the component's own check.
+ */
+export function gatewayReplicasProblem(
+  replicas: { readonly min: number; readonly max: number },
+  highAvailability: boolean,
+): { readonly field: "min" | "max"; readonly message: string } | undefined {
+  if (highAvailability && replicas.min < HA_MIN_REPLICAS)
+    return {
+      field: "min",
+      message: `expected at least ${HA_MIN_REPLICAS} replicas in prod, found ${replicas.min}`,
+    };
+  if (replicas.max < replicas.min)
+    return {
+      field: "max",
+      message: `expected at least replicas.min (${replicas.min}), found ${replicas.max}`,
+    };
+  return undefined;
 }
 
 export const gatewayLabels = (instance: string) => k8sLabels("gateway", instance);
@@ -76,7 +103,7 @@ export function gatewayEnv(
     GATEWAY_METRICS_PORT: String(GATEWAY_METRICS_PORT),
     GATEWAY_OPA_TIMEOUT_MS: String(args.opaTimeoutMs ?? 250),
     GATEWAY_GUARD_TIMEOUT_MS: String(args.guardTimeoutMs ?? 0),
-    GATEWAY_AUDIT_SYNC: String(args.auditSync ?? args.profile === "prod"),
+    GATEWAY_AUDIT_SYNC: String(args.auditSync ?? false),
     GATEWAY_MAX_BODY_BYTES: String(args.maxBodyBytes ?? 1_048_576),
     GATEWAY_OIDC_ISSUER: args.oidc.issuer,
     GATEWAY_OIDC_AUDIENCE: args.oidc.audience,
@@ -182,14 +209,8 @@ export class Gateway extends pulumi.ComponentResource {
 
   constructor(name: string, args: GatewayArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:platform:Gateway", name, {}, opts);
-    if (args.profile === "prod" && args.replicas.min < 2) {
-      throw new Error(`gateway: expected at least 2 replicas in prod, found ${args.replicas.min}`);
-    }
-    if (args.replicas.max < args.replicas.min) {
-      throw new Error(
-        `gateway: expected replicas.max >= replicas.min, found ${args.replicas.max} < ${args.replicas.min}`,
-      );
-    }
+    const problem = gatewayReplicasProblem(args.replicas, args.highAvailability);
+    if (problem) throw new Error(`gateway: replicas.${problem.field}: ${problem.message}`);
     const s = args.substrate;
     const k = { parent: this, provider: s.provider, dependsOn: [...s.ready] };
     const labels = gatewayLabels(name);
@@ -262,7 +283,7 @@ export class Gateway extends pulumi.ComponentResource {
               },
               topologySpreadConstraints: spreadAcrossZonesAndNodes(
                 selector,
-                args.profile === "prod" ? "DoNotSchedule" : "ScheduleAnyway",
+                args.highAvailability ? "DoNotSchedule" : "ScheduleAnyway",
               ),
               containers: [gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[])],
               volumes: [

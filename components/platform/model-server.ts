@@ -3,7 +3,6 @@
  * values that `modelServerValues` computes from the model's config, its GPU placement and the
  * substrate's object store. The constructor only resolves outputs and registers two children.
  */
-import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { modelServiceName, prometheusUrl } from "../lib/endpoints";
@@ -13,9 +12,6 @@ import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { IMAGES } from "../lib/versions";
 import type { EgressRule, GpuPlacement, Substrate } from "../substrate";
 
-/** Absolute path of the kit's model-server chart. */
-export const MODEL_SERVER_CHART = path.resolve(__dirname, "../../charts/model-server");
-
 /** vLLM metrics the autoscaler reads (exported by vLLM and the simulator alike). */
 export const VLLM_SCALING_METRICS = {
   queue: "vllm:num_requests_waiting",
@@ -24,7 +20,15 @@ export const VLLM_SCALING_METRICS = {
 
 export type Quantization = "none" | "fp8" | "awq" | "gptq" | "compressed-tensors";
 export type WeightLoading = "stream" | "sync";
-export type Profile = "dev" | "prod";
+/** How model servers roll out, scale in and spread (stack settings, `stacks/config/settings.ts`). */
+export interface Rollout {
+  /** Spread replicas strictly across zones (`DoNotSchedule`, else `ScheduleAnyway`). */
+  readonly strictSpread: boolean;
+  /** KEDA cooldown before scaling in, seconds. */
+  readonly cooldownSeconds: number;
+  /** Seconds a stopping replica drains open requests. @default 60 on GPUs, 5 on CPU */
+  readonly drainSeconds?: number;
+}
 
 /** The parts of a configured model a model server needs (the validated config fits it). */
 export interface ModelSpec {
@@ -109,7 +113,7 @@ export interface ModelServerValues {
 /** Everything `modelServerValues` needs, already resolved (no outputs). */
 export interface ModelServerValuesInput {
   readonly model: ModelSpec;
-  readonly profile: Profile;
+  readonly rollout: Rollout;
   /** Placement of the model's pool; absent for a CPU model. */
   readonly placement?: GpuPlacement;
   readonly bucket: string;
@@ -166,7 +170,7 @@ export function modelServerResources(
 
 /** The chart values of one model server. Pure: same input, same values. */
 export function modelServerValues(input: ModelServerValuesInput): ModelServerValues {
-  const { model, profile, placement } = input;
+  const { model, rollout, placement } = input;
   const gpus = gpusOf(model);
   const onGpu = gpus > 0;
   if (onGpu && !placement) {
@@ -181,7 +185,6 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
   );
   const res = modelServerResources(gpus, model.sizeGiB);
   const autoscale = model.replicas.min === 0 || model.replicas.max > model.replicas.min;
-  const prod = profile === "prod";
   return {
     model: { name: model.name, role: model.role },
     engine,
@@ -210,7 +213,7 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
     gpu: { count: gpus, resourceName: GPU_RESOURCE },
     resources: { requests: { cpu: res.cpu, memory: res.memory }, limits: { memory: res.limit } },
     nodeSelector: { ...(placement?.nodeSelector ?? {}) },
-    tolerations: (placement?.tolerations ?? []).map((t) => ({ ...t }) as Record<string, unknown>),
+    tolerations: (placement?.tolerations ?? []).map((t) => ({ ...t })),
     shmSizeLimit: res.shm,
     replicas: Math.max(1, model.replicas.min),
     autoscaling: {
@@ -221,12 +224,15 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
       queueTarget: input.queueTarget ?? 4,
       kvCacheTarget: input.kvCacheTarget ?? (onGpu ? 0.85 : 0),
       pollingInterval: 15,
-      cooldownPeriod: prod ? 600 : 300,
+      cooldownPeriod: rollout.cooldownSeconds,
     },
     probes: { startupBudgetSeconds: startupBudgetSeconds(model.sizeGiB, gpus), periodSeconds: 10 },
-    shutdown: { preStopSleepSeconds: onGpu ? 15 : 2, drainSeconds: prod ? 120 : onGpu ? 60 : 5 },
+    shutdown: { preStopSleepSeconds: onGpu ? 15 : 2, drainSeconds: rollout.drainSeconds ?? (onGpu ? 60 : 5) },
     pdb: { enabled: true, maxUnavailable: 1 },
-    topologySpread: { enabled: true, nodeWhenUnsatisfiable: prod ? "DoNotSchedule" : "ScheduleAnyway" },
+    topologySpread: {
+      enabled: true,
+      nodeWhenUnsatisfiable: rollout.strictSpread ? "DoNotSchedule" : "ScheduleAnyway",
+    },
     // The monitoring stack scrapes every model server centrally (SCRAPE_TARGETS); the chart's own
     // ServiceMonitor is for teams using the chart standalone (Argo CD, Flux).
     serviceMonitor: { enabled: false, interval: "15s", labels: { ...(input.serviceMonitorLabels ?? {}) } },
@@ -246,14 +252,21 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
 
 export interface ModelServerArgs {
   readonly model: ModelSpec;
-  readonly profile: Profile;
+  readonly rollout: Rollout;
   readonly substrate: Substrate;
+  /** The model-server Helm chart: a local path or a chart reference (the stack passes the repo's `charts/model-server`). */
+  readonly chart: string;
   /** Namespace the model server runs in. @default sovereign-serving */
   readonly namespace?: pulumi.Input<string>;
   /** @default "stream" */
   readonly weightLoading?: WeightLoading;
   /** Image overrides from the stack config. @default the kit's pinned images */
-  readonly images?: { readonly vllm?: string; readonly vllmCpu?: string };
+  readonly images?: {
+    /** vLLM on GPUs. @default IMAGES.vllm */
+    readonly vllm?: string;
+    /** The CPU simulator. @default IMAGES.vllmCpu */
+    readonly vllmCpu?: string;
+  };
   /** Labels the Prometheus of the monitoring stack selects ServiceMonitors by. @default {} */
   readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
 }
@@ -288,12 +301,12 @@ export class ModelServer extends pulumi.ComponentResource {
       .apply(([bucket, endpoint, env, sa, registryMirrors, objectStoreEgress]) =>
         modelServerValues({
           model: args.model,
-          profile: args.profile,
+          rollout: args.rollout,
           placement,
           bucket,
           objectStoreEndpoint: endpoint,
           forcePathStyle: store.forcePathStyle,
-          env: env as Record<string, unknown>[],
+          env: env,
           serviceAccountName: sa,
           weightLoading: args.weightLoading,
           images: args.images,
@@ -307,7 +320,7 @@ export class ModelServer extends pulumi.ComponentResource {
       `${name}-release`,
       {
         name: this.serviceName,
-        chart: MODEL_SERVER_CHART,
+        chart: args.chart,
         namespace,
         values: this.values,
         maxHistory: 5,

@@ -2,14 +2,12 @@
  * Observability inside the account: kube-prometheus-stack (Prometheus Operator, Prometheus,
  * optional Alertmanager, Grafana, kube-state-metrics) pinned in `versions.ts`, one scrape
  * object per entry of `SCRAPE_TARGETS`, the platform's alert rules, and Grafana dashboards
- * provisioned from the repo's JSON files. Nothing leaves the cluster: no SaaS agent, and
+ * provisioned from the dashboards it is given (the stack reads the repo's JSON files). Nothing leaves the cluster: no SaaS agent, and
  * Grafana's phone-home features are off.
  *
  * The constructor only registers resources; every value is computed by the exported pure
  * functions (`observabilityPlan` and the builders it uses).
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -21,7 +19,6 @@ import type { RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS, type ScrapeTarget } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import { profileDefaults, type Profile } from "../lib/profile";
 import { KUBE_PROMETHEUS_STACK_CHART, type ChartMirror, type ChartPin, chartSource } from "../lib/versions";
 import { alertRuleGroups, prometheusRule, type RuleGroup } from "./alerts";
 
@@ -38,8 +35,6 @@ export const GRAFANA_OIDC_SECRET = "grafana-oidc";
 export const ALERTMANAGER_CONFIG_SECRET = "alertmanager-sovereign";
 /** Grafana's in-cluster Service (chart `fullnameOverride`). */
 export const GRAFANA_SERVICE = "grafana";
-/** Where the repo keeps dashboard JSON files. */
-export const DASHBOARD_DIR = path.join(__dirname, "dashboards");
 
 export type AlertReceiver =
   | { readonly receiver: "none" }
@@ -77,16 +72,18 @@ export interface Dashboard {
 }
 
 export interface ObservabilityArgs {
-  /** Sizing and defaults (`dev` is the laptop/minimal footprint). */
-  readonly profile: Profile;
+  /** Resource footprint: `minimal` fits a laptop cluster, `full` adds node-exporter and HA Alertmanager. */
+  readonly footprint: Footprint;
+  /** Keep the namespace (and the metrics volumes in it) when the stack is destroyed. */
+  readonly retainData: boolean;
   /** Storage class of the Prometheus (and Alertmanager) volumes: the substrate's default. */
   readonly storageClass: string;
   /** Prometheus volume per replica, a Kubernetes quantity such as `50Gi`. */
   readonly storageSize: string;
-  /** Prometheus retention. @default the profile's (2d dev, 15d prod) */
-  readonly retention?: string;
-  /** Prometheus replicas. @default the profile's (1 dev, 2 prod) */
-  readonly replicas?: number;
+  /** Prometheus retention, e.g. `15d`. */
+  readonly retention: string;
+  /** Prometheus replicas. */
+  readonly replicas: number;
   /** Alert receiver; `none` deploys no Alertmanager. @default { receiver: "none" } */
   readonly alerting?: AlertReceiver;
   /** Grafana exposure and login. @default internal only, local admin login */
@@ -98,7 +95,7 @@ export interface ObservabilityArgs {
     /** Single sign-on. @default none */
     readonly oidc?: GrafanaOidc;
   };
-  /** Dashboards to provision. @default the JSON files in `DASHBOARD_DIR` */
+  /** Dashboards to provision (the stack reads them from `components/platform/dashboards/`). @default [] */
   readonly dashboards?: readonly Dashboard[];
   /** Labels added to every series (e.g. the stack name). @default {} */
   readonly externalLabels?: Readonly<Record<string, string>>;
@@ -137,9 +134,11 @@ const res = (cpu: string, memory: string, limit: string): Resources => ({
   limits: { memory: limit },
 });
 
-/** Footprint per profile: `dev` fits a laptop cluster next to the rest of the local stack. */
-export const SIZING: Readonly<Record<Profile, Sizing>> = {
-  dev: {
+export type Footprint = "minimal" | "full";
+
+/** Sizing per footprint: `minimal` fits a laptop cluster next to the rest of the local stack. */
+export const SIZING: Readonly<Record<Footprint, Sizing>> = {
+  minimal: {
     prometheus: res("100m", "256Mi", "1Gi"),
     alertmanager: res("10m", "32Mi", "64Mi"),
     grafana: res("50m", "128Mi", "256Mi"),
@@ -149,7 +148,7 @@ export const SIZING: Readonly<Record<Profile, Sizing>> = {
     alertmanagerReplicas: 1,
     alertmanagerStorage: "1Gi",
   },
-  prod: {
+  full: {
     prometheus: res("500m", "2Gi", "8Gi"),
     alertmanager: res("50m", "64Mi", "256Mi"),
     grafana: res("100m", "256Mi", "512Mi"),
@@ -260,23 +259,6 @@ export function dashboardConfigMap(
   };
 }
 
-/** Reads every `*.json` of a directory as a dashboard; throws naming a file that is not JSON. */
-export function loadDashboards(dir: string = DASHBOARD_DIR): Dashboard[] {
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith(".json"))
-    .sort()
-    .map((f) => {
-      const json = fs.readFileSync(path.join(dir, f), "utf8");
-      try {
-        JSON.parse(json);
-      } catch (e) {
-        throw new Error(`expected dashboard ${f} to be JSON, found: ${(e as Error).message}`);
-      }
-      return { name: f.replace(/\.json$/, ""), json };
-    });
-}
-
 /** Alertmanager configuration for a receiver whose secrets are resolved. */
 export function alertmanagerConfig(
   r:
@@ -375,10 +357,8 @@ export interface ObservabilityPlan {
 /** Everything the component creates, computed from its args alone. */
 export function observabilityPlan(args: ObservabilityArgs): ObservabilityPlan {
   const namespace = PLATFORM_NAMESPACES.monitoring;
-  const defaults = profileDefaults(args.profile);
-  const sizing = SIZING[args.profile];
-  const retention = args.retention ?? defaults.prometheusRetention;
-  const replicas = args.replicas ?? defaults.prometheusReplicas;
+  const sizing = SIZING[args.footprint];
+  const { retention, replicas } = args;
   if (!Number.isInteger(replicas) || replicas < 1)
     throw new Error(`expected at least 1 Prometheus replica, found ${replicas}`);
   const retentionSize = retentionSizeFor(args.storageSize);
@@ -499,7 +479,7 @@ export function observabilityPlan(args: ObservabilityArgs): ObservabilityPlan {
     retentionSize,
     replicas,
     alertmanagerEnabled,
-    retainData: defaults.protectData,
+    retainData: args.retainData,
     sizing,
     selectorLabels,
     values,
@@ -613,7 +593,7 @@ export class Observability extends pulumi.ComponentResource {
       );
     }
     new k8s.apiextensions.CustomResource(`${name}-rules`, plan.rules, { parent: this, dependsOn: [release] });
-    for (const d of args.dashboards ?? loadDashboards()) {
+    for (const d of args.dashboards ?? []) {
       new k8s.core.v1.ConfigMap(`${name}-dashboard-${d.name}`, dashboardConfigMap(d, ns), {
         parent: this,
         dependsOn: [namespace],

@@ -11,16 +11,23 @@ import type { Substrate } from "../substrate";
 import { GpuEnablement } from "./gpu";
 import { Keda } from "./keda";
 import { autoscales } from "../lib/scheduling";
-import { ModelServer, type ModelSpec, type Profile, type WeightLoading } from "./model-server";
+import { ModelServer, type ModelSpec, type Rollout, type WeightLoading } from "./model-server";
 
 export { autoscales };
 
 export interface ServingArgs {
   readonly substrate: Substrate;
-  readonly profile: Profile;
+  readonly rollout: Rollout;
+  /** The model-server Helm chart (path or reference) every model is installed from. */
+  readonly modelServerChart: string;
   readonly models: readonly ModelSpec[];
   /** Image overrides (air-gapped mirrors). @default the kit's pinned images */
-  readonly images?: { readonly vllm?: string; readonly vllmCpu?: string };
+  readonly images?: {
+    /** vLLM on GPUs. @default IMAGES.vllm */
+    readonly vllm?: string;
+    /** The CPU simulator. @default IMAGES.vllmCpu */
+    readonly vllmCpu?: string;
+  };
   /** @default "stream" */
   readonly weightLoading?: WeightLoading;
   /** KEDA operator replicas. @default 1 */
@@ -97,7 +104,8 @@ export class Serving extends pulumi.ComponentResource {
         `${name}-model-${model.name}`,
         {
           model,
-          profile: args.profile,
+          rollout: args.rollout,
+          chart: args.modelServerChart,
           substrate: args.substrate,
           namespace: this.namespace,
           weightLoading: args.weightLoading,

@@ -138,15 +138,14 @@ export function opaTeamEntry(t: TeamInput): OpaData["teams"][string] {
 export interface OpaDataArgs {
   readonly teams: readonly TeamInput[];
   readonly models: readonly ModelInput[];
-  readonly profile: "dev" | "prod";
   readonly guard: {
     /** Name of the guard model. @default none (the guard is disabled) */
     readonly model?: string;
     /** How the guard is asked and its answer read. @default llama-guard */
     readonly family?: GuardFamily;
     readonly timeoutMs: number;
-    /** Dev only: allow when the guard is down. Ignored in prod. */
-    readonly failOpen: boolean;
+    /** Deny requests when the guard is down (always true in prod: `stacks/config/settings.ts`). */
+    readonly failClosed: boolean;
   };
   readonly redactPatterns: readonly string[];
 }
@@ -172,7 +171,7 @@ export function opaDataFromConfig(a: OpaDataArgs): OpaData {
       model: guardModel ?? "",
       family: a.guard.family ?? "llama-guard",
       timeoutMs: a.guard.timeoutMs,
-      failClosed: a.profile === "prod" ? true : !a.guard.failOpen,
+      failClosed: a.guard.failClosed,
     },
     redactPatterns: [...a.redactPatterns],
   };

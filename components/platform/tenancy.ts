@@ -7,14 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Substrate } from "../substrate";
 import { TRAINING_ENV_CONFIGMAP } from "./training-jobs";
-import {
-  asArgs,
-  planTeam,
-  type K8sObject,
-  type TeamInput,
-  type TeamPlan,
-  type TenancyPlanArgs,
-} from "./tenancy-plan";
+import { asArgs, planTeam, type TeamInput, type TeamPlan, type TenancyPlanArgs } from "./tenancy-plan";
 
 export interface TenancyArgs {
   readonly substrate: Substrate;
@@ -95,7 +88,7 @@ export class Tenancy extends pulumi.ComponentResource {
         inNs,
       );
       if (plan.localQueue) {
-        new k8s.apiextensions.CustomResource(`${base}-localqueue`, plan.localQueue as K8sObject, {
+        new k8s.apiextensions.CustomResource(`${base}-localqueue`, plan.localQueue, {
           ...child,
           dependsOn: [ns, ...(args.kueueReady ?? [])],
         });

@@ -148,11 +148,9 @@ export function renderTrainingJob(a: TrainingJobArgs): K8sObject {
             fsGroup: 1000,
             seccompProfile: { type: "RuntimeDefault" },
           },
-          tolerations: [
-            { key: GPU_TAINT.key, operator: "Exists", effect: GPU_TAINT.effect },
-            // Spot capacity (Karpenter) may be reclaimed; the job is built for that.
-            { key: "karpenter.sh/disruption", operator: "Exists", effect: "NoSchedule" },
-          ],
+          // The pool's own tolerations (e.g. of a cloud's node disruption) come from its
+          // ResourceFlavor, which Kueue injects on admission.
+          tolerations: [{ key: GPU_TAINT.key, operator: "Exists", effect: GPU_TAINT.effect }],
           containers: [
             {
               name: "trainer",

@@ -8,29 +8,9 @@ import * as fs from "node:fs";
 import type { Classification } from "../../components/lib/classification";
 import { opaDeadlineMs } from "../../components/lib/deadlines";
 import { patternProblem } from "./capture";
+import type { Catalog, CatalogModel, CatalogTeam } from "../../components/lib/contracts";
 
-/** One team as the gateway needs it: how callers map to it and its budgets. */
-export interface CatalogTeam {
-  readonly oidcGroup: string;
-  readonly clearance?: Classification;
-  readonly budgets: { readonly tokensPerDay: number; readonly requestsPerMinute: number };
-}
-
-export interface CatalogModel {
-  readonly role: "chat" | "embedding" | "guard";
-  /** For a LoRA adapter: the base model whose server hosts it. */
-  readonly baseModel?: string;
-}
-
-/** Teams, models and where each base model is served. */
-export interface Catalog {
-  readonly teams: Readonly<Record<string, CatalogTeam>>;
-  readonly models: Readonly<Record<string, CatalogModel>>;
-  /** Base model name → OpenAI-compatible base URL of its server (without `/v1`). */
-  readonly routes: Readonly<Record<string, string>>;
-  /** Regexes always redacted from captured traffic (on top of the decision's obligations). */
-  readonly redactPatterns: readonly string[];
-}
+export type { Catalog, CatalogModel, CatalogTeam };
 
 export interface OidcConfig {
   readonly issuer: string;

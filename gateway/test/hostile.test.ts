@@ -167,7 +167,7 @@ describe("GIVEN the shipped deadlines", () => {
           oidc: { issuer: "x", audience: "x" },
           opaTimeoutMs,
           guardTimeoutMs,
-          profile: "prod",
+          auditSync: true,
         } as GatewayArgs,
         { host: "127.0.0.1", port: world.pg.port, database: "postgres", sslMode: "disable" },
         BUCKET,

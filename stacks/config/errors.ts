@@ -46,3 +46,21 @@ export function formatIssues(issues: readonly ConfigIssue[]): string {
     "Fix them in stacks/Pulumi.<stack>.yaml or with `pulumi config set --path`, then run again.",
   ].join("\n");
 }
+
+/**
+ * A validation rule threw instead of returning issues: a bug in the kit's checks. The run fails
+ * (a config must never pass because its check crashed) with the rule's name and the error, as
+ * one message without a stack trace.
+ */
+export class RuleCrashError extends Error {
+  readonly rule: string;
+  constructor(rule: string, cause: unknown) {
+    const why = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    super(
+      `the config check "${rule}" failed (${why}). This is a bug in the kit's validation, not in your config; please report it with the rule's name.`,
+      { cause },
+    );
+    this.name = "RuleCrashError";
+    this.rule = rule;
+  }
+}

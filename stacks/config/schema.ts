@@ -5,7 +5,10 @@
  *
  * Conventions:
  * - objects are strict: an unknown key is an error (it is usually a typo);
- * - profile-dependent settings are optional here and resolved from `components/lib/profile.ts`;
+ * - profile-dependent settings are optional here and resolved in `settings.ts`, the one module
+ *   that reads the profile;
+ * - every default is declared once, on its field: a section that may be left out defaults to
+ *   `{}` parsed through its schema (`prefault`), so its fields' defaults apply;
  * - secrets live under the one key `secrets`, which must be set with `pulumi config set --secret`.
  */
 import { z } from "zod";
@@ -122,11 +125,14 @@ export const clusterSchema = z.strictObject({
   /** The on-demand system node group. */
   systemNodes: z
     .strictObject({
+      /** EC2 instance type of the system nodes. @default m7i.xlarge */
       instanceType: z.string().default("m7i.xlarge"),
+      /** @default 3 in prod, 2 in dev */
       min: nonNegativeInt.optional(),
+      /** @default twice min, at least 4 */
       max: positiveInt.optional(),
     })
-    .default({ instanceType: "m7i.xlarge" }),
+    .prefault({}),
 });
 
 export const gpuPoolSchema = z.strictObject({
@@ -143,11 +149,6 @@ export const gpuPoolSchema = z.strictObject({
   gpuType: z.string().optional(),
   /** Node selector for this pool on an existing cluster. @default {} */
   nodeSelector: z.record(z.string(), z.string()).default({}),
-  /**
-   * Minimum GPUs of the pool: 0 on aws (Karpenter keeps no minimum; warm capacity comes from a
-   * model's `replicas.min`). An existing cluster's nodes are there anyway. @default 0
-   */
-  minGpus: nonNegativeInt.default(0),
   /** Maximum GPUs of the pool (Karpenter's limit on aws); team GPU quotas must fit the training pools' maxima. */
   maxGpus: positiveInt,
   /** Root/data volume per GPU node, GiB. @default 200 */
@@ -186,9 +187,7 @@ export const modelSchema = z.strictObject({
   enablePrefixCaching: z.boolean().default(true),
   /** Approximate weight size in GiB; sizes the startup probe budget. @default 16 */
   sizeGiB: z.number().positive().default(16),
-  replicas: z
-    .strictObject({ min: nonNegativeInt.default(1), max: positiveInt.default(1) })
-    .default({ min: 1, max: 1 }),
+  replicas: z.strictObject({ min: nonNegativeInt.default(1), max: positiveInt.default(1) }).prefault({}),
   /** Highest classification of data the model was fine-tuned on. @default public */
   dataClassification: classification.default("public"),
   loraAdapters: z.array(loraAdapterSchema).default([]),
@@ -290,14 +289,14 @@ export const teamSchema = z.strictObject({
   /** Training GPU quota: nominal GPUs and how many more it may borrow from the cohort. */
   gpuQuota: z
     .strictObject({ nominal: nonNegativeInt.default(0), borrowingLimit: nonNegativeInt.default(0) })
-    .default({ nominal: 0, borrowingLimit: 0 }),
+    .prefault({}),
   /** Gateway budgets. */
   budgets: z
     .strictObject({
       tokensPerDay: positiveInt.default(1_000_000),
       requestsPerMinute: positiveInt.default(600),
     })
-    .default({ tokensPerDay: 1_000_000, requestsPerMinute: 600 }),
+    .prefault({}),
   /** Whether permitted traffic of this team may be captured for training. @default false */
   allowCapture: z.boolean().default(false),
   /**
@@ -373,7 +372,14 @@ export const gatewaySchema = z.strictObject({
     /** Claim holding group membership. @default groups */
     groupsClaim: z.string().default("groups"),
   }),
-  replicas: z.strictObject({ min: positiveInt.optional(), max: positiveInt.optional() }).default({}),
+  replicas: z
+    .strictObject({
+      /** @default 2 in prod, 1 in dev */
+      min: positiveInt.optional(),
+      /** @default three times min */
+      max: positiveInt.optional(),
+    })
+    .prefault({}),
   /** Expose on a public load balancer (requires network.publicLoadBalancer on aws). @default false */
   public: z.boolean().default(false),
   /** Largest request body, bytes. @default 1 MiB */
@@ -392,7 +398,7 @@ export const policySchema = z.strictObject({
   guardTimeoutMs: positiveInt.default(2000),
   /** Family of the guard model: how it is asked and its answer read. @default llama-guard */
   guardFamily: z.enum(GUARD_FAMILIES).default("llama-guard"),
-  /** In dev only: allow requests when the guard is unavailable. Ignored (always closed) in prod. @default false */
+  /** In dev only: allow requests when the guard is unavailable. A config error in prod (the guard always fails closed there). @default false */
   guardFailOpen: z.boolean().default(false),
   /** Registries images may come from (admission). */
   allowedRegistries: z.array(z.string().min(1)).min(1),
@@ -401,6 +407,7 @@ export const policySchema = z.strictObject({
 });
 
 export const trainingSchema = z.strictObject({
+  /** Kueue, the training queues and the runner's identities. @default true */
   enabled: z.boolean().default(true),
   /** Kueue cohort all team queues share. @default sovereign */
   cohort: dnsLabel.default("sovereign"),
@@ -433,7 +440,7 @@ export const observabilitySchema = z.strictObject({
         auth: z.boolean().default(true),
       }),
     ])
-    .default({ receiver: "none" }),
+    .prefault({ receiver: "none" }),
   grafana: z
     .strictObject({
       /** Expose Grafana outside the cluster. @default false */
@@ -458,7 +465,7 @@ export const observabilitySchema = z.strictObject({
         })
         .optional(),
     })
-    .default({ exposed: false }),
+    .prefault({}),
 });
 
 export const secretsSchema = z.strictObject({
@@ -535,44 +542,29 @@ export const stackConfigSchema = z.strictObject({
   substrate: substrateSchema,
   profile: z.enum(["dev", "prod"]),
   tags: tagsSchema,
-  network: networkSchema.default({
-    cidr: "10.40.0.0/16",
-    egress: "nat",
-    publicLoadBalancer: false,
-    registryCredentialArns: {},
-  }),
-  cluster: clusterSchema.default({
-    version: "1.33",
-    endpointPublicAccess: false,
-    publicAccessCidrs: [],
-    adminRoleArns: [],
-    systemNodes: { instanceType: "m7i.xlarge" },
-  }),
+  network: networkSchema.prefault({}),
+  cluster: clusterSchema.prefault({}),
   gpuPools: z.array(gpuPoolSchema).default([]),
   models: z.array(modelSchema).min(1, "at least one model"),
   teams: z.array(teamSchema).min(1, "at least one team"),
   storage: storageSchema,
-  database: databaseSchema.default({ version: "16", instanceClass: "db.t4g.medium", storageGiB: 20 }),
+  database: databaseSchema.prefault({}),
   gateway: gatewaySchema,
   policy: policySchema,
-  training: trainingSchema.default({ enabled: true, cohort: "sovereign" }),
-  observability: observabilitySchema.default({
-    storageSize: "50Gi",
-    alertmanager: { receiver: "none" },
-    grafana: { exposed: false },
-  }),
-  images: imagesSchema.default({}),
+  training: trainingSchema.prefault({}),
+  observability: observabilitySchema.prefault({}),
+  images: imagesSchema.prefault({}),
   /**
    * Registry mirror prefix per upstream registry host, e.g.
    * `{ "nvcr.io": "123456789012.dkr.ecr.eu-central-1.amazonaws.com/mirror/nvcr" }`. @default {}
    */
-  registryMirrors: registryMirrorsSchema.default({}),
+  registryMirrors: registryMirrorsSchema.prefault({}),
   /**
    * Chart mirror for air-gapped installs: `{ oci: "oci://<registry>/<path>" }` or
    * `{ directory: "/abs/path" }` (packaged charts). @default each chart's upstream repository
    */
   chartMirror: chartMirrorSchema.optional(),
-  secrets: secretsSchema.default({}),
+  secrets: secretsSchema.prefault({}),
 });
 
 /** The raw shape users write (before defaults). */

@@ -3,8 +3,9 @@
  */
 import { z } from "zod";
 import { stackConfigSchema, type StackConfig } from "./schema";
-import { ConfigError, describeValue, formatPath, type ConfigIssue } from "./errors";
-import { ALL_RULES, type RawConfig } from "./rules/index";
+import { ConfigError, RuleCrashError, describeValue, formatPath, type ConfigIssue } from "./errors";
+import { ALL_RULES } from "./rules/index";
+import { resolveSettings } from "./settings";
 
 export interface ValidateOptions {
   /** Top-level keys that were set with `--secret` (only `secrets` may hold secret values). */
@@ -15,20 +16,26 @@ export type ValidationResult =
   | { readonly ok: true; readonly config: StackConfig }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
 
-/** Validates a raw config object (the `sovereign:*` keys without their namespace). */
+/**
+ * Validates a raw config object (the `sovereign:*` keys without their namespace): the schema,
+ * then every cross-field rule on the parsed config with its defaults applied and the settings
+ * resolved from it. So that one run still reports everything, when the schema finds problems
+ * the rules run on a copy without the offending values (where dropping them leaves a valid
+ * config), and their findings about the objects that held those values are left out.
+ */
 export function validateConfig(raw: unknown, opts: ValidateOptions = {}): ValidationResult {
   const issues: ConfigIssue[] = [];
   const parsed = stackConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) issues.push(...fromZod(parsed.error, raw));
+  const forRules = parsed.success
+    ? { config: parsed.data, touched: [] }
+    : withoutBadValues(raw, parsed.error);
+  if (forRules) {
+    const { config, touched } = forRules;
+    const found = runRules(ALL_RULES, { config, settings: resolveSettings(config) });
+    issues.push(...found.filter((i) => !touched.some((t) => within(i.path, t))));
+  }
   if (isRecord(raw)) {
-    for (const rule of ALL_RULES) {
-      try {
-        issues.push(...rule(raw as RawConfig));
-      } catch {
-        // Rules read raw input defensively; a rule that cannot make sense of a shape the
-        // schema already rejected adds nothing.
-      }
-    }
     if (raw.secrets !== undefined && !(opts.secretKeys ?? []).includes("secrets")) {
       issues.push({
         path: "sovereign:secrets",
@@ -40,6 +47,25 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   const unique = dedupe(issues);
   if (unique.length > 0 || !parsed.success) return { ok: false, issues: unique };
   return { ok: true, config: parsed.data };
+}
+
+/**
+ * Runs every rule. A rule that throws is a bug in the kit, not a problem of the config: it must
+ * never let the config pass silently, so it ends the run with a {@link RuleCrashError} naming
+ * the rule and the error.
+ */
+export function runRules<T>(rules: readonly ((input: T) => ConfigIssue[])[], input: T): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const rule of rules) {
+    let found: ConfigIssue[];
+    try {
+      found = rule(input);
+    } catch (e) {
+      throw new RuleCrashError(rule.name || "(anonymous rule)", e);
+    }
+    issues.push(...found);
+  }
+  return issues;
 }
 
 /** Validates or throws a {@link ConfigError} listing every problem. */
@@ -55,6 +81,11 @@ function fromZod(err: z.ZodError, raw: unknown): ConfigIssue[] {
     if (issue.code === "unrecognized_keys") {
       const known = knownKeysAt(issue.path, raw);
       for (const key of issue.keys) {
+        const removed = Object.hasOwn(REMOVED_KEYS, key) ? REMOVED_KEYS[key] : undefined;
+        if (removed && removed.under.test(formatPath(issue.path))) {
+          out.push({ path: formatPath([...issue.path, key]), message: removed.message });
+          continue;
+        }
         const hint = closest(key, known);
         out.push({
           path: formatPath([...issue.path, key]),
@@ -87,6 +118,57 @@ function fromZod(err: z.ZodError, raw: unknown): ConfigIssue[] {
   }
   return out;
 }
+
+/**
+ * The raw config without the values the schema rejected, parsed, when dropping them (so that
+ * defaults apply) is enough; `touched` are the config paths of the objects they were in (or of
+ * the top-level key): a rule's finding there could stem from the default standing in for the
+ * user's value, so it waits until the value is fixed. Undefined when a required value is
+ * missing or wrong.
+ */
+function withoutBadValues(
+  raw: unknown,
+  first: z.ZodError,
+): { config: StackConfig; touched: string[] } | undefined {
+  if (!isRecord(raw)) return undefined;
+  const copy = structuredClone(raw);
+  const touched: string[] = [];
+  let err = first;
+  for (let round = 0; round < 8; round++) {
+    let changed = false;
+    for (const issue of err.issues) {
+      const paths =
+        issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+      for (const p of paths) {
+        const parent = valueAt(copy, p.slice(0, -1));
+        const key = p[p.length - 1];
+        if (!isRecord(parent) || typeof key !== "string" || !Object.hasOwn(parent, key)) continue;
+        delete parent[key];
+        touched.push(formatPath(p.length === 1 ? p : p.slice(0, -1)));
+        changed = true;
+      }
+    }
+    if (!changed) return undefined;
+    const again = stackConfigSchema.safeParse(copy);
+    if (again.success) return { config: again.data, touched };
+    err = again.error;
+  }
+  return undefined;
+}
+
+/** Whether config path `p` is `at` or inside it. */
+function within(p: string, at: string): boolean {
+  return p === at || p.startsWith(`${at}.`) || p.startsWith(`${at}[`);
+}
+
+/** Keys the schema had once, with what to do instead (matched by the path they sit under). */
+const REMOVED_KEYS: Readonly<Record<string, { readonly under: RegExp; readonly message: string }>> = {
+  minGpus: {
+    under: /^sovereign:gpuPools\[\d+\]$/,
+    message:
+      "was removed: no substrate kept a minimum of GPUs (Karpenter keeps none, an existing cluster's nodes are there anyway); delete the key, and hold warm capacity with a model's replicas.min",
+  },
+};
 
 function expectation(issue: z.core.$ZodIssue): string {
   switch (issue.code) {

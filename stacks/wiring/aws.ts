@@ -3,13 +3,13 @@ import * as aws from "@pulumi/aws";
 import { AwsSubstrate, type AwsSubstrateArgs } from "../../components/aws/substrate";
 import { cloudTags } from "../../components/lib/labels";
 import { teamNamespace } from "../../components/lib/naming";
-import { profileDefaults } from "../../components/lib/profile";
 import { mirrorFor, registryOf } from "../../components/lib/images";
-import { AWS_SUBSTRATE_IMAGES } from "../../components/lib/versions";
+import { AWS_SUBSTRATE_IMAGES } from "../../components/aws/versions";
 import type { StackConfig } from "../config/schema";
+import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
-import { imagePlanOf, stackImages } from "./images";
-import type { CreatedSubstrate } from "./substrate";
+import { imagePlanOf, stackImages } from "../config/image-plan";
+import type { CreatedSubstrate } from "./context";
 
 /** EKS cluster name of a stack (also prefixes account-unique names). */
 export function clusterNameOf(stack: string): string {
@@ -25,7 +25,7 @@ export function upstreamImages(config: StackConfig): string[] {
   return [...new Set(images.filter((i) => mirrorFor(registryOf(i), config.registryMirrors) === undefined))];
 }
 
-/** The substrate's typed args from the config and profile defaults (pure). */
+/** The substrate's typed args from the config and its resolved settings (pure). */
 export function awsSubstrateArgs(
   config: StackConfig,
   ctx: StackContext,
@@ -33,22 +33,19 @@ export function awsSubstrateArgs(
 ): AwsSubstrateArgs {
   if (config.substrate.kind !== "aws")
     throw new Error(`expected substrate kind "aws", found "${config.substrate.kind}"`);
-  const d = profileDefaults(config.profile);
-  const prod = config.profile === "prod";
-  const sys = config.cluster.systemNodes;
-  const sysMin = sys.min ?? (prod ? 3 : 2);
+  const s = resolveSettings(config);
   return {
     ...env,
-    profile: config.profile,
     region: config.substrate.region,
     clusterName: clusterNameOf(ctx.stack),
     tags: cloudTags(config.tags, ctx.stack),
-    protectData: d.protectData,
+    protectData: s.dataProtection.protect,
+    karpenterReplicas: s.cluster.karpenterReplicas,
     network: {
       cidr: config.network.cidr,
-      azCount: config.network.azCount ?? d.azCount,
+      azCount: s.network.azCount,
       egress: config.network.egress,
-      natPerAz: prod,
+      natPerAz: s.network.natPerAz,
       publicLoadBalancer: config.network.publicLoadBalancer,
       registryCredentialArns: config.network.registryCredentialArns,
     },
@@ -60,7 +57,9 @@ export function awsSubstrateArgs(
       teamRoles: config.teams.flatMap((t) =>
         t.iamRoleArn ? [{ roleArn: t.iamRoleArn, namespace: teamNamespace(t.name) }] : [],
       ),
-      systemNodes: { instanceType: sys.instanceType, min: sysMin, max: sys.max ?? Math.max(sysMin * 2, 4) },
+      systemNodes: s.cluster.systemNodes,
+      narrowEndpointAllowlist: s.cluster.narrowEndpointAllowlist,
+      storageReclaimPolicy: s.dataProtection.reclaimPolicy,
     },
     gpuPools: config.gpuPools.map((p) => ({
       name: p.name,
@@ -74,7 +73,7 @@ export function awsSubstrateArgs(
     })),
     storage: {
       bucketPrefix: config.storage.bucketPrefix,
-      forceDestroy: d.forceDestroy,
+      forceDestroy: s.dataProtection.forceDestroyBuckets,
       objectLock: config.storage.objectLock,
       noncurrentVersionDays: config.storage.noncurrentVersionDays,
     },
@@ -82,10 +81,9 @@ export function awsSubstrateArgs(
       version: config.database.version,
       instanceClass: config.database.instanceClass,
       storageGiB: config.database.storageGiB,
-      backupRetentionDays: config.database.backupRetentionDays ?? d.backupRetentionDays,
-      multiAz: d.databaseHa,
-      // FSBP RDS.6: on in prod unless set.
-      enhancedMonitoringSeconds: config.database.enhancedMonitoringSeconds ?? (prod ? 60 : 0),
+      backupRetentionDays: s.database.backupRetentionDays,
+      multiAz: s.database.multiAz,
+      enhancedMonitoringSeconds: s.database.enhancedMonitoringSeconds,
     },
     images: upstreamImages(config),
     registryMirrors: config.registryMirrors,

@@ -1,39 +1,36 @@
 /** Maps the validated config to the in-cluster substrate's typed args. */
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSubstrate, type ClusterSubstrateArgs } from "../../components/cluster/substrate";
-import { profileDefaults } from "../../components/lib/profile";
 import type { PostgresService } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
+import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
-import type { CreatedSubstrate } from "./substrate";
+import type { CreatedSubstrate } from "./context";
 
 /** The typed args of the in-cluster substrate for a validated config (pure). */
 export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs {
   if (config.substrate.kind !== "cluster") {
     throw new Error(`expected substrate kind "cluster", found "${config.substrate.kind}"`);
   }
-  const defaults = profileDefaults(config.profile);
+  const s = resolveSettings(config);
   const services: PostgresService[] = ["gateway"];
   return {
     context: config.substrate.context,
     kubeconfig: config.substrate.kubeconfig,
     storageClass: config.substrate.storageClass,
-    protectData: defaults.protectData,
+    protectData: s.dataProtection.protect,
     // A laptop cluster may be deleted before the stack; let `destroy` finish anyway.
-    deleteUnreachable: config.profile === "dev",
+    deleteUnreachable: s.dataProtection.deleteUnreachable,
     bucketPrefix: config.storage.bucketPrefix,
-    objectStoreMode: config.profile === "prod" ? "distributed" : "single",
+    objectStoreMode: s.objectStore.mode,
     volumeSize: config.storage.volumeSize,
     postgres: {
-      instances: config.database.instances ?? (defaults.databaseHa ? 3 : 1),
+      instances: s.database.instances,
       version: config.database.version,
       storageGiB: config.database.storageGiB,
       services,
-      // Scheduled backups to the object store in prod only.
-      backupRetentionDays:
-        config.profile === "prod"
-          ? (config.database.backupRetentionDays ?? defaults.backupRetentionDays)
-          : undefined,
+      // Scheduled backups to the object store where data is protected (prod).
+      backupRetentionDays: s.database.scheduledBackups ? s.database.backupRetentionDays : undefined,
     },
     gpuPools: config.gpuPools.map((p) => ({
       name: p.name,

@@ -1,11 +1,11 @@
 /** Platform wiring: gateway. Maps the validated config to typed component args. */
 import { Gateway } from "../../components/platform/gateway";
 import { modelServerUrl } from "../../components/lib/endpoints";
-import { profileDefaults } from "../../components/lib/profile";
 import { IMAGES } from "../../components/lib/versions";
 import type { Substrate } from "../../components/substrate";
-import type { Catalog } from "../../gateway/src/config";
+import type { Catalog } from "../../components/lib/contracts";
 import type { StackConfig } from "../config/schema";
+import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
 
 /** The gateway's catalog: teams, models (adapters point at their base) and model server URLs. */
@@ -24,11 +24,9 @@ export function gatewayCatalog(config: StackConfig): Catalog {
   return { teams, models, routes, redactPatterns: config.gateway.redactPatterns };
 }
 
-/** Replica bounds: explicit config, else the profile's HA count (at least 2 in prod). */
+/** Replica bounds: explicit config, else the profile's HA count (resolved in `config/settings.ts`). */
 export function gatewayReplicas(config: StackConfig): { min: number; max: number } {
-  const min = config.gateway.replicas.min ?? profileDefaults(config.profile).haReplicas;
-  const max = config.gateway.replicas.max ?? Math.max(min, min * 3);
-  return { min, max };
+  return resolveSettings(config).gateway.replicas;
 }
 
 export function wireGateway(
@@ -36,9 +34,11 @@ export function wireGateway(
   _ctx: StackContext,
   substrate: Substrate,
 ): Record<string, unknown> {
+  const settings = resolveSettings(config).gateway;
   const gw = new Gateway("gateway", {
     substrate,
-    profile: config.profile,
+    highAvailability: settings.highAvailability,
+    auditSync: settings.auditSync,
     image: config.images.gateway ?? config.gateway.image ?? IMAGES.gateway,
     replicas: gatewayReplicas(config),
     oidc: {

@@ -1,7 +1,8 @@
 /** Platform wiring: observability. Maps the validated config to typed component args. */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import {
-  loadDashboards,
   Observability,
   type AlertReceiver,
   type Dashboard,
@@ -9,7 +10,28 @@ import {
 } from "../../components/platform/observability";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
+import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
+
+/** Where the repo keeps the dashboards' JSON files. */
+export const DASHBOARD_DIR = path.resolve(__dirname, "../../components/platform/dashboards");
+
+/** Reads every `*.json` of a directory as a dashboard; throws naming a file that is not JSON. */
+export function loadDashboards(dir: string = DASHBOARD_DIR): Dashboard[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((f) => {
+      const json = fs.readFileSync(path.join(dir, f), "utf8");
+      try {
+        JSON.parse(json);
+      } catch (e) {
+        throw new Error(`expected dashboard ${f} to be JSON, found: ${(e as Error).message}`);
+      }
+      return { name: f.replace(/\.json$/, ""), json };
+    });
+}
 
 /** The component args for a validated config (pure; secrets are wrapped as Pulumi secrets). */
 export function observabilityArgs(
@@ -44,15 +66,17 @@ export function observabilityArgs(
             ...(am.auth && s.smtpPassword !== undefined ? { password: pulumi.secret(s.smtpPassword) } : {}),
           };
   const oidc = o.grafana.oidc;
+  const settings = resolveSettings(config);
   return {
-    profile: config.profile,
+    footprint: settings.observability.footprint,
+    retainData: settings.dataProtection.protect,
     storageClass: substrate.storageClasses.default,
     registryMirrors: substrate.registryMirrors,
     chartMirror: substrate.chartMirror,
     internalLoadBalancerAnnotations: substrate.loadBalancerAnnotations("internal"),
     storageSize: o.storageSize,
-    ...(o.retention !== undefined ? { retention: o.retention } : {}),
-    ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),
+    retention: settings.observability.retention,
+    replicas: settings.observability.replicas,
     alerting,
     grafana: {
       exposed: o.grafana.exposed,

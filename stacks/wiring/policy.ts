@@ -9,9 +9,9 @@ import { ADMISSION_FILES, Gatekeeper, type AdmissionRego } from "../../component
 import { Opa } from "../../components/platform/opa";
 import { opaDataFromConfig } from "../../components/platform/tenancy-plan";
 import { teamNamespace } from "../../components/lib/naming";
-import { profileDefaults } from "../../components/lib/profile";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
+import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
 
 /** The repository's `policies/` folder. */
@@ -50,12 +50,11 @@ export function opaDataOf(config: StackConfig) {
   return opaDataFromConfig({
     teams: config.teams,
     models: config.models,
-    profile: config.profile,
     guard: {
       model: config.policy.guardModel,
       family: config.policy.guardFamily,
       timeoutMs: config.policy.guardTimeoutMs,
-      failOpen: config.policy.guardFailOpen,
+      failClosed: resolveSettings(config).guard.failClosed,
     },
     redactPatterns: config.gateway.redactPatterns,
   });
@@ -66,12 +65,12 @@ export function wirePolicy(
   _ctx: StackContext,
   substrate: Substrate,
 ): Record<string, unknown> {
-  const defaults = profileDefaults(config.profile);
+  const s = resolveSettings(config);
   const opa = new Opa("opa", {
     substrate,
     policies: readRegoFiles(POLICIES_DIR, ["authz", "data"]),
     data: opaDataOf(config),
-    replicas: Math.max(defaults.haReplicas, config.profile === "prod" ? 2 : 1),
+    replicas: s.opa.replicas,
     image: config.images.opa,
   });
   new Gatekeeper("gatekeeper", {
@@ -79,8 +78,8 @@ export function wirePolicy(
     rego: readAdmissionRego(),
     allowedRegistries: config.policy.allowedRegistries,
     teamNamespaces: config.teams.map((t) => teamNamespace(t.name)),
-    replicas: config.profile === "prod" ? 3 : 1,
-    failClosed: config.profile === "prod",
+    replicas: s.admission.replicas,
+    failClosed: s.admission.failClosed,
   });
   return { opaUrl: opa.url };
 }

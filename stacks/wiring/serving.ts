@@ -1,20 +1,30 @@
 /** Platform wiring: serving. Maps the validated config to typed component args. */
+import * as path from "node:path";
 import type { ServingArgs } from "../../components/platform/serving";
 import { Serving } from "../../components/platform/serving";
-import { profileDefaults } from "../../components/lib/profile";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
+import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
+
+/** The repository's model-server chart (the stack reads files; components get paths). */
+export const MODEL_SERVER_CHART = path.resolve(__dirname, "../../charts/model-server");
 
 /** The Serving component's args for a validated config. Pure. */
 export function servingArgs(config: StackConfig, substrate: Substrate): ServingArgs {
+  const s = resolveSettings(config);
   return {
     substrate,
-    profile: config.profile,
+    rollout: {
+      strictSpread: s.serving.strictSpread,
+      cooldownSeconds: s.serving.cooldownSeconds,
+      ...(s.serving.drainSeconds !== undefined ? { drainSeconds: s.serving.drainSeconds } : {}),
+    },
     models: config.models,
     images: { vllm: config.images.vllm, vllmCpu: config.images.vllmCpu },
     weightLoading: "stream",
-    kedaReplicas: profileDefaults(config.profile).haReplicas,
+    kedaReplicas: s.keda.replicas,
+    modelServerChart: MODEL_SERVER_CHART,
   };
 }
 

@@ -7,6 +7,7 @@ import { Kueue } from "../../components/platform/kueue";
 import { Tenancy } from "../../components/platform/tenancy";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
+import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
 
 export function wireTenancy(
@@ -20,7 +21,7 @@ export function wireTenancy(
         pools: config.gpuPools.map((p) => ({ name: p.name, purpose: p.purpose })),
         teams: config.teams,
         cohort: config.training.cohort,
-        replicas: config.profile === "prod" ? 2 : 1,
+        replicas: resolveSettings(config).kueue.replicas,
       })
     : undefined;
   const tenancy = new Tenancy("tenancy", {

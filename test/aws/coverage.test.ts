@@ -5,7 +5,8 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { QUEUE_TLS_DENIED_ACTIONS } from "../../components/aws/karpenter";
-import { EKS_ADDON_VERSIONS, KARPENTER } from "../../components/lib/versions";
+import { EKS_ADDON_VERSIONS } from "../../components/aws/versions";
+import { KARPENTER } from "../../components/lib/versions";
 import { awsSubstrate } from "../../stacks/wiring/aws";
 import { installMocks, settle, type RecordedResource, type ResourceRecorder } from "../helpers/mocks";
 import { json, KEY_ARN, shippedConfig } from "./harness";

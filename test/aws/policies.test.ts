@@ -12,7 +12,7 @@ import { controllerStatements, nodePoolSpec, resolvePool } from "../../component
 import { KEY_PURPOSES, keyPolicy } from "../../components/aws/keys";
 import { dataBucketPolicy } from "../../components/aws/storage";
 import { workloadScopes } from "../../components/lib/scopes";
-import { EKS_ADDON_VERSIONS } from "../../components/lib/versions";
+import { EKS_ADDON_VERSIONS } from "../../components/aws/versions";
 import { valueOf } from "../helpers/mocks";
 
 const arns = { models: "arn:m", datasets: "arn:d", checkpoints: "arn:c", inferenceLogs: "arn:l" };
@@ -275,14 +275,15 @@ describe("IAM policy documents", () => {
 });
 
 describe("profile-dependent settings", () => {
-  it("GIVEN prod WHEN the endpoint opens to 0.0.0.0/0 THEN it throws; without an allowlist it throws; private by default", () => {
-    expect(() => endpointConfig("prod", true, ["0.0.0.0/0"])).toThrow('"0.0.0.0/0"');
-    expect(() => endpointConfig("dev", true, [])).toThrow("allowlist");
-    expect(endpointConfig("prod", false, ["1.2.3.0/24"])).toEqual({
+  it("GIVEN a narrow allowlist is required WHEN the endpoint opens to 0.0.0.0/0 or a /7 THEN it throws; without an allowlist it throws; private by default", () => {
+    expect(() => endpointConfig(true, ["0.0.0.0/0"], true)).toThrow('"0.0.0.0/0"');
+    expect(() => endpointConfig(true, ["2.0.0.0/7"], true)).toThrow('"2.0.0.0/7"');
+    expect(() => endpointConfig(true, [], false)).toThrow("allowlist");
+    expect(endpointConfig(false, ["1.2.3.0/24"], true)).toEqual({
       endpointPrivateAccess: true,
       endpointPublicAccess: false,
     });
-    expect(endpointConfig("dev", true, ["0.0.0.0/0"]).endpointPublicAccess).toBe(true);
+    expect(endpointConfig(true, ["0.0.0.0/0"], false).endpointPublicAccess).toBe(true);
   });
 
   it("GIVEN prod and dev WHEN database protection is derived THEN only prod keeps a final snapshot and deletion protection", () => {

@@ -222,6 +222,10 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
         expect(placement.nodeSelector).toEqual(np.inputs.spec.template.metadata.labels);
         expect(placement.tolerations).toEqual([
           { key: "nvidia.com/gpu", operator: "Equal", value: "present", effect: "NoSchedule" },
+          // Training pods checkpoint and resume: they may run on a node Karpenter reclaims.
+          ...(cfg.purpose === "training"
+            ? [{ key: "karpenter.sh/disruption", operator: "Exists", effect: "NoSchedule" }]
+            : []),
         ]);
       }
       const byName = Object.fromEntries(

@@ -33,9 +33,9 @@ describe("cluster substrate config rules", () => {
     expect(c.substrate.kind === "cluster" && c.substrate.storageClass).toBe("standard");
   });
 
-  it("GIVEN a missing context, zero instances and a non-DNS bucket prefix WHEN parsed THEN one ConfigError lists all three", () => {
+  it("GIVEN a bad storage class, zero instances and a non-DNS bucket prefix WHEN parsed THEN one ConfigError lists all three", () => {
     const raw = rawConfig("local", (r) => {
-      delete r.substrate.context;
+      r.substrate.storageClass = "Bad Class";
       r.database.instances = 0;
       r.storage.bucketPrefix = "Sovereign_Local";
     });
@@ -47,7 +47,7 @@ describe("cluster substrate config rules", () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     const byPath = Object.fromEntries(err!.issues.map((i) => [i.path, i.message]));
-    expect(byPath["sovereign:substrate.context"]).toMatch(/expected string, found nothing/);
+    expect(byPath["sovereign:substrate.storageClass"]).toMatch(/found "Bad Class"/);
     expect(byPath["sovereign:database.instances"]).toMatch(/expected > 0, found number 0/);
     expect(byPath["sovereign:storage.bucketPrefix"]).toContain('found "Sovereign_Local"');
     expect(err!.message).toMatch(/3 problems/);
@@ -63,6 +63,17 @@ describe("cluster substrate config rules", () => {
     expect(
       issues(rawConfig("local", (r) => (r.substrate.kubeconfig = kubeconfig(["kind-sovereign"])))),
     ).toEqual([]);
+  });
+
+  it("GIVEN a missing required value WHEN parsed THEN it is reported first, and the cross-field rules report once it is there", () => {
+    // The rules run on a parsed config; without a required value there is none to run them on.
+    const raw = rawConfig("local", (r) => {
+      delete r.substrate.context;
+      r.storage.bucketPrefix = "Sovereign_Local";
+    });
+    expect(issues(raw).map((i) => i.path)).toEqual(["sovereign:substrate.context"]);
+    raw.substrate.context = "kind-sovereign";
+    expect(issues(raw).map((i) => i.path)).toEqual(["sovereign:storage.bucketPrefix"]);
   });
 
   it("GIVEN a kubeconfig path that does not exist WHEN validated THEN it is reported with the path", () => {

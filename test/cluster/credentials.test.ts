@@ -51,7 +51,7 @@ function scopesOf(actions: readonly string[]): Scope[] {
     // Read always comes with List of the same prefix.
     expect(g.read).toBe(g.list);
     const access = g.read && g.write ? "read-write" : g.read ? "read" : "write";
-    return { bucket: role(bucket), prefix, access } as Scope;
+    return { bucket: role(bucket), prefix, access };
   });
 }
 

@@ -23,8 +23,7 @@ import {
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { ConfigError } from "../../stacks/config/errors";
 import { parseConfig } from "../../stacks/config/validate";
-import { planFromRaw } from "../../stacks/config/rules/images";
-import { imagePlanOf, stackImages } from "../../stacks/wiring/images";
+import { imagePlanOf, stackImages } from "../../stacks/config/image-plan";
 
 const ECR = "123456789012.dkr.ecr.eu-central-1.amazonaws.com";
 
@@ -237,14 +236,6 @@ describe("image plan of the shipped stacks", () => {
     expect(images).toContain("ghcr.io/llm-d/llm-d-inference-sim:v0.10.2");
     expect(images).not.toContain("quay.io/prometheus/alertmanager");
     expect(images).not.toContain("quay.io/prometheus/node-exporter");
-  });
-
-  it("GIVEN each shipped stack THEN the rules read the same plan from the raw config as the program from the validated one", () => {
-    for (const stack of ["local", "aws-dev", "aws-prod"]) {
-      const fromRaw = planFromRaw(raw(stack))!;
-      const fromConfig = imagePlanOf(parseConfig(raw(stack)));
-      expect(stackImages(fromRaw), stack).toEqual(stackImages(fromConfig));
-    }
   });
 
   it("GIVEN aws-prod THEN GPU, training and AWS substrate images are in, and node-exporter runs in prod", () => {

@@ -49,7 +49,7 @@ function renderedArgs(quantization: ModelSpec["quantization"]): string[] {
   }) as ModelSpec;
   const values = modelServerValues({
     model,
-    profile: "prod",
+    rollout: { strictSpread: true, cooldownSeconds: 600, drainSeconds: 120 },
     placement: {
       gpuType: "nvidia-l40s",
       gpusPerNode: 4,

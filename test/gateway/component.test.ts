@@ -157,7 +157,7 @@ describe("GIVEN replica settings", () => {
     const raw = rawFromStackFile(stackFile("aws-prod")).raw as Record<string, any>;
     const bad = {
       ...raw,
-      gateway: { ...raw.gateway, replicas: { min: 1, max: 0 }, redactPatterns: ["(unclosed"] },
+      gateway: { ...raw.gateway, replicas: { min: 1, max: 1 }, redactPatterns: ["(unclosed"] },
     };
     const r = validateConfig(bad);
     const msgs = JSON.stringify(r);

@@ -13,7 +13,7 @@ import {
   KUBE_PROMETHEUS_STACK_CHART,
   TENANCY_CHARTS,
 } from "../../components/lib/versions";
-import { MODEL_SERVER_CHART } from "../../components/platform/model-server";
+import { MODEL_SERVER_CHART } from "../../stacks/wiring/serving";
 import type { StackConfig } from "../../stacks/config/schema";
 import { objectOf } from "./k8s-schema";
 import { valueOf } from "./mocks";
@@ -104,8 +104,7 @@ export async function assertImageInvariants(run: StackRun, config: StackConfig):
   }
   for (const r of run.recorder.resources) {
     const obj = objectOf(r);
-    if (obj)
-      for (const i of podImages(obj as Values)) seen.push({ image: i, where: `${obj.kind} ${r.name}` });
+    if (obj) for (const i of podImages(obj)) seen.push({ image: i, where: `${obj.kind} ${r.name}` });
   }
 
   expect(seen.length).toBeGreaterThan(10);

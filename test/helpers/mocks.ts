@@ -252,7 +252,9 @@ const GENERIC_CALLS: Record<string, Record<string, unknown>> = {
 export function installMocks(opts: MockOptions = {}): ResourceRecorder {
   const recorder = new ResourceRecorder();
   let counter = 0;
-  pulumi.runtime.setMocks(
+  // setMocks is async but does all its work before its first await (it has none), so the
+  // mocks are in place when it returns.
+  void pulumi.runtime.setMocks(
     {
       newResource(args) {
         const extra = opts.outputs?.({ type: args.type, name: args.name, inputs: args.inputs }) ?? {};
@@ -371,7 +373,7 @@ function defaultOutputs(
         name: inputs.name ?? name,
         identities: [{ oidcs: [{ issuer: `https://oidc.eks.example/id/${name}` }] }],
         vpcConfig: {
-          ...((inputs.vpcConfig as Record<string, unknown> | undefined) ?? {}),
+          ...(inputs.vpcConfig ?? {}),
           clusterSecurityGroupId: `sg-${name}-cluster`,
         },
       };

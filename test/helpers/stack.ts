@@ -34,7 +34,7 @@ export async function runProgram(
   let outputs: Record<string, unknown> | undefined;
   let error: unknown;
   try {
-    outputs = main() as Record<string, unknown>;
+    outputs = main();
   } catch (e) {
     error = e;
   }

@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { DASHBOARD_DIR } from "../../components/platform/observability";
+import { DASHBOARD_DIR } from "../../stacks/wiring/observability";
 import { toolPath } from "../helpers/tools";
 import { withoutGrafanaVariables, type DashboardJson } from "./promql";
 

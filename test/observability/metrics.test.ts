@@ -15,7 +15,7 @@ import {
   SCRAPE_TARGETS,
 } from "../../components/lib/metrics";
 import { alertRuleGroups } from "../../components/platform/alerts";
-import { DASHBOARD_DIR, loadDashboards } from "../../components/platform/observability";
+import { DASHBOARD_DIR, loadDashboards } from "../../stacks/wiring/observability";
 import { toolPath } from "../helpers/tools";
 import {
   metricNames,

@@ -12,7 +12,6 @@ import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
 import { KUBE_PROMETHEUS_STACK_CHART } from "../../components/lib/versions";
 import { alertNames } from "../../components/platform/alerts";
 import {
-  loadDashboards,
   Observability,
   observabilityPlan,
   quantityBytes,
@@ -23,6 +22,8 @@ import {
 import { rawFromStackFile, shippedStacks, stackFile } from "../../stacks/config/load";
 import type { StackConfig } from "../../stacks/config/schema";
 import { parseConfig } from "../../stacks/config/validate";
+import { resolveSettings } from "../../stacks/config/settings";
+import { loadDashboards } from "../../stacks/wiring/observability";
 import { observabilityArgs, wireObservability } from "../../stacks/wiring/observability";
 import { fakeSubstrate } from "../helpers/fake-substrate";
 import { validateObject, type K8sObject } from "../helpers/k8s-schema";
@@ -217,7 +218,7 @@ describe("sizing per profile", () => {
   });
 
   it("GIVEN the dev footprint WHEN adding up the requests THEN it fits the laptop budget (0.5 CPU, 1 GiB)", () => {
-    const s = SIZING.dev;
+    const s = SIZING.minimal;
     const parts = [s.prometheus, s.grafana, s.operator, s.kubeStateMetrics];
     const cpu = parts.reduce((a, r) => a + Number(r.requests.cpu.replace(/m$/, "")), 0);
     const mem = parts.reduce((a, r) => a + quantityBytes(r.requests.memory), 0);
@@ -232,7 +233,16 @@ describe("sizing per profile", () => {
   });
 
   it("GIVEN prod WHEN planned without overrides THEN 2 hard-anti-affine Prometheus replicas keep 15 days", () => {
-    const plan = observabilityPlan({ profile: "prod", storageClass: "gp3", storageSize: "200Gi" });
+    // aws-dev sets no retention or replicas; as prod, the resolved settings decide them.
+    const s = resolveSettings({ ...shipped("aws-dev"), profile: "prod" });
+    const plan = observabilityPlan({
+      footprint: s.observability.footprint,
+      retainData: s.dataProtection.protect,
+      retention: s.observability.retention,
+      replicas: s.observability.replicas,
+      storageClass: "gp3",
+      storageSize: "200Gi",
+    });
     const spec = (plan.values.prometheus as any).prometheusSpec;
     expect(spec.replicas).toBe(2);
     expect(spec.retention).toBe("15d");
@@ -240,16 +250,15 @@ describe("sizing per profile", () => {
     expect((plan.values.nodeExporter as any).enabled).toBe(true);
   });
 
-  it("GIVEN explicit replicas and retention WHEN planned THEN config wins over the profile", () => {
-    const plan = observabilityPlan({
+  it("GIVEN explicit replicas and retention WHEN settings are resolved THEN config wins over the profile", () => {
+    const c = shipped("aws-dev");
+    const s = resolveSettings({
+      ...c,
       profile: "prod",
-      storageClass: "gp3",
-      storageSize: "50Gi",
-      replicas: 3,
-      retention: "30d",
+      observability: { ...c.observability, replicas: 3, retention: "30d" },
     });
-    expect(plan.replicas).toBe(3);
-    expect(plan.retention).toBe("30d");
+    expect(s.observability.replicas).toBe(3);
+    expect(s.observability.retention).toBe("30d");
   });
 
   it("GIVEN volume sizes WHEN deriving retentionSize THEN it is 85% of the volume, and a tiny volume is refused with its value", () => {
@@ -343,7 +352,14 @@ describe("receivers and Grafana login", () => {
 
   it("GIVEN Grafana WHEN planned THEN it never phones home and allows no anonymous or self sign-up", () => {
     const ini = (
-      observabilityPlan({ profile: "dev", storageClass: "x", storageSize: "5Gi" }).values.grafana as any
+      observabilityPlan({
+        footprint: "minimal",
+        retainData: false,
+        retention: "2d",
+        replicas: 1,
+        storageClass: "x",
+        storageSize: "5Gi",
+      }).values.grafana as any
     )["grafana.ini"];
     expect(ini.analytics).toEqual({
       reporting_enabled: false,
@@ -381,7 +397,10 @@ describe("component without wiring", () => {
   it("GIVEN explicit args WHEN constructed THEN the admin password output is secret", async () => {
     mocks();
     const args: ObservabilityArgs = {
-      profile: "dev",
+      footprint: "minimal",
+      retainData: false,
+      retention: "2d",
+      replicas: 1,
       storageClass: "standard",
       storageSize: "5Gi",
       dashboards: [],

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AuthzDecision, AuthzInput, DataAccessDecision, OpaData } from "../../components/lib/contracts";
 import { shippedStacks } from "../../stacks/config/load";
 import { FakeGuard, OpaServer, closedPort, loadStackConfig, opaDataForTest } from "./opa";
+import { resolveSettings } from "../../stacks/config/settings";
 
 const DECISION = "sovereign/authz/decision";
 
@@ -115,7 +116,7 @@ for (const stack of shippedStacks()) {
     it("GIVEN the guard answers 503 or never answers WHEN asked THEN the stack's fail-closed setting decides", async () => {
       const team = config.teams[0];
       const model = team.allowedModels.find((m) => data.models[m].role === "chat")!;
-      const failClosed = config.profile === "prod" || !config.policy.guardFailOpen;
+      const failClosed = resolveSettings(config).guard.failClosed;
       expect(data.guard.failClosed).toBe(failClosed);
       const expected = failClosed
         ? { allow: false, reasons: ["guard_unavailable"] }

@@ -10,6 +10,7 @@ import { CLASSIFICATIONS } from "../../components/lib/classification";
 import { AUTHZ_REASONS, DATA_ACCESS_REASONS } from "../../components/lib/contracts";
 import { shippedStacks } from "../../stacks/config/load";
 import { POLICY_DIRS, REGO_TEST_DIRS, REPO, closedPort, loadStackConfig, opa, opaDataForTest } from "./opa";
+import { resolveSettings } from "../../stacks/config/settings";
 
 const ALL = [...POLICY_DIRS, ...REGO_TEST_DIRS];
 
@@ -144,7 +145,7 @@ describe("opa eval with each shipped stack's data document", () => {
         expect(r.status, r.stderr).toBe(0);
         const decision = (JSON.parse(r.stdout) as { result: { expressions: { value: unknown }[] }[] })
           .result[0].expressions[0].value;
-        const failClosed = config.profile === "prod" || !config.policy.guardFailOpen;
+        const failClosed = resolveSettings(config).guard.failClosed;
         expect(decision).toEqual({
           allow: !failClosed,
           reasons: failClosed ? ["guard_unavailable"] : [],

@@ -14,6 +14,7 @@ import {
 import { opaDataFromConfig } from "../../components/platform/tenancy-plan";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import type { StackConfig } from "../../stacks/config/schema";
+import { resolveSettings } from "../../stacks/config/settings";
 import { ConfigError } from "../../stacks/config/errors";
 import { parseConfig } from "../../stacks/config/validate";
 import { opaDataOf } from "../../stacks/wiring/policy";
@@ -144,7 +145,18 @@ describe("prod fails closed: the stack's data builder and the Rego together", ()
       guard: { model: "tiny-guard", timeoutMs: 2000, failOpen: true },
       redactPatterns: [],
     };
-    expect(opaDataFromConfig({ ...args, profile: "prod" }).guard.failClosed).toBe(true);
-    expect(opaDataFromConfig({ ...args, profile: "dev" }).guard.failClosed).toBe(false);
+    const prod = { ...config, profile: "prod" as const };
+    expect(
+      opaDataFromConfig({
+        ...args,
+        guard: { ...args.guard, failClosed: resolveSettings(prod).guard.failClosed },
+      }).guard.failClosed,
+    ).toBe(true);
+    expect(
+      opaDataFromConfig({
+        ...args,
+        guard: { ...args.guard, failClosed: resolveSettings(config).guard.failClosed },
+      }).guard.failClosed,
+    ).toBe(false);
   });
 });

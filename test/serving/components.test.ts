@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { GPU_POOL_LABEL, GPU_TAINT, GPU_TYPE_LABEL } from "../../components/lib/gpu-catalog";
 import { CHARTS } from "../../components/lib/versions";
-import { MODEL_SERVER_CHART } from "../../components/platform/model-server";
+import { MODEL_SERVER_CHART } from "../../stacks/wiring/serving";
 import { Serving } from "../../components/platform/serving";
 import { servingArgs } from "../../stacks/wiring/serving";
 import { fakeSubstrate } from "../helpers/fake-substrate";
@@ -142,7 +142,7 @@ describe("servingArgs", () => {
     });
     const args = servingArgs(config, substrate);
     expect(args.images?.vllm).toBe("registry.example/vllm/vllm-openai:v0.30.0");
-    expect(args.profile).toBe("dev");
+    expect(args.rollout).toEqual({ strictSpread: false, cooldownSeconds: 300 });
     expect(args.kedaReplicas).toBe(1);
     const run = await runServing(config, "args-run");
     for (const v of Object.values(run.values))

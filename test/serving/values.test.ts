@@ -42,9 +42,15 @@ const model = (over: Partial<ModelSpec> = {}): ModelSpec => ({
   ...over,
 });
 
+/** The rollout settings `stacks/config/settings.ts` resolves for each profile. */
+const ROLLOUT = {
+  prod: { strictSpread: true, cooldownSeconds: 600, drainSeconds: 120 },
+  dev: { strictSpread: false, cooldownSeconds: 300 },
+} as const;
+
 const input = (m: ModelSpec, profile: "dev" | "prod" = "prod") => ({
   model: m,
-  profile,
+  rollout: ROLLOUT[profile],
   placement: m.pool ? placement(m.pool, "nvidia-l40s") : undefined,
   bucket: "acme-models",
   objectStoreEndpoint: "",

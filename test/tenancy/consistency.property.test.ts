@@ -77,8 +77,7 @@ describe("tenancy consistency (property)", () => {
         const opa = opaDataFromConfig({
           teams,
           models: MODELS,
-          profile: "prod",
-          guard: { timeoutMs: 1000, failOpen: true },
+          guard: { timeoutMs: 1000, failClosed: true },
           redactPatterns: [],
         });
         expect(plans.map((p) => p.team)).toEqual(teams.map((t) => t.name));

@@ -59,7 +59,7 @@ function render(values: unknown): K8sObject[] {
 function imagesOf(objects: readonly K8sObject[]): string[] {
   const out: string[] = [];
   for (const o of objects) {
-    const spec = ((o.spec as any)?.template?.spec ?? (o.kind === "Pod" ? o.spec : undefined)) as any;
+    const spec = (o.spec as any)?.template?.spec ?? (o.kind === "Pod" ? o.spec : undefined);
     for (const c of [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]) out.push(c.image);
   }
   return out.map((i) => formatImage(parseImage(i)));

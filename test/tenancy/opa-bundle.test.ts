@@ -34,8 +34,7 @@ const data = opaDataFromConfig({
     },
   ],
   models: [{ name: "chat", role: "chat", dataClassification: "public", loraAdapters: [] }],
-  profile: "dev",
-  guard: { timeoutMs: 100, failOpen: false },
+  guard: { timeoutMs: 100, failClosed: true },
   redactPatterns: ["secret-[0-9]+"],
 });
 

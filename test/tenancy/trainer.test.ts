@@ -53,6 +53,15 @@ const configMap = trainingEnvData({
 });
 
 describe("training runner", () => {
+  it("GIVEN the runner's Python WHEN ruff (pinned in requirements-test.txt) checks it THEN it is clean", () => {
+    const r = spawnSync(path.join(path.dirname(PY), "ruff"), ["check", "--no-cache", "."], {
+      cwd: TRAINER,
+      encoding: "utf8",
+    });
+    expect(r.error).toBeUndefined();
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+  });
+
   it("GIVEN the runner's pytest suite WHEN run with the ML dependencies THEN every test passes and none is skipped", () => {
     const env = { ...process.env };
     delete env.SOVEREIGN_ALLOW_SKIPS; // a skip fails the suite (tests/conftest.py)
@@ -128,7 +137,7 @@ describe("training runner", () => {
         ...c.args,
         team: "research",
         costCenter: "cc-2000",
-      } as TrainingJobArgs);
+      });
       const [exe, ...argv] = job.spec.template.spec.containers[0].command as string[];
       expect(exe).toBe("sovereign-train");
       const r = dryRun(argv, containerEnv(job, configMap));
@@ -155,7 +164,7 @@ describe("training runner", () => {
       ...cases[0].args,
       team: "research",
       costCenter: "cc-2000",
-    } as TrainingJobArgs);
+    });
     const [, ...argv] = job.spec.template.spec.containers[0].command as string[];
     const r = dryRun(argv, containerEnv(job, {}));
     expect(r.status).toBe(2);

@@ -16,8 +16,8 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Optional
 
 from . import EXIT_TERMINATED, BadInput
 from .s3 import S3Uri, list_keys, parse_s3_uri, sync_up
@@ -30,7 +30,7 @@ def checkpoint_dir_name(step: int) -> str:
     return f"checkpoint-{step}"
 
 
-def newest_complete_step(keys: Iterable[str]) -> Optional[int]:
+def newest_complete_step(keys: Iterable[str]) -> int | None:
     """The highest step whose checkpoint has its completion marker, from keys relative to
     CHECKPOINT_URI; None when there is none."""
     complete = set()
@@ -71,12 +71,12 @@ def prune_checkpoints(client, ckpt_uri: S3Uri, keep: int) -> list[int]:
     return pruned
 
 
-def newest_checkpoint(client, ckpt_uri: S3Uri) -> Optional[S3Uri]:
+def newest_checkpoint(client, ckpt_uri: S3Uri) -> S3Uri | None:
     step = newest_complete_step(list_keys(client, ckpt_uri))
     return None if step is None else ckpt_uri.join(checkpoint_dir_name(step)).as_prefix()
 
 
-def resolve_resume(setting: str, client, ckpt_uri: Optional[S3Uri]) -> Optional[S3Uri]:
+def resolve_resume(setting: str, client, ckpt_uri: S3Uri | None) -> S3Uri | None:
     """RESUME_FROM_CHECKPOINT: `auto` (newest complete one, if any), `never`, or an s3:// URI
     of one checkpoint folder (it must be complete)."""
     if setting == "never" or ckpt_uri is None and setting == "auto":
@@ -127,7 +127,7 @@ class SigtermGuard:
         self._checkpointable = False
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
-    def install(self) -> "SigtermGuard":
+    def install(self) -> SigtermGuard:
         signal.signal(signal.SIGTERM, self._handle)
         return self
 

@@ -12,8 +12,8 @@ import json
 import os
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Mapping, Optional, Sequence
 
 from . import EXIT_BAD_INPUT, EXIT_TERMINATED, BadInput, __version__
 from .s3 import S3Uri, parse_s3_uri
@@ -116,8 +116,8 @@ class JobEnv:
     kind: str
     job_name: str
     model: S3Uri
-    dataset: Optional[S3Uri]
-    checkpoints: Optional[S3Uri]
+    dataset: S3Uri | None
+    checkpoints: S3Uri | None
     output: S3Uri
     resume: str
     checkpoint_on_sigterm: bool
@@ -141,7 +141,7 @@ def job_env(args: argparse.Namespace, env: Mapping[str, str]) -> JobEnv:
     kind = args.command
     problems: list[str] = []
 
-    def uri(name: str, required: bool) -> Optional[S3Uri]:
+    def uri(name: str, required: bool) -> S3Uri | None:
         raw = env.get(name)
         if raw is None or raw == "":
             if required:
@@ -207,7 +207,7 @@ def _report_bad_input(e: BadInput) -> int:
     return EXIT_BAD_INPUT
 
 
-def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, str]] = None) -> int:
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     args = build_parser().parse_args(argv)  # argparse exits with code 2 on a bad flag
     try:

@@ -13,9 +13,14 @@ from __future__ import annotations
 import os
 
 from . import BadInput
-from .checkpoint import checkpoint_dir_name, prune_checkpoints, resolve_resume, upload_checkpoint
-from .data import chat_tokenizer
+from .checkpoint import (
+    checkpoint_dir_name,
+    prune_checkpoints,
+    resolve_resume,
+    upload_checkpoint,
+)
 from .common import fetch_dataset, fetch_model, log, publish, scratch_dir
+from .data import chat_tokenizer
 from .s3 import client_from_env, sync_down
 
 
@@ -85,7 +90,7 @@ def run(args, je, env, guard) -> None:
                 log(f"checkpoint step {state.global_step} -> {dest}")
                 try:
                     pruned = prune_checkpoints(client, je.checkpoints, args.keep_checkpoints)
-                except Exception as e:  # e.g. no delete permission: keep training
+                except Exception as e:  # noqa: BLE001 (e.g. no delete permission: keep training)
                     log(f"could not prune old checkpoints under {je.checkpoints}: {e}")
                 else:
                     if pruned:

@@ -12,8 +12,8 @@ replacement pod starts over.
 
 from __future__ import annotations
 
-from .data import chat_tokenizer
 from .common import fetch_dataset, fetch_model, log, publish, scratch_dir
+from .data import chat_tokenizer
 from .s3 import client_from_env
 
 #: llm-compressor preset scheme per --scheme.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
 
 from . import BadInput
 
@@ -22,10 +22,10 @@ class S3Uri:
         """A URI ending in '/' (or the bucket root) names a folder of objects."""
         return self.key == "" or self.key.endswith("/")
 
-    def as_prefix(self) -> "S3Uri":
+    def as_prefix(self) -> S3Uri:
         return self if self.is_prefix else S3Uri(self.bucket, self.key + "/")
 
-    def join(self, *parts: str) -> "S3Uri":
+    def join(self, *parts: str) -> S3Uri:
         """The URI of a key below this prefix; parts may not climb out of it."""
         rel = "/".join(p.strip("/") for p in parts if p.strip("/"))
         check_relative_key(rel)

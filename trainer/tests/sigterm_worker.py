@@ -9,7 +9,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sovereign_train.checkpoint import SigtermGuard, checkpoint_dir_name, mark_complete  # noqa: E402
+from sovereign_train.checkpoint import SigtermGuard, checkpoint_dir_name, mark_complete
 
 mode, state, enabled = sys.argv[1], sys.argv[2], sys.argv[3] == "true"
 guard = SigtermGuard(os.path.join(state, ".sovereign", "checkpoint-requested"), enabled).install()

@@ -123,7 +123,7 @@ def test_given_the_package_when_every_module_is_imported_then_no_heavy_library_i
         "heavy = [m for m in ('torch','transformers','peft','datasets','llmcompressor','accelerate') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=TRAINER_DIR, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=TRAINER_DIR, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
 
@@ -132,6 +132,7 @@ def test_given_the_module_entry_when_run_with_a_bad_flag_then_the_process_exits_
     out = subprocess.run(
         [sys.executable, "-m", "sovereign_train", "quantize", "--scheme=nf4"],
         cwd=TRAINER_DIR,
+        check=False,
         capture_output=True,
         text=True,
     )

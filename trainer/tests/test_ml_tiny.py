@@ -14,9 +14,9 @@ import transformers  # noqa: E402,F401
 import peft  # noqa: E402,F401
 import datasets  # noqa: E402,F401
 
-from sovereign_train.checkpoint import COMPLETE_MARKER  # noqa: E402
-from sovereign_train.cli import main  # noqa: E402
-from sovereign_train.s3 import list_keys, parse_s3_uri, sync_up  # noqa: E402
+from sovereign_train.checkpoint import COMPLETE_MARKER
+from sovereign_train.cli import main
+from sovereign_train.s3 import list_keys, parse_s3_uri, sync_up
 
 BASE = "s3://acme-models/tiny-llama/"
 CHATS = [

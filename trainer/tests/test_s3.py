@@ -4,7 +4,14 @@ import pytest
 from conftest import ENDPOINT
 
 from sovereign_train import BadInput
-from sovereign_train.s3 import S3Uri, client_from_env, list_keys, parse_s3_uri, sync_down, sync_up
+from sovereign_train.s3 import (
+    S3Uri,
+    client_from_env,
+    list_keys,
+    parse_s3_uri,
+    sync_down,
+    sync_up,
+)
 
 
 def test_given_a_uri_when_parsed_then_bucket_and_key_split_and_prefixes_are_recognised():

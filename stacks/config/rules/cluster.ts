@@ -3,22 +3,16 @@ import * as fs from "node:fs";
 import { parse as parseYaml } from "yaml";
 import type { ConfigIssue } from "../errors";
 import { SUBSTRATE_IMAGES } from "../../../components/lib/versions";
-import {
-  entries,
-  isRecord,
-  issue,
-  profileOf,
-  section,
-  str,
-  strings,
-  substrateKind,
-  type Rule,
-} from "./helpers";
+import { issue, type Rule } from "./helpers";
 
-export const clusterOnlyKeys: Rule = (raw) => {
-  if (substrateKind(raw) !== "cluster") return [];
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export const clusterOnlyKeys: Rule = ({ config }) => {
+  if (config.substrate.kind !== "cluster") return [];
   const out: ConfigIssue[] = [];
-  if (section(raw, "network").publicLoadBalancer === true) {
+  if (config.network.publicLoadBalancer) {
     out.push(
       issue(
         "network.publicLoadBalancer",
@@ -26,7 +20,7 @@ export const clusterOnlyKeys: Rule = (raw) => {
       ),
     );
   }
-  const arns = strings(section(raw, "cluster").adminRoleArns);
+  const arns = config.cluster.adminRoleArns;
   if (arns.length > 0) {
     out.push(
       issue(
@@ -38,12 +32,12 @@ export const clusterOnlyKeys: Rule = (raw) => {
   return out;
 };
 
-export const clusterTarget: Rule = (raw) => {
-  if (substrateKind(raw) !== "cluster") return [];
-  const sub = section(raw, "substrate");
+export const clusterTarget: Rule = ({ config }) => {
+  const sub = config.substrate;
+  if (sub.kind !== "cluster") return [];
   const out: ConfigIssue[] = [];
   const context = sub.context;
-  if (typeof context === "string" && context.trim() !== context) {
+  if (context.trim() !== context) {
     out.push(
       issue(
         "substrate.context",
@@ -51,8 +45,8 @@ export const clusterTarget: Rule = (raw) => {
       ),
     );
   }
-  const kubeconfig = str(sub.kubeconfig);
-  if (kubeconfig !== undefined && typeof context === "string" && context !== "") {
+  const kubeconfig = sub.kubeconfig;
+  if (kubeconfig !== undefined) {
     out.push(...contextInKubeconfig(kubeconfig, context));
   }
   return out;
@@ -76,46 +70,43 @@ function contextInKubeconfig(file: string, context: string): ConfigIssue[] {
     return [issue("substrate.kubeconfig", `expected a kubeconfig in YAML, found unparsable "${file}"`)];
   }
   const contexts = isRecord(doc) && Array.isArray(doc.contexts) ? doc.contexts : [];
-  const names = contexts.map((c) => (isRecord(c) ? str(c.name) : undefined)).filter((n): n is string => !!n);
+  const names = contexts
+    .map((c) => (isRecord(c) && typeof c.name === "string" ? c.name : undefined))
+    .filter((n): n is string => !!n);
   if (names.includes(context)) return [];
   return [
     issue("substrate.context", `expected a context of ${file} [${names.join(", ")}], found "${context}"`),
   ];
 }
 
-export const clusterDatabase: Rule = (raw) => {
-  if (substrateKind(raw) !== "cluster") return [];
-  const db = section(raw, "database");
+export const clusterDatabase: Rule = ({ config, settings }) => {
+  if (config.substrate.kind !== "cluster") return [];
   const out: ConfigIssue[] = [];
-  const instances = db.instances;
-  if (typeof instances === "number" && instances >= 1 && profileOf(raw) === "prod" && instances < 3) {
+  const { instances, minInstances } = settings.database;
+  if (instances < minInstances) {
     out.push(
       issue(
         "database.instances",
-        `expected 3 Postgres instances for an on-prem prod cluster, found ${String(instances)}`,
+        `expected ${minInstances} Postgres instances for an on-prem prod cluster, found ${String(instances)}`,
       ),
     );
   }
-  const version = str(db.version);
-  if (version !== undefined && /^1[6-9](\.\d+)?$/.test(version)) {
-    const major = version.split(".")[0];
-    if (!SUBSTRATE_IMAGES.postgres[major]) {
-      out.push(
-        issue(
-          "database.version",
-          `expected a PostgreSQL major with a pinned CloudNativePG image (${Object.keys(SUBSTRATE_IMAGES.postgres).join(", ")}), found "${version}"`,
-        ),
-      );
-    }
+  const version = config.database.version;
+  if (!SUBSTRATE_IMAGES.postgres[version.split(".")[0]]) {
+    out.push(
+      issue(
+        "database.version",
+        `expected a PostgreSQL major with a pinned CloudNativePG image (${Object.keys(SUBSTRATE_IMAGES.postgres).join(", ")}), found "${version}"`,
+      ),
+    );
   }
   return out;
 };
 
-export const clusterStorage: Rule = (raw) => {
-  if (substrateKind(raw) !== "cluster") return [];
-  const storage = section(raw, "storage");
+export const clusterStorage: Rule = ({ config }) => {
+  if (config.substrate.kind !== "cluster") return [];
   const out: ConfigIssue[] = [];
-  if (storage.objectLock === true) {
+  if (config.storage.objectLock) {
     out.push(
       issue(
         "storage.objectLock",
@@ -126,12 +117,11 @@ export const clusterStorage: Rule = (raw) => {
   return out;
 };
 
-export const clusterGpuPools: Rule = (raw) => {
-  if (substrateKind(raw) !== "cluster") return [];
+export const clusterGpuPools: Rule = ({ config }) => {
+  if (config.substrate.kind !== "cluster") return [];
   const out: ConfigIssue[] = [];
-  for (const { index, value: p } of entries(raw, "gpuPools")) {
-    const sel = p.nodeSelector;
-    if (!isRecord(sel) || Object.keys(sel).length === 0) {
+  for (const [index, p] of config.gpuPools.entries()) {
+    if (Object.keys(p.nodeSelector).length === 0) {
       out.push(
         issue(
           `gpuPools[${index}].nodeSelector`,

@@ -1,53 +1,37 @@
 /** Rules that hold on every substrate: models, pools, teams and their references. */
-import type { ConfigIssue } from "../errors";
 import { gpuFamily } from "../../../components/lib/gpu-catalog";
 import { isBucketName } from "../../../components/lib/naming";
-import {
-  duplicateNames,
-  entries,
-  int,
-  issue,
-  profileOf,
-  section,
-  str,
-  strings,
-  substrateKind,
-  type Rule,
-} from "./helpers";
+import { gpusOf } from "../../../components/platform/model-server";
+import type { ConfigIssue } from "../errors";
+import type { GpuPoolConfig } from "../schema";
+import { duplicateNames, issue, type Rule } from "./helpers";
 
-/** GPUs per node of a pool as the raw config describes it (explicit, or the family maximum). */
-export function poolGpusPerNode(pool: Record<string, unknown>): number | undefined {
-  const explicit = int(pool.gpusPerNode);
-  if (explicit !== undefined) return explicit;
-  const fams = strings(pool.instanceFamilies).map(gpuFamily);
+/** GPUs per node of a pool (explicit, or the family maximum), when known. */
+export function poolGpusPerNode(pool: GpuPoolConfig): number | undefined {
+  if (pool.gpusPerNode !== undefined) return pool.gpusPerNode;
+  const fams = (pool.instanceFamilies ?? []).map(gpuFamily);
   if (fams.length === 0 || fams.some((f) => f === undefined)) return undefined;
   return Math.max(...fams.map((f) => f!.maxGpusPerInstance));
 }
 
-export const uniqueNames: Rule = (raw) => [
-  ...duplicateNames(raw, "models", "model"),
-  ...duplicateNames(raw, "teams", "team"),
-  ...duplicateNames(raw, "gpuPools", "GPU pool"),
+export const uniqueNames: Rule = ({ config }) => [
+  ...duplicateNames(config.models, "models", "model"),
+  ...duplicateNames(config.teams, "teams", "team"),
+  ...duplicateNames(config.gpuPools, "gpuPools", "GPU pool"),
 ];
 
-export const modelsFitPools: Rule = (raw) => {
-  const pools = new Map(entries(raw, "gpuPools").map((e) => [str(e.value.name), e.value]));
-  const names = [...pools.keys()].filter((n): n is string => n !== undefined);
+export const modelsFitPools: Rule = ({ config, settings }) => {
+  const pools = new Map(config.gpuPools.map((p) => [p.name, p]));
+  const names = [...pools.keys()];
   const out: ConfigIssue[] = [];
-  for (const { index, value: m } of entries(raw, "models")) {
+  config.models.forEach((m, index) => {
     const at = `models[${index}]`;
-    const poolName = str(m.pool);
-    // A gpusPerReplica of the wrong type is the schema's to report; skip the GPU maths.
-    if (m.gpusPerReplica !== undefined && int(m.gpusPerReplica) === undefined) continue;
-    const gpus = int(m.gpusPerReplica) ?? (poolName ? 1 : 0);
-    if (poolName !== undefined) {
-      const pool = pools.get(poolName);
+    const gpus = gpusOf(m);
+    if (m.pool !== undefined) {
+      const pool = pools.get(m.pool);
       if (!pool) {
         out.push(
-          issue(
-            `${at}.pool`,
-            `expected one of the gpuPools names [${names.join(", ")}], found "${poolName}"`,
-          ),
+          issue(`${at}.pool`, `expected one of the gpuPools names [${names.join(", ")}], found "${m.pool}"`),
         );
       } else {
         const per = poolGpusPerNode(pool);
@@ -55,22 +39,22 @@ export const modelsFitPools: Rule = (raw) => {
           out.push(
             issue(
               `${at}.gpusPerReplica`,
-              `expected at most ${per} (the GPUs per node of pool "${poolName}"), found ${gpus}`,
+              `expected at most ${per} (the GPUs per node of pool "${m.pool}"), found ${gpus}`,
             ),
           );
         }
         if (pool.purpose === "training") {
-          out.push(issue(`${at}.pool`, `expected a serving pool, found training pool "${poolName}"`));
+          out.push(issue(`${at}.pool`, `expected a serving pool, found training pool "${m.pool}"`));
         }
       }
       if (gpus === 0)
-        out.push(issue(`${at}.gpusPerReplica`, `expected at least 1 on GPU pool "${poolName}", found 0`));
-    } else if (int(m.gpusPerReplica) !== undefined && gpus > 0) {
+        out.push(issue(`${at}.gpusPerReplica`, `expected at least 1 on GPU pool "${m.pool}", found 0`));
+    } else if (gpus > 0) {
       out.push(
         issue(`${at}.pool`, `expected a GPU pool for a model with ${gpus} GPUs per replica, found nothing`),
       );
     }
-    const tp = int(m.tensorParallelSize);
+    const tp = m.tensorParallelSize;
     if (tp !== undefined && gpus > 0 && gpus % tp !== 0) {
       out.push(
         issue(`${at}.tensorParallelSize`, `expected a divisor of gpusPerReplica (${gpus}), found ${tp}`),
@@ -79,43 +63,31 @@ export const modelsFitPools: Rule = (raw) => {
     if (tp !== undefined && gpus === 0 && tp > 1) {
       out.push(issue(`${at}.tensorParallelSize`, `expected 1 for a CPU model, found ${tp}`));
     }
-    const replicas = section(m, "replicas");
-    const min = int(replicas.min) ?? 1;
-    const max = int(replicas.max) ?? 1;
+    const { min, max } = m.replicas;
     if (max < min) out.push(issue(`${at}.replicas.max`, `expected >= replicas.min (${min}), found ${max}`));
-    if (min === 0 && profileOf(raw) === "prod") {
+    if (min < settings.serving.minModelReplicas) {
       out.push(
         issue(`${at}.replicas.min`, "expected at least 1 in prod (scale-to-zero is a dev option), found 0"),
       );
     }
-    const adapters = Array.isArray(m.loraAdapters) ? m.loraAdapters.length : 0;
-    const maxLoras = int(m.maxLoras);
-    if (maxLoras !== undefined && adapters === 0) {
+    if (m.maxLoras !== undefined && m.loraAdapters.length === 0) {
       out.push(issue(`${at}.maxLoras`, "expected no maxLoras without loraAdapters, found a value"));
     }
-  }
+  });
   return out;
 };
 
-export const teamsReferenceModels: Rule = (raw) => {
+export const teamsReferenceModels: Rule = ({ config }) => {
   const served = new Set<string>();
-  for (const { value: m } of entries(raw, "models")) {
-    const n = str(m.name);
-    if (n) served.add(n);
-    for (const a of Array.isArray(m.loraAdapters) ? m.loraAdapters : []) {
-      const an = str((a as Record<string, unknown>)?.name);
-      if (an) served.add(an);
-    }
+  for (const m of config.models) {
+    served.add(m.name);
+    for (const a of m.loraAdapters) served.add(a.name);
   }
   // An enabled flywheel serves its adapter on its base model (docs/flywheel.md).
-  for (const { value: t } of entries(raw, "teams")) {
-    const fw = t.flywheel as Record<string, unknown> | undefined;
-    const an = fw?.enabled === true ? str(fw.adapter) : undefined;
-    if (an) served.add(an);
-  }
+  for (const t of config.teams) if (t.flywheel?.enabled) served.add(t.flywheel.adapter);
   const out: ConfigIssue[] = [];
-  for (const { index, value: t } of entries(raw, "teams")) {
-    strings(t.allowedModels).forEach((name, j) => {
+  config.teams.forEach((t, index) => {
+    t.allowedModels.forEach((name, j) => {
       if (!served.has(name)) {
         out.push(
           issue(
@@ -125,38 +97,36 @@ export const teamsReferenceModels: Rule = (raw) => {
         );
       }
     });
-  }
+  });
   return out;
 };
 
-export const teamQuotasFitPools: Rule = (raw) => {
-  const trainingGpus = entries(raw, "gpuPools")
-    .filter((e) => e.value.purpose === "training")
-    .reduce((sum, e) => sum + (int(e.value.maxGpus) ?? 0), 0);
+export const teamQuotasFitPools: Rule = ({ config }) => {
+  const trainingGpus = config.gpuPools
+    .filter((p) => p.purpose === "training")
+    .reduce((sum, p) => sum + p.maxGpus, 0);
   const out: ConfigIssue[] = [];
-  for (const { index, value: t } of entries(raw, "teams")) {
-    const q = section(t, "gpuQuota");
-    const nominal = int(q.nominal) ?? 0;
-    const borrow = int(q.borrowingLimit) ?? 0;
-    if (nominal + borrow > trainingGpus && nominal + borrow > 0) {
+  config.teams.forEach((t, index) => {
+    const total = t.gpuQuota.nominal + t.gpuQuota.borrowingLimit;
+    if (total > trainingGpus && total > 0) {
       out.push(
         issue(
           `teams[${index}].gpuQuota`,
-          `expected nominal + borrowingLimit <= ${trainingGpus} (maxGpus of the training pools), found ${nominal + borrow}`,
+          `expected nominal + borrowingLimit <= ${trainingGpus} (maxGpus of the training pools), found ${total}`,
         ),
       );
     }
-  }
+  });
   return out;
 };
 
-export const poolsMatchSubstrate: Rule = (raw) => {
-  const kind = substrateKind(raw);
+export const poolsMatchSubstrate: Rule = ({ config }) => {
+  const kind = config.substrate.kind;
   const out: ConfigIssue[] = [];
-  for (const { index, value: p } of entries(raw, "gpuPools")) {
+  config.gpuPools.forEach((p, index) => {
     const at = `gpuPools[${index}]`;
     if (kind === "aws") {
-      const fams = strings(p.instanceFamilies);
+      const fams = p.instanceFamilies ?? [];
       if (fams.length === 0)
         out.push(
           issue(
@@ -175,14 +145,14 @@ export const poolsMatchSubstrate: Rule = (raw) => {
       });
     }
     if (kind === "cluster") {
-      if (int(p.gpusPerNode) === undefined)
+      if (p.gpusPerNode === undefined)
         out.push(
           issue(
             `${at}.gpusPerNode`,
             "expected the GPUs per node of an existing cluster's pool, found nothing",
           ),
         );
-      if (str(p.gpuType) === undefined)
+      if (p.gpuType === undefined)
         out.push(
           issue(`${at}.gpuType`, "expected the GPU type label value on the cluster substrate, found nothing"),
         );
@@ -195,32 +165,38 @@ export const poolsMatchSubstrate: Rule = (raw) => {
         ),
       );
     }
-    const min = int(p.minGpus) ?? 0;
-    const max = int(p.maxGpus);
-    if (max !== undefined && max < min)
-      out.push(issue(`${at}.maxGpus`, `expected >= minGpus (${min}), found ${max}`));
-  }
+  });
   return out;
 };
 
-export const guardModelExists: Rule = (raw) => {
-  const guard = str(section(raw, "policy").guardModel);
+export const guardModelExists: Rule = ({ config }) => {
+  const guard = config.policy.guardModel;
   if (guard === undefined) return [];
-  const m = entries(raw, "models").find((e) => e.value.name === guard);
+  const m = config.models.find((x) => x.name === guard);
   if (!m) return [issue("policy.guardModel", `expected the name of a configured model, found "${guard}"`)];
-  if (m.value.role !== "guard")
+  if (m.role !== "guard")
     return [
       issue(
         "policy.guardModel",
-        `expected a model with role "guard", found "${guard}" with role ${JSON.stringify(m.value.role)}`,
+        `expected a model with role "guard", found "${guard}" with role ${JSON.stringify(m.role)}`,
       ),
     ];
   return [];
 };
 
-export const bucketNamesValid: Rule = (raw) => {
-  const prefix = str(section(raw, "storage").bucketPrefix);
-  if (prefix === undefined) return [];
+/** `policy.guardFailOpen` is a dev convenience: prod always fails closed. */
+export const guardFailOpenOnlyInDev: Rule = ({ config, settings }) =>
+  config.policy.guardFailOpen && settings.guard.failClosed
+    ? [
+        issue(
+          "policy.guardFailOpen",
+          "expected false in prod (the guard always fails closed there; failing open is a dev option), found true",
+        ),
+      ]
+    : [];
+
+export const bucketNamesValid: Rule = ({ config }) => {
+  const prefix = config.storage.bucketPrefix;
   const bad = ["models", "datasets", "checkpoints", "inference-logs", "access-logs"]
     .map((s) => `${prefix}-${s}`)
     .filter((b) => !isBucketName(b));
@@ -234,10 +210,10 @@ export const bucketNamesValid: Rule = (raw) => {
     : [];
 };
 
-export const secretsForReceivers: Rule = (raw) => {
-  const am = section(section(raw, "observability"), "alertmanager");
-  const secrets = section(raw, "secrets");
-  if (am.receiver === "webhook" && str(secrets.alertWebhookUrl) === undefined) {
+export const secretsForReceivers: Rule = ({ config }) => {
+  const am = config.observability.alertmanager;
+  const secrets = config.secrets;
+  if (am.receiver === "webhook" && secrets.alertWebhookUrl === undefined) {
     return [
       issue(
         "secrets.alertWebhookUrl",
@@ -245,7 +221,7 @@ export const secretsForReceivers: Rule = (raw) => {
       ),
     ];
   }
-  if (am.receiver === "email" && am.auth !== false && str(secrets.smtpPassword) === undefined) {
+  if (am.receiver === "email" && am.auth !== false && secrets.smtpPassword === undefined) {
     return [
       issue(
         "secrets.smtpPassword",
@@ -257,18 +233,16 @@ export const secretsForReceivers: Rule = (raw) => {
 };
 
 /** Point-in-time recovery of at least a week in prod (RDS automated backups, CloudNativePG). */
-export const MIN_PROD_BACKUP_DAYS = 7;
-
-export const prodBackups: Rule = (raw) => {
-  const days = int(section(raw, "database").backupRetentionDays);
-  if (profileOf(raw) === "prod" && days !== undefined && days < MIN_PROD_BACKUP_DAYS)
-    return [
-      issue(
-        "database.backupRetentionDays",
-        `expected at least ${MIN_PROD_BACKUP_DAYS} days of backups in prod, found ${days}`,
-      ),
-    ];
-  return [];
+export const prodBackups: Rule = ({ settings }) => {
+  const { backupRetentionDays: days, minBackupRetentionDays: min } = settings.database;
+  return days < min
+    ? [
+        issue(
+          "database.backupRetentionDays",
+          `expected at least ${min} days of backups in prod, found ${days}`,
+        ),
+      ]
+    : [];
 };
 
 export const CORE_RULES: Rule[] = [
@@ -278,6 +252,7 @@ export const CORE_RULES: Rule[] = [
   teamQuotasFitPools,
   poolsMatchSubstrate,
   guardModelExists,
+  guardFailOpenOnlyInDev,
   bucketNamesValid,
   secretsForReceivers,
   prodBackups,

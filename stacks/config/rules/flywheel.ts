@@ -4,58 +4,52 @@
  * own that the team may call, and a minimum canary sample it can reach.
  */
 import type { ConfigIssue } from "../errors";
-import { entries, isRecord, issue, str, strings, type Rule } from "./helpers";
+import type { StackConfig } from "../schema";
+import { issue, type Rule } from "./helpers";
 
-function flywheels(raw: Parameters<Rule>[0]) {
-  return entries(raw, "teams").flatMap(({ index, value }) =>
-    isRecord(value.flywheel) ? [{ index, team: value, fw: value.flywheel }] : [],
-  );
+function flywheels(config: StackConfig) {
+  return config.teams.flatMap((team, index) => (team.flywheel ? [{ index, team, fw: team.flywheel }] : []));
 }
 
-export const flywheelNeedsCapture: Rule = (raw) =>
-  flywheels(raw).flatMap(({ index, team, fw }) =>
-    fw.enabled === true && team.allowCapture !== true
+export const flywheelNeedsCapture: Rule = ({ config }) =>
+  flywheels(config).flatMap(({ index, team, fw }) =>
+    fw.enabled && !team.allowCapture
       ? [
           issue(
             `teams[${index}].flywheel.enabled`,
-            `expected teams[${index}].allowCapture: true for an enabled flywheel (it trains on the team's captures), found ${JSON.stringify(team.allowCapture ?? false)}`,
+            `expected teams[${index}].allowCapture: true for an enabled flywheel (it trains on the team's captures), found ${JSON.stringify(team.allowCapture)}`,
           ),
         ]
       : [],
   );
 
-export const flywheelBaseModel: Rule = (raw) => {
-  const models = new Map(entries(raw, "models").map(({ value }) => [str(value.name), value]));
-  return flywheels(raw).flatMap(({ index, fw }) => {
-    const name = str(fw.baseModel);
-    if (name === undefined) return [];
-    const m = models.get(name);
+export const flywheelBaseModel: Rule = ({ config }) => {
+  const models = new Map(config.models.map((m) => [m.name, m]));
+  return flywheels(config).flatMap(({ index, fw }) => {
+    const m = models.get(fw.baseModel);
     const at = `teams[${index}].flywheel.baseModel`;
-    if (!m) return [issue(at, `expected the name of a model in sovereign:models, found "${name}"`)];
-    if (m.role !== undefined && m.role !== "chat")
+    if (!m) return [issue(at, `expected the name of a model in sovereign:models, found "${fw.baseModel}"`)];
+    if (m.role !== "chat")
       return [
         issue(
           at,
-          `expected a chat model (adapters are trained on chat models), found "${name}" with role "${str(m.role)}"`,
+          `expected a chat model (adapters are trained on chat models), found "${fw.baseModel}" with role "${m.role}"`,
         ),
       ];
     return [];
   });
 };
 
-export const flywheelAdapterName: Rule = (raw) => {
+export const flywheelAdapterName: Rule = ({ config }) => {
   const taken = new Set<string>();
-  for (const { value } of entries(raw, "models")) {
-    const n = str(value.name);
-    if (n) taken.add(n);
-    if (Array.isArray(value.loraAdapters))
-      for (const a of value.loraAdapters) if (isRecord(a) && str(a.name)) taken.add(str(a.name)!);
+  for (const m of config.models) {
+    taken.add(m.name);
+    for (const a of m.loraAdapters) taken.add(a.name);
   }
   const seen = new Map<string, number>();
   const out: ConfigIssue[] = [];
-  for (const { index, team, fw } of flywheels(raw)) {
-    const name = str(fw.adapter);
-    if (name === undefined) continue;
+  for (const { index, team, fw } of flywheels(config)) {
+    const name = fw.adapter;
     const at = `teams[${index}].flywheel.adapter`;
     if (taken.has(name))
       out.push(issue(at, `expected an adapter name no model or configured adapter uses, found "${name}"`));
@@ -68,11 +62,11 @@ export const flywheelAdapterName: Rule = (raw) => {
         ),
       );
     else seen.set(name, index);
-    if (fw.enabled === true && !strings(team.allowedModels).includes(name))
+    if (fw.enabled && !team.allowedModels.includes(name))
       out.push(
         issue(
           `teams[${index}].allowedModels`,
-          `expected the flywheel's adapter "${name}" among the team's allowedModels (clients call it), found ${JSON.stringify(strings(team.allowedModels))}`,
+          `expected the flywheel's adapter "${name}" among the team's allowedModels (clients call it), found ${JSON.stringify(team.allowedModels)}`,
         ),
       );
   }

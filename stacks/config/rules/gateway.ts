@@ -1,27 +1,17 @@
-/** Rules of the gateway section: replica bounds per profile and usable redaction patterns. */
+/** Rules of the gateway section: replica bounds and usable redaction patterns. */
+import { gatewayReplicasProblem } from "../../../components/platform/gateway";
 import type { ConfigIssue } from "../errors";
-import { int, issue, profileOf, section, type Rule } from "./helpers";
+import { issue, type Rule } from "./helpers";
 
-export const gatewayReplicasRule: Rule = (raw) => {
-  const r = section(section(raw, "gateway"), "replicas");
-  const min = int(r.min);
-  const max = int(r.max);
-  const out: ConfigIssue[] = [];
-  if (profileOf(raw) === "prod" && min !== undefined && min < 2) {
-    out.push(issue("gateway.replicas.min", `expected at least 2 replicas in prod, found ${min}`));
-  }
-  if (min !== undefined && max !== undefined && max < min) {
-    out.push(issue("gateway.replicas.max", `expected at least replicas.min (${min}), found ${max}`));
-  }
-  return out;
+/** The resolved replica bounds pass the component's own predicate (2+ replicas in prod). */
+export const gatewayReplicasRule: Rule = ({ settings }) => {
+  const problem = gatewayReplicasProblem(settings.gateway.replicas, settings.gateway.highAvailability);
+  return problem ? [issue(`gateway.replicas.${problem.field}`, problem.message)] : [];
 };
 
-export const gatewayRedactPatterns: Rule = (raw) => {
-  const p = section(raw, "gateway").redactPatterns;
-  if (!Array.isArray(p)) return [];
+export const gatewayRedactPatterns: Rule = ({ config }) => {
   const out: ConfigIssue[] = [];
-  p.forEach((x, i) => {
-    if (typeof x !== "string") return;
+  config.gateway.redactPatterns.forEach((x, i) => {
     try {
       new RegExp(x, "g");
     } catch {

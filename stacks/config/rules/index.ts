@@ -1,4 +1,4 @@
-/** Every cross-field rule, run after (and independently of) the schema. */
+/** Every cross-field rule, run on the parsed config and its resolved settings once the schema passes. */
 import { AWS_RULES } from "./aws";
 import { CLUSTER_RULES } from "./cluster";
 import { CORE_RULES } from "./core";
@@ -11,7 +11,7 @@ import { OBSERVABILITY_RULES } from "./observability";
 import { SERVING_RULES } from "./serving";
 import { TENANCY_RULES } from "./tenancy";
 
-export type { RawConfig, Rule } from "./helpers";
+export type { Rule, RuleInput } from "./helpers";
 
 export const ALL_RULES: readonly Rule[] = [
   ...CORE_RULES,

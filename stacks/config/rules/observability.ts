@@ -4,39 +4,37 @@
  * stack names an alert receiver.
  */
 import type { ConfigIssue } from "../errors";
-import { isRecord, issue, profileOf, section, str, type Rule } from "./helpers";
+import { issue, type Rule } from "./helpers";
 
-export const observabilitySecrets: Rule = (raw) => {
-  const o = section(raw, "observability");
-  const secrets = section(raw, "secrets");
+const UNIT: Record<string, number> = {
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+};
+
+export const observabilitySecrets: Rule = ({ config }) => {
+  const o = config.observability;
   const out: ConfigIssue[] = [];
-  const grafana = isRecord(o.grafana) ? o.grafana : {};
-  if (isRecord(grafana.oidc) && secrets.grafanaOidcClientSecret === undefined)
+  if (o.grafana.oidc && config.secrets.grafanaOidcClientSecret === undefined)
     out.push(
       issue(
         "secrets.grafanaOidcClientSecret",
         "expected the Grafana OIDC client secret because observability.grafana.oidc is set, found none",
       ),
     );
-  const size = str(o.storageSize);
-  const m = size === undefined ? null : /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(size);
+  const m = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(o.storageSize);
   if (m) {
-    const unit: Record<string, number> = {
-      Ki: 2 ** 10,
-      Mi: 2 ** 20,
-      Gi: 2 ** 30,
-      Ti: 2 ** 40,
-      k: 1e3,
-      M: 1e6,
-      G: 1e9,
-      T: 1e12,
-    };
-    const bytes = Number(m[1]) * (m[2] ? unit[m[2]] : 1);
+    const bytes = Number(m[1]) * (m[2] ? UNIT[m[2]] : 1);
     if (bytes < 2 ** 30)
       out.push(
         issue(
           "observability.storageSize",
-          `expected at least 1Gi for the Prometheus volume, found "${size}"`,
+          `expected at least 1Gi for the Prometheus volume, found "${o.storageSize}"`,
         ),
       );
   }
@@ -44,11 +42,9 @@ export const observabilitySecrets: Rule = (raw) => {
 };
 
 /** Prod alerts must reach someone: a prod stack names a receiver (the default is `none`). */
-export const prodAlertReceiver: Rule = (raw) => {
-  if (profileOf(raw) !== "prod") return [];
-  const am = section(section(raw, "observability"), "alertmanager");
-  const receiver = am.receiver ?? "none";
-  return receiver === "none"
+export const prodAlertReceiver: Rule = ({ config }) => {
+  if (config.profile !== "prod") return [];
+  return config.observability.alertmanager.receiver === "none"
     ? [
         issue(
           "observability.alertmanager.receiver",

@@ -1,56 +1,48 @@
 /** Serving rules: weights must fit the GPUs they are given, and LoRA adapters must be addressable. */
-import type { ConfigIssue } from "../errors";
 import { gpuFamily } from "../../../components/lib/gpu-catalog";
-import { entries, int, issue, str, strings, type Rule } from "./helpers";
-
-function num(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
-}
+import { gpusOf } from "../../../components/platform/model-server";
+import type { ConfigIssue } from "../errors";
+import { issue, type Rule } from "./helpers";
 
 /**
  * A model's weights must fit the GPU memory vLLM may use on one replica. Only pools whose GPU
  * memory the kit knows (AWS instance families) are checked. fp8 quantizes 16-bit weights on
  * load, so only half of `sizeGiB` is counted for it.
  */
-export const weightsFitGpuMemory: Rule = (raw) => {
-  const pools = new Map(entries(raw, "gpuPools").map((e) => [str(e.value.name), e.value]));
+export const weightsFitGpuMemory: Rule = ({ config }) => {
+  const pools = new Map(config.gpuPools.map((p) => [p.name, p]));
   const out: ConfigIssue[] = [];
-  for (const { index, value: m } of entries(raw, "models")) {
-    const pool = pools.get(str(m.pool));
-    if (!pool) continue;
-    const fams = strings(pool.instanceFamilies).map(gpuFamily);
-    if (fams.length === 0 || fams.some((f) => f === undefined)) continue;
+  config.models.forEach((m, index) => {
+    const pool = m.pool === undefined ? undefined : pools.get(m.pool);
+    if (!pool) return;
+    const fams = (pool.instanceFamilies ?? []).map(gpuFamily);
+    if (fams.length === 0 || fams.some((f) => f === undefined)) return;
     const memGiB = Math.min(...fams.map((f) => f!.gpuMemoryGiB));
-    if (m.gpusPerReplica !== undefined && int(m.gpusPerReplica) === undefined) continue;
-    const gpus = int(m.gpusPerReplica) ?? 1;
-    const size = num(m.sizeGiB) ?? 16;
-    const util = num(m.gpuMemoryUtilization) ?? 0.9;
-    if (gpus < 1) continue;
+    const gpus = gpusOf(m);
+    const size = m.sizeGiB;
+    const util = m.gpuMemoryUtilization;
+    if (gpus < 1) return;
     const resident = m.quantization === "fp8" ? size / 2 : size;
     const usable = Math.floor(gpus * memGiB * util * 10) / 10;
     if (resident > usable) {
       out.push(
         issue(
           `models[${index}].sizeGiB`,
-          `expected weights that fit ${gpus} x ${memGiB} GiB at gpuMemoryUtilization ${util} (${usable} GiB) on pool "${String(m.pool)}"; found ${size} GiB${m.quantization === "fp8" ? " (fp8: half counted)" : ""}. Use more gpusPerReplica, a larger GPU pool or a quantized variant`,
+          `expected weights that fit ${gpus} x ${memGiB} GiB at gpuMemoryUtilization ${util} (${usable} GiB) on pool "${m.pool}"; found ${size} GiB${m.quantization === "fp8" ? " (fp8: half counted)" : ""}. Use more gpusPerReplica, a larger GPU pool or a quantized variant`,
         ),
       );
     }
-  }
+  });
   return out;
 };
 
 /** Adapter names are served names: unique, and never the name of a model. */
-export const loraAdaptersAddressable: Rule = (raw) => {
-  const models = entries(raw, "models");
-  const modelNames = new Set(models.map((e) => str(e.value.name)).filter((n) => n !== undefined));
+export const loraAdaptersAddressable: Rule = ({ config }) => {
+  const modelNames = new Set(config.models.map((m) => m.name));
   const seen = new Map<string, string>();
   const out: ConfigIssue[] = [];
-  for (const { index, value: m } of models) {
-    const adapters = Array.isArray(m.loraAdapters) ? m.loraAdapters : [];
-    adapters.forEach((a, j) => {
-      const name = str((a as Record<string, unknown> | null)?.name);
-      if (name === undefined) return;
+  config.models.forEach((m, index) => {
+    m.loraAdapters.forEach(({ name }, j) => {
       const at = `models[${index}].loraAdapters[${j}].name`;
       if (modelNames.has(name)) {
         out.push(issue(at, `expected an adapter name distinct from every model name, found "${name}"`));
@@ -60,16 +52,15 @@ export const loraAdaptersAddressable: Rule = (raw) => {
         );
       } else seen.set(name, at);
     });
-    const maxLoras = int(m.maxLoras);
-    if (maxLoras !== undefined && adapters.length > 0 && maxLoras > adapters.length) {
+    if (m.maxLoras !== undefined && m.loraAdapters.length > 0 && m.maxLoras > m.loraAdapters.length) {
       out.push(
         issue(
           `models[${index}].maxLoras`,
-          `expected at most the number of loraAdapters (${adapters.length}), found ${maxLoras}`,
+          `expected at most the number of loraAdapters (${m.loraAdapters.length}), found ${m.maxLoras}`,
         ),
       );
     }
-  }
+  });
   return out;
 };
 

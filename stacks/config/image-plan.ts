@@ -2,25 +2,24 @@
  * The image plan of a stack: every container image it runs, the kit's own and those of the
  * third-party charts, before any mirror is applied (pure). The AWS substrate creates its ECR
  * pull-through rules from it, the config rules check it against the mirrors and
- * `policy.allowedRegistries`, and `npm run images` prints it.
+ * `policy.allowedRegistries`, and `npm run images` prints it. It lives next to the schema
+ * (computed once from the validated config) so that the rules and the wiring both import it and
+ * neither imports the other.
  */
 import { PULL_THROUGH_UPSTREAMS, pullThroughMirrors } from "../../components/aws/registries";
 import { CHART_IMAGES, type ChartImage, type ChartImagesKey } from "../../components/lib/chart-images";
 import { mirrorFor, mirrorImage, registryOf, type RegistryMirrors } from "../../components/lib/images";
-import {
-  AWS_SUBSTRATE_IMAGES,
-  IMAGES,
-  SUBSTRATE_IMAGES,
-  TRAINER_IMAGE,
-  type ImageKey,
-} from "../../components/lib/versions";
+import { AWS_SUBSTRATE_IMAGES } from "../../components/aws/versions";
+import { IMAGES, SUBSTRATE_IMAGES, TRAINER_IMAGE, type ImageKey } from "../../components/lib/versions";
 import { autoscales } from "../../components/lib/scheduling";
-import type { StackConfig } from "../config/schema";
+import type { StackConfig } from "./schema";
+import { resolveSettings } from "./settings";
 
-/** What decides which images a stack runs; the config rules read it from the raw config. */
+/** What decides which images a stack runs. */
 export interface ImagePlanInput {
   readonly substrate: "aws" | "cluster";
-  readonly profile: "dev" | "prod";
+  /** Whether node-exporter runs (the monitoring stack's `full` footprint). */
+  readonly nodeExporter: boolean;
   /** `images` overrides. */
   readonly images: Readonly<Partial<Record<ImageKey, string>>>;
   /** `gateway.image`. */
@@ -68,7 +67,7 @@ export function stackImages(p: ImagePlanInput): PlannedImage[] {
     ...chartImages("gatekeeper"),
     ...(p.keda ? chartImages("keda") : []),
     ...chartImages("kubePrometheusStack", (i) =>
-      i.role === "Alertmanager" ? p.alertmanager : i.role === "node exporter" ? p.profile === "prod" : false,
+      i.role === "Alertmanager" ? p.alertmanager : i.role === "node exporter" ? p.nodeExporter : false,
     ),
     ...(p.gpuPools ? [...chartImages("nvidiaDevicePlugin"), ...chartImages("dcgmExporter")] : []),
     ...(p.training ? [...chartImages("kueue"), kit("training runner", TRAINER_IMAGE)] : []),
@@ -91,7 +90,7 @@ export function stackImages(p: ImagePlanInput): PlannedImage[] {
 export function imagePlanOf(config: StackConfig): ImagePlanInput {
   return {
     substrate: config.substrate.kind,
-    profile: config.profile,
+    nodeExporter: resolveSettings(config).observability.footprint === "full",
     images: config.images,
     gatewayImage: config.gateway.image,
     models: config.models.map((m) => ({ pool: m.pool, image: m.image })),
@@ -141,22 +140,38 @@ export interface ImageRoute extends PlannedImage {
   readonly via: "direct" | "mirror" | "pull-through";
 }
 
+/** The route context of a validated config. */
+export function routeContextOf(config: StackConfig): RouteContext {
+  return {
+    mirrors: config.registryMirrors,
+    isolated: config.substrate.kind === "aws" && config.network.egress === "private",
+    region: config.substrate.kind === "aws" ? config.substrate.region : "",
+    credentialed: Object.keys(config.network.registryCredentialArns),
+  };
+}
+
+/** Every image of a stack with its upstream registry and how pods reach it. */
+export function imageResolutions(config: StackConfig): {
+  readonly image: PlannedImage;
+  readonly registry: string;
+  readonly route: ReturnType<typeof registryRoute>;
+}[] {
+  const ctx = routeContextOf(config);
+  return stackImages(imagePlanOf(config)).map((image) => {
+    const registry = registryOf(image.image);
+    return { image, registry, route: registryRoute(registry, ctx) };
+  });
+}
+
 /**
  * Where each image of a stack is pulled from. The AWS account id is not in the config: pass the
  * ECR host, or get a `<account>` placeholder.
  */
 export function imageRoutes(config: StackConfig, ecrHost?: string): ImageRoute[] {
-  const region = config.substrate.kind === "aws" ? config.substrate.region : "";
+  const region = routeContextOf(config).region;
   const host = ecrHost ?? `<account>.dkr.ecr.${region}.amazonaws.com`;
-  const ctx: RouteContext = {
-    mirrors: config.registryMirrors,
-    isolated: config.substrate.kind === "aws" && config.network.egress === "private",
-    region,
-    credentialed: Object.keys(config.network.registryCredentialArns),
-  };
-  return stackImages(imagePlanOf(config)).map((i) => {
-    const registry = registryOf(i.image);
-    switch (registryRoute(registry, ctx)) {
+  return imageResolutions(config).map(({ image: i, registry, route }) => {
+    switch (route) {
       case "mirror":
         return { ...i, pull: mirrorImage(i.image, config.registryMirrors), via: "mirror" };
       case "pull-through":

@@ -1,0 +1,98 @@
+/**
+ * Renovate cannot run here, so this test runs its configuration's regex managers the way Renovate
+ * does (each match string over each file its patterns select) and checks that every version pin
+ * in the kit's pin files is captured, with the right value. The pins are found independently of
+ * renovate.json, by what a pin looks like in each file; a new pin of a new shape fails the test
+ * until a manager covers it (or it is listed below with the reason it cannot be).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = path.resolve(__dirname, "..");
+const config = JSON.parse(fs.readFileSync(path.join(ROOT, "renovate.json"), "utf8")) as {
+  enabledManagers: string[];
+  customManagers: { managerFilePatterns: string[]; matchStrings: string[]; depNameTemplate?: string }[];
+};
+
+/** Pins Renovate cannot update, with the reason (shown when the test runs). */
+const UNMANAGED: Readonly<Record<string, string>> = {
+  "al2023@v20251103":
+    "the EKS AL2023 AMI release alias (KARPENTER.amiAlias): no Renovate datasource lists Karpenter AMI aliases; bump it with the Karpenter chart",
+};
+
+/** What pins look like in each pin file (capture group 1 is the version). */
+const PIN_SHAPES: Readonly<Record<string, readonly RegExp[]>> = {
+  "components/lib/versions.ts": [
+    /"[a-z0-9][a-z0-9.-]*\.[a-z]{2,}\/[^"\s:@]+:([^"\s]+)"/g,
+    /version: "([^"]+)"/g,
+    /amiAlias: "([^"]+)"/g,
+  ],
+  "components/lib/chart-images.ts": [/"[a-z0-9][a-z0-9.-]*\.[a-z]{2,}\/[^"\s:@]+:([^"\s]+)"/g],
+  "components/aws/versions.ts": [
+    /"[a-z0-9][a-z0-9.-]*\.[a-z]{2,}\/[^"\s:@]+:([^"\s]+)"/g,
+    /"(v[^"]+-eksbuild\.\d+)"/g,
+  ],
+  "scripts/tools.sh": [/^[A-Z_]+_VERSION=(\S+)/gm],
+  "gateway/Dockerfile": [/^ARG [A-Z_]*IMAGE=\S+:(\S+)/gm],
+  "trainer/Dockerfile": [/^ARG [A-Z_]*IMAGE=\S+:(\S+)/gm],
+};
+
+function pinsOf(file: string): string[] {
+  const text = fs.readFileSync(path.join(ROOT, file), "utf8");
+  return PIN_SHAPES[file].flatMap((re) => [...text.matchAll(re)].map((m) => m[1]));
+}
+
+/** Renovate's `"/regex/"` file patterns. */
+function selects(pattern: string, file: string): boolean {
+  const m = /^\/(.*)\/([a-z]*)$/.exec(pattern);
+  if (!m) throw new Error(`expected a /regex/ file pattern, found ${pattern}`);
+  return new RegExp(m[1], m[2]).test(file);
+}
+
+/** Every currentValue the regex managers capture in a file. */
+function captured(file: string): { currentValue: string; depName?: string }[] {
+  const text = fs.readFileSync(path.join(ROOT, file), "utf8");
+  return config.customManagers
+    .filter((m) => m.managerFilePatterns.some((p) => selects(p, file)))
+    .flatMap((m) =>
+      m.matchStrings.flatMap((s) =>
+        [...text.matchAll(new RegExp(s, "g"))].map((x) => ({
+          currentValue: x.groups!.currentValue,
+          depName: x.groups?.depName ?? m.depNameTemplate,
+        })),
+      ),
+    );
+}
+
+describe("renovate.json", () => {
+  it("GIVEN the pin files WHEN scanned THEN pins are found in each (the scan is not empty)", () => {
+    for (const file of Object.keys(PIN_SHAPES)) expect(pinsOf(file).length, file).toBeGreaterThan(0);
+    expect(pinsOf("components/lib/versions.ts")).toContain("v0.30.0"); // the vLLM pin
+  });
+
+  it.each(Object.keys(PIN_SHAPES))(
+    "GIVEN %s WHEN the regex managers run THEN every pin is captured with a package name",
+    (file) => {
+      const caps = captured(file);
+      const missing = pinsOf(file).filter(
+        (v) => !UNMANAGED[v] && !caps.some((c) => c.currentValue === v && !!c.depName),
+      );
+      expect(missing).toEqual([]);
+    },
+  );
+
+  it("GIVEN npm, pip and Dockerfiles WHEN configured THEN Renovate's own managers are enabled for them", () => {
+    expect(config.enabledManagers).toEqual(
+      expect.arrayContaining(["npm", "pip_requirements", "dockerfile", "custom.regex"]),
+    );
+    // Their pins are exact, so Renovate proposes each bump as a change to review.
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+    for (const [name, v] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies }))
+      expect(v, name).toMatch(/^\d+\.\d+\.\d+$/);
+    for (const f of ["trainer/requirements.txt", "trainer/requirements-test.txt"])
+      for (const line of fs.readFileSync(path.join(ROOT, f), "utf8").split("\n"))
+        if (line.trim() && !line.trim().startsWith("#") && !line.trim().startsWith("-"))
+          expect(line, f).toMatch(/==/);
+  });
+});
