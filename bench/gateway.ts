@@ -11,6 +11,8 @@
  * process). Env: BENCH_RATES (default 100,250,500,1000), BENCH_SECONDS per point (default 5),
  * BENCH_SEQUENTIAL (default 1000), BENCH_OPA_TIMEOUT_MS (default 250, the production default),
  * BENCH_PROFILE=1 writes a CPU profile of the gateway to $TMPDIR/sovereign-gateway-profiles/.
+ * Last, the hostile-load point (BENCH_HOSTILE_RATE, default 250 req/s): a clean run, then one
+ * where 5% of requests carry 64 KiB strings or 2,500-deep JSON; the other 95%'s p99 is compared.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -97,8 +99,11 @@ async function load(
   seconds: number,
   stream: boolean,
   token: string,
+  /** Share of requests that carry a hostile body (not measured; the others are). */
+  hostileShare = 0,
 ): Promise<Sample> {
   const url = new URL(base);
+  const every = hostileShare > 0 ? Math.round(1 / hostileShare) : 0;
   const body = Buffer.from(
     JSON.stringify({
       model: "tiny-chat",
@@ -121,9 +126,10 @@ async function load(
       const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
       while (sent < due) {
         const i = sent++;
-        const p = once(url, body, token, stream).then(
+        const hostile = every > 0 && i % every === 0;
+        const p = once(url, hostile ? HOSTILE[(i / every) % HOSTILE.length] : body, token, stream).then(
           (t) => {
-            if (i >= warm) ms.push(t);
+            if (i >= warm && !hostile) ms.push(t);
           },
           (e: Error) => {
             errors++;
@@ -141,6 +147,30 @@ async function load(
   await Promise.all([...inflight]);
   return { ms, errors, sent, wallS: (performance.now() - start) / 1000 };
 }
+
+/**
+ * Hostile bodies of the hostile-load point: a 64 KiB string in the prompt, in an unknown field,
+ * and JSON nested 2,500 levels deep (answered 400).
+ */
+const HOSTILE = [
+  Buffer.from(
+    JSON.stringify({
+      model: "tiny-chat",
+      messages: [{ role: "user", content: "x".repeat(65_536) }],
+      max_tokens: 64,
+    }),
+  ),
+  Buffer.from(
+    JSON.stringify({
+      model: "tiny-chat",
+      messages: [{ role: "user", content: "hi" }],
+      metadata: `${"a".repeat(65_536)}@example`,
+    }),
+  ),
+  Buffer.from(
+    `{"model":"tiny-chat","messages":[{"role":"user","content":"hi"}],"x":${"[".repeat(2500)}${"]".repeat(2500)}}`,
+  ),
+];
 
 /** Closed loop with `concurrency` callers for `seconds`: the most requests per second. */
 async function maxThroughput(
@@ -299,6 +329,7 @@ async function main(): Promise<void> {
     env: {
       ...process.env,
       GATEWAY_PORT: "0",
+      GATEWAY_METRICS_PORT: "0",
       GATEWAY_HOST: "127.0.0.1",
       GATEWAY_OPA_URL: opa.url,
       GATEWAY_OPA_TIMEOUT_MS: process.env.BENCH_OPA_TIMEOUT_MS ?? "250",
@@ -398,6 +429,15 @@ async function main(): Promise<void> {
         verdict = add99 <= TARGET_P99_MS ? `MET (${f(add99)} ms)` : `MISSED (${f(add99)} ms)`;
     }
   }
+  // Hostile-load point: at 250 req/s, 5% of requests carry 64 KiB strings or deeply nested
+  // bodies; the p99 of the other 95% against a clean run right before it.
+  const HOSTILE_RATE = Number(process.env.BENCH_HOSTILE_RATE ?? 250);
+  const clean = await load(gwUrl, HOSTILE_RATE, SECONDS, false, token);
+  const dirty = await load(gwUrl, HOSTILE_RATE, SECONDS, false, token, 0.05);
+  const hostileLine =
+    `hostile-load point, ${HOSTILE_RATE} req/s non-streaming via the gateway: clean p50 ${f(pct(clean.ms, 50))} p99 ${f(pct(clean.ms, 99))}; ` +
+    `with 5% hostile requests, the other 95%: p50 ${f(pct(dirty.ms, 50))} p99 ${f(pct(dirty.ms, 99))}; ` +
+    `added p99 ${f(pct(dirty.ms, 99) - pct(clean.ms, 99))} ms (target <= 2 ms); errors ${clean.errors + dirty.errors}`;
   const maxDirect = await maxThroughput(upstreamUrl, 32, 3, token);
   const maxVia = await maxThroughput(gwUrl, 32, 3, token);
 
@@ -425,6 +465,7 @@ async function main(): Promise<void> {
   );
   if (verdict)
     console.log(`target: <= ${TARGET_P99_MS} ms added at p99 at 1000 req/s non-streaming: ${verdict}`);
+  console.log(hostileLine);
 
   const cpuHead = ["mode", "req/s", "gateway", "OPA", "PostgreSQL", "upstream"];
   const cw = cpuHead.map((_, i) => Math.max(...[cpuHead, ...cpuRows].map((r) => r[i].length)));

@@ -7,6 +7,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { RegistryMirrors } from "./lib/images";
+import type { ChartMirror } from "./lib/versions";
 import type { BucketRole, Scope, WorkloadKind } from "./lib/scopes";
 
 export interface ObjectStore {
@@ -29,6 +30,11 @@ export interface WorkloadRequest {
   readonly serviceAccountName: string;
   /** Owning team (training workloads are scoped per team). */
   readonly team?: string;
+  /**
+   * Training only: key prefixes of the base models (models bucket) the workload may read besides
+   * its team's prefix; see `baseModelPrefixes`. @default [] (only the team's prefix)
+   */
+  readonly readModels?: readonly string[];
 }
 
 /** What a workload's pods need to reach object storage with exactly its scopes. */
@@ -55,7 +61,11 @@ export interface PostgresConnection {
   readonly dependsOn: readonly pulumi.Resource[];
 }
 
-export type PostgresService = "gateway" | "training";
+/**
+ * Services with a Postgres login. Training jobs have none: the trainer reads and writes only
+ * object storage, and one login per team would be one shared role per cluster (issue 16).
+ */
+export type PostgresService = "gateway";
 
 /** Scheduling for one GPU pool. */
 export interface GpuPlacement {
@@ -64,6 +74,25 @@ export interface GpuPlacement {
   readonly nodeSelector: Readonly<Record<string, string>>;
   readonly tolerations: readonly k8s.types.input.core.v1.Toleration[];
   readonly capacityType: "on-demand" | "spot";
+}
+
+/** One NetworkPolicy egress rule as plain data: the peers (`to`) and the ports. */
+export interface EgressRule {
+  readonly to: readonly Record<string, unknown>[];
+  readonly ports: readonly { readonly protocol: "TCP" | "UDP"; readonly port: number }[];
+}
+
+/**
+ * What pods need to reach the substrate's services, and nothing more: on AWS the S3 prefix
+ * list of the region (through the VPC's gateway endpoint) plus the Pod Identity agent, and the
+ * database subnets; in-cluster the data namespace. Platform components build their egress
+ * NetworkPolicies from these instead of opening a port to every address.
+ */
+export interface EgressTargets {
+  /** Rules reaching the object store (including the workload-credential endpoint it needs). */
+  readonly objectStore: pulumi.Output<EgressRule[]>;
+  /** Rules reaching Postgres. */
+  readonly postgres: pulumi.Output<EgressRule[]>;
 }
 
 /** Who may reach a `LoadBalancer` Service: the private network only, or the internet. */
@@ -75,6 +104,8 @@ export interface Substrate {
   /** Provider for the target cluster. */
   readonly provider: k8s.Provider;
   readonly objectStore: ObjectStore;
+  /** Egress rules to the substrate's services (see {@link EgressTargets}). */
+  readonly egressTargets: EgressTargets;
   /** Storage classes: `default` for general volumes. */
   readonly storageClasses: { readonly default: string };
   /** GPU placement per configured pool name. */
@@ -85,6 +116,12 @@ export interface Substrate {
    * internet egress. Platform components rewrite each image with `mirrorImage`.
    */
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
+  /**
+   * Where the third-party Helm charts come from when their repositories are not reachable
+   * (`chartMirror` in the config): an OCI registry prefix or a directory of packaged charts.
+   * Undefined: each chart's upstream repository. Platform components pass it to `chartSource`.
+   */
+  readonly chartMirror: ChartMirror | undefined;
   /**
    * Resources the platform layer depends on, so destroy removes the platform (and its
    * load balancers and ENIs) before the substrate underneath.

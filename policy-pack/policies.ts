@@ -16,6 +16,7 @@ import { prodDataProtection } from "./rules/prod-data-protection";
 import { regionAllowlist } from "./rules/region-allowlist";
 import { requiredTags } from "./rules/required-tags";
 import { s3BucketBaseline } from "./rules/s3-bucket-baseline";
+import { s3TlsOnly } from "./rules/s3-tls-only";
 
 export const PACK_NAME = "sovereign-baseline";
 
@@ -34,7 +35,7 @@ export const RESOURCE_POLICIES: readonly ResourceValidationPolicy[] = [
   gpuThroughKueue,
 ];
 
-export const STACK_POLICIES: readonly StackValidationPolicy[] = [s3BucketBaseline];
+export const STACK_POLICIES: readonly StackValidationPolicy[] = [s3BucketBaseline, s3TlsOnly];
 
 export const POLICIES: readonly (ResourceValidationPolicy | StackValidationPolicy)[] = [
   ...RESOURCE_POLICIES,

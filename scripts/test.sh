@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The one test command (README, .ci/run): installs everything, then format, lint, typecheck, tests.
+# The one test command (README, .ci/run): installs everything, then format, lint, typecheck,
+# tests, and the e2e (every shipped stack applied to a real API server, docs/e2e.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== install (npm ci)"
 npm ci --no-audit --no-fund
-echo "== tools (OPA, Helm, promtool, amtool, PostgreSQL; pinned, cached in .tools/)"
-bash scripts/tools.sh
+echo "== tools (OPA, Helm, promtool, amtool, PostgreSQL, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, operator CRDs; pinned, cached in ${SOVEREIGN_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/tools})"
+bash scripts/tools.sh e2e
 echo "== format"
 npx prettier --check .
 echo "== lint"
@@ -13,13 +14,19 @@ npx eslint .
 echo "== typecheck"
 npx tsc -p .
 echo "== tests"
-report="$(mktemp -d)/vitest.json"
+out="$(mktemp -d)"
 status=0
-npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
-# One plain closing line for CI: "N passed, N failed" (", N skipped" when any).
+npx vitest run --reporter=default --reporter=json --outputFile.json="$out/vitest.json" || status=$?
+echo "== e2e (every shipped stack on a real API server)"
+e2e_status=0
+npm run e2e -- --report "$out/e2e.json" || e2e_status=$?
+[[ -f "$out/e2e.json" ]] || echo '{"passed":0,"failed":1}' >"$out/e2e.json" # it died before its table
+# One plain closing line for CI: "N passed, N failed" (", N skipped" when any); each e2e stack counts as one.
 node -e '
 const r = require(process.argv[1]);
+const e = require(process.argv[2]);
 const skipped = r.numPendingTests + r.numTodoTests;
-console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
-' "$report" || true
-exit "$status"
+console.log(`${r.numPassedTests + e.passed} passed, ${r.numFailedTests + e.failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$out/vitest.json" "$out/e2e.json" || true
+[[ $status -eq 0 ]] || exit "$status"
+exit "$e2e_status"

@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { GPU_TAINT } from "../components/lib/gpu-catalog";
 import { isBucketName } from "../components/lib/naming";
 import { BUCKET_ROLES, workloadScopes, type WorkloadKind } from "../components/lib/scopes";
+import type { EgressRule } from "../components/substrate";
 import type { StackConfig } from "../stacks/config/schema";
 import { awsSubstrate } from "../stacks/wiring/aws";
 import { clusterSubstrate } from "../stacks/wiring/cluster";
@@ -106,6 +107,24 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
     expect(typeof s.bindWorkload).toBe("function");
     expect(typeof s.connectPostgres).toBe("function");
     expect(typeof s.outputs).toBe("object");
+  });
+
+  it("GIVEN the egress targets THEN they name the substrate's services only: no rule opens a port to every address", async () => {
+    const s = (await built()).substrate;
+    for (const [what, rules] of Object.entries(s.egressTargets)) {
+      const rs = await valueOf(rules as pulumi.Output<EgressRule[]>);
+      expect(rs.length, what).toBeGreaterThan(0);
+      for (const r of rs) {
+        expect(r.ports.length, what).toBeGreaterThan(0);
+        expect(r.to.length, what).toBeGreaterThan(0);
+        for (const peer of r.to) {
+          const cidr = (peer as { ipBlock?: { cidr: string } }).ipBlock?.cidr;
+          if (cidr !== undefined)
+            expect(Number(cidr.split("/")[1]), `${what}: ${cidr}`).toBeGreaterThanOrEqual(8);
+          else expect(Object.keys(peer), what).toContain("namespaceSelector");
+        }
+      }
+    }
   });
 
   it("GIVEN the configured GPU pools THEN each has a placement with selector, GPU toleration and capacity type", async () => {

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 /** Cloud tags applied to every taggable resource (from `cloudTags()`). */
 export type Tags = Readonly<Record<string, string>>;
 
-/** One IAM policy statement. Actions are always explicit: never a wildcard. */
+/** One IAM policy statement. Allow actions are always explicit: never a wildcard. */
 export interface Statement {
   readonly Sid?: string;
   readonly Effect: "Allow" | "Deny";
@@ -23,7 +23,7 @@ export interface PolicyDocument {
   readonly Statement: readonly Statement[];
 }
 
-/** Builds a policy document; throws when a statement uses a wildcard action. */
+/** Builds a policy document; throws when an Allow statement uses a wildcard action. */
 export function policyDocument(statements: readonly Statement[]): PolicyDocument {
   const bad = wildcardActions(statements);
   if (bad.length > 0)
@@ -31,9 +31,15 @@ export function policyDocument(statements: readonly Statement[]): PolicyDocument
   return { Version: "2012-10-17", Statement: statements };
 }
 
-/** Actions of `statements` that contain a wildcard (`*`, `s3:*`, `ec2:Describe*`). */
+/**
+ * Actions of Allow statements in `statements` that contain a wildcard (`*`, `s3:*`,
+ * `ec2:Describe*`). A Deny may use one (`s3:*` in the TLS-only bucket statement): it only
+ * takes rights away, and listing actions would miss those AWS adds later.
+ */
 export function wildcardActions(statements: readonly Statement[]): string[] {
-  return statements.flatMap((s) => [s.Action].flat().filter((a) => a.includes("*") || a.includes("?")));
+  return statements
+    .filter((s) => s.Effect === "Allow")
+    .flatMap((s) => [s.Action].flat().filter((a) => a.includes("*") || a.includes("?")));
 }
 
 /** JSON of a policy document whose values may be Outputs. */

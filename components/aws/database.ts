@@ -7,7 +7,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { dataOpts, type Tags } from "./common";
+import { dataOpts, policyJson, serviceTrust, type Tags } from "./common";
 
 /** Parameter group family of a PostgreSQL version (`16.4` → `postgres16`). */
 export function parameterFamily(version: string): string {
@@ -62,6 +62,8 @@ export interface DatabaseArgs {
   readonly maxStorageGiB?: number;
   /** Name of the initial database. @default sovereign */
   readonly databaseName?: string;
+  /** Enhanced monitoring interval, seconds; 0 is off (FSBP RDS.6). @default 0 */
+  readonly enhancedMonitoringSeconds?: 0 | 1 | 5 | 10 | 15 | 30 | 60;
 }
 
 export class Database extends pulumi.ComponentResource {
@@ -109,6 +111,25 @@ export class Database extends pulumi.ComponentResource {
       },
       p,
     );
+    // Enhanced monitoring: RDS publishes OS metrics with a role only its monitoring service assumes.
+    const monitoringSeconds = args.enhancedMonitoringSeconds ?? 0;
+    const monitoringRole =
+      monitoringSeconds > 0
+        ? new aws.iam.Role(
+            `${name}-monitoring-role`,
+            { assumeRolePolicy: policyJson(serviceTrust("monitoring.rds.amazonaws.com")), tags },
+            p,
+          )
+        : undefined;
+    if (monitoringRole)
+      new aws.iam.RolePolicyAttachment(
+        `${name}-monitoring-policy`,
+        {
+          role: monitoringRole.name,
+          policyArn: "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+        },
+        p,
+      );
     this.instance = new aws.rds.Instance(
       `${name}-postgres`,
       {
@@ -138,6 +159,8 @@ export class Database extends pulumi.ComponentResource {
         performanceInsightsKmsKeyId: args.kmsKeyArn,
         performanceInsightsRetentionPeriod: 7,
         enabledCloudwatchLogsExports: ["postgresql", "upgrade"],
+        monitoringInterval: monitoringSeconds,
+        ...(monitoringRole ? { monitoringRoleArn: monitoringRole.arn } : {}),
         ...prot,
         multiAz: args.multiAz ?? prot.multiAz,
         tags,

@@ -11,7 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { GPU_POOL_LABEL, GPU_RESOURCE, GPU_TAINT, GPU_TYPE_LABEL, gpuFamily } from "../lib/gpu-catalog";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
-import { KARPENTER } from "../lib/versions";
+import { type ChartMirror, KARPENTER, chartSource } from "../lib/versions";
 import type { GpuPlacement } from "../substrate";
 import { NODE_METADATA_OPTIONS } from "./cluster";
 import {
@@ -156,6 +156,18 @@ export function nodePoolSpec(p: ResolvedPool, nodeClassName: string): Record<str
 /** Tag Karpenter puts on the instance profile it creates for an EC2NodeClass. */
 export const NODECLASS_TAG = "karpenter.k8s.aws/ec2nodeclass";
 
+/** Tag Karpenter puts on everything it launches for a NodePool (the pool's name). */
+export const NODEPOOL_TAG = "karpenter.sh/nodepool";
+
+/** EC2 resource types Karpenter creates when it launches capacity. */
+export const CREATED_EC2_RESOURCES = [
+  "fleet/*",
+  "instance/*",
+  "volume/*",
+  "network-interface/*",
+  "launch-template/*",
+] as const;
+
 /** The controller's IAM statements: explicit actions only, scoped to the cluster where EC2 allows it. */
 export function controllerStatements(a: {
   clusterName: string;
@@ -168,6 +180,11 @@ export function controllerStatements(a: {
   ebsKeyArn: pulumi.Input<string>;
 }): Statement[] {
   const inRegion = { StringEquals: { "aws:RequestedRegion": a.region } };
+  const ec2Arn = (resource: string) =>
+    pulumi.interpolate`arn:${a.partition}:ec2:${a.region}:${resource.startsWith("image/") || resource.startsWith("snapshot/") ? "" : "*"}:${resource}`;
+  const clusterTag = (kind: "RequestTag" | "ResourceTag") =>
+    `aws:${kind}/kubernetes.io/cluster/${a.clusterName}`;
+  const nodePoolTag = (kind: "RequestTag" | "ResourceTag") => `aws:${kind}/${NODEPOOL_TAG}`;
   const owned = (kind: "RequestTag" | "ResourceTag") => ({
     [`aws:${kind}/kubernetes.io/cluster/${a.clusterName}`]: "owned",
     [`aws:${kind}/topology.kubernetes.io/region`]: a.region,
@@ -194,19 +211,71 @@ export function controllerStatements(a: {
       Resource: "*",
       Condition: inRegion,
     },
+    // Launching uses existing images, snapshots, subnets, security groups and capacity
+    // reservations of this region (RunInstances/CreateFleet name them; they are not created).
     {
-      Sid: "Launch",
+      Sid: "LaunchFromExisting",
       Effect: "Allow",
-      Action: ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate", "ec2:CreateTags"],
-      Resource: "*",
-      Condition: inRegion,
+      Action: ["ec2:RunInstances", "ec2:CreateFleet"],
+      Resource: [
+        "image/*",
+        "snapshot/*",
+        "spot-instances-request/*",
+        "security-group/*",
+        "subnet/*",
+        "launch-template/*",
+        "capacity-reservation/*",
+      ].map(ec2Arn),
     },
+    // What those calls create (instances, volumes, interfaces, fleets, launch templates) must be
+    // tagged at creation as this cluster's and as a NodePool's.
+    {
+      Sid: "CreateOwnedCapacity",
+      Effect: "Allow",
+      Action: ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+      Resource: CREATED_EC2_RESOURCES.map(ec2Arn),
+      Condition: {
+        StringEquals: { [clusterTag("RequestTag")]: "owned" },
+        StringLike: { [nodePoolTag("RequestTag")]: "*" },
+      },
+    },
+    // Tags only as part of creating that capacity: never on an existing resource of someone else.
+    {
+      Sid: "TagOnCreate",
+      Effect: "Allow",
+      Action: ["ec2:CreateTags"],
+      Resource: CREATED_EC2_RESOURCES.map(ec2Arn),
+      Condition: {
+        StringEquals: {
+          [clusterTag("RequestTag")]: "owned",
+          "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
+        },
+        StringLike: { [nodePoolTag("RequestTag")]: "*" },
+      },
+    },
+    // After launch, only the node-claim and Name tags of this cluster's NodePool instances.
+    {
+      Sid: "TagOwnedInstances",
+      Effect: "Allow",
+      Action: ["ec2:CreateTags"],
+      Resource: ec2Arn("instance/*"),
+      Condition: {
+        StringEquals: { [clusterTag("ResourceTag")]: "owned" },
+        StringLike: { [nodePoolTag("ResourceTag")]: "*" },
+        "ForAllValues:StringEquals": { "aws:TagKeys": ["karpenter.sh/nodeclaim", "Name"] },
+      },
+    },
+    // Termination: instances and launch templates this cluster's NodePools own. A tag alone is
+    // not enough: `karpenter.sh/nodepool` can only be set at creation (TagOnCreate).
     {
       Sid: "TerminateOwned",
       Effect: "Allow",
       Action: ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
-      Resource: "*",
-      Condition: { StringEquals: { [`aws:ResourceTag/kubernetes.io/cluster/${a.clusterName}`]: "owned" } },
+      Resource: [ec2Arn("instance/*"), ec2Arn("launch-template/*")],
+      Condition: {
+        StringEquals: { [clusterTag("ResourceTag")]: "owned" },
+        StringLike: { [nodePoolTag("ResourceTag")]: "*" },
+      },
     },
     {
       Sid: "PassNodeRole",
@@ -322,6 +391,8 @@ export interface KarpenterArgs {
   readonly isolatedVpc?: boolean;
   /** Registry mirrors the controller image is pulled through (`mirrorImage`). @default {} */
   readonly registryMirrors?: pulumi.Input<RegistryMirrors>;
+  /** Where the chart comes from when the chart repository is not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
   /** Namespace of the controller. @default kube-system */
   readonly namespace?: string;
   /** Resources the controller waits for (node group, addons). @default [] */
@@ -478,8 +549,7 @@ export class Karpenter extends pulumi.ComponentResource {
       `${name}-controller`,
       {
         name: "karpenter",
-        chart: KARPENTER.chart,
-        version: KARPENTER.version,
+        ...chartSource(KARPENTER, args.chartMirror),
         namespace: ns,
         atomic: true,
         values: pulumi.output(args.registryMirrors ?? {}).apply((mirrors) =>

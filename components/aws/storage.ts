@@ -22,76 +22,11 @@ export function bucketName(prefix: string, role: BucketRole | "accessLogs"): str
 }
 
 /**
- * Object, listing and bucket-configuration actions the TLS-only statement denies over plain
- * HTTP. Listed explicitly: the kit never writes a wildcard action, not even in a Deny. (AWS
- * Security Hub control S3.5 looks for `s3:*` and reports this form as failed: docs/aws.md.)
+ * The TLS-only statement denies every S3 action (`s3:*`) over plain HTTP: a Deny is the one
+ * place a wildcard action belongs (it can only take rights away), and it is the form AWS
+ * Security Hub control S3.5 checks. Allow statements never use a wildcard (`policyDocument`).
  */
-export const S3_TLS_DENIED_ACTIONS = [
-  "s3:GetObject",
-  "s3:GetObjectVersion",
-  "s3:GetObjectAttributes",
-  "s3:GetObjectTagging",
-  "s3:PutObject",
-  "s3:PutObjectTagging",
-  "s3:DeleteObject",
-  "s3:DeleteObjectVersion",
-  "s3:ListBucket",
-  "s3:ListBucketVersions",
-  "s3:ListBucketMultipartUploads",
-  "s3:ListMultipartUploadParts",
-  "s3:AbortMultipartUpload",
-  "s3:RestoreObject",
-  "s3:PutBucketPolicy",
-  "s3:GetBucketPolicy",
-  "s3:DeleteBucketPolicy",
-  "s3:PutEncryptionConfiguration",
-  "s3:PutLifecycleConfiguration",
-  "s3:PutBucketVersioning",
-  "s3:PutBucketObjectLockConfiguration",
-  "s3:PutObjectRetention",
-  "s3:PutObjectLegalHold",
-  "s3:BypassGovernanceRetention",
-  "s3:DeleteBucket",
-  "s3:DeleteObjectTagging",
-  "s3:DeleteObjectVersionTagging",
-  "s3:PutObjectVersionTagging",
-  "s3:PutObjectAcl",
-  "s3:PutObjectVersionAcl",
-  "s3:PutBucketAcl",
-  "s3:PutBucketPublicAccessBlock",
-  "s3:PutBucketOwnershipControls",
-  "s3:PutBucketLogging",
-  "s3:PutBucketTagging",
-  "s3:PutBucketCORS",
-  "s3:PutBucketWebsite",
-  "s3:PutBucketNotification",
-  "s3:PutReplicationConfiguration",
-  "s3:PutInventoryConfiguration",
-  "s3:PutAnalyticsConfiguration",
-  "s3:PutMetricsConfiguration",
-  "s3:PutIntelligentTieringConfiguration",
-  "s3:PutAccelerateConfiguration",
-  "s3:PutBucketRequestPayment",
-  "s3:GetBucketAcl",
-  "s3:GetEncryptionConfiguration",
-  "s3:GetLifecycleConfiguration",
-  "s3:GetBucketPublicAccessBlock",
-  "s3:GetBucketLogging",
-  "s3:GetBucketVersioning",
-  "s3:GetObjectAcl",
-  "s3:GetObjectVersionAcl",
-  "s3:GetObjectVersionTagging",
-  "s3:GetObjectRetention",
-  "s3:GetObjectLegalHold",
-  "s3:GetBucketTagging",
-  "s3:GetBucketPolicyStatus",
-  "s3:GetBucketOwnershipControls",
-  "s3:GetBucketObjectLockConfiguration",
-  "s3:GetReplicationConfiguration",
-  "s3:GetBucketNotification",
-  "s3:GetBucketCORS",
-  "s3:GetBucketWebsite",
-];
+export const S3_TLS_DENIED_ACTION = "s3:*";
 
 /** Denies any request over plain HTTP. */
 export function tlsOnlyStatement(bucketArn: pulumi.Input<string>): Statement {
@@ -99,7 +34,7 @@ export function tlsOnlyStatement(bucketArn: pulumi.Input<string>): Statement {
     Sid: "DenyInsecureTransport",
     Effect: "Deny",
     Principal: "*",
-    Action: S3_TLS_DENIED_ACTIONS,
+    Action: S3_TLS_DENIED_ACTION,
     Resource: [bucketArn, pulumi.interpolate`${bucketArn}/*`],
     Condition: { Bool: { "aws:SecureTransport": false } },
   };

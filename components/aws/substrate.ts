@@ -4,12 +4,16 @@
  * interface. Workloads get IAM roles through EKS Pod Identity scoped by `workloadScopes`;
  * services get a Postgres login whose password is a Pulumi secret.
  */
+import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import type { Profile } from "../lib/profile";
 import { workloadScopes } from "../lib/scopes";
+import type { ChartMirror } from "../lib/versions";
 import type {
+  EgressRule,
+  EgressTargets,
   GpuPlacement,
   LoadBalancerExposure,
   ObjectStore,
@@ -41,6 +45,86 @@ export function awsLoadBalancerAnnotations(exposure: LoadBalancerExposure): Reco
     "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
     ...(exposure === "internal" ? { "service.beta.kubernetes.io/aws-load-balancer-internal": "true" } : {}),
   };
+}
+
+/** Address of the EKS Pod Identity agent on every node (credentials for S3 clients). */
+export const POD_IDENTITY_AGENT = { cidr: "169.254.170.23/32", port: 80 } as const;
+
+/**
+ * Egress to the services of the AWS substrate: S3 through the VPC's gateway endpoint (the
+ * region's S3 prefix list, HTTPS only) plus the Pod Identity agent that hands out the
+ * workload's credentials, and Postgres in the database subnets. Nothing else in the VPC or on
+ * the internet.
+ */
+export function awsEgressTargets(
+  s3Cidrs: pulumi.Input<string[]>,
+  databaseSubnets: readonly string[],
+): EgressTargets {
+  const ip = (cidr: string) => ({ ipBlock: { cidr } });
+  return {
+    objectStore: pulumi.output(s3Cidrs).apply((cidrs): EgressRule[] => {
+      if (cidrs.length === 0)
+        throw new Error("expected the CIDRs of the region's S3 prefix list, found none");
+      return [
+        { to: [...cidrs].sort().map(ip), ports: [{ protocol: "TCP", port: 443 }] },
+        { to: [ip(POD_IDENTITY_AGENT.cidr)], ports: [{ protocol: "TCP", port: POD_IDENTITY_AGENT.port }] },
+      ];
+    }),
+    postgres: pulumi.output([
+      { to: databaseSubnets.map(ip), ports: [{ protocol: "TCP" as const, port: 5432 }] },
+    ]),
+  };
+}
+
+/**
+ * NetworkPolicies of the substrate's namespace: default-deny both ways, then DNS and Postgres
+ * (the database subnets, port 5432) for the login Jobs.
+ */
+export function substrateNetworkPolicies(
+  databaseSubnets: readonly string[],
+): k8s.types.input.networking.v1.NetworkPolicy[] & { metadata: { name: string } }[] {
+  const meta = (name: string) => ({
+    name,
+    namespace: SUBSTRATE_NAMESPACE,
+    labels: { "app.kubernetes.io/part-of": "sovereign", "app.kubernetes.io/name": "substrate" },
+  });
+  return [
+    { metadata: meta("default-deny"), spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
+    {
+      metadata: meta("allow-dns"),
+      spec: {
+        podSelector: {},
+        policyTypes: ["Egress"],
+        egress: [
+          {
+            to: [
+              {
+                namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+                podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+              },
+            ],
+            ports: [
+              { protocol: "UDP", port: 53 },
+              { protocol: "TCP", port: 53 },
+            ],
+          },
+        ],
+      },
+    },
+    {
+      metadata: meta("allow-postgres"),
+      spec: {
+        podSelector: {},
+        policyTypes: ["Egress"],
+        egress: [
+          {
+            to: databaseSubnets.map((cidr) => ({ ipBlock: { cidr } })),
+            ports: [{ protocol: "TCP", port: 5432 }],
+          },
+        ],
+      },
+    },
+  ];
 }
 
 /** Namespace of the substrate's own in-cluster objects (the Postgres login jobs). */
@@ -89,6 +173,8 @@ export interface AwsSubstrateArgs {
     readonly storageGiB: number;
     readonly backupRetentionDays: number;
     readonly multiAz: boolean;
+    /** Enhanced monitoring interval, seconds; 0 is off. @default 0 */
+    readonly enhancedMonitoringSeconds?: 0 | 1 | 5 | 10 | 15 | 30 | 60;
   };
   /**
    * Images pulled from upstream registries (not from a configured mirror): with egress
@@ -102,12 +188,15 @@ export interface AwsSubstrateArgs {
   readonly registryMirrors?: RegistryMirrors;
   /** Image of the Postgres login job. */
   readonly postgresClientImage: string;
+  /** Where the third-party charts come from when their repositories are not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
 }
 
 export class AwsSubstrate extends pulumi.ComponentResource implements Substrate {
   readonly kind = "aws" as const;
   readonly provider: k8s.Provider;
   readonly objectStore: ObjectStore;
+  readonly egressTargets: EgressTargets;
   readonly storageClasses: { readonly default: string };
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
   readonly ready: readonly pulumi.Resource[];
@@ -118,10 +207,13 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   readonly storage: ObjectStorage;
   readonly database: Database;
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
+  readonly chartMirror: ChartMirror | undefined;
   private readonly args: AwsSubstrateArgs;
   /** The login job's image, through the ECR cache when there is no egress. */
   private readonly postgresImage: pulumi.Output<string>;
   private readonly namespace: k8s.core.v1.Namespace;
+  /** Services already given a login: a second one would be the same Job and Secret. */
+  private readonly connected = new Set<PostgresService>();
 
   constructor(name: string, args: AwsSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:aws:Substrate", name, {}, opts);
@@ -179,6 +271,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     );
     this.provider = this.cluster.provider;
     const cached = this.network.pullThrough.rules.map((r) => r.registry);
+    this.chartMirror = args.chartMirror;
     this.registryMirrors = ecrHost.apply((host) => ({
       ...(isolated ? pullThroughMirrors(host, cached) : {}),
       ...(args.registryMirrors ?? {}),
@@ -201,6 +294,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         replicas: args.profile === "prod" ? 2 : 1,
         isolatedVpc: isolated,
         registryMirrors: this.registryMirrors,
+        chartMirror: args.chartMirror,
         dependsOn: this.cluster.ready,
         pullThroughPrefixes: this.network.pullThrough.rules.map((r) => r.prefix),
       },
@@ -245,12 +339,25 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       { ...p, provider: this.provider, dependsOn: this.cluster.ready },
     );
 
+    // The login Jobs hold the master credentials: they reach DNS and the database subnets,
+    // nothing reaches them.
+    const nsOpts = { parent: this, provider: this.provider, dependsOn: [this.namespace] };
+    for (const np of substrateNetworkPolicies(this.network.layout.database)) {
+      new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, nsOpts);
+    }
+
     this.objectStore = {
       endpoint: pulumi.output(`https://s3.${args.region}.amazonaws.com`),
       region: args.region,
       forcePathStyle: false,
       buckets: this.storage.bucketNames,
     };
+    this.egressTargets = awsEgressTargets(
+      aws.ec2
+        .getPrefixListOutput({ name: `com.amazonaws.${args.region}.s3` }, { parent: this })
+        .apply((l) => l.cidrBlocks),
+      this.network.layout.database,
+    );
     this.storageClasses = { default: this.cluster.storageClassName };
     this.gpuPools = this.karpenter.placements;
     this.ready = [...this.cluster.ready, ...this.karpenter.ready];
@@ -277,7 +384,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   }
 
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
-    const scopes = workloadScopes(req.kind, req.team);
+    const scopes = workloadScopes(req.kind, req.team, req.readModels);
     const identity = new WorkloadIdentity(
       name,
       {
@@ -311,6 +418,11 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     namespace: pulumi.Input<string>,
     opts: pulumi.ComponentResourceOptions,
   ): PostgresConnection {
+    // The login Job and its Secret are named after the service in this substrate's namespace,
+    // and the role is one per database: a second login would overwrite the first one's password.
+    if (this.connected.has(service))
+      throw new Error(`expected one Postgres login per service, found a second one for "${service}"`);
+    this.connected.add(service);
     const login = new PostgresLogin(
       name,
       {

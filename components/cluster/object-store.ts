@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { k8sLabels } from "../lib/labels";
 import { CHART_IMAGES, chartImageValues } from "../lib/chart-images";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
-import { CHARTS, SUBSTRATE_IMAGES, type ChartRef, chartSource } from "../lib/versions";
+import { CHARTS, SUBSTRATE_IMAGES, type ChartMirror, type ChartRef, chartSource } from "../lib/versions";
 import type { IdentityRegistry, S3Identity } from "./credentials";
 
 /** `single`: one all-in-one pod (laptops, dev). `distributed`: HA masters, volumes, filers, gateways. */
@@ -275,6 +275,8 @@ export interface ObjectStoreArgs {
   readonly image?: string;
   /** Registry mirrors the image is pulled through (`mirrorImage`). @default {} */
   readonly registryMirrors?: RegistryMirrors;
+  /** Where the chart comes from when the chart repository is not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
   /** Resources every child waits for (the namespace). @default [] */
   readonly dependsOn?: readonly pulumi.Resource[];
 }
@@ -339,7 +341,7 @@ export class ObjectStore extends pulumi.ComponentResource implements IdentityReg
       `${name}-release`,
       {
         name: "seaweedfs",
-        ...chartSource(chart),
+        ...chartSource(chart, args.chartMirror),
         namespace: args.namespace,
         createNamespace: false,
         atomic: !args.protectData,

@@ -10,7 +10,7 @@ import * as random from "@pulumi/random";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
-import { CHARTS, type ChartRef, chartSource } from "../lib/versions";
+import { CHARTS, type ChartMirror, type ChartRef, chartSource } from "../lib/versions";
 import type { PostgresConnection, PostgresService } from "../substrate";
 
 export const CNPG_API_VERSION = "postgresql.cnpg.io/v1";
@@ -205,6 +205,8 @@ export interface PostgresArgs {
   readonly image: string;
   /** Registry mirrors the operator and operand images are pulled through. @default {} */
   readonly registryMirrors?: RegistryMirrors;
+  /** Where the chart comes from when the chart repository is not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
   readonly storageGiB: number;
   readonly storageClass: string;
   /** Services that get a role and a database; the first one is created at bootstrap. */
@@ -253,7 +255,7 @@ export class Postgres extends pulumi.ComponentResource {
       `${name}-operator`,
       {
         name: "cnpg",
-        ...chartSource(chart),
+        ...chartSource(chart, args.chartMirror),
         namespace: args.operatorNamespace,
         createNamespace: false,
         values: operatorValues(args.registryMirrors),

@@ -10,8 +10,10 @@ import { k8sLabels } from "../lib/labels";
 import type { RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { BUCKET_ROLES, workloadScopes, type BucketRole } from "../lib/scopes";
-import { SUBSTRATE_IMAGES } from "../lib/versions";
+import { type ChartMirror, SUBSTRATE_IMAGES } from "../lib/versions";
 import type {
+  EgressRule,
+  EgressTargets,
   GpuPlacement,
   LoadBalancerExposure,
   ObjectStore as ObjectStoreInfo,
@@ -22,9 +24,9 @@ import type {
   WorkloadRequest,
 } from "../substrate";
 import { bucketActions, identityActions, newKeyPair, WorkloadCredentials } from "./credentials";
-import { dataNetworkPolicies } from "./network-policy";
+import { dataNetworkPolicies, S3_PORT } from "./network-policy";
 import { ObjectStore, type ObjectStoreMode } from "./object-store";
-import { Postgres } from "./postgres";
+import { Postgres, POSTGRES_PORT } from "./postgres";
 
 /** Suffix of each bucket role's name: `${prefix}-${suffix}`. */
 export const BUCKET_SUFFIXES: Readonly<Record<BucketRole, string>> = {
@@ -125,6 +127,8 @@ export interface ClusterSubstrateArgs {
   readonly operatorNamespace?: string;
   /** Registry mirror prefix per upstream registry host (air-gapped clusters). @default {} */
   readonly registryMirrors?: RegistryMirrors;
+  /** Where the third-party charts come from when their repositories are not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
   /**
    * Annotations of internal and public `LoadBalancer` Services for the cluster's controller.
    * @default DEFAULT_CLUSTER_LB_ANNOTATIONS
@@ -162,9 +166,11 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
   readonly kind = "cluster" as const;
   readonly provider: k8s.Provider;
   readonly objectStore: ObjectStoreInfo;
+  readonly egressTargets: EgressTargets;
   readonly storageClasses: { readonly default: string };
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
+  readonly chartMirror: ChartMirror | undefined;
   readonly ready: readonly pulumi.Resource[];
   readonly store: ObjectStore;
   private readonly storeName: string;
@@ -241,6 +247,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
         protectData: args.protectData,
         provider: this.provider,
         registryMirrors: args.registryMirrors,
+        chartMirror: args.chartMirror,
         dependsOn: [dataNamespace],
       },
       { parent: this },
@@ -275,6 +282,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
         instances: args.postgres.instances,
         image: postgresImage(args.postgres.version),
         registryMirrors: args.registryMirrors,
+        chartMirror: args.chartMirror,
         storageGiB: args.postgres.storageGiB,
         storageClass: args.storageClass,
         services: args.postgres.services,
@@ -296,9 +304,21 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
         pulumi.Output<string>
       >,
     };
+    // Both services live in the data namespace: clients may reach it on their ports only.
+    const toData = (port: number): EgressRule[] => [
+      {
+        to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": dataNs } } }],
+        ports: [{ protocol: "TCP", port }],
+      },
+    ];
+    this.egressTargets = {
+      objectStore: pulumi.output(toData(S3_PORT)),
+      postgres: pulumi.output(toData(POSTGRES_PORT)),
+    };
     this.storageClasses = { default: args.storageClass };
     this.gpuPools = gpuPlacements(args.gpuPools ?? []);
     this.registryMirrors = pulumi.output({ ...(args.registryMirrors ?? {}) });
+    this.chartMirror = args.chartMirror;
     this.lbAnnotations = args.loadBalancerAnnotations ?? {};
     this.ready = [
       ...policies,
@@ -315,7 +335,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
   }
 
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
-    const scopes = workloadScopes(req.kind, req.team);
+    const scopes = workloadScopes(req.kind, req.team, req.readModels);
     // Keys belong to the substrate: the caller's component waits for `ready` (the object
     // store), and the store's identity config needs these keys, so they must not be children
     // of the caller.

@@ -34,7 +34,10 @@ export interface ScrapeTarget {
   readonly metrics: readonly string[];
 }
 
-/** Metric names the gateway exposes (prom-client, `/metrics` on the http port). */
+/**
+ * Metric names the gateway exposes (prom-client, `/metrics` on the separate metrics port).
+ * `model` label values are catalog names or `other`.
+ */
 export const GATEWAY_METRICS = [
   "sovereign_gateway_requests_total", // counter {team, model, endpoint, status}
   "sovereign_gateway_request_duration_seconds", // histogram {endpoint}: whole request
@@ -48,6 +51,8 @@ export const GATEWAY_METRICS = [
   "sovereign_gateway_capture_spill_records", // gauge: records waiting on local disk
   "sovereign_gateway_capture_dropped_total", // counter
   "sovereign_gateway_audit_spill_records", // gauge: audit rows waiting for Postgres
+  "sovereign_gateway_audit_dead_letters_total", // counter: audit rows Postgres refused, kept in the dead-letter store
+  "sovereign_gateway_audit_dropped_total", // counter: audit rows that could not be kept at all (spill disk failed)
 ] as const;
 
 /**
@@ -161,7 +166,13 @@ const serviceMonitor = (namespace: string, name: string, metrics: readonly strin
 
 export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
   "model-server": serviceMonitor(PLATFORM_NAMESPACES.serving, "model-server", VLLM_METRICS),
-  gateway: serviceMonitor(PLATFORM_NAMESPACES.gateway, "gateway", GATEWAY_METRICS),
+  // The gateway serves /metrics on its own port ("metrics"), not on the API port; its load
+  // balancer Service (labelled with its exposure) carries the API port only and is not scraped.
+  gateway: {
+    ...serviceMonitor(PLATFORM_NAMESPACES.gateway, "gateway", GATEWAY_METRICS),
+    port: "metrics",
+    exclude: { "sovereign.ai/exposure": ["internal", "public"] },
+  },
   opa: serviceMonitor(PLATFORM_NAMESPACES.policy, "opa", OPA_METRICS),
   /** The NVIDIA GPU Operator's DaemonSet (its pods carry `app: nvidia-dcgm-exporter`). */
   "dcgm-exporter": {

@@ -14,25 +14,53 @@ export interface Scope {
   readonly access: "read" | "write" | "read-write";
 }
 
+/** Prefix of the team-private keys in every bucket: `teams/<team>/`. */
+export const TEAMS_PREFIX = "teams/";
+
+/**
+ * The base-model prefixes (in the models bucket) a team's trainer may read: each one as a
+ * folder (ending in `/`), without duplicates, never the whole bucket and never anything under
+ * `teams/` (a team's own prefix is granted separately; other teams' are never readable).
+ */
+export function baseModelPrefixes(sources: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const s of sources) {
+    const p = s.endsWith("/") ? s : `${s}/`;
+    if (p === "/" || p.startsWith("/") || p.startsWith(TEAMS_PREFIX)) continue;
+    out.add(p);
+  }
+  return [...out];
+}
+
 /**
  * The scopes a workload's credentials carry.
  * - model servers read `models/`;
- * - training jobs of a team read the team's `datasets/`, write its `checkpoints/` and `models/`;
+ * - training jobs of a team read the team's `datasets/`, write its `checkpoints/` and `models/`,
+ *   and read the base models `readModels` (key prefixes of the models bucket; see
+ *   {@link baseModelPrefixes}) — not the whole bucket, so never another team's adapters;
  * - the gateway writes inference logs;
  * - OPA writes decision logs under `decisions/` of the inference-log bucket.
  */
-export function workloadScopes(kind: WorkloadKind, team?: string): Scope[] {
+export function workloadScopes(
+  kind: WorkloadKind,
+  team?: string,
+  readModels: readonly string[] = [],
+): Scope[] {
   switch (kind) {
     case "model-server":
       return [{ bucket: "models", prefix: "", access: "read" }];
     case "training": {
       if (!team) throw new Error("training scopes need a team");
-      const p = `teams/${team}/`;
+      const p = `${TEAMS_PREFIX}${team}/`;
       return [
         { bucket: "datasets", prefix: p, access: "read" },
         { bucket: "checkpoints", prefix: p, access: "read-write" },
         { bucket: "models", prefix: p, access: "read-write" },
-        { bucket: "models", prefix: "", access: "read" },
+        ...baseModelPrefixes(readModels).map((prefix) => ({
+          bucket: "models" as const,
+          prefix,
+          access: "read" as const,
+        })),
       ];
     }
     case "gateway":

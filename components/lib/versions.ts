@@ -144,11 +144,43 @@ export const AWS_SUBSTRATE_IMAGES = {
   postgresClient: "public.ecr.aws/docker/library/postgres:16.10-alpine",
 } as const;
 
-/** The `chart`, `version` and `repositoryOpts` of a Helm Release for a pinned chart. */
-export function chartSource(pin: ChartPin): {
-  chart: string;
-  version: string;
-  repositoryOpts: { repo: string };
-} {
+/**
+ * Where the kit's third-party Helm charts come from when the chart repositories are not
+ * reachable (air-gapped installs; `chartMirror` in the stack config, docs/registry-mirrors.md):
+ * - `oci`: an OCI registry prefix; each chart is pulled as `<prefix>/<chart name>` at its pinned
+ *   version (push them with `helm push <chart>-<version>.tgz <prefix>`);
+ * - `directory`: a local directory of packaged charts, each as `<chart name>-<version>.tgz`
+ *   (what `helm pull` / `helm package` write), read by the machine that runs `pulumi up`.
+ */
+export type ChartMirror = { readonly oci: string } | { readonly directory: string };
+
+/** A pinned chart: from a chart repository (`repo` + `chart`) or an OCI reference (`chart` = `oci://...`). */
+export interface PinnedChart {
+  readonly chart: string;
+  readonly version: string;
+  readonly repo?: string;
+}
+
+/** The chart's name: the last path segment of an OCI reference, or the chart itself. */
+export function chartName(pin: PinnedChart): string {
+  return pin.chart.startsWith("oci://") ? pin.chart.slice(pin.chart.lastIndexOf("/") + 1) : pin.chart;
+}
+
+/**
+ * The `chart`, `version` and `repositoryOpts` of a Helm Release for a pinned chart: from its
+ * upstream repository, or from the mirror when one is configured.
+ */
+export function chartSource(
+  pin: PinnedChart,
+  mirror?: ChartMirror,
+): { chart: string; version?: string; repositoryOpts?: { repo: string } } {
+  if (mirror && "oci" in mirror) {
+    return { chart: `${mirror.oci.replace(/\/+$/, "")}/${chartName(pin)}`, version: pin.version };
+  }
+  if (mirror && "directory" in mirror) {
+    // A packaged chart on disk: Helm reads the file; the version is in its name.
+    return { chart: `${mirror.directory.replace(/\/+$/, "")}/${chartName(pin)}-${pin.version}.tgz` };
+  }
+  if (pin.repo === undefined) return { chart: pin.chart, version: pin.version };
   return { chart: pin.chart, version: pin.version, repositoryOpts: { repo: pin.repo } };
 }

@@ -153,6 +153,25 @@ export function alertRuleGroups(opts: AlertOptions = {}): RuleGroup[] {
             "Captured traffic has been spilling to local disk for 30 minutes instead of reaching the inference-log bucket.",
         }),
         rule({
+          alert: "GatewayAuditRowsRefused",
+          expr: "sum(increase(sovereign_gateway_audit_dead_letters_total[10m])) > 0",
+          for: "0m",
+          severity: "warning",
+          component: "gateway",
+          summary: "Postgres refused {{ $value }} audit rows; they are in the gateway's dead-letter store.",
+          description:
+            "Audit rows that cannot be stored (bad data) were moved to <spill dir>/audit/dead/ so the others keep flowing.",
+        }),
+        rule({
+          alert: "GatewayAuditRowsLost",
+          expr: "sum(increase(sovereign_gateway_audit_dropped_total[10m])) > 0",
+          for: "0m",
+          severity: "critical",
+          component: "gateway",
+          summary: "The gateway lost {{ $value }} audit rows.",
+          description: "Audit rows could not even be written to the spill disk; the pod reports not ready.",
+        }),
+        rule({
           alert: "GatewayCaptureDropped",
           expr: "sum(increase(sovereign_gateway_capture_dropped_total[10m])) > 0",
           for: "0m",

@@ -204,7 +204,7 @@ export class Gatekeeper extends pulumi.ComponentResource {
       `${name}-release`,
       {
         name: "gatekeeper",
-        ...chartSource(TENANCY_CHARTS.gatekeeper),
+        ...chartSource(TENANCY_CHARTS.gatekeeper, args.substrate.chartMirror),
         namespace: PLATFORM_NAMESPACES.gatekeeper,
         createNamespace: true,
         values: args.substrate.registryMirrors.apply((mirrors) =>

@@ -20,6 +20,8 @@ import type { Profile } from "../lib/profile";
 import type { PostgresConnection, Substrate } from "../substrate";
 
 export const GATEWAY_PORT = 8080;
+/** `/metrics` only; the NetworkPolicy admits the monitoring namespace alone. */
+export const GATEWAY_METRICS_PORT = 9090;
 export const GATEWAY_SERVICE = "gateway";
 export const GATEWAY_SERVICE_ACCOUNT = "gateway";
 const SPILL_DIR = "/var/spool/gateway";
@@ -45,13 +47,12 @@ export interface GatewayArgs {
   readonly public?: boolean;
   /** @default 1048576 */
   readonly maxBodyBytes?: number;
-  /** OPA's own evaluation budget per decision, ms (components/lib/deadlines.ts). @default 250 */
+  /** OPA's evaluation budget, ms; the gateway adds the guard timeout to it. @default 250 */
   readonly opaTimeoutMs?: number;
-  /**
-   * The guard model's timeout in the policy's data document, ms, when a guard is configured: the
-   * gateway's deadline for a decision covers it (components/lib/deadlines.ts). @default none
-   */
+  /** The guard model's timeout (the policy data's `guard.timeoutMs`); 0 when no guard is configured. @default 0 */
   readonly guardTimeoutMs?: number;
+  /** Write each audit row to disk (fsync) before answering. @default true in prod, false in dev */
+  readonly auditSync?: boolean;
   /** Spill volume size for records waiting for Postgres or the object store. @default 2Gi */
   readonly spillSize?: string;
   /** CPU request per pod. @default 500m */
@@ -72,7 +73,10 @@ export function gatewayEnv(
   const env: Record<string, string> = {
     GATEWAY_PORT: String(GATEWAY_PORT),
     GATEWAY_OPA_URL: opaUrl(),
+    GATEWAY_METRICS_PORT: String(GATEWAY_METRICS_PORT),
     GATEWAY_OPA_TIMEOUT_MS: String(args.opaTimeoutMs ?? 250),
+    GATEWAY_GUARD_TIMEOUT_MS: String(args.guardTimeoutMs ?? 0),
+    GATEWAY_AUDIT_SYNC: String(args.auditSync ?? args.profile === "prod"),
     GATEWAY_MAX_BODY_BYTES: String(args.maxBodyBytes ?? 1_048_576),
     GATEWAY_OIDC_ISSUER: args.oidc.issuer,
     GATEWAY_OIDC_AUDIENCE: args.oidc.audience,
@@ -87,7 +91,6 @@ export function gatewayEnv(
     PGDATABASE: db.database,
     PGSSLMODE: db.sslMode,
   };
-  if (args.guardTimeoutMs !== undefined) env.GATEWAY_GUARD_TIMEOUT_MS = String(args.guardTimeoutMs);
   if (args.oidc.jwksUri) env.GATEWAY_OIDC_JWKS_URI = args.oidc.jwksUri;
   return Object.entries(env).map(([name, value]) => ({ name, value }));
 }
@@ -107,7 +110,10 @@ export function gatewayContainer(
     name: "gateway",
     image: args.substrate.registryMirrors.apply((m) => mirrorImage(args.image, m)),
     imagePullPolicy: "IfNotPresent",
-    ports: [{ name: SCRAPE_TARGETS.gateway.port, containerPort: GATEWAY_PORT, protocol: "TCP" }],
+    ports: [
+      { name: "http", containerPort: GATEWAY_PORT, protocol: "TCP" },
+      { name: SCRAPE_TARGETS.gateway.port, containerPort: GATEWAY_METRICS_PORT, protocol: "TCP" },
+    ],
     env,
     resources: { requests: { cpu: args.cpuRequest ?? "500m", memory }, limits: { memory } },
     readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 2 },
@@ -132,7 +138,7 @@ export function gatewayContainer(
   };
 }
 
-/** Egress the pods need, nothing else; ingress only on the http port. */
+/** Egress the pods need, nothing else; ingress on the http port, and on the metrics port from the monitoring namespace only. */
 export function gatewayNetworkPolicySpec(
   podLabels: Record<string, string>,
   objectStorePort: number,
@@ -145,7 +151,10 @@ export function gatewayNetworkPolicySpec(
   return {
     podSelector: { matchLabels: podLabels },
     policyTypes: ["Ingress", "Egress"],
-    ingress: [{ ports: [tcp(GATEWAY_PORT)] }],
+    ingress: [
+      { ports: [tcp(GATEWAY_PORT)] },
+      { from: [nsSel(PLATFORM_NAMESPACES.monitoring)], ports: [tcp(GATEWAY_METRICS_PORT)] },
+    ],
     egress: [
       { to: [nsSel("kube-system")], ports: [{ protocol: "UDP", port: 53 }, tcp(53)] },
       { to: [nsSel(PLATFORM_NAMESPACES.policy)], ports: [tcp(8181)] },
@@ -232,7 +241,8 @@ export class Gateway extends pulumi.ComponentResource {
       {
         metadata: { name: "gateway", namespace: this.namespace, labels },
         spec: {
-          replicas: args.replicas.min,
+          // No `replicas`: the HPA below owns the count (between replicas.min and .max), and a
+          // set value would reset a scaled-out gateway on every update.
           selector: { matchLabels: selector },
           strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
           template: {
@@ -274,7 +284,13 @@ export class Gateway extends pulumi.ComponentResource {
           type: "ClusterIP",
           selector,
           ports: [
-            { name: SCRAPE_TARGETS.gateway.port, port: GATEWAY_PORT, targetPort: "http", protocol: "TCP" },
+            { name: "http", port: GATEWAY_PORT, targetPort: "http", protocol: "TCP" },
+            {
+              name: SCRAPE_TARGETS.gateway.port,
+              port: GATEWAY_METRICS_PORT,
+              targetPort: SCRAPE_TARGETS.gateway.port,
+              protocol: "TCP",
+            },
           ],
         },
       },

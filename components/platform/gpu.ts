@@ -9,7 +9,7 @@ import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
-import { CHARTS, chartSource } from "../lib/versions";
+import { CHARTS, type ChartMirror, chartSource } from "../lib/versions";
 import type { GpuPlacement } from "../substrate";
 
 type Toleration = Record<string, unknown>;
@@ -28,6 +28,8 @@ export interface GpuEnablementArgs {
   readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
   /** Registry mirrors the NVIDIA images are pulled through (`substrate.registryMirrors`). @default {} */
   readonly registryMirrors?: pulumi.Input<RegistryMirrors>;
+  /** Where the chart comes from when the chart repository is not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
 }
 
 /**
@@ -146,7 +148,7 @@ export class GpuEnablement extends pulumi.ComponentResource {
         `${name}-${role}`,
         {
           name: role,
-          ...chartSource(CHARTS[key]),
+          ...chartSource(CHARTS[key], args.chartMirror),
           namespace: this.namespace,
           values,
           maxHistory: 5,

@@ -5,7 +5,7 @@ import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
-import { CHARTS, chartSource } from "../lib/versions";
+import { CHARTS, type ChartMirror, chartSource } from "../lib/versions";
 
 export interface KedaArgs {
   /** @default keda */
@@ -14,6 +14,8 @@ export interface KedaArgs {
   readonly replicas?: number;
   /** Registry mirrors every KEDA image is pulled through (`substrate.registryMirrors`). @default {} */
   readonly registryMirrors?: pulumi.Input<RegistryMirrors>;
+  /** Where the chart comes from when the chart repository is not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
 }
 
 /** Values of the KEDA chart: small requests, HA when asked, every image pinned and mirrored. */
@@ -62,7 +64,7 @@ export class Keda extends pulumi.ComponentResource {
       `${name}-release`,
       {
         name: "keda",
-        ...chartSource(CHARTS.keda),
+        ...chartSource(CHARTS.keda, args.chartMirror),
         namespace: ns.metadata.name,
         values: pulumi.output(args.registryMirrors ?? {}).apply((m) => kedaValues(args.replicas ?? 1, m)),
         maxHistory: 5,

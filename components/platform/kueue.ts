@@ -10,7 +10,7 @@ import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../lib/naming";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
-import { TENANCY_CHARTS } from "../lib/versions";
+import { TENANCY_CHARTS, chartSource } from "../lib/versions";
 import type { GpuPlacement, Substrate } from "../substrate";
 import { teamClusterQueue, type K8sObject } from "./tenancy-plan";
 
@@ -174,8 +174,7 @@ export class Kueue extends pulumi.ComponentResource {
       `${name}-release`,
       {
         name: "kueue",
-        chart: TENANCY_CHARTS.kueue.chart,
-        version: TENANCY_CHARTS.kueue.version,
+        ...chartSource(TENANCY_CHARTS.kueue, args.substrate.chartMirror),
         namespace: PLATFORM_NAMESPACES.kueue,
         createNamespace: true,
         values: args.substrate.registryMirrors.apply((mirrors) =>

@@ -11,7 +11,7 @@ import { GPU_RESOURCE } from "../lib/gpu-catalog";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { IMAGES } from "../lib/versions";
-import type { GpuPlacement, Substrate } from "../substrate";
+import type { EgressRule, GpuPlacement, Substrate } from "../substrate";
 
 /** Absolute path of the kit's model-server chart. */
 export const MODEL_SERVER_CHART = path.resolve(__dirname, "../../charts/model-server");
@@ -22,7 +22,7 @@ export const VLLM_SCALING_METRICS = {
   kvCache: "vllm:kv_cache_usage_perc",
 } as const;
 
-export type Quantization = "none" | "fp8" | "awq" | "gptq";
+export type Quantization = "none" | "fp8" | "awq" | "gptq" | "compressed-tensors";
 export type WeightLoading = "stream" | "sync";
 export type Profile = "dev" | "prod";
 
@@ -101,7 +101,7 @@ export interface ModelServerValues {
   pdb: { enabled: boolean; maxUnavailable: number };
   topologySpread: { enabled: boolean; nodeWhenUnsatisfiable: "DoNotSchedule" | "ScheduleAnyway" };
   serviceMonitor: { enabled: boolean; interval: string; labels: Record<string, string> };
-  networkPolicy: { enabled: boolean; allowedNamespaces: string[] };
+  networkPolicy: { enabled: boolean; allowedNamespaces: string[]; egress: Record<string, unknown>[] };
   securityContext: { runAsUser: number; runAsGroup: number; readOnlyRootFilesystem: boolean };
   labels: Record<string, string>;
 }
@@ -115,6 +115,8 @@ export interface ModelServerValuesInput {
   readonly bucket: string;
   readonly objectStoreEndpoint: string;
   readonly forcePathStyle: boolean;
+  /** Egress rules to the object store (`substrate.egressTargets.objectStore`). @default [] (DNS only) */
+  readonly objectStoreEgress?: readonly EgressRule[];
   /** Object-store environment from `substrate.bindWorkload`. */
   readonly env: readonly Record<string, unknown>[];
   readonly serviceAccountName: string;
@@ -235,6 +237,7 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
         PLATFORM_NAMESPACES.policy,
         PLATFORM_NAMESPACES.monitoring,
       ],
+      egress: (input.objectStoreEgress ?? []).map((r) => ({ to: [...r.to], ports: [...r.ports] })),
     },
     securityContext: { runAsUser: 1000, runAsGroup: 1000, readOnlyRootFilesystem: true },
     labels: { ...(input.labels ?? {}) },
@@ -280,8 +283,9 @@ export class ModelServer extends pulumi.ComponentResource {
         access.env,
         access.serviceAccountName,
         args.substrate.registryMirrors,
+        args.substrate.egressTargets.objectStore,
       ])
-      .apply(([bucket, endpoint, env, sa, registryMirrors]) =>
+      .apply(([bucket, endpoint, env, sa, registryMirrors, objectStoreEgress]) =>
         modelServerValues({
           model: args.model,
           profile: args.profile,
@@ -294,6 +298,7 @@ export class ModelServer extends pulumi.ComponentResource {
           weightLoading: args.weightLoading,
           images: args.images,
           registryMirrors,
+          objectStoreEgress,
           serviceMonitorLabels: args.serviceMonitorLabels,
         }),
       );

@@ -22,7 +22,7 @@ import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS, type ScrapeTarget } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { profileDefaults, type Profile } from "../lib/profile";
-import { KUBE_PROMETHEUS_STACK_CHART, type ChartPin, chartSource } from "../lib/versions";
+import { KUBE_PROMETHEUS_STACK_CHART, type ChartMirror, type ChartPin, chartSource } from "../lib/versions";
 import { alertRuleGroups, prometheusRule, type RuleGroup } from "./alerts";
 
 /** Helm release name; kube-prometheus-stack labels its own monitors `release: <name>`. */
@@ -111,6 +111,8 @@ export interface ObservabilityArgs {
   readonly internalLoadBalancerAnnotations?: Readonly<Record<string, string>>;
   /** Registry mirrors every image of the chart is pulled through (`substrate.registryMirrors`). @default {} */
   readonly registryMirrors?: pulumi.Input<RegistryMirrors>;
+  /** Where the chart comes from when the chart repository is not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
 }
 
 interface Resources {
@@ -592,7 +594,7 @@ export class Observability extends pulumi.ComponentResource {
       `${name}-stack`,
       {
         name: RELEASE_NAME,
-        ...chartSource(chart),
+        ...chartSource(chart, args.chartMirror),
         namespace: ns,
         createNamespace: false,
         values: pulumi

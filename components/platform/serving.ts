@@ -72,6 +72,7 @@ export class Serving extends pulumi.ComponentResource {
             pools: args.substrate.gpuPools,
             serviceMonitorLabels: args.serviceMonitorLabels,
             registryMirrors: args.substrate.registryMirrors,
+            chartMirror: args.substrate.chartMirror,
           },
           { parent: this },
         ),
@@ -81,7 +82,11 @@ export class Serving extends pulumi.ComponentResource {
       deps.push(
         new Keda(
           `${name}-keda`,
-          { replicas: args.kedaReplicas ?? 1, registryMirrors: args.substrate.registryMirrors },
+          {
+            replicas: args.kedaReplicas ?? 1,
+            registryMirrors: args.substrate.registryMirrors,
+            chartMirror: args.substrate.chartMirror,
+          },
           { parent: this },
         ),
       );

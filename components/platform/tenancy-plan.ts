@@ -10,7 +10,7 @@ import type { GuardFamily, OpaData } from "../lib/contracts";
 import { modelServerUrl } from "../lib/endpoints";
 import { k8sLabels, teamLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../lib/naming";
-import { workloadScopes, type Scope } from "../lib/scopes";
+import { baseModelPrefixes, workloadScopes, type Scope } from "../lib/scopes";
 import { KUBERNETES_VERSION } from "../lib/versions";
 
 /** A team as the config declares it (the fields tenancy needs). */
@@ -23,6 +23,8 @@ export interface TeamInput {
   readonly gpuQuota: { readonly nominal: number; readonly borrowingLimit: number };
   readonly budgets: { readonly tokensPerDay: number; readonly requestsPerMinute: number };
   readonly allowCapture: boolean;
+  /** HTTPS to internet addresses (an explicit, audited per-team setting). @default false */
+  readonly internetEgress?: boolean;
 }
 
 /** A model as the config declares it (the fields the OPA data needs). */
@@ -52,6 +54,24 @@ export interface TenancyPlanArgs {
   readonly postgres?: EgressTarget;
   /** Prefix the cluster's OIDC authenticator puts before group names. @default "" */
   readonly groupPrefix?: string;
+  /**
+   * The served models' weights (key prefix in the models bucket and classification): a team's
+   * trainer may read those within its clearance. @default [] (no base models readable)
+   */
+  readonly models?: readonly { readonly source: string; readonly dataClassification: Classification }[];
+}
+
+/**
+ * Base-model prefixes a team's trainer may read: the weights of every configured model whose
+ * data classification is within the team's clearance (never a prefix under `teams/`).
+ */
+export function trainerReadModels(
+  t: Pick<TeamInput, "clearance">,
+  models: readonly { readonly source: string; readonly dataClassification: Classification }[],
+): string[] {
+  return baseModelPrefixes(
+    models.filter((m) => clearedFor(t.clearance, m.dataClassification)).map((m) => m.source),
+  );
 }
 
 /** A Kubernetes object as plain data. */
@@ -75,6 +95,8 @@ export interface TeamPlan {
   readonly localQueue?: K8sObject;
   /** Object-storage scopes of the team's training workloads. */
   readonly storageScopes: readonly Scope[];
+  /** Base-model prefixes the trainer may read (`trainerReadModels`), passed to the substrate. */
+  readonly readModels: readonly string[];
   /** ServiceAccount the team's training jobs run as. */
   readonly serviceAccountName: string;
   readonly opa: OpaData["teams"][string];
@@ -175,6 +197,22 @@ export function targetOfUrl(url: string): EgressTarget {
 /** The link-local instance metadata range, never reachable from team pods. */
 const METADATA_CIDR = "169.254.169.254/32";
 
+/** Label on a team namespace whose pods may reach the internet (`teams[].internetEgress`). */
+export const INTERNET_EGRESS_LABEL = "sovereign.ai/internet-egress";
+
+/**
+ * Addresses that are not the internet: private (RFC 1918), shared (CGNAT), link-local
+ * (metadata services, the Pod Identity agent) and loopback. A team's internet egress excludes them.
+ */
+export const NON_INTERNET_RANGES = [
+  "10.0.0.0/8",
+  "172.16.0.0/12",
+  "192.168.0.0/16",
+  "100.64.0.0/10",
+  "169.254.0.0/16",
+  "127.0.0.0/8",
+] as const;
+
 /** One egress rule to a peer: a namespace when it is in-cluster, else any IP on that port only. */
 export function egressRuleFor(target: EgressTarget): Record<string, unknown> {
   const ns = clusterNamespaceOf(target.host);
@@ -221,6 +259,7 @@ export const TEAM_ROLE_RULES = [
 /** Everything one team gets. */
 export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
   const ns = teamNamespace(t.name);
+  const readModels = trainerReadModels(t, a.models ?? []);
   const labels = { ...k8sLabels("tenancy", t.name), ...teamLabels(t.name, t.costCenter) };
   const egress: Record<string, unknown>[] = [];
   if (a.objectStore) egress.push(egressRuleFor(a.objectStore));
@@ -267,6 +306,20 @@ export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
         },
       ],
     }),
+    ...(t.internetEgress
+      ? [
+          netpol("allow-internet-egress", ns, labels, {
+            podSelector: {},
+            policyTypes: ["Egress"],
+            egress: [
+              {
+                to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [...NON_INTERNET_RANGES] } }],
+                ports: [{ protocol: "TCP", port: 443 }],
+              },
+            ],
+          }),
+        ]
+      : []),
     ...(egress.length > 0
       ? [netpol("allow-data-services", ns, labels, { podSelector: {}, policyTypes: ["Egress"], egress })]
       : []),
@@ -282,6 +335,7 @@ export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
         labels: {
           ...labels,
           [TEAM_NAMESPACE_LABEL]: t.name,
+          ...(t.internetEgress ? { [INTERNET_EGRESS_LABEL]: "true" } : {}),
           "pod-security.kubernetes.io/enforce": "restricted",
           "pod-security.kubernetes.io/enforce-version": `v${KUBERNETES_VERSION}`,
           "pod-security.kubernetes.io/warn": "restricted",
@@ -322,7 +376,8 @@ export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
           spec: { clusterQueue },
         }
       : undefined,
-    storageScopes: workloadScopes("training", t.name),
+    storageScopes: workloadScopes("training", t.name, readModels),
+    readModels,
     serviceAccountName: TRAINER_SERVICE_ACCOUNT,
     opa: opaTeamEntry(t),
   };

@@ -10,11 +10,10 @@ import { TRAINING_ENV_CONFIGMAP } from "./training-jobs";
 import {
   asArgs,
   planTeam,
-  egressRuleFor,
-  targetOfUrl,
   type K8sObject,
   type TeamInput,
   type TeamPlan,
+  type TenancyPlanArgs,
 } from "./tenancy-plan";
 
 export interface TenancyArgs {
@@ -30,11 +29,8 @@ export interface TenancyArgs {
   readonly kueueReady?: readonly pulumi.Resource[];
   /** Prefix the cluster's OIDC authenticator puts before group names. @default "" */
   readonly groupPrefix?: string;
-  /**
-   * Give each team namespace a Postgres login Secret for training jobs (and the egress to reach it).
-   * @default true
-   */
-  readonly postgresForJobs?: boolean;
+  /** Served models' weights; trainers read those within their clearance. @default [] */
+  readonly models?: TenancyPlanArgs["models"];
 }
 
 /** Plain (non-secret) environment of training jobs: S3 endpoint, region, bucket names. */
@@ -73,6 +69,7 @@ export class Tenancy extends pulumi.ComponentResource {
         trainingEnabled: args.trainingEnabled,
         cohort: args.cohort,
         groupPrefix: args.groupPrefix,
+        models: args.models,
       }),
     );
     const namespaces: Record<string, pulumi.Output<string>> = {};
@@ -110,6 +107,7 @@ export class Tenancy extends pulumi.ComponentResource {
           namespace: ns.metadata.name,
           serviceAccountName: plan.serviceAccountName,
           team: plan.team,
+          readModels: plan.readModels,
         },
         { parent: this, dependsOn: [ns] },
       );
@@ -143,16 +141,10 @@ export class Tenancy extends pulumi.ComponentResource {
         },
         { ...child, dependsOn: [ns, ...access.dependsOn] },
       );
-      const egress: pulumi.Input<Record<string, unknown>>[] = [
-        store.endpoint.apply((e) => egressRuleFor(targetOfUrl(e))),
-      ];
-      if (args.postgresForJobs ?? true) {
-        const pg = args.substrate.connectPostgres(`${base}-postgres`, "training", ns.metadata.name, {
-          parent: this,
-          dependsOn: [ns],
-        });
-        egress.push(pulumi.all([pg.host, pg.port]).apply(([host, port]) => egressRuleFor({ host, port })));
-      }
+      // Exactly what the substrate exposes for the object store: no port open to every address.
+      const egress = args.substrate.egressTargets.objectStore.apply((rules) =>
+        rules.map((r) => ({ to: [...r.to], ports: [...r.ports] })),
+      );
       new k8s.networking.v1.NetworkPolicy(
         `${base}-np-allow-data-services`,
         {

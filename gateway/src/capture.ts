@@ -3,10 +3,11 @@
  * objects to the inference-log bucket under
  * `<prefix>date=YYYY-MM-DD/team=<team>/model=<model>/<batch id>.jsonl`. Records are built
  * only where the decision's obligations allow capture; redaction happens before the record
- * enters the queue, so unredacted text never reaches memory queues, disk or the bucket.
+ * enters the delivery queue, so unredacted text never reaches the spill disk or the bucket.
  */
 import type { Batch } from "./spill-queue";
 import type { S3Client } from "./s3";
+import { RE2JS } from "re2js";
 
 export interface CaptureRecord {
   readonly ts: string;
@@ -22,14 +23,21 @@ export interface CaptureRecord {
 
 export const REDACTED = "[REDACTED]";
 
-const compiled = new Map<string, RegExp>();
+/**
+ * A compiled redaction pattern. Patterns run on RE2JS, an RE2-class engine: matching is linear
+ * in the input whatever the pattern, and constructs that need backtracking (backreferences,
+ * lookaround) are rejected when the pattern is compiled, so at config time.
+ */
+export type Pattern = RE2JS;
 
-/** Compiles patterns (cached); throws on an invalid one so the caller can refuse to capture. */
-export function compilePatterns(patterns: readonly string[]): RegExp[] {
+const compiled = new Map<string, RE2JS>();
+
+/** Compiles patterns (cached); throws on one the engine rejects, so the caller can refuse to capture. */
+export function compilePatterns(patterns: readonly string[]): Pattern[] {
   return patterns.map((p) => {
     let re = compiled.get(p);
     if (!re) {
-      re = new RegExp(p, "g");
+      re = RE2JS.compile(p);
       if (compiled.size > 1000) compiled.clear();
       compiled.set(p, re);
     }
@@ -37,27 +45,81 @@ export function compilePatterns(patterns: readonly string[]): RegExp[] {
   });
 }
 
-/** Replaces every match of every pattern in every string of `v` (deeply). */
-export function redact<T>(v: T, patterns: readonly RegExp[]): T {
+/** Why `pattern` cannot be used for redaction, or undefined when it can. */
+export function patternProblem(pattern: string): string | undefined {
+  try {
+    RE2JS.compile(pattern);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+function redactString(s: string, patterns: readonly Pattern[]): string {
+  let out = s;
+  for (const re of patterns) out = re.matcher(out).replaceAll(REDACTED);
+  return out;
+}
+
+/**
+ * Replaces every match of every pattern in every string of `v`: values, object keys, and
+ * numbers (a card number sent as a JSON number is matched on its decimal digits and replaced by
+ * the marker string). The walk uses an explicit stack, so any nesting depth is safe.
+ */
+export function redact<T>(v: T, patterns: readonly Pattern[]): T {
   if (!patterns.length) return v;
-  const walk = (x: unknown): unknown => {
-    if (typeof x === "string") {
-      let s = x;
-      for (const re of patterns) {
-        re.lastIndex = 0;
-        s = s.replace(re, REDACTED);
-      }
-      return s;
-    }
-    if (Array.isArray(x)) return x.map(walk);
-    if (x && typeof x === "object") {
-      const o: Record<string, unknown> = {};
-      for (const [k, val] of Object.entries(x)) o[k] = walk(val);
-      return o;
+  const leaf = (x: unknown): unknown => {
+    if (typeof x === "string") return redactString(x, patterns);
+    if (typeof x === "number") {
+      const s = String(x);
+      return redactString(s, patterns) === s ? x : REDACTED;
     }
     return x;
   };
-  return walk(v) as T;
+  if (typeof v !== "object" || v === null) return leaf(v) as T;
+  const root: unknown = Array.isArray(v) ? [] : {};
+  const stack: [unknown, Record<string, unknown> | unknown[]][] = [[v, root as Record<string, unknown>]];
+  while (stack.length) {
+    const [src, dst] = stack.pop()!;
+    const put = (k: string | number, val: unknown) => {
+      if (typeof val === "object" && val !== null) {
+        const child = Array.isArray(val) ? [] : {};
+        stack.push([val, child]);
+        val = child;
+      } else val = leaf(val);
+      if (Array.isArray(dst)) dst[k as number] = val;
+      else dst[k === "" ? k : redactString(String(k), patterns)] = val;
+    };
+    if (Array.isArray(src)) src.forEach((x, i) => put(i, x));
+    else for (const [k, x] of Object.entries(src as Record<string, unknown>)) put(k, x);
+  }
+  return root as T;
+}
+
+/**
+ * Redacts a capture record's content (request and response) only: the kit's own fields
+ * (request id, subject, team, model, time) stay as they are, so captures join to audit rows.
+ */
+export function redactRecord(r: CaptureRecord, patterns: readonly Pattern[]): CaptureRecord {
+  return { ...r, request: redact(r.request, patterns), response: redact(r.response, patterns) };
+}
+
+/** Characters of strings (and keys) in `v`, counted without recursion; stops past `limit`. */
+export function textSize(v: unknown, limit: number): number {
+  let n = 0;
+  const stack: unknown[] = [v];
+  while (stack.length && n <= limit) {
+    const x = stack.pop();
+    if (typeof x === "string") n += x.length;
+    else if (typeof x === "number") n += 24;
+    else if (Array.isArray(x)) stack.push(...x);
+    else if (x && typeof x === "object")
+      for (const [k, val] of Object.entries(x)) {
+        n += k.length;
+        stack.push(val);
+      }
+  }
+  return n;
 }
 
 /** Object key of one partition of a batch (stable per batch id, so a retried PUT overwrites). */

@@ -6,6 +6,8 @@
  */
 import * as fs from "node:fs";
 import type { Classification } from "../../components/lib/classification";
+import { opaDeadlineMs } from "../../components/lib/deadlines";
+import { patternProblem } from "./capture";
 
 /** One team as the gateway needs it: how callers map to it and its budgets. */
 export interface CatalogTeam {
@@ -65,8 +67,29 @@ export interface GatewayConfig {
   readonly port: number;
   readonly host: string;
   readonly maxBodyBytes: number;
+  /** Port of `/metrics` (and nothing else); 0 picks a free one. Never the API port. */
+  readonly metricsPort: number;
   readonly opaUrl: string;
+  /**
+   * OPA's own evaluation budget, ms: the decision deadline is this plus the guard timeout (when
+   * a guard is configured) plus {@link opaMsPerMiB} per MiB of request text.
+   */
   readonly opaTimeoutMs: number;
+  /** The guard model's timeout in the policy data (`data.sovereign.guard.timeoutMs`); 0: no guard. */
+  readonly guardTimeoutMs: number;
+  /** Extra OPA deadline per MiB of text the policy reads (evaluation grows with it), ms. */
+  readonly opaMsPerMiB: number;
+  /** Time a client has to send a request's headers and body, ms; a stalled one is closed (408). */
+  readonly receiveTimeoutMs: number;
+  /** Deepest JSON nesting accepted in a request body. */
+  readonly maxJsonDepth: number;
+  /** Characters of text a capture record may hold; larger ones are not captured. */
+  readonly captureMaxChars: number;
+  /**
+   * Write each audit row to the spill log on disk before the response is sent (and fsync it),
+   * so an answered request is never lost, even to SIGKILL. Prod turns it on.
+   */
+  readonly auditSync: boolean;
   readonly upstreamTimeoutMs: number;
   readonly oidc: OidcConfig;
   readonly postgres: PostgresConfig;
@@ -179,7 +202,14 @@ export function loadConfig(
     host: str("GATEWAY_HOST", "0.0.0.0"),
     maxBodyBytes: int("GATEWAY_MAX_BODY_BYTES", 1_048_576),
     opaUrl: url("GATEWAY_OPA_URL"),
+    metricsPort: int("GATEWAY_METRICS_PORT", 9090, 0),
     opaTimeoutMs: int("GATEWAY_OPA_TIMEOUT_MS", 250),
+    guardTimeoutMs: int("GATEWAY_GUARD_TIMEOUT_MS", 0, 0),
+    opaMsPerMiB: int("GATEWAY_OPA_MS_PER_MIB", 1000, 0),
+    receiveTimeoutMs: int("GATEWAY_RECEIVE_TIMEOUT_MS", 30_000),
+    maxJsonDepth: int("GATEWAY_MAX_JSON_DEPTH", 64),
+    captureMaxChars: int("GATEWAY_CAPTURE_MAX_CHARS", 4_194_304),
+    auditSync: bool("GATEWAY_AUDIT_SYNC", false),
     upstreamTimeoutMs: int("GATEWAY_UPSTREAM_TIMEOUT_MS", 600_000),
     oidc: {
       issuer: str("GATEWAY_OIDC_ISSUER"),
@@ -210,6 +240,8 @@ export function loadConfig(
     instanceId: str("GATEWAY_INSTANCE_ID", env.HOSTNAME ?? `gw-${process.pid}`),
     catalog,
   };
+  if (cfg.metricsPort !== 0 && cfg.metricsPort === cfg.port)
+    problems.push(`GATEWAY_METRICS_PORT: expected a port other than GATEWAY_PORT, found ${cfg.metricsPort}`);
   if (problems.length) throw new ConfigError(problems);
   return cfg;
 }
@@ -272,12 +304,12 @@ function parseCatalog(raw: unknown, problems: string[]): Catalog {
   }
   const redactPatterns: string[] = [];
   for (const p of Array.isArray(raw.redactPatterns) ? raw.redactPatterns : []) {
-    try {
-      new RegExp(String(p));
-      redactPatterns.push(String(p));
-    } catch {
-      problems.push(`catalog.redactPatterns: expected a regular expression, found ${JSON.stringify(p)}`);
-    }
+    const problem = typeof p === "string" ? patternProblem(p) : "not a string";
+    if (problem === undefined) redactPatterns.push(p as string);
+    else
+      problems.push(
+        `catalog.redactPatterns: expected a regular expression the linear-time (RE2) engine accepts, found ${JSON.stringify(p)}: ${problem}`,
+      );
   }
   return { teams, models, routes, redactPatterns };
 }
@@ -287,4 +319,16 @@ export function routeFor(catalog: Catalog, model: string): string | undefined {
   const m = catalog.models[model];
   if (!m) return undefined;
   return catalog.routes[m.baseModel ?? model];
+}
+
+/** How long the gateway waits for an OPA decision on `textBytes` of request text. */
+export function decisionDeadlineMs(
+  cfg: Pick<GatewayConfig, "opaTimeoutMs" | "guardTimeoutMs" | "opaMsPerMiB">,
+  textBytes: number,
+): number {
+  return opaDeadlineMs(cfg.guardTimeoutMs, {
+    evaluationMs: cfg.opaTimeoutMs,
+    textBytes,
+    msPerMiB: cfg.opaMsPerMiB,
+  });
 }

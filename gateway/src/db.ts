@@ -66,6 +66,13 @@ export const MIGRATIONS: readonly {
   },
   {
     version: 2,
+    name: "audit token counts as bigint, the client's request id beside the gateway's",
+    sql: `
+      ALTER TABLE gateway_audit ALTER COLUMN tokens_in TYPE bigint, ALTER COLUMN tokens_out TYPE bigint;
+      ALTER TABLE gateway_audit ADD COLUMN client_request_id text;`,
+  },
+  {
+    version: 3,
     name: "api key expiry and creator",
     sql: `
       ALTER TABLE gateway_api_keys
@@ -74,8 +81,34 @@ export const MIGRATIONS: readonly {
   },
 ];
 
+/**
+ * Whether a failed insert was refused because of the rows themselves (a data exception, an
+ * integrity violation or a program limit: SQLSTATE classes 22, 23 and 54), not because
+ * PostgreSQL is unavailable. Such rows go to the dead-letter store instead of blocking the rest.
+ */
+export function isDataError(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === "string" && /^(22|23|54)/.test(code);
+}
+
+const MAX_TEXT = 256;
+/** Text as PostgreSQL stores it: no NUL, bounded length. */
+export function cleanText(v: unknown, max = MAX_TEXT): string {
+  const s = typeof v === "string" ? v : String(v ?? "");
+  const out = s.includes("\u0000") ? s.replaceAll("\u0000", "") : s;
+  return out.length > max ? out.slice(0, max) : out;
+}
+
+/** A token count as stored: a non-negative safe integer (anything else counts 0). */
+export function cleanCount(v: unknown): number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? v : 0;
+}
+
 export interface AuditRow {
+  /** The gateway's own id (generated; never the client's). */
   readonly requestId: string;
+  /** The X-Request-Id the client sent, if any (recorded beside, never instead). */
+  readonly clientRequestId?: string;
   /** ISO time the request arrived. */
   readonly ts: string;
   readonly subject: string;
@@ -157,19 +190,20 @@ export async function migrate(pool: Pool): Promise<number[]> {
  * skipped, and only newly inserted rows add to the usage counters, so retries never double-count.
  */
 export async function insertAudit(pool: Pool, batch: Batch<AuditRow>): Promise<void> {
-  const r = batch.records;
+  const r = batch.records.map(sanitizeAudit);
   const col = <K extends keyof AuditRow>(k: K) => r.map((x) => x[k]);
   await pool.query(
     `WITH ins AS (
        INSERT INTO gateway_audit (request_id, ts, subject, auth_kind, team, model, endpoint, tokens_in, tokens_out,
-                                  latency_ms, decision, reasons, status, streamed, captured, instance)
+                                  latency_ms, decision, reasons, status, streamed, captured, instance, client_request_id)
        SELECT u.request_id, u.ts, u.subject, u.auth_kind, u.team, u.model, u.endpoint, u.tokens_in, u.tokens_out,
-              u.latency_ms, u.decision, string_to_array(u.reasons, ',') , u.status, u.streamed, u.captured, u.instance
+              u.latency_ms, u.decision, string_to_array(u.reasons, ',') , u.status, u.streamed, u.captured, u.instance,
+              u.client_request_id
        FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                   $8::int[], $9::int[], $10::float8[], $11::text[], $12::text[], $13::int[], $14::bool[],
-                   $15::bool[], $16::text[])
+                   $8::bigint[], $9::bigint[], $10::float8[], $11::text[], $12::text[], $13::int[], $14::bool[],
+                   $15::bool[], $16::text[], $17::text[])
          AS u(request_id, ts, subject, auth_kind, team, model, endpoint, tokens_in, tokens_out, latency_ms,
-              decision, reasons, status, streamed, captured, instance)
+              decision, reasons, status, streamed, captured, instance, client_request_id)
        ON CONFLICT (request_id) DO NOTHING
        RETURNING team, ts, tokens_in + tokens_out AS tokens, decision
      ), d AS (
@@ -198,8 +232,32 @@ export async function insertAudit(pool: Pool, batch: Batch<AuditRow>): Promise<v
       col("streamed"),
       col("captured"),
       col("instance"),
+      r.map((x) => x.clientRequestId ?? null),
     ],
   );
+}
+
+/**
+ * A row as PostgreSQL can store it, whatever it came from (a spill file of an older version
+ * included): text without NUL and bounded, counts non-negative safe integers.
+ */
+export function sanitizeAudit(x: AuditRow): AuditRow {
+  return {
+    ...x,
+    requestId: cleanText(x.requestId),
+    clientRequestId: x.clientRequestId === undefined ? undefined : cleanText(x.clientRequestId),
+    subject: cleanText(x.subject),
+    authKind: cleanText(x.authKind),
+    team: cleanText(x.team),
+    model: cleanText(x.model),
+    endpoint: cleanText(x.endpoint),
+    tokensIn: cleanCount(x.tokensIn),
+    tokensOut: cleanCount(x.tokensOut),
+    latencyMs: Number.isFinite(x.latencyMs) ? x.latencyMs : 0,
+    reasons: (Array.isArray(x.reasons) ? x.reasons : []).map((v) => cleanText(v).replaceAll(",", "_")),
+    status: Number.isInteger(x.status) && x.status >= 0 && x.status < 1000 ? x.status : 0,
+    instance: cleanText(x.instance),
+  };
 }
 
 /** Cluster-wide tokens of the current UTC day and requests of the current minute, per team. */

@@ -82,6 +82,16 @@ export function createMetrics() {
       help: "Captured records that could not be kept",
       registers: r,
     }),
+    auditDeadLetters: new client.Counter({
+      name: name("sovereign_gateway_audit_dead_letters_total"),
+      help: "Audit rows PostgreSQL refused (bad data), kept in the dead-letter store",
+      registers: r,
+    }),
+    auditDropped: new client.Counter({
+      name: name("sovereign_gateway_audit_dropped_total"),
+      help: "Audit rows that could not be kept at all (the spill disk failed)",
+      registers: r,
+    }),
     auditSpill: new client.Gauge({
       name: name("sovereign_gateway_audit_spill_records"),
       help: "Audit rows waiting for Postgres",

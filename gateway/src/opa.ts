@@ -26,22 +26,44 @@ export class OpaClient {
     this.url = new URL(DECISION_PATH, baseUrl);
   }
 
-  decide(input: AuthzInput): Promise<AuthzDecision> {
-    const body = Buffer.from(`{"input":${JSON.stringify(input)}}`);
-    return new Promise<AuthzDecision>((resolve, reject) => {
+  /** One decision; `timeoutMs` overrides the client's deadline for this call. */
+  decide(input: AuthzInput, timeoutMs = this.timeoutMs): Promise<AuthzDecision> {
+    return this.post(
+      this.url.pathname,
+      Buffer.from(`{"input":${JSON.stringify(input)}}`),
+      parseDecision,
+      timeoutMs,
+    );
+  }
+
+  /**
+   * The model listing in one OPA call: the listing decision for `base` (endpoint /v1/models)
+   * and, for each model, whether the decision a call to it would get (no prompt) allows it.
+   */
+  listing(
+    base: Omit<AuthzInput, "request">,
+    models: readonly { model: string; endpoint: AuthzInput["request"]["endpoint"] }[],
+    timeoutMs = this.timeoutMs,
+  ): Promise<{ listing: AuthzDecision; allowed: string[] }> {
+    const body = Buffer.from(JSON.stringify({ query: LISTING_QUERY, input: { base, models } }));
+    return this.post("/v1/query", body, parseListing, timeoutMs);
+  }
+
+  private post<R>(path: string, body: Buffer, parse: (text: string) => R, timeoutMs: number): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       let done = false;
-      const finish = (err: Error | undefined, d?: AuthzDecision) => {
+      const finish = (err: Error | undefined, d?: R) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         if (err) reject(err);
-        else resolve(d as AuthzDecision);
+        else resolve(d as R);
       };
       const req = http.request(
         {
           host: this.url.hostname,
           port: this.url.port,
-          path: this.url.pathname,
+          path,
           method: "POST",
           agent: this.agent,
           headers: { "content-type": "application/json", "content-length": body.length },
@@ -53,7 +75,7 @@ export class OpaClient {
           res.on("end", () => {
             if (res.statusCode !== 200) return finish(new OpaUnavailable(`OPA answered ${res.statusCode}`));
             try {
-              finish(undefined, parseDecision(Buffer.concat(chunks).toString("utf8")));
+              finish(undefined, parse(Buffer.concat(chunks).toString("utf8")));
             } catch (e) {
               finish(e as Error);
             }
@@ -61,9 +83,9 @@ export class OpaClient {
         },
       );
       const timer = setTimeout(() => {
-        finish(new OpaUnavailable(`OPA did not answer within ${this.timeoutMs} ms`));
+        finish(new OpaUnavailable(`OPA did not answer within ${timeoutMs} ms`));
         req.destroy();
-      }, this.timeoutMs);
+      }, timeoutMs);
       req.on("error", (e) => finish(new OpaUnavailable(`OPA request failed: ${e.message}`)));
       req.end(body);
     });
@@ -72,6 +94,25 @@ export class OpaClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** One query, many decisions: the listing's own and, per model, whether a call would be allowed. */
+export const LISTING_QUERY = [
+  'listing := data.sovereign.authz.decision with input as object.union(input.base, {"request": {"model": "", "endpoint": "/v1/models", "estimatedTokens": 0}})',
+  'allowed := [m.model | some m in input.models; data.sovereign.authz.decision.allow with input as object.union(input.base, {"request": {"model": m.model, "endpoint": m.endpoint, "estimatedTokens": 0}})]',
+].join("; ");
+
+function parseListing(text: string): { listing: AuthzDecision; allowed: string[] } {
+  let b: unknown;
+  try {
+    b = (JSON.parse(text) as { result?: { listing?: unknown; allowed?: unknown }[] }).result?.[0];
+  } catch {
+    throw new OpaUnavailable("OPA answered with invalid JSON");
+  }
+  const r = b as { listing?: unknown; allowed?: unknown } | undefined;
+  if (!r || !Array.isArray(r.allowed) || !r.allowed.every((m) => typeof m === "string"))
+    throw new OpaUnavailable("OPA returned no listing of the expected shape (is the policy loaded?)");
+  return { listing: parseDecision(JSON.stringify({ result: r.listing })), allowed: r.allowed };
 }
 
 /** Parses `{result: AuthzDecision}` strictly: anything else is unavailable (fail closed). */

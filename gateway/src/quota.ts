@@ -76,6 +76,13 @@ export class QuotaTracker {
     return before;
   }
 
+  /** Gives back the request `admit` counted (the request was denied or failed before the model). */
+  release(team: string, now = Date.now()): void {
+    const u = this.entry(team, now);
+    if (u.requests > 0) u.requests--;
+    if (u.countedRequests > 0) u.countedRequests--;
+  }
+
   addTokens(team: string, n: number, now = Date.now()): void {
     if (n <= 0) return;
     const u = this.entry(team, now);

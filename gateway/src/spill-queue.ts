@@ -33,6 +33,13 @@ export interface SpillQueueOptions<T> {
   /** Records in memory and on disk, after every change. */
   readonly onDepth?: (inMemory: number, spilled: number) => void;
   readonly onDropped?: (n: number) => void;
+  /**
+   * Whether a delivery error was caused by the records themselves (they can never be
+   * delivered). Such a batch is split; each record the sink refuses is moved to the dead-letter
+   * store (`<dir>/dead/`), so one bad record never blocks the others.
+   */
+  readonly isPoison?: (e: unknown) => boolean;
+  readonly onDeadLetter?: (n: number) => void;
   readonly log: Logger;
 }
 
@@ -47,6 +54,12 @@ export class SpillQueue<T> {
   private flushTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private closed = false;
+  private group?: { records: T[]; waiters: (() => void)[] };
+  /** The last spill write failed: records are being lost (readiness reports it). */
+  failing = false;
+  deadLetters = 0;
+  /** Records written durably by pushDurable and not delivered yet (not a backlog while the sink is up). */
+  private journaled = 0;
 
   constructor(private readonly o: SpillQueueOptions<T>) {}
 
@@ -89,6 +102,64 @@ export class SpillQueue<T> {
     this.depth();
   }
 
+  /**
+   * Durable push: resolves once the record is on disk (written and fsynced, in a spill file
+   * that is then delivered like any other). Records pushed in the same event-loop turn share
+   * one write (group commit).
+   */
+  pushDurable(record: T): Promise<void> {
+    if (!this.group) {
+      const g = (this.group = { records: [] as T[], waiters: [] as (() => void)[] });
+      setImmediate(() => {
+        this.group = undefined;
+        const b = this.cut(g.records);
+        void this.spill({ id: `${b.id}-j`, records: b.records }, true).then(() => {
+          for (const w of g.waiters) w();
+          void this.retry();
+        });
+      });
+    }
+    this.group.records.push(record);
+    return new Promise((r) => this.group!.waiters.push(r));
+  }
+
+  /**
+   * Delivers a batch; when the sink refuses it because of its records (`isPoison`), delivers
+   * them one by one and moves each refused record to the dead-letter store.
+   */
+  private async deliver(batch: Batch<T>): Promise<void> {
+    try {
+      await this.o.deliver(batch);
+      return;
+    } catch (e) {
+      if (!this.o.isPoison?.(e)) throw e;
+    }
+    const dead: T[] = [];
+    for (let i = 0; i < batch.records.length; i++) {
+      const one = { id: `${batch.id}-${i}`, records: [batch.records[i]] };
+      try {
+        await this.o.deliver(one);
+      } catch (e) {
+        if (!this.o.isPoison?.(e)) throw e;
+        dead.push(batch.records[i]);
+        this.o.log.error(`${this.o.name} record refused by the sink; moved to the dead-letter store`, {
+          error: String((e as Error).message ?? e),
+          batch: batch.id,
+        });
+      }
+    }
+    if (dead.length) {
+      const dir = path.join(this.o.dir, "dead");
+      await fs.promises.mkdir(dir, { recursive: true });
+      await fs.promises.appendFile(
+        path.join(dir, `${batch.id}.jsonl`),
+        dead.map((r) => JSON.stringify(r)).join("\n") + "\n",
+      );
+      this.deadLetters += dead.length;
+      this.o.onDeadLetter?.(dead.length);
+    }
+  }
+
   get inMemory(): number {
     return this.mem.length;
   }
@@ -102,7 +173,7 @@ export class SpillQueue<T> {
   }
 
   private depth(): void {
-    this.o.onDepth?.(this.mem.length, this.spilled);
+    this.o.onDepth?.(this.mem.length, this.spilled + (this.sinkDown ? this.journaled : 0));
   }
 
   /** Delivers what is in memory now; failed batches go to disk. */
@@ -118,7 +189,7 @@ export class SpillQueue<T> {
           continue;
         }
         try {
-          await this.o.deliver(batch);
+          await this.deliver(batch);
         } catch (e) {
           this.markDown(e);
           await this.spill(batch);
@@ -136,13 +207,16 @@ export class SpillQueue<T> {
     this.sinkDown = true;
   }
 
-  private spill(batch: Batch<T>): Promise<void> {
-    const w = this.writeSpill(batch)
+  private spill(batch: Batch<T>, sync = false): Promise<void> {
+    const w = this.writeSpill(batch, sync)
       .then(() => {
-        this.spilled += batch.records.length;
+        this.failing = false;
+        if (sync) this.journaled += batch.records.length;
+        else this.spilled += batch.records.length;
         this.depth();
       })
       .catch((e: Error) => {
+        this.failing = true;
         this.o.log.error(`${this.o.name} spill to disk failed; records dropped`, {
           error: e.message,
           records: batch.records.length,
@@ -154,10 +228,20 @@ export class SpillQueue<T> {
     return w;
   }
 
-  private async writeSpill(batch: Batch<T>): Promise<void> {
+  private async writeSpill(batch: Batch<T>, sync = false): Promise<void> {
     const file = path.join(this.o.dir, `${batch.id}.jsonl`);
     const tmp = `${file}.tmp`;
-    await fs.promises.writeFile(tmp, batch.records.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const text = batch.records.map((r) => JSON.stringify(r)).join("\n") + "\n";
+    if (!sync) await fs.promises.writeFile(tmp, text);
+    else {
+      const fh = await fs.promises.open(tmp, "w");
+      try {
+        await fh.writeFile(text);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
     await fs.promises.rename(tmp, file);
   }
 
@@ -180,13 +264,14 @@ export class SpillQueue<T> {
           continue; // removed meanwhile
         }
         try {
-          await this.o.deliver({ id: f.slice(0, -".jsonl".length), records });
+          await this.deliver({ id: f.slice(0, -".jsonl".length), records });
         } catch (e) {
           this.markDown(e);
           return;
         }
         await fs.promises.rm(p, { force: true });
-        this.spilled = Math.max(0, this.spilled - records.length);
+        if (f.endsWith("-j.jsonl")) this.journaled = Math.max(0, this.journaled - records.length);
+        else this.spilled = Math.max(0, this.spilled - records.length);
         this.depth();
         if (this.sinkDown) {
           this.sinkDown = false;

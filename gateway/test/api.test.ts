@@ -14,11 +14,12 @@ import { BUCKET, World } from "./helpers/world";
 
 const world = new World();
 let url = "";
+let metricsUrl = "";
 let lines: string[] = [];
 
 beforeAll(async () => {
   await world.start();
-  ({ url, lines } = await world.gateway());
+  ({ url, metricsUrl, lines } = await world.gateway());
 });
 afterAll(() => world.stop());
 
@@ -276,7 +277,8 @@ describe("GIVEN the gateway in front of real components", () => {
   });
 
   it("WHEN /metrics, /healthz and /readyz are read THEN the contract's metric names are exposed and the gateway is ready", async () => {
-    const m = await (await fetch(`${url}/metrics`)).text();
+    const m = await (await fetch(`${metricsUrl}/metrics`)).text();
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
     for (const name of GATEWAY_METRICS) expect(m).toContain(`# TYPE ${name} `);
     const names = [...m.matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1]).sort();
     expect(names).toEqual([...GATEWAY_METRICS].sort());

@@ -140,7 +140,7 @@ describe("GIVEN load while PostgreSQL and the object store go away", () => {
   it("WHEN both stop and come back under load THEN every request has its audit row and its captured record", async () => {
     // This test is about the audit and capture sinks; a generous OPA deadline keeps a busy
     // CI machine from turning it into a test of OPA's latency (that has its own tests).
-    const { url } = await world.gateway({ opaTimeoutMs: 5000 });
+    const { url, metricsUrl } = await world.gateway({ opaTimeoutMs: 5000 });
     const token = await world.idp.token({ sub: "load" });
     const ids: string[] = [];
     const statuses: number[] = [];
@@ -156,7 +156,7 @@ describe("GIVEN load while PostgreSQL and the object store go away", () => {
         }
         if (n === 180) {
           // Both sinks have been down for 120 requests: records must be waiting, not lost.
-          const m = await (await fetch(`${url}/metrics`)).text();
+          const m = await (await fetch(`${metricsUrl}/metrics`)).text();
           spilledDuringOutage = [
             Number(/sovereign_gateway_audit_spill_records (\d+)/.exec(m)?.[1]),
             Number(/sovereign_gateway_capture_spill_records (\d+)/.exec(m)?.[1]) +
@@ -203,28 +203,30 @@ describe("GIVEN load while PostgreSQL and the object store go away", () => {
   });
 });
 
-describe("GIVEN a gateway process killed while records wait on its disk", () => {
-  function startChild(env: Record<string, string>): Promise<{ proc: ChildProcess; url: string }> {
-    const proc = spawn(process.execPath, ["--import", "tsx", "gateway/src/main.ts"], {
-      cwd: REPO,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
+function startChild(
+  env: Record<string, string>,
+): Promise<{ proc: ChildProcess; url: string; metricsUrl: string }> {
+  const proc = spawn(process.execPath, ["--import", "tsx", "gateway/src/main.ts"], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 30_000);
+    proc.stdout!.on("data", (c) => {
+      out += String(c);
+      const m = /"msg":"gateway listening","port":(\d+),"metricsPort":(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve({ proc, url: `http://127.0.0.1:${m[1]}`, metricsUrl: `http://127.0.0.1:${m[2]}` });
+      }
     });
-    let out = "";
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 30_000);
-      proc.stdout!.on("data", (c) => {
-        out += String(c);
-        const m = /"msg":"gateway listening","port":(\d+)/.exec(out);
-        if (m) {
-          clearTimeout(t);
-          resolve({ proc, url: `http://127.0.0.1:${m[1]}` });
-        }
-      });
-      proc.on("exit", (code) => reject(new Error(`gateway exited ${code}: ${out}`)));
-    });
-  }
+    proc.on("exit", (code) => reject(new Error(`gateway exited ${code}: ${out}`)));
+  });
+}
 
+describe("GIVEN a gateway process killed while records wait on its disk", () => {
   it("WHEN it is restarted THEN the spilled audit rows and captures are delivered", async () => {
     const spill = fs.mkdtempSync(path.join(world.tmp, "kill-"));
     const env = world.env(spill);
@@ -241,7 +243,7 @@ describe("GIVEN a gateway process killed while records wait on its disk", () => 
       await r.arrayBuffer();
     }
     await world.until(async () => {
-      const m = await (await fetch(`${first.url}/metrics`)).text();
+      const m = await (await fetch(`${first.metricsUrl}/metrics`)).text();
       return (
         /sovereign_gateway_capture_spill_records 20\b/.test(m) &&
         /sovereign_gateway_audit_spill_records 20\b/.test(m)
@@ -289,6 +291,58 @@ describe("GIVEN a gateway process killed while records wait on its disk", () => 
         () => fs.readdirSync(path.join(spill, "capture")).length === 0,
         "spill directory emptied",
       );
+    } finally {
+      const done = new Promise((r) => second.proc.once("exit", r));
+      second.proc.kill("SIGTERM");
+      await done;
+    }
+  });
+});
+
+describe("GIVEN GATEWAY_AUDIT_SYNC (prod's default) and a gateway killed right after answering", () => {
+  it("WHEN it is SIGKILLed THEN every answered request's audit row still reaches PostgreSQL after a restart", async () => {
+    const spill = fs.mkdtempSync(path.join(world.tmp, "sync-"));
+    // A flush interval far beyond the test: without the durable write the rows sit in memory.
+    const env = world.env(spill, {
+      GATEWAY_AUDIT_SYNC: "true",
+      // About durability, not OPA's latency on a busy machine.
+      GATEWAY_OPA_TIMEOUT_MS: "5000",
+      GATEWAY_FLUSH_INTERVAL_MS: "600000",
+      GATEWAY_RETRY_INTERVAL_MS: "600000",
+    });
+    const first = await startChild(env);
+    await world.until(async () => (await fetch(`${first.url}/readyz`)).status === 200, "readiness");
+    const token = await world.idp.token({ sub: "sigkill" });
+    const ids: string[] = [];
+    const rs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => call(first.url, token, chat(`durable ${i}`))),
+    );
+    for (const r of rs) {
+      expect(r.status).toBe(200);
+      ids.push(r.headers.get("x-request-id")!);
+      await r.arrayBuffer();
+    }
+    const denied = await call(first.url, token, { model: "tiny-embed", messages: [] });
+    expect(denied.status).toBe(403);
+    ids.push(denied.headers.get("x-request-id")!);
+    const exited = new Promise((r) => first.proc.once("exit", r));
+    first.proc.kill("SIGKILL");
+    await exited;
+    const second = await startChild(world.env(spill));
+    try {
+      const rows = await world.until(
+        async () => {
+          const r = await world.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM gateway_audit WHERE request_id = ANY($1)",
+            [ids],
+          );
+          return r[0].n === ids.length && r;
+        },
+        "every answered request's audit row",
+        100,
+        100,
+      );
+      expect(rows[0].n).toBe(11);
     } finally {
       const done = new Promise((r) => second.proc.once("exit", r));
       second.proc.kill("SIGTERM");

@@ -88,7 +88,7 @@ describe("GIVEN the configuration", () => {
         GATEWAY_CATALOG: JSON.stringify({
           models: { m: { role: "chat" } },
           routes: {},
-          redactPatterns: ["("],
+          redactPatterns: ["(", "(\\w+)@\\1", "x(?=y)"],
         }),
       });
     } catch (e) {
@@ -97,7 +97,11 @@ describe("GIVEN the configuration", () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect(err!.problems).toEqual([
       'catalog.models.m: expected a route for "m" in catalog.routes, found none',
-      'catalog.redactPatterns: expected a regular expression, found "("',
+      expect.stringMatching(
+        /^catalog\.redactPatterns: expected a regular expression the linear-time \(RE2\) engine accepts, found "\(": /,
+      ),
+      expect.stringMatching(/^catalog\.redactPatterns: .* found "\(\\\\w\+\)@\\\\1": .*escape/),
+      expect.stringMatching(/^catalog\.redactPatterns: .* found "x\(\?=y\)": .*Perl syntax/),
       'PGSSLMODE: expected disable, require or verify-full, found "maybe"',
       'GATEWAY_MAX_BODY_BYTES: expected an integer >= 1, found "-3"',
       'GATEWAY_OPA_URL: expected an http(s) URL, found "opa:8181"',

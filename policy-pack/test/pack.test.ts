@@ -126,6 +126,27 @@ function prodStack(): FakeResource[] {
       provider: PROVIDER,
     },
     {
+      type: "aws:s3/bucketPolicy:BucketPolicy",
+      name: "models-policy",
+      props: {
+        bucket: "models-id",
+        policy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Effect: "Deny",
+              Principal: "*",
+              Action: "s3:*",
+              Resource: ["arn:aws:s3:::acme-ai-prod-models", "arn:aws:s3:::acme-ai-prod-models/*"],
+              Condition: { Bool: { "aws:SecureTransport": false } },
+            },
+          ],
+        }),
+      },
+      dependsOn: ["urn:models"],
+      provider: PROVIDER,
+    },
+    {
       type: "aws:rds/instance:Instance",
       name: "platform-db",
       props: {

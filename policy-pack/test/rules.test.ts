@@ -19,6 +19,7 @@ import { prodDataProtection } from "../rules/prod-data-protection";
 import { regionAllowlist } from "../rules/region-allowlist";
 import { requiredTags } from "../rules/required-tags";
 import { s3BucketBaseline } from "../rules/s3-bucket-baseline";
+import { s3TlsOnly } from "../rules/s3-tls-only";
 import { type FakeResource, validateStackWith, validateWith } from "./harness";
 
 const KEY = "arn:aws:kms:eu-central-1:123456789012:key/0b1c2d3e-aaaa-bbbb-cccc-1234567890ab";
@@ -690,5 +691,58 @@ describe("image reference parsing", () => {
       tag: undefined,
       digest: `sha256:${"b".repeat(64)}`,
     });
+  });
+});
+
+describe("s3-tls-only (stack rule)", () => {
+  const bucket: FakeResource = {
+    type: "aws:s3/bucketV2:BucketV2",
+    name: "models",
+    urn: "urn:bucket",
+    props: { bucket: "acme-models" },
+  };
+  const tls = {
+    Sid: "DenyInsecureTransport",
+    Effect: "Deny",
+    Principal: "*",
+    Action: "s3:*",
+    Resource: ["arn:aws:s3:::acme-models", "arn:aws:s3:::acme-models/*"],
+    Condition: { Bool: { "aws:SecureTransport": false } },
+  };
+  const policyWith = (s: Record<string, unknown>): FakeResource => ({
+    type: "aws:s3/bucketPolicy:BucketPolicy",
+    name: "models-policy",
+    props: { bucket: "acme-models", policy: JSON.stringify({ Version: "2012-10-17", Statement: [s] }) },
+  });
+
+  it("GIVEN a bucket policy denying s3:* over HTTP on the bucket and its objects WHEN validated THEN there is no violation", async () => {
+    expect(await validateStackWith(s3TlsOnly, [bucket, policyWith(tls)])).toEqual([]);
+  });
+
+  it.each([
+    [
+      "the 64 listed actions instead of s3:*",
+      { Action: ["s3:GetObject", "s3:PutObject"] },
+      'actions ["s3:GetObject","s3:PutObject"] (not s3:*)',
+    ],
+    ["an Allow", { Effect: "Allow" }, 'effect "Allow"'],
+    ["the condition's value true", { Condition: { Bool: { "aws:SecureTransport": true } } }, "condition"],
+    ["only the bucket ARN", { Resource: ["arn:aws:s3:::acme-models"] }, "need the bucket and its objects"],
+    ["one principal", { Principal: { AWS: "arn:aws:iam::123456789012:root" } }, "principal"],
+  ])(
+    "GIVEN %s WHEN validated THEN the bucket is reported with the value found",
+    async (_what, change, found) => {
+      const v = await validateStackWith(s3TlsOnly, [bucket, policyWith({ ...tls, ...change })]);
+      expect(v).toHaveLength(1);
+      expect(v[0]).toMatchObject({ policy: "s3-tls-only", urn: "urn:bucket" });
+      expect(v[0].message).toContain(found);
+    },
+  );
+
+  it("GIVEN a bucket without a policy WHEN validated THEN it is reported", async () => {
+    const v = await validateStackWith(s3TlsOnly, [bucket]);
+    expect(v.map((x) => x.message)).toEqual([
+      expect.stringContaining('s3-tls-only: bucket "models" allows plain HTTP: no such statement'),
+    ]);
   });
 });

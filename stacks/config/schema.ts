@@ -12,6 +12,7 @@ import { z } from "zod";
 import { MIRROR_PREFIX, REGISTRY_HOST } from "../../components/lib/images";
 import { CLASSIFICATIONS } from "../../components/lib/classification";
 import { GUARD_FAMILIES } from "../../components/lib/contracts";
+import type { ChartMirror } from "../../components/lib/versions";
 
 const dnsLabel = z
   .string()
@@ -173,7 +174,13 @@ export const modelSchema = z.strictObject({
   gpusPerReplica: nonNegativeInt.optional(),
   /** Tensor-parallel size; must divide gpusPerReplica. @default gpusPerReplica */
   tensorParallelSize: positiveInt.optional(),
-  quantization: z.enum(["none", "fp8", "awq", "gptq"]).default("none"),
+  /**
+   * vLLM's `--quantization`. Checkpoints written by the kit's quantize job (llm-compressor, fp8
+   * or awq scheme) are `compressed-tensors`: their config.json says so, and vLLM refuses a
+   * different flag. `fp8` quantizes an unquantized checkpoint online; `awq`/`gptq` are for
+   * AutoAWQ/AutoGPTQ checkpoints. @default none
+   */
+  quantization: z.enum(["none", "fp8", "awq", "gptq", "compressed-tensors"]).default("none"),
   maxModelLen: positiveInt.default(8192),
   gpuMemoryUtilization: z.number().gt(0).max(0.98).default(0.9),
   enablePrefixCaching: z.boolean().default(true),
@@ -189,6 +196,86 @@ export const modelSchema = z.strictObject({
   maxLoras: positiveInt.optional(),
   /** Image override (air-gapped mirror). @default the kit's pinned image */
   image: imageRef.optional(),
+});
+
+/** A five-field cron schedule (minute hour day-of-month month day-of-week), as a CronJob takes it. */
+const cronSchedule = z
+  .string()
+  .regex(
+    /^(\S+\s+){4}\S+$/,
+    'a five-field cron schedule like "0 3 * * *" (minute hour day-of-month month day-of-week)',
+  )
+  .refine(
+    (s) =>
+      s
+        .trim()
+        .split(/\s+/)
+        .every((f) => /^[0-9*,/-]+$/.test(f)),
+    "cron fields of digits, '*', ',', '-' and '/' only",
+  );
+const fraction = z.number().min(0).max(1);
+
+/**
+ * The training flywheel of one team (docs/flywheel.md): captures -> dataset -> LoRA ->
+ * (quantize) -> evaluation gate -> registry -> canary -> promote or roll back.
+ */
+export const flywheelSchema = z.strictObject({
+  /** Run the loop for this team (needs `allowCapture`). @default false */
+  enabled: z.boolean().default(false),
+  /** The chat model the team's adapter is trained on and served by. */
+  baseModel: dnsLabel,
+  /** Stable served adapter name clients call; versions stay internal. */
+  adapter: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, "a served adapter name"),
+  /** When the CronJob checks for new captures (cron, UTC). @default "0 3 * * *" */
+  schedule: cronSchedule.default("0 3 * * *"),
+  /** New eligible captures needed before a run trains anything. @default 1000 */
+  minNewRecords: positiveInt.default(1000),
+  /** Compressed variant of the merged candidate written by the quantize job. @default none */
+  quantize: z.enum(["none", "fp8", "awq"]).default("none"),
+  /** Every threshold must hold for a candidate to reach the canary. */
+  gate: z
+    .strictObject({
+      /** Largest allowed relative perplexity increase over the incumbent (0.05 = 5 %). @default 0.05 */
+      maxPerplexityRegression: z.number().min(0).default(0.05),
+      /** Smallest exact-match gain over the incumbent (absolute, may be negative). @default 0 */
+      minExactMatchGain: z.number().min(-1).max(1).default(0),
+      /** Smallest win rate against the incumbent on the held-out split, when judged. @default none */
+      minWinRate: fraction.optional(),
+      /** Guard-flag rate on the safety set may exceed the incumbent's by at most this. @default 0 */
+      maxGuardFlagRateIncrease: fraction.default(0),
+    })
+    .default({ maxPerplexityRegression: 0.05, minExactMatchGain: 0, maxGuardFlagRateIncrease: 0 }),
+  /** Canary of a gated candidate: a share of the team's traffic, watched for a window. */
+  canary: z
+    .strictObject({
+      /** Share of the team's requests for the adapter that go to the candidate. @default 0.1 */
+      share: z.number().gt(0).max(0.5).default(0.1),
+      /** How long the candidate is watched before promotion. @default 60 */
+      windowMinutes: positiveInt.default(60),
+      /** Candidate requests needed in the window before it may be promoted. @default 100 */
+      minRequests: positiveInt.default(100),
+      /** Error rate (5xx) of the candidate that rolls it back. @default 0.02 */
+      maxErrorRate: fraction.default(0.02),
+      /** p95 latency of the candidate over the stable version's that rolls it back. @default 1.5 */
+      maxLatencyRatio: z.number().min(1).default(1.5),
+      /** Guard-flag rate of the candidate's traffic that rolls it back. @default 0.01 */
+      maxGuardFlagRate: fraction.default(0.01),
+    })
+    .default({
+      share: 0.1,
+      windowMinutes: 60,
+      minRequests: 100,
+      maxErrorRate: 0.02,
+      maxLatencyRatio: 1.5,
+      maxGuardFlagRate: 0.01,
+    }),
+  /**
+   * Days after which the team's captures and flywheel datasets expire. The data is the
+   * customer's: without this setting nothing is ever deleted. @default none (keep forever)
+   */
+  retentionDays: z
+    .strictObject({ captures: positiveInt.optional(), datasets: positiveInt.optional() })
+    .default({}),
 });
 
 export const teamSchema = z.strictObject({
@@ -214,6 +301,13 @@ export const teamSchema = z.strictObject({
   /** Whether permitted traffic of this team may be captured for training. @default false */
   allowCapture: z.boolean().default(false),
   /**
+   * Let the team's pods open HTTPS connections to internet addresses (not private ranges, not
+   * the instance metadata service). Off, they reach only DNS, their own namespace and the
+   * substrate's object store. The namespace is labelled `sovereign.ai/internet-egress: "true"`
+   * so audits find it. @default false
+   */
+  internetEgress: z.boolean().default(false),
+  /**
    * IAM role of the team's members (aws substrate): gets an EKS access entry with edit rights
    * in the team's namespace only. @default none
    */
@@ -221,6 +315,8 @@ export const teamSchema = z.strictObject({
     .string()
     .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, "an IAM role ARN")
     .optional(),
+  /** The team's training flywheel (docs/flywheel.md). @default none */
+  flywheel: flywheelSchema.optional(),
 });
 
 export const storageSchema = z.strictObject({
@@ -251,6 +347,21 @@ export const databaseSchema = z.strictObject({
   instances: positiveInt.optional(),
   /** Backup retention in days. @default 1 in dev, 7 in prod */
   backupRetentionDays: positiveInt.optional(),
+  /**
+   * RDS enhanced monitoring interval in seconds (aws; FSBP RDS.6); 0 turns it off.
+   * @default 0 in dev, 60 in prod
+   */
+  enhancedMonitoringSeconds: z
+    .union([
+      z.literal(0),
+      z.literal(1),
+      z.literal(5),
+      z.literal(10),
+      z.literal(15),
+      z.literal(30),
+      z.literal(60),
+    ])
+    .optional(),
 });
 
 export const gatewaySchema = z.strictObject({
@@ -315,6 +426,11 @@ export const observabilitySchema = z.strictObject({
         to: z.string().email(),
         from: z.string().email(),
         smarthost: z.string().regex(/^[^:\s]+:\d+$/, "host:port"),
+        /**
+         * Log in to the smarthost (as \`from\`, password \`secrets.smtpPassword\`); \`false\` for a
+         * relay that accepts the cluster without a login. @default true
+         */
+        auth: z.boolean().default(true),
       }),
     ])
     .default({ receiver: "none" }),
@@ -379,6 +495,42 @@ const mirrorPrefix = z
  */
 export const registryMirrorsSchema = z.record(registryHost, mirrorPrefix);
 
+/**
+ * Where the third-party Helm charts come from when their repositories are not reachable
+ * (air-gapped installs): exactly one of an OCI registry prefix or a local directory of
+ * packaged charts. See docs/registry-mirrors.md.
+ */
+export const chartMirrorSchema = z
+  .strictObject({
+    /**
+     * OCI registry prefix the charts were pushed to (`helm push <chart>-<version>.tgz <prefix>`),
+     * e.g. `oci://123456789012.dkr.ecr.eu-central-1.amazonaws.com/charts`; each chart is pulled as
+     * `<prefix>/<chart name>` at its pinned version.
+     */
+    oci: z
+      .string()
+      .regex(
+        /^oci:\/\/[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(\/[a-z0-9._-]+)*$/,
+        "an OCI registry prefix like oci://123456789012.dkr.ecr.eu-central-1.amazonaws.com/charts (lowercase, no tag, no trailing /)",
+      )
+      .optional(),
+    /**
+     * Absolute path of a directory with the packaged charts (`<chart name>-<version>.tgz`, as
+     * `helm pull --version <version>` writes them) on the machine that runs `pulumi up`.
+     */
+    directory: z
+      .string()
+      .regex(
+        /^\/([^/\0]+\/)*[^/\0]+$/,
+        "an absolute directory path like /opt/sovereign/charts (no trailing /)",
+      )
+      .optional(),
+  })
+  .refine((m) => (m.oci === undefined) !== (m.directory === undefined), {
+    message: "exactly one of `oci` (an OCI registry prefix) or `directory` (packaged charts)",
+  })
+  .transform((m): ChartMirror => (m.oci !== undefined ? { oci: m.oci } : { directory: m.directory! }));
+
 export const stackConfigSchema = z.strictObject({
   substrate: substrateSchema,
   profile: z.enum(["dev", "prod"]),
@@ -415,6 +567,11 @@ export const stackConfigSchema = z.strictObject({
    * `{ "nvcr.io": "123456789012.dkr.ecr.eu-central-1.amazonaws.com/mirror/nvcr" }`. @default {}
    */
   registryMirrors: registryMirrorsSchema.default({}),
+  /**
+   * Chart mirror for air-gapped installs: `{ oci: "oci://<registry>/<path>" }` or
+   * `{ directory: "/abs/path" }` (packaged charts). @default each chart's upstream repository
+   */
+  chartMirror: chartMirrorSchema.optional(),
   secrets: secretsSchema.default({}),
 });
 
@@ -423,6 +580,7 @@ export type StackConfigInput = z.input<typeof stackConfigSchema>;
 /** The validated config, with schema defaults applied. */
 export type StackConfig = z.output<typeof stackConfigSchema>;
 export type TeamConfig = StackConfig["teams"][number];
+export type FlywheelConfig = NonNullable<TeamConfig["flywheel"]>;
 export type ModelConfig = StackConfig["models"][number];
 export type GpuPoolConfig = StackConfig["gpuPools"][number];
 export type SubstrateConfig = StackConfig["substrate"];

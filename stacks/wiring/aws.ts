@@ -84,10 +84,13 @@ export function awsSubstrateArgs(
       storageGiB: config.database.storageGiB,
       backupRetentionDays: config.database.backupRetentionDays ?? d.backupRetentionDays,
       multiAz: d.databaseHa,
+      // FSBP RDS.6: on in prod unless set.
+      enhancedMonitoringSeconds: config.database.enhancedMonitoringSeconds ?? (prod ? 60 : 0),
     },
     images: upstreamImages(config),
     registryMirrors: config.registryMirrors,
     postgresClientImage: AWS_SUBSTRATE_IMAGES.postgresClient,
+    chartMirror: config.chartMirror,
   };
 }
 

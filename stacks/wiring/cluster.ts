@@ -13,7 +13,7 @@ export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs 
     throw new Error(`expected substrate kind "cluster", found "${config.substrate.kind}"`);
   }
   const defaults = profileDefaults(config.profile);
-  const services: PostgresService[] = config.training.enabled ? ["gateway", "training"] : ["gateway"];
+  const services: PostgresService[] = ["gateway"];
   return {
     context: config.substrate.context,
     kubeconfig: config.substrate.kubeconfig,
@@ -44,6 +44,7 @@ export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs 
       capacityType: p.capacityType,
     })),
     registryMirrors: config.registryMirrors,
+    chartMirror: config.chartMirror,
     ...(config.substrate.loadBalancerAnnotations
       ? { loadBalancerAnnotations: config.substrate.loadBalancerAnnotations }
       : {}),
@@ -57,9 +58,11 @@ export function clusterSubstrate(config: StackConfig, _ctx: StackContext): Creat
     kind: s.kind,
     provider: s.provider,
     objectStore: s.objectStore,
+    egressTargets: s.egressTargets,
     storageClasses: s.storageClasses,
     gpuPools: s.gpuPools,
     registryMirrors: s.registryMirrors,
+    chartMirror: s.chartMirror,
     ready: s.ready,
     loadBalancerAnnotations: (exposure) => s.loadBalancerAnnotations(exposure),
     bindWorkload: (name, req, opts) => s.bindWorkload(name, req, opts),

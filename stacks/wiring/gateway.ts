@@ -51,8 +51,8 @@ export function wireGateway(
     public: config.gateway.public,
     maxBodyBytes: config.gateway.maxBodyBytes,
     opaTimeoutMs: config.gateway.opaTimeoutMs,
-    // The same value as the OPA data document's guard.timeoutMs (stacks/wiring/policy.ts).
-    guardTimeoutMs: config.policy.guardModel !== undefined ? config.policy.guardTimeoutMs : undefined,
+    // The OPA deadline covers the guard call the policy makes (same value as its data).
+    guardTimeoutMs: config.policy.guardModel ? config.policy.guardTimeoutMs : 0,
   });
   return { gatewayUrl: gw.url, gatewayLoadBalancer: gw.loadBalancer };
 }

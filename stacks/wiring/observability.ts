@@ -15,7 +15,10 @@ import type { StackContext } from "./context";
 export function observabilityArgs(
   config: StackConfig,
   ctx: StackContext,
-  substrate: Pick<Substrate, "storageClasses" | "registryMirrors" | "loadBalancerAnnotations">,
+  substrate: Pick<
+    Substrate,
+    "storageClasses" | "registryMirrors" | "chartMirror" | "loadBalancerAnnotations"
+  >,
   dashboards: readonly Dashboard[],
 ): ObservabilityArgs {
   const o = config.observability;
@@ -38,13 +41,14 @@ export function observabilityArgs(
             to: am.to,
             from: am.from,
             smarthost: am.smarthost,
-            ...(s.smtpPassword !== undefined ? { password: pulumi.secret(s.smtpPassword) } : {}),
+            ...(am.auth && s.smtpPassword !== undefined ? { password: pulumi.secret(s.smtpPassword) } : {}),
           };
   const oidc = o.grafana.oidc;
   return {
     profile: config.profile,
     storageClass: substrate.storageClasses.default,
     registryMirrors: substrate.registryMirrors,
+    chartMirror: substrate.chartMirror,
     internalLoadBalancerAnnotations: substrate.loadBalancerAnnotations("internal"),
     storageSize: o.storageSize,
     ...(o.retention !== undefined ? { retention: o.retention } : {}),

@@ -27,9 +27,9 @@ export function wireTenancy(
     substrate,
     teams: config.teams,
     trainingEnabled: config.training.enabled,
-    // Jobs get a Postgres login only where training (and so its database) is enabled.
-    postgresForJobs: config.training.enabled,
     cohort: config.training.cohort,
+    // Trainers read these base models' weights (within their clearance), never the whole bucket.
+    models: config.models,
     kueueReady: kueue?.ready ?? [],
   });
   return { teamNamespaces: tenancy.namespaces };

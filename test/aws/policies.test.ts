@@ -2,6 +2,7 @@
  * Pure policy builders: least-privilege scopes per workload, no wildcard actions ever, key
  * policies without `kms:*`, and the profile-dependent pieces of the cluster and database.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { addonVersions, endpointConfig, kubeconfig } from "../../components/aws/cluster";
 import { policyDocument, shortPrefix, wildcardActions } from "../../components/aws/common";
@@ -12,6 +13,7 @@ import { KEY_PURPOSES, keyPolicy } from "../../components/aws/keys";
 import { dataBucketPolicy } from "../../components/aws/storage";
 import { workloadScopes } from "../../components/lib/scopes";
 import { EKS_ADDON_VERSIONS } from "../../components/lib/versions";
+import { valueOf } from "../helpers/mocks";
 
 const arns = { models: "arn:m", datasets: "arn:d", checkpoints: "arn:c", inferenceLogs: "arn:l" };
 const actionsOf = (st: { Action: string | readonly string[] }[]) => st.flatMap((s) => [s.Action].flat());
@@ -23,6 +25,9 @@ describe("IAM policy documents", () => {
       "ec2:Describe*",
     );
     expect(wildcardActions([{ Effect: "Allow", Action: ["s3:GetObject", "*"] }])).toEqual(["*"]);
+    // A Deny may use a wildcard (it only takes rights away): the TLS-only bucket statement does.
+    expect(wildcardActions([{ Effect: "Deny", Action: "s3:*" }])).toEqual([]);
+    expect(() => policyDocument([{ Effect: "Deny", Action: "s3:*", Resource: "*" }])).not.toThrow();
   });
 
   it("GIVEN every workload kind WHEN scoped THEN statements hold exactly its prefixes and never a wildcard action", () => {
@@ -48,19 +53,113 @@ describe("IAM policy documents", () => {
     expect(ms.find((s) => s.Sid === "BucketKey")!.Action).toEqual(["kms:Decrypt"]);
   });
 
-  it("GIVEN a training job WHEN scoped THEN it reads its team's datasets and writes its team's checkpoints and models only", () => {
-    const st = scopeStatements(workloadScopes("training", "research"), {
+  it("GIVEN a training job WHEN scoped THEN it reads its team's datasets and writes its team's checkpoints and models only", async () => {
+    const st = scopeStatements(workloadScopes("training", "research", ["llama-8b/", "bge-m3"]), {
       bucketArns: arns,
       kmsKeyArn: "k",
       region: "r",
     });
     const objects = st.filter((s) => s.Sid?.startsWith("Objects")) as any[];
-    expect(objects).toHaveLength(4);
+    expect(objects).toHaveLength(5);
+    // Reads of the models bucket: the team's prefix and the named base models, never the
+    // whole bucket (so never another team's adapters).
+    const resources = await Promise.all(objects.map((s) => valueOf<string>(s.Resource)));
+    const modelReads = resources.filter((r) => r.startsWith(`${arns.models}/`)).sort();
+    expect(modelReads).toEqual(
+      [`${arns.models}/bge-m3/*`, `${arns.models}/llama-8b/*`, `${arns.models}/teams/research/*`].sort(),
+    );
+    for (const s of st.filter((x) => x.Sid?.startsWith("List")) as any[])
+      if (s.Action.includes("s3:ListBucket")) expect(s.Condition?.StringLike?.["s3:prefix"]).toBeDefined();
     const list = st.filter((s) => s.Sid?.startsWith("List")) as any[];
     expect(list[0].Condition).toEqual({ StringLike: { "s3:prefix": ["teams/research/*"] } });
     const writes = objects.filter((s) => [s.Action].flat().includes("s3:PutObject")).length;
     expect(writes).toBe(2);
     expect(st.find((s) => s.Sid === "BucketKey")!.Action).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]);
+  });
+
+  it("GIVEN the Karpenter controller WHEN its EC2 statements are resolved THEN launch, tag and terminate carry the reference policy's conditions with this cluster's values", async () => {
+    const st = controllerStatements({
+      clusterName: "sovereign-x",
+      clusterArn: "arn:c",
+      region: "eu-central-1",
+      partition: "aws",
+      nodeRoleArn: "arn:role",
+      queueArn: "arn:q",
+      queueKeyArn: "arn:qk",
+      ebsKeyArn: "arn:k",
+    });
+    const resolved = await Promise.all(
+      st.map(async (s) => ({ ...s, Resource: await valueOf(pulumi.output(s.Resource as any)) })),
+    );
+    const ec2Mutating = resolved.filter((s) =>
+      [s.Action]
+        .flat()
+        .some((a) =>
+          /^ec2:(RunInstances|CreateFleet|CreateLaunchTemplate|CreateTags|TerminateInstances|DeleteLaunchTemplate)$/.test(
+            String(a),
+          ),
+        ),
+    );
+    // No mutating EC2 action on "*": every resource is an ARN of this region.
+    for (const s of ec2Mutating)
+      for (const r of [s.Resource].flat() as string[])
+        expect(r, s.Sid).toMatch(/^arn:aws:ec2:eu-central-1:(\*)?:[a-z-]+\/\*$/);
+    const bySid = Object.fromEntries(resolved.map((s) => [s.Sid, s]));
+    const owned = { "aws:RequestTag/kubernetes.io/cluster/sovereign-x": "owned" };
+    // Only images, snapshots, subnets, security groups, templates, spot requests and reservations without tags.
+    expect(bySid.LaunchFromExisting.Condition).toBeUndefined();
+    expect((bySid.LaunchFromExisting.Resource as string[]).map((r) => r.split(":").pop()).sort()).toEqual([
+      "capacity-reservation/*",
+      "image/*",
+      "launch-template/*",
+      "security-group/*",
+      "snapshot/*",
+      "spot-instances-request/*",
+      "subnet/*",
+    ]);
+    expect([bySid.LaunchFromExisting.Action].flat()).toEqual(["ec2:RunInstances", "ec2:CreateFleet"]);
+    // Everything created is tagged as this cluster's and a NodePool's.
+    expect(bySid.CreateOwnedCapacity.Condition).toEqual({
+      StringEquals: owned,
+      StringLike: { "aws:RequestTag/karpenter.sh/nodepool": "*" },
+    });
+    expect((bySid.CreateOwnedCapacity.Resource as string[]).map((r) => r.split(":").pop()).sort()).toEqual([
+      "fleet/*",
+      "instance/*",
+      "launch-template/*",
+      "network-interface/*",
+      "volume/*",
+    ]);
+    // Tags only while creating, with the same tags.
+    expect(bySid.TagOnCreate.Action).toEqual(["ec2:CreateTags"]);
+    expect(bySid.TagOnCreate.Condition).toEqual({
+      StringEquals: { ...owned, "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"] },
+      StringLike: { "aws:RequestTag/karpenter.sh/nodepool": "*" },
+    });
+    // Later tags: only nodeclaim and Name, only on its own NodePool instances.
+    expect(bySid.TagOwnedInstances.Condition).toEqual({
+      StringEquals: { "aws:ResourceTag/kubernetes.io/cluster/sovereign-x": "owned" },
+      StringLike: { "aws:ResourceTag/karpenter.sh/nodepool": "*" },
+      "ForAllValues:StringEquals": { "aws:TagKeys": ["karpenter.sh/nodeclaim", "Name"] },
+    });
+    expect(bySid.TagOwnedInstances.Resource).toBe("arn:aws:ec2:eu-central-1:*:instance/*");
+    // Termination: instances and templates owned by this cluster AND tagged by a NodePool at creation.
+    expect(bySid.TerminateOwned.Condition).toEqual({
+      StringEquals: { "aws:ResourceTag/kubernetes.io/cluster/sovereign-x": "owned" },
+      StringLike: { "aws:ResourceTag/karpenter.sh/nodepool": "*" },
+    });
+    expect(bySid.TerminateOwned.Resource).toEqual([
+      "arn:aws:ec2:eu-central-1:*:instance/*",
+      "arn:aws:ec2:eu-central-1:*:launch-template/*",
+    ]);
+    // Only these statements mutate EC2.
+    expect(ec2Mutating.map((s) => s.Sid)).toEqual([
+      "LaunchFromExisting",
+      "CreateOwnedCapacity",
+      "TagOnCreate",
+      "TagOwnedInstances",
+      "TerminateOwned",
+    ]);
   });
 
   it("GIVEN the Karpenter controller WHEN its policy is built THEN actions are explicit and termination is limited to the cluster's instances", () => {
@@ -77,6 +176,7 @@ describe("IAM policy documents", () => {
     expect(wildcardActions(st)).toEqual([]);
     expect(st.find((s) => s.Sid === "TerminateOwned")!.Condition).toEqual({
       StringEquals: { "aws:ResourceTag/kubernetes.io/cluster/c": "owned" },
+      StringLike: { "aws:ResourceTag/karpenter.sh/nodepool": "*" },
     });
     expect(st.find((s) => s.Sid === "PassNodeRole")!.Resource).toBe("arn:role");
     // Instance profiles: only those Karpenter created for this cluster, region and a node class.

@@ -92,7 +92,7 @@ describe("object-store identity actions", () => {
     const key = fc.stringMatching(/^[a-z0-9][a-z0-9/._-]{0,40}$/).filter((k) => !k.startsWith("teams/"));
     fc.assert(
       fc.property(key, (k) => {
-        const legal = identityActions(workloadScopes("training", "legal"), buckets);
+        const legal = identityActions(workloadScopes("training", "legal", ["base/"]), buckets);
         // Own prefixes: read datasets, read-write checkpoints and models.
         expect(canDo(legal, "Read", buckets.datasets, `teams/legal/${k}`)).toBe(true);
         expect(canDo(legal, "Write", buckets.datasets, `teams/legal/${k}`)).toBe(false);
@@ -105,8 +105,10 @@ describe("object-store identity actions", () => {
           expect(canDo(legal, "Write", buckets.checkpoints, other)).toBe(false);
           expect(canDo(legal, "List", buckets.checkpoints, other)).toBe(false);
         }
-        // Base models are readable everywhere (the models bucket is read-only outside the team prefix).
-        expect(canDo(legal, "Read", buckets.models, k)).toBe(true);
+        // Base models are readable under their prefixes only; other teams' adapters are not.
+        expect(canDo(legal, "Read", buckets.models, `base/${k}`)).toBe(true);
+        expect(canDo(legal, "Read", buckets.models, `teams/finance/${k}`)).toBe(false);
+        if (!k.startsWith("base/")) expect(canDo(legal, "Read", buckets.models, k)).toBe(false);
         expect(canDo(legal, "Write", buckets.models, `teams/finance/${k}`)).toBe(false);
       }),
       { numRuns: 200 },

@@ -49,6 +49,17 @@ export function onPremProd(): StackConfig {
     raw.registryMirrors = { "nvcr.io": "harbor.acme.example/nvcr" };
     raw.policy.allowedRegistries = [...raw.policy.allowedRegistries, "harbor.acme.example"];
     raw.training = { enabled: true };
+    // Prod names an alert receiver (a relay that needs no login).
+    raw.observability = {
+      ...raw.observability,
+      alertmanager: {
+        receiver: "email",
+        to: "oncall@acme.example",
+        from: "alertmanager@acme.example",
+        smarthost: "relay.acme.example:25",
+        auth: false,
+      },
+    };
     raw.gpuPools = [
       {
         name: "serving-l40s",

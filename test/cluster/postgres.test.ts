@@ -59,7 +59,7 @@ describe("the CloudNativePG Cluster", () => {
     const c = clusterObject({
       ...base,
       instances: 3,
-      services: ["gateway", "training"],
+      services: ["gateway"],
       backup: {
         endpoint: "http://seaweedfs-s3.sovereign-data.svc.cluster.local:8333",
         bucket: "acme-pg-backups",
@@ -89,16 +89,13 @@ describe("the CloudNativePG Cluster", () => {
   });
 
   it("GIVEN services WHEN rendered THEN each is a least-privilege login role whose password comes from its own Secret", () => {
-    const s = clusterObject({ ...base, instances: 1, services: ["gateway", "training"] }).spec as Record<
-      string,
-      any
-    >;
+    const s = clusterObject({ ...base, instances: 1, services: ["gateway"] }).spec as Record<string, any>;
     expect(s.bootstrap.initdb).toEqual({
       database: "gateway",
       owner: "gateway",
       secret: { name: loginSecretName("postgres", "gateway") },
     });
-    expect(s.managed.roles.map((r: any) => r.name)).toEqual(["gateway", "training"]);
+    expect(s.managed.roles.map((r: any) => r.name)).toEqual(["gateway"]);
     for (const r of s.managed.roles) {
       expect(r).toMatchObject({
         ensure: "present",
@@ -131,13 +128,13 @@ describe("the CloudNativePG Cluster", () => {
 
 describe("Database and ScheduledBackup", () => {
   it("GIVEN a service WHEN its Database is rendered THEN it names the cluster, the owner and the reclaim policy", () => {
-    expect(databaseObject("postgres", "sovereign-data", "training", true)).toEqual({
+    expect(databaseObject("postgres", "sovereign-data", "gateway", true)).toEqual({
       apiVersion: "postgresql.cnpg.io/v1",
       kind: "Database",
-      metadata: expect.objectContaining({ name: "postgres-training", namespace: "sovereign-data" }),
+      metadata: expect.objectContaining({ name: "postgres-gateway", namespace: "sovereign-data" }),
       spec: {
-        name: "training",
-        owner: "training",
+        name: "gateway",
+        owner: "gateway",
         cluster: { name: "postgres" },
         ensure: "present",
         databaseReclaimPolicy: "retain",

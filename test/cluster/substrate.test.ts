@@ -249,9 +249,11 @@ describe("the in-cluster substrate for the local stack", () => {
     expect(pg.dependsOn.map((r) => (r as any).__name ?? "")).toContain("substrate-postgres-gateway-db");
   });
 
-  it("GIVEN training is disabled WHEN a training login is requested THEN it is refused with the service name", () => {
+  it("GIVEN a service without a provisioned database WHEN its login is requested THEN it is refused with the service name", () => {
     const s = b.substrate;
-    expect(() => s.connectPostgres("x-training-db", "training", "ns", {})).toThrow('found "training"');
+    expect(() => s.connectPostgres("x-training-db", "training" as never, "ns", {})).toThrow(
+      'found "training"',
+    );
   });
 
   it("GIVEN the program has finished constructing WHEN a workload is bound later THEN it fails loudly instead of getting keys the server never loads", async () => {
@@ -320,7 +322,7 @@ describe("the in-cluster substrate for an on-prem prod stack", () => {
     expect(cluster.spec.backup.barmanObjectStore.endpointURL).toBe(
       "http://seaweedfs-s3.sovereign-data.svc.cluster.local:8333",
     );
-    expect(cluster.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway", "training"]);
+    expect(cluster.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway"]);
     const sched = inputsOf(
       b.recorder,
       "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup",
@@ -366,10 +368,9 @@ describe("the in-cluster substrate for an on-prem prod stack", () => {
     expect(gpuPlacements([])).toEqual({});
   });
 
-  it("GIVEN the training login THEN it exists on prod, where training is enabled", async () => {
-    const c = b.substrate.connectPostgres("t-db", "training", "sovereign-training", {});
-    expect(c.database).toBe("training");
-    expect(clusterSubstrateArgs(onPremProd()).postgres.services).toEqual(["gateway", "training"]);
+  it("GIVEN prod with training enabled THEN only the gateway has a Postgres login (training jobs use none)", () => {
+    expect(onPremProd().training.enabled).toBe(true);
+    expect(clusterSubstrateArgs(onPremProd()).postgres.services).toEqual(["gateway"]);
   });
 });
 

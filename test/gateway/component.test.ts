@@ -33,7 +33,9 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
   it("WHEN it is deployed THEN the Deployment runs >= 2 hardened non-root replicas with the pinned image", () => {
     const d = one("kubernetes:apps/v1:Deployment").inputs;
     expect(d.metadata.namespace).toBe(PLATFORM_NAMESPACES.gateway);
-    expect(d.spec.replicas).toBe(3);
+    // The HPA owns the replica count: the Deployment leaves it unset, the HPA keeps >= 2.
+    expect(d.spec.replicas).toBeUndefined();
+    expect(one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs.spec.minReplicas).toBe(3);
     const c = d.spec.template.spec.containers[0];
     expect(c.image).toMatch(/gateway:\d+\.\d+\.\d+$/);
     expect(c.securityContext).toMatchObject({
@@ -42,7 +44,11 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ["ALL"] },
     });
-    expect(c.ports).toEqual([{ name: SCRAPE_TARGETS.gateway.port, containerPort: 8080, protocol: "TCP" }]);
+    expect(c.ports).toEqual([
+      { name: "http", containerPort: 8080, protocol: "TCP" },
+      { name: SCRAPE_TARGETS.gateway.port, containerPort: 9090, protocol: "TCP" },
+    ]);
+    expect(SCRAPE_TARGETS.gateway.port).toBe("metrics");
     expect(d.spec.template.metadata.labels).toMatchObject(SCRAPE_TARGETS.gateway.selector);
     const env = Object.fromEntries(
       c.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [
@@ -85,17 +91,36 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
       `http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${svc.spec.ports[0].port}`,
     ).toBe(gatewayUrl());
     expect(svc.metadata.labels).toMatchObject(SCRAPE_TARGETS.gateway.selector);
-    expect(svc.spec.ports[0].name).toBe(SCRAPE_TARGETS.gateway.port);
+    expect(svc.spec.ports[0].name).toBe("http");
+    // The ServiceMonitor scrapes the Service port named as in SCRAPE_TARGETS: the metrics port.
+    expect(
+      svc.spec.ports.find((p: { name: string }) => p.name === SCRAPE_TARGETS.gateway.port),
+    ).toMatchObject({
+      port: 9090,
+      targetPort: SCRAPE_TARGETS.gateway.port,
+    });
     const lb = svcs.find((s) => s.spec.type === "LoadBalancer")!;
     // the substrate's own annotations for an internal load balancer, nothing cloud-specific
     expect(lb.metadata.annotations).toEqual({ "fake.example/load-balancer": "internal" });
     expect(await valueOf(outputs.gatewayUrl as never)).toBe(gatewayUrl());
   });
 
-  it("WHEN the NetworkPolicy is read THEN ingress is the http port only and egress is limited to what the gateway calls", () => {
+  it("WHEN the NetworkPolicy is read THEN ingress is the http port, the metrics port from the monitoring namespace only, and egress is limited to what the gateway calls", () => {
     const np = one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs.spec;
     expect(np.policyTypes).toEqual(["Ingress", "Egress"]);
-    expect(np.ingress).toEqual([{ ports: [{ protocol: "TCP", port: 8080 }] }]);
+    expect(np.ingress).toEqual([
+      { ports: [{ protocol: "TCP", port: 8080 }] },
+      {
+        from: [
+          {
+            namespaceSelector: {
+              matchLabels: { "kubernetes.io/metadata.name": PLATFORM_NAMESPACES.monitoring },
+            },
+          },
+        ],
+        ports: [{ protocol: "TCP", port: 9090 }],
+      },
+    ]);
     const targets = np.egress.map(
       (e: {
         to?: { namespaceSelector?: { matchLabels: Record<string, string> } }[];

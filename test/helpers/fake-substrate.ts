@@ -8,11 +8,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { GPU_POOL_LABEL, GPU_TAINT, GPU_TYPE_LABEL } from "../../components/lib/gpu-catalog";
 import { workloadScopes } from "../../components/lib/scopes";
 import type { GpuPlacement, Substrate } from "../../components/substrate";
+import type { ChartMirror } from "../../components/lib/versions";
 
 export function fakeSubstrate(
   opts: {
     gpuPools?: Record<string, { gpuType: string; gpusPerNode: number; capacityType?: "on-demand" | "spot" }>;
     registryMirrors?: Record<string, string>;
+    chartMirror?: ChartMirror;
   } = {},
 ): Substrate {
   const provider = new k8s.Provider("fake-k8s", { context: "fake" });
@@ -43,9 +45,25 @@ export function fakeSubstrate(
         inferenceLogs: bucket("inference-logs"),
       },
     },
+    // The double's services are in-cluster, in namespace "fake".
+    egressTargets: {
+      objectStore: pulumi.output([
+        {
+          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "fake" } } }],
+          ports: [{ protocol: "TCP" as const, port: 8333 }],
+        },
+      ]),
+      postgres: pulumi.output([
+        {
+          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "fake" } } }],
+          ports: [{ protocol: "TCP" as const, port: 5432 }],
+        },
+      ]),
+    },
     storageClasses: { default: "standard" },
     gpuPools,
     registryMirrors: pulumi.output(opts.registryMirrors ?? {}),
+    chartMirror: opts.chartMirror,
     ready: [],
     loadBalancerAnnotations: (exposure) => ({ "fake.example/load-balancer": exposure }),
     bindWorkload(name, req, opts) {
@@ -60,7 +78,7 @@ export function fakeSubstrate(
           { name: "AWS_ENDPOINT_URL_S3", value: "http://s3.fake.svc:8333" },
           { name: "AWS_REGION", value: "us-east-1" },
         ]),
-        scopes: workloadScopes(req.kind, req.team),
+        scopes: workloadScopes(req.kind, req.team, req.readModels),
         dependsOn: [sa],
       };
     },

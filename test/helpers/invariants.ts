@@ -7,6 +7,7 @@ import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import { assertMonitoringInvariants } from "../observability/invariants";
 import { assertImageInvariants } from "./image-invariants";
+import { duplicateObjects } from "./object-identity";
 import type { StackRun } from "./stack";
 
 export async function assertStackInvariants(run: StackRun, stack: string): Promise<void> {
@@ -30,6 +31,23 @@ export async function assertStackInvariants(run: StackRun, stack: string): Promi
         expect(r.name.startsWith(`${parent.name}-`), `${r.name} is a child of ${parent.name}`).toBe(true);
       }
     }
+  }
+
+  // No two registrations are one Kubernetes object (group, kind, namespace, name).
+  expect(duplicateObjects(run.recorder), "Kubernetes objects registered more than once").toEqual({});
+
+  // A workload scaled by an HPA leaves `replicas` to it (a set value resets every scale-out on update).
+  for (const hpa of run.recorder.ofType("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")) {
+    const ref = hpa.inputs.spec.scaleTargetRef;
+    const ns = hpa.inputs.metadata.namespace;
+    const target = run.recorder.resources.find(
+      (r) =>
+        r.inputs.kind === ref.kind &&
+        r.inputs.metadata?.name === ref.name &&
+        r.inputs.metadata?.namespace === ns,
+    );
+    expect(target, `the target of HPA ${ns}/${hpa.inputs.metadata.name}`).toBeDefined();
+    expect(target!.inputs.spec.replicas, `replicas of ${ref.kind} ${ns}/${ref.name}`).toBeUndefined();
   }
 
   // Observability: one valid scrape object per SCRAPE_TARGETS entry, and the scrape contract

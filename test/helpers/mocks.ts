@@ -88,6 +88,8 @@ export interface MockOptions {
     name: string;
     inputs: Record<string, unknown>;
   }) => Record<string, unknown>;
+  /** The id a resource gets (e.g. `subnet-0abc...` for AWS subnets). @default `<name>-id-<n>` */
+  readonly id?: (r: { type: string; name: string }) => string | undefined;
   /** Results of provider function calls (`aws:index/getCallerIdentity:getCallerIdentity`). */
   readonly calls?: (token: string, args: Record<string, unknown>) => Record<string, unknown>;
 }
@@ -224,6 +226,12 @@ const GENERIC_CALLS: Record<string, Record<string, unknown>> = {
     userId: "AIDTEST",
   },
   "aws:index/getPartition:getPartition": { partition: "aws", dnsSuffix: "amazonaws.com" },
+  // The S3 prefix list of the region (documentation ranges stand in for S3's public ranges).
+  "aws:ec2/getPrefixList:getPrefixList": {
+    id: "pl-6ea54007",
+    name: "com.amazonaws.eu-central-1.s3",
+    cidrBlocks: ["198.51.100.0/24", "203.0.113.0/24"],
+  },
   "aws:index/getRegion:getRegion": { name: "eu-central-1", region: "eu-central-1" },
   "aws:index/getAvailabilityZones:getAvailabilityZones": {
     names: ["eu-central-1a", "eu-central-1b", "eu-central-1c"],
@@ -249,7 +257,7 @@ export function installMocks(opts: MockOptions = {}): ResourceRecorder {
       newResource(args) {
         const extra = opts.outputs?.({ type: args.type, name: args.name, inputs: args.inputs }) ?? {};
         return {
-          id: `${args.name}-id-${counter++}`,
+          id: opts.id?.({ type: args.type, name: args.name }) ?? `${args.name}-id-${counter++}`,
           state: { ...args.inputs, ...defaultOutputs(args.type, args.name, args.inputs), ...extra },
         };
       },

@@ -150,6 +150,22 @@ const CASES: Record<string, Case> = {
     },
     quiet: { series: [S('sovereign_gateway_capture_dropped_total{pod="gw-1"}', "3x30")], at: "20m" },
   },
+  GatewayAuditRowsRefused: {
+    firing: {
+      series: [S('sovereign_gateway_audit_dead_letters_total{pod="gw-1"}', "0x10 0+1x20")],
+      at: "20m",
+      labels: {},
+    },
+    quiet: { series: [S('sovereign_gateway_audit_dead_letters_total{pod="gw-1"}', "2x30")], at: "20m" },
+  },
+  GatewayAuditRowsLost: {
+    firing: {
+      series: [S('sovereign_gateway_audit_dropped_total{pod="gw-1"}', "0x10 0+3x20")],
+      at: "20m",
+      labels: {},
+    },
+    quiet: { series: [S('sovereign_gateway_audit_dropped_total{pod="gw-1"}', "4x30")], at: "20m" },
+  },
   OpaDecisionErrors: {
     firing: {
       series: [S('sovereign_gateway_opa_errors_total{pod="gw-1"}', "0+6x30")],

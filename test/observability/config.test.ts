@@ -56,4 +56,40 @@ describe("observability config rules", () => {
     });
     expect(issues(r)).toContainEqual(expect.objectContaining({ path: "sovereign:secrets.smtpPassword" }));
   });
+
+  it("GIVEN a prod stack with receiver none or no alertmanager section WHEN validated THEN the missing receiver is reported; dev may run without one", () => {
+    const none = raw("aws-prod", (c) => {
+      c.observability.alertmanager = { receiver: "none" };
+    });
+    const expected = {
+      path: "sovereign:observability.alertmanager.receiver",
+      message:
+        'expected a receiver ("webhook" or "email") in a prod stack, so alerts reach someone, found "none"',
+    };
+    expect(issues(none)).toEqual([expected]);
+    const absent = raw("aws-prod", (c) => {
+      delete c.observability.alertmanager;
+    });
+    expect(issues(absent)).toEqual([expected]);
+    const dev = raw("aws-dev", (c) => {
+      c.observability = { ...c.observability, alertmanager: { receiver: "none" } };
+    });
+    expect(issues(dev)).toEqual([]);
+  });
+
+  it("GIVEN an email receiver with auth false WHEN validated THEN no SMTP password is needed, and none reaches Alertmanager", () => {
+    const r = raw("aws-dev", (c) => {
+      c.observability = {
+        ...c.observability,
+        alertmanager: {
+          receiver: "email",
+          to: "oncall@acme.example",
+          from: "alerts@acme.example",
+          smarthost: "relay.acme.example:25",
+          auth: false,
+        },
+      };
+    });
+    expect(issues(r)).toEqual([]);
+  });
 });

@@ -33,7 +33,12 @@ export function contractProblems(
   if (t.kind === "ServiceMonitor") {
     const services = resources.filter((r) => r.type === "kubernetes:core/v1:Service" && inNs(r));
     if (services.length === 0) return []; // installed by a chart, or not part of this program
-    const selected = services.filter((s) => matches(s.inputs.metadata?.labels, t.selector));
+    // As the ServiceMonitor selects: the selector's labels, minus the excluded label values.
+    const excluded = (labels: Record<string, string> | undefined) =>
+      Object.entries(t.exclude ?? {}).some(([k, vs]) => labels?.[k] !== undefined && vs.includes(labels[k]));
+    const selected = services.filter(
+      (s) => matches(s.inputs.metadata?.labels, t.selector) && !excluded(s.inputs.metadata?.labels),
+    );
     if (selected.length === 0)
       return [
         `${key}: no Service in ${t.namespace} carries ${JSON.stringify(t.selector)} (found ${services

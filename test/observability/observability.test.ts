@@ -368,6 +368,7 @@ describe("receivers and Grafana login", () => {
         {
           storageClasses: { default: "gp3" },
           registryMirrors: pulumi.output<Record<string, string>>({}),
+          chartMirror: undefined,
           loadBalancerAnnotations: () => ({}),
         },
         [],

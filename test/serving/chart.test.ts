@@ -174,7 +174,27 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
       expect(pdb.spec.maxUnavailable).toBe(1);
       const np = one(objs, "NetworkPolicy");
       for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels)) expect(podLabels[k]).toBe(v);
-      expect(np.spec.policyTypes).toEqual(["Ingress"]);
+      expect(np.spec.policyTypes).toEqual(["Ingress", "Egress"]);
+      // Egress: DNS and the object store the substrate exposes (the double's "fake" namespace on
+      // 8333), nothing else: a model server parses untrusted prompts.
+      expect(np.spec.egress).toEqual([
+        {
+          to: [
+            {
+              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+              podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+            },
+          ],
+          ports: [
+            { port: 53, protocol: "UDP" },
+            { port: 53, protocol: "TCP" },
+          ],
+        },
+        {
+          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "fake" } } }],
+          ports: [{ protocol: "TCP", port: 8333 }],
+        },
+      ]);
       expect(np.spec.ingress).toHaveLength(1);
       expect(np.spec.ingress[0].from[0].namespaceSelector.matchExpressions[0].values.sort()).toEqual([
         "sovereign-gateway",

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CLASSIFICATIONS } from "../../components/lib/classification";
+import { CLASSIFICATIONS, clearedFor } from "../../components/lib/classification";
+import { identityActions } from "../../components/cluster/credentials";
 import { teamNamespace } from "../../components/lib/naming";
 import { planKueue } from "../../components/platform/kueue";
 import {
@@ -22,6 +23,18 @@ const MODELS = [
   { name: "embed-b", role: "embedding" as const, dataClassification: "public" as const, loraAdapters: [] },
 ];
 const SERVED = ["chat-a", "lora-a", "embed-b"];
+/** Models' weights: prefixes anywhere in the bucket, some under a team's own folder. */
+const weightsArb = fc.array(
+  fc.record({
+    source: fc.oneof(
+      fc.stringMatching(/^[a-z][a-z0-9.-]{0,12}\/?$/),
+      fc.stringMatching(/^[a-z][a-z0-9]{0,10}$/).map((t) => `teams/${t}/q1/`),
+    ),
+    dataClassification: fc.constantFrom(...CLASSIFICATIONS),
+  }),
+  { maxLength: 5 },
+);
+const BUCKETS = { models: "m", datasets: "d", checkpoints: "c", inferenceLogs: "l" };
 const label = fc.stringMatching(/^[a-z][a-z0-9]{0,10}$/);
 
 const teamsArb = fc
@@ -54,8 +67,8 @@ const placement = {
 describe("tenancy consistency (property)", () => {
   it("GIVEN generated team configs WHEN planned THEN namespace, queue, binding, storage scope, OPA data and job agree for every team", () => {
     fc.assert(
-      fc.property(teamsArb, fc.boolean(), (teams: TeamInput[], training) => {
-        const plans = planTenancy({ teams, trainingEnabled: training, cohort: "shared" });
+      fc.property(teamsArb, fc.boolean(), weightsArb, (teams: TeamInput[], training, weights) => {
+        const plans = planTenancy({ teams, trainingEnabled: training, cohort: "shared", models: weights });
         const kueue = planKueue({
           pools: [{ name: "train", purpose: "training", placement }],
           teams,
@@ -110,10 +123,26 @@ describe("tenancy consistency (property)", () => {
           });
           if (training) expect(plan.localQueue?.spec.clusterQueue).toBe(plan.clusterQueue);
           else expect(plan.localQueue).toBeUndefined();
-          // Storage: writes only under the team's prefix.
+          // Storage: writes only under the team's prefix; reads never the whole bucket, never
+          // another team's prefix, and of the models only those within the team's clearance.
+          const own = `teams/${t.name}/`;
+          const cleared = weights
+            .filter((w) => clearedFor(t.clearance, w.dataClassification))
+            .map((w) => (w.source.endsWith("/") ? w.source : `${w.source}/`));
           for (const s of plan.storageScopes) {
-            if (s.access !== "read") expect(s.prefix).toBe(`teams/${t.name}/`);
-            else expect(s.prefix === "" || s.prefix === `teams/${t.name}/`).toBe(true);
+            if (s.access !== "read") expect(s.prefix).toBe(own);
+            expect(s.prefix, `${s.bucket} read of team ${t.name}`).not.toBe("");
+            if (s.prefix.startsWith("teams/")) expect(s.prefix).toBe(own);
+            if (s.bucket === "models" && s.prefix !== own) expect(cleared).toContain(s.prefix);
+          }
+          for (const w of cleared.filter((p) => !p.startsWith("teams/")))
+            expect(plan.storageScopes).toContainEqual({ bucket: "models", prefix: w, access: "read" });
+          // The same holds for what the in-cluster store enforces (SeaweedFS actions).
+          for (const action of identityActions(plan.storageScopes, BUCKETS)) {
+            const target = action.slice(action.indexOf(":") + 1);
+            expect(target, action).toContain("/");
+            if (target.includes("/teams/"))
+              expect(target.startsWith(`${target.split("/")[0]}/${own}`)).toBe(true);
           }
           // OPA: the same group, clearance, models and budgets.
           expect(opa.teams[t.name]).toEqual(plan.opa);

@@ -53,15 +53,13 @@ export function assertTeamNamespaces(w: Wired): void {
       "default-deny",
     ]);
     expect(byName["default-deny"]).toEqual({ podSelector: {}, policyTypes: ["Ingress", "Egress"] });
-    // Jobs reach the object store of the substrate, and Postgres where training (and so its
-    // database) is enabled (the double's services are in-cluster, in "fake").
+    // Jobs reach the object store of the substrate and nothing else: the trainer has no
+    // Postgres login (the double's services are in-cluster, in "fake").
     const toFake = (port: number) => ({
       to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "fake" } } }],
       ports: [{ protocol: "TCP", port }],
     });
-    expect(byName["allow-data-services"].egress).toEqual(
-      config.training.enabled ? [toFake(8333), toFake(5432)] : [toFake(8333)],
-    );
+    expect(byName["allow-data-services"].egress).toEqual([toFake(8333)]);
     expect(byName["allow-dns"].egress[0].ports).toEqual([
       { protocol: "UDP", port: 53 },
       { protocol: "TCP", port: 53 },

@@ -33,6 +33,21 @@ def recipe_for(scheme: str) -> list:
     return [quant]
 
 
+def no_pinning_without_cuda() -> bool:
+    """llm-compressor 0.14's AWQ smoothing pins its calibration cache in page-locked host memory
+    (`IntermediatesCache.pin_memory`, only to speed up host-to-GPU copies), and pinning needs a
+    CUDA driver. Without CUDA there is nothing to copy to, so pinning is skipped: the numbers are
+    the same, only the GPU transfer optimisation is gone. Returns whether it was skipped."""
+    import torch
+
+    if torch.cuda.is_available():
+        return False
+    from llmcompressor.pipelines.cache import IntermediatesCache
+
+    IntermediatesCache.pin_memory = lambda self, *args, **kwargs: None
+    return True
+
+
 def run(args, je, env, guard) -> None:
     client = client_from_env(env)
     records = fetch_dataset(client, je) if args.scheme == "awq" else None
@@ -40,6 +55,9 @@ def run(args, je, env, guard) -> None:
 
     from llmcompressor import oneshot
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if args.scheme == "awq" and no_pinning_without_cuda():
+        log("no CUDA device: AWQ calibration runs on the CPU without pinned memory")
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")

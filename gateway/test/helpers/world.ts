@@ -6,7 +6,15 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Client } from "pg";
+import { Client, types } from "pg";
+
+/** bigint columns (token counts) as numbers in test queries: the tests' values are small. */
+const TEST_TYPES = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === 20
+      ? (v: string) => Number(v)
+      : types.getTypeParser(oid, format as "text")) as typeof types.getTypeParser,
+};
 import type { OpaData } from "../../../components/lib/contracts";
 import { startPostgres, type PostgresInstance } from "../../../test/helpers/postgres";
 import { OpaServer } from "../../../test/policies/opa";
@@ -44,6 +52,9 @@ export function testOpaData(): OpaData {
       }),
       nocap: team("sovereign-nocap", ["tiny-chat"]),
       small: team("sovereign-small", ["tiny-chat"], { tokensPerDay: 40, requestsPerMinute: 3 }),
+      // Budget tests of hostile.test.ts (each its own team, so windows do not interfere).
+      lister: team("sovereign-lister", ["tiny-chat"], { requestsPerMinute: 3 }),
+      denied: team("sovereign-denied", ["tiny-chat"], { tokensPerDay: 40, requestsPerMinute: 3 }),
     },
     models: {
       "tiny-chat": { role: "chat", dataClassification: "internal" },
@@ -117,6 +128,7 @@ export class World {
   env(spillDir: string, extra: Record<string, string> = {}): Record<string, string> {
     return {
       GATEWAY_PORT: "0",
+      GATEWAY_METRICS_PORT: "0",
       GATEWAY_HOST: "127.0.0.1",
       GATEWAY_OPA_URL: this.opa.url,
       GATEWAY_OIDC_ISSUER: this.idp.issuer,
@@ -145,7 +157,14 @@ export class World {
       host: "127.0.0.1",
       maxBodyBytes: 64 * 1024,
       opaUrl: this.opa.url,
+      metricsPort: 0,
       opaTimeoutMs: 1000,
+      guardTimeoutMs: 0,
+      opaMsPerMiB: 1000,
+      receiveTimeoutMs: 30_000,
+      maxJsonDepth: 64,
+      captureMaxChars: 4_194_304,
+      auditSync: false,
       upstreamTimeoutMs: 10_000,
       oidc: {
         issuer: this.idp.issuer,
@@ -190,17 +209,29 @@ export class World {
   /** Starts an in-process gateway; its log lines are collected in `lines`. */
   async gateway(
     overrides: Partial<GatewayConfig> = {},
-  ): Promise<{ gw: Gateway; url: string; lines: string[]; log: Logger }> {
+  ): Promise<{ gw: Gateway; url: string; metricsUrl: string; lines: string[]; log: Logger }> {
     const lines: string[] = [];
     const log = createLogger((l) => lines.push(l));
     const gw = new Gateway({ config: this.config(overrides), log, env: this.s3Env(), usageSyncMs: 200 });
     this.gateways.push(gw);
     const port = await gw.start();
-    return { gw, url: `http://127.0.0.1:${port}`, lines, log };
+    return {
+      gw,
+      url: `http://127.0.0.1:${port}`,
+      metricsUrl: `http://127.0.0.1:${gw.metricsPort}`,
+      lines,
+      log,
+    };
   }
 
   async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const c = new Client({ host: "127.0.0.1", port: this.pg.port, user: "postgres", database: "postgres" });
+    const c = new Client({
+      host: "127.0.0.1",
+      port: this.pg.port,
+      user: "postgres",
+      database: "postgres",
+      types: TEST_TYPES,
+    });
     await c.connect();
     try {
       return (await c.query<T>(sql, params)).rows;

@@ -107,6 +107,12 @@ export const teamsReferenceModels: Rule = (raw) => {
       if (an) served.add(an);
     }
   }
+  // An enabled flywheel serves its adapter on its base model (docs/flywheel.md).
+  for (const { value: t } of entries(raw, "teams")) {
+    const fw = t.flywheel as Record<string, unknown> | undefined;
+    const an = fw?.enabled === true ? str(fw.adapter) : undefined;
+    if (an) served.add(an);
+  }
   const out: ConfigIssue[] = [];
   for (const { index, value: t } of entries(raw, "teams")) {
     strings(t.allowedModels).forEach((name, j) => {
@@ -239,7 +245,7 @@ export const secretsForReceivers: Rule = (raw) => {
       ),
     ];
   }
-  if (am.receiver === "email" && str(secrets.smtpPassword) === undefined) {
+  if (am.receiver === "email" && am.auth !== false && str(secrets.smtpPassword) === undefined) {
     return [
       issue(
         "secrets.smtpPassword",

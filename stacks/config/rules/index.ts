@@ -3,6 +3,7 @@ import { AWS_RULES } from "./aws";
 import { CLUSTER_RULES } from "./cluster";
 import { CORE_RULES } from "./core";
 import { DEADLINE_RULES } from "./deadlines";
+import { FLYWHEEL_RULES } from "./flywheel";
 import { GATEWAY_RULES } from "./gateway";
 import type { Rule } from "./helpers";
 import { IMAGE_RULES } from "./images";
@@ -22,4 +23,5 @@ export const ALL_RULES: readonly Rule[] = [
   ...GATEWAY_RULES,
   ...IMAGE_RULES,
   ...DEADLINE_RULES,
+  ...FLYWHEEL_RULES,
 ];

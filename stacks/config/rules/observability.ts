@@ -1,9 +1,10 @@
 /**
  * Rules of the observability section (receiver secrets are checked in core.ts): the Grafana
- * login has its secret, and the Prometheus volume is big enough for a retention size.
+ * login has its secret, the Prometheus volume is big enough for a retention size, and a prod
+ * stack names an alert receiver.
  */
 import type { ConfigIssue } from "../errors";
-import { isRecord, issue, section, str, type Rule } from "./helpers";
+import { isRecord, issue, profileOf, section, str, type Rule } from "./helpers";
 
 export const observabilitySecrets: Rule = (raw) => {
   const o = section(raw, "observability");
@@ -42,4 +43,19 @@ export const observabilitySecrets: Rule = (raw) => {
   return out;
 };
 
-export const OBSERVABILITY_RULES: readonly Rule[] = [observabilitySecrets];
+/** Prod alerts must reach someone: a prod stack names a receiver (the default is `none`). */
+export const prodAlertReceiver: Rule = (raw) => {
+  if (profileOf(raw) !== "prod") return [];
+  const am = section(section(raw, "observability"), "alertmanager");
+  const receiver = am.receiver ?? "none";
+  return receiver === "none"
+    ? [
+        issue(
+          "observability.alertmanager.receiver",
+          'expected a receiver ("webhook" or "email") in a prod stack, so alerts reach someone, found "none"',
+        ),
+      ]
+    : [];
+};
+
+export const OBSERVABILITY_RULES: readonly Rule[] = [observabilitySecrets, prodAlertReceiver];

@@ -1,0 +1,96 @@
+/**
+ * The canary controller's side of vLLM's runtime LoRA loading (pinned vLLM, components/lib/
+ * versions.ts; the server needs `--enable-lora` and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True):
+ *
+ *   POST /v1/load_lora_adapter    {"lora_name": "<adapter>--<version>", "lora_path": "<dir>"}
+ *   POST /v1/unload_lora_adapter  {"lora_name": "<adapter>--<version>"}
+ *   GET  /v1/models               the base model and every loaded adapter (`parent` = base)
+ *
+ * Loading is idempotent here: a name already listed by /v1/models is not loaded again, so a
+ * controller restart or a second replica's turn does not fail. Every replica must be told:
+ * `replicaUrls` are the pod endpoints of the model server, not its Service.
+ */
+export interface LoraClientOptions {
+  readonly timeoutMs?: number;
+  readonly fetch?: typeof fetch;
+}
+
+export class LoraError extends Error {}
+
+async function call(
+  url: string,
+  init: RequestInit,
+  o: LoraClientOptions,
+): Promise<{ status: number; body: string }> {
+  const f = o.fetch ?? fetch;
+  const r = await f(url, { ...init, signal: AbortSignal.timeout(o.timeoutMs ?? 30_000) });
+  return { status: r.status, body: await r.text() };
+}
+
+export async function loadedAdapters(baseUrl: string, o: LoraClientOptions = {}): Promise<string[]> {
+  const r = await call(`${baseUrl}/v1/models`, { method: "GET" }, o);
+  if (r.status !== 200)
+    throw new LoraError(`GET ${baseUrl}/v1/models answered ${r.status}: ${r.body.slice(0, 200)}`);
+  const data = (JSON.parse(r.body) as { data?: { id: string; parent?: string | null }[] }).data ?? [];
+  return data.filter((m) => m.parent).map((m) => m.id);
+}
+
+export async function loadAdapter(
+  baseUrl: string,
+  name: string,
+  path: string,
+  o: LoraClientOptions = {},
+): Promise<"loaded" | "present"> {
+  if ((await loadedAdapters(baseUrl, o)).includes(name)) return "present";
+  const r = await call(
+    `${baseUrl}/v1/load_lora_adapter`,
+    {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ lora_name: name, lora_path: path }),
+    },
+    o,
+  );
+  if (r.status !== 200)
+    throw new LoraError(
+      `loading ${name} from ${path} into ${baseUrl} failed (${r.status}): ${r.body.slice(0, 300)}`,
+    );
+  return "loaded";
+}
+
+export async function unloadAdapter(
+  baseUrl: string,
+  name: string,
+  o: LoraClientOptions = {},
+): Promise<"unloaded" | "absent"> {
+  if (!(await loadedAdapters(baseUrl, o)).includes(name)) return "absent";
+  const r = await call(
+    `${baseUrl}/v1/unload_lora_adapter`,
+    {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ lora_name: name }),
+    },
+    o,
+  );
+  if (r.status !== 200)
+    throw new LoraError(`unloading ${name} from ${baseUrl} failed (${r.status}): ${r.body.slice(0, 300)}`);
+  return "unloaded";
+}
+
+/** Loads into every replica; throws naming every replica that failed (the canary must not start). */
+export async function loadEverywhere(
+  replicaUrls: readonly string[],
+  name: string,
+  path: string,
+  o: LoraClientOptions = {},
+): Promise<void> {
+  const results = await Promise.allSettled(replicaUrls.map((u) => loadAdapter(u, name, path, o)));
+  const failed = results.flatMap((r, i) =>
+    r.status === "rejected" ? [`${replicaUrls[i]}: ${(r.reason as Error).message}`] : [],
+  );
+  if (failed.length)
+    throw new LoraError(
+      `adapter ${name} is not loaded on ${failed.length} replica(s):\n  ${failed.join("\n  ")}`,
+    );
+}

@@ -1,0 +1,297 @@
+/**
+ * The flywheel's registry and lineage in Postgres, in its own schema `flywheel` with its own
+ * migrations (same pattern as gateway/src/db.ts: versioned, applied once under an advisory lock):
+ *
+ * - dataset_versions: one immutable dataset (URI, content hash, counts, exclusions, manifest);
+ * - model_versions: one immutable adapter or quantized variant (URI + content hash), the dataset
+ *   it was trained on, and its classification: the dataset's (the highest classification of its
+ *   training data), never lower;
+ * - eval_reports: the gate's report, stored with the candidate;
+ * - deployments: which version serves where (team, adapter name) in which phase, since when;
+ * - audit_events: every canary transition.
+ *
+ * Rows of the first three tables cannot be updated or deleted (a trigger refuses it), so a URI
+ * and its hash, once recorded, stay what was evaluated.
+ */
+import type { Pool, PoolClient } from "pg";
+import type { AuditEvent, CanaryState } from "../../../components/lib/flywheel-canary";
+
+export const FLYWHEEL_MIGRATION_LOCK_KEY = 7_361_229_014;
+
+const CLASSES = ["public", "internal", "confidential", "restricted"] as const;
+export type Classification = (typeof CLASSES)[number];
+
+export const FLYWHEEL_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: "registry and lineage",
+    sql: `
+      CREATE TABLE flywheel.dataset_versions (
+        id              text PRIMARY KEY,
+        team            text NOT NULL,
+        adapter         text NOT NULL,
+        uri             text NOT NULL UNIQUE,
+        content_sha256  text NOT NULL CHECK (content_sha256 ~ '^[0-9a-f]{64}$'),
+        classification  text NOT NULL CHECK (classification IN ('public','internal','confidential','restricted')),
+        records         integer NOT NULL CHECK (records >= 0),
+        manifest        jsonb NOT NULL,
+        created_at      timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE flywheel.model_versions (
+        id              text PRIMARY KEY,
+        team            text NOT NULL,
+        adapter         text NOT NULL,
+        kind            text NOT NULL CHECK (kind IN ('adapter','quantized')),
+        base_model      text NOT NULL,
+        uri             text NOT NULL UNIQUE,
+        content_sha256  text NOT NULL CHECK (content_sha256 ~ '^[0-9a-f]{64}$'),
+        dataset_version text NOT NULL REFERENCES flywheel.dataset_versions(id),
+        classification  text NOT NULL CHECK (classification IN ('public','internal','confidential','restricted')),
+        created_at      timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE flywheel.eval_reports (
+        id                bigserial PRIMARY KEY,
+        model_version     text NOT NULL REFERENCES flywheel.model_versions(id),
+        incumbent_version text REFERENCES flywheel.model_versions(id),
+        passed            boolean NOT NULL,
+        report            jsonb NOT NULL,
+        created_at        timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE flywheel.deployments (
+        id            bigserial PRIMARY KEY,
+        team          text NOT NULL,
+        adapter       text NOT NULL,
+        model_version text NOT NULL REFERENCES flywheel.model_versions(id),
+        phase         text NOT NULL CHECK (phase IN ('candidate','canary','promoted','rolled_back','retired')),
+        share         double precision NOT NULL DEFAULT 0 CHECK (share >= 0 AND share <= 1),
+        state         jsonb NOT NULL,
+        since         timestamptz NOT NULL DEFAULT now(),
+        until         timestamptz
+      );
+      -- at most one current promoted and one current canary version per served adapter
+      CREATE UNIQUE INDEX deployments_one_promoted ON flywheel.deployments (adapter) WHERE phase = 'promoted' AND until IS NULL;
+      CREATE UNIQUE INDEX deployments_one_canary ON flywheel.deployments (adapter) WHERE phase = 'canary' AND until IS NULL;
+      CREATE TABLE flywheel.audit_events (
+        id          bigserial PRIMARY KEY,
+        ts          timestamptz NOT NULL DEFAULT now(),
+        team        text NOT NULL,
+        adapter     text NOT NULL,
+        version     text NOT NULL,
+        from_phase  text NOT NULL,
+        to_phase    text NOT NULL,
+        reason      text NOT NULL,
+        detail      jsonb NOT NULL DEFAULT '{}'
+      );
+      CREATE FUNCTION flywheel.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION 'flywheel.% rows are immutable (% refused)', TG_TABLE_NAME, TG_OP;
+      END $$;
+      CREATE TRIGGER dataset_versions_immutable BEFORE UPDATE OR DELETE ON flywheel.dataset_versions
+        FOR EACH ROW EXECUTE FUNCTION flywheel.refuse_change();
+      CREATE TRIGGER model_versions_immutable BEFORE UPDATE OR DELETE ON flywheel.model_versions
+        FOR EACH ROW EXECUTE FUNCTION flywheel.refuse_change();
+      CREATE TRIGGER eval_reports_immutable BEFORE UPDATE OR DELETE ON flywheel.eval_reports
+        FOR EACH ROW EXECUTE FUNCTION flywheel.refuse_change();`,
+  },
+];
+
+/** Applies pending flywheel migrations under an advisory lock; returns the versions applied. */
+export async function migrateFlywheel(pool: Pool): Promise<number[]> {
+  const client: PoolClient = await pool.connect();
+  const applied: number[] = [];
+  try {
+    await client.query("SELECT pg_advisory_lock($1)", [FLYWHEEL_MIGRATION_LOCK_KEY]);
+    try {
+      await client.query("CREATE SCHEMA IF NOT EXISTS flywheel");
+      await client.query(
+        "CREATE TABLE IF NOT EXISTS flywheel.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+      );
+      const done = new Set(
+        (await client.query<{ version: number }>("SELECT version FROM flywheel.schema_migrations")).rows.map(
+          (r) => r.version,
+        ),
+      );
+      for (const m of FLYWHEEL_MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        await client.query("BEGIN");
+        try {
+          await client.query(m.sql);
+          await client.query("INSERT INTO flywheel.schema_migrations (version, name) VALUES ($1, $2)", [
+            m.version,
+            m.name,
+          ]);
+          await client.query("COMMIT");
+        } catch (e) {
+          await client.query("ROLLBACK");
+          throw new Error(`flywheel migration ${m.version} (${m.name}) failed: ${(e as Error).message}`);
+        }
+        applied.push(m.version);
+      }
+    } finally {
+      await client.query("SELECT pg_advisory_unlock($1)", [FLYWHEEL_MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    client.release();
+  }
+  return applied;
+}
+
+/** The dataset builder's manifest (trainer/sovereign_train/flywheel_dataset.py), as registered. */
+export interface DatasetManifest {
+  readonly version: string;
+  readonly team: string;
+  readonly adapter: string;
+  readonly uri: string;
+  readonly content_sha256: string;
+  readonly classification: Classification | null;
+  readonly counts: { readonly kept: number };
+}
+
+export async function registerDataset(pool: Pool, m: DatasetManifest): Promise<void> {
+  if (m.classification === null)
+    throw new Error(`dataset ${m.version}: expected a classification, found none (no records kept)`);
+  await pool.query(
+    `INSERT INTO flywheel.dataset_versions (id, team, adapter, uri, content_sha256, classification, records, manifest)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [
+      m.version,
+      m.team,
+      m.adapter,
+      m.uri,
+      m.content_sha256,
+      m.classification,
+      m.counts.kept,
+      JSON.stringify(m),
+    ],
+  );
+}
+
+export interface ModelVersionInput {
+  readonly id: string;
+  readonly kind: "adapter" | "quantized";
+  readonly baseModel: string;
+  readonly uri: string;
+  readonly contentSha256: string;
+  readonly datasetVersion: string;
+}
+
+/**
+ * Records an adapter (or quantized variant) trained on a registered dataset. Team, adapter name
+ * and classification come from the dataset row: the classification of a model is the highest
+ * classification of the data it was trained on, and the caller cannot lower it.
+ */
+export async function registerModelVersion(pool: Pool, v: ModelVersionInput): Promise<Classification> {
+  const r = await pool.query<{ classification: Classification }>(
+    `INSERT INTO flywheel.model_versions (id, team, adapter, kind, base_model, uri, content_sha256, dataset_version, classification)
+     SELECT $1, d.team, d.adapter, $2, $3, $4, $5, d.id, d.classification
+     FROM flywheel.dataset_versions d WHERE d.id = $6
+     RETURNING classification`,
+    [v.id, v.kind, v.baseModel, v.uri, v.contentSha256, v.datasetVersion],
+  );
+  if (r.rowCount !== 1)
+    throw new Error(`model version ${v.id}: expected a registered dataset "${v.datasetVersion}", found none`);
+  return r.rows[0].classification;
+}
+
+export async function recordEvalReport(
+  pool: Pool,
+  modelVersion: string,
+  incumbent: string | null,
+  report: { readonly passed: boolean },
+): Promise<void> {
+  await pool.query(
+    "INSERT INTO flywheel.eval_reports (model_version, incumbent_version, passed, report) VALUES ($1, $2, $3, $4)",
+    [modelVersion, incumbent, report.passed, JSON.stringify(report)],
+  );
+}
+
+/**
+ * Stores a canary step: closes the version's current deployment row, opens one for its new
+ * phase (a promotion also retires the previously promoted version) and appends the audit events,
+ * in one transaction.
+ */
+export async function recordTransition(
+  pool: Pool,
+  team: string,
+  adapter: string,
+  state: CanaryState,
+  audit: readonly AuditEvent[],
+): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    if (state.phase === "promoted")
+      await client.query(
+        "UPDATE flywheel.deployments SET until = now(), phase = 'retired' WHERE adapter = $1 AND phase = 'promoted' AND until IS NULL",
+        [adapter],
+      );
+    await client.query(
+      "UPDATE flywheel.deployments SET until = now() WHERE adapter = $1 AND model_version = $2 AND until IS NULL",
+      [adapter, state.version],
+    );
+    const share = state.phase === "canary" ? state.share : state.phase === "promoted" ? 1 : 0;
+    await client.query(
+      `INSERT INTO flywheel.deployments (team, adapter, model_version, phase, share, state, until)
+       VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $4 = 'rolled_back' THEN now() END)`,
+      [team, adapter, state.version, state.phase, share, JSON.stringify(state)],
+    );
+    for (const a of audit)
+      await client.query(
+        `INSERT INTO flywheel.audit_events (ts, team, adapter, version, from_phase, to_phase, reason, detail)
+         VALUES (to_timestamp($1 / 1000.0), $2, $3, $4, $5, $6, $7, $8)`,
+        [a.at, team, adapter, a.version, a.from, a.to, a.reason, JSON.stringify(a.totals ?? {})],
+      );
+    await client.query("COMMIT");
+  } catch (e) {
+    await client.query("ROLLBACK");
+    throw e;
+  } finally {
+    client.release();
+  }
+}
+
+export interface ServingRow {
+  readonly team: string;
+  readonly adapter: string;
+  readonly version: string;
+  readonly phase: "candidate" | "canary" | "promoted";
+  readonly share: number;
+  readonly since: string;
+  readonly uri: string;
+  readonly classification: Classification;
+  readonly baseModel: string;
+}
+
+/** What serves now: current (open) candidate, canary and promoted rows, per adapter. */
+export async function serving(pool: Pool | PoolClient): Promise<ServingRow[]> {
+  const r = await pool.query<ServingRow & { since: Date }>(
+    `SELECT d.team, d.adapter, d.model_version AS version, d.phase, d.share, d.since, m.uri,
+            m.classification, m.base_model AS "baseModel"
+     FROM flywheel.deployments d JOIN flywheel.model_versions m ON m.id = d.model_version
+     WHERE d.until IS NULL AND d.phase IN ('candidate','canary','promoted')
+     ORDER BY d.team, d.adapter, d.phase`,
+  );
+  return r.rows.map((x) => ({ ...x, since: new Date(x.since).toISOString() }));
+}
+
+/**
+ * The adapters' entries of OPA's data document (`data.sovereign.models`): each served adapter
+ * name carries the HIGHEST classification among its versions that can answer requests (the
+ * promoted one and a canary), so the gateway's policy never lets a team reach data it is not
+ * cleared for through a canary.
+ */
+export function opaModelEntries(
+  rows: readonly ServingRow[],
+): Record<string, { role: "chat"; dataClassification: Classification; baseModel: string }> {
+  const out: Record<string, { role: "chat"; dataClassification: Classification; baseModel: string }> = {};
+  for (const r of rows) {
+    if (r.phase === "candidate") continue;
+    const prev = out[r.adapter];
+    const cls =
+      prev && CLASSES.indexOf(prev.dataClassification) > CLASSES.indexOf(r.classification)
+        ? prev.dataClassification
+        : r.classification;
+    out[r.adapter] = { role: "chat", dataClassification: cls, baseModel: r.baseModel };
+  }
+  return out;
+}

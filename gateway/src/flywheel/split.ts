@@ -1,0 +1,64 @@
+/**
+ * The gateway's canary split (docs/flywheel.md). Clients call the stable adapter name; the
+ * gateway rewrites it to a version's served name before the request goes upstream:
+ * the candidate for a `share` of requests, the promoted version for the rest. The choice is a
+ * hash of the request id, so a retried request (same id) lands on the same version, and the
+ * share is exact in expectation without shared state between gateway replicas.
+ *
+ * Hook (not wired: gateway/src/server.ts is being split into stage modules): after the policy
+ * decision and before the upstream call, `body.model = routeModel(routes, body.model, ctx.id)`,
+ * record the chosen version in the audit row (a `version` column), and count per version the
+ * requests, 5xx answers, guard flags and latency the canary controller reads.
+ */
+import { createHash } from "node:crypto";
+
+/** Served name of one adapter version in vLLM: `<adapter>--<version>`. */
+export function servedName(adapter: string, version: string): string {
+  return `${adapter}--${version}`;
+}
+
+export interface AdapterRoute {
+  /** The promoted version (served to everyone outside the canary share). */
+  readonly stable: string;
+  /** The canary version and its share in (0, 1), when a canary runs. */
+  readonly canary?: { readonly version: string; readonly share: number };
+}
+
+/** A number in [0, 1) from a request id (the first 52 bits of its SHA-256). */
+export function bucketOf(requestId: string): number {
+  const h = createHash("sha256").update(requestId).digest();
+  return (h.readUInt32BE(0) * 2 ** 20 + (h.readUInt32BE(4) >>> 12)) / 2 ** 52;
+}
+
+/**
+ * The upstream model name for a request: unchanged when `model` is not a flywheel adapter,
+ * the canary's served name for its share of request ids, else the stable version's.
+ */
+export function routeModel(
+  routes: Readonly<Record<string, AdapterRoute>>,
+  model: string,
+  requestId: string,
+): { model: string; version?: string; canary: boolean } {
+  const r = Object.hasOwn(routes, model) ? routes[model] : undefined;
+  if (!r) return { model, canary: false };
+  if (r.canary && bucketOf(requestId) < r.canary.share)
+    return { model: servedName(model, r.canary.version), version: r.canary.version, canary: true };
+  return { model: servedName(model, r.stable), version: r.stable, canary: false };
+}
+
+/** Routes from the registry's serving rows (promoted + canary per adapter). */
+export function routesFromServing(
+  rows: readonly { adapter: string; version: string; phase: string; share: number }[],
+): Record<string, AdapterRoute> {
+  const out: Record<string, { stable?: string; canary?: { version: string; share: number } }> = {};
+  for (const r of rows) {
+    const e = (out[r.adapter] ??= {});
+    if (r.phase === "promoted") e.stable = r.version;
+    if (r.phase === "canary") e.canary = { version: r.version, share: r.share };
+  }
+  const routes: Record<string, AdapterRoute> = {};
+  // An adapter with a canary but nothing promoted yet has no stable version to fall back to:
+  // its first version serves everyone only once it is promoted.
+  for (const [a, e] of Object.entries(out)) if (e.stable) routes[a] = { stable: e.stable, canary: e.canary };
+  return routes;
+}

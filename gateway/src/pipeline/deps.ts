@@ -1,0 +1,31 @@
+/** What the pipeline's stages share: configuration and the long-lived clients the server owns. */
+import type { GatewayConfig } from "../config";
+import type { Authenticator } from "../auth";
+import type { CaptureRecord } from "../capture";
+import type { AuditRow } from "../db";
+import type { Logger } from "../log";
+import type { Metrics } from "../metrics";
+import type { OpaClient } from "../opa";
+import type { QuotaTracker } from "../quota";
+import type { SpillQueue } from "../spill-queue";
+import type { AccountDeps } from "./account";
+import type { Redactor } from "./capture";
+import type { UpstreamAgents } from "./proxy";
+
+export interface PipelineDeps {
+  readonly cfg: GatewayConfig;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly auth: Authenticator;
+  readonly opa: OpaClient;
+  readonly quota: QuotaTracker;
+  readonly audit: SpillQueue<AuditRow>;
+  /** Absent when capture is off (no bucket configured). */
+  readonly capture?: SpillQueue<CaptureRecord>;
+  readonly agents: UpstreamAgents;
+  /** The catalog's redaction patterns (the decision's obligations add to them). */
+  readonly redactPatterns: readonly string[];
+  /** Absent when capture is off. */
+  readonly redactor?: Redactor;
+  readonly accountDeps: AccountDeps;
+}

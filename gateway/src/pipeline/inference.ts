@@ -1,0 +1,95 @@
+/**
+ * The inference request path, stage by stage:
+ * authenticate → validate → decide → route → proxy → (account, by the caller) → capture.
+ */
+import type * as http from "node:http";
+import { decisionDeadlineMs } from "../config";
+import { errors } from "../errors";
+import type { RequestContext } from "./context";
+import { authenticate } from "./authenticate";
+import { validate } from "./validate";
+import { authorize, enforce, inferenceInput } from "./decide";
+import { route } from "./route";
+import { proxy } from "./proxy";
+import { capture, planCapture } from "./capture";
+import type { PipelineDeps } from "./deps";
+import { journal } from "./account";
+
+export async function inference(
+  d: PipelineDeps,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
+  const cfg = d.cfg;
+  const p = await authenticate(d.auth, req, ctx);
+  const r = await validate(req, ctx, {
+    maxBodyBytes: cfg.maxBodyBytes,
+    catalog: cfg.catalog,
+    maxJsonDepth: cfg.maxJsonDepth,
+  });
+  const budgets = cfg.catalog.teams[p.team].budgets;
+  if (r.maxTokens > budgets.tokensPerDay) {
+    // It could never be served: a request error, not a budget to wait for.
+    const param = r.body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
+    throw errors.badRequest(
+      `${param}: ${r.maxTokens} is more than the team's ${budgets.tokensPerDay} tokens per day`,
+      param,
+    );
+  }
+  const call = route(cfg.catalog, r);
+  const usage = d.quota.admit(p.team, budgets);
+  let decision;
+  try {
+    decision = await authorize(
+      d,
+      ctx,
+      inferenceInput(ctx, p, r, usage),
+      decisionDeadlineMs(cfg, r.raw.length),
+    );
+    enforce(d, ctx, decision);
+  } catch (e) {
+    // A denied (or undecided) request does not use up the per-minute budget.
+    d.quota.release(p.team);
+    throw e;
+  }
+  const plan = planCapture(d, r, decision);
+  await proxy({ agents: d.agents, metrics: d.metrics, upstreamTimeoutMs: cfg.upstreamTimeoutMs }, ctx, {
+    req,
+    res,
+    target: call.target,
+    body: call.body,
+    stream: r.stream,
+    clientWantsUsage: r.clientWantsUsage,
+    collect: plan !== undefined,
+    promptTokensEstimate: Math.ceil(r.text.chars / 4),
+    log: d.log,
+    // With a guard configured, a complete non-streaming answer is screened as a whole: one more
+    // decision with the answer as the assistant's turn. Streams are not screened (yet).
+    screen:
+      cfg.guardTimeoutMs > 0 && !r.stream && r.endpoint !== "/v1/embeddings"
+        ? async (text) => {
+            const input = inferenceInput(ctx, p, r, usage);
+            const t = r.text;
+            const request = t.messages
+              ? { ...input.request, messages: [...t.messages, { role: "assistant", content: text }] }
+              : { ...input.request, prompt: `${t.prompt ?? ""}\n\n${text}` };
+            const verdict = await authorize(
+              d,
+              ctx,
+              { ...input, request },
+              decisionDeadlineMs(cfg, r.raw.length + text.length),
+            );
+            if (verdict.allow) return undefined;
+            ctx.decision = "deny";
+            ctx.reasons = verdict.reasons.map((x) => `response_${x}`);
+            for (const x of ctx.reasons) d.metrics.denials.inc({ team: p.team, reason: x });
+            return errors.forbidden(ctx.reasons);
+          }
+        : undefined,
+    beforeEnd: async (out) => {
+      if (plan && out.response) capture(d, ctx, r, plan, out.response);
+      await journal(d.accountDeps, ctx);
+    },
+  });
+}

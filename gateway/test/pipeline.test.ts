@@ -1,0 +1,209 @@
+/**
+ * The request pipeline's stages, each on its own: validate (pure), route (pure), decide's
+ * enforcement, the capture plan, and the proxy against a real HTTP upstream.
+ */
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AuthzDecision } from "../../components/lib/contracts";
+import type { Catalog } from "../src/config";
+import { ApiError } from "../src/errors";
+import { createLogger } from "../src/log";
+import { createMetrics } from "../src/metrics";
+import type { CaptureRecord } from "../src/capture";
+import { planCapture } from "../src/pipeline/capture";
+import type { RequestContext } from "../src/pipeline/context";
+import { enforce } from "../src/pipeline/decide";
+import { proxy, UpstreamAgents } from "../src/pipeline/proxy";
+import { route } from "../src/pipeline/route";
+import { parseInference } from "../src/pipeline/validate";
+import { SpillQueue } from "../src/spill-queue";
+import { FakeUpstream } from "./helpers/upstream";
+
+const catalog: Catalog = {
+  teams: { t: { oidcGroup: "g", budgets: { tokensPerDay: 100, requestsPerMinute: 10 } } },
+  models: { chat: { role: "chat" }, lora: { role: "chat", baseModel: "chat" }, emb: { role: "embedding" } },
+  routes: { chat: "http://chat.example:8000", emb: "http://emb.example:8000" },
+  redactPatterns: ["x+"],
+};
+
+const buf = (o: unknown) => Buffer.from(JSON.stringify(o));
+
+function ctx(endpoint = "/v1/chat/completions"): RequestContext {
+  return {
+    id: "r1",
+    t0: performance.now(),
+    ts: new Date().toISOString(),
+    endpoint,
+    clientAddress: "127.0.0.1",
+    principal: { sub: "s", groups: ["g"], team: "t", kind: "oidc" },
+    model: "",
+    decision: "none",
+    reasons: [],
+    status: 0,
+    tokensIn: 0,
+    tokensOut: 0,
+    upstreamMs: 0,
+    streamed: false,
+    captured: false,
+    journaled: false,
+  };
+}
+
+const allow = (capture: boolean): AuthzDecision => ({
+  allow: true,
+  reasons: [],
+  obligations: { capture, redact: [] },
+});
+
+describe("GIVEN the validate stage", () => {
+  it("WHEN a chat body is parsed THEN model, stream flags and the screened text come out", () => {
+    const c = ctx();
+    const r = parseInference(
+      "/v1/chat/completions",
+      buf({
+        model: "lora",
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: "user", content: [{ type: "text", text: "hi" }] }],
+        max_tokens: 7,
+      }),
+      catalog,
+      c,
+    );
+    expect(r).toMatchObject({ model: "lora", stream: true, clientWantsUsage: true, maxTokens: 7 });
+    expect(r.text).toEqual({ messages: [{ role: "user", content: "hi" }], chars: 2 });
+    expect(c).toMatchObject({ model: "lora", streamed: true });
+  });
+
+  it("WHEN the body is not JSON, not an object, has no model or an unknown one THEN the error names it", () => {
+    const err = (raw: string) => {
+      try {
+        parseInference("/v1/completions", Buffer.from(raw), catalog);
+      } catch (e) {
+        return e as ApiError;
+      }
+      throw new Error("no error");
+    };
+    expect(err("{").message).toMatch(/not valid JSON/);
+    expect(err("[]").message).toBe("expected a JSON object");
+    expect(err("{}").param).toBe("model");
+    expect(err('{"model":"nope"}')).toMatchObject({ status: 404, code: "model_not_found" });
+  });
+});
+
+describe("GIVEN the route stage", () => {
+  it("WHEN an adapter streams THEN it goes to its base model's server and usage is asked for", () => {
+    const r = parseInference("/v1/completions", buf({ model: "lora", prompt: "p", stream: true }), catalog);
+    const call = route(catalog, r);
+    expect(call.target).toBe("http://chat.example:8000/v1/completions");
+    expect(JSON.parse(call.body.toString())).toMatchObject({ stream_options: { include_usage: true } });
+    const plain = parseInference("/v1/embeddings", buf({ model: "emb", input: "p" }), catalog);
+    expect(route(catalog, plain).body).toBe(plain.raw);
+  });
+});
+
+describe("GIVEN the decide stage's enforcement", () => {
+  it("WHEN only budgets deny THEN 429; any other reason THEN 403; allow THEN the context records it", () => {
+    const metrics = createMetrics();
+    const deny = (reasons: string[]) => {
+      const c = ctx();
+      try {
+        enforce({ metrics }, c, { allow: false, reasons, obligations: { capture: false, redact: [] } });
+      } catch (e) {
+        return { status: (e as ApiError).status, decision: c.decision };
+      }
+      throw new Error("no error");
+    };
+    expect(deny(["budget_requests_exceeded"])).toEqual({ status: 429, decision: "deny" });
+    expect(deny(["model_not_allowed", "budget_requests_exceeded"])).toEqual({
+      status: 403,
+      decision: "deny",
+    });
+    const c = ctx();
+    enforce({ metrics }, c, allow(false));
+    expect(c.decision).toBe("allow");
+  });
+});
+
+describe("GIVEN the capture plan", () => {
+  const queue = new SpillQueue<CaptureRecord>({
+    name: "c",
+    dir: "/nonexistent",
+    instanceId: "i",
+    maxInMemory: 10,
+    batchSize: 10,
+    flushIntervalMs: 1000,
+    retryIntervalMs: 1000,
+    deliver: () => Promise.resolve(),
+    log: createLogger(() => undefined),
+  });
+  const r = parseInference("/v1/completions", buf({ model: "chat", prompt: "p" }), catalog);
+  it("WHEN the decision does not oblige capture, or capture is off THEN there is no plan", () => {
+    const metrics = createMetrics();
+    expect(planCapture({ metrics, capture: queue, redactPatterns: [] }, r, allow(false))).toBeUndefined();
+    expect(planCapture({ metrics, redactPatterns: [] }, r, allow(true))).toBeUndefined();
+    expect(planCapture({ metrics, capture: queue, redactPatterns: ["a"] }, r, allow(true))).toBeDefined();
+  });
+});
+
+describe("GIVEN the proxy stage against an upstream", () => {
+  const up = new FakeUpstream();
+  const agents = new UpstreamAgents();
+  let front: http.Server;
+  let frontUrl = "";
+  let collect = false;
+  let last: { result: unknown; ctx: RequestContext } | undefined;
+  beforeAll(async () => {
+    await up.start();
+    // A minimal server that runs only the proxy stage.
+    front = http.createServer((req, res) => {
+      const c = ctx();
+      c.model = "chat";
+      const body = buf({ model: "chat", messages: [{ role: "user", content: "a b" }], stream: true });
+      void proxy({ agents, metrics: createMetrics(), upstreamTimeoutMs: 5000 }, c, {
+        req,
+        res,
+        target: `${up.url}/v1/chat/completions`,
+        body: Buffer.from(
+          JSON.stringify({ ...JSON.parse(body.toString()), stream_options: { include_usage: true } }),
+        ),
+        stream: true,
+        clientWantsUsage: false,
+        collect,
+      }).then((result) => (last = { result, ctx: c }));
+    });
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
+    frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    agents.destroy();
+    front.closeAllConnections();
+    front.close();
+    await up.stop();
+  });
+
+  it("WHEN the stream is not captured THEN it is relayed and usage counted, but no content is assembled", async () => {
+    for (const c of [false, true]) {
+      collect = c;
+      last = undefined;
+      const text = await (await fetch(frontUrl)).text();
+      expect(text).toContain("word2");
+      expect(text).not.toContain('"usage"');
+      const done = await (async () => {
+        for (let i = 0; i < 100 && !last; i++) await new Promise((r) => setTimeout(r, 10));
+        return last!;
+      })();
+      expect(done.ctx).toMatchObject({ status: 200, tokensIn: 2, tokensOut: 3 });
+      expect(done.result).toEqual(
+        c
+          ? {
+              response: {
+                choices: [{ index: 0, message: { role: "assistant", content: "word0 word1 word2 " } }],
+              },
+            }
+          : {},
+      );
+    }
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * A minimal OpenAI-compatible server with vLLM's runtime LoRA endpoints, for the flywheel's
+ * controller tests (the local stack's simulator has no runtime adapter loading). It serves one
+ * base model, lists loaded adapters in /v1/models with `parent`, refuses runtime loading unless
+ * started with `allowRuntimeLora` (like VLLM_ALLOW_RUNTIME_LORA_UPDATING), answers chats for
+ * known names only (404 like vLLM otherwise), and fails every chat for names in `failing`.
+ */
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface FakeVllm {
+  readonly url: string;
+  readonly loaded: Map<string, string>;
+  readonly failing: Set<string>;
+  readonly calls: string[];
+  close(): Promise<void>;
+}
+
+export async function startFakeVllm(base: string, allowRuntimeLora: boolean): Promise<FakeVllm> {
+  const loaded = new Map<string, string>();
+  const failing = new Set<string>();
+  const calls: string[] = [];
+  const server = http.createServer((req, res) => {
+    let raw = "";
+    req.on("data", (c) => (raw += c));
+    req.on("end", () => {
+      const send = (status: number, body: unknown) => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(body));
+      };
+      const body = raw ? (JSON.parse(raw) as Record<string, any>) : {};
+      calls.push(`${req.method} ${req.url}`);
+      if (req.method === "GET" && req.url === "/v1/models")
+        return send(200, {
+          object: "list",
+          data: [
+            { id: base, object: "model", parent: null },
+            ...[...loaded.keys()].map((id) => ({ id, object: "model", parent: base })),
+          ],
+        });
+      if (
+        req.method === "POST" &&
+        (req.url === "/v1/load_lora_adapter" || req.url === "/v1/unload_lora_adapter")
+      ) {
+        if (!allowRuntimeLora) return send(404, { detail: "Not Found" });
+        const name = body.lora_name as string;
+        if (req.url === "/v1/load_lora_adapter") {
+          if (loaded.has(name))
+            return send(400, { error: { message: `The lora adapter '${name}' has already been loaded.` } });
+          if (!String(body.lora_path ?? "").startsWith("/adapters/"))
+            return send(400, { error: { message: `No adapter found for ${body.lora_path}` } });
+          loaded.set(name, body.lora_path);
+          res.writeHead(200, { "content-type": "text/plain" });
+          return res.end(`Success: LoRA adapter '${name}' added successfully.`);
+        }
+        if (!loaded.delete(name))
+          return send(404, { error: { message: `The lora adapter '${name}' cannot be found.` } });
+        res.writeHead(200, { "content-type": "text/plain" });
+        return res.end(`Success: LoRA adapter '${name}' removed successfully.`);
+      }
+      if (req.method === "POST" && req.url === "/v1/chat/completions") {
+        const model = body.model as string;
+        if (model !== base && !loaded.has(model))
+          return send(404, { error: { message: `The model \`${model}\` does not exist.`, code: 404 } });
+        if (failing.has(model)) return send(500, { error: { message: "adapter crashed" } });
+        return send(200, {
+          id: "chatcmpl-1",
+          object: "chat.completion",
+          created: 0,
+          model,
+          choices: [
+            {
+              index: 0,
+              finish_reason: "stop",
+              message: { role: "assistant", content: `served by ${model}` },
+            },
+          ],
+          usage: { prompt_tokens: 3, completion_tokens: 3, total_tokens: 6 },
+        });
+      }
+      send(404, { detail: "Not Found" });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    loaded,
+    failing,
+    calls,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * Whole-program invariants over generated configs: the shipped stacks with a generated set of
+ * teams (one to four, training on or off), run under the recording mocks.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { stackFile } from "../../stacks/config/load";
+import { duplicateObjects } from "../helpers/object-identity";
+import { pulumiConfigFromFile, runProgram, type StackRun } from "../helpers/stack";
+
+const STACKS = ["aws-dev", "aws-prod", "local"] as const;
+
+/** A shipped stack's flat config with `teams` replaced by copies of its first team under new names. */
+export function withTeams(
+  stack: string,
+  names: readonly string[],
+  training: boolean,
+): { config: Record<string, string>; secretKeys: string[] } {
+  const flat = pulumiConfigFromFile(stackFile(stack));
+  const teams = JSON.parse(flat.config["sovereign:teams"]) as Record<string, unknown>[];
+  flat.config["sovereign:teams"] = JSON.stringify(
+    names.map((name, i) => ({ ...teams[i % teams.length], name, oidcGroup: `group-${name}` })),
+  );
+  const t = JSON.parse(flat.config["sovereign:training"] ?? "{}") as Record<string, unknown>;
+  flat.config["sovereign:training"] = JSON.stringify({ ...t, enabled: training });
+  return flat;
+}
+
+export const generatedStack = fc.record({
+  stack: fc.constantFrom(...STACKS),
+  names: fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/), { minLength: 1, maxLength: 4 }),
+  training: fc.boolean(),
+});
+
+describe("generated stacks (property)", () => {
+  it("GIVEN generated teams on every shipped stack WHEN the program runs THEN no two registrations are one Kubernetes object", async () => {
+    await fc.assert(
+      fc.asyncProperty(generatedStack, async ({ stack, names, training }) => {
+        const run: StackRun = await runProgram(stack, withTeams(stack, names, training));
+        expect(run.error).toBeUndefined();
+        expect(duplicateObjects(run.recorder)).toEqual({});
+      }),
+      // Always include the shape that broke: an AWS stack with several teams.
+      { numRuns: 6, examples: [[{ stack: "aws-prod", names: ["a", "b", "c"], training: true }]] },
+    );
+  });
+});

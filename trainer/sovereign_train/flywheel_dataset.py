@@ -1,0 +1,288 @@
+"""The flywheel's dataset builder (docs/flywheel.md): the team's capture records in, a versioned,
+immutable chat dataset out (train.jsonl, eval.jsonl, manifest.json).
+
+Each record goes through these steps, in order; the first that fails excludes it and its reason
+is counted in the manifest:
+
+1. `malformed`: not a JSON object with the gateway's capture fields (gateway/src/capture.ts);
+2. `team_mismatch`: a record of another team (the builder only ever reads its own team=
+   partition, so this is a defence in depth);
+3. `not_chat`: not a chat completion with a text answer (embeddings, tool calls, empty answer);
+4. `consent_opt_out`: the request opted out of training (`trainingConsent: false`, set by the
+   gateway from a header or token claim; it wins over the team's default);
+5. `guard_flagged`: the guard flagged the request or answer (`guardFlagged: true`);
+6. `classification_unknown`: neither the record nor the job's model map names a classification;
+7. `policy:<reason>`: OPA's `sovereign.data_access` decision for (team, action "train",
+   dataset "captures/<model>", classification) denied it; the reason ids are OPA's. One
+   decision per distinct (source, classification), cached for the run;
+8. re-redaction with linear-time patterns (sovereign_train.redact), then
+   `duplicate_exact` (the same conversation, byte for byte) and `duplicate_near` (the same
+   conversation after case folding, whitespace and punctuation are normalised away).
+
+Kept records are split into train / eval by a hash of their (redacted) conversation, so a record
+lands on the same side in every build, whatever the order or the other records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+
+from .redact import Redactor
+
+CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
+CHAT_ENDPOINT = "/v1/chat/completions"
+#: Decides (team, source, classification) -> (allow, reasons). OPA's data_access in production.
+Decide = Callable[[str, str, str], "tuple[bool, list[str]]"]
+
+_REQUIRED = ("ts", "requestId", "team", "model", "endpoint", "request", "response")
+#: ASCII whitespace and punctuation, dropped from the near-duplicate key (bytes.translate, in C).
+_FOLD_DELETE = bytes(c for c in range(128) if not chr(c).isalnum())
+
+
+@dataclass(frozen=True)
+class Kept:
+    messages: list
+    line: bytes  # the dataset line: {"messages": [...]} (canonical JSON) and a newline
+    digest: str  # sha256 hex of the canonical redacted conversation
+    split: str  # "train" | "eval"
+    classification: str
+    ts: str
+
+
+@dataclass
+class Stats:
+    read: int = 0
+    kept: int = 0
+    train: int = 0
+    eval: int = 0
+    excluded: dict = field(default_factory=dict)
+    first_ts: Optional[str] = None
+    last_ts: Optional[str] = None
+    new_kept: int = 0  # kept records newer than the `after` watermark
+    classifications: dict = field(default_factory=dict)
+    policy_decisions: int = 0
+
+    def exclude(self, reason: str) -> None:
+        self.excluded[reason] = self.excluded.get(reason, 0) + 1
+
+
+def _text(content: Any) -> Optional[str]:
+    """A message's text: a string, or the text parts of an OpenAI content array."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if parts and all(isinstance(t, str) for t in parts) and len(parts) == len(content):
+            return "".join(parts)
+    return None
+
+
+def chat_of(request: Any, response: Any) -> Optional[list]:
+    """The trainer's chat format ({role, content} strings, last one the assistant's answer) of a
+    captured chat completion, or None when the record is not a plain text chat."""
+    if not isinstance(request, dict) or not isinstance(response, dict):
+        return None
+    msgs = request.get("messages")
+    choices = response.get("choices")
+    if not isinstance(msgs, list) or not msgs or not isinstance(choices, list) or not choices:
+        return None
+    out = []
+    for m in msgs:
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
+            return None
+        t = _text(m.get("content"))
+        if t is None:
+            return None
+        out.append({"role": m["role"], "content": t})
+    first = choices[0]
+    answer = first.get("message") if isinstance(first, dict) else None
+    content = answer.get("content") if isinstance(answer, dict) else None
+    if not isinstance(content, str) or not content.strip():
+        return None
+    out.append({"role": "assistant", "content": content})
+    return out
+
+
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+
+
+def canonical(messages: list) -> bytes:
+    return _CANONICAL(messages).encode()
+
+
+def near_key(messages: list) -> int:
+    """The conversation with Unicode compatibility forms (NFKC), case, ASCII whitespace and
+    ASCII punctuation folded away: "What is 1 plus 1?" and "what IS 1plus 1 ?!" are one key."""
+    h = hashlib.blake2b(digest_size=8)
+    for m in messages:
+        t = unicodedata.normalize("NFKC", m["content"]).casefold().encode()
+        h.update(m["role"][0].encode() + t.translate(None, _FOLD_DELETE) + b"\x1e")
+    return int.from_bytes(h.digest(), "little")
+
+
+def split_of(digest_hex: str, eval_fraction: float) -> str:
+    """eval when the first 8 hex digits of the record hash fall under the fraction."""
+    return "eval" if int(digest_hex[:8], 16) < eval_fraction * 0x100000000 else "train"
+
+
+class PolicyCache:
+    """One OPA decision per distinct (team, source, classification)."""
+
+    def __init__(self, decide: Decide):
+        self._decide = decide
+        self._cache: dict = {}
+        self.calls = 0
+
+    def __call__(self, team: str, source: str, classification: str) -> "tuple[bool, list[str]]":
+        k = (team, source, classification)
+        d = self._cache.get(k)
+        if d is None:
+            self.calls += 1
+            d = self._cache[k] = self._decide(team, source, classification)
+        return d
+
+
+class Builder:
+    """Feed capture records (parsed JSON objects) one at a time; kept ones are returned."""
+
+    def __init__(
+        self,
+        team: str,
+        decide: Decide,
+        redactor: Redactor,
+        model_classifications: Mapping[str, str] = {},
+        eval_fraction: float = 0.1,
+        after: Optional[str] = None,
+    ):
+        if not 0.0 <= eval_fraction < 1.0:
+            raise ValueError(f"expected an eval fraction in [0, 1), found {eval_fraction}")
+        self.team = team
+        self.policy = PolicyCache(decide)
+        self.redactor = redactor
+        self.model_classifications = dict(model_classifications)
+        self.eval_fraction = eval_fraction
+        self.after = after
+        self.stats = Stats()
+        # 64-bit keys: a false duplicate among a million records has a probability of about 3e-8.
+        self._exact: set = set()
+        self._near: set = set()
+
+    def feed(self, rec: Any) -> Optional[Kept]:
+        st = self.stats
+        st.read += 1
+        if not isinstance(rec, dict) or any(k not in rec for k in _REQUIRED) or not isinstance(rec["ts"], str):
+            st.exclude("malformed")
+            return None
+        if rec["team"] != self.team:
+            st.exclude("team_mismatch")
+            return None
+        msgs = chat_of(rec["request"], rec["response"]) if rec["endpoint"] == CHAT_ENDPOINT else None
+        if msgs is None:
+            st.exclude("not_chat")
+            return None
+        if rec.get("trainingConsent") is False:
+            st.exclude("consent_opt_out")
+            return None
+        if rec.get("guardFlagged") is True:
+            st.exclude("guard_flagged")
+            return None
+        model = rec["model"]
+        cls = rec.get("classification")
+        if cls is None:
+            cls = self.model_classifications.get(model)
+        if cls not in CLASSIFICATIONS:
+            st.exclude("classification_unknown")
+            return None
+        allow, reasons = self.policy(self.team, f"captures/{model}", cls)
+        if not allow:
+            st.exclude("policy:" + (",".join(reasons) or "denied"))
+            return None
+        msgs = self.redactor.messages(msgs)
+        body = canonical(msgs)
+        exact = int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "little")
+        if exact in self._exact:
+            st.exclude("duplicate_exact")
+            return None
+        self._exact.add(exact)
+        near = near_key(msgs)
+        if near in self._near:
+            st.exclude("duplicate_near")
+            return None
+        self._near.add(near)
+        digest = hashlib.sha256(body).hexdigest()
+        split = split_of(digest, self.eval_fraction)
+        ts = rec["ts"]
+        st.kept += 1
+        if split == "eval":
+            st.eval += 1
+        else:
+            st.train += 1
+        st.classifications[cls] = st.classifications.get(cls, 0) + 1
+        if st.first_ts is None or ts < st.first_ts:
+            st.first_ts = ts
+        if st.last_ts is None or ts > st.last_ts:
+            st.last_ts = ts
+        if self.after is None or ts > self.after:
+            st.new_kept += 1
+        return Kept(msgs, b'{"messages":' + body + b"}\n", digest, split, cls, ts)
+
+    def highest_classification(self) -> Optional[str]:
+        present = [c for c in CLASSIFICATIONS if self.stats.classifications.get(c)]
+        return present[-1] if present else None
+
+
+_DECODE = json.JSONDecoder().decode
+
+
+def parse_lines(lines: Iterable[bytes], on_bad: Callable[[], None]) -> Iterator[Any]:
+    """JSON objects of JSONL lines; a line that is not JSON is passed on as None (malformed)."""
+    for raw in lines:
+        if not raw.strip():
+            continue
+        try:
+            yield _DECODE(raw.decode())
+        except (ValueError, UnicodeDecodeError):
+            on_bad()
+            yield None
+
+
+def manifest(
+    b: Builder,
+    *,
+    version: str,
+    team: str,
+    adapter: str,
+    sources: list,
+    files: Mapping[str, Mapping[str, Any]],
+    eval_fraction: float,
+) -> dict:
+    """The manifest of a dataset version; `content_sha256` covers the files' hashes in order."""
+    st = b.stats
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(f"{name}\0{files[name]['sha256']}\n".encode())
+    return {
+        "kind": "sovereign.flywheel.dataset/v1",
+        "version": version,
+        "team": team,
+        "adapter": adapter,
+        "counts": {"read": st.read, "kept": st.kept, "train": st.train, "eval": st.eval, "new": st.new_kept},
+        "exclusions": dict(sorted(st.excluded.items())),
+        "classifications": dict(sorted(st.classifications.items())),
+        "classification": b.highest_classification(),
+        "policy_decisions": b.policy.calls,
+        "source": {
+            "objects": len(sources),
+            "first_object": sources[0] if sources else None,
+            "last_object": sources[-1] if sources else None,
+            "first_ts": st.first_ts,
+            "last_ts": st.last_ts,
+        },
+        "split": {"method": "sha256(conversation)[:8] < fraction * 2^32", "eval_fraction": eval_fraction},
+        "files": {k: dict(v) for k, v in sorted(files.items())},
+        "content_sha256": h.hexdigest(),
+    }

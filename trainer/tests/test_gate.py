@@ -1,0 +1,91 @@
+"""Gate arithmetic: every configured threshold must hold; a missing metric never passes."""
+
+import pytest
+
+from sovereign_train.gate import GateError, evaluate_gate
+
+T = {"maxPerplexityRegression": 0.05, "minExactMatchGain": 0.0, "maxGuardFlagRateIncrease": 0.0}
+SETS = {"eval_sha256": "e1", "safety_sha256": "s1"}
+
+
+def m(ppl, em, gfr, **kw):
+    return {"perplexity": ppl, "exact_match": em, "guard_flag_rate": gfr, **SETS, **kw}
+
+
+def test_given_a_better_candidate_when_gated_then_it_passes_every_check():
+    r = evaluate_gate(m(9.0, 0.6, 0.01), m(10.0, 0.5, 0.01), T)
+    assert r["passed"] and r["failed"] == []
+    assert [c["check"] for c in r["checks"]] == ["perplexity", "exact_match", "guard_flags"]
+
+
+@pytest.mark.parametrize(
+    "cand,failed",
+    [
+        (m(10.5, 0.5, 0.01), []),  # exactly at the 5 % regression limit
+        (m(10.51, 0.5, 0.01), ["perplexity"]),
+        (m(10.0, 0.49, 0.01), ["exact_match"]),
+        (m(10.0, 0.5, 0.011), ["guard_flags"]),
+        (m(11.0, 0.4, 0.2), ["perplexity", "exact_match", "guard_flags"]),
+    ],
+)
+def test_given_a_candidate_at_or_over_a_limit_when_gated_then_exactly_those_checks_fail(cand, failed):
+    r = evaluate_gate(cand, m(10.0, 0.5, 0.01), T)
+    assert r["failed"] == failed and r["passed"] == (failed == [])
+
+
+def test_given_a_min_win_rate_when_the_metric_is_missing_or_low_then_the_gate_fails():
+    t = {**T, "minWinRate": 0.55}
+    assert evaluate_gate(m(9, 0.6, 0, win_rate=0.6), m(10, 0.5, 0), t)["passed"]
+    assert evaluate_gate(m(9, 0.6, 0, win_rate=0.5), m(10, 0.5, 0), t)["failed"] == ["win_rate"]
+    assert evaluate_gate(m(9, 0.6, 0), m(10, 0.5, 0), t)["failed"] == ["win_rate"]
+
+
+def test_given_a_missing_guard_metric_when_gated_then_it_fails_rather_than_passes():
+    cand = m(9.0, 0.6, None)
+    assert evaluate_gate(cand, m(10.0, 0.5, 0.0), T)["failed"] == ["guard_flags"]
+
+
+def test_given_metrics_of_different_eval_sets_when_gated_then_it_refuses_to_compare():
+    with pytest.raises(GateError, match="same set \\(eval_sha256\\)"):
+        evaluate_gate(m(9, 0.6, 0), {**m(10, 0.5, 0), "eval_sha256": "other"}, T)
+
+
+@pytest.mark.parametrize(
+    "bad,msg",
+    [
+        ({**T, "maxPerplexityRegression": -0.1}, r"thresholds.maxPerplexityRegression in \[0"),
+        ({"minExactMatchGain": 0, "maxGuardFlagRateIncrease": 0}, "thresholds.maxPerplexityRegression, found nothing"),
+        ({**T, "minWinrate": 0.5}, "found \\['minWinrate'\\]"),
+    ],
+)
+def test_given_bad_thresholds_when_gated_then_the_error_names_the_key(bad, msg):
+    with pytest.raises(GateError, match=msg):
+        evaluate_gate(m(9, 0.6, 0), m(10, 0.5, 0), bad)
+
+
+def test_given_a_nan_perplexity_when_gated_then_it_is_refused_by_name():
+    with pytest.raises(GateError, match="candidate.perplexity to be a finite number"):
+        evaluate_gate(m(float("nan"), 0.6, 0), m(10, 0.5, 0), T)
+
+
+def test_given_metric_files_when_the_gate_cli_runs_then_it_exits_0_or_1_and_writes_the_report(tmp_path, capsys):
+    import json
+
+    from sovereign_train.flywheel_cli import main
+
+    def write(name, obj):
+        p = tmp_path / name
+        p.write_text(json.dumps(obj))
+        return str(p)
+
+    inc, th = write("i.json", m(10.0, 0.5, 0.01)), write("t.json", T)
+    report = tmp_path / "report.json"
+    argv = ["gate", f"--candidate={write('c.json', m(9.0, 0.6, 0.01))}", f"--incumbent={inc}", f"--thresholds={th}"]
+    assert main(argv + [f"--report={report}"], {}) == 0
+    assert json.loads(report.read_text())["passed"] is True
+    bad = ["gate", f"--candidate={write('c2.json', m(12.0, 0.6, 0.01))}", f"--incumbent={inc}", f"--thresholds={th}"]
+    capsys.readouterr()
+    assert main(bad, {}) == 1
+    assert json.loads(capsys.readouterr().out)["failed"] == ["perplexity"]
+    assert main(["gate", "--candidate=/nope.json", f"--incumbent={inc}", f"--thresholds={th}"], {}) == 2
+    assert "expected --candidate to name a readable JSON file" in capsys.readouterr().err
