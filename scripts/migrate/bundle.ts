@@ -12,6 +12,7 @@ import { bucketName } from "../../components/aws/storage";
 import { bucketNames } from "../../components/cluster/substrate";
 import type { BucketRole } from "../../components/lib/scopes";
 import { MIGRATIONS, migrate } from "../../gateway/src/db";
+import { FLYWHEEL_MIGRATIONS, migrateFlywheel } from "../../gateway/src/flywheel/registry";
 import type { StackConfig } from "../../stacks/config/schema";
 import { opaDataOf } from "../../stacks/wiring/policy";
 import type { S3, Store } from "./store";
@@ -27,12 +28,22 @@ export const GATEWAY_TABLES = [
   "gateway_usage",
   "gateway_usage_minute",
 ] as const;
+/** The flywheel registry (schema `flywheel`), exported when the source database has it. */
+export const FLYWHEEL_TABLES = [
+  "flywheel.dataset_versions",
+  "flywheel.model_versions",
+  "flywheel.eval_reports",
+  "flywheel.deployments",
+  "flywheel.audit_events",
+] as const;
 
 export interface Manifest {
   readonly format: typeof FORMAT;
   readonly stack: string;
   readonly createdAt: string;
   readonly gatewaySchemaVersion: number;
+  /** The flywheel registry's schema version; absent when the source has no registry. */
+  readonly flywheelSchemaVersion?: number;
   /** Every file of the export but the manifest: SHA-256 and size. */
   readonly files: Readonly<Record<string, { readonly sha256: string; readonly bytes: number }>>;
   /** Rows per exported table. */
@@ -90,6 +101,17 @@ async function tableRows(pool: Pool, tables: readonly string[]): Promise<Record<
   return out;
 }
 
+async function flywheelSchemaVersion(pool: Pool): Promise<number | undefined> {
+  const has = await pool.query(
+    "SELECT 1 FROM pg_tables WHERE schemaname = 'flywheel' AND tablename = 'schema_migrations'",
+  );
+  if (!has.rowCount) return undefined;
+  const r = await pool.query<{ v: number | null }>(
+    "SELECT max(version) AS v FROM flywheel.schema_migrations",
+  );
+  return r.rows[0].v ?? 0;
+}
+
 async function schemaVersion(pool: Pool): Promise<number> {
   const r = await pool.query<{ v: number | null }>("SELECT max(version) AS v FROM gateway_schema_migrations");
   return r.rows[0].v ?? 0;
@@ -126,13 +148,31 @@ export async function exportStack(
   const pool = new Pool({ connectionString: access.databaseUrl, max: 1, connectionTimeoutMillis: 5000 });
   let rows: Record<string, number>;
   let version: number;
+  let flywheelVersion: number | undefined;
   try {
     version = await schemaVersion(pool);
     // Counted and dumped in one snapshot would need pg_dump's snapshot; the gateway keeps
     // writing, so stop its traffic (scale it to zero) before exporting (docs/migration.md).
     rows = await tableRows(pool, GATEWAY_TABLES);
+    flywheelVersion = await flywheelSchemaVersion(pool);
+    if (flywheelVersion !== undefined) rows = { ...rows, ...(await tableRows(pool, FLYWHEEL_TABLES)) };
   } finally {
     await pool.end();
+  }
+  if (flywheelVersion !== undefined) {
+    const dump = await run(
+      path.join(access.pgBin, "pg_dump"),
+      [
+        "--data-only",
+        "--no-owner",
+        "--no-privileges",
+        ...FLYWHEEL_TABLES.flatMap((t) => ["--table", t]),
+        `--dbname=${access.databaseUrl}`,
+      ],
+      { maxBuffer: 1 << 30, encoding: "buffer" },
+    );
+    await write("postgres/flywheel.sql", dump.stdout as Buffer);
+    log("postgres: flywheel registry dumped");
   }
   const { stdout } = await run(
     path.join(access.pgBin, "pg_dump"),
@@ -153,6 +193,7 @@ export async function exportStack(
     stack,
     createdAt: (opts.now ?? new Date()).toISOString(),
     gatewaySchemaVersion: version,
+    ...(flywheelVersion === undefined ? {} : { flywheelSchemaVersion: flywheelVersion }),
     files,
     rows,
     objects,
@@ -215,14 +256,27 @@ export async function importStack(
       throw new ImportError(
         `the export has gateway schema version ${manifest.gatewaySchemaVersion}, the target ${version} (this kit knows ${MIGRATIONS.length}): import with the kit version that exported it`,
       );
-    const before = await tableRows(pool, GATEWAY_TABLES);
+    const flywheel = manifest.flywheelSchemaVersion !== undefined;
+    if (flywheel) {
+      await migrateFlywheel(pool);
+      const fv = await flywheelSchemaVersion(pool);
+      if (fv !== manifest.flywheelSchemaVersion)
+        throw new ImportError(
+          `the export has flywheel registry version ${manifest.flywheelSchemaVersion}, the target ${fv} (this kit knows ${FLYWHEEL_MIGRATIONS.length}): import with the kit version that exported it`,
+        );
+    }
+    const tables: readonly string[] = flywheel ? [...GATEWAY_TABLES, ...FLYWHEEL_TABLES] : GATEWAY_TABLES;
+    const before = await tableRows(pool, tables);
     const full = Object.entries(before).filter(([, n]) => n > 0);
     if (full.length)
       throw new ImportError(
         `the target database is not fresh: ${full.map(([t, n]) => `${t} has ${n} rows`).join(", ")}; nothing was imported`,
       );
-    const sql = bodies.get("postgres/gateway.sql");
-    if (!sql) throw new ImportError("the export has no postgres/gateway.sql");
+    const dumps = ["postgres/gateway.sql", ...(flywheel ? ["postgres/flywheel.sql"] : [])];
+    const missing = dumps.filter((d) => !bodies.has(d));
+    if (missing.length) throw new ImportError(`the export has no ${missing.join(", ")}`);
+    // One transaction for every dump: all of it is restored, or none.
+    const sql = Buffer.concat(dumps.map((d) => bodies.get(d)!));
     const psql = run(
       path.join(access.pgBin, "psql"),
       [
@@ -242,11 +296,11 @@ export async function importStack(
       await psql;
     } catch (e) {
       throw new ImportError(
-        `restoring postgres/gateway.sql failed (rolled back): ${(e as { stderr?: string }).stderr ?? e}`,
+        `restoring ${dumps.join(" and ")} failed (rolled back): ${(e as { stderr?: string }).stderr ?? e}`,
       );
     }
-    rows = await tableRows(pool, GATEWAY_TABLES);
-    const differ = GATEWAY_TABLES.filter((t) => rows[t] !== manifest.rows[t]);
+    rows = await tableRows(pool, tables);
+    const differ = tables.filter((t) => rows[t] !== manifest.rows[t]);
     if (differ.length)
       throw new ImportError(
         `row counts differ after the restore: ${differ.map((t) => `${t} ${rows[t]} (export ${manifest.rows[t]})`).join(", ")}`,

@@ -14,6 +14,7 @@ import { Pool } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashApiKey } from "../../gateway/src/auth";
 import { createApiKey } from "../../gateway/src/db";
+import { migrateFlywheel, registerDataset } from "../../gateway/src/flywheel/registry";
 import { TestS3 } from "../../gateway/test/helpers/s3-server";
 import { World } from "../../gateway/test/helpers/world";
 import { stackFile } from "../../stacks/config/load";
@@ -101,6 +102,16 @@ beforeAll(async () => {
   });
   const pool = new Pool({ connectionString: world.pg.url, max: 1 });
   const { key } = await createApiKey(pool, "demo", "migration test", () => "0123456789abcdef", hashApiKey);
+  await migrateFlywheel(pool);
+  await registerDataset(pool, {
+    version: "ds-1",
+    team: "demo",
+    adapter: "support-lora",
+    uri: `s3://${srcBuckets.datasets}/teams/demo/support/train.jsonl`,
+    content_sha256: "a".repeat(64),
+    classification: "internal",
+    counts: { kept: 1 },
+  });
   await pool.end();
   const client = new OpenAI({ apiKey: key, baseURL: `${url}/v1`, maxRetries: 0 });
   for (const content of ["hello", "write to bob@example.com", "a third question"])
@@ -168,7 +179,13 @@ describe("export and import", () => {
       gateway_audit: 3,
       gateway_usage: 1,
       gateway_usage_minute: 1,
+      "flywheel.dataset_versions": 1,
+      "flywheel.model_versions": 0,
+      "flywheel.eval_reports": 0,
+      "flywheel.deployments": 0,
+      "flywheel.audit_events": 0,
     });
+    expect(files).toContain("postgres/flywheel.sql");
   });
 
   it("GIVEN an export with one file changed WHEN imported THEN it is refused naming the file, and nothing is written", async () => {
@@ -202,6 +219,9 @@ describe("export and import", () => {
     expect(audit).toEqual([
       { team: "demo", model: "tiny-chat", decision: "allow", status: 200, n: 3, tokens: expect.any(Number) },
     ]);
+    const registry =
+      "SELECT id, team, adapter, uri, content_sha256, classification, records, manifest, created_at FROM flywheel.dataset_versions";
+    expect(await query(targetPg.url, registry)).toEqual(await query(world.pg.url, registry));
     const keyHash = "SELECT key_hash, team, created_at FROM gateway_api_keys";
     expect(await query(targetPg.url, keyHash)).toEqual(await query(world.pg.url, keyHash));
     const tb = stackBuckets(loadStack(targetStack).config);
@@ -220,9 +240,9 @@ describe("export and import", () => {
     expect(m2.rows).toEqual(manifest.rows);
     // pg_dump writes a random \restrict key into each dump, so the SQL file is compared by its
     // restored content (row counts and the audit query above), every other file by checksum.
-    const { ["postgres/gateway.sql"]: sql2, ...rest2 } = m2.files;
-    const { ["postgres/gateway.sql"]: sql1, ...rest1 } = manifest.files;
-    expect(sql2 && sql1).toBeTruthy();
+    const { ["postgres/gateway.sql"]: sql2, ["postgres/flywheel.sql"]: fw2, ...rest2 } = m2.files;
+    const { ["postgres/gateway.sql"]: sql1, ["postgres/flywheel.sql"]: fw1, ...rest1 } = manifest.files;
+    expect(sql2 && sql1 && fw1 && fw2).toBeTruthy();
     expect(rest2).toEqual(rest1);
   });
 
