@@ -1,26 +1,73 @@
 /**
- * Writes policy-pack/config/<stack>.json for every shipped stack:
- *   npx tsx policy-pack/gen-config.ts
- * A test checks the files are up to date.
+ * Writes policy-pack/config/<stack>.json for every stack file in stacks/ (the kit's and any
+ * stack a user added), formatted as the repository's prettier config wants them:
+ *   npx tsx policy-pack/gen-config.ts [--stacks-dir DIR] [--out DIR]
+ * A test checks the kit's files are up to date and formatted.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { rawFromStackFile, shippedStacks, stackFile } from "../stacks/config/load";
+import * as prettier from "prettier";
+import { rawFromStackFile, STACKS_DIR, stackFile, stackNames } from "../stacks/config/load";
 import { parseConfig } from "../stacks/config/validate";
 import { packConfigFile } from "./stack-config";
 
 export const CONFIG_DIR = path.join(__dirname, "config");
 
-export function renderPackConfig(stack: string): string {
-  const raw = rawFromStackFile(stackFile(stack));
+/** The pack config of a stack file as plain JSON (not yet formatted). */
+export function renderPackConfig(stack: string, file: string = stackFile(stack)): string {
+  const raw = rawFromStackFile(file);
   const config = parseConfig(raw.raw, { secretKeys: raw.secretKeys });
   return JSON.stringify(packConfigFile(config), null, 2) + "\n";
 }
 
-if (require.main === module) {
-  for (const stack of shippedStacks()) {
-    const file = path.join(CONFIG_DIR, `${stack}.json`);
-    fs.writeFileSync(file, renderPackConfig(stack));
-    console.log(`wrote ${path.relative(process.cwd(), file)}`);
+/** The file content gen-config writes for `outFile`: the JSON run through prettier with the repo's options. */
+export async function formatPackConfig(json: string, outFile: string): Promise<string> {
+  const options = (await prettier.resolveConfig(outFile)) ?? {};
+  return prettier.format(json, { ...options, filepath: outFile });
+}
+
+/** Writes the formatted pack config of every stack in `stacksDir` into `outDir`; returns the paths. */
+export async function writePackConfigs(stacksDir: string, outDir: string): Promise<string[]> {
+  const written: string[] = [];
+  for (const stack of stackNames(stacksDir)) {
+    const out = path.join(outDir, `${stack}.json`);
+    const json = renderPackConfig(stack, path.join(stacksDir, `Pulumi.${stack}.yaml`));
+    fs.writeFileSync(out, await formatPackConfig(json, out));
+    written.push(out);
   }
+  return written;
+}
+
+function parseArgs(argv: string[]): { stacksDir: string; outDir: string } {
+  const opts = { stacksDir: STACKS_DIR, outDir: CONFIG_DIR };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if ((flag === "--stacks-dir" || flag === "--out") && value && !value.startsWith("--")) {
+      if (!fs.existsSync(value) || !fs.statSync(value).isDirectory())
+        throw new UsageError(`${flag}: ${value} is not a directory`);
+      if (flag === "--stacks-dir") opts.stacksDir = path.resolve(value);
+      else opts.outDir = path.resolve(value);
+      i++;
+    } else {
+      throw new UsageError(`unknown or incomplete argument: ${flag}`);
+    }
+  }
+  return opts;
+}
+
+class UsageError extends Error {}
+
+if (require.main === module) {
+  (async () => {
+    const { stacksDir, outDir } = parseArgs(process.argv.slice(2));
+    for (const f of await writePackConfigs(stacksDir, outDir))
+      console.log(`wrote ${path.relative(process.cwd(), f)}`);
+  })().catch((e: unknown) => {
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(`gen-config: ${msg}`);
+    if (e instanceof UsageError)
+      console.error("usage: npx tsx policy-pack/gen-config.ts [--stacks-dir DIR] [--out DIR]");
+    process.exit(e instanceof UsageError ? 2 : 1);
+  });
 }

@@ -1,30 +1,102 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { renderRoutes } from "../scripts/images";
-import { localInvocation } from "../scripts/local";
+import { howToCall, localPlan, preflight } from "../scripts/local";
 import { rawFromStackFile, stackFile } from "../stacks/config/load";
 import { parseConfig } from "../stacks/config/validate";
 import { imageRoutes } from "../stacks/config/image-plan";
 
-describe("local deploy scripts", () => {
-  it("GIVEN up WHEN computed THEN it uses a file backend under the repo and the local stack", () => {
-    const inv = localInvocation("up", "/repo", {});
-    expect(inv.env.PULUMI_BACKEND_URL).toBe("file:///repo/.pulumi-state");
-    expect(inv.env.PULUMI_CONFIG_PASSPHRASE).toBe("");
-    expect(inv.steps.map((s) => [s.cmd, ...s.args].join(" "))).toEqual([
+describe("local deploy scripts (up:local, down:local, preview:local)", () => {
+  const cmds = (p: ReturnType<typeof localPlan>) =>
+    p.steps.map((s) =>
+      s.kind === "demo-key" ? "<demo key via scripts/keys.ts>" : [s.cmd, ...s.args].join(" "),
+    );
+
+  it("GIVEN up without a cluster WHEN planned THEN it creates the cluster, builds and loads the gateway, deploys, waits, forwards and creates a demo key", () => {
+    const plan = localPlan("up", "/repo", { PULUMI_CONFIG_PASSPHRASE: "pw" }, { clusterExists: false });
+    expect(plan.env).toEqual({
+      PULUMI_BACKEND_URL: "file:///repo/.pulumi-state",
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+      PULUMI_CONFIG_PASSPHRASE: "pw",
+    });
+    expect(cmds(plan)).toEqual([
+      "kind create cluster --name sovereign --image kindest/node:v1.33.1",
+      "kubectl config use-context kind-sovereign",
+      "docker build -t ghcr.io/sovereign-ai/gateway:0.1.0 -f gateway/Dockerfile /repo",
+      "kind load docker-image ghcr.io/sovereign-ai/gateway:0.1.0 --name sovereign",
       "mkdir -p /repo/.pulumi-state",
       "pulumi stack select local --create --cwd /repo",
       "pulumi up --yes --stack local --cwd /repo",
+      "kubectl -n sovereign-data wait --for=condition=Ready cluster.postgresql.cnpg.io/postgres --timeout=10m",
+      "kubectl -n sovereign-data wait --for=condition=complete job -l app.kubernetes.io/name=object-store-buckets --timeout=10m",
+      "kubectl -n sovereign-gateway rollout status deploy/gateway --timeout=10m",
+      "kubectl -n sovereign-data port-forward svc/postgres-rw 15432:5432",
+      "kubectl -n sovereign-gateway port-forward svc/gateway 8080:8080",
+      "<demo key via scripts/keys.ts>",
     ]);
   });
 
-  it("GIVEN down with a custom state dir and passphrase WHEN computed THEN both are honoured", () => {
-    const inv = localInvocation("down", "/repo", {
-      SOVEREIGN_STATE_DIR: "/state",
-      PULUMI_CONFIG_PASSPHRASE: "pw",
-    });
-    expect(inv.env.PULUMI_BACKEND_URL).toBe("file:///state");
-    expect(inv.env.PULUMI_CONFIG_PASSPHRASE).toBe("pw");
-    expect(inv.steps[2].args.slice(0, 2)).toEqual(["destroy", "--yes"]);
+  it("GIVEN up with the cluster present, down, and down --delete-cluster WHEN planned THEN only the needed steps run", () => {
+    const env = { PULUMI_CONFIG_PASSPHRASE: "", SOVEREIGN_STATE_DIR: "/state" };
+    expect(cmds(localPlan("up", "/repo", env, { clusterExists: true }))[0]).toBe(
+      "kubectl config use-context kind-sovereign",
+    );
+    expect(cmds(localPlan("down", "/repo", env, { clusterExists: true }))).toEqual([
+      "mkdir -p /state",
+      "pulumi stack select local --create --cwd /repo",
+      "pulumi destroy --yes --stack local --cwd /repo",
+    ]);
+    expect(cmds(localPlan("down", "/repo", env, { clusterExists: true, deleteCluster: true })).at(-1)).toBe(
+      "kind delete cluster --name sovereign",
+    );
+    expect(localPlan("down", "/repo", env, { clusterExists: true }).env.PULUMI_CONFIG_PASSPHRASE).toBe("");
+  });
+
+  it("GIVEN missing tools and no passphrase WHEN preflighted THEN each tool is named with its hint and the passphrase is refused", () => {
+    const none = preflight("up", {}, () => false);
+    expect(none.map((p) => p.split(":")[0])).toEqual([
+      "missing docker",
+      "missing kind",
+      "missing kubectl",
+      "missing pulumi",
+      "PULUMI_CONFIG_PASSPHRASE is not set",
+    ]);
+    expect(none[1]).toContain("kind.sigs.k8s.io");
+    expect(preflight("up", { PULUMI_CONFIG_PASSPHRASE: "x" }, () => true)).toEqual([]);
+    expect(preflight("down", { PULUMI_CONFIG_PASSPHRASE: "x" }, (t) => t !== "kind")).toEqual([]);
+    expect(preflight("down", { PULUMI_CONFIG_PASSPHRASE: "x" }, (t) => t !== "kind", true)).toHaveLength(1);
+  });
+
+  it("GIVEN the script with no tools on PATH and no passphrase WHEN run THEN it lists every problem, exits 2 and changes nothing", () => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "bin-"));
+    fs.symlinkSync(process.execPath, path.join(bin, "node"));
+    fs.symlinkSync("/bin/sh", path.join(bin, "sh"));
+    const state = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "state-")), "s");
+    const env: Record<string, string> = {
+      PATH: bin,
+      SOVEREIGN_STATE_DIR: state,
+      HOME: os.tmpdir(),
+    };
+    const r = spawnSync(
+      process.execPath,
+      ["--import", "tsx", path.resolve(__dirname, "../scripts/local.ts"), "up"],
+      { cwd: path.resolve(__dirname, ".."), encoding: "utf8", env },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^local: cannot start, nothing was changed:/);
+    for (const t of ["docker", "kind", "kubectl", "pulumi"]) expect(r.stderr).toContain(`missing ${t}: `);
+    expect(r.stderr).toContain("PULUMI_CONFIG_PASSPHRASE is not set");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(fs.existsSync(state)).toBe(false);
+  });
+
+  it("GIVEN a key WHEN the closing message is printed THEN it has a curl command and an openai snippet with the key", () => {
+    const msg = howToCall("sk-sov-abc.def");
+    expect(msg).toContain('-H "Authorization: Bearer sk-sov-abc.def"');
+    expect(msg).toContain('client = OpenAI(base_url="http://localhost:8080/v1", api_key="sk-sov-abc.def")');
   });
 });
 

@@ -71,6 +71,14 @@ export const MIGRATIONS: readonly {
       ALTER TABLE gateway_audit ALTER COLUMN tokens_in TYPE bigint, ALTER COLUMN tokens_out TYPE bigint;
       ALTER TABLE gateway_audit ADD COLUMN client_request_id text;`,
   },
+  {
+    version: 3,
+    name: "api key expiry and creator",
+    sql: `
+      ALTER TABLE gateway_api_keys
+        ADD COLUMN expires_at timestamptz,
+        ADD COLUMN created_by text NOT NULL DEFAULT '';`,
+  },
 ];
 
 /**
@@ -277,28 +285,30 @@ export async function pruneUsage(pool: Pool): Promise<void> {
 
 export async function lookupApiKey(pool: Pool, hash: string): Promise<ApiKeyRecord | undefined> {
   const res = await pool.query<{ id: string; team: string }>(
-    "SELECT id, team FROM gateway_api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+    "SELECT id, team FROM gateway_api_keys WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
     [hash],
   );
   return res.rows[0];
 }
 
-/** Stores a new API key's hash (the key itself is returned once and never stored). */
+/**
+ * Stores a new API key's hash (the key itself is returned once and never stored), with who
+ * created it and, optionally, when it stops working.
+ */
 export async function createApiKey(
   pool: Pool,
   team: string,
   description: string,
   random: () => string,
   hash: (key: string) => string,
+  opts: { readonly createdBy?: string; readonly expiresAt?: Date } = {},
 ): Promise<{ id: string; key: string }> {
   const id = random().slice(0, 12);
   const key = `sk-sov-${id}.${random()}`;
-  await pool.query("INSERT INTO gateway_api_keys (id, key_hash, team, description) VALUES ($1, $2, $3, $4)", [
-    id,
-    hash(key),
-    team,
-    description,
-  ]);
+  await pool.query(
+    "INSERT INTO gateway_api_keys (id, key_hash, team, description, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    [id, hash(key), team, description, opts.createdBy ?? "", opts.expiresAt?.toISOString() ?? null],
+  );
   return { id, key };
 }
 

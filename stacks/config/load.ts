@@ -94,10 +94,19 @@ export function stackFile(stack: string): string {
   return path.join(STACKS_DIR, `Pulumi.${stack}.yaml`);
 }
 
-/** Names of the shipped stacks (from `stacks/Pulumi.*.yaml`). */
-export function shippedStacks(): string[] {
+/** The stacks the kit ships (and its tests check). A user's own stack files are not among them. */
+export const KIT_STACKS: readonly string[] = ["aws-dev", "aws-prod", "local"];
+
+/** Names of the shipped stacks present in `dir` (default `stacks/`); extra user stacks are ignored. */
+export function shippedStacks(dir: string = STACKS_DIR): string[] {
+  const present = new Set(stackNames(dir));
+  return KIT_STACKS.filter((s) => present.has(s));
+}
+
+/** Names of every stack file in `dir` (`Pulumi.<name>.yaml`), the kit's and the user's. */
+export function stackNames(dir: string = STACKS_DIR): string[] {
   return fs
-    .readdirSync(STACKS_DIR)
+    .readdirSync(dir)
     .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
     .filter((s): s is string => s !== undefined)
     .sort();

@@ -1,6 +1,6 @@
 /**
  * A local S3-compatible test server (there is no real S3 here): path-style `PUT` and `GET` of
- * objects, kept in memory. Every request's Signature Version 4 is verified by this file's own
+ * objects and a one-page `ListObjectsV2`, kept in memory. Every request's Signature Version 4 is verified by this file's own
  * implementation (written separately from the gateway's signer): a wrong key, a tampered body
  * or a bad canonical form is answered 403 `SignatureDoesNotMatch`, like S3 does. It can be
  * taken down (`stop`) and brought back on the same port (`start`).
@@ -64,8 +64,27 @@ export class TestS3 {
         res.end(`<Error><Code>SignatureDoesNotMatch</Code><Message>${problem}</Message></Error>`);
         return;
       }
-      const rawPath = (req.url ?? "/").split("?")[0];
+      const [rawPath, rawQuery = ""] = (req.url ?? "/").split("?");
       const key = decodeURIComponent(rawPath.slice(1));
+      const query = new URLSearchParams(rawQuery);
+      if (req.method === "GET" && query.get("list-type") === "2" && !key.replace(/\/$/, "").includes("/")) {
+        // ListObjectsV2, one page: the keys of a bucket under `prefix`.
+        const bucket = key.replace(/\/$/, "");
+        const prefix = query.get("prefix") ?? "";
+        const esc = (x: string) => x.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+        const items = [...this.objects.entries()]
+          .filter(([k]) => k.startsWith(`${bucket}/${prefix}`))
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(
+            ([k, v]) =>
+              `<Contents><Key>${esc(k.slice(bucket.length + 1))}</Key><Size>${v.length}</Size></Contents>`,
+          );
+        res.writeHead(200, { "content-type": "application/xml" });
+        res.end(
+          `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>${esc(bucket)}</Name><Prefix>${esc(prefix)}</Prefix><KeyCount>${items.length}</KeyCount><IsTruncated>false</IsTruncated>${items.join("")}</ListBucketResult>`,
+        );
+        return;
+      }
       if (req.method === "PUT") {
         this.puts++;
         this.objects.set(key, body);

@@ -1,0 +1,326 @@
+/**
+ * Export and import of a stack's customer data in open formats (files as they are, plain SQL,
+ * JSON) with a manifest of SHA-256 checksums and row counts. The CLI wrappers are
+ * scripts/export.ts and scripts/import.ts; docs/migration.md is the procedure.
+ */
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { Pool } from "pg";
+import { bucketName } from "../../components/aws/storage";
+import { bucketNames } from "../../components/cluster/substrate";
+import type { BucketRole } from "../../components/lib/scopes";
+import { MIGRATIONS, migrate } from "../../gateway/src/db";
+import { FLYWHEEL_MIGRATIONS, migrateFlywheel } from "../../gateway/src/flywheel/registry";
+import type { StackConfig } from "../../stacks/config/schema";
+import { opaDataOf } from "../../stacks/wiring/policy";
+import type { S3, Store } from "./store";
+
+const run = promisify(execFile);
+const sha256hex = (d: Buffer) => createHash("sha256").update(d).digest("hex");
+
+export const FORMAT = "sovereign-export/1";
+/** Gateway tables restored as data into the target's own (migrated) schema. */
+export const GATEWAY_TABLES = [
+  "gateway_api_keys",
+  "gateway_audit",
+  "gateway_usage",
+  "gateway_usage_minute",
+] as const;
+/** The flywheel registry (schema `flywheel`), exported when the source database has it. */
+export const FLYWHEEL_TABLES = [
+  "flywheel.dataset_versions",
+  "flywheel.model_versions",
+  "flywheel.eval_reports",
+  "flywheel.deployments",
+  "flywheel.audit_events",
+] as const;
+
+export interface Manifest {
+  readonly format: typeof FORMAT;
+  readonly stack: string;
+  readonly createdAt: string;
+  readonly gatewaySchemaVersion: number;
+  /** The flywheel registry's schema version; absent when the source has no registry. */
+  readonly flywheelSchemaVersion?: number;
+  /** Every file of the export but the manifest: SHA-256 and size. */
+  readonly files: Readonly<Record<string, { readonly sha256: string; readonly bytes: number }>>;
+  /** Rows per exported table. */
+  readonly rows: Readonly<Record<string, number>>;
+  /** Objects per bucket role, and the source bucket names. */
+  readonly objects: Readonly<Record<string, number>>;
+  readonly buckets: Readonly<Record<string, string>>;
+}
+
+export interface DataAccess {
+  readonly databaseUrl: string;
+  /** Directory holding pg_dump and psql. */
+  readonly pgBin: string;
+  readonly s3: S3;
+}
+
+/** The stack's bucket per role, as its substrate names them. */
+export function stackBuckets(config: StackConfig): Record<BucketRole, string> {
+  const prefix = config.storage.bucketPrefix;
+  if (config.substrate.kind === "aws")
+    return {
+      models: bucketName(prefix, "models"),
+      datasets: bucketName(prefix, "datasets"),
+      checkpoints: bucketName(prefix, "checkpoints"),
+      inferenceLogs: bucketName(prefix, "inferenceLogs"),
+    };
+  return bucketNames(prefix);
+}
+
+/**
+ * What is exported from each bucket: all datasets, the gateway's captures, the models teams
+ * trained (`teams/`) and every configured LoRA adapter; base weights only with `weights`.
+ */
+export function objectSelection(
+  config: StackConfig,
+  weights: boolean,
+): { role: BucketRole; prefix: string }[] {
+  const sel: { role: BucketRole; prefix: string }[] = [
+    { role: "datasets", prefix: "" },
+    { role: "inferenceLogs", prefix: "captures/" },
+  ];
+  if (weights) sel.push({ role: "models", prefix: "" });
+  else {
+    sel.push({ role: "models", prefix: "teams/" });
+    for (const m of config.models)
+      for (const a of m.loraAdapters) sel.push({ role: "models", prefix: a.source });
+  }
+  return sel;
+}
+
+async function tableRows(pool: Pool, tables: readonly string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const t of tables)
+    out[t] = Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t}`)).rows[0].n);
+  return out;
+}
+
+async function flywheelSchemaVersion(pool: Pool): Promise<number | undefined> {
+  const has = await pool.query(
+    "SELECT 1 FROM pg_tables WHERE schemaname = 'flywheel' AND tablename = 'schema_migrations'",
+  );
+  if (!has.rowCount) return undefined;
+  const r = await pool.query<{ v: number | null }>(
+    "SELECT max(version) AS v FROM flywheel.schema_migrations",
+  );
+  return r.rows[0].v ?? 0;
+}
+
+async function schemaVersion(pool: Pool): Promise<number> {
+  const r = await pool.query<{ v: number | null }>("SELECT max(version) AS v FROM gateway_schema_migrations");
+  return r.rows[0].v ?? 0;
+}
+
+export async function exportStack(
+  stack: string,
+  config: StackConfig,
+  access: DataAccess,
+  to: Store,
+  opts: { weights?: boolean; now?: Date; log?: (line: string) => void } = {},
+): Promise<Manifest> {
+  const log = opts.log ?? (() => undefined);
+  const files: Record<string, { sha256: string; bytes: number }> = {};
+  const write = async (file: string, body: Buffer) => {
+    await to.write(file, body);
+    files[file] = { sha256: sha256hex(body), bytes: body.length };
+  };
+  const buckets = stackBuckets(config);
+  const objects: Record<string, number> = {};
+  const seen = new Set<string>();
+  for (const { role, prefix } of objectSelection(config, opts.weights ?? false)) {
+    for (const key of await access.s3.list(buckets[role], prefix)) {
+      if (seen.has(`${role}/${key}`)) continue;
+      seen.add(`${role}/${key}`);
+      await write(`objects/${role}/${key}`, await access.s3.get(buckets[role], key));
+      objects[role] = (objects[role] ?? 0) + 1;
+    }
+    log(`objects: ${buckets[role]}/${prefix} done`);
+  }
+  await write("models/manifest.json", Buffer.from(JSON.stringify(config.models, null, 2) + "\n"));
+  await write("policy/data.json", Buffer.from(JSON.stringify(opaDataOf(config), null, 2) + "\n"));
+
+  const pool = new Pool({ connectionString: access.databaseUrl, max: 1, connectionTimeoutMillis: 5000 });
+  let rows: Record<string, number>;
+  let version: number;
+  let flywheelVersion: number | undefined;
+  try {
+    version = await schemaVersion(pool);
+    // Counted and dumped in one snapshot would need pg_dump's snapshot; the gateway keeps
+    // writing, so stop its traffic (scale it to zero) before exporting (docs/migration.md).
+    rows = await tableRows(pool, GATEWAY_TABLES);
+    flywheelVersion = await flywheelSchemaVersion(pool);
+    if (flywheelVersion !== undefined) rows = { ...rows, ...(await tableRows(pool, FLYWHEEL_TABLES)) };
+  } finally {
+    await pool.end();
+  }
+  if (flywheelVersion !== undefined) {
+    const dump = await run(
+      path.join(access.pgBin, "pg_dump"),
+      [
+        "--data-only",
+        "--no-owner",
+        "--no-privileges",
+        ...FLYWHEEL_TABLES.flatMap((t) => ["--table", t]),
+        `--dbname=${access.databaseUrl}`,
+      ],
+      { maxBuffer: 1 << 30, encoding: "buffer" },
+    );
+    await write("postgres/flywheel.sql", dump.stdout as Buffer);
+    log("postgres: flywheel registry dumped");
+  }
+  const { stdout } = await run(
+    path.join(access.pgBin, "pg_dump"),
+    [
+      "--data-only",
+      "--no-owner",
+      "--no-privileges",
+      ...GATEWAY_TABLES.flatMap((t) => ["--table", `public.${t}`]),
+      `--dbname=${access.databaseUrl}`,
+    ],
+    { maxBuffer: 1 << 30, encoding: "buffer" },
+  );
+  await write("postgres/gateway.sql", stdout as Buffer);
+  log("postgres: gateway tables dumped");
+
+  const manifest: Manifest = {
+    format: FORMAT,
+    stack,
+    createdAt: (opts.now ?? new Date()).toISOString(),
+    gatewaySchemaVersion: version,
+    ...(flywheelVersion === undefined ? {} : { flywheelSchemaVersion: flywheelVersion }),
+    files,
+    rows,
+    objects,
+    buckets,
+  };
+  await to.write("manifest.json", Buffer.from(JSON.stringify(manifest, null, 2) + "\n"));
+  return manifest;
+}
+
+export class ImportError extends Error {}
+
+export async function readManifest(from: Store): Promise<Manifest> {
+  if (!(await from.exists("manifest.json")))
+    throw new ImportError(`${from.where}: no manifest.json (not an export)`);
+  let m: Manifest;
+  try {
+    m = JSON.parse((await from.read("manifest.json")).toString("utf8")) as Manifest;
+  } catch (e) {
+    throw new ImportError(`${from.where}/manifest.json: not JSON (${(e as Error).message})`);
+  }
+  if (m.format !== FORMAT)
+    throw new ImportError(`${from.where}/manifest.json: format "${m.format}", expected "${FORMAT}"`);
+  return m;
+}
+
+/** Reads every file and checks it against the manifest; names each file that differs. */
+export async function verifyExport(from: Store, m: Manifest): Promise<Map<string, Buffer>> {
+  const bodies = new Map<string, Buffer>();
+  const bad: string[] = [];
+  for (const [file, want] of Object.entries(m.files)) {
+    if (!(await from.exists(file))) {
+      bad.push(`${file} (missing)`);
+      continue;
+    }
+    const body = await from.read(file);
+    if (sha256hex(body) !== want.sha256) bad.push(`${file} (checksum differs)`);
+    bodies.set(file, body);
+  }
+  if (bad.length)
+    throw new ImportError(`the export does not match its manifest: ${bad.join(", ")}; nothing was imported`);
+  return bodies;
+}
+
+export async function importStack(
+  config: StackConfig,
+  access: DataAccess,
+  from: Store,
+  opts: { log?: (line: string) => void } = {},
+): Promise<{ manifest: Manifest; rows: Record<string, number>; policyMatches: boolean }> {
+  const log = opts.log ?? (() => undefined);
+  const manifest = await readManifest(from);
+  const bodies = await verifyExport(from, manifest);
+  log(`verified ${bodies.size} files against the manifest`);
+  const pool = new Pool({ connectionString: access.databaseUrl, max: 1, connectionTimeoutMillis: 5000 });
+  let rows: Record<string, number>;
+  try {
+    await migrate(pool);
+    const version = await schemaVersion(pool);
+    if (version !== manifest.gatewaySchemaVersion)
+      throw new ImportError(
+        `the export has gateway schema version ${manifest.gatewaySchemaVersion}, the target ${version} (this kit knows ${MIGRATIONS.length}): import with the kit version that exported it`,
+      );
+    const flywheel = manifest.flywheelSchemaVersion !== undefined;
+    if (flywheel) {
+      await migrateFlywheel(pool);
+      const fv = await flywheelSchemaVersion(pool);
+      if (fv !== manifest.flywheelSchemaVersion)
+        throw new ImportError(
+          `the export has flywheel registry version ${manifest.flywheelSchemaVersion}, the target ${fv} (this kit knows ${FLYWHEEL_MIGRATIONS.length}): import with the kit version that exported it`,
+        );
+    }
+    const tables: readonly string[] = flywheel ? [...GATEWAY_TABLES, ...FLYWHEEL_TABLES] : GATEWAY_TABLES;
+    const before = await tableRows(pool, tables);
+    const full = Object.entries(before).filter(([, n]) => n > 0);
+    if (full.length)
+      throw new ImportError(
+        `the target database is not fresh: ${full.map(([t, n]) => `${t} has ${n} rows`).join(", ")}; nothing was imported`,
+      );
+    const dumps = ["postgres/gateway.sql", ...(flywheel ? ["postgres/flywheel.sql"] : [])];
+    const missing = dumps.filter((d) => !bodies.has(d));
+    if (missing.length) throw new ImportError(`the export has no ${missing.join(", ")}`);
+    // One transaction for every dump: all of it is restored, or none.
+    const sql = Buffer.concat(dumps.map((d) => bodies.get(d)!));
+    const psql = run(
+      path.join(access.pgBin, "psql"),
+      [
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "--single-transaction",
+        "-f",
+        "-",
+        `--dbname=${access.databaseUrl}`,
+      ],
+      { maxBuffer: 1 << 26 },
+    );
+    psql.child.stdin!.end(sql);
+    try {
+      await psql;
+    } catch (e) {
+      throw new ImportError(
+        `restoring ${dumps.join(" and ")} failed (rolled back): ${(e as { stderr?: string }).stderr ?? e}`,
+      );
+    }
+    rows = await tableRows(pool, tables);
+    const differ = tables.filter((t) => rows[t] !== manifest.rows[t]);
+    if (differ.length)
+      throw new ImportError(
+        `row counts differ after the restore: ${differ.map((t) => `${t} ${rows[t]} (export ${manifest.rows[t]})`).join(", ")}`,
+      );
+    log(`postgres: restored ${Object.values(rows).reduce((a, b) => a + b, 0)} rows`);
+  } finally {
+    await pool.end();
+  }
+  const buckets = stackBuckets(config);
+  let n = 0;
+  for (const [file, body] of bodies) {
+    const m = /^objects\/([A-Za-z]+)\/(.+)$/.exec(file);
+    if (!m) continue;
+    const role = m[1] as BucketRole;
+    if (!(role in buckets)) throw new ImportError(`${file}: unknown bucket role "${role}"`);
+    await access.s3.put(buckets[role], m[2], body);
+    n++;
+  }
+  log(`objects: ${n} written to the target's buckets`);
+  const exported = bodies.get("policy/data.json")?.toString("utf8");
+  const policyMatches = exported === JSON.stringify(opaDataOf(config), null, 2) + "\n";
+  return { manifest, rows, policyMatches };
+}
