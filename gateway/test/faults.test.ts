@@ -214,7 +214,7 @@ function startChild(
   let out = "";
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 30_000);
-    proc.stdout!.on("data", (c) => {
+    proc.stdout.on("data", (c) => {
       out += String(c);
       const m = /"msg":"gateway listening","port":(\d+),"metricsPort":(\d+)/.exec(out);
       if (m) {

@@ -14,7 +14,7 @@ import { runShippedStack } from "../helpers/stack";
 
 /** The bucket name per role, from the stack's outputs. */
 async function bucketsOf(outputs: Record<string, unknown>): Promise<Record<string, string>> {
-  return (await valueOf(outputs.buckets as Record<string, string>)) as Record<string, string>;
+  return valueOf<Record<string, string>>(outputs.buckets as Record<string, string>);
 }
 
 /** What a team's trainer must be granted, derived from the config alone. */

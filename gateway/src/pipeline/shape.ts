@@ -236,7 +236,7 @@ function chatText(v: unknown): ScreenText {
     });
     const content = parts.filter(Boolean).join("\n");
     chars += content.length;
-    return { role: m.role as string, content };
+    return { role: m.role, content };
   });
   return { messages, chars };
 }

@@ -11,9 +11,7 @@ import { Client, types } from "pg";
 /** bigint columns (token counts) as numbers in test queries: the tests' values are small. */
 const TEST_TYPES = {
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    oid === 20
-      ? (v: string) => Number(v)
-      : types.getTypeParser(oid, format as "text")) as typeof types.getTypeParser,
+    oid === 20 ? (v: string) => Number(v) : types.getTypeParser(oid, format)) as typeof types.getTypeParser,
 };
 import type { OpaData } from "../../../components/lib/contracts";
 import { startPostgres, type PostgresInstance } from "../../../test/helpers/postgres";
