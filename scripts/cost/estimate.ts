@@ -71,7 +71,7 @@ function poolCosts(config: StackConfig, prices: RegionPrices | undefined): PoolC
       p.gpusPerNode ?? Math.max(1, ...families.map((f) => GPU_FAMILIES[f]?.maxGpusPerInstance ?? 1));
     const minGpus = config.models
       .filter((m) => m.pool === p.name)
-      .reduce((n, m) => n + m.replicas.min * (m.gpusPerReplica ?? 1), p.minGpus);
+      .reduce((n, m) => n + m.replicas.min * (m.gpusPerReplica ?? 1), 0);
     const minNodes = Math.ceil(minGpus / gpusPerNode);
     const maxNodes = Math.max(minNodes, Math.floor(p.maxGpus / gpusPerNode));
     const instances = families.map((f) => GPU_SIZES[f]?.[gpusPerNode]).filter((i): i is string => !!i);
