@@ -18,7 +18,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { LocalWorkspace, type OpMap } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, type EngineEvent, type OpMap } from "@pulumi/pulumi/automation";
 import { main } from "../../stacks/main";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -50,11 +50,20 @@ export function changesOf(ops: OpMap | undefined): Record<string, number> {
   ) as Record<string, number>;
 }
 
+const RELEASE_TYPE = "kubernetes:helm.sh/v3:Release";
+/** What the provider answers when a chart's repository cannot be reached or the chart fetched. */
+const CHART_FETCH = /repo|chart|dial tcp|no such host|lookup|connection refused|oci:/i;
+
+export interface Blocked {
+  readonly urn: string;
+  readonly name: string;
+  readonly message: string;
+}
+
 export async function runEngine(opts: {
   kubeconfig: string;
   log: (s: string) => void;
-  steps?: readonly ("preview" | "up" | "up-again" | "destroy")[];
-}): Promise<EngineStep[]> {
+}): Promise<{ steps: EngineStep[]; blocked: Blocked[]; workDir: string }> {
   const tools = engineTools();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-engine-"));
   const state = path.join(work, "state");
@@ -93,36 +102,66 @@ export async function runEngine(opts: {
   const results: EngineStep[] = [];
   const timed = async (step: string, f: () => Promise<OpMap | undefined>) => {
     const start = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - start) / 1e9;
     try {
-      const changes = await f();
-      results.push({ step, ok: true, seconds: Number(process.hrtime.bigint() - start) / 1e9, changes });
+      results.push({ step, ok: true, seconds: seconds(), changes: await f() });
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
-      results.push({
-        step,
-        ok: false,
-        seconds: Number(process.hrtime.bigint() - start) / 1e9,
-        changes: undefined,
-        error,
-      });
+      results.push({ step, ok: false, seconds: seconds(), changes: undefined, error });
     }
     const r = results[results.length - 1];
     opts.log(
-      `engine: ${step} ${r.ok ? "ok" : "FAILED"} in ${r.seconds.toFixed(1)} s ${JSON.stringify(changesOf(r.changes))}`,
+      `engine: ${step}: ${r.ok ? "ok" : "FAILED"} in ${r.seconds.toFixed(1)} s ${JSON.stringify(changesOf(r.changes))}`,
     );
-    return r.ok;
+    return r;
   };
-  const want = opts.steps ?? ["preview", "up", "up-again", "destroy"];
   opts.log(`engine: work dir ${work} (log: ${logFile})`);
-  if (want.includes("preview"))
-    await timed("preview", async () => (await stack.preview({ onOutput })).changeSummary);
-  if (want.includes("up"))
-    await timed("up", async () => (await stack.up({ onOutput })).summary.resourceChanges);
-  if (want.includes("up-again"))
-    await timed("up (again)", async () => (await stack.up({ onOutput })).summary.resourceChanges);
-  if (want.includes("destroy"))
-    await timed("destroy", async () => (await stack.destroy({ onOutput })).summary.resourceChanges);
-  return results;
+
+  // 1. The whole stack. Errors are collected per resource from the engine's events.
+  const errors = new Map<string, string[]>();
+  const onEvent = (e: EngineEvent) => {
+    const d = e.diagnosticEvent;
+    if (d?.severity === "error" && d.urn) errors.set(d.urn, [...(errors.get(d.urn) ?? []), d.message.trim()]);
+  };
+  await timed(
+    "preview (whole stack)",
+    async () => (await stack.preview({ onOutput, onEvent })).changeSummary,
+  );
+  // 2. Chart releases whose chart cannot be fetched here are excluded, by name, with what depends
+  //    on them (the engine's own --exclude/--exclude-dependents). Any other error fails the run.
+  const blocked: Blocked[] = [];
+  const other: string[] = [];
+  for (const [urn, msgs] of errors) {
+    if (urn.includes(`::${RELEASE_TYPE}::`) && msgs.some((m) => CHART_FETCH.test(m)))
+      blocked.push({
+        urn,
+        name: urn.split("::").pop() ?? urn,
+        message: msgs.find((m) => CHART_FETCH.test(m)) ?? "",
+      });
+    else if (!urn.endsWith(`::pulumi:pulumi:Stack::sovereign-local`))
+      other.push(`${urn}: ${msgs.join(" / ")}`);
+  }
+  for (const b of blocked)
+    opts.log(`engine: excluded (chart not obtainable here): ${b.name}: ${b.message.split("\n")[0]}`);
+  if (other.length > 0) {
+    results.push({
+      step: "errors other than chart fetches",
+      ok: false,
+      seconds: 0,
+      changes: undefined,
+      error: other.join("\n"),
+    });
+    return { steps: results, blocked, workDir: work };
+  }
+  const scope = { exclude: blocked.map((b) => b.urn), excludeDependents: true, onOutput };
+  // 3. Everything else: preview, up, up again (must change nothing), destroy.
+  const preview = await timed("preview", async () => (await stack.preview(scope)).changeSummary);
+  if (preview.ok) {
+    const up = await timed("up", async () => (await stack.up(scope)).summary.resourceChanges);
+    if (up.ok) await timed("up (again)", async () => (await stack.up(scope)).summary.resourceChanges);
+  }
+  await timed("destroy", async () => (await stack.destroy({ onOutput })).summary.resourceChanges);
+  return { steps: results, blocked, workDir: work };
 }
 
 if (require.main === module) {
@@ -132,7 +171,7 @@ if (require.main === module) {
     process.exit(2);
   }
   runEngine({ kubeconfig, log: (s) => console.log(s) }).then(
-    (steps) => {
+    ({ steps }) => {
       console.table(
         steps.map((s) => ({
           step: s.step,
