@@ -28,7 +28,12 @@ function run(
   until?: RegExp,
 ): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env } });
+    // Killed before the test's own timeout, so no program outlives the test.
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      timeout: 280_000,
+    });
     let out = "";
     const onData = (d: Buffer) => {
       out += d;
