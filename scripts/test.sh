@@ -6,6 +6,8 @@ echo "== install (npm ci)"
 npm ci --no-audit --no-fund
 echo "== tools (OPA, Helm, promtool, amtool, PostgreSQL; pinned, cached in .tools/)"
 bash scripts/tools.sh
+echo "== engine tools (Pulumi CLI; pinned, cached in ~/.cache/sovereign/tools)"
+bash scripts/engine-tools.sh pulumi
 echo "== format"
 npx prettier --check .
 echo "== lint"
