@@ -7,6 +7,8 @@ echo "== install (npm ci)"
 npm ci --no-audit --no-fund
 echo "== tools (OPA, Helm, promtool, amtool, PostgreSQL, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, operator CRDs; pinned, cached in ${SOVEREIGN_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/tools})"
 bash scripts/tools.sh e2e
+echo "== engine tools (Pulumi CLI; pinned, cached in ${SOVEREIGN_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/tools})"
+bash scripts/engine-tools.sh pulumi
 echo "== format"
 npx prettier --check .
 echo "== lint"
