@@ -34,6 +34,7 @@ const PIN_SHAPES: Readonly<Record<string, readonly RegExp[]>> = {
     /"(v[^"]+-eksbuild\.\d+)"/g,
   ],
   "scripts/tools.sh": [/^[A-Z_]+_VERSION=(\S+)/gm],
+  "scripts/engine-tools.sh": [/^[A-Z_]+_VERSION=(\S+)/gm],
   "gateway/Dockerfile": [/^ARG [A-Z_]*IMAGE=\S+:(\S+)/gm],
   "trainer/Dockerfile": [/^ARG [A-Z_]*IMAGE=\S+:(\S+)/gm],
 };

@@ -44,29 +44,34 @@ describe("flywheel config", () => {
     });
   });
 
-  it("GIVEN every kind of flywheel mistake WHEN validated THEN one report names each path", () => {
-    const raw = local(
-      {
+  it("GIVEN every kind of flywheel schema mistake WHEN validated THEN one report names each path", () => {
+    const got = issues(
+      local({
         enabled: true,
         baseModel: "tiny-chat",
-        adapter: "tiny-guard",
+        adapter: "support-lora",
         schedule: "every night",
         canary: { share: 0.9, maxLatencyRatio: 0.5 },
         gate: { maxPerplexityRegression: -1, minWinrate: 0.5 },
         retentionDays: { captures: 0 },
-      },
-      { allowCapture: false },
+      }),
     );
-    const got = issues(raw);
     const at = (p: string) => got.filter((g) => g.startsWith(`sovereign:teams[0].${p}:`));
-    expect(at("flywheel.enabled")[0]).toMatch(/expected teams\[0\]\.allowCapture: true .* found false/);
-    expect(at("flywheel.adapter")[0]).toMatch(/no model or configured adapter uses, found "tiny-guard"/);
     expect(at("flywheel.schedule")[0]).toMatch(/five-field cron schedule/);
     expect(at("flywheel.canary.share")).toHaveLength(1);
     expect(at("flywheel.canary.maxLatencyRatio")).toHaveLength(1);
     expect(at("flywheel.gate.maxPerplexityRegression")).toHaveLength(1);
     expect(got.join("\n")).toMatch(/flywheel\.gate.*minWinrate.*minWinRate/s);
     expect(at("flywheel.retentionDays.captures")).toHaveLength(1);
+  });
+
+  it("GIVEN every kind of flywheel cross-field mistake WHEN validated THEN one report names each path", () => {
+    // Cross-field rules run on the parsed config (stacks/config/validate.ts), so this flywheel
+    // block is schema-valid and wrong only in how it relates to the rest of the config.
+    const got = issues(local({ ...ON, adapter: "tiny-guard" }, { allowCapture: false }));
+    const at = (p: string) => got.filter((g) => g.startsWith(`sovereign:teams[0].${p}:`));
+    expect(at("flywheel.enabled")[0]).toMatch(/expected teams\[0\]\.allowCapture: true .* found false/);
+    expect(at("flywheel.adapter")[0]).toMatch(/no model or configured adapter uses, found "tiny-guard"/);
     expect(at("allowedModels")[0]).toMatch(/adapter "tiny-guard" among the team's allowedModels/);
   });
 

@@ -28,12 +28,12 @@ import re
 import sys
 import tempfile
 import urllib.parse
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 from . import EXIT_BAD_INPUT, BadInput
 from .flywheel_dataset import CLASSIFICATIONS, Builder, manifest, parse_lines
 from .redact import Redactor
-from .s3 import S3Uri, object_exists, parse_s3_uri
+from .s3 import object_exists, parse_s3_uri
 
 DECISION_PATH = "/v1/data/sovereign/data_access/decision"
 
@@ -47,7 +47,7 @@ class OpaDecider:
             raise BadInput(f'expected OPA_URL to be an http(s) URL, found "{url}"')
         self._u = u
         self._timeout = timeout
-        self._conn: Optional[http.client.HTTPConnection] = None
+        self._conn: http.client.HTTPConnection | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -55,7 +55,7 @@ class OpaDecider:
             self._conn = cls(self._u.hostname, self._u.port, timeout=self._timeout)
         return self._conn
 
-    def __call__(self, team: str, source: str, classification: str) -> "tuple[bool, list[str]]":
+    def __call__(self, team: str, source: str, classification: str) -> tuple[bool, list[str]]:
         body = json.dumps(
             {"input": {"team": team, "action": "train", "dataset": {"name": source, "classification": classification}}}
         )
@@ -96,7 +96,7 @@ def _fraction(text: str) -> float:
     return v
 
 
-def _model_class(text: str) -> "tuple[str, str]":
+def _model_class(text: str) -> tuple[str, str]:
     name, _, cls = text.partition("=")
     if not name or cls not in CLASSIFICATIONS:
         raise argparse.ArgumentTypeError(
@@ -142,7 +142,7 @@ def _days(a: dt.date, b: dt.date) -> list:
     return [a + dt.timedelta(days=i) for i in range((b - a).days + 1)]
 
 
-def _window(args, today: Optional[dt.date] = None) -> "tuple[dt.date, dt.date]":
+def _window(args, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     if args.days is not None:
         if args.from_date or args.to_date:
             raise BadInput("expected either --days or --from/--to, found both")
@@ -238,7 +238,7 @@ def _read_json(path: str, flag: str):
         raise BadInput(f"expected {flag} to name a readable JSON file, found {path!r} ({e})")
 
 
-def run_gate(args) -> "tuple[dict, int]":
+def run_gate(args) -> tuple[dict, int]:
     from .gate import GateError, evaluate_gate
 
     try:
@@ -255,7 +255,7 @@ def run_gate(args) -> "tuple[dict, int]":
     return report, 0 if report["passed"] else 1
 
 
-def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     try:
         args = build_parser().parse_args(argv)

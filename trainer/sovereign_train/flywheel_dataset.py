@@ -28,8 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+from typing import Any
 
 from .redact import Redactor
 
@@ -60,8 +61,8 @@ class Stats:
     train: int = 0
     eval: int = 0
     excluded: dict = field(default_factory=dict)
-    first_ts: Optional[str] = None
-    last_ts: Optional[str] = None
+    first_ts: str | None = None
+    last_ts: str | None = None
     new_kept: int = 0  # kept records newer than the `after` watermark
     classifications: dict = field(default_factory=dict)
     policy_decisions: int = 0
@@ -70,7 +71,7 @@ class Stats:
         self.excluded[reason] = self.excluded.get(reason, 0) + 1
 
 
-def _text(content: Any) -> Optional[str]:
+def _text(content: Any) -> str | None:
     """A message's text: a string, or the text parts of an OpenAI content array."""
     if isinstance(content, str):
         return content
@@ -81,7 +82,7 @@ def _text(content: Any) -> Optional[str]:
     return None
 
 
-def chat_of(request: Any, response: Any) -> Optional[list]:
+def chat_of(request: Any, response: Any) -> list | None:
     """The trainer's chat format ({role, content} strings, last one the assistant's answer) of a
     captured chat completion, or None when the record is not a plain text chat."""
     if not isinstance(request, dict) or not isinstance(response, dict):
@@ -137,7 +138,7 @@ class PolicyCache:
         self._cache: dict = {}
         self.calls = 0
 
-    def __call__(self, team: str, source: str, classification: str) -> "tuple[bool, list[str]]":
+    def __call__(self, team: str, source: str, classification: str) -> tuple[bool, list[str]]:
         k = (team, source, classification)
         d = self._cache.get(k)
         if d is None:
@@ -156,7 +157,7 @@ class Builder:
         redactor: Redactor,
         model_classifications: Mapping[str, str] = {},
         eval_fraction: float = 0.1,
-        after: Optional[str] = None,
+        after: str | None = None,
     ):
         if not 0.0 <= eval_fraction < 1.0:
             raise ValueError(f"expected an eval fraction in [0, 1), found {eval_fraction}")
@@ -171,7 +172,7 @@ class Builder:
         self._exact: set = set()
         self._near: set = set()
 
-    def feed(self, rec: Any) -> Optional[Kept]:
+    def feed(self, rec: Any) -> Kept | None:
         st = self.stats
         st.read += 1
         if not isinstance(rec, dict) or any(k not in rec for k in _REQUIRED) or not isinstance(rec["ts"], str):
@@ -230,7 +231,7 @@ class Builder:
             st.new_kept += 1
         return Kept(msgs, b'{"messages":' + body + b"}\n", digest, split, cls, ts)
 
-    def highest_classification(self) -> Optional[str]:
+    def highest_classification(self) -> str | None:
         present = [c for c in CLASSIFICATIONS if self.stats.classifications.get(c)]
         return present[-1] if present else None
 

@@ -21,7 +21,8 @@ A configured check whose metric is missing fails; it never passes by default.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 THRESHOLD_KEYS = ("maxPerplexityRegression", "minExactMatchGain", "minWinRate", "maxGuardFlagRateIncrease")
 

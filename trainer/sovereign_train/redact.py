@@ -10,7 +10,8 @@ error that names it: a redaction pattern that silently does nothing would leak.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from . import BadInput
 
@@ -45,7 +46,7 @@ class Redactor:
         for i, p in enumerate(self.sources):
             try:
                 self._compiled.append(re2.compile(p, options=opts))
-            except Exception as e:  # re2.error, or a TypeError for a non-string
+            except (re2.error, TypeError) as e:  # a TypeError for a non-string
                 raise BadInput(
                     f"expected redaction pattern #{i} to be a linear-time (RE2) regular expression, "
                     f'found "{p}": {_msg(e)}'

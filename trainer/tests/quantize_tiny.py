@@ -16,12 +16,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(scheme: str) -> int:
-    from moto import mock_aws
-
     from conftest import ENDPOINT, job_environ
+    from moto import mock_aws
+    from test_ml_tiny import BASE, CHATS, _tiny_model
+
     from sovereign_train.cli import main as job
     from sovereign_train.s3 import client_from_env, parse_s3_uri, sync_up
-    from test_ml_tiny import BASE, CHATS, _tiny_model
 
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",

@@ -6,9 +6,9 @@ import random
 import pytest
 from flywheel_fixtures import capture
 
+from sovereign_train import BadInput
 from sovereign_train.flywheel_dataset import Builder, chat_of, split_of
 from sovereign_train.redact import REDACTED, Redactor
-from sovereign_train import BadInput
 
 
 def allow_all(team, source, cls):
@@ -58,7 +58,7 @@ def test_given_records_of_every_exclusion_when_built_then_each_is_counted_under_
     def decide(team, source, cls):
         return (cls != "restricted", [] if cls != "restricted" else ["clearance_insufficient"])
 
-    b, kept = build(recs, decide)
+    b, _kept = build(recs, decide)
     assert b.stats.excluded == {
         "malformed": 1,
         "team_mismatch": 1,
@@ -75,7 +75,7 @@ def test_given_records_of_every_exclusion_when_built_then_each_is_counted_under_
 
 
 def test_given_consent_true_or_absent_when_built_then_the_record_is_kept():
-    b, kept = build([capture(1, trainingConsent=True), capture(2)])
+    b, _kept = build([capture(1, trainingConsent=True), capture(2)])
     assert b.stats.kept == 2
 
 
@@ -93,7 +93,7 @@ def test_given_many_records_of_few_sources_when_built_then_the_policy_is_asked_o
 
 
 def test_given_a_secret_in_a_capture_when_built_then_it_is_redacted_again_before_dedup():
-    b, kept = build([capture(1, request={"messages": [{"role": "user", "content": "mail bob@example.com now"}]})])
+    _b, kept = build([capture(1, request={"messages": [{"role": "user", "content": "mail bob@example.com now"}]})])
     assert kept[0].messages[0]["content"] == f"mail {REDACTED} now"
 
 

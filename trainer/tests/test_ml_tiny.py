@@ -6,13 +6,12 @@ setup-tests.sh; when one is missing these tests fail (they are never skipped).""
 import json
 import math
 
+import datasets  # noqa: F401
+import peft  # noqa: F401
 import pytest
+import torch
+import transformers  # noqa: F401
 from conftest import job_environ
-
-import torch  # noqa: E402
-import transformers  # noqa: E402,F401
-import peft  # noqa: E402,F401
-import datasets  # noqa: E402,F401
 
 from sovereign_train.checkpoint import COMPLETE_MARKER
 from sovereign_train.cli import main
