@@ -32,6 +32,7 @@ import { Network, type Egress } from "./network";
 import { PostgresLogin } from "./postgres-login";
 import { pullThroughMirrors } from "./registries";
 import { ObjectStorage } from "./storage";
+import { dnsEgressRule } from "../lib/network-policy";
 
 /**
  * Load balancers through the service controller that EKS runs in its control plane: a Network
@@ -94,20 +95,7 @@ export function substrateNetworkPolicies(
       spec: {
         podSelector: {},
         policyTypes: ["Egress"],
-        egress: [
-          {
-            to: [
-              {
-                namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
-                podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
-              },
-            ],
-            ports: [
-              { protocol: "UDP", port: 53 },
-              { protocol: "TCP", port: 53 },
-            ],
-          },
-        ],
+        egress: [dnsEgressRule()],
       },
     },
     {

@@ -17,6 +17,7 @@ import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { IMAGES } from "../lib/versions";
 import type { Substrate } from "../substrate";
 import { asArgs, clusterNamespaceOf, targetOfUrl, type K8sObject } from "./tenancy-plan";
+import { dnsEgressRule } from "../lib/network-policy";
 
 export const OPA_PORT = 8181;
 export const OPA_SERVICE = "opa";
@@ -92,17 +93,7 @@ export function opaNetworkPolicies(o: {
   const meta = (name: string) => ({ name, namespace: o.namespace, labels: k8sLabels("opa", name) });
   const nsSel = (ns: string) => ({ matchLabels: { "kubernetes.io/metadata.name": ns } });
   const port = [{ protocol: "TCP", port: OPA_PORT }];
-  const egress: Record<string, unknown>[] = [
-    {
-      to: [
-        { namespaceSelector: nsSel("kube-system"), podSelector: { matchLabels: { "k8s-app": "kube-dns" } } },
-      ],
-      ports: [
-        { protocol: "UDP", port: 53 },
-        { protocol: "TCP", port: 53 },
-      ],
-    },
-  ];
+  const egress: Record<string, unknown>[] = [dnsEgressRule()];
   if (o.guardUrl) {
     const t = targetOfUrl(o.guardUrl);
     const ns = clusterNamespaceOf(t.host);

@@ -12,6 +12,7 @@ import { k8sLabels, teamLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../lib/naming";
 import { baseModelPrefixes, workloadScopes, type Scope } from "../lib/scopes";
 import { KUBERNETES_VERSION } from "../lib/versions";
+import { dnsEgressRule } from "../lib/network-policy";
 
 /** A team as the config declares it (the fields tenancy needs). */
 export interface TeamInput {
@@ -268,20 +269,7 @@ export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
     netpol("allow-dns", ns, labels, {
       podSelector: {},
       policyTypes: ["Egress"],
-      egress: [
-        {
-          to: [
-            {
-              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
-              podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
-            },
-          ],
-          ports: [
-            { protocol: "UDP", port: 53 },
-            { protocol: "TCP", port: 53 },
-          ],
-        },
-      ],
+      egress: [dnsEgressRule()],
     }),
     // Pods of one job talk to each other (distributed training); nothing crosses teams.
     netpol("allow-same-namespace", ns, labels, {

@@ -44,7 +44,7 @@ def _non_negative_int(text: str) -> int:
     return int(text)
 
 
-def _fraction(text: str) -> float:
+def fraction_arg(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     lora.add_argument("--learning-rate", type=_positive(float), default=2e-4)
     lora.add_argument("--lora-r", type=_positive(int), default=16)
     lora.add_argument("--lora-alpha", type=_positive(int), default=32)
-    lora.add_argument("--lora-dropout", type=_fraction, default=0.05)
+    lora.add_argument("--lora-dropout", type=fraction_arg, default=0.05)
     lora.add_argument("--target-modules", default="all-linear", help='comma list or "all-linear"')
     lora.add_argument("--max-seq-length", type=_positive(int), default=2048)
     lora.add_argument("--batch-size", type=_positive(int), default=1, help="per device")

@@ -31,6 +31,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 
 from . import EXIT_BAD_INPUT, BadInput
+from .cli import fraction_arg
 from .flywheel_dataset import CLASSIFICATIONS, Builder, manifest, parse_lines
 from .redact import Redactor
 from .s3 import object_exists, parse_s3_uri
@@ -86,16 +87,6 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f'expected a date like 2026-12-05, found "{text}"')
 
 
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = -1.0
-    if not 0.0 <= v < 1.0:
-        raise argparse.ArgumentTypeError(f'expected a number in [0, 1), found "{text}"')
-    return v
-
-
 def _model_class(text: str) -> tuple[str, str]:
     name, _, cls = text.partition("=")
     if not name or cls not in CLASSIFICATIONS:
@@ -115,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--days", type=int, default=None, help="instead of --from/--to: the last N days up to today (UTC)")
     b.add_argument("--after", default=None, help="ISO time: only kept records newer count as new")
     b.add_argument("--min-new-records", type=int, default=1)
-    b.add_argument("--eval-fraction", type=_fraction, default=0.1)
+    b.add_argument("--eval-fraction", type=fraction_arg, default=0.1)
     b.add_argument("--redact-pattern", action="append", default=[])
     b.add_argument("--model-classification", type=_model_class, action="append", default=[])
     b.add_argument("--version", default=None, help="dataset version id (default: time + content hash)")
