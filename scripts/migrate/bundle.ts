@@ -171,7 +171,7 @@ export async function exportStack(
       ],
       { maxBuffer: 1 << 30, encoding: "buffer" },
     );
-    await write("postgres/flywheel.sql", dump.stdout as Buffer);
+    await write("postgres/flywheel.sql", dump.stdout);
     log("postgres: flywheel registry dumped");
   }
   const { stdout } = await run(
@@ -185,7 +185,7 @@ export async function exportStack(
     ],
     { maxBuffer: 1 << 30, encoding: "buffer" },
   );
-  await write("postgres/gateway.sql", stdout as Buffer);
+  await write("postgres/gateway.sql", stdout);
   log("postgres: gateway tables dumped");
 
   const manifest: Manifest = {

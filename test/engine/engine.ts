@@ -47,7 +47,7 @@ export function engineTools(): { pulumi: string; kubernetes: string } {
 export function changesOf(ops: OpMap | undefined): Record<string, number> {
   return Object.fromEntries(
     Object.entries(ops ?? {}).filter(([op, n]) => op !== "same" && (n ?? 0) > 0),
-  ) as Record<string, number>;
+  );
 }
 
 const RELEASE_TYPE = "kubernetes:helm.sh/v3:Release";

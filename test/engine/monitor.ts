@@ -8,10 +8,10 @@ import { createRequire } from "node:module";
 
 const pulumiRequire = createRequire(require.resolve("@pulumi/pulumi"));
 type Any = any;
-const grpc = pulumiRequire("@grpc/grpc-js") as Any;
-const resourceGrpc = pulumiRequire("./proto/resource_grpc_pb") as Any;
-const resourcePb = pulumiRequire("./proto/resource_pb") as Any;
-const emptyPb = pulumiRequire("google-protobuf/google/protobuf/empty_pb") as Any;
+const grpc = pulumiRequire("@grpc/grpc-js");
+const resourceGrpc = pulumiRequire("./proto/resource_grpc_pb");
+const resourcePb = pulumiRequire("./proto/resource_pb");
+const emptyPb = pulumiRequire("google-protobuf/google/protobuf/empty_pb");
 
 export interface FakeMonitor {
   readonly address: string;

@@ -98,7 +98,7 @@ beforeAll(async () => {
       .replace("bucketPrefix: sovereign-local", "bucketPrefix: acme-onprem"),
   );
   const { url } = await world.gateway({
-    s3: { ...world.config().s3!, bucket: srcBuckets.inferenceLogs } as ReturnType<World["config"]>["s3"],
+    s3: { ...world.config().s3!, bucket: srcBuckets.inferenceLogs },
   });
   const pool = new Pool({ connectionString: world.pg.url, max: 1 });
   const { key } = await createApiKey(pool, "demo", "migration test", () => "0123456789abcdef", hashApiKey);
