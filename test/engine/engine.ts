@@ -45,9 +45,7 @@ export function engineTools(): { pulumi: string; kubernetes: string } {
 
 /** Changes other than `same` in a summary. */
 export function changesOf(ops: OpMap | undefined): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(ops ?? {}).filter(([op, n]) => op !== "same" && (n ?? 0) > 0),
-  );
+  return Object.fromEntries(Object.entries(ops ?? {}).filter(([op, n]) => op !== "same" && (n ?? 0) > 0));
 }
 
 const RELEASE_TYPE = "kubernetes:helm.sh/v3:Release";
