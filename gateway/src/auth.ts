@@ -36,6 +36,8 @@ interface VerifiedToken {
 export interface ApiKeyRecord {
   readonly id: string;
   readonly team: string;
+  /** When the key stops working (ms since the epoch); absent when it never expires. */
+  readonly expiresAt?: number;
 }
 
 /** Looks an API key up by its hash; undefined when unknown or revoked. */
@@ -77,6 +79,11 @@ export interface AuthenticatorOptions {
   readonly apiKeys?: ApiKeyLookup;
   /** How long a verified token is remembered (never past its `exp`), ms. @default 60000 */
   readonly tokenCacheMs?: number;
+  /**
+   * How long a found API key is remembered (never past its expiry), ms: the longest a revoked
+   * key keeps working on a gateway replica that has just seen it. @default 30000
+   */
+  readonly apiKeyCacheMs?: number;
 }
 
 export class Authenticator {
@@ -139,9 +146,16 @@ export class Authenticator {
       } catch {
         throw errors.unavailable("cannot verify the API key right now", "auth_unavailable");
       }
-      this.keys.set(hash, rec, now + (rec ? 30_000 : 5_000));
+      const keep = this.opts.apiKeyCacheMs ?? 30_000;
+      // A found key is remembered at most until it expires; an unknown one briefly.
+      this.keys.set(
+        hash,
+        rec,
+        rec ? Math.min(now + keep, rec.expiresAt ?? Infinity) : now + Math.min(keep, 5_000),
+      );
     }
-    if (!rec) throw errors.unauthorized("invalid API key");
+    if (!rec || (rec.expiresAt !== undefined && rec.expiresAt <= now))
+      throw errors.unauthorized("invalid API key");
     const team = this.opts.catalog.teams[rec.team];
     if (!team) throw errors.forbidden(["no_team"]);
     if (teamHeader && teamHeader !== rec.team) throw errors.forbidden(["team_not_member"]);

@@ -85,6 +85,8 @@ export interface GatewayConfig {
   readonly drainTimeoutMs: number;
   /** Accept `Authorization: Bearer sk-sov-...` API keys stored hashed in Postgres. */
   readonly apiKeys: boolean;
+  /** How long a found API key is remembered per replica (never past its expiry), ms: the revocation delay. */
+  readonly apiKeyCacheMs: number;
   readonly accessLog: boolean;
   /** Identifies this replica in object keys and spill files. */
   readonly instanceId: string;
@@ -216,6 +218,7 @@ export function loadConfig(
     retryIntervalMs: int("GATEWAY_RETRY_INTERVAL_MS", 2000),
     drainTimeoutMs: int("GATEWAY_DRAIN_TIMEOUT_MS", 25_000),
     apiKeys: bool("GATEWAY_API_KEYS", true),
+    apiKeyCacheMs: int("GATEWAY_API_KEY_CACHE_MS", 30_000, 0),
     accessLog: bool("GATEWAY_ACCESS_LOG", true),
     instanceId: str("GATEWAY_INSTANCE_ID", env.HOSTNAME ?? `gw-${process.pid}`),
     catalog,

@@ -284,11 +284,15 @@ export async function pruneUsage(pool: Pool): Promise<void> {
 }
 
 export async function lookupApiKey(pool: Pool, hash: string): Promise<ApiKeyRecord | undefined> {
-  const res = await pool.query<{ id: string; team: string }>(
-    "SELECT id, team FROM gateway_api_keys WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+  const res = await pool.query<{ id: string; team: string; expires_at: Date | null }>(
+    "SELECT id, team, expires_at FROM gateway_api_keys WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
     [hash],
   );
-  return res.rows[0];
+  const row = res.rows[0];
+  if (!row) return undefined;
+  return row.expires_at
+    ? { id: row.id, team: row.team, expiresAt: row.expires_at.getTime() }
+    : { id: row.id, team: row.team };
 }
 
 /**

@@ -77,6 +77,7 @@ export class Gateway {
       oidc: cfg.oidc,
       catalog: cfg.catalog,
       apiKeys: cfg.apiKeys ? (h) => lookupApiKey(this.pool, h) : undefined,
+      apiKeyCacheMs: cfg.apiKeyCacheMs,
     });
     this.audit = new SpillQueue<AuditRow>({
       name: "audit",

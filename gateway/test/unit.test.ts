@@ -2,7 +2,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { Authenticator, type ApiKeyRecord } from "../src/auth";
 import { compilePatterns, partitionKey, redact } from "../src/capture";
 import { ConfigError, loadConfig, routeFor } from "../src/config";
 import { createLogger } from "../src/log";
@@ -220,5 +221,67 @@ describe("GIVEN the spill queue", () => {
     expect(q2.onDisk).toBe(0);
     expect(fs.readdirSync(dir)).toEqual([]);
     await q2.close();
+  });
+});
+
+describe("GIVEN API keys remembered by a gateway replica", () => {
+  const catalog = {
+    teams: { demo: { oidcGroup: "demo", budgets: { tokensPerDay: 1000, requestsPerMinute: 10 } } },
+    models: {},
+    routes: {},
+    redactPatterns: [],
+  };
+  const oidc = { issuer: "https://idp.invalid", audience: "x", groupsClaim: "groups", clockToleranceSec: 5 };
+  const KEY = "sk-sov-abc.def";
+  const T0 = Date.UTC(2026, 11, 5, 12, 0, 0);
+  afterEach(() => vi.useRealTimers());
+
+  /** An Authenticator over a key table the test edits, at a clock the test sets. */
+  function world(rec: ApiKeyRecord | undefined, apiKeyCacheMs?: number) {
+    const table = { rec };
+    let lookups = 0;
+    const auth = new Authenticator({
+      oidc,
+      catalog,
+      apiKeyCacheMs,
+      apiKeys: () => {
+        lookups++;
+        return Promise.resolve(table.rec);
+      },
+    });
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const at = (ms: number) => (
+      vi.setSystemTime(T0 + ms),
+      auth.authenticate(`Bearer ${KEY}`).then(
+        (p) => p.team,
+        (e: { status?: number }) => e.status,
+      )
+    );
+    return { table, at, lookups: () => lookups };
+  }
+
+  it("WHEN a cached key reaches its expiry THEN it is refused at once, not when the cache entry ages out", async () => {
+    const w = world({ id: "k1", team: "demo", expiresAt: T0 + 1000 });
+    expect(await w.at(0)).toBe("demo");
+    expect(await w.at(999)).toBe("demo");
+    expect(await w.at(1000)).toBe(401);
+    expect(await w.at(20_000)).toBe(401);
+  });
+
+  it("WHEN a key is revoked THEN a replica stops accepting it within apiKeyCacheMs", async () => {
+    const w = world({ id: "k1", team: "demo" }, 2000);
+    expect(await w.at(0)).toBe("demo");
+    w.table.rec = undefined; // revoked in the database
+    expect(await w.at(1999)).toBe("demo"); // still remembered: the documented delay
+    expect(await w.at(2000)).toBe(401);
+    expect(w.lookups()).toBe(2);
+  });
+
+  it("WHEN no cache time is set THEN a revoked key is remembered for the default 30 s, no longer", async () => {
+    const w = world({ id: "k1", team: "demo" });
+    expect(await w.at(0)).toBe("demo");
+    w.table.rec = undefined;
+    expect(await w.at(29_999)).toBe("demo");
+    expect(await w.at(30_000)).toBe(401);
   });
 });

@@ -193,6 +193,7 @@ export class World {
       retryIntervalMs: 200,
       drainTimeoutMs: 5000,
       apiKeys: true,
+      apiKeyCacheMs: 30_000,
       accessLog: true,
       instanceId: "test",
       catalog: this.catalog(),
