@@ -236,7 +236,13 @@ export function bucketJob(
         spec: {
           restartPolicy: "Never",
           automountServiceAccountToken: false,
-          securityContext: { seccompProfile: { type: "RuntimeDefault" } },
+          // `weed shell` is a client and needs no root: the Job meets PodSecurity `restricted`.
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 65534,
+            runAsGroup: 65534,
+            seccompProfile: { type: "RuntimeDefault" },
+          },
           containers: [
             {
               name: "create-buckets",

@@ -145,6 +145,8 @@ describe("the bucket Job", () => {
     expect(c.env).toContainEqual({ name: "BUCKETS", value: "a-datasets b-models" });
     expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
     expect(spec.template.spec.automountServiceAccountToken).toBe(false);
+    // PodSecurity `restricted` (the e2e's real API server warned on it before).
+    expect(spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65534 });
     const other = bucketJob("sovereign-data", ["a-datasets", "b-models", "c-x"], hosts, "img:1");
     expect(other.metadata.name).not.toBe(job.metadata.name);
     expect(bucketJob("sovereign-data", ["b-models", "a-datasets"], hosts, "img:1").metadata.name).toBe(

@@ -146,7 +146,7 @@ describe("e2e plan", () => {
     expect(nodes.filter((n) => n.metadata.labels?.["sovereign.ai/node-role"] === "system")).toHaveLength(3);
   });
 
-  it("GIVEN any rejection, duplicate, unready workload, leftover or failed admission check THEN the stack fails", () => {
+  it("GIVEN any rejection, duplicate, unready workload, leftover, failed admission check or Pod Security warning THEN the stack fails", () => {
     expect(failures(emptyResult("s"))).toEqual([]);
     const cases: ((r: ReturnType<typeof emptyResult>) => void)[] = [
       (r) => r.rejected.push({ object: "x", message: "invalid" }),
@@ -155,6 +155,10 @@ describe("e2e plan", () => {
       (r) => r.left.push("x"),
       (r) => r.admission.push({ check: "c", ok: false, detail: "d" }),
       (r) => r.errors.push("e"),
+      (r) =>
+        r.warnings.push(
+          'Job d/j: would violate PodSecurity "restricted:latest": runAsNonRoot != true (pod must set securityContext.runAsNonRoot=true)',
+        ),
     ];
     for (const c of cases) {
       const r = emptyResult("s");
@@ -164,6 +168,7 @@ describe("e2e plan", () => {
     }
     const ok = emptyResult("s");
     ok.notApplied.push({ release: "keda", reason: "not obtainable" });
+    ok.warnings.push("policy/v1beta1 PodDisruptionBudget is deprecated");
     expect(failures(ok)).toEqual([]);
     expect(table([ok])).toMatch(/\| ok/);
   });

@@ -246,7 +246,10 @@ export interface StackResult {
   duplicates: Duplicate[];
   admission: { check: string; ok: boolean; detail: string }[];
   skippedKinds: { object: string; reason: string }[];
-  /** Warnings the server returned on apply (shown, not failures: Pod Security `warn` labels, deprecations). */
+  /**
+   * Warnings the server returned on apply. A Pod Security `warn` (a pod below the namespace's warn
+   * level) fails the stack; others (deprecations) are shown only.
+   */
   warnings: string[];
   errors: string[];
 }
@@ -276,6 +279,8 @@ export function failures(r: StackResult): string[] {
     ...r.notReady.map((x) => `not ready ${x.object}: ${x.reason}`),
     ...r.left.map((x) => `left after delete: ${x}`),
     ...r.admission.filter((a) => !a.ok).map((a) => `admission ${a.check}: ${a.detail}`),
+    // A namespace's PodSecurity `warn` level is the level the kit's own pods must meet.
+    ...r.warnings.filter((w) => /would violate PodSecurity/.test(w)).map((w) => `pod security: ${w}`),
     ...r.errors,
   ];
 }

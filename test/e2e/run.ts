@@ -625,7 +625,7 @@ function printStack(r: StackResult): void {
     "objects not applied",
     r.skippedKinds.map((x) => `${x.object}: ${x.reason}`),
   );
-  section("warnings from the server (not failures)", r.warnings);
+  section("warnings from the server (Pod Security ones fail the stack)", r.warnings);
   section("ERRORS", r.errors);
   const f = failures(r);
   log(f.length === 0 ? "  result: ok" : `  result: FAILED (${f.length} problem${f.length > 1 ? "s" : ""})`);
