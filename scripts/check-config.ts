@@ -3,7 +3,7 @@
  * Pulumi.<stack>.yaml). Prints every problem and exits 1, or prints a summary and exits 0.
  */
 import * as fs from "node:fs";
-import { rawFromStackFile, stackFile } from "../stacks/config/load";
+import { StackFileError, rawFromStackFile, stackFile } from "../stacks/config/load";
 import { RuleCrashError, formatIssues } from "../stacks/config/errors";
 import { validateConfig } from "../stacks/config/validate";
 
@@ -17,7 +17,15 @@ if (!fs.existsSync(file)) {
   console.error(`check-config: no stack config at ${file}`);
   process.exit(2);
 }
-const { raw, secretKeys } = rawFromStackFile(file);
+let stackConfig: ReturnType<typeof rawFromStackFile>;
+try {
+  stackConfig = rawFromStackFile(file);
+} catch (e) {
+  if (!(e instanceof StackFileError)) throw e;
+  console.error(e.message);
+  process.exit(1);
+}
+const { raw, secretKeys } = stackConfig;
 let r: ReturnType<typeof validateConfig>;
 try {
   r = validateConfig(raw, { secretKeys });

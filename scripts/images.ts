@@ -6,7 +6,8 @@
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
-import { rawFromStackFile, stackFile } from "../stacks/config/load";
+import { StackFileError, rawFromStackFile, stackFile } from "../stacks/config/load";
+import { ConfigError } from "../stacks/config/errors";
 import { parseConfig } from "../stacks/config/validate";
 import { parseImage } from "../components/lib/images";
 import { imageRoutes, type ImageRoute } from "../stacks/config/image-plan";
@@ -45,7 +46,19 @@ if (require.main === module) {
     process.exit(2);
   }
   const file = fs.existsSync(stack) ? stack : stackFile(stack);
-  const config = parseConfig(rawFromStackFile(file).raw);
+  if (!fs.existsSync(file)) {
+    console.error(`images: no stack config at ${file}`);
+    process.exit(2);
+  }
+  let config: ReturnType<typeof parseConfig>;
+  try {
+    config = parseConfig(rawFromStackFile(file).raw);
+  } catch (e) {
+    // A YAML or config mistake is one message, never a stack trace.
+    if (!(e instanceof StackFileError) && !(e instanceof ConfigError)) throw e;
+    console.error(e instanceof StackFileError ? e.message : `${file}: ${e.message}`);
+    process.exit(1);
+  }
   const ecr =
     values.account && config.substrate.kind === "aws"
       ? `${values.account}.dkr.ecr.${config.substrate.region}.amazonaws.com`

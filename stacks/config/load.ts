@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parse as parseYaml } from "yaml";
+import { YAMLParseError, parse as parseYaml } from "yaml";
 
 export const NAMESPACE = "sovereign";
 
@@ -52,11 +52,36 @@ function decodeValue(v: string): unknown {
  * replaced by a placeholder, since they cannot be decrypted offline.
  */
 export function rawFromStackFile(file: string): RawStackConfig {
-  const doc = parseYaml(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
+  let doc: unknown;
+  try {
+    doc = parseYaml(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    if (!(e instanceof YAMLParseError)) throw e;
+    const at = e.linePos?.[0];
+    throw new StackFileError(file, e.message.split(" at line ")[0].split("\n")[0], at?.line, at?.col);
+  }
+  if (doc === null || doc === undefined) return { raw: {}, secretKeys: [] };
+  const top = doc as Record<string, unknown>;
+  if (typeof doc !== "object" || Array.isArray(doc) || !("config" in top))
+    throw new StackFileError(
+      file,
+      `expected a top-level "config:" mapping (Pulumi stack files hold settings under it), found ${Array.isArray(doc) ? "a list" : typeof doc !== "object" ? JSON.stringify(doc) : `keys ${Object.keys(top).join(", ")}`}`,
+    );
+  const config = top.config;
+  if (config === null || typeof config !== "object" || Array.isArray(config))
+    throw new StackFileError(
+      file,
+      `expected "config:" to be a mapping of settings, found ${JSON.stringify(config)}`,
+    );
   const raw: Record<string, unknown> = {};
   const secretKeys: string[] = [];
-  for (const [k, v] of Object.entries(doc?.config ?? {})) {
+  for (const [k, v] of Object.entries(config)) {
     const [ns, ...rest] = k.split(":");
+    if (ns !== NAMESPACE && rest.length > 0 && nearNamespace(ns))
+      throw new StackFileError(
+        file,
+        `expected the "${NAMESPACE}:" namespace, found "${k}" (a typo? its setting would be ignored)`,
+      );
     if (ns !== NAMESPACE || rest.length === 0) continue;
     const key = rest.join(":");
     const { value, secret } = stripSecure(v);
@@ -110,4 +135,37 @@ export function stackNames(dir: string = STACKS_DIR): string[] {
     .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
     .filter((s): s is string => s !== undefined)
     .sort();
+}
+
+/** A stack file that cannot be read as a Pulumi stack config: one line, with file, line and column when known. */
+export class StackFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+    readonly line?: number,
+    readonly col?: number,
+  ) {
+    super(`${file}${line !== undefined ? `:${line}:${col ?? 1}` : ""}: ${reason}`);
+    this.name = "StackFileError";
+  }
+}
+
+/** A namespace one or two edits from `sovereign` (a typo), but not another provider's. */
+function nearNamespace(ns: string): boolean {
+  const a = ns.toLowerCase();
+  const b = NAMESPACE;
+  if (a === b) return true; // e.g. "Sovereign:"
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [
+    i,
+    ...Array<number>(b.length).fill(0),
+  ]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      // a swap of two neighbours counts as one edit ("sovereing")
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.length][b.length] <= 2;
 }
