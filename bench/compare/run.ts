@@ -305,7 +305,20 @@ litellm_settings:
   );
   const p = start(
     path.join(venv, "bin", "litellm"),
-    ["--config", conf, "--host", "127.0.0.1", "--port", String(port), "--num_workers", "2"],
+    [
+      "--config",
+      conf,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--num_workers",
+      "2",
+      // uvicorn kills a worker that does not answer its supervisor within 5 s; importing
+      // LiteLLM takes longer than that on a busy 2-core machine, and the workers never come up.
+      "--timeout_worker_healthcheck",
+      "300",
+    ],
     {
       cwd: tmp,
       env: {
@@ -313,12 +326,12 @@ litellm_settings:
         LITELLM_LOCAL_MODEL_COST_MAP: "True", // no fetch of the price list from the internet
         LITELLM_LOG: "ERROR",
         LITELLM_TELEMETRY: "False",
-        DATABASE_URL: "",
+        DATABASE_URL: undefined, // no database: master key only
       },
     },
   );
   p.stdout!.resume();
-  await waitHttp(`http://127.0.0.1:${port}/health/liveliness`, "LiteLLM", p, 180);
+  await waitHttp(`http://127.0.0.1:${port}/health/liveliness`, "LiteLLM", p, 300);
   return {
     name: `LiteLLM ${litellmVersion()}`,
     url: `http://127.0.0.1:${port}`,
@@ -508,6 +521,7 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
 
   // Warm every path (JIT, connection pools, LiteLLM's router) before measuring.
   for (const s of systems) await attack(vegeta, tmp, s, [], 50, 2);
+  await new Promise((r) => setTimeout(r, 2000)); // let a slow proxy finish what it still holds
 
   const rows: string[][] = [];
   const errorKinds = new Map<string, Set<string>>();
