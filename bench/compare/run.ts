@@ -375,6 +375,26 @@ function runVegeta(vegeta: string, args: string[]): Promise<void> {
   });
 }
 
+const SETTLE_MAX_S = 60;
+
+/**
+ * Waits until the system's processes are idle (under 5 % of a core over half a second), at most
+ * SETTLE_MAX_S: a saturated proxy keeps working on the requests the load generator already gave
+ * up on, and that backlog must not spill into the next point. Returns the seconds waited.
+ */
+async function settle(roots: [string, number][]): Promise<number> {
+  const t0 = Date.now();
+  const busy = () => roots.reduce((a, [, pid]) => a + treeTicks(snapshot(), pid), 0);
+  let last = busy();
+  while (Date.now() - t0 < SETTLE_MAX_S * 1000) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = busy();
+    if (now - last <= 2) break; // ≤ 2 ticks of 10 ms in 500 ms
+    last = now;
+  }
+  return (Date.now() - t0) / 1000;
+}
+
 /** Own reaped-children CPU: vegeta's CPU once it has exited and been waited for. */
 const reapedSelf = () => parseProcStat(fs.readFileSync("/proc/self/stat", "utf8")).reaped;
 
@@ -520,11 +540,14 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
   console.log(`systems: ${systems.map((s) => s.name).join(", ")}; one fake upstream (${upstreamUrl})\n`);
 
   // Warm every path (JIT, connection pools, LiteLLM's router) before measuring.
-  for (const s of systems) await attack(vegeta, tmp, s, [], 50, 2);
-  await new Promise((r) => setTimeout(r, 2000)); // let a slow proxy finish what it still holds
+  for (const s of systems) {
+    await attack(vegeta, tmp, s, [], 50, 2);
+    await settle(s.roots);
+  }
 
   const rows: string[][] = [];
   const errorKinds = new Map<string, Set<string>>();
+  const settled: string[] = [];
   for (const rate of RATES) {
     let direct: Point | undefined;
     for (const s of systems) {
@@ -549,7 +572,8 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
         cpuCell(m.cpu.filter(([n]) => n !== "vegeta")),
         fmt(m.cpu.find(([n]) => n === "vegeta")![1]),
       ]);
-      if (p.errors && s.name.startsWith("LiteLLM")) await new Promise((r) => setTimeout(r, 2000)); // let a backlog drain
+      const waited = await settle(s.roots);
+      if (waited > 5) settled.push(`${s.name} at ${rate} req/s: ${fmt(waited, 0)} s`);
     }
   }
   console.log(
@@ -577,6 +601,7 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
   const closed: string[] = [];
   for (const s of systems) {
     const m = await attack(vegeta, tmp, s, [], "max", CLOSED_LOOP_S);
+    await settle(s.roots);
     closed.push(`${s.name} ${fmt(m.point.served, 0)}${m.point.errors ? ` (${m.point.errors} errors)` : ""}`);
   }
   console.log(`\nclosed loop, 32 concurrent callers, ${CLOSED_LOOP_S} s, req/s served: ${closed.join(", ")}`);
@@ -584,11 +609,17 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
   const tt: string[] = [];
   for (const s of systems) {
     const r = await ttfb(s, TTFB_RATE, SECONDS);
+    await settle(s.roots);
     tt.push(`${s.name} ${fmt(pct(r.ms, 50))}${r.errors ? ` (${r.errors} errors)` : ""}`);
   }
   console.log(
     `streaming at ${TTFB_RATE} req/s, time to first byte p50, ms (Node client, open loop): ${tt.join(", ")}`,
   );
+  if (settled.length) {
+    console.log(
+      `waited for a backlog of abandoned requests to drain before the next point: ${settled.join("; ")}`,
+    );
+  }
   for (const [n, set] of errorKinds) console.log(`errors seen, ${n}: ${[...set].join(" | ")}`);
   const load1 = os.loadavg();
   console.log(`load average at the end: ${load1.map((l) => l.toFixed(2)).join(" ")}`);
