@@ -23,6 +23,7 @@ import { TestIdp } from "../gateway/test/helpers/oidc";
 import { testOpaData } from "../gateway/test/helpers/world";
 import { freePort, startPostgres } from "../test/helpers/postgres";
 import { toolPath } from "../test/helpers/tools";
+import { gatewayBench } from "./compare/cli";
 
 const REPO = path.resolve(__dirname, "..");
 const RATES = (process.env.BENCH_RATES ?? "100,250,500,1000").split(",").map(Number);
@@ -491,7 +492,8 @@ async function main(): Promise<void> {
   agent.destroy();
 }
 
-void main().catch((e) => {
+// `-- --compare litellm,nginx` runs the side-by-side comparison (bench/compare/) instead.
+void gatewayBench(process.argv.slice(2), main).catch((e) => {
   console.error(e);
   process.exit(1);
 });
