@@ -92,7 +92,7 @@ function start(
   });
   procs.push(p);
   let err = "";
-  p.stderr!.on("data", (c) => {
+  p.stderr.on("data", (c) => {
     err = (err + String(c)).slice(-4000);
   });
   (p as ChildProcess & { lastStderr: () => string }).lastStderr = () => err;
@@ -369,7 +369,7 @@ function runVegeta(vegeta: string, args: string[]): Promise<void> {
     const p = spawn(vegeta, args, { stdio: ["ignore", "ignore", "pipe"] });
     procs.push(p);
     let err = "";
-    p.stderr!.on("data", (c) => (err += String(c)));
+    p.stderr.on("data", (c) => (err += String(c)));
     p.on("error", reject);
     p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`vegeta exited ${code}: ${err}`))));
   });
