@@ -20,7 +20,7 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { TestIdp } from "../gateway/test/helpers/oidc";
-import { testOpaData } from "../gateway/test/helpers/world";
+import { catalogOf, testOpaData } from "../gateway/test/helpers/world";
 import { freePort, startPostgres } from "../test/helpers/postgres";
 import { toolPath } from "../test/helpers/tools";
 import { gatewayBench } from "./compare/cli";
@@ -299,19 +299,11 @@ async function main(): Promise<void> {
   leftovers.procs.push(up);
   const upstreamUrl = (await waitLine(up, /(http:\/\/\S+)\n/, "upstream"))[1];
 
-  const catalog = {
-    teams: Object.fromEntries(
-      Object.entries(data.teams).map(([n, t]) => [
-        n,
-        { oidcGroup: t.oidcGroup, clearance: t.clearance, budgets: t.budgets },
-      ]),
-    ),
-    models: Object.fromEntries(
-      Object.entries(data.models).map(([n, m]) => [n, { role: m.role, baseModel: m.baseModel }]),
-    ),
-    routes: { "tiny-chat": upstreamUrl, "tiny-embed": upstreamUrl, "secret-chat": upstreamUrl },
-    redactPatterns: [],
-  };
+  const catalog = catalogOf(
+    data,
+    { "tiny-chat": upstreamUrl, "tiny-embed": upstreamUrl, "secret-chat": upstreamUrl },
+    [],
+  );
   const profDir = path.join(os.tmpdir(), "sovereign-gateway-profiles");
   const gwArgs = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
   // The gateway runs compiled, as in its container image.

@@ -25,7 +25,7 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { TestIdp } from "../../gateway/test/helpers/oidc";
-import { testOpaData } from "../../gateway/test/helpers/world";
+import { catalogOf, testOpaData } from "../../gateway/test/helpers/world";
 import { freePort, startPostgres } from "../../test/helpers/postgres";
 import { toolPath } from "../../test/helpers/tools";
 import { ensureLitellm, ensureNginx, ensureVegeta, litellmVersion, VEGETA_VERSION } from "./install";
@@ -192,19 +192,11 @@ async function startSovereign(upstreamUrl: string, tmp: string): Promise<System>
   cleanups.push(() => void idp.stop());
   await idp.addKey("RS256");
   const token = await idp.token({ sub: "bench", groups: ["sovereign-nocap"], exp: 3600 });
-  const catalog = {
-    teams: Object.fromEntries(
-      Object.entries(data.teams).map(([n, t]) => [
-        n,
-        { oidcGroup: t.oidcGroup, clearance: t.clearance, budgets: t.budgets },
-      ]),
-    ),
-    models: Object.fromEntries(
-      Object.entries(data.models).map(([n, m]) => [n, { role: m.role, baseModel: m.baseModel }]),
-    ),
-    routes: { "tiny-chat": upstreamUrl, "tiny-embed": upstreamUrl, "secret-chat": upstreamUrl },
-    redactPatterns: [],
-  };
+  const catalog = catalogOf(
+    data,
+    { "tiny-chat": upstreamUrl, "tiny-embed": upstreamUrl, "secret-chat": upstreamUrl },
+    [],
+  );
   const build = spawnSync(
     process.execPath,
     [require.resolve("typescript/bin/tsc"), "-p", "gateway/tsconfig.build.json"],

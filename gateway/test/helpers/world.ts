@@ -27,6 +27,20 @@ export const EMAIL_PATTERN = "[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}";
 export const BUCKET = "sovereign-test-inference-logs";
 
 /** `data.sovereign` for the tests, per the contract in components/lib/contracts.ts. */
+/** The gateway's catalog for OPA data: its teams and models, served at `routes`. */
+export function catalogOf(
+  data: OpaData,
+  routes: Catalog["routes"],
+  redactPatterns: readonly string[] = data.redactPatterns,
+): Catalog {
+  const models: Record<string, Catalog["models"][string]> = {};
+  for (const [n, m] of Object.entries(data.models)) models[n] = { role: m.role, baseModel: m.baseModel };
+  const teams: Record<string, Catalog["teams"][string]> = {};
+  for (const [n, t] of Object.entries(data.teams))
+    teams[n] = { oidcGroup: t.oidcGroup, clearance: t.clearance, budgets: t.budgets };
+  return { teams, models, routes, redactPatterns };
+}
+
 export function testOpaData(): OpaData {
   const team = (
     oidcGroup: string,
@@ -107,19 +121,11 @@ export class World {
   }
 
   catalog(): Catalog {
-    const models: Record<string, Catalog["models"][string]> = {};
-    for (const [n, m] of Object.entries(this.data.models))
-      models[n] = { role: m.role, baseModel: m.baseModel };
-    const teams: Record<string, Catalog["teams"][string]> = {};
-    for (const [n, t] of Object.entries(this.data.teams)) {
-      teams[n] = { oidcGroup: t.oidcGroup, clearance: t.clearance, budgets: t.budgets };
-    }
-    return {
-      teams,
-      models,
-      routes: { "tiny-chat": this.chat.url, "tiny-embed": this.embed.url, "secret-chat": this.chat.url },
-      redactPatterns: this.data.redactPatterns,
-    };
+    return catalogOf(this.data, {
+      "tiny-chat": this.chat.url,
+      "tiny-embed": this.embed.url,
+      "secret-chat": this.chat.url,
+    });
   }
 
   /** The environment a deployed gateway would get (for child-process gateways). */
