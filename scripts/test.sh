@@ -5,10 +5,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== install (npm ci)"
 npm ci --no-audit --no-fund
+# The trainer's ML venv (torch, about 7.6 GB, cached outside the clone) is mostly download and
+# unpacking, so on a cold machine it installs in the background while the Go tools compile.
+echo "== trainer venv (background; trainer/setup-tests.sh, cached in ${SOVEREIGN_TOOLS_CACHE:-$HOME/.cache/sovereign}/venvs)"
+venv_log="$(mktemp)"
+bash trainer/setup-tests.sh >"$venv_log" 2>&1 &
+venv_pid=$!
 echo "== tools (OPA, Helm, promtool, amtool, PostgreSQL, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, operator CRDs; pinned, cached in ${SOVEREIGN_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/tools})"
 bash scripts/tools.sh e2e
 echo "== engine tools (Pulumi CLI; pinned, cached in ${SOVEREIGN_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/tools})"
 bash scripts/engine-tools.sh pulumi
+echo "== trainer venv (waiting for the background install)"
+if ! wait "$venv_pid"; then
+  cat "$venv_log"
+  echo "trainer/setup-tests.sh failed: the runner's ML tests cannot run (nothing is skipped)" >&2
+  exit 1
+fi
+tail -n 2 "$venv_log"
 echo "== format"
 npx prettier --check .
 echo "== lint"
