@@ -56,7 +56,8 @@ class Redactor:
     def text(self, s: str) -> str:
         if self._one is None or self._one.search(s) is None:
             return s
-        return self._one.sub(REDACTED, s)
+        redacted: str = self._one.sub(REDACTED, s)
+        return redacted
 
     def messages(self, messages: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
         """Redacted copies; one search over the joined contents decides whether any string needs
