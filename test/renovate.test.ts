@@ -91,7 +91,14 @@ describe("renovate.json", () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
     for (const [name, v] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies }))
       expect(v, name).toMatch(/^\d+\.\d+\.\d+$/);
-    for (const f of ["trainer/requirements.txt", "trainer/requirements-test.txt"])
+    const pipFiles = fs
+      .readdirSync(path.join(ROOT, "trainer"))
+      .filter((f) => /^requirements(-\w+)?\.txt$/.test(f))
+      .map((f) => `trainer/${f}`);
+    expect(pipFiles).toEqual(
+      expect.arrayContaining(["trainer/requirements.txt", "trainer/requirements-typecheck.txt"]),
+    );
+    for (const f of pipFiles)
       for (const line of fs.readFileSync(path.join(ROOT, f), "utf8").split("\n"))
         if (line.trim() && !line.trim().startsWith("#") && !line.trim().startsWith("-"))
           expect(line, f).toMatch(/==/);
