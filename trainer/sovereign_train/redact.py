@@ -56,8 +56,7 @@ class Redactor:
     def text(self, s: str) -> str:
         if self._one is None or self._one.search(s) is None:
             return s
-        redacted: str = self._one.sub(REDACTED, s)
-        return redacted
+        return self._one.sub(REDACTED, s)
 
     def messages(self, messages: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
         """Redacted copies; one search over the joined contents decides whether any string needs
