@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { YAMLParseError, parse as parseYaml } from "yaml";
+import { YAMLError, parseDocument } from "yaml";
 
 export const NAMESPACE = "sovereign";
 
@@ -67,9 +67,14 @@ export function rawFromStackText(text: string, file: string): RawStackConfig {
   const stack = /^Pulumi\.(.+)\.yaml$/.exec(path.basename(file))?.[1];
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    const parsed = parseDocument(text, { logLevel: "silent" });
+    // A warning (an unknown tag or directive, an ambiguous alias) is a mistake too: the value
+    // would not be what the file seems to say.
+    const first = parsed.errors[0] ?? parsed.warnings[0];
+    if (first) throw first;
+    doc = parsed.toJS();
   } catch (e) {
-    if (e instanceof YAMLParseError) {
+    if (e instanceof YAMLError) {
       const at = e.linePos?.[0];
       throw new StackFileError(file, e.message.split(" at line ")[0].split("\n")[0], at?.line, at?.col);
     }
