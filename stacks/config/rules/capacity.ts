@@ -7,14 +7,19 @@
  */
 import { gpusOf } from "../../../components/platform/model-server";
 import type { ConfigIssue } from "../errors";
+import { poolGpusPerNode } from "./core";
 import { issue, type Rule } from "./helpers";
 
 export const replicasFitPools: Rule = ({ config }) => {
   const out: ConfigIssue[] = [];
   config.gpuPools.forEach((pool, p) => {
+    const perNode = poolGpusPerNode(pool);
+    // A replica larger than a node is reported by modelsFitPools; its sums would only repeat it.
     const onPool = config.models
       .map((m, i) => ({ m, i, gpus: gpusOf(m) }))
-      .filter(({ m, gpus }) => m.pool === pool.name && gpus > 0);
+      .filter(
+        ({ m, gpus }) => m.pool === pool.name && gpus > 0 && (perNode === undefined || gpus <= perNode),
+      );
     for (const { m, i, gpus } of onPool) {
       const need = m.replicas.max * gpus;
       if (need > pool.maxGpus)
