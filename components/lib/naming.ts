@@ -140,3 +140,11 @@ export function bucketNameProblem(v: string): string | undefined {
     ? undefined
     : `an S3 bucket name (3 to 63 lowercase letters, digits and single '-')${oddCharacters(v)}`;
 }
+
+/** An AWS tag value: at most 256 of Unicode letters, digits, spaces and _ . : / = + - @ (no emoji). */
+export function awsTagValueProblem(v: string): string | undefined {
+  if ([...v].length > 256) return `an AWS tag value of at most 256 characters, found ${[...v].length}`;
+  if (!/^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u.test(v))
+    return `an AWS tag value (letters, digits, spaces and _ . : / = + - @)${oddCharacters(v)}`;
+  return undefined;
+}

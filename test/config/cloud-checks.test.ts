@@ -126,7 +126,12 @@ describe("Kubernetes label values and names", () => {
       "sovereign:tags.costCenter",
       /emoji/,
     ],
-    ["a space in tags.owner", (r) => (r.tags.owner = "platform team"), "sovereign:tags.owner", /spaces/],
+    [
+      "a space in tags.costCenter",
+      (r) => (r.tags.costCenter = "cc 1000"),
+      "sovereign:tags.costCenter",
+      /spaces/,
+    ],
     [
       "non-ASCII letters in a team's costCenter",
       (r) => (r.teams[0].costCenter = "Forschung-Zürich"),
@@ -154,6 +159,14 @@ describe("Kubernetes label values and names", () => {
       expect(msg).toMatch(/^expected a value that makes a valid Kubernetes label value/);
       expect(msg).toMatch(why);
     });
+
+  it("GIVEN an emoji in tags.owner (an AWS tag) WHEN validated THEN it is an error; an e-mail address with a space is accepted", () => {
+    const raw = shipped("aws-dev");
+    raw.tags.owner = "platform 🚀";
+    expect(only(raw, "sovereign:tags.owner")[0]).toMatch(/AWS tag value .*emoji/);
+    raw.tags.owner = "Platform Team platform@acme.example";
+    expect(issuesOf(raw)).toEqual([]);
+  });
 
   it("GIVEN a GPU type and node selector that are not labels (cluster substrate) WHEN validated THEN each is an error at its path", () => {
     const raw = shipped("local");

@@ -12,6 +12,7 @@ import { flywheelTeams, renderFlywheelCronJob } from "../../../components/flywhe
 import { modelServiceName } from "../../../components/lib/endpoints";
 import { cloudTags, teamLabels } from "../../../components/lib/labels";
 import {
+  awsTagValueProblem,
   bucketNameProblem,
   clusterNameOf,
   dnsLabelProblem,
@@ -47,14 +48,15 @@ function check(
 }
 
 /**
- * Values that become Kubernetes label values: the required tags (also AWS tags, so that one
- * cost-center value works in both places), each team's cost center (`cost-center` label on every
- * team object), pool GPU types (node label) and node selectors.
+ * Values that become Kubernetes label values: each team's cost center (`cost-center` label on
+ * every team object) and the stack's (the same chargeback dimension, so it must be usable as
+ * that label too), pool GPU types (node label) and node selectors. The owner tag is an AWS tag
+ * only: AWS's tag rules apply (an e-mail address is fine, an emoji is not).
  */
 export const labelValues: Rule = ({ config }) => {
   const out: ConfigIssue[] = [];
   const tags = cloudTags(config.tags, "stack");
-  out.push(...check("tags.owner", config.tags.owner, tags.owner, "label value", labelValueProblem));
+  out.push(...check("tags.owner", config.tags.owner, tags.owner, "AWS tag value", awsTagValueProblem));
   out.push(
     ...check(
       "tags.costCenter",
