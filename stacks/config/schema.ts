@@ -11,6 +11,8 @@
  *   `{}` parsed through its schema (`prefault`), so its fields' defaults apply;
  * - secrets live under the one key `secrets`, which must be set with `pulumi config set --secret`.
  */
+import * as os from "node:os";
+import * as path from "node:path";
 import { z } from "zod";
 import { MIRROR_PREFIX, REGISTRY_HOST } from "../../components/lib/images";
 import { CLASSIFICATIONS } from "../../components/lib/classification";
@@ -37,6 +39,11 @@ export const imageRef = z
     "an image with a pinned tag or digest",
   )
   .refine((s) => !/:latest$/.test(s), "a pinned tag, never 'latest'");
+/** `~` and `~/...` as a shell expands them (Pulumi passes the string on as it is). */
+export function expandHome(p: string): string {
+  return p === "~" || p.startsWith("~/") ? path.join(os.homedir(), p.slice(1)) : p;
+}
+
 const cidr = z
   .string()
   .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, "an IPv4 CIDR like 10.0.0.0/16");
@@ -51,8 +58,11 @@ export const substrateSchema = z.discriminatedUnion("kind", [
     kind: z.literal("cluster"),
     /** kubeconfig context of the target cluster. */
     context: z.string().min(1, "a kubeconfig context name"),
-    /** Path to a kubeconfig file. @default the standard kubeconfig resolution ($KUBECONFIG, ~/.kube/config) */
-    kubeconfig: z.string().min(1).optional(),
+    /**
+     * Path to a kubeconfig file; a leading `~/` is your home directory, as in a shell.
+     * @default the standard kubeconfig resolution ($KUBECONFIG, ~/.kube/config)
+     */
+    kubeconfig: z.string().min(1).transform(expandHome).optional(),
     /**
      * StorageClass for the kit's volumes (object store, Postgres, platform). `standard` is
      * kind's class; k3d uses `local-path`. @default standard
