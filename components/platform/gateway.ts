@@ -56,7 +56,7 @@ export interface GatewayArgs {
   readonly guardTimeoutMs?: number;
   /** Characters of generated text per screened window of a streamed answer. @default 200 */
   readonly guardStreamWindowChars?: number;
-  /** Write each audit row to disk (fsync) before answering. @default false */
+  /** Write each audit row and capture record to disk (fsync) before answering. @default false */
   readonly auditSync?: boolean;
   /** Spill volume size for records waiting for Postgres or the object store. @default 2Gi */
   readonly spillSize?: string;

@@ -71,8 +71,8 @@ export interface GatewayConfig {
   /** Characters of text a capture record may hold; larger ones are not captured. */
   readonly captureMaxChars: number;
   /**
-   * Write each audit row to the spill log on disk before the response is sent (and fsync it),
-   * so an answered request is never lost, even to SIGKILL. Prod turns it on.
+   * Write each audit row and capture record to the spill log on disk before the response is
+   * sent (and fsync it), so an answered request is never lost, even to SIGKILL. Prod turns it on.
    */
   readonly auditSync: boolean;
   readonly upstreamTimeoutMs: number;

@@ -4,7 +4,9 @@
  * response content only when it will be captured. Redaction runs off the request path: the
  * record is handed to a {@link Redactor}, which redacts one record per event-loop turn after
  * the response has been sent, with bounded work per record (linear-time patterns, a size cap)
- * and a bounded backlog, and only then queues it for delivery.
+ * and a bounded backlog, and only then queues it for delivery. With GATEWAY_AUDIT_SYNC the
+ * answer waits until its record is redacted and written durably (fsynced spill file), like its
+ * audit row.
  */
 import type { AuthzDecision } from "../../../components/lib/contracts";
 import { compilePatterns, redactRecord, textSize, type CaptureRecord, type Pattern } from "../capture";
@@ -42,17 +44,22 @@ export function planCapture(
   }
 }
 
-/** Hands the record of a successful request to the redactor (which queues it once redacted). */
+/**
+ * Hands the record of a successful request to the redactor (which queues it once redacted).
+ * With `durable`, returns a promise that resolves once the redacted record is on disk
+ * (fsynced); the caller holds the answer's end until then.
+ */
 export function capture(
   d: CaptureDeps,
   ctx: RequestContext,
   r: InferenceRequest,
   plan: CapturePlan,
   response: unknown,
-): void {
-  if (!d.redactor) return;
+  durable = false,
+): Promise<void> | undefined {
+  if (!d.redactor) return undefined;
   const p = ctx.principal;
-  ctx.captured = d.redactor.submit(
+  const written = d.redactor.submit(
     {
       ts: ctx.ts,
       requestId: ctx.id,
@@ -65,7 +72,10 @@ export function capture(
       usage: { promptTokens: ctx.tokensIn, completionTokens: ctx.tokensOut },
     },
     plan.patterns,
+    durable,
   );
+  ctx.captured = written !== false;
+  return written === false || written === true ? undefined : written;
 }
 
 export interface RedactorOptions {
@@ -80,14 +90,20 @@ export interface RedactorOptions {
 
 /** Redacts captured records one per event-loop turn, after their responses have been sent. */
 export class Redactor {
-  private pending: { r: CaptureRecord; patterns: readonly Pattern[] }[] = [];
+  private pending: { r: CaptureRecord; patterns: readonly Pattern[]; written?: () => void }[] = [];
   private scheduled = false;
   private idle?: () => void;
 
   constructor(private readonly o: RedactorOptions) {}
 
-  /** Accepts a record for redaction; false (and counted as dropped) when it is too large or the backlog is full. */
-  submit(r: CaptureRecord, patterns: readonly Pattern[]): boolean {
+  /**
+   * Accepts a record for redaction; false (and counted as dropped) when it is too large or the
+   * backlog is full. With `durable`, an accepted record gives a promise instead, resolved once
+   * the redacted record is written and fsynced (or could not be: the failure is counted).
+   */
+  submit(r: CaptureRecord, patterns: readonly Pattern[], durable: true): false | Promise<void>;
+  submit(r: CaptureRecord, patterns: readonly Pattern[], durable?: boolean): boolean | Promise<void>;
+  submit(r: CaptureRecord, patterns: readonly Pattern[], durable = false): boolean | Promise<void> {
     if (this.pending.length >= this.o.maxPending) {
       this.o.metrics.captureDropped.inc();
       return false;
@@ -101,9 +117,15 @@ export class Redactor {
       });
       return false;
     }
-    this.pending.push({ r, patterns });
-    this.schedule();
-    return true;
+    if (!durable) {
+      this.pending.push({ r, patterns });
+      this.schedule();
+      return true;
+    }
+    return new Promise<void>((written) => {
+      this.pending.push({ r, patterns, written });
+      this.schedule();
+    });
   }
 
   get backlog(): number {
@@ -121,10 +143,13 @@ export class Redactor {
     const job = this.pending.shift();
     if (job) {
       try {
-        this.o.queue.push(redactRecord(job.r, job.patterns));
+        const red = redactRecord(job.r, job.patterns);
+        if (job.written) void this.o.queue.pushDurable(red).then(job.written);
+        else this.o.queue.push(red);
       } catch (e) {
         this.o.metrics.captureDropped.inc();
         this.o.log.error("capture redaction failed", { requestId: job.r.requestId, error: String(e) });
+        job.written?.();
       }
     }
     if (this.pending.length) this.schedule();

@@ -89,9 +89,12 @@ export async function inference(
             return errors.forbidden(ctx.reasons);
           }
         : undefined,
+    // The capture record and the audit row; with GATEWAY_AUDIT_SYNC both are on disk (fsynced)
+    // before the answer's end reaches the client.
     beforeEnd: async (out) => {
-      if (plan && out.response) capture(d, ctx, r, plan, out.response);
-      await journal(d.accountDeps, ctx);
+      const captured =
+        plan && out.response ? capture(d, ctx, r, plan, out.response, cfg.auditSync) : undefined;
+      await Promise.all([captured, journal(d.accountDeps, ctx)]);
     },
   });
 }
