@@ -20,10 +20,11 @@ import { BUCKET, World } from "./helpers/world";
 
 const world = new World();
 let url = "";
+let lines: string[] = [];
 
 beforeAll(async () => {
   await world.start();
-  ({ url } = await world.gateway({ maxBodyBytes: 1_048_576 }));
+  ({ url, lines } = await world.gateway({ maxBodyBytes: 1_048_576 }));
 });
 afterAll(() => world.stop());
 
@@ -288,6 +289,9 @@ describe("GIVEN hostile bodies", () => {
     const text = JSON.stringify(rec);
     expect(text).not.toContain("a@example.com");
     expect(text).not.toContain("x@y.org");
+    // Redacted on the worker thread, off the event loop (no fallback to in-thread redaction).
+    expect(lines.some((l) => l.includes("capture redaction worker started"))).toBe(true);
+    expect(lines.some((l) => l.includes("redacting on the event loop"))).toBe(false);
   });
 
   it("WHEN JSON is nested 2,500 levels deep THEN 400 naming the limit, the process lives and later requests are audited", async () => {
