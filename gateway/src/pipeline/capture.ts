@@ -94,6 +94,13 @@ export interface RedactorOptions {
   readonly inThread?: boolean;
 }
 
+/**
+ * Records with fewer characters of text than this are redacted on the event loop (a fraction of
+ * a millisecond), larger ones on the worker thread: handing a record over costs more than
+ * redacting a small one.
+ */
+export const OFFLOAD_CHARS = 4096;
+
 interface Job {
   readonly r: CaptureRecord;
   readonly patterns: readonly Pattern[];
@@ -113,10 +120,11 @@ function startWorker(): Worker {
 }
 
 /**
- * Redacts captured records after their responses have been sent, on a worker thread (records
- * in order, one at a time), so the main event loop only copies them. Accepted records are
- * bounded by `maxPending`. Should the worker fail to start it redacts on the event loop, one
- * record per turn (logged).
+ * Redacts captured records after their responses have been sent: small ones on the event loop,
+ * one per turn; larger ones ({@link OFFLOAD_CHARS} characters of text or more) on a worker
+ * thread (one at a time, in order), so the event loop only copies them. Accepted records are
+ * bounded by `maxPending`. Should the worker fail to start, everything is redacted on the event
+ * loop, one record per turn (logged).
  */
 export class Redactor {
   private readonly jobs = new Map<number, Job>();
@@ -152,19 +160,20 @@ export class Redactor {
       });
       return false;
     }
+    const offload = size >= OFFLOAD_CHARS;
     if (!durable) {
-      this.enqueue({ r, patterns });
+      this.enqueue({ r, patterns }, offload);
       return true;
     }
-    return new Promise<void>((written) => this.enqueue({ r, patterns, written }));
+    return new Promise<void>((written) => this.enqueue({ r, patterns, written }, offload));
   }
 
   get backlog(): number {
     return this.jobs.size + this.pending.length;
   }
 
-  private enqueue(job: Job): void {
-    const w = this.ensureWorker();
+  private enqueue(job: Job, offload: boolean): void {
+    const w = offload ? this.ensureWorker() : undefined;
     if (!w) {
       this.pending.push(job);
       this.schedule();
