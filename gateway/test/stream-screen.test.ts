@@ -242,3 +242,42 @@ describe("GIVEN a guard and a streamed answer screened in windows", () => {
     expect(await auditRow(r.id)).toMatchObject({ decision: "error", status: 503, streamed: true });
   });
 });
+
+describe("GIVEN the window screen on its own (a guard slower than the model)", () => {
+  it("WHEN windows pile up THEN the upstream is paused at three held windows and resumed as they are released, in order", async () => {
+    const { StreamScreen } = await import("../src/pipeline/stream-screen");
+    const answers: ((err?: undefined) => void)[] = [];
+    const seen: string[] = [];
+    const written: string[] = [];
+    const flow: string[] = [];
+    const s = new StreamScreen({
+      windowChars: 10,
+      screen: (text) => {
+        seen.push(text);
+        return new Promise((r) => answers.push(r));
+      },
+      write: (e) => written.push(e),
+      stop: () => flow.push("stop"),
+      pause: () => flow.push("pause"),
+      resume: () => flow.push("resume"),
+    });
+    s.add("role\n\n", []);
+    expect(written).toEqual(["role\n\n"]); // no text: straight through
+    for (const w of ["aaaaaaaaaa", "bbbbbbbbbb", "cccccccccc"]) s.add(`${w}\n\n`, [[0, w]]);
+    expect(flow).toEqual(["pause"]);
+    const settle = () => new Promise((r) => setImmediate(r));
+    await settle();
+    answers[0](); // the first window alone: held for the one after it
+    await settle();
+    expect(written).toEqual(["role\n\n"]);
+    answers[1](); // a+b: a is released
+    await settle();
+    expect(written).toEqual(["role\n\n", "aaaaaaaaaa\n\n"]);
+    expect(seen[1]).toBe("aaaaaaaaaabbbbbbbbbb");
+    expect(flow).toEqual(["pause", "resume"]);
+    const ended = s.end();
+    answers[2]();
+    expect(await ended).toBe(true);
+    expect(written.join("")).toBe("role\n\naaaaaaaaaa\n\nbbbbbbbbbb\n\ncccccccccc\n\n");
+  });
+});

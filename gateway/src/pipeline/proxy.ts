@@ -227,7 +227,7 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
           d.metrics.ttfb.observe({ model: ctx.model }, (now() - ctx.t0) / 1000);
         }
       };
-      const screen = c.screen
+      screen = c.screen
         ? new StreamScreen({
             windowChars: c.screenWindowChars ?? 200,
             screen: c.screen,
@@ -351,10 +351,12 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
       if (e.code === "ETIMEDOUT") return done(errors.timeout("the model server did not answer in time"));
       done(errors.badGateway(`the model server for "${ctx.model}" is unreachable`));
     });
+    let screen: StreamScreen | undefined;
     // A client that goes away aborts the upstream request (and frees the GPU).
     res.on("close", () => {
       if (!res.writableFinished) {
         clientGone = true;
+        screen?.abort(); // no more decisions for text nobody will read
         ctx.status = 499;
         up.destroy();
         chargeGenerated();

@@ -64,6 +64,11 @@ export class StreamScreen {
     if (this.winChars >= this.o.windowChars) this.seal();
   }
 
+  /** The client left: nothing more is screened or released. */
+  abort(): void {
+    this.stopped = true;
+  }
+
   /** Screens the tail; resolves true once everything was released, false when refused. */
   async end(): Promise<boolean> {
     this.seal();
