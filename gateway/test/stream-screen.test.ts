@@ -83,6 +83,8 @@ const guard = new SlowGuard();
 const upstream = new ScriptedStream();
 const opa = new OpaServer();
 let url = "";
+let guardUrl = "";
+let upstreamUrl = "";
 const WINDOW = 100;
 
 /** The window as a stack sets it: the policy setting, through the component's env, into the gateway's config loader. */
@@ -107,16 +109,18 @@ function configuredWindow(): number {
 
 beforeAll(async () => {
   await world.start();
+  guardUrl = await guard.start();
+  upstreamUrl = await upstream.start();
   await opa.start({
     ...world.data,
-    guard: { enabled: true, url: await guard.start(), model: "guard", timeoutMs: 1000, failClosed: true },
+    guard: { enabled: true, url: guardUrl, model: "guard", timeoutMs: 1000, failClosed: true },
   });
   const cat = world.catalog();
   ({ url } = await world.gateway({
     opaUrl: opa.url,
     guardTimeoutMs: 1000,
     guardStreamWindowChars: configuredWindow(),
-    catalog: { ...cat, routes: { ...cat.routes, "tiny-chat": await upstream.start() } },
+    catalog: { ...cat, routes: { ...cat.routes, "tiny-chat": upstreamUrl } },
   }));
 });
 afterAll(async () => {
@@ -132,8 +136,13 @@ const filler = (tag: string, n: number) =>
     .join("")
     .slice(0, n);
 
-async function streamChat(sub: string, prompt: string, onChunk: (text: string) => void = () => undefined) {
-  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: await world.idp.token({ sub }), maxRetries: 0 });
+async function streamChat(
+  sub: string,
+  prompt: string,
+  onChunk: (text: string) => void = () => undefined,
+  base = url,
+) {
+  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: await world.idp.token({ sub }), maxRetries: 0 });
   const { data, response } = await client.chat.completions
     .create({ model: "tiny-chat", messages: [{ role: "user", content: prompt }], stream: true })
     .withResponse();
@@ -224,6 +233,34 @@ describe("GIVEN a guard and a streamed answer screened in windows", () => {
       reasons: ["response_guard_unavailable"],
       status: 403,
     });
+  });
+
+  it("WHEN the guard is down and the policy fails open (dev's guardFailOpen) THEN the stream is delivered whole: the config decides", async () => {
+    const open = new OpaServer();
+    await open.start({
+      ...world.data,
+      guard: { enabled: true, url: guardUrl, model: "guard", timeoutMs: 1000, failClosed: false },
+    });
+    const cat = world.catalog();
+    const { url: openUrl } = await world.gateway({
+      opaUrl: open.url,
+      guardTimeoutMs: 1000,
+      guardStreamWindowChars: WINDOW,
+      catalog: { ...cat, routes: { ...cat.routes, "tiny-chat": upstreamUrl } },
+    });
+    upstream.answer = filler("openfail", 500);
+    guard.failing = true;
+    const before = guard.seen.length;
+    try {
+      const r = await streamChat("stream-open", "tell me an openfail story", () => undefined, openUrl);
+      expect(r.error).toBeUndefined();
+      expect(r.text).toBe(upstream.answer);
+      // The guard was asked (and failed) for the prompt and the windows.
+      expect(guard.seen.length - before).toBeGreaterThan(3);
+    } finally {
+      guard.failing = false;
+      await open.stop();
+    }
   });
 
   it("WHEN OPA cannot be reached mid-stream THEN the stream stops with a 503-shaped error event (fail closed) and is audited", async () => {
