@@ -367,16 +367,21 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
   });
 }
 
-/** The text of an answer's choices: message content, completion text and tool-call arguments. */
+/** The text of an answer's choices: message content and refusal, completion text, tool-call names and arguments. */
 export function answerText(choices: unknown[]): string {
   const parts: string[] = [];
   for (const ch of choices) {
     const c = (ch ?? {}) as {
       text?: unknown;
-      message?: { content?: unknown; tool_calls?: { function?: { name?: unknown; arguments?: unknown } }[] };
+      message?: {
+        content?: unknown;
+        refusal?: unknown;
+        tool_calls?: { function?: { name?: unknown; arguments?: unknown } }[];
+      };
     };
     if (typeof c.text === "string") parts.push(c.text);
     if (typeof c.message?.content === "string") parts.push(c.message.content);
+    if (typeof c.message?.refusal === "string") parts.push(c.message.refusal);
     for (const t of Array.isArray(c.message?.tool_calls) ? c.message.tool_calls : [])
       parts.push(`${String(t.function?.name ?? "")}(${String(t.function?.arguments ?? "")})`);
   }
