@@ -54,7 +54,9 @@ export interface GatewayArgs {
   readonly opaTimeoutMs?: number;
   /** The guard model's timeout (the policy data's `guard.timeoutMs`); 0 when no guard is configured. @default 0 */
   readonly guardTimeoutMs?: number;
-  /** Write each audit row to disk (fsync) before answering. @default false */
+  /** Characters of generated text per screened window of a streamed answer. @default 200 */
+  readonly guardStreamWindowChars?: number;
+  /** Write each audit row and capture record to disk (fsync) before answering. @default false */
   readonly auditSync?: boolean;
   /** Spill volume size for records waiting for Postgres or the object store. @default 2Gi */
   readonly spillSize?: string;
@@ -103,6 +105,7 @@ export function gatewayEnv(
     GATEWAY_METRICS_PORT: String(GATEWAY_METRICS_PORT),
     GATEWAY_OPA_TIMEOUT_MS: String(args.opaTimeoutMs ?? 250),
     GATEWAY_GUARD_TIMEOUT_MS: String(args.guardTimeoutMs ?? 0),
+    GATEWAY_GUARD_STREAM_WINDOW_CHARS: String(args.guardStreamWindowChars ?? 200),
     GATEWAY_AUDIT_SYNC: String(args.auditSync ?? false),
     GATEWAY_MAX_BODY_BYTES: String(args.maxBodyBytes ?? 1_048_576),
     GATEWAY_OIDC_ISSUER: args.oidc.issuer,

@@ -57,6 +57,11 @@ export interface GatewayConfig {
   readonly opaTimeoutMs: number;
   /** The guard model's timeout in the policy data (`data.sovereign.guard.timeoutMs`); 0: no guard. */
   readonly guardTimeoutMs: number;
+  /**
+   * Characters of generated text per screened window of a streamed answer (when a guard is
+   * configured): the stream reaches the client a window at a time, each after its decision.
+   */
+  readonly guardStreamWindowChars: number;
   /** Extra OPA deadline per MiB of text the policy reads (evaluation grows with it), ms. */
   readonly opaMsPerMiB: number;
   /** Time a client has to send a request's headers and body, ms; a stalled one is closed (408). */
@@ -66,8 +71,8 @@ export interface GatewayConfig {
   /** Characters of text a capture record may hold; larger ones are not captured. */
   readonly captureMaxChars: number;
   /**
-   * Write each audit row to the spill log on disk before the response is sent (and fsync it),
-   * so an answered request is never lost, even to SIGKILL. Prod turns it on.
+   * Write each audit row and capture record to the spill log on disk before the response is
+   * sent (and fsync it), so an answered request is never lost, even to SIGKILL. Prod turns it on.
    */
   readonly auditSync: boolean;
   readonly upstreamTimeoutMs: number;
@@ -187,6 +192,7 @@ export function loadConfig(
     metricsPort: int("GATEWAY_METRICS_PORT", 9090, 0),
     opaTimeoutMs: int("GATEWAY_OPA_TIMEOUT_MS", 250),
     guardTimeoutMs: int("GATEWAY_GUARD_TIMEOUT_MS", 0, 0),
+    guardStreamWindowChars: int("GATEWAY_GUARD_STREAM_WINDOW_CHARS", 200),
     opaMsPerMiB: int("GATEWAY_OPA_MS_PER_MIB", 1000, 0),
     receiveTimeoutMs: int("GATEWAY_RECEIVE_TIMEOUT_MS", 30_000),
     maxJsonDepth: int("GATEWAY_MAX_JSON_DEPTH", 64),

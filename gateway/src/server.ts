@@ -245,7 +245,7 @@ export class Gateway {
     await closed;
     await metricsClosed;
     for (const t of this.timers) clearInterval(t);
-    await this.deps.redactor?.drain();
+    await this.deps.redactor?.close();
     await this.audit.close(2000);
     await this.capture?.close(2000);
     this.opa.close();

@@ -406,6 +406,8 @@ export const policySchema = z.strictObject({
   guardModel: dnsLabel.optional(),
   /** Guard call timeout, ms. @default 2000 */
   guardTimeoutMs: positiveInt.default(2000),
+  /** Characters of generated text per screened window of a streamed answer (see docs/gateway.md). @default 200 */
+  guardStreamWindowChars: positiveInt.default(200),
   /** Family of the guard model: how it is asked and its answer read. @default llama-guard */
   guardFamily: z.enum(GUARD_FAMILIES).default("llama-guard"),
   /** In dev only: allow requests when the guard is unavailable. A config error in prod (the guard always fails closed there). @default false */

@@ -53,6 +53,7 @@ export function wireGateway(
     opaTimeoutMs: config.gateway.opaTimeoutMs,
     // The OPA deadline covers the guard call the policy makes (same value as its data).
     guardTimeoutMs: config.policy.guardModel ? config.policy.guardTimeoutMs : 0,
+    guardStreamWindowChars: config.policy.guardStreamWindowChars,
   });
   return { gatewayUrl: gw.url, gatewayLoadBalancer: gw.loadBalancer };
 }

@@ -164,6 +164,7 @@ export class World {
       metricsPort: 0,
       opaTimeoutMs: 1000,
       guardTimeoutMs: 0,
+      guardStreamWindowChars: 200,
       opaMsPerMiB: 1000,
       receiveTimeoutMs: 30_000,
       maxJsonDepth: 64,
