@@ -5,12 +5,14 @@
  */
 import * as http from "node:http";
 import type { AuthzDecision, AuthzInput } from "../../components/lib/contracts";
+import { parsePlan, type Plan, type PolicyEngine, type PolicyInput } from "./policy";
 
 export const DECISION_PATH = "/v1/data/sovereign/authz/decision";
+export const PLAN_PATH = "/v1/data/sovereign/authz/plan";
 
 export class OpaUnavailable extends Error {}
 
-export class OpaClient {
+export class OpaClient implements PolicyEngine {
   private readonly agent = new http.Agent({
     keepAlive: true,
     maxSockets: 64,
@@ -32,6 +34,24 @@ export class OpaClient {
       this.url.pathname,
       Buffer.from(`{"input":${JSON.stringify(input)}}`),
       parseDecision,
+      timeoutMs,
+    );
+  }
+
+  /** The gateway's plan (policy.ts): the decision, or the guard call to make first. */
+  plan(input: PolicyInput, timeoutMs = this.timeoutMs): Promise<Plan> {
+    return this.post(
+      PLAN_PATH,
+      Buffer.from(`{"input":${JSON.stringify(input)}}`),
+      (text) => {
+        let r: unknown;
+        try {
+          r = (JSON.parse(text) as { result?: unknown }).result;
+        } catch {
+          throw new OpaUnavailable("OPA answered with invalid JSON");
+        }
+        return parsePlan(r);
+      },
       timeoutMs,
     );
   }

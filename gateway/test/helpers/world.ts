@@ -161,6 +161,7 @@ export class World {
       host: "127.0.0.1",
       maxBodyBytes: 64 * 1024,
       opaUrl: this.opa.url,
+      policy: { mode: "opa", dir: "", pollMs: 0 },
       metricsPort: 0,
       opaTimeoutMs: 1000,
       guardTimeoutMs: 0,
