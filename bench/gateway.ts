@@ -24,6 +24,7 @@ import { catalogOf, testOpaData } from "../gateway/test/helpers/world";
 import { freePort, startPostgres } from "../test/helpers/postgres";
 import { toolPath } from "../test/helpers/tools";
 import { gatewayBench } from "./compare/cli";
+import { benchPolicyEnv, benchPolicyMode } from "./gateway-policy";
 
 const REPO = path.resolve(__dirname, "..");
 const RATES = (process.env.BENCH_RATES ?? "100,250,500,1000").split(",").map(Number);
@@ -334,6 +335,7 @@ async function main(): Promise<void> {
       PGDATABASE: "postgres",
       GATEWAY_CATALOG: JSON.stringify(catalog),
       GATEWAY_SPILL_DIR: tmp,
+      ...benchPolicyEnv(tmp, data),
     },
   });
   children.push(gw);
@@ -346,7 +348,7 @@ async function main(): Promise<void> {
     `gateway benchmark: ${cpus} CPUs, ${SECONDS}s per point after ${WARMUP_S}s warm-up, open-loop load`,
   );
   console.log(
-    "authorization: real OPA (project policy, 1 decision/request); audit: real PostgreSQL (1 row/request); OIDC RS256\n",
+    `authorization: ${benchPolicyMode() === "wasm" ? "the project policy in process (Wasm build, 1 decision/request; OPA up for the listing only)" : "real OPA over HTTP (project policy, 1 decision/request)"}; audit: real PostgreSQL (1 row/request); OIDC RS256\n`,
   );
   // Warm both paths (JIT, connection pools).
   await load(upstreamUrl, 200, 1, false, token);

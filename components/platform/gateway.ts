@@ -65,7 +65,8 @@ export interface GatewayArgs {
    * The policy the gateway evaluates in process: the gzipped Wasm build of `policies/authz` and
    * `policies/data` (stacks/wiring/policy-wasm.ts) and the data document OPA also gets. It is a
    * ConfigMap mounted as a folder, which the kubelet updates in place and the gateway re-reads,
-   * so a change reaches running pods without a restart. Absent: the gateway asks OPA over HTTP.
+   * so a change reaches running pods without a restart.
+   * @default none: the gateway asks OPA over HTTP for every decision
    */
   readonly policy?: { readonly wasmGzip: Buffer; readonly data: OpaData };
   /** Write each audit row to disk (fsync) before answering. @default false */

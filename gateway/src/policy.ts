@@ -17,46 +17,17 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { loadPolicy, type LoadedPolicy } from "@open-policy-agent/opa-wasm";
-import type { AuthzDecision, AuthzInput } from "../../components/lib/contracts";
 import {
   PLAN_ENTRYPOINT,
   WASM_DATA_FILE,
   WASM_ENTRYPOINTS,
   WASM_POLICY_FILE,
 } from "../../components/lib/gateway-policy";
-import type { GuardCall, GuardVerdict } from "./guard";
-import { OpaUnavailable, parseDecision } from "./opa";
+import { OpaUnavailable, parsePlan, type Plan, type PolicyEngine, type PolicyInput } from "./opa";
 
-/** The policy input as the gateway sends it: the contract's, plus the guard's verdict once asked. */
-export type PolicyInput = AuthzInput & { readonly guard?: GuardVerdict };
-
-export type Plan = { readonly decision: AuthzDecision } | { readonly guard: GuardCall };
-
-export interface PolicyEngine {
-  /** `timeoutMs` bounds an evaluation over the network; in process it is not needed. */
-  plan(input: PolicyInput, timeoutMs: number): Promise<Plan>;
-}
+export type { Plan, PolicyEngine, PolicyInput };
 
 export { PLAN_ENTRYPOINT, WASM_DATA_FILE, WASM_ENTRYPOINTS, WASM_POLICY_FILE };
-
-/** Parses a plan strictly: anything but a decision or a guard call is unavailable (fail closed). */
-export function parsePlan(r: unknown): Plan {
-  const p = r as { decision?: unknown; guard?: unknown } | undefined;
-  if (p && typeof p === "object" && "decision" in p)
-    return { decision: parseDecision(JSON.stringify({ result: p.decision })) };
-  const g = p?.guard as Partial<GuardCall> | undefined;
-  if (
-    g &&
-    typeof g.url === "string" &&
-    typeof g.body === "object" &&
-    g.body !== null &&
-    typeof g.timeoutMs === "number" &&
-    typeof g.cacheSeconds === "number" &&
-    typeof g.family === "string"
-  )
-    return { guard: g as GuardCall };
-  throw new OpaUnavailable("the policy returned no plan of the expected shape (is the policy loaded?)");
-}
 
 /** The engine the server decides with, set once it has started (before that: unavailable). */
 export class DeferredPolicy implements PolicyEngine {

@@ -145,7 +145,7 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     const d = one("kubernetes:apps/v1:Deployment").inputs;
     const c = d.spec.template.spec.containers[0];
     const env = Object.fromEntries(c.env.map((e: { name: string; value?: string }) => [e.name, e.value]));
-    const cfg = loadConfig({ ...env, GATEWAY_CATALOG: "{}" } as Record<string, string>);
+    const cfg = loadConfig({ ...env, GATEWAY_CATALOG: "{}" });
     expect(cfg.policy.mode).toBe("wasm");
     // The folder the gateway reads is the mount of the volume of the policy ConfigMap (no subPath:
     // the kubelet then updates the files in place).

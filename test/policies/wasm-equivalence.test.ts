@@ -237,7 +237,7 @@ function corpus(data: OpaData, n: number, seed: number): Json[] {
               requestsThisMinute: m === "budgetRequests" ? t.budgets.requestsPerMinute : g.requestsThisMinute,
             },
           },
-        } as Json;
+        };
       }),
     { numRuns: n, seed },
   );
