@@ -506,8 +506,8 @@ guard_applies if {
 
 # Only asked when the rigid rules already allow: no guard call for requests denied anyway.
 guard_needed if {
+	guard.enabled == true # first: with the guard off, the text is never assembled
 	guard_applies
-	guard.enabled == true
 	guard_data_valid
 }
 
