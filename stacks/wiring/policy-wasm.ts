@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
+import * as pulumi from "@pulumi/pulumi";
 import { WASM_ENTRYPOINTS } from "../../components/lib/gateway-policy";
 
 const REPO = path.resolve(__dirname, "../..");
@@ -25,7 +26,8 @@ const cache = new Map<string, Buffer>();
 
 /**
  * Compiles the policy; the same sources give the same bytes (memoized per process). A missing
- * OPA or a policy that does not compile is an error that says so.
+ * OPA or a policy that does not compile ends the run with a message that says so and no stack
+ * trace (`pulumi.RunError`).
  */
 export function compileGatewayPolicy(o: { root?: string; opa?: string } = {}): Buffer {
   const root = o.root ?? REPO;
@@ -62,10 +64,10 @@ export function compileGatewayPolicy(o: { root?: string; opa?: string } = {}): B
       { cwd: root, encoding: "utf8" },
     );
     if (r.error)
-      throw new Error(
+      throw new pulumi.RunError(
         `policy: the gateway's policy is compiled with OPA at deploy time, and ${opa} could not run (${r.error.message}): run \`bash scripts/tools.sh\``,
       );
-    if (r.status !== 0) throw new Error(`policy: opa build -t wasm failed:\n${r.stderr}`);
+    if (r.status !== 0) throw new pulumi.RunError(`policy: opa build -t wasm failed:\n${r.stderr}`);
     const wasm = tarEntry(zlib.gunzipSync(fs.readFileSync(out)), "/policy.wasm");
     const gz = zlib.gzipSync(wasm, { level: 9 });
     cache.set(key, gz);

@@ -24,6 +24,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import fc from "fast-check";
+import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GUARD_FAMILIES, type GuardFamily, type OpaData } from "../../components/lib/contracts";
 import { WASM_DATA_FILE, WASM_POLICY_FILE } from "../../components/lib/gateway-policy";
@@ -419,5 +420,18 @@ describe("the in-process decision equals opa eval's", () => {
   it("GIVEN the compiled policy WHEN read back THEN it is a gzipped WebAssembly module", () => {
     const wasm = zlib.gunzipSync(fs.readFileSync(path.join(policyDir, WASM_POLICY_FILE)));
     expect(wasm.subarray(0, 4)).toEqual(Buffer.from([0, 0x61, 0x73, 0x6d]));
+  });
+});
+
+describe("compiling the gateway's policy at deploy time", () => {
+  it("GIVEN no OPA binary WHEN the stack compiles the policy THEN the run ends with a message naming the fix, no stack trace", () => {
+    let err: unknown;
+    try {
+      compileGatewayPolicy({ opa: "/nonexistent/opa" });
+    } catch (e) {
+      err = e;
+    }
+    expect(pulumi.RunError.isInstance(err)).toBe(true);
+    expect((err as Error).message).toContain("bash scripts/tools.sh");
   });
 });
