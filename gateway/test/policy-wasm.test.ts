@@ -102,9 +102,11 @@ describe("GIVEN a gateway deciding in process with OPA unreachable", () => {
       ...data,
       teams: { ...data.teams, demo: { ...data.teams.demo, allowedModels: ["tiny-embed"] } },
     });
+    // A request in flight at the swap may see the new data only when its answer is screened
+    // (response_model_not_allowed); the next ones are refused up front.
     const r = await world.until(async () => {
       const x = await chat("hello", "tiny-chat");
-      return x.status === 403 ? x : undefined;
+      return x.status === 403 && x.reasons?.[0] === "model_not_allowed" ? x : undefined;
     }, "the new data to apply");
     expect(r.reasons).toEqual(["model_not_allowed"]);
     expect(lines.some((l) => l.includes("policy reloaded"))).toBe(true);
