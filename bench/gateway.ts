@@ -30,6 +30,7 @@ import { loadStackConfig } from "../test/policies/opa";
 import { compilePatterns, redact } from "../gateway/src/capture";
 import { MessageChannel } from "node:worker_threads";
 import { gatewayBench } from "./compare/cli";
+import { benchPolicyEnv, benchPolicyMode } from "./gateway-policy";
 
 const REPO = path.resolve(__dirname, "..");
 const RATES = (process.env.BENCH_RATES ?? "100,250,500,1000").split(",").map(Number);
@@ -383,6 +384,7 @@ async function main(): Promise<void> {
       AWS_ACCESS_KEY_ID: s3.accessKeyId,
       AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
       GATEWAY_S3_FORCE_PATH_STYLE: "true",
+      ...benchPolicyEnv(tmp, data),
     },
   });
   children.push(gw);
@@ -395,7 +397,7 @@ async function main(): Promise<void> {
     `gateway benchmark: ${cpus} CPUs, ${SECONDS}s per point after ${WARMUP_S}s warm-up, open-loop load`,
   );
   console.log(
-    "authorization: real OPA (project policy, 1 decision/request); audit: real PostgreSQL (1 row/request); OIDC RS256\n",
+    `authorization: ${benchPolicyMode() === "wasm" ? "the project policy in process (Wasm build, 1 decision/request; OPA up for the listing only)" : "real OPA over HTTP (project policy, 1 decision/request)"}; audit: real PostgreSQL (1 row/request); OIDC RS256\n`,
   );
   // Warm both paths (JIT, connection pools).
   await load(upstreamUrl, 200, 1, false, token);

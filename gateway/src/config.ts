@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import type { Classification } from "../../components/lib/classification";
 import { opaDeadlineMs } from "../../components/lib/deadlines";
+import { GATEWAY_POLICY_DIR, GATEWAY_POLICY_POLL_MS } from "../../components/lib/gateway-policy";
 import { patternProblem } from "./capture";
 import type { Catalog, CatalogModel, CatalogTeam } from "../../components/lib/contracts";
 
@@ -50,6 +51,12 @@ export interface GatewayConfig {
   /** Port of `/metrics` (and nothing else); 0 picks a free one. Never the API port. */
   readonly metricsPort: number;
   readonly opaUrl: string;
+  /**
+   * Where decisions are made: `wasm` (default) evaluates the policy compiled to WebAssembly in
+   * process, from `dir` (re-read every `pollMs`); `opa` asks the OPA server at {@link opaUrl}.
+   * The model listing is asked of OPA either way.
+   */
+  readonly policy: PolicySettings;
   /**
    * OPA's own evaluation budget, ms: the decision deadline is this plus the guard timeout (when
    * a guard is configured) plus {@link opaMsPerMiB} per MiB of request text.
@@ -98,6 +105,14 @@ export interface GatewayConfig {
   readonly catalog: Catalog;
 }
 
+export interface PolicySettings {
+  readonly mode: "wasm" | "opa";
+  /** Folder with the compiled policy and its data document (policy.ts). */
+  readonly dir: string;
+  /** How often the folder is re-read for a changed policy or data, ms; 0 never. */
+  readonly pollMs: number;
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(`invalid gateway configuration:\n  - ${problems.join("\n  - ")}`);
@@ -136,6 +151,13 @@ export function loadConfig(
     if (v === "true" || v === "1") return true;
     if (v === "false" || v === "0") return false;
     problems.push(`${k}: expected true or false, found "${v}"`);
+    return def;
+  };
+  const oneOf = <T extends string>(k: string, allowed: readonly T[], def: T): T => {
+    const v = env[k];
+    if (v === undefined || v === "") return def;
+    if ((allowed as readonly string[]).includes(v)) return v as T;
+    problems.push(`${k}: expected one of ${allowed.join(", ")}, found "${v}"`);
     return def;
   };
   const url = (k: string, def?: string): string => {
@@ -189,6 +211,11 @@ export function loadConfig(
     host: str("GATEWAY_HOST", "0.0.0.0"),
     maxBodyBytes: int("GATEWAY_MAX_BODY_BYTES", 1_048_576),
     opaUrl: url("GATEWAY_OPA_URL"),
+    policy: {
+      mode: oneOf("GATEWAY_POLICY", ["wasm", "opa"] as const, "wasm"),
+      dir: str("GATEWAY_POLICY_DIR", GATEWAY_POLICY_DIR),
+      pollMs: int("GATEWAY_POLICY_POLL_MS", GATEWAY_POLICY_POLL_MS, 0),
+    },
     metricsPort: int("GATEWAY_METRICS_PORT", 9090, 0),
     opaTimeoutMs: int("GATEWAY_OPA_TIMEOUT_MS", 250),
     guardTimeoutMs: int("GATEWAY_GUARD_TIMEOUT_MS", 0, 0),

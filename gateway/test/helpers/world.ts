@@ -135,6 +135,8 @@ export class World {
       GATEWAY_METRICS_PORT: "0",
       GATEWAY_HOST: "127.0.0.1",
       GATEWAY_OPA_URL: this.opa.url,
+      // The world's OPA decides (policy-wasm.test.ts runs the in-process policy).
+      GATEWAY_POLICY: "opa",
       GATEWAY_OIDC_ISSUER: this.idp.issuer,
       GATEWAY_OIDC_AUDIENCE: this.idp.audience,
       PGHOST: "127.0.0.1",
@@ -161,6 +163,7 @@ export class World {
       host: "127.0.0.1",
       maxBodyBytes: 64 * 1024,
       opaUrl: this.opa.url,
+      policy: { mode: "opa", dir: "", pollMs: 0 },
       metricsPort: 0,
       opaTimeoutMs: 1000,
       guardTimeoutMs: 0,
