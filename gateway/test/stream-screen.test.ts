@@ -209,6 +209,9 @@ describe("GIVEN a guard and a streamed answer screened in windows", () => {
       reasons: ["response_guard_flagged"],
       status: 403,
       streamed: true,
+      // The verdict recorded is the answer's window, with the guard's categories (issue 15).
+      guard: "unsafe",
+      guard_categories: ["S14"],
     });
     expect(Number(row.tokens_out)).toBeGreaterThan(0);
   });
