@@ -404,6 +404,19 @@ export const policySchema = z.strictObject({
   allowedRegistries: z.array(z.string().min(1)).min(1),
   /** Regions data may reside in (policy pack). @default [substrate.region] */
   allowedRegions: z.array(z.string()).optional(),
+  /** Policy-pack findings accepted for one resource (name or URN), each with a written reason of 20+ characters; printed on every preview. @default [] */
+  suppressions: z
+    .array(
+      z.strictObject({
+        rule: dnsLabel,
+        resource: z.string().min(1),
+        reason: z
+          .string()
+          .trim()
+          .min(20, "a written reason of at least 20 characters: why the finding is accepted"),
+      }),
+    )
+    .default([]),
 });
 
 export const trainingSchema = z.strictObject({
