@@ -39,7 +39,16 @@ function publicStatements(policy: unknown): Props[] {
   });
 }
 
-const TYPES = [...BUCKET_TYPES, ...BUCKET_ACL_TYPES, PUBLIC_ACCESS_BLOCK_TYPE, BUCKET_POLICY_TYPE];
+/** The account-wide block (FSBP S3.1, components/aws/account-baseline.ts), held to the same switches. */
+const ACCOUNT_BLOCK_TYPE = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock";
+
+const TYPES = [
+  ...BUCKET_TYPES,
+  ...BUCKET_ACL_TYPES,
+  PUBLIC_ACCESS_BLOCK_TYPE,
+  ACCOUNT_BLOCK_TYPE,
+  BUCKET_POLICY_TYPE,
+];
 
 export const noPublicBuckets = resourceRule({
   name: RULE,
@@ -73,7 +82,7 @@ export const noPublicBuckets = resourceRule({
           ),
         );
     }
-    if (args.type === PUBLIC_ACCESS_BLOCK_TYPE) {
+    if (args.type === PUBLIC_ACCESS_BLOCK_TYPE || args.type === ACCOUNT_BLOCK_TYPE) {
       const off = PUBLIC_ACCESS_BLOCK_FLAGS.filter((f) => !isTrue(p[f]));
       if (off.length > 0)
         reportViolation(
