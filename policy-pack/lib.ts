@@ -2,7 +2,16 @@
  * Shared pieces of the sovereign-baseline rules: the violation message format, config schema
  * fragments, and readers for Kubernetes workloads, images and AWS tags. Pure functions only.
  */
-import type { PolicyConfigSchema, PolicyProviderResource } from "@pulumi/policy";
+import type {
+  PolicyConfigSchema,
+  PolicyProviderResource,
+  PolicyResource,
+  ReportViolation,
+  ResourceValidationArgs,
+  ResourceValidationPolicy,
+  StackValidationArgs,
+  StackValidationPolicy,
+} from "@pulumi/policy";
 
 /** `<rule-id>: <what is wrong, quoting the value>. Fix: <how>.` Every violation uses this form. */
 export function violation(rule: string, what: string, fix: string): string {
@@ -26,7 +35,22 @@ export interface PackConfig {
   readonly allowedRegistries: readonly string[];
   /** The stack explicitly enabled a public load balancer (network.publicLoadBalancer). */
   readonly publicLoadBalancer: boolean;
+  /** Findings accepted for one resource, each with a written reason (policy.suppressions). */
+  readonly suppressions: readonly Suppression[];
 }
+
+/** A rule switched off for one resource, cdk-nag style: refused without a written reason. */
+export interface Suppression {
+  /** The rule id (`cmk-encryption`). */
+  readonly rule: string;
+  /** The resource: its logical name (as violations quote it) or its full URN. */
+  readonly resource: string;
+  /** Why the finding is accepted; at least MIN_REASON_LENGTH characters of prose. */
+  readonly reason: string;
+}
+
+/** The shortest reason a suppression may carry (cdk-nag asks for 10; a sentence is longer). */
+export const MIN_REASON_LENGTH = 20;
 
 /** Defaults when the pack runs without a config file: the strictest reading. */
 export const PACK_CONFIG_DEFAULTS: PackConfig = {
@@ -34,6 +58,7 @@ export const PACK_CONFIG_DEFAULTS: PackConfig = {
   allowedRegions: [],
   allowedRegistries: [],
   publicLoadBalancer: false,
+  suppressions: [],
 };
 
 const PROPERTY_SCHEMAS = {
@@ -59,6 +84,21 @@ const PROPERTY_SCHEMAS = {
     type: "boolean",
     default: false,
     description: "The stack explicitly enabled a public load-balancer listener.",
+  },
+  suppressions: {
+    type: "array",
+    default: [],
+    description: "Findings accepted for one resource, each with a written reason.",
+    items: {
+      type: "object",
+      additionalProperties: false,
+      required: ["rule", "resource", "reason"],
+      properties: {
+        rule: { type: "string", minLength: 1 },
+        resource: { type: "string", minLength: 1 },
+        reason: { type: "string", minLength: MIN_REASON_LENGTH },
+      },
+    },
   },
 } as const;
 
@@ -273,3 +313,157 @@ export const BUCKET_LOGGING_TYPES = [
 ];
 /** SSE algorithms that use a KMS key. */
 export const KMS_ALGORITHMS = ["aws:kms", "aws:kms:dsse"];
+
+/** A KMS key ARN, the form that names one customer-managed key (aliases are refused: `alias/aws/*` is AWS-managed). */
+const KMS_KEY_ARN = /^arn:aws(-[a-z]+)*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key\/[A-Za-z0-9-]+$/;
+
+/**
+ * What is wrong with `value` as the customer-managed key of `field`, or undefined when it is the
+ * ARN of a KMS key. The value is checked, not only its presence: an alias (`alias/aws/rds` is
+ * the AWS-managed key), an empty string or a non-KMS ARN is reported, quoted.
+ */
+export function cmkProblem(field: string, value: unknown): string | undefined {
+  if (value === undefined || value === null || value === "") return `${field} is ${quote(value)}`;
+  if (typeof value !== "string") return `${field} is ${quote(value)}, not a KMS key ARN`;
+  if (/(^|:)alias\/aws\//.test(value)) return `${field} is ${quote(value)}, an AWS-managed key`;
+  if (!KMS_KEY_ARN.test(value))
+    return `${field} is ${quote(value)}, not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)`;
+  return undefined;
+}
+
+/** What is wrong with a suppression's reason, or undefined when it is a written reason. */
+export function reasonProblem(reason: unknown): string | undefined {
+  if (typeof reason !== "string" || reason.trim() === "") return "it carries no reason";
+  const r = reason.trim();
+  if (r.length < MIN_REASON_LENGTH)
+    return `its reason ${quote(r)} is shorter than ${MIN_REASON_LENGTH} characters`;
+  if (!/[a-z]{2,}\s+[a-z]{2,}/i.test(r)) return `its reason ${quote(r)} is not written prose`;
+  return undefined;
+}
+
+/** The suppressions of `rule` that name a resource (by logical name or URN). */
+function suppressionsOf(rule: string, config: unknown, name: string, urn: string): Suppression[] {
+  const list = ((config as { suppressions?: unknown })?.suppressions ?? []) as Suppression[];
+  if (!Array.isArray(list)) return [];
+  return list.filter((s) => s?.rule === rule && (s.resource === name || s.resource === urn));
+}
+
+const SUPPRESSION_FIX =
+  "give policy.suppressions[].reason a written reason (why the finding is accepted, who accepted it), or remove the suppression";
+
+/**
+ * Reports `messages` for one resource, unless a suppression with a written reason covers the
+ * rule there. A suppression without one is refused: reported, and the findings with it.
+ */
+function reportUnlessSuppressed(
+  rule: string,
+  config: unknown,
+  where: { name: string; urn: string; type: string },
+  messages: readonly string[],
+  report: (m: string) => void,
+): void {
+  const mine = suppressionsOf(rule, config, where.name, where.urn);
+  const refused = mine.filter((s) => reasonProblem(s.reason) !== undefined);
+  for (const s of refused)
+    report(
+      violation(
+        rule,
+        `the suppression of ${rule} for ${where.type} ${quote(where.name)} is refused: ${reasonProblem(s.reason)}`,
+        SUPPRESSION_FIX,
+      ),
+    );
+  if (mine.length > refused.length) return;
+  for (const m of messages) report(m);
+}
+
+/** The sovereign form of a resource rule: its scope, its check, and the policy built from them. */
+export interface ResourceRule extends ResourceValidationPolicy {
+  /** The resources the rule inspects; anything else is reported not applicable. */
+  readonly appliesTo: (type: string, props: Props) => boolean;
+  /** The check alone, without scope or suppressions: returns the violations it finds. */
+  readonly check: (args: ResourceValidationArgs) => string[];
+}
+
+/**
+ * A mandatory resource rule. Outside `appliesTo` it tells the engine it does not apply (and the
+ * coverage test counts where it does); inside, `check` runs and its findings are reported unless
+ * suppressed with a written reason (see Suppression).
+ */
+export function resourceRule(spec: {
+  name: string;
+  description: string;
+  configKeys?: (keyof PackConfig)[];
+  appliesTo: (type: string, props: Props) => boolean;
+  check: (args: ResourceValidationArgs, report: (message: string) => void) => void;
+}): ResourceRule {
+  const check = (args: ResourceValidationArgs): string[] => {
+    const out: string[] = [];
+    spec.check(args, (m) => out.push(m));
+    return out;
+  };
+  return {
+    name: spec.name,
+    description: spec.description,
+    enforcementLevel: "mandatory",
+    configSchema: configSchema(...(spec.configKeys ?? []), "suppressions"),
+    appliesTo: spec.appliesTo,
+    check,
+    validateResource: (args, reportViolation) => {
+      if (!spec.appliesTo(args.type, args.props)) args.notApplicable(`${args.type} is outside ${spec.name}`);
+      reportUnlessSuppressed(spec.name, args.getConfig(), args, check(args), (m) => reportViolation(m));
+    },
+  };
+}
+
+/** The sovereign form of a stack rule: the resources it judges, and its check over the stack. */
+export interface StackRule extends StackValidationPolicy {
+  readonly appliesTo: (r: PolicyResource) => boolean;
+  /** The check alone: its violations, each with the URN it is about. */
+  readonly check: (args: StackValidationArgs) => { message: string; urn: string }[];
+}
+
+/**
+ * A mandatory stack rule: not applicable to a stack without a resource in its scope; each
+ * finding is about one resource (`urn`), and is suppressed there only with a written reason.
+ */
+export function stackRule(spec: {
+  name: string;
+  description: string;
+  appliesTo: (r: PolicyResource) => boolean;
+  check: (
+    args: StackValidationArgs,
+    subjects: PolicyResource[],
+    report: (message: string, urn: string) => void,
+  ) => void;
+}): StackRule {
+  const check = (args: StackValidationArgs) => {
+    const out: { message: string; urn: string }[] = [];
+    spec.check(args, args.resources.filter(spec.appliesTo), (message, urn) => out.push({ message, urn }));
+    return out;
+  };
+  return {
+    name: spec.name,
+    description: spec.description,
+    enforcementLevel: "mandatory",
+    configSchema: configSchema("suppressions"),
+    appliesTo: spec.appliesTo,
+    check,
+    validateStack: (args, reportViolation: ReportViolation) => {
+      if (!args.resources.some(spec.appliesTo))
+        args.notApplicable(`no resource in the scope of ${spec.name}`);
+      const found = check(args);
+      const config = args.getConfig();
+      for (const r of args.resources) {
+        const mine = found.filter((f) => f.urn === r.urn).map((f) => f.message);
+        const hasSuppression = suppressionsOf(spec.name, config, r.name, r.urn).length > 0;
+        if (mine.length > 0 || hasSuppression)
+          reportUnlessSuppressed(spec.name, config, r, mine, (m) => reportViolation(m, r.urn));
+      }
+      for (const f of found)
+        if (!args.resources.some((r) => r.urn === f.urn)) reportViolation(f.message, f.urn || undefined);
+    },
+  };
+}
+
+/** Data classification levels (the same list as components/lib/classification.ts; a test compares them). */
+export const CLASSIFICATIONS = ["public", "internal", "confidential", "restricted"] as const;

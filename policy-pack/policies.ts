@@ -2,7 +2,8 @@
  * The rules of the sovereign-baseline pack, in one list (tests and index.ts share it).
  * Importing this module starts nothing; index.ts is the pack's entry point.
  */
-import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import type { StackValidationPolicy } from "@pulumi/policy";
+import type { ResourceRule, StackRule } from "./lib";
 import { allowedImages } from "./rules/allowed-images";
 import { cmkEncryption } from "./rules/cmk-encryption";
 import { controlPlaneLogs } from "./rules/control-plane-logs";
@@ -17,10 +18,12 @@ import { regionAllowlist } from "./rules/region-allowlist";
 import { requiredTags } from "./rules/required-tags";
 import { s3BucketBaseline } from "./rules/s3-bucket-baseline";
 import { s3TlsOnly } from "./rules/s3-tls-only";
+import { suppressionReport } from "./rules/suppressions";
 
 export const PACK_NAME = "sovereign-baseline";
 
-export const RESOURCE_POLICIES: readonly ResourceValidationPolicy[] = [
+/** The mandatory per-resource rules. */
+export const RESOURCE_POLICIES: readonly ResourceRule[] = [
   cmkEncryption,
   noPublicBuckets,
   noPublicDatabases,
@@ -35,9 +38,21 @@ export const RESOURCE_POLICIES: readonly ResourceValidationPolicy[] = [
   gpuThroughKueue,
 ];
 
-export const STACK_POLICIES: readonly StackValidationPolicy[] = [s3BucketBaseline, s3TlsOnly];
+/** The mandatory stack-wide rules. */
+export const MANDATORY_STACK_POLICIES: readonly StackRule[] = [s3BucketBaseline, s3TlsOnly];
 
-export const POLICIES: readonly (ResourceValidationPolicy | StackValidationPolicy)[] = [
+/** Every mandatory rule: each asserts values, applies to a shipped stack, and honours suppressions. */
+export const RULES: readonly (ResourceRule | StackRule)[] = [
   ...RESOURCE_POLICIES,
-  ...STACK_POLICIES,
+  ...MANDATORY_STACK_POLICIES,
 ];
+
+/** The advisory report of the suppressions in effect (not a rule: it judges nothing). */
+export const SUPPRESSION_REPORT: StackValidationPolicy = suppressionReport(RULES);
+
+export const STACK_POLICIES: readonly StackValidationPolicy[] = [
+  ...MANDATORY_STACK_POLICIES,
+  SUPPRESSION_REPORT,
+];
+
+export const POLICIES: readonly (ResourceRule | StackValidationPolicy)[] = [...RULES, SUPPRESSION_REPORT];

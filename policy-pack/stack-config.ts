@@ -3,8 +3,8 @@
  * `gen-config.ts` to write config/<stack>.json and by the tests; the pack itself never imports it.
  */
 import type { PolicyConfigSchema } from "@pulumi/policy";
-import type { PackConfig } from "./lib";
-import { POLICIES } from "./policies";
+import { type PackConfig, type Suppression, reasonProblem } from "./lib";
+import { POLICIES, RULES } from "./policies";
 
 /** The parts of the stack config the pack needs (structurally typed; see stacks/config/schema.ts). */
 export interface StackSettings {
@@ -14,15 +14,30 @@ export interface StackSettings {
   readonly policy: {
     readonly allowedRegistries: readonly string[];
     readonly allowedRegions?: readonly string[];
+    readonly suppressions?: readonly Suppression[];
   };
 }
 
+/** A config mistake the pack config cannot be written from (names the config path). */
+export class PackConfigError extends Error {}
+
 export function packConfigFor(s: StackSettings): PackConfig {
+  const suppressions = s.policy.suppressions ?? [];
+  suppressions.forEach((x, i) => {
+    const at = `policy.suppressions[${i}]`;
+    if (!RULES.some((r) => r.name === x.rule))
+      throw new PackConfigError(
+        `${at}.rule: ${JSON.stringify(x.rule)} is not a rule of the pack (${RULES.map((r) => r.name).join(", ")})`,
+      );
+    const bad = reasonProblem(x.reason);
+    if (bad) throw new PackConfigError(`${at}.reason: the suppression is refused: ${bad}`);
+  });
   return {
     profile: s.profile,
     allowedRegions: s.policy.allowedRegions ?? (s.substrate.region ? [s.substrate.region] : []),
     allowedRegistries: [...s.policy.allowedRegistries],
     publicLoadBalancer: s.network?.publicLoadBalancer ?? false,
+    suppressions: suppressions.map((x) => ({ rule: x.rule, resource: x.resource, reason: x.reason })),
   };
 }
 
@@ -33,7 +48,10 @@ export function packConfigFile(s: StackSettings): Record<string, unknown> {
   for (const p of POLICIES) {
     const schema = (p as { configSchema?: PolicyConfigSchema }).configSchema;
     if (!schema) continue;
-    out[p.name] = Object.fromEntries(Object.keys(schema.properties).map((k) => [k, cfg[k]]));
+    const keys = Object.fromEntries(Object.keys(schema.properties).map((k) => [k, cfg[k]]));
+    // `all` would make the suppression report mandatory; it stays what the pack declares.
+    out[p.name] =
+      p.enforcementLevel === "mandatory" ? keys : { enforcementLevel: p.enforcementLevel, ...keys };
   }
   return out;
 }

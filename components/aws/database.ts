@@ -54,7 +54,7 @@ export interface DatabaseArgs {
   readonly storageGiB: number;
   readonly vpcId: pulumi.Input<string>;
   readonly subnetIds: pulumi.Input<string>[];
-  /** The only security group admitted on 5432: the cluster's (nodes and pods). */
+  /** The only security group admitted on the database port: the cluster's (nodes and pods). */
   readonly clientSecurityGroupId: pulumi.Input<string>;
   readonly kmsKeyArn: pulumi.Input<string>;
   /** Prod data protection: multi-AZ, deletion protection, final snapshot, protect + retain. */
@@ -69,6 +69,8 @@ export interface DatabaseArgs {
   readonly databaseName?: string;
   /** Enhanced monitoring interval, seconds; 0 is off (FSBP RDS.6). @default 0 */
   readonly enhancedMonitoringSeconds?: 0 | 1 | 5 | 10 | 15 | 30 | 60;
+  /** Port the instance listens on; a non-default one satisfies FSBP RDS.23. @default 5432 */
+  readonly port?: number;
 }
 
 export class Database extends pulumi.ComponentResource {
@@ -84,6 +86,7 @@ export class Database extends pulumi.ComponentResource {
     const p = { parent: this };
     const tags = { ...args.tags };
     const prot = protection(args.protectData, args.identifier);
+    const port = args.port ?? 5432;
 
     const subnets = new aws.rds.SubnetGroup(`${name}-subnets`, { subnetIds: args.subnetIds, tags }, p);
     const sg = new aws.ec2.SecurityGroup(
@@ -94,8 +97,8 @@ export class Database extends pulumi.ComponentResource {
         ingress: [
           {
             protocol: "tcp",
-            fromPort: 5432,
-            toPort: 5432,
+            fromPort: port,
+            toPort: port,
             securityGroups: [args.clientSecurityGroupId],
             description: "Postgres from the EKS cluster security group",
           },
@@ -141,6 +144,7 @@ export class Database extends pulumi.ComponentResource {
         identifier: args.identifier,
         engine: "postgres",
         engineVersion: args.version,
+        port,
         instanceClass: args.instanceClass,
         allocatedStorage: args.storageGiB,
         maxAllocatedStorage: args.maxStorageGiB ?? args.storageGiB * 4,

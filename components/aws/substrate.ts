@@ -59,6 +59,7 @@ export const POD_IDENTITY_AGENT = { cidr: "169.254.170.23/32", port: 80 } as con
 export function awsEgressTargets(
   s3Cidrs: pulumi.Input<string[]>,
   databaseSubnets: readonly string[],
+  databasePort: number = DEFAULT_POSTGRES_PORT,
 ): EgressTargets {
   const ip = (cidr: string) => ({ ipBlock: { cidr } });
   return {
@@ -71,17 +72,18 @@ export function awsEgressTargets(
       ];
     }),
     postgres: pulumi.output([
-      { to: databaseSubnets.map(ip), ports: [{ protocol: "TCP" as const, port: 5432 }] },
+      { to: databaseSubnets.map(ip), ports: [{ protocol: "TCP" as const, port: databasePort }] },
     ]),
   };
 }
 
 /**
  * NetworkPolicies of the substrate's namespace: default-deny both ways, then DNS and Postgres
- * (the database subnets, port 5432) for the login Jobs.
+ * (the database subnets, on the database's port) for the login Jobs.
  */
 export function substrateNetworkPolicies(
   databaseSubnets: readonly string[],
+  databasePort: number = DEFAULT_POSTGRES_PORT,
 ): k8s.types.input.networking.v1.NetworkPolicy[] & { metadata: { name: string } }[] {
   const meta = (name: string) => ({
     name,
@@ -106,13 +108,16 @@ export function substrateNetworkPolicies(
         egress: [
           {
             to: databaseSubnets.map((cidr) => ({ ipBlock: { cidr } })),
-            ports: [{ protocol: "TCP", port: 5432 }],
+            ports: [{ protocol: "TCP", port: databasePort }],
           },
         ],
       },
     },
   ];
 }
+
+/** PostgreSQL's default port; `database.port` moves the RDS instance off it (FSBP RDS.23). */
+export const DEFAULT_POSTGRES_PORT = 5432;
 
 /** Namespace of the substrate's own in-cluster objects (the Postgres login jobs). */
 export const SUBSTRATE_NAMESPACE = "sovereign-substrate";
@@ -167,6 +172,8 @@ export interface AwsSubstrateArgs {
     readonly multiAz: boolean;
     /** Enhanced monitoring interval, seconds; 0 is off. @default 0 */
     readonly enhancedMonitoringSeconds?: 0 | 1 | 5 | 10 | 15 | 30 | 60;
+    /** Port the instance listens on (FSBP RDS.23). @default 5432 */
+    readonly port?: number;
   };
   /**
    * Images pulled from upstream registries (not from a configured mirror): with egress
@@ -333,7 +340,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     // The login Jobs hold the master credentials: they reach DNS and the database subnets,
     // nothing reaches them.
     const nsOpts = { parent: this, provider: this.provider, dependsOn: [this.namespace] };
-    for (const np of substrateNetworkPolicies(this.network.layout.database)) {
+    for (const np of substrateNetworkPolicies(this.network.layout.database, args.database.port)) {
       new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, nsOpts);
     }
 
@@ -348,6 +355,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         .getPrefixListOutput({ name: `com.amazonaws.${args.region}.s3` }, { parent: this })
         .apply((l) => l.cidrBlocks),
       this.network.layout.database,
+      args.database.port,
     );
     this.storageClasses = { default: this.cluster.storageClassName };
     this.gpuPools = this.karpenter.placements;

@@ -4,15 +4,14 @@
  * every image their values set must come from an allowed registry (the kit sets every image of
  * a third-party chart explicitly, so the chart cannot fall back to its public default).
  */
-import type { ResourceValidationPolicy } from "@pulumi/policy";
 import {
   chartValueImages,
-  configSchema,
   containersOf,
   normalizeRegistry,
   packConfig,
   parseImage,
   quote,
+  resourceRule,
   violation,
   workloadOf,
 } from "../lib";
@@ -20,12 +19,12 @@ import {
 export const RULE = "allowed-images";
 const HELM_RELEASE = "kubernetes:helm.sh/v3:Release";
 
-export const allowedImages: ResourceValidationPolicy = {
+export const allowedImages = resourceRule({
   name: RULE,
   description: "Images come from allowed registries and are pinned (never latest).",
-  enforcementLevel: "mandatory",
-  configSchema: configSchema("allowedRegistries"),
-  validateResource: (args, reportViolation) => {
+  configKeys: ["allowedRegistries"],
+  appliesTo: (type, props) => type === HELM_RELEASE || workloadOf(type, props) !== undefined,
+  check: (args, reportViolation) => {
     const allowed = packConfig(args).allowedRegistries.map(normalizeRegistry);
     if (args.type === HELM_RELEASE) {
       for (const i of chartValueImages(args.props.values ?? {}))
@@ -56,7 +55,15 @@ export const allowedImages: ResourceValidationPolicy = {
             "mirror the image into an allowed registry (policy.allowedRegistries) and reference it there",
           ),
         );
-      if (!ref.digest && (ref.tag === undefined || ref.tag === "latest"))
+      if (ref.digest !== undefined && !/^sha256:[a-f0-9]{64}$/.test(ref.digest))
+        reportViolation(
+          violation(
+            RULE,
+            `${where} uses ${quote(c.image)}, whose digest ${quote(ref.digest)} is not sha256:<64 hex digits>`,
+            "pin the full @sha256 digest of the image",
+          ),
+        );
+      else if (!ref.digest && (ref.tag === undefined || ref.tag === "" || ref.tag === "latest"))
         reportViolation(
           violation(
             RULE,
@@ -66,4 +73,4 @@ export const allowedImages: ResourceValidationPolicy = {
         );
     }
   },
-};
+});

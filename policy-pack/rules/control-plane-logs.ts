@@ -2,20 +2,18 @@
  * control-plane-logs: the EKS control plane ships its API, audit and authenticator logs to
  * CloudWatch.
  */
-import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { quote, violation } from "../lib";
+import { quote, resourceRule, violation } from "../lib";
 
 export const RULE = "control-plane-logs";
 
 /** Log types that must be on (controllerManager and scheduler are optional). */
 export const REQUIRED_LOG_TYPES = ["api", "audit", "authenticator"];
 
-export const controlPlaneLogs: ResourceValidationPolicy = {
+export const controlPlaneLogs = resourceRule({
   name: RULE,
   description: "EKS control-plane logging (api, audit, authenticator) is enabled.",
-  enforcementLevel: "mandatory",
-  validateResource: (args, reportViolation) => {
-    if (args.type !== "aws:eks/cluster:Cluster") return;
+  appliesTo: (type) => type === "aws:eks/cluster:Cluster",
+  check: (args, reportViolation) => {
     const enabled = (args.props.enabledClusterLogTypes ?? []) as string[];
     const missing = REQUIRED_LOG_TYPES.filter((t) => !enabled.includes(t));
     if (missing.length > 0)
@@ -27,4 +25,4 @@ export const controlPlaneLogs: ResourceValidationPolicy = {
         ),
       );
   },
-};
+});

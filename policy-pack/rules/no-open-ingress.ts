@@ -3,15 +3,14 @@
  * Service is open to the world, except the one load-balancer listener the stack explicitly
  * enabled (config publicLoadBalancer, resource marked public-listener, ports 443/80 only).
  */
-import type { ResourceValidationPolicy } from "@pulumi/policy";
 import {
   type Props,
   PUBLIC_LISTENER_PORTS,
   PUBLIC_LISTENER_TAG,
-  configSchema,
   isTrue,
   packConfig,
   quote,
+  resourceRule,
   violation,
 } from "../lib";
 
@@ -39,12 +38,19 @@ function listenerExempt(enabled: boolean, marked: boolean, from: unknown, to: un
   return enabled && marked && Number(from) === Number(to) && PUBLIC_LISTENER_PORTS.includes(Number(from));
 }
 
-export const noOpenIngress: ResourceValidationPolicy = {
+const SG_TYPES = [
+  "aws:ec2/securityGroup:SecurityGroup",
+  "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+  "aws:ec2/securityGroupRule:SecurityGroupRule",
+];
+
+export const noOpenIngress = resourceRule({
   name: RULE,
   description: "No ingress from 0.0.0.0/0 except an explicitly enabled load-balancer listener.",
-  enforcementLevel: "mandatory",
-  configSchema: configSchema("publicLoadBalancer"),
-  validateResource: (args, reportViolation) => {
+  configKeys: ["publicLoadBalancer"],
+  appliesTo: (type, p) =>
+    SG_TYPES.includes(type) || (type === "kubernetes:core/v1:Service" && p.spec?.type === "LoadBalancer"),
+  check: (args, reportViolation) => {
     const { publicLoadBalancer } = packConfig(args);
     const p = args.props as Props;
     const where = `${args.type} ${quote(args.name)}`;
@@ -93,4 +99,4 @@ export const noOpenIngress: ResourceValidationPolicy = {
         );
     }
   },
-};
+});

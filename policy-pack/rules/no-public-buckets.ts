@@ -3,7 +3,6 @@
  * grant, every public access block has all four switches on, and no bucket policy allows
  * `Principal: "*"` without a condition.
  */
-import type { ResourceValidationPolicy } from "@pulumi/policy";
 import {
   type Props,
   BUCKET_ACL_TYPES,
@@ -13,6 +12,7 @@ import {
   PUBLIC_ACCESS_BLOCK_TYPE,
   isTrue,
   quote,
+  resourceRule,
   violation,
 } from "../lib";
 
@@ -39,12 +39,23 @@ function publicStatements(policy: unknown): Props[] {
   });
 }
 
-export const noPublicBuckets: ResourceValidationPolicy = {
+/** The account-wide block (FSBP S3.1, components/aws/account-baseline.ts), held to the same switches. */
+const ACCOUNT_BLOCK_TYPE = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock";
+
+const TYPES = [
+  ...BUCKET_TYPES,
+  ...BUCKET_ACL_TYPES,
+  PUBLIC_ACCESS_BLOCK_TYPE,
+  ACCOUNT_BLOCK_TYPE,
+  BUCKET_POLICY_TYPE,
+];
+
+export const noPublicBuckets = resourceRule({
   name: RULE,
   description:
     "No S3 bucket is public: no public ACL, full public access block, no unconditioned public policy.",
-  enforcementLevel: "mandatory",
-  validateResource: (args, reportViolation) => {
+  appliesTo: (type) => TYPES.includes(type),
+  check: (args, reportViolation) => {
     const p = args.props as Props;
     const where = `${args.type} ${quote(args.name)}`;
     if (
@@ -71,7 +82,7 @@ export const noPublicBuckets: ResourceValidationPolicy = {
           ),
         );
     }
-    if (args.type === PUBLIC_ACCESS_BLOCK_TYPE) {
+    if (args.type === PUBLIC_ACCESS_BLOCK_TYPE || args.type === ACCOUNT_BLOCK_TYPE) {
       const off = PUBLIC_ACCESS_BLOCK_FLAGS.filter((f) => !isTrue(p[f]));
       if (off.length > 0)
         reportViolation(
@@ -94,4 +105,4 @@ export const noPublicBuckets: ResourceValidationPolicy = {
         );
     }
   },
-};
+});

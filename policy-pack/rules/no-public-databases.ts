@@ -2,21 +2,23 @@
  * no-public-databases: no database is reachable from the internet: RDS instances are not
  * publicly accessible, and no Kubernetes Service exposes a PostgreSQL port outside the cluster.
  */
-import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { type Props, isTrue, quote, violation } from "../lib";
+import { type Props, quote, resourceRule, violation } from "../lib";
 
 export const RULE = "no-public-databases";
 
 const RDS_TYPES = ["aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance"];
 const DB_PORTS = [5432, 3306, 6379, 27017];
 
-export const noPublicDatabases: ResourceValidationPolicy = {
+export const noPublicDatabases = resourceRule({
   name: RULE,
   description: "Databases are private: no publicly accessible RDS, no database port on an external Service.",
-  enforcementLevel: "mandatory",
-  validateResource: (args, reportViolation) => {
+  appliesTo: (type) => RDS_TYPES.includes(type) || type === "kubernetes:core/v1:Service",
+  check: (args, reportViolation) => {
     const p = args.props as Props;
-    if (RDS_TYPES.includes(args.type) && isTrue(p.publiclyAccessible)) {
+    // The value, not its presence: anything but false (or "false") is public, and unset is
+    // false only because the provider defaults it so.
+    const pa = p.publiclyAccessible;
+    if (RDS_TYPES.includes(args.type) && pa !== undefined && pa !== false && pa !== "false") {
       reportViolation(
         violation(
           RULE,
@@ -39,4 +41,4 @@ export const noPublicDatabases: ResourceValidationPolicy = {
         );
     }
   },
-};
+});

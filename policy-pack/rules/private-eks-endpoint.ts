@@ -2,18 +2,16 @@
  * private-eks-endpoint: in prod the EKS API endpoint is private only; in dev a public endpoint
  * needs an allowlist that is not the whole internet.
  */
-import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { type Props, configSchema, packConfig, quote, violation } from "../lib";
+import { type Props, packConfig, quote, resourceRule, violation } from "../lib";
 
 export const RULE = "private-eks-endpoint";
 
-export const privateEksEndpoint: ResourceValidationPolicy = {
+export const privateEksEndpoint = resourceRule({
   name: RULE,
   description: "The EKS API endpoint is private in prod, and allowlisted when public in dev.",
-  enforcementLevel: "mandatory",
-  configSchema: configSchema("profile"),
-  validateResource: (args, reportViolation) => {
-    if (args.type !== "aws:eks/cluster:Cluster") return;
+  configKeys: ["profile"],
+  appliesTo: (type) => type === "aws:eks/cluster:Cluster",
+  check: (args, reportViolation) => {
     const { profile } = packConfig(args);
     const v = (args.props.vpcConfig ?? {}) as Props;
     const where = `EKS cluster ${quote(args.name)}`;
@@ -48,4 +46,4 @@ export const privateEksEndpoint: ResourceValidationPolicy = {
         ),
       );
   },
-};
+});

@@ -3,8 +3,7 @@
  * they are `protect`ed, databases have deletion protection and take a final snapshot, buckets
  * are never force-destroyed with their contents, and the keys that encrypt them are protected.
  */
-import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { type Props, BUCKET_TYPES, configSchema, isTrue, packConfig, quote, violation } from "../lib";
+import { type Props, BUCKET_TYPES, isTrue, packConfig, quote, resourceRule, violation } from "../lib";
 
 export const RULE = "prod-data-protection";
 
@@ -19,13 +18,15 @@ export const DATA_STORE_TYPES = [
   "kubernetes:postgresql.cnpg.io/v1:Cluster",
 ];
 
-export const prodDataProtection: ResourceValidationPolicy = {
+/** An RDS snapshot identifier: a letter, then letters, digits and single hyphens, at most 255. */
+const SNAPSHOT_ID = /^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}$/;
+
+export const prodDataProtection = resourceRule({
   name: RULE,
   description: "Prod data stores are protected, have deletion protection and take final snapshots.",
-  enforcementLevel: "mandatory",
-  configSchema: configSchema("profile"),
-  validateResource: (args, reportViolation) => {
-    if (!DATA_STORE_TYPES.includes(args.type)) return;
+  configKeys: ["profile"],
+  appliesTo: (type) => DATA_STORE_TYPES.includes(type),
+  check: (args, reportViolation) => {
     if (packConfig(args).profile !== "prod") return;
     const p = args.props as Props;
     const where = `${args.type} ${quote(args.name)}`;
@@ -38,10 +39,14 @@ export const prodDataProtection: ResourceValidationPolicy = {
     if (DATABASES.includes(args.type)) {
       if (!isTrue(p.deletionProtection))
         report(`has deletionProtection ${quote(p.deletionProtection)}`, "set deletionProtection: true");
-      if (isTrue(p.skipFinalSnapshot))
+      if (p.skipFinalSnapshot !== false && p.skipFinalSnapshot !== "false")
         report(`has skipFinalSnapshot ${quote(p.skipFinalSnapshot)}`, "set skipFinalSnapshot: false");
-      if (!p.finalSnapshotIdentifier)
-        report("names no finalSnapshotIdentifier", "set finalSnapshotIdentifier (e.g. `${name}-final`)");
+      const snap = p.finalSnapshotIdentifier;
+      if (typeof snap !== "string" || !SNAPSHOT_ID.test(snap) || snap.endsWith("-"))
+        report(
+          `has finalSnapshotIdentifier ${quote(snap)}, not a snapshot identifier`,
+          "set finalSnapshotIdentifier to a letter followed by letters, digits and single hyphens (e.g. `${name}-final`)",
+        );
     }
     if (BUCKET_TYPES.includes(args.type) && isTrue(p.forceDestroy))
       report(
@@ -49,4 +54,4 @@ export const prodDataProtection: ResourceValidationPolicy = {
         "set forceDestroy: false in prod",
       );
   },
-};
+});

@@ -1,19 +1,17 @@
 /**
  * region-allowlist: AWS providers and resources stay in the regions allowed for data residency.
  */
-import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { configSchema, packConfig, quote, violation } from "../lib";
+import { packConfig, quote, resourceRule, violation } from "../lib";
 
 export const RULE = "region-allowlist";
 
-export const regionAllowlist: ResourceValidationPolicy = {
+export const regionAllowlist = resourceRule({
   name: RULE,
   description: "AWS providers and resources are in an allowed region (data residency).",
-  enforcementLevel: "mandatory",
-  configSchema: configSchema("allowedRegions"),
-  validateResource: (args, reportViolation) => {
+  configKeys: ["allowedRegions"],
+  appliesTo: (type) => type === "pulumi:providers:aws" || type.startsWith("aws:"),
+  check: (args, reportViolation) => {
     const isProvider = args.type === "pulumi:providers:aws";
-    if (!isProvider && !args.type.startsWith("aws:")) return;
     const { allowedRegions } = packConfig(args);
     // A provider's own region; a resource's per-resource region override, else its provider's.
     const region: unknown = isProvider
@@ -38,4 +36,4 @@ export const regionAllowlist: ResourceValidationPolicy = {
       );
     }
   },
-};
+});

@@ -2,8 +2,7 @@
  * required-tags: every taggable AWS resource carries owner, cost-center and data-classification,
  * either itself or through its provider's default tags.
  */
-import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { REQUIRED_TAGS, effectiveTags, quote, violation } from "../lib";
+import { CLASSIFICATIONS, REQUIRED_TAGS, effectiveTags, quote, resourceRule, violation } from "../lib";
 
 export const RULE = "required-tags";
 
@@ -38,14 +37,23 @@ export const TAGGED_TYPES = [
   "aws:sns/topic:Topic",
 ];
 
-export const requiredTags: ResourceValidationPolicy = {
+export const requiredTags = resourceRule({
   name: RULE,
-  description: "Taggable AWS resources carry owner, cost-center and data-classification.",
-  enforcementLevel: "mandatory",
-  validateResource: (args, reportViolation) => {
-    if (!TAGGED_TYPES.includes(args.type)) return;
+  description:
+    "Taggable AWS resources carry owner, cost-center and a data-classification that is one of the kit's levels.",
+  appliesTo: (type) => TAGGED_TYPES.includes(type),
+  check: (args, reportViolation) => {
     const tags = effectiveTags(args.props, args.provider);
-    const missing = REQUIRED_TAGS.filter((t) => typeof tags[t] !== "string" || tags[t] === "");
+    const missing = REQUIRED_TAGS.filter((t) => typeof tags[t] !== "string" || tags[t].trim() === "");
+    const level = tags["data-classification"];
+    if (typeof level === "string" && level.trim() !== "" && !CLASSIFICATIONS.includes(level as never))
+      reportViolation(
+        violation(
+          RULE,
+          `${args.type} ${quote(args.name)} has data-classification ${quote(level)}, not one of ${quote(CLASSIFICATIONS)}`,
+          "set tags.data-classification (config `tags`) to public, internal, confidential or restricted",
+        ),
+      );
     if (missing.length > 0)
       reportViolation(
         violation(
@@ -55,4 +63,4 @@ export const requiredTags: ResourceValidationPolicy = {
         ),
       );
   },
-};
+});

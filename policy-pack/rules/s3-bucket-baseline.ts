@@ -3,7 +3,7 @@
  * default encryption configuration with a customer-managed KMS key. The one exception AWS
  * imposes: the target bucket of S3 server access logging only accepts SSE-S3 (AES256).
  */
-import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
+import type { PolicyResource } from "@pulumi/policy";
 import {
   type Props,
   BUCKET_LOGGING_TYPES,
@@ -11,7 +11,9 @@ import {
   BUCKET_TYPES,
   KMS_ALGORITHMS,
   PUBLIC_ACCESS_BLOCK_TYPE,
+  cmkProblem,
   quote,
+  stackRule,
   violation,
 } from "../lib";
 
@@ -58,17 +60,17 @@ function encryptionProblem(rule: Props | undefined, logTarget: boolean): string 
       : `is an access-log target with ${quote(d?.sseAlgorithm)}`;
   if (!KMS_ALGORITHMS.includes(d?.sseAlgorithm))
     return `is encrypted with ${quote(d?.sseAlgorithm)}, not aws:kms`;
-  if (!d?.kmsMasterKeyId) return "names no kmsMasterKeyId (the AWS-managed key would be used)";
+  const key = cmkProblem("kmsMasterKeyId", d?.kmsMasterKeyId);
+  if (key) return `${key} (without a customer-managed key ARN the AWS-managed key is used)`;
   return undefined;
 }
 
-export const s3BucketBaseline: StackValidationPolicy = {
+export const s3BucketBaseline = stackRule({
   name: RULE,
   description:
     "Every S3 bucket has a public access block and customer-managed KMS default encryption (SSE-S3 only for the access-log target).",
-  enforcementLevel: "mandatory",
-  validateStack: (args, reportViolation) => {
-    const buckets = args.resources.filter((r) => BUCKET_TYPES.includes(r.type));
+  appliesTo: (r) => BUCKET_TYPES.includes(r.type),
+  check: (args, buckets, reportViolation) => {
     const blocks = args.resources.filter((r) => r.type === PUBLIC_ACCESS_BLOCK_TYPE);
     const sses = args.resources.filter((r) => BUCKET_SSE_TYPES.includes(r.type));
     const loggings = args.resources.filter((r) => BUCKET_LOGGING_TYPES.includes(r.type));
@@ -118,4 +120,4 @@ export const s3BucketBaseline: StackValidationPolicy = {
       }
     }
   },
-};
+});

@@ -4,8 +4,8 @@
  * The values are checked, not the keys: the effect, principal, action, both resources and the
  * `aws:SecureTransport` condition.
  */
-import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
-import { type Props, BUCKET_POLICY_TYPE, BUCKET_TYPES, quote, violation } from "../lib";
+import type { PolicyResource } from "@pulumi/policy";
+import { type Props, BUCKET_POLICY_TYPE, BUCKET_TYPES, quote, stackRule, violation } from "../lib";
 import { attachedTo } from "./s3-bucket-baseline";
 
 export const RULE = "s3-tls-only";
@@ -37,13 +37,12 @@ export function tlsDenyProblem(s: Props): string | undefined {
   return undefined;
 }
 
-export const s3TlsOnly: StackValidationPolicy = {
+export const s3TlsOnly = stackRule({
   name: RULE,
   description:
     "Every S3 bucket's policy denies s3:* to every principal over plain HTTP, on the bucket and its objects (FSBP S3.5).",
-  enforcementLevel: "mandatory",
-  validateStack: (args, reportViolation) => {
-    const buckets = args.resources.filter((r) => BUCKET_TYPES.includes(r.type));
+  appliesTo: (r) => BUCKET_TYPES.includes(r.type),
+  check: (args, buckets, reportViolation) => {
     const policies = args.resources.filter((r) => r.type === BUCKET_POLICY_TYPE);
     for (const b of buckets) {
       const mine: PolicyResource[] = policies.filter((x) => attachedTo(x, b));
@@ -62,4 +61,4 @@ export const s3TlsOnly: StackValidationPolicy = {
       );
     }
   },
-};
+});

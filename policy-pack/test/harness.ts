@@ -104,6 +104,53 @@ export async function validateWith(
   return messages;
 }
 
+/**
+ * Whether a resource policy applies to a resource: it runs the policy as the engine would and
+ * answers false when the policy declared itself not applicable (args.notApplicable).
+ */
+export async function appliesTo(
+  policy: ResourceValidationPolicy,
+  r: FakeResource,
+  config: Record<string, unknown> = {},
+): Promise<boolean> {
+  const fns: ResourceValidation[] = ([] as ResourceValidation[]).concat(policy.validateResource ?? []);
+  let applies = false;
+  for (const fn of fns) {
+    try {
+      await fn(resourceArgs(r, config, policy.configSchema), () => undefined);
+      applies = true;
+    } catch (e) {
+      if (e !== NOT_APPLICABLE) throw e;
+    }
+  }
+  return applies;
+}
+
+/** Whether a stack policy applies to a stack (it did not call args.notApplicable). */
+export async function stackAppliesTo(
+  policy: StackValidationPolicy,
+  rs: readonly FakeResource[],
+  config: Record<string, unknown> = {},
+): Promise<boolean> {
+  try {
+    await policy.validateStack(
+      {
+        resources: policyResources(rs),
+        getConfig: <T extends object>() => configFor(policy.configSchema, config) as T,
+        stackTags: new Map(),
+        notApplicable: () => {
+          throw NOT_APPLICABLE;
+        },
+      },
+      () => undefined,
+    );
+    return true;
+  } catch (e) {
+    if (e !== NOT_APPLICABLE) throw e;
+    return false;
+  }
+}
+
 /** PolicyResources for a stack validation, with dependencies resolved between them. */
 export function policyResources(rs: readonly FakeResource[]): PolicyResource[] {
   const byUrn = new Map<string, PolicyResource>();

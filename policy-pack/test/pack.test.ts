@@ -31,7 +31,9 @@ describe("sovereign-baseline pack", () => {
     expect(PACK_NAME).toBe(name);
     expect(args.enforcementLevel).toBe("mandatory");
     expect(args.policies.map((p: { name: string }) => p.name)).toEqual(POLICIES.map((p) => p.name));
-    for (const p of args.policies) expect(p.enforcementLevel, p.name).toBe("mandatory");
+    // Every rule is mandatory; only the suppression report is advisory (it judges nothing).
+    for (const p of args.policies)
+      expect(p.enforcementLevel, p.name).toBe(p.name === "suppressions" ? "advisory" : "mandatory");
   });
 
   it("GIVEN the rules folder WHEN listed THEN there is one file per rule, named after the rule id", () => {
@@ -61,8 +63,10 @@ describe("sovereign-baseline pack", () => {
     }
     const prod = JSON.parse(fs.readFileSync(path.join(CONFIG_DIR, "aws-prod.json"), "utf8"));
     expect(prod.all).toBe("mandatory");
-    expect(prod["prod-data-protection"]).toEqual({ profile: "prod" });
-    expect(prod["region-allowlist"]).toEqual({ allowedRegions: ["eu-central-1"] });
+    expect(prod["prod-data-protection"]).toEqual({ profile: "prod", suppressions: [] });
+    expect(prod["region-allowlist"]).toEqual({ allowedRegions: ["eu-central-1"], suppressions: [] });
+    // `all: mandatory` must not turn the suppression report into a gate.
+    expect(prod.suppressions.enforcementLevel).toBe("advisory");
   });
 });
 

@@ -4,8 +4,9 @@
  */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
 import { describe, expect, it } from "vitest";
-import { parseImage } from "../lib";
-import { RESOURCE_POLICIES } from "../policies";
+import { CLASSIFICATIONS as PACK_CLASSIFICATIONS, parseImage } from "../lib";
+import { CLASSIFICATIONS } from "../../components/lib/classification";
+import { RESOURCE_POLICIES, RULES } from "../policies";
 import { allowedImages } from "../rules/allowed-images";
 import { cmkEncryption } from "../rules/cmk-encryption";
 import { controlPlaneLogs } from "../rules/control-plane-logs";
@@ -744,5 +745,296 @@ describe("s3-tls-only (stack rule)", () => {
     expect(v.map((x) => x.message)).toEqual([
       expect.stringContaining('s3-tls-only: bucket "models" allows plain HTTP: no such statement'),
     ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Values, not keys: each rule is given the key it looks for, holding a wrong value
+// ---------------------------------------------------------------------------------------
+
+const bucketStack = (sse: Record<string, unknown>, statement: Record<string, unknown>): FakeResource[] => [
+  { type: "aws:s3/bucketV2:BucketV2", name: "models", urn: "urn:bucket", props: { bucket: "acme-models" } },
+  {
+    type: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    name: "models-pab",
+    props: {
+      bucket: "acme-models",
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    },
+  },
+  {
+    type: "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+    name: "models-sse",
+    props: { bucket: "acme-models", rules: [{ applyServerSideEncryptionByDefault: sse }] },
+  },
+  {
+    type: "aws:s3/bucketPolicy:BucketPolicy",
+    name: "models-policy",
+    props: {
+      bucket: "acme-models",
+      policy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Effect: "Deny",
+            Principal: "*",
+            Action: "s3:*",
+            Resource: ["arn:aws:s3:::acme-models", "arn:aws:s3:::acme-models/*"],
+            Condition: { Bool: { "aws:SecureTransport": false } },
+            ...statement,
+          },
+        ],
+      }),
+    },
+  },
+];
+
+const SG = "aws:ec2/securityGroup:SecurityGroup";
+const GPU_POD = (labels: Record<string, string>) => job(labels, `${ECR}/trainer:1.2.3`, 1);
+
+/**
+ * Per rule: a resource that has every key the rule reads, with one value wrong, and the quoted
+ * value the violation must name. A rule that only checked the key would pass these.
+ */
+const WRONG_VALUES: {
+  rule: string;
+  what: string;
+  resources: FakeResource[];
+  config?: Record<string, unknown>;
+  found: string;
+}[] = [
+  {
+    rule: "cmk-encryption",
+    what: "kmsKeyId the AWS-managed alias",
+    resources: [rds({ kmsKeyId: "alias/aws/rds" })],
+    found: '"alias/aws/rds", an AWS-managed key',
+  },
+  {
+    rule: "cmk-encryption",
+    what: "kmsKeyId an empty string",
+    resources: [rds({ kmsKeyId: "" })],
+    found: 'kmsKeyId is ""',
+  },
+  {
+    rule: "cmk-encryption",
+    what: "a log group's kmsKeyId an IAM role ARN",
+    resources: [
+      {
+        type: "aws:cloudwatch/logGroup:LogGroup",
+        name: "eks-logs",
+        props: { kmsKeyId: "arn:aws:iam::123456789012:role/x" },
+      },
+    ],
+    found: "not a KMS key ARN",
+  },
+  {
+    rule: "cmk-encryption",
+    what: "an SQS queue on the AWS-managed SQS key",
+    resources: [
+      { type: "aws:sqs/queue:Queue", name: "interruptions", props: { kmsMasterKeyId: "alias/aws/sqs" } },
+    ],
+    found: '"alias/aws/sqs", an AWS-managed key',
+  },
+  {
+    rule: "control-plane-logs",
+    what: "log types present but without audit",
+    resources: [eks({}, { enabledClusterLogTypes: ["api", "authenticator", "scheduler"] })],
+    found: 'missing ["audit"]',
+  },
+  {
+    rule: "gpu-through-kueue",
+    what: "the queue label not a queue name",
+    resources: [GPU_POD({ "kueue.x-k8s.io/queue-name": "Team Queue!" })],
+    found: '"Team Queue!", which is not a LocalQueue name',
+  },
+  {
+    rule: "gpu-through-kueue",
+    what: "the admission constraint only warning, on another label",
+    resources: [
+      {
+        type: "kubernetes:constraints.gatekeeper.sh/v1beta1:K8sGpuThroughQueue",
+        name: "gatekeeper-constraint-gpu-through-queue",
+        props: {
+          spec: {
+            enforcementAction: "warn",
+            parameters: { queueLabel: "queue", gpuResource: "nvidia.com/gpu", teamNamespaces: ["team-a"] },
+          },
+        },
+      },
+    ],
+    found: 'spec.enforcementAction "warn", parameters.queueLabel "queue"',
+  },
+  {
+    rule: "imdsv2-required",
+    what: "httpTokens optional",
+    resources: [
+      {
+        type: "aws:ec2/launchTemplate:LaunchTemplate",
+        name: "gpu-lt",
+        props: { metadataOptions: { httpTokens: "optional", httpPutResponseHopLimit: 1 } },
+      },
+    ],
+    found: 'httpTokens "optional"',
+  },
+  {
+    rule: "imdsv2-required",
+    what: "a hop limit of 0",
+    resources: [
+      {
+        type: "aws:ec2/launchTemplate:LaunchTemplate",
+        name: "gpu-lt",
+        props: { metadataOptions: { httpTokens: "required", httpPutResponseHopLimit: 0 } },
+      },
+    ],
+    found: "httpPutResponseHopLimit 0",
+  },
+  {
+    rule: "imdsv2-required",
+    what: "a node group's launch template id empty",
+    resources: [
+      {
+        type: "aws:eks/nodeGroup:NodeGroup",
+        name: "system",
+        props: { launchTemplate: { id: "", version: "1" } },
+      },
+    ],
+    found: 'launchTemplate {"id":"","version":"1"}',
+  },
+  {
+    rule: "no-open-ingress",
+    what: "an ingress rule from ::/0",
+    resources: [
+      {
+        type: SG,
+        name: "nodes",
+        props: { ingress: [{ fromPort: 22, toPort: 22, protocol: "tcp", ipv6CidrBlocks: ["::/0"] }] },
+      },
+    ],
+    found: '"::/0" on ports 22-22',
+  },
+  {
+    rule: "no-public-buckets",
+    what: 'a public access block switch the string "false"',
+    resources: [
+      {
+        type: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        name: "pab",
+        props: {
+          blockPublicAcls: true,
+          blockPublicPolicy: "false",
+          ignorePublicAcls: true,
+          restrictPublicBuckets: true,
+        },
+      },
+    ],
+    found: 'blockPublicPolicy="false"',
+  },
+  {
+    rule: "no-public-databases",
+    what: 'publiclyAccessible the string "true"',
+    resources: [rds({ publiclyAccessible: "true" })],
+    found: 'publiclyAccessible "true"',
+  },
+  {
+    rule: "private-eks-endpoint",
+    what: 'endpointPrivateAccess the string "false" in prod',
+    resources: [eks({ endpointPublicAccess: false, endpointPrivateAccess: "false" })],
+    config: PROD,
+    found: 'endpointPrivateAccess "false"',
+  },
+  {
+    rule: "prod-data-protection",
+    what: "a final snapshot identifier that is no identifier",
+    resources: [rds({ finalSnapshotIdentifier: "1-final--" })],
+    config: PROD,
+    found: 'finalSnapshotIdentifier "1-final--"',
+  },
+  {
+    rule: "prod-data-protection",
+    what: "skipFinalSnapshot unset (the provider default is true)",
+    resources: [rds({ skipFinalSnapshot: undefined })],
+    config: PROD,
+    found: "skipFinalSnapshot unset",
+  },
+  {
+    rule: "region-allowlist",
+    what: "a provider in another region",
+    resources: [{ type: "pulumi:providers:aws", name: "aws", props: { region: "us-east-1" } }],
+    config: { allowedRegions: ["eu-central-1"] },
+    found: '"us-east-1", outside ["eu-central-1"]',
+  },
+  {
+    rule: "required-tags",
+    what: "data-classification not a level",
+    resources: [
+      {
+        type: "aws:kms/key:Key",
+        name: "data-key",
+        props: { enableKeyRotation: true, tags: { ...TAGS, "data-classification": "secret-ish" } },
+      },
+    ],
+    found: 'data-classification "secret-ish"',
+  },
+  {
+    rule: "required-tags",
+    what: "owner blank",
+    resources: [{ type: "aws:kms/key:Key", name: "data-key", props: { tags: { ...TAGS, owner: "  " } } }],
+    found: '["owner"]',
+  },
+  {
+    rule: "allowed-images",
+    what: "a truncated digest",
+    resources: [job({}, `${ECR}/trainer@sha256:abc`)],
+    config: { allowedRegistries: [ECR] },
+    found: 'digest "sha256:abc"',
+  },
+  {
+    rule: "allowed-images",
+    what: "an empty tag",
+    resources: [job({}, `${ECR}/trainer:`)],
+    config: { allowedRegistries: [ECR] },
+    found: "resolves to latest",
+  },
+  {
+    rule: "s3-bucket-baseline",
+    what: "SSE-KMS with the AWS-managed S3 key",
+    resources: bucketStack({ sseAlgorithm: "aws:kms", kmsMasterKeyId: "alias/aws/s3" }, {}),
+    found: '"alias/aws/s3", an AWS-managed key',
+  },
+  {
+    rule: "s3-tls-only",
+    what: 'SecureTransport compared with the string "true"',
+    resources: bucketStack(
+      { sseAlgorithm: "aws:kms", kmsMasterKeyId: KEY },
+      { Condition: { Bool: { "aws:SecureTransport": "true" } } },
+    ),
+    found: 'condition {"Bool":{"aws:SecureTransport":"true"}}',
+  },
+];
+
+describe("every rule checks values, not keys", () => {
+  it.each(WRONG_VALUES.map((w) => [w.rule, w.what, w] as const))(
+    "GIVEN %s and %s WHEN validated THEN the wrong value is flagged, quoted",
+    async (rule, _what, w) => {
+      const policy = RULES.find((r) => r.name === rule)!;
+      const messages =
+        "validateStack" in policy
+          ? (await validateStackWith(policy, w.resources, w.config)).map((v) => v.message)
+          : (await Promise.all(w.resources.map((r) => validateWith(policy, r, w.config)))).flat();
+      expect(messages.length, rule).toBeGreaterThan(0);
+      expect(messages.join("\n")).toContain(w.found);
+      for (const m of messages) expect(m.startsWith(`${rule}: `), m).toBe(true);
+    },
+  );
+
+  it("GIVEN the mandatory rules WHEN the wrong-value cases are listed THEN every rule has one", () => {
+    expect([...new Set(WRONG_VALUES.map((w) => w.rule))].sort()).toEqual(RULES.map((r) => r.name).sort());
+  });
+
+  it("GIVEN the pack's classification levels WHEN compared with the kit's THEN they are the same list", () => {
+    expect([...PACK_CLASSIFICATIONS]).toEqual([...CLASSIFICATIONS]);
   });
 });

@@ -86,13 +86,17 @@ describe("sovereign-baseline served as the Pulumi CLI runs it", () => {
     }
   });
 
-  it("GIVEN the served pack WHEN the engine asks for its info THEN it is sovereign-baseline with every rule mandatory", async () => {
+  it("GIVEN the served pack WHEN the engine asks for its info THEN it is sovereign-baseline with every rule mandatory and the suppression report advisory", async () => {
     const info = await call<any>(client, "getAnalyzerInfo", new emptyPb.Empty());
     expect(info.getName()).toBe("sovereign-baseline");
     const policies = info.getPoliciesList() as any[];
     expect(policies.map((p) => p.getName())).toEqual(POLICIES.map((p) => p.name));
     for (const p of policies)
-      expect(p.getEnforcementlevel(), p.getName()).toBe(analyzerPb.EnforcementLevel.MANDATORY);
+      expect(p.getEnforcementlevel(), p.getName()).toBe(
+        p.getName() === "suppressions"
+          ? analyzerPb.EnforcementLevel.ADVISORY
+          : analyzerPb.EnforcementLevel.MANDATORY,
+      );
     expect(info.getSupportsconfig()).toBe(true);
   });
 

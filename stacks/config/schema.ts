@@ -357,6 +357,16 @@ export const databaseSchema = z.strictObject({
   /** Backup retention in days. @default 1 in dev, 7 in prod */
   backupRetentionDays: positiveInt.optional(),
   /**
+   * Port the RDS instance listens on (aws; FSBP RDS.23 asks for a non-default one). The
+   * security group, the NetworkPolicies and every client follow it. @default 5432
+   */
+  port: z
+    .number()
+    .int()
+    .min(1150, "a port RDS accepts: 1150-65535")
+    .max(65535, "a port RDS accepts: 1150-65535")
+    .default(5432),
+  /**
    * RDS enhanced monitoring interval in seconds (aws; FSBP RDS.6); 0 turns it off.
    * @default 0 in dev, 60 in prod
    */
@@ -416,6 +426,19 @@ export const policySchema = z.strictObject({
   allowedRegistries: z.array(z.string().min(1)).min(1),
   /** Regions data may reside in (policy pack). @default [substrate.region] */
   allowedRegions: z.array(z.string()).optional(),
+  /** Policy-pack findings accepted for one resource (name or URN), each with a written reason of 20+ characters; printed on every preview. @default [] */
+  suppressions: z
+    .array(
+      z.strictObject({
+        rule: dnsLabel,
+        resource: z.string().min(1),
+        reason: z
+          .string()
+          .trim()
+          .min(20, "a written reason of at least 20 characters: why the finding is accepted"),
+      }),
+    )
+    .default([]),
 });
 
 export const trainingSchema = z.strictObject({
@@ -577,6 +600,18 @@ export const stackConfigSchema = z.strictObject({
    */
   chartMirror: chartMirrorSchema.optional(),
   secrets: secretsSchema.prefault({}),
+  /**
+   * Account-wide settings (aws only): the account's S3 public access block (FSBP S3.1) and EBS
+   * encryption by default (FSBP EC2.7). They change the whole AWS account, the customer's own
+   * buckets and volumes included, so they are off unless turned on here; they stay when the
+   * stack is destroyed.
+   */
+  accountBaseline: z
+    .strictObject({
+      /** Manage the account baseline from this stack. @default false */
+      enabled: z.boolean().default(false),
+    })
+    .prefault({}),
 });
 
 /** The raw shape users write (before defaults). */

@@ -1,4 +1,5 @@
 /** Maps the validated config to the AWS substrate's typed args. */
+import { AccountBaseline } from "../../components/aws/account-baseline";
 import * as aws from "@pulumi/aws";
 import { AwsSubstrate, type AwsSubstrateArgs } from "../../components/aws/substrate";
 import { cloudTags } from "../../components/lib/labels";
@@ -81,6 +82,7 @@ export function awsSubstrateArgs(
       backupRetentionDays: s.database.backupRetentionDays,
       multiAz: s.database.multiAz,
       enhancedMonitoringSeconds: s.database.enhancedMonitoringSeconds,
+      port: config.database.port,
     },
     images: upstreamImages(config),
     registryMirrors: config.registryMirrors,
@@ -113,6 +115,9 @@ export function awsSubstrate(config: StackConfig, ctx: StackContext): CreatedSub
     }),
     { providers: { aws: provider } },
   );
+  // Account-wide S3.1 / EC2.7, only when the stack config asks for it.
+  if (config.accountBaseline.enabled)
+    new AccountBaseline("account-baseline", {}, { providers: { aws: provider } });
   return Object.assign(substrate, {
     outputs: {
       region,

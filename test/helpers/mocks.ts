@@ -380,8 +380,9 @@ function defaultOutputs(
     case "aws:rds/instance:Instance":
       return {
         address: `${name}.db.example`,
-        endpoint: `${name}.db.example:5432`,
-        port: 5432,
+        // As RDS does: the instance listens where `port` says, 5432 by default.
+        endpoint: `${name}.db.example:${Number(inputs.port ?? 5432)}`,
+        port: Number(inputs.port ?? 5432),
         masterUserSecrets: [{ secretArn: arn("secretsmanager", `secret:${name}`) }],
       };
     default:

@@ -162,7 +162,19 @@ export const poolOneGpuType: Rule = ({ config }) => {
   return out;
 };
 
+/** The account baseline is AWS account state: on another substrate there is no account to set. */
+export const accountBaselineNeedsAws: Rule = ({ config }) =>
+  config.accountBaseline.enabled && config.substrate.kind !== "aws"
+    ? [
+        issue(
+          "accountBaseline.enabled",
+          `expected false on substrate "${config.substrate.kind}" (the account baseline sets AWS account-wide S3 and EBS settings), found true`,
+        ),
+      ]
+    : [];
+
 export const AWS_RULES: Rule[] = [
+  accountBaselineNeedsAws,
   networkValid,
   endpointAccess,
   publicGatewayNeedsPublicSubnets,
