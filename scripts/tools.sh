@@ -47,6 +47,7 @@ CRD_SOURCES=(
   "prometheus-operator|github.com/prometheus-operator/prometheus-operator@v0.85.0|example/prometheus-operator-crd"
   "kueue|sigs.k8s.io/kueue@v0.19.0|config/components/crd/bases"
   "karpenter|github.com/aws/karpenter-provider-aws@v1.8.2|pkg/apis/crds"
+  "cert-manager|github.com/cert-manager/cert-manager@v1.21.2|deploy/crds"
 )
 
 export GOFLAGS="${GOFLAGS:-} -trimpath"
