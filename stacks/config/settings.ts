@@ -43,6 +43,8 @@ export interface ProfileChoices {
   readonly enhancedMonitoringSeconds: MonitoringInterval;
   /** The gateway writes each audit row to disk (fsync) before answering. */
   readonly gatewayAuditSync: boolean;
+  /** The gateway's listener must serve TLS (`gateway.tls.mode: off` is refused). */
+  readonly gatewayRequiresTls: boolean;
 }
 
 export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
@@ -61,6 +63,7 @@ export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
     strictAvailability: false,
     enhancedMonitoringSeconds: 0,
     gatewayAuditSync: false,
+    gatewayRequiresTls: false,
   },
   prod: {
     azCount: 3,
@@ -77,6 +80,7 @@ export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
     strictAvailability: true,
     enhancedMonitoringSeconds: 60,
     gatewayAuditSync: true,
+    gatewayRequiresTls: true,
   },
 };
 
@@ -132,6 +136,8 @@ export interface StackSettings {
     readonly highAvailability: boolean;
     /** Write each audit row to disk (fsync) before answering (docs/gateway.md, durability). */
     readonly auditSync: boolean;
+    /** Refuse a plaintext listener (`gateway.tls.mode: off`). */
+    readonly requireTls: boolean;
   };
   readonly guard: {
     /** The guard model being unavailable denies requests. Always true in prod. */
@@ -200,6 +206,7 @@ export function resolveSettings(config: StackConfig): StackSettings {
       replicas: { min: gwMin, max: config.gateway.replicas.max ?? Math.max(gwMin, gwMin * 3) },
       highAvailability: p.strictAvailability,
       auditSync: p.gatewayAuditSync,
+      requireTls: p.gatewayRequiresTls,
     },
     guard: { failClosed: !(p.guardMayFailOpen && config.policy.guardFailOpen) },
     opa: { replicas: p.haReplicas },

@@ -45,7 +45,7 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
       capabilities: { drop: ["ALL"] },
     });
     expect(c.ports).toEqual([
-      { name: "http", containerPort: 8080, protocol: "TCP" },
+      { name: "https", containerPort: 8080, protocol: "TCP" },
       { name: SCRAPE_TARGETS.gateway.port, containerPort: 9090, protocol: "TCP" },
     ]);
     expect(SCRAPE_TARGETS.gateway.port).toBe("metrics");
@@ -88,10 +88,10 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     const svcs = recorder.ofType("kubernetes:core/v1:Service").map((r) => r.inputs);
     const svc = svcs.find((s) => s.spec.type === "ClusterIP")!;
     expect(
-      `http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${svc.spec.ports[0].port}`,
+      `https://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${svc.spec.ports[0].port}`,
     ).toBe(gatewayUrl());
     expect(svc.metadata.labels).toMatchObject(SCRAPE_TARGETS.gateway.selector);
-    expect(svc.spec.ports[0].name).toBe("http");
+    expect(svc.spec.ports[0].name).toBe("https");
     // The ServiceMonitor scrapes the Service port named as in SCRAPE_TARGETS: the metrics port.
     expect(
       svc.spec.ports.find((p: { name: string }) => p.name === SCRAPE_TARGETS.gateway.port),
