@@ -27,6 +27,7 @@ export const GATEWAY_SERVICE_ACCOUNT = "gateway";
 const SPILL_DIR = "/var/spool/gateway";
 const CATALOG_DIR = "/etc/gateway";
 const TLS_DIR = "/etc/gateway-tls";
+const PG_CA_DIR = "/etc/gateway-postgres-ca";
 /** The Secret cert-manager writes the gateway's certificate to (issuer modes). */
 export const GATEWAY_TLS_SECRET = "gateway-tls";
 
@@ -280,6 +281,16 @@ export function gatewayContainer(
   };
 }
 
+/** The container with the Postgres CA bundle mounted where `PGSSLROOTCERT` points (verify-full). */
+export function withPostgresCa(
+  c: k8s.types.input.core.v1.Container,
+  mounted: boolean,
+): k8s.types.input.core.v1.Container {
+  if (!mounted) return c;
+  const mounts = (c.volumeMounts ?? []) as k8s.types.input.core.v1.VolumeMount[];
+  return { ...c, volumeMounts: [...mounts, { name: "postgres-ca", mountPath: PG_CA_DIR, readOnly: true }] };
+}
+
 /** Egress the pods need, nothing else; ingress on the http port, and on the metrics port from the monitoring namespace only. */
 export function gatewayNetworkPolicySpec(
   podLabels: Record<string, string>,
@@ -384,6 +395,7 @@ export class Gateway extends pulumi.ComponentResource {
         ),
         { name: "PGUSER", valueFrom: { secretKeyRef: { name: secretName, key: "username" } } },
         { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: secretName, key: "password" } } },
+        ...(db.rootCert ? [{ name: "PGSSLROOTCERT", value: `${PG_CA_DIR}/${db.rootCert.key}` }] : []),
         { name: "GATEWAY_INSTANCE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         ...s3env,
       ]);
@@ -415,11 +427,19 @@ export class Gateway extends pulumi.ComponentResource {
                 selector,
                 args.highAvailability ? "DoNotSchedule" : "ScheduleAnyway",
               ),
-              containers: [gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[])],
+              containers: [
+                withPostgresCa(
+                  gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[]),
+                  db.rootCert !== undefined,
+                ),
+              ],
               volumes: [
                 { name: "catalog", configMap: { name: catalogCm.metadata.name } },
                 { name: "spill", emptyDir: { sizeLimit: args.spillSize ?? "2Gi" } },
                 { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
+                ...(db.rootCert
+                  ? [{ name: "postgres-ca", configMap: { name: db.rootCert.configMapName } }]
+                  : []),
                 ...(tlsSecret
                   ? [
                       {

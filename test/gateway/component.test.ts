@@ -59,13 +59,19 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     expect(env.GATEWAY_OPA_URL).toBe("http://opa.sovereign-policy.svc.cluster.local:8181");
     expect(env.GATEWAY_CAPTURE_BUCKET).toBe("fake-inference-logs");
     expect(env.PGPASSWORD).toEqual({ secretKeyRef: { name: "gateway-postgres", key: "password" } });
-    expect(env.PGSSLMODE).toBe("require");
+    expect(env.PGSSLMODE).toBe("verify-full");
+    // PGSSLROOTCERT is the substrate's CA ConfigMap key, at the path it is mounted.
+    const caVol = d.spec.template.spec.volumes.find((v: any) => v.configMap?.name === "gateway-postgres-ca");
+    const caMount = c.volumeMounts.find((m: any) => m.name === caVol.name);
+    expect(env.PGSSLROOTCERT).toBe(`${caMount.mountPath}/ca.crt`);
     expect(env.AWS_ENDPOINT_URL_S3).toBe("http://s3.fake.svc:8333");
     expect(d.spec.template.spec.serviceAccountName).toBe("gateway");
   });
 
   it("WHEN the catalog ConfigMap is read by the gateway's own loader THEN it loads and routes adapters to their base model", () => {
-    const cm = one("kubernetes:core/v1:ConfigMap").inputs;
+    const cm = recorder
+      .ofType("kubernetes:core/v1:ConfigMap")
+      .find((r) => r.inputs.metadata.name === "gateway-catalog")!.inputs;
     const cfg = loadConfig({
       GATEWAY_OPA_URL: "http://opa:8181",
       GATEWAY_OIDC_ISSUER: "https://idp",
