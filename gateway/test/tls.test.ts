@@ -10,7 +10,8 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCa } from "../../test/helpers/pki";
-import type { Gateway } from "../src/server";
+import { ConfigError, loadConfig } from "../src/config";
+import { Gateway } from "../src/server";
 import { World } from "./helpers/world";
 
 const world = new World();
@@ -124,5 +125,49 @@ describe("GIVEN the gateway serving HTTPS with a certificate from the stack's CA
     expect(await servedSerial()).toBe(next.serial.replace(/^0+/, ""));
     // Unchanged files: nothing to do.
     expect(gw.reloadCertificate()).toBe(false);
+  });
+});
+
+describe("GIVEN the TLS settings in the gateway's environment", () => {
+  const base = {
+    GATEWAY_OPA_URL: "http://opa:8181",
+    GATEWAY_OIDC_ISSUER: "https://idp.example",
+    GATEWAY_OIDC_AUDIENCE: "sovereign",
+    GATEWAY_CATALOG: JSON.stringify({ teams: {}, models: {}, routes: {}, redactPatterns: [] }),
+  };
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig({ ...base, ...env });
+      return [];
+    } catch (e) {
+      return (e as ConfigError).problems;
+    }
+  };
+
+  it("WHEN both files are set THEN the listener is TLS with the default reload interval; neither: plain HTTP", () => {
+    const c = loadConfig({
+      ...base,
+      GATEWAY_TLS_CERT_FILE: "/t/tls.crt",
+      GATEWAY_TLS_KEY_FILE: "/t/tls.key",
+    });
+    expect(c.tls).toEqual({ certFile: "/t/tls.crt", keyFile: "/t/tls.key", reloadMs: 30_000 });
+    expect(loadConfig(base).tls).toBeUndefined();
+  });
+
+  it("WHEN only one file is set, or the interval is bad THEN the problem names the variable", () => {
+    expect(problems({ GATEWAY_TLS_CERT_FILE: "/t/tls.crt" })).toEqual([
+      "GATEWAY_TLS_KEY_FILE: expected the private key of GATEWAY_TLS_CERT_FILE, found nothing",
+    ]);
+    expect(problems({ GATEWAY_TLS_KEY_FILE: "/t/tls.key" })).toEqual([
+      "GATEWAY_TLS_CERT_FILE: expected the certificate of GATEWAY_TLS_KEY_FILE, found nothing",
+    ]);
+    expect(
+      problems({ GATEWAY_TLS_CERT_FILE: "/a", GATEWAY_TLS_KEY_FILE: "/b", GATEWAY_TLS_RELOAD_MS: "0" }),
+    ).toEqual(['GATEWAY_TLS_RELOAD_MS: expected an integer >= 1, found "0"']);
+  });
+
+  it("WHEN the certificate file is missing THEN the gateway does not start, naming the file", () => {
+    const cfg = world.config({ tls: { certFile: "/nonexistent/tls.crt", keyFile: keyFile, reloadMs: 1000 } });
+    expect(() => new Gateway({ config: cfg })).toThrow(/\/nonexistent\/tls\.crt/);
   });
 });
