@@ -243,10 +243,11 @@ export const CHART_IMAGES = {
       fields: rt,
     },
     {
-      role: "ACME HTTP-01 solver (only for a customer ACME issuer)",
+      role: "ACME HTTP-01 solver",
       image: `quay.io/jetstack/cert-manager-acmesolver:${CERT_MANAGER_TAG}`,
       path: ["acmesolver", "image"],
       fields: rt,
+      when: "gateway.tls.mode issuer (the customer's issuer may be ACME)",
     },
     {
       role: "post-install API check",
