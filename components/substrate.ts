@@ -58,6 +58,11 @@ export interface PostgresConnection {
   readonly secretName: pulumi.Output<string>;
   /** libpq sslmode the service must use. */
   readonly sslMode: "require" | "verify-full";
+  /**
+   * With `verify-full`: a ConfigMap in the requested namespace whose `key` holds the CA bundle
+   * (PEM) the server's certificate chains to; the service points `PGSSLROOTCERT` at it.
+   */
+  readonly rootCert?: { readonly configMapName: pulumi.Output<string>; readonly key: string };
   readonly dependsOn: readonly pulumi.Resource[];
 }
 

@@ -29,6 +29,7 @@ HELM_VERSION=v3.22.0
 PROMETHEUS_VERSION=v0.316.0 # Go module version of Prometheus (promtool)
 ALERTMANAGER_VERSION=v0.34.1
 GATEKEEPER_CHART_VERSION=3.23.0 # = TENANCY_CHARTS.gatekeeper.version (a test checks)
+CERT_MANAGER_VERSION=v1.21.2   # = CHARTS.certManager.version (a test checks); chart and CRDs
 # The control plane of `npm run e2e` (test/e2e). Kubernetes 1.33 = the kind node and our schemas.
 KUBERNETES_VERSION=v1.33.13
 KUBERNETES_STAGING_VERSION=v0.33.13
@@ -47,6 +48,7 @@ CRD_SOURCES=(
   "prometheus-operator|github.com/prometheus-operator/prometheus-operator@v0.85.0|example/prometheus-operator-crd"
   "kueue|sigs.k8s.io/kueue@v0.19.0|config/components/crd/bases"
   "karpenter|github.com/aws/karpenter-provider-aws@v1.8.2|pkg/apis/crds"
+  "cert-manager|github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION|deploy/crds"
 )
 
 export GOFLAGS="${GOFLAGS:-} -trimpath"
@@ -214,6 +216,9 @@ for t in "${expanded[@]}"; do
     charts)
       chart_from_module gatekeeper "$GATEKEEPER_CHART_VERSION" \
         "github.com/open-policy-agent/gatekeeper/v3@v$GATEKEEPER_CHART_VERSION" charts/gatekeeper
+      # Its source says version v0.0.0 (the release tool stamps it); rendered by the tests only.
+      chart_from_module cert-manager "$CERT_MANAGER_VERSION" \
+        "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" deploy/charts/cert-manager
       ;;
     openssl)
       if ! command -v openssl >/dev/null; then

@@ -166,6 +166,17 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
     expect(await valueOf(pg.port)).toBeGreaterThan(0);
     expect(pg.database).toBe("gateway");
     expect(["require", "verify-full"]).toContain(pg.sslMode);
+    if (pg.sslMode === "verify-full") {
+      // verify-full needs the CA: a ConfigMap in the requested namespace with a PEM bundle at the key.
+      const cmName = await valueOf(pg.rootCert!.configMapName);
+      const cm = b.recorder
+        .ofType("kubernetes:core/v1:ConfigMap")
+        .map((r) => r.inputs as any)
+        .find((o) => o.metadata?.name === cmName && o.metadata?.namespace === "sovereign-gateway");
+      expect(cm?.data?.[pg.rootCert!.key], `ConfigMap ${cmName} key ${pg.rootCert!.key}`).toMatch(
+        /-----BEGIN CERTIFICATE-----/,
+      );
+    }
     const name = await valueOf(pg.secretName);
     const secret = b.recorder
       .ofType("kubernetes:core/v1:Secret")

@@ -8,6 +8,24 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { dataOpts, policyJson, serviceTrust, type Tags } from "./common";
+import { RDS_CA_ROOTS } from "./rds-ca-bundle";
+
+/** The certificate authority RDS signs the instance's server certificate with. */
+export const RDS_CA_IDENTIFIER = "rds-ca-rsa2048-g1";
+
+/**
+ * The CA bundle Postgres clients verify RDS in `region` against (`sslmode=verify-full`): the
+ * region's G1 roots from the pinned bundle (components/aws/rds-ca-bundle.ts), all three, so
+ * that changing the instance's CA between them needs no client change.
+ */
+export function rdsCaBundle(region: string): string {
+  const roots = Object.hasOwn(RDS_CA_ROOTS, region) ? RDS_CA_ROOTS[region] : undefined;
+  if (!roots)
+    throw new Error(
+      `expected a region the pinned RDS CA bundle covers (${Object.keys(RDS_CA_ROOTS).join(", ")}), found "${region}"`,
+    );
+  return `${roots.join("\n")}\n`;
+}
 
 /** Parameter group family of a PostgreSQL version (`16.4` → `postgres16`). */
 /** The RDS instance identifier of a stack's database (unique per account and region). */
@@ -160,7 +178,7 @@ export class Database extends pulumi.ComponentResource {
         vpcSecurityGroupIds: [sg.id],
         publiclyAccessible: false,
         parameterGroupName: params.name,
-        caCertIdentifier: "rds-ca-rsa2048-g1",
+        caCertIdentifier: RDS_CA_IDENTIFIER,
         backupRetentionPeriod: args.backupRetentionDays,
         copyTagsToSnapshot: true,
         autoMinorVersionUpgrade: true,

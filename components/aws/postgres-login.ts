@@ -41,12 +41,20 @@ export interface PostgresLoginArgs {
   readonly provider: k8s.Provider;
   readonly image: pulumi.Input<string>;
   readonly tags: Tags;
+  /** The CA bundle (PEM) the server's certificate chains to: the Job and the service verify it (verify-full). */
+  readonly caBundle: string;
   /** Keep the Secrets Manager copy this many days after deletion. @default 7 */
   readonly recoveryWindowDays?: number;
 }
 
+/** Key of the CA bundle in the `<service>-postgres-ca` ConfigMaps. */
+export const POSTGRES_CA_KEY = "ca.crt";
+const CA_DIR = "/etc/postgres-ca";
+
 export class PostgresLogin extends pulumi.ComponentResource {
   readonly secretName: pulumi.Output<string>;
+  /** ConfigMap in the service's namespace holding the CA bundle ({@link POSTGRES_CA_KEY}). */
+  readonly caConfigMapName: pulumi.Output<string>;
   readonly ready: pulumi.Resource[];
 
   constructor(name: string, args: PostgresLoginArgs, opts: pulumi.ComponentResourceOptions = {}) {
@@ -103,6 +111,18 @@ export class PostgresLogin extends pulumi.ComponentResource {
       },
       kp,
     );
+    // The CA bundle next to the Job (its namespace) and next to the service (verify-full both).
+    const caConfigMap = (suffix: string, namespace: pulumi.Input<string>) =>
+      new k8s.core.v1.ConfigMap(
+        `${name}-${suffix}`,
+        {
+          metadata: { name: `${svc}-postgres-ca`, namespace, labels },
+          data: { [POSTGRES_CA_KEY]: args.caBundle },
+        },
+        kp,
+      );
+    const jobCa = caConfigMap("job-ca", args.jobNamespace);
+    const serviceCa = caConfigMap("ca", args.namespace);
     const fromSecret = (key: string) => ({
       name: key,
       valueFrom: { secretKeyRef: { name: jobSecret.metadata.name, key } },
@@ -134,7 +154,8 @@ export class PostgresLogin extends pulumi.ComponentResource {
                     { name: "PGHOST", value: args.host },
                     { name: "PGPORT", value: pulumi.output(args.port).apply(String) },
                     { name: "PGDATABASE", value: "postgres" },
-                    { name: "PGSSLMODE", value: "require" },
+                    { name: "PGSSLMODE", value: "verify-full" },
+                    { name: "PGSSLROOTCERT", value: `${CA_DIR}/${POSTGRES_CA_KEY}` },
                     { name: "SERVICE", value: svc },
                     fromSecret("PGUSER"),
                     fromSecret("PGPASSWORD"),
@@ -146,13 +167,15 @@ export class PostgresLogin extends pulumi.ComponentResource {
                     readOnlyRootFilesystem: true,
                     capabilities: { drop: ["ALL"] },
                   },
+                  volumeMounts: [{ name: "postgres-ca", mountPath: CA_DIR, readOnly: true }],
                 },
               ],
+              volumes: [{ name: "postgres-ca", configMap: { name: jobCa.metadata.name } }],
             },
           },
         },
       },
-      { ...kp, deleteBeforeReplace: true },
+      { ...kp, deleteBeforeReplace: true, dependsOn: [jobCa] },
     );
 
     const secret = new k8s.core.v1.Secret(
@@ -165,7 +188,8 @@ export class PostgresLogin extends pulumi.ComponentResource {
       kp,
     );
     this.secretName = secret.metadata.name;
-    this.ready = [secret, job];
+    this.caConfigMapName = serviceCa.metadata.name;
+    this.ready = [secret, serviceCa, job];
     this.registerOutputs({ secretName: this.secretName });
   }
 }

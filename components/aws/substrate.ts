@@ -24,12 +24,12 @@ import type {
 } from "../substrate";
 import { Cluster, type SystemNodes } from "./cluster";
 import type { Tags } from "./common";
-import { Database, databaseIdentifier } from "./database";
+import { Database, databaseIdentifier, rdsCaBundle } from "./database";
 import { WorkloadIdentity } from "./identity";
 import { Karpenter, type GpuPoolArgs } from "./karpenter";
 import { Keys } from "./keys";
 import { Network, type Egress } from "./network";
-import { PostgresLogin } from "./postgres-login";
+import { POSTGRES_CA_KEY, PostgresLogin } from "./postgres-login";
 import { pullThroughMirrors } from "./registries";
 import { ObjectStorage } from "./storage";
 import { dnsEgressRule } from "../lib/network-policy";
@@ -435,6 +435,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         provider: this.provider,
         image: this.postgresImage,
         tags: this.args.tags,
+        caBundle: rdsCaBundle(this.args.region),
       },
       this.withAwsProvider(opts),
     );
@@ -443,7 +444,8 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       port: this.database.port,
       database: service,
       secretName: login.secretName,
-      sslMode: "require",
+      sslMode: "verify-full",
+      rootCert: { configMapName: login.caConfigMapName, key: POSTGRES_CA_KEY },
       dependsOn: login.ready,
     };
   }

@@ -42,6 +42,7 @@ export interface ChartImage {
 const GATEKEEPER_TAG = `v${TENANCY_CHARTS.gatekeeper.version}`;
 const GATEKEEPER_CRDS = `docker.io/openpolicyagent/gatekeeper-crds:${GATEKEEPER_TAG}`;
 const KEDA_TAG = CHARTS.keda.version;
+const CERT_MANAGER_TAG = CHARTS.certManager.version;
 
 const rt = { repository: "repository", tag: "tag" } as const;
 const rrt = { registry: "registry", repository: "repository", tag: "tag" } as const;
@@ -219,6 +220,40 @@ export const CHART_IMAGES = {
       image: SUBSTRATE_IMAGES.seaweedfs,
       path: [],
       fields: { registry: "global.registry", repository: "global.imageName", tag: "image.tag" },
+    },
+  ],
+  /** cert-manager v1.21.2: image tags are the chart version (`image.repository` is the full reference). */
+  certManager: [
+    {
+      role: "controller",
+      image: `quay.io/jetstack/cert-manager-controller:${CERT_MANAGER_TAG}`,
+      path: ["image"],
+      fields: rt,
+    },
+    {
+      role: "admission webhook",
+      image: `quay.io/jetstack/cert-manager-webhook:${CERT_MANAGER_TAG}`,
+      path: ["webhook", "image"],
+      fields: rt,
+    },
+    {
+      role: "CA injector",
+      image: `quay.io/jetstack/cert-manager-cainjector:${CERT_MANAGER_TAG}`,
+      path: ["cainjector", "image"],
+      fields: rt,
+    },
+    {
+      role: "ACME HTTP-01 solver",
+      image: `quay.io/jetstack/cert-manager-acmesolver:${CERT_MANAGER_TAG}`,
+      path: ["acmesolver", "image"],
+      fields: rt,
+      when: "gateway.tls.mode issuer (the customer's issuer may be ACME)",
+    },
+    {
+      role: "post-install API check",
+      image: `quay.io/jetstack/cert-manager-startupapicheck:${CERT_MANAGER_TAG}`,
+      path: ["startupapicheck", "image"],
+      fields: rt,
     },
   ],
   /** Karpenter 1.8.1 (the chart's release digest is kept; a mirror must copy byte for byte). */

@@ -27,7 +27,7 @@ export function prometheusUrl(): string {
   return svc("prometheus-operated", PLATFORM_NAMESPACES.monitoring, 9090);
 }
 
-/** The gateway's in-cluster URL. */
-export function gatewayUrl(): string {
-  return svc("gateway", PLATFORM_NAMESPACES.gateway, 8080);
+/** The gateway's in-cluster URL (HTTPS unless its TLS is off, a dev-only choice). */
+export function gatewayUrl(tls = true): string {
+  return svc("gateway", PLATFORM_NAMESPACES.gateway, 8080, tls ? "https" : "http");
 }

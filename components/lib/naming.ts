@@ -43,6 +43,7 @@ export const PLATFORM_NAMESPACES = {
   data: "sovereign-data",
   gpu: "sovereign-gpu",
   keda: "keda",
+  certManager: "cert-manager",
   kueue: "kueue-system",
   gatekeeper: "gatekeeper-system",
   training: "sovereign-training",

@@ -51,6 +51,11 @@ export const CHARTS = {
     chart: "seaweedfs",
     version: "4.22.0",
   },
+  /**
+   * cert-manager (Apache-2.0): the gateway's TLS certificate (a private CA per stack, or the
+   * customer's issuer). Its CRDs ship in its Go module (the e2e installs them from there).
+   */
+  certManager: { repo: "https://charts.jetstack.io", chart: "cert-manager", version: "v1.21.2" },
   /** CloudNativePG operator 1.30.1 (chart 0.29.1). */
   cloudnativePg: {
     repo: "https://cloudnative-pg.github.io/charts",

@@ -24,6 +24,7 @@ import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import type { PostgresConnection, Substrate } from "../substrate";
+import type { CertManagerObject, IssuerRef } from "./cert-manager";
 
 export const GATEWAY_PORT = 8080;
 /** `/metrics` only; the NetworkPolicy admits the monitoring namespace alone. */
@@ -32,6 +33,109 @@ export const GATEWAY_SERVICE = "gateway";
 export const GATEWAY_SERVICE_ACCOUNT = "gateway";
 const SPILL_DIR = "/var/spool/gateway";
 const CATALOG_DIR = "/etc/gateway";
+const TLS_DIR = "/etc/gateway-tls";
+const PG_CA_DIR = "/etc/gateway-postgres-ca";
+/** The Secret cert-manager writes the gateway's certificate to (issuer modes). */
+export const GATEWAY_TLS_SECRET = "gateway-tls";
+
+/**
+ * Where the API listener's certificate comes from:
+ * - `issuer`: a cert-manager Certificate from this issuer (the stack's private CA, or the
+ *   customer's own Issuer/ClusterIssuer), renewed by cert-manager;
+ * - `secret`: a `kubernetes.io/tls` Secret the customer puts in the gateway's namespace;
+ * - `off`: plain HTTP (refused in prod: {@link gatewayTlsProblem}).
+ */
+export type GatewayTls =
+  | {
+      readonly mode: "issuer";
+      readonly issuer: IssuerRef;
+      /** Extra DNS names (the name clients use for the load balancer). @default [] */
+      readonly dnsNames?: readonly string[];
+      /** What the Certificate must wait for (cert-manager's release and the issuer). */
+      readonly dependsOn?: readonly pulumi.Resource[];
+    }
+  | { readonly mode: "secret"; readonly secretName: string }
+  | { readonly mode: "off" };
+
+/** The TLS choice as the config writes it (`gateway.tls`). */
+export interface GatewayTlsChoice {
+  readonly mode: "private-ca" | "issuer" | "secret" | "off";
+  readonly issuer?: unknown;
+  readonly secretName?: string;
+}
+
+/**
+ * What is wrong with a TLS choice, or undefined: the one predicate behind the config rule and
+ * the component's own check. With `requireTls` (prod) a plaintext listener is refused.
+ */
+export function gatewayTlsProblem(
+  tls: GatewayTlsChoice,
+  requireTls: boolean,
+): { readonly field: "mode" | "issuer" | "secretName"; readonly message: string } | undefined {
+  if (tls.mode === "off" && requireTls)
+    return {
+      field: "mode",
+      message:
+        'expected private-ca, issuer or secret in prod (bearer tokens and prompts must not cross the network in cleartext), found "off"',
+    };
+  if (tls.mode === "issuer" && tls.issuer === undefined)
+    return {
+      field: "issuer",
+      message: "expected the cert-manager issuer ({ name, kind }) with mode issuer, found nothing",
+    };
+  if (tls.mode !== "issuer" && tls.issuer !== undefined)
+    return {
+      field: "issuer",
+      message: `expected no issuer with mode ${tls.mode} (only mode issuer uses it)`,
+    };
+  if (tls.mode === "secret" && tls.secretName === undefined)
+    return {
+      field: "secretName",
+      message: "expected the name of a kubernetes.io/tls Secret with mode secret, found nothing",
+    };
+  if (tls.mode !== "secret" && tls.secretName !== undefined)
+    return {
+      field: "secretName",
+      message: `expected no secretName with mode ${tls.mode} (only mode secret uses it)`,
+    };
+  return undefined;
+}
+
+/** The names the gateway's certificate covers: its in-cluster Service names, plus the extra ones. */
+export function gatewayDnsNames(extra: readonly string[] = []): string[] {
+  const ns = PLATFORM_NAMESPACES.gateway;
+  const base = [
+    GATEWAY_SERVICE,
+    `${GATEWAY_SERVICE}.${ns}`,
+    `${GATEWAY_SERVICE}.${ns}.svc`,
+    `${GATEWAY_SERVICE}.${ns}.svc.cluster.local`,
+  ];
+  return [...new Set([...base, ...extra])];
+}
+
+/** The gateway's serving Certificate (ECDSA P-256, 90 days, renewed 30 days before, a new key each time). */
+export function gatewayCertificate(issuer: IssuerRef, dnsNames: readonly string[] = []): CertManagerObject {
+  return {
+    apiVersion: "cert-manager.io/v1",
+    kind: "Certificate",
+    metadata: { name: "gateway", namespace: PLATFORM_NAMESPACES.gateway, labels: gatewayLabels("gateway") },
+    spec: {
+      secretName: GATEWAY_TLS_SECRET,
+      commonName: gatewayDnsNames(dnsNames)[3],
+      dnsNames: gatewayDnsNames(dnsNames),
+      duration: "2160h",
+      renewBefore: "720h",
+      privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
+      usages: ["server auth", "digital signature", "key encipherment"],
+      issuerRef: { name: issuer.name, kind: issuer.kind, group: issuer.group ?? "cert-manager.io" },
+    },
+  };
+}
+
+/** The Secret holding the listener's certificate and key, or undefined for plain HTTP. */
+export function gatewayTlsSecret(tls: GatewayTls): string | undefined {
+  return tls.mode === "issuer" ? GATEWAY_TLS_SECRET : tls.mode === "secret" ? tls.secretName : undefined;
+}
 
 export interface GatewayArgs {
   readonly substrate: Substrate;
@@ -53,6 +157,10 @@ export interface GatewayArgs {
   };
   /** Teams, models and the model server URL of every base model. */
   readonly catalog: Catalog;
+  /** The API listener's certificate (see {@link GatewayTls}). */
+  readonly tls: GatewayTls;
+  /** Refuse a plaintext listener (prod): {@link gatewayTlsProblem}. */
+  readonly requireTls: boolean;
   /** Expose on an internet-facing load balancer. @default false (internal load balancer) */
   readonly public?: boolean;
   /** @default 1048576 */
@@ -142,6 +250,10 @@ export function gatewayEnv(
     env.GATEWAY_POLICY_DIR = GATEWAY_POLICY_DIR;
     env.GATEWAY_POLICY_POLL_MS = String(GATEWAY_POLICY_POLL_MS);
   }
+  if (gatewayTlsSecret(args.tls)) {
+    env.GATEWAY_TLS_CERT_FILE = `${TLS_DIR}/tls.crt`;
+    env.GATEWAY_TLS_KEY_FILE = `${TLS_DIR}/tls.key`;
+  }
   return Object.entries(env).map(([name, value]) => ({ name, value }));
 }
 
@@ -156,19 +268,22 @@ export function gatewayContainer(
   env: k8s.types.input.core.v1.EnvVar[],
 ): k8s.types.input.core.v1.Container {
   const memory = args.memory ?? "512Mi";
+  const tls = gatewayTlsSecret(args.tls) !== undefined;
+  const port = tls ? "https" : "http";
+  const probe = (path: string) => ({ httpGet: { path, port, scheme: tls ? "HTTPS" : "HTTP" } });
   return {
     name: "gateway",
     image: args.substrate.registryMirrors.apply((m) => mirrorImage(args.image, m)),
     imagePullPolicy: "IfNotPresent",
     ports: [
-      { name: "http", containerPort: GATEWAY_PORT, protocol: "TCP" },
+      { name: port, containerPort: GATEWAY_PORT, protocol: "TCP" },
       { name: SCRAPE_TARGETS.gateway.port, containerPort: GATEWAY_METRICS_PORT, protocol: "TCP" },
     ],
     env,
     resources: { requests: { cpu: args.cpuRequest ?? "500m", memory }, limits: { memory } },
-    readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 2 },
-    livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10, failureThreshold: 3 },
-    startupProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 2, failureThreshold: 30 },
+    readinessProbe: { ...probe("/readyz"), periodSeconds: 5, failureThreshold: 2 },
+    livenessProbe: { ...probe("/healthz"), periodSeconds: 10, failureThreshold: 3 },
+    startupProbe: { ...probe("/healthz"), periodSeconds: 2, failureThreshold: 30 },
     securityContext: {
       runAsNonRoot: true,
       runAsUser: 10001,
@@ -184,6 +299,7 @@ export function gatewayContainer(
       ...(args.policy ? [{ name: "policy", mountPath: GATEWAY_POLICY_DIR, readOnly: true }] : []),
       { name: "spill", mountPath: SPILL_DIR },
       { name: "tmp", mountPath: "/tmp" },
+      ...(tls ? [{ name: "tls", mountPath: TLS_DIR, readOnly: true }] : []),
     ],
     // Let the endpoints controller and load balancers stop sending before draining starts.
     lifecycle: { preStop: { sleep: { seconds: 5 } } },
@@ -208,6 +324,16 @@ export function gatewayPolicyFiles(policy: NonNullable<GatewayArgs["policy"]>): 
       `gateway: the compiled policy and its data take ${size} bytes, more than a ConfigMap holds (${CONFIGMAP_MAX_BYTES})`,
     );
   return out;
+}
+
+/** The container with the Postgres CA bundle mounted where `PGSSLROOTCERT` points (verify-full). */
+export function withPostgresCa(
+  c: k8s.types.input.core.v1.Container,
+  mounted: boolean,
+): k8s.types.input.core.v1.Container {
+  if (!mounted) return c;
+  const mounts = (c.volumeMounts ?? []) as k8s.types.input.core.v1.VolumeMount[];
+  return { ...c, volumeMounts: [...mounts, { name: "postgres-ca", mountPath: PG_CA_DIR, readOnly: true }] };
 }
 
 /** Egress the pods need, nothing else; ingress on the http port, and on the metrics port from the monitoring namespace only. */
@@ -256,6 +382,13 @@ export class Gateway extends pulumi.ComponentResource {
     super("sovereign:platform:Gateway", name, {}, opts);
     const problem = gatewayReplicasProblem(args.replicas, args.highAvailability);
     if (problem) throw new Error(`gateway: replicas.${problem.field}: ${problem.message}`);
+    const tlsProblem = gatewayTlsProblem(
+      args.tls.mode === "issuer" ? { mode: "issuer", issuer: args.tls.issuer } : args.tls,
+      args.requireTls,
+    );
+    if (tlsProblem) throw new Error(`gateway: tls.${tlsProblem.field}: ${tlsProblem.message}`);
+    const tlsSecret = gatewayTlsSecret(args.tls);
+    const scheme = tlsSecret ? "https" : "http";
     const s = args.substrate;
     const k = { parent: this, provider: s.provider, dependsOn: [...s.ready] };
     const labels = gatewayLabels(name);
@@ -298,6 +431,14 @@ export class Gateway extends pulumi.ComponentResource {
           k,
         )
       : undefined;
+    const certificate =
+      args.tls.mode === "issuer"
+        ? new k8s.apiextensions.CustomResource(
+            `${name}-certificate`,
+            gatewayCertificate(args.tls.issuer, args.tls.dnsNames),
+            { ...k, dependsOn: [...k.dependsOn, ns, ...(args.tls.dependsOn ?? [])] },
+          )
+        : undefined;
     const env = pulumi
       .all([db.host, db.port, db.secretName, s.objectStore.buckets.inferenceLogs, access.env])
       .apply(([host, port, secretName, bucket, s3env]) => [
@@ -309,6 +450,7 @@ export class Gateway extends pulumi.ComponentResource {
         ),
         { name: "PGUSER", valueFrom: { secretKeyRef: { name: secretName, key: "username" } } },
         { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: secretName, key: "password" } } },
+        ...(db.rootCert ? [{ name: "PGSSLROOTCERT", value: `${PG_CA_DIR}/${db.rootCert.key}` }] : []),
         { name: "GATEWAY_INSTANCE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         ...s3env,
       ]);
@@ -340,18 +482,48 @@ export class Gateway extends pulumi.ComponentResource {
                 selector,
                 args.highAvailability ? "DoNotSchedule" : "ScheduleAnyway",
               ),
-              containers: [gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[])],
+              containers: [
+                withPostgresCa(
+                  gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[]),
+                  db.rootCert !== undefined,
+                ),
+              ],
               volumes: [
                 { name: "catalog", configMap: { name: catalogCm.metadata.name } },
                 ...(policyCm ? [{ name: "policy", configMap: { name: policyCm.metadata.name } }] : []),
                 { name: "spill", emptyDir: { sizeLimit: args.spillSize ?? "2Gi" } },
                 { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
+                ...(db.rootCert
+                  ? [{ name: "postgres-ca", configMap: { name: db.rootCert.configMapName } }]
+                  : []),
+                ...(tlsSecret
+                  ? [
+                      {
+                        name: "tls",
+                        secret: {
+                          secretName: tlsSecret,
+                          items: [
+                            { key: "tls.crt", path: "tls.crt" },
+                            { key: "tls.key", path: "tls.key" },
+                          ],
+                        },
+                      },
+                    ]
+                  : []),
               ],
             },
           },
         },
       },
-      { ...k, dependsOn: [...k.dependsOn, ...access.dependsOn, ...db.dependsOn] },
+      {
+        ...k,
+        dependsOn: [
+          ...k.dependsOn,
+          ...access.dependsOn,
+          ...db.dependsOn,
+          ...(certificate ? [certificate] : []),
+        ],
+      },
     );
     const svc = new k8s.core.v1.Service(
       `${name}-service`,
@@ -361,7 +533,7 @@ export class Gateway extends pulumi.ComponentResource {
           type: "ClusterIP",
           selector,
           ports: [
-            { name: "http", port: GATEWAY_PORT, targetPort: "http", protocol: "TCP" },
+            { name: scheme, port: GATEWAY_PORT, targetPort: scheme, protocol: "TCP" },
             {
               name: SCRAPE_TARGETS.gateway.port,
               port: GATEWAY_METRICS_PORT,
@@ -387,7 +559,8 @@ export class Gateway extends pulumi.ComponentResource {
           type: "LoadBalancer",
           selector,
           externalTrafficPolicy: "Local",
-          ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }],
+          // HTTPS on 443 (TLS ends at the gateway pods, not the load balancer); 80 only without TLS (dev).
+          ports: [{ name: scheme, port: tlsSecret ? 443 : 80, targetPort: scheme, protocol: "TCP" }],
         },
       },
       k,
@@ -432,7 +605,7 @@ export class Gateway extends pulumi.ComponentResource {
       },
       k,
     );
-    this.url = pulumi.interpolate`http://${svc.metadata.name}.${this.namespace}.svc.cluster.local:${GATEWAY_PORT}`;
+    this.url = pulumi.interpolate`${scheme}://${svc.metadata.name}.${this.namespace}.svc.cluster.local:${GATEWAY_PORT}`;
     this.loadBalancer = lb.status.apply(
       (st) => st?.loadBalancer?.ingress?.[0]?.hostname ?? st?.loadBalancer?.ingress?.[0]?.ip,
     );

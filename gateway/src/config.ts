@@ -32,7 +32,21 @@ export interface PostgresConfig {
   readonly user: string;
   readonly password?: string;
   readonly sslMode: "disable" | "require" | "verify-full";
+  /**
+   * PEM file of the CA(s) the server certificate must chain to (`PGSSLROOTCERT`); with
+   * `verify-full` and no file, the system's CAs. The host name is checked against the
+   * certificate either way.
+   */
+  readonly rootCertFile?: string;
   readonly poolSize: number;
+}
+
+/** The API listener's TLS: the certificate and key files (a mounted Secret), re-read on rotation. */
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** How often the files are checked for a new certificate, ms. @default 30000 */
+  readonly reloadMs: number;
 }
 
 export interface S3Config {
@@ -47,6 +61,8 @@ export interface S3Config {
 export interface GatewayConfig {
   readonly port: number;
   readonly host: string;
+  /** Serve the API over HTTPS with this certificate; absent: plain HTTP (dev only, a config rule). */
+  readonly tls?: TlsConfig;
   readonly maxBodyBytes: number;
   /** Port of `/metrics` (and nothing else); 0 picks a free one. Never the API port. */
   readonly metricsPort: number;
@@ -195,6 +211,21 @@ export function loadConfig(
   if (!["disable", "require", "verify-full"].includes(sslMode)) {
     problems.push(`PGSSLMODE: expected disable, require or verify-full, found "${sslMode}"`);
   }
+  const rootCertFile = env.PGSSLROOTCERT || undefined;
+  if (rootCertFile && sslMode !== "verify-full") {
+    problems.push(`PGSSLROOTCERT: only used with PGSSLMODE=verify-full, found PGSSLMODE "${sslMode}"`);
+  }
+  const certFile = env.GATEWAY_TLS_CERT_FILE || undefined;
+  const keyFile = env.GATEWAY_TLS_KEY_FILE || undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    problems.push(
+      certFile
+        ? "GATEWAY_TLS_KEY_FILE: expected the private key of GATEWAY_TLS_CERT_FILE, found nothing"
+        : "GATEWAY_TLS_CERT_FILE: expected the certificate of GATEWAY_TLS_KEY_FILE, found nothing",
+    );
+  }
+  const tls: TlsConfig | undefined =
+    certFile && keyFile ? { certFile, keyFile, reloadMs: int("GATEWAY_TLS_RELOAD_MS", 30_000) } : undefined;
   const bucket = env.GATEWAY_CAPTURE_BUCKET;
   const s3: S3Config | undefined = bucket
     ? {
@@ -209,6 +240,7 @@ export function loadConfig(
   const cfg: GatewayConfig = {
     port: int("GATEWAY_PORT", 8080, 0),
     host: str("GATEWAY_HOST", "0.0.0.0"),
+    ...(tls ? { tls } : {}),
     maxBodyBytes: int("GATEWAY_MAX_BODY_BYTES", 1_048_576),
     opaUrl: url("GATEWAY_OPA_URL"),
     policy: {
@@ -241,6 +273,7 @@ export function loadConfig(
       user: str("PGUSER", "gateway"),
       password: env.PGPASSWORD,
       sslMode: sslMode as PostgresConfig["sslMode"],
+      ...(rootCertFile ? { rootCertFile } : {}),
       poolSize: int("GATEWAY_PG_POOL_SIZE", 4),
     },
     s3,

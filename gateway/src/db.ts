@@ -3,6 +3,8 @@
  * together apply each version once), audit inserts, cluster-wide usage for budgets and API key
  * lookups.
  */
+import * as fs from "node:fs";
+import * as tls from "node:tls";
 import { Pool, type PoolClient } from "pg";
 import type { PostgresConfig } from "./config";
 import type { ApiKeyRecord } from "./auth";
@@ -139,6 +141,25 @@ export interface AuditRow {
   readonly instance: string;
 }
 
+/**
+ * The TLS options of the Postgres connection, as libpq's sslmode means them: `require`
+ * encrypts without checking the server; `verify-full` checks that its certificate chains to
+ * the CA file (`PGSSLROOTCERT`, else the system's CAs) and names the configured host (a DNS name
+ * or an IP address), whatever name the TLS handshake was sent with.
+ */
+export function postgresTls(
+  cfg: PostgresConfig,
+  readFile: (p: string) => string = (p) => fs.readFileSync(p, "utf8"),
+): false | tls.ConnectionOptions {
+  if (cfg.sslMode === "disable") return false;
+  if (cfg.sslMode === "require") return { rejectUnauthorized: false };
+  return {
+    rejectUnauthorized: true,
+    ...(cfg.rootCertFile ? { ca: readFile(cfg.rootCertFile) } : {}),
+    checkServerIdentity: (_servername, cert) => tls.checkServerIdentity(cfg.host, cert),
+  };
+}
+
 export function createPool(cfg: PostgresConfig, log: Logger): Pool {
   const pool = new Pool({
     host: cfg.host,
@@ -147,7 +168,7 @@ export function createPool(cfg: PostgresConfig, log: Logger): Pool {
     user: cfg.user,
     password: cfg.password,
     max: cfg.poolSize,
-    ssl: cfg.sslMode === "disable" ? false : { rejectUnauthorized: cfg.sslMode === "verify-full" },
+    ssl: postgresTls(cfg),
     connectionTimeoutMillis: 2000,
     idleTimeoutMillis: 30_000,
     query_timeout: 10_000,

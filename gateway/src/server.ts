@@ -5,7 +5,10 @@
  * obligations allow, a redacted capture record. Audit and capture never sit on the response
  * path: both go to non-blocking durable queues.
  */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
 import type { Pool } from "pg";
 import { Authenticator } from "./auth";
 import { captureSink, type CaptureRecord } from "./capture";
@@ -47,7 +50,8 @@ export interface GatewayOptions {
 }
 
 export class Gateway {
-  readonly server: http.Server;
+  /** The API listener: HTTPS when `config.tls` is set (the certificate re-read on rotation). */
+  readonly server: http.Server | https.Server;
   /** Serves `/metrics` only, on its own port (reachable from the monitoring namespace only). */
   readonly metricsServer: http.Server;
   metricsPort = 0;
@@ -72,6 +76,8 @@ export class Gateway {
   private readonly cfg: GatewayConfig;
   /** The in-process policy (mode `wasm`), once started. */
   wasm?: WasmPolicy;
+  /** Digest of the certificate and key being served (TLS only). */
+  private tlsDigest = "";
 
   constructor(private readonly o: GatewayOptions) {
     const cfg = (this.cfg = o.config);
@@ -163,14 +169,19 @@ export class Gateway {
     // A client has receiveTimeoutMs to send headers and body (a stalled one gets 408 and is
     // closed); the time to answer is not bounded here (streams may be long; the upstream
     // timeout bounds them).
-    this.server = http.createServer(
-      {
-        requestTimeout: cfg.receiveTimeoutMs,
-        headersTimeout: cfg.receiveTimeoutMs,
-        connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(cfg.receiveTimeoutMs / 4))),
-      },
-      (req, res) => void this.handle(req, res),
-    );
+    const serverOpts: http.ServerOptions = {
+      requestTimeout: cfg.receiveTimeoutMs,
+      headersTimeout: cfg.receiveTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(cfg.receiveTimeoutMs / 4))),
+    };
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.handle(req, res);
+    if (cfg.tls) {
+      const pair = readKeyPair(cfg.tls);
+      this.tlsDigest = pair.digest;
+      this.server = https.createServer({ ...serverOpts, cert: pair.cert, key: pair.key }, handler);
+    } else {
+      this.server = http.createServer(serverOpts, handler);
+    }
     this.server.keepAliveTimeout = 65_000;
     this.metricsServer = http.createServer(
       { requestTimeout: 10_000, headersTimeout: 10_000 },
@@ -212,6 +223,11 @@ export class Gateway {
     const sync = setInterval(() => void this.syncUsage(), this.o.usageSyncMs ?? 5000);
     sync.unref();
     this.timers.push(sync);
+    if (this.cfg.tls) {
+      const reload = setInterval(() => this.reloadCertificate(), this.cfg.tls.reloadMs);
+      reload.unref();
+      this.timers.push(reload);
+    }
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(this.cfg.port, this.cfg.host, () => resolve());
@@ -229,6 +245,27 @@ export class Gateway {
     });
     this.log.flush();
     return port;
+  }
+
+  /**
+   * Serves a rotated certificate (cert-manager renews the Secret, the kubelet swaps the mounted
+   * files) to new connections; open ones keep theirs. A half-written pair (the key does not
+   * match the certificate) is skipped and tried again on the next tick.
+   */
+  reloadCertificate(): boolean {
+    const t = this.cfg.tls;
+    if (!t || !(this.server instanceof https.Server)) return false;
+    try {
+      const pair = readKeyPair(t);
+      if (pair.digest === this.tlsDigest) return false;
+      this.server.setSecureContext({ cert: pair.cert, key: pair.key });
+      this.tlsDigest = pair.digest;
+      this.log.info("tls certificate reloaded", { certFile: t.certFile });
+      return true;
+    } catch (e) {
+      this.log.warn("tls certificate not reloaded", { error: (e as Error).message });
+      return false;
+    }
   }
 
   private async tryMigrate(): Promise<void> {
@@ -347,4 +384,15 @@ export class Gateway {
       account(this.accountDeps, ctx);
     }
   }
+}
+
+/** The certificate and key files of the API listener, and a digest of both (to notice rotation). */
+function readKeyPair(t: { certFile: string; keyFile: string }): {
+  cert: string;
+  key: string;
+  digest: string;
+} {
+  const cert = fs.readFileSync(t.certFile, "utf8");
+  const key = fs.readFileSync(t.keyFile, "utf8");
+  return { cert, key, digest: createHash("sha256").update(cert).update("\0").update(key).digest("hex") };
 }

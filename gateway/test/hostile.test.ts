@@ -218,6 +218,7 @@ describe("GIVEN the shipped deadlines", () => {
           opaTimeoutMs,
           guardTimeoutMs,
           auditSync: true,
+          tls: { mode: "off" },
         } as GatewayArgs,
         { host: "127.0.0.1", port: world.pg.port, database: "postgres", sslMode: "disable" },
         BUCKET,

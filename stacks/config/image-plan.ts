@@ -28,6 +28,11 @@ export interface ImagePlanInput {
   readonly models: readonly { readonly pool?: string; readonly image?: string }[];
   /** Whether some model autoscales (KEDA is installed). */
   readonly keda: boolean;
+  /**
+   * cert-manager for the gateway's certificate: `private-ca` (the kit's CA), `issuer` (the
+   * customer's issuer, which may be ACME: the HTTP-01 solver image too), `none` (`secret`/`off`).
+   */
+  readonly certManager: "private-ca" | "issuer" | "none";
   /** Whether any GPU pool is configured (device plugin and DCGM). */
   readonly gpuPools: boolean;
   readonly training: boolean;
@@ -66,6 +71,7 @@ export function stackImages(p: ImagePlanInput): PlannedImage[] {
     ),
     ...chartImages("gatekeeper"),
     ...(p.keda ? chartImages("keda") : []),
+    ...(p.certManager !== "none" ? chartImages("certManager", () => p.certManager === "issuer") : []),
     ...chartImages("kubePrometheusStack", (i) =>
       i.role === "Alertmanager" ? p.alertmanager : i.role === "node exporter" ? p.nodeExporter : false,
     ),
@@ -95,6 +101,10 @@ export function imagePlanOf(config: StackConfig): ImagePlanInput {
     gatewayImage: config.gateway.image,
     models: config.models.map((m) => ({ pool: m.pool, image: m.image })),
     keda: config.models.some(autoscales),
+    certManager:
+      config.gateway.tls.mode === "private-ca" || config.gateway.tls.mode === "issuer"
+        ? config.gateway.tls.mode
+        : "none",
     gpuPools: config.gpuPools.length > 0,
     training: config.training.enabled,
     alertmanager: config.observability.alertmanager.receiver !== "none",

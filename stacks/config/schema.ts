@@ -24,6 +24,23 @@ const dnsLabel = z
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "a DNS-1123 label (lowercase letters, digits and '-')")
   .max(40);
 
+/** A Kubernetes object name (DNS-1123 subdomain). */
+const dnsSubdomain = z
+  .string()
+  .max(253)
+  .regex(
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    "a Kubernetes name (lowercase letters, digits, '-' and '.')",
+  );
+/** A DNS name for a certificate (a `*.` wildcard allowed in front). */
+const dnsName = z
+  .string()
+  .max(253)
+  .regex(
+    /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    "a lowercase DNS name like gateway.example.com",
+  );
+
 const classification = z.enum(CLASSIFICATIONS);
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -398,6 +415,32 @@ export const gatewaySchema = z.strictObject({
       min: positiveInt.optional(),
       /** @default three times min */
       max: positiveInt.optional(),
+    })
+    .prefault({}),
+  /**
+   * TLS of the gateway's listener (docs/gateway-tls.md). `private-ca`: a certificate from the
+   * stack's own CA (cert-manager); `issuer`: from the customer's cert-manager `issuer`;
+   * `secret`: the customer's `kubernetes.io/tls` Secret `secretName` in the gateway namespace;
+   * `off`: plain HTTP, refused in prod. @default { mode: private-ca }
+   */
+  tls: z
+    .strictObject({
+      /** @default private-ca */
+      mode: z.enum(["private-ca", "issuer", "secret", "off"]).default("private-ca"),
+      /** The customer's cert-manager issuer (mode `issuer`). */
+      issuer: z
+        .strictObject({
+          name: dnsSubdomain,
+          /** @default ClusterIssuer */
+          kind: z.enum(["ClusterIssuer", "Issuer"]).default("ClusterIssuer"),
+          /** API group of an external issuer. @default cert-manager.io */
+          group: z.string().min(1).default("cert-manager.io"),
+        })
+        .optional(),
+      /** A `kubernetes.io/tls` Secret in the gateway's namespace (mode `secret`). */
+      secretName: dnsSubdomain.optional(),
+      /** Extra DNS names the certificate covers: the name clients use for the load balancer. @default [] */
+      dnsNames: z.array(dnsName).default([]),
     })
     .prefault({}),
   /** Expose on a public load balancer (requires network.publicLoadBalancer on aws). @default false */

@@ -45,6 +45,8 @@ export interface ProfileChoices {
   readonly gatewayAuditSync: boolean;
   /** OIDC issuers and their endpoints must be `https` (tokens and keys are not fetched in the clear). */
   readonly httpsIdentity: boolean;
+  /** The gateway's listener must serve TLS (`gateway.tls.mode: off` is refused). */
+  readonly gatewayRequiresTls: boolean;
 }
 
 export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
@@ -64,6 +66,7 @@ export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
     enhancedMonitoringSeconds: 0,
     gatewayAuditSync: false,
     httpsIdentity: false,
+    gatewayRequiresTls: false,
   },
   prod: {
     azCount: 3,
@@ -81,6 +84,7 @@ export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
     enhancedMonitoringSeconds: 60,
     gatewayAuditSync: true,
     httpsIdentity: true,
+    gatewayRequiresTls: true,
   },
 };
 
@@ -136,6 +140,8 @@ export interface StackSettings {
     readonly highAvailability: boolean;
     /** Write each audit row to disk (fsync) before answering (docs/gateway.md, durability). */
     readonly auditSync: boolean;
+    /** Refuse a plaintext listener (`gateway.tls.mode: off`). */
+    readonly requireTls: boolean;
   };
   readonly guard: {
     /** The guard model being unavailable denies requests. Always true in prod. */
@@ -208,6 +214,7 @@ export function resolveSettings(config: StackConfig): StackSettings {
       replicas: { min: gwMin, max: config.gateway.replicas.max ?? Math.max(gwMin, gwMin * 3) },
       highAvailability: p.strictAvailability,
       auditSync: p.gatewayAuditSync,
+      requireTls: p.gatewayRequiresTls,
     },
     guard: { failClosed: !(p.guardMayFailOpen && config.policy.guardFailOpen) },
     identity: { httpsOnly: p.httpsIdentity },

@@ -1,5 +1,6 @@
 /** Platform wiring: gateway. Maps the validated config to typed component args. */
-import { Gateway } from "../../components/platform/gateway";
+import { CertManager, PRIVATE_CA_ISSUER } from "../../components/platform/cert-manager";
+import { Gateway, type GatewayTls } from "../../components/platform/gateway";
 import { modelServerUrl } from "../../components/lib/endpoints";
 import { IMAGES } from "../../components/lib/versions";
 import type { Substrate } from "../../components/substrate";
@@ -31,14 +32,42 @@ export function gatewayReplicas(config: StackConfig): { min: number; max: number
   return resolveSettings(config).gateway.replicas;
 }
 
+/**
+ * The gateway's TLS from `gateway.tls`: with `private-ca` or `issuer`, cert-manager is installed
+ * (and, for `private-ca`, the stack's CA); `secret` and `off` need neither.
+ */
+export function wireGatewayTls(config: StackConfig, ctx: StackContext, substrate: Substrate): GatewayTls {
+  const tls = config.gateway.tls;
+  if (tls.mode === "off") return { mode: "off" };
+  if (tls.mode === "secret") return { mode: "secret", secretName: tls.secretName! };
+  const cm = new CertManager(
+    "cert-manager",
+    {
+      replicas: resolveSettings(config).opa.replicas,
+      registryMirrors: substrate.registryMirrors,
+      chartMirror: substrate.chartMirror,
+      ...(tls.mode === "private-ca" ? { privateCaName: `sovereign ${ctx.stack} CA` } : {}),
+    },
+    { providers: [substrate.provider], dependsOn: [...substrate.ready] },
+  );
+  return {
+    mode: "issuer",
+    issuer: tls.mode === "private-ca" ? PRIVATE_CA_ISSUER : tls.issuer!,
+    dnsNames: tls.dnsNames,
+    dependsOn: cm.ready,
+  };
+}
+
 export function wireGateway(
   config: StackConfig,
-  _ctx: StackContext,
+  ctx: StackContext,
   substrate: Substrate,
 ): Record<string, unknown> {
   const settings = resolveSettings(config).gateway;
   const gw = new Gateway("gateway", {
     substrate,
+    tls: wireGatewayTls(config, ctx, substrate),
+    requireTls: settings.requireTls,
     highAvailability: settings.highAvailability,
     auditSync: settings.auditSync,
     image: config.images.gateway ?? config.gateway.image ?? IMAGES.gateway,

@@ -3,6 +3,7 @@
  * inputs keep the kit's promises (customer keys everywhere, no public buckets, TLS only,
  * IMDSv2 with one hop, endpoint access and data protection per profile, GPU taints/labels).
  */
+import { rdsCaBundle } from "../../components/aws/database";
 import { beforeAll, describe, expect, it } from "vitest";
 import { GPU_POOL_LABEL, GPU_TAINT, GPU_TYPE_LABEL } from "../../components/lib/gpu-catalog";
 import { BUCKET_ROLES, workloadScopes } from "../../components/lib/scopes";
@@ -438,7 +439,7 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       expect(await valueOf(c.host)).toBe("substrate-database-postgres.db.example");
       expect(await valueOf(c.port)).toBe(5432);
       expect(c.database).toBe("gateway");
-      expect(c.sslMode).toBe("require");
+      expect(c.sslMode).toBe("verify-full");
       expect(await valueOf(c.secretName)).toBe("gateway-postgres");
       const secret = b.recorder.one("kubernetes:core/v1:Secret", "platform-gateway-db-credentials");
       expect(secret.inputs.metadata.namespace).toBe("sovereign-gateway");
@@ -456,7 +457,21 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       const sm = b.recorder.one("aws:secretsmanager/secretVersion:SecretVersion");
       expect(sm.secretPaths).toContain("secretString");
       const job = b.recorder.one("kubernetes:batch/v1:Job").inputs.spec.template.spec.containers[0];
-      expect(job.env.find((e: any) => e.name === "PGSSLMODE").value).toBe("require");
+      expect(job.env.find((e: any) => e.name === "PGSSLMODE").value).toBe("verify-full");
+      // The Job verifies RDS against the pinned bundle of the stack's region, mounted where PGSSLROOTCERT points.
+      const pod = b.recorder.one("kubernetes:batch/v1:Job").inputs.spec.template.spec;
+      const vol = pod.volumes.find((v: any) => v.configMap);
+      const mount = job.volumeMounts.find((m: any) => m.name === vol.name);
+      const cm = b.recorder
+        .ofType("kubernetes:core/v1:ConfigMap")
+        .find(
+          (r) =>
+            r.inputs.metadata.name === vol.configMap.name &&
+            r.inputs.metadata.namespace === "sovereign-substrate",
+        )!;
+      const file = job.env.find((e: any) => e.name === "PGSSLROOTCERT").value as string;
+      expect(file.startsWith(`${mount.mountPath}/`)).toBe(true);
+      expect(cm.inputs.data[file.slice(mount.mountPath.length + 1)]).toBe(rdsCaBundle("eu-central-1"));
       // Without egress (prod) the image comes through the account's ECR pull-through cache.
       expect(job.image).toBe(
         prod
@@ -490,6 +505,7 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       }
       expect(invalid).toEqual([]);
       expect([...kinds].sort()).toEqual([
+        "ConfigMap",
         "Job",
         "Namespace",
         "NetworkPolicy",

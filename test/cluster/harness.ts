@@ -45,6 +45,8 @@ export function onPremProd(): StackConfig {
     raw.database = { instances: 3, storageGiB: 100, backupRetentionDays: 14 };
     raw.storage = { bucketPrefix: "acme-ai", volumeSize: "500Gi" };
     raw.policy.guardFailOpen = false;
+    // Prod serves the gateway over TLS: the stack's private CA (local's plain HTTP is dev only).
+    delete raw.gateway.tls;
     // GPU nodes run NVIDIA's device plugin and DCGM exporter, from a Harbor proxy of nvcr.io.
     raw.registryMirrors = { "nvcr.io": "harbor.acme.example/nvcr" };
     raw.policy.allowedRegistries = [...raw.policy.allowedRegistries, "harbor.acme.example"];

@@ -240,6 +240,7 @@ describe("image plan of the shipped stacks", () => {
 
   it("GIVEN aws-prod THEN GPU, training and AWS substrate images are in, and node-exporter runs in prod", () => {
     expect(sources("aws-prod")).toEqual([
+      "certManager",
       "dcgmExporter",
       "gatekeeper",
       "karpenter",
@@ -254,6 +255,23 @@ describe("image plan of the shipped stacks", () => {
     expect(images).toContain(`${ECR}/sovereign/gateway:0.1.0`);
     expect(images).toContain("ghcr.io/sovereign-ai/trainer:0.1.0");
     expect(images.filter((i) => i.startsWith("docker.io/vllm/"))).toHaveLength(1);
+    // The gateway's private CA: cert-manager, without the ACME solver (no ACME issuer).
+    expect(images).toContain("quay.io/jetstack/cert-manager-controller:v1.21.2");
+    expect(images).not.toContain("quay.io/jetstack/cert-manager-acmesolver:v1.21.2");
+  });
+
+  it("GIVEN the gateway's TLS from a customer issuer, a Secret or off THEN cert-manager's images follow (the ACME solver only with an issuer)", () => {
+    const withTls = (tls: Record<string, unknown>) => {
+      const r = raw("aws-dev");
+      return stackImages(imagePlanOf(parseConfig({ ...r, gateway: { ...r.gateway, tls } }))).map(
+        (i) => i.image,
+      );
+    };
+    expect(withTls({ mode: "issuer", issuer: { name: "corp" } })).toContain(
+      "quay.io/jetstack/cert-manager-acmesolver:v1.21.2",
+    );
+    for (const tls of [{ mode: "secret", secretName: "s" }, { mode: "off" }])
+      expect(withTls(tls).filter((i) => i.includes("cert-manager"))).toEqual([]);
   });
 });
 

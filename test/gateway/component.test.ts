@@ -51,7 +51,7 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
       capabilities: { drop: ["ALL"] },
     });
     expect(c.ports).toEqual([
-      { name: "http", containerPort: 8080, protocol: "TCP" },
+      { name: "https", containerPort: 8080, protocol: "TCP" },
       { name: SCRAPE_TARGETS.gateway.port, containerPort: 9090, protocol: "TCP" },
     ]);
     expect(SCRAPE_TARGETS.gateway.port).toBe("metrics");
@@ -65,13 +65,19 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     expect(env.GATEWAY_OPA_URL).toBe("http://opa.sovereign-policy.svc.cluster.local:8181");
     expect(env.GATEWAY_CAPTURE_BUCKET).toBe("fake-inference-logs");
     expect(env.PGPASSWORD).toEqual({ secretKeyRef: { name: "gateway-postgres", key: "password" } });
-    expect(env.PGSSLMODE).toBe("require");
+    expect(env.PGSSLMODE).toBe("verify-full");
+    // PGSSLROOTCERT is the substrate's CA ConfigMap key, at the path it is mounted.
+    const caVol = d.spec.template.spec.volumes.find((v: any) => v.configMap?.name === "gateway-postgres-ca");
+    const caMount = c.volumeMounts.find((m: any) => m.name === caVol.name);
+    expect(env.PGSSLROOTCERT).toBe(`${caMount.mountPath}/ca.crt`);
     expect(env.AWS_ENDPOINT_URL_S3).toBe("http://s3.fake.svc:8333");
     expect(d.spec.template.spec.serviceAccountName).toBe("gateway");
   });
 
   it("WHEN the catalog ConfigMap is read by the gateway's own loader THEN it loads and routes adapters to their base model", () => {
-    const cm = one("kubernetes:core/v1:ConfigMap").inputs;
+    const cm = recorder
+      .ofType("kubernetes:core/v1:ConfigMap")
+      .find((r) => r.inputs.metadata.name === "gateway-catalog")!.inputs;
     const cfg = loadConfig({
       GATEWAY_OPA_URL: "http://opa:8181",
       GATEWAY_OIDC_ISSUER: "https://idp",
@@ -94,10 +100,10 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     const svcs = recorder.ofType("kubernetes:core/v1:Service").map((r) => r.inputs);
     const svc = svcs.find((s) => s.spec.type === "ClusterIP")!;
     expect(
-      `http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${svc.spec.ports[0].port}`,
+      `https://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${svc.spec.ports[0].port}`,
     ).toBe(gatewayUrl());
     expect(svc.metadata.labels).toMatchObject(SCRAPE_TARGETS.gateway.selector);
-    expect(svc.spec.ports[0].name).toBe("http");
+    expect(svc.spec.ports[0].name).toBe("https");
     // The ServiceMonitor scrapes the Service port named as in SCRAPE_TARGETS: the metrics port.
     expect(
       svc.spec.ports.find((p: { name: string }) => p.name === SCRAPE_TARGETS.gateway.port),

@@ -91,13 +91,19 @@ export function fakeSubstrate(
         },
         { ...opts, provider },
       );
+      const ca = new k8s.core.v1.ConfigMap(
+        `${name}-ca`,
+        { metadata: { name: `${service}-postgres-ca`, namespace }, data: { "ca.crt": "fake CA bundle" } },
+        { ...opts, provider },
+      );
       return {
         host: pulumi.output("postgres.fake.svc"),
         port: pulumi.output(5432),
         database: service,
         secretName: secret.metadata.name,
-        sslMode: "require",
-        dependsOn: [secret],
+        sslMode: "verify-full",
+        rootCert: { configMapName: ca.metadata.name, key: "ca.crt" },
+        dependsOn: [secret, ca],
       };
     },
   };

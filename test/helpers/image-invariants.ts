@@ -26,6 +26,7 @@ const TABLE_OF_CHART: Readonly<Record<string, ChartImagesKey>> = {
   [CHARTS.keda.chart]: "keda",
   [CHARTS.seaweedfs.chart]: "seaweedfs",
   [CHARTS.cloudnativePg.chart]: "cloudnativePg",
+  [CHARTS.certManager.chart]: "certManager",
   [TENANCY_CHARTS.kueue.chart]: "kueue",
   [TENANCY_CHARTS.gatekeeper.chart]: "gatekeeper",
   [KUBE_PROMETHEUS_STACK_CHART.chart]: "kubePrometheusStack",

@@ -49,7 +49,12 @@ function asPostgresUser(): { uid: number; gid: number } | undefined {
   return { uid, gid };
 }
 
-export async function startPostgres(): Promise<PostgresInstance> {
+export interface PostgresOptions {
+  /** Serve TLS with this certificate and key (PEM files; copied into the server's directory). */
+  readonly tls?: { readonly cert: string; readonly key: string };
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresInstance> {
   const user = asPostgresUser();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-pg-"));
   const dataDir = path.join(root, "data");
@@ -84,7 +89,17 @@ export async function startPostgres(): Promise<PostgresInstance> {
     "--no-instructions",
   ]);
   const port = await freePort();
-  const opts = `-p ${port} -k ${sockDir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100`;
+  let opts = `-p ${port} -k ${sockDir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100`;
+  if (options.tls) {
+    // The server reads its key only when the postgres user owns it and nobody else may read it.
+    const cert = path.join(root, "server.crt");
+    const key = path.join(root, "server.key");
+    fs.copyFileSync(options.tls.cert, cert);
+    fs.copyFileSync(options.tls.key, key);
+    fs.chmodSync(key, 0o600);
+    if (user) for (const f of [cert, key]) fs.chownSync(f, user.uid, user.gid);
+    opts += ` -c ssl=on -c ssl_cert_file=${cert} -c ssl_key_file=${key}`;
+  }
   const start = () => {
     run(toolPath("pg_ctl"), [
       "-D",

@@ -226,7 +226,7 @@ export class World {
     const port = await gw.start();
     return {
       gw,
-      url: `http://127.0.0.1:${port}`,
+      url: `${overrides.tls ? "https" : "http"}://127.0.0.1:${port}`,
       metricsUrl: `http://127.0.0.1:${gw.metricsPort}`,
       lines,
       log,

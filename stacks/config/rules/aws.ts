@@ -1,5 +1,6 @@
 /** Rules for the aws substrate: network, cluster endpoint and version, GPU pools, registries. */
 import { endpointCidrProblem } from "../../../components/aws/cluster";
+import { RDS_CA_ROOTS } from "../../../components/aws/rds-ca-bundle";
 import { SERVICE_CIDR, PRIVATE_RANGES } from "../../../components/aws/layout";
 import { PULL_THROUGH_UPSTREAMS } from "../../../components/aws/registries";
 import { formatCidr, overlaps, parseCidr, type Cidr } from "../../../components/lib/cidr";
@@ -173,9 +174,23 @@ export const accountBaselineNeedsAws: Rule = ({ config }) =>
       ]
     : [];
 
+/** Postgres clients verify RDS against the pinned CA bundle, which must cover the region. */
+export const rdsCaCoversRegion: Rule = ({ config }) => {
+  if (config.substrate.kind !== "aws") return [];
+  const region = config.substrate.region;
+  if (Object.hasOwn(RDS_CA_ROOTS, region)) return [];
+  return [
+    issue(
+      "substrate.region",
+      `expected a region the pinned RDS CA bundle covers (components/aws/rds-ca-bundle.ts; add the region's roots to use it), found "${region}"`,
+    ),
+  ];
+};
+
 export const AWS_RULES: Rule[] = [
   accountBaselineNeedsAws,
   networkValid,
+  rdsCaCoversRegion,
   endpointAccess,
   publicGatewayNeedsPublicSubnets,
   poolOneGpuType,

@@ -1,5 +1,5 @@
 /** Rules of the gateway section: replica bounds and usable redaction patterns. */
-import { gatewayReplicasProblem } from "../../../components/platform/gateway";
+import { gatewayReplicasProblem, gatewayTlsProblem } from "../../../components/platform/gateway";
 import type { ConfigIssue } from "../errors";
 import { issue, type Rule } from "./helpers";
 
@@ -7,6 +7,12 @@ import { issue, type Rule } from "./helpers";
 export const gatewayReplicasRule: Rule = ({ settings }) => {
   const problem = gatewayReplicasProblem(settings.gateway.replicas, settings.gateway.highAvailability);
   return problem ? [issue(`gateway.replicas.${problem.field}`, problem.message)] : [];
+};
+
+/** The TLS choice passes the component's own predicate (no plaintext listener in prod; each mode's field). */
+export const gatewayTlsRule: Rule = ({ config, settings }) => {
+  const problem = gatewayTlsProblem(config.gateway.tls, settings.gateway.requireTls);
+  return problem ? [issue(`gateway.tls.${problem.field}`, problem.message)] : [];
 };
 
 export const gatewayRedactPatterns: Rule = ({ config }) => {
@@ -21,4 +27,4 @@ export const gatewayRedactPatterns: Rule = ({ config }) => {
   return out;
 };
 
-export const GATEWAY_RULES: readonly Rule[] = [gatewayReplicasRule, gatewayRedactPatterns];
+export const GATEWAY_RULES: readonly Rule[] = [gatewayReplicasRule, gatewayTlsRule, gatewayRedactPatterns];

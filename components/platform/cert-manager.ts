@@ -1,0 +1,172 @@
+/**
+ * cert-manager, pinned, and the stack's private certificate authority: a self-signed
+ * ClusterIssuer signs one CA Certificate (its key stays in cert-manager's namespace), and a CA
+ * ClusterIssuer signs the platform's serving certificates with it (the gateway's, see
+ * `gatewayCertificate`). Clients trust the CA certificate (docs/gateway-tls.md). The constructor
+ * is thin: the objects come from the pure functions below.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
+import type { RegistryMirrors } from "../lib/images";
+import { k8sLabels } from "../lib/labels";
+import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { CHARTS, type ChartMirror, chartSource } from "../lib/versions";
+
+/** A cert-manager issuer, as a Certificate's `issuerRef` names it. */
+export interface IssuerRef {
+  readonly name: string;
+  readonly kind: "Issuer" | "ClusterIssuer";
+  /** @default cert-manager.io */
+  readonly group?: string;
+}
+
+/** Names of the private CA's objects (cluster-scoped issuers; the CA Secret in cert-manager's namespace). */
+export const PRIVATE_CA = {
+  selfSignedIssuer: "sovereign-selfsigned",
+  certificate: "sovereign-ca",
+  secret: "sovereign-ca",
+  issuer: "sovereign-ca",
+} as const;
+
+/** The issuer that signs with the stack's private CA. */
+export const PRIVATE_CA_ISSUER: IssuerRef = {
+  name: PRIVATE_CA.issuer,
+  kind: "ClusterIssuer",
+  group: "cert-manager.io",
+};
+
+/** One cert-manager object as plain data (apiVersion, kind, metadata, spec). */
+export interface CertManagerObject {
+  readonly apiVersion: "cert-manager.io/v1";
+  readonly kind: "ClusterIssuer" | "Issuer" | "Certificate";
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly labels?: Record<string, string>;
+  };
+  readonly spec: Record<string, unknown>;
+}
+
+/**
+ * The private CA: self-signed ClusterIssuer → CA Certificate (ECDSA P-256, ten years; renewal
+ * keeps the key, so a client that trusts the CA certificate keeps trusting its renewals) → CA
+ * ClusterIssuer. `commonName` names the stack, so clients can tell two stacks' CAs apart.
+ */
+export function privateCaObjects(
+  commonName: string,
+  namespace: string = PLATFORM_NAMESPACES.certManager,
+): CertManagerObject[] {
+  const labels = k8sLabels("private-ca", PRIVATE_CA.certificate);
+  return [
+    {
+      apiVersion: "cert-manager.io/v1",
+      kind: "ClusterIssuer",
+      metadata: { name: PRIVATE_CA.selfSignedIssuer, labels },
+      spec: { selfSigned: {} },
+    },
+    {
+      apiVersion: "cert-manager.io/v1",
+      kind: "Certificate",
+      metadata: { name: PRIVATE_CA.certificate, namespace, labels },
+      spec: {
+        isCA: true,
+        commonName,
+        subject: { organizations: ["sovereign"] },
+        secretName: PRIVATE_CA.secret,
+        duration: "87600h",
+        renewBefore: "720h",
+        privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Never" },
+        usages: ["cert sign", "crl sign", "digital signature"],
+        issuerRef: { name: PRIVATE_CA.selfSignedIssuer, kind: "ClusterIssuer", group: "cert-manager.io" },
+      },
+    },
+    {
+      apiVersion: "cert-manager.io/v1",
+      kind: "ClusterIssuer",
+      metadata: { name: PRIVATE_CA.issuer, labels },
+      spec: { ca: { secretName: PRIVATE_CA.secret } },
+    },
+  ];
+}
+
+/** Values of the cert-manager chart: CRDs with the release (kept on uninstall), HA when asked, every image pinned and mirrored. */
+export function certManagerValues(replicas = 1, mirrors: RegistryMirrors = {}): Record<string, unknown> {
+  const small = (cpu: string, memory: string, limit: string) => ({
+    requests: { cpu, memory },
+    limits: { memory: limit },
+  });
+  return withChartImages(
+    {
+      crds: { enabled: true, keep: true },
+      replicaCount: replicas,
+      podDisruptionBudget: { enabled: replicas > 1, minAvailable: 1 },
+      resources: small("20m", "64Mi", "256Mi"),
+      webhook: {
+        replicaCount: replicas,
+        podDisruptionBudget: { enabled: replicas > 1, minAvailable: 1 },
+        resources: small("10m", "32Mi", "128Mi"),
+      },
+      cainjector: { replicaCount: 1, resources: small("10m", "64Mi", "256Mi") },
+      startupapicheck: { resources: small("10m", "32Mi", "64Mi") },
+    },
+    CHART_IMAGES.certManager,
+    mirrors,
+  );
+}
+
+export interface CertManagerArgs {
+  /** Controller and webhook replicas (2 for HA in prod). @default 1 */
+  readonly replicas?: number;
+  /** Registry mirrors every cert-manager image is pulled through (`substrate.registryMirrors`). @default {} */
+  readonly registryMirrors?: pulumi.Input<RegistryMirrors>;
+  /** Where the chart comes from when the chart repository is not reachable. @default upstream */
+  readonly chartMirror?: ChartMirror;
+  /** Create the private CA with this common name. @default none (a customer issuer only) */
+  readonly privateCaName?: string;
+}
+
+export class CertManager extends pulumi.ComponentResource {
+  readonly release: k8s.helm.v3.Release;
+  /** What a Certificate of the platform must wait for: the release (CRDs, webhook) and the CA issuer. */
+  readonly ready: pulumi.Resource[];
+
+  constructor(name: string, args: CertManagerArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("sovereign:platform:CertManager", name, {}, opts);
+    const ns = new k8s.core.v1.Namespace(
+      `${name}-namespace`,
+      {
+        metadata: {
+          name: PLATFORM_NAMESPACES.certManager,
+          labels: k8sLabels("cert-manager", name, { "pod-security.kubernetes.io/enforce": "restricted" }),
+        },
+      },
+      { parent: this },
+    );
+    this.release = new k8s.helm.v3.Release(
+      `${name}-release`,
+      {
+        name: "cert-manager",
+        ...chartSource(CHARTS.certManager, args.chartMirror),
+        namespace: ns.metadata.name,
+        values: pulumi
+          .output(args.registryMirrors ?? {})
+          .apply((m) => certManagerValues(args.replicas ?? 1, m)),
+        maxHistory: 5,
+      },
+      { parent: this, dependsOn: [ns] },
+    );
+    this.ready = [this.release];
+    if (args.privateCaName !== undefined) {
+      let prev: pulumi.Resource = this.release;
+      for (const o of privateCaObjects(args.privateCaName)) {
+        prev = new k8s.apiextensions.CustomResource(`${name}-${o.kind.toLowerCase()}-${o.metadata.name}`, o, {
+          parent: this,
+          dependsOn: [prev],
+        });
+      }
+      this.ready = [this.release, prev];
+    }
+    this.registerOutputs({});
+  }
+}
