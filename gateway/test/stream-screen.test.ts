@@ -95,6 +95,7 @@ function configuredWindow(): number {
       {
         oidc: { issuer: "x", audience: "x" },
         guardStreamWindowChars: policy.guardStreamWindowChars,
+        tls: { mode: "off" },
       } as GatewayArgs,
       { host: "127.0.0.1", port: world.pg.port, database: "postgres", sslMode: "disable" },
       "b",

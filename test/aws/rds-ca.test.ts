@@ -57,13 +57,14 @@ describe("the pinned RDS CA bundle", () => {
     );
   });
 
-  it("GIVEN a stack in a region the bundle lacks THEN the config names substrate.region (no stack trace at deploy)", () => {
+  it("GIVEN a stack in a real region the bundle lacks THEN the config names substrate.region (no stack trace at deploy)", () => {
     const r = rawFromStackFile(stackFile("aws-dev")).raw as Record<string, any>;
-    const res = validateConfig({ ...r, substrate: { ...r.substrate, region: "xx-nowhere-1" } });
+    // mx-central-1 is in the region catalog (stacks/config/catalog/aws.json) but not in the bundle.
+    const res = validateConfig({ ...r, substrate: { ...r.substrate, region: "mx-central-1" } });
     expect(res.ok).toBe(false);
     expect(res.ok ? [] : res.issues.filter((i) => i.path === "sovereign:substrate.region")).toEqual([
       expect.objectContaining({
-        message: expect.stringMatching(/pinned RDS CA bundle covers .*found "xx-nowhere-1"/),
+        message: expect.stringMatching(/pinned RDS CA bundle covers .*found "mx-central-1"/),
       }),
     ]);
     expect(validateConfig(r).ok).toBe(true);

@@ -5,6 +5,7 @@ import { SERVICE_CIDR, PRIVATE_RANGES } from "../../../components/aws/layout";
 import { PULL_THROUGH_UPSTREAMS } from "../../../components/aws/registries";
 import { formatCidr, overlaps, parseCidr, type Cidr } from "../../../components/lib/cidr";
 import { gpuTypesOf } from "../../../components/lib/gpu-catalog";
+import { regionAzCount } from "../catalog/aws";
 import { EKS_ADDON_VERSIONS } from "../../../components/aws/versions";
 import type { ConfigIssue } from "../errors";
 import { issue, type Rule } from "./helpers";
@@ -174,11 +175,14 @@ export const accountBaselineNeedsAws: Rule = ({ config }) =>
       ]
     : [];
 
-/** Postgres clients verify RDS against the pinned CA bundle, which must cover the region. */
+/**
+ * Postgres clients verify RDS against the pinned CA bundle, which must cover the region. A region
+ * the catalog does not know is the catalog rule's finding (one problem, one message).
+ */
 export const rdsCaCoversRegion: Rule = ({ config }) => {
   if (config.substrate.kind !== "aws") return [];
   const region = config.substrate.region;
-  if (Object.hasOwn(RDS_CA_ROOTS, region)) return [];
+  if (Object.hasOwn(RDS_CA_ROOTS, region) || regionAzCount(region) === undefined) return [];
   return [
     issue(
       "substrate.region",
