@@ -9,7 +9,7 @@
  * before anything is deployed.
  */
 import { mirrorImage, parseImage, type RegistryMirrors } from "./images";
-import { CHARTS, KARPENTER, SUBSTRATE_IMAGES, TENANCY_CHARTS } from "./versions";
+import { CHARTS, SUBSTRATE_IMAGES, TENANCY_CHARTS } from "./versions";
 
 /**
  * How a chart takes an image apart at one values path: the names of the keys it reads (a
@@ -219,15 +219,6 @@ export const CHART_IMAGES = {
       image: SUBSTRATE_IMAGES.seaweedfs,
       path: [],
       fields: { registry: "global.registry", repository: "global.imageName", tag: "image.tag" },
-    },
-  ],
-  /** Karpenter 1.8.1 (the chart's release digest is kept; a mirror must copy byte for byte). */
-  karpenter: [
-    {
-      role: "controller",
-      image: `public.ecr.aws/karpenter/controller:${KARPENTER.version}`,
-      path: ["controller", "image"],
-      fields: rt,
     },
   ],
 } as const satisfies Record<string, readonly ChartImage[]>;

@@ -1,6 +1,6 @@
 /** Every cross-field rule, run on the parsed config and its resolved settings once the schema passes. */
 import { AWS_RULES } from "./aws";
-import { CLUSTER_RULES } from "./cluster";
+import { EXISTING_CLUSTER_RULES } from "./existing-cluster";
 import { CORE_RULES } from "./core";
 import { DEADLINE_RULES } from "./deadlines";
 import { FLYWHEEL_RULES } from "./flywheel";
@@ -16,7 +16,7 @@ export type { Rule, RuleInput } from "./helpers";
 export const ALL_RULES: readonly Rule[] = [
   ...CORE_RULES,
   ...AWS_RULES,
-  ...CLUSTER_RULES,
+  ...EXISTING_CLUSTER_RULES,
   ...SERVING_RULES,
   ...TENANCY_RULES,
   ...OBSERVABILITY_RULES,
