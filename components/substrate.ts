@@ -1,6 +1,6 @@
 /**
  * The substrate interface: everything the platform layer may know about where it runs.
- * The AWS substrate (EKS, S3, RDS, Pod Identity) and the in-cluster substrate (any
+ * The AWS substrate (EKS, S3, RDS, Pod Identity) and the existing-cluster substrate (any
  * Kubernetes, with an in-cluster object store and CloudNativePG) both provide it; the
  * platform layer consumes only this type and never branches on the cloud.
  */
@@ -105,7 +105,7 @@ export type LoadBalancerExposure = "internal" | "public";
 
 export interface Substrate {
   /** For outputs and docs only: the platform layer must not branch on it. */
-  readonly kind: "aws" | "cluster";
+  readonly kind: "aws" | "existing-cluster";
   /** Provider for the target cluster. */
   readonly provider: k8s.Provider;
   readonly objectStore: ObjectStore;

@@ -10,14 +10,14 @@ import { installMocks, settle } from "./helpers/mocks";
 
 const ROOT = path.resolve(__dirname, "..");
 
-describe("examples/cluster-serving", () => {
-  it("GIVEN the example WHEN evaluated under mocks THEN it registers the in-cluster substrate and the model server release from the repo's chart", async () => {
+describe("examples/existing-cluster-serving", () => {
+  it("GIVEN the example WHEN evaluated under mocks THEN it registers the existing-cluster substrate and the model server release from the repo's chart", async () => {
     const recorder = installMocks({ stack: "example" });
-    const { build } = await import("../examples/cluster-serving/index");
+    const { build } = await import("../examples/existing-cluster-serving/index");
     const out = build({ context: "kind-example" });
     await settle();
     const types = new Set(recorder.resources.map((r) => r.type));
-    expect(types).toContain("sovereign:cluster:ClusterSubstrate");
+    expect(types).toContain("sovereign:existingCluster:Substrate");
     expect(types).toContain("sovereign:platform:Serving");
     const release = recorder.one("kubernetes:helm.sh/v3:Release", "serving-model-tiny-chat-release");
     expect(release.inputs.chart).toBe(path.join(ROOT, "charts", "model-server"));

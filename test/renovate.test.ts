@@ -32,6 +32,8 @@ const PIN_SHAPES: Readonly<Record<string, readonly RegExp[]>> = {
   "components/aws/versions.ts": [
     /"[a-z0-9][a-z0-9.-]*\.[a-z]{2,}\/[^"\s:@]+:([^"\s]+)"/g,
     /"(v[^"]+-eksbuild\.\d+)"/g,
+    /version: "([^"]+)"/g,
+    /amiAlias: "([^"]+)"/g,
   ],
   "scripts/tools.sh": [/^[A-Z_]+_VERSION=(\S+)/gm],
   "scripts/engine-tools.sh": [/^[A-Z_]+_VERSION=(\S+)/gm],

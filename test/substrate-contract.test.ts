@@ -1,5 +1,5 @@
 /**
- * The substrate contract: the same assertions hold for the AWS and the in-cluster substrate,
+ * The substrate contract: the same assertions hold for the AWS and the existing-cluster substrate,
  * built by their wiring functions from the shipped configs under mocks, so the platform layer
  * cannot tell them apart. Every interface field is present; every secret is marked secret (in
  * recorded inputs and in outputs) and no secret value leaks into a plain input or output; the
@@ -14,7 +14,7 @@ import { BUCKET_ROLES, workloadScopes, type WorkloadKind } from "../components/l
 import type { EgressRule } from "../components/substrate";
 import type { StackConfig } from "../stacks/config/schema";
 import { awsSubstrate } from "../stacks/wiring/aws";
-import { clusterSubstrate } from "../stacks/wiring/cluster";
+import { existingClusterSubstrate } from "../stacks/wiring/existing-cluster";
 import type { CreatedSubstrate } from "../stacks/wiring/substrate";
 import { valueOf } from "./helpers/mocks";
 import {
@@ -25,14 +25,14 @@ import {
   leaves,
   unwrapSecrets,
   type Built,
-} from "./cluster/harness";
+} from "./existing-cluster/harness";
 
 type Wire = (c: StackConfig, ctx: { stack: string }) => CreatedSubstrate;
 
 const CASES: { stack: string; wire: Wire }[] = [
   { stack: "aws-dev", wire: awsSubstrate },
   { stack: "aws-prod", wire: awsSubstrate },
-  { stack: "local", wire: clusterSubstrate },
+  { stack: "local", wire: existingClusterSubstrate },
 ];
 
 const KINDS: WorkloadKind[] = ["model-server", "training", "gateway", "policy"];

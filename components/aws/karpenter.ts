@@ -8,19 +8,14 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import {
-  GPU_POOL_LABEL,
-  GPU_RESOURCE,
-  GPU_TAINT,
-  GPU_TYPE_LABEL,
-  gpuFamily,
-  gpuTypesOf,
-} from "../lib/gpu-catalog";
-import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
+import { GPU_POOL_LABEL, GPU_RESOURCE, GPU_TAINT, GPU_TYPE_LABEL } from "../lib/gpu-catalog";
+import { withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
-import { type ChartMirror, KARPENTER, chartSource } from "../lib/versions";
+import { type ChartMirror, chartSource } from "../lib/versions";
 import type { GpuPlacement } from "../substrate";
-import { NODE_METADATA_OPTIONS } from "./cluster";
+import { NODE_METADATA_OPTIONS } from "./eks";
+import { gpuFamily, gpuTypesOf } from "./gpu-families";
+import { KARPENTER, KARPENTER_IMAGES } from "./versions";
 import {
   podIdentityTrust,
   policyJson,
@@ -585,7 +580,7 @@ export class Karpenter extends pulumi.ComponentResource {
                 resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "1Gi" } },
               },
             },
-            CHART_IMAGES.karpenter,
+            KARPENTER_IMAGES,
             mirrors,
           ),
         ),

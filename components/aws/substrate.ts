@@ -22,7 +22,7 @@ import type {
   WorkloadAccess,
   WorkloadRequest,
 } from "../substrate";
-import { Cluster, type SystemNodes } from "./cluster";
+import { Eks, type SystemNodes } from "./eks";
 import type { Tags } from "./common";
 import { Database, databaseIdentifier, rdsCaBundle } from "./database";
 import { WorkloadIdentity } from "./identity";
@@ -144,7 +144,7 @@ export interface AwsSubstrateArgs {
     /** Upstream registry credentials for ECR pull-through, by registry. @default {} */
     readonly registryCredentialArns?: Readonly<Record<string, string>>;
   };
-  readonly cluster: {
+  readonly eks: {
     readonly version: string;
     readonly endpointPublicAccess: boolean;
     readonly publicAccessCidrs: readonly string[];
@@ -201,7 +201,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   readonly ready: readonly pulumi.Resource[];
   readonly keys: Keys;
   readonly network: Network;
-  readonly cluster: Cluster;
+  readonly eks: Eks;
   readonly karpenter: Karpenter;
   readonly storage: ObjectStorage;
   readonly database: Database;
@@ -248,10 +248,10 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       },
       p,
     );
-    this.cluster = new Cluster(
+    this.eks = new Eks(
       `${name}-cluster`,
       {
-        ...args.cluster,
+        ...args.eks,
         clusterName: args.clusterName,
         region: args.region,
         accountId: args.accountId,
@@ -267,7 +267,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       },
       p,
     );
-    this.provider = this.cluster.provider;
+    this.provider = this.eks.provider;
     const cached = this.network.pullThrough.rules.map((r) => r.registry);
     this.chartMirror = args.chartMirror;
     this.registryMirrors = ecrHost.apply((host) => ({
@@ -278,8 +278,8 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       `${name}-karpenter`,
       {
         clusterName: args.clusterName,
-        cluster: this.cluster.cluster,
-        clusterSecurityGroupId: this.cluster.clusterSecurityGroupId,
+        cluster: this.eks.cluster,
+        clusterSecurityGroupId: this.eks.clusterSecurityGroupId,
         privateSubnetIds: this.network.privateSubnetIds,
         ebsKeyArn: this.keys.arns.ebs,
         queueKeyArn: this.keys.arns.logs,
@@ -293,7 +293,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         isolatedVpc: isolated,
         registryMirrors: this.registryMirrors,
         chartMirror: args.chartMirror,
-        dependsOn: this.cluster.ready,
+        dependsOn: this.eks.ready,
         pullThroughPrefixes: this.network.pullThrough.rules.map((r) => r.prefix),
       },
       p,
@@ -316,7 +316,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         ...args.database,
         vpcId: this.network.vpcId,
         subnetIds: this.network.databaseSubnetIds,
-        clientSecurityGroupId: this.cluster.clusterSecurityGroupId,
+        clientSecurityGroupId: this.eks.clusterSecurityGroupId,
         kmsKeyArn: this.keys.arns.rds,
         protectData: args.protectData,
         tags,
@@ -334,7 +334,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
           },
         },
       },
-      { ...p, provider: this.provider, dependsOn: this.cluster.ready },
+      { ...p, provider: this.provider, dependsOn: this.eks.ready },
     );
 
     // The login Jobs hold the master credentials: they reach DNS and the database subnets,
@@ -357,11 +357,11 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       this.network.layout.database,
       args.database.port,
     );
-    this.storageClasses = { default: this.cluster.storageClassName };
+    this.storageClasses = { default: this.eks.storageClassName };
     this.gpuPools = this.karpenter.placements;
-    this.ready = [...this.cluster.ready, ...this.karpenter.ready];
+    this.ready = [...this.eks.ready, ...this.karpenter.ready];
     this.postgresImage = this.registryMirrors.apply((m) => mirrorImage(args.postgresClientImage, m));
-    this.registerOutputs({ clusterName: this.cluster.clusterName });
+    this.registerOutputs({ clusterName: this.eks.clusterName });
   }
 
   loadBalancerAnnotations(exposure: LoadBalancerExposure): Readonly<Record<string, string>> {
@@ -387,7 +387,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     const identity = new WorkloadIdentity(
       name,
       {
-        clusterName: this.cluster.clusterName,
+        clusterName: this.eks.clusterName,
         namespace: req.namespace,
         serviceAccountName: req.serviceAccountName,
         scopes,

@@ -1,12 +1,34 @@
 /**
- * Pins only the AWS substrate uses: EKS addon versions per Kubernetes minor version and the
- * images the AWS substrate runs itself. (Karpenter's chart stays in `components/lib/versions.ts`
- * next to the other charts, whose images `components/lib/chart-images.ts` lists.)
+ * Pins only the AWS substrate uses: EKS addon versions per Kubernetes minor version, the
+ * Karpenter chart, its AMI release and its images, and the images the AWS substrate runs itself.
+ * The pins both substrates use are in `components/lib/versions.ts`.
  */
+import type { ChartImage } from "../lib/chart-images";
+
+/** Karpenter Helm chart (OCI) and the pinned AL2023 AMI release its EC2NodeClasses use. */
+export const KARPENTER = {
+  chart: "oci://public.ecr.aws/karpenter/karpenter",
+  version: "1.8.1",
+  /** AL2023; Karpenter picks the NVIDIA variant of this release for GPU instance types. */
+  amiAlias: "al2023@v20251103",
+} as const;
+
+/**
+ * The images Karpenter's chart deploys, in the shape of `CHART_IMAGES` (the chart's release
+ * digest is kept; a mirror must copy byte for byte).
+ */
+export const KARPENTER_IMAGES: readonly ChartImage[] = [
+  {
+    role: "controller",
+    image: `public.ecr.aws/karpenter/controller:${KARPENTER.version}`,
+    path: ["controller", "image"],
+    fields: { repository: "repository", tag: "tag" },
+  },
+];
 
 /**
  * AWS substrate pins. EKS addon versions per Kubernetes minor version: an upgrade of
- * `cluster.version` selects the matching row, so addons move with the control plane.
+ * `eks.version` selects the matching row, so addons move with the control plane.
  */
 export const EKS_ADDON_VERSIONS: Readonly<Record<string, Readonly<Record<EksAddon, string>>>> = {
   "1.32": {

@@ -9,7 +9,7 @@
  * before anything is deployed.
  */
 import { mirrorImage, parseImage, type RegistryMirrors } from "./images";
-import { CHARTS, KARPENTER, SUBSTRATE_IMAGES, TENANCY_CHARTS } from "./versions";
+import { CHARTS, SUBSTRATE_IMAGES, TENANCY_CHARTS } from "./versions";
 
 /**
  * How a chart takes an image apart at one values path: the names of the keys it reads (a
@@ -253,15 +253,6 @@ export const CHART_IMAGES = {
       role: "post-install API check",
       image: `quay.io/jetstack/cert-manager-startupapicheck:${CERT_MANAGER_TAG}`,
       path: ["startupapicheck", "image"],
-      fields: rt,
-    },
-  ],
-  /** Karpenter 1.8.1 (the chart's release digest is kept; a mirror must copy byte for byte). */
-  karpenter: [
-    {
-      role: "controller",
-      image: `public.ecr.aws/karpenter/controller:${KARPENTER.version}`,
-      path: ["controller", "image"],
       fields: rt,
     },
   ],

@@ -207,7 +207,7 @@ export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
     honorLabels: true,
     metrics: KEDA_METRICS,
   },
-  /** CloudNativePG instance pods (in-cluster substrate); selects nothing where Postgres is managed. */
+  /** CloudNativePG instance pods (existing-cluster substrate); selects nothing where Postgres is managed. */
   cnpg: {
     namespace: PLATFORM_NAMESPACES.data,
     selector: { "cnpg.io/podRole": "instance" },

@@ -85,7 +85,7 @@ export const TENANCY_CHARTS = {
  */
 export const TRAINER_IMAGE = "ghcr.io/sovereign-ai/trainer:0.1.0";
 
-/** Images of the in-cluster substrate (SeaweedFS server, its chart's appVersion, and PostgreSQL per major version). */
+/** Images of the existing-cluster substrate (SeaweedFS server, its chart's appVersion, and PostgreSQL per major version). */
 export const SUBSTRATE_IMAGES = {
   seaweedfs: "docker.io/chrislusf/seaweedfs:4.22",
   /** CloudNativePG operand images (the project's `standard` flavour on Debian trixie). */
@@ -102,14 +102,6 @@ export const KUBE_PROMETHEUS_STACK_CHART: ChartPin = {
   version: "77.11.1",
   repo: "https://prometheus-community.github.io/helm-charts",
 };
-
-/** Karpenter Helm chart (OCI) and the pinned AL2023 AMI release its EC2NodeClasses use. */
-export const KARPENTER = {
-  chart: "oci://public.ecr.aws/karpenter/karpenter",
-  version: "1.8.1",
-  /** AL2023; Karpenter picks the NVIDIA variant of this release for GPU instance types. */
-  amiAlias: "al2023@v20251103",
-} as const;
 
 /**
  * Where the kit's third-party Helm charts come from when the chart repositories are not

@@ -5,7 +5,7 @@
  */
 import { INTERFACE_ENDPOINTS } from "../../components/aws/network";
 import { KEY_PURPOSES } from "../../components/aws/keys";
-import { GPU_FAMILIES } from "../../components/lib/gpu-catalog";
+import { GPU_FAMILIES } from "../../components/aws/gpu-families";
 import type { StackConfig } from "../../stacks/config/schema";
 import { awsSubstrateArgs } from "../../stacks/wiring/aws";
 import { GPU_SIZES, HOURS_PER_MONTH, type RegionPrices, SPOT_DISCOUNT } from "./prices";
@@ -142,7 +142,7 @@ export function estimate(
         p.interfaceEndpointHour && month(p.interfaceEndpointHour, endpoints * azs),
       ),
     );
-    const sys = args.cluster.systemNodes;
+    const sys = args.eks.systemNodes;
     const sysHour = p.ec2[sys.instanceType];
     lines.push(
       priced(

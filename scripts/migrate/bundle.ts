@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { Pool } from "pg";
 import { bucketName } from "../../components/aws/storage";
-import { bucketNames } from "../../components/cluster/substrate";
+import { bucketNames } from "../../components/existing-cluster/substrate";
 import type { BucketRole } from "../../components/lib/scopes";
 import { MIGRATIONS, migrate } from "../../gateway/src/db";
 import { FLYWHEEL_MIGRATIONS, migrateFlywheel } from "../../gateway/src/flywheel/registry";

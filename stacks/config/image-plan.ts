@@ -7,9 +7,9 @@
  * neither imports the other.
  */
 import { PULL_THROUGH_UPSTREAMS, pullThroughMirrors } from "../../components/aws/registries";
-import { CHART_IMAGES, type ChartImage, type ChartImagesKey } from "../../components/lib/chart-images";
+import { CHART_IMAGES, type ChartImage } from "../../components/lib/chart-images";
 import { mirrorFor, mirrorImage, registryOf, type RegistryMirrors } from "../../components/lib/images";
-import { AWS_SUBSTRATE_IMAGES } from "../../components/aws/versions";
+import { AWS_SUBSTRATE_IMAGES, KARPENTER_IMAGES } from "../../components/aws/versions";
 import { IMAGES, SUBSTRATE_IMAGES, TRAINER_IMAGE, type ImageKey } from "../../components/lib/versions";
 import { autoscales } from "../../components/lib/scheduling";
 import type { StackConfig } from "./schema";
@@ -17,7 +17,7 @@ import { resolveSettings } from "./settings";
 
 /** What decides which images a stack runs. */
 export interface ImagePlanInput {
-  readonly substrate: "aws" | "cluster";
+  readonly substrate: "aws" | "existing-cluster";
   /** Whether node-exporter runs (the monitoring stack's `full` footprint). */
   readonly nodeExporter: boolean;
   /** `images` overrides. */
@@ -38,7 +38,7 @@ export interface ImagePlanInput {
   readonly training: boolean;
   /** Whether an Alertmanager is deployed (a receiver other than `none`). */
   readonly alertmanager: boolean;
-  /** PostgreSQL major version (in-cluster substrate operand). */
+  /** PostgreSQL major version (existing-cluster substrate operand). */
   readonly postgresVersion: string;
 }
 
@@ -50,9 +50,16 @@ export interface PlannedImage {
   readonly role: string;
 }
 
+/**
+ * The image table of every third-party chart: the shared charts' (`CHART_IMAGES`) and the AWS
+ * substrate's Karpenter.
+ */
+export const CHART_IMAGE_TABLES = { ...CHART_IMAGES, karpenter: KARPENTER_IMAGES } as const;
+export type ChartImageTable = keyof typeof CHART_IMAGE_TABLES;
+
 /** Chart images that run with the kit's values (entries behind a `when` only when that is on). */
-function chartImages(key: ChartImagesKey, on: (i: ChartImage) => boolean = () => false): PlannedImage[] {
-  return (CHART_IMAGES[key] as readonly ChartImage[])
+function chartImages(key: ChartImageTable, on: (i: ChartImage) => boolean = () => false): PlannedImage[] {
+  return (CHART_IMAGE_TABLES[key] as readonly ChartImage[])
     .filter((i) => i.when === undefined || on(i))
     .map((i) => ({ image: i.image, source: key, role: i.role }));
 }

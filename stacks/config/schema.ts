@@ -72,7 +72,7 @@ export const substrateSchema = z.discriminatedUnion("kind", [
     region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "an AWS region like eu-central-1"),
   }),
   z.strictObject({
-    kind: z.literal("cluster"),
+    kind: z.literal("existing-cluster"),
     /** kubeconfig context of the target cluster. */
     context: z.string().min(1, "a kubeconfig context name"),
     /**
@@ -135,7 +135,7 @@ export const networkSchema = z.strictObject({
     .default({}),
 });
 
-export const clusterSchema = z.strictObject({
+export const eksSchema = z.strictObject({
   /** Kubernetes (EKS) version; an upgrade is a change of this value. @default 1.33 */
   version: z
     .string()
@@ -621,7 +621,7 @@ export const stackConfigSchema = z.strictObject({
   profile: z.enum(["dev", "prod"]),
   tags: tagsSchema,
   network: networkSchema.prefault({}),
-  cluster: clusterSchema.prefault({}),
+  eks: eksSchema.prefault({}),
   gpuPools: z.array(gpuPoolSchema).default([]),
   models: z.array(modelSchema).min(1, "at least one model"),
   teams: z.array(teamSchema).min(1, "at least one team"),

@@ -106,9 +106,9 @@ export interface StackSettings {
     readonly minAzCount: number;
     readonly natPerAz: boolean;
   };
-  readonly cluster: {
+  readonly eks: {
     readonly systemNodes: { readonly instanceType: string; readonly min: number; readonly max: number };
-    /** Fewest system nodes accepted in `cluster.systemNodes.min` (spread across AZs). */
+    /** Fewest system nodes accepted in `eks.systemNodes.min` (spread across AZs). */
     readonly minSystemNodes: number;
     /** A public API endpoint allowlist must be narrow (no `0.0.0.0/0`, nothing wider than a /8). */
     readonly narrowEndpointAllowlist: boolean;
@@ -119,7 +119,7 @@ export interface StackSettings {
     readonly backupRetentionDays: number;
     /** Fewest days of backups accepted (point-in-time recovery of a week in prod). */
     readonly minBackupRetentionDays: number;
-    /** Scheduled in-cluster backups to the object store (cluster substrate). */
+    /** Scheduled in-cluster backups to the object store (existing-cluster substrate). */
     readonly scheduledBackups: boolean;
     /** Multi-AZ RDS. */
     readonly multiAz: boolean;
@@ -179,7 +179,7 @@ export interface StackSettings {
 /** The settings of a validated config. Pure; the only reader of `config.profile`. */
 export function resolveSettings(config: StackConfig): StackSettings {
   const p = PROFILE_CHOICES[config.profile];
-  const sys = config.cluster.systemNodes;
+  const sys = config.eks.systemNodes;
   const sysMin = sys.min ?? (p.strictAvailability ? 3 : 2);
   const gwMin = config.gateway.replicas.min ?? p.haReplicas;
   return {
@@ -194,7 +194,7 @@ export function resolveSettings(config: StackConfig): StackSettings {
       minAzCount: p.azCount,
       natPerAz: p.natPerAz,
     },
-    cluster: {
+    eks: {
       systemNodes: { instanceType: sys.instanceType, min: sysMin, max: sys.max ?? Math.max(sysMin * 2, 4) },
       minSystemNodes: p.strictAvailability ? 2 : 0,
       narrowEndpointAllowlist: p.strictAvailability,

@@ -27,8 +27,8 @@ export type ValidationResult =
  * the rules run on a copy without the offending values (where dropping them leaves a valid
  * config), and their findings about the objects that held those values are left out.
  */
-export function validateConfig(raw: unknown, opts: ValidateOptions = {}): ValidationResult {
-  const issues: ConfigIssue[] = [];
+export function validateConfig(input: unknown, opts: ValidateOptions = {}): ValidationResult {
+  const { raw, issues } = renamed(input);
   const parsed = stackConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) issues.push(...fromZod(parsed.error, raw));
   const forRules = parsed.success
@@ -171,6 +171,49 @@ function within(p: string, at: string): boolean {
 }
 
 /** Keys the schema had once, with what to do instead (matched by the path they sit under). */
+/**
+ * Top-level keys renamed since 0.1.0 (docs/decisions/0005-names.md), old → new. A config that
+ * still uses the old key gets one line naming the new one and is refused; the checks then run
+ * as if it were renamed, so that line is all it reports.
+ */
+export const RENAMED_KEYS: Readonly<Record<string, string>> = {
+  cluster: "eks",
+};
+
+/** Values of `substrate.kind` renamed since 0.1.0, old → new. */
+export const RENAMED_SUBSTRATE_KINDS: Readonly<Record<string, string>> = {
+  cluster: "existing-cluster",
+};
+
+/** The old spellings in `raw`, reported, and a copy of `raw` with the new ones. */
+function renamed(raw: unknown): { raw: unknown; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  if (!isRecord(raw)) return { raw, issues };
+  const out: Record<string, unknown> = { ...raw };
+  for (const [from, to] of Object.entries(RENAMED_KEYS)) {
+    if (!Object.hasOwn(raw, from)) continue;
+    const both = Object.hasOwn(raw, to);
+    issues.push({
+      path: formatPath([from]),
+      message: both
+        ? `was renamed to "${formatPath([to])}", which is set too; move its settings there and delete this key`
+        : `was renamed to "${formatPath([to])}" (same settings); rename the key`,
+    });
+    if (!both) out[to] = raw[from];
+    delete out[from];
+  }
+  const sub = raw.substrate;
+  if (isRecord(sub) && typeof sub.kind === "string" && Object.hasOwn(RENAMED_SUBSTRATE_KINDS, sub.kind)) {
+    const to = RENAMED_SUBSTRATE_KINDS[sub.kind];
+    issues.push({
+      path: formatPath(["substrate", "kind"]),
+      message: `"${sub.kind}" was renamed to "${to}" (same substrate, same settings); change the value`,
+    });
+    out.substrate = { ...sub, kind: to };
+  }
+  return { raw: out, issues };
+}
+
 const REMOVED_KEYS: Readonly<Record<string, { readonly under: RegExp; readonly message: string }>> = {
   minGpus: {
     under: /^sovereign:gpuPools\[\d+\]$/,

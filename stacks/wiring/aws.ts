@@ -38,7 +38,7 @@ export function awsSubstrateArgs(
     clusterName: clusterNameOf(ctx.stack),
     tags: cloudTags(config.tags, ctx.stack),
     protectData: s.dataProtection.protect,
-    karpenterReplicas: s.cluster.karpenterReplicas,
+    karpenterReplicas: s.eks.karpenterReplicas,
     network: {
       cidr: config.network.cidr,
       azCount: s.network.azCount,
@@ -47,16 +47,16 @@ export function awsSubstrateArgs(
       publicLoadBalancer: config.network.publicLoadBalancer,
       registryCredentialArns: config.network.registryCredentialArns,
     },
-    cluster: {
-      version: config.cluster.version,
-      endpointPublicAccess: config.cluster.endpointPublicAccess,
-      publicAccessCidrs: config.cluster.publicAccessCidrs,
-      adminRoleArns: config.cluster.adminRoleArns,
+    eks: {
+      version: config.eks.version,
+      endpointPublicAccess: config.eks.endpointPublicAccess,
+      publicAccessCidrs: config.eks.publicAccessCidrs,
+      adminRoleArns: config.eks.adminRoleArns,
       teamRoles: config.teams.flatMap((t) =>
         t.iamRoleArn ? [{ roleArn: t.iamRoleArn, namespace: teamNamespace(t.name) }] : [],
       ),
-      systemNodes: s.cluster.systemNodes,
-      narrowEndpointAllowlist: s.cluster.narrowEndpointAllowlist,
+      systemNodes: s.eks.systemNodes,
+      narrowEndpointAllowlist: s.eks.narrowEndpointAllowlist,
       storageReclaimPolicy: s.dataProtection.reclaimPolicy,
     },
     gpuPools: config.gpuPools.map((p) => ({
@@ -121,9 +121,9 @@ export function awsSubstrate(config: StackConfig, ctx: StackContext): CreatedSub
   return Object.assign(substrate, {
     outputs: {
       region,
-      clusterName: substrate.cluster.clusterName,
-      clusterEndpoint: substrate.cluster.endpoint,
-      kubeconfig: substrate.cluster.kubeconfig,
+      clusterName: substrate.eks.clusterName,
+      clusterEndpoint: substrate.eks.endpoint,
+      kubeconfig: substrate.eks.kubeconfig,
       vpcId: substrate.network.vpcId,
       buckets: substrate.storage.bucketNames,
       databaseHost: substrate.database.host,

@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { QUEUE_TLS_DENIED_ACTIONS } from "../../components/aws/karpenter";
 import { EKS_ADDON_VERSIONS } from "../../components/aws/versions";
-import { KARPENTER } from "../../components/lib/versions";
+import { KARPENTER } from "../../components/aws/versions";
 import { awsSubstrate } from "../../stacks/wiring/aws";
 import { installMocks, settle, type RecordedResource, type ResourceRecorder } from "../helpers/mocks";
 import { json, KEY_ARN, shippedConfig } from "./harness";
@@ -228,7 +228,7 @@ describe("coverage: EKS addons pinned per Kubernetes version", () => {
   for (const version of ["1.34", "1.32"]) {
     it(`GIVEN cluster.version ${version} WHEN built THEN the control plane and every addon take the ${version} row`, async () => {
       const { recorder: rec } = await buildWithOutputs("aws-dev", (raw) => {
-        raw.cluster.version = version;
+        raw.eks.version = version;
       });
       expect(rec.one("aws:eks/cluster:Cluster").inputs.version).toBe(version);
       const versions = addonsOf(rec, "sovereign-aws-dev");
@@ -289,7 +289,7 @@ describe("coverage: cluster-admin access entries", () => {
   it("GIVEN two admin roles on aws-dev WHEN built THEN each gets its own entry and cluster-admin association, in order", async () => {
     const admins = ["arn:aws:iam::123456789012:role/OpsA", "arn:aws:iam::123456789012:role/OpsB"];
     const { recorder: rec } = await buildWithOutputs("aws-dev", (raw) => {
-      raw.cluster.adminRoleArns = admins;
+      raw.eks.adminRoleArns = admins;
     });
     const entries = rec
       .ofType("aws:eks/accessEntry:AccessEntry")

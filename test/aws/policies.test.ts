@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { addonVersions, endpointConfig, kubeconfig } from "../../components/aws/cluster";
+import { addonVersions, endpointConfig, kubeconfig } from "../../components/aws/eks";
 import { policyDocument, shortPrefix, wildcardActions } from "../../components/aws/common";
 import { parameterFamily, protection } from "../../components/aws/database";
 import { scopeStatements } from "../../components/aws/identity";

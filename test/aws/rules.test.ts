@@ -22,9 +22,9 @@ describe("aws config rules: everything wrong at once", () => {
     raw.network.azCount = 2; // fewer than prod needs
     raw.gpuPools[0].instanceFamilies = ["g6e", "x9"]; // unknown family
     raw.gpuPools[1].minGpus = 8; // removed key
-    raw.cluster.endpointPublicAccess = true;
-    raw.cluster.publicAccessCidrs = ["0.0.0.0/0", "198.51.100.0/24", "198.51.100.128/25"]; // world in prod + overlap
-    raw.cluster.systemNodes = { instanceType: "m7i.xlarge", min: 4, max: 2 };
+    raw.eks.endpointPublicAccess = true;
+    raw.eks.publicAccessCidrs = ["0.0.0.0/0", "198.51.100.0/24", "198.51.100.128/25"]; // world in prod + overlap
+    raw.eks.systemNodes = { instanceType: "m7i.xlarge", min: 4, max: 2 };
     let err: unknown;
     try {
       parseConfig(raw);
@@ -38,9 +38,9 @@ describe("aws config rules: everything wrong at once", () => {
     expect(at("network.azCount").join(" ")).toContain("at least 3 AZs in prod, found 2");
     expect(at("gpuPools[0].instanceFamilies[1]").join(" ")).toContain('"x9"');
     expect(at("gpuPools[1].minGpus").join(" ")).toContain("was removed");
-    expect(at("cluster.publicAccessCidrs[0]").join(" ")).toContain('"0.0.0.0/0"');
-    expect(at("cluster.publicAccessCidrs[2]").join(" ")).toContain('"198.51.100.128/25" overlapping');
-    expect(at("cluster.systemNodes.max").join(" ")).toContain("found 2");
+    expect(at("eks.publicAccessCidrs[0]").join(" ")).toContain('"0.0.0.0/0"');
+    expect(at("eks.publicAccessCidrs[2]").join(" ")).toContain('"198.51.100.128/25" overlapping');
+    expect(at("eks.systemNodes.max").join(" ")).toContain("found 2");
     expect((err as ConfigError).message).toContain(`the stack config has ${issues.length} problems`);
   });
 });
@@ -59,13 +59,13 @@ describe("aws config rules: one at a time", () => {
     [
       "an allowlist entry inside the VPC",
       (r) => {
-        r.cluster.endpointPublicAccess = true;
-        r.cluster.publicAccessCidrs = ["10.50.0.0/24"];
+        r.eks.endpointPublicAccess = true;
+        r.eks.publicAccessCidrs = ["10.50.0.0/24"];
       },
-      "cluster.publicAccessCidrs[0]",
+      "eks.publicAccessCidrs[0]",
       '"10.50.0.0/24"',
     ],
-    ["a version without pinned addons", (r) => (r.cluster.version = "1.29"), "cluster.version", '"1.29"'],
+    ["a version without pinned addons", (r) => (r.eks.version = "1.29"), "eks.version", '"1.29"'],
     [
       "a pool mixing GPU types",
       (r) => (r.gpuPools[0].instanceFamilies = ["g6", "g6e"]),
@@ -89,23 +89,23 @@ describe("aws config rules: one at a time", () => {
     ],
     [
       "a public endpoint without allowlist",
-      (r) => (r.cluster.endpointPublicAccess = true),
-      "cluster.publicAccessCidrs",
+      (r) => (r.eks.endpointPublicAccess = true),
+      "eks.publicAccessCidrs",
       "found nothing",
     ],
     [
       "half the internet as a prod allowlist",
       (r) => {
-        r.cluster.endpointPublicAccess = true;
-        r.cluster.publicAccessCidrs = ["203.0.113.0/24", "128.0.0.0/1"];
+        r.eks.endpointPublicAccess = true;
+        r.eks.publicAccessCidrs = ["203.0.113.0/24", "128.0.0.0/1"];
       },
-      "cluster.publicAccessCidrs[1]",
+      "eks.publicAccessCidrs[1]",
       'a /8 or longer prefix), found "128.0.0.0/1"',
     ],
     [
       "a system node maximum below the prod default minimum",
-      (r) => (r.cluster.systemNodes = { instanceType: "m7i.xlarge", max: 1 }),
-      "cluster.systemNodes.max",
+      (r) => (r.eks.systemNodes = { instanceType: "m7i.xlarge", max: 1 }),
+      "eks.systemNodes.max",
       "expected >= min (3, the prod default), found 1",
     ],
     [
@@ -132,9 +132,9 @@ describe("aws config rules: one at a time", () => {
 
   it("GIVEN dev WHEN a narrow allowlist, one day of backups and a lone system-node max of 2 are set THEN nothing is reported", () => {
     const raw = shipped("aws-dev");
-    raw.cluster.publicAccessCidrs = ["11.0.0.0/8"];
+    raw.eks.publicAccessCidrs = ["11.0.0.0/8"];
     raw.database = { ...(raw.database ?? {}), backupRetentionDays: 1 };
-    raw.cluster.systemNodes = { instanceType: "m7i.xlarge", max: 2 };
+    raw.eks.systemNodes = { instanceType: "m7i.xlarge", max: 2 };
     expect(paths(raw)).toEqual([]);
   });
 
@@ -143,7 +143,7 @@ describe("aws config rules: one at a time", () => {
     expect(paths(shipped("aws-prod"))).toEqual([]);
   });
 
-  it("GIVEN the cluster substrate WHEN aws-only fields are odd THEN the aws rules stay silent", () => {
+  it("GIVEN the existing-cluster substrate WHEN aws-only fields are odd THEN the aws rules stay silent", () => {
     const raw = shipped("local");
     raw.network = { cidr: "172.20.0.0/16" };
     expect(paths(raw).filter((p) => p.startsWith("sovereign:network"))).toEqual([]);

@@ -7,7 +7,7 @@ import { rdsCaBundle } from "../../components/aws/database";
 import { beforeAll, describe, expect, it } from "vitest";
 import { GPU_POOL_LABEL, GPU_TAINT, GPU_TYPE_LABEL } from "../../components/lib/gpu-catalog";
 import { BUCKET_ROLES, workloadScopes } from "../../components/lib/scopes";
-import { KARPENTER } from "../../components/lib/versions";
+import { KARPENTER } from "../../components/aws/versions";
 import { objectOf, validateObject } from "../helpers/k8s-schema";
 import { valueOf } from "../helpers/mocks";
 import { allStatements, build, json, KEY_ARN, unsecret, type Built } from "./harness";

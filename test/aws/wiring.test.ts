@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { awsSubstrateArgs, clusterNameOf, upstreamImages } from "../../stacks/wiring/aws";
-import { IMAGES, KARPENTER } from "../../components/lib/versions";
+import { KARPENTER } from "../../components/aws/versions";
+import { IMAGES } from "../../components/lib/versions";
 import { shippedConfig } from "./harness";
 
 const env = { accountId: "123456789012", partition: "aws", azNames: ["a", "b", "c"] };
@@ -21,7 +22,7 @@ describe("aws wiring", () => {
     expect(a.protectData).toBe(false);
     expect(a.storage.forceDestroy).toBe(true);
     expect(a.database).toMatchObject({ backupRetentionDays: 1, multiAz: false, version: "16" });
-    expect(a.cluster.systemNodes).toEqual({ instanceType: "m7i.xlarge", min: 2, max: 4 });
+    expect(a.eks.systemNodes).toEqual({ instanceType: "m7i.xlarge", min: 2, max: 4 });
     expect(a.clusterName).toBe("sovereign-aws-dev");
     expect(a.tags).toMatchObject({
       owner: "platform-team",
@@ -40,12 +41,12 @@ describe("aws wiring", () => {
       multiAz: true,
       instanceClass: "db.r7g.large",
     });
-    expect(a.cluster.systemNodes).toEqual({ instanceType: "m7i.xlarge", min: 3, max: 6 });
+    expect(a.eks.systemNodes).toEqual({ instanceType: "m7i.xlarge", min: 3, max: 6 });
     expect(a.gpuPools.find((p) => p.name === "training-h100")).toMatchObject({
       capacityType: "spot",
       volumeGiB: 500,
     });
-    expect(a.cluster.teamRoles).toEqual([]);
+    expect(a.eks.teamRoles).toEqual([]);
   });
 
   it("GIVEN a team with an IAM role WHEN mapped THEN the role gets access to the team's namespace only", () => {
@@ -53,7 +54,7 @@ describe("aws wiring", () => {
       raw.teams[0].iamRoleArn = "arn:aws:iam::123456789012:role/LegalAi";
     });
     const a = awsSubstrateArgs(c, { stack: "aws-prod" }, env);
-    expect(a.cluster.teamRoles).toEqual([
+    expect(a.eks.teamRoles).toEqual([
       { roleArn: "arn:aws:iam::123456789012:role/LegalAi", namespace: "team-legal" },
     ]);
   });

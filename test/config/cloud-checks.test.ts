@@ -9,10 +9,10 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterEach, describe, expect, it } from "vitest";
 import { AWS_CATALOG, isEc2InstanceType, isRdsInstanceClass } from "../../stacks/config/catalog/aws";
-import { GPU_FAMILIES } from "../../components/lib/gpu-catalog";
+import { GPU_FAMILIES } from "../../components/aws/gpu-families";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { validateConfig, type ValidateOptions } from "../../stacks/config/validate";
-import { clusterSubstrateArgs } from "../../stacks/wiring/cluster";
+import { existingClusterSubstrateArgs } from "../../stacks/wiring/existing-cluster";
 import { pulumiConfigFromFile, runProgram } from "../helpers/stack";
 
 type Raw = Record<string, any>;
@@ -95,11 +95,11 @@ describe("regions and availability zones", () => {
 describe("instance types", () => {
   it("GIVEN an EC2 type AWS does not offer WHEN validated THEN it is an error listing the family's sizes", () => {
     const raw = shipped("aws-prod");
-    raw.cluster.systemNodes.instanceType = "m7i.xxlarge";
-    const [msg] = only(raw, "sovereign:cluster.systemNodes.instanceType");
+    raw.eks.systemNodes.instanceType = "m7i.xxlarge";
+    const [msg] = only(raw, "sovereign:eks.systemNodes.instanceType");
     expect(msg).toContain('found "m7i.xxlarge"');
     expect(msg).toContain("2xlarge");
-    raw.cluster.systemNodes.instanceType = "m7i.2xlarge";
+    raw.eks.systemNodes.instanceType = "m7i.2xlarge";
     expect(issuesOf(raw)).toEqual([]);
   });
 
@@ -339,7 +339,7 @@ describe("the kubeconfig path", () => {
       const r = validateConfig(raw);
       expect(r.ok ? [] : r.issues).toEqual([]);
       if (!r.ok) return;
-      expect(clusterSubstrateArgs(r.config).kubeconfig).toBe(path.join(dir, ".kube", "config"));
+      expect(existingClusterSubstrateArgs(r.config).kubeconfig).toBe(path.join(dir, ".kube", "config"));
       raw.substrate.context = "kind-other";
       expect(only(raw, "sovereign:substrate.context")[0]).toContain(path.join(dir, ".kube", "config"));
     } finally {

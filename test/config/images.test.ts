@@ -23,7 +23,7 @@ import {
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { ConfigError } from "../../stacks/config/errors";
 import { parseConfig } from "../../stacks/config/validate";
-import { imagePlanOf, stackImages } from "../../stacks/config/image-plan";
+import { CHART_IMAGE_TABLES, imagePlanOf, stackImages } from "../../stacks/config/image-plan";
 
 const ECR = "123456789012.dkr.ecr.eu-central-1.amazonaws.com";
 
@@ -146,7 +146,7 @@ describe("admission registry hosts", () => {
 });
 
 describe("chart image tables", () => {
-  const all = Object.entries(CHART_IMAGES).flatMap(([chart, imgs]) =>
+  const all = Object.entries(CHART_IMAGE_TABLES).flatMap(([chart, imgs]) =>
     (imgs as readonly ChartImage[]).map((i) => ({ chart, ...i })),
   );
 
@@ -223,7 +223,7 @@ describe("image plan of the shipped stacks", () => {
   const plan = (stack: string) => stackImages(imagePlanOf(parseConfig(raw(stack))));
   const sources = (stack: string) => [...new Set(plan(stack).map((i) => i.source))].sort();
 
-  it("GIVEN local (no GPU pools, no training, in-cluster substrate) THEN no NVIDIA, Kueue or Karpenter images; SeaweedFS and CloudNativePG are in", () => {
+  it("GIVEN local (no GPU pools, no training, existing-cluster substrate) THEN no NVIDIA, Kueue or Karpenter images; SeaweedFS and CloudNativePG are in", () => {
     // no model autoscales in local: no KEDA either
     expect(sources("local")).toEqual([
       "cloudnativePg",

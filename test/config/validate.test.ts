@@ -146,10 +146,10 @@ describe("stack config validation", () => {
     [
       "a public endpoint open to the world in prod",
       (r: any) => {
-        r.cluster.endpointPublicAccess = true;
-        r.cluster.publicAccessCidrs = ["0.0.0.0/0"];
+        r.eks.endpointPublicAccess = true;
+        r.eks.publicAccessCidrs = ["0.0.0.0/0"];
       },
-      "sovereign:cluster.publicAccessCidrs[0]",
+      "sovereign:eks.publicAccessCidrs[0]",
     ],
     [
       "fewer AZs than prod needs",

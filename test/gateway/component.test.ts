@@ -6,8 +6,8 @@ import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
 import { validateConfig } from "../../stacks/config/validate";
 import { rawFromStackFile, shippedStacks, stackFile } from "../../stacks/config/load";
 import { awsLoadBalancerAnnotations } from "../../components/aws/substrate";
-import { DEFAULT_CLUSTER_LB_ANNOTATIONS } from "../../components/cluster/substrate";
-import { clusterSubstrateArgs } from "../../stacks/wiring/cluster";
+import { DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS } from "../../components/existing-cluster/substrate";
+import { existingClusterSubstrateArgs } from "../../stacks/wiring/existing-cluster";
 import { gatewayCatalog, gatewayReplicas, wireGateway } from "../../stacks/wiring/gateway";
 import { fakeSubstrate } from "../helpers/fake-substrate";
 import { validateRecorded } from "../helpers/k8s-schema";
@@ -262,18 +262,18 @@ describe("GIVEN every shipped stack", () => {
 
   it("GIVEN an existing cluster WHEN no annotations are configured THEN GKE's, AKS's and AWS's internal keys are used; configured ones replace them", () => {
     // without its key, a cloud's controller makes an internet-facing load balancer
-    expect(DEFAULT_CLUSTER_LB_ANNOTATIONS.internal).toEqual({
+    expect(DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS.internal).toEqual({
       "networking.gke.io/load-balancer-type": "Internal",
       "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
       "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
       "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
     });
-    expect(DEFAULT_CLUSTER_LB_ANNOTATIONS.public).toEqual({});
-    const args = clusterSubstrateArgs(
+    expect(DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS.public).toEqual({});
+    const args = existingClusterSubstrateArgs(
       parseConfig({
         ...rawFromStackFile(stackFile("local")).raw,
         substrate: {
-          kind: "cluster",
+          kind: "existing-cluster",
           context: "kind-sovereign",
           loadBalancerAnnotations: { internal: { "metallb.universe.tf/address-pool": "internal" } },
         },

@@ -3,7 +3,7 @@
  * the recorded inputs the cloud or the store enforces: on AWS the IAM policies of the roles
  * bound through EKS Pod Identity, in-cluster the SeaweedFS identity config.
  */
-import { S3_CONFIG_KEY } from "../../components/cluster/object-store";
+import { S3_CONFIG_KEY } from "../../components/existing-cluster/object-store";
 import type { ResourceRecorder } from "./mocks";
 
 /** Identity → sorted grants `read|write bucket/prefix*` (`bucket/*` for a whole bucket). */

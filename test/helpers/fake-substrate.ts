@@ -32,7 +32,7 @@ export function fakeSubstrate(
   }
   const bucket = (b: string) => pulumi.output(`fake-${b}`);
   return {
-    kind: "cluster",
+    kind: "existing-cluster",
     provider,
     objectStore: {
       endpoint: pulumi.output("http://s3.fake.svc:8333"),

@@ -5,14 +5,11 @@
  * `policy.allowedRegistries` admits.
  */
 import { expect } from "vitest";
-import { CHART_IMAGES, type ChartImage, type ChartImagesKey } from "../../components/lib/chart-images";
+import type { ChartImage } from "../../components/lib/chart-images";
+import { KARPENTER } from "../../components/aws/versions";
 import { isUnpinned, mirrorImage, normalizeRegistry, parseImage } from "../../components/lib/images";
-import {
-  CHARTS,
-  KARPENTER,
-  KUBE_PROMETHEUS_STACK_CHART,
-  TENANCY_CHARTS,
-} from "../../components/lib/versions";
+import { CHARTS, KUBE_PROMETHEUS_STACK_CHART, TENANCY_CHARTS } from "../../components/lib/versions";
+import { CHART_IMAGE_TABLES, type ChartImageTable } from "../../stacks/config/image-plan";
 import { MODEL_SERVER_CHART } from "../../stacks/wiring/serving";
 import type { StackConfig } from "../../stacks/config/schema";
 import { objectOf } from "./k8s-schema";
@@ -20,7 +17,7 @@ import { valueOf } from "./mocks";
 import type { StackRun } from "./stack";
 
 /** Chart name (as a Release names it) → its image table. */
-const TABLE_OF_CHART: Readonly<Record<string, ChartImagesKey>> = {
+const TABLE_OF_CHART: Readonly<Record<string, ChartImageTable>> = {
   [CHARTS.nvidiaDevicePlugin.chart]: "nvidiaDevicePlugin",
   [CHARTS.dcgmExporter.chart]: "dcgmExporter",
   [CHARTS.keda.chart]: "keda",
@@ -93,9 +90,9 @@ export async function assertImageInvariants(run: StackRun, config: StackConfig):
     const key = TABLE_OF_CHART[chart];
     expect(
       key,
-      `release ${r.name} installs chart ${chart}, which has no image table (CHART_IMAGES)`,
+      `release ${r.name} installs chart ${chart}, which has no image table (CHART_IMAGE_TABLES)`,
     ).toBeDefined();
-    for (const entry of CHART_IMAGES[key] as readonly ChartImage[]) {
+    for (const entry of CHART_IMAGE_TABLES[key] as readonly ChartImage[]) {
       const rendered = renderedImage(values, entry);
       expect(rendered, `${r.name}: ${entry.role} at ${entry.path.join(".")}`).toBe(
         mirrorImage(entry.image, mirrors),

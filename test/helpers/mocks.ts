@@ -49,7 +49,24 @@ export interface RecordedResource {
   readonly dependencies: readonly string[];
   /** Per input property, the URNs of the resources its value came from. */
   readonly propertyDependencies: Readonly<Record<string, readonly string[]>>;
+  /** The `aliases` option as the SDK sends it (alias specs; the engine resolves them). */
+  readonly aliases: readonly RecordedAlias[];
 }
+
+/**
+ * One alias as sent to the engine: a whole URN, or a spec whose empty fields mean "same as the
+ * resource" (`parentUrn` is the parent's URN as the mocks name it; `noParent`: at the root).
+ */
+export type RecordedAlias =
+  | { readonly urn: string }
+  | {
+      readonly name: string;
+      readonly type: string;
+      readonly stack: string;
+      readonly project: string;
+      readonly parentUrn: string;
+      readonly noParent: boolean;
+    };
 
 /**
  * Kinds of edges in the engine's dependency graph (`resource.State`), each of which makes the
@@ -297,6 +314,7 @@ export function installMocks(opts: MockOptions = {}): ResourceRecorder {
           provider: req.getProvider() || undefined,
           dependencies: req.getDependenciesList(),
           propertyDependencies: propertyDependencies(req),
+          aliases: aliasesOf(req),
         });
       }
       cb(err, resp);
@@ -318,6 +336,36 @@ interface RegisterRequest {
     forEach(f: (deps: { getUrnsList(): string[] }, key: string) => void): void;
   };
   getProvider(): string;
+  getAliasesList(): AliasMessage[];
+}
+
+interface AliasMessage {
+  getUrn(): string;
+  getSpec():
+    | {
+        getName(): string;
+        getType(): string;
+        getStack(): string;
+        getProject(): string;
+        getParenturn(): string;
+        getNoparent(): boolean;
+      }
+    | undefined;
+}
+
+function aliasesOf(req: RegisterRequest): RecordedAlias[] {
+  return req.getAliasesList().map((a) => {
+    const spec = a.getSpec();
+    if (!spec) return { urn: a.getUrn() };
+    return {
+      name: spec.getName(),
+      type: spec.getType(),
+      stack: spec.getStack(),
+      project: spec.getProject(),
+      parentUrn: spec.getParenturn(),
+      noParent: spec.getNoparent(),
+    };
+  });
 }
 
 function propertyDependencies(req: RegisterRequest): Record<string, string[]> {

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseAllDocuments } from "yaml";
-import { gpuFamily } from "../../components/lib/gpu-catalog";
+import { gpuFamily } from "../../components/aws/gpu-families";
 import { KUBERNETES_VERSION } from "../../components/lib/versions";
 import type { ModelServerValues } from "../../components/platform/model-server";
 import { MODEL_SERVER_CHART } from "../../stacks/wiring/serving";

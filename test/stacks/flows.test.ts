@@ -52,7 +52,7 @@ const NOT_YET_DEFAULT_DENIED: Record<string, string[]> = {
     "sovereign-monitoring",
     "sovereign-serving",
   ],
-  cluster: [
+  "existing-cluster": [
     "cnpg-system",
     "gatekeeper-system",
     "sovereign-data",

@@ -36,7 +36,7 @@ const T = {
   gateway: "sovereign:platform:Gateway",
 } as const;
 
-const SUBSTRATE_TYPES = new Set(["sovereign:aws:Substrate", "sovereign:cluster:ClusterSubstrate"]);
+const SUBSTRATE_TYPES = new Set(["sovereign:aws:Substrate", "sovereign:existingCluster:Substrate"]);
 
 const label = (r: RecordedResource) => `${r.type} ${r.name}`;
 
@@ -191,7 +191,7 @@ describe("teardown order: aws-dev with a public load balancer", () => {
   });
 });
 
-describe("teardown order: local (in-cluster substrate)", () => {
+describe("teardown order: local (existing-cluster substrate)", () => {
   let run: StackRun;
   let rec: ResourceRecorder;
   beforeAll(async () => {
@@ -199,7 +199,7 @@ describe("teardown order: local (in-cluster substrate)", () => {
     rec = run.recorder;
   });
 
-  /** `substrate.ready` of the in-cluster substrate: data NetworkPolicies, object store, Postgres. */
+  /** `substrate.ready` of the existing-cluster substrate: data NetworkPolicies, object store, Postgres. */
   function clusterSubstrateReady(): RecordedResource[] {
     const sub = (r: RecordedResource) => inSubstrate(rec, r);
     return [

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CLASSIFICATIONS, clearedFor } from "../../components/lib/classification";
-import { identityActions } from "../../components/cluster/credentials";
+import { identityActions } from "../../components/existing-cluster/credentials";
 import { teamNamespace } from "../../components/lib/naming";
 import { planKueue } from "../../components/platform/kueue";
 import {

@@ -2,7 +2,7 @@
  * Runs the tenancy and policy wiring of a shipped stack against the substrate test double under
  * recording mocks, for the per-stack test files.
  */
-import { GPU_FAMILIES } from "../../components/lib/gpu-catalog";
+import { GPU_FAMILIES } from "../../components/aws/gpu-families";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import type { StackConfig } from "../../stacks/config/schema";
 import { parseConfig } from "../../stacks/config/validate";

@@ -1,10 +1,10 @@
 /** Rules for the aws substrate: network, cluster endpoint and version, GPU pools, registries. */
-import { endpointCidrProblem } from "../../../components/aws/cluster";
+import { endpointCidrProblem } from "../../../components/aws/eks";
 import { RDS_CA_ROOTS } from "../../../components/aws/rds-ca-bundle";
 import { SERVICE_CIDR, PRIVATE_RANGES } from "../../../components/aws/layout";
 import { PULL_THROUGH_UPSTREAMS } from "../../../components/aws/registries";
 import { formatCidr, overlaps, parseCidr, type Cidr } from "../../../components/lib/cidr";
-import { gpuTypesOf } from "../../../components/lib/gpu-catalog";
+import { gpuTypesOf } from "../../../components/aws/gpu-families";
 import { regionAzCount } from "../catalog/aws";
 import { EKS_ADDON_VERSIONS } from "../../../components/aws/versions";
 import type { ConfigIssue } from "../errors";
@@ -74,12 +74,12 @@ export const networkValid: Rule = ({ config, settings }) => {
 
 export const endpointAccess: Rule = ({ config, settings }) => {
   if (config.substrate.kind !== "aws") return [];
-  const cl = config.cluster;
+  const cl = config.eks;
   const out: ConfigIssue[] = [];
   const cidrs = cl.publicAccessCidrs;
   cidrs.forEach((c, i) => {
-    const problem = endpointCidrProblem(c, settings.cluster.narrowEndpointAllowlist);
-    if (problem) out.push(issue(`cluster.publicAccessCidrs[${i}]`, problem));
+    const problem = endpointCidrProblem(c, settings.eks.narrowEndpointAllowlist);
+    if (problem) out.push(issue(`eks.publicAccessCidrs[${i}]`, problem));
   });
   const parsed = cidrs.map((c) => parseCidr(c));
   const vpc = parseCidr(config.network.cidr);
@@ -89,14 +89,14 @@ export const endpointAccess: Rule = ({ config, settings }) => {
     if (j >= 0)
       out.push(
         issue(
-          `cluster.publicAccessCidrs[${i}]`,
+          `eks.publicAccessCidrs[${i}]`,
           `expected CIDRs that do not overlap, found "${cidrs[i]}" overlapping "${cidrs[j]}" (publicAccessCidrs[${j}])`,
         ),
       );
     if (vpc && a.prefix > 0 && overlaps(a, vpc))
       out.push(
         issue(
-          `cluster.publicAccessCidrs[${i}]`,
+          `eks.publicAccessCidrs[${i}]`,
           `expected public addresses outside the VPC ${formatCidr(vpc)}, found "${cidrs[i]}"`,
         ),
       );
@@ -104,31 +104,31 @@ export const endpointAccess: Rule = ({ config, settings }) => {
   if (!(cl.version in EKS_ADDON_VERSIONS))
     out.push(
       issue(
-        "cluster.version",
+        "eks.version",
         `expected a Kubernetes version with pinned EKS addons (${Object.keys(EKS_ADDON_VERSIONS).join(", ")}), found "${cl.version}"`,
       ),
     );
   if (cl.endpointPublicAccess && cidrs.length === 0) {
     out.push(
       issue(
-        "cluster.publicAccessCidrs",
+        "eks.publicAccessCidrs",
         "expected an allowlist when endpointPublicAccess is true, found nothing",
       ),
     );
   }
-  const sys = settings.cluster.systemNodes;
+  const sys = settings.eks.systemNodes;
   if (sys.max < sys.min)
     out.push(
       issue(
-        "cluster.systemNodes.max",
+        "eks.systemNodes.max",
         `expected >= min (${sys.min}${cl.systemNodes.min === undefined ? `, the ${config.profile} default` : ""}), found ${sys.max}`,
       ),
     );
-  if (sys.min < settings.cluster.minSystemNodes) {
+  if (sys.min < settings.eks.minSystemNodes) {
     out.push(
       issue(
-        "cluster.systemNodes.min",
-        `expected at least ${settings.cluster.minSystemNodes} system nodes across AZs in prod, found ${sys.min}`,
+        "eks.systemNodes.min",
+        `expected at least ${settings.eks.minSystemNodes} system nodes across AZs in prod, found ${sys.min}`,
       ),
     );
   }

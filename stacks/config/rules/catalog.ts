@@ -63,12 +63,12 @@ export const azCountFitsRegion: Rule = ({ config, settings }) => {
 export const instanceTypesExist: Rule = ({ config }) => {
   if (config.substrate.kind !== "aws") return [];
   const out: ConfigIssue[] = [];
-  const ec2 = config.cluster.systemNodes.instanceType;
+  const ec2 = config.eks.systemNodes.instanceType;
   if (!isEc2InstanceType(ec2)) {
     const sizes = sizesOf(ec2, "ec2");
     out.push(
       issue(
-        "cluster.systemNodes.instanceType",
+        "eks.systemNodes.instanceType",
         `expected an EC2 instance type like m7i.xlarge${sizes ? ` (sizes of this family: ${sizes.join(", ")})` : ""}, found "${ec2}" which is not in ${AGE}`,
       ),
     );

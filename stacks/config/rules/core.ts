@@ -1,5 +1,5 @@
 /** Rules that hold on every substrate: models, pools, teams and their references. */
-import { gpuFamily } from "../../../components/lib/gpu-catalog";
+import { gpuFamily } from "../../../components/aws/gpu-families";
 import { gpusOf } from "../../../components/platform/model-server";
 import type { ConfigIssue } from "../errors";
 import type { GpuPoolConfig } from "../schema";
@@ -143,7 +143,7 @@ export const poolsMatchSubstrate: Rule = ({ config }) => {
           );
       });
     }
-    if (kind === "cluster") {
+    if (kind === "existing-cluster") {
       if (p.gpusPerNode === undefined)
         out.push(
           issue(
@@ -153,7 +153,10 @@ export const poolsMatchSubstrate: Rule = ({ config }) => {
         );
       if (p.gpuType === undefined)
         out.push(
-          issue(`${at}.gpuType`, "expected the GPU type label value on the cluster substrate, found nothing"),
+          issue(
+            `${at}.gpuType`,
+            "expected the GPU type label value on the existing-cluster substrate, found nothing",
+          ),
         );
     }
     if (p.capacityType === "spot" && p.purpose === "serving") {

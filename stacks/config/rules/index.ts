@@ -2,7 +2,7 @@
 import { AWS_RULES } from "./aws";
 import { CAPACITY_RULES } from "./capacity";
 import { CATALOG_RULES } from "./catalog";
-import { CLUSTER_RULES } from "./cluster";
+import { EXISTING_CLUSTER_RULES } from "./existing-cluster";
 import { CORE_RULES } from "./core";
 import { DEADLINE_RULES } from "./deadlines";
 import { FLYWHEEL_RULES } from "./flywheel";
@@ -20,7 +20,7 @@ export type { Rule, RuleInput } from "./helpers";
 export const ALL_RULES: readonly Rule[] = [
   ...CORE_RULES,
   ...AWS_RULES,
-  ...CLUSTER_RULES,
+  ...EXISTING_CLUSTER_RULES,
   ...SERVING_RULES,
   ...TENANCY_RULES,
   ...OBSERVABILITY_RULES,

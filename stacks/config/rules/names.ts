@@ -7,7 +7,7 @@
  */
 import { bucketName } from "../../../components/aws/storage";
 import { databaseIdentifier } from "../../../components/aws/database";
-import { bucketNames, backupBucketName } from "../../../components/cluster/substrate";
+import { bucketNames, backupBucketName } from "../../../components/existing-cluster/substrate";
 import { flywheelTeams, renderFlywheelCronJob } from "../../../components/flywheel/plan";
 import { modelServiceName } from "../../../components/lib/endpoints";
 import { cloudTags, teamLabels } from "../../../components/lib/labels";
@@ -95,7 +95,7 @@ export const labelValues: Rule = ({ config }) => {
       out.push(...check(`gpuPools[${i}].nodeSelector.${k}`, v, v, "label value", labelValueProblem));
     }
   });
-  if (config.substrate.kind === "cluster") {
+  if (config.substrate.kind === "existing-cluster") {
     const lb = config.substrate.loadBalancerAnnotations ?? {};
     for (const [exposure, annotations] of Object.entries(lb))
       for (const k of Object.keys(annotations ?? {})) {

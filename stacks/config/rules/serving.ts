@@ -1,5 +1,5 @@
 /** Serving rules: weights must fit the GPUs they are given, and LoRA adapters must be addressable. */
-import { gpuFamily } from "../../../components/lib/gpu-catalog";
+import { gpuFamily } from "../../../components/aws/gpu-families";
 import { gpusOf } from "../../../components/platform/model-server";
 import type { ConfigIssue } from "../errors";
 import { issue, type Rule } from "./helpers";

@@ -27,10 +27,10 @@ function kubeconfig(contexts: string[]): string {
   return file;
 }
 
-describe("cluster substrate config rules", () => {
+describe("existing-cluster substrate config rules", () => {
   it("GIVEN the shipped local stack WHEN validated THEN it has no problems and the storage class defaults to kind's", () => {
     const c = parseConfig(rawConfig("local"));
-    expect(c.substrate.kind === "cluster" && c.substrate.storageClass).toBe("standard");
+    expect(c.substrate.kind === "existing-cluster" && c.substrate.storageClass).toBe("standard");
   });
 
   it("GIVEN a bad storage class, zero instances and a non-DNS bucket prefix WHEN parsed THEN one ConfigError lists all three", () => {
@@ -102,7 +102,7 @@ describe("cluster substrate config rules", () => {
         "sovereign:database.instances",
         "sovereign:database.version",
         "sovereign:storage.objectLock",
-        "sovereign:cluster.adminRoleArns",
+        "sovereign:eks.adminRoleArns",
         "sovereign:substrate.context",
         "sovereign:gpuPools[0].nodeSelector",
       ]),

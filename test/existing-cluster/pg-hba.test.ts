@@ -9,7 +9,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PG_HBA } from "../../components/cluster/postgres";
+import { PG_HBA } from "../../components/existing-cluster/postgres";
 import { toolPath } from "../helpers/tools";
 
 const PASSWORD = "s3cret-for-the-test-only";

@@ -1,11 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { identityActions } from "../../components/cluster/credentials";
-import { bucketNames, gpuPlacements } from "../../components/cluster/substrate";
+import { identityActions } from "../../components/existing-cluster/credentials";
+import { bucketNames, gpuPlacements } from "../../components/existing-cluster/substrate";
 import { GPU_TAINT } from "../../components/lib/gpu-catalog";
 import { workloadScopes } from "../../components/lib/scopes";
 import { CHARTS } from "../../components/lib/versions";
-import { clusterSubstrate, clusterSubstrateArgs } from "../../stacks/wiring/cluster";
+import { existingClusterSubstrate, existingClusterSubstrateArgs } from "../../stacks/wiring/existing-cluster";
 import { validateRecorded } from "../helpers/k8s-schema";
 import { settle, valueOf } from "../helpers/mocks";
 import {
@@ -26,7 +26,7 @@ const CNPG_KINDS = [
 ];
 
 /** Binds one workload of each kind and the gateway's Postgres login, as the platform layer would. */
-function bindAll(s: ReturnType<typeof clusterSubstrate>, team: string) {
+function bindAll(s: ReturnType<typeof existingClusterSubstrate>, team: string) {
   const parent = new FakePlatform("platform");
   const opts = { parent };
   return {
@@ -66,10 +66,10 @@ function s3Config(b: Built<unknown>): {
   return JSON.parse(secret.stringData.seaweedfs_s3_config);
 }
 
-describe("the in-cluster substrate for the local stack", () => {
+describe("the existing-cluster substrate for the local stack", () => {
   let b: Built<ReturnType<typeof bindAll>>;
   beforeAll(async () => {
-    b = await build(clusterSubstrate, config("local"), (s) => bindAll(s, "demo"));
+    b = await build(existingClusterSubstrate, config("local"), (s) => bindAll(s, "demo"));
   });
 
   it("GIVEN every object it creates WHEN validated offline THEN all pass, and only CloudNativePG kinds lack a schema", async () => {
@@ -218,7 +218,7 @@ describe("the in-cluster substrate for the local stack", () => {
 
   it("GIVEN the platform's components THEN the ServiceAccount and key Secret are children of the caller and the keys belong to the object store", () => {
     const creds = b.recorder.named("platform-gateway");
-    expect(creds.type).toBe("sovereign:cluster:WorkloadCredentials");
+    expect(creds.type).toBe("sovereign:existingCluster:WorkloadCredentials");
     expect(b.recorder.byUrn(creds.parent!)?.name).toBe("platform");
     expect(
       b.recorder
@@ -230,7 +230,7 @@ describe("the in-cluster substrate for the local stack", () => {
     for (const half of ["access-key", "secret-key"]) {
       const key = b.recorder.named(`substrate-object-store-platform-gateway-${half}`);
       expect(key.type).toBe("random:index/randomPassword:RandomPassword");
-      expect(b.recorder.byUrn(key.parent!)?.type).toBe("sovereign:cluster:ObjectStore");
+      expect(b.recorder.byUrn(key.parent!)?.type).toBe("sovereign:existingCluster:ObjectStore");
     }
   });
 
@@ -276,10 +276,10 @@ describe("the in-cluster substrate for the local stack", () => {
   });
 });
 
-describe("the in-cluster substrate for an on-prem prod stack", () => {
+describe("the existing-cluster substrate for an on-prem prod stack", () => {
   let b: Built<ReturnType<typeof bindAll>>;
   beforeAll(async () => {
-    b = await build(clusterSubstrate, onPremProd(), (s) => bindAll(s, "demo"));
+    b = await build(existingClusterSubstrate, onPremProd(), (s) => bindAll(s, "demo"));
   });
 
   it("GIVEN every object WHEN validated offline THEN all pass", async () => {
@@ -370,22 +370,22 @@ describe("the in-cluster substrate for an on-prem prod stack", () => {
 
   it("GIVEN prod with training enabled THEN only the gateway has a Postgres login (training jobs use none)", () => {
     expect(onPremProd().training.enabled).toBe(true);
-    expect(clusterSubstrateArgs(onPremProd()).postgres.services).toEqual(["gateway"]);
+    expect(existingClusterSubstrateArgs(onPremProd()).postgres.services).toEqual(["gateway"]);
   });
 });
 
 describe("the cluster wiring", () => {
   it("GIVEN a non-cluster config WHEN mapped THEN it is refused naming the kind", () => {
-    expect(() => clusterSubstrateArgs(config("aws-dev"))).toThrow('found "aws"');
+    expect(() => existingClusterSubstrateArgs(config("aws-dev"))).toThrow('found "aws"');
   });
 
   it("GIVEN a dev config without explicit instances THEN one instance; prod defaults to three", () => {
-    expect(clusterSubstrateArgs(config("local", (r) => delete r.database.instances)).postgres.instances).toBe(
-      1,
-    );
+    expect(
+      existingClusterSubstrateArgs(config("local", (r) => delete r.database.instances)).postgres.instances,
+    ).toBe(1);
     const prod = onPremProd();
     expect(
-      clusterSubstrateArgs({ ...prod, database: { ...prod.database, instances: undefined } }).postgres
+      existingClusterSubstrateArgs({ ...prod, database: { ...prod.database, instances: undefined } }).postgres
         .instances,
     ).toBe(3);
   });

@@ -12,7 +12,7 @@ import {
   seaweedHosts,
   seaweedValues,
   volumeSizeLimitMB,
-} from "../../components/cluster/object-store";
+} from "../../components/existing-cluster/object-store";
 import { validateObject } from "../helpers/k8s-schema";
 
 const input = {

@@ -1,5 +1,5 @@
 /**
- * Shared set-up for the in-cluster substrate tests: configs from the shipped stacks (optionally
+ * Shared set-up for the existing-cluster substrate tests: configs from the shipped stacks (optionally
  * changed), a substrate built under recording mocks, and secret handling of recorded inputs.
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -41,7 +41,7 @@ export function config(stack: string, edit?: (raw: Record<string, any>) => void)
 export function onPremProd(): StackConfig {
   return config("local", (raw) => {
     raw.profile = "prod";
-    raw.substrate = { kind: "cluster", context: "onprem-admin", storageClass: "ceph-block" };
+    raw.substrate = { kind: "existing-cluster", context: "onprem-admin", storageClass: "ceph-block" };
     raw.database = { instances: 3, storageGiB: 100, backupRetentionDays: 14 };
     raw.storage = { bucketPrefix: "acme-ai", volumeSize: "500Gi" };
     raw.policy.guardFailOpen = false;

@@ -5,8 +5,8 @@ import {
   identityActions,
   scopeActions,
   workloadEnv,
-} from "../../components/cluster/credentials";
-import { bucketNames } from "../../components/cluster/substrate";
+} from "../../components/existing-cluster/credentials";
+import { bucketNames } from "../../components/existing-cluster/substrate";
 import { workloadScopes, type BucketRole, type Scope, type WorkloadKind } from "../../components/lib/scopes";
 
 const buckets = bucketNames("acme");

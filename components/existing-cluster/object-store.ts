@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { formerType } from "../lib/aliases";
 import { k8sLabels } from "../lib/labels";
 import { CHART_IMAGES, chartImageValues } from "../lib/chart-images";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
@@ -302,7 +303,12 @@ export class ObjectStore extends pulumi.ComponentResource implements IdentityReg
   private sealed = false;
 
   constructor(name: string, args: ObjectStoreArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("sovereign:cluster:ObjectStore", name, {}, opts);
+    super(
+      "sovereign:existingCluster:ObjectStore",
+      name,
+      {},
+      formerType(opts, "sovereign:cluster:ObjectStore"),
+    );
     const hosts = seaweedHosts(args.mode, args.namespace);
     this.endpoint = hosts.s3;
     const k8sOpts = { parent: this, provider: args.provider };

@@ -7,6 +7,7 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { formerType } from "../lib/aliases";
 import { parseCidr } from "../lib/cidr";
 import { EKS_ADDON_VERSIONS, type EksAddon } from "./versions";
 import { KEY_USE_ACTIONS } from "./keys";
@@ -130,7 +131,7 @@ export interface SystemNodes {
   readonly max: number;
 }
 
-export interface ClusterArgs {
+export interface EksArgs {
   /** EKS cluster name. */
   readonly clusterName: string;
   /** Kubernetes minor version, e.g. `1.33`; selects the pinned addon versions. */
@@ -165,7 +166,7 @@ export interface ClusterArgs {
   readonly pullThroughPrefixes?: readonly string[];
 }
 
-export class Cluster extends pulumi.ComponentResource {
+export class Eks extends pulumi.ComponentResource {
   readonly cluster: aws.eks.Cluster;
   readonly clusterName: pulumi.Output<string>;
   readonly endpoint: pulumi.Output<string>;
@@ -176,8 +177,8 @@ export class Cluster extends pulumi.ComponentResource {
   /** Cluster, node group, addons and storage class: what the platform waits for. */
   readonly ready: pulumi.Resource[];
 
-  constructor(name: string, args: ClusterArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("sovereign:aws:Cluster", name, {}, opts);
+  constructor(name: string, args: EksArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("sovereign:aws:Eks", name, {}, formerType(opts, "sovereign:aws:Cluster"));
     const p = { parent: this };
     const tags = { ...args.tags };
     const versions = addonVersions(args.version);

@@ -7,6 +7,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { formerType } from "../lib/aliases";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
@@ -243,7 +244,7 @@ export class Postgres extends pulumi.ComponentResource {
   private readonly provider: k8s.Provider;
 
   constructor(name: string, args: PostgresArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("sovereign:cluster:Postgres", name, {}, opts);
+    super("sovereign:existingCluster:Postgres", name, {}, formerType(opts, "sovereign:cluster:Postgres"));
     this.clusterName = args.clusterName ?? "postgres";
     this.host = primaryHost(this.clusterName, args.namespace);
     this.provider = args.provider;

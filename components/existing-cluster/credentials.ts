@@ -1,5 +1,5 @@
 /**
- * Per-workload object-store credentials on the in-cluster substrate. Each workload gets its
+ * Per-workload object-store credentials on the existing-cluster substrate. Each workload gets its
  * own generated key pair, stored only in a Kubernetes Secret in the workload's namespace (and
  * in the object store's identity config). The identity's actions are derived from
  * `workloadScopes()` by {@link scopeActions}, so the in-cluster server grants exactly what the
@@ -8,6 +8,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { formerType } from "../lib/aliases";
 import { k8sLabels } from "../lib/labels";
 import type { BucketRole, Scope } from "../lib/scopes";
 
@@ -138,7 +139,12 @@ export class WorkloadCredentials extends pulumi.ComponentResource {
   readonly actions: readonly string[];
 
   constructor(name: string, args: WorkloadCredentialsArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("sovereign:cluster:WorkloadCredentials", name, {}, opts);
+    super(
+      "sovereign:existingCluster:WorkloadCredentials",
+      name,
+      {},
+      formerType(opts, "sovereign:cluster:WorkloadCredentials"),
+    );
     const labels = { ...k8sLabels("workload-credentials", name), ...(args.labels ?? {}) };
     const keys = args.keys;
     this.actions = identityActions(args.scopes, args.buckets);

@@ -1,16 +1,19 @@
-/** Maps the validated config to the in-cluster substrate's typed args. */
+/** Maps the validated config to the existing-cluster substrate's typed args. */
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterSubstrate, type ClusterSubstrateArgs } from "../../components/cluster/substrate";
+import {
+  ExistingClusterSubstrate,
+  type ExistingClusterSubstrateArgs,
+} from "../../components/existing-cluster/substrate";
 import type { PostgresService } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
 import type { CreatedSubstrate } from "./context";
 
-/** The typed args of the in-cluster substrate for a validated config (pure). */
-export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs {
-  if (config.substrate.kind !== "cluster") {
-    throw new Error(`expected substrate kind "cluster", found "${config.substrate.kind}"`);
+/** The typed args of the existing-cluster substrate for a validated config (pure). */
+export function existingClusterSubstrateArgs(config: StackConfig): ExistingClusterSubstrateArgs {
+  if (config.substrate.kind !== "existing-cluster") {
+    throw new Error(`expected substrate kind "existing-cluster", found "${config.substrate.kind}"`);
   }
   const s = resolveSettings(config);
   const services: PostgresService[] = ["gateway"];
@@ -48,9 +51,9 @@ export function clusterSubstrateArgs(config: StackConfig): ClusterSubstrateArgs 
   };
 }
 
-export function clusterSubstrate(config: StackConfig, _ctx: StackContext): CreatedSubstrate {
-  const args = clusterSubstrateArgs(config);
-  const s = new ClusterSubstrate("substrate", args);
+export function existingClusterSubstrate(config: StackConfig, _ctx: StackContext): CreatedSubstrate {
+  const args = existingClusterSubstrateArgs(config);
+  const s = new ExistingClusterSubstrate("substrate", args);
   return {
     kind: s.kind,
     provider: s.provider,

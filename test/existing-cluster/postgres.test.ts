@@ -23,8 +23,8 @@ import {
   operatorValues,
   PG_HBA,
   scheduledBackupObject,
-} from "../../components/cluster/postgres";
-import { postgresImage } from "../../components/cluster/substrate";
+} from "../../components/existing-cluster/postgres";
+import { postgresImage } from "../../components/existing-cluster/substrate";
 import { SUBSTRATE_IMAGES } from "../../components/lib/versions";
 
 const base = {

@@ -2,19 +2,19 @@
  * Serving one model on an existing Kubernetes cluster with the kit's components directly, without
  * the kit's stack entry point or its config: a platform team composing its own program.
  *
- *   cd examples/cluster-serving && pulumi stack init dev && pulumi up
+ *   cd examples/existing-cluster-serving && pulumi stack init dev && pulumi up
  *
  * Every value is explicit: the components take settings (replicas, protection, rollout), never a
  * profile, and read no files or config. The only file this program names is the model-server
  * chart of this repository.
  */
 import * as path from "node:path";
-import { ClusterSubstrate } from "../../components/cluster/substrate";
+import { ExistingClusterSubstrate } from "../../components/existing-cluster/substrate";
 import { Serving } from "../../components/platform/serving";
 
 /** Builds the example; `index.ts` is the program, tests call this under mocks. */
 export function build(opts: { context: string }) {
-  const substrate = new ClusterSubstrate("substrate", {
+  const substrate = new ExistingClusterSubstrate("substrate", {
     context: opts.context,
     storageClass: "standard",
     protectData: false,

@@ -1,10 +1,11 @@
 /**
- * The in-cluster substrate: any conformant Kubernetes cluster (kind/k3d on a laptop, or
+ * The existing-cluster substrate: any conformant Kubernetes cluster (kind/k3d on a laptop, or
  * on-prem), chosen by kubeconfig context. Object storage (SeaweedFS) and Postgres
  * (CloudNativePG) run inside the cluster; GPU placement comes from the config.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { formerType } from "../lib/aliases";
 import { GPU_TAINT } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
 import type { RegistryMirrors } from "../lib/images";
@@ -102,7 +103,7 @@ export interface ClusterPostgresArgs {
   readonly backupRetentionDays?: number;
 }
 
-export interface ClusterSubstrateArgs {
+export interface ExistingClusterSubstrateArgs {
   /** kubeconfig context of the target cluster. */
   readonly context: string;
   /** Path to a kubeconfig file. @default the standard resolution ($KUBECONFIG, ~/.kube/config) */
@@ -131,12 +132,12 @@ export interface ClusterSubstrateArgs {
   readonly chartMirror?: ChartMirror;
   /**
    * Annotations of internal and public `LoadBalancer` Services for the cluster's controller.
-   * @default DEFAULT_CLUSTER_LB_ANNOTATIONS
+   * @default DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS
    */
   readonly loadBalancerAnnotations?: {
-    /** @default DEFAULT_CLUSTER_LB_ANNOTATIONS.internal */
+    /** @default DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS.internal */
     readonly internal?: Readonly<Record<string, string>>;
-    /** @default DEFAULT_CLUSTER_LB_ANNOTATIONS.public */
+    /** @default DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS.public */
     readonly public?: Readonly<Record<string, string>>;
   };
 }
@@ -147,16 +148,17 @@ export interface ClusterSubstrateArgs {
  * (MetalLB, kube-vip) ignore them. Without them a cloud's default is internet-facing. Public
  * Services need no annotation.
  */
-export const DEFAULT_CLUSTER_LB_ANNOTATIONS: Readonly<Record<LoadBalancerExposure, Record<string, string>>> =
-  {
-    internal: {
-      "networking.gke.io/load-balancer-type": "Internal",
-      "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
-      "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
-      "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
-    },
-    public: {},
-  };
+export const DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS: Readonly<
+  Record<LoadBalancerExposure, Record<string, string>>
+> = {
+  internal: {
+    "networking.gke.io/load-balancer-type": "Internal",
+    "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+  },
+  public: {},
+};
 
 /**
  * The `Substrate` on an existing cluster. Children: `${name}-k8s` (provider),
@@ -164,8 +166,8 @@ export const DEFAULT_CLUSTER_LB_ANNOTATIONS: Readonly<Record<LoadBalancerExposur
  * namespace), `${name}-object-store`, `${name}-postgres`, and the
  * key pairs `${name}-operator-*` (operator access to all buckets) and `${name}-backup-*`.
  */
-export class ClusterSubstrate extends pulumi.ComponentResource implements Substrate {
-  readonly kind = "cluster" as const;
+export class ExistingClusterSubstrate extends pulumi.ComponentResource implements Substrate {
+  readonly kind = "existing-cluster" as const;
   readonly provider: k8s.Provider;
   readonly objectStore: ObjectStoreInfo;
   readonly egressTargets: EgressTargets;
@@ -180,10 +182,15 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
   /** Keys with read-write access to every bucket, for operators (seeding models, exports). */
   readonly operatorCredentials: { accessKey: pulumi.Output<string>; secretKey: pulumi.Output<string> };
   private readonly buckets: Record<BucketRole, string>;
-  private readonly lbAnnotations: NonNullable<ClusterSubstrateArgs["loadBalancerAnnotations"]>;
+  private readonly lbAnnotations: NonNullable<ExistingClusterSubstrateArgs["loadBalancerAnnotations"]>;
 
-  constructor(name: string, args: ClusterSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("sovereign:cluster:ClusterSubstrate", name, {}, opts);
+  constructor(name: string, args: ExistingClusterSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super(
+      "sovereign:existingCluster:Substrate",
+      name,
+      {},
+      formerType(opts, "sovereign:cluster:ClusterSubstrate"),
+    );
     const dataNs = args.dataNamespace ?? PLATFORM_NAMESPACES.data;
     const operatorNs = args.operatorNamespace ?? "cnpg-system";
     const protect = { protect: args.protectData, retainOnDelete: args.protectData };
@@ -333,7 +340,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource implements Substr
   }
 
   loadBalancerAnnotations(exposure: LoadBalancerExposure): Readonly<Record<string, string>> {
-    return { ...(this.lbAnnotations[exposure] ?? DEFAULT_CLUSTER_LB_ANNOTATIONS[exposure]) };
+    return { ...(this.lbAnnotations[exposure] ?? DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS[exposure]) };
   }
 
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {

@@ -1,9 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { cpuMillis, LAPTOP, LOCAL_BUDGET, totals } from "../../components/cluster/budget";
-import { quantityMiB } from "../../components/cluster/object-store";
-import { clusterSubstrate } from "../../stacks/wiring/cluster";
+import { cpuMillis, LAPTOP, LOCAL_BUDGET, totals } from "../../components/existing-cluster/budget";
+import { quantityMiB } from "../../components/existing-cluster/object-store";
+import { existingClusterSubstrate } from "../../stacks/wiring/existing-cluster";
 import { build, config, inputsOf, type Built } from "./harness";
 
 const row = (component: string) => LOCAL_BUDGET.find((r) => r.component === component)!;
@@ -11,7 +11,7 @@ const row = (component: string) => LOCAL_BUDGET.find((r) => r.component === comp
 describe("the local stack's resource budget", () => {
   let b: Built<void>;
   beforeAll(async () => {
-    b = await build(clusterSubstrate, config("local"), () => undefined);
+    b = await build(existingClusterSubstrate, config("local"), () => undefined);
   });
 
   it("GIVEN every component's requests THEN the whole stack fits a 4 CPU / 8 GiB kind cluster with headroom", () => {

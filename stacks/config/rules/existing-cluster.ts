@@ -1,4 +1,4 @@
-/** Rules for the in-cluster substrate. */
+/** Rules for the existing-cluster substrate. */
 import * as fs from "node:fs";
 import { parse as parseYaml } from "yaml";
 import type { ConfigIssue } from "../errors";
@@ -9,32 +9,32 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-export const clusterOnlyKeys: Rule = ({ config }) => {
-  if (config.substrate.kind !== "cluster") return [];
+export const existingClusterOnlyKeys: Rule = ({ config }) => {
+  if (config.substrate.kind !== "existing-cluster") return [];
   const out: ConfigIssue[] = [];
   if (config.network.publicLoadBalancer) {
     out.push(
       issue(
         "network.publicLoadBalancer",
-        "expected no AWS network settings on the cluster substrate, found true",
+        "expected no AWS network settings on the existing-cluster substrate, found true",
       ),
     );
   }
-  const arns = config.cluster.adminRoleArns;
+  const arns = config.eks.adminRoleArns;
   if (arns.length > 0) {
     out.push(
       issue(
-        "cluster.adminRoleArns",
-        `expected no IAM role ARNs on the cluster substrate (grant access in the cluster's own RBAC), found "${arns[0]}"`,
+        "eks.adminRoleArns",
+        `expected no IAM role ARNs on the existing-cluster substrate (grant access in the cluster's own RBAC), found "${arns[0]}"`,
       ),
     );
   }
   return out;
 };
 
-export const clusterTarget: Rule = ({ config }) => {
+export const existingClusterTarget: Rule = ({ config }) => {
   const sub = config.substrate;
-  if (sub.kind !== "cluster") return [];
+  if (sub.kind !== "existing-cluster") return [];
   const out: ConfigIssue[] = [];
   const context = sub.context;
   if (context.trim() !== context) {
@@ -79,8 +79,8 @@ function contextInKubeconfig(file: string, context: string): ConfigIssue[] {
   ];
 }
 
-export const clusterDatabase: Rule = ({ config, settings }) => {
-  if (config.substrate.kind !== "cluster") return [];
+export const existingClusterDatabase: Rule = ({ config, settings }) => {
+  if (config.substrate.kind !== "existing-cluster") return [];
   const out: ConfigIssue[] = [];
   const { instances, minInstances } = settings.database;
   if (instances < minInstances) {
@@ -103,22 +103,22 @@ export const clusterDatabase: Rule = ({ config, settings }) => {
   return out;
 };
 
-export const clusterStorage: Rule = ({ config }) => {
-  if (config.substrate.kind !== "cluster") return [];
+export const existingClusterStorage: Rule = ({ config }) => {
+  if (config.substrate.kind !== "existing-cluster") return [];
   const out: ConfigIssue[] = [];
   if (config.storage.objectLock) {
     out.push(
       issue(
         "storage.objectLock",
-        "expected false on the cluster substrate (the in-cluster store does not enforce compliance retention), found true",
+        "expected false on the existing-cluster substrate (the in-cluster store does not enforce compliance retention), found true",
       ),
     );
   }
   return out;
 };
 
-export const clusterGpuPools: Rule = ({ config }) => {
-  if (config.substrate.kind !== "cluster") return [];
+export const existingClusterGpuPools: Rule = ({ config }) => {
+  if (config.substrate.kind !== "existing-cluster") return [];
   const out: ConfigIssue[] = [];
   for (const [index, p] of config.gpuPools.entries()) {
     if (Object.keys(p.nodeSelector).length === 0) {
@@ -133,10 +133,10 @@ export const clusterGpuPools: Rule = ({ config }) => {
   return out;
 };
 
-export const CLUSTER_RULES: Rule[] = [
-  clusterOnlyKeys,
-  clusterTarget,
-  clusterDatabase,
-  clusterStorage,
-  clusterGpuPools,
+export const EXISTING_CLUSTER_RULES: Rule[] = [
+  existingClusterOnlyKeys,
+  existingClusterTarget,
+  existingClusterDatabase,
+  existingClusterStorage,
+  existingClusterGpuPools,
 ];
