@@ -90,7 +90,7 @@ describe("examples/customer-repo: the kit at a pinned version in a customer's ow
     };
     expect(error).toBeUndefined();
     const types = new Set(resources.map((x) => x.type));
-    expect(types).toContain("sovereign:cluster:ClusterSubstrate");
+    expect(types).toContain("sovereign:existingCluster:Substrate");
     expect(types).toContain("sovereign:platform:Gateway");
     // The model server chart is the installed package's, not this checkout's.
     const chart = resources.find((x) => x.name === "serving-model-tiny-chat-release")?.chart;
