@@ -14,6 +14,11 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const ROOT = path.resolve(__dirname, "../..");
+/** A customer's shell: OPA installed (a deploy prerequisite, README), here the kit's pinned build. */
+const CUSTOMER_ENV = {
+  ...process.env,
+  PATH: `${path.join(ROOT, ".tools", "bin")}${path.delimiter}${process.env.PATH ?? ""}`,
+};
 const EXAMPLE = path.join(ROOT, "examples", "customer-repo");
 const KIT = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
   name: string;
@@ -81,7 +86,7 @@ describe("examples/customer-repo: the kit at a pinned version in a customer's ow
     const r = spawnSync(
       process.execPath,
       ["--import", "tsx", path.join(ROOT, "test", "helpers", "run-program-dir.ts"), customer, "acme-onprem"],
-      { cwd: customer, encoding: "utf8" },
+      { cwd: customer, encoding: "utf8", env: CUSTOMER_ENV },
     );
     expect(r.stderr).not.toMatch(/Error/);
     const { error, resources } = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
@@ -111,7 +116,7 @@ describe("examples/customer-repo: the kit at a pinned version in a customer's ow
           customer,
           "acme-onprem",
         ],
-        { cwd: customer, encoding: "utf8" },
+        { cwd: customer, encoding: "utf8", env: CUSTOMER_ENV },
       );
       const { error, resources } = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
         error?: string;

@@ -47,6 +47,8 @@ export function onPremProd(): StackConfig {
     raw.policy.guardFailOpen = false;
     // Prod serves the gateway over TLS: the stack's private CA (local's plain HTTP is dev only).
     delete raw.gateway.tls;
+    // Prod fetches the identity provider's keys over https only (local's in-cluster dex is http).
+    raw.gateway.oidc = { ...raw.gateway.oidc, issuer: "https://sso.acme.example/dex" };
     // GPU nodes run NVIDIA's device plugin and DCGM exporter, from a Harbor proxy of nvcr.io.
     raw.registryMirrors = { "nvcr.io": "harbor.acme.example/nvcr" };
     raw.policy.allowedRegistries = [...raw.policy.allowedRegistries, "harbor.acme.example"];
