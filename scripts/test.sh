@@ -3,8 +3,12 @@
 # tests, and the e2e (every shipped stack applied to a real API server, docs/e2e.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== install (npm ci)"
+# Three packages, each with its own manifest and lockfile (docs/decisions/0005-own-packages.md):
+# the kit (the Pulumi program, scripts and tests), the gateway and the policy pack.
+echo "== install (npm ci: the kit, gateway/, policy-pack/)"
 npm ci --no-audit --no-fund
+npm ci --prefix gateway --no-audit --no-fund
+npm ci --prefix policy-pack --no-audit --no-fund
 # The trainer's ML venv (torch, about 7.6 GB, cached outside the clone) is mostly download and
 # unpacking, so on a cold machine it installs in the background while the Go tools compile.
 echo "== trainer venv (background; trainer/setup-tests.sh, cached in ${SOVEREIGN_TOOLS_CACHE:-$HOME/.cache/sovereign}/venvs)"
