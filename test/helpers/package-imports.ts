@@ -71,13 +71,33 @@ function resolveRelative(from: string, spec: string): string {
   return found;
 }
 
-/** The .ts files under `dir` (relative to `root`), tests and node_modules left out. */
+/**
+ * The files under `dir` (relative to `root`, paths relative to `root`) that `keep` accepts; it
+ * never descends into node_modules, dot folders or (with `tests: false`) test folders.
+ */
+export function filesUnder(
+  root: string,
+  dir: string,
+  keep: (name: string) => boolean,
+  tests = true,
+): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const p = path.join(rel, e.name);
+      if (!e.isDirectory()) {
+        if (keep(e.name)) out.push(p);
+      } else if (e.name !== "node_modules" && !e.name.startsWith(".") && (tests || e.name !== "test"))
+        walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** The .ts source files under `dir`: tests, declarations and node_modules left out. */
 export function sourcesUnder(root: string, dir: string): string[] {
-  return (fs.readdirSync(path.join(root, dir), { recursive: true }) as string[])
-    .filter((f) => /\.ts$/.test(f) && !/\.(test|d)\.ts$/.test(f))
-    .filter((f) => !f.split(path.sep).some((part) => part === "node_modules" || part === "test"))
-    .map((f) => path.join(dir, f))
-    .sort();
+  return filesUnder(root, dir, (f) => f.endsWith(".ts") && !/\.(test|d)\.ts$/.test(f), false);
 }
 
 /**

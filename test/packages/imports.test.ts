@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { contextPaths, stagesOf } from "../helpers/dockerfile";
-import { importClosure, type Import, packageOf, sourcesUnder } from "../helpers/package-imports";
+import { filesUnder, importClosure, type Import, packageOf, sourcesUnder } from "../helpers/package-imports";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -75,9 +75,7 @@ describe.each(Object.entries(PACKAGES))("the %s package", (dir, { sources, reach
 
 describe("the policy pack's tests", () => {
   const TEST_DIR = "policy-pack/test";
-  const tests = (fs.readdirSync(path.join(ROOT, TEST_DIR), { recursive: true }) as string[])
-    .filter((f) => f.endsWith(".ts"))
-    .map((f) => path.join(TEST_DIR, f));
+  const tests = filesUnder(ROOT, TEST_DIR, (f) => f.endsWith(".ts"));
   const { imports, files } = importClosure(ROOT, tests);
 
   it("GIVEN the pack's tests WHEN their relative imports are followed THEN none leaves policy-pack/ (no kit harness)", () => {
