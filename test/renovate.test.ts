@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { filesUnder } from "./helpers/package-imports";
+import { filesUnder, MANIFESTS } from "./helpers/package-imports";
 
 const ROOT = path.resolve(__dirname, "..");
 const config = JSON.parse(fs.readFileSync(path.join(ROOT, "renovate.json"), "utf8")) as {
@@ -66,9 +66,6 @@ function captured(file: string): { currentValue: string; depName?: string }[] {
       ),
     );
 }
-
-/** Every npm manifest in the repository, each with its own lockfile (docs/decisions/0005-own-packages.md). */
-const MANIFESTS = ["package.json", "gateway/package.json", "policy-pack/package.json"] as const;
 
 describe("renovate.json", () => {
   it("GIVEN the pin files WHEN scanned THEN pins are found in each (the scan is not empty)", () => {

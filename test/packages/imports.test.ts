@@ -8,7 +8,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { contextPaths, stagesOf } from "../helpers/dockerfile";
-import { filesUnder, importClosure, type Import, packageOf, sourcesUnder } from "../helpers/package-imports";
+import {
+  filesUnder,
+  importClosure,
+  type Import,
+  MANIFESTS,
+  packageOf,
+  sourcesUnder,
+} from "../helpers/package-imports";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -115,5 +122,12 @@ describe("the kit's root manifest", () => {
       (d) => !used.has(d) && !NOT_IMPORTED[d],
     );
     expect(unused).toEqual([]);
+  });
+
+  it("GIVEN the kit's install (npm ci) WHEN its postinstall runs THEN it installs every other package from its own lockfile", () => {
+    const postinstall = (manifest(".") as { scripts?: Record<string, string> }).scripts?.postinstall ?? "";
+    const others = MANIFESTS.filter((m) => m !== "package.json").map((m) => path.dirname(m));
+    expect(others.length).toBeGreaterThan(0);
+    for (const dir of others) expect(postinstall, dir).toContain(`npm ci --prefix ${dir} `);
   });
 });
