@@ -75,6 +75,14 @@ function copyInto(src: string, dest: string, destIsDir: boolean): void {
   }
 }
 
+/**
+ * The environment RUN steps see: this process's, less what an enclosing `npm run`/`npm test`
+ * exports (npm_config_prefix and the like would steer a nested npm; a docker build has none).
+ */
+function buildEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+}
+
 export interface Replay {
   /** Each stage's filesystem root. */
   readonly roots: ReadonlyMap<string, string>;
@@ -122,7 +130,11 @@ export function replay(
       } else if (op === "RUN") {
         for (const command of args.split("&&").map((c) => c.trim())) {
           if (skip(stage.name, command)) continue;
-          const r = spawnSync("sh", ["-c", command], { cwd: inStage("."), encoding: "utf8" });
+          const r = spawnSync("sh", ["-c", command], {
+            cwd: inStage("."),
+            env: buildEnv(),
+            encoding: "utf8",
+          });
           if (r.status !== 0)
             throw new Error(`${stage.name}: RUN ${command} exited ${r.status}\n${r.stdout}${r.stderr}`);
         }
