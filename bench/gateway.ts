@@ -13,6 +13,8 @@
  * BENCH_PROFILE=1 writes a CPU profile of the gateway to $TMPDIR/sovereign-gateway-profiles/.
  * Last, the hostile-load point (BENCH_HOSTILE_RATE, default 250 req/s): a clean run, then one
  * where 5% of requests carry 64 KiB strings or 2,500-deep JSON; the other 95%'s p99 is compared.
+ * BENCH_HOSTILE_ONLY=1 runs that point alone (with BENCH_PROFILE=1: a profile of just it). Each
+ * figure is printed with the machine's load average, since a shared machine moves them.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -20,16 +22,24 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { TestIdp } from "../gateway/test/helpers/oidc";
+import { TestS3 } from "../gateway/test/helpers/s3-server";
 import { catalogOf, testOpaData } from "../gateway/test/helpers/world";
 import { freePort, startPostgres } from "../test/helpers/postgres";
 import { toolPath } from "../test/helpers/tools";
+import { loadStackConfig } from "../test/policies/opa";
+import { compilePatterns, redact } from "../gateway/src/capture";
+import { MessageChannel } from "node:worker_threads";
 import { gatewayBench } from "./compare/cli";
+import { benchPolicyEnv, benchPolicyMode } from "./gateway-policy";
 
 const REPO = path.resolve(__dirname, "..");
 const RATES = (process.env.BENCH_RATES ?? "100,250,500,1000").split(",").map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_S = 1;
 const TARGET_P99_MS = 2;
+const HOSTILE_ONLY = process.env.BENCH_HOSTILE_ONLY === "1";
+/** The 1-minute load average, for the record beside a figure. */
+const load1 = () => os.loadavg()[0].toFixed(1);
 
 interface Sample {
   ms: number[];
@@ -173,6 +183,33 @@ const HOSTILE = [
   ),
 ];
 
+/** The prod stack's redaction patterns. */
+const PROD_PATTERNS = loadStackConfig("aws-prod").gateway.redactPatterns;
+
+/**
+ * Event-loop time one captured hostile body costs: redacting it there (as before redaction moved
+ * to a worker thread) against handing it to the worker (a structured copy); medians of 21.
+ */
+function redactionCost(): string {
+  const pats = compilePatterns(PROD_PATTERNS);
+  const { port1 } = new MessageChannel();
+  const med = (fn: () => void) => {
+    const t: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      const a = performance.now();
+      fn();
+      t.push(performance.now() - a);
+    }
+    return f(pct(t, 50), 3);
+  };
+  const out = HOSTILE.slice(0, 2).map((b) => {
+    const v = JSON.parse(b.toString("utf8")) as unknown;
+    return `${f(b.length / 1024, 0)} KiB body: redaction ${med(() => redact(v, pats))} ms, hand-off ${med(() => port1.postMessage(v))} ms`;
+  });
+  port1.close();
+  return `event-loop time per captured hostile record (prod patterns), ${out.join("; ")}; load average ${load1()}`;
+}
+
 /** Closed loop with `concurrency` callers for `seconds`: the most requests per second. */
 async function maxThroughput(
   base: string,
@@ -288,6 +325,12 @@ async function main(): Promise<void> {
   await idp.start();
   await idp.addKey("RS256");
   const token = await idp.token({ sub: "bench", groups: ["sovereign-nocap"], exp: 3600 });
+  // The hostile-load point runs as a team that allows capture: every request is redacted (the
+  // policy's email pattern) and captured to a local S3-compatible store, as in production.
+  const captureToken = await idp.token({ sub: "bench-capture", groups: ["sovereign-demo"], exp: 3600 });
+  const s3 = new TestS3();
+  await s3.start();
+  leftovers.cleanups.push(() => void s3.stop());
 
   const children: ChildProcess[] = [];
   const tsx = [process.execPath, "--import", "tsx"];
@@ -299,10 +342,11 @@ async function main(): Promise<void> {
   leftovers.procs.push(up);
   const upstreamUrl = (await waitLine(up, /(http:\/\/\S+)\n/, "upstream"))[1];
 
+  // Redaction as the prod stack configures it (its patterns, plus the policy data's).
   const catalog = catalogOf(
     data,
     { "tiny-chat": upstreamUrl, "tiny-embed": upstreamUrl, "secret-chat": upstreamUrl },
-    [],
+    PROD_PATTERNS,
   );
   const profDir = path.join(os.tmpdir(), "sovereign-gateway-profiles");
   const gwArgs = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
@@ -334,6 +378,13 @@ async function main(): Promise<void> {
       PGDATABASE: "postgres",
       GATEWAY_CATALOG: JSON.stringify(catalog),
       GATEWAY_SPILL_DIR: tmp,
+      GATEWAY_CAPTURE_BUCKET: "bench-captures",
+      AWS_ENDPOINT_URL_S3: s3.url,
+      AWS_REGION: s3.region,
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      GATEWAY_S3_FORCE_PATH_STYLE: "true",
+      ...benchPolicyEnv(tmp, data),
     },
   });
   children.push(gw);
@@ -346,7 +397,7 @@ async function main(): Promise<void> {
     `gateway benchmark: ${cpus} CPUs, ${SECONDS}s per point after ${WARMUP_S}s warm-up, open-loop load`,
   );
   console.log(
-    "authorization: real OPA (project policy, 1 decision/request); audit: real PostgreSQL (1 row/request); OIDC RS256\n",
+    `authorization: ${benchPolicyMode() === "wasm" ? "the project policy in process (Wasm build, 1 decision/request; OPA up for the listing only)" : "real OPA over HTTP (project policy, 1 decision/request)"}; audit: real PostgreSQL (1 row/request); OIDC RS256\n`,
   );
   // Warm both paths (JIT, connection pools).
   await load(upstreamUrl, 200, 1, false, token);
@@ -372,23 +423,25 @@ async function main(): Promise<void> {
     for (let i = 0; i < n; i++) ms.push(await once(u, body, token, false));
     return ms;
   };
-  const SEQ_N = Number(process.env.BENCH_SEQUENTIAL ?? 1000);
+  const SEQ_N = HOSTILE_ONLY ? 0 : Number(process.env.BENCH_SEQUENTIAL ?? 1000);
   const d0 = cpu();
   const seqDirect = await seq(upstreamUrl, SEQ_N);
   const d1 = cpu();
   const seqVia = await seq(gwUrl, SEQ_N);
   const d2 = cpu();
   const us = (a: number, b: number) => f(((b - a) / SEQ_N) * 1000, 0);
-  console.log(`unloaded, ${SEQ_N} sequential non-streaming requests (ms):`);
-  console.log(`  direct  p50 ${f(pct(seqDirect, 50))}  p99 ${f(pct(seqDirect, 99))}`);
-  console.log(
-    `  gateway p50 ${f(pct(seqVia, 50))}  p99 ${f(pct(seqVia, 99))}  added p50 ${f(pct(seqVia, 50) - pct(seqDirect, 50))}  added p99 ${f(pct(seqVia, 99) - pct(seqDirect, 99))}`,
-  );
-  console.log(
-    `  CPU per request, µs: direct: upstream ${us(d0.upstream, d1.upstream)}; via gateway: gateway ${us(d1.gateway, d2.gateway)}, OPA ${us(d1.opa, d2.opa)}, PostgreSQL ${us(d1.postgres, d2.postgres)}, upstream ${us(d1.upstream, d2.upstream)}\n`,
-  );
+  if (SEQ_N) {
+    console.log(`unloaded, ${SEQ_N} sequential non-streaming requests (ms), load average ${load1()}:`);
+    console.log(`  direct  p50 ${f(pct(seqDirect, 50))}  p99 ${f(pct(seqDirect, 99))}`);
+    console.log(
+      `  gateway p50 ${f(pct(seqVia, 50))}  p99 ${f(pct(seqVia, 99))}  added p50 ${f(pct(seqVia, 50) - pct(seqDirect, 50))}  added p99 ${f(pct(seqVia, 99) - pct(seqDirect, 99))}`,
+    );
+    console.log(
+      `  CPU per request, µs: direct: upstream ${us(d0.upstream, d1.upstream)}; via gateway: gateway ${us(d1.gateway, d2.gateway)}, OPA ${us(d1.opa, d2.opa)}, PostgreSQL ${us(d1.postgres, d2.postgres)}, upstream ${us(d1.upstream, d2.upstream)}\n`,
+    );
+  }
   let verdict = "";
-  for (const stream of [false, true]) {
+  for (const stream of HOSTILE_ONLY ? [] : [false, true]) {
     for (const rate of RATES) {
       const direct = await load(upstreamUrl, rate, SECONDS, stream, token);
       const c0 = cpu();
@@ -417,6 +470,7 @@ async function main(): Promise<void> {
         f(add99),
         f(via.ms.length / SECONDS, 0),
         String(direct.errors + via.errors),
+        load1(),
       ]);
       if (!stream && rate === 1000)
         verdict = add99 <= TARGET_P99_MS ? `MET (${f(add99)} ms)` : `MISSED (${f(add99)} ms)`;
@@ -425,49 +479,64 @@ async function main(): Promise<void> {
   // Hostile-load point: at 250 req/s, 5% of requests carry 64 KiB strings or deeply nested
   // bodies; the p99 of the other 95% against a clean run right before it.
   const HOSTILE_RATE = Number(process.env.BENCH_HOSTILE_RATE ?? 250);
-  const clean = await load(gwUrl, HOSTILE_RATE, SECONDS, false, token);
-  const dirty = await load(gwUrl, HOSTILE_RATE, SECONDS, false, token, 0.05);
+  const loadBefore = load1();
+  const clean = await load(gwUrl, HOSTILE_RATE, SECONDS, false, captureToken);
+  const loadBetween = load1();
+  const dirty = await load(gwUrl, HOSTILE_RATE, SECONDS, false, captureToken, 0.05);
   const hostileLine =
-    `hostile-load point, ${HOSTILE_RATE} req/s non-streaming via the gateway: clean p50 ${f(pct(clean.ms, 50))} p99 ${f(pct(clean.ms, 99))}; ` +
+    `hostile-load point, ${HOSTILE_RATE} req/s non-streaming via the gateway, captured and redacted: clean p50 ${f(pct(clean.ms, 50))} p99 ${f(pct(clean.ms, 99))}; ` +
     `with 5% hostile requests, the other 95%: p50 ${f(pct(dirty.ms, 50))} p99 ${f(pct(dirty.ms, 99))}; ` +
-    `added p99 ${f(pct(dirty.ms, 99) - pct(clean.ms, 99))} ms (target <= 2 ms); errors ${clean.errors + dirty.errors}`;
-  const maxDirect = await maxThroughput(upstreamUrl, 32, 3, token);
-  const maxVia = await maxThroughput(gwUrl, 32, 3, token);
+    `added p99 ${f(pct(dirty.ms, 99) - pct(clean.ms, 99))} ms (target <= 2 ms); errors ${clean.errors + dirty.errors}; ` +
+    `load average ${loadBefore} / ${loadBetween} / ${load1()} (before, between, after)`;
+  const costLine = redactionCost();
+  if (HOSTILE_ONLY) {
+    console.log(hostileLine);
+    console.log(costLine);
+    if (errorKinds.size) console.log(`errors: ${JSON.stringify(Object.fromEntries(errorKinds))}`);
+  }
+  if (!HOSTILE_ONLY) {
+    const maxDirect = await maxThroughput(upstreamUrl, 32, 3, token);
+    const maxVia = await maxThroughput(gwUrl, 32, 3, token);
 
-  const head = [
-    "mode",
-    "req/s",
-    "direct p50",
-    "direct p99",
-    "gateway p50",
-    "gateway p99",
-    "added p50",
-    "added p99",
-    "gw done/s",
-    "errors",
-  ];
-  const table = [head, ...rows];
-  const widths = head.map((_, i) => Math.max(...table.map((r) => r[i].length)));
-  const line = (r: string[]) => "| " + r.map((c, i) => c.padStart(widths[i])).join(" | ") + " |";
-  console.log(line(head));
-  console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
-  for (const r of rows) console.log(line(r));
-  console.log(`\nall latencies in ms; added = gateway minus direct at the same percentile`);
-  console.log(
-    `max throughput (closed loop, 32 callers, 3 s): direct ${f(maxDirect, 0)} req/s, via gateway ${f(maxVia, 0)} req/s`,
-  );
-  if (verdict)
-    console.log(`target: <= ${TARGET_P99_MS} ms added at p99 at 1000 req/s non-streaming: ${verdict}`);
-  console.log(hostileLine);
+    const head = [
+      "mode",
+      "req/s",
+      "direct p50",
+      "direct p99",
+      "gateway p50",
+      "gateway p99",
+      "added p50",
+      "added p99",
+      "gw done/s",
+      "errors",
+      "load avg",
+    ];
+    const table = [head, ...rows];
+    const widths = head.map((_, i) => Math.max(...table.map((r) => r[i].length)));
+    const line = (r: string[]) => "| " + r.map((c, i) => c.padStart(widths[i])).join(" | ") + " |";
+    console.log(line(head));
+    console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
+    for (const r of rows) console.log(line(r));
+    console.log(`\nall latencies in ms; added = gateway minus direct at the same percentile`);
+    console.log(
+      `max throughput (closed loop, 32 callers, 3 s): direct ${f(maxDirect, 0)} req/s, via gateway ${f(maxVia, 0)} req/s`,
+    );
+    if (verdict)
+      console.log(`target: <= ${TARGET_P99_MS} ms added at p99 at 1000 req/s non-streaming: ${verdict}`);
+    console.log(hostileLine);
+    console.log(costLine);
 
-  const cpuHead = ["mode", "req/s", "gateway", "OPA", "PostgreSQL", "upstream"];
-  const cw = cpuHead.map((_, i) => Math.max(...[cpuHead, ...cpuRows].map((r) => r[i].length)));
-  const cline = (r: string[]) => "| " + r.map((c, i) => c.padStart(cw[i])).join(" | ") + " |";
-  console.log(`\nCPU time per request through the gateway, microseconds (from /proc, ${TICK_MS} ms ticks):`);
-  console.log(cline(cpuHead));
-  console.log("|" + cw.map((w) => "-".repeat(w + 2)).join("|") + "|");
-  for (const r of cpuRows) console.log(cline(r));
-  if (errorKinds.size) console.log(`errors: ${JSON.stringify(Object.fromEntries(errorKinds))}`);
+    const cpuHead = ["mode", "req/s", "gateway", "OPA", "PostgreSQL", "upstream"];
+    const cw = cpuHead.map((_, i) => Math.max(...[cpuHead, ...cpuRows].map((r) => r[i].length)));
+    const cline = (r: string[]) => "| " + r.map((c, i) => c.padStart(cw[i])).join(" | ") + " |";
+    console.log(
+      `\nCPU time per request through the gateway, microseconds (from /proc, ${TICK_MS} ms ticks):`,
+    );
+    console.log(cline(cpuHead));
+    console.log("|" + cw.map((w) => "-".repeat(w + 2)).join("|") + "|");
+    for (const r of cpuRows) console.log(cline(r));
+    if (errorKinds.size) console.log(`errors: ${JSON.stringify(Object.fromEntries(errorKinds))}`);
+  }
   const audited = pg.psql("SELECT count(*) FROM gateway_audit");
   console.log(`audit rows written during the run: ${audited.trim()}`);
 
@@ -478,6 +547,7 @@ async function main(): Promise<void> {
   opaProc.kill("SIGTERM");
   await idp.stop();
   pg.destroy();
+  await s3.stop();
   fs.rmSync(tmp, { recursive: true, force: true });
   leftovers.cleanups.length = 0; // all done above, in order
   if (process.env.BENCH_PROFILE) console.log(`CPU profile of the gateway in ${profDir}`);

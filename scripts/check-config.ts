@@ -25,10 +25,9 @@ try {
   console.error(e.message);
   process.exit(1);
 }
-const { raw, secretKeys } = stackConfig;
 let r: ReturnType<typeof validateConfig>;
 try {
-  r = validateConfig(raw, { secretKeys });
+  r = validateConfig(stackConfig.raw, stackConfig);
 } catch (e) {
   if (!(e instanceof RuleCrashError)) throw e;
   console.error(`${file}: ${e.message}`);

@@ -15,11 +15,11 @@ const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecr
 
 /** The validated config of the running stack, or a RunError listing every problem. */
 export function loadStackConfig(): StackConfig {
-  const { raw, secretKeys } = rawFromPulumiConfig(pulumi.runtime.allConfig(), (k) =>
+  const { raw, secretKeys, awsRegion } = rawFromPulumiConfig(pulumi.runtime.allConfig(), (k) =>
     runtimeConfig.isConfigSecret(k),
   );
   try {
-    return parseConfig(raw, { secretKeys });
+    return parseConfig(raw, { secretKeys, stack: pulumi.getStack(), awsRegion });
   } catch (e) {
     if (e instanceof ConfigError || e instanceof RuleCrashError) throw new pulumi.RunError(e.message);
     throw e;

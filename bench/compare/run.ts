@@ -27,6 +27,7 @@ import * as path from "node:path";
 import { TestIdp } from "../../gateway/test/helpers/oidc";
 import { catalogOf, testOpaData } from "../../gateway/test/helpers/world";
 import { freePort, startPostgres } from "../../test/helpers/postgres";
+import { benchPolicyEnv } from "../gateway-policy";
 import { toolPath } from "../../test/helpers/tools";
 import { ensureLitellm, ensureNginx, ensureVegeta, litellmVersion, VEGETA_VERSION } from "./install";
 import {
@@ -218,6 +219,7 @@ async function startSovereign(upstreamUrl: string, tmp: string): Promise<System>
       PGDATABASE: "postgres",
       GATEWAY_CATALOG: JSON.stringify(catalog),
       GATEWAY_SPILL_DIR: tmp,
+      ...benchPolicyEnv(tmp, data),
     },
   });
   const port = (await waitLine(gw, /"msg":"gateway listening","port":(\d+)/, "gateway"))[1];

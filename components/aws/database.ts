@@ -10,6 +10,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { dataOpts, policyJson, serviceTrust, type Tags } from "./common";
 
 /** Parameter group family of a PostgreSQL version (`16.4` → `postgres16`). */
+/** The RDS instance identifier of a stack's database (unique per account and region). */
+export function databaseIdentifier(clusterName: string): string {
+  return `${clusterName}-pg`;
+}
+
 export function parameterFamily(version: string): string {
   const major = Number(version.split(".")[0]);
   if (!Number.isInteger(major) || major < 16)

@@ -24,7 +24,7 @@ import type {
 } from "../substrate";
 import { Cluster, type SystemNodes } from "./cluster";
 import type { Tags } from "./common";
-import { Database } from "./database";
+import { Database, databaseIdentifier } from "./database";
 import { WorkloadIdentity } from "./identity";
 import { Karpenter, type GpuPoolArgs } from "./karpenter";
 import { Keys } from "./keys";
@@ -305,7 +305,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     this.database = new Database(
       `${name}-database`,
       {
-        identifier: `${args.clusterName}-pg`,
+        identifier: databaseIdentifier(args.clusterName),
         ...args.database,
         vpcId: this.network.vpcId,
         subnetIds: this.network.databaseSubnetIds,

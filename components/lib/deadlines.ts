@@ -1,7 +1,8 @@
 /**
- * Deadlines that must agree between the gateway, OPA and the guard model (issue 15). The policy
- * calls the guard from inside the decision (`http.send` with `timeout` = the guard timeout), so
- * the gateway's deadline for a decision has to cover the guard timeout plus OPA's own
+ * Deadlines that must agree between the gateway, OPA and the guard model (issue 15). A decision
+ * may include a guard call (made by the gateway between two evaluations of the policy, with
+ * `timeout` = the guard timeout; or by OPA's `http.send` for a consumer that calls OPA directly),
+ * so the gateway's deadline for a decision has to cover the guard timeout plus the policy's own
  * evaluation, which grows with the text the policy reads. One function says how; the gateway
  * and the config rule (stacks/config/rules/deadlines.ts) both use it.
  */

@@ -46,6 +46,7 @@ export const GATEWAY_METRICS = [
   "sovereign_gateway_tokens_total", // counter {team, model, direction: in|out}
   "sovereign_gateway_denials_total", // counter {team, reason}
   "sovereign_gateway_opa_errors_total", // counter
+  "sovereign_gateway_policy_reload_errors_total", // counter: changed policy or data files that did not load
   "sovereign_gateway_upstream_errors_total", // counter {model}
   "sovereign_gateway_capture_queue_depth", // gauge
   "sovereign_gateway_capture_spill_records", // gauge: records waiting on local disk

@@ -1,6 +1,7 @@
 /**
  * The inference gateway: namespace, workload identity (object-store scope `captures/` of the
- * inference-log bucket), Postgres login, the catalog ConfigMap, a hardened Deployment with a
+ * inference-log bucket), Postgres login, the catalog ConfigMap, the policy ConfigMap (the Rego
+ * compiled to Wasm and its data, evaluated in process), a hardened Deployment with a
  * PodDisruptionBudget and a HorizontalPodAutoscaler, the in-cluster Service (`gatewayUrl()`),
  * a load balancer that is internal unless public exposure is opted into, and a NetworkPolicy
  * that lets the pods reach only DNS, OPA, the model servers, Postgres, the object store and the
@@ -10,7 +11,13 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { spreadAcrossZonesAndNodes } from "../lib/scheduling";
-import type { Catalog } from "../lib/contracts";
+import type { Catalog, OpaData } from "../lib/contracts";
+import {
+  GATEWAY_POLICY_DIR,
+  GATEWAY_POLICY_POLL_MS,
+  WASM_DATA_FILE,
+  WASM_POLICY_FILE,
+} from "../lib/gateway-policy";
 import { opaUrl } from "../lib/endpoints";
 import { mirrorImage } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
@@ -54,7 +61,17 @@ export interface GatewayArgs {
   readonly opaTimeoutMs?: number;
   /** The guard model's timeout (the policy data's `guard.timeoutMs`); 0 when no guard is configured. @default 0 */
   readonly guardTimeoutMs?: number;
-  /** Write each audit row to disk (fsync) before answering. @default false */
+  /** Characters of generated text per screened window of a streamed answer. @default 200 */
+  readonly guardStreamWindowChars?: number;
+  /**
+   * The policy the gateway evaluates in process: the gzipped Wasm build of `policies/authz` and
+   * `policies/data` (stacks/wiring/policy-wasm.ts) and the data document OPA also gets. It is a
+   * ConfigMap mounted as a folder, which the kubelet updates in place and the gateway re-reads,
+   * so a change reaches running pods without a restart.
+   * @default none: the gateway asks OPA over HTTP for every decision
+   */
+  readonly policy?: { readonly wasmGzip: Buffer; readonly data: OpaData };
+  /** Write each audit row and capture record to disk (fsync) before answering. @default false */
   readonly auditSync?: boolean;
   /** Spill volume size for records waiting for Postgres or the object store. @default 2Gi */
   readonly spillSize?: string;
@@ -103,6 +120,7 @@ export function gatewayEnv(
     GATEWAY_METRICS_PORT: String(GATEWAY_METRICS_PORT),
     GATEWAY_OPA_TIMEOUT_MS: String(args.opaTimeoutMs ?? 250),
     GATEWAY_GUARD_TIMEOUT_MS: String(args.guardTimeoutMs ?? 0),
+    GATEWAY_GUARD_STREAM_WINDOW_CHARS: String(args.guardStreamWindowChars ?? 200),
     GATEWAY_AUDIT_SYNC: String(args.auditSync ?? false),
     GATEWAY_MAX_BODY_BYTES: String(args.maxBodyBytes ?? 1_048_576),
     GATEWAY_OIDC_ISSUER: args.oidc.issuer,
@@ -119,6 +137,11 @@ export function gatewayEnv(
     PGSSLMODE: db.sslMode,
   };
   if (args.oidc.jwksUri) env.GATEWAY_OIDC_JWKS_URI = args.oidc.jwksUri;
+  env.GATEWAY_POLICY = args.policy ? "wasm" : "opa";
+  if (args.policy) {
+    env.GATEWAY_POLICY_DIR = GATEWAY_POLICY_DIR;
+    env.GATEWAY_POLICY_POLL_MS = String(GATEWAY_POLICY_POLL_MS);
+  }
   return Object.entries(env).map(([name, value]) => ({ name, value }));
 }
 
@@ -157,12 +180,34 @@ export function gatewayContainer(
     },
     volumeMounts: [
       { name: "catalog", mountPath: CATALOG_DIR, readOnly: true },
+      // A folder, never subPath: the kubelet swaps a ConfigMap folder's files in place on a change.
+      ...(args.policy ? [{ name: "policy", mountPath: GATEWAY_POLICY_DIR, readOnly: true }] : []),
       { name: "spill", mountPath: SPILL_DIR },
       { name: "tmp", mountPath: "/tmp" },
     ],
     // Let the endpoints controller and load balancers stop sending before draining starts.
     lifecycle: { preStop: { sleep: { seconds: 5 } } },
   };
+}
+
+/** A ConfigMap holds at most 1 MiB. */
+const CONFIGMAP_MAX_BYTES = 1024 * 1024;
+
+/** The policy ConfigMap's contents: the compiled policy (binary) and the data document. */
+export function gatewayPolicyFiles(policy: NonNullable<GatewayArgs["policy"]>): {
+  data: Record<string, string>;
+  binaryData: Record<string, string>;
+} {
+  const out = {
+    data: { [WASM_DATA_FILE]: JSON.stringify(policy.data) },
+    binaryData: { [WASM_POLICY_FILE]: policy.wasmGzip.toString("base64") },
+  };
+  const size = out.data[WASM_DATA_FILE].length + out.binaryData[WASM_POLICY_FILE].length;
+  if (size > CONFIGMAP_MAX_BYTES)
+    throw new Error(
+      `gateway: the compiled policy and its data take ${size} bytes, more than a ConfigMap holds (${CONFIGMAP_MAX_BYTES})`,
+    );
+  return out;
 }
 
 /** Egress the pods need, nothing else; ingress on the http port, and on the metrics port from the monitoring namespace only. */
@@ -243,6 +288,16 @@ export class Gateway extends pulumi.ComponentResource {
       },
       k,
     );
+    const policyCm = args.policy
+      ? new k8s.core.v1.ConfigMap(
+          `${name}-policy`,
+          {
+            metadata: { name: "gateway-policy", namespace: this.namespace, labels },
+            ...gatewayPolicyFiles(args.policy),
+          },
+          k,
+        )
+      : undefined;
     const env = pulumi
       .all([db.host, db.port, db.secretName, s.objectStore.buckets.inferenceLogs, access.env])
       .apply(([host, port, secretName, bucket, s3env]) => [
@@ -288,6 +343,7 @@ export class Gateway extends pulumi.ComponentResource {
               containers: [gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[])],
               volumes: [
                 { name: "catalog", configMap: { name: catalogCm.metadata.name } },
+                ...(policyCm ? [{ name: "policy", configMap: { name: policyCm.metadata.name } }] : []),
                 { name: "spill", emptyDir: { sizeLimit: args.spillSize ?? "2Gi" } },
                 { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
               ],

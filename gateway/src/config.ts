@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import type { Classification } from "../../components/lib/classification";
 import { opaDeadlineMs } from "../../components/lib/deadlines";
+import { GATEWAY_POLICY_DIR, GATEWAY_POLICY_POLL_MS } from "../../components/lib/gateway-policy";
 import { patternProblem } from "./capture";
 import type { Catalog, CatalogModel, CatalogTeam } from "../../components/lib/contracts";
 
@@ -51,12 +52,23 @@ export interface GatewayConfig {
   readonly metricsPort: number;
   readonly opaUrl: string;
   /**
+   * Where decisions are made: `wasm` (default) evaluates the policy compiled to WebAssembly in
+   * process, from `dir` (re-read every `pollMs`); `opa` asks the OPA server at {@link opaUrl}.
+   * The model listing is asked of OPA either way.
+   */
+  readonly policy: PolicySettings;
+  /**
    * OPA's own evaluation budget, ms: the decision deadline is this plus the guard timeout (when
    * a guard is configured) plus {@link opaMsPerMiB} per MiB of request text.
    */
   readonly opaTimeoutMs: number;
   /** The guard model's timeout in the policy data (`data.sovereign.guard.timeoutMs`); 0: no guard. */
   readonly guardTimeoutMs: number;
+  /**
+   * Characters of generated text per screened window of a streamed answer (when a guard is
+   * configured): the stream reaches the client a window at a time, each after its decision.
+   */
+  readonly guardStreamWindowChars: number;
   /** Extra OPA deadline per MiB of text the policy reads (evaluation grows with it), ms. */
   readonly opaMsPerMiB: number;
   /** Time a client has to send a request's headers and body, ms; a stalled one is closed (408). */
@@ -66,8 +78,8 @@ export interface GatewayConfig {
   /** Characters of text a capture record may hold; larger ones are not captured. */
   readonly captureMaxChars: number;
   /**
-   * Write each audit row to the spill log on disk before the response is sent (and fsync it),
-   * so an answered request is never lost, even to SIGKILL. Prod turns it on.
+   * Write each audit row and capture record to the spill log on disk before the response is
+   * sent (and fsync it), so an answered request is never lost, even to SIGKILL. Prod turns it on.
    */
   readonly auditSync: boolean;
   readonly upstreamTimeoutMs: number;
@@ -91,6 +103,14 @@ export interface GatewayConfig {
   /** Identifies this replica in object keys and spill files. */
   readonly instanceId: string;
   readonly catalog: Catalog;
+}
+
+export interface PolicySettings {
+  readonly mode: "wasm" | "opa";
+  /** Folder with the compiled policy and its data document (policy.ts). */
+  readonly dir: string;
+  /** How often the folder is re-read for a changed policy or data, ms; 0 never. */
+  readonly pollMs: number;
 }
 
 export class ConfigError extends Error {
@@ -131,6 +151,13 @@ export function loadConfig(
     if (v === "true" || v === "1") return true;
     if (v === "false" || v === "0") return false;
     problems.push(`${k}: expected true or false, found "${v}"`);
+    return def;
+  };
+  const oneOf = <T extends string>(k: string, allowed: readonly T[], def: T): T => {
+    const v = env[k];
+    if (v === undefined || v === "") return def;
+    if ((allowed as readonly string[]).includes(v)) return v as T;
+    problems.push(`${k}: expected one of ${allowed.join(", ")}, found "${v}"`);
     return def;
   };
   const url = (k: string, def?: string): string => {
@@ -184,9 +211,15 @@ export function loadConfig(
     host: str("GATEWAY_HOST", "0.0.0.0"),
     maxBodyBytes: int("GATEWAY_MAX_BODY_BYTES", 1_048_576),
     opaUrl: url("GATEWAY_OPA_URL"),
+    policy: {
+      mode: oneOf("GATEWAY_POLICY", ["wasm", "opa"] as const, "wasm"),
+      dir: str("GATEWAY_POLICY_DIR", GATEWAY_POLICY_DIR),
+      pollMs: int("GATEWAY_POLICY_POLL_MS", GATEWAY_POLICY_POLL_MS, 0),
+    },
     metricsPort: int("GATEWAY_METRICS_PORT", 9090, 0),
     opaTimeoutMs: int("GATEWAY_OPA_TIMEOUT_MS", 250),
     guardTimeoutMs: int("GATEWAY_GUARD_TIMEOUT_MS", 0, 0),
+    guardStreamWindowChars: int("GATEWAY_GUARD_STREAM_WINDOW_CHARS", 200),
     opaMsPerMiB: int("GATEWAY_OPA_MS_PER_MIB", 1000, 0),
     receiveTimeoutMs: int("GATEWAY_RECEIVE_TIMEOUT_MS", 30_000),
     maxJsonDepth: int("GATEWAY_MAX_JSON_DEPTH", 64),

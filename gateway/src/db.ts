@@ -79,6 +79,14 @@ export const MIGRATIONS: readonly {
         ADD COLUMN expires_at timestamptz,
         ADD COLUMN created_by text NOT NULL DEFAULT '';`,
   },
+  {
+    version: 4,
+    name: "the guard's verdict on the prompt and the categories it named",
+    sql: `
+      ALTER TABLE gateway_audit
+        ADD COLUMN guard text,
+        ADD COLUMN guard_categories text[] NOT NULL DEFAULT '{}';`,
+  },
 ];
 
 /**
@@ -121,6 +129,10 @@ export interface AuditRow {
   readonly latencyMs: number;
   readonly decision: "allow" | "deny" | "error" | "none";
   readonly reasons: readonly string[];
+  /** The guard's verdict on the prompt (safe, unsafe, down), when the policy asked for one. */
+  readonly guard?: string;
+  /** The categories the guard named (Llama Guard's "S1", "S10"). */
+  readonly guardCategories?: readonly string[];
   readonly status: number;
   readonly streamed: boolean;
   readonly captured: boolean;
@@ -195,15 +207,16 @@ export async function insertAudit(pool: Pool, batch: Batch<AuditRow>): Promise<v
   await pool.query(
     `WITH ins AS (
        INSERT INTO gateway_audit (request_id, ts, subject, auth_kind, team, model, endpoint, tokens_in, tokens_out,
-                                  latency_ms, decision, reasons, status, streamed, captured, instance, client_request_id)
+                                  latency_ms, decision, reasons, status, streamed, captured, instance, client_request_id,
+                                  guard, guard_categories)
        SELECT u.request_id, u.ts, u.subject, u.auth_kind, u.team, u.model, u.endpoint, u.tokens_in, u.tokens_out,
               u.latency_ms, u.decision, string_to_array(u.reasons, ',') , u.status, u.streamed, u.captured, u.instance,
-              u.client_request_id
+              u.client_request_id, u.guard, string_to_array(u.guard_categories, ',')
        FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                    $8::bigint[], $9::bigint[], $10::float8[], $11::text[], $12::text[], $13::int[], $14::bool[],
-                   $15::bool[], $16::text[], $17::text[])
+                   $15::bool[], $16::text[], $17::text[], $18::text[], $19::text[])
          AS u(request_id, ts, subject, auth_kind, team, model, endpoint, tokens_in, tokens_out, latency_ms,
-              decision, reasons, status, streamed, captured, instance, client_request_id)
+              decision, reasons, status, streamed, captured, instance, client_request_id, guard, guard_categories)
        ON CONFLICT (request_id) DO NOTHING
        RETURNING team, ts, tokens_in + tokens_out AS tokens, decision
      ), d AS (
@@ -233,6 +246,8 @@ export async function insertAudit(pool: Pool, batch: Batch<AuditRow>): Promise<v
       col("captured"),
       col("instance"),
       r.map((x) => x.clientRequestId ?? null),
+      r.map((x) => x.guard ?? null),
+      r.map((x) => (x.guardCategories ?? []).join(",")),
     ],
   );
 }
@@ -255,6 +270,10 @@ export function sanitizeAudit(x: AuditRow): AuditRow {
     tokensOut: cleanCount(x.tokensOut),
     latencyMs: Number.isFinite(x.latencyMs) ? x.latencyMs : 0,
     reasons: (Array.isArray(x.reasons) ? x.reasons : []).map((v) => cleanText(v).replaceAll(",", "_")),
+    guard: x.guard === undefined ? undefined : cleanText(x.guard),
+    guardCategories: (Array.isArray(x.guardCategories) ? x.guardCategories : []).map((v) =>
+      cleanText(v).replaceAll(",", "_"),
+    ),
     status: Number.isInteger(x.status) && x.status >= 0 && x.status < 1000 ? x.status : 0,
     instance: cleanText(x.instance),
   };

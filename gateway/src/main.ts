@@ -29,7 +29,13 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-  await gw.start();
+  try {
+    await gw.start();
+  } catch (e) {
+    log.error(`cannot start: ${(e as Error).message}`);
+    log.flush();
+    process.exit(2);
+  }
 }
 
 void main();

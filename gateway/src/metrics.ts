@@ -61,6 +61,11 @@ export function createMetrics() {
       help: "OPA decisions that failed or timed out (the request failed closed)",
       registers: r,
     }),
+    policyReloadErrors: new client.Counter({
+      name: name("sovereign_gateway_policy_reload_errors_total"),
+      help: "Changed policy or data files that did not load (the previous policy stayed in force)",
+      registers: r,
+    }),
     upstreamErrors: new client.Counter({
       name: name("sovereign_gateway_upstream_errors_total"),
       help: "Upstream model server errors by model",

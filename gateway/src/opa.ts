@@ -5,12 +5,43 @@
  */
 import * as http from "node:http";
 import type { AuthzDecision, AuthzInput } from "../../components/lib/contracts";
+import type { GuardCall, GuardVerdict } from "./guard";
 
 export const DECISION_PATH = "/v1/data/sovereign/authz/decision";
+export const PLAN_PATH = "/v1/data/sovereign/authz/plan";
 
 export class OpaUnavailable extends Error {}
 
-export class OpaClient {
+/** The policy input as the gateway sends it: the contract's, plus the guard's verdict once asked. */
+export type PolicyInput = AuthzInput & { readonly guard?: GuardVerdict };
+
+export type Plan = { readonly decision: AuthzDecision } | { readonly guard: GuardCall };
+
+export interface PolicyEngine {
+  /** `timeoutMs` bounds an evaluation over the network; in process it is not needed. */
+  plan(input: PolicyInput, timeoutMs: number): Promise<Plan>;
+}
+
+/** Parses a plan strictly: anything but a decision or a guard call is unavailable (fail closed). */
+export function parsePlan(r: unknown): Plan {
+  const p = r as { decision?: unknown; guard?: unknown } | undefined;
+  if (p && typeof p === "object" && "decision" in p)
+    return { decision: parseDecision(JSON.stringify({ result: p.decision })) };
+  const g = p?.guard as Partial<GuardCall> | undefined;
+  if (
+    g &&
+    typeof g.url === "string" &&
+    typeof g.body === "object" &&
+    g.body !== null &&
+    typeof g.timeoutMs === "number" &&
+    typeof g.cacheSeconds === "number" &&
+    typeof g.family === "string"
+  )
+    return { guard: g as GuardCall };
+  throw new OpaUnavailable("the policy returned no plan of the expected shape (is the policy loaded?)");
+}
+
+export class OpaClient implements PolicyEngine {
   private readonly agent = new http.Agent({
     keepAlive: true,
     maxSockets: 64,
@@ -32,6 +63,24 @@ export class OpaClient {
       this.url.pathname,
       Buffer.from(`{"input":${JSON.stringify(input)}}`),
       parseDecision,
+      timeoutMs,
+    );
+  }
+
+  /** The gateway's plan (policy.ts): the decision, or the guard call to make first. */
+  plan(input: PolicyInput, timeoutMs = this.timeoutMs): Promise<Plan> {
+    return this.post(
+      PLAN_PATH,
+      Buffer.from(`{"input":${JSON.stringify(input)}}`),
+      (text) => {
+        let r: unknown;
+        try {
+          r = (JSON.parse(text) as { result?: unknown }).result;
+        } catch {
+          throw new OpaUnavailable("OPA answered with invalid JSON");
+        }
+        return parsePlan(r);
+      },
       timeoutMs,
     );
   }

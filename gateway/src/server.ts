@@ -23,7 +23,9 @@ import {
 import { ApiError, errors, sendError } from "./errors";
 import { createLogger, type Logger } from "./log";
 import { createMetrics, type Metrics } from "./metrics";
+import { GuardClient } from "./guard";
 import { OpaClient } from "./opa";
+import { DeferredPolicy, WasmPolicy } from "./policy";
 import { account, journal, type AccountDeps } from "./pipeline/account";
 import { INFERENCE_ENDPOINTS, newContext } from "./pipeline/context";
 import type { PipelineDeps } from "./pipeline/deps";
@@ -53,6 +55,8 @@ export class Gateway {
   readonly log: Logger;
   private readonly pool: Pool;
   private readonly opa: OpaClient;
+  private readonly policy = new DeferredPolicy();
+  private readonly guard = new GuardClient();
   private readonly auth: Authenticator;
   private readonly quota = new QuotaTracker();
   private readonly audit: SpillQueue<AuditRow>;
@@ -66,6 +70,8 @@ export class Gateway {
   private draining = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly cfg: GatewayConfig;
+  /** The in-process policy (mode `wasm`), once started. */
+  wasm?: WasmPolicy;
 
   constructor(private readonly o: GatewayOptions) {
     const cfg = (this.cfg = o.config);
@@ -135,6 +141,8 @@ export class Gateway {
       metrics: this.metrics,
       auth: this.auth,
       opa: this.opa,
+      policy: this.policy,
+      guard: this.guard,
       quota: this.quota,
       audit: this.audit,
       capture: this.capture,
@@ -172,6 +180,25 @@ export class Gateway {
 
   /** Picks up spilled records, runs migrations (retried in the background) and listens. */
   async start(): Promise<number> {
+    if (this.cfg.policy.mode === "opa") this.policy.use(this.opa);
+    else {
+      const wasm = await WasmPolicy.open({
+        dir: this.cfg.policy.dir,
+        pollMs: this.cfg.policy.pollMs,
+        onReload: (e) => {
+          if (e.error) {
+            this.metrics.policyReloadErrors.inc();
+            this.log.error("policy not reloaded; the previous one stays", {
+              digest: e.digest,
+              error: e.error,
+            });
+          } else this.log.info("policy reloaded", { digest: e.digest });
+        },
+      });
+      this.wasm = wasm;
+      this.policy.use(wasm);
+      this.log.info("policy loaded (in process)", { digest: wasm.digest, dir: this.cfg.policy.dir });
+    }
     await this.audit.start();
     await this.capture?.start();
     await this.tryMigrate();
@@ -245,10 +272,12 @@ export class Gateway {
     await closed;
     await metricsClosed;
     for (const t of this.timers) clearInterval(t);
-    await this.deps.redactor?.drain();
+    await this.deps.redactor?.close();
     await this.audit.close(2000);
     await this.capture?.close(2000);
     this.opa.close();
+    this.guard.close();
+    this.wasm?.close();
     this.s3?.close();
     this.agents.destroy();
     await this.pool.end().catch(() => undefined);

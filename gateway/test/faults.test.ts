@@ -300,7 +300,7 @@ describe("GIVEN a gateway process killed while records wait on its disk", () => 
 });
 
 describe("GIVEN GATEWAY_AUDIT_SYNC (prod's default) and a gateway killed right after answering", () => {
-  it("WHEN it is SIGKILLed THEN every answered request's audit row still reaches PostgreSQL after a restart", async () => {
+  it("WHEN it is SIGKILLed THEN every answered request's audit row, and every captured request's record (redacted), still reach PostgreSQL and the store after a restart", async () => {
     const spill = fs.mkdtempSync(path.join(world.tmp, "sync-"));
     // A flush interval far beyond the test: without the durable write the rows sit in memory.
     const env = world.env(spill, {
@@ -315,13 +315,18 @@ describe("GIVEN GATEWAY_AUDIT_SYNC (prod's default) and a gateway killed right a
     const token = await world.idp.token({ sub: "sigkill" });
     const ids: string[] = [];
     const rs = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => call(first.url, token, chat(`durable ${i}`))),
+      // The first is large enough to be redacted on the worker thread, the others on the event loop.
+      Array.from({ length: 10 }, (_, i) =>
+        call(first.url, token, chat(`durable ${i} ${i ? "" : "word ".repeat(1000)}to bob@example.org`)),
+      ),
     );
     for (const r of rs) {
       expect(r.status).toBe(200);
       ids.push(r.headers.get("x-request-id")!);
       await r.arrayBuffer();
     }
+    // The 10 answered chats are captured (team demo allows it); the denied request is not.
+    const captured = [...ids];
     const denied = await call(first.url, token, { model: "tiny-embed", messages: [] });
     expect(denied.status).toBe(403);
     ids.push(denied.headers.get("x-request-id")!);
@@ -343,6 +348,21 @@ describe("GIVEN GATEWAY_AUDIT_SYNC (prod's default) and a gateway killed right a
         100,
       );
       expect(rows[0].n).toBe(11);
+      const records = await world.until(
+        () => {
+          const got = world.s3
+            .records(BUCKET)
+            .flatMap((o) => o.lines)
+            .filter((l) => captured.includes(l.requestId as string));
+          return new Set(got.map((l) => l.requestId)).size === captured.length && got;
+        },
+        "every answered request's capture record",
+        100,
+        100,
+      );
+      expect(new Set(records.map((l) => l.requestId)).size).toBe(10);
+      expect(JSON.stringify(records)).not.toContain("bob@example.org");
+      expect(JSON.stringify(records)).toContain("[REDACTED]");
     } finally {
       const done = new Promise((r) => second.proc.once("exit", r));
       second.proc.kill("SIGTERM");

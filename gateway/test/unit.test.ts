@@ -285,3 +285,21 @@ describe("GIVEN API keys remembered by a gateway replica", () => {
     expect(await w.at(30_000)).toBe(401);
   });
 });
+
+describe("GIVEN a non-streaming answer to screen", () => {
+  it("WHEN it holds content, a refusal, completion text and tool calls THEN the guard's text has every one", async () => {
+    const { answerText } = await import("../src/pipeline/proxy");
+    const text = answerText([
+      {
+        message: {
+          content: "the content",
+          refusal: "the refusal",
+          tool_calls: [{ function: { name: "lookup", arguments: '{"q":"x"}' } }],
+        },
+      },
+      { text: "the completion" },
+    ]);
+    for (const part of ["the content", "the refusal", 'lookup({"q":"x"})', "the completion"])
+      expect(text).toContain(part);
+  });
+});

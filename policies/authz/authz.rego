@@ -506,8 +506,8 @@ guard_applies if {
 
 # Only asked when the rigid rules already allow: no guard call for requests denied anyway.
 guard_needed if {
+	guard.enabled == true # first: with the guard off, the text is never assembled
 	guard_applies
-	guard.enabled == true
 	guard_data_valid
 }
 
@@ -546,13 +546,46 @@ guard_request := {
 	"raise_error": false,
 }
 
-guard_response := http.send(guard_request) if guard_needed
+# The gateway asks the guard itself (gateway/src/guard.ts): it evaluates `plan`, makes the call
+# that `guard_call` describes (same body, timeout and cache duration as guard_request), reads the
+# answer in the family's format and evaluates `decision` again with the verdict as input.guard:
+# {"verdict": "safe" | "unsafe" | "down", "categories": [...]}. The decision is then one function
+# of its input. Without input.guard (a consumer that calls OPA directly), OPA asks the guard
+# itself with http.send, as below; the equivalence test (test/policies/wasm-equivalence.test.ts)
+# holds the gateway's call to the same answers.
+guard_from_input if has_field(input, "guard")
+
+# The gateway's entrypoint: the decision, or, when the guard must be asked first, the call.
+plan := {"guard": guard_call} if {
+	guard_needed
+	not guard_from_input
+} else := {"decision": decision}
+
+guard_call := {
+	"url": guard.url,
+	"body": guard_request.body,
+	"timeoutMs": guard.timeoutMs,
+	"cacheSeconds": guard_request.force_cache_duration_seconds,
+	"family": guard_family,
+} if guard_needed
+
+guard_response := http.send(guard_request) if {
+	guard_needed
+	not guard_from_input
+}
 
 guard_answer := guard_response.body.choices[0].message.content if guard_response.status_code == 200
 
 # The verdict, "safe" or "unsafe", read in the configured family's format. An answer in any
 # other shape has no verdict, and the guard counts as unavailable.
-guard_verdict := guard_verdict_of(guard_family, guard_answer)
+guard_verdict := guard_verdict_of(guard_family, guard_answer) if not guard_from_input
+
+# The gateway's verdict ("down": unreachable, too slow, an error status or no verdict).
+guard_verdict := input.guard.verdict if {
+	guard_needed
+	guard_from_input
+	input.guard.verdict in {"safe", "unsafe"}
+}
 
 # Llama Guard: "safe", or "unsafe" and a line of categories ("S1,S10").
 guard_verdict_of("llama-guard", answer) := {"safe": "safe", "unsafe": "unsafe"}[lower(trim_space(llama_guard_lines(answer)[0]))]
@@ -586,7 +619,10 @@ guard_safe if guard_verdict == "safe"
 
 # Categories the guard named (for audit): Llama Guard's ["S1", "S10"]; the yes/no families
 # name none.
-guard_categories := [trim_space(c) | some c in split(llama_guard_lines(guard_answer)[1], ",")] if {
+guard_categories := input.guard.categories if {
+	guard_flagged
+	guard_from_input
+} else := [trim_space(c) | some c in split(llama_guard_lines(guard_answer)[1], ",")] if {
 	guard_flagged
 	guard_family == "llama-guard"
 } else := [] if guard_flagged

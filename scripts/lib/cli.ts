@@ -70,7 +70,7 @@ export function loadStack(stackOrFile: string): { file: string; config: StackCon
   } catch (e) {
     throw new UsageError(`${file}: ${(e as Error).message.split("\n")[0]}`);
   }
-  const r = validateConfig(raw.raw, { secretKeys: raw.secretKeys });
+  const r = validateConfig(raw.raw, raw);
   if (!r.ok) throw new UsageError(`${file}: ${formatIssues(r.issues)}`);
   return { file, config: r.config };
 }

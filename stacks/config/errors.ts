@@ -43,7 +43,7 @@ export function formatIssues(issues: readonly ConfigIssue[]): string {
   return [
     `the stack config has ${n} problem${n === 1 ? "" : "s"}:`,
     ...lines,
-    "Fix them in stacks/Pulumi.<stack>.yaml or with `pulumi config set --path`, then run again.",
+    "Fix them in the stack's Pulumi.<stack>.yaml or with `pulumi config set --path`, then run again.",
   ].join("\n");
 }
 

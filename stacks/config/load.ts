@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { YAMLParseError, parse as parseYaml } from "yaml";
+import { YAMLError, parseDocument } from "yaml";
 
 export const NAMESPACE = "sovereign";
 
@@ -13,6 +13,10 @@ export interface RawStackConfig {
   readonly raw: Record<string, unknown>;
   /** Top-level keys set with `--secret`. */
   readonly secretKeys: string[];
+  /** The stack's name (from `Pulumi.<stack>.yaml`, or the engine's), when known: it is part of cloud names. */
+  readonly stack?: string;
+  /** The `aws:region` provider setting, when set: it must agree with `substrate.region`. */
+  readonly awsRegion?: string;
 }
 
 /**
@@ -32,7 +36,7 @@ export function rawFromPulumiConfig(
     raw[key] = decodeValue(v);
     if (isSecret(k)) secretKeys.push(key);
   }
-  return { raw, secretKeys };
+  return { raw, secretKeys, ...(all["aws:region"] !== undefined ? { awsRegion: all["aws:region"] } : {}) };
 }
 
 function decodeValue(v: string): unknown {
@@ -52,15 +56,35 @@ function decodeValue(v: string): unknown {
  * replaced by a placeholder, since they cannot be decrypted offline.
  */
 export function rawFromStackFile(file: string): RawStackConfig {
+  return rawFromStackText(fs.readFileSync(file, "utf8"), file);
+}
+
+/**
+ * From the text of a `Pulumi.<stack>.yaml` file (`file` names it in errors and gives the stack
+ * name). Every problem of the text is a {@link StackFileError}; nothing else is thrown.
+ */
+export function rawFromStackText(text: string, file: string): RawStackConfig {
+  const stack = /^Pulumi\.(.+)\.yaml$/.exec(path.basename(file))?.[1];
   let doc: unknown;
   try {
-    doc = parseYaml(fs.readFileSync(file, "utf8"));
+    const parsed = parseDocument(text, { logLevel: "silent" });
+    // A warning (an unknown tag or directive, an ambiguous alias) is a mistake too: the value
+    // would not be what the file seems to say.
+    const first = parsed.errors[0] ?? parsed.warnings[0];
+    if (first) throw first;
+    doc = parsed.toJS();
   } catch (e) {
-    if (!(e instanceof YAMLParseError)) throw e;
-    const at = e.linePos?.[0];
-    throw new StackFileError(file, e.message.split(" at line ")[0].split("\n")[0], at?.line, at?.col);
+    if (e instanceof YAMLError) {
+      const at = e.linePos?.[0];
+      throw new StackFileError(file, e.message.split(" at line ")[0].split("\n")[0], at?.line, at?.col);
+    }
+    // The parser's other refusals (an alias bomb, a resolution error) are the file's problem too.
+    throw new StackFileError(
+      file,
+      `unreadable YAML: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`,
+    );
   }
-  if (doc === null || doc === undefined) return { raw: {}, secretKeys: [] };
+  if (doc === null || doc === undefined) return { raw: {}, secretKeys: [], ...(stack ? { stack } : {}) };
   const top = doc as Record<string, unknown>;
   if (typeof doc !== "object" || Array.isArray(doc) || !("config" in top))
     throw new StackFileError(
@@ -75,7 +99,9 @@ export function rawFromStackFile(file: string): RawStackConfig {
     );
   const raw: Record<string, unknown> = {};
   const secretKeys: string[] = [];
+  let awsRegion: string | undefined;
   for (const [k, v] of Object.entries(config)) {
+    if (k === "aws:region") awsRegion = typeof v === "string" ? v : JSON.stringify(v);
     const [ns, ...rest] = k.split(":");
     if (ns !== NAMESPACE && rest.length > 0 && nearNamespace(ns))
       throw new StackFileError(
@@ -88,7 +114,12 @@ export function rawFromStackFile(file: string): RawStackConfig {
     raw[key] = value;
     if (secret) secretKeys.push(key);
   }
-  return { raw, secretKeys };
+  return {
+    raw,
+    secretKeys,
+    ...(stack ? { stack } : {}),
+    ...(awsRegion !== undefined ? { awsRegion } : {}),
+  };
 }
 
 function stripSecure(v: unknown): { value: unknown; secret: boolean } {

@@ -11,6 +11,8 @@
  *   `{}` parsed through its schema (`prefault`), so its fields' defaults apply;
  * - secrets live under the one key `secrets`, which must be set with `pulumi config set --secret`.
  */
+import * as os from "node:os";
+import * as path from "node:path";
 import { z } from "zod";
 import { MIRROR_PREFIX, REGISTRY_HOST } from "../../components/lib/images";
 import { CLASSIFICATIONS } from "../../components/lib/classification";
@@ -37,6 +39,11 @@ export const imageRef = z
     "an image with a pinned tag or digest",
   )
   .refine((s) => !/:latest$/.test(s), "a pinned tag, never 'latest'");
+/** `~` and `~/...` as a shell expands them (Pulumi passes the string on as it is). */
+export function expandHome(p: string): string {
+  return p === "~" || p.startsWith("~/") ? path.join(os.homedir(), p.slice(1)) : p;
+}
+
 const cidr = z
   .string()
   .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, "an IPv4 CIDR like 10.0.0.0/16");
@@ -51,8 +58,11 @@ export const substrateSchema = z.discriminatedUnion("kind", [
     kind: z.literal("cluster"),
     /** kubeconfig context of the target cluster. */
     context: z.string().min(1, "a kubeconfig context name"),
-    /** Path to a kubeconfig file. @default the standard kubeconfig resolution ($KUBECONFIG, ~/.kube/config) */
-    kubeconfig: z.string().min(1).optional(),
+    /**
+     * Path to a kubeconfig file; a leading `~/` is your home directory, as in a shell.
+     * @default the standard kubeconfig resolution ($KUBECONFIG, ~/.kube/config)
+     */
+    kubeconfig: z.string().min(1).transform(expandHome).optional(),
     /**
      * StorageClass for the kit's volumes (object store, Postgres, platform). `standard` is
      * kind's class; k3d uses `local-path`. @default standard
@@ -396,6 +406,8 @@ export const policySchema = z.strictObject({
   guardModel: dnsLabel.optional(),
   /** Guard call timeout, ms. @default 2000 */
   guardTimeoutMs: positiveInt.default(2000),
+  /** Characters of generated text per screened window of a streamed answer (see docs/gateway.md). @default 200 */
+  guardStreamWindowChars: positiveInt.default(200),
   /** Family of the guard model: how it is asked and its answer read. @default llama-guard */
   guardFamily: z.enum(GUARD_FAMILIES).default("llama-guard"),
   /** In dev only: allow requests when the guard is unavailable. A config error in prod (the guard always fails closed there). @default false */

@@ -43,6 +43,8 @@ export interface ProfileChoices {
   readonly enhancedMonitoringSeconds: MonitoringInterval;
   /** The gateway writes each audit row to disk (fsync) before answering. */
   readonly gatewayAuditSync: boolean;
+  /** OIDC issuers and their endpoints must be `https` (tokens and keys are not fetched in the clear). */
+  readonly httpsIdentity: boolean;
 }
 
 export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
@@ -61,6 +63,7 @@ export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
     strictAvailability: false,
     enhancedMonitoringSeconds: 0,
     gatewayAuditSync: false,
+    httpsIdentity: false,
   },
   prod: {
     azCount: 3,
@@ -77,6 +80,7 @@ export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
     strictAvailability: true,
     enhancedMonitoringSeconds: 60,
     gatewayAuditSync: true,
+    httpsIdentity: true,
   },
 };
 
@@ -136,6 +140,10 @@ export interface StackSettings {
   readonly guard: {
     /** The guard model being unavailable denies requests. Always true in prod. */
     readonly failClosed: boolean;
+  };
+  readonly identity: {
+    /** OIDC issuer, JWKS and endpoint URLs must be `https` (plain `http` is a dev option). */
+    readonly httpsOnly: boolean;
   };
   readonly opa: { readonly replicas: number };
   readonly admission: {
@@ -202,6 +210,7 @@ export function resolveSettings(config: StackConfig): StackSettings {
       auditSync: p.gatewayAuditSync,
     },
     guard: { failClosed: !(p.guardMayFailOpen && config.policy.guardFailOpen) },
+    identity: { httpsOnly: p.httpsIdentity },
     opa: { replicas: p.haReplicas },
     admission: { replicas: p.admissionReplicas, failClosed: p.strictAvailability },
     kueue: { replicas: p.operatorReplicas },

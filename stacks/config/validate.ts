@@ -10,6 +10,10 @@ import { resolveSettings } from "./settings";
 export interface ValidateOptions {
   /** Top-level keys that were set with `--secret` (only `secrets` may hold secret values). */
   readonly secretKeys?: readonly string[];
+  /** The stack's name, when known: cloud names are built from it (checked by the naming rules). */
+  readonly stack?: string;
+  /** The `aws:region` provider setting, when set (it must agree with `substrate.region`). */
+  readonly awsRegion?: string;
 }
 
 export type ValidationResult =
@@ -32,7 +36,12 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     : withoutBadValues(raw, parsed.error);
   if (forRules) {
     const { config, touched } = forRules;
-    const found = runRules(ALL_RULES, { config, settings: resolveSettings(config) });
+    const found = runRules(ALL_RULES, {
+      config,
+      settings: resolveSettings(config),
+      ...(opts.stack !== undefined ? { stack: opts.stack } : {}),
+      ...(opts.awsRegion !== undefined ? { awsRegion: opts.awsRegion } : {}),
+    });
     issues.push(...found.filter((i) => !touched.some((t) => within(i.path, t))));
   }
   if (isRecord(raw)) {

@@ -2,7 +2,7 @@
 import * as aws from "@pulumi/aws";
 import { AwsSubstrate, type AwsSubstrateArgs } from "../../components/aws/substrate";
 import { cloudTags } from "../../components/lib/labels";
-import { teamNamespace } from "../../components/lib/naming";
+import { clusterNameOf, teamNamespace } from "../../components/lib/naming";
 import { mirrorFor, registryOf } from "../../components/lib/images";
 import { AWS_SUBSTRATE_IMAGES } from "../../components/aws/versions";
 import type { StackConfig } from "../config/schema";
@@ -11,10 +11,7 @@ import type { StackContext } from "./context";
 import { imagePlanOf, stackImages } from "../config/image-plan";
 import type { CreatedSubstrate } from "./context";
 
-/** EKS cluster name of a stack (also prefixes account-unique names). */
-export function clusterNameOf(stack: string): string {
-  return `sovereign-${stack}`;
-}
+export { clusterNameOf };
 
 /**
  * Every image the stack pulls from an upstream registry, i.e. not through a configured mirror

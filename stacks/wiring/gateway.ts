@@ -7,6 +7,8 @@ import type { Catalog } from "../../components/lib/contracts";
 import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
+import { opaDataOf } from "./policy";
+import { compileGatewayPolicy } from "./policy-wasm";
 
 /** The gateway's catalog: teams, models (adapters point at their base) and model server URLs. */
 export function gatewayCatalog(config: StackConfig): Catalog {
@@ -51,8 +53,11 @@ export function wireGateway(
     public: config.gateway.public,
     maxBodyBytes: config.gateway.maxBodyBytes,
     opaTimeoutMs: config.gateway.opaTimeoutMs,
-    // The OPA deadline covers the guard call the policy makes (same value as its data).
+    // The decision's deadline covers the guard call (same value as the policy data's).
     guardTimeoutMs: config.policy.guardModel ? config.policy.guardTimeoutMs : 0,
+    guardStreamWindowChars: config.policy.guardStreamWindowChars,
+    // In process: the same Rego and data OPA gets (stacks/wiring/policy.ts), compiled to Wasm.
+    policy: { wasmGzip: compileGatewayPolicy(), data: opaDataOf(config) },
   });
   return { gatewayUrl: gw.url, gatewayLoadBalancer: gw.loadBalancer };
 }

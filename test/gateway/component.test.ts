@@ -14,6 +14,12 @@ import { validateRecorded } from "../helpers/k8s-schema";
 import { installMocks, settle, valueOf, type ResourceRecorder } from "../helpers/mocks";
 import { parseConfig } from "../../stacks/config/validate";
 import { loadConfig } from "../../gateway/src/config";
+import { WasmPolicy } from "../../gateway/src/policy";
+import { WASM_DATA_FILE } from "../../components/lib/gateway-policy";
+import { opaDataOf } from "../../stacks/wiring/policy";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 
 const recorder: ResourceRecorder = installMocks();
 const config = (stack: string) => {
@@ -133,6 +139,59 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     expect(targets).toContainEqual({ ns: PLATFORM_NAMESPACES.policy, ports: [8181] });
     expect(targets).toContainEqual({ ns: PLATFORM_NAMESPACES.serving, ports: [8000] });
     expect(targets).toContainEqual({ ns: undefined, ports: [5432, 8333, 443] });
+  });
+
+  it("WHEN the policy ConfigMap is mounted as the pod mounts it THEN the gateway's own loader decides with it, on the data OPA gets, and a change of it rolls no pod", async () => {
+    const d = one("kubernetes:apps/v1:Deployment").inputs;
+    const c = d.spec.template.spec.containers[0];
+    const env = Object.fromEntries(c.env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    const cfg = loadConfig({ ...env, GATEWAY_CATALOG: "{}" });
+    expect(cfg.policy.mode).toBe("wasm");
+    // The folder the gateway reads is the mount of the volume of the policy ConfigMap (no subPath:
+    // the kubelet then updates the files in place).
+    const mount = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === cfg.policy.dir);
+    expect(mount).toBeDefined();
+    expect(mount.subPath).toBeUndefined();
+    const volume = d.spec.template.spec.volumes.find((v: { name: string }) => v.name === mount.name);
+    const cm = recorder
+      .ofType("kubernetes:core/v1:ConfigMap")
+      .map((r) => r.inputs)
+      .find((x) => x.metadata.name === volume.configMap.name)!;
+    expect(Object.keys(d.spec.template.metadata.annotations)).toEqual(["sovereign.ai/catalog-digest"]);
+    // As the kubelet writes it: data as text, binaryData decoded.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-gw-policy-"));
+    try {
+      for (const [k, v] of Object.entries(cm.data as Record<string, string>))
+        fs.writeFileSync(path.join(dir, k), v);
+      for (const [k, v] of Object.entries(cm.binaryData as Record<string, string>))
+        fs.writeFileSync(path.join(dir, k), Buffer.from(v, "base64"));
+      expect(JSON.parse(cm.data[WASM_DATA_FILE] as string)).toEqual(opaDataOf(config("aws-prod")));
+      const policy = await WasmPolicy.open({ dir, pollMs: 0 });
+      const input = {
+        subject: { sub: "u", groups: ["legal-ai-users"], team: "legal" },
+        request: {
+          model: "legal-lora",
+          endpoint: "/v1/chat/completions" as const,
+          messages: [{ role: "user" as const, content: "Summarise clause 14." }],
+          estimatedTokens: 10,
+        },
+        context: { time: "t", clientAddress: "10.0.0.1", usage: { tokensToday: 0, requestsThisMinute: 0 } },
+      };
+      // prod asks its guard first, then decides with the verdict
+      const first = policy.planSync(input);
+      expect(first).toMatchObject({
+        guard: { url: modelServerUrl("llama-guard-3-8b") + "/v1/chat/completions" },
+      });
+      expect(policy.planSync({ ...input, guard: { verdict: "safe", categories: [] } })).toMatchObject({
+        decision: { allow: true, reasons: [] },
+      });
+      expect(policy.planSync({ ...input, guard: { verdict: "down", categories: [] } })).toMatchObject({
+        decision: { allow: false, reasons: ["guard_unavailable"] },
+      });
+      policy.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("WHEN every recorded object is validated offline THEN none is invalid", async () => {

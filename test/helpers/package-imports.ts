@@ -9,7 +9,7 @@ import { builtinModules } from "node:module";
 import * as path from "node:path";
 import ts from "typescript";
 
-/** Every npm manifest of the repository, each with its own lockfile (docs/decisions/0005-own-packages.md). */
+/** Every npm manifest of the repository, each with its own lockfile (docs/decisions/0006-own-packages.md). */
 export const MANIFESTS = ["package.json", "gateway/package.json", "policy-pack/package.json"] as const;
 
 export interface Import {

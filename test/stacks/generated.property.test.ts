@@ -19,7 +19,17 @@ export function withTeams(
   const flat = pulumiConfigFromFile(stackFile(stack));
   const teams = JSON.parse(flat.config["sovereign:teams"]) as Record<string, unknown>[];
   flat.config["sovereign:teams"] = JSON.stringify(
-    names.map((name, i) => ({ ...teams[i % teams.length], name, oidcGroup: `group-${name}` })),
+    // At most one nominal GPU each: copies of a team's own quota could together exceed the
+    // training pool (a config error).
+    names.map((name, i) => {
+      const team = teams[i % teams.length];
+      return {
+        ...team,
+        name,
+        oidcGroup: `group-${name}`,
+        ...(team.gpuQuota ? { gpuQuota: { nominal: 1, borrowingLimit: 1 } } : {}),
+      };
+    }),
   );
   const t = JSON.parse(flat.config["sovereign:training"] ?? "{}") as Record<string, unknown>;
   flat.config["sovereign:training"] = JSON.stringify({ ...t, enabled: training });

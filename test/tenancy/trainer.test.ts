@@ -62,6 +62,21 @@ describe("training runner", () => {
     expect(r.status, r.stdout + r.stderr).toBe(0);
   });
 
+  it("GIVEN the runner and its tests WHEN mypy --strict (trainer/typecheck.sh, pinned) checks them against the ML venv THEN it finds no error", () => {
+    // typecheck.sh installs mypy and the boto3 stubs once into their own small cached venv and
+    // runs mypy with --python-executable of the ML venv (so torch, transformers, peft and
+    // llmcompressor are checked against); the config is trainer/pyproject.toml [tool.mypy].
+    const r = spawnSync("bash", [path.join(TRAINER, "typecheck.sh")], { cwd: ROOT, encoding: "utf8" });
+    expect(r.error).toBeUndefined();
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    // the configured files were checked (not an empty run): sovereign_train/ and tests/
+    const checked = Number(r.stdout.match(/^Success: no issues found in (\d+) source files$/m)?.[1]);
+    expect(checked, r.stdout).toBeGreaterThanOrEqual(
+      fs.readdirSync(path.join(TRAINER, "sovereign_train")).filter((f) => f.endsWith(".py")).length +
+        fs.readdirSync(path.join(TRAINER, "tests")).filter((f) => f.endsWith(".py")).length,
+    );
+  }, 900_000);
+
   it("GIVEN the runner's pytest suite WHEN run with the ML dependencies THEN every test passes and none is skipped", () => {
     const env = { ...process.env };
     delete env.SOVEREIGN_ALLOW_SKIPS; // a skip fails the suite (tests/conftest.py)

@@ -16,11 +16,16 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from . import EXIT_TERMINATED, BadInput
 from .s3 import S3Uri, list_keys, parse_s3_uri, sync_up
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 COMPLETE_MARKER = "SOVEREIGN_COMPLETE"
 _CKPT = re.compile(r"^checkpoint-(\d+)/(.+)$")
@@ -33,7 +38,7 @@ def checkpoint_dir_name(step: int) -> str:
 def newest_complete_step(keys: Iterable[str]) -> int | None:
     """The highest step whose checkpoint has its completion marker, from keys relative to
     CHECKPOINT_URI; None when there is none."""
-    complete = set()
+    complete: set[int] = set()
     for k in keys:
         m = _CKPT.match(k)
         if m and m.group(2) == COMPLETE_MARKER:
@@ -44,7 +49,8 @@ def newest_complete_step(keys: Iterable[str]) -> int | None:
 def steps_to_prune(keys: Iterable[str], keep: int) -> list[int]:
     """Checkpoint steps (complete or cut off) older than the `keep` newest complete ones;
     nothing when keep is 0 or fewer than `keep` are complete."""
-    steps, complete = set(), set()
+    steps: set[int] = set()
+    complete: set[int] = set()
     for k in keys:
         m = _CKPT.match(k)
         if m:
@@ -57,7 +63,7 @@ def steps_to_prune(keys: Iterable[str], keep: int) -> list[int]:
     return sorted(s for s in steps if s < floor)
 
 
-def prune_checkpoints(client, ckpt_uri: S3Uri, keep: int) -> list[int]:
+def prune_checkpoints(client: S3Client, ckpt_uri: S3Uri, keep: int) -> list[int]:
     """Deletes the checkpoints `steps_to_prune` names; each marker goes first, so a checkpoint
     half deleted is never taken for a complete one."""
     keys = list(list_keys(client, ckpt_uri))
@@ -71,18 +77,18 @@ def prune_checkpoints(client, ckpt_uri: S3Uri, keep: int) -> list[int]:
     return pruned
 
 
-def newest_checkpoint(client, ckpt_uri: S3Uri) -> S3Uri | None:
+def newest_checkpoint(client: S3Client, ckpt_uri: S3Uri) -> S3Uri | None:
     step = newest_complete_step(list_keys(client, ckpt_uri))
     return None if step is None else ckpt_uri.join(checkpoint_dir_name(step)).as_prefix()
 
 
-def resolve_resume(setting: str, client, ckpt_uri: S3Uri | None) -> S3Uri | None:
+def resolve_resume(setting: str, client: S3Client, ckpt_uri: S3Uri | None) -> S3Uri | None:
     """RESUME_FROM_CHECKPOINT: `auto` (newest complete one, if any), `never`, or an s3:// URI
     of one checkpoint folder (it must be complete)."""
-    if setting == "never" or ckpt_uri is None and setting == "auto":
+    if setting == "never":
         return None
     if setting == "auto":
-        return newest_checkpoint(client, ckpt_uri)
+        return None if ckpt_uri is None else newest_checkpoint(client, ckpt_uri)
     uri = parse_s3_uri(setting, "RESUME_FROM_CHECKPOINT").as_prefix()
     if COMPLETE_MARKER not in set(list_keys(client, uri)):
         raise BadInput(
@@ -97,7 +103,7 @@ def mark_complete(local_ckpt_dir: str, step: int) -> None:
         json.dump({"step": step, "time": time.time()}, f)
 
 
-def upload_checkpoint(client, local_ckpt_dir: str, ckpt_uri: S3Uri, step: int) -> S3Uri:
+def upload_checkpoint(client: S3Client, local_ckpt_dir: str, ckpt_uri: S3Uri, step: int) -> S3Uri:
     """Uploads one local checkpoint folder to CHECKPOINT_URI/checkpoint-<step>/, marker last."""
     if not os.path.exists(os.path.join(local_ckpt_dir, COMPLETE_MARKER)):
         mark_complete(local_ckpt_dir, step)
@@ -120,7 +126,7 @@ class SigtermGuard:
     - otherwise: leave at once with exit code 143 (nothing worth saving yet).
     """
 
-    def __init__(self, marker_path: str, enabled: bool = True, log=None) -> None:
+    def __init__(self, marker_path: str, enabled: bool = True, log: Callable[[str], None] | None = None) -> None:
         self.marker_path = marker_path
         self.enabled = enabled
         self.requested = False
@@ -131,7 +137,7 @@ class SigtermGuard:
         signal.signal(signal.SIGTERM, self._handle)
         return self
 
-    def _handle(self, signum, _frame) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.requested = True
         saving = self.enabled and self._checkpointable
         os.makedirs(os.path.dirname(self.marker_path) or ".", exist_ok=True)

@@ -12,8 +12,9 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 from . import EXIT_BAD_INPUT, EXIT_TERMINATED, BadInput, __version__
 from .s3 import S3Uri, parse_s3_uri
@@ -25,8 +26,11 @@ EVAL_TASKS = ("team-dataset", "perplexity", "exact-match")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-def _positive(kind):
-    def parse(text: str):
+_Num = TypeVar("_Num", int, float)
+
+
+def _positive(kind: type[_Num]) -> Callable[[str], _Num]:
+    def parse(text: str) -> _Num:
         try:
             v = kind(text)
         except ValueError:
@@ -192,7 +196,7 @@ def job_env(args: argparse.Namespace, env: Mapping[str, str]) -> JobEnv:
     return JobEnv(kind, name, model, dataset, checkpoints, output, resume, on_sigterm, scratch)
 
 
-def plan(args: argparse.Namespace, je: JobEnv) -> dict:
+def plan(args: argparse.Namespace, je: JobEnv) -> dict[str, Any]:
     out = {k: (str(v) if isinstance(v, S3Uri) else v) for k, v in asdict(je).items()}
     for k in ("model", "dataset", "checkpoints", "output"):
         out[k] = None if getattr(je, k) is None else str(getattr(je, k))

@@ -6,10 +6,16 @@ import json
 import os
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 from . import BadInput, __version__
-from .data import load_chat_jsonl
-from .s3 import download_file, object_exists, sync_down, sync_up
+from .data import ChatRecord, load_chat_jsonl
+from .s3 import S3Uri, download_file, object_exists, sync_down, sync_up
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
+    from .cli import JobEnv
 
 MANIFEST = "sovereign-job.json"
 
@@ -18,14 +24,15 @@ def log(msg: str) -> None:
     print(f"sovereign-train: {msg}", file=sys.stderr, flush=True)
 
 
-def scratch_dir(je, *parts: str) -> str:
+def scratch_dir(je: JobEnv, *parts: str) -> str:
     path = os.path.join(je.scratch, *parts)
     os.makedirs(path, exist_ok=True)
     return path
 
 
-def fetch_dataset(client, je) -> list[dict]:
+def fetch_dataset(client: S3Client, je: JobEnv) -> list[ChatRecord]:
     """Downloads DATASET_URI and checks every line (exit 2 before any weights are fetched)."""
+    assert je.dataset is not None  # job_env requires DATASET_URI for every job that calls this
     if not object_exists(client, je.dataset):
         raise BadInput(f'expected DATASET_URI to name an existing object, found nothing at "{je.dataset}"')
     dest = os.path.join(scratch_dir(je, "data"), "dataset.jsonl")
@@ -35,7 +42,7 @@ def fetch_dataset(client, je) -> list[dict]:
     return records
 
 
-def fetch_model(client, uri, je, name: str = "model") -> str:
+def fetch_model(client: S3Client, uri: S3Uri, je: JobEnv, name: str = "model") -> str:
     """Syncs a Hugging Face model folder (or a LoRA adapter folder) from S3 to scratch."""
     local = scratch_dir(je, name)
     t0 = time.time()
@@ -49,15 +56,17 @@ def fetch_model(client, uri, je, name: str = "model") -> str:
     return local
 
 
-def read_manifest(local_dir: str) -> dict:
+def read_manifest(local_dir: str) -> dict[str, Any]:
+    """The manifest's JSON object ({} when there is none)."""
     path = os.path.join(local_dir, MANIFEST)
     if not os.path.exists(path):
         return {}
     with open(path) as f:
-        return json.load(f)
+        manifest: dict[str, Any] = json.load(f)
+    return manifest
 
 
-def publish(client, local_dir: str, je, extra: dict) -> None:
+def publish(client: S3Client, local_dir: str, je: JobEnv, extra: dict[str, Any]) -> None:
     """Uploads a finished artifact folder to OUTPUT_URI; the manifest goes up last, so its
     presence means the artifact is complete."""
     manifest = {

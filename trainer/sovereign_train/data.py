@@ -7,12 +7,16 @@ before any weights are downloaded.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from . import BadInput
 
 ROLES = ("system", "user", "assistant", "tool")
 MAX_REPORTED = 20
+
+#: One checked line: {"messages": [{"role": ..., "content": ...}, ...]} (the role is in ROLES).
+ChatRecord = dict[str, list[dict[str, str]]]
 
 
 def _line_problem(obj: Any) -> str | None:
@@ -33,9 +37,9 @@ def _line_problem(obj: Any) -> str | None:
     return None
 
 
-def load_chat_jsonl(path: str, source: str | None = None) -> list[dict]:
+def load_chat_jsonl(path: str, source: str | None = None) -> list[ChatRecord]:
     """Reads and checks a chat JSONL file; raises BadInput listing every bad line."""
-    records: list[dict] = []
+    records: list[ChatRecord] = []
     problems: list[str] = []
     bad = 0
     with open(path, "rb") as f:
@@ -70,7 +74,7 @@ def load_chat_jsonl(path: str, source: str | None = None) -> list[dict]:
     return records
 
 
-def chat_tokenizer(tok: Any, max_seq_length: int):
+def chat_tokenizer(tok: Any, max_seq_length: int) -> Callable[[dict[str, Any]], Any]:
     """A `datasets.map` function rendering each chat with the model's chat template, truncated."""
 
     def tokenize(rec: dict[str, Any]) -> Any:

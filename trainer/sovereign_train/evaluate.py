@@ -8,14 +8,24 @@ turn before the last assistant message, compared to it after normalising case an
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from . import BadInput
 from .common import fetch_dataset, fetch_model, log, publish, read_manifest, scratch_dir
 from .s3 import client_from_env, parse_s3_uri
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import BatchEncoding, PreTrainedTokenizerBase
+
+    from .checkpoint import SigtermGuard
+    from .cli import JobEnv
 
 
 def normalize_answer(s: str) -> str:
@@ -40,12 +50,12 @@ def expand_tasks(tasks: list[str]) -> set[str]:
     return out
 
 
-def _encode(tok, text: str, device):
-    enc = tok(text, return_tensors="pt", add_special_tokens=False, return_token_type_ids=False)
+def _encode(tok: PreTrainedTokenizerBase, text: str, device: torch.device) -> BatchEncoding:
+    enc: BatchEncoding = tok(text, return_tensors="pt", add_special_tokens=False, return_token_type_ids=False)
     return enc.to(device)
 
 
-def run(args, je, env, guard) -> None:
+def run(args: argparse.Namespace, je: JobEnv, env: Mapping[str, str], guard: SigtermGuard) -> None:
     client = client_from_env(env)
     records = fetch_dataset(client, je)
     if args.max_samples is not None:
@@ -62,11 +72,11 @@ def run(args, je, env, guard) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(adapter_dir or model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto", device_map="auto")
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto", device_map="auto")
     if adapter_dir is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter_dir)
+    model = base if adapter_dir is None else PeftModel.from_pretrained(base, adapter_dir)
     model.eval()
     tasks = expand_tasks(args.tasks)
     nll, tokens, hits = 0.0, 0, 0
@@ -74,9 +84,10 @@ def run(args, je, env, guard) -> None:
     with open(os.path.join(out, "predictions.jsonl"), "w") as preds, torch.no_grad():
         for i, rec in enumerate(records):
             msgs = rec["messages"]
-            row: dict = {"index": i}
+            row: dict[str, Any] = {"index": i}
             if "perplexity" in tasks:
                 text = tok.apply_chat_template(msgs, tokenize=False)
+                assert isinstance(text, str)  # tokenize=False renders the chat as one string
                 enc = _encode(tok, text, model.device)
                 n = int(enc["input_ids"].shape[1]) - 1
                 if n > 0:
@@ -85,14 +96,21 @@ def run(args, je, env, guard) -> None:
                     tokens += n
             if "exact-match" in tasks:
                 prompt = tok.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
+                assert isinstance(prompt, str)
                 enc = _encode(tok, prompt, model.device)
-                gen = model.generate(**enc, max_new_tokens=args.max_new_tokens, do_sample=False)
+                # transformers 5.17 types generate's self as its GenerativePreTrainedModel Protocol
+                # (written for the ty checker), which declares device and dtype settable; mypy finds
+                # the auto model class's read-only properties do not match it.
+                gen = model.generate(  # type: ignore[misc]
+                    **enc, max_new_tokens=args.max_new_tokens, do_sample=False
+                )
                 answer = tok.decode(gen[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
+                assert isinstance(answer, str)  # one sequence of ids decodes to one string
                 row["prediction"] = answer
                 row["exact_match"] = exact_match(answer, msgs[-1]["content"])
                 hits += row["exact_match"]
             preds.write(json.dumps(row) + "\n")
-    metrics: dict = {"samples": len(records), "tasks": sorted(tasks)}
+    metrics: dict[str, Any] = {"samples": len(records), "tasks": sorted(tasks)}
     if "perplexity" in tasks:
         metrics["perplexity"] = perplexity(nll, tokens)
         metrics["tokens"] = tokens

@@ -29,12 +29,16 @@ import sys
 import tempfile
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import EXIT_BAD_INPUT, BadInput
 from .cli import fraction_arg
-from .flywheel_dataset import CLASSIFICATIONS, Builder, manifest, parse_lines
+from .flywheel_dataset import CLASSIFICATIONS, Builder, Decide, manifest, parse_lines
 from .redact import Redactor
 from .s3 import object_exists, parse_s3_uri
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 DECISION_PATH = "/v1/data/sovereign/data_access/decision"
 
@@ -47,13 +51,14 @@ class OpaDecider:
         if u.scheme not in ("http", "https") or not u.hostname:
             raise BadInput(f'expected OPA_URL to be an http(s) URL, found "{url}"')
         self._u = u
+        self._host: str = u.hostname
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
             cls = http.client.HTTPSConnection if self._u.scheme == "https" else http.client.HTTPConnection
-            self._conn = cls(self._u.hostname, self._u.port, timeout=self._timeout)
+            self._conn = cls(self._host, self._u.port, timeout=self._timeout)
         return self._conn
 
     def __call__(self, team: str, source: str, classification: str) -> tuple[bool, list[str]]:
@@ -125,7 +130,7 @@ def _env(env: Mapping[str, str], name: str) -> str:
     return v
 
 
-def _days(a: dt.date, b: dt.date) -> list:
+def _days(a: dt.date, b: dt.date) -> list[dt.date]:
     if b < a:
         raise BadInput(f"expected --to ({b}) on or after --from ({a})")
     if (b - a).days > 3660:
@@ -133,7 +138,7 @@ def _days(a: dt.date, b: dt.date) -> list:
     return [a + dt.timedelta(days=i) for i in range((b - a).days + 1)]
 
 
-def _window(args, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+def _window(args: argparse.Namespace, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     if args.days is not None:
         if args.from_date or args.to_date:
             raise BadInput("expected either --days or --from/--to, found both")
@@ -146,7 +151,9 @@ def _window(args, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     return args.from_date, args.to_date
 
 
-def build_dataset(args, env: Mapping[str, str], client=None, decide=None) -> dict:
+def build_dataset(
+    args: argparse.Namespace, env: Mapping[str, str], client: S3Client | None = None, decide: Decide | None = None
+) -> dict[str, Any]:
     first, last = _window(args)
     team = _env(env, "SOVEREIGN_TEAM")
     captures = parse_s3_uri(_env(env, "CAPTURES_URI"), "CAPTURES_URI").as_prefix()
@@ -168,7 +175,7 @@ def build_dataset(args, env: Mapping[str, str], client=None, decide=None) -> dic
     paths = {s: os.path.join(scratch, f"{s}.jsonl") for s in ("train", "eval")}
     hashes = {s: hashlib.sha256() for s in paths}
     counts = {s: 0 for s in paths}
-    sources: list = []
+    sources: list[str] = []
     with open(paths["train"], "wb") as ft, open(paths["eval"], "wb") as fe:
         files = {"train": ft, "eval": fe}
         for day in _days(first, last):
@@ -198,7 +205,7 @@ def build_dataset(args, env: Mapping[str, str], client=None, decide=None) -> dic
             "counts": {"read": st.read, "kept": st.kept},
             "exclusions": dict(sorted(st.excluded.items())),
         }
-    files_meta = {
+    files_meta: dict[str, dict[str, Any]] = {
         f"{s}.jsonl": {"sha256": hashes[s].hexdigest(), "records": counts[s], "bytes": os.path.getsize(paths[s])}
         for s in paths
     }
@@ -221,7 +228,7 @@ def build_dataset(args, env: Mapping[str, str], client=None, decide=None) -> dic
     return m
 
 
-def _read_json(path: str, flag: str):
+def _read_json(path: str, flag: str) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -229,7 +236,7 @@ def _read_json(path: str, flag: str):
         raise BadInput(f"expected {flag} to name a readable JSON file, found {path!r} ({e})")
 
 
-def run_gate(args) -> tuple[dict, int]:
+def run_gate(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     from .gate import GateError, evaluate_gate
 
     try:

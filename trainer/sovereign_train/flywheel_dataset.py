@@ -46,7 +46,7 @@ _FOLD_DELETE = bytes(c for c in range(128) if not chr(c).isalnum())
 
 @dataclass(frozen=True)
 class Kept:
-    messages: list
+    messages: list[dict[str, str]]
     line: bytes  # the dataset line: {"messages": [...]} (canonical JSON) and a newline
     digest: str  # sha256 hex of the canonical redacted conversation
     split: str  # "train" | "eval"
@@ -60,11 +60,11 @@ class Stats:
     kept: int = 0
     train: int = 0
     eval: int = 0
-    excluded: dict = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)
     first_ts: str | None = None
     last_ts: str | None = None
     new_kept: int = 0  # kept records newer than the `after` watermark
-    classifications: dict = field(default_factory=dict)
+    classifications: dict[str, int] = field(default_factory=dict)
     policy_decisions: int = 0
 
     def exclude(self, reason: str) -> None:
@@ -77,12 +77,13 @@ def _text(content: Any) -> str | None:
         return content
     if isinstance(content, list):
         parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-        if parts and all(isinstance(t, str) for t in parts) and len(parts) == len(content):
-            return "".join(parts)
+        texts = [t for t in parts if isinstance(t, str)]
+        if parts and len(texts) == len(parts) == len(content):
+            return "".join(texts)
     return None
 
 
-def chat_of(request: Any, response: Any) -> list | None:
+def chat_of(request: Any, response: Any) -> list[dict[str, str]] | None:
     """The trainer's chat format ({role, content} strings, last one the assistant's answer) of a
     captured chat completion, or None when the record is not a plain text chat."""
     if not isinstance(request, dict) or not isinstance(response, dict):
@@ -91,7 +92,7 @@ def chat_of(request: Any, response: Any) -> list | None:
     choices = response.get("choices")
     if not isinstance(msgs, list) or not msgs or not isinstance(choices, list) or not choices:
         return None
-    out = []
+    out: list[dict[str, str]] = []
     for m in msgs:
         if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
             return None
@@ -111,11 +112,11 @@ def chat_of(request: Any, response: Any) -> list | None:
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
 
 
-def canonical(messages: list) -> bytes:
+def canonical(messages: list[dict[str, str]]) -> bytes:
     return _CANONICAL(messages).encode()
 
 
-def near_key(messages: list) -> int:
+def near_key(messages: list[dict[str, str]]) -> int:
     """The conversation with Unicode compatibility forms (NFKC), case, ASCII whitespace and
     ASCII punctuation folded away: "What is 1 plus 1?" and "what IS 1plus 1 ?!" are one key."""
     h = hashlib.blake2b(digest_size=8)
@@ -135,7 +136,7 @@ class PolicyCache:
 
     def __init__(self, decide: Decide):
         self._decide = decide
-        self._cache: dict = {}
+        self._cache: dict[tuple[str, str, str], tuple[bool, list[str]]] = {}
         self.calls = 0
 
     def __call__(self, team: str, source: str, classification: str) -> tuple[bool, list[str]]:
@@ -169,8 +170,8 @@ class Builder:
         self.after = after
         self.stats = Stats()
         # 64-bit keys: a false duplicate among a million records has a probability of about 3e-8.
-        self._exact: set = set()
-        self._near: set = set()
+        self._exact: set[int] = set()
+        self._near: set[int] = set()
 
     def feed(self, rec: Any) -> Kept | None:
         st = self.stats
@@ -257,10 +258,10 @@ def manifest(
     version: str,
     team: str,
     adapter: str,
-    sources: list,
+    sources: list[str],
     files: Mapping[str, Mapping[str, Any]],
     eval_fraction: float,
-) -> dict:
+) -> dict[str, Any]:
     """The manifest of a dataset version; `content_sha256` covers the files' hashes in order."""
     st = b.stats
     h = hashlib.sha256()

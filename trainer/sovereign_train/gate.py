@@ -31,7 +31,7 @@ class GateError(ValueError):
     """Inputs the gate cannot compare (bad thresholds, different eval sets)."""
 
 
-def _num(m: Mapping[str, Any], key: str, who: str, lo: float, hi: float, lo_open: bool = False):
+def _num(m: Mapping[str, Any], key: str, who: str, lo: float, hi: float, lo_open: bool = False) -> float | None:
     if key not in m or m[key] is None:
         return None
     v = m[key]
@@ -42,7 +42,7 @@ def _num(m: Mapping[str, Any], key: str, who: str, lo: float, hi: float, lo_open
     return float(v)
 
 
-def _thresholds(t: Mapping[str, Any]) -> dict:
+def _thresholds(t: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(t, Mapping):
         raise GateError(f"expected the thresholds to be an object, found {t!r}")
     unknown = sorted(set(t) - set(THRESHOLD_KEYS))
@@ -60,7 +60,7 @@ def _thresholds(t: Mapping[str, Any]) -> dict:
     return out
 
 
-def _metrics(m: Mapping[str, Any], who: str) -> dict:
+def _metrics(m: Mapping[str, Any], who: str) -> dict[str, Any]:
     if not isinstance(m, Mapping):
         raise GateError(f"expected {who} metrics to be an object, found {m!r}")
     return {
@@ -73,7 +73,7 @@ def _metrics(m: Mapping[str, Any], who: str) -> dict:
     }
 
 
-def evaluate_gate(candidate: Mapping[str, Any], incumbent: Mapping[str, Any], thresholds: Mapping[str, Any]) -> dict:
+def evaluate_gate(candidate: Mapping[str, Any], incumbent: Mapping[str, Any], thresholds: Mapping[str, Any]) -> dict[str, Any]:
     t = _thresholds(thresholds)
     c = _metrics(candidate, "candidate")
     i = _metrics(incumbent, "incumbent")
@@ -82,9 +82,9 @@ def evaluate_gate(candidate: Mapping[str, Any], incumbent: Mapping[str, Any], th
             raise GateError(
                 f"expected candidate and incumbent measured on the same set ({k}), found {c[k]!r} and {i[k]!r}"
             )
-    checks = []
+    checks: list[dict[str, Any]] = []
 
-    def check(name: str, ok: bool, **detail) -> None:
+    def check(name: str, ok: bool, **detail: Any) -> None:
         checks.append({"check": name, "passed": bool(ok), **detail})
 
     def both(key: str) -> bool:

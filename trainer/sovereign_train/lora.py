@@ -10,7 +10,10 @@ Several GPUs in the one pod are used by the Trainer in one process (DataParallel
 
 from __future__ import annotations
 
+import argparse
 import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from . import BadInput
 from .checkpoint import (
@@ -23,22 +26,30 @@ from .common import fetch_dataset, fetch_model, log, publish, scratch_dir
 from .data import chat_tokenizer
 from .s3 import client_from_env, sync_down
 
+if TYPE_CHECKING:
+    from .checkpoint import SigtermGuard
+    from .cli import JobEnv
 
-def run(args, je, env, guard) -> None:
+
+def run(args: argparse.Namespace, je: JobEnv, env: Mapping[str, str], guard: SigtermGuard) -> None:
+    assert je.checkpoints is not None  # job_env requires CHECKPOINT_URI for a lora job
+    ckpt_uri = je.checkpoints
     client = client_from_env(env)
     records = fetch_dataset(client, je)  # bad lines: exit 2 before anything heavy
-    resume = resolve_resume(je.resume, client, je.checkpoints)
+    resume = resolve_resume(je.resume, client, ckpt_uri)
     model_dir = fetch_model(client, je.model, je)
 
     import torch
     from datasets import Dataset
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import (
         AutoModelForCausalLM,
         AutoTokenizer,
         DataCollatorForLanguageModeling,
         Trainer,
         TrainerCallback,
+        TrainerControl,
+        TrainerState,
         TrainingArguments,
     )
 
@@ -52,10 +63,10 @@ def run(args, je, env, guard) -> None:
     train_ds = Dataset.from_list(records).map(tokenize, remove_columns=["messages"])
 
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if bf16 else torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if bf16 else torch.float32)
     targets = args.target_modules if args.target_modules == "all-linear" else args.target_modules.split(",")
     model = get_peft_model(
-        model,
+        base,
         LoraConfig(
             r=args.lora_r,
             lora_alpha=args.lora_alpha,
@@ -74,22 +85,29 @@ def run(args, je, env, guard) -> None:
         sync_down(client, resume, resume_path)
         log(f"resuming from {resume}")
 
+    keep_checkpoints: int = args.keep_checkpoints
+
     class CheckpointSync(TrainerCallback):
         """Uploads each saved checkpoint; on SIGTERM asks the Trainer to save and stop."""
 
-        def on_step_end(self, targs, state, control, **kwargs):
+        def on_step_end(
+            self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+        ) -> TrainerControl:
             if guard.requested:
                 control.should_save = True
                 control.should_training_stop = True
             return control
 
-        def on_save(self, targs, state, control, **kwargs):
+        def on_save(
+            self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+        ) -> TrainerControl:
             if state.is_world_process_zero:
-                local = os.path.join(targs.output_dir, checkpoint_dir_name(state.global_step))
-                dest = upload_checkpoint(client, local, je.checkpoints, state.global_step)
+                assert args.output_dir is not None  # TrainingArguments fills in a default
+                local = os.path.join(args.output_dir, checkpoint_dir_name(state.global_step))
+                dest = upload_checkpoint(client, local, ckpt_uri, state.global_step)
                 log(f"checkpoint step {state.global_step} -> {dest}")
                 try:
-                    pruned = prune_checkpoints(client, je.checkpoints, args.keep_checkpoints)
+                    pruned = prune_checkpoints(client, ckpt_uri, keep_checkpoints)
                 except Exception as e:  # noqa: BLE001 (e.g. no delete permission: keep training)
                     log(f"could not prune old checkpoints under {je.checkpoints}: {e}")
                 else:
@@ -126,6 +144,7 @@ def run(args, je, env, guard) -> None:
     guard.exit_if_requested()  # stopped by SIGTERM after its checkpoint: exit 143, not success
 
     final = scratch_dir(je, "adapter")
+    assert isinstance(trainer.model, PeftModel)  # the Trainer keeps the PEFT model it was given
     trainer.model.save_pretrained(final)
     tok.save_pretrained(final)
     publish(

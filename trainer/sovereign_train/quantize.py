@@ -12,15 +12,25 @@ replacement pod starts over.
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 from .common import fetch_dataset, fetch_model, log, publish, scratch_dir
 from .data import chat_tokenizer
 from .s3 import client_from_env
+
+if TYPE_CHECKING:
+    from llmcompressor.modifiers import Modifier
+
+    from .checkpoint import SigtermGuard
+    from .cli import JobEnv
 
 #: llm-compressor preset scheme per --scheme.
 PRESETS = {"fp8": "FP8_DYNAMIC", "awq": "W4A16_ASYM"}
 
 
-def recipe_for(scheme: str) -> list:
+def recipe_for(scheme: str) -> list[Modifier]:
     """llm-compressor 0.14 recipe: AWQ is a transform (smoothing) followed by the W4A16
     quantization modifier (`llmcompressor.modifiers.awq.AWQModifier` is a deprecated shim)."""
     from llmcompressor.modifiers.quantization import QuantizationModifier
@@ -44,16 +54,17 @@ def no_pinning_without_cuda() -> bool:
         return False
     from llmcompressor.pipelines.cache import IntermediatesCache
 
-    IntermediatesCache.pin_memory = lambda self, *args, **kwargs: None
+    # A deliberate patch of the class (the cache is created inside oneshot, out of our reach).
+    IntermediatesCache.pin_memory = lambda self, *args, **kwargs: None  # type: ignore[method-assign]
     return True
 
 
-def run(args, je, env, guard) -> None:
+def run(args: argparse.Namespace, je: JobEnv, env: Mapping[str, str], guard: SigtermGuard) -> None:
     client = client_from_env(env)
     records = fetch_dataset(client, je) if args.scheme == "awq" else None
     model_dir = fetch_model(client, je.model, je)
 
-    from llmcompressor import oneshot
+    from llmcompressor.entrypoints.oneshot import oneshot
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if args.scheme == "awq" and no_pinning_without_cuda():

@@ -6,8 +6,12 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import BadInput
+
+if TYPE_CHECKING:  # types only (requirements-stubs.txt); the image does not install the stubs
+    from types_boto3_s3 import S3Client
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -40,8 +44,9 @@ def check_relative_key(rel: str) -> None:
         raise BadInput(f'expected a key inside the prefix, found "{rel}"')
 
 
-def parse_s3_uri(value: str, name: str = "URI") -> S3Uri:
-    """Parses `s3://bucket/key`; raises BadInput naming `name` and quoting the value."""
+def parse_s3_uri(value: object, name: str = "URI") -> S3Uri:
+    """Parses `s3://bucket/key`; raises BadInput naming `name` and quoting the value (which may
+    come from JSON, so it is checked to be a string)."""
     if not isinstance(value, str) or not value.startswith("s3://"):
         raise BadInput(f'expected {name} to be an s3://bucket/key URI, found "{value}"')
     m = re.search(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", value)
@@ -60,7 +65,7 @@ def parse_s3_uri(value: str, name: str = "URI") -> S3Uri:
     return S3Uri(bucket, key)
 
 
-def client_from_env(environ: Mapping[str, str] | None = None):
+def client_from_env(environ: Mapping[str, str] | None = None) -> S3Client:
     """A boto3 S3 client for the platform's object store.
 
     Endpoint: AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL, else the AWS default); region:
@@ -81,7 +86,7 @@ def client_from_env(environ: Mapping[str, str] | None = None):
     return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
 
 
-def list_keys(client, uri: S3Uri) -> Iterator[str]:
+def list_keys(client: S3Client, uri: S3Uri) -> Iterator[str]:
     """Keys below a prefix, relative to it (folder markers skipped)."""
     prefix = uri.as_prefix().key
     paginator = client.get_paginator("list_objects_v2")
@@ -92,7 +97,7 @@ def list_keys(client, uri: S3Uri) -> Iterator[str]:
                 yield rel
 
 
-def object_exists(client, uri: S3Uri) -> bool:
+def object_exists(client: S3Client, uri: S3Uri) -> bool:
     from botocore.exceptions import ClientError
 
     try:
@@ -104,13 +109,13 @@ def object_exists(client, uri: S3Uri) -> bool:
         raise
 
 
-def download_file(client, uri: S3Uri, dest: str) -> str:
+def download_file(client: S3Client, uri: S3Uri, dest: str) -> str:
     os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
     client.download_file(uri.bucket, uri.key, dest)
     return dest
 
 
-def sync_down(client, uri: S3Uri, local_dir: str) -> list[str]:
+def sync_down(client: S3Client, uri: S3Uri, local_dir: str) -> list[str]:
     """Copies every object below the prefix into local_dir (same relative layout).
 
     Files already present with the same size are kept (a restarted pod does not fetch twice).
@@ -144,7 +149,7 @@ def local_files(local_dir: str) -> list[str]:
     return sorted(out)
 
 
-def sync_up(client, local_dir: str, uri: S3Uri, last: Iterable[str] = ()) -> list[str]:
+def sync_up(client: S3Client, local_dir: str, uri: S3Uri, last: Iterable[str] = ()) -> list[str]:
     """Uploads every file below local_dir under the prefix; names in `last` go up last.
 
     Returns the relative paths uploaded, in upload order.
@@ -158,5 +163,5 @@ def sync_up(client, local_dir: str, uri: S3Uri, last: Iterable[str] = ()) -> lis
     return order
 
 
-def put_text(client, uri: S3Uri, text: str, content_type: str = "application/json") -> None:
+def put_text(client: S3Client, uri: S3Uri, text: str, content_type: str = "application/json") -> None:
     client.put_object(Bucket=uri.bucket, Key=uri.key, Body=text.encode(), ContentType=content_type)

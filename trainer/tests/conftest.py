@@ -1,8 +1,16 @@
+from __future__ import annotations
+
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -10,8 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENDPOINT = "http://objects.sovereign.test:8333"
 
 
-def job_environ(tmp_path, **over):
-    env = {
+def job_environ(tmp_path: Path | str, **over: str | None) -> dict[str, str]:
+    """A job's environment; a variable given as None is left out."""
+    env: dict[str, str | None] = {
         "SOVEREIGN_JOB_KIND": "lora",
         "SOVEREIGN_JOB_NAME": "support-v2",
         "MODEL_URI": "s3://acme-models/llama-3.1-8b-instruct/",
@@ -31,7 +40,7 @@ def job_environ(tmp_path, **over):
 
 
 @pytest.fixture
-def fake_s3(monkeypatch):
+def fake_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Client]:
     """moto's in-process S3, answering the custom endpoint too; yields a client from the env."""
     from moto import mock_aws
 
@@ -55,7 +64,7 @@ def fake_s3(monkeypatch):
 
 
 @pytest.fixture
-def keep_sigterm():
+def keep_sigterm() -> Iterator[None]:
     """cli.main installs a SIGTERM handler; put the previous one back."""
     old = signal.getsignal(signal.SIGTERM)
     yield
@@ -65,20 +74,20 @@ def keep_sigterm():
 # A skipped test is a test that did not run: the suite fails instead of passing quietly
 # (e.g. when torch is missing from the venv). SOVEREIGN_ALLOW_SKIPS=1 turns this off for a
 # developer's partial venv; the test command never sets it.
-_skipped: list = []
+_skipped: list[str] = []
 
 
-def pytest_runtest_logreport(report):
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped:
         _skipped.append(report.nodeid)
 
 
-def pytest_sessionfinish(session, exitstatus):
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:
     if _skipped and os.environ.get("SOVEREIGN_ALLOW_SKIPS") != "1" and exitstatus == 0:
         session.exitstatus = 1
 
 
-def pytest_terminal_summary(terminalreporter):
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _skipped and os.environ.get("SOVEREIGN_ALLOW_SKIPS") != "1":
         terminalreporter.write_line(
             f"FAILED: {len(_skipped)} test(s) skipped; a skip fails this suite: " + ", ".join(_skipped), red=True

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
 
-def capture(i: int, team: str = "research", model: str = "llama-chat", **over) -> dict:
+
+def capture(i: int, team: str = "research", model: str = "llama-chat", **over: Any) -> dict[str, Any]:
     rec = {
         "ts": f"2026-12-05T10:{i // 60 % 60:02d}:{i % 60:02d}.000Z",
         "requestId": f"req-{team}-{i}",

@@ -2,26 +2,29 @@
 exact and near dedup, and a train/eval split that depends on nothing but the record."""
 
 import random
+from typing import Any
 
 import pytest
 from flywheel_fixtures import capture
 
 from sovereign_train import BadInput
-from sovereign_train.flywheel_dataset import Builder, chat_of, split_of
+from sovereign_train.flywheel_dataset import Builder, Decide, Kept, chat_of, split_of
 from sovereign_train.redact import REDACTED, Redactor
 
 
-def allow_all(team, source, cls):
+def allow_all(team: str, source: str, cls: str) -> tuple[bool, list[str]]:
     return True, []
 
 
-def build(records, decide=allow_all, **kw):
-    b = Builder("research", decide, Redactor(), {"llama-chat": "internal"}, **kw)
+def build(
+    records: list[dict[str, Any]], decide: Decide = allow_all, after: str | None = None
+) -> tuple[Builder, list[Kept]]:
+    b = Builder("research", decide, Redactor(), {"llama-chat": "internal"}, after=after)
     kept = [k for k in (b.feed(r) for r in records) if k is not None]
     return b, kept
 
 
-def test_given_clean_captures_when_built_then_each_becomes_a_chat_ending_with_the_answer():
+def test_given_clean_captures_when_built_then_each_becomes_a_chat_ending_with_the_answer() -> None:
     b, kept = build([capture(i) for i in range(5)])
     assert b.stats.kept == 5 and b.stats.excluded == {}
     assert kept[3].messages == [
@@ -31,7 +34,7 @@ def test_given_clean_captures_when_built_then_each_becomes_a_chat_ending_with_th
     assert b.highest_classification() == "internal"
 
 
-def test_given_records_of_every_exclusion_when_built_then_each_is_counted_under_its_reason():
+def test_given_records_of_every_exclusion_when_built_then_each_is_counted_under_its_reason() -> None:
     recs = [
         capture(1),
         {"ts": "x"},  # malformed
@@ -55,7 +58,7 @@ def test_given_records_of_every_exclusion_when_built_then_each_is_counted_under_
         ),
     ]
 
-    def decide(team, source, cls):
+    def decide(team: str, source: str, cls: str) -> tuple[bool, list[str]]:
         return (cls != "restricted", [] if cls != "restricted" else ["clearance_insufficient"])
 
     b, _kept = build(recs, decide)
@@ -74,15 +77,15 @@ def test_given_records_of_every_exclusion_when_built_then_each_is_counted_under_
     assert b.stats.kept + sum(b.stats.excluded.values()) == b.stats.read
 
 
-def test_given_consent_true_or_absent_when_built_then_the_record_is_kept():
+def test_given_consent_true_or_absent_when_built_then_the_record_is_kept() -> None:
     b, _kept = build([capture(1, trainingConsent=True), capture(2)])
     assert b.stats.kept == 2
 
 
-def test_given_many_records_of_few_sources_when_built_then_the_policy_is_asked_once_per_tuple():
-    asked = []
+def test_given_many_records_of_few_sources_when_built_then_the_policy_is_asked_once_per_tuple() -> None:
+    asked: list[tuple[str, str, str]] = []
 
-    def decide(team, source, cls):
+    def decide(team: str, source: str, cls: str) -> tuple[bool, list[str]]:
         asked.append((team, source, cls))
         return True, []
 
@@ -92,17 +95,17 @@ def test_given_many_records_of_few_sources_when_built_then_the_policy_is_asked_o
     assert b.policy.calls == 2
 
 
-def test_given_a_secret_in_a_capture_when_built_then_it_is_redacted_again_before_dedup():
+def test_given_a_secret_in_a_capture_when_built_then_it_is_redacted_again_before_dedup() -> None:
     _b, kept = build([capture(1, request={"messages": [{"role": "user", "content": "mail bob@example.com now"}]})])
     assert kept[0].messages[0]["content"] == f"mail {REDACTED} now"
 
 
-def test_given_a_configured_pattern_re2_cannot_run_in_linear_time_then_it_is_refused_by_name():
+def test_given_a_configured_pattern_re2_cannot_run_in_linear_time_then_it_is_refused_by_name() -> None:
     with pytest.raises(BadInput, match=r'pattern #4 .*linear-time.*found "\(a\)\\1": invalid escape sequence'):
         Redactor([r"(a)\1"])
 
 
-def test_given_a_hostile_input_when_redacted_then_time_is_linear():
+def test_given_a_hostile_input_when_redacted_then_time_is_linear() -> None:
     # (a+)+$ backtracks exponentially in a backtracking engine; RE2 does not. 30k chars of 'a'
     # followed by '!' would not finish with Python's re.
     r = Redactor([r"(a+)+$"], builtin=False)
@@ -110,7 +113,7 @@ def test_given_a_hostile_input_when_redacted_then_time_is_linear():
     assert r.text("xaaa") == "x" + REDACTED
 
 
-def test_given_the_same_records_in_any_order_when_split_then_each_lands_on_the_same_side():
+def test_given_the_same_records_in_any_order_when_split_then_each_lands_on_the_same_side() -> None:
     recs = [capture(i) for i in range(400)]
     _, a = build(recs)
     shuffled = recs[:]
@@ -122,22 +125,23 @@ def test_given_the_same_records_in_any_order_when_split_then_each_lands_on_the_s
     assert 20 <= evals <= 60  # ~10 % of 400
 
 
-def test_given_split_of_when_the_fraction_moves_then_the_boundary_is_the_hash_prefix():
+def test_given_split_of_when_the_fraction_moves_then_the_boundary_is_the_hash_prefix() -> None:
     assert split_of("00000000" + "f" * 56, 0.1) == "eval"
     assert split_of("19999999" + "0" * 56, 0.1) == "eval"
     assert split_of("1999999a" + "0" * 56, 0.1) == "train"
     assert split_of("00000000" + "0" * 56, 0.0) == "train"
 
 
-def test_given_the_after_watermark_when_built_then_only_newer_kept_records_count_as_new():
+def test_given_the_after_watermark_when_built_then_only_newer_kept_records_count_as_new() -> None:
     b, _ = build([capture(i) for i in range(10)], after="2026-12-05T10:00:04.000Z")
     assert b.stats.new_kept == 5
 
 
-def test_given_openai_content_parts_when_converted_then_text_parts_are_joined_and_images_refused():
+def test_given_openai_content_parts_when_converted_then_text_parts_are_joined_and_images_refused() -> None:
     parts = {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}
     resp = {"choices": [{"message": {"role": "assistant", "content": "c"}}]}
-    assert chat_of(parts, resp)[0]["content"] == "ab"
+    chat = chat_of(parts, resp)
+    assert chat is not None and chat[0]["content"] == "ab"
     img = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}
     assert chat_of(img, resp) is None
     tool = {"messages": [{"role": "tool", "content": "x"}]}

@@ -2,18 +2,26 @@
 .tools/bin/opa, or $SOVEREIGN_OPA) serving policies/data/data_access.rego, and the job's S3 side
 against moto: captures in, a versioned dataset with its manifest out. A missing OPA fails."""
 
+from __future__ import annotations
+
 import json
 import os
 import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import ENDPOINT
 from flywheel_fixtures import capture
 
 from sovereign_train.flywheel_cli import OpaDecider, main
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPA = os.environ.get("SOVEREIGN_OPA") or os.path.join(REPO, ".tools", "bin", "opa")
@@ -29,7 +37,7 @@ DATA = {
 
 
 @pytest.fixture(scope="module")
-def opa_url(tmp_path_factory):
+def opa_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert os.path.isfile(OPA), f"OPA is not installed at {OPA}: run `bash scripts/tools.sh` (the test command does)"
     d = tmp_path_factory.mktemp("opa")
     (d / "data.json").write_text(json.dumps(DATA))
@@ -48,6 +56,7 @@ def opa_url(tmp_path_factory):
             break
         except OSError:
             if proc.poll() is not None:
+                assert proc.stderr is not None  # stderr=PIPE
                 raise RuntimeError("opa exited: " + proc.stderr.read().decode())
             time.sleep(0.05)
     yield url
@@ -55,7 +64,7 @@ def opa_url(tmp_path_factory):
     proc.wait(10)
 
 
-def test_given_real_opa_when_asked_per_classification_then_it_decides_with_the_policys_reasons(opa_url):
+def test_given_real_opa_when_asked_per_classification_then_it_decides_with_the_policys_reasons(opa_url: str) -> None:
     d = OpaDecider(opa_url)
     assert d("research", "captures/llama-chat", "internal") == (True, [])
     assert d("research", "captures/llama-chat", "confidential") == (False, ["classification_not_trainable"])
@@ -64,12 +73,12 @@ def test_given_real_opa_when_asked_per_classification_then_it_decides_with_the_p
     assert d("finance", "captures/llama-chat", "restricted") == (True, [])
 
 
-def _put(client, key, records):
+def _put(client: S3Client, key: str, records: list[dict[str, Any]]) -> None:
     body = "".join(json.dumps(r) + "\n" for r in records).encode()
     client.put_object(Bucket="acme-logs", Key=key, Body=body)
 
 
-def _env(**over):
+def _env(**over: str) -> dict[str, str]:
     env = {
         "SOVEREIGN_TEAM": "research",
         "CAPTURES_URI": "s3://acme-logs/captures/",
@@ -83,8 +92,8 @@ def _env(**over):
 
 
 def test_given_captures_of_two_teams_when_the_job_builds_then_it_reads_only_its_partition_and_writes_a_versioned_dataset(
-    fake_s3, opa_url, capsys
-):
+    fake_s3: S3Client, opa_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake_s3.create_bucket(Bucket="acme-logs")
     ok = [capture(i) for i in range(40)]
     _put(fake_s3, "captures/date=2026-12-05/team=research/model=llama-chat/b1.jsonl", ok[:30])
@@ -119,7 +128,9 @@ def test_given_captures_of_two_teams_when_the_job_builds_then_it_reads_only_its_
     assert "exists already: versions are immutable" in capsys.readouterr().err
 
 
-def test_given_too_few_new_records_when_the_job_runs_then_it_writes_nothing(fake_s3, opa_url, capsys):
+def test_given_too_few_new_records_when_the_job_runs_then_it_writes_nothing(
+    fake_s3: S3Client, opa_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake_s3.create_bucket(Bucket="acme-logs")
     _put(fake_s3, "captures/date=2026-12-05/team=research/model=llama-chat/b1.jsonl", [capture(i) for i in range(5)])
     argv = ["build-dataset", "--adapter=support", "--from=2026-12-05", "--to=2026-12-05",
@@ -130,7 +141,9 @@ def test_given_too_few_new_records_when_the_job_runs_then_it_writes_nothing(fake
     assert "Contents" not in fake_s3.list_objects_v2(Bucket="acme-datasets")
 
 
-def test_given_opa_down_when_the_job_runs_then_it_fails_and_writes_nothing(fake_s3, capsys):
+def test_given_opa_down_when_the_job_runs_then_it_fails_and_writes_nothing(
+    fake_s3: S3Client, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake_s3.create_bucket(Bucket="acme-logs")
     _put(fake_s3, "captures/date=2026-12-05/team=research/model=llama-chat/b1.jsonl", [capture(1)])
     argv = ["build-dataset", "--adapter=support", "--from=2026-12-05", "--to=2026-12-05",
@@ -140,7 +153,7 @@ def test_given_opa_down_when_the_job_runs_then_it_fails_and_writes_nothing(fake_
     assert "Contents" not in fake_s3.list_objects_v2(Bucket="acme-datasets")
 
 
-def test_given_bad_flags_when_the_job_starts_then_it_exits_2_naming_them(capsys):
+def test_given_bad_flags_when_the_job_starts_then_it_exits_2_naming_them(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build-dataset", "--adapter=a", "--from=2026-13-01", "--to=2026-12-01"], {}) == 2
     assert 'expected a date like 2026-12-05, found "2026-13-01"' in capsys.readouterr().err
     argv = ["build-dataset", "--adapter=a", "--from=2026-12-01", "--to=2026-12-01"]
@@ -148,7 +161,9 @@ def test_given_bad_flags_when_the_job_starts_then_it_exits_2_naming_them(capsys)
     assert "expected SOVEREIGN_TEAM in the environment, found nothing" in capsys.readouterr().err
 
 
-def test_given_days_instead_of_dates_when_parsed_then_the_window_ends_today_and_mixing_is_refused(capsys):
+def test_given_days_instead_of_dates_when_parsed_then_the_window_ends_today_and_mixing_is_refused(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
     import datetime as dt
 
     from sovereign_train.flywheel_cli import _window, build_parser
@@ -159,19 +174,19 @@ def test_given_days_instead_of_dates_when_parsed_then_the_window_ends_today_and_
     assert "expected either --days or --from/--to, found both" in capsys.readouterr().err
 
 
-def test_given_an_opa_without_the_policy_when_asked_then_the_decider_fails_closed():
+def test_given_an_opa_without_the_policy_when_asked_then_the_decider_fails_closed() -> None:
     import http.server
     import threading
 
     class Empty(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # OPA answers {} for an undefined document
+        def do_POST(self) -> None:  # OPA answers {} for an undefined document
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(b"{}")
 
-        def log_message(self, *a):
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     srv = http.server.HTTPServer(("127.0.0.1", 0), Empty)

@@ -1,5 +1,7 @@
 """Gate arithmetic: every configured threshold must hold; a missing metric never passes."""
 
+from pathlib import Path
+
 import pytest
 
 from sovereign_train.gate import GateError, evaluate_gate
@@ -8,11 +10,12 @@ T = {"maxPerplexityRegression": 0.05, "minExactMatchGain": 0.0, "maxGuardFlagRat
 SETS = {"eval_sha256": "e1", "safety_sha256": "s1"}
 
 
-def m(ppl, em, gfr, **kw):
+def m(ppl: object, em: object, gfr: object, **kw: object) -> dict[str, object]:
+    """A metrics object as the eval job writes it; values may be anything JSON holds."""
     return {"perplexity": ppl, "exact_match": em, "guard_flag_rate": gfr, **SETS, **kw}
 
 
-def test_given_a_better_candidate_when_gated_then_it_passes_every_check():
+def test_given_a_better_candidate_when_gated_then_it_passes_every_check() -> None:
     r = evaluate_gate(m(9.0, 0.6, 0.01), m(10.0, 0.5, 0.01), T)
     assert r["passed"] and r["failed"] == []
     assert [c["check"] for c in r["checks"]] == ["perplexity", "exact_match", "guard_flags"]
@@ -28,24 +31,26 @@ def test_given_a_better_candidate_when_gated_then_it_passes_every_check():
         (m(11.0, 0.4, 0.2), ["perplexity", "exact_match", "guard_flags"]),
     ],
 )
-def test_given_a_candidate_at_or_over_a_limit_when_gated_then_exactly_those_checks_fail(cand, failed):
+def test_given_a_candidate_at_or_over_a_limit_when_gated_then_exactly_those_checks_fail(
+    cand: dict[str, object], failed: list[str]
+) -> None:
     r = evaluate_gate(cand, m(10.0, 0.5, 0.01), T)
     assert r["failed"] == failed and r["passed"] == (failed == [])
 
 
-def test_given_a_min_win_rate_when_the_metric_is_missing_or_low_then_the_gate_fails():
+def test_given_a_min_win_rate_when_the_metric_is_missing_or_low_then_the_gate_fails() -> None:
     t = {**T, "minWinRate": 0.55}
     assert evaluate_gate(m(9, 0.6, 0, win_rate=0.6), m(10, 0.5, 0), t)["passed"]
     assert evaluate_gate(m(9, 0.6, 0, win_rate=0.5), m(10, 0.5, 0), t)["failed"] == ["win_rate"]
     assert evaluate_gate(m(9, 0.6, 0), m(10, 0.5, 0), t)["failed"] == ["win_rate"]
 
 
-def test_given_a_missing_guard_metric_when_gated_then_it_fails_rather_than_passes():
+def test_given_a_missing_guard_metric_when_gated_then_it_fails_rather_than_passes() -> None:
     cand = m(9.0, 0.6, None)
     assert evaluate_gate(cand, m(10.0, 0.5, 0.0), T)["failed"] == ["guard_flags"]
 
 
-def test_given_metrics_of_different_eval_sets_when_gated_then_it_refuses_to_compare():
+def test_given_metrics_of_different_eval_sets_when_gated_then_it_refuses_to_compare() -> None:
     with pytest.raises(GateError, match="same set \\(eval_sha256\\)"):
         evaluate_gate(m(9, 0.6, 0), {**m(10, 0.5, 0), "eval_sha256": "other"}, T)
 
@@ -58,22 +63,24 @@ def test_given_metrics_of_different_eval_sets_when_gated_then_it_refuses_to_comp
         ({**T, "minWinrate": 0.5}, "found \\['minWinrate'\\]"),
     ],
 )
-def test_given_bad_thresholds_when_gated_then_the_error_names_the_key(bad, msg):
+def test_given_bad_thresholds_when_gated_then_the_error_names_the_key(bad: dict[str, float], msg: str) -> None:
     with pytest.raises(GateError, match=msg):
         evaluate_gate(m(9, 0.6, 0), m(10, 0.5, 0), bad)
 
 
-def test_given_a_nan_perplexity_when_gated_then_it_is_refused_by_name():
+def test_given_a_nan_perplexity_when_gated_then_it_is_refused_by_name() -> None:
     with pytest.raises(GateError, match="candidate.perplexity to be a finite number"):
         evaluate_gate(m(float("nan"), 0.6, 0), m(10, 0.5, 0), T)
 
 
-def test_given_metric_files_when_the_gate_cli_runs_then_it_exits_0_or_1_and_writes_the_report(tmp_path, capsys):
+def test_given_metric_files_when_the_gate_cli_runs_then_it_exits_0_or_1_and_writes_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     from sovereign_train.flywheel_cli import main
 
-    def write(name, obj):
+    def write(name: str, obj: object) -> str:
         p = tmp_path / name
         p.write_text(json.dumps(obj))
         return str(p)

@@ -3,8 +3,13 @@ tokenizer trained here: no weights download, no GPU. The image's libraries (torc
 transformers, peft, datasets, llmcompressor) come from requirements.txt, installed by
 setup-tests.sh; when one is missing these tests fail (they are never skipped)."""
 
+from __future__ import annotations
+
 import json
 import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import datasets  # noqa: F401
 import peft  # noqa: F401
@@ -17,6 +22,10 @@ from sovereign_train.checkpoint import COMPLETE_MARKER
 from sovereign_train.cli import main
 from sovereign_train.s3 import list_keys, parse_s3_uri, sync_up
 
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
+
 BASE = "s3://acme-models/tiny-llama/"
 CHATS = [
     {"messages": [{"role": "user", "content": f"What is {a} plus {b}?"}, {"role": "assistant", "content": str(a + b)}]}
@@ -25,7 +34,7 @@ CHATS = [
 ]
 
 
-def _tiny_model(path):
+def _tiny_model(path: Path | str) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -41,7 +50,8 @@ def _tiny_model(path):
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         ),
     )
-    tok = PreTrainedTokenizerFast(
+    # transformers 5.17 leaves the tokenizer's and the model's __init__ unannotated.
+    tok = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tk, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
     )
     tok.chat_template = (
@@ -62,11 +72,11 @@ def _tiny_model(path):
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
     )
-    LlamaForCausalLM(cfg).save_pretrained(path)
+    LlamaForCausalLM(cfg).save_pretrained(path)  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
-def world(fake_s3, tmp_path, monkeypatch, keep_sigterm):
+def world(fake_s3: S3Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep_sigterm: None) -> S3Client:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _tiny_model(tmp_path / "tiny")
     sync_up(fake_s3, str(tmp_path / "tiny"), parse_s3_uri(BASE))
@@ -75,18 +85,19 @@ def world(fake_s3, tmp_path, monkeypatch, keep_sigterm):
     return fake_s3
 
 
-def _env(tmp_path, pod, **over):
+def _env(tmp_path: Path, pod: str, **over: str | None) -> dict[str, str]:
     return job_environ(tmp_path, **{"HOME": str(tmp_path / pod), "MODEL_URI": BASE, **over})
 
 
-def _json(client, uri):
+def _json(client: S3Client, uri: str) -> Any:
+    """The JSON document at uri."""
     u = parse_s3_uri(uri)
     return json.loads(client.get_object(Bucket=u.bucket, Key=u.key)["Body"].read())
 
 
 def test_given_a_tiny_model_when_lora_runs_twice_then_checkpoints_resume_and_the_adapter_evaluates(
-    world, tmp_path, capsys
-):
+    world: S3Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["lora", "--max-steps=4", "--save-steps=2", "--grad-accum=1", "--batch-size=2", "--max-seq-length=64"]
     assert main(args, _env(tmp_path, "pod1")) == 0, capsys.readouterr().err
     ckpt = parse_s3_uri("s3://acme-checkpoints/teams/research/support-v2/")
@@ -121,8 +132,8 @@ def test_given_a_tiny_model_when_lora_runs_twice_then_checkpoints_resume_and_the
 
 @pytest.mark.parametrize("scheme", ["fp8", "awq"])
 def test_given_a_tiny_model_when_quantized_then_a_compressed_tensors_checkpoint_is_published(
-    world, tmp_path, capsys, scheme
-):
+    world: S3Client, tmp_path: Path, capsys: pytest.CaptureFixture[str], scheme: str
+) -> None:
     import llmcompressor  # noqa: F401
     out = f"s3://acme-models/teams/research/tiny-{scheme}/"
     env = _env(tmp_path, "pod", SOVEREIGN_JOB_KIND="quantize", SOVEREIGN_JOB_NAME=f"tiny-{scheme}", OUTPUT_URI=out)
@@ -139,8 +150,8 @@ def test_given_a_tiny_model_when_quantized_then_a_compressed_tensors_checkpoint_
 
 
 def test_given_lora_training_when_sigterm_arrives_then_it_uploads_a_checkpoint_exits_143_and_the_next_pod_resumes(
-    world, tmp_path, capsys, monkeypatch
-):
+    world: S3Client, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import contextlib
     import os
     import signal
@@ -152,14 +163,14 @@ def test_given_lora_training_when_sigterm_arrives_then_it_uploads_a_checkpoint_e
     original = checkpoint.SigtermGuard.checkpointable
 
     @contextlib.contextmanager
-    def watched(self):
+    def watched(self: checkpoint.SigtermGuard) -> Iterator[None]:
         with original(self):
             training.set()
             yield
 
     monkeypatch.setattr(checkpoint.SigtermGuard, "checkpointable", watched)
 
-    def interrupt():  # the spot interruption, once the training loop runs
+    def interrupt() -> None:  # the spot interruption, once the training loop runs
         if training.wait(120):
             threading.Event().wait(1.0)
             os.kill(os.getpid(), signal.SIGTERM)

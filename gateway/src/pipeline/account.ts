@@ -47,6 +47,7 @@ export function auditRow(ctx: RequestContext, instance: string, ms: number): Aud
     latencyMs: Math.round(ms * 1000) / 1000,
     decision: ctx.decision,
     reasons: ctx.reasons,
+    ...(ctx.guard ? { guard: ctx.guard.verdict, guardCategories: ctx.guard.categories } : {}),
     status: ctx.status,
     streamed: ctx.streamed,
     captured: ctx.captured,

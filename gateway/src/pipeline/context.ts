@@ -8,6 +8,7 @@ import type * as http from "node:http";
 import type { AuthzInput } from "../../../components/lib/contracts";
 import type { Principal } from "../auth";
 import type { AuditRow } from "../db";
+import type { GuardVerdict } from "../guard";
 
 export type Endpoint = AuthzInput["request"]["endpoint"];
 export type InferenceEndpoint = Exclude<Endpoint, "/v1/models">;
@@ -33,6 +34,8 @@ export interface RequestContext {
   model: string;
   decision: AuditRow["decision"];
   reasons: readonly string[];
+  /** The guard's verdict on the prompt, when the policy asked for one. */
+  guard?: GuardVerdict;
   status: number;
   tokensIn: number;
   tokensOut: number;

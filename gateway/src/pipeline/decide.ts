@@ -1,6 +1,7 @@
 /**
  * Stage 3: the authorization decision. The gateway counts the request against the team's
- * budgets, asks OPA (one decision, fail closed) and turns a denial into 403, or 429 when every
+ * budgets, asks the policy (one decision, fail closed; the guard call in between when the policy
+ * names one) and turns a denial into 403, or 429 when every
  * reason is a spent budget.
  */
 import type { AuthzDecision, AuthzInput } from "../../../components/lib/contracts";
@@ -8,13 +9,18 @@ import type { Principal } from "../auth";
 import { errors } from "../errors";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
-import { OpaUnavailable, type OpaClient } from "../opa";
+import { OPA_EVALUATION_BUDGET_MS } from "../../../components/lib/deadlines";
+import type { GuardClient } from "../guard";
+import { OpaUnavailable } from "../opa";
+import type { PolicyEngine } from "../policy";
 import { quotaReason, retryAfter } from "../quota";
 import type { RequestContext } from "./context";
 import type { InferenceRequest } from "./validate";
 
 export interface DecideDeps {
-  readonly opa: OpaClient;
+  /** The policy engine: in process (Wasm) or OPA over HTTP (policy.ts). */
+  readonly policy: PolicyEngine;
+  readonly guard: GuardClient;
   readonly metrics: Metrics;
   readonly log: Logger;
 }
@@ -44,15 +50,30 @@ export function inferenceInput(
   };
 }
 
-/** Asks OPA; any failure is a 503 (fail closed) and is recorded as decision `error`. */
+/**
+ * One decision: the policy's plan; when it names a guard call, the gateway makes it and the
+ * policy decides again with the verdict as `input.guard`. The whole decision, guard included,
+ * has `deadlineMs` (components/lib/deadlines.ts); the guard call has its own timeout from the
+ * policy data. Any failure is a 503 (fail closed) and is recorded as decision `error`.
+ */
 export async function authorize(
   d: DecideDeps,
   ctx: RequestContext,
   input: AuthzInput,
-  deadlineMs?: number,
+  deadlineMs = OPA_EVALUATION_BUDGET_MS,
 ): Promise<AuthzDecision> {
+  const start = performance.now();
   try {
-    return await d.opa.decide(input, deadlineMs);
+    let plan = await d.policy.plan(input, deadlineMs);
+    if ("guard" in plan) {
+      const verdict = await d.guard.ask(plan.guard);
+      ctx.guard = verdict;
+      const left = Math.floor(deadlineMs - (performance.now() - start));
+      if (left <= 0) throw new OpaUnavailable(`no time left for the decision after the guard call`);
+      plan = await d.policy.plan({ ...input, guard: verdict }, left);
+      if (!("decision" in plan)) throw new OpaUnavailable("the policy asked for the guard twice");
+    }
+    return plan.decision;
   } catch (e) {
     d.metrics.opaErrors.inc();
     ctx.decision = "error";

@@ -5,7 +5,9 @@ import type { CaptureRecord } from "../capture";
 import type { AuditRow } from "../db";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
+import type { GuardClient } from "../guard";
 import type { OpaClient } from "../opa";
+import type { PolicyEngine } from "../policy";
 import type { QuotaTracker } from "../quota";
 import type { SpillQueue } from "../spill-queue";
 import type { AccountDeps } from "./account";
@@ -17,7 +19,12 @@ export interface PipelineDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly auth: Authenticator;
+  /** OPA over HTTP: the model listing, and decisions when the policy mode is `opa`. */
   readonly opa: OpaClient;
+  /** The decision engine (in process or OPA). */
+  readonly policy: PolicyEngine;
+  /** Asks the guard model when the policy names a guard call. */
+  readonly guard: GuardClient;
   readonly quota: QuotaTracker;
   readonly audit: SpillQueue<AuditRow>;
   /** Absent when capture is off (no bucket configured). */

@@ -64,10 +64,12 @@ export async function inference(
     collect: plan !== undefined,
     promptTokensEstimate: Math.ceil(r.text.chars / 4),
     log: d.log,
-    // With a guard configured, a complete non-streaming answer is screened as a whole: one more
-    // decision with the answer as the assistant's turn. Streams are not screened (yet).
+    // With a guard configured, answers are screened: one more decision with the answer as the
+    // assistant's turn, for a complete non-streaming answer as a whole, for a stream per window
+    // of GATEWAY_GUARD_STREAM_WINDOW_CHARS (each with the window before it).
+    screenWindowChars: cfg.guardStreamWindowChars,
     screen:
-      cfg.guardTimeoutMs > 0 && !r.stream && r.endpoint !== "/v1/embeddings"
+      cfg.guardTimeoutMs > 0 && r.endpoint !== "/v1/embeddings"
         ? async (text) => {
             const input = inferenceInput(ctx, p, r, usage);
             const t = r.text;
@@ -87,9 +89,12 @@ export async function inference(
             return errors.forbidden(ctx.reasons);
           }
         : undefined,
+    // The capture record and the audit row; with GATEWAY_AUDIT_SYNC both are on disk (fsynced)
+    // before the answer's end reaches the client.
     beforeEnd: async (out) => {
-      if (plan && out.response) capture(d, ctx, r, plan, out.response);
-      await journal(d.accountDeps, ctx);
+      const captured =
+        plan && out.response ? capture(d, ctx, r, plan, out.response, cfg.auditSync) : undefined;
+      await Promise.all([captured, journal(d.accountDeps, ctx)]);
     },
   });
 }

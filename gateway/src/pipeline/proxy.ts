@@ -10,6 +10,7 @@ import { errorBody, errors, ApiError } from "../errors";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
 import { now, type RequestContext } from "./context";
+import { StreamScreen } from "./stream-screen";
 
 /** Keep-alive connection pools, one per upstream origin. */
 export class UpstreamAgents {
@@ -54,10 +55,13 @@ export interface ProxyCall {
    */
   readonly beforeEnd?: (result: ProxyResult) => Promise<void> | void;
   /**
-   * Screens a complete non-streaming answer's text (the policy's guard); an error replaces the
-   * answer. Absent: answers are not screened.
+   * Screens answer text (the policy's guard): a complete non-streaming answer as a whole (an
+   * error replaces it), a stream in windows of {@link screenWindowChars} (an error stops it
+   * with an error event). Absent: answers are not screened.
    */
   readonly screen?: (text: string) => Promise<ApiError | undefined>;
+  /** Characters of generated text per screened window of a stream. @default 200 */
+  readonly screenWindowChars?: number;
   readonly log?: Logger;
 }
 
@@ -78,6 +82,8 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
     const tUp = now();
     let settled = false;
     let clientGone = false;
+    // A screened stream was refused mid-way: the upstream is cut, its errors are expected.
+    let refused = false;
     let events = 0;
     const done = (err?: ApiError, result: ProxyResult = {}) => {
       if (settled) return;
@@ -213,8 +219,43 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
       let pending = "";
       let sawDone = false;
       const acc = c.collect ? new Map<number, string>() : undefined;
+      const send = (text: string) => {
+        if (res.destroyed) return;
+        res.write(text);
+        if (first) {
+          first = false;
+          d.metrics.ttfb.observe({ model: ctx.model }, (now() - ctx.t0) / 1000);
+        }
+      };
+      screen = c.screen
+        ? new StreamScreen({
+            windowChars: c.screenWindowChars ?? 200,
+            screen: c.screen,
+            write: send,
+            pause: () => ur.pause(),
+            resume: () => ur.resume(),
+            stop: (err) => {
+              // Refused mid-stream: cut the model off (frees the GPU), charge what it generated,
+              // audit the refusal, then end the stream with an error event in OpenAI's shape.
+              refused = true;
+              ctx.status = err.status;
+              up.destroy();
+              chargeGenerated();
+              finish({}, () => {
+                res.write(`data: ${errorBody(err)}\n\n`);
+                res.end();
+              });
+            },
+          })
+        : undefined;
+      /** Passes one complete event (without its blank line) on, through the screen when there is one. */
+      const screened = (ev: string) => {
+        const pieces: [number, string][] = [];
+        if (relayEvent(ev, ctx, c.clientWantsUsage, acc, pieces)) screen!.add(ev + "\n\n", pieces);
+      };
       ur.setEncoding("utf8");
       ur.on("data", (chunk: string) => {
+        if (refused) return;
         pending += chunk;
         let cut = pending.lastIndexOf("\n\n");
         if (cut < 0) return;
@@ -224,6 +265,15 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
         let outText = complete;
         // Events sent, for charging a stream the client leaves before its usage chunk.
         events += countEvents(complete);
+        if (screen) {
+          // Every event is read (its text is screened); [DONE] is held back until the end.
+          for (const ev of complete.split("\n\n")) {
+            if (!ev) continue;
+            if (/^data:\s*\[DONE\]\s*$/.test(ev)) sawDone = true;
+            else screened(ev);
+          }
+          return;
+        }
         // Events are parsed only when they carry usage or the content is collected; the final
         // [DONE] is held back until beforeEnd has run.
         const holdDone = c.beforeEnd !== undefined && complete.includes("[DONE]");
@@ -240,15 +290,25 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
           }
         }
         if (!outText) return;
-        res.write(outText);
-        if (first) {
-          first = false;
-          d.metrics.ttfb.observe({ model: ctx.model }, (now() - ctx.t0) / 1000);
-        }
+        send(outText);
       });
-      ur.on("error", () => done(errors.badGateway("the model server stream failed")));
+      ur.on("error", () => {
+        if (!refused) done(errors.badGateway("the model server stream failed"));
+      });
       ur.on("end", () => {
+        if (refused) return;
+        if (screen) {
+          const tail = pending.trim();
+          if (tail && !/^data:\s*\[DONE\]$/.test(tail)) screened(tail);
+          else if (tail) sawDone = true;
+          // The tail window is screened before the end; a refusal ends the stream itself.
+          void screen.end().then((ok) => ok && complete());
+          return;
+        }
         if (pending) res.write(pending);
+        complete();
+      });
+      const complete = () => {
         const choices = acc
           ? [...acc]
               .sort(([a], [b]) => a - b)
@@ -262,11 +322,24 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
           if (sawDone) res.write("data: [DONE]\n\n");
           res.end();
         });
-      });
+      };
+    };
+
+    /**
+     * The model worked until now and did not report usage: charge what it generated (each
+     * streamed event carries at most about one token; the first is the role) and the prompt's
+     * estimate.
+     */
+    const chargeGenerated = () => {
+      if (!ctx.tokensIn && !ctx.tokensOut && events > 0) {
+        ctx.tokensIn = c.promptTokensEstimate ?? 0;
+        ctx.tokensOut = Math.max(1, events - (ctx.endpoint === "/v1/chat/completions" ? 1 : 0));
+      }
     };
 
     up.on("timeout", () => up.destroy(Object.assign(new Error("upstream timeout"), { code: "ETIMEDOUT" })));
     up.on("error", (e: NodeJS.ErrnoException) => {
+      if (refused) return;
       d.metrics.upstreamErrors.inc({ model: ctx.model });
       if (res.headersSent) {
         // mid-stream: nothing sensible to send; close the client connection
@@ -278,18 +351,15 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
       if (e.code === "ETIMEDOUT") return done(errors.timeout("the model server did not answer in time"));
       done(errors.badGateway(`the model server for "${ctx.model}" is unreachable`));
     });
+    let screen: StreamScreen | undefined;
     // A client that goes away aborts the upstream request (and frees the GPU).
     res.on("close", () => {
       if (!res.writableFinished) {
         clientGone = true;
+        screen?.abort(); // no more decisions for text nobody will read
         ctx.status = 499;
         up.destroy();
-        // The model worked until now: charge what it generated (each streamed event carries
-        // at most about one token; the first is the role) and the prompt's estimate.
-        if (!ctx.tokensIn && !ctx.tokensOut && events > 0) {
-          ctx.tokensIn = c.promptTokensEstimate ?? 0;
-          ctx.tokensOut = Math.max(1, events - (ctx.endpoint === "/v1/chat/completions" ? 1 : 0));
-        }
+        chargeGenerated();
         done();
       }
     });
@@ -297,16 +367,21 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
   });
 }
 
-/** The text of an answer's choices: message content, completion text and tool-call arguments. */
+/** The text of an answer's choices: message content and refusal, completion text, tool-call names and arguments. */
 export function answerText(choices: unknown[]): string {
   const parts: string[] = [];
   for (const ch of choices) {
     const c = (ch ?? {}) as {
       text?: unknown;
-      message?: { content?: unknown; tool_calls?: { function?: { name?: unknown; arguments?: unknown } }[] };
+      message?: {
+        content?: unknown;
+        refusal?: unknown;
+        tool_calls?: { function?: { name?: unknown; arguments?: unknown } }[];
+      };
     };
     if (typeof c.text === "string") parts.push(c.text);
     if (typeof c.message?.content === "string") parts.push(c.message.content);
+    if (typeof c.message?.refusal === "string") parts.push(c.message.refusal);
     for (const t of Array.isArray(c.message?.tool_calls) ? c.message.tool_calls : [])
       parts.push(`${String(t.function?.name ?? "")}(${String(t.function?.arguments ?? "")})`);
   }
@@ -342,23 +417,47 @@ export function relayEvent(
   ctx: RequestContext,
   clientWantsUsage: boolean,
   acc: Map<number, string> | undefined,
+  /** Receives the text the event adds, per choice: content, text, tool-call names and arguments. */
+  pieces?: [number, string][],
 ): boolean {
-  if (!ev.startsWith("data:")) return true;
+  if (!ev.startsWith("data:")) {
+    // An event of another kind (a comment line is never shown): its text is screened as is.
+    if (!ev.startsWith(":")) pieces?.push([0, ev]);
+    return true;
+  }
   const data = ev.slice(5).trim();
   if (data === "[DONE]") return true;
   let chunk: {
     usage?: Usage | null;
-    choices?: { index?: number; delta?: { content?: string }; text?: string }[];
+    choices?: {
+      index?: number;
+      delta?: {
+        content?: string;
+        refusal?: string;
+        tool_calls?: { function?: { name?: unknown; arguments?: unknown } }[];
+      };
+      text?: string;
+    }[];
   };
   try {
     chunk = JSON.parse(data) as typeof chunk;
   } catch {
+    pieces?.push([0, data]); // not JSON: screened as text all the same
     return true;
   }
-  if (acc && chunk.choices) {
+  if ((acc || pieces) && Array.isArray(chunk.choices)) {
     for (const ch of chunk.choices) {
-      const piece = ch.delta?.content ?? ch.text;
-      if (typeof piece === "string") acc.set(ch.index ?? 0, (acc.get(ch.index ?? 0) ?? "") + piece);
+      const index = typeof ch?.index === "number" ? ch.index : 0;
+      const piece = ch?.delta?.content ?? ch?.text;
+      if (typeof piece === "string") acc?.set(index, (acc.get(index) ?? "") + piece);
+      if (!pieces) continue;
+      if (typeof piece === "string" && piece) pieces.push([index, piece]);
+      if (typeof ch?.delta?.refusal === "string") pieces.push([index, ch.delta.refusal]);
+      for (const t of Array.isArray(ch?.delta?.tool_calls) ? ch.delta.tool_calls : []) {
+        const f = t?.function;
+        if (typeof f?.name === "string") pieces.push([index, `\ntool call ${f.name}(`]);
+        if (typeof f?.arguments === "string") pieces.push([index, f.arguments]);
+      }
     }
   }
   if (chunk.usage) {

@@ -96,9 +96,12 @@ const CHAT: Readonly<Record<string, Check>> = {
   ...GENERATION,
   logprobs: boolean,
   top_logprobs: int(0, 20),
+  // Checked, and turned into text, by toolsText.
   tools: (v, p) => {
     if (!Array.isArray(v)) bad(p, `expected an array, found ${show(v)}`);
-    v.forEach((t, i) => obj(t, `${p}[${i}]`));
+  },
+  functions: (v, p) => {
+    if (!Array.isArray(v)) bad(p, `expected an array, found ${show(v)}`);
   },
   response_format: obj,
 };
@@ -148,7 +151,14 @@ export function checkShape(endpoint: InferenceEndpoint, body: Record<string, unk
   for (const [k, check] of Object.entries(rules)) if (body[k] !== undefined) check(body[k], k);
   for (const k of UNSCREENABLE_FIELDS)
     if (body[k] !== undefined) bad(k, "not accepted by the gateway: the guard cannot screen it");
-  if (endpoint === "/v1/chat/completions") return chatText(body.messages);
+  if (endpoint === "/v1/chat/completions") {
+    const t = chatText(body.messages);
+    const tools = toolsText(body);
+    if (!tools) return t;
+    // The chat template renders tool definitions into the prompt: the guard reads them as the
+    // system turn they become.
+    return { messages: [{ role: "system", content: tools }, ...t.messages!], chars: t.chars + tools.length };
+  }
   if (endpoint === "/v1/completions") {
     const parts = texts(body.prompt, "prompt", false);
     if (typeof body.suffix === "string" && body.suffix) parts.push(body.suffix);
@@ -239,6 +249,37 @@ function chatText(v: unknown): ScreenText {
     return { role: m.role, content };
   });
   return { messages, chars };
+}
+
+/**
+ * The tool definitions of a chat request (`tools`, and the legacy `functions`) as the text the
+ * model reads: per function its name, description and parameter schema (as JSON, so every
+ * property name, description and enum value is in it). Empty when there are none.
+ */
+function toolsText(body: Record<string, unknown>): string {
+  const out: string[] = [];
+  const fn = (f: unknown, p: string) => {
+    if (!isObj(f)) return bad(p, `expected an object, found ${show(f)}`);
+    str(f.name, `${p}.name`);
+    if (f.description !== undefined) str(f.description, `${p}.description`);
+    if (f.parameters !== undefined) obj(f.parameters, `${p}.parameters`);
+    const lines = [`tool ${f.name as string}`];
+    if (f.description) lines.push(f.description as string);
+    if (f.parameters !== undefined) lines.push(`parameters: ${JSON.stringify(f.parameters)}`);
+    out.push(lines.join("\n"));
+  };
+  ((body.tools as unknown[] | undefined) ?? []).forEach((t, i) => {
+    const p = `tools[${i}]`;
+    if (!isObj(t)) return bad(p, `expected an object, found ${show(t)}`);
+    if (t.type !== "function")
+      bad(
+        `${p}.type`,
+        `only function tools are accepted (the guard screens their text), found ${show(t.type)}`,
+      );
+    fn(t.function, `${p}.function`);
+  });
+  ((body.functions as unknown[] | undefined) ?? []).forEach((f, i) => fn(f, `functions[${i}]`));
+  return out.join("\n\n");
 }
 
 /** max_completion_tokens or max_tokens (0 when absent). */

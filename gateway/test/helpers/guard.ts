@@ -1,13 +1,15 @@
 /**
  * A guard model for gateway tests: answers like Llama Guard ("safe", or "unsafe" and a line of
  * categories) after a configurable delay, flags text containing "ignore previous instructions",
- * and records what it was asked.
+ * and records what it was asked; `failing` makes it answer 503.
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 
 export class SlowGuard {
   readonly seen: string[] = [];
+  /** Answer 503 to every question (a guard that is down behind a reachable address). */
+  failing = false;
   private server?: http.Server;
 
   constructor(public delayMs = 0) {}
@@ -23,6 +25,10 @@ export class SlowGuard {
         this.seen.push(text);
         const verdict = /ignore (all )?previous instructions/i.test(text) ? "unsafe\nS14" : "safe";
         setTimeout(() => {
+          if (this.failing) {
+            res.writeHead(503, { "content-type": "text/plain" }).end("guard down");
+            return;
+          }
           res.writeHead(200, { "content-type": "application/json" }).end(
             JSON.stringify({
               object: "chat.completion",

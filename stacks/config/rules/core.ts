@@ -1,6 +1,5 @@
 /** Rules that hold on every substrate: models, pools, teams and their references. */
 import { gpuFamily } from "../../../components/lib/gpu-catalog";
-import { isBucketName } from "../../../components/lib/naming";
 import { gpusOf } from "../../../components/platform/model-server";
 import type { ConfigIssue } from "../errors";
 import type { GpuPoolConfig } from "../schema";
@@ -195,21 +194,6 @@ export const guardFailOpenOnlyInDev: Rule = ({ config, settings }) =>
       ]
     : [];
 
-export const bucketNamesValid: Rule = ({ config }) => {
-  const prefix = config.storage.bucketPrefix;
-  const bad = ["models", "datasets", "checkpoints", "inference-logs", "access-logs"]
-    .map((s) => `${prefix}-${s}`)
-    .filter((b) => !isBucketName(b));
-  return bad.length > 0
-    ? [
-        issue(
-          "storage.bucketPrefix",
-          `expected a prefix that makes DNS-compatible bucket names (lowercase letters, digits, single '-'), found "${prefix}" giving "${bad[0]}"`,
-        ),
-      ]
-    : [];
-};
-
 export const secretsForReceivers: Rule = ({ config }) => {
   const am = config.observability.alertmanager;
   const secrets = config.secrets;
@@ -253,7 +237,6 @@ export const CORE_RULES: Rule[] = [
   poolsMatchSubstrate,
   guardModelExists,
   guardFailOpenOnlyInDev,
-  bucketNamesValid,
   secretsForReceivers,
   prodBackups,
 ];

@@ -10,6 +10,10 @@ import type { StackSettings } from "../settings";
 export interface RuleInput {
   readonly config: StackConfig;
   readonly settings: StackSettings;
+  /** The stack's name, when the caller knows it (the program, `check-config` from the file name). */
+  readonly stack?: string;
+  /** The `aws:region` provider setting of the stack file, when set. */
+  readonly awsRegion?: string;
 }
 export type Rule = (input: RuleInput) => ConfigIssue[];
 
