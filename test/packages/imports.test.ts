@@ -128,7 +128,8 @@ describe("the kit's root manifest", () => {
     const scripts = (manifest(".") as { scripts?: Record<string, string> }).scripts ?? {};
     const others = MANIFESTS.filter((m) => m !== "package.json").map((m) => path.dirname(m));
     expect(others.length).toBeGreaterThan(0);
-    for (const dir of others) expect(scripts.prepare, dir).toContain(`npm ci --prefix ${dir} `);
+    for (const dir of others)
+      expect(scripts.prepare ?? "(no prepare script)", dir).toContain(`npm ci --prefix ${dir} `);
     // Not an install hook: a customer's npm install of the packed kit (examples/customer-repo)
     // runs those, and the package holds neither gateway/ nor policy-pack/.
     for (const hook of ["preinstall", "install", "postinstall"]) expect(scripts[hook], hook).toBeUndefined();
