@@ -1,6 +1,7 @@
 /**
- * The pack's config (`--policy-pack-config`) for a sovereign stack config. Used by
- * `gen-config.ts` to write config/<stack>.json and by the tests; the pack itself never imports it.
+ * The pack's config (`--policy-pack-config`) for a sovereign stack config. Used by the kit's
+ * `scripts/gen-pack-config.ts` to write config/<stack>.json and by the tests; the pack itself
+ * never imports it.
  */
 import type { PolicyConfigSchema } from "@pulumi/policy";
 import { type PackConfig, type Suppression, reasonProblem } from "./lib";

@@ -3,7 +3,10 @@
 # tests, and the e2e (every shipped stack applied to a real API server, docs/e2e.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== install (npm ci)"
+# Three packages, each with its own manifest and lockfile (docs/decisions/0006-own-packages.md):
+# the kit (the Pulumi program, scripts and tests), the gateway and the policy pack. The kit's
+# prepare script runs `npm ci --prefix gateway` and `npm ci --prefix policy-pack`.
+echo "== install (npm ci: the kit, then its prepare script: gateway/, policy-pack/)"
 npm ci --no-audit --no-fund
 # The trainer's ML venv (torch, about 7.6 GB, cached outside the clone) is mostly download and
 # unpacking, so on a cold machine it installs in the background while the Go tools compile.

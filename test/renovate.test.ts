@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { filesUnder, MANIFESTS } from "./helpers/package-imports";
 
 const ROOT = path.resolve(__dirname, "..");
 const config = JSON.parse(fs.readFileSync(path.join(ROOT, "renovate.json"), "utf8")) as {
@@ -89,10 +90,14 @@ describe("renovate.json", () => {
     expect(config.enabledManagers).toEqual(
       expect.arrayContaining(["npm", "pip_requirements", "dockerfile", "custom.regex"]),
     );
-    // Their pins are exact, so Renovate proposes each bump as a change to review.
-    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
-    for (const [name, v] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies }))
-      expect(v, name).toMatch(/^\d+\.\d+\.\d+$/);
+    // Their pins are exact, so Renovate proposes each bump as a change to review; every manifest
+    // (the kit's, the gateway's, the policy pack's) is one Renovate's npm manager finds.
+    for (const m of MANIFESTS) {
+      const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, m), "utf8"));
+      for (const [name, v] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies }))
+        expect(v, `${m}: ${name}`).toMatch(/^\d+\.\d+\.\d+$/);
+      expect(fs.existsSync(path.join(ROOT, path.dirname(m), "package-lock.json")), m).toBe(true);
+    }
     const pipFiles = fs
       .readdirSync(path.join(ROOT, "trainer"))
       .filter((f) => /^requirements(-\w+)?\.txt$/.test(f))
@@ -104,5 +109,29 @@ describe("renovate.json", () => {
       for (const line of fs.readFileSync(path.join(ROOT, f), "utf8").split("\n"))
         if (line.trim() && !line.trim().startsWith("#") && !line.trim().startsWith("-"))
           expect(line, f).toMatch(/==/);
+  });
+
+  it("GIVEN the npm manifests WHEN listed THEN they are every package.json outside node_modules and examples/", () => {
+    // examples/customer-repo/package.json is a customer's manifest (the packed kit as a file:
+    // dependency), shown as an example, not one of the kit's packages.
+    const found = filesUnder(ROOT, ".", (f) => f === "package.json").filter(
+      (f) => !f.startsWith("examples/"),
+    );
+    expect(found).toEqual([...MANIFESTS].sort());
+  });
+
+  it("GIVEN a package pinned in several manifests WHEN compared THEN every manifest pins the same version", () => {
+    const pins = new Map<string, Map<string, string>>();
+    for (const m of MANIFESTS) {
+      const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, m), "utf8"));
+      for (const [name, v] of Object.entries<string>({ ...pkg.dependencies, ...pkg.devDependencies }))
+        pins.set(name, (pins.get(name) ?? new Map()).set(m, v));
+    }
+    const shared = [...pins].filter(([, at]) => at.size > 1);
+    expect(shared.map(([name]) => name)).toContain("pg"); // the check is not empty
+    const split = shared
+      .filter(([, at]) => new Set(at.values()).size > 1)
+      .map(([n, at]) => `${n}: ${[...at].map(([m, v]) => `${m} ${v}`).join(", ")}`);
+    expect(split).toEqual([]);
   });
 });

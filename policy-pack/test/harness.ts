@@ -13,7 +13,6 @@ import type {
   StackValidationArgs,
   StackValidationPolicy,
 } from "@pulumi/policy";
-import type { RecordedResource } from "../../test/helpers/mocks";
 import { RESOURCE_POLICIES, STACK_POLICIES } from "../policies";
 
 export interface FakeResource {
@@ -215,23 +214,4 @@ export async function runPack(
         out.push({ policy: p.name, urn: urnOf(r), message });
   for (const p of STACK_POLICIES) out.push(...(await validateStackWith(p, rs, config)));
   return out;
-}
-
-/** Recorded (mocked) resources → what the engine would hand the policies. */
-export function fromRecorded(recorded: readonly RecordedResource[]): FakeResource[] {
-  const byUrn = new Map(recorded.map((r) => [r.urn, r]));
-  return recorded.map((r) => {
-    // A provider reference is "<urn>::<id>".
-    const providerUrn = r.provider?.replace(/::[^:]*$/, "");
-    const p = providerUrn ? byUrn.get(providerUrn) : undefined;
-    return {
-      type: r.type,
-      name: r.name,
-      urn: r.urn,
-      props: r.inputs,
-      opts: { protect: r.protect, parent: r.parent },
-      provider: p ? { type: p.type, name: p.name, urn: p.urn, props: p.inputs } : undefined,
-      dependsOn: r.dependsOn,
-    };
-  });
 }

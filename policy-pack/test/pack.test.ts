@@ -1,13 +1,11 @@
 /**
- * The pack as a whole: its composition (index.ts), its config files, and forbidden changes to
- * an otherwise compliant prod stack failing with the rule id and a fix.
+ * The pack as a whole: its composition (index.ts), its rule files and PulumiPolicy.yaml, and
+ * forbidden changes to an otherwise compliant prod stack failing with the rule id and a fix.
+ * (That config/<stack>.json is up to date is the kit's test: test/policy-pack/.)
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { parse as parseYaml } from "yaml";
-import { shippedStacks } from "../../stacks/config/load";
-import { CONFIG_DIR, renderPackConfig } from "../gen-config";
 import { PACK_NAME, POLICIES } from "../policies";
 import { type FakeResource, runPack } from "./harness";
 
@@ -47,26 +45,11 @@ describe("sovereign-baseline pack", () => {
   });
 
   it("GIVEN PulumiPolicy.yaml WHEN read THEN it is a nodejs pack with a version", () => {
-    const doc = parseYaml(fs.readFileSync(path.join(PACK_DIR, "PulumiPolicy.yaml"), "utf8")) as Record<
-      string,
-      string
-    >;
+    // Top-level `key: value` lines (the pack's tree has no YAML parser; the file is flat).
+    const text = fs.readFileSync(path.join(PACK_DIR, "PulumiPolicy.yaml"), "utf8");
+    const doc = Object.fromEntries([...text.matchAll(/^([a-z]+): (\S+)$/gm)].map((m) => [m[1], m[2]]));
     expect(doc.runtime).toBe("nodejs");
     expect(doc.version).toMatch(/^\d+\.\d+\.\d+$/);
-  });
-
-  it("GIVEN every shipped stack WHEN its pack config is generated THEN config/<stack>.json is up to date (npx tsx policy-pack/gen-config.ts)", () => {
-    for (const stack of shippedStacks()) {
-      const file = path.join(CONFIG_DIR, `${stack}.json`);
-      expect(fs.existsSync(file), file).toBe(true);
-      expect(JSON.parse(fs.readFileSync(file, "utf8")), stack).toEqual(JSON.parse(renderPackConfig(stack)));
-    }
-    const prod = JSON.parse(fs.readFileSync(path.join(CONFIG_DIR, "aws-prod.json"), "utf8"));
-    expect(prod.all).toBe("mandatory");
-    expect(prod["prod-data-protection"]).toEqual({ profile: "prod", suppressions: [] });
-    expect(prod["region-allowlist"]).toEqual({ allowedRegions: ["eu-central-1"], suppressions: [] });
-    // `all: mandatory` must not turn the suppression report into a gate.
-    expect(prod.suppressions.enforcementLevel).toBe("advisory");
   });
 });
 

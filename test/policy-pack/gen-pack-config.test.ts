@@ -1,5 +1,5 @@
 /**
- * gen-config's output is what the format check accepts, and a stack file a user adds to
+ * gen-pack-config's output is what the format check accepts, and a stack file a user adds to
  * stacks/ neither breaks the tests' view of the shipped stacks nor lacks a pack config.
  */
 import * as fs from "node:fs";
@@ -9,7 +9,12 @@ import { spawnSync } from "node:child_process";
 import * as prettier from "prettier";
 import { describe, expect, it } from "vitest";
 import { KIT_STACKS, shippedStacks, STACKS_DIR, stackNames } from "../../stacks/config/load";
-import { CONFIG_DIR, formatPackConfig, renderPackConfig, writePackConfigs } from "../gen-config";
+import {
+  CONFIG_DIR,
+  formatPackConfig,
+  renderPackConfig,
+  writePackConfigs,
+} from "../../scripts/gen-pack-config";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -22,7 +27,20 @@ function stacksWithUserStack(): string {
   return dir;
 }
 
-describe("policy-pack/gen-config.ts", () => {
+describe("scripts/gen-pack-config.ts", () => {
+  it("GIVEN every shipped stack WHEN its pack config is generated THEN config/<stack>.json is up to date (npx tsx scripts/gen-pack-config.ts)", () => {
+    for (const stack of shippedStacks()) {
+      const file = path.join(CONFIG_DIR, `${stack}.json`);
+      expect(fs.existsSync(file), file).toBe(true);
+      expect(JSON.parse(fs.readFileSync(file, "utf8")), stack).toEqual(JSON.parse(renderPackConfig(stack)));
+    }
+    const prod = JSON.parse(fs.readFileSync(path.join(CONFIG_DIR, "aws-prod.json"), "utf8"));
+    expect(prod.all).toBe("mandatory");
+    expect(prod["prod-data-protection"]).toEqual({ profile: "prod", suppressions: [] });
+    expect(prod["region-allowlist"]).toEqual({ allowedRegions: ["eu-central-1"], suppressions: [] });
+    // `all: mandatory` must not turn the suppression report into a gate.
+    expect(prod.suppressions.enforcementLevel).toBe("advisory");
+  });
   it("GIVEN every kit stack WHEN its pack config is rendered THEN the committed file is byte-identical and passes prettier's check", async () => {
     for (const stack of shippedStacks()) {
       const file = path.join(CONFIG_DIR, `${stack}.json`);
@@ -38,7 +56,7 @@ describe("policy-pack/gen-config.ts", () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), "pack-config-"));
     const r = spawnSync(
       process.execPath,
-      ["--import", "tsx", "policy-pack/gen-config.ts", "--stacks-dir", stacks, "--out", out],
+      ["--import", "tsx", "scripts/gen-pack-config.ts", "--stacks-dir", stacks, "--out", out],
       { cwd: ROOT, encoding: "utf8" },
     );
     expect(r.stderr).toBe("");
@@ -55,7 +73,7 @@ describe("policy-pack/gen-config.ts", () => {
     expect(check.status, check.stdout + check.stderr).toBe(0);
   });
 
-  it("GIVEN a user's stack file next to the kit's WHEN the stacks are listed THEN the tests still see exactly the kit's stacks and gen-config sees all", async () => {
+  it("GIVEN a user's stack file next to the kit's WHEN the stacks are listed THEN the tests still see exactly the kit's stacks and gen-pack-config sees all", async () => {
     const stacks = stacksWithUserStack();
     expect(shippedStacks(stacks)).toEqual([...KIT_STACKS]);
     expect(stackNames(stacks)).toEqual(["acme", "aws-dev", "aws-prod", "local"]);
@@ -65,12 +83,12 @@ describe("policy-pack/gen-config.ts", () => {
 
   it("GIVEN a bad flag or a missing directory WHEN the script runs THEN it names the problem in one line, no stack trace, exit 2", () => {
     for (const args of [["--colour", "blue"], ["--out", "/nonexistent/dir"], ["--out"]]) {
-      const r = spawnSync(process.execPath, ["--import", "tsx", "policy-pack/gen-config.ts", ...args], {
+      const r = spawnSync(process.execPath, ["--import", "tsx", "scripts/gen-pack-config.ts", ...args], {
         cwd: ROOT,
         encoding: "utf8",
       });
       expect(r.status, args.join(" ")).toBe(2);
-      expect(r.stderr).toMatch(/^gen-config: /);
+      expect(r.stderr).toMatch(/^gen-pack-config: /);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
   });

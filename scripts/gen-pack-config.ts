@@ -1,17 +1,18 @@
 /**
  * Writes policy-pack/config/<stack>.json for every stack file in stacks/ (the kit's and any
  * stack a user added), formatted as the repository's prettier config wants them:
- *   npx tsx policy-pack/gen-config.ts [--stacks-dir DIR] [--out DIR]
- * A test checks the kit's files are up to date and formatted.
+ *   npx tsx scripts/gen-pack-config.ts [--stacks-dir DIR] [--out DIR]
+ * A test checks the kit's files are up to date and formatted. It is the kit's script, not part of
+ * the pack: it reads the kit's stack configs (the pack's own tree imports nothing of the kit).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as prettier from "prettier";
+import { packConfigFile } from "../policy-pack/stack-config";
 import { rawFromStackFile, STACKS_DIR, stackFile, stackNames } from "../stacks/config/load";
 import { parseConfig } from "../stacks/config/validate";
-import { packConfigFile } from "./stack-config";
 
-export const CONFIG_DIR = path.join(__dirname, "config");
+export const CONFIG_DIR = path.join(__dirname, "..", "policy-pack", "config");
 
 /** The pack config of a stack file as plain JSON (not yet formatted). */
 export function renderPackConfig(stack: string, file: string = stackFile(stack)): string {
@@ -20,7 +21,7 @@ export function renderPackConfig(stack: string, file: string = stackFile(stack))
   return JSON.stringify(packConfigFile(config), null, 2) + "\n";
 }
 
-/** The file content gen-config writes for `outFile`: the JSON run through prettier with the repo's options. */
+/** The file content gen-pack-config writes for `outFile`: the JSON run through prettier with the repo's options. */
 export async function formatPackConfig(json: string, outFile: string): Promise<string> {
   const options = (await prettier.resolveConfig(outFile)) ?? {};
   return prettier.format(json, { ...options, filepath: outFile });
@@ -65,9 +66,9 @@ if (require.main === module) {
       console.log(`wrote ${path.relative(process.cwd(), f)}`);
   })().catch((e: unknown) => {
     const msg = e instanceof Error ? e.message : String(e);
-    console.error(`gen-config: ${msg}`);
+    console.error(`gen-pack-config: ${msg}`);
     if (e instanceof UsageError)
-      console.error("usage: npx tsx policy-pack/gen-config.ts [--stacks-dir DIR] [--out DIR]");
+      console.error("usage: npx tsx scripts/gen-pack-config.ts [--stacks-dir DIR] [--out DIR]");
     process.exit(e instanceof UsageError ? 2 : 1);
   });
 }
