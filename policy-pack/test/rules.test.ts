@@ -4,8 +4,7 @@
  */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
 import { describe, expect, it } from "vitest";
-import { CLASSIFICATIONS as PACK_CLASSIFICATIONS, parseImage } from "../lib";
-import { CLASSIFICATIONS } from "../../components/lib/classification";
+import { parseImage } from "../lib";
 import { RESOURCE_POLICIES, RULES } from "../policies";
 import { allowedImages } from "../rules/allowed-images";
 import { cmkEncryption } from "../rules/cmk-encryption";
@@ -1032,9 +1031,5 @@ describe("every rule checks values, not keys", () => {
 
   it("GIVEN the mandatory rules WHEN the wrong-value cases are listed THEN every rule has one", () => {
     expect([...new Set(WRONG_VALUES.map((w) => w.rule))].sort()).toEqual(RULES.map((r) => r.name).sort());
-  });
-
-  it("GIVEN the pack's classification levels WHEN compared with the kit's THEN they are the same list", () => {
-    expect([...PACK_CLASSIFICATIONS]).toEqual([...CLASSIFICATIONS]);
   });
 });

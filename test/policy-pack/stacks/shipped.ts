@@ -13,7 +13,7 @@ import type { RecordedResource } from "../../helpers/mocks";
 import { runShippedStack, type StackRun } from "../../helpers/stack";
 
 /** Recorded (mocked) resources → what the engine would hand the policies. */
-function fromRecorded(recorded: readonly RecordedResource[]): FakeResource[] {
+export function fromRecorded(recorded: readonly RecordedResource[]): FakeResource[] {
   const byUrn = new Map(recorded.map((r) => [r.urn, r]));
   return recorded.map((r) => {
     // A provider reference is "<urn>::<id>".

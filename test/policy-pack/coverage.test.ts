@@ -7,12 +7,13 @@
  * applicable somewhere, or its scope is not a scope.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { runShippedStack } from "../../test/helpers/stack";
+import { runShippedStack } from "../helpers/stack";
 import { rawFromStackFile, shippedStacks, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
-import { MANDATORY_STACK_POLICIES, RESOURCE_POLICIES, RULES } from "../policies";
-import { packConfigFor } from "../stack-config";
-import { type FakeResource, appliesTo, fromRecorded, stackAppliesTo } from "./harness";
+import { MANDATORY_STACK_POLICIES, RESOURCE_POLICIES, RULES } from "../../policy-pack/policies";
+import { packConfigFor } from "../../policy-pack/stack-config";
+import { type FakeResource, appliesTo, stackAppliesTo } from "../../policy-pack/test/harness";
+import { fromRecorded } from "./stacks/shipped";
 
 interface Tally {
   /** Rule → "<stack>: <type> <name>" of each resource it applies to. */

@@ -8,11 +8,11 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../stacks/config/validate";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { ConfigError } from "../../stacks/config/errors";
-import { SUPPRESSION_REPORT } from "../policies";
-import { packConfigFile, packConfigFor } from "../stack-config";
-import { cmkEncryption } from "../rules/cmk-encryption";
-import { s3TlsOnly } from "../rules/s3-tls-only";
-import { type FakeResource, runPack, validateStackWith, validateWith } from "./harness";
+import { SUPPRESSION_REPORT } from "../../policy-pack/policies";
+import { packConfigFile, packConfigFor } from "../../policy-pack/stack-config";
+import { cmkEncryption } from "../../policy-pack/rules/cmk-encryption";
+import { s3TlsOnly } from "../../policy-pack/rules/s3-tls-only";
+import { type FakeResource, runPack, validateStackWith, validateWith } from "../../policy-pack/test/harness";
 
 const REASON = "the vendor's appliance only accepts the AWS-managed key; ticket SEC-1234 tracks its removal";
 
