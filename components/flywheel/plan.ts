@@ -34,7 +34,7 @@ export interface FlywheelTeamInput {
 
 /** The captures prefix of one team: the only part of the inference-log bucket it may read. */
 export function teamCapturePrefix(team: string): string {
-  return `captures/date=*/team=${team}/`;
+  return `captures/team=${team}/`;
 }
 
 /** The flywheel input of every team whose flywheel is enabled, from the validated config. */

@@ -5,7 +5,7 @@
  * both. Every problem is reported at once, quoting the bad value.
  */
 import * as fs from "node:fs";
-import type { Classification } from "../../components/lib/classification";
+import { CLASSIFICATIONS, type Classification } from "../../components/lib/classification";
 import { opaDeadlineMs } from "../../components/lib/deadlines";
 import { patternProblem } from "./capture";
 import type { Catalog, CatalogModel, CatalogTeam } from "../../components/lib/contracts";
@@ -267,9 +267,17 @@ function parseCatalog(raw: unknown, problems: string[]): Catalog {
       );
       continue;
     }
+    const cls = m.dataClassification;
+    if (cls !== undefined && !(CLASSIFICATIONS as readonly unknown[]).includes(cls))
+      problems.push(
+        `catalog.models.${name}.dataClassification: expected one of ${CLASSIFICATIONS.join(", ")}, found ${JSON.stringify(cls)}`,
+      );
     models[name] = {
       role: m.role as CatalogModel["role"],
       baseModel: typeof m.baseModel === "string" ? m.baseModel : undefined,
+      ...(typeof cls === "string" && (CLASSIFICATIONS as readonly string[]).includes(cls)
+        ? { dataClassification: cls as Classification }
+        : {}),
     };
   }
   const routes: Record<string, string> = {};

@@ -17,9 +17,10 @@ export function gatewayCatalog(config: StackConfig): Catalog {
   const models: Record<string, Catalog["models"][string]> = {};
   const routes: Record<string, string> = {};
   for (const m of config.models) {
-    models[m.name] = { role: m.role };
+    models[m.name] = { role: m.role, dataClassification: m.dataClassification };
     routes[m.name] = modelServerUrl(m.name);
-    for (const a of m.loraAdapters) models[a.name] = { role: m.role, baseModel: m.name };
+    for (const a of m.loraAdapters)
+      models[a.name] = { role: m.role, baseModel: m.name, dataClassification: m.dataClassification };
   }
   return { teams, models, routes, redactPatterns: config.gateway.redactPatterns };
 }

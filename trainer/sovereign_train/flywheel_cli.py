@@ -2,7 +2,7 @@
 trainer image in the team's namespace (docs/flywheel.md).
 
 build-dataset
-  Reads s3://<inference logs>/captures/date=D/team=<TEAM>/ for each day D in [--from, --to]
+  Reads s3://<inference logs>/captures/team=<TEAM>/date=D/ for each day D in [--from, --to]
   (never another team's partition), builds the dataset (sovereign_train.flywheel_dataset) and,
   when at least --min-new-records kept records are newer than --after, writes
   DATASETS_URI/<version>/{train.jsonl,eval.jsonl,manifest.json}; the manifest goes up last and an
@@ -172,7 +172,7 @@ def build_dataset(args, env: Mapping[str, str], client=None, decide=None) -> dic
     with open(paths["train"], "wb") as ft, open(paths["eval"], "wb") as fe:
         files = {"train": ft, "eval": fe}
         for day in _days(first, last):
-            part = captures.key + f"date={day.isoformat()}/team={team}/"
+            part = captures.key + f"team={team}/date={day.isoformat()}/"
             pages = client.get_paginator("list_objects_v2").paginate(Bucket=captures.bucket, Prefix=part)
             for page in pages:
                 for obj in page.get("Contents", []):

@@ -11,7 +11,7 @@ import { validate } from "./validate";
 import { authorize, enforce, inferenceInput } from "./decide";
 import { route } from "./route";
 import { proxy } from "./proxy";
-import { capture, planCapture } from "./capture";
+import { capture, optedOut, planCapture } from "./capture";
 import type { PipelineDeps } from "./deps";
 import { journal } from "./account";
 
@@ -23,6 +23,7 @@ export async function inference(
 ): Promise<void> {
   const cfg = d.cfg;
   const p = await authenticate(d.auth, req, ctx);
+  const optOut = optedOut(req, p);
   const r = await validate(req, ctx, {
     maxBodyBytes: cfg.maxBodyBytes,
     catalog: cfg.catalog,
@@ -54,6 +55,7 @@ export async function inference(
     throw e;
   }
   const plan = planCapture(d, r, decision);
+  let guardFlagged = false;
   await proxy({ agents: d.agents, metrics: d.metrics, upstreamTimeoutMs: cfg.upstreamTimeoutMs }, ctx, {
     req,
     res,
@@ -61,7 +63,7 @@ export async function inference(
     body: call.body,
     stream: r.stream,
     clientWantsUsage: r.clientWantsUsage,
-    collect: plan !== undefined,
+    collect: plan !== undefined && !optOut,
     promptTokensEstimate: Math.ceil(r.text.chars / 4),
     log: d.log,
     // With a guard configured, a complete non-streaming answer is screened as a whole: one more
@@ -81,6 +83,7 @@ export async function inference(
               decisionDeadlineMs(cfg, r.raw.length + text.length),
             );
             if (verdict.allow) return undefined;
+            guardFlagged = verdict.reasons.includes("guard_flagged");
             ctx.decision = "deny";
             ctx.reasons = verdict.reasons.map((x) => `response_${x}`);
             for (const x of ctx.reasons) d.metrics.denials.inc({ team: p.team, reason: x });
@@ -88,7 +91,11 @@ export async function inference(
           }
         : undefined,
     beforeEnd: async (out) => {
-      if (plan && out.response) capture(d, ctx, r, plan, out.response);
+      // A flagged answer or an opted-out request leaves a record without content (counted by the
+      // dataset builder); any other answered request its redacted content.
+      if (plan && (guardFlagged || (optOut && ctx.status === 200)))
+        capture(d, ctx, r, plan, null, cfg.catalog, { optOut, guardFlagged });
+      else if (plan && out.response) capture(d, ctx, r, plan, out.response, cfg.catalog);
       await journal(d.accountDeps, ctx);
     },
   });
