@@ -9,6 +9,7 @@
  * `captures/…/team=<team>/` partition of the inference-log bucket. Pure: no I/O.
  */
 import { k8sLabels, teamLabels } from "../lib/labels";
+import { teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
 import { TRAINER_IMAGE } from "../lib/versions";
 import { QUEUE_LABEL, TEAM_LOCAL_QUEUE, type K8sObject } from "../platform/tenancy-plan";
@@ -34,7 +35,7 @@ export interface FlywheelTeamInput {
 
 /** The captures prefix of one team: the only part of the inference-log bucket it may read. */
 export function teamCapturePrefix(team: string): string {
-  return `captures/team=${team}/`;
+  return teamCapturesPrefix(team);
 }
 
 /** The flywheel input of every team whose flywheel is enabled, from the validated config. */
