@@ -91,6 +91,8 @@ export interface GatewayConfig {
   /** Identifies this replica in object keys and spill files. */
   readonly instanceId: string;
   readonly catalog: Catalog;
+  /** How often the flywheel adapters' versions are read from the registry, ms. @default 10000 */
+  readonly flywheelSyncMs?: number;
 }
 
 export class ConfigError extends Error {
@@ -222,6 +224,7 @@ export function loadConfig(
     accessLog: bool("GATEWAY_ACCESS_LOG", true),
     instanceId: str("GATEWAY_INSTANCE_ID", env.HOSTNAME ?? `gw-${process.pid}`),
     catalog,
+    flywheelSyncMs: int("GATEWAY_FLYWHEEL_SYNC_MS", 10_000),
   };
   if (cfg.metricsPort !== 0 && cfg.metricsPort === cfg.port)
     problems.push(`GATEWAY_METRICS_PORT: expected a port other than GATEWAY_PORT, found ${cfg.metricsPort}`);

@@ -24,6 +24,8 @@ import { ApiError, errors, sendError } from "./errors";
 import { createLogger, type Logger } from "./log";
 import { createMetrics, type Metrics } from "./metrics";
 import { OpaClient } from "./opa";
+import { routesFromServing, type AdapterRoute } from "./flywheel/split";
+import { serving } from "./flywheel/registry";
 import { account, journal, type AccountDeps } from "./pipeline/account";
 import { INFERENCE_ENDPOINTS, newContext } from "./pipeline/context";
 import type { PipelineDeps } from "./pipeline/deps";
@@ -66,6 +68,8 @@ export class Gateway {
   private draining = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly cfg: GatewayConfig;
+  /** The flywheel adapters' versions, refreshed from the registry (schema `flywheel`). */
+  private adapterRoutes: Record<string, AdapterRoute> = {};
 
   constructor(private readonly o: GatewayOptions) {
     const cfg = (this.cfg = o.config);
@@ -150,6 +154,7 @@ export class Gateway {
           })
         : undefined,
       accountDeps: this.accountDeps,
+      adapterRoutes: () => this.adapterRoutes,
     };
 
     // A client has receiveTimeoutMs to send headers and body (a stalled one gets 408 and is
@@ -185,6 +190,10 @@ export class Gateway {
     const sync = setInterval(() => void this.syncUsage(), this.o.usageSyncMs ?? 5000);
     sync.unref();
     this.timers.push(sync);
+    await this.syncAdapters();
+    const adapters = setInterval(() => void this.syncAdapters(), this.cfg.flywheelSyncMs ?? 10_000);
+    adapters.unref();
+    this.timers.push(adapters);
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(this.cfg.port, this.cfg.host, () => resolve());
@@ -212,6 +221,21 @@ export class Gateway {
       void this.syncUsage();
     } catch (e) {
       this.log.warn("migrations not applied yet", { error: (e as Error).message });
+    }
+  }
+
+  /**
+   * Reads which version of each flywheel adapter is promoted and which is in its canary (the
+   * registry's open deployment rows), for the route stage's split. No registry yet (the
+   * `flywheel` schema does not exist): no adapter is split. A failed read keeps the last routes.
+   */
+  private async syncAdapters(): Promise<void> {
+    try {
+      this.adapterRoutes = routesFromServing(await serving(this.pool));
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "42P01" || code === "3F000") this.adapterRoutes = {};
+      else this.log.warn("flywheel routes not refreshed", { error: (e as Error).message });
     }
   }
 

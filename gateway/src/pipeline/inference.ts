@@ -38,7 +38,12 @@ export async function inference(
       param,
     );
   }
-  const call = route(cfg.catalog, r);
+  const call = route(
+    cfg.catalog,
+    r,
+    d.adapterRoutes ? { routes: d.adapterRoutes(), requestId: ctx.id } : undefined,
+  );
+  if (call.version) ctx.servedVersion = call.version;
   const usage = d.quota.admit(p.team, budgets);
   let decision;
   try {
