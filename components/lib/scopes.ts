@@ -99,3 +99,36 @@ export function workloadScopes(
       return [{ bucket: "inferenceLogs", prefix: "decisions/", access: "write" }];
   }
 }
+
+/** One expiration of objects under a prefix of a bucket (a lifecycle rule). */
+export interface Expiration {
+  readonly bucket: BucketRole;
+  readonly prefix: string;
+  readonly days: number;
+}
+
+/**
+ * The expirations the teams' flywheel settings ask for (`teams[].flywheel.retentionDays`): a
+ * team's captures (`captures/team=<team>/`) and its flywheel datasets
+ * (`teams/<team>/flywheel/`). The data is the customer's: without a setting, nothing expires.
+ */
+export function retentionExpirations(
+  teams: readonly {
+    readonly name: string;
+    readonly flywheel?: {
+      readonly retentionDays?: { readonly captures?: number; readonly datasets?: number };
+    };
+  }[],
+): Expiration[] {
+  return teams.flatMap((t) => {
+    const r = t.flywheel?.retentionDays ?? {};
+    return [
+      ...(r.captures
+        ? [{ bucket: "inferenceLogs" as const, prefix: teamCapturesPrefix(t.name), days: r.captures }]
+        : []),
+      ...(r.datasets
+        ? [{ bucket: "datasets" as const, prefix: `${TEAMS_PREFIX}${t.name}/flywheel/`, days: r.datasets }]
+        : []),
+    ];
+  });
+}

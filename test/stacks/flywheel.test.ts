@@ -153,3 +153,38 @@ for (const c of CASES) {
     });
   });
 }
+
+describe("flywheel retention on AWS", () => {
+  /** Lifecycle rules of every bucket, as `<bucket resource>: <id> <prefix> <days>` for expirations. */
+  function expirations(run: StackRun): string[] {
+    return run.recorder
+      .ofType("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+      .flatMap((r) =>
+        (r.inputs.rules as any[])
+          .filter((x) => x.expiration && x.filter?.prefix !== undefined)
+          .map((x) => `${r.name}: ${x.filter.prefix} ${x.expiration.days}`),
+      )
+      .sort();
+  }
+
+  it("GIVEN the shipped aws-dev (no retention configured) THEN no capture or dataset ever expires", async () => {
+    const run = await runShippedStack("aws-dev");
+    expect(run.error).toBeUndefined();
+    expect(expirations(run)).toEqual([]);
+  });
+
+  it("GIVEN a team's retentionDays WHEN the program runs THEN its captures and flywheel datasets, and only those, expire after those days", async () => {
+    const flat = pulumiConfigFromFile(stackFile("aws-dev"));
+    const teams = JSON.parse(flat.config["sovereign:teams"]) as Record<string, any>[];
+    teams[0].flywheel.retentionDays = { captures: 30, datasets: 90 };
+    flat.config["sovereign:teams"] = JSON.stringify(teams);
+    const run = await runProgram("aws-dev", flat);
+    expect(run.error).toBeUndefined();
+    expect(expirations(run)).toEqual(
+      [
+        `substrate-storage-inference-logs-lifecycle: captures/team=${teams[0].name}/ 30`,
+        `substrate-storage-datasets-lifecycle: teams/${teams[0].name}/flywheel/ 90`,
+      ].sort(),
+    );
+  });
+});
