@@ -6,7 +6,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { BUCKET_ROLES, type BucketRole } from "../lib/scopes";
+import { BUCKET_ROLES, type BucketRole, type Expiration } from "../lib/scopes";
 import { dataOpts, policyJson, type Statement, type Tags } from "./common";
 
 /** Bucket-name suffix per role. */
@@ -120,6 +120,8 @@ export interface ObjectStorageArgs {
   readonly objectLockDays?: number;
   /** Days access logs are kept. @default 365 */
   readonly accessLogDays?: number;
+  /** Objects that expire under a prefix (`retentionExpirations`). @default none: nothing expires */
+  readonly expirations?: readonly Expiration[];
 }
 
 export class ObjectStorage extends pulumi.ComponentResource {
@@ -235,6 +237,14 @@ export class ObjectStorage extends pulumi.ComponentResource {
               noncurrentVersionExpiration: { noncurrentDays: noncurrentDays },
               abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
             },
+            ...(args.expirations ?? [])
+              .filter((e) => e.bucket === role)
+              .map((e, i) => ({
+                id: `retention-${i}`,
+                status: "Enabled",
+                filter: { prefix: e.prefix },
+                expiration: { days: e.days },
+              })),
           ],
         },
         { ...o, dependsOn: [versioning] },

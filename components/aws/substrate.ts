@@ -8,7 +8,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
-import { workloadScopes } from "../lib/scopes";
+import { workloadScopes, type Expiration } from "../lib/scopes";
 import type { ChartMirror } from "../lib/versions";
 import type {
   EgressRule,
@@ -163,6 +163,8 @@ export interface AwsSubstrateArgs {
     readonly forceDestroy: boolean;
     readonly objectLock: boolean;
     readonly noncurrentVersionDays: number;
+    /** Objects that expire under a prefix (the flywheel's retention). @default none */
+    readonly expirations?: readonly Expiration[];
   };
   readonly database: {
     readonly version: string;

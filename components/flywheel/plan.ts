@@ -8,7 +8,8 @@
  * from the team's trainer, because it is the only workload that may read the team's own
  * `captures/…/team=<team>/` partition of the inference-log bucket. Pure: no I/O.
  */
-import { k8sLabels, teamLabels } from "../lib/labels";
+import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
+import { teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
 import { TRAINER_IMAGE } from "../lib/versions";
 import { QUEUE_LABEL, TEAM_LOCAL_QUEUE, type K8sObject } from "../platform/tenancy-plan";
@@ -30,11 +31,17 @@ export interface FlywheelTeamInput {
   /** Days of captures each run reads, back from today. @default 30 */
   readonly lookbackDays?: number;
   readonly image?: string;
+  /** Key prefix of the base model's weights in the models bucket (`models[].source`). @default "" */
+  readonly baseModelSource?: string;
+  /** Compressed variant the chain writes after training. @default "none" */
+  readonly quantize?: "none" | "fp8" | "awq";
+  /** The evaluation gate's thresholds (`teams[].flywheel.gate`). @default the schema's */
+  readonly gate?: Readonly<Record<string, number>>;
 }
 
 /** The captures prefix of one team: the only part of the inference-log bucket it may read. */
 export function teamCapturePrefix(team: string): string {
-  return `captures/date=*/team=${team}/`;
+  return teamCapturesPrefix(team);
 }
 
 /** The flywheel input of every team whose flywheel is enabled, from the validated config. */
@@ -48,12 +55,15 @@ export function flywheelTeams(config: {
       readonly baseModel: string;
       readonly schedule: string;
       readonly minNewRecords: number;
+      readonly quantize?: "none" | "fp8" | "awq";
+      readonly gate?: Readonly<Record<string, number | undefined>>;
     };
   }[];
   readonly models: readonly {
     readonly name: string;
     readonly role: string;
     readonly dataClassification: string;
+    readonly source?: string;
   }[];
   readonly gateway: { readonly redactPatterns: readonly string[] };
 }): FlywheelTeamInput[] {
@@ -72,6 +82,11 @@ export function flywheelTeams(config: {
             minNewRecords: t.flywheel.minNewRecords,
             modelClassifications: classes,
             redactPatterns: config.gateway.redactPatterns,
+            baseModelSource: config.models.find((m) => m.name === t.flywheel!.baseModel)?.source ?? "",
+            quantize: t.flywheel.quantize ?? "none",
+            gate: Object.fromEntries(
+              Object.entries(t.flywheel.gate ?? {}).filter((e): e is [string, number] => e[1] !== undefined),
+            ),
           },
         ]
       : [],
@@ -85,7 +100,7 @@ export function flywheelDatasetPrefix(team: string, adapter: string): string {
 
 /** Where the builder reads and writes, resolved by the platform from the substrate. */
 export interface FlywheelEnvInput {
-  readonly buckets: { readonly inferenceLogs: string; readonly datasets: string };
+  readonly buckets: { readonly inferenceLogs: string; readonly datasets: string; readonly models?: string };
   /** The in-cluster OPA the builder asks (`opaUrl()`). */
   readonly opaUrl: string;
   /** Object-store endpoint settings, as in the team's training-env ConfigMap. */
@@ -100,12 +115,35 @@ export function flywheelEnvData(f: FlywheelTeamInput, e: FlywheelEnvInput): Reco
     SOVEREIGN_TEAM: f.team,
     CAPTURES_URI: `s3://${e.buckets.inferenceLogs}/captures/`,
     DATASETS_URI: `s3://${e.buckets.datasets}/${flywheelDatasetPrefix(f.team, f.adapter)}`,
+    ...(e.buckets.models
+      ? {
+          // The chain trains on the base model and writes each candidate under the team's prefix.
+          BASE_MODEL_URI: `s3://${e.buckets.models}/${f.baseModelSource ?? ""}`,
+          CANDIDATES_URI: `s3://${e.buckets.models}/${flywheelDatasetPrefix(f.team, f.adapter)}`,
+        }
+      : {}),
     OPA_URL: e.opaUrl,
     AWS_ENDPOINT_URL_S3: e.endpoint,
     AWS_REGION: e.region,
     S3_FORCE_PATH_STYLE: String(e.forcePathStyle),
     SCRATCH_DIR: "/scratch",
   };
+}
+
+/**
+ * The chain's command (`sovereign-flywheel loop`): dataset from the last `lookbackDays` days of
+ * captures (up to today, UTC), and only when at least `minNewRecords` new eligible records exist:
+ * LoRA fine-tune, quantize (when configured), evaluate candidate and incumbent, gate.
+ */
+export function loopCommand(f: FlywheelTeamInput): string[] {
+  const [exe, , ...rest] = builderCommand(f);
+  return [
+    exe,
+    "loop",
+    ...rest,
+    `--quantize=${f.quantize ?? "none"}`,
+    `--gate-thresholds=${JSON.stringify(f.gate ?? {})}`,
+  ];
 }
 
 /** The builder's command: the last `lookbackDays` days of captures, up to today (UTC). */
@@ -125,13 +163,20 @@ export function builderCommand(f: FlywheelTeamInput): string[] {
 
 function labelsOf(f: FlywheelTeamInput): Record<string, string> {
   return {
-    ...k8sLabels("flywheel", `${f.team}-${f.adapter}`, { "sovereign.ai/flywheel-stage": "dataset" }),
+    ...k8sLabels("flywheel", `${f.team}-${f.adapter}`, { [FLYWHEEL_STAGE_LABEL]: "loop" }),
     ...teamLabels(f.team, f.costCenter),
     [QUEUE_LABEL]: TEAM_LOCAL_QUEUE,
   };
 }
 
-function jobSpec(f: FlywheelTeamInput): Record<string, unknown> {
+/** Per-deployment pieces of the pod: the identity's ServiceAccount and credential environment. */
+export interface FlywheelPodIdentity {
+  readonly serviceAccountName: string;
+  /** From the substrate (`bindWorkload`): endpoint, region and, in-cluster, secret-backed keys. */
+  readonly env: readonly Record<string, unknown>[];
+}
+
+function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string, unknown> {
   const labels = labelsOf(f);
   return {
     suspend: true,
@@ -145,7 +190,7 @@ function jobSpec(f: FlywheelTeamInput): Record<string, unknown> {
       metadata: { labels },
       spec: {
         restartPolicy: "Never",
-        serviceAccountName: FLYWHEEL_SERVICE_ACCOUNT,
+        serviceAccountName: id?.serviceAccountName ?? FLYWHEEL_SERVICE_ACCOUNT,
         securityContext: {
           runAsNonRoot: true,
           runAsUser: 1000,
@@ -158,8 +203,9 @@ function jobSpec(f: FlywheelTeamInput): Record<string, unknown> {
             name: "builder",
             image: f.image ?? TRAINER_IMAGE,
             imagePullPolicy: "IfNotPresent",
-            command: builderCommand(f),
+            command: loopCommand(f),
             envFrom: [{ configMapRef: { name: FLYWHEEL_ENV_CONFIGMAP } }],
+            ...(id?.env.length ? { env: id.env.map((e) => ({ ...e })) } : {}),
             resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "2Gi" } },
             securityContext: {
               allowPrivilegeEscalation: false,
@@ -176,7 +222,7 @@ function jobSpec(f: FlywheelTeamInput): Record<string, unknown> {
 }
 
 /** The scheduled dataset build of one team (Kueue admits each Job the CronJob creates). */
-export function renderFlywheelCronJob(f: FlywheelTeamInput): K8sObject {
+export function renderFlywheelCronJob(f: FlywheelTeamInput, id?: FlywheelPodIdentity): K8sObject {
   const labels = labelsOf(f);
   return {
     apiVersion: "batch/v1",
@@ -189,7 +235,7 @@ export function renderFlywheelCronJob(f: FlywheelTeamInput): K8sObject {
       startingDeadlineSeconds: 3600,
       successfulJobsHistoryLimit: 3,
       failedJobsHistoryLimit: 3,
-      jobTemplate: { metadata: { labels }, spec: jobSpec(f) },
+      jobTemplate: { metadata: { labels }, spec: jobSpec(f, id) },
     },
   };
 }

@@ -191,6 +191,12 @@ export interface CatalogModel {
   readonly role: "chat" | "embedding" | "guard";
   /** For a LoRA adapter: the base model whose server hosts it. */
   readonly baseModel?: string;
+  /**
+   * The model's data classification (an adapter: the higher of its own and its base model's),
+   * written into every capture record so the flywheel's dataset builder asks the policy about
+   * the right class. @default none (the builder falls back to its own model map)
+   */
+  readonly dataClassification?: Classification;
 }
 
 /** Teams, models and where each base model is served. */

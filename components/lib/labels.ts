@@ -37,3 +37,6 @@ export function cloudTags(
     ...extra,
   };
 }
+
+/** Label of the flywheel's pods (its value: the stage); OPA admits these from flywheel teams' namespaces. */
+export const FLYWHEEL_STAGE_LABEL = "sovereign.ai/flywheel-stage";

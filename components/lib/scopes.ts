@@ -5,7 +5,7 @@
 export type BucketRole = "models" | "datasets" | "checkpoints" | "inferenceLogs";
 export const BUCKET_ROLES: readonly BucketRole[] = ["models", "datasets", "checkpoints", "inferenceLogs"];
 
-export type WorkloadKind = "model-server" | "training" | "gateway" | "policy";
+export type WorkloadKind = "model-server" | "training" | "gateway" | "policy" | "flywheel";
 
 export interface Scope {
   readonly bucket: BucketRole;
@@ -16,6 +16,17 @@ export interface Scope {
 
 /** Prefix of the team-private keys in every bucket: `teams/<team>/`. */
 export const TEAMS_PREFIX = "teams/";
+
+/** Prefix of the gateway's captures in the inference-log bucket (gateway/src/capture.ts). */
+export const CAPTURES_PREFIX = "captures/";
+
+/**
+ * One team's captures: `captures/team=<team>/` (the gateway writes team first, so this one
+ * prefix is all of them, and no other team's key starts with it).
+ */
+export function teamCapturesPrefix(team: string): string {
+  return `${CAPTURES_PREFIX}team=${team}/`;
+}
 
 /**
  * The base-model prefixes (in the models bucket) a team's trainer may read: each one as a
@@ -39,7 +50,11 @@ export function baseModelPrefixes(sources: readonly string[]): string[] {
  *   and read the base models `readModels` (key prefixes of the models bucket; see
  *   {@link baseModelPrefixes}) — not the whole bucket, so never another team's adapters;
  * - the gateway writes inference logs;
- * - OPA writes decision logs under `decisions/` of the inference-log bucket.
+ * - OPA writes decision logs under `decisions/` of the inference-log bucket;
+ * - a team's flywheel (docs/flywheel.md) reads that team's captures only
+ *   (`captures/team=<team>/`: the only identity that may read any of `captures/`), writes the
+ *   team's datasets (the builder's versions under `teams/<team>/flywheel/`) and does what the
+ *   team's training jobs do (the loop trains, quantizes and evaluates as one chain).
  */
 export function workloadScopes(
   kind: WorkloadKind,
@@ -63,9 +78,57 @@ export function workloadScopes(
         })),
       ];
     }
+    case "flywheel": {
+      if (!team) throw new Error("flywheel scopes need a team");
+      const p = `${TEAMS_PREFIX}${team}/`;
+      return [
+        { bucket: "inferenceLogs", prefix: teamCapturesPrefix(team), access: "read" },
+        { bucket: "datasets", prefix: p, access: "read-write" },
+        { bucket: "checkpoints", prefix: p, access: "read-write" },
+        { bucket: "models", prefix: p, access: "read-write" },
+        ...baseModelPrefixes(readModels).map((prefix) => ({
+          bucket: "models" as const,
+          prefix,
+          access: "read" as const,
+        })),
+      ];
+    }
     case "gateway":
-      return [{ bucket: "inferenceLogs", prefix: "captures/", access: "write" }];
+      return [{ bucket: "inferenceLogs", prefix: CAPTURES_PREFIX, access: "write" }];
     case "policy":
       return [{ bucket: "inferenceLogs", prefix: "decisions/", access: "write" }];
   }
+}
+
+/** One expiration of objects under a prefix of a bucket (a lifecycle rule). */
+export interface Expiration {
+  readonly bucket: BucketRole;
+  readonly prefix: string;
+  readonly days: number;
+}
+
+/**
+ * The expirations the teams' flywheel settings ask for (`teams[].flywheel.retentionDays`): a
+ * team's captures (`captures/team=<team>/`) and its flywheel datasets
+ * (`teams/<team>/flywheel/`). The data is the customer's: without a setting, nothing expires.
+ */
+export function retentionExpirations(
+  teams: readonly {
+    readonly name: string;
+    readonly flywheel?: {
+      readonly retentionDays?: { readonly captures?: number; readonly datasets?: number };
+    };
+  }[],
+): Expiration[] {
+  return teams.flatMap((t) => {
+    const r = t.flywheel?.retentionDays ?? {};
+    return [
+      ...(r.captures
+        ? [{ bucket: "inferenceLogs" as const, prefix: teamCapturesPrefix(t.name), days: r.captures }]
+        : []),
+      ...(r.datasets
+        ? [{ bucket: "datasets" as const, prefix: `${TEAMS_PREFIX}${t.name}/flywheel/`, days: r.datasets }]
+        : []),
+    ];
+  });
 }

@@ -11,7 +11,7 @@ import { spreadAcrossZonesAndNodes } from "../lib/scheduling";
 import type { OpaData } from "../lib/contracts";
 import { opaUrl } from "../lib/endpoints";
 import { mirrorImage } from "../lib/images";
-import { k8sLabels } from "../lib/labels";
+import { FLYWHEEL_STAGE_LABEL, k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { IMAGES } from "../lib/versions";
@@ -89,6 +89,11 @@ export function opaNetworkPolicies(o: {
   namespace: string;
   podLabels: Record<string, string>;
   guardUrl?: string;
+  /**
+   * Namespaces of teams whose flywheel runs: its dataset builder asks OPA's data_access decision.
+   * Only pods labelled {@link FLYWHEEL_STAGE_LABEL} there may connect. @default none
+   */
+  flywheelNamespaces?: readonly string[];
 }): K8sObject[] {
   const meta = (name: string) => ({ name, namespace: o.namespace, labels: k8sLabels("opa", name) });
   const nsSel = (ns: string) => ({ matchLabels: { "kubernetes.io/metadata.name": ns } });
@@ -125,6 +130,19 @@ export function opaNetworkPolicies(o: {
             ports: port,
           },
           { from: [{ namespaceSelector: nsSel(PLATFORM_NAMESPACES.monitoring) }], ports: port },
+          ...(o.flywheelNamespaces?.length
+            ? [
+                {
+                  from: o.flywheelNamespaces.map((ns) => ({
+                    namespaceSelector: nsSel(ns),
+                    podSelector: {
+                      matchExpressions: [{ key: FLYWHEEL_STAGE_LABEL, operator: "Exists" }],
+                    },
+                  })),
+                  ports: port,
+                },
+              ]
+            : []),
         ],
       },
     },
@@ -225,6 +243,8 @@ export interface OpaArgs {
   readonly substrate: Substrate;
   /** Policy files by path (e.g. `authz/decision.rego`); `*_test.rego` files are left out. */
   readonly policies: Readonly<Record<string, string>>;
+  /** Team namespaces whose flywheel pods may ask OPA (docs/flywheel.md). @default none */
+  readonly flywheelNamespaces?: readonly string[];
   /** The data document (`data.sovereign`), from the config. */
   readonly data: OpaData;
   /** Replicas: 2 or more in prod. @default 1 */
@@ -274,6 +294,7 @@ export class Opa extends pulumi.ComponentResource {
       namespace,
       podLabels: selector,
       guardUrl: args.data.guard.enabled ? args.data.guard.url : undefined,
+      flywheelNamespaces: args.flywheelNamespaces,
     })) {
       new k8s.networking.v1.NetworkPolicy(
         `${name}-np-${np.metadata.name}`,

@@ -26,6 +26,8 @@ export interface TeamInput {
   readonly allowCapture: boolean;
   /** HTTPS to internet addresses (an explicit, audited per-team setting). @default false */
   readonly internetEgress?: boolean;
+  /** The team's flywheel: its adapter is a served model (docs/flywheel.md). @default none */
+  readonly flywheel?: { readonly enabled: boolean; readonly adapter: string; readonly baseModel: string };
 }
 
 /** A model as the config declares it (the fields the OPA data needs). */
@@ -159,6 +161,12 @@ export function opaDataFromConfig(a: OpaDataArgs): OpaData {
     for (const l of m.loraAdapters) {
       models[l.name] = { role: m.role, dataClassification: m.dataClassification, baseModel: m.name };
     }
+  }
+  for (const t of a.teams) {
+    const f = t.flywheel;
+    const base = f?.enabled ? models[f.baseModel] : undefined;
+    if (!f || !base || models[f.adapter]) continue;
+    models[f.adapter] = { role: "chat", dataClassification: base.dataClassification, baseModel: f.baseModel };
   }
   const teams: Record<string, OpaData["teams"][string]> = {};
   for (const t of a.teams) teams[t.name] = opaTeamEntry(t);

@@ -16,6 +16,11 @@ export const ALLOWED_ALGORITHMS = ["RS256", "ES256", "EdDSA"] as const;
  * policy takes the lower of the two, and an unknown value is `clearance_invalid`).
  */
 export const CLEARANCE_CLAIM = "clearance";
+/**
+ * Token claim that opts the caller's requests out of training (`false`); it wins over the team's
+ * capture default. `true` changes nothing (it cannot opt a team in); any other value is refused.
+ */
+export const TRAINING_CONSENT_CLAIM = "training_consent";
 export const API_KEY_PREFIX = "sk-sov-";
 
 export interface Principal {
@@ -24,6 +29,8 @@ export interface Principal {
   readonly team: string;
   readonly clearance?: Classification;
   readonly kind: "oidc" | "apikey";
+  /** False when the token's `training_consent` claim opts the caller out of training. */
+  readonly trainingConsent?: false;
 }
 
 interface VerifiedToken {
@@ -31,6 +38,8 @@ interface VerifiedToken {
   groups: string[];
   /** The token's clearance claim, when it has one (unchecked: the policy decides). */
   clearance?: string;
+  /** The token's training_consent claim is false. */
+  optOut?: true;
 }
 
 export interface ApiKeyRecord {
@@ -109,7 +118,8 @@ export class Authenticator {
     const token = m[1];
     if (token.startsWith(API_KEY_PREFIX)) return this.fromApiKey(token, teamHeader);
     const id = await this.verifyJwt(token);
-    const p = this.principal(id.sub, id.groups, "oidc", teamHeader);
+    const base = this.principal(id.sub, id.groups, "oidc", teamHeader);
+    const p: Principal = id.optOut ? { ...base, trainingConsent: false } : base;
     // A clearance claim replaces the team's clearance in the policy input; the policy uses the
     // lower of the two, so the claim can only lower it. A claim that is not a classification
     // name reaches the policy as it is and is denied there (clearance_invalid).
@@ -229,6 +239,14 @@ export class Authenticator {
       // Present but not a name (null, a number, ""): still a claim, and it must deny, so it is
       // passed on as a string no classification has.
       id.clearance = typeof c === "string" && c !== "" ? c : `invalid:${JSON.stringify(c)}`;
+    }
+    if (TRAINING_CONSENT_CLAIM in payload) {
+      const c = payload[TRAINING_CONSENT_CLAIM];
+      if (typeof c !== "boolean")
+        throw errors.unauthorized(
+          `token claim "${TRAINING_CONSENT_CLAIM}" is not valid (expected true or false, found ${JSON.stringify(c)})`,
+        );
+      if (!c) id.optOut = true;
     }
     const ttl = Math.min((payload.exp as number) * 1000, now + (this.opts.tokenCacheMs ?? 60_000));
     this.tokens.set(token, id, ttl);

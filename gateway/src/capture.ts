@@ -1,13 +1,16 @@
 /**
  * Capture for the training flywheel: prompt/completion records, PII-redacted, written as JSONL
  * objects to the inference-log bucket under
- * `<prefix>date=YYYY-MM-DD/team=<team>/model=<model>/<batch id>.jsonl`. Records are built
- * only where the decision's obligations allow capture; redaction happens before the record
- * enters the delivery queue, so unredacted text never reaches the spill disk or the bucket.
+ * `<prefix>team=<team>/date=YYYY-MM-DD/model=<model>/<batch id>.jsonl`: team first, so one
+ * team's captures are one key prefix, which both IAM and the in-cluster store's identities
+ * (prefix matches only) can grant to that team's dataset builder alone. Records are built only
+ * where the decision's obligations allow capture; redaction happens before the record enters
+ * the delivery queue, so unredacted text never reaches the spill disk or the bucket.
  */
 import type { Batch } from "./spill-queue";
 import type { S3Client } from "./s3";
 import { RE2JS } from "re2js";
+import type { Classification } from "../../components/lib/classification";
 
 export interface CaptureRecord {
   readonly ts: string;
@@ -19,6 +22,24 @@ export interface CaptureRecord {
   readonly request: unknown;
   readonly response: unknown;
   readonly usage: { readonly promptTokens: number; readonly completionTokens: number };
+  /**
+   * The data classification of the model that answered (an adapter: the higher of its own and
+   * its base model's), from the catalog; absent when the catalog does not say.
+   */
+  readonly classification?: Classification;
+  /** The clearance of the team (or of the caller's token, when lower) the request ran under. */
+  readonly teamClearance?: Classification;
+  /**
+   * false: the request opted out of training (header or token claim; it wins over the team's
+   * default). Such a record carries no content (`request` and `response` are null): it only
+   * lets the dataset builder count the opt-out.
+   */
+  readonly trainingConsent?: false;
+  /**
+   * true: the guard flagged the answer (the client got 403 response_guard_flagged). Such a record
+   * carries no content either; the dataset builder counts and drops it.
+   */
+  readonly guardFlagged?: true;
 }
 
 export const REDACTED = "[REDACTED]";
@@ -122,6 +143,11 @@ export function textSize(v: unknown, limit: number): number {
   return n;
 }
 
+/** The key prefix of one team's captures: the only part of `captures/` its dataset builder may read. */
+export function teamPartition(prefix: string, team: string): string {
+  return `${prefix}team=${team}/`;
+}
+
 /** Object key of one partition of a batch (stable per batch id, so a retried PUT overwrites). */
 export function partitionKey(
   prefix: string,
@@ -129,7 +155,7 @@ export function partitionKey(
   batchId: string,
 ): string {
   const date = r.ts.slice(0, 10);
-  return `${prefix}date=${date}/team=${r.team}/model=${r.model}/${batchId}.jsonl`;
+  return `${teamPartition(prefix, r.team)}date=${date}/model=${r.model}/${batchId}.jsonl`;
 }
 
 /** Groups a batch by partition and PUTs one JSONL object per partition. */

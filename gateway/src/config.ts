@@ -5,7 +5,7 @@
  * both. Every problem is reported at once, quoting the bad value.
  */
 import * as fs from "node:fs";
-import type { Classification } from "../../components/lib/classification";
+import { CLASSIFICATIONS, type Classification } from "../../components/lib/classification";
 import { opaDeadlineMs } from "../../components/lib/deadlines";
 import { GATEWAY_POLICY_DIR, GATEWAY_POLICY_POLL_MS } from "../../components/lib/gateway-policy";
 import { patternProblem } from "./capture";
@@ -119,6 +119,8 @@ export interface GatewayConfig {
   /** Identifies this replica in object keys and spill files. */
   readonly instanceId: string;
   readonly catalog: Catalog;
+  /** How often the flywheel adapters' versions are read from the registry, ms. @default 10000 */
+  readonly flywheelSyncMs?: number;
 }
 
 export interface PolicySettings {
@@ -288,6 +290,7 @@ export function loadConfig(
     accessLog: bool("GATEWAY_ACCESS_LOG", true),
     instanceId: str("GATEWAY_INSTANCE_ID", env.HOSTNAME ?? `gw-${process.pid}`),
     catalog,
+    flywheelSyncMs: int("GATEWAY_FLYWHEEL_SYNC_MS", 10_000),
   };
   if (cfg.metricsPort !== 0 && cfg.metricsPort === cfg.port)
     problems.push(`GATEWAY_METRICS_PORT: expected a port other than GATEWAY_PORT, found ${cfg.metricsPort}`);
@@ -333,9 +336,17 @@ function parseCatalog(raw: unknown, problems: string[]): Catalog {
       );
       continue;
     }
+    const cls = m.dataClassification;
+    if (cls !== undefined && !(CLASSIFICATIONS as readonly unknown[]).includes(cls))
+      problems.push(
+        `catalog.models.${name}.dataClassification: expected one of ${CLASSIFICATIONS.join(", ")}, found ${JSON.stringify(cls)}`,
+      );
     models[name] = {
       role: m.role as CatalogModel["role"],
       baseModel: typeof m.baseModel === "string" ? m.baseModel : undefined,
+      ...(typeof cls === "string" && (CLASSIFICATIONS as readonly string[]).includes(cls)
+        ? { dataClassification: cls as Classification }
+        : {}),
     };
   }
   const routes: Record<string, string> = {};

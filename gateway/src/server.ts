@@ -29,6 +29,8 @@ import { createMetrics, type Metrics } from "./metrics";
 import { GuardClient } from "./guard";
 import { OpaClient } from "./opa";
 import { DeferredPolicy, WasmPolicy } from "./policy";
+import { routesFromServing, type AdapterRoute } from "./flywheel/split";
+import { serving } from "./flywheel/registry";
 import { account, journal, type AccountDeps } from "./pipeline/account";
 import { INFERENCE_ENDPOINTS, newContext } from "./pipeline/context";
 import type { PipelineDeps } from "./pipeline/deps";
@@ -78,6 +80,8 @@ export class Gateway {
   wasm?: WasmPolicy;
   /** Digest of the certificate and key being served (TLS only). */
   private tlsDigest = "";
+  /** The flywheel adapters' versions, refreshed from the registry (schema `flywheel`). */
+  private adapterRoutes: Record<string, AdapterRoute> = {};
 
   constructor(private readonly o: GatewayOptions) {
     const cfg = (this.cfg = o.config);
@@ -164,6 +168,7 @@ export class Gateway {
           })
         : undefined,
       accountDeps: this.accountDeps,
+      adapterRoutes: () => this.adapterRoutes,
     };
 
     // A client has receiveTimeoutMs to send headers and body (a stalled one gets 408 and is
@@ -228,6 +233,10 @@ export class Gateway {
       reload.unref();
       this.timers.push(reload);
     }
+    await this.syncAdapters();
+    const adapters = setInterval(() => void this.syncAdapters(), this.cfg.flywheelSyncMs ?? 10_000);
+    adapters.unref();
+    this.timers.push(adapters);
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(this.cfg.port, this.cfg.host, () => resolve());
@@ -276,6 +285,21 @@ export class Gateway {
       void this.syncUsage();
     } catch (e) {
       this.log.warn("migrations not applied yet", { error: (e as Error).message });
+    }
+  }
+
+  /**
+   * Reads which version of each flywheel adapter is promoted and which is in its canary (the
+   * registry's open deployment rows), for the route stage's split. No registry yet (the
+   * `flywheel` schema does not exist): no adapter is split. A failed read keeps the last routes.
+   */
+  private async syncAdapters(): Promise<void> {
+    try {
+      this.adapterRoutes = routesFromServing(await serving(this.pool));
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "42P01" || code === "3F000") this.adapterRoutes = {};
+      else this.log.warn("flywheel routes not refreshed", { error: (e as Error).message });
     }
   }
 

@@ -206,7 +206,7 @@ describe("GIVEN the gateway in front of real components", () => {
     expect(bad.status).toBe(401);
   });
 
-  it("WHEN the team allows capture THEN a redacted JSONL record lands in the bucket under date/team/model; otherwise none", async () => {
+  it("WHEN the team allows capture THEN a redacted JSONL record lands in the bucket under team/date/model; otherwise none", async () => {
     const token = await world.idp.token({ sub: "dave" });
     const r = await client(token)
       .chat.completions.create({
@@ -224,7 +224,7 @@ describe("GIVEN the gateway in front of real components", () => {
       "the captured record",
     );
     const today = new Date().toISOString().slice(0, 10);
-    expect(found.key).toMatch(new RegExp(`^captures/date=${today}/team=demo/model=tiny-chat/[^/]+\\.jsonl$`));
+    expect(found.key).toMatch(new RegExp(`^captures/team=demo/date=${today}/model=tiny-chat/[^/]+\\.jsonl$`));
     expect(JSON.stringify(found.l)).not.toContain("jane.doe@example.com");
     expect((found.l.request as { messages: { content: string }[] }).messages[0].content).toBe(
       "mail me at [REDACTED] please",

@@ -78,6 +78,22 @@ describe("GIVEN the configuration", () => {
     expect(routeFor(c.catalog, "nope")).toBeUndefined();
   });
 
+  it("WHEN a model's dataClassification is not a classification name THEN the problem names the model and value", () => {
+    const catalog = (cls: unknown) =>
+      JSON.stringify({
+        teams: {},
+        models: { m: { role: "chat", dataClassification: cls } },
+        routes: { m: "http://model-m:8000" },
+      });
+    expect(loadConfig({ ...env, GATEWAY_CATALOG: catalog("internal") }).catalog.models.m).toEqual({
+      role: "chat",
+      dataClassification: "internal",
+    });
+    expect(() => loadConfig({ ...env, GATEWAY_CATALOG: catalog("secret") })).toThrow(
+      'catalog.models.m.dataClassification: expected one of public, internal, confidential, restricted, found "secret"',
+    );
+  });
+
   it("WHEN several values are bad THEN every problem is reported at once, quoting the value", () => {
     let err: ConfigError | undefined;
     try {
@@ -163,10 +179,10 @@ describe("GIVEN capture", () => {
     });
   });
 
-  it("WHEN a key is built THEN it is partitioned by date, team and model", () => {
+  it("WHEN a key is built THEN it is partitioned by team first (one prefix per team), then date and model", () => {
     expect(
       partitionKey("captures/", { ts: "2026-03-04T05:06:07.000Z", team: "legal", model: "legal-lora" }, "b1"),
-    ).toBe("captures/date=2026-03-04/team=legal/model=legal-lora/b1.jsonl");
+    ).toBe("captures/team=legal/date=2026-03-04/model=legal-lora/b1.jsonl");
   });
 });
 

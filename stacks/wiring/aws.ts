@@ -1,5 +1,6 @@
 /** Maps the validated config to the AWS substrate's typed args. */
 import { AccountBaseline } from "../../components/aws/account-baseline";
+import { retentionExpirations } from "../../components/lib/scopes";
 import * as aws from "@pulumi/aws";
 import { AwsSubstrate, type AwsSubstrateArgs } from "../../components/aws/substrate";
 import { cloudTags } from "../../components/lib/labels";
@@ -74,6 +75,8 @@ export function awsSubstrateArgs(
       forceDestroy: s.dataProtection.forceDestroyBuckets,
       objectLock: config.storage.objectLock,
       noncurrentVersionDays: config.storage.noncurrentVersionDays,
+      // Captures and flywheel datasets expire only where a team's retention says so.
+      expirations: retentionExpirations(config.teams),
     },
     database: {
       version: config.database.version,

@@ -20,9 +20,22 @@ export function gatewayCatalog(config: StackConfig): Catalog {
   const models: Record<string, Catalog["models"][string]> = {};
   const routes: Record<string, string> = {};
   for (const m of config.models) {
-    models[m.name] = { role: m.role };
+    models[m.name] = { role: m.role, dataClassification: m.dataClassification };
     routes[m.name] = modelServerUrl(m.name);
-    for (const a of m.loraAdapters) models[a.name] = { role: m.role, baseModel: m.name };
+    for (const a of m.loraAdapters)
+      models[a.name] = { role: m.role, baseModel: m.name, dataClassification: m.dataClassification };
+  }
+  // A team's flywheel adapter is served by its base model's server under its stable name; its
+  // classification starts at the base model's (the policy never lets a version lower it).
+  for (const t of config.teams) {
+    const f = t.flywheel;
+    if (!f?.enabled || models[f.adapter]) continue;
+    const base = config.models.find((m) => m.name === f.baseModel);
+    models[f.adapter] = {
+      role: "chat",
+      baseModel: f.baseModel,
+      dataClassification: base?.dataClassification,
+    };
   }
   return { teams, models, routes, redactPatterns: config.gateway.redactPatterns };
 }

@@ -70,6 +70,7 @@ export function wirePolicy(
     substrate,
     policies: readRegoFiles(POLICIES_DIR, ["authz", "data"]),
     data: opaDataOf(config),
+    flywheelNamespaces: config.teams.filter((t) => t.flywheel?.enabled).map((t) => teamNamespace(t.name)),
     replicas: s.opa.replicas,
     image: config.images.opa,
   });

@@ -3,6 +3,9 @@
  * (when training is enabled) Kueue with a ClusterQueue per team and a LocalQueue in each team
  * namespace — all from the one `teams` declaration.
  */
+import { Flywheel } from "../../components/flywheel/flywheel";
+import { flywheelTeams } from "../../components/flywheel/plan";
+import { opaUrl } from "../../components/lib/endpoints";
 import { Kueue } from "../../components/platform/kueue";
 import { Tenancy } from "../../components/platform/tenancy";
 import type { Substrate } from "../../components/substrate";
@@ -33,5 +36,19 @@ export function wireTenancy(
     models: config.models,
     kueueReady: kueue?.ready ?? [],
   });
-  return { teamNamespaces: tenancy.namespaces };
+  // Every team that turns the flywheel on gets its identity, settings and CronJob (docs/flywheel.md).
+  const teams = flywheelTeams(config);
+  const flywheel = teams.length
+    ? new Flywheel("flywheel", {
+        substrate,
+        teams,
+        namespaces: tenancy.namespaces,
+        opaUrl: opaUrl(),
+        dependsOn: [tenancy, ...(kueue?.ready ?? [])],
+      })
+    : undefined;
+  return {
+    teamNamespaces: tenancy.namespaces,
+    ...(flywheel ? { flywheelCronJobs: flywheel.cronJobs } : {}),
+  };
 }

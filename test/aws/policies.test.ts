@@ -11,7 +11,9 @@ import { scopeStatements } from "../../components/aws/identity";
 import { controllerStatements, nodePoolSpec, resolvePool } from "../../components/aws/karpenter";
 import { KEY_PURPOSES, keyPolicy } from "../../components/aws/keys";
 import { dataBucketPolicy } from "../../components/aws/storage";
+import fc from "fast-check";
 import { workloadScopes } from "../../components/lib/scopes";
+import { partitionKey } from "../../gateway/src/capture";
 import { EKS_ADDON_VERSIONS } from "../../components/aws/versions";
 import { valueOf } from "../helpers/mocks";
 
@@ -75,6 +77,54 @@ describe("IAM policy documents", () => {
     const writes = objects.filter((s) => [s.Action].flat().includes("s3:PutObject")).length;
     expect(writes).toBe(2);
     expect(st.find((s) => s.Sid === "BucketKey")!.Action).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]);
+  });
+
+  it("GIVEN every IAM role of two teams (and a look-alike) WHEN it reads or lists captures THEN only the team's own flywheel role reaches its own team= partition", async () => {
+    const resolve = async (scopes: ReturnType<typeof workloadScopes>) =>
+      Promise.all(
+        scopeStatements(scopes, { bucketArns: arns, kmsKeyArn: "k", region: "r" }).map(async (st) => ({
+          ...st,
+          Resource: await valueOf<string>(st.Resource as string),
+        })),
+      );
+    const teams = ["legal", "finance", "legal-2"];
+    const roles: [string, Awaited<ReturnType<typeof resolve>>][] = [
+      ["model-server", await resolve(workloadScopes("model-server"))],
+      ["gateway", await resolve(workloadScopes("gateway"))],
+      ["policy", await resolve(workloadScopes("policy"))],
+    ];
+    for (const t of teams) {
+      roles.push([`training:${t}`, await resolve(workloadScopes("training", t, ["base/"]))]);
+      roles.push([`flywheel:${t}`, await resolve(workloadScopes("flywheel", t, ["base/"]))]);
+    }
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...teams),
+        fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,30}$/),
+        (team, batch) => {
+          // The key the gateway really writes for the team (gateway/src/capture.ts).
+          const key = partitionKey("captures/", { ts: "2026-12-05T10:00:00.000Z", team, model: "m" }, batch);
+          for (const [who, st] of roles) {
+            const own = who === `flywheel:${team}`;
+            expect(iamAllows(st, "s3:GetObject", `${arns.inferenceLogs}/${key}`), `${who} reads ${key}`).toBe(
+              own,
+            );
+            expect(
+              iamAllows(st, "s3:ListBucket", arns.inferenceLogs, `captures/team=${team}/date=2026-12-05/`),
+              `${who} lists`,
+            ).toBe(own);
+            // Nobody lists captures/ as a whole (which would name every team's objects).
+            expect(iamAllows(st, "s3:ListBucket", arns.inferenceLogs, "captures/"), who).toBe(false);
+            // Nobody but the flywheel reads another team's models.
+            const otherModels = `${arns.models}/teams/${team}/adapter/w.safetensors`;
+            expect(iamAllows(st, "s3:GetObject", otherModels), `${who} reads ${otherModels}`).toBe(
+              who === `flywheel:${team}` || who === `training:${team}` || who === "model-server",
+            );
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it("GIVEN the Karpenter controller WHEN its EC2 statements are resolved THEN launch, tag and terminate carry the reference policy's conditions with this cluster's values", async () => {
@@ -369,3 +419,26 @@ describe("GPU pools", () => {
     expect(() => resolvePool({ ...base, instanceFamilies: ["g6"], volumeGiB: 100 })).toThrow("100");
   });
 });
+
+/** IAM's Allow evaluation for the statements the kit writes: action, resource glob, s3:prefix StringLike. */
+function iamAllows(
+  statements: readonly {
+    Effect?: string;
+    Action: string | readonly string[];
+    Resource?: unknown;
+    Condition?: any;
+  }[],
+  action: string,
+  resource: string,
+  prefix?: string,
+): boolean {
+  const glob = (pattern: string, value: string) =>
+    new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`).test(value);
+  return statements.some((s) => {
+    if (s.Effect !== "Allow" || ![s.Action].flat().includes(action)) return false;
+    if (!([s.Resource].flat() as string[]).some((r) => glob(r, resource))) return false;
+    const like = s.Condition?.StringLike?.["s3:prefix"] as string[] | undefined;
+    if (like) return prefix !== undefined && like.some((p) => glob(p, prefix));
+    return true;
+  });
+}

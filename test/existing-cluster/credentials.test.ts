@@ -7,6 +7,7 @@ import {
   workloadEnv,
 } from "../../components/existing-cluster/credentials";
 import { bucketNames } from "../../components/existing-cluster/substrate";
+import { partitionKey } from "../../gateway/src/capture";
 import { workloadScopes, type BucketRole, type Scope, type WorkloadKind } from "../../components/lib/scopes";
 
 const buckets = bucketNames("acme");
@@ -56,12 +57,13 @@ function scopesOf(actions: readonly string[]): Scope[] {
 }
 
 const sortScopes = (s: Scope[]) => [...s].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-const KINDS: WorkloadKind[] = ["model-server", "training", "gateway", "policy"];
+const KINDS: WorkloadKind[] = ["model-server", "training", "gateway", "policy", "flywheel"];
+const teamOf = (kind: WorkloadKind) => (kind === "training" || kind === "flywheel" ? "legal" : undefined);
 
 describe("object-store identity actions", () => {
   it("GIVEN each workload kind WHEN its actions are read back THEN they grant exactly workloadScopes()", () => {
     for (const kind of KINDS) {
-      const scopes = workloadScopes(kind, kind === "training" ? "legal" : undefined);
+      const scopes = workloadScopes(kind, teamOf(kind));
       expect(sortScopes(scopesOf(identityActions(scopes, buckets))), kind).toEqual(sortScopes(scopes));
     }
   });
@@ -110,6 +112,70 @@ describe("object-store identity actions", () => {
         expect(canDo(legal, "Read", buckets.models, `teams/finance/${k}`)).toBe(false);
         if (!k.startsWith("base/")) expect(canDo(legal, "Read", buckets.models, k)).toBe(false);
         expect(canDo(legal, "Write", buckets.models, `teams/finance/${k}`)).toBe(false);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("GIVEN every identity of two teams (and a look-alike team) WHEN any key of captures/ is read THEN only the team's own flywheel reads its own team= partition", () => {
+    // Every identity the platform creates: the shared ones and, per team, trainer and flywheel.
+    const teams = ["legal", "finance", "legal-2"];
+    const identities: [string, string[]][] = [
+      ["model-server", identityActions(workloadScopes("model-server"), buckets)],
+      ["gateway", identityActions(workloadScopes("gateway"), buckets)],
+      ["policy", identityActions(workloadScopes("policy"), buckets)],
+      ...teams.flatMap((t): [string, string[]][] => [
+        [`training:${t}`, identityActions(workloadScopes("training", t, ["base/"]), buckets)],
+        [`flywheel:${t}`, identityActions(workloadScopes("flywheel", t, ["base/"]), buckets)],
+      ]),
+    ];
+    const rest = fc.stringMatching(/^[a-z0-9=][a-z0-9=/._-]{0,40}$/);
+    fc.assert(
+      fc.property(fc.constantFrom(...teams), rest, (team, k) => {
+        const key = `captures/team=${team}/${k}`;
+        for (const [who, actions] of identities) {
+          const own = who === `flywheel:${team}`;
+          expect(canDo(actions, "Read", buckets.inferenceLogs, key), `${who} reads ${key}`).toBe(own);
+          expect(canDo(actions, "List", buckets.inferenceLogs, key), `${who} lists ${key}`).toBe(own);
+        }
+        // The seam: the key the gateway really writes for the team is its flywheel's to read only.
+        const written = partitionKey(
+          "captures/",
+          { ts: "2026-12-05T10:00:00.000Z", team, model: "m" },
+          k.replace(/\//g, "_"),
+        );
+        for (const [who, actions] of identities)
+          expect(canDo(actions, "Read", buckets.inferenceLogs, written), `${who} reads ${written}`).toBe(
+            who === `flywheel:${team}`,
+          );
+        // Anything else under captures/ (another layout, the bare prefix) is nobody's to read.
+        for (const [who, actions] of identities) {
+          expect(canDo(actions, "Read", buckets.inferenceLogs, `captures/${k}`), who).toBe(
+            who.startsWith("flywheel:") && `captures/${k}`.startsWith(`captures/team=${who.slice(9)}/`),
+          );
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("GIVEN two teams' flywheels WHEN they act on models, datasets and checkpoints THEN each reaches only its own team's prefix and the base models", () => {
+    const key = fc.stringMatching(/^[a-z0-9][a-z0-9/._-]{0,40}$/).filter((k) => !k.startsWith("teams/"));
+    fc.assert(
+      fc.property(key, (k) => {
+        const legal = identityActions(workloadScopes("flywheel", "legal", ["base/"]), buckets);
+        expect(canDo(legal, "Write", buckets.datasets, `teams/legal/flywheel/${k}`)).toBe(true);
+        expect(canDo(legal, "Read", buckets.models, `teams/legal/${k}`)).toBe(true);
+        expect(canDo(legal, "Read", buckets.models, `base/${k}`)).toBe(true);
+        for (const other of [`teams/finance/${k}`, `teams/legal-2/${k}`]) {
+          for (const b of [buckets.models, buckets.datasets, buckets.checkpoints]) {
+            expect(canDo(legal, "Read", b, other)).toBe(false);
+            expect(canDo(legal, "List", b, other)).toBe(false);
+            expect(canDo(legal, "Write", b, other)).toBe(false);
+          }
+        }
+        expect(canDo(legal, "Write", buckets.inferenceLogs, `captures/team=legal/${k}`)).toBe(false);
+        expect(canDo(legal, "Read", buckets.inferenceLogs, `decisions/${k}`)).toBe(false);
       }),
       { numRuns: 200 },
     );

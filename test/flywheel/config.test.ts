@@ -11,6 +11,8 @@ type Raw = Record<string, any>;
 function local(flywheel: unknown, team: Raw = {}): Raw {
   const raw = structuredClone(rawFromStackFile(stackFile("local")).raw) as Raw;
   Object.assign(raw.teams[0], team, { flywheel });
+  // The loop runs through Kueue: the local stack ships with training off.
+  raw.training = { ...raw.training, enabled: true };
   return raw;
 }
 
@@ -42,6 +44,14 @@ describe("flywheel config", () => {
       },
       retentionDays: {},
     });
+  });
+
+  it("GIVEN an enabled flywheel without the training layer WHEN validated THEN the error names training.enabled", () => {
+    const raw = local(ON, { allowedModels: ["tiny-chat", "demo-assistant"] });
+    raw.training.enabled = false;
+    expect(issues(raw)).toEqual([
+      "sovereign:teams[0].flywheel.enabled: expected sovereign:training.enabled: true for an enabled flywheel (its CronJob runs through the team's Kueue queue), found false",
+    ]);
   });
 
   it("GIVEN every kind of flywheel schema mistake WHEN validated THEN one report names each path", () => {

@@ -45,6 +45,7 @@ afterAll(() => pg?.destroy());
 function localWithFlywheel() {
   const raw = structuredClone(rawFromStackFile(stackFile("local")).raw) as Record<string, any>;
   raw.teams[0].allowedModels.push("demo-assistant");
+  raw.training = { ...raw.training, enabled: true };
   raw.teams[0].flywheel = {
     enabled: true,
     baseModel: "tiny-chat",

@@ -85,7 +85,12 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
       GATEWAY_CATALOG: cm.data["catalog.json"],
     });
     expect(cfg.catalog.routes["llama-3-1-8b-instruct"]).toBe(modelServerUrl("llama-3-1-8b-instruct"));
-    expect(cfg.catalog.models["legal-lora"]).toEqual({ role: "chat", baseModel: "llama-3-1-8b-instruct" });
+    // The adapter's classification reaches the gateway (it goes into every capture record).
+    expect(cfg.catalog.models["legal-lora"]).toEqual({
+      role: "chat",
+      baseModel: "llama-3-1-8b-instruct",
+      dataClassification: "confidential",
+    });
     expect(cfg.catalog.teams.legal.budgets).toEqual({ tokensPerDay: 5_000_000, requestsPerMinute: 1200 });
   });
 
@@ -232,7 +237,11 @@ describe("GIVEN replica settings", () => {
 
   it("WHEN the catalog is built for local THEN the adapter resolves to the base model's server", () => {
     const c = gatewayCatalog(config("local"));
-    expect(c.models["tiny-chat-support"]).toEqual({ role: "chat", baseModel: "tiny-chat" });
+    expect(c.models["tiny-chat-support"]).toEqual({
+      role: "chat",
+      baseModel: "tiny-chat",
+      dataClassification: "public",
+    });
     expect(c.routes["tiny-chat"]).toBe(modelServerUrl("tiny-chat"));
   });
 });

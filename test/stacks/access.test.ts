@@ -69,6 +69,15 @@ for (const stack of ["aws-dev", "aws-prod", "local"] as const) {
             expectedTrainer(config, t.name, buckets),
           ]),
         ),
+        // A team with the flywheel on has its own identity (test/stacks/flywheel.test.ts has its grants).
+        ...Object.fromEntries(
+          config.teams
+            .filter((t) => t.flywheel?.enabled)
+            .map((t) => {
+              const key = aws ? `team-${t.name}/flywheel-builder` : `flywheel-${t.name}`;
+              return [key, table[key]];
+            }),
+        ),
         ...(aws
           ? { "kube-system/karpenter": [] }
           : {

@@ -27,6 +27,15 @@ function teamFlows(ns: string, objectStore: readonly string[]): string[] {
   ];
 }
 
+/** A team with the flywheel on: its flywheel pods (only) and OPA's port, both ways. */
+function flywheelFlows(ns: string): string[] {
+  const pods = "pods(sovereign.ai/flywheel-stage Exists )";
+  return [
+    `${ns} egress ${pods} to ns(kubernetes.io/metadata.name=sovereign-policy) on TCP/8181`,
+    `sovereign-policy ingress ${OPA} from ns(kubernetes.io/metadata.name=${ns})/${pods} on TCP/8181`,
+  ];
+}
+
 const POLICY_FLOWS = [
   `sovereign-policy egress ${OPA} to ${DNS}`,
   `sovereign-policy egress ${OPA} to ns(kubernetes.io/metadata.name=sovereign-serving) on TCP/8000`,
@@ -78,6 +87,7 @@ function expectedFlows(stack: string): string[] {
       `sovereign-substrate egress pods(*) to ${DNS}`,
       ...db.map((c) => `sovereign-substrate egress pods(*) to ip:${c} on TCP/5432`),
       ...config.teams.flatMap((t) => teamFlows(`team-${t.name}`, objectStore)),
+      ...config.teams.filter((t) => t.flywheel?.enabled).flatMap((t) => flywheelFlows(`team-${t.name}`)),
     ].sort();
   }
   return [
@@ -85,6 +95,7 @@ function expectedFlows(stack: string): string[] {
     ...config.teams.flatMap((t) =>
       teamFlows(`team-${t.name}`, ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8333"]),
     ),
+    ...config.teams.filter((t) => t.flywheel?.enabled).flatMap((t) => flywheelFlows(`team-${t.name}`)),
   ].sort();
 }
 

@@ -48,6 +48,8 @@ export function assertTeamNamespaces(w: Wired): void {
     expect(Object.keys(byName).sort()).toEqual([
       "allow-data-services",
       "allow-dns",
+      // A team with the flywheel on: its flywheel pods (only) reach OPA's port.
+      ...(t.flywheel?.enabled ? ["allow-flywheel-opa"] : []),
       "allow-monitoring-scrape",
       "allow-same-namespace",
       "default-deny",
@@ -270,7 +272,15 @@ export function assertOpa(w: Wired): void {
     (r: { from: { namespaceSelector: { matchLabels: Record<string, string> } }[] }) =>
       r.from.map((f) => f.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]),
   );
-  expect(sources.sort()).toEqual([PLATFORM_NAMESPACES.gateway, PLATFORM_NAMESPACES.monitoring].sort());
+  // The gateway, monitoring and, for teams with the flywheel on, their flywheel pods (the
+  // dataset builder asks the data_access decision).
+  expect(sources.sort()).toEqual(
+    [
+      PLATFORM_NAMESPACES.gateway,
+      PLATFORM_NAMESPACES.monitoring,
+      ...config.teams.filter((t) => t.flywheel?.enabled).map((t) => teamNamespace(t.name)),
+    ].sort(),
+  );
   // OPA may call the guard model server (and DNS), nothing else.
   const egress = recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "opa-np-opa-egress").inputs
     .spec.egress;

@@ -2,12 +2,18 @@
 trainer image in the team's namespace (docs/flywheel.md).
 
 build-dataset
-  Reads s3://<inference logs>/captures/date=D/team=<TEAM>/ for each day D in [--from, --to]
+  Reads s3://<inference logs>/captures/team=<TEAM>/date=D/ for each day D in [--from, --to]
   (never another team's partition), builds the dataset (sovereign_train.flywheel_dataset) and,
   when at least --min-new-records kept records are newer than --after, writes
   DATASETS_URI/<version>/{train.jsonl,eval.jsonl,manifest.json}; the manifest goes up last and an
   existing version is never overwritten. Prints the manifest (or the below-threshold outcome)
   as JSON on stdout.
+
+loop
+  The chained run the team's CronJob starts (sovereign_train.flywheel_loop): build-dataset, then,
+  only when enough new eligible records exist, LoRA fine-tune, quantize (--quantize), evaluate
+  candidate and incumbent on the version's eval split, gate (--gate-thresholds). Exit 0 when
+  below the threshold or a candidate passed the gate, 1 when it failed or a stage failed.
 
 gate
   Compares the candidate's and the incumbent's metrics (sovereign_train.gate), prints the
@@ -103,8 +109,23 @@ def _model_class(text: str) -> tuple[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sovereign-flywheel", allow_abbrev=False)
-    sub = p.add_subparsers(dest="command", required=True, metavar="{build-dataset,gate}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{build-dataset,loop,gate}")
     b = sub.add_parser("build-dataset", help="captures -> versioned chat dataset", allow_abbrev=False)
+    _dataset_args(b)
+    lp = sub.add_parser("loop", help="dataset -> train -> [quantize] -> evaluate -> gate", allow_abbrev=False)
+    _dataset_args(lp)
+    lp.add_argument("--quantize", choices=("none", "fp8", "awq"), default="none")
+    lp.add_argument("--gate-thresholds", default="{}", help="JSON of the team's flywheel.gate block")
+    lp.add_argument("--max-steps", type=int, default=None, help="LoRA steps (default: the job's epochs)")
+    g = sub.add_parser("gate", help="candidate vs incumbent metrics -> pass / fail report", allow_abbrev=False)
+    g.add_argument("--candidate", required=True, help="metrics JSON file of the candidate")
+    g.add_argument("--incumbent", required=True, help="metrics JSON file of the incumbent")
+    g.add_argument("--thresholds", required=True, help="JSON of the team's flywheel.gate block")
+    g.add_argument("--report", default=None, help="write the report to this file too")
+    return p
+
+
+def _dataset_args(b: argparse.ArgumentParser) -> None:
     b.add_argument("--adapter", required=True)
     b.add_argument("--from", dest="from_date", type=_date, default=None)
     b.add_argument("--to", dest="to_date", type=_date, default=None)
@@ -115,12 +136,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--redact-pattern", action="append", default=[])
     b.add_argument("--model-classification", type=_model_class, action="append", default=[])
     b.add_argument("--version", default=None, help="dataset version id (default: time + content hash)")
-    g = sub.add_parser("gate", help="candidate vs incumbent metrics -> pass / fail report", allow_abbrev=False)
-    g.add_argument("--candidate", required=True, help="metrics JSON file of the candidate")
-    g.add_argument("--incumbent", required=True, help="metrics JSON file of the incumbent")
-    g.add_argument("--thresholds", required=True, help="JSON of the team's flywheel.gate block")
-    g.add_argument("--report", default=None, help="write the report to this file too")
-    return p
 
 
 def _env(env: Mapping[str, str], name: str) -> str:
@@ -179,7 +194,7 @@ def build_dataset(
     with open(paths["train"], "wb") as ft, open(paths["eval"], "wb") as fe:
         files = {"train": ft, "eval": fe}
         for day in _days(first, last):
-            part = captures.key + f"date={day.isoformat()}/team={team}/"
+            part = captures.key + f"team={team}/date={day.isoformat()}/"
             pages = client.get_paginator("list_objects_v2").paginate(Bucket=captures.bucket, Prefix=part)
             for page in pages:
                 for obj in page.get("Contents", []):
@@ -263,6 +278,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "build-dataset":
             print(json.dumps(build_dataset(args, env), indent=2))
             return 0
+        if args.command == "loop":
+            from .flywheel_loop import exit_code, real_stages, run_chain, write_record
+            from .s3 import client_from_env
+
+            client = client_from_env(env)
+            record = run_chain(real_stages(args, env, client), args.quantize)
+            record["record_uri"] = write_record(record, env, client)
+            print(json.dumps(record, indent=2))
+            return exit_code(record)
         report, code = run_gate(args)
         print(json.dumps(report, indent=2))
         return code

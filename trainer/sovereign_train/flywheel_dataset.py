@@ -7,10 +7,11 @@ is counted in the manifest:
 1. `malformed`: not a JSON object with the gateway's capture fields (gateway/src/capture.ts);
 2. `team_mismatch`: a record of another team (the builder only ever reads its own team=
    partition, so this is a defence in depth);
-3. `not_chat`: not a chat completion with a text answer (embeddings, tool calls, empty answer);
-4. `consent_opt_out`: the request opted out of training (`trainingConsent: false`, set by the
-   gateway from a header or token claim; it wins over the team's default);
-5. `guard_flagged`: the guard flagged the request or answer (`guardFlagged: true`);
+3. `consent_opt_out`: the request opted out of training (`trainingConsent: false`, set by the
+   gateway from a header or token claim; it wins over the team's default; the gateway writes
+   such a record without content);
+4. `guard_flagged`: the guard flagged the answer (`guardFlagged: true`, also without content);
+5. `not_chat`: not a chat completion with a text answer (embeddings, tool calls, empty answer);
 6. `classification_unknown`: neither the record nor the job's model map names a classification;
 7. `policy:<reason>`: OPA's `sovereign.data_access` decision for (team, action "train",
    dataset "captures/<model>", classification) denied it; the reason ids are OPA's. One
@@ -182,15 +183,17 @@ class Builder:
         if rec["team"] != self.team:
             st.exclude("team_mismatch")
             return None
-        msgs = chat_of(rec["request"], rec["response"]) if rec["endpoint"] == CHAT_ENDPOINT else None
-        if msgs is None:
-            st.exclude("not_chat")
-            return None
+        # Before the chat shape: the gateway records an opted-out request or a flagged answer
+        # without its content (request and response null), only so that it is counted here.
         if rec.get("trainingConsent") is False:
             st.exclude("consent_opt_out")
             return None
         if rec.get("guardFlagged") is True:
             st.exclude("guard_flagged")
+            return None
+        msgs = chat_of(rec["request"], rec["response"]) if rec["endpoint"] == CHAT_ENDPOINT else None
+        if msgs is None:
+            st.exclude("not_chat")
             return None
         model = rec["model"]
         cls = rec.get("classification")

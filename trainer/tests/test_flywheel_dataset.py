@@ -77,6 +77,18 @@ def test_given_records_of_every_exclusion_when_built_then_each_is_counted_under_
     assert b.stats.kept + sum(b.stats.excluded.values()) == b.stats.read
 
 
+def test_given_content_free_records_of_the_gateway_when_built_then_they_count_as_opt_out_and_flagged() -> None:
+    # gateway/src/pipeline/capture.ts: an opted-out request and a flagged answer carry no content.
+    recs = [
+        capture(1, request=None, response=None, trainingConsent=False),
+        capture(2, request=None, response=None, guardFlagged=True),
+        capture(3),
+    ]
+    b, _kept = build(recs)
+    assert b.stats.excluded == {"consent_opt_out": 1, "guard_flagged": 1}
+    assert b.stats.kept == 1
+
+
 def test_given_consent_true_or_absent_when_built_then_the_record_is_kept() -> None:
     b, _kept = build([capture(1, trainingConsent=True), capture(2)])
     assert b.stats.kept == 2

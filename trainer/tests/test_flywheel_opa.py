@@ -96,13 +96,13 @@ def test_given_captures_of_two_teams_when_the_job_builds_then_it_reads_only_its_
 ) -> None:
     fake_s3.create_bucket(Bucket="acme-logs")
     ok = [capture(i) for i in range(40)]
-    _put(fake_s3, "captures/date=2026-12-05/team=research/model=llama-chat/b1.jsonl", ok[:30])
-    _put(fake_s3, "captures/date=2026-12-06/team=research/model=llama-chat/b2.jsonl",
+    _put(fake_s3, "captures/team=research/date=2026-12-05/model=llama-chat/b1.jsonl", ok[:30])
+    _put(fake_s3, "captures/team=research/date=2026-12-06/model=llama-chat/b2.jsonl",
          ok[30:] + [capture(90, trainingConsent=False), capture(91, guardFlagged=True),
                     capture(92, classification="confidential"), capture(1)])
     # another team's partition on the same day, and a day outside the range: never read
-    _put(fake_s3, "captures/date=2026-12-05/team=finance/model=llama-chat/b3.jsonl", [capture(i, team="finance") for i in range(5)])
-    _put(fake_s3, "captures/date=2026-12-07/team=research/model=llama-chat/b4.jsonl", [capture(200)])
+    _put(fake_s3, "captures/team=finance/date=2026-12-05/model=llama-chat/b3.jsonl", [capture(i, team="finance") for i in range(5)])
+    _put(fake_s3, "captures/team=research/date=2026-12-07/model=llama-chat/b4.jsonl", [capture(200)])
 
     argv = ["build-dataset", "--adapter=support", "--from=2026-12-05", "--to=2026-12-06",
             "--model-classification=llama-chat=internal", "--version=v1", "--min-new-records=10"]
@@ -115,7 +115,7 @@ def test_given_captures_of_two_teams_when_the_job_builds_then_it_reads_only_its_
         "consent_opt_out": 1, "guard_flagged": 1, "policy:classification_not_trainable": 1, "duplicate_exact": 1,
     }
     assert m["classification"] == "internal" and m["policy_decisions"] == 2
-    assert m["source"]["objects"] == 2 and m["source"]["first_object"].endswith("date=2026-12-05/team=research/model=llama-chat/b1.jsonl")
+    assert m["source"]["objects"] == 2 and m["source"]["first_object"].endswith("team=research/date=2026-12-05/model=llama-chat/b1.jsonl")
     keys = sorted(o["Key"] for o in fake_s3.list_objects_v2(Bucket="acme-datasets")["Contents"])
     base = "teams/research/flywheel/support/v1/"
     assert keys == [base + "eval.jsonl", base + "manifest.json", base + "train.jsonl"]
@@ -132,7 +132,7 @@ def test_given_too_few_new_records_when_the_job_runs_then_it_writes_nothing(
     fake_s3: S3Client, opa_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake_s3.create_bucket(Bucket="acme-logs")
-    _put(fake_s3, "captures/date=2026-12-05/team=research/model=llama-chat/b1.jsonl", [capture(i) for i in range(5)])
+    _put(fake_s3, "captures/team=research/date=2026-12-05/model=llama-chat/b1.jsonl", [capture(i) for i in range(5)])
     argv = ["build-dataset", "--adapter=support", "--from=2026-12-05", "--to=2026-12-05",
             "--model-classification=llama-chat=internal", "--min-new-records=6"]
     assert main(argv, _env(OPA_URL=opa_url)) == 0
@@ -145,7 +145,7 @@ def test_given_opa_down_when_the_job_runs_then_it_fails_and_writes_nothing(
     fake_s3: S3Client, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake_s3.create_bucket(Bucket="acme-logs")
-    _put(fake_s3, "captures/date=2026-12-05/team=research/model=llama-chat/b1.jsonl", [capture(1)])
+    _put(fake_s3, "captures/team=research/date=2026-12-05/model=llama-chat/b1.jsonl", [capture(1)])
     argv = ["build-dataset", "--adapter=support", "--from=2026-12-05", "--to=2026-12-05",
             "--model-classification=llama-chat=internal"]
     with pytest.raises(OSError):

@@ -92,6 +92,9 @@ export function account(d: AccountDeps, ctx: RequestContext): void {
       tokensIn: ctx.tokensIn,
       tokensOut: ctx.tokensOut,
       reasons: ctx.reasons.length ? ctx.reasons : undefined,
+      // A flywheel adapter's request: the version that served it (the canary split).
+      version: ctx.servedVersion?.version,
+      canary: ctx.servedVersion?.canary,
     });
   }
 }

@@ -8,15 +8,19 @@
  * answer waits until its record is redacted and written durably (fsynced spill file), like its
  * audit row.
  */
+import type * as http from "node:http";
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
-import type { AuthzDecision } from "../../../components/lib/contracts";
+import { CLASSIFICATIONS, type Classification } from "../../../components/lib/classification";
+import type { AuthzDecision, Catalog } from "../../../components/lib/contracts";
+import type { Principal } from "../auth";
+import { errors } from "../errors";
 import { compilePatterns, redactRecord, textSize, type CaptureRecord, type Pattern } from "../capture";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
 import type { SpillQueue } from "../spill-queue";
-import type { RequestContext } from "./context";
+import { header, type RequestContext } from "./context";
 import type { InferenceRequest } from "./validate";
 import type { RedactJob, RedactResult } from "../redact-worker";
 
@@ -48,8 +52,49 @@ export function planCapture(
   }
 }
 
+/** The request header that opts one request out of training: `opt-out` (or `opt-in`, the default). */
+export const TRAINING_CONSENT_HEADER = "x-sovereign-training-consent";
+
 /**
- * Hands the record of a successful request to the redactor (which queues it once redacted).
+ * Whether the request opted out of training: the header `X-Sovereign-Training-Consent: opt-out`
+ * or a token whose `training_consent` claim is false. Either wins over the team's default; an
+ * `opt-in` cannot widen it (the decision's capture obligation still decides). Another header
+ * value is a 400 naming the header.
+ */
+export function optedOut(req: http.IncomingMessage, p: Principal): boolean {
+  const v = header(req, TRAINING_CONSENT_HEADER);
+  if (v !== undefined && v !== "opt-out" && v !== "opt-in")
+    throw errors.badRequest(
+      `${TRAINING_CONSENT_HEADER}: expected opt-out or opt-in, found ${JSON.stringify(v.slice(0, 40))}`,
+      TRAINING_CONSENT_HEADER,
+    );
+  return v === "opt-out" || p.trainingConsent === false;
+}
+
+/** The classification of `model` in the catalog: an adapter's is the higher of its own and its base's. */
+export function modelClassification(catalog: Catalog, model: string): Classification | undefined {
+  const m = Object.hasOwn(catalog.models, model) ? catalog.models[model] : undefined;
+  if (!m) return undefined;
+  const base =
+    m.baseModel && Object.hasOwn(catalog.models, m.baseModel) ? catalog.models[m.baseModel] : undefined;
+  const own = m.dataClassification;
+  const inherited = base?.dataClassification;
+  if (!own || !inherited) return own ?? inherited;
+  return CLASSIFICATIONS.indexOf(own) >= CLASSIFICATIONS.indexOf(inherited) ? own : inherited;
+}
+
+/** What a capture record says about the request besides its content. */
+export interface CaptureMarks {
+  /** The request opted out of training: the record carries no content. */
+  readonly optOut?: boolean;
+  /** The guard flagged the answer: the record carries no content. */
+  readonly guardFlagged?: boolean;
+}
+
+/**
+ * Hands the record of a request to the redactor (which queues it once redacted). A request that
+ * opted out, or whose answer the guard flagged, is recorded without its content (request and
+ * response null), so the dataset builder can count it and nothing of it can be trained on.
  * With `durable`, returns a promise that resolves once the redacted record is on disk
  * (fsynced); the caller holds the answer's end until then.
  */
@@ -59,10 +104,14 @@ export function capture(
   r: InferenceRequest,
   plan: CapturePlan,
   response: unknown,
+  catalog?: Catalog,
+  marks: CaptureMarks = {},
   durable = false,
 ): Promise<void> | undefined {
   if (!d.redactor) return undefined;
   const p = ctx.principal;
+  const classification = catalog ? modelClassification(catalog, r.model) : undefined;
+  const contentFree = marks.optOut === true || marks.guardFlagged === true;
   const written = d.redactor.submit(
     {
       ts: ctx.ts,
@@ -71,9 +120,13 @@ export function capture(
       subject: p?.sub ?? "",
       model: r.model,
       endpoint: r.endpoint,
-      request: r.body,
-      response,
+      request: contentFree ? null : r.body,
+      response: contentFree ? null : response,
       usage: { promptTokens: ctx.tokensIn, completionTokens: ctx.tokensOut },
+      ...(classification ? { classification } : {}),
+      ...(p?.clearance ? { teamClearance: p.clearance } : {}),
+      ...(marks.optOut ? { trainingConsent: false as const } : {}),
+      ...(marks.guardFlagged ? { guardFlagged: true as const } : {}),
     },
     plan.patterns,
     durable,

@@ -45,6 +45,8 @@ export interface RequestContext {
   captured: boolean;
   /** The audit row was written durably before the answer (GATEWAY_AUDIT_SYNC). */
   journaled: boolean;
+  /** The flywheel version that served a flywheel adapter's request (the canary split). */
+  servedVersion?: { readonly adapter: string; readonly version: string; readonly canary: boolean };
 }
 
 export const now = (): number => performance.now();

@@ -10,6 +10,7 @@ import type { OpaClient } from "../opa";
 import type { PolicyEngine } from "../policy";
 import type { QuotaTracker } from "../quota";
 import type { SpillQueue } from "../spill-queue";
+import type { AdapterRoute } from "../flywheel/split";
 import type { AccountDeps } from "./account";
 import type { Redactor } from "./capture";
 import type { UpstreamAgents } from "./proxy";
@@ -35,4 +36,6 @@ export interface PipelineDeps {
   /** Absent when capture is off. */
   readonly redactor?: Redactor;
   readonly accountDeps: AccountDeps;
+  /** The flywheel adapters' current versions (promoted and canary), from the registry. @default none */
+  readonly adapterRoutes?: () => Readonly<Record<string, AdapterRoute>>;
 }

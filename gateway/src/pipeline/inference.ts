@@ -11,7 +11,7 @@ import { validate } from "./validate";
 import { authorize, enforce, inferenceInput } from "./decide";
 import { route } from "./route";
 import { proxy } from "./proxy";
-import { capture, planCapture } from "./capture";
+import { capture, optedOut, planCapture } from "./capture";
 import type { PipelineDeps } from "./deps";
 import { journal } from "./account";
 
@@ -23,6 +23,7 @@ export async function inference(
 ): Promise<void> {
   const cfg = d.cfg;
   const p = await authenticate(d.auth, req, ctx);
+  const optOut = optedOut(req, p);
   const r = await validate(req, ctx, {
     maxBodyBytes: cfg.maxBodyBytes,
     catalog: cfg.catalog,
@@ -37,7 +38,12 @@ export async function inference(
       param,
     );
   }
-  const call = route(cfg.catalog, r);
+  const call = route(
+    cfg.catalog,
+    r,
+    d.adapterRoutes ? { routes: d.adapterRoutes(), requestId: ctx.id } : undefined,
+  );
+  if (call.version) ctx.servedVersion = call.version;
   const usage = d.quota.admit(p.team, budgets);
   let decision;
   try {
@@ -54,6 +60,7 @@ export async function inference(
     throw e;
   }
   const plan = planCapture(d, r, decision);
+  let guardFlagged = false;
   await proxy({ agents: d.agents, metrics: d.metrics, upstreamTimeoutMs: cfg.upstreamTimeoutMs }, ctx, {
     req,
     res,
@@ -61,7 +68,7 @@ export async function inference(
     body: call.body,
     stream: r.stream,
     clientWantsUsage: r.clientWantsUsage,
-    collect: plan !== undefined,
+    collect: plan !== undefined && !optOut,
     promptTokensEstimate: Math.ceil(r.text.chars / 4),
     log: d.log,
     // With a guard configured, answers are screened: one more decision with the answer as the
@@ -83,6 +90,7 @@ export async function inference(
               decisionDeadlineMs(cfg, r.raw.length + text.length),
             );
             if (verdict.allow) return undefined;
+            guardFlagged = verdict.reasons.includes("guard_flagged");
             ctx.decision = "deny";
             ctx.reasons = verdict.reasons.map((x) => `response_${x}`);
             for (const x of ctx.reasons) d.metrics.denials.inc({ team: p.team, reason: x });
@@ -92,8 +100,14 @@ export async function inference(
     // The capture record and the audit row; with GATEWAY_AUDIT_SYNC both are on disk (fsynced)
     // before the answer's end reaches the client.
     beforeEnd: async (out) => {
+      // A flagged answer or an opted-out request leaves a record without content (counted by the
+      // dataset builder); any other answered request its redacted content.
       const captured =
-        plan && out.response ? capture(d, ctx, r, plan, out.response, cfg.auditSync) : undefined;
+        plan && (guardFlagged || (optOut && ctx.status === 200))
+          ? capture(d, ctx, r, plan, null, cfg.catalog, { optOut, guardFlagged }, cfg.auditSync)
+          : plan && out.response
+            ? capture(d, ctx, r, plan, out.response, cfg.catalog, {}, cfg.auditSync)
+            : undefined;
       await Promise.all([captured, journal(d.accountDeps, ctx)]);
     },
   });

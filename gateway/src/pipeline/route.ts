@@ -1,28 +1,50 @@
 /**
  * Stage 4: where the request goes and what is sent. The model server of the model (a LoRA
  * adapter goes to its base model's server); non-streaming bodies are forwarded as received,
- * streaming ones gain `stream_options.include_usage` so tokens can be counted.
+ * streaming ones gain `stream_options.include_usage` so tokens can be counted. A flywheel
+ * adapter's stable name is rewritten to the served name of one of its versions (the canary's
+ * share of request ids, else the promoted one: `flywheel/split.ts`); the client keeps calling
+ * the stable name, and the policy decided on it.
  */
 import { routeFor, type Catalog } from "../config";
 import { errors } from "../errors";
+import { routeModel, type AdapterRoute } from "../flywheel/split";
 import type { InferenceRequest } from "./validate";
 
 export interface UpstreamCall {
   /** Full URL of the upstream endpoint. */
   readonly target: string;
   readonly body: Buffer;
+  /** The flywheel version that serves the request (a flywheel adapter only). */
+  readonly version?: { readonly adapter: string; readonly version: string; readonly canary: boolean };
 }
 
-export function route(catalog: Catalog, r: InferenceRequest): UpstreamCall {
+export function route(
+  catalog: Catalog,
+  r: InferenceRequest,
+  split?: { readonly routes: Readonly<Record<string, AdapterRoute>>; readonly requestId: string },
+): UpstreamCall {
   const base = routeFor(catalog, r.model);
   if (!base) throw errors.notFound(`the model "${r.model}" does not exist`, "model_not_found");
-  const body = r.stream
-    ? Buffer.from(
-        JSON.stringify({
-          ...r.body,
-          stream_options: { ...(r.body.stream_options as object), include_usage: true },
-        }),
-      )
-    : r.raw;
-  return { target: base + r.endpoint, body };
+  const chosen = split ? routeModel(split.routes, r.model, split.requestId) : undefined;
+  const served = chosen?.version !== undefined ? chosen.model : undefined;
+  const body =
+    r.stream || served
+      ? Buffer.from(
+          JSON.stringify({
+            ...r.body,
+            ...(served ? { model: served } : {}),
+            ...(r.stream
+              ? { stream_options: { ...(r.body.stream_options as object), include_usage: true } }
+              : {}),
+          }),
+        )
+      : r.raw;
+  return {
+    target: base + r.endpoint,
+    body,
+    ...(served && chosen?.version
+      ? { version: { adapter: r.model, version: chosen.version, canary: chosen.canary } }
+      : {}),
+  };
 }

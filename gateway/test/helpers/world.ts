@@ -34,7 +34,8 @@ export function catalogOf(
   redactPatterns: readonly string[] = data.redactPatterns,
 ): Catalog {
   const models: Record<string, Catalog["models"][string]> = {};
-  for (const [n, m] of Object.entries(data.models)) models[n] = { role: m.role, baseModel: m.baseModel };
+  for (const [n, m] of Object.entries(data.models))
+    models[n] = { role: m.role, baseModel: m.baseModel, dataClassification: m.dataClassification };
   const teams: Record<string, Catalog["teams"][string]> = {};
   for (const [n, t] of Object.entries(data.teams))
     teams[n] = { oidcGroup: t.oidcGroup, clearance: t.clearance, budgets: t.budgets };

@@ -23,6 +23,19 @@ export const flywheelNeedsCapture: Rule = ({ config }) =>
       : [],
   );
 
+/** The loop runs as Kueue-admitted Jobs: it needs the training layer (Kueue, the LocalQueues). */
+export const flywheelNeedsTraining: Rule = ({ config }) =>
+  flywheels(config).flatMap(({ index, fw }) =>
+    fw.enabled && !config.training.enabled
+      ? [
+          issue(
+            `teams[${index}].flywheel.enabled`,
+            `expected sovereign:training.enabled: true for an enabled flywheel (its CronJob runs through the team's Kueue queue), found false`,
+          ),
+        ]
+      : [],
+  );
+
 export const flywheelBaseModel: Rule = ({ config }) => {
   const models = new Map(config.models.map((m) => [m.name, m]));
   return flywheels(config).flatMap(({ index, fw }) => {
@@ -73,4 +86,9 @@ export const flywheelAdapterName: Rule = ({ config }) => {
   return out;
 };
 
-export const FLYWHEEL_RULES: Rule[] = [flywheelNeedsCapture, flywheelBaseModel, flywheelAdapterName];
+export const FLYWHEEL_RULES: Rule[] = [
+  flywheelNeedsCapture,
+  flywheelNeedsTraining,
+  flywheelBaseModel,
+  flywheelAdapterName,
+];

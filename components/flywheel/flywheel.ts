@@ -1,0 +1,142 @@
+/**
+ * The flywheel of every team that turns it on (docs/flywheel.md), created by `pulumi up`: per
+ * team, in the team's namespace, the `flywheel` workload identity from the substrate (it alone
+ * may read the team's own `captures/team=<team>/` partition), the `flywheel-env` ConfigMap, an
+ * egress rule to OPA (the dataset builder asks its data_access decision) and the CronJob that
+ * runs the chained loop through the team's Kueue LocalQueue. Thin: the objects come from
+ * `plan.ts`.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
+import { PLATFORM_NAMESPACES } from "../lib/naming";
+import type { Substrate } from "../substrate";
+import { baseModelPrefixes } from "../lib/scopes";
+import {
+  FLYWHEEL_ENV_CONFIGMAP,
+  FLYWHEEL_SERVICE_ACCOUNT,
+  flywheelEnvData,
+  renderFlywheelCronJob,
+  type FlywheelTeamInput,
+} from "./plan";
+
+export interface FlywheelArgs {
+  readonly substrate: Substrate;
+  /** Teams whose flywheel is enabled (`flywheelTeams(config)`). */
+  readonly teams: readonly FlywheelTeamInput[];
+  /** The team namespaces (from Tenancy), by team. */
+  readonly namespaces: Readonly<Record<string, pulumi.Input<string>>>;
+  /** OPA's in-cluster URL (`opaUrl()`). */
+  readonly opaUrl: string;
+  /** Resources the CronJobs wait for (the LocalQueues). @default [] */
+  readonly dependsOn?: readonly pulumi.Resource[];
+}
+
+/** Egress of a team's flywheel pods to OPA's port in the policy namespace. */
+export function flywheelOpaEgress(
+  namespace: string,
+  team: string,
+  costCenter: string,
+): Record<string, unknown> {
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: {
+      name: "allow-flywheel-opa",
+      namespace,
+      labels: { ...k8sLabels("flywheel", team), ...teamLabels(team, costCenter) },
+    },
+    spec: {
+      podSelector: { matchExpressions: [{ key: FLYWHEEL_STAGE_LABEL, operator: "Exists" }] },
+      policyTypes: ["Egress"],
+      egress: [
+        {
+          to: [
+            {
+              namespaceSelector: {
+                matchLabels: { "kubernetes.io/metadata.name": PLATFORM_NAMESPACES.policy },
+              },
+            },
+          ],
+          ports: [{ protocol: "TCP", port: 8181 }],
+        },
+      ],
+    },
+  };
+}
+
+export class Flywheel extends pulumi.ComponentResource {
+  /** CronJob name per team. */
+  readonly cronJobs: Readonly<Record<string, pulumi.Output<string>>>;
+
+  constructor(name: string, args: FlywheelArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("sovereign:flywheel:Flywheel", name, {}, opts);
+    const provider = args.substrate.provider;
+    const store = args.substrate.objectStore;
+    const cronJobs: Record<string, pulumi.Output<string>> = {};
+    // Created after (and so deleted before) the substrate and the team namespaces.
+    const ready = [...args.substrate.ready, ...(args.dependsOn ?? [])];
+    for (const f of args.teams) {
+      const ns = args.namespaces[f.team];
+      if (ns === undefined)
+        throw new Error(`flywheel: expected a namespace for team "${f.team}", found none`);
+      const base = `${name}-${f.team}`;
+      const child = { parent: this, provider, dependsOn: ready };
+      const access = args.substrate.bindWorkload(
+        base,
+        {
+          kind: "flywheel",
+          namespace: ns,
+          serviceAccountName: FLYWHEEL_SERVICE_ACCOUNT,
+          team: f.team,
+          readModels: baseModelPrefixes(f.baseModelSource ? [f.baseModelSource] : []),
+        },
+        { parent: this, dependsOn: ready },
+      );
+      const cm = new k8s.core.v1.ConfigMap(
+        `${base}-env`,
+        {
+          metadata: {
+            name: FLYWHEEL_ENV_CONFIGMAP,
+            namespace: ns,
+            labels: { ...k8sLabels("flywheel", f.team), ...teamLabels(f.team, f.costCenter) },
+          },
+          data: pulumi
+            .all([store.endpoint, store.buckets.inferenceLogs, store.buckets.datasets, store.buckets.models])
+            .apply(([endpoint, inferenceLogs, datasets, models]) =>
+              flywheelEnvData(f, {
+                buckets: { inferenceLogs, datasets, models },
+                opaUrl: args.opaUrl,
+                endpoint,
+                region: store.region,
+                forcePathStyle: store.forcePathStyle,
+              }),
+            ),
+        },
+        child,
+      );
+      const np = pulumi.output(ns).apply((n) => flywheelOpaEgress(n, f.team, f.costCenter));
+      new k8s.networking.v1.NetworkPolicy(
+        `${base}-opa-egress`,
+        { metadata: np.apply((o) => o.metadata as never), spec: np.apply((o) => o.spec as never) },
+        child,
+      );
+      const cron = pulumi
+        .all([access.serviceAccountName, access.env])
+        .apply(([sa, env]) => renderFlywheelCronJob(f, { serviceAccountName: sa, env: env }));
+      const job = new k8s.batch.v1.CronJob(
+        `${base}-cron`,
+        {
+          metadata: pulumi
+            .all([cron, ns])
+            .apply(([c, n]) => ({ ...(c.metadata as object), namespace: n }) as never),
+          spec: cron.apply((c) => c.spec as never),
+        },
+        { ...child, dependsOn: [...ready, cm, ...access.dependsOn] },
+      );
+      cronJobs[f.team] = job.metadata.name;
+    }
+    this.cronJobs = cronJobs;
+    this.registerOutputs({ cronJobs });
+  }
+}

@@ -1,0 +1,185 @@
+"""`sovereign-flywheel loop`: the flywheel's chained run (docs/flywheel.md), what the team's
+CronJob starts:
+
+    dataset --(enough new eligible records)--> train --> [quantize] --> evaluate --> gate
+
+Each transition is an audit event ({"type": "flywheel.stage.transition", "from", "to",
+"reason", "at", ...}) in the run record. A run stops at the first stage that does not go on:
+too few new records (`below_threshold`, nothing trained, exit 0), a failing gate (`rejected`,
+exit 1) or a stage that fails (`failed`, exit 1). The record (dataset version, candidate URI,
+gate report, events) is printed and written to CANDIDATES_URI/<dataset version>/run.json; the
+registry and the canary take it from there (not chained here: they need PostgreSQL and the
+model servers' admin endpoints, which this image does not reach).
+
+`run_chain` is pure orchestration over injected stages, so its transitions are tested without
+a model; `real_stages` runs the kit's own jobs (sovereign_train.cli lora|quantize|eval) in-process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import BadInput
+
+TRANSITION = "flywheel.stage.transition"
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The chain's stages. Each returns a JSON-able dict or raises."""
+
+    dataset: Callable[[], dict]
+    train: Callable[[dict], dict]  # dataset manifest -> {"uri": candidate adapter}
+    quantize: Callable[[dict, str], dict]  # candidate, scheme -> {"uri": compressed variant}
+    evaluate: Callable[[str, dict], dict]  # "candidate" | "incumbent", dataset -> metrics
+    gate: Callable[[dict, dict], dict]  # candidate metrics, incumbent metrics -> report
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def run_chain(stages: Stages, quantize: str = "none", now: Callable[[], str] = _now) -> dict:
+    """Runs the stages in order; returns the run record with one event per transition."""
+    events: list = []
+    record: dict = {"kind": "sovereign.flywheel.run/v1", "events": events}
+
+    def move(frm: str, to: str, reason: str, **detail: Any) -> None:
+        events.append({"type": TRANSITION, "from": frm, "to": to, "reason": reason, "at": now(), **detail})
+
+    stage = "dataset"
+    try:
+        ds = stages.dataset()
+        if ds.get("outcome") == "below_threshold":
+            move("dataset", "idle", "below_threshold", new=ds.get("new"), min_new_records=ds.get("min_new_records"))
+            record.update(outcome="below_threshold", dataset=ds)
+            return record
+        record["dataset"] = {k: ds.get(k) for k in ("version", "uri", "content_sha256", "classification", "counts")}
+        move("dataset", "train", "built", version=ds.get("version"), kept=(ds.get("counts") or {}).get("kept"))
+        stage = "train"
+        cand = stages.train(ds)
+        record["candidate"] = cand
+        nxt = "quantize" if quantize != "none" else "evaluate"
+        move("train", nxt, "trained", uri=cand.get("uri"))
+        if quantize != "none":
+            stage = "quantize"
+            record["quantized"] = stages.quantize(cand, quantize)
+            move("quantize", "evaluate", "quantized", scheme=quantize, uri=record["quantized"].get("uri"))
+        stage = "evaluate"
+        mc = stages.evaluate("candidate", ds)
+        mi = stages.evaluate("incumbent", ds)
+        record["metrics"] = {"candidate": mc, "incumbent": mi}
+        move("evaluate", "gate", "evaluated")
+        stage = "gate"
+        report = stages.gate(mc, mi)
+        record["gate"] = report
+        passed = report.get("passed") is True
+        failed = [c["check"] for c in report.get("checks", []) if not c.get("passed")]
+        move("gate", "candidate" if passed else "rejected", "gate_passed" if passed else "gate_failed", failed=failed)
+        record["outcome"] = "candidate" if passed else "rejected"
+        return record
+    except BadInput:
+        raise
+    except Exception as e:  # noqa: BLE001 -- any stage failure ends the run and is recorded
+        move(stage, "failed", f"{stage}_failed", error=f"{type(e).__name__}: {e}"[:500])
+        record["outcome"] = "failed"
+        return record
+
+
+def exit_code(record: Mapping[str, Any]) -> int:
+    return 0 if record.get("outcome") in ("below_threshold", "candidate") else 1
+
+
+def real_stages(args, env: Mapping[str, str], client=None) -> Stages:
+    """The kit's own jobs, in this process: the dataset builder, then sovereign-train lora,
+    quantize and eval with the environment each job expects (sovereign_train.cli.job_env)."""
+    from . import cli
+    from .flywheel_cli import build_dataset
+    from .gate import evaluate_gate
+    from .s3 import parse_s3_uri
+
+    if client is None:
+        from .s3 import client_from_env
+
+        client = client_from_env(env)
+    base = env.get("BASE_MODEL_URI") or ""
+    candidates = env.get("CANDIDATES_URI") or ""
+    if not base or not candidates:
+        raise BadInput("expected BASE_MODEL_URI and CANDIDATES_URI in the environment (the flywheel-env ConfigMap)")
+    cand_root = parse_s3_uri(candidates, "CANDIDATES_URI").as_prefix()
+    scratch = env.get("SCRATCH_DIR") or env.get("HOME") or "/tmp"
+    try:
+        thresholds = json.loads(args.gate_thresholds)
+    except ValueError as e:
+        raise BadInput(f"expected --gate-thresholds to be JSON, found {args.gate_thresholds!r} ({e})")
+    state: dict = {}
+
+    def job(kind: str, argv: list, **uris: str) -> None:
+        je = {**env, "SOVEREIGN_JOB_KIND": kind, "SOVEREIGN_JOB_NAME": f"flywheel-{kind}", "HOME": scratch}
+        je.update(uris)
+        code = cli.main([kind, *argv], je)
+        if code != 0:
+            raise RuntimeError(f"sovereign-train {kind} exited {code}")
+
+    def dataset() -> dict:
+        m = build_dataset(args, env, client=client)
+        state["ds"] = m
+        return m
+
+    def train(ds: dict) -> dict:
+        out = cand_root.join(ds["version"]).as_prefix()
+        state["cand"] = str(out.join("adapter").as_prefix())
+        job(
+            "lora",
+            [f"--max-steps={args.max_steps}"] if args.max_steps else [],
+            MODEL_URI=base,
+            DATASET_URI=ds["uri"] + "train.jsonl",
+            CHECKPOINT_URI=str(out.join("checkpoints").as_prefix()),
+            OUTPUT_URI=state["cand"],
+        )
+        return {"uri": state["cand"], "version": ds["version"]}
+
+    def quantize(cand: dict, scheme: str) -> dict:
+        out = str(cand_root.join(state["ds"]["version"]).join(f"quantized-{scheme}").as_prefix())
+        job("quantize", [f"--scheme={scheme}"], MODEL_URI=cand["uri"], DATASET_URI=state["ds"]["uri"] + "train.jsonl", OUTPUT_URI=out)
+        return {"uri": out}
+
+    def evaluate(who: str, ds: dict) -> dict:
+        out = cand_root.join(ds["version"]).join(f"eval-{who}").as_prefix()
+        model = state["cand"] if who == "candidate" else (env.get("INCUMBENT_MODEL_URI") or base)
+        job("eval", ["--tasks=perplexity,exact-match", "--max-new-tokens=32"], MODEL_URI=model, DATASET_URI=ds["uri"] + "eval.jsonl", OUTPUT_URI=str(out))
+        body = client.get_object(Bucket=out.bucket, Key=out.key + "manifest.json")["Body"].read()
+        metrics = dict(json.loads(body)["metrics"])
+        metrics["eval_sha256"] = ds["files"]["eval.jsonl"]["sha256"]
+        return metrics
+
+    def gate(mc: dict, mi: dict) -> dict:
+        from .gate import GateError
+
+        try:
+            return evaluate_gate(mc, mi, thresholds)
+        except GateError as e:
+            raise BadInput(str(e))
+
+    return Stages(dataset, train, quantize, evaluate, gate)
+
+
+def write_record(record: Mapping[str, Any], env: Mapping[str, str], client) -> str | None:
+    """Puts the run record next to the candidate (never overwriting one)."""
+    from .s3 import object_exists, parse_s3_uri
+
+    ds = record.get("dataset") or {}
+    if not ds.get("version") or not env.get("CANDIDATES_URI"):
+        return None
+    uri = parse_s3_uri(env["CANDIDATES_URI"], "CANDIDATES_URI").as_prefix().join(ds["version"]).as_prefix().join("run.json")
+    if object_exists(client, uri):
+        raise BadInput(f"run record {uri} exists already: runs are immutable")
+    client.put_object(Bucket=uri.bucket, Key=uri.key, Body=json.dumps(record, indent=2).encode(), ContentType="application/json")
+    return str(uri)
+
+
+__all__ = ["TRANSITION", "Stages", "exit_code", "real_stages", "run_chain", "write_record"]

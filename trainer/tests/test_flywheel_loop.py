@@ -1,0 +1,106 @@
+"""The chained run's transitions (sovereign_train.flywheel_loop.run_chain) over injected stages:
+where it stops, what it records, and that every transition is one audit event."""
+
+from __future__ import annotations
+
+import pytest
+
+from sovereign_train import BadInput
+from sovereign_train.flywheel_cli import build_parser
+from sovereign_train.flywheel_loop import TRANSITION, Stages, exit_code, run_chain
+from sovereign_train.gate import evaluate_gate
+
+THRESHOLDS = {"maxPerplexityRegression": 0.05, "minExactMatchGain": 0.0, "maxGuardFlagRateIncrease": 0.0}
+SETS = {"eval_sha256": "e" * 64, "safety_sha256": "s" * 64}
+DS = {"outcome": "built", "version": "v1", "uri": "s3://d/v1/", "counts": {"kept": 5}, "files": {}}
+
+
+def stages(calls, ds=DS, cand_ppl=9.0, fail=None):
+    def step(name, out):
+        def f(*a):
+            calls.append(name)
+            if name == fail:
+                raise RuntimeError(f"{name} broke")
+            return out(*a) if callable(out) else out
+
+        return f
+
+    metrics = {
+        "candidate": {"perplexity": cand_ppl, "exact_match": 0.5, "guard_flag_rate": 0.0, **SETS},
+        "incumbent": {"perplexity": 10.0, "exact_match": 0.5, "guard_flag_rate": 0.0, **SETS},
+    }
+    return Stages(
+        dataset=step("dataset", ds),
+        train=step("train", {"uri": "s3://m/adapter/"}),
+        quantize=step("quantize", lambda c, s: {"uri": f"s3://m/{s}/"}),
+        evaluate=step("evaluate", lambda who, d: metrics[who]),
+        gate=step("gate", lambda c, i: evaluate_gate(c, i, THRESHOLDS)),
+    )
+
+
+def path(record):
+    return [(e["from"], e["to"], e["reason"]) for e in record["events"]]
+
+
+def test_given_too_few_new_records_when_run_then_nothing_is_trained_and_one_event_says_why():
+    calls = []
+    r = run_chain(stages(calls, ds={"outcome": "below_threshold", "new": 3, "min_new_records": 10}))
+    assert calls == ["dataset"]
+    assert path(r) == [("dataset", "idle", "below_threshold")]
+    assert r["events"][0]["new"] == 3 and r["outcome"] == "below_threshold" and exit_code(r) == 0
+
+
+def test_given_a_better_candidate_when_run_then_every_stage_runs_in_order_and_it_passes_the_gate():
+    calls = []
+    r = run_chain(stages(calls), now=lambda: "T")
+    assert calls == ["dataset", "train", "evaluate", "evaluate", "gate"]
+    assert path(r) == [
+        ("dataset", "train", "built"),
+        ("train", "evaluate", "trained"),
+        ("evaluate", "gate", "evaluated"),
+        ("gate", "candidate", "gate_passed"),
+    ]
+    assert all(e["type"] == TRANSITION and e["at"] == "T" for e in r["events"])
+    assert r["outcome"] == "candidate" and r["gate"]["passed"] is True and exit_code(r) == 0
+    assert r["dataset"]["version"] == "v1" and r["candidate"]["uri"] == "s3://m/adapter/"
+
+
+def test_given_quantize_configured_when_run_then_the_quantize_stage_sits_between_train_and_evaluate():
+    calls = []
+    r = run_chain(stages(calls), quantize="fp8")
+    assert calls == ["dataset", "train", "quantize", "evaluate", "evaluate", "gate"]
+    assert path(r)[1:3] == [("train", "quantize", "trained"), ("quantize", "evaluate", "quantized")]
+    assert r["quantized"]["uri"] == "s3://m/fp8/"
+
+
+def test_given_a_worse_candidate_when_run_then_it_is_rejected_naming_the_failed_check():
+    r = run_chain(stages([], cand_ppl=11.0))
+    assert path(r)[-1] == ("gate", "rejected", "gate_failed")
+    assert r["events"][-1]["failed"] == ["perplexity"]
+    assert r["outcome"] == "rejected" and exit_code(r) == 1
+
+
+@pytest.mark.parametrize("stage", ["train", "evaluate"])
+def test_given_a_stage_that_fails_when_run_then_the_run_stops_there_with_a_failed_event(stage):
+    calls = []
+    r = run_chain(stages(calls, fail=stage))
+    assert calls[-1] == stage and "gate" not in calls
+    assert path(r)[-1] == (stage, "failed", f"{stage}_failed")
+    assert f"{stage} broke" in r["events"][-1]["error"]
+    assert r["outcome"] == "failed" and exit_code(r) == 1
+
+
+def test_given_bad_input_in_a_stage_when_run_then_it_propagates_for_exit_2():
+    def bad():
+        raise BadInput("expected X")
+
+    s = stages([])
+    with pytest.raises(BadInput):
+        run_chain(Stages(bad, s.train, s.quantize, s.evaluate, s.gate))
+
+
+def test_given_the_cronjobs_flags_when_parsed_then_loop_accepts_them():
+    a = build_parser().parse_args(
+        ["loop", "--adapter=a", "--days=30", "--min-new-records=5", "--quantize=awq", '--gate-thresholds={"minExactMatchGain":0}']
+    )
+    assert (a.command, a.quantize, a.min_new_records) == ("loop", "awq", 5)
