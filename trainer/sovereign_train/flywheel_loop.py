@@ -17,13 +17,17 @@ a model; `real_stages` runs the kit's own jobs (sovereign_train.cli lora|quantiz
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import BadInput
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 TRANSITION = "flywheel.stage.transition"
 
@@ -32,21 +36,21 @@ TRANSITION = "flywheel.stage.transition"
 class Stages:
     """The chain's stages. Each returns a JSON-able dict or raises."""
 
-    dataset: Callable[[], dict]
-    train: Callable[[dict], dict]  # dataset manifest -> {"uri": candidate adapter}
-    quantize: Callable[[dict, str], dict]  # candidate, scheme -> {"uri": compressed variant}
-    evaluate: Callable[[str, dict], dict]  # "candidate" | "incumbent", dataset -> metrics
-    gate: Callable[[dict, dict], dict]  # candidate metrics, incumbent metrics -> report
+    dataset: Callable[[], dict[str, Any]]
+    train: Callable[[dict[str, Any]], dict[str, Any]]  # dataset manifest -> {"uri": candidate adapter}
+    quantize: Callable[[dict[str, Any], str], dict[str, Any]]  # candidate, scheme -> {"uri": compressed variant}
+    evaluate: Callable[[str, dict[str, Any]], dict[str, Any]]  # "candidate" | "incumbent", dataset -> metrics
+    gate: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]  # candidate metrics, incumbent metrics -> report
 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def run_chain(stages: Stages, quantize: str = "none", now: Callable[[], str] = _now) -> dict:
+def run_chain(stages: Stages, quantize: str = "none", now: Callable[[], str] = _now) -> dict[str, Any]:
     """Runs the stages in order; returns the run record with one event per transition."""
-    events: list = []
-    record: dict = {"kind": "sovereign.flywheel.run/v1", "events": events}
+    events: list[dict[str, Any]] = []
+    record: dict[str, Any] = {"kind": "sovereign.flywheel.run/v1", "events": events}
 
     def move(frm: str, to: str, reason: str, **detail: Any) -> None:
         events.append({"type": TRANSITION, "from": frm, "to": to, "reason": reason, "at": now(), **detail})
@@ -94,7 +98,7 @@ def exit_code(record: Mapping[str, Any]) -> int:
     return 0 if record.get("outcome") in ("below_threshold", "candidate") else 1
 
 
-def real_stages(args, env: Mapping[str, str], client=None) -> Stages:
+def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Client | None = None) -> Stages:
     """The kit's own jobs, in this process: the dataset builder, then sovereign-train lora,
     quantize and eval with the environment each job expects (sovereign_train.cli.job_env)."""
     from . import cli
@@ -116,21 +120,21 @@ def real_stages(args, env: Mapping[str, str], client=None) -> Stages:
         thresholds = json.loads(args.gate_thresholds)
     except ValueError as e:
         raise BadInput(f"expected --gate-thresholds to be JSON, found {args.gate_thresholds!r} ({e})")
-    state: dict = {}
+    state: dict[str, Any] = {}
 
-    def job(kind: str, argv: list, **uris: str) -> None:
+    def job(kind: str, argv: list[str], **uris: str) -> None:
         je = {**env, "SOVEREIGN_JOB_KIND": kind, "SOVEREIGN_JOB_NAME": f"flywheel-{kind}", "HOME": scratch}
         je.update(uris)
         code = cli.main([kind, *argv], je)
         if code != 0:
             raise RuntimeError(f"sovereign-train {kind} exited {code}")
 
-    def dataset() -> dict:
+    def dataset() -> dict[str, Any]:
         m = build_dataset(args, env, client=client)
         state["ds"] = m
         return m
 
-    def train(ds: dict) -> dict:
+    def train(ds: dict[str, Any]) -> dict[str, Any]:
         out = cand_root.join(ds["version"]).as_prefix()
         state["cand"] = str(out.join("adapter").as_prefix())
         job(
@@ -143,12 +147,12 @@ def real_stages(args, env: Mapping[str, str], client=None) -> Stages:
         )
         return {"uri": state["cand"], "version": ds["version"]}
 
-    def quantize(cand: dict, scheme: str) -> dict:
+    def quantize(cand: dict[str, Any], scheme: str) -> dict[str, Any]:
         out = str(cand_root.join(state["ds"]["version"]).join(f"quantized-{scheme}").as_prefix())
         job("quantize", [f"--scheme={scheme}"], MODEL_URI=cand["uri"], DATASET_URI=state["ds"]["uri"] + "train.jsonl", OUTPUT_URI=out)
         return {"uri": out}
 
-    def evaluate(who: str, ds: dict) -> dict:
+    def evaluate(who: str, ds: dict[str, Any]) -> dict[str, Any]:
         out = cand_root.join(ds["version"]).join(f"eval-{who}").as_prefix()
         model = state["cand"] if who == "candidate" else (env.get("INCUMBENT_MODEL_URI") or base)
         job("eval", ["--tasks=perplexity,exact-match", "--max-new-tokens=32"], MODEL_URI=model, DATASET_URI=ds["uri"] + "eval.jsonl", OUTPUT_URI=str(out))
@@ -157,7 +161,7 @@ def real_stages(args, env: Mapping[str, str], client=None) -> Stages:
         metrics["eval_sha256"] = ds["files"]["eval.jsonl"]["sha256"]
         return metrics
 
-    def gate(mc: dict, mi: dict) -> dict:
+    def gate(mc: dict[str, Any], mi: dict[str, Any]) -> dict[str, Any]:
         from .gate import GateError
 
         try:
@@ -168,7 +172,7 @@ def real_stages(args, env: Mapping[str, str], client=None) -> Stages:
     return Stages(dataset, train, quantize, evaluate, gate)
 
 
-def write_record(record: Mapping[str, Any], env: Mapping[str, str], client) -> str | None:
+def write_record(record: Mapping[str, Any], env: Mapping[str, str], client: S3Client) -> str | None:
     """Puts the run record next to the candidate (never overwriting one)."""
     from .s3 import object_exists, parse_s3_uri
 

@@ -3,6 +3,9 @@ where it stops, what it records, and that every transition is one audit event.""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
+
 import pytest
 
 from sovereign_train import BadInput
@@ -12,12 +15,13 @@ from sovereign_train.gate import evaluate_gate
 
 THRESHOLDS = {"maxPerplexityRegression": 0.05, "minExactMatchGain": 0.0, "maxGuardFlagRateIncrease": 0.0}
 SETS = {"eval_sha256": "e" * 64, "safety_sha256": "s" * 64}
-DS = {"outcome": "built", "version": "v1", "uri": "s3://d/v1/", "counts": {"kept": 5}, "files": {}}
+DS: dict[str, Any] = {"outcome": "built", "version": "v1", "uri": "s3://d/v1/", "counts": {"kept": 5}, "files": {}}
 
 
-def stages(calls, ds=DS, cand_ppl=9.0, fail=None):
-    def step(name, out):
-        def f(*a):
+def stages(calls: list[str], ds: dict[str, Any] = DS, cand_ppl: float = 9.0, fail: str | None = None) -> Stages:
+    # A stub stage: records its call, fails when asked to, else returns `out` (or `out(*args)`).
+    def step(name: str, out: dict[str, Any] | Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        def f(*a: object) -> dict[str, Any]:
             calls.append(name)
             if name == fail:
                 raise RuntimeError(f"{name} broke")
@@ -38,20 +42,20 @@ def stages(calls, ds=DS, cand_ppl=9.0, fail=None):
     )
 
 
-def path(record):
+def path(record: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return [(e["from"], e["to"], e["reason"]) for e in record["events"]]
 
 
-def test_given_too_few_new_records_when_run_then_nothing_is_trained_and_one_event_says_why():
-    calls = []
+def test_given_too_few_new_records_when_run_then_nothing_is_trained_and_one_event_says_why() -> None:
+    calls: list[str] = []
     r = run_chain(stages(calls, ds={"outcome": "below_threshold", "new": 3, "min_new_records": 10}))
     assert calls == ["dataset"]
     assert path(r) == [("dataset", "idle", "below_threshold")]
     assert r["events"][0]["new"] == 3 and r["outcome"] == "below_threshold" and exit_code(r) == 0
 
 
-def test_given_a_better_candidate_when_run_then_every_stage_runs_in_order_and_it_passes_the_gate():
-    calls = []
+def test_given_a_better_candidate_when_run_then_every_stage_runs_in_order_and_it_passes_the_gate() -> None:
+    calls: list[str] = []
     r = run_chain(stages(calls), now=lambda: "T")
     assert calls == ["dataset", "train", "evaluate", "evaluate", "gate"]
     assert path(r) == [
@@ -65,15 +69,15 @@ def test_given_a_better_candidate_when_run_then_every_stage_runs_in_order_and_it
     assert r["dataset"]["version"] == "v1" and r["candidate"]["uri"] == "s3://m/adapter/"
 
 
-def test_given_quantize_configured_when_run_then_the_quantize_stage_sits_between_train_and_evaluate():
-    calls = []
+def test_given_quantize_configured_when_run_then_the_quantize_stage_sits_between_train_and_evaluate() -> None:
+    calls: list[str] = []
     r = run_chain(stages(calls), quantize="fp8")
     assert calls == ["dataset", "train", "quantize", "evaluate", "evaluate", "gate"]
     assert path(r)[1:3] == [("train", "quantize", "trained"), ("quantize", "evaluate", "quantized")]
     assert r["quantized"]["uri"] == "s3://m/fp8/"
 
 
-def test_given_a_worse_candidate_when_run_then_it_is_rejected_naming_the_failed_check():
+def test_given_a_worse_candidate_when_run_then_it_is_rejected_naming_the_failed_check() -> None:
     r = run_chain(stages([], cand_ppl=11.0))
     assert path(r)[-1] == ("gate", "rejected", "gate_failed")
     assert r["events"][-1]["failed"] == ["perplexity"]
@@ -81,8 +85,8 @@ def test_given_a_worse_candidate_when_run_then_it_is_rejected_naming_the_failed_
 
 
 @pytest.mark.parametrize("stage", ["train", "evaluate"])
-def test_given_a_stage_that_fails_when_run_then_the_run_stops_there_with_a_failed_event(stage):
-    calls = []
+def test_given_a_stage_that_fails_when_run_then_the_run_stops_there_with_a_failed_event(stage: str) -> None:
+    calls: list[str] = []
     r = run_chain(stages(calls, fail=stage))
     assert calls[-1] == stage and "gate" not in calls
     assert path(r)[-1] == (stage, "failed", f"{stage}_failed")
@@ -90,8 +94,8 @@ def test_given_a_stage_that_fails_when_run_then_the_run_stops_there_with_a_faile
     assert r["outcome"] == "failed" and exit_code(r) == 1
 
 
-def test_given_bad_input_in_a_stage_when_run_then_it_propagates_for_exit_2():
-    def bad():
+def test_given_bad_input_in_a_stage_when_run_then_it_propagates_for_exit_2() -> None:
+    def bad() -> NoReturn:
         raise BadInput("expected X")
 
     s = stages([])
@@ -99,7 +103,7 @@ def test_given_bad_input_in_a_stage_when_run_then_it_propagates_for_exit_2():
         run_chain(Stages(bad, s.train, s.quantize, s.evaluate, s.gate))
 
 
-def test_given_the_cronjobs_flags_when_parsed_then_loop_accepts_them():
+def test_given_the_cronjobs_flags_when_parsed_then_loop_accepts_them() -> None:
     a = build_parser().parse_args(
         ["loop", "--adapter=a", "--days=30", "--min-new-records=5", "--quantize=awq", '--gate-thresholds={"minExactMatchGain":0}']
     )
