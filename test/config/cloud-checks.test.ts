@@ -196,11 +196,15 @@ describe("Kubernetes label values and names", () => {
 
   it("GIVEN a flywheel adapter name with capitals WHEN validated THEN the CronJob name the flywheel builds is an error at the adapter", () => {
     const raw = shipped("aws-dev");
+    // The team's shipped flywheel adapter is replaced, so its name leaves allowedModels too.
+    const shippedAdapter = raw.teams[0].flywheel?.adapter;
+    raw.teams[0].allowedModels = raw.teams[0].allowedModels.filter((m: string) => m !== shippedAdapter);
     raw.teams[0].flywheel = { enabled: true, baseModel: "llama-3-1-8b-instruct", adapter: "Research_LoRA" };
     raw.teams[0].allowedModels.push("Research_LoRA");
     const [msg] = only(raw, "sovereign:teams[0].flywheel.adapter");
     expect(msg).toContain('the CronJob name "flywheel-Research_LoRA"');
     raw.teams[0].flywheel.adapter = "research-lora";
+    raw.teams[0].allowedModels = raw.teams[0].allowedModels.filter((m: string) => m !== "Research_LoRA");
     raw.teams[0].allowedModels.push("research-lora");
     expect(issuesOf(raw).filter((i) => i.path.includes("flywheel.adapter"))).toEqual([]);
   });

@@ -95,8 +95,13 @@ function atTheEdge(c: Record<string, any>, base: string): void {
   team.name = TEAM;
   team.costCenter = "C".repeat(63);
   team.allowCapture = true;
+  // A shipped flywheel adapter is replaced, so its name leaves allowedModels too; an enabled
+  // flywheel runs through the team's Kueue queue, so training is on.
+  const shippedAdapter = team.flywheel?.adapter;
+  team.allowedModels = team.allowedModels.filter((m: string) => m !== shippedAdapter);
   team.flywheel = { enabled: true, baseModel: MODEL, adapter: ADAPTER };
   team.allowedModels.push(ADAPTER);
+  c.training = { ...c.training, enabled: true };
   c.storage.bucketPrefix = `${base}-${"b".repeat(40 - base.length - 1)}`;
 }
 
