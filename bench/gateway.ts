@@ -365,6 +365,9 @@ async function main(): Promise<void> {
     stdio: ["ignore", "pipe", "inherit"],
     env: {
       ...process.env,
+      // The compiled gateway finds its dependencies in its own package (gateway/node_modules),
+      // as it does in its image.
+      NODE_PATH: path.join(REPO, "gateway", "node_modules"),
       GATEWAY_PORT: "0",
       GATEWAY_METRICS_PORT: "0",
       GATEWAY_HOST: "127.0.0.1",

@@ -207,6 +207,9 @@ async function startSovereign(upstreamUrl: string, tmp: string): Promise<System>
   const gw = start(process.execPath, ["dist/gateway-build/gateway/src/main.js"], {
     env: {
       ...process.env,
+      // The compiled gateway finds its dependencies in its own package (gateway/node_modules),
+      // as it does in its image.
+      NODE_PATH: path.join(REPO, "gateway", "node_modules"),
       GATEWAY_PORT: "0",
       GATEWAY_HOST: "127.0.0.1",
       GATEWAY_OPA_URL: `http://127.0.0.1:${opaPort}`,
