@@ -662,25 +662,9 @@ describe("GIVEN a guard and answers from the model", () => {
     const guard = new SlowGuard();
     const opa = await guarded(guard);
     let answer = "a harmless answer";
-    const up = http.createServer((_q, s) =>
-      s.writeHead(200, { "content-type": "application/json" }).end(
-        JSON.stringify({
-          id: "x",
-          object: "chat.completion",
-          choices: [{ index: 0, message: { role: "assistant", content: answer }, finish_reason: "stop" }],
-          usage: { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 },
-        }),
-      ),
-    );
-    await new Promise<void>((r) => up.listen(0, "127.0.0.1", r));
-    const cat = world.catalog();
-    const { url: gurl } = await world.gateway({
+    const { url: gurl, close } = await world.gatewayAnswering(() => answer, {
       opaUrl: opa.url,
       guardTimeoutMs: 1000,
-      catalog: {
-        ...cat,
-        routes: { ...cat.routes, "tiny-chat": `http://127.0.0.1:${(up.address() as AddressInfo).port}` },
-      },
     });
     try {
       const body = { model: "tiny-chat", messages: [{ role: "user", content: "tell me something" }] };
@@ -699,7 +683,7 @@ describe("GIVEN a guard and answers from the model", () => {
         tokens_out: 5,
       });
     } finally {
-      up.close();
+      close();
       await opa.stop();
       await guard.stop();
     }

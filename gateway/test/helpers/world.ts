@@ -4,6 +4,8 @@
  * (chat and embeddings, to show routing) and a local S3-compatible server. All on loopback.
  */
 import * as fs from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client, types } from "pg";
@@ -232,6 +234,36 @@ export class World {
       lines,
       log,
     };
+  }
+
+  /**
+   * A gateway whose `tiny-chat` route is a model server that answers every chat completion with
+   * `answer()` (non-streaming, 5 completion tokens). `close()` stops that model server.
+   */
+  async gatewayAnswering(
+    answer: () => string,
+    overrides: Partial<GatewayConfig> = {},
+  ): Promise<{ url: string; close: () => void }> {
+    const up = http.createServer((_q, s) =>
+      s.writeHead(200, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          id: "x",
+          object: "chat.completion",
+          choices: [{ index: 0, message: { role: "assistant", content: answer() }, finish_reason: "stop" }],
+          usage: { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 },
+        }),
+      ),
+    );
+    await new Promise<void>((r) => up.listen(0, "127.0.0.1", r));
+    const cat = this.catalog();
+    const { url } = await this.gateway({
+      ...overrides,
+      catalog: {
+        ...cat,
+        routes: { ...cat.routes, "tiny-chat": `http://127.0.0.1:${(up.address() as AddressInfo).port}` },
+      },
+    });
+    return { url, close: () => up.close() };
   }
 
   async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
