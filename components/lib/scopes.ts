@@ -43,6 +43,11 @@ export function baseModelPrefixes(sources: readonly string[]): string[] {
   return [...out];
 }
 
+/** Read scopes on the base-model prefixes of {@link baseModelPrefixes}. */
+function baseModelReads(sources: readonly string[]): Scope[] {
+  return baseModelPrefixes(sources).map((prefix) => ({ bucket: "models", prefix, access: "read" }));
+}
+
 /**
  * The scopes a workload's credentials carry.
  * - model servers read `models/`;
@@ -71,11 +76,7 @@ export function workloadScopes(
         { bucket: "datasets", prefix: p, access: "read" },
         { bucket: "checkpoints", prefix: p, access: "read-write" },
         { bucket: "models", prefix: p, access: "read-write" },
-        ...baseModelPrefixes(readModels).map((prefix) => ({
-          bucket: "models" as const,
-          prefix,
-          access: "read" as const,
-        })),
+        ...baseModelReads(readModels),
       ];
     }
     case "flywheel": {
@@ -86,11 +87,7 @@ export function workloadScopes(
         { bucket: "datasets", prefix: p, access: "read-write" },
         { bucket: "checkpoints", prefix: p, access: "read-write" },
         { bucket: "models", prefix: p, access: "read-write" },
-        ...baseModelPrefixes(readModels).map((prefix) => ({
-          bucket: "models" as const,
-          prefix,
-          access: "read" as const,
-        })),
+        ...baseModelReads(readModels),
       ];
     }
     case "gateway":

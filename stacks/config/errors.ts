@@ -64,3 +64,14 @@ export class RuleCrashError extends Error {
     this.rule = rule;
   }
 }
+
+/** The issues without repeats (the same message at the same path), in their first order. */
+export function dedupe(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.path}\u0000${i.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

@@ -3,7 +3,7 @@
  */
 import { z } from "zod";
 import { stackConfigSchema, type StackConfig } from "./schema";
-import { ConfigError, RuleCrashError, describeValue, formatPath, type ConfigIssue } from "./errors";
+import { ConfigError, RuleCrashError, dedupe, describeValue, formatPath, type ConfigIssue } from "./errors";
 import { ALL_RULES } from "./rules/index";
 import { resolveSettings } from "./settings";
 
@@ -310,16 +310,6 @@ function levenshtein(a: string, b: string): number {
     }
   }
   return dp[b.length];
-}
-
-function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
-  const seen = new Set<string>();
-  return issues.filter((i) => {
-    const k = `${i.path}\u0000${i.message}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -25,7 +25,7 @@ import {
 } from "../../../components/lib/naming";
 import { teamClusterQueue } from "../../../components/platform/tenancy-plan";
 import { BUCKET_ROLES } from "../../../components/lib/scopes";
-import type { ConfigIssue } from "../errors";
+import { dedupe, type ConfigIssue } from "../errors";
 import { issue, type Rule } from "./helpers";
 
 /** One finding when `problem` finds one in `built`, the name made from the value at `path`. */
@@ -184,15 +184,5 @@ export const bucketNamesValid: Rule = ({ config }) => {
   }
   return [];
 };
-
-function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
-  const seen = new Set<string>();
-  return issues.filter((i) => {
-    const k = `${i.path}\u0000${i.message}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}
 
 export const NAME_RULES: Rule[] = [labelValues, objectNames, stackNameMakesCloudNames, bucketNamesValid];
