@@ -5,47 +5,23 @@
  * are the ones the chart reads and no image is left to the chart), the CRDs come with the release,
  * and the pinned versions agree between versions.ts and tools.sh.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import { CHART_IMAGES, type ChartImage } from "../../components/lib/chart-images";
 import { formatImage, mirrorImage, parseImage } from "../../components/lib/images";
 import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
-import { CHARTS, KUBERNETES_VERSION } from "../../components/lib/versions";
+import { CHARTS } from "../../components/lib/versions";
 import { certManagerValues } from "../../components/platform/cert-manager";
 import type { K8sObject } from "../helpers/k8s-schema";
-import { chartPath, toolPath } from "../helpers/tools";
+import { helmTemplate } from "../helpers/helm";
+import { chartPath } from "../helpers/tools";
 
 const CHART = chartPath("cert-manager", CHARTS.certManager.version);
 const MIRRORS = { "quay.io": "123456789012.dkr.ecr.eu-central-1.amazonaws.com/quay" };
 
 function render(values: unknown): K8sObject[] {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cert-manager-"));
-  const file = path.join(dir, "values.json");
-  fs.writeFileSync(file, JSON.stringify(values));
-  const r = spawnSync(
-    toolPath("helm"),
-    [
-      "template",
-      "cert-manager",
-      CHART,
-      "--namespace",
-      PLATFORM_NAMESPACES.certManager,
-      "--kube-version",
-      `${KUBERNETES_VERSION}.0`,
-      "-f",
-      file,
-    ],
-    { encoding: "utf8", timeout: 60_000 },
-  );
-  fs.rmSync(dir, { recursive: true, force: true });
-  expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
-  return parseAllDocuments(r.stdout)
-    .map((d) => d.toJS() as K8sObject | null)
-    .filter((o): o is K8sObject => !!o && typeof o === "object" && "kind" in o);
+  return helmTemplate("cert-manager", CHART, PLATFORM_NAMESPACES.certManager, values);
 }
 
 /** Every container image of every pod template, and the ACME solver image flag. */

@@ -7,23 +7,22 @@
  *   admitted by the stack's own allowlist, the webhook fails closed in prod, and every built-in
  *   object is valid against the Kubernetes schemas.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parse as parseYaml, parseAllDocuments } from "yaml";
+import { parse as parseYaml } from "yaml";
 import { pullThroughMirrors } from "../../components/aws/registries";
 import { CHART_IMAGES, type ChartImage } from "../../components/lib/chart-images";
 import { mirrorImage, normalizeRegistry, parseImage, formatImage } from "../../components/lib/images";
 import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
-import { KUBERNETES_VERSION, TENANCY_CHARTS } from "../../components/lib/versions";
+import { TENANCY_CHARTS } from "../../components/lib/versions";
 import type { StackConfig } from "../../stacks/config/schema";
 import { upstreamImages } from "../../stacks/wiring/aws";
 import { fakeSubstrate } from "../helpers/fake-substrate";
 import { validateObject, type K8sObject } from "../helpers/k8s-schema";
 import { installMocks, settle } from "../helpers/mocks";
-import { chartPath, toolPath } from "../helpers/tools";
+import { helmTemplate } from "../helpers/helm";
+import { chartPath } from "../helpers/tools";
 import { shippedConfig } from "./wired";
 import { wirePolicy } from "../../stacks/wiring/policy";
 
@@ -31,28 +30,7 @@ const CHART = chartPath("gatekeeper", TENANCY_CHARTS.gatekeeper.version);
 const ECR = "123456789012.dkr.ecr.eu-central-1.amazonaws.com";
 
 function render(values: unknown): K8sObject[] {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gatekeeper-"));
-  const file = path.join(dir, "values.json");
-  fs.writeFileSync(file, JSON.stringify(values));
-  const r = spawnSync(
-    toolPath("helm"),
-    [
-      "template",
-      "gatekeeper",
-      CHART,
-      "--namespace",
-      PLATFORM_NAMESPACES.gatekeeper,
-      "--kube-version",
-      `${KUBERNETES_VERSION}.0`,
-      "-f",
-      file,
-    ],
-    { encoding: "utf8", timeout: 60_000 },
-  );
-  expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
-  return parseAllDocuments(r.stdout)
-    .map((d) => d.toJS() as K8sObject | null)
-    .filter((o): o is K8sObject => !!o && typeof o === "object" && "kind" in o);
+  return helmTemplate("gatekeeper", CHART, PLATFORM_NAMESPACES.gatekeeper, values);
 }
 
 /** Every container image of every pod template, normalized to `registry/repository:tag`. */
