@@ -18,13 +18,21 @@ export function withTeams(
 ): { config: Record<string, string>; secretKeys: string[] } {
   const flat = pulumiConfigFromFile(stackFile(stack));
   const teams = JSON.parse(flat.config["sovereign:teams"]) as Record<string, unknown>[];
+  // A team's flywheel needs training, and its adapter is one catalog model: only the first copy
+  // of a team keeps it, and only with training on. An adapter no team keeps leaves allowedModels.
+  const keeps = (i: number) => training && i < teams.length;
+  const adapterOf = (t: Record<string, unknown>) => (t.flywheel as { adapter?: string } | undefined)?.adapter;
+  const kept = new Set(names.map((_n, i) => (keeps(i) ? adapterOf(teams[i % teams.length]) : undefined)));
+  const gone = new Set(teams.map(adapterOf).filter((a) => a !== undefined && !kept.has(a)));
   flat.config["sovereign:teams"] = JSON.stringify(
     // At most one nominal GPU each: copies of a team's own quota could together exceed the
     // training pool (a config error).
     names.map((name, i) => {
-      const team = teams[i % teams.length];
+      const { flywheel, ...team } = teams[i % teams.length];
       return {
         ...team,
+        ...(flywheel && keeps(i) ? { flywheel } : {}),
+        allowedModels: (team.allowedModels as string[]).filter((m) => !gone.has(m)),
         name,
         oidcGroup: `group-${name}`,
         ...(team.gpuQuota ? { gpuQuota: { nominal: 1, borrowingLimit: 1 } } : {}),
@@ -50,8 +58,16 @@ describe("generated stacks (property)", () => {
         expect(run.error).toBeUndefined();
         expect(duplicateObjects(run.recorder)).toEqual({});
       }),
-      // Always include the shape that broke: an AWS stack with several teams.
-      { numRuns: 6, examples: [[{ stack: "aws-prod", names: ["a", "b", "c"], training: true }]] },
+      // Always include the shapes that broke: an AWS stack with several teams, and aws-dev (whose
+      // first team runs the flywheel) with training off, and with more teams than it ships.
+      {
+        numRuns: 6,
+        examples: [
+          [{ stack: "aws-prod", names: ["a", "b", "c"], training: true }],
+          [{ stack: "aws-dev", names: ["a"], training: false }],
+          [{ stack: "aws-dev", names: ["a", "b", "c", "d"], training: true }],
+        ],
+      },
     );
     // Seven whole-program runs in child processes: about 60 s on an idle 2-core machine (a
     // harness limit, not a timing assertion).
