@@ -12,7 +12,7 @@ import { createLogger } from "../src/log";
 import { createMetrics } from "../src/metrics";
 import type { CaptureRecord } from "../src/capture";
 import { planCapture } from "../src/pipeline/capture";
-import type { RequestContext } from "../src/pipeline/context";
+import { newContext, type RequestContext } from "../src/pipeline/context";
 import { enforce } from "../src/pipeline/decide";
 import { proxy, UpstreamAgents } from "../src/pipeline/proxy";
 import { route } from "../src/pipeline/route";
@@ -30,24 +30,8 @@ const catalog: Catalog = {
 const buf = (o: unknown) => Buffer.from(JSON.stringify(o));
 
 function ctx(endpoint = "/v1/chat/completions"): RequestContext {
-  return {
-    id: "r1",
-    t0: performance.now(),
-    ts: new Date().toISOString(),
-    endpoint,
-    clientAddress: "127.0.0.1",
-    principal: { sub: "s", groups: ["g"], team: "t", kind: "oidc" },
-    model: "",
-    decision: "none",
-    reasons: [],
-    status: 0,
-    tokensIn: 0,
-    tokensOut: 0,
-    upstreamMs: 0,
-    streamed: false,
-    captured: false,
-    journaled: false,
-  };
+  const req = { headers: {}, socket: { remoteAddress: "127.0.0.1" } } as unknown as http.IncomingMessage;
+  return { ...newContext(req, endpoint), principal: { sub: "s", groups: ["g"], team: "t", kind: "oidc" } };
 }
 
 const allow = (capture: boolean): AuthzDecision => ({
