@@ -215,21 +215,14 @@ describe("GIVEN the gateway in front of real components", () => {
       })
       .withResponse();
     const id = r.response.headers.get("x-request-id")!;
-    const found = await world.until(
-      () =>
-        world.s3
-          .records(BUCKET, "captures/")
-          .flatMap((o) => o.lines.map((l) => ({ key: o.key, l })))
-          .find((x) => x.l.requestId === id),
-      "the captured record",
-    );
+    const found = await world.capturedRecord(id);
     const today = new Date().toISOString().slice(0, 10);
     expect(found.key).toMatch(new RegExp(`^captures/team=demo/date=${today}/model=tiny-chat/[^/]+\\.jsonl$`));
-    expect(JSON.stringify(found.l)).not.toContain("jane.doe@example.com");
-    expect((found.l.request as { messages: { content: string }[] }).messages[0].content).toBe(
+    expect(JSON.stringify(found.record)).not.toContain("jane.doe@example.com");
+    expect((found.record.request as { messages: { content: string }[] }).messages[0].content).toBe(
       "mail me at [REDACTED] please",
     );
-    expect(found.l).toMatchObject({
+    expect(found.record).toMatchObject({
       team: "demo",
       model: "tiny-chat",
       usage: { promptTokens: 5, completionTokens: 3 },

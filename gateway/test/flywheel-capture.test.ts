@@ -37,22 +37,10 @@ async function chat(
   return { status: r.status, id: r.headers.get("x-request-id")!, text };
 }
 
-/** The captured record of a request id, with its object key (waits for the batch). */
-function captured(id: string) {
-  return world.until(
-    () =>
-      world.s3
-        .records(BUCKET, "captures/")
-        .flatMap((o) => o.lines.map((l) => ({ key: o.key, l })))
-        .find((x) => x.l.requestId === id),
-    `the capture record of ${id}`,
-  );
-}
-
 /** Waits until the captures of `ids` that exist have landed (a later record proves the batch flushed). */
 async function flushed(): Promise<void> {
   const probe = await chat(url, { model: "tiny-chat", messages: [{ role: "user", content: "probe" }] });
-  await captured(probe.id);
+  await world.capturedRecord(probe.id);
 }
 
 const hello = { model: "tiny-chat", messages: [{ role: "user", content: "hello there" }] };
@@ -61,7 +49,7 @@ describe("GIVEN a team whose default allows capture", () => {
   it("WHEN a request carries no opt-out THEN its record has the content, the model's classification and the team's clearance, under captures/team=demo/", async () => {
     const r = await chat(url, { model: "tiny-chat-support", messages: [{ role: "user", content: "hi" }] });
     expect(r.status).toBe(200);
-    const { key, l } = await captured(r.id);
+    const { key, record: l } = await world.capturedRecord(r.id);
     expect(key.startsWith("captures/team=demo/date=")).toBe(true);
     expect(l).toMatchObject({ team: "demo", model: "tiny-chat-support" });
     expect(l.classification).toBe("internal");
@@ -80,7 +68,7 @@ describe("GIVEN a team whose default allows capture", () => {
       { model: "tiny-chat", messages: [{ role: "user", content: "x" }] },
       { token: await world.idp.token({ extra: { clearance: "internal" } }) },
     );
-    expect((await captured(ok.id)).l.teamClearance).toBe("internal");
+    expect((await world.capturedRecord(ok.id)).record.teamClearance).toBe("internal");
   });
 
   it("WHEN the request sends X-Sovereign-Training-Consent: opt-out THEN it is answered and its record has no content and trainingConsent false", async () => {
@@ -91,7 +79,7 @@ describe("GIVEN a team whose default allows capture", () => {
     );
     expect(r.status).toBe(200);
     expect(r.text).toContain("word0");
-    const { key, l } = await captured(r.id);
+    const { key, record: l } = await world.capturedRecord(r.id);
     expect(key.startsWith("captures/team=demo/")).toBe(true);
     expect(l).toMatchObject({
       trainingConsent: false,
@@ -107,12 +95,15 @@ describe("GIVEN a team whose default allows capture", () => {
       token: await world.idp.token({ extra: { training_consent: false } }),
     });
     expect(out.status).toBe(200);
-    expect((await captured(out.id)).l).toMatchObject({ trainingConsent: false, request: null });
+    expect((await world.capturedRecord(out.id)).record).toMatchObject({
+      trainingConsent: false,
+      request: null,
+    });
 
     const yes = await chat(url, hello, {
       token: await world.idp.token({ extra: { training_consent: true } }),
     });
-    const rec = (await captured(yes.id)).l;
+    const rec = (await world.capturedRecord(yes.id)).record;
     expect(rec).not.toHaveProperty("trainingConsent");
     expect(rec.request).toMatchObject({ messages: [{ content: "hello there" }] });
 
@@ -183,7 +174,7 @@ describe("GIVEN a guard that flags an answer", () => {
     try {
       const r = await chat(gurl, { model: "tiny-chat", messages: [{ role: "user", content: "tell me" }] });
       expect(r.status).toBe(403);
-      const { key, l } = await captured(r.id);
+      const { key, record: l } = await world.capturedRecord(r.id);
       expect(key.startsWith("captures/team=demo/")).toBe(true);
       expect(l).toMatchObject({
         guardFlagged: true,

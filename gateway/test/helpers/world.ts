@@ -282,6 +282,18 @@ export class World {
     }
   }
 
+  /** The captured record of request `id` and the key of its object (waits for its batch to land). */
+  capturedRecord(id: string): Promise<{ key: string; record: Record<string, unknown> }> {
+    return this.until(
+      () =>
+        this.s3
+          .records(BUCKET)
+          .flatMap((o) => o.lines.map((record) => ({ key: o.key, record })))
+          .find((x) => x.record.requestId === id),
+      `the captured record of ${id}`,
+    );
+  }
+
   /** Polls `fn` until it returns a truthy value (bounded: `tries` × `everyMs`). */
   async until<T>(fn: () => Promise<T> | T, what: string, tries = 200, everyMs = 50): Promise<Truthy<T>> {
     let last: T | undefined;
