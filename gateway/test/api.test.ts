@@ -5,7 +5,7 @@
  */
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GATEWAY_METRICS } from "../../components/lib/metrics";
+import { GATEWAY_METRICS, HISTOGRAM_METRICS } from "../../components/lib/metrics";
 import { Pool } from "pg";
 import { FakeGuard, OpaServer } from "../../test/policies/opa";
 import { hashApiKey } from "../src/auth";
@@ -275,6 +275,9 @@ describe("GIVEN the gateway in front of real components", () => {
     for (const name of GATEWAY_METRICS) expect(m).toContain(`# TYPE ${name} `);
     const names = [...m.matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1]).sort();
     expect(names).toEqual([...GATEWAY_METRICS].sort());
+    // Dashboards read `_bucket` series exactly of the names the contract lists as histograms.
+    const histograms = [...m.matchAll(/^# TYPE (\S+) histogram$/gm)].map((x) => x[1]).sort();
+    expect(histograms).toEqual(GATEWAY_METRICS.filter((n) => HISTOGRAM_METRICS.has(n)).sort());
     expect(m).toMatch(/sovereign_gateway_tokens_total\{team="demo",model="tiny-chat",direction="out"\} \d+/);
     expect(m).toMatch(/sovereign_gateway_denials_total\{team="nocap",reason="model_not_allowed"\} 1/);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
