@@ -111,6 +111,17 @@ function fromZod(err: z.ZodError, raw: unknown): ConfigIssue[] {
       out.push(...fromZod(nested, raw));
       continue;
     }
+    if (issue.code === "invalid_union" && "options" in issue && issue.discriminator && issue.options) {
+      // A discriminated union's tag (`substrate.kind`, a receiver's `receiver`) names no branch.
+      const found = isRecord(issue.input) ? issue.input[issue.discriminator] : undefined;
+      const allowed = issue.options.map(String);
+      const hint = typeof found === "string" ? closest(found, allowed) : undefined;
+      out.push({
+        path: formatPath(issue.path),
+        message: `expected one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}${hint ? ` (did you mean "${hint}"?)` : ""}, found ${describeValue(found)}`,
+      });
+      continue;
+    }
     if (issue.code === "invalid_key" && issue.issues.length > 0) {
       // Record keys: the key's own check says what a key must look like.
       out.push({

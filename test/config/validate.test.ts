@@ -70,6 +70,27 @@ describe("stack config validation", () => {
     expect(issues).toContainEqual(expect.objectContaining({ path: "sovereign:teams[0].oidcGroup" }));
   });
 
+  it("GIVEN a mistyped substrate kind WHEN validated THEN one error names the path, the value, the allowed kinds and the near miss", () => {
+    const raw = shipped("local");
+    (raw.substrate as Record<string, unknown>).kind = "existing_cluster";
+    expect(() => parseConfig(raw)).toThrow(
+      'sovereign:substrate.kind: expected one of "aws", "existing-cluster" (did you mean "existing-cluster"?), found "existing_cluster"',
+    );
+    expect(issuesOf(raw)).toHaveLength(1);
+    // No near miss, no hint; not a string at all, named as what it is.
+    (raw.substrate as Record<string, unknown>).kind = "gcp";
+    expect(issuesOf(raw)).toEqual([
+      { path: "sovereign:substrate.kind", message: 'expected one of "aws", "existing-cluster", found "gcp"' },
+    ]);
+    delete (raw.substrate as Record<string, unknown>).kind;
+    expect(issuesOf(raw)).toEqual([
+      {
+        path: "sovereign:substrate.kind",
+        message: 'expected one of "aws", "existing-cluster", found nothing',
+      },
+    ]);
+  });
+
   it("GIVEN missing required sections WHEN validated THEN each is reported", () => {
     const raw = shipped("local");
     delete raw.teams;
