@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sovereign-train",
         description="Training runner of the sovereign platform. Inputs and outputs come from "
         "MODEL_URI, DATASET_URI, CHECKPOINT_URI and OUTPUT_URI (s3:// URIs).",
+        allow_abbrev=False,
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument(
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="{lora,quantize,eval}")
 
-    lora = sub.add_parser("lora", help="LoRA fine-tune on a chat JSONL dataset (PEFT + HF Trainer)")
+    lora = sub.add_parser("lora", help="LoRA fine-tune on a chat JSONL dataset (PEFT + HF Trainer)", allow_abbrev=False)
     lora.add_argument("--epochs", type=_positive(float), default=3.0)
     lora.add_argument("--max-steps", type=_positive(int), default=None, help="overrides --epochs")
     lora.add_argument("--learning-rate", type=_positive(float), default=2e-4)
@@ -103,12 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="complete checkpoints kept under CHECKPOINT_URI (older ones are deleted; 0 keeps all)",
     )
 
-    q = sub.add_parser("quantize", help="llm-compressor one-shot quantization (fp8 or awq)")
+    q = sub.add_parser("quantize", help="llm-compressor one-shot quantization (fp8 or awq)", allow_abbrev=False)
     q.add_argument("--scheme", choices=SCHEMES, default="fp8", help="fp8: FP8 dynamic; awq: W4A16")
     q.add_argument("--calibration-samples", type=_positive(int), default=256)
     q.add_argument("--max-seq-length", type=_positive(int), default=2048)
 
-    e = sub.add_parser("eval", help="perplexity / exact match on a team eval JSONL")
+    e = sub.add_parser("eval", help="perplexity / exact match on a team eval JSONL", allow_abbrev=False)
     e.add_argument("--tasks", type=_tasks, default=["team-dataset"], help=",".join(EVAL_TASKS))
     e.add_argument("--max-new-tokens", type=_positive(int), default=256)
     e.add_argument("--max-samples", type=_positive(int), default=None)

@@ -68,6 +68,24 @@ def test_given_a_negative_number_when_parsed_then_exit_2_quoting_it(
     assert rc == 2 and '"-4"' in err
 
 
+@pytest.mark.parametrize(
+    "argv,flag",
+    [
+        (["--dry", "lora"], "--dry"),
+        (["lora", "--epoch=2"], "--epoch=2"),
+        (["quantize", "--calibration=8"], "--calibration=8"),
+        (["eval", "--max-new=8"], "--max-new=8"),
+    ],
+)
+def test_given_an_abbreviated_flag_when_parsed_then_exit_2_naming_it(
+    argv: list[str], flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A prefix of a flag is not that flag: a later flag sharing the prefix would change its meaning.
+    kind = argv[1] if argv[0] == "--dry" else argv[0]
+    rc, _, err = run(argv, job_environ(tmp_path, SOVEREIGN_JOB_KIND=kind), capsys)
+    assert rc == 2 and f"unrecognized arguments: {flag}" in err
+
+
 def test_given_no_subcommand_when_parsed_then_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc, _, err = run([], job_environ(tmp_path), capsys)
     assert rc == 2 and "required" in err
