@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Type-checks the runner: `mypy --strict` (trainer/pyproject.toml [tool.mypy]: sovereign_train/
-# and tests/) against the real ML packages. Extra arguments go to mypy. Exits with mypy's status.
+# Checks the runner's Python: `ruff format --check` and `ruff check` (trainer/pyproject.toml
+# [tool.ruff]; ruff is pinned in requirements-test.txt, so it is in the ML venv), then
+# `mypy --strict` (trainer/pyproject.toml [tool.mypy]: sovereign_train/ and tests/) against the
+# real ML packages. Extra arguments go to mypy. Exits non-zero at the first check that fails.
 # Called by test/tenancy/trainer.test.ts; CONTRIBUTING.md has the narrow loop.
 #
 # mypy and the boto3 stubs do not go into the ML venv (its hash would change: a 7.6 GB
@@ -35,4 +37,6 @@ mkdir -p "$CACHE"
   echo "typecheck venv: installed into $VENV, $(du -sh "$VENV" | cut -f1)" >&2
 )
 cd "$ROOT/trainer"
+"$ML/bin/ruff" format --check --no-cache .
+"$ML/bin/ruff" check --no-cache .
 PYTHONPATH="$VENV/stubs" exec "$VENV/bin/mypy" --python-executable "$ML/bin/python" "$@"

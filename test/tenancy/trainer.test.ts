@@ -53,22 +53,16 @@ const configMap = trainingEnvData({
 });
 
 describe("training runner", () => {
-  it("GIVEN the runner's Python WHEN ruff (pinned in requirements-test.txt) checks it THEN it is clean", () => {
-    const r = spawnSync(path.join(path.dirname(PY), "ruff"), ["check", "--no-cache", "."], {
-      cwd: TRAINER,
-      encoding: "utf8",
-    });
-    expect(r.error).toBeUndefined();
-    expect(r.status, r.stdout + r.stderr).toBe(0);
-  });
-
-  it("GIVEN the runner and its tests WHEN mypy --strict (trainer/typecheck.sh, pinned) checks them against the ML venv THEN it finds no error", () => {
-    // typecheck.sh installs mypy and the boto3 stubs once into their own small cached venv and
-    // runs mypy with --python-executable of the ML venv (so torch, transformers, peft and
-    // llmcompressor are checked against); the config is trainer/pyproject.toml [tool.mypy].
+  it("GIVEN the runner and its tests WHEN trainer/typecheck.sh runs ruff format --check, ruff check and mypy --strict (pinned) against the ML venv THEN they find nothing", () => {
+    // ruff (pinned in requirements-test.txt) runs from the ML venv; the config is trainer/
+    // pyproject.toml [tool.ruff]. typecheck.sh installs mypy and the boto3 stubs once into their
+    // own small cached venv and runs mypy with --python-executable of the ML venv (so torch,
+    // transformers, peft and llmcompressor are checked against); the config is [tool.mypy].
     const r = spawnSync("bash", [path.join(TRAINER, "typecheck.sh")], { cwd: ROOT, encoding: "utf8" });
     expect(r.error).toBeUndefined();
     expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\d+ files already formatted$/m);
+    expect(r.stdout).toMatch(/^All checks passed!$/m);
     // the configured files were checked (not an empty run): sovereign_train/ and tests/
     const checked = Number(r.stdout.match(/^Success: no issues found in (\d+) source files$/m)?.[1]);
     expect(checked, r.stdout).toBeGreaterThanOrEqual(

@@ -64,9 +64,7 @@ def _tasks(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f'expected a comma-separated list of tasks, found "{text}"')
     for t in tasks:
         if t not in EVAL_TASKS:
-            raise argparse.ArgumentTypeError(
-                f'expected tasks from [{", ".join(EVAL_TASKS)}], found "{t}" in "{text}"'
-            )
+            raise argparse.ArgumentTypeError(f'expected tasks from [{", ".join(EVAL_TASKS)}], found "{t}" in "{text}"')
     return tasks
 
 

@@ -29,7 +29,7 @@ def _line_problem(obj: Any) -> str | None:
         if not isinstance(m, dict):
             return f"expected messages[{i}] to be an object, found {json.dumps(m)[:80]}"
         if m.get("role") not in ROLES:
-            return f'expected messages[{i}].role to be one of {list(ROLES)}, found {json.dumps(m.get("role"))}'
+            return f"expected messages[{i}].role to be one of {list(ROLES)}, found {json.dumps(m.get('role'))}"
         if not isinstance(m.get("content"), str):
             return f"expected messages[{i}].content to be a string, found {json.dumps(m.get('content'))[:80]}"
     if msgs[-1]["role"] != "assistant":

@@ -233,13 +233,21 @@ def build_dataset(
     if object_exists(client, man_uri):
         raise BadInput(f"dataset version {dest} exists already: versions are immutable, pick another --version")
     m = manifest(
-        b, version=version, team=team, adapter=args.adapter, sources=sources, files=files_meta, eval_fraction=args.eval_fraction
+        b,
+        version=version,
+        team=team,
+        adapter=args.adapter,
+        sources=sources,
+        files=files_meta,
+        eval_fraction=args.eval_fraction,
     )
     m["outcome"] = "built"
     m["uri"] = str(dest)
     for s, path in paths.items():
         client.upload_file(path, dest.bucket, dest.key + f"{s}.jsonl")
-    client.put_object(Bucket=dest.bucket, Key=man_uri.key, Body=json.dumps(m, indent=2).encode(), ContentType="application/json")
+    client.put_object(
+        Bucket=dest.bucket, Key=man_uri.key, Body=json.dumps(m, indent=2).encode(), ContentType="application/json"
+    )
     return m
 
 

@@ -149,13 +149,25 @@ def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Clie
 
     def quantize(cand: dict[str, Any], scheme: str) -> dict[str, Any]:
         out = str(cand_root.join(state["ds"]["version"]).join(f"quantized-{scheme}").as_prefix())
-        job("quantize", [f"--scheme={scheme}"], MODEL_URI=cand["uri"], DATASET_URI=state["ds"]["uri"] + "train.jsonl", OUTPUT_URI=out)
+        job(
+            "quantize",
+            [f"--scheme={scheme}"],
+            MODEL_URI=cand["uri"],
+            DATASET_URI=state["ds"]["uri"] + "train.jsonl",
+            OUTPUT_URI=out,
+        )
         return {"uri": out}
 
     def evaluate(who: str, ds: dict[str, Any]) -> dict[str, Any]:
         out = cand_root.join(ds["version"]).join(f"eval-{who}").as_prefix()
         model = state["cand"] if who == "candidate" else (env.get("INCUMBENT_MODEL_URI") or base)
-        job("eval", ["--tasks=perplexity,exact-match", "--max-new-tokens=32"], MODEL_URI=model, DATASET_URI=ds["uri"] + "eval.jsonl", OUTPUT_URI=str(out))
+        job(
+            "eval",
+            ["--tasks=perplexity,exact-match", "--max-new-tokens=32"],
+            MODEL_URI=model,
+            DATASET_URI=ds["uri"] + "eval.jsonl",
+            OUTPUT_URI=str(out),
+        )
         body = client.get_object(Bucket=out.bucket, Key=out.key + "manifest.json")["Body"].read()
         metrics = dict(json.loads(body)["metrics"])
         metrics["eval_sha256"] = ds["files"]["eval.jsonl"]["sha256"]
@@ -179,10 +191,18 @@ def write_record(record: Mapping[str, Any], env: Mapping[str, str], client: S3Cl
     ds = record.get("dataset") or {}
     if not ds.get("version") or not env.get("CANDIDATES_URI"):
         return None
-    uri = parse_s3_uri(env["CANDIDATES_URI"], "CANDIDATES_URI").as_prefix().join(ds["version"]).as_prefix().join("run.json")
+    uri = (
+        parse_s3_uri(env["CANDIDATES_URI"], "CANDIDATES_URI")
+        .as_prefix()
+        .join(ds["version"])
+        .as_prefix()
+        .join("run.json")
+    )
     if object_exists(client, uri):
         raise BadInput(f"run record {uri} exists already: runs are immutable")
-    client.put_object(Bucket=uri.bucket, Key=uri.key, Body=json.dumps(record, indent=2).encode(), ContentType="application/json")
+    client.put_object(
+        Bucket=uri.bucket, Key=uri.key, Body=json.dumps(record, indent=2).encode(), ContentType="application/json"
+    )
     return str(uri)
 
 

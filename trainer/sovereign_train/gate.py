@@ -73,7 +73,9 @@ def _metrics(m: Mapping[str, Any], who: str) -> dict[str, Any]:
     }
 
 
-def evaluate_gate(candidate: Mapping[str, Any], incumbent: Mapping[str, Any], thresholds: Mapping[str, Any]) -> dict[str, Any]:
+def evaluate_gate(
+    candidate: Mapping[str, Any], incumbent: Mapping[str, Any], thresholds: Mapping[str, Any]
+) -> dict[str, Any]:
     t = _thresholds(thresholds)
     c = _metrics(candidate, "candidate")
     i = _metrics(incumbent, "incumbent")
@@ -97,8 +99,14 @@ def evaluate_gate(candidate: Mapping[str, Any], incumbent: Mapping[str, Any], th
         check("perplexity", False, reason="metric missing")
     if both("exact_match"):
         gain = c["exact_match"] - i["exact_match"]
-        check("exact_match", gain >= t["minExactMatchGain"], candidate=c["exact_match"], incumbent=i["exact_match"],
-              gain=gain, limit=t["minExactMatchGain"])
+        check(
+            "exact_match",
+            gain >= t["minExactMatchGain"],
+            candidate=c["exact_match"],
+            incumbent=i["exact_match"],
+            gain=gain,
+            limit=t["minExactMatchGain"],
+        )
     else:
         check("exact_match", False, reason="metric missing")
     if t["minWinRate"] is not None:
@@ -108,8 +116,13 @@ def evaluate_gate(candidate: Mapping[str, Any], incumbent: Mapping[str, Any], th
             check("win_rate", False, reason="metric missing")
     if both("guard_flag_rate"):
         limit = i["guard_flag_rate"] + t["maxGuardFlagRateIncrease"]
-        check("guard_flags", c["guard_flag_rate"] <= limit, candidate=c["guard_flag_rate"],
-              incumbent=i["guard_flag_rate"], limit=limit)
+        check(
+            "guard_flags",
+            c["guard_flag_rate"] <= limit,
+            candidate=c["guard_flag_rate"],
+            incumbent=i["guard_flag_rate"],
+            limit=limit,
+        )
     else:
         check("guard_flags", False, reason="metric missing")
     return {

@@ -24,8 +24,11 @@ def main(scheme: str) -> int:
     from sovereign_train.s3 import client_from_env, parse_s3_uri, sync_up
 
     os.environ.update(
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-        MOTO_S3_CUSTOM_ENDPOINTS=ENDPOINT, HF_HUB_OFFLINE="1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        MOTO_S3_CUSTOM_ENDPOINTS=ENDPOINT,
+        HF_HUB_OFFLINE="1",
     )
     tmp = tempfile.mkdtemp(prefix="quantize-tiny-")
     with mock_aws():
@@ -37,8 +40,14 @@ def main(scheme: str) -> int:
         body = "".join(json.dumps(x) + "\n" for x in CHATS).encode()
         c.put_object(Bucket="acme-datasets", Key="teams/research/support/train.jsonl", Body=body)
         out = f"s3://acme-models/teams/research/tiny-{scheme}/"
-        env = job_environ(tmp, HOME=os.path.join(tmp, "pod"), MODEL_URI=BASE, SOVEREIGN_JOB_KIND="quantize",
-                          SOVEREIGN_JOB_NAME=f"tiny-{scheme}", OUTPUT_URI=out)
+        env = job_environ(
+            tmp,
+            HOME=os.path.join(tmp, "pod"),
+            MODEL_URI=BASE,
+            SOVEREIGN_JOB_KIND="quantize",
+            SOVEREIGN_JOB_NAME=f"tiny-{scheme}",
+            OUTPUT_URI=out,
+        )
         if scheme == "fp8":
             env.pop("DATASET_URI")
         argv = ["quantize", f"--scheme={scheme}", "--calibration-samples=8", "--max-seq-length=64"]

@@ -48,7 +48,7 @@ def test_given_bad_lines_when_loaded_then_each_is_reported_with_its_line_number(
     assert "s3://acme-datasets/teams/research/d.jsonl: 6 bad line(s)" in text
     assert "line 2: expected JSON, found '{\"messages\": ['" in text
     assert 'line 4: expected "messages" to be a non-empty list, found null' in text
-    assert 'line 5: expected messages[0].role to be one of' in text and 'found "bot"' in text
+    assert "line 5: expected messages[0].role to be one of" in text and 'found "bot"' in text
     assert 'line 6: expected the last message to be from "assistant", found "user"' in text
     assert "line 7: expected a JSON object, found list" in text
     assert "line 8: expected messages[0].content to be a string, found 3" in text
@@ -109,4 +109,7 @@ def test_given_a_model_prefix_without_a_model_when_run_then_exit_2(
     fake_s3.put_object(Bucket="acme-models", Key="llama-3.1-8b-instruct/README.md", Body=b"hi")
     assert main(["quantize", "--scheme=fp8"], env) == 2
     err = capsys.readouterr().err
-    assert 'Hugging Face model (config.json) or adapter (adapter_config.json) at "s3://acme-models/llama-3.1-8b-instruct/"' in err
+    assert (
+        'Hugging Face model (config.json) or adapter (adapter_config.json) at "s3://acme-models/llama-3.1-8b-instruct/"'
+        in err
+    )

@@ -105,6 +105,13 @@ def test_given_bad_input_in_a_stage_when_run_then_it_propagates_for_exit_2() -> 
 
 def test_given_the_cronjobs_flags_when_parsed_then_loop_accepts_them() -> None:
     a = build_parser().parse_args(
-        ["loop", "--adapter=a", "--days=30", "--min-new-records=5", "--quantize=awq", '--gate-thresholds={"minExactMatchGain":0}']
+        [
+            "loop",
+            "--adapter=a",
+            "--days=30",
+            "--min-new-records=5",
+            "--quantize=awq",
+            '--gate-thresholds={"minExactMatchGain":0}',
+        ]
     )
     assert (a.command, a.quantize, a.min_new_records) == ("loop", "awq", 5)

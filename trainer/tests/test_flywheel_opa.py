@@ -29,8 +29,16 @@ DATA = {
     "sovereign": {
         "teams": {
             # research may train on public and internal data only; finance on everything.
-            "research": {"oidcGroup": "g-research", "clearance": "confidential", "trainableClassifications": ["public", "internal"]},
-            "finance": {"oidcGroup": "g-finance", "clearance": "restricted", "trainableClassifications": ["public", "internal", "confidential", "restricted"]},
+            "research": {
+                "oidcGroup": "g-research",
+                "clearance": "confidential",
+                "trainableClassifications": ["public", "internal"],
+            },
+            "finance": {
+                "oidcGroup": "g-finance",
+                "clearance": "restricted",
+                "trainableClassifications": ["public", "internal", "confidential", "restricted"],
+            },
         }
     }
 }
@@ -45,9 +53,17 @@ def opa_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [OPA, "run", "--server", f"--addr=127.0.0.1:{port}", "--log-level=error",
-         os.path.join(REPO, "policies", "data", "data_access.rego"), str(d / "data.json")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            OPA,
+            "run",
+            "--server",
+            f"--addr=127.0.0.1:{port}",
+            "--log-level=error",
+            os.path.join(REPO, "policies", "data", "data_access.rego"),
+            str(d / "data.json"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -97,25 +113,55 @@ def test_given_captures_of_two_teams_when_the_job_builds_then_it_reads_only_its_
     fake_s3.create_bucket(Bucket="acme-logs")
     ok = [capture(i) for i in range(40)]
     _put(fake_s3, "captures/team=research/date=2026-12-05/model=llama-chat/b1.jsonl", ok[:30])
-    _put(fake_s3, "captures/team=research/date=2026-12-06/model=llama-chat/b2.jsonl",
-         ok[30:] + [capture(90, trainingConsent=False), capture(91, guardFlagged=True),
-                    capture(92, classification="confidential"), capture(1)])
+    _put(
+        fake_s3,
+        "captures/team=research/date=2026-12-06/model=llama-chat/b2.jsonl",
+        ok[30:]
+        + [
+            capture(90, trainingConsent=False),
+            capture(91, guardFlagged=True),
+            capture(92, classification="confidential"),
+            capture(1),
+        ],
+    )
     # another team's partition on the same day, and a day outside the range: never read
-    _put(fake_s3, "captures/team=finance/date=2026-12-05/model=llama-chat/b3.jsonl", [capture(i, team="finance") for i in range(5)])
+    _put(
+        fake_s3,
+        "captures/team=finance/date=2026-12-05/model=llama-chat/b3.jsonl",
+        [capture(i, team="finance") for i in range(5)],
+    )
     _put(fake_s3, "captures/team=research/date=2026-12-07/model=llama-chat/b4.jsonl", [capture(200)])
 
-    argv = ["build-dataset", "--adapter=support", "--from=2026-12-05", "--to=2026-12-06",
-            "--model-classification=llama-chat=internal", "--version=v1", "--min-new-records=10"]
+    argv = [
+        "build-dataset",
+        "--adapter=support",
+        "--from=2026-12-05",
+        "--to=2026-12-06",
+        "--model-classification=llama-chat=internal",
+        "--version=v1",
+        "--min-new-records=10",
+    ]
     assert main(argv, _env(OPA_URL=opa_url)) == 0, capsys.readouterr().err
     m = json.loads(capsys.readouterr().out)
     assert m["outcome"] == "built" and m["version"] == "v1"
-    assert m["counts"] == {"read": 44, "kept": 40, "train": m["counts"]["train"], "eval": m["counts"]["eval"], "new": 40}
+    assert m["counts"] == {
+        "read": 44,
+        "kept": 40,
+        "train": m["counts"]["train"],
+        "eval": m["counts"]["eval"],
+        "new": 40,
+    }
     assert m["counts"]["train"] + m["counts"]["eval"] == 40 and m["counts"]["eval"] > 0
     assert m["exclusions"] == {
-        "consent_opt_out": 1, "guard_flagged": 1, "policy:classification_not_trainable": 1, "duplicate_exact": 1,
+        "consent_opt_out": 1,
+        "guard_flagged": 1,
+        "policy:classification_not_trainable": 1,
+        "duplicate_exact": 1,
     }
     assert m["classification"] == "internal" and m["policy_decisions"] == 2
-    assert m["source"]["objects"] == 2 and m["source"]["first_object"].endswith("team=research/date=2026-12-05/model=llama-chat/b1.jsonl")
+    assert m["source"]["objects"] == 2 and m["source"]["first_object"].endswith(
+        "team=research/date=2026-12-05/model=llama-chat/b1.jsonl"
+    )
     keys = sorted(o["Key"] for o in fake_s3.list_objects_v2(Bucket="acme-datasets")["Contents"])
     base = "teams/research/flywheel/support/v1/"
     assert keys == [base + "eval.jsonl", base + "manifest.json", base + "train.jsonl"]
@@ -133,8 +179,14 @@ def test_given_too_few_new_records_when_the_job_runs_then_it_writes_nothing(
 ) -> None:
     fake_s3.create_bucket(Bucket="acme-logs")
     _put(fake_s3, "captures/team=research/date=2026-12-05/model=llama-chat/b1.jsonl", [capture(i) for i in range(5)])
-    argv = ["build-dataset", "--adapter=support", "--from=2026-12-05", "--to=2026-12-05",
-            "--model-classification=llama-chat=internal", "--min-new-records=6"]
+    argv = [
+        "build-dataset",
+        "--adapter=support",
+        "--from=2026-12-05",
+        "--to=2026-12-05",
+        "--model-classification=llama-chat=internal",
+        "--min-new-records=6",
+    ]
     assert main(argv, _env(OPA_URL=opa_url)) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["outcome"] == "below_threshold" and out["new"] == 5
@@ -146,8 +198,13 @@ def test_given_opa_down_when_the_job_runs_then_it_fails_and_writes_nothing(
 ) -> None:
     fake_s3.create_bucket(Bucket="acme-logs")
     _put(fake_s3, "captures/team=research/date=2026-12-05/model=llama-chat/b1.jsonl", [capture(1)])
-    argv = ["build-dataset", "--adapter=support", "--from=2026-12-05", "--to=2026-12-05",
-            "--model-classification=llama-chat=internal"]
+    argv = [
+        "build-dataset",
+        "--adapter=support",
+        "--from=2026-12-05",
+        "--to=2026-12-05",
+        "--model-classification=llama-chat=internal",
+    ]
     with pytest.raises(OSError):
         main(argv, _env(OPA_URL="http://127.0.0.1:9"))
     assert "Contents" not in fake_s3.list_objects_v2(Bucket="acme-datasets")
@@ -162,7 +219,7 @@ def test_given_bad_flags_when_the_job_starts_then_it_exits_2_naming_them(capsys:
 
 
 def test_given_days_instead_of_dates_when_parsed_then_the_window_ends_today_and_mixing_is_refused(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import datetime as dt
 

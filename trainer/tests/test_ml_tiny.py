@@ -120,8 +120,12 @@ def test_given_a_tiny_model_when_lora_runs_twice_then_checkpoints_resume_and_the
     assert left == {"checkpoint-4", "checkpoint-6"}
 
     env = _env(
-        tmp_path, "pod3", SOVEREIGN_JOB_KIND="eval", SOVEREIGN_JOB_NAME="support-v2-eval",
-        MODEL_URI=out, OUTPUT_URI="s3://acme-models/teams/research/support-v2-eval/",
+        tmp_path,
+        "pod3",
+        SOVEREIGN_JOB_KIND="eval",
+        SOVEREIGN_JOB_NAME="support-v2-eval",
+        MODEL_URI=out,
+        OUTPUT_URI="s3://acme-models/teams/research/support-v2-eval/",
     )
     assert main(["eval", "--max-new-tokens=4", "--max-samples=6"], env) == 0, capsys.readouterr().err
     metrics = _json(world, "s3://acme-models/teams/research/support-v2-eval/metrics.json")
@@ -135,6 +139,7 @@ def test_given_a_tiny_model_when_quantized_then_a_compressed_tensors_checkpoint_
     world: S3Client, tmp_path: Path, capsys: pytest.CaptureFixture[str], scheme: str
 ) -> None:
     import llmcompressor  # noqa: F401
+
     out = f"s3://acme-models/teams/research/tiny-{scheme}/"
     env = _env(tmp_path, "pod", SOVEREIGN_JOB_KIND="quantize", SOVEREIGN_JOB_NAME=f"tiny-{scheme}", OUTPUT_URI=out)
     if scheme == "fp8":

@@ -33,7 +33,7 @@ def run_worker(mode: str, state: Path, enabled: str = "true") -> tuple[int, str,
 
 
 def test_given_a_training_loop_when_sigterm_arrives_then_it_saves_a_complete_checkpoint_and_exits_143(
-    tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     rc, err, marker, ckpts = run_worker("train", tmp_path)
     # 143, not 0: a 0 would complete the Job; the Job's next pod resumes from this checkpoint.
@@ -50,7 +50,7 @@ def test_given_no_checkpointable_work_when_sigterm_arrives_then_it_exits_143_at_
 
 
 def test_given_checkpoint_on_sigterm_false_when_sigterm_arrives_then_it_exits_143_without_saving(
-    tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     rc, _, marker, ckpts = run_worker("train", tmp_path, enabled="false")
     assert rc == 143 and marker["checkpoint"] is False and ckpts == []
