@@ -69,20 +69,50 @@ export function resourceArgs(
   schema?: PolicyConfigSchema,
 ): ResourceValidationArgs {
   return {
+    ...resourceFields(r),
+    stackTags: new Map(),
+    getConfig: <T extends object>() => configFor(schema, config) as T,
+    notApplicable: () => {
+      throw NOT_APPLICABLE;
+    },
+  };
+}
+
+/** What the engine tells a policy about one resource, in both the resource and the stack view. */
+function resourceFields(r: FakeResource) {
+  return {
     type: r.type,
     name: r.name,
     props: r.props,
     urn: urnOf(r),
     opts: options(r.opts),
     provider: r.provider,
-    stackTags: new Map(),
     isType: () => false,
     asType: () => undefined,
-    getConfig: <T extends object>() => configFor(schema, config) as T,
-    notApplicable: () => {
-      throw NOT_APPLICABLE;
-    },
   };
+}
+
+/**
+ * Runs a resource policy on one resource as the engine would, reporting each violation; false
+ * when the policy declared itself not applicable (args.notApplicable).
+ */
+async function runResourcePolicy(
+  policy: ResourceValidationPolicy,
+  r: FakeResource,
+  config: Record<string, unknown>,
+  report: (message: string) => void,
+): Promise<boolean> {
+  const fns: ResourceValidation[] = ([] as ResourceValidation[]).concat(policy.validateResource ?? []);
+  let applies = false;
+  for (const fn of fns) {
+    try {
+      await fn(resourceArgs(r, config, policy.configSchema), report);
+      applies = true;
+    } catch (e) {
+      if (e !== NOT_APPLICABLE) throw e;
+    }
+  }
+  return applies;
 }
 
 /** Violations one resource policy reports for one resource. */
@@ -92,57 +122,39 @@ export async function validateWith(
   config: Record<string, unknown> = {},
 ): Promise<string[]> {
   const messages: string[] = [];
-  const fns: ResourceValidation[] = ([] as ResourceValidation[]).concat(policy.validateResource ?? []);
-  for (const fn of fns) {
-    try {
-      await fn(resourceArgs(r, config, policy.configSchema), (m) => messages.push(m));
-    } catch (e) {
-      if (e !== NOT_APPLICABLE) throw e;
-    }
-  }
+  await runResourcePolicy(policy, r, config, (m) => messages.push(m));
   return messages;
 }
 
-/**
- * Whether a resource policy applies to a resource: it runs the policy as the engine would and
- * answers false when the policy declared itself not applicable (args.notApplicable).
- */
-export async function appliesTo(
+/** Whether a resource policy applies to a resource (it did not call args.notApplicable). */
+export function appliesTo(
   policy: ResourceValidationPolicy,
   r: FakeResource,
   config: Record<string, unknown> = {},
 ): Promise<boolean> {
-  const fns: ResourceValidation[] = ([] as ResourceValidation[]).concat(policy.validateResource ?? []);
-  let applies = false;
-  for (const fn of fns) {
-    try {
-      await fn(resourceArgs(r, config, policy.configSchema), () => undefined);
-      applies = true;
-    } catch (e) {
-      if (e !== NOT_APPLICABLE) throw e;
-    }
-  }
-  return applies;
+  return runResourcePolicy(policy, r, config, () => undefined);
 }
 
-/** Whether a stack policy applies to a stack (it did not call args.notApplicable). */
-export async function stackAppliesTo(
+/**
+ * Runs a stack policy on a stack as the engine would, reporting each violation; false when the
+ * policy declared itself not applicable (args.notApplicable).
+ */
+async function runStackPolicy(
   policy: StackValidationPolicy,
   rs: readonly FakeResource[],
-  config: Record<string, unknown> = {},
+  config: Record<string, unknown>,
+  report: (message: string, urn?: string) => void,
 ): Promise<boolean> {
+  const args: StackValidationArgs = {
+    resources: policyResources(rs),
+    getConfig: <T extends object>() => configFor(policy.configSchema, config) as T,
+    stackTags: new Map(),
+    notApplicable: () => {
+      throw NOT_APPLICABLE;
+    },
+  };
   try {
-    await policy.validateStack(
-      {
-        resources: policyResources(rs),
-        getConfig: <T extends object>() => configFor(policy.configSchema, config) as T,
-        stackTags: new Map(),
-        notApplicable: () => {
-          throw NOT_APPLICABLE;
-        },
-      },
-      () => undefined,
-    );
+    await policy.validateStack(args, report);
     return true;
   } catch (e) {
     if (e !== NOT_APPLICABLE) throw e;
@@ -150,22 +162,20 @@ export async function stackAppliesTo(
   }
 }
 
+/** Whether a stack policy applies to a stack (it did not call args.notApplicable). */
+export function stackAppliesTo(
+  policy: StackValidationPolicy,
+  rs: readonly FakeResource[],
+  config: Record<string, unknown> = {},
+): Promise<boolean> {
+  return runStackPolicy(policy, rs, config, () => undefined);
+}
+
 /** PolicyResources for a stack validation, with dependencies resolved between them. */
 export function policyResources(rs: readonly FakeResource[]): PolicyResource[] {
   const byUrn = new Map<string, PolicyResource>();
   const out = rs.map((r) => {
-    const pr: PolicyResource = {
-      type: r.type,
-      name: r.name,
-      props: r.props,
-      urn: urnOf(r),
-      opts: options(r.opts),
-      provider: r.provider,
-      dependencies: [],
-      propertyDependencies: {},
-      isType: () => false,
-      asType: () => undefined,
-    };
+    const pr: PolicyResource = { ...resourceFields(r), dependencies: [], propertyDependencies: {} };
     byUrn.set(pr.urn, pr);
     return pr;
   });
@@ -184,21 +194,9 @@ export async function validateStackWith(
   config: Record<string, unknown> = {},
 ): Promise<Violation[]> {
   const violations: Violation[] = [];
-  const args: StackValidationArgs = {
-    resources: policyResources(rs),
-    getConfig: <T extends object>() => configFor(policy.configSchema, config) as T,
-    stackTags: new Map(),
-    notApplicable: () => {
-      throw NOT_APPLICABLE;
-    },
-  };
-  try {
-    await policy.validateStack(args, (message, urn) =>
-      violations.push({ policy: policy.name, urn: urn ?? "", message }),
-    );
-  } catch (e) {
-    if (e !== NOT_APPLICABLE) throw e;
-  }
+  await runStackPolicy(policy, rs, config, (message, urn) =>
+    violations.push({ policy: policy.name, urn: urn ?? "", message }),
+  );
   return violations;
 }
 

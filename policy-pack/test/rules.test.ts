@@ -694,29 +694,32 @@ describe("image reference parsing", () => {
   });
 });
 
-describe("s3-tls-only (stack rule)", () => {
-  const bucket: FakeResource = {
-    type: "aws:s3/bucketV2:BucketV2",
-    name: "models",
-    urn: "urn:bucket",
-    props: { bucket: "acme-models" },
-  };
-  const tls = {
-    Sid: "DenyInsecureTransport",
-    Effect: "Deny",
-    Principal: "*",
-    Action: "s3:*",
-    Resource: ["arn:aws:s3:::acme-models", "arn:aws:s3:::acme-models/*"],
-    Condition: { Bool: { "aws:SecureTransport": false } },
-  };
-  const policyWith = (s: Record<string, unknown>): FakeResource => ({
-    type: "aws:s3/bucketPolicy:BucketPolicy",
-    name: "models-policy",
-    props: { bucket: "acme-models", policy: JSON.stringify({ Version: "2012-10-17", Statement: [s] }) },
-  });
+/** The models bucket (BucketV2), as the kit creates it. */
+const MODELS_BUCKET: FakeResource = {
+  type: "aws:s3/bucketV2:BucketV2",
+  name: "models",
+  urn: "urn:bucket",
+  props: { bucket: "acme-models" },
+};
+/** The statement s3-tls-only asks for: deny s3:* over plain HTTP on the bucket and its objects. */
+const TLS_ONLY = {
+  Sid: "DenyInsecureTransport",
+  Effect: "Deny",
+  Principal: "*",
+  Action: "s3:*",
+  Resource: ["arn:aws:s3:::acme-models", "arn:aws:s3:::acme-models/*"],
+  Condition: { Bool: { "aws:SecureTransport": false } },
+};
+/** The models bucket's policy with one statement. */
+const modelsPolicy = (statement: Record<string, unknown>): FakeResource => ({
+  type: "aws:s3/bucketPolicy:BucketPolicy",
+  name: "models-policy",
+  props: { bucket: "acme-models", policy: JSON.stringify({ Version: "2012-10-17", Statement: [statement] }) },
+});
 
+describe("s3-tls-only (stack rule)", () => {
   it("GIVEN a bucket policy denying s3:* over HTTP on the bucket and its objects WHEN validated THEN there is no violation", async () => {
-    expect(await validateStackWith(s3TlsOnly, [bucket, policyWith(tls)])).toEqual([]);
+    expect(await validateStackWith(s3TlsOnly, [MODELS_BUCKET, modelsPolicy(TLS_ONLY)])).toEqual([]);
   });
 
   it.each([
@@ -732,7 +735,7 @@ describe("s3-tls-only (stack rule)", () => {
   ])(
     "GIVEN %s WHEN validated THEN the bucket is reported with the value found",
     async (_what, change, found) => {
-      const v = await validateStackWith(s3TlsOnly, [bucket, policyWith({ ...tls, ...change })]);
+      const v = await validateStackWith(s3TlsOnly, [MODELS_BUCKET, modelsPolicy({ ...TLS_ONLY, ...change })]);
       expect(v).toHaveLength(1);
       expect(v[0]).toMatchObject({ policy: "s3-tls-only", urn: "urn:bucket" });
       expect(v[0].message).toContain(found);
@@ -740,7 +743,7 @@ describe("s3-tls-only (stack rule)", () => {
   );
 
   it("GIVEN a bucket without a policy WHEN validated THEN it is reported", async () => {
-    const v = await validateStackWith(s3TlsOnly, [bucket]);
+    const v = await validateStackWith(s3TlsOnly, [MODELS_BUCKET]);
     expect(v.map((x) => x.message)).toEqual([
       expect.stringContaining('s3-tls-only: bucket "models" allows plain HTTP: no such statement'),
     ]);
@@ -752,7 +755,7 @@ describe("s3-tls-only (stack rule)", () => {
 // ---------------------------------------------------------------------------------------
 
 const bucketStack = (sse: Record<string, unknown>, statement: Record<string, unknown>): FakeResource[] => [
-  { type: "aws:s3/bucketV2:BucketV2", name: "models", urn: "urn:bucket", props: { bucket: "acme-models" } },
+  MODELS_BUCKET,
   {
     type: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
     name: "models-pab",
@@ -769,26 +772,7 @@ const bucketStack = (sse: Record<string, unknown>, statement: Record<string, unk
     name: "models-sse",
     props: { bucket: "acme-models", rules: [{ applyServerSideEncryptionByDefault: sse }] },
   },
-  {
-    type: "aws:s3/bucketPolicy:BucketPolicy",
-    name: "models-policy",
-    props: {
-      bucket: "acme-models",
-      policy: JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          {
-            Effect: "Deny",
-            Principal: "*",
-            Action: "s3:*",
-            Resource: ["arn:aws:s3:::acme-models", "arn:aws:s3:::acme-models/*"],
-            Condition: { Bool: { "aws:SecureTransport": false } },
-            ...statement,
-          },
-        ],
-      }),
-    },
-  },
+  modelsPolicy({ ...TLS_ONLY, ...statement }),
 ];
 
 const SG = "aws:ec2/securityGroup:SecurityGroup";
