@@ -174,19 +174,22 @@ def test_given_captures_of_two_teams_when_the_job_builds_then_it_reads_only_its_
     assert "exists already: versions are immutable" in capsys.readouterr().err
 
 
+# The dataset builder over the captures of 2026-12-05.
+ONE_DAY = [
+    "build-dataset",
+    "--adapter=support",
+    "--from=2026-12-05",
+    "--to=2026-12-05",
+    "--model-classification=llama-chat=internal",
+]
+
+
 def test_given_too_few_new_records_when_the_job_runs_then_it_writes_nothing(
     fake_s3: S3Client, opa_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake_s3.create_bucket(Bucket="acme-logs")
     _put(fake_s3, "captures/team=research/date=2026-12-05/model=llama-chat/b1.jsonl", [capture(i) for i in range(5)])
-    argv = [
-        "build-dataset",
-        "--adapter=support",
-        "--from=2026-12-05",
-        "--to=2026-12-05",
-        "--model-classification=llama-chat=internal",
-        "--min-new-records=6",
-    ]
+    argv = [*ONE_DAY, "--min-new-records=6"]
     assert main(argv, _env(OPA_URL=opa_url)) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["outcome"] == "below_threshold" and out["new"] == 5
@@ -198,13 +201,7 @@ def test_given_opa_down_when_the_job_runs_then_it_fails_and_writes_nothing(
 ) -> None:
     fake_s3.create_bucket(Bucket="acme-logs")
     _put(fake_s3, "captures/team=research/date=2026-12-05/model=llama-chat/b1.jsonl", [capture(1)])
-    argv = [
-        "build-dataset",
-        "--adapter=support",
-        "--from=2026-12-05",
-        "--to=2026-12-05",
-        "--model-classification=llama-chat=internal",
-    ]
+    argv = ONE_DAY
     with pytest.raises(OSError):
         main(argv, _env(OPA_URL="http://127.0.0.1:9"))
     assert "Contents" not in fake_s3.list_objects_v2(Bucket="acme-datasets")
