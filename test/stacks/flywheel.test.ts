@@ -10,26 +10,38 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { FLYWHEEL_SERVICE_ACCOUNT } from "../../components/flywheel/plan";
 import { FLYWHEEL_STAGE_LABEL } from "../../components/lib/labels";
 import { teamNamespace } from "../../components/lib/naming";
+import { GPU_RESOURCE, GPU_TAINT } from "../../components/lib/gpu-catalog";
+import { KUEUE_API } from "../../components/platform/kueue";
 import { QUEUE_LABEL, TEAM_LOCAL_QUEUE } from "../../components/platform/tenancy-plan";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import type { StackConfig } from "../../stacks/config/schema";
 import { awsAccessTable, clusterAccessTable, type AccessTable } from "../helpers/access";
+import { withFlywheelCapacity } from "../helpers/flywheel-stack";
 import { valueOf } from "../helpers/mocks";
 import { pulumiConfigFromFile, runProgram, runShippedStack, type StackRun } from "../helpers/stack";
 
 /** The local stack with training and the demo team's flywheel on (the in-cluster substrate). */
 function localWithFlywheel(): { raw: Record<string, any>; flat: ReturnType<typeof pulumiConfigFromFile> } {
   const flat = pulumiConfigFromFile(stackFile("local"));
-  const teams = JSON.parse(flat.config["sovereign:teams"]) as Record<string, any>[];
-  teams[0].allowedModels.push("demo-assistant");
-  teams[0].flywheel = { enabled: true, baseModel: "tiny-chat", adapter: "demo-assistant", minNewRecords: 50 };
-  flat.config["sovereign:teams"] = JSON.stringify(teams);
-  flat.config["sovereign:training"] = JSON.stringify({ enabled: true });
-  const raw = structuredClone(rawFromStackFile(stackFile("local")).raw) as Record<string, any>;
-  raw.teams = teams;
-  raw.training = { enabled: true };
+  const raw = withFlywheelCapacity(structuredClone(rawFromStackFile(stackFile("local")).raw));
+  raw.teams[0].allowedModels.push("demo-assistant");
+  raw.teams[0].flywheel = {
+    enabled: true,
+    baseModel: "tiny-chat",
+    adapter: "demo-assistant",
+    minNewRecords: 50,
+  };
+  for (const k of ["teams", "training", "gpuPools", "policy"])
+    flat.config[`sovereign:${k}`] = JSON.stringify(raw[k]);
   return { raw, flat };
+}
+
+/** Whether a toleration tolerates a taint (Kubernetes' matching: key, effect, Exists or Equal value). */
+function tolerates(t: Record<string, any>, taint: { key: string; value?: string; effect: string }): boolean {
+  if (t.effect && t.effect !== taint.effect) return false;
+  if (t.key !== undefined && t.key !== taint.key) return false;
+  return t.operator === "Exists" || (t.value ?? "") === (taint.value ?? "");
 }
 
 const CASES = [
@@ -93,6 +105,74 @@ for (const c of CASES) {
           expect(key?.valueFrom).toBeDefined();
           expect(key?.value).toBeUndefined();
         }
+      }
+    });
+
+    it("GIVEN each enabled team THEN the chain's one pod is a GPU worker that the team's LocalQueue admits onto its training pool", () => {
+      const kueue = (kind: string) =>
+        run.recorder.resources.filter((r) => r.inputs.apiVersion === KUEUE_API && r.inputs.kind === kind);
+      const crons = run.recorder.ofType("kubernetes:batch/v1:CronJob");
+      for (const t of enabled()) {
+        const gpus = t.flywheel!.gpus;
+        const job = crons.find((r) => r.inputs.metadata?.labels?.team === t.name)!.inputs.spec.jobTemplate;
+        const pod = job.spec.template.spec;
+        const res = pod.containers[0].resources;
+        expect(res.requests[GPU_RESOURCE], t.name).toBe(String(gpus));
+        expect(res.limits[GPU_RESOURCE], t.name).toBe(String(gpus));
+        expect((pod.tolerations as any[]).map((x) => x.key)).toEqual([GPU_TAINT.key]);
+        // The queue label names the LocalQueue in the team's namespace, which feeds the team's ClusterQueue.
+        const lq = kueue("LocalQueue").find(
+          (q) =>
+            q.inputs.metadata.namespace === teamNamespace(t.name) &&
+            q.inputs.metadata.name === job.spec.template.metadata.labels[QUEUE_LABEL],
+        );
+        expect(lq, `${t.name}: LocalQueue ${job.spec.template.metadata.labels[QUEUE_LABEL]}`).toBeDefined();
+        const cq = kueue("ClusterQueue").find(
+          (q) => q.inputs.metadata.name === lq!.inputs.spec.clusterQueue,
+        )!;
+        expect(cq.inputs.spec.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]).toBe(
+          teamNamespace(t.name),
+        );
+        // Kueue's flavor assignment: the first GPU flavor whose nominal + borrowing quota fits.
+        const groups = cq.inputs.spec.resourceGroups as any[];
+        const gpuGroup = groups.find((g) => g.coveredResources.includes(GPU_RESOURCE));
+        const flavor = (gpuGroup?.flavors as any[] | undefined)?.find((f) =>
+          f.resources.some(
+            (r: any) => r.name === GPU_RESOURCE && r.nominalQuota + (r.borrowingLimit ?? 0) >= gpus,
+          ),
+        );
+        expect(flavor, `${t.name}: a GPU flavor with quota for ${gpus}`).toBeDefined();
+        expect(config.gpuPools.find((p) => p.name === flavor.name)?.purpose).toBe("training");
+        const cpu = groups.find((g) => g.coveredResources.includes("cpu")).flavors[0].resources as any[];
+        const quota = (name: string) => {
+          const r = cpu.find((x) => x.name === name);
+          return parseFloat(r.nominalQuota) + parseFloat(r.borrowingLimit ?? "0");
+        };
+        expect(quota("cpu")).toBeGreaterThanOrEqual(parseFloat(res.requests.cpu));
+        expect(quota("memory")).toBeGreaterThanOrEqual(parseFloat(res.requests.memory));
+        // After admission (the flavor's node labels and tolerations injected) the pod lands on
+        // the pool's nodes and tolerates each of their taints.
+        const rf = kueue("ResourceFlavor").find((f) => f.inputs.metadata.name === flavor.name)!;
+        const tolerations = [...(pod.tolerations as any[]), ...(rf.inputs.spec.tolerations as any[])];
+        const nodePool = run.recorder.resources.find(
+          (r) =>
+            r.inputs.kind === "NodePool" &&
+            r.inputs.spec?.template?.metadata?.labels?.["sovereign.ai/gpu-pool"] === flavor.name,
+        );
+        if (c.aws) {
+          expect(nodePool, `${t.name}: the NodePool of ${flavor.name}`).toBeDefined();
+          expect(nodePool!.inputs.spec.template.metadata.labels).toMatchObject(rf.inputs.spec.nodeLabels);
+        }
+        const taints: { key: string; value?: string; effect: string }[] = c.aws
+          ? nodePool!.inputs.spec.template.spec.taints
+          : [GPU_TAINT];
+        for (const taint of taints)
+          expect(
+            tolerations.some((x) => tolerates(x, taint)),
+            `${t.name} tolerates ${taint.key}`,
+          ).toBe(true);
+        // The pod's own toleration already covers the GPU taint (Kueue adds the pool's others).
+        expect((pod.tolerations as any[]).some((x) => tolerates(x, GPU_TAINT))).toBe(true);
       }
     });
 
