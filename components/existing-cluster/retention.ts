@@ -7,6 +7,7 @@
  * configured days ago (`python -m sovereign_train.retention`, trainer/sovereign_train/retention.py).
  * Without the setting there is no job and no identity: nothing is deleted. Pure: no I/O.
  */
+import type * as k8s from "@pulumi/kubernetes";
 import { k8sLabels } from "../lib/labels";
 import type { BucketRole, Expiration } from "../lib/scopes";
 import { ACCESS_KEY_ENV, SECRET_KEY_ENV } from "./credentials";
@@ -70,7 +71,7 @@ export interface RetentionJobInput {
 }
 
 /** The CronJob (batch/v1) that deletes a team's expired captures and datasets. */
-export function retentionCronJob(a: RetentionJobInput): Record<string, unknown> & {
+export function retentionCronJob(a: RetentionJobInput): k8s.types.input.batch.v1.CronJob & {
   metadata: { name: string; namespace: string; labels: Record<string, string> };
 } {
   if (a.expirations.some((e) => e.team !== a.team))

@@ -307,7 +307,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         region: this.store.region,
         secretName: `${id}-s3`,
       });
-      new k8s.batch.v1.CronJob(`${name}-${id}`, cron as k8s.batch.v1.CronJobArgs, {
+      new k8s.batch.v1.CronJob(`${name}-${id}`, cron, {
         ...k8sOpts,
         dependsOn: [secret, this.store.bucketJob],
       });

@@ -21,7 +21,7 @@ import { parseConfig } from "../../stacks/config/validate";
 import type { StackConfig } from "../../stacks/config/schema";
 import { awsAccessTable, clusterAccessTable, type AccessTable } from "../helpers/access";
 import { withFlywheelCapacity } from "../helpers/flywheel-stack";
-import { validateObject } from "../helpers/k8s-schema";
+import { validateObject, type K8sObject } from "../helpers/k8s-schema";
 import { valueOf } from "../helpers/mocks";
 import { pulumiConfigFromFile, runProgram, runShippedStack, type StackRun } from "../helpers/stack";
 
@@ -319,7 +319,7 @@ describe("flywheel retention in-cluster (SeaweedFS has no lifecycle rules)", () 
     const cron = crons[0].inputs;
     expect(cron.metadata.namespace).toBe(PLATFORM_NAMESPACES.data);
     expect(cron.spec.concurrencyPolicy).toBe("Forbid");
-    expect(await validateObject(cron)).toEqual({ status: "valid" });
+    expect(await validateObject(cron as K8sObject)).toEqual({ status: "valid" });
     const pod = cron.spec.jobTemplate.spec.template.spec;
     const container = pod.containers[0];
     // Keys only by Secret reference, and the Secret is the retention identity's own.
