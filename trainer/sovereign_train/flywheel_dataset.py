@@ -163,7 +163,7 @@ class SeenKeys:
 
     Bound: bloom_bits/8 bytes + `batch` keys + `cache_kib` KiB of memory, whatever the count (the
     builder's defaults: 8 MiB + 4096 keys + 4 MiB per index); the disk file grows by about
-    10 bytes per key. The filter's false-positive rate only costs lookups: about 2 % at 5 million
+    16 bytes per key. The filter's false-positive rate only costs lookups: about 2 % at 5 million
     keys with the default size, each answered by the table.
     """
 
