@@ -9,6 +9,7 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { LOGIN_SQL } from "../../components/aws/postgres-login";
 import { S3_CONFIG_KEY } from "../../components/existing-cluster/object-store";
 import { FLYWHEEL_SERVICE_ACCOUNT } from "../../components/flywheel/plan";
 import { FLYWHEEL_STAGE_LABEL } from "../../components/lib/labels";
@@ -189,6 +190,35 @@ for (const c of CASES) {
           ).toBe(true);
         // The pod's own toleration already covers the GPU taint (Kueue adds the pool's others).
         expect((pod.tolerations as any[]).some((x) => tolerates(x, GPU_TAINT))).toBe(true);
+      }
+    });
+
+    it("GIVEN the gateway, which migrates the registry at start-up THEN it logs in as the owner of the database it uses (so it can create the flywheel schema and grant its writer)", () => {
+      const deploy = run.recorder
+        .ofType("kubernetes:apps/v1:Deployment")
+        .find((d) => d.inputs.metadata?.labels?.["app.kubernetes.io/name"] === "gateway")!;
+      const env = deploy.inputs.spec.template.spec.containers[0].env as any[];
+      const database = env.find((e) => e.name === "PGDATABASE").value as string;
+      const userRef = env.find((e) => e.name === "PGUSER").valueFrom.secretKeyRef;
+      if (c.aws) {
+        // The login Job creates the service's role and its database owned by that role.
+        const job = run.recorder
+          .ofType("kubernetes:batch/v1:Job")
+          .find((j) => j.inputs.metadata?.name === `${database}-postgres-login`)!;
+        const jobEnv = job.inputs.spec.template.spec.containers[0].env as any[];
+        expect(jobEnv.find((e) => e.name === "SERVICE").value).toBe(database);
+        expect(LOGIN_SQL).toContain("CREATE DATABASE %I OWNER %I', :'svc', :'svc'");
+      } else {
+        const secret = run.recorder
+          .ofType("kubernetes:core/v1:Secret")
+          .find(
+            (x) => x.inputs.metadata?.name === userRef.name && x.inputs.metadata?.namespace !== undefined,
+          )!;
+        const user = secret.inputs.stringData?.[userRef.key] as string;
+        const db = run.recorder.resources.find(
+          (r) => r.inputs.kind === "Database" && r.inputs.spec?.name === database,
+        )!;
+        expect(db.inputs.spec.owner).toBe(user);
       }
     });
 
