@@ -13,6 +13,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -58,8 +59,8 @@ def build(path: str, opa_url: str) -> None:
     from sovereign_train.flywheel_dataset import Builder, parse_lines
     from sovereign_train.redact import Redactor
 
-    b = Builder("research", OpaDecider(opa_url), Redactor(), {}, 0.1)
     scratch = tempfile.mkdtemp(prefix="bench-dataset-")
+    b = Builder("research", OpaDecider(opa_url), Redactor(), {}, 0.1, scratch=scratch)
     hashes = {"train": hashlib.sha256(), "eval": hashlib.sha256()}
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -75,11 +76,14 @@ def build(path: str, opa_url: str) -> None:
             hashes[k.split].update(line)
     secs = time.perf_counter() - t0
     cpu = time.process_time() - c0
+    b.close()
+    shutil.rmtree(scratch, ignore_errors=True)
     st = b.stats
     print(json.dumps({
         "records": st.read, "kept": st.kept, "seconds": secs, "records_per_s": st.read / secs, "cpu_seconds": cpu, "records_per_cpu_s": st.read / cpu,
         "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "opa_decisions": b.policy.calls, "excluded": st.excluded,
+        "dedup_lookups": b._exact.lookups + b._near.lookups,
     }))
 
 

@@ -8,10 +8,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { formerType } from "../lib/aliases";
 import { GPU_TAINT } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
-import type { RegistryMirrors } from "../lib/images";
+import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import { BUCKET_ROLES, workloadScopes, type BucketRole } from "../lib/scopes";
-import { type ChartMirror, SUBSTRATE_IMAGES } from "../lib/versions";
+import { BUCKET_ROLES, workloadScopes, type BucketRole, type Expiration } from "../lib/scopes";
+import { type ChartMirror, SUBSTRATE_IMAGES, TRAINER_IMAGE } from "../lib/versions";
 import type {
   EgressRule,
   EgressTargets,
@@ -24,10 +24,18 @@ import type {
   WorkloadAccess,
   WorkloadRequest,
 } from "../substrate";
-import { bucketActions, identityActions, newKeyPair, WorkloadCredentials } from "./credentials";
+import {
+  ACCESS_KEY_ENV,
+  bucketActions,
+  identityActions,
+  newKeyPair,
+  SECRET_KEY_ENV,
+  WorkloadCredentials,
+} from "./credentials";
 import { dataNetworkPolicies, S3_PORT } from "./network-policy";
 import { ObjectStore, type ObjectStoreMode } from "./object-store";
 import { Postgres, POSTGRES_PORT } from "./postgres";
+import { expirationsByTeam, retentionActions, retentionCronJob, retentionName } from "./retention";
 
 /** Suffix of each bucket role's name: `${prefix}-${suffix}`. */
 export const BUCKET_SUFFIXES: Readonly<Record<BucketRole, string>> = {
@@ -128,6 +136,12 @@ export interface ExistingClusterSubstrateArgs {
   readonly operatorNamespace?: string;
   /** Registry mirror prefix per upstream registry host (air-gapped clusters). @default {} */
   readonly registryMirrors?: RegistryMirrors;
+  /**
+   * Objects that expire under a prefix (the flywheel's retention, `retentionExpirations`): a
+   * daily deletion job per team with its own scoped identity (SeaweedFS has no lifecycle rules).
+   * @default none: nothing expires
+   */
+  readonly expirations?: readonly Expiration[];
   /** Where the third-party charts come from when their repositories are not reachable. @default upstream */
   readonly chartMirror?: ChartMirror;
   /**
@@ -267,6 +281,37 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
       ...this.operatorCredentials,
       actions: bucketActions(Object.values(this.buckets), "read-write"),
     });
+
+    // Retention: per team with a setting, a deletion job as an identity scoped to its prefixes.
+    for (const [team, exps] of expirationsByTeam(args.expirations ?? [])) {
+      const id = retentionName(team);
+      const keys = newKeyPair(`${name}-${id}`, this);
+      this.store.addIdentity({ name: id, ...keys, actions: retentionActions(exps, this.buckets) });
+      const labels = { ...k8sLabels("retention", team), team };
+      const secret = new k8s.core.v1.Secret(
+        `${name}-${id}-keys`,
+        {
+          metadata: { name: `${id}-s3`, namespace: dataNs, labels },
+          type: "Opaque",
+          stringData: pulumi.secret({ [ACCESS_KEY_ENV]: keys.accessKey, [SECRET_KEY_ENV]: keys.secretKey }),
+        },
+        { ...k8sOpts, dependsOn: [dataNamespace] },
+      );
+      const cron = retentionCronJob({
+        team,
+        namespace: dataNs,
+        expirations: exps,
+        buckets: this.buckets,
+        image: mirrorImage(TRAINER_IMAGE, args.registryMirrors ?? {}),
+        endpoint: this.store.endpoint,
+        region: this.store.region,
+        secretName: `${id}-s3`,
+      });
+      new k8s.batch.v1.CronJob(`${name}-${id}`, cron, {
+        ...k8sOpts,
+        dependsOn: [secret, this.store.bucketJob],
+      });
+    }
 
     let backup: ConstructorParameters<typeof Postgres>[1]["backup"];
     if (backupBucket && args.postgres.backupRetentionDays) {

@@ -13,6 +13,7 @@ import { teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
 import { TRAINER_IMAGE } from "../lib/versions";
 import { QUEUE_LABEL, TEAM_LOCAL_QUEUE, type K8sObject } from "../platform/tenancy-plan";
+import { gpuWorker } from "../platform/training-jobs";
 
 export const FLYWHEEL_SERVICE_ACCOUNT = "flywheel-builder";
 export const FLYWHEEL_ENV_CONFIGMAP = "flywheel-env";
@@ -37,6 +38,8 @@ export interface FlywheelTeamInput {
   readonly quantize?: "none" | "fp8" | "awq";
   /** The evaluation gate's thresholds (`teams[].flywheel.gate`). @default the schema's */
   readonly gate?: Readonly<Record<string, number>>;
+  /** GPUs of the chain's one pod, admitted against the team's GPU quota. @default 1 */
+  readonly gpus?: number;
 }
 
 /** The captures prefix of one team: the only part of the inference-log bucket it may read. */
@@ -57,6 +60,7 @@ export function flywheelTeams(config: {
       readonly minNewRecords: number;
       readonly quantize?: "none" | "fp8" | "awq";
       readonly gate?: Readonly<Record<string, number | undefined>>;
+      readonly gpus?: number;
     };
   }[];
   readonly models: readonly {
@@ -84,6 +88,7 @@ export function flywheelTeams(config: {
             redactPatterns: config.gateway.redactPatterns,
             baseModelSource: config.models.find((m) => m.name === t.flywheel!.baseModel)?.source ?? "",
             quantize: t.flywheel.quantize ?? "none",
+            gpus: t.flywheel.gpus ?? 1,
             gate: Object.fromEntries(
               Object.entries(t.flywheel.gate ?? {}).filter((e): e is [string, number] => e[1] !== undefined),
             ),
@@ -178,11 +183,18 @@ export interface FlywheelPodIdentity {
 
 function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string, unknown> {
   const labels = labelsOf(f);
+  // One GPU pod for the whole chain (docs/flywheel.md, "Decisions"): a GPU worker of the team's
+  // training pool, like the training Jobs, admitted by Kueue against the team's GPU quota.
+  const worker = gpuWorker(f.gpus ?? 1);
   return {
     suspend: true,
     backoffLimit: 2,
     podFailurePolicy: {
-      rules: [{ action: "FailJob", onExitCodes: { containerName: "builder", operator: "In", values: [2] } }],
+      rules: [
+        // A spot interruption of the training pool does not count as a failure.
+        { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
+        { action: "FailJob", onExitCodes: { containerName: "builder", operator: "In", values: [2] } },
+      ],
     },
     activeDeadlineSeconds: 6 * 3600,
     ttlSecondsAfterFinished: 7 * 24 * 3600,
@@ -206,16 +218,17 @@ function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string,
             command: loopCommand(f),
             envFrom: [{ configMapRef: { name: FLYWHEEL_ENV_CONFIGMAP } }],
             ...(id?.env.length ? { env: id.env.map((e) => ({ ...e })) } : {}),
-            resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "2Gi" } },
+            resources: worker.resources,
             securityContext: {
               allowPrivilegeEscalation: false,
               readOnlyRootFilesystem: true,
               capabilities: { drop: ["ALL"] },
             },
-            volumeMounts: [{ name: "scratch", mountPath: "/scratch" }],
+            volumeMounts: [{ name: "scratch", mountPath: "/scratch" }, ...worker.volumeMounts],
           },
         ],
-        volumes: [{ name: "scratch", emptyDir: { sizeLimit: "20Gi" } }],
+        tolerations: worker.tolerations,
+        volumes: [{ name: "scratch", emptyDir: { sizeLimit: "200Gi" } }, ...worker.volumes],
       },
     },
   };

@@ -99,6 +99,8 @@ export function workloadScopes(
 
 /** One expiration of objects under a prefix of a bucket (a lifecycle rule). */
 export interface Expiration {
+  /** The team whose data expires (its prefix is that team's only). */
+  readonly team: string;
   readonly bucket: BucketRole;
   readonly prefix: string;
   readonly days: number;
@@ -121,10 +123,24 @@ export function retentionExpirations(
     const r = t.flywheel?.retentionDays ?? {};
     return [
       ...(r.captures
-        ? [{ bucket: "inferenceLogs" as const, prefix: teamCapturesPrefix(t.name), days: r.captures }]
+        ? [
+            {
+              team: t.name,
+              bucket: "inferenceLogs" as const,
+              prefix: teamCapturesPrefix(t.name),
+              days: r.captures,
+            },
+          ]
         : []),
       ...(r.datasets
-        ? [{ bucket: "datasets" as const, prefix: `${TEAMS_PREFIX}${t.name}/flywheel/`, days: r.datasets }]
+        ? [
+            {
+              team: t.name,
+              bucket: "datasets" as const,
+              prefix: `${TEAMS_PREFIX}${t.name}/flywheel/`,
+              days: r.datasets,
+            },
+          ]
         : []),
     ];
   });

@@ -88,11 +88,42 @@ function commandOf(a: TrainingJobArgs): string[] {
   }
 }
 
+/**
+ * What makes a pod a GPU worker of the team's training pool, shared by the training Jobs and the
+ * flywheel's chain: the GPU request (and its host share of CPU and memory), the toleration of
+ * the GPU taint, and `/tmp` and shared-memory volumes. The pool's node labels and its own
+ * tolerations come from its ResourceFlavor, which Kueue injects on admission against the team's
+ * GPU quota (the pod must carry the team's queue label).
+ */
+export function gpuWorker(gpus: number): {
+  tolerations: Record<string, unknown>[];
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
+  volumeMounts: Record<string, unknown>[];
+  volumes: Record<string, unknown>[];
+} {
+  if (!Number.isInteger(gpus) || gpus < 1 || gpus > 8) throw new Error(`expected 1 to 8 GPUs, found ${gpus}`);
+  return {
+    tolerations: [{ key: GPU_TAINT.key, operator: "Exists", effect: GPU_TAINT.effect }],
+    resources: {
+      requests: { cpu: String(8 * gpus), memory: `${64 * gpus}Gi`, [GPU_RESOURCE]: String(gpus) },
+      limits: { memory: `${64 * gpus}Gi`, [GPU_RESOURCE]: String(gpus) },
+    },
+    volumeMounts: [
+      { name: "tmp", mountPath: "/tmp" },
+      { name: "dshm", mountPath: "/dev/shm" },
+    ],
+    volumes: [
+      { name: "tmp", emptyDir: { sizeLimit: "10Gi" } },
+      { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: `${8 * gpus}Gi` } },
+    ],
+  };
+}
+
 /** Renders one training Job. Throws with every problem when the request is invalid. */
 export function renderTrainingJob(a: TrainingJobArgs): K8sObject {
   const problems = jobArgProblems(a);
   if (problems.length > 0) throw new Error(`invalid training job:\n  - ${problems.join("\n  - ")}`);
-  const gpus = a.gpus ?? 1;
+  const worker = gpuWorker(a.gpus ?? 1);
   const prefix = jobPrefix(a.team, a.name);
   const labels = {
     ...k8sLabels("training-job", a.name, { "sovereign.ai/job-kind": a.kind }),
@@ -150,7 +181,7 @@ export function renderTrainingJob(a: TrainingJobArgs): K8sObject {
           },
           // The pool's own tolerations (e.g. of a cloud's node disruption) come from its
           // ResourceFlavor, which Kueue injects on admission.
-          tolerations: [{ key: GPU_TAINT.key, operator: "Exists", effect: GPU_TAINT.effect }],
+          tolerations: worker.tolerations,
           containers: [
             {
               name: "trainer",
@@ -159,27 +190,16 @@ export function renderTrainingJob(a: TrainingJobArgs): K8sObject {
               command: commandOf(a),
               envFrom: [{ configMapRef: { name: TRAINING_ENV_CONFIGMAP } }],
               env,
-              resources: {
-                requests: { cpu: String(8 * gpus), memory: `${64 * gpus}Gi`, [GPU_RESOURCE]: String(gpus) },
-                limits: { memory: `${64 * gpus}Gi`, [GPU_RESOURCE]: String(gpus) },
-              },
+              resources: worker.resources,
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
                 capabilities: { drop: ["ALL"] },
               },
-              volumeMounts: [
-                { name: "scratch", mountPath: "/scratch" },
-                { name: "tmp", mountPath: "/tmp" },
-                { name: "dshm", mountPath: "/dev/shm" },
-              ],
+              volumeMounts: [{ name: "scratch", mountPath: "/scratch" }, ...worker.volumeMounts],
             },
           ],
-          volumes: [
-            { name: "scratch", emptyDir: { sizeLimit: "200Gi" } },
-            { name: "tmp", emptyDir: { sizeLimit: "10Gi" } },
-            { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: `${8 * gpus}Gi` } },
-          ],
+          volumes: [{ name: "scratch", emptyDir: { sizeLimit: "200Gi" } }, ...worker.volumes],
         },
       },
     },

@@ -30,7 +30,7 @@ import { GuardClient } from "./guard";
 import { OpaClient } from "./opa";
 import { DeferredPolicy, WasmPolicy } from "./policy";
 import { routesFromServing, type AdapterRoute } from "./flywheel/split";
-import { serving } from "./flywheel/registry";
+import { FLYWHEEL_WRITER_ROLE, grantFlywheelWriter, migrateFlywheel, serving } from "./flywheel/registry";
 import { account, journal, type AccountDeps } from "./pipeline/account";
 import { INFERENCE_ENDPOINTS, newContext } from "./pipeline/context";
 import type { PipelineDeps } from "./pipeline/deps";
@@ -280,8 +280,15 @@ export class Gateway {
   private async tryMigrate(): Promise<void> {
     try {
       const applied = await migrate(this.pool);
+      // The flywheel registry (schema `flywheel`) is migrated here too, by the database's owner,
+      // so it exists in every deployed stack; its writer role gets its grants when it exists.
+      const registry = await migrateFlywheel(this.pool);
+      const writer = await grantFlywheelWriter(this.pool);
       this.migrated = true;
       if (applied.length) this.log.info("migrations applied", { versions: applied.map(String) });
+      if (registry.length)
+        this.log.info("flywheel registry migrations applied", { versions: registry.map(String) });
+      if (writer) this.log.info("flywheel registry writer granted", { role: FLYWHEEL_WRITER_ROLE });
       void this.syncUsage();
     } catch (e) {
       this.log.warn("migrations not applied yet", { error: (e as Error).message });

@@ -12,6 +12,7 @@ import { mirrorFor, mirrorImage, registryOf, type RegistryMirrors } from "../../
 import { AWS_SUBSTRATE_IMAGES, KARPENTER_IMAGES } from "../../components/aws/versions";
 import { IMAGES, SUBSTRATE_IMAGES, TRAINER_IMAGE, type ImageKey } from "../../components/lib/versions";
 import { autoscales } from "../../components/lib/scheduling";
+import { retentionExpirations } from "../../components/lib/scopes";
 import type { StackConfig } from "./schema";
 import { resolveSettings } from "./settings";
 
@@ -36,6 +37,8 @@ export interface ImagePlanInput {
   /** Whether any GPU pool is configured (device plugin and DCGM). */
   readonly gpuPools: boolean;
   readonly training: boolean;
+  /** Whether a team's flywheel retention is set (in-cluster it runs as a job of the runner image). @default false */
+  readonly retentionJobs?: boolean;
   /** Whether an Alertmanager is deployed (a receiver other than `none`). */
   readonly alertmanager: boolean;
   /** PostgreSQL major version (existing-cluster substrate operand). */
@@ -91,6 +94,7 @@ export function stackImages(p: ImagePlanInput): PlannedImage[] {
     const pg = SUBSTRATE_IMAGES.postgres[p.postgresVersion.split(".")[0]];
     out.push(...chartImages("seaweedfs"), kit("SeaweedFS bucket job", SUBSTRATE_IMAGES.seaweedfs));
     out.push(...chartImages("cloudnativePg"), ...(pg ? [kit("PostgreSQL", pg)] : []));
+    if (p.retentionJobs) out.push(kit("flywheel retention job", TRAINER_IMAGE));
   }
   const seen = new Set<string>();
   return out.filter((i) => {
@@ -114,6 +118,7 @@ export function imagePlanOf(config: StackConfig): ImagePlanInput {
         : "none",
     gpuPools: config.gpuPools.length > 0,
     training: config.training.enabled,
+    retentionJobs: retentionExpirations(config.teams).length > 0,
     alertmanager: config.observability.alertmanager.receiver !== "none",
     postgresVersion: config.database.version,
   };

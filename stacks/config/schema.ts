@@ -258,6 +258,12 @@ export const flywheelSchema = z.strictObject({
   minNewRecords: positiveInt.default(1000),
   /** Compressed variant of the merged candidate written by the quantize job. @default none */
   quantize: z.enum(["none", "fp8", "awq"]).default("none"),
+  /**
+   * GPUs of the chain's pod (dataset, LoRA, quantize, eval and gate run in one Kueue-admitted
+   * pod on the team's training pool); needs a training pool and a team GPU quota of at least
+   * this. @default 1
+   */
+  gpus: z.number().int().min(1).max(8).default(1),
   /** Every threshold must hold for a candidate to reach the canary. */
   gate: z
     .strictObject({

@@ -4,6 +4,7 @@ import {
   ExistingClusterSubstrate,
   type ExistingClusterSubstrateArgs,
 } from "../../components/existing-cluster/substrate";
+import { retentionExpirations } from "../../components/lib/scopes";
 import type { PostgresService } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
@@ -45,6 +46,8 @@ export function existingClusterSubstrateArgs(config: StackConfig): ExistingClust
     })),
     registryMirrors: config.registryMirrors,
     chartMirror: config.chartMirror,
+    // Captures and flywheel datasets expire only where a team's retention says so.
+    expirations: retentionExpirations(config.teams),
     ...(config.substrate.loadBalancerAnnotations
       ? { loadBalancerAnnotations: config.substrate.loadBalancerAnnotations }
       : {}),

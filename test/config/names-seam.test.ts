@@ -19,6 +19,7 @@ import {
 import { stackFile } from "../../stacks/config/load";
 import type { RecordedResource } from "../helpers/mocks";
 import { pulumiConfigFromFile, runProgram } from "../helpers/stack";
+import { withFlywheelCapacity } from "../helpers/flywheel-stack";
 
 /** Every `labels`/`matchLabels` map anywhere in a Kubernetes object's inputs. */
 function labelMaps(v: unknown, out: Record<string, unknown>[] = []): Record<string, unknown>[] {
@@ -102,6 +103,8 @@ function atTheEdge(c: Record<string, any>, base: string): void {
   team.flywheel = { enabled: true, baseModel: MODEL, adapter: ADAPTER };
   team.allowedModels.push(ADAPTER);
   c.training = { ...c.training, enabled: true };
+  // Its chain runs on a training pool (local ships none).
+  if (!(c.gpuPools ?? []).some((p: { purpose: string }) => p.purpose === "training")) withFlywheelCapacity(c);
   c.storage.bucketPrefix = `${base}-${"b".repeat(40 - base.length - 1)}`;
 }
 

@@ -5,14 +5,15 @@
 import { describe, expect, it } from "vitest";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig, validateConfig } from "../../stacks/config/validate";
+import { withFlywheelCapacity } from "../helpers/flywheel-stack";
 
 type Raw = Record<string, any>;
 
 function local(flywheel: unknown, team: Raw = {}): Raw {
   const raw = structuredClone(rawFromStackFile(stackFile("local")).raw) as Raw;
+  // The loop runs through Kueue on a training pool: the local stack ships with training off.
+  withFlywheelCapacity(raw);
   Object.assign(raw.teams[0], team, { flywheel });
-  // The loop runs through Kueue: the local stack ships with training off.
-  raw.training = { ...raw.training, enabled: true };
   return raw;
 }
 
@@ -33,6 +34,7 @@ describe("flywheel config", () => {
       schedule: "0 3 * * *",
       minNewRecords: 1000,
       quantize: "none",
+      gpus: 1,
       gate: { maxPerplexityRegression: 0.05, minExactMatchGain: 0, maxGuardFlagRateIncrease: 0 },
       canary: {
         share: 0.1,
@@ -51,6 +53,25 @@ describe("flywheel config", () => {
     raw.training.enabled = false;
     expect(issues(raw)).toEqual([
       "sovereign:teams[0].flywheel.enabled: expected sovereign:training.enabled: true for an enabled flywheel (its CronJob runs through the team's Kueue queue), found false",
+    ]);
+  });
+
+  it("GIVEN an enabled flywheel without a training pool, or with a GPU quota below its gpus, WHEN validated THEN the error names the path", () => {
+    const noPool = local(ON, { allowedModels: ["tiny-chat", "demo-assistant"] });
+    noPool.gpuPools = [];
+    noPool.teams[0].gpuQuota = { nominal: 0, borrowingLimit: 0 };
+    expect(issues(noPool)).toEqual([
+      'sovereign:teams[0].flywheel.enabled: expected a gpuPools entry with purpose "training" for an enabled flywheel (its chain runs on the training pool), found none',
+    ]);
+    const small = local({ ...ON, gpus: 2 }, { allowedModels: ["tiny-chat", "demo-assistant"] });
+    small.teams[0].gpuQuota = { nominal: 1, borrowingLimit: 0 };
+    expect(issues(small)).toEqual([
+      "sovereign:teams[0].gpuQuota: expected nominal + borrowingLimit >= 2 (teams[0].flywheel.gpus) for an enabled flywheel, found 1",
+    ]);
+    small.teams[0].gpuQuota = { nominal: 1, borrowingLimit: 1 };
+    expect(issues(small)).toEqual([]);
+    expect(issues(local({ ...ON, gpus: 9 }, { allowedModels: ["tiny-chat", "demo-assistant"] }))).toEqual([
+      expect.stringMatching(/^sovereign:teams\[0\]\.flywheel\.gpus: /),
     ]);
   });
 

@@ -27,6 +27,7 @@ import { initialState, step } from "../../components/lib/flywheel-canary";
 import { main } from "../../scripts/flywheel";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
+import { withFlywheelCapacity } from "../helpers/flywheel-stack";
 import { startPostgres, type PostgresInstance } from "../helpers/postgres";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -45,7 +46,7 @@ afterAll(() => pg?.destroy());
 function localWithFlywheel() {
   const raw = structuredClone(rawFromStackFile(stackFile("local")).raw) as Record<string, any>;
   raw.teams[0].allowedModels.push("demo-assistant");
-  raw.training = { ...raw.training, enabled: true };
+  withFlywheelCapacity(raw);
   raw.teams[0].flywheel = {
     enabled: true,
     baseModel: "tiny-chat",

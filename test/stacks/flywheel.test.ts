@@ -6,30 +6,59 @@
  * SeaweedFS identities in-cluster) read that team's `captures/team=<team>/` and nothing else of
  * `captures/`; no other identity reads `captures/` at all; OPA admits the flywheel's pods.
  */
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { LOGIN_SQL } from "../../components/aws/postgres-login";
+import { S3_CONFIG_KEY } from "../../components/existing-cluster/object-store";
 import { FLYWHEEL_SERVICE_ACCOUNT } from "../../components/flywheel/plan";
 import { FLYWHEEL_STAGE_LABEL } from "../../components/lib/labels";
-import { teamNamespace } from "../../components/lib/naming";
+import { PLATFORM_NAMESPACES, teamNamespace } from "../../components/lib/naming";
+import { GPU_RESOURCE, GPU_TAINT } from "../../components/lib/gpu-catalog";
+import { KUEUE_API } from "../../components/platform/kueue";
 import { QUEUE_LABEL, TEAM_LOCAL_QUEUE } from "../../components/platform/tenancy-plan";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import type { StackConfig } from "../../stacks/config/schema";
 import { awsAccessTable, clusterAccessTable, type AccessTable } from "../helpers/access";
+import { withFlywheelCapacity } from "../helpers/flywheel-stack";
+import { validateObject, type K8sObject } from "../helpers/k8s-schema";
 import { valueOf } from "../helpers/mocks";
 import { pulumiConfigFromFile, runProgram, runShippedStack, type StackRun } from "../helpers/stack";
 
 /** The local stack with training and the demo team's flywheel on (the in-cluster substrate). */
 function localWithFlywheel(): { raw: Record<string, any>; flat: ReturnType<typeof pulumiConfigFromFile> } {
   const flat = pulumiConfigFromFile(stackFile("local"));
-  const teams = JSON.parse(flat.config["sovereign:teams"]) as Record<string, any>[];
-  teams[0].allowedModels.push("demo-assistant");
-  teams[0].flywheel = { enabled: true, baseModel: "tiny-chat", adapter: "demo-assistant", minNewRecords: 50 };
-  flat.config["sovereign:teams"] = JSON.stringify(teams);
-  flat.config["sovereign:training"] = JSON.stringify({ enabled: true });
-  const raw = structuredClone(rawFromStackFile(stackFile("local")).raw) as Record<string, any>;
-  raw.teams = teams;
-  raw.training = { enabled: true };
+  const raw = withFlywheelCapacity(structuredClone(rawFromStackFile(stackFile("local")).raw));
+  raw.teams[0].allowedModels.push("demo-assistant");
+  raw.teams[0].flywheel = {
+    enabled: true,
+    baseModel: "tiny-chat",
+    adapter: "demo-assistant",
+    minNewRecords: 50,
+  };
+  for (const k of ["teams", "training", "gpuPools", "policy"])
+    flat.config[`sovereign:${k}`] = JSON.stringify(raw[k]);
   return { raw, flat };
+}
+
+const ROOT = path.resolve(__dirname, "../..");
+let python = "";
+/** The trainer's test venv's Python (trainer/setup-tests.sh; cached, built once per machine). */
+function PY(): string {
+  if (!python) {
+    const r = spawnSync("bash", [path.join(ROOT, "trainer/setup-tests.sh")], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`trainer/setup-tests.sh failed:\n${r.stderr}`);
+    python = path.join(r.stdout.trim().split("\n").pop()!, "bin/python");
+  }
+  return python;
+}
+
+/** Whether a toleration tolerates a taint (Kubernetes' matching: key, effect, Exists or Equal value). */
+function tolerates(t: Record<string, any>, taint: { key: string; value?: string; effect: string }): boolean {
+  if (t.effect && t.effect !== taint.effect) return false;
+  if (t.key !== undefined && t.key !== taint.key) return false;
+  return t.operator === "Exists" || (t.value ?? "") === (taint.value ?? "");
 }
 
 const CASES = [
@@ -93,6 +122,103 @@ for (const c of CASES) {
           expect(key?.valueFrom).toBeDefined();
           expect(key?.value).toBeUndefined();
         }
+      }
+    });
+
+    it("GIVEN each enabled team THEN the chain's one pod is a GPU worker that the team's LocalQueue admits onto its training pool", () => {
+      const kueue = (kind: string) =>
+        run.recorder.resources.filter((r) => r.inputs.apiVersion === KUEUE_API && r.inputs.kind === kind);
+      const crons = run.recorder.ofType("kubernetes:batch/v1:CronJob");
+      for (const t of enabled()) {
+        const gpus = t.flywheel!.gpus;
+        const job = crons.find((r) => r.inputs.metadata?.labels?.team === t.name)!.inputs.spec.jobTemplate;
+        const pod = job.spec.template.spec;
+        const res = pod.containers[0].resources;
+        expect(res.requests[GPU_RESOURCE], t.name).toBe(String(gpus));
+        expect(res.limits[GPU_RESOURCE], t.name).toBe(String(gpus));
+        expect((pod.tolerations as any[]).map((x) => x.key)).toEqual([GPU_TAINT.key]);
+        // The queue label names the LocalQueue in the team's namespace, which feeds the team's ClusterQueue.
+        const lq = kueue("LocalQueue").find(
+          (q) =>
+            q.inputs.metadata.namespace === teamNamespace(t.name) &&
+            q.inputs.metadata.name === job.spec.template.metadata.labels[QUEUE_LABEL],
+        );
+        expect(lq, `${t.name}: LocalQueue ${job.spec.template.metadata.labels[QUEUE_LABEL]}`).toBeDefined();
+        const cq = kueue("ClusterQueue").find(
+          (q) => q.inputs.metadata.name === lq!.inputs.spec.clusterQueue,
+        )!;
+        expect(cq.inputs.spec.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]).toBe(
+          teamNamespace(t.name),
+        );
+        // Kueue's flavor assignment: the first GPU flavor whose nominal + borrowing quota fits.
+        const groups = cq.inputs.spec.resourceGroups as any[];
+        const gpuGroup = groups.find((g) => g.coveredResources.includes(GPU_RESOURCE));
+        const flavor = (gpuGroup?.flavors as any[] | undefined)?.find((f) =>
+          f.resources.some(
+            (r: any) => r.name === GPU_RESOURCE && r.nominalQuota + (r.borrowingLimit ?? 0) >= gpus,
+          ),
+        );
+        expect(flavor, `${t.name}: a GPU flavor with quota for ${gpus}`).toBeDefined();
+        expect(config.gpuPools.find((p) => p.name === flavor.name)?.purpose).toBe("training");
+        const cpu = groups.find((g) => g.coveredResources.includes("cpu")).flavors[0].resources as any[];
+        const quota = (name: string) => {
+          const r = cpu.find((x) => x.name === name);
+          return parseFloat(r.nominalQuota) + parseFloat(r.borrowingLimit ?? "0");
+        };
+        expect(quota("cpu")).toBeGreaterThanOrEqual(parseFloat(res.requests.cpu));
+        expect(quota("memory")).toBeGreaterThanOrEqual(parseFloat(res.requests.memory));
+        // After admission (the flavor's node labels and tolerations injected) the pod lands on
+        // the pool's nodes and tolerates each of their taints.
+        const rf = kueue("ResourceFlavor").find((f) => f.inputs.metadata.name === flavor.name)!;
+        const tolerations = [...(pod.tolerations as any[]), ...(rf.inputs.spec.tolerations as any[])];
+        const nodePool = run.recorder.resources.find(
+          (r) =>
+            r.inputs.kind === "NodePool" &&
+            r.inputs.spec?.template?.metadata?.labels?.["sovereign.ai/gpu-pool"] === flavor.name,
+        );
+        if (c.aws) {
+          expect(nodePool, `${t.name}: the NodePool of ${flavor.name}`).toBeDefined();
+          expect(nodePool!.inputs.spec.template.metadata.labels).toMatchObject(rf.inputs.spec.nodeLabels);
+        }
+        const taints: { key: string; value?: string; effect: string }[] = c.aws
+          ? nodePool!.inputs.spec.template.spec.taints
+          : [GPU_TAINT];
+        for (const taint of taints)
+          expect(
+            tolerations.some((x) => tolerates(x, taint)),
+            `${t.name} tolerates ${taint.key}`,
+          ).toBe(true);
+        // The pod's own toleration already covers the GPU taint (Kueue adds the pool's others).
+        expect((pod.tolerations as any[]).some((x) => tolerates(x, GPU_TAINT))).toBe(true);
+      }
+    });
+
+    it("GIVEN the gateway, which migrates the registry at start-up THEN it logs in as the owner of the database it uses (so it can create the flywheel schema and grant its writer)", () => {
+      const deploy = run.recorder
+        .ofType("kubernetes:apps/v1:Deployment")
+        .find((d) => d.inputs.metadata?.labels?.["app.kubernetes.io/name"] === "gateway")!;
+      const env = deploy.inputs.spec.template.spec.containers[0].env as any[];
+      const database = env.find((e) => e.name === "PGDATABASE").value as string;
+      const userRef = env.find((e) => e.name === "PGUSER").valueFrom.secretKeyRef;
+      if (c.aws) {
+        // The login Job creates the service's role and its database owned by that role.
+        const job = run.recorder
+          .ofType("kubernetes:batch/v1:Job")
+          .find((j) => j.inputs.metadata?.name === `${database}-postgres-login`)!;
+        const jobEnv = job.inputs.spec.template.spec.containers[0].env as any[];
+        expect(jobEnv.find((e) => e.name === "SERVICE").value).toBe(database);
+        expect(LOGIN_SQL).toContain("CREATE DATABASE %I OWNER %I', :'svc', :'svc'");
+      } else {
+        const secret = run.recorder
+          .ofType("kubernetes:core/v1:Secret")
+          .find(
+            (x) => x.inputs.metadata?.name === userRef.name && x.inputs.metadata?.namespace !== undefined,
+          )!;
+        const user = secret.inputs.stringData?.[userRef.key] as string;
+        const db = run.recorder.resources.find(
+          (r) => r.inputs.kind === "Database" && r.inputs.spec?.name === database,
+        )!;
+        expect(db.inputs.spec.owner).toBe(user);
       }
     });
 
@@ -187,4 +313,120 @@ describe("flywheel retention on AWS", () => {
       ].sort(),
     );
   });
+});
+
+describe("flywheel retention in-cluster (SeaweedFS has no lifecycle rules)", () => {
+  /** The local stack with the flywheel on and, optionally, its retention set. */
+  async function localRun(retentionDays?: { captures?: number; datasets?: number }) {
+    const { raw, flat } = localWithFlywheel();
+    if (retentionDays) {
+      raw.teams[0].flywheel.retentionDays = retentionDays;
+      flat.config["sovereign:teams"] = JSON.stringify(raw.teams);
+    }
+    const run = await runProgram("local", flat);
+    expect(run.error).toBeUndefined();
+    const buckets = await valueOf<Record<string, string>>(run.outputs!.buckets as Record<string, string>);
+    const identities = JSON.parse(
+      run.recorder.ofType("kubernetes:core/v1:Secret").find((r) => r.inputs.stringData?.[S3_CONFIG_KEY])!
+        .inputs.stringData[S3_CONFIG_KEY],
+    ).identities as { name: string; actions: string[] }[];
+    const crons = run.recorder
+      .ofType("kubernetes:batch/v1:CronJob")
+      .filter((r) => r.inputs.metadata?.labels?.["app.kubernetes.io/name"] === "retention");
+    return { run, raw, buckets, identities, crons };
+  }
+
+  it("GIVEN no retentionDays THEN no retention job and no retention identity exist: nothing is deleted", async () => {
+    const { identities, crons } = await localRun();
+    expect(crons).toEqual([]);
+    expect(identities.filter((i) => i.name.startsWith("retention-"))).toEqual([]);
+  });
+
+  it("GIVEN a team's retentionDays THEN one daily job in the data namespace, as an identity that may list and delete under exactly its expiring prefixes, and the job's command deletes exactly the expired objects there (real runner, S3 test store)", async () => {
+    const { raw, buckets, identities, crons } = await localRun({ captures: 30, datasets: 90 });
+    const team = raw.teams[0].name as string;
+    expect(crons.length).toBe(1);
+    const cron = crons[0].inputs;
+    expect(cron.metadata.namespace).toBe(PLATFORM_NAMESPACES.data);
+    expect(cron.spec.concurrencyPolicy).toBe("Forbid");
+    expect(await validateObject(cron as K8sObject)).toEqual({ status: "valid" });
+    const pod = cron.spec.jobTemplate.spec.template.spec;
+    const container = pod.containers[0];
+    // Keys only by Secret reference, and the Secret is the retention identity's own.
+    const secretRefs = (container.env as any[])
+      .filter((e) => e.valueFrom)
+      .map((e) => e.valueFrom.secretKeyRef.name);
+    expect(new Set(secretRefs)).toEqual(new Set([`retention-${team}-s3`]));
+    const id = identities.find((i) => i.name === `retention-${team}`);
+    expect(id?.actions.sort()).toEqual(
+      [
+        `List:${buckets.inferenceLogs}/captures/team=${team}/*`,
+        `Write:${buckets.inferenceLogs}/captures/team=${team}/*`,
+        `List:${buckets.datasets}/teams/${team}/flywheel/*`,
+        `Write:${buckets.datasets}/teams/${team}/flywheel/*`,
+      ].sort(),
+    );
+    // No read of content: the retention identity never reads a capture.
+    expect(id!.actions.some((a) => a.startsWith("Read:"))).toBe(false);
+
+    // The recorded command, run by the real runner against the S3 test store (moto) with objects
+    // of recorded ages: only what the config says has expired, under exactly its prefixes, goes.
+    const ages: Record<string, Record<string, number>> = {
+      [buckets.inferenceLogs]: {
+        [`captures/team=${team}/date=2026-10-01/model=m/a.jsonl`]: 40,
+        [`captures/team=${team}/date=2026-11-20/model=m/b.jsonl`]: 15,
+        [`captures/team=${team}x/date=2026-10-01/model=m/c.jsonl`]: 400,
+        [`captures/date=2026-10-01/team=${team}/d.jsonl`]: 400,
+        ["decisions/2026-10-01/e.jsonl"]: 400,
+      },
+      [buckets.datasets]: {
+        [`teams/${team}/flywheel/demo-assistant/v1/train.jsonl`]: 100,
+        [`teams/${team}/flywheel/demo-assistant/v2/train.jsonl`]: 60,
+        [`teams/${team}/support/train.jsonl`]: 400,
+      },
+    };
+    const script = [
+      "import datetime as dt, json, sys",
+      "from unittest import mock",
+      "from moto import mock_aws",
+      "from sovereign_train.retention import main",
+      "from sovereign_train.s3 import client_from_env",
+      "a = json.load(sys.stdin)",
+      "now = dt.datetime(2026, 12, 5, tzinfo=dt.timezone.utc)",
+      "env = {'AWS_REGION': 'us-east-1'}",
+      "with mock_aws():",
+      "    s3 = client_from_env(env)",
+      "    for b, objs in a['ages'].items():",
+      "        s3.create_bucket(Bucket=b)",
+      "        for k, days in objs.items():",
+      "            t = (now - dt.timedelta(days=days)).replace(tzinfo=None)",
+      "            with mock.patch('moto.s3.models.utcnow', return_value=t):",
+      "                s3.put_object(Bucket=b, Key=k, Body=b'{}')",
+      "    with mock.patch('sys.stdout', new=sys.stderr):",
+      "        rc = main(a['argv'], env, now)",
+      "    left = {b: sorted(o['Key'] for o in s3.list_objects_v2(Bucket=b).get('Contents', [])) for b in a['ages']}",
+      "    print(json.dumps({'rc': rc, 'left': left}))",
+    ].join("\n");
+    const command = container.command as string[];
+    expect(command.slice(0, 3)).toEqual(["python", "-m", "sovereign_train.retention"]);
+    const r = spawnSync(PY(), ["-c", script], {
+      cwd: path.join(ROOT, "trainer"),
+      input: JSON.stringify({ argv: command.slice(3), ages }),
+      encoding: "utf8",
+      env: { ...process.env, AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing" },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { rc: number; left: Record<string, string[]> };
+    expect(out.rc).toBe(0);
+    const days = raw.teams[0].flywheel.retentionDays as { captures: number; datasets: number };
+    const keep = (bucket: string, prefix: string, limit: number) =>
+      Object.entries(ages[bucket])
+        .filter(([k, age]) => !k.startsWith(prefix) || age <= limit)
+        .map(([k]) => k)
+        .sort();
+    expect(out.left).toEqual({
+      [buckets.inferenceLogs]: keep(buckets.inferenceLogs, `captures/team=${team}/`, days.captures),
+      [buckets.datasets]: keep(buckets.datasets, `teams/${team}/flywheel/`, days.datasets),
+    });
+  }, 120_000);
 });

@@ -41,7 +41,7 @@ from . import EXIT_BAD_INPUT, BadInput
 from .cli import fraction_arg
 from .flywheel_dataset import CLASSIFICATIONS, Builder, Decide, manifest, parse_lines
 from .redact import Redactor
-from .s3 import object_exists, parse_s3_uri
+from .s3 import S3Uri, object_exists, parse_s3_uri
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
@@ -178,15 +178,27 @@ def build_dataset(
 
         client = client_from_env(env)
     decide = decide or OpaDecider(_env(env, "OPA_URL"))
-    b = Builder(
-        team,
-        decide,
-        Redactor(args.redact_pattern),
-        dict(args.model_classification),
-        args.eval_fraction,
-        args.after,
-    )
+    redactor = Redactor(args.redact_pattern)
     scratch = tempfile.mkdtemp(prefix="dataset-", dir=env.get("SCRATCH_DIR") or None)
+    # The deduplication indexes live in the scratch folder too: memory stays flat in N.
+    b = Builder(team, decide, redactor, dict(args.model_classification), args.eval_fraction, args.after, scratch)
+    try:
+        return _build(args, b, client, captures, out, team, first, last, scratch)
+    finally:
+        b.close()
+
+
+def _build(
+    args: argparse.Namespace,
+    b: Builder,
+    client: S3Client,
+    captures: S3Uri,
+    out: S3Uri,
+    team: str,
+    first: dt.date,
+    last: dt.date,
+    scratch: str,
+) -> dict[str, Any]:
     paths = {s: os.path.join(scratch, f"{s}.jsonl") for s in ("train", "eval")}
     hashes = {s: hashlib.sha256() for s in paths}
     counts = {s: 0 for s in paths}

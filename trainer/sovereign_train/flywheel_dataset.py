@@ -28,6 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sqlite3
+import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -149,6 +152,74 @@ class PolicyCache:
         return d
 
 
+class SeenKeys:
+    """A set of 64-bit keys whose memory does not grow with the number of keys: exact, never
+    approximate (a duplicate is never missed, a new key is never taken for one).
+
+    - a Bloom filter of `bloom_bits` bits (2 probes) answers "certainly new" for most keys;
+    - keys added since the last flush wait in a set of at most `batch` keys;
+    - every key is kept in an SQLite table in a scratch file (page cache capped at
+      `cache_kib`), which decides every key the filter cannot.
+
+    Bound: bloom_bits/8 bytes + `batch` keys + `cache_kib` KiB of memory, whatever the count (the
+    builder's defaults: 8 MiB + 4096 keys + 4 MiB per index); the disk file grows by about
+    16 bytes per key. The filter's false-positive rate only costs lookups: about 2 % at 5 million
+    keys with the default size, each answered by the table.
+    """
+
+    def __init__(
+        self, directory: str | None = None, bloom_bits: int = 1 << 26, batch: int = 4096, cache_kib: int = 4096
+    ):
+        if bloom_bits < 64 or bloom_bits & (bloom_bits - 1):
+            raise ValueError(f"expected bloom_bits to be a power of two >= 64, found {bloom_bits}")
+        self._bits = bytearray(bloom_bits >> 3)
+        self._mask = bloom_bits - 1
+        self._shift = bloom_bits.bit_length() - 1
+        self._batch = batch
+        self._pending: set[int] = set()
+        fd, self._path = tempfile.mkstemp(prefix="seen-", suffix=".sqlite", dir=directory)
+        os.close(fd)
+        self._db = sqlite3.connect(self._path, isolation_level=None)
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE", f"cache_size=-{cache_kib}"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute("CREATE TABLE k (key INTEGER PRIMARY KEY)")
+        self.lookups = 0  # keys the filter could not decide
+
+    def add(self, key: int) -> bool:
+        """Adds a 64-bit key (unsigned); True when it was not in the set before."""
+        bits = self._bits
+        a = key & self._mask
+        b = (key >> self._shift) & self._mask
+        new = not (bits[a >> 3] >> (a & 7) & 1 and bits[b >> 3] >> (b & 7) & 1)
+        if not new:
+            if key in self._pending:
+                return False
+            self.lookups += 1
+            signed = key - (1 << 63)
+            if self._db.execute("SELECT 1 FROM k WHERE key = ?", (signed,)).fetchone() is not None:
+                return False
+        bits[a >> 3] |= 1 << (a & 7)
+        bits[b >> 3] |= 1 << (b & 7)
+        self._pending.add(key)
+        if len(self._pending) >= self._batch:
+            self._flush()
+        return True
+
+    def _flush(self) -> None:
+        off = 1 << 63
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT INTO k VALUES (?)", [(k - off,) for k in sorted(self._pending)])
+        self._db.execute("COMMIT")
+        self._pending.clear()
+
+    def close(self) -> None:
+        self._db.close()
+        try:
+            os.unlink(self._path)
+        except FileNotFoundError:
+            pass
+
+
 class Builder:
     """Feed capture records (parsed JSON objects) one at a time; kept ones are returned."""
 
@@ -160,6 +231,7 @@ class Builder:
         model_classifications: Mapping[str, str] = {},
         eval_fraction: float = 0.1,
         after: str | None = None,
+        scratch: str | None = None,
     ):
         if not 0.0 <= eval_fraction < 1.0:
             raise ValueError(f"expected an eval fraction in [0, 1), found {eval_fraction}")
@@ -171,8 +243,9 @@ class Builder:
         self.after = after
         self.stats = Stats()
         # 64-bit keys: a false duplicate among a million records has a probability of about 3e-8.
-        self._exact: set[int] = set()
-        self._near: set[int] = set()
+        # Both indexes are bounded in memory (SeenKeys), so the builder's memory is flat in N.
+        self._exact = SeenKeys(scratch)
+        self._near = SeenKeys(scratch)
 
     def feed(self, rec: Any) -> Kept | None:
         st = self.stats
@@ -209,15 +282,12 @@ class Builder:
         msgs = self.redactor.messages(msgs)
         body = canonical(msgs)
         exact = int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "little")
-        if exact in self._exact:
+        if not self._exact.add(exact):
             st.exclude("duplicate_exact")
             return None
-        self._exact.add(exact)
-        near = near_key(msgs)
-        if near in self._near:
+        if not self._near.add(near_key(msgs)):
             st.exclude("duplicate_near")
             return None
-        self._near.add(near)
         digest = hashlib.sha256(body).hexdigest()
         split = split_of(digest, self.eval_fraction)
         ts = rec["ts"]
@@ -234,6 +304,11 @@ class Builder:
         if self.after is None or ts > self.after:
             st.new_kept += 1
         return Kept(msgs, b'{"messages":' + body + b"}\n", digest, split, cls, ts)
+
+    def close(self) -> None:
+        """Removes the deduplication indexes' scratch files."""
+        self._exact.close()
+        self._near.close()
 
     def highest_classification(self) -> str | None:
         present = [c for c in CLASSIFICATIONS if self.stats.classifications.get(c)]

@@ -136,6 +136,64 @@ export async function migrateFlywheel(pool: Pool): Promise<number[]> {
   return applied;
 }
 
+/** The role the flywheel's writer (its controller) logs in as. */
+export const FLYWHEEL_WRITER_ROLE = "flywheel";
+
+/**
+ * What the writer may do in the registry, and nothing more: read everything, append versions,
+ * reports, deployments and audit events, and move a deployment row along (phase, share, state,
+ * until). No DELETE, no TRUNCATE, no DDL, no change of a deployment's version, adapter or team.
+ * Idempotent; applied after every migration run so tables added later are covered.
+ */
+export function flywheelWriterGrants(role: string): string[] {
+  const r = quoteIdent(role);
+  return [
+    `GRANT USAGE ON SCHEMA flywheel TO ${r}`,
+    `GRANT SELECT ON flywheel.schema_migrations TO ${r}`,
+    `GRANT SELECT, INSERT ON flywheel.dataset_versions, flywheel.model_versions, flywheel.eval_reports, flywheel.audit_events, flywheel.deployments TO ${r}`,
+    `GRANT UPDATE (phase, share, state, until) ON flywheel.deployments TO ${r}`,
+    `GRANT USAGE ON ALL SEQUENCES IN SCHEMA flywheel TO ${r}`,
+  ];
+}
+
+function quoteIdent(s: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(s))
+    throw new Error(`expected a Postgres role name of lowercase letters, digits and '_', found "${s}"`);
+  return `"${s}"`;
+}
+
+/**
+ * Grants the writer role its registry rights (and CONNECT on this database, which the login job
+ * revokes from PUBLIC) when the role exists; returns whether it did. The caller owns the schema
+ * (it ran the migrations) and the database.
+ */
+export async function grantFlywheelWriter(pool: Pool, role: string = FLYWHEEL_WRITER_ROLE): Promise<boolean> {
+  const stmts = flywheelWriterGrants(role);
+  const client = await pool.connect();
+  try {
+    const exists = await client.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]);
+    if (exists.rowCount === 0) return false;
+    await client.query("SELECT pg_advisory_lock($1)", [FLYWHEEL_MIGRATION_LOCK_KEY]);
+    try {
+      await client.query("BEGIN");
+      try {
+        const db = (await client.query<{ d: string }>("SELECT current_database() AS d")).rows[0].d;
+        await client.query(`GRANT CONNECT ON DATABASE "${db.replace(/"/g, '""')}" TO ${quoteIdent(role)}`);
+        for (const s of stmts) await client.query(s);
+        await client.query("COMMIT");
+      } catch (e) {
+        await client.query("ROLLBACK");
+        throw new Error(`flywheel writer grants to "${role}" failed: ${(e as Error).message}`);
+      }
+    } finally {
+      await client.query("SELECT pg_advisory_unlock($1)", [FLYWHEEL_MIGRATION_LOCK_KEY]);
+    }
+    return true;
+  } finally {
+    client.release();
+  }
+}
+
 /** The dataset builder's manifest (trainer/sovereign_train/flywheel_dataset.py), as registered. */
 export interface DatasetManifest {
   readonly version: string;

@@ -36,6 +36,33 @@ export const flywheelNeedsTraining: Rule = ({ config }) =>
       : [],
   );
 
+/**
+ * The chain's pod requests `flywheel.gpus` GPUs through the team's queue: without a training
+ * pool or with a smaller GPU quota Kueue would never admit it, and the loop would wait silently.
+ */
+export const flywheelNeedsGpuQuota: Rule = ({ config }) => {
+  const trainingPools = config.gpuPools.filter((p) => p.purpose === "training").length;
+  return flywheels(config).flatMap(({ index, team, fw }) => {
+    if (!fw.enabled) return [];
+    if (trainingPools === 0)
+      return [
+        issue(
+          `teams[${index}].flywheel.enabled`,
+          `expected a gpuPools entry with purpose "training" for an enabled flywheel (its chain runs on the training pool), found none`,
+        ),
+      ];
+    const total = team.gpuQuota.nominal + team.gpuQuota.borrowingLimit;
+    return total < fw.gpus
+      ? [
+          issue(
+            `teams[${index}].gpuQuota`,
+            `expected nominal + borrowingLimit >= ${fw.gpus} (teams[${index}].flywheel.gpus) for an enabled flywheel, found ${total}`,
+          ),
+        ]
+      : [];
+  });
+};
+
 export const flywheelBaseModel: Rule = ({ config }) => {
   const models = new Map(config.models.map((m) => [m.name, m]));
   return flywheels(config).flatMap(({ index, fw }) => {
@@ -89,6 +116,7 @@ export const flywheelAdapterName: Rule = ({ config }) => {
 export const FLYWHEEL_RULES: Rule[] = [
   flywheelNeedsCapture,
   flywheelNeedsTraining,
+  flywheelNeedsGpuQuota,
   flywheelBaseModel,
   flywheelAdapterName,
 ];
