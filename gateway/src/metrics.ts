@@ -102,5 +102,23 @@ export function createMetrics() {
       help: "Audit rows waiting for Postgres",
       registers: r,
     }),
+    routePicks: new client.Counter({
+      name: name("sovereign_gateway_route_picks_total"),
+      help: "Replica choices by model server and why (affinity, spill, least-load, retry, service)",
+      labelNames: ["upstream", "reason"] as const,
+      registers: r,
+    }),
+    routeReplicas: new client.Gauge({
+      name: name("sovereign_gateway_route_replicas"),
+      help: "Ready replicas of a model server as discovered, and how many of them are ejected",
+      labelNames: ["upstream", "state"] as const,
+      registers: r,
+    }),
+    routeEjections: new client.Counter({
+      name: name("sovereign_gateway_route_ejections_total"),
+      help: "Replicas ejected by outlier detection",
+      labelNames: ["upstream"] as const,
+      registers: r,
+    }),
   };
 }
