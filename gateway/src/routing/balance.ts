@@ -76,10 +76,7 @@ export function loadBound(replicas: readonly ReplicaView[], loadFactor: number):
 }
 
 /** The replicas a request may use, before the strategy chooses among them. */
-export function candidates(
-  replicas: readonly ReplicaView[],
-  req: PickRequest,
-): readonly ReplicaView[] {
+export function candidates(replicas: readonly ReplicaView[], req: PickRequest): readonly ReplicaView[] {
   let c = req.exclude ? replicas.filter((r) => !req.exclude!.has(r.id)) : [...replicas];
   if (req.model !== undefined) {
     const model = req.model;
@@ -120,7 +117,10 @@ export function pick(replicas: readonly ReplicaView[], req: PickRequest, o: Pick
 /** Fewest outstanding requests; ties by the key's rendezvous order (spreads ties, stable per key). */
 function leastLoaded(c: readonly ReplicaView[], key: string): ReplicaView {
   const min = Math.min(...c.map((r) => r.outstanding));
-  return rendezvousOrder(key, c.filter((r) => r.outstanding === min))[0];
+  return rendezvousOrder(
+    key,
+    c.filter((r) => r.outstanding === min),
+  )[0];
 }
 
 /** Characters of a completion prompt that make its key (requests sharing them share a prefix). */
@@ -148,7 +148,10 @@ export function prefixKey(
     let any = false;
     for (const m of body.messages as unknown[]) {
       const msg = (m ?? {}) as { role?: unknown; content?: unknown };
-      h.update(String(msg.role)).update("\0").update(JSON.stringify(msg.content ?? null)).update("\0");
+      h.update(String(msg.role))
+        .update("\0")
+        .update(JSON.stringify(msg.content ?? null))
+        .update("\0");
       any = true;
       if (msg.role === "user") break;
     }

@@ -31,9 +31,10 @@ export function serviceOf(url: string): ServiceRef | undefined {
   } catch {
     return undefined;
   }
-  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?\.?$/.exec(
-    u.hostname,
-  );
+  const m =
+    /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?\.?$/.exec(
+      u.hostname,
+    );
   if (!m || (u.protocol !== "http:" && u.protocol !== "https:")) return undefined;
   const scheme = u.protocol === "https:" ? "https" : "http";
   return {
@@ -50,7 +51,11 @@ export interface EndpointSlice {
   readonly addressType?: string;
   readonly endpoints?: readonly {
     readonly addresses?: readonly string[];
-    readonly conditions?: { readonly ready?: boolean | null; readonly terminating?: boolean | null };
+    readonly conditions?: {
+      readonly ready?: boolean | null;
+      readonly serving?: boolean | null;
+      readonly terminating?: boolean | null;
+    };
   }[];
   readonly ports?: readonly { readonly name?: string | null; readonly port?: number | null }[] | null;
 }
@@ -59,7 +64,7 @@ export interface EndpointSlice {
  * Base URLs of the ready endpoints of a Service's slices (sorted, without duplicates). The
  * port: the slice's only port, else the one named like the Service port (`http`/`https`), else
  * the one equal to the Service port. A slice whose port cannot be told adds nothing. `ready`
- * absent counts as ready (the API's rule); a terminating endpoint is never used.
+ * absent counts as ready, and a terminating endpoint is never ready (the API's rules).
  */
 export function replicasOf(slices: readonly EndpointSlice[], svc: ServiceRef): string[] {
   const out = new Set<string>();
@@ -72,7 +77,7 @@ export function replicasOf(slices: readonly EndpointSlice[], svc: ServiceRef): s
         : (ports.find((p) => p.name === svc.scheme) ?? ports.find((p) => p.port === svc.port));
     if (!port) continue;
     for (const e of s.endpoints ?? []) {
-      if (e.conditions?.ready === false || e.conditions?.terminating === true) continue;
+      if (e.conditions?.ready === false) continue;
       const a = e.addresses?.[0];
       if (!a) continue;
       out.add(`${svc.scheme}://${a.includes(":") ? `[${a}]` : a}:${port.port}`);
@@ -172,7 +177,11 @@ export class SliceWatch {
     this.timer.unref();
   }
 
-  private request(path: string, idleTimeoutMs: number, onResponse: (res: http.IncomingMessage) => void): void {
+  private request(
+    path: string,
+    idleTimeoutMs: number,
+    onResponse: (res: http.IncomingMessage) => void,
+  ): void {
     const gen = this.gen;
     let token = "";
     let ca: string | undefined;
@@ -185,7 +194,12 @@ export class SliceWatch {
     const u = new URL(path, this.api.url);
     const headers: http.OutgoingHttpHeaders = { accept: "application/json" };
     if (token) headers.authorization = `Bearer ${token}`;
-    const opts: https.RequestOptions = { method: "GET", headers, ...(ca ? { ca } : {}), timeout: idleTimeoutMs };
+    const opts: https.RequestOptions = {
+      method: "GET",
+      headers,
+      ...(ca ? { ca } : {}),
+      timeout: idleTimeoutMs,
+    };
     const req = (u.protocol === "https:" ? https : http).request(u, opts, (res) => {
       if (gen === this.gen) onResponse(res);
       else res.destroy();
@@ -207,7 +221,9 @@ export class SliceWatch {
         if (gen !== this.gen) return;
         const text = Buffer.concat(chunks).toString("utf8");
         if (res.statusCode !== 200)
-          return this.fail(`listing endpointslices of ${this.where()} answered ${res.statusCode}: ${text.slice(0, 200)}`);
+          return this.fail(
+            `listing endpointslices of ${this.where()} answered ${res.statusCode}: ${text.slice(0, 200)}`,
+          );
         let list: { metadata?: { resourceVersion?: string }; items?: EndpointSlice[] };
         try {
           list = JSON.parse(text) as typeof list;

@@ -11,7 +11,14 @@ import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
 import { pick, type PickReason, type Strategy } from "./balance";
 import { inClusterApi, serviceOf, SliceWatch, type KubeApi } from "./discovery";
-import { DEFAULT_OUTLIER, HEALTHY, isEjected, record, type OutlierOptions, type OutlierState } from "./outlier";
+import {
+  DEFAULT_OUTLIER,
+  HEALTHY,
+  isEjected,
+  record,
+  type OutlierOptions,
+  type OutlierState,
+} from "./outlier";
 
 export interface RoutingSettings {
   /** How a replica is chosen; `service`: no routing, the Service URL (kube-proxy). */
@@ -81,7 +88,8 @@ export class Router {
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
     for (const r of o.routes) this.routes.set(r, { replicas: [], state: new Map() });
-    if (o.settings.strategy !== "service") this.api = o.settings.kubeApi ?? inClusterApi(o.env ?? process.env);
+    if (o.settings.strategy !== "service")
+      this.api = o.settings.kubeApi ?? inClusterApi(o.env ?? process.env);
   }
 
   /** Starts discovery of every in-cluster route, and the adapter reads. */
@@ -169,7 +177,12 @@ export class Router {
     } else {
       const views = ids.map((r) => {
         const s = this.stateOf(rs, r);
-        return { id: r, outstanding: s.outstanding, ejected: isEjected(s.outlier, now), adapters: s.adapters };
+        return {
+          id: r,
+          outstanding: s.outstanding,
+          ejected: isEjected(s.outlier, now),
+          adapters: s.adapters,
+        };
       });
       const p = pick(views, req, {
         strategy,
@@ -254,7 +267,9 @@ export class Router {
 export function retryable(e: unknown, responseStarted: boolean): boolean {
   // 502 from the proxy: the connection failed, or broke before the answer reached the client.
   // A timeout (504) is not retried: the model may still be working on it.
-  return !responseStarted && typeof e === "object" && e !== null && (e as { status?: unknown }).status === 502;
+  return (
+    !responseStarted && typeof e === "object" && e !== null && (e as { status?: unknown }).status === 502
+  );
 }
 
 /**
