@@ -30,6 +30,8 @@ export interface RoutingSettings {
   readonly adapterPollMs: number;
   /** The Kubernetes API that discovery reads; absent: the in-cluster API, or none outside a cluster. */
   readonly kubeApi?: KubeApi;
+  /** Wait before discovery starts over after a failure, ms. @default 5000 */
+  readonly discoveryRetryMs?: number;
 }
 
 export const DEFAULT_ROUTING: RoutingSettings = {
@@ -102,20 +104,25 @@ export class Router {
     for (const [url, rs] of this.routes) {
       const svc = serviceOf(url);
       if (!svc) continue;
-      rs.watch = new SliceWatch(this.api, svc, {
-        onReplicas: (replicas) => {
-          this.setReplicas(url, replicas);
-          this.o.log?.info("routing: replicas", { upstream: url, replicas: replicas.length });
-          if (this.o.settings.adapterPollMs > 0) void this.readAdapters(url);
+      rs.watch = new SliceWatch(
+        this.api,
+        svc,
+        {
+          onReplicas: (replicas) => {
+            this.setReplicas(url, replicas);
+            this.o.log?.info("routing: replicas", { upstream: url, replicas: replicas.length });
+            if (this.o.settings.adapterPollMs > 0) void this.readAdapters(url);
+          },
+          onError: (message) => {
+            this.setReplicas(url, []);
+            this.o.log?.warn("routing: discovery unavailable; requests go to the Service", {
+              upstream: url,
+              error: message,
+            });
+          },
         },
-        onError: (message) => {
-          this.setReplicas(url, []);
-          this.o.log?.warn("routing: discovery unavailable; requests go to the Service", {
-            upstream: url,
-            error: message,
-          });
-        },
-      });
+        this.o.settings.discoveryRetryMs ?? 5000,
+      );
       rs.watch.start();
     }
     if (this.o.settings.adapterPollMs > 0) {
