@@ -12,6 +12,7 @@
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
+import { inClusterService } from "../../../components/lib/endpoints";
 
 /** Label the EndpointSlice controller puts on every slice of a Service. */
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
@@ -24,26 +25,7 @@ export interface ServiceRef {
 }
 
 /** The Service a route URL names, or undefined when it is not an in-cluster Service URL. */
-export function serviceOf(url: string): ServiceRef | undefined {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return undefined;
-  }
-  const m =
-    /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?\.?$/.exec(
-      u.hostname,
-    );
-  if (!m || (u.protocol !== "http:" && u.protocol !== "https:")) return undefined;
-  const scheme = u.protocol === "https:" ? "https" : "http";
-  return {
-    scheme,
-    service: m[1],
-    namespace: m[3],
-    port: u.port ? Number(u.port) : scheme === "https" ? 443 : 80,
-  };
-}
+export const serviceOf: (url: string) => ServiceRef | undefined = inClusterService;
 
 /** The fields of an EndpointSlice that discovery reads. */
 export interface EndpointSlice {
