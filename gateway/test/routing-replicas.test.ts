@@ -6,6 +6,8 @@
  * client saw a byte; it gets requests again after its ejection; a replica that turns unready
  * leaves the set; without API access the gateway sends to the Service.
  */
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeKubeApi, sliceOf } from "./helpers/kube-api";
 import { FakeUpstream } from "./helpers/upstream";
@@ -183,6 +185,66 @@ describe("GIVEN discovery without access to the Kubernetes API", () => {
     } finally {
       r.stop();
       await Promise.all([api.stop(), u.stop()]);
+    }
+  });
+});
+
+describe("GIVEN replicas with different LoRA adapters loaded", () => {
+  it("WHEN an adapter version is requested THEN it goes only to the replicas whose /v1/models lists it; the base model goes anywhere", async () => {
+    const api = new FakeKubeApi();
+    await api.start();
+    // Two model servers as vLLM lists its models: the base, and each loaded adapter with its parent.
+    const servers = await Promise.all(
+      [["support--v1"], ["support--v1", "support--v2"]].map(async (adapters) => {
+        const s = http.createServer((_q, res) =>
+          res.writeHead(200, { "content-type": "application/json" }).end(
+            JSON.stringify({
+              object: "list",
+              data: [
+                { id: "tiny-chat", object: "model", parent: null },
+                ...adapters.map((id) => ({ id, object: "model", parent: "tiny-chat" })),
+              ],
+            }),
+          ),
+        );
+        await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+        return s;
+      }),
+    );
+    const ports = servers.map((s) => (s.address() as AddressInfo).port);
+    ports.forEach((p, i) =>
+      api.put(NS, sliceOf(SERVICE, `${SERVICE}-${i}`, [{ address: "127.0.0.1", ready: true }], p)),
+    );
+    const r = new Router({
+      settings: { ...DEFAULT_ROUTING, adapterPollMs: 60_000, kubeApi: { url: api.url } },
+      routes: [ROUTE],
+      env: {},
+    });
+    r.start();
+    try {
+      const holder = `http://127.0.0.1:${ports[1]}`;
+      // The adapter lists are read as soon as the replicas are discovered.
+      await world.until(() => {
+        const l = r.acquire(ROUTE, { key: "probe", model: "support--v2" })!;
+        l.end(true);
+        return r.replicas(ROUTE).length === 2 && l.url === holder;
+      }, "the adapter lists read");
+      const v2 = new Set<string>();
+      const base = new Set<string>();
+      for (let i = 0; i < 40; i++) {
+        const a = r.acquire(ROUTE, { key: `conversation-${i}`, model: "support--v2" })!;
+        const b = r.acquire(ROUTE, { key: `conversation-${i}`, model: "tiny-chat" })!;
+        v2.add(a.url);
+        base.add(b.url);
+        a.end(true);
+        b.end(true);
+      }
+      expect([...v2]).toEqual([holder]);
+      expect(base.size).toBe(2);
+    } finally {
+      r.stop();
+      await api.stop();
+      for (const s of servers) s.close();
     }
   });
 });

@@ -8,7 +8,8 @@
  * (highest-random-weight) order, so every gateway replica agrees without shared state and a
  * replica that leaves moves only its own keys. A replica over the load bound (more outstanding
  * requests than `loadFactor` times the mean, rounded up) is skipped for the next in the key's
- * order: consistent hashing with bounded loads. Without a key: least outstanding requests.
+ * order: consistent hashing with bounded loads. Without a key: least outstanding requests
+ * (ties at random).
  *
  * Before the strategy: replicas the retry excludes are removed; an adapter request keeps only
  * the replicas known to have that adapter loaded (when any is); ejected replicas are removed
@@ -102,9 +103,9 @@ export function pick(replicas: readonly ReplicaView[], req: PickRequest, o: Pick
       return done(sorted[((n % sorted.length) + sorted.length) % sorted.length].id, "round-robin");
     }
     case "least-load":
-      return done(leastLoaded(c, req.key ?? "").id, "least-load");
+      return done(leastLoaded(c, o.random).id, "least-load");
     case "prefix-affinity": {
-      if (req.key === undefined) return done(leastLoaded(c, "").id, "least-load");
+      if (req.key === undefined) return done(leastLoaded(c, o.random).id, "least-load");
       const bound = loadBound(c, o.loadFactor ?? 1.25);
       const order = rendezvousOrder(req.key, c);
       const i = order.findIndex((r) => r.outstanding + 1 <= bound);
@@ -114,13 +115,11 @@ export function pick(replicas: readonly ReplicaView[], req: PickRequest, o: Pick
   }
 }
 
-/** Fewest outstanding requests; ties by the key's rendezvous order (spreads ties, stable per key). */
-function leastLoaded(c: readonly ReplicaView[], key: string): ReplicaView {
+/** Fewest outstanding requests; ties at random (`random` in [0, 1), else the first by id). */
+function leastLoaded(c: readonly ReplicaView[], random = 0): ReplicaView {
   const min = Math.min(...c.map((r) => r.outstanding));
-  return rendezvousOrder(
-    key,
-    c.filter((r) => r.outstanding === min),
-  )[0];
+  const tied = c.filter((r) => r.outstanding === min).sort((a, b) => (a.id < b.id ? -1 : 1));
+  return tied[Math.min(tied.length - 1, Math.floor(random * tied.length))];
 }
 
 /** Characters of a completion prompt that make its key (requests sharing them share a prefix). */
