@@ -121,7 +121,9 @@ describe("GIVEN a chat model served by three discovered replicas", () => {
     await dead.stop();
     const before = dead.seen.length;
     // Conversations the dead replica held, and others.
-    for (let c = 0; c < 12; c++) {
+    // The 12 conversations so far at their 4th turn, and 24 new ones (the dead replica held
+    // about a third of them: enough for it to fail twice in a row and be ejected).
+    for (let c = 0; c < 36; c++) {
       const r = await ask(token, c, 3, c % 2 === 0);
       expect(r.status).toBe(200);
       const text = await r.text();
@@ -130,14 +132,15 @@ describe("GIVEN a chat model served by three discovered replicas", () => {
     expect(dead.seen.length).toBe(before);
     expect(await metric("sovereign_gateway_route_picks_total", 'reason="retry"')).toBeGreaterThan(0);
     expect(await metric("sovereign_gateway_route_ejections_total", `upstream="${ROUTE}"`)).toBeGreaterThan(0);
-    expect(router.ejected(ROUTE, `http://127.0.0.1:${deadPort}`)).toBe(true);
+    // (Whether it is still ejected now depends on how long the loop took: EJECT_MS is short.)
 
     // Back on the same address: after the ejection it is tried again and serves.
     await dead.start(deadPort);
     await new Promise((r) => setTimeout(r, EJECT_MS + 50));
+    let next = 100;
     await world.until(
       async () => {
-        for (let c = 100; c < 112; c++) await (await ask(token, c, 0)).text();
+        for (const end = next + 12; next < end; next++) await (await ask(token, next, 0)).text();
         return dead.seen.length > before;
       },
       "the recovered replica serving again",
@@ -223,12 +226,15 @@ describe("GIVEN replicas with different LoRA adapters loaded", () => {
     r.start();
     try {
       const holder = `http://127.0.0.1:${ports[1]}`;
-      // The adapter lists are read as soon as the replicas are discovered.
-      await world.until(() => {
-        const l = r.acquire(ROUTE, { key: "probe", model: "support--v2" })!;
-        l.end(true);
-        return r.replicas(ROUTE).length === 2 && l.url === holder;
-      }, "the adapter lists read");
+      // The adapter lists are read as soon as the replicas are discovered: then every key of
+      // the adapter lands on its holder (before, about half would not).
+      const allOnHolder = () =>
+        Array.from({ length: 20 }, (_, k) => {
+          const l = r.acquire(ROUTE, { key: `probe-${k}`, model: "support--v2" })!;
+          l.end(true);
+          return l.url;
+        }).every((u) => u === holder);
+      await world.until(() => r.replicas(ROUTE).length === 2 && allOnHolder(), "the adapter lists read");
       const v2 = new Set<string>();
       const base = new Set<string>();
       for (let i = 0; i < 40; i++) {
