@@ -89,7 +89,7 @@ async function startReplicas(): Promise<{ urls: string[]; child: ChildProcess }>
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const urls: string[] = [];
-  const rl = readline.createInterface({ input: child.stdout! });
+  const rl = readline.createInterface({ input: child.stdout });
   await new Promise<void>((resolve, reject) => {
     child.once("exit", (c) => reject(new Error(`the simulator exited (${c})`)));
     rl.on("line", (l) => {

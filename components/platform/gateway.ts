@@ -419,8 +419,15 @@ export function gatewayDiscoveryRbac(
   labels: Record<string, string>,
 ): {
   readonly namespace: string;
-  readonly role: k8s.types.input.rbac.v1.Role;
-  readonly binding: k8s.types.input.rbac.v1.RoleBinding;
+  readonly role: {
+    metadata: ObjectMeta;
+    rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+  };
+  readonly binding: {
+    metadata: ObjectMeta;
+    subjects: { kind: string; name: string; namespace: string }[];
+    roleRef: { apiGroup: string; kind: string; name: string };
+  };
 }[] {
   return discoveryNamespaces(catalog).map((namespace) => ({
     namespace,
@@ -438,6 +445,12 @@ export function gatewayDiscoveryRbac(
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: GATEWAY_DISCOVERY_ROLE },
     },
   }));
+}
+
+interface ObjectMeta {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
 }
 
 /** Name of the discovery Role and RoleBinding in each model namespace. */

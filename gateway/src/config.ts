@@ -299,7 +299,10 @@ export function loadConfig(
       strategy: oneOf("GATEWAY_ROUTING", [...STRATEGIES, "service"] as const, DEFAULT_ROUTING.strategy),
       loadFactor: DEFAULT_ROUTING.loadFactor,
       outlier: {
-        consecutiveFailures: int("GATEWAY_ROUTING_EJECT_FAILURES", DEFAULT_ROUTING.outlier.consecutiveFailures),
+        consecutiveFailures: int(
+          "GATEWAY_ROUTING_EJECT_FAILURES",
+          DEFAULT_ROUTING.outlier.consecutiveFailures,
+        ),
         baseEjectMs: int("GATEWAY_ROUTING_EJECT_MS", DEFAULT_ROUTING.outlier.baseEjectMs),
         maxEjectMs: int("GATEWAY_ROUTING_EJECT_MAX_MS", DEFAULT_ROUTING.outlier.maxEjectMs),
       },
