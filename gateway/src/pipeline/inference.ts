@@ -68,7 +68,7 @@ export async function inference(
   await sendRouted(
     d.router,
     call.upstream,
-    { key: prefixKey(r.endpoint, r.body, call.upstreamModel), model: call.upstreamModel },
+    { key: () => prefixKey(r.endpoint, r.body, call.upstreamModel), model: call.upstreamModel },
     () => res.headersSent,
     (base, report) =>
       proxy({ agents: d.agents, metrics: d.metrics, upstreamTimeoutMs: cfg.upstreamTimeoutMs }, ctx, {

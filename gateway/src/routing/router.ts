@@ -65,6 +65,14 @@ export interface Lease {
   end(ok: boolean): void;
 }
 
+/** What the router needs to know of a request. */
+export interface RouteRequest {
+  /** Prefix key (balance.ts `prefixKey`), or a function computing it when needed. */
+  readonly key?: string | (() => string | undefined);
+  /** The model name sent upstream (adapters are loaded on some replicas only). */
+  readonly model?: string;
+}
+
 export interface RouterOptions {
   readonly settings: RoutingSettings;
   /** The model server URLs to route (the catalog's routes). */
@@ -167,10 +175,7 @@ export class Router {
    * A replica of `route` for one request: `key` its prefix key, `model` the model name sent
    * upstream, `exclude` replicas already tried. Undefined when `exclude` leaves none.
    */
-  acquire(
-    route: string,
-    req: { readonly key?: string; readonly model?: string; readonly exclude?: ReadonlySet<string> },
-  ): Lease | undefined {
+  acquire(route: string, req: RouteRequest & { readonly exclude?: ReadonlySet<string> }): Lease | undefined {
     const rs = this.route(route);
     const now = this.now();
     const ids = rs.replicas.length ? rs.replicas : [route];
@@ -191,12 +196,23 @@ export class Router {
           adapters: s.adapters,
         };
       });
-      const p = pick(views, req, {
-        strategy,
-        loadFactor: this.o.settings.loadFactor,
-        random: this.random(),
-        sequence: this.sequence++,
-      });
+      // The prefix key is computed only when it can matter (it hashes the prompt).
+      const key =
+        strategy === "prefix-affinity" && views.length > 1
+          ? typeof req.key === "function"
+            ? req.key()
+            : req.key
+          : undefined;
+      const p = pick(
+        views,
+        { key, model: req.model, exclude: req.exclude },
+        {
+          strategy,
+          loadFactor: this.o.settings.loadFactor,
+          random: this.random(),
+          sequence: this.sequence++,
+        },
+      );
       if (!p) return undefined;
       id = p.id;
       reason = p.reason;
@@ -287,7 +303,7 @@ export function retryable(e: unknown, responseStarted: boolean): boolean {
 export async function sendRouted<T>(
   router: Router | undefined,
   route: string,
-  req: { readonly key?: string; readonly model?: string },
+  req: RouteRequest,
   responseStarted: () => boolean,
   send: (base: string, report: (upstreamStatus: number) => void) => Promise<T>,
 ): Promise<T> {
