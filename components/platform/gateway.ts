@@ -404,7 +404,8 @@ export function discoveryNamespaces(catalog: Catalog): string[] {
   const out = new Set<string>();
   for (const u of Object.values(catalog.routes)) {
     const svc = inClusterService(u);
-    if (svc) out.add(svc.namespace);
+    // Plain-HTTP routes only: a TLS route is reached by its Service name (the gateway does not discover it).
+    if (svc?.scheme === "http") out.add(svc.namespace);
   }
   return [...out].sort();
 }

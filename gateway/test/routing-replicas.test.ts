@@ -254,3 +254,25 @@ describe("GIVEN replicas with different LoRA adapters loaded", () => {
     }
   });
 });
+
+describe("GIVEN an in-cluster route over TLS", () => {
+  it("WHEN the router starts THEN only the plain-HTTP route is discovered; the TLS one goes to its Service (its certificate names the Service)", async () => {
+    const api = new FakeKubeApi();
+    await api.start();
+    const tlsRoute = "https://model-secure.sovereign-serving.svc.cluster.local:8443";
+    const r = new Router({
+      settings: { ...DEFAULT_ROUTING, adapterPollMs: 0, kubeApi: { url: api.url } },
+      routes: [tlsRoute, ROUTE],
+      env: {},
+    });
+    r.start();
+    try {
+      await world.until(() => api.seen.some((s) => s.path.includes(SERVICE)), "the HTTP route's list");
+      expect(api.seen.filter((s) => s.path.includes("model-secure"))).toEqual([]);
+      expect(r.replicas(tlsRoute)).toEqual([tlsRoute]);
+    } finally {
+      r.stop();
+      await api.stop();
+    }
+  });
+});

@@ -10,7 +10,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
-import { GATEWAY_API_TOKEN_DIR, GATEWAY_DISCOVERY_RULES } from "../../components/platform/gateway";
+import {
+  discoveryNamespaces,
+  GATEWAY_API_TOKEN_DIR,
+  GATEWAY_DISCOVERY_RULES,
+} from "../../components/platform/gateway";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import { wireGateway } from "../../stacks/wiring/gateway";
@@ -192,5 +196,23 @@ describe("GIVEN the aws-prod stack's gateway and its routing discovery", () => {
     );
     expect(files.sort()).toEqual([path.basename(api.tokenFile!), path.basename(api.caFile!)].sort());
     expect(egressPorts).toEqual(expect.arrayContaining([443, 6443]));
+  });
+});
+
+describe("GIVEN catalog routes of every kind", () => {
+  it("WHEN the discovery namespaces are derived THEN only plain-HTTP in-cluster Services count (the gateway discovers no other)", () => {
+    expect(
+      discoveryNamespaces({
+        teams: {},
+        models: {},
+        redactPatterns: [],
+        routes: {
+          a: "http://model-a.sovereign-serving.svc.cluster.local:8000",
+          b: "https://model-b.secure-serving.svc.cluster.local:8443",
+          c: "https://llm.example.com",
+          d: "http://model-d.more-serving.svc:8000",
+        },
+      }),
+    ).toEqual(["more-serving", "sovereign-serving"]);
   });
 });

@@ -111,7 +111,8 @@ export class Router {
     }
     for (const [url, rs] of this.routes) {
       const svc = serviceOf(url);
-      if (!svc) continue;
+      // A TLS route is reached by its Service name (the certificate names it, not the pod IPs).
+      if (!svc || svc.scheme !== "http") continue;
       rs.watch = new SliceWatch(
         this.api,
         svc,
