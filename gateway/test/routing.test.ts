@@ -16,6 +16,7 @@ import {
 import { replicasOf, serviceOf, slicesPath, type EndpointSlice } from "../src/routing/discovery";
 import { ejectionMs, HEALTHY, isEjected, record, type OutlierOptions } from "../src/routing/outlier";
 import { Router, sendRouted } from "../src/routing/router";
+import { ConfigError, loadConfig } from "../src/config";
 
 const idArb = fc.integer({ min: 0, max: 40 }).map((n) => `http://10.0.0.${n}:8000`);
 const replicaArb: fc.Arbitrary<ReplicaView> = fc.record({
@@ -349,5 +350,41 @@ describe("GIVEN the router's retry (router.ts)", () => {
     const lease = r.acquire(route, {})!;
     expect(lease.url).not.toBe(base);
     lease.end(true);
+  });
+});
+
+describe("GIVEN the routing settings in the environment", () => {
+  const env = {
+    GATEWAY_OPA_URL: "http://opa:8181",
+    GATEWAY_OIDC_ISSUER: "https://idp",
+    GATEWAY_OIDC_AUDIENCE: "sovereign",
+    GATEWAY_CATALOG: JSON.stringify({ teams: {}, models: {}, routes: {} }),
+  };
+
+  it("WHEN nothing is set THEN routing is on: prefix affinity, discovery from the in-cluster API", () => {
+    const r = loadConfig(env).routing!;
+    expect(r.strategy).toBe("prefix-affinity");
+    expect(r.kubeApi).toBeUndefined();
+    expect(
+      new Router({ settings: r, routes: [], env: { KUBERNETES_SERVICE_HOST: "10.96.0.1" } }).api,
+    ).toEqual({
+      url: "https://10.96.0.1:443",
+      tokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+      caFile: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+    });
+  });
+
+  it("WHEN a value is wrong THEN the error names the variable and quotes the value", () => {
+    expect(() => loadConfig({ ...env, GATEWAY_ROUTING: "fastest", GATEWAY_ROUTING_EJECT_MS: "-1" })).toThrow(
+      ConfigError,
+    );
+    try {
+      loadConfig({ ...env, GATEWAY_ROUTING: "fastest", GATEWAY_ROUTING_EJECT_MS: "-1" });
+    } catch (e) {
+      expect((e as ConfigError).problems).toEqual([
+        'GATEWAY_ROUTING: expected one of prefix-affinity, least-load, round-robin, random, service, found "fastest"',
+        'GATEWAY_ROUTING_EJECT_MS: expected an integer >= 1, found "-1"',
+      ]);
+    }
   });
 });
