@@ -10,7 +10,7 @@ import { authenticate } from "./authenticate";
 import { validate } from "./validate";
 import { authorize, enforce, inferenceInput } from "./decide";
 import { route } from "./route";
-import { proxy } from "./proxy";
+import { proxy, type ProxyCall } from "./proxy";
 import { capture, optedOut, planCapture } from "./capture";
 import type { PipelineDeps } from "./deps";
 import { journal } from "./account";
@@ -63,6 +63,55 @@ export async function inference(
   }
   const plan = planCapture(d, r, decision);
   let guardFlagged = false;
+  const upstream: Omit<ProxyCall, "target"> = {
+    req,
+    res,
+    body: call.body,
+    stream: r.stream,
+    clientWantsUsage: r.clientWantsUsage,
+    collect: plan !== undefined && !optOut,
+    promptTokensEstimate: Math.ceil(r.text.chars / 4),
+    log: d.log,
+    // With a guard configured, answers are screened: one more decision with the answer as the
+    // assistant's turn, for a complete non-streaming answer as a whole, for a stream per window
+    // of GATEWAY_GUARD_STREAM_WINDOW_CHARS (each with the window before it).
+    screenWindowChars: cfg.guardStreamWindowChars,
+    screen:
+      cfg.guardTimeoutMs > 0 && r.endpoint !== "/v1/embeddings"
+        ? async (text) => {
+            const input = inferenceInput(ctx, p, r, usage);
+            const t = r.text;
+            const request = t.messages
+              ? { ...input.request, messages: [...t.messages, { role: "assistant", content: text }] }
+              : { ...input.request, prompt: `${t.prompt ?? ""}\n\n${text}` };
+            const verdict = await authorize(
+              d,
+              ctx,
+              { ...input, request },
+              decisionDeadlineMs(cfg, r.raw.length + text.length),
+            );
+            if (verdict.allow) return undefined;
+            guardFlagged = verdict.reasons.includes("guard_flagged");
+            ctx.decision = "deny";
+            ctx.reasons = verdict.reasons.map((x) => `response_${x}`);
+            for (const x of ctx.reasons) d.metrics.denials.inc({ team: p.team, reason: x });
+            return errors.forbidden(ctx.reasons);
+          }
+        : undefined,
+    // The capture record and the audit row; with GATEWAY_AUDIT_SYNC both are on disk (fsynced)
+    // before the answer's end reaches the client.
+    beforeEnd: async (out) => {
+      // A flagged answer or an opted-out request leaves a record without content (counted by the
+      // dataset builder); any other answered request its redacted content.
+      const captured =
+        plan && (guardFlagged || (optOut && ctx.status === 200))
+          ? capture(d, ctx, r, plan, null, cfg.catalog, { optOut, guardFlagged }, cfg.auditSync)
+          : plan && out.response
+            ? capture(d, ctx, r, plan, out.response, cfg.catalog, {}, cfg.auditSync)
+            : undefined;
+      await Promise.all([captured, journal(d.accountDeps, ctx)]);
+    },
+  };
   // The router picks a replica of the model server (and retries once elsewhere when the first
   // fails before anything reached the client); without one, the Service URL.
   await sendRouted(
@@ -72,55 +121,9 @@ export async function inference(
     () => res.headersSent,
     (base, report) =>
       proxy({ agents: d.agents, metrics: d.metrics, upstreamTimeoutMs: cfg.upstreamTimeoutMs }, ctx, {
-        req,
-        res,
+        ...upstream,
         target: base + r.endpoint,
         onUpstreamStatus: report,
-        body: call.body,
-        stream: r.stream,
-        clientWantsUsage: r.clientWantsUsage,
-        collect: plan !== undefined && !optOut,
-        promptTokensEstimate: Math.ceil(r.text.chars / 4),
-        log: d.log,
-        // With a guard configured, answers are screened: one more decision with the answer as the
-        // assistant's turn, for a complete non-streaming answer as a whole, for a stream per window
-        // of GATEWAY_GUARD_STREAM_WINDOW_CHARS (each with the window before it).
-        screenWindowChars: cfg.guardStreamWindowChars,
-        screen:
-          cfg.guardTimeoutMs > 0 && r.endpoint !== "/v1/embeddings"
-            ? async (text) => {
-                const input = inferenceInput(ctx, p, r, usage);
-                const t = r.text;
-                const request = t.messages
-                  ? { ...input.request, messages: [...t.messages, { role: "assistant", content: text }] }
-                  : { ...input.request, prompt: `${t.prompt ?? ""}\n\n${text}` };
-                const verdict = await authorize(
-                  d,
-                  ctx,
-                  { ...input, request },
-                  decisionDeadlineMs(cfg, r.raw.length + text.length),
-                );
-                if (verdict.allow) return undefined;
-                guardFlagged = verdict.reasons.includes("guard_flagged");
-                ctx.decision = "deny";
-                ctx.reasons = verdict.reasons.map((x) => `response_${x}`);
-                for (const x of ctx.reasons) d.metrics.denials.inc({ team: p.team, reason: x });
-                return errors.forbidden(ctx.reasons);
-              }
-            : undefined,
-        // The capture record and the audit row; with GATEWAY_AUDIT_SYNC both are on disk (fsynced)
-        // before the answer's end reaches the client.
-        beforeEnd: async (out) => {
-          // A flagged answer or an opted-out request leaves a record without content (counted by the
-          // dataset builder); any other answered request its redacted content.
-          const captured =
-            plan && (guardFlagged || (optOut && ctx.status === 200))
-              ? capture(d, ctx, r, plan, null, cfg.catalog, { optOut, guardFlagged }, cfg.auditSync)
-              : plan && out.response
-                ? capture(d, ctx, r, plan, out.response, cfg.catalog, {}, cfg.auditSync)
-                : undefined;
-          await Promise.all([captured, journal(d.accountDeps, ctx)]);
-        },
       }),
   );
 }
