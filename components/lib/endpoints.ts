@@ -17,6 +17,34 @@ export function modelServerUrl(model: string): string {
   return svc(modelServiceName(model), PLATFORM_NAMESPACES.serving, 8000);
 }
 
+/**
+ * The Service an in-cluster URL names (`<scheme>://<service>.<namespace>.svc[.cluster.local][:port]`),
+ * or undefined for any other URL. The gateway discovers the replicas of such a Service from its
+ * EndpointSlices; the gateway component grants it exactly that in `namespace`.
+ */
+export function inClusterService(
+  url: string,
+): { scheme: "http" | "https"; service: string; namespace: string; port: number } | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  const m =
+    /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?\.?$/.exec(
+      u.hostname,
+    );
+  if (!m || (u.protocol !== "http:" && u.protocol !== "https:")) return undefined;
+  const scheme = u.protocol === "https:" ? "https" : "http";
+  return {
+    scheme,
+    service: m[1],
+    namespace: m[3],
+    port: u.port ? Number(u.port) : scheme === "https" ? 443 : 80,
+  };
+}
+
 /** OPA's REST API. */
 export function opaUrl(): string {
   return svc("opa", PLATFORM_NAMESPACES.policy, 8181);

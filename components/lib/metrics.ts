@@ -54,6 +54,9 @@ export const GATEWAY_METRICS = [
   "sovereign_gateway_audit_spill_records", // gauge: audit rows waiting for Postgres
   "sovereign_gateway_audit_dead_letters_total", // counter: audit rows Postgres refused, kept in the dead-letter store
   "sovereign_gateway_audit_dropped_total", // counter: audit rows that could not be kept at all (spill disk failed)
+  "sovereign_gateway_route_picks_total", // counter {upstream, reason}: replica choices (routing across replicas)
+  "sovereign_gateway_route_replicas", // gauge {upstream, state: ready|ejected}: discovered replicas
+  "sovereign_gateway_route_ejections_total", // counter {upstream}: outlier ejections
 ] as const;
 
 /**

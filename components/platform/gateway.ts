@@ -18,7 +18,7 @@ import {
   WASM_DATA_FILE,
   WASM_POLICY_FILE,
 } from "../lib/gateway-policy";
-import { opaUrl } from "../lib/endpoints";
+import { inClusterService, opaUrl } from "../lib/endpoints";
 import { mirrorImage } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS } from "../lib/metrics";
@@ -187,6 +187,11 @@ export interface GatewayArgs {
   readonly cpuRequest?: string;
   /** Memory request and limit per pod. @default 512Mi */
   readonly memory?: string;
+  /**
+   * Namespaces created elsewhere in this program, by name, as outputs of their Namespace objects:
+   * the discovery Role in such a namespace waits for it. @default none
+   */
+  readonly namespaces?: Readonly<Record<string, pulumi.Input<string>>>;
 }
 
 /** Fewest gateway replicas with high availability: one per zone of a rolling update. */
@@ -336,6 +341,22 @@ export function withPostgresCa(
   return { ...c, volumeMounts: [...mounts, { name: "postgres-ca", mountPath: PG_CA_DIR, readOnly: true }] };
 }
 
+/** The container with the API token mounted (routing discovers replicas in `namespaces`). */
+export function withApiToken(
+  c: k8s.types.input.core.v1.Container,
+  discovers: boolean,
+): k8s.types.input.core.v1.Container {
+  if (!discovers) return c;
+  const mounts = (c.volumeMounts ?? []) as k8s.types.input.core.v1.VolumeMount[];
+  return {
+    ...c,
+    volumeMounts: [
+      ...mounts,
+      { name: gatewayApiTokenVolume.name, mountPath: GATEWAY_API_TOKEN_DIR, readOnly: true },
+    ],
+  };
+}
+
 /** Egress the pods need, nothing else; ingress on the http port, and on the metrics port from the monitoring namespace only. */
 export function gatewayNetworkPolicySpec(
   podLabels: Record<string, string>,
@@ -358,12 +379,99 @@ export function gatewayNetworkPolicySpec(
       { to: [nsSel(PLATFORM_NAMESPACES.policy)], ports: [tcp(8181)] },
       { to: [nsSel(PLATFORM_NAMESPACES.serving)], ports: [tcp(8000)] },
       // Postgres, the object store and the identity provider may live outside the cluster.
+      // 443 is also the Kubernetes API's port on EKS (routing reads EndpointSlices).
       { ports: [...new Set([postgresPort, objectStorePort, 443])].map(tcp) },
+      // The Kubernetes API where it listens on 6443 (kubeadm, kind, k3s).
+      { ports: [tcp(6443)] },
       // EKS Pod Identity agent (link-local); unused elsewhere.
       { to: [{ ipBlock: { cidr: "169.254.170.23/32" } }], ports: [tcp(80)] },
     ],
   };
 }
+
+/**
+ * What routing across replicas reads (gateway/src/routing/discovery.ts): the EndpointSlices of
+ * the model servers' Services, listed and then watched. Nothing else of the Kubernetes API.
+ */
+export const GATEWAY_DISCOVERY_RULES: readonly {
+  readonly apiGroups: readonly string[];
+  readonly resources: readonly string[];
+  readonly verbs: readonly string[];
+}[] = [{ apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] }];
+
+/** Namespaces of the in-cluster model servers the catalog routes to (sorted). */
+export function discoveryNamespaces(catalog: Catalog): string[] {
+  const out = new Set<string>();
+  for (const u of Object.values(catalog.routes)) {
+    const svc = inClusterService(u);
+    // Plain-HTTP routes only: a TLS route is reached by its Service name (the gateway does not discover it).
+    if (svc?.scheme === "http") out.add(svc.namespace);
+  }
+  return [...out].sort();
+}
+
+/**
+ * A Role per model namespace granting {@link GATEWAY_DISCOVERY_RULES}, and its RoleBinding to
+ * the gateway's ServiceAccount: all the Kubernetes API access the gateway has.
+ */
+export function gatewayDiscoveryRbac(
+  catalog: Catalog,
+  gatewayNamespace: string,
+  labels: Record<string, string>,
+): {
+  readonly namespace: string;
+  readonly role: {
+    metadata: ObjectMeta;
+    rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+  };
+  readonly binding: {
+    metadata: ObjectMeta;
+    subjects: { kind: string; name: string; namespace: string }[];
+    roleRef: { apiGroup: string; kind: string; name: string };
+  };
+}[] {
+  return discoveryNamespaces(catalog).map((namespace) => ({
+    namespace,
+    role: {
+      metadata: { name: GATEWAY_DISCOVERY_ROLE, namespace, labels },
+      rules: GATEWAY_DISCOVERY_RULES.map((r) => ({
+        apiGroups: [...r.apiGroups],
+        resources: [...r.resources],
+        verbs: [...r.verbs],
+      })),
+    },
+    binding: {
+      metadata: { name: GATEWAY_DISCOVERY_ROLE, namespace, labels },
+      subjects: [{ kind: "ServiceAccount", name: GATEWAY_SERVICE_ACCOUNT, namespace: gatewayNamespace }],
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: GATEWAY_DISCOVERY_ROLE },
+    },
+  }));
+}
+
+interface ObjectMeta {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+}
+
+/** Name of the discovery Role and RoleBinding in each model namespace. */
+export const GATEWAY_DISCOVERY_ROLE = "sovereign-gateway-discovery";
+
+/**
+ * The ServiceAccount token the discovery uses, mounted where in-cluster clients look for it. The
+ * pod keeps `automountServiceAccountToken: false` (no token for pods that do not call the API):
+ * this projected volume is the gateway's explicit, short-lived (1 h, rotated by the kubelet) one.
+ */
+export const GATEWAY_API_TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+export const gatewayApiTokenVolume: k8s.types.input.core.v1.Volume = {
+  name: "kube-api-access",
+  projected: {
+    sources: [
+      { serviceAccountToken: { path: "token", expirationSeconds: 3600 } },
+      { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+    ],
+  },
+};
 
 /** The port of a URL (explicit, or the scheme's default). */
 export function urlPort(u: string): number {
@@ -439,6 +547,21 @@ export class Gateway extends pulumi.ComponentResource {
             { ...k, dependsOn: [...k.dependsOn, ns, ...(args.tls.dependsOn ?? [])] },
           )
         : undefined;
+    // Routing reads the model servers' EndpointSlices: list and watch there, nothing else.
+    const discovery = gatewayDiscoveryRbac(args.catalog, PLATFORM_NAMESPACES.gateway, labels);
+    for (const d of discovery) {
+      const namespace = args.namespaces?.[d.namespace] ?? d.namespace;
+      const role = new k8s.rbac.v1.Role(
+        `${name}-discovery-${d.namespace}`,
+        { ...d.role, metadata: { ...d.role.metadata, namespace } },
+        k,
+      );
+      new k8s.rbac.v1.RoleBinding(
+        `${name}-discovery-${d.namespace}`,
+        { ...d.binding, metadata: { ...d.binding.metadata, namespace } },
+        { ...k, dependsOn: [...k.dependsOn, role] },
+      );
+    }
     const env = pulumi
       .all([db.host, db.port, db.secretName, s.objectStore.buckets.inferenceLogs, access.env])
       .apply(([host, port, secretName, bucket, s3env]) => [
@@ -483,9 +606,12 @@ export class Gateway extends pulumi.ComponentResource {
                 args.highAvailability ? "DoNotSchedule" : "ScheduleAnyway",
               ),
               containers: [
-                withPostgresCa(
-                  gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[]),
-                  db.rootCert !== undefined,
+                withApiToken(
+                  withPostgresCa(
+                    gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[]),
+                    db.rootCert !== undefined,
+                  ),
+                  discovery.length > 0,
                 ),
               ],
               volumes: [
@@ -493,6 +619,7 @@ export class Gateway extends pulumi.ComponentResource {
                 ...(policyCm ? [{ name: "policy", configMap: { name: policyCm.metadata.name } }] : []),
                 { name: "spill", emptyDir: { sizeLimit: args.spillSize ?? "2Gi" } },
                 { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
+                ...(discovery.length ? [gatewayApiTokenVolume] : []),
                 ...(db.rootCert
                   ? [{ name: "postgres-ca", configMap: { name: db.rootCert.configMapName } }]
                   : []),

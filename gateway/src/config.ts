@@ -9,6 +9,8 @@ import { CLASSIFICATIONS, type Classification } from "../../components/lib/class
 import { opaDeadlineMs } from "../../components/lib/deadlines";
 import { GATEWAY_POLICY_DIR, GATEWAY_POLICY_POLL_MS } from "../../components/lib/gateway-policy";
 import { patternProblem } from "./capture";
+import { STRATEGIES } from "./routing/balance";
+import { DEFAULT_ROUTING, type RoutingSettings } from "./routing/router";
 import type { Catalog, CatalogModel, CatalogTeam } from "../../components/lib/contracts";
 
 export type { Catalog, CatalogModel, CatalogTeam };
@@ -121,6 +123,8 @@ export interface GatewayConfig {
   readonly catalog: Catalog;
   /** How often the flywheel adapters' versions are read from the registry, ms. @default 10000 */
   readonly flywheelSyncMs?: number;
+  /** Routing across a model server's replicas (docs/gateway.md). @default DEFAULT_ROUTING */
+  readonly routing?: RoutingSettings;
 }
 
 export interface PolicySettings {
@@ -291,6 +295,29 @@ export function loadConfig(
     instanceId: str("GATEWAY_INSTANCE_ID", env.HOSTNAME ?? `gw-${process.pid}`),
     catalog,
     flywheelSyncMs: int("GATEWAY_FLYWHEEL_SYNC_MS", 10_000),
+    routing: {
+      strategy: oneOf("GATEWAY_ROUTING", [...STRATEGIES, "service"] as const, DEFAULT_ROUTING.strategy),
+      loadFactor: DEFAULT_ROUTING.loadFactor,
+      outlier: {
+        consecutiveFailures: int(
+          "GATEWAY_ROUTING_EJECT_FAILURES",
+          DEFAULT_ROUTING.outlier.consecutiveFailures,
+        ),
+        baseEjectMs: int("GATEWAY_ROUTING_EJECT_MS", DEFAULT_ROUTING.outlier.baseEjectMs),
+        maxEjectMs: int("GATEWAY_ROUTING_EJECT_MAX_MS", DEFAULT_ROUTING.outlier.maxEjectMs),
+      },
+      adapterPollMs: int("GATEWAY_ROUTING_ADAPTER_POLL_MS", DEFAULT_ROUTING.adapterPollMs, 0),
+      // Tests point discovery at their own API server; in a pod it is the in-cluster API.
+      ...(env.GATEWAY_KUBE_API_URL
+        ? {
+            kubeApi: {
+              url: url("GATEWAY_KUBE_API_URL"),
+              tokenFile: env.GATEWAY_KUBE_TOKEN_FILE || undefined,
+              caFile: env.GATEWAY_KUBE_CA_FILE || undefined,
+            },
+          }
+        : {}),
+    },
   };
   if (cfg.metricsPort !== 0 && cfg.metricsPort === cfg.port)
     problems.push(`GATEWAY_METRICS_PORT: expected a port other than GATEWAY_PORT, found ${cfg.metricsPort}`);

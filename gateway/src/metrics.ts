@@ -17,7 +17,8 @@ export function createMetrics() {
   // Each metric is its name (one of GATEWAY_METRICS), help text and labels; histograms add buckets.
   const counter = <L extends string>(name: MetricName, help: string, labelNames: readonly L[] = []) =>
     new client.Counter<L>({ name, help, labelNames, registers });
-  const gauge = (name: MetricName, help: string) => new client.Gauge({ name, help, registers });
+  const gauge = <L extends string>(name: MetricName, help: string, labelNames: readonly L[] = []) =>
+    new client.Gauge<L>({ name, help, labelNames, registers });
   const histogram = <L extends string>(
     name: MetricName,
     help: string,
@@ -87,5 +88,20 @@ export function createMetrics() {
       "Audit rows that could not be kept at all (the spill disk failed)",
     ),
     auditSpill: gauge("sovereign_gateway_audit_spill_records", "Audit rows waiting for Postgres"),
+    routePicks: counter(
+      "sovereign_gateway_route_picks_total",
+      "Replica choices by model server and why (affinity, spill, least-load, retry, service)",
+      ["upstream", "reason"],
+    ),
+    routeReplicas: gauge(
+      "sovereign_gateway_route_replicas",
+      "Ready replicas of a model server as discovered, and how many of them are ejected",
+      ["upstream", "state"],
+    ),
+    routeEjections: counter(
+      "sovereign_gateway_route_ejections_total",
+      "Replicas ejected by outlier detection",
+      ["upstream"],
+    ),
   };
 }

@@ -39,6 +39,7 @@ import { listModels, sendJson } from "./pipeline/models";
 import { UpstreamAgents } from "./pipeline/proxy";
 import { Redactor } from "./pipeline/capture";
 import { QuotaTracker } from "./quota";
+import { DEFAULT_ROUTING, Router } from "./routing/router";
 import { credentialsProvider, S3Client } from "./s3";
 import { SpillQueue } from "./spill-queue";
 
@@ -69,6 +70,8 @@ export class Gateway {
   private readonly capture?: SpillQueue<CaptureRecord>;
   private readonly s3?: S3Client;
   private readonly agents = new UpstreamAgents();
+  /** Picks a replica of each model server (discovered from its EndpointSlices). */
+  readonly router: Router;
   private readonly deps: PipelineDeps;
   private readonly accountDeps: AccountDeps;
   private readonly active = new Set<http.ServerResponse>();
@@ -145,6 +148,13 @@ export class Gateway {
       catalog: cfg.catalog,
       auditSync: cfg.auditSync,
     };
+    this.router = new Router({
+      settings: cfg.routing ?? DEFAULT_ROUTING,
+      routes: [...new Set(Object.values(cfg.catalog.routes))],
+      log: this.log,
+      metrics: this.metrics,
+      env: o.env,
+    });
     this.deps = {
       cfg,
       log: this.log,
@@ -169,6 +179,7 @@ export class Gateway {
         : undefined,
       accountDeps: this.accountDeps,
       adapterRoutes: () => this.adapterRoutes,
+      router: this.router,
     };
 
     // A client has receiveTimeoutMs to send headers and body (a stalled one gets 408 and is
@@ -234,6 +245,7 @@ export class Gateway {
       this.timers.push(reload);
     }
     await this.syncAdapters();
+    this.router.start();
     const adapters = setInterval(() => void this.syncAdapters(), this.cfg.flywheelSyncMs ?? 10_000);
     adapters.unref();
     this.timers.push(adapters);
@@ -340,6 +352,7 @@ export class Gateway {
     await closed;
     await metricsClosed;
     for (const t of this.timers) clearInterval(t);
+    this.router.stop();
     await this.deps.redactor?.close();
     await this.audit.close(2000);
     await this.capture?.close(2000);

@@ -1,7 +1,9 @@
 /** Platform wiring: gateway. Maps the validated config to typed component args. */
 import { CertManager, PRIVATE_CA_ISSUER } from "../../components/platform/cert-manager";
 import { Gateway, type GatewayTls } from "../../components/platform/gateway";
+import type * as pulumi from "@pulumi/pulumi";
 import { modelServerUrl } from "../../components/lib/endpoints";
+import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
 import { IMAGES } from "../../components/lib/versions";
 import type { Substrate } from "../../components/substrate";
 import type { Catalog } from "../../components/lib/contracts";
@@ -75,6 +77,8 @@ export function wireGateway(
   config: StackConfig,
   ctx: StackContext,
   substrate: Substrate,
+  /** The serving namespace as created (the discovery Role waits for it). */
+  serving: { servingNamespace?: pulumi.Output<string> } = {},
 ): Record<string, unknown> {
   const settings = resolveSettings(config).gateway;
   const gw = new Gateway("gateway", {
@@ -100,6 +104,9 @@ export function wireGateway(
     guardStreamWindowChars: config.policy.guardStreamWindowChars,
     // In process: the same Rego and data OPA gets (stacks/wiring/policy.ts), compiled to Wasm.
     policy: { wasmGzip: compileGatewayPolicy(), data: opaDataOf(config) },
+    ...(serving.servingNamespace
+      ? { namespaces: { [PLATFORM_NAMESPACES.serving]: serving.servingNamespace } }
+      : {}),
   });
   return { gatewayUrl: gw.url, gatewayLoadBalancer: gw.loadBalancer };
 }

@@ -1,4 +1,5 @@
 /** Platform wiring: serving. Maps the validated config to typed component args. */
+import type * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import type { ServingArgs } from "../../components/platform/serving";
 import { Serving } from "../../components/platform/serving";
@@ -32,10 +33,13 @@ export function wireServing(
   config: StackConfig,
   _ctx: StackContext,
   substrate: Substrate,
+  /** Receives the serving namespace (an output that waits for the Namespace object). */
+  sink: { servingNamespace?: pulumi.Output<string> } = {},
 ): Record<string, unknown> {
   const serving = new Serving("serving", servingArgs(config, substrate), {
     provider: substrate.provider,
     dependsOn: [...substrate.ready],
   });
+  sink.servingNamespace = serving.namespace;
   return { modelUrls: serving.modelUrls };
 }

@@ -14,6 +14,7 @@ import type { AdapterRoute } from "../flywheel/split";
 import type { AccountDeps } from "./account";
 import type { Redactor } from "./capture";
 import type { UpstreamAgents } from "./proxy";
+import type { Router } from "../routing/router";
 
 export interface PipelineDeps {
   readonly cfg: GatewayConfig;
@@ -38,4 +39,6 @@ export interface PipelineDeps {
   readonly accountDeps: AccountDeps;
   /** The flywheel adapters' current versions (promoted and canary), from the registry. @default none */
   readonly adapterRoutes?: () => Readonly<Record<string, AdapterRoute>>;
+  /** Picks a replica of a model server (routing/router.ts). @default none: the Service URL */
+  readonly router?: Router;
 }

@@ -10,10 +10,12 @@ import { authenticate } from "./authenticate";
 import { validate } from "./validate";
 import { authorize, enforce, inferenceInput } from "./decide";
 import { route } from "./route";
-import { proxy } from "./proxy";
+import { proxy, type ProxyCall } from "./proxy";
 import { capture, optedOut, planCapture } from "./capture";
 import type { PipelineDeps } from "./deps";
 import { journal } from "./account";
+import { prefixKey } from "../routing/balance";
+import { sendRouted } from "../routing/router";
 
 export async function inference(
   d: PipelineDeps,
@@ -61,10 +63,9 @@ export async function inference(
   }
   const plan = planCapture(d, r, decision);
   let guardFlagged = false;
-  await proxy({ agents: d.agents, metrics: d.metrics, upstreamTimeoutMs: cfg.upstreamTimeoutMs }, ctx, {
+  const upstream: Omit<ProxyCall, "target"> = {
     req,
     res,
-    target: call.target,
     body: call.body,
     stream: r.stream,
     clientWantsUsage: r.clientWantsUsage,
@@ -110,5 +111,19 @@ export async function inference(
             : undefined;
       await Promise.all([captured, journal(d.accountDeps, ctx)]);
     },
-  });
+  };
+  // The router picks a replica of the model server (and retries once elsewhere when the first
+  // fails before anything reached the client); without one, the Service URL.
+  await sendRouted(
+    d.router,
+    call.upstream,
+    { key: () => prefixKey(r.endpoint, r.body, call.upstreamModel), model: call.upstreamModel },
+    () => res.headersSent,
+    (base, report) =>
+      proxy({ agents: d.agents, metrics: d.metrics, upstreamTimeoutMs: cfg.upstreamTimeoutMs }, ctx, {
+        ...upstream,
+        target: base + r.endpoint,
+        onUpstreamStatus: report,
+      }),
+  );
 }

@@ -63,6 +63,8 @@ export interface ProxyCall {
   /** Characters of generated text per screened window of a stream. @default 200 */
   readonly screenWindowChars?: number;
   readonly log?: Logger;
+  /** Told the status the model server answered with (the router's outlier detection). */
+  readonly onUpstreamStatus?: (status: number) => void;
 }
 
 /** The content of a successful answer, when `collect` was asked for. */
@@ -110,6 +112,7 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
       },
       (ur) => {
         const status = ur.statusCode ?? 502;
+        c.onUpstreamStatus?.(status);
         if (status >= 500) d.metrics.upstreamErrors.inc({ model: ctx.model });
         if (!stream || status !== 200) relayWhole(ur, status);
         else relayStream(ur);

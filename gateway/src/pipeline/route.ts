@@ -4,7 +4,8 @@
  * streaming ones gain `stream_options.include_usage` so tokens can be counted. A flywheel
  * adapter's stable name is rewritten to the served name of one of its versions (the canary's
  * share of request ids, else the promoted one: `flywheel/split.ts`); the client keeps calling
- * the stable name, and the policy decided on it.
+ * the stable name, and the policy decided on it. Which replica of the model server gets it is
+ * the router's choice (routing/router.ts, called by the inference stage).
  */
 import { routeFor, type Catalog } from "../config";
 import { errors } from "../errors";
@@ -12,8 +13,12 @@ import { routeModel, type AdapterRoute } from "../flywheel/split";
 import type { InferenceRequest } from "./validate";
 
 export interface UpstreamCall {
-  /** Full URL of the upstream endpoint. */
+  /** Full URL of the upstream endpoint (at the model server's Service). */
   readonly target: string;
+  /** The model server's URL (the catalog route): the router picks one of its replicas. */
+  readonly upstream: string;
+  /** The model name sent upstream (a flywheel version's served name, else the requested model). */
+  readonly upstreamModel: string;
   readonly body: Buffer;
   /** The flywheel version that serves the request (a flywheel adapter only). */
   readonly version?: { readonly adapter: string; readonly version: string; readonly canary: boolean };
@@ -42,6 +47,8 @@ export function route(
       : r.raw;
   return {
     target: base + r.endpoint,
+    upstream: base,
+    upstreamModel: served ?? r.model,
     body,
     ...(served && chosen?.version
       ? { version: { adapter: r.model, version: chosen.version, canary: chosen.canary } }
