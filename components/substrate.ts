@@ -54,8 +54,16 @@ export interface PostgresConnection {
   readonly host: pulumi.Output<string>;
   readonly port: pulumi.Output<number>;
   readonly database: string;
-  /** Kubernetes Secret (in the requested namespace) with keys `username` and `password`. */
-  readonly secretName: pulumi.Output<string>;
+  /**
+   * Kubernetes Secret (in the requested namespace) with keys `username` and `password`. Absent
+   * when the service logs in with its workload identity instead ({@link iamAuth}).
+   */
+  readonly secretName?: pulumi.Output<string>;
+  /**
+   * Set when the service logs in with an IAM token its workload identity signs, fresh for every
+   * connection (RDS IAM authentication): the role to log in as. No password exists.
+   */
+  readonly iamAuth?: { readonly user: string };
   /** libpq sslmode the service must use. */
   readonly sslMode: "require" | "verify-full";
   /**
@@ -139,11 +147,16 @@ export interface Substrate {
   loadBalancerAnnotations(exposure: LoadBalancerExposure): Readonly<Record<string, string>>;
   /** Creates the ServiceAccount and credentials of one workload. */
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess;
-  /** Creates the Postgres login of a service and a Secret holding it in `namespace`. */
+  /**
+   * Creates the Postgres login of a service: a Secret holding it in `namespace`, or (where the
+   * substrate logs services in with their workload identity) the right of `client`, the
+   * service's own `bindWorkload` result, to log in as its role.
+   */
   connectPostgres(
     name: string,
     service: PostgresService,
     namespace: pulumi.Input<string>,
     opts: pulumi.ComponentResourceOptions,
+    client?: WorkloadAccess,
   ): PostgresConnection;
 }

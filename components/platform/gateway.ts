@@ -216,6 +216,27 @@ export function gatewayReplicasProblem(
 export const gatewayLabels = (instance: string) => k8sLabels("gateway", instance);
 
 /** Non-secret environment of the gateway container. */
+/**
+ * How the gateway logs in to Postgres: as the IAM-authenticated role with a fresh token per
+ * connection (`GATEWAY_PG_AUTH=rds-iam`, no password anywhere), or with the login Secret.
+ */
+export function postgresLoginEnv(
+  iamAuth: { readonly user: string } | undefined,
+  secretName: string | undefined,
+): k8s.types.input.core.v1.EnvVar[] {
+  if (iamAuth)
+    return [
+      { name: "GATEWAY_PG_AUTH", value: "rds-iam" },
+      { name: "PGUSER", value: iamAuth.user },
+    ];
+  if (!secretName)
+    throw new Error("gateway: expected a Postgres login Secret or IAM authentication, found neither");
+  return [
+    { name: "PGUSER", valueFrom: { secretKeyRef: { name: secretName, key: "username" } } },
+    { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: secretName, key: "password" } } },
+  ];
+}
+
 export function gatewayEnv(
   args: GatewayArgs,
   db: { host: string; port: number; database: string; sslMode: string },
@@ -409,10 +430,13 @@ export class Gateway extends pulumi.ComponentResource {
       { kind: "gateway", namespace: this.namespace, serviceAccountName: GATEWAY_SERVICE_ACCOUNT },
       { parent: this, dependsOn: [ns] },
     );
-    const db: PostgresConnection = s.connectPostgres(`${name}-postgres`, "gateway", this.namespace, {
-      parent: this,
-      dependsOn: [ns],
-    });
+    const db: PostgresConnection = s.connectPostgres(
+      `${name}-postgres`,
+      "gateway",
+      this.namespace,
+      { parent: this, dependsOn: [ns] },
+      access,
+    );
     const catalogCm = new k8s.core.v1.ConfigMap(
       `${name}-catalog`,
       {
@@ -448,8 +472,7 @@ export class Gateway extends pulumi.ComponentResource {
           bucket,
           s.objectStore.forcePathStyle,
         ),
-        { name: "PGUSER", valueFrom: { secretKeyRef: { name: secretName, key: "username" } } },
-        { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: secretName, key: "password" } } },
+        ...postgresLoginEnv(db.iamAuth, secretName),
         ...(db.rootCert ? [{ name: "PGSSLROOTCERT", value: `${PG_CA_DIR}/${db.rootCert.key}` }] : []),
         { name: "GATEWAY_INSTANCE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         ...s3env,

@@ -384,6 +384,13 @@ export const databaseSchema = z.strictObject({
     .max(65535, "a port RDS accepts: 1150-65535")
     .default(5432),
   /**
+   * RDS IAM authentication for the services (aws): each service logs in with a fresh IAM token
+   * through its Pod Identity, its role is granted `rds_iam` and has no password, and its IAM
+   * policy may `rds-db:connect` as that role only. Off: a generated password in a Secret. Prod
+   * refuses off. @default true in prod, false in dev
+   */
+  iamAuth: z.boolean().optional(),
+  /**
    * RDS enhanced monitoring interval in seconds (aws; FSBP RDS.6); 0 turns it off.
    * @default 0 in dev, 60 in prod
    */
