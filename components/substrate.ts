@@ -7,6 +7,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { RegistryMirrors } from "./lib/images";
+import type { ApiServerPeers } from "./lib/network-policy";
 import type { ChartMirror } from "./lib/versions";
 import type { BucketRole, Scope, WorkloadKind } from "./lib/scopes";
 
@@ -119,6 +120,11 @@ export interface Substrate {
   readonly objectStore: ObjectStore;
   /** Egress rules to the substrate's services (see {@link EgressTargets}). */
   readonly egressTargets: EgressTargets;
+  /**
+   * The Kubernetes API server as NetworkPolicy peers: where controllers reach it, and where its
+   * webhook calls come from. Default-deny namespaces of charts allow exactly these.
+   */
+  readonly apiServer: ApiServerPeers;
   /** Storage classes: `default` for general volumes. */
   readonly storageClasses: { readonly default: string };
   /** GPU placement per configured pool name. */

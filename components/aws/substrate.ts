@@ -32,7 +32,9 @@ import { Network, type Egress } from "./network";
 import { POSTGRES_CA_KEY, PostgresLogin } from "./postgres-login";
 import { pullThroughMirrors } from "./registries";
 import { ObjectStorage } from "./storage";
-import { dnsEgressRule } from "../lib/network-policy";
+import { dnsEgressRule, type ApiServerPeers } from "../lib/network-policy";
+import { formatCidr, parseCidr } from "../lib/cidr";
+import { SERVICE_CIDR } from "./layout";
 
 /**
  * Load balancers through the service controller that EKS runs in its control plane: a Network
@@ -74,6 +76,25 @@ export function awsEgressTargets(
     postgres: pulumi.output([
       { to: databaseSubnets.map(ip), ports: [{ protocol: "TCP" as const, port: databasePort }] },
     ]),
+  };
+}
+
+/**
+ * The EKS API server as NetworkPolicy peers: the control plane's network interfaces, which EKS
+ * places in the cluster's (private) subnets and which its webhook calls come from, and the
+ * `kubernetes` Service's address (the first of the service range), for network policy
+ * engines that match before the Service's translation. Port 443 on both.
+ */
+export function awsApiServerPeers(
+  privateSubnets: readonly string[],
+  serviceCidr: string = SERVICE_CIDR,
+): ApiServerPeers {
+  const svc = parseCidr(serviceCidr);
+  if (!svc) throw new Error(`expected the cluster service CIDR, found "${serviceCidr}"`);
+  const kubernetesService = formatCidr({ base: (svc.base + 1) >>> 0, prefix: 32 });
+  return {
+    peers: [...privateSubnets, kubernetesService].map((cidr) => ({ ipBlock: { cidr } })),
+    ports: [443],
   };
 }
 
@@ -203,6 +224,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   readonly provider: k8s.Provider;
   readonly objectStore: ObjectStore;
   readonly egressTargets: EgressTargets;
+  readonly apiServer: ApiServerPeers;
   readonly storageClasses: { readonly default: string };
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
   readonly ready: readonly pulumi.Resource[];
@@ -366,6 +388,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       this.network.layout.database,
       args.database.port,
     );
+    this.apiServer = awsApiServerPeers(this.network.layout.private);
     this.storageClasses = { default: this.eks.storageClassName };
     this.gpuPools = this.karpenter.placements;
     this.ready = [...this.eks.ready, ...this.karpenter.ready];

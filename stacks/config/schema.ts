@@ -89,6 +89,13 @@ export const substrateSchema = z.discriminatedUnion("kind", [
       .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "a StorageClass name")
       .default("standard"),
     /**
+     * Addresses of the cluster's API server (its endpoints and where its webhook calls come from):
+     * the NetworkPolicies of the charts' namespaces (Gatekeeper, cert-manager) admit them, on
+     * ports 443 and 6443 only. There is no portable way to learn them, so the default is any
+     * address; name your control plane's to narrow it. @default ["0.0.0.0/0"]
+     */
+    apiServerCidrs: z.array(cidr).min(1).default(["0.0.0.0/0"]),
+    /**
      * Annotations your load-balancer controller (MetalLB, kube-vip, a cloud's) needs to make a
      * `LoadBalancer` Service internal or public, e.g. a MetalLB address pool.
      * @default internal: GKE's and AKS's internal-LB annotations; public: none

@@ -45,6 +45,7 @@ export function existingClusterSubstrateArgs(config: StackConfig): ExistingClust
     })),
     registryMirrors: config.registryMirrors,
     chartMirror: config.chartMirror,
+    apiServerCidrs: config.substrate.apiServerCidrs,
     ...(config.substrate.loadBalancerAnnotations
       ? { loadBalancerAnnotations: config.substrate.loadBalancerAnnotations }
       : {}),
@@ -59,6 +60,7 @@ export function existingClusterSubstrate(config: StackConfig, _ctx: StackContext
     provider: s.provider,
     objectStore: s.objectStore,
     egressTargets: s.egressTargets,
+    apiServer: s.apiServer,
     storageClasses: s.storageClasses,
     gpuPools: s.gpuPools,
     registryMirrors: s.registryMirrors,

@@ -36,6 +36,33 @@ function flywheelFlows(ns: string): string[] {
   ];
 }
 
+/**
+ * A chart's namespace: every pod resolves names and reaches the API server; the API server
+ * reaches the webhook pods on their container port. `apiServer` is the substrate's peers.
+ */
+function chartFlows(
+  ns: string,
+  apiServer: readonly string[],
+  apiPorts: string,
+  webhooks: { pods: string; port: number }[],
+): string[] {
+  return [
+    `${ns} egress pods(*) to ${DNS}`,
+    ...apiServer.map((p) => `${ns} egress pods(*) to ${p} on ${apiPorts}`),
+    ...webhooks.flatMap((w) =>
+      apiServer.map((p) => `${ns} ingress pods(${w.pods}) from ${p} on TCP/${w.port}`),
+    ),
+  ];
+}
+const GATEKEEPER_WEBHOOK = {
+  pods: "control-plane=controller-manager,gatekeeper.sh/operation=webhook",
+  port: 8443,
+};
+const CERT_MANAGER_WEBHOOK = {
+  pods: "app.kubernetes.io/component=webhook,app.kubernetes.io/instance=cert-manager",
+  port: 10250,
+};
+
 const POLICY_FLOWS = [
   `sovereign-policy egress ${OPA} to ${DNS}`,
   `sovereign-policy egress ${OPA} to ns(kubernetes.io/metadata.name=sovereign-serving) on TCP/8000`,
@@ -52,8 +79,6 @@ const POLICY_FLOWS = [
  */
 const NOT_YET_DEFAULT_DENIED: Record<string, string[]> = {
   aws: [
-    "cert-manager",
-    "gatekeeper-system",
     "keda",
     "kueue-system",
     "sovereign-gateway",
@@ -63,7 +88,6 @@ const NOT_YET_DEFAULT_DENIED: Record<string, string[]> = {
   ],
   "existing-cluster": [
     "cnpg-system",
-    "gatekeeper-system",
     "sovereign-data",
     "sovereign-gateway",
     "sovereign-monitoring",
@@ -74,16 +98,22 @@ const NOT_YET_DEFAULT_DENIED: Record<string, string[]> = {
 function expectedFlows(stack: string): string[] {
   const config = parseConfig(rawFromStackFile(stackFile(stack)).raw);
   if (config.substrate.kind === "aws") {
-    const db = subnetLayout(
+    const layout = subnetLayout(
       config.network.cidr,
       config.network.azCount ?? (config.profile === "prod" ? 3 : 2),
-    ).database;
+    );
+    const db = layout.database;
+    // The EKS control plane's interfaces sit in the private subnets; 172.20.0.1 is the `kubernetes` Service.
+    const api = [...layout.private, "172.20.0.1/32"].map((c) => `ip:${c}`);
     const objectStore = [
       "ip:169.254.170.23/32 on TCP/80",
       ...S3_PREFIX_LIST.map((c) => `ip:${c} on TCP/443`),
     ];
     return [
       ...POLICY_FLOWS,
+      ...chartFlows("gatekeeper-system", api, "TCP/443", [GATEKEEPER_WEBHOOK]),
+      // Both shipped AWS stacks use the private CA: cert-manager reaches nothing outside.
+      ...chartFlows("cert-manager", api, "TCP/443", [CERT_MANAGER_WEBHOOK]),
       `sovereign-substrate egress pods(*) to ${DNS}`,
       ...db.map((c) => `sovereign-substrate egress pods(*) to ip:${c} on TCP/5432`),
       ...config.teams.flatMap((t) => teamFlows(`team-${t.name}`, objectStore)),
@@ -92,6 +122,8 @@ function expectedFlows(stack: string): string[] {
   }
   return [
     ...POLICY_FLOWS,
+    // No portable address of the API server: any address, on its ports only (substrate.apiServerCidrs narrows it).
+    ...chartFlows("gatekeeper-system", ["ip:0.0.0.0/0"], "TCP/443,TCP/6443", [GATEKEEPER_WEBHOOK]),
     ...config.teams.flatMap((t) =>
       teamFlows(`team-${t.name}`, ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8333"]),
     ),
