@@ -63,6 +63,28 @@ const CERT_MANAGER_WEBHOOK = {
   port: 10250,
 };
 
+/**
+ * The gateway's namespace: clients (the load balancer) on the API port, monitoring on the metrics
+ * port; out to DNS, OPA, the model servers, the substrate's Postgres and object store, and HTTPS
+ * anywhere (the identity provider has no address the kit knows).
+ */
+function gatewayFlows(postgres: readonly string[], objectStore: readonly string[]): string[] {
+  const gw =
+    "sovereign-gateway egress pods(app.kubernetes.io/instance=gateway,app.kubernetes.io/name=gateway)";
+  const gwIn =
+    "sovereign-gateway ingress pods(app.kubernetes.io/instance=gateway,app.kubernetes.io/name=gateway)";
+  return [
+    `${gw} to anywhere on TCP/443`,
+    `${gw} to ns(kubernetes.io/metadata.name=kube-system) on UDP/53,TCP/53`,
+    `${gw} to ns(kubernetes.io/metadata.name=sovereign-policy) on TCP/8181`,
+    `${gw} to ns(kubernetes.io/metadata.name=sovereign-serving) on TCP/8000`,
+    ...postgres.map((to) => `${gw} to ${to}`),
+    ...objectStore.map((to) => `${gw} to ${to}`),
+    `${gwIn} from anywhere on TCP/8080`,
+    `${gwIn} from ns(kubernetes.io/metadata.name=sovereign-monitoring) on TCP/9090`,
+  ];
+}
+
 const POLICY_FLOWS = [
   `sovereign-policy egress ${OPA} to ${DNS}`,
   `sovereign-policy egress ${OPA} to ns(kubernetes.io/metadata.name=sovereign-serving) on TCP/8000`,
@@ -78,21 +100,8 @@ const POLICY_FLOWS = [
  * by it, at addresses a NetworkPolicy cannot name portably; like KEDA's, not done yet.)
  */
 const NOT_YET_DEFAULT_DENIED: Record<string, string[]> = {
-  aws: [
-    "keda",
-    "kueue-system",
-    "sovereign-gateway",
-    "sovereign-gpu",
-    "sovereign-monitoring",
-    "sovereign-serving",
-  ],
-  "existing-cluster": [
-    "cnpg-system",
-    "sovereign-data",
-    "sovereign-gateway",
-    "sovereign-monitoring",
-    "sovereign-serving",
-  ],
+  aws: ["keda", "kueue-system", "sovereign-gpu", "sovereign-monitoring", "sovereign-serving"],
+  "existing-cluster": ["cnpg-system", "sovereign-data", "sovereign-monitoring", "sovereign-serving"],
 };
 
 function expectedFlows(stack: string): string[] {
@@ -114,6 +123,10 @@ function expectedFlows(stack: string): string[] {
       ...chartFlows("gatekeeper-system", api, "TCP/443", [GATEKEEPER_WEBHOOK]),
       // Both shipped AWS stacks use the private CA: cert-manager reaches nothing outside.
       ...chartFlows("cert-manager", api, "TCP/443", [CERT_MANAGER_WEBHOOK]),
+      ...gatewayFlows(
+        db.map((c) => `ip:${c} on TCP/5432`),
+        objectStore,
+      ),
       `sovereign-substrate egress pods(*) to ${DNS}`,
       ...db.map((c) => `sovereign-substrate egress pods(*) to ip:${c} on TCP/5432`),
       ...config.teams.flatMap((t) => teamFlows(`team-${t.name}`, objectStore)),
@@ -124,6 +137,10 @@ function expectedFlows(stack: string): string[] {
     ...POLICY_FLOWS,
     // No portable address of the API server: any address, on its ports only (substrate.apiServerCidrs narrows it).
     ...chartFlows("gatekeeper-system", ["ip:0.0.0.0/0"], "TCP/443,TCP/6443", [GATEKEEPER_WEBHOOK]),
+    ...gatewayFlows(
+      ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/5432"],
+      ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8333"],
+    ),
     ...config.teams.flatMap((t) =>
       teamFlows(`team-${t.name}`, ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8333"]),
     ),
