@@ -7,6 +7,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { RegistryMirrors } from "./lib/images";
+import type { ApiServerPeers } from "./lib/network-policy";
 import type { ChartMirror } from "./lib/versions";
 import type { BucketRole, Scope, WorkloadKind } from "./lib/scopes";
 
@@ -54,8 +55,16 @@ export interface PostgresConnection {
   readonly host: pulumi.Output<string>;
   readonly port: pulumi.Output<number>;
   readonly database: string;
-  /** Kubernetes Secret (in the requested namespace) with keys `username` and `password`. */
-  readonly secretName: pulumi.Output<string>;
+  /**
+   * Kubernetes Secret (in the requested namespace) with keys `username` and `password`. Absent
+   * when the service logs in with its workload identity instead ({@link iamAuth}).
+   */
+  readonly secretName?: pulumi.Output<string>;
+  /**
+   * Set when the service logs in with an IAM token its workload identity signs, fresh for every
+   * connection (RDS IAM authentication): the role to log in as. No password exists.
+   */
+  readonly iamAuth?: { readonly user: string };
   /** libpq sslmode the service must use. */
   readonly sslMode: "require" | "verify-full";
   /**
@@ -111,6 +120,11 @@ export interface Substrate {
   readonly objectStore: ObjectStore;
   /** Egress rules to the substrate's services (see {@link EgressTargets}). */
   readonly egressTargets: EgressTargets;
+  /**
+   * The Kubernetes API server as NetworkPolicy peers: where controllers reach it, and where its
+   * webhook calls come from. Default-deny namespaces of charts allow exactly these.
+   */
+  readonly apiServer: ApiServerPeers;
   /** Storage classes: `default` for general volumes. */
   readonly storageClasses: { readonly default: string };
   /** GPU placement per configured pool name. */
@@ -139,11 +153,16 @@ export interface Substrate {
   loadBalancerAnnotations(exposure: LoadBalancerExposure): Readonly<Record<string, string>>;
   /** Creates the ServiceAccount and credentials of one workload. */
   bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess;
-  /** Creates the Postgres login of a service and a Secret holding it in `namespace`. */
+  /**
+   * Creates the Postgres login of a service: a Secret holding it in `namespace`, or (where the
+   * substrate logs services in with their workload identity) the right of `client`, the
+   * service's own `bindWorkload` result, to log in as its role.
+   */
   connectPostgres(
     name: string,
     service: PostgresService,
     namespace: pulumi.Input<string>,
     opts: pulumi.ComponentResourceOptions,
+    client?: WorkloadAccess,
   ): PostgresConnection;
 }

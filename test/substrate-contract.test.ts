@@ -78,7 +78,14 @@ function bindEveryKind(s: CreatedSubstrate, cfg: StackConfig): Bound {
       ),
     ]),
   ) as Bound["access"];
-  const pg = s.connectPostgres("platform-gateway-db", "gateway", "sovereign-gateway", { parent });
+  // The gateway's own workload identity: a substrate may log the service in with it (RDS IAM).
+  const pg = s.connectPostgres(
+    "platform-gateway-db",
+    "gateway",
+    "sovereign-gateway",
+    { parent },
+    access.gateway,
+  );
   return { team, access, pg };
 }
 
@@ -159,7 +166,7 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
     for (const kind of KINDS) expect(sas).toContain(`sa-${kind}`);
   });
 
-  it("GIVEN a service's Postgres login THEN the connection is TLS and its Secret exists in the requested namespace", async () => {
+  it("GIVEN a service's Postgres login THEN the connection is TLS and either its Secret exists in the requested namespace or it logs in with its identity (no password at all)", async () => {
     const b = await built();
     const pg = b.result.pg;
     expect(await valueOf(pg.host)).toMatch(/\S/);
@@ -177,7 +184,18 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
         /-----BEGIN CERTIFICATE-----/,
       );
     }
-    const name = await valueOf(pg.secretName);
+    // Exactly one way to log in.
+    expect([pg.secretName !== undefined, pg.iamAuth !== undefined].filter(Boolean)).toEqual([true]);
+    if (pg.iamAuth) {
+      expect(pg.sslMode).toBe("verify-full");
+      expect(pg.iamAuth.user).toBe("gateway");
+      const inNamespace = b.recorder
+        .ofType("kubernetes:core/v1:Secret")
+        .filter((r) => r.inputs.metadata?.namespace === "sovereign-gateway");
+      expect(inNamespace.map((r) => r.name)).toEqual([]);
+      return;
+    }
+    const name = await valueOf(pg.secretName!);
     const secret = b.recorder
       .ofType("kubernetes:core/v1:Secret")
       .map((r) => ({ r, o: unwrapSecrets(r.inputs) as any }))

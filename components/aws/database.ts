@@ -7,7 +7,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { dataOpts, policyJson, serviceTrust, type Tags } from "./common";
+import { dataOpts, policyJson, serviceTrust, type Statement, type Tags } from "./common";
 import { RDS_CA_ROOTS } from "./rds-ca-bundle";
 
 /** The certificate authority RDS signs the instance's server certificate with. */
@@ -27,12 +27,46 @@ export function rdsCaBundle(region: string): string {
   return `${roots.join("\n")}\n`;
 }
 
-/** Parameter group family of a PostgreSQL version (`16.4` → `postgres16`). */
 /** The RDS instance identifier of a stack's database (unique per account and region). */
 export function databaseIdentifier(clusterName: string): string {
   return `${clusterName}-pg`;
 }
 
+/**
+ * The ARN IAM authentication checks `rds-db:connect` against: one database user of one
+ * instance, named by the instance's resource id (`db-...`, stable across renames) and the role.
+ */
+export function rdsDbUserArn(a: {
+  readonly partition: string;
+  readonly region: string;
+  readonly accountId: string;
+  readonly resourceId: string;
+  readonly user: string;
+}): string {
+  return `arn:${a.partition}:rds-db:${a.region}:${a.accountId}:dbuser:${a.resourceId}/${a.user}`;
+}
+
+/** The statement letting a workload log in as `user` with IAM tokens, and as nobody else. */
+export function rdsConnectStatement(a: {
+  readonly partition: pulumi.Input<string>;
+  readonly region: string;
+  readonly accountId: pulumi.Input<string>;
+  readonly resourceId: pulumi.Input<string>;
+  readonly user: string;
+}): Statement {
+  return {
+    Sid: "RdsIamConnect",
+    Effect: "Allow",
+    Action: ["rds-db:connect"],
+    Resource: pulumi
+      .all([a.partition, a.accountId, a.resourceId])
+      .apply(([partition, accountId, resourceId]) =>
+        rdsDbUserArn({ partition, region: a.region, accountId, resourceId, user: a.user }),
+      ),
+  };
+}
+
+/** Parameter group family of a PostgreSQL version (`16.4` → `postgres16`). */
 export function parameterFamily(version: string): string {
   const major = Number(version.split(".")[0]);
   if (!Number.isInteger(major) || major < 16)
@@ -95,6 +129,8 @@ export class Database extends pulumi.ComponentResource {
   readonly instance: aws.rds.Instance;
   readonly host: pulumi.Output<string>;
   readonly port: pulumi.Output<number>;
+  /** The instance's resource id (`db-...`), which IAM authentication ARNs name. */
+  readonly resourceId: pulumi.Output<string>;
   /** Secrets Manager ARN of the managed master credentials. */
   readonly masterSecretArn: pulumi.Output<string>;
   readonly securityGroupId: pulumi.Output<string>;
@@ -196,6 +232,7 @@ export class Database extends pulumi.ComponentResource {
     );
     this.host = this.instance.address;
     this.port = this.instance.port;
+    this.resourceId = this.instance.resourceId;
     this.masterSecretArn = this.instance.masterUserSecrets.apply((s) => s?.[0]?.secretArn ?? "");
     this.registerOutputs({ host: this.host });
   }

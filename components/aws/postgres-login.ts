@@ -1,8 +1,12 @@
 /**
- * The Postgres login of one service on RDS: a generated password kept in Secrets Manager
- * (KMS-encrypted) and projected into a Kubernetes Secret (`username`, `password`) in the
- * service's namespace; a one-shot Job in the substrate's own namespace creates (or updates)
- * the role and its database with the managed master credentials. Services connect with TLS.
+ * The Postgres login of one service on RDS. A one-shot Job in the substrate's own namespace
+ * creates the role and its database with the managed master credentials (RDS rotates them in
+ * Secrets Manager; the Job's Secret is re-read from there on every update). Then either:
+ * - IAM authentication (`iamAuth`, prod): the role is granted `rds_iam` and has no password; the
+ *   service signs a fresh IAM token per connection with its Pod Identity. Nothing static exists.
+ * - a password: generated, kept in Secrets Manager (KMS-encrypted) and projected into a
+ *   Kubernetes Secret (`username`, `password`) in the service's namespace (a dev option).
+ * Services connect with TLS, verifying the server (`verify-full`).
  */
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
@@ -23,8 +27,23 @@ export const LOGIN_SQL = [
   "SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'svc')\\gexec",
 ].join("\n");
 
-export function loginScript(): string {
-  return `set -eu\npsql -v ON_ERROR_STOP=1 -v svc="$SERVICE" -v pw="$SERVICE_PASSWORD" <<'SQL'\n${LOGIN_SQL}\nSQL\n`;
+/**
+ * The SQL of a role that logs in with IAM tokens only: no password (a previous one is removed)
+ * and membership of `rds_iam`, which RDS creates and which makes it refuse password logins.
+ */
+export const IAM_LOGIN_SQL = [
+  "SELECT format('CREATE ROLE %I LOGIN', :'svc') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'svc')\\gexec",
+  "SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD NULL', :'svc')\\gexec",
+  "SELECT format('GRANT rds_iam TO %I', :'svc')\\gexec",
+  "SELECT format('GRANT %I TO CURRENT_USER', :'svc')\\gexec",
+  "SELECT format('CREATE DATABASE %I OWNER %I', :'svc', :'svc') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'svc')\\gexec",
+  "SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'svc')\\gexec",
+].join("\n");
+
+export function loginScript(iamAuth = false): string {
+  return iamAuth
+    ? `set -eu\npsql -v ON_ERROR_STOP=1 -v svc="$SERVICE" <<'SQL'\n${IAM_LOGIN_SQL}\nSQL\n`
+    : `set -eu\npsql -v ON_ERROR_STOP=1 -v svc="$SERVICE" -v pw="$SERVICE_PASSWORD" <<'SQL'\n${LOGIN_SQL}\nSQL\n`;
 }
 
 export interface PostgresLoginArgs {
@@ -45,6 +64,8 @@ export interface PostgresLoginArgs {
   readonly caBundle: string;
   /** Keep the Secrets Manager copy this many days after deletion. @default 7 */
   readonly recoveryWindowDays?: number;
+  /** The role logs in with IAM tokens (`rds_iam`, no password, no Secrets). @default false */
+  readonly iamAuth?: boolean;
 }
 
 /** Key of the CA bundle in the `<service>-postgres-ca` ConfigMaps. */
@@ -52,47 +73,18 @@ export const POSTGRES_CA_KEY = "ca.crt";
 const CA_DIR = "/etc/postgres-ca";
 
 export class PostgresLogin extends pulumi.ComponentResource {
-  readonly secretName: pulumi.Output<string>;
+  /** The `username`/`password` Secret in the service's namespace; none with `iamAuth`. */
+  readonly secretName: pulumi.Output<string> | undefined;
   /** ConfigMap in the service's namespace holding the CA bundle ({@link POSTGRES_CA_KEY}). */
   readonly caConfigMapName: pulumi.Output<string>;
   readonly ready: pulumi.Resource[];
 
   constructor(name: string, args: PostgresLoginArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:aws:PostgresLogin", name, {}, opts);
-    const p = { parent: this };
     const kp = { parent: this, provider: args.provider };
     const svc = args.service;
-    const password = new random.RandomPassword(`${name}-password`, { length: 40, special: false }, p);
-    const secretPassword = pulumi.secret(password.result);
-
-    // The copy in Secrets Manager (operators and rotation tooling read it there).
-    const sm = new aws.secretsmanager.Secret(
-      `${name}-secret`,
-      {
-        namePrefix: `sovereign/${svc}-postgres-`,
-        description: `Postgres login of ${svc}`,
-        kmsKeyId: args.kmsKeyArn,
-        recoveryWindowInDays: args.recoveryWindowDays ?? 7,
-        tags: { ...args.tags },
-      },
-      p,
-    );
-    new aws.secretsmanager.SecretVersion(
-      `${name}-secret-value`,
-      {
-        secretId: sm.id,
-        secretString: pulumi.secret(
-          pulumi.jsonStringify({
-            username: svc,
-            password: secretPassword,
-            host: args.host,
-            port: args.port,
-            dbname: svc,
-          }),
-        ),
-      },
-      p,
-    );
+    const iam = args.iamAuth ?? false;
+    const secretPassword = iam ? undefined : this.password(name, args);
 
     const master = aws.secretsmanager
       .getSecretVersionOutput({ secretId: args.masterSecretArn }, { parent: this })
@@ -106,7 +98,7 @@ export class PostgresLogin extends pulumi.ComponentResource {
         stringData: {
           PGUSER: pulumi.secret(master.apply((m) => m.username ?? "")),
           PGPASSWORD: pulumi.secret(master.apply((m) => m.password ?? "")),
-          SERVICE_PASSWORD: secretPassword,
+          ...(secretPassword ? { SERVICE_PASSWORD: secretPassword } : {}),
         },
       },
       kp,
@@ -149,7 +141,7 @@ export class PostgresLogin extends pulumi.ComponentResource {
                 {
                   name: "login",
                   image: args.image,
-                  command: ["/bin/sh", "-c", loginScript()],
+                  command: ["/bin/sh", "-c", loginScript(iam)],
                   env: [
                     { name: "PGHOST", value: args.host },
                     { name: "PGPORT", value: pulumi.output(args.port).apply(String) },
@@ -159,7 +151,7 @@ export class PostgresLogin extends pulumi.ComponentResource {
                     { name: "SERVICE", value: svc },
                     fromSecret("PGUSER"),
                     fromSecret("PGPASSWORD"),
-                    fromSecret("SERVICE_PASSWORD"),
+                    ...(secretPassword ? [fromSecret("SERVICE_PASSWORD")] : []),
                   ],
                   resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
                   securityContext: {
@@ -178,18 +170,58 @@ export class PostgresLogin extends pulumi.ComponentResource {
       { ...kp, deleteBeforeReplace: true, dependsOn: [jobCa] },
     );
 
-    const secret = new k8s.core.v1.Secret(
-      `${name}-credentials`,
-      {
-        metadata: { name: `${svc}-postgres`, namespace: args.namespace, labels },
-        type: "Opaque",
-        stringData: { username: svc, password: secretPassword },
-      },
-      kp,
-    );
-    this.secretName = secret.metadata.name;
+    const secret = secretPassword
+      ? new k8s.core.v1.Secret(
+          `${name}-credentials`,
+          {
+            metadata: { name: `${svc}-postgres`, namespace: args.namespace, labels },
+            type: "Opaque",
+            stringData: { username: svc, password: secretPassword },
+          },
+          kp,
+        )
+      : undefined;
+    this.secretName = secret?.metadata.name;
     this.caConfigMapName = serviceCa.metadata.name;
-    this.ready = [secret, serviceCa, job];
+    this.ready = [...(secret ? [secret] : []), serviceCa, job];
     this.registerOutputs({ secretName: this.secretName });
+  }
+
+  /** A generated password for the role, with its copy in Secrets Manager (password logins only). */
+  private password(name: string, args: PostgresLoginArgs): pulumi.Output<string> {
+    const p = { parent: this };
+    const svc = args.service;
+    const password = new random.RandomPassword(`${name}-password`, { length: 40, special: false }, p);
+    const secretPassword = pulumi.secret(password.result);
+    // The copy in Secrets Manager (operators and rotation tooling read it there).
+    const sm = new aws.secretsmanager.Secret(
+      `${name}-secret`,
+      {
+        namePrefix: `sovereign/${svc}-postgres-`,
+        description: `Postgres login of ${svc}`,
+        kmsKeyId: args.kmsKeyArn,
+        recoveryWindowInDays: args.recoveryWindowDays ?? 7,
+        tags: { ...args.tags },
+      },
+      p,
+    );
+    new aws.secretsmanager.SecretVersion(
+      `${name}-secret-value`,
+      {
+        secretId: sm.id,
+        secretString: pulumi.secret(
+          pulumi.jsonStringify({
+            username: svc,
+            password: secretPassword,
+            host: args.host,
+            port: args.port,
+            dbname: svc,
+          }),
+        ),
+      },
+      p,
+    );
+
+    return secretPassword;
   }
 }

@@ -23,8 +23,8 @@ import type {
   WorkloadRequest,
 } from "../substrate";
 import { Eks, type SystemNodes } from "./eks";
-import type { Tags } from "./common";
-import { Database, databaseIdentifier, rdsCaBundle } from "./database";
+import { policyJson, type Tags } from "./common";
+import { Database, databaseIdentifier, rdsCaBundle, rdsConnectStatement } from "./database";
 import { WorkloadIdentity } from "./identity";
 import { Karpenter, type GpuPoolArgs } from "./karpenter";
 import { Keys } from "./keys";
@@ -32,7 +32,9 @@ import { Network, type Egress } from "./network";
 import { POSTGRES_CA_KEY, PostgresLogin } from "./postgres-login";
 import { pullThroughMirrors } from "./registries";
 import { ObjectStorage } from "./storage";
-import { dnsEgressRule } from "../lib/network-policy";
+import { dnsEgressRule, type ApiServerPeers } from "../lib/network-policy";
+import { formatCidr, parseCidr } from "../lib/cidr";
+import { SERVICE_CIDR } from "./layout";
 
 /**
  * Load balancers through the service controller that EKS runs in its control plane: a Network
@@ -74,6 +76,25 @@ export function awsEgressTargets(
     postgres: pulumi.output([
       { to: databaseSubnets.map(ip), ports: [{ protocol: "TCP" as const, port: databasePort }] },
     ]),
+  };
+}
+
+/**
+ * The EKS API server as NetworkPolicy peers: the control plane's network interfaces, which EKS
+ * places in the cluster's (private) subnets and which its webhook calls come from, and the
+ * `kubernetes` Service's address (the first of the service range), for network policy
+ * engines that match before the Service's translation. Port 443 on both.
+ */
+export function awsApiServerPeers(
+  privateSubnets: readonly string[],
+  serviceCidr: string = SERVICE_CIDR,
+): ApiServerPeers {
+  const svc = parseCidr(serviceCidr);
+  if (!svc) throw new Error(`expected the cluster service CIDR, found "${serviceCidr}"`);
+  const kubernetesService = formatCidr({ base: (svc.base + 1) >>> 0, prefix: 32 });
+  return {
+    peers: [...privateSubnets, kubernetesService].map((cidr) => ({ ipBlock: { cidr } })),
+    ports: [443],
   };
 }
 
@@ -176,6 +197,11 @@ export interface AwsSubstrateArgs {
     readonly enhancedMonitoringSeconds?: 0 | 1 | 5 | 10 | 15 | 30 | 60;
     /** Port the instance listens on (FSBP RDS.23). @default 5432 */
     readonly port?: number;
+    /**
+     * Services log in with IAM tokens through their Pod Identity (`rds_iam`, no password, no
+     * Secret); their role may `rds-db:connect` as their database user only. @default false
+     */
+    readonly iamAuth?: boolean;
   };
   /**
    * Images pulled from upstream registries (not from a configured mirror): with egress
@@ -198,6 +224,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   readonly provider: k8s.Provider;
   readonly objectStore: ObjectStore;
   readonly egressTargets: EgressTargets;
+  readonly apiServer: ApiServerPeers;
   readonly storageClasses: { readonly default: string };
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
   readonly ready: readonly pulumi.Resource[];
@@ -215,6 +242,8 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   private readonly namespace: k8s.core.v1.Namespace;
   /** Services already given a login: a second one would be the same Job and Secret. */
   private readonly connected = new Set<PostgresService>();
+  /** The identity behind each `bindWorkload` result (IAM authentication grants its role). */
+  private readonly identities = new WeakMap<WorkloadAccess, WorkloadIdentity>();
 
   constructor(name: string, args: AwsSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:aws:Substrate", name, {}, opts);
@@ -359,6 +388,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       this.network.layout.database,
       args.database.port,
     );
+    this.apiServer = awsApiServerPeers(this.network.layout.private);
     this.storageClasses = { default: this.eks.storageClassName };
     this.gpuPools = this.karpenter.placements;
     this.ready = [...this.eks.ready, ...this.karpenter.ready];
@@ -402,7 +432,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       },
       this.withAwsProvider(opts),
     );
-    return {
+    const access: WorkloadAccess = {
       serviceAccountName: identity.serviceAccount.metadata.name,
       env: pulumi.output([
         { name: "AWS_REGION", value: this.args.region },
@@ -411,6 +441,8 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       scopes,
       dependsOn: identity.ready,
     };
+    this.identities.set(access, identity);
+    return access;
   }
 
   connectPostgres(
@@ -418,12 +450,19 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     service: PostgresService,
     namespace: pulumi.Input<string>,
     opts: pulumi.ComponentResourceOptions,
+    client?: WorkloadAccess,
   ): PostgresConnection {
     // The login Job and its Secret are named after the service in this substrate's namespace,
     // and the role is one per database: a second login would overwrite the first one's password.
     if (this.connected.has(service))
       throw new Error(`expected one Postgres login per service, found a second one for "${service}"`);
     this.connected.add(service);
+    const iamAuth = this.args.database.iamAuth ?? false;
+    const identity = client ? this.identities.get(client) : undefined;
+    if (iamAuth && !identity)
+      throw new Error(
+        `expected the workload identity of "${service}" (its bindWorkload result) to grant it IAM authentication to Postgres, found none`,
+      );
     const login = new PostgresLogin(
       name,
       {
@@ -438,17 +477,38 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         image: this.postgresImage,
         tags: this.args.tags,
         caBundle: rdsCaBundle(this.args.region),
+        iamAuth,
       },
       this.withAwsProvider(opts),
     );
+    // The service's own role may log in as its database user, and as no other.
+    const connect =
+      iamAuth && identity
+        ? new aws.iam.RolePolicy(
+            `${name}-rds-connect`,
+            {
+              role: identity.role.id,
+              policy: policyJson([
+                rdsConnectStatement({
+                  partition: this.args.partition,
+                  region: this.args.region,
+                  accountId: this.args.accountId,
+                  resourceId: this.database.resourceId,
+                  user: service,
+                }),
+              ]),
+            },
+            { parent: opts.parent, provider: this.getProvider("aws::") },
+          )
+        : undefined;
     return {
       host: this.database.host,
       port: this.database.port,
       database: service,
-      secretName: login.secretName,
+      ...(iamAuth ? { iamAuth: { user: service } } : { secretName: login.secretName }),
       sslMode: "verify-full",
       rootCert: { configMapName: login.caConfigMapName, key: POSTGRES_CA_KEY },
-      dependsOn: login.ready,
+      dependsOn: [...login.ready, ...(connect ? [connect] : [])],
     };
   }
 }

@@ -10,6 +10,7 @@ import { GPU_TAINT } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import type { ApiServerPeers } from "../lib/network-policy";
 import { BUCKET_ROLES, workloadScopes, type BucketRole, type Expiration } from "../lib/scopes";
 import { type ChartMirror, SUBSTRATE_IMAGES, TRAINER_IMAGE } from "../lib/versions";
 import type {
@@ -145,6 +146,13 @@ export interface ExistingClusterSubstrateArgs {
   /** Where the third-party charts come from when their repositories are not reachable. @default upstream */
   readonly chartMirror?: ChartMirror;
   /**
+   * Addresses of the cluster's API server (its endpoints, and where its webhook calls come
+   * from), for the NetworkPolicies of the charts' namespaces. A cluster's control plane has no
+   * portable address, so the default admits any address, on the API server's ports only.
+   * @default ["0.0.0.0/0"]
+   */
+  readonly apiServerCidrs?: readonly string[];
+  /**
    * Annotations of internal and public `LoadBalancer` Services for the cluster's controller.
    * @default DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS
    */
@@ -185,6 +193,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   readonly provider: k8s.Provider;
   readonly objectStore: ObjectStoreInfo;
   readonly egressTargets: EgressTargets;
+  readonly apiServer: ApiServerPeers;
   readonly storageClasses: { readonly default: string };
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
@@ -365,6 +374,11 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         ports: [{ protocol: "TCP", port }],
       },
     ];
+    // The `kubernetes` Service's port and the API server's usual port behind it (kubeadm, kind, k3s).
+    this.apiServer = {
+      peers: (args.apiServerCidrs ?? ["0.0.0.0/0"]).map((cidr) => ({ ipBlock: { cidr } })),
+      ports: [443, 6443],
+    };
     this.egressTargets = {
       objectStore: pulumi.output(toData(S3_PORT)),
       postgres: pulumi.output(toData(POSTGRES_PORT)),

@@ -11,6 +11,7 @@ import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { chartNamespacePolicies, type ApiServerPeers, type ChartNamespaceFlows } from "../lib/network-policy";
 import { CHARTS, type ChartMirror, chartSource } from "../lib/versions";
 
 /** A cert-manager issuer, as a Certificate's `issuerRef` names it. */
@@ -115,7 +116,35 @@ export function certManagerValues(replicas = 1, mirrors: RegistryMirrors = {}): 
   );
 }
 
+/**
+ * The flows of cert-manager's namespace besides DNS and the API server: the API server calls
+ * the webhook on its container port (`https`, 10250 in the pinned chart; a chart test checks
+ * it). With the private CA cert-manager signs in-cluster and needs nothing else; with a
+ * customer's issuer (ACME, Vault, a cloud CA) the controller reaches it on 443 (and 80, ACME's
+ * HTTP-01 self-check), at addresses only the customer knows. Nothing scrapes cert-manager.
+ */
+export function certManagerFlows(privateCa: boolean): ChartNamespaceFlows {
+  const controller = {
+    "app.kubernetes.io/component": "controller",
+    "app.kubernetes.io/instance": "cert-manager",
+  };
+  return {
+    namespace: PLATFORM_NAMESPACES.certManager,
+    fromApiServer: [
+      {
+        pods: { "app.kubernetes.io/component": "webhook", "app.kubernetes.io/instance": "cert-manager" },
+        ports: [10250],
+      },
+    ],
+    ...(privateCa
+      ? {}
+      : { egress: [{ pods: controller, to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [80, 443] }] }),
+  };
+}
+
 export interface CertManagerArgs {
+  /** The API server as NetworkPolicy peers (`substrate.apiServer`): the namespace is default-deny. */
+  readonly apiServer: ApiServerPeers;
   /** Controller and webhook replicas (2 for HA in prod). @default 1 */
   readonly replicas?: number;
   /** Registry mirrors every cert-manager image is pulled through (`substrate.registryMirrors`). @default {} */
@@ -143,6 +172,19 @@ export class CertManager extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    // Default-deny both ways plus exactly the flows above, before the chart installs (its
+    // startup check and webhook run under them).
+    const policies = chartNamespacePolicies(
+      certManagerFlows(args.privateCaName !== undefined),
+      args.apiServer,
+      PLATFORM_NAMESPACES.monitoring,
+    ).map(
+      (np) =>
+        new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, {
+          parent: this,
+          dependsOn: [ns],
+        }),
+    );
     this.release = new k8s.helm.v3.Release(
       `${name}-release`,
       {
@@ -154,7 +196,7 @@ export class CertManager extends pulumi.ComponentResource {
           .apply((m) => certManagerValues(args.replicas ?? 1, m)),
         maxHistory: 5,
       },
-      { parent: this, dependsOn: [ns] },
+      { parent: this, dependsOn: [ns, ...policies] },
     );
     this.ready = [this.release];
     if (args.privateCaName !== undefined) {

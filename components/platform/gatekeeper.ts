@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { GPU_RESOURCE } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { chartNamespacePolicies, type ChartNamespaceFlows } from "../lib/network-policy";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import { admissionRegistryHosts, type RegistryMirrors } from "../lib/images";
 import { TENANCY_CHARTS, chartSource } from "../lib/versions";
@@ -187,6 +188,23 @@ export function gatekeeperValues(o: {
   );
 }
 
+/**
+ * The flows of Gatekeeper's namespace besides DNS and the API server: the API server calls the
+ * controller-manager's admission webhook on its container port (`webhook-server`, 8443 in the
+ * pinned chart; a chart test checks it). Nothing scrapes Gatekeeper; nothing else reaches it.
+ */
+export function gatekeeperFlows(): ChartNamespaceFlows {
+  return {
+    namespace: PLATFORM_NAMESPACES.gatekeeper,
+    fromApiServer: [
+      {
+        pods: { "control-plane": "controller-manager", "gatekeeper.sh/operation": "webhook" },
+        ports: [8443],
+      },
+    ],
+  };
+}
+
 export interface GatekeeperArgs extends GatekeeperPlanArgs {
   readonly substrate: Substrate;
   /** Webhook replicas. @default 1 */
@@ -213,6 +231,16 @@ export class Gatekeeper extends pulumi.ComponentResource {
       },
       { ...child, dependsOn: [...args.substrate.ready] },
     );
+    // Default-deny both ways plus exactly the flows above, once the chart made the namespace.
+    for (const np of chartNamespacePolicies(
+      gatekeeperFlows(),
+      args.substrate.apiServer,
+      PLATFORM_NAMESPACES.monitoring,
+    ))
+      new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, {
+        ...child,
+        dependsOn: [release],
+      });
     const templates = plan.templates.map(
       (t) =>
         new k8s.apiextensions.CustomResource(`${name}-template-${t.metadata.name}`, t, {

@@ -3,9 +3,9 @@
  * inference-log bucket), Postgres login, the catalog ConfigMap, the policy ConfigMap (the Rego
  * compiled to Wasm and its data, evaluated in process), a hardened Deployment with a
  * PodDisruptionBudget and a HorizontalPodAutoscaler, the in-cluster Service (`gatewayUrl()`),
- * a load balancer that is internal unless public exposure is opted into, and a NetworkPolicy
- * that lets the pods reach only DNS, OPA, the model servers, Postgres, the object store and the
- * identity provider. The constructor is thin: the objects are built by the pure functions below.
+ * a load balancer that is internal unless public exposure is opted into, and NetworkPolicies:
+ * the namespace is default-deny both ways, and the pods reach only DNS, OPA, the model servers,
+ * the substrate's Postgres and object store, and HTTPS (the identity provider). The constructor is thin: the objects are built by the pure functions below.
  */
 import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
@@ -23,7 +23,7 @@ import { mirrorImage } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import type { PostgresConnection, Substrate } from "../substrate";
+import type { EgressRule, PostgresConnection, Substrate } from "../substrate";
 import type { CertManagerObject, IssuerRef } from "./cert-manager";
 
 export const GATEWAY_PORT = 8080;
@@ -221,6 +221,27 @@ export function gatewayReplicasProblem(
 export const gatewayLabels = (instance: string) => k8sLabels("gateway", instance);
 
 /** Non-secret environment of the gateway container. */
+/**
+ * How the gateway logs in to Postgres: as the IAM-authenticated role with a fresh token per
+ * connection (`GATEWAY_PG_AUTH=rds-iam`, no password anywhere), or with the login Secret.
+ */
+export function postgresLoginEnv(
+  iamAuth: { readonly user: string } | undefined,
+  secretName: string | undefined,
+): k8s.types.input.core.v1.EnvVar[] {
+  if (iamAuth)
+    return [
+      { name: "GATEWAY_PG_AUTH", value: "rds-iam" },
+      { name: "PGUSER", value: iamAuth.user },
+    ];
+  if (!secretName)
+    throw new Error("gateway: expected a Postgres login Secret or IAM authentication, found neither");
+  return [
+    { name: "PGUSER", valueFrom: { secretKeyRef: { name: secretName, key: "username" } } },
+    { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: secretName, key: "password" } } },
+  ];
+}
+
 export function gatewayEnv(
   args: GatewayArgs,
   db: { host: string; port: number; database: string; sslMode: string },
@@ -357,11 +378,16 @@ export function withApiToken(
   };
 }
 
-/** Egress the pods need, nothing else; ingress on the http port, and on the metrics port from the monitoring namespace only. */
+/**
+ * Egress the pods need, nothing else; ingress on the http port, and on the metrics port from the
+ * monitoring namespace only. Postgres and the object store are the substrate's egress targets;
+ * the identity provider (OIDC discovery and keys) has no address the kit knows, so HTTPS to any
+ * address stays open.
+ */
 export function gatewayNetworkPolicySpec(
   podLabels: Record<string, string>,
-  objectStorePort: number,
-  postgresPort: number,
+  objectStore: readonly EgressRule[],
+  postgres: readonly EgressRule[],
 ): k8s.types.input.networking.v1.NetworkPolicySpec {
   const nsSel = (ns: string) => ({
     namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
@@ -378,13 +404,13 @@ export function gatewayNetworkPolicySpec(
       { to: [nsSel("kube-system")], ports: [{ protocol: "UDP", port: 53 }, tcp(53)] },
       { to: [nsSel(PLATFORM_NAMESPACES.policy)], ports: [tcp(8181)] },
       { to: [nsSel(PLATFORM_NAMESPACES.serving)], ports: [tcp(8000)] },
-      // Postgres, the object store and the identity provider may live outside the cluster.
-      // 443 is also the Kubernetes API's port on EKS (routing reads EndpointSlices).
-      { ports: [...new Set([postgresPort, objectStorePort, 443])].map(tcp) },
+      // Postgres and the object store (with, on AWS, the Pod Identity agent) where the substrate has them.
+      ...[...postgres, ...objectStore].map((r) => ({ to: [...r.to], ports: r.ports.map((p) => ({ ...p })) })),
+      // The identity provider, wherever it is; 443 is also the Kubernetes API's port on EKS
+      // (routing reads EndpointSlices).
+      { ports: [tcp(443)] },
       // The Kubernetes API where it listens on 6443 (kubeadm, kind, k3s).
       { ports: [tcp(6443)] },
-      // EKS Pod Identity agent (link-local); unused elsewhere.
-      { to: [{ ipBlock: { cidr: "169.254.170.23/32" } }], ports: [tcp(80)] },
     ],
   };
 }
@@ -473,12 +499,6 @@ export const gatewayApiTokenVolume: k8s.types.input.core.v1.Volume = {
   },
 };
 
-/** The port of a URL (explicit, or the scheme's default). */
-export function urlPort(u: string): number {
-  const url = new URL(u);
-  return url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
-}
-
 export class Gateway extends pulumi.ComponentResource {
   readonly namespace: pulumi.Output<string>;
   /** In-cluster base URL (`gatewayUrl()`). */
@@ -517,10 +537,13 @@ export class Gateway extends pulumi.ComponentResource {
       { kind: "gateway", namespace: this.namespace, serviceAccountName: GATEWAY_SERVICE_ACCOUNT },
       { parent: this, dependsOn: [ns] },
     );
-    const db: PostgresConnection = s.connectPostgres(`${name}-postgres`, "gateway", this.namespace, {
-      parent: this,
-      dependsOn: [ns],
-    });
+    const db: PostgresConnection = s.connectPostgres(
+      `${name}-postgres`,
+      "gateway",
+      this.namespace,
+      { parent: this, dependsOn: [ns] },
+      access,
+    );
     const catalogCm = new k8s.core.v1.ConfigMap(
       `${name}-catalog`,
       {
@@ -571,8 +594,7 @@ export class Gateway extends pulumi.ComponentResource {
           bucket,
           s.objectStore.forcePathStyle,
         ),
-        { name: "PGUSER", valueFrom: { secretKeyRef: { name: secretName, key: "username" } } },
-        { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: secretName, key: "password" } } },
+        ...postgresLoginEnv(db.iamAuth, secretName),
         ...(db.rootCert ? [{ name: "PGSSLROOTCERT", value: `${PG_CA_DIR}/${db.rootCert.key}` }] : []),
         { name: "GATEWAY_INSTANCE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         ...s3env,
@@ -722,13 +744,22 @@ export class Gateway extends pulumi.ComponentResource {
       },
       k,
     );
+    // Default-deny both ways for every pod of the namespace; the gateway's own flows below.
+    new k8s.networking.v1.NetworkPolicy(
+      `${name}-netpol-default-deny`,
+      {
+        metadata: { name: "default-deny", namespace: this.namespace, labels },
+        spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
+      },
+      k,
+    );
     new k8s.networking.v1.NetworkPolicy(
       `${name}-netpol`,
       {
         metadata: { name: "gateway", namespace: this.namespace, labels },
         spec: pulumi
-          .all([s.objectStore.endpoint, db.port])
-          .apply(([endpoint, pgPort]) => gatewayNetworkPolicySpec(selector, urlPort(endpoint), pgPort)),
+          .all([s.egressTargets.objectStore, s.egressTargets.postgres])
+          .apply(([objectStore, postgres]) => gatewayNetworkPolicySpec(selector, objectStore, postgres)),
       },
       k,
     );

@@ -33,6 +33,14 @@ export interface PostgresConfig {
   readonly database: string;
   readonly user: string;
   readonly password?: string;
+  /**
+   * How the gateway logs in (`GATEWAY_PG_AUTH`): `password` (`PGPASSWORD`), or `rds-iam`: a
+   * fresh RDS IAM authentication token per new connection, signed with the workload's AWS
+   * credentials (Pod Identity) for `region`; needs `verify-full` and no `PGPASSWORD`.
+   */
+  readonly auth?: "password" | "rds-iam";
+  /** Region of the RDS instance (`AWS_REGION`), with `rds-iam`. */
+  readonly region?: string;
   readonly sslMode: "disable" | "require" | "verify-full";
   /**
    * PEM file of the CA(s) the server certificate must chain to (`PGSSLROOTCERT`); with
@@ -221,6 +229,21 @@ export function loadConfig(
   if (rootCertFile && sslMode !== "verify-full") {
     problems.push(`PGSSLROOTCERT: only used with PGSSLMODE=verify-full, found PGSSLMODE "${sslMode}"`);
   }
+  const pgAuth = str("GATEWAY_PG_AUTH", "password");
+  if (!["password", "rds-iam"].includes(pgAuth))
+    problems.push(`GATEWAY_PG_AUTH: expected password or rds-iam, found "${pgAuth}"`);
+  if (pgAuth === "rds-iam") {
+    if (sslMode !== "verify-full")
+      problems.push(
+        `PGSSLMODE: expected verify-full with GATEWAY_PG_AUTH=rds-iam (the token is a credential), found "${sslMode}"`,
+      );
+    if (env.PGPASSWORD)
+      problems.push("PGPASSWORD: expected none with GATEWAY_PG_AUTH=rds-iam (no static password), found one");
+    if (!env.AWS_REGION)
+      problems.push(
+        "AWS_REGION: expected the region of the RDS instance with GATEWAY_PG_AUTH=rds-iam, found nothing",
+      );
+  }
   const certFile = env.GATEWAY_TLS_CERT_FILE || undefined;
   const keyFile = env.GATEWAY_TLS_KEY_FILE || undefined;
   if ((certFile === undefined) !== (keyFile === undefined)) {
@@ -278,6 +301,8 @@ export function loadConfig(
       database: str("PGDATABASE", "gateway"),
       user: str("PGUSER", "gateway"),
       password: env.PGPASSWORD,
+      auth: pgAuth as PostgresConfig["auth"],
+      ...(pgAuth === "rds-iam" && env.AWS_REGION ? { region: env.AWS_REGION } : {}),
       sslMode: sslMode as PostgresConfig["sslMode"],
       ...(rootCertFile ? { rootCertFile } : {}),
       poolSize: int("GATEWAY_PG_POOL_SIZE", 4),

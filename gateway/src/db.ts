@@ -10,6 +10,8 @@ import type { PostgresConfig } from "./config";
 import type { ApiKeyRecord } from "./auth";
 import type { Batch } from "./spill-queue";
 import type { Logger } from "./log";
+import { rdsTokenPassword } from "./rds-token";
+import { credentialsProvider } from "./s3";
 
 /** Arbitrary constant key of the advisory lock that serializes migrations. */
 export const MIGRATION_LOCK_KEY = 7_361_229_001;
@@ -160,13 +162,37 @@ export function postgresTls(
   };
 }
 
-export function createPool(cfg: PostgresConfig, log: Logger): Pool {
+/**
+ * The pool's password: the configured one, or with `rds-iam` a function `pg` calls for every
+ * new connection, returning a fresh IAM token signed with the credentials in `env` (Pod Identity).
+ */
+export function poolPassword(
+  cfg: PostgresConfig,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  now?: () => Date,
+): string | (() => Promise<string>) | undefined {
+  if (cfg.auth !== "rds-iam") return cfg.password;
+  return rdsTokenPassword({
+    host: cfg.host,
+    port: cfg.port,
+    user: cfg.user,
+    region: cfg.region ?? "",
+    credentials: credentialsProvider(env),
+    ...(now ? { now } : {}),
+  });
+}
+
+export function createPool(
+  cfg: PostgresConfig,
+  log: Logger,
+  password: ReturnType<typeof poolPassword> = poolPassword(cfg),
+): Pool {
   const pool = new Pool({
     host: cfg.host,
     port: cfg.port,
     database: cfg.database,
     user: cfg.user,
-    password: cfg.password,
+    password,
     max: cfg.poolSize,
     ssl: postgresTls(cfg),
     connectionTimeoutMillis: 2000,

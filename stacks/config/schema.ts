@@ -89,6 +89,13 @@ export const substrateSchema = z.discriminatedUnion("kind", [
       .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "a StorageClass name")
       .default("standard"),
     /**
+     * Addresses of the cluster's API server (its endpoints and where its webhook calls come from):
+     * the NetworkPolicies of the charts' namespaces (Gatekeeper, cert-manager) admit them, on
+     * ports 443 and 6443 only. There is no portable way to learn them, so the default is any
+     * address; name your control plane's to narrow it. @default ["0.0.0.0/0"]
+     */
+    apiServerCidrs: z.array(cidr).min(1).default(["0.0.0.0/0"]),
+    /**
      * Annotations your load-balancer controller (MetalLB, kube-vip, a cloud's) needs to make a
      * `LoadBalancer` Service internal or public, e.g. a MetalLB address pool.
      * @default internal: GKE's and AKS's internal-LB annotations; public: none
@@ -389,6 +396,13 @@ export const databaseSchema = z.strictObject({
     .min(1150, "a port RDS accepts: 1150-65535")
     .max(65535, "a port RDS accepts: 1150-65535")
     .default(5432),
+  /**
+   * RDS IAM authentication for the services (aws): each service logs in with a fresh IAM token
+   * through its Pod Identity, its role is granted `rds_iam` and has no password, and its IAM
+   * policy may `rds-db:connect` as that role only. Off: a generated password in a Secret. Prod
+   * refuses off. @default true in prod, false in dev
+   */
+  iamAuth: z.boolean().optional(),
   /**
    * RDS enhanced monitoring interval in seconds (aws; FSBP RDS.6); 0 turns it off.
    * @default 0 in dev, 60 in prod

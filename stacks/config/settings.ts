@@ -47,6 +47,8 @@ export interface ProfileChoices {
   readonly httpsIdentity: boolean;
   /** The gateway's listener must serve TLS (`gateway.tls.mode: off` is refused). */
   readonly gatewayRequiresTls: boolean;
+  /** Services log in to RDS with IAM tokens (aws); a static password is refused. */
+  readonly rdsIamAuth: boolean;
 }
 
 export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
@@ -67,6 +69,7 @@ export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
     gatewayAuditSync: false,
     httpsIdentity: false,
     gatewayRequiresTls: false,
+    rdsIamAuth: false,
   },
   prod: {
     azCount: 3,
@@ -85,6 +88,7 @@ export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
     gatewayAuditSync: true,
     httpsIdentity: true,
     gatewayRequiresTls: true,
+    rdsIamAuth: true,
   },
 };
 
@@ -129,6 +133,10 @@ export interface StackSettings {
     readonly instances: number;
     /** Fewest in-cluster Postgres instances accepted. */
     readonly minInstances: number;
+    /** Services log in to RDS with IAM tokens, no static password (aws). */
+    readonly iamAuth: boolean;
+    /** `database.iamAuth: false` is refused on aws (no static passwords in prod). */
+    readonly requireIamAuth: boolean;
   };
   readonly objectStore: {
     /** In-cluster SeaweedFS topology. */
@@ -208,6 +216,8 @@ export function resolveSettings(config: StackConfig): StackSettings {
       enhancedMonitoringSeconds: config.database.enhancedMonitoringSeconds ?? p.enhancedMonitoringSeconds,
       instances: config.database.instances ?? (p.databaseHa ? 3 : 1),
       minInstances: p.databaseHa ? 3 : 1,
+      iamAuth: config.substrate.kind === "aws" && (config.database.iamAuth ?? p.rdsIamAuth),
+      requireIamAuth: p.rdsIamAuth,
     },
     objectStore: { mode: p.databaseHa ? "distributed" : "single" },
     gateway: {

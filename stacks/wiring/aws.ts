@@ -86,6 +86,7 @@ export function awsSubstrateArgs(
       multiAz: s.database.multiAz,
       enhancedMonitoringSeconds: s.database.enhancedMonitoringSeconds,
       port: config.database.port,
+      iamAuth: s.database.iamAuth,
     },
     images: upstreamImages(config),
     registryMirrors: config.registryMirrors,

@@ -48,6 +48,7 @@ export function existingClusterSubstrateArgs(config: StackConfig): ExistingClust
     chartMirror: config.chartMirror,
     // Captures and flywheel datasets expire only where a team's retention says so.
     expirations: retentionExpirations(config.teams),
+    apiServerCidrs: config.substrate.apiServerCidrs,
     ...(config.substrate.loadBalancerAnnotations
       ? { loadBalancerAnnotations: config.substrate.loadBalancerAnnotations }
       : {}),
@@ -62,6 +63,7 @@ export function existingClusterSubstrate(config: StackConfig, _ctx: StackContext
     provider: s.provider,
     objectStore: s.objectStore,
     egressTargets: s.egressTargets,
+    apiServer: s.apiServer,
     storageClasses: s.storageClasses,
     gpuPools: s.gpuPools,
     registryMirrors: s.registryMirrors,

@@ -58,6 +58,7 @@ export function wireGatewayTls(config: StackConfig, ctx: StackContext, substrate
   const cm = new CertManager(
     "cert-manager",
     {
+      apiServer: substrate.apiServer,
       replicas: resolveSettings(config).opa.replicas,
       registryMirrors: substrate.registryMirrors,
       chartMirror: substrate.chartMirror,

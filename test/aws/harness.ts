@@ -54,9 +54,13 @@ export async function build(stack: string, mutate?: (raw: Record<string, any>) =
     gateway: bind("gateway"),
     policy: bind("policy"),
   };
-  const postgres = substrate.connectPostgres("platform-gateway-db", "gateway", "sovereign-gateway", {
-    parent: caller,
-  });
+  const postgres = substrate.connectPostgres(
+    "platform-gateway-db",
+    "gateway",
+    "sovereign-gateway",
+    { parent: caller },
+    access.gateway,
+  );
   await settle();
   return { config, recorder, substrate, access, postgres };
 }

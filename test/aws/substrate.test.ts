@@ -4,6 +4,7 @@
  * IMDSv2 with one hop, endpoint access and data protection per profile, GPU taints/labels).
  */
 import { rdsCaBundle } from "../../components/aws/database";
+import { loginScript } from "../../components/aws/postgres-login";
 import { beforeAll, describe, expect, it } from "vitest";
 import { GPU_POOL_LABEL, GPU_TAINT, GPU_TYPE_LABEL } from "../../components/lib/gpu-catalog";
 import { BUCKET_ROLES, workloadScopes } from "../../components/lib/scopes";
@@ -375,7 +376,8 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
         "aws:eks/podIdentityAssociation:PodIdentityAssociation",
         "aws:rds/subnetGroup:SubnetGroup",
         "aws:rds/parameterGroup:ParameterGroup",
-        "aws:secretsmanager/secret:Secret",
+        // Prod has no service passwords (IAM authentication), so no Secrets Manager secret.
+        ...(prod ? [] : ["aws:secretsmanager/secret:Secret"]),
       ]) {
         const rs = b.recorder.ofType(t);
         expect(rs.length, t).toBeGreaterThan(0);
@@ -434,52 +436,85 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       );
     });
 
-    it("THEN connectPostgres projects a secret password into a Secret in the service namespace, and the host is the RDS endpoint", async () => {
-      const c = b.postgres;
-      expect(await valueOf(c.host)).toBe("substrate-database-postgres.db.example");
-      expect(await valueOf(c.port)).toBe(5432);
-      expect(c.database).toBe("gateway");
-      expect(c.sslMode).toBe("verify-full");
-      expect(await valueOf(c.secretName)).toBe("gateway-postgres");
-      const secret = b.recorder.one("kubernetes:core/v1:Secret", "platform-gateway-db-credentials");
-      expect(secret.inputs.metadata.namespace).toBe("sovereign-gateway");
-      expect(unsecret(secret.inputs.stringData)).toEqual({
-        username: "gateway",
-        password: "generated-platform-gateway-db-password-0123456789abcdef",
+    if (prod)
+      it("THEN with IAM authentication (prod) there is no password anywhere: the role gets rds_iam, and the gateway's Pod Identity role may connect as it only", () => {
+        const c = b.postgres;
+        expect(c.iamAuth).toEqual({ user: "gateway" });
+        expect(c.secretName).toBeUndefined();
+        expect(b.recorder.ofType("aws:secretsmanager/secret:Secret")).toEqual([]);
+        expect(b.recorder.ofType("random:index/randomPassword:RandomPassword")).toEqual([]);
+        const secrets = b.recorder.ofType("kubernetes:core/v1:Secret").map((r) => r.name);
+        expect(secrets).toEqual(["platform-gateway-db-job-secret"]);
+        expect(
+          Object.keys(unsecret(b.recorder.one("kubernetes:core/v1:Secret").inputs.stringData)).sort(),
+        ).toEqual(["PGPASSWORD", "PGUSER"]);
+        const job = b.recorder.one("kubernetes:batch/v1:Job").inputs.spec.template.spec.containers[0];
+        expect(job.command).toEqual(["/bin/sh", "-c", loginScript(true)]);
+        expect(job.env.map((e: any) => e.name)).not.toContain("SERVICE_PASSWORD");
+        const connect = b.recorder.one("aws:iam/rolePolicy:RolePolicy", "platform-gateway-db-rds-connect");
+        expect(json(connect.inputs.policy).Statement).toEqual([
+          {
+            Sid: "RdsIamConnect",
+            Effect: "Allow",
+            Action: ["rds-db:connect"],
+            Resource: "arn:aws:rds-db:eu-central-1:123456789012:dbuser:db-SUBSTRATEDATABASEPOSTGRES/gateway",
+          },
+        ]);
+        // Attached to the role the gateway's ServiceAccount is associated with (its S3 policy's role).
+        const gatewayPolicy = b.recorder.one("aws:iam/rolePolicy:RolePolicy", "platform-gateway-policy");
+        expect(connect.inputs.role).toBe(gatewayPolicy.inputs.role);
+        expect(() =>
+          b.substrate.connectPostgres("other-db", "other" as never, "elsewhere", {}, undefined),
+        ).toThrow('expected the workload identity of "other" (its bindWorkload result)');
       });
-      expect(secret.secretPaths).toContain("stringData");
-      const jobSecret = b.recorder.one("kubernetes:core/v1:Secret", "platform-gateway-db-job-secret");
-      expect(jobSecret.secretPaths).toContain("stringData");
-      expect(unsecret(jobSecret.inputs.stringData)).toMatchObject({
-        PGUSER: "sovereign_admin",
-        PGPASSWORD: "mock-master-password",
+    else
+      it("THEN connectPostgres projects a secret password into a Secret in the service namespace, and the host is the RDS endpoint", async () => {
+        const c = b.postgres;
+        expect(await valueOf(c.host)).toBe("substrate-database-postgres.db.example");
+        expect(await valueOf(c.port)).toBe(5432);
+        expect(c.database).toBe("gateway");
+        expect(c.sslMode).toBe("verify-full");
+        expect(c.iamAuth).toBeUndefined();
+        expect(await valueOf(c.secretName)).toBe("gateway-postgres");
+        const secret = b.recorder.one("kubernetes:core/v1:Secret", "platform-gateway-db-credentials");
+        expect(secret.inputs.metadata.namespace).toBe("sovereign-gateway");
+        expect(unsecret(secret.inputs.stringData)).toEqual({
+          username: "gateway",
+          password: "generated-platform-gateway-db-password-0123456789abcdef",
+        });
+        expect(secret.secretPaths).toContain("stringData");
+        const jobSecret = b.recorder.one("kubernetes:core/v1:Secret", "platform-gateway-db-job-secret");
+        expect(jobSecret.secretPaths).toContain("stringData");
+        expect(unsecret(jobSecret.inputs.stringData)).toMatchObject({
+          PGUSER: "sovereign_admin",
+          PGPASSWORD: "mock-master-password",
+        });
+        const sm = b.recorder.one("aws:secretsmanager/secretVersion:SecretVersion");
+        expect(sm.secretPaths).toContain("secretString");
+        const job = b.recorder.one("kubernetes:batch/v1:Job").inputs.spec.template.spec.containers[0];
+        expect(job.env.find((e: any) => e.name === "PGSSLMODE").value).toBe("verify-full");
+        // The Job verifies RDS against the pinned bundle of the stack's region, mounted where PGSSLROOTCERT points.
+        const pod = b.recorder.one("kubernetes:batch/v1:Job").inputs.spec.template.spec;
+        const vol = pod.volumes.find((v: any) => v.configMap);
+        const mount = job.volumeMounts.find((m: any) => m.name === vol.name);
+        const cm = b.recorder
+          .ofType("kubernetes:core/v1:ConfigMap")
+          .find(
+            (r) =>
+              r.inputs.metadata.name === vol.configMap.name &&
+              r.inputs.metadata.namespace === "sovereign-substrate",
+          )!;
+        const file = job.env.find((e: any) => e.name === "PGSSLROOTCERT").value as string;
+        expect(file.startsWith(`${mount.mountPath}/`)).toBe(true);
+        expect(cm.inputs.data[file.slice(mount.mountPath.length + 1)]).toBe(rdsCaBundle("eu-central-1"));
+        // Without egress (prod) the image comes through the account's ECR pull-through cache.
+        expect(job.image).toBe(
+          prod
+            ? "123456789012.dkr.ecr.eu-central-1.amazonaws.com/ecr-public/docker/library/postgres:16.10-alpine"
+            : "public.ecr.aws/docker/library/postgres:16.10-alpine",
+        );
+        expect(job.env.find((e: any) => e.name === "PGPASSWORD").value).toBeUndefined();
       });
-      const sm = b.recorder.one("aws:secretsmanager/secretVersion:SecretVersion");
-      expect(sm.secretPaths).toContain("secretString");
-      const job = b.recorder.one("kubernetes:batch/v1:Job").inputs.spec.template.spec.containers[0];
-      expect(job.env.find((e: any) => e.name === "PGSSLMODE").value).toBe("verify-full");
-      // The Job verifies RDS against the pinned bundle of the stack's region, mounted where PGSSLROOTCERT points.
-      const pod = b.recorder.one("kubernetes:batch/v1:Job").inputs.spec.template.spec;
-      const vol = pod.volumes.find((v: any) => v.configMap);
-      const mount = job.volumeMounts.find((m: any) => m.name === vol.name);
-      const cm = b.recorder
-        .ofType("kubernetes:core/v1:ConfigMap")
-        .find(
-          (r) =>
-            r.inputs.metadata.name === vol.configMap.name &&
-            r.inputs.metadata.namespace === "sovereign-substrate",
-        )!;
-      const file = job.env.find((e: any) => e.name === "PGSSLROOTCERT").value as string;
-      expect(file.startsWith(`${mount.mountPath}/`)).toBe(true);
-      expect(cm.inputs.data[file.slice(mount.mountPath.length + 1)]).toBe(rdsCaBundle("eu-central-1"));
-      // Without egress (prod) the image comes through the account's ECR pull-through cache.
-      expect(job.image).toBe(
-        prod
-          ? "123456789012.dkr.ecr.eu-central-1.amazonaws.com/ecr-public/docker/library/postgres:16.10-alpine"
-          : "public.ecr.aws/docker/library/postgres:16.10-alpine",
-      );
-      expect(job.env.find((e: any) => e.name === "PGPASSWORD").value).toBeUndefined();
-    });
 
     it("THEN the inference-log bucket has object lock exactly when configured (prod ships it on)", () => {
       const logs = b.recorder.one("aws:s3/bucket:Bucket", "substrate-storage-inference-logs");

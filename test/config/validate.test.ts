@@ -229,6 +229,26 @@ describe("stack config validation", () => {
     for (const i of issues) expect(i.message).toMatch(/expected .+/);
   });
 
+  it("GIVEN database.iamAuth false in prod on aws WHEN validated THEN static passwords are refused; in dev it is a choice", () => {
+    const prod = shipped("aws-prod");
+    prod.database = { ...(prod.database as object), iamAuth: false };
+    expect(issuesOf(prod)).toEqual([
+      {
+        path: "sovereign:database.iamAuth",
+        message:
+          'expected true in profile "prod" (services log in to RDS with IAM tokens; no static passwords in prod), found false',
+      },
+    ]);
+    const dev = shipped("aws-dev");
+    for (const iamAuth of [true, false]) {
+      dev.database = { ...(dev.database as object), iamAuth };
+      expect(issuesOf(dev), String(iamAuth)).toEqual([]);
+    }
+    const local = shipped("local");
+    local.database = { ...(local.database as object), iamAuth: true };
+    expect(issuesOf(local).map((i) => i.path)).toEqual(["sovereign:database.iamAuth"]);
+  });
+
   it("GIVEN secrets set in plain text WHEN validated THEN it is an error; set with --secret THEN it is accepted", () => {
     const raw = shipped("local");
     raw.secrets = { grafanaOidcClientSecret: "s3cr3t" };

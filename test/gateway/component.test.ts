@@ -123,7 +123,13 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
   });
 
   it("WHEN the NetworkPolicy is read THEN ingress is the http port, the metrics port from the monitoring namespace only, and egress is limited to what the gateway calls", () => {
-    const np = one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs.spec;
+    const policies = recorder.ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy").map((r) => r.inputs);
+    // The namespace is default-deny both ways; the gateway's own policy adds its flows.
+    expect(policies.find((p) => p.metadata.name === "default-deny")!.spec).toEqual({
+      podSelector: {},
+      policyTypes: ["Ingress", "Egress"],
+    });
+    const np = policies.find((p) => p.metadata.name === "gateway")!.spec;
     expect(np.policyTypes).toEqual(["Ingress", "Egress"]);
     expect(np.ingress).toEqual([
       { ports: [{ protocol: "TCP", port: 8080 }] },
@@ -149,7 +155,13 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     );
     expect(targets).toContainEqual({ ns: PLATFORM_NAMESPACES.policy, ports: [8181] });
     expect(targets).toContainEqual({ ns: PLATFORM_NAMESPACES.serving, ports: [8000] });
-    expect(targets).toContainEqual({ ns: undefined, ports: [5432, 8333, 443] });
+    // Postgres and the object store where the substrate says (the double's "fake" namespace), not
+    // their ports on every address; only HTTPS (the identity provider) goes anywhere.
+    expect(targets).toContainEqual({ ns: "fake", ports: [5432] });
+    expect(targets).toContainEqual({ ns: "fake", ports: [8333] });
+    expect(targets.filter((t: { ns?: string }) => t.ns === undefined)).toEqual([
+      { ns: undefined, ports: [443] },
+    ]);
   });
 
   it("WHEN the policy ConfigMap is mounted as the pod mounts it THEN the gateway's own loader decides with it, on the data OPA gets, and a change of it rolls no pod", async () => {

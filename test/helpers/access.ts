@@ -23,10 +23,11 @@ function grantsOf(actions: readonly string[], target: string): string[] {
 export function awsAccessTable(recorder: ResourceRecorder): AccessTable {
   const table: AccessTable = {};
   for (const assoc of recorder.ofType("aws:eks/podIdentityAssociation:PodIdentityAssociation")) {
-    const base = assoc.name.replace(/-association$/, "").replace(/-identity$/, "");
+    // Every inline policy of the role the association binds (followed through the recorded inputs).
+    const roles = assoc.propertyDependencies.roleArn ?? [];
     const policies = recorder
       .ofType("aws:iam/rolePolicy:RolePolicy")
-      .filter((p) => p.name === `${base}-policy` || p.name === `${base}-identity-policy`);
+      .filter((p) => (p.propertyDependencies.role ?? []).some((r) => roles.includes(r)));
     const grants: string[] = [];
     for (const p of policies) {
       const doc = JSON.parse(p.inputs.policy as string) as { Statement: any[] };
@@ -35,6 +36,9 @@ export function awsAccessTable(recorder: ResourceRecorder): AccessTable {
         for (const r of [s.Resource].flat() as string[]) {
           const m = /^arn:aws:s3:::(.+\/.*)$/.exec(r);
           if (m) grants.push(...grantsOf([s.Action].flat(), m[1]));
+          // RDS IAM authentication: log in as one database user of one instance.
+          const db = /^arn:aws:rds-db:[^:]+:\d+:dbuser:[^/]+\/(.+)$/.exec(r);
+          if (db && [s.Action].flat().includes("rds-db:connect")) grants.push(`connect postgres as ${db[1]}`);
         }
       }
     }

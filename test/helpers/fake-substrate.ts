@@ -45,6 +45,7 @@ export function fakeSubstrate(
         inferenceLogs: bucket("inference-logs"),
       },
     },
+    apiServer: { peers: [{ ipBlock: { cidr: "192.0.2.10/32" } }], ports: [6443] },
     // The double's services are in-cluster, in namespace "fake".
     egressTargets: {
       objectStore: pulumi.output([

@@ -431,6 +431,8 @@ function defaultOutputs(
         // As RDS does: the instance listens where `port` says, 5432 by default.
         endpoint: `${name}.db.example:${Number(inputs.port ?? 5432)}`,
         port: Number(inputs.port ?? 5432),
+        // As RDS does: a stable resource id, which IAM authentication ARNs name.
+        resourceId: `db-${name.toUpperCase().replace(/[^A-Z0-9]/g, "")}`,
         masterUserSecrets: [{ secretArn: arn("secretsmanager", `secret:${name}`) }],
       };
     default:

@@ -52,6 +52,11 @@ function asPostgresUser(): { uid: number; gid: number } | undefined {
 export interface PostgresOptions {
   /** Serve TLS with this certificate and key (PEM files; copied into the server's directory). */
   readonly tls?: { readonly cert: string; readonly key: string };
+  /**
+   * Roles that must log in with their password (SCRAM) over TCP; every other role keeps `trust`.
+   * @default []
+   */
+  readonly passwordRoles?: readonly string[];
 }
 
 export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresInstance> {
@@ -88,6 +93,11 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     "--no-sync",
     "--no-instructions",
   ]);
+  if (options.passwordRoles?.length) {
+    const hba = path.join(dataDir, "pg_hba.conf");
+    const lines = options.passwordRoles.map((r) => `host all ${r} 127.0.0.1/32 scram-sha-256\n`).join("");
+    fs.writeFileSync(hba, lines + fs.readFileSync(hba, "utf8"));
+  }
   const port = await freePort();
   let opts = `-p ${port} -k ${sockDir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100`;
   if (options.tls) {

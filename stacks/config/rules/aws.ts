@@ -191,8 +191,34 @@ export const rdsCaCoversRegion: Rule = ({ config }) => {
   ];
 };
 
+/**
+ * RDS IAM authentication exists on aws only; prod refuses static passwords there (every service
+ * logs in with IAM tokens through its Pod Identity).
+ */
+export const rdsIamAuth: Rule = ({ config, settings }) => {
+  const set = config.database.iamAuth;
+  if (config.substrate.kind !== "aws")
+    return set
+      ? [
+          issue(
+            "database.iamAuth",
+            `expected it unset or false on substrate "${config.substrate.kind}" (RDS IAM authentication is for RDS on aws), found true`,
+          ),
+        ]
+      : [];
+  if (settings.database.requireIamAuth && !settings.database.iamAuth)
+    return [
+      issue(
+        "database.iamAuth",
+        `expected true in profile "${config.profile}" (services log in to RDS with IAM tokens; no static passwords in prod), found false`,
+      ),
+    ];
+  return [];
+};
+
 export const AWS_RULES: Rule[] = [
   accountBaselineNeedsAws,
+  rdsIamAuth,
   networkValid,
   rdsCaCoversRegion,
   endpointAccess,

@@ -1,0 +1,75 @@
+/**
+ * The login Job's script, run as the Job runs it (`/bin/sh -c`, psql, the Job's environment)
+ * against a real PostgreSQL. RDS's `rds_iam` role is created here as RDS creates it; what RDS
+ * then does with it (refusing passwords, accepting tokens) is not reproducible here.
+ */
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loginScript } from "../../components/aws/postgres-login";
+import { startPostgres, type PostgresInstance } from "../helpers/postgres";
+import { toolPath } from "../helpers/tools";
+
+let pg: PostgresInstance;
+beforeAll(async () => {
+  pg = await startPostgres();
+  // As on RDS: the IAM role exists, and the master user is not a superuser.
+  pg.psql("CREATE ROLE rds_iam; CREATE ROLE sovereign_admin LOGIN CREATEROLE CREATEDB");
+});
+afterAll(() => pg?.destroy());
+
+/** Runs the Job's command with the Job's variables; returns the exit status and stderr. */
+function runJob(
+  iamAuth: boolean,
+  service: string,
+  password?: string,
+): { status: number | null; stderr: string } {
+  const r = spawnSync("/bin/sh", ["-c", loginScript(iamAuth)], {
+    encoding: "utf8",
+    env: {
+      PATH: `${path.dirname(toolPath("psql"))}:${process.env.PATH}`,
+      PGHOST: "127.0.0.1",
+      PGPORT: String(pg.port),
+      PGUSER: "sovereign_admin",
+      PGDATABASE: "postgres",
+      SERVICE: service,
+      ...(password ? { SERVICE_PASSWORD: password } : {}),
+    },
+    timeout: 60_000,
+  });
+  return { status: r.status, stderr: r.stderr };
+}
+
+const role = (name: string) =>
+  pg
+    .psql(
+      `SELECT rolcanlogin, rolpassword IS NULL, pg_has_role('${name}', 'rds_iam', 'MEMBER'), ` +
+        `(SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '${name}') ` +
+        `FROM pg_authid WHERE rolname = '${name}'`,
+    )
+    .trim();
+
+describe("GIVEN the IAM login script", () => {
+  it("WHEN it runs twice THEN the role logs in, has no password, is a member of rds_iam and owns its database", () => {
+    for (let i = 0; i < 2; i++) expect(runJob(true, "gateway")).toMatchObject({ status: 0 });
+    expect(role("gateway")).toBe("t|t|t|gateway");
+  });
+
+  it("WHEN a role that had a password (a stack moving to IAM) is logged in with IAM THEN its password is gone", () => {
+    expect(runJob(false, "moving", "old-static-password")).toMatchObject({ status: 0 });
+    expect(role("moving")).toBe("t|f|f|moving");
+    expect(runJob(true, "moving")).toMatchObject({ status: 0 });
+    expect(role("moving")).toBe("t|t|t|moving");
+  });
+
+  it("WHEN rds_iam does not exist (not RDS, or IAM auth off on the instance) THEN the Job fails (the update waits on it) instead of reporting success", () => {
+    pg.psql("DROP ROLE rds_iam");
+    try {
+      const r = runJob(true, "elsewhere");
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(/role "rds_iam" does not exist/);
+    } finally {
+      pg.psql("CREATE ROLE rds_iam");
+    }
+  });
+});
