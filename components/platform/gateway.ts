@@ -23,6 +23,7 @@ import { mirrorImage } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import type { ApiServerPeers } from "../lib/network-policy";
 import type { EgressRule, PostgresConnection, Substrate } from "../substrate";
 import type { CertManagerObject, IssuerRef } from "./cert-manager";
 
@@ -388,6 +389,7 @@ export function gatewayNetworkPolicySpec(
   podLabels: Record<string, string>,
   objectStore: readonly EgressRule[],
   postgres: readonly EgressRule[],
+  apiServer?: ApiServerPeers,
 ): k8s.types.input.networking.v1.NetworkPolicySpec {
   const nsSel = (ns: string) => ({
     namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
@@ -406,11 +408,10 @@ export function gatewayNetworkPolicySpec(
       { to: [nsSel(PLATFORM_NAMESPACES.serving)], ports: [tcp(8000)] },
       // Postgres and the object store (with, on AWS, the Pod Identity agent) where the substrate has them.
       ...[...postgres, ...objectStore].map((r) => ({ to: [...r.to], ports: r.ports.map((p) => ({ ...p })) })),
-      // The identity provider, wherever it is; 443 is also the Kubernetes API's port on EKS
-      // (routing reads EndpointSlices).
+      // The identity provider, wherever it is.
       { ports: [tcp(443)] },
-      // The Kubernetes API where it listens on 6443 (kubeadm, kind, k3s).
-      { ports: [tcp(6443)] },
+      // The Kubernetes API where the substrate says it is, when routing discovers replicas.
+      ...(apiServer ? [{ to: [...apiServer.peers], ports: apiServer.ports.map(tcp) }] : []),
     ],
   };
 }
@@ -759,7 +760,14 @@ export class Gateway extends pulumi.ComponentResource {
         metadata: { name: "gateway", namespace: this.namespace, labels },
         spec: pulumi
           .all([s.egressTargets.objectStore, s.egressTargets.postgres])
-          .apply(([objectStore, postgres]) => gatewayNetworkPolicySpec(selector, objectStore, postgres)),
+          .apply(([objectStore, postgres]) =>
+            gatewayNetworkPolicySpec(
+              selector,
+              objectStore,
+              postgres,
+              discovery.length > 0 ? s.apiServer : undefined,
+            ),
+          ),
       },
       k,
     );

@@ -159,9 +159,8 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     // their ports on every address; only HTTPS (the identity provider) goes anywhere.
     expect(targets).toContainEqual({ ns: "fake", ports: [5432] });
     expect(targets).toContainEqual({ ns: "fake", ports: [8333] });
-    expect(targets.filter((t: { ns?: string }) => t.ns === undefined)).toEqual([
-      { ns: undefined, ports: [443] },
-    ]);
+    const anywhere = np.egress.filter((e: { to?: unknown }) => e.to === undefined);
+    expect(anywhere).toEqual([{ ports: [{ protocol: "TCP", port: 443 }] }]);
   });
 
   it("WHEN the policy ConfigMap is mounted as the pod mounts it THEN the gateway's own loader decides with it, on the data OPA gets, and a change of it rolls no pod", async () => {

@@ -65,12 +65,13 @@ describe("GIVEN the aws-prod stack's gateway and its routing discovery", () => {
     }[];
     containers: { volumeMounts: { name: string; mountPath: string }[] }[];
   };
-  let egressPorts: number[] = [];
+  const substrate = fakeSubstrate();
+  let egress: { to?: { ipBlock?: { cidr: string } }[]; ports: { port: number }[] }[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-rbac-"));
 
   beforeAll(async () => {
     const raw = rawFromStackFile(stackFile("aws-prod"));
-    wireGateway(parseConfig(raw.raw, { secretKeys: raw.secretKeys }), { stack: "aws-prod" }, fakeSubstrate());
+    wireGateway(parseConfig(raw.raw, { secretKeys: raw.secretKeys }), { stack: "aws-prod" }, substrate);
     await settle();
     const of = (type: string) => recorder.resources.filter((r) => r.type === type);
     roles = of("kubernetes:rbac.authorization.k8s.io/v1:Role").map((r) => ({
@@ -85,11 +86,9 @@ describe("GIVEN the aws-prod stack's gateway and its routing discovery", () => {
     }));
     const deployment = of("kubernetes:apps/v1:Deployment").find((r) => r.name.startsWith("gateway"))!;
     pod = deployment.inputs.spec.template.spec;
-    egressPorts = of("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-      .find((r) => r.name.startsWith("gateway"))!
-      .inputs.spec.egress.flatMap((e: { to?: unknown; ports: { port: number }[] }) =>
-        e.to ? [] : e.ports.map((x) => x.port),
-      );
+    egress = of("kubernetes:networking.k8s.io/v1:NetworkPolicy").find(
+      (r) => r.inputs.metadata.name === "gateway",
+    )!.inputs.spec.egress;
 
     // The gateway as the pod runs it: its catalog from the ConfigMap, discovery with a token.
     const cm = of("kubernetes:core/v1:ConfigMap").find((r) => r.inputs.metadata.name === "gateway-catalog")!;
@@ -195,7 +194,14 @@ describe("GIVEN the aws-prod stack's gateway and its routing discovery", () => {
         : ((s.configMap?.items ?? []) as { path: string }[]).map((i) => i.path),
     );
     expect(files.sort()).toEqual([path.basename(api.tokenFile!), path.basename(api.caFile!)].sort());
-    expect(egressPorts).toEqual(expect.arrayContaining([443, 6443]));
+    // The API server is where the substrate says it is, and only there.
+    const toApi = egress.filter((e) => e.ports.some((p) => substrate.apiServer.ports.includes(p.port)));
+    expect(toApi).toEqual([
+      {
+        to: substrate.apiServer.peers,
+        ports: substrate.apiServer.ports.map((port) => ({ protocol: "TCP", port })),
+      },
+    ]);
   });
 });
 

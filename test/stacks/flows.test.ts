@@ -65,10 +65,14 @@ const CERT_MANAGER_WEBHOOK = {
 
 /**
  * The gateway's namespace: clients (the load balancer) on the API port, monitoring on the metrics
- * port; out to DNS, OPA, the model servers, the substrate's Postgres and object store, and HTTPS
- * anywhere (the identity provider has no address the kit knows).
+ * port; out to DNS, OPA, the model servers, the substrate's Postgres, object store and API server
+ * (routing's discovery), and HTTPS anywhere (the identity provider has no address the kit knows).
  */
-function gatewayFlows(postgres: readonly string[], objectStore: readonly string[]): string[] {
+function gatewayFlows(
+  postgres: readonly string[],
+  objectStore: readonly string[],
+  apiServer: readonly string[],
+): string[] {
   const gw =
     "sovereign-gateway egress pods(app.kubernetes.io/instance=gateway,app.kubernetes.io/name=gateway)";
   const gwIn =
@@ -80,6 +84,8 @@ function gatewayFlows(postgres: readonly string[], objectStore: readonly string[
     `${gw} to ns(kubernetes.io/metadata.name=sovereign-serving) on TCP/8000`,
     ...postgres.map((to) => `${gw} to ${to}`),
     ...objectStore.map((to) => `${gw} to ${to}`),
+    // Routing discovers the model servers' replicas through the API server.
+    ...apiServer.map((to) => `${gw} to ${to}`),
     `${gwIn} from anywhere on TCP/8080`,
     `${gwIn} from ns(kubernetes.io/metadata.name=sovereign-monitoring) on TCP/9090`,
   ];
@@ -135,6 +141,7 @@ function expectedFlows(stack: string): string[] {
       ...gatewayFlows(
         db.map((c) => `ip:${c} on TCP/5432`),
         objectStore,
+        api.map((c) => `${c} on TCP/443`),
       ),
       `sovereign-substrate egress pods(*) to ${DNS}`,
       ...db.map((c) => `sovereign-substrate egress pods(*) to ip:${c} on TCP/5432`),
@@ -149,6 +156,7 @@ function expectedFlows(stack: string): string[] {
     ...gatewayFlows(
       ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/5432"],
       ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8333"],
+      ["ip:0.0.0.0/0 on TCP/443,TCP/6443"],
     ),
     ...config.teams.flatMap((t) =>
       teamFlows(`team-${t.name}`, ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8333"]),
