@@ -37,6 +37,7 @@ import {
   markdownTable,
   parseProcStat,
   parseVegetaReport,
+  targetLines,
   treeTicks,
   type Competitor,
   type Point,
@@ -546,6 +547,9 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
   }
 
   const rows: string[][] = [];
+  // The gateway's figures against issue 17's targets.
+  const addedP99 = new Map<number, number>();
+  const gatewayCpu = new Map<number, number>();
   const errorKinds = new Map<string, Set<string>>();
   const settled: string[] = [];
   for (const rate of RATES) {
@@ -560,6 +564,14 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
         errorKinds.set(s.name, set);
       }
       const added = (q: "p50" | "p99") => (s.name === "direct" || !direct ? "" : fmt(p[q] - direct[q]));
+      if (s.name === "sovereign") {
+        if (direct) addedP99.set(rate, p.p99 - direct.p99);
+        // Gateway, policy (OPA when it decides) and audit (PostgreSQL): everything but the upstream.
+        gatewayCpu.set(
+          rate,
+          m.cpu.filter(([n]) => n !== "upstream" && n !== "vegeta").reduce((a, [, v]) => a + v, 0),
+        );
+      }
       rows.push([
         String(rate),
         s.name,
@@ -598,21 +610,38 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
   );
 
   const closed: string[] = [];
+  let closedLoop = NaN;
   for (const s of systems) {
     const m = await attack(vegeta, tmp, s, [], "max", CLOSED_LOOP_S);
+    await settle(s.roots);
+    if (s.name === "sovereign") closedLoop = m.point.served;
     closed.push(`${s.name} ${fmt(m.point.served, 0)}${m.point.errors ? ` (${m.point.errors} errors)` : ""}`);
   }
   console.log(`\nclosed loop, 32 concurrent callers, ${CLOSED_LOOP_S} s, req/s served: ${closed.join(", ")}`);
 
   const tt: string[] = [];
+  let ttfbDirect = NaN;
+  let ttfbAdded = NaN;
   for (const s of systems) {
     const r = await ttfb(s, TTFB_RATE, SECONDS);
     await settle(s.roots);
-    tt.push(`${s.name} ${fmt(pct(r.ms, 50))}${r.errors ? ` (${r.errors} errors)` : ""}`);
+    const p50 = pct(r.ms, 50);
+    if (s.name === "direct") ttfbDirect = p50;
+    if (s.name === "sovereign") ttfbAdded = p50 - ttfbDirect;
+    const added = s.name === "direct" ? "" : ` (added ${fmt(p50 - ttfbDirect)})`;
+    tt.push(`${s.name} ${fmt(p50)}${added}${r.errors ? ` (${r.errors} errors)` : ""}`);
   }
   console.log(
     `streaming at ${TTFB_RATE} req/s, time to first byte p50, ms (Node client, open loop): ${tt.join(", ")}`,
   );
+  console.log(`\nsovereign against issue 17's targets (this machine, this load):`);
+  for (const l of targetLines({
+    addedP99Ms: addedP99,
+    cpuMsPerRequest: gatewayCpu,
+    closedLoopRps: closedLoop,
+    ttfbAddedP50Ms: ttfbAdded,
+  }))
+    console.log(`  ${l}`);
   if (settled.length) {
     console.log(
       `waited for a backlog of abandoned requests to drain (its CPU is counted): ${settled.join("; ")}`,
