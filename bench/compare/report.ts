@@ -5,7 +5,7 @@
  */
 
 /** The proxies the comparison can add next to `direct` and `sovereign`. */
-export const COMPETITORS = ["nginx", "litellm"] as const;
+export const COMPETITORS = ["nginx", "litellm", "node"] as const;
 export type Competitor = (typeof COMPETITORS)[number];
 
 /**

@@ -4,6 +4,7 @@
  * fixed rates, with one open-loop load generator (vegeta), on loopback only:
  *   direct     the load generator calls the upstream
  *   nginx      a bare nginx reverse-proxy hop (kept-alive upstream pool, no buffering)
+ *   node hop   a bare node:http reverse proxy (keep-alive agent, bodies piped): Node's own floor
  *   sovereign  the gateway as bench/gateway.ts sets it up: OIDC (RS256), real OPA with the
  *              project's policy (one decision per request), real PostgreSQL (one audit row)
  *   litellm    LiteLLM's proxy, two workers, master key only (no database, no callbacks)
@@ -283,6 +284,13 @@ http {
   return { name: "nginx", url: `http://127.0.0.1:${port}`, auth: "Bearer none", roots: [["nginx", p.pid!]] };
 }
 
+/** A bare node:http reverse proxy (bench/compare/node-hop.ts): the runtime's own floor. */
+async function startNodeHop(upstreamUrl: string): Promise<System> {
+  const p = start(process.execPath, ["--import", "tsx", "bench/compare/node-hop.ts", upstreamUrl]);
+  const url = (await waitLine(p, /(http:\/\/\S+)\n/, "node hop"))[1];
+  return { name: "node hop", url, auth: "Bearer none", roots: [["node hop", p.pid!]] };
+}
+
 async function startLitellm(upstreamUrl: string, tmp: string): Promise<System> {
   const venv = ensureLitellm();
   const port = await freePort();
@@ -529,6 +537,7 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
 
   const systems: System[] = [{ name: "direct", url: upstreamUrl, auth: "Bearer none", roots: [] }];
   if (competitors.includes("nginx")) systems.push(await startNginx(upstreamUrl, tmp));
+  if (competitors.includes("node")) systems.push(await startNodeHop(upstreamUrl));
   systems.push(await startSovereign(upstreamUrl, tmp));
   if (competitors.includes("litellm")) systems.push(await startLitellm(upstreamUrl, tmp));
   const setupS = (Date.now() - t0) / 1000;

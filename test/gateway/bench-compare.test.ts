@@ -161,12 +161,13 @@ describe("the --compare flag", () => {
   it("accepts both spellings and returns the proxies in a fixed order", () => {
     expect(parseCompareArg(["--compare", "litellm,nginx"])).toEqual(["nginx", "litellm"]);
     expect(parseCompareArg(["--compare=LiteLLM"])).toEqual(["litellm"]);
+    expect(parseCompareArg(["--compare", "node,litellm,nginx"])).toEqual(["nginx", "litellm", "node"]);
     expect(parseCompareArg([])).toBeUndefined();
   });
 
   it("names an unknown or missing proxy", () => {
     expect(() => parseCompareArg(["--compare", "litellm,envoy"])).toThrow(
-      '--compare: unknown proxy "envoy"; known: nginx, litellm',
+      '--compare: unknown proxy "envoy"; known: nginx, litellm, node',
     );
     expect(() => parseCompareArg(["--compare"])).toThrow("--compare needs a list of proxies");
   });
