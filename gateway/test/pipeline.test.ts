@@ -314,3 +314,57 @@ describe("GIVEN a model server that streams in awkward pieces", () => {
     expect(ended).toBe(true);
   });
 });
+
+describe("GIVEN a model server that answers a stream's headers long before its first event", () => {
+  const agents = new UpstreamAgents();
+  let upstream: http.Server;
+  let front: http.Server;
+  let frontUrl = "";
+  let release = () => {};
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.flushHeaders();
+        // The first event only once the test has seen the gateway's headers.
+        release = () =>
+          res.end('data: {"choices":[{"index":0,"delta":{"content":"late"}}]}\n\ndata: [DONE]\n\n');
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    const upUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    front = http.createServer((req, res) => {
+      const c = ctx();
+      c.model = "chat";
+      void proxy({ agents, metrics: createMetrics(), upstreamTimeoutMs: 5000 }, c, {
+        req,
+        res,
+        target: `${upUrl}/v1/chat/completions`,
+        body: buf({ model: "chat", messages: [{ role: "user", content: "hi" }], stream: true }),
+        stream: true,
+        clientWantsUsage: false,
+        collect: false,
+      });
+    });
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
+    frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    agents.destroy();
+    front.closeAllConnections();
+    upstream.closeAllConnections();
+    await new Promise<void>((r) => front.close(() => r()));
+    await new Promise<void>((r) => upstream.close(() => r()));
+  });
+
+  it("WHEN the gateway relays it THEN the client has the status and headers before the first event exists", async () => {
+    const r = await fetch(frontUrl); // resolves on the response headers
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    release();
+    expect(await r.text()).toBe(
+      'data: {"choices":[{"index":0,"delta":{"content":"late"}}]}\n\ndata: [DONE]\n\n',
+    );
+  });
+});
