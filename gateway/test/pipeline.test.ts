@@ -368,3 +368,51 @@ describe("GIVEN a model server that answers a stream's headers long before its f
     );
   });
 });
+
+describe("GIVEN a model server that sends an event after [DONE]", () => {
+  const agents = new UpstreamAgents();
+  const a = 'data: {"choices":[{"index":0,"delta":{"content":"A"}}]}\n\n';
+  const b = 'data: {"choices":[{"index":0,"delta":{"content":"B"}}]}\n\n';
+  let upstream: http.Server;
+  let front: http.Server;
+  let frontUrl = "";
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(a + "data: [DONE]\n\n");
+        setTimeout(() => res.end(b), 30);
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    const upUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    front = http.createServer((req, res) => {
+      const c = ctx();
+      c.model = "chat";
+      void proxy({ agents, metrics: createMetrics(), upstreamTimeoutMs: 5000 }, c, {
+        req,
+        res,
+        target: `${upUrl}/v1/chat/completions`,
+        body: buf({ model: "chat", messages: [{ role: "user", content: "hi" }], stream: true }),
+        stream: true,
+        clientWantsUsage: false,
+        collect: false,
+        beforeEnd: () => undefined,
+      });
+    });
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
+    frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    agents.destroy();
+    front.closeAllConnections();
+    upstream.closeAllConnections();
+    await new Promise<void>((r) => front.close(() => r()));
+    await new Promise<void>((r) => upstream.close(() => r()));
+  });
+
+  it("WHEN it is relayed THEN the events keep their order and [DONE] still comes last", async () => {
+    expect(await (await fetch(frontUrl)).text()).toBe(a + b + "data: [DONE]\n\n");
+  });
+});

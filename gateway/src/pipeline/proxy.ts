@@ -331,6 +331,11 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
         // [DONE] is held back until beforeEnd has run (with the events of its block, so the end
         // of the stream is one write).
         const holdDone = c.beforeEnd !== undefined && complete.includes(DONE);
+        // Events after [DONE] (no model server sends them) keep their order behind the held ones.
+        if (held && !holdDone) {
+          send(held);
+          held = "";
+        }
         if (!complete.includes(USAGE) && !acc && !holdDone) return send(complete);
         let outText = "";
         for (const ev of complete.toString("utf8").split("\n\n")) {
