@@ -5,7 +5,7 @@
  */
 
 /** The proxies the comparison can add next to `direct` and `sovereign`. */
-export const COMPETITORS = ["nginx", "litellm"] as const;
+export const COMPETITORS = ["nginx", "litellm", "node"] as const;
 export type Competitor = (typeof COMPETITORS)[number];
 
 /**
@@ -184,4 +184,50 @@ export function cpuCell(perProcess: readonly [string, number][]): string {
   const total = perProcess.reduce((a, [, v]) => a + (Number.isFinite(v) ? v : 0), 0);
   const parts = perProcess.map(([k, v]) => `${k} ${fmt(v)}`);
   return perProcess.length > 1 ? `${fmt(total)} (${parts.join(", ")})` : parts.join("");
+}
+
+/** Issue 17's targets for the gateway on the 2-core development machine. */
+export const TARGETS = {
+  /** Added p99 latency, ms, by request rate. */
+  addedP99Ms: { 250: 1, 1000: 2 } as Readonly<Record<number, number>>,
+  /** Closed-loop throughput with everything on, req/s. */
+  closedLoopRps: 4000,
+  /** Streaming time to first byte, added at p50, ms. */
+  ttfbAddedP50Ms: 0.5,
+  /** CPU of the gateway, the policy and audit (PostgreSQL) together, ms per request. */
+  cpuMsPerRequest: 0.4,
+} as const;
+
+/** What one run measured of the gateway, for {@link targetLines}. */
+export interface GatewayFigures {
+  /** Added p99 latency, ms, by request rate. */
+  readonly addedP99Ms: ReadonlyMap<number, number>;
+  /** Gateway + policy + audit CPU, ms per request (= CPU seconds per 1,000 requests), by rate. */
+  readonly cpuMsPerRequest: ReadonlyMap<number, number>;
+  readonly closedLoopRps: number;
+  readonly ttfbAddedP50Ms: number;
+}
+
+/** One line per target: the figure, the target, and MET or MISSED (or "not measured"). */
+export function targetLines(f: GatewayFigures): string[] {
+  const verdict = (v: number | undefined, ok: (v: number) => boolean, unit: string, want: string, d = 2) =>
+    v === undefined || !Number.isFinite(v)
+      ? `not measured (target ${want})`
+      : `${ok(v) ? "MET" : "MISSED"}: ${fmt(v, d)}${unit} (target ${want})`;
+  const out: string[] = [];
+  for (const [rate, max] of Object.entries(TARGETS.addedP99Ms))
+    out.push(
+      `added p99 at ${rate} req/s: ${verdict(f.addedP99Ms.get(Number(rate)), (v) => v <= max, " ms", `<= ${max} ms`)}`,
+    );
+  out.push(
+    `closed-loop throughput: ${verdict(f.closedLoopRps, (v) => v >= TARGETS.closedLoopRps, " req/s", `>= ${TARGETS.closedLoopRps} req/s`, 0)}`,
+  );
+  out.push(
+    `streaming TTFB added at p50: ${verdict(f.ttfbAddedP50Ms, (v) => v <= TARGETS.ttfbAddedP50Ms, " ms", `<= ${TARGETS.ttfbAddedP50Ms} ms`)}`,
+  );
+  for (const [rate, v] of [...f.cpuMsPerRequest].sort(([a], [b]) => a - b))
+    out.push(
+      `CPU of gateway + policy + audit at ${rate} req/s: ${verdict(v, (x) => x <= TARGETS.cpuMsPerRequest, " ms per request", `<= ${TARGETS.cpuMsPerRequest} ms`)}`,
+    );
+  return out;
 }

@@ -4,6 +4,7 @@
  * fixed rates, with one open-loop load generator (vegeta), on loopback only:
  *   direct     the load generator calls the upstream
  *   nginx      a bare nginx reverse-proxy hop (kept-alive upstream pool, no buffering)
+ *   node hop   a bare node:http reverse proxy (keep-alive agent, bodies piped): Node's own floor
  *   sovereign  the gateway as bench/gateway.ts sets it up: OIDC (RS256), real OPA with the
  *              project's policy (one decision per request), real PostgreSQL (one audit row)
  *   litellm    LiteLLM's proxy, two workers, master key only (no database, no callbacks)
@@ -37,6 +38,7 @@ import {
   markdownTable,
   parseProcStat,
   parseVegetaReport,
+  targetLines,
   treeTicks,
   type Competitor,
   type Point,
@@ -280,6 +282,13 @@ http {
   p.stdout!.resume();
   await waitHttp(`http://127.0.0.1:${port}/health`, "nginx", p, 30); // the fake upstream answers any path
   return { name: "nginx", url: `http://127.0.0.1:${port}`, auth: "Bearer none", roots: [["nginx", p.pid!]] };
+}
+
+/** A bare node:http reverse proxy (bench/compare/node-hop.ts): the runtime's own floor. */
+async function startNodeHop(upstreamUrl: string): Promise<System> {
+  const p = start(process.execPath, ["--import", "tsx", "bench/compare/node-hop.ts", upstreamUrl]);
+  const url = (await waitLine(p, /(http:\/\/\S+)\n/, "node hop"))[1];
+  return { name: "node hop", url, auth: "Bearer none", roots: [["node hop", p.pid!]] };
 }
 
 async function startLitellm(upstreamUrl: string, tmp: string): Promise<System> {
@@ -528,6 +537,7 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
 
   const systems: System[] = [{ name: "direct", url: upstreamUrl, auth: "Bearer none", roots: [] }];
   if (competitors.includes("nginx")) systems.push(await startNginx(upstreamUrl, tmp));
+  if (competitors.includes("node")) systems.push(await startNodeHop(upstreamUrl));
   systems.push(await startSovereign(upstreamUrl, tmp));
   if (competitors.includes("litellm")) systems.push(await startLitellm(upstreamUrl, tmp));
   const setupS = (Date.now() - t0) / 1000;
@@ -546,6 +556,9 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
   }
 
   const rows: string[][] = [];
+  // The gateway's figures against issue 17's targets.
+  const addedP99 = new Map<number, number>();
+  const gatewayCpu = new Map<number, number>();
   const errorKinds = new Map<string, Set<string>>();
   const settled: string[] = [];
   for (const rate of RATES) {
@@ -560,6 +573,14 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
         errorKinds.set(s.name, set);
       }
       const added = (q: "p50" | "p99") => (s.name === "direct" || !direct ? "" : fmt(p[q] - direct[q]));
+      if (s.name === "sovereign") {
+        if (direct) addedP99.set(rate, p.p99 - direct.p99);
+        // Gateway, policy (OPA when it decides) and audit (PostgreSQL): everything but the upstream.
+        gatewayCpu.set(
+          rate,
+          m.cpu.filter(([n]) => n !== "upstream" && n !== "vegeta").reduce((a, [, v]) => a + v, 0),
+        );
+      }
       rows.push([
         String(rate),
         s.name,
@@ -598,21 +619,38 @@ export async function runCompare(competitors: Competitor[]): Promise<void> {
   );
 
   const closed: string[] = [];
+  let closedLoop = NaN;
   for (const s of systems) {
     const m = await attack(vegeta, tmp, s, [], "max", CLOSED_LOOP_S);
+    await settle(s.roots);
+    if (s.name === "sovereign") closedLoop = m.point.served;
     closed.push(`${s.name} ${fmt(m.point.served, 0)}${m.point.errors ? ` (${m.point.errors} errors)` : ""}`);
   }
   console.log(`\nclosed loop, 32 concurrent callers, ${CLOSED_LOOP_S} s, req/s served: ${closed.join(", ")}`);
 
   const tt: string[] = [];
+  let ttfbDirect = NaN;
+  let ttfbAdded = NaN;
   for (const s of systems) {
     const r = await ttfb(s, TTFB_RATE, SECONDS);
     await settle(s.roots);
-    tt.push(`${s.name} ${fmt(pct(r.ms, 50))}${r.errors ? ` (${r.errors} errors)` : ""}`);
+    const p50 = pct(r.ms, 50);
+    if (s.name === "direct") ttfbDirect = p50;
+    if (s.name === "sovereign") ttfbAdded = p50 - ttfbDirect;
+    const added = s.name === "direct" ? "" : ` (added ${fmt(p50 - ttfbDirect)})`;
+    tt.push(`${s.name} ${fmt(p50)}${added}${r.errors ? ` (${r.errors} errors)` : ""}`);
   }
   console.log(
     `streaming at ${TTFB_RATE} req/s, time to first byte p50, ms (Node client, open loop): ${tt.join(", ")}`,
   );
+  console.log(`\nsovereign against issue 17's targets (this machine, this load):`);
+  for (const l of targetLines({
+    addedP99Ms: addedP99,
+    cpuMsPerRequest: gatewayCpu,
+    closedLoopRps: closedLoop,
+    ttfbAddedP50Ms: ttfbAdded,
+  }))
+    console.log(`  ${l}`);
   if (settled.length) {
     console.log(
       `waited for a backlog of abandoned requests to drain (its CPU is counted): ${settled.join("; ")}`,

@@ -17,16 +17,29 @@ export type PolicyInput = AuthzInput & { readonly guard?: GuardVerdict };
 
 export type Plan = { readonly decision: AuthzDecision } | { readonly guard: GuardCall };
 
+/** The model listing's decisions: the listing's own, and the models a call would be allowed to. */
+export interface Listing {
+  readonly listing: AuthzDecision;
+  readonly allowed: string[];
+}
+
+/** The models a listing decides on, each with the endpoint a call to it would use. */
+export type ListedModels = readonly { model: string; endpoint: AuthzInput["request"]["endpoint"] }[];
+
 export interface PolicyEngine {
   /** `timeoutMs` bounds an evaluation over the network; in process it is not needed. */
   plan(input: PolicyInput, timeoutMs: number): Promise<Plan>;
+  /**
+   * The model listing: the decision for `base` at /v1/models and, per model, whether the
+   * decision a call to it would get (no prompt, so no guard call) allows it.
+   */
+  listing(base: Omit<AuthzInput, "request">, models: ListedModels, timeoutMs?: number): Promise<Listing>;
 }
 
 /** Parses a plan strictly: anything but a decision or a guard call is unavailable (fail closed). */
 export function parsePlan(r: unknown): Plan {
   const p = r as { decision?: unknown; guard?: unknown } | undefined;
-  if (p && typeof p === "object" && "decision" in p)
-    return { decision: parseDecision(JSON.stringify({ result: p.decision })) };
+  if (p && typeof p === "object" && "decision" in p) return { decision: checkDecision(p.decision) };
   const g = p?.guard as Partial<GuardCall> | undefined;
   if (
     g &&
@@ -40,6 +53,12 @@ export function parsePlan(r: unknown): Plan {
     return { guard: g as GuardCall };
   throw new OpaUnavailable("the policy returned no plan of the expected shape (is the policy loaded?)");
 }
+
+/**
+ * How long a request past its deadline may still hold its connection for the late answer before
+ * the connection is given up: four deadlines, at least a second.
+ */
+export const opaGraceMs = (timeoutMs: number): number => Math.max(1000, 4 * timeoutMs);
 
 export class OpaClient implements PolicyEngine {
   private readonly agent = new http.Agent({
@@ -91,9 +110,9 @@ export class OpaClient implements PolicyEngine {
    */
   listing(
     base: Omit<AuthzInput, "request">,
-    models: readonly { model: string; endpoint: AuthzInput["request"]["endpoint"] }[],
+    models: ListedModels,
     timeoutMs = this.timeoutMs,
-  ): Promise<{ listing: AuthzDecision; allowed: string[] }> {
+  ): Promise<Listing> {
     const body = Buffer.from(JSON.stringify({ query: LISTING_QUERY, input: { base, models } }));
     return this.post("/v1/query", body, parseListing, timeoutMs);
   }
@@ -131,10 +150,17 @@ export class OpaClient implements PolicyEngine {
           });
         },
       );
+      // Past the deadline the caller fails closed at once, but the connection is kept: the late
+      // answer is read and dropped, and the socket goes back to the pool (destroying it would
+      // cost a new connection per timeout, just when OPA is slow). Only an answer that is still
+      // missing after the grace period gives the socket up.
+      let abandon: NodeJS.Timeout | undefined;
       const timer = setTimeout(() => {
         finish(new OpaUnavailable(`OPA did not answer within ${timeoutMs} ms`));
-        req.destroy();
+        abandon = setTimeout(() => req.destroy(), opaGraceMs(timeoutMs));
+        abandon.unref();
       }, timeoutMs);
+      req.on("close", () => clearTimeout(abandon));
       req.on("error", (e) => finish(new OpaUnavailable(`OPA request failed: ${e.message}`)));
       req.end(body);
     });
@@ -151,7 +177,7 @@ export const LISTING_QUERY = [
   'allowed := [m.model | some m in input.models; data.sovereign.authz.decision.allow with input as object.union(input.base, {"request": {"model": m.model, "endpoint": m.endpoint, "estimatedTokens": 0}})]',
 ].join("; ");
 
-function parseListing(text: string): { listing: AuthzDecision; allowed: string[] } {
+function parseListing(text: string): Listing {
   let b: unknown;
   try {
     b = (JSON.parse(text) as { result?: { listing?: unknown; allowed?: unknown }[] }).result?.[0];
@@ -161,7 +187,7 @@ function parseListing(text: string): { listing: AuthzDecision; allowed: string[]
   const r = b as { listing?: unknown; allowed?: unknown } | undefined;
   if (!r || !Array.isArray(r.allowed) || !r.allowed.every((m) => typeof m === "string"))
     throw new OpaUnavailable("OPA returned no listing of the expected shape (is the policy loaded?)");
-  return { listing: parseDecision(JSON.stringify({ result: r.listing })), allowed: r.allowed };
+  return { listing: checkDecision(r.listing), allowed: r.allowed };
 }
 
 /** Parses `{result: AuthzDecision}` strictly: anything else is unavailable (fail closed). */
@@ -172,6 +198,11 @@ export function parseDecision(text: string): AuthzDecision {
   } catch {
     throw new OpaUnavailable("OPA answered with invalid JSON");
   }
+  return checkDecision(r);
+}
+
+/** A decision of the expected shape, copied field by field; anything else is unavailable (fail closed). */
+export function checkDecision(r: unknown): AuthzDecision {
   const d = r as Partial<AuthzDecision> | undefined;
   if (
     !d ||

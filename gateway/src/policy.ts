@@ -23,9 +23,18 @@ import {
   WASM_ENTRYPOINTS,
   WASM_POLICY_FILE,
 } from "../../components/lib/gateway-policy";
-import { OpaUnavailable, parsePlan, type Plan, type PolicyEngine, type PolicyInput } from "./opa";
+import type { AuthzDecision, AuthzInput } from "../../components/lib/contracts";
+import {
+  OpaUnavailable,
+  parsePlan,
+  type ListedModels,
+  type Listing,
+  type Plan,
+  type PolicyEngine,
+  type PolicyInput,
+} from "./opa";
 
-export type { Plan, PolicyEngine, PolicyInput };
+export type { Listing, Plan, PolicyEngine, PolicyInput };
 
 export { PLAN_ENTRYPOINT, WASM_DATA_FILE, WASM_ENTRYPOINTS, WASM_POLICY_FILE };
 
@@ -38,6 +47,11 @@ export class DeferredPolicy implements PolicyEngine {
   plan(input: PolicyInput, timeoutMs: number): Promise<Plan> {
     return this.target
       ? this.target.plan(input, timeoutMs)
+      : Promise.reject(new OpaUnavailable("the policy is not loaded yet"));
+  }
+  listing(base: Omit<AuthzInput, "request">, models: ListedModels, timeoutMs?: number): Promise<Listing> {
+    return this.target
+      ? this.target.listing(base, models, timeoutMs)
       : Promise.reject(new OpaUnavailable("the policy is not loaded yet"));
   }
 }
@@ -115,6 +129,28 @@ export class WasmPolicy implements PolicyEngine {
   planSync(input: PolicyInput): Plan {
     const rs = this.current!.policy.evaluate(input, PLAN_ENTRYPOINT) as { result?: unknown }[];
     return parsePlan(rs[0]?.result);
+  }
+
+  /**
+   * The model listing in process: the same decisions as OPA's listing query
+   * (`LISTING_QUERY`), one plan per model. Without a prompt the policy never asks for the guard;
+   * if it did, the listing fails closed.
+   */
+  listing(base: Omit<AuthzInput, "request">, models: ListedModels): Promise<Listing> {
+    try {
+      const decide = (request: AuthzInput["request"]): AuthzDecision => {
+        const p = this.planSync({ ...base, request });
+        if (!("decision" in p)) throw new OpaUnavailable("the policy asked for the guard for a listing");
+        return p.decision;
+      };
+      const listing = decide({ model: "", endpoint: "/v1/models", estimatedTokens: 0 });
+      const allowed = models
+        .filter((m) => decide({ model: m.model, endpoint: m.endpoint, estimatedTokens: 0 }).allow)
+        .map((m) => m.model);
+      return Promise.resolve({ listing, allowed });
+    } catch (e) {
+      return Promise.reject(e instanceof OpaUnavailable ? e : new OpaUnavailable(`policy: ${String(e)}`));
+    }
   }
 
   close(): void {

@@ -16,6 +16,7 @@ import { newContext, type RequestContext } from "../src/pipeline/context";
 import { enforce } from "../src/pipeline/decide";
 import { proxy, UpstreamAgents } from "../src/pipeline/proxy";
 import { route } from "../src/pipeline/route";
+import { upstreamBody } from "../src/pipeline/body";
 import { parseInference } from "../src/pipeline/validate";
 import { SpillQueue } from "../src/spill-queue";
 import { FakeUpstream } from "./helpers/upstream";
@@ -84,6 +85,36 @@ describe("GIVEN the route stage", () => {
     expect(JSON.parse(call.body.toString())).toMatchObject({ stream_options: { include_usage: true } });
     const plain = parseInference("/v1/embeddings", buf({ model: "emb", input: "p" }), catalog);
     expect(route(catalog, plain).body).toBe(plain.raw);
+  });
+});
+
+describe("GIVEN the upstream body of a request", () => {
+  const parse = (raw: string) => parseInference("/v1/completions", Buffer.from(raw), catalog);
+
+  it("WHEN a stream asks for no usage THEN the option is spliced into the bytes as received, everything else kept as sent", () => {
+    // Number spellings, key order and whitespace survive only if the body is not re-serialized.
+    const raw =
+      '{ "model": "chat", "prompt": "p\\u00e9", "temperature": 1.0, "stream": true, "seed": 1e3 }\n';
+    const r = parse(raw);
+    const out = upstreamBody(r).toString("utf8");
+    expect(out).toBe(raw.slice(0, raw.lastIndexOf("}")) + ',"stream_options":{"include_usage":true}}\n');
+    expect(JSON.parse(out)).toEqual({ ...r.body, stream_options: { include_usage: true } });
+  });
+
+  it("WHEN nothing needs changing THEN the received buffer itself is sent; other stream options or a served name re-serialize", () => {
+    const plain = parse('{"model":"chat","prompt":"p","temperature":1.0}');
+    expect(upstreamBody(plain)).toBe(plain.raw);
+    const asked = parse(
+      '{"model":"chat","prompt":"p","stream":true,"stream_options":{"include_usage":true}}',
+    );
+    expect(upstreamBody(asked)).toBe(asked.raw);
+    const off = parse('{"model":"chat","prompt":"p","stream":true,"stream_options":{"include_usage":false}}');
+    expect(JSON.parse(upstreamBody(off).toString())).toEqual({
+      ...off.body,
+      stream_options: { include_usage: true },
+    });
+    const renamed = JSON.parse(upstreamBody(plain, "chat-v2").toString()) as Record<string, unknown>;
+    expect(renamed).toEqual({ ...plain.body, model: "chat-v2" });
   });
 });
 
@@ -189,5 +220,183 @@ describe("GIVEN the proxy stage against an upstream", () => {
           : {},
       );
     }
+  });
+});
+
+describe("GIVEN a model server that streams in awkward pieces", () => {
+  // Events split across reads, a four-byte character split between two reads, the usage chunk
+  // and [DONE] in one read: what the client receives is the model server's bytes, in order,
+  // without the usage chunk it did not ask for.
+  const events = [
+    `data: ${JSON.stringify({ choices: [{ index: 0, delta: { role: "assistant" } }] })}\n\n`,
+    `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "caf\u00e9 \u{1F600} " } }] })}\n\n`,
+    `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "done" } }] })}\n\n`,
+  ];
+  const usage = `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 4, completion_tokens: 2 } })}\n\n`;
+  const done = "data: [DONE]\n\n";
+  const bytes = Buffer.from(events.join("") + usage + done);
+  const emoji = bytes.indexOf(Buffer.from("\u{1F600}"));
+  const cuts = [10, emoji + 2, bytes.indexOf(Buffer.from(usage))];
+  const agents = new UpstreamAgents();
+  let upstream: http.Server;
+  let front: http.Server;
+  let frontUrl = "";
+  let last: RequestContext | undefined;
+  let ended = false;
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        let at = 0;
+        const next = (i: number) => {
+          const to = i < cuts.length ? cuts[i] : bytes.length;
+          res.write(bytes.subarray(at, to));
+          at = to;
+          if (to === bytes.length) res.end();
+          else setTimeout(() => next(i + 1), 20);
+        };
+        next(0);
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    const upUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    front = http.createServer((req, res) => {
+      const c = ctx();
+      c.model = "chat";
+      void proxy({ agents, metrics: createMetrics(), upstreamTimeoutMs: 5000 }, c, {
+        req,
+        res,
+        target: `${upUrl}/v1/chat/completions`,
+        body: buf({ model: "chat", messages: [{ role: "user", content: "hi" }], stream: true }),
+        stream: true,
+        clientWantsUsage: false,
+        collect: true,
+        beforeEnd: () => {
+          ended = true;
+        },
+      }).then(() => (last = c));
+    });
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
+    frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    agents.destroy();
+    front.closeAllConnections();
+    upstream.closeAllConnections();
+    await new Promise<void>((r) => front.close(() => r()));
+    await new Promise<void>((r) => upstream.close(() => r()));
+  });
+
+  it("WHEN it is relayed THEN the client gets the exact bytes of every event but the usage chunk, [DONE] last, and usage is counted", async () => {
+    const r = await fetch(frontUrl);
+    expect(r.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    const got = Buffer.from(await r.arrayBuffer());
+    expect(got.equals(Buffer.from(events.join("") + done))).toBe(true);
+    for (let i = 0; i < 100 && !last; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(last).toMatchObject({ status: 200, tokensIn: 4, tokensOut: 2 });
+    expect(ended).toBe(true);
+  });
+});
+
+describe("GIVEN a model server that answers a stream's headers long before its first event", () => {
+  const agents = new UpstreamAgents();
+  let upstream: http.Server;
+  let front: http.Server;
+  let frontUrl = "";
+  let release = () => {};
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.flushHeaders();
+        // The first event only once the test has seen the gateway's headers.
+        release = () =>
+          res.end('data: {"choices":[{"index":0,"delta":{"content":"late"}}]}\n\ndata: [DONE]\n\n');
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    const upUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    front = http.createServer((req, res) => {
+      const c = ctx();
+      c.model = "chat";
+      void proxy({ agents, metrics: createMetrics(), upstreamTimeoutMs: 5000 }, c, {
+        req,
+        res,
+        target: `${upUrl}/v1/chat/completions`,
+        body: buf({ model: "chat", messages: [{ role: "user", content: "hi" }], stream: true }),
+        stream: true,
+        clientWantsUsage: false,
+        collect: false,
+      });
+    });
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
+    frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    agents.destroy();
+    front.closeAllConnections();
+    upstream.closeAllConnections();
+    await new Promise<void>((r) => front.close(() => r()));
+    await new Promise<void>((r) => upstream.close(() => r()));
+  });
+
+  it("WHEN the gateway relays it THEN the client has the status and headers before the first event exists", async () => {
+    const r = await fetch(frontUrl); // resolves on the response headers
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    release();
+    expect(await r.text()).toBe(
+      'data: {"choices":[{"index":0,"delta":{"content":"late"}}]}\n\ndata: [DONE]\n\n',
+    );
+  });
+});
+
+describe("GIVEN a model server that sends an event after [DONE]", () => {
+  const agents = new UpstreamAgents();
+  const a = 'data: {"choices":[{"index":0,"delta":{"content":"A"}}]}\n\n';
+  const b = 'data: {"choices":[{"index":0,"delta":{"content":"B"}}]}\n\n';
+  let upstream: http.Server;
+  let front: http.Server;
+  let frontUrl = "";
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(a + "data: [DONE]\n\n");
+        setTimeout(() => res.end(b), 30);
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    const upUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    front = http.createServer((req, res) => {
+      const c = ctx();
+      c.model = "chat";
+      void proxy({ agents, metrics: createMetrics(), upstreamTimeoutMs: 5000 }, c, {
+        req,
+        res,
+        target: `${upUrl}/v1/chat/completions`,
+        body: buf({ model: "chat", messages: [{ role: "user", content: "hi" }], stream: true }),
+        stream: true,
+        clientWantsUsage: false,
+        collect: false,
+        beforeEnd: () => undefined,
+      });
+    });
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
+    frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    agents.destroy();
+    front.closeAllConnections();
+    upstream.closeAllConnections();
+    await new Promise<void>((r) => front.close(() => r()));
+    await new Promise<void>((r) => upstream.close(() => r()));
+  });
+
+  it("WHEN it is relayed THEN the events keep their order and [DONE] still comes last", async () => {
+    expect(await (await fetch(frontUrl)).text()).toBe(a + b + "data: [DONE]\n\n");
   });
 });

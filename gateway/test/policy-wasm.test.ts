@@ -12,6 +12,7 @@ import type { OpaData } from "../../components/lib/contracts";
 import { WASM_DATA_FILE, WASM_POLICY_FILE } from "../../components/lib/gateway-policy";
 import { compileGatewayPolicy } from "../../stacks/wiring/policy-wasm";
 import { closedPort } from "../../test/policies/opa";
+import { OpaClient } from "../src/opa";
 import { SlowGuard } from "./helpers/guard";
 import { World } from "./helpers/world";
 
@@ -94,6 +95,42 @@ describe("GIVEN a gateway deciding in process with OPA unreachable", () => {
     const n = guard.seen.length;
     expect((await chat("a kind question about tea")).status).toBe(200);
     expect(guard.seen.length).toBe(n);
+  });
+
+  it("WHEN a team lists the models THEN the listing is decided in process and equals OPA's listing query", async () => {
+    const opaClient = new OpaClient(world.opa.url, 5000);
+    try {
+      for (const [group, team] of [
+        ["sovereign-demo", "demo"],
+        ["sovereign-nocap", "nocap"],
+      ] as const) {
+        const r = await fetch(`${url}/v1/models`, {
+          headers: { authorization: `Bearer ${await world.idp.token({ groups: [group] })}` },
+        });
+        expect(r.status).toBe(200);
+        const ids = ((await r.json()) as { data: { id: string }[] }).data.map((m) => m.id);
+        const names = Object.keys(data.models).filter((m) => data.models[m].role !== "guard");
+        const expected = await opaClient.listing(
+          {
+            subject: { sub: "u", groups: [group], team, clearance: data.teams[team].clearance },
+            context: {
+              time: new Date().toISOString(),
+              clientAddress: "127.0.0.1",
+              usage: { tokensToday: 0, requestsThisMinute: 0 },
+            },
+          },
+          names.map((model) => ({
+            model,
+            endpoint: data.models[model].role === "embedding" ? "/v1/embeddings" : "/v1/chat/completions",
+          })),
+        );
+        expect(expected.listing.allow).toBe(true);
+        expect(ids).toEqual([...expected.allowed].sort());
+        expect(ids.length).toBeGreaterThan(0);
+      }
+    } finally {
+      opaClient.close();
+    }
   });
 
   it("WHEN the data document changes in the folder THEN the running gateway decides with it, without a restart", async () => {

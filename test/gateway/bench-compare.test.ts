@@ -13,6 +13,7 @@ import {
   parseCompareArg,
   parseProcStat,
   parseVegetaReport,
+  targetLines,
   treeTicks,
   type ProcStat,
 } from "../../bench/compare/report";
@@ -160,12 +161,13 @@ describe("the --compare flag", () => {
   it("accepts both spellings and returns the proxies in a fixed order", () => {
     expect(parseCompareArg(["--compare", "litellm,nginx"])).toEqual(["nginx", "litellm"]);
     expect(parseCompareArg(["--compare=LiteLLM"])).toEqual(["litellm"]);
+    expect(parseCompareArg(["--compare", "node,litellm,nginx"])).toEqual(["nginx", "litellm", "node"]);
     expect(parseCompareArg([])).toBeUndefined();
   });
 
   it("names an unknown or missing proxy", () => {
     expect(() => parseCompareArg(["--compare", "litellm,envoy"])).toThrow(
-      '--compare: unknown proxy "envoy"; known: nginx, litellm',
+      '--compare: unknown proxy "envoy"; known: nginx, litellm, node',
     );
     expect(() => parseCompareArg(["--compare"])).toThrow("--compare needs a list of proxies");
   });
@@ -180,5 +182,39 @@ describe("the --compare flag", () => {
 describe("the printed table", () => {
   it("right-aligns every column to its widest cell", () => {
     expect(markdownTable(["a", "bb"], [["100", "1"]])).toBe("|   a | bb |\n|-----|----|\n| 100 |  1 |");
+  });
+});
+
+describe("the targets line", () => {
+  it("says MET or MISSED per target, with the figure, and which targets a run did not measure", () => {
+    const lines = targetLines({
+      addedP99Ms: new Map([
+        [100, 9],
+        [250, 0.8],
+        [1000, 2.5],
+      ]),
+      cpuMsPerRequest: new Map([
+        [250, 0.39],
+        [100, 0.41],
+      ]),
+      closedLoopRps: 4000,
+      ttfbAddedP50Ms: 0.51,
+    });
+    expect(lines).toEqual([
+      "added p99 at 250 req/s: MET: 0.80 ms (target <= 1 ms)",
+      "added p99 at 1000 req/s: MISSED: 2.50 ms (target <= 2 ms)",
+      "closed-loop throughput: MET: 4000 req/s (target >= 4000 req/s)",
+      "streaming TTFB added at p50: MISSED: 0.51 ms (target <= 0.5 ms)",
+      "CPU of gateway + policy + audit at 100 req/s: MISSED: 0.41 ms per request (target <= 0.4 ms)",
+      "CPU of gateway + policy + audit at 250 req/s: MET: 0.39 ms per request (target <= 0.4 ms)",
+    ]);
+    const none = targetLines({
+      addedP99Ms: new Map(),
+      cpuMsPerRequest: new Map(),
+      closedLoopRps: NaN,
+      ttfbAddedP50Ms: NaN,
+    });
+    expect(none[0]).toBe("added p99 at 250 req/s: not measured (target <= 1 ms)");
+    expect(none).toHaveLength(4);
   });
 });

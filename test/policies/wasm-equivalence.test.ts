@@ -15,7 +15,7 @@
  * per family, generated answers around the verdict words. Its answer is a function of the text
  * it is asked about, so OPA's cache and the gateway's give the same answers.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -33,6 +33,7 @@ import { createLogger } from "../../gateway/src/log";
 import { createMetrics } from "../../gateway/src/metrics";
 import { authorize } from "../../gateway/src/pipeline/decide";
 import type { RequestContext } from "../../gateway/src/pipeline/context";
+import { LISTING_QUERY } from "../../gateway/src/opa";
 import { WasmPolicy } from "../../gateway/src/policy";
 import { compileGatewayPolicy } from "../../stacks/wiring/policy-wasm";
 import { toolPath } from "../helpers/tools";
@@ -416,6 +417,80 @@ describe("the in-process decision equals opa eval's", () => {
     expect(st.verdicts).toEqual({});
     expect(st.allowed).toBeGreaterThan(50);
   });
+
+  for (const stack of STACKS) {
+    it(`GIVEN ${stack}'s data WHEN each team lists the models THEN the in-process listing equals OPA's listing query`, async () => {
+      const data = withGuard(stack);
+      fs.writeFileSync(path.join(policyDir, WASM_DATA_FILE), JSON.stringify(data));
+      const policy = await WasmPolicy.open({ dir: policyDir, pollMs: 0 });
+      const models = Object.keys(data.models)
+        .filter((m) => data.models[m].role !== "guard")
+        .sort()
+        .map((model) => ({
+          model,
+          endpoint:
+            data.models[model].role === "embedding"
+              ? ("/v1/embeddings" as const)
+              : ("/v1/chat/completions" as const),
+        }));
+      let allowedSome = 0;
+      let denied = 0;
+      try {
+        for (const [team, t] of Object.entries(data.teams)) {
+          // A member, one whose request budget is spent, one with a lowered clearance, a stranger.
+          for (const variant of ["member", "budget", "public", "stranger"]) {
+            const base = {
+              subject: {
+                sub: "user-1",
+                groups: variant === "stranger" ? ["employees"] : ["employees", t.oidcGroup],
+                team,
+                ...(variant === "public" ? { clearance: "public" as const } : {}),
+              },
+              context: {
+                time: "2026-12-05T10:00:00Z",
+                clientAddress: "10.0.0.9",
+                usage: {
+                  tokensToday: 0,
+                  requestsThisMinute: variant === "budget" ? t.budgets.requestsPerMinute : 0,
+                },
+              },
+            };
+            const mine = await policy.listing(base, models);
+            fs.writeFileSync(path.join(tmp, "data.json"), JSON.stringify({ sovereign: data }));
+            fs.writeFileSync(path.join(tmp, "listing.json"), JSON.stringify({ base, models }));
+            const r = spawnSync(
+              toolPath("opa"),
+              [
+                "eval",
+                "--format=json",
+                ...POLICY_DIRS.flatMap((d) => ["-d", d]),
+                "-d",
+                path.join(tmp, "data.json"),
+                "-i",
+                path.join(tmp, "listing.json"),
+                LISTING_QUERY,
+              ],
+              { cwd: REPO, encoding: "utf8" },
+            );
+            expect(r.status, r.stderr).toBe(0);
+            const b = (
+              JSON.parse(r.stdout) as { result: { bindings: { listing: unknown; allowed: unknown } }[] }
+            ).result[0].bindings;
+            const why = `${stack}, team ${team}, ${variant}`;
+            expect(mine.listing, why).toEqual(b.listing);
+            expect(mine.allowed, why).toEqual(b.allowed);
+            if (mine.listing.allow && mine.allowed.length) allowedSome++;
+            if (!mine.listing.allow) denied++;
+          }
+        }
+      } finally {
+        policy.close();
+      }
+      // The variants reach both outcomes.
+      expect(allowedSome).toBeGreaterThan(0);
+      expect(denied).toBeGreaterThan(0);
+    });
+  }
 
   it("GIVEN the compiled policy WHEN read back THEN it is a gzipped WebAssembly module", () => {
     const wasm = zlib.gunzipSync(fs.readFileSync(path.join(policyDir, WASM_POLICY_FILE)));

@@ -21,7 +21,7 @@ export interface PipelineDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly auth: Authenticator;
-  /** OPA over HTTP: the model listing, and decisions when the policy mode is `opa`. */
+  /** OPA over HTTP (the engine behind `policy` when the policy mode is `opa`). */
   readonly opa: OpaClient;
   /** The decision engine (in process or OPA). */
   readonly policy: PolicyEngine;

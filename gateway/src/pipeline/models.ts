@@ -32,11 +32,12 @@ export async function listModels(
   const names = Object.keys(catalog.models)
     .filter((m) => catalog.models[m].role !== "guard")
     .sort();
-  // ... and costs one OPA call: the listing decision (membership, request rate) and, per model,
-  // the decision a call to it would get (no prompt, so no guard call), in one query.
+  // ... and costs one decision by the policy engine (in process, or one OPA query): the listing
+  // decision (membership, request rate) and, per model, the decision a call to it would get (no
+  // prompt, so no guard call).
   let listing, allowed: string[];
   try {
-    ({ listing, allowed } = await d.opa.listing(
+    ({ listing, allowed } = await d.policy.listing(
       base,
       names.map((model) => ({
         model,

@@ -12,9 +12,34 @@ import type { Metrics } from "../metrics";
 import { now, type RequestContext } from "./context";
 import { StreamScreen } from "./stream-screen";
 
+/** A parsed upstream URL with its connection pool (parsed once per target, not per request). */
+export interface UpstreamTarget {
+  readonly url: URL;
+  readonly agent: http.Agent;
+  /** `Host` header value. */
+  readonly host: string;
+  readonly https: boolean;
+}
+
+/** Parsed targets kept at most; past that the cache starts over (targets are a bounded set). */
+const MAX_TARGETS = 4096;
+
 /** Keep-alive connection pools, one per upstream origin. */
 export class UpstreamAgents {
   private readonly agents = new Map<string, http.Agent>();
+  private readonly targets = new Map<string, UpstreamTarget>();
+
+  /** The parsed `target` and its origin's pool. */
+  target(target: string): UpstreamTarget {
+    let t = this.targets.get(target);
+    if (!t) {
+      const url = new URL(target);
+      t = { url, agent: this.for(url), host: url.host, https: url.protocol === "https:" };
+      if (this.targets.size >= MAX_TARGETS) this.targets.clear();
+      this.targets.set(target, t);
+    }
+    return t;
+  }
 
   for(url: URL): http.Agent {
     let a = this.agents.get(url.origin);
@@ -28,6 +53,7 @@ export class UpstreamAgents {
 
   destroy(): void {
     for (const a of this.agents.values()) a.destroy();
+    this.targets.clear();
   }
 }
 
@@ -74,7 +100,8 @@ export interface ProxyResult {
 
 export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<ProxyResult> {
   const { req, res, body, stream } = c;
-  const url = new URL(c.target);
+  const t = d.agents.target(c.target);
+  const url = t.url;
   if (res.destroyed || req.socket.destroyed) {
     // The client left while we were deciding: do not spend the model's time.
     ctx.status = 499;
@@ -94,21 +121,29 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
       if (err) reject(err);
       else resolve(result);
     };
-    const up = (url.protocol === "https:" ? https : http).request(
+    const up = (t.https ? https : http).request(
       {
         protocol: url.protocol,
         host: url.hostname,
         port: url.port,
         path: url.pathname,
         method: "POST",
-        agent: d.agents.for(url),
+        agent: t.agent,
         timeout: d.upstreamTimeoutMs,
-        headers: {
-          "content-type": "application/json",
-          "content-length": body.length,
-          accept: stream ? "text/event-stream" : "application/json",
-          "x-request-id": ctx.id,
-        },
+        // As a flat list: Node writes it as is (no per-header bookkeeping); Host must then be
+        // given, and the agent adds Connection: keep-alive. The body goes in the same write.
+        headers: [
+          "host",
+          t.host,
+          "content-type",
+          "application/json",
+          "content-length",
+          String(body.length),
+          "accept",
+          stream ? "text/event-stream" : "application/json",
+          "x-request-id",
+          ctx.id,
+        ],
       },
       (ur) => {
         const status = ur.statusCode ?? 502;
@@ -135,7 +170,7 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
       ur.on("data", (ch: Buffer) => chunks.push(ch));
       ur.on("error", () => done(errors.badGateway("the model server connection failed")));
       ur.on("end", () => {
-        let out = Buffer.concat(chunks);
+        let out = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
         ctx.upstreamMs = now() - tUp;
         let contentType = ur.headers["content-type"] ?? "application/json";
         if (status >= 500) {
@@ -210,21 +245,38 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
     };
 
     const relayStream = (ur: http.IncomingMessage) => {
-      // Relay each complete SSE event as soon as it arrives.
+      // Relay each complete SSE event as soon as it arrives, as the bytes the model server sent:
+      // events that need no reading (no usage, nothing collected or screened) are written on
+      // without being decoded, copied or re-encoded.
       ctx.status = 200;
       res.writeHead(200, {
         "content-type": "text/event-stream; charset=utf-8",
         "cache-control": "no-cache",
         "x-accel-buffering": "no",
       });
-      res.flushHeaders();
+      // The headers leave with the first events (one write) when those are at hand in this turn
+      // of the event loop, as they usually are; otherwise on their own right after it. A
+      // screened stream sends them now (its first window waits for the guard).
+      let headersOut: NodeJS.Immediate | undefined;
+      if (c.screen) res.flushHeaders();
+      else
+        headersOut = setImmediate(() => {
+          headersOut = undefined;
+          if (!res.destroyed) res.flushHeaders(); // (headersSent is already true: writeHead ran)
+        });
       let first = true;
-      let pending = "";
+      let pending: Buffer | undefined;
       let sawDone = false;
+      /** Events of the last block held back with [DONE], written with the end. */
+      let held = "";
       const acc = c.collect ? new Map<number, string>() : undefined;
-      const send = (text: string) => {
+      const send = (data: string | Buffer) => {
         if (res.destroyed) return;
-        res.write(text);
+        if (headersOut) {
+          clearImmediate(headersOut);
+          headersOut = undefined;
+        }
+        res.write(data);
         if (first) {
           first = false;
           d.metrics.ttfb.observe({ model: ctx.model }, (now() - ctx.t0) / 1000);
@@ -245,8 +297,7 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
               up.destroy();
               chargeGenerated();
               finish({}, () => {
-                res.write(`data: ${errorBody(err)}\n\n`);
-                res.end();
+                res.end(`data: ${errorBody(err)}\n\n`);
               });
             },
           })
@@ -256,21 +307,23 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
         const pieces: [number, string][] = [];
         if (relayEvent(ev, ctx, c.clientWantsUsage, acc, pieces)) screen!.add(ev + "\n\n", pieces);
       };
-      ur.setEncoding("utf8");
-      ur.on("data", (chunk: string) => {
+      ur.on("data", (chunk: Buffer) => {
         if (refused) return;
-        pending += chunk;
-        let cut = pending.lastIndexOf("\n\n");
-        if (cut < 0) return;
-        cut += 2;
-        const complete = pending.slice(0, cut);
-        pending = pending.slice(cut);
-        let outText = complete;
+        const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+        const cut = buf.lastIndexOf(EVENT_END);
+        if (cut < 0) {
+          pending = buf;
+          return;
+        }
+        const end = cut + 2;
+        // Complete events end on a blank line (ASCII), so no character is split across blocks.
+        const complete = end === buf.length ? buf : buf.subarray(0, end);
+        pending = end === buf.length ? undefined : buf.subarray(end);
         // Events sent, for charging a stream the client leaves before its usage chunk.
         events += countEvents(complete);
         if (screen) {
           // Every event is read (its text is screened); [DONE] is held back until the end.
-          for (const ev of complete.split("\n\n")) {
+          for (const ev of complete.toString("utf8").split("\n\n")) {
             if (!ev) continue;
             if (/^data:\s*\[DONE\]\s*$/.test(ev)) sawDone = true;
             else screened(ev);
@@ -278,22 +331,27 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
           return;
         }
         // Events are parsed only when they carry usage or the content is collected; the final
-        // [DONE] is held back until beforeEnd has run.
-        const holdDone = c.beforeEnd !== undefined && complete.includes("[DONE]");
-        if (complete.includes('"usage"') || acc || holdDone) {
-          outText = "";
-          for (const ev of complete.split("\n\n")) {
-            if (!ev) continue;
-            if (holdDone && /^data:\s*\[DONE\]\s*$/.test(ev)) {
-              sawDone = true;
-              continue;
-            }
-            if (!relayEvent(ev, ctx, c.clientWantsUsage, acc)) continue;
-            outText += ev + "\n\n";
-          }
+        // [DONE] is held back until beforeEnd has run (with the events of its block, so the end
+        // of the stream is one write).
+        const holdDone = c.beforeEnd !== undefined && complete.includes(DONE);
+        // Events after [DONE] (no model server sends them) keep their order behind the held ones.
+        if (held && !holdDone) {
+          send(held);
+          held = "";
         }
-        if (!outText) return;
-        send(outText);
+        if (!complete.includes(USAGE) && !acc && !holdDone) return send(complete);
+        let outText = "";
+        for (const ev of complete.toString("utf8").split("\n\n")) {
+          if (!ev) continue;
+          if (holdDone && /^data:\s*\[DONE\]\s*$/.test(ev)) {
+            sawDone = true;
+            continue;
+          }
+          if (!relayEvent(ev, ctx, c.clientWantsUsage, acc)) continue;
+          outText += ev + "\n\n";
+        }
+        if (holdDone && sawDone) held += outText;
+        else if (outText) send(outText);
       });
       ur.on("error", () => {
         if (!refused) done(errors.badGateway("the model server stream failed"));
@@ -301,14 +359,14 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
       ur.on("end", () => {
         if (refused) return;
         if (screen) {
-          const tail = pending.trim();
+          const tail = pending?.toString("utf8").trim() ?? "";
           if (tail && !/^data:\s*\[DONE\]$/.test(tail)) screened(tail);
           else if (tail) sawDone = true;
           // The tail window is screened before the end; a refusal ends the stream itself.
           void screen.end().then((ok) => ok && complete());
           return;
         }
-        if (pending) res.write(pending);
+        if (pending) held += pending.toString("utf8");
         complete();
       });
       const complete = () => {
@@ -322,8 +380,15 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
               )
           : undefined;
         finish(choices ? { response: { choices } } : {}, () => {
-          if (sawDone) res.write("data: [DONE]\n\n");
-          res.end();
+          if (headersOut) clearImmediate(headersOut);
+          const last = sawDone ? held + "data: [DONE]\n\n" : held;
+          if (last && first) {
+            first = false;
+            d.metrics.ttfb.observe({ model: ctx.model }, (now() - ctx.t0) / 1000);
+          }
+          // One write: the held events, [DONE] and the end of the chunked body.
+          if (last) res.end(last);
+          else res.end();
         });
       };
     };
@@ -391,10 +456,14 @@ export function answerText(choices: unknown[]): string {
   return parts.join("\n");
 }
 
+const EVENT_END = Buffer.from("\n\n");
+const DONE = Buffer.from("[DONE]");
+const USAGE = Buffer.from('"usage"');
+
 /** SSE events in a block of complete events. */
-function countEvents(block: string): number {
+function countEvents(block: Buffer): number {
   let n = 0;
-  for (let i = block.indexOf("\n\n"); i >= 0; i = block.indexOf("\n\n", i + 2)) n++;
+  for (let i = block.indexOf(EVENT_END); i >= 0; i = block.indexOf(EVENT_END, i + 2)) n++;
   return n;
 }
 

@@ -10,6 +10,7 @@
 import { routeFor, type Catalog } from "../config";
 import { errors } from "../errors";
 import { routeModel, type AdapterRoute } from "../flywheel/split";
+import { upstreamBody } from "./body";
 import type { InferenceRequest } from "./validate";
 
 export interface UpstreamCall {
@@ -33,18 +34,7 @@ export function route(
   if (!base) throw errors.notFound(`the model "${r.model}" does not exist`, "model_not_found");
   const chosen = split ? routeModel(split.routes, r.model, split.requestId) : undefined;
   const served = chosen?.version !== undefined ? chosen.model : undefined;
-  const body =
-    r.stream || served
-      ? Buffer.from(
-          JSON.stringify({
-            ...r.body,
-            ...(served ? { model: served } : {}),
-            ...(r.stream
-              ? { stream_options: { ...(r.body.stream_options as object), include_usage: true } }
-              : {}),
-          }),
-        )
-      : r.raw;
+  const body = upstreamBody(r, served);
   return {
     target: base + r.endpoint,
     upstream: base,
