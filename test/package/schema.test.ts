@@ -13,7 +13,7 @@ import { formattedTypes, PER_FACADE, TYPES_FILE } from "../../scripts/gen-packag
 import { stackConfigSchema } from "../../stacks/config/schema";
 import { cliEnv, pluginBinary, ROOT, run } from "./plugin";
 
-type Json = { [k: string]: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = { [k: string]: any };
 
 const TOKEN = "sovereign:index:";
 const configSchema = z.toJSONSchema(stackConfigSchema, { io: "input", unrepresentable: "any" }) as Json;
