@@ -4,25 +4,12 @@
  * resource under the facade; mistakes are input-property errors with their paths, before
  * anything is registered.
  */
-import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { parse as parseYaml } from "yaml";
 import { ClusterPlatform, type ClusterPlatformArgs } from "../../component-package/platform";
-import { stackFile } from "../../stacks/config/load";
 import { installMocks, settle, valueOf, type RecordedResource } from "../helpers/mocks";
 import { runShippedStack } from "../helpers/stack";
-
-/** A shipped stack's `sovereign:` config as facade arguments (the substrate without `kind`). */
-export function facadeArgs(stack: string): ClusterPlatformArgs {
-  const doc = parseYaml(fs.readFileSync(stackFile(stack), "utf8")) as { config: Record<string, unknown> };
-  const args: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(doc.config))
-    if (k.startsWith("sovereign:")) args[k.slice("sovereign:".length)] = v;
-  const { kind, ...substrate } = args.substrate as Record<string, unknown>;
-  expect(kind).toBe("existing-cluster");
-  return { ...args, substrate } as unknown as ClusterPlatformArgs;
-}
+import { facadeArgs } from "./facade-args";
 
 const key = (r: RecordedResource) => `${r.type}::${r.name}`;
 
