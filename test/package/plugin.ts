@@ -40,6 +40,8 @@ export function cliEnv(home: string, extraPath: readonly string[] = []): NodeJS.
     PULUMI_HOME: home,
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    // The runner's ts-node compiles nothing here (index.js hands .ts to tsx); no cache folder.
+    TS_NODE_CACHE: "false",
     PATH: [...extraPath, process.env.PATH ?? ""].join(":"),
   };
 }

@@ -79,100 +79,109 @@ async function main(): Promise<number> {
   const local = facadeArgs("local");
   const args: ClusterPlatformArgs = { ...local, substrate: { ...local.substrate, kubeconfig } };
   const outcomes: Outcome[] = [];
-
-  const preview = async (program: string, properties: ClusterPlatformArgs, extra: string[]) => {
-    const dir = path.join(work, program);
-    fs.mkdirSync(path.join(dir, "state"), { recursive: true });
-    const penv = { ...env, PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}` };
-    // JSON is YAML: the program is the facade with the stack's config as its properties.
-    const project = {
-      name: "sovereign-yaml",
-      runtime: "yaml",
-      plugins: {
-        providers: [
-          { name: "sovereign", path: plugin.dir },
-          { name: "kubernetes", path: path.dirname(tools.kubernetes) },
-          { name: "random", path: path.join(ROOT, "test/engine/fixtures/random-provider") },
-        ],
-      },
-      resources: { platform: { type: "sovereign:index:ClusterPlatform", properties } },
-      outputs: { models: "${platform.models}", teams: "${platform.teams}" },
-    };
-    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), JSON.stringify(project, null, 2));
-    await run(tools.pulumi, ["stack", "init", "dev", "--non-interactive"], { cwd: dir, env: penv });
-    const start = process.hrtime.bigint();
-    let stdout = "";
-    let failed = false;
-    try {
-      stdout = (
-        await run(tools.pulumi, ["preview", "--non-interactive", "--json", ...extra], {
-          cwd: dir,
-          env: penv,
-          maxBuffer: 256 * 1024 * 1024,
-        })
-      ).stdout;
-    } catch (e) {
-      failed = true;
-      stdout = (e as { stdout?: string }).stdout ?? "";
-    }
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    let result: Json = {};
-    try {
-      result = JSON.parse(stdout) as Json;
-    } catch {
-      result = { diagnostics: [{ severity: "error", message: stdout.slice(0, 500) || "no output" }] };
-    }
-    const errors = ((result.diagnostics ?? []) as Json[])
-      .filter((d) => d.severity === "error")
-      .map((d) => String(d.message).trim());
-    return { failed, seconds, result, errors };
-  };
-
-  // 1. The local stack through the package.
-  {
-    const p = await preview("local", args, [
-      "--exclude",
-      "**kubernetes:helm.sh/v3:Release::**",
-      "--exclude-dependents",
-    ]);
-    const steps = (p.result.steps ?? []) as Json[];
-    const summary = (p.result.changeSummary ?? {}) as Record<string, number>;
-    const registered = Object.values(summary).reduce((a, b) => a + b, 0);
-    const expected = (await mockedCount(args)) + 1; // and the YAML program's stack
-    const outside = steps
-      .map((s) => String(s.urn))
-      .filter(
-        (u) => !u.includes("::sovereign:index:ClusterPlatform") && !u.includes("::pulumi:pulumi:Stack::"),
-      );
-    const problems = [
-      ...(p.failed ? [`preview failed: ${p.errors[0] ?? "no error"}`] : []),
-      ...(registered !== expected ? [`registered ${registered} resources, expected ${expected}`] : []),
-      ...(outside.length ? [`not under the facade: ${outside.slice(0, 3).join(", ")}`] : []),
-    ];
-    outcomes.push({
-      program: "local stack as ClusterPlatform",
-      ok: problems.length === 0,
-      seconds: p.seconds,
-      detail:
-        problems.join("; ") ||
-        `${registered} resources registered (${JSON.stringify(summary)}), all under the facade`,
-    });
+  try {
+    await previews();
+  } catch (e) {
+    plugin.cleanup();
+    console.error(`${e instanceof Error ? e.message : String(e)}\nwork dir kept: ${work}`);
+    return 1;
   }
-  // 2. A mistake: reported by the kit's validator at its property path, nothing created.
-  {
-    const bad = { ...args, models: [{ ...args.models[0], pool: "no-such-pool" }, ...args.models.slice(1)] };
-    const p = await preview("mistake", bad, []);
-    const named = p.errors.find((m) => m.includes("models[0].pool"));
-    outcomes.push({
-      program: "models[0].pool: no-such-pool",
-      ok: p.failed && named !== undefined,
-      seconds: p.seconds,
-      detail:
-        named
-          ?.split("\n")
-          .find((l) => l.includes("models[0].pool"))
-          ?.trim() ?? `no error names models[0].pool: ${p.errors.join(" / ")}`,
-    });
+
+  async function previews(): Promise<void> {
+    const preview = async (program: string, properties: ClusterPlatformArgs, extra: string[]) => {
+      const dir = path.join(work, program);
+      fs.mkdirSync(path.join(dir, "state"), { recursive: true });
+      const penv = { ...env, PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}` };
+      // JSON is YAML: the program is the facade with the stack's config as its properties.
+      const project = {
+        name: "sovereign-yaml",
+        runtime: "yaml",
+        plugins: {
+          providers: [
+            { name: "sovereign", path: plugin.dir },
+            { name: "kubernetes", path: path.dirname(tools.kubernetes) },
+            { name: "random", path: path.join(ROOT, "test/engine/fixtures/random-provider") },
+          ],
+        },
+        resources: { platform: { type: "sovereign:index:ClusterPlatform", properties } },
+        outputs: { models: "${platform.models}", teams: "${platform.teams}" },
+      };
+      fs.writeFileSync(path.join(dir, "Pulumi.yaml"), JSON.stringify(project, null, 2));
+      await run(tools.pulumi, ["stack", "init", "dev", "--non-interactive"], { cwd: dir, env: penv });
+      const start = process.hrtime.bigint();
+      let stdout = "";
+      let failed = false;
+      try {
+        stdout = (
+          await run(tools.pulumi, ["preview", "--non-interactive", "--json", ...extra], {
+            cwd: dir,
+            env: penv,
+            maxBuffer: 256 * 1024 * 1024,
+          })
+        ).stdout;
+      } catch (e) {
+        failed = true;
+        stdout = (e as { stdout?: string }).stdout ?? "";
+      }
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      let result: Json = {};
+      try {
+        result = JSON.parse(stdout) as Json;
+      } catch {
+        result = { diagnostics: [{ severity: "error", message: stdout.slice(0, 500) || "no output" }] };
+      }
+      const errors = ((result.diagnostics ?? []) as Json[])
+        .filter((d) => d.severity === "error")
+        .map((d) => String(d.message).trim());
+      return { failed, seconds, result, errors };
+    };
+
+    // 1. The local stack through the package.
+    {
+      const p = await preview("local", args, [
+        "--exclude",
+        "**kubernetes:helm.sh/v3:Release::**",
+        "--exclude-dependents",
+      ]);
+      const steps = (p.result.steps ?? []) as Json[];
+      const summary = (p.result.changeSummary ?? {}) as Record<string, number>;
+      const registered = Object.values(summary).reduce((a, b) => a + b, 0);
+      const expected = (await mockedCount(args)) + 1; // and the YAML program's stack
+      const outside = steps
+        .map((s) => String(s.urn))
+        .filter(
+          (u) => !u.includes("::sovereign:index:ClusterPlatform") && !u.includes("::pulumi:pulumi:Stack::"),
+        );
+      const problems = [
+        ...(p.failed ? [`preview failed: ${p.errors[0] ?? "no error"}`] : []),
+        ...(registered !== expected ? [`registered ${registered} resources, expected ${expected}`] : []),
+        ...(outside.length ? [`not under the facade: ${outside.slice(0, 3).join(", ")}`] : []),
+      ];
+      outcomes.push({
+        program: "local stack as ClusterPlatform",
+        ok: problems.length === 0,
+        seconds: p.seconds,
+        detail:
+          problems.join("; ") ||
+          `${registered} resources registered (${JSON.stringify(summary)}), all under the facade`,
+      });
+    }
+    // 2. A mistake: reported by the kit's validator at its property path, nothing created.
+    {
+      const bad = { ...args, models: [{ ...args.models[0], pool: "no-such-pool" }, ...args.models.slice(1)] };
+      const p = await preview("mistake", bad, []);
+      const named = p.errors.find((m) => m.includes("models[0].pool"));
+      outcomes.push({
+        program: "models[0].pool: no-such-pool",
+        ok: p.failed && named !== undefined,
+        seconds: p.seconds,
+        detail:
+          named
+            ?.split("\n")
+            .find((l) => l.includes("models[0].pool"))
+            ?.trim() ?? `no error names models[0].pool: ${p.errors.join(" / ")}`,
+      });
+    }
   }
 
   const rows = outcomes.map((o) => [o.program, o.ok ? "ok" : "FAILED", o.seconds.toFixed(1), o.detail]);
