@@ -6,10 +6,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { ClusterPlatform, type ClusterPlatformArgs } from "../../component-package/platform";
+import { AwsPlatform, ClusterPlatform, type ClusterPlatformArgs } from "../../component-package/platform";
 import { installMocks, settle, valueOf, type RecordedResource } from "../helpers/mocks";
 import { runShippedStack } from "../helpers/stack";
-import { facadeArgs } from "./facade-args";
+import { awsFacadeArgs, facadeArgs } from "./facade-args";
 
 const key = (r: RecordedResource) => `${r.type}::${r.name}`;
 
@@ -100,5 +100,33 @@ describe("ClusterPlatform", () => {
       expect.objectContaining({ propertyPath: "teams[0].oidcGroup" }),
     ]);
     expect(recorder.resources.map(key)).toEqual(["sovereign:index:ClusterPlatform::platform"]);
+  });
+});
+
+describe("AwsPlatform", () => {
+  it("registers what the `aws-dev` stack program registers, every resource under the facade", async () => {
+    const program = await runShippedStack("aws-dev");
+    expect(program.error).toBeUndefined();
+    const expected = program.recorder.resources.map(key).sort();
+
+    const recorder = installMocks({ stack: "aws-dev" });
+    const platform = new AwsPlatform("platform", awsFacadeArgs("aws-dev"));
+    await settle();
+    const facade = recorder.one("sovereign:index:AwsPlatform", "platform");
+    expect(
+      recorder.resources
+        .filter((r) => r !== facade)
+        .map(key)
+        .sort(),
+    ).toEqual(expected);
+    const orphans = recorder.resources.filter((r) => {
+      if (r === facade) return false;
+      let p = r.parent;
+      while (p && p !== facade.urn) p = recorder.byUrn(p)?.parent;
+      return p !== facade.urn;
+    });
+    expect(orphans.map(key)).toEqual([]);
+    expect(await valueOf(platform.profile)).toBe("dev");
+    expect((await valueOf(platform.outputs)).region).toBe("eu-central-1");
   });
 });
