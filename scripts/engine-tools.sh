@@ -6,13 +6,16 @@
 #   pulumi                      the Pulumi CLI, from github.com/pulumi/pulumi/pkg/v3 (Go module)
 #   pulumi-resource-kubernetes  the kubernetes provider, from
 #                               github.com/pulumi/pulumi-kubernetes/provider/v4 (Go module)
+#   pulumi-language-yaml        the YAML language host, from github.com/pulumi/pulumi-yaml (Go
+#                               module); runs the YAML program against the component package
+#                               (`npm run e2e:package`). Not in the test command: see below.
 #
 # Both modules carry `replace` directives, which `go install module@version` refuses, so each is
 # built through a small wrapper module generated in the cache that repeats those replacements.
 # Fails loudly: a tool that cannot be built fails this script, and so the test command.
 # Prints nothing on stdout but, with `--print <tool>`, the path of that tool's binary.
 #
-#   bash scripts/engine-tools.sh                 # build (or reuse) both
+#   bash scripts/engine-tools.sh                 # build (or reuse) the CLI and the provider
 #   bash scripts/engine-tools.sh pulumi          # one tool
 #   bash scripts/engine-tools.sh --print pulumi  # path of the cached binary (builds it if missing)
 set -euo pipefail
@@ -28,6 +31,12 @@ PULUMI_VERSION=v3.248.0
 # of January 2026, between the 4.x releases; our npm pin @pulumi/kubernetes is 4.34.2, whose
 # module version is not served).
 KUBERNETES_PROVIDER_VERSION=v4.0.0-20260115033456-f47bc2d6f199
+
+# The YAML language host: the newest version of its Go module the registry serves. It builds only
+# against the pulumi modules its go.mod requires (v3.206.0): against the CLI's v3.248.0 it does not
+# compile (the plugin host API changed), so it shares little of the CLI's build cache and a cold
+# build is long; the test command does not build it (docs/component-package.md).
+YAML_VERSION=v1.25.0
 
 export CGO_ENABLED=0
 
@@ -79,6 +88,12 @@ pulumi_cli() {
     "require github.com/pulumi/pulumi/sdk/v3 $PULUMI_VERSION
 replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e" \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
+}
+
+yaml_language_host() {
+  build_wrapped pulumi-language-yaml github.com/pulumi/pulumi-yaml "$YAML_VERSION" \
+    github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml "" \
+    "-X github.com/pulumi/pulumi-yaml/pkg/version.Version=$YAML_VERSION"
 }
 
 # The kubernetes provider's module ships its schema (schema.json) but not the two files its main
@@ -141,7 +156,11 @@ for t in "${want[@]}"; do
       kubernetes_provider
       path="$CACHE/pulumi-resource-kubernetes@$KUBERNETES_PROVIDER_VERSION/pulumi-resource-kubernetes"
       ;;
-    *) die "unknown tool '$t' (expected pulumi, pulumi-resource-kubernetes)" ;;
+    pulumi-language-yaml)
+      yaml_language_host
+      path="$CACHE/pulumi-language-yaml@$YAML_VERSION/pulumi-language-yaml"
+      ;;
+    *) die "unknown tool '$t' (expected pulumi, pulumi-resource-kubernetes, pulumi-language-yaml)" ;;
   esac
   [[ -x $path ]] || die "$t is missing after the build ($path)"
   [[ $print == 1 ]] && echo "$path"

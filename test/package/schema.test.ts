@@ -1,0 +1,151 @@
+/**
+ * The schema the component package publishes, as the real Pulumi CLI gets it
+ * (`pulumi package get-schema`, CLI of scripts/engine-tools.sh): both facades, their inputs
+ * against the stack config schema (every key, every type, enum values, required keys, at every
+ * depth: the seam between the package and the kit's validator), and their outputs.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { formattedTypes, PER_FACADE, TYPES_FILE } from "../../scripts/gen-package-types";
+import { stackConfigSchema } from "../../stacks/config/schema";
+import { cliEnv, pluginBinary, ROOT, run } from "./plugin";
+
+type Json = { [k: string]: any };
+
+const TOKEN = "sovereign:index:";
+const configSchema = z.toJSONSchema(stackConfigSchema, { io: "input", unrepresentable: "any" }) as Json;
+
+/** Every difference between a package schema property and the config schema node at `at`. */
+export function differences(pkg: Json, prop: Json, cfg: Json, at: string): string[] {
+  const types = pkg.types as Record<string, Json>;
+  let p = prop;
+  if (p.$ref) {
+    const name = String(p.$ref).replace(`#/types/`, "");
+    if (!types[name]) return [`${at}: dangling reference ${p.$ref}`];
+    p = types[name];
+  }
+  const variants: Json[] | undefined = cfg.oneOf ?? cfg.anyOf;
+  if (variants && variants.every((v) => typeof v.const === "number"))
+    return p.type === "number" ? [] : [`${at}: expected number, found ${p.type}`];
+  if (variants) {
+    // A tagged union: one object with every variant's keys, the tag an enum of the tags.
+    const properties: Json = {};
+    for (const v of variants) Object.assign(properties, v.properties);
+    const tag = Object.keys(variants[0].properties).find((k) =>
+      variants.every((v) => v.properties[k]?.const),
+    );
+    properties[tag!] = { type: "string", enum: variants.map((v) => v.properties[tag!].const) };
+    return differences(pkg, prop, { type: "object", properties, required: [tag] }, at);
+  }
+  if (cfg.enum) {
+    if (!p.enum) return [`${at}: expected an enum of ${cfg.enum.join(", ")}`];
+    const values = (p.enum as Json[]).map((e) => e.value);
+    return JSON.stringify(values) === JSON.stringify(cfg.enum)
+      ? []
+      : [`${at}: enum ${values.join(", ")} instead of ${cfg.enum.join(", ")}`];
+  }
+  const want = cfg.type === "integer" ? "number" : cfg.type;
+  if (p.type !== want) return [`${at}: type ${p.type} instead of ${want}`];
+  if (want === "array") return differences(pkg, p.items, cfg.items, `${at}[]`);
+  if (want !== "object") return [];
+  if (!cfg.properties)
+    return differences(pkg, p.additionalProperties ?? {}, cfg.additionalProperties, `${at}{}`);
+  const out: string[] = [];
+  const have = Object.keys(p.properties ?? {}).sort();
+  const expected = Object.keys(cfg.properties).sort();
+  if (JSON.stringify(have) !== JSON.stringify(expected))
+    out.push(`${at}: keys ${have.join(",")} instead of ${expected.join(",")}`);
+  const req = [...((p.required as string[]) ?? [])].sort();
+  const cfgReq = [...((cfg.required as string[]) ?? [])].sort();
+  if (JSON.stringify(req) !== JSON.stringify(cfgReq))
+    out.push(`${at}: required ${req.join(",")} instead of ${cfgReq.join(",")}`);
+  for (const k of expected)
+    if (p.properties?.[k]) out.push(...differences(pkg, p.properties[k], cfg.properties[k], `${at}.${k}`));
+  return out;
+}
+
+/** The config schema a facade's inputs stand for: the common keys plus its substrate kind. */
+function facadeConfig(kind: string): Json {
+  const variant = (configSchema.properties.substrate.oneOf as Json[]).find(
+    (v) => v.properties.kind.const === kind,
+  )!;
+  const { kind: _kind, ...substrateProps } = variant.properties;
+  const properties = Object.fromEntries(
+    Object.entries(configSchema.properties as Json).filter(([k]) => !PER_FACADE.includes(k)),
+  );
+  properties.substrate = {
+    type: "object",
+    properties: substrateProps,
+    required: (variant.required as string[]).filter((k) => k !== "kind"),
+  };
+  return {
+    type: "object",
+    properties,
+    required: (configSchema.required as string[]).filter((k) => k === "substrate" || !PER_FACADE.includes(k)),
+  };
+}
+
+/** A facade's inputs as one object type, for {@link differences}. */
+function inputsOf(pkg: Json, token: string): Json {
+  const r = pkg.resources[token];
+  return { type: "object", properties: r.inputProperties, required: r.requiredInputs };
+}
+
+describe("the component package schema (real Pulumi CLI)", () => {
+  let schema: Json;
+  let plugin: ReturnType<typeof pluginBinary>;
+
+  beforeAll(async () => {
+    const pulumi = execFileSync("bash", [path.join(ROOT, "scripts/engine-tools.sh"), "--print", "pulumi"], {
+      encoding: "utf8",
+    }).trim();
+    plugin = pluginBinary();
+    const { stdout } = await run(pulumi, ["package", "get-schema", plugin.binary], {
+      env: cliEnv(path.join(plugin.dir, "home")),
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    schema = JSON.parse(stdout) as Json;
+  }, 300_000);
+  afterAll(() => plugin?.cleanup());
+
+  it("names the package and serves exactly the two facades", () => {
+    expect(schema.name).toBe("sovereign");
+    expect(schema.version).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version);
+    expect(Object.keys(schema.resources).sort()).toEqual([`${TOKEN}AwsPlatform`, `${TOKEN}ClusterPlatform`]);
+    for (const r of Object.values(schema.resources as Record<string, Json>)) expect(r.isComponent).toBe(true);
+  });
+
+  it.each([
+    ["ClusterPlatform", "existing-cluster"],
+    ["AwsPlatform", "aws"],
+  ])("%s takes every key of the stack config for %s, with its type", (facade, kind) => {
+    expect(differences(schema, inputsOf(schema, `${TOKEN}${facade}`), facadeConfig(kind), facade)).toEqual(
+      [],
+    );
+  });
+
+  it("gives each facade its outputs", () => {
+    for (const facade of ["ClusterPlatform", "AwsPlatform"]) {
+      const props = schema.resources[`${TOKEN}${facade}`].properties as Json;
+      const strings = { type: "array", items: { type: "string" } };
+      const map = { type: "object", additionalProperties: { type: "string" } };
+      expect(props).toMatchObject({
+        profile: { type: "string" },
+        models: strings,
+        teams: strings,
+        gatewayUrl: { type: "string" },
+        modelUrls: map,
+        teamNamespaces: map,
+        buckets: map,
+        outputs: { type: "object", additionalProperties: { $ref: "pulumi.json#/Any" } },
+      });
+    }
+  });
+
+  it("is generated from the current config schema (scripts/gen-package-types.ts)", async () => {
+    expect(fs.readFileSync(TYPES_FILE, "utf8")).toBe(await formattedTypes());
+  });
+});
