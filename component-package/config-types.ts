@@ -14,6 +14,7 @@ export interface ClusterSubstrate {
   context: string;
   kubeconfig?: string;
   storageClass?: string;
+  apiServerCidrs?: string[];
   loadBalancerAnnotations?: ClusterSubstrateLoadBalancerAnnotations;
 }
 
@@ -175,6 +176,7 @@ export interface TeamFlywheel {
   schedule?: string;
   minNewRecords?: number;
   quantize?: TeamFlywheelQuantize;
+  gpus?: number;
   gate?: TeamFlywheelGate;
   canary?: TeamFlywheelCanary;
   retentionDays?: TeamFlywheelRetentionDays;
@@ -208,6 +210,7 @@ export interface Database {
   instances?: number;
   backupRetentionDays?: number;
   port?: number;
+  iamAuth?: boolean;
   enhancedMonitoringSeconds?: number;
 }
 
