@@ -11,8 +11,9 @@
  *   2. the loop builds the dataset (exclusions by reason), trains, evaluates (held-out split and
  *      the guard-screened safety set), passes the gate, registers and canaries: a measurable
  *      share of the stable name's requests reaches the candidate, which is promoted;
- *   3. a candidate built to fail the gate (a learning rate that wrecks it) is registered with its
- *      report and never loaded or served;
+ *   3. a candidate built to fail the gate (a learning rate too small to learn anything: the base
+ *      model's perplexity, far worse than the promoted version's) is registered with its report
+ *      and never loaded or served;
  *   4. a candidate whose canary answers 5xx is rolled back and unloaded automatically.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -345,12 +346,14 @@ describe("GIVEN chat traffic from two teams through the gateway", () => {
 
   it("WHEN a candidate built to fail the gate comes THEN it is registered with its failed report and never loaded or served", async () => {
     await trainingTraffic(12, 100);
-    const loop = startLoop(["--learning-rate=50"]);
+    const loop = startLoop(["--learning-rate=1e-9"]);
     const { code, record, stderr } = await loop.done;
     expect(code, stderr.slice(-4000)).toBe(1);
     expect(record.outcome).toBe("rejected");
     expect(record.incumbent.version).toBe(v1);
     expect(record.gate.failed).toContain("perplexity");
+    const ppl = record.gate.checks.find((c: any) => c.check === "perplexity");
+    expect(ppl.candidate).toBeGreaterThan(ppl.limit);
     const v2 = record.candidate.version as string;
     const [report] = await world.query<{ passed: boolean; incumbent_version: string }>(
       "SELECT passed, incumbent_version FROM flywheel.eval_reports WHERE model_version = $1",

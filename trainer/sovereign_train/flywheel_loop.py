@@ -264,8 +264,7 @@ def content_sha256(client: S3Client, uri: str) -> str:
     lines = []
     for key in sorted(list_keys(client, root)):
         h = hashlib.sha256()
-        body = client.get_object(Bucket=root.bucket, Key=root.key + key)["Body"]
-        for chunk in iter(lambda: body.read(1 << 20), b""):
+        for chunk in client.get_object(Bucket=root.bucket, Key=root.key + key)["Body"].iter_chunks(1 << 20):
             h.update(chunk)
         lines.append(f"{key} {h.hexdigest()}\n")
     return hashlib.sha256("".join(lines).encode()).hexdigest()
