@@ -29,8 +29,10 @@ import datetime as dt
 import hashlib
 import json
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -179,11 +181,18 @@ def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Clie
         return r.returncode, dict(json.loads(lines[-1]))
 
     def job(kind: str, argv: list[str], **uris: str) -> None:
-        je = {**env, "SOVEREIGN_JOB_KIND": kind, "SOVEREIGN_JOB_NAME": f"flywheel-{kind}", "HOME": scratch}
+        # Each job its own scratch: jobs download models into fixed folders under HOME, and a
+        # folder left by the previous job (an adapter next to the base model's files) would be
+        # loaded as part of the next job's model. Removed after the job.
+        home = tempfile.mkdtemp(prefix=f"{kind}-", dir=scratch)
+        je = {**env, "SOVEREIGN_JOB_KIND": kind, "SOVEREIGN_JOB_NAME": f"flywheel-{kind}", "HOME": home}
         je.update(uris)
-        # the libraries print progress on stdout, which carries only the run record
-        with contextlib.redirect_stdout(sys.stderr):
-            code = cli.main([kind, *argv], je)
+        try:
+            # the libraries print progress on stdout, which carries only the run record
+            with contextlib.redirect_stdout(sys.stderr):
+                code = cli.main([kind, *argv], je)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
         if code != 0:
             raise RuntimeError(f"sovereign-train {kind} exited {code}")
 
