@@ -185,7 +185,7 @@ def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Clie
         # folder left by the previous job (an adapter next to the base model's files) would be
         # loaded as part of the next job's model. Removed after the job.
         home = tempfile.mkdtemp(prefix=f"{kind}-", dir=scratch)
-        je = {**env, "SOVEREIGN_JOB_KIND": kind, "SOVEREIGN_JOB_NAME": f"flywheel-{kind}", "HOME": home}
+        je = {**env, "SOVEREIGN_JOB_KIND": kind, "SOVEREIGN_JOB_NAME": f"flywheel-{kind}", "HOME": home, "SOVEREIGN_SCRATCH": home}
         je.update(uris)
         try:
             # the libraries print progress on stdout, which carries only the run record
