@@ -88,7 +88,7 @@ describe("the controller's command line", () => {
     const out: string[] = [];
     const errs: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((s: string) => (errs.push(s), true));
+    process.stderr.write = (s: string) => (errs.push(s), true);
     try {
       const code = await main(
         argv,
