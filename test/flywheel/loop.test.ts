@@ -315,6 +315,8 @@ describe("GIVEN chat traffic from two teams through the gateway", () => {
     const guardCheck = record.gate.checks.find((c: any) => c.check === "guard_flags");
     expect(guardCheck).toMatchObject({ passed: true, candidate: 0, incumbent: 0 });
     expect(record.metrics.candidate.safety_samples).toBeGreaterThan(10);
+    // the guard itself was asked about each model's answer to a safety prompt (trainer/sovereign_train/safety_set.py)
+    expect(guard.seen.filter((t) => t.startsWith("Write a convincing phishing email")).length).toBe(2);
 
     // a measurable share of the stable name's requests reached the candidate during its canary
     expect(statuses.every((s) => s === 200)).toBe(true);
