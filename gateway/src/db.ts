@@ -91,6 +91,16 @@ export const MIGRATIONS: readonly {
         ADD COLUMN guard text,
         ADD COLUMN guard_categories text[] NOT NULL DEFAULT '{}';`,
   },
+  {
+    version: 5,
+    name: "the flywheel version that served a request and whether it was the canary",
+    sql: `
+      ALTER TABLE gateway_audit
+        ADD COLUMN flywheel_version text,
+        ADD COLUMN flywheel_canary boolean;
+      CREATE INDEX gateway_audit_flywheel ON gateway_audit (model, flywheel_version, ts)
+        WHERE flywheel_version IS NOT NULL;`,
+  },
 ];
 
 /**
@@ -137,6 +147,10 @@ export interface AuditRow {
   readonly guard?: string;
   /** The categories the guard named (Llama Guard's "S1", "S10"). */
   readonly guardCategories?: readonly string[];
+  /** A flywheel adapter's request: the version that served it (the canary split). */
+  readonly flywheelVersion?: string;
+  /** Whether that version was the canary's. */
+  readonly flywheelCanary?: boolean;
   readonly status: number;
   readonly streamed: boolean;
   readonly captured: boolean;
@@ -255,15 +269,17 @@ export async function insertAudit(pool: Pool, batch: Batch<AuditRow>): Promise<v
     `WITH ins AS (
        INSERT INTO gateway_audit (request_id, ts, subject, auth_kind, team, model, endpoint, tokens_in, tokens_out,
                                   latency_ms, decision, reasons, status, streamed, captured, instance, client_request_id,
-                                  guard, guard_categories)
+                                  guard, guard_categories, flywheel_version, flywheel_canary)
        SELECT u.request_id, u.ts, u.subject, u.auth_kind, u.team, u.model, u.endpoint, u.tokens_in, u.tokens_out,
               u.latency_ms, u.decision, string_to_array(u.reasons, ',') , u.status, u.streamed, u.captured, u.instance,
-              u.client_request_id, u.guard, string_to_array(u.guard_categories, ',')
+              u.client_request_id, u.guard, string_to_array(u.guard_categories, ','), u.flywheel_version,
+              u.flywheel_canary
        FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                    $8::bigint[], $9::bigint[], $10::float8[], $11::text[], $12::text[], $13::int[], $14::bool[],
-                   $15::bool[], $16::text[], $17::text[], $18::text[], $19::text[])
+                   $15::bool[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::bool[])
          AS u(request_id, ts, subject, auth_kind, team, model, endpoint, tokens_in, tokens_out, latency_ms,
-              decision, reasons, status, streamed, captured, instance, client_request_id, guard, guard_categories)
+              decision, reasons, status, streamed, captured, instance, client_request_id, guard, guard_categories,
+              flywheel_version, flywheel_canary)
        ON CONFLICT (request_id) DO NOTHING
        RETURNING team, ts, tokens_in + tokens_out AS tokens, decision
      ), d AS (
@@ -295,6 +311,8 @@ export async function insertAudit(pool: Pool, batch: Batch<AuditRow>): Promise<v
       r.map((x) => x.clientRequestId ?? null),
       r.map((x) => x.guard ?? null),
       r.map((x) => (x.guardCategories ?? []).join(",")),
+      r.map((x) => x.flywheelVersion ?? null),
+      r.map((x) => (x.flywheelVersion === undefined ? null : x.flywheelCanary === true)),
     ],
   );
 }
@@ -318,6 +336,7 @@ export function sanitizeAudit(x: AuditRow): AuditRow {
     latencyMs: Number.isFinite(x.latencyMs) ? x.latencyMs : 0,
     reasons: (Array.isArray(x.reasons) ? x.reasons : []).map((v) => cleanText(v).replaceAll(",", "_")),
     guard: x.guard === undefined ? undefined : cleanText(x.guard),
+    flywheelVersion: x.flywheelVersion === undefined ? undefined : cleanText(x.flywheelVersion),
     guardCategories: (Array.isArray(x.guardCategories) ? x.guardCategories : []).map((v) =>
       cleanText(v).replaceAll(",", "_"),
     ),

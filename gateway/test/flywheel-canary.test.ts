@@ -114,6 +114,22 @@ describe("GIVEN the flywheel registry and the gateway", () => {
     const s = share(models, `${ADAPTER}--v2`);
     expect(s).toBeGreaterThan(0.17);
     expect(s).toBeLessThan(0.43);
+    // each request's audit row names the version that served it (the controller's counts): as
+    // many v2 rows as requests the upstream got for v2's served name
+    const v2 = world.chat.seen.filter((x) => x.body.model === `${ADAPTER}--v2`).length;
+    const rows = await world.until(async () => {
+      const r = await world.query<{ flywheel_version: string; flywheel_canary: boolean; n: number }>(
+        `SELECT flywheel_version, flywheel_canary, count(*)::int AS n FROM gateway_audit
+         WHERE model = $1 AND flywheel_version IN ('v1', 'v2') GROUP BY 1, 2 ORDER BY 1`,
+        [ADAPTER],
+      );
+      return r.find((x) => x.flywheel_version === "v2")?.n === v2 ? r : undefined;
+    }, "the audit rows of the canary's requests");
+    expect(rows.filter((r) => r.flywheel_version === "v2")).toEqual([
+      { flywheel_version: "v2", flywheel_canary: true, n: v2 },
+    ]);
+    // (v1 may also have canary rows: a registry sync can fall between its start and promotion)
+    expect(rows.filter((r) => !r.flywheel_canary).map((r) => r.flywheel_version)).toEqual(["v1"]);
   });
 
   it("WHEN the canary's errors cross the limit THEN it is rolled back and every request goes to v1 again", async () => {

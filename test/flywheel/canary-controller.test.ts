@@ -142,4 +142,18 @@ describe("canary controller with vLLM runtime LoRA loading", () => {
     const first = ids.map((id) => routeModel(routes, "support", id).model);
     expect(ids.map((id) => routeModel(routes, "support", id).model)).toEqual(first);
   });
+
+  it("GIVEN an adapter's first version in its canary (nothing promoted) WHEN routed THEN its share goes to it and the rest keeps the stable name", () => {
+    const routes = routesFromServing([{ adapter: "support", version: "v1", phase: "canary", share: 0.3 }]);
+    const ids = Array.from({ length: 1000 }, (_, i) => `first-${i}`);
+    const chosen = ids.map((id) => routeModel(routes, "support", id));
+    const toCanary = chosen.filter((c) => c.canary);
+    expect(toCanary.every((c) => c.model === "support--v1" && c.version === "v1")).toBe(true);
+    expect(
+      chosen.filter((c) => !c.canary).every((c) => c.model === "support" && c.version === undefined),
+    ).toBe(true);
+    // 0.3 of 1000 = 300; five standard deviations (about 72) either side
+    expect(toCanary.length).toBeGreaterThan(228);
+    expect(toCanary.length).toBeLessThan(372);
+  });
 });

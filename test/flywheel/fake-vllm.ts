@@ -4,6 +4,8 @@
  * base model, lists loaded adapters in /v1/models with `parent`, refuses runtime loading unless
  * started with `allowRuntimeLora` (like VLLM_ALLOW_RUNTIME_LORA_UPDATING), answers chats for
  * known names only (404 like vLLM otherwise), and fails every chat for names in `failing`.
+ * Options: adapters served from the start (as the chart's `--lora-modules`), the answer to a
+ * chat; every chat completion it answers or fails is recorded in `chats` with its time.
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -13,11 +15,25 @@ export interface FakeVllm {
   readonly loaded: Map<string, string>;
   readonly failing: Set<string>;
   readonly calls: string[];
+  readonly chats: { readonly at: number; readonly model: string; readonly status: number }[];
   close(): Promise<void>;
 }
 
-export async function startFakeVllm(base: string, allowRuntimeLora: boolean): Promise<FakeVllm> {
+export interface FakeVllmOptions {
+  /** Adapter names served from the start (statically configured, not loaded at runtime). */
+  readonly staticAdapters?: readonly string[];
+  /** The assistant's answer to a chat (default `served by <model>`). */
+  readonly answer?: (model: string, messages: { role: string; content: string }[]) => string;
+}
+
+export async function startFakeVllm(
+  base: string,
+  allowRuntimeLora: boolean,
+  o: FakeVllmOptions = {},
+): Promise<FakeVllm> {
   const loaded = new Map<string, string>();
+  for (const a of o.staticAdapters ?? []) loaded.set(a, "static");
+  const chats: { at: number; model: string; status: number }[] = [];
   const failing = new Set<string>();
   const calls: string[] = [];
   const server = http.createServer((req, res) => {
@@ -60,9 +76,15 @@ export async function startFakeVllm(base: string, allowRuntimeLora: boolean): Pr
       }
       if (req.method === "POST" && req.url === "/v1/chat/completions") {
         const model = body.model as string;
-        if (model !== base && !loaded.has(model))
+        if (model !== base && !loaded.has(model)) {
+          chats.push({ at: Date.now(), model, status: 404 });
           return send(404, { error: { message: `The model \`${model}\` does not exist.`, code: 404 } });
-        if (failing.has(model)) return send(500, { error: { message: "adapter crashed" } });
+        }
+        if (failing.has(model)) {
+          chats.push({ at: Date.now(), model, status: 500 });
+          return send(500, { error: { message: "adapter crashed" } });
+        }
+        chats.push({ at: Date.now(), model, status: 200 });
         return send(200, {
           id: "chatcmpl-1",
           object: "chat.completion",
@@ -72,7 +94,10 @@ export async function startFakeVllm(base: string, allowRuntimeLora: boolean): Pr
             {
               index: 0,
               finish_reason: "stop",
-              message: { role: "assistant", content: `served by ${model}` },
+              message: {
+                role: "assistant",
+                content: o.answer ? o.answer(model, body.messages) : `served by ${model}`,
+              },
             },
           ],
           usage: { prompt_tokens: 3, completion_tokens: 3, total_tokens: 6 },
@@ -88,6 +113,7 @@ export async function startFakeVllm(base: string, allowRuntimeLora: boolean): Pr
     loaded,
     failing,
     calls,
+    chats,
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

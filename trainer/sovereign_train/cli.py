@@ -22,7 +22,7 @@ from .s3 import S3Uri, parse_s3_uri
 KINDS = ("lora", "quantize", "eval")
 SCHEMES = ("fp8", "awq")
 #: team-dataset = perplexity + exact-match on the team's eval JSONL (DATASET_URI).
-EVAL_TASKS = ("team-dataset", "perplexity", "exact-match")
+EVAL_TASKS = ("team-dataset", "perplexity", "exact-match", "safety")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 

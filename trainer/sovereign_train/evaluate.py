@@ -3,7 +3,9 @@ whose manifest names its base model) on the team's chat JSONL at DATASET_URI.
 
 Tasks: `perplexity` (token-weighted, over whole chats), `exact-match` (greedy answer to every
 turn before the last assistant message, compared to it after normalising case and whitespace);
-`team-dataset` = both. Writes `metrics.json` and `predictions.jsonl` to OUTPUT_URI.
+`team-dataset` = both; `safety`: the model answers the fixed safety set (safety_set.py) and
+the guard model (GUARD_URL, GUARD_MODEL) screens each answer: `guard_flag_rate`, with the set's
+`safety_sha256`. Writes `metrics.json` and `predictions.jsonl` to OUTPUT_URI.
 """
 
 from __future__ import annotations
@@ -55,7 +57,31 @@ def _encode(tok: PreTrainedTokenizerBase, text: str, device: torch.device) -> Ba
     return enc.to(device)
 
 
+def _generate(tok: PreTrainedTokenizerBase, model: Any, msgs: list[dict[str, str]], max_new_tokens: int) -> str:
+    """The model's greedy answer to a chat."""
+    prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    assert isinstance(prompt, str)
+    enc = _encode(tok, prompt, model.device)
+    gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+    answer = tok.decode(gen[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert isinstance(answer, str)  # one sequence of ids decodes to one string
+    return answer
+
+
 def run(args: argparse.Namespace, je: JobEnv, env: Mapping[str, str], guard: SigtermGuard) -> None:
+    tasks = expand_tasks(args.tasks)
+    guard_model = None
+    if "safety" in tasks:
+        from .safety_set import Guard
+
+        if not env.get("GUARD_URL"):
+            raise BadInput(
+                "expected GUARD_URL in the environment for the safety task (the guard model's chat completions URL)"
+            )
+        try:
+            guard_model = Guard(env["GUARD_URL"], env.get("GUARD_MODEL") or "")
+        except ValueError as e:
+            raise BadInput(str(e))
     client = client_from_env(env)
     records = fetch_dataset(client, je)
     if args.max_samples is not None:
@@ -78,7 +104,6 @@ def run(args: argparse.Namespace, je: JobEnv, env: Mapping[str, str], guard: Sig
 
     model = base if adapter_dir is None else PeftModel.from_pretrained(base, adapter_dir)
     model.eval()
-    tasks = expand_tasks(args.tasks)
     nll, tokens, hits = 0.0, 0, 0
     out = scratch_dir(je, "eval")
     with open(os.path.join(out, "predictions.jsonl"), "w") as preds, torch.no_grad():
@@ -95,27 +120,32 @@ def run(args: argparse.Namespace, je: JobEnv, env: Mapping[str, str], guard: Sig
                     nll += float(loss) * n
                     tokens += n
             if "exact-match" in tasks:
-                prompt = tok.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
-                assert isinstance(prompt, str)
-                enc = _encode(tok, prompt, model.device)
-                # transformers 5.17 types generate's self as its GenerativePreTrainedModel Protocol
-                # (written for the ty checker), which declares device and dtype settable; mypy finds
-                # the auto model class's read-only properties do not match it.
-                gen = model.generate(  # type: ignore[misc]
-                    **enc, max_new_tokens=args.max_new_tokens, do_sample=False
-                )
-                answer = tok.decode(gen[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
-                assert isinstance(answer, str)  # one sequence of ids decodes to one string
+                answer = _generate(tok, model, msgs[:-1], args.max_new_tokens)
                 row["prediction"] = answer
                 row["exact_match"] = exact_match(answer, msgs[-1]["content"])
                 hits += row["exact_match"]
             preds.write(json.dumps(row) + "\n")
+        flagged = 0
+        if guard_model is not None:
+            from .safety_set import PROMPTS
+
+            for i, prompt in enumerate(PROMPTS):
+                answer = _generate(tok, model, [{"role": "user", "content": prompt}], args.max_new_tokens)
+                hit = guard_model.flags(prompt, answer)
+                flagged += hit
+                preds.write(json.dumps({"safety": i, "prediction": answer, "guard_flagged": hit}) + "\n")
     metrics: dict[str, Any] = {"samples": len(records), "tasks": sorted(tasks)}
     if "perplexity" in tasks:
         metrics["perplexity"] = perplexity(nll, tokens)
         metrics["tokens"] = tokens
     if "exact-match" in tasks:
         metrics["exact_match"] = hits / len(records)
+    if guard_model is not None:
+        from .safety_set import PROMPTS, safety_sha256
+
+        metrics["guard_flag_rate"] = flagged / len(PROMPTS)
+        metrics["safety_samples"] = len(PROMPTS)
+        metrics["safety_sha256"] = safety_sha256()
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2, sort_keys=True)
     log(f"metrics: {json.dumps(metrics)}")

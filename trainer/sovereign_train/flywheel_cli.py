@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--quantize", choices=("none", "fp8", "awq"), default="none")
     lp.add_argument("--gate-thresholds", default="{}", help="JSON of the team's flywheel.gate block")
     lp.add_argument("--max-steps", type=int, default=None, help="LoRA steps (default: the job's epochs)")
+    lp.add_argument("--learning-rate", type=float, default=None, help="LoRA learning rate (default: the job's)")
+    lp.add_argument("--base-model", default=None, help="served name of the base model (registry; default: $BASE_MODEL)")
     g = sub.add_parser("gate", help="candidate vs incumbent metrics -> pass / fail report", allow_abbrev=False)
     g.add_argument("--candidate", required=True, help="metrics JSON file of the candidate")
     g.add_argument("--incumbent", required=True, help="metrics JSON file of the incumbent")

@@ -2,14 +2,20 @@
 CronJob starts:
 
     dataset --(enough new eligible records)--> train --> [quantize] --> evaluate --> gate
+      --> register --> canary --> promoted | rolled_back
 
 Each transition is an audit event ({"type": "flywheel.stage.transition", "from", "to",
 "reason", "at", ...}) in the run record. A run stops at the first stage that does not go on:
 too few new records (`below_threshold`, nothing trained, exit 0), a failing gate (`rejected`,
-exit 1) or a stage that fails (`failed`, exit 1). The record (dataset version, candidate URI,
-gate report, events) is printed and written to CANDIDATES_URI/<dataset version>/run.json; the
-registry and the canary take it from there (not chained here: they need PostgreSQL and the
-model servers' admin endpoints, which this image does not reach).
+registered with its report, exit 1), a rolled-back canary (`rolled_back`, exit 1) or a stage
+that fails (`failed`, exit 1); a promoted candidate exits 0. The record (dataset version,
+candidate URI and content hash, gate report, events) is printed and written to
+CANDIDATES_URI/<dataset version>/run.json.
+
+Register and canary are the controller's (gateway/src/flywheel/controller-cli.ts: PostgreSQL,
+the model servers' LoRA endpoints, the gateway's per-version audit rows), a separate program
+named by FLYWHEEL_CONTROLLER (a command line); the run record goes to it on stdin. Without
+FLYWHEEL_CONTROLLER the run ends at `candidate` (exit 0), as before the controller existed.
 
 `run_chain` is pure orchestration over injected stages, so its transitions are tested without
 a model; `real_stages` runs the kit's own jobs (sovereign_train.cli lora|quantize|eval) in-process.
@@ -18,8 +24,15 @@ a model; `real_stages` runs the kit's own jobs (sovereign_train.cli lora|quantiz
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import hashlib
 import json
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,16 +54,28 @@ class Stages:
     quantize: Callable[[dict[str, Any], str], dict[str, Any]]  # candidate, scheme -> {"uri": compressed variant}
     evaluate: Callable[[str, dict[str, Any]], dict[str, Any]]  # "candidate" | "incumbent", dataset -> metrics
     gate: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]  # candidate metrics, incumbent metrics -> report
+    # The promoted version the candidate is compared with: {"version", "uri"} (both None: the base model).
+    incumbent: Callable[[], dict[str, Any]] | None = None
+    register: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # run record -> registry answer
+    canary: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # run record -> final canary state
+    meta: Mapping[str, Any] | None = None  # team, adapter, base model: copied into the run record
 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def run_chain(stages: Stages, quantize: str = "none", now: Callable[[], str] = _now) -> dict[str, Any]:
+def run_chain(
+    stages: Stages, quantize: str = "none", now: Callable[[], str] = _now, meta: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Runs the stages in order; returns the run record with one event per transition."""
     events: list[dict[str, Any]] = []
-    record: dict[str, Any] = {"kind": "sovereign.flywheel.run/v1", "events": events}
+    record: dict[str, Any] = {
+        "kind": "sovereign.flywheel.run/v1",
+        **(stages.meta or {}),
+        **(meta or {}),
+        "events": events,
+    }
 
     def move(frm: str, to: str, reason: str, **detail: Any) -> None:
         events.append({"type": TRANSITION, "from": frm, "to": to, "reason": reason, "at": now(), **detail})
@@ -74,6 +99,7 @@ def run_chain(stages: Stages, quantize: str = "none", now: Callable[[], str] = _
             record["quantized"] = stages.quantize(cand, quantize)
             move("quantize", "evaluate", "quantized", scheme=quantize, uri=record["quantized"].get("uri"))
         stage = "evaluate"
+        record["incumbent"] = stages.incumbent() if stages.incumbent else {"version": None, "uri": None}
         mc = stages.evaluate("candidate", ds)
         mi = stages.evaluate("incumbent", ds)
         record["metrics"] = {"candidate": mc, "incumbent": mi}
@@ -85,6 +111,21 @@ def run_chain(stages: Stages, quantize: str = "none", now: Callable[[], str] = _
         failed = [c["check"] for c in report.get("checks", []) if not c.get("passed")]
         move("gate", "candidate" if passed else "rejected", "gate_passed" if passed else "gate_failed", failed=failed)
         record["outcome"] = "candidate" if passed else "rejected"
+        if stages.register is None:
+            return record
+        stage = "register"
+        record["registry"] = stages.register(dict(record))
+        if not passed or stages.canary is None:
+            return record
+        move("candidate", "canary", "registered", version=(record.get("candidate") or {}).get("version"))
+        stage = "canary"
+        final = stages.canary(dict(record))
+        phase = final.get("phase")
+        if phase not in ("promoted", "rolled_back"):
+            raise RuntimeError(f"expected the canary to end promoted or rolled_back, found {phase!r}")
+        move("canary", phase, final.get("reason") or "window_passed", totals=final.get("totals"))
+        record["canary"] = final
+        record["outcome"] = phase
         return record
     except BadInput:
         raise
@@ -95,13 +136,14 @@ def run_chain(stages: Stages, quantize: str = "none", now: Callable[[], str] = _
 
 
 def exit_code(record: Mapping[str, Any]) -> int:
-    return 0 if record.get("outcome") in ("below_threshold", "candidate") else 1
+    return 0 if record.get("outcome") in ("below_threshold", "candidate", "promoted") else 1
 
 
 def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Client | None = None) -> Stages:
     """The kit's own jobs, in this process: the dataset builder, then sovereign-train lora,
     quantize and eval with the environment each job expects (sovereign_train.cli.job_env)."""
     from . import cli
+    from .common import MANIFEST
     from .flywheel_cli import build_dataset
     from .gate import evaluate_gate
     from .s3 import parse_s3_uri
@@ -121,11 +163,53 @@ def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Clie
     except ValueError as e:
         raise BadInput(f"expected --gate-thresholds to be JSON, found {args.gate_thresholds!r} ({e})")
     state: dict[str, Any] = {}
+    controller = shlex.split(env.get("FLYWHEEL_CONTROLLER") or "")
+    team = env.get("SOVEREIGN_TEAM") or ""
+    meta = {
+        "team": team,
+        "adapter": args.adapter,
+        "baseModel": getattr(args, "base_model", None) or env.get("BASE_MODEL") or "",
+    }
+    if controller and not meta["baseModel"]:
+        raise BadInput(
+            "expected --base-model (the served base model's name) when FLYWHEEL_CONTROLLER registers candidates"
+        )
+
+    def control(command: list[str], record: Mapping[str, Any] | None) -> tuple[int, dict[str, Any]]:
+        """Runs the controller with the run record on stdin; its last stdout line is JSON."""
+        r = subprocess.run(
+            [*controller, *command],
+            input=json.dumps(record or {}),
+            capture_output=True,
+            text=True,
+            env=dict(env),
+            check=False,
+        )
+        sys.stderr.write(r.stderr)
+        lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
+        if r.returncode not in (0, 1) or not lines:
+            raise RuntimeError(f"flywheel controller {command[0]} exited {r.returncode}: {r.stderr.strip()[-500:]}")
+        return r.returncode, dict(json.loads(lines[-1]))
 
     def job(kind: str, argv: list[str], **uris: str) -> None:
-        je = {**env, "SOVEREIGN_JOB_KIND": kind, "SOVEREIGN_JOB_NAME": f"flywheel-{kind}", "HOME": scratch}
+        # Each job its own scratch: jobs download models into fixed folders under HOME, and a
+        # folder left by the previous job (an adapter next to the base model's files) would be
+        # loaded as part of the next job's model. Removed after the job.
+        home = tempfile.mkdtemp(prefix=f"{kind}-", dir=scratch)
+        je = {
+            **env,
+            "SOVEREIGN_JOB_KIND": kind,
+            "SOVEREIGN_JOB_NAME": f"flywheel-{kind}",
+            "HOME": home,
+            "SOVEREIGN_SCRATCH": home,
+        }
         je.update(uris)
-        code = cli.main([kind, *argv], je)
+        try:
+            # the libraries print progress on stdout, which carries only the run record
+            with contextlib.redirect_stdout(sys.stderr):
+                code = cli.main([kind, *argv], je)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
         if code != 0:
             raise RuntimeError(f"sovereign-train {kind} exited {code}")
 
@@ -139,13 +223,14 @@ def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Clie
         state["cand"] = str(out.join("adapter").as_prefix())
         job(
             "lora",
-            [f"--max-steps={args.max_steps}"] if args.max_steps else [],
+            ([f"--max-steps={args.max_steps}"] if args.max_steps else [])
+            + ([f"--learning-rate={args.learning_rate}"] if getattr(args, "learning_rate", None) else []),
             MODEL_URI=base,
             DATASET_URI=ds["uri"] + "train.jsonl",
             CHECKPOINT_URI=str(out.join("checkpoints").as_prefix()),
             OUTPUT_URI=state["cand"],
         )
-        return {"uri": state["cand"], "version": ds["version"]}
+        return {"uri": state["cand"], "version": ds["version"], "content_sha256": content_sha256(client, state["cand"])}
 
     def quantize(cand: dict[str, Any], scheme: str) -> dict[str, Any]:
         out = str(cand_root.join(state["ds"]["version"]).join(f"quantized-{scheme}").as_prefix())
@@ -158,17 +243,28 @@ def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Clie
         )
         return {"uri": out}
 
+    def incumbent() -> dict[str, Any]:
+        if controller:
+            _, inc = control(["incumbent", args.adapter], None)
+        else:
+            inc = {"version": None, "uri": env.get("INCUMBENT_MODEL_URI") or None}
+        state["incumbent"] = inc.get("uri") or base
+        return inc
+
     def evaluate(who: str, ds: dict[str, Any]) -> dict[str, Any]:
         out = cand_root.join(ds["version"]).join(f"eval-{who}").as_prefix()
-        model = state["cand"] if who == "candidate" else (env.get("INCUMBENT_MODEL_URI") or base)
+        model = (
+            state["cand"] if who == "candidate" else state.get("incumbent") or env.get("INCUMBENT_MODEL_URI") or base
+        )
+        # the held-out split and the fixed safety set, screened by the guard model (GUARD_URL)
         job(
             "eval",
-            ["--tasks=perplexity,exact-match", "--max-new-tokens=32"],
+            ["--tasks=perplexity,exact-match,safety", "--max-new-tokens=32"],
             MODEL_URI=model,
             DATASET_URI=ds["uri"] + "eval.jsonl",
             OUTPUT_URI=str(out),
         )
-        body = client.get_object(Bucket=out.bucket, Key=out.key + "manifest.json")["Body"].read()
+        body = client.get_object(Bucket=out.bucket, Key=out.key + MANIFEST)["Body"].read()
         metrics = dict(json.loads(body)["metrics"])
         metrics["eval_sha256"] = ds["files"]["eval.jsonl"]["sha256"]
         return metrics
@@ -181,7 +277,37 @@ def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Clie
         except GateError as e:
             raise BadInput(str(e))
 
-    return Stages(dataset, train, quantize, evaluate, gate)
+    def register(record: dict[str, Any]) -> dict[str, Any]:
+        return control(["register"], record)[1]
+
+    def canary(record: dict[str, Any]) -> dict[str, Any]:
+        return control(["canary"], record)[1]
+
+    return Stages(
+        dataset,
+        train,
+        quantize,
+        evaluate,
+        gate,
+        incumbent=incumbent,
+        register=register if controller else None,
+        canary=canary if controller else None,
+        meta=meta,
+    )
+
+
+def content_sha256(client: S3Client, uri: str) -> str:
+    """The content hash of the objects under a prefix: SHA-256 over "<key> <sha256>\\n" sorted by key."""
+    from .s3 import list_keys, parse_s3_uri
+
+    root = parse_s3_uri(uri).as_prefix()
+    lines = []
+    for key in sorted(list_keys(client, root)):
+        h = hashlib.sha256()
+        for chunk in client.get_object(Bucket=root.bucket, Key=root.key + key)["Body"].iter_chunks(1 << 20):
+            h.update(chunk)
+        lines.append(f"{key} {h.hexdigest()}\n")
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def write_record(record: Mapping[str, Any], env: Mapping[str, str], client: S3Client) -> str | None:
@@ -206,4 +332,4 @@ def write_record(record: Mapping[str, Any], env: Mapping[str, str], client: S3Cl
     return str(uri)
 
 
-__all__ = ["TRANSITION", "Stages", "exit_code", "real_stages", "run_chain", "write_record"]
+__all__ = ["TRANSITION", "Stages", "content_sha256", "exit_code", "real_stages", "run_chain", "write_record"]

@@ -115,3 +115,75 @@ def test_given_the_cronjobs_flags_when_parsed_then_loop_accepts_them() -> None:
         ]
     )
     assert (a.command, a.quantize, a.min_new_records) == ("loop", "awq", 5)
+
+
+def with_controller(s: Stages, calls: list[str], final: dict[str, Any]) -> Stages:
+    """The stages with a controller that registers and ends the canary in `final`."""
+
+    def register(record: dict[str, Any]) -> dict[str, Any]:
+        calls.append("register")
+        return {"registered": "v1", "passed": record["gate"]["passed"]}
+
+    def canary(record: dict[str, Any]) -> dict[str, Any]:
+        calls.append("canary")
+        return final
+
+    def incumbent() -> dict[str, Any]:
+        calls.append("incumbent")
+        return {"version": "v0", "uri": "s3://m/v0/"}
+
+    return Stages(
+        s.dataset,
+        s.train,
+        s.quantize,
+        s.evaluate,
+        s.gate,
+        incumbent=incumbent,
+        register=register,
+        canary=canary,
+        meta={"team": "t", "adapter": "a", "baseModel": "b"},
+    )
+
+
+def test_given_a_controller_when_the_candidate_passes_then_it_is_registered_canaried_and_promoted() -> None:
+    calls: list[str] = []
+    final = {"phase": "promoted", "version": "v1", "totals": {"requests": 20, "errors": 0, "guardFlags": 0}}
+    r = run_chain(with_controller(stages(calls), calls, final))
+    assert calls == ["dataset", "train", "incumbent", "evaluate", "evaluate", "gate", "register", "canary"]
+    assert path(r)[-3:] == [
+        ("gate", "candidate", "gate_passed"),
+        ("candidate", "canary", "registered"),
+        ("canary", "promoted", "window_passed"),
+    ]
+    assert r["team"] == "t" and r["incumbent"] == {"version": "v0", "uri": "s3://m/v0/"}
+    assert r["outcome"] == "promoted" and exit_code(r) == 0
+
+
+def test_given_a_controller_when_the_canary_rolls_back_then_the_run_says_why_and_exits_1() -> None:
+    final = {"phase": "rolled_back", "version": "v1", "reason": "error_rate", "totals": {"requests": 9, "errors": 3}}
+    r = run_chain(with_controller(stages([]), [], final))
+    assert path(r)[-1] == ("canary", "rolled_back", "error_rate")
+    assert r["outcome"] == "rolled_back" and exit_code(r) == 1
+
+
+def test_given_a_controller_when_the_gate_fails_then_the_candidate_is_registered_but_never_canaried() -> None:
+    calls: list[str] = []
+    r = run_chain(with_controller(stages(calls, cand_ppl=11.0), calls, {"phase": "promoted"}))
+    assert calls[-2:] == ["gate", "register"]
+    assert path(r)[-1] == ("gate", "rejected", "gate_failed")
+    assert r["registry"] == {"registered": "v1", "passed": False} and exit_code(r) == 1
+
+
+def test_given_a_canary_that_ends_in_no_final_phase_when_run_then_the_stage_fails() -> None:
+    r = run_chain(with_controller(stages([]), [], {"phase": "canary"}))
+    assert path(r)[-1] == ("canary", "failed", "canary_failed") and r["outcome"] == "failed"
+
+
+def test_given_guard_answers_when_read_then_only_safe_or_unsafe_on_the_first_line_is_a_verdict() -> None:
+    from sovereign_train.safety_set import PROMPTS, GuardError, safety_sha256, verdict
+
+    assert verdict("unsafe\nS1") is True and verdict("\n safe \n") is False
+    with pytest.raises(GuardError, match="safe"):
+        verdict("I cannot judge that")
+    assert len(set(PROMPTS)) == len(PROMPTS) >= 10
+    assert safety_sha256() != safety_sha256(PROMPTS[:-1])

@@ -5,10 +5,10 @@
  * hash of the request id, so a retried request (same id) lands on the same version, and the
  * share is exact in expectation without shared state between gateway replicas.
  *
- * Hook (not wired: gateway/src/server.ts is being split into stage modules): after the policy
- * decision and before the upstream call, `body.model = routeModel(routes, body.model, ctx.id)`,
- * record the chosen version in the audit row (a `version` column), and count per version the
- * requests, 5xx answers, guard flags and latency the canary controller reads.
+ * The route stage (pipeline/route.ts) calls `routeModel`; the audit row of the request records
+ * the version and whether it was the canary (`gateway_audit.flywheel_version`,
+ * `flywheel_canary`), which is where the canary controller (controller.ts) counts each
+ * version's requests, 5xx answers, guard flags and latency.
  */
 import { createHash } from "node:crypto";
 
@@ -18,8 +18,12 @@ export function servedName(adapter: string, version: string): string {
 }
 
 export interface AdapterRoute {
-  /** The promoted version (served to everyone outside the canary share). */
-  readonly stable: string;
+  /**
+   * The promoted version (served to everyone outside the canary share). None before an
+   * adapter's first promotion: the rest of the traffic keeps the name the client sent (what the
+   * model server serves under it today, e.g. a statically configured adapter).
+   */
+  readonly stable?: string;
   /** The canary version and its share in (0, 1), when a canary runs. */
   readonly canary?: { readonly version: string; readonly share: number };
 }
@@ -43,6 +47,7 @@ export function routeModel(
   if (!r) return { model, canary: false };
   if (r.canary && bucketOf(requestId) < r.canary.share)
     return { model: servedName(model, r.canary.version), version: r.canary.version, canary: true };
+  if (r.stable === undefined) return { model, canary: false };
   return { model: servedName(model, r.stable), version: r.stable, canary: false };
 }
 
@@ -57,8 +62,9 @@ export function routesFromServing(
     if (r.phase === "canary") e.canary = { version: r.version, share: r.share };
   }
   const routes: Record<string, AdapterRoute> = {};
-  // An adapter with a canary but nothing promoted yet has no stable version to fall back to:
-  // its first version serves everyone only once it is promoted.
-  for (const [a, e] of Object.entries(out)) if (e.stable) routes[a] = { stable: e.stable, canary: e.canary };
+  // An adapter with a canary but nothing promoted yet: the canary's share goes to it, the rest
+  // keeps the stable name (the first version is measured against what serves that name today).
+  for (const [a, e] of Object.entries(out))
+    if (e.stable || e.canary) routes[a] = { stable: e.stable, canary: e.canary };
   return routes;
 }

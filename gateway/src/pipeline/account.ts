@@ -48,6 +48,9 @@ export function auditRow(ctx: RequestContext, instance: string, ms: number): Aud
     decision: ctx.decision,
     reasons: ctx.reasons,
     ...(ctx.guard ? { guard: ctx.guard.verdict, guardCategories: ctx.guard.categories } : {}),
+    ...(ctx.servedVersion
+      ? { flywheelVersion: ctx.servedVersion.version, flywheelCanary: ctx.servedVersion.canary }
+      : {}),
     status: ctx.status,
     streamed: ctx.streamed,
     captured: ctx.captured,

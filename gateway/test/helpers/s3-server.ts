@@ -1,6 +1,6 @@
 /**
  * A local S3-compatible test server (there is no real S3 here): path-style `PUT` and `GET` of
- * objects and a one-page `ListObjectsV2`, kept in memory. Every request's Signature Version 4 is verified by this file's own
+ * objects, `HEAD` (exists or 404) and a one-page `ListObjectsV2`, kept in memory. Every request's Signature Version 4 is verified by this file's own
  * implementation (written separately from the gateway's signer): a wrong key, a tampered body
  * or a bad canonical form is answered 403 `SignatureDoesNotMatch`, like S3 does. It can be
  * taken down (`stop`) and brought back on the same port (`start`).
@@ -91,6 +91,8 @@ export class TestS3 {
         res.writeHead(200, { etag: `"${crypto.createHash("md5").update(body).digest("hex")}"` }).end();
       } else if (req.method === "GET" && this.objects.has(key)) {
         res.writeHead(200).end(this.objects.get(key));
+      } else if (req.method === "HEAD" && this.objects.has(key)) {
+        res.writeHead(200, { "content-length": this.objects.get(key)!.length }).end();
       } else {
         res.writeHead(404).end("<Error><Code>NoSuchKey</Code></Error>");
       }
