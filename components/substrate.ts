@@ -49,6 +49,11 @@ export interface WorkloadAccess {
   readonly dependsOn: readonly pulumi.Resource[];
 }
 
+/** Where a service finds the CA bundle of its Postgres server, in its own namespace. */
+export type PostgresRootCert =
+  | { readonly configMapName: pulumi.Output<string>; readonly key: string }
+  | { readonly secretName: pulumi.Output<string>; readonly key: string };
+
 /** How a service reaches Postgres. */
 export interface PostgresConnection {
   readonly host: pulumi.Output<string>;
@@ -56,13 +61,17 @@ export interface PostgresConnection {
   readonly database: string;
   /** Kubernetes Secret (in the requested namespace) with keys `username` and `password`. */
   readonly secretName: pulumi.Output<string>;
-  /** libpq sslmode the service must use. */
-  readonly sslMode: "require" | "verify-full";
   /**
-   * With `verify-full`: a ConfigMap in the requested namespace whose `key` holds the CA bundle
-   * (PEM) the server's certificate chains to; the service points `PGSSLROOTCERT` at it.
+   * libpq sslmode the service must use: always `verify-full` (the contract test enforces it),
+   * so a client checks that the server's certificate chains to `rootCert` and names `host`.
    */
-  readonly rootCert?: { readonly configMapName: pulumi.Output<string>; readonly key: string };
+  readonly sslMode: "verify-full";
+  /**
+   * The CA bundle (PEM) the server's certificate chains to, at `key` of a ConfigMap (AWS: the
+   * pinned RDS bundle) or of a Secret (in-cluster: `ca.crt` of a cert-manager Certificate's
+   * Secret) in the requested namespace; the service points `PGSSLROOTCERT` at it.
+   */
+  readonly rootCert: PostgresRootCert;
   readonly dependsOn: readonly pulumi.Resource[];
 }
 
@@ -127,6 +136,12 @@ export interface Substrate {
    * Undefined: each chart's upstream repository. Platform components pass it to `chartSource`.
    */
   readonly chartMirror: ChartMirror | undefined;
+  /**
+   * cert-manager, when the substrate installed it for its own certificates (the existing-cluster
+   * substrate does, for Postgres and the object store): the platform installs no second release
+   * and waits for these instead. Undefined: the platform installs cert-manager where it needs it.
+   */
+  readonly certManager?: { readonly ready: readonly pulumi.Resource[] };
   /**
    * Resources the platform layer depends on, so destroy removes the platform (and its
    * load balancers and ENIs) before the substrate underneath.

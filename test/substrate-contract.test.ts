@@ -159,23 +159,51 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
     for (const kind of KINDS) expect(sas).toContain(`sa-${kind}`);
   });
 
-  it("GIVEN a service's Postgres login THEN the connection is TLS and its Secret exists in the requested namespace", async () => {
+  it("GIVEN a service's Postgres login THEN the connection is verify-full against a CA in the requested namespace, and its Secret exists there", async () => {
     const b = await built();
     const pg = b.result.pg;
-    expect(await valueOf(pg.host)).toMatch(/\S/);
+    const host = await valueOf(pg.host);
+    expect(host).toMatch(/\S/);
     expect(await valueOf(pg.port)).toBeGreaterThan(0);
     expect(pg.database).toBe("gateway");
-    expect(["require", "verify-full"]).toContain(pg.sslMode);
-    if (pg.sslMode === "verify-full") {
-      // verify-full needs the CA: a ConfigMap in the requested namespace with a PEM bundle at the key.
-      const cmName = await valueOf(pg.rootCert!.configMapName);
+    // Encrypted and verified: the server's certificate must chain to the CA and name the host.
+    expect(pg.sslMode).toBe("verify-full");
+    expect(pg.rootCert, "the CA a verify-full client needs").toBeDefined();
+    const certs = b.recorder
+      .ofType("kubernetes:cert-manager.io/v1:Certificate")
+      .map((r) => unwrapSecrets(r.inputs) as any);
+    if ("configMapName" in pg.rootCert) {
+      // A ConfigMap in the requested namespace with a PEM bundle at the key.
+      const cmName = await valueOf(pg.rootCert.configMapName);
       const cm = b.recorder
         .ofType("kubernetes:core/v1:ConfigMap")
         .map((r) => r.inputs as any)
         .find((o) => o.metadata?.name === cmName && o.metadata?.namespace === "sovereign-gateway");
-      expect(cm?.data?.[pg.rootCert!.key], `ConfigMap ${cmName} key ${pg.rootCert!.key}`).toMatch(
+      expect(cm?.data?.[pg.rootCert.key], `ConfigMap ${cmName} key ${pg.rootCert.key}`).toMatch(
         /-----BEGIN CERTIFICATE-----/,
       );
+    } else {
+      // A Secret that a cert-manager Certificate in the requested namespace writes, from a CA
+      // issuer the substrate created (it writes `ca.crt`); the same issuer signs a serving
+      // certificate that names the host the client connects to.
+      const secretName = await valueOf(pg.rootCert.secretName);
+      const client = certs.find(
+        (c) => c.spec.secretName === secretName && c.metadata.namespace === "sovereign-gateway",
+      );
+      expect(client, `a Certificate in sovereign-gateway writing Secret ${secretName}`).toBeDefined();
+      expect(pg.rootCert.key).toBe("ca.crt");
+      const issuer = b.recorder
+        .ofType(`kubernetes:cert-manager.io/v1:${client.spec.issuerRef.kind}`)
+        .map((r) => r.inputs as any)
+        .find((i) => i.metadata.name === client.spec.issuerRef.name);
+      expect(issuer?.spec?.ca?.secretName, `CA issuer ${client.spec.issuerRef.name}`).toMatch(/\S/);
+      const serving = certs.filter(
+        (c) =>
+          c.spec.issuerRef.name === client.spec.issuerRef.name &&
+          c.spec.usages.includes("server auth") &&
+          c.spec.dnsNames.includes(host),
+      );
+      expect(serving.length, `a serving Certificate naming ${host}`).toBe(1);
     }
     const name = await valueOf(pg.secretName);
     const secret = b.recorder

@@ -10,6 +10,7 @@ import { GPU_TAINT } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
 import type { RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { CertManager, privateCaObjects } from "../platform/cert-manager";
 import { BUCKET_ROLES, workloadScopes, type BucketRole } from "../lib/scopes";
 import { type ChartMirror, SUBSTRATE_IMAGES } from "../lib/versions";
 import type {
@@ -28,6 +29,7 @@ import { bucketActions, identityActions, newKeyPair, WorkloadCredentials } from 
 import { dataNetworkPolicies, S3_PORT } from "./network-policy";
 import { ObjectStore, type ObjectStoreMode } from "./object-store";
 import { Postgres, POSTGRES_PORT } from "./postgres";
+import { DATA_CA, DATA_CA_ISSUER } from "./tls";
 
 /** Suffix of each bucket role's name: `${prefix}-${suffix}`. */
 export const BUCKET_SUFFIXES: Readonly<Record<BucketRole, string>> = {
@@ -128,6 +130,13 @@ export interface ExistingClusterSubstrateArgs {
   readonly operatorNamespace?: string;
   /** Registry mirror prefix per upstream registry host (air-gapped clusters). @default {} */
   readonly registryMirrors?: RegistryMirrors;
+  /**
+   * Common name of the stack's data CA (cert-manager signs Postgres's and the object store's
+   * certificates with it), e.g. `sovereign local data CA`. @default "sovereign data CA"
+   */
+  readonly dataCaName?: string;
+  /** cert-manager controller and webhook replicas (2 for HA). @default 1 */
+  readonly certManagerReplicas?: number;
   /** Where the third-party charts come from when their repositories are not reachable. @default upstream */
   readonly chartMirror?: ChartMirror;
   /**
@@ -163,7 +172,8 @@ export const DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS: Readonly<
 /**
  * The `Substrate` on an existing cluster. Children: `${name}-k8s` (provider),
  * `${name}-data-ns`, `${name}-operator-ns`, `${name}-netpol-*` (ingress rules of the data
- * namespace), `${name}-object-store`, `${name}-postgres`, and the
+ * namespace), `${name}-cert-manager` (the release) and `${name}-data-ca-*` (the data CA's issuers and
+ * certificate), `${name}-object-store`, `${name}-postgres`, and the
  * key pairs `${name}-operator-*` (operator access to all buckets) and `${name}-backup-*`.
  */
 export class ExistingClusterSubstrate extends pulumi.ComponentResource implements Substrate {
@@ -176,6 +186,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
   readonly chartMirror: ChartMirror | undefined;
   readonly ready: readonly pulumi.Resource[];
+  readonly certManager: { readonly ready: readonly pulumi.Resource[] };
   readonly store: ObjectStore;
   private readonly storeName: string;
   readonly postgres: Postgres;
@@ -241,6 +252,42 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         }),
     );
 
+    // cert-manager and the stack's data CA: Postgres and the object store serve certificates it
+    // signs, and clients verify them with it (tls.ts). The platform reuses this release
+    // (`certManager`). The alias keeps the release where the gateway's wiring created it before.
+    const certManager = new CertManager(
+      `${name}-cert-manager`,
+      {
+        replicas: args.certManagerReplicas ?? 1,
+        registryMirrors: args.registryMirrors ?? {},
+        chartMirror: args.chartMirror,
+      },
+      {
+        parent: this,
+        providers: [this.provider],
+        aliases: [pulumi.createUrn("cert-manager", "sovereign:platform:CertManager")],
+      },
+    );
+    let dataCa: pulumi.Resource[] = [certManager.release!];
+    for (const o of privateCaObjects(
+      args.dataCaName ?? "sovereign data CA",
+      PLATFORM_NAMESPACES.certManager,
+      DATA_CA,
+    )) {
+      dataCa = [
+        new k8s.apiextensions.CustomResource(
+          `${name}-data-ca-${o.kind.toLowerCase()}-${o.metadata.name}`,
+          o,
+          {
+            ...k8sOpts,
+            dependsOn: dataCa,
+          },
+        ),
+      ];
+    }
+    const tls = { issuer: DATA_CA_ISSUER, dependsOn: [certManager.release!, ...dataCa] };
+    this.certManager = { ready: tls.dependsOn };
+
     this.buckets = bucketNames(args.bucketPrefix);
     const backupBucket = args.postgres.backupRetentionDays ? backupBucketName(args.bucketPrefix) : undefined;
     const allBuckets = [...Object.values(this.buckets), ...(backupBucket ? [backupBucket] : [])];
@@ -299,6 +346,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         provider: this.provider,
         backup,
         dependsOn: [dataNamespace, operatorNamespace],
+        tls,
         clusterDependsOn: backup ? [this.store.bucketJob] : [],
       },
       { parent: this },

@@ -21,13 +21,25 @@ export interface IssuerRef {
   readonly group?: string;
 }
 
+/** Names of a private CA's objects: two cluster-scoped issuers, a CA Certificate and its Secret. */
+export interface PrivateCaNames {
+  /** The self-signed ClusterIssuer that signs the CA certificate. */
+  readonly selfSignedIssuer: string;
+  /** The CA Certificate (in cert-manager's namespace). */
+  readonly certificate: string;
+  /** Its Secret (`tls.crt`, `tls.key`, `ca.crt`): the CA key never leaves cert-manager's namespace. */
+  readonly secret: string;
+  /** The CA ClusterIssuer that signs with it. */
+  readonly issuer: string;
+}
+
 /** Names of the private CA's objects (cluster-scoped issuers; the CA Secret in cert-manager's namespace). */
-export const PRIVATE_CA = {
+export const PRIVATE_CA: PrivateCaNames = {
   selfSignedIssuer: "sovereign-selfsigned",
   certificate: "sovereign-ca",
   secret: "sovereign-ca",
   issuer: "sovereign-ca",
-} as const;
+};
 
 /** The issuer that signs with the stack's private CA. */
 export const PRIVATE_CA_ISSUER: IssuerRef = {
@@ -56,36 +68,37 @@ export interface CertManagerObject {
 export function privateCaObjects(
   commonName: string,
   namespace: string = PLATFORM_NAMESPACES.certManager,
+  names: PrivateCaNames = PRIVATE_CA,
 ): CertManagerObject[] {
-  const labels = k8sLabels("private-ca", PRIVATE_CA.certificate);
+  const labels = k8sLabels("private-ca", names.certificate);
   return [
     {
       apiVersion: "cert-manager.io/v1",
       kind: "ClusterIssuer",
-      metadata: { name: PRIVATE_CA.selfSignedIssuer, labels },
+      metadata: { name: names.selfSignedIssuer, labels },
       spec: { selfSigned: {} },
     },
     {
       apiVersion: "cert-manager.io/v1",
       kind: "Certificate",
-      metadata: { name: PRIVATE_CA.certificate, namespace, labels },
+      metadata: { name: names.certificate, namespace, labels },
       spec: {
         isCA: true,
         commonName,
         subject: { organizations: ["sovereign"] },
-        secretName: PRIVATE_CA.secret,
+        secretName: names.secret,
         duration: "87600h",
         renewBefore: "720h",
         privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Never" },
         usages: ["cert sign", "crl sign", "digital signature"],
-        issuerRef: { name: PRIVATE_CA.selfSignedIssuer, kind: "ClusterIssuer", group: "cert-manager.io" },
+        issuerRef: { name: names.selfSignedIssuer, kind: "ClusterIssuer", group: "cert-manager.io" },
       },
     },
     {
       apiVersion: "cert-manager.io/v1",
       kind: "ClusterIssuer",
-      metadata: { name: PRIVATE_CA.issuer, labels },
-      spec: { ca: { secretName: PRIVATE_CA.secret } },
+      metadata: { name: names.issuer, labels },
+      spec: { ca: { secretName: names.secret } },
     },
   ];
 }
@@ -124,15 +137,41 @@ export interface CertManagerArgs {
   readonly chartMirror?: ChartMirror;
   /** Create the private CA with this common name. @default none (a customer issuer only) */
   readonly privateCaName?: string;
+  /**
+   * cert-manager is already installed (the existing-cluster substrate installs it for its data
+   * services' certificates): no namespace and no release here, only the private CA, after these.
+   * @default undefined (install cert-manager)
+   */
+  readonly installed?: readonly pulumi.Resource[];
 }
 
 export class CertManager extends pulumi.ComponentResource {
-  readonly release: k8s.helm.v3.Release;
+  /** The release, unless cert-manager was already installed (`installed`). */
+  readonly release: k8s.helm.v3.Release | undefined;
   /** What a Certificate of the platform must wait for: the release (CRDs, webhook) and the CA issuer. */
   readonly ready: pulumi.Resource[];
 
   constructor(name: string, args: CertManagerArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:platform:CertManager", name, {}, opts);
+    this.release = args.installed ? undefined : this.install(name, args);
+    const installed = args.installed ? [...args.installed] : [this.release!];
+    this.ready = installed;
+    if (args.privateCaName !== undefined) {
+      let prev: pulumi.Resource[] = installed;
+      for (const o of privateCaObjects(args.privateCaName)) {
+        prev = [
+          new k8s.apiextensions.CustomResource(`${name}-${o.kind.toLowerCase()}-${o.metadata.name}`, o, {
+            parent: this,
+            dependsOn: prev,
+          }),
+        ];
+      }
+      this.ready = [...installed, ...prev];
+    }
+    this.registerOutputs({});
+  }
+
+  private install(name: string, args: CertManagerArgs): k8s.helm.v3.Release {
     const ns = new k8s.core.v1.Namespace(
       `${name}-namespace`,
       {
@@ -143,7 +182,7 @@ export class CertManager extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.release = new k8s.helm.v3.Release(
+    return new k8s.helm.v3.Release(
       `${name}-release`,
       {
         name: "cert-manager",
@@ -156,17 +195,5 @@ export class CertManager extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [ns] },
     );
-    this.ready = [this.release];
-    if (args.privateCaName !== undefined) {
-      let prev: pulumi.Resource = this.release;
-      for (const o of privateCaObjects(args.privateCaName)) {
-        prev = new k8s.apiextensions.CustomResource(`${name}-${o.kind.toLowerCase()}-${o.metadata.name}`, o, {
-          parent: this,
-          dependsOn: [prev],
-        });
-      }
-      this.ready = [this.release, prev];
-    }
-    this.registerOutputs({});
   }
 }

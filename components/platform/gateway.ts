@@ -23,7 +23,7 @@ import { mirrorImage } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import type { PostgresConnection, Substrate } from "../substrate";
+import type { PostgresConnection, PostgresRootCert, Substrate } from "../substrate";
 import type { CertManagerObject, IssuerRef } from "./cert-manager";
 
 export const GATEWAY_PORT = 8080;
@@ -336,6 +336,16 @@ export function withPostgresCa(
   return { ...c, volumeMounts: [...mounts, { name: "postgres-ca", mountPath: PG_CA_DIR, readOnly: true }] };
 }
 
+/** The volume holding the Postgres CA bundle: the substrate's ConfigMap or Secret (`PostgresRootCert`). */
+export function postgresCaVolume(rootCert: PostgresRootCert): k8s.types.input.core.v1.Volume {
+  return "secretName" in rootCert
+    ? {
+        name: "postgres-ca",
+        secret: { secretName: rootCert.secretName, items: [{ key: rootCert.key, path: rootCert.key }] },
+      }
+    : { name: "postgres-ca", configMap: { name: rootCert.configMapName } };
+}
+
 /** Egress the pods need, nothing else; ingress on the http port, and on the metrics port from the monitoring namespace only. */
 export function gatewayNetworkPolicySpec(
   podLabels: Record<string, string>,
@@ -493,9 +503,7 @@ export class Gateway extends pulumi.ComponentResource {
                 ...(policyCm ? [{ name: "policy", configMap: { name: policyCm.metadata.name } }] : []),
                 { name: "spill", emptyDir: { sizeLimit: args.spillSize ?? "2Gi" } },
                 { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
-                ...(db.rootCert
-                  ? [{ name: "postgres-ca", configMap: { name: db.rootCert.configMapName } }]
-                  : []),
+                postgresCaVolume(db.rootCert),
                 ...(tlsSecret
                   ? [
                       {

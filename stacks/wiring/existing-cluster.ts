@@ -11,7 +11,10 @@ import type { StackContext } from "./context";
 import type { CreatedSubstrate } from "./context";
 
 /** The typed args of the existing-cluster substrate for a validated config (pure). */
-export function existingClusterSubstrateArgs(config: StackConfig): ExistingClusterSubstrateArgs {
+export function existingClusterSubstrateArgs(
+  config: StackConfig,
+  ctx?: StackContext,
+): ExistingClusterSubstrateArgs {
   if (config.substrate.kind !== "existing-cluster") {
     throw new Error(`expected substrate kind "existing-cluster", found "${config.substrate.kind}"`);
   }
@@ -44,6 +47,9 @@ export function existingClusterSubstrateArgs(config: StackConfig): ExistingClust
       capacityType: p.capacityType,
     })),
     registryMirrors: config.registryMirrors,
+    ...(ctx ? { dataCaName: `sovereign ${ctx.stack} data CA` } : {}),
+    // As many as the gateway's wiring installs where the substrate does not (stacks/wiring/gateway.ts).
+    certManagerReplicas: s.opa.replicas,
     chartMirror: config.chartMirror,
     ...(config.substrate.loadBalancerAnnotations
       ? { loadBalancerAnnotations: config.substrate.loadBalancerAnnotations }
@@ -51,8 +57,8 @@ export function existingClusterSubstrateArgs(config: StackConfig): ExistingClust
   };
 }
 
-export function existingClusterSubstrate(config: StackConfig, _ctx: StackContext): CreatedSubstrate {
-  const args = existingClusterSubstrateArgs(config);
+export function existingClusterSubstrate(config: StackConfig, ctx: StackContext): CreatedSubstrate {
+  const args = existingClusterSubstrateArgs(config, ctx);
   const s = new ExistingClusterSubstrate("substrate", args);
   return {
     kind: s.kind,
@@ -64,6 +70,7 @@ export function existingClusterSubstrate(config: StackConfig, _ctx: StackContext
     registryMirrors: s.registryMirrors,
     chartMirror: s.chartMirror,
     ready: s.ready,
+    certManager: s.certManager,
     loadBalancerAnnotations: (exposure) => s.loadBalancerAnnotations(exposure),
     bindWorkload: (name, req, opts) => s.bindWorkload(name, req, opts),
     connectPostgres: (name, service, namespace, opts) => s.connectPostgres(name, service, namespace, opts),

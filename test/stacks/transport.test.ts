@@ -62,3 +62,59 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
     });
   });
 }
+
+describe("transport of local (the existing-cluster substrate)", () => {
+  let run: StackRun;
+  let pod: any;
+  let env: Record<string, string>;
+  let certs: any[];
+  beforeAll(async () => {
+    run = await runShippedStack("local");
+    const d = run.recorder
+      .ofType("kubernetes:apps/v1:Deployment")
+      .find((r) => r.inputs.metadata.namespace === PLATFORM_NAMESPACES.gateway)!;
+    pod = d.inputs.spec.template.spec;
+    env = Object.fromEntries(
+      pod.containers[0].env.filter((e: any) => e.value).map((e: any) => [e.name, e.value]),
+    );
+    certs = run.recorder.ofType("kubernetes:cert-manager.io/v1:Certificate").map((r) => r.inputs);
+  });
+
+  /** The Certificate that writes Secret `name` in `namespace`. */
+  const writing = (name: string, namespace: string) =>
+    certs.find((c) => c.spec.secretName === name && c.metadata.namespace === namespace);
+
+  it("THEN the gateway verifies Postgres (verify-full, PGHOST named by the server's certificate) with ca.crt of a Secret its namespace's Certificate writes, from the CA that signs the certificate CloudNativePG serves", () => {
+    expect(env.PGSSLMODE).toBe("verify-full");
+    const c = pod.containers[0];
+    const m = c.volumeMounts.find((x: any) => env.PGSSLROOTCERT.startsWith(`${x.mountPath}/`));
+    const volume = pod.volumes.find((v: any) => v.name === m.name);
+    const key = env.PGSSLROOTCERT.slice(m.mountPath.length + 1);
+    expect(key).toBe("ca.crt");
+    expect(volume.secret.items).toEqual([{ key: "ca.crt", path: "ca.crt" }]);
+    const client = writing(volume.secret.secretName, PLATFORM_NAMESPACES.gateway);
+    expect(client, `a Certificate writing ${volume.secret.secretName}`).toBeDefined();
+
+    const cluster = run.recorder.ofType("kubernetes:postgresql.cnpg.io/v1:Cluster")[0].inputs;
+    const ns = cluster.metadata.namespace;
+    expect(cluster.spec.certificates.serverCASecret).toBe(cluster.spec.certificates.serverTLSSecret);
+    const server = writing(cluster.spec.certificates.serverTLSSecret, ns);
+    expect(
+      server,
+      `a Certificate writing ${cluster.spec.certificates.serverTLSSecret} in ${ns}`,
+    ).toBeDefined();
+    expect(server.spec.dnsNames).toContain(env.PGHOST);
+    expect(server.spec.usages).toContain("server auth");
+    // Renewals reach the instances: CloudNativePG reloads Secrets with this label.
+    expect(Object.keys(server.spec.secretTemplate.labels)).toContain("cnpg.io/reload");
+    // One CA issuer signs both; its CA lives ten years (CloudNativePG's own lives 90 days).
+    expect(client.spec.issuerRef).toEqual(server.spec.issuerRef);
+    const issuer = run.recorder
+      .ofType("kubernetes:cert-manager.io/v1:ClusterIssuer")
+      .find((r) => r.inputs.metadata.name === server.spec.issuerRef.name)!.inputs;
+    const ca = writing(issuer.spec.ca.secretName, PLATFORM_NAMESPACES.certManager);
+    expect(ca.spec.isCA).toBe(true);
+    expect(ca.spec.duration).toBe("87600h");
+    expect(ca.spec.privateKey.rotationPolicy).toBe("Never");
+  });
+});
