@@ -11,7 +11,7 @@ import type { ChartMirror } from "./lib/versions";
 import type { BucketRole, Scope, WorkloadKind } from "./lib/scopes";
 
 export interface ObjectStore {
-  /** S3 API endpoint URL reachable from pods. */
+  /** S3 API endpoint URL reachable from pods: always `https://` (the contract test enforces it). */
   readonly endpoint: pulumi.Output<string>;
   /** Region to sign requests for. */
   readonly region: string;
@@ -47,6 +47,13 @@ export interface WorkloadAccess {
   readonly scopes: readonly Scope[];
   /** Resources the workload must wait for (role, association, secret). */
   readonly dependsOn: readonly pulumi.Resource[];
+  /**
+   * The CA the object store's certificate chains to, where it is not a public one (in-cluster):
+   * `key` of a Secret in the workload's namespace. The workload mounts it with
+   * `objectStoreCaMounts` (components/lib/trust.ts), where `env` already points S3 clients
+   * (`AWS_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS`). Undefined: the system's CAs (AWS).
+   */
+  readonly caBundle?: { readonly secretName: pulumi.Output<string>; readonly key: string };
 }
 
 /** Where a service finds the CA bundle of its Postgres server, in its own namespace. */

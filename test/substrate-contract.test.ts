@@ -93,7 +93,8 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
     const s = b.substrate;
     expect(s.kind).toBe(cfg.substrate.kind);
     expect(s.provider).toBeInstanceOf(k8s.Provider);
-    expect(await valueOf(s.objectStore.endpoint)).toMatch(/^https?:\/\/[^\s]+$/);
+    // TLS only: a plain http endpoint breaks the contract.
+    expect(await valueOf(s.objectStore.endpoint)).toMatch(/^https:\/\/[^\s]+$/);
     expect(s.objectStore.region).toMatch(/^[a-z]{2}(-gov)?-[a-z]+-\d$/);
     expect(typeof s.objectStore.forcePathStyle).toBe("boolean");
     expect(Object.keys(s.objectStore.buckets).sort()).toEqual([...BUCKET_ROLES].sort());
@@ -157,6 +158,34 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
       .ofType("kubernetes:core/v1:ServiceAccount")
       .map((r) => (unwrapSecrets(r.inputs) as any).metadata.name);
     for (const kind of KINDS) expect(sas).toContain(`sa-${kind}`);
+  });
+
+  it("GIVEN each workload kind WHEN bound THEN its S3 client reaches an https endpoint it can verify: public CAs, or a CA in its namespace from the issuer of the store's certificate", async () => {
+    const b = await built();
+    const endpoint = new URL(await valueOf(b.substrate.objectStore.endpoint));
+    expect(endpoint.protocol).toBe("https:");
+    const certs = b.recorder
+      .ofType("kubernetes:cert-manager.io/v1:Certificate")
+      .map((r) => unwrapSecrets(r.inputs) as any);
+    for (const kind of KINDS) {
+      const a = b.result.access[kind];
+      if (a.caBundle === undefined) continue; // the system's CAs (AWS S3)
+      const ns = kind === "training" ? `team-${b.result.team}` : "sovereign-serving";
+      const secretName = await valueOf(a.caBundle.secretName);
+      const client = certs.find((c) => c.spec.secretName === secretName && c.metadata.namespace === ns);
+      expect(client, `${kind}: a Certificate in ${ns} writing ${secretName}`).toBeDefined();
+      expect(a.caBundle.key).toBe("ca.crt");
+      const serving = certs.filter(
+        (c) =>
+          c.spec.issuerRef.name === client.spec.issuerRef.name &&
+          c.spec.usages.includes("server auth") &&
+          c.spec.dnsNames.includes(endpoint.hostname),
+      );
+      expect(serving.length, `${kind}: a serving Certificate naming ${endpoint.hostname}`).toBe(1);
+      // S3 clients are pointed at the mounted CA.
+      const env = Object.fromEntries((await valueOf(a.env)).map((e) => [e.name, e.value]));
+      expect(env.AWS_CA_BUNDLE, kind).toBe("/etc/sovereign/object-store-ca/ca.crt");
+    }
   });
 
   it("GIVEN a service's Postgres login THEN the connection is verify-full against a CA in the requested namespace, and its Secret exists there", async () => {

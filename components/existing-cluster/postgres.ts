@@ -42,6 +42,8 @@ export interface CnpgObject {
 export interface PostgresBackup {
   /** S3 endpoint URL. */
   readonly endpoint: string;
+  /** The Secret (in the cluster's namespace) and key of the CA the endpoint's certificate chains to. */
+  readonly endpointCa?: { readonly secretName: string; readonly key: string };
   readonly bucket: string;
   readonly retentionDays: number;
   readonly accessKey: pulumi.Output<string>;
@@ -58,7 +60,12 @@ export interface ClusterSpecInput {
   readonly storageGiB: number;
   readonly storageClass: string;
   readonly services: readonly PostgresService[];
-  readonly backup?: { readonly endpoint: string; readonly bucket: string; readonly retentionDays: number };
+  readonly backup?: {
+    readonly endpoint: string;
+    readonly endpointCa?: { readonly secretName: string; readonly key: string };
+    readonly bucket: string;
+    readonly retentionDays: number;
+  };
 }
 
 /** Name of the basic-auth Secret (in the cluster's namespace) holding a service's login. */
@@ -178,6 +185,9 @@ export function clusterObject(c: ClusterSpecInput): CnpgObject {
       barmanObjectStore: {
         destinationPath: `s3://${c.backup.bucket}/`,
         endpointURL: c.backup.endpoint,
+        ...(c.backup.endpointCa
+          ? { endpointCA: { name: c.backup.endpointCa.secretName, key: c.backup.endpointCa.key } }
+          : {}),
         s3Credentials: {
           accessKeyId: { name: backupSecretName(c.name), key: BACKUP_ACCESS_KEY },
           secretAccessKey: { name: backupSecretName(c.name), key: BACKUP_SECRET_KEY },
@@ -388,6 +398,7 @@ export class Postgres extends pulumi.ComponentResource {
         backup: args.backup
           ? {
               endpoint: args.backup.endpoint,
+              endpointCa: args.backup.endpointCa,
               bucket: args.backup.bucket,
               retentionDays: args.backup.retentionDays,
             }

@@ -10,7 +10,7 @@ import { GPU_TAINT } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
 import type { RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import { CertManager, privateCaObjects } from "../platform/cert-manager";
+import { CertManager, type IssuerRef, privateCaObjects } from "../platform/cert-manager";
 import { BUCKET_ROLES, workloadScopes, type BucketRole } from "../lib/scopes";
 import { type ChartMirror, SUBSTRATE_IMAGES } from "../lib/versions";
 import type {
@@ -26,10 +26,11 @@ import type {
   WorkloadRequest,
 } from "../substrate";
 import { bucketActions, identityActions, newKeyPair, WorkloadCredentials } from "./credentials";
-import { dataNetworkPolicies, S3_PORT } from "./network-policy";
-import { ObjectStore, type ObjectStoreMode } from "./object-store";
+import { dataNetworkPolicies } from "./network-policy";
+import { ObjectStore, type ObjectStoreMode, S3_HTTPS_PORT } from "./object-store";
 import { Postgres, POSTGRES_PORT } from "./postgres";
-import { DATA_CA, DATA_CA_ISSUER } from "./tls";
+import { CA_CERT_KEY, clientCertificate, DATA_CA, DATA_CA_ISSUER } from "./tls";
+import { objectStoreCaEnv, objectStoreCaSecretName } from "../lib/trust";
 
 /** Suffix of each bucket role's name: `${prefix}-${suffix}`. */
 export const BUCKET_SUFFIXES: Readonly<Record<BucketRole, string>> = {
@@ -194,6 +195,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   readonly operatorCredentials: { accessKey: pulumi.Output<string>; secretKey: pulumi.Output<string> };
   private readonly buckets: Record<BucketRole, string>;
   private readonly lbAnnotations: NonNullable<ExistingClusterSubstrateArgs["loadBalancerAnnotations"]>;
+  private readonly tls: { readonly issuer: IssuerRef; readonly dependsOn: readonly pulumi.Resource[] };
 
   constructor(name: string, args: ExistingClusterSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super(
@@ -287,6 +289,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
     }
     const tls = { issuer: DATA_CA_ISSUER, dependsOn: [certManager.release!, ...dataCa] };
     this.certManager = { ready: tls.dependsOn };
+    this.tls = tls;
 
     this.buckets = bucketNames(args.bucketPrefix);
     const backupBucket = args.postgres.backupRetentionDays ? backupBucketName(args.bucketPrefix) : undefined;
@@ -305,6 +308,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         registryMirrors: args.registryMirrors,
         chartMirror: args.chartMirror,
         dependsOn: [dataNamespace],
+        tls,
       },
       { parent: this },
     );
@@ -325,6 +329,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
       });
       backup = {
         endpoint: this.store.endpoint,
+        endpointCa: { secretName: this.store.tlsSecretName, key: CA_CERT_KEY },
         bucket: backupBucket,
         retentionDays: args.postgres.backupRetentionDays,
         ...keys,
@@ -369,7 +374,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
       },
     ];
     this.egressTargets = {
-      objectStore: pulumi.output(toData(S3_PORT)),
+      objectStore: pulumi.output(toData(S3_HTTPS_PORT)),
       postgres: pulumi.output(toData(POSTGRES_PORT)),
     };
     this.storageClasses = { default: args.storageClass };
@@ -413,11 +418,25 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
       },
       opts,
     );
+    // The workload verifies the S3 API with `ca.crt` of this Certificate's Secret (the data CA).
+    const cert = clientCertificate({
+      name: `${req.serviceAccountName}-object-store`,
+      namespace: "",
+      secretName: objectStoreCaSecretName(req.serviceAccountName),
+      commonName: name,
+      issuer: this.tls.issuer,
+    });
+    const certificate = new k8s.apiextensions.CustomResource(
+      `${name}-object-store-certificate`,
+      { ...cert, metadata: { ...cert.metadata, namespace: req.namespace } },
+      { ...opts, provider: this.provider, dependsOn: [...toArray(opts.dependsOn), ...this.tls.dependsOn] },
+    );
     return {
       serviceAccountName: creds.serviceAccount.metadata.name,
-      env: pulumi.output(creds.env),
+      env: pulumi.output([...creds.env, ...objectStoreCaEnv()]),
       scopes,
-      dependsOn: [creds.serviceAccount, creds.secret, this.store.bucketJob],
+      dependsOn: [creds.serviceAccount, creds.secret, certificate, this.store.bucketJob],
+      caBundle: { secretName: pulumi.output(cert.spec.secretName as string), key: CA_CERT_KEY },
     };
   }
 
@@ -429,4 +448,9 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   ): PostgresConnection {
     return this.postgres.connect(name, service, namespace, opts);
   }
+}
+
+function toArray(d: pulumi.ComponentResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
+  if (d === undefined) return [];
+  return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
 }

@@ -12,6 +12,7 @@ import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
 import { teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
 import { TRAINER_IMAGE } from "../lib/versions";
+import { objectStoreCaMounts } from "../lib/trust";
 import { QUEUE_LABEL, TEAM_LOCAL_QUEUE, type K8sObject } from "../platform/tenancy-plan";
 
 export const FLYWHEEL_SERVICE_ACCOUNT = "flywheel-builder";
@@ -174,10 +175,13 @@ export interface FlywheelPodIdentity {
   readonly serviceAccountName: string;
   /** From the substrate (`bindWorkload`): endpoint, region and, in-cluster, secret-backed keys. */
   readonly env: readonly Record<string, unknown>[];
+  /** The object store's private CA (`bindWorkload`'s `caBundle`), mounted where `env` points. @default none */
+  readonly caBundle?: { readonly secretName: string; readonly key: string };
 }
 
 function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string, unknown> {
   const labels = labelsOf(f);
+  const ca = objectStoreCaMounts(id?.caBundle);
   return {
     suspend: true,
     backoffLimit: 2,
@@ -212,10 +216,10 @@ function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string,
               readOnlyRootFilesystem: true,
               capabilities: { drop: ["ALL"] },
             },
-            volumeMounts: [{ name: "scratch", mountPath: "/scratch" }],
+            volumeMounts: [{ name: "scratch", mountPath: "/scratch" }, ...ca.volumeMounts],
           },
         ],
-        volumes: [{ name: "scratch", emptyDir: { sizeLimit: "20Gi" } }],
+        volumes: [{ name: "scratch", emptyDir: { sizeLimit: "20Gi" } }, ...ca.volumes],
       },
     },
   };

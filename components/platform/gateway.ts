@@ -24,6 +24,7 @@ import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import type { PostgresConnection, PostgresRootCert, Substrate } from "../substrate";
+import { objectStoreCaMounts } from "../lib/trust";
 import type { CertManagerObject, IssuerRef } from "./cert-manager";
 
 export const GATEWAY_PORT = 8080;
@@ -336,6 +337,18 @@ export function withPostgresCa(
   return { ...c, volumeMounts: [...mounts, { name: "postgres-ca", mountPath: PG_CA_DIR, readOnly: true }] };
 }
 
+/** The container with the object store's CA mounted (none where the store has a public certificate). */
+function withObjectStoreCa(
+  c: k8s.types.input.core.v1.Container,
+  mounts: k8s.types.input.core.v1.VolumeMount[],
+): k8s.types.input.core.v1.Container {
+  if (mounts.length === 0) return c;
+  return {
+    ...c,
+    volumeMounts: [...((c.volumeMounts ?? []) as k8s.types.input.core.v1.VolumeMount[]), ...mounts],
+  };
+}
+
 /** The volume holding the Postgres CA bundle: the substrate's ConfigMap or Secret (`PostgresRootCert`). */
 export function postgresCaVolume(rootCert: PostgresRootCert): k8s.types.input.core.v1.Volume {
   return "secretName" in rootCert
@@ -464,6 +477,8 @@ export class Gateway extends pulumi.ComponentResource {
         { name: "GATEWAY_INSTANCE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         ...s3env,
       ]);
+    // The object store's private CA (in-cluster), where `access.env` points NODE_EXTRA_CA_CERTS.
+    const objectStoreCa = objectStoreCaMounts(access.caBundle);
     const deployment = new k8s.apps.v1.Deployment(
       `${name}-deployment`,
       {
@@ -493,9 +508,12 @@ export class Gateway extends pulumi.ComponentResource {
                 args.highAvailability ? "DoNotSchedule" : "ScheduleAnyway",
               ),
               containers: [
-                withPostgresCa(
-                  gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[]),
-                  db.rootCert !== undefined,
+                withObjectStoreCa(
+                  withPostgresCa(
+                    gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[]),
+                    db.rootCert !== undefined,
+                  ),
+                  objectStoreCa.volumeMounts,
                 ),
               ],
               volumes: [
@@ -504,6 +522,7 @@ export class Gateway extends pulumi.ComponentResource {
                 { name: "spill", emptyDir: { sizeLimit: args.spillSize ?? "2Gi" } },
                 { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
                 postgresCaVolume(db.rootCert),
+                ...objectStoreCa.volumes,
                 ...(tlsSecret
                   ? [
                       {
