@@ -87,7 +87,7 @@ describe("the existing-cluster substrate for the local stack", () => {
     expect(p.deleteUnreachable).toBe("true");
   });
 
-  it("GIVEN the data namespace THEN only S3 and Postgres are reachable from other namespaces, and the operator reaches its instances", () => {
+  it("GIVEN the data namespace THEN only S3 over HTTPS and Postgres are reachable from other namespaces, and the operator reaches its instances", () => {
     const pols = b.recorder
       .ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy")
       .map((r) => unwrapSecrets(r.inputs) as any);
@@ -111,7 +111,7 @@ describe("the existing-cluster substrate for the local stack", () => {
         name: "allow-s3-and-postgres-clients",
         from: [{ namespaceSelector: {} }],
         ports: [
-          { protocol: "TCP", port: 8333 },
+          { protocol: "TCP", port: 8443 },
           { protocol: "TCP", port: 5432 },
         ],
       },
@@ -210,8 +210,9 @@ describe("the existing-cluster substrate for the local stack", () => {
     const env = await valueOf(b.result.training.env);
     expect(env).toContainEqual({
       name: "AWS_ENDPOINT_URL_S3",
-      value: "http://seaweedfs-all-in-one.sovereign-data.svc.cluster.local:8333",
+      value: "https://seaweedfs-all-in-one.sovereign-data.svc.cluster.local:8443",
     });
+    expect(env).toContainEqual({ name: "AWS_CA_BUNDLE", value: "/etc/sovereign/object-store-ca/ca.crt" });
     expect(env).toContainEqual({
       name: "AWS_SECRET_ACCESS_KEY",
       valueFrom: { secretKeyRef: { name: "trainer-s3", key: "AWS_SECRET_ACCESS_KEY" } },
@@ -269,7 +270,7 @@ describe("the existing-cluster substrate for the local stack", () => {
     const out = b.substrate.outputs;
     expect(await pulumi.isSecret(out.objectStoreOperatorCredentials as pulumi.Output<unknown>)).toBe(true);
     expect(await valueOf(out.objectStoreEndpoint as pulumi.Output<string>)).toMatch(
-      /^http:\/\/seaweedfs-all-in-one\./,
+      /^https:\/\/seaweedfs-all-in-one\./,
     );
     expect(out.kubeContext).toBe("kind-sovereign");
     expect(b.substrate.gpuPools).toEqual({});
@@ -322,8 +323,19 @@ describe("the existing-cluster substrate for an on-prem prod stack", () => {
     expect(cluster.spec.backup.retentionPolicy).toBe("14d");
     expect(cluster.spec.backup.barmanObjectStore.destinationPath).toBe("s3://acme-ai-pg-backups/");
     expect(cluster.spec.backup.barmanObjectStore.endpointURL).toBe(
-      "http://seaweedfs-s3.sovereign-data.svc.cluster.local:8333",
+      "https://seaweedfs-s3.sovereign-data.svc.cluster.local:8443",
     );
+    // Backups verify the store with the CA of the Secret its Certificate writes (same namespace).
+    const s3Cert = inputsOf(
+      b.recorder,
+      "kubernetes:cert-manager.io/v1:Certificate",
+      "substrate-object-store-s3-certificate",
+    );
+    expect(cluster.spec.backup.barmanObjectStore.endpointCA).toEqual({
+      name: s3Cert.spec.secretName,
+      key: "ca.crt",
+    });
+    expect(s3Cert.metadata.namespace).toBe(cluster.metadata.namespace);
     expect(cluster.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway"]);
     const sched = inputsOf(
       b.recorder,
