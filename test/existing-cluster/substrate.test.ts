@@ -4,6 +4,7 @@ import { identityActions } from "../../components/existing-cluster/credentials";
 import { bucketNames, gpuPlacements } from "../../components/existing-cluster/substrate";
 import { GPU_TAINT } from "../../components/lib/gpu-catalog";
 import { workloadScopes } from "../../components/lib/scopes";
+import { renderTrainingJob } from "../../components/platform/training-jobs";
 import { CHARTS } from "../../components/lib/versions";
 import { existingClusterSubstrate, existingClusterSubstrateArgs } from "../../stacks/wiring/existing-cluster";
 import { validateRecorded } from "../helpers/k8s-schema";
@@ -217,6 +218,36 @@ describe("the existing-cluster substrate for the local stack", () => {
       name: "AWS_SECRET_ACCESS_KEY",
       valueFrom: { secretKeyRef: { name: "trainer-s3", key: "AWS_SECRET_ACCESS_KEY" } },
     });
+  });
+
+  it("GIVEN the trainer's binding THEN a training Job (rendered outside the program) mounts the Secret with the object store's CA where AWS_CA_BUNDLE points", async () => {
+    const ca = b.result.training.caBundle!;
+    expect(ca, "the trainer gets the store's private CA").toBeDefined();
+    const env = Object.fromEntries((await valueOf(b.result.training.env)).map((e) => [e.name, e.value]));
+    const pod = (
+      renderTrainingJob({
+        kind: "lora",
+        name: "j",
+        team: "demo",
+        costCenter: "cc",
+        modelPrefix: "m/",
+        dataset: "d.jsonl",
+      }) as any
+    ).spec.template.spec;
+    const c = pod.containers[0];
+    const m = c.volumeMounts.find((x: any) => String(env.AWS_CA_BUNDLE).startsWith(`${x.mountPath}/`));
+    expect(m, `a volume above ${env.AWS_CA_BUNDLE}`).toBeDefined();
+    const vol = pod.volumes.find((v: any) => v.name === m.name);
+    expect(vol.secret.secretName).toBe(await valueOf(ca.secretName));
+    expect(vol.secret.items).toEqual([
+      { key: ca.key, path: String(env.AWS_CA_BUNDLE).slice(m.mountPath.length + 1) },
+    ]);
+    // The Certificate writing it lives in the team's namespace (the Job's).
+    const cert = b.recorder
+      .ofType("kubernetes:cert-manager.io/v1:Certificate")
+      .map((r) => unwrapSecrets(r.inputs) as any)
+      .find((x) => x.spec.secretName === vol.secret.secretName);
+    expect(cert?.metadata.namespace).toBe("team-demo");
   });
 
   it("GIVEN the platform's components THEN the ServiceAccount and key Secret are children of the caller and the keys belong to the object store", () => {
