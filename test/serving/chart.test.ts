@@ -455,7 +455,7 @@ describe("model-server chart with a private object-store CA (the existing-cluste
     const r = helmTemplate(values);
     expect(r.status, r.output).toBe(0);
     const d = one(r.objects, "Deployment");
-    const spec = (d.spec as any).template.spec;
+    const spec = d.spec.template.spec;
     const vol = spec.volumes.find((v: any) => v.name === "object-store-ca");
     expect(vol?.secret, model).toEqual({
       secretName: "model-x-object-store-tls",
@@ -470,8 +470,6 @@ describe("model-server chart with a private object-store CA (the existing-cluste
     }
     // The shipped values (a substrate with public CAs here) mount nothing.
     const plain = one(rendered.local[model], "Deployment");
-    expect(((plain.spec as any).template.spec.volumes ?? []).map((v: any) => v.name)).not.toContain(
-      "object-store-ca",
-    );
+    expect((plain.spec.template.spec.volumes ?? []).map((v: any) => v.name)).not.toContain("object-store-ca");
   });
 });

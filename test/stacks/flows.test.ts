@@ -94,7 +94,7 @@ function expectedFlows(stack: string): string[] {
   return [
     ...POLICY_FLOWS,
     ...config.teams.flatMap((t) =>
-      teamFlows(`team-${t.name}`, ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8333"]),
+      teamFlows(`team-${t.name}`, ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8443"]),
     ),
     ...config.teams.filter((t) => t.flywheel?.enabled).flatMap((t) => flywheelFlows(`team-${t.name}`)),
   ].sort();
