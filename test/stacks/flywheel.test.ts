@@ -120,6 +120,16 @@ for (const c of CASES) {
             x.spec.secretName === vol.secret.secretName && x.metadata.namespace === teamNamespace(t.name),
         );
         expect(cert, `${t.name}: a Certificate writing ${vol.secret.secretName}`).toBeDefined();
+        // The team's training Jobs (envFrom the training-env ConfigMap) are pointed at the same file,
+        // where `renderTrainingJob` mounts the trainer's CA Secret.
+        const trainingEnv = run.recorder
+          .ofType("kubernetes:core/v1:ConfigMap")
+          .find(
+            (r) =>
+              r.inputs.metadata?.name === "training-env" &&
+              r.inputs.metadata?.namespace === teamNamespace(t.name),
+          );
+        expect(trainingEnv?.inputs.data.AWS_CA_BUNDLE, `${t.name}: training-env AWS_CA_BUNDLE`).toBe(file);
       }
     });
 
