@@ -12,7 +12,7 @@ import type { ChartMirror } from "./lib/versions";
 import type { BucketRole, Scope, WorkloadKind } from "./lib/scopes";
 
 export interface ObjectStore {
-  /** S3 API endpoint URL reachable from pods. */
+  /** S3 API endpoint URL reachable from pods: always `https://` (the contract test enforces it). */
   readonly endpoint: pulumi.Output<string>;
   /** Region to sign requests for. */
   readonly region: string;
@@ -48,7 +48,19 @@ export interface WorkloadAccess {
   readonly scopes: readonly Scope[];
   /** Resources the workload must wait for (role, association, secret). */
   readonly dependsOn: readonly pulumi.Resource[];
+  /**
+   * The CA the object store's certificate chains to, where it is not a public one (in-cluster):
+   * `key` of a Secret in the workload's namespace. The workload mounts it with
+   * `objectStoreCaMounts` (components/lib/trust.ts), where `env` already points S3 clients
+   * (`AWS_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS`). Undefined: the system's CAs (AWS).
+   */
+  readonly caBundle?: { readonly secretName: pulumi.Output<string>; readonly key: string };
 }
+
+/** Where a service finds the CA bundle of its Postgres server, in its own namespace. */
+export type PostgresRootCert =
+  | { readonly configMapName: pulumi.Output<string>; readonly key: string }
+  | { readonly secretName: pulumi.Output<string>; readonly key: string };
 
 /** How a service reaches Postgres. */
 export interface PostgresConnection {
@@ -65,13 +77,17 @@ export interface PostgresConnection {
    * connection (RDS IAM authentication): the role to log in as. No password exists.
    */
   readonly iamAuth?: { readonly user: string };
-  /** libpq sslmode the service must use. */
-  readonly sslMode: "require" | "verify-full";
   /**
-   * With `verify-full`: a ConfigMap in the requested namespace whose `key` holds the CA bundle
-   * (PEM) the server's certificate chains to; the service points `PGSSLROOTCERT` at it.
+   * libpq sslmode the service must use: always `verify-full` (the contract test enforces it),
+   * so a client checks that the server's certificate chains to `rootCert` and names `host`.
    */
-  readonly rootCert?: { readonly configMapName: pulumi.Output<string>; readonly key: string };
+  readonly sslMode: "verify-full";
+  /**
+   * The CA bundle (PEM) the server's certificate chains to, at `key` of a ConfigMap (AWS: the
+   * pinned RDS bundle) or of a Secret (in-cluster: `ca.crt` of a cert-manager Certificate's
+   * Secret) in the requested namespace; the service points `PGSSLROOTCERT` at it.
+   */
+  readonly rootCert: PostgresRootCert;
   readonly dependsOn: readonly pulumi.Resource[];
 }
 
@@ -141,6 +157,12 @@ export interface Substrate {
    * Undefined: each chart's upstream repository. Platform components pass it to `chartSource`.
    */
   readonly chartMirror: ChartMirror | undefined;
+  /**
+   * cert-manager, when the substrate installed it for its own certificates (the existing-cluster
+   * substrate does, for Postgres and the object store): the platform installs no second release
+   * and waits for these instead. Undefined: the platform installs cert-manager where it needs it.
+   */
+  readonly certManager?: { readonly ready: readonly pulumi.Resource[] };
   /**
    * Resources the platform layer depends on, so destroy removes the platform (and its
    * load balancers and ENIs) before the substrate underneath.

@@ -100,7 +100,8 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
     const s = b.substrate;
     expect(s.kind).toBe(cfg.substrate.kind);
     expect(s.provider).toBeInstanceOf(k8s.Provider);
-    expect(await valueOf(s.objectStore.endpoint)).toMatch(/^https?:\/\/[^\s]+$/);
+    // TLS only: a plain http endpoint breaks the contract.
+    expect(await valueOf(s.objectStore.endpoint)).toMatch(/^https:\/\/[^\s]+$/);
     expect(s.objectStore.region).toMatch(/^[a-z]{2}(-gov)?-[a-z]+-\d$/);
     expect(typeof s.objectStore.forcePathStyle).toBe("boolean");
     expect(Object.keys(s.objectStore.buckets).sort()).toEqual([...BUCKET_ROLES].sort());
@@ -166,23 +167,79 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
     for (const kind of KINDS) expect(sas).toContain(`sa-${kind}`);
   });
 
-  it("GIVEN a service's Postgres login THEN the connection is TLS and either its Secret exists in the requested namespace or it logs in with its identity (no password at all)", async () => {
+  it("GIVEN each workload kind WHEN bound THEN its S3 client reaches an https endpoint it can verify: public CAs, or a CA in its namespace from the issuer of the store's certificate", async () => {
+    const b = await built();
+    const endpoint = new URL(await valueOf(b.substrate.objectStore.endpoint));
+    expect(endpoint.protocol).toBe("https:");
+    const certs = b.recorder
+      .ofType("kubernetes:cert-manager.io/v1:Certificate")
+      .map((r) => unwrapSecrets(r.inputs) as any);
+    for (const kind of KINDS) {
+      const a = b.result.access[kind];
+      if (a.caBundle === undefined) continue; // the system's CAs (AWS S3)
+      const ns = kind === "training" ? `team-${b.result.team}` : "sovereign-serving";
+      const secretName = await valueOf(a.caBundle.secretName);
+      const client = certs.find((c) => c.spec.secretName === secretName && c.metadata.namespace === ns);
+      expect(client, `${kind}: a Certificate in ${ns} writing ${secretName}`).toBeDefined();
+      expect(a.caBundle.key).toBe("ca.crt");
+      const serving = certs.filter(
+        (c) =>
+          c.spec.issuerRef.name === client.spec.issuerRef.name &&
+          c.spec.usages.includes("server auth") &&
+          c.spec.dnsNames.includes(endpoint.hostname),
+      );
+      expect(serving.length, `${kind}: a serving Certificate naming ${endpoint.hostname}`).toBe(1);
+      // S3 clients are pointed at the mounted CA.
+      const env = Object.fromEntries((await valueOf(a.env)).map((e) => [e.name, e.value]));
+      expect(env.AWS_CA_BUNDLE, kind).toBe("/etc/sovereign/object-store-ca/ca.crt");
+    }
+  });
+
+  it("GIVEN a service's Postgres login THEN the connection is verify-full against a CA in the requested namespace, and either its Secret exists there or it logs in with its identity (no password at all)", async () => {
     const b = await built();
     const pg = b.result.pg;
-    expect(await valueOf(pg.host)).toMatch(/\S/);
+    const host = await valueOf(pg.host);
+    expect(host).toMatch(/\S/);
     expect(await valueOf(pg.port)).toBeGreaterThan(0);
     expect(pg.database).toBe("gateway");
-    expect(["require", "verify-full"]).toContain(pg.sslMode);
-    if (pg.sslMode === "verify-full") {
-      // verify-full needs the CA: a ConfigMap in the requested namespace with a PEM bundle at the key.
-      const cmName = await valueOf(pg.rootCert!.configMapName);
+    // Encrypted and verified: the server's certificate must chain to the CA and name the host.
+    expect(pg.sslMode).toBe("verify-full");
+    expect(pg.rootCert, "the CA a verify-full client needs").toBeDefined();
+    const certs = b.recorder
+      .ofType("kubernetes:cert-manager.io/v1:Certificate")
+      .map((r) => unwrapSecrets(r.inputs) as any);
+    if ("configMapName" in pg.rootCert) {
+      // A ConfigMap in the requested namespace with a PEM bundle at the key.
+      const cmName = await valueOf(pg.rootCert.configMapName);
       const cm = b.recorder
         .ofType("kubernetes:core/v1:ConfigMap")
         .map((r) => r.inputs as any)
         .find((o) => o.metadata?.name === cmName && o.metadata?.namespace === "sovereign-gateway");
-      expect(cm?.data?.[pg.rootCert!.key], `ConfigMap ${cmName} key ${pg.rootCert!.key}`).toMatch(
+      expect(cm?.data?.[pg.rootCert.key], `ConfigMap ${cmName} key ${pg.rootCert.key}`).toMatch(
         /-----BEGIN CERTIFICATE-----/,
       );
+    } else {
+      // A Secret that a cert-manager Certificate in the requested namespace writes, from a CA
+      // issuer the substrate created (it writes `ca.crt`); the same issuer signs a serving
+      // certificate that names the host the client connects to.
+      const secretName = await valueOf(pg.rootCert.secretName);
+      const client = certs.find(
+        (c) => c.spec.secretName === secretName && c.metadata.namespace === "sovereign-gateway",
+      );
+      expect(client, `a Certificate in sovereign-gateway writing Secret ${secretName}`).toBeDefined();
+      expect(pg.rootCert.key).toBe("ca.crt");
+      const issuer = b.recorder
+        .ofType(`kubernetes:cert-manager.io/v1:${client.spec.issuerRef.kind}`)
+        .map((r) => r.inputs as any)
+        .find((i) => i.metadata.name === client.spec.issuerRef.name);
+      expect(issuer?.spec?.ca?.secretName, `CA issuer ${client.spec.issuerRef.name}`).toMatch(/\S/);
+      const serving = certs.filter(
+        (c) =>
+          c.spec.issuerRef.name === client.spec.issuerRef.name &&
+          c.spec.usages.includes("server auth") &&
+          c.spec.dnsNames.includes(host),
+      );
+      expect(serving.length, `a serving Certificate naming ${host}`).toBe(1);
     }
     // Exactly one way to log in.
     expect([pg.secretName !== undefined, pg.iamAuth !== undefined].filter(Boolean)).toEqual([true]);

@@ -1,14 +1,15 @@
 /**
- * Ingress rules of the data namespace: nothing reaches it but the S3 API and Postgres from
- * other namespaces, the CloudNativePG operator for its instances, and the namespace itself.
+ * Ingress rules of the data namespace: nothing reaches it but the S3 API (HTTPS only; its plain
+ * HTTP port stays inside the namespace) and Postgres (TLS only, `PG_HBA`) from other namespaces, the CloudNativePG operator for its instances, and the namespace itself.
  * SeaweedFS's master, volume and filer ports and the instance managers' status port stay
  * internal.
  */
 import type * as k8s from "@pulumi/kubernetes";
 import { k8sLabels } from "../lib/labels";
+import { S3_HTTPS_PORT } from "./object-store";
 import { POSTGRES_PORT } from "./postgres";
 
-/** The S3 gateway's port (all-in-one and distributed). */
+/** The S3 gateway's plain HTTP port (all-in-one and distributed): the namespace's own pods only. */
 export const S3_PORT = 8333;
 
 type NetworkPolicy = k8s.types.input.networking.v1.NetworkPolicy & {
@@ -45,7 +46,7 @@ export function dataNetworkPolicies(namespace: string, operatorNamespace: string
           {
             from: [{ namespaceSelector: {} }],
             ports: [
-              { protocol: "TCP", port: S3_PORT },
+              { protocol: "TCP", port: S3_HTTPS_PORT },
               { protocol: "TCP", port: POSTGRES_PORT },
             ],
           },

@@ -1,7 +1,10 @@
 /**
  * The in-cluster S3 server: SeaweedFS from its official Helm chart (pinned), its identity
  * config (one identity per workload, prefix-scoped actions), and a Job that creates the
- * buckets at deploy time. See docs/object-storage.md for the choice and how scopes are enforced.
+ * buckets at deploy time. S3 is served over HTTPS with a certificate from the stack's data CA
+ * (`tls.ts`), the servers talk gRPC with mutual TLS (the chart's `enableSecurity`), and the
+ * filer encrypts the data it writes to the volume servers. See docs/object-storage.md for the
+ * choice and how scopes are enforced.
  */
 import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
@@ -11,7 +14,9 @@ import { k8sLabels } from "../lib/labels";
 import { CHART_IMAGES, chartImageValues } from "../lib/chart-images";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { CHARTS, SUBSTRATE_IMAGES, type ChartMirror, type ChartRef, chartSource } from "../lib/versions";
+import type { CertManagerObject, IssuerRef } from "../platform/cert-manager";
 import type { IdentityRegistry, S3Identity } from "./credentials";
+import { serviceDnsNames, servingCertificate } from "./tls";
 
 /** `single`: one all-in-one pod (laptops, dev). `distributed`: HA masters, volumes, filers, gateways. */
 export type ObjectStoreMode = "single" | "distributed";
@@ -21,9 +26,26 @@ export const S3_CONFIG_KEY = "seaweedfs_s3_config";
 /** Region clients sign for; SeaweedFS accepts any. */
 export const OBJECT_STORE_REGION = "us-east-1";
 
+/** The S3 API's HTTPS port (the plain HTTP port, 8333, stays inside the data namespace). */
+export const S3_HTTPS_PORT = 8443;
+/** The Secret (kubernetes.io/tls, with `ca.crt`) of the S3 API's certificate (`s3.tlsSecret`). */
+export const S3_TLS_SECRET = "seaweedfs-s3-tls";
+
+/**
+ * Objects of the chart with `enableSecurity` the bucket Job mounts to speak gRPC with mutual TLS
+ * (`weed shell`): the security config (ConfigMap) and the chart's CA and client certificates.
+ */
+export const SEAWEED_SECURITY = {
+  configMap: "seaweedfs-security-config",
+  caSecret: "seaweedfs-ca-cert",
+  clientSecret: "seaweedfs-client-cert",
+} as const;
+
 export interface SeaweedHosts {
-  /** S3 API endpoint URL. */
+  /** S3 API endpoint URL (HTTPS). */
   readonly s3: string;
+  /** The Service the S3 API answers on (its certificate names it). */
+  readonly s3Service: string;
   /** Master address (`host:port`) for `weed shell`. */
   readonly master: string;
   /** Filer address (`host:port`) for `weed shell`. */
@@ -35,13 +57,34 @@ export function seaweedHosts(mode: ObjectStoreMode, namespace: string): SeaweedH
   const host = (svc: string) => `${svc}.${namespace}.svc.cluster.local`;
   if (mode === "single") {
     const h = host("seaweedfs-all-in-one");
-    return { s3: `http://${h}:8333`, master: `${h}:9333`, filer: `${h}:8888` };
+    return {
+      s3: `https://${h}:${S3_HTTPS_PORT}`,
+      s3Service: "seaweedfs-all-in-one",
+      master: `${h}:9333`,
+      filer: `${h}:8888`,
+    };
   }
   return {
-    s3: `http://${host("seaweedfs-s3")}:8333`,
+    s3: `https://${host("seaweedfs-s3")}:${S3_HTTPS_PORT}`,
+    s3Service: "seaweedfs-s3",
     master: `${host("seaweedfs-master")}:9333`,
     filer: `${host("seaweedfs-filer-client")}:8888`,
   };
+}
+
+/** The S3 API's serving Certificate: every in-cluster name of its Service, from the data CA. */
+export function s3Certificate(
+  mode: ObjectStoreMode,
+  namespace: string,
+  issuer: IssuerRef,
+): CertManagerObject {
+  return servingCertificate({
+    name: "seaweedfs-s3",
+    namespace,
+    secretName: S3_TLS_SECRET,
+    dnsNames: serviceDnsNames(seaweedHosts(mode, namespace).s3Service, namespace),
+    issuer,
+  });
 }
 
 /** Parses a Kubernetes quantity like `5Gi` into MiB (binary and decimal suffixes). */
@@ -122,17 +165,29 @@ export function seaweedValues(
     storageClass: v.storageClass,
     annotations: keep,
   });
+  const images = chartImageValues([{ ...CHART_IMAGES.seaweedfs[0], image: v.image }]);
   const common = {
-    ...chartImageValues([{ ...CHART_IMAGES.seaweedfs[0], image: v.image }]),
+    ...images,
+    global: {
+      ...(images.global as Record<string, unknown>),
+      // Mutual TLS between the servers (certificates from cert-manager, the chart's own CA), and
+      // the S3 HTTPS listener (below); it requires this.
+      seaweedfs: { enableSecurity: true },
+    },
     master: { volumeSizeLimitMB: volumeSizeLimitMB(v.volumeSize) },
+    // Encryption at rest: the filer encrypts every chunk (AES-256-GCM, a key per chunk kept in
+    // its metadata) before it reaches a volume server's disk.
+    filer: { encryptVolumeData: true },
   };
+  // S3 over HTTPS with the kit's certificate (the all-in-one server reads these too).
+  const s3Tls = { httpsPort: S3_HTTPS_PORT, tlsSecret: S3_TLS_SECRET };
   if (v.mode === "single") {
     return {
       ...common,
       master: { ...common.master, enabled: false },
       volume: { enabled: false },
-      filer: { enabled: false },
-      s3: { enabled: false },
+      filer: { ...common.filer, enabled: false },
+      s3: { enabled: false, ...s3Tls },
       allInOne: {
         enabled: true,
         replicas: 1,
@@ -168,6 +223,7 @@ export function seaweedValues(
       resources: res("250m", "512Mi", "2Gi"),
     },
     filer: {
+      ...common.filer,
       enabled: true,
       replicas: 2,
       defaultReplicaPlacement: "001",
@@ -178,6 +234,7 @@ export function seaweedValues(
     },
     s3: {
       enabled: true,
+      ...s3Tls,
       replicas: 2,
       enableAuth: true,
       existingConfigSecret: v.configSecretName,
@@ -216,7 +273,11 @@ export function bucketScript(): string {
   ].join("\n");
 }
 
-/** The bucket Job (batch/v1). Its name carries a hash of the bucket list, so a change runs a new Job. */
+/**
+ * The bucket Job (batch/v1). Its name carries a hash of the bucket list, so a change runs a new
+ * Job. `weed shell` speaks gRPC with mutual TLS: it mounts the chart's security config, CA and
+ * client certificate where the chart's servers have theirs.
+ */
 export function bucketJob(
   namespace: string,
   buckets: readonly string[],
@@ -256,7 +317,26 @@ export function bucketJob(
               ],
               resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
               securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+              volumeMounts: [
+                {
+                  name: "security-config",
+                  mountPath: "/etc/seaweedfs/security.toml",
+                  subPath: "security.toml",
+                  readOnly: true,
+                },
+                { name: "ca-cert", mountPath: "/usr/local/share/ca-certificates/ca/", readOnly: true },
+                {
+                  name: "client-cert",
+                  mountPath: "/usr/local/share/ca-certificates/client/",
+                  readOnly: true,
+                },
+              ],
             },
+          ],
+          volumes: [
+            { name: "security-config", configMap: { name: SEAWEED_SECURITY.configMap } },
+            { name: "ca-cert", secret: { secretName: SEAWEED_SECURITY.caSecret } },
+            { name: "client-cert", secret: { secretName: SEAWEED_SECURITY.clientSecret } },
           ],
         },
       },
@@ -286,11 +366,16 @@ export interface ObjectStoreArgs {
   readonly chartMirror?: ChartMirror;
   /** Resources every child waits for (the namespace). @default [] */
   readonly dependsOn?: readonly pulumi.Resource[];
+  /**
+   * The issuer of the S3 API's certificate (the stack's data CA), and what the certificates
+   * (the kit's and the chart's) must wait for: cert-manager and the issuer.
+   */
+  readonly tls: { readonly issuer: IssuerRef; readonly dependsOn: readonly pulumi.Resource[] };
 }
 
 /**
- * SeaweedFS and its buckets. Children: `${name}-s3-config` (Secret), `${name}-release`,
- * `${name}-buckets` (Job). Identities are added with {@link addIdentity} while the program is
+ * SeaweedFS and its buckets. Children: `${name}-s3-config` (Secret), `${name}-s3-certificate`,
+ * `${name}-release`, `${name}-buckets` (Job). Identities are added with {@link addIdentity} while the program is
  * constructed; the config is rendered once construction has finished.
  */
 export class ObjectStore extends pulumi.ComponentResource implements IdentityRegistry {
@@ -299,6 +384,9 @@ export class ObjectStore extends pulumi.ComponentResource implements IdentityReg
   readonly release: k8s.helm.v3.Release;
   readonly bucketJob: k8s.batch.v1.Job;
   readonly configSecret: k8s.core.v1.Secret;
+  readonly s3Certificate: k8s.apiextensions.CustomResource;
+  /** The Secret (in the store's namespace) whose `ca.crt` verifies the S3 API. */
+  readonly tlsSecretName = S3_TLS_SECRET;
   private readonly identities: S3Identity[] = [];
   private sealed = false;
 
@@ -347,6 +435,12 @@ export class ObjectStore extends pulumi.ComponentResource implements IdentityReg
       { ...k8sOpts, dependsOn: [...(args.dependsOn ?? [])] },
     );
 
+    this.s3Certificate = new k8s.apiextensions.CustomResource(
+      `${name}-s3-certificate`,
+      s3Certificate(args.mode, args.namespace, args.tls.issuer),
+      { ...k8sOpts, dependsOn: [...(args.dependsOn ?? []), ...args.tls.dependsOn] },
+    );
+
     const chart = args.chart ?? CHARTS.seaweedfs;
     const image = mirrorImage(args.image ?? SUBSTRATE_IMAGES.seaweedfs, args.registryMirrors ?? {});
     this.release = new k8s.helm.v3.Release(
@@ -372,7 +466,8 @@ export class ObjectStore extends pulumi.ComponentResource implements IdentityReg
       },
       {
         ...k8sOpts,
-        dependsOn: [this.configSecret],
+        // The chart's certificates need cert-manager; the S3 listener needs the kit's.
+        dependsOn: [this.configSecret, this.s3Certificate, ...args.tls.dependsOn],
         protect: args.protectData,
         retainOnDelete: args.protectData,
       },

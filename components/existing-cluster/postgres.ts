@@ -1,8 +1,9 @@
 /**
  * PostgreSQL through the CloudNativePG operator (pinned chart): one `Cluster` with TLS-only
- * client access, one login role and one database per service (managed roles and `Database`
- * resources), PodDisruptionBudgets from the operator when there is more than one instance,
- * and scheduled backups to the object store when asked for.
+ * client access, serving a certificate from the stack's data CA (cert-manager, `tls.ts`) so
+ * clients connect with `sslmode=verify-full`, one login role and one database per service
+ * (managed roles and `Database` resources), PodDisruptionBudgets from the operator when there is
+ * more than one instance, and scheduled backups to the object store when asked for.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -12,7 +13,9 @@ import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { CHARTS, type ChartMirror, type ChartRef, chartSource } from "../lib/versions";
+import type { CertManagerObject, IssuerRef } from "../platform/cert-manager";
 import type { PostgresConnection, PostgresService } from "../substrate";
+import { CA_CERT_KEY, clientCertificate, serviceDnsNames, servingCertificate } from "./tls";
 
 export const CNPG_API_VERSION = "postgresql.cnpg.io/v1";
 export const POSTGRES_PORT = 5432;
@@ -39,6 +42,8 @@ export interface CnpgObject {
 export interface PostgresBackup {
   /** S3 endpoint URL. */
   readonly endpoint: string;
+  /** The Secret (in the cluster's namespace) and key of the CA the endpoint's certificate chains to. */
+  readonly endpointCa?: { readonly secretName: string; readonly key: string };
   readonly bucket: string;
   readonly retentionDays: number;
   readonly accessKey: pulumi.Output<string>;
@@ -55,7 +60,12 @@ export interface ClusterSpecInput {
   readonly storageGiB: number;
   readonly storageClass: string;
   readonly services: readonly PostgresService[];
-  readonly backup?: { readonly endpoint: string; readonly bucket: string; readonly retentionDays: number };
+  readonly backup?: {
+    readonly endpoint: string;
+    readonly endpointCa?: { readonly secretName: string; readonly key: string };
+    readonly bucket: string;
+    readonly retentionDays: number;
+  };
 }
 
 /** Name of the basic-auth Secret (in the cluster's namespace) holding a service's login. */
@@ -70,6 +80,51 @@ export function backupSecretName(cluster: string): string {
 /** The read-write Service CloudNativePG creates for the primary. */
 export function primaryHost(cluster: string, namespace: string): string {
   return `${cluster}-rw.${namespace}.svc.cluster.local`;
+}
+
+/** The Secret (kubernetes.io/tls, with `ca.crt`) of the server's certificate. */
+export function serverTlsSecretName(cluster: string): string {
+  return `${cluster}-server-tls`;
+}
+
+/**
+ * The server's Certificate: every name of the read-write, read-only and any-instance Services
+ * CloudNativePG creates (`<cluster>-rw`, `-ro`, `-r`), from the stack's data CA. Its Secret is
+ * labelled for CloudNativePG to reload the instances when cert-manager renews it.
+ */
+export function postgresServerCertificate(
+  cluster: string,
+  namespace: string,
+  issuer: IssuerRef,
+): CertManagerObject {
+  return servingCertificate({
+    name: `${cluster}-server`,
+    namespace,
+    secretName: serverTlsSecretName(cluster),
+    dnsNames: ["rw", "ro", "r"].flatMap((s) => serviceDnsNames(`${cluster}-${s}`, namespace)),
+    issuer,
+    secretLabels: { "cnpg.io/reload": "true" },
+  });
+}
+
+/** Name of the Secret (in a client's namespace) whose `ca.crt` the service verifies Postgres with. */
+export function clientTlsSecretName(service: PostgresService): string {
+  return `${service}-postgres-tls`;
+}
+
+/** The Certificate in a client's namespace (common name: the service's role) carrying the CA. */
+export function postgresClientCertificate(
+  service: PostgresService,
+  namespace: string,
+  issuer: IssuerRef,
+): CertManagerObject {
+  return clientCertificate({
+    name: `${service}-postgres-client`,
+    namespace,
+    secretName: clientTlsSecretName(service),
+    commonName: service,
+    issuer,
+  });
 }
 
 /** The `Cluster` custom resource. */
@@ -93,6 +148,12 @@ export function clusterObject(c: ClusterSpecInput): CnpgObject {
         ? { shared_buffers: "256MB", max_connections: "200" }
         : { shared_buffers: "64MB", max_connections: "50" },
       pg_hba: PG_HBA,
+    },
+    // The kit's certificate (cert-manager, the stack's ten-year data CA) instead of the
+    // operator's self-signed 90-day CA: clients pin `ca.crt` of the same Secret.
+    certificates: {
+      serverTLSSecret: serverTlsSecretName(c.name),
+      serverCASecret: serverTlsSecretName(c.name),
     },
     bootstrap: {
       initdb: { database: first, owner: first, secret: { name: loginSecretName(c.name, first) } },
@@ -124,6 +185,9 @@ export function clusterObject(c: ClusterSpecInput): CnpgObject {
       barmanObjectStore: {
         destinationPath: `s3://${c.backup.bucket}/`,
         endpointURL: c.backup.endpoint,
+        ...(c.backup.endpointCa
+          ? { endpointCA: { name: c.backup.endpointCa.secretName, key: c.backup.endpointCa.key } }
+          : {}),
         s3Credentials: {
           accessKeyId: { name: backupSecretName(c.name), key: BACKUP_ACCESS_KEY },
           secretAccessKey: { name: backupSecretName(c.name), key: BACKUP_SECRET_KEY },
@@ -225,6 +289,11 @@ export interface PostgresArgs {
   readonly dependsOn?: readonly pulumi.Resource[];
   /** Resources the `Cluster` must also wait for (the bucket holding its backups). @default [] */
   readonly clusterDependsOn?: readonly pulumi.Resource[];
+  /**
+   * The issuer of the server's and the clients' certificates (the stack's data CA), and what
+   * its Certificates must wait for (cert-manager and the issuer).
+   */
+  readonly tls: { readonly issuer: IssuerRef; readonly dependsOn: readonly pulumi.Resource[] };
 }
 
 /**
@@ -242,12 +311,16 @@ export class Postgres extends pulumi.ComponentResource {
   readonly scheduledBackup: k8s.apiextensions.CustomResource | undefined;
   private readonly passwords: Partial<Record<PostgresService, pulumi.Output<string>>> = {};
   private readonly provider: k8s.Provider;
+  private readonly tls: PostgresArgs["tls"];
+  /** The server's Certificate. */
+  readonly serverCertificate: k8s.apiextensions.CustomResource;
 
   constructor(name: string, args: PostgresArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:existingCluster:Postgres", name, {}, formerType(opts, "sovereign:cluster:Postgres"));
     this.clusterName = args.clusterName ?? "postgres";
     this.host = primaryHost(this.clusterName, args.namespace);
     this.provider = args.provider;
+    this.tls = args.tls;
     const k8sOpts = { parent: this, provider: args.provider, dependsOn: [...(args.dependsOn ?? [])] };
     const labels = k8sLabels("postgres", this.clusterName);
 
@@ -305,6 +378,13 @@ export class Postgres extends pulumi.ComponentResource {
       );
     }
 
+    this.serverCertificate = new k8s.apiextensions.CustomResource(
+      `${name}-server-certificate`,
+      postgresServerCertificate(this.clusterName, args.namespace, args.tls.issuer),
+      { ...k8sOpts, dependsOn: [...k8sOpts.dependsOn, ...args.tls.dependsOn] },
+    );
+    secrets.push(this.serverCertificate);
+
     this.cluster = new k8s.apiextensions.CustomResource(
       `${name}-cluster`,
       clusterObject({
@@ -318,6 +398,7 @@ export class Postgres extends pulumi.ComponentResource {
         backup: args.backup
           ? {
               endpoint: args.backup.endpoint,
+              endpointCa: args.backup.endpointCa,
               bucket: args.backup.bucket,
               retentionDays: args.backup.retentionDays,
             }
@@ -352,7 +433,11 @@ export class Postgres extends pulumi.ComponentResource {
     this.registerOutputs({ host: this.host });
   }
 
-  /** Creates a Secret with the service's login in `namespace` (named by the caller). */
+  /**
+   * Creates a Secret with the service's login in `namespace` (named by the caller), and a
+   * Certificate there (`${name}-certificate`) whose Secret carries the CA the service verifies
+   * the server with.
+   */
   connect(
     name: string,
     service: PostgresService,
@@ -366,6 +451,12 @@ export class Postgres extends pulumi.ComponentResource {
         `expected a Postgres service provisioned on this cluster (${Object.keys(this.passwords).join(", ")}), found "${service}"`,
       );
     }
+    const cert = postgresClientCertificate(service, "", this.tls.issuer);
+    const certificate = new k8s.apiextensions.CustomResource(
+      `${name}-certificate`,
+      { ...cert, metadata: { ...cert.metadata, namespace } },
+      { ...opts, provider: this.provider, dependsOn: [...asArray(opts.dependsOn), ...this.tls.dependsOn] },
+    );
     const secret = new k8s.core.v1.Secret(
       name,
       {
@@ -381,7 +472,7 @@ export class Postgres extends pulumi.ComponentResource {
           host: this.host,
           port: String(this.port),
           dbname: service,
-          sslmode: "require",
+          sslmode: "verify-full",
         }),
       },
       { ...opts, provider: this.provider },
@@ -391,8 +482,14 @@ export class Postgres extends pulumi.ComponentResource {
       port: pulumi.output(this.port),
       database: service,
       secretName: secret.metadata.name,
-      sslMode: "require",
-      dependsOn: [secret, this.cluster, database],
+      sslMode: "verify-full",
+      rootCert: { secretName: pulumi.output(cert.spec.secretName as string), key: CA_CERT_KEY },
+      dependsOn: [secret, certificate, this.cluster, database],
     };
   }
+}
+
+function asArray(d: pulumi.ComponentResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
+  if (d === undefined) return [];
+  return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
 }

@@ -11,6 +11,7 @@ import { k8sLabels } from "../lib/labels";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import type { ApiServerPeers } from "../lib/network-policy";
+import { CertManager, type IssuerRef, privateCaObjects } from "../platform/cert-manager";
 import { BUCKET_ROLES, workloadScopes, type BucketRole, type Expiration } from "../lib/scopes";
 import { type ChartMirror, SUBSTRATE_IMAGES, TRAINER_IMAGE } from "../lib/versions";
 import type {
@@ -33,10 +34,12 @@ import {
   SECRET_KEY_ENV,
   WorkloadCredentials,
 } from "./credentials";
-import { dataNetworkPolicies, S3_PORT } from "./network-policy";
-import { ObjectStore, type ObjectStoreMode } from "./object-store";
+import { dataNetworkPolicies } from "./network-policy";
+import { ObjectStore, type ObjectStoreMode, S3_HTTPS_PORT } from "./object-store";
 import { Postgres, POSTGRES_PORT } from "./postgres";
 import { expirationsByTeam, retentionActions, retentionCronJob, retentionName } from "./retention";
+import { CA_CERT_KEY, clientCertificate, DATA_CA, DATA_CA_ISSUER } from "./tls";
+import { objectStoreCaEnv, objectStoreCaSecretName } from "../lib/trust";
 
 /** Suffix of each bucket role's name: `${prefix}-${suffix}`. */
 export const BUCKET_SUFFIXES: Readonly<Record<BucketRole, string>> = {
@@ -143,6 +146,19 @@ export interface ExistingClusterSubstrateArgs {
    * @default none: nothing expires
    */
   readonly expirations?: readonly Expiration[];
+  /**
+   * Common name of the stack's data CA (cert-manager signs Postgres's and the object store's
+   * certificates with it), e.g. `sovereign local data CA`. @default "sovereign data CA"
+   */
+  readonly dataCaName?: string;
+  /** cert-manager controller and webhook replicas (2 for HA). @default 1 */
+  readonly certManagerReplicas?: number;
+  /**
+   * cert-manager signs with an issuer outside the cluster (ACME, Vault: the gateway's
+   * `tls.mode: issuer`), so its controller may reach any address on 80 and 443.
+   * @default false (only the kit's own CAs)
+   */
+  readonly certManagerExternalIssuers?: boolean;
   /** Where the third-party charts come from when their repositories are not reachable. @default upstream */
   readonly chartMirror?: ChartMirror;
   /**
@@ -185,7 +201,8 @@ export const DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS: Readonly<
 /**
  * The `Substrate` on an existing cluster. Children: `${name}-k8s` (provider),
  * `${name}-data-ns`, `${name}-operator-ns`, `${name}-netpol-*` (ingress rules of the data
- * namespace), `${name}-object-store`, `${name}-postgres`, and the
+ * namespace), `${name}-cert-manager` (the release) and `${name}-data-ca-*` (the data CA's issuers and
+ * certificate), `${name}-object-store`, `${name}-postgres`, and the
  * key pairs `${name}-operator-*` (operator access to all buckets) and `${name}-backup-*`.
  */
 export class ExistingClusterSubstrate extends pulumi.ComponentResource implements Substrate {
@@ -199,6 +216,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
   readonly chartMirror: ChartMirror | undefined;
   readonly ready: readonly pulumi.Resource[];
+  readonly certManager: { readonly ready: readonly pulumi.Resource[] };
   readonly store: ObjectStore;
   private readonly storeName: string;
   readonly postgres: Postgres;
@@ -206,6 +224,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   readonly operatorCredentials: { accessKey: pulumi.Output<string>; secretKey: pulumi.Output<string> };
   private readonly buckets: Record<BucketRole, string>;
   private readonly lbAnnotations: NonNullable<ExistingClusterSubstrateArgs["loadBalancerAnnotations"]>;
+  private readonly tls: { readonly issuer: IssuerRef; readonly dependsOn: readonly pulumi.Resource[] };
 
   constructor(name: string, args: ExistingClusterSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super(
@@ -264,6 +283,50 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         }),
     );
 
+    // cert-manager and the stack's data CA: Postgres and the object store serve certificates it
+    // signs, and clients verify them with it (tls.ts). The platform reuses this release
+    // (`certManager`). The alias keeps the release where the gateway's wiring created it before.
+    // The `kubernetes` Service's port and the API server's usual port behind it (kubeadm, kind, k3s).
+    this.apiServer = {
+      peers: (args.apiServerCidrs ?? ["0.0.0.0/0"]).map((cidr) => ({ ipBlock: { cidr } })),
+      ports: [443, 6443],
+    };
+    const certManager = new CertManager(
+      `${name}-cert-manager`,
+      {
+        apiServer: this.apiServer,
+        externalIssuers: args.certManagerExternalIssuers ?? false,
+        replicas: args.certManagerReplicas ?? 1,
+        registryMirrors: args.registryMirrors ?? {},
+        chartMirror: args.chartMirror,
+      },
+      {
+        parent: this,
+        providers: [this.provider],
+        aliases: [pulumi.createUrn("cert-manager", "sovereign:platform:CertManager")],
+      },
+    );
+    let dataCa: pulumi.Resource[] = [certManager.release!];
+    for (const o of privateCaObjects(
+      args.dataCaName ?? "sovereign data CA",
+      PLATFORM_NAMESPACES.certManager,
+      DATA_CA,
+    )) {
+      dataCa = [
+        new k8s.apiextensions.CustomResource(
+          `${name}-data-ca-${o.kind.toLowerCase()}-${o.metadata.name}`,
+          o,
+          {
+            ...k8sOpts,
+            dependsOn: dataCa,
+          },
+        ),
+      ];
+    }
+    const tls = { issuer: DATA_CA_ISSUER, dependsOn: [certManager.release!, ...dataCa] };
+    this.certManager = { ready: tls.dependsOn };
+    this.tls = tls;
+
     this.buckets = bucketNames(args.bucketPrefix);
     const backupBucket = args.postgres.backupRetentionDays ? backupBucketName(args.bucketPrefix) : undefined;
     const allBuckets = [...Object.values(this.buckets), ...(backupBucket ? [backupBucket] : [])];
@@ -281,6 +344,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         registryMirrors: args.registryMirrors,
         chartMirror: args.chartMirror,
         dependsOn: [dataNamespace],
+        tls,
       },
       { parent: this },
     );
@@ -332,6 +396,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
       });
       backup = {
         endpoint: this.store.endpoint,
+        endpointCa: { secretName: this.store.tlsSecretName, key: CA_CERT_KEY },
         bucket: backupBucket,
         retentionDays: args.postgres.backupRetentionDays,
         ...keys,
@@ -353,6 +418,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         provider: this.provider,
         backup,
         dependsOn: [dataNamespace, operatorNamespace],
+        tls,
         clusterDependsOn: backup ? [this.store.bucketJob] : [],
       },
       { parent: this },
@@ -374,13 +440,8 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         ports: [{ protocol: "TCP", port }],
       },
     ];
-    // The `kubernetes` Service's port and the API server's usual port behind it (kubeadm, kind, k3s).
-    this.apiServer = {
-      peers: (args.apiServerCidrs ?? ["0.0.0.0/0"]).map((cidr) => ({ ipBlock: { cidr } })),
-      ports: [443, 6443],
-    };
     this.egressTargets = {
-      objectStore: pulumi.output(toData(S3_PORT)),
+      objectStore: pulumi.output(toData(S3_HTTPS_PORT)),
       postgres: pulumi.output(toData(POSTGRES_PORT)),
     };
     this.storageClasses = { default: args.storageClass };
@@ -424,11 +485,25 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
       },
       opts,
     );
+    // The workload verifies the S3 API with `ca.crt` of this Certificate's Secret (the data CA).
+    const cert = clientCertificate({
+      name: `${req.serviceAccountName}-object-store`,
+      namespace: "",
+      secretName: objectStoreCaSecretName(req.serviceAccountName),
+      commonName: name,
+      issuer: this.tls.issuer,
+    });
+    const certificate = new k8s.apiextensions.CustomResource(
+      `${name}-object-store-certificate`,
+      { ...cert, metadata: { ...cert.metadata, namespace: req.namespace } },
+      { ...opts, provider: this.provider, dependsOn: [...toArray(opts.dependsOn), ...this.tls.dependsOn] },
+    );
     return {
       serviceAccountName: creds.serviceAccount.metadata.name,
-      env: pulumi.output(creds.env),
+      env: pulumi.output([...creds.env, ...objectStoreCaEnv()]),
       scopes,
-      dependsOn: [creds.serviceAccount, creds.secret, this.store.bucketJob],
+      dependsOn: [creds.serviceAccount, creds.secret, certificate, this.store.bucketJob],
+      caBundle: { secretName: pulumi.output(cert.spec.secretName as string), key: CA_CERT_KEY },
     };
   }
 
@@ -440,4 +515,9 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   ): PostgresConnection {
     return this.postgres.connect(name, service, namespace, opts);
   }
+}
+
+function toArray(d: pulumi.ComponentResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
+  if (d === undefined) return [];
+  return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
 }

@@ -122,8 +122,16 @@ export class Flywheel extends pulumi.ComponentResource {
         child,
       );
       const cron = pulumi
-        .all([access.serviceAccountName, access.env])
-        .apply(([sa, env]) => renderFlywheelCronJob(f, { serviceAccountName: sa, env: env }));
+        .all([access.serviceAccountName, access.env, access.caBundle?.secretName])
+        .apply(([sa, env, caSecret]) =>
+          renderFlywheelCronJob(f, {
+            serviceAccountName: sa,
+            env: env,
+            ...(caSecret && access.caBundle
+              ? { caBundle: { secretName: caSecret, key: access.caBundle.key } }
+              : {}),
+          }),
+        );
       const job = new k8s.batch.v1.CronJob(
         `${base}-cron`,
         {

@@ -12,6 +12,7 @@ import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
 import { teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
 import { TRAINER_IMAGE } from "../lib/versions";
+import { objectStoreCaMounts } from "../lib/trust";
 import { QUEUE_LABEL, TEAM_LOCAL_QUEUE, type K8sObject } from "../platform/tenancy-plan";
 import { gpuWorker } from "../platform/training-jobs";
 
@@ -179,6 +180,8 @@ export interface FlywheelPodIdentity {
   readonly serviceAccountName: string;
   /** From the substrate (`bindWorkload`): endpoint, region and, in-cluster, secret-backed keys. */
   readonly env: readonly Record<string, unknown>[];
+  /** The object store's private CA (`bindWorkload`'s `caBundle`), mounted where `env` points. @default none */
+  readonly caBundle?: { readonly secretName: string; readonly key: string };
 }
 
 function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string, unknown> {
@@ -186,6 +189,7 @@ function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string,
   // One GPU pod for the whole chain (docs/flywheel.md, "Decisions"): a GPU worker of the team's
   // training pool, like the training Jobs, admitted by Kueue against the team's GPU quota.
   const worker = gpuWorker(f.gpus ?? 1);
+  const ca = objectStoreCaMounts(id?.caBundle);
   return {
     suspend: true,
     backoffLimit: 2,
@@ -224,11 +228,15 @@ function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string,
               readOnlyRootFilesystem: true,
               capabilities: { drop: ["ALL"] },
             },
-            volumeMounts: [{ name: "scratch", mountPath: "/scratch" }, ...worker.volumeMounts],
+            volumeMounts: [
+              { name: "scratch", mountPath: "/scratch" },
+              ...worker.volumeMounts,
+              ...ca.volumeMounts,
+            ],
           },
         ],
         tolerations: worker.tolerations,
-        volumes: [{ name: "scratch", emptyDir: { sizeLimit: "200Gi" } }, ...worker.volumes],
+        volumes: [{ name: "scratch", emptyDir: { sizeLimit: "200Gi" } }, ...worker.volumes, ...ca.volumes],
       },
     },
   };

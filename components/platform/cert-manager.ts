@@ -22,13 +22,25 @@ export interface IssuerRef {
   readonly group?: string;
 }
 
+/** Names of a private CA's objects: two cluster-scoped issuers, a CA Certificate and its Secret. */
+export interface PrivateCaNames {
+  /** The self-signed ClusterIssuer that signs the CA certificate. */
+  readonly selfSignedIssuer: string;
+  /** The CA Certificate (in cert-manager's namespace). */
+  readonly certificate: string;
+  /** Its Secret (`tls.crt`, `tls.key`, `ca.crt`): the CA key never leaves cert-manager's namespace. */
+  readonly secret: string;
+  /** The CA ClusterIssuer that signs with it. */
+  readonly issuer: string;
+}
+
 /** Names of the private CA's objects (cluster-scoped issuers; the CA Secret in cert-manager's namespace). */
-export const PRIVATE_CA = {
+export const PRIVATE_CA: PrivateCaNames = {
   selfSignedIssuer: "sovereign-selfsigned",
   certificate: "sovereign-ca",
   secret: "sovereign-ca",
   issuer: "sovereign-ca",
-} as const;
+};
 
 /** The issuer that signs with the stack's private CA. */
 export const PRIVATE_CA_ISSUER: IssuerRef = {
@@ -57,36 +69,37 @@ export interface CertManagerObject {
 export function privateCaObjects(
   commonName: string,
   namespace: string = PLATFORM_NAMESPACES.certManager,
+  names: PrivateCaNames = PRIVATE_CA,
 ): CertManagerObject[] {
-  const labels = k8sLabels("private-ca", PRIVATE_CA.certificate);
+  const labels = k8sLabels("private-ca", names.certificate);
   return [
     {
       apiVersion: "cert-manager.io/v1",
       kind: "ClusterIssuer",
-      metadata: { name: PRIVATE_CA.selfSignedIssuer, labels },
+      metadata: { name: names.selfSignedIssuer, labels },
       spec: { selfSigned: {} },
     },
     {
       apiVersion: "cert-manager.io/v1",
       kind: "Certificate",
-      metadata: { name: PRIVATE_CA.certificate, namespace, labels },
+      metadata: { name: names.certificate, namespace, labels },
       spec: {
         isCA: true,
         commonName,
         subject: { organizations: ["sovereign"] },
-        secretName: PRIVATE_CA.secret,
+        secretName: names.secret,
         duration: "87600h",
         renewBefore: "720h",
         privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Never" },
         usages: ["cert sign", "crl sign", "digital signature"],
-        issuerRef: { name: PRIVATE_CA.selfSignedIssuer, kind: "ClusterIssuer", group: "cert-manager.io" },
+        issuerRef: { name: names.selfSignedIssuer, kind: "ClusterIssuer", group: "cert-manager.io" },
       },
     },
     {
       apiVersion: "cert-manager.io/v1",
       kind: "ClusterIssuer",
-      metadata: { name: PRIVATE_CA.issuer, labels },
-      spec: { ca: { secretName: PRIVATE_CA.secret } },
+      metadata: { name: names.issuer, labels },
+      spec: { ca: { secretName: names.secret } },
     },
   ];
 }
@@ -153,15 +166,46 @@ export interface CertManagerArgs {
   readonly chartMirror?: ChartMirror;
   /** Create the private CA with this common name. @default none (a customer issuer only) */
   readonly privateCaName?: string;
+  /**
+   * Certificates are signed by issuers outside the cluster (ACME, Vault), so the controller may
+   * reach any address on 80 and 443. @default true unless `privateCaName` is set
+   */
+  readonly externalIssuers?: boolean;
+  /**
+   * cert-manager is already installed (the existing-cluster substrate installs it for its data
+   * services' certificates): no namespace and no release here, only the private CA, after these.
+   * @default undefined (install cert-manager)
+   */
+  readonly installed?: readonly pulumi.Resource[];
 }
 
 export class CertManager extends pulumi.ComponentResource {
-  readonly release: k8s.helm.v3.Release;
+  /** The release, unless cert-manager was already installed (`installed`). */
+  readonly release: k8s.helm.v3.Release | undefined;
   /** What a Certificate of the platform must wait for: the release (CRDs, webhook) and the CA issuer. */
   readonly ready: pulumi.Resource[];
 
   constructor(name: string, args: CertManagerArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:platform:CertManager", name, {}, opts);
+    this.release = args.installed ? undefined : this.install(name, args);
+    const installed = args.installed ? [...args.installed] : [this.release!];
+    this.ready = installed;
+    if (args.privateCaName !== undefined) {
+      let prev: pulumi.Resource[] = installed;
+      for (const o of privateCaObjects(args.privateCaName)) {
+        prev = [
+          new k8s.apiextensions.CustomResource(`${name}-${o.kind.toLowerCase()}-${o.metadata.name}`, o, {
+            parent: this,
+            dependsOn: prev,
+          }),
+        ];
+      }
+      this.ready = [...installed, ...prev];
+    }
+    this.registerOutputs({});
+  }
+
+  private install(name: string, args: CertManagerArgs): k8s.helm.v3.Release {
     const ns = new k8s.core.v1.Namespace(
       `${name}-namespace`,
       {
@@ -175,7 +219,7 @@ export class CertManager extends pulumi.ComponentResource {
     // Default-deny both ways plus exactly the flows above, before the chart installs (its
     // startup check and webhook run under them).
     const policies = chartNamespacePolicies(
-      certManagerFlows(args.privateCaName !== undefined),
+      certManagerFlows(!(args.externalIssuers ?? args.privateCaName === undefined)),
       args.apiServer,
       PLATFORM_NAMESPACES.monitoring,
     ).map(
@@ -185,7 +229,7 @@ export class CertManager extends pulumi.ComponentResource {
           dependsOn: [ns],
         }),
     );
-    this.release = new k8s.helm.v3.Release(
+    return new k8s.helm.v3.Release(
       `${name}-release`,
       {
         name: "cert-manager",
@@ -198,17 +242,5 @@ export class CertManager extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [ns, ...policies] },
     );
-    this.ready = [this.release];
-    if (args.privateCaName !== undefined) {
-      let prev: pulumi.Resource = this.release;
-      for (const o of privateCaObjects(args.privateCaName)) {
-        prev = new k8s.apiextensions.CustomResource(`${name}-${o.kind.toLowerCase()}-${o.metadata.name}`, o, {
-          parent: this,
-          dependsOn: [prev],
-        });
-      }
-      this.ready = [this.release, prev];
-    }
-    this.registerOutputs({});
   }
 }

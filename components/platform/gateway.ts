@@ -24,7 +24,8 @@ import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import type { ApiServerPeers } from "../lib/network-policy";
-import type { EgressRule, PostgresConnection, Substrate } from "../substrate";
+import type { EgressRule, PostgresConnection, PostgresRootCert, Substrate } from "../substrate";
+import { objectStoreCaMounts } from "../lib/trust";
 import type { CertManagerObject, IssuerRef } from "./cert-manager";
 
 export const GATEWAY_PORT = 8080;
@@ -379,6 +380,28 @@ export function withApiToken(
   };
 }
 
+/** The container with the object store's CA mounted (none where the store has a public certificate). */
+function withObjectStoreCa(
+  c: k8s.types.input.core.v1.Container,
+  mounts: k8s.types.input.core.v1.VolumeMount[],
+): k8s.types.input.core.v1.Container {
+  if (mounts.length === 0) return c;
+  return {
+    ...c,
+    volumeMounts: [...((c.volumeMounts ?? []) as k8s.types.input.core.v1.VolumeMount[]), ...mounts],
+  };
+}
+
+/** The volume holding the Postgres CA bundle: the substrate's ConfigMap or Secret (`PostgresRootCert`). */
+export function postgresCaVolume(rootCert: PostgresRootCert): k8s.types.input.core.v1.Volume {
+  return "secretName" in rootCert
+    ? {
+        name: "postgres-ca",
+        secret: { secretName: rootCert.secretName, items: [{ key: rootCert.key, path: rootCert.key }] },
+      }
+    : { name: "postgres-ca", configMap: { name: rootCert.configMapName } };
+}
+
 /**
  * Egress the pods need, nothing else; ingress on the http port, and on the metrics port from the
  * monitoring namespace only. Postgres and the object store are the substrate's egress targets;
@@ -600,6 +623,8 @@ export class Gateway extends pulumi.ComponentResource {
         { name: "GATEWAY_INSTANCE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         ...s3env,
       ]);
+    // The object store's private CA (in-cluster), where `access.env` points NODE_EXTRA_CA_CERTS.
+    const objectStoreCa = objectStoreCaMounts(access.caBundle);
     const deployment = new k8s.apps.v1.Deployment(
       `${name}-deployment`,
       {
@@ -630,9 +655,12 @@ export class Gateway extends pulumi.ComponentResource {
               ),
               containers: [
                 withApiToken(
-                  withPostgresCa(
-                    gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[]),
-                    db.rootCert !== undefined,
+                  withObjectStoreCa(
+                    withPostgresCa(
+                      gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[]),
+                      db.rootCert !== undefined,
+                    ),
+                    objectStoreCa.volumeMounts,
                   ),
                   discovery.length > 0,
                 ),
@@ -643,9 +671,8 @@ export class Gateway extends pulumi.ComponentResource {
                 { name: "spill", emptyDir: { sizeLimit: args.spillSize ?? "2Gi" } },
                 { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
                 ...(discovery.length ? [gatewayApiTokenVolume] : []),
-                ...(db.rootCert
-                  ? [{ name: "postgres-ca", configMap: { name: db.rootCert.configMapName } }]
-                  : []),
+                postgresCaVolume(db.rootCert),
+                ...objectStoreCa.volumes,
                 ...(tlsSecret
                   ? [
                       {

@@ -80,6 +80,7 @@ export interface ModelServerValues {
   };
   loraAdapters: { name: string; source: string }[];
   env: Record<string, unknown>[];
+  objectStoreCa: { secretName: string; key: string };
   serviceAccountName: string;
   gpu: { count: number; resourceName: string };
   resources: {
@@ -123,6 +124,8 @@ export interface ModelServerValuesInput {
   readonly objectStoreEgress?: readonly EgressRule[];
   /** Object-store environment from `substrate.bindWorkload`. */
   readonly env: readonly Record<string, unknown>[];
+  /** The object store's private CA from `substrate.bindWorkload` (`caBundle`). @default none (public CAs) */
+  readonly objectStoreCa?: { readonly secretName: string; readonly key: string };
   readonly serviceAccountName: string;
   /** @default "stream" (Run:ai model streamer) */
   readonly weightLoading?: WeightLoading;
@@ -209,6 +212,10 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
     },
     loraAdapters: model.loraAdapters.map((a) => ({ name: a.name, source: a.source })),
     env: input.env.map((e) => ({ ...e })),
+    objectStoreCa: {
+      secretName: input.objectStoreCa?.secretName ?? "",
+      key: input.objectStoreCa?.key ?? "ca.crt",
+    },
     serviceAccountName: input.serviceAccountName,
     gpu: { count: gpus, resourceName: GPU_RESOURCE },
     resources: { requests: { cpu: res.cpu, memory: res.memory }, limits: { memory: res.limit } },
@@ -297,8 +304,9 @@ export class ModelServer extends pulumi.ComponentResource {
         access.serviceAccountName,
         args.substrate.registryMirrors,
         args.substrate.egressTargets.objectStore,
+        access.caBundle?.secretName,
       ])
-      .apply(([bucket, endpoint, env, sa, registryMirrors, objectStoreEgress]) =>
+      .apply(([bucket, endpoint, env, sa, registryMirrors, objectStoreEgress, caSecret]) =>
         modelServerValues({
           model: args.model,
           rollout: args.rollout,
@@ -307,6 +315,9 @@ export class ModelServer extends pulumi.ComponentResource {
           objectStoreEndpoint: endpoint,
           forcePathStyle: store.forcePathStyle,
           env: env,
+          ...(caSecret && access.caBundle
+            ? { objectStoreCa: { secretName: caSecret, key: access.caBundle.key } }
+            : {}),
           serviceAccountName: sa,
           weightLoading: args.weightLoading,
           images: args.images,

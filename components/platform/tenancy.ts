@@ -7,6 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Substrate } from "../substrate";
 import { TRAINING_ENV_CONFIGMAP } from "./training-jobs";
+import { objectStoreCaEnv } from "../lib/trust";
 import { asArgs, planTeam, type TeamInput, type TeamPlan, type TenancyPlanArgs } from "./tenancy-plan";
 
 export interface TenancyArgs {
@@ -44,6 +45,16 @@ export function trainingEnvData(o: {
     SOVEREIGN_BUCKET_CHECKPOINTS: o.buckets.checkpoints,
     SOVEREIGN_TEAM_PREFIX: `teams/${o.team}/`,
   };
+}
+
+/** The object-store CA settings (`objectStoreCaEnv`) of a workload's environment, as ConfigMap data. */
+function plainEnv(env: readonly { name: string; value?: unknown }[]): Record<string, string> {
+  const names = new Set(objectStoreCaEnv().map((e) => e.name));
+  return Object.fromEntries(
+    env
+      .filter((e) => names.has(e.name) && typeof e.value === "string")
+      .map((e) => [e.name, e.value as string]),
+  );
 }
 
 export class Tenancy extends pulumi.ComponentResource {
@@ -128,6 +139,8 @@ export class Tenancy extends pulumi.ComponentResource {
                 buckets: { models, datasets, checkpoints },
                 team: plan.team,
               }),
+              // In-cluster: AWS_CA_BUNDLE, where training Jobs mount the object store's CA.
+              ...plainEnv(env),
               // The full credential environment (secret references only, never secret values).
               "env.json": JSON.stringify(env),
             })),

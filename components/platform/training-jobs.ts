@@ -13,6 +13,7 @@ import { GPU_RESOURCE, GPU_TAINT } from "../lib/gpu-catalog";
 import { k8sLabels, teamLabels } from "../lib/labels";
 import { isDnsLabel, teamNamespace } from "../lib/naming";
 import { TRAINER_IMAGE } from "../lib/versions";
+import { OBJECT_STORE_CA_DIR, OBJECT_STORE_CA_FILE, objectStoreCaSecretName } from "../lib/trust";
 import { QUEUE_LABEL, TEAM_LOCAL_QUEUE, TRAINER_SERVICE_ACCOUNT, type K8sObject } from "./tenancy-plan";
 
 export const JOB_KINDS = ["lora", "quantize", "eval"] as const;
@@ -196,10 +197,27 @@ export function renderTrainingJob(a: TrainingJobArgs): K8sObject {
                 readOnlyRootFilesystem: true,
                 capabilities: { drop: ["ALL"] },
               },
-              volumeMounts: [{ name: "scratch", mountPath: "/scratch" }, ...worker.volumeMounts],
+              volumeMounts: [
+                { name: "scratch", mountPath: "/scratch" },
+                ...worker.volumeMounts,
+                { name: "object-store-ca", mountPath: OBJECT_STORE_CA_DIR, readOnly: true },
+              ],
             },
           ],
-          volumes: [{ name: "scratch", emptyDir: { sizeLimit: "200Gi" } }, ...worker.volumes],
+          volumes: [
+            { name: "scratch", emptyDir: { sizeLimit: "200Gi" } },
+            ...worker.volumes,
+            // The object store's private CA in-cluster (AWS_CA_BUNDLE in the ConfigMap points
+            // here); optional: on AWS there is no such Secret and S3 has a public certificate.
+            {
+              name: "object-store-ca",
+              secret: {
+                secretName: objectStoreCaSecretName(TRAINER_SERVICE_ACCOUNT),
+                optional: true,
+                items: [{ key: "ca.crt", path: OBJECT_STORE_CA_FILE }],
+              },
+            },
+          ],
         },
       },
     },

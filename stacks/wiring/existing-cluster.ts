@@ -12,7 +12,10 @@ import type { StackContext } from "./context";
 import type { CreatedSubstrate } from "./context";
 
 /** The typed args of the existing-cluster substrate for a validated config (pure). */
-export function existingClusterSubstrateArgs(config: StackConfig): ExistingClusterSubstrateArgs {
+export function existingClusterSubstrateArgs(
+  config: StackConfig,
+  ctx?: StackContext,
+): ExistingClusterSubstrateArgs {
   if (config.substrate.kind !== "existing-cluster") {
     throw new Error(`expected substrate kind "existing-cluster", found "${config.substrate.kind}"`);
   }
@@ -45,6 +48,10 @@ export function existingClusterSubstrateArgs(config: StackConfig): ExistingClust
       capacityType: p.capacityType,
     })),
     registryMirrors: config.registryMirrors,
+    ...(ctx ? { dataCaName: `sovereign ${ctx.stack} data CA` } : {}),
+    // As many as the gateway's wiring installs where the substrate does not (stacks/wiring/gateway.ts).
+    certManagerReplicas: s.opa.replicas,
+    certManagerExternalIssuers: config.gateway.tls.mode === "issuer",
     chartMirror: config.chartMirror,
     // Captures and flywheel datasets expire only where a team's retention says so.
     expirations: retentionExpirations(config.teams),
@@ -55,8 +62,8 @@ export function existingClusterSubstrateArgs(config: StackConfig): ExistingClust
   };
 }
 
-export function existingClusterSubstrate(config: StackConfig, _ctx: StackContext): CreatedSubstrate {
-  const args = existingClusterSubstrateArgs(config);
+export function existingClusterSubstrate(config: StackConfig, ctx: StackContext): CreatedSubstrate {
+  const args = existingClusterSubstrateArgs(config, ctx);
   const s = new ExistingClusterSubstrate("substrate", args);
   return {
     kind: s.kind,
@@ -69,6 +76,7 @@ export function existingClusterSubstrate(config: StackConfig, _ctx: StackContext
     registryMirrors: s.registryMirrors,
     chartMirror: s.chartMirror,
     ready: s.ready,
+    certManager: s.certManager,
     loadBalancerAnnotations: (exposure) => s.loadBalancerAnnotations(exposure),
     bindWorkload: (name, req, opts) => s.bindWorkload(name, req, opts),
     connectPostgres: (name, service, namespace, opts) => s.connectPostgres(name, service, namespace, opts),

@@ -55,14 +55,17 @@ export function wireGatewayTls(config: StackConfig, ctx: StackContext, substrate
   const tls = config.gateway.tls;
   if (tls.mode === "off") return { mode: "off" };
   if (tls.mode === "secret") return { mode: "secret", secretName: tls.secretName! };
+  // Where the substrate installed cert-manager (in-cluster), only the private CA is added here.
+  const installed = substrate.certManager?.ready;
   const cm = new CertManager(
-    "cert-manager",
+    installed ? "gateway-ca" : "cert-manager",
     {
       apiServer: substrate.apiServer,
       replicas: resolveSettings(config).opa.replicas,
       registryMirrors: substrate.registryMirrors,
       chartMirror: substrate.chartMirror,
       ...(tls.mode === "private-ca" ? { privateCaName: `sovereign ${ctx.stack} CA` } : {}),
+      ...(installed ? { installed } : {}),
     },
     { providers: [substrate.provider], dependsOn: [...substrate.ready] },
   );

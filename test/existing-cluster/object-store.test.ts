@@ -9,10 +9,13 @@ import {
   identitiesChecksum,
   quantityMiB,
   renderS3Config,
+  s3Certificate,
+  SEAWEED_SECURITY,
   seaweedHosts,
   seaweedValues,
   volumeSizeLimitMB,
 } from "../../components/existing-cluster/object-store";
+import { DATA_CA_ISSUER } from "../../components/existing-cluster/tls";
 import { validateObject } from "../helpers/k8s-schema";
 
 const input = {
@@ -95,11 +98,47 @@ describe("SeaweedFS chart values", () => {
 
   it("GIVEN each mode THEN the S3 endpoint and shell addresses name the chart's services", () => {
     expect(seaweedHosts("single", "sovereign-data")).toEqual({
-      s3: "http://seaweedfs-all-in-one.sovereign-data.svc.cluster.local:8333",
+      s3: "https://seaweedfs-all-in-one.sovereign-data.svc.cluster.local:8443",
+      s3Service: "seaweedfs-all-in-one",
       master: "seaweedfs-all-in-one.sovereign-data.svc.cluster.local:9333",
       filer: "seaweedfs-all-in-one.sovereign-data.svc.cluster.local:8888",
     });
-    expect(seaweedHosts("distributed", "d").s3).toBe("http://seaweedfs-s3.d.svc.cluster.local:8333");
+    expect(seaweedHosts("distributed", "d").s3).toBe("https://seaweedfs-s3.d.svc.cluster.local:8443");
+  });
+
+  it.each(["single", "distributed"] as const)(
+    "GIVEN %s mode THEN the chart serves HTTPS on the endpoint's port with the Secret the kit's Certificate writes for the endpoint's host, with mutual TLS inside and encryption at rest",
+    (mode) => {
+      const v = seaweedValues({ ...input, mode }, "x") as any;
+      const endpoint = new URL(seaweedHosts(mode, "sovereign-data").s3);
+      const cert = s3Certificate(mode, "sovereign-data", DATA_CA_ISSUER) as any;
+      expect(endpoint.protocol).toBe("https:");
+      // The chart's HTTPS listener needs enableSecurity, and reads port and Secret from `s3`.
+      expect(v.global.seaweedfs.enableSecurity).toBe(true);
+      expect(v.s3.httpsPort).toBe(Number(endpoint.port));
+      expect(v.s3.tlsSecret).toBe(cert.spec.secretName);
+      expect(cert.spec.dnsNames).toContain(endpoint.hostname);
+      expect(cert.spec.issuerRef.name).toBe(DATA_CA_ISSUER.name);
+      expect(v.filer.encryptVolumeData).toBe(true);
+      // The image values are still there next to the security switch.
+      expect(v.global.imageName).toMatch(/seaweedfs/);
+    },
+  );
+
+  it("GIVEN the bucket Job THEN weed shell mounts the chart's security config, CA and client certificate where the chart's servers have theirs", () => {
+    const job = bucketJob("sovereign-data", ["b"], seaweedHosts("single", "sovereign-data"), "img") as any;
+    const pod = job.spec.template.spec;
+    const mounts = Object.fromEntries(pod.containers[0].volumeMounts.map((m: any) => [m.name, m]));
+    const vols = Object.fromEntries(pod.volumes.map((v: any) => [v.name, v]));
+    expect(mounts["security-config"]).toMatchObject({
+      mountPath: "/etc/seaweedfs/security.toml",
+      subPath: "security.toml",
+    });
+    expect(vols["security-config"].configMap.name).toBe(SEAWEED_SECURITY.configMap);
+    expect(mounts["ca-cert"].mountPath).toBe("/usr/local/share/ca-certificates/ca/");
+    expect(vols["ca-cert"].secret.secretName).toBe(SEAWEED_SECURITY.caSecret);
+    expect(mounts["client-cert"].mountPath).toBe("/usr/local/share/ca-certificates/client/");
+    expect(vols["client-cert"].secret.secretName).toBe(SEAWEED_SECURITY.clientSecret);
   });
 });
 

@@ -4,6 +4,7 @@ import { identityActions } from "../../components/existing-cluster/credentials";
 import { bucketNames, gpuPlacements } from "../../components/existing-cluster/substrate";
 import { GPU_TAINT } from "../../components/lib/gpu-catalog";
 import { workloadScopes } from "../../components/lib/scopes";
+import { renderTrainingJob } from "../../components/platform/training-jobs";
 import { CHARTS } from "../../components/lib/versions";
 import { existingClusterSubstrate, existingClusterSubstrateArgs } from "../../stacks/wiring/existing-cluster";
 import { validateRecorded } from "../helpers/k8s-schema";
@@ -19,6 +20,8 @@ import {
   type Built,
 } from "./harness";
 
+/** cert-manager's kinds (the data CA and the certificates); the e2e checks them against the CRDs. */
+const CERT_MANAGER_KINDS = ["cert-manager.io/v1 Certificate", "cert-manager.io/v1 ClusterIssuer"];
 const CNPG_KINDS = [
   "postgresql.cnpg.io/v1 Cluster",
   "postgresql.cnpg.io/v1 Database",
@@ -72,11 +75,11 @@ describe("the existing-cluster substrate for the local stack", () => {
     b = await build(existingClusterSubstrate, config("local"), (s) => bindAll(s, "demo"));
   });
 
-  it("GIVEN every object it creates WHEN validated offline THEN all pass, and only CloudNativePG kinds lack a schema", async () => {
+  it("GIVEN every object it creates WHEN validated offline THEN all pass, and only CloudNativePG's and cert-manager's kinds lack a schema", async () => {
     const v = await validateRecorded(unwrapped(b.recorder));
     expect(v.invalid).toEqual([]);
     expect(v.validated).toBeGreaterThanOrEqual(12);
-    expect(v.unvalidatedKinds).toEqual(CNPG_KINDS.slice(0, 2));
+    expect(v.unvalidatedKinds).toEqual([...CERT_MANAGER_KINDS, ...CNPG_KINDS.slice(0, 2)]);
   });
 
   it("GIVEN the local context THEN the provider targets kind-sovereign and may drop state of a deleted cluster", () => {
@@ -85,7 +88,7 @@ describe("the existing-cluster substrate for the local stack", () => {
     expect(p.deleteUnreachable).toBe("true");
   });
 
-  it("GIVEN the data namespace THEN only S3 and Postgres are reachable from other namespaces, and the operator reaches its instances", () => {
+  it("GIVEN the data namespace THEN only S3 over HTTPS and Postgres are reachable from other namespaces, and the operator reaches its instances", () => {
     const pols = b.recorder
       .ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy")
       .map((r) => unwrapSecrets(r.inputs) as any);
@@ -109,7 +112,7 @@ describe("the existing-cluster substrate for the local stack", () => {
         name: "allow-s3-and-postgres-clients",
         from: [{ namespaceSelector: {} }],
         ports: [
-          { protocol: "TCP", port: 8333 },
+          { protocol: "TCP", port: 8443 },
           { protocol: "TCP", port: 5432 },
         ],
       },
@@ -208,12 +211,43 @@ describe("the existing-cluster substrate for the local stack", () => {
     const env = await valueOf(b.result.training.env);
     expect(env).toContainEqual({
       name: "AWS_ENDPOINT_URL_S3",
-      value: "http://seaweedfs-all-in-one.sovereign-data.svc.cluster.local:8333",
+      value: "https://seaweedfs-all-in-one.sovereign-data.svc.cluster.local:8443",
     });
+    expect(env).toContainEqual({ name: "AWS_CA_BUNDLE", value: "/etc/sovereign/object-store-ca/ca.crt" });
     expect(env).toContainEqual({
       name: "AWS_SECRET_ACCESS_KEY",
       valueFrom: { secretKeyRef: { name: "trainer-s3", key: "AWS_SECRET_ACCESS_KEY" } },
     });
+  });
+
+  it("GIVEN the trainer's binding THEN a training Job (rendered outside the program) mounts the Secret with the object store's CA where AWS_CA_BUNDLE points", async () => {
+    const ca = b.result.training.caBundle!;
+    expect(ca, "the trainer gets the store's private CA").toBeDefined();
+    const env = Object.fromEntries((await valueOf(b.result.training.env)).map((e) => [e.name, e.value]));
+    const pod = (
+      renderTrainingJob({
+        kind: "lora",
+        name: "j",
+        team: "demo",
+        costCenter: "cc",
+        modelPrefix: "m/",
+        dataset: "d.jsonl",
+      }) as any
+    ).spec.template.spec;
+    const c = pod.containers[0];
+    const m = c.volumeMounts.find((x: any) => String(env.AWS_CA_BUNDLE).startsWith(`${x.mountPath}/`));
+    expect(m, `a volume above ${env.AWS_CA_BUNDLE}`).toBeDefined();
+    const vol = pod.volumes.find((v: any) => v.name === m.name);
+    expect(vol.secret.secretName).toBe(await valueOf(ca.secretName));
+    expect(vol.secret.items).toEqual([
+      { key: ca.key, path: String(env.AWS_CA_BUNDLE).slice(m.mountPath.length + 1) },
+    ]);
+    // The Certificate writing it lives in the team's namespace (the Job's).
+    const cert = b.recorder
+      .ofType("kubernetes:cert-manager.io/v1:Certificate")
+      .map((r) => unwrapSecrets(r.inputs) as any)
+      .find((x) => x.spec.secretName === vol.secret.secretName);
+    expect(cert?.metadata.namespace).toBe("team-demo");
   });
 
   it("GIVEN the platform's components THEN the ServiceAccount and key Secret are children of the caller and the keys belong to the object store", () => {
@@ -234,15 +268,15 @@ describe("the existing-cluster substrate for the local stack", () => {
     }
   });
 
-  it("GIVEN the gateway's Postgres login THEN a TLS connection Secret lands in its namespace and waits for the database", async () => {
+  it("GIVEN the gateway's Postgres login THEN a verify-full connection Secret lands in its namespace and waits for the database", async () => {
     const pg = b.result.pg;
     expect(await valueOf(pg.host)).toBe("postgres-rw.sovereign-data.svc.cluster.local");
     expect(await valueOf(pg.port)).toBe(5432);
     expect(pg.database).toBe("gateway");
-    expect(pg.sslMode).toBe("require");
+    expect(pg.sslMode).toBe("verify-full");
     const s = inputsOf(b.recorder, "kubernetes:core/v1:Secret", "platform-gateway-db");
     expect(s.metadata).toMatchObject({ name: "gateway-postgres", namespace: "sovereign-gateway" });
-    expect(s.stringData).toMatchObject({ username: "gateway", dbname: "gateway", sslmode: "require" });
+    expect(s.stringData).toMatchObject({ username: "gateway", dbname: "gateway", sslmode: "verify-full" });
     const login = inputsOf(b.recorder, "kubernetes:core/v1:Secret", "substrate-postgres-gateway-login");
     expect(login.type).toBe("kubernetes.io/basic-auth");
     expect(login.stringData.password).toBe(s.stringData.password);
@@ -267,7 +301,7 @@ describe("the existing-cluster substrate for the local stack", () => {
     const out = b.substrate.outputs;
     expect(await pulumi.isSecret(out.objectStoreOperatorCredentials as pulumi.Output<unknown>)).toBe(true);
     expect(await valueOf(out.objectStoreEndpoint as pulumi.Output<string>)).toMatch(
-      /^http:\/\/seaweedfs-all-in-one\./,
+      /^https:\/\/seaweedfs-all-in-one\./,
     );
     expect(out.kubeContext).toBe("kind-sovereign");
     expect(b.substrate.gpuPools).toEqual({});
@@ -285,7 +319,7 @@ describe("the existing-cluster substrate for an on-prem prod stack", () => {
   it("GIVEN every object WHEN validated offline THEN all pass", async () => {
     const v = await validateRecorded(unwrapped(b.recorder));
     expect(v.invalid).toEqual([]);
-    expect(v.unvalidatedKinds).toEqual(CNPG_KINDS);
+    expect(v.unvalidatedKinds).toEqual([...CERT_MANAGER_KINDS, ...CNPG_KINDS]);
   });
 
   it("GIVEN prod THEN the Postgres cluster, the object-store release and the data namespace are protected and retained", () => {
@@ -320,8 +354,19 @@ describe("the existing-cluster substrate for an on-prem prod stack", () => {
     expect(cluster.spec.backup.retentionPolicy).toBe("14d");
     expect(cluster.spec.backup.barmanObjectStore.destinationPath).toBe("s3://acme-ai-pg-backups/");
     expect(cluster.spec.backup.barmanObjectStore.endpointURL).toBe(
-      "http://seaweedfs-s3.sovereign-data.svc.cluster.local:8333",
+      "https://seaweedfs-s3.sovereign-data.svc.cluster.local:8443",
     );
+    // Backups verify the store with the CA of the Secret its Certificate writes (same namespace).
+    const s3Cert = inputsOf(
+      b.recorder,
+      "kubernetes:cert-manager.io/v1:Certificate",
+      "substrate-object-store-s3-certificate",
+    );
+    expect(cluster.spec.backup.barmanObjectStore.endpointCA).toEqual({
+      name: s3Cert.spec.secretName,
+      key: "ca.crt",
+    });
+    expect(s3Cert.metadata.namespace).toBe(cluster.metadata.namespace);
     expect(cluster.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway"]);
     const sched = inputsOf(
       b.recorder,

@@ -442,3 +442,34 @@ describe("model-server chart used standalone (Argo CD, Flux)", () => {
     for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels[k]).toBe(v);
   });
 });
+
+describe("model-server chart with a private object-store CA (the existing-cluster substrate's values)", () => {
+  it("WHEN objectStoreCa names a Secret THEN every container pointed at AWS_CA_BUNDLE mounts that file from it; without one, no volume", () => {
+    const [model, base] = Object.entries(runs.local.values)[0] as [string, any];
+    const file = "/etc/sovereign/object-store-ca/ca.crt";
+    const values = {
+      ...base,
+      env: [...base.env, { name: "AWS_CA_BUNDLE", value: file }],
+      objectStoreCa: { secretName: "model-x-object-store-tls", key: "ca.crt" },
+    };
+    const r = helmTemplate(values);
+    expect(r.status, r.output).toBe(0);
+    const d = one(r.objects, "Deployment");
+    const spec = d.spec.template.spec;
+    const vol = spec.volumes.find((v: any) => v.name === "object-store-ca");
+    expect(vol?.secret, model).toEqual({
+      secretName: "model-x-object-store-tls",
+      items: [{ key: "ca.crt", path: "ca.crt" }],
+    });
+    const pointed = containersOf(d).filter((c) => (c.env ?? []).some((e: any) => e.name === "AWS_CA_BUNDLE"));
+    expect(pointed.map((c) => c.name)).toEqual(containersOf(d).map((c) => c.name));
+    for (const c of pointed) {
+      const m = c.volumeMounts.find((x: any) => file.startsWith(`${x.mountPath}/`));
+      expect(m?.name, `${c.name}: a volume above ${file}`).toBe("object-store-ca");
+      expect(file.slice(m.mountPath.length + 1)).toBe(vol.secret.items[0].path);
+    }
+    // The shipped values (a substrate with public CAs here) mount nothing.
+    const plain = one(rendered.local[model], "Deployment");
+    expect((plain.spec.template.spec.volumes ?? []).map((v: any) => v.name)).not.toContain("object-store-ca");
+  });
+});

@@ -153,13 +153,15 @@ function expectedFlows(stack: string): string[] {
     ...POLICY_FLOWS,
     // No portable address of the API server: any address, on its ports only (substrate.apiServerCidrs narrows it).
     ...chartFlows("gatekeeper-system", ["ip:0.0.0.0/0"], "TCP/443,TCP/6443", [GATEKEEPER_WEBHOOK]),
+    // The substrate installs cert-manager for its data CA; the shipped stack signs with the kit's CAs only.
+    ...chartFlows("cert-manager", ["ip:0.0.0.0/0"], "TCP/443,TCP/6443", [CERT_MANAGER_WEBHOOK]),
     ...gatewayFlows(
       ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/5432"],
-      ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8333"],
+      ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8443"],
       ["ip:0.0.0.0/0 on TCP/443,TCP/6443"],
     ),
     ...config.teams.flatMap((t) =>
-      teamFlows(`team-${t.name}`, ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8333"]),
+      teamFlows(`team-${t.name}`, ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8443"]),
     ),
     ...config.teams.filter((t) => t.flywheel?.enabled).flatMap((t) => flywheelFlows(`team-${t.name}`)),
   ].sort();

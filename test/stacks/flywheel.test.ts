@@ -222,6 +222,43 @@ for (const c of CASES) {
       }
     });
 
+    it("GIVEN each enabled team THEN the builder's S3 client trusts the object store: in-cluster it mounts ca.crt of a Certificate in its namespace where AWS_CA_BUNDLE points; on AWS nothing (public CAs)", () => {
+      const certs = run.recorder.ofType("kubernetes:cert-manager.io/v1:Certificate").map((r) => r.inputs);
+      for (const t of enabled()) {
+        const cron = run.recorder
+          .ofType("kubernetes:batch/v1:CronJob")
+          .find((r) => r.inputs.metadata?.labels?.team === t.name)!.inputs;
+        const pod = cron.spec.jobTemplate.spec.template.spec;
+        const ctr = pod.containers[0];
+        const file = (ctr.env ?? []).find((e: any) => e.name === "AWS_CA_BUNDLE")?.value as
+          string | undefined;
+        if (c.aws) {
+          expect(file, t.name).toBeUndefined();
+          continue;
+        }
+        expect(file, `${t.name}: AWS_CA_BUNDLE`).toBeDefined();
+        const m = ctr.volumeMounts.find((x: any) => file!.startsWith(`${x.mountPath}/`));
+        expect(m, `${t.name}: a volume above ${file}`).toBeDefined();
+        const vol = pod.volumes.find((v: any) => v.name === m.name);
+        expect(vol.secret.items).toEqual([{ key: "ca.crt", path: file!.slice(m.mountPath.length + 1) }]);
+        const cert = certs.find(
+          (x) =>
+            x.spec.secretName === vol.secret.secretName && x.metadata.namespace === teamNamespace(t.name),
+        );
+        expect(cert, `${t.name}: a Certificate writing ${vol.secret.secretName}`).toBeDefined();
+        // The team's training Jobs (envFrom the training-env ConfigMap) are pointed at the same file,
+        // where `renderTrainingJob` mounts the trainer's CA Secret.
+        const trainingEnv = run.recorder
+          .ofType("kubernetes:core/v1:ConfigMap")
+          .find(
+            (r) =>
+              r.inputs.metadata?.name === "training-env" &&
+              r.inputs.metadata?.namespace === teamNamespace(t.name),
+          );
+        expect(trainingEnv?.inputs.data.AWS_CA_BUNDLE, `${t.name}: training-env AWS_CA_BUNDLE`).toBe(file);
+      }
+    });
+
     it("GIVEN each enabled team WHEN its identity's grants are read back THEN it reads its own captures/team= partition and only its team's prefixes", () => {
       for (const t of enabled()) {
         const key = c.aws ? `${teamNamespace(t.name)}/${FLYWHEEL_SERVICE_ACCOUNT}` : `flywheel-${t.name}`;
