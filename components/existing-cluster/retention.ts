@@ -11,6 +11,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import { k8sLabels } from "../lib/labels";
 import type { BucketRole, Expiration } from "../lib/scopes";
 import { ACCESS_KEY_ENV, SECRET_KEY_ENV } from "./credentials";
+import { objectStoreCaEnv, objectStoreCaMounts } from "../lib/trust";
 
 /** When the retention jobs run (UTC): after the flywheel's default 03:00 run. */
 export const RETENTION_SCHEDULE = "30 4 * * *";
@@ -66,6 +67,8 @@ export interface RetentionJobInput {
   readonly region: string;
   /** Secret (in `namespace`) with the identity's keys. */
   readonly secretName: string;
+  /** Secret (in `namespace`) and key of the CA the store's HTTPS certificate chains to. */
+  readonly caBundle?: { readonly secretName: string; readonly key: string };
   /** @default RETENTION_SCHEDULE */
   readonly schedule?: string;
 }
@@ -77,6 +80,7 @@ export function retentionCronJob(a: RetentionJobInput): k8s.types.input.batch.v1
   if (a.expirations.some((e) => e.team !== a.team))
     throw new Error(`expected only team "${a.team}"'s expirations in its retention job`);
   const labels = { ...k8sLabels("retention", a.team), team: a.team };
+  const ca = objectStoreCaMounts(a.caBundle);
   const fromSecret = (key: string) => ({
     name: key,
     valueFrom: { secretKeyRef: { name: a.secretName, key } },
@@ -132,7 +136,9 @@ export function retentionCronJob(a: RetentionJobInput): k8s.types.input.batch.v1
                     { name: "S3_FORCE_PATH_STYLE", value: "true" },
                     fromSecret(ACCESS_KEY_ENV),
                     fromSecret(SECRET_KEY_ENV),
+                    ...(a.caBundle ? objectStoreCaEnv() : []),
                   ],
+                  volumeMounts: ca.volumeMounts,
                   resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
                   securityContext: {
                     allowPrivilegeEscalation: false,
@@ -141,6 +147,7 @@ export function retentionCronJob(a: RetentionJobInput): k8s.types.input.batch.v1
                   },
                 },
               ],
+              volumes: ca.volumes,
             },
           },
         },

@@ -379,6 +379,8 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         endpoint: this.store.endpoint,
         region: this.store.region,
         secretName: `${id}-s3`,
+        // The store's own serving Secret, in the same (data) namespace: its CA signs the HTTPS certificate.
+        caBundle: { secretName: this.store.tlsSecretName, key: CA_CERT_KEY },
       });
       new k8s.batch.v1.CronJob(`${name}-${id}`, cron, {
         ...k8sOpts,

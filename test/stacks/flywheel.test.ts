@@ -380,7 +380,7 @@ describe("flywheel retention in-cluster (SeaweedFS has no lifecycle rules)", () 
   });
 
   it("GIVEN a team's retentionDays THEN one daily job in the data namespace, as an identity that may list and delete under exactly its expiring prefixes, and the job's command deletes exactly the expired objects there (real runner, S3 test store)", async () => {
-    const { raw, buckets, identities, crons } = await localRun({ captures: 30, datasets: 90 });
+    const { run, raw, buckets, identities, crons } = await localRun({ captures: 30, datasets: 90 });
     const team = raw.teams[0].name as string;
     expect(crons.length).toBe(1);
     const cron = crons[0].inputs;
@@ -405,6 +405,26 @@ describe("flywheel retention in-cluster (SeaweedFS has no lifecycle rules)", () 
     );
     // No read of content: the retention identity never reads a capture.
     expect(id!.actions.some((a) => a.startsWith("Read:"))).toBe(false);
+    // The store serves HTTPS from the data CA: the job trusts it through the store's serving
+    // Secret (same namespace), mounted where AWS_CA_BUNDLE points.
+    const envOf = Object.fromEntries((container.env as any[]).map((e) => [e.name, e.value]));
+    const endpoint = new URL(envOf.AWS_ENDPOINT_URL_S3);
+    expect(endpoint.protocol).toBe("https:");
+    const mount = (container.volumeMounts as any[]).find((m) =>
+      envOf.AWS_CA_BUNDLE?.startsWith(`${m.mountPath}/`),
+    );
+    expect(mount, "a mount holding AWS_CA_BUNDLE").toBeDefined();
+    const vol = (pod.volumes as any[]).find((v) => v.name === mount.name);
+    const serving = run.recorder
+      .ofType("kubernetes:cert-manager.io/v1:Certificate")
+      .map((r) => r.inputs)
+      .find(
+        (c) =>
+          c.spec.secretName === vol.secret.secretName && c.metadata.namespace === cron.metadata.namespace,
+      );
+    expect(serving?.spec.dnsNames, "the Secret's Certificate names the endpoint").toContain(
+      endpoint.hostname,
+    );
 
     // The recorded command, run by the real runner against the S3 test store (moto) with objects
     // of recorded ages: only what the config says has expired, under exactly its prefixes, goes.
