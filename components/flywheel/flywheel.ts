@@ -9,7 +9,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
+import { modelServerPodLabels } from "../lib/endpoints";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { clusterNamespaceOf, targetOfUrl } from "../platform/tenancy-plan";
 import type { Substrate } from "../substrate";
 import { baseModelPrefixes } from "../lib/scopes";
 import {
@@ -28,6 +30,11 @@ export interface FlywheelArgs {
   readonly namespaces: Readonly<Record<string, pulumi.Input<string>>>;
   /** OPA's in-cluster URL (`opaUrl()`). */
   readonly opaUrl: string;
+  /**
+   * The guard the eval's safety task asks: the policy data's `guard.url` and `guard.model` (what
+   * the gateway and OPA screen with). @default none (the safety task stops with a named error)
+   */
+  readonly guard?: { readonly url: string; readonly model: string };
   /** Resources the CronJobs wait for (the LocalQueues). @default [] */
   readonly dependsOn?: readonly pulumi.Resource[];
 }
@@ -63,6 +70,50 @@ export function flywheelOpaEgress(
       ],
     },
   };
+}
+
+/**
+ * The flows from a team's flywheel pods to the guard model's pods on the guard URL's port: the
+ * egress rule in the team namespace and the ingress rule in the guard's namespace (the model
+ * server's own policy admits only the gateway, OPA and monitoring). None when the URL is not an
+ * in-cluster Service.
+ */
+export function flywheelGuardPolicies(
+  namespace: string,
+  team: string,
+  costCenter: string,
+  guard: { readonly url: string; readonly model: string },
+): Record<string, unknown>[] {
+  const t = targetOfUrl(guard.url);
+  const guardNs = clusterNamespaceOf(t.host);
+  if (!guardNs) return [];
+  const labels = { ...k8sLabels("flywheel", team), ...teamLabels(team, costCenter) };
+  const flywheelPods = { matchExpressions: [{ key: FLYWHEEL_STAGE_LABEL, operator: "Exists" }] };
+  const guardPods = { matchLabels: modelServerPodLabels(guard.model) };
+  const ports = [{ protocol: "TCP", port: t.port }];
+  const nsSel = (n: string) => ({ matchLabels: { "kubernetes.io/metadata.name": n } });
+  return [
+    {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: "allow-flywheel-guard", namespace, labels },
+      spec: {
+        podSelector: flywheelPods,
+        policyTypes: ["Egress"],
+        egress: [{ to: [{ namespaceSelector: nsSel(guardNs), podSelector: guardPods }], ports }],
+      },
+    },
+    {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: `allow-flywheel-${team}-guard`.slice(0, 63), namespace: guardNs, labels },
+      spec: {
+        podSelector: guardPods,
+        policyTypes: ["Ingress"],
+        ingress: [{ from: [{ namespaceSelector: nsSel(namespace), podSelector: flywheelPods }], ports }],
+      },
+    },
+  ];
 }
 
 export class Flywheel extends pulumi.ComponentResource {
@@ -107,6 +158,7 @@ export class Flywheel extends pulumi.ComponentResource {
               flywheelEnvData(f, {
                 buckets: { inferenceLogs, datasets, models },
                 opaUrl: args.opaUrl,
+                ...(args.guard ? { guard: args.guard } : {}),
                 endpoint,
                 region: store.region,
                 forcePathStyle: store.forcePathStyle,
@@ -121,6 +173,20 @@ export class Flywheel extends pulumi.ComponentResource {
         { metadata: np.apply((o) => o.metadata as never), spec: np.apply((o) => o.spec as never) },
         child,
       );
+      const guard = args.guard;
+      if (guard && clusterNamespaceOf(targetOfUrl(guard.url).host)) {
+        const policies = pulumi
+          .output(ns)
+          .apply((n) => flywheelGuardPolicies(n, f.team, f.costCenter, guard));
+        for (const [i, suffix] of ["guard-egress", "guard-ingress"].entries()) {
+          const p = policies.apply((all) => all[i]);
+          new k8s.networking.v1.NetworkPolicy(
+            `${base}-${suffix}`,
+            { metadata: p.apply((o) => o.metadata as never), spec: p.apply((o) => o.spec as never) },
+            child,
+          );
+        }
+      }
       const cron = pulumi
         .all([access.serviceAccountName, access.env, access.caBundle?.secretName])
         .apply(([sa, env, caSecret]) =>

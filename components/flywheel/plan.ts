@@ -109,6 +109,11 @@ export interface FlywheelEnvInput {
   readonly buckets: { readonly inferenceLogs: string; readonly datasets: string; readonly models?: string };
   /** The in-cluster OPA the builder asks (`opaUrl()`). */
   readonly opaUrl: string;
+  /**
+   * The guard model the eval's safety task asks: its chat completions URL and name, the same the
+   * gateway and OPA screen with (the policy data's `guard`). Absent when no guard is configured.
+   */
+  readonly guard?: { readonly url: string; readonly model: string };
   /** Object-store endpoint settings, as in the team's training-env ConfigMap. */
   readonly endpoint: string;
   readonly region: string;
@@ -129,6 +134,7 @@ export function flywheelEnvData(f: FlywheelTeamInput, e: FlywheelEnvInput): Reco
         }
       : {}),
     OPA_URL: e.opaUrl,
+    ...(e.guard ? { GUARD_URL: e.guard.url, GUARD_MODEL: e.guard.model } : {}),
     AWS_ENDPOINT_URL_S3: e.endpoint,
     AWS_REGION: e.region,
     S3_FORCE_PATH_STYLE: String(e.forcePathStyle),

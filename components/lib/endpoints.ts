@@ -12,6 +12,11 @@ export function modelServiceName(model: string): string {
   return `model-${model}`;
 }
 
+/** Labels of a model server's pods (the chart's `model-server.selectorLabels`). */
+export function modelServerPodLabels(model: string): Record<string, string> {
+  return { "app.kubernetes.io/name": "model-server", "app.kubernetes.io/instance": model };
+}
+
 /** OpenAI-compatible base URL (without `/v1`) of a model server. */
 export function modelServerUrl(model: string): string {
   return svc(modelServiceName(model), PLATFORM_NAMESPACES.serving, 8000);

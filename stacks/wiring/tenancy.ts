@@ -11,6 +11,7 @@ import { Tenancy } from "../../components/platform/tenancy";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
+import { opaDataOf } from "./policy";
 import type { StackContext } from "./context";
 
 export function wireTenancy(
@@ -38,12 +39,15 @@ export function wireTenancy(
   });
   // Every team that turns the flywheel on gets its identity, settings and CronJob (docs/flywheel.md).
   const teams = flywheelTeams(config);
+  // The eval's safety task asks the guard the gateway and OPA screen with (the policy data's).
+  const guard = opaDataOf(config).guard;
   const flywheel = teams.length
     ? new Flywheel("flywheel", {
         substrate,
         teams,
         namespaces: tenancy.namespaces,
         opaUrl: opaUrl(),
+        ...(guard.enabled ? { guard: { url: guard.url, model: guard.model } } : {}),
         dependsOn: [tenancy, ...(kueue?.ready ?? [])],
       })
     : undefined;

@@ -27,11 +27,17 @@ function teamFlows(ns: string, objectStore: readonly string[]): string[] {
   ];
 }
 
-/** A team with the flywheel on: its flywheel pods (only) and OPA's port, both ways. */
-function flywheelFlows(ns: string): string[] {
+/**
+ * A team with the flywheel on: its flywheel pods (only) and OPA's port, both ways; out to the
+ * guard model's pods on their port (the eval's safety task; the guard's side is in
+ * `sovereign-serving`, not enumerated here yet, and checked in flywheel.test.ts).
+ */
+function flywheelFlows(ns: string, guardModel: string): string[] {
   const pods = "pods(sovereign.ai/flywheel-stage Exists )";
+  const guard = `pods(app.kubernetes.io/instance=${guardModel},app.kubernetes.io/name=model-server)`;
   return [
     `${ns} egress ${pods} to ns(kubernetes.io/metadata.name=sovereign-policy) on TCP/8181`,
+    `${ns} egress ${pods} to ns(kubernetes.io/metadata.name=sovereign-serving)/${guard} on TCP/8000`,
     `sovereign-policy ingress ${OPA} from ns(kubernetes.io/metadata.name=${ns})/${pods} on TCP/8181`,
   ];
 }
@@ -146,7 +152,9 @@ function expectedFlows(stack: string): string[] {
       `sovereign-substrate egress pods(*) to ${DNS}`,
       ...db.map((c) => `sovereign-substrate egress pods(*) to ip:${c} on TCP/5432`),
       ...config.teams.flatMap((t) => teamFlows(`team-${t.name}`, objectStore)),
-      ...config.teams.filter((t) => t.flywheel?.enabled).flatMap((t) => flywheelFlows(`team-${t.name}`)),
+      ...config.teams
+        .filter((t) => t.flywheel?.enabled)
+        .flatMap((t) => flywheelFlows(`team-${t.name}`, config.policy.guardModel!)),
     ].sort();
   }
   return [
@@ -163,7 +171,9 @@ function expectedFlows(stack: string): string[] {
     ...config.teams.flatMap((t) =>
       teamFlows(`team-${t.name}`, ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8443"]),
     ),
-    ...config.teams.filter((t) => t.flywheel?.enabled).flatMap((t) => flywheelFlows(`team-${t.name}`)),
+    ...config.teams
+      .filter((t) => t.flywheel?.enabled)
+      .flatMap((t) => flywheelFlows(`team-${t.name}`, config.policy.guardModel!)),
   ].sort();
 }
 

@@ -20,6 +20,7 @@ import { QUEUE_LABEL, TEAM_LOCAL_QUEUE } from "../../components/platform/tenancy
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import type { StackConfig } from "../../stacks/config/schema";
+import { helmTemplate } from "../helpers/helm";
 import { awsAccessTable, clusterAccessTable, type AccessTable } from "../helpers/access";
 import { withFlywheelCapacity } from "../helpers/flywheel-stack";
 import { validateObject, type K8sObject } from "../helpers/k8s-schema";
@@ -290,6 +291,84 @@ for (const c of CASES) {
           const team = c.aws ? who.split("/")[0].replace(/^team-/, "") : m![1];
           expect(target, who).toBe(`${buckets.inferenceLogs}/captures/team=${team}/*`);
         }
+      }
+    });
+
+    it("GIVEN the guard model the stack serves WHEN each flywheel-env's GUARD_URL is followed THEN it is the guard model server's Service (host, port, chat path), GUARD_MODEL is the model it serves, and policies admit the flywheel's pods to its pods on that port both ways", () => {
+      const release = run.recorder
+        .ofType("kubernetes:helm.sh/v3:Release")
+        .find((r) => r.inputs.values?.model?.role === "guard")!;
+      expect(release, "a guard model-server release").toBeDefined();
+      const objects = helmTemplate(
+        release.inputs.name,
+        path.resolve(ROOT, release.inputs.chart),
+        release.inputs.namespace,
+        release.inputs.values,
+      ) as any[];
+      const svc = objects.find((o) => o.kind === "Service")!;
+      const pod = objects.find((o) => o.kind === "Deployment")!.spec.template;
+      const svcPort = svc.spec.ports[0];
+      const containerPort = (pod.spec.containers as any[])
+        .flatMap((c) => c.ports ?? [])
+        .find(
+          (p: any) => p.name === svcPort.targetPort || p.containerPort === svcPort.targetPort,
+        ).containerPort;
+      const matches = (sel: any, labels: Record<string, string>) =>
+        Object.entries(sel.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
+        (sel.matchExpressions ?? []).every((e: any) => e.operator === "Exists" && e.key in labels);
+      const nps = run.recorder.ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy").map((r) => r.inputs);
+      const cms = run.recorder.ofType("kubernetes:core/v1:ConfigMap").map((r) => r.inputs);
+      const crons = run.recorder.ofType("kubernetes:batch/v1:CronJob").map((r) => r.inputs);
+      for (const t of enabled()) {
+        const ns = teamNamespace(t.name);
+        const env = cms.find((c) => c.metadata.name === "flywheel-env" && c.metadata.namespace === ns)!.data;
+        const u = new URL(env.GUARD_URL);
+        expect([u.hostname, Number(u.port), u.pathname], t.name).toEqual([
+          `${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local`,
+          svcPort.port,
+          "/v1/chat/completions",
+        ]);
+        expect(env.GUARD_MODEL).toBe(release.inputs.values.model.name);
+        const flywheelPod = crons.find((c) => c.metadata.namespace === ns)!.spec.jobTemplate.spec.template
+          .metadata.labels;
+        const nsLabels = (n: string) => ({ "kubernetes.io/metadata.name": n });
+        // A rule without ports or peers admits every port or peer (NetworkPolicy semantics).
+        const admits = (
+          own: string,
+          rule: any,
+          peer: "to" | "from",
+          peerNs: string,
+          peerPod: Record<string, string>,
+        ) =>
+          (rule.ports === undefined ||
+            (rule.ports as any[]).some((p) => (p.protocol ?? "TCP") === "TCP" && p.port === containerPort)) &&
+          (rule[peer] === undefined ||
+            (rule[peer] as any[]).some(
+              (x) =>
+                !x.ipBlock &&
+                (x.namespaceSelector ? matches(x.namespaceSelector, nsLabels(peerNs)) : own === peerNs) &&
+                matches(x.podSelector ?? {}, peerPod),
+            ));
+        const egress = nps.filter(
+          (p) =>
+            p.metadata.namespace === ns &&
+            p.spec.policyTypes.includes("Egress") &&
+            matches(p.spec.podSelector, flywheelPod) &&
+            (p.spec.egress ?? []).some((r: any) =>
+              admits(ns, r, "to", svc.metadata.namespace, pod.metadata.labels),
+            ),
+        );
+        expect(egress.length, `${t.name}: egress to the guard`).toBeGreaterThan(0);
+        const ingress = nps.filter(
+          (p) =>
+            p.metadata.namespace === svc.metadata.namespace &&
+            p.spec.policyTypes.includes("Ingress") &&
+            matches(p.spec.podSelector, pod.metadata.labels) &&
+            (p.spec.ingress ?? []).some((r: any) =>
+              admits(svc.metadata.namespace, r, "from", ns, flywheelPod),
+            ),
+        );
+        expect(ingress.length, `${t.name}: the guard's ingress from the flywheel`).toBeGreaterThan(0);
       }
     });
 
