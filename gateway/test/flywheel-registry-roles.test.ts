@@ -15,6 +15,7 @@ import {
   registerDataset,
   registerModelVersion,
 } from "../src/flywheel/registry";
+import { versionCounts } from "../src/flywheel/controller";
 import { World } from "./helpers/world";
 
 const world = new World();
@@ -124,6 +125,14 @@ describe("GIVEN a gateway started against an empty database it owns", () => {
     await world.until(async () => (await send()) === `${ADAPTER}--v1`, "the promoted version to serve");
   });
 
+  it("WHEN the controller observes the canary as the writer THEN it reads the per-version counts of the gateway's audit rows", async () => {
+    // The requests the previous case sent through the gateway to the promoted v1.
+    await world.until(
+      async () => (await versionCounts(writer, ADAPTER, "v1", 0, Date.now() + 60_000)).requests > 0,
+      "the gateway's audit rows of v1, counted as the writer",
+    );
+  });
+
   it("WHEN the writer tries what it must not THEN the database refuses it (insufficient privilege)", async () => {
     const denied = "42501";
     expect(await codeOf(writer, "DELETE FROM flywheel.deployments")).toBe(denied);
@@ -132,8 +141,10 @@ describe("GIVEN a gateway started against an empty database it owns", () => {
     expect(await codeOf(writer, "UPDATE flywheel.deployments SET team = 'other'")).toBe(denied);
     expect(await codeOf(writer, "DROP TABLE flywheel.audit_events")).toBe(denied);
     expect(await codeOf(writer, "CREATE TABLE flywheel.mine (x int)")).toBe(denied);
-    // The gateway's own tables (audit, API keys) are not the flywheel's to read.
+    // The gateway's own tables are not the flywheel's to read, nor who asked what in its audit.
     expect(await codeOf(writer, "SELECT * FROM gateway_schema_migrations")).toBe(denied);
+    expect(await codeOf(writer, "SELECT subject, team FROM gateway_audit")).toBe(denied);
+    expect(await codeOf(writer, "SELECT * FROM gateway_audit")).toBe(denied);
     // Versions stay immutable for it too (the trigger), and its allowed column update works.
     expect(await codeOf(writer, "DELETE FROM flywheel.dataset_versions")).toBe(denied);
     expect(await codeOf(writer, "UPDATE flywheel.deployments SET share = share")).toBeUndefined();

@@ -143,7 +143,9 @@ export const FLYWHEEL_WRITER_ROLE = "flywheel";
  * What the writer may do in the registry, and nothing more: read everything, append versions,
  * reports, deployments and audit events, and move a deployment row along (phase, share, state,
  * until). No DELETE, no TRUNCATE, no DDL, no change of a deployment's version, adapter or team.
- * Idempotent; applied after every migration run so tables added later are covered.
+ * Of the gateway's own tables only the `gateway_audit` columns the canary observes per version
+ * (`versionCounts` in controller.ts): never who asked (`subject`, `team`, request ids) or the
+ * guard's text. Idempotent; applied after every migration run so tables added later are covered.
  */
 export function flywheelWriterGrants(role: string): string[] {
   const r = quoteIdent(role);
@@ -153,6 +155,7 @@ export function flywheelWriterGrants(role: string): string[] {
     `GRANT SELECT, INSERT ON flywheel.dataset_versions, flywheel.model_versions, flywheel.eval_reports, flywheel.audit_events, flywheel.deployments TO ${r}`,
     `GRANT UPDATE (phase, share, state, until) ON flywheel.deployments TO ${r}`,
     `GRANT USAGE ON ALL SEQUENCES IN SCHEMA flywheel TO ${r}`,
+    `GRANT SELECT (ts, model, flywheel_version, status, reasons, latency_ms) ON gateway_audit TO ${r}`,
   ];
 }
 
