@@ -88,7 +88,7 @@ describe("the existing-cluster substrate for the local stack", () => {
     expect(p.deleteUnreachable).toBe("true");
   });
 
-  it("GIVEN the data namespace THEN only S3 over HTTPS and Postgres are reachable from other namespaces, and the operator reaches its instances", () => {
+  it("GIVEN the data namespace THEN only S3 over HTTPS and Postgres are reachable from other namespaces, and the operator reaches its instances' status port and Postgres", () => {
     const all = b.recorder
       .ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy")
       .map((r) => unwrapSecrets(r.inputs) as any);
@@ -99,7 +99,7 @@ describe("the existing-cluster substrate for the local stack", () => {
     ]);
     const pols = all.filter((p) => p.metadata.namespace === "sovereign-data");
     const byName = Object.fromEntries(pols.map((p) => [p.metadata.name, p.spec]));
-    expect(byName["default-deny-ingress"]).toEqual({ podSelector: {}, policyTypes: ["Ingress"] });
+    expect(byName["default-deny"]).toEqual({ podSelector: {}, policyTypes: ["Ingress", "Egress"] });
     // Rules that admit traffic from other namespaces, and on which ports.
     const crossNamespace = pols.flatMap((p) =>
       (p.spec.ingress ?? [])
@@ -111,7 +111,10 @@ describe("the existing-cluster substrate for the local stack", () => {
       {
         name: "allow-cnpg-operator",
         from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "cnpg-system" } } }],
-        ports: "all",
+        ports: [
+          { protocol: "TCP", port: 8000 },
+          { protocol: "TCP", port: 5432 },
+        ],
       },
       {
         name: "allow-s3-and-postgres-clients",

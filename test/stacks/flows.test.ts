@@ -106,6 +106,23 @@ function servingFlows(objectStore: readonly string[]): string[] {
   ];
 }
 
+/**
+ * The in-cluster data namespace: S3 over HTTPS and Postgres from any namespace, the operator to
+ * its instances' status port and Postgres; out to DNS, itself, and (CloudNativePG's pods only)
+ * the API server.
+ */
+function dataFlows(apiServer: readonly string[]): string[] {
+  const cnpg = "pods(cnpg.io/cluster Exists )";
+  return [
+    `sovereign-data egress pods(*) to ${DNS}`,
+    `sovereign-data egress pods(*) to ns(same)/pods(*) on any port`,
+    ...apiServer.map((p) => `sovereign-data egress ${cnpg} to ${p}`),
+    `sovereign-data ingress pods(*) from ns(*) on TCP/8443,TCP/5432`,
+    `sovereign-data ingress pods(*) from ns(same)/pods(*) on any port`,
+    `sovereign-data ingress ${cnpg} from ns(kubernetes.io/metadata.name=cnpg-system) on TCP/8000,TCP/5432`,
+  ];
+}
+
 const POLICY_FLOWS = [
   `sovereign-policy egress ${OPA} to ${DNS}`,
   `sovereign-policy egress ${OPA} to ns(kubernetes.io/metadata.name=sovereign-serving) on TCP/8000`,
@@ -122,12 +139,13 @@ const POLICY_FLOWS = [
  * - `sovereign-monitoring`: Prometheus reaches every scrape target and the API server, Grafana
  *   the identity provider, Alertmanager the receivers; not enumerated yet.
  * - `sovereign-gpu`: the GPU operator's pieces (device plugin, DCGM exporter) have no policy yet.
- * - `sovereign-data`, `cnpg-system` (existing cluster): ingress-only policies today; the
- *   in-cluster TLS work changes these namespaces' flows.
+ * - `cnpg-system` (existing cluster): the pinned CloudNativePG chart cannot be rendered offline
+ *   here, so the operator's webhook and metrics ports and its pods' labels cannot be checked
+ *   against the chart (the operator's own manifests use 9443 for the webhook).
  */
 const NOT_YET_DEFAULT_DENIED: Record<string, string[]> = {
   aws: ["keda", "kueue-system", "sovereign-gpu", "sovereign-monitoring"],
-  "existing-cluster": ["cnpg-system", "sovereign-data", "sovereign-monitoring"],
+  "existing-cluster": ["cnpg-system", "sovereign-monitoring"],
 };
 
 function expectedFlows(stack: string): string[] {
@@ -173,6 +191,7 @@ function expectedFlows(stack: string): string[] {
       ["ip:0.0.0.0/0 on TCP/443,TCP/6443"],
     ),
     ...servingFlows(["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8443"]),
+    ...dataFlows(["ip:0.0.0.0/0 on TCP/443,TCP/6443"]),
     ...config.teams.flatMap((t) =>
       teamFlows(`team-${t.name}`, ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8443"]),
     ),
