@@ -2,13 +2,14 @@
  * The data namespace's NetworkPolicies: default-deny in both directions. Nothing reaches it but
  * the S3 API (HTTPS only; its plain HTTP port stays inside the namespace) and Postgres (TLS only,
  * `PG_HBA`) from other namespaces, the CloudNativePG operator for its instances (status port and
- * Postgres), and the namespace itself. SeaweedFS's master, volume and filer ports and the
+ * Postgres), the monitoring namespace for the instances' exporter, and the namespace itself. SeaweedFS's master, volume and filer ports and the
  * instance managers' status port stay internal. Out of it: DNS, the namespace itself (SeaweedFS,
  * replication, backups to the in-cluster store, the bucket Job) and, for CloudNativePG's pods
  * only (instance managers and their Jobs watch their `Cluster`), the API server.
  */
 import type * as k8s from "@pulumi/kubernetes";
 import { k8sLabels } from "../lib/labels";
+import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { dnsEgressRule, type ApiServerPeers } from "../lib/network-policy";
 import { S3_HTTPS_PORT } from "./object-store";
 import { POSTGRES_PORT } from "./postgres";
@@ -22,6 +23,9 @@ type NetworkPolicy = k8s.types.input.networking.v1.NetworkPolicy & {
 
 /** The instance manager's status port, which the operator calls (CloudNativePG's documented flow). */
 export const CNPG_STATUS_PORT = 8000;
+
+/** The instances' exporter port (container port `metrics`), which the monitoring stack scrapes. */
+export const CNPG_METRICS_PORT = 9187;
 
 /** CloudNativePG's pods: instances and their initdb/join Jobs carry the cluster's name. */
 const CNPG_PODS = { matchExpressions: [{ key: "cnpg.io/cluster", operator: "Exists" }] };
@@ -87,6 +91,21 @@ export function dataNetworkPolicies(
               { protocol: "TCP", port: S3_HTTPS_PORT },
               { protocol: "TCP", port: POSTGRES_PORT },
             ],
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: meta("allow-cnpg-metrics"),
+      spec: {
+        podSelector: { matchLabels: { "cnpg.io/podRole": "instance" } },
+        policyTypes: ["Ingress"],
+        ingress: [
+          {
+            from: [byName(PLATFORM_NAMESPACES.monitoring)],
+            ports: [{ protocol: "TCP", port: CNPG_METRICS_PORT }],
           },
         ],
       },

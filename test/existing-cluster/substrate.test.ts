@@ -4,6 +4,7 @@ import { identityActions } from "../../components/existing-cluster/credentials";
 import { bucketNames, gpuPlacements } from "../../components/existing-cluster/substrate";
 import { GPU_TAINT } from "../../components/lib/gpu-catalog";
 import { workloadScopes } from "../../components/lib/scopes";
+import { SCRAPE_TARGETS } from "../../components/lib/metrics";
 import { renderTrainingJob } from "../../components/platform/training-jobs";
 import { CHARTS } from "../../components/lib/versions";
 import { existingClusterSubstrate, existingClusterSubstrateArgs } from "../../stacks/wiring/existing-cluster";
@@ -109,6 +110,14 @@ describe("the existing-cluster substrate for the local stack", () => {
     crossNamespace.sort((x: any, y: any) => x.name.localeCompare(y.name));
     expect(crossNamespace).toEqual([
       {
+        name: "allow-cnpg-metrics",
+        from: [
+          { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "sovereign-monitoring" } } },
+        ],
+        // The instances' exporter (CloudNativePG's container port `metrics`).
+        ports: [{ protocol: "TCP", port: 9187 }],
+      },
+      {
         name: "allow-cnpg-operator",
         from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "cnpg-system" } } }],
         ports: [
@@ -125,6 +134,9 @@ describe("the existing-cluster substrate for the local stack", () => {
         ],
       },
     ]);
+    // The pods the monitoring stack's PodMonitor scrapes, in the namespace it looks in.
+    expect(SCRAPE_TARGETS.cnpg.namespace).toBe("sovereign-data");
+    expect(byName["allow-cnpg-metrics"].podSelector).toEqual({ matchLabels: SCRAPE_TARGETS.cnpg.selector });
     expect(byName["allow-cnpg-operator"].podSelector).toEqual({
       matchExpressions: [{ key: "cnpg.io/cluster", operator: "Exists" }],
     });

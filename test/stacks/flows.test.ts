@@ -108,7 +108,7 @@ function servingFlows(objectStore: readonly string[]): string[] {
 
 /**
  * The in-cluster data namespace: S3 over HTTPS and Postgres from any namespace, the operator to
- * its instances' status port and Postgres; out to DNS, itself, and (CloudNativePG's pods only)
+ * its instances' status port and Postgres, monitoring to their exporter; out to DNS, itself, and (CloudNativePG's pods only)
  * the API server.
  */
 function dataFlows(apiServer: readonly string[]): string[] {
@@ -120,6 +120,7 @@ function dataFlows(apiServer: readonly string[]): string[] {
     `sovereign-data ingress pods(*) from ns(*) on TCP/8443,TCP/5432`,
     `sovereign-data ingress pods(*) from ns(same)/pods(*) on any port`,
     `sovereign-data ingress ${cnpg} from ns(kubernetes.io/metadata.name=cnpg-system) on TCP/8000,TCP/5432`,
+    `sovereign-data ingress pods(cnpg.io/podRole=instance) from ns(kubernetes.io/metadata.name=sovereign-monitoring) on TCP/9187`,
   ];
 }
 
