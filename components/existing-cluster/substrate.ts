@@ -275,7 +275,12 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
       k8sOpts,
     );
 
-    const policies = dataNetworkPolicies(dataNs, operatorNs).map(
+    // The `kubernetes` Service's port and the API server's usual port behind it (kubeadm, kind, k3s).
+    this.apiServer = {
+      peers: (args.apiServerCidrs ?? ["0.0.0.0/0"]).map((cidr) => ({ ipBlock: { cidr } })),
+      ports: [443, 6443],
+    };
+    const policies = dataNetworkPolicies(dataNs, operatorNs, this.apiServer).map(
       (p) =>
         new k8s.networking.v1.NetworkPolicy(`${name}-netpol-${p.metadata.name}`, p, {
           ...k8sOpts,
@@ -286,11 +291,6 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
     // cert-manager and the stack's data CA: Postgres and the object store serve certificates it
     // signs, and clients verify them with it (tls.ts). The platform reuses this release
     // (`certManager`). The alias keeps the release where the gateway's wiring created it before.
-    // The `kubernetes` Service's port and the API server's usual port behind it (kubeadm, kind, k3s).
-    this.apiServer = {
-      peers: (args.apiServerCidrs ?? ["0.0.0.0/0"]).map((cidr) => ({ ipBlock: { cidr } })),
-      ports: [443, 6443],
-    };
     const certManager = new CertManager(
       `${name}-cert-manager`,
       {

@@ -122,6 +122,11 @@ export interface ModelServerValuesInput {
   readonly forcePathStyle: boolean;
   /** Egress rules to the object store (`substrate.egressTargets.objectStore`). @default [] (DNS only) */
   readonly objectStoreEgress?: readonly EgressRule[];
+  /**
+   * Whether the chart renders its own NetworkPolicy. Off where the namespace's policies are the
+   * kit's (`Serving`): the chart's admits whole namespaces and would widen them. @default true
+   */
+  readonly networkPolicy?: boolean;
   /** Object-store environment from `substrate.bindWorkload`. */
   readonly env: readonly Record<string, unknown>[];
   /** The object store's private CA from `substrate.bindWorkload` (`caBundle`). @default none (public CAs) */
@@ -244,7 +249,7 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
     // ServiceMonitor is for teams using the chart standalone (Argo CD, Flux).
     serviceMonitor: { enabled: false, interval: "15s", labels: { ...(input.serviceMonitorLabels ?? {}) } },
     networkPolicy: {
-      enabled: true,
+      enabled: input.networkPolicy ?? true,
       allowedNamespaces: [
         PLATFORM_NAMESPACES.gateway,
         PLATFORM_NAMESPACES.policy,
@@ -276,6 +281,11 @@ export interface ModelServerArgs {
   };
   /** Labels the Prometheus of the monitoring stack selects ServiceMonitors by. @default {} */
   readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
+  /**
+   * Whether the chart's own NetworkPolicy is rendered; `Serving` turns it off because its
+   * namespace-wide policies (`servingNetworkPolicies`) take over. @default true
+   */
+  readonly networkPolicy?: boolean;
 }
 
 export class ModelServer extends pulumi.ComponentResource {
@@ -324,6 +334,7 @@ export class ModelServer extends pulumi.ComponentResource {
           registryMirrors,
           objectStoreEgress,
           serviceMonitorLabels: args.serviceMonitorLabels,
+          networkPolicy: args.networkPolicy,
         }),
       );
     const gpus = gpusOf(args.model);

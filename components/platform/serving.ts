@@ -7,7 +7,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { modelServerUrl } from "../lib/endpoints";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import type { Substrate } from "../substrate";
+import { dnsEgressRule } from "../lib/network-policy";
+import type { EgressRule, Substrate } from "../substrate";
 import { GpuEnablement } from "./gpu";
 import { Keda } from "./keda";
 import { autoscales } from "../lib/scheduling";
@@ -34,6 +35,72 @@ export interface ServingArgs {
   readonly kedaReplicas?: number;
   /** Labels the monitoring stack's Prometheus selects ServiceMonitors by. @default {} */
   readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
+}
+
+/** The model servers' container port: the OpenAI API and `/metrics` (the chart's `http` port). */
+export const MODEL_SERVER_PORT = 8000;
+
+/** The pods of every model server (the chart's selector labels, less the model's instance). */
+export const MODEL_SERVER_PODS: Readonly<Record<string, string>> = {
+  "app.kubernetes.io/name": "model-server",
+};
+
+type ServingPolicy = {
+  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  spec: k8s.types.input.networking.v1.NetworkPolicySpec;
+};
+
+/**
+ * The NetworkPolicies of the serving namespace: default-deny both ways; every pod resolves names
+ * and reaches the object store the weights come from (`objectStore`, the substrate's egress
+ * targets) and nothing else, because model servers parse untrusted prompts; the model servers
+ * take calls from the gateway and OPA (guard calls) and scrapes from monitoring, on their port.
+ */
+export function servingNetworkPolicies(objectStore: readonly EgressRule[]): ServingPolicy[] {
+  const ns = PLATFORM_NAMESPACES.serving;
+  const nsSel = (name: string) => ({ matchLabels: { "kubernetes.io/metadata.name": name } });
+  const port = [{ protocol: "TCP", port: MODEL_SERVER_PORT }];
+  const policy = (name: string, spec: ServingPolicy["spec"]): ServingPolicy => ({
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { "app.kubernetes.io/part-of": "sovereign", "app.kubernetes.io/name": "network-policy" },
+    },
+    spec,
+  });
+  return [
+    policy("default-deny", { podSelector: {}, policyTypes: ["Ingress", "Egress"] }),
+    policy("allow-dns", { podSelector: {}, policyTypes: ["Egress"], egress: [dnsEgressRule()] }),
+    policy("allow-object-store", {
+      podSelector: {},
+      policyTypes: ["Egress"],
+      egress: objectStore.map((r) => ({ to: [...r.to], ports: r.ports.map((p) => ({ ...p })) })),
+    }),
+    policy("allow-clients", {
+      podSelector: { matchLabels: { ...MODEL_SERVER_PODS } },
+      policyTypes: ["Ingress"],
+      ingress: [
+        {
+          from: [
+            {
+              namespaceSelector: nsSel(PLATFORM_NAMESPACES.gateway),
+              podSelector: { matchLabels: { "app.kubernetes.io/name": "gateway" } },
+            },
+            {
+              namespaceSelector: nsSel(PLATFORM_NAMESPACES.policy),
+              podSelector: { matchLabels: { "app.kubernetes.io/name": "opa" } },
+            },
+          ],
+          ports: port,
+        },
+      ],
+    }),
+    policy("allow-metrics", {
+      podSelector: { matchLabels: { ...MODEL_SERVER_PODS } },
+      policyTypes: ["Ingress"],
+      ingress: [{ from: [{ namespaceSelector: nsSel(PLATFORM_NAMESPACES.monitoring) }], ports: port }],
+    }),
+  ];
 }
 
 /** What the serving area creates for a set of models and GPU pools. */
@@ -71,6 +138,17 @@ export class Serving extends pulumi.ComponentResource {
     );
     this.namespace = ns.metadata.name;
     const deps: pulumi.Resource[] = [ns];
+    // Names are fixed; only the object store's peers are an output of the substrate.
+    const policies = args.substrate.egressTargets.objectStore.apply(servingNetworkPolicies);
+    for (const [i, np] of servingNetworkPolicies([]).entries()) {
+      deps.push(
+        new k8s.networking.v1.NetworkPolicy(
+          `${name}-np-${np.metadata.name}`,
+          { metadata: np.metadata, spec: policies.apply((ps) => ps[i].spec) },
+          { parent: this, dependsOn: [ns] },
+        ),
+      );
+    }
     if (plan.gpu) {
       deps.push(
         new GpuEnablement(
@@ -111,6 +189,8 @@ export class Serving extends pulumi.ComponentResource {
           weightLoading: args.weightLoading,
           images: args.images,
           serviceMonitorLabels: args.serviceMonitorLabels,
+          // The namespace's policies above take over from the chart's (which admits whole namespaces).
+          networkPolicy: false,
         },
         { parent: this, dependsOn: deps },
       );

@@ -4,6 +4,7 @@ import { identityActions } from "../../components/existing-cluster/credentials";
 import { bucketNames, gpuPlacements } from "../../components/existing-cluster/substrate";
 import { GPU_TAINT } from "../../components/lib/gpu-catalog";
 import { workloadScopes } from "../../components/lib/scopes";
+import { SCRAPE_TARGETS } from "../../components/lib/metrics";
 import { renderTrainingJob } from "../../components/platform/training-jobs";
 import { CHARTS } from "../../components/lib/versions";
 import { existingClusterSubstrate, existingClusterSubstrateArgs } from "../../stacks/wiring/existing-cluster";
@@ -88,7 +89,7 @@ describe("the existing-cluster substrate for the local stack", () => {
     expect(p.deleteUnreachable).toBe("true");
   });
 
-  it("GIVEN the data namespace THEN only S3 over HTTPS and Postgres are reachable from other namespaces, and the operator reaches its instances", () => {
+  it("GIVEN the data namespace THEN only S3 over HTTPS and Postgres are reachable from other namespaces, and the operator reaches its instances' status port and Postgres", () => {
     const all = b.recorder
       .ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy")
       .map((r) => unwrapSecrets(r.inputs) as any);
@@ -99,7 +100,7 @@ describe("the existing-cluster substrate for the local stack", () => {
     ]);
     const pols = all.filter((p) => p.metadata.namespace === "sovereign-data");
     const byName = Object.fromEntries(pols.map((p) => [p.metadata.name, p.spec]));
-    expect(byName["default-deny-ingress"]).toEqual({ podSelector: {}, policyTypes: ["Ingress"] });
+    expect(byName["default-deny"]).toEqual({ podSelector: {}, policyTypes: ["Ingress", "Egress"] });
     // Rules that admit traffic from other namespaces, and on which ports.
     const crossNamespace = pols.flatMap((p) =>
       (p.spec.ingress ?? [])
@@ -109,9 +110,20 @@ describe("the existing-cluster substrate for the local stack", () => {
     crossNamespace.sort((x: any, y: any) => x.name.localeCompare(y.name));
     expect(crossNamespace).toEqual([
       {
+        name: "allow-cnpg-metrics",
+        from: [
+          { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "sovereign-monitoring" } } },
+        ],
+        // The instances' exporter (CloudNativePG's container port `metrics`).
+        ports: [{ protocol: "TCP", port: 9187 }],
+      },
+      {
         name: "allow-cnpg-operator",
         from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "cnpg-system" } } }],
-        ports: "all",
+        ports: [
+          { protocol: "TCP", port: 8000 },
+          { protocol: "TCP", port: 5432 },
+        ],
       },
       {
         name: "allow-s3-and-postgres-clients",
@@ -122,6 +134,9 @@ describe("the existing-cluster substrate for the local stack", () => {
         ],
       },
     ]);
+    // The pods the monitoring stack's PodMonitor scrapes, in the namespace it looks in.
+    expect(SCRAPE_TARGETS.cnpg.namespace).toBe("sovereign-data");
+    expect(byName["allow-cnpg-metrics"].podSelector).toEqual({ matchLabels: SCRAPE_TARGETS.cnpg.selector });
     expect(byName["allow-cnpg-operator"].podSelector).toEqual({
       matchExpressions: [{ key: "cnpg.io/cluster", operator: "Exists" }],
     });

@@ -49,15 +49,21 @@ const PROMETHEUS_METADATA_KEYS = [
 ];
 const runs: Record<string, ServingRun> = {};
 const rendered: Record<string, Record<string, K8sObject[]>> = {};
+/** The same values with the chart's own NetworkPolicy on, as the chart is used standalone. */
+const standalone: Record<string, Record<string, K8sObject[]>> = {};
 
 beforeAll(async () => {
   for (const stack of STACKS) {
     runs[stack] = await runServing(shippedConfig(stack), `serving-${stack}`);
     rendered[stack] = {};
+    standalone[stack] = {};
     for (const [model, values] of Object.entries(runs[stack].values)) {
       const r = helmTemplate(values);
       expect(r.status, r.output).toBe(0);
       rendered[stack][model] = r.objects;
+      const alone = helmTemplate({ ...values, networkPolicy: { ...values.networkPolicy, enabled: true } });
+      expect(alone.status, alone.output).toBe(0);
+      standalone[stack][model] = alone.objects;
     }
   }
 }, 120_000);
@@ -84,8 +90,8 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
   });
 
   it("WHEN rendered THEN every object validates against the pinned Kubernetes and CRD schemas", async () => {
-    for (const [model, objs] of Object.entries(rendered[stack])) {
-      expect(objs.length).toBeGreaterThanOrEqual(4);
+    for (const [model, objs] of [...Object.entries(rendered[stack]), ...Object.entries(standalone[stack])]) {
+      expect(objs.length).toBeGreaterThanOrEqual(3);
       for (const o of objs) {
         const r = await validateObject(o);
         if (o.kind === "ScaledObject") expect(r.status).toBe("unvalidated");
@@ -165,8 +171,37 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
     }
   });
 
-  it("THEN the PDB and the NetworkPolicy select the model's pods; only gateway, policy and monitoring get in", () => {
+  it("THEN the namespace's policies (the kit's) admit exactly the model servers' pods on their container port", () => {
+    const policies = runs[stack].recorder
+      .ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+      .map((r) => r.inputs)
+      .filter((p) => p.metadata.namespace === "sovereign-serving");
+    const ingress = policies.filter((p) => (p.spec.ingress ?? []).length > 0);
+    expect(ingress.map((p) => p.metadata.name).sort()).toEqual(["allow-clients", "allow-metrics"]);
     for (const objs of Object.values(rendered[stack])) {
+      // The chart's own policy admits whole namespaces: off, the namespace's policies take over.
+      expect(byKind(objs, "NetworkPolicy")).toHaveLength(0);
+      const dep = one(objs, "Deployment");
+      const pod = dep.spec.template;
+      const svc = one(objs, "Service");
+      // The port the Service sends to, as a container port number.
+      const served = pod.spec.containers
+        .flatMap((c: any) => c.ports ?? [])
+        .filter((p: any) =>
+          svc.spec.ports.some((sp: any) => sp.targetPort === p.name || sp.targetPort === p.containerPort),
+        )
+        .map((p: any) => ({ protocol: p.protocol ?? "TCP", port: p.containerPort }));
+      expect(served.length).toBeGreaterThan(0);
+      for (const np of ingress) {
+        for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels ?? {}))
+          expect(pod.metadata.labels[k], `${np.metadata.name} selects ${k}`).toBe(v);
+        for (const rule of np.spec.ingress) expect(rule.ports, np.metadata.name).toEqual(served);
+      }
+    }
+  });
+
+  it("THEN the PDB and the standalone chart's NetworkPolicy select the model's pods; only gateway, policy and monitoring get in", () => {
+    for (const objs of Object.values(standalone[stack])) {
       const dep = one(objs, "Deployment");
       const podLabels = dep.spec.template.metadata.labels;
       const pdb = one(objs, "PodDisruptionBudget");

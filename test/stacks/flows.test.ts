@@ -97,6 +97,39 @@ function gatewayFlows(
   ];
 }
 
+/**
+ * The serving namespace: model servers parse untrusted prompts, so every pod reaches DNS and the
+ * object store only; the gateway and OPA (guard calls) reach the model servers' port, monitoring scrapes it.
+ */
+function servingFlows(objectStore: readonly string[]): string[] {
+  const ms = "sovereign-serving ingress pods(app.kubernetes.io/name=model-server)";
+  return [
+    `sovereign-serving egress pods(*) to ${DNS}`,
+    ...objectStore.map((to) => `sovereign-serving egress pods(*) to ${to}`),
+    `${ms} from ns(kubernetes.io/metadata.name=sovereign-gateway)/pods(app.kubernetes.io/name=gateway) on TCP/8000`,
+    `${ms} from ns(kubernetes.io/metadata.name=sovereign-policy)/pods(app.kubernetes.io/name=opa) on TCP/8000`,
+    `${ms} from ns(kubernetes.io/metadata.name=sovereign-monitoring) on TCP/8000`,
+  ];
+}
+
+/**
+ * The in-cluster data namespace: S3 over HTTPS and Postgres from any namespace, the operator to
+ * its instances' status port and Postgres, monitoring to their exporter; out to DNS, itself, and (CloudNativePG's pods only)
+ * the API server.
+ */
+function dataFlows(apiServer: readonly string[]): string[] {
+  const cnpg = "pods(cnpg.io/cluster Exists )";
+  return [
+    `sovereign-data egress pods(*) to ${DNS}`,
+    `sovereign-data egress pods(*) to ns(same)/pods(*) on any port`,
+    ...apiServer.map((p) => `sovereign-data egress ${cnpg} to ${p}`),
+    `sovereign-data ingress pods(*) from ns(*) on TCP/8443,TCP/5432`,
+    `sovereign-data ingress pods(*) from ns(same)/pods(*) on any port`,
+    `sovereign-data ingress ${cnpg} from ns(kubernetes.io/metadata.name=cnpg-system) on TCP/8000,TCP/5432`,
+    `sovereign-data ingress pods(cnpg.io/podRole=instance) from ns(kubernetes.io/metadata.name=sovereign-monitoring) on TCP/9187`,
+  ];
+}
+
 const POLICY_FLOWS = [
   `sovereign-policy egress ${OPA} to ${DNS}`,
   `sovereign-policy egress ${OPA} to ns(kubernetes.io/metadata.name=sovereign-serving) on TCP/8000`,
@@ -110,19 +143,16 @@ const POLICY_FLOWS = [
  * - `keda`, `kueue-system`: their pinned charts cannot be rendered offline here, so the webhook,
  *   aggregated-API and metrics ports a policy would admit cannot be checked against the chart
  *   (Gatekeeper's and cert-manager's are, in chart-flows.test.ts).
- * - `sovereign-serving`: the model servers' policies (ingress from the gateway, OPA and
- *   monitoring; egress DNS and the object store) are rendered inside the model-server chart's
- *   release, which this enumeration does not render yet; a namespace-wide default-deny would
- *   hide them from the table.
  * - `sovereign-monitoring`: Prometheus reaches every scrape target and the API server, Grafana
  *   the identity provider, Alertmanager the receivers; not enumerated yet.
  * - `sovereign-gpu`: the GPU operator's pieces (device plugin, DCGM exporter) have no policy yet.
- * - `sovereign-data`, `cnpg-system` (existing cluster): ingress-only policies today; the
- *   in-cluster TLS work changes these namespaces' flows.
+ * - `cnpg-system` (existing cluster): the pinned CloudNativePG chart cannot be rendered offline
+ *   here, so the operator's webhook and metrics ports and its pods' labels cannot be checked
+ *   against the chart (the operator's own manifests use 9443 for the webhook).
  */
 const NOT_YET_DEFAULT_DENIED: Record<string, string[]> = {
-  aws: ["keda", "kueue-system", "sovereign-gpu", "sovereign-monitoring", "sovereign-serving"],
-  "existing-cluster": ["cnpg-system", "sovereign-data", "sovereign-monitoring", "sovereign-serving"],
+  aws: ["keda", "kueue-system", "sovereign-gpu", "sovereign-monitoring"],
+  "existing-cluster": ["cnpg-system", "sovereign-monitoring"],
 };
 
 function expectedFlows(stack: string): string[] {
@@ -149,6 +179,7 @@ function expectedFlows(stack: string): string[] {
         objectStore,
         api.map((c) => `${c} on TCP/443`),
       ),
+      ...servingFlows(objectStore),
       `sovereign-substrate egress pods(*) to ${DNS}`,
       ...db.map((c) => `sovereign-substrate egress pods(*) to ip:${c} on TCP/5432`),
       ...config.teams.flatMap((t) => teamFlows(`team-${t.name}`, objectStore)),
@@ -168,6 +199,8 @@ function expectedFlows(stack: string): string[] {
       ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8443"],
       ["ip:0.0.0.0/0 on TCP/443,TCP/6443"],
     ),
+    ...servingFlows(["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8443"]),
+    ...dataFlows(["ip:0.0.0.0/0 on TCP/443,TCP/6443"]),
     ...config.teams.flatMap((t) =>
       teamFlows(`team-${t.name}`, ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/8443"]),
     ),
