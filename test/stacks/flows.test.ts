@@ -39,6 +39,8 @@ function flywheelFlows(ns: string, guardModel: string): string[] {
     `${ns} egress ${pods} to ns(kubernetes.io/metadata.name=sovereign-policy) on TCP/8181`,
     `${ns} egress ${pods} to ns(kubernetes.io/metadata.name=sovereign-serving)/${guard} on TCP/8000`,
     `sovereign-policy ingress ${OPA} from ns(kubernetes.io/metadata.name=${ns})/${pods} on TCP/8181`,
+    // The guard model screens the eval's safety-set answers: its namespace admits the team's flywheel pods.
+    `sovereign-serving ingress ${guard} from ns(kubernetes.io/metadata.name=${ns})/${pods} on TCP/8000`,
   ];
 }
 
