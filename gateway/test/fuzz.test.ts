@@ -124,10 +124,8 @@ describe("GIVEN random and mutated OpenAI requests against a running gateway", (
           } else ok.push({ id: r.headers.get("x-request-id")!, endpoint: s.endpoint });
         }),
       );
-      const t0 = Date.now();
+      // Still alive after the batch (no timing here: speed lives in the benches).
       const h = await fetch(`${url}/healthz`);
-      // A liveness bound on a shared CI machine (the issue's target is 100 ms on a quiet one).
-      expect(Date.now() - t0, `seed ${seed}`).toBeLessThan(1000);
       expect(h.status, `seed ${seed}`).toBe(200);
       const ids = ok.map((x) => x.id);
       const rows = await world.until(async () => {
