@@ -162,6 +162,45 @@ describe("GIVEN the capture plan", () => {
   });
 });
 
+/**
+ * A model server (`handler`) behind a minimal server that runs only the proxy stage on one
+ * streamed chat ("hi"); `close` stops both and the upstream pool.
+ */
+async function proxiedStream(
+  handler: http.RequestListener,
+  opts: { collect?: boolean; beforeEnd?: () => void; onDone?: (c: RequestContext) => void } = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const agents = new UpstreamAgents();
+  const upstream = http.createServer(handler);
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+  const upUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const front = http.createServer((req, res) => {
+    const c = ctx();
+    c.model = "chat";
+    void proxy({ agents, metrics: createMetrics(), upstreamTimeoutMs: 5000 }, c, {
+      req,
+      res,
+      target: `${upUrl}/v1/chat/completions`,
+      body: buf({ model: "chat", messages: [{ role: "user", content: "hi" }], stream: true }),
+      stream: true,
+      clientWantsUsage: false,
+      collect: opts.collect ?? false,
+      ...(opts.beforeEnd ? { beforeEnd: opts.beforeEnd } : {}),
+    }).then(() => opts.onDone?.(c));
+  });
+  await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
+    close: async () => {
+      agents.destroy();
+      front.closeAllConnections();
+      upstream.closeAllConnections();
+      await new Promise<void>((r) => front.close(() => r()));
+      await new Promise<void>((r) => upstream.close(() => r()));
+    },
+  };
+}
+
 describe("GIVEN the proxy stage against an upstream", () => {
   const up = new FakeUpstream();
   const agents = new UpstreamAgents();
@@ -237,56 +276,38 @@ describe("GIVEN a model server that streams in awkward pieces", () => {
   const bytes = Buffer.from(events.join("") + usage + done);
   const emoji = bytes.indexOf(Buffer.from("\u{1F600}"));
   const cuts = [10, emoji + 2, bytes.indexOf(Buffer.from(usage))];
-  const agents = new UpstreamAgents();
-  let upstream: http.Server;
-  let front: http.Server;
+  let stream: Awaited<ReturnType<typeof proxiedStream>>;
   let frontUrl = "";
   let last: RequestContext | undefined;
   let ended = false;
   beforeAll(async () => {
-    upstream = http.createServer((req, res) => {
-      req.resume();
-      req.on("end", () => {
-        res.writeHead(200, { "content-type": "text/event-stream" });
-        let at = 0;
-        const next = (i: number) => {
-          const to = i < cuts.length ? cuts[i] : bytes.length;
-          res.write(bytes.subarray(at, to));
-          at = to;
-          if (to === bytes.length) res.end();
-          else setTimeout(() => next(i + 1), 20);
-        };
-        next(0);
-      });
-    });
-    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-    const upUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    front = http.createServer((req, res) => {
-      const c = ctx();
-      c.model = "chat";
-      void proxy({ agents, metrics: createMetrics(), upstreamTimeoutMs: 5000 }, c, {
-        req,
-        res,
-        target: `${upUrl}/v1/chat/completions`,
-        body: buf({ model: "chat", messages: [{ role: "user", content: "hi" }], stream: true }),
-        stream: true,
-        clientWantsUsage: false,
+    stream = await proxiedStream(
+      (req, res) => {
+        req.resume();
+        req.on("end", () => {
+          res.writeHead(200, { "content-type": "text/event-stream" });
+          let at = 0;
+          const next = (i: number) => {
+            const to = i < cuts.length ? cuts[i] : bytes.length;
+            res.write(bytes.subarray(at, to));
+            at = to;
+            if (to === bytes.length) res.end();
+            else setTimeout(() => next(i + 1), 20);
+          };
+          next(0);
+        });
+      },
+      {
         collect: true,
         beforeEnd: () => {
           ended = true;
         },
-      }).then(() => (last = c));
-    });
-    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
-    frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+        onDone: (c) => (last = c),
+      },
+    );
+    frontUrl = stream.url;
   });
-  afterAll(async () => {
-    agents.destroy();
-    front.closeAllConnections();
-    upstream.closeAllConnections();
-    await new Promise<void>((r) => front.close(() => r()));
-    await new Promise<void>((r) => upstream.close(() => r()));
-  });
+  afterAll(() => stream.close());
 
   it("WHEN it is relayed THEN the client gets the exact bytes of every event but the usage chunk, [DONE] last, and usage is counted", async () => {
     const r = await fetch(frontUrl);
@@ -300,13 +321,11 @@ describe("GIVEN a model server that streams in awkward pieces", () => {
 });
 
 describe("GIVEN a model server that answers a stream's headers long before its first event", () => {
-  const agents = new UpstreamAgents();
-  let upstream: http.Server;
-  let front: http.Server;
+  let stream: Awaited<ReturnType<typeof proxiedStream>>;
   let frontUrl = "";
   let release = () => {};
   beforeAll(async () => {
-    upstream = http.createServer((req, res) => {
+    stream = await proxiedStream((req, res) => {
       req.resume();
       req.on("end", () => {
         res.writeHead(200, { "content-type": "text/event-stream" });
@@ -316,31 +335,9 @@ describe("GIVEN a model server that answers a stream's headers long before its f
           res.end('data: {"choices":[{"index":0,"delta":{"content":"late"}}]}\n\ndata: [DONE]\n\n');
       });
     });
-    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-    const upUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    front = http.createServer((req, res) => {
-      const c = ctx();
-      c.model = "chat";
-      void proxy({ agents, metrics: createMetrics(), upstreamTimeoutMs: 5000 }, c, {
-        req,
-        res,
-        target: `${upUrl}/v1/chat/completions`,
-        body: buf({ model: "chat", messages: [{ role: "user", content: "hi" }], stream: true }),
-        stream: true,
-        clientWantsUsage: false,
-        collect: false,
-      });
-    });
-    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
-    frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+    frontUrl = stream.url;
   });
-  afterAll(async () => {
-    agents.destroy();
-    front.closeAllConnections();
-    upstream.closeAllConnections();
-    await new Promise<void>((r) => front.close(() => r()));
-    await new Promise<void>((r) => upstream.close(() => r()));
-  });
+  afterAll(() => stream.close());
 
   it("WHEN the gateway relays it THEN the client has the status and headers before the first event exists", async () => {
     const r = await fetch(frontUrl); // resolves on the response headers
@@ -354,47 +351,25 @@ describe("GIVEN a model server that answers a stream's headers long before its f
 });
 
 describe("GIVEN a model server that sends an event after [DONE]", () => {
-  const agents = new UpstreamAgents();
   const a = 'data: {"choices":[{"index":0,"delta":{"content":"A"}}]}\n\n';
   const b = 'data: {"choices":[{"index":0,"delta":{"content":"B"}}]}\n\n';
-  let upstream: http.Server;
-  let front: http.Server;
+  let stream: Awaited<ReturnType<typeof proxiedStream>>;
   let frontUrl = "";
   beforeAll(async () => {
-    upstream = http.createServer((req, res) => {
-      req.resume();
-      req.on("end", () => {
-        res.writeHead(200, { "content-type": "text/event-stream" });
-        res.write(a + "data: [DONE]\n\n");
-        setTimeout(() => res.end(b), 30);
-      });
-    });
-    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-    const upUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    front = http.createServer((req, res) => {
-      const c = ctx();
-      c.model = "chat";
-      void proxy({ agents, metrics: createMetrics(), upstreamTimeoutMs: 5000 }, c, {
-        req,
-        res,
-        target: `${upUrl}/v1/chat/completions`,
-        body: buf({ model: "chat", messages: [{ role: "user", content: "hi" }], stream: true }),
-        stream: true,
-        clientWantsUsage: false,
-        collect: false,
-        beforeEnd: () => undefined,
-      });
-    });
-    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
-    frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+    stream = await proxiedStream(
+      (req, res) => {
+        req.resume();
+        req.on("end", () => {
+          res.writeHead(200, { "content-type": "text/event-stream" });
+          res.write(a + "data: [DONE]\n\n");
+          setTimeout(() => res.end(b), 30);
+        });
+      },
+      { beforeEnd: () => undefined },
+    );
+    frontUrl = stream.url;
   });
-  afterAll(async () => {
-    agents.destroy();
-    front.closeAllConnections();
-    upstream.closeAllConnections();
-    await new Promise<void>((r) => front.close(() => r()));
-    await new Promise<void>((r) => upstream.close(() => r()));
-  });
+  afterAll(() => stream.close());
 
   it("WHEN it is relayed THEN the events keep their order and [DONE] still comes last", async () => {
     expect(await (await fetch(frontUrl)).text()).toBe(a + b + "data: [DONE]\n\n");
