@@ -1,7 +1,8 @@
 /**
  * A minimal S3 client: `PUT` object with AWS Signature Version 4, plus credentials from the
  * environment (static keys, as the in-cluster object store hands out) or from the container
- * credentials endpoint (EKS Pod Identity). No SDK: the gateway writes one kind of object.
+ * credentials endpoint (EKS Pod Identity). No SDK: the gateway writes one kind of object; the
+ * flywheel controller (flywheel/controller-cli.ts `from-store`) lists and reads run records.
  */
 import { createHash, createHmac } from "node:crypto";
 import * as fs from "node:fs";
@@ -202,8 +203,84 @@ export class S3Client {
     });
   }
 
+  /** Sends a signed request without a body; resolves with the status and the whole answer. */
+  private async send(method: "GET" | "HEAD", url: URL): Promise<{ status: number; body: Buffer }> {
+    const headers = signV4({
+      method,
+      url,
+      headers: {},
+      payloadHash: sha256hex(""),
+      region: this.o.region,
+      service: "s3",
+      credentials: await this.o.credentials(),
+      amzDate: amzDate(new Date()),
+    });
+    const mod = url.protocol === "https:" ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(
+        url,
+        {
+          method,
+          headers,
+          agent: url.protocol === "https:" ? this.httpsAgent : this.httpAgent,
+          timeout: this.o.timeoutMs ?? 10_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          res.on("error", reject);
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error(`S3 ${method} timed out`)));
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
+  /** An object's bytes, or undefined when there is none (404). */
+  async getObject(key: string): Promise<Buffer | undefined> {
+    const r = await this.send("GET", this.objectUrl(key));
+    if (r.status === 404) return undefined;
+    if (r.status < 200 || r.status >= 300)
+      throw new Error(`S3 GET ${key} answered ${r.status}: ${r.body.toString("utf8").slice(0, 200)}`);
+    return r.body;
+  }
+
+  /** Every key under `prefix` (ListObjectsV2, following continuation tokens). */
+  async listKeys(prefix: string): Promise<string[]> {
+    const base = this.objectUrl("");
+    const keys: string[] = [];
+    let token: string | undefined;
+    for (;;) {
+      const q = [
+        ...(token ? [`continuation-token=${uriEncode(token, false)}`] : []),
+        "list-type=2",
+        `prefix=${uriEncode(prefix, false)}`,
+      ].join("&");
+      // The bucket's URL, path-style `/<bucket>` or the virtual host's `/`.
+      const url = new URL(`${base.protocol}//${base.host}${base.pathname.replace(/\/$/, "")}?${q}`);
+      const r = await this.send("GET", url);
+      const text = r.body.toString("utf8");
+      if (r.status !== 200) throw new Error(`S3 list ${prefix} answered ${r.status}: ${text.slice(0, 200)}`);
+      for (const m of text.matchAll(/<Key>([^<]*)<\/Key>/g)) keys.push(xmlText(m[1]));
+      const next = /<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(text);
+      if (!/<IsTruncated>true<\/IsTruncated>/.test(text) || !next) return keys;
+      token = xmlText(next[1]);
+    }
+  }
+
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+/** The text of an XML element (the five predefined entities and numeric references). */
+function xmlText(s: string): string {
+  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);/g, (_, e: string) =>
+    e[0] === "#"
+      ? String.fromCodePoint(e[1] === "x" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10))
+      : ({ amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" } as Record<string, string>)[e],
+  );
 }

@@ -15,7 +15,10 @@ CANDIDATES_URI/<dataset version>/run.json.
 Register and canary are the controller's (gateway/src/flywheel/controller-cli.ts: PostgreSQL,
 the model servers' LoRA endpoints, the gateway's per-version audit rows), a separate program
 named by FLYWHEEL_CONTROLLER (a command line); the run record goes to it on stdin. Without
-FLYWHEEL_CONTROLLER the run ends at `candidate` (exit 0), as before the controller existed.
+FLYWHEEL_CONTROLLER the run ends at `candidate` (exit 0) with run.json written: in a deployed
+stack the team's controller CronJob (`controller-cli from-store`) registers and canaries it, and
+the promoted version to evaluate against comes from FLYWHEEL_INCUMBENT_FILE, which the chain's
+init container writes with `controller-cli incumbent` before the GPU work starts.
 
 `run_chain` is pure orchestration over injected stages, so its transitions are tested without
 a model; `real_stages` runs the kit's own jobs (sovereign_train.cli lora|quantize|eval) in-process.
@@ -164,6 +167,9 @@ def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Clie
         raise BadInput(f"expected --gate-thresholds to be JSON, found {args.gate_thresholds!r} ({e})")
     state: dict[str, Any] = {}
     controller = shlex.split(env.get("FLYWHEEL_CONTROLLER") or "")
+    # In a deployed stack the chain's init container wrote the promoted version here
+    # (`controller-cli incumbent ADAPTER > $FLYWHEEL_INCUMBENT_FILE`); it wins over the controller.
+    incumbent_file = env.get("FLYWHEEL_INCUMBENT_FILE") or ""
     team = env.get("SOVEREIGN_TEAM") or ""
     meta = {
         "team": team,
@@ -244,7 +250,9 @@ def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Clie
         return {"uri": out}
 
     def incumbent() -> dict[str, Any]:
-        if controller:
+        if incumbent_file:
+            inc = read_incumbent_file(incumbent_file)
+        elif controller:
             _, inc = control(["incumbent", args.adapter], None)
         else:
             inc = {"version": None, "uri": env.get("INCUMBENT_MODEL_URI") or None}
@@ -296,6 +304,29 @@ def real_stages(args: argparse.Namespace, env: Mapping[str, str], client: S3Clie
     )
 
 
+def read_incumbent_file(path: str) -> dict[str, Any]:
+    """The promoted version the controller's `incumbent` command wrote ({"version", "uri"}, both
+    null before a first promotion). Read before any GPU work; a missing or malformed file is bad
+    input, named, never a silent comparison with the base model."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    except OSError as e:
+        raise BadInput(f"FLYWHEEL_INCUMBENT_FILE: cannot read {path} ({e.strerror})")
+    try:
+        inc = json.loads(lines[-1]) if lines else None
+    except ValueError as e:
+        raise BadInput(f"FLYWHEEL_INCUMBENT_FILE: expected the controller's JSON in {path}, found {lines[-1][:200]!r} ({e})")
+    if not isinstance(inc, dict) or set(inc) != {"version", "uri"}:
+        raise BadInput(f'FLYWHEEL_INCUMBENT_FILE: expected {{"version", "uri"}} in {path}, found {inc!r}'[:500])
+    version, uri = inc["version"], inc["uri"]
+    if (version is None) != (uri is None) or not all(v is None or isinstance(v, str) and v for v in (version, uri)):
+        raise BadInput(f"FLYWHEEL_INCUMBENT_FILE: expected version and uri both strings or both null in {path}, found {inc!r}")
+    if uri is not None and not uri.startswith("s3://"):
+        raise BadInput(f"FLYWHEEL_INCUMBENT_FILE: expected uri to be an s3:// URI in {path}, found {uri!r}")
+    return {"version": version, "uri": uri}
+
+
 def content_sha256(client: S3Client, uri: str) -> str:
     """The content hash of the objects under a prefix: SHA-256 over "<key> <sha256>\\n" sorted by key."""
     from .s3 import list_keys, parse_s3_uri
@@ -332,4 +363,13 @@ def write_record(record: Mapping[str, Any], env: Mapping[str, str], client: S3Cl
     return str(uri)
 
 
-__all__ = ["TRANSITION", "Stages", "content_sha256", "exit_code", "real_stages", "run_chain", "write_record"]
+__all__ = [
+    "TRANSITION",
+    "Stages",
+    "content_sha256",
+    "exit_code",
+    "read_incumbent_file",
+    "real_stages",
+    "run_chain",
+    "write_record",
+]

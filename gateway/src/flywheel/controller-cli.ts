@@ -1,34 +1,56 @@
 /**
- * The flywheel controller's command line (controller.ts), what `sovereign-flywheel loop` runs
- * after its gate (FLYWHEEL_CONTROLLER, docs/flywheel.md). The loop's run record comes on stdin.
+ * The flywheel controller's command line (controller.ts). Two ways to run it (docs/flywheel.md):
+ * `sovereign-flywheel loop` runs it after its gate with the run record on stdin
+ * (FLYWHEEL_CONTROLLER); in a deployed stack the chain's init container runs `incumbent` and the
+ * team's controller CronJob runs `from-store`.
  *
  *   flywheel-controller incumbent ADAPTER
  *                                  prints the promoted version the candidate is compared with:
  *                                  {"version", "uri"} (both null: none yet, the base model)
  *   flywheel-controller register   registers dataset, candidate and gate report (and a passed
- *                                  candidate's `candidate` deployment row); prints {"registered"}
+ *                                  candidate's `candidate` deployment row); prints {"registered"}.
+ *                                  Idempotent: a registered version is left as it is
  *   flywheel-controller canary     loads the candidate into every replica, runs its canary to
  *                                  the end, unloads what no longer serves; prints the final state
+ *   flywheel-controller from-store ADAPTER
+ *                                  one CronJob run: lists CANDIDATES_URI/<version>/run.json,
+ *                                  registers the newest run newer than every registered version,
+ *                                  then moves the adapter's open canary ONE step (load and start,
+ *                                  one observation, or promote/roll back and unload); prints
+ *                                  {"registered", "skipped", "advanced"}
  *
  * Environment: the registry's PostgreSQL (the gateway's database) as libpq's PGHOST, PGPORT,
- * PGUSER, PGPASSWORD, PGDATABASE; for `canary`: FLYWHEEL_REPLICAS (comma-separated model-server
- * pod URLs), FLYWHEEL_LORA_ROOT (the adapters' directory on each replica: lora_path is
+ * PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE (disable, require, verify-full) and PGSSLROOTCERT,
+ * or GATEWAY_PG_AUTH=rds-iam (a fresh IAM token per connection, AWS_REGION, no PGPASSWORD), as
+ * the gateway reads them; for `canary` and `from-store`: the replicas, FLYWHEEL_REPLICAS
+ * (comma-separated model-server pod URLs) or FLYWHEEL_MODEL_SERVICE (the base model's in-cluster
+ * Service URL: its ready replicas from its EndpointSlices, with the pod's ServiceAccount token),
+ * FLYWHEEL_LORA_ROOT (the adapters' directory on each replica: lora_path is
  * <root>/<adapter>/<version>), FLYWHEEL_CANARY (JSON: the team's flywheel.canary block),
  * FLYWHEEL_CANARY_EVERY_MS (default 10000), FLYWHEEL_CANARY_LAG_MS (default 5000),
- * FLYWHEEL_UNLOAD_GRACE_MS (default 20000: twice the gateway's registry sync).
+ * FLYWHEEL_UNLOAD_GRACE_MS (default 20000: twice the gateway's registry sync); for `from-store`:
+ * CANDIDATES_URI, AWS_ENDPOINT_URL_S3, AWS_REGION, S3_FORCE_PATH_STYLE and the object store's
+ * credentials (static keys or Pod Identity).
  *
- * Exit: 0 registered / promoted, 1 rolled back, 2 bad input (named), 3 another failure.
+ * Exit: 0 registered / promoted / stepped, 1 rolled back, 2 bad input (named), 3 another failure.
  */
 import { Pool } from "pg";
+import type { PostgresConfig } from "../config";
+import { poolPassword, postgresTls } from "../db";
+import { inClusterApi, listReplicas, serviceOf } from "../routing/discovery";
+import { credentialsProvider, S3Client } from "../s3";
 import {
+  advanceCanary,
+  openVersion,
   parseLimits,
   parseRunRecord,
   promotedVersion,
   registerRun,
   runCanary,
   ControllerError,
+  type CanaryOptions,
 } from "./controller";
-import { migrateFlywheel } from "./registry";
+import { FLYWHEEL_MIGRATIONS, migrateFlywheel } from "./registry";
 
 function env(e: NodeJS.ProcessEnv, name: string): string {
   const v = e[name];
@@ -59,6 +81,239 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/**
+ * The registry's pool from libpq's variables, with the gateway's TLS (verify-full against
+ * PGSSLROOTCERT) and, with GATEWAY_PG_AUTH=rds-iam, a fresh IAM token per connection.
+ */
+export function registryPool(e: NodeJS.ProcessEnv, max: number): Pool {
+  const sslMode = e.PGSSLMODE || "disable";
+  if (!["disable", "require", "verify-full"].includes(sslMode))
+    throw new ControllerError(
+      `expected PGSSLMODE to be disable, require or verify-full, found ${JSON.stringify(sslMode)}`,
+    );
+  const auth = e.GATEWAY_PG_AUTH || "password";
+  if (auth !== "password" && auth !== "rds-iam")
+    throw new ControllerError(
+      `expected GATEWAY_PG_AUTH to be password or rds-iam, found ${JSON.stringify(auth)}`,
+    );
+  if (auth === "rds-iam" && (sslMode !== "verify-full" || !e.AWS_REGION))
+    throw new ControllerError("expected PGSSLMODE=verify-full and AWS_REGION with GATEWAY_PG_AUTH=rds-iam");
+  const port = Number(e.PGPORT || 5432);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new ControllerError(`expected PGPORT to be a port number, found ${JSON.stringify(e.PGPORT)}`);
+  const cfg: PostgresConfig = {
+    host: e.PGHOST || "127.0.0.1",
+    port,
+    database: e.PGDATABASE || "gateway",
+    user: e.PGUSER || "flywheel",
+    ...(e.PGPASSWORD ? { password: e.PGPASSWORD } : {}),
+    auth,
+    ...(e.AWS_REGION ? { region: e.AWS_REGION } : {}),
+    sslMode: sslMode as PostgresConfig["sslMode"],
+    ...(e.PGSSLROOTCERT ? { rootCertFile: e.PGSSLROOTCERT } : {}),
+    poolSize: max,
+  };
+  return new Pool({
+    host: cfg.host,
+    port: cfg.port,
+    database: cfg.database,
+    user: cfg.user,
+    password: poolPassword(cfg, e),
+    ssl: postgresTls(cfg),
+    max,
+    connectionTimeoutMillis: 10_000,
+  });
+}
+
+/**
+ * The registry, migrated: the gateway migrates it at start-up (as the database's owner); the
+ * controller's `flywheel` role may not, so it only migrates where the registry is missing or
+ * behind (a test database the caller owns) and otherwise leaves the schema alone.
+ */
+async function registryReady(pool: Pool): Promise<void> {
+  const latest = Math.max(...FLYWHEEL_MIGRATIONS.map((m) => m.version));
+  try {
+    const r = await pool.query<{ v: number | null }>(
+      "SELECT max(version) AS v FROM flywheel.schema_migrations",
+    );
+    if ((r.rows[0]?.v ?? 0) >= latest) return;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== "42P01" && code !== "3F000") throw e;
+  }
+  try {
+    await migrateFlywheel(pool);
+  } catch (e) {
+    throw new Error(
+      `the flywheel registry is not migrated (the gateway migrates it at start-up), and this role cannot: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** The model server's replicas: FLYWHEEL_REPLICAS, else FLYWHEEL_MODEL_SERVICE's ready endpoints. */
+async function replicasOf(e: NodeJS.ProcessEnv): Promise<string[]> {
+  let replicas: string[];
+  if (e.FLYWHEEL_REPLICAS) {
+    replicas = e.FLYWHEEL_REPLICAS.split(",")
+      .map((s) => s.trim().replace(/\/$/, ""))
+      .filter(Boolean);
+  } else {
+    const url = env(e, "FLYWHEEL_MODEL_SERVICE");
+    const svc = serviceOf(url);
+    if (!svc)
+      throw new ControllerError(
+        `expected FLYWHEEL_MODEL_SERVICE to be an in-cluster Service URL (http://<service>.<namespace>.svc:<port>), found ${JSON.stringify(url)}`,
+      );
+    const api = inClusterApi(e);
+    if (!api)
+      throw new ControllerError(
+        "expected KUBERNETES_SERVICE_HOST (in-cluster discovery of FLYWHEEL_MODEL_SERVICE)",
+      );
+    replicas = await listReplicas(api, svc);
+    if (replicas.length === 0)
+      throw new Error(`no ready replica of ${url}: nothing to load the candidate into`);
+  }
+  for (const r of replicas)
+    if (!/^https?:\/\/[^/]+$/.test(r))
+      throw new ControllerError(
+        `expected FLYWHEEL_REPLICAS to be http(s) URLs without a path, found ${JSON.stringify(r)}`,
+      );
+  return replicas;
+}
+
+type Log = (msg: string, f: Record<string, unknown>) => void;
+const stderrLog: Log = (msg, f) => process.stderr.write(JSON.stringify({ msg, ...f }) + "\n");
+
+/** The canary's options for one version, from the environment. */
+async function canaryOptions(
+  e: NodeJS.ProcessEnv,
+  team: string,
+  adapter: string,
+  version: string,
+): Promise<CanaryOptions> {
+  const limits = parseLimits(json(env(e, "FLYWHEEL_CANARY"), "FLYWHEEL_CANARY"));
+  const root = env(e, "FLYWHEEL_LORA_ROOT").replace(/\/$/, "");
+  return {
+    team,
+    adapter,
+    version,
+    loraPath: `${root}/${adapter}/${version}`,
+    replicas: await replicasOf(e),
+    limits,
+    everyMs: ms(e, "FLYWHEEL_CANARY_EVERY_MS", 10_000),
+    lagMs: ms(e, "FLYWHEEL_CANARY_LAG_MS", 5_000),
+    unloadGraceMs: ms(e, "FLYWHEEL_UNLOAD_GRACE_MS", 20_000),
+    log: stderrLog,
+  };
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+function adapterArg(argv: readonly string[], command: string): string {
+  const adapter = argv[1];
+  if (!adapter || !NAME.test(adapter))
+    throw new ControllerError(
+      `expected an adapter name after ${command}, found ${JSON.stringify(adapter ?? null)}`,
+    );
+  return adapter;
+}
+
+/** The object store's client and the key prefix of CANDIDATES_URI (s3://bucket/prefix/). */
+function candidatesStore(e: NodeJS.ProcessEnv): { s3: S3Client; prefix: string; uri: string } {
+  const uri = env(e, "CANDIDATES_URI");
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.*)$/.exec(uri);
+  if (!m)
+    throw new ControllerError(
+      `expected CANDIDATES_URI to be s3://<bucket>/<prefix>/, found ${JSON.stringify(uri)}`,
+    );
+  const prefix = m[2] === "" || m[2].endsWith("/") ? m[2] : `${m[2]}/`;
+  const force = e.S3_FORCE_PATH_STYLE ?? "false";
+  if (force !== "true" && force !== "false")
+    throw new ControllerError(
+      `expected S3_FORCE_PATH_STYLE to be true or false, found ${JSON.stringify(force)}`,
+    );
+  const s3 = new S3Client({
+    endpoint: e.AWS_ENDPOINT_URL_S3 || `https://s3.${env(e, "AWS_REGION")}.amazonaws.com`,
+    region: env(e, "AWS_REGION"),
+    bucket: m[1],
+    forcePathStyle: force === "true",
+    credentials: credentialsProvider(e),
+  });
+  return { s3, prefix, uri: `s3://${m[1]}/${prefix}` };
+}
+
+/**
+ * One CronJob run: registers the newest run record in the store that is newer than every
+ * registered version of the adapter (versions are UTC timestamps first, so they sort by time;
+ * an older run that was never registered is superseded and skipped), then advances the open
+ * canary one step.
+ */
+async function fromStore(
+  pool: Pool,
+  e: NodeJS.ProcessEnv,
+  adapter: string,
+  log: Log,
+): Promise<{ registered: string | null; skipped: string[]; advanced: unknown; code: number }> {
+  const { s3, prefix, uri } = candidatesStore(e);
+  let registered: string | null = null;
+  const skipped: string[] = [];
+  try {
+    const runs = (await s3.listKeys(prefix))
+      .map((k) => k.slice(prefix.length))
+      .map((k) => /^([^/]+)\/run\.json$/.exec(k)?.[1])
+      .filter((v): v is string => v !== undefined && NAME.test(v))
+      .sort()
+      .reverse();
+    const known = (
+      await pool.query<{ id: string }>("SELECT id FROM flywheel.model_versions WHERE adapter = $1", [adapter])
+    ).rows.map((r) => r.id);
+    const newest = known.sort().at(-1);
+    for (const v of runs) {
+      if (known.includes(v) || (newest !== undefined && v < newest)) {
+        if (!known.includes(v)) skipped.push(`${v}: older than ${newest}`);
+        continue;
+      }
+      const body = await s3.getObject(`${prefix}${v}/run.json`);
+      if (!body) continue;
+      const raw = json(body.toString("utf8"), `${uri}${v}/run.json`) as {
+        outcome?: unknown;
+        adapter?: unknown;
+      };
+      if (raw.outcome !== "candidate" && raw.outcome !== "rejected") {
+        skipped.push(`${v}: outcome ${JSON.stringify(raw.outcome ?? null)}`);
+        continue;
+      }
+      let run;
+      try {
+        run = parseRunRecord(raw);
+      } catch (err) {
+        throw new ControllerError(`${uri}${v}/run.json: ${(err as Error).message}`);
+      }
+      if (run.adapter !== adapter || run.candidate.version !== v)
+        throw new ControllerError(
+          `${uri}${v}/run.json: expected adapter ${adapter} and candidate version ${v}, found ${run.adapter} and ${run.candidate.version}`,
+        );
+      if (await registerRun(pool, run, (raw as { gate: unknown }).gate)) registered = v;
+      log("run registered", { version: v, passed: run.gate.passed });
+      break;
+    }
+  } finally {
+    s3.close();
+  }
+  const open = await openVersion(pool, adapter);
+  if (!open) return { registered, skipped, advanced: null, code: 0 };
+  const team = (
+    await pool.query<{ team: string }>("SELECT team FROM flywheel.model_versions WHERE id = $1", [open])
+  ).rows[0].team;
+  const step = await advanceCanary(pool, await canaryOptions(e, team, adapter, open));
+  return {
+    registered,
+    skipped,
+    advanced: { version: open, ...step },
+    code: step.action === "rolled_back" ? 1 : 0,
+  };
+}
+
 export async function main(
   argv: readonly string[],
   e: NodeJS.ProcessEnv,
@@ -69,13 +324,9 @@ export async function main(
   let pool: Pool | undefined;
   try {
     if (command === "incumbent") {
-      const adapter = argv[1];
-      if (!adapter || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(adapter))
-        throw new ControllerError(
-          `expected an adapter name after incumbent, found ${JSON.stringify(adapter ?? null)}`,
-        );
-      pool = new Pool({ max: 1 });
-      await migrateFlywheel(pool);
+      const adapter = adapterArg(argv, command);
+      pool = registryPool(e, 1);
+      await registryReady(pool);
       const version = (await promotedVersion(pool, adapter)) ?? null;
       const uri = version
         ? (
@@ -87,46 +338,32 @@ export async function main(
       out(JSON.stringify({ version, uri }));
       return 0;
     }
+    if (command === "from-store") {
+      const adapter = adapterArg(argv, command);
+      pool = registryPool(e, 2);
+      await registryReady(pool);
+      const r = await fromStore(pool, e, adapter, stderrLog);
+      out(JSON.stringify({ registered: r.registered, skipped: r.skipped, advanced: r.advanced }));
+      return r.code;
+    }
     if (command !== "register" && command !== "canary")
       throw new ControllerError(
-        `expected a command (incumbent, register or canary), found ${JSON.stringify(command ?? null)}`,
+        `expected a command (incumbent, register, canary or from-store), found ${JSON.stringify(command ?? null)}`,
       );
     const raw = json(await input(), "the run record on stdin");
     const run = parseRunRecord(raw);
-    pool = new Pool({ max: 2 });
-    await migrateFlywheel(pool);
+    pool = registryPool(e, 2);
+    await registryReady(pool);
     if (command === "register") {
-      await registerRun(pool, run, (raw as { gate: unknown }).gate);
-      out(JSON.stringify({ registered: run.candidate.version, passed: run.gate.passed }));
+      const fresh = await registerRun(pool, run, (raw as { gate: unknown }).gate);
+      out(JSON.stringify({ registered: run.candidate.version, passed: run.gate.passed, new: fresh }));
       return 0;
     }
     if (!run.gate.passed)
       throw new ControllerError(
         `expected a candidate that passed the gate, found ${run.candidate.version} rejected`,
       );
-    const replicas = env(e, "FLYWHEEL_REPLICAS")
-      .split(",")
-      .map((s) => s.trim().replace(/\/$/, ""))
-      .filter(Boolean);
-    for (const r of replicas)
-      if (!/^https?:\/\/[^/]+$/.test(r))
-        throw new ControllerError(
-          `expected FLYWHEEL_REPLICAS to be http(s) URLs without a path, found ${JSON.stringify(r)}`,
-        );
-    const limits = parseLimits(json(env(e, "FLYWHEEL_CANARY"), "FLYWHEEL_CANARY"));
-    const root = env(e, "FLYWHEEL_LORA_ROOT").replace(/\/$/, "");
-    const final = await runCanary(pool, {
-      team: run.team,
-      adapter: run.adapter,
-      version: run.candidate.version,
-      loraPath: `${root}/${run.adapter}/${run.candidate.version}`,
-      replicas,
-      limits,
-      everyMs: ms(e, "FLYWHEEL_CANARY_EVERY_MS", 10_000),
-      lagMs: ms(e, "FLYWHEEL_CANARY_LAG_MS", 5_000),
-      unloadGraceMs: ms(e, "FLYWHEEL_UNLOAD_GRACE_MS", 20_000),
-      log: (msg, f) => process.stderr.write(JSON.stringify({ msg, ...f }) + "\n"),
-    });
+    const final = await runCanary(pool, await canaryOptions(e, run.team, run.adapter, run.candidate.version));
     out(JSON.stringify(final));
     return final.phase === "promoted" ? 0 : 1;
   } catch (err) {

@@ -14,7 +14,7 @@
  * (`flywheel.deployments.state`), and every transition, load and unload is a row of
  * `flywheel.audit_events`. Stateless between calls: a restarted controller resumes from the row.
  */
-import type { Pool } from "pg";
+import type { Pool, PoolClient } from "pg";
 import {
   initialState,
   step,
@@ -120,7 +120,7 @@ export function parseRunRecord(raw: unknown): RunRecord {
 }
 
 async function audit(
-  pool: Pool,
+  pool: Pool | PoolClient,
   team: string,
   adapter: string,
   version: string,
@@ -136,42 +136,79 @@ async function audit(
   );
 }
 
+/** Key (with the version's hash) of the lock that makes one registration per version. */
+export const FLYWHEEL_REGISTER_LOCK = 7361;
+
 /**
  * Registers the run: its dataset, the candidate (its classification comes from the dataset),
  * the gate's report, and, for a candidate that passed, an open `candidate` deployment row. A
- * rejected candidate is recorded with its report and is never deployed. One audit event either way.
+ * rejected candidate is recorded with its report and is never deployed. One audit event either
+ * way, all in one transaction. Idempotent: a version registered already (a retried CronJob run,
+ * or the loop and the CronJob both) is left as it is and `false` returned; the same version with
+ * another URI or content hash is refused (runs are immutable).
  */
-export async function registerRun(pool: Pool, run: RunRecord, gateReport: unknown): Promise<void> {
-  await registerDataset(pool, {
-    version: run.dataset.version,
-    team: run.team,
-    adapter: run.adapter,
-    uri: run.dataset.uri,
-    content_sha256: run.dataset.content_sha256,
-    classification: run.dataset.classification,
-    counts: run.dataset.counts,
-  });
-  await registerModelVersion(pool, {
-    id: run.candidate.version,
-    kind: "adapter",
-    baseModel: run.baseModel,
-    uri: run.candidate.uri,
-    contentSha256: run.candidate.content_sha256,
-    datasetVersion: run.dataset.version,
-  });
-  await recordEvalReport(pool, run.candidate.version, run.incumbent?.version ?? null, {
-    ...(gateReport as object),
-    passed: run.gate.passed,
-  });
-  if (run.gate.passed) {
-    await recordTransition(pool, run.team, run.adapter, initialState(run.candidate.version), []);
-    await audit(pool, run.team, run.adapter, run.candidate.version, "gate", "candidate", "registered", {
-      uri: run.candidate.uri,
+export async function registerRun(pool: Pool, run: RunRecord, gateReport: unknown): Promise<boolean> {
+  const v = run.candidate.version;
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [FLYWHEEL_REGISTER_LOCK, v]);
+    const have = await client.query<{ uri: string; content_sha256: string }>(
+      "SELECT uri, content_sha256 FROM flywheel.model_versions WHERE id = $1",
+      [v],
+    );
+    if (have.rowCount) {
+      await client.query("COMMIT");
+      const h = have.rows[0];
+      if (h.uri !== run.candidate.uri || h.content_sha256 !== run.candidate.content_sha256)
+        throw new ControllerError(
+          `version ${v} is registered already as ${h.uri} (${h.content_sha256}), found ${run.candidate.uri} (${run.candidate.content_sha256}): versions are immutable`,
+        );
+      return false;
+    }
+    await registerDataset(client, {
+      version: run.dataset.version,
+      team: run.team,
+      adapter: run.adapter,
+      uri: run.dataset.uri,
+      content_sha256: run.dataset.content_sha256,
+      classification: run.dataset.classification,
+      counts: run.dataset.counts,
     });
-  } else {
-    await audit(pool, run.team, run.adapter, run.candidate.version, "gate", "rejected", "gate_failed", {
+    await registerModelVersion(client, {
+      id: v,
+      kind: "adapter",
+      baseModel: run.baseModel,
       uri: run.candidate.uri,
+      contentSha256: run.candidate.content_sha256,
+      datasetVersion: run.dataset.version,
     });
+    await recordEvalReport(client, v, run.incumbent?.version ?? null, {
+      ...(gateReport as object),
+      passed: run.gate.passed,
+    });
+    if (run.gate.passed) {
+      // the candidate's open row (what recordTransition writes for a first state)
+      await client.query(
+        `INSERT INTO flywheel.deployments (team, adapter, model_version, phase, share, state)
+         VALUES ($1, $2, $3, 'candidate', 0, $4)`,
+        [run.team, run.adapter, v, JSON.stringify(initialState(v))],
+      );
+      await audit(client, run.team, run.adapter, v, "gate", "candidate", "registered", {
+        uri: run.candidate.uri,
+      });
+    } else {
+      await audit(client, run.team, run.adapter, v, "gate", "rejected", "gate_failed", {
+        uri: run.candidate.uri,
+      });
+    }
+    await client.query("COMMIT");
+    return true;
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
   }
 }
 
@@ -346,6 +383,106 @@ export async function runCanary(pool: Pool, o: CanaryOptions): Promise<CanarySta
   if (final.phase === "rolled_back") await unloadAll(o, pool, o.version, "rolled_back");
   if (final.phase === "promoted" && stable !== undefined) await unloadAll(o, pool, stable, "retired");
   return final;
+}
+
+/** The version of an adapter whose canary the controller moves next: an open canary, else the oldest candidate. */
+export async function openVersion(pool: Pool, adapter: string): Promise<string | undefined> {
+  const r = await pool.query<{ v: string }>(
+    `SELECT model_version AS v FROM flywheel.deployments
+     WHERE adapter = $1 AND until IS NULL AND phase IN ('candidate', 'canary')
+     ORDER BY (phase = 'canary') DESC, since, id LIMIT 1`,
+    [adapter],
+  );
+  return r.rows[0]?.v;
+}
+
+/** What one {@link advanceCanary} call did. */
+export interface Advance {
+  readonly state: CanaryState;
+  /** `started` (loaded everywhere, canary open), `observed` (still in its canary), or the final phase. */
+  readonly action: "started" | "observed" | "promoted" | "rolled_back";
+}
+
+/**
+ * One step of a registered candidate's canary, from the state the registry holds (for a
+ * controller that runs briefly and often, the CronJob, instead of through the whole window):
+ * a candidate is loaded into every replica and its canary started (a failed load rolls it back);
+ * a canary gets one observation, from its last one up to now (less `lagMs`); a promotion or
+ * rollback unloads what no longer serves after `unloadGraceMs`. `everyMs` is not used: the
+ * interval is the time between calls.
+ */
+export async function advanceCanary(pool: Pool, o: CanaryOptions): Promise<Advance> {
+  const now = o.now ?? Date.now;
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const log = o.log ?? (() => undefined);
+  const state = await currentState(pool, o.adapter, o.version);
+  if (!state)
+    throw new ControllerError(
+      `expected version ${o.version} of ${o.adapter} to be a registered candidate or canary, found no open row`,
+    );
+  const store = async (s: ReturnType<typeof step>): Promise<CanaryState> => {
+    if (s.refused) throw new ControllerError(`canary step refused: ${s.refused}`);
+    if (s.audit.length === 0)
+      await pool.query(
+        "UPDATE flywheel.deployments SET state = $3 WHERE adapter = $1 AND model_version = $2 AND until IS NULL",
+        [o.adapter, o.version, JSON.stringify(s.state)],
+      );
+    else {
+      await recordTransition(pool, o.team, o.adapter, s.state, s.audit);
+      for (const a of s.audit) log("canary transition", { ...a });
+    }
+    return s.state;
+  };
+  if (state.phase === "candidate") {
+    const name = servedName(o.adapter, o.version);
+    try {
+      await loadEverywhere(o.replicas, name, o.loraPath, o.lora);
+    } catch (e) {
+      await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", "load_failed", {
+        error: (e as Error).message.slice(0, 2000),
+      });
+      const final = await store(
+        step(state, { kind: "abort", at: now(), by: "controller: load failed" }, o.limits),
+      );
+      await unloadAll(o, pool, o.version, "rolled_back");
+      return { state: final, action: "rolled_back" };
+    }
+    await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", "loaded", {
+      replicas: o.replicas,
+      loraPath: o.loraPath,
+    });
+    return { state: await store(step(state, { kind: "start", at: now() }, o.limits)), action: "started" };
+  }
+  if (state.phase !== "canary")
+    throw new ControllerError(`expected a candidate or canary, found ${state.phase}`);
+  const stable = await promotedVersion(pool, o.adapter);
+  const s = state;
+  const at = Math.max(s.lastAt, now() - o.lagMs);
+  const cum = await versionCounts(pool, o.adapter, o.version, s.since, at);
+  const interval = await versionCounts(pool, o.adapter, o.version, s.lastAt, at);
+  const base = await versionCounts(pool, o.adapter, stable, s.lastAt, at);
+  const next = await store(
+    step(
+      s,
+      {
+        kind: "observe",
+        at,
+        // cumulative re-read: rows that landed late since the last observation count now
+        requests: Math.max(0, cum.requests - s.totals.requests),
+        errors: Math.max(0, cum.errors - s.totals.errors),
+        guardFlags: Math.max(0, cum.guardFlags - s.totals.guardFlags),
+        ...(interval.p95LatencyMs !== undefined && base.p95LatencyMs !== undefined
+          ? { p95LatencyMs: interval.p95LatencyMs, stableP95LatencyMs: base.p95LatencyMs }
+          : {}),
+      },
+      o.limits,
+    ),
+  );
+  if (next.phase === "canary" || next.phase === "candidate") return { state: next, action: "observed" };
+  await sleep(o.unloadGraceMs);
+  if (next.phase === "rolled_back") await unloadAll(o, pool, o.version, "rolled_back");
+  if (next.phase === "promoted" && stable !== undefined) await unloadAll(o, pool, stable, "retired");
+  return { state: next, action: next.phase };
 }
 
 /** Canary limits from JSON (the team's `flywheel.canary` block), each field checked by name. */

@@ -208,7 +208,7 @@ export interface DatasetManifest {
   readonly counts: { readonly kept: number };
 }
 
-export async function registerDataset(pool: Pool, m: DatasetManifest): Promise<void> {
+export async function registerDataset(pool: Pool | PoolClient, m: DatasetManifest): Promise<void> {
   if (m.classification === null)
     throw new Error(`dataset ${m.version}: expected a classification, found none (no records kept)`);
   await pool.query(
@@ -241,7 +241,10 @@ export interface ModelVersionInput {
  * and classification come from the dataset row: the classification of a model is the highest
  * classification of the data it was trained on, and the caller cannot lower it.
  */
-export async function registerModelVersion(pool: Pool, v: ModelVersionInput): Promise<Classification> {
+export async function registerModelVersion(
+  pool: Pool | PoolClient,
+  v: ModelVersionInput,
+): Promise<Classification> {
   const r = await pool.query<{ classification: Classification }>(
     `INSERT INTO flywheel.model_versions (id, team, adapter, kind, base_model, uri, content_sha256, dataset_version, classification)
      SELECT $1, d.team, d.adapter, $2, $3, $4, $5, d.id, d.classification
@@ -255,7 +258,7 @@ export async function registerModelVersion(pool: Pool, v: ModelVersionInput): Pr
 }
 
 export async function recordEvalReport(
-  pool: Pool,
+  pool: Pool | PoolClient,
   modelVersion: string,
   incumbent: string | null,
   report: { readonly passed: boolean },

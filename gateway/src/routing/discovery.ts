@@ -269,3 +269,46 @@ export class SliceWatch {
     return `${this.svc.namespace}/${this.svc.service}`;
   }
 }
+
+/**
+ * A Service's ready replicas now: one list of its EndpointSlices (no watch), for a short-lived
+ * caller (the flywheel controller's CronJob run). Same RBAC as the watch (list of
+ * endpointslices); a refused or failed list is an error naming the Service.
+ */
+export async function listReplicas(api: KubeApi, svc: ServiceRef, timeoutMs = 10_000): Promise<string[]> {
+  const token = api.tokenFile ? fs.readFileSync(api.tokenFile, "utf8").trim() : "";
+  const ca = api.caFile ? fs.readFileSync(api.caFile, "utf8") : undefined;
+  const u = new URL(slicesPath(svc), api.url);
+  const where = `${svc.namespace}/${svc.service}`;
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = (u.protocol === "https:" ? https : http).request(
+      u,
+      {
+        method: "GET",
+        headers: { accept: "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        ...(ca ? { ca } : {}),
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on("error", (e) => reject(new Error(`listing endpointslices of ${where}: ${e.message}`)));
+    req.end();
+  });
+  if (status !== 200)
+    throw new Error(`listing endpointslices of ${where} answered ${status}: ${text.slice(0, 200)}`);
+  let list: { items?: EndpointSlice[] };
+  try {
+    list = JSON.parse(text) as typeof list;
+  } catch {
+    throw new Error(`listing endpointslices of ${where}: the answer is not JSON`);
+  }
+  return replicasOf(list.items ?? [], svc);
+}
