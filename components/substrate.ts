@@ -94,8 +94,20 @@ export interface PostgresConnection {
 /**
  * Services with a Postgres login. Training jobs have none: the trainer reads and writes only
  * object storage, and one login per team would be one shared role per cluster (issue 16).
+ * `flywheel` is the registry's writer (docs/flywheel.md): a login in the GATEWAY's database (the
+ * registry's schema lives there; it has no database of its own), created only when a team has
+ * the flywheel on, and delivered to each such team's namespace by one `connectPostgres` call per
+ * namespace (same role); the gateway grants it its rights (`flywheelWriterGrants`).
  */
-export type PostgresService = "gateway";
+export type PostgresService = "gateway" | "flywheel";
+
+/** The database a service's login connects to: its own, except the flywheel's (the gateway's). */
+export function postgresDatabaseOf(service: PostgresService): string {
+  return service === "flywheel" ? "gateway" : service;
+}
+
+/** Services that may be connected once per namespace (one role, a Secret in each namespace). */
+export const SHARED_POSTGRES_SERVICES: readonly PostgresService[] = ["flywheel"];
 
 /** Scheduling for one GPU pool. */
 export interface GpuPlacement {

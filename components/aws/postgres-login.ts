@@ -40,10 +40,25 @@ export const IAM_LOGIN_SQL = [
   "SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'svc')\\gexec",
 ].join("\n");
 
-export function loginScript(iamAuth = false): string {
+/**
+ * The SQL of a login without a database of its own (`ownDatabase: false`: the flywheel's, which
+ * connects to the gateway's database; the gateway grants it CONNECT and its rights there).
+ */
+export function loginSql(iamAuth: boolean, ownDatabase = true): string {
+  const sql = iamAuth ? IAM_LOGIN_SQL : LOGIN_SQL;
+  return ownDatabase
+    ? sql
+    : sql
+        .split("\n")
+        .filter((l) => !/CREATE DATABASE|ON DATABASE/.test(l))
+        .join("\n");
+}
+
+export function loginScript(iamAuth = false, ownDatabase = true): string {
+  const sql = loginSql(iamAuth, ownDatabase);
   return iamAuth
-    ? `set -eu\npsql -v ON_ERROR_STOP=1 -v svc="$SERVICE" <<'SQL'\n${IAM_LOGIN_SQL}\nSQL\n`
-    : `set -eu\npsql -v ON_ERROR_STOP=1 -v svc="$SERVICE" -v pw="$SERVICE_PASSWORD" <<'SQL'\n${LOGIN_SQL}\nSQL\n`;
+    ? `set -eu\npsql -v ON_ERROR_STOP=1 -v svc="$SERVICE" <<'SQL'\n${sql}\nSQL\n`
+    : `set -eu\npsql -v ON_ERROR_STOP=1 -v svc="$SERVICE" -v pw="$SERVICE_PASSWORD" <<'SQL'\n${sql}\nSQL\n`;
 }
 
 export interface PostgresLoginArgs {
@@ -66,6 +81,8 @@ export interface PostgresLoginArgs {
   readonly recoveryWindowDays?: number;
   /** The role logs in with IAM tokens (`rds_iam`, no password, no Secrets). @default false */
   readonly iamAuth?: boolean;
+  /** Create the service's own database (the flywheel's login has none). @default true */
+  readonly ownDatabase?: boolean;
 }
 
 /** Key of the CA bundle in the `<service>-postgres-ca` ConfigMaps. */
@@ -78,9 +95,13 @@ export class PostgresLogin extends pulumi.ComponentResource {
   /** ConfigMap in the service's namespace holding the CA bundle ({@link POSTGRES_CA_KEY}). */
   readonly caConfigMapName: pulumi.Output<string>;
   readonly ready: pulumi.Resource[];
+  private readonly provider: k8s.Provider;
+  private readonly service: string;
 
   constructor(name: string, args: PostgresLoginArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:aws:PostgresLogin", name, {}, opts);
+    this.provider = args.provider;
+    this.service = args.service;
     const kp = { parent: this, provider: args.provider };
     const svc = args.service;
     const iam = args.iamAuth ?? false;
@@ -141,7 +162,7 @@ export class PostgresLogin extends pulumi.ComponentResource {
                 {
                   name: "login",
                   image: args.image,
-                  command: ["/bin/sh", "-c", loginScript(iam)],
+                  command: ["/bin/sh", "-c", loginScript(iam, args.ownDatabase ?? true)],
                   env: [
                     { name: "PGHOST", value: args.host },
                     { name: "PGPORT", value: pulumi.output(args.port).apply(String) },
@@ -170,21 +191,65 @@ export class PostgresLogin extends pulumi.ComponentResource {
       { ...kp, deleteBeforeReplace: true, dependsOn: [jobCa] },
     );
 
-    const secret = secretPassword
-      ? new k8s.core.v1.Secret(
-          `${name}-credentials`,
-          {
-            metadata: { name: `${svc}-postgres`, namespace: args.namespace, labels },
-            type: "Opaque",
-            stringData: { username: svc, password: secretPassword },
-          },
-          kp,
-        )
-      : undefined;
+    this.secretPassword = secretPassword;
+    this.job = job;
+    this.labels = labels;
+    this.caBundle = args.caBundle;
+    const secret = this.credentials(name, args.namespace);
     this.secretName = secret?.metadata.name;
     this.caConfigMapName = serviceCa.metadata.name;
     this.ready = [...(secret ? [secret] : []), serviceCa, job];
     this.registerOutputs({ secretName: this.secretName });
+  }
+
+  private readonly secretPassword: pulumi.Output<string> | undefined;
+  private readonly job: k8s.batch.v1.Job;
+  private readonly labels: Record<string, string>;
+  private readonly caBundle: string;
+
+  /** The `username`/`password` Secret of the login in `namespace` (none with IAM authentication). */
+  private credentials(name: string, namespace: pulumi.Input<string>): k8s.core.v1.Secret | undefined {
+    const svc = this.service;
+    return this.secretPassword
+      ? new k8s.core.v1.Secret(
+          `${name}-credentials`,
+          {
+            metadata: { name: `${svc}-postgres`, namespace, labels: this.labels },
+            type: "Opaque",
+            stringData: { username: svc, password: this.secretPassword },
+          },
+          { parent: this, provider: this.provider },
+        )
+      : undefined;
+  }
+
+  /**
+   * The same login in one more namespace (a role shared by several namespaces: the flywheel's,
+   * one per team with it on): its Secret (password logins) and the CA ConfigMap there.
+   */
+  deliverTo(
+    name: string,
+    namespace: pulumi.Input<string>,
+  ): {
+    secretName: pulumi.Output<string> | undefined;
+    caConfigMapName: pulumi.Output<string>;
+    ready: pulumi.Resource[];
+  } {
+    const svc = this.service;
+    const secret = this.credentials(name, namespace);
+    const ca = new k8s.core.v1.ConfigMap(
+      `${name}-ca`,
+      {
+        metadata: { name: `${svc}-postgres-ca`, namespace, labels: this.labels },
+        data: { [POSTGRES_CA_KEY]: this.caBundle },
+      },
+      { parent: this, provider: this.provider },
+    );
+    return {
+      secretName: secret?.metadata.name,
+      caConfigMapName: ca.metadata.name,
+      ready: [...(secret ? [secret] : []), ca, this.job],
+    };
   }
 
   /** A generated password for the role, with its copy in Secrets Manager (password logins only). */

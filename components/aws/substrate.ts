@@ -22,6 +22,7 @@ import type {
   WorkloadAccess,
   WorkloadRequest,
 } from "../substrate";
+import { postgresDatabaseOf, SHARED_POSTGRES_SERVICES } from "../substrate";
 import { Eks, type SystemNodes } from "./eks";
 import { policyJson, type Tags } from "./common";
 import { Database, databaseIdentifier, rdsCaBundle, rdsConnectStatement } from "./database";
@@ -240,8 +241,11 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   /** The login job's image, through the ECR cache when there is no egress. */
   private readonly postgresImage: pulumi.Output<string>;
   private readonly namespace: k8s.core.v1.Namespace;
-  /** Services already given a login: a second one would be the same Job and Secret. */
-  private readonly connected = new Set<PostgresService>();
+  /**
+   * The login of each connected service: a second one would be the same Job and Secret (a shared
+   * one is delivered to further namespaces instead).
+   */
+  private readonly logins = new Map<PostgresService, PostgresLogin>();
   /** The identity behind each `bindWorkload` result (IAM authentication grants its role). */
   private readonly identities = new WeakMap<WorkloadAccess, WorkloadIdentity>();
 
@@ -454,33 +458,43 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   ): PostgresConnection {
     // The login Job and its Secret are named after the service in this substrate's namespace,
     // and the role is one per database: a second login would overwrite the first one's password.
-    if (this.connected.has(service))
+    // A shared login (the flywheel's, one per team namespace) is created once and delivered to
+    // every further namespace: its Secret and CA there, the same role and password.
+    const shared = SHARED_POSTGRES_SERVICES.includes(service);
+    const existing = this.logins.get(service);
+    if (existing && !shared)
       throw new Error(`expected one Postgres login per service, found a second one for "${service}"`);
-    this.connected.add(service);
     const iamAuth = this.args.database.iamAuth ?? false;
     const identity = client ? this.identities.get(client) : undefined;
     if (iamAuth && !identity)
       throw new Error(
         `expected the workload identity of "${service}" (its bindWorkload result) to grant it IAM authentication to Postgres, found none`,
       );
-    const login = new PostgresLogin(
-      name,
-      {
-        service,
-        namespace,
-        jobNamespace: this.namespace.metadata.name,
-        host: this.database.host,
-        port: this.database.port,
-        masterSecretArn: this.database.masterSecretArn,
-        kmsKeyArn: this.keys.arns.rds,
-        provider: this.provider,
-        image: this.postgresImage,
-        tags: this.args.tags,
-        caBundle: rdsCaBundle(this.args.region),
-        iamAuth,
-      },
-      this.withAwsProvider(opts),
-    );
+    const login =
+      existing ??
+      new PostgresLogin(
+        name,
+        {
+          service,
+          namespace,
+          jobNamespace: this.namespace.metadata.name,
+          host: this.database.host,
+          port: this.database.port,
+          masterSecretArn: this.database.masterSecretArn,
+          kmsKeyArn: this.keys.arns.rds,
+          provider: this.provider,
+          image: this.postgresImage,
+          tags: this.args.tags,
+          caBundle: rdsCaBundle(this.args.region),
+          iamAuth,
+          ownDatabase: postgresDatabaseOf(service) === service,
+        },
+        this.withAwsProvider(opts),
+      );
+    this.logins.set(service, login);
+    const delivered = existing
+      ? existing.deliverTo(name, namespace)
+      : { secretName: login.secretName, caConfigMapName: login.caConfigMapName, ready: login.ready };
     // The service's own role may log in as its database user, and as no other.
     const connect =
       iamAuth && identity
@@ -504,11 +518,11 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     return {
       host: this.database.host,
       port: this.database.port,
-      database: service,
-      ...(iamAuth ? { iamAuth: { user: service } } : { secretName: login.secretName }),
+      database: postgresDatabaseOf(service),
+      ...(iamAuth ? { iamAuth: { user: service } } : { secretName: delivered.secretName! }),
       sslMode: "verify-full",
-      rootCert: { configMapName: login.caConfigMapName, key: POSTGRES_CA_KEY },
-      dependsOn: [...login.ready, ...(connect ? [connect] : [])],
+      rootCert: { configMapName: delivered.caConfigMapName, key: POSTGRES_CA_KEY },
+      dependsOn: [...delivered.ready, ...(connect ? [connect] : [])],
     };
   }
 }

@@ -14,7 +14,7 @@ import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { CHARTS, type ChartMirror, type ChartRef, chartSource } from "../lib/versions";
 import type { CertManagerObject, IssuerRef } from "../platform/cert-manager";
-import type { PostgresConnection, PostgresService } from "../substrate";
+import { postgresDatabaseOf, type PostgresConnection, type PostgresService } from "../substrate";
 import { CA_CERT_KEY, clientCertificate, serviceDnsNames, servingCertificate } from "./tls";
 
 export const CNPG_API_VERSION = "postgresql.cnpg.io/v1";
@@ -274,7 +274,10 @@ export interface PostgresArgs {
   readonly chartMirror?: ChartMirror;
   readonly storageGiB: number;
   readonly storageClass: string;
-  /** Services that get a role and a database; the first one is created at bootstrap. */
+  /**
+   * Services that get a role (a CloudNativePG managed role) and, except `flywheel` (which logs in
+   * to the gateway's database), a database; the first one is created at bootstrap.
+   */
   readonly services: readonly PostgresService[];
   /** Protect the cluster from `pulumi destroy` and keep databases when their resource goes. */
   readonly protectData: boolean;
@@ -413,7 +416,8 @@ export class Postgres extends pulumi.ComponentResource {
     );
 
     const databases: Partial<Record<PostgresService, k8s.apiextensions.CustomResource>> = {};
-    for (const service of args.services) {
+    // A login without a database of its own (the flywheel's) connects to another service's.
+    for (const service of args.services.filter((x) => postgresDatabaseOf(x) === x)) {
       databases[service] = new k8s.apiextensions.CustomResource(
         `${name}-${service}-db`,
         databaseObject(this.clusterName, args.namespace, service, args.protectData),
@@ -445,7 +449,8 @@ export class Postgres extends pulumi.ComponentResource {
     opts: pulumi.ComponentResourceOptions,
   ): PostgresConnection {
     const password = this.passwords[service];
-    const database = this.databases[service];
+    const dbname = postgresDatabaseOf(service);
+    const database = this.databases[dbname as PostgresService];
     if (password === undefined || database === undefined) {
       throw new Error(
         `expected a Postgres service provisioned on this cluster (${Object.keys(this.passwords).join(", ")}), found "${service}"`,
@@ -471,7 +476,7 @@ export class Postgres extends pulumi.ComponentResource {
           password,
           host: this.host,
           port: String(this.port),
-          dbname: service,
+          dbname,
           sslmode: "verify-full",
         }),
       },
@@ -480,7 +485,7 @@ export class Postgres extends pulumi.ComponentResource {
     return {
       host: pulumi.output(this.host),
       port: pulumi.output(this.port),
-      database: service,
+      database: dbname,
       secretName: secret.metadata.name,
       sslMode: "verify-full",
       rootCert: { secretName: pulumi.output(cert.spec.secretName as string), key: CA_CERT_KEY },

@@ -2,23 +2,31 @@
  * The flywheel of every team that turns it on (docs/flywheel.md), created by `pulumi up`: per
  * team, in the team's namespace, the `flywheel` workload identity from the substrate (it alone
  * may read the team's own `captures/team=<team>/` partition), the `flywheel-env` ConfigMap, an
- * egress rule to OPA (the dataset builder asks its data_access decision) and the CronJob that
- * runs the chained loop through the team's Kueue LocalQueue. Thin: the objects come from
- * `plan.ts`.
+ * egress rule to OPA (the dataset builder asks its data_access decision), the CronJob that runs
+ * the chained loop through the team's Kueue LocalQueue (its init container reads the incumbent
+ * from the registry), the team's `flywheel` Postgres login, and the controller CronJob that
+ * registers each run and steps its canary (with a Role in the serving namespace to list the
+ * model servers' EndpointSlices, and the flows to Postgres, the API server and the base model's
+ * pods). Thin: the objects come from `plan.ts`.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
 import { modelServerPodLabels } from "../lib/endpoints";
+import { mirrorImage } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import type { ApiServerPeers } from "../lib/network-policy";
 import { clusterNamespaceOf, targetOfUrl } from "../platform/tenancy-plan";
-import type { Substrate } from "../substrate";
+import type { EgressRule, Substrate } from "../substrate";
 import { baseModelPrefixes } from "../lib/scopes";
 import {
+  FLYWHEEL_DISCOVERY_RULES,
   FLYWHEEL_ENV_CONFIGMAP,
   FLYWHEEL_SERVICE_ACCOUNT,
   flywheelEnvData,
+  renderFlywheelControllerCronJob,
   renderFlywheelCronJob,
+  type FlywheelController,
   type FlywheelTeamInput,
 } from "./plan";
 
@@ -37,6 +45,68 @@ export interface FlywheelArgs {
   readonly guard?: { readonly url: string; readonly model: string };
   /** Resources the CronJobs wait for (the LocalQueues). @default [] */
   readonly dependsOn?: readonly pulumi.Resource[];
+  /** The gateway's image: the controller (init container and controller CronJob) runs from it. */
+  readonly gatewayImage: string;
+  /** The serving namespace as created (the discovery Role and the ingress rules live there). @default its name */
+  readonly servingNamespace?: pulumi.Input<string>;
+}
+
+/** Name of the Role (serving namespace) that lets the controllers list the model servers' EndpointSlices. */
+export const FLYWHEEL_DISCOVERY_ROLE = "sovereign-flywheel-discovery";
+
+/**
+ * The controller's flows, besides the object store (which every team pod reaches): every
+ * flywheel pod (the chain's init container, the controller) to Postgres (the substrate's rules);
+ * the controller's pods to the API server (EndpointSlices) and to the base model's pods on the
+ * API port (runtime LoRA endpoints, /v1/models); and the base model's matching ingress.
+ */
+export function flywheelControllerPolicies(
+  namespace: string,
+  team: string,
+  costCenter: string,
+  baseModel: string,
+  postgres: readonly EgressRule[],
+  apiServer: ApiServerPeers,
+  servingNamespace: string = PLATFORM_NAMESPACES.serving,
+): Record<string, unknown>[] {
+  const labels = { ...k8sLabels("flywheel", team), ...teamLabels(team, costCenter) };
+  const flywheelPods = { matchExpressions: [{ key: FLYWHEEL_STAGE_LABEL, operator: "Exists" }] };
+  const controllerPods = { matchLabels: { [FLYWHEEL_STAGE_LABEL]: "controller" } };
+  const modelPods = { matchLabels: modelServerPodLabels(baseModel) };
+  const nsSel = (n: string) => ({ matchLabels: { "kubernetes.io/metadata.name": n } });
+  const api = [{ protocol: "TCP", port: 8000 }];
+  const policy = (name: string, ns: string, spec: Record<string, unknown>) => ({
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: name.slice(0, 63), namespace: ns, labels },
+    spec,
+  });
+  return [
+    policy("allow-flywheel-postgres", namespace, {
+      podSelector: flywheelPods,
+      policyTypes: ["Egress"],
+      egress: postgres.map((r) => ({
+        to: r.to.map((t) => ({ ...t })),
+        ports: r.ports.map((p) => ({ ...p })),
+      })),
+    }),
+    policy("allow-flywheel-controller", namespace, {
+      podSelector: controllerPods,
+      policyTypes: ["Egress"],
+      egress: [
+        {
+          to: apiServer.peers.map((p) => ({ ...p })),
+          ports: apiServer.ports.map((port) => ({ protocol: "TCP", port })),
+        },
+        { to: [{ namespaceSelector: nsSel(servingNamespace), podSelector: modelPods }], ports: api },
+      ],
+    }),
+    policy(`allow-flywheel-${team}-controller`, servingNamespace, {
+      podSelector: modelPods,
+      policyTypes: ["Ingress"],
+      ingress: [{ from: [{ namespaceSelector: nsSel(namespace), podSelector: controllerPods }], ports: api }],
+    }),
+  ];
 }
 
 /** Egress of a team's flywheel pods to OPA's port in the policy namespace. */
@@ -127,6 +197,19 @@ export class Flywheel extends pulumi.ComponentResource {
     const cronJobs: Record<string, pulumi.Output<string>> = {};
     // Created after (and so deleted before) the substrate and the team namespaces.
     const ready = [...args.substrate.ready, ...(args.dependsOn ?? [])];
+    const servingNs = args.servingNamespace ?? PLATFORM_NAMESPACES.serving;
+    const rbacLabels = k8sLabels("flywheel", "discovery");
+    // The controllers list the base models' EndpointSlices: list and watch there, nothing else.
+    const role = args.teams.length
+      ? new k8s.rbac.v1.Role(
+          `${name}-discovery`,
+          {
+            metadata: { name: FLYWHEEL_DISCOVERY_ROLE, namespace: servingNs, labels: rbacLabels },
+            rules: FLYWHEEL_DISCOVERY_RULES.map((r) => ({ ...r })),
+          },
+          { parent: this, provider, dependsOn: ready },
+        )
+      : undefined;
     for (const f of args.teams) {
       const ns = args.namespaces[f.team];
       if (ns === undefined)
@@ -187,17 +270,48 @@ export class Flywheel extends pulumi.ComponentResource {
           );
         }
       }
-      const cron = pulumi
-        .all([access.serviceAccountName, access.env, access.caBundle?.secretName])
-        .apply(([sa, env, caSecret]) =>
-          renderFlywheelCronJob(f, {
-            serviceAccountName: sa,
-            env: env,
-            ...(caSecret && access.caBundle
-              ? { caBundle: { secretName: caSecret, key: access.caBundle.key } }
-              : {}),
-          }),
-        );
+      // The registry writer's login in this team's namespace (the same role in every team's).
+      const db = args.substrate.connectPostgres(
+        `${base}-postgres`,
+        "flywheel",
+        ns,
+        { parent: this, dependsOn: ready },
+        access,
+      );
+      const rootCert = db.rootCert;
+      const controller: pulumi.Output<FlywheelController> = pulumi
+        .all([
+          db.host,
+          db.port,
+          db.secretName,
+          "configMapName" in rootCert ? rootCert.configMapName : rootCert.secretName,
+          args.substrate.registryMirrors,
+        ])
+        .apply(([host, port, secretName, certName, mirrors]) => ({
+          image: mirrorImage(args.gatewayImage, mirrors),
+          postgres: {
+            host,
+            port,
+            database: db.database,
+            sslMode: db.sslMode,
+            ...(db.iamAuth ? { iamAuth: { user: db.iamAuth.user, region: store.region } } : { secretName }),
+            rootCert:
+              "configMapName" in rootCert
+                ? { configMapName: certName, key: rootCert.key }
+                : { secretName: certName, key: rootCert.key },
+          },
+        }));
+      const identity = pulumi
+        .all([access.serviceAccountName, access.env, access.caBundle?.secretName, controller])
+        .apply(([sa, env, caSecret, ctl]) => ({
+          serviceAccountName: sa,
+          env: env,
+          ...(caSecret && access.caBundle
+            ? { caBundle: { secretName: caSecret, key: access.caBundle.key } }
+            : {}),
+          controller: ctl,
+        }));
+      const cron = identity.apply((id) => renderFlywheelCronJob(f, id));
       const job = new k8s.batch.v1.CronJob(
         `${base}-cron`,
         {
@@ -206,9 +320,47 @@ export class Flywheel extends pulumi.ComponentResource {
             .apply(([c, n]) => ({ ...(c.metadata as object), namespace: n }) as never),
           spec: cron.apply((c) => c.spec as never),
         },
-        { ...child, dependsOn: [...ready, cm, ...access.dependsOn] },
+        { ...child, dependsOn: [...ready, cm, ...access.dependsOn, ...db.dependsOn] },
       );
       cronJobs[f.team] = job.metadata.name;
+
+      const ctlCron = identity.apply((id) => renderFlywheelControllerCronJob(f, id));
+      const binding = new k8s.rbac.v1.RoleBinding(
+        `${base}-discovery`,
+        {
+          metadata: {
+            name: `${FLYWHEEL_DISCOVERY_ROLE}-${f.team}`.slice(0, 63),
+            namespace: servingNs,
+            labels: { ...rbacLabels, ...teamLabels(f.team, f.costCenter) },
+          },
+          subjects: [{ kind: "ServiceAccount", name: access.serviceAccountName, namespace: ns }],
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: FLYWHEEL_DISCOVERY_ROLE },
+        },
+        { ...child, dependsOn: [...ready, ...(role ? [role] : [])] },
+      );
+      const flows = pulumi
+        .all([ns, args.substrate.egressTargets.postgres, servingNs])
+        .apply(([n, pg, sns]) =>
+          flywheelControllerPolicies(n, f.team, f.costCenter, f.baseModel, pg, args.substrate.apiServer, sns),
+        );
+      const policies = ["postgres-egress", "controller-egress", "controller-ingress"].map((suffix, i) => {
+        const p = flows.apply((all) => all[i]);
+        return new k8s.networking.v1.NetworkPolicy(
+          `${base}-${suffix}`,
+          { metadata: p.apply((o) => o.metadata as never), spec: p.apply((o) => o.spec as never) },
+          child,
+        );
+      });
+      new k8s.batch.v1.CronJob(
+        `${base}-controller`,
+        {
+          metadata: pulumi
+            .all([ctlCron, ns])
+            .apply(([c, n]) => ({ ...(c.metadata as object), namespace: n }) as never),
+          spec: ctlCron.apply((c) => c.spec as never),
+        },
+        { ...child, dependsOn: [...ready, cm, binding, ...policies, ...access.dependsOn, ...db.dependsOn] },
+      );
     }
     this.cronJobs = cronJobs;
     this.registerOutputs({ cronJobs });

@@ -8,6 +8,8 @@
  * from the team's trainer, because it is the only workload that may read the team's own
  * `captures/…/team=<team>/` partition of the inference-log bucket. Pure: no I/O.
  */
+import type { CanaryLimits } from "../lib/flywheel-canary";
+import { modelServerUrl } from "../lib/endpoints";
 import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
 import { teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
@@ -41,6 +43,8 @@ export interface FlywheelTeamInput {
   readonly gate?: Readonly<Record<string, number>>;
   /** GPUs of the chain's one pod, admitted against the team's GPU quota. @default 1 */
   readonly gpus?: number;
+  /** The canary's limits (`teams[].flywheel.canary`), for the controller CronJob. @default none */
+  readonly canary?: CanaryLimits;
 }
 
 /** The captures prefix of one team: the only part of the inference-log bucket it may read. */
@@ -62,6 +66,7 @@ export function flywheelTeams(config: {
       readonly quantize?: "none" | "fp8" | "awq";
       readonly gate?: Readonly<Record<string, number | undefined>>;
       readonly gpus?: number;
+      readonly canary?: CanaryLimits;
     };
   }[];
   readonly models: readonly {
@@ -90,6 +95,7 @@ export function flywheelTeams(config: {
             baseModelSource: config.models.find((m) => m.name === t.flywheel!.baseModel)?.source ?? "",
             quantize: t.flywheel.quantize ?? "none",
             gpus: t.flywheel.gpus ?? 1,
+            ...(t.flywheel.canary ? { canary: { ...t.flywheel.canary } } : {}),
             gate: Object.fromEntries(
               Object.entries(t.flywheel.gate ?? {}).filter((e): e is [string, number] => e[1] !== undefined),
             ),
@@ -153,6 +159,8 @@ export function loopCommand(f: FlywheelTeamInput): string[] {
     exe,
     "loop",
     ...rest,
+    // the served base model's name: the run record's `baseModel`, which the registry records
+    `--base-model=${f.baseModel}`,
     `--quantize=${f.quantize ?? "none"}`,
     `--gate-thresholds=${JSON.stringify(f.gate ?? {})}`,
   ];
@@ -188,6 +196,117 @@ export interface FlywheelPodIdentity {
   readonly env: readonly Record<string, unknown>[];
   /** The object store's private CA (`bindWorkload`'s `caBundle`), mounted where `env` points. @default none */
   readonly caBundle?: { readonly secretName: string; readonly key: string };
+  /**
+   * The registry (the team's `flywheel` Postgres login) and the gateway image that runs the
+   * controller: with it the chain's pod gets the init container that writes the incumbent, and
+   * the team gets its controller CronJob. @default none (the chain ends at `candidate`)
+   */
+  readonly controller?: FlywheelController;
+}
+
+/** The `flywheel` login of a team namespace, resolved (`connectPostgres`). */
+export interface FlywheelPostgres {
+  readonly host: string;
+  readonly port: number;
+  /** The gateway's database (the registry's schema lives there). */
+  readonly database: string;
+  readonly sslMode: string;
+  /** The login Secret (`username`, `password`); absent with IAM authentication. */
+  readonly secretName?: string;
+  /** IAM authentication: the role to log in as, and the region the token is signed for. */
+  readonly iamAuth?: { readonly user: string; readonly region: string };
+  readonly rootCert:
+    | { readonly configMapName: string; readonly key: string }
+    | { readonly secretName: string; readonly key: string };
+}
+
+export interface FlywheelController {
+  /** The gateway's image (it carries `controller-cli`). */
+  readonly image: string;
+  readonly postgres: FlywheelPostgres;
+}
+
+/** Where the gateway image (gateway/Dockerfile: WORKDIR /app, tsc's rootDir the repository) has the controller. */
+export const FLYWHEEL_CONTROLLER_CLI = "/app/gateway/src/flywheel/controller-cli.js";
+/** The emptyDir the init container writes the incumbent to and the loop reads it from. */
+export const FLYWHEEL_HANDOFF_DIR = "/handoff";
+export const FLYWHEEL_INCUMBENT_FILE = `${FLYWHEEL_HANDOFF_DIR}/incumbent.json`;
+/**
+ * How often the controller CronJob runs: each run registers a new run record and moves the
+ * canary ONE step (an observation), so this is the canary's observation interval.
+ */
+export const FLYWHEEL_CONTROLLER_SCHEDULE = "*/5 * * * *";
+/**
+ * Where a flywheel version's files are on every model-server replica (the chart's
+ * `flywheel.loraRoot`): the controller loads `lora_path = <root>/<adapter>/<version>`.
+ */
+export const FLYWHEEL_LORA_ROOT = "/flywheel-adapters";
+const PG_CA_DIR = "/etc/postgres-ca";
+/** Where in-cluster clients look for the ServiceAccount token (a projected, short-lived one). */
+export const FLYWHEEL_API_TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+const HARDENED = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"] },
+};
+
+/** The registry connection's environment (libpq's variables, as the gateway reads them). */
+export function flywheelPostgresEnv(pg: FlywheelPostgres): Record<string, unknown>[] {
+  return [
+    { name: "PGHOST", value: pg.host },
+    { name: "PGPORT", value: String(pg.port) },
+    { name: "PGDATABASE", value: pg.database },
+    { name: "PGSSLMODE", value: pg.sslMode },
+    { name: "PGSSLROOTCERT", value: `${PG_CA_DIR}/${pg.rootCert.key}` },
+    ...(pg.iamAuth
+      ? [
+          { name: "GATEWAY_PG_AUTH", value: "rds-iam" },
+          { name: "PGUSER", value: pg.iamAuth.user },
+          { name: "AWS_REGION", value: pg.iamAuth.region },
+        ]
+      : [
+          { name: "PGUSER", valueFrom: { secretKeyRef: { name: pg.secretName, key: "username" } } },
+          { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: pg.secretName, key: "password" } } },
+        ]),
+  ];
+}
+
+function postgresCaVolume(pg: FlywheelPostgres): Record<string, unknown> {
+  return "secretName" in pg.rootCert
+    ? {
+        name: "postgres-ca",
+        secret: {
+          secretName: pg.rootCert.secretName,
+          items: [{ key: pg.rootCert.key, path: pg.rootCert.key }],
+        },
+      }
+    : { name: "postgres-ca", configMap: { name: pg.rootCert.configMapName } };
+}
+
+/**
+ * The chain pod's init container: the gateway image's controller writes the promoted version
+ * (`{"version", "uri"}`) to the shared emptyDir before any GPU work; the loop reads it there
+ * (FLYWHEEL_INCUMBENT_FILE). A failure fails the pod before the chain starts.
+ */
+export function incumbentInitContainer(f: FlywheelTeamInput, c: FlywheelController): Record<string, unknown> {
+  return {
+    name: "incumbent",
+    image: c.image,
+    imagePullPolicy: "IfNotPresent",
+    command: [
+      "/bin/sh",
+      "-c",
+      `exec node ${FLYWHEEL_CONTROLLER_CLI} incumbent ${f.adapter} > ${FLYWHEEL_INCUMBENT_FILE}`,
+    ],
+    env: flywheelPostgresEnv(c.postgres),
+    resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+    securityContext: HARDENED,
+    volumeMounts: [
+      { name: "handoff", mountPath: FLYWHEEL_HANDOFF_DIR },
+      { name: "postgres-ca", mountPath: PG_CA_DIR, readOnly: true },
+    ],
+  };
 }
 
 function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string, unknown> {
@@ -196,6 +315,11 @@ function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string,
   // training pool, like the training Jobs, admitted by Kueue against the team's GPU quota.
   const worker = gpuWorker(f.gpus ?? 1);
   const ca = objectStoreCaMounts(id?.caBundle);
+  const ctl = id?.controller;
+  const env = [
+    ...(id?.env ?? []).map((e) => ({ ...e })),
+    ...(ctl ? [{ name: "FLYWHEEL_INCUMBENT_FILE", value: FLYWHEEL_INCUMBENT_FILE }] : []),
+  ];
   return {
     suspend: true,
     backoffLimit: 2,
@@ -220,6 +344,7 @@ function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string,
           fsGroup: 1000,
           seccompProfile: { type: "RuntimeDefault" },
         },
+        ...(ctl ? { initContainers: [incumbentInitContainer(f, ctl)] } : {}),
         containers: [
           {
             name: "builder",
@@ -227,22 +352,26 @@ function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string,
             imagePullPolicy: "IfNotPresent",
             command: loopCommand(f),
             envFrom: [{ configMapRef: { name: FLYWHEEL_ENV_CONFIGMAP } }],
-            ...(id?.env.length ? { env: id.env.map((e) => ({ ...e })) } : {}),
+            ...(env.length ? { env } : {}),
             resources: worker.resources,
-            securityContext: {
-              allowPrivilegeEscalation: false,
-              readOnlyRootFilesystem: true,
-              capabilities: { drop: ["ALL"] },
-            },
+            securityContext: HARDENED,
             volumeMounts: [
               { name: "scratch", mountPath: "/scratch" },
+              ...(ctl ? [{ name: "handoff", mountPath: FLYWHEEL_HANDOFF_DIR, readOnly: true }] : []),
               ...worker.volumeMounts,
               ...ca.volumeMounts,
             ],
           },
         ],
         tolerations: worker.tolerations,
-        volumes: [{ name: "scratch", emptyDir: { sizeLimit: "200Gi" } }, ...worker.volumes, ...ca.volumes],
+        volumes: [
+          { name: "scratch", emptyDir: { sizeLimit: "200Gi" } },
+          ...(ctl
+            ? [{ name: "handoff", emptyDir: { sizeLimit: "1Mi" } }, postgresCaVolume(ctl.postgres)]
+            : []),
+          ...worker.volumes,
+          ...ca.volumes,
+        ],
       },
     },
   };
@@ -266,6 +395,112 @@ export function renderFlywheelCronJob(f: FlywheelTeamInput, id?: FlywheelPodIden
     },
   };
 }
+
+function controllerLabels(f: FlywheelTeamInput): Record<string, string> {
+  return {
+    ...k8sLabels("flywheel", `${f.team}-${f.adapter}`, { [FLYWHEEL_STAGE_LABEL]: "controller" }),
+    ...teamLabels(f.team, f.costCenter),
+  };
+}
+
+/** The name of a team's controller CronJob. */
+export function controllerCronJobName(adapter: string): string {
+  return `flywheel-controller-${adapter}`.slice(0, 52);
+}
+
+/**
+ * The team's controller (docs/flywheel.md, Decisions): a small CPU CronJob, not Kueue-admitted,
+ * that runs `controller-cli from-store ADAPTER` every {@link FLYWHEEL_CONTROLLER_SCHEDULE}: it
+ * registers the newest run record the chain wrote under CANDIDATES_URI and moves the canary one
+ * step. As the team's flywheel identity (object store), the team's `flywheel` Postgres login, and
+ * the ServiceAccount token (a projected one, for listing the base model's EndpointSlices).
+ */
+export function renderFlywheelControllerCronJob(
+  f: FlywheelTeamInput,
+  id: FlywheelPodIdentity & { readonly controller: FlywheelController },
+): K8sObject {
+  const labels = controllerLabels(f);
+  const ctl = id.controller;
+  const ca = objectStoreCaMounts(id.caBundle);
+  if (!f.canary) throw new Error(`flywheel of team "${f.team}": expected its canary limits, found none`);
+  return {
+    apiVersion: "batch/v1",
+    kind: "CronJob",
+    metadata: { name: controllerCronJobName(f.adapter), namespace: teamNamespace(f.team), labels },
+    spec: {
+      schedule: FLYWHEEL_CONTROLLER_SCHEDULE,
+      timeZone: "Etc/UTC",
+      concurrencyPolicy: "Forbid",
+      startingDeadlineSeconds: 240,
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+      jobTemplate: {
+        metadata: { labels },
+        spec: {
+          backoffLimit: 0,
+          // a step takes seconds (a load up to minutes); the next run picks up where it stopped
+          activeDeadlineSeconds: 1800,
+          ttlSecondsAfterFinished: 24 * 3600,
+          template: {
+            metadata: { labels },
+            spec: {
+              restartPolicy: "Never",
+              serviceAccountName: id.serviceAccountName,
+              automountServiceAccountToken: false,
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: 10001,
+                runAsGroup: 10001,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
+              containers: [
+                {
+                  name: "controller",
+                  image: ctl.image,
+                  imagePullPolicy: "IfNotPresent",
+                  command: ["node", FLYWHEEL_CONTROLLER_CLI, "from-store", f.adapter],
+                  envFrom: [{ configMapRef: { name: FLYWHEEL_ENV_CONFIGMAP } }],
+                  env: [
+                    ...id.env.map((e) => ({ ...e })),
+                    ...flywheelPostgresEnv(ctl.postgres),
+                    { name: "FLYWHEEL_CANARY", value: JSON.stringify(f.canary) },
+                    { name: "FLYWHEEL_MODEL_SERVICE", value: modelServerUrl(f.baseModel) },
+                    { name: "FLYWHEEL_LORA_ROOT", value: FLYWHEEL_LORA_ROOT },
+                  ],
+                  resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+                  securityContext: HARDENED,
+                  volumeMounts: [
+                    { name: "postgres-ca", mountPath: PG_CA_DIR, readOnly: true },
+                    { name: "kube-api-access", mountPath: FLYWHEEL_API_TOKEN_DIR, readOnly: true },
+                    ...ca.volumeMounts,
+                  ],
+                },
+              ],
+              volumes: [
+                postgresCaVolume(ctl.postgres),
+                {
+                  name: "kube-api-access",
+                  projected: {
+                    sources: [
+                      { serviceAccountToken: { path: "token", expirationSeconds: 3600 } },
+                      { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+                    ],
+                  },
+                },
+                ...ca.volumes,
+              ],
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** What the controller may read of the Kubernetes API: the model servers' EndpointSlices, nothing else. */
+export const FLYWHEEL_DISCOVERY_RULES = [
+  { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
+];
 
 /** A manual run (`npm run flywheel -- run`): the CronJob's Job, named by the run id. */
 export function renderFlywheelRunJob(f: FlywheelTeamInput, runId: string): K8sObject {

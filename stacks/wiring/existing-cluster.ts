@@ -4,6 +4,7 @@ import {
   ExistingClusterSubstrate,
   type ExistingClusterSubstrateArgs,
 } from "../../components/existing-cluster/substrate";
+import { flywheelTeams } from "../../components/flywheel/plan";
 import { retentionExpirations } from "../../components/lib/scopes";
 import type { PostgresService } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
@@ -20,7 +21,11 @@ export function existingClusterSubstrateArgs(
     throw new Error(`expected substrate kind "existing-cluster", found "${config.substrate.kind}"`);
   }
   const s = resolveSettings(config);
-  const services: PostgresService[] = ["gateway"];
+  // The flywheel's registry writer logs in to the gateway's database, only where a team uses it.
+  const services: PostgresService[] = [
+    "gateway",
+    ...(flywheelTeams(config).length ? ["flywheel" as const] : []),
+  ];
   return {
     context: config.substrate.context,
     kubeconfig: config.substrate.kubeconfig,

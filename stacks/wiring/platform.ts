@@ -20,7 +20,7 @@ export function wirePlatform(config: StackConfig, ctx: StackContext, substrate: 
     ...wireObservability(config, ctx, substrate),
     ...wirePolicy(config, ctx, substrate),
     ...wireServing(config, ctx, substrate, serving),
-    ...wireTenancy(config, ctx, substrate),
+    ...wireTenancy(config, ctx, substrate, serving),
     // The gateway's discovery Role lives in the serving namespace: created after it.
     ...wireGateway(config, ctx, substrate, serving),
   };

@@ -5,7 +5,9 @@
  */
 import { Flywheel } from "../../components/flywheel/flywheel";
 import { flywheelTeams } from "../../components/flywheel/plan";
+import type * as pulumi from "@pulumi/pulumi";
 import { opaUrl } from "../../components/lib/endpoints";
+import { IMAGES } from "../../components/lib/versions";
 import { Kueue } from "../../components/platform/kueue";
 import { Tenancy } from "../../components/platform/tenancy";
 import type { Substrate } from "../../components/substrate";
@@ -18,6 +20,8 @@ export function wireTenancy(
   config: StackConfig,
   _ctx: StackContext,
   substrate: Substrate,
+  /** The serving namespace as created (the flywheel controllers' discovery Role lives there). */
+  serving: { servingNamespace?: pulumi.Output<string> } = {},
 ): Record<string, unknown> {
   const kueue = config.training.enabled
     ? new Kueue("kueue", {
@@ -48,6 +52,9 @@ export function wireTenancy(
         namespaces: tenancy.namespaces,
         opaUrl: opaUrl(),
         ...(guard.enabled ? { guard: { url: guard.url, model: guard.model } } : {}),
+        // The controller (init container and controller CronJob) runs from the gateway's image.
+        gatewayImage: config.images.gateway ?? config.gateway.image ?? IMAGES.gateway,
+        ...(serving.servingNamespace ? { servingNamespace: serving.servingNamespace } : {}),
         dependsOn: [tenancy, ...(kueue?.ready ?? [])],
       })
     : undefined;

@@ -105,7 +105,9 @@ describe("the controller's command line", () => {
   it("GIVEN bad input WHEN run THEN exit 2 with one line naming it, and no database is reached", async () => {
     expect(await cli(["promote"], "{}")).toMatchObject({
       code: 2,
-      err: expect.stringMatching(/expected a command \(incumbent, register or canary\), found "promote"\n$/),
+      err: expect.stringMatching(
+        /expected a command \(incumbent, register, canary or from-store\), found "promote"\n$/,
+      ),
     });
     expect(await cli(["register"], "not json")).toMatchObject({
       code: 2,
@@ -118,6 +120,14 @@ describe("the controller's command line", () => {
     expect(await cli(["incumbent"], "")).toMatchObject({
       code: 2,
       err: expect.stringMatching(/expected an adapter name after incumbent, found null/),
+    });
+    expect(await cli(["from-store", "../x"], "")).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/expected an adapter name after from-store, found "..\/x"/),
+    });
+    expect(await cli(["incumbent", "a"], "", { PGSSLMODE: "prefer" })).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/expected PGSSLMODE to be disable, require or verify-full, found "prefer"/),
     });
     const r = await cli(["register"], JSON.stringify(RUN), { PGHOST: "127.0.0.1", PGPORT: "1" });
     expect(r.code).toBe(3);

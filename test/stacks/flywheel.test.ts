@@ -62,6 +62,13 @@ function tolerates(t: Record<string, any>, taint: { key: string; value?: string;
   return t.operator === "Exists" || (t.value ?? "") === (taint.value ?? "");
 }
 
+/** The chained loop's CronJobs (stage `loop`), one per enabled team. */
+function loopCronJobs(run: StackRun) {
+  return run.recorder
+    .ofType("kubernetes:batch/v1:CronJob")
+    .filter((r) => r.inputs.spec?.jobTemplate?.metadata?.labels?.[FLYWHEEL_STAGE_LABEL] === "loop");
+}
+
 const CASES = [
   {
     name: "aws-dev",
@@ -97,7 +104,7 @@ for (const c of CASES) {
     });
 
     it("GIVEN each enabled team WHEN the program runs THEN a suspended, Kueue-queued CronJob in its namespace runs the chained loop as the flywheel identity", () => {
-      const crons = run.recorder.ofType("kubernetes:batch/v1:CronJob");
+      const crons = loopCronJobs(run);
       expect(crons.length).toBe(enabled().length);
       for (const t of enabled()) {
         const cron = crons.find((r) => r.inputs.metadata?.labels?.team === t.name);
@@ -129,7 +136,7 @@ for (const c of CASES) {
     it("GIVEN each enabled team THEN the chain's one pod is a GPU worker that the team's LocalQueue admits onto its training pool", () => {
       const kueue = (kind: string) =>
         run.recorder.resources.filter((r) => r.inputs.apiVersion === KUEUE_API && r.inputs.kind === kind);
-      const crons = run.recorder.ofType("kubernetes:batch/v1:CronJob");
+      const crons = loopCronJobs(run);
       for (const t of enabled()) {
         const gpus = t.flywheel!.gpus;
         const job = crons.find((r) => r.inputs.metadata?.labels?.team === t.name)!.inputs.spec.jobTemplate;
@@ -226,9 +233,7 @@ for (const c of CASES) {
     it("GIVEN each enabled team THEN the builder's S3 client trusts the object store: in-cluster it mounts ca.crt of a Certificate in its namespace where AWS_CA_BUNDLE points; on AWS nothing (public CAs)", () => {
       const certs = run.recorder.ofType("kubernetes:cert-manager.io/v1:Certificate").map((r) => r.inputs);
       for (const t of enabled()) {
-        const cron = run.recorder
-          .ofType("kubernetes:batch/v1:CronJob")
-          .find((r) => r.inputs.metadata?.labels?.team === t.name)!.inputs;
+        const cron = loopCronJobs(run).find((r) => r.inputs.metadata?.labels?.team === t.name)!.inputs;
         const pod = cron.spec.jobTemplate.spec.template.spec;
         const ctr = pod.containers[0];
         const file = (ctr.env ?? []).find((e: any) => e.name === "AWS_CA_BUNDLE")?.value as
@@ -318,7 +323,7 @@ for (const c of CASES) {
         (sel.matchExpressions ?? []).every((e: any) => e.operator === "Exists" && e.key in labels);
       const nps = run.recorder.ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy").map((r) => r.inputs);
       const cms = run.recorder.ofType("kubernetes:core/v1:ConfigMap").map((r) => r.inputs);
-      const crons = run.recorder.ofType("kubernetes:batch/v1:CronJob").map((r) => r.inputs);
+      const crons = loopCronJobs(run).map((r) => r.inputs);
       for (const t of enabled()) {
         const ns = teamNamespace(t.name);
         const env = cms.find((c) => c.metadata.name === "flywheel-env" && c.metadata.namespace === ns)!.data;

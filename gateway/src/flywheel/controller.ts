@@ -306,6 +306,37 @@ async function unloadAll(o: CanaryOptions, pool: Pool, version: string, phase: s
 }
 
 /**
+ * The load step of both ways to run a canary (runCanary, advanceCanary): loads the candidate into
+ * every replica and starts its canary; a failed load rolls it back (the canary never starts) and
+ * unloads it. Returns whether the canary started.
+ */
+async function loadAndStart(
+  pool: Pool,
+  o: CanaryOptions,
+  state: CanaryState,
+  store: (s: ReturnType<typeof step>) => Promise<unknown>,
+  now: () => number,
+): Promise<boolean> {
+  const name = servedName(o.adapter, o.version);
+  try {
+    await loadEverywhere(o.replicas, name, o.loraPath, o.lora);
+  } catch (e) {
+    await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", "load_failed", {
+      error: (e as Error).message.slice(0, 2000),
+    });
+    await store(step(state, { kind: "abort", at: now(), by: "controller: load failed" }, o.limits));
+    await unloadAll(o, pool, o.version, "rolled_back");
+    return false;
+  }
+  await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", "loaded", {
+    replicas: o.replicas,
+    loraPath: o.loraPath,
+  });
+  await store(step(state, { kind: "start", at: now() }, o.limits));
+  return true;
+}
+
+/**
  * Runs a registered candidate's canary to its end: loads it into every replica (a failed load
  * rolls it back: the canary never starts), starts the canary, observes until the state machine
  * promotes or rolls it back, then unloads what no longer serves. Returns the final state.
@@ -333,24 +364,7 @@ export async function runCanary(pool: Pool, o: CanaryOptions): Promise<CanarySta
     await recordTransition(pool, o.team, o.adapter, s.state, s.audit);
     for (const a of s.audit) log("canary transition", { ...a });
   };
-  if (state.phase === "candidate") {
-    const name = servedName(o.adapter, o.version);
-    try {
-      await loadEverywhere(o.replicas, name, o.loraPath, o.lora);
-    } catch (e) {
-      await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", "load_failed", {
-        error: (e as Error).message.slice(0, 2000),
-      });
-      await store(step(state, { kind: "abort", at: now(), by: "controller: load failed" }, o.limits));
-      await unloadAll(o, pool, o.version, "rolled_back");
-      return state;
-    }
-    await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", "loaded", {
-      replicas: o.replicas,
-      loraPath: o.loraPath,
-    });
-    await store(step(state, { kind: "start", at: now() }, o.limits));
-  }
+  if (state.phase === "candidate" && !(await loadAndStart(pool, o, state, store, now))) return state;
   const stable = await promotedVersion(pool, o.adapter);
   while (state.phase === "canary") {
     await sleep(o.everyMs);
@@ -434,24 +448,17 @@ export async function advanceCanary(pool: Pool, o: CanaryOptions): Promise<Advan
     return s.state;
   };
   if (state.phase === "candidate") {
-    const name = servedName(o.adapter, o.version);
-    try {
-      await loadEverywhere(o.replicas, name, o.loraPath, o.lora);
-    } catch (e) {
-      await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", "load_failed", {
-        error: (e as Error).message.slice(0, 2000),
-      });
-      const final = await store(
-        step(state, { kind: "abort", at: now(), by: "controller: load failed" }, o.limits),
-      );
-      await unloadAll(o, pool, o.version, "rolled_back");
-      return { state: final, action: "rolled_back" };
-    }
-    await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", "loaded", {
-      replicas: o.replicas,
-      loraPath: o.loraPath,
-    });
-    return { state: await store(step(state, { kind: "start", at: now() }, o.limits)), action: "started" };
+    let after: CanaryState = state;
+    const started = await loadAndStart(
+      pool,
+      o,
+      state,
+      async (s) => {
+        after = await store(s);
+      },
+      now,
+    );
+    return { state: after, action: started ? "started" : "rolled_back" };
   }
   if (state.phase !== "canary")
     throw new ControllerError(`expected a candidate or canary, found ${state.phase}`);
