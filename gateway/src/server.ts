@@ -76,6 +76,8 @@ export class Gateway {
   private readonly accountDeps: AccountDeps;
   private readonly active = new Set<http.ServerResponse>();
   private migrated = false;
+  /** Whether the flywheel's writer role has its grants (it may be created after the gateway starts). */
+  private writerGranted = false;
   private draining = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly cfg: GatewayConfig;
@@ -296,6 +298,7 @@ export class Gateway {
       // so it exists in every deployed stack; its writer role gets its grants when it exists.
       const registry = await migrateFlywheel(this.pool);
       const writer = await grantFlywheelWriter(this.pool);
+      this.writerGranted = writer;
       this.migrated = true;
       if (applied.length) this.log.info("migrations applied", { versions: applied.map(String) });
       if (registry.length)
@@ -308,11 +311,28 @@ export class Gateway {
   }
 
   /**
+   * The `flywheel` login is created by the substrate (a login Job, a CloudNativePG managed role)
+   * independently of the gateway's rollout, so it may appear after the start-up grants ran: until
+   * it exists, every registry sync (`GATEWAY_FLYWHEEL_SYNC_MS`) checks again and grants it then.
+   */
+  private async grantLateWriter(): Promise<void> {
+    if (!this.migrated || this.writerGranted) return;
+    try {
+      this.writerGranted = await grantFlywheelWriter(this.pool);
+      if (this.writerGranted)
+        this.log.info("flywheel registry writer granted", { role: FLYWHEEL_WRITER_ROLE });
+    } catch (e) {
+      this.log.warn("flywheel registry writer not granted yet", { error: (e as Error).message });
+    }
+  }
+
+  /**
    * Reads which version of each flywheel adapter is promoted and which is in its canary (the
    * registry's open deployment rows), for the route stage's split. No registry yet (the
    * `flywheel` schema does not exist): no adapter is split. A failed read keeps the last routes.
    */
   private async syncAdapters(): Promise<void> {
+    await this.grantLateWriter();
     try {
       this.adapterRoutes = routesFromServing(await serving(this.pool));
     } catch (e) {

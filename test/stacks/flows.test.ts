@@ -30,17 +30,32 @@ function teamFlows(ns: string, objectStore: readonly string[]): string[] {
 /**
  * A team with the flywheel on: its flywheel pods (only) and OPA's port, both ways; out to the
  * guard model's pods on their port (the eval's safety task; the guard's side is in
- * `sovereign-serving`, not enumerated here yet, and checked in flywheel.test.ts).
+ * `sovereign-serving`, not enumerated here yet, and checked in flywheel.test.ts). Every flywheel
+ * pod (the chain's incumbent init container, the controller) reaches the substrate's Postgres;
+ * the controller's pods (only) reach the API server (EndpointSlices) and the base model's pods
+ * on the API port (runtime LoRA), which admit them.
  */
-function flywheelFlows(ns: string, guardModel: string): string[] {
+function flywheelFlows(
+  ns: string,
+  guardModel: string,
+  baseModel: string,
+  postgres: readonly string[],
+  apiServer: readonly string[],
+): string[] {
   const pods = "pods(sovereign.ai/flywheel-stage Exists )";
+  const controller = "pods(sovereign.ai/flywheel-stage=controller)";
   const guard = `pods(app.kubernetes.io/instance=${guardModel},app.kubernetes.io/name=model-server)`;
+  const base = `pods(app.kubernetes.io/instance=${baseModel},app.kubernetes.io/name=model-server)`;
   return [
     `${ns} egress ${pods} to ns(kubernetes.io/metadata.name=sovereign-policy) on TCP/8181`,
     `${ns} egress ${pods} to ns(kubernetes.io/metadata.name=sovereign-serving)/${guard} on TCP/8000`,
     `sovereign-policy ingress ${OPA} from ns(kubernetes.io/metadata.name=${ns})/${pods} on TCP/8181`,
     // The guard model screens the eval's safety-set answers: its namespace admits the team's flywheel pods.
     `sovereign-serving ingress ${guard} from ns(kubernetes.io/metadata.name=${ns})/${pods} on TCP/8000`,
+    ...postgres.map((to) => `${ns} egress ${pods} to ${to}`),
+    ...apiServer.map((to) => `${ns} egress ${controller} to ${to}`),
+    `${ns} egress ${controller} to ns(kubernetes.io/metadata.name=sovereign-serving)/${base} on TCP/8000`,
+    `sovereign-serving ingress ${base} from ns(kubernetes.io/metadata.name=${ns})/${controller} on TCP/8000`,
   ];
 }
 
@@ -187,7 +202,15 @@ function expectedFlows(stack: string): string[] {
       ...config.teams.flatMap((t) => teamFlows(`team-${t.name}`, objectStore)),
       ...config.teams
         .filter((t) => t.flywheel?.enabled)
-        .flatMap((t) => flywheelFlows(`team-${t.name}`, config.policy.guardModel!)),
+        .flatMap((t) =>
+          flywheelFlows(
+            `team-${t.name}`,
+            config.policy.guardModel!,
+            t.flywheel!.baseModel,
+            db.map((c) => `ip:${c} on TCP/5432`),
+            api.map((c) => `${c} on TCP/443`),
+          ),
+        ),
     ].sort();
   }
   return [
@@ -208,7 +231,15 @@ function expectedFlows(stack: string): string[] {
     ),
     ...config.teams
       .filter((t) => t.flywheel?.enabled)
-      .flatMap((t) => flywheelFlows(`team-${t.name}`, config.policy.guardModel!)),
+      .flatMap((t) =>
+        flywheelFlows(
+          `team-${t.name}`,
+          config.policy.guardModel!,
+          t.flywheel!.baseModel,
+          ["ns(kubernetes.io/metadata.name=sovereign-data) on TCP/5432"],
+          ["ip:0.0.0.0/0 on TCP/443,TCP/6443"],
+        ),
+      ),
   ].sort();
 }
 

@@ -1,0 +1,338 @@
+/**
+ * The flywheel's controller as a deployed stack runs it (docs/flywheel.md, "The controller in a
+ * cluster"), with real parts: PostgreSQL with the logins the AWS login Job's own script creates
+ * (the gateway's, with its database, and the `flywheel` writer's, without one, logging in with a
+ * password the server checks), the gateway's own migrations and writer grants, the S3 test store
+ * (signatures checked), a vLLM-compatible model server with runtime LoRA loading.
+ *
+ * - `from-store` (the controller CronJob's command): registers the newest run record in the
+ *   store once (a second run changes nothing), skips runs in progress, failed and superseded ones,
+ *   and moves the canary one step per run: loaded and started, observed, promoted.
+ * - The init container's seam: the rendered init container's command writes the incumbent to the
+ *   handoff file, and the loop (`real_stages`, the trainer's venv) reads exactly that file through
+ *   the rendered FLYWHEEL_INCUMBENT_FILE.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Pool } from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loginScript } from "../../components/aws/postgres-login";
+import {
+  FLYWHEEL_CONTROLLER_CLI,
+  FLYWHEEL_HANDOFF_DIR,
+  incumbentInitContainer,
+  renderFlywheelCronJob,
+  type FlywheelController,
+  type FlywheelTeamInput,
+} from "../../components/flywheel/plan";
+import { main } from "../../gateway/src/flywheel/controller-cli";
+import { grantFlywheelWriter, migrateFlywheel } from "../../gateway/src/flywheel/registry";
+import { migrate } from "../../gateway/src/db";
+import { TestS3 } from "../../gateway/test/helpers/s3-server";
+import { startPostgres, type PostgresInstance } from "../helpers/postgres";
+import { toolPath } from "../helpers/tools";
+import { startFakeVllm, type FakeVllm } from "./fake-vllm";
+
+const ROOT = path.resolve(__dirname, "../..");
+const ADAPTER = "demo-chat";
+const MODELS = "models";
+const PREFIX = `teams/demo/flywheel/${ADAPTER}/`;
+const PASSWORD = "flywheel-test-password";
+const SHA = (c: string) => c.repeat(64);
+const OLD = "20260101T000000Z-aaaaaaaaaaaa";
+const FAILED = "20260101T120000Z-dddddddddddd";
+const NEWEST = "20260102T000000Z-bbbbbbbbbbbb";
+const RUNNING = "20260103T000000Z-cccccccccccc";
+
+let pg: PostgresInstance;
+let s3: TestS3;
+let vllm: FakeVllm;
+let su: Pool;
+
+/** What the chain's loop writes to CANDIDATES_URI/<version>/run.json. */
+function runRecord(version: string, outcome = "candidate"): Record<string, unknown> {
+  return {
+    kind: "sovereign.flywheel.run/v1",
+    team: "demo",
+    adapter: ADAPTER,
+    baseModel: "tiny-chat",
+    outcome,
+    dataset: {
+      version,
+      uri: `s3://datasets/${PREFIX}${version}/`,
+      content_sha256: SHA("1"),
+      classification: "internal",
+      counts: { kept: 40 },
+    },
+    candidate: { version, uri: `s3://${MODELS}/${PREFIX}${version}/adapter/`, content_sha256: SHA("2") },
+    incumbent: { version: null, uri: null },
+    gate: { passed: outcome === "candidate", checks: [] },
+    events: [],
+  };
+}
+
+const put = (key: string, body: unknown) =>
+  s3.objects.set(`${MODELS}/${key}`, Buffer.from(typeof body === "string" ? body : JSON.stringify(body)));
+
+/** Runs the psql login script of the AWS login Job for `service` (password mode). */
+function loginJob(service: string, password: string, ownDatabase: boolean): void {
+  const r = spawnSync("/bin/sh", ["-c", loginScript(false, ownDatabase)], {
+    encoding: "utf8",
+    env: {
+      PATH: `${path.dirname(toolPath("psql"))}:${process.env.PATH}`,
+      PGHOST: "127.0.0.1",
+      PGPORT: String(pg.port),
+      PGUSER: "sovereign_admin",
+      PGDATABASE: "postgres",
+      SERVICE: service,
+      SERVICE_PASSWORD: password,
+    },
+    timeout: 60_000,
+  });
+  if (r.status !== 0) throw new Error(`login job for ${service}: ${r.stderr}`);
+}
+
+/** The controller CronJob's environment (as the flywheel login, password checked by the server). */
+function controllerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PGHOST: "127.0.0.1",
+    PGPORT: String(pg.port),
+    PGDATABASE: "gateway",
+    PGUSER: "flywheel",
+    PGPASSWORD: PASSWORD,
+    PGSSLMODE: "disable",
+    CANDIDATES_URI: `s3://${MODELS}/${PREFIX}`,
+    AWS_ENDPOINT_URL_S3: s3.url,
+    AWS_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    S3_FORCE_PATH_STYLE: "true",
+    FLYWHEEL_REPLICAS: vllm.url,
+    FLYWHEEL_LORA_ROOT: "/adapters", // where the test server has its adapters
+    FLYWHEEL_CANARY: JSON.stringify({
+      share: 0.3,
+      windowMinutes: 0.001,
+      minRequests: 3,
+      maxErrorRate: 0.5,
+      maxLatencyRatio: 100,
+      maxGuardFlagRate: 0.5,
+    }),
+    FLYWHEEL_CANARY_LAG_MS: "0",
+    FLYWHEEL_UNLOAD_GRACE_MS: "0",
+    ...extra,
+  };
+}
+
+async function fromStore(): Promise<{ code: number; out: any; err: string }> {
+  return cli(["from-store", ADAPTER], "");
+}
+
+async function cli(argv: string[], stdin: string): Promise<{ code: number; out: any; err: string }> {
+  const out: string[] = [];
+  const errs: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = (s: string) => (errs.push(String(s)), true);
+  try {
+    const code = await main(
+      argv,
+      controllerEnv(),
+      () => Promise.resolve(stdin),
+      (s) => out.push(s),
+    );
+    return { code, out: out.length ? JSON.parse(out.at(-1)!) : undefined, err: errs.join("") };
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+const rows = async (sql: string, params: unknown[] = []) => (await su.query(sql, params)).rows;
+
+beforeAll(async () => {
+  [pg] = await Promise.all([startPostgres({ passwordRoles: ["flywheel"] })]);
+  // As on RDS: the master user is not a superuser.
+  pg.psql("CREATE ROLE sovereign_admin LOGIN CREATEROLE CREATEDB");
+  loginJob("gateway", "gateway-password", true);
+  loginJob("flywheel", PASSWORD, false);
+  // The gateway at start-up, as its own role (owner of its database): its migrations, the
+  // registry's, and the writer's grants.
+  const gw = new Pool({ host: "127.0.0.1", port: pg.port, user: "gateway", database: "gateway", max: 2 });
+  await migrate(gw);
+  await migrateFlywheel(gw);
+  expect(await grantFlywheelWriter(gw)).toBe(true);
+  await gw.end();
+  su = new Pool({ host: "127.0.0.1", port: pg.port, user: "postgres", database: "gateway", max: 2 });
+  s3 = new TestS3();
+  await s3.start();
+  vllm = await startFakeVllm("tiny-chat", true);
+  put(`${PREFIX}${OLD}/run.json`, runRecord(OLD));
+  put(`${PREFIX}${FAILED}/run.json`, runRecord(FAILED, "failed"));
+  put(`${PREFIX}${NEWEST}/run.json`, runRecord(NEWEST));
+  put(`${PREFIX}${NEWEST}/adapter/adapter_model.safetensors`, "weights");
+  put(`${PREFIX}${RUNNING}/adapter/adapter_model.safetensors`, "weights, no run.json yet");
+}, 120_000);
+
+afterAll(async () => {
+  await su?.end();
+  await vllm?.close();
+  await s3?.stop();
+  pg?.destroy();
+});
+
+describe("GIVEN run records in the store and the flywheel login the stack creates", () => {
+  it("WHEN the controller CronJob runs THEN it registers the newest complete run, loads it into the replica and starts its canary", async () => {
+    const r = await fromStore();
+    expect(r.err).not.toMatch(/\n\s+at /);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.registered).toBe(NEWEST);
+    expect(r.out.advanced).toMatchObject({ version: NEWEST, action: "started", state: { phase: "canary" } });
+    expect([...vllm.loaded.keys()]).toContain(`${ADAPTER}--${NEWEST}`);
+    expect(vllm.loaded.get(`${ADAPTER}--${NEWEST}`)).toBe(`/adapters/${ADAPTER}/${NEWEST}`);
+    expect(await rows("SELECT id FROM flywheel.model_versions ORDER BY id")).toEqual([{ id: NEWEST }]);
+  });
+
+  it("WHEN it runs again THEN nothing is registered twice, superseded and failed runs are skipped, and the canary takes one observation", async () => {
+    const r = await fromStore();
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.registered).toBeNull();
+    expect(r.out.skipped).toEqual([`${FAILED}: older than ${NEWEST}`, `${OLD}: older than ${NEWEST}`]);
+    expect(r.out.advanced).toMatchObject({ version: NEWEST, action: "observed", state: { phase: "canary" } });
+    const count = async (t: string) => Number((await rows(`SELECT count(*) AS n FROM flywheel.${t}`))[0].n);
+    expect([
+      await count("dataset_versions"),
+      await count("model_versions"),
+      await count("eval_reports"),
+    ]).toEqual([1, 1, 1]);
+  });
+
+  it("WHEN the same run is registered again (a retried run, or the loop's own register) THEN nothing changes; the same version with other content is refused by name", async () => {
+    const before = await rows("SELECT count(*) AS n FROM flywheel.audit_events");
+    const again = await cli(["register"], JSON.stringify(runRecord(NEWEST)));
+    expect(again.code, again.err).toBe(0);
+    expect(again.out).toEqual({ registered: NEWEST, passed: true, new: false });
+    expect(await rows("SELECT count(*) AS n FROM flywheel.audit_events")).toEqual(before);
+    const other = runRecord(NEWEST) as any;
+    other.candidate.content_sha256 = SHA("3");
+    const refused = await cli(["register"], JSON.stringify(other));
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(
+      new RegExp(`version ${NEWEST} is registered already as .*: versions are immutable`),
+    );
+  });
+
+  it("WHEN the canary's traffic is within its limits for the window THEN the next run promotes it, and the incumbent is that version", async () => {
+    // The gateway's audit rows of requests the canary served (what every gateway replica writes).
+    for (let i = 0; i < 5; i++)
+      await su.query(
+        `INSERT INTO gateway_audit (request_id, ts, subject, auth_kind, team, model, endpoint, latency_ms,
+           decision, status, instance, flywheel_version, flywheel_canary)
+         VALUES ($1, now(), 'u', 'oidc', 'demo', $2, 'chat', 10, 'allow', 200, 'gw', $3, true)`,
+        [`req-${i}`, ADAPTER, NEWEST],
+      );
+    await new Promise((r) => setTimeout(r, 100)); // past the 60 ms window
+    const r = await fromStore();
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.advanced).toMatchObject({
+      version: NEWEST,
+      action: "promoted",
+      state: { phase: "promoted" },
+    });
+    const audit = await rows(
+      "SELECT from_phase || '>' || to_phase AS t FROM flywheel.audit_events WHERE version = $1 ORDER BY id",
+      [NEWEST],
+    );
+    expect(audit.map((a) => a.t)).toEqual([
+      "gate>candidate",
+      "candidate>candidate",
+      "candidate>canary",
+      "canary>promoted",
+    ]);
+    // Nothing left to do: a further run registers nothing and moves nothing.
+    const idle = await fromStore();
+    expect([idle.code, idle.out.registered, idle.out.advanced]).toEqual([0, null, null]);
+  });
+
+  it("WHEN the chain's pod starts THEN its init container's command writes the incumbent, and the loop reads that file", () => {
+    const f: FlywheelTeamInput = {
+      team: "demo",
+      costCenter: "cc",
+      adapter: ADAPTER,
+      baseModel: "tiny-chat",
+      schedule: "0 3 * * *",
+      minNewRecords: 1,
+      modelClassifications: {},
+      redactPatterns: [],
+    };
+    const ctl: FlywheelController = {
+      image: "gateway:test",
+      postgres: {
+        host: "127.0.0.1",
+        port: pg.port,
+        database: "gateway",
+        sslMode: "disable",
+        secretName: "flywheel-postgres",
+        rootCert: { configMapName: "flywheel-postgres-ca", key: "ca.crt" },
+      },
+    };
+    const init = incumbentInitContainer(f, ctl) as { command: string[] };
+    const pod = renderFlywheelCronJob(f, { serviceAccountName: "sa", env: [], controller: ctl }).spec
+      .jobTemplate.spec.template.spec;
+    const loopEnv = Object.fromEntries(
+      (pod.containers[0].env as { name: string; value?: string }[]).map((e) => [e.name, e.value]),
+    );
+    // The pod's handoff emptyDir is a temporary folder here; `node <the image's CLI>` is the source via tsx.
+    const handoff = fs.mkdtempSync(path.join(os.tmpdir(), "fw-handoff-"));
+    try {
+      const local = (s: string) =>
+        s
+          .replaceAll(
+            `node ${FLYWHEEL_CONTROLLER_CLI}`,
+            `${ROOT}/node_modules/.bin/tsx ${ROOT}/gateway/src/flywheel/controller-cli.ts`,
+          )
+          .replaceAll(FLYWHEEL_HANDOFF_DIR, handoff);
+      const ran = spawnSync(init.command[0], init.command.slice(1).map(local), {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH, ...controllerEnv() },
+        timeout: 60_000,
+      });
+      expect(ran.status, ran.stderr).toBe(0);
+      const venv = spawnSync("bash", [path.join(ROOT, "trainer/setup-tests.sh")], { encoding: "utf8" });
+      if (venv.status !== 0) throw new Error(`trainer/setup-tests.sh failed:\n${venv.stderr}`);
+      const py = path.join(venv.stdout.trim().split("\n").pop()!, "bin/python");
+      const read = spawnSync(
+        py,
+        [
+          "-c",
+          [
+            "import argparse, json, os",
+            "from sovereign_train.flywheel_loop import real_stages",
+            "args = argparse.Namespace(adapter=os.environ['ADAPTER'], gate_thresholds='{}', base_model='tiny-chat')",
+            "print(json.dumps(real_stages(args, dict(os.environ), client=object()).incumbent()))",
+          ].join("\n"),
+        ],
+        {
+          cwd: path.join(ROOT, "trainer"),
+          encoding: "utf8",
+          env: {
+            PATH: process.env.PATH,
+            ADAPTER,
+            BASE_MODEL_URI: `s3://${MODELS}/tiny-chat/`,
+            CANDIDATES_URI: `s3://${MODELS}/${PREFIX}`,
+            FLYWHEEL_INCUMBENT_FILE: local(loopEnv.FLYWHEEL_INCUMBENT_FILE!),
+            // a controller that would answer something else: the file must win
+            FLYWHEEL_CONTROLLER: "false",
+          },
+          timeout: 120_000,
+        },
+      );
+      expect(read.status, read.stderr).toBe(0);
+      expect(JSON.parse(read.stdout.trim().split("\n").at(-1)!)).toEqual({
+        version: NEWEST,
+        uri: `s3://${MODELS}/${PREFIX}${NEWEST}/adapter/`,
+      });
+    } finally {
+      fs.rmSync(handoff, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
