@@ -23,8 +23,9 @@ function runJob(
   iamAuth: boolean,
   service: string,
   password?: string,
+  ownDatabase = true,
 ): { status: number | null; stderr: string } {
-  const r = spawnSync("/bin/sh", ["-c", loginScript(iamAuth)], {
+  const r = spawnSync("/bin/sh", ["-c", loginScript(iamAuth, ownDatabase)], {
     encoding: "utf8",
     env: {
       PATH: `${path.dirname(toolPath("psql"))}:${process.env.PATH}`,
@@ -71,5 +72,18 @@ describe("GIVEN the IAM login script", () => {
     } finally {
       pg.psql("CREATE ROLE rds_iam");
     }
+  });
+});
+
+describe("GIVEN the flywheel's login (a role in the gateway's database, no database of its own)", () => {
+  const databases = () => pg.psql("SELECT datname FROM pg_database ORDER BY datname").trim().split("\n");
+  it("WHEN it runs twice in either mode THEN the role logs in (IAM: no password, rds_iam) and no database is created", () => {
+    const before = databases();
+    for (let i = 0; i < 2; i++) expect(runJob(false, "flywheel", "pw", false)).toMatchObject({ status: 0 });
+    expect(role("flywheel")).toBe("t|f|f|");
+    for (let i = 0; i < 2; i++)
+      expect(runJob(true, "flywheel", undefined, false)).toMatchObject({ status: 0 });
+    expect(role("flywheel")).toBe("t|t|t|");
+    expect(databases()).toEqual(before);
   });
 });
