@@ -97,11 +97,13 @@ export class PostgresLogin extends pulumi.ComponentResource {
   readonly ready: pulumi.Resource[];
   private readonly provider: k8s.Provider;
   private readonly service: string;
+  private readonly loginName: string;
 
   constructor(name: string, args: PostgresLoginArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:aws:PostgresLogin", name, {}, opts);
     this.provider = args.provider;
     this.service = args.service;
+    this.loginName = name;
     const kp = { parent: this, provider: args.provider };
     const svc = args.service;
     const iam = args.iamAuth ?? false;
@@ -236,9 +238,11 @@ export class PostgresLogin extends pulumi.ComponentResource {
     ready: pulumi.Resource[];
   } {
     const svc = this.service;
-    const secret = this.credentials(name, namespace);
+    // Children are named after this component (`${login}-<role>`), whoever asks.
+    const child = `${this.loginName}-${name}`;
+    const secret = this.credentials(child, namespace);
     const ca = new k8s.core.v1.ConfigMap(
-      `${name}-ca`,
+      `${child}-ca`,
       {
         metadata: { name: `${svc}-postgres-ca`, namespace, labels: this.labels },
         data: { [POSTGRES_CA_KEY]: this.caBundle },

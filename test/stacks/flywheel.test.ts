@@ -9,9 +9,18 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { LOGIN_SQL } from "../../components/aws/postgres-login";
+import { LOGIN_SQL, loginScript } from "../../components/aws/postgres-login";
 import { S3_CONFIG_KEY } from "../../components/existing-cluster/object-store";
-import { FLYWHEEL_SERVICE_ACCOUNT } from "../../components/flywheel/plan";
+import {
+  controllerCronJobName,
+  FLYWHEEL_API_TOKEN_DIR,
+  FLYWHEEL_CONTROLLER_CLI,
+  FLYWHEEL_LORA_ROOT,
+  FLYWHEEL_SERVICE_ACCOUNT,
+} from "../../components/flywheel/plan";
+import { modelServerUrl } from "../../components/lib/endpoints";
+import { serviceOf } from "../../gateway/src/routing/discovery";
+import { duplicateObjects } from "../helpers/object-identity";
 import { FLYWHEEL_STAGE_LABEL } from "../../components/lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../../components/lib/naming";
 import { GPU_RESOURCE, GPU_TAINT } from "../../components/lib/gpu-catalog";
@@ -570,4 +579,239 @@ describe("flywheel retention in-cluster (SeaweedFS has no lifecycle rules)", () 
       [buckets.datasets]: keep(buckets.datasets, `teams/${team}/flywheel/`, days.datasets),
     });
   }, 120_000);
+});
+
+/**
+ * aws-dev with the second team's flywheel on too, and RDS IAM authentication: one `flywheel`
+ * role, delivered to both enabled teams' namespaces, each team's identity allowed to log in as it.
+ */
+function awsDevTwoFlywheels(): { raw: Record<string, any>; flat: ReturnType<typeof pulumiConfigFromFile> } {
+  const flat = pulumiConfigFromFile(stackFile("aws-dev"));
+  const raw = structuredClone(rawFromStackFile(stackFile("aws-dev")).raw) as Record<string, any>;
+  const support = raw.teams.find((t: any) => t.name === "support");
+  support.allowCapture = true;
+  support.allowedModels.push("llama-3-1-8b-instruct", "support-assistant");
+  support.flywheel = { enabled: true, baseModel: "llama-3-1-8b-instruct", adapter: "support-assistant" };
+  raw.database = { ...(raw.database ?? {}), iamAuth: true };
+  for (const k of ["teams", "database"]) flat.config[`sovereign:${k}`] = JSON.stringify(raw[k]);
+  return { raw, flat };
+}
+
+const DEPLOY_CASES = [
+  { ...CASES[0], iam: false },
+  { ...CASES[1], iam: false },
+  {
+    name: "aws-dev + a second flywheel team, IAM authentication",
+    run: () => runProgram("aws-dev", awsDevTwoFlywheels().flat),
+    config: () => parseConfig(awsDevTwoFlywheels().raw),
+    aws: true,
+    iam: true,
+  },
+];
+
+for (const c of DEPLOY_CASES) {
+  describe(`the flywheel's controller deployed in ${c.name}`, () => {
+    let run: StackRun;
+    let config: StackConfig;
+    beforeAll(async () => {
+      run = await c.run();
+      expect(run.error).toBeUndefined();
+      config = c.config();
+    });
+    const enabled = () => config.teams.filter((t) => t.flywheel?.enabled);
+    const envOf = (ctr: any) =>
+      Object.fromEntries((ctr.env as any[]).map((e) => [e.name, e.value ?? e.valueFrom]));
+    const gatewayEnv = () =>
+      envOf(
+        run.recorder
+          .ofType("kubernetes:apps/v1:Deployment")
+          .find((d) => d.inputs.metadata?.labels?.["app.kubernetes.io/name"] === "gateway")!.inputs.spec
+          .template.spec.containers[0],
+      );
+    const inNs = (type: string, ns: string, name: string) =>
+      run.recorder
+        .ofType(type)
+        .find((r) => r.inputs.metadata?.namespace === ns && r.inputs.metadata?.name === name);
+    const hardened = (pod: any) => {
+      expect(pod.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        seccompProfile: { type: "RuntimeDefault" },
+      });
+      for (const ctr of [...(pod.initContainers ?? []), ...pod.containers])
+        expect(ctr.securityContext, ctr.name).toEqual({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ["ALL"] },
+        });
+    };
+    /** The registry login's environment: the gateway's host and database, the flywheel's role, its CA mounted. */
+    const expectRegistryLogin = (pod: any, ctr: any, ns: string) => {
+      const env = envOf(ctr);
+      const gw = gatewayEnv();
+      expect([env.PGHOST, env.PGPORT, env.PGDATABASE, env.PGSSLMODE]).toEqual([
+        gw.PGHOST,
+        gw.PGPORT,
+        gw.PGDATABASE,
+        "verify-full",
+      ]);
+      if (c.iam) {
+        expect([env.GATEWAY_PG_AUTH, env.PGUSER, env.PGPASSWORD]).toEqual(["rds-iam", "flywheel", undefined]);
+      } else {
+        const ref = env.PGUSER.secretKeyRef;
+        expect(env.PGPASSWORD.secretKeyRef.name).toBe(ref.name);
+        const secret = inNs("kubernetes:core/v1:Secret", ns, ref.name);
+        expect(secret, `${ns}/${ref.name}`).toBeDefined();
+        expect(secret!.inputs.stringData.username).toBe("flywheel");
+      }
+      const mount = ctr.volumeMounts.find((m: any) => env.PGSSLROOTCERT.startsWith(`${m.mountPath}/`));
+      const vol = pod.volumes.find((v: any) => v.name === mount.name);
+      const source = vol.configMap
+        ? inNs("kubernetes:core/v1:ConfigMap", ns, vol.configMap.name)
+        : run.recorder
+            .ofType("kubernetes:cert-manager.io/v1:Certificate")
+            .find(
+              (x) => x.inputs.metadata.namespace === ns && x.inputs.spec.secretName === vol.secret.secretName,
+            );
+      expect(source, `${ns}: the Postgres CA ${JSON.stringify(vol)}`).toBeDefined();
+    };
+
+    it("GIVEN each enabled team THEN the chain's pod first runs the controller's `incumbent` (gateway image) into the handoff file the loop reads", () => {
+      const gatewayImage = run.recorder
+        .ofType("kubernetes:apps/v1:Deployment")
+        .find((d) => d.inputs.metadata?.labels?.["app.kubernetes.io/name"] === "gateway")!.inputs.spec
+        .template.spec.containers[0].image;
+      for (const t of enabled()) {
+        const ns = teamNamespace(t.name);
+        const pod = loopCronJobs(run).find((r) => r.inputs.metadata?.namespace === ns)!.inputs.spec
+          .jobTemplate.spec.template.spec;
+        expect(pod.initContainers.map((x: any) => x.name)).toEqual(["incumbent"]);
+        const init = pod.initContainers[0];
+        expect(init.image).toBe(gatewayImage);
+        const file = envOf(pod.containers[0]).FLYWHEEL_INCUMBENT_FILE as string;
+        expect(init.command).toEqual([
+          "/bin/sh",
+          "-c",
+          `exec node ${FLYWHEEL_CONTROLLER_CLI} incumbent ${t.flywheel!.adapter} > ${file}`,
+        ]);
+        // Both containers mount the same emptyDir above that file.
+        const above = (ctr: any) =>
+          ctr.volumeMounts.find((m: any) => file.startsWith(`${m.mountPath}/`))?.name;
+        expect(above(init)).toBe(above(pod.containers[0]));
+        expect(pod.volumes.find((v: any) => v.name === above(init)).emptyDir).toBeDefined();
+        expect(pod.containers[0].command).toContain(`--base-model=${t.flywheel!.baseModel}`);
+        expectRegistryLogin(pod, init, ns);
+        hardened(pod);
+      }
+    });
+
+    it("GIVEN each enabled team THEN a CPU controller CronJob (not Kueue-admitted, Forbid) runs `from-store` as the team's flywheel identity with its canary limits and its base model's Service", () => {
+      for (const t of enabled()) {
+        const ns = teamNamespace(t.name);
+        const cron = inNs(
+          "kubernetes:batch/v1:CronJob",
+          ns,
+          controllerCronJobName(t.flywheel!.adapter),
+        )!.inputs;
+        expect(cron.spec.concurrencyPolicy).toBe("Forbid");
+        const job = cron.spec.jobTemplate;
+        expect(job.metadata.labels[QUEUE_LABEL]).toBeUndefined();
+        expect(job.spec.suspend).toBeUndefined();
+        const pod = job.spec.template.spec;
+        const loopPod = loopCronJobs(run).find((r) => r.inputs.metadata?.namespace === ns)!.inputs.spec
+          .jobTemplate.spec.template.spec;
+        // The same identity as the chain (its object-store scopes are checked above).
+        expect(pod.serviceAccountName).toBe(loopPod.serviceAccountName);
+        expect(pod.serviceAccountName).toBe(FLYWHEEL_SERVICE_ACCOUNT);
+        const ctr = pod.containers[0];
+        expect(ctr.image).toBe(loopPod.initContainers[0].image);
+        expect(ctr.command).toEqual(["node", FLYWHEEL_CONTROLLER_CLI, "from-store", t.flywheel!.adapter]);
+        expect(ctr.resources.requests[GPU_RESOURCE]).toBeUndefined();
+        expect(ctr.envFrom).toEqual([{ configMapRef: { name: "flywheel-env" } }]);
+        const env = envOf(ctr);
+        expect(JSON.parse(env.FLYWHEEL_CANARY)).toEqual(t.flywheel!.canary);
+        expect(env.FLYWHEEL_MODEL_SERVICE).toBe(modelServerUrl(t.flywheel!.baseModel));
+        expect(env.FLYWHEEL_LORA_ROOT).toBe(FLYWHEEL_LORA_ROOT);
+        expectRegistryLogin(pod, ctr, ns);
+        hardened(pod);
+        // The API token is projected where in-cluster clients read it, and nowhere else.
+        expect(pod.automountServiceAccountToken).toBe(false);
+        const token = ctr.volumeMounts.find((m: any) => m.mountPath === FLYWHEEL_API_TOKEN_DIR);
+        expect(pod.volumes.find((v: any) => v.name === token.name).projected).toBeDefined();
+        // Discovery: a RoleBinding in the base model's namespace, to a Role that lists EndpointSlices only.
+        const svcNs = serviceOf(env.FLYWHEEL_MODEL_SERVICE)!.namespace;
+        const binding = run.recorder
+          .ofType("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+          .find(
+            (b) =>
+              b.inputs.metadata.namespace === svcNs &&
+              b.inputs.subjects.some((s: any) => s.namespace === ns && s.name === pod.serviceAccountName),
+          );
+        expect(binding, `${ns}: a RoleBinding in ${svcNs}`).toBeDefined();
+        const role = inNs(
+          "kubernetes:rbac.authorization.k8s.io/v1:Role",
+          svcNs,
+          binding!.inputs.roleRef.name,
+        )!;
+        expect(role.inputs.rules).toEqual([
+          { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
+        ]);
+        if (!c.aws) expect(env.AWS_SECRET_ACCESS_KEY.secretKeyRef).toBeDefined();
+      }
+    });
+
+    it("THEN the flywheel login exists only in the enabled teams' namespaces, as one role without a database of its own", () => {
+      const on = enabled().map((t) => teamNamespace(t.name));
+      const logins = run.recorder
+        .ofType("kubernetes:core/v1:Secret")
+        .filter((s) => s.inputs.metadata?.name === "flywheel-postgres")
+        .map((s) => s.inputs.metadata.namespace)
+        .sort();
+      // Its CA next to the service (the AWS ConfigMap; in-cluster the client Certificate's Secret),
+      // in the team namespaces: exactly the enabled ones (the login Job's own CA is in the substrate's).
+      const cas = run.recorder.resources
+        .filter(
+          (r) =>
+            (r.inputs.metadata?.name === "flywheel-postgres-ca" ||
+              r.inputs.spec?.commonName === "flywheel") &&
+            String(r.inputs.metadata?.namespace).startsWith("team-"),
+        )
+        .map((r) => r.inputs.metadata.namespace);
+      expect(new Set(cas)).toEqual(new Set(on));
+      if (c.iam) expect(logins).toEqual([]);
+      else expect(logins).toEqual([...on].sort());
+      if (c.aws) {
+        const jobs = run.recorder
+          .ofType("kubernetes:batch/v1:Job")
+          .filter((j) => j.inputs.metadata?.name === "flywheel-postgres-login");
+        expect(jobs.length).toBe(1);
+        const ctr = jobs[0].inputs.spec.template.spec.containers[0];
+        expect(envOf(ctr).SERVICE).toBe("flywheel");
+        expect(ctr.command).toEqual(["/bin/sh", "-c", loginScript(c.iam, false)]);
+        expect(ctr.command[2]).not.toMatch(/CREATE DATABASE/);
+      } else {
+        const cluster = run.recorder.resources.find((r) => r.inputs.kind === "Cluster")!;
+        expect(cluster.inputs.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway", "flywheel"]);
+        const dbs = run.recorder.resources
+          .filter((r) => r.inputs.kind === "Database")
+          .map((r) => r.inputs.spec.name);
+        expect(dbs).toEqual(["gateway"]);
+      }
+    });
+
+    it("THEN no Kubernetes object is registered twice", () => {
+      expect(duplicateObjects(run.recorder)).toEqual({});
+    });
+  });
+}
+
+describe("GIVEN a stack where no team has the flywheel on (the shipped local stack)", () => {
+  it("THEN there is no flywheel login, role, controller or discovery Role", async () => {
+    const run = await runShippedStack("local");
+    expect(run.error).toBeUndefined();
+    const named = (re: RegExp) =>
+      run.recorder.resources.filter((r) => re.test(r.inputs.metadata?.name ?? ""));
+    expect(named(/^flywheel-postgres|^flywheel-controller-|^sovereign-flywheel-discovery/)).toEqual([]);
+    const cluster = run.recorder.resources.find((r) => r.inputs.kind === "Cluster")!;
+    expect(cluster.inputs.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway"]);
+  });
 });
