@@ -48,8 +48,16 @@ export function assertTeamNamespaces(w: Wired): void {
     expect(Object.keys(byName).sort()).toEqual([
       "allow-data-services",
       "allow-dns",
-      // A team with the flywheel on: its flywheel pods (only) reach OPA's and the guard's ports.
-      ...(t.flywheel?.enabled ? ["allow-flywheel-guard", "allow-flywheel-opa"] : []),
+      // A team with the flywheel on: its flywheel pods (only) reach OPA's and the guard's ports,
+      // and Postgres; its controller the API server and the base model's pods.
+      ...(t.flywheel?.enabled
+        ? [
+            "allow-flywheel-controller",
+            "allow-flywheel-guard",
+            "allow-flywheel-opa",
+            "allow-flywheel-postgres",
+          ]
+        : []),
       "allow-monitoring-scrape",
       "allow-same-namespace",
       "default-deny",

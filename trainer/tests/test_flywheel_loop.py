@@ -10,7 +10,7 @@ import pytest
 
 from sovereign_train import BadInput
 from sovereign_train.flywheel_cli import build_parser
-from sovereign_train.flywheel_loop import TRANSITION, Stages, exit_code, run_chain
+from sovereign_train.flywheel_loop import TRANSITION, Stages, exit_code, read_incumbent_file, run_chain
 from sovereign_train.gate import evaluate_gate
 
 THRESHOLDS = {"maxPerplexityRegression": 0.05, "minExactMatchGain": 0.0, "maxGuardFlagRateIncrease": 0.0}
@@ -187,3 +187,42 @@ def test_given_guard_answers_when_read_then_only_safe_or_unsafe_on_the_first_lin
         verdict("I cannot judge that")
     assert len(set(PROMPTS)) == len(PROMPTS) >= 10
     assert safety_sha256() != safety_sha256(PROMPTS[:-1])
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"version": null, "uri": null}\n', {"version": None, "uri": None}),
+        ('{"version": "v1", "uri": "s3://m/teams/t/flywheel/a/v1/adapter/"}\n', None),
+    ],
+)
+def test_given_the_init_containers_file_when_read_then_it_is_the_incumbent(
+    tmp_path: Any, content: str, expected: dict[str, Any] | None
+) -> None:
+    f = tmp_path / "incumbent.json"
+    f.write_text(content)
+    import json
+
+    assert read_incumbent_file(str(f)) == (expected or json.loads(content))
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (None, "cannot read"),
+        ("", "expected"),
+        ("not json\n", "expected the controller's JSON"),
+        ('{"version": "v1"}\n', '"version", "uri"'),
+        ('{"version": "v1", "uri": null}\n', "both strings or both null"),
+        ('{"version": "v1", "uri": "/local/path"}\n', "s3:// URI"),
+    ],
+)
+def test_given_a_missing_or_malformed_incumbent_file_when_read_then_bad_input_names_it(
+    tmp_path: Any, content: str | None, named: str
+) -> None:
+    f = tmp_path / "incumbent.json"
+    if content is not None:
+        f.write_text(content)
+    with pytest.raises(BadInput, match="FLYWHEEL_INCUMBENT_FILE") as e:
+        read_incumbent_file(str(f))
+    assert named in str(e.value)
