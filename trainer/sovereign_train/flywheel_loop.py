@@ -316,12 +316,16 @@ def read_incumbent_file(path: str) -> dict[str, Any]:
     try:
         inc = json.loads(lines[-1]) if lines else None
     except ValueError as e:
-        raise BadInput(f"FLYWHEEL_INCUMBENT_FILE: expected the controller's JSON in {path}, found {lines[-1][:200]!r} ({e})")
+        raise BadInput(
+            f"FLYWHEEL_INCUMBENT_FILE: expected the controller's JSON in {path}, found {lines[-1][:200]!r} ({e})"
+        )
     if not isinstance(inc, dict) or set(inc) != {"version", "uri"}:
         raise BadInput(f'FLYWHEEL_INCUMBENT_FILE: expected {{"version", "uri"}} in {path}, found {inc!r}'[:500])
     version, uri = inc["version"], inc["uri"]
     if (version is None) != (uri is None) or not all(v is None or isinstance(v, str) and v for v in (version, uri)):
-        raise BadInput(f"FLYWHEEL_INCUMBENT_FILE: expected version and uri both strings or both null in {path}, found {inc!r}")
+        raise BadInput(
+            f"FLYWHEEL_INCUMBENT_FILE: expected version and uri both strings or both null in {path}, found {inc!r}"
+        )
     if uri is not None and not uri.startswith("s3://"):
         raise BadInput(f"FLYWHEEL_INCUMBENT_FILE: expected uri to be an s3:// URI in {path}, found {uri!r}")
     return {"version": version, "uri": uri}
