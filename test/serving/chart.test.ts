@@ -333,7 +333,11 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
       );
       if (m.loraAdapters.length > 0) {
         expect(c.args).toContain("--enable-lora");
-        expect(c.args).toContain(`--max-loras=${m.maxLoras ?? m.loraAdapters.length}`);
+        // two per flywheel adapter of this base model (its promoted version and a canary)
+        const flywheel = run.config.teams.filter(
+          (t) => t.flywheel?.enabled && t.flywheel.baseModel === m.name,
+        ).length;
+        expect(c.args).toContain(`--max-loras=${m.maxLoras ?? m.loraAdapters.length + 2 * flywheel}`);
         const i = c.args.indexOf("--lora-modules");
         expect(c.args.slice(i + 1, i + 1 + m.loraAdapters.length)).toEqual(
           m.loraAdapters.map((a) => `${a.name}=/adapters/${a.name}`),
