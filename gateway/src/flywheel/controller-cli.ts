@@ -34,6 +34,7 @@ import {
   registerRun,
   runCanary,
   ControllerError,
+  type CanaryOptions,
 } from "./controller";
 import { migrateFlywheel } from "./registry";
 import { parseCandidatesUri, publishServingState, servingState } from "./serving-state";
@@ -66,6 +67,40 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * Sidecar loading from the environment: publishes the adapter's `serving.json` under
+ * CANDIDATES_URI with the workload's S3 settings and credentials, and waits for the replicas
+ * (FLYWHEEL_LOAD_TIMEOUT_MS, FLYWHEEL_LOAD_POLL_MS). `s3` is to be closed by the caller.
+ */
+export function sidecarServing(
+  e: NodeJS.ProcessEnv,
+  pool: Pool,
+  run: { readonly team: string; readonly adapter: string; readonly baseModel: string },
+): { serving: NonNullable<CanaryOptions["serving"]>; s3: S3Client } {
+  const loc = parseCandidatesUri(env(e, "CANDIDATES_URI"));
+  const region = e.AWS_REGION ?? "us-east-1";
+  const s3 = new S3Client({
+    endpoint: e.AWS_ENDPOINT_URL_S3 || `https://s3.${region}.amazonaws.com`,
+    region,
+    bucket: loc.bucket,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE === "true",
+    credentials: credentialsProvider(e),
+  });
+  return {
+    s3,
+    serving: {
+      publish: async () =>
+        publishServingState(
+          (k, b, t) => s3.putObject(k, b, t),
+          loc,
+          await servingState(pool, { team: run.team, adapter: run.adapter, baseModel: run.baseModel }, loc),
+        ),
+      timeoutMs: ms(e, "FLYWHEEL_LOAD_TIMEOUT_MS", 600_000),
+      everyMs: ms(e, "FLYWHEEL_LOAD_POLL_MS", 2_000),
+    },
+  };
 }
 
 export async function main(
@@ -128,29 +163,9 @@ export async function main(
     let loading: Pick<Parameters<typeof runCanary>[1], "loraPath" | "serving">;
     if (root) loading = { loraPath: `${root}/${run.adapter}/${run.candidate.version}` };
     else {
-      const loc = parseCandidatesUri(env(e, "CANDIDATES_URI"));
-      const region = e.AWS_REGION ?? "us-east-1";
-      s3 = new S3Client({
-        endpoint: e.AWS_ENDPOINT_URL_S3 || `https://s3.${region}.amazonaws.com`,
-        region,
-        bucket: loc.bucket,
-        forcePathStyle: e.S3_FORCE_PATH_STYLE === "true",
-        credentials: credentialsProvider(e),
-      });
-      const client = s3;
-      const db = pool;
-      loading = {
-        serving: {
-          publish: async () =>
-            publishServingState(
-              (k, b, t) => client.putObject(k, b, t),
-              loc,
-              await servingState(db, { team: run.team, adapter: run.adapter, baseModel: run.baseModel }, loc),
-            ),
-          timeoutMs: ms(e, "FLYWHEEL_LOAD_TIMEOUT_MS", 600_000),
-          everyMs: ms(e, "FLYWHEEL_LOAD_POLL_MS", 2_000),
-        },
-      };
+      const sidecar = sidecarServing(e, pool, run);
+      s3 = sidecar.s3;
+      loading = { serving: sidecar.serving };
     }
     const final = await runCanary(pool, {
       team: run.team,
