@@ -106,7 +106,11 @@ export function workloadScopes(
         throw new Error(
           `model-server scopes need the model's folder prefixes (modelServerPrefixes), found ${JSON.stringify(readModels)}`,
         );
-      return [...new Set(readModels)].map((prefix) => ({ bucket: "models" as const, prefix, access: "read" as const }));
+      return [...new Set(readModels)].map((prefix) => ({
+        bucket: "models" as const,
+        prefix,
+        access: "read" as const,
+      }));
     }
     case "training": {
       if (!team) throw new Error("training scopes need a team");

@@ -96,7 +96,9 @@ describe("object-store identity actions", () => {
     expect(canDo(a, "Read", buckets.models, `${legal}v1/adapter/adapter_model.safetensors`)).toBe(true);
     // not the team's other models, not another adapter, not another model's weights
     expect(canDo(a, "Read", buckets.models, "teams/legal/adapter/w.safetensors")).toBe(false);
-    expect(canDo(a, "Read", buckets.models, "teams/legal-2/flywheel/legal-assistant/serving.json")).toBe(false);
+    expect(canDo(a, "Read", buckets.models, "teams/legal-2/flywheel/legal-assistant/serving.json")).toBe(
+      false,
+    );
     expect(canDo(a, "Read", buckets.models, "mistral/weights.safetensors")).toBe(false);
     expect(canDo(a, "Write", buckets.models, "llama/weights.safetensors")).toBe(false);
     expect(canDo(a, "Read", buckets.datasets, "teams/legal/x")).toBe(false);

@@ -324,7 +324,10 @@ export async function runCanary(pool: Pool, o: CanaryOptions): Promise<CanarySta
     try {
       if (o.serving) {
         await o.serving.publish();
-        const off = await awaitReplicas(o.replicas, o.adapter, o.version, true, { ...o.serving, lora: o.lora });
+        const off = await awaitReplicas(o.replicas, o.adapter, o.version, true, {
+          ...o.serving,
+          lora: o.lora,
+        });
         if (off.length)
           throw new ControllerError(
             `adapter ${name} is not listed by ${off.length} replica(s) after ${o.serving.timeoutMs} ms (their sync sidecar did not load it):\n  ${off.join("\n  ")}`,
