@@ -26,6 +26,7 @@ Credentials come from the pod's workload identity (standard AWS SDK environment)
 and S3_FORCE_PATH_STYLE select an S3-compatible in-cluster store, as in fetch.py. One JSON line
 per event on stdout. Never contacts a public hub.
 """
+
 import hashlib
 import json
 import os
@@ -81,7 +82,9 @@ def desired_versions(state, entry, base_model):
     """The checked versions of one adapter's serving.json: {served name: (version, key, sha)}."""
     adapter, prefix = entry["adapter"], entry["prefix"]
     if not isinstance(state, dict) or state.get("adapter") != adapter:
-        raise PlanError(f"{prefix}{STATE_OBJECT}: expected adapter {adapter!r}, found {state.get('adapter') if isinstance(state, dict) else state!r}")
+        raise PlanError(
+            f"{prefix}{STATE_OBJECT}: expected adapter {adapter!r}, found {state.get('adapter') if isinstance(state, dict) else state!r}"
+        )
     if state.get("baseModel") != base_model:
         raise PlanError(f"{prefix}{STATE_OBJECT}: expected baseModel {base_model!r}, found {state.get('baseModel')!r}")
     out = {}
@@ -137,7 +140,7 @@ def fetch_version(s3, bucket, key, sha, dest):
     keys = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
         for obj in page.get("Contents", []):
-            rel = obj["Key"][len(key):]
+            rel = obj["Key"][len(key) :]
             if rel and not rel.endswith("/"):
                 keys.append(rel)
     if not keys:
@@ -150,7 +153,7 @@ def fetch_version(s3, bucket, key, sha, dest):
         h = hashlib.sha256()
         body = s3.get_object(Bucket=bucket, Key=key + rel)["Body"]
         with open(target, "wb") as f:
-            for chunk in iter(lambda: body.read(1 << 20), b""):
+            while chunk := body.read(1 << 20):
                 h.update(chunk)
                 f.write(chunk)
         lines.append(f"{rel} {h.hexdigest()}\n")
@@ -191,7 +194,7 @@ def sync_once(s3, vllm, plan, root):
                 versions = {}
             else:
                 versions = desired_versions(state, entry, base)
-        except Exception as e:  # keep what is loaded; say why
+        except Exception as e:  # noqa: BLE001 - any failure: keep what is loaded, say why
             log("state_unreadable", adapter=entry["adapter"], error=str(e)[:500])
             complete = False
             continue
@@ -206,12 +209,12 @@ def sync_once(s3, vllm, plan, root):
             os.makedirs(os.path.join(root, adapter), exist_ok=True)
             fetch_version(s3, bucket, key, sha, dest)
             log("fetched", adapter=adapter, version=version, path=dest)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any failure: retried next pass, said why
             log("fetch_failed", adapter=adapter, version=version, error=str(e)[:500])
             complete = False
     try:
         loaded = vllm.adapters()
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - the server is starting or gone: retried next pass
         log("server_unreachable", error=str(e)[:300])
         return False
     for name, (adapter, version, _key, _sha) in sorted(desired.items()):
@@ -273,7 +276,7 @@ def main():
                 os.makedirs(os.path.dirname(ready_file) or ".", exist_ok=True)
                 open(ready_file, "w").close()
                 log("ready")
-        except Exception as e:  # never die: the next pass retries
+        except Exception as e:  # noqa: BLE001 - never die: the next pass retries
             log("sync_failed", error=str(e)[:500])
         time.sleep(interval)
 
