@@ -32,8 +32,9 @@ export interface WorkloadRequest {
   /** Owning team (training workloads are scoped per team). */
   readonly team?: string;
   /**
-   * Training only: key prefixes of the base models (models bucket) the workload may read besides
-   * its team's prefix; see `baseModelPrefixes`. @default [] (only the team's prefix)
+   * Key prefixes of the models bucket the workload reads. Training and flywheel: the base models
+   * besides its team's prefix (`baseModelPrefixes`) @default [] (only the team's prefix); a model
+   * server: all it reads (`modelServerPrefixes`: weights, adapters, flywheel adapters), required.
    */
   readonly readModels?: readonly string[];
 }

@@ -9,7 +9,7 @@
  * `captures/…/team=<team>/` partition of the inference-log bucket. Pure: no I/O.
  */
 import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
-import { teamCapturesPrefix } from "../lib/scopes";
+import { flywheelAdapterPrefix, teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
 import { TRAINER_IMAGE } from "../lib/versions";
 import { objectStoreCaMounts } from "../lib/trust";
@@ -101,7 +101,7 @@ export function flywheelTeams(config: {
 
 /** The datasets prefix the team's flywheel writes (immutable versions below it). */
 export function flywheelDatasetPrefix(team: string, adapter: string): string {
-  return `teams/${team}/flywheel/${adapter}/`;
+  return flywheelAdapterPrefix(team, adapter);
 }
 
 /** Where the builder reads and writes, resolved by the platform from the substrate. */

@@ -11,7 +11,7 @@ import { BUCKET_ROLES, workloadScopes } from "../../components/lib/scopes";
 import { KARPENTER } from "../../components/aws/versions";
 import { objectOf, validateObject } from "../helpers/k8s-schema";
 import { valueOf } from "../helpers/mocks";
-import { allStatements, build, json, KEY_ARN, unsecret, type Built } from "./harness";
+import { allStatements, build, json, KEY_ARN, MODEL_SERVER_READS, unsecret, type Built } from "./harness";
 
 const DATA_TYPES = ["aws:kms/key:Key", "aws:s3/bucket:Bucket", "aws:rds/instance:Instance"];
 
@@ -396,7 +396,13 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
     it("THEN bindWorkload creates a ServiceAccount, a scoped role and a Pod Identity association, and the env carries the region only", async () => {
       for (const kind of ["model-server", "training", "gateway", "policy"] as const) {
         const a = b.access[kind];
-        expect(a.scopes).toEqual(workloadScopes(kind, kind === "training" ? "research" : undefined));
+        expect(a.scopes).toEqual(
+          workloadScopes(
+            kind,
+            kind === "training" ? "research" : undefined,
+            kind === "model-server" ? MODEL_SERVER_READS : [],
+          ),
+        );
         expect(await valueOf(a.serviceAccountName)).toBe(`${kind}-sa`);
         const env = await valueOf(a.env);
         expect(env.map((e) => e.name).sort()).toEqual(["AWS_DEFAULT_REGION", "AWS_REGION"]);
@@ -418,8 +424,9 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       const actions = ms.flatMap((s: any) => [s.Action].flat());
       expect(actions).toContain("s3:GetObject");
       expect(actions.filter((a: string) => /Put|Delete/.test(a))).toEqual([]);
-      expect(ms.find((s: any) => s.Sid === "Objects0").Resource).toBe(
-        `arn:aws:s3:::acme-ai-${prod ? "prod" : "dev"}-models/*`,
+      // exactly its prefixes (MODEL_SERVER_READS), never the whole models bucket
+      expect(ms.filter((s: any) => s.Sid?.startsWith("Objects")).map((s: any) => s.Resource)).toEqual(
+        MODEL_SERVER_READS.map((p) => `arn:aws:s3:::acme-ai-${prod ? "prod" : "dev"}-models/${p}*`),
       );
       const gw = json(
         b.recorder.one("aws:iam/rolePolicy:RolePolicy", "platform-gateway-policy").inputs.policy,

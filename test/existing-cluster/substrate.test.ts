@@ -36,12 +36,22 @@ function bindAll(s: ReturnType<typeof existingClusterSubstrate>, team: string) {
   return {
     model: s.bindWorkload(
       "platform-model-a",
-      { kind: "model-server", namespace: "sovereign-serving", serviceAccountName: "model-a" },
+      {
+        kind: "model-server",
+        namespace: "sovereign-serving",
+        serviceAccountName: "model-a",
+        readModels: ["model-a/"],
+      },
       opts,
     ),
     model2: s.bindWorkload(
       "platform-model-b",
-      { kind: "model-server", namespace: "sovereign-serving", serviceAccountName: "model-b" },
+      {
+        kind: "model-server",
+        namespace: "sovereign-serving",
+        serviceAccountName: "model-b",
+        readModels: ["model-b/"],
+      },
       opts,
     ),
     gateway: s.bindWorkload(
@@ -200,8 +210,8 @@ describe("the existing-cluster substrate for the local stack", () => {
     );
     const buckets = bucketNames("sovereign-local");
     const expected: Record<string, string[]> = {
-      "platform-model-a": identityActions(workloadScopes("model-server"), buckets),
-      "platform-model-b": identityActions(workloadScopes("model-server"), buckets),
+      "platform-model-a": identityActions(workloadScopes("model-server", undefined, ["model-a/"]), buckets),
+      "platform-model-b": identityActions(workloadScopes("model-server", undefined, ["model-b/"]), buckets),
       "platform-gateway": identityActions(workloadScopes("gateway"), buckets),
       "platform-opa": identityActions(workloadScopes("policy"), buckets),
       "platform-train": identityActions(workloadScopes("training", "demo"), buckets),

@@ -12,9 +12,16 @@
  *
  * Environment: the registry's PostgreSQL (the gateway's database) as libpq's PGHOST, PGPORT,
  * PGUSER, PGPASSWORD, PGDATABASE; for `canary`: FLYWHEEL_REPLICAS (comma-separated model-server
- * pod URLs), FLYWHEEL_LORA_ROOT (the adapters' directory on each replica: lora_path is
- * <root>/<adapter>/<version>), FLYWHEEL_CANARY (JSON: the team's flywheel.canary block),
+ * pod URLs), FLYWHEEL_CANARY (JSON: the team's flywheel.canary block) and how versions reach
+ * the replicas: without FLYWHEEL_LORA_ROOT (the deployed stacks) the controller writes the
+ * adapter's desired state `serving.json` under CANDIDATES_URI (with the workload's S3
+ * environment: AWS_ENDPOINT_URL_S3, AWS_REGION, S3_FORCE_PATH_STYLE, credentials) and waits up to
+ * FLYWHEEL_LOAD_TIMEOUT_MS (default 600000) until every replica lists the version, which the
+ * model servers' sync sidecars load from <their root>/<adapter>/<version>; with
+ * FLYWHEEL_LORA_ROOT (a model server without the sidecar whose files are already in place) it
+ * calls the load and unload endpoints itself with lora_path <root>/<adapter>/<version>;
  * FLYWHEEL_CANARY_EVERY_MS (default 10000), FLYWHEEL_CANARY_LAG_MS (default 5000),
+ * FLYWHEEL_LOAD_POLL_MS (default 2000: how often /v1/models is read while waiting),
  * FLYWHEEL_UNLOAD_GRACE_MS (default 20000: twice the gateway's registry sync).
  *
  * Exit: 0 registered / promoted, 1 rolled back, 2 bad input (named), 3 another failure.
@@ -27,8 +34,11 @@ import {
   registerRun,
   runCanary,
   ControllerError,
+  type CanaryOptions,
 } from "./controller";
 import { migrateFlywheel } from "./registry";
+import { parseCandidatesUri, publishServingState, servingState } from "./serving-state";
+import { credentialsProvider, S3Client } from "../s3";
 
 function env(e: NodeJS.ProcessEnv, name: string): string {
   const v = e[name];
@@ -59,6 +69,40 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/**
+ * Sidecar loading from the environment: publishes the adapter's `serving.json` under
+ * CANDIDATES_URI with the workload's S3 settings and credentials, and waits for the replicas
+ * (FLYWHEEL_LOAD_TIMEOUT_MS, FLYWHEEL_LOAD_POLL_MS). `s3` is to be closed by the caller.
+ */
+export function sidecarServing(
+  e: NodeJS.ProcessEnv,
+  pool: Pool,
+  run: { readonly team: string; readonly adapter: string; readonly baseModel: string },
+): { serving: NonNullable<CanaryOptions["serving"]>; s3: S3Client } {
+  const loc = parseCandidatesUri(env(e, "CANDIDATES_URI"));
+  const region = e.AWS_REGION ?? "us-east-1";
+  const s3 = new S3Client({
+    endpoint: e.AWS_ENDPOINT_URL_S3 || `https://s3.${region}.amazonaws.com`,
+    region,
+    bucket: loc.bucket,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE === "true",
+    credentials: credentialsProvider(e),
+  });
+  return {
+    s3,
+    serving: {
+      publish: async () =>
+        publishServingState(
+          (k, b, t) => s3.putObject(k, b, t),
+          loc,
+          await servingState(pool, { team: run.team, adapter: run.adapter, baseModel: run.baseModel }, loc),
+        ),
+      timeoutMs: ms(e, "FLYWHEEL_LOAD_TIMEOUT_MS", 600_000),
+      everyMs: ms(e, "FLYWHEEL_LOAD_POLL_MS", 2_000),
+    },
+  };
+}
+
 export async function main(
   argv: readonly string[],
   e: NodeJS.ProcessEnv,
@@ -67,6 +111,7 @@ export async function main(
 ): Promise<number> {
   const [command] = argv;
   let pool: Pool | undefined;
+  let s3: S3Client | undefined;
   try {
     if (command === "incumbent") {
       const adapter = argv[1];
@@ -114,12 +159,19 @@ export async function main(
           `expected FLYWHEEL_REPLICAS to be http(s) URLs without a path, found ${JSON.stringify(r)}`,
         );
     const limits = parseLimits(json(env(e, "FLYWHEEL_CANARY"), "FLYWHEEL_CANARY"));
-    const root = env(e, "FLYWHEEL_LORA_ROOT").replace(/\/$/, "");
+    const root = e.FLYWHEEL_LORA_ROOT?.replace(/\/$/, "");
+    let loading: Pick<Parameters<typeof runCanary>[1], "loraPath" | "serving">;
+    if (root) loading = { loraPath: `${root}/${run.adapter}/${run.candidate.version}` };
+    else {
+      const sidecar = sidecarServing(e, pool, run);
+      s3 = sidecar.s3;
+      loading = { serving: sidecar.serving };
+    }
     const final = await runCanary(pool, {
       team: run.team,
       adapter: run.adapter,
       version: run.candidate.version,
-      loraPath: `${root}/${run.adapter}/${run.candidate.version}`,
+      ...loading,
       replicas,
       limits,
       everyMs: ms(e, "FLYWHEEL_CANARY_EVERY_MS", 10_000),
@@ -133,6 +185,7 @@ export async function main(
     process.stderr.write(`flywheel-controller ${command ?? ""}: ${(err as Error).message}\n`);
     return err instanceof ControllerError ? 2 : 3;
   } finally {
+    s3?.close();
     await pool?.end();
   }
 }
