@@ -63,6 +63,9 @@ export const SEAWEED_SECURITY = {
   clientSecret: "seaweedfs-client-cert",
 } as const;
 
+/** The chart's service account (`global.seaweedfs.serviceAccountName`), which gets no token. */
+const SEAWEED_SERVICE_ACCOUNT = "seaweedfs";
+
 export interface SeaweedHosts {
   /** S3 API endpoint URL (HTTPS). */
   readonly s3: string;
@@ -194,7 +197,10 @@ export function seaweedValues(
       ...(images.global as Record<string, unknown>),
       // Mutual TLS between the servers (certificates from cert-manager, the chart's own CA), and
       // the S3 HTTPS listener (below); it requires this.
-      seaweedfs: { enableSecurity: true },
+      // No Kubernetes API access: the servers never call it (SeaweedFS has no Kubernetes
+      // client) and the data namespace's egress does not admit it. The chart would otherwise
+      // bind its service account to a ClusterRole that may write pods in every namespace.
+      seaweedfs: { enableSecurity: true, createClusterRole: false, automountServiceAccountToken: false },
     },
     master: { volumeSizeLimitMB: volumeSizeLimitMB(v.volumeSize) },
     // Encryption at rest: the filer encrypts every chunk (AES-256-GCM, a key per chunk kept in
@@ -214,6 +220,8 @@ export function seaweedValues(
       allInOne: {
         enabled: true,
         replicas: 1,
+        // The chart's service account (no token), instead of the namespace's `default`.
+        serviceAccountName: SEAWEED_SERVICE_ACCOUNT,
         updateStrategy: { type: "Recreate" },
         s3: {
           enabled: true,
@@ -248,6 +256,10 @@ export function seaweedValues(
     volume: {
       enabled: true,
       replicas: 3,
+      // The chart's resize hook runs kubectl (an unmirrored image) against the API server, which
+      // the data namespace's egress does not admit; growing volumes is a manual step
+      // (docs/object-storage.md).
+      resizeHook: { enabled: false },
       dataDirs: [{ name: "data", ...pvc(v.volumeSize), maxVolumes: 0 }],
       resources: res("250m", "512Mi", "2Gi"),
     },
@@ -265,6 +277,7 @@ export function seaweedValues(
       enabled: true,
       ...s3Tls,
       replicas: 2,
+      serviceAccountName: SEAWEED_SERVICE_ACCOUNT,
       enableAuth: true,
       existingConfigSecret: v.configSecretName,
       extraArgs: s3TlsArgs(""),

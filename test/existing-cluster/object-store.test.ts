@@ -215,6 +215,27 @@ describe("SeaweedFS chart values", () => {
     },
   );
 
+  it.each(["single", "distributed"] as const)(
+    "GIVEN %s mode THEN SeaweedFS gets no Kubernetes API access: no ClusterRole, every server pod runs as the chart's account, which mounts no token, and no resize hook",
+    (mode) => {
+      const v = seaweedValues({ ...input, mode }, "x") as any;
+      const sw = v.global.seaweedfs;
+      // Chart 4.22.0: templates/shared/cluster-role.yaml is rendered unless createClusterRole is
+      // false; the account (serviceAccountName, default "seaweedfs") carries automountServiceAccountToken;
+      // master, volume and filer pods use it, the all-in-one and S3 pods only when their
+      // serviceAccountName names it (else the namespace's `default`, which mounts a token).
+      expect(sw.createClusterRole).toBe(false);
+      expect(sw.automountServiceAccountToken).toBe(false);
+      const account = sw.serviceAccountName ?? "seaweedfs";
+      const podAccounts =
+        mode === "single"
+          ? [v.allInOne.serviceAccountName ?? "default"]
+          : [v.s3.serviceAccountName ?? "default", account, account, account];
+      expect(new Set(podAccounts)).toEqual(new Set([account]));
+      if (mode === "distributed") expect(v.volume.resizeHook).toEqual({ enabled: false });
+    },
+  );
+
   it("GIVEN the bucket Job THEN weed shell mounts the chart's security config, CA and client certificate where the chart's servers have theirs", () => {
     const job = bucketJob("sovereign-data", ["b"], seaweedHosts("single", "sovereign-data"), "img") as any;
     const pod = job.spec.template.spec;
