@@ -6,10 +6,12 @@
  * The gateway's own config loader and token signer run on the recorded environment; only RDS
  * accepting the token is not checked (no RDS is reachable here).
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../gateway/src/config";
 import { poolPassword } from "../../gateway/src/db";
-import { runShippedStack, type StackRun } from "../helpers/stack";
+import { stackFile } from "../../stacks/config/load";
+import { pulumiConfigFromFile, runProgram, runShippedStack, type StackRun } from "../helpers/stack";
 import type { RecordedResource } from "../helpers/mocks";
 
 const statements = (r: RecordedResource): any[] => [JSON.parse(r.inputs.policy).Statement].flat();
@@ -116,3 +118,31 @@ for (const stack of ["aws-dev", "aws-prod"] as const)
       expect(run.recorder.ofType("aws:secretsmanager/secret:Secret")).toEqual([]);
     });
   });
+
+/** Runs `f` and returns what it logged through `pulumi.log.warn`. */
+async function withWarnings(f: () => Promise<StackRun>): Promise<{ run: StackRun; warnings: string[] }> {
+  const warn = vi.spyOn(pulumi.log, "warn");
+  try {
+    const run = await f();
+    return { run, warnings: warn.mock.calls.map((c) => String(c[0])) };
+  } finally {
+    warn.mockRestore();
+  }
+}
+
+describe("GIVEN aws-dev with the explicit password opt-out (database.iamAuth: false)", () => {
+  it("WHEN the program runs THEN it warns once, naming the setting, that the password is never rotated, and the gateway logs in with the password Secret", async () => {
+    const flat = pulumiConfigFromFile(stackFile("aws-dev"));
+    flat.config["sovereign:database"] = JSON.stringify({ iamAuth: false });
+    const { run, warnings: all } = await withWarnings(() => runProgram("aws-dev", flat));
+    expect(run.error).toBeUndefined();
+    const warnings = all.filter((m) => m.includes("database.iamAuth"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^sovereign:database\.iamAuth: .*static password that is never rotated/);
+    const { refs } = gatewayEnv(run);
+    expect(refs).toContain("PGPASSWORD");
+    // The shipped stacks (IAM tokens) print no such warning.
+    const shipped = await withWarnings(() => runShippedStack("aws-dev"));
+    expect(shipped.warnings.filter((m) => m.includes("database.iamAuth"))).toEqual([]);
+  });
+});
