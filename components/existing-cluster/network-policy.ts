@@ -1,6 +1,6 @@
 /**
  * The data namespace's NetworkPolicies: default-deny in both directions. Nothing reaches it but
- * the S3 API (HTTPS only; its plain HTTP port stays inside the namespace) and Postgres (TLS only,
+ * the S3 API (HTTPS only; SeaweedFS opens no plain S3 listener) and Postgres (TLS only,
  * `PG_HBA`) from other namespaces, the CloudNativePG operator for its instances (status port and
  * Postgres), the monitoring namespace for the instances' exporter, and the namespace itself. SeaweedFS's master, volume and filer ports and the
  * instance managers' status port stay internal. Out of it: DNS, the namespace itself (SeaweedFS,
@@ -13,9 +13,6 @@ import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { dnsEgressRule, type ApiServerPeers } from "../lib/network-policy";
 import { S3_HTTPS_PORT } from "./object-store";
 import { POSTGRES_PORT } from "./postgres";
-
-/** The S3 gateway's plain HTTP port (all-in-one and distributed): the namespace's own pods only. */
-export const S3_PORT = 8333;
 
 type NetworkPolicy = k8s.types.input.networking.v1.NetworkPolicy & {
   metadata: { name: string; namespace: string };

@@ -15,11 +15,21 @@ import { allStatements, build, json, KEY_ARN, MODEL_SERVER_READS, unsecret, type
 
 const DATA_TYPES = ["aws:kms/key:Key", "aws:s3/bucket:Bucket", "aws:rds/instance:Instance"];
 
-for (const stack of ["aws-dev", "aws-prod"] as const) {
-  describe(`AWS substrate: ${stack}`, () => {
+/** The shipped stacks, and aws-dev with the explicit password opt-out (the only password path). */
+const VARIANTS: { label: string; stack: "aws-dev" | "aws-prod"; password: boolean }[] = [
+  { label: "aws-dev", stack: "aws-dev", password: false },
+  { label: "aws-prod", stack: "aws-prod", password: false },
+  { label: "aws-dev with database.iamAuth: false", stack: "aws-dev", password: true },
+];
+
+for (const { label, stack, password } of VARIANTS) {
+  describe(`AWS substrate: ${label}`, () => {
     let b: Built;
     beforeAll(async () => {
-      b = await build(stack);
+      b = await build(
+        stack,
+        password ? (raw) => void (raw.database = { ...raw.database, iamAuth: false }) : undefined,
+      );
     });
     const prod = stack === "aws-prod";
 
@@ -376,8 +386,8 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
         "aws:eks/podIdentityAssociation:PodIdentityAssociation",
         "aws:rds/subnetGroup:SubnetGroup",
         "aws:rds/parameterGroup:ParameterGroup",
-        // Prod has no service passwords (IAM authentication), so no Secrets Manager secret.
-        ...(prod ? [] : ["aws:secretsmanager/secret:Secret"]),
+        // Only the password opt-out has a service password, so a Secrets Manager secret.
+        ...(password ? ["aws:secretsmanager/secret:Secret"] : []),
       ]) {
         const rs = b.recorder.ofType(t);
         expect(rs.length, t).toBeGreaterThan(0);
@@ -443,8 +453,8 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       );
     });
 
-    if (prod)
-      it("THEN with IAM authentication (prod) there is no password anywhere: the role gets rds_iam, and the gateway's Pod Identity role may connect as it only", () => {
+    if (!password)
+      it("THEN with IAM authentication (the default on every aws stack) there is no password anywhere: the role gets rds_iam, and the gateway's Pod Identity role may connect as it only", () => {
         const c = b.postgres;
         expect(c.iamAuth).toEqual({ user: "gateway" });
         expect(c.secretName).toBeUndefined();

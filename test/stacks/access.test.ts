@@ -60,8 +60,8 @@ for (const stack of ["aws-dev", "aws-prod", "local"] as const) {
       const model = (m: string) => (aws ? `sovereign-serving/model-${m}` : `serving-model-${m}-identity`);
       const expected: Record<string, string[]> = {
         [aws ? "sovereign-gateway/gateway" : "gateway-workload"]: [
-          // With RDS IAM authentication (aws-prod) the gateway's role may log in as its own role only.
-          ...(stack === "aws-prod" ? ["connect postgres as gateway"] : []),
+          // With RDS IAM authentication (every aws stack) the gateway's role may log in as its own role only.
+          ...(aws ? ["connect postgres as gateway"] : []),
           `write ${buckets.inferenceLogs}/captures/*`,
         ],
         // A model server reads its weights, its adapters and (vLLM on a GPU pool) the flywheel

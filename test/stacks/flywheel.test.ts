@@ -200,8 +200,10 @@ for (const c of CASES) {
         .find((d) => d.inputs.metadata?.labels?.["app.kubernetes.io/name"] === "gateway")!;
       const env = deploy.inputs.spec.template.spec.containers[0].env as any[];
       const database = env.find((e) => e.name === "PGDATABASE").value as string;
-      const userRef = env.find((e) => e.name === "PGUSER").valueFrom.secretKeyRef;
+      const pguser = env.find((e) => e.name === "PGUSER");
       if (c.aws) {
+        // IAM authentication (every shipped aws stack): the gateway logs in as the service's role.
+        expect(pguser.value).toBe(database);
         // The login Job creates the service's role and its database owned by that role.
         const job = run.recorder
           .ofType("kubernetes:batch/v1:Job")
@@ -210,6 +212,7 @@ for (const c of CASES) {
         expect(jobEnv.find((e) => e.name === "SERVICE").value).toBe(database);
         expect(LOGIN_SQL).toContain("CREATE DATABASE %I OWNER %I', :'svc', :'svc'");
       } else {
+        const userRef = pguser.valueFrom.secretKeyRef;
         const secret = run.recorder
           .ofType("kubernetes:core/v1:Secret")
           .find(
