@@ -33,7 +33,10 @@ import { migrateFlywheel } from "../../gateway/src/flywheel/registry";
 import { DEFAULT_ROUTING, type Router } from "../../gateway/src/routing/router";
 import { FakeKubeApi, sliceOf } from "../../gateway/test/helpers/kube-api";
 import { World } from "../../gateway/test/helpers/world";
+import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { modelSchema } from "../../stacks/config/schema";
+import { parseConfig } from "../../stacks/config/validate";
+import { gatewayCatalog } from "../../stacks/wiring/gateway";
 import { helmTemplate } from "../serving/helpers";
 import { startFakeVllm, type FakeVllm } from "./fake-vllm";
 
@@ -89,9 +92,18 @@ beforeAll(async () => {
   pool = new Pool({ host: "127.0.0.1", port: world.pg.port, user: "postgres", database: "postgres", max: 3 });
   await migrateFlywheel(pool);
   const cat = world.catalog();
+  // The adapter as a stack's wiring declares a team's flywheel adapter (stacks/wiring/gateway.ts).
+  const flywheelEntry = gatewayCatalog(parseConfig(rawFromStackFile(stackFile("aws-dev")).raw)).models[
+    "research-assistant"
+  ];
+  expect(flywheelEntry?.flywheel).toBe(true);
   const g = await world.gateway({
     flywheelSyncMs: 100,
-    catalog: { ...cat, routes: { ...cat.routes, [BASE]: ROUTE } },
+    catalog: {
+      ...cat,
+      models: { ...cat.models, [ADAPTER]: { ...cat.models[ADAPTER]!, flywheel: true } },
+      routes: { ...cat.routes, [BASE]: ROUTE },
+    },
     routing: { ...DEFAULT_ROUTING, adapterPollMs: 100, kubeApi: { url: kube.url } },
   });
   ({ url } = g);
@@ -263,6 +275,9 @@ async function register(version: string, files: { uri: string; sha: string }): P
   await registerRun(pool, run, { checks: [] });
 }
 
+/** Statuses of the chats `canary` sends for the stable name. */
+const canaryStatuses: number[] = [];
+
 /** Runs the candidate's canary with the CLI's sidecar loading, sending chats for the stable name meanwhile. */
 async function canary(version: string, timeoutMs = 30_000) {
   const { serving, s3 } = sidecarServing(
@@ -282,7 +297,7 @@ async function canary(version: string, timeoutMs = 30_000) {
   const traffic = (async () => {
     const token = await world.idp.token({});
     for (let i = 0; !done; i++) {
-      await chat(token, `${version} ${i}`);
+      canaryStatuses.push(await chat(token, `${version} ${i}`));
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
@@ -367,6 +382,12 @@ describe("flywheel adapter versions on every replica (lora-sync sidecar)", () =>
     await register("v1", await writeVersion("v1", 16));
     const final = await canary("v1");
     expect(final.phase, JSON.stringify(a.events.slice(-5))).toBe("promoted");
+    // Before the first promotion nothing serves the stable name: the requests outside the
+    // canary's share went to the base model, none failed.
+    expect(canaryStatuses.length).toBeGreaterThan(0);
+    expect(canaryStatuses.filter((x) => x !== 200)).toEqual([]);
+    expect(a.vllm.chats.some((c) => c.model === BASE && c.status === 200)).toBe(true);
+    expect(a.vllm.chats.filter((c) => c.model === ADAPTER)).toEqual([]);
     // the files are in the replica's folder, and the load named that folder (lora_path contract)
     const dir = path.join(a.root, ADAPTER, "v1");
     expect(fs.readFileSync(path.join(dir, "adapter_model.safetensors"), "utf8")).toBe("weights of v1");
