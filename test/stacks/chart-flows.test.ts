@@ -47,6 +47,8 @@ interface Reading {
     readonly labels: Labels;
     readonly port: number;
     readonly target?: string;
+    /** The container port's name (what the scrape target names). */
+    readonly portName?: string;
   }[];
 }
 
@@ -173,7 +175,15 @@ const KEDA_READING: Reading = {
       port: 6443,
     },
   ],
-  scraped: [{ what: "keda operator", labels: { app: "keda-operator" }, port: 8080, target: "keda" }],
+  scraped: [
+    {
+      what: "keda operator",
+      labels: { app: "keda-operator" },
+      port: 8080,
+      target: "keda",
+      portName: "metrics",
+    },
+  ],
 };
 
 /**
@@ -303,6 +313,7 @@ const GPU_READING: Reading = {
       },
       port: 9400,
       target: "dcgm-exporter",
+      portName: "metrics",
     },
   ],
 };
@@ -373,6 +384,11 @@ const CASES: { name: string; stack: string; namespace: string; how: string; read
   },
 ];
 
+it("GIVEN the KEDA reading THEN the values aws-prod records turn on the operator's metrics port it assumes", () => {
+  expect(release("aws-prod", "keda").inputs.values.prometheus.operator.enabled).toBe(true);
+  expect(release("aws-prod", "keda").inputs.values.prometheus.operator.port ?? 8080).toBe(8080);
+});
+
 it("GIVEN the Kueue chart rendered THEN it is the same minor release as the pinned one", () => {
   const [major, minor] = TENANCY_CHARTS.kueue.version.split(".");
   expect("0.19.0".startsWith(`${major}.${minor}.`)).toBe(true);
@@ -420,6 +436,12 @@ describe.each(CASES)("GIVEN the $name chart ($how) and $stack's policies in $nam
       ).toContain(t);
     for (const s of reading.scraped) {
       if (s.target) expect(SCRAPE_TARGETS[s.target].containerPort, s.what).toBe(s.port);
+      if (s.target && s.portName) expect(SCRAPE_TARGETS[s.target].port, s.what).toBe(s.portName);
+      // A PodMonitor selects the pods themselves (a recorded reading does not follow the selector).
+      if (s.target && SCRAPE_TARGETS[s.target].kind === "PodMonitor")
+        expect(subset(SCRAPE_TARGETS[s.target].selector, s.labels), `${s.target} selects the pods`).toBe(
+          true,
+        );
       const prometheus =
         c.namespace === "sovereign-monitoring"
           ? [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } } }]
