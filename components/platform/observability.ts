@@ -450,7 +450,13 @@ export function monitoringFlows(namespace: string, a: MonitoringFlowArgs): Chart
         ? [{ pods: P.alertmanager.pods, to: anywhere, ports: [a.receiverPort] }]
         : []),
       ...(a.identityProviderPorts?.length
-        ? [{ pods: P.grafana.pods, to: anywhere, ports: [...new Set(a.identityProviderPorts)].sort() }]
+        ? [
+            {
+              pods: P.grafana.pods,
+              to: anywhere,
+              ports: [...new Set(a.identityProviderPorts)].sort((x, y) => x - y),
+            },
+          ]
         : []),
     ],
     ingress: [
