@@ -17,6 +17,8 @@
  * pods and ports, Prometheus to the scraped ones, and no ingress rule admits a port that no pod
  * it selects serves.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TENANCY_CHARTS, CHARTS } from "../../components/lib/versions";
 import { SCRAPE_TARGETS } from "../../components/lib/metrics";
@@ -26,6 +28,9 @@ import { runShippedStack, type StackRun } from "../helpers/stack";
 import { chartPath } from "../helpers/tools";
 
 type Labels = Record<string, string>;
+
+/** The Kueue chart rendered: v0.19.0, the nearest release to the pinned 0.19.4 that its Go module serves. */
+const KUEUE_RENDERED = "0.19.0";
 
 /** What a namespace's policies must agree with: its pods, and who calls them on which port. */
 interface Reading {
@@ -358,7 +363,7 @@ const CASES: { name: string; stack: string; namespace: string; how: string; read
     stack: "aws-prod",
     namespace: "kueue-system",
     how: "rendered (v0.19.0)",
-    reading: rendered("aws-prod", "kueue", () => chartPath("kueue", "0.19.0")),
+    reading: rendered("aws-prod", "kueue", () => chartPath("kueue", KUEUE_RENDERED)),
   },
   { name: "keda", stack: "aws-prod", namespace: "keda", how: "recorded", reading: () => KEDA_READING },
   {
@@ -391,7 +396,9 @@ it("GIVEN the KEDA reading THEN the values aws-prod records turn on the operator
 
 it("GIVEN the Kueue chart rendered THEN it is the same minor release as the pinned one", () => {
   const [major, minor] = TENANCY_CHARTS.kueue.version.split(".");
-  expect("0.19.0".startsWith(`${major}.${minor}.`)).toBe(true);
+  expect(KUEUE_RENDERED.startsWith(`${major}.${minor}.`)).toBe(true);
+  const script = fs.readFileSync(path.resolve(__dirname, "../../scripts/tools.sh"), "utf8");
+  expect(script).toContain(`KUEUE_CHART_VERSION=${KUEUE_RENDERED}`);
 });
 
 describe.each(CASES)("GIVEN the $name chart ($how) and $stack's policies in $namespace", (c) => {
