@@ -142,6 +142,11 @@ export interface Substrate {
    * webhook calls come from. Default-deny namespaces of charts allow exactly these.
    */
   readonly apiServer: ApiServerPeers;
+  /**
+   * Where the cluster's nodes are, as NetworkPolicy peers: the kubelets and the host-network
+   * pods (node-exporter) that Prometheus scrapes.
+   */
+  readonly nodes: readonly Record<string, unknown>[];
   /** Storage classes: `default` for general volumes. */
   readonly storageClasses: { readonly default: string };
   /** GPU placement per configured pool name. */

@@ -103,9 +103,11 @@ describe("the existing-cluster substrate for the local stack", () => {
     const all = b.recorder
       .ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy")
       .map((r) => unwrapSecrets(r.inputs) as any);
-    // The substrate's policies are the data namespace's, and cert-manager's (which it installs).
+    // The substrate's policies are the data namespace's, and those of the namespaces it installs
+    // operators in (cert-manager, CloudNativePG).
     expect([...new Set(all.map((p) => p.metadata.namespace))].sort()).toEqual([
       "cert-manager",
+      "cnpg-system",
       "sovereign-data",
     ]);
     const pols = all.filter((p) => p.metadata.namespace === "sovereign-data");
