@@ -32,8 +32,9 @@ export interface WorkloadRequest {
   /** Owning team (training workloads are scoped per team). */
   readonly team?: string;
   /**
-   * Training only: key prefixes of the base models (models bucket) the workload may read besides
-   * its team's prefix; see `baseModelPrefixes`. @default [] (only the team's prefix)
+   * Key prefixes of the models bucket the workload reads. Training and flywheel: the base models
+   * besides its team's prefix (`baseModelPrefixes`) @default [] (only the team's prefix); a model
+   * server: all it reads (`modelServerPrefixes`: weights, adapters, flywheel adapters), required.
    */
   readonly readModels?: readonly string[];
 }
@@ -153,6 +154,11 @@ export interface Substrate {
    * webhook calls come from. Default-deny namespaces of charts allow exactly these.
    */
   readonly apiServer: ApiServerPeers;
+  /**
+   * Where the cluster's nodes are, as NetworkPolicy peers: the kubelets and the host-network
+   * pods (node-exporter) that Prometheus scrapes.
+   */
+  readonly nodes: readonly Record<string, unknown>[];
   /** Storage classes: `default` for general volumes. */
   readonly storageClasses: { readonly default: string };
   /** GPU placement per configured pool name. */

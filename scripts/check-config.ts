@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import { StackFileError, rawFromStackFile, stackFile } from "../stacks/config/load";
 import { RuleCrashError, formatIssues } from "../stacks/config/errors";
 import { validateConfig } from "../stacks/config/validate";
+import { configWarnings } from "../stacks/config/warnings";
 
 const arg = process.argv[2];
 if (!arg) {
@@ -37,6 +38,7 @@ if (!r.ok) {
   console.error(`${file}: ${formatIssues(r.issues)}`);
   process.exit(1);
 }
+for (const w of configWarnings(r.config)) console.error(`${file}: warning: ${w.path}: ${w.message}`);
 console.log(
   `${file}: ok (${r.config.profile}, ${r.config.substrate.kind}, ${r.config.models.length} models, ${r.config.teams.length} teams)`,
 );

@@ -30,6 +30,9 @@ PROMETHEUS_VERSION=v0.316.0 # Go module version of Prometheus (promtool)
 ALERTMANAGER_VERSION=v0.34.1
 GATEKEEPER_CHART_VERSION=3.23.0 # = TENANCY_CHARTS.gatekeeper.version (a test checks)
 CERT_MANAGER_VERSION=v1.21.2   # = CHARTS.certManager.version (a test checks); chart and CRDs
+# Kueue's chart ships in its Go module; 0.19.4 (TENANCY_CHARTS.kueue) is not served, so the
+# nearest served release's chart is rendered (the same minor; a test checks): docs/e2e.md.
+KUEUE_CHART_VERSION=0.19.0
 # The control plane of `npm run e2e` (test/e2e). Kubernetes 1.33 = the kind node and our schemas.
 KUBERNETES_VERSION=v1.33.13
 KUBERNETES_STAGING_VERSION=v0.33.13
@@ -219,6 +222,7 @@ for t in "${expanded[@]}"; do
       # Its source says version v0.0.0 (the release tool stamps it); rendered by the tests only.
       chart_from_module cert-manager "$CERT_MANAGER_VERSION" \
         "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" deploy/charts/cert-manager
+      chart_from_module kueue "$KUEUE_CHART_VERSION" "sigs.k8s.io/kueue@v$KUEUE_CHART_VERSION" charts/kueue
       ;;
     openssl)
       if ! command -v openssl >/dev/null; then

@@ -8,6 +8,7 @@ import { ConfigError, RuleCrashError } from "./config/errors";
 import { rawFromPulumiConfig } from "./config/load";
 import type { StackConfig } from "./config/schema";
 import { parseConfig } from "./config/validate";
+import { configWarnings } from "./config/warnings";
 import { buildStack, type StackOutputs } from "./program";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -27,5 +28,7 @@ export function loadStackConfig(): StackConfig {
 }
 
 export function main(): StackOutputs {
-  return buildStack(loadStackConfig(), { stack: pulumi.getStack() });
+  const config = loadStackConfig();
+  for (const w of configWarnings(config)) void pulumi.log.warn(`${w.path}: ${w.message}`);
+  return buildStack(config, { stack: pulumi.getStack() });
 }

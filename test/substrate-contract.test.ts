@@ -60,6 +60,12 @@ interface Bound {
   readonly pg: ReturnType<CreatedSubstrate["connectPostgres"]>;
 }
 
+/** The weights prefix of the stack's first model (what its model server reads, as a folder). */
+function modelPrefix(cfg: StackConfig): string {
+  const source = cfg.models[0].source;
+  return source.endsWith("/") ? source : `${source}/`;
+}
+
 function bindEveryKind(s: CreatedSubstrate, cfg: StackConfig): Bound {
   const parent = new FakePlatform("platform");
   const team = cfg.teams[0].name;
@@ -73,6 +79,8 @@ function bindEveryKind(s: CreatedSubstrate, cfg: StackConfig): Bound {
           namespace: kind === "training" ? `team-${team}` : "sovereign-serving",
           serviceAccountName: `sa-${kind}`,
           team: kind === "training" ? team : undefined,
+          // a model server reads exactly its prefixes (its first model's weights here)
+          readModels: kind === "model-server" ? [modelPrefix(cfg)] : undefined,
         },
         { parent },
       ),
@@ -153,7 +161,13 @@ describe.each(CASES)("the substrate contract: $stack", ({ stack, wire }) => {
     const b = await built();
     for (const kind of KINDS) {
       const a = b.result.access[kind];
-      expect(a.scopes, kind).toEqual(workloadScopes(kind, kind === "training" ? b.result.team : undefined));
+      expect(a.scopes, kind).toEqual(
+        workloadScopes(
+          kind,
+          kind === "training" ? b.result.team : undefined,
+          kind === "model-server" ? [modelPrefix(cfg)] : [],
+        ),
+      );
       expect(await valueOf(a.serviceAccountName)).toBe(`sa-${kind}`);
       expect(a.dependsOn.length).toBeGreaterThan(0);
       const env = await valueOf(a.env);

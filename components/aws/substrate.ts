@@ -226,6 +226,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   readonly objectStore: ObjectStore;
   readonly egressTargets: EgressTargets;
   readonly apiServer: ApiServerPeers;
+  readonly nodes: readonly Record<string, unknown>[];
   readonly storageClasses: { readonly default: string };
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
   readonly ready: readonly pulumi.Resource[];
@@ -393,6 +394,8 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       args.database.port,
     );
     this.apiServer = awsApiServerPeers(this.network.layout.private);
+    // Every node (managed group and Karpenter's) runs in the private subnets.
+    this.nodes = this.network.layout.private.map((cidr) => ({ ipBlock: { cidr } }));
     this.storageClasses = { default: this.eks.storageClassName };
     this.gpuPools = this.karpenter.placements;
     this.ready = [...this.eks.ready, ...this.karpenter.ready];

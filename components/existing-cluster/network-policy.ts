@@ -1,6 +1,6 @@
 /**
  * The data namespace's NetworkPolicies: default-deny in both directions. Nothing reaches it but
- * the S3 API (HTTPS only; its plain HTTP port stays inside the namespace) and Postgres (TLS only,
+ * the S3 API (HTTPS only; SeaweedFS opens no plain S3 listener) and Postgres (TLS only,
  * `PG_HBA`) from other namespaces, the CloudNativePG operator for its instances (status port and
  * Postgres), the monitoring namespace for the instances' exporter, and the namespace itself. SeaweedFS's master, volume and filer ports and the
  * instance managers' status port stay internal. Out of it: DNS, the namespace itself (SeaweedFS,
@@ -10,12 +10,14 @@
 import type * as k8s from "@pulumi/kubernetes";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import { dnsEgressRule, type ApiServerPeers } from "../lib/network-policy";
+import {
+  chartNamespacePolicies,
+  dnsEgressRule,
+  type ApiServerPeers,
+  type ChartNamespaceFlows,
+} from "../lib/network-policy";
 import { S3_HTTPS_PORT } from "./object-store";
 import { POSTGRES_PORT } from "./postgres";
-
-/** The S3 gateway's plain HTTP port (all-in-one and distributed): the namespace's own pods only. */
-export const S3_PORT = 8333;
 
 type NetworkPolicy = k8s.types.input.networking.v1.NetworkPolicy & {
   metadata: { name: string; namespace: string };
@@ -129,4 +131,48 @@ export function dataNetworkPolicies(
       },
     },
   ];
+}
+
+/** The CloudNativePG operator's pods, by the labels the pinned chart sets (chart-flows.test.ts records them). */
+export const CNPG_OPERATOR_PODS = { "app.kubernetes.io/name": "cloudnative-pg" } as const;
+
+/** The operator's admission webhook (container port `webhook-server`; the chart's `--webhook-port`). */
+export const CNPG_WEBHOOK_PORT = 9443;
+
+/**
+ * The flows of the operator's namespace besides DNS and the API server: the API server calls its
+ * admission webhooks, and the operator calls its instances in the data namespace (status port
+ * and Postgres). Its metrics endpoint is not scraped (the chart's PodMonitor is off), so nothing
+ * else reaches it.
+ */
+export function operatorFlows(operatorNamespace: string, dataNamespace: string): ChartNamespaceFlows {
+  return {
+    namespace: operatorNamespace,
+    fromApiServer: [{ pods: CNPG_OPERATOR_PODS, ports: [CNPG_WEBHOOK_PORT] }],
+    egress: [
+      {
+        pods: CNPG_OPERATOR_PODS,
+        to: [
+          {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": dataNamespace } },
+            podSelector: CNPG_PODS,
+          },
+        ],
+        ports: [CNPG_STATUS_PORT, POSTGRES_PORT],
+      },
+    ],
+  };
+}
+
+/** Default-deny both ways in the operator's namespace plus exactly `operatorFlows`. */
+export function operatorNetworkPolicies(
+  operatorNamespace: string,
+  dataNamespace: string,
+  apiServer: ApiServerPeers,
+): NetworkPolicy[] {
+  return chartNamespacePolicies(
+    operatorFlows(operatorNamespace, dataNamespace),
+    apiServer,
+    PLATFORM_NAMESPACES.monitoring,
+  );
 }

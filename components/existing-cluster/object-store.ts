@@ -26,10 +26,32 @@ export const S3_CONFIG_KEY = "seaweedfs_s3_config";
 /** Region clients sign for; SeaweedFS accepts any. */
 export const OBJECT_STORE_REGION = "us-east-1";
 
-/** The S3 API's HTTPS port (the plain HTTP port, 8333, stays inside the data namespace). */
+/**
+ * The S3 API's port, HTTPS only: it is SeaweedFS's `-port` (`-s3.port` in the all-in-one
+ * server) with the certificate flags and no `-port.https`, which makes that one listener TLS
+ * (SeaweedFS 4.22 `weed/command/s3.go`: a plain listener opens only without a key file or with
+ * a separate `-port.https`).
+ */
 export const S3_HTTPS_PORT = 8443;
 /** The Secret (kubernetes.io/tls, with `ca.crt`) of the S3 API's certificate (`s3.tlsSecret`). */
 export const S3_TLS_SECRET = "seaweedfs-s3-tls";
+/** Where the chart mounts `s3.tlsSecret` in the S3 (and all-in-one) container. */
+const S3_TLS_DIR = "/usr/local/share/ca-certificates/s3";
+
+/**
+ * Flags of the S3 server (`prefix` "" for `weed s3`, "s3." for `weed server -s3`): the
+ * certificate and key that make `-port` serve TLS, and no Iceberg REST catalog, whose plain
+ * HTTP listener (8181) is on by default and which the kit does not use. The chart passes the
+ * certificate flags only together with `-port.https`, which would keep a plain listener on
+ * `-port`, so they go in as extra arguments.
+ */
+export function s3TlsArgs(prefix: "" | "s3."): string[] {
+  return [
+    `-${prefix}cert.file=${S3_TLS_DIR}/tls.crt`,
+    `-${prefix}key.file=${S3_TLS_DIR}/tls.key`,
+    `-${prefix}port.iceberg=0`,
+  ];
+}
 
 /**
  * Objects of the chart with `enableSecurity` the bucket Job mounts to speak gRPC with mutual TLS
@@ -40,6 +62,9 @@ export const SEAWEED_SECURITY = {
   caSecret: "seaweedfs-ca-cert",
   clientSecret: "seaweedfs-client-cert",
 } as const;
+
+/** The chart's service account (`global.seaweedfs.serviceAccountName`), which gets no token. */
+const SEAWEED_SERVICE_ACCOUNT = "seaweedfs";
 
 export interface SeaweedHosts {
   /** S3 API endpoint URL (HTTPS). */
@@ -172,15 +197,19 @@ export function seaweedValues(
       ...(images.global as Record<string, unknown>),
       // Mutual TLS between the servers (certificates from cert-manager, the chart's own CA), and
       // the S3 HTTPS listener (below); it requires this.
-      seaweedfs: { enableSecurity: true },
+      // No Kubernetes API access: the servers never call it (SeaweedFS has no Kubernetes
+      // client) and the data namespace's egress does not admit it. The chart would otherwise
+      // bind its service account to a ClusterRole that may write pods in every namespace.
+      seaweedfs: { enableSecurity: true, createClusterRole: false, automountServiceAccountToken: false },
     },
     master: { volumeSizeLimitMB: volumeSizeLimitMB(v.volumeSize) },
     // Encryption at rest: the filer encrypts every chunk (AES-256-GCM, a key per chunk kept in
     // its metadata) before it reaches a volume server's disk.
     filer: { encryptVolumeData: true },
   };
-  // S3 over HTTPS with the kit's certificate (the all-in-one server reads these too).
-  const s3Tls = { httpsPort: S3_HTTPS_PORT, tlsSecret: S3_TLS_SECRET };
+  // S3 over HTTPS only, with the kit's certificate, on one port (the all-in-one server reads
+  // `s3.port` and `s3.tlsSecret` too). No `httpsPort`: with it, `-port` would stay plain HTTP.
+  const s3Tls = { port: S3_HTTPS_PORT, tlsSecret: S3_TLS_SECRET };
   if (v.mode === "single") {
     return {
       ...common,
@@ -191,8 +220,16 @@ export function seaweedValues(
       allInOne: {
         enabled: true,
         replicas: 1,
+        // The chart's service account (no token), instead of the namespace's `default`.
+        serviceAccountName: SEAWEED_SERVICE_ACCOUNT,
         updateStrategy: { type: "Recreate" },
-        s3: { enabled: true, enableAuth: true, existingConfigSecret: v.configSecretName },
+        s3: {
+          enabled: true,
+          port: S3_HTTPS_PORT,
+          enableAuth: true,
+          existingConfigSecret: v.configSecretName,
+        },
+        extraArgs: s3TlsArgs("s3."),
         data: { ...pvc(v.volumeSize), accessModes: ["ReadWriteOnce"] },
         // One new volume per growth instead of seven keeps a small disk from filling up.
         extraEnvironmentVars: { WEED_MASTER_VOLUME_GROWTH_COPY_1: "1" },
@@ -219,6 +256,10 @@ export function seaweedValues(
     volume: {
       enabled: true,
       replicas: 3,
+      // The chart's resize hook runs kubectl (an unmirrored image) against the API server, which
+      // the data namespace's egress does not admit; growing volumes is a manual step
+      // (docs/object-storage.md).
+      resizeHook: { enabled: false },
       dataDirs: [{ name: "data", ...pvc(v.volumeSize), maxVolumes: 0 }],
       resources: res("250m", "512Mi", "2Gi"),
     },
@@ -236,8 +277,13 @@ export function seaweedValues(
       enabled: true,
       ...s3Tls,
       replicas: 2,
+      serviceAccountName: SEAWEED_SERVICE_ACCOUNT,
       enableAuth: true,
       existingConfigSecret: v.configSecretName,
+      extraArgs: s3TlsArgs(""),
+      // The probes call the S3 port, which now speaks TLS (the kubelet does not verify it).
+      readinessProbe: { httpGet: { scheme: "HTTPS" } },
+      livenessProbe: { httpGet: { scheme: "HTTPS" } },
       logs: { type: "emptyDir" },
       podAnnotations,
       resources: res("250m", "256Mi", "1Gi"),

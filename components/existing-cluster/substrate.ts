@@ -34,7 +34,7 @@ import {
   SECRET_KEY_ENV,
   WorkloadCredentials,
 } from "./credentials";
-import { dataNetworkPolicies } from "./network-policy";
+import { dataNetworkPolicies, operatorNetworkPolicies } from "./network-policy";
 import { ObjectStore, type ObjectStoreMode, S3_HTTPS_PORT } from "./object-store";
 import { Postgres, POSTGRES_PORT } from "./postgres";
 import { expirationsByTeam, retentionActions, retentionCronJob, retentionName } from "./retention";
@@ -211,6 +211,8 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   readonly objectStore: ObjectStoreInfo;
   readonly egressTargets: EgressTargets;
   readonly apiServer: ApiServerPeers;
+  /** No portable address of the nodes either: any address (the scrape ports narrow it). */
+  readonly nodes: readonly Record<string, unknown>[] = [{ ipBlock: { cidr: "0.0.0.0/0" } }];
   readonly storageClasses: { readonly default: string };
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
@@ -285,6 +287,14 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         new k8s.networking.v1.NetworkPolicy(`${name}-netpol-${p.metadata.name}`, p, {
           ...k8sOpts,
           dependsOn: [dataNamespace],
+        }),
+    );
+    // The operator's namespace: default-deny both ways, before the operator's chart installs.
+    const operatorPolicies = operatorNetworkPolicies(operatorNs, dataNs, this.apiServer).map(
+      (p) =>
+        new k8s.networking.v1.NetworkPolicy(`${name}-operator-netpol-${p.metadata.name}`, p, {
+          ...k8sOpts,
+          dependsOn: [operatorNamespace],
         }),
     );
 
@@ -419,7 +429,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
         protectData: args.protectData,
         provider: this.provider,
         backup,
-        dependsOn: [dataNamespace, operatorNamespace],
+        dependsOn: [dataNamespace, operatorNamespace, ...operatorPolicies],
         tls,
         clusterDependsOn: backup ? [this.store.bucketJob] : [],
       },

@@ -11,7 +11,7 @@
 import type { CanaryLimits } from "../lib/flywheel-canary";
 import { modelServerUrl } from "../lib/endpoints";
 import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
-import { teamCapturesPrefix } from "../lib/scopes";
+import { flywheelAdapterPrefix, teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
 import { TRAINER_IMAGE } from "../lib/versions";
 import { objectStoreCaMounts } from "../lib/trust";
@@ -107,7 +107,7 @@ export function flywheelTeams(config: {
 
 /** The datasets prefix the team's flywheel writes (immutable versions below it). */
 export function flywheelDatasetPrefix(team: string, adapter: string): string {
-  return `teams/${team}/flywheel/${adapter}/`;
+  return flywheelAdapterPrefix(team, adapter);
 }
 
 /** Where the builder reads and writes, resolved by the platform from the substrate. */
@@ -236,11 +236,6 @@ export const FLYWHEEL_INCUMBENT_FILE = `${FLYWHEEL_HANDOFF_DIR}/incumbent.json`;
  * canary ONE step (an observation), so this is the canary's observation interval.
  */
 export const FLYWHEEL_CONTROLLER_SCHEDULE = "*/5 * * * *";
-/**
- * Where a flywheel version's files are on every model-server replica (the chart's
- * `flywheel.loraRoot`): the controller loads `lora_path = <root>/<adapter>/<version>`.
- */
-export const FLYWHEEL_LORA_ROOT = "/flywheel-adapters";
 const PG_CA_DIR = "/etc/postgres-ca";
 /** Where in-cluster clients look for the ServiceAccount token (a projected, short-lived one). */
 export const FLYWHEEL_API_TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -465,7 +460,8 @@ export function renderFlywheelControllerCronJob(
                     ...flywheelPostgresEnv(ctl.postgres),
                     { name: "FLYWHEEL_CANARY", value: JSON.stringify(f.canary) },
                     { name: "FLYWHEEL_MODEL_SERVICE", value: modelServerUrl(f.baseModel) },
-                    { name: "FLYWHEEL_LORA_ROOT", value: FLYWHEEL_LORA_ROOT },
+                    // No FLYWHEEL_LORA_ROOT: the model servers' lora-sync sidecars load the versions
+                    // the controller publishes in `serving.json` under CANDIDATES_URI (flywheel-env).
                   ],
                   resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
                   securityContext: HARDENED,

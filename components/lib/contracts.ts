@@ -197,6 +197,13 @@ export interface CatalogModel {
    * the right class. @default none (the builder falls back to its own model map)
    */
   readonly dataClassification?: Classification;
+  /**
+   * A team's flywheel adapter (`teams[].flywheel.adapter`): served only as its versions
+   * (`<adapter>--<version>`), loaded at runtime. Before its first promotion nothing serves the
+   * stable name, so the gateway sends the requests outside a canary's share to the base model,
+   * the version the first candidate is gated against. @default false
+   */
+  readonly flywheel?: boolean;
 }
 
 /** Teams, models and where each base model is served. */

@@ -55,9 +55,18 @@ export function opaUrl(): string {
   return svc("opa", PLATFORM_NAMESPACES.policy, 8181);
 }
 
+/** The Prometheus query API's port. */
+export const PROMETHEUS_PORT = 9090;
+
+/**
+ * Labels of the monitoring stack's Prometheus pods (the operator sets them; its
+ * `prometheus-operated` Service selects by them): who scrapes, and who answers queries.
+ */
+export const PROMETHEUS_PODS: Readonly<Record<string, string>> = { "app.kubernetes.io/name": "prometheus" };
+
 /** The Prometheus query API (what KEDA's triggers use). */
 export function prometheusUrl(): string {
-  return svc("prometheus-operated", PLATFORM_NAMESPACES.monitoring, 9090);
+  return svc("prometheus-operated", PLATFORM_NAMESPACES.monitoring, PROMETHEUS_PORT);
 }
 
 /** The gateway's in-cluster URL (HTTPS unless its TLS is off, a dev-only choice). */

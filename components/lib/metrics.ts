@@ -16,6 +16,11 @@ export interface ScrapeTarget {
   readonly kind: "ServiceMonitor" | "PodMonitor";
   /** Name of the metrics port. */
   readonly port: string;
+  /**
+   * The container port behind `port`: the monitoring namespace's egress and the target
+   * namespace's ingress admit Prometheus on it (NetworkPolicies name ports by number).
+   */
+  readonly containerPort: number;
   readonly path: string;
   /** Scheme of the metrics endpoint. @default http */
   readonly scheme?: "http" | "https";
@@ -159,31 +164,38 @@ export const MONITORING_STACK_METRICS = [
   "kube_horizontalpodautoscaler_spec_max_replicas",
 ] as const;
 
-const serviceMonitor = (namespace: string, name: string, metrics: readonly string[]): ScrapeTarget => ({
+const serviceMonitor = (
+  namespace: string,
+  name: string,
+  containerPort: number,
+  metrics: readonly string[],
+): ScrapeTarget => ({
   namespace,
   selector: { "app.kubernetes.io/name": name },
   kind: "ServiceMonitor",
   port: "http",
+  containerPort,
   path: "/metrics",
   metrics,
 });
 
 export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
-  "model-server": serviceMonitor(PLATFORM_NAMESPACES.serving, "model-server", VLLM_METRICS),
+  "model-server": serviceMonitor(PLATFORM_NAMESPACES.serving, "model-server", 8000, VLLM_METRICS),
   // The gateway serves /metrics on its own port ("metrics"), not on the API port; its load
   // balancer Service (labelled with its exposure) carries the API port only and is not scraped.
   gateway: {
-    ...serviceMonitor(PLATFORM_NAMESPACES.gateway, "gateway", GATEWAY_METRICS),
+    ...serviceMonitor(PLATFORM_NAMESPACES.gateway, "gateway", 9090, GATEWAY_METRICS),
     port: "metrics",
     exclude: { "sovereign.ai/exposure": ["internal", "public"] },
   },
-  opa: serviceMonitor(PLATFORM_NAMESPACES.policy, "opa", OPA_METRICS),
-  /** The NVIDIA GPU Operator's DaemonSet (its pods carry `app: nvidia-dcgm-exporter`). */
+  opa: serviceMonitor(PLATFORM_NAMESPACES.policy, "opa", 8181, OPA_METRICS),
+  /** The DCGM exporter chart's DaemonSet (its pods carry `app.kubernetes.io/name: dcgm-exporter`). */
   "dcgm-exporter": {
     namespace: PLATFORM_NAMESPACES.gpu,
-    selector: { app: "nvidia-dcgm-exporter" },
+    selector: { "app.kubernetes.io/name": "dcgm-exporter" },
     kind: "PodMonitor",
     port: "metrics",
+    containerPort: 9400,
     path: "/metrics",
     metrics: DCGM_METRICS,
   },
@@ -195,17 +207,19 @@ export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
     exclude: { "app.kubernetes.io/component": ["webhook-service", "visibility-service"] },
     kind: "ServiceMonitor",
     port: "https",
+    containerPort: 8443,
     path: "/metrics",
     scheme: "https",
     kubernetesAuth: true,
     metrics: KUEUE_METRICS,
   },
-  /** KEDA's operator pods; chart value `prometheus.operator.enabled: true` turns the endpoint on. */
+  /** KEDA's operator pods; chart value `prometheus.operator.enabled: true` turns the endpoint on (`metrics`, 8080). */
   keda: {
     namespace: PLATFORM_NAMESPACES.keda,
     selector: { app: "keda-operator" },
     kind: "PodMonitor",
-    port: "http",
+    port: "metrics",
+    containerPort: 8080,
     path: "/metrics",
     honorLabels: true,
     metrics: KEDA_METRICS,
@@ -216,6 +230,7 @@ export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
     selector: { "cnpg.io/podRole": "instance" },
     kind: "PodMonitor",
     port: "metrics",
+    containerPort: 9187,
     path: "/metrics",
     metrics: CNPG_METRICS,
   },

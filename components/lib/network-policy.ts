@@ -38,6 +38,10 @@ export interface PodPorts {
   readonly pods: Readonly<Record<string, string>>;
   /** Container ports, by number or by name. */
   readonly ports: readonly (number | string)[];
+  /** UDP container ports (a gossip mesh). @default [] */
+  readonly udpPorts?: readonly number[];
+  /** Inside the namespace: only these pods are the clients. @default every pod of the namespace */
+  readonly clients?: Readonly<Record<string, string>>;
 }
 
 /** The flows of one namespace a chart installs, beyond default-deny, DNS and the API server. */
@@ -55,6 +59,12 @@ export interface ChartNamespaceFlows {
     readonly to: readonly Record<string, unknown>[];
     readonly ports: readonly number[];
   }[];
+  /** Further ingress to some pods (another namespace's client, a load balancer). */
+  readonly ingress?: readonly {
+    readonly pods: Readonly<Record<string, string>>;
+    readonly from: readonly Record<string, unknown>[];
+    readonly ports: readonly number[];
+  }[];
 }
 
 type Policy = {
@@ -65,6 +75,10 @@ type Policy = {
 };
 
 const tcp = (ports: readonly (number | string)[]) => ports.map((port) => ({ protocol: "TCP", port }));
+const tcpUdp = (f: PodPorts) => [
+  ...tcp(f.ports),
+  ...(f.udpPorts ?? []).map((port) => ({ protocol: "UDP", port })),
+];
 const selector = (pods: Readonly<Record<string, string>>) =>
   Object.keys(pods).length === 0 ? {} : { matchLabels: { ...pods } };
 
@@ -127,12 +141,12 @@ export function chartNamespacePolicies(
       policy(`allow-in-namespace-${i}`, {
         podSelector: selector(f.pods),
         policyTypes: ["Ingress"],
-        ingress: [{ from: [{ podSelector: {} }], ports: tcp(f.ports) }],
+        ingress: [{ from: [{ podSelector: selector(f.clients ?? {}) }], ports: tcpUdp(f) }],
       }),
       policy(`allow-to-in-namespace-${i}`, {
-        podSelector: {},
+        podSelector: selector(f.clients ?? {}),
         policyTypes: ["Egress"],
-        egress: [{ to: [{ podSelector: selector(f.pods) }], ports: tcp(f.ports) }],
+        egress: [{ to: [{ podSelector: selector(f.pods) }], ports: tcpUdp(f) }],
       }),
     ),
   );
@@ -142,6 +156,15 @@ export function chartNamespacePolicies(
         podSelector: selector(f.pods),
         policyTypes: ["Egress"],
         egress: [{ to: [...f.to], ports: tcp(f.ports) }],
+      }),
+    ),
+  );
+  (flows.ingress ?? []).forEach((f, i) =>
+    out.push(
+      policy(`allow-ingress-${i}`, {
+        podSelector: selector(f.pods),
+        policyTypes: ["Ingress"],
+        ingress: [{ ...(f.from.length > 0 ? { from: [...f.from] } : {}), ports: tcp(f.ports) }],
       }),
     ),
   );

@@ -43,6 +43,37 @@ export function baseModelPrefixes(sources: readonly string[]): string[] {
   return [...out];
 }
 
+/**
+ * The prefix of one flywheel adapter in the models bucket, `teams/<team>/flywheel/<adapter>/`:
+ * its candidate versions (`<version>/adapter/`, written by the team's loop) and its desired
+ * serving state (`serving.json`, written by the controller, read by the model servers' sync
+ * sidecars). The loop's CANDIDATES_URI is this prefix (components/flywheel/plan.ts).
+ */
+export function flywheelAdapterPrefix(team: string, adapter: string): string {
+  return `${TEAMS_PREFIX}${team}/flywheel/${adapter}/`;
+}
+
+/**
+ * The models-bucket prefixes one model server reads, each as a folder, without duplicates: its
+ * weights (`source`), its configured adapters and, when teams' flywheels train on it, each such
+ * adapter's {@link flywheelAdapterPrefix} — of every team whose flywheel uses this base model (a
+ * model server serves every team's adapters of its base model), and nothing else under `teams/`.
+ */
+export function modelServerPrefixes(model: {
+  readonly source: string;
+  readonly loraAdapters: readonly { readonly source: string }[];
+  readonly flywheelAdapters?: readonly { readonly team: string; readonly adapter: string }[];
+}): string[] {
+  const folder = (s: string) => (s.endsWith("/") ? s : `${s}/`);
+  return [
+    ...new Set([
+      folder(model.source),
+      ...model.loraAdapters.map((a) => folder(a.source)),
+      ...(model.flywheelAdapters ?? []).map((a) => flywheelAdapterPrefix(a.team, a.adapter)),
+    ]),
+  ];
+}
+
 /** Read scopes on the base-model prefixes of {@link baseModelPrefixes}. */
 function baseModelReads(sources: readonly string[]): Scope[] {
   return baseModelPrefixes(sources).map((prefix) => ({ bucket: "models", prefix, access: "read" }));
@@ -50,7 +81,9 @@ function baseModelReads(sources: readonly string[]): Scope[] {
 
 /**
  * The scopes a workload's credentials carry.
- * - model servers read `models/`;
+ * - a model server reads exactly its prefixes of the models bucket (`readModels`, from
+ *   {@link modelServerPrefixes}: weights, configured adapters, its base model's flywheel
+ *   adapters), never the whole bucket;
  * - training jobs of a team read the team's `datasets/`, write its `checkpoints/` and `models/`,
  *   and read the base models `readModels` (key prefixes of the models bucket; see
  *   {@link baseModelPrefixes}) — not the whole bucket, so never another team's adapters;
@@ -67,8 +100,18 @@ export function workloadScopes(
   readModels: readonly string[] = [],
 ): Scope[] {
   switch (kind) {
-    case "model-server":
-      return [{ bucket: "models", prefix: "", access: "read" }];
+    case "model-server": {
+      const bad = readModels.find((p) => !p.endsWith("/") || p.startsWith("/") || p === "/");
+      if (bad !== undefined || readModels.length === 0)
+        throw new Error(
+          `model-server scopes need the model's folder prefixes (modelServerPrefixes), found ${JSON.stringify(readModels)}`,
+        );
+      return [...new Set(readModels)].map((prefix) => ({
+        bucket: "models" as const,
+        prefix,
+        access: "read" as const,
+      }));
+    }
     case "training": {
       if (!team) throw new Error("training scopes need a team");
       const p = `${TEAMS_PREFIX}${team}/`;

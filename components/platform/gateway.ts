@@ -354,36 +354,10 @@ export function gatewayPolicyFiles(policy: NonNullable<GatewayArgs["policy"]>): 
   return out;
 }
 
-/** The container with the Postgres CA bundle mounted where `PGSSLROOTCERT` points (verify-full). */
-export function withPostgresCa(
+/** The container with `mounts` added after its own volume mounts (unchanged when there are none). */
+export function withMounts(
   c: k8s.types.input.core.v1.Container,
-  mounted: boolean,
-): k8s.types.input.core.v1.Container {
-  if (!mounted) return c;
-  const mounts = (c.volumeMounts ?? []) as k8s.types.input.core.v1.VolumeMount[];
-  return { ...c, volumeMounts: [...mounts, { name: "postgres-ca", mountPath: PG_CA_DIR, readOnly: true }] };
-}
-
-/** The container with the API token mounted (routing discovers replicas in `namespaces`). */
-export function withApiToken(
-  c: k8s.types.input.core.v1.Container,
-  discovers: boolean,
-): k8s.types.input.core.v1.Container {
-  if (!discovers) return c;
-  const mounts = (c.volumeMounts ?? []) as k8s.types.input.core.v1.VolumeMount[];
-  return {
-    ...c,
-    volumeMounts: [
-      ...mounts,
-      { name: gatewayApiTokenVolume.name, mountPath: GATEWAY_API_TOKEN_DIR, readOnly: true },
-    ],
-  };
-}
-
-/** The container with the object store's CA mounted (none where the store has a public certificate). */
-function withObjectStoreCa(
-  c: k8s.types.input.core.v1.Container,
-  mounts: k8s.types.input.core.v1.VolumeMount[],
+  ...mounts: k8s.types.input.core.v1.VolumeMount[]
 ): k8s.types.input.core.v1.Container {
   if (mounts.length === 0) return c;
   return {
@@ -654,15 +628,16 @@ export class Gateway extends pulumi.ComponentResource {
                 args.highAvailability ? "DoNotSchedule" : "ScheduleAnyway",
               ),
               containers: [
-                withApiToken(
-                  withObjectStoreCa(
-                    withPostgresCa(
-                      gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[]),
-                      db.rootCert !== undefined,
-                    ),
-                    objectStoreCa.volumeMounts,
-                  ),
-                  discovery.length > 0,
+                withMounts(
+                  gatewayContainer(args, env as unknown as k8s.types.input.core.v1.EnvVar[]),
+                  // The Postgres CA bundle where `PGSSLROOTCERT` points (verify-full).
+                  { name: "postgres-ca", mountPath: PG_CA_DIR, readOnly: true },
+                  // The object store's CA (none where the store has a public certificate).
+                  ...objectStoreCa.volumeMounts,
+                  // The API token, where routing discovers replicas in `namespaces`.
+                  ...(discovery.length > 0
+                    ? [{ name: gatewayApiTokenVolume.name, mountPath: GATEWAY_API_TOKEN_DIR, readOnly: true }]
+                    : []),
                 ),
               ],
               volumes: [

@@ -9,6 +9,7 @@ import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
+import { chartNamespacePolicies, type ApiServerPeers, type ChartNamespaceFlows } from "../lib/network-policy";
 import { CHARTS, type ChartMirror, chartSource } from "../lib/versions";
 import type { GpuPlacement } from "../substrate";
 
@@ -19,6 +20,8 @@ export interface GpuEnablementArgs {
   readonly pools: Readonly<Record<string, GpuPlacement>>;
   /** @default sovereign-gpu */
   readonly namespace?: string;
+  /** The API server as NetworkPolicy peers (`substrate.apiServer`): the namespace is default-deny. */
+  readonly apiServer: ApiServerPeers;
   /**
    * Create a `nvidia` RuntimeClass and run the device plugin with it, for nodes whose
    * container runtime does not default to the NVIDIA runtime. @default false
@@ -104,6 +107,21 @@ export function dcgmExporterValues(
   );
 }
 
+/** The DCGM exporter's pods, by the labels the pinned chart sets (chart-flows.test.ts records them). */
+export const DCGM_EXPORTER_PODS = { "app.kubernetes.io/name": "dcgm-exporter" } as const;
+/** The DCGM exporter's metrics port (container port `metrics`). */
+export const DCGM_EXPORTER_PORT = 9400;
+
+/**
+ * The flows of the GPU namespace besides DNS and the API server (the device plugin watches its
+ * node): Prometheus scrapes the DCGM exporter. Neither pod serves anything else over the
+ * network: the device plugin talks to the kubelet through a socket on the node, and the DCGM
+ * exporter reads the GPUs and the kubelet's pod-resources socket.
+ */
+export function gpuFlows(namespace: string): ChartNamespaceFlows {
+  return { namespace, fromMonitoring: [{ pods: DCGM_EXPORTER_PODS, ports: [DCGM_EXPORTER_PORT] }] };
+}
+
 export class GpuEnablement extends pulumi.ComponentResource {
   public readonly namespace: pulumi.Output<string>;
 
@@ -124,6 +142,18 @@ export class GpuEnablement extends pulumi.ComponentResource {
     this.namespace = ns.metadata.name;
     let runtimeClassName: string | undefined;
     const children: pulumi.Resource[] = [ns];
+    // Default-deny both ways plus exactly the flows above, before the charts install.
+    for (const np of chartNamespacePolicies(
+      gpuFlows(args.namespace ?? PLATFORM_NAMESPACES.gpu),
+      args.apiServer,
+      PLATFORM_NAMESPACES.monitoring,
+    ))
+      children.push(
+        new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, {
+          parent: this,
+          dependsOn: [ns],
+        }),
+      );
     if (args.runtimeClass) {
       const rc = new k8s.node.v1.RuntimeClass(
         `${name}-runtime`,

@@ -10,6 +10,7 @@ import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../lib/naming";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
+import { chartNamespacePolicies, type ChartNamespaceFlows } from "../lib/network-policy";
 import { TENANCY_CHARTS, chartSource } from "../lib/versions";
 import type { GpuPlacement, Substrate } from "../substrate";
 import { teamClusterQueue, type K8sObject } from "./tenancy-plan";
@@ -147,6 +148,26 @@ export function kueueValues(o: { replicas: number; mirrors?: RegistryMirrors }):
   );
 }
 
+/** The controller manager's pods, by the labels the pinned chart sets (chart-flows.test.ts renders it). */
+export const KUEUE_PODS = {
+  "app.kubernetes.io/name": "kueue",
+  "control-plane": "controller-manager",
+} as const;
+
+/**
+ * The flows of Kueue's namespace besides DNS and the API server (the controller manager's
+ * container ports in the pinned chart; chart-flows.test.ts renders it and checks them): the API
+ * server calls the admission webhooks (`webhook-server`, 9443) and the visibility API, an
+ * aggregated API (`visibility`, 8082); Prometheus scrapes the secure metrics (`metrics`, 8443).
+ */
+export function kueueFlows(): ChartNamespaceFlows {
+  return {
+    namespace: PLATFORM_NAMESPACES.kueue,
+    fromApiServer: [{ pods: KUEUE_PODS, ports: [9443, 8082] }],
+    fromMonitoring: [{ pods: KUEUE_PODS, ports: [8443] }],
+  };
+}
+
 export interface KueueArgs {
   readonly substrate: Substrate;
   /** GPU pools by name with their purpose (placement comes from the substrate). */
@@ -183,6 +204,16 @@ export class Kueue extends pulumi.ComponentResource {
       },
       { ...child, dependsOn: [...args.substrate.ready] },
     );
+    // Default-deny both ways plus exactly the flows above, once the chart made the namespace.
+    for (const np of chartNamespacePolicies(
+      kueueFlows(),
+      args.substrate.apiServer,
+      PLATFORM_NAMESPACES.monitoring,
+    ))
+      new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, {
+        ...child,
+        dependsOn: [release],
+      });
     const flavors = plan.flavors.map(
       (f) =>
         new k8s.apiextensions.CustomResource(`${name}-flavor-${f.metadata.name}`, f, {

@@ -9,6 +9,7 @@ import { modelServiceName, prometheusUrl } from "../lib/endpoints";
 import { GPU_RESOURCE } from "../lib/gpu-catalog";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { flywheelAdapterPrefix, modelServerPrefixes } from "../lib/scopes";
 import { IMAGES } from "../lib/versions";
 import type { EgressRule, GpuPlacement, Substrate } from "../substrate";
 
@@ -49,8 +50,14 @@ export interface ModelSpec {
   readonly sizeGiB: number;
   readonly replicas: { readonly min: number; readonly max: number };
   readonly loraAdapters: readonly { readonly name: string; readonly source: string }[];
-  /** @default the number of adapters */
+  /** @default the number of adapters, plus two per flywheel adapter on a GPU */
   readonly maxLoras?: number;
+  /**
+   * Adapters the teams' flywheels train on this base model (an enabled `teams[].flywheel` with
+   * this `baseModel`): their versions are loaded at runtime by the chart's lora-sync sidecar.
+   * @default none
+   */
+  readonly flywheelAdapters?: readonly { readonly team: string; readonly adapter: string }[];
   /** @default the kit's pinned image for the engine */
   readonly image?: string;
 }
@@ -76,9 +83,16 @@ export interface ModelServerValues {
     quantization: Quantization;
     enablePrefixCaching: boolean;
     maxLoras: number;
+    maxLoraRank: number;
     extraArgs: string[];
   };
   loraAdapters: { name: string; source: string }[];
+  flywheel: {
+    adapters: { team: string; adapter: string; prefix: string }[];
+    loraRoot: string;
+    syncIntervalSeconds: number;
+    sizeLimit: string;
+  };
   env: Record<string, unknown>[];
   objectStoreCa: { secretName: string; key: string };
   serviceAccountName: string;
@@ -150,6 +164,20 @@ export interface ModelServerValuesInput {
   readonly labels?: Readonly<Record<string, string>>;
 }
 
+/**
+ * Where the lora-sync sidecar puts flywheel versions on a replica: vLLM's `lora_path` is
+ * `<root>/<adapter>/<version>` (docs/flywheel.md, "vLLM endpoints").
+ */
+export const FLYWHEEL_LORA_ROOT = "/flywheel-adapters";
+
+/**
+ * `--max-lora-rank` of a base model of flywheel adapters: at least the rank the flywheel's LoRA
+ * job trains at (`sovereign-train lora --lora-r`, whose default the loop uses; a higher rank
+ * fails to load). One of vLLM's accepted values (1, 8, 16, 32, 64, 128, 256, 320, 512); a larger
+ * one reserves more GPU memory per LoRA slot. test/flywheel/lora-sync.test.ts checks the seam.
+ */
+export const FLYWHEEL_MAX_LORA_RANK = 16;
+
 /** GPUs per replica of a model (config default: 1 on a pool, 0 on CPU). */
 export function gpusOf(model: Pick<ModelSpec, "pool" | "gpusPerReplica">): number {
   return model.gpusPerReplica ?? (model.pool ? 1 : 0);
@@ -193,6 +221,9 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
   );
   const res = modelServerResources(gpus, model.sizeGiB);
   const autoscale = model.replicas.min === 0 || model.replicas.max > model.replicas.min;
+  // Runtime loading needs vLLM: the simulator (CPU) ignores flywheel adapters.
+  const flywheel = onGpu ? (model.flywheelAdapters ?? []) : [];
+  const loras = model.loraAdapters.length + 2 * flywheel.length;
   return {
     model: { name: model.name, role: model.role },
     engine,
@@ -212,10 +243,21 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
       gpuMemoryUtilization: model.gpuMemoryUtilization,
       quantization: model.quantization,
       enablePrefixCaching: model.enablePrefixCaching,
-      maxLoras: model.loraAdapters.length > 0 ? (model.maxLoras ?? model.loraAdapters.length) : 0,
+      maxLoras: loras > 0 ? (model.maxLoras ?? loras) : 0,
+      maxLoraRank: flywheel.length > 0 ? FLYWHEEL_MAX_LORA_RANK : 0,
       extraArgs: [],
     },
     loraAdapters: model.loraAdapters.map((a) => ({ name: a.name, source: a.source })),
+    flywheel: {
+      adapters: flywheel.map((a) => ({
+        team: a.team,
+        adapter: a.adapter,
+        prefix: flywheelAdapterPrefix(a.team, a.adapter),
+      })),
+      loraRoot: FLYWHEEL_LORA_ROOT,
+      syncIntervalSeconds: 15,
+      sizeLimit: "20Gi",
+    },
     env: input.env.map((e) => ({ ...e })),
     objectStoreCa: {
       secretName: input.objectStoreCa?.secretName ?? "",
@@ -301,7 +343,16 @@ export class ModelServer extends pulumi.ComponentResource {
     this.serviceName = modelServiceName(args.model.name);
     const access = args.substrate.bindWorkload(
       `${name}-identity`,
-      { kind: "model-server", namespace, serviceAccountName: this.serviceName },
+      {
+        kind: "model-server",
+        namespace,
+        serviceAccountName: this.serviceName,
+        // flywheel adapters only where they are loaded (vLLM; the simulator ignores them)
+        readModels: modelServerPrefixes({
+          ...args.model,
+          flywheelAdapters: gpusOf(args.model) > 0 ? args.model.flywheelAdapters : [],
+        }),
+      },
       { parent: this },
     );
     const store = args.substrate.objectStore;

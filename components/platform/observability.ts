@@ -13,12 +13,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { stringify } from "yaml";
 import { GPU_POOL_LABEL, GPU_TYPE_LABEL } from "../lib/gpu-catalog";
-import { prometheusUrl } from "../lib/endpoints";
+import { PROMETHEUS_PODS, PROMETHEUS_PORT, prometheusUrl } from "../lib/endpoints";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS, type ScrapeTarget } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
+import { chartNamespacePolicies, type ApiServerPeers, type ChartNamespaceFlows } from "../lib/network-policy";
 import { KUBE_PROMETHEUS_STACK_CHART, type ChartMirror, type ChartPin, chartSource } from "../lib/versions";
 import { alertRuleGroups, prometheusRule, type RuleGroup } from "./alerts";
 
@@ -38,7 +39,12 @@ export const GRAFANA_SERVICE = "grafana";
 
 export type AlertReceiver =
   | { readonly receiver: "none" }
-  | { readonly receiver: "webhook"; readonly url: pulumi.Input<string> }
+  | {
+      readonly receiver: "webhook";
+      readonly url: pulumi.Input<string>;
+      /** The URL's port, which Alertmanager may reach at any address (the URL is a secret). @default 443 */
+      readonly port?: number;
+    }
   | {
       readonly receiver: "email";
       readonly to: string;
@@ -72,6 +78,10 @@ export interface Dashboard {
 }
 
 export interface ObservabilityArgs {
+  /** The API server as NetworkPolicy peers (`substrate.apiServer`): the namespace is default-deny. */
+  readonly apiServer: ApiServerPeers;
+  /** Where the nodes are (`substrate.nodes`): Prometheus scrapes the kubelets and node-exporter there. */
+  readonly nodes: readonly Record<string, unknown>[];
   /** Resource footprint: `minimal` fits a laptop cluster, `full` adds node-exporter and HA Alertmanager. */
   readonly footprint: Footprint;
   /** Keep the namespace (and the metrics volumes in it) when the stack is destroyed. */
@@ -337,6 +347,140 @@ export function grafanaIni(
   return ini;
 }
 
+/**
+ * The pods of the pinned kube-prometheus-stack chart (release `monitoring`), by the labels its
+ * Services select them by, and their container ports (chart-flows.test.ts records the reading).
+ */
+export const MONITORING_PODS = {
+  prometheus: { pods: PROMETHEUS_PODS, ports: [PROMETHEUS_PORT, 8080] }, // web, config reloader
+  alertmanager: { pods: { "app.kubernetes.io/name": "alertmanager" }, ports: [9093, 8080] }, // web, reloader
+  grafana: { pods: { "app.kubernetes.io/name": "grafana" }, ports: [3000] },
+  kubeStateMetrics: { pods: { "app.kubernetes.io/name": "kube-state-metrics" }, ports: [8080] },
+  // The operator serves its admission webhook (PrometheusRules) and its metrics on one port.
+  operator: { pods: { app: "kube-prometheus-stack-operator" }, ports: [10250] },
+} as const;
+/** Alertmanager replicas gossip on this port, TCP and UDP. */
+export const ALERTMANAGER_MESH_PORT = 9094;
+/** Ports Prometheus scrapes on the nodes: the kubelet (cAdvisor, probes) and node-exporter. */
+export const KUBELET_PORT = 10250;
+export const NODE_EXPORTER_PORT = 9100;
+/** CoreDNS's metrics port (the chart's `coreDns` ServiceMonitor, in kube-system). */
+export const COREDNS_METRICS_PORT = 9153;
+
+/** What the monitoring namespace's flows depend on. */
+export interface MonitoringFlowArgs {
+  readonly nodes: readonly Record<string, unknown>[];
+  readonly nodeExporter: boolean;
+  readonly alertmanager: boolean;
+  /** Port Alertmanager reaches its receiver on, at any address. @default none */
+  readonly receiverPort?: number;
+  /** Ports Grafana reaches the identity provider on, at any address (token and userinfo). @default [] */
+  readonly identityProviderPorts?: readonly number[];
+  /** Grafana is exposed through a LoadBalancer: its port is open to any address. */
+  readonly grafanaExposed: boolean;
+}
+
+const byName = (ns: string) => ({ matchLabels: { "kubernetes.io/metadata.name": ns } });
+const anywhere = [{ ipBlock: { cidr: "0.0.0.0/0" } }];
+
+/**
+ * The flows of the monitoring namespace besides DNS and the API server (which every pod of it
+ * reaches: the operator, kube-state-metrics, Grafana's sidecars, Prometheus's discovery and its
+ * `apiserver` scrape, the chart's admission Jobs):
+ * - in: the API server calls the operator's admission webhook; KEDA's operator queries Prometheus;
+ *   an exposed Grafana takes its users from any address;
+ * - inside: Prometheus scrapes the stack's own pods and sends alerts to Alertmanager; Grafana
+ *   queries Prometheus; Alertmanager replicas gossip;
+ * - out: Prometheus scrapes every entry of `SCRAPE_TARGETS` in its namespace on its container
+ *   port, CoreDNS's metrics, and the kubelets (and node-exporter) on the nodes; Alertmanager
+ *   reaches its receiver and Grafana the identity provider, at any address on their ports only
+ *   (the kit knows no address of either).
+ */
+export function monitoringFlows(namespace: string, a: MonitoringFlowArgs): ChartNamespaceFlows {
+  const P = MONITORING_PODS;
+  const scraped = [
+    P.kubeStateMetrics,
+    P.operator,
+    P.grafana,
+    P.prometheus,
+    ...(a.alertmanager ? [P.alertmanager] : []),
+  ];
+  const targets = new Map<string, Set<number>>();
+  for (const t of Object.values(SCRAPE_TARGETS))
+    targets.set(t.namespace, (targets.get(t.namespace) ?? new Set()).add(t.containerPort));
+  return {
+    namespace,
+    fromApiServer: [{ pods: P.operator.pods, ports: P.operator.ports }],
+    withinNamespace: [
+      ...scraped.map((t) => ({ pods: t.pods, ports: t.ports, clients: PROMETHEUS_PODS })),
+      { pods: PROMETHEUS_PODS, ports: [PROMETHEUS_PORT], clients: P.grafana.pods },
+      ...(a.alertmanager
+        ? [
+            {
+              pods: P.alertmanager.pods,
+              ports: [ALERTMANAGER_MESH_PORT],
+              udpPorts: [ALERTMANAGER_MESH_PORT],
+              clients: P.alertmanager.pods,
+            },
+          ]
+        : []),
+    ],
+    egress: [
+      ...[...targets.keys()].sort().map((ns) => ({
+        pods: PROMETHEUS_PODS,
+        to: [{ namespaceSelector: byName(ns) }],
+        ports: [...targets.get(ns)!].sort((x, y) => x - y),
+      })),
+      {
+        pods: PROMETHEUS_PODS,
+        to: [
+          {
+            namespaceSelector: byName("kube-system"),
+            podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+          },
+        ],
+        ports: [COREDNS_METRICS_PORT],
+      },
+      {
+        pods: PROMETHEUS_PODS,
+        to: [...a.nodes],
+        ports: [KUBELET_PORT, ...(a.nodeExporter ? [NODE_EXPORTER_PORT] : [])],
+      },
+      ...(a.alertmanager && a.receiverPort !== undefined
+        ? [{ pods: P.alertmanager.pods, to: anywhere, ports: [a.receiverPort] }]
+        : []),
+      ...(a.identityProviderPorts?.length
+        ? [
+            {
+              pods: P.grafana.pods,
+              to: anywhere,
+              ports: [...new Set(a.identityProviderPorts)].sort((x, y) => x - y),
+            },
+          ]
+        : []),
+    ],
+    ingress: [
+      {
+        pods: PROMETHEUS_PODS,
+        from: [
+          {
+            namespaceSelector: byName(PLATFORM_NAMESPACES.keda),
+            podSelector: { matchLabels: { app: "keda-operator" } },
+          },
+        ],
+        ports: [PROMETHEUS_PORT],
+      },
+      ...(a.grafanaExposed ? [{ pods: P.grafana.pods, from: [], ports: P.grafana.ports }] : []),
+    ],
+  };
+}
+
+/** The port a URL names, or its scheme's default. */
+export function urlPort(url: string): number {
+  const u = new URL(url);
+  return u.port ? Number(u.port) : u.protocol === "http:" ? 80 : 443;
+}
+
 export interface ObservabilityPlan {
   readonly namespace: string;
   readonly retention: string;
@@ -352,6 +496,8 @@ export interface ObservabilityPlan {
   readonly scrapeObjects: readonly { readonly key: string; readonly object: Record<string, unknown> }[];
   readonly rules: ReturnType<typeof prometheusRule>;
   readonly ruleGroups: readonly RuleGroup[];
+  /** Default-deny both ways plus exactly `monitoringFlows`. */
+  readonly networkPolicies: ReturnType<typeof chartNamespacePolicies>;
 }
 
 /** Everything the component creates, computed from its args alone. */
@@ -471,6 +617,26 @@ export function observabilityPlan(args: ObservabilityArgs): ObservabilityPlan {
     key,
     object: scrapeObject(key, t, namespace, monitorLabels),
   }));
+  const alerting = args.alerting ?? { receiver: "none" };
+  const networkPolicies = chartNamespacePolicies(
+    monitoringFlows(namespace, {
+      nodes: args.nodes,
+      nodeExporter: sizing.nodeExporter,
+      alertmanager: alertmanagerEnabled,
+      receiverPort:
+        alerting.receiver === "webhook"
+          ? (alerting.port ?? 443)
+          : alerting.receiver === "email"
+            ? Number(alerting.smarthost.slice(alerting.smarthost.lastIndexOf(":") + 1))
+            : undefined,
+      identityProviderPorts: oidc
+        ? [urlPort(oidc.tokenUrl ?? oidc.issuer), urlPort(oidc.userinfoUrl ?? oidc.issuer)]
+        : [],
+      grafanaExposed: args.grafana?.exposed ?? false,
+    }),
+    args.apiServer,
+    namespace,
+  );
   const ruleGroups = alertRuleGroups();
   const rules = prometheusRule("sovereign-alerts", namespace, monitorLabels, ruleGroups);
   return {
@@ -486,6 +652,7 @@ export function observabilityPlan(args: ObservabilityArgs): ObservabilityPlan {
     scrapeObjects,
     rules,
     ruleGroups,
+    networkPolicies,
   };
 }
 
@@ -570,6 +737,14 @@ export class Observability extends pulumi.ComponentResource {
       );
     }
 
+    // Default-deny both ways plus exactly the flows above, before the chart installs.
+    const policies = plan.networkPolicies.map(
+      (np) =>
+        new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, {
+          parent: this,
+          dependsOn: [namespace],
+        }),
+    );
     const release = new k8s.helm.v3.Release(
       `${name}-stack`,
       {
@@ -582,7 +757,7 @@ export class Observability extends pulumi.ComponentResource {
           .apply((m) => withChartImages(plan.values, CHART_IMAGES.kubePrometheusStack, m)),
         timeout: 900,
       },
-      { parent: this, dependsOn: [namespace, ...secrets] },
+      { parent: this, dependsOn: [namespace, ...secrets, ...policies] },
     );
 
     for (const { key, object } of plan.scrapeObjects) {

@@ -155,6 +155,7 @@ export class Serving extends pulumi.ComponentResource {
           `${name}-gpu`,
           {
             pools: args.substrate.gpuPools,
+            apiServer: args.substrate.apiServer,
             serviceMonitorLabels: args.serviceMonitorLabels,
             registryMirrors: args.substrate.registryMirrors,
             chartMirror: args.substrate.chartMirror,
@@ -169,6 +170,7 @@ export class Serving extends pulumi.ComponentResource {
           `${name}-keda`,
           {
             replicas: args.kedaReplicas ?? 1,
+            apiServer: args.substrate.apiServer,
             registryMirrors: args.substrate.registryMirrors,
             chartMirror: args.substrate.chartMirror,
           },

@@ -393,12 +393,17 @@ function parseCatalog(raw: unknown, problems: string[]): Catalog {
       problems.push(
         `catalog.models.${name}.dataClassification: expected one of ${CLASSIFICATIONS.join(", ")}, found ${JSON.stringify(cls)}`,
       );
+    if (m.flywheel !== undefined && (typeof m.flywheel !== "boolean" || typeof m.baseModel !== "string"))
+      problems.push(
+        `catalog.models.${name}.flywheel: expected true or false on an adapter with a baseModel, found ${JSON.stringify(m.flywheel)}`,
+      );
     models[name] = {
       role: m.role as CatalogModel["role"],
       baseModel: typeof m.baseModel === "string" ? m.baseModel : undefined,
       ...(typeof cls === "string" && (CLASSIFICATIONS as readonly string[]).includes(cls)
         ? { dataClassification: cls as Classification }
         : {}),
+      ...(m.flywheel === true && typeof m.baseModel === "string" ? { flywheel: true } : {}),
     };
   }
   const routes: Record<string, string> = {};

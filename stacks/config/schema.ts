@@ -278,7 +278,7 @@ export const flywheelSchema = z.strictObject({
       maxPerplexityRegression: z.number().min(0).default(0.05),
       /** Smallest exact-match gain over the incumbent (absolute, may be negative). @default 0 */
       minExactMatchGain: z.number().min(-1).max(1).default(0),
-      /** Smallest win rate against the incumbent on the held-out split, when judged. @default none */
+      /** Smallest share of held-out records where the candidate's loss beats the incumbent's (ties half). @default none */
       minWinRate: fraction.optional(),
       /** Guard-flag rate on the safety set may exceed the incumbent's by at most this. @default 0 */
       maxGuardFlagRateIncrease: fraction.default(0),

@@ -47,8 +47,11 @@ export interface ProfileChoices {
   readonly httpsIdentity: boolean;
   /** The gateway's listener must serve TLS (`gateway.tls.mode: off` is refused). */
   readonly gatewayRequiresTls: boolean;
-  /** Services log in to RDS with IAM tokens (aws); a static password is refused. */
-  readonly rdsIamAuth: boolean;
+  /**
+   * `database.iamAuth: false` (services log in to RDS with a static, unrotated password) is
+   * accepted (aws). IAM tokens are the default on every profile.
+   */
+  readonly rdsPasswordOptOut: boolean;
 }
 
 export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
@@ -69,7 +72,7 @@ export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
     gatewayAuditSync: false,
     httpsIdentity: false,
     gatewayRequiresTls: false,
-    rdsIamAuth: false,
+    rdsPasswordOptOut: true,
   },
   prod: {
     azCount: 3,
@@ -88,7 +91,7 @@ export const PROFILE_CHOICES: Readonly<Record<Profile, ProfileChoices>> = {
     gatewayAuditSync: true,
     httpsIdentity: true,
     gatewayRequiresTls: true,
-    rdsIamAuth: true,
+    rdsPasswordOptOut: false,
   },
 };
 
@@ -216,8 +219,9 @@ export function resolveSettings(config: StackConfig): StackSettings {
       enhancedMonitoringSeconds: config.database.enhancedMonitoringSeconds ?? p.enhancedMonitoringSeconds,
       instances: config.database.instances ?? (p.databaseHa ? 3 : 1),
       minInstances: p.databaseHa ? 3 : 1,
-      iamAuth: config.substrate.kind === "aws" && (config.database.iamAuth ?? p.rdsIamAuth),
-      requireIamAuth: p.rdsIamAuth,
+      // IAM tokens by default on every aws stack; a password only where dev opts out explicitly.
+      iamAuth: config.substrate.kind === "aws" && (config.database.iamAuth ?? true),
+      requireIamAuth: !p.rdsPasswordOptOut,
     },
     objectStore: { mode: p.databaseHa ? "distributed" : "single" },
     gateway: {

@@ -76,6 +76,7 @@ export function existingClusterSubstrate(config: StackConfig, ctx: StackContext)
     objectStore: s.objectStore,
     egressTargets: s.egressTargets,
     apiServer: s.apiServer,
+    nodes: s.nodes,
     storageClasses: s.storageClasses,
     gpuPools: s.gpuPools,
     registryMirrors: s.registryMirrors,

@@ -37,6 +37,7 @@ export function gatewayCatalog(config: StackConfig): Catalog {
       role: "chat",
       baseModel: f.baseModel,
       dataClassification: base?.dataClassification,
+      flywheel: true,
     };
   }
   return { teams, models, routes, redactPatterns: config.gateway.redactPatterns };

@@ -7,6 +7,7 @@ import {
   type AlertReceiver,
   type Dashboard,
   type ObservabilityArgs,
+  urlPort,
 } from "../../components/platform/observability";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
@@ -39,7 +40,7 @@ export function observabilityArgs(
   ctx: StackContext,
   substrate: Pick<
     Substrate,
-    "storageClasses" | "registryMirrors" | "chartMirror" | "loadBalancerAnnotations"
+    "storageClasses" | "registryMirrors" | "chartMirror" | "loadBalancerAnnotations" | "apiServer" | "nodes"
   >,
   dashboards: readonly Dashboard[],
 ): ObservabilityArgs {
@@ -57,6 +58,7 @@ export function observabilityArgs(
         ? {
             receiver: "webhook",
             url: pulumi.secret(s.alertWebhookUrl ?? missing("the webhook receiver", "alertWebhookUrl")),
+            port: urlPort(s.alertWebhookUrl!),
           }
         : {
             receiver: "email",
@@ -68,6 +70,8 @@ export function observabilityArgs(
   const oidc = o.grafana.oidc;
   const settings = resolveSettings(config);
   return {
+    apiServer: substrate.apiServer,
+    nodes: substrate.nodes,
     footprint: settings.observability.footprint,
     retainData: settings.dataProtection.protect,
     storageClass: substrate.storageClasses.default,

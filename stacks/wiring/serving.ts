@@ -21,7 +21,15 @@ export function servingArgs(config: StackConfig, substrate: Substrate): ServingA
       cooldownSeconds: s.serving.cooldownSeconds,
       ...(s.serving.drainSeconds !== undefined ? { drainSeconds: s.serving.drainSeconds } : {}),
     },
-    models: config.models,
+    // each model with the enabled flywheels' adapters trained on it (their versions load at runtime)
+    models: config.models.map((m) => ({
+      ...m,
+      flywheelAdapters: config.teams.flatMap((t) =>
+        t.flywheel?.enabled && t.flywheel.baseModel === m.name
+          ? [{ team: t.name, adapter: t.flywheel.adapter }]
+          : [],
+      ),
+    })),
     images: { vllm: config.images.vllm, vllmCpu: config.images.vllmCpu },
     weightLoading: "stream",
     kedaReplicas: s.keda.replicas,

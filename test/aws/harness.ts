@@ -32,6 +32,9 @@ export function shippedConfig(stack: string, mutate?: (raw: Record<string, any>)
   return parseConfig(raw);
 }
 
+/** What the harness's model server reads (a base model and one team's flywheel adapter). */
+export const MODEL_SERVER_READS = ["llama/", "teams/research/flywheel/research-assistant/"];
+
 export async function build(stack: string, mutate?: (raw: Record<string, any>) => void): Promise<Built> {
   const recorder = installMocks({ stack });
   const config = shippedConfig(stack, mutate);
@@ -45,6 +48,7 @@ export async function build(stack: string, mutate?: (raw: Record<string, any>) =
         namespace: `ns-${kind}`,
         serviceAccountName: `${kind}-sa`,
         team: kind === "training" ? "research" : undefined,
+        readModels: kind === "model-server" ? MODEL_SERVER_READS : undefined,
       },
       { parent: caller },
     );

@@ -12,7 +12,17 @@ import { controllerStatements, nodePoolSpec, resolvePool } from "../../component
 import { KEY_PURPOSES, keyPolicy } from "../../components/aws/keys";
 import { dataBucketPolicy } from "../../components/aws/storage";
 import fc from "fast-check";
-import { workloadScopes } from "../../components/lib/scopes";
+import { flywheelAdapterPrefix, modelServerPrefixes, workloadScopes } from "../../components/lib/scopes";
+
+/** A model server of `base/` serving the adapters legal's and finance's flywheels train on it. */
+const MODEL_SERVER = modelServerPrefixes({
+  source: "base/",
+  loraAdapters: [],
+  flywheelAdapters: [
+    { team: "legal", adapter: "legal-assistant" },
+    { team: "finance", adapter: "finance-assistant" },
+  ],
+});
 import { partitionKey } from "../../gateway/src/capture";
 import { EKS_ADDON_VERSIONS } from "../../components/aws/versions";
 import { valueOf } from "../helpers/mocks";
@@ -34,7 +44,7 @@ describe("IAM policy documents", () => {
 
   it("GIVEN every workload kind WHEN scoped THEN statements hold exactly its prefixes and never a wildcard action", () => {
     for (const kind of ["model-server", "gateway", "policy", "training"] as const) {
-      const st = scopeStatements(workloadScopes(kind, "research"), {
+      const st = scopeStatements(workloadScopes(kind, "research", kind === "model-server" ? ["base/"] : []), {
         bucketArns: arns,
         kmsKeyArn: "arn:key",
         region: "eu-central-1",
@@ -42,7 +52,7 @@ describe("IAM policy documents", () => {
       expect(wildcardActions(st)).toEqual([]);
       expect(actionsOf(st)).not.toContain("s3:*");
     }
-    const ms = scopeStatements(workloadScopes("model-server"), {
+    const ms = scopeStatements(workloadScopes("model-server", undefined, ["base/"]), {
       bucketArns: arns,
       kmsKeyArn: "arn:key",
       region: "r",
@@ -89,7 +99,8 @@ describe("IAM policy documents", () => {
       );
     const teams = ["legal", "finance", "legal-2"];
     const roles: [string, Awaited<ReturnType<typeof resolve>>][] = [
-      ["model-server", await resolve(workloadScopes("model-server"))],
+      // a model server of base/ whose adapters legal's and finance's flywheels train (not legal-2's)
+      ["model-server", await resolve(workloadScopes("model-server", undefined, MODEL_SERVER))],
       ["gateway", await resolve(workloadScopes("gateway"))],
       ["policy", await resolve(workloadScopes("policy"))],
     ];
@@ -115,10 +126,18 @@ describe("IAM policy documents", () => {
             ).toBe(own);
             // Nobody lists captures/ as a whole (which would name every team's objects).
             expect(iamAllows(st, "s3:ListBucket", arns.inferenceLogs, "captures/"), who).toBe(false);
-            // Nobody but the flywheel reads another team's models.
+            // Nobody but the team's own flywheel and trainer reads a team's models...
             const otherModels = `${arns.models}/teams/${team}/adapter/w.safetensors`;
             expect(iamAllows(st, "s3:GetObject", otherModels), `${who} reads ${otherModels}`).toBe(
-              who === `flywheel:${team}` || who === `training:${team}` || who === "model-server",
+              who === `flywheel:${team}` || who === `training:${team}`,
+            );
+            // ...but the model server of the base model reads the flywheel adapters trained on it
+            // (versions and serving.json), and only those.
+            const version = `${arns.models}/${flywheelAdapterPrefix(team, `${team}-assistant`)}v1/adapter/w.safetensors`;
+            expect(iamAllows(st, "s3:GetObject", version), `${who} reads ${version}`).toBe(
+              who === `flywheel:${team}` ||
+                who === `training:${team}` ||
+                (who === "model-server" && team !== "legal-2"),
             );
           }
         },

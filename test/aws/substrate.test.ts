@@ -11,15 +11,25 @@ import { BUCKET_ROLES, workloadScopes } from "../../components/lib/scopes";
 import { KARPENTER } from "../../components/aws/versions";
 import { objectOf, validateObject } from "../helpers/k8s-schema";
 import { valueOf } from "../helpers/mocks";
-import { allStatements, build, json, KEY_ARN, unsecret, type Built } from "./harness";
+import { allStatements, build, json, KEY_ARN, MODEL_SERVER_READS, unsecret, type Built } from "./harness";
 
 const DATA_TYPES = ["aws:kms/key:Key", "aws:s3/bucket:Bucket", "aws:rds/instance:Instance"];
 
-for (const stack of ["aws-dev", "aws-prod"] as const) {
-  describe(`AWS substrate: ${stack}`, () => {
+/** The shipped stacks, and aws-dev with the explicit password opt-out (the only password path). */
+const VARIANTS: { label: string; stack: "aws-dev" | "aws-prod"; password: boolean }[] = [
+  { label: "aws-dev", stack: "aws-dev", password: false },
+  { label: "aws-prod", stack: "aws-prod", password: false },
+  { label: "aws-dev with database.iamAuth: false", stack: "aws-dev", password: true },
+];
+
+for (const { label, stack, password } of VARIANTS) {
+  describe(`AWS substrate: ${label}`, () => {
     let b: Built;
     beforeAll(async () => {
-      b = await build(stack);
+      b = await build(
+        stack,
+        password ? (raw) => void (raw.database = { ...raw.database, iamAuth: false }) : undefined,
+      );
     });
     const prod = stack === "aws-prod";
 
@@ -376,8 +386,8 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
         "aws:eks/podIdentityAssociation:PodIdentityAssociation",
         "aws:rds/subnetGroup:SubnetGroup",
         "aws:rds/parameterGroup:ParameterGroup",
-        // Prod has no service passwords (IAM authentication), so no Secrets Manager secret.
-        ...(prod ? [] : ["aws:secretsmanager/secret:Secret"]),
+        // Only the password opt-out has a service password, so a Secrets Manager secret.
+        ...(password ? ["aws:secretsmanager/secret:Secret"] : []),
       ]) {
         const rs = b.recorder.ofType(t);
         expect(rs.length, t).toBeGreaterThan(0);
@@ -396,7 +406,13 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
     it("THEN bindWorkload creates a ServiceAccount, a scoped role and a Pod Identity association, and the env carries the region only", async () => {
       for (const kind of ["model-server", "training", "gateway", "policy"] as const) {
         const a = b.access[kind];
-        expect(a.scopes).toEqual(workloadScopes(kind, kind === "training" ? "research" : undefined));
+        expect(a.scopes).toEqual(
+          workloadScopes(
+            kind,
+            kind === "training" ? "research" : undefined,
+            kind === "model-server" ? MODEL_SERVER_READS : [],
+          ),
+        );
         expect(await valueOf(a.serviceAccountName)).toBe(`${kind}-sa`);
         const env = await valueOf(a.env);
         expect(env.map((e) => e.name).sort()).toEqual(["AWS_DEFAULT_REGION", "AWS_REGION"]);
@@ -418,8 +434,9 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       const actions = ms.flatMap((s: any) => [s.Action].flat());
       expect(actions).toContain("s3:GetObject");
       expect(actions.filter((a: string) => /Put|Delete/.test(a))).toEqual([]);
-      expect(ms.find((s: any) => s.Sid === "Objects0").Resource).toBe(
-        `arn:aws:s3:::acme-ai-${prod ? "prod" : "dev"}-models/*`,
+      // exactly its prefixes (MODEL_SERVER_READS), never the whole models bucket
+      expect(ms.filter((s: any) => s.Sid?.startsWith("Objects")).map((s: any) => s.Resource)).toEqual(
+        MODEL_SERVER_READS.map((p) => `arn:aws:s3:::acme-ai-${prod ? "prod" : "dev"}-models/${p}*`),
       );
       const gw = json(
         b.recorder.one("aws:iam/rolePolicy:RolePolicy", "platform-gateway-policy").inputs.policy,
@@ -436,8 +453,8 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
       );
     });
 
-    if (prod)
-      it("THEN with IAM authentication (prod) there is no password anywhere: the role gets rds_iam, and the gateway's Pod Identity role may connect as it only", () => {
+    if (!password)
+      it("THEN with IAM authentication (the default on every aws stack) there is no password anywhere: the role gets rds_iam, and the gateway's Pod Identity role may connect as it only", () => {
         const c = b.postgres;
         expect(c.iamAuth).toEqual({ user: "gateway" });
         expect(c.secretName).toBeUndefined();

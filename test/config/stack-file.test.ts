@@ -89,6 +89,25 @@ describe("a stack file the commands cannot read", () => {
     expect(r.status).toBe(0);
   });
 
+  it("GIVEN aws-dev opting out of RDS IAM authentication WHEN check-config runs THEN it passes with one warning that the password is never rotated; the shipped aws-dev has none", () => {
+    const AWS_DEV = fs.readFileSync(stackFile("aws-dev"), "utf8");
+    const shipped = run("check-config.ts", AWS_DEV);
+    expect(shipped.lines).toEqual([]);
+    expect(shipped.status).toBe(0);
+    expect(AWS_DEV).toContain("\n  sovereign:profile: dev\n");
+    const r = run(
+      "check-config.ts",
+      AWS_DEV.replace(
+        "\n  sovereign:profile: dev\n",
+        "\n  sovereign:profile: dev\n  sovereign:database:\n    iamAuth: false\n",
+      ),
+    );
+    expect(r.status).toBe(0);
+    expect(r.lines).toEqual([
+      `${r.file}: warning: sovereign:database.iamAuth: false: services log in to RDS with a static password that is never rotated (FSBP SecretsManager.4 fails for its secret); remove the setting to log in with IAM tokens, the default`,
+    ]);
+  });
+
   it("GIVEN a YAML mistake WHEN images runs THEN it is one line too, not a stack trace", () => {
     const r = run("images.ts", CASES[2][1]);
     expect(r.status).toBe(1);

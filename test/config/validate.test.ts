@@ -7,6 +7,7 @@ import { parse as parseYaml } from "yaml";
 import { rawFromStackFile, shippedStacks, stackFile } from "../../stacks/config/load";
 import { ConfigError } from "../../stacks/config/errors";
 import { parseConfig, validateConfig } from "../../stacks/config/validate";
+import { resolveSettings } from "../../stacks/config/settings";
 
 function shipped(stack: string): Record<string, unknown> {
   return structuredClone(rawFromStackFile(stackFile(stack)).raw);
@@ -229,7 +230,12 @@ describe("stack config validation", () => {
     for (const i of issues) expect(i.message).toMatch(/expected .+/);
   });
 
-  it("GIVEN database.iamAuth false in prod on aws WHEN validated THEN static passwords are refused; in dev it is a choice", () => {
+  it("GIVEN database.iamAuth false in prod on aws WHEN validated THEN static passwords are refused; in dev it is an explicit opt-out, and unset means IAM tokens on every aws profile", () => {
+    for (const stack of ["aws-dev", "aws-prod"]) {
+      const raw = shipped(stack);
+      expect((raw.database as Record<string, unknown> | undefined)?.iamAuth, stack).toBeUndefined();
+      expect(resolveSettings(parseConfig(raw)).database.iamAuth, stack).toBe(true);
+    }
     const prod = shipped("aws-prod");
     prod.database = { ...(prod.database as object), iamAuth: false };
     expect(issuesOf(prod)).toEqual([

@@ -8,7 +8,21 @@ import {
 } from "../../components/existing-cluster/credentials";
 import { bucketNames } from "../../components/existing-cluster/substrate";
 import { partitionKey } from "../../gateway/src/capture";
-import { workloadScopes, type BucketRole, type Scope, type WorkloadKind } from "../../components/lib/scopes";
+import {
+  flywheelAdapterPrefix,
+  modelServerPrefixes,
+  workloadScopes,
+  type BucketRole,
+  type Scope,
+  type WorkloadKind,
+} from "../../components/lib/scopes";
+
+/** A model server of `llama/` serving the adapter legal's flywheel trains on it. */
+const MODEL_SERVER = modelServerPrefixes({
+  source: "llama/",
+  loraAdapters: [],
+  flywheelAdapters: [{ team: "legal", adapter: "legal-assistant" }],
+});
 
 const buckets = bucketNames("acme");
 
@@ -63,15 +77,29 @@ const teamOf = (kind: WorkloadKind) => (kind === "training" || kind === "flywhee
 describe("object-store identity actions", () => {
   it("GIVEN each workload kind WHEN its actions are read back THEN they grant exactly workloadScopes()", () => {
     for (const kind of KINDS) {
-      const scopes = workloadScopes(kind, teamOf(kind));
+      const scopes = workloadScopes(kind, teamOf(kind), kind === "model-server" ? MODEL_SERVER : []);
       expect(sortScopes(scopesOf(identityActions(scopes, buckets))), kind).toEqual(sortScopes(scopes));
     }
   });
 
-  it("GIVEN a model server THEN it reads and lists models but writes nothing and sees no other bucket", () => {
-    const a = identityActions(workloadScopes("model-server"), buckets);
-    expect(a).toEqual(["Read:acme-models", "List:acme-models"]);
+  it("GIVEN a model server THEN it reads and lists its own prefixes of models (weights, its base model's flywheel adapters) but writes nothing and sees nothing else", () => {
+    const a = identityActions(workloadScopes("model-server", undefined, MODEL_SERVER), buckets);
+    expect(a).toEqual([
+      "Read:acme-models/llama/*",
+      "List:acme-models/llama/*",
+      "Read:acme-models/teams/legal/flywheel/legal-assistant/*",
+      "List:acme-models/teams/legal/flywheel/legal-assistant/*",
+    ]);
     expect(canDo(a, "Read", buckets.models, "llama/weights.safetensors")).toBe(true);
+    const legal = flywheelAdapterPrefix("legal", "legal-assistant");
+    expect(canDo(a, "Read", buckets.models, `${legal}serving.json`)).toBe(true);
+    expect(canDo(a, "Read", buckets.models, `${legal}v1/adapter/adapter_model.safetensors`)).toBe(true);
+    // not the team's other models, not another adapter, not another model's weights
+    expect(canDo(a, "Read", buckets.models, "teams/legal/adapter/w.safetensors")).toBe(false);
+    expect(canDo(a, "Read", buckets.models, "teams/legal-2/flywheel/legal-assistant/serving.json")).toBe(
+      false,
+    );
+    expect(canDo(a, "Read", buckets.models, "mistral/weights.safetensors")).toBe(false);
     expect(canDo(a, "Write", buckets.models, "llama/weights.safetensors")).toBe(false);
     expect(canDo(a, "Read", buckets.datasets, "teams/legal/x")).toBe(false);
     expect(canDo(a, "Read", buckets.inferenceLogs, "captures/x")).toBe(false);
@@ -121,7 +149,7 @@ describe("object-store identity actions", () => {
     // Every identity the platform creates: the shared ones and, per team, trainer and flywheel.
     const teams = ["legal", "finance", "legal-2"];
     const identities: [string, string[]][] = [
-      ["model-server", identityActions(workloadScopes("model-server"), buckets)],
+      ["model-server", identityActions(workloadScopes("model-server", undefined, MODEL_SERVER), buckets)],
       ["gateway", identityActions(workloadScopes("gateway"), buckets)],
       ["policy", identityActions(workloadScopes("policy"), buckets)],
       ...teams.flatMap((t): [string, string[]][] => [

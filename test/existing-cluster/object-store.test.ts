@@ -26,6 +26,74 @@ const input = {
   keepVolumes: false,
 };
 
+/**
+ * The S3 server's arguments as the pinned chart (SeaweedFS 4.22.0) renders them from values:
+ * `templates/s3/s3-deployment.yaml` (`weed s3`) and `templates/all-in-one/all-in-one-deployment.yaml`
+ * (`weed server -s3`, `allInOne.s3.*` falling back to `s3.*`). Only the listener flags: the port,
+ * `-port.https` with the chart's certificate flags when `httpsPort` is set (and enableSecurity),
+ * `-port.iceberg` when `icebergPort` is set, then `extraArgs`. The chart is not in the offline
+ * tool cache (the Go module proxy does not serve that release), so this mirrors its templates;
+ * it was checked once against `helm template` of the chart's source at tag 4.22.
+ */
+function renderedS3Args(v: any, mode: "single" | "distributed"): string[] {
+  const single = mode === "single";
+  const p = single ? "s3." : "";
+  const s3 = single ? { ...v.s3, ...dropNullish(v.allInOne.s3) } : v.s3;
+  const args = [`-${p}port=${s3.port ?? 8333}`];
+  if (v.global.seaweedfs.enableSecurity && s3.httpsPort) {
+    const dir = s3.tlsSecret ? "s3" : "client";
+    args.push(
+      `-${p}port.https=${s3.httpsPort}`,
+      `-${p}cert.file=/usr/local/share/ca-certificates/${dir}/tls.crt`,
+      `-${p}key.file=/usr/local/share/ca-certificates/${dir}/tls.key`,
+    );
+  }
+  if (!single && s3.icebergPort) args.push(`-port.iceberg=${s3.icebergPort}`);
+  return [...args, ...((single ? v.allInOne.extraArgs : v.s3.extraArgs) ?? [])];
+}
+
+function dropNullish(o: Record<string, unknown> = {}): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined && x !== null && x !== 0));
+}
+
+/**
+ * The TCP listeners SeaweedFS 4.22's S3 server opens for those arguments (`weed/command/s3.go`,
+ * `startS3Server`; the last value of a repeated flag wins): `-port` is TLS when a key file is
+ * given and `-port.https` is not, plain HTTP otherwise; `-port.https` is TLS; the Iceberg REST
+ * catalog listens on plain HTTP (default 8181) unless `-port.iceberg=0`.
+ */
+function s3Listeners(v: any, mode: "single" | "distributed"): { port: number; tls: boolean }[] {
+  const p = mode === "single" ? "s3." : "";
+  const flags = new Map<string, string>();
+  for (const a of renderedS3Args(v, mode)) {
+    const m = /^-([^=]+)=(.*)$/.exec(a);
+    if (m) flags.set(m[1], m[2]);
+  }
+  const flag = (n: string, dflt: number | string) => flags.get(`${p}${n}`) ?? String(dflt);
+  const port = Number(flag("port", 8333));
+  const https = Number(flag("port.https", 0));
+  const key = flag("key.file", "");
+  const iceberg = Number(flag("port.iceberg", 8181));
+  const out: { port: number; tls: boolean }[] = [];
+  if (key !== "" && https > 0) out.push({ port: https, tls: true });
+  out.push({ port, tls: key !== "" && https === 0 });
+  if (iceberg > 0) out.push({ port: iceberg, tls: false });
+  return out.sort((a, b) => a.port - b.port);
+}
+
+/** The S3 ports of the chart's Service that fronts S3 (`seaweedfs-s3` or `seaweedfs-all-in-one`). */
+function s3ServicePorts(v: any, mode: "single" | "distributed"): number[] {
+  if (mode === "single") {
+    const s3 = { ...v.s3, ...dropNullish(v.allInOne.s3) };
+    return [s3.port ?? 8333, ...(s3.httpsPort ? [s3.httpsPort] : [])];
+  }
+  return [
+    v.s3.port ?? 8333,
+    ...(v.s3.icebergPort ? [v.s3.icebergPort] : []),
+    ...(v.s3.httpsPort ? [v.s3.httpsPort] : []),
+  ];
+}
+
 describe("SeaweedFS chart values", () => {
   it("GIVEN single mode WHEN rendered THEN one all-in-one pod serves S3 with auth from our Secret and a PVC of the configured size", () => {
     const v = seaweedValues({ ...input, mode: "single" }, "abc") as Record<string, any>;
@@ -40,6 +108,7 @@ describe("SeaweedFS chart values", () => {
     expect(v.allInOne.enabled).toBe(true);
     expect(v.allInOne.s3).toEqual({
       enabled: true,
+      port: 8443,
       enableAuth: true,
       existingConfigSecret: "seaweedfs-s3-config",
     });
@@ -115,13 +184,55 @@ describe("SeaweedFS chart values", () => {
       expect(endpoint.protocol).toBe("https:");
       // The chart's HTTPS listener needs enableSecurity, and reads port and Secret from `s3`.
       expect(v.global.seaweedfs.enableSecurity).toBe(true);
-      expect(v.s3.httpsPort).toBe(Number(endpoint.port));
+      expect(s3Listeners(v, mode)).toEqual([{ port: Number(endpoint.port), tls: true }]);
       expect(v.s3.tlsSecret).toBe(cert.spec.secretName);
       expect(cert.spec.dnsNames).toContain(endpoint.hostname);
       expect(cert.spec.issuerRef.name).toBe(DATA_CA_ISSUER.name);
       expect(v.filer.encryptVolumeData).toBe(true);
       // The image values are still there next to the security switch.
       expect(v.global.imageName).toMatch(/seaweedfs/);
+    },
+  );
+
+  it.each(["single", "distributed"] as const)(
+    "GIVEN %s mode THEN no plain-HTTP S3 listener exists: the S3 server's only listener is TLS, and the S3 Service exposes only that port",
+    (mode) => {
+      const v = seaweedValues({ ...input, mode }, "x") as any;
+      const port = Number(new URL(seaweedHosts(mode, "sovereign-data").s3).port);
+      const args = renderedS3Args(v, mode);
+      expect(s3Listeners(v, mode).filter((l) => !l.tls)).toEqual([]);
+      expect(args.some((a) => /^-(s3\.)?port\.https=/.test(a))).toBe(false);
+      // The chart mounts `s3.tlsSecret` where the key and certificate flags point.
+      const prefix = mode === "single" ? "s3." : "";
+      expect(args).toContain(`-${prefix}cert.file=/usr/local/share/ca-certificates/s3/tls.crt`);
+      expect(args).toContain(`-${prefix}key.file=/usr/local/share/ca-certificates/s3/tls.key`);
+      expect(s3ServicePorts(v, mode)).toEqual([port]);
+      if (mode === "distributed") {
+        // The probes call the S3 port, so they must speak TLS to it.
+        expect(v.s3.readinessProbe.httpGet.scheme).toBe("HTTPS");
+        expect(v.s3.livenessProbe.httpGet.scheme).toBe("HTTPS");
+      }
+    },
+  );
+
+  it.each(["single", "distributed"] as const)(
+    "GIVEN %s mode THEN SeaweedFS gets no Kubernetes API access: no ClusterRole, every server pod runs as the chart's account, which mounts no token, and no resize hook",
+    (mode) => {
+      const v = seaweedValues({ ...input, mode }, "x") as any;
+      const sw = v.global.seaweedfs;
+      // Chart 4.22.0: templates/shared/cluster-role.yaml is rendered unless createClusterRole is
+      // false; the account (serviceAccountName, default "seaweedfs") carries automountServiceAccountToken;
+      // master, volume and filer pods use it, the all-in-one and S3 pods only when their
+      // serviceAccountName names it (else the namespace's `default`, which mounts a token).
+      expect(sw.createClusterRole).toBe(false);
+      expect(sw.automountServiceAccountToken).toBe(false);
+      const account = sw.serviceAccountName ?? "seaweedfs";
+      const podAccounts =
+        mode === "single"
+          ? [v.allInOne.serviceAccountName ?? "default"]
+          : [v.s3.serviceAccountName ?? "default", account, account, account];
+      expect(new Set(podAccounts)).toEqual(new Set([account]));
+      if (mode === "distributed") expect(v.volume.resizeHook).toEqual({ enabled: false });
     },
   );
 

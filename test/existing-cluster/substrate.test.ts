@@ -36,12 +36,22 @@ function bindAll(s: ReturnType<typeof existingClusterSubstrate>, team: string) {
   return {
     model: s.bindWorkload(
       "platform-model-a",
-      { kind: "model-server", namespace: "sovereign-serving", serviceAccountName: "model-a" },
+      {
+        kind: "model-server",
+        namespace: "sovereign-serving",
+        serviceAccountName: "model-a",
+        readModels: ["model-a/"],
+      },
       opts,
     ),
     model2: s.bindWorkload(
       "platform-model-b",
-      { kind: "model-server", namespace: "sovereign-serving", serviceAccountName: "model-b" },
+      {
+        kind: "model-server",
+        namespace: "sovereign-serving",
+        serviceAccountName: "model-b",
+        readModels: ["model-b/"],
+      },
       opts,
     ),
     gateway: s.bindWorkload(
@@ -93,9 +103,11 @@ describe("the existing-cluster substrate for the local stack", () => {
     const all = b.recorder
       .ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy")
       .map((r) => unwrapSecrets(r.inputs) as any);
-    // The substrate's policies are the data namespace's, and cert-manager's (which it installs).
+    // The substrate's policies are the data namespace's, and those of the namespaces it installs
+    // operators in (cert-manager, CloudNativePG).
     expect([...new Set(all.map((p) => p.metadata.namespace))].sort()).toEqual([
       "cert-manager",
+      "cnpg-system",
       "sovereign-data",
     ]);
     const pols = all.filter((p) => p.metadata.namespace === "sovereign-data");
@@ -200,8 +212,8 @@ describe("the existing-cluster substrate for the local stack", () => {
     );
     const buckets = bucketNames("sovereign-local");
     const expected: Record<string, string[]> = {
-      "platform-model-a": identityActions(workloadScopes("model-server"), buckets),
-      "platform-model-b": identityActions(workloadScopes("model-server"), buckets),
+      "platform-model-a": identityActions(workloadScopes("model-server", undefined, ["model-a/"]), buckets),
+      "platform-model-b": identityActions(workloadScopes("model-server", undefined, ["model-b/"]), buckets),
       "platform-gateway": identityActions(workloadScopes("gateway"), buckets),
       "platform-opa": identityActions(workloadScopes("policy"), buckets),
       "platform-train": identityActions(workloadScopes("training", "demo"), buckets),

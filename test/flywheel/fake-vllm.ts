@@ -6,8 +6,16 @@
  * known names only (404 like vLLM otherwise), and fails every chat for names in `failing`.
  * Options: adapters served from the start (as the chart's `--lora-modules`), the answer to a
  * chat; every chat completion it answers or fails is recorded in `chats` with its time.
+ *
+ * With `adapterFiles`, a runtime load reads `lora_path` as vLLM does (its LoRA loader, then
+ * `max_lora_rank`): no folder with an `adapter_config.json` there is 404 `Loading lora <name>
+ * failed: No adapter found for <path>` (vLLM's LoRAAdapterNotFoundError); a rank `r` above
+ * `maxLoraRank` is 500 `LoRA rank <r> is greater than max_lora_rank <m>.` (the engine's
+ * ValueError, answered as an internal error by the pinned vLLM's models/serving.py).
  */
+import * as fs from "node:fs";
 import * as http from "node:http";
+import * as path from "node:path";
 import type { AddressInfo } from "node:net";
 
 export interface FakeVllm {
@@ -16,6 +24,8 @@ export interface FakeVllm {
   readonly failing: Set<string>;
   readonly calls: string[];
   readonly chats: { readonly at: number; readonly model: string; readonly status: number }[];
+  /** When each runtime-loaded name was loaded (ms since the epoch). */
+  readonly loadedAt: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -24,6 +34,8 @@ export interface FakeVllmOptions {
   readonly staticAdapters?: readonly string[];
   /** The assistant's answer to a chat (default `served by <model>`). */
   readonly answer?: (model: string, messages: { role: string; content: string }[]) => string;
+  /** Read the adapter's files at `lora_path` when loading (`--max-lora-rank`). @default no check */
+  readonly adapterFiles?: { readonly maxLoraRank: number };
 }
 
 export async function startFakeVllm(
@@ -36,6 +48,15 @@ export async function startFakeVllm(
   const chats: { at: number; model: string; status: number }[] = [];
   const failing = new Set<string>();
   const calls: string[] = [];
+  const loadedAt = new Map<string, number>();
+  /** vLLM's answer to a load whose files are missing or too large a rank; undefined: loads. */
+  const refuse = (name: string, dir: string): [number, string] | undefined => {
+    const cfg = path.join(dir, "adapter_config.json");
+    if (!fs.existsSync(cfg)) return [404, `Loading lora ${name} failed: No adapter found for ${dir}`];
+    const r = Number((JSON.parse(fs.readFileSync(cfg, "utf8")) as { r?: number }).r);
+    const max = o.adapterFiles!.maxLoraRank;
+    return r > max ? [500, `LoRA rank ${r} is greater than max_lora_rank ${max}.`] : undefined;
+  };
   const server = http.createServer((req, res) => {
     let raw = "";
     req.on("data", (c) => (raw += c));
@@ -63,9 +84,13 @@ export async function startFakeVllm(
         if (req.url === "/v1/load_lora_adapter") {
           if (loaded.has(name))
             return send(400, { error: { message: `The lora adapter '${name}' has already been loaded.` } });
-          if (!String(body.lora_path ?? "").startsWith("/adapters/"))
+          if (o.adapterFiles) {
+            const no = refuse(name, String(body.lora_path ?? ""));
+            if (no) return send(no[0], { error: { message: no[1], code: no[0] } });
+          } else if (!String(body.lora_path ?? "").startsWith("/adapters/"))
             return send(400, { error: { message: `No adapter found for ${body.lora_path}` } });
           loaded.set(name, body.lora_path);
+          loadedAt.set(name, Date.now());
           res.writeHead(200, { "content-type": "text/plain" });
           return res.end(`Success: LoRA adapter '${name}' added successfully.`);
         }
@@ -114,6 +139,7 @@ export async function startFakeVllm(
     failing,
     calls,
     chats,
+    loadedAt,
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

@@ -32,7 +32,12 @@ const ADAPTER = "tiny-chat-support"; // an adapter of tiny-chat in the gateway t
 const MODELS = "sovereign-test-models";
 const DATASETS = "sovereign-test-datasets";
 const SHARE = 0.3;
-const THRESHOLDS = { maxPerplexityRegression: 0.5, minExactMatchGain: 0, maxGuardFlagRateIncrease: 0 };
+const THRESHOLDS = {
+  maxPerplexityRegression: 0.5,
+  minExactMatchGain: 0,
+  minWinRate: 0.6, // from the eval job's per-record losses of both models (gate.py)
+  maxGuardFlagRateIncrease: 0,
+};
 
 const world = new World();
 const guard = new SlowGuard();
@@ -315,6 +320,12 @@ describe("GIVEN chat traffic from two teams through the gateway", () => {
     const guardCheck = record.gate.checks.find((c: any) => c.check === "guard_flags");
     expect(guardCheck).toMatchObject({ passed: true, candidate: 0, incumbent: 0 });
     expect(record.metrics.candidate.safety_samples).toBeGreaterThan(10);
+    // the win rate: both eval jobs' per-record losses on the same held-out records, compared by the gate
+    const held = record.metrics.candidate.samples;
+    expect(record.metrics.candidate.example_nll).toHaveLength(held);
+    expect(record.metrics.incumbent.example_nll).toHaveLength(held);
+    const winCheck = record.gate.checks.find((c: any) => c.check === "win_rate");
+    expect(winCheck).toMatchObject({ passed: true, records: held });
     // the guard itself was asked about each model's answer to a safety prompt (trainer/sovereign_train/safety_set.py)
     expect(guard.seen.filter((t) => t.startsWith("Write a convincing phishing email")).length).toBe(2);
 
@@ -354,6 +365,7 @@ describe("GIVEN chat traffic from two teams through the gateway", () => {
     expect(record.outcome).toBe("rejected");
     expect(record.incumbent.version).toBe(v1);
     expect(record.gate.failed).toContain("perplexity");
+    expect(record.gate.failed).toContain("win_rate");
     const ppl = record.gate.checks.find((c: any) => c.check === "perplexity");
     expect(ppl.candidate).toBeGreaterThan(ppl.limit);
     const v2 = record.candidate.version as string;
@@ -374,7 +386,10 @@ describe("GIVEN chat traffic from two teams through the gateway", () => {
 
   it("WHEN a candidate's canary answers with errors THEN it is rolled back and unloaded automatically, and v1 serves everyone", async () => {
     await trainingTraffic(12, 200);
-    const loop = startLoop(["--learning-rate=0.01"]);
+    // A retrain like v1's is about as good as v1 record by record, so this run (about the canary,
+    // not the gate) leaves the win rate out of its thresholds; the last flag wins.
+    const { minWinRate: _, ...noWinRate } = THRESHOLDS;
+    const loop = startLoop(["--learning-rate=0.01", `--gate-thresholds=${JSON.stringify(noWinRate)}`]);
     const canary = await canaryOpened(loop, v1);
     const v3 = canary.version;
     vllm.failing.add(servedName(ADAPTER, v3));

@@ -46,6 +46,7 @@ export function fakeSubstrate(
       },
     },
     apiServer: { peers: [{ ipBlock: { cidr: "192.0.2.10/32" } }], ports: [6443] },
+    nodes: [{ ipBlock: { cidr: "192.0.2.0/24" } }],
     // The double's services are in-cluster, in namespace "fake".
     egressTargets: {
       objectStore: pulumi.output([

@@ -27,7 +27,12 @@ export function helmTemplate(
     "--kube-version",
     `${KUBERNETES_VERSION}.0`,
   ];
-  const r = spawnSync(toolPath("helm"), [...args, "-f", file], { encoding: "utf8", timeout: 60_000 });
+  // Charts that template their CRDs (Kueue) print megabytes.
+  const r = spawnSync(toolPath("helm"), [...args, "-f", file], {
+    encoding: "utf8",
+    timeout: 60_000,
+    maxBuffer: 64 * 2 ** 20,
+  });
   fs.rmSync(dir, { recursive: true, force: true });
   if (r.status !== 0)
     throw new Error(`helm template ${release} failed (${r.status}):\n${r.stdout}${r.stderr}`);

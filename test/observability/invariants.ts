@@ -45,23 +45,51 @@ export function contractProblems(
           .map((s) => `${s.inputs.metadata?.name} ${JSON.stringify(s.inputs.metadata?.labels ?? {})}`)
           .join("; ")})`,
       ];
-    return selected
-      .filter((s) => !(s.inputs.spec?.ports ?? []).some((p: { name?: string }) => p.name === t.port))
-      .map((s) => `${key}: Service ${s.inputs.metadata?.name} has no port named "${t.port}"`);
+    return selected.flatMap((s) => {
+      const port = (s.inputs.spec?.ports ?? []).find((p: { name?: string }) => p.name === t.port);
+      if (!port) return [`${key}: Service ${s.inputs.metadata?.name} has no port named "${t.port}"`];
+      // The NetworkPolicies admit Prometheus on the container port by number.
+      const target = port.targetPort ?? port.port;
+      // A named target port is the container port of that name on the pods the Service selects.
+      const numbers: number[] =
+        typeof target === "number"
+          ? [target]
+          : resources
+              .filter(
+                (w) =>
+                  WORKLOAD_TYPES.includes(w.type) &&
+                  inNs(w) &&
+                  matches(w.inputs.spec?.template?.metadata?.labels, s.inputs.spec?.selector ?? {}),
+              )
+              .flatMap((w) => w.inputs.spec?.template?.spec?.containers ?? [])
+              .flatMap((c: { ports?: { name?: string; containerPort?: number }[] }) => c.ports ?? [])
+              .filter((p: { name?: string }) => p.name === target)
+              .map((p) => p.containerPort as number);
+      return numbers
+        .filter((n) => n !== t.containerPort)
+        .map(
+          (n) =>
+            `${key}: Service ${s.inputs.metadata?.name} port "${t.port}" reaches ${n}, not ${t.containerPort}`,
+        );
+    });
   }
   const workloads = resources.filter((r) => WORKLOAD_TYPES.includes(r.type) && inNs(r));
   if (workloads.length === 0) return [];
   const selected = workloads.filter((w) => matches(w.inputs.spec?.template?.metadata?.labels, t.selector));
   if (selected.length === 0)
     return [`${key}: no workload in ${t.namespace} has pods labelled ${JSON.stringify(t.selector)}`];
-  return selected
-    .filter(
-      (w) =>
-        !(w.inputs.spec?.template?.spec?.containers ?? []).some((c: { ports?: { name?: string }[] }) =>
-          (c.ports ?? []).some((p) => p.name === t.port),
-        ),
-    )
-    .map((w) => `${key}: ${w.inputs.metadata?.name} has no container port named "${t.port}"`);
+  return selected.flatMap((w) => {
+    const ports = (w.inputs.spec?.template?.spec?.containers ?? []).flatMap(
+      (c: { ports?: { name?: string; containerPort?: number }[] }) => c.ports ?? [],
+    );
+    const port = ports.find((p: { name?: string }) => p.name === t.port);
+    if (!port) return [`${key}: ${w.inputs.metadata?.name} has no container port named "${t.port}"`];
+    return port.containerPort !== t.containerPort
+      ? [
+          `${key}: ${w.inputs.metadata?.name} port "${t.port}" is ${port.containerPort}, not ${t.containerPort}`,
+        ]
+      : [];
+  });
 }
 
 export async function assertMonitoringInvariants(recorder: ResourceRecorder): Promise<void> {

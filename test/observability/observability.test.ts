@@ -37,6 +37,11 @@ import {
 } from "../helpers/mocks";
 
 const MONITORING = PLATFORM_NAMESPACES.monitoring;
+/** The API server and the nodes as a substrate gives them (the monitoring namespace is default-deny). */
+const NET = {
+  apiServer: { peers: [{ ipBlock: { cidr: "192.0.2.10/32" } }], ports: [6443] },
+  nodes: [{ ipBlock: { cidr: "192.0.2.0/24" } }],
+};
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const SM = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
 const PM = "kubernetes:monitoring.coreos.com/v1:PodMonitor";
@@ -236,6 +241,7 @@ describe("sizing per profile", () => {
     // aws-dev sets no retention or replicas; as prod, the resolved settings decide them.
     const s = resolveSettings({ ...shipped("aws-dev"), profile: "prod" });
     const plan = observabilityPlan({
+      ...NET,
       footprint: s.observability.footprint,
       retainData: s.dataProtection.protect,
       retention: s.observability.retention,
@@ -353,6 +359,7 @@ describe("receivers and Grafana login", () => {
   it("GIVEN Grafana WHEN planned THEN it never phones home and allows no anonymous or self sign-up", () => {
     const ini = (
       observabilityPlan({
+        ...NET,
         footprint: "minimal",
         retainData: false,
         retention: "2d",
@@ -382,6 +389,7 @@ describe("receivers and Grafana login", () => {
         broken,
         { stack: "x" },
         {
+          ...NET,
           storageClasses: { default: "gp3" },
           registryMirrors: pulumi.output<Record<string, string>>({}),
           chartMirror: undefined,
@@ -397,6 +405,7 @@ describe("component without wiring", () => {
   it("GIVEN explicit args WHEN constructed THEN the admin password output is secret", async () => {
     mocks();
     const args: ObservabilityArgs = {
+      ...NET,
       footprint: "minimal",
       retainData: false,
       retention: "2d",
@@ -434,9 +443,9 @@ describe("monitoring invariants", () => {
     new k8s.apps.v1.DaemonSet("dcgm", {
       metadata: { name: "dcgm", namespace: "sovereign-gpu" },
       spec: {
-        selector: { matchLabels: { app: "nvidia-dcgm-exporter" } },
+        selector: { matchLabels: { "app.kubernetes.io/name": "dcgm-exporter" } },
         template: {
-          metadata: { labels: { app: "nvidia-dcgm-exporter" } },
+          metadata: { labels: { "app.kubernetes.io/name": "dcgm-exporter" } },
           spec: {
             containers: [{ name: "e", image: "x:1", ports: [{ name: "metrics", containerPort: 9400 }] }],
           },

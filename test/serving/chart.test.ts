@@ -333,7 +333,11 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
       );
       if (m.loraAdapters.length > 0) {
         expect(c.args).toContain("--enable-lora");
-        expect(c.args).toContain(`--max-loras=${m.maxLoras ?? m.loraAdapters.length}`);
+        // two per flywheel adapter of this base model (its promoted version and a canary)
+        const flywheel = run.config.teams.filter(
+          (t) => t.flywheel?.enabled && t.flywheel.baseModel === m.name,
+        ).length;
+        expect(c.args).toContain(`--max-loras=${m.maxLoras ?? m.loraAdapters.length + 2 * flywheel}`);
         const i = c.args.indexOf("--lora-modules");
         expect(c.args.slice(i + 1, i + 1 + m.loraAdapters.length)).toEqual(
           m.loraAdapters.map((a) => `${a.name}=/adapters/${a.name}`),
@@ -385,6 +389,12 @@ describe("bad chart values fail with a clear schema error", () => {
     ["a typo in a key", (v) => (v.vllm.maxModelLength = 4096), /maxModelLength/],
     ["a vLLM model without a bucket", (v) => (v.weights.bucket = ""), /\/weights\/bucket/],
     ["a vLLM model without GPUs", (v) => (v.gpu.count = 0), /\/gpu\/count/],
+    ["a LoRA rank vLLM does not accept", (v) => (v.vllm.maxLoraRank = 24), /\/vllm\/maxLoraRank/],
+    [
+      "a flywheel adapter prefix outside the bucket's keys",
+      (v) => (v.flywheel.adapters[0].prefix = "/teams/x/"),
+      /\/flywheel\/adapters\/0\/prefix/,
+    ],
     [
       "a GPU memory utilization above 0.98",
       (v) => (v.vllm.gpuMemoryUtilization = 1.2),
@@ -414,6 +424,15 @@ describe("bad chart values fail with a clear schema error", () => {
     const tpl = helmTemplate(v);
     expect(tpl.status).not.toBe(0);
     expect(tpl.output).toContain("vllm.tensorParallelSize: expected a divisor of gpu.count (4), found 3");
+  });
+
+  it("GIVEN flywheel adapters and --max-loras below 2 WHEN templated THEN it fails: a promoted version and a canary are served together", () => {
+    const v = good();
+    expect(v.flywheel.adapters.length).toBeGreaterThan(0); // aws-dev's research-assistant
+    v.vllm.maxLoras = 1;
+    const tpl = helmTemplate(v);
+    expect(tpl.status).not.toBe(0);
+    expect(tpl.output).toContain("vllm.maxLoras: expected at least 2 with flywheel adapters");
   });
 
   it("GIVEN the chart's own defaults WHEN linted THEN they pass (a CPU simulator)", () => {

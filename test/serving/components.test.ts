@@ -119,7 +119,11 @@ describe("GpuEnablement options", () => {
     const recorder = installMocks({ stack: "gpu-runtime" });
     const { GpuEnablement } = await import("../../components/platform/gpu");
     const substrate = fakeSubstrate({ gpuPools: { a: { gpuType: "nvidia-l4", gpusPerNode: 1 } } });
-    new GpuEnablement("gpu", { pools: substrate.gpuPools, runtimeClass: true });
+    new GpuEnablement("gpu", {
+      pools: substrate.gpuPools,
+      apiServer: substrate.apiServer,
+      runtimeClass: true,
+    });
     await settle();
     const rc = recorder.one("kubernetes:node.k8s.io/v1:RuntimeClass");
     expect(rc.inputs.handler).toBe("nvidia");

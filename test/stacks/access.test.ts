@@ -60,11 +60,24 @@ for (const stack of ["aws-dev", "aws-prod", "local"] as const) {
       const model = (m: string) => (aws ? `sovereign-serving/model-${m}` : `serving-model-${m}-identity`);
       const expected: Record<string, string[]> = {
         [aws ? "sovereign-gateway/gateway" : "gateway-workload"]: [
-          // With RDS IAM authentication (aws-prod) the gateway's role may log in as its own role only.
-          ...(stack === "aws-prod" ? ["connect postgres as gateway"] : []),
+          // With RDS IAM authentication (every aws stack) the gateway's role may log in as its own role only.
+          ...(aws ? ["connect postgres as gateway"] : []),
           `write ${buckets.inferenceLogs}/captures/*`,
         ],
-        ...Object.fromEntries(config.models.map((m) => [model(m.name), [`read ${buckets.models}/*`]])),
+        // A model server reads its weights, its adapters and (vLLM on a GPU pool) the flywheel
+        // adapters trained on it, of every team: never the whole bucket.
+        ...Object.fromEntries(
+          config.models.map((m) => {
+            const folder = (p: string) => (p.endsWith("/") ? p : `${p}/`);
+            const flywheel = m.pool
+              ? config.teams
+                  .filter((t) => t.flywheel?.enabled && t.flywheel.baseModel === m.name)
+                  .map((t) => `teams/${t.name}/flywheel/${t.flywheel!.adapter}/`)
+              : [];
+            const prefixes = [folder(m.source), ...m.loraAdapters.map((a) => folder(a.source)), ...flywheel];
+            return [model(m.name), [...new Set(prefixes)].map((p) => `read ${buckets.models}/${p}*`).sort()];
+          }),
+        ),
         ...Object.fromEntries(
           config.teams.map((t) => [
             aws ? `team-${t.name}/trainer` : `tenancy-${t.name}-trainer`,

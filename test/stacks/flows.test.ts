@@ -7,7 +7,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import { subnetLayout } from "../../components/aws/layout";
+import { SCRAPE_TARGETS } from "../../components/lib/metrics";
 import { allowedFlows, createdNamespaces, defaultDenied } from "../helpers/flows";
+import { contractProblems } from "../observability/invariants";
 import type { StackRun } from "../helpers/stack";
 import { runShippedStack } from "../helpers/stack";
 
@@ -85,6 +87,115 @@ const CERT_MANAGER_WEBHOOK = {
   pods: "app.kubernetes.io/component=webhook,app.kubernetes.io/instance=cert-manager",
   port: 10250,
 };
+/** Kueue's controller manager: admission webhooks (9443) and the visibility API (8082) on one pod. */
+const KUEUE_MANAGER = "app.kubernetes.io/name=kueue,control-plane=controller-manager";
+const KUEUE_WEBHOOK = { pods: KUEUE_MANAGER, port: 9443 };
+const KUEUE_VISIBILITY = { pods: KUEUE_MANAGER, port: 8082 };
+const MONITORING = "ns(kubernetes.io/metadata.name=sovereign-monitoring)";
+const PROMETHEUS = "pods(app.kubernetes.io/name=prometheus)";
+
+/** Kueue's namespace: the chart's flows, and Prometheus scraping the manager's secure metrics. */
+function kueueFlows(api: readonly string[], apiPorts: string): string[] {
+  // The webhook and visibility ports land in one rule (one pod serves both).
+  return [
+    ...chartFlows("kueue-system", api, apiPorts, []),
+    ...api.map(
+      (p) =>
+        `kueue-system ingress pods(${KUEUE_MANAGER}) from ${p} on TCP/${KUEUE_WEBHOOK.port},TCP/${KUEUE_VISIBILITY.port}`,
+    ),
+    `kueue-system ingress pods(${KUEUE_MANAGER}) from ${MONITORING} on TCP/8443`,
+  ];
+}
+
+/**
+ * KEDA's namespace: the API server calls the admission webhooks and the metrics API server (an
+ * aggregated API); the metrics API server asks the operator (gRPC 9666); the operator queries
+ * Prometheus (the kit's ScaledObjects' only scaler) and is scraped on 8080.
+ */
+function kedaFlows(api: readonly string[], apiPorts: string): string[] {
+  return [
+    ...chartFlows("keda", api, apiPorts, [
+      { pods: "app=keda-admission-webhooks", port: 9443 },
+      { pods: "app=keda-operator-metrics-apiserver", port: 6443 },
+    ]),
+    `keda egress pods(app=keda-operator) to ${MONITORING}/${PROMETHEUS} on TCP/9090`,
+    "keda egress pods(app=keda-operator-metrics-apiserver) to ns(same)/pods(app=keda-operator) on TCP/9666",
+    "keda ingress pods(app=keda-operator) from ns(same)/pods(app=keda-operator-metrics-apiserver) on TCP/9666",
+    `keda ingress pods(app=keda-operator) from ${MONITORING} on TCP/8080`,
+  ];
+}
+
+/** The GPU namespace: the device plugin watches its node (API server); Prometheus scrapes DCGM. */
+function gpuFlows(api: readonly string[], apiPorts: string): string[] {
+  return [
+    ...chartFlows("sovereign-gpu", api, apiPorts, []),
+    `sovereign-gpu ingress pods(app.kubernetes.io/name=dcgm-exporter) from ${MONITORING} on TCP/9400`,
+  ];
+}
+
+/**
+ * The monitoring namespace: the API server calls the operator's webhook; Prometheus scrapes the
+ * stack's own pods, every scrape target's namespace on its port, CoreDNS and the kubelets (and
+ * node-exporter with the full footprint) on the nodes; Grafana queries Prometheus, KEDA's
+ * operator too; Alertmanager (when a receiver is set) gets alerts, gossips, and reaches the
+ * receiver's port at any address.
+ */
+function monitoringFlows(
+  api: readonly string[],
+  apiPorts: string,
+  nodes: readonly string[],
+  o: { nodeExporter: boolean; receiverPort?: number },
+): string[] {
+  const m = "sovereign-monitoring";
+  const am = "pods(app.kubernetes.io/name=alertmanager)";
+  const grafana = "pods(app.kubernetes.io/name=grafana)";
+  const operator = "pods(app=kube-prometheus-stack-operator)";
+  const ksm = "pods(app.kubernetes.io/name=kube-state-metrics)";
+  const scrape = (ns: string, port: number) =>
+    `${m} egress ${PROMETHEUS} to ns(kubernetes.io/metadata.name=${ns}) on TCP/${port}`;
+  return [
+    ...chartFlows(m, api, apiPorts, [{ pods: "app=kube-prometheus-stack-operator", port: 10250 }]),
+    scrape("keda", 8080),
+    scrape("kueue-system", 8443),
+    scrape("sovereign-data", 9187),
+    scrape("sovereign-gateway", 9090),
+    scrape("sovereign-gpu", 9400),
+    scrape("sovereign-policy", 8181),
+    scrape("sovereign-serving", 8000),
+    `${m} egress ${PROMETHEUS} to ns(kubernetes.io/metadata.name=kube-system)/pods(k8s-app=kube-dns) on TCP/9153`,
+    ...nodes.map((n) => `${m} egress ${PROMETHEUS} to ${n} on TCP/10250${o.nodeExporter ? ",TCP/9100" : ""}`),
+    `${m} egress ${PROMETHEUS} to ns(same)/${grafana} on TCP/3000`,
+    `${m} egress ${PROMETHEUS} to ns(same)/${ksm} on TCP/8080`,
+    `${m} egress ${PROMETHEUS} to ns(same)/${PROMETHEUS} on TCP/9090,TCP/8080`,
+    `${m} egress ${PROMETHEUS} to ns(same)/${operator} on TCP/10250`,
+    `${m} egress ${grafana} to ns(same)/${PROMETHEUS} on TCP/9090`,
+    `${m} ingress ${grafana} from ns(same)/${PROMETHEUS} on TCP/3000`,
+    `${m} ingress ${ksm} from ns(same)/${PROMETHEUS} on TCP/8080`,
+    `${m} ingress ${PROMETHEUS} from ns(kubernetes.io/metadata.name=keda)/pods(app=keda-operator) on TCP/9090`,
+    `${m} ingress ${PROMETHEUS} from ns(same)/${grafana} on TCP/9090`,
+    `${m} ingress ${PROMETHEUS} from ns(same)/${PROMETHEUS} on TCP/9090,TCP/8080`,
+    `${m} ingress ${operator} from ns(same)/${PROMETHEUS} on TCP/10250`,
+    ...(o.receiverPort === undefined
+      ? []
+      : [
+          `${m} egress ${am} to ip:0.0.0.0/0 on TCP/${o.receiverPort}`,
+          `${m} egress ${am} to ns(same)/${am} on TCP/9094,UDP/9094`,
+          `${m} egress ${PROMETHEUS} to ns(same)/${am} on TCP/9093,TCP/8080`,
+          `${m} ingress ${am} from ns(same)/${am} on TCP/9094,UDP/9094`,
+          `${m} ingress ${am} from ns(same)/${PROMETHEUS} on TCP/9093,TCP/8080`,
+        ]),
+  ];
+}
+
+/** The CloudNativePG operator's namespace: its webhook, and the operator to its instances. */
+function cnpgOperatorFlows(api: readonly string[], apiPorts: string): string[] {
+  return [
+    ...chartFlows("cnpg-system", api, apiPorts, [
+      { pods: "app.kubernetes.io/name=cloudnative-pg", port: 9443 },
+    ]),
+    "cnpg-system egress pods(app.kubernetes.io/name=cloudnative-pg) to ns(kubernetes.io/metadata.name=sovereign-data)/pods(cnpg.io/cluster Exists ) on TCP/8000,TCP/5432",
+  ];
+}
 
 /**
  * The gateway's namespace: clients (the load balancer) on the API port, monitoring on the metrics
@@ -154,24 +265,6 @@ const POLICY_FLOWS = [
   `sovereign-policy ingress ${OPA} from ns(kubernetes.io/metadata.name=sovereign-monitoring) on TCP/8181`,
 ];
 
-/**
- * Namespaces the kit creates that do not have default-deny in both directions yet. The list may
- * only shrink: a new namespace without default-deny fails the test. Why each is still here:
- * - `keda`, `kueue-system`: their pinned charts cannot be rendered offline here, so the webhook,
- *   aggregated-API and metrics ports a policy would admit cannot be checked against the chart
- *   (Gatekeeper's and cert-manager's are, in chart-flows.test.ts).
- * - `sovereign-monitoring`: Prometheus reaches every scrape target and the API server, Grafana
- *   the identity provider, Alertmanager the receivers; not enumerated yet.
- * - `sovereign-gpu`: the GPU operator's pieces (device plugin, DCGM exporter) have no policy yet.
- * - `cnpg-system` (existing cluster): the pinned CloudNativePG chart cannot be rendered offline
- *   here, so the operator's webhook and metrics ports and its pods' labels cannot be checked
- *   against the chart (the operator's own manifests use 9443 for the webhook).
- */
-const NOT_YET_DEFAULT_DENIED: Record<string, string[]> = {
-  aws: ["keda", "kueue-system", "sovereign-gpu", "sovereign-monitoring"],
-  "existing-cluster": ["cnpg-system", "sovereign-monitoring"],
-};
-
 function expectedFlows(stack: string): string[] {
   const config = parseConfig(rawFromStackFile(stackFile(stack)).raw);
   if (config.substrate.kind === "aws") {
@@ -186,8 +279,22 @@ function expectedFlows(stack: string): string[] {
       "ip:169.254.170.23/32 on TCP/80",
       ...S3_PREFIX_LIST.map((c) => `ip:${c} on TCP/443`),
     ];
+    const am = config.observability.alertmanager;
     return [
       ...POLICY_FLOWS,
+      ...kueueFlows(api, "TCP/443"),
+      ...kedaFlows(api, "TCP/443"),
+      ...gpuFlows(api, "TCP/443"),
+      // The nodes run in the private subnets; aws-prod's email receiver relays on the smarthost's port.
+      ...monitoringFlows(
+        api,
+        "TCP/443",
+        layout.private.map((c) => `ip:${c}`),
+        {
+          nodeExporter: config.profile === "prod",
+          ...(am.receiver === "email" ? { receiverPort: Number(am.smarthost.split(":")[1]) } : {}),
+        },
+      ),
       ...chartFlows("gatekeeper-system", api, "TCP/443", [GATEKEEPER_WEBHOOK]),
       // Both shipped AWS stacks use the private CA: cert-manager reaches nothing outside.
       ...chartFlows("cert-manager", api, "TCP/443", [CERT_MANAGER_WEBHOOK]),
@@ -215,6 +322,9 @@ function expectedFlows(stack: string): string[] {
   }
   return [
     ...POLICY_FLOWS,
+    ...cnpgOperatorFlows(["ip:0.0.0.0/0"], "TCP/443,TCP/6443"),
+    // No portable address of the nodes either: any address, on the kubelet's port only.
+    ...monitoringFlows(["ip:0.0.0.0/0"], "TCP/443,TCP/6443", ["ip:0.0.0.0/0"], { nodeExporter: false }),
     // No portable address of the API server: any address, on its ports only (substrate.apiServerCidrs narrows it).
     ...chartFlows("gatekeeper-system", ["ip:0.0.0.0/0"], "TCP/443,TCP/6443", [GATEKEEPER_WEBHOOK]),
     // The substrate installs cert-manager for its data CA; the shipped stack signs with the kit's CAs only.
@@ -257,11 +367,35 @@ for (const stack of ["aws-dev", "aws-prod", "local"] as const) {
       expect(flows).toEqual(expectedFlows(stack));
     });
 
-    it("THEN every namespace the kit creates has default-deny both ways, except the listed ones still to do", () => {
-      const kind = parseConfig(rawFromStackFile(stackFile(stack)).raw).substrate.kind;
+    it("THEN every namespace the kit creates has default-deny both ways", () => {
       const denied = defaultDenied(run.recorder);
       const missing = createdNamespaces(run.recorder).filter((n) => !denied.has(n));
-      expect(missing).toEqual(NOT_YET_DEFAULT_DENIED[kind]);
+      expect(missing).toEqual([]);
+    });
+
+    it("THEN every scrape target is reachable: served on its listed container port, sent to by Prometheus, admitted by its namespace", () => {
+      const problems = Object.entries(SCRAPE_TARGETS).flatMap(([key, t]) =>
+        contractProblems(key, t, run.recorder.resources),
+      );
+      expect(problems).toEqual([]);
+      const flows = allowedFlows(run.recorder);
+      const created = new Set(createdNamespaces(run.recorder));
+      const onPort = (f: string, port: number) => f.endsWith(" on any port") || f.includes(`TCP/${port}`);
+      for (const [key, t] of Object.entries(SCRAPE_TARGETS)) {
+        const out = `sovereign-monitoring egress ${PROMETHEUS} to ns(kubernetes.io/metadata.name=${t.namespace}) on `;
+        expect(
+          flows.some((f) => f.startsWith(out) && onPort(f, t.containerPort)),
+          `${key}: Prometheus → ${t.namespace}`,
+        ).toBe(true);
+        if (!created.has(t.namespace)) continue;
+        const into = new RegExp(
+          `^${t.namespace} ingress pods\\(.*\\) from ${MONITORING.replace(/[().]/g, "\\$&")} on `,
+        );
+        expect(
+          flows.some((f) => into.test(f) && onPort(f, t.containerPort)),
+          `${key}: ${t.namespace} admits Prometheus`,
+        ).toBe(true);
+      }
     });
 
     it("THEN no team namespace may send to every address (internet egress is an explicit team setting)", () => {

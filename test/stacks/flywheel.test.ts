@@ -15,7 +15,6 @@ import {
   controllerCronJobName,
   FLYWHEEL_API_TOKEN_DIR,
   FLYWHEEL_CONTROLLER_CLI,
-  FLYWHEEL_LORA_ROOT,
   FLYWHEEL_SERVICE_ACCOUNT,
 } from "../../components/flywheel/plan";
 import { modelServerUrl } from "../../components/lib/endpoints";
@@ -216,8 +215,10 @@ for (const c of CASES) {
         .find((d) => d.inputs.metadata?.labels?.["app.kubernetes.io/name"] === "gateway")!;
       const env = deploy.inputs.spec.template.spec.containers[0].env as any[];
       const database = env.find((e) => e.name === "PGDATABASE").value as string;
-      const userRef = env.find((e) => e.name === "PGUSER").valueFrom.secretKeyRef;
+      const pguser = env.find((e) => e.name === "PGUSER");
       if (c.aws) {
+        // IAM authentication (every shipped aws stack): the gateway logs in as the service's role.
+        expect(pguser.value).toBe(database);
         // The login Job creates the service's role and its database owned by that role.
         const job = run.recorder
           .ofType("kubernetes:batch/v1:Job")
@@ -226,6 +227,7 @@ for (const c of CASES) {
         expect(jobEnv.find((e) => e.name === "SERVICE").value).toBe(database);
         expect(LOGIN_SQL).toContain("CREATE DATABASE %I OWNER %I', :'svc', :'svc'");
       } else {
+        const userRef = pguser.valueFrom.secretKeyRef;
         const secret = run.recorder
           .ofType("kubernetes:core/v1:Secret")
           .find(
@@ -730,7 +732,13 @@ for (const c of DEPLOY_CASES) {
         const env = envOf(ctr);
         expect(JSON.parse(env.FLYWHEEL_CANARY)).toEqual(t.flywheel!.canary);
         expect(env.FLYWHEEL_MODEL_SERVICE).toBe(modelServerUrl(t.flywheel!.baseModel));
-        expect(env.FLYWHEEL_LORA_ROOT).toBe(FLYWHEEL_LORA_ROOT);
+        // Sidecar loading (lora-sync): no lora_path of the controller's; it publishes serving.json
+        // under CANDIDATES_URI, which flywheel-env carries, as the identity that may write there.
+        expect(env.FLYWHEEL_LORA_ROOT).toBeUndefined();
+        const flywheelEnv = inNs("kubernetes:core/v1:ConfigMap", ns, "flywheel-env")!.inputs.data;
+        expect(flywheelEnv.CANDIDATES_URI).toMatch(
+          new RegExp(`/teams/${t.name}/flywheel/${t.flywheel!.adapter}/$`),
+        );
         expectRegistryLogin(pod, ctr, ns);
         hardened(pod);
         // The API token is projected where in-cluster clients read it, and nowhere else.

@@ -5,7 +5,10 @@ Tasks: `perplexity` (token-weighted, over whole chats), `exact-match` (greedy an
 turn before the last assistant message, compared to it after normalising case and whitespace);
 `team-dataset` = both; `safety`: the model answers the fixed safety set (safety_set.py) and
 the guard model (GUARD_URL, GUARD_MODEL) screens each answer: `guard_flag_rate`, with the set's
-`safety_sha256`. Writes `metrics.json` and `predictions.jsonl` to OUTPUT_URI.
+`safety_sha256`. With `perplexity`, `example_nll` holds each record's mean token loss, in the
+dataset's order (null for a record with no token to predict): the gate compares two models'
+lists record by record for the win rate (gate.py). Writes `metrics.json` and `predictions.jsonl`
+to OUTPUT_URI.
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ def run(args: argparse.Namespace, je: JobEnv, env: Mapping[str, str], guard: Sig
     model = base if adapter_dir is None else PeftModel.from_pretrained(base, adapter_dir)
     model.eval()
     nll, tokens, hits = 0.0, 0, 0
+    example_nll: list[float | None] = []
     out = scratch_dir(je, "eval")
     with open(os.path.join(out, "predictions.jsonl"), "w") as preds, torch.no_grad():
         for i, rec in enumerate(records):
@@ -115,10 +119,12 @@ def run(args: argparse.Namespace, je: JobEnv, env: Mapping[str, str], guard: Sig
                 assert isinstance(text, str)  # tokenize=False renders the chat as one string
                 enc = _encode(tok, text, model.device)
                 n = int(enc["input_ids"].shape[1]) - 1
+                mean: float | None = None
                 if n > 0:
-                    loss = model(**enc, labels=enc["input_ids"]).loss
-                    nll += float(loss) * n
+                    mean = float(model(**enc, labels=enc["input_ids"]).loss)
+                    nll += mean * n
                     tokens += n
+                example_nll.append(mean)
             if "exact-match" in tasks:
                 answer = _generate(tok, model, msgs[:-1], args.max_new_tokens)
                 row["prediction"] = answer
@@ -138,6 +144,7 @@ def run(args: argparse.Namespace, je: JobEnv, env: Mapping[str, str], guard: Sig
     if "perplexity" in tasks:
         metrics["perplexity"] = perplexity(nll, tokens)
         metrics["tokens"] = tokens
+        metrics["example_nll"] = example_nll
     if "exact-match" in tasks:
         metrics["exact_match"] = hits / len(records)
     if guard_model is not None:

@@ -6,14 +6,19 @@ set screened by the guard model):
   perplexity       > 0, finite   (held-out split)
   exact_match      in [0, 1]     (held-out split)
   guard_flag_rate  in [0, 1]     (share of the safety set's answers the guard flags)
-  win_rate         in [0, 1]     (optional: candidate judged against incumbent)
+  example_nll      list of the held-out records' mean token losses (or null), in the split's
+                   order: the win rate is computed from both models' lists (below)
   eval_sha256, safety_sha256     content hashes of the two sets: both models must have been
                                  measured on the very same sets, else the gate refuses.
 
 Checks:
   perplexity   candidate <= incumbent * (1 + maxPerplexityRegression)
   exact_match  candidate - incumbent >= minExactMatchGain
-  win_rate     candidate >= minWinRate                       (only when minWinRate is set)
+  win_rate     wins / records >= minWinRate                  (only when minWinRate is set)
+               a record is a win when the candidate gives its reference answer a lower loss
+               than the incumbent does, half a win when the two are equal (no judge model:
+               the held-out answers are the reference); records either model could not score
+               are left out, and none left is a missing metric
   guard_flags  candidate <= incumbent + maxGuardFlagRateIncrease
 A configured check whose metric is missing fails; it never passes by default.
 """
@@ -67,10 +72,39 @@ def _metrics(m: Mapping[str, Any], who: str) -> dict[str, Any]:
         "perplexity": _num(m, "perplexity", who, 0, math.inf, lo_open=True),
         "exact_match": _num(m, "exact_match", who, 0, 1),
         "guard_flag_rate": _num(m, "guard_flag_rate", who, 0, 1),
-        "win_rate": _num(m, "win_rate", who, 0, 1),
+        "example_nll": _losses(m, who),
         "eval_sha256": m.get("eval_sha256"),
         "safety_sha256": m.get("safety_sha256"),
     }
+
+
+def _losses(m: Mapping[str, Any], who: str) -> list[float | None] | None:
+    v = m.get("example_nll")
+    if v is None:
+        return None
+    if not isinstance(v, list):
+        raise GateError(f"expected {who}.example_nll to be a list, found {type(v).__name__}")
+    out: list[float | None] = []
+    for k, x in enumerate(v):
+        if x is not None and (isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0):
+            raise GateError(f"expected {who}.example_nll[{k}] to be a finite loss >= 0 or null, found {x!r}")
+        out.append(None if x is None else float(x))
+    return out
+
+
+def win_rate(candidate: list[float | None], incumbent: list[float | None]) -> tuple[float, int] | None:
+    """Share of records where the candidate's loss is lower (ties half), and how many counted."""
+    if len(candidate) != len(incumbent):
+        raise GateError(
+            f"expected example_nll of the same length for both models, found {len(candidate)} and {len(incumbent)}"
+        )
+    wins, n = 0.0, 0
+    for c, i in zip(candidate, incumbent):
+        if c is None or i is None:
+            continue
+        n += 1
+        wins += 1.0 if c < i else 0.5 if c == i else 0.0
+    return (wins / n, n) if n else None
 
 
 def evaluate_gate(
@@ -109,9 +143,10 @@ def evaluate_gate(
         )
     else:
         check("exact_match", False, reason="metric missing")
+    wr = win_rate(c["example_nll"], i["example_nll"]) if both("example_nll") else None
     if t["minWinRate"] is not None:
-        if c["win_rate"] is not None:
-            check("win_rate", c["win_rate"] >= t["minWinRate"], candidate=c["win_rate"], limit=t["minWinRate"])
+        if wr is not None:
+            check("win_rate", wr[0] >= t["minWinRate"], win_rate=wr[0], records=wr[1], limit=t["minWinRate"])
         else:
             check("win_rate", False, reason="metric missing")
     if both("guard_flag_rate"):
@@ -131,6 +166,7 @@ def evaluate_gate(
         "failed": [x["check"] for x in checks if not x["passed"]],
         "checks": checks,
         "thresholds": {k: v for k, v in t.items() if v is not None},
+        **({"win_rate": wr[0], "win_rate_records": wr[1]} if wr is not None else {}),
         "eval_sha256": c["eval_sha256"],
         "safety_sha256": c["safety_sha256"],
     }

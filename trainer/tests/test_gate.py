@@ -40,9 +40,36 @@ def test_given_a_candidate_at_or_over_a_limit_when_gated_then_exactly_those_chec
 
 def test_given_a_min_win_rate_when_the_metric_is_missing_or_low_then_the_gate_fails() -> None:
     t = {**T, "minWinRate": 0.55}
-    assert evaluate_gate(m(9, 0.6, 0, win_rate=0.6), m(10, 0.5, 0), t)["passed"]
-    assert evaluate_gate(m(9, 0.6, 0, win_rate=0.5), m(10, 0.5, 0), t)["failed"] == ["win_rate"]
-    assert evaluate_gate(m(9, 0.6, 0), m(10, 0.5, 0), t)["failed"] == ["win_rate"]
+    inc = m(10, 0.5, 0, example_nll=[2.0, 2.0, 2.0, 2.0, 2.0])
+    # 3 wins of 5 = 0.6 >= 0.55
+    r = evaluate_gate(m(9, 0.6, 0, example_nll=[1.0, 1.5, 1.9, 2.5, 3.0]), inc, t)
+    assert r["passed"] and r["win_rate"] == 0.6 and r["win_rate_records"] == 5
+    # 2 wins of 5 = 0.4
+    assert evaluate_gate(m(9, 0.6, 0, example_nll=[1.0, 1.5, 2.1, 2.5, 3.0]), inc, t)["failed"] == ["win_rate"]
+    assert evaluate_gate(m(9, 0.6, 0), inc, t)["failed"] == ["win_rate"]
+    assert evaluate_gate(m(9, 0.6, 0, example_nll=[1.0] * 5), m(10, 0.5, 0), t)["failed"] == ["win_rate"]
+
+
+def test_given_ties_and_unscored_records_when_the_win_rate_is_computed_then_ties_count_half_and_gaps_are_left_out() -> (
+    None
+):
+    t = {**T, "minWinRate": 0.5}
+    # records 0..3: win, tie, loss, (unscored by the candidate) -> 1.5 / 3
+    r = evaluate_gate(
+        m(9, 0.6, 0, example_nll=[1.0, 2.0, 3.0, None]), m(10, 0.5, 0, example_nll=[2.0, 2.0, 2.0, 2.0]), t
+    )
+    assert r["win_rate"] == 0.5 and r["win_rate_records"] == 3 and r["passed"]
+    r = evaluate_gate(m(9, 0.6, 0, example_nll=[None, 1.0]), m(10, 0.5, 0, example_nll=[2.0, None]), t)
+    assert r["failed"] == ["win_rate"] and "win_rate" not in r
+
+
+def test_given_loss_lists_of_different_lengths_or_bad_values_when_gated_then_it_refuses() -> None:
+    with pytest.raises(GateError, match="same length"):
+        evaluate_gate(m(9, 0.6, 0, example_nll=[1.0]), m(10, 0.5, 0, example_nll=[1.0, 2.0]), T)
+    with pytest.raises(GateError, match=r"candidate\.example_nll\[1\]"):
+        evaluate_gate(m(9, 0.6, 0, example_nll=[1.0, "x"]), m(10, 0.5, 0, example_nll=[1.0, 2.0]), T)
+    with pytest.raises(GateError, match="incumbent.example_nll to be a list"):
+        evaluate_gate(m(9, 0.6, 0), m(10, 0.5, 0, example_nll=3), T)
 
 
 def test_given_a_missing_guard_metric_when_gated_then_it_fails_rather_than_passes() -> None:

@@ -26,6 +26,24 @@ sovereign.ai/model-role: {{ .Values.model.role | quote }}
 {{- if and (eq .Values.engine "vllm") (or (eq .Values.weights.mode "sync") (gt (len .Values.loraAdapters) 0)) -}}true{{- end -}}
 {{- end -}}
 
+{{/* Whether the flywheel's lora-sync sidecar runs (flywheel adapters on a vLLM engine). */}}
+{{- define "model-server.flywheel" -}}
+{{- if and (eq .Values.engine "vllm") (gt (len .Values.flywheel.adapters) 0) -}}true{{- end -}}
+{{- end -}}
+
+{{/* --max-loras of vLLM: the set value, else the static adapters plus two per flywheel adapter
+     (its promoted version and a canary are served together). */}}
+{{- define "model-server.maxLoras" -}}
+{{- $fw := 0 -}}
+{{- if include "model-server.flywheel" . -}}{{- $fw = mul 2 (len .Values.flywheel.adapters) -}}{{- end -}}
+{{- .Values.vllm.maxLoras | default (add (len .Values.loraAdapters) $fw) -}}
+{{- end -}}
+
+{{/* What the lora-sync sidecar keeps loaded (files/lora_sync.py, LORA_SYNC_PLAN). */}}
+{{- define "model-server.loraSyncPlan" -}}
+{{- toJson (dict "bucket" .Values.weights.bucket "baseModel" .Values.model.name "adapters" .Values.flywheel.adapters) -}}
+{{- end -}}
+
 {{/* Cross-field checks the JSON schema cannot express. */}}
 {{- define "model-server.validate" -}}
 {{- $tp := int .Values.vllm.tensorParallelSize -}}
@@ -47,6 +65,18 @@ sovereign.ai/model-role: {{ .Values.model.role | quote }}
 {{- fail (printf "loraAdapters: expected unique adapter names, found %q twice" .name) -}}
 {{- end -}}
 {{- $_ := set $seen .name true -}}
+{{- end -}}
+{{- range .Values.flywheel.adapters -}}
+{{- if hasKey $seen .adapter -}}
+{{- fail (printf "flywheel.adapters: expected adapter names no other adapter uses, found %q twice" .adapter) -}}
+{{- end -}}
+{{- $_ := set $seen .adapter true -}}
+{{- end -}}
+{{- if and (include "model-server.flywheel" .) (not .Values.weights.bucket) -}}
+{{- fail "weights.bucket: expected the models bucket (the flywheel's adapters are read from it), found nothing" -}}
+{{- end -}}
+{{- if and (include "model-server.flywheel" .) (lt (int (include "model-server.maxLoras" .)) 2) -}}
+{{- fail (printf "vllm.maxLoras: expected at least 2 with flywheel adapters (a promoted version and a canary are served together), found %s" (include "model-server.maxLoras" .)) -}}
 {{- end -}}
 {{- end -}}
 

@@ -25,12 +25,18 @@
  * the gateway reads them; for `canary` and `from-store`: the replicas, FLYWHEEL_REPLICAS
  * (comma-separated model-server pod URLs) or FLYWHEEL_MODEL_SERVICE (the base model's in-cluster
  * Service URL: its ready replicas from its EndpointSlices, with the pod's ServiceAccount token),
- * FLYWHEEL_LORA_ROOT (the adapters' directory on each replica: lora_path is
- * <root>/<adapter>/<version>), FLYWHEEL_CANARY (JSON: the team's flywheel.canary block),
+ * FLYWHEEL_CANARY (JSON: the team's flywheel.canary block) and how versions reach the replicas:
+ * without FLYWHEEL_LORA_ROOT (the deployed stacks) the controller writes the adapter's desired
+ * state `serving.json` under CANDIDATES_URI (with the workload's S3 environment:
+ * AWS_ENDPOINT_URL_S3, AWS_REGION, S3_FORCE_PATH_STYLE, credentials) and waits up to
+ * FLYWHEEL_LOAD_TIMEOUT_MS (default 600000) until every replica lists the version, which the
+ * model servers' sync sidecars load from <their root>/<adapter>/<version>; with
+ * FLYWHEEL_LORA_ROOT (a model server without the sidecar whose files are already in place) it
+ * calls the load and unload endpoints itself with lora_path <root>/<adapter>/<version>;
  * FLYWHEEL_CANARY_EVERY_MS (default 10000), FLYWHEEL_CANARY_LAG_MS (default 5000),
+ * FLYWHEEL_LOAD_POLL_MS (default 2000: how often /v1/models is read while waiting),
  * FLYWHEEL_UNLOAD_GRACE_MS (default 20000: twice the gateway's registry sync); for `from-store`:
- * CANDIDATES_URI, AWS_ENDPOINT_URL_S3, AWS_REGION, S3_FORCE_PATH_STYLE and the object store's
- * credentials (static keys or Pod Identity).
+ * CANDIDATES_URI and the object store's settings and credentials as above.
  *
  * Exit: 0 registered / promoted / stepped, 1 rolled back, 2 bad input (named), 3 another failure.
  */
@@ -51,6 +57,7 @@ import {
   type CanaryOptions,
 } from "./controller";
 import { FLYWHEEL_MIGRATIONS, migrateFlywheel } from "./registry";
+import { parseCandidatesUri, publishServingState, servingState } from "./serving-state";
 
 function env(e: NodeJS.ProcessEnv, name: string): string {
   const v = e[name];
@@ -184,20 +191,32 @@ async function replicasOf(e: NodeJS.ProcessEnv): Promise<string[]> {
 type Log = (msg: string, f: Record<string, unknown>) => void;
 const stderrLog: Log = (msg, f) => process.stderr.write(JSON.stringify({ msg, ...f }) + "\n");
 
-/** The canary's options for one version, from the environment. */
+/**
+ * The canary's options for one version, from the environment: direct loading with
+ * FLYWHEEL_LORA_ROOT, else sidecar loading (its S3 client goes to `closers`).
+ */
 async function canaryOptions(
   e: NodeJS.ProcessEnv,
-  team: string,
-  adapter: string,
+  pool: Pool,
+  run: { readonly team: string; readonly adapter: string; readonly baseModel: string },
   version: string,
+  closers: S3Client[],
 ): Promise<CanaryOptions> {
+  const { team, adapter } = run;
   const limits = parseLimits(json(env(e, "FLYWHEEL_CANARY"), "FLYWHEEL_CANARY"));
-  const root = env(e, "FLYWHEEL_LORA_ROOT").replace(/\/$/, "");
+  const root = e.FLYWHEEL_LORA_ROOT?.replace(/\/$/, "");
+  let loading: Pick<CanaryOptions, "loraPath" | "serving">;
+  if (root) loading = { loraPath: `${root}/${adapter}/${version}` };
+  else {
+    const sidecar = sidecarServing(e, pool, run);
+    closers.push(sidecar.s3);
+    loading = { serving: sidecar.serving };
+  }
   return {
     team,
     adapter,
     version,
-    loraPath: `${root}/${adapter}/${version}`,
+    ...loading,
     replicas: await replicasOf(e),
     limits,
     everyMs: ms(e, "FLYWHEEL_CANARY_EVERY_MS", 10_000),
@@ -253,6 +272,7 @@ async function fromStore(
   e: NodeJS.ProcessEnv,
   adapter: string,
   log: Log,
+  closers: S3Client[],
 ): Promise<{ registered: string | null; skipped: string[]; advanced: unknown; code: number }> {
   const { s3, prefix, uri } = candidatesStore(e);
   let registered: string | null = null;
@@ -302,15 +322,55 @@ async function fromStore(
   }
   const open = await openVersion(pool, adapter);
   if (!open) return { registered, skipped, advanced: null, code: 0 };
-  const team = (
-    await pool.query<{ team: string }>("SELECT team FROM flywheel.model_versions WHERE id = $1", [open])
-  ).rows[0].team;
-  const step = await advanceCanary(pool, await canaryOptions(e, team, adapter, open));
+  const v = (
+    await pool.query<{ team: string; base_model: string }>(
+      "SELECT team, base_model FROM flywheel.model_versions WHERE id = $1",
+      [open],
+    )
+  ).rows[0];
+  const step = await advanceCanary(
+    pool,
+    await canaryOptions(e, pool, { team: v.team, adapter, baseModel: v.base_model }, open, closers),
+  );
   return {
     registered,
     skipped,
     advanced: { version: open, ...step },
     code: step.action === "rolled_back" ? 1 : 0,
+  };
+}
+
+/**
+ * Sidecar loading from the environment: publishes the adapter's `serving.json` under
+ * CANDIDATES_URI with the workload's S3 settings and credentials, and waits for the replicas
+ * (FLYWHEEL_LOAD_TIMEOUT_MS, FLYWHEEL_LOAD_POLL_MS). `s3` is to be closed by the caller.
+ */
+export function sidecarServing(
+  e: NodeJS.ProcessEnv,
+  pool: Pool,
+  run: { readonly team: string; readonly adapter: string; readonly baseModel: string },
+): { serving: NonNullable<CanaryOptions["serving"]>; s3: S3Client } {
+  const loc = parseCandidatesUri(env(e, "CANDIDATES_URI"));
+  const region = e.AWS_REGION ?? "us-east-1";
+  const s3 = new S3Client({
+    endpoint: e.AWS_ENDPOINT_URL_S3 || `https://s3.${region}.amazonaws.com`,
+    region,
+    bucket: loc.bucket,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE === "true",
+    credentials: credentialsProvider(e),
+  });
+  return {
+    s3,
+    serving: {
+      publish: async () =>
+        publishServingState(
+          (k, b, t) => s3.putObject(k, b, t),
+          loc,
+          await servingState(pool, { team: run.team, adapter: run.adapter, baseModel: run.baseModel }, loc),
+        ),
+      timeoutMs: ms(e, "FLYWHEEL_LOAD_TIMEOUT_MS", 600_000),
+      everyMs: ms(e, "FLYWHEEL_LOAD_POLL_MS", 2_000),
+    },
   };
 }
 
@@ -322,6 +382,7 @@ export async function main(
 ): Promise<number> {
   const [command] = argv;
   let pool: Pool | undefined;
+  const closers: S3Client[] = [];
   try {
     if (command === "incumbent") {
       const adapter = adapterArg(argv, command);
@@ -342,7 +403,7 @@ export async function main(
       const adapter = adapterArg(argv, command);
       pool = registryPool(e, 2);
       await registryReady(pool);
-      const r = await fromStore(pool, e, adapter, stderrLog);
+      const r = await fromStore(pool, e, adapter, stderrLog, closers);
       out(JSON.stringify({ registered: r.registered, skipped: r.skipped, advanced: r.advanced }));
       return r.code;
     }
@@ -363,13 +424,14 @@ export async function main(
       throw new ControllerError(
         `expected a candidate that passed the gate, found ${run.candidate.version} rejected`,
       );
-    const final = await runCanary(pool, await canaryOptions(e, run.team, run.adapter, run.candidate.version));
+    const final = await runCanary(pool, await canaryOptions(e, pool, run, run.candidate.version, closers));
     out(JSON.stringify(final));
     return final.phase === "promoted" ? 0 : 1;
   } catch (err) {
     process.stderr.write(`flywheel-controller ${command ?? ""}: ${(err as Error).message}\n`);
     return err instanceof ControllerError ? 2 : 3;
   } finally {
+    for (const c of closers) c.close();
     await pool?.end();
   }
 }

@@ -30,6 +30,7 @@ import {
   registerModelVersion,
   type Classification,
 } from "./registry";
+import { awaitReplicas } from "./serving-state";
 import { servedName } from "./split";
 
 export class ControllerError extends Error {}
@@ -259,8 +260,22 @@ export interface CanaryOptions {
   readonly team: string;
   readonly adapter: string;
   readonly version: string;
-  /** Where the adapter's files are on every replica (vLLM's `lora_path`). */
-  readonly loraPath: string;
+  /**
+   * Direct loading: where the adapter's files already are on every replica (vLLM's `lora_path`);
+   * the controller calls the load and unload endpoints itself. Absent: `serving` does it.
+   */
+  readonly loraPath?: string;
+  /**
+   * Sidecar loading (the deployed stacks, docs/flywheel.md): `publish` rewrites the adapter's
+   * desired state (`serving.json`, serving-state.ts) from the registry's open rows; the model
+   * servers' sync sidecars fetch, load and unload; the controller waits, at most `timeoutMs`,
+   * until every replica's /v1/models lists the version (or, after a retirement, no longer does).
+   */
+  readonly serving?: {
+    readonly publish: () => Promise<void>;
+    readonly timeoutMs: number;
+    readonly everyMs: number;
+  };
   /** The model server's pod endpoints (every replica must load the candidate). */
   readonly replicas: readonly string[];
   readonly limits: CanaryLimits;
@@ -294,10 +309,18 @@ async function currentState(pool: Pool, adapter: string, version: string): Promi
 
 async function unloadAll(o: CanaryOptions, pool: Pool, version: string, phase: string): Promise<void> {
   const name = servedName(o.adapter, version);
-  const results = await Promise.allSettled(o.replicas.map((u) => unloadAdapter(u, name, o.lora)));
-  const failed = results.flatMap((r, i) =>
-    r.status === "rejected" ? [`${o.replicas[i]}: ${(r.reason as Error).message}`] : [],
-  );
+  let failed: string[];
+  if (o.serving) {
+    // the version's row is closed: the published state no longer lists it, the sidecars unload it
+    await o.serving.publish();
+    const off = await awaitReplicas(o.replicas, o.adapter, version, false, { ...o.serving, lora: o.lora });
+    failed = off.map((u) => `${u}: still lists ${name} after ${o.serving!.timeoutMs} ms`);
+  } else {
+    const results = await Promise.allSettled(o.replicas.map((u) => unloadAdapter(u, name, o.lora)));
+    failed = results.flatMap((r, i) =>
+      r.status === "rejected" ? [`${o.replicas[i]}: ${(r.reason as Error).message}`] : [],
+    );
+  }
   await audit(pool, o.team, o.adapter, version, phase, phase, failed.length ? "unload_failed" : "unloaded", {
     replicas: o.replicas,
     ...(failed.length ? { failed } : {}),
@@ -319,7 +342,19 @@ async function loadAndStart(
 ): Promise<boolean> {
   const name = servedName(o.adapter, o.version);
   try {
-    await loadEverywhere(o.replicas, name, o.loraPath, o.lora);
+    if (o.serving) {
+      await o.serving.publish();
+      const off = await awaitReplicas(o.replicas, o.adapter, o.version, true, {
+        ...o.serving,
+        lora: o.lora,
+      });
+      if (off.length)
+        throw new ControllerError(
+          `adapter ${name} is not listed by ${off.length} replica(s) after ${o.serving.timeoutMs} ms (their sync sidecar did not load it):\n  ${off.join("\n  ")}`,
+        );
+    } else if (o.loraPath !== undefined) {
+      await loadEverywhere(o.replicas, name, o.loraPath, o.lora);
+    } else throw new ControllerError("expected a loraPath (direct loading) or serving (sidecar loading)");
   } catch (e) {
     await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", "load_failed", {
       error: (e as Error).message.slice(0, 2000),
@@ -330,7 +365,7 @@ async function loadAndStart(
   }
   await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", "loaded", {
     replicas: o.replicas,
-    loraPath: o.loraPath,
+    ...(o.serving ? { by: "sidecar" } : { loraPath: o.loraPath }),
   });
   await store(step(state, { kind: "start", at: now() }, o.limits));
   return true;
@@ -396,6 +431,8 @@ export async function runCanary(pool: Pool, o: CanaryOptions): Promise<CanarySta
   await sleep(o.unloadGraceMs);
   if (final.phase === "rolled_back") await unloadAll(o, pool, o.version, "rolled_back");
   if (final.phase === "promoted" && stable !== undefined) await unloadAll(o, pool, stable, "retired");
+  // a first promotion retires nothing: the published state only changes the version's phase
+  if (final.phase === "promoted" && stable === undefined) await o.serving?.publish();
   return final;
 }
 
@@ -489,6 +526,8 @@ export async function advanceCanary(pool: Pool, o: CanaryOptions): Promise<Advan
   await sleep(o.unloadGraceMs);
   if (next.phase === "rolled_back") await unloadAll(o, pool, o.version, "rolled_back");
   if (next.phase === "promoted" && stable !== undefined) await unloadAll(o, pool, stable, "retired");
+  // a first promotion retires nothing: the published state only changes the version's phase
+  if (next.phase === "promoted" && stable === undefined) await o.serving?.publish();
   return { state: next, action: next.phase };
 }
 

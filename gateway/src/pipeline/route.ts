@@ -4,7 +4,8 @@
  * streaming ones gain `stream_options.include_usage` so tokens can be counted. A flywheel
  * adapter's stable name is rewritten to the served name of one of its versions (the canary's
  * share of request ids, else the promoted one: `flywheel/split.ts`); the client keeps calling
- * the stable name, and the policy decided on it. Which replica of the model server gets it is
+ * the stable name, and the policy decided on it; before a flywheel adapter's first promotion the
+ * requests outside the canary's share go to its base model. Which replica of the model server gets it is
  * the router's choice (routing/router.ts, called by the inference stage).
  */
 import { routeFor, type Catalog } from "../config";
@@ -33,7 +34,10 @@ export function route(
   const base = routeFor(catalog, r.model);
   if (!base) throw errors.notFound(`the model "${r.model}" does not exist`, "model_not_found");
   const chosen = split ? routeModel(split.routes, r.model, split.requestId) : undefined;
-  const served = chosen?.version !== undefined ? chosen.model : undefined;
+  const entry = catalog.models[r.model];
+  // A flywheel adapter before its first promotion: nothing serves its stable name, so requests
+  // outside the canary's share go to the base model (what the first candidate was gated against).
+  const served = chosen?.version !== undefined ? chosen.model : entry?.flywheel ? entry.baseModel : undefined;
   const body = upstreamBody(r, served);
   return {
     target: base + r.endpoint,

@@ -1,0 +1,285 @@
+"""Keeps this replica's flywheel adapter versions in step with the registry (docs/flywheel.md).
+
+A sidecar of the model server. For every flywheel adapter of this base model (LORA_SYNC_PLAN)
+it reads the adapter's desired-state object `<prefix>serving.json` in the models bucket, which
+the flywheel controller rewrites at each transition (candidate, canary, promotion, rollback):
+
+  {"schema": 1, "adapter": "...", "baseModel": "...",
+   "versions": [{"version": "...", "phase": "promoted|canary|candidate",
+                 "key": "<prefix><version>/adapter/", "contentSha256": "<64 hex>"}]}
+
+and makes the local vLLM match it:
+
+  - a listed version's objects are copied to FLYWHEEL_LORA_ROOT/<adapter>/<version> (into a
+    temporary folder first; its content hash must equal the registered one, else nothing is
+    kept), then loaded: POST /v1/load_lora_adapter {"lora_name": "<adapter>--<version>",
+    "lora_path": FLYWHEEL_LORA_ROOT/<adapter>/<version>} (vLLM needs
+    VLLM_ALLOW_RUNTIME_LORA_UPDATING=True and --enable-lora; the chart sets both);
+  - a loaded `<adapter>--<version>` that is no longer listed is unloaded
+    (POST /v1/unload_lora_adapter) and its folder removed.
+
+So a replica that starts later loads the promoted (and canary) versions by itself. Only the
+plan's adapters are touched (never the statically configured ones), only keys under the plan's
+prefix are read, and an adapter whose state cannot be read keeps what it has. After the first
+pass that loaded every listed version, LORA_SYNC_READY_FILE is written (the readiness probe).
+Credentials come from the pod's workload identity (standard AWS SDK environment); S3_ENDPOINT
+and S3_FORCE_PATH_STYLE select an S3-compatible in-cluster store, as in fetch.py. One JSON line
+per event on stdout. Never contacts a public hub.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+SHA = re.compile(r"^[0-9a-f]{64}$")
+STATE_OBJECT = "serving.json"
+
+
+class PlanError(Exception):
+    pass
+
+
+def log(event, **fields):
+    print(json.dumps({"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event, **fields}), flush=True)
+
+
+def served_name(adapter, version):
+    """The name a version is served under (gateway/src/flywheel/split.ts `servedName`)."""
+    return f"{adapter}--{version}"
+
+
+def parse_plan(raw):
+    """LORA_SYNC_PLAN: {"bucket", "baseModel", "adapters": [{"team", "adapter", "prefix"}]}."""
+    try:
+        plan = json.loads(raw)
+    except ValueError as e:
+        raise PlanError(f"LORA_SYNC_PLAN: expected JSON ({e})")
+    if not isinstance(plan, dict) or not isinstance(plan.get("bucket"), str) or not plan["bucket"]:
+        raise PlanError("LORA_SYNC_PLAN.bucket: expected the models bucket's name")
+    if not isinstance(plan.get("baseModel"), str) or not plan["baseModel"]:
+        raise PlanError("LORA_SYNC_PLAN.baseModel: expected the served base model's name")
+    adapters = plan.get("adapters")
+    if not isinstance(adapters, list) or not adapters:
+        raise PlanError("LORA_SYNC_PLAN.adapters: expected a non-empty list")
+    for i, a in enumerate(adapters):
+        at = f"LORA_SYNC_PLAN.adapters[{i}]"
+        if not isinstance(a, dict) or not NAME.match(str(a.get("adapter", ""))):
+            raise PlanError(f"{at}.adapter: expected an adapter name, found {a!r}")
+        prefix = a.get("prefix")
+        if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/") or ".." in prefix:
+            raise PlanError(f"{at}.prefix: expected a key prefix ending in '/', found {prefix!r}")
+    return plan
+
+
+def desired_versions(state, entry, base_model):
+    """The checked versions of one adapter's serving.json: {served name: (version, key, sha)}."""
+    adapter, prefix = entry["adapter"], entry["prefix"]
+    if not isinstance(state, dict) or state.get("adapter") != adapter:
+        raise PlanError(
+            f"{prefix}{STATE_OBJECT}: expected adapter {adapter!r}, found {state.get('adapter') if isinstance(state, dict) else state!r}"
+        )
+    if state.get("baseModel") != base_model:
+        raise PlanError(f"{prefix}{STATE_OBJECT}: expected baseModel {base_model!r}, found {state.get('baseModel')!r}")
+    out = {}
+    for i, v in enumerate(state.get("versions") or []):
+        at = f"{prefix}{STATE_OBJECT}: versions[{i}]"
+        version, key, sha = (v or {}).get("version"), (v or {}).get("key"), (v or {}).get("contentSha256")
+        if not isinstance(version, str) or not NAME.match(version):
+            raise PlanError(f"{at}.version: expected a version id, found {version!r}")
+        if not isinstance(key, str) or not key.startswith(prefix) or not key.endswith("/") or ".." in key:
+            raise PlanError(f"{at}.key: expected a folder under {prefix}, found {key!r}")
+        if not isinstance(sha, str) or not SHA.match(sha):
+            raise PlanError(f"{at}.contentSha256: expected 64 hex digits, found {sha!r}")
+        out[served_name(adapter, version)] = (version, key, sha)
+    return out
+
+
+class Vllm:
+    def __init__(self, url, timeout=30):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("content-type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                return r.status, r.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode("utf-8", "replace")
+
+    def adapters(self):
+        status, text = self._call("GET", "/v1/models")
+        if status != 200:
+            raise RuntimeError(f"GET /v1/models answered {status}: {text[:200]}")
+        return {m["id"] for m in json.loads(text).get("data", []) if m.get("parent")}
+
+    def load(self, name, path):
+        return self._call("POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": path})
+
+    def unload(self, name):
+        return self._call("POST", "/v1/unload_lora_adapter", {"lora_name": name})
+
+
+def fetch_version(s3, bucket, key, sha, dest):
+    """Copies the objects under `key` to `dest` (via a temporary folder) if their content hash,
+    SHA-256 over "<relative key> <sha256>\\n" sorted by key (the loop's content_sha256), is `sha`."""
+    tmp = dest + ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    root = os.path.realpath(tmp)
+    lines = []
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+        for obj in page.get("Contents", []):
+            rel = obj["Key"][len(key) :]
+            if rel and not rel.endswith("/"):
+                keys.append(rel)
+    if not keys:
+        raise RuntimeError(f"no objects under s3://{bucket}/{key}")
+    for rel in sorted(keys):
+        target = os.path.realpath(os.path.join(root, rel))
+        if not target.startswith(root + os.sep):
+            raise RuntimeError(f"refusing key outside the version's folder: {key + rel!r}")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        h = hashlib.sha256()
+        body = s3.get_object(Bucket=bucket, Key=key + rel)["Body"]
+        with open(target, "wb") as f:
+            while chunk := body.read(1 << 20):
+                h.update(chunk)
+                f.write(chunk)
+        lines.append(f"{rel} {h.hexdigest()}\n")
+    got = hashlib.sha256("".join(lines).encode()).hexdigest()
+    if got != sha:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RuntimeError(f"content hash of s3://{bucket}/{key} is {got}, the registry's is {sha}: not loaded")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.rename(tmp, dest)
+
+
+def read_state(s3, bucket, entry):
+    """The adapter's serving.json, {} when none exists yet; raises when it cannot be read."""
+    from botocore.exceptions import ClientError
+
+    try:
+        body = s3.get_object(Bucket=bucket, Key=entry["prefix"] + STATE_OBJECT)["Body"].read()
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return {"adapter": entry["adapter"], "versions": [], "absent": True}
+        raise
+    try:
+        return json.loads(body)
+    except ValueError as e:
+        raise PlanError(f"{entry['prefix']}{STATE_OBJECT}: expected JSON ({e})")
+
+
+def sync_once(s3, vllm, plan, root):
+    """One pass; returns True when every listed version is loaded on this replica."""
+    bucket, base = plan["bucket"], plan["baseModel"]
+    desired = {}
+    known = set()  # adapters whose desired state was read (only those are unloaded)
+    complete = True
+    for entry in plan["adapters"]:
+        try:
+            state = read_state(s3, bucket, entry)
+            if state.get("absent"):
+                versions = {}
+            else:
+                versions = desired_versions(state, entry, base)
+        except Exception as e:  # noqa: BLE001 - any failure: keep what is loaded, say why
+            log("state_unreadable", adapter=entry["adapter"], error=str(e)[:500])
+            complete = False
+            continue
+        known.add(entry["adapter"])
+        for name, (version, key, sha) in versions.items():
+            desired[name] = (entry["adapter"], version, key, sha)
+    for name, (adapter, version, key, sha) in sorted(desired.items()):
+        dest = os.path.join(root, adapter, version)
+        if os.path.isdir(dest):
+            continue
+        try:
+            os.makedirs(os.path.join(root, adapter), exist_ok=True)
+            fetch_version(s3, bucket, key, sha, dest)
+            log("fetched", adapter=adapter, version=version, path=dest)
+        except Exception as e:  # noqa: BLE001 - any failure: retried next pass, said why
+            log("fetch_failed", adapter=adapter, version=version, error=str(e)[:500])
+            complete = False
+    try:
+        loaded = vllm.adapters()
+    except Exception as e:  # noqa: BLE001 - the server is starting or gone: retried next pass
+        log("server_unreachable", error=str(e)[:300])
+        return False
+    for name, (adapter, version, _key, _sha) in sorted(desired.items()):
+        path = os.path.join(root, adapter, version)
+        if name in loaded or not os.path.isdir(path):
+            continue
+        status, text = vllm.load(name, path)
+        if status == 200 or (status == 400 and "already been loaded" in text):
+            log("loaded", name=name, path=path)
+        else:
+            log("load_failed", name=name, path=path, status=status, error=text[:500])
+            complete = False
+    mine = {e["adapter"] for e in plan["adapters"] if e["adapter"] in known}
+    for name in sorted(loaded):
+        adapter, sep, version = name.partition("--")
+        if not sep or adapter not in mine or name in desired:
+            continue
+        status, text = vllm.unload(name)
+        if status in (200, 404):
+            log("unloaded", name=name)
+            shutil.rmtree(os.path.join(root, adapter, version), ignore_errors=True)
+        else:
+            log("unload_failed", name=name, status=status, error=text[:500])
+    # folders of versions no longer listed (never loaded, or unloaded earlier)
+    for adapter in mine:
+        d = os.path.join(root, adapter)
+        for version in os.listdir(d) if os.path.isdir(d) else []:
+            if served_name(adapter, version) not in desired and served_name(adapter, version) not in loaded:
+                shutil.rmtree(os.path.join(d, version), ignore_errors=True)
+    return complete and all(n in vllm.adapters() for n in desired)
+
+
+def main():
+    try:
+        plan = parse_plan(os.environ.get("LORA_SYNC_PLAN", ""))
+    except PlanError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    import boto3
+    from botocore.config import Config
+
+    root = os.environ.get("FLYWHEEL_LORA_ROOT") or ""
+    if not root.startswith("/"):
+        print(f"FLYWHEEL_LORA_ROOT: expected an absolute path, found {root!r}", file=sys.stderr)
+        return 2
+    interval = float(os.environ.get("LORA_SYNC_INTERVAL_SECONDS") or "15")
+    ready_file = os.environ.get("LORA_SYNC_READY_FILE") or ""
+    style = "path" if os.environ.get("S3_FORCE_PATH_STYLE") == "true" else "auto"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=os.environ.get("S3_ENDPOINT") or None,
+        config=Config(s3={"addressing_style": style}, retries={"max_attempts": 5, "mode": "adaptive"}),
+    )
+    vllm = Vllm(os.environ.get("VLLM_URL") or "http://127.0.0.1:8000")
+    log("started", adapters=[a["adapter"] for a in plan["adapters"]], root=root, interval=interval)
+    while True:
+        try:
+            if sync_once(s3, vllm, plan, root) and ready_file and not os.path.exists(ready_file):
+                os.makedirs(os.path.dirname(ready_file) or ".", exist_ok=True)
+                open(ready_file, "w").close()
+                log("ready")
+        except Exception as e:  # noqa: BLE001 - never die: the next pass retries
+            log("sync_failed", error=str(e)[:500])
+        time.sleep(interval)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
