@@ -291,6 +291,8 @@ for (const c of CASES) {
             `read ${buckets.models}/${own}*`,
             `write ${buckets.models}/${own}*`,
             `read ${buckets.models}/${base.endsWith("/") ? base : `${base}/`}*`,
+            // With RDS IAM authentication (the AWS default) it logs in to the registry as `flywheel`, only.
+            ...(c.aws && config.database.iamAuth !== false ? ["connect postgres as flywheel"] : []),
           ].sort(),
         );
       }
@@ -584,8 +586,9 @@ describe("flywheel retention in-cluster (SeaweedFS has no lifecycle rules)", () 
 });
 
 /**
- * aws-dev with the second team's flywheel on too, and RDS IAM authentication: one `flywheel`
- * role, delivered to both enabled teams' namespaces, each team's identity allowed to log in as it.
+ * aws-dev with the second team's flywheel on too, and passwords instead of RDS IAM authentication
+ * (`iamAuth: false`, the dev opt-out): one `flywheel` role, its Secret delivered to both enabled
+ * teams' namespaces.
  */
 function awsDevTwoFlywheels(): { raw: Record<string, any>; flat: ReturnType<typeof pulumiConfigFromFile> } {
   const flat = pulumiConfigFromFile(stackFile("aws-dev"));
@@ -594,20 +597,19 @@ function awsDevTwoFlywheels(): { raw: Record<string, any>; flat: ReturnType<type
   support.allowCapture = true;
   support.allowedModels.push("llama-3-1-8b-instruct", "support-assistant");
   support.flywheel = { enabled: true, baseModel: "llama-3-1-8b-instruct", adapter: "support-assistant" };
-  raw.database = { ...(raw.database ?? {}), iamAuth: true };
+  raw.database = { ...(raw.database ?? {}), iamAuth: false };
   for (const k of ["teams", "database"]) flat.config[`sovereign:${k}`] = JSON.stringify(raw[k]);
   return { raw, flat };
 }
 
 const DEPLOY_CASES = [
-  { ...CASES[0], iam: false },
-  { ...CASES[1], iam: false },
+  CASES[0],
+  CASES[1],
   {
-    name: "aws-dev + a second flywheel team, IAM authentication",
+    name: "aws-dev + a second flywheel team, passwords (iamAuth: false)",
     run: () => runProgram("aws-dev", awsDevTwoFlywheels().flat),
     config: () => parseConfig(awsDevTwoFlywheels().raw),
     aws: true,
-    iam: true,
   },
 ];
 
@@ -621,6 +623,8 @@ for (const c of DEPLOY_CASES) {
       config = c.config();
     });
     const enabled = () => config.teams.filter((t) => t.flywheel?.enabled);
+    // The flywheel logs in the way the gateway does (IAM tokens, or a password Secret).
+    const iam = () => gatewayEnv().GATEWAY_PG_AUTH === "rds-iam";
     const envOf = (ctr: any) =>
       Object.fromEntries((ctr.env as any[]).map((e) => [e.name, e.value ?? e.valueFrom]));
     const gatewayEnv = () =>
@@ -656,7 +660,7 @@ for (const c of DEPLOY_CASES) {
         gw.PGDATABASE,
         "verify-full",
       ]);
-      if (c.iam) {
+      if (iam()) {
         expect([env.GATEWAY_PG_AUTH, env.PGUSER, env.PGPASSWORD]).toEqual(["rds-iam", "flywheel", undefined]);
       } else {
         const ref = env.PGUSER.secretKeyRef;
@@ -785,7 +789,7 @@ for (const c of DEPLOY_CASES) {
         )
         .map((r) => r.inputs.metadata.namespace);
       expect(new Set(cas)).toEqual(new Set(on));
-      if (c.iam) expect(logins).toEqual([]);
+      if (iam()) expect(logins).toEqual([]);
       else expect(logins).toEqual([...on].sort());
       if (c.aws) {
         const jobs = run.recorder
@@ -794,8 +798,14 @@ for (const c of DEPLOY_CASES) {
         expect(jobs.length).toBe(1);
         const ctr = jobs[0].inputs.spec.template.spec.containers[0];
         expect(envOf(ctr).SERVICE).toBe("flywheel");
-        expect(ctr.command).toEqual(["/bin/sh", "-c", loginScript(c.iam, false)]);
+        expect(ctr.command).toEqual(["/bin/sh", "-c", loginScript(iam(), false)]);
         expect(ctr.command[2]).not.toMatch(/CREATE DATABASE/);
+        // With IAM authentication each enabled team's identity may log in as `flywheel`, and only that.
+        const connects = run.recorder
+          .ofType("aws:iam/rolePolicy:RolePolicy")
+          .map((p) => String(p.inputs.policy))
+          .filter((p) => p.includes("rds-db:connect") && /dbuser:[^"]*\/flywheel"/.test(p));
+        expect(connects.length).toBe(iam() ? enabled().length : 0);
       } else {
         const cluster = run.recorder.resources.find((r) => r.inputs.kind === "Cluster")!;
         expect(cluster.inputs.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway", "flywheel"]);
