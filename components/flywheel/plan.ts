@@ -246,6 +246,24 @@ const HARDENED = {
   capabilities: { drop: ["ALL"] },
 };
 
+/**
+ * An environment without repeated names (the API server refuses them): the identity's and the
+ * registry's both set AWS_REGION with IAM authentication. The same name with two values is a bug.
+ */
+export function uniqueEnv(env: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+  const seen = new Map<string, Record<string, unknown>>();
+  for (const e of env) {
+    const name = String(e.name);
+    const prev = seen.get(name);
+    if (prev === undefined) seen.set(name, e);
+    else if (JSON.stringify(prev) !== JSON.stringify(e))
+      throw new Error(
+        `flywheel: environment variable ${name} set twice, to ${JSON.stringify(prev)} and ${JSON.stringify(e)}`,
+      );
+  }
+  return [...seen.values()];
+}
+
 /** The registry connection's environment (libpq's variables, as the gateway reads them). */
 export function flywheelPostgresEnv(pg: FlywheelPostgres): Record<string, unknown>[] {
   return [
@@ -455,14 +473,14 @@ export function renderFlywheelControllerCronJob(
                   imagePullPolicy: "IfNotPresent",
                   command: ["node", FLYWHEEL_CONTROLLER_CLI, "from-store", f.adapter],
                   envFrom: [{ configMapRef: { name: FLYWHEEL_ENV_CONFIGMAP } }],
-                  env: [
+                  env: uniqueEnv([
                     ...id.env.map((e) => ({ ...e })),
                     ...flywheelPostgresEnv(ctl.postgres),
                     { name: "FLYWHEEL_CANARY", value: JSON.stringify(f.canary) },
                     { name: "FLYWHEEL_MODEL_SERVICE", value: modelServerUrl(f.baseModel) },
                     // No FLYWHEEL_LORA_ROOT: the model servers' lora-sync sidecars load the versions
                     // the controller publishes in `serving.json` under CANDIDATES_URI (flywheel-env).
-                  ],
+                  ]),
                   resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
                   securityContext: HARDENED,
                   volumeMounts: [

@@ -643,6 +643,14 @@ for (const c of DEPLOY_CASES) {
         runAsNonRoot: true,
         seccompProfile: { type: "RuntimeDefault" },
       });
+      for (const ctr of [...(pod.initContainers ?? []), ...pod.containers]) {
+        // The API server refuses a container with a repeated environment name.
+        const names = (ctr.env ?? []).map((e: any) => e.name as string);
+        expect(
+          names.filter((n: string, i: number) => names.indexOf(n) !== i),
+          ctr.name,
+        ).toEqual([]);
+      }
       for (const ctr of [...(pod.initContainers ?? []), ...pod.containers])
         expect(ctr.securityContext, ctr.name).toEqual({
           allowPrivilegeEscalation: false,
