@@ -178,6 +178,8 @@ export const FLYWHEEL_LORA_ROOT = "/flywheel-adapters";
  */
 export const FLYWHEEL_MAX_LORA_RANK = 16;
 
+const asFolder = (p: string): string => (p.endsWith("/") ? p : `${p}/`);
+
 /** GPUs per replica of a model (config default: 1 on a pool, 0 on CPU). */
 export function gpusOf(model: Pick<ModelSpec, "pool" | "gpusPerReplica">): number {
   return model.gpusPerReplica ?? (model.pool ? 1 : 0);
@@ -232,7 +234,9 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
     weights: {
       mode: onGpu ? (input.weightLoading ?? "stream") : "none",
       bucket: input.bucket,
-      source: model.source,
+      // as the folder its identity may read (modelServerPrefixes): the fetch and the streamer
+      // list this prefix, and a list outside the read scope's `<prefix>*` is denied
+      source: asFolder(model.source),
       forcePathStyle: input.forcePathStyle,
       endpoint: input.objectStoreEndpoint,
       sizeGiB: model.sizeGiB,
@@ -247,7 +251,7 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
       maxLoraRank: flywheel.length > 0 ? FLYWHEEL_MAX_LORA_RANK : 0,
       extraArgs: [],
     },
-    loraAdapters: model.loraAdapters.map((a) => ({ name: a.name, source: a.source })),
+    loraAdapters: model.loraAdapters.map((a) => ({ name: a.name, source: asFolder(a.source) })),
     flywheel: {
       adapters: flywheel.map((a) => ({
         team: a.team,

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { ConfigError } from "../../stacks/config/errors";
 import { parseConfig, validateConfig } from "../../stacks/config/validate";
+import { helmTemplate, runServing } from "./helpers";
 
 type Raw = Record<string, any>;
 const shipped = (stack: string): Raw => structuredClone(rawFromStackFile(stackFile(stack)).raw);
@@ -95,6 +96,25 @@ describe("serving config rules", () => {
       },
     ]);
   });
+
+  // aws-dev: models[0] has one configured adapter and is the base model of team research's flywheel.
+  it.each([1, 2, 3, 4])(
+    "GIVEN the base model of a flywheel adapter with maxLoras %i WHEN parsed THEN the config is accepted only where the chart renders it",
+    async (maxLoras) => {
+      const raw = shipped("aws-dev");
+      raw.models[0].maxLoras = maxLoras;
+      const result = validateConfig(raw);
+      if (!result.ok) {
+        expect(result.issues.map((i) => i.path)).toEqual(["sovereign:models[0].maxLoras"]);
+        expect([1, 4]).toContain(maxLoras);
+        return;
+      }
+      const run = await runServing(result.config, "aws-dev");
+      const r = helmTemplate(run.values["llama-3-1-8b-instruct"], "sovereign-serving");
+      expect(r.status, r.output).toBe(0);
+      expect(r.output).toContain(`--max-loras=${maxLoras}`);
+    },
+  );
 
   it("GIVEN scale-to-zero in prod WHEN parsed THEN it is rejected (dev only)", () => {
     const raw = shipped("aws-prod");

@@ -17,6 +17,7 @@ import {
   type ModelSpec,
 } from "../../components/platform/model-server";
 import { autoscales, servingPlan } from "../../components/platform/serving";
+import { modelServerPrefixes, workloadScopes } from "../../components/lib/scopes";
 import type { GpuPlacement } from "../../components/substrate";
 
 const placement = (pool: string, gpuType: string): GpuPlacement => ({
@@ -60,6 +61,23 @@ const input = (m: ModelSpec, profile: "dev" | "prod" = "prod") => ({
 });
 
 describe("modelServerValues", () => {
+  it("GIVEN sources with and without a trailing '/' WHEN mapped THEN every prefix the chart lists (weights, adapters) is within the identity's read scopes as IAM matches them (s3:prefix StringLike '<prefix>*')", () => {
+    for (const [source, adapter] of [
+      ["llama", "adapters/support-lora"],
+      ["llama/", "adapters/support-lora/"],
+    ]) {
+      const m = model({ source, loraAdapters: [{ name: "support-lora", source: adapter }] });
+      const v = modelServerValues(input(m));
+      const scopes = workloadScopes("model-server", undefined, modelServerPrefixes(m));
+      const listed = [v.weights.source, ...v.loraAdapters.map((a) => a.source)];
+      for (const prefix of listed)
+        expect(
+          scopes.some((s) => s.access === "read" && prefix.startsWith(s.prefix)),
+          `${prefix} (source ${JSON.stringify(source)}) within ${JSON.stringify(scopes.map((s) => s.prefix))}`,
+        ).toBe(true);
+    }
+  });
+
   it("GIVEN a GPU model WHEN mapped THEN vLLM streams from the models bucket on the pool's GPUs", () => {
     const v = modelServerValues(input(model({ gpusPerReplica: 4, quantization: "fp8", sizeGiB: 140 })));
     expect(v.engine).toBe("vllm");

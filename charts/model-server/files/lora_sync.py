@@ -169,11 +169,22 @@ def read_state(s3, bucket, entry):
     """The adapter's serving.json, {} when none exists yet; raises when it cannot be read."""
     from botocore.exceptions import ClientError
 
+    key = entry["prefix"] + STATE_OBJECT
+    absent = {"adapter": entry["adapter"], "versions": [], "absent": True}
     try:
-        body = s3.get_object(Bucket=bucket, Key=entry["prefix"] + STATE_OBJECT)["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as e:
-        if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return {"adapter": entry["adapter"], "versions": [], "absent": True}
+        code = e.response.get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "404"):
+            return absent
+        # S3 answers NoSuchKey for a missing key only to a caller allowed s3:ListBucket on the
+        # bucket, else AccessDenied; the kit allows it only under an s3:prefix condition, which a
+        # GetObject request does not carry. A listing of the key itself (allowed by that
+        # condition) tells a missing object from a denied one.
+        if code in ("AccessDenied", "403"):
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+            if not any(o.get("Key") == key for o in listed):
+                return absent
         raise
     try:
         return json.loads(body)
@@ -230,7 +241,16 @@ def sync_once(s3, vllm, plan, root):
     mine = {e["adapter"] for e in plan["adapters"] if e["adapter"] in known}
     for name in sorted(loaded):
         adapter, sep, version = name.partition("--")
-        if not sep or adapter not in mine or name in desired:
+        # only what this sidecar loaded, from its folder under root: never a statically configured
+        # adapter whose name merely starts with "<adapter>--", nor another adapter's version, nor
+        # a name that another caller of the runtime endpoints loaded
+        if (
+            not sep
+            or adapter not in mine
+            or name in desired
+            or not NAME.match(version)  # a folder name, never a path out of the root
+            or not os.path.isdir(os.path.join(root, adapter, version))
+        ):
             continue
         status, text = vllm.unload(name)
         if status in (200, 404):

@@ -69,8 +69,14 @@ export const modelsFitPools: Rule = ({ config, settings }) => {
         issue(`${at}.replicas.min`, "expected at least 1 in prod (scale-to-zero is a dev option), found 0"),
       );
     }
-    if (m.maxLoras !== undefined && m.loraAdapters.length === 0) {
-      out.push(issue(`${at}.maxLoras`, "expected no maxLoras without loraAdapters, found a value"));
+    const flywheels = config.teams.some((t) => t.flywheel?.enabled && t.flywheel.baseModel === m.name);
+    if (m.maxLoras !== undefined && m.loraAdapters.length === 0 && !(flywheels && gpus > 0)) {
+      out.push(
+        issue(
+          `${at}.maxLoras`,
+          "expected no maxLoras without loraAdapters or a flywheel adapter, found a value",
+        ),
+      );
     }
   });
   return out;

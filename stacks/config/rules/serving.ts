@@ -52,11 +52,28 @@ export const loraAdaptersAddressable: Rule = ({ config }) => {
         );
       } else seen.set(name, at);
     });
-    if (m.maxLoras !== undefined && m.loraAdapters.length > 0 && m.maxLoras > m.loraAdapters.length) {
+    // The chart serves two versions (promoted and canary) of each enabled flywheel adapter trained
+    // on a GPU model (modelServerValues) and refuses fewer than 2 LoRA slots with any of them.
+    const flywheels =
+      gpusOf(m) > 0
+        ? config.teams.filter((t) => t.flywheel?.enabled && t.flywheel.baseModel === m.name).length
+        : 0;
+    const most = m.loraAdapters.length + 2 * flywheels;
+    if (m.maxLoras !== undefined && most > 0 && m.maxLoras > most) {
       out.push(
         issue(
           `models[${index}].maxLoras`,
-          `expected at most the number of loraAdapters (${m.loraAdapters.length}), found ${m.maxLoras}`,
+          flywheels > 0
+            ? `expected at most the number of loraAdapters plus two per flywheel adapter trained on it (${most}), found ${m.maxLoras}`
+            : `expected at most the number of loraAdapters (${m.loraAdapters.length}), found ${m.maxLoras}`,
+        ),
+      );
+    }
+    if (m.maxLoras !== undefined && flywheels > 0 && m.maxLoras < 2) {
+      out.push(
+        issue(
+          `models[${index}].maxLoras`,
+          `expected at least 2 on the base model of a flywheel adapter (its promoted version and a canary are served together), found ${m.maxLoras}`,
         ),
       );
     }

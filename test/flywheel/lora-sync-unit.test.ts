@@ -1,0 +1,219 @@
+/**
+ * The lora-sync sidecar's decisions one pass at a time (charts/model-server/files/lora_sync.py,
+ * `sync_once`), with the real script run by the trainer venv's Python and botocore, against an
+ * in-memory store and server (test/flywheel/lora-sync.test.ts runs it against the S3 test store
+ * and the vLLM-compatible server): what it may unload, how it reads a missing desired state on
+ * AWS, and that nothing it writes lands outside its root.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = path.resolve(__dirname, "../..");
+const SCRIPT = path.join(ROOT, "charts/model-server/files/lora_sync.py");
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lora-sync-unit-"));
+let PY = "";
+
+/** Fake store and server, and one `sync_once` pass; prints {"complete", "loaded", "files", "events"}. */
+const HARNESS = String.raw`
+import hashlib, importlib.util, io, json, os, sys
+from botocore.exceptions import ClientError
+
+spec = importlib.util.spec_from_file_location("lora_sync", sys.argv[1])
+ls = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ls)
+case = json.loads(sys.stdin.read())
+events = []
+ls.log = lambda event, **f: events.append({"event": event, **f})
+
+
+class S3:
+    """Objects in memory; a missing key answers like AWS without s3:ListBucket in the request's context."""
+
+    def __init__(self, objects, missing_code, denied):
+        self.objects, self.missing_code, self.denied = objects, missing_code, denied
+
+    def get_object(self, Bucket, Key):
+        if Key in self.denied:
+            raise ClientError({"Error": {"Code": "AccessDenied"}}, "GetObject")
+        if Key not in self.objects:
+            raise ClientError({"Error": {"Code": self.missing_code}}, "GetObject")
+        return {"Body": io.BytesIO(self.objects[Key].encode())}
+
+    def list_objects_v2(self, Bucket, Prefix, **kw):
+        keys = sorted(k for k in self.objects if k.startswith(Prefix))
+        return {"Contents": [{"Key": k} for k in keys], "KeyCount": len(keys)}
+
+    def get_paginator(self, _):
+        s3 = self
+
+        class P:
+            def paginate(self, Bucket, Prefix):
+                yield s3.list_objects_v2(Bucket=Bucket, Prefix=Prefix)
+
+        return P()
+
+
+class Vllm:
+    def __init__(self, loaded):
+        self.loaded = dict(loaded)
+
+    def adapters(self):
+        return set(self.loaded)
+
+    def load(self, name, path):
+        self.loaded[name] = path
+        return 200, ""
+
+    def unload(self, name):
+        self.loaded.pop(name, None)
+        return 200, ""
+
+
+def sha(files):
+    lines = "".join(f"{rel} {hashlib.sha256(body.encode()).hexdigest()}\n" for rel, body in sorted(files.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+for rel, body in case.get("files", {}).items():
+    os.makedirs(os.path.dirname(os.path.join(case["outside"], rel)), exist_ok=True)
+    open(os.path.join(case["outside"], rel), "w").write(body)
+objects = {}
+for key, files in case.get("versions", {}).items():
+    for rel, body in files.items():
+        objects[key + rel] = body
+if case.get("serving") is not None:
+    s = case["serving"]
+    for v in s.get("versions", []):
+        if v.get("contentSha256") == "auto":
+            v["contentSha256"] = sha(case["versions"][v["key"]])
+    objects[case["prefix"] + "serving.json"] = json.dumps(s)
+for key in case.get("denied", []):
+    objects.setdefault(key, "{}")
+s3 = S3(objects, case.get("missingCode", "NoSuchKey"), set(case.get("denied", [])))
+vllm = Vllm(case.get("loaded", {}))
+plan = {"bucket": "models", "baseModel": "base", "adapters": case["adapters"]}
+complete = ls.sync_once(s3, vllm, plan, case["root"])
+files = []
+for d, _, fs in os.walk(case["outside"]):
+    files += [os.path.relpath(os.path.join(d, f), case["outside"]) for f in fs]
+print(json.dumps({"complete": complete, "loaded": sorted(vllm.loaded), "files": sorted(files), "events": events}))
+`;
+
+interface Result {
+  complete: boolean;
+  loaded: string[];
+  files: string[];
+  events: { event: string; [k: string]: unknown }[];
+}
+
+const PREFIX = "teams/research/flywheel/assist/";
+const ADAPTERS = [{ team: "research", adapter: "assist", prefix: PREFIX }];
+const V1 = { [`${PREFIX}v1/adapter/`]: { "adapter_config.json": "{}", "adapter_model.safetensors": "w" } };
+
+let n = 0;
+/** One pass in a fresh root (`<case>/root`, inside `<case>`, whose files are listed). */
+function pass(c: Record<string, unknown>): Result {
+  const outside = path.join(tmp, `case-${n++}`);
+  const root = path.join(outside, "root");
+  fs.mkdirSync(root, { recursive: true });
+  const r = spawnSync(PY, ["-c", HARNESS, SCRIPT], {
+    input: JSON.stringify({ adapters: ADAPTERS, prefix: PREFIX, root, outside, ...c }),
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`harness failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Result;
+}
+
+beforeAll(() => {
+  const venv = spawnSync("bash", [path.join(ROOT, "trainer/setup-tests.sh")], { encoding: "utf8" });
+  if (venv.status !== 0) throw new Error(`trainer/setup-tests.sh failed:\n${venv.stderr}`);
+  PY = path.join(venv.stdout.trim().split("\n").pop()!, "bin/python");
+});
+
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe("lora-sync, one pass", () => {
+  it("GIVEN a statically configured adapter whose name starts with '<flywheel adapter>--' WHEN the sidecar syncs THEN it stays loaded (only versions the sidecar put under its root are unloaded)", () => {
+    const r = pass({
+      loaded: { "assist--legacy": "/adapters/assist--legacy" },
+      versions: V1,
+      serving: {
+        adapter: "assist",
+        baseModel: "base",
+        versions: [{ version: "v1", phase: "promoted", key: `${PREFIX}v1/adapter/`, contentSha256: "auto" }],
+      },
+    });
+    expect(r.loaded).toEqual(["assist--legacy", "assist--v1"]);
+    expect(r.events.filter((e) => e.event === "unloaded")).toEqual([]);
+  });
+
+  it("GIVEN a loaded name '<adapter>--<path that climbs out of the root>' (loaded by another caller of the runtime endpoints) WHEN the sidecar syncs THEN no folder outside its root is removed", () => {
+    const r = pass({
+      loaded: { "assist--../../keep": "/elsewhere" },
+      files: { "keep/data": "precious" },
+      versions: V1,
+      serving: {
+        adapter: "assist",
+        baseModel: "base",
+        versions: [{ version: "v1", phase: "promoted", key: `${PREFIX}v1/adapter/`, contentSha256: "auto" }],
+      },
+    });
+    expect(r.files).toContain("keep/data");
+  });
+
+  it("GIVEN no serving.json yet and a store that answers AccessDenied for a missing key (AWS: s3:ListBucket only under an s3:prefix condition) WHEN the sidecar syncs THEN the adapter has no versions and the pass is complete (the pod turns ready)", () => {
+    const r = pass({ missingCode: "AccessDenied", serving: null });
+    expect(r.events.filter((e) => e.event === "state_unreadable")).toEqual([]);
+    expect(r.complete).toBe(true);
+  });
+
+  it("GIVEN serving.json denied while the prefix lists it (a real AccessDenied) WHEN the sidecar syncs THEN the adapter keeps what it has and the pass is not complete", () => {
+    const r = pass({
+      missingCode: "AccessDenied",
+      loaded: { "assist--v0": "/x" },
+      serving: null,
+      denied: [`${PREFIX}serving.json`],
+    });
+    expect(r.complete).toBe(false);
+    expect(r.loaded).toEqual(["assist--v0"]);
+  });
+
+  it("GIVEN a version whose objects' keys climb out of the version's folder WHEN the sidecar syncs THEN nothing is written outside its root and nothing is loaded", () => {
+    const evil = `${PREFIX}v2/adapter/`;
+    const r = pass({
+      versions: { [evil]: { "../../../escaped": "x", "adapter_config.json": "{}" } },
+      serving: {
+        adapter: "assist",
+        baseModel: "base",
+        versions: [{ version: "v2", phase: "canary", key: evil, contentSha256: "auto" }],
+      },
+    });
+    expect(r.files.filter((f) => !f.startsWith("root/"))).toEqual([]);
+    expect(r.loaded).toEqual([]);
+    expect(r.complete).toBe(false);
+  });
+
+  it.each([
+    ["a version that is a path", { version: "..", key: `${PREFIX}v1/adapter/` }],
+    ["a key under another prefix", { version: "v1", key: "teams/other/flywheel/x/v1/adapter/" }],
+    ["a key that climbs out of the prefix", { version: "v1", key: `${PREFIX}../../other/v1/adapter/` }],
+  ])(
+    "GIVEN a serving.json with %s WHEN the sidecar syncs THEN the adapter's state is refused by name and nothing is fetched or loaded",
+    (_, v) => {
+      const r = pass({
+        versions: { ...V1, [v.key]: V1[`${PREFIX}v1/adapter/`] },
+        serving: {
+          adapter: "assist",
+          baseModel: "base",
+          versions: [{ ...v, phase: "canary", contentSha256: "auto" }],
+        },
+      });
+      expect(r.events.map((e) => e.event)).toEqual(["state_unreadable"]);
+      expect(r.files.filter((f) => f !== "root")).toEqual([]);
+      expect(r.loaded).toEqual([]);
+    },
+  );
+});
