@@ -253,6 +253,61 @@ describe("GIVEN run records in the store and the flywheel login the stack create
     expect([idle.code, idle.out.registered, idle.out.advanced]).toEqual([0, null, null]);
   });
 
+  it("WHEN the CronJob runs as deployed (no FLYWHEEL_LORA_ROOT: the replicas' lora-sync sidecars load) THEN it publishes serving.json with the candidate under CANDIDATES_URI and starts the canary only once the replica lists it", async () => {
+    const adapter = "demo-two";
+    const prefix = `teams/demo/flywheel/${adapter}/`;
+    const v = "20260104T000000Z-eeeeeeeeeeee";
+    const rec = runRecord(v) as any;
+    rec.adapter = adapter;
+    rec.dataset.uri = `s3://datasets/${prefix}${v}/`;
+    rec.candidate.uri = `s3://${MODELS}/${prefix}${v}/adapter/`;
+    put(`${prefix}${v}/run.json`, rec);
+    // A double of the sidecar (the real one runs in lora-sync.test.ts): it loads what serving.json lists.
+    let published: any;
+    let stop = false;
+    const sidecar = (async () => {
+      while (!stop) {
+        const body = s3.objects.get(`${MODELS}/${prefix}serving.json`);
+        if (body) {
+          published = JSON.parse(body.toString("utf8"));
+          for (const x of published.versions)
+            vllm.loaded.set(`${adapter}--${x.version}`, `/adapters/${x.key}`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      const env = controllerEnv({
+        CANDIDATES_URI: `s3://${MODELS}/${prefix}`,
+        FLYWHEEL_LOAD_POLL_MS: "50",
+        FLYWHEEL_LOAD_TIMEOUT_MS: "30000",
+      });
+      delete env.FLYWHEEL_LORA_ROOT;
+      const out: string[] = [];
+      const code = await main(
+        ["from-store", adapter],
+        env,
+        () => Promise.resolve(""),
+        (x) => out.push(x),
+      );
+      expect(code).toBe(0);
+      const r = JSON.parse(out.at(-1)!);
+      expect(r.registered).toBe(v);
+      expect(r.advanced).toMatchObject({ version: v, action: "started", state: { phase: "canary" } });
+      expect(published.versions).toEqual([
+        { version: v, phase: "candidate", key: `${prefix}${v}/adapter/`, contentSha256: SHA("2") },
+      ]);
+      const loaded = await rows(
+        "SELECT detail FROM flywheel.audit_events WHERE version = $1 AND reason = 'loaded'",
+        [v],
+      );
+      expect(loaded.map((x) => x.detail.by)).toEqual(["sidecar"]);
+    } finally {
+      stop = true;
+      await sidecar;
+    }
+  });
+
   it("WHEN the chain's pod starts THEN its init container's command writes the incumbent, and the loop reads that file", () => {
     const f: FlywheelTeamInput = {
       team: "demo",
