@@ -1,10 +1,15 @@
 /**
  * Whole-program invariants over generated configs: the shipped stacks with a generated set of
- * teams (one to four, training on or off), run under the recording mocks.
+ * teams (one to four, training on or off), run under the recording mocks: no duplicate
+ * Kubernetes object, default-deny on every namespace the kit creates, and exactly the flow
+ * table of test/helpers/expected-flows.ts.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { stackFile } from "../../stacks/config/load";
+import { rawFromPulumiConfig, stackFile } from "../../stacks/config/load";
+import { parseConfig } from "../../stacks/config/validate";
+import { expectedFlows } from "../helpers/expected-flows";
+import { allowedFlows, createdNamespaces, defaultDenied } from "../helpers/flows";
 import { duplicateObjects } from "../helpers/object-identity";
 import { pulumiConfigFromFile, runProgram, type StackRun } from "../helpers/stack";
 
@@ -51,12 +56,19 @@ export const generatedStack = fc.record({
 });
 
 describe("generated stacks (property)", () => {
-  it("GIVEN generated teams on every shipped stack WHEN the program runs THEN no two registrations are one Kubernetes object", async () => {
+  it("GIVEN generated teams on every shipped stack WHEN the program runs THEN no two registrations are one Kubernetes object, every namespace is default-denied and the flows are exactly the table", async () => {
     await fc.assert(
       fc.asyncProperty(generatedStack, async ({ stack, names, training }) => {
-        const run: StackRun = await runProgram(stack, withTeams(stack, names, training));
+        const flat = withTeams(stack, names, training);
+        const run: StackRun = await runProgram(stack, flat);
         expect(run.error).toBeUndefined();
         expect(duplicateObjects(run.recorder)).toEqual({});
+        // The flow table of test/stacks/flows.test.ts, for the generated config.
+        const denied = defaultDenied(run.recorder);
+        expect(createdNamespaces(run.recorder).filter((n) => !denied.has(n))).toEqual([]);
+        const config = parseConfig(rawFromPulumiConfig(flat.config, (k) => flat.secretKeys.includes(k)).raw);
+        const flows = allowedFlows(run.recorder).filter((f) => denied.has(f.split(" ")[0]));
+        expect(flows).toEqual(expectedFlows(config));
       }),
       // Always include the shapes that broke: an AWS stack with several teams, and aws-dev (whose
       // first team runs the flywheel) with training off, and with more teams than it ships.
