@@ -101,7 +101,7 @@ beforeAll(async () => {
     flywheelSyncMs: 100,
     catalog: {
       ...cat,
-      models: { ...cat.models, [ADAPTER]: { ...cat.models[ADAPTER]!, flywheel: true } },
+      models: { ...cat.models, [ADAPTER]: { ...cat.models[ADAPTER], flywheel: true } },
       routes: { ...cat.routes, [BASE]: ROUTE },
     },
     routing: { ...DEFAULT_ROUTING, adapterPollMs: 100, kubeApi: { url: kube.url } },
