@@ -11,7 +11,7 @@
 import type { CanaryLimits } from "../lib/flywheel-canary";
 import { modelServerUrl } from "../lib/endpoints";
 import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
-import { flywheelAdapterPrefix, teamCapturesPrefix } from "../lib/scopes";
+import { flywheelAdapterPrefix, flywheelDatasetsPrefix, teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
 import { TRAINER_IMAGE } from "../lib/versions";
 import { objectStoreCaMounts } from "../lib/trust";
@@ -107,7 +107,7 @@ export function flywheelTeams(config: {
 
 /** The datasets prefix the team's flywheel writes (immutable versions below it). */
 export function flywheelDatasetPrefix(team: string, adapter: string): string {
-  return flywheelAdapterPrefix(team, adapter);
+  return flywheelDatasetsPrefix(team, adapter);
 }
 
 /** Where the builder reads and writes, resolved by the platform from the substrate. */
@@ -134,9 +134,10 @@ export function flywheelEnvData(f: FlywheelTeamInput, e: FlywheelEnvInput): Reco
     DATASETS_URI: `s3://${e.buckets.datasets}/${flywheelDatasetPrefix(f.team, f.adapter)}`,
     ...(e.buckets.models
       ? {
-          // The chain trains on the base model and writes each candidate under the team's prefix.
+          // The chain trains on the base model and writes each candidate under the adapter's
+          // flywheel prefix (outside teams/: the team's trainer cannot write it).
           BASE_MODEL_URI: `s3://${e.buckets.models}/${f.baseModelSource ?? ""}`,
-          CANDIDATES_URI: `s3://${e.buckets.models}/${flywheelDatasetPrefix(f.team, f.adapter)}`,
+          CANDIDATES_URI: `s3://${e.buckets.models}/${flywheelAdapterPrefix(f.team, f.adapter)}`,
         }
       : {}),
     OPA_URL: e.opaUrl,

@@ -31,25 +31,52 @@ export function teamCapturesPrefix(team: string): string {
 /**
  * The base-model prefixes (in the models bucket) a team's trainer may read: each one as a
  * folder (ending in `/`), without duplicates, never the whole bucket and never anything under
- * `teams/` (a team's own prefix is granted separately; other teams' are never readable).
+ * `teams/` or `flywheel/` (a team's own prefix is granted separately; other teams' are never
+ * readable).
  */
 export function baseModelPrefixes(sources: readonly string[]): string[] {
   const out = new Set<string>();
   for (const s of sources) {
     const p = s.endsWith("/") ? s : `${s}/`;
-    if (p === "/" || p.startsWith("/") || p.startsWith(TEAMS_PREFIX)) continue;
+    if (p === "/" || p.startsWith("/") || p.startsWith(TEAMS_PREFIX) || p.startsWith(FLYWHEEL_MODELS_PREFIX))
+      continue;
     out.add(p);
   }
   return [...out];
 }
 
 /**
- * The prefix of one flywheel adapter in the models bucket, `teams/<team>/flywheel/<adapter>/`:
- * its candidate versions (`<version>/adapter/`, written by the team's loop) and its desired
- * serving state (`serving.json`, written by the controller, read by the model servers' sync
- * sidecars). The loop's CANDIDATES_URI is this prefix (components/flywheel/plan.ts).
+ * Prefix of the flywheels' artifacts in the models bucket, `flywheel/`: outside `teams/`, so no
+ * team's training identity (which reads and writes all of `teams/<team>/`) can write a
+ * flywheel's candidate versions or its `serving.json` (docs/flywheel.md, Decisions).
+ */
+export const FLYWHEEL_MODELS_PREFIX = "flywheel/";
+
+/**
+ * One team's flywheel artifacts in the models bucket, `flywheel/<team>/`: written only by that
+ * team's flywheel identity (the chain pod and the controller, which run only kit code).
+ */
+export function flywheelModelsPrefix(team: string): string {
+  return `${FLYWHEEL_MODELS_PREFIX}${team}/`;
+}
+
+/**
+ * The prefix of one flywheel adapter in the models bucket, `flywheel/<team>/<adapter>/`: its
+ * candidate versions (`<version>/adapter/`, written by the team's loop) and its desired serving
+ * state (`serving.json`, written by the controller, read by the model servers' sync sidecars).
+ * The loop's CANDIDATES_URI is this prefix (components/flywheel/plan.ts). Only the team's
+ * flywheel identity may write it: it is outside `teams/`, which the team's trainer writes.
  */
 export function flywheelAdapterPrefix(team: string, adapter: string): string {
+  return `${flywheelModelsPrefix(team)}${adapter}/`;
+}
+
+/**
+ * The prefix of one flywheel adapter's dataset versions in the datasets bucket,
+ * `teams/<team>/flywheel/<adapter>/` (the team's trainer reads the datasets bucket's
+ * `teams/<team>/` only; the flywheel identity alone writes it).
+ */
+export function flywheelDatasetsPrefix(team: string, adapter: string): string {
   return `${TEAMS_PREFIX}${team}/flywheel/${adapter}/`;
 }
 
@@ -91,8 +118,10 @@ function baseModelReads(sources: readonly string[]): Scope[] {
  * - OPA writes decision logs under `decisions/` of the inference-log bucket;
  * - a team's flywheel (docs/flywheel.md) reads that team's captures only
  *   (`captures/team=<team>/`: the only identity that may read any of `captures/`), writes the
- *   team's datasets (the builder's versions under `teams/<team>/flywheel/`) and does what the
- *   team's training jobs do (the loop trains, quantizes and evaluates as one chain).
+ *   team's datasets (the builder's versions under `teams/<team>/flywheel/`), does what the
+ *   team's training jobs do (the loop trains, quantizes and evaluates as one chain) and is the
+ *   only identity that writes the team's flywheel models prefix `flywheel/<team>/` (candidate
+ *   versions and `serving.json`; {@link flywheelModelsPrefix}).
  */
 export function workloadScopes(
   kind: WorkloadKind,
@@ -130,6 +159,8 @@ export function workloadScopes(
         { bucket: "datasets", prefix: p, access: "read-write" },
         { bucket: "checkpoints", prefix: p, access: "read-write" },
         { bucket: "models", prefix: p, access: "read-write" },
+        // the loop's candidates and serving.json: this identity's alone (never the trainer's)
+        { bucket: "models", prefix: flywheelModelsPrefix(team), access: "read-write" },
         ...baseModelReads(readModels),
       ];
     }

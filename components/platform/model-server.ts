@@ -186,6 +186,15 @@ export function gpusOf(model: Pick<ModelSpec, "pool" | "gpusPerReplica">): numbe
 }
 
 /**
+ * Whether a model's servers load adapters at runtime (vLLM on a GPU: the chart renders the
+ * lora-sync sidecar and runtime LoRA). A CPU model runs the simulator, which has neither, so a
+ * flywheel on it trains and gates but never gets a version loaded (stacks/config/warnings.ts).
+ */
+export function loadsAdaptersAtRuntime(model: Pick<ModelSpec, "pool" | "gpusPerReplica">): boolean {
+  return gpusOf(model) > 0;
+}
+
+/**
  * Seconds the startup probe allows: engine start, CUDA graph capture and compilation
  * (~5 min) plus ~15 s per GiB of weights streamed (a conservative ~70 MB/s).
  */
@@ -210,7 +219,7 @@ export function modelServerResources(
 export function modelServerValues(input: ModelServerValuesInput): ModelServerValues {
   const { model, rollout, placement } = input;
   const gpus = gpusOf(model);
-  const onGpu = gpus > 0;
+  const onGpu = loadsAdaptersAtRuntime(model);
   if (onGpu && !placement) {
     throw new Error(
       `model "${model.name}": expected a GPU placement for pool "${model.pool ?? ""}", found none`,

@@ -3,6 +3,7 @@
  * `npm run check-config` prints them after "ok", and `pulumi preview`/`up` print them as
  * warnings before any resource is registered.
  */
+import { loadsAdaptersAtRuntime } from "../../components/platform/model-server";
 import type { ConfigIssue } from "./errors";
 import { issue } from "./rules/helpers";
 import type { StackConfig } from "./schema";
@@ -18,5 +19,20 @@ export function configWarnings(config: StackConfig): ConfigIssue[] {
           "(FSBP SecretsManager.4 fails for its secret); remove the setting to log in with IAM tokens, the default",
       ),
     );
+  // The simulator (a CPU model) has no runtime LoRA and the chart renders no lora-sync sidecar
+  // for it: the loop trains and gates, but no replica ever loads a candidate.
+  config.teams.forEach((t, i) => {
+    if (!t.flywheel?.enabled) return;
+    const base = config.models.find((m) => m.name === t.flywheel!.baseModel);
+    if (base && !loadsAdaptersAtRuntime(base))
+      out.push(
+        issue(
+          `teams[${i}].flywheel.baseModel`,
+          `"${base.name}" runs on the CPU (no GPU pool: the simulator), which cannot load adapters at runtime: ` +
+            "the loop will train and gate, but every canary will roll back (load timeout); " +
+            "use a model on a GPU pool as the flywheel's base model",
+        ),
+      );
+  });
   return out;
 }

@@ -33,7 +33,7 @@ export function shippedConfig(stack: string, mutate?: (raw: Record<string, any>)
 }
 
 /** What the harness's model server reads (a base model and one team's flywheel adapter). */
-export const MODEL_SERVER_READS = ["llama/", "teams/research/flywheel/research-assistant/"];
+export const MODEL_SERVER_READS = ["llama/", "flywheel/research/research-assistant/"];
 
 export async function build(stack: string, mutate?: (raw: Record<string, any>) => void): Promise<Built> {
   const recorder = installMocks({ stack });

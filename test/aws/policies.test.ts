@@ -133,12 +133,16 @@ describe("IAM policy documents", () => {
             );
             // ...but the model server of the base model reads the flywheel adapters trained on it
             // (versions and serving.json), and only those.
-            const version = `${arns.models}/${flywheelAdapterPrefix(team, `${team}-assistant`)}v1/adapter/w.safetensors`;
+            const adapter = `${arns.models}/${flywheelAdapterPrefix(team, `${team}-assistant`)}`;
+            const version = `${adapter}v1/adapter/w.safetensors`;
             expect(iamAllows(st, "s3:GetObject", version), `${who} reads ${version}`).toBe(
-              who === `flywheel:${team}` ||
-                who === `training:${team}` ||
-                (who === "model-server" && team !== "legal-2"),
+              who === `flywheel:${team}` || (who === "model-server" && team !== "legal-2"),
             );
+            // Only the team's flywheel identity (kit code only) writes the adapter's versions and
+            // serving.json, which every replica of the base model loads: never its trainer.
+            for (const k of [version, `${adapter}serving.json`])
+              for (const action of ["s3:PutObject", "s3:DeleteObject"])
+                expect(iamAllows(st, action, k), `${who} ${action} ${k}`).toBe(who === `flywheel:${team}`);
           }
         },
       ),

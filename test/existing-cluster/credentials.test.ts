@@ -87,8 +87,8 @@ describe("object-store identity actions", () => {
     expect(a).toEqual([
       "Read:acme-models/llama/*",
       "List:acme-models/llama/*",
-      "Read:acme-models/teams/legal/flywheel/legal-assistant/*",
-      "List:acme-models/teams/legal/flywheel/legal-assistant/*",
+      "Read:acme-models/flywheel/legal/legal-assistant/*",
+      "List:acme-models/flywheel/legal/legal-assistant/*",
     ]);
     expect(canDo(a, "Read", buckets.models, "llama/weights.safetensors")).toBe(true);
     const legal = flywheelAdapterPrefix("legal", "legal-assistant");
@@ -96,9 +96,7 @@ describe("object-store identity actions", () => {
     expect(canDo(a, "Read", buckets.models, `${legal}v1/adapter/adapter_model.safetensors`)).toBe(true);
     // not the team's other models, not another adapter, not another model's weights
     expect(canDo(a, "Read", buckets.models, "teams/legal/adapter/w.safetensors")).toBe(false);
-    expect(canDo(a, "Read", buckets.models, "teams/legal-2/flywheel/legal-assistant/serving.json")).toBe(
-      false,
-    );
+    expect(canDo(a, "Read", buckets.models, "flywheel/legal-2/legal-assistant/serving.json")).toBe(false);
     expect(canDo(a, "Read", buckets.models, "mistral/weights.safetensors")).toBe(false);
     expect(canDo(a, "Write", buckets.models, "llama/weights.safetensors")).toBe(false);
     expect(canDo(a, "Read", buckets.datasets, "teams/legal/x")).toBe(false);
@@ -206,6 +204,33 @@ describe("object-store identity actions", () => {
         expect(canDo(legal, "Read", buckets.inferenceLogs, `decisions/${k}`)).toBe(false);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("GIVEN every identity of two teams (and a look-alike team) WHEN any key of a team's flywheel adapter is written (versions, serving.json) THEN only that team's flywheel identity may (never its trainer)", () => {
+    const teams = ["legal", "finance", "legal-2"];
+    const ids: [string, string[]][] = [
+      ["model-server", identityActions(workloadScopes("model-server", undefined, MODEL_SERVER), buckets)],
+      ["gateway", identityActions(workloadScopes("gateway"), buckets)],
+      ["policy", identityActions(workloadScopes("policy"), buckets)],
+      ...teams.flatMap((t): [string, string[]][] => [
+        [`training:${t}`, identityActions(workloadScopes("training", t, ["base/"]), buckets)],
+        [`flywheel:${t}`, identityActions(workloadScopes("flywheel", t, ["base/"]), buckets)],
+      ]),
+    ];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...teams),
+        fc.constantFrom("serving.json", "v1/adapter/adapter_model.safetensors", "v2/run.json"),
+        (team, rel) => {
+          const key = `${flywheelAdapterPrefix(team, `${team}-assistant`)}${rel}`;
+          for (const [who, a] of ids)
+            expect(canDo(a, "Write", buckets.models, key), `${who} writes ${key}`).toBe(
+              who === `flywheel:${team}`,
+            );
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 

@@ -16,7 +16,7 @@ const SCRIPT = path.join(ROOT, "charts/model-server/files/lora_sync.py");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lora-sync-unit-"));
 let PY = "";
 
-/** Fake store and server, and one `sync_once` pass; prints {"complete", "loaded", "files", "events"}. */
+/** Fake store and server, and one `sync_once` pass; prints {"complete", "status", "loaded", "files", "events"}. */
 const HARNESS = String.raw`
 import hashlib, importlib.util, io, json, os, sys
 from botocore.exceptions import ClientError
@@ -26,16 +26,19 @@ ls = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ls)
 case = json.loads(sys.stdin.read())
 events = []
+gets = []
 ls.log = lambda event, **f: events.append({"event": event, **f})
 
 
 class S3:
     """Objects in memory; a missing key answers like AWS without s3:ListBucket in the request's context."""
 
-    def __init__(self, objects, missing_code, denied):
+    def __init__(self, objects, missing_code, denied, listed_sizes):
         self.objects, self.missing_code, self.denied = objects, missing_code, denied
+        self.listed_sizes = listed_sizes  # what a listing says, where it differs from the bytes
 
     def get_object(self, Bucket, Key):
+        gets.append(Key)
         if Key in self.denied:
             raise ClientError({"Error": {"Code": "AccessDenied"}}, "GetObject")
         if Key not in self.objects:
@@ -44,7 +47,8 @@ class S3:
 
     def list_objects_v2(self, Bucket, Prefix, **kw):
         keys = sorted(k for k in self.objects if k.startswith(Prefix))
-        return {"Contents": [{"Key": k} for k in keys], "KeyCount": len(keys)}
+        sizes = {k: self.listed_sizes.get(k, len(self.objects[k].encode())) for k in keys}
+        return {"Contents": [{"Key": k, "Size": sizes[k]} for k in keys], "KeyCount": len(keys)}
 
     def get_paginator(self, _):
         s3 = self
@@ -61,6 +65,8 @@ class Vllm:
         self.loaded = dict(loaded)
 
     def adapters(self):
+        if case.get("down"):
+            raise ConnectionRefusedError("connection refused")
         return set(self.loaded)
 
     def load(self, name, path):
@@ -90,20 +96,26 @@ if case.get("serving") is not None:
         if v.get("contentSha256") == "auto":
             v["contentSha256"] = sha(case["versions"][v["key"]])
     objects[case["prefix"] + "serving.json"] = json.dumps(s)
+if case.get("raw") is not None:
+    objects[case["prefix"] + "serving.json"] = case["raw"]
 for key in case.get("denied", []):
     objects.setdefault(key, "{}")
-s3 = S3(objects, case.get("missingCode", "NoSuchKey"), set(case.get("denied", [])))
+s3 = S3(objects, case.get("missingCode", "NoSuchKey"), set(case.get("denied", [])), case.get("listedSizes", {}))
 vllm = Vllm(case.get("loaded", {}))
 plan = {"bucket": "models", "baseModel": "base", "adapters": case["adapters"]}
-complete = ls.sync_once(s3, vllm, plan, case["root"])
+status = ls.sync_once(s3, vllm, plan, case["root"], case.get("maxBytes"))
 files = []
 for d, _, fs in os.walk(case["outside"]):
     files += [os.path.relpath(os.path.join(d, f), case["outside"]) for f in fs]
-print(json.dumps({"complete": complete, "loaded": sorted(vllm.loaded), "files": sorted(files), "events": events}))
+print(json.dumps({"complete": status == ls.COMPLETE, "status": status, "gets": gets, "loaded": sorted(vllm.loaded), "files": sorted(files), "events": events}))
 `;
 
 interface Result {
   complete: boolean;
+  /** complete | partial (the server was reached: the replica turns ready) | unreachable */
+  status: string;
+  /** the keys read (GetObject), in order */
+  gets: string[];
   loaded: string[];
   files: string[];
   events: { event: string; [k: string]: unknown }[];
@@ -178,6 +190,7 @@ describe("lora-sync, one pass", () => {
       denied: [`${PREFIX}serving.json`],
     });
     expect(r.complete).toBe(false);
+    expect(r.status).toBe("partial"); // still ready: only this adapter's versions wait
     expect(r.loaded).toEqual(["assist--v0"]);
   });
 
@@ -216,4 +229,74 @@ describe("lora-sync, one pass", () => {
       expect(r.loaded).toEqual([]);
     },
   );
+
+  const serving = (versions: { version: string; key: string; contentSha256?: string }[]) => ({
+    adapter: "assist",
+    baseModel: "base",
+    versions: versions.map((v) => ({ phase: "canary", contentSha256: "auto", ...v })),
+  });
+  const V2KEY = `${PREFIX}v2/adapter/`;
+  const BIG = { [V2KEY]: { "adapter_config.json": "{}", "adapter_model.safetensors": "w".repeat(5000) } };
+
+  it("GIVEN a version over the size cap by its listed sizes WHEN the sidecar syncs THEN it is refused by name before any byte is written, the version under the cap loads, and the pass still reaches the server (ready)", () => {
+    const r = pass({
+      maxBytes: 4096,
+      versions: { ...V1, ...BIG },
+      serving: serving([
+        { version: "v1", key: `${PREFIX}v1/adapter/` },
+        { version: "v2", key: V2KEY },
+      ]),
+    });
+    const failed = r.events.filter((e) => e.event === "fetch_failed");
+    expect(failed).toHaveLength(1);
+    expect(failed[0].version).toBe("v2");
+    expect(String(failed[0].error)).toContain(`s3://models/${V2KEY} holds 5002 bytes`);
+    expect(String(failed[0].error)).toContain("over the cap of 4096 bytes");
+    expect(r.files.filter((f) => f.includes("v2"))).toEqual([]);
+    expect(r.gets.filter((k) => k.startsWith(V2KEY))).toEqual([]); // refused from the listing
+    expect(r.loaded).toEqual(["assist--v1"]);
+    expect(r.status).toBe("partial");
+  });
+
+  it("GIVEN a listing that understates a version's size WHEN its download passes the cap THEN it stops there, keeps nothing, and names the version", () => {
+    const r = pass({
+      maxBytes: 4096,
+      versions: BIG,
+      listedSizes: { [`${V2KEY}adapter_model.safetensors`]: 10 },
+      serving: serving([{ version: "v2", key: V2KEY }]),
+    });
+    const failed = r.events.filter((e) => e.event === "fetch_failed");
+    expect(failed.map((e) => e.version)).toEqual(["v2"]);
+    expect(String(failed[0].error)).toContain(`s3://models/${V2KEY} holds`);
+    expect(String(failed[0].error)).toContain("over the cap of 4096 bytes");
+    expect(r.files.filter((f) => f !== "root")).toEqual([]);
+    expect(r.loaded).toEqual([]);
+  });
+
+  it("GIVEN a version at or under the cap WHEN the sidecar syncs THEN it loads (the cap counts bytes, not objects)", () => {
+    const r = pass({ maxBytes: 5002, versions: BIG, serving: serving([{ version: "v2", key: V2KEY }]) });
+    expect(r.loaded).toEqual(["assist--v2"]);
+    expect(r.status).toBe("complete");
+  });
+
+  it("GIVEN a malformed serving.json or a version whose hash does not match WHEN the sidecar syncs THEN the pass reached the server: the replica turns ready (status partial, not complete)", () => {
+    const malformed = pass({ serving: null, raw: '{"adapter": "assist", "versions": [' });
+    expect(malformed.status).toBe("partial");
+    expect(malformed.events.map((e) => e.event)).toContain("state_unreadable");
+    const wrong = pass({
+      versions: V1,
+      serving: serving([{ version: "v1", key: `${PREFIX}v1/adapter/`, contentSha256: "0".repeat(64) }]),
+    });
+    expect(wrong.status).toBe("partial");
+    expect(wrong.loaded).toEqual([]);
+  });
+
+  it("GIVEN a server that does not answer WHEN the sidecar syncs THEN the pass is unreachable (the replica is not yet ready)", () => {
+    const r = pass({
+      versions: V1,
+      serving: serving([{ version: "v1", key: `${PREFIX}v1/adapter/` }]),
+      down: true,
+    });
+    expect(r.status).toBe("unreachable");
+  });
 });

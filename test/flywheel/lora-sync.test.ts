@@ -72,6 +72,8 @@ let rendered: {
   serverMounts: Record<string, string>;
   sidecarEnv: Record<string, string>;
   sidecarMounts: Record<string, string>;
+  /** The flywheel-adapters emptyDir's sizeLimit. */
+  adaptersSizeLimit: string;
   script: string;
 };
 
@@ -154,6 +156,7 @@ function render(endpoint: string): typeof rendered {
     serverMounts: mounts(c("server")),
     sidecarEnv: env(c("lora-sync")),
     sidecarMounts: mounts(c("lora-sync")),
+    adaptersSizeLimit: pod.volumes.find((v: any) => v.name === "flywheel-adapters").emptyDir.sizeLimit,
     script: (cm as any).data["lora_sync.py"],
   };
 }
@@ -369,6 +372,11 @@ describe("flywheel adapter versions on every replica (lora-sync sidecar)", () =>
     expect(rendered.sidecarEnv.VLLM_URL).toBe(
       `http://127.0.0.1:${rendered.serverArgs.find((a) => a.startsWith("--port="))!.slice(7)}`,
     );
+    // one version's cap leaves room in the emptyDir for stable + canary + a download in progress
+    const cap = Number(rendered.sidecarEnv.LORA_SYNC_MAX_VERSION_MIB);
+    expect(Number.isInteger(cap) && cap > 0, rendered.sidecarEnv.LORA_SYNC_MAX_VERSION_MIB).toBe(true);
+    expect(rendered.adaptersSizeLimit).toMatch(/^[0-9]+Gi$/);
+    expect(3 * cap).toBeLessThan(parseInt(rendered.adaptersSizeLimit, 10) * 1024);
     expect(JSON.parse(rendered.sidecarEnv.LORA_SYNC_PLAN)).toEqual({
       bucket: MODELS,
       baseModel: BASE,
@@ -469,5 +477,54 @@ describe("flywheel adapter versions on every replica (lora-sync sidecar)", () =>
         r.events.some((e) => e.event === "fetch_failed" && String(e.error).includes("content hash")),
       ).toBe(true);
     }
+  }, 120_000);
+
+  /** A chat for the base model sent to one replica's server directly. */
+  async function baseChat(r: Replica): Promise<number> {
+    const res = await fetch(`${r.vllm.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: BASE, messages: [{ role: "user", content: "hi" }] }),
+    });
+    await res.text();
+    return res.status;
+  }
+  const events = (r: Replica, name: string) => r.events.filter((e) => e.event === name);
+
+  it("GIVEN serving.json listing the promoted version and one whose files are not the registered bytes WHEN a new replica starts THEN its sidecar turns ready after its first pass, loads what verifies, and skips and retries the other; the base model serves", async () => {
+    const raw = JSON.parse(world.s3.objects.get(`${MODELS}/${PREFIX}serving.json`)!.toString());
+    const v5 = await writeVersion("v5", 8);
+    raw.versions.push({
+      version: "v5",
+      phase: "canary",
+      key: `${PREFIX}v5/adapter/`,
+      contentSha256: "0".repeat(64),
+    });
+    expect(v5.sha).not.toBe("0".repeat(64));
+    world.s3.objects.set(`${MODELS}/${PREFIX}serving.json`, Buffer.from(JSON.stringify(raw)));
+    const c = await startReplica();
+    await world.until(() => fs.existsSync(path.join(c.root, ".ready")), "C's sidecar reports ready");
+    expect(events(c, "ready")).toEqual([expect.objectContaining({ complete: false })]);
+    expect(listed(c, "v2")).toBe(true);
+    expect(listed(c, "v5")).toBe(false);
+    await world.until(() => events(c, "fetch_failed").length >= 2, "v5 is retried at the next pass");
+    expect(
+      events(c, "fetch_failed").every((e) => e.version === "v5" && String(e.error).includes("content hash")),
+    ).toBe(true);
+    expect(await baseChat(c)).toBe(200);
+  }, 120_000);
+
+  it("GIVEN a malformed serving.json WHEN a new replica starts THEN it turns ready and serves the base model, and the running replicas keep what they loaded", async () => {
+    world.s3.objects.set(
+      `${MODELS}/${PREFIX}serving.json`,
+      Buffer.from('{"adapter": "tiny-chat-support", "versions": ['),
+    );
+    const d = await startReplica();
+    await world.until(() => fs.existsSync(path.join(d.root, ".ready")), "D's sidecar reports ready");
+    expect(events(d, "state_unreadable").length).toBeGreaterThan(0);
+    expect(String(events(d, "state_unreadable")[0].error)).toContain(`${PREFIX}serving.json: expected JSON`);
+    expect(await baseChat(d)).toBe(200);
+    await new Promise((r) => setTimeout(r, 300)); // a few passes of the running sidecars
+    expect(listed(replicas[0], "v2")).toBe(true);
   }, 120_000);
 });

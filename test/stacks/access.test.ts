@@ -72,7 +72,7 @@ for (const stack of ["aws-dev", "aws-prod", "local"] as const) {
             const flywheel = m.pool
               ? config.teams
                   .filter((t) => t.flywheel?.enabled && t.flywheel.baseModel === m.name)
-                  .map((t) => `teams/${t.name}/flywheel/${t.flywheel!.adapter}/`)
+                  .map((t) => `flywheel/${t.name}/${t.flywheel!.adapter}/`)
               : [];
             const prefixes = [folder(m.source), ...m.loraAdapters.map((a) => folder(a.source)), ...flywheel];
             return [model(m.name), [...new Set(prefixes)].map((p) => `read ${buckets.models}/${p}*`).sort()];

@@ -18,6 +18,7 @@ import {
   FLYWHEEL_SERVICE_ACCOUNT,
 } from "../../components/flywheel/plan";
 import { modelServerUrl } from "../../components/lib/endpoints";
+import { flywheelAdapterPrefix } from "../../components/lib/scopes";
 import { serviceOf } from "../../gateway/src/routing/discovery";
 import { duplicateObjects } from "../helpers/object-identity";
 import { FLYWHEEL_STAGE_LABEL } from "../../components/lib/labels";
@@ -290,6 +291,9 @@ for (const c of CASES) {
             `write ${buckets.checkpoints}/${own}*`,
             `read ${buckets.models}/${own}*`,
             `write ${buckets.models}/${own}*`,
+            // its candidates and serving.json, outside teams/ (the trainer's)
+            `read ${buckets.models}/flywheel/${t.name}/*`,
+            `write ${buckets.models}/flywheel/${t.name}/*`,
             `read ${buckets.models}/${base.endsWith("/") ? base : `${base}/`}*`,
             // With RDS IAM authentication (the AWS default) it logs in to the registry as `flywheel`, only.
             ...(c.aws && config.database.iamAuth !== false ? ["connect postgres as flywheel"] : []),
@@ -308,6 +312,27 @@ for (const c of CASES) {
           expect(m, `${who} reads ${target}`).not.toBeNull();
           const team = c.aws ? who.split("/")[0].replace(/^team-/, "") : m![1];
           expect(target, who).toBe(`${buckets.inferenceLogs}/captures/team=${team}/*`);
+        }
+      }
+    });
+
+    it("THEN no identity but the team's own flywheel may write the adapter's versions or serving.json (the trainer neither), which the model servers load", () => {
+      const writes = (grants: readonly string[], target: string) =>
+        grants.some((g) => {
+          const [verb, t] = g.split(" ");
+          return verb === "write" && t.endsWith("*") && target.startsWith(t.slice(0, -1));
+        });
+      for (const t of enabled()) {
+        const prefix = `${buckets.models}/${flywheelAdapterPrefix(t.name, t.flywheel!.adapter)}`;
+        const own = c.aws ? `${teamNamespace(t.name)}/${FLYWHEEL_SERVICE_ACCOUNT}` : `flywheel-${t.name}`;
+        const trainer = c.aws ? `team-${t.name}/trainer` : `tenancy-${t.name}-trainer`;
+        expect(table[trainer], trainer).toBeDefined();
+        for (const key of ["serving.json", "v1/adapter/adapter_model.safetensors", "v1/run.json"]) {
+          expect(writes(table[own], prefix + key), `${own} writes ${prefix}${key}`).toBe(true);
+          for (const [who, grants] of Object.entries(table)) {
+            if (who === own || who === "operator") continue; // operator: the store's own admin (bucket setup)
+            expect(writes(grants, prefix + key), `${who} writes ${prefix}${key}`).toBe(false);
+          }
         }
       }
     });
@@ -748,8 +773,9 @@ for (const c of DEPLOY_CASES) {
         // under CANDIDATES_URI, which flywheel-env carries, as the identity that may write there.
         expect(env.FLYWHEEL_LORA_ROOT).toBeUndefined();
         const flywheelEnv = inNs("kubernetes:core/v1:ConfigMap", ns, "flywheel-env")!.inputs.data;
+        // the adapter's flywheel prefix of the models bucket (no path before it: never under teams/)
         expect(flywheelEnv.CANDIDATES_URI).toMatch(
-          new RegExp(`/teams/${t.name}/flywheel/${t.flywheel!.adapter}/$`),
+          new RegExp(`^s3://[a-z0-9.-]+-models/${flywheelAdapterPrefix(t.name, t.flywheel!.adapter)}$`),
         );
         expectRegistryLogin(pod, ctr, ns);
         hardened(pod);

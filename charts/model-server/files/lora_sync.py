@@ -20,8 +20,17 @@ and makes the local vLLM match it:
 
 So a replica that starts later loads the promoted (and canary) versions by itself. Only the
 plan's adapters are touched (never the statically configured ones), only keys under the plan's
-prefix are read, and an adapter whose state cannot be read keeps what it has. After the first
-pass that loaded every listed version, LORA_SYNC_READY_FILE is written (the readiness probe).
+prefix are read, and an adapter whose state cannot be read keeps what it has. A version whose
+objects add up to more than LORA_SYNC_MAX_VERSION_MIB (the chart's flywheel.maxVersionSizeMiB)
+is refused by name, before its download (listed sizes) or during it (bytes read), so the
+adapters' emptyDir never fills up.
+
+Readiness never waits for a flywheel version: LORA_SYNC_READY_FILE (the readiness probe) is
+written after the first pass that reached the local server, whether or not every listed version
+could be fetched, verified and loaded. A malformed serving.json, a version whose hash does not
+match, one over the size cap or one the server refuses is logged, skipped and retried at the next
+pass; the base model serves meanwhile, and the gateway sends a version's requests only to
+replicas that list it (gateway/src/flywheel/lora.ts), so a replica without it gets none of them.
 Credentials come from the pod's workload identity (standard AWS SDK environment); S3_ENDPOINT
 and S3_FORCE_PATH_STYLE select an S3-compatible in-cluster store, as in fetch.py. One JSON line
 per event on stdout. Never contacts a public hub.
@@ -130,21 +139,39 @@ class Vllm:
         return self._call("POST", "/v1/unload_lora_adapter", {"lora_name": name})
 
 
-def fetch_version(s3, bucket, key, sha, dest):
+class TooLarge(RuntimeError):
+    pass
+
+
+def too_large(bucket, key, size, max_bytes):
+    return TooLarge(
+        f"s3://{bucket}/{key} holds {size} bytes or more, over the cap of {max_bytes} bytes "
+        f"(LORA_SYNC_MAX_VERSION_MIB, the chart's flywheel.maxVersionSizeMiB): not fetched"
+    )
+
+
+def fetch_version(s3, bucket, key, sha, dest, max_bytes=None):
     """Copies the objects under `key` to `dest` (via a temporary folder) if their content hash,
-    SHA-256 over "<relative key> <sha256>\\n" sorted by key (the loop's content_sha256), is `sha`."""
+    SHA-256 over "<relative key> <sha256>\\n" sorted by key (the loop's content_sha256), is `sha`.
+    Refuses a version over `max_bytes` (when set): before downloading from the listed sizes, and
+    while downloading from the bytes read (a listing can be stale)."""
     tmp = dest + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     root = os.path.realpath(tmp)
     lines = []
     keys = []
+    listed = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
         for obj in page.get("Contents", []):
             rel = obj["Key"][len(key) :]
             if rel and not rel.endswith("/"):
                 keys.append(rel)
+                listed += int(obj.get("Size") or 0)
     if not keys:
         raise RuntimeError(f"no objects under s3://{bucket}/{key}")
+    if max_bytes is not None and listed > max_bytes:
+        raise too_large(bucket, key, listed, max_bytes)
+    read = 0
     for rel in sorted(keys):
         target = os.path.realpath(os.path.join(root, rel))
         if not target.startswith(root + os.sep):
@@ -154,6 +181,11 @@ def fetch_version(s3, bucket, key, sha, dest):
         body = s3.get_object(Bucket=bucket, Key=key + rel)["Body"]
         with open(target, "wb") as f:
             while chunk := body.read(1 << 20):
+                read += len(chunk)
+                if max_bytes is not None and read > max_bytes:
+                    f.close()
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise too_large(bucket, key, read, max_bytes)
                 h.update(chunk)
                 f.write(chunk)
         lines.append(f"{rel} {h.hexdigest()}\n")
@@ -192,8 +224,13 @@ def read_state(s3, bucket, entry):
         raise PlanError(f"{entry['prefix']}{STATE_OBJECT}: expected JSON ({e})")
 
 
-def sync_once(s3, vllm, plan, root):
-    """One pass; returns True when every listed version is loaded on this replica."""
+COMPLETE, PARTIAL, UNREACHABLE = "complete", "partial", "unreachable"
+
+
+def sync_once(s3, vllm, plan, root, max_bytes=None):
+    """One pass. Returns COMPLETE when every listed version is loaded on this replica, PARTIAL when
+    the server was reached and every version was tried but some state or version failed (logged,
+    retried next pass), UNREACHABLE when the local server did not answer (nothing was loaded)."""
     bucket, base = plan["bucket"], plan["baseModel"]
     desired = {}
     known = set()  # adapters whose desired state was read (only those are unloaded)
@@ -218,7 +255,7 @@ def sync_once(s3, vllm, plan, root):
             continue
         try:
             os.makedirs(os.path.join(root, adapter), exist_ok=True)
-            fetch_version(s3, bucket, key, sha, dest)
+            fetch_version(s3, bucket, key, sha, dest, max_bytes)
             log("fetched", adapter=adapter, version=version, path=dest)
         except Exception as e:  # noqa: BLE001 - any failure: retried next pass, said why
             log("fetch_failed", adapter=adapter, version=version, error=str(e)[:500])
@@ -227,7 +264,7 @@ def sync_once(s3, vllm, plan, root):
         loaded = vllm.adapters()
     except Exception as e:  # noqa: BLE001 - the server is starting or gone: retried next pass
         log("server_unreachable", error=str(e)[:300])
-        return False
+        return UNREACHABLE
     for name, (adapter, version, _key, _sha) in sorted(desired.items()):
         path = os.path.join(root, adapter, version)
         if name in loaded or not os.path.isdir(path):
@@ -264,7 +301,7 @@ def sync_once(s3, vllm, plan, root):
         for version in os.listdir(d) if os.path.isdir(d) else []:
             if served_name(adapter, version) not in desired and served_name(adapter, version) not in loaded:
                 shutil.rmtree(os.path.join(d, version), ignore_errors=True)
-    return complete and all(n in vllm.adapters() for n in desired)
+    return COMPLETE if complete and all(n in vllm.adapters() for n in desired) else PARTIAL
 
 
 def main():
@@ -281,6 +318,11 @@ def main():
         print(f"FLYWHEEL_LORA_ROOT: expected an absolute path, found {root!r}", file=sys.stderr)
         return 2
     interval = float(os.environ.get("LORA_SYNC_INTERVAL_SECONDS") or "15")
+    cap = os.environ.get("LORA_SYNC_MAX_VERSION_MIB") or ""
+    if not cap.isdigit() or int(cap) < 1:
+        print(f"LORA_SYNC_MAX_VERSION_MIB: expected a whole number of MiB >= 1, found {cap!r}", file=sys.stderr)
+        return 2
+    max_bytes = int(cap) << 20
     ready_file = os.environ.get("LORA_SYNC_READY_FILE") or ""
     style = "path" if os.environ.get("S3_FORCE_PATH_STYLE") == "true" else "auto"
     s3 = boto3.client(
@@ -289,13 +331,16 @@ def main():
         config=Config(s3={"addressing_style": style}, retries={"max_attempts": 5, "mode": "adaptive"}),
     )
     vllm = Vllm(os.environ.get("VLLM_URL") or "http://127.0.0.1:8000")
-    log("started", adapters=[a["adapter"] for a in plan["adapters"]], root=root, interval=interval)
+    log("started", adapters=[a["adapter"] for a in plan["adapters"]], root=root, interval=interval, max_bytes=max_bytes)
     while True:
         try:
-            if sync_once(s3, vllm, plan, root) and ready_file and not os.path.exists(ready_file):
+            # Ready once a pass reached the server, loaded or not: a flywheel version never holds
+            # back a replica of the shared base model (what failed is retried next pass).
+            status = sync_once(s3, vllm, plan, root, max_bytes)
+            if status != UNREACHABLE and ready_file and not os.path.exists(ready_file):
                 os.makedirs(os.path.dirname(ready_file) or ".", exist_ok=True)
                 open(ready_file, "w").close()
-                log("ready")
+                log("ready", complete=status == COMPLETE)
         except Exception as e:  # noqa: BLE001 - never die: the next pass retries
             log("sync_failed", error=str(e)[:500])
         time.sleep(interval)

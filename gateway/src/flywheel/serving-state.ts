@@ -2,7 +2,7 @@
  * The desired serving state of one flywheel adapter, as the model servers' sync sidecar reads it
  * (charts/model-server/files/lora_sync.py, docs/flywheel.md "Decisions"): an object
  * `serving.json` under the adapter's prefix of the models bucket
- * (`teams/<team>/flywheel/<adapter>/`, where the loop writes its candidates), rewritten by the
+ * (`flywheel/<team>/<adapter>/`, where the loop writes its candidates), rewritten by the
  * controller at each transition from the registry's open rows. Model servers never get database
  * access; they read this one object per adapter, and only their base model's adapters' prefixes.
  *
@@ -36,7 +36,7 @@ export interface ServingState {
 /** Where one adapter's state and versions live: `s3://<bucket>/<prefix>` (CANDIDATES_URI). */
 export interface AdapterLocation {
   readonly bucket: string;
-  /** `teams/<team>/flywheel/<adapter>/` */
+  /** `flywheel/<team>/<adapter>/` */
   readonly prefix: string;
 }
 
