@@ -18,6 +18,7 @@ import type { Pool, PoolClient } from "pg";
 import {
   initialState,
   step,
+  type CanaryEvent,
   type CanaryLimits,
   type CanaryState,
   type CanaryTotals,
@@ -376,6 +377,34 @@ async function loadAndStart(
  * rolls it back: the canary never starts), starts the canary, observes until the state machine
  * promotes or rolls it back, then unloads what no longer serves. Returns the final state.
  */
+/**
+ * One observation of a canary from the gateway's audit rows, up to `lagMs` ago (rows arrive in
+ * batches): the counts since the previous observation, re-read cumulatively so that rows that
+ * landed late count now, and the interval's p95 latencies of the candidate and the stable version.
+ */
+async function observation(
+  pool: Pool,
+  o: CanaryOptions,
+  s: Extract<CanaryState, { phase: "canary" }>,
+  stable: string | undefined,
+  nowMs: number,
+): Promise<CanaryEvent> {
+  const at = Math.max(s.lastAt, nowMs - o.lagMs);
+  const cum = await versionCounts(pool, o.adapter, o.version, s.since, at);
+  const interval = await versionCounts(pool, o.adapter, o.version, s.lastAt, at);
+  const base = await versionCounts(pool, o.adapter, stable, s.lastAt, at);
+  return {
+    kind: "observe",
+    at,
+    requests: Math.max(0, cum.requests - s.totals.requests),
+    errors: Math.max(0, cum.errors - s.totals.errors),
+    guardFlags: Math.max(0, cum.guardFlags - s.totals.guardFlags),
+    ...(interval.p95LatencyMs !== undefined && base.p95LatencyMs !== undefined
+      ? { p95LatencyMs: interval.p95LatencyMs, stableP95LatencyMs: base.p95LatencyMs }
+      : {}),
+  };
+}
+
 export async function runCanary(pool: Pool, o: CanaryOptions): Promise<CanaryState> {
   const now = o.now ?? Date.now;
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -405,27 +434,7 @@ export async function runCanary(pool: Pool, o: CanaryOptions): Promise<CanarySta
     await sleep(o.everyMs);
     const s: CanaryState = state;
     if (s.phase !== "canary") break;
-    const at = Math.max(s.lastAt, now() - o.lagMs);
-    const cum = await versionCounts(pool, o.adapter, o.version, s.since, at);
-    const interval = await versionCounts(pool, o.adapter, o.version, s.lastAt, at);
-    const base = await versionCounts(pool, o.adapter, stable, s.lastAt, at);
-    await store(
-      step(
-        s,
-        {
-          kind: "observe",
-          at,
-          // cumulative re-read: rows that landed late since the last observation count now
-          requests: Math.max(0, cum.requests - s.totals.requests),
-          errors: Math.max(0, cum.errors - s.totals.errors),
-          guardFlags: Math.max(0, cum.guardFlags - s.totals.guardFlags),
-          ...(interval.p95LatencyMs !== undefined && base.p95LatencyMs !== undefined
-            ? { p95LatencyMs: interval.p95LatencyMs, stableP95LatencyMs: base.p95LatencyMs }
-            : {}),
-        },
-        o.limits,
-      ),
-    );
+    await store(step(s, await observation(pool, o, s, stable, now()), o.limits));
   }
   const final: CanaryState = state;
   await sleep(o.unloadGraceMs);
@@ -501,27 +510,7 @@ export async function advanceCanary(pool: Pool, o: CanaryOptions): Promise<Advan
     throw new ControllerError(`expected a candidate or canary, found ${state.phase}`);
   const stable = await promotedVersion(pool, o.adapter);
   const s = state;
-  const at = Math.max(s.lastAt, now() - o.lagMs);
-  const cum = await versionCounts(pool, o.adapter, o.version, s.since, at);
-  const interval = await versionCounts(pool, o.adapter, o.version, s.lastAt, at);
-  const base = await versionCounts(pool, o.adapter, stable, s.lastAt, at);
-  const next = await store(
-    step(
-      s,
-      {
-        kind: "observe",
-        at,
-        // cumulative re-read: rows that landed late since the last observation count now
-        requests: Math.max(0, cum.requests - s.totals.requests),
-        errors: Math.max(0, cum.errors - s.totals.errors),
-        guardFlags: Math.max(0, cum.guardFlags - s.totals.guardFlags),
-        ...(interval.p95LatencyMs !== undefined && base.p95LatencyMs !== undefined
-          ? { p95LatencyMs: interval.p95LatencyMs, stableP95LatencyMs: base.p95LatencyMs }
-          : {}),
-      },
-      o.limits,
-    ),
-  );
+  const next = await store(step(s, await observation(pool, o, s, stable, now()), o.limits));
   if (next.phase === "canary" || next.phase === "candidate") return { state: next, action: "observed" };
   await sleep(o.unloadGraceMs);
   if (next.phase === "rolled_back") await unloadAll(o, pool, o.version, "rolled_back");
