@@ -161,55 +161,25 @@ export class S3Client {
   }
 
   async putObject(key: string, body: Buffer, contentType: string): Promise<void> {
-    const url = this.objectUrl(key);
-    const headers = signV4({
-      method: "PUT",
-      url,
+    const r = await this.send("PUT", this.objectUrl(key), {
+      body,
       headers: { "content-type": contentType, "content-length": String(body.length) },
-      payloadHash: sha256hex(body),
-      region: this.o.region,
-      service: "s3",
-      credentials: await this.o.credentials(),
-      amzDate: amzDate(new Date()),
     });
-    const mod = url.protocol === "https:" ? https : http;
-    await new Promise<void>((resolve, reject) => {
-      const req = mod.request(
-        url,
-        {
-          method: "PUT",
-          headers,
-          agent: url.protocol === "https:" ? this.httpsAgent : this.httpAgent,
-          timeout: this.o.timeoutMs ?? 10_000,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => {
-            if (res.statusCode && res.statusCode >= 200 && res.statusCode < 300) resolve();
-            else
-              reject(
-                new Error(
-                  `S3 PUT ${key} answered ${res.statusCode}: ${Buffer.concat(chunks).toString("utf8").slice(0, 200)}`,
-                ),
-              );
-          });
-          res.on("error", reject);
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error("S3 PUT timed out")));
-      req.on("error", reject);
-      req.end(body);
-    });
+    if (r.status < 200 || r.status >= 300)
+      throw new Error(`S3 PUT ${key} answered ${r.status}: ${r.body.toString("utf8").slice(0, 200)}`);
   }
 
-  /** Sends a signed request without a body; resolves with the status and the whole answer. */
-  private async send(method: "GET" | "HEAD", url: URL): Promise<{ status: number; body: Buffer }> {
+  /** Sends a signed request (a body only with PUT); resolves with the status and the whole answer. */
+  private async send(
+    method: "GET" | "HEAD" | "PUT",
+    url: URL,
+    put?: { readonly body: Buffer; readonly headers: Record<string, string> },
+  ): Promise<{ status: number; body: Buffer }> {
     const headers = signV4({
       method,
       url,
-      headers: {},
-      payloadHash: sha256hex(""),
+      headers: put?.headers ?? {},
+      payloadHash: sha256hex(put?.body ?? ""),
       region: this.o.region,
       service: "s3",
       credentials: await this.o.credentials(),
@@ -234,7 +204,7 @@ export class S3Client {
       );
       req.on("timeout", () => req.destroy(new Error(`S3 ${method} timed out`)));
       req.on("error", reject);
-      req.end();
+      req.end(put?.body);
     });
   }
 
