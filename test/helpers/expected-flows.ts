@@ -318,6 +318,8 @@ export function expectedFlows(config: StackConfig): string[] {
   return [
     ...POLICY_FLOWS,
     ...cnpgOperatorFlows(["ip:0.0.0.0/0"], "TCP/443,TCP/6443"),
+    // Kueue is installed only with training on (the shipped local stack has it off).
+    ...(config.training.enabled ? kueueFlows(["ip:0.0.0.0/0"], "TCP/443,TCP/6443") : []),
     // No portable address of the nodes either: any address, on the kubelet's port only.
     ...monitoringFlows(["ip:0.0.0.0/0"], "TCP/443,TCP/6443", ["ip:0.0.0.0/0"], { nodeExporter: false }),
     // No portable address of the API server: any address, on its ports only (substrate.apiServerCidrs narrows it).
