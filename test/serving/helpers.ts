@@ -70,38 +70,44 @@ function helm(args: string[]): HelmResult {
   return { status: r.status ?? -1, output: `${r.stdout ?? ""}${r.stderr ?? ""}` };
 }
 
-function valuesFile(values: unknown): string {
+/** Runs helm with `values` in a temporary values file, removed afterwards. */
+function helmWithValues(args: string[], values: unknown): HelmResult {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "model-server-"));
-  const file = path.join(dir, "values.json");
-  fs.writeFileSync(file, JSON.stringify(values));
-  return file;
+  try {
+    const file = path.join(dir, "values.json");
+    fs.writeFileSync(file, JSON.stringify(values));
+    return helm([...args, "-f", file]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const KUBE = `${KUBERNETES_VERSION}.0`;
 
 export function helmLint(values: unknown): HelmResult {
-  return helm(["lint", MODEL_SERVER_CHART, "--strict", "--kube-version", KUBE, "-f", valuesFile(values)]);
+  return helmWithValues(["lint", MODEL_SERVER_CHART, "--strict", "--kube-version", KUBE], values);
 }
 
 export function helmTemplate(
   values: unknown,
   namespace = "sovereign-serving",
 ): HelmResult & { objects: K8sObject[] } {
-  const r = helm([
-    "template",
-    "sovereign",
-    MODEL_SERVER_CHART,
-    "--namespace",
-    namespace,
-    "--kube-version",
-    KUBE,
-    "--api-versions",
-    "monitoring.coreos.com/v1",
-    "--api-versions",
-    "keda.sh/v1alpha1",
-    "-f",
-    valuesFile(values),
-  ]);
+  const r = helmWithValues(
+    [
+      "template",
+      "sovereign",
+      MODEL_SERVER_CHART,
+      "--namespace",
+      namespace,
+      "--kube-version",
+      KUBE,
+      "--api-versions",
+      "monitoring.coreos.com/v1",
+      "--api-versions",
+      "keda.sh/v1alpha1",
+    ],
+    values,
+  );
   const objects =
     r.status === 0
       ? parseAllDocuments(r.output)
