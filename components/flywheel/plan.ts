@@ -11,7 +11,7 @@
 import type { CanaryLimits } from "../lib/flywheel-canary";
 import { modelServerUrl } from "../lib/endpoints";
 import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
-import { flywheelAdapterPrefix, flywheelDatasetsPrefix, teamCapturesPrefix } from "../lib/scopes";
+import { flywheelAdapterPrefix, flywheelDatasetsPrefix, folderOf, teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
 import { TRAINER_IMAGE } from "../lib/versions";
 import { objectStoreCaMounts } from "../lib/trust";
@@ -136,7 +136,7 @@ export function flywheelEnvData(f: FlywheelTeamInput, e: FlywheelEnvInput): Reco
       ? {
           // The chain trains on the base model and writes each candidate under the adapter's
           // flywheel prefix (outside teams/: the team's trainer cannot write it).
-          BASE_MODEL_URI: `s3://${e.buckets.models}/${f.baseModelSource ?? ""}`,
+          BASE_MODEL_URI: `s3://${e.buckets.models}/${folderOf(f.baseModelSource ?? "")}`,
           CANDIDATES_URI: `s3://${e.buckets.models}/${flywheelAdapterPrefix(f.team, f.adapter)}`,
         }
       : {}),

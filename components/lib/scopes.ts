@@ -29,6 +29,15 @@ export function teamCapturesPrefix(team: string): string {
 }
 
 /**
+ * A key prefix as a folder (ending in `/`; "" stays ""). Read scopes are granted on folders
+ * (`s3:prefix` `<folder>*`), so a client must list with the folder too: `models[].source` may be
+ * written without the slash.
+ */
+export function folderOf(prefix: string): string {
+  return prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
+}
+
+/**
  * The base-model prefixes (in the models bucket) a team's trainer may read: each one as a
  * folder (ending in `/`), without duplicates, never the whole bucket and never anything under
  * `teams/` or `flywheel/` (a team's own prefix is granted separately; other teams' are never
@@ -37,7 +46,7 @@ export function teamCapturesPrefix(team: string): string {
 export function baseModelPrefixes(sources: readonly string[]): string[] {
   const out = new Set<string>();
   for (const s of sources) {
-    const p = s.endsWith("/") ? s : `${s}/`;
+    const p = s === "" ? "/" : folderOf(s);
     if (p === "/" || p.startsWith("/") || p.startsWith(TEAMS_PREFIX) || p.startsWith(FLYWHEEL_MODELS_PREFIX))
       continue;
     out.add(p);

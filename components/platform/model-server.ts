@@ -9,7 +9,7 @@ import { modelServiceName, prometheusUrl } from "../lib/endpoints";
 import { GPU_RESOURCE } from "../lib/gpu-catalog";
 import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import { flywheelAdapterPrefix, modelServerPrefixes } from "../lib/scopes";
+import { flywheelAdapterPrefix, folderOf, modelServerPrefixes } from "../lib/scopes";
 import { IMAGES } from "../lib/versions";
 import type { EgressRule, GpuPlacement, Substrate } from "../substrate";
 
@@ -178,8 +178,6 @@ export const FLYWHEEL_LORA_ROOT = "/flywheel-adapters";
  */
 export const FLYWHEEL_MAX_LORA_RANK = 16;
 
-const asFolder = (p: string): string => (p.endsWith("/") ? p : `${p}/`);
-
 /** GPUs per replica of a model (config default: 1 on a pool, 0 on CPU). */
 export function gpusOf(model: Pick<ModelSpec, "pool" | "gpusPerReplica">): number {
   return model.gpusPerReplica ?? (model.pool ? 1 : 0);
@@ -245,7 +243,7 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
       bucket: input.bucket,
       // as the folder its identity may read (modelServerPrefixes): the fetch and the streamer
       // list this prefix, and a list outside the read scope's `<prefix>*` is denied
-      source: asFolder(model.source),
+      source: folderOf(model.source),
       forcePathStyle: input.forcePathStyle,
       endpoint: input.objectStoreEndpoint,
       sizeGiB: model.sizeGiB,
@@ -260,7 +258,7 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
       maxLoraRank: flywheel.length > 0 ? FLYWHEEL_MAX_LORA_RANK : 0,
       extraArgs: [],
     },
-    loraAdapters: model.loraAdapters.map((a) => ({ name: a.name, source: asFolder(a.source) })),
+    loraAdapters: model.loraAdapters.map((a) => ({ name: a.name, source: folderOf(a.source) })),
     flywheel: {
       adapters: flywheel.map((a) => ({
         team: a.team,

@@ -13,6 +13,7 @@ import { GPU_RESOURCE, GPU_TAINT } from "../lib/gpu-catalog";
 import { k8sLabels, teamLabels } from "../lib/labels";
 import { isDnsLabel, teamNamespace } from "../lib/naming";
 import { TRAINER_IMAGE } from "../lib/versions";
+import { folderOf } from "../lib/scopes";
 import { OBJECT_STORE_CA_DIR, OBJECT_STORE_CA_FILE, objectStoreCaSecretName } from "../lib/trust";
 import { QUEUE_LABEL, TEAM_LOCAL_QUEUE, TRAINER_SERVICE_ACCOUNT, type K8sObject } from "./tenancy-plan";
 
@@ -135,7 +136,8 @@ export function renderTrainingJob(a: TrainingJobArgs): K8sObject {
     { name: "SOVEREIGN_JOB_KIND", value: a.kind },
     { name: "SOVEREIGN_JOB_NAME", value: a.name },
     // Bucket names come from the `training-env` ConfigMap (envFrom), expanded here.
-    { name: "MODEL_URI", value: `s3://$(SOVEREIGN_BUCKET_MODELS)/${a.modelPrefix}` },
+    // As a folder: the trainer lists it, and its read scope is granted on the folder.
+    { name: "MODEL_URI", value: `s3://$(SOVEREIGN_BUCKET_MODELS)/${folderOf(a.modelPrefix)}` },
     ...(a.dataset
       ? [{ name: "DATASET_URI", value: `s3://$(SOVEREIGN_BUCKET_DATASETS)/teams/${a.team}/${a.dataset}` }]
       : []),

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { baseModelPrefixes } from "../../components/lib/scopes";
 import { TRAINER_IMAGE } from "../../components/lib/versions";
 import { renderTrainingJob } from "../../components/platform/training-jobs";
 import { renderSubmission } from "../../scripts/train-submit";
@@ -154,6 +155,34 @@ describe("train:submit", () => {
       labels: { "cost-center": "cc-2000" },
     });
     expect(envOf(job).MODEL_URI).toBe("s3://$(SOVEREIGN_BUCKET_MODELS)/llama-3.1-8b-instruct/");
+  });
+
+  it("GIVEN a model whose source has no trailing '/' WHEN submitted THEN MODEL_URI names the folder the trainer's read scope covers", () => {
+    const config = structuredClone(devConfig);
+    const model = config.models.find((m) => m.name === "llama-3-1-8b-instruct")!;
+    (model as { source: string }).source = "llama-3.1-8b-instruct"; // the schema allows it
+    const job = parseYaml(
+      renderSubmission(
+        [
+          "--team",
+          "research",
+          "--kind",
+          "lora",
+          "--name",
+          "s",
+          "--base-model",
+          model.name,
+          "--dataset",
+          "t.jsonl",
+        ],
+        config,
+      ),
+    );
+    const key = String(envOf(job).MODEL_URI).replace("s3://$(SOVEREIGN_BUCKET_MODELS)/", "");
+    // The trainer lists with this key as its prefix; AWS admits the listing only within a granted folder.
+    const scopes = baseModelPrefixes([model.source]);
+    expect(scopes).toEqual(["llama-3.1-8b-instruct/"]);
+    expect(scopes.some((folder) => key.startsWith(folder))).toBe(true);
   });
 
   it("GIVEN --from-job WHEN submitted THEN the job starts from the team's earlier output", () => {
