@@ -3,12 +3,9 @@
  * against a real PostgreSQL. RDS's `rds_iam` role is created here as RDS creates it; what RDS
  * then does with it (refusing passwords, accepting tokens) is not reproducible here.
  */
-import { spawnSync } from "node:child_process";
-import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loginScript } from "../../components/aws/postgres-login";
+import { runLoginJob } from "../helpers/login-job";
 import { startPostgres, type PostgresInstance } from "../helpers/postgres";
-import { toolPath } from "../helpers/tools";
 
 let pg: PostgresInstance;
 beforeAll(async () => {
@@ -19,26 +16,8 @@ beforeAll(async () => {
 afterAll(() => pg?.destroy());
 
 /** Runs the Job's command with the Job's variables; returns the exit status and stderr. */
-function runJob(
-  iamAuth: boolean,
-  service: string,
-  password?: string,
-  ownDatabase = true,
-): { status: number | null; stderr: string } {
-  const r = spawnSync("/bin/sh", ["-c", loginScript(iamAuth, ownDatabase)], {
-    encoding: "utf8",
-    env: {
-      PATH: `${path.dirname(toolPath("psql"))}:${process.env.PATH}`,
-      PGHOST: "127.0.0.1",
-      PGPORT: String(pg.port),
-      PGUSER: "sovereign_admin",
-      PGDATABASE: "postgres",
-      SERVICE: service,
-      ...(password ? { SERVICE_PASSWORD: password } : {}),
-    },
-    timeout: 60_000,
-  });
-  return { status: r.status, stderr: r.stderr };
+function runJob(iamAuth: boolean, service: string, password?: string, ownDatabase = true) {
+  return runLoginJob(pg, { iamAuth, service, password, ownDatabase });
 }
 
 const role = (name: string) =>

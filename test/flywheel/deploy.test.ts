@@ -18,7 +18,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Pool } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loginScript } from "../../components/aws/postgres-login";
 import {
   FLYWHEEL_CONTROLLER_CLI,
   FLYWHEEL_HANDOFF_DIR,
@@ -31,8 +30,8 @@ import { main } from "../../gateway/src/flywheel/controller-cli";
 import { grantFlywheelWriter, migrateFlywheel } from "../../gateway/src/flywheel/registry";
 import { migrate } from "../../gateway/src/db";
 import { TestS3 } from "../../gateway/test/helpers/s3-server";
+import { runLoginJob } from "../helpers/login-job";
 import { startPostgres, type PostgresInstance } from "../helpers/postgres";
-import { toolPath } from "../helpers/tools";
 import { startFakeVllm, type FakeVllm } from "./fake-vllm";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -78,19 +77,7 @@ const put = (key: string, body: unknown) =>
 
 /** Runs the psql login script of the AWS login Job for `service` (password mode). */
 function loginJob(service: string, password: string, ownDatabase: boolean): void {
-  const r = spawnSync("/bin/sh", ["-c", loginScript(false, ownDatabase)], {
-    encoding: "utf8",
-    env: {
-      PATH: `${path.dirname(toolPath("psql"))}:${process.env.PATH}`,
-      PGHOST: "127.0.0.1",
-      PGPORT: String(pg.port),
-      PGUSER: "sovereign_admin",
-      PGDATABASE: "postgres",
-      SERVICE: service,
-      SERVICE_PASSWORD: password,
-    },
-    timeout: 60_000,
-  });
+  const r = runLoginJob(pg, { iamAuth: false, service, password, ownDatabase });
   if (r.status !== 0) throw new Error(`login job for ${service}: ${r.stderr}`);
 }
 
