@@ -27,6 +27,7 @@ import {
   renderFlywheelControllerCronJob,
   renderFlywheelCronJob,
   type FlywheelController,
+  type FlywheelRunIdentity,
   type FlywheelTeamInput,
 } from "./plan";
 
@@ -189,12 +190,18 @@ export function flywheelGuardPolicies(
 export class Flywheel extends pulumi.ComponentResource {
   /** CronJob name per team. */
   readonly cronJobs: Readonly<Record<string, pulumi.Output<string>>>;
+  /**
+   * Per team, what the chain's pod was rendered with (no secret values): a manual run
+   * (`npm run flywheel -- run`, stack output `flywheelRunIdentities`) renders the same pod from it.
+   */
+  readonly runIdentities: Readonly<Record<string, pulumi.Output<FlywheelRunIdentity>>>;
 
   constructor(name: string, args: FlywheelArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:flywheel:Flywheel", name, {}, opts);
     const provider = args.substrate.provider;
     const store = args.substrate.objectStore;
     const cronJobs: Record<string, pulumi.Output<string>> = {};
+    const runIdentities: Record<string, pulumi.Output<FlywheelRunIdentity>> = {};
     // Created after (and so deleted before) the substrate and the team namespaces.
     const ready = [...args.substrate.ready, ...(args.dependsOn ?? [])];
     const servingNs = args.servingNamespace ?? PLATFORM_NAMESPACES.serving;
@@ -303,7 +310,7 @@ export class Flywheel extends pulumi.ComponentResource {
         }));
       const identity = pulumi
         .all([access.serviceAccountName, access.env, access.caBundle?.secretName, controller])
-        .apply(([sa, env, caSecret, ctl]) => ({
+        .apply(([sa, env, caSecret, ctl]): FlywheelRunIdentity => ({
           serviceAccountName: sa,
           env: env,
           ...(caSecret && access.caBundle
@@ -323,6 +330,7 @@ export class Flywheel extends pulumi.ComponentResource {
         { ...child, dependsOn: [...ready, cm, ...access.dependsOn, ...db.dependsOn] },
       );
       cronJobs[f.team] = job.metadata.name;
+      runIdentities[f.team] = identity;
 
       const ctlCron = identity.apply((id) => renderFlywheelControllerCronJob(f, id));
       const binding = new k8s.rbac.v1.RoleBinding(
@@ -363,6 +371,7 @@ export class Flywheel extends pulumi.ComponentResource {
       );
     }
     this.cronJobs = cronJobs;
-    this.registerOutputs({ cronJobs });
+    this.runIdentities = runIdentities;
+    this.registerOutputs({ cronJobs, runIdentities });
   }
 }

@@ -227,6 +227,14 @@ export interface FlywheelController {
   readonly postgres: FlywheelPostgres;
 }
 
+/**
+ * What a deployed stack resolved for a team's chain pod (identity, credentials' environment,
+ * object-store CA, registry login and the controller's image): the scheduled CronJob and a manual
+ * run (`npm run flywheel -- run`, which reads it from the stack output `flywheelRunIdentities`)
+ * both render their pod from it with {@link flywheelJobSpec}. No secret values: Secrets by name.
+ */
+export type FlywheelRunIdentity = FlywheelPodIdentity & { readonly controller: FlywheelController };
+
 /** Where the gateway image (gateway/Dockerfile: WORKDIR /app, tsc's rootDir the repository) has the controller. */
 export const FLYWHEEL_CONTROLLER_CLI = "/app/gateway/src/flywheel/controller-cli.js";
 /** The emptyDir the init container writes the incumbent to and the loop reads it from. */
@@ -323,7 +331,12 @@ export function incumbentInitContainer(f: FlywheelTeamInput, c: FlywheelControll
   };
 }
 
-function jobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string, unknown> {
+/**
+ * The Job spec of one run of a team's chain: the ONE builder of the scheduled CronJob's
+ * `jobTemplate` and of a manual run's Job, so both carry the same pod (the `incumbent` init
+ * container included, whenever `id` has the controller).
+ */
+function flywheelJobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record<string, unknown> {
   const labels = labelsOf(f);
   // One GPU pod for the whole chain (docs/flywheel.md, "Decisions"): a GPU worker of the team's
   // training pool, like the training Jobs, admitted by Kueue against the team's GPU quota.
@@ -405,7 +418,7 @@ export function renderFlywheelCronJob(f: FlywheelTeamInput, id?: FlywheelPodIden
       startingDeadlineSeconds: 3600,
       successfulJobsHistoryLimit: 3,
       failedJobsHistoryLimit: 3,
-      jobTemplate: { metadata: { labels }, spec: jobSpec(f, id) },
+      jobTemplate: { metadata: { labels }, spec: flywheelJobSpec(f, id) },
     },
   };
 }
@@ -517,8 +530,17 @@ export const FLYWHEEL_DISCOVERY_RULES = [
   { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
 ];
 
-/** A manual run (`npm run flywheel -- run`): the CronJob's Job, named by the run id. */
-export function renderFlywheelRunJob(f: FlywheelTeamInput, runId: string): K8sObject {
+/**
+ * A manual run (`npm run flywheel -- run`): the CronJob's Job, named by the run id, with the pod
+ * the deployed stack resolved (`id`, the stack output `flywheelRunIdentities`): the same init
+ * container writes the incumbent (or `{"version": null}` before a first promotion, when the gate
+ * compares with the base model, as the scheduled run's does).
+ */
+export function renderFlywheelRunJob(
+  f: FlywheelTeamInput,
+  runId: string,
+  id: FlywheelRunIdentity,
+): K8sObject {
   if (!/^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/.test(runId))
     throw new Error(`expected a run id of at most 20 lowercase letters, digits and '-', found "${runId}"`);
   return {
@@ -529,7 +551,7 @@ export function renderFlywheelRunJob(f: FlywheelTeamInput, runId: string): K8sOb
       namespace: teamNamespace(f.team),
       labels: labelsOf(f),
     },
-    spec: jobSpec(f),
+    spec: flywheelJobSpec(f, id),
   };
 }
 

@@ -60,6 +60,8 @@ export function wireTenancy(
     : undefined;
   return {
     teamNamespaces: tenancy.namespaces,
-    ...(flywheel ? { flywheelCronJobs: flywheel.cronJobs } : {}),
+    ...(flywheel
+      ? { flywheelCronJobs: flywheel.cronJobs, flywheelRunIdentities: flywheel.runIdentities }
+      : {}),
   };
 }

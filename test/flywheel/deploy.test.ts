@@ -10,7 +10,8 @@
  *   and moves the canary one step per run: loaded and started, observed, promoted.
  * - The init container's seam: the rendered init container's command writes the incumbent to the
  *   handoff file, and the loop (`real_stages`, the trainer's venv) reads exactly that file through
- *   the rendered FLYWHEEL_INCUMBENT_FILE.
+ *   the rendered FLYWHEEL_INCUMBENT_FILE. Before a first promotion, the manual run's pod and the
+ *   scheduled one's both write no incumbent, and the loop evaluates the base model in its place.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -23,6 +24,7 @@ import {
   FLYWHEEL_HANDOFF_DIR,
   incumbentInitContainer,
   renderFlywheelCronJob,
+  renderFlywheelRunJob,
   type FlywheelController,
   type FlywheelTeamInput,
 } from "../../components/flywheel/plan";
@@ -377,4 +379,111 @@ describe("GIVEN run records in the store and the flywheel login the stack create
       fs.rmSync(handoff, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it("WHEN a run starts before the adapter's first promotion THEN the manual run's pod does what the scheduled one's does: its init container writes no incumbent, and the loop evaluates the base model in its place", () => {
+    const first = "demo-first"; // registered nowhere: nothing promoted yet
+    const f: FlywheelTeamInput = {
+      team: "demo",
+      costCenter: "cc",
+      adapter: first,
+      baseModel: "tiny-chat",
+      schedule: "0 3 * * *",
+      minNewRecords: 1,
+      modelClassifications: {},
+      redactPatterns: [],
+    };
+    const id = {
+      serviceAccountName: "sa",
+      env: [],
+      controller: {
+        image: "gateway:test",
+        postgres: {
+          host: "127.0.0.1",
+          port: pg.port,
+          database: "gateway",
+          sslMode: "disable",
+          secretName: "flywheel-postgres",
+          rootCert: { configMapName: "flywheel-postgres-ca", key: "ca.crt" },
+        },
+      },
+    };
+    const pods = {
+      scheduled: renderFlywheelCronJob(f, id).spec.jobTemplate.spec.template.spec,
+      manual: renderFlywheelRunJob(f, "first1", id).spec.template.spec,
+    };
+    const venv = spawnSync("bash", [path.join(ROOT, "trainer/setup-tests.sh")], { encoding: "utf8" });
+    if (venv.status !== 0) throw new Error(`trainer/setup-tests.sh failed:\n${venv.stderr}`);
+    const py = path.join(venv.stdout.trim().split("\n").pop()!, "bin/python");
+    const seen: Record<string, unknown> = {};
+    for (const [which, pod] of Object.entries(pods)) {
+      expect(
+        (pod.initContainers ?? []).map((x: { name: string }) => x.name),
+        `${which}: init containers`,
+      ).toEqual(["incumbent"]);
+      const file = (pod.containers[0].env as { name: string; value?: string }[]).find(
+        (e) => e.name === "FLYWHEEL_INCUMBENT_FILE",
+      )?.value;
+      expect(file, `${which}: FLYWHEEL_INCUMBENT_FILE`).toBeDefined();
+      const handoff = fs.mkdtempSync(path.join(os.tmpdir(), "fw-handoff-"));
+      try {
+        const local = (x: string) =>
+          x
+            .replaceAll(
+              `node ${FLYWHEEL_CONTROLLER_CLI}`,
+              `${ROOT}/node_modules/.bin/tsx ${ROOT}/gateway/src/flywheel/controller-cli.ts`,
+            )
+            .replaceAll(FLYWHEEL_HANDOFF_DIR, handoff);
+        const cmd = pod.initContainers[0].command as string[];
+        const ran = spawnSync(cmd[0], cmd.slice(1).map(local), {
+          encoding: "utf8",
+          env: { PATH: process.env.PATH, ...controllerEnv() },
+          timeout: 60_000,
+        });
+        expect(ran.status, `${which}: ${ran.stderr}`).toBe(0);
+        // The loop reads the file, then evaluates "the incumbent": which model does its eval job get?
+        const read = spawnSync(
+          py,
+          [
+            "-c",
+            [
+              "import argparse, io, json, os",
+              "import sovereign_train.cli as cli",
+              "from sovereign_train.flywheel_loop import real_stages",
+              "seen = []",
+              "cli.main = lambda argv, env: seen.append(env['MODEL_URI']) or 0",
+              "class S3:",
+              "    def get_object(self, Bucket, Key):",
+              "        return {'Body': io.BytesIO(json.dumps({'metrics': {}}).encode())}",
+              "args = argparse.Namespace(adapter=os.environ['ADAPTER'], gate_thresholds='{}', base_model='tiny-chat')",
+              "st = real_stages(args, dict(os.environ), client=S3())",
+              "inc = st.incumbent()",
+              "st.evaluate('incumbent', {'version': 'v', 'uri': 's3://datasets/d/', 'files': {'eval.jsonl': {'sha256': 'x'}}})",
+              "print(json.dumps({'incumbent': inc, 'evaluated': seen}))",
+            ].join("\n"),
+          ],
+          {
+            cwd: path.join(ROOT, "trainer"),
+            encoding: "utf8",
+            env: {
+              PATH: process.env.PATH,
+              ADAPTER: first,
+              BASE_MODEL_URI: `s3://${MODELS}/tiny-chat/`,
+              CANDIDATES_URI: `s3://${MODELS}/flywheel/demo/${first}/`,
+              FLYWHEEL_INCUMBENT_FILE: local(file!),
+            },
+            timeout: 120_000,
+          },
+        );
+        expect(read.status, `${which}: ${read.stderr}`).toBe(0);
+        seen[which] = JSON.parse(read.stdout.trim().split("\n").at(-1)!);
+      } finally {
+        fs.rmSync(handoff, { recursive: true, force: true });
+      }
+    }
+    expect(seen.scheduled).toEqual({
+      incumbent: { version: null, uri: null },
+      evaluated: [`s3://${MODELS}/tiny-chat/`],
+    });
+    expect(seen.manual).toEqual(seen.scheduled);
+  }, 240_000);
 });

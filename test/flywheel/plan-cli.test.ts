@@ -11,10 +11,12 @@ import { Pool } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import {
+  FLYWHEEL_CONTROLLER_CLI,
   FLYWHEEL_SERVICE_ACCOUNT,
   flywheelEnvData,
   flywheelTeams,
   renderFlywheelObjects,
+  type FlywheelRunIdentity,
 } from "../../components/flywheel/plan";
 import { QUEUE_LABEL, TEAM_LOCAL_QUEUE } from "../../components/platform/tenancy-plan";
 import {
@@ -24,7 +26,7 @@ import {
   registerModelVersion,
 } from "../../gateway/src/flywheel/registry";
 import { initialState, step } from "../../components/lib/flywheel-canary";
-import { main } from "../../scripts/flywheel";
+import { main, RUN_IDENTITIES_OUTPUT } from "../../scripts/flywheel";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import { withFlywheelCapacity } from "../helpers/flywheel-stack";
@@ -56,15 +58,62 @@ function localWithFlywheel() {
   return raw;
 }
 
+/** What a deployed in-cluster stack's `flywheelRunIdentities` output holds for the demo team. */
+const IDENTITY: FlywheelRunIdentity = {
+  serviceAccountName: FLYWHEEL_SERVICE_ACCOUNT,
+  env: [
+    { name: "AWS_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "store-flywheel-demo", key: "id" } } },
+  ],
+  controller: {
+    image: "registry.example/sovereign-gateway:1",
+    postgres: {
+      host: "postgres-rw.sovereign-data.svc",
+      port: 5432,
+      database: "gateway",
+      sslMode: "verify-full",
+      secretName: "flywheel-postgres",
+      rootCert: { configMapName: "postgres-ca", key: "ca.crt" },
+    },
+  },
+};
+
+/** A folder with the local stack (flywheel on) as `Pulumi.fw-test.yaml` and a `pulumi` that prints `outputs`, logging its argv. */
+function deployedStack(outputs: unknown) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fw-cli-"));
+  const file = path.join(dir, "Pulumi.fw-test.yaml");
+  const raw = localWithFlywheel();
+  fs.writeFileSync(
+    file,
+    stringify({ config: Object.fromEntries(Object.entries(raw).map(([k, v]) => [`sovereign:${k}`, v])) }),
+  );
+  fs.mkdirSync(path.join(dir, "bin"));
+  fs.writeFileSync(path.join(dir, "outputs.json"), JSON.stringify(outputs));
+  fs.writeFileSync(
+    path.join(dir, "bin/pulumi"),
+    `#!/bin/sh\necho "$@" >> ${dir}/argv\ncat ${dir}/outputs.json\n`,
+    { mode: 0o755 },
+  );
+  return {
+    dir,
+    file,
+    env: { PATH: `${dir}/bin:${process.env.PATH}` },
+    argv: () => fs.readFileSync(path.join(dir, "argv"), "utf8").trim().split("\n"),
+    rm: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
 describe("flywheel plan and CLI", () => {
-  it("GIVEN a stack with one enabled team WHEN run is asked THEN it prints a suspended Kueue Job in the team namespace that the runner accepts", async () => {
-    const file = path.join(os.tmpdir(), `fw-${process.pid}.yaml`);
+  it("GIVEN a deployed stack with one enabled team WHEN run is asked THEN it prints a suspended Kueue Job in the team namespace, with the deployed pod's `incumbent` init container, that the runner accepts", async () => {
+    const d = deployedStack({ [RUN_IDENTITIES_OUTPUT]: { demo: IDENTITY }, other: "[secret]" });
     const raw = localWithFlywheel();
-    const yaml = stringify({
-      config: Object.fromEntries(Object.entries(raw).map(([k, v]) => [`sovereign:${k}`, v])),
-    });
-    fs.writeFileSync(file, yaml);
-    const r = await main(["run", "--stack", file, "--team", "demo", "--run-id", "manual1"]);
+    let r: Awaited<ReturnType<typeof main>>;
+    try {
+      r = await main(["run", "--stack", d.file, "--team", "demo", "--run-id", "manual1"], d.env);
+      // the deployed stack's outputs, asked of pulumi by the stack's name, no secrets shown
+      expect(d.argv()).toEqual(["stack output --json --stack fw-test"]);
+    } finally {
+      d.rm();
+    }
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
     const job = parse(r.out);
@@ -73,6 +122,19 @@ describe("flywheel plan and CLI", () => {
       metadata: { name: "flywheel-demo-assistant-manual1", namespace: "team-demo" },
       spec: { suspend: true, template: { spec: { serviceAccountName: FLYWHEEL_SERVICE_ACCOUNT } } },
     });
+    const pod = job.spec.template.spec;
+    expect(pod.initContainers).toMatchObject([
+      {
+        name: "incumbent",
+        image: IDENTITY.controller.image,
+        command: [
+          "/bin/sh",
+          "-c",
+          expect.stringContaining(`${FLYWHEEL_CONTROLLER_CLI} incumbent demo-assistant > `),
+        ],
+      },
+    ]);
+    expect(pod.containers[0].env).toEqual(expect.arrayContaining([...IDENTITY.env]));
     expect(job.metadata.labels[QUEUE_LABEL]).toBe(TEAM_LOCAL_QUEUE);
     expect(job.metadata.labels).toMatchObject({ team: "demo", "cost-center": "cc-local" });
     // the REAL runner's parser accepts the command with the env the ConfigMap gives it
@@ -122,6 +184,59 @@ describe("flywheel plan and CLI", () => {
     expect(cron.spec.concurrencyPolicy).toBe("Forbid");
     expect(cron.spec.jobTemplate.spec.suspend).toBe(true);
     expect(cron.spec.jobTemplate.metadata.labels[QUEUE_LABEL]).toBe(TEAM_LOCAL_QUEUE);
+  });
+
+  it("GIVEN no or bad deployed outputs WHEN run is asked THEN it exits 2 naming the output or field, and prints no manifest", async () => {
+    const cases: [unknown, RegExp][] = [
+      [{}, /expected the stack output flywheelRunIdentities in the outputs of stack fw-test, found none/],
+      [
+        { [RUN_IDENTITIES_OUTPUT]: {} },
+        /expected flywheelRunIdentities\.demo in the outputs of stack fw-test/,
+      ],
+      [
+        {
+          [RUN_IDENTITIES_OUTPUT]: {
+            demo: { ...IDENTITY, controller: { ...IDENTITY.controller, image: 3 } },
+          },
+        },
+        /flywheelRunIdentities\.demo\.controller\.image: /,
+      ],
+      [
+        { [RUN_IDENTITIES_OUTPUT]: { demo: "[secret]" } },
+        /flywheelRunIdentities\.demo: .*\(a secret output\)/,
+      ],
+    ];
+    for (const [outputs, message] of cases) {
+      const d = deployedStack(outputs);
+      try {
+        const r = await main(["run", "--stack", d.file, "--team", "demo"], d.env);
+        expect([r.code, r.out]).toEqual([2, ""]);
+        expect(r.err).toMatch(message);
+        expect(r.err).not.toMatch(/\n\s+at /);
+        // the same through --outputs (here the file pulumi would print)
+        const f = await main(
+          ["run", "--stack", d.file, "--team", "demo", "--outputs", `${d.dir}/outputs.json`],
+          {},
+        );
+        expect([f.code, f.out]).toEqual([2, ""]);
+        expect(f.err).toMatch(
+          new RegExp(message.source.replace("the outputs of stack fw-test", ".*outputs\\.json")),
+        );
+      } finally {
+        d.rm();
+      }
+    }
+    // no pulumi on PATH: says what to run instead
+    const d = deployedStack({});
+    try {
+      const r = await main(["run", "--stack", d.file, "--team", "demo"], { PATH: "/nonexistent" });
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(
+        /expected `pulumi stack output --json --stack fw-test` to print .*--outputs <file>/,
+      );
+    } finally {
+      d.rm();
+    }
   });
 
   it("GIVEN bad arguments WHEN the CLI runs THEN it exits 2 naming them", async () => {

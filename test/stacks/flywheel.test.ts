@@ -7,7 +7,10 @@
  * `captures/`; no other identity reads `captures/` at all; OPA admits the flywheel's pods.
  */
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { LOGIN_SQL, loginScript } from "../../components/aws/postgres-login";
 import { S3_CONFIG_KEY } from "../../components/existing-cluster/object-store";
@@ -33,7 +36,9 @@ import { helmTemplate } from "../helpers/helm";
 import { awsAccessTable, clusterAccessTable, type AccessTable } from "../helpers/access";
 import { withFlywheelCapacity } from "../helpers/flywheel-stack";
 import { validateObject, type K8sObject } from "../helpers/k8s-schema";
-import { valueOf } from "../helpers/mocks";
+import { isSecret, valueOf } from "../helpers/mocks";
+import { main as flywheelCli, RUN_IDENTITIES_OUTPUT } from "../../scripts/flywheel";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { pulumiConfigFromFile, runProgram, runShippedStack, type StackRun } from "../helpers/stack";
 
 /** The local stack with training and the demo team's flywheel on (the in-cluster substrate). */
@@ -82,12 +87,14 @@ const CASES = [
   {
     name: "aws-dev",
     run: () => runShippedStack("aws-dev"),
+    raw: () => rawFromStackFile(stackFile("aws-dev")).raw,
     config: () => parseConfig(rawFromStackFile(stackFile("aws-dev")).raw),
     aws: true,
   },
   {
     name: "local + flywheel",
     run: () => runProgram("local", localWithFlywheel().flat),
+    raw: () => localWithFlywheel().raw,
     config: () => parseConfig(localWithFlywheel().raw),
     aws: false,
   },
@@ -633,6 +640,7 @@ const DEPLOY_CASES = [
   {
     name: "aws-dev + a second flywheel team, passwords (iamAuth: false)",
     run: () => runProgram("aws-dev", awsDevTwoFlywheels().flat),
+    raw: () => awsDevTwoFlywheels().raw,
     config: () => parseConfig(awsDevTwoFlywheels().raw),
     aws: true,
   },
@@ -740,6 +748,55 @@ for (const c of DEPLOY_CASES) {
         expect(pod.containers[0].command).toContain(`--base-model=${t.flywheel!.baseModel}`);
         expectRegistryLogin(pod, init, ns);
         hardened(pod);
+      }
+    });
+
+    it("GIVEN each enabled team WHEN a manual run is rendered from the stack's outputs (`flywheel -- run --outputs`) THEN its Job runs the CronJob's pod: the same `incumbent` init container (image, command, env), identity and volumes", async () => {
+      // `pulumi stack output --json` prints it without --show-secrets: it must not be a secret.
+      const identities = run.outputs![RUN_IDENTITIES_OUTPUT] as pulumi.Input<Record<string, unknown>>;
+      expect(identities).toBeDefined();
+      expect(await isSecret(pulumi.output(identities))).toBe(false);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fw-manual-"));
+      try {
+        const stackFile = path.join(dir, "Pulumi.manual.yaml");
+        fs.writeFileSync(
+          stackFile,
+          stringifyYaml({
+            config: Object.fromEntries(Object.entries(c.raw()).map(([k, v]) => [`sovereign:${k}`, v])),
+          }),
+        );
+        const outputs = path.join(dir, "outputs.json");
+        fs.writeFileSync(
+          outputs,
+          JSON.stringify({
+            [RUN_IDENTITIES_OUTPUT]: await valueOf(identities),
+            grafanaAdminPassword: "[secret]",
+          }),
+        );
+        for (const t of enabled()) {
+          const ns = teamNamespace(t.name);
+          const r = await flywheelCli(
+            ["run", "--stack", stackFile, "--team", t.name, "--run-id", "manual1", "--outputs", outputs],
+            {},
+          );
+          expect(r.err).toBe("");
+          expect(r.code).toBe(0);
+          const job = parseYaml(r.out);
+          const cron = loopCronJobs(run).find((x) => x.inputs.metadata?.namespace === ns)!.inputs;
+          expect(job.metadata.namespace).toBe(cron.metadata.namespace);
+          const pod = job.spec.template.spec;
+          const scheduled = cron.spec.jobTemplate.spec.template.spec;
+          expect(pod.initContainers.map((x: any) => x.name)).toEqual(["incumbent"]);
+          for (const k of ["image", "command", "env", "volumeMounts"])
+            expect(pod.initContainers[0][k], `${ns}: the init container's ${k}`).toEqual(
+              scheduled.initContainers[0][k],
+            );
+          // the whole Job spec: the same pod (identity, credentials, handoff file, volumes)
+          expect(job.spec).toEqual(cron.spec.jobTemplate.spec);
+          expect(await validateObject(job as K8sObject)).toEqual({ status: "valid" });
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
       }
     });
 
