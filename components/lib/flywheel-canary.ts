@@ -57,6 +57,14 @@ export type CanaryState =
 export type RollbackReason =
   "error_rate" | "latency" | "guard_flag_rate" | "insufficient_traffic" | "aborted";
 
+/**
+ * The audit reason the controller records when a candidate cannot be loaded into every replica
+ * (no replica lists it within the load timeout, or a replica refuses it); the canary never starts
+ * and is then aborted (`rolled_back`, reason `aborted`). The config warning for a base model that
+ * cannot load adapters at runtime names this reason (stacks/config/warnings.ts).
+ */
+export const LOAD_FAILED_REASON = "load_failed";
+
 export type CanaryEvent =
   | { readonly kind: "start"; readonly at: number }
   /** Counts since the previous observation, and the p95 latencies of the same interval. */

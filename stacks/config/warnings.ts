@@ -3,6 +3,7 @@
  * `npm run check-config` prints them after "ok", and `pulumi preview`/`up` print them as
  * warnings before any resource is registered.
  */
+import { LOAD_FAILED_REASON } from "../../components/lib/flywheel-canary";
 import { loadsAdaptersAtRuntime } from "../../components/platform/model-server";
 import type { ConfigIssue } from "./errors";
 import { issue } from "./rules/helpers";
@@ -29,7 +30,8 @@ export function configWarnings(config: StackConfig): ConfigIssue[] {
         issue(
           `teams[${i}].flywheel.baseModel`,
           `"${base.name}" runs on the CPU (no GPU pool: the simulator), which cannot load adapters at runtime: ` +
-            "the loop will train and gate, but every canary will roll back (load timeout); " +
+            "the loop will train and gate, but no replica ever loads a candidate, so every canary " +
+            `is rolled back (${LOAD_FAILED_REASON}); ` +
             "use a model on a GPU pool as the flywheel's base model",
         ),
       );

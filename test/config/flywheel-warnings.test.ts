@@ -62,7 +62,7 @@ function valuesOf(config: StackConfig, name: string) {
 
 const WARNING = (model: string) =>
   `"${model}" runs on the CPU (no GPU pool: the simulator), which cannot load adapters at runtime: ` +
-  "the loop will train and gate, but every canary will roll back (load timeout); " +
+  "the loop will train and gate, but no replica ever loads a candidate, so every canary is rolled back (load_failed); " +
   "use a model on a GPU pool as the flywheel's base model";
 
 describe("flywheel on a base model without runtime LoRA", () => {

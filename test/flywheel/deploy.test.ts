@@ -35,6 +35,10 @@ import { TestS3 } from "../../gateway/test/helpers/s3-server";
 import { runLoginJob } from "../helpers/login-job";
 import { startPostgres, type PostgresInstance } from "../helpers/postgres";
 import { startFakeVllm, type FakeVllm } from "./fake-vllm";
+import { rawFromStackFile, stackFile } from "../../stacks/config/load";
+import { parseConfig } from "../../stacks/config/validate";
+import { configWarnings } from "../../stacks/config/warnings";
+import { withFlywheelCapacity } from "../helpers/flywheel-stack";
 
 const ROOT = path.resolve(__dirname, "../..");
 const ADAPTER = "demo-chat";
@@ -295,6 +299,58 @@ describe("GIVEN run records in the store and the flywheel login the stack create
       stop = true;
       await sidecar;
     }
+  });
+
+  it("WHEN the CronJob runs as deployed for a base model whose replicas never load a candidate (a CPU model: no lora-sync sidecar) THEN the canary is rolled back under the reason the config warning for such a model names", async () => {
+    // The warning `check-config` and `pulumi up` give for the local stack's CPU model as a flywheel base.
+    const raw = withFlywheelCapacity(structuredClone(rawFromStackFile(stackFile("local")).raw));
+    raw.teams[0].allowedModels.push("demo-assistant");
+    raw.teams[0].flywheel = { enabled: true, baseModel: "tiny-chat", adapter: "demo-assistant" };
+    const warning = configWarnings(parseConfig(raw)).find(
+      (w) => w.path === "sovereign:teams[0].flywheel.baseModel",
+    );
+    expect(warning).toBeDefined();
+    const named = /is rolled back \(([a-z_]+)\)/.exec(warning!.message)?.[1];
+    expect(named, warning!.message).toBeDefined();
+
+    const adapter = "demo-cpu";
+    const prefix = `teams/demo/flywheel/${adapter}/`;
+    const v = "20260105T000000Z-ffffffffffff";
+    const rec = runRecord(v) as any;
+    rec.adapter = adapter;
+    rec.dataset.uri = `s3://datasets/${prefix}${v}/`;
+    rec.candidate.uri = `s3://${MODELS}/${prefix}${v}/adapter/`;
+    put(`${prefix}${v}/run.json`, rec);
+    // No sidecar: the replica never lists the version (what a simulator replica does).
+    const env = controllerEnv({
+      CANDIDATES_URI: `s3://${MODELS}/${prefix}`,
+      FLYWHEEL_LOAD_POLL_MS: "20",
+      FLYWHEEL_LOAD_TIMEOUT_MS: "300",
+    });
+    delete env.FLYWHEEL_LORA_ROOT;
+    const out: string[] = [];
+    const errs: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (x: string) => (errs.push(String(x)), true);
+    try {
+      await main(
+        ["from-store", adapter],
+        env,
+        () => Promise.resolve(""),
+        (x) => out.push(x),
+      );
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(JSON.parse(out.at(-1)!).registered, errs.join("")).toBe(v);
+    const audit = await rows(
+      "SELECT from_phase, to_phase, reason FROM flywheel.audit_events WHERE version = $1 ORDER BY id",
+      [v],
+    );
+    const rollback = audit.findIndex((x) => x.from_phase === "candidate" && x.to_phase === "rolled_back");
+    expect(rollback, JSON.stringify(audit)).toBeGreaterThan(0);
+    // the failed load, recorded right before the rollback, under the reason the warning names
+    expect(audit[rollback - 1]).toEqual({ from_phase: "candidate", to_phase: "candidate", reason: named });
   });
 
   it("WHEN the chain's pod starts THEN its init container's command writes the incumbent, and the loop reads that file", () => {

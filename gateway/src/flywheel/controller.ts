@@ -17,6 +17,7 @@
 import type { Pool, PoolClient } from "pg";
 import {
   initialState,
+  LOAD_FAILED_REASON,
   step,
   type CanaryEvent,
   type CanaryLimits,
@@ -357,7 +358,7 @@ async function loadAndStart(
       await loadEverywhere(o.replicas, name, o.loraPath, o.lora);
     } else throw new ControllerError("expected a loraPath (direct loading) or serving (sidecar loading)");
   } catch (e) {
-    await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", "load_failed", {
+    await audit(pool, o.team, o.adapter, o.version, "candidate", "candidate", LOAD_FAILED_REASON, {
       error: (e as Error).message.slice(0, 2000),
     });
     await store(step(state, { kind: "abort", at: now(), by: "controller: load failed" }, o.limits));
