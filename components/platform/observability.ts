@@ -347,13 +347,16 @@ export function grafanaIni(
   return ini;
 }
 
+/** Alertmanager's web port (its Service's `port` and `targetPort`, the chart's defaults). */
+export const ALERTMANAGER_WEB_PORT = 9093;
+
 /**
  * The pods of the pinned kube-prometheus-stack chart (release `monitoring`), by the labels its
  * Services select them by, and their container ports (chart-flows.test.ts records the reading).
  */
 export const MONITORING_PODS = {
   prometheus: { pods: PROMETHEUS_PODS, ports: [PROMETHEUS_PORT, 8080] }, // web, config reloader
-  alertmanager: { pods: { "app.kubernetes.io/name": "alertmanager" }, ports: [9093, 8080] }, // web, reloader
+  alertmanager: { pods: { "app.kubernetes.io/name": "alertmanager" }, ports: [ALERTMANAGER_WEB_PORT, 8080] }, // web, reloader
   grafana: { pods: { "app.kubernetes.io/name": "grafana" }, ports: [3000] },
   kubeStateMetrics: { pods: { "app.kubernetes.io/name": "kube-state-metrics" }, ports: [8080] },
   // The operator serves its admission webhook (PrometheusRules) and its metrics on one port.
@@ -390,7 +393,7 @@ const anywhere = [{ ipBlock: { cidr: "0.0.0.0/0" } }];
  * - in: the API server calls the operator's admission webhook; KEDA's operator queries Prometheus;
  *   an exposed Grafana takes its users from any address;
  * - inside: Prometheus scrapes the stack's own pods and sends alerts to Alertmanager; Grafana
- *   queries Prometheus; Alertmanager replicas gossip;
+ *   queries Prometheus, and Alertmanager (its Alertmanager datasource); Alertmanager replicas gossip;
  * - out: Prometheus scrapes every entry of `SCRAPE_TARGETS` in its namespace on its container
  *   port, CoreDNS's metrics, and the kubelets (and node-exporter) on the nodes; Alertmanager
  *   reaches its receiver and Grafana the identity provider, at any address on their ports only
@@ -422,6 +425,8 @@ export function monitoringFlows(namespace: string, a: MonitoringFlowArgs): Chart
               udpPorts: [ALERTMANAGER_MESH_PORT],
               clients: P.alertmanager.pods,
             },
+            // Grafana's Alertmanager datasource (on only with Alertmanager) queries its web port.
+            { pods: P.alertmanager.pods, ports: [ALERTMANAGER_WEB_PORT], clients: P.grafana.pods },
           ]
         : []),
     ],
@@ -607,7 +612,14 @@ export function observabilityPlan(args: ObservabilityArgs): ObservabilityPlan {
           folderAnnotation: DASHBOARD_FOLDER_ANNOTATION,
           provider: { foldersFromFilesStructure: true },
         },
-        datasources: { enabled: true, defaultDatasourceEnabled: true, uid: "prometheus" },
+        datasources: {
+          enabled: true,
+          defaultDatasourceEnabled: true,
+          uid: "prometheus",
+          // The chart's Alertmanager datasource (on by default, even without Alertmanager): alerts
+          // and silences in Grafana where Alertmanager runs (its flow is in monitoringFlows).
+          alertmanager: { enabled: alertmanagerEnabled },
+        },
       },
     },
   };

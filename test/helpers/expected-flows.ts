@@ -131,8 +131,8 @@ function gpuFlows(api: readonly string[], apiPorts: string): string[] {
  * The monitoring namespace: the API server calls the operator's webhook; Prometheus scrapes the
  * stack's own pods, every scrape target's namespace on its port, CoreDNS and the kubelets (and
  * node-exporter with the full footprint) on the nodes; Grafana queries Prometheus, KEDA's
- * operator too; Alertmanager (when a receiver is set) gets alerts, gossips, and reaches the
- * receiver's port at any address.
+ * operator too; Alertmanager (when a receiver is set) gets alerts, gossips, is queried by
+ * Grafana (its Alertmanager datasource) and reaches the receiver's port at any address.
  */
 function monitoringFlows(
   api: readonly string[],
@@ -177,6 +177,9 @@ function monitoringFlows(
           `${m} egress ${PROMETHEUS} to ns(same)/${am} on TCP/9093,TCP/8080`,
           `${m} ingress ${am} from ns(same)/${am} on TCP/9094,UDP/9094`,
           `${m} ingress ${am} from ns(same)/${PROMETHEUS} on TCP/9093,TCP/8080`,
+          // Grafana's Alertmanager datasource
+          `${m} egress ${grafana} to ns(same)/${am} on TCP/9093`,
+          `${m} ingress ${am} from ns(same)/${grafana} on TCP/9093`,
         ]),
   ];
 }

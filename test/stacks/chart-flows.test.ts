@@ -489,3 +489,76 @@ describe.each(CASES)("GIVEN the $name chart ($how) and $stack's policies in $nam
         }
   });
 });
+
+/**
+ * Grafana's datasources, kube-prometheus-stack 77.11.1 (templates/grafana/configmaps-datasources.yaml,
+ * templates/alertmanager/service.yaml, values.yaml): with `grafana.enabled` and
+ * `grafana.sidecar.datasources.enabled`, the chart provisions an Alertmanager datasource when
+ * `grafana.sidecar.datasources.alertmanager.enabled`, which is on in the chart's values and does
+ * NOT depend on `alertmanager.enabled`. Its URL is
+ * `http://<fullname>-alertmanager.<namespace>:<alertmanager.service.port>/`, queried from
+ * Grafana's pod (`access: proxy`); that Service port targets `alertmanager.service.targetPort` on
+ * the Alertmanager pods. The chart's defaults of those values:
+ */
+const KPS_DATASOURCE_DEFAULTS: Record<string, unknown> = {
+  "grafana.enabled": true,
+  "grafana.sidecar.datasources.enabled": true,
+  "grafana.sidecar.datasources.alertmanager.enabled": true,
+  "alertmanager.enabled": true,
+  "alertmanager.service.port": 9093,
+  "alertmanager.service.targetPort": 9093,
+};
+
+describe("Grafana's Alertmanager datasource (kube-prometheus-stack, recorded)", () => {
+  const seen: Record<string, boolean> = {};
+  it.each(["aws-prod", "local"])(
+    "GIVEN %s's chart values WHEN the datasources they provision are derived THEN an Alertmanager datasource exists exactly when Alertmanager does, and the monitoring policies admit Grafana's pods to the container port its Service targets, both ways (and not without it)",
+    (stack) => {
+      const r = release(stack, "monitoring");
+      const at = (key: string): unknown =>
+        key.split(".").reduce<any>((o, k) => o?.[k], r.inputs.values) ?? KPS_DATASOURCE_DEFAULTS[key];
+      const datasource = Boolean(
+        at("grafana.enabled") &&
+        at("grafana.sidecar.datasources.enabled") &&
+        at("grafana.sidecar.datasources.alertmanager.enabled"),
+      );
+      // A datasource without Alertmanager would name a Service that does not exist.
+      expect(datasource, stack).toBe(Boolean(at("alertmanager.enabled")));
+      seen[stack] = datasource;
+      const pods = Object.fromEntries(MONITORING_READING.pods.map((p) => [p.name, p]));
+      const port = at("alertmanager.service.targetPort") as number;
+      expect(pods.alertmanager.ports).toContain(port);
+      const policies = runs[stack].recorder
+        .ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        .map((x) => x.inputs)
+        .filter((p) => p.metadata.namespace === r.inputs.namespace);
+      const peer = (to: any, labels: Labels) =>
+        to.namespaceSelector === undefined && to.podSelector && subset(to.podSelector.matchLabels, labels);
+      const egress = policies.some(
+        (p) =>
+          p.spec.policyTypes.includes("Egress") &&
+          subset(p.spec.podSelector.matchLabels, pods.grafana.labels) &&
+          (p.spec.egress ?? []).some(
+            (rule: any) =>
+              (rule.to ?? []).some((t: any) => peer(t, pods.alertmanager.labels)) &&
+              rule.ports.some((x: any) => x.port === port),
+          ),
+      );
+      const ingress = policies.some(
+        (p) =>
+          p.spec.policyTypes.includes("Ingress") &&
+          subset(p.spec.podSelector.matchLabels, pods.alertmanager.labels) &&
+          (p.spec.ingress ?? []).some(
+            (rule: any) =>
+              (rule.from ?? []).some((f: any) => peer(f, pods.grafana.labels)) &&
+              rule.ports.some((x: any) => x.port === port),
+          ),
+      );
+      expect({ egress, ingress }, stack).toEqual({ egress: datasource, ingress: datasource });
+    },
+  );
+
+  it("GIVEN both stacks THEN both cases were checked (aws-prod runs Alertmanager, local does not)", () => {
+    expect(seen).toEqual({ "aws-prod": true, local: false });
+  });
+});
