@@ -11,7 +11,8 @@ import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import { chartNamespacePolicies, type ApiServerPeers, type ChartNamespaceFlows } from "../lib/network-policy";
+import type { ApiServerPeers, ChartNamespaceFlows } from "../lib/network-policy";
+import { chartNamespacePolicyResources } from "./namespace-policies";
 import { CHARTS, type ChartMirror, chartSource } from "../lib/versions";
 
 /** A cert-manager issuer, as a Certificate's `issuerRef` names it. */
@@ -218,16 +219,11 @@ export class CertManager extends pulumi.ComponentResource {
     );
     // Default-deny both ways plus exactly the flows above, before the chart installs (its
     // startup check and webhook run under them).
-    const policies = chartNamespacePolicies(
+    const policies = chartNamespacePolicyResources(
+      name,
       certManagerFlows(!(args.externalIssuers ?? args.privateCaName === undefined)),
       args.apiServer,
-      PLATFORM_NAMESPACES.monitoring,
-    ).map(
-      (np) =>
-        new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, {
-          parent: this,
-          dependsOn: [ns],
-        }),
+      { parent: this, dependsOn: [ns] },
     );
     return new k8s.helm.v3.Release(
       `${name}-release`,

@@ -9,7 +9,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { GPU_RESOURCE } from "../lib/gpu-catalog";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
-import { chartNamespacePolicies, type ChartNamespaceFlows } from "../lib/network-policy";
+import type { ChartNamespaceFlows } from "../lib/network-policy";
+import { chartNamespacePolicyResources } from "./namespace-policies";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import { admissionRegistryHosts, type RegistryMirrors } from "../lib/images";
 import { TENANCY_CHARTS, chartSource } from "../lib/versions";
@@ -232,15 +233,10 @@ export class Gatekeeper extends pulumi.ComponentResource {
       { ...child, dependsOn: [...args.substrate.ready] },
     );
     // Default-deny both ways plus exactly the flows above, once the chart made the namespace.
-    for (const np of chartNamespacePolicies(
-      gatekeeperFlows(),
-      args.substrate.apiServer,
-      PLATFORM_NAMESPACES.monitoring,
-    ))
-      new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, {
-        ...child,
-        dependsOn: [release],
-      });
+    chartNamespacePolicyResources(name, gatekeeperFlows(), args.substrate.apiServer, {
+      ...child,
+      dependsOn: [release],
+    });
     const templates = plan.templates.map(
       (t) =>
         new k8s.apiextensions.CustomResource(`${name}-template-${t.metadata.name}`, t, {

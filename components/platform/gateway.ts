@@ -593,7 +593,7 @@ export class Gateway extends pulumi.ComponentResource {
           s.objectStore.forcePathStyle,
         ),
         ...postgresLoginEnv(db.iamAuth, secretName),
-        ...(db.rootCert ? [{ name: "PGSSLROOTCERT", value: `${PG_CA_DIR}/${db.rootCert.key}` }] : []),
+        { name: "PGSSLROOTCERT", value: `${PG_CA_DIR}/${db.rootCert.key}` },
         { name: "GATEWAY_INSTANCE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         ...s3env,
       ]);

@@ -9,7 +9,8 @@ import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
-import { chartNamespacePolicies, type ApiServerPeers, type ChartNamespaceFlows } from "../lib/network-policy";
+import type { ApiServerPeers, ChartNamespaceFlows } from "../lib/network-policy";
+import { chartNamespacePolicyResources } from "./namespace-policies";
 import { CHARTS, type ChartMirror, chartSource } from "../lib/versions";
 import type { GpuPlacement } from "../substrate";
 
@@ -143,17 +144,14 @@ export class GpuEnablement extends pulumi.ComponentResource {
     let runtimeClassName: string | undefined;
     const children: pulumi.Resource[] = [ns];
     // Default-deny both ways plus exactly the flows above, before the charts install.
-    for (const np of chartNamespacePolicies(
-      gpuFlows(args.namespace ?? PLATFORM_NAMESPACES.gpu),
-      args.apiServer,
-      PLATFORM_NAMESPACES.monitoring,
-    ))
-      children.push(
-        new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, {
-          parent: this,
-          dependsOn: [ns],
-        }),
-      );
+    children.push(
+      ...chartNamespacePolicyResources(
+        name,
+        gpuFlows(args.namespace ?? PLATFORM_NAMESPACES.gpu),
+        args.apiServer,
+        { parent: this, dependsOn: [ns] },
+      ),
+    );
     if (args.runtimeClass) {
       const rc = new k8s.node.v1.RuntimeClass(
         `${name}-runtime`,

@@ -6,7 +6,8 @@ import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
-import { chartNamespacePolicies, type ApiServerPeers, type ChartNamespaceFlows } from "../lib/network-policy";
+import type { ApiServerPeers, ChartNamespaceFlows } from "../lib/network-policy";
+import { chartNamespacePolicyResources } from "./namespace-policies";
 import { CHARTS, type ChartMirror, chartSource } from "../lib/versions";
 
 export interface KedaArgs {
@@ -106,16 +107,11 @@ export class Keda extends pulumi.ComponentResource {
       { parent: this },
     );
     // Default-deny both ways plus exactly the flows above, before the chart installs.
-    const policies = chartNamespacePolicies(
+    const policies = chartNamespacePolicyResources(
+      name,
       kedaFlows(args.namespace ?? PLATFORM_NAMESPACES.keda, PLATFORM_NAMESPACES.monitoring),
       args.apiServer,
-      PLATFORM_NAMESPACES.monitoring,
-    ).map(
-      (np) =>
-        new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, {
-          parent: this,
-          dependsOn: [ns],
-        }),
+      { parent: this, dependsOn: [ns] },
     );
     this.release = new k8s.helm.v3.Release(
       `${name}-release`,

@@ -10,7 +10,8 @@ import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../lib/naming";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
-import { chartNamespacePolicies, type ChartNamespaceFlows } from "../lib/network-policy";
+import type { ChartNamespaceFlows } from "../lib/network-policy";
+import { chartNamespacePolicyResources } from "./namespace-policies";
 import { TENANCY_CHARTS, chartSource } from "../lib/versions";
 import type { GpuPlacement, Substrate } from "../substrate";
 import { teamClusterQueue, type K8sObject } from "./tenancy-plan";
@@ -205,15 +206,10 @@ export class Kueue extends pulumi.ComponentResource {
       { ...child, dependsOn: [...args.substrate.ready] },
     );
     // Default-deny both ways plus exactly the flows above, once the chart made the namespace.
-    for (const np of chartNamespacePolicies(
-      kueueFlows(),
-      args.substrate.apiServer,
-      PLATFORM_NAMESPACES.monitoring,
-    ))
-      new k8s.networking.v1.NetworkPolicy(`${name}-np-${np.metadata.name}`, np, {
-        ...child,
-        dependsOn: [release],
-      });
+    chartNamespacePolicyResources(name, kueueFlows(), args.substrate.apiServer, {
+      ...child,
+      dependsOn: [release],
+    });
     const flavors = plan.flavors.map(
       (f) =>
         new k8s.apiextensions.CustomResource(`${name}-flavor-${f.metadata.name}`, f, {
