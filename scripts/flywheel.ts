@@ -73,7 +73,12 @@ export function runIdentityOf(outputs: unknown, team: string, source: string): F
     throw new UsageError(
       `expected the stack output ${RUN_IDENTITIES_OUTPUT} in ${source}, found none (deploy the stack with \`pulumi up\` first)`,
     );
-  const raw = (all as Record<string, unknown> | null)?.[team];
+  if (typeof all !== "object" || all === null || Array.isArray(all))
+    throw new UsageError(
+      `expected the stack output ${RUN_IDENTITIES_OUTPUT} in ${source} to map teams to pods, found ${JSON.stringify(all).slice(0, 100)}` +
+        (all === "[secret]" ? " (a secret output)" : ""),
+    );
+  const raw = (all as Record<string, unknown>)[team];
   if (raw === undefined)
     throw new UsageError(
       `expected ${RUN_IDENTITIES_OUTPUT}.${team} in ${source}, found none (is the team's flywheel deployed?)`,

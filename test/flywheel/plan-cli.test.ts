@@ -205,6 +205,10 @@ describe("flywheel plan and CLI", () => {
         { [RUN_IDENTITIES_OUTPUT]: { demo: "[secret]" } },
         /flywheelRunIdentities\.demo: .*\(a secret output\)/,
       ],
+      [
+        { [RUN_IDENTITIES_OUTPUT]: "[secret]" },
+        /expected the stack output flywheelRunIdentities in .* to map teams to pods, found "\[secret\]" \(a secret output\)/,
+      ],
     ];
     for (const [outputs, message] of cases) {
       const d = deployedStack(outputs);
