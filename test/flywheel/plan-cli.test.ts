@@ -186,6 +186,43 @@ describe("flywheel plan and CLI", () => {
     expect(cron.spec.jobTemplate.metadata.labels[QUEUE_LABEL]).toBe(TEAM_LOCAL_QUEUE);
   });
 
+  it("GIVEN the saved outputs on stdin (`--outputs -`) WHEN the command runs as a process THEN it prints the same Job", () => {
+    const d = deployedStack({});
+    try {
+      const p = spawnSync(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          path.join(ROOT, "scripts/flywheel.ts"),
+          "run",
+          "--stack",
+          d.file,
+          "--team",
+          "demo",
+          "--run-id",
+          "stdin1",
+          "--outputs",
+          "-",
+        ],
+        {
+          cwd: ROOT,
+          encoding: "utf8",
+          input: JSON.stringify({ [RUN_IDENTITIES_OUTPUT]: { demo: IDENTITY } }),
+        },
+      );
+      expect(p.status, p.stderr).toBe(0);
+      const job = parse(p.stdout);
+      expect(job.metadata.name).toBe("flywheel-demo-assistant-stdin1");
+      expect(job.spec.template.spec.initContainers.map((x: { name: string }) => x.name)).toEqual([
+        "incumbent",
+      ]);
+      expect(fs.existsSync(path.join(d.dir, "argv"))).toBe(false); // pulumi was not asked
+    } finally {
+      d.rm();
+    }
+  });
+
   it("GIVEN no or bad deployed outputs WHEN run is asked THEN it exits 2 naming the output or field, and prints no manifest", async () => {
     const cases: [unknown, RegExp][] = [
       [{}, /expected the stack output flywheelRunIdentities in the outputs of stack fw-test, found none/],
