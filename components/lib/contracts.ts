@@ -185,6 +185,30 @@ export interface CatalogTeam {
   readonly oidcGroup: string;
   readonly clearance?: Classification;
   readonly budgets: { readonly tokensPerDay: number; readonly requestsPerMinute: number };
+  /**
+   * The team's flywheel adapter (`teams[].flywheel.adapter`), where the team has the flywheel
+   * on: the gateway grants the team's registry login ({@link flywheelRoleOf}) its rights and
+   * records that the role writes this team's rows and this adapter only (row-level security,
+   * docs/flywheel.md). @default none (no flywheel)
+   */
+  readonly flywheelAdapter?: string;
+}
+
+/** Prefix of the flywheel's per-team Postgres login roles. */
+export const FLYWHEEL_ROLE_PREFIX = "flywheel-";
+
+/**
+ * The Postgres login role of one team's flywheel (its controller, the registry's writer for that
+ * team): `flywheel-<team>`. Team names are DNS-1123 labels (lowercase letters, digits and '-',
+ * at most 40 characters, stacks/config/schema.ts), so the name is unique per team (a fixed
+ * prefix and the team's name, nothing dropped), never another service's (`gateway`), and at
+ * most 49 bytes, within Postgres' 63-byte identifier limit (the config rules check it, and the
+ * Kubernetes names built from it, with the functions that build them).
+ */
+export function flywheelRoleOf(team: string): `flywheel-${string}` {
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(team))
+    throw new Error(`expected a team name that is a DNS-1123 label, found ${JSON.stringify(team)}`);
+  return `${FLYWHEEL_ROLE_PREFIX}${team}`;
 }
 
 export interface CatalogModel {
