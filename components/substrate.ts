@@ -96,13 +96,13 @@ export interface PostgresConnection {
 /**
  * Services with a Postgres login. Training jobs have none: the trainer reads and writes only
  * object storage, and one login per team would be one shared role per cluster (issue 16).
- * `flywheel-<team>` (`flywheelRoleOf`, lib/contracts.ts) is one team's registry writer (docs/flywheel.md):
+ * `fw-<team>` (`flywheelRoleOf`, lib/contracts.ts) is one team's registry writer (docs/flywheel.md):
  * a login in the GATEWAY's database (the registry's schema lives there; it has no database of
  * its own), created only for a team with the flywheel on and delivered only to that team's
  * namespace; the gateway grants it its rights (`flywheelWriterGrants`), and row-level security
  * limits it to its team's rows.
  */
-export type PostgresService = "gateway" | `flywheel-${string}`;
+export type PostgresService = "gateway" | `fw-${string}`;
 
 /** The database a service's login connects to: its own, except a flywheel writer's (the gateway's). */
 export function postgresDatabaseOf(service: PostgresService): string {

@@ -461,7 +461,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   ): PostgresConnection {
     // The login Job and its Secret are named after the service in this substrate's namespace,
     // and the role is one per database: a second login would overwrite the first one's password.
-    // Each team's flywheel writer is a service of its own (`flywheel-<team>`), connected once,
+    // Each team's flywheel writer is a service of its own (`fw-<team>`), connected once,
     // from its team's namespace only.
     if (this.logins.has(service))
       throw new Error(`expected one Postgres login per service, found a second one for "${service}"`);

@@ -271,7 +271,7 @@ export class Flywheel extends pulumi.ComponentResource {
           );
         }
       }
-      // The team's own registry writer login (`flywheel-<team>`), in this team's namespace only.
+      // The team's own registry writer login (`fw-<team>`), in this team's namespace only.
       const db = args.substrate.connectPostgres(
         `${base}-postgres`,
         flywheelRoleOf(f.team),

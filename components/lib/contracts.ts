@@ -195,19 +195,23 @@ export interface CatalogTeam {
 }
 
 /** Prefix of the flywheel's per-team Postgres login roles. */
-export const FLYWHEEL_ROLE_PREFIX = "flywheel-";
+export const FLYWHEEL_ROLE_PREFIX = "fw-";
 
 /**
  * The Postgres login role of one team's flywheel (its controller, the registry's writer for that
- * team): `flywheel-<team>`. Team names are DNS-1123 labels (lowercase letters, digits and '-',
- * at most 40 characters, stacks/config/schema.ts), so the name is unique per team (a fixed
- * prefix and the team's name, nothing dropped), never another service's (`gateway`), and at
- * most 49 bytes, within Postgres' 63-byte identifier limit (the config rules check it, and the
- * Kubernetes names built from it, with the functions that build them).
+ * team): `fw-<team>`. Team names are DNS-1123 labels (lowercase letters, digits and '-', at most
+ * 40 characters, stacks/config/schema.ts), so the name is one per team (a fixed prefix and the
+ * whole team name, nothing cut or hashed), never another service's (`gateway`) nor the former
+ * shared `flywheel` role, and at most 43 bytes: within Postgres' 63-byte identifier limit, and
+ * the Kubernetes names built from it stay DNS-1123 labels too (the AWS login Job
+ * `fw-<team>-postgres-login`, the in-cluster client Certificate `fw-<team>-postgres-client`,
+ * both at most 59 characters; test/config/names-seam.test.ts runs the longest team name).
  */
-export function flywheelRoleOf(team: string): `flywheel-${string}` {
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(team))
-    throw new Error(`expected a team name that is a DNS-1123 label, found ${JSON.stringify(team)}`);
+export function flywheelRoleOf(team: string): `fw-${string}` {
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(team) || team.length > 40)
+    throw new Error(
+      `expected a team name that is a DNS-1123 label of at most 40 characters, found ${JSON.stringify(team)}`,
+    );
   return `${FLYWHEEL_ROLE_PREFIX}${team}`;
 }
 

@@ -312,7 +312,7 @@ export class Gateway {
   }
 
   /**
-   * Each team's `flywheel-<team>` login (one per catalog team with a `flywheelAdapter`) is
+   * Each team's `fw-<team>` login (one per catalog team with a `flywheelAdapter`) is
    * created by the substrate (a login Job, a CloudNativePG managed role) independently of the
    * gateway's rollout, so it may appear after the start-up grants ran: until it exists, every
    * registry sync (`GATEWAY_FLYWHEEL_SYNC_MS`) checks again and grants it then, each role once.

@@ -1,5 +1,5 @@
 /**
- * Each team's `flywheel-<team>` login is created by the substrate (the AWS login Job, a
+ * Each team's `fw-<team>` login is created by the substrate (the AWS login Job, a
  * CloudNativePG managed role) independently of the gateway's rollout, so it may appear after the
  * gateway started and ran its start-up grants. Real PostgreSQL and the running gateway: writer
  * roles created later, one after the other, each get their grants (and their team's `writers`

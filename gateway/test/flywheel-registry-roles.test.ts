@@ -2,7 +2,7 @@
  * The flywheel registry as a deployed stack has it (docs/flywheel.md): the gateway logs in as
  * its own non-superuser role that owns its database (as on RDS and CloudNativePG), migrates the
  * registry at start-up like its audit tables, and grants each flywheel team's writer role
- * (`flywheel-<team>`, one per catalog team with a `flywheelAdapter`) exactly what its controller
+ * (`fw-<team>`, one per catalog team with a `flywheelAdapter`) exactly what its controller
  * needs. Real PostgreSQL, the running gateway, real OPA: what a writer records is what the
  * gateway routes by, what a writer must not do is refused by the database, and one team's
  * writer can neither read nor write another team's rows (row-level security, migration 2).

@@ -97,7 +97,7 @@ export const FLYWHEEL_MIGRATIONS: readonly { version: number; name: string; sql:
   {
     version: 2,
     name: "one writer role per team, row-level security",
-    // Each team's controller logs in as its own role (`flywheel-<team>`, flywheelRoleOf). The
+    // Each team's controller logs in as its own role (`fw-<team>`, flywheelRoleOf). The
     // gateway (the tables' owner, which bypasses row-level security: no FORCE) records which
     // team and which adapter each role writes (`writers`, from its catalog); the policies let a
     // role read and write only its team's rows, register and deploy only its team's adapter
