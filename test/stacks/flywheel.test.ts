@@ -17,6 +17,7 @@ import {
   FLYWHEEL_CONTROLLER_CLI,
   FLYWHEEL_SERVICE_ACCOUNT,
 } from "../../components/flywheel/plan";
+import { flywheelRoleOf } from "../../components/lib/contracts";
 import { modelServerUrl } from "../../components/lib/endpoints";
 import { flywheelAdapterPrefix } from "../../components/lib/scopes";
 import { serviceOf } from "../../gateway/src/routing/discovery";
@@ -611,18 +612,21 @@ describe("flywheel retention in-cluster (SeaweedFS has no lifecycle rules)", () 
 });
 
 /**
- * aws-dev with the second team's flywheel on too, and passwords instead of RDS IAM authentication
- * (`iamAuth: false`, the dev opt-out): one `flywheel` role, its Secret delivered to both enabled
- * teams' namespaces.
+ * aws-dev with the second team's flywheel on too, with RDS IAM authentication (the default) or
+ * passwords (`iamAuth: false`, the dev opt-out): one registry login per team (`fw-<team>`), each
+ * delivered to its own team's namespace only.
  */
-function awsDevTwoFlywheels(): { raw: Record<string, any>; flat: ReturnType<typeof pulumiConfigFromFile> } {
+function awsDevTwoFlywheels(iamAuth = false): {
+  raw: Record<string, any>;
+  flat: ReturnType<typeof pulumiConfigFromFile>;
+} {
   const flat = pulumiConfigFromFile(stackFile("aws-dev"));
   const raw = structuredClone(rawFromStackFile(stackFile("aws-dev")).raw) as Record<string, any>;
   const support = raw.teams.find((t: any) => t.name === "support");
   support.allowCapture = true;
   support.allowedModels.push("llama-3-1-8b-instruct", "support-assistant");
   support.flywheel = { enabled: true, baseModel: "llama-3-1-8b-instruct", adapter: "support-assistant" };
-  raw.database = { ...(raw.database ?? {}), iamAuth: false };
+  raw.database = { ...(raw.database ?? {}), iamAuth };
   for (const k of ["teams", "database"]) flat.config[`sovereign:${k}`] = JSON.stringify(raw[k]);
   return { raw, flat };
 }
@@ -634,6 +638,12 @@ const DEPLOY_CASES = [
     name: "aws-dev + a second flywheel team, passwords (iamAuth: false)",
     run: () => runProgram("aws-dev", awsDevTwoFlywheels().flat),
     config: () => parseConfig(awsDevTwoFlywheels().raw),
+    aws: true,
+  },
+  {
+    name: "aws-dev + a second flywheel team, RDS IAM authentication",
+    run: () => runProgram("aws-dev", awsDevTwoFlywheels(true).flat),
+    config: () => parseConfig(awsDevTwoFlywheels(true).raw),
     aws: true,
   },
 ];
@@ -683,8 +693,8 @@ for (const c of DEPLOY_CASES) {
           capabilities: { drop: ["ALL"] },
         });
     };
-    /** The registry login's environment: the gateway's host and database, the flywheel's role, its CA mounted. */
-    const expectRegistryLogin = (pod: any, ctr: any, ns: string) => {
+    /** The registry login's environment: the gateway's host and database, the team's own role, its CA mounted. */
+    const expectRegistryLogin = (pod: any, ctr: any, ns: string, team: string) => {
       const env = envOf(ctr);
       const gw = gatewayEnv();
       expect([env.PGHOST, env.PGPORT, env.PGDATABASE, env.PGSSLMODE]).toEqual([
@@ -694,13 +704,17 @@ for (const c of DEPLOY_CASES) {
         "verify-full",
       ]);
       if (iam()) {
-        expect([env.GATEWAY_PG_AUTH, env.PGUSER, env.PGPASSWORD]).toEqual(["rds-iam", "flywheel", undefined]);
+        expect([env.GATEWAY_PG_AUTH, env.PGUSER, env.PGPASSWORD]).toEqual([
+          "rds-iam",
+          flywheelRoleOf(team),
+          undefined,
+        ]);
       } else {
         const ref = env.PGUSER.secretKeyRef;
         expect(env.PGPASSWORD.secretKeyRef.name).toBe(ref.name);
         const secret = inNs("kubernetes:core/v1:Secret", ns, ref.name);
         expect(secret, `${ns}/${ref.name}`).toBeDefined();
-        expect(secret!.inputs.stringData.username).toBe("flywheel");
+        expect(secret!.inputs.stringData.username).toBe(flywheelRoleOf(team));
       }
       const mount = ctr.volumeMounts.find((m: any) => env.PGSSLROOTCERT.startsWith(`${m.mountPath}/`));
       const vol = pod.volumes.find((v: any) => v.name === mount.name);
@@ -738,7 +752,7 @@ for (const c of DEPLOY_CASES) {
         expect(above(init)).toBe(above(pod.containers[0]));
         expect(pod.volumes.find((v: any) => v.name === above(init)).emptyDir).toBeDefined();
         expect(pod.containers[0].command).toContain(`--base-model=${t.flywheel!.baseModel}`);
-        expectRegistryLogin(pod, init, ns);
+        expectRegistryLogin(pod, init, ns, t.name);
         hardened(pod);
       }
     });
@@ -777,7 +791,7 @@ for (const c of DEPLOY_CASES) {
         expect(flywheelEnv.CANDIDATES_URI).toMatch(
           new RegExp(`^s3://[a-z0-9.-]+-models/${flywheelAdapterPrefix(t.name, t.flywheel!.adapter)}$`),
         );
-        expectRegistryLogin(pod, ctr, ns);
+        expectRegistryLogin(pod, ctr, ns, t.name);
         hardened(pod);
         // The API token is projected where in-cluster clients read it, and nowhere else.
         expect(pod.automountServiceAccountToken).toBe(false);
@@ -805,44 +819,80 @@ for (const c of DEPLOY_CASES) {
       }
     });
 
-    it("THEN the flywheel login exists only in the enabled teams' namespaces, as one role without a database of its own", () => {
-      const on = enabled().map((t) => teamNamespace(t.name));
-      const logins = run.recorder
-        .ofType("kubernetes:core/v1:Secret")
-        .filter((s) => s.inputs.metadata?.name === "flywheel-postgres")
-        .map((s) => s.inputs.metadata.namespace)
-        .sort();
-      // Its CA next to the service (the AWS ConfigMap; in-cluster the client Certificate's Secret),
-      // in the team namespaces: exactly the enabled ones (the login Job's own CA is in the substrate's).
-      const cas = run.recorder.resources
-        .filter(
-          (r) =>
-            (r.inputs.metadata?.name === "flywheel-postgres-ca" ||
-              r.inputs.spec?.commonName === "flywheel") &&
-            String(r.inputs.metadata?.namespace).startsWith("team-"),
-        )
-        .map((r) => r.inputs.metadata.namespace);
-      expect(new Set(cas)).toEqual(new Set(on));
-      if (iam()) expect(logins).toEqual([]);
-      else expect(logins).toEqual([...on].sort());
+    it("THEN each enabled team has its own registry login (fw-<team>, no database of its own), delivered to its own namespace only", () => {
+      const roles = enabled().map((t) => flywheelRoleOf(t.name));
+      // Every login object in a team namespace (Secret, CA ConfigMap, client Certificate) is that
+      // team's own; the former shared `flywheel` login is gone.
+      const teamOfNs = new Map(config.teams.map((t) => [teamNamespace(t.name), t.name]));
+      const owner = (r: any) => {
+        const n = String(r.inputs.metadata?.name ?? "");
+        const cn = String(r.inputs.spec?.commonName ?? "");
+        return [...config.teams.map((t) => t.name)]
+          .filter((t) => n.startsWith(`${flywheelRoleOf(t)}-postgres`) || cn === flywheelRoleOf(t))
+          .sort((x, y) => y.length - x.length)[0];
+      };
+      const loginObjects = run.recorder.resources.filter(
+        (r) => teamOfNs.has(String(r.inputs.metadata?.namespace)) && owner(r) !== undefined,
+      );
+      for (const r of loginObjects)
+        expect(owner(r), `${r.type} ${r.inputs.metadata.namespace}/${r.inputs.metadata.name}`).toBe(
+          teamOfNs.get(r.inputs.metadata.namespace),
+        );
+      expect(
+        run.recorder.resources.filter((r) => /^flywheel-postgres/.test(r.inputs.metadata?.name ?? "")),
+      ).toEqual([]);
+      for (const t of enabled()) {
+        const ns = teamNamespace(t.name);
+        const role = flywheelRoleOf(t.name);
+        const mine = loginObjects.filter((r) => r.inputs.metadata.namespace === ns);
+        // its CA (the AWS ConfigMap; in-cluster the client Certificate's Secret) and, with
+        // passwords, its Secret
+        expect(mine.length, ns).toBeGreaterThan(0);
+        const secrets = run.recorder
+          .ofType("kubernetes:core/v1:Secret")
+          .filter((x) => x.inputs.metadata?.name === `${role}-postgres`);
+        if (iam()) expect(secrets).toEqual([]);
+        else {
+          expect(secrets.map((x) => x.inputs.metadata.namespace)).toEqual([ns]);
+          expect(secrets[0].inputs.stringData.username).toBe(role);
+        }
+      }
       if (c.aws) {
         const jobs = run.recorder
           .ofType("kubernetes:batch/v1:Job")
-          .filter((j) => j.inputs.metadata?.name === "flywheel-postgres-login");
-        expect(jobs.length).toBe(1);
-        const ctr = jobs[0].inputs.spec.template.spec.containers[0];
-        expect(envOf(ctr).SERVICE).toBe("flywheel");
-        expect(ctr.command).toEqual(["/bin/sh", "-c", loginScript(iam(), false)]);
-        expect(ctr.command[2]).not.toMatch(/CREATE DATABASE/);
-        // With IAM authentication each enabled team's identity may log in as `flywheel`, and only that.
+          .filter((j) => envOf(j.inputs.spec.template.spec.containers[0]).SERVICE !== "gateway");
+        expect(jobs.map((j) => envOf(j.inputs.spec.template.spec.containers[0]).SERVICE).sort()).toEqual(
+          [...roles].sort(),
+        );
+        for (const j of jobs) {
+          const ctr = j.inputs.spec.template.spec.containers[0];
+          expect(j.inputs.metadata.name).toBe(`${envOf(ctr).SERVICE}-postgres-login`);
+          expect(ctr.command).toEqual(["/bin/sh", "-c", loginScript(iam(), false)]);
+          expect(ctr.command[2]).not.toMatch(/CREATE DATABASE/);
+        }
+        // With IAM authentication each enabled team's flywheel identity may log in as its own
+        // role, and as no other: one rds-db:connect policy per team, on the IAM role that the
+        // team namespace's flywheel ServiceAccount assumes, naming that team's db user only.
         const connects = run.recorder
           .ofType("aws:iam/rolePolicy:RolePolicy")
-          .map((p) => String(p.inputs.policy))
-          .filter((p) => p.includes("rds-db:connect") && /dbuser:[^"]*\/flywheel"/.test(p));
-        expect(connects.length).toBe(iam() ? enabled().length : 0);
+          .filter((p) => String(p.inputs.policy).includes("rds-db:connect"))
+          .filter((p) => !/dbuser:[^"]*\/gateway"/.test(String(p.inputs.policy)));
+        expect(connects.length).toBe(iam() ? roles.length : 0);
+        for (const p of connects) {
+          const users = [...String(p.inputs.policy).matchAll(/dbuser:[^"]*\/([^"/]+)"/g)].map((m) => m[1]);
+          const [iamRole] = p.propertyDependencies.role;
+          const bound = run.recorder
+            .ofType("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+            .filter((a) => a.propertyDependencies.roleArn?.includes(iamRole))
+            .map((a) => [a.inputs.namespace, a.inputs.serviceAccount]);
+          expect(bound.length, p.name).toBe(1);
+          const [[ns, sa]] = bound;
+          expect(sa).toBe(FLYWHEEL_SERVICE_ACCOUNT);
+          expect(users, `${ns}: ${p.name}`).toEqual([flywheelRoleOf(teamOfNs.get(ns)!)]);
+        }
       } else {
         const cluster = run.recorder.resources.find((r) => r.inputs.kind === "Cluster")!;
-        expect(cluster.inputs.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway", "flywheel"]);
+        expect(cluster.inputs.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway", ...roles]);
         const dbs = run.recorder.resources
           .filter((r) => r.inputs.kind === "Database")
           .map((r) => r.inputs.spec.name);
@@ -862,7 +912,7 @@ describe("GIVEN a stack where no team has the flywheel on (the shipped local sta
     expect(run.error).toBeUndefined();
     const named = (re: RegExp) =>
       run.recorder.resources.filter((r) => re.test(r.inputs.metadata?.name ?? ""));
-    expect(named(/^flywheel-postgres|^flywheel-controller-|^sovereign-flywheel-discovery/)).toEqual([]);
+    expect(named(/^fw-.*-postgres|^flywheel-controller-|^sovereign-flywheel-discovery/)).toEqual([]);
     const cluster = run.recorder.resources.find((r) => r.inputs.kind === "Cluster")!;
     expect(cluster.inputs.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway"]);
   });
