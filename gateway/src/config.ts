@@ -376,7 +376,9 @@ function parseCatalog(raw: unknown, problems: string[]): Catalog {
     }
     const fa = t.flywheelAdapter;
     if (fa !== undefined && (typeof fa !== "string" || !/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/.test(fa)))
-      problems.push(`catalog.teams.${name}.flywheelAdapter: expected an adapter name, found ${JSON.stringify(fa)}`);
+      problems.push(
+        `catalog.teams.${name}.flywheelAdapter: expected an adapter name, found ${JSON.stringify(fa)}`,
+      );
     // its registry login is named after the team (flywheelRoleOf)
     if (fa !== undefined && !(name.length <= 40 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)))
       problems.push(

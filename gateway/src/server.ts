@@ -326,7 +326,10 @@ export class Gateway {
         this.writersGranted.add(w.role);
         this.log.info("flywheel registry writer granted", { role: w.role, team: w.team, adapter: w.adapter });
       } catch (e) {
-        this.log.warn("flywheel registry writer not granted yet", { role: w.role, error: (e as Error).message });
+        this.log.warn("flywheel registry writer not granted yet", {
+          role: w.role,
+          error: (e as Error).message,
+        });
       }
     }
   }

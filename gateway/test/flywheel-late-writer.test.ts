@@ -61,7 +61,9 @@ async function untilGranted(writer: Pool): Promise<string | undefined> {
 }
 
 const granted = () =>
-  lines.filter((l) => l.includes("flywheel registry writer granted")).map((l) => JSON.parse(l).role as string);
+  lines
+    .filter((l) => l.includes("flywheel registry writer granted"))
+    .map((l) => JSON.parse(l).role as string);
 
 describe("GIVEN a gateway started before its database has any flywheel writer role", () => {
   it("WHEN the teams' roles are created afterwards, one after the other THEN later syncs grant each, once, for its own team", async () => {
@@ -69,10 +71,18 @@ describe("GIVEN a gateway started before its database has any flywheel writer ro
     for (const [team, adapter] of Object.entries(TEAMS)) {
       const role = flywheelRoleOf(team);
       await world.query(`CREATE ROLE "${role}" LOGIN`);
-      const writer = new Pool({ host: "127.0.0.1", port: world.pg.port, user: role, database: "gateway", max: 1 });
+      const writer = new Pool({
+        host: "127.0.0.1",
+        port: world.pg.port,
+        user: role,
+        database: "gateway",
+        max: 1,
+      });
       writers.push(writer);
       expect(await untilGranted(writer)).toBeUndefined();
-      expect((await writer.query("SELECT team, adapter FROM flywheel.writers")).rows).toEqual([{ team, adapter }]);
+      expect((await writer.query("SELECT team, adapter FROM flywheel.writers")).rows).toEqual([
+        { team, adapter },
+      ]);
       // the grants are the writer's, not more: it may not drop or delete
       await expect(writer.query("DELETE FROM flywheel.deployments")).rejects.toMatchObject({ code: "42501" });
     }

@@ -237,16 +237,35 @@ describe("GIVEN two teams with the flywheel on, each with its own writer role", 
   it("WHEN team A's writer reads THEN it sees only its own team's rows in every table, and of the gateway's audit only its adapter's", async () => {
     for (const t of ["dataset_versions", "model_versions", "deployments", "audit_events"]) {
       expect(await count(writer, `SELECT count(*) AS n FROM flywheel.${t} WHERE team <> 'demo'`), t).toBe(0);
-      expect(await count(writer, `SELECT count(*) AS n FROM flywheel.${t} WHERE team = 'demo'`), t).toBeGreaterThan(0);
+      expect(
+        await count(writer, `SELECT count(*) AS n FROM flywheel.${t} WHERE team = 'demo'`),
+        t,
+      ).toBeGreaterThan(0);
     }
-    expect(await count(writer, "SELECT count(*) AS n FROM flywheel.eval_reports WHERE model_version = $1", [B_VERSION])).toBe(0);
+    expect(
+      await count(writer, "SELECT count(*) AS n FROM flywheel.eval_reports WHERE model_version = $1", [
+        B_VERSION,
+      ]),
+    ).toBe(0);
     // B's rows are there (the owner sees them); A's role does not.
-    expect(await count(gatewayRole, "SELECT count(*) AS n FROM flywheel.eval_reports WHERE model_version = $1", [B_VERSION])).toBe(1);
-    expect(await versionCounts(writer, B_ADAPTER, B_VERSION, 0, Date.now() + 60_000)).toMatchObject({ requests: 0 });
-    expect(await count(writer, "SELECT count(*) AS n FROM gateway_audit WHERE model <> $1", [ADAPTER])).toBe(0);
+    expect(
+      await count(gatewayRole, "SELECT count(*) AS n FROM flywheel.eval_reports WHERE model_version = $1", [
+        B_VERSION,
+      ]),
+    ).toBe(1);
+    expect(await versionCounts(writer, B_ADAPTER, B_VERSION, 0, Date.now() + 60_000)).toMatchObject({
+      requests: 0,
+    });
+    expect(await count(writer, "SELECT count(*) AS n FROM gateway_audit WHERE model <> $1", [ADAPTER])).toBe(
+      0,
+    );
     // and B's writer sees none of A's
-    expect(await count(bWriter, "SELECT count(*) AS n FROM flywheel.model_versions WHERE team = 'demo'")).toBe(0);
-    expect(await count(bWriter, "SELECT count(*) AS n FROM gateway_audit WHERE model = $1", [ADAPTER])).toBe(0);
+    expect(
+      await count(bWriter, "SELECT count(*) AS n FROM flywheel.model_versions WHERE team = 'demo'"),
+    ).toBe(0);
+    expect(await count(bWriter, "SELECT count(*) AS n FROM gateway_audit WHERE model = $1", [ADAPTER])).toBe(
+      0,
+    );
   });
 
   it("WHEN team A's writer inserts rows of team B, or under B's adapter, THEN each table refuses them", async () => {
@@ -281,7 +300,10 @@ describe("GIVEN two teams with the flywheel on, each with its own writer role", 
     ).rejects.toThrow(/expected a registered dataset "bd1", found none/);
     // a report on B's version, or naming B's version as the incumbent
     expect(
-      await codeOf(writer, `INSERT INTO flywheel.eval_reports (model_version, passed, report) VALUES ('${B_VERSION}', true, '{}')`),
+      await codeOf(
+        writer,
+        `INSERT INTO flywheel.eval_reports (model_version, passed, report) VALUES ('${B_VERSION}', true, '{}')`,
+      ),
     ).toBe(denied);
     expect(
       await codeOf(
@@ -315,28 +337,41 @@ describe("GIVEN two teams with the flywheel on, each with its own writer role", 
       ),
     ).toBe(denied);
     // nothing of the above landed
-    expect(await count(gatewayRole, "SELECT count(*) AS n FROM flywheel.model_versions WHERE id LIKE 'x%'")).toBe(0);
-    expect(await count(gatewayRole, "SELECT count(*) AS n FROM flywheel.audit_events WHERE reason = 'forged'")).toBe(0);
+    expect(
+      await count(gatewayRole, "SELECT count(*) AS n FROM flywheel.model_versions WHERE id LIKE 'x%'"),
+    ).toBe(0);
+    expect(
+      await count(gatewayRole, "SELECT count(*) AS n FROM flywheel.audit_events WHERE reason = 'forged'"),
+    ).toBe(0);
   });
 
   it("WHEN team A's writer tries to move B's deployment (roll back or retire B's promoted version) THEN no row of B's changes", async () => {
-    const before = await gatewayRole.query("SELECT * FROM flywheel.deployments WHERE team = 'small' ORDER BY id");
+    const before = await gatewayRole.query(
+      "SELECT * FROM flywheel.deployments WHERE team = 'small' ORDER BY id",
+    );
     const r = await writer.query(
       "UPDATE flywheel.deployments SET phase = 'rolled_back', until = now() WHERE adapter = $1",
       [B_ADAPTER],
     );
     expect(r.rowCount).toBe(0);
     // recordTransition as A for B's adapter: its first UPDATE touches nothing, its INSERT is refused
-    await expect(
-      recordTransition(writer, "small", B_ADAPTER, promoted(B_VERSION), []),
-    ).rejects.toMatchObject({ code: denied });
+    await expect(recordTransition(writer, "small", B_ADAPTER, promoted(B_VERSION), [])).rejects.toMatchObject(
+      { code: denied },
+    );
     // moving one of its own rows onto B's team or adapter is refused too
-    expect(await codeOf(writer, `UPDATE flywheel.deployments SET phase = phase WHERE team = 'demo'`)).toBeUndefined();
-    const after = await gatewayRole.query("SELECT * FROM flywheel.deployments WHERE team = 'small' ORDER BY id");
+    expect(
+      await codeOf(writer, `UPDATE flywheel.deployments SET phase = phase WHERE team = 'demo'`),
+    ).toBeUndefined();
+    const after = await gatewayRole.query(
+      "SELECT * FROM flywheel.deployments WHERE team = 'small' ORDER BY id",
+    );
     expect(after.rows).toEqual(before.rows);
     expect(after.rows.map((x) => [x.phase, x.until])).toEqual([["promoted", null]]);
     // and the gateway still routes B's stable name to B's promoted version (its reads see all)
-    const served = await gatewayRole.query("SELECT model_version FROM flywheel.deployments WHERE adapter = $1 AND phase = 'promoted' AND until IS NULL", [B_ADAPTER]);
+    const served = await gatewayRole.query(
+      "SELECT model_version FROM flywheel.deployments WHERE adapter = $1 AND phase = 'promoted' AND until IS NULL",
+      [B_ADAPTER],
+    );
     expect(served.rows).toEqual([{ model_version: B_VERSION }]);
   });
 });

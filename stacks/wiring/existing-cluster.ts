@@ -23,7 +23,10 @@ export function existingClusterSubstrateArgs(
   }
   const s = resolveSettings(config);
   // One registry writer per team with the flywheel on, each logging in to the gateway's database.
-  const services: PostgresService[] = ["gateway", ...flywheelTeams(config).map((f) => flywheelRoleOf(f.team))];
+  const services: PostgresService[] = [
+    "gateway",
+    ...flywheelTeams(config).map((f) => flywheelRoleOf(f.team)),
+  ];
   return {
     context: config.substrate.context,
     kubeconfig: config.substrate.kubeconfig,

@@ -55,7 +55,8 @@ function refusals(resources: readonly RecordedResource[]): string[] {
       if (kind === "Certificate") flag(r, "name (a label value)", meta.name, labelValueProblem);
       // Postgres role names: CloudNativePG's managed roles, the AWS login Job's role (SERVICE)
       const spec = (r.inputs.spec ?? {}) as Record<string, any>;
-      for (const role of spec.managed?.roles ?? []) flag(r, "Postgres role", role.name, postgresIdentifierProblem);
+      for (const role of spec.managed?.roles ?? [])
+        flag(r, "Postgres role", role.name, postgresIdentifierProblem);
       for (const c of spec.template?.spec?.containers ?? [])
         for (const e of c.env ?? [])
           if (e.name === "SERVICE") flag(r, "Postgres role (SERVICE)", e.value, postgresIdentifierProblem);

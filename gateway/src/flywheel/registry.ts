@@ -281,7 +281,10 @@ export async function grantFlywheelWriter(pool: Pool, w: FlywheelWriter): Promis
         const db = (await client.query<{ d: string }>("SELECT current_database() AS d")).rows[0].d;
         await client.query(`GRANT CONNECT ON DATABASE "${db.replace(/"/g, '""')}" TO ${quoteIdent(w.role)}`);
         for (const s of stmts) await client.query(s);
-        await client.query("DELETE FROM flywheel.writers WHERE adapter = $1 AND role <> $2", [w.adapter, w.role]);
+        await client.query("DELETE FROM flywheel.writers WHERE adapter = $1 AND role <> $2", [
+          w.adapter,
+          w.role,
+        ]);
         await client.query(
           `INSERT INTO flywheel.writers (role, team, adapter) VALUES ($1, $2, $3)
            ON CONFLICT (role) DO UPDATE SET team = EXCLUDED.team, adapter = EXCLUDED.adapter`,
