@@ -21,6 +21,8 @@ import { flywheelRoleOf } from "../../components/lib/contracts";
 import { modelServerUrl } from "../../components/lib/endpoints";
 import { flywheelAdapterPrefix } from "../../components/lib/scopes";
 import { serviceOf } from "../../gateway/src/routing/discovery";
+import { loadConfig } from "../../gateway/src/config";
+import { flywheelWriters } from "../../gateway/src/flywheel/registry";
 import { duplicateObjects } from "../helpers/object-identity";
 import { FLYWHEEL_STAGE_LABEL } from "../../components/lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../../components/lib/naming";
@@ -898,6 +900,32 @@ for (const c of DEPLOY_CASES) {
           .map((r) => r.inputs.spec.name);
         expect(dbs).toEqual(["gateway"]);
       }
+    });
+
+    it("THEN the writer roles the gateway grants (its catalog, read by its own loader) are exactly the logins the substrate creates, each for its team's adapter", () => {
+      const cm = run.recorder
+        .ofType("kubernetes:core/v1:ConfigMap")
+        .find((r) => r.inputs.metadata?.name === "gateway-catalog")!.inputs;
+      const cfg = loadConfig({
+        GATEWAY_OPA_URL: "http://opa:8181",
+        GATEWAY_OIDC_ISSUER: "https://idp",
+        GATEWAY_OIDC_AUDIENCE: "a",
+        GATEWAY_CATALOG: cm.data["catalog.json"],
+      });
+      const writers = flywheelWriters(cfg.catalog.teams);
+      const created = c.aws
+        ? run.recorder
+            .ofType("kubernetes:batch/v1:Job")
+            .map((j) => envOf(j.inputs.spec.template.spec.containers[0]).SERVICE as string)
+        : (run.recorder.resources
+            .find((r) => r.inputs.kind === "Cluster")!
+            .inputs.spec.managed.roles.map((r: any) => r.name) as string[]);
+      expect(writers.map((w) => w.role).sort()).toEqual(created.filter((x) => x !== "gateway").sort());
+      expect(writers.map((w) => [w.team, w.adapter]).sort()).toEqual(
+        enabled()
+          .map((t) => [t.name, t.flywheel!.adapter])
+          .sort(),
+      );
     });
 
     it("THEN no Kubernetes object is registered twice", () => {
