@@ -6,7 +6,7 @@
  * (and CONNECT), so a controller still running as it reads and writes nothing; the role itself
  * stays (dropping it is the operator's call).
  */
-import { Pool } from "pg";
+import { Client, Pool } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../../gateway/src/db";
 import { FLYWHEEL_MIGRATIONS, migrateFlywheel } from "../../gateway/src/flywheel/registry";
@@ -26,18 +26,18 @@ const FORMER_GRANTS = [
   "GRANT SELECT (ts, model, flywheel_version, status, reasons, latency_ms) ON gateway_audit TO flywheel",
 ];
 
-const asFormer = () =>
-  new Pool({ host: "127.0.0.1", port: pg.port, user: "flywheel", database: "gateway", max: 1 });
-
+/** A statement as the former role, on a connection of its own (undefined: it succeeded). */
 async function codeOf(sql: string): Promise<string | undefined> {
-  const p = asFormer();
+  const c = new Client({ host: "127.0.0.1", port: pg.port, user: "flywheel", database: "gateway" });
+  c.on("error", () => undefined); // a late server message after the end is not this test's
   try {
-    await p.query(sql);
+    await c.connect();
+    await c.query(sql);
     return undefined;
   } catch (e) {
     return (e as { code?: string }).code;
   } finally {
-    await p.end();
+    await c.end().catch(() => undefined);
   }
 }
 

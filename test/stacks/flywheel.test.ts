@@ -298,8 +298,11 @@ for (const c of CASES) {
             `read ${buckets.models}/flywheel/${t.name}/*`,
             `write ${buckets.models}/flywheel/${t.name}/*`,
             `read ${buckets.models}/${base.endsWith("/") ? base : `${base}/`}*`,
-            // With RDS IAM authentication (the AWS default) it logs in to the registry as `flywheel`, only.
-            ...(c.aws && config.database.iamAuth !== false ? ["connect postgres as flywheel"] : []),
+            // With RDS IAM authentication (the AWS default) it logs in to the registry as its
+            // team's own role, only.
+            ...(c.aws && config.database.iamAuth !== false
+              ? [`connect postgres as ${flywheelRoleOf(t.name)}`]
+              : []),
           ].sort(),
         );
       }
