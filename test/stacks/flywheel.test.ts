@@ -636,6 +636,21 @@ function awsDevTwoFlywheels(iamAuth = false): {
   return { raw, flat };
 }
 
+/** The local stack with the flywheel on for two teams (the in-cluster substrate, two managed roles). */
+function localTwoFlywheels(): { raw: Record<string, any>; flat: ReturnType<typeof pulumiConfigFromFile> } {
+  const { raw, flat } = localWithFlywheel();
+  const demo = raw.teams[0];
+  raw.teams.push({
+    ...structuredClone(demo),
+    name: "ops",
+    oidcGroup: "sovereign-ops",
+    allowedModels: ["tiny-chat", "ops-assistant"],
+    flywheel: { ...demo.flywheel, adapter: "ops-assistant" },
+  });
+  flat.config["sovereign:teams"] = JSON.stringify(raw.teams);
+  return { raw, flat };
+}
+
 const DEPLOY_CASES = [
   CASES[0],
   CASES[1],
@@ -644,6 +659,12 @@ const DEPLOY_CASES = [
     run: () => runProgram("aws-dev", awsDevTwoFlywheels().flat),
     config: () => parseConfig(awsDevTwoFlywheels().raw),
     aws: true,
+  },
+  {
+    name: "local + two flywheel teams",
+    run: () => runProgram("local", localTwoFlywheels().flat),
+    config: () => parseConfig(localTwoFlywheels().raw),
+    aws: false,
   },
   {
     name: "aws-dev + a second flywheel team, RDS IAM authentication",
