@@ -41,8 +41,9 @@ export const IAM_LOGIN_SQL = [
 ].join("\n");
 
 /**
- * The SQL of a login without a database of its own (`ownDatabase: false`: the flywheel's, which
- * connects to the gateway's database; the gateway grants it CONNECT and its rights there).
+ * The SQL of a login without a database of its own (`ownDatabase: false`: a team's flywheel
+ * writer, which connects to the gateway's database; the gateway grants it CONNECT and its rights
+ * there).
  */
 export function loginSql(iamAuth: boolean, ownDatabase = true): string {
   const sql = iamAuth ? IAM_LOGIN_SQL : LOGIN_SQL;
@@ -81,7 +82,7 @@ export interface PostgresLoginArgs {
   readonly recoveryWindowDays?: number;
   /** The role logs in with IAM tokens (`rds_iam`, no password, no Secrets). @default false */
   readonly iamAuth?: boolean;
-  /** Create the service's own database (the flywheel's login has none). @default true */
+  /** Create the service's own database (a flywheel writer's login has none). @default true */
   readonly ownDatabase?: boolean;
 }
 
