@@ -6,6 +6,7 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
+import { FLYWHEEL_ROLE_PREFIX } from "./lib/contracts";
 import type { RegistryMirrors } from "./lib/images";
 import type { ApiServerPeers } from "./lib/network-policy";
 import type { ChartMirror } from "./lib/versions";
@@ -95,20 +96,18 @@ export interface PostgresConnection {
 /**
  * Services with a Postgres login. Training jobs have none: the trainer reads and writes only
  * object storage, and one login per team would be one shared role per cluster (issue 16).
- * `flywheel` is the registry's writer (docs/flywheel.md): a login in the GATEWAY's database (the
- * registry's schema lives there; it has no database of its own), created only when a team has
- * the flywheel on, and delivered to each such team's namespace by one `connectPostgres` call per
- * namespace (same role); the gateway grants it its rights (`flywheelWriterGrants`).
+ * `fw-<team>` (`flywheelRoleOf`, lib/contracts.ts) is one team's registry writer (docs/flywheel.md):
+ * a login in the GATEWAY's database (the registry's schema lives there; it has no database of
+ * its own), created only for a team with the flywheel on and delivered only to that team's
+ * namespace; the gateway grants it its rights (`flywheelWriterGrants`), and row-level security
+ * limits it to its team's rows.
  */
-export type PostgresService = "gateway" | "flywheel";
+export type PostgresService = "gateway" | `fw-${string}`;
 
-/** The database a service's login connects to: its own, except the flywheel's (the gateway's). */
+/** The database a service's login connects to: its own, except a flywheel writer's (the gateway's). */
 export function postgresDatabaseOf(service: PostgresService): string {
-  return service === "flywheel" ? "gateway" : service;
+  return service.startsWith(FLYWHEEL_ROLE_PREFIX) ? "gateway" : service;
 }
-
-/** Services that may be connected once per namespace (one role, a Secret in each namespace). */
-export const SHARED_POSTGRES_SERVICES: readonly PostgresService[] = ["flywheel"];
 
 /** Scheduling for one GPU pool. */
 export interface GpuPlacement {

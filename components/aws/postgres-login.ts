@@ -41,8 +41,9 @@ export const IAM_LOGIN_SQL = [
 ].join("\n");
 
 /**
- * The SQL of a login without a database of its own (`ownDatabase: false`: the flywheel's, which
- * connects to the gateway's database; the gateway grants it CONNECT and its rights there).
+ * The SQL of a login without a database of its own (`ownDatabase: false`: a team's flywheel
+ * writer, which connects to the gateway's database; the gateway grants it CONNECT and its rights
+ * there).
  */
 export function loginSql(iamAuth: boolean, ownDatabase = true): string {
   const sql = iamAuth ? IAM_LOGIN_SQL : LOGIN_SQL;
@@ -81,7 +82,7 @@ export interface PostgresLoginArgs {
   readonly recoveryWindowDays?: number;
   /** The role logs in with IAM tokens (`rds_iam`, no password, no Secrets). @default false */
   readonly iamAuth?: boolean;
-  /** Create the service's own database (the flywheel's login has none). @default true */
+  /** Create the service's own database (a flywheel writer's login has none). @default true */
   readonly ownDatabase?: boolean;
 }
 
@@ -97,13 +98,11 @@ export class PostgresLogin extends pulumi.ComponentResource {
   readonly ready: pulumi.Resource[];
   private readonly provider: k8s.Provider;
   private readonly service: string;
-  private readonly loginName: string;
 
   constructor(name: string, args: PostgresLoginArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:aws:PostgresLogin", name, {}, opts);
     this.provider = args.provider;
     this.service = args.service;
-    this.loginName = name;
     const kp = { parent: this, provider: args.provider };
     const svc = args.service;
     const iam = args.iamAuth ?? false;
@@ -194,9 +193,7 @@ export class PostgresLogin extends pulumi.ComponentResource {
     );
 
     this.secretPassword = secretPassword;
-    this.job = job;
     this.labels = labels;
-    this.caBundle = args.caBundle;
     const secret = this.credentials(name, args.namespace);
     this.secretName = secret?.metadata.name;
     this.caConfigMapName = serviceCa.metadata.name;
@@ -205,9 +202,7 @@ export class PostgresLogin extends pulumi.ComponentResource {
   }
 
   private readonly secretPassword: pulumi.Output<string> | undefined;
-  private readonly job: k8s.batch.v1.Job;
   private readonly labels: Record<string, string>;
-  private readonly caBundle: string;
 
   /** The `username`/`password` Secret of the login in `namespace` (none with IAM authentication). */
   private credentials(name: string, namespace: pulumi.Input<string>): k8s.core.v1.Secret | undefined {
@@ -223,37 +218,6 @@ export class PostgresLogin extends pulumi.ComponentResource {
           { parent: this, provider: this.provider },
         )
       : undefined;
-  }
-
-  /**
-   * The same login in one more namespace (a role shared by several namespaces: the flywheel's,
-   * one per team with it on): its Secret (password logins) and the CA ConfigMap there.
-   */
-  deliverTo(
-    name: string,
-    namespace: pulumi.Input<string>,
-  ): {
-    secretName: pulumi.Output<string> | undefined;
-    caConfigMapName: pulumi.Output<string>;
-    ready: pulumi.Resource[];
-  } {
-    const svc = this.service;
-    // Children are named after this component (`${login}-<role>`), whoever asks.
-    const child = `${this.loginName}-${name}`;
-    const secret = this.credentials(child, namespace);
-    const ca = new k8s.core.v1.ConfigMap(
-      `${child}-ca`,
-      {
-        metadata: { name: `${svc}-postgres-ca`, namespace, labels: this.labels },
-        data: { [POSTGRES_CA_KEY]: this.caBundle },
-      },
-      { parent: this, provider: this.provider },
-    );
-    return {
-      secretName: secret?.metadata.name,
-      caConfigMapName: ca.metadata.name,
-      ready: [...(secret ? [secret] : []), ca, this.job],
-    };
   }
 
   /** A generated password for the role, with its copy in Secrets Manager (password logins only). */

@@ -22,7 +22,7 @@ import type {
   WorkloadAccess,
   WorkloadRequest,
 } from "../substrate";
-import { postgresDatabaseOf, SHARED_POSTGRES_SERVICES } from "../substrate";
+import { postgresDatabaseOf } from "../substrate";
 import { Eks, type SystemNodes } from "./eks";
 import { policyJson, type Tags } from "./common";
 import { Database, databaseIdentifier, rdsCaBundle, rdsConnectStatement } from "./database";
@@ -461,11 +461,9 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
   ): PostgresConnection {
     // The login Job and its Secret are named after the service in this substrate's namespace,
     // and the role is one per database: a second login would overwrite the first one's password.
-    // A shared login (the flywheel's, one per team namespace) is created once and delivered to
-    // every further namespace: its Secret and CA there, the same role and password.
-    const shared = SHARED_POSTGRES_SERVICES.includes(service);
-    const existing = this.logins.get(service);
-    if (existing && !shared)
+    // Each team's flywheel writer is a service of its own (`fw-<team>`), connected once,
+    // from its team's namespace only.
+    if (this.logins.has(service))
       throw new Error(`expected one Postgres login per service, found a second one for "${service}"`);
     const iamAuth = this.args.database.iamAuth ?? false;
     const identity = client ? this.identities.get(client) : undefined;
@@ -473,31 +471,26 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       throw new Error(
         `expected the workload identity of "${service}" (its bindWorkload result) to grant it IAM authentication to Postgres, found none`,
       );
-    const login =
-      existing ??
-      new PostgresLogin(
-        name,
-        {
-          service,
-          namespace,
-          jobNamespace: this.namespace.metadata.name,
-          host: this.database.host,
-          port: this.database.port,
-          masterSecretArn: this.database.masterSecretArn,
-          kmsKeyArn: this.keys.arns.rds,
-          provider: this.provider,
-          image: this.postgresImage,
-          tags: this.args.tags,
-          caBundle: rdsCaBundle(this.args.region),
-          iamAuth,
-          ownDatabase: postgresDatabaseOf(service) === service,
-        },
-        this.withAwsProvider(opts),
-      );
+    const login = new PostgresLogin(
+      name,
+      {
+        service,
+        namespace,
+        jobNamespace: this.namespace.metadata.name,
+        host: this.database.host,
+        port: this.database.port,
+        masterSecretArn: this.database.masterSecretArn,
+        kmsKeyArn: this.keys.arns.rds,
+        provider: this.provider,
+        image: this.postgresImage,
+        tags: this.args.tags,
+        caBundle: rdsCaBundle(this.args.region),
+        iamAuth,
+        ownDatabase: postgresDatabaseOf(service) === service,
+      },
+      this.withAwsProvider(opts),
+    );
     this.logins.set(service, login);
-    const delivered = existing
-      ? existing.deliverTo(name, namespace)
-      : { secretName: login.secretName, caConfigMapName: login.caConfigMapName, ready: login.ready };
     // The service's own role may log in as its database user, and as no other.
     const connect =
       iamAuth && identity
@@ -522,10 +515,10 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
       host: this.database.host,
       port: this.database.port,
       database: postgresDatabaseOf(service),
-      ...(iamAuth ? { iamAuth: { user: service } } : { secretName: delivered.secretName! }),
+      ...(iamAuth ? { iamAuth: { user: service } } : { secretName: login.secretName! }),
       sslMode: "verify-full",
-      rootCert: { configMapName: delivered.caConfigMapName, key: POSTGRES_CA_KEY },
-      dependsOn: [...delivered.ready, ...(connect ? [connect] : [])],
+      rootCert: { configMapName: login.caConfigMapName, key: POSTGRES_CA_KEY },
+      dependsOn: [...login.ready, ...(connect ? [connect] : [])],
     };
   }
 }

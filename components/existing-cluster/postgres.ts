@@ -275,8 +275,9 @@ export interface PostgresArgs {
   readonly storageGiB: number;
   readonly storageClass: string;
   /**
-   * Services that get a role (a CloudNativePG managed role) and, except `flywheel` (which logs in
-   * to the gateway's database), a database; the first one is created at bootstrap.
+   * Services that get a role (a CloudNativePG managed role) and, except a team's flywheel writer
+   * `fw-<team>` (which logs in to the gateway's database), a database; the first one is created
+   * at bootstrap.
    */
   readonly services: readonly PostgresService[];
   /** Protect the cluster from `pulumi destroy` and keep databases when their resource goes. */
@@ -416,7 +417,7 @@ export class Postgres extends pulumi.ComponentResource {
     );
 
     const databases: Partial<Record<PostgresService, k8s.apiextensions.CustomResource>> = {};
-    // A login without a database of its own (the flywheel's) connects to another service's.
+    // A login without a database of its own (a team's flywheel writer) connects to another service's.
     for (const service of args.services.filter((x) => postgresDatabaseOf(x) === x)) {
       databases[service] = new k8s.apiextensions.CustomResource(
         `${name}-${service}-db`,

@@ -11,6 +11,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { flywheelRoleOf } from "../lib/contracts";
 import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
 import { modelServerPodLabels } from "../lib/endpoints";
 import { mirrorImage } from "../lib/images";
@@ -277,10 +278,10 @@ export class Flywheel extends pulumi.ComponentResource {
           );
         }
       }
-      // The registry writer's login in this team's namespace (the same role in every team's).
+      // The team's own registry writer login (`fw-<team>`), in this team's namespace only.
       const db = args.substrate.connectPostgres(
         `${base}-postgres`,
-        "flywheel",
+        flywheelRoleOf(f.team),
         ns,
         { parent: this, dependsOn: ready },
         access,

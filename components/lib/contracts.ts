@@ -185,6 +185,34 @@ export interface CatalogTeam {
   readonly oidcGroup: string;
   readonly clearance?: Classification;
   readonly budgets: { readonly tokensPerDay: number; readonly requestsPerMinute: number };
+  /**
+   * The team's flywheel adapter (`teams[].flywheel.adapter`), where the team has the flywheel
+   * on: the gateway grants the team's registry login ({@link flywheelRoleOf}) its rights and
+   * records that the role writes this team's rows and this adapter only (row-level security,
+   * docs/flywheel.md). @default none (no flywheel)
+   */
+  readonly flywheelAdapter?: string;
+}
+
+/** Prefix of the flywheel's per-team Postgres login roles. */
+export const FLYWHEEL_ROLE_PREFIX = "fw-";
+
+/**
+ * The Postgres login role of one team's flywheel (its controller, the registry's writer for that
+ * team): `fw-<team>`. Team names are DNS-1123 labels (lowercase letters, digits and '-', at most
+ * 40 characters, stacks/config/schema.ts), so the name is one per team (a fixed prefix and the
+ * whole team name, nothing cut or hashed), never another service's (`gateway`) nor the former
+ * shared `flywheel` role, and at most 43 bytes: within Postgres' 63-byte identifier limit, and
+ * the Kubernetes names built from it stay DNS-1123 labels too (the AWS login Job
+ * `fw-<team>-postgres-login`, the in-cluster client Certificate `fw-<team>-postgres-client`,
+ * both at most 59 characters; test/config/names-seam.test.ts runs the longest team name).
+ */
+export function flywheelRoleOf(team: string): `fw-${string}` {
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(team) || team.length > 40)
+    throw new Error(
+      `expected a team name that is a DNS-1123 label of at most 40 characters, found ${JSON.stringify(team)}`,
+    );
+  return `${FLYWHEEL_ROLE_PREFIX}${team}`;
 }
 
 export interface CatalogModel {

@@ -89,6 +89,13 @@ export function dnsLabelProblem(v: string): string | undefined {
   return undefined;
 }
 
+/** A Postgres identifier (a role name): at most 63 bytes (NAMEDATALEN - 1; a longer one is cut). */
+export function postgresIdentifierProblem(v: string): string | undefined {
+  const n = Buffer.byteLength(v, "utf8");
+  if (n > 63) return `a Postgres role name of at most 63 bytes, found ${n}`;
+  return undefined;
+}
+
 /** A DNS-1123 subdomain (ConfigMaps, StorageClasses, CRD objects): at most 253 of a-z 0-9 - . */
 export function dnsSubdomainProblem(v: string): string | undefined {
   if (v.length > 253) return `a DNS-1123 subdomain of at most 253 characters, found ${v.length}`;

@@ -374,10 +374,21 @@ function parseCatalog(raw: unknown, problems: string[]): Catalog {
       );
       continue;
     }
+    const fa = t.flywheelAdapter;
+    if (fa !== undefined && (typeof fa !== "string" || !/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/.test(fa)))
+      problems.push(
+        `catalog.teams.${name}.flywheelAdapter: expected an adapter name, found ${JSON.stringify(fa)}`,
+      );
+    // its registry login is named after the team (flywheelRoleOf)
+    if (fa !== undefined && !(name.length <= 40 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)))
+      problems.push(
+        `catalog.teams.${name}: expected a team with a flywheelAdapter to be named by a DNS-1123 label of at most 40 characters (its registry login is fw-<team>), found ${JSON.stringify(name)}`,
+      );
     teams[name] = {
       oidcGroup: t.oidcGroup,
       clearance: t.clearance as Classification | undefined,
       budgets: { tokensPerDay: tpd, requestsPerMinute: rpm },
+      ...(typeof fa === "string" ? { flywheelAdapter: fa } : {}),
     };
   }
   const models: Record<string, CatalogModel> = {};

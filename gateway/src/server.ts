@@ -30,7 +30,7 @@ import { GuardClient } from "./guard";
 import { OpaClient } from "./opa";
 import { DeferredPolicy, WasmPolicy } from "./policy";
 import { routesFromServing, type AdapterRoute } from "./flywheel/split";
-import { FLYWHEEL_WRITER_ROLE, grantFlywheelWriter, migrateFlywheel, serving } from "./flywheel/registry";
+import { flywheelWriters, grantFlywheelWriter, migrateFlywheel, serving } from "./flywheel/registry";
 import { account, journal, type AccountDeps } from "./pipeline/account";
 import { INFERENCE_ENDPOINTS, newContext } from "./pipeline/context";
 import type { PipelineDeps } from "./pipeline/deps";
@@ -76,8 +76,11 @@ export class Gateway {
   private readonly accountDeps: AccountDeps;
   private readonly active = new Set<http.ServerResponse>();
   private migrated = false;
-  /** Whether the flywheel's writer role has its grants (it may be created after the gateway starts). */
-  private writerGranted = false;
+  /**
+   * The teams' flywheel writer roles that have their grants (each may be created after the
+   * gateway starts); the others are tried again at every registry sync.
+   */
+  private readonly writersGranted = new Set<string>();
   private draining = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly cfg: GatewayConfig;
@@ -297,13 +300,11 @@ export class Gateway {
       // The flywheel registry (schema `flywheel`) is migrated here too, by the database's owner,
       // so it exists in every deployed stack; its writer role gets its grants when it exists.
       const registry = await migrateFlywheel(this.pool);
-      const writer = await grantFlywheelWriter(this.pool);
-      this.writerGranted = writer;
       this.migrated = true;
       if (applied.length) this.log.info("migrations applied", { versions: applied.map(String) });
       if (registry.length)
         this.log.info("flywheel registry migrations applied", { versions: registry.map(String) });
-      if (writer) this.log.info("flywheel registry writer granted", { role: FLYWHEEL_WRITER_ROLE });
+      await this.grantWriters();
       void this.syncUsage();
     } catch (e) {
       this.log.warn("migrations not applied yet", { error: (e as Error).message });
@@ -311,18 +312,25 @@ export class Gateway {
   }
 
   /**
-   * The `flywheel` login is created by the substrate (a login Job, a CloudNativePG managed role)
-   * independently of the gateway's rollout, so it may appear after the start-up grants ran: until
-   * it exists, every registry sync (`GATEWAY_FLYWHEEL_SYNC_MS`) checks again and grants it then.
+   * Each team's `fw-<team>` login (one per catalog team with a `flywheelAdapter`) is
+   * created by the substrate (a login Job, a CloudNativePG managed role) independently of the
+   * gateway's rollout, so it may appear after the start-up grants ran: until it exists, every
+   * registry sync (`GATEWAY_FLYWHEEL_SYNC_MS`) checks again and grants it then, each role once.
    */
-  private async grantLateWriter(): Promise<void> {
-    if (!this.migrated || this.writerGranted) return;
-    try {
-      this.writerGranted = await grantFlywheelWriter(this.pool);
-      if (this.writerGranted)
-        this.log.info("flywheel registry writer granted", { role: FLYWHEEL_WRITER_ROLE });
-    } catch (e) {
-      this.log.warn("flywheel registry writer not granted yet", { error: (e as Error).message });
+  private async grantWriters(): Promise<void> {
+    if (!this.migrated) return;
+    for (const w of flywheelWriters(this.cfg.catalog.teams)) {
+      if (this.writersGranted.has(w.role)) continue;
+      try {
+        if (!(await grantFlywheelWriter(this.pool, w))) continue;
+        this.writersGranted.add(w.role);
+        this.log.info("flywheel registry writer granted", { role: w.role, team: w.team, adapter: w.adapter });
+      } catch (e) {
+        this.log.warn("flywheel registry writer not granted yet", {
+          role: w.role,
+          error: (e as Error).message,
+        });
+      }
     }
   }
 
@@ -332,7 +340,7 @@ export class Gateway {
    * `flywheel` schema does not exist): no adapter is split. A failed read keeps the last routes.
    */
   private async syncAdapters(): Promise<void> {
-    await this.grantLateWriter();
+    await this.grantWriters();
     try {
       this.adapterRoutes = routesFromServing(await serving(this.pool));
     } catch (e) {

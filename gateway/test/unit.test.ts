@@ -94,6 +94,28 @@ describe("GIVEN the configuration", () => {
     );
   });
 
+  it("WHEN a team's flywheelAdapter is bad, or its name cannot make a registry role THEN the problem names the team and value", () => {
+    const catalog = (team: string, flywheelAdapter: unknown) =>
+      JSON.stringify({
+        teams: {
+          [team]: { oidcGroup: "g", budgets: { tokensPerDay: 10, requestsPerMinute: 1 }, flywheelAdapter },
+        },
+        models: {},
+        routes: {},
+      });
+    expect(
+      loadConfig({ ...env, GATEWAY_CATALOG: catalog("legal", "legal-assistant") }).catalog.teams.legal,
+    ).toMatchObject({
+      flywheelAdapter: "legal-assistant",
+    });
+    expect(() => loadConfig({ ...env, GATEWAY_CATALOG: catalog("legal", 7) })).toThrow(
+      "catalog.teams.legal.flywheelAdapter: expected an adapter name, found 7",
+    );
+    expect(() => loadConfig({ ...env, GATEWAY_CATALOG: catalog("Legal_Team", "x") })).toThrow(
+      'catalog.teams.Legal_Team: expected a team with a flywheelAdapter to be named by a DNS-1123 label of at most 40 characters (its registry login is fw-<team>), found "Legal_Team"',
+    );
+  });
+
   it("WHEN several values are bad THEN every problem is reported at once, quoting the value", () => {
     let err: ConfigError | undefined;
     try {

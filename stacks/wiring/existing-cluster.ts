@@ -5,6 +5,7 @@ import {
   type ExistingClusterSubstrateArgs,
 } from "../../components/existing-cluster/substrate";
 import { flywheelTeams } from "../../components/flywheel/plan";
+import { flywheelRoleOf } from "../../components/lib/contracts";
 import { retentionExpirations } from "../../components/lib/scopes";
 import type { PostgresService } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
@@ -21,10 +22,10 @@ export function existingClusterSubstrateArgs(
     throw new Error(`expected substrate kind "existing-cluster", found "${config.substrate.kind}"`);
   }
   const s = resolveSettings(config);
-  // The flywheel's registry writer logs in to the gateway's database, only where a team uses it.
+  // One registry writer per team with the flywheel on, each logging in to the gateway's database.
   const services: PostgresService[] = [
     "gateway",
-    ...(flywheelTeams(config).length ? ["flywheel" as const] : []),
+    ...flywheelTeams(config).map((f) => flywheelRoleOf(f.team)),
   ];
   return {
     context: config.substrate.context,

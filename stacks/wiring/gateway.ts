@@ -2,6 +2,7 @@
 import { CertManager, PRIVATE_CA_ISSUER } from "../../components/platform/cert-manager";
 import { Gateway, type GatewayTls } from "../../components/platform/gateway";
 import type * as pulumi from "@pulumi/pulumi";
+import { flywheelTeams } from "../../components/flywheel/plan";
 import { modelServerUrl } from "../../components/lib/endpoints";
 import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
 import { IMAGES } from "../../components/lib/versions";
@@ -16,8 +17,16 @@ import { compileGatewayPolicy } from "./policy-wasm";
 /** The gateway's catalog: teams, models (adapters point at their base) and model server URLs. */
 export function gatewayCatalog(config: StackConfig): Catalog {
   const teams: Record<string, Catalog["teams"][string]> = {};
+  const flywheelAdapters = new Map(flywheelTeams(config).map((f) => [f.team, f.adapter]));
   for (const t of config.teams) {
-    teams[t.name] = { oidcGroup: t.oidcGroup, clearance: t.clearance, budgets: t.budgets };
+    const flywheelAdapter = flywheelAdapters.get(t.name);
+    teams[t.name] = {
+      oidcGroup: t.oidcGroup,
+      clearance: t.clearance,
+      budgets: t.budgets,
+      // the gateway grants the team's registry login its rights, for this adapter only
+      ...(flywheelAdapter ? { flywheelAdapter } : {}),
+    };
   }
   const models: Record<string, Catalog["models"][string]> = {};
   const routes: Record<string, string> = {};

@@ -4,6 +4,7 @@
  * then does with it (refusing passwords, accepting tokens) is not reproducible here.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { flywheelRoleOf } from "../../components/lib/contracts";
 import { runLoginJob } from "../helpers/login-job";
 import { startPostgres, type PostgresInstance } from "../helpers/postgres";
 
@@ -54,15 +55,15 @@ describe("GIVEN the IAM login script", () => {
   });
 });
 
-describe("GIVEN the flywheel's login (a role in the gateway's database, no database of its own)", () => {
+describe("GIVEN a team's flywheel login (fw-<team>: a role in the gateway's database, no database of its own)", () => {
+  const writer = flywheelRoleOf("legal-ops"); // a '-' in the name: quoted by the script
   const databases = () => pg.psql("SELECT datname FROM pg_database ORDER BY datname").trim().split("\n");
   it("WHEN it runs twice in either mode THEN the role logs in (IAM: no password, rds_iam) and no database is created", () => {
     const before = databases();
-    for (let i = 0; i < 2; i++) expect(runJob(false, "flywheel", "pw", false)).toMatchObject({ status: 0 });
-    expect(role("flywheel")).toBe("t|f|f|");
-    for (let i = 0; i < 2; i++)
-      expect(runJob(true, "flywheel", undefined, false)).toMatchObject({ status: 0 });
-    expect(role("flywheel")).toBe("t|t|t|");
+    for (let i = 0; i < 2; i++) expect(runJob(false, writer, "pw", false)).toMatchObject({ status: 0 });
+    expect(role(writer)).toBe("t|f|f|");
+    for (let i = 0; i < 2; i++) expect(runJob(true, writer, undefined, false)).toMatchObject({ status: 0 });
+    expect(role(writer)).toBe("t|t|t|");
     expect(databases()).toEqual(before);
   });
 });

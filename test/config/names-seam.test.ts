@@ -13,6 +13,7 @@ import {
   eksClusterNameProblem,
   iamRoleNamePrefixProblem,
   labelValueProblem,
+  postgresIdentifierProblem,
   qualifiedNameProblem,
   rdsIdentifierProblem,
 } from "../../components/lib/naming";
@@ -33,7 +34,8 @@ function labelMaps(v: unknown, out: Record<string, unknown>[] = []): Record<stri
   return out;
 }
 
-const DNS_LABEL_KINDS = new Set(["Namespace", "Service"]);
+// A Job's name is also its pods' `job-name` label value: at most 63 characters.
+const DNS_LABEL_KINDS = new Set(["Namespace", "Service", "Job"]);
 
 /** Every name or label the API server or AWS would refuse, as `type name: problem`. */
 function refusals(resources: readonly RecordedResource[]): string[] {
@@ -49,6 +51,15 @@ function refusals(resources: readonly RecordedResource[]): string[] {
       const kind = r.type.split(":").pop() ?? "";
       flag(r, "name", meta.name, DNS_LABEL_KINDS.has(kind) ? dnsLabelProblem : dnsSubdomainProblem);
       flag(r, "namespace", meta.namespace, dnsLabelProblem);
+      // cert-manager labels a Certificate's requests and Secret with its name
+      if (kind === "Certificate") flag(r, "name (a label value)", meta.name, labelValueProblem);
+      // Postgres role names: CloudNativePG's managed roles, the AWS login Job's role (SERVICE)
+      const spec = (r.inputs.spec ?? {}) as Record<string, any>;
+      for (const role of spec.managed?.roles ?? [])
+        flag(r, "Postgres role", role.name, postgresIdentifierProblem);
+      for (const c of spec.template?.spec?.containers ?? [])
+        for (const e of c.env ?? [])
+          if (e.name === "SERVICE") flag(r, "Postgres role (SERVICE)", e.value, postgresIdentifierProblem);
       for (const labels of labelMaps(r.inputs))
         for (const [k, v] of Object.entries(labels)) {
           flag(r, "label key", k, qualifiedNameProblem);

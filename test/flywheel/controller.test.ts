@@ -129,7 +129,16 @@ describe("the controller's command line", () => {
       code: 2,
       err: expect.stringMatching(/expected PGSSLMODE to be disable, require or verify-full, found "prefer"/),
     });
-    const r = await cli(["register"], JSON.stringify(RUN), { PGHOST: "127.0.0.1", PGPORT: "1" });
+    // no login named: the team's role is never guessed
+    expect(await cli(["incumbent", "a"], "", { PGHOST: "127.0.0.1", PGPORT: "1" })).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/expected PGUSER in the environment, found nothing/),
+    });
+    const r = await cli(["register"], JSON.stringify(RUN), {
+      PGHOST: "127.0.0.1",
+      PGPORT: "1",
+      PGUSER: "fw-demo",
+    });
     expect(r.code).toBe(3);
     expect(r.err).not.toMatch(/\n\s+at /);
   });

@@ -1,8 +1,8 @@
 /**
  * The flywheel's controller as a deployed stack runs it (docs/flywheel.md, "The controller in a
  * cluster"), with real parts: PostgreSQL with the logins the AWS login Job's own script creates
- * (the gateway's, with its database, and the `flywheel` writer's, without one, logging in with a
- * password the server checks), the gateway's own migrations and writer grants, the S3 test store
+ * (the gateway's, with its database, and the team's `flywheel-demo` writer's, without one, logging
+ * in with a password the server checks), the gateway's own migrations and writer grants, the S3 test store
  * (signatures checked), a vLLM-compatible model server with runtime LoRA loading.
  *
  * - `from-store` (the controller CronJob's command): registers the newest run record in the
@@ -28,6 +28,7 @@ import {
   type FlywheelController,
   type FlywheelTeamInput,
 } from "../../components/flywheel/plan";
+import { flywheelRoleOf } from "../../components/lib/contracts";
 import { main } from "../../gateway/src/flywheel/controller-cli";
 import { grantFlywheelWriter, migrateFlywheel } from "../../gateway/src/flywheel/registry";
 import { migrate } from "../../gateway/src/db";
@@ -45,6 +46,9 @@ const ADAPTER = "demo-chat";
 const MODELS = "models";
 const PREFIX = `teams/demo/flywheel/${ADAPTER}/`;
 const PASSWORD = "flywheel-test-password";
+const WRITER = flywheelRoleOf("demo");
+// A second team with the flywheel on: its own adapter, its own writer login and password.
+const TWO = { team: "two", adapter: "demo-two", role: flywheelRoleOf("two"), password: "two-test-password" };
 const SHA = (c: string) => c.repeat(64);
 const OLD = "20260101T000000Z-aaaaaaaaaaaa";
 const FAILED = "20260101T120000Z-dddddddddddd";
@@ -93,7 +97,7 @@ function controllerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     PGHOST: "127.0.0.1",
     PGPORT: String(pg.port),
     PGDATABASE: "gateway",
-    PGUSER: "flywheel",
+    PGUSER: WRITER,
     PGPASSWORD: PASSWORD,
     PGSSLMODE: "disable",
     CANDIDATES_URI: `s3://${MODELS}/${PREFIX}`,
@@ -122,7 +126,11 @@ async function fromStore(): Promise<{ code: number; out: any; err: string }> {
   return cli(["from-store", ADAPTER], "");
 }
 
-async function cli(argv: string[], stdin: string): Promise<{ code: number; out: any; err: string }> {
+async function cli(
+  argv: string[],
+  stdin: string,
+  extra: Record<string, string> = {},
+): Promise<{ code: number; out: any; err: string }> {
   const out: string[] = [];
   const errs: string[] = [];
   const write = process.stderr.write.bind(process.stderr);
@@ -130,7 +138,7 @@ async function cli(argv: string[], stdin: string): Promise<{ code: number; out: 
   try {
     const code = await main(
       argv,
-      controllerEnv(),
+      controllerEnv(extra),
       () => Promise.resolve(stdin),
       (s) => out.push(s),
     );
@@ -143,17 +151,19 @@ async function cli(argv: string[], stdin: string): Promise<{ code: number; out: 
 const rows = async (sql: string, params: unknown[] = []) => (await su.query(sql, params)).rows;
 
 beforeAll(async () => {
-  [pg] = await Promise.all([startPostgres({ passwordRoles: ["flywheel"] })]);
+  [pg] = await Promise.all([startPostgres({ passwordRoles: [WRITER, TWO.role] })]);
   // As on RDS: the master user is not a superuser.
   pg.psql("CREATE ROLE sovereign_admin LOGIN CREATEROLE CREATEDB");
   loginJob("gateway", "gateway-password", true);
-  loginJob("flywheel", PASSWORD, false);
+  loginJob(WRITER, PASSWORD, false);
+  loginJob(TWO.role, TWO.password, false);
   // The gateway at start-up, as its own role (owner of its database): its migrations, the
   // registry's, and the writer's grants.
   const gw = new Pool({ host: "127.0.0.1", port: pg.port, user: "gateway", database: "gateway", max: 2 });
   await migrate(gw);
   await migrateFlywheel(gw);
-  expect(await grantFlywheelWriter(gw)).toBe(true);
+  expect(await grantFlywheelWriter(gw, { role: WRITER, team: "demo", adapter: ADAPTER })).toBe(true);
+  expect(await grantFlywheelWriter(gw, { role: TWO.role, team: TWO.team, adapter: TWO.adapter })).toBe(true);
   await gw.end();
   su = new Pool({ host: "127.0.0.1", port: pg.port, user: "postgres", database: "gateway", max: 2 });
   s3 = new TestS3();
@@ -246,11 +256,34 @@ describe("GIVEN run records in the store and the flywheel login the stack create
     expect([idle.code, idle.out.registered, idle.out.advanced]).toEqual([0, null, null]);
   });
 
+  it("WHEN another team's controller (its own login) runs against this team's adapter THEN it sees no version, registers nothing and moves nothing", async () => {
+    const asTwo = { PGUSER: TWO.role, PGPASSWORD: TWO.password };
+    const before = await rows("SELECT * FROM flywheel.deployments ORDER BY id");
+    // the promoted version of demo's adapter is not team two's to see (the chain's incumbent)
+    const inc = await cli(["incumbent", ADAPTER], "", asTwo);
+    expect([inc.code, inc.out]).toEqual([0, { version: null, uri: null }]);
+    // demo's run records (as if its store were readable): registering them is refused
+    const r = await cli(["from-store", ADAPTER], "", asTwo);
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/row-level security/);
+    expect(r.err).not.toMatch(/\n\s+at /);
+    // nor can it register its own run under demo's adapter name (adapter names are global)
+    const squat = runRecord("20260105T000000Z-ffffffffffff") as any;
+    squat.team = TWO.team;
+    const refused = await cli(["register"], JSON.stringify(squat), asTwo);
+    expect(refused.code).toBe(3);
+    expect(refused.err).toMatch(/row-level security/);
+    expect(await rows("SELECT * FROM flywheel.deployments ORDER BY id")).toEqual(before);
+    expect(await rows("SELECT id FROM flywheel.model_versions ORDER BY id")).toEqual([{ id: NEWEST }]);
+  });
+
   it("WHEN the CronJob runs as deployed (no FLYWHEEL_LORA_ROOT: the replicas' lora-sync sidecars load) THEN it publishes serving.json with the candidate under CANDIDATES_URI and starts the canary only once the replica lists it", async () => {
-    const adapter = "demo-two";
-    const prefix = `teams/demo/flywheel/${adapter}/`;
+    // the second team's controller, as its own login (one adapter per team's writer)
+    const adapter = TWO.adapter;
+    const prefix = `teams/${TWO.team}/flywheel/${adapter}/`;
     const v = "20260104T000000Z-eeeeeeeeeeee";
     const rec = runRecord(v) as any;
+    rec.team = TWO.team;
     rec.adapter = adapter;
     rec.dataset.uri = `s3://datasets/${prefix}${v}/`;
     rec.candidate.uri = `s3://${MODELS}/${prefix}${v}/adapter/`;
@@ -272,6 +305,8 @@ describe("GIVEN run records in the store and the flywheel login the stack create
     try {
       const env = controllerEnv({
         CANDIDATES_URI: `s3://${MODELS}/${prefix}`,
+        PGUSER: TWO.role,
+        PGPASSWORD: TWO.password,
         FLYWHEEL_LOAD_POLL_MS: "50",
         FLYWHEEL_LOAD_TIMEOUT_MS: "30000",
       });

@@ -20,9 +20,12 @@ import {
   FLYWHEEL_CONTROLLER_CLI,
   FLYWHEEL_SERVICE_ACCOUNT,
 } from "../../components/flywheel/plan";
+import { flywheelRoleOf } from "../../components/lib/contracts";
 import { modelServerUrl } from "../../components/lib/endpoints";
 import { flywheelAdapterPrefix } from "../../components/lib/scopes";
 import { serviceOf } from "../../gateway/src/routing/discovery";
+import { loadConfig } from "../../gateway/src/config";
+import { flywheelWriters } from "../../gateway/src/flywheel/registry";
 import { duplicateObjects } from "../helpers/object-identity";
 import { FLYWHEEL_STAGE_LABEL } from "../../components/lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../../components/lib/naming";
@@ -302,8 +305,11 @@ for (const c of CASES) {
             `read ${buckets.models}/flywheel/${t.name}/*`,
             `write ${buckets.models}/flywheel/${t.name}/*`,
             `read ${buckets.models}/${base.endsWith("/") ? base : `${base}/`}*`,
-            // With RDS IAM authentication (the AWS default) it logs in to the registry as `flywheel`, only.
-            ...(c.aws && config.database.iamAuth !== false ? ["connect postgres as flywheel"] : []),
+            // With RDS IAM authentication (the AWS default) it logs in to the registry as its
+            // team's own role, only.
+            ...(c.aws && config.database.iamAuth !== false
+              ? [`connect postgres as ${flywheelRoleOf(t.name)}`]
+              : []),
           ].sort(),
         );
       }
@@ -618,19 +624,37 @@ describe("flywheel retention in-cluster (SeaweedFS has no lifecycle rules)", () 
 });
 
 /**
- * aws-dev with the second team's flywheel on too, and passwords instead of RDS IAM authentication
- * (`iamAuth: false`, the dev opt-out): one `flywheel` role, its Secret delivered to both enabled
- * teams' namespaces.
+ * aws-dev with the second team's flywheel on too, with RDS IAM authentication (the default) or
+ * passwords (`iamAuth: false`, the dev opt-out): one registry login per team (`fw-<team>`), each
+ * delivered to its own team's namespace only.
  */
-function awsDevTwoFlywheels(): { raw: Record<string, any>; flat: ReturnType<typeof pulumiConfigFromFile> } {
+function awsDevTwoFlywheels(iamAuth = false): {
+  raw: Record<string, any>;
+  flat: ReturnType<typeof pulumiConfigFromFile>;
+} {
   const flat = pulumiConfigFromFile(stackFile("aws-dev"));
   const raw = structuredClone(rawFromStackFile(stackFile("aws-dev")).raw) as Record<string, any>;
   const support = raw.teams.find((t: any) => t.name === "support");
   support.allowCapture = true;
   support.allowedModels.push("llama-3-1-8b-instruct", "support-assistant");
   support.flywheel = { enabled: true, baseModel: "llama-3-1-8b-instruct", adapter: "support-assistant" };
-  raw.database = { ...(raw.database ?? {}), iamAuth: false };
+  raw.database = { ...(raw.database ?? {}), iamAuth };
   for (const k of ["teams", "database"]) flat.config[`sovereign:${k}`] = JSON.stringify(raw[k]);
+  return { raw, flat };
+}
+
+/** The local stack with the flywheel on for two teams (the in-cluster substrate, two managed roles). */
+function localTwoFlywheels(): { raw: Record<string, any>; flat: ReturnType<typeof pulumiConfigFromFile> } {
+  const { raw, flat } = localWithFlywheel();
+  const demo = raw.teams[0];
+  raw.teams.push({
+    ...structuredClone(demo),
+    name: "ops",
+    oidcGroup: "sovereign-ops",
+    allowedModels: ["tiny-chat", "ops-assistant"],
+    flywheel: { ...demo.flywheel, adapter: "ops-assistant" },
+  });
+  flat.config["sovereign:teams"] = JSON.stringify(raw.teams);
   return { raw, flat };
 }
 
@@ -642,6 +666,18 @@ const DEPLOY_CASES = [
     run: () => runProgram("aws-dev", awsDevTwoFlywheels().flat),
     raw: () => awsDevTwoFlywheels().raw,
     config: () => parseConfig(awsDevTwoFlywheels().raw),
+    aws: true,
+  },
+  {
+    name: "local + two flywheel teams",
+    run: () => runProgram("local", localTwoFlywheels().flat),
+    config: () => parseConfig(localTwoFlywheels().raw),
+    aws: false,
+  },
+  {
+    name: "aws-dev + a second flywheel team, RDS IAM authentication",
+    run: () => runProgram("aws-dev", awsDevTwoFlywheels(true).flat),
+    config: () => parseConfig(awsDevTwoFlywheels(true).raw),
     aws: true,
   },
 ];
@@ -691,8 +727,8 @@ for (const c of DEPLOY_CASES) {
           capabilities: { drop: ["ALL"] },
         });
     };
-    /** The registry login's environment: the gateway's host and database, the flywheel's role, its CA mounted. */
-    const expectRegistryLogin = (pod: any, ctr: any, ns: string) => {
+    /** The registry login's environment: the gateway's host and database, the team's own role, its CA mounted. */
+    const expectRegistryLogin = (pod: any, ctr: any, ns: string, team: string) => {
       const env = envOf(ctr);
       const gw = gatewayEnv();
       expect([env.PGHOST, env.PGPORT, env.PGDATABASE, env.PGSSLMODE]).toEqual([
@@ -702,13 +738,17 @@ for (const c of DEPLOY_CASES) {
         "verify-full",
       ]);
       if (iam()) {
-        expect([env.GATEWAY_PG_AUTH, env.PGUSER, env.PGPASSWORD]).toEqual(["rds-iam", "flywheel", undefined]);
+        expect([env.GATEWAY_PG_AUTH, env.PGUSER, env.PGPASSWORD]).toEqual([
+          "rds-iam",
+          flywheelRoleOf(team),
+          undefined,
+        ]);
       } else {
         const ref = env.PGUSER.secretKeyRef;
         expect(env.PGPASSWORD.secretKeyRef.name).toBe(ref.name);
         const secret = inNs("kubernetes:core/v1:Secret", ns, ref.name);
         expect(secret, `${ns}/${ref.name}`).toBeDefined();
-        expect(secret!.inputs.stringData.username).toBe("flywheel");
+        expect(secret!.inputs.stringData.username).toBe(flywheelRoleOf(team));
       }
       const mount = ctr.volumeMounts.find((m: any) => env.PGSSLROOTCERT.startsWith(`${m.mountPath}/`));
       const vol = pod.volumes.find((v: any) => v.name === mount.name);
@@ -746,7 +786,7 @@ for (const c of DEPLOY_CASES) {
         expect(above(init)).toBe(above(pod.containers[0]));
         expect(pod.volumes.find((v: any) => v.name === above(init)).emptyDir).toBeDefined();
         expect(pod.containers[0].command).toContain(`--base-model=${t.flywheel!.baseModel}`);
-        expectRegistryLogin(pod, init, ns);
+        expectRegistryLogin(pod, init, ns, t.name);
         hardened(pod);
       }
     });
@@ -834,7 +874,7 @@ for (const c of DEPLOY_CASES) {
         expect(flywheelEnv.CANDIDATES_URI).toMatch(
           new RegExp(`^s3://[a-z0-9.-]+-models/${flywheelAdapterPrefix(t.name, t.flywheel!.adapter)}$`),
         );
-        expectRegistryLogin(pod, ctr, ns);
+        expectRegistryLogin(pod, ctr, ns, t.name);
         hardened(pod);
         // The API token is projected where in-cluster clients read it, and nowhere else.
         expect(pod.automountServiceAccountToken).toBe(false);
@@ -862,49 +902,111 @@ for (const c of DEPLOY_CASES) {
       }
     });
 
-    it("THEN the flywheel login exists only in the enabled teams' namespaces, as one role without a database of its own", () => {
-      const on = enabled().map((t) => teamNamespace(t.name));
-      const logins = run.recorder
-        .ofType("kubernetes:core/v1:Secret")
-        .filter((s) => s.inputs.metadata?.name === "flywheel-postgres")
-        .map((s) => s.inputs.metadata.namespace)
-        .sort();
-      // Its CA next to the service (the AWS ConfigMap; in-cluster the client Certificate's Secret),
-      // in the team namespaces: exactly the enabled ones (the login Job's own CA is in the substrate's).
-      const cas = run.recorder.resources
-        .filter(
-          (r) =>
-            (r.inputs.metadata?.name === "flywheel-postgres-ca" ||
-              r.inputs.spec?.commonName === "flywheel") &&
-            String(r.inputs.metadata?.namespace).startsWith("team-"),
-        )
-        .map((r) => r.inputs.metadata.namespace);
-      expect(new Set(cas)).toEqual(new Set(on));
-      if (iam()) expect(logins).toEqual([]);
-      else expect(logins).toEqual([...on].sort());
+    it("THEN each enabled team has its own registry login (fw-<team>, no database of its own), delivered to its own namespace only", () => {
+      const roles = enabled().map((t) => flywheelRoleOf(t.name));
+      // Every login object in a team namespace (Secret, CA ConfigMap, client Certificate) is that
+      // team's own; the former shared `flywheel` login is gone.
+      const teamOfNs = new Map(config.teams.map((t) => [teamNamespace(t.name), t.name]));
+      const owner = (r: any) => {
+        const n = String(r.inputs.metadata?.name ?? "");
+        const cn = String(r.inputs.spec?.commonName ?? "");
+        return [...config.teams.map((t) => t.name)]
+          .filter((t) => n.startsWith(`${flywheelRoleOf(t)}-postgres`) || cn === flywheelRoleOf(t))
+          .sort((x, y) => y.length - x.length)[0];
+      };
+      const loginObjects = run.recorder.resources.filter(
+        (r) => teamOfNs.has(String(r.inputs.metadata?.namespace)) && owner(r) !== undefined,
+      );
+      for (const r of loginObjects)
+        expect(owner(r), `${r.type} ${r.inputs.metadata.namespace}/${r.inputs.metadata.name}`).toBe(
+          teamOfNs.get(r.inputs.metadata.namespace),
+        );
+      expect(
+        run.recorder.resources.filter((r) => /^flywheel-postgres/.test(r.inputs.metadata?.name ?? "")),
+      ).toEqual([]);
+      for (const t of enabled()) {
+        const ns = teamNamespace(t.name);
+        const role = flywheelRoleOf(t.name);
+        const mine = loginObjects.filter((r) => r.inputs.metadata.namespace === ns);
+        // its CA (the AWS ConfigMap; in-cluster the client Certificate's Secret) and, with
+        // passwords, its Secret
+        expect(mine.length, ns).toBeGreaterThan(0);
+        const secrets = run.recorder
+          .ofType("kubernetes:core/v1:Secret")
+          .filter((x) => x.inputs.metadata?.name === `${role}-postgres`);
+        if (iam()) expect(secrets).toEqual([]);
+        else {
+          expect(secrets.map((x) => x.inputs.metadata.namespace)).toEqual([ns]);
+          expect(secrets[0].inputs.stringData.username).toBe(role);
+        }
+      }
       if (c.aws) {
         const jobs = run.recorder
           .ofType("kubernetes:batch/v1:Job")
-          .filter((j) => j.inputs.metadata?.name === "flywheel-postgres-login");
-        expect(jobs.length).toBe(1);
-        const ctr = jobs[0].inputs.spec.template.spec.containers[0];
-        expect(envOf(ctr).SERVICE).toBe("flywheel");
-        expect(ctr.command).toEqual(["/bin/sh", "-c", loginScript(iam(), false)]);
-        expect(ctr.command[2]).not.toMatch(/CREATE DATABASE/);
-        // With IAM authentication each enabled team's identity may log in as `flywheel`, and only that.
+          .filter((j) => envOf(j.inputs.spec.template.spec.containers[0]).SERVICE !== "gateway");
+        expect(jobs.map((j) => envOf(j.inputs.spec.template.spec.containers[0]).SERVICE).sort()).toEqual(
+          [...roles].sort(),
+        );
+        for (const j of jobs) {
+          const ctr = j.inputs.spec.template.spec.containers[0];
+          expect(j.inputs.metadata.name).toBe(`${envOf(ctr).SERVICE}-postgres-login`);
+          expect(ctr.command).toEqual(["/bin/sh", "-c", loginScript(iam(), false)]);
+          expect(ctr.command[2]).not.toMatch(/CREATE DATABASE/);
+        }
+        // With IAM authentication each enabled team's flywheel identity may log in as its own
+        // role, and as no other: one rds-db:connect policy per team, on the IAM role that the
+        // team namespace's flywheel ServiceAccount assumes, naming that team's db user only.
         const connects = run.recorder
           .ofType("aws:iam/rolePolicy:RolePolicy")
-          .map((p) => String(p.inputs.policy))
-          .filter((p) => p.includes("rds-db:connect") && /dbuser:[^"]*\/flywheel"/.test(p));
-        expect(connects.length).toBe(iam() ? enabled().length : 0);
+          .filter((p) => String(p.inputs.policy).includes("rds-db:connect"))
+          .filter((p) => !/dbuser:[^"]*\/gateway"/.test(String(p.inputs.policy)));
+        expect(connects.length).toBe(iam() ? roles.length : 0);
+        for (const p of connects) {
+          const users = [...String(p.inputs.policy).matchAll(/dbuser:[^"]*\/([^"/]+)"/g)].map((m) => m[1]);
+          const [iamRole] = p.propertyDependencies.role;
+          const bound = run.recorder
+            .ofType("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+            .filter((a) => a.propertyDependencies.roleArn?.includes(iamRole))
+            .map((a) => [a.inputs.namespace, a.inputs.serviceAccount]);
+          expect(bound.length, p.name).toBe(1);
+          const [[ns, sa]] = bound;
+          expect(sa).toBe(FLYWHEEL_SERVICE_ACCOUNT);
+          expect(users, `${ns}: ${p.name}`).toEqual([flywheelRoleOf(teamOfNs.get(ns)!)]);
+        }
       } else {
         const cluster = run.recorder.resources.find((r) => r.inputs.kind === "Cluster")!;
-        expect(cluster.inputs.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway", "flywheel"]);
+        expect(cluster.inputs.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway", ...roles]);
         const dbs = run.recorder.resources
           .filter((r) => r.inputs.kind === "Database")
           .map((r) => r.inputs.spec.name);
         expect(dbs).toEqual(["gateway"]);
       }
+    });
+
+    it("THEN the writer roles the gateway grants (its catalog, read by its own loader) are exactly the logins the substrate creates, each for its team's adapter", () => {
+      const cm = run.recorder
+        .ofType("kubernetes:core/v1:ConfigMap")
+        .find((r) => r.inputs.metadata?.name === "gateway-catalog")!.inputs;
+      const cfg = loadConfig({
+        GATEWAY_OPA_URL: "http://opa:8181",
+        GATEWAY_OIDC_ISSUER: "https://idp",
+        GATEWAY_OIDC_AUDIENCE: "a",
+        GATEWAY_CATALOG: cm.data["catalog.json"],
+      });
+      const writers = flywheelWriters(cfg.catalog.teams);
+      const created = c.aws
+        ? run.recorder
+            .ofType("kubernetes:batch/v1:Job")
+            .map((j) => envOf(j.inputs.spec.template.spec.containers[0]).SERVICE as string)
+        : (run.recorder.resources
+            .find((r) => r.inputs.kind === "Cluster")!
+            .inputs.spec.managed.roles.map((r: any) => r.name) as string[]);
+      expect(writers.map((w) => w.role).sort()).toEqual(created.filter((x) => x !== "gateway").sort());
+      expect(writers.map((w) => [w.team, w.adapter]).sort()).toEqual(
+        enabled()
+          .map((t) => [t.name, t.flywheel!.adapter])
+          .sort(),
+      );
     });
 
     it("THEN no Kubernetes object is registered twice", () => {
@@ -919,7 +1021,7 @@ describe("GIVEN a stack where no team has the flywheel on (the shipped local sta
     expect(run.error).toBeUndefined();
     const named = (re: RegExp) =>
       run.recorder.resources.filter((r) => re.test(r.inputs.metadata?.name ?? ""));
-    expect(named(/^flywheel-postgres|^flywheel-controller-|^sovereign-flywheel-discovery/)).toEqual([]);
+    expect(named(/^fw-.*-postgres|^flywheel-controller-|^sovereign-flywheel-discovery/)).toEqual([]);
     const cluster = run.recorder.resources.find((r) => r.inputs.kind === "Cluster")!;
     expect(cluster.inputs.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway"]);
   });

@@ -112,7 +112,7 @@ export function registryPool(e: NodeJS.ProcessEnv, max: number): Pool {
     host: e.PGHOST || "127.0.0.1",
     port,
     database: e.PGDATABASE || "gateway",
-    user: e.PGUSER || "flywheel",
+    user: env(e, "PGUSER"),
     ...(e.PGPASSWORD ? { password: e.PGPASSWORD } : {}),
     auth,
     ...(e.AWS_REGION ? { region: e.AWS_REGION } : {}),
@@ -134,7 +134,7 @@ export function registryPool(e: NodeJS.ProcessEnv, max: number): Pool {
 
 /**
  * The registry, migrated: the gateway migrates it at start-up (as the database's owner); the
- * controller's `flywheel` role may not, so it only migrates where the registry is missing or
+ * controller's team role (`fw-<team>`) may not, so it only migrates where the registry is missing or
  * behind (a test database the caller owns) and otherwise leaves the schema alone.
  */
 async function registryReady(pool: Pool): Promise<void> {

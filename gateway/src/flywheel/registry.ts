@@ -14,6 +14,7 @@
  * and its hash, once recorded, stay what was evaluated.
  */
 import type { Pool, PoolClient } from "pg";
+import { flywheelRoleOf, type CatalogTeam } from "../../../components/lib/contracts";
 import type { AuditEvent, CanaryState } from "../../../components/lib/flywheel-canary";
 
 export const FLYWHEEL_MIGRATION_LOCK_KEY = 7_361_229_014;
@@ -93,6 +94,75 @@ export const FLYWHEEL_MIGRATIONS: readonly { version: number; name: string; sql:
       CREATE TRIGGER eval_reports_immutable BEFORE UPDATE OR DELETE ON flywheel.eval_reports
         FOR EACH ROW EXECUTE FUNCTION flywheel.refuse_change();`,
   },
+  {
+    version: 2,
+    name: "one writer role per team, row-level security",
+    // Each team's controller logs in as its own role (`fw-<team>`, flywheelRoleOf). The
+    // gateway (the tables' owner, which bypasses row-level security: no FORCE) records which
+    // team and which adapter each role writes (`writers`, from its catalog); the policies let a
+    // role read and write only its team's rows, register and deploy only its team's adapter
+    // (adapter names are global: the one-promoted/one-canary indexes are on the adapter alone),
+    // and link only its own datasets and versions (`gateway_audit`: see flywheelWriterGrants).
+    // A role without a `writers` row sees and writes nothing:
+    // the former shared `flywheel` role among them; its grants are revoked here too.
+    sql: `
+      CREATE TABLE flywheel.writers (
+        role    name PRIMARY KEY,
+        team    text NOT NULL UNIQUE,
+        adapter text NOT NULL UNIQUE
+      );
+      ALTER TABLE flywheel.writers ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY own_row ON flywheel.writers FOR SELECT USING (role = current_user);
+
+      ALTER TABLE flywheel.dataset_versions ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY own_team ON flywheel.dataset_versions
+        USING (EXISTS (SELECT FROM flywheel.writers w WHERE w.role = current_user AND w.team = dataset_versions.team))
+        WITH CHECK (EXISTS (SELECT FROM flywheel.writers w WHERE w.role = current_user
+                            AND w.team = dataset_versions.team AND w.adapter = dataset_versions.adapter));
+
+      ALTER TABLE flywheel.model_versions ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY own_team ON flywheel.model_versions
+        USING (EXISTS (SELECT FROM flywheel.writers w WHERE w.role = current_user AND w.team = model_versions.team))
+        WITH CHECK (EXISTS (SELECT FROM flywheel.writers w WHERE w.role = current_user
+                            AND w.team = model_versions.team AND w.adapter = model_versions.adapter)
+                    AND EXISTS (SELECT FROM flywheel.dataset_versions d WHERE d.id = model_versions.dataset_version
+                                AND d.team = model_versions.team AND d.adapter = model_versions.adapter));
+
+      -- eval_reports has no team column: a report is its model version's (which RLS filters).
+      ALTER TABLE flywheel.eval_reports ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY own_team ON flywheel.eval_reports
+        USING (EXISTS (SELECT FROM flywheel.model_versions m WHERE m.id = eval_reports.model_version))
+        WITH CHECK (EXISTS (SELECT FROM flywheel.model_versions m WHERE m.id = eval_reports.model_version)
+                    AND (eval_reports.incumbent_version IS NULL
+                         OR EXISTS (SELECT FROM flywheel.model_versions m WHERE m.id = eval_reports.incumbent_version)));
+
+      ALTER TABLE flywheel.deployments ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY own_team ON flywheel.deployments
+        USING (EXISTS (SELECT FROM flywheel.writers w WHERE w.role = current_user AND w.team = deployments.team))
+        WITH CHECK (EXISTS (SELECT FROM flywheel.writers w WHERE w.role = current_user
+                            AND w.team = deployments.team AND w.adapter = deployments.adapter)
+                    AND EXISTS (SELECT FROM flywheel.model_versions m WHERE m.id = deployments.model_version
+                                AND m.adapter = deployments.adapter));
+
+      ALTER TABLE flywheel.audit_events ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY own_team ON flywheel.audit_events
+        USING (EXISTS (SELECT FROM flywheel.writers w WHERE w.role = current_user AND w.team = audit_events.team))
+        WITH CHECK (EXISTS (SELECT FROM flywheel.writers w WHERE w.role = current_user
+                            AND w.team = audit_events.team AND w.adapter = audit_events.adapter));
+
+      DO $$
+      BEGIN
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'flywheel') THEN
+          REVOKE ALL ON ALL TABLES IN SCHEMA flywheel FROM flywheel;
+          REVOKE ALL ON ALL SEQUENCES IN SCHEMA flywheel FROM flywheel;
+          REVOKE ALL ON SCHEMA flywheel FROM flywheel;
+          IF to_regclass('gateway_audit') IS NOT NULL THEN
+            REVOKE ALL ON gateway_audit FROM flywheel;
+          END IF;
+          EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM flywheel', current_database());
+        END IF;
+      END $$;`,
+  },
 ];
 
 /** Applies pending flywheel migrations under an advisory lock; returns the versions applied. */
@@ -136,57 +206,94 @@ export async function migrateFlywheel(pool: Pool): Promise<number[]> {
   return applied;
 }
 
-/** The role the flywheel's writer (its controller) logs in as. */
-export const FLYWHEEL_WRITER_ROLE = "flywheel";
+/** One team's registry writer: its login role, its team and the adapter it may write. */
+export interface FlywheelWriter {
+  readonly role: string;
+  readonly team: string;
+  readonly adapter: string;
+}
+
+/** The writers of the teams with the flywheel on (catalog teams with a `flywheelAdapter`). */
+export function flywheelWriters(teams: Readonly<Record<string, CatalogTeam>>): FlywheelWriter[] {
+  return Object.entries(teams).flatMap(([team, t]) =>
+    t.flywheelAdapter ? [{ role: flywheelRoleOf(team), team, adapter: t.flywheelAdapter }] : [],
+  );
+}
 
 /**
- * What the writer may do in the registry, and nothing more: read everything, append versions,
+ * What a team's writer may do in the registry, and nothing more: read, append versions,
  * reports, deployments and audit events, and move a deployment row along (phase, share, state,
  * until). No DELETE, no TRUNCATE, no DDL, no change of a deployment's version, adapter or team.
  * Of the gateway's own tables only the `gateway_audit` columns the canary observes per version
  * (`versionCounts` in controller.ts): never who asked (`subject`, `team`, request ids) or the
- * guard's text. Idempotent; applied after every migration run so tables added later are covered.
+ * guard's text. Which ROWS it reads and writes, its team's and its adapter's only, the policies
+ * of migration 2 decide (from its `writers` row). Idempotent; applied after every migration run
+ * so tables added later are covered.
  */
 export function flywheelWriterGrants(role: string): string[] {
   const r = quoteIdent(role);
   return [
     `GRANT USAGE ON SCHEMA flywheel TO ${r}`,
-    `GRANT SELECT ON flywheel.schema_migrations TO ${r}`,
+    `GRANT SELECT ON flywheel.schema_migrations, flywheel.writers TO ${r}`,
     `GRANT SELECT, INSERT ON flywheel.dataset_versions, flywheel.model_versions, flywheel.eval_reports, flywheel.audit_events, flywheel.deployments TO ${r}`,
     `GRANT UPDATE (phase, share, state, until) ON flywheel.deployments TO ${r}`,
     `GRANT USAGE ON ALL SEQUENCES IN SCHEMA flywheel TO ${r}`,
+    // Of `gateway_audit` only its adapter's rows (its stable name, whichever version served):
+    // the canary's observation. The policy comes in the same transaction as the first grant on
+    // that table (the gateway's own migrations create it; the owner bypasses the policy).
+    `DO $$ BEGIN
+       IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'gateway_audit'::regclass) THEN
+         ALTER TABLE gateway_audit ENABLE ROW LEVEL SECURITY;
+       END IF;
+       IF NOT EXISTS (SELECT FROM pg_policy WHERE polrelid = 'gateway_audit'::regclass AND polname = 'flywheel_own_adapter') THEN
+         CREATE POLICY flywheel_own_adapter ON gateway_audit FOR SELECT
+           USING (EXISTS (SELECT FROM flywheel.writers w WHERE w.role = current_user AND w.adapter = gateway_audit.model));
+       END IF;
+     END $$`,
     `GRANT SELECT (ts, model, flywheel_version, status, reasons, latency_ms) ON gateway_audit TO ${r}`,
   ];
 }
 
 function quoteIdent(s: string): string {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(s))
-    throw new Error(`expected a Postgres role name of lowercase letters, digits and '_', found "${s}"`);
+  if (!/^[a-z_][a-z0-9_-]{0,62}$/.test(s))
+    throw new Error(`expected a Postgres role name of lowercase letters, digits, '_' and '-', found "${s}"`);
   return `"${s}"`;
 }
 
 /**
- * Grants the writer role its registry rights (and CONNECT on this database, which the login job
- * revokes from PUBLIC) when the role exists; returns whether it did. The caller owns the schema
- * (it ran the migrations) and the database.
+ * Grants a team's writer role its registry rights (and CONNECT on this database, which the
+ * login job revokes from PUBLIC) and records its team and adapter (`flywheel.writers`, what the
+ * row-level security policies read) when the role exists; returns whether it did. The caller
+ * owns the schema (it ran the migrations) and the database. An adapter the configuration moved
+ * to another team is that team's from then on: the former team's `writers` row goes (its role
+ * then reads and writes nothing).
  */
-export async function grantFlywheelWriter(pool: Pool, role: string = FLYWHEEL_WRITER_ROLE): Promise<boolean> {
-  const stmts = flywheelWriterGrants(role);
+export async function grantFlywheelWriter(pool: Pool, w: FlywheelWriter): Promise<boolean> {
+  const stmts = flywheelWriterGrants(w.role);
   const client = await pool.connect();
   try {
-    const exists = await client.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]);
+    const exists = await client.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [w.role]);
     if (exists.rowCount === 0) return false;
     await client.query("SELECT pg_advisory_lock($1)", [FLYWHEEL_MIGRATION_LOCK_KEY]);
     try {
       await client.query("BEGIN");
       try {
         const db = (await client.query<{ d: string }>("SELECT current_database() AS d")).rows[0].d;
-        await client.query(`GRANT CONNECT ON DATABASE "${db.replace(/"/g, '""')}" TO ${quoteIdent(role)}`);
+        await client.query(`GRANT CONNECT ON DATABASE "${db.replace(/"/g, '""')}" TO ${quoteIdent(w.role)}`);
         for (const s of stmts) await client.query(s);
+        await client.query("DELETE FROM flywheel.writers WHERE adapter = $1 AND role <> $2", [
+          w.adapter,
+          w.role,
+        ]);
+        await client.query(
+          `INSERT INTO flywheel.writers (role, team, adapter) VALUES ($1, $2, $3)
+           ON CONFLICT (role) DO UPDATE SET team = EXCLUDED.team, adapter = EXCLUDED.adapter`,
+          [w.role, w.team, w.adapter],
+        );
         await client.query("COMMIT");
       } catch (e) {
         await client.query("ROLLBACK");
-        throw new Error(`flywheel writer grants to "${role}" failed: ${(e as Error).message}`);
+        throw new Error(`flywheel writer grants to "${w.role}" failed: ${(e as Error).message}`);
       }
     } finally {
       await client.query("SELECT pg_advisory_unlock($1)", [FLYWHEEL_MIGRATION_LOCK_KEY]);
