@@ -49,6 +49,8 @@ const PASSWORD = "flywheel-test-password";
 const WRITER = flywheelRoleOf("demo");
 // A second team with the flywheel on: its own adapter, its own writer login and password.
 const TWO = { team: "two", adapter: "demo-two", role: flywheelRoleOf("two"), password: "two-test-password" };
+// A third, whose base model's replicas never load a candidate (a CPU model).
+const CPU = { team: "cpu", adapter: "demo-cpu", role: flywheelRoleOf("cpu"), password: "cpu-test-password" };
 const SHA = (c: string) => c.repeat(64);
 const OLD = "20260101T000000Z-aaaaaaaaaaaa";
 const FAILED = "20260101T120000Z-dddddddddddd";
@@ -151,12 +153,13 @@ async function cli(
 const rows = async (sql: string, params: unknown[] = []) => (await su.query(sql, params)).rows;
 
 beforeAll(async () => {
-  [pg] = await Promise.all([startPostgres({ passwordRoles: [WRITER, TWO.role] })]);
+  [pg] = await Promise.all([startPostgres({ passwordRoles: [WRITER, TWO.role, CPU.role] })]);
   // As on RDS: the master user is not a superuser.
   pg.psql("CREATE ROLE sovereign_admin LOGIN CREATEROLE CREATEDB");
   loginJob("gateway", "gateway-password", true);
   loginJob(WRITER, PASSWORD, false);
   loginJob(TWO.role, TWO.password, false);
+  loginJob(CPU.role, CPU.password, false);
   // The gateway at start-up, as its own role (owner of its database): its migrations, the
   // registry's, and the writer's grants.
   const gw = new Pool({ host: "127.0.0.1", port: pg.port, user: "gateway", database: "gateway", max: 2 });
@@ -164,6 +167,7 @@ beforeAll(async () => {
   await migrateFlywheel(gw);
   expect(await grantFlywheelWriter(gw, { role: WRITER, team: "demo", adapter: ADAPTER })).toBe(true);
   expect(await grantFlywheelWriter(gw, { role: TWO.role, team: TWO.team, adapter: TWO.adapter })).toBe(true);
+  expect(await grantFlywheelWriter(gw, { role: CPU.role, team: CPU.team, adapter: CPU.adapter })).toBe(true);
   await gw.end();
   su = new Pool({ host: "127.0.0.1", port: pg.port, user: "postgres", database: "gateway", max: 2 });
   s3 = new TestS3();
@@ -348,16 +352,19 @@ describe("GIVEN run records in the store and the flywheel login the stack create
     const named = /is rolled back \(([a-z_]+)\)/.exec(warning!.message)?.[1];
     expect(named, warning!.message).toBeDefined();
 
-    const adapter = "demo-cpu";
-    const prefix = `teams/demo/flywheel/${adapter}/`;
+    const adapter = CPU.adapter;
+    const prefix = `teams/${CPU.team}/flywheel/${adapter}/`;
     const v = "20260105T000000Z-ffffffffffff";
     const rec = runRecord(v) as any;
+    rec.team = CPU.team;
     rec.adapter = adapter;
     rec.dataset.uri = `s3://datasets/${prefix}${v}/`;
     rec.candidate.uri = `s3://${MODELS}/${prefix}${v}/adapter/`;
     put(`${prefix}${v}/run.json`, rec);
     // No sidecar: the replica never lists the version (what a simulator replica does).
     const env = controllerEnv({
+      PGUSER: CPU.role,
+      PGPASSWORD: CPU.password,
       CANDIDATES_URI: `s3://${MODELS}/${prefix}`,
       FLYWHEEL_LOAD_POLL_MS: "20",
       FLYWHEEL_LOAD_TIMEOUT_MS: "300",

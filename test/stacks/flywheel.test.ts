@@ -671,12 +671,14 @@ const DEPLOY_CASES = [
   {
     name: "local + two flywheel teams",
     run: () => runProgram("local", localTwoFlywheels().flat),
+    raw: () => localTwoFlywheels().raw,
     config: () => parseConfig(localTwoFlywheels().raw),
     aws: false,
   },
   {
     name: "aws-dev + a second flywheel team, RDS IAM authentication",
     run: () => runProgram("aws-dev", awsDevTwoFlywheels(true).flat),
+    raw: () => awsDevTwoFlywheels(true).raw,
     config: () => parseConfig(awsDevTwoFlywheels(true).raw),
     aws: true,
   },
