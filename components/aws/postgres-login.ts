@@ -82,8 +82,12 @@ export interface PostgresLoginArgs {
   readonly recoveryWindowDays?: number;
   /** The role logs in with IAM tokens (`rds_iam`, no password, no Secrets). @default false */
   readonly iamAuth?: boolean;
-  /** Create the service's own database (a flywheel writer's login has none). @default true */
-  readonly ownDatabase?: boolean;
+  /**
+   * The database the login connects to: the service's own, created by the Job, or another
+   * service's (a team's flywheel writer logs in to the gateway's database and has none).
+   * @default service
+   */
+  readonly database?: string;
 }
 
 /** Key of the CA bundle in the `<service>-postgres-ca` ConfigMaps. */
@@ -163,7 +167,11 @@ export class PostgresLogin extends pulumi.ComponentResource {
                 {
                   name: "login",
                   image: args.image,
-                  command: ["/bin/sh", "-c", loginScript(iam, args.ownDatabase ?? true)],
+                  command: [
+                    "/bin/sh",
+                    "-c",
+                    loginScript(iam, (args.database ?? args.service) === args.service),
+                  ],
                   env: [
                     { name: "PGHOST", value: args.host },
                     { name: "PGPORT", value: pulumi.output(args.port).apply(String) },
@@ -248,7 +256,7 @@ export class PostgresLogin extends pulumi.ComponentResource {
             password: secretPassword,
             host: args.host,
             port: args.port,
-            dbname: svc,
+            dbname: args.database ?? svc,
           }),
         ),
       },

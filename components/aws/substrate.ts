@@ -486,7 +486,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         tags: this.args.tags,
         caBundle: rdsCaBundle(this.args.region),
         iamAuth,
-        ownDatabase: postgresDatabaseOf(service) === service,
+        database: postgresDatabaseOf(service),
       },
       this.withAwsProvider(opts),
     );

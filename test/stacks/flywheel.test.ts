@@ -26,6 +26,7 @@ import { flywheelAdapterPrefix } from "../../components/lib/scopes";
 import { serviceOf } from "../../gateway/src/routing/discovery";
 import { loadConfig } from "../../gateway/src/config";
 import { flywheelWriters } from "../../gateway/src/flywheel/registry";
+import { unsecret } from "../aws/harness";
 import { duplicateObjects } from "../helpers/object-identity";
 import { FLYWHEEL_STAGE_LABEL } from "../../components/lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../../components/lib/naming";
@@ -955,6 +956,14 @@ for (const c of DEPLOY_CASES) {
           expect(ctr.command).toEqual(["/bin/sh", "-c", loginScript(iam(), false)]);
           expect(ctr.command[2]).not.toMatch(/CREATE DATABASE/);
         }
+        // With passwords, the Secrets Manager copy an operator reads names the database the
+        // team's controller connects to (the gateway's), not a database named after the role.
+        const copies = run.recorder
+          .ofType("aws:secretsmanager/secretVersion:SecretVersion")
+          .map((v) => JSON.parse(unsecret(v.inputs.secretString)))
+          .filter((v) => roles.includes(v.username));
+        expect(copies.length).toBe(iam() ? 0 : roles.length);
+        for (const v of copies) expect(v.dbname, v.username).toBe(gatewayEnv().PGDATABASE);
         // With IAM authentication each enabled team's flywheel identity may log in as its own
         // role, and as no other: one rds-db:connect policy per team, on the IAM role that the
         // team namespace's flywheel ServiceAccount assumes, naming that team's db user only.
