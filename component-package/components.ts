@@ -88,9 +88,7 @@ export class ClusterSubstrate extends pulumi.ComponentResource {
     // The handle resolves once the substrate is ready (the store, its buckets, Postgres, the
     // data CA), so every resource a part derives from it waits for them.
     const ready = pulumi.all([...s.ready, ...s.certManager.ready].map((r) => r.urn));
-    this.handle = pulumi
-      .all([ready, pulumi.output(value)])
-      .apply(([, v]) => v as unknown as SubstrateHandle);
+    this.handle = pulumi.all([ready, pulumi.output(value)]).apply(([, v]) => v as unknown as SubstrateHandle);
     this.registerOutputs({ handle: this.handle });
   }
 }
@@ -155,7 +153,10 @@ export class Tenancy extends pulumi.ComponentResource {
     super("sovereign:index:Tenancy", name, {}, opts);
     const { config, substrate, checked, ctx } = part(this, name, args);
     const o = buildUnder(this, () => wireTenancy(config, ctx, substrate));
-    this.teamNamespaces = afterCheck(checked, pulumi.output(o.teamNamespaces as Record<string, pulumi.Input<string>>));
+    this.teamNamespaces = afterCheck(
+      checked,
+      pulumi.output(o.teamNamespaces as Record<string, pulumi.Input<string>>),
+    );
     this.registerOutputs({ teamNamespaces: this.teamNamespaces });
   }
 }

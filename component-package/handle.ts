@@ -25,8 +25,13 @@ import { OBJECT_STORE_REGION } from "../components/existing-cluster/object-store
 import { postgresLogin } from "../components/existing-cluster/postgres";
 import { DATA_CA_ISSUER } from "../components/existing-cluster/tls";
 import { modelServiceName } from "../components/lib/endpoints";
-import { baseModelPrefixes, BUCKET_ROLES, modelServerPrefixes, workloadScopes } from "../components/lib/scopes";
-import type { BucketRole, Scope, WorkloadKind } from "../components/lib/scopes";
+import {
+  baseModelPrefixes,
+  BUCKET_ROLES,
+  modelServerPrefixes,
+  workloadScopes,
+} from "../components/lib/scopes";
+import type { BucketRole } from "../components/lib/scopes";
 import { GATEWAY_SERVICE_ACCOUNT } from "../components/platform/gateway";
 import { gpusOf } from "../components/platform/model-server";
 import { planTeam } from "../components/platform/tenancy-plan";
@@ -199,15 +204,23 @@ export function plannedPostgresServices(config: StackConfig): PostgresService[] 
   return ["gateway", ...(flywheelTeams(config).length ? ["flywheel" as const] : [])];
 }
 
-/** A handle problem as the input-property error a component reports. */
-function handleError(propertyPath: string, reason: string): pulumi.InputPropertiesError {
-  return new pulumi.InputPropertiesError({
-    message: "the substrate handle does not fit these settings",
+/**
+ * A handle problem as the input-property error a component reports. The handle is known only
+ * once the substrate is created, so the error also rejects the inputs of the part's resources
+ * (none is registered) and may reach the user as the first of those: its message names the
+ * property too, and it carries no stack trace.
+ */
+export function handleError(propertyPath: string, reason: string): pulumi.InputPropertiesError {
+  const e = new pulumi.InputPropertiesError({
+    message: `the substrate handle does not fit these settings: ${propertyPath}: ${reason}`,
     errors: [{ propertyPath, reason }],
   });
+  e.stack = e.message;
+  return e;
 }
 
-const scopeKey = (s: { bucket: string; prefix: string; access: string }) => `${s.bucket}:${s.prefix}:${s.access}`;
+const scopeKey = (s: { bucket: string; prefix: string; access: string }) =>
+  `${s.bucket}:${s.prefix}:${s.access}`;
 
 /**
  * Checks a handle against the settings of the component that uses it: the kind, the buckets
@@ -286,10 +299,9 @@ export function substrateFromHandle(
       endpoint: h.objectStore.endpoint,
       region: OBJECT_STORE_REGION,
       forcePathStyle: true,
-      buckets: Object.fromEntries(BUCKET_ROLES.map((r) => [r, h.objectStore.buckets.apply((b) => b[r])])) as Record<
-        BucketRole,
-        pulumi.Output<string>
-      >,
+      buckets: Object.fromEntries(
+        BUCKET_ROLES.map((r) => [r, h.objectStore.buckets.apply((b) => b[r])]),
+      ) as Record<BucketRole, pulumi.Output<string>>,
     },
     egressTargets: {
       objectStore: h.egress.objectStore.apply(egress),
@@ -304,15 +316,16 @@ export function substrateFromHandle(
     // The substrate installed cert-manager; its handle resolves once the substrate is created.
     certManager: { ready: [] },
     ready: [],
-    loadBalancerAnnotations: (exposure) => clusterLoadBalancerAnnotations(args.loadBalancerAnnotations, exposure),
+    loadBalancerAnnotations: (exposure) =>
+      clusterLoadBalancerAnnotations(args.loadBalancerAnnotations, exposure),
     bindWorkload: (name, req, opts) => {
       const w = h.workloads.apply((ws) => ws[name]);
-      const scopes = workloadScopes(req.kind as WorkloadKind, req.team, req.readModels);
+      const scopes = workloadScopes(req.kind, req.team, req.readModels);
       return clusterWorkloadAccess(
         name,
         req,
         {
-          scopes: scopes as readonly Scope[],
+          scopes: scopes,
           keys: { accessKey: pulumi.secret(w.accessKey), secretKey: pulumi.secret(w.secretKey) },
           buckets,
           endpoint: h.objectStore.endpoint,

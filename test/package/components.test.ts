@@ -14,35 +14,19 @@ import {
   Tenancy,
   type SubstrateHandle,
 } from "../../component-package/components";
-import { ClusterPlatform, type ClusterPlatformArgs } from "../../component-package/platform";
-import { withFlywheelCapacity } from "../helpers/flywheel-stack";
-import { installMocks, settle, valueOf, type RecordedResource, type ResourceRecorder } from "../helpers/mocks";
-import { facadeArgs } from "./facade-args";
+import { checkHandle } from "../../component-package/handle";
+import { ClusterPlatform, type ClusterPlatformArgs, platformConfig } from "../../component-package/platform";
+import {
+  installMocks,
+  settle,
+  valueOf,
+  type RecordedResource,
+  type ResourceRecorder,
+} from "../helpers/mocks";
+import { oneModelOneTeam, withFlywheel } from "./facade-args";
 
 /** Parts of the facade that have no separate component (OPA, Gatekeeper, observability). */
 const FACADE_ONLY = /^sovereign:platform:(Opa|Gatekeeper|Observability)$/;
-
-/** The `local` stack's settings with one model and one team (the guard model goes). */
-function oneModelOneTeam(): ClusterPlatformArgs {
-  const a = facadeArgs("local");
-  const { guardModel: _g, guardFailOpen: _f, ...policy } = a.policy as Record<string, unknown>;
-  return { ...a, models: [a.models[0]], teams: [a.teams[0]], policy } as ClusterPlatformArgs;
-}
-
-/**
- * With training, a GPU pool and a flywheel on the team: Kueue, GPU enablement, the flywheel's
- * identity and Postgres login.
- */
-function withFlywheel(): ClusterPlatformArgs {
-  const a = withFlywheelCapacity(oneModelOneTeam() as Record<string, any>);
-  const team = a.teams[0];
-  a.teams[0] = {
-    ...team,
-    allowedModels: [...team.allowedModels, "demo-flywheel"],
-    flywheel: { enabled: true, adapter: "demo-flywheel", baseModel: a.models[0].name },
-  };
-  return a as ClusterPlatformArgs;
-}
 
 /** Every Kubernetes object (and the kubernetes provider's settings), keyed by kind, namespace and name. */
 function kubernetesObjects(
@@ -68,7 +52,8 @@ function kubernetesObjects(
 
 /** Whether a recorded resource descends from a component whose type matches `re`. */
 function under(recorder: ResourceRecorder, r: RecordedResource, re: RegExp): boolean {
-  for (let p = r.parent; p; p = recorder.byUrn(p)?.parent) if (re.test(recorder.byUrn(p)?.type ?? "")) return true;
+  for (let p = r.parent; p; p = recorder.byUrn(p)?.parent)
+    if (re.test(recorder.byUrn(p)?.type ?? "")) return true;
   return false;
 }
 
@@ -79,7 +64,10 @@ async function facadeObjects(args: ClusterPlatformArgs): Promise<Map<string, unk
   return kubernetesObjects(recorder, (r) => !under(recorder, r, FACADE_ONLY));
 }
 
-function buildParts(args: ClusterPlatformArgs, handleOf: (h: pulumi.Output<SubstrateHandle>) => pulumi.Input<SubstrateHandle>) {
+function buildParts(
+  args: ClusterPlatformArgs,
+  handleOf: (h: pulumi.Output<SubstrateHandle>) => pulumi.Input<SubstrateHandle>,
+) {
   const substrate = new ClusterSubstrate("substrate", args);
   const handle = handleOf(substrate.handle) as SubstrateHandle;
   return {
@@ -114,4 +102,72 @@ describe("ClusterSubstrate, Serving, Gateway and Tenancy", () => {
     },
     120_000,
   );
+});
+
+describe("a part given a handle that does not fit its settings", () => {
+  /** The handle a ClusterSubstrate publishes for `args`, as a part receives it. */
+  async function handleFor(args: ClusterPlatformArgs): Promise<SubstrateHandle> {
+    installMocks({ stack: "local" });
+    const handle = await valueOf(new ClusterSubstrate("substrate", args).handle);
+    await settle();
+    return handle;
+  }
+  const partConfig = (args: ClusterPlatformArgs) => platformConfig("existing-cluster", args, "local");
+  const problem = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      expect(pulumi.InputPropertiesError.isInstance(e)).toBe(true);
+      expect((e as Error).stack).not.toMatch(/\n\s+at /);
+      return (e as pulumi.InputPropertiesError).errors;
+    }
+    throw new Error("expected an input-property error");
+  };
+
+  it("accepts the handle of a substrate created with the same settings", async () => {
+    const args = withFlywheel();
+    const handle = await handleFor(args);
+    expect(checkHandle(handle, partConfig(args))).toBe(handle);
+  });
+
+  it("names the team the substrate was not told about", async () => {
+    const args = oneModelOneTeam();
+    const handle = await handleFor(args);
+    const ml = { ...args.teams[0], name: "ml", oidcGroup: "sovereign-ml" };
+    const errors = problem(() => checkHandle(handle, partConfig({ ...args, teams: [...args.teams, ml] })));
+    expect(errors.map((e) => e.propertyPath)).toEqual(["teams[1]"]);
+    expect(errors[0].reason).toMatch(/no training identity "tenancy-ml-trainer"/);
+  });
+
+  it("names the flywheel the substrate was not told about, and a model whose weights moved", async () => {
+    const args = oneModelOneTeam();
+    const handle = await handleFor(args);
+    const flywheel = withFlywheel();
+    expect(problem(() => checkHandle(handle, partConfig(flywheel))).map((e) => e.propertyPath)).toEqual([
+      "teams[0].flywheel",
+    ]);
+    const moved = { ...args, models: [{ ...args.models[0], source: "elsewhere/" }] };
+    const errors = problem(() => checkHandle(handle, partConfig(moved)));
+    expect(errors.map((e) => e.propertyPath)).toEqual(["models[0]"]);
+    expect(errors[0].reason).toMatch(/other scopes/);
+  });
+
+  it.each([
+    ["the workloads", (h: SubstrateHandle) => ({ ...h, workloads: {} }), "models[0]"],
+    [
+      "the Postgres logins",
+      (h: SubstrateHandle) => ({ ...h, postgres: { ...h.postgres, logins: {} } }),
+      "gateway",
+    ],
+    [
+      "the buckets",
+      (h: SubstrateHandle) => ({ ...h, objectStore: { ...h.objectStore, buckets: {} } }),
+      "storage.bucketPrefix",
+    ],
+    ["the kind", (h: SubstrateHandle) => ({ ...h, kind: "aws" }), "handle.kind"],
+  ])("names the setting a handle without %s fails", async (_what, drop, path) => {
+    const args = oneModelOneTeam();
+    const handle = drop(await handleFor(args));
+    expect(problem(() => checkHandle(handle, partConfig(args))).map((e) => e.propertyPath)).toEqual([path]);
+  });
 });
