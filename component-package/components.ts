@@ -1,7 +1,7 @@
 /**
  * The platform's parts as separate package components (docs/component-package.md): a substrate
- * component (`ClusterSubstrate`) that publishes a plain-data handle, and `Serving`, `Gateway`
- * and `Tenancy`, each built from that handle and the platform's settings. Together they create
+ * component (`ClusterSubstrate`) that publishes a plain-data handle, and `Serving`, `Gateway`,
+ * `Tenancy` and `Flywheel`, each built from that handle and the platform's settings. Together they create
  * what the `ClusterPlatform` facade creates for the same settings, less what only the facade
  * offers (OPA, Gatekeeper, observability).
  *
@@ -17,8 +17,9 @@ import { postgresDatabaseOf } from "../components/substrate";
 import { existingClusterSubstrateArgs } from "../stacks/wiring/existing-cluster";
 import { wireGateway } from "../stacks/wiring/gateway";
 import { wireServing } from "../stacks/wiring/serving";
-import { wireTenancy } from "../stacks/wiring/tenancy";
+import { wireFlywheel, wireTeams } from "../stacks/wiring/tenancy";
 import {
+  handleError,
   plannedPostgresServices,
   plannedWorkloads,
   substrateFromHandle,
@@ -31,14 +32,17 @@ export type { SubstrateHandle } from "./handle";
 
 /** A part of the platform on an existing cluster: the platform's settings and the substrate's handle. */
 export interface ClusterPartArgs extends ClusterPlatformArgs {
-  /** The `handle` output of a `ClusterSubstrate` created with the same settings. */
-  handle: SubstrateHandle;
+  /**
+   * The `handle` output of a `ClusterSubstrate` created with the same settings. An input (not
+   * plain, unlike the settings): it is another resource's output.
+   */
+  handle: pulumi.Input<SubstrateHandle>;
 }
 
 /**
  * The existing-cluster substrate (SeaweedFS object storage, CloudNativePG, cert-manager and the
  * data CA) for a platform's settings, with every identity and login the platform's parts will
- * use registered up front; `handle` is what `Serving`, `Gateway` and `Tenancy` take.
+ * use registered up front; `handle` is what `Serving`, `Gateway`, `Tenancy` and `Flywheel` take.
  */
 export class ClusterSubstrate extends pulumi.ComponentResource {
   /** What the substrate created: endpoints, buckets, egress rules, logins, identities (secret). */
@@ -142,21 +146,61 @@ export class Gateway extends pulumi.ComponentResource {
 }
 
 /**
- * Teams: a namespace per team with its NetworkPolicies, RBAC, quotas and training identity,
- * Kueue (with training on) and the `Flywheel` of every team that turns it on.
+ * Teams: a namespace per team with its NetworkPolicies, RBAC, quotas and training identity, and
+ * Kueue (with training on).
  */
 export class Tenancy extends pulumi.ComponentResource {
-  /** The namespace of every team. */
+  /** The namespace of every team (what `Flywheel` takes). */
   public readonly teamNamespaces: pulumi.Output<{ [team: string]: string }>;
 
   constructor(name: string, args: ClusterPartArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:Tenancy", name, {}, opts);
     const { config, substrate, checked, ctx } = part(this, name, args);
-    const o = buildUnder(this, () => wireTenancy(config, ctx, substrate));
-    this.teamNamespaces = afterCheck(
-      checked,
-      pulumi.output(o.teamNamespaces as Record<string, pulumi.Input<string>>),
-    );
+    const o = buildUnder(this, () => wireTeams(config, ctx, substrate));
+    this.teamNamespaces = afterCheck(checked, pulumi.output(o.tenancy.namespaces));
     this.registerOutputs({ teamNamespaces: this.teamNamespaces });
+  }
+}
+
+/** The flywheel's part: the platform's settings, the substrate's handle and the team namespaces. */
+export interface FlywheelArgs extends ClusterPartArgs {
+  /** The `teamNamespaces` output of `Tenancy`: the flywheel waits for these namespaces. */
+  teamNamespaces: pulumi.Input<{ [team: string]: pulumi.Input<string> }>;
+}
+
+/**
+ * The flywheel of every team that turns it on (`teams[].flywheel`): its identity, Postgres
+ * login, settings, NetworkPolicies and CronJobs in the team's namespace, and the discovery Role
+ * in the serving namespace (docs/flywheel.md). Nothing where no team turns it on.
+ */
+export class Flywheel extends pulumi.ComponentResource {
+  /** The flywheel CronJob of every team that turns it on. */
+  public readonly cronJobs: pulumi.Output<{ [team: string]: string }>;
+
+  constructor(name: string, args: FlywheelArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sovereign:index:Flywheel", name, {}, opts);
+    const { teamNamespaces, ...rest } = args;
+    const { config, substrate, checked, ctx } = part(this, name, rest);
+    const namespaces = pulumi.output(teamNamespaces);
+    const of = (team: string) =>
+      namespaces.apply((m) => {
+        if (!m?.[team])
+          throw handleError(
+            "teamNamespaces",
+            `expected the namespace of team ${JSON.stringify(team)} (Tenancy's teamNamespaces), found none`,
+          );
+        return m[team];
+      });
+    const o = buildUnder(this, () =>
+      wireFlywheel(config, ctx, substrate, {
+        namespaces: Object.fromEntries(config.teams.map((t) => [t.name, of(t.name)])),
+        dependsOn: [],
+      }),
+    );
+    this.cronJobs = afterCheck(
+      checked,
+      pulumi.output((o.flywheelCronJobs ?? {}) as Record<string, pulumi.Input<string>>),
+    );
+    this.registerOutputs({ cronJobs: this.cronJobs });
   }
 }

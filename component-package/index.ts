@@ -4,5 +4,5 @@
  */
 export { AwsPlatform, ClusterPlatform } from "./platform";
 export type { AwsPlatformArgs, ClusterPlatformArgs } from "./platform";
-export { ClusterSubstrate, Gateway, Serving, Tenancy } from "./components";
-export type { ClusterPartArgs, SubstrateHandle } from "./components";
+export { ClusterSubstrate, Flywheel, Gateway, Serving, Tenancy } from "./components";
+export type { ClusterPartArgs, FlywheelArgs, SubstrateHandle } from "./components";

@@ -1,7 +1,7 @@
 /**
  * The platform's parts as separate package components (component-package/components.ts) under
  * recording mocks, at the seam with the facade: a program built from `ClusterSubstrate`,
- * `Serving`, `Gateway` and `Tenancy` registers the same Kubernetes objects, with the same
+ * `Serving`, `Gateway`, `Tenancy` and `Flywheel` registers the same Kubernetes objects, with the same
  * inputs, as `ClusterPlatform` registers for those parts given the same settings. A handle that
  * drops or changes what a part needs fails with an input-property error naming the setting.
  */
@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import {
   ClusterSubstrate,
+  Flywheel,
   Gateway,
   Serving,
   Tenancy,
@@ -69,16 +70,19 @@ function buildParts(
   handleOf: (h: pulumi.Output<SubstrateHandle>) => pulumi.Input<SubstrateHandle>,
 ) {
   const substrate = new ClusterSubstrate("substrate", args);
-  const handle = handleOf(substrate.handle) as SubstrateHandle;
+  const handle = handleOf(substrate.handle);
+  const tenancy = new Tenancy("tenancy", { ...args, handle });
+  const teamNamespaces = tenancy.teamNamespaces;
   return {
     substrate,
     serving: new Serving("serving", { ...args, handle }),
     gateway: new Gateway("gateway", { ...args, handle }),
-    tenancy: new Tenancy("tenancy", { ...args, handle }),
+    tenancy,
+    flywheel: new Flywheel("flywheel", { ...args, handle, teamNamespaces }),
   };
 }
 
-describe("ClusterSubstrate, Serving, Gateway and Tenancy", () => {
+describe("ClusterSubstrate, Serving, Gateway, Tenancy and Flywheel", () => {
   it.each([
     ["one model and one team", oneModelOneTeam],
     ["one model and one team with training and a flywheel", withFlywheel],
@@ -97,6 +101,8 @@ describe("ClusterSubstrate, Serving, Gateway and Tenancy", () => {
       expect(Object.keys(await valueOf(parts.serving.modelUrls))).toEqual([args.models[0].name]);
       expect(Object.keys(await valueOf(parts.tenancy.teamNamespaces))).toEqual([args.teams[0].name]);
       expect(await valueOf(parts.gateway.gatewayUrl)).toMatch(/^http:\/\/.+/);
+      const flywheels = args.teams.filter((t) => t.flywheel?.enabled).map((t) => t.name);
+      expect(Object.keys(await valueOf(parts.flywheel.cronJobs))).toEqual(flywheels);
       // Keys and passwords travel in the handle as secrets.
       expect(await pulumi.isSecret(parts.substrate.handle)).toBe(true);
     },

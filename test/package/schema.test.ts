@@ -97,7 +97,7 @@ export function conformance(pkg: Json, prop: Json, value: unknown, at: string): 
 }
 
 /** The package components that take a substrate handle. */
-const PARTS = ["Serving", "Gateway", "Tenancy"];
+const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel"];
 
 /** The config schema a facade's inputs stand for: the common keys plus its substrate kind. */
 function facadeConfig(kind: string): Json {
@@ -147,7 +147,7 @@ describe("the component package schema (real Pulumi CLI)", () => {
     expect(schema.name).toBe("sovereign");
     expect(schema.version).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version);
     expect(Object.keys(schema.resources).sort()).toEqual(
-      ["AwsPlatform", "ClusterPlatform", "ClusterSubstrate", "Gateway", "Serving", "Tenancy"].map(
+      ["AwsPlatform", "ClusterPlatform", "ClusterSubstrate", "Flywheel", "Gateway", "Serving", "Tenancy"].map(
         (r) => TOKEN + r,
       ),
     );
@@ -162,12 +162,23 @@ describe("the component package schema (real Pulumi CLI)", () => {
       differences(schema, inputsOf(schema, `${TOKEN}ClusterSubstrate`), cfg, "ClusterSubstrate"),
     ).toEqual([]);
     for (const part of PARTS) {
-      const { handle: input, ...inputProperties } = schema.resources[`${TOKEN}${part}`]
-        .inputProperties as Json;
+      const {
+        handle: input,
+        teamNamespaces,
+        ...inputProperties
+      } = schema.resources[`${TOKEN}${part}`].inputProperties as Json;
+      // The flywheel also takes Tenancy's output.
+      expect(teamNamespaces, part).toEqual(
+        part === "Flywheel"
+          ? { type: "object", additionalProperties: { type: "string" }, description: expect.any(String) }
+          : undefined,
+      );
       expect(input.$ref, part).toBe(handle.$ref);
+      // Another resource's output: a typed SDK must accept an output there (no `plain`).
+      expect(input.plain, part).toBeUndefined();
       expect(schema.resources[`${TOKEN}${part}`].requiredInputs).toContain("handle");
       const required = (schema.resources[`${TOKEN}${part}`].requiredInputs as string[]).filter(
-        (k) => k !== "handle",
+        (k) => k !== "handle" && k !== "teamNamespaces",
       );
       expect(
         differences(schema, { type: "object", properties: inputProperties, required }, cfg, part),
@@ -188,6 +199,7 @@ describe("the component package schema (real Pulumi CLI)", () => {
     expect(schema.resources[`${TOKEN}Serving`].properties).toMatchObject({ modelUrls: map });
     expect(schema.resources[`${TOKEN}Gateway`].properties).toMatchObject({ gatewayUrl: { type: "string" } });
     expect(schema.resources[`${TOKEN}Tenancy`].properties).toMatchObject({ teamNamespaces: map });
+    expect(schema.resources[`${TOKEN}Flywheel`].properties).toMatchObject({ cronJobs: map });
   });
 
   it.each([

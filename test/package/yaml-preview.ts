@@ -12,7 +12,7 @@
  * 2. the same program with a model on a pool that does not exist: the preview must fail with the
  *    kit's message at the property path `models[0].pool`;
  * 3. the same settings as separate components: a `ClusterSubstrate` whose `handle` output is the
- *    `handle` input of `Serving`, `Gateway` and `Tenancy` (it is unknown in this first preview:
+ *    `handle` input of `Serving`, `Gateway`, `Tenancy` and `Flywheel` (it is unknown in this first preview:
  *    the object store's keys are generated at create time). Every resource must be under one of
  *    the four, and their number must equal what the same program registers under mocks.
  *
@@ -22,13 +22,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import {
-  ClusterSubstrate,
-  Gateway,
-  Serving,
-  Tenancy,
-  type SubstrateHandle,
-} from "../../component-package/components";
+import { ClusterSubstrate, Flywheel, Gateway, Serving, Tenancy } from "../../component-package/components";
 import { ClusterPlatform, type ClusterPlatformArgs } from "../../component-package/platform";
 import { installMocks, settle } from "../helpers/mocks";
 import { facadeArgs } from "./facade-args";
@@ -52,15 +46,16 @@ async function mockedCount(args: ClusterPlatformArgs): Promise<number> {
 }
 
 /** The separate components, as the YAML program of step 3 declares them. */
-const PARTS = ["Serving", "Gateway", "Tenancy"] as const;
+const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel"] as const;
 
 /** How many resources the separate components register for `args` under mocks. */
 async function mockedPartsCount(args: ClusterPlatformArgs): Promise<number> {
   const recorder = installMocks({ stack: "dev", project: "sovereign-yaml" });
-  const handle = new ClusterSubstrate("substrate", args).handle as unknown as SubstrateHandle;
+  const handle = new ClusterSubstrate("substrate", args).handle;
   new Serving("serving", { ...args, handle });
   new Gateway("gateway", { ...args, handle });
-  new Tenancy("tenancy", { ...args, handle });
+  const teamNamespaces = new Tenancy("tenancy", { ...args, handle }).teamNamespaces;
+  new Flywheel("flywheel", { ...args, handle, teamNamespaces });
   await settle();
   return recorder.resources.length;
 }
@@ -213,13 +208,18 @@ async function main(): Promise<number> {
             ?.trim() ?? `no error names models[0].pool: ${p.errors.join(" / ")}`,
       });
     }
-    // 3. The same settings as separate components, joined by the substrate's handle.
+    // 3. The same settings as separate components, joined by the substrate's handle (the
+    //    `local` stack turns no flywheel on: that part creates nothing but itself).
     {
       const resources: Json = { substrate: { type: "sovereign:index:ClusterSubstrate", properties: args } };
       for (const part of PARTS)
         resources[part.toLowerCase()] = {
           type: `sovereign:index:${part}`,
-          properties: { ...args, handle: "${substrate.handle}" },
+          properties: {
+            ...args,
+            handle: "${substrate.handle}",
+            ...(part === "Flywheel" ? { teamNamespaces: "${tenancy.teamNamespaces}" } : {}),
+          },
         };
       const p = await preview(
         "parts",
@@ -242,12 +242,12 @@ async function main(): Promise<number> {
         ...(outside.length ? [`not under a component: ${outside.slice(0, 3).join(", ")}`] : []),
       ];
       outcomes.push({
-        program: "ClusterSubstrate + Serving, Gateway, Tenancy",
+        program: "ClusterSubstrate + Serving, Gateway, Tenancy, Flywheel",
         ok: problems.length === 0,
         seconds: p.seconds,
         detail:
           problems.join("; ") ||
-          `${registered} resources registered (${JSON.stringify(summary)}), all under the components`,
+          `${registered} resources registered (${JSON.stringify(summary)}), all under the five components`,
       });
     }
   }
