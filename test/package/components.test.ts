@@ -5,6 +5,9 @@
  * inputs, as `ClusterPlatform` registers for those parts given the same settings. A handle that
  * drops or changes what a part needs fails with an input-property error naming the setting.
  */
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { promisify } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import {
@@ -176,4 +179,23 @@ describe("a part given a handle that does not fit its settings", () => {
     const handle = drop(await handleFor(args));
     expect(problem(() => checkHandle(handle, partConfig(args))).map((e) => e.propertyPath)).toEqual([path]);
   });
+
+  it("fails the part with that error, no stack trace, and registers none of its Kubernetes objects", async () => {
+    // In a process of its own: the failed inputs of the part's resources are unhandled rejections.
+    const tsx = path.join(__dirname, "../../node_modules/.bin/tsx");
+    const out = await promisify(execFile)(tsx, [path.join(__dirname, "bad-handle-program.ts")]).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect(out.code, out.stdout).toBe(1);
+    expect(out.stdout).toContain('property paths: ["teams[1]"]');
+    expect(out.stdout).toMatch(
+      /^error: .*teams\[1\]: the substrate has no training identity "tenancy-ml-trainer"/m,
+    );
+    expect(out.stdout).not.toMatch(/^\s+at /m);
+    const registered = JSON.parse(/registered under the part: (.*)/.exec(out.stdout)![1]) as string[];
+    expect(
+      registered.filter((t) => t.startsWith("kubernetes:") || t.startsWith("pulumi:providers:")),
+    ).toEqual([]);
+  }, 120_000);
 });
