@@ -232,6 +232,20 @@ export function checkHandle(h: SubstrateHandle | undefined, config: StackConfig)
   if (!h || typeof h !== "object") throw handleError("handle", "expected a substrate component's handle");
   if (h.kind !== "existing-cluster")
     throw handleError("handle.kind", `expected "existing-cluster", found ${JSON.stringify(h.kind)}`);
+  const shape: [string, unknown, string][] = [
+    ["handle.kubeContext", h.kubeContext, "string"],
+    ["handle.deleteUnreachable", h.deleteUnreachable, "boolean"],
+    ["handle.objectStore.endpoint", h.objectStore?.endpoint, "string"],
+    ["handle.egress.objectStore", h.egress?.objectStore, "array"],
+    ["handle.egress.postgres", h.egress?.postgres, "array"],
+    ["handle.registryMirrors", h.registryMirrors, "object"],
+    ["handle.postgres.host", h.postgres?.host, "string"],
+    ["handle.postgres.port", h.postgres?.port, "number"],
+  ];
+  for (const [path, value, type] of shape) {
+    const found = Array.isArray(value) ? "array" : value === null ? "null" : typeof value;
+    if (found !== type) throw handleError(path, `expected a ${type}, found ${found}`);
+  }
   const want = bucketNames(config.storage.bucketPrefix);
   for (const role of BUCKET_ROLES)
     if (h.objectStore?.buckets?.[role] !== want[role])
@@ -287,6 +301,8 @@ export function substrateFromHandle(
     { parent },
   );
   const buckets = bucketNames(args.bucketPrefix);
+  // Where each binding comes from in the settings, for a binding the handle lacks.
+  const paths = new Map(plannedWorkloads(config).map((w) => [w.name, w.path]));
   const egress = (rules: EgressRuleHandle[]): EgressRule[] =>
     rules.map((r) => ({
       to: r.to.map((t) => ({ ...t })),
@@ -319,8 +335,25 @@ export function substrateFromHandle(
     loadBalancerAnnotations: (exposure) =>
       clusterLoadBalancerAnnotations(args.loadBalancerAnnotations, exposure),
     bindWorkload: (name, req, opts) => {
-      const w = h.workloads.apply((ws) => ws[name]);
       const scopes = workloadScopes(req.kind, req.team, req.readModels);
+      // Each binding the typed components ask for, not only the planned ones (a drift).
+      const w = h.workloads.apply((ws) => {
+        const got = ws[name];
+        if (!got)
+          throw handleError(
+            paths.get(name) ?? "handle.workloads",
+            `the substrate has no identity ${JSON.stringify(name)}`,
+          );
+        if (
+          got.serviceAccountName !== req.serviceAccountName ||
+          JSON.stringify(got.scopes.map(scopeKey).sort()) !== JSON.stringify(scopes.map(scopeKey).sort())
+        )
+          throw handleError(
+            paths.get(name) ?? "handle.workloads",
+            `the substrate registered identity ${JSON.stringify(name)} with other scopes or account`,
+          );
+        return got;
+      });
       return clusterWorkloadAccess(
         name,
         req,
@@ -345,7 +378,13 @@ export function substrateFromHandle(
         namespace,
         {
           provider,
-          password: pulumi.secret(h.postgres.logins.apply((l) => l[service].password)),
+          password: pulumi.secret(
+            h.postgres.logins.apply((l) => {
+              if (!l[service]?.password)
+                throw handleError("handle.postgres.logins", `the substrate has no login for ${service}`);
+              return l[service].password;
+            }),
+          ),
           host: h.postgres.host,
           port: h.postgres.port,
           issuer: DATA_CA_ISSUER,

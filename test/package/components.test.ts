@@ -174,6 +174,23 @@ describe("a part given a handle that does not fit its settings", () => {
       "storage.bucketPrefix",
     ],
     ["the kind", (h: SubstrateHandle) => ({ ...h, kind: "aws" }), "handle.kind"],
+    [
+      "the egress rules",
+      (h: SubstrateHandle) => ({ ...h, egress: undefined }) as unknown as SubstrateHandle,
+      "handle.egress.objectStore",
+    ],
+    [
+      "the store's endpoint",
+      (h: SubstrateHandle) =>
+        ({ ...h, objectStore: { ...h.objectStore, endpoint: undefined } }) as unknown as SubstrateHandle,
+      "handle.objectStore.endpoint",
+    ],
+    [
+      "the Postgres port",
+      (h: SubstrateHandle) =>
+        ({ ...h, postgres: { ...h.postgres, port: "5432" } }) as unknown as SubstrateHandle,
+      "handle.postgres.port",
+    ],
   ])("names the setting a handle without %s fails", async (_what, drop, path) => {
     const args = oneModelOneTeam();
     const handle = drop(await handleFor(args));
