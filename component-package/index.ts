@@ -1,6 +1,8 @@
 /**
- * The component package's entry point (package.json `main`): the facades Pulumi's component
+ * The component package's entry point (package.json `main`): the components Pulumi's component
  * provider serves. See docs/component-package.md.
  */
 export { AwsPlatform, ClusterPlatform } from "./platform";
 export type { AwsPlatformArgs, ClusterPlatformArgs } from "./platform";
+export { ClusterSubstrate, Flywheel, Gateway, Serving, Tenancy } from "./components";
+export type { ClusterPartArgs, FlywheelArgs, SubstrateHandle } from "./components";

@@ -91,7 +91,7 @@ export function platformConfig(
 }
 
 /** Builds the program with `parent` as the parent of every resource it creates. */
-export function buildUnder(parent: pulumi.ComponentResource, build: () => StackOutputs): StackOutputs {
+export function buildUnder<T = StackOutputs>(parent: pulumi.ComponentResource, build: () => T): T {
   const previous = state.getStackResource();
   state.setStackResource(parent);
   try {

@@ -457,42 +457,90 @@ export class Postgres extends pulumi.ComponentResource {
         `expected a Postgres service provisioned on this cluster (${Object.keys(this.passwords).join(", ")}), found "${service}"`,
       );
     }
-    const cert = postgresClientCertificate(service, "", this.tls.issuer);
-    const certificate = new k8s.apiextensions.CustomResource(
-      `${name}-certificate`,
-      { ...cert, metadata: { ...cert.metadata, namespace } },
-      { ...opts, provider: this.provider, dependsOn: [...asArray(opts.dependsOn), ...this.tls.dependsOn] },
-    );
-    const secret = new k8s.core.v1.Secret(
+    return postgresLogin(
       name,
+      service,
+      namespace,
       {
-        metadata: {
-          name: `${service}-postgres`,
-          namespace,
-          labels: k8sLabels("postgres-connection", service),
-        },
-        type: "Opaque",
-        stringData: pulumi.secret({
-          username: service,
-          password,
-          host: this.host,
-          port: String(this.port),
-          dbname,
-          sslmode: "verify-full",
-        }),
+        provider: this.provider,
+        password,
+        host: this.host,
+        port: this.port,
+        issuer: this.tls.issuer,
+        tlsDependsOn: this.tls.dependsOn,
+        ready: [this.cluster, database],
       },
-      { ...opts, provider: this.provider },
+      opts,
     );
-    return {
-      host: pulumi.output(this.host),
-      port: pulumi.output(this.port),
-      database: dbname,
-      secretName: secret.metadata.name,
-      sslMode: "verify-full",
-      rootCert: { secretName: pulumi.output(cert.spec.secretName as string), key: CA_CERT_KEY },
-      dependsOn: [secret, certificate, this.cluster, database],
-    };
   }
+
+  /** The generated password of a service's login (secret), or undefined where it has none. */
+  passwordOf(service: PostgresService): pulumi.Output<string> | undefined {
+    return this.passwords[service];
+  }
+}
+
+/** What a service's login objects need: plain data, the password, and the cluster's provider. */
+export interface PostgresLoginData {
+  readonly provider: k8s.Provider;
+  readonly password: pulumi.Input<string>;
+  readonly host: pulumi.Input<string>;
+  readonly port: pulumi.Input<number>;
+  /** The data CA's issuer, which signs the client's CA Certificate. */
+  readonly issuer: IssuerRef;
+  /** What the Certificate waits for (cert-manager and the data CA). */
+  readonly tlsDependsOn: readonly pulumi.Resource[];
+  /** What the service waits for before it connects (the cluster and its database). */
+  readonly ready: readonly pulumi.Resource[];
+}
+
+/**
+ * A service's login in `namespace`: the Secret with its credentials and a Certificate whose
+ * Secret carries the data CA its client verifies the server with. Children of the caller.
+ */
+export function postgresLogin(
+  name: string,
+  service: PostgresService,
+  namespace: pulumi.Input<string>,
+  d: PostgresLoginData,
+  opts: pulumi.ComponentResourceOptions,
+): PostgresConnection {
+  const dbname = postgresDatabaseOf(service);
+  const cert = postgresClientCertificate(service, "", d.issuer);
+  const certificate = new k8s.apiextensions.CustomResource(
+    `${name}-certificate`,
+    { ...cert, metadata: { ...cert.metadata, namespace } },
+    { ...opts, provider: d.provider, dependsOn: [...asArray(opts.dependsOn), ...d.tlsDependsOn] },
+  );
+  const secret = new k8s.core.v1.Secret(
+    name,
+    {
+      metadata: {
+        name: `${service}-postgres`,
+        namespace,
+        labels: k8sLabels("postgres-connection", service),
+      },
+      type: "Opaque",
+      stringData: pulumi.secret({
+        username: service,
+        password: d.password,
+        host: d.host,
+        port: pulumi.output(d.port).apply(String),
+        dbname,
+        sslmode: "verify-full",
+      }),
+    },
+    { ...opts, provider: d.provider },
+  );
+  return {
+    host: pulumi.output(d.host),
+    port: pulumi.output(d.port),
+    database: dbname,
+    secretName: secret.metadata.name,
+    sslMode: "verify-full",
+    rootCert: { secretName: pulumi.output(cert.spec.secretName as string), key: CA_CERT_KEY },
+    dependsOn: [secret, certificate, ...d.ready],
+  };
 }
 
 function asArray(d: pulumi.ComponentResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {

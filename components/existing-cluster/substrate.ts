@@ -12,7 +12,7 @@ import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import type { ApiServerPeers } from "../lib/network-policy";
 import { CertManager, type IssuerRef, privateCaObjects } from "../platform/cert-manager";
-import { BUCKET_ROLES, workloadScopes, type BucketRole, type Expiration } from "../lib/scopes";
+import { BUCKET_ROLES, workloadScopes, type BucketRole, type Expiration, type Scope } from "../lib/scopes";
 import { type ChartMirror, SUBSTRATE_IMAGES, TRAINER_IMAGE } from "../lib/versions";
 import type {
   EgressRule,
@@ -212,7 +212,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   readonly egressTargets: EgressTargets;
   readonly apiServer: ApiServerPeers;
   /** No portable address of the nodes either: any address (the scrape ports narrow it). */
-  readonly nodes: readonly Record<string, unknown>[] = [{ ipBlock: { cidr: "0.0.0.0/0" } }];
+  readonly nodes: readonly Record<string, unknown>[] = CLUSTER_NODES;
   readonly storageClasses: { readonly default: string };
   readonly gpuPools: Readonly<Record<string, GpuPlacement>>;
   readonly registryMirrors: pulumi.Output<RegistryMirrors>;
@@ -227,6 +227,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   private readonly buckets: Record<BucketRole, string>;
   private readonly lbAnnotations: NonNullable<ExistingClusterSubstrateArgs["loadBalancerAnnotations"]>;
   private readonly tls: { readonly issuer: IssuerRef; readonly dependsOn: readonly pulumi.Resource[] };
+  private readonly registered = new Map<string, RegisteredWorkload>();
 
   constructor(name: string, args: ExistingClusterSubstrateArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super(
@@ -277,11 +278,7 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
       k8sOpts,
     );
 
-    // The `kubernetes` Service's port and the API server's usual port behind it (kubeadm, kind, k3s).
-    this.apiServer = {
-      peers: (args.apiServerCidrs ?? ["0.0.0.0/0"]).map((cidr) => ({ ipBlock: { cidr } })),
-      ports: [443, 6443],
-    };
+    this.apiServer = clusterApiServerPeers(args.apiServerCidrs);
     const policies = dataNetworkPolicies(dataNs, operatorNs, this.apiServer).map(
       (p) =>
         new k8s.networking.v1.NetworkPolicy(`${name}-netpol-${p.metadata.name}`, p, {
@@ -472,51 +469,46 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   }
 
   loadBalancerAnnotations(exposure: LoadBalancerExposure): Readonly<Record<string, string>> {
-    return { ...(this.lbAnnotations[exposure] ?? DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS[exposure]) };
+    return clusterLoadBalancerAnnotations(this.lbAnnotations, exposure);
   }
 
-  bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
+  /**
+   * The object-store side of a workload's binding: its key pair (a child of the store) and its
+   * identity in the store's config. Done once per name: `bindWorkload` reuses what the component
+   * package's `ClusterSubstrate` registered up front (component-package/substrates.ts).
+   */
+  registerWorkload(name: string, req: Omit<WorkloadRequest, "namespace">): RegisteredWorkload {
+    const done = this.registered.get(name);
+    if (done) return done;
     const scopes = workloadScopes(req.kind, req.team, req.readModels);
     // Keys belong to the substrate: the caller's component waits for `ready` (the object
     // store), and the store's identity config needs these keys, so they must not be children
     // of the caller.
     const keys = newKeyPair(`${this.storeName}-${name}`, this.store);
     this.store.addIdentity({ name, ...keys, actions: identityActions(scopes, this.buckets) });
-    const creds = new WorkloadCredentials(
+    const registered = { scopes, keys };
+    this.registered.set(name, registered);
+    return registered;
+  }
+
+  bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
+    const { scopes, keys } = this.registerWorkload(name, req);
+    return clusterWorkloadAccess(
       name,
+      req,
       {
-        namespace: req.namespace,
-        serviceAccountName: req.serviceAccountName,
         scopes,
+        keys,
         buckets: this.buckets,
         endpoint: this.store.endpoint,
         region: this.store.region,
-        keys,
         provider: this.provider,
-        labels: { "sovereign.ai/workload-kind": req.kind, ...(req.team ? { team: req.team } : {}) },
+        issuer: this.tls.issuer,
+        tlsDependsOn: this.tls.dependsOn,
+        storeReady: [this.store.bucketJob],
       },
       opts,
     );
-    // The workload verifies the S3 API with `ca.crt` of this Certificate's Secret (the data CA).
-    const cert = clientCertificate({
-      name: `${req.serviceAccountName}-object-store`,
-      namespace: "",
-      secretName: objectStoreCaSecretName(req.serviceAccountName),
-      commonName: name,
-      issuer: this.tls.issuer,
-    });
-    const certificate = new k8s.apiextensions.CustomResource(
-      `${name}-object-store-certificate`,
-      { ...cert, metadata: { ...cert.metadata, namespace: req.namespace } },
-      { ...opts, provider: this.provider, dependsOn: [...toArray(opts.dependsOn), ...this.tls.dependsOn] },
-    );
-    return {
-      serviceAccountName: creds.serviceAccount.metadata.name,
-      env: pulumi.output([...creds.env, ...objectStoreCaEnv()]),
-      scopes,
-      dependsOn: [creds.serviceAccount, creds.secret, certificate, this.store.bucketJob],
-      caBundle: { secretName: pulumi.output(cert.spec.secretName as string), key: CA_CERT_KEY },
-    };
   }
 
   connectPostgres(
@@ -527,6 +519,91 @@ export class ExistingClusterSubstrate extends pulumi.ComponentResource implement
   ): PostgresConnection {
     return this.postgres.connect(name, service, namespace, opts);
   }
+}
+
+/** A workload's object-store side, registered by {@link ExistingClusterSubstrate.registerWorkload}. */
+export interface RegisteredWorkload {
+  readonly scopes: readonly Scope[];
+  readonly keys: { readonly accessKey: pulumi.Output<string>; readonly secretKey: pulumi.Output<string> };
+}
+
+/** What the workload side of a binding needs: plain data, the keys, and the cluster's provider. */
+export interface ClusterWorkloadBinding extends RegisteredWorkload {
+  readonly buckets: Readonly<Record<BucketRole, string>>;
+  readonly endpoint: pulumi.Input<string>;
+  readonly region: string;
+  readonly provider: k8s.Provider;
+  /** The data CA's issuer, which signs the object store's certificate. */
+  readonly issuer: IssuerRef;
+  /** What the workload's CA Certificate waits for (cert-manager and the data CA). */
+  readonly tlsDependsOn: readonly pulumi.Resource[];
+  /** What the workload waits for before it uses the store (its buckets). */
+  readonly storeReady: readonly pulumi.Resource[];
+}
+
+/**
+ * The workload side of a binding, in the workload's namespace: its ServiceAccount and key Secret
+ * (`WorkloadCredentials`) and the Certificate whose Secret carries the data CA it verifies the
+ * store with. Children of the caller (`opts`).
+ */
+export function clusterWorkloadAccess(
+  name: string,
+  req: WorkloadRequest,
+  b: ClusterWorkloadBinding,
+  opts: pulumi.ComponentResourceOptions,
+): WorkloadAccess {
+  const creds = new WorkloadCredentials(
+    name,
+    {
+      namespace: req.namespace,
+      serviceAccountName: req.serviceAccountName,
+      scopes: b.scopes,
+      buckets: b.buckets,
+      endpoint: b.endpoint,
+      region: b.region,
+      keys: b.keys,
+      provider: b.provider,
+      labels: { "sovereign.ai/workload-kind": req.kind, ...(req.team ? { team: req.team } : {}) },
+    },
+    opts,
+  );
+  // The workload verifies the S3 API with `ca.crt` of this Certificate's Secret (the data CA).
+  const cert = clientCertificate({
+    name: `${req.serviceAccountName}-object-store`,
+    namespace: "",
+    secretName: objectStoreCaSecretName(req.serviceAccountName),
+    commonName: name,
+    issuer: b.issuer,
+  });
+  const certificate = new k8s.apiextensions.CustomResource(
+    `${name}-object-store-certificate`,
+    { ...cert, metadata: { ...cert.metadata, namespace: req.namespace } },
+    { ...opts, provider: b.provider, dependsOn: [...toArray(opts.dependsOn), ...b.tlsDependsOn] },
+  );
+  return {
+    serviceAccountName: creds.serviceAccount.metadata.name,
+    env: pulumi.output([...creds.env, ...objectStoreCaEnv()]),
+    scopes: b.scopes,
+    dependsOn: [creds.serviceAccount, creds.secret, certificate, ...b.storeReady],
+    caBundle: { secretName: pulumi.output(cert.spec.secretName as string), key: CA_CERT_KEY },
+  };
+}
+
+/** The API server as NetworkPolicy peers: the given addresses, on its usual ports. */
+export function clusterApiServerPeers(cidrs: readonly string[] | undefined): ApiServerPeers {
+  // The `kubernetes` Service's port and the API server's usual port behind it (kubeadm, kind, k3s).
+  return { peers: (cidrs ?? ["0.0.0.0/0"]).map((cidr) => ({ ipBlock: { cidr } })), ports: [443, 6443] };
+}
+
+/** No portable address of a cluster's nodes: any address (the scrape ports narrow it). */
+export const CLUSTER_NODES: readonly Record<string, unknown>[] = [{ ipBlock: { cidr: "0.0.0.0/0" } }];
+
+/** The annotations of a `LoadBalancer` Service: the configured ones, else the defaults. */
+export function clusterLoadBalancerAnnotations(
+  configured: ExistingClusterSubstrateArgs["loadBalancerAnnotations"],
+  exposure: LoadBalancerExposure,
+): Readonly<Record<string, string>> {
+  return { ...(configured?.[exposure] ?? DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS[exposure]) };
 }
 
 function toArray(d: pulumi.ComponentResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {

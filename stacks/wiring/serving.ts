@@ -11,6 +11,19 @@ import type { StackContext } from "./context";
 /** The repository's model-server chart (the stack reads files; components get paths). */
 export const MODEL_SERVER_CHART = path.resolve(__dirname, "../../charts/model-server");
 
+/** The models the serving area serves: each with the enabled flywheels' adapters trained on it. Pure. */
+export function servingModels(config: StackConfig): ServingArgs["models"] {
+  // their versions load at runtime
+  return config.models.map((m) => ({
+    ...m,
+    flywheelAdapters: config.teams.flatMap((t) =>
+      t.flywheel?.enabled && t.flywheel.baseModel === m.name
+        ? [{ team: t.name, adapter: t.flywheel.adapter }]
+        : [],
+    ),
+  }));
+}
+
 /** The Serving component's args for a validated config. Pure. */
 export function servingArgs(config: StackConfig, substrate: Substrate): ServingArgs {
   const s = resolveSettings(config);
@@ -21,15 +34,7 @@ export function servingArgs(config: StackConfig, substrate: Substrate): ServingA
       cooldownSeconds: s.serving.cooldownSeconds,
       ...(s.serving.drainSeconds !== undefined ? { drainSeconds: s.serving.drainSeconds } : {}),
     },
-    // each model with the enabled flywheels' adapters trained on it (their versions load at runtime)
-    models: config.models.map((m) => ({
-      ...m,
-      flywheelAdapters: config.teams.flatMap((t) =>
-        t.flywheel?.enabled && t.flywheel.baseModel === m.name
-          ? [{ team: t.name, adapter: t.flywheel.adapter }]
-          : [],
-      ),
-    })),
+    models: servingModels(config),
     images: { vllm: config.images.vllm, vllmCpu: config.images.vllmCpu },
     weightLoading: "stream",
     kedaReplicas: s.keda.replicas,

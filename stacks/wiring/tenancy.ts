@@ -18,11 +18,28 @@ import type { StackContext } from "./context";
 
 export function wireTenancy(
   config: StackConfig,
-  _ctx: StackContext,
+  ctx: StackContext,
   substrate: Substrate,
   /** The serving namespace as created (the flywheel controllers' discovery Role lives there). */
   serving: { servingNamespace?: pulumi.Output<string> } = {},
 ): Record<string, unknown> {
+  const teams = wireTeams(config, ctx, substrate);
+  return {
+    teamNamespaces: teams.tenancy.namespaces,
+    ...wireFlywheel(config, ctx, substrate, {
+      namespaces: teams.tenancy.namespaces,
+      dependsOn: [teams.tenancy, ...(teams.kueue?.ready ?? [])],
+      ...serving,
+    }),
+  };
+}
+
+/** Kueue (with training on) and the team namespaces with their policies, RBAC and identities. */
+export function wireTeams(
+  config: StackConfig,
+  _ctx: StackContext,
+  substrate: Substrate,
+): { tenancy: Tenancy; kueue?: Kueue } {
   const kueue = config.training.enabled
     ? new Kueue("kueue", {
         substrate,
@@ -41,7 +58,23 @@ export function wireTenancy(
     models: config.models,
     kueueReady: kueue?.ready ?? [],
   });
-  // Every team that turns the flywheel on gets its identity, settings and CronJob (docs/flywheel.md).
+  return { tenancy, ...(kueue ? { kueue } : {}) };
+}
+
+/** Every team that turns the flywheel on gets its identity, settings and CronJob (docs/flywheel.md). */
+export function wireFlywheel(
+  config: StackConfig,
+  _ctx: StackContext,
+  substrate: Substrate,
+  teamsArea: {
+    /** The team namespaces as created, by team. */
+    readonly namespaces: Readonly<Record<string, pulumi.Input<string>>>;
+    /** What the flywheel waits for (the team namespaces, Kueue). */
+    readonly dependsOn: readonly pulumi.Resource[];
+    /** The serving namespace as created (the controllers' discovery Role lives there). */
+    readonly servingNamespace?: pulumi.Output<string>;
+  },
+): Record<string, unknown> {
   const teams = flywheelTeams(config);
   // The eval's safety task asks the guard the gateway and OPA screen with (the policy data's).
   const guard = opaDataOf(config).guard;
@@ -49,19 +82,16 @@ export function wireTenancy(
     ? new Flywheel("flywheel", {
         substrate,
         teams,
-        namespaces: tenancy.namespaces,
+        namespaces: teamsArea.namespaces,
         opaUrl: opaUrl(),
         ...(guard.enabled ? { guard: { url: guard.url, model: guard.model } } : {}),
         // The controller (init container and controller CronJob) runs from the gateway's image.
         gatewayImage: config.images.gateway ?? config.gateway.image ?? IMAGES.gateway,
-        ...(serving.servingNamespace ? { servingNamespace: serving.servingNamespace } : {}),
-        dependsOn: [tenancy, ...(kueue?.ready ?? [])],
+        ...(teamsArea.servingNamespace ? { servingNamespace: teamsArea.servingNamespace } : {}),
+        dependsOn: [...teamsArea.dependsOn],
       })
     : undefined;
-  return {
-    teamNamespaces: tenancy.namespaces,
-    ...(flywheel
-      ? { flywheelCronJobs: flywheel.cronJobs, flywheelRunIdentities: flywheel.runIdentities }
-      : {}),
-  };
+  return flywheel
+    ? { flywheelCronJobs: flywheel.cronJobs, flywheelRunIdentities: flywheel.runIdentities }
+    : {};
 }

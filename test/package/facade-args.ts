@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import { parse as parseYaml } from "yaml";
 import type { AwsPlatformArgs, ClusterPlatformArgs } from "../../component-package/platform";
 import { stackFile } from "../../stacks/config/load";
+import { withFlywheelCapacity } from "../helpers/flywheel-stack";
 
 /** The `sovereign:` keys of `stacks/Pulumi.<stack>.yaml`, the substrate without its `kind`. */
 function stackArgs(stack: string, want: string): Record<string, unknown> {
@@ -23,4 +24,26 @@ export function facadeArgs(stack: string): ClusterPlatformArgs {
 /** A shipped `aws` stack as AwsPlatform arguments. */
 export function awsFacadeArgs(stack: string): AwsPlatformArgs {
   return stackArgs(stack, "aws") as unknown as AwsPlatformArgs;
+}
+
+/** The `local` stack's settings with one model and one team (the guard model goes). */
+export function oneModelOneTeam(): ClusterPlatformArgs {
+  const a = facadeArgs("local");
+  const { guardModel: _g, guardFailOpen: _f, ...policy } = a.policy;
+  return { ...a, models: [a.models[0]], teams: [a.teams[0]], policy };
+}
+
+/**
+ * With training, a GPU pool and a flywheel on the team: Kueue, GPU enablement, the flywheel's
+ * identity and Postgres login.
+ */
+export function withFlywheel(): ClusterPlatformArgs {
+  const a = withFlywheelCapacity(oneModelOneTeam());
+  const team = a.teams[0];
+  a.teams[0] = {
+    ...team,
+    allowedModels: [...team.allowedModels, "demo-flywheel"],
+    flywheel: { enabled: true, adapter: "demo-flywheel", baseModel: a.models[0].name },
+  };
+  return a as ClusterPlatformArgs;
 }

@@ -11,6 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { formattedTypes, PER_FACADE, TYPES_FILE } from "../../scripts/gen-package-types";
 import { stackConfigSchema } from "../../stacks/config/schema";
+import { ClusterSubstrate } from "../../component-package/components";
+import { installMocks, settle, valueOf } from "../helpers/mocks";
+import { withFlywheel } from "./facade-args";
 import { cliEnv, pluginBinary, ROOT, run } from "./plugin";
 
 type Json = { [k: string]: any };
@@ -67,6 +70,35 @@ export function differences(pkg: Json, prop: Json, cfg: Json, at: string): strin
   return out;
 }
 
+/** Every way `value` does not fit the package schema property `prop` (types, keys, required keys). */
+export function conformance(pkg: Json, prop: Json, value: unknown, at: string): string[] {
+  let p = prop;
+  if (p.$ref === "pulumi.json#/Any") return [];
+  if (p.$ref) p = (pkg.types as Record<string, Json>)[String(p.$ref).replace("#/types/", "")] ?? {};
+  const kind = Array.isArray(value) ? "array" : value === null ? "null" : typeof value;
+  const want = p.type === "integer" ? "number" : p.type;
+  if (kind !== want) return [`${at}: ${kind} instead of ${want}`];
+  if (kind === "array")
+    return (value as unknown[]).flatMap((v, i) => conformance(pkg, p.items, v, `${at}[${i}]`));
+  if (kind !== "object") return [];
+  const v = value as Record<string, unknown>;
+  if (!p.properties)
+    return Object.entries(v).flatMap(([k, x]) =>
+      conformance(pkg, p.additionalProperties ?? {}, x, `${at}.${k}`),
+    );
+  return [
+    ...((p.required as string[]) ?? []).filter((k) => v[k] === undefined).map((k) => `${at}.${k}: missing`),
+    ...Object.entries(v).flatMap(([k, x]) =>
+      p.properties[k]
+        ? conformance(pkg, p.properties[k], x, `${at}.${k}`)
+        : [`${at}.${k}: not in the schema`],
+    ),
+  ];
+}
+
+/** The package components that take a substrate handle. */
+const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel"];
+
 /** The config schema a facade's inputs stand for: the common keys plus its substrate kind. */
 function facadeConfig(kind: string): Json {
   const variant = (configSchema.properties.substrate.oneOf as Json[]).find(
@@ -111,11 +143,63 @@ describe("the component package schema (real Pulumi CLI)", () => {
   }, 300_000);
   afterAll(() => plugin?.cleanup());
 
-  it("names the package and serves exactly the two facades", () => {
+  it("names the package and serves the two facades, the substrate and the parts", () => {
     expect(schema.name).toBe("sovereign");
     expect(schema.version).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version);
-    expect(Object.keys(schema.resources).sort()).toEqual([`${TOKEN}AwsPlatform`, `${TOKEN}ClusterPlatform`]);
+    expect(Object.keys(schema.resources).sort()).toEqual(
+      ["AwsPlatform", "ClusterPlatform", "ClusterSubstrate", "Flywheel", "Gateway", "Serving", "Tenancy"].map(
+        (r) => TOKEN + r,
+      ),
+    );
     for (const r of Object.values(schema.resources as Record<string, Json>)) expect(r.isComponent).toBe(true);
+  });
+
+  it("gives ClusterSubstrate the facade's inputs, and each part those and the substrate's handle", () => {
+    const cfg = facadeConfig("existing-cluster");
+    const handle = schema.resources[`${TOKEN}ClusterSubstrate`].properties.handle as Json;
+    expect(handle.$ref).toBe(`#/types/${TOKEN}SubstrateHandle`);
+    expect(
+      differences(schema, inputsOf(schema, `${TOKEN}ClusterSubstrate`), cfg, "ClusterSubstrate"),
+    ).toEqual([]);
+    for (const part of PARTS) {
+      const {
+        handle: input,
+        teamNamespaces,
+        ...inputProperties
+      } = schema.resources[`${TOKEN}${part}`].inputProperties as Json;
+      // The flywheel also takes Tenancy's output.
+      expect(teamNamespaces, part).toEqual(
+        part === "Flywheel"
+          ? { type: "object", additionalProperties: { type: "string" }, description: expect.any(String) }
+          : undefined,
+      );
+      expect(input.$ref, part).toBe(handle.$ref);
+      // Another resource's output: a typed SDK must accept an output there (no `plain`).
+      expect(input.plain, part).toBeUndefined();
+      expect(schema.resources[`${TOKEN}${part}`].requiredInputs).toContain("handle");
+      const required = (schema.resources[`${TOKEN}${part}`].requiredInputs as string[]).filter(
+        (k) => k !== "handle" && k !== "teamNamespaces",
+      );
+      expect(
+        differences(schema, { type: "object", properties: inputProperties, required }, cfg, part),
+      ).toEqual([]);
+    }
+  });
+
+  it("types the handle a ClusterSubstrate publishes: every key and value of a real one", async () => {
+    installMocks({ stack: "local" });
+    const value = await valueOf(new ClusterSubstrate("substrate", withFlywheel()).handle);
+    await settle();
+    expect(Object.keys(value.workloads).length).toBeGreaterThan(3);
+    expect(conformance(schema, { $ref: `#/types/${TOKEN}SubstrateHandle` }, value, "handle")).toEqual([]);
+  });
+
+  it("gives each part its outputs", () => {
+    const map = { type: "object", additionalProperties: { type: "string" } };
+    expect(schema.resources[`${TOKEN}Serving`].properties).toMatchObject({ modelUrls: map });
+    expect(schema.resources[`${TOKEN}Gateway`].properties).toMatchObject({ gatewayUrl: { type: "string" } });
+    expect(schema.resources[`${TOKEN}Tenancy`].properties).toMatchObject({ teamNamespaces: map });
+    expect(schema.resources[`${TOKEN}Flywheel`].properties).toMatchObject({ cronJobs: map });
   });
 
   it.each([

@@ -10,7 +10,11 @@
  *    their charts cannot be fetched here (docs/e2e-engine.md). The number of resources the
  *    engine registered must equal what the same facade registers under mocks;
  * 2. the same program with a model on a pool that does not exist: the preview must fail with the
- *    kit's message at the property path `models[0].pool`.
+ *    kit's message at the property path `models[0].pool`;
+ * 3. the same settings as separate components: a `ClusterSubstrate` whose `handle` output is the
+ *    `handle` input of `Serving`, `Gateway`, `Tenancy` and `Flywheel` (it is unknown in this first preview:
+ *    the object store's keys are generated at create time). Every resource must be under one of
+ *    the four, and their number must equal what the same program registers under mocks.
  *
  * Prints one row per program; exits non-zero when either does not behave so.
  */
@@ -18,6 +22,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { ClusterSubstrate, Flywheel, Gateway, Serving, Tenancy } from "../../component-package/components";
 import { ClusterPlatform, type ClusterPlatformArgs } from "../../component-package/platform";
 import { installMocks, settle } from "../helpers/mocks";
 import { facadeArgs } from "./facade-args";
@@ -36,6 +41,21 @@ function tool(name: string): string {
 async function mockedCount(args: ClusterPlatformArgs): Promise<number> {
   const recorder = installMocks({ stack: "dev", project: "sovereign-yaml" });
   new ClusterPlatform("platform", args);
+  await settle();
+  return recorder.resources.length;
+}
+
+/** The separate components, as the YAML program of step 3 declares them. */
+const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel"] as const;
+
+/** How many resources the separate components register for `args` under mocks. */
+async function mockedPartsCount(args: ClusterPlatformArgs): Promise<number> {
+  const recorder = installMocks({ stack: "dev", project: "sovereign-yaml" });
+  const handle = new ClusterSubstrate("substrate", args).handle;
+  new Serving("serving", { ...args, handle });
+  new Gateway("gateway", { ...args, handle });
+  const teamNamespaces = new Tenancy("tenancy", { ...args, handle }).teamNamespaces;
+  new Flywheel("flywheel", { ...args, handle, teamNamespaces });
   await settle();
   return recorder.resources.length;
 }
@@ -88,7 +108,13 @@ async function main(): Promise<number> {
   }
 
   async function previews(): Promise<void> {
-    const preview = async (program: string, properties: ClusterPlatformArgs, extra: string[]) => {
+    const preview = async (
+      program: string,
+      properties: ClusterPlatformArgs,
+      extra: string[],
+      resources: Json = { platform: { type: "sovereign:index:ClusterPlatform", properties } },
+      outputs: Json = { models: "${platform.models}", teams: "${platform.teams}" },
+    ) => {
       const dir = path.join(work, program);
       fs.mkdirSync(path.join(dir, "state"), { recursive: true });
       const penv = { ...env, PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}` };
@@ -103,8 +129,8 @@ async function main(): Promise<number> {
             { name: "random", path: path.join(ROOT, "test/engine/fixtures/random-provider") },
           ],
         },
-        resources: { platform: { type: "sovereign:index:ClusterPlatform", properties } },
-        outputs: { models: "${platform.models}", teams: "${platform.teams}" },
+        resources,
+        outputs,
       };
       fs.writeFileSync(path.join(dir, "Pulumi.yaml"), JSON.stringify(project, null, 2));
       await run(tools.pulumi, ["stack", "init", "dev", "--non-interactive"], { cwd: dir, env: penv });
@@ -180,6 +206,48 @@ async function main(): Promise<number> {
             ?.split("\n")
             .find((l) => l.includes("models[0].pool"))
             ?.trim() ?? `no error names models[0].pool: ${p.errors.join(" / ")}`,
+      });
+    }
+    // 3. The same settings as separate components, joined by the substrate's handle (the
+    //    `local` stack turns no flywheel on: that part creates nothing but itself).
+    {
+      const resources: Json = { substrate: { type: "sovereign:index:ClusterSubstrate", properties: args } };
+      for (const part of PARTS)
+        resources[part.toLowerCase()] = {
+          type: `sovereign:index:${part}`,
+          properties: {
+            ...args,
+            handle: "${substrate.handle}",
+            ...(part === "Flywheel" ? { teamNamespaces: "${tenancy.teamNamespaces}" } : {}),
+          },
+        };
+      const p = await preview(
+        "parts",
+        args,
+        ["--exclude", "**kubernetes:helm.sh/v3:Release::**", "--exclude-dependents"],
+        resources,
+        { gatewayUrl: "${gateway.gatewayUrl}", teamNamespaces: "${tenancy.teamNamespaces}" },
+      );
+      const steps = (p.result.steps ?? []) as Json[];
+      const summary = (p.result.changeSummary ?? {}) as Record<string, number>;
+      const registered = Object.values(summary).reduce((a, b) => a + b, 0);
+      const expected = (await mockedPartsCount(args)) + 1; // and the YAML program's stack
+      const types = ["ClusterSubstrate", ...PARTS].map((t) => `::sovereign:index:${t}`);
+      const outside = steps
+        .map((s) => String(s.urn))
+        .filter((u) => !types.some((t) => u.includes(t)) && !u.includes("::pulumi:pulumi:Stack::"));
+      const problems = [
+        ...(p.failed ? [`preview failed: ${p.errors[0] ?? "no error"}`] : []),
+        ...(registered !== expected ? [`registered ${registered} resources, expected ${expected}`] : []),
+        ...(outside.length ? [`not under a component: ${outside.slice(0, 3).join(", ")}`] : []),
+      ];
+      outcomes.push({
+        program: "ClusterSubstrate + Serving, Gateway, Tenancy, Flywheel",
+        ok: problems.length === 0,
+        seconds: p.seconds,
+        detail:
+          problems.join("; ") ||
+          `${registered} resources registered (${JSON.stringify(summary)}), all under the five components`,
       });
     }
   }

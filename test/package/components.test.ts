@@ -1,0 +1,218 @@
+/**
+ * The platform's parts as separate package components (component-package/components.ts) under
+ * recording mocks, at the seam with the facade: a program built from `ClusterSubstrate`,
+ * `Serving`, `Gateway`, `Tenancy` and `Flywheel` registers the same Kubernetes objects, with the same
+ * inputs, as `ClusterPlatform` registers for those parts given the same settings. A handle that
+ * drops or changes what a part needs fails with an input-property error naming the setting.
+ */
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, it } from "vitest";
+import {
+  ClusterSubstrate,
+  Flywheel,
+  Gateway,
+  Serving,
+  Tenancy,
+  type SubstrateHandle,
+} from "../../component-package/components";
+import { checkHandle } from "../../component-package/handle";
+import { ClusterPlatform, type ClusterPlatformArgs, platformConfig } from "../../component-package/platform";
+import {
+  installMocks,
+  settle,
+  valueOf,
+  type RecordedResource,
+  type ResourceRecorder,
+} from "../helpers/mocks";
+import { oneModelOneTeam, withFlywheel } from "./facade-args";
+
+/** Parts of the facade that have no separate component (OPA, Gatekeeper, observability). */
+const FACADE_ONLY = /^sovereign:platform:(Opa|Gatekeeper|Observability)$/;
+
+/** Every Kubernetes object (and the kubernetes provider's settings), keyed by kind, namespace and name. */
+function kubernetesObjects(
+  recorder: ResourceRecorder,
+  keep: (r: RecordedResource) => boolean = () => true,
+): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const r of recorder.resources) {
+    if (!r.custom || !keep(r)) continue;
+    if (r.type === "pulumi:providers:kubernetes") {
+      out.set(`provider ${JSON.stringify(r.inputs)}`, r.inputs);
+      continue;
+    }
+    if (!r.type.startsWith("kubernetes:")) continue;
+    const meta = (r.inputs.metadata ?? {}) as { name?: string; namespace?: string };
+    const name = meta.name ?? r.inputs.name ?? r.name;
+    const key = `${r.type} ${meta.namespace ?? r.inputs.namespace ?? ""}/${String(name)}`;
+    expect(out.has(key), `${key} registered twice`).toBe(false);
+    out.set(key, r.inputs);
+  }
+  return out;
+}
+
+/** Whether a recorded resource descends from a component whose type matches `re`. */
+function under(recorder: ResourceRecorder, r: RecordedResource, re: RegExp): boolean {
+  for (let p = r.parent; p; p = recorder.byUrn(p)?.parent)
+    if (re.test(recorder.byUrn(p)?.type ?? "")) return true;
+  return false;
+}
+
+async function facadeObjects(args: ClusterPlatformArgs): Promise<Map<string, unknown>> {
+  const recorder = installMocks({ stack: "local" });
+  new ClusterPlatform("platform", args);
+  await settle();
+  return kubernetesObjects(recorder, (r) => !under(recorder, r, FACADE_ONLY));
+}
+
+function buildParts(
+  args: ClusterPlatformArgs,
+  handleOf: (h: pulumi.Output<SubstrateHandle>) => pulumi.Input<SubstrateHandle>,
+) {
+  const substrate = new ClusterSubstrate("substrate", args);
+  const handle = handleOf(substrate.handle);
+  const tenancy = new Tenancy("tenancy", { ...args, handle });
+  const teamNamespaces = tenancy.teamNamespaces;
+  return {
+    substrate,
+    serving: new Serving("serving", { ...args, handle }),
+    gateway: new Gateway("gateway", { ...args, handle }),
+    tenancy,
+    flywheel: new Flywheel("flywheel", { ...args, handle, teamNamespaces }),
+  };
+}
+
+describe("ClusterSubstrate, Serving, Gateway, Tenancy and Flywheel", () => {
+  it.each([
+    ["one model and one team", oneModelOneTeam],
+    ["one model and one team with training and a flywheel", withFlywheel],
+  ])(
+    "register, for %s, the Kubernetes objects the facade registers for those parts, with the same inputs",
+    async (_what, settings) => {
+      const args = settings();
+      const expected = await facadeObjects(args);
+
+      const recorder = installMocks({ stack: "local" });
+      const parts = buildParts(args, (h) => h);
+      await settle();
+      const actual = kubernetesObjects(recorder);
+      expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
+      for (const [key, inputs] of actual) expect(inputs, key).toEqual(expected.get(key));
+      expect(Object.keys(await valueOf(parts.serving.modelUrls))).toEqual([args.models[0].name]);
+      expect(Object.keys(await valueOf(parts.tenancy.teamNamespaces))).toEqual([args.teams[0].name]);
+      expect(await valueOf(parts.gateway.gatewayUrl)).toMatch(/^http:\/\/.+/);
+      const flywheels = args.teams.filter((t) => t.flywheel?.enabled).map((t) => t.name);
+      expect(Object.keys(await valueOf(parts.flywheel.cronJobs))).toEqual(flywheels);
+      // Keys and passwords travel in the handle as secrets.
+      expect(await pulumi.isSecret(parts.substrate.handle)).toBe(true);
+    },
+    120_000,
+  );
+});
+
+describe("a part given a handle that does not fit its settings", () => {
+  /** The handle a ClusterSubstrate publishes for `args`, as a part receives it. */
+  async function handleFor(args: ClusterPlatformArgs): Promise<SubstrateHandle> {
+    installMocks({ stack: "local" });
+    const handle = await valueOf(new ClusterSubstrate("substrate", args).handle);
+    await settle();
+    return handle;
+  }
+  const partConfig = (args: ClusterPlatformArgs) => platformConfig("existing-cluster", args, "local");
+  const problem = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      expect(pulumi.InputPropertiesError.isInstance(e)).toBe(true);
+      expect((e as Error).stack).not.toMatch(/\n\s+at /);
+      return (e as pulumi.InputPropertiesError).errors;
+    }
+    throw new Error("expected an input-property error");
+  };
+
+  it("accepts the handle of a substrate created with the same settings", async () => {
+    const args = withFlywheel();
+    const handle = await handleFor(args);
+    expect(checkHandle(handle, partConfig(args))).toBe(handle);
+  });
+
+  it("names the team the substrate was not told about", async () => {
+    const args = oneModelOneTeam();
+    const handle = await handleFor(args);
+    const ml = { ...args.teams[0], name: "ml", oidcGroup: "sovereign-ml" };
+    const errors = problem(() => checkHandle(handle, partConfig({ ...args, teams: [...args.teams, ml] })));
+    expect(errors.map((e) => e.propertyPath)).toEqual(["teams[1]"]);
+    expect(errors[0].reason).toMatch(/no training identity "tenancy-ml-trainer"/);
+  });
+
+  it("names the flywheel the substrate was not told about, and a model whose weights moved", async () => {
+    const args = oneModelOneTeam();
+    const handle = await handleFor(args);
+    const flywheel = withFlywheel();
+    expect(problem(() => checkHandle(handle, partConfig(flywheel))).map((e) => e.propertyPath)).toEqual([
+      "teams[0].flywheel",
+    ]);
+    const moved = { ...args, models: [{ ...args.models[0], source: "elsewhere/" }] };
+    const errors = problem(() => checkHandle(handle, partConfig(moved)));
+    expect(errors.map((e) => e.propertyPath)).toEqual(["models[0]"]);
+    expect(errors[0].reason).toMatch(/other scopes/);
+  });
+
+  it.each([
+    ["the workloads", (h: SubstrateHandle) => ({ ...h, workloads: {} }), "models[0]"],
+    [
+      "the Postgres logins",
+      (h: SubstrateHandle) => ({ ...h, postgres: { ...h.postgres, logins: {} } }),
+      "gateway",
+    ],
+    [
+      "the buckets",
+      (h: SubstrateHandle) => ({ ...h, objectStore: { ...h.objectStore, buckets: {} } }),
+      "storage.bucketPrefix",
+    ],
+    ["the kind", (h: SubstrateHandle) => ({ ...h, kind: "aws" }), "handle.kind"],
+    [
+      "the egress rules",
+      (h: SubstrateHandle) => ({ ...h, egress: undefined }) as unknown as SubstrateHandle,
+      "handle.egress.objectStore",
+    ],
+    [
+      "the store's endpoint",
+      (h: SubstrateHandle) =>
+        ({ ...h, objectStore: { ...h.objectStore, endpoint: undefined } }) as unknown as SubstrateHandle,
+      "handle.objectStore.endpoint",
+    ],
+    [
+      "the Postgres port",
+      (h: SubstrateHandle) =>
+        ({ ...h, postgres: { ...h.postgres, port: "5432" } }) as unknown as SubstrateHandle,
+      "handle.postgres.port",
+    ],
+  ])("names the setting a handle without %s fails", async (_what, drop, path) => {
+    const args = oneModelOneTeam();
+    const handle = drop(await handleFor(args));
+    expect(problem(() => checkHandle(handle, partConfig(args))).map((e) => e.propertyPath)).toEqual([path]);
+  });
+
+  it("fails the part with that error, no stack trace, and registers none of its Kubernetes objects", async () => {
+    // In a process of its own: the failed inputs of the part's resources are unhandled rejections.
+    const tsx = path.join(__dirname, "../../node_modules/.bin/tsx");
+    const out = await promisify(execFile)(tsx, [path.join(__dirname, "bad-handle-program.ts")]).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect(out.code, out.stdout).toBe(1);
+    expect(out.stdout).toContain('property paths: ["teams[1]"]');
+    expect(out.stdout).toMatch(
+      /^error: .*teams\[1\]: the substrate has no training identity "tenancy-ml-trainer"/m,
+    );
+    expect(out.stdout).not.toMatch(/^\s+at /m);
+    const registered = JSON.parse(/registered under the part: (.*)/.exec(out.stdout)![1]) as string[];
+    expect(
+      registered.filter((t) => t.startsWith("kubernetes:") || t.startsWith("pulumi:providers:")),
+    ).toEqual([]);
+  }, 120_000);
+});
