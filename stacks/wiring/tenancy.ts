@@ -20,8 +20,14 @@ export function wireTenancy(
   config: StackConfig,
   _ctx: StackContext,
   substrate: Substrate,
-  /** The serving namespace as created (the flywheel controllers' discovery Role lives there). */
-  serving: { servingNamespace?: pulumi.Output<string> } = {},
+  /**
+   * The serving namespace as created (the flywheel controllers' discovery Role lives there) and
+   * the model servers' API keys (a flywheel's base model and guard).
+   */
+  serving: {
+    servingNamespace?: pulumi.Output<string>;
+    modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
+  } = {},
 ): Record<string, unknown> {
   const kueue = config.training.enabled
     ? new Kueue("kueue", {
@@ -55,6 +61,7 @@ export function wireTenancy(
         // The controller (init container and controller CronJob) runs from the gateway's image.
         gatewayImage: config.images.gateway ?? config.gateway.image ?? IMAGES.gateway,
         ...(serving.servingNamespace ? { servingNamespace: serving.servingNamespace } : {}),
+        ...(serving.modelApiKeys ? { modelApiKeys: serving.modelApiKeys } : {}),
         dependsOn: [tenancy, ...(kueue?.ready ?? [])],
       })
     : undefined;

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, je: JobEnv, env: Mapping[str, str], guard: Sig
                 "expected GUARD_URL in the environment for the safety task (the guard model's chat completions URL)"
             )
         try:
-            guard_model = Guard(env["GUARD_URL"], env.get("GUARD_MODEL") or "")
+            guard_model = Guard(env["GUARD_URL"], env.get("GUARD_MODEL") or "", api_key=env.get("GUARD_API_KEY") or "")
         except ValueError as e:
             raise BadInput(str(e))
     client = client_from_env(env)
