@@ -16,6 +16,17 @@ export function modelApiKeySecretName(model: string): string {
 export const GATEWAY_MODEL_KEYS_SECRET = "gateway-model-api-keys";
 export const GATEWAY_MODEL_KEYS_FILE = "keys.json";
 
+/** The gateway's `keys.json` (GATEWAY_MODEL_API_KEYS_FILE): model name to key, sorted by model. */
+export function gatewayModelKeysJson(keys: Readonly<Record<string, string>>): string {
+  return JSON.stringify(
+    Object.fromEntries(
+      Object.keys(keys)
+        .sort()
+        .map((m) => [m, keys[m]]),
+    ),
+  );
+}
+
 /** A reference to one model server's key in a namespace's Secret. */
 export interface ModelKeyRef {
   readonly secretName: string;

@@ -27,7 +27,7 @@ import type { ApiServerPeers } from "../lib/network-policy";
 import type { EgressRule, PostgresConnection, PostgresRootCert, Substrate } from "../substrate";
 import { objectStoreCaMounts } from "../lib/trust";
 import type { CertManagerObject, IssuerRef } from "./cert-manager";
-import { GATEWAY_MODEL_KEYS_FILE, GATEWAY_MODEL_KEYS_SECRET } from "./model-keys";
+import { GATEWAY_MODEL_KEYS_FILE, GATEWAY_MODEL_KEYS_SECRET, gatewayModelKeysJson } from "./model-keys";
 
 export const GATEWAY_PORT = 8080;
 /** `/metrics` only; the NetworkPolicy admits the monitoring namespace alone. */
@@ -592,7 +592,9 @@ export class Gateway extends pulumi.ComponentResource {
               [GATEWAY_MODEL_KEYS_FILE]: pulumi.secret(
                 pulumi
                   .all(keyModels.map((m) => pulumi.output(args.modelApiKeys![m])))
-                  .apply((keys) => JSON.stringify(Object.fromEntries(keyModels.map((m, i) => [m, keys[i]])))),
+                  .apply((keys) =>
+                    gatewayModelKeysJson(Object.fromEntries(keyModels.map((m, i) => [m, keys[i]]))),
+                  ),
               ),
             },
           },
