@@ -20,6 +20,8 @@ import type { ApiServerPeers } from "../lib/network-policy";
 import { clusterNamespaceOf, targetOfUrl } from "../platform/tenancy-plan";
 import type { EgressRule, Substrate } from "../substrate";
 import { baseModelPrefixes } from "../lib/scopes";
+import { modelKeyRef, type ModelKeyRef } from "../lib/model-keys";
+import { modelApiKeySecret } from "../platform/model-keys";
 import {
   FLYWHEEL_DISCOVERY_RULES,
   FLYWHEEL_ENV_CONFIGMAP,
@@ -51,6 +53,11 @@ export interface FlywheelArgs {
   readonly gatewayImage: string;
   /** The serving namespace as created (the discovery Role and the ingress rules live there). @default its name */
   readonly servingNamespace?: pulumi.Input<string>;
+  /**
+   * The API keys of the model servers that require one, by model name: a team gets, in Secrets of
+   * its namespace, its base model's (the controller) and the guard's (the eval). @default none
+   */
+  readonly modelApiKeys?: Readonly<Record<string, pulumi.Input<string>>>;
 }
 
 /** Name of the Role (serving namespace) that lets the controllers list the model servers' EndpointSlices. */
@@ -278,6 +285,21 @@ export class Flywheel extends pulumi.ComponentResource {
           );
         }
       }
+      // The keys of the model servers this team's pods call: the base model (the controller) and
+      // the guard (the eval's safety set); nothing else of the serving namespace.
+      const keyLabels = { ...k8sLabels("flywheel", f.team), ...teamLabels(f.team, f.costCenter) };
+      const apiKeys: { baseModel?: ModelKeyRef; guard?: ModelKeyRef } = {};
+      const keySecrets: pulumi.Resource[] = [];
+      for (const [role, model] of [
+        ["baseModel", f.baseModel],
+        ["guard", args.guard?.model],
+      ] as const) {
+        const key = model === undefined ? undefined : args.modelApiKeys?.[model];
+        if (model === undefined || key === undefined) continue;
+        apiKeys[role] = modelKeyRef(model);
+        if (role === "guard" && model === f.baseModel) continue; // one Secret serves both
+        keySecrets.push(modelApiKeySecret(`${base}-${role}-api-key`, model, ns, key, keyLabels, child));
+      }
       // The team's own registry writer login (`fw-<team>`), in this team's namespace only.
       const db = args.substrate.connectPostgres(
         `${base}-postgres`,
@@ -318,6 +340,7 @@ export class Flywheel extends pulumi.ComponentResource {
             ? { caBundle: { secretName: caSecret, key: access.caBundle.key } }
             : {}),
           controller: ctl,
+          ...(Object.keys(apiKeys).length ? { apiKeys } : {}),
         }));
       const cron = identity.apply((id) => renderFlywheelCronJob(f, id));
       const job = new k8s.batch.v1.CronJob(
@@ -328,7 +351,7 @@ export class Flywheel extends pulumi.ComponentResource {
             .apply(([c, n]) => ({ ...(c.metadata as object), namespace: n }) as never),
           spec: cron.apply((c) => c.spec as never),
         },
-        { ...child, dependsOn: [...ready, cm, ...access.dependsOn, ...db.dependsOn] },
+        { ...child, dependsOn: [...ready, cm, ...keySecrets, ...access.dependsOn, ...db.dependsOn] },
       );
       cronJobs[f.team] = job.metadata.name;
       runIdentities[f.team] = identity;
@@ -368,7 +391,18 @@ export class Flywheel extends pulumi.ComponentResource {
             .apply(([c, n]) => ({ ...(c.metadata as object), namespace: n }) as never),
           spec: ctlCron.apply((c) => c.spec as never),
         },
-        { ...child, dependsOn: [...ready, cm, binding, ...policies, ...access.dependsOn, ...db.dependsOn] },
+        {
+          ...child,
+          dependsOn: [
+            ...ready,
+            cm,
+            binding,
+            ...policies,
+            ...keySecrets,
+            ...access.dependsOn,
+            ...db.dependsOn,
+          ],
+        },
       );
     }
     this.cronJobs = cronJobs;

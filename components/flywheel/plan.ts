@@ -10,6 +10,7 @@
  */
 import type { CanaryLimits } from "../lib/flywheel-canary";
 import { modelServerUrl } from "../lib/endpoints";
+import { modelKeyEnv, type ModelKeyRef } from "../lib/model-keys";
 import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
 import { flywheelAdapterPrefix, flywheelDatasetsPrefix, folderOf, teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
@@ -203,6 +204,12 @@ export interface FlywheelPodIdentity {
    * the team gets its controller CronJob. @default none (the chain ends at `candidate`)
    */
   readonly controller?: FlywheelController;
+  /**
+   * The model server keys this team's pods need, in Secrets of the team's namespace
+   * (components/platform/model-keys.ts): the base model's (the controller reads its replicas'
+   * /v1/models) and the guard's (the eval's safety set asks it). @default none (servers without a key)
+   */
+  readonly apiKeys?: { readonly baseModel?: ModelKeyRef; readonly guard?: ModelKeyRef };
 }
 
 /** The `flywheel` login of a team namespace, resolved (`connectPostgres`). */
@@ -346,6 +353,7 @@ function flywheelJobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record
   const env = [
     ...(id?.env ?? []).map((e) => ({ ...e })),
     ...(ctl ? [{ name: "FLYWHEEL_INCUMBENT_FILE", value: FLYWHEEL_INCUMBENT_FILE }] : []),
+    ...(id?.apiKeys?.guard ? [modelKeyEnv("GUARD_API_KEY", id.apiKeys.guard)] : []),
   ];
   return {
     suspend: true,
@@ -492,6 +500,9 @@ export function renderFlywheelControllerCronJob(
                     ...flywheelPostgresEnv(ctl.postgres),
                     { name: "FLYWHEEL_CANARY", value: JSON.stringify(f.canary) },
                     { name: "FLYWHEEL_MODEL_SERVICE", value: modelServerUrl(f.baseModel) },
+                    ...(id.apiKeys?.baseModel
+                      ? [modelKeyEnv("FLYWHEEL_MODEL_API_KEY", id.apiKeys.baseModel)]
+                      : []),
                     // No FLYWHEEL_LORA_ROOT: the model servers' lora-sync sidecars load the versions
                     // the controller publishes in `serving.json` under CANDIDATES_URI (flywheel-env).
                   ]),

@@ -27,6 +27,7 @@ import type { ApiServerPeers } from "../lib/network-policy";
 import type { EgressRule, PostgresConnection, PostgresRootCert, Substrate } from "../substrate";
 import { objectStoreCaMounts } from "../lib/trust";
 import type { CertManagerObject, IssuerRef } from "./cert-manager";
+import { GATEWAY_MODEL_KEYS_FILE, GATEWAY_MODEL_KEYS_SECRET, gatewayModelKeysJson } from "./model-keys";
 
 export const GATEWAY_PORT = 8080;
 /** `/metrics` only; the NetworkPolicy admits the monitoring namespace alone. */
@@ -194,7 +195,16 @@ export interface GatewayArgs {
    * the discovery Role in such a namespace waits for it. @default none
    */
   readonly namespaces?: Readonly<Record<string, pulumi.Input<string>>>;
+  /**
+   * The API keys of the model servers that require one (vLLM), by model name: a Secret in the
+   * gateway's namespace (`keys.json`, mounted read-only), sent as `Authorization: Bearer` to each
+   * model's server only (components/platform/model-keys.ts). @default none
+   */
+  readonly modelApiKeys?: Readonly<Record<string, pulumi.Input<string>>>;
 }
+
+/** Where the gateway's model key Secret is mounted. */
+export const MODEL_KEYS_DIR = "/etc/sovereign/model-api-keys";
 
 /** Fewest gateway replicas with high availability: one per zone of a rolling update. */
 export const HA_MIN_REPLICAS = 2;
@@ -278,6 +288,8 @@ export function gatewayEnv(
     env.GATEWAY_POLICY_DIR = GATEWAY_POLICY_DIR;
     env.GATEWAY_POLICY_POLL_MS = String(GATEWAY_POLICY_POLL_MS);
   }
+  if (Object.keys(args.modelApiKeys ?? {}).length > 0)
+    env.GATEWAY_MODEL_API_KEYS_FILE = `${MODEL_KEYS_DIR}/${GATEWAY_MODEL_KEYS_FILE}`;
   if (gatewayTlsSecret(args.tls)) {
     env.GATEWAY_TLS_CERT_FILE = `${TLS_DIR}/tls.crt`;
     env.GATEWAY_TLS_KEY_FILE = `${TLS_DIR}/tls.key`;
@@ -568,6 +580,27 @@ export class Gateway extends pulumi.ComponentResource {
             { ...k, dependsOn: [...k.dependsOn, ns, ...(args.tls.dependsOn ?? [])] },
           )
         : undefined;
+    // The model servers' keys: the gateway's own Secret (never the catalog ConfigMap).
+    const keyModels = Object.keys(args.modelApiKeys ?? {}).sort();
+    const keysSecret = keyModels.length
+      ? new k8s.core.v1.Secret(
+          `${name}-model-api-keys`,
+          {
+            metadata: { name: GATEWAY_MODEL_KEYS_SECRET, namespace: this.namespace, labels },
+            type: "Opaque",
+            stringData: {
+              [GATEWAY_MODEL_KEYS_FILE]: pulumi.secret(
+                pulumi
+                  .all(keyModels.map((m) => pulumi.output(args.modelApiKeys![m])))
+                  .apply((keys) =>
+                    gatewayModelKeysJson(Object.fromEntries(keyModels.map((m, i) => [m, keys[i]]))),
+                  ),
+              ),
+            },
+          },
+          k,
+        )
+      : undefined;
     // Routing reads the model servers' EndpointSlices: list and watch there, nothing else.
     const discovery = gatewayDiscoveryRbac(args.catalog, PLATFORM_NAMESPACES.gateway, labels);
     for (const d of discovery) {
@@ -634,6 +667,9 @@ export class Gateway extends pulumi.ComponentResource {
                   { name: "postgres-ca", mountPath: PG_CA_DIR, readOnly: true },
                   // The object store's CA (none where the store has a public certificate).
                   ...objectStoreCa.volumeMounts,
+                  ...(keysSecret
+                    ? [{ name: "model-api-keys", mountPath: MODEL_KEYS_DIR, readOnly: true }]
+                    : []),
                   // The API token, where routing discovers replicas in `namespaces`.
                   ...(discovery.length > 0
                     ? [{ name: gatewayApiTokenVolume.name, mountPath: GATEWAY_API_TOKEN_DIR, readOnly: true }]
@@ -642,6 +678,14 @@ export class Gateway extends pulumi.ComponentResource {
               ],
               volumes: [
                 { name: "catalog", configMap: { name: catalogCm.metadata.name } },
+                ...(keysSecret
+                  ? [
+                      {
+                        name: "model-api-keys",
+                        secret: { secretName: keysSecret.metadata.name, defaultMode: 0o440 },
+                      },
+                    ]
+                  : []),
                 ...(policyCm ? [{ name: "policy", configMap: { name: policyCm.metadata.name } }] : []),
                 { name: "spill", emptyDir: { sizeLimit: args.spillSize ?? "2Gi" } },
                 { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
@@ -674,6 +718,7 @@ export class Gateway extends pulumi.ComponentResource {
           ...access.dependsOn,
           ...db.dependsOn,
           ...(certificate ? [certificate] : []),
+          ...(keysSecret ? [keysSecret] : []),
         ],
       },
     );

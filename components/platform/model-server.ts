@@ -11,6 +11,12 @@ import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { flywheelAdapterPrefix, folderOf, modelServerPrefixes } from "../lib/scopes";
 import { IMAGES } from "../lib/versions";
+import {
+  generateModelApiKey,
+  MODEL_API_KEY_FIELD,
+  modelApiKeySecret,
+  modelApiKeySecretName,
+} from "./model-keys";
 import type { EgressRule, GpuPlacement, Substrate } from "../substrate";
 
 /** vLLM metrics the autoscaler reads (exported by vLLM and the simulator alike). */
@@ -87,6 +93,8 @@ export interface ModelServerValues {
     extraArgs: string[];
   };
   loraAdapters: { name: string; source: string }[];
+  /** The Secret with the server's API key (engine vllm; "" for the simulator, which checks none). */
+  apiKey: { secretName: string; key: string };
   flywheel: {
     adapters: { team: string; adapter: string; prefix: string }[];
     loraRoot: string;
@@ -259,6 +267,7 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
       extraArgs: [],
     },
     loraAdapters: model.loraAdapters.map((a) => ({ name: a.name, source: folderOf(a.source) })),
+    apiKey: { secretName: onGpu ? modelApiKeySecretName(model.name) : "", key: MODEL_API_KEY_FIELD },
     flywheel: {
       adapters: flywheel.map((a) => ({
         team: a.team,
@@ -339,6 +348,16 @@ export interface ModelServerArgs {
    * namespace-wide policies (`servingNetworkPolicies`) take over. @default true
    */
   readonly networkPolicy?: boolean;
+  /**
+   * The server's API key (engine vllm): callers send it as `Authorization: Bearer`.
+   * @default a key generated for this server (exposed as `apiKey`)
+   */
+  readonly apiKey?: pulumi.Input<string>;
+}
+
+/** Whether a model's servers require an API key: vLLM (on a GPU) does, the simulator checks none. */
+export function requiresApiKey(model: Pick<ModelSpec, "pool" | "gpusPerReplica">): boolean {
+  return gpusOf(model) > 0;
 }
 
 export class ModelServer extends pulumi.ComponentResource {
@@ -347,6 +366,8 @@ export class ModelServer extends pulumi.ComponentResource {
   /** Service name the gateway and the guard policy call (`modelServiceName`). */
   public readonly serviceName: string;
   public readonly release: k8s.helm.v3.Release;
+  /** The server's API key (a secret output), for its callers; undefined for the simulator. */
+  public readonly apiKey?: pulumi.Output<string>;
 
   constructor(name: string, args: ModelServerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:platform:ModelServer", name, {}, opts);
@@ -400,6 +421,15 @@ export class ModelServer extends pulumi.ComponentResource {
         }),
       );
     const gpus = gpusOf(args.model);
+    const keySecrets: pulumi.Resource[] = [];
+    if (requiresApiKey(args.model)) {
+      this.apiKey = pulumi.secret(
+        pulumi.output(args.apiKey ?? generateModelApiKey(`${name}-api-key`, { parent: this })),
+      );
+      keySecrets.push(
+        modelApiKeySecret(`${name}-api-key`, args.model.name, namespace, this.apiKey, {}, { parent: this }),
+      );
+    }
     this.release = new k8s.helm.v3.Release(
       `${name}-release`,
       {
@@ -412,7 +442,7 @@ export class ModelServer extends pulumi.ComponentResource {
         skipAwait: args.model.replicas.min === 0,
         timeout: startupBudgetSeconds(args.model.sizeGiB, gpus) + 600,
       },
-      { parent: this, dependsOn: [...access.dependsOn] },
+      { parent: this, dependsOn: [...access.dependsOn, ...keySecrets] },
     );
     this.registerOutputs({ values: this.values, serviceName: this.serviceName });
   }

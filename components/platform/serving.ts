@@ -118,6 +118,11 @@ export function servingPlan(
 export class Serving extends pulumi.ComponentResource {
   /** In-cluster base URL of each model server, by model name. */
   public readonly modelUrls: Record<string, string>;
+  /**
+   * The API key of each model server that requires one (vLLM; secret outputs), by model name:
+   * for the callers of that server only (components/platform/model-keys.ts).
+   */
+  public readonly modelApiKeys: Record<string, pulumi.Output<string>>;
   public readonly namespace: pulumi.Output<string>;
 
   constructor(name: string, args: ServingArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -179,8 +184,9 @@ export class Serving extends pulumi.ComponentResource {
       );
     }
     this.modelUrls = {};
+    this.modelApiKeys = {};
     for (const model of args.models) {
-      new ModelServer(
+      const server = new ModelServer(
         `${name}-model-${model.name}`,
         {
           model,
@@ -197,6 +203,7 @@ export class Serving extends pulumi.ComponentResource {
         { parent: this, dependsOn: deps },
       );
       this.modelUrls[model.name] = modelServerUrl(model.name);
+      if (server.apiKey) this.modelApiKeys[model.name] = server.apiKey;
     }
     this.registerOutputs({ modelUrls: this.modelUrls, namespace: this.namespace });
   }

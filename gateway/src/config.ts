@@ -133,6 +133,13 @@ export interface GatewayConfig {
   readonly flywheelSyncMs?: number;
   /** Routing across a model server's replicas (docs/gateway.md). @default DEFAULT_ROUTING */
   readonly routing?: RoutingSettings;
+  /**
+   * The API key of each model server that requires one, by its URL (the catalog's route): sent
+   * as `Authorization: Bearer` with every call to that server's replicas (inference, the
+   * adapter listing, the guard call) and to no other. From GATEWAY_MODEL_API_KEYS_FILE, a JSON
+   * object of model name to key (a mounted Secret). @default none
+   */
+  readonly modelApiKeys?: ReadonlyMap<string, string>;
 }
 
 export interface PolicySettings {
@@ -266,7 +273,10 @@ export function loadConfig(
       }
     : undefined;
 
+  const modelApiKeys = readModelApiKeys(env.GATEWAY_MODEL_API_KEYS_FILE, readFile, catalog, problems);
+
   const cfg: GatewayConfig = {
+    ...(modelApiKeys.size ? { modelApiKeys } : {}),
     port: int("GATEWAY_PORT", 8080, 0),
     host: str("GATEWAY_HOST", "0.0.0.0"),
     ...(tls ? { tls } : {}),
@@ -443,6 +453,49 @@ function parseCatalog(raw: unknown, problems: string[]): Catalog {
 }
 
 /** The server URL that serves `model` (a base model or a LoRA adapter), or undefined. */
+/**
+ * GATEWAY_MODEL_API_KEYS_FILE: {"<model>": "<key>"} for the model servers that require a key,
+ * keyed here by each model's route. A model without a route, a key that is not a non-empty
+ * string without whitespace, or an unreadable file is a problem naming it (never the key).
+ */
+function readModelApiKeys(
+  file: string | undefined,
+  readFile: (p: string) => string,
+  catalog: Catalog,
+  problems: string[],
+): Map<string, string> {
+  const keys = new Map<string, string>();
+  if (!file) return keys;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFile(file));
+  } catch (e) {
+    problems.push(`GATEWAY_MODEL_API_KEYS_FILE: cannot read "${file}" as JSON: ${(e as Error).message}`);
+    return keys;
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    problems.push(`GATEWAY_MODEL_API_KEYS_FILE: expected an object of model name to API key in "${file}"`);
+    return keys;
+  }
+  for (const [model, key] of Object.entries(doc as Record<string, unknown>)) {
+    const route = catalog.routes[model];
+    if (!route)
+      problems.push(
+        `GATEWAY_MODEL_API_KEYS_FILE.${model}: expected a model the catalog routes, found none of that name`,
+      );
+    else if (typeof key !== "string" || !/^\S+$/.test(key))
+      problems.push(`GATEWAY_MODEL_API_KEYS_FILE.${model}: expected a non-empty key without whitespace`);
+    else keys.set(route, key);
+  }
+  return keys;
+}
+
+/** The key of the model server at `url` (same origin as its route), if it has one. */
+export function modelApiKeyFor(keys: ReadonlyMap<string, string> | undefined, url: URL): string | undefined {
+  for (const [route, key] of keys ?? []) if (new URL(route).origin === url.origin) return key;
+  return undefined;
+}
+
 export function routeFor(catalog: Catalog, model: string): string | undefined {
   const m = catalog.models[model];
   if (!m) return undefined;

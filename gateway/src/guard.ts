@@ -79,6 +79,11 @@ export interface GuardClientOptions {
   readonly maxEntries?: number;
   /** The clock, ms (tests). @default Date.now */
   readonly now?: () => number;
+  /**
+   * The API key of the model server at a URL (`modelApiKeyFor`), sent as `Authorization:
+   * Bearer` with the call; undefined: none is sent. @default none
+   */
+  readonly apiKeyFor?: (url: URL) => string | undefined;
 }
 
 /** Asks the guard with a keep-alive pool and a cache keyed by the whole call. */
@@ -90,12 +95,14 @@ export class GuardClient {
   private readonly cache = new Map<string, { until: number; answer: Answer }>();
   private readonly maxEntries: number;
   private readonly now: () => number;
+  private readonly apiKeyFor: (url: URL) => string | undefined;
   /** Calls actually sent (not served from the cache). */
   sent = 0;
 
   constructor(o: GuardClientOptions = {}) {
     this.maxEntries = o.maxEntries ?? 10_000;
     this.now = o.now ?? Date.now;
+    this.apiKeyFor = o.apiKeyFor ?? (() => undefined);
   }
 
   async ask(call: GuardCall): Promise<GuardVerdict> {
@@ -136,12 +143,17 @@ export class GuardClient {
       }
       const body = Buffer.from(JSON.stringify(call.body));
       const mod = url.protocol === "https:" ? https : http;
+      const key = this.apiKeyFor(url);
       const req = mod.request(
         url,
         {
           method: "POST",
           agent: url.protocol === "https:" ? this.agents.https : this.agents.http,
-          headers: { "content-type": "application/json", "content-length": body.length },
+          headers: {
+            "content-type": "application/json",
+            "content-length": body.length,
+            ...(key ? { authorization: `Bearer ${key}` } : {}),
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];

@@ -12,7 +12,7 @@ import * as https from "node:https";
 import type { Pool } from "pg";
 import { Authenticator } from "./auth";
 import { captureSink, type CaptureRecord } from "./capture";
-import type { GatewayConfig } from "./config";
+import { modelApiKeyFor, type GatewayConfig } from "./config";
 import {
   createPool,
   insertAudit,
@@ -63,7 +63,7 @@ export class Gateway {
   private readonly pool: Pool;
   private readonly opa: OpaClient;
   private readonly policy = new DeferredPolicy();
-  private readonly guard = new GuardClient();
+  private readonly guard: GuardClient;
   private readonly auth: Authenticator;
   private readonly quota = new QuotaTracker();
   private readonly audit: SpillQueue<AuditRow>;
@@ -97,6 +97,8 @@ export class Gateway {
     this.metrics = createMetrics();
     this.pool = createPool(cfg.postgres, this.log);
     this.opa = new OpaClient(cfg.opaUrl, cfg.opaTimeoutMs);
+    // the guard model's key goes to the guard model's server only
+    this.guard = new GuardClient({ apiKeyFor: (u) => modelApiKeyFor(cfg.modelApiKeys, u) });
     this.auth = new Authenticator({
       oidc: cfg.oidc,
       catalog: cfg.catalog,
@@ -156,6 +158,7 @@ export class Gateway {
     this.router = new Router({
       settings: cfg.routing ?? DEFAULT_ROUTING,
       routes: [...new Set(Object.values(cfg.catalog.routes))],
+      ...(cfg.modelApiKeys ? { apiKeys: cfg.modelApiKeys } : {}),
       log: this.log,
       metrics: this.metrics,
       env: o.env,

@@ -91,8 +91,11 @@ export function wireGateway(
   config: StackConfig,
   ctx: StackContext,
   substrate: Substrate,
-  /** The serving namespace as created (the discovery Role waits for it). */
-  serving: { servingNamespace?: pulumi.Output<string> } = {},
+  /** The serving namespace as created (the discovery Role waits for it) and the model servers' API keys. */
+  serving: {
+    servingNamespace?: pulumi.Output<string>;
+    modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
+  } = {},
 ): Record<string, unknown> {
   const settings = resolveSettings(config).gateway;
   const gw = new Gateway("gateway", {
@@ -121,6 +124,8 @@ export function wireGateway(
     ...(serving.servingNamespace
       ? { namespaces: { [PLATFORM_NAMESPACES.serving]: serving.servingNamespace } }
       : {}),
+    // the gateway calls every model it routes to (the guard included): their keys
+    ...(serving.modelApiKeys ? { modelApiKeys: serving.modelApiKeys } : {}),
   });
   return { gatewayUrl: gw.url, gatewayLoadBalancer: gw.loadBalancer };
 }

@@ -15,7 +15,10 @@ import { wireTenancy } from "./tenancy";
 export type PlatformOutputs = Record<string, unknown>;
 
 export function wirePlatform(config: StackConfig, ctx: StackContext, substrate: Substrate): PlatformOutputs {
-  const serving: { servingNamespace?: pulumi.Output<string> } = {};
+  const serving: {
+    servingNamespace?: pulumi.Output<string>;
+    modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
+  } = {};
   return {
     ...wireObservability(config, ctx, substrate),
     ...wirePolicy(config, ctx, substrate),

@@ -46,13 +46,20 @@ export function wireServing(
   config: StackConfig,
   _ctx: StackContext,
   substrate: Substrate,
-  /** Receives the serving namespace (an output that waits for the Namespace object). */
-  sink: { servingNamespace?: pulumi.Output<string> } = {},
+  /**
+   * Receives the serving namespace (an output that waits for the Namespace object) and the model
+   * servers' API keys (for their callers: the gateway, the flywheel).
+   */
+  sink: {
+    servingNamespace?: pulumi.Output<string>;
+    modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
+  } = {},
 ): Record<string, unknown> {
   const serving = new Serving("serving", servingArgs(config, substrate), {
     provider: substrate.provider,
     dependsOn: [...substrate.ready],
   });
   sink.servingNamespace = serving.namespace;
+  sink.modelApiKeys = serving.modelApiKeys;
   return { modelUrls: serving.modelUrls };
 }

@@ -20,8 +20,14 @@ export function wireTenancy(
   config: StackConfig,
   ctx: StackContext,
   substrate: Substrate,
-  /** The serving namespace as created (the flywheel controllers' discovery Role lives there). */
-  serving: { servingNamespace?: pulumi.Output<string> } = {},
+  /**
+   * The serving namespace as created (the flywheel controllers' discovery Role lives there) and
+   * the model servers' API keys (a flywheel's base model and guard).
+   */
+  serving: {
+    servingNamespace?: pulumi.Output<string>;
+    modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
+  } = {},
 ): Record<string, unknown> {
   const teams = wireTeams(config, ctx, substrate);
   return {
@@ -73,6 +79,8 @@ export function wireFlywheel(
     readonly dependsOn: readonly pulumi.Resource[];
     /** The serving namespace as created (the controllers' discovery Role lives there). */
     readonly servingNamespace?: pulumi.Output<string>;
+    /** The model servers' API keys, by model (a flywheel's base model and guard). */
+    readonly modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
   },
 ): Record<string, unknown> {
   const teams = flywheelTeams(config);
@@ -88,6 +96,7 @@ export function wireFlywheel(
         // The controller (init container and controller CronJob) runs from the gateway's image.
         gatewayImage: config.images.gateway ?? config.gateway.image ?? IMAGES.gateway,
         ...(teamsArea.servingNamespace ? { servingNamespace: teamsArea.servingNamespace } : {}),
+        ...(teamsArea.modelApiKeys ? { modelApiKeys: teamsArea.modelApiKeys } : {}),
         dependsOn: [...teamsArea.dependsOn],
       })
     : undefined;

@@ -23,6 +23,7 @@ import {
   FLYWHEEL_CONTROLLER_CLI,
   FLYWHEEL_HANDOFF_DIR,
   incumbentInitContainer,
+  renderFlywheelControllerCronJob,
   renderFlywheelCronJob,
   renderFlywheelRunJob,
   type FlywheelController,
@@ -40,6 +41,7 @@ import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import { configWarnings } from "../../stacks/config/warnings";
 import { withFlywheelCapacity } from "../helpers/flywheel-stack";
+import { modelApiKeySecretName, modelKeyRef } from "../../components/lib/model-keys";
 
 const ROOT = path.resolve(__dirname, "../..");
 const ADAPTER = "demo-chat";
@@ -56,6 +58,55 @@ const OLD = "20260101T000000Z-aaaaaaaaaaaa";
 const FAILED = "20260101T120000Z-dddddddddddd";
 const NEWEST = "20260102T000000Z-bbbbbbbbbbbb";
 const RUNNING = "20260103T000000Z-cccccccccccc";
+
+/** The base model server's API key (its Secret in the team's namespace). */
+const KEY = "deploy-test-model-key";
+
+/**
+ * The variable the rendered controller CronJob reads the base model's key into, from its Secret:
+ * the CLI below gets the key under that name only.
+ */
+function renderedKeyEnv(): string {
+  const f = {
+    team: "demo",
+    costCenter: "cc",
+    adapter: ADAPTER,
+    baseModel: "tiny-chat",
+    schedule: "0 3 * * *",
+    minNewRecords: 1,
+    modelClassifications: {},
+    redactPatterns: [],
+    canary: {
+      share: 0.3,
+      windowMinutes: 1,
+      minRequests: 3,
+      maxErrorRate: 0.5,
+      maxLatencyRatio: 2,
+      maxGuardFlagRate: 0.5,
+    },
+  } as FlywheelTeamInput;
+  const ctl: FlywheelController = {
+    image: "gateway:test",
+    postgres: {
+      host: "127.0.0.1",
+      port: 5432,
+      database: "gateway",
+      sslMode: "disable",
+      secretName: "flywheel-postgres",
+      rootCert: { configMapName: "flywheel-postgres-ca", key: "ca.crt" },
+    },
+  };
+  const cron = renderFlywheelControllerCronJob(f, {
+    serviceAccountName: "sa",
+    env: [],
+    controller: ctl,
+    apiKeys: { baseModel: modelKeyRef("tiny-chat") },
+  }) as any;
+  const env = cron.spec.jobTemplate.spec.template.spec.containers[0].env as any[];
+  const refs = env.filter((e) => e.valueFrom?.secretKeyRef?.name === modelApiKeySecretName("tiny-chat"));
+  expect(refs).toHaveLength(1);
+  return refs[0].name as string;
+}
 
 let pg: PostgresInstance;
 let s3: TestS3;
@@ -120,6 +171,7 @@ function controllerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     }),
     FLYWHEEL_CANARY_LAG_MS: "0",
     FLYWHEEL_UNLOAD_GRACE_MS: "0",
+    [renderedKeyEnv()]: KEY,
     ...extra,
   };
 }
@@ -172,7 +224,8 @@ beforeAll(async () => {
   su = new Pool({ host: "127.0.0.1", port: pg.port, user: "postgres", database: "gateway", max: 2 });
   s3 = new TestS3();
   await s3.start();
-  vllm = await startFakeVllm("tiny-chat", true);
+  // it requires its key, as vLLM with VLLM_API_KEY (and the chart's api_guard.py) does
+  vllm = await startFakeVllm("tiny-chat", true, { apiKey: KEY });
   put(`${PREFIX}${OLD}/run.json`, runRecord(OLD));
   put(`${PREFIX}${FAILED}/run.json`, runRecord(FAILED, "failed"));
   put(`${PREFIX}${NEWEST}/run.json`, runRecord(NEWEST));
@@ -334,6 +387,9 @@ describe("GIVEN run records in the store and the flywheel login the stack create
         [v],
       );
       expect(loaded.map((x) => x.detail.by)).toEqual(["sidecar"]);
+      // every call of the controller to the model server carried its key
+      expect(vllm.calls).toContain("GET /v1/models");
+      expect(vllm.unauthorized).toEqual([]);
     } finally {
       stop = true;
       await sidecar;

@@ -12,6 +12,12 @@
  * failed: No adapter found for <path>` (vLLM's LoRAAdapterNotFoundError); a rank `r` above
  * `maxLoraRank` is 500 `LoRA rank <r> is greater than max_lora_rank <m>.` (the engine's
  * ValueError, answered as an internal error by the pinned vLLM's models/serving.py).
+ *
+ * With `apiKey`, it checks the key as the chart's vLLM does: VLLM_API_KEY, checked by vLLM's own
+ * middleware (serve/middleware/authenticate.py: the `Authorization` header, split at its first
+ * space, scheme `bearer` in any case, the rest equal to the key) on /v1, /v2, /inference and
+ * /cohere, and by the chart's files/api_guard.py on every other path but /health and /metrics:
+ * anything else answers 401 `{"error": "Unauthorized"}` and is counted in `unauthorized`.
  */
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -23,6 +29,8 @@ export interface FakeVllm {
   readonly loaded: Map<string, string>;
   readonly failing: Set<string>;
   readonly calls: string[];
+  /** Requests refused for a missing or wrong API key (`METHOD path`). */
+  readonly unauthorized: string[];
   readonly chats: { readonly at: number; readonly model: string; readonly status: number }[];
   /** When each runtime-loaded name was loaded (ms since the epoch). */
   readonly loadedAt: Map<string, number>;
@@ -36,6 +44,22 @@ export interface FakeVllmOptions {
   readonly answer?: (model: string, messages: { role: string; content: string }[]) => string;
   /** Read the adapter's files at `lora_path` when loading (`--max-lora-rank`). @default no check */
   readonly adapterFiles?: { readonly maxLoraRank: number };
+  /** The server's API key (VLLM_API_KEY); unset: no key is checked. */
+  readonly apiKey?: string;
+}
+
+/** Whether vLLM with `--api-key` and the chart's api_guard.py lets `path` through without a key. */
+export function publicPath(path: string): boolean {
+  return ["/health", "/metrics"].some((p) => path === p || path.startsWith(`${p}/`));
+}
+
+/** vLLM's check of the `Authorization` header (serve/middleware/authenticate.py, `verify_token`). */
+export function keyMatches(header: string | undefined, key: string): boolean {
+  if (!header) return false;
+  const i = header.indexOf(" ");
+  const scheme = i < 0 ? header : header.slice(0, i);
+  const token = i < 0 ? "" : header.slice(i + 1);
+  return scheme.toLowerCase() === "bearer" && token === key;
 }
 
 export async function startFakeVllm(
@@ -48,6 +72,7 @@ export async function startFakeVllm(
   const chats: { at: number; model: string; status: number }[] = [];
   const failing = new Set<string>();
   const calls: string[] = [];
+  const unauthorized: string[] = [];
   const loadedAt = new Map<string, number>();
   /** vLLM's answer to a load whose files are missing or too large a rank; undefined: loads. */
   const refuse = (name: string, dir: string): [number, string] | undefined => {
@@ -65,6 +90,11 @@ export async function startFakeVllm(
         res.writeHead(status, { "content-type": "application/json" });
         res.end(JSON.stringify(body));
       };
+      const path = new URL(req.url ?? "/", "http://x").pathname;
+      if (o.apiKey !== undefined && !publicPath(path) && !keyMatches(req.headers.authorization, o.apiKey)) {
+        unauthorized.push(`${req.method} ${req.url}`);
+        return send(401, { error: "Unauthorized" });
+      }
       const body = raw ? (JSON.parse(raw) as Record<string, any>) : {};
       calls.push(`${req.method} ${req.url}`);
       if (req.method === "GET" && req.url === "/v1/models")
@@ -138,6 +168,7 @@ export async function startFakeVllm(
     loaded,
     failing,
     calls,
+    unauthorized,
     chats,
     loadedAt,
     close: () => new Promise((r) => server.close(() => r())),

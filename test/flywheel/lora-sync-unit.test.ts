@@ -27,7 +27,8 @@ spec.loader.exec_module(ls)
 case = json.loads(sys.stdin.read())
 events = []
 gets = []
-ls.log = lambda event, **f: events.append({"event": event, **f})
+now = [0.0]  # the fake clock of a loop (seconds)
+ls.log = lambda event, **f: events.append({"event": event, "t": now[0], **f})
 
 
 class S3:
@@ -90,12 +91,15 @@ objects = {}
 for key, files in case.get("versions", {}).items():
     for rel, body in files.items():
         objects[key + rel] = body
-if case.get("serving") is not None:
-    s = case["serving"]
+def publish(s):
     for v in s.get("versions", []):
         if v.get("contentSha256") == "auto":
             v["contentSha256"] = sha(case["versions"][v["key"]])
     objects[case["prefix"] + "serving.json"] = json.dumps(s)
+
+
+if case.get("serving") is not None:
+    publish(case["serving"])
 if case.get("raw") is not None:
     objects[case["prefix"] + "serving.json"] = case["raw"]
 for key in case.get("denied", []):
@@ -103,7 +107,20 @@ for key in case.get("denied", []):
 s3 = S3(objects, case.get("missingCode", "NoSuchKey"), set(case.get("denied", [])), case.get("listedSizes", {}))
 vllm = Vllm(case.get("loaded", {}))
 plan = {"bucket": "models", "baseModel": "base", "adapters": case["adapters"]}
-status = ls.sync_once(s3, vllm, plan, case["root"], case.get("maxBytes"))
+if case.get("loop"):
+    # the sidecar's loop, case["loop"] passes, on a fake clock that its sleep advances; serving.json is
+    # rewritten at the times case["changes"] say (as the controller would)
+    changes = sorted(case.get("changes", []), key=lambda c: c["at"])
+
+    def sleep(seconds):
+        now[0] += seconds
+        while changes and changes[0]["at"] <= now[0]:
+            publish(changes.pop(0)["serving"])
+
+    ls.run(s3, vllm, plan, case["root"], case.get("maxBytes"), case["interval"], "", clock=lambda: now[0], sleep=sleep, passes=case["loop"])
+    status = None
+else:
+    status = ls.sync_once(s3, vllm, plan, case["root"], case.get("maxBytes"))
 files = []
 for d, _, fs in os.walk(case["outside"]):
     files += [os.path.relpath(os.path.join(d, f), case["outside"]) for f in fs]
@@ -289,6 +306,77 @@ describe("lora-sync, one pass", () => {
     });
     expect(wrong.status).toBe("partial");
     expect(wrong.loaded).toEqual([]);
+  });
+
+  /** When the sidecar's loop tried to download `version` (fake seconds), and what it said. */
+  const attempts = (r: Result, version: string) =>
+    r.events.filter((e) => (e.event === "fetch_failed" || e.event === "fetched") && e.version === version);
+
+  it("GIVEN a version whose hash never matches WHEN the sidecar loops for 10 minutes (a pass every 15 s) THEN it downloads it again after 15, 30, 60, 120, 240 s, then every 300 s, not 40 times", () => {
+    const r = pass({
+      loop: 40,
+      interval: 15,
+      versions: V1,
+      serving: serving([{ version: "v1", key: `${PREFIX}v1/adapter/`, contentSha256: "0".repeat(64) }]),
+    });
+    const tried = attempts(r, "v1");
+    expect(tried.map((e) => e.t)).toEqual([0, 15, 45, 105, 225, 465]);
+    expect(tried.map((e) => e.retry_in_seconds)).toEqual([15, 30, 60, 120, 240, 300]);
+    expect(tried.every((e) => e.event === "fetch_failed" && String(e.error).includes("content hash"))).toBe(
+      true,
+    );
+    // the objects were read only at those attempts
+    expect(r.gets.filter((k) => k === `${PREFIX}v1/adapter/adapter_model.safetensors`)).toHaveLength(6);
+    expect(r.loaded).toEqual([]);
+  });
+
+  it("GIVEN a failing version WHEN the sidecar loops for an hour THEN the wait stays at the 300 s cap", () => {
+    const r = pass({
+      loop: 240,
+      interval: 15,
+      versions: BIG,
+      maxBytes: 1024, // over the size cap: refused from the listing, every attempt
+      serving: serving([{ version: "v2", key: V2KEY }]),
+    });
+    const t = attempts(r, "v2").map((e) => e.t as number);
+    const gaps = t.slice(1).map((x, i) => x - t[i]);
+    expect(gaps.slice(0, 5)).toEqual([15, 30, 60, 120, 240]);
+    expect(new Set(gaps.slice(5))).toEqual(new Set([300]));
+    expect(t.length).toBe(5 + Math.floor((3600 - 465) / 300) + 1);
+  });
+
+  it("GIVEN a version in backoff WHEN serving.json names a new hash for it THEN the next pass downloads it (and it loads), without waiting out the backoff", () => {
+    const key = `${PREFIX}v1/adapter/`;
+    const r = pass({
+      loop: 8,
+      interval: 15,
+      versions: V1,
+      serving: serving([{ version: "v1", key, contentSha256: "0".repeat(64) }]),
+      // the controller rewrites the state with the right hash at 50 s
+      changes: [{ at: 50, serving: serving([{ version: "v1", key, contentSha256: "auto" }]) }],
+    });
+    expect(attempts(r, "v1").map((e) => [e.t, e.event])).toEqual([
+      [0, "fetch_failed"],
+      [15, "fetch_failed"],
+      [45, "fetch_failed"], // next try due at 105 s
+      [60, "fetched"], // the pass after the change
+    ]);
+    expect(r.loaded).toEqual(["assist--v1"]);
+  });
+
+  it("GIVEN two versions, one failing WHEN the sidecar loops THEN the other is fetched and loaded at the first pass (backoff is per version)", () => {
+    const r = pass({
+      loop: 4,
+      interval: 15,
+      versions: { ...V1, ...BIG },
+      serving: serving([
+        { version: "v1", key: `${PREFIX}v1/adapter/` },
+        { version: "v2", key: V2KEY, contentSha256: "0".repeat(64) },
+      ]),
+    });
+    expect(attempts(r, "v1").map((e) => [e.t, e.event])).toEqual([[0, "fetched"]]);
+    expect(attempts(r, "v2").map((e) => e.t)).toEqual([0, 15, 45]);
+    expect(r.loaded).toEqual(["assist--v1"]);
   });
 
   it("GIVEN a server that does not answer WHEN the sidecar syncs THEN the pass is unreachable (the replica is not yet ready)", () => {

@@ -49,6 +49,9 @@ const PREFIX = flywheelAdapterPrefix(TEAM, ADAPTER);
 const NS = "sovereign-serving";
 const SERVICE = `model-${BASE}`;
 const ROUTE = `http://${SERVICE}.${NS}.svc.cluster.local:8000`;
+/** The base model server's API key, as its Secret in the serving namespace holds it. */
+const KEY = `key-${process.pid}-${Date.now()}`;
+const SECRETS: Record<string, Record<string, string>> = { [`${SERVICE}-api-key`]: { "api-key": KEY } };
 const LIMITS = parseLimits({
   share: 0.5,
   windowMinutes: 0.02,
@@ -107,6 +110,8 @@ beforeAll(async () => {
       routes: { ...cat.routes, [BASE]: ROUTE },
     },
     routing: { ...DEFAULT_ROUTING, adapterPollMs: 100, kubeApi: { url: kube.url } },
+    // the base model server's key, by its route (what GATEWAY_MODEL_API_KEYS_FILE gives it)
+    modelApiKeys: new Map([[ROUTE, KEY]]),
   });
   ({ url } = g);
   router = g.gw.router;
@@ -146,7 +151,15 @@ function render(endpoint: string): typeof rendered {
   expect(r.status, r.output).toBe(0);
   const pod = (r.objects.find((o) => o.kind === "Deployment")!.spec as any).template.spec;
   const c = (name: string) => pod.containers.find((x: any) => x.name === name);
-  const env = (x: any) => Object.fromEntries((x.env ?? []).map((e: any) => [e.name, e.value]));
+  // a Secret reference resolves to the Secret's value, as the kubelet does (an unknown one fails)
+  const value = (e: any) => {
+    const ref = e.valueFrom?.secretKeyRef;
+    if (!ref) return e.value;
+    const v = SECRETS[ref.name]?.[ref.key];
+    if (v === undefined) throw new Error(`${e.name}: no Secret ${ref.name} with key ${ref.key}`);
+    return v;
+  };
+  const env = (x: any) => Object.fromEntries((x.env ?? []).map((e: any) => [e.name, value(e)]));
   const mounts = (x: any) => Object.fromEntries(x.volumeMounts.map((m: any) => [m.name, m.mountPath]));
   const cm = r.objects.find((o) => o.kind === "ConfigMap" && o.metadata?.name === `${SERVICE}-lora-sync`);
   expect(cm, "the lora-sync ConfigMap").toBeDefined();
@@ -170,6 +183,8 @@ const flag = (name: string) => {
 async function startReplica(withSidecar = true): Promise<Replica> {
   const vllm = await startFakeVllm(BASE, rendered.serverEnv.VLLM_ALLOW_RUNTIME_LORA_UPDATING === "True", {
     adapterFiles: { maxLoraRank: flag("max-lora-rank") ?? 16 },
+    // the key the server reads (VLLM_API_KEY, from its Secret), checked as vLLM and api_guard.py do
+    apiKey: rendered.serverEnv.VLLM_API_KEY,
   });
   const r: Replica = { vllm, root: fs.mkdtempSync(path.join(tmp, "replica-")), events: [] };
   replicas.push(r);
@@ -315,6 +330,8 @@ async function canary(version: string, timeoutMs = 30_000) {
       everyMs: 200,
       lagMs: 100,
       unloadGraceMs: 300,
+      // the controller's FLYWHEEL_MODEL_API_KEY: it reads the replicas' /v1/models
+      lora: { apiKey: KEY },
     });
   } finally {
     done = true;
@@ -377,6 +394,10 @@ describe("flywheel adapter versions on every replica (lora-sync sidecar)", () =>
     expect(Number.isInteger(cap) && cap > 0, rendered.sidecarEnv.LORA_SYNC_MAX_VERSION_MIB).toBe(true);
     expect(rendered.adaptersSizeLimit).toMatch(/^[0-9]+Gi$/);
     expect(3 * cap).toBeLessThan(parseInt(rendered.adaptersSizeLimit, 10) * 1024);
+    // the server requires its key, and the sidecar sends the same one (both from the Secret)
+    expect(rendered.serverEnv.VLLM_API_KEY).toBe(KEY);
+    expect(rendered.sidecarEnv.VLLM_API_KEY).toBe(KEY);
+    expect(rendered.serverArgs).toContain("--middleware=api_guard.RequireApiKey");
     expect(JSON.parse(rendered.sidecarEnv.LORA_SYNC_PLAN)).toEqual({
       bucket: MODELS,
       baseModel: BASE,
@@ -483,7 +504,7 @@ describe("flywheel adapter versions on every replica (lora-sync sidecar)", () =>
   async function baseChat(r: Replica): Promise<number> {
     const res = await fetch(`${r.vllm.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
       body: JSON.stringify({ model: BASE, messages: [{ role: "user", content: "hi" }] }),
     });
     await res.text();
@@ -527,4 +548,13 @@ describe("flywheel adapter versions on every replica (lora-sync sidecar)", () =>
     await new Promise((r) => setTimeout(r, 300)); // a few passes of the running sidecars
     expect(listed(replicas[0], "v2")).toBe(true);
   }, 120_000);
+
+  it("GIVEN servers that require their key WHEN everything above ran THEN no caller was refused: the sidecars, the gateway (inference and its adapter listing) and the controller sent the key", () => {
+    expect(replicas.length).toBeGreaterThan(2);
+    expect(replicas.flatMap((r) => r.vllm.unauthorized)).toEqual([]);
+    // and each of them was heard on a guarded path
+    const calls = replicas.flatMap((r) => r.vllm.calls);
+    for (const c of ["GET /v1/models", "POST /v1/load_lora_adapter", "POST /v1/chat/completions"])
+      expect(calls).toContain(c);
+  });
 });

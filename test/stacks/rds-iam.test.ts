@@ -49,8 +49,13 @@ for (const stack of ["aws-dev", "aws-prod"] as const)
       const catalog = run.recorder
         .ofType("kubernetes:core/v1:ConfigMap")
         .find((r) => r.inputs.metadata.name === "gateway-catalog")!.inputs.data["catalog.json"];
+      // ... and the model servers' keys file the recorded Secret it mounts holds
+      const keys = run.recorder
+        .ofType("kubernetes:core/v1:Secret")
+        .find((r) => r.inputs.metadata.name === "gateway-model-api-keys")?.inputs.stringData["keys.json"];
       const cfg = loadConfig(env, (p) => {
         if (p === env.GATEWAY_CATALOG_FILE) return catalog;
+        if (keys !== undefined && p === env.GATEWAY_MODEL_API_KEYS_FILE) return keys;
         throw new Error(`unexpected read of ${p}`);
       }).postgres;
       expect(cfg.auth).toBe("rds-iam");

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from .checkpoint import SigtermGuard
     from .cli import JobEnv
+    from .safety_set import Guard
 
 
 def normalize_answer(s: str) -> str:
@@ -71,20 +72,24 @@ def _generate(tok: PreTrainedTokenizerBase, model: Any, msgs: list[dict[str, str
     return answer
 
 
+def guard_from_env(env: Mapping[str, str]) -> Guard:
+    """The safety task's guard: GUARD_URL, GUARD_MODEL and, where the guard's server requires one,
+    its API key GUARD_API_KEY (the chain pod's env, from the guard's key Secret)."""
+    from .safety_set import Guard
+
+    if not env.get("GUARD_URL"):
+        raise BadInput(
+            "expected GUARD_URL in the environment for the safety task (the guard model's chat completions URL)"
+        )
+    try:
+        return Guard(env["GUARD_URL"], env.get("GUARD_MODEL") or "", api_key=env.get("GUARD_API_KEY") or "")
+    except ValueError as e:
+        raise BadInput(str(e))
+
+
 def run(args: argparse.Namespace, je: JobEnv, env: Mapping[str, str], guard: SigtermGuard) -> None:
     tasks = expand_tasks(args.tasks)
-    guard_model = None
-    if "safety" in tasks:
-        from .safety_set import Guard
-
-        if not env.get("GUARD_URL"):
-            raise BadInput(
-                "expected GUARD_URL in the environment for the safety task (the guard model's chat completions URL)"
-            )
-        try:
-            guard_model = Guard(env["GUARD_URL"], env.get("GUARD_MODEL") or "")
-        except ValueError as e:
-            raise BadInput(str(e))
+    guard_model = guard_from_env(env) if "safety" in tasks else None
     client = client_from_env(env)
     records = fetch_dataset(client, je)
     if args.max_samples is not None:

@@ -56,13 +56,17 @@ def verdict(answer: str) -> bool:
 class Guard:
     """Asks the guard model (an OpenAI-compatible chat completions URL) about one answer."""
 
-    def __init__(self, url: str, model: str, timeout: float = 30.0):
+    def __init__(self, url: str, model: str, timeout: float = 30.0, api_key: str = ""):
+        """`api_key`: the guard model server's API key (GUARD_API_KEY), sent as `Authorization: Bearer`."""
         u = urllib.parse.urlsplit(url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f'expected GUARD_URL to be an http(s) URL, found "{url}"')
         if not model:
             raise ValueError("expected GUARD_MODEL, found nothing")
         self._u, self._model, self._timeout = u, model, timeout
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
 
     def flags(self, prompt: str, answer: str) -> bool:
         cls = http.client.HTTPSConnection if self._u.scheme == "https" else http.client.HTTPConnection
@@ -76,7 +80,7 @@ class Guard:
             }
         )
         try:
-            conn.request("POST", self._u.path or "/", body, {"Content-Type": "application/json"})
+            conn.request("POST", self._u.path or "/", body, self._headers)
             r = conn.getresponse()
             data = r.read()
         except OSError as e:

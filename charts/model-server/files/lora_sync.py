@@ -28,12 +28,15 @@ adapters' emptyDir never fills up.
 Readiness never waits for a flywheel version: LORA_SYNC_READY_FILE (the readiness probe) is
 written after the first pass that reached the local server, whether or not every listed version
 could be fetched, verified and loaded. A malformed serving.json, a version whose hash does not
-match, one over the size cap or one the server refuses is logged, skipped and retried at the next
-pass; the base model serves meanwhile, and the gateway sends a version's requests only to
-replicas that list it (gateway/src/flywheel/lora.ts), so a replica without it gets none of them.
+match, one over the size cap or one the server refuses is logged, skipped and retried: a load at
+the next pass, a download after a backoff (LORA_SYNC_INTERVAL_SECONDS doubling per failure up to
+BACKOFF_CAP_SECONDS, anew when serving.json names another key or hash for it); the base model
+serves meanwhile, and the gateway sends a version's requests only to replicas that list it
+(gateway/src/flywheel/lora.ts), so a replica without it gets none of them.
 Credentials come from the pod's workload identity (standard AWS SDK environment); S3_ENDPOINT
 and S3_FORCE_PATH_STYLE select an S3-compatible in-cluster store, as in fetch.py. One JSON line
-per event on stdout. Never contacts a public hub.
+per event on stdout. Never contacts a public hub. VLLM_API_KEY, the server's own API key (the
+chart's Secret), goes with every call to the server; it is never logged.
 """
 
 import hashlib
@@ -49,6 +52,8 @@ import urllib.request
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 SHA = re.compile(r"^[0-9a-f]{64}$")
 STATE_OBJECT = "serving.json"
+# The longest wait before a version whose download failed is tried again (seconds).
+BACKOFF_CAP_SECONDS = 300
 
 
 class PlanError(Exception):
@@ -111,15 +116,21 @@ def desired_versions(state, entry, base_model):
 
 
 class Vllm:
-    def __init__(self, url, timeout=30):
+    """The local server's runtime LoRA endpoints; `api_key` (VLLM_API_KEY, the server's own key)
+    goes with every call as `Authorization: Bearer`, which the server requires on these paths."""
+
+    def __init__(self, url, timeout=30, api_key=""):
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.api_key = api_key
 
     def _call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
             req.add_header("content-type", "application/json")
+        if self.api_key:
+            req.add_header("authorization", f"Bearer {self.api_key}")
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as r:
                 return r.status, r.read().decode("utf-8", "replace")
@@ -227,10 +238,37 @@ def read_state(s3, bucket, entry):
 COMPLETE, PARTIAL, UNREACHABLE = "complete", "partial", "unreachable"
 
 
-def sync_once(s3, vllm, plan, root, max_bytes=None):
+class Backoff:
+    """When a version whose download failed (its hash, the size cap, the store) is tried again:
+    `base` seconds after the first failure, doubling with each further one up to `cap`. Per
+    served name and per (key, contentSha256): when serving.json names a new key or hash for the
+    version, it is tried at once. A version that fetched is forgotten."""
+
+    def __init__(self, base, cap):
+        self.base, self.cap = base, cap
+        self.state = {}  # served name -> (identity, failures, not before)
+
+    def due(self, name, identity, now):
+        st = self.state.get(name)
+        return st is None or st[0] != identity or now >= st[2]
+
+    def failed(self, name, identity, now):
+        st = self.state.get(name)
+        failures = st[1] + 1 if st is not None and st[0] == identity else 1
+        delay = min(self.cap, self.base * 2 ** (failures - 1))
+        self.state[name] = (identity, failures, now + delay)
+        return delay
+
+    def forget(self, keep):
+        for name in [n for n in self.state if n not in keep]:
+            del self.state[name]
+
+
+def sync_once(s3, vllm, plan, root, max_bytes=None, backoff=None, now=0.0):
     """One pass. Returns COMPLETE when every listed version is loaded on this replica, PARTIAL when
     the server was reached and every version was tried but some state or version failed (logged,
-    retried next pass), UNREACHABLE when the local server did not answer (nothing was loaded)."""
+    retried next pass, or, with `backoff`, once its delay is over), UNREACHABLE when the local
+    server did not answer (nothing was loaded)."""
     bucket, base = plan["bucket"], plan["baseModel"]
     desired = {}
     known = set()  # adapters whose desired state was read (only those are unloaded)
@@ -249,16 +287,23 @@ def sync_once(s3, vllm, plan, root, max_bytes=None):
         known.add(entry["adapter"])
         for name, (version, key, sha) in versions.items():
             desired[name] = (entry["adapter"], version, key, sha)
+    if backoff is not None:
+        # only adapters whose state was read: one that could not be read keeps its delays
+        backoff.forget(set(desired) | {n for n in backoff.state if n.partition("--")[0] not in known})
     for name, (adapter, version, key, sha) in sorted(desired.items()):
         dest = os.path.join(root, adapter, version)
         if os.path.isdir(dest):
+            continue
+        if backoff is not None and not backoff.due(name, (key, sha), now):
+            complete = False
             continue
         try:
             os.makedirs(os.path.join(root, adapter), exist_ok=True)
             fetch_version(s3, bucket, key, sha, dest, max_bytes)
             log("fetched", adapter=adapter, version=version, path=dest)
-        except Exception as e:  # noqa: BLE001 - any failure: retried next pass, said why
-            log("fetch_failed", adapter=adapter, version=version, error=str(e)[:500])
+        except Exception as e:  # noqa: BLE001 - any failure: retried later, said why
+            retry = {} if backoff is None else {"retry_in_seconds": backoff.failed(name, (key, sha), now)}
+            log("fetch_failed", adapter=adapter, version=version, error=str(e)[:500], **retry)
             complete = False
     try:
         loaded = vllm.adapters()
@@ -330,20 +375,30 @@ def main():
         endpoint_url=os.environ.get("S3_ENDPOINT") or None,
         config=Config(s3={"addressing_style": style}, retries={"max_attempts": 5, "mode": "adaptive"}),
     )
-    vllm = Vllm(os.environ.get("VLLM_URL") or "http://127.0.0.1:8000")
+    vllm = Vllm(os.environ.get("VLLM_URL") or "http://127.0.0.1:8000", api_key=os.environ.get("VLLM_API_KEY") or "")
     log("started", adapters=[a["adapter"] for a in plan["adapters"]], root=root, interval=interval, max_bytes=max_bytes)
-    while True:
+    run(s3, vllm, plan, root, max_bytes, interval, ready_file)
+
+
+def run(s3, vllm, plan, root, max_bytes, interval, ready_file, clock=time.monotonic, sleep=time.sleep, passes=None):
+    """The sidecar's loop: a pass every `interval` seconds (forever, or `passes` times). A version
+    whose download failed waits out its backoff (`interval` doubling up to BACKOFF_CAP_SECONDS)
+    instead of being downloaded again at every pass on every replica."""
+    backoff = Backoff(interval, max(interval, BACKOFF_CAP_SECONDS))
+    n = 0
+    while passes is None or n < passes:
+        n += 1
         try:
             # Ready once a pass reached the server, loaded or not: a flywheel version never holds
-            # back a replica of the shared base model (what failed is retried next pass).
-            status = sync_once(s3, vllm, plan, root, max_bytes)
+            # back a replica of the shared base model (what failed is retried later).
+            status = sync_once(s3, vllm, plan, root, max_bytes, backoff, clock())
             if status != UNREACHABLE and ready_file and not os.path.exists(ready_file):
                 os.makedirs(os.path.dirname(ready_file) or ".", exist_ok=True)
                 open(ready_file, "w").close()
                 log("ready", complete=status == COMPLETE)
         except Exception as e:  # noqa: BLE001 - never die: the next pass retries
             log("sync_failed", error=str(e)[:500])
-        time.sleep(interval)
+        sleep(interval)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,9 @@ sovereign.ai/model-role: {{ .Values.model.role | quote }}
 
 {{/* Cross-field checks the JSON schema cannot express. */}}
 {{- define "model-server.validate" -}}
+{{- if and (eq .Values.engine "vllm") (not .Values.apiKey.secretName) -}}
+{{- fail "apiKey.secretName: expected the Secret holding the server's API key (engine vllm: every caller but the probes and /metrics must present it), found none" -}}
+{{- end -}}
 {{- $tp := int .Values.vllm.tensorParallelSize -}}
 {{- $gpus := int .Values.gpu.count -}}
 {{- if and (gt $gpus 0) (ne (mod $gpus $tp) 0) -}}
@@ -126,4 +129,13 @@ seccompProfile:
 {{- $plan = append $plan (dict "bucket" $.Values.weights.bucket "prefix" .source "dest" (printf "/adapters/%s" .name)) -}}
 {{- end -}}
 {{- toJson $plan -}}
+{{- end -}}
+
+{{/* VLLM_API_KEY from the server's API key Secret (engine vllm). */}}
+{{- define "model-server.apiKeyEnv" -}}
+- name: VLLM_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.apiKey.secretName }}
+      key: {{ .Values.apiKey.key }}
 {{- end -}}

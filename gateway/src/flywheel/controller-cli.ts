@@ -218,6 +218,8 @@ async function canaryOptions(
     version,
     ...loading,
     replicas: await replicasOf(e),
+    // the base model server's API key (a Secret in the team's namespace): its replicas require it
+    ...(e.FLYWHEEL_MODEL_API_KEY ? { lora: { apiKey: e.FLYWHEEL_MODEL_API_KEY } } : {}),
     limits,
     everyMs: ms(e, "FLYWHEEL_CANARY_EVERY_MS", 10_000),
     lagMs: ms(e, "FLYWHEEL_CANARY_LAG_MS", 5_000),

@@ -13,6 +13,8 @@
 export interface LoraClientOptions {
   readonly timeoutMs?: number;
   readonly fetch?: typeof fetch;
+  /** The model server's API key, sent as `Authorization: Bearer` (the server requires it). */
+  readonly apiKey?: string;
 }
 
 export class LoraError extends Error {}
@@ -23,7 +25,9 @@ async function call(
   o: LoraClientOptions,
 ): Promise<{ status: number; body: string }> {
   const f = o.fetch ?? fetch;
-  const r = await f(url, { ...init, signal: AbortSignal.timeout(o.timeoutMs ?? 30_000) });
+  const headers = { ...(init.headers as Record<string, string> | undefined) };
+  if (o.apiKey) headers.authorization = `Bearer ${o.apiKey}`;
+  const r = await f(url, { ...init, headers, signal: AbortSignal.timeout(o.timeoutMs ?? 30_000) });
   return { status: r.status, body: await r.text() };
 }
 

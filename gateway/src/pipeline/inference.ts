@@ -123,6 +123,8 @@ export async function inference(
       proxy({ agents: d.agents, metrics: d.metrics, upstreamTimeoutMs: cfg.upstreamTimeoutMs }, ctx, {
         ...upstream,
         target: base + r.endpoint,
+        // the key of this model server only (by its route, whichever replica serves it)
+        apiKey: cfg.modelApiKeys?.get(call.upstream),
         onUpstreamStatus: report,
       }),
   );

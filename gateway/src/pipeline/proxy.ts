@@ -67,6 +67,8 @@ export interface ProxyCall {
   readonly req: http.IncomingMessage;
   readonly res: http.ServerResponse;
   readonly target: string;
+  /** The model server's API key (`GatewayConfig.modelApiKeys`), sent as `Authorization: Bearer`. */
+  readonly apiKey?: string;
   readonly body: Buffer;
   readonly stream: boolean;
   /** Pass a stream's usage chunk on to the client (it asked for it). */
@@ -143,6 +145,7 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
           stream ? "text/event-stream" : "application/json",
           "x-request-id",
           ctx.id,
+          ...(c.apiKey ? ["authorization", `Bearer ${c.apiKey}`] : []),
         ],
       },
       (ur) => {

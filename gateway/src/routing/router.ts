@@ -77,6 +77,8 @@ export interface RouterOptions {
   readonly settings: RoutingSettings;
   /** The model server URLs to route (the catalog's routes). */
   readonly routes: readonly string[];
+  /** API keys by route, sent to that route's replicas (their adapter listing). @default none */
+  readonly apiKeys?: ReadonlyMap<string, string>;
   readonly log?: Logger;
   readonly metrics?: Metrics;
   /** For discovery's in-cluster default. @default process.env */
@@ -277,7 +279,7 @@ export class Router {
     await Promise.all(
       rs.replicas.map(async (r) => {
         try {
-          const models = await loadedAdapters(r, { timeoutMs: 2000 });
+          const models = await loadedAdapters(r, { timeoutMs: 2000, apiKey: this.o.apiKeys?.get(route) });
           if (rs.replicas.includes(r)) this.stateOf(rs, r).adapters = new Set(models);
         } catch {
           // Unknown for now: the replica stays eligible for any model.
