@@ -46,6 +46,13 @@ const runIdentitySchema = z.object({
   serviceAccountName: str,
   env: z.array(z.looseObject({ name: str })),
   caBundle: z.object({ secretName: str, key: str }).optional(),
+  // The Secrets holding the keys of the model servers the pod calls (names, not the keys).
+  apiKeys: z
+    .object({
+      baseModel: z.object({ secretName: str, key: str }).optional(),
+      guard: z.object({ secretName: str, key: str }).optional(),
+    })
+    .optional(),
   controller: z.object({
     image: str,
     postgres: z.object({
