@@ -312,11 +312,8 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
     serviceMonitor: { enabled: false, interval: "15s", labels: { ...(input.serviceMonitorLabels ?? {}) } },
     networkPolicy: {
       enabled: input.networkPolicy ?? true,
-      allowedNamespaces: [
-        PLATFORM_NAMESPACES.gateway,
-        PLATFORM_NAMESPACES.policy,
-        PLATFORM_NAMESPACES.monitoring,
-      ],
+      // The gateway (inference and guard calls) and monitoring; OPA never calls a model server.
+      allowedNamespaces: [PLATFORM_NAMESPACES.gateway, PLATFORM_NAMESPACES.monitoring],
       egress: (input.objectStoreEgress ?? []).map((r) => ({ to: [...r.to], ports: [...r.ports] })),
     },
     securityContext: { runAsUser: 1000, runAsGroup: 1000, readOnlyRootFilesystem: true },

@@ -16,7 +16,7 @@ import { SCRAPE_TARGETS } from "../lib/metrics";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { IMAGES } from "../lib/versions";
 import type { Substrate } from "../substrate";
-import { asArgs, clusterNamespaceOf, targetOfUrl, type K8sObject } from "./tenancy-plan";
+import { asArgs, type K8sObject } from "./tenancy-plan";
 import { dnsEgressRule } from "../lib/network-policy";
 
 export const OPA_PORT = 8181;
@@ -88,7 +88,6 @@ export function bundleDigest(files: readonly BundleFile[]): string {
 export function opaNetworkPolicies(o: {
   namespace: string;
   podLabels: Record<string, string>;
-  guardUrl?: string;
   /**
    * Namespaces of teams whose flywheel runs: its dataset builder asks OPA's data_access decision.
    * Only pods labelled {@link FLYWHEEL_STAGE_LABEL} there may connect. @default none
@@ -99,12 +98,6 @@ export function opaNetworkPolicies(o: {
   const nsSel = (ns: string) => ({ matchLabels: { "kubernetes.io/metadata.name": ns } });
   const port = [{ protocol: "TCP", port: OPA_PORT }];
   const egress: Record<string, unknown>[] = [dnsEgressRule()];
-  if (o.guardUrl) {
-    const t = targetOfUrl(o.guardUrl);
-    const ns = clusterNamespaceOf(t.host);
-    if (ns)
-      egress.push({ to: [{ namespaceSelector: nsSel(ns) }], ports: [{ protocol: "TCP", port: t.port }] });
-  }
   return [
     {
       apiVersion: "networking.k8s.io/v1",
@@ -293,7 +286,6 @@ export class Opa extends pulumi.ComponentResource {
     for (const np of opaNetworkPolicies({
       namespace,
       podLabels: selector,
-      guardUrl: args.data.guard.enabled ? args.data.guard.url : undefined,
       flywheelNamespaces: args.flywheelNamespaces,
     })) {
       new k8s.networking.v1.NetworkPolicy(

@@ -54,7 +54,9 @@ type ServingPolicy = {
  * The NetworkPolicies of the serving namespace: default-deny both ways; every pod resolves names
  * and reaches the object store the weights come from (`objectStore`, the substrate's egress
  * targets) and nothing else, because model servers parse untrusted prompts; the model servers
- * take calls from the gateway and OPA (guard calls) and scrapes from monitoring, on their port.
+ * take calls from the gateway (which also asks the guard) and scrapes from monitoring, on their
+ * port. OPA never reaches them: the gateway passes the guard's verdict in, and OPA holds no
+ * model server's key (docs/access-control.md).
  */
 export function servingNetworkPolicies(objectStore: readonly EgressRule[]): ServingPolicy[] {
   const ns = PLATFORM_NAMESPACES.serving;
@@ -85,10 +87,6 @@ export function servingNetworkPolicies(objectStore: readonly EgressRule[]): Serv
             {
               namespaceSelector: nsSel(PLATFORM_NAMESPACES.gateway),
               podSelector: { matchLabels: { "app.kubernetes.io/name": "gateway" } },
-            },
-            {
-              namespaceSelector: nsSel(PLATFORM_NAMESPACES.policy),
-              podSelector: { matchLabels: { "app.kubernetes.io/name": "opa" } },
             },
           ],
           ports: port,

@@ -224,7 +224,8 @@ function gatewayFlows(
 
 /**
  * The serving namespace: model servers parse untrusted prompts, so every pod reaches DNS and the
- * object store only; the gateway and OPA (guard calls) reach the model servers' port, monitoring scrapes it.
+ * object store only; the gateway (inference and guard calls) reaches the model servers' port,
+ * monitoring scrapes it. OPA does not (it holds no model server's key).
  */
 function servingFlows(objectStore: readonly string[]): string[] {
   const ms = "sovereign-serving ingress pods(app.kubernetes.io/name=model-server)";
@@ -232,7 +233,6 @@ function servingFlows(objectStore: readonly string[]): string[] {
     `sovereign-serving egress pods(*) to ${DNS}`,
     ...objectStore.map((to) => `sovereign-serving egress pods(*) to ${to}`),
     `${ms} from ns(kubernetes.io/metadata.name=sovereign-gateway)/pods(app.kubernetes.io/name=gateway) on TCP/8000`,
-    `${ms} from ns(kubernetes.io/metadata.name=sovereign-policy)/pods(app.kubernetes.io/name=opa) on TCP/8000`,
     `${ms} from ns(kubernetes.io/metadata.name=sovereign-monitoring) on TCP/8000`,
   ];
 }
@@ -257,7 +257,6 @@ function dataFlows(apiServer: readonly string[]): string[] {
 
 const POLICY_FLOWS = [
   `sovereign-policy egress ${OPA} to ${DNS}`,
-  `sovereign-policy egress ${OPA} to ns(kubernetes.io/metadata.name=sovereign-serving) on TCP/8000`,
   `sovereign-policy ingress ${OPA} from ns(kubernetes.io/metadata.name=sovereign-gateway)/pods(app.kubernetes.io/name=gateway) on TCP/8181`,
   `sovereign-policy ingress ${OPA} from ns(kubernetes.io/metadata.name=sovereign-monitoring) on TCP/8181`,
 ];

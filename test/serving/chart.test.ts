@@ -234,7 +234,6 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
       expect(np.spec.ingress[0].from[0].namespaceSelector.matchExpressions[0].values.sort()).toEqual([
         "sovereign-gateway",
         "sovereign-monitoring",
-        "sovereign-policy",
       ]);
     }
   });

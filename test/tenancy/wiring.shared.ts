@@ -289,19 +289,24 @@ export function assertOpa(w: Wired): void {
       ...config.teams.filter((t) => t.flywheel?.enabled).map((t) => teamNamespace(t.name)),
     ].sort(),
   );
-  // OPA may call the guard model server (and DNS), nothing else.
+  // OPA resolves names and reaches nothing else: the gateway asks the guard and passes the
+  // verdict in (input.guard), and OPA holds no model server's key.
   const egress = recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "opa-np-opa-egress").inputs
     .spec.egress;
-  expect(egress).toHaveLength(config.policy.guardModel ? 2 : 1);
-  if (config.policy.guardModel)
-    expect(egress[1]).toEqual({
+  expect(egress).toEqual([
+    {
       to: [
         {
-          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": PLATFORM_NAMESPACES.serving } },
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+          podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
         },
       ],
-      ports: [{ protocol: "TCP", port: 8000 }],
-    });
+      ports: [
+        { protocol: "UDP", port: 53 },
+        { protocol: "TCP", port: 53 },
+      ],
+    },
+  ]);
   expect(
     recorder.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "opa-np-default-deny").inputs.spec,
   ).toEqual({
