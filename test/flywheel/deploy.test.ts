@@ -138,6 +138,18 @@ function runRecord(version: string, outcome = "candidate"): Record<string, unkno
 const put = (key: string, body: unknown) =>
   s3.objects.set(`${MODELS}/${key}`, Buffer.from(typeof body === "string" ? body : JSON.stringify(body)));
 
+/** Puts another team's complete run record for `version` in the store; returns its candidates prefix. */
+function putTeamRun(t: { team: string; adapter: string }, version: string): string {
+  const prefix = `teams/${t.team}/flywheel/${t.adapter}/`;
+  const rec = runRecord(version) as any;
+  rec.team = t.team;
+  rec.adapter = t.adapter;
+  rec.dataset.uri = `s3://datasets/${prefix}${version}/`;
+  rec.candidate.uri = `s3://${MODELS}/${prefix}${version}/adapter/`;
+  put(`${prefix}${version}/run.json`, rec);
+  return prefix;
+}
+
 /** Runs the psql login script of the AWS login Job for `service` (password mode). */
 function loginJob(service: string, password: string, ownDatabase: boolean): void {
   const r = runLoginJob(pg, { iamAuth: false, service, password, ownDatabase });
@@ -337,14 +349,8 @@ describe("GIVEN run records in the store and the flywheel login the stack create
   it("WHEN the CronJob runs as deployed (no FLYWHEEL_LORA_ROOT: the replicas' lora-sync sidecars load) THEN it publishes serving.json with the candidate under CANDIDATES_URI and starts the canary only once the replica lists it", async () => {
     // the second team's controller, as its own login (one adapter per team's writer)
     const adapter = TWO.adapter;
-    const prefix = `teams/${TWO.team}/flywheel/${adapter}/`;
     const v = "20260104T000000Z-eeeeeeeeeeee";
-    const rec = runRecord(v) as any;
-    rec.team = TWO.team;
-    rec.adapter = adapter;
-    rec.dataset.uri = `s3://datasets/${prefix}${v}/`;
-    rec.candidate.uri = `s3://${MODELS}/${prefix}${v}/adapter/`;
-    put(`${prefix}${v}/run.json`, rec);
+    const prefix = putTeamRun(TWO, v);
     // A double of the sidecar (the real one runs in lora-sync.test.ts): it loads what serving.json lists.
     let published: any;
     let stop = false;
@@ -409,14 +415,8 @@ describe("GIVEN run records in the store and the flywheel login the stack create
     expect(named, warning!.message).toBeDefined();
 
     const adapter = CPU.adapter;
-    const prefix = `teams/${CPU.team}/flywheel/${adapter}/`;
     const v = "20260105T000000Z-ffffffffffff";
-    const rec = runRecord(v) as any;
-    rec.team = CPU.team;
-    rec.adapter = adapter;
-    rec.dataset.uri = `s3://datasets/${prefix}${v}/`;
-    rec.candidate.uri = `s3://${MODELS}/${prefix}${v}/adapter/`;
-    put(`${prefix}${v}/run.json`, rec);
+    const prefix = putTeamRun(CPU, v);
     // No sidecar: the replica never lists the version (what a simulator replica does).
     const env = controllerEnv({
       PGUSER: CPU.role,
