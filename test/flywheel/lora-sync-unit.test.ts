@@ -117,7 +117,8 @@ if case.get("loop"):
         while changes and changes[0]["at"] <= now[0]:
             publish(changes.pop(0)["serving"])
 
-    ls.run(s3, vllm, plan, case["root"], case.get("maxBytes"), case["interval"], "", clock=lambda: now[0], sleep=sleep, passes=case["loop"])
+    # a float, as main() parses LORA_SYNC_INTERVAL_SECONDS
+    ls.run(s3, vllm, plan, case["root"], case.get("maxBytes"), float(case["interval"]), "", clock=lambda: now[0], sleep=sleep, passes=case["loop"])
     status = None
 else:
     status = ls.sync_once(s3, vllm, plan, case["root"], case.get("maxBytes"))
@@ -151,6 +152,7 @@ function pass(c: Record<string, unknown>): Result {
   const r = spawnSync(PY, ["-c", HARNESS, SCRIPT], {
     input: JSON.stringify({ adapters: ADAPTERS, prefix: PREFIX, root, outside, ...c }),
     encoding: "utf8",
+    maxBuffer: 64 << 20, // a loop of days prints every read
   });
   if (r.status !== 0) throw new Error(`harness failed:\n${r.stderr}`);
   return JSON.parse(r.stdout) as Result;
@@ -343,6 +345,32 @@ describe("lora-sync, one pass", () => {
     expect(gaps.slice(0, 5)).toEqual([15, 30, 60, 120, 240]);
     expect(new Set(gaps.slice(5))).toEqual(new Set([300]));
     expect(t.length).toBe(5 + Math.floor((3600 - 465) / 300) + 1);
+  });
+
+  it("GIVEN a version that keeps failing for days (its 1025th failure after about 85 h) WHEN the sidecar loops THEN the wait stays at the 300 s cap, no pass fails, and a version published later still loads", () => {
+    // 2 ** 1024 is past a float: the doubling must stop growing once the cap is reached
+    const r = pass({
+      loop: 20_500,
+      interval: 15,
+      versions: { ...V1, ...BIG },
+      maxBytes: 1024, // v2 is over the size cap: refused at every attempt
+      serving: serving([{ version: "v2", key: V2KEY }]),
+      changes: [
+        {
+          at: 306_300,
+          serving: serving([
+            { version: "v1", key: `${PREFIX}v1/adapter/` },
+            { version: "v2", key: V2KEY },
+          ]),
+        },
+      ],
+    });
+    expect(r.events.filter((e) => e.event === "sync_failed")).toEqual([]);
+    const t = attempts(r, "v2").map((e) => e.t as number);
+    const gaps = t.slice(1).map((x, i) => x - t[i]);
+    expect(t.length).toBeGreaterThan(1025);
+    expect(new Set(gaps.slice(5))).toEqual(new Set([300]));
+    expect(r.loaded).toEqual(["assist--v1"]);
   });
 
   it("GIVEN a version in backoff WHEN serving.json names a new hash for it THEN the next pass downloads it (and it loads), without waiting out the backoff", () => {
