@@ -255,7 +255,8 @@ class Backoff:
     def failed(self, name, identity, now):
         st = self.state.get(name)
         failures = st[1] + 1 if st is not None and st[0] == identity else 1
-        delay = min(self.cap, self.base * 2 ** (failures - 1))
+        # the exponent stops at 32 (far past any cap): 2 ** 1024 is no float
+        delay = min(self.cap, self.base * 2 ** min(failures - 1, 32))
         self.state[name] = (identity, failures, now + delay)
         return delay
 
