@@ -218,11 +218,35 @@ export function createPool(
   return pool;
 }
 
+/**
+ * Whether `table` records every one of `versions` already, read without any lock. Advisory locks
+ * are open to every login of the database (a team's registry writer among them): a start-up with
+ * nothing to migrate must not wait on one that another role can hold forever.
+ */
+export async function migrationsRecorded(
+  client: PoolClient,
+  table: string,
+  versions: readonly number[],
+): Promise<boolean> {
+  try {
+    const have = new Set(
+      (await client.query<{ version: number }>(`SELECT version FROM ${table}`)).rows.map((r) => r.version),
+    );
+    return versions.every((v) => have.has(v));
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "42P01" || code === "3F000") return false; // no table or schema yet
+    throw e;
+  }
+}
+
 /** Applies pending migrations under an advisory lock; returns the versions applied. */
 export async function migrate(pool: Pool): Promise<number[]> {
   const client: PoolClient = await pool.connect();
   const applied: number[] = [];
   try {
+    const all = MIGRATIONS.map((m) => m.version);
+    if (await migrationsRecorded(client, "gateway_schema_migrations", all)) return applied;
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
     try {
       await client.query(

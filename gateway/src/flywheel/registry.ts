@@ -16,6 +16,7 @@
 import type { Pool, PoolClient } from "pg";
 import { flywheelRoleOf, type CatalogTeam } from "../../../components/lib/contracts";
 import type { AuditEvent, CanaryState } from "../../../components/lib/flywheel-canary";
+import { migrationsRecorded } from "../db";
 
 export const FLYWHEEL_MIGRATION_LOCK_KEY = 7_361_229_014;
 
@@ -170,6 +171,8 @@ export async function migrateFlywheel(pool: Pool): Promise<number[]> {
   const client: PoolClient = await pool.connect();
   const applied: number[] = [];
   try {
+    const all = FLYWHEEL_MIGRATIONS.map((m) => m.version);
+    if (await migrationsRecorded(client, "flywheel.schema_migrations", all)) return applied;
     await client.query("SELECT pg_advisory_lock($1)", [FLYWHEEL_MIGRATION_LOCK_KEY]);
     try {
       await client.query("CREATE SCHEMA IF NOT EXISTS flywheel");
@@ -274,7 +277,16 @@ export async function grantFlywheelWriter(pool: Pool, w: FlywheelWriter): Promis
   try {
     const exists = await client.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [w.role]);
     if (exists.rowCount === 0) return false;
-    await client.query("SELECT pg_advisory_lock($1)", [FLYWHEEL_MIGRATION_LOCK_KEY]);
+    // Never wait: every login may take an advisory lock (a writer could hold this key forever,
+    // and a waiting grant would hold the gateway's start and one pool connection per sync).
+    // Held: not granted this time, the next registry sync tries again.
+    const locked = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1) AS ok", [
+      FLYWHEEL_MIGRATION_LOCK_KEY,
+    ]);
+    if (!locked.rows[0].ok)
+      throw new Error(
+        `flywheel writer grants to "${w.role}": the registry's lock is held by another session`,
+      );
     try {
       await client.query("BEGIN");
       try {
