@@ -181,6 +181,26 @@ describe("lora-sync, one pass", () => {
     expect(r.events.filter((e) => e.event === "unloaded")).toEqual([]);
   });
 
+  it("GIVEN a flywheel adapter whose name holds '--' (the config allows it) WHEN serving.json no longer lists its old version THEN the sidecar unloads that version", () => {
+    const prefix = "teams/research/flywheel/sup--port/";
+    const r = pass({
+      adapters: [{ team: "research", adapter: "sup--port", prefix }],
+      prefix,
+      // v0: loaded by this sidecar at an earlier pass, from its folder under the root
+      files: { "root/sup--port/v0/adapter_config.json": "{}" },
+      loaded: { "sup--port--v0": "root/sup--port/v0" },
+      versions: {
+        [`${prefix}v1/adapter/`]: { "adapter_config.json": "{}", "adapter_model.safetensors": "w" },
+      },
+      serving: {
+        adapter: "sup--port",
+        baseModel: "base",
+        versions: [{ version: "v1", phase: "promoted", key: `${prefix}v1/adapter/`, contentSha256: "auto" }],
+      },
+    });
+    expect(r.loaded).toEqual(["sup--port--v1"]);
+  });
+
   it("GIVEN a loaded name '<adapter>--<path that climbs out of the root>' (loaded by another caller of the runtime endpoints) WHEN the sidecar syncs THEN no folder outside its root is removed", () => {
     const r = pass({
       loaded: { "assist--../../keep": "/elsewhere" },
