@@ -250,6 +250,7 @@ describe("lora-sync, one pass", () => {
 
   it.each([
     ["a version that is a path", { version: "..", key: `${PREFIX}v1/adapter/` }],
+    ["a version id holding '--'", { version: "b--v1", key: `${PREFIX}v1/adapter/` }],
     ["a key under another prefix", { version: "v1", key: "teams/other/flywheel/x/v1/adapter/" }],
     ["a key that climbs out of the prefix", { version: "v1", key: `${PREFIX}../../other/v1/adapter/` }],
   ])(

@@ -105,8 +105,9 @@ def desired_versions(state, entry, base_model):
     for i, v in enumerate(state.get("versions") or []):
         at = f"{prefix}{STATE_OBJECT}: versions[{i}]"
         version, key, sha = (v or {}).get("version"), (v or {}).get("key"), (v or {}).get("contentSha256")
-        if not isinstance(version, str) or not NAME.match(version):
-            raise PlanError(f"{at}.version: expected a version id, found {version!r}")
+        # no "--" in a version: "<adapter>--<version>" then splits at its last "--" only
+        if not isinstance(version, str) or not NAME.match(version) or "--" in version:
+            raise PlanError(f"{at}.version: expected a version id without '--', found {version!r}")
         if not isinstance(key, str) or not key.startswith(prefix) or not key.endswith("/") or ".." in key:
             raise PlanError(f"{at}.key: expected a folder under {prefix}, found {key!r}")
         if not isinstance(sha, str) or not SHA.match(sha):
@@ -290,7 +291,7 @@ def sync_once(s3, vllm, plan, root, max_bytes=None, backoff=None, now=0.0):
             desired[name] = (entry["adapter"], version, key, sha)
     if backoff is not None:
         # only adapters whose state was read: one that could not be read keeps its delays
-        backoff.forget(set(desired) | {n for n in backoff.state if n.partition("--")[0] not in known})
+        backoff.forget(set(desired) | {n for n in backoff.state if n.rpartition("--")[0] not in known})
     for name, (adapter, version, key, sha) in sorted(desired.items()):
         dest = os.path.join(root, adapter, version)
         if os.path.isdir(dest):
@@ -323,7 +324,7 @@ def sync_once(s3, vllm, plan, root, max_bytes=None, backoff=None, now=0.0):
             complete = False
     mine = {e["adapter"] for e in plan["adapters"] if e["adapter"] in known}
     for name in sorted(loaded):
-        adapter, sep, version = name.partition("--")
+        adapter, sep, version = name.rpartition("--")
         # only what this sidecar loaded, from its folder under root: never a statically configured
         # adapter whose name merely starts with "<adapter>--", nor another adapter's version, nor
         # a name that another caller of the runtime endpoints loaded
