@@ -30,7 +30,13 @@ import { GuardClient } from "./guard";
 import { OpaClient } from "./opa";
 import { DeferredPolicy, WasmPolicy } from "./policy";
 import { routesFromServing, type AdapterRoute } from "./flywheel/split";
-import { flywheelWriters, grantFlywheelWriter, migrateFlywheel, serving } from "./flywheel/registry";
+import {
+  flywheelWriters,
+  grantFlywheelWriter,
+  migrateFlywheel,
+  reconcileFlywheelWriters,
+  serving,
+} from "./flywheel/registry";
 import { account, journal, type AccountDeps } from "./pipeline/account";
 import { INFERENCE_ENDPOINTS, newContext } from "./pipeline/context";
 import type { PipelineDeps } from "./pipeline/deps";
@@ -322,7 +328,8 @@ export class Gateway {
    */
   private async grantWriters(): Promise<void> {
     if (!this.migrated) return;
-    for (const w of flywheelWriters(this.cfg.catalog.teams)) {
+    const writers = flywheelWriters(this.cfg.catalog.teams);
+    for (const w of writers) {
       if (this.writersGranted.has(w.role)) continue;
       try {
         if (!(await grantFlywheelWriter(this.pool, w))) continue;
@@ -334,6 +341,18 @@ export class Gateway {
           error: (e as Error).message,
         });
       }
+    }
+    // A role the catalog no longer names loses its row (so every registry right), and a granted
+    // writer's row that a replica with an older catalog removed during a rollout comes back.
+    try {
+      const removed = await reconcileFlywheelWriters(
+        this.pool,
+        writers.filter((w) => this.writersGranted.has(w.role)),
+        writers.map((w) => w.role),
+      );
+      if (removed.length) this.log.info("flywheel registry writers removed", { roles: removed });
+    } catch (e) {
+      this.log.warn("flywheel registry writers not reconciled", { error: (e as Error).message });
     }
   }
 

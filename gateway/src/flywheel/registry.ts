@@ -316,6 +316,43 @@ export async function grantFlywheelWriter(pool: Pool, w: FlywheelWriter): Promis
   }
 }
 
+/**
+ * Keeps `flywheel.writers` to the catalog's writers: removes the row of every role the catalog no
+ * longer names (a team whose flywheel was turned off, whose `fw-<team>` login the substrate does
+ * not drop) and puts back a granted writer's row that another gateway replica with an older
+ * catalog removed during a rollout. Without its row a role reads and writes no registry row (every
+ * policy of migration 2 asks for it). Returns the roles removed. Runs at every registry sync.
+ */
+export async function reconcileFlywheelWriters(
+  pool: Pool,
+  granted: readonly FlywheelWriter[],
+  catalogRoles: readonly string[],
+): Promise<string[]> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    try {
+      const removed = await client.query<{ role: string }>(
+        "DELETE FROM flywheel.writers WHERE NOT (role::text = ANY($1::text[])) RETURNING role",
+        [[...catalogRoles]],
+      );
+      for (const w of granted)
+        await client.query(
+          `INSERT INTO flywheel.writers (role, team, adapter) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING`,
+          [w.role, w.team, w.adapter],
+        );
+      await client.query("COMMIT");
+      return removed.rows.map((r) => r.role);
+    } catch (e) {
+      await client.query("ROLLBACK");
+      throw e;
+    }
+  } finally {
+    client.release();
+  }
+}
+
 /** The dataset builder's manifest (trainer/sovereign_train/flywheel_dataset.py), as registered. */
 export interface DatasetManifest {
   readonly version: string;
