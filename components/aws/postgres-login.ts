@@ -12,6 +12,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { FLYWHEEL_WRITER_CONNECTION_LIMIT } from "../lib/contracts";
 import { k8sLabels } from "../lib/labels";
 import type { Tags } from "./common";
 
@@ -49,10 +50,11 @@ export function loginSql(iamAuth: boolean, ownDatabase = true): string {
   const sql = iamAuth ? IAM_LOGIN_SQL : LOGIN_SQL;
   return ownDatabase
     ? sql
-    : sql
-        .split("\n")
-        .filter((l) => !/CREATE DATABASE|ON DATABASE/.test(l))
-        .join("\n");
+    : [
+        ...sql.split("\n").filter((l) => !/CREATE DATABASE|ON DATABASE/.test(l)),
+        // A writer in another service's database holds few connections (contracts.ts).
+        `SELECT format('ALTER ROLE %I CONNECTION LIMIT ${FLYWHEEL_WRITER_CONNECTION_LIMIT}', :'svc')\\gexec`,
+      ].join("\n");
 }
 
 export function loginScript(iamAuth = false, ownDatabase = true): string {

@@ -5,6 +5,7 @@
  * (managed roles and `Database` resources), PodDisruptionBudgets from the operator when there is
  * more than one instance, and scheduled backups to the object store when asked for.
  */
+import { FLYWHEEL_WRITER_CONNECTION_LIMIT } from "../lib/contracts";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -168,6 +169,8 @@ export function clusterObject(c: ClusterSpecInput): CnpgObject {
         createrole: false,
         inherit: true,
         passwordSecret: { name: loginSecretName(c.name, s) },
+        // A writer in another service's database (a team's fw-<team>) holds few connections.
+        ...(postgresDatabaseOf(s) === s ? {} : { connectionLimit: FLYWHEEL_WRITER_CONNECTION_LIMIT }),
         comment: `sovereign ${s} service`,
       })),
     },

@@ -198,6 +198,14 @@ export interface CatalogTeam {
 export const FLYWHEEL_ROLE_PREFIX = "fw-";
 
 /**
+ * The most connections a team's registry writer (`fw-<team>`) may hold at once (its login Job on
+ * AWS, its CloudNativePG managed role in-cluster), so no team can take the database's connections
+ * from the gateway. A team's flywheel holds at most five: the controller CronJob's pool (2, one
+ * run at a time), the chain pod's incumbent init container (1) and a manual run's (2).
+ */
+export const FLYWHEEL_WRITER_CONNECTION_LIMIT = 8;
+
+/**
  * The Postgres login role of one team's flywheel (its controller, the registry's writer for that
  * team): `fw-<team>`. Team names are DNS-1123 labels (lowercase letters, digits and '-', at most
  * 40 characters, stacks/config/schema.ts), so the name is one per team (a fixed prefix and the

@@ -3,6 +3,7 @@
  * against a real PostgreSQL. RDS's `rds_iam` role is created here as RDS creates it; what RDS
  * then does with it (refusing passwords, accepting tokens) is not reproducible here.
  */
+import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { flywheelRoleOf } from "../../components/lib/contracts";
 import { runLoginJob } from "../helpers/login-job";
@@ -65,5 +66,26 @@ describe("GIVEN a team's flywheel login (fw-<team>: a role in the gateway's data
     for (let i = 0; i < 2; i++) expect(runJob(true, writer, undefined, false)).toMatchObject({ status: 0 });
     expect(role(writer)).toBe("t|t|t|");
     expect(databases()).toEqual(before);
+  });
+
+  it("WHEN the team's pods open connections THEN the flywheel's own five fit, a flood is refused for that role only, and the gateway still connects", async () => {
+    expect(runJob(false, writer, "pw", false)).toMatchObject({ status: 0 });
+    const open: Client[] = [];
+    const connect = async (user: string) => {
+      const c = new Client({ host: "127.0.0.1", port: pg.port, user, password: "pw", database: "postgres" });
+      await c.connect();
+      open.push(c);
+    };
+    try {
+      // the controller's pool (2), the chain pod's init container (1), a manual run's pool (2)
+      for (let i = 0; i < 5; i++) await connect(writer);
+      let refused: string | undefined;
+      for (let i = 0; i < 50 && refused === undefined; i++)
+        await connect(writer).catch((e: Error) => (refused = e.message));
+      expect(refused).toMatch(/too many connections for role/);
+      await connect("postgres");
+    } finally {
+      await Promise.all(open.map((c) => c.end()));
+    }
   });
 });

@@ -987,6 +987,13 @@ for (const c of DEPLOY_CASES) {
       } else {
         const cluster = run.recorder.resources.find((r) => r.inputs.kind === "Cluster")!;
         expect(cluster.inputs.spec.managed.roles.map((r: any) => r.name)).toEqual(["gateway", ...roles]);
+        // A team's writer holds the flywheel's own five connections (controller pool 2, init
+        // container 1, a manual run 2) and no more than a few beyond; the gateway is not limited.
+        for (const r of cluster.inputs.spec.managed.roles) {
+          if (r.name === "gateway") expect(r.connectionLimit).toBeUndefined();
+          else expect(r.connectionLimit, r.name).toBeGreaterThanOrEqual(5);
+          if (r.name !== "gateway") expect(r.connectionLimit, r.name).toBeLessThanOrEqual(10);
+        }
         const dbs = run.recorder.resources
           .filter((r) => r.inputs.kind === "Database")
           .map((r) => r.inputs.spec.name);
