@@ -208,7 +208,9 @@ export class Gateway extends pulumi.ComponentResource {
     // The gateway calls every model it routes to (the guard included).
     const keys = modelKeysFor(config, modelApiKeys, new Set(config.models.map((m) => m.name)));
     const o = buildUnder(this, () => wireGateway(config, ctx, substrate, { modelApiKeys: keys }));
-    this.gatewayUrl = afterCheck(checked, o.gatewayUrl as pulumi.Input<string>);
+    // Fails, as the key Secret does, where a key is missing.
+    const keysChecked = pulumi.all([checked, pulumi.all(Object.values(keys))]);
+    this.gatewayUrl = afterCheck(keysChecked, o.gatewayUrl as pulumi.Input<string>);
     this.registerOutputs({ gatewayUrl: this.gatewayUrl });
   }
 }
@@ -280,7 +282,7 @@ export class Flywheel extends pulumi.ComponentResource {
       }),
     );
     this.cronJobs = afterCheck(
-      checked,
+      pulumi.all([checked, pulumi.all(Object.values(keys))]),
       pulumi.output((o.flywheelCronJobs ?? {}) as Record<string, pulumi.Input<string>>),
     );
     this.registerOutputs({ cronJobs: this.cronJobs });

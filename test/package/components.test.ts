@@ -260,3 +260,24 @@ describe("a part given a handle that does not fit its settings", () => {
     ).toEqual([]);
   }, 120_000);
 });
+
+describe("Gateway and Flywheel given Serving's keys without one their settings call", () => {
+  it("fail with an input-property error at modelApiKeys that names the model, no stack trace", async () => {
+    // In a process of its own: the failed inputs of the parts' key Secrets are unhandled rejections.
+    const tsx = path.join(__dirname, "../../node_modules/.bin/tsx");
+    const out = await promisify(execFile)(tsx, [path.join(__dirname, "bad-keys-program.ts")]).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect(out.code, out.stdout).toBe(1);
+    // Both parts call the guard (the gateway routes to it, the team's eval asks it).
+    expect(out.stdout).toContain('outputs: ["failed","failed"]');
+    const paths = JSON.parse(/property paths: (.*)/.exec(out.stdout)![1]) as string[][];
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) expect(p).toEqual(["modelApiKeys"]);
+    expect(out.stdout).toMatch(
+      /^error: modelApiKeys: expected the API key of model "tiny-guard" \(models\[1\] runs vLLM/m,
+    );
+    expect(out.stdout).not.toMatch(/^\s+at /m);
+  }, 120_000);
+});
