@@ -145,6 +145,12 @@ function modelKeysFor(
   const out: Record<string, pulumi.Output<string>> = {};
   for (const [i, m] of config.models.entries()) {
     if (!requiresApiKey(m) || !models.has(m.name)) continue;
+    // Left out: known now, reported by this part's construction (not by one of its resources).
+    if (keys === undefined)
+      throw inputError(
+        "modelApiKeys",
+        `expected Serving's modelApiKeys: models[${i}] (${JSON.stringify(m.name)}) runs vLLM on a GPU pool and requires its key`,
+      );
     out[m.name] = pulumi.secret(
       all.apply((k) => {
         const key = k?.[m.name];

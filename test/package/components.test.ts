@@ -262,6 +262,40 @@ describe("a part given a handle that does not fit its settings", () => {
 });
 
 describe("Gateway and Flywheel given Serving's keys without one their settings call", () => {
+  it.each(["Gateway", "Flywheel"] as const)(
+    "%s without modelApiKeys, where a model it calls runs vLLM, fails while constructed: an input-property error, no stack trace",
+    async (part) => {
+      const args = withVllmModels();
+      installMocks({ stack: "local" });
+      const handle = new ClusterSubstrate("substrate", args).handle;
+      let error: unknown;
+      try {
+        if (part === "Gateway") new Gateway("gateway", { ...args, handle });
+        else new Flywheel("flywheel", { ...args, handle, teamNamespaces: {} });
+      } catch (e) {
+        error = e;
+      }
+      await settle();
+      expect(pulumi.InputPropertiesError.isInstance(error), String(error)).toBe(true);
+      const e = error as pulumi.InputPropertiesError;
+      expect(e.errors.map((x) => x.propertyPath)).toEqual(["modelApiKeys"]);
+      expect(e.message).toMatch(
+        /^modelApiKeys: expected Serving's modelApiKeys: models\[0\] \("tiny-chat"\)/,
+      );
+      expect(e.stack).not.toMatch(/\n\s+at /);
+    },
+    120_000,
+  );
+
+  it("a part whose models all run on CPU needs no keys", async () => {
+    const args = withFlywheel();
+    installMocks({ stack: "local" });
+    const handle = new ClusterSubstrate("substrate", args).handle;
+    const gateway = new Gateway("gateway", { ...args, handle });
+    expect(await valueOf(gateway.gatewayUrl)).toMatch(/^http:\/\/.+/);
+    await settle();
+  }, 120_000);
+
   it("fail with an input-property error at modelApiKeys that names the model, no stack trace", async () => {
     // In a process of its own: the failed inputs of the parts' key Secrets are unhandled rejections.
     const tsx = path.join(__dirname, "../../node_modules/.bin/tsx");
