@@ -13,9 +13,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ExistingClusterSubstrate } from "../components/existing-cluster/substrate";
+import { flywheelTeams } from "../components/flywheel/plan";
+import { requiresApiKey } from "../components/platform/model-server";
 import { postgresDatabaseOf } from "../components/substrate";
 import { existingClusterSubstrateArgs } from "../stacks/wiring/existing-cluster";
 import { wireGateway } from "../stacks/wiring/gateway";
+import { opaDataOf } from "../stacks/wiring/policy";
 import { wireServing } from "../stacks/wiring/serving";
 import { wireFlywheel, wireTeams } from "../stacks/wiring/tenancy";
 import {
@@ -27,6 +30,7 @@ import {
   type WorkloadIdentity,
 } from "./handle";
 import { buildUnder, type ClusterPlatformArgs, platformConfig } from "./platform";
+import type { StackConfig } from "../stacks/config/schema";
 
 export type { SubstrateHandle } from "./handle";
 
@@ -111,6 +115,57 @@ function afterCheck<T>(checked: pulumi.Output<unknown>, value: pulumi.Input<T>):
   return pulumi.all([checked, value]).apply(([, v]) => v as T);
 }
 
+/** The model servers' keys as a part receives them: `Serving`'s `modelApiKeys` output. */
+type ModelApiKeysInput = pulumi.Input<{ [model: string]: pulumi.Input<string> }>;
+
+/** A part input that does not fit its settings, as the input-property error a component reports (no stack trace). */
+function inputError(propertyPath: string, reason: string): pulumi.InputPropertiesError {
+  const e = new pulumi.InputPropertiesError({
+    message: `${propertyPath}: ${reason}`,
+    errors: [{ propertyPath, reason }],
+  });
+  e.stack = e.message;
+  return e;
+}
+
+/**
+ * The keys a part passes on to its typed component, as stacks/wiring/platform.ts passes
+ * `Serving`'s: one entry per model of `models` that requires a key by these settings (vLLM on a
+ * GPU pool), read from `keys` (`Serving`'s `modelApiKeys`). Which models have a key comes from
+ * the settings, never from `keys`' own entries: in a first preview `keys` is unknown, and the
+ * part must register the same objects (the key Secrets) then as in `up`. A model whose key
+ * `keys` lacks fails with an input-property error at `modelApiKeys`.
+ */
+function modelKeysFor(
+  config: StackConfig,
+  keys: ModelApiKeysInput | undefined,
+  models: ReadonlySet<string>,
+): Record<string, pulumi.Output<string>> {
+  const all = pulumi.output(keys);
+  const out: Record<string, pulumi.Output<string>> = {};
+  for (const [i, m] of config.models.entries()) {
+    if (!requiresApiKey(m) || !models.has(m.name)) continue;
+    // Left out: known now, reported by this part's construction (not by one of its resources).
+    if (keys === undefined)
+      throw inputError(
+        "modelApiKeys",
+        `expected Serving's modelApiKeys: models[${i}] (${JSON.stringify(m.name)}) runs vLLM on a GPU pool and requires its key`,
+      );
+    out[m.name] = pulumi.secret(
+      all.apply((k) => {
+        const key = k?.[m.name];
+        if (typeof key !== "string" || key === "")
+          throw inputError(
+            "modelApiKeys",
+            `expected the API key of model ${JSON.stringify(m.name)} (models[${i}] runs vLLM on a GPU pool: pass Serving's modelApiKeys), found none`,
+          );
+        return key;
+      }),
+    );
+  }
+  return out;
+}
+
 /**
  * Model serving: the `sovereign-serving` namespace and its NetworkPolicies, GPU enablement
  * (with GPU pools) and KEDA (where a model autoscales), one `ModelServer` per model.
@@ -118,14 +173,30 @@ function afterCheck<T>(checked: pulumi.Output<unknown>, value: pulumi.Input<T>):
 export class Serving extends pulumi.ComponentResource {
   /** The model server URL of every model. */
   public readonly modelUrls: pulumi.Output<{ [model: string]: string }>;
+  /**
+   * The API key of every model server that requires one (vLLM, on a GPU pool), by model (secret):
+   * what `Gateway` and `Flywheel` take as `modelApiKeys`. Empty where every model runs on CPU.
+   */
+  public readonly modelApiKeys: pulumi.Output<{ [model: string]: string }>;
 
   constructor(name: string, args: ClusterPartArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:Serving", name, {}, opts);
     const { config, substrate, checked, ctx } = part(this, name, args);
-    const o = buildUnder(this, () => wireServing(config, ctx, substrate));
+    const sink: { modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>> } = {};
+    const o = buildUnder(this, () => wireServing(config, ctx, substrate, sink));
     this.modelUrls = afterCheck(checked, o.modelUrls as Record<string, string>);
-    this.registerOutputs({ modelUrls: this.modelUrls });
+    this.modelApiKeys = pulumi.secret(afterCheck(checked, pulumi.all(sink.modelApiKeys ?? {})));
+    this.registerOutputs({ modelUrls: this.modelUrls, modelApiKeys: this.modelApiKeys });
   }
+}
+
+/** The gateway's part: the platform's settings, the substrate's handle and the model servers' keys. */
+export interface GatewayArgs extends ClusterPartArgs {
+  /**
+   * The `modelApiKeys` output of `Serving`: the keys of the models the gateway routes to.
+   * Required where a model runs vLLM (on a GPU pool). An input (not plain): another resource's output.
+   */
+  modelApiKeys?: pulumi.Input<{ [model: string]: pulumi.Input<string> }>;
 }
 
 /**
@@ -136,11 +207,16 @@ export class Gateway extends pulumi.ComponentResource {
   /** The gateway's OpenAI-compatible base URL inside the cluster. */
   public readonly gatewayUrl: pulumi.Output<string>;
 
-  constructor(name: string, args: ClusterPartArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: GatewayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:Gateway", name, {}, opts);
-    const { config, substrate, checked, ctx } = part(this, name, args);
-    const o = buildUnder(this, () => wireGateway(config, ctx, substrate));
-    this.gatewayUrl = afterCheck(checked, o.gatewayUrl as pulumi.Input<string>);
+    const { modelApiKeys, ...rest } = args;
+    const { config, substrate, checked, ctx } = part(this, name, rest);
+    // The gateway calls every model it routes to (the guard included).
+    const keys = modelKeysFor(config, modelApiKeys, new Set(config.models.map((m) => m.name)));
+    const o = buildUnder(this, () => wireGateway(config, ctx, substrate, { modelApiKeys: keys }));
+    // Fails, as the key Secret does, where a key is missing.
+    const keysChecked = pulumi.all([checked, pulumi.all(Object.values(keys))]);
+    this.gatewayUrl = afterCheck(keysChecked, o.gatewayUrl as pulumi.Input<string>);
     this.registerOutputs({ gatewayUrl: this.gatewayUrl });
   }
 }
@@ -166,6 +242,11 @@ export class Tenancy extends pulumi.ComponentResource {
 export interface FlywheelArgs extends ClusterPartArgs {
   /** The `teamNamespaces` output of `Tenancy`: the flywheel waits for these namespaces. */
   teamNamespaces: pulumi.Input<{ [team: string]: pulumi.Input<string> }>;
+  /**
+   * The `modelApiKeys` output of `Serving`: a team's base model's key (its controller) and the
+   * guard's (its eval). Required where one of those runs vLLM (on a GPU pool).
+   */
+  modelApiKeys?: pulumi.Input<{ [model: string]: pulumi.Input<string> }>;
 }
 
 /**
@@ -179,8 +260,16 @@ export class Flywheel extends pulumi.ComponentResource {
 
   constructor(name: string, args: FlywheelArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:Flywheel", name, {}, opts);
-    const { teamNamespaces, ...rest } = args;
+    const { teamNamespaces, modelApiKeys, ...rest } = args;
     const { config, substrate, checked, ctx } = part(this, name, rest);
+    // A flywheel team calls its base model and the guard (components/flywheel/flywheel.ts).
+    const teams = flywheelTeams(config);
+    const guard = opaDataOf(config).guard;
+    const called = new Set([
+      ...teams.map((f) => f.baseModel),
+      ...(teams.length && guard.enabled ? [guard.model] : []),
+    ]);
+    const keys = modelKeysFor(config, modelApiKeys, called);
     const namespaces = pulumi.output(teamNamespaces);
     const of = (team: string) =>
       namespaces.apply((m) => {
@@ -195,10 +284,11 @@ export class Flywheel extends pulumi.ComponentResource {
       wireFlywheel(config, ctx, substrate, {
         namespaces: Object.fromEntries(config.teams.map((t) => [t.name, of(t.name)])),
         dependsOn: [],
+        modelApiKeys: keys,
       }),
     );
     this.cronJobs = afterCheck(
-      checked,
+      pulumi.all([checked, pulumi.all(Object.values(keys))]),
       pulumi.output((o.flywheelCronJobs ?? {}) as Record<string, pulumi.Input<string>>),
     );
     this.registerOutputs({ cronJobs: this.cronJobs });

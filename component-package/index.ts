@@ -5,4 +5,4 @@
 export { AwsPlatform, ClusterPlatform } from "./platform";
 export type { AwsPlatformArgs, ClusterPlatformArgs } from "./platform";
 export { ClusterSubstrate, Flywheel, Gateway, Serving, Tenancy } from "./components";
-export type { ClusterPartArgs, FlywheelArgs, SubstrateHandle } from "./components";
+export type { ClusterPartArgs, FlywheelArgs, GatewayArgs, SubstrateHandle } from "./components";

@@ -27,7 +27,9 @@ import {
   type RecordedResource,
   type ResourceRecorder,
 } from "../helpers/mocks";
-import { oneModelOneTeam, withFlywheel } from "./facade-args";
+import { GATEWAY_MODEL_KEYS_SECRET, modelApiKeySecretName } from "../../components/lib/model-keys";
+import { PLATFORM_NAMESPACES, teamNamespace } from "../../components/lib/naming";
+import { oneModelOneTeam, withFlywheel, withVllmModels } from "./facade-args";
 
 /** Parts of the facade that have no separate component (OPA, Gatekeeper, observability). */
 const FACADE_ONLY = /^sovereign:platform:(Opa|Gatekeeper|Observability)$/;
@@ -71,17 +73,20 @@ async function facadeObjects(args: ClusterPlatformArgs): Promise<Map<string, unk
 function buildParts(
   args: ClusterPlatformArgs,
   handleOf: (h: pulumi.Output<SubstrateHandle>) => pulumi.Input<SubstrateHandle>,
+  keysOf: (k: pulumi.Output<Record<string, string>>) => pulumi.Input<Record<string, string>> = (k) => k,
 ) {
   const substrate = new ClusterSubstrate("substrate", args);
   const handle = handleOf(substrate.handle);
   const tenancy = new Tenancy("tenancy", { ...args, handle });
   const teamNamespaces = tenancy.teamNamespaces;
+  const serving = new Serving("serving", { ...args, handle });
+  const modelApiKeys = keysOf(serving.modelApiKeys);
   return {
     substrate,
-    serving: new Serving("serving", { ...args, handle }),
-    gateway: new Gateway("gateway", { ...args, handle }),
+    serving,
+    gateway: new Gateway("gateway", { ...args, handle, modelApiKeys }),
     tenancy,
-    flywheel: new Flywheel("flywheel", { ...args, handle, teamNamespaces }),
+    flywheel: new Flywheel("flywheel", { ...args, handle, teamNamespaces, modelApiKeys }),
   };
 }
 
@@ -89,11 +94,27 @@ describe("ClusterSubstrate, Serving, Gateway, Tenancy and Flywheel", () => {
   it.each([
     ["one model and one team", oneModelOneTeam],
     ["one model and one team with training and a flywheel", withFlywheel],
+    ["two vLLM models (GPU pool), the guard, and a flywheel on the chat model", withVllmModels],
   ])(
     "register, for %s, the Kubernetes objects the facade registers for those parts, with the same inputs",
     async (_what, settings) => {
       const args = settings();
       const expected = await facadeObjects(args);
+      // Where a model runs vLLM, its key is held by the gateway and by the flywheel team that
+      // calls it (its base model, the guard): the parts must pass Serving's keys on.
+      const secret = (namespace: string, name: string) => `kubernetes:core/v1:Secret ${namespace}/${name}`;
+      const keyed = args.models.filter((m) => m.pool).map((m) => m.name);
+      const holders = [
+        ...(keyed.length ? [secret(PLATFORM_NAMESPACES.gateway, GATEWAY_MODEL_KEYS_SECRET)] : []),
+        ...args.teams
+          .filter((t) => t.flywheel?.enabled)
+          .flatMap((t) =>
+            [t.flywheel!.baseModel, args.policy.guardModel]
+              .filter((m) => keyed.includes(m!))
+              .map((m) => secret(teamNamespace(t.name), modelApiKeySecretName(m!))),
+          ),
+      ];
+      for (const h of holders) expect(expected.has(h), h).toBe(true);
 
       const recorder = installMocks({ stack: "local" });
       const parts = buildParts(args, (h) => h);
@@ -101,7 +122,16 @@ describe("ClusterSubstrate, Serving, Gateway, Tenancy and Flywheel", () => {
       const actual = kubernetesObjects(recorder);
       expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
       for (const [key, inputs] of actual) expect(inputs, key).toEqual(expected.get(key));
-      expect(Object.keys(await valueOf(parts.serving.modelUrls))).toEqual([args.models[0].name]);
+      const models = args.models.map((m) => m.name);
+      expect(Object.keys(await valueOf(parts.serving.modelUrls))).toEqual(models);
+      // Serving's keys: secret, one per vLLM model, the keys its servers' Secrets hold.
+      expect(await pulumi.isSecret(parts.serving.modelApiKeys)).toBe(true);
+      const keys = await valueOf(parts.serving.modelApiKeys);
+      expect(Object.keys(keys)).toEqual(keyed);
+      for (const m of keyed)
+        expect(
+          (actual.get(secret(PLATFORM_NAMESPACES.serving, modelApiKeySecretName(m))) as any).stringData,
+        ).toEqual({ "api-key": keys[m] });
       expect(Object.keys(await valueOf(parts.tenancy.teamNamespaces))).toEqual([args.teams[0].name]);
       expect(await valueOf(parts.gateway.gatewayUrl)).toMatch(/^http:\/\/.+/);
       const flywheels = args.teams.filter((t) => t.flywheel?.enabled).map((t) => t.name);
@@ -111,6 +141,20 @@ describe("ClusterSubstrate, Serving, Gateway, Tenancy and Flywheel", () => {
     },
     120_000,
   );
+
+  it("register the same objects while Serving's keys are unknown (a first preview): which models have a key comes from the settings", async () => {
+    const args = withVllmModels();
+    const expected = await facadeObjects(args);
+    const recorder = installMocks({ stack: "local", preview: true });
+    buildParts(
+      args,
+      (h) => h,
+      () => pulumi.secret(pulumi.output(pulumi.unknown as unknown as Record<string, string>)),
+    );
+    await settle();
+    const actual = kubernetesObjects(recorder);
+    expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
+  }, 120_000);
 });
 
 describe("a part given a handle that does not fit its settings", () => {
@@ -214,5 +258,60 @@ describe("a part given a handle that does not fit its settings", () => {
     expect(
       registered.filter((t) => t.startsWith("kubernetes:") || t.startsWith("pulumi:providers:")),
     ).toEqual([]);
+  }, 120_000);
+});
+
+describe("Gateway and Flywheel given Serving's keys without one their settings call", () => {
+  it.each(["Gateway", "Flywheel"] as const)(
+    "%s without modelApiKeys, where a model it calls runs vLLM, fails while constructed: an input-property error, no stack trace",
+    async (part) => {
+      const args = withVllmModels();
+      installMocks({ stack: "local" });
+      const handle = new ClusterSubstrate("substrate", args).handle;
+      let error: unknown;
+      try {
+        if (part === "Gateway") new Gateway("gateway", { ...args, handle });
+        else new Flywheel("flywheel", { ...args, handle, teamNamespaces: {} });
+      } catch (e) {
+        error = e;
+      }
+      await settle();
+      expect(pulumi.InputPropertiesError.isInstance(error), String(error)).toBe(true);
+      const e = error as pulumi.InputPropertiesError;
+      expect(e.errors.map((x) => x.propertyPath)).toEqual(["modelApiKeys"]);
+      expect(e.message).toMatch(
+        /^modelApiKeys: expected Serving's modelApiKeys: models\[0\] \("tiny-chat"\)/,
+      );
+      expect(e.stack).not.toMatch(/\n\s+at /);
+    },
+    120_000,
+  );
+
+  it("a part whose models all run on CPU needs no keys", async () => {
+    const args = withFlywheel();
+    installMocks({ stack: "local" });
+    const handle = new ClusterSubstrate("substrate", args).handle;
+    const gateway = new Gateway("gateway", { ...args, handle });
+    expect(await valueOf(gateway.gatewayUrl)).toMatch(/^http:\/\/.+/);
+    await settle();
+  }, 120_000);
+
+  it("fail with an input-property error at modelApiKeys that names the model, no stack trace", async () => {
+    // In a process of its own: the failed inputs of the parts' key Secrets are unhandled rejections.
+    const tsx = path.join(__dirname, "../../node_modules/.bin/tsx");
+    const out = await promisify(execFile)(tsx, [path.join(__dirname, "bad-keys-program.ts")]).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect(out.code, out.stdout).toBe(1);
+    // Both parts call the guard (the gateway routes to it, the team's eval asks it).
+    expect(out.stdout).toContain('outputs: ["failed","failed"]');
+    const paths = JSON.parse(/property paths: (.*)/.exec(out.stdout)![1]) as string[][];
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) expect(p).toEqual(["modelApiKeys"]);
+    expect(out.stdout).toMatch(
+      /^error: modelApiKeys: expected the API key of model "tiny-guard" \(models\[1\] runs vLLM/m,
+    );
+    expect(out.stdout).not.toMatch(/^\s+at /m);
   }, 120_000);
 });

@@ -1,6 +1,7 @@
 /** A shipped stack's config as the arguments of the component package's facades. */
 import * as fs from "node:fs";
 import { parse as parseYaml } from "yaml";
+import type { GpuPoolPurpose } from "../../component-package/config-types";
 import type { AwsPlatformArgs, ClusterPlatformArgs } from "../../component-package/platform";
 import { stackFile } from "../../stacks/config/load";
 import { withFlywheelCapacity } from "../helpers/flywheel-stack";
@@ -46,4 +47,28 @@ export function withFlywheel(): ClusterPlatformArgs {
     flywheel: { enabled: true, adapter: "demo-flywheel", baseModel: a.models[0].name },
   };
   return a as ClusterPlatformArgs;
+}
+
+/**
+ * {@link withFlywheel} with both `local` models on a serving GPU pool and the guard back: every
+ * model runs vLLM and has an API key, and the flywheel team holds its base model's and the
+ * guard's.
+ */
+export function withVllmModels(): ClusterPlatformArgs {
+  const local = facadeArgs("local");
+  const a = withFlywheel() as ClusterPlatformArgs & Record<string, any>;
+  a.gpuPools = [
+    ...a.gpuPools!,
+    {
+      name: "serving-gpu",
+      purpose: "serving" as GpuPoolPurpose,
+      gpuType: "nvidia-l4",
+      gpusPerNode: 1,
+      nodeSelector: { "sovereign.ai/pool": "serving-gpu" },
+      maxGpus: 2,
+    },
+  ];
+  a.models = local.models.map((m) => ({ ...m, pool: "serving-gpu" }));
+  a.policy = { ...a.policy, guardModel: local.policy.guardModel };
+  return a;
 }

@@ -165,14 +165,20 @@ describe("the component package schema (real Pulumi CLI)", () => {
       const {
         handle: input,
         teamNamespaces,
+        modelApiKeys,
         ...inputProperties
       } = schema.resources[`${TOKEN}${part}`].inputProperties as Json;
+      const map = {
+        type: "object",
+        additionalProperties: { type: "string" },
+        description: expect.any(String),
+      };
       // The flywheel also takes Tenancy's output.
-      expect(teamNamespaces, part).toEqual(
-        part === "Flywheel"
-          ? { type: "object", additionalProperties: { type: "string" }, description: expect.any(String) }
-          : undefined,
-      );
+      expect(teamNamespaces, part).toEqual(part === "Flywheel" ? map : undefined);
+      // The gateway and the flywheel take Serving's keys: an output (no `plain`), optional (no
+      // key where every model runs on CPU).
+      expect(modelApiKeys, part).toEqual(part === "Gateway" || part === "Flywheel" ? map : undefined);
+      expect(schema.resources[`${TOKEN}${part}`].requiredInputs).not.toContain("modelApiKeys");
       expect(input.$ref, part).toBe(handle.$ref);
       // Another resource's output: a typed SDK must accept an output there (no `plain`).
       expect(input.plain, part).toBeUndefined();
@@ -196,7 +202,15 @@ describe("the component package schema (real Pulumi CLI)", () => {
 
   it("gives each part its outputs", () => {
     const map = { type: "object", additionalProperties: { type: "string" } };
-    expect(schema.resources[`${TOKEN}Serving`].properties).toMatchObject({ modelUrls: map });
+    expect(schema.resources[`${TOKEN}Serving`].properties).toMatchObject({
+      modelUrls: map,
+      modelApiKeys: map,
+    });
+    // What Gateway and Flywheel take as `modelApiKeys` is what Serving publishes.
+    const { description: _d, ...published } = schema.resources[`${TOKEN}Serving`].properties
+      .modelApiKeys as Json;
+    for (const part of ["Gateway", "Flywheel"])
+      expect(schema.resources[`${TOKEN}${part}`].inputProperties.modelApiKeys).toMatchObject(published);
     expect(schema.resources[`${TOKEN}Gateway`].properties).toMatchObject({ gatewayUrl: { type: "string" } });
     expect(schema.resources[`${TOKEN}Tenancy`].properties).toMatchObject({ teamNamespaces: map });
     expect(schema.resources[`${TOKEN}Flywheel`].properties).toMatchObject({ cronJobs: map });

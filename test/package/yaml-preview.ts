@@ -11,10 +11,13 @@
  *    engine registered must equal what the same facade registers under mocks;
  * 2. the same program with a model on a pool that does not exist: the preview must fail with the
  *    kit's message at the property path `models[0].pool`;
- * 3. the same settings as separate components: a `ClusterSubstrate` whose `handle` output is the
- *    `handle` input of `Serving`, `Gateway`, `Tenancy` and `Flywheel` (it is unknown in this first preview:
- *    the object store's keys are generated at create time). Every resource must be under one of
- *    the four, and their number must equal what the same program registers under mocks.
+ * 3. separate components: a `ClusterSubstrate` whose `handle` output is the `handle` input of
+ *    `Serving`, `Gateway`, `Tenancy` and `Flywheel`, and `Serving`'s `modelApiKeys` output the
+ *    `modelApiKeys` input of `Gateway` and `Flywheel` (both unknown in this first preview: the
+ *    object store's and the model servers' keys are generated at create time), for one team with
+ *    the flywheel on and the models on a GPU pool (vLLM, so each has a key). Every resource must
+ *    be under one of the five, their number must equal what the same program registers under
+ *    mocks, and the gateway's and the team's key Secrets must be among them.
  *
  * Prints one row per program; exits non-zero when either does not behave so.
  */
@@ -25,7 +28,7 @@ import * as path from "node:path";
 import { ClusterSubstrate, Flywheel, Gateway, Serving, Tenancy } from "../../component-package/components";
 import { ClusterPlatform, type ClusterPlatformArgs } from "../../component-package/platform";
 import { installMocks, settle } from "../helpers/mocks";
-import { facadeArgs } from "./facade-args";
+import { facadeArgs, withVllmModels } from "./facade-args";
 import { cliEnv, pluginBinary, ROOT, run } from "./plugin";
 
 type Json = { [k: string]: any };
@@ -52,10 +55,10 @@ const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel"] as const;
 async function mockedPartsCount(args: ClusterPlatformArgs): Promise<number> {
   const recorder = installMocks({ stack: "dev", project: "sovereign-yaml" });
   const handle = new ClusterSubstrate("substrate", args).handle;
-  new Serving("serving", { ...args, handle });
-  new Gateway("gateway", { ...args, handle });
+  const modelApiKeys = new Serving("serving", { ...args, handle }).modelApiKeys;
+  new Gateway("gateway", { ...args, handle, modelApiKeys });
   const teamNamespaces = new Tenancy("tenancy", { ...args, handle }).teamNamespaces;
-  new Flywheel("flywheel", { ...args, handle, teamNamespaces });
+  new Flywheel("flywheel", { ...args, handle, teamNamespaces, modelApiKeys });
   await settle();
   return recorder.resources.length;
 }
@@ -208,22 +211,28 @@ async function main(): Promise<number> {
             ?.trim() ?? `no error names models[0].pool: ${p.errors.join(" / ")}`,
       });
     }
-    // 3. The same settings as separate components, joined by the substrate's handle (the
-    //    `local` stack turns no flywheel on: that part creates nothing but itself).
+    // 3. Separate components, joined by the substrate's handle and Serving's keys: one team with
+    //    the flywheel on, its models on a GPU pool (vLLM: each has a key, unknown in this
+    //    preview, which the gateway and the team hold in Secrets).
     {
-      const resources: Json = { substrate: { type: "sovereign:index:ClusterSubstrate", properties: args } };
+      const gpu = withVllmModels();
+      const settings: ClusterPlatformArgs = { ...gpu, substrate: { ...gpu.substrate, kubeconfig } };
+      const resources: Json = {
+        substrate: { type: "sovereign:index:ClusterSubstrate", properties: settings },
+      };
       for (const part of PARTS)
         resources[part.toLowerCase()] = {
           type: `sovereign:index:${part}`,
           properties: {
-            ...args,
+            ...settings,
             handle: "${substrate.handle}",
             ...(part === "Flywheel" ? { teamNamespaces: "${tenancy.teamNamespaces}" } : {}),
+            ...(part === "Gateway" || part === "Flywheel" ? { modelApiKeys: "${serving.modelApiKeys}" } : {}),
           },
         };
       const p = await preview(
         "parts",
-        args,
+        settings,
         ["--exclude", "**kubernetes:helm.sh/v3:Release::**", "--exclude-dependents"],
         resources,
         { gatewayUrl: "${gateway.gatewayUrl}", teamNamespaces: "${tenancy.teamNamespaces}" },
@@ -231,15 +240,30 @@ async function main(): Promise<number> {
       const steps = (p.result.steps ?? []) as Json[];
       const summary = (p.result.changeSummary ?? {}) as Record<string, number>;
       const registered = Object.values(summary).reduce((a, b) => a + b, 0);
-      const expected = (await mockedPartsCount(args)) + 1; // and the YAML program's stack
+      const expected = (await mockedPartsCount(settings)) + 1; // and the YAML program's stack
       const types = ["ClusterSubstrate", ...PARTS].map((t) => `::sovereign:index:${t}`);
-      const outside = steps
-        .map((s) => String(s.urn))
-        .filter((u) => !types.some((t) => u.includes(t)) && !u.includes("::pulumi:pulumi:Stack::"));
+      const urns = steps.map((s) => String(s.urn));
+      const outside = urns.filter(
+        (u) => !types.some((t) => u.includes(t)) && !u.includes("::pulumi:pulumi:Stack::"),
+      );
+      // The key Secrets the parts create from the (unknown) keys: the gateway's, and the team's
+      // for its base model and the guard.
+      const team = settings.teams[0].name;
+      const keySecrets = [
+        ["Gateway", "gateway-model-api-keys"],
+        ["Flywheel", `flywheel-${team}-baseModel-api-key`],
+        ["Flywheel", `flywheel-${team}-guard-api-key`],
+      ].filter(
+        ([part, name]) =>
+          !urns.some(
+            (u) => u.includes(`sovereign:index:${part}$`) && u.endsWith(`kubernetes:core/v1:Secret::${name}`),
+          ),
+      );
       const problems = [
         ...(p.failed ? [`preview failed: ${p.errors[0] ?? "no error"}`] : []),
         ...(registered !== expected ? [`registered ${registered} resources, expected ${expected}`] : []),
         ...(outside.length ? [`not under a component: ${outside.slice(0, 3).join(", ")}`] : []),
+        ...(keySecrets.length ? [`no key Secret ${keySecrets.map(([, n]) => n).join(", ")}`] : []),
       ];
       outcomes.push({
         program: "ClusterSubstrate + Serving, Gateway, Tenancy, Flywheel",
