@@ -14,6 +14,7 @@ import { proxy, type ProxyCall } from "./proxy";
 import { capture, optedOut, planCapture } from "./capture";
 import type { PipelineDeps } from "./deps";
 import { journal } from "./account";
+import { modelClassificationOf } from "../flywheel/classification";
 import { prefixKey } from "../routing/balance";
 import { sendRouted } from "../routing/router";
 
@@ -40,11 +41,8 @@ export async function inference(
       param,
     );
   }
-  const call = route(
-    cfg.catalog,
-    r,
-    d.adapterRoutes ? { routes: d.adapterRoutes(), requestId: ctx.id } : undefined,
-  );
+  const adapters = d.adapters?.();
+  const call = route(cfg.catalog, r, adapters ? { routes: adapters.routes, requestId: ctx.id } : undefined);
   if (call.version) ctx.servedVersion = call.version;
   const usage = d.quota.admit(p.team, budgets);
   let decision;
@@ -52,7 +50,7 @@ export async function inference(
     decision = await authorize(
       d,
       ctx,
-      inferenceInput(ctx, p, r, usage),
+      inferenceInput(ctx, p, r, usage, adapters && modelClassificationOf(adapters, cfg.catalog, r.model)),
       decisionDeadlineMs(cfg, r.raw.length),
     );
     enforce(d, ctx, decision);
