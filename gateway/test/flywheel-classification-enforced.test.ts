@@ -6,19 +6,47 @@
  * static `dataClassification` of the adapter only, and a version trained on restricted data, once
  * promoted, answers an internal-cleared member. Real gateway, real OPA, real PostgreSQL, the
  * registry written by the team's own writer role as its controller does.
+ *
+ * Both policy engines (OPA over HTTP, and the policy compiled to WebAssembly in process) get the
+ * registry's classification, and the model listing follows the decision. A registry that cannot
+ * be read keeps the last classification (it never falls back to the catalog's lower one), and a
+ * gateway that starts without reading it counts the flywheel adapter as restricted.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { Pool } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CanaryState } from "../../components/lib/flywheel-canary";
 import { flywheelRoleOf } from "../../components/lib/contracts";
+import { WASM_DATA_FILE, WASM_POLICY_FILE } from "../../components/lib/gateway-policy";
+import { compileGatewayPolicy } from "../../stacks/wiring/policy-wasm";
 import { recordTransition, registerDataset, registerModelVersion } from "../src/flywheel/registry";
+import type { GatewayConfig } from "../src/config";
 import { World } from "./helpers/world";
 
 const world = new World();
 const ADAPTER = "tiny-chat-support"; // catalog: internal, on tiny-chat; team demo is cleared for internal
 const WRITER = flywheelRoleOf("demo");
-let url = "";
+const ENGINES = ["opa", "wasm"] as const;
+type Engine = (typeof ENGINES)[number];
+const gateways: Partial<Record<Engine, { url: string; lines: string[] }>> = {};
 let writer: Pool;
+let policyDir = "";
+
+function gatewayConfig(engine: Engine): Partial<GatewayConfig> {
+  const catalog = world.catalog();
+  const policy: GatewayConfig["policy"] =
+    engine === "opa" ? { mode: "opa", dir: "", pollMs: 0 } : { mode: "wasm", dir: policyDir, pollMs: 0 };
+  return {
+    postgres: { ...world.config().postgres, user: "gateway", database: "gateway" },
+    flywheelSyncMs: 100,
+    policy,
+    catalog: {
+      ...catalog,
+      teams: { ...catalog.teams, demo: { ...catalog.teams.demo, flywheelAdapter: ADAPTER } },
+    },
+  };
+}
 
 beforeAll(async () => {
   await world.start();
@@ -26,19 +54,21 @@ beforeAll(async () => {
   await world.query("CREATE DATABASE gateway OWNER gateway");
   await world.query("REVOKE ALL ON DATABASE gateway FROM PUBLIC");
   await world.query(`CREATE ROLE "${WRITER}" LOGIN`);
-  const catalog = world.catalog();
-  let lines: string[];
-  ({ url, lines } = await world.gateway({
-    postgres: { ...world.config().postgres, user: "gateway", database: "gateway" },
-    flywheelSyncMs: 100,
-    catalog: {
-      ...catalog,
-      teams: { ...catalog.teams, demo: { ...catalog.teams.demo, flywheelAdapter: ADAPTER } },
-    },
-  }));
-  await world.until(() => lines.some((l) => l.includes("flywheel registry writer granted")), "the grant");
+  // The in-process engine: the policy compiled by the pinned OPA, with the world's data document.
+  policyDir = fs.mkdtempSync(path.join(world.tmp, "policy-"));
+  fs.writeFileSync(path.join(policyDir, WASM_POLICY_FILE), compileGatewayPolicy());
+  fs.writeFileSync(path.join(policyDir, WASM_DATA_FILE), JSON.stringify(world.data));
+  for (const engine of ENGINES) {
+    const { url, lines } = await world.gateway(gatewayConfig(engine));
+    gateways[engine] = { url, lines };
+  }
+  await world.until(
+    () => gateways.opa!.lines.some((l) => l.includes("flywheel registry writer granted")),
+    "the grant",
+  );
   writer = new Pool({ host: "127.0.0.1", port: world.pg.port, user: WRITER, database: "gateway", max: 2 });
-});
+  writer.on("error", () => undefined); // an idle connection closed by the server is replaced
+}, 120_000);
 afterAll(async () => {
   await writer?.end();
   await world.stop();
@@ -72,30 +102,94 @@ async function register(version: string, classification: "internal" | "restricte
   await recordTransition(writer, "demo", ADAPTER, promoted(version), []);
 }
 
-/** One chat of an internal-cleared member of demo: the status, and the model its server was asked for. */
-async function send(): Promise<{ status: number; model?: string }> {
+/** One chat of an internal-cleared member of demo: the status, reasons, and the model its server was asked for. */
+async function send(
+  url: string,
+  model = ADAPTER,
+): Promise<{ status: number; reasons?: string[]; model?: string }> {
   const token = await world.idp.token();
   const before = world.chat.seen.length;
   const r = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: ADAPTER, messages: [{ role: "user", content: "hi" }] }),
+    body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
   });
-  await r.arrayBuffer();
+  const b = (await r.json()) as { error?: { reasons?: string[] } };
   const seen = world.chat.seen[before];
-  return { status: r.status, ...(seen ? { model: String(seen.body.model) } : {}) };
+  return {
+    status: r.status,
+    ...(b.error?.reasons ? { reasons: b.error.reasons } : {}),
+    ...(seen ? { model: String(seen.body.model) } : {}),
+  };
+}
+
+/** The models the same member is listed. */
+async function listed(url: string): Promise<string[]> {
+  const r = await fetch(`${url}/v1/models`, {
+    headers: { authorization: `Bearer ${await world.idp.token()}` },
+  });
+  expect(r.status).toBe(200);
+  return ((await r.json()) as { data: { id: string }[] }).data.map((m) => m.id);
+}
+
+/** Refuses the gateway's connections to its database, and new ones, until the returned function runs. */
+async function blockRegistry(): Promise<() => Promise<void>> {
+  await world.query("ALTER DATABASE gateway ALLOW_CONNECTIONS false");
+  await world.query(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'gateway' AND usename = 'gateway'",
+  );
+  return async () => void (await world.query("ALTER DATABASE gateway ALLOW_CONNECTIONS true"));
 }
 
 describe("GIVEN team demo (cleared for internal) and its flywheel adapter", () => {
-  it("WHEN a version trained on restricted data is promoted THEN the member's call of the adapter is refused, not answered by it", async () => {
-    await register("i1", "internal");
-    await world.until(async () => (await send()).model === `${ADAPTER}--i1`, "the internal version to serve");
-    await register("r2", "restricted");
-    // the gateway has taken the new promotion into account: refused, or served by r2
-    const r = await world.until(async () => {
-      const s = await send();
-      return s.status !== 200 || s.model === `${ADAPTER}--r2` ? s : undefined;
-    }, "the restricted version's promotion to reach the gateway");
-    expect(r).toMatchObject({ status: 403 });
-  });
+  for (const engine of ENGINES) {
+    it(`WHEN a version trained on restricted data is promoted THEN the member's call of the adapter is refused, not answered by it, and the adapter is not listed (${engine} engine); a registry that cannot be read keeps it refused`, async () => {
+      const { url, lines } = gateways[engine]!;
+      const internal = `i-${engine}`;
+      const restricted = `r-${engine}`;
+      await register(internal, "internal");
+      await world.until(
+        async () => (await send(url)).model === `${ADAPTER}--${internal}`,
+        "the internal version to serve",
+      );
+      expect(await listed(url)).toContain(ADAPTER);
+
+      await register(restricted, "restricted");
+      // the gateway has taken the new promotion into account: refused, or served by the restricted version
+      const r = await world.until(async () => {
+        const s = await send(url);
+        return s.status !== 200 || s.model === `${ADAPTER}--${restricted}` ? s : undefined;
+      }, "the restricted version's promotion to reach the gateway");
+      expect(r).toMatchObject({ status: 403, reasons: ["clearance_insufficient"] });
+      const models = await listed(url);
+      expect(models).toContain("tiny-chat");
+      expect(models).not.toContain(ADAPTER);
+
+      // The registry cannot be read: the last classification stays (not the catalog's internal).
+      const unblock = await blockRegistry();
+      try {
+        const failed = lines.length;
+        await world.until(
+          () =>
+            lines.slice(failed).some((l) => l.includes("flywheel routes and classifications not refreshed")),
+          "a failed registry read",
+        );
+        expect(await send(url)).toMatchObject({ status: 403, reasons: ["clearance_insufficient"] });
+        expect(await listed(url)).not.toContain(ADAPTER);
+
+        // A gateway that starts while the registry cannot be read counts the adapter as restricted.
+        const fresh = await world.gateway(gatewayConfig(engine));
+        expect(fresh.lines.some((l) => l.includes("flywheel routes and classifications not refreshed"))).toBe(
+          true,
+        );
+        expect(await send(fresh.url)).toMatchObject({ status: 403, reasons: ["clearance_insufficient"] });
+        expect(await send(fresh.url, "tiny-chat")).toMatchObject({ status: 200 });
+        const freshModels = await listed(fresh.url);
+        expect(freshModels).toContain("tiny-chat");
+        expect(freshModels).not.toContain(ADAPTER);
+      } finally {
+        await unblock();
+      }
+    });
+  }
 });
