@@ -81,7 +81,10 @@ const promoted = (version: string): CanaryState => ({
   totals: { requests: 0, errors: 0, guardFlags: 0 },
 });
 
-async function register(version: string, classification: "internal" | "restricted"): Promise<void> {
+async function register(
+  version: string,
+  classification: "internal" | "confidential" | "restricted",
+): Promise<void> {
   await registerDataset(writer, {
     version: `d-${version}`,
     team: "demo",
@@ -192,4 +195,43 @@ describe("GIVEN team demo (cleared for internal) and its flywheel adapter", () =
       }
     });
   }
+
+  it("WHEN a version trained on confidential data answers a member cleared for it THEN the capture record is classified confidential, not the catalog's internal", async () => {
+    // demo cleared for confidential, in the data document (in-process engine) and the catalog
+    const dir = fs.mkdtempSync(path.join(world.tmp, "policy-conf-"));
+    fs.copyFileSync(path.join(policyDir, WASM_POLICY_FILE), path.join(dir, WASM_POLICY_FILE));
+    const data = world.data;
+    const demo = { ...data.teams.demo, clearance: "confidential" as const };
+    fs.writeFileSync(
+      path.join(dir, WASM_DATA_FILE),
+      JSON.stringify({ ...data, teams: { ...data.teams, demo } }),
+    );
+    const base = gatewayConfig("wasm");
+    const catalog = base.catalog!;
+    const { url } = await world.gateway({
+      ...base,
+      policy: { mode: "wasm", dir, pollMs: 0 },
+      catalog: {
+        ...catalog,
+        teams: { ...catalog.teams, demo: { ...catalog.teams.demo, clearance: "confidential" } },
+      },
+    });
+    await register("c-1", "confidential");
+    const token = await world.idp.token();
+    const id = await world.until(async () => {
+      const before = world.chat.seen.length;
+      const r = await fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: ADAPTER, messages: [{ role: "user", content: "hi" }] }),
+      });
+      await r.arrayBuffer();
+      const seen = world.chat.seen[before];
+      return r.status === 200 && seen && String(seen.body.model) === `${ADAPTER}--c-1`
+        ? r.headers.get("x-request-id")!
+        : undefined;
+    }, "the confidential version to serve");
+    const { record } = await world.capturedRecord(id);
+    expect(record).toMatchObject({ model: ADAPTER, classification: "confidential" });
+  });
 });
