@@ -98,6 +98,13 @@ export interface AuthzInput {
     /** `/v1/chat/completions` `messages`, as the client sent them (docs/authorization.md). */
     readonly messages?: readonly AuthzMessage[];
     readonly estimatedTokens: number;
+    /**
+     * Set by the gateway, never by the client: the requested model's classification as the
+     * gateway knows it beyond the data document (a flywheel adapter's, the highest of its
+     * serving versions' training data, from the registry). The policy ranks the model at the
+     * higher of this and `data.sovereign.models[model].dataClassification`.
+     */
+    readonly modelClassification?: Classification;
   };
   readonly context: {
     readonly time: string;

@@ -24,7 +24,12 @@ export interface Listing {
 }
 
 /** The models a listing decides on, each with the endpoint a call to it would use. */
-export type ListedModels = readonly { model: string; endpoint: AuthzInput["request"]["endpoint"] }[];
+export type ListedModels = readonly {
+  model: string;
+  endpoint: AuthzInput["request"]["endpoint"];
+  /** As `input.request.modelClassification` of a call to the model (absent: none). */
+  modelClassification?: AuthzInput["request"]["modelClassification"];
+}[];
 
 export interface PolicyEngine {
   /** `timeoutMs` bounds an evaluation over the network; in process it is not needed. */
@@ -174,7 +179,7 @@ export class OpaClient implements PolicyEngine {
 /** One query, many decisions: the listing's own and, per model, whether a call would be allowed. */
 export const LISTING_QUERY = [
   'listing := data.sovereign.authz.decision with input as object.union(input.base, {"request": {"model": "", "endpoint": "/v1/models", "estimatedTokens": 0}})',
-  'allowed := [m.model | some m in input.models; data.sovereign.authz.decision.allow with input as object.union(input.base, {"request": {"model": m.model, "endpoint": m.endpoint, "estimatedTokens": 0}})]',
+  'allowed := [m.model | some m in input.models; data.sovereign.authz.decision.allow with input as object.union(input.base, {"request": object.union({"model": m.model, "endpoint": m.endpoint, "estimatedTokens": 0}, object.filter(m, ["modelClassification"]))})]',
 ].join("; ");
 
 function parseListing(text: string): Listing {

@@ -145,7 +145,15 @@ export class WasmPolicy implements PolicyEngine {
       };
       const listing = decide({ model: "", endpoint: "/v1/models", estimatedTokens: 0 });
       const allowed = models
-        .filter((m) => decide({ model: m.model, endpoint: m.endpoint, estimatedTokens: 0 }).allow)
+        .filter(
+          (m) =>
+            decide({
+              model: m.model,
+              endpoint: m.endpoint,
+              estimatedTokens: 0,
+              ...(m.modelClassification ? { modelClassification: m.modelClassification } : {}),
+            }).allow,
+        )
         .map((m) => m.model);
       return Promise.resolve({ listing, allowed });
     } catch (e) {

@@ -29,7 +29,6 @@ import { createMetrics, type Metrics } from "./metrics";
 import { GuardClient } from "./guard";
 import { OpaClient } from "./opa";
 import { DeferredPolicy, WasmPolicy } from "./policy";
-import { routesFromServing, type AdapterRoute } from "./flywheel/split";
 import {
   flywheelWriters,
   grantFlywheelWriter,
@@ -37,6 +36,7 @@ import {
   reconcileFlywheelWriters,
   serving,
 } from "./flywheel/registry";
+import { initialView, refreshView, type AdapterView } from "./flywheel/classification";
 import { account, journal, type AccountDeps } from "./pipeline/account";
 import { INFERENCE_ENDPOINTS, newContext } from "./pipeline/context";
 import type { PipelineDeps } from "./pipeline/deps";
@@ -94,12 +94,16 @@ export class Gateway {
   wasm?: WasmPolicy;
   /** Digest of the certificate and key being served (TLS only). */
   private tlsDigest = "";
-  /** The flywheel adapters' versions, refreshed from the registry (schema `flywheel`). */
-  private adapterRoutes: Record<string, AdapterRoute> = {};
+  /**
+   * The flywheel adapters' versions and classifications, refreshed from the registry (schema
+   * `flywheel`); until the first read, every flywheel adapter counts as restricted.
+   */
+  private adapters: AdapterView;
 
   constructor(private readonly o: GatewayOptions) {
     const cfg = (this.cfg = o.config);
     this.log = o.log ?? createLogger();
+    this.adapters = initialView(cfg.catalog);
     this.metrics = createMetrics();
     this.pool = createPool(cfg.postgres, this.log);
     this.opa = new OpaClient(cfg.opaUrl, cfg.opaTimeoutMs);
@@ -192,7 +196,7 @@ export class Gateway {
           })
         : undefined,
       accountDeps: this.accountDeps,
-      adapterRoutes: () => this.adapterRoutes,
+      adapters: () => this.adapters,
       router: this.router,
     };
 
@@ -358,18 +362,21 @@ export class Gateway {
 
   /**
    * Reads which version of each flywheel adapter is promoted and which is in its canary (the
-   * registry's open deployment rows), for the route stage's split. No registry yet (the
-   * `flywheel` schema does not exist): no adapter is split. A failed read keeps the last routes.
+   * registry's open deployment rows), for the route stage's split and the adapters'
+   * classifications in the policy input (flywheel/classification.ts). No registry yet (the
+   * `flywheel` schema does not exist): no adapter is split, none is classified beyond the catalog.
+   * A failed read keeps the last routes and classifications (before the first successful read:
+   * every flywheel adapter restricted).
    */
   private async syncAdapters(): Promise<void> {
     await this.grantWriters();
-    try {
-      this.adapterRoutes = routesFromServing(await serving(this.pool));
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === "42P01" || code === "3F000") this.adapterRoutes = {};
-      else this.log.warn("flywheel routes not refreshed", { error: (e as Error).message });
-    }
+    const { view, error } = await refreshView(this.adapters, () => serving(this.pool));
+    this.adapters = view;
+    if (error)
+      this.log.warn("flywheel routes and classifications not refreshed; the last ones stay", {
+        error: error.message,
+        read: view.read,
+      });
   }
 
   private async syncUsage(): Promise<void> {

@@ -103,6 +103,7 @@ fast_model_permitted if {
 	m := fast_model
 	object.get(m, "baseModel", false) == false
 	fast_subject_rank >= classification_rank[m.dataClassification]
+	fast_input_class_permitted
 }
 
 # A LoRA adapter: its own rank and its (known) base model's.
@@ -111,7 +112,14 @@ fast_model_permitted if {
 	base := data.sovereign.models[m.baseModel]
 	fast_subject_rank >= classification_rank[m.dataClassification]
 	fast_subject_rank >= classification_rank[base.dataClassification]
+	fast_input_class_permitted
 }
+
+# The gateway's classification of the model (input.request.modelClassification), when given, is
+# at most the subject's rank too.
+fast_input_class_permitted if not has_field(input.request, "modelClassification")
+
+fast_input_class_permitted if fast_subject_rank >= classification_rank[input.request.modelClassification]
 
 fast_model := m if {
 	roles := model_endpoints[input.request.endpoint]
@@ -152,8 +160,14 @@ valid_input if {
 	count_valid(input.context.usage.requestsThisMinute)
 	is_string(input.context.time)
 	is_string(input.context.clientAddress)
+	model_classification_valid
 	text_valid
 }
+
+# The gateway's classification of the requested model, when given, is a known classification.
+model_classification_valid if not has_field(input.request, "modelClassification")
+
+model_classification_valid if classification_rank[input.request.modelClassification]
 
 # A counter or estimate: a whole number, never negative (a negative count would open a budget).
 count_valid(n) if {
@@ -391,9 +405,17 @@ addresses_model if model_endpoints[input.request.endpoint]
 model := data.sovereign.models[input.request.model]
 
 # A LoRA adapter carries the classification of its own training data and of its base model.
-model_rank := max({classification_rank[model.dataClassification], classification_rank[base_model.dataClassification]}) if {
+data_model_rank := max({classification_rank[model.dataClassification], classification_rank[base_model.dataClassification]}) if {
 	model.baseModel
 } else := classification_rank[model.dataClassification]
+
+# The gateway may know a model's classification beyond the data document: a flywheel adapter's is
+# the highest of its serving versions' training data, read from the registry at run time
+# (docs/flywheel.md). It arrives as input.request.modelClassification and can only raise the
+# model's rank, never lower what the data document declares.
+model_rank := max({data_model_rank, classification_rank[input.request.modelClassification]}) if {
+	has_field(input.request, "modelClassification")
+} else := data_model_rank
 
 base_model := data.sovereign.models[model.baseModel]
 

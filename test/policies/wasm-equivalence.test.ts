@@ -410,6 +410,42 @@ describe("the in-process decision equals opa eval's", () => {
     });
   }
 
+  it("GIVEN the gateway's classification of the requested model (input.request.modelClassification) WHEN decided THEN both engines agree, and it raises, never lowers, the model's rank", async () => {
+    // A flywheel adapter's classification from the registry (gateway/src/flywheel/classification.ts):
+    // every known value and a few the policy does not know, on the generated corpus's model calls.
+    const values: Json[] = [
+      "public",
+      "internal",
+      "confidential",
+      "restricted",
+      "public",
+      "restricted",
+      "secret",
+      null,
+    ];
+    const data = withGuard("local");
+    guard.behave = (t) => ({ status: 200, answer: pick(t, 4) ? "safe" : "unsafe\nS1" });
+    const inputs = corpus(data, 300, 6100).map((x, i) => {
+      const o = x as { request: Record<string, Json> };
+      return o.request.endpoint === "/v1/models"
+        ? x
+        : { ...o, request: { ...o.request, modelClassification: values[i % values.length] } };
+    });
+    const st = await check(data, inputs);
+    // both outcomes, and the guard asked, with the field present
+    expect(st.allowed).toBeGreaterThan(20);
+    expect(st.denied).toBeGreaterThan(20);
+    expect(st.verdicts.safe).toBeGreaterThan(5);
+    // no team of the local stack is cleared for restricted, and an unknown value is invalid
+    const { outcomes } = await gatewayDecisions(data, inputs);
+    inputs.forEach((x, i) => {
+      const c = (x as { request: { modelClassification?: Json } }).request.modelClassification;
+      const o = outcomes[i];
+      if (c === "restricted" || c === "secret" || c === null)
+        expect(o !== "error" && o.allow, JSON.stringify(x)).toBe(false);
+    });
+  });
+
   it("GIVEN the guard turned off WHEN decided THEN both engines agree (no guard call is made)", async () => {
     const base = withGuard("local");
     const data = { ...base, guard: { ...base.guard, enabled: false } };
@@ -426,12 +462,16 @@ describe("the in-process decision equals opa eval's", () => {
       const models = Object.keys(data.models)
         .filter((m) => data.models[m].role !== "guard")
         .sort()
-        .map((model) => ({
+        .map((model, i) => ({
           model,
           endpoint:
             data.models[model].role === "embedding"
               ? ("/v1/embeddings" as const)
               : ("/v1/chat/completions" as const),
+          // Some models with the gateway's classification (a flywheel adapter's, from the registry).
+          ...(i % 3
+            ? { modelClassification: i % 3 === 1 ? ("public" as const) : ("restricted" as const) }
+            : {}),
         }));
       let allowedSome = 0;
       let denied = 0;

@@ -495,10 +495,12 @@ export async function serving(pool: Pool | PoolClient): Promise<ServingRow[]> {
 }
 
 /**
- * The adapters' entries of OPA's data document (`data.sovereign.models`): each served adapter
- * name carries the HIGHEST classification among its versions that can answer requests (the
- * promoted one and a canary), so the gateway's policy never lets a team reach data it is not
- * cleared for through a canary.
+ * The adapters' classifications, shaped as entries of OPA's data document
+ * (`data.sovereign.models`): each served adapter name carries the HIGHEST classification among
+ * its versions that can answer requests (the promoted one and a canary), so the gateway's policy
+ * never lets a team reach data it is not cleared for through a canary. The running gateway passes
+ * them in the policy input (`input.request.modelClassification`, flywheel/classification.ts); the
+ * data document itself keeps the stack config's entries.
  */
 export function opaModelEntries(
   rows: readonly ServingRow[],

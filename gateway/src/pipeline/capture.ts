@@ -89,6 +89,12 @@ export interface CaptureMarks {
   readonly optOut?: boolean;
   /** The guard flagged the answer: the record carries no content. */
   readonly guardFlagged?: boolean;
+  /**
+   * The gateway's classification of the model beyond the catalog (a flywheel adapter's, from the
+   * registry: flywheel/classification.ts): the record is classified at the higher of the two, so
+   * what a version trained on restricted data answered is never captured as less.
+   */
+  readonly modelClassification?: Classification;
 }
 
 /**
@@ -110,7 +116,14 @@ export function capture(
 ): Promise<void> | undefined {
   if (!d.redactor) return undefined;
   const p = ctx.principal;
-  const classification = catalog ? modelClassification(catalog, r.model) : undefined;
+  const declared = catalog ? modelClassification(catalog, r.model) : undefined;
+  const known = marks.modelClassification;
+  const classification =
+    declared && known
+      ? CLASSIFICATIONS.indexOf(known) > CLASSIFICATIONS.indexOf(declared)
+        ? known
+        : declared
+      : (declared ?? known);
   const contentFree = marks.optOut === true || marks.guardFlagged === true;
   const written = d.redactor.submit(
     {

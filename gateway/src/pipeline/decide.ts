@@ -4,6 +4,7 @@
  * names one) and turns a denial into 403, or 429 when every
  * reason is a spent budget.
  */
+import type { Classification } from "../../../components/lib/classification";
 import type { AuthzDecision, AuthzInput } from "../../../components/lib/contracts";
 import type { Principal } from "../auth";
 import { errors } from "../errors";
@@ -30,12 +31,16 @@ export function subjectOf(p: Principal): AuthzInput["subject"] {
   return { sub: p.sub, groups: p.groups, team: p.team, ...(p.clearance ? { clearance: p.clearance } : {}) };
 }
 
-/** The policy input of an inference request. */
+/**
+ * The policy input of an inference request. `modelClassification`: what the gateway knows of the
+ * model's classification beyond the data document (a flywheel adapter's, from the registry).
+ */
 export function inferenceInput(
   ctx: RequestContext,
   p: Principal,
   r: InferenceRequest,
   usage: AuthzInput["context"]["usage"],
+  modelClassification?: Classification,
 ): AuthzInput {
   const t = r.text;
   return {
@@ -45,6 +50,7 @@ export function inferenceInput(
       endpoint: r.endpoint,
       ...(t.messages ? { messages: t.messages } : { prompt: t.prompt }),
       estimatedTokens: Math.ceil(t.chars / 4) + r.maxTokens,
+      ...(modelClassification ? { modelClassification } : {}),
     },
     context: { time: ctx.ts, clientAddress: ctx.clientAddress, usage },
   };

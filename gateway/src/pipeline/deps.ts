@@ -10,7 +10,7 @@ import type { OpaClient } from "../opa";
 import type { PolicyEngine } from "../policy";
 import type { QuotaTracker } from "../quota";
 import type { SpillQueue } from "../spill-queue";
-import type { AdapterRoute } from "../flywheel/split";
+import type { AdapterView } from "../flywheel/classification";
 import type { AccountDeps } from "./account";
 import type { Redactor } from "./capture";
 import type { UpstreamAgents } from "./proxy";
@@ -37,8 +37,11 @@ export interface PipelineDeps {
   /** Absent when capture is off. */
   readonly redactor?: Redactor;
   readonly accountDeps: AccountDeps;
-  /** The flywheel adapters' current versions (promoted and canary), from the registry. @default none */
-  readonly adapterRoutes?: () => Readonly<Record<string, AdapterRoute>>;
+  /**
+   * The flywheel adapters' current versions (promoted and canary) and classifications, from the
+   * registry (one snapshot, so a request is routed and decided on the same read). @default none
+   */
+  readonly adapters?: () => AdapterView;
   /** Picks a replica of a model server (routing/router.ts). @default none: the Service URL */
   readonly router?: Router;
 }

@@ -14,6 +14,7 @@ import { proxy, type ProxyCall } from "./proxy";
 import { capture, optedOut, planCapture } from "./capture";
 import type { PipelineDeps } from "./deps";
 import { journal } from "./account";
+import { modelClassificationOf } from "../flywheel/classification";
 import { prefixKey } from "../routing/balance";
 import { sendRouted } from "../routing/router";
 
@@ -40,19 +41,18 @@ export async function inference(
       param,
     );
   }
-  const call = route(
-    cfg.catalog,
-    r,
-    d.adapterRoutes ? { routes: d.adapterRoutes(), requestId: ctx.id } : undefined,
-  );
+  const adapters = d.adapters?.();
+  const call = route(cfg.catalog, r, adapters ? { routes: adapters.routes, requestId: ctx.id } : undefined);
   if (call.version) ctx.servedVersion = call.version;
+  // What the registry adds to the catalog's classification of a flywheel adapter (decision and capture).
+  const modelClass = adapters && modelClassificationOf(adapters, cfg.catalog, r.model);
   const usage = d.quota.admit(p.team, budgets);
   let decision;
   try {
     decision = await authorize(
       d,
       ctx,
-      inferenceInput(ctx, p, r, usage),
+      inferenceInput(ctx, p, r, usage, modelClass),
       decisionDeadlineMs(cfg, r.raw.length),
     );
     enforce(d, ctx, decision);
@@ -105,9 +105,27 @@ export async function inference(
       // dataset builder); any other answered request its redacted content.
       const captured =
         plan && (guardFlagged || (optOut && ctx.status === 200))
-          ? capture(d, ctx, r, plan, null, cfg.catalog, { optOut, guardFlagged }, cfg.auditSync)
+          ? capture(
+              d,
+              ctx,
+              r,
+              plan,
+              null,
+              cfg.catalog,
+              { optOut, guardFlagged, modelClassification: modelClass },
+              cfg.auditSync,
+            )
           : plan && out.response
-            ? capture(d, ctx, r, plan, out.response, cfg.catalog, {}, cfg.auditSync)
+            ? capture(
+                d,
+                ctx,
+                r,
+                plan,
+                out.response,
+                cfg.catalog,
+                { modelClassification: modelClass },
+                cfg.auditSync,
+              )
             : undefined;
       await Promise.all([captured, journal(d.accountDeps, ctx)]);
     },

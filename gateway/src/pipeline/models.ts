@@ -8,6 +8,7 @@ import type { AuthzInput } from "../../../components/lib/contracts";
 import { errors } from "../errors";
 import { OpaUnavailable } from "../opa";
 import { journal } from "./account";
+import { modelClassificationOf } from "../flywheel/classification";
 import { authenticate } from "./authenticate";
 import type { RequestContext } from "./context";
 import { enforce, subjectOf } from "./decide";
@@ -35,14 +36,20 @@ export async function listModels(
   // ... and costs one decision by the policy engine (in process, or one OPA query): the listing
   // decision (membership, request rate) and, per model, the decision a call to it would get (no
   // prompt, so no guard call).
+  // A flywheel adapter is listed on the classification a call to it would be decided on.
+  const adapters = d.adapters?.();
   let listing, allowed: string[];
   try {
     ({ listing, allowed } = await d.policy.listing(
       base,
-      names.map((model) => ({
-        model,
-        endpoint: catalog.models[model].role === "embedding" ? "/v1/embeddings" : "/v1/chat/completions",
-      })),
+      names.map((model) => {
+        const modelClassification = adapters && modelClassificationOf(adapters, catalog, model);
+        return {
+          model,
+          endpoint: catalog.models[model].role === "embedding" ? "/v1/embeddings" : "/v1/chat/completions",
+          ...(modelClassification ? { modelClassification } : {}),
+        };
+      }),
     ));
   } catch (e) {
     d.quota.release(p.team);

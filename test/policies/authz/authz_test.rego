@@ -251,6 +251,48 @@ test_adapter_inherits_base_classification if {
 	d.reasons == ["clearance_insufficient"]
 }
 
+# The gateway's classification of a flywheel adapter (input.request.modelClassification, from
+# the registry) raises the adapter's rank above what the data document declares ...
+test_registry_classification_raises_adapter if {
+	inp := json.patch(chat_input, [{"op": "replace", "path": "/request/model", "value": "legal-lora"}])
+	decide(inp).allow == true
+	d := decide(json.patch(inp, [{"op": "add", "path": "/request/modelClassification", "value": "restricted"}]))
+	d.allow == false
+	d.reasons == ["clearance_insufficient"]
+}
+
+# ... allows when the subject is cleared for it ...
+test_registry_classification_within_clearance if {
+	inp := json.patch(chat_input, [
+		{"op": "replace", "path": "/request/model", "value": "legal-lora"},
+		{"op": "add", "path": "/request/modelClassification", "value": "confidential"},
+	])
+	d := decide(inp)
+	d.allow == true
+	d.reasons == []
+}
+
+# ... and never lowers it: a registry saying public leaves a restricted adapter restricted.
+test_registry_classification_never_lowers if {
+	inp := json.patch(
+		{"subject": eng_subject, "request": chat_request, "context": context},
+		[
+			{"op": "replace", "path": "/request/model", "value": "finance-lora"},
+			{"op": "add", "path": "/request/modelClassification", "value": "public"},
+		],
+	)
+	d := decide(inp)
+	d.allow == false
+	d.reasons == ["clearance_insufficient"]
+}
+
+test_registry_classification_unknown_is_invalid if {
+	inp := json.patch(chat_input, [{"op": "add", "path": "/request/modelClassification", "value": "secret"}])
+	d := decide(inp)
+	d.allow == false
+	d.reasons == ["input_invalid"]
+}
+
 test_clearance_claim_cannot_exceed_team if {
 	inp := json.patch(
 		{"subject": eng_subject, "request": chat_request, "context": context},
