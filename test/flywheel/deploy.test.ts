@@ -175,7 +175,9 @@ function controllerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     FLYWHEEL_LORA_ROOT: "/adapters", // where the test server has its adapters
     FLYWHEEL_CANARY: JSON.stringify({
       share: 0.3,
-      windowMinutes: 0.001,
+      // 3 s windows: the canary is rolled back for too little traffic only after 4 (12 s), far
+      // more than a loaded machine takes between two runs of this file's tests
+      windowMinutes: 0.05,
       minRequests: 3,
       maxErrorRate: 0.5,
       maxLatencyRatio: 100,
@@ -302,7 +304,7 @@ describe("GIVEN run records in the store and the flywheel login the stack create
          VALUES ($1, now(), 'u', 'oidc', 'demo', $2, 'chat', 10, 'allow', 200, 'gw', $3, true)`,
         [`req-${i}`, ADAPTER, NEWEST],
       );
-    await new Promise((r) => setTimeout(r, 100)); // past the 60 ms window
+    await new Promise((r) => setTimeout(r, 3100)); // past the 3 s window
     const r = await fromStore();
     expect(r.code, r.err).toBe(0);
     expect(r.out.advanced).toMatchObject({

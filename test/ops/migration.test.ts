@@ -277,5 +277,6 @@ describe("export and import", () => {
       expect(r.stderr.split("\n")[0]).toMatch(new RegExp(`^${script}: .*${msg.source}`));
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
-  });
+    // five CLI starts (tsx) one after the other: on a loaded 2-core machine each takes seconds
+  }, 240_000);
 });
