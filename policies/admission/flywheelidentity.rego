@@ -72,12 +72,19 @@ secret_refs contains name if {
 	name := s.secret.name
 }
 
-# The pod's ServiceAccount: `default` when the field is empty (what the API server assigns).
-service_account(spec) := spec.serviceAccountName if spec.serviceAccountName != ""
+# The pod's ServiceAccounts: `serviceAccountName` and its deprecated alias `serviceAccount` (the
+# API server uses the alias when the name is empty), `default` when both are empty.
+service_accounts contains sa if {
+	some field in ["serviceAccountName", "serviceAccount"]
+	sa := pod_spec(input.review.object)[field]
+	sa != ""
+}
 
-service_account(spec) := "default" if not spec.serviceAccountName
-
-service_account(spec) := "default" if spec.serviceAccountName == ""
+service_accounts contains "default" if {
+	spec := pod_spec(input.review.object)
+	object.get(spec, "serviceAccountName", "") == ""
+	object.get(spec, "serviceAccount", "") == ""
+}
 
 team_identity if {
 	some g in input.review.userInfo.groups
@@ -98,7 +105,7 @@ who := input.review.userInfo.username
 
 violation contains {"msg": msg} if {
 	team_identity
-	sa := service_account(pod_spec(input.review.object))
+	some sa in service_accounts
 	sa in protected_service_accounts
 	msg := sprintf("%s %q runs as ServiceAccount %q, the flywheel's identity: only the platform's own CronJobs may use it (requested by %q)", [input.review.object.kind, input.review.object.metadata.name, sa, who])
 }

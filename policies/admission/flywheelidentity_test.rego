@@ -60,6 +60,10 @@ test_member_job_with_the_flywheel_service_account_is_denied if {
 	denied(job_of(flywheel_spec, {}), member, "ServiceAccount \"flywheel-builder\"")
 }
 
+test_member_job_with_the_deprecated_service_account_field_is_denied if {
+	denied(job_of({"serviceAccount": "flywheel-builder", "containers": [container]}, {}), member, "ServiceAccount \"flywheel-builder\"")
+}
+
 test_member_job_reading_a_model_key_by_env_is_denied if {
 	denied(job_of(env_spec, {}), member, "Secret \"model-x-api-key\"")
 }
