@@ -30,6 +30,8 @@ import {
   renderFlywheelControllerCronJob,
   renderFlywheelCronJob,
   type FlywheelController,
+  flywheelProtectedNames,
+  type FlywheelProtectedNames,
   type FlywheelRunIdentity,
   type FlywheelTeamInput,
 } from "./plan";
@@ -203,6 +205,11 @@ export class Flywheel extends pulumi.ComponentResource {
    * (`npm run flywheel -- run`, stack output `flywheelRunIdentities`) renders the same pod from it.
    */
   readonly runIdentities: Readonly<Record<string, pulumi.Output<FlywheelRunIdentity>>>;
+  /**
+   * Per team, the ServiceAccount and Secrets of its namespace that only the kit's own CronJobs
+   * may use (the admission constraint K8sFlywheelIdentity's parameters; docs/access-control.md).
+   */
+  readonly protectedNames: Readonly<Record<string, pulumi.Output<FlywheelProtectedNames>>>;
 
   constructor(name: string, args: FlywheelArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:flywheel:Flywheel", name, {}, opts);
@@ -210,6 +217,7 @@ export class Flywheel extends pulumi.ComponentResource {
     const store = args.substrate.objectStore;
     const cronJobs: Record<string, pulumi.Output<string>> = {};
     const runIdentities: Record<string, pulumi.Output<FlywheelRunIdentity>> = {};
+    const protectedNames: Record<string, pulumi.Output<FlywheelProtectedNames>> = {};
     // Created after (and so deleted before) the substrate and the team namespaces.
     const ready = [...args.substrate.ready, ...(args.dependsOn ?? [])];
     const servingNs = args.servingNamespace ?? PLATFORM_NAMESPACES.serving;
@@ -355,6 +363,9 @@ export class Flywheel extends pulumi.ComponentResource {
       );
       cronJobs[f.team] = job.metadata.name;
       runIdentities[f.team] = identity;
+      protectedNames[f.team] = pulumi
+        .all([identity, ns])
+        .apply(([id, n]) => ({ ...flywheelProtectedNames(f, id), namespace: n }));
 
       const ctlCron = identity.apply((id) => renderFlywheelControllerCronJob(f, id));
       const binding = new k8s.rbac.v1.RoleBinding(
@@ -407,6 +418,7 @@ export class Flywheel extends pulumi.ComponentResource {
     }
     this.cronJobs = cronJobs;
     this.runIdentities = runIdentities;
+    this.protectedNames = protectedNames;
     this.registerOutputs({ cronJobs, runIdentities });
   }
 }

@@ -412,6 +412,74 @@ function flywheelJobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record
   };
 }
 
+/**
+ * What the admission constraint K8sFlywheelIdentity (policies/admission/flywheelidentity.rego)
+ * keeps to the kit's own CronJobs in one team namespace: the ServiceAccounts and Secrets a
+ * workload created by a team identity may not use there.
+ */
+export interface FlywheelProtectedNames {
+  readonly namespace: string;
+  readonly serviceAccounts: readonly string[];
+  readonly secrets: readonly string[];
+}
+
+/** The parts of a pod spec that name a ServiceAccount or Secrets. */
+interface PodSecretView {
+  readonly serviceAccountName?: string;
+  readonly initContainers?: readonly ContainerSecretView[];
+  readonly containers?: readonly ContainerSecretView[];
+  readonly ephemeralContainers?: readonly ContainerSecretView[];
+  readonly volumes?: readonly {
+    readonly secret?: { readonly secretName?: string };
+    readonly projected?: { readonly sources?: readonly { readonly secret?: { readonly name?: string } }[] };
+  }[];
+}
+
+interface ContainerSecretView {
+  readonly env?: readonly { readonly valueFrom?: { readonly secretKeyRef?: { readonly name?: string } } }[];
+  readonly envFrom?: readonly { readonly secretRef?: { readonly name?: string } }[];
+}
+
+/**
+ * The Secrets a pod spec reads, as the admission Rego sees them: env `secretKeyRef`, envFrom
+ * `secretRef`, `secret` and `projected` volumes, of init, app and ephemeral containers.
+ */
+export function podSecretRefs(spec: PodSecretView): string[] {
+  const out = new Set<string>();
+  for (const c of [
+    ...(spec.initContainers ?? []),
+    ...(spec.containers ?? []),
+    ...(spec.ephemeralContainers ?? []),
+  ]) {
+    for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef?.name) out.add(e.valueFrom.secretKeyRef.name);
+    for (const e of c.envFrom ?? []) if (e.secretRef?.name) out.add(e.secretRef.name);
+  }
+  for (const v of spec.volumes ?? []) {
+    if (v.secret?.secretName) out.add(v.secret.secretName);
+    for (const src of v.projected?.sources ?? []) if (src.secret?.name) out.add(src.secret.name);
+  }
+  return [...out].sort();
+}
+
+/**
+ * The flywheel's identity in its team's namespace, from the pods the kit renders for it (the loop
+ * and the controller CronJobs): their ServiceAccount and every Secret they read (object-store
+ * keys and CA, the `fw-<team>` login and its certificates, the model servers' API keys).
+ */
+export function flywheelProtectedNames(
+  f: FlywheelTeamInput,
+  id: FlywheelRunIdentity,
+): FlywheelProtectedNames {
+  const pods = [renderFlywheelCronJob(f, id), renderFlywheelControllerCronJob(f, id)].map(
+    (c) => c.spec.jobTemplate.spec.template.spec as PodSecretView,
+  );
+  return {
+    namespace: teamNamespace(f.team),
+    serviceAccounts: [...new Set(pods.map((p) => String(p.serviceAccountName)))].sort(),
+    secrets: [...new Set(pods.flatMap(podSecretRefs))].sort(),
+  };
+}
+
 /** The scheduled dataset build of one team (Kueue admits each Job the CronJob creates). */
 export function renderFlywheelCronJob(f: FlywheelTeamInput, id?: FlywheelPodIdentity): K8sObject {
   const labels = labelsOf(f);

@@ -1,13 +1,14 @@
 /**
  * Admission control with OPA Gatekeeper: the pinned release, one ConstraintTemplate per Rego
  * file of `policies/admission/` (OPA v1 syntax, tested with `opa test`) and its Constraint:
- * allowed registries without `latest`, no host access, GPUs only through team queues, and the
- * `team`/`cost-center` labels on team workloads.
+ * allowed registries without `latest`, no host access, GPUs only through team queues, the
+ * `team`/`cost-center` labels on team workloads, and the flywheel's identity (its ServiceAccount,
+ * Secrets and stage label) kept from workloads a team identity creates.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GPU_RESOURCE } from "../lib/gpu-catalog";
-import { k8sLabels } from "../lib/labels";
+import { FLYWHEEL_STAGE_LABEL, k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import type { ChartNamespaceFlows } from "../lib/network-policy";
 import { chartNamespacePolicyResources } from "./namespace-policies";
@@ -27,6 +28,8 @@ export interface AdmissionRego {
   readonly gpuThroughQueue: string;
   /** `requiredlabels.rego` */
   readonly requiredTeamLabels: string;
+  /** `flywheelidentity.rego` */
+  readonly flywheelIdentity: string;
 }
 
 /** Rego file of each template, relative to `policies/admission/`. */
@@ -35,12 +38,30 @@ export const ADMISSION_FILES: Readonly<Record<keyof AdmissionRego, string>> = {
   noHostAccess: "hostaccess.rego",
   gpuThroughQueue: "gpuqueue.rego",
   requiredTeamLabels: "requiredlabels.rego",
+  flywheelIdentity: "flywheelidentity.rego",
 };
+
+/**
+ * What K8sFlywheelIdentity protects in one team namespace (`flywheelProtectedNames`,
+ * components/flywheel/plan.ts, from the pods the kit renders for the flywheel).
+ */
+export interface ProtectedIdentity {
+  readonly namespace: string;
+  readonly serviceAccounts: readonly string[];
+  readonly secrets: readonly string[];
+}
 
 export interface GatekeeperPlanArgs {
   readonly rego: AdmissionRego;
   readonly allowedRegistries: readonly string[];
   readonly teamNamespaces: readonly string[];
+  /**
+   * The RBAC group of every team (its members may create Jobs in its namespace). A request from
+   * one of them, or from a ServiceAccount of a team namespace, is a team identity's. @default []
+   */
+  readonly teamGroups?: readonly string[];
+  /** The flywheel's identity per team namespace (the Flywheel component's `protectedNames`). @default [] */
+  readonly flywheelProtected?: pulumi.Input<readonly pulumi.Input<ProtectedIdentity>[]>;
   /** `deny` blocks; `warn` only warns. @default deny */
   readonly enforcementAction?: "deny" | "warn" | "dryrun";
 }
@@ -110,6 +131,9 @@ function constraint(
   };
 }
 
+/** Name of the K8sFlywheelIdentity constraint. */
+export const FLYWHEEL_IDENTITY_CONSTRAINT = "flywheel-identity";
+
 /** Every ConstraintTemplate and Constraint, from the config and the Rego sources. */
 export function planGatekeeper(a: GatekeeperPlanArgs): { templates: K8sObject[]; constraints: K8sObject[] } {
   const action = a.enforcementAction ?? "deny";
@@ -125,6 +149,18 @@ export function planGatekeeper(a: GatekeeperPlanArgs): { templates: K8sObject[];
     template("K8sRequiredTeamLabels", a.rego.requiredTeamLabels, {
       labels: strings,
       teamNamespacePrefix: { type: "string" },
+    }),
+    template("K8sFlywheelIdentity", a.rego.flywheelIdentity, {
+      protected: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: { namespace: { type: "string" }, serviceAccounts: strings, secrets: strings },
+        },
+      },
+      stageLabel: { type: "string" },
+      teamNamespaces: strings,
+      teamGroups: strings,
     }),
   ];
   const constraints = [
@@ -161,6 +197,19 @@ export function planGatekeeper(a: GatekeeperPlanArgs): { templates: K8sObject[];
             "required-team-labels",
             { namespaces: [...a.teamNamespaces] },
             { labels: ["team", "cost-center"], teamNamespacePrefix: "team-" },
+            action,
+          ),
+          // The flywheel's identity is the kit's: a team identity's workload may not use it.
+          constraint(
+            "K8sFlywheelIdentity",
+            FLYWHEEL_IDENTITY_CONSTRAINT,
+            { namespaces: [...a.teamNamespaces] },
+            {
+              protected: a.flywheelProtected ?? [],
+              stageLabel: FLYWHEEL_STAGE_LABEL,
+              teamNamespaces: [...a.teamNamespaces],
+              teamGroups: [...(a.teamGroups ?? [])],
+            },
             action,
           ),
         ]

@@ -245,6 +245,11 @@ function netpol(
   };
 }
 
+/** The RBAC group of a team's members: its OIDC group, behind the authenticator's prefix. */
+export function teamGroupName(oidcGroup: string, groupPrefix = ""): string {
+  return `${groupPrefix}${oidcGroup}`;
+}
+
 /** Verbs a team member has in the team's own namespace. Secrets are deliberately absent. */
 export const TEAM_ROLE_RULES = [
   {
@@ -357,7 +362,7 @@ export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
         {
           kind: "Group",
           apiGroup: "rbac.authorization.k8s.io",
-          name: `${a.groupPrefix ?? ""}${t.oidcGroup}`,
+          name: teamGroupName(t.oidcGroup, a.groupPrefix),
         },
       ],
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: TEAM_ROLE },

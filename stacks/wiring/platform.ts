@@ -8,7 +8,7 @@ import type { StackConfig } from "../config/schema";
 import type { StackContext } from "./context";
 import { wireGateway } from "./gateway";
 import { wireObservability } from "./observability";
-import { wirePolicy } from "./policy";
+import { wirePolicy, type AdmissionInputs } from "./policy";
 import { wireServing } from "./serving";
 import { wireTenancy } from "./tenancy";
 
@@ -19,11 +19,16 @@ export function wirePlatform(config: StackConfig, ctx: StackContext, substrate: 
     servingNamespace?: pulumi.Output<string>;
     modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
   } = {};
+  const admission: AdmissionInputs = {};
+  const observability = wireObservability(config, ctx, substrate);
+  const servingOutputs = wireServing(config, ctx, substrate, serving);
+  // Tenancy before policy: admission protects the flywheel identity the Flywheel component made.
+  const tenancy = wireTenancy(config, ctx, substrate, serving, admission);
   return {
-    ...wireObservability(config, ctx, substrate),
-    ...wirePolicy(config, ctx, substrate),
-    ...wireServing(config, ctx, substrate, serving),
-    ...wireTenancy(config, ctx, substrate, serving),
+    ...observability,
+    ...wirePolicy(config, ctx, substrate, admission),
+    ...servingOutputs,
+    ...tenancy,
     // The gateway's discovery Role lives in the serving namespace: created after it.
     ...wireGateway(config, ctx, substrate, serving),
   };

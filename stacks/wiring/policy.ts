@@ -7,7 +7,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ADMISSION_FILES, Gatekeeper, type AdmissionRego } from "../../components/platform/gatekeeper";
 import { Opa } from "../../components/platform/opa";
-import { opaDataFromConfig } from "../../components/platform/tenancy-plan";
+import { opaDataFromConfig, teamGroupName } from "../../components/platform/tenancy-plan";
+import type { FlywheelProtectedNames } from "../../components/flywheel/plan";
+import type * as pulumi from "@pulumi/pulumi";
 import { teamNamespace } from "../../components/lib/naming";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
@@ -42,6 +44,7 @@ export function readAdmissionRego(root = POLICIES_DIR): AdmissionRego {
     noHostAccess: read(ADMISSION_FILES.noHostAccess),
     gpuThroughQueue: read(ADMISSION_FILES.gpuThroughQueue),
     requiredTeamLabels: read(ADMISSION_FILES.requiredTeamLabels),
+    flywheelIdentity: read(ADMISSION_FILES.flywheelIdentity),
   };
 }
 
@@ -60,10 +63,17 @@ export function opaDataOf(config: StackConfig) {
   });
 }
 
+/** What the flywheel wiring hands admission: its identity per team namespace, as created. */
+export interface AdmissionInputs {
+  flywheelProtected?: pulumi.Output<FlywheelProtectedNames>[];
+}
+
 export function wirePolicy(
   config: StackConfig,
   _ctx: StackContext,
   substrate: Substrate,
+  /** Filled by `wireTenancy` (the Flywheel component), which therefore runs first. */
+  admission: AdmissionInputs = {},
 ): Record<string, unknown> {
   const s = resolveSettings(config);
   const opa = new Opa("opa", {
@@ -79,6 +89,8 @@ export function wirePolicy(
     rego: readAdmissionRego(),
     allowedRegistries: config.policy.allowedRegistries,
     teamNamespaces: config.teams.map((t) => teamNamespace(t.name)),
+    teamGroups: config.teams.map((t) => teamGroupName(t.oidcGroup)),
+    flywheelProtected: admission.flywheelProtected ?? [],
     replicas: s.admission.replicas,
     failClosed: s.admission.failClosed,
   });

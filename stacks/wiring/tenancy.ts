@@ -13,7 +13,7 @@ import { Tenancy } from "../../components/platform/tenancy";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
-import { opaDataOf } from "./policy";
+import { opaDataOf, type AdmissionInputs } from "./policy";
 import type { StackContext } from "./context";
 
 export function wireTenancy(
@@ -28,6 +28,8 @@ export function wireTenancy(
     servingNamespace?: pulumi.Output<string>;
     modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
   } = {},
+  /** Filled here with the flywheel's identity per team namespace, for admission (`wirePolicy`). */
+  admission: AdmissionInputs = {},
 ): Record<string, unknown> {
   const teams = wireTeams(config, ctx, substrate);
   return {
@@ -36,6 +38,7 @@ export function wireTenancy(
       namespaces: teams.tenancy.namespaces,
       dependsOn: [teams.tenancy, ...(teams.kueue?.ready ?? [])],
       ...serving,
+      admission,
     }),
   };
 }
@@ -81,6 +84,8 @@ export function wireFlywheel(
     readonly servingNamespace?: pulumi.Output<string>;
     /** The model servers' API keys, by model (a flywheel's base model and guard). */
     readonly modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
+    /** Gets the flywheel's identity per team namespace (what admission keeps to the kit). */
+    readonly admission?: AdmissionInputs;
   },
 ): Record<string, unknown> {
   const teams = flywheelTeams(config);
@@ -100,6 +105,8 @@ export function wireFlywheel(
         dependsOn: [...teamsArea.dependsOn],
       })
     : undefined;
+  if (flywheel && teamsArea.admission)
+    teamsArea.admission.flywheelProtected = Object.values(flywheel.protectedNames);
   return flywheel
     ? { flywheelCronJobs: flywheel.cronJobs, flywheelRunIdentities: flywheel.runIdentities }
     : {};

@@ -44,6 +44,7 @@ describe("admission Rego (real pinned OPA)", () => {
       "data.k8snohostaccess_test",
       "data.k8sgputhroughqueue_test",
       "data.k8srequiredteamlabels_test",
+      "data.k8sflywheelidentity_test",
     ]) {
       const names = byPackage.get(pkg) ?? [];
       expect(
@@ -80,7 +81,9 @@ describe("admission Rego (real pinned OPA)", () => {
       K8sNoHostAccess: ADMISSION_FILES.noHostAccess,
       K8sGpuThroughQueue: ADMISSION_FILES.gpuThroughQueue,
       K8sRequiredTeamLabels: ADMISSION_FILES.requiredTeamLabels,
+      K8sFlywheelIdentity: ADMISSION_FILES.flywheelIdentity,
     };
+    expect(Object.keys(files).sort()).toEqual(plan.templates.map((t) => t.spec.crd.spec.names.kind).sort());
     for (const [kind, file] of Object.entries(files)) {
       const code = byKind[kind].spec.targets[0].code[0];
       expect(code).toEqual({
@@ -98,19 +101,31 @@ describe("training jobs against the admission constraints (real pinned OPA)", ()
     rego: readAdmissionRego(),
     allowedRegistries: ["ghcr.io", "docker.io"],
     teamNamespaces: ["team-research"],
+    teamGroups: ["ai-research"],
+    flywheelProtected: [
+      { namespace: "team-research", serviceAccounts: ["flywheel-builder"], secrets: ["model-m-api-key"] },
+    ],
   });
+  // A member of the team's group submits the Job (the flywheel-identity constraint asks who).
+  const member = { username: "alice", groups: ["ai-research", "system:authenticated"] };
   const packages: Record<string, string> = {
     K8sAllowedImages: "k8sallowedimages",
     K8sNoHostAccess: "k8snohostaccess",
     K8sGpuThroughQueue: "k8sgputhroughqueue",
     K8sRequiredTeamLabels: "k8srequiredteamlabels",
+    K8sFlywheelIdentity: "k8sflywheelidentity",
   };
 
   function violations(obj: Record<string, any>): string[] {
     const out: string[] = [];
     for (const c of plan.constraints) {
       const input = {
-        review: { object: obj, namespace: obj.metadata.namespace, kind: { kind: obj.kind } },
+        review: {
+          object: obj,
+          namespace: obj.metadata.namespace,
+          kind: { kind: obj.kind },
+          userInfo: member,
+        },
         parameters: c.spec.parameters ?? {},
       };
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "adm-"));
@@ -144,6 +159,15 @@ describe("training jobs against the admission constraints (real pinned OPA)", ()
 
   it("GIVEN a rendered training Job WHEN admitted THEN no constraint objects", () => {
     expect(violations(job())).toEqual([]);
+  });
+
+  it("GIVEN the Job reading the flywheel's model key WHEN a member submits it THEN the flywheel-identity constraint denies it", () => {
+    const j = job();
+    j.spec.template.spec.containers[0].env = [
+      ...(j.spec.template.spec.containers[0].env ?? []),
+      { name: "K", valueFrom: { secretKeyRef: { name: "model-m-api-key", key: "api-key" } } },
+    ];
+    expect(violations(j).filter((m) => m.startsWith("flywheel-identity:"))).toHaveLength(1);
   });
 
   it("GIVEN the Job without its queue label and team label WHEN admitted THEN the GPU and label constraints deny it", () => {

@@ -6,7 +6,7 @@ import { GPU_FAMILIES } from "../../components/aws/gpu-families";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import type { StackConfig } from "../../stacks/config/schema";
 import { parseConfig } from "../../stacks/config/validate";
-import { wirePolicy } from "../../stacks/wiring/policy";
+import { wirePolicy, type AdmissionInputs } from "../../stacks/wiring/policy";
 import { wireTenancy } from "../../stacks/wiring/tenancy";
 import { fakeSubstrate } from "../helpers/fake-substrate";
 import { installMocks, settle, type RecordedResource, type ResourceRecorder } from "../helpers/mocks";
@@ -36,7 +36,10 @@ export async function wireShipped(stack: string): Promise<Wired> {
   );
   const substrate = fakeSubstrate({ gpuPools });
   const ctx = { stack };
-  const outputs = { ...wirePolicy(config, ctx, substrate), ...wireTenancy(config, ctx, substrate) };
+  // As wirePlatform: tenancy first, so admission gets the flywheel's identity.
+  const admission: AdmissionInputs = {};
+  const tenancy = wireTenancy(config, ctx, substrate, {}, admission);
+  const outputs = { ...wirePolicy(config, ctx, substrate, admission), ...tenancy };
   await settle();
   return { config, recorder, outputs };
 }

@@ -202,6 +202,7 @@ export function assertGatekeeper(w: Wired): void {
   const templates = ofKind(recorder, "templates.gatekeeper.sh/v1", "ConstraintTemplate");
   expect(templates.map((t) => t.inputs.metadata.name).sort()).toEqual([
     "k8sallowedimages",
+    "k8sflywheelidentity",
     "k8sgputhroughqueue",
     "k8snohostaccess",
     "k8srequiredteamlabels",
@@ -220,6 +221,7 @@ export function assertGatekeeper(w: Wired): void {
   const byName = Object.fromEntries(constraints.map((c) => [c.inputs.metadata.name, c]));
   expect(Object.keys(byName).sort()).toEqual([
     "allowed-images",
+    "flywheel-identity",
     "gpu-through-queue",
     "no-host-access",
     "required-team-labels",
