@@ -3,6 +3,9 @@
  * substrate, CPU only as shipped): the training layer, a training GPU pool for the chain's pod
  * and a team GPU quota that admits it (`flywheelNeedsGpuQuota`).
  */
+import { rawFromStackFile, stackFile } from "../../stacks/config/load";
+import { pulumiConfigFromFile } from "./stack";
+
 type Raw = Record<string, any>;
 
 /** A training pool of an existing cluster: one GPU per node, selected by a node label. */
@@ -27,4 +30,23 @@ export function withFlywheelCapacity(raw: Raw, team = 0): Raw {
   raw.gpuPools = [...(raw.gpuPools ?? []), { ...LOCAL_TRAINING_POOL }];
   raw.teams[team].gpuQuota = { nominal: 1, borrowingLimit: 1 };
   return raw;
+}
+
+/** The local stack with training and the demo team's flywheel on (the in-cluster substrate). */
+export function localWithFlywheel(): {
+  raw: Record<string, any>;
+  flat: ReturnType<typeof pulumiConfigFromFile>;
+} {
+  const flat = pulumiConfigFromFile(stackFile("local"));
+  const raw = withFlywheelCapacity(structuredClone(rawFromStackFile(stackFile("local")).raw));
+  raw.teams[0].allowedModels.push("demo-assistant");
+  raw.teams[0].flywheel = {
+    enabled: true,
+    baseModel: "tiny-chat",
+    adapter: "demo-assistant",
+    minNewRecords: 50,
+  };
+  for (const k of ["teams", "training", "gpuPools", "policy"])
+    flat.config[`sovereign:${k}`] = JSON.stringify(raw[k]);
+  return { raw, flat };
 }

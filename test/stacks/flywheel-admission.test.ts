@@ -7,11 +7,8 @@
  * real pinned OPA evaluating the recorded constraint against Jobs built from the recorded
  * flywheel pods.
  */
-import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { flywheelIdentityViolations } from "../helpers/flywheel-admission";
 import { FLYWHEEL_IDENTITY_CONSTRAINT, WORKLOAD_KINDS } from "../../components/platform/gatekeeper";
 import { FLYWHEEL_STAGE_LABEL } from "../../components/lib/labels";
 import { teamNamespace } from "../../components/lib/naming";
@@ -19,24 +16,11 @@ import { teamGroupName } from "../../components/platform/tenancy-plan";
 import { rawFromStackFile, shippedStacks, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import type { StackConfig } from "../../stacks/config/schema";
-import { POLICIES_DIR } from "../../stacks/wiring/policy";
-import { withFlywheelCapacity } from "../helpers/flywheel-stack";
+import { localWithFlywheel } from "../helpers/flywheel-stack";
 import type { RecordedResource } from "../helpers/mocks";
 import { pulumiConfigFromFile, runProgram, runShippedStack, type StackRun } from "../helpers/stack";
-import { toolPath } from "../helpers/tools";
 
 type Flat = ReturnType<typeof pulumiConfigFromFile>;
-
-/** The local stack with the flywheel on for its first team (the in-cluster substrate). */
-function localWithFlywheel(): { raw: Record<string, any>; flat: Flat } {
-  const flat = pulumiConfigFromFile(stackFile("local"));
-  const raw = withFlywheelCapacity(structuredClone(rawFromStackFile(stackFile("local")).raw));
-  raw.teams[0].allowedModels.push("demo-assistant");
-  raw.teams[0].flywheel = { enabled: true, baseModel: "tiny-chat", adapter: "demo-assistant" };
-  for (const k of ["teams", "training", "gpuPools", "policy"])
-    flat.config[`sovereign:${k}`] = JSON.stringify(raw[k]);
-  return { raw, flat };
-}
 
 /** aws-dev with RDS passwords (`iamAuth: false`): the `fw-<team>` login is a Secret. */
 function awsDevPasswords(): { raw: Record<string, any>; flat: Flat } {
@@ -75,35 +59,12 @@ interface Protected {
   secrets: string[];
 }
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fw-admission-"));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
 /** The violations of the recorded constraint for `object` requested by `user`, by the real OPA. */
 function violations(params: unknown, object: Record<string, any>, user: Record<string, unknown>): string[] {
-  const file = path.join(tmp, "input.json");
-  fs.writeFileSync(
-    file,
-    JSON.stringify({
-      review: { namespace: object.metadata.namespace, object, userInfo: user, kind: { kind: object.kind } },
-      parameters: params,
-    }),
+  return flywheelIdentityViolations(
+    { namespace: object.metadata.namespace, object, userInfo: user, kind: { kind: object.kind } },
+    params,
   );
-  const r = spawnSync(
-    toolPath("opa"),
-    [
-      "eval",
-      "-f",
-      "json",
-      "-d",
-      path.join(POLICIES_DIR, "admission"),
-      "-i",
-      file,
-      "data.k8sflywheelidentity.violation",
-    ],
-    { encoding: "utf8" },
-  );
-  expect(r.status, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout).result[0].expressions[0].value as { msg: string }[]).map((v) => v.msg);
 }
 
 for (const c of CASES) {

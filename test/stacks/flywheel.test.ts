@@ -38,28 +38,12 @@ import { parseConfig } from "../../stacks/config/validate";
 import type { StackConfig } from "../../stacks/config/schema";
 import { helmTemplate } from "../helpers/helm";
 import { awsAccessTable, clusterAccessTable, type AccessTable } from "../helpers/access";
-import { withFlywheelCapacity } from "../helpers/flywheel-stack";
+import { localWithFlywheel } from "../helpers/flywheel-stack";
 import { validateObject, type K8sObject } from "../helpers/k8s-schema";
 import { isSecret, valueOf } from "../helpers/mocks";
 import { main as flywheelCli, RUN_IDENTITIES_OUTPUT } from "../../scripts/flywheel";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { pulumiConfigFromFile, runProgram, runShippedStack, type StackRun } from "../helpers/stack";
-
-/** The local stack with training and the demo team's flywheel on (the in-cluster substrate). */
-function localWithFlywheel(): { raw: Record<string, any>; flat: ReturnType<typeof pulumiConfigFromFile> } {
-  const flat = pulumiConfigFromFile(stackFile("local"));
-  const raw = withFlywheelCapacity(structuredClone(rawFromStackFile(stackFile("local")).raw));
-  raw.teams[0].allowedModels.push("demo-assistant");
-  raw.teams[0].flywheel = {
-    enabled: true,
-    baseModel: "tiny-chat",
-    adapter: "demo-assistant",
-    minNewRecords: 50,
-  };
-  for (const k of ["teams", "training", "gpuPools", "policy"])
-    flat.config[`sovereign:${k}`] = JSON.stringify(raw[k]);
-  return { raw, flat };
-}
 
 const ROOT = path.resolve(__dirname, "../..");
 let python = "";

@@ -11,11 +11,8 @@
  * Secret or running as the ServiceAccount. Recorded for every shipped stack with the real program
  * under mocks.
  */
-import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { flywheelIdentityViolations } from "../helpers/flywheel-admission";
 import { FLYWHEEL_SERVICE_ACCOUNT } from "../../components/flywheel/plan";
 import { FLYWHEEL_IDENTITY_CONSTRAINT } from "../../components/platform/gatekeeper";
 import { requiresApiKey } from "../../components/platform/model-server";
@@ -23,45 +20,20 @@ import { modelApiKeySecretName } from "../../components/lib/model-keys";
 import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
 import { rawFromStackFile, shippedStacks, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
-import { POLICIES_DIR } from "../../stacks/wiring/policy";
 import type { RecordedResource } from "../helpers/mocks";
 import { runShippedStack, type StackRun } from "../helpers/stack";
-import { toolPath } from "../helpers/tools";
 
 const SECRET = "kubernetes:core/v1:Secret";
 const ns = (r: RecordedResource) => String(r.inputs.metadata?.namespace);
 const WORKLOADS = ["pods", "jobs", "cronjobs", "deployments", "replicasets", "statefulsets", "daemonsets"];
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-keys-admission-"));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
 /** Violations of the K8sFlywheelIdentity Rego (real pinned OPA) for a Job a group member submits. */
 function denied(params: unknown, namespace: string, group: string, spec: Record<string, unknown>): string[] {
   const object = { kind: "Job", metadata: { name: "mine", namespace }, spec: { template: { spec } } };
-  const file = path.join(tmp, "input.json");
-  fs.writeFileSync(
-    file,
-    JSON.stringify({
-      review: { namespace, object, userInfo: { username: "member", groups: [group] } },
-      parameters: params,
-    }),
+  return flywheelIdentityViolations(
+    { namespace, object, userInfo: { username: "member", groups: [group] } },
+    params,
   );
-  const r = spawnSync(
-    toolPath("opa"),
-    [
-      "eval",
-      "-f",
-      "json",
-      "-d",
-      path.join(POLICIES_DIR, "admission"),
-      "-i",
-      file,
-      "data.k8sflywheelidentity.violation",
-    ],
-    { encoding: "utf8" },
-  );
-  expect(r.status, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout).result[0].expressions[0].value as { msg: string }[]).map((v) => v.msg);
 }
 
 for (const stack of shippedStacks()) {
