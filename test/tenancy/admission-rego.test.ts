@@ -68,6 +68,7 @@ describe("admission Rego (real pinned OPA)", () => {
       src.replace("c.securityContext.privileged == true", "false"),
     );
     const r = opa("test", dir);
+    fs.rmSync(dir, { recursive: true, force: true });
     expect(r.status).not.toBe(0);
     expect(r.stdout).toContain("test_privileged_container_is_denied");
   });
@@ -140,6 +141,7 @@ describe("training jobs against the admission constraints (real pinned OPA)", ()
         path.join(dir, "input.json"),
         `data.${packages[c.kind]}.violation`,
       );
+      fs.rmSync(dir, { recursive: true, force: true });
       expect(r.status, r.stderr).toBe(0);
       const value = JSON.parse(r.stdout).result[0].expressions[0].value as { msg: string }[];
       out.push(...value.map((v) => `${c.metadata.name}: ${v.msg}`));
