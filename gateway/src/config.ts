@@ -470,7 +470,8 @@ function readModelApiKeys(
   try {
     doc = JSON.parse(readFile(file));
   } catch (e) {
-    problems.push(`GATEWAY_MODEL_API_KEYS_FILE: cannot read "${file}" as JSON: ${(e as Error).message}`);
+    // Never JSON.parse's message: it quotes the text around the error, i.e. a key.
+    problems.push(`GATEWAY_MODEL_API_KEYS_FILE: cannot read "${file}" as JSON${jsonErrorWhere(e)}`);
     return keys;
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
@@ -478,7 +479,7 @@ function readModelApiKeys(
     return keys;
   }
   for (const [model, key] of Object.entries(doc as Record<string, unknown>)) {
-    const route = catalog.routes[model];
+    const route = Object.hasOwn(catalog.routes, model) ? catalog.routes[model] : undefined;
     if (!route)
       problems.push(
         `GATEWAY_MODEL_API_KEYS_FILE.${model}: expected a model the catalog routes, found none of that name`,
@@ -488,6 +489,18 @@ function readModelApiKeys(
     else keys.set(route, key);
   }
   return keys;
+}
+
+/**
+ * Where a JSON.parse error is (` (at position N)`), or nothing: the file is read, never quoted,
+ * so a key beside the error stays out of the problem (and the log).
+ */
+function jsonErrorWhere(e: unknown): string {
+  if (e instanceof SyntaxError) {
+    const at = /at position (\d+)/.exec(e.message);
+    return at ? ` (at position ${at[1]})` : "";
+  }
+  return `: ${(e as Error).message}`;
 }
 
 /** The key of the model server at `url` (same origin as its route), if it has one. */
