@@ -510,9 +510,10 @@ export function modelApiKeyFor(keys: ReadonlyMap<string, string> | undefined, ur
 }
 
 export function routeFor(catalog: Catalog, model: string): string | undefined {
-  const m = catalog.models[model];
+  const m = Object.hasOwn(catalog.models, model) ? catalog.models[model] : undefined;
   if (!m) return undefined;
-  return catalog.routes[m.baseModel ?? model];
+  const name = m.baseModel ?? model;
+  return Object.hasOwn(catalog.routes, name) ? catalog.routes[name] : undefined;
 }
 
 /** How long the gateway waits for an OPA decision on `textBytes` of request text. */
