@@ -505,15 +505,16 @@ export async function serving(pool: Pool | PoolClient): Promise<ServingRow[]> {
 export function opaModelEntries(
   rows: readonly ServingRow[],
 ): Record<string, { role: "chat"; dataClassification: Classification; baseModel: string }> {
-  const out: Record<string, { role: "chat"; dataClassification: Classification; baseModel: string }> = {};
+  // A Map: an adapter name may be "constructor" or "toString" (never read from Object.prototype).
+  const out = new Map<string, { role: "chat"; dataClassification: Classification; baseModel: string }>();
   for (const r of rows) {
     if (r.phase === "candidate") continue;
-    const prev = out[r.adapter];
+    const prev = out.get(r.adapter);
     const cls =
       prev && CLASSES.indexOf(prev.dataClassification) > CLASSES.indexOf(r.classification)
         ? prev.dataClassification
         : r.classification;
-    out[r.adapter] = { role: "chat", dataClassification: cls, baseModel: r.baseModel };
+    out.set(r.adapter, { role: "chat", dataClassification: cls, baseModel: r.baseModel });
   }
-  return out;
+  return Object.fromEntries(out);
 }
