@@ -297,6 +297,7 @@ export async function grantFlywheelWriter(pool: Pool, w: FlywheelWriter): Promis
           w.adapter,
           w.role,
         ]);
+        await closeFormerTeamsDeployments(client, w);
         await client.query(
           `INSERT INTO flywheel.writers (role, team, adapter) VALUES ($1, $2, $3)
            ON CONFLICT (role) DO UPDATE SET team = EXCLUDED.team, adapter = EXCLUDED.adapter`,
@@ -314,6 +315,34 @@ export async function grantFlywheelWriter(pool: Pool, w: FlywheelWriter): Promis
   } finally {
     client.release();
   }
+}
+
+/**
+ * An adapter the configuration moved to `w.team` (a team renamed, or the name given to another
+ * team): the open deployment rows another team wrote for it (its promoted version, a candidate or
+ * canary) are closed, promoted as `retired`, the others `rolled_back`, with an `adapter_moved`
+ * audit event each. They would otherwise go on serving a model trained on the former team's
+ * captures under the new team's adapter, and the new team's writer, which row-level security does
+ * not let see or close them, could never promote its first version (one open promoted row per
+ * adapter). Runs with the writer's grant, in its transaction, as the tables' owner.
+ */
+async function closeFormerTeamsDeployments(client: PoolClient, w: FlywheelWriter): Promise<void> {
+  await client.query(
+    `WITH former AS (
+       SELECT id, phase FROM flywheel.deployments
+       WHERE adapter = $1 AND team <> $2 AND until IS NULL
+       FOR UPDATE
+     ), closed AS (
+       UPDATE flywheel.deployments d
+       SET until = now(), phase = CASE WHEN f.phase = 'promoted' THEN 'retired' ELSE 'rolled_back' END
+       FROM former f WHERE d.id = f.id
+       RETURNING d.team, d.adapter, d.model_version, f.phase AS from_phase, d.phase AS to_phase
+     )
+     INSERT INTO flywheel.audit_events (team, adapter, version, from_phase, to_phase, reason, detail)
+     SELECT team, adapter, model_version, from_phase, to_phase, 'adapter_moved', jsonb_build_object('team', $2::text)
+     FROM closed`,
+    [w.adapter, w.team],
+  );
 }
 
 /**
