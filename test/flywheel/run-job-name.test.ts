@@ -49,8 +49,8 @@ describe("GIVEN a flywheel adapter whose CronJob the config accepts", () => {
   ];
   for (const adapter of adapters)
     it(`WHEN two manual runs of "${adapter.slice(0, 20)}…" (${adapter.length} characters) are rendered THEN each Job name is a DNS label with its whole run id`, () => {
-      const cron = renderFlywheelCronJob(team(adapter), id) as { metadata: { name: string } };
-      expect(cron.metadata.name).toMatch(DNS_LABEL); // the premise: the config accepts it
+      const cron = renderFlywheelCronJob(team(adapter), id).metadata as { name: string };
+      expect(cron.name).toMatch(DNS_LABEL); // the premise: the config accepts it
       const names = ["202612060440", "202612060450", "x-1"].map(
         (runId) =>
           [
