@@ -274,10 +274,10 @@ export class Eks extends pulumi.ComponentResource {
     });
 
     // A team member's role gets exactly the team group's rights, through the group: no access
-    // policy. AmazonEKSEditPolicy (what this was) reads every Secret of the namespace through the
-    // API, which no admission controller sees (a flywheel team's holds its registry login and
-    // the shared base model server's key), and its principal was no team identity to
-    // K8sFlywheelIdentity (no group but system:authenticated).
+    // policy. AmazonEKSEditPolicy (what this was) gives edit rights (pods with any ServiceAccount
+    // or Secret, Secrets through the API) to a principal K8sFlywheelIdentity does not know as the
+    // team's (no group but system:authenticated): a flywheel team's namespace holds its registry
+    // login and the key of the base model server every team's adapters share.
     (args.teamRoles ?? []).forEach((t, i) => {
       new aws.eks.AccessEntry(
         `${name}-team-${i}`,
