@@ -164,6 +164,31 @@ export const FLYWHEEL_MIGRATIONS: readonly { version: number; name: string; sql:
         END IF;
       END $$;`,
   },
+  {
+    version: 3,
+    name: "a model version is never classified below its dataset",
+    // registerModelVersion copies the dataset's classification, but a team's writer may INSERT
+    // a model version itself (migration 2 lets it, for its own dataset): the database raises a
+    // lower classification to the dataset's. The dataset row is read as the inserting role
+    // (row-level security: a writer sees its own datasets, the only ones its rows may name).
+    sql: `
+      CREATE FUNCTION flywheel.classification_rank(c text) RETURNS integer
+        LANGUAGE sql IMMUTABLE
+        AS $$ SELECT array_position(ARRAY['public','internal','confidential','restricted'], c) $$;
+      CREATE FUNCTION flywheel.not_below_dataset() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        inherited text;
+      BEGIN
+        SELECT d.classification INTO inherited FROM flywheel.dataset_versions d WHERE d.id = NEW.dataset_version;
+        IF inherited IS NOT NULL
+           AND flywheel.classification_rank(inherited) > flywheel.classification_rank(NEW.classification) THEN
+          NEW.classification := inherited;
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER model_versions_not_below_dataset BEFORE INSERT ON flywheel.model_versions
+        FOR EACH ROW EXECUTE FUNCTION flywheel.not_below_dataset();`,
+  },
 ];
 
 /** Applies pending flywheel migrations under an advisory lock; returns the versions applied. */
@@ -424,7 +449,8 @@ export interface ModelVersionInput {
 /**
  * Records an adapter (or quantized variant) trained on a registered dataset. Team, adapter name
  * and classification come from the dataset row: the classification of a model is the highest
- * classification of the data it was trained on, and the caller cannot lower it.
+ * classification of the data it was trained on, and no caller can lower it (migration 3 holds
+ * that for a writer's own INSERT too).
  */
 export async function registerModelVersion(
   pool: Pool | PoolClient,
