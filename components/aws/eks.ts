@@ -149,8 +149,12 @@ export interface EksArgs {
   readonly storageReclaimPolicy: "Retain" | "Delete";
   /** IAM roles granted cluster-admin through access entries. */
   readonly adminRoleArns: readonly string[];
-  /** Team IAM roles granted edit rights in their own namespace only. @default [] */
-  readonly teamRoles?: readonly { readonly roleArn: string; readonly namespace: string }[];
+  /**
+   * Team members' IAM roles, each mapped to its team's Kubernetes group: the rights the tenancy
+   * layer binds to that group (Role `team-member` in the team's namespace, no Secrets), and the
+   * team identity admission knows (K8sFlywheelIdentity's teamGroups). @default []
+   */
+  readonly teamRoles?: readonly { readonly roleArn: string; readonly group: string }[];
   readonly secretsKeyArn: pulumi.Input<string>;
   readonly ebsKeyArn: pulumi.Input<string>;
   readonly logsKeyArn: pulumi.Input<string>;
@@ -269,21 +273,22 @@ export class Eks extends pulumi.ComponentResource {
       );
     });
 
+    // A team member's role gets exactly the team group's rights, through the group: no access
+    // policy. AmazonEKSEditPolicy (what this was) gives edit rights (pods with any ServiceAccount
+    // or Secret, Secrets through the API) to a principal K8sFlywheelIdentity does not know as the
+    // team's (no group but system:authenticated): a flywheel team's namespace holds its registry
+    // login and the key of the base model server every team's adapters share.
     (args.teamRoles ?? []).forEach((t, i) => {
-      const entry = new aws.eks.AccessEntry(
+      new aws.eks.AccessEntry(
         `${name}-team-${i}`,
-        { clusterName: cluster.name, principalArn: t.roleArn, type: "STANDARD", tags },
-        p,
-      );
-      new aws.eks.AccessPolicyAssociation(
-        `${name}-team-${i}-policy`,
         {
           clusterName: cluster.name,
           principalArn: t.roleArn,
-          policyArn: pulumi.interpolate`arn:${args.partition}:eks::aws:cluster-access-policy/AmazonEKSEditPolicy`,
-          accessScope: { type: "namespace", namespaces: [t.namespace] },
+          type: "STANDARD",
+          kubernetesGroups: [t.group],
+          tags,
         },
-        { ...p, dependsOn: [entry] },
+        p,
       );
     });
 

@@ -171,8 +171,8 @@ export interface AwsSubstrateArgs {
     readonly endpointPublicAccess: boolean;
     readonly publicAccessCidrs: readonly string[];
     readonly adminRoleArns: readonly string[];
-    /** Team roles with edit rights in their namespace. @default [] */
-    readonly teamRoles?: readonly { readonly roleArn: string; readonly namespace: string }[];
+    /** Team members' roles, each mapped to its team's Kubernetes group (eks.ts). @default [] */
+    readonly teamRoles?: readonly { readonly roleArn: string; readonly group: string }[];
     readonly systemNodes: SystemNodes;
     /** Refuse a wide public endpoint allowlist. */
     readonly narrowEndpointAllowlist: boolean;

@@ -610,6 +610,16 @@ export const FLYWHEEL_DISCOVERY_RULES = [
 ];
 
 /**
+ * The manual run's Job name: the CronJob's (`flywheel-<adapter>` cut to 52 characters, a DNS
+ * label the config checks), cut so the whole run id fits in 63 characters (the pods' `job-name`
+ * label), never ending on '-'; two run ids never give one name.
+ */
+function runJobName(adapter: string, runId: string): string {
+  const cron = `flywheel-${adapter}`.slice(0, 52);
+  return `${cron.slice(0, 62 - runId.length).replace(/-+$/, "")}-${runId}`;
+}
+
+/**
  * A manual run (`npm run flywheel -- run`): the CronJob's Job, named by the run id, with the pod
  * the deployed stack resolved (`id`, the stack output `flywheelRunIdentities`): the same init
  * container writes the incumbent (or `{"version": null}` before a first promotion, when the gate
@@ -626,7 +636,7 @@ export function renderFlywheelRunJob(
     apiVersion: "batch/v1",
     kind: "Job",
     metadata: {
-      name: `flywheel-${f.adapter}-${runId}`.slice(0, 63),
+      name: runJobName(f.adapter, runId),
       namespace: teamNamespace(f.team),
       labels: labelsOf(f),
     },

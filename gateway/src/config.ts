@@ -470,7 +470,8 @@ function readModelApiKeys(
   try {
     doc = JSON.parse(readFile(file));
   } catch (e) {
-    problems.push(`GATEWAY_MODEL_API_KEYS_FILE: cannot read "${file}" as JSON: ${(e as Error).message}`);
+    // Never JSON.parse's message: it quotes the text around the error, i.e. a key.
+    problems.push(`GATEWAY_MODEL_API_KEYS_FILE: cannot read "${file}" as JSON${jsonErrorWhere(e)}`);
     return keys;
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
@@ -478,7 +479,7 @@ function readModelApiKeys(
     return keys;
   }
   for (const [model, key] of Object.entries(doc as Record<string, unknown>)) {
-    const route = catalog.routes[model];
+    const route = Object.hasOwn(catalog.routes, model) ? catalog.routes[model] : undefined;
     if (!route)
       problems.push(
         `GATEWAY_MODEL_API_KEYS_FILE.${model}: expected a model the catalog routes, found none of that name`,
@@ -490,6 +491,18 @@ function readModelApiKeys(
   return keys;
 }
 
+/**
+ * Where a JSON.parse error is (` (at position N)`), or nothing: the file is read, never quoted,
+ * so a key beside the error stays out of the problem (and the log).
+ */
+function jsonErrorWhere(e: unknown): string {
+  if (e instanceof SyntaxError) {
+    const at = /at position (\d+)/.exec(e.message);
+    return at ? ` (at position ${at[1]})` : "";
+  }
+  return `: ${(e as Error).message}`;
+}
+
 /** The key of the model server at `url` (same origin as its route), if it has one. */
 export function modelApiKeyFor(keys: ReadonlyMap<string, string> | undefined, url: URL): string | undefined {
   for (const [route, key] of keys ?? []) if (new URL(route).origin === url.origin) return key;
@@ -497,9 +510,10 @@ export function modelApiKeyFor(keys: ReadonlyMap<string, string> | undefined, ur
 }
 
 export function routeFor(catalog: Catalog, model: string): string | undefined {
-  const m = catalog.models[model];
+  const m = Object.hasOwn(catalog.models, model) ? catalog.models[model] : undefined;
   if (!m) return undefined;
-  return catalog.routes[m.baseModel ?? model];
+  const name = m.baseModel ?? model;
+  return Object.hasOwn(catalog.routes, name) ? catalog.routes[name] : undefined;
 }
 
 /** How long the gateway waits for an OPA decision on `textBytes` of request text. */

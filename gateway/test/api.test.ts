@@ -325,6 +325,17 @@ describe("GIVEN bad input", () => {
     expect(r.body.error.message).toContain('"gpt-9"');
   });
 
+  it("WHEN the model is named like a property of every object (constructor, __proto__, toString) THEN 404 model_not_found, never a route", async () => {
+    for (const model of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      const r = await post(
+        "/v1/chat/completions",
+        JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
+        await json(),
+      );
+      expect([model, r.status, r.body.error?.code]).toEqual([model, 404, "model_not_found"]);
+    }
+  });
+
   it("WHEN the token is missing, garbage, expired, not yet valid, for another audience or issuer THEN 401", async () => {
     const idp = world.idp;
     const cases: [string, Record<string, string>][] = [

@@ -222,6 +222,29 @@ describe("GATEWAY_MODEL_API_KEYS_FILE", () => {
     );
   });
 
+  it("GIVEN a file that is not JSON but holds keys (a hand-edited or truncated Secret) WHEN loaded THEN the problem names the file and where, never a key", () => {
+    // JSON.parse's own message quotes the text around the error: the key itself here.
+    for (const content of [
+      '{"tiny-chat": s3cr3t-unquoted}',
+      '{"tiny-chat": "s3cr3t-one", "guard-model": "s3cr3t-two",}',
+      '{"tiny-chat": "s3cr3t-truncat',
+    ]) {
+      const p = problems(content);
+      expect(p).toHaveLength(1);
+      expect(p[0]).toMatch(/^GATEWAY_MODEL_API_KEYS_FILE: cannot read ".*keys\.json" as JSON/);
+      expect(p[0]).not.toContain("s3cr3t");
+    }
+  });
+
+  it("GIVEN a model name that is a property of every object (constructor, __proto__) WHEN loaded THEN it is a model the catalog does not route", () => {
+    const p = problems('{"constructor": "k1", "__proto__": "k2", "toString": "k3"}');
+    expect(p).toEqual([
+      "GATEWAY_MODEL_API_KEYS_FILE.constructor: expected a model the catalog routes, found none of that name",
+      "GATEWAY_MODEL_API_KEYS_FILE.__proto__: expected a model the catalog routes, found none of that name",
+      "GATEWAY_MODEL_API_KEYS_FILE.toString: expected a model the catalog routes, found none of that name",
+    ]);
+  });
+
   it("GIVEN the keys the component writes WHEN loaded THEN each key is bound to its model's route", () => {
     const cfg = configWith(gatewayModelKeysJson({ "tiny-chat": "a", "guard-model": "g" }));
     expect([...(cfg.modelApiKeys ?? new Map())].sort()).toEqual(

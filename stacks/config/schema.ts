@@ -347,8 +347,9 @@ export const teamSchema = z.strictObject({
    */
   internetEgress: z.boolean().default(false),
   /**
-   * IAM role of the team's members (aws substrate): gets an EKS access entry with edit rights
-   * in the team's namespace only. @default none
+   * IAM role of the team's members (aws substrate): gets an EKS access entry mapping it to the
+   * team's Kubernetes group (`oidcGroup`), so it has a team member's rights (no Secrets) in the
+   * team's namespace only. @default none
    */
   iamRoleArn: z
     .string()

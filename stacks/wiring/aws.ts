@@ -4,13 +4,14 @@ import { retentionExpirations } from "../../components/lib/scopes";
 import * as aws from "@pulumi/aws";
 import { AwsSubstrate, type AwsSubstrateArgs } from "../../components/aws/substrate";
 import { cloudTags } from "../../components/lib/labels";
-import { clusterNameOf, teamNamespace } from "../../components/lib/naming";
+import { clusterNameOf } from "../../components/lib/naming";
 import { mirrorFor, registryOf } from "../../components/lib/images";
 import { AWS_SUBSTRATE_IMAGES } from "../../components/aws/versions";
 import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
 import { imagePlanOf, stackImages } from "../config/image-plan";
+import { teamGroupName } from "../../components/platform/tenancy-plan";
 import type { CreatedSubstrate } from "./context";
 
 export { clusterNameOf };
@@ -54,7 +55,8 @@ export function awsSubstrateArgs(
       publicAccessCidrs: config.eks.publicAccessCidrs,
       adminRoleArns: config.eks.adminRoleArns,
       teamRoles: config.teams.flatMap((t) =>
-        t.iamRoleArn ? [{ roleArn: t.iamRoleArn, namespace: teamNamespace(t.name) }] : [],
+        // the group the team's Role `team-member` is bound to (Tenancy) and admission knows
+        t.iamRoleArn ? [{ roleArn: t.iamRoleArn, group: teamGroupName(t.oidcGroup) }] : [],
       ),
       systemNodes: s.eks.systemNodes,
       narrowEndpointAllowlist: s.eks.narrowEndpointAllowlist,

@@ -193,19 +193,17 @@ describe("access entries for team roles", () => {
     });
   });
 
-  it("GIVEN a team role WHEN built THEN it gets an access entry with edit rights scoped to the team namespace", () => {
-    const assoc = b.recorder.one(
-      "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
-      "substrate-cluster-team-0-policy",
-    );
-    expect(assoc.inputs).toMatchObject({
+  it("GIVEN a team role WHEN built THEN its access entry maps it to the team's Kubernetes group, with no access policy", () => {
+    expect(
+      b.recorder.ofType("aws:eks/accessPolicyAssociation:AccessPolicyAssociation").map((a) => a.name),
+    ).not.toContain("substrate-cluster-team-0-policy");
+    expect(
+      b.recorder.one("aws:eks/accessEntry:AccessEntry", "substrate-cluster-team-0").inputs,
+    ).toMatchObject({
       principalArn: "arn:aws:iam::123456789012:role/SupportAi",
-      policyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy",
-      accessScope: { type: "namespace", namespaces: ["team-support"] },
+      type: "STANDARD",
+      kubernetesGroups: ["support-agents"],
     });
-    expect(b.recorder.one("aws:eks/accessEntry:AccessEntry", "substrate-cluster-team-0").inputs.type).toBe(
-      "STANDARD",
-    );
   });
 });
 

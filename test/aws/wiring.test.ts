@@ -49,13 +49,13 @@ describe("aws wiring", () => {
     expect(a.eks.teamRoles).toEqual([]);
   });
 
-  it("GIVEN a team with an IAM role WHEN mapped THEN the role gets access to the team's namespace only", () => {
+  it("GIVEN a team with an IAM role WHEN mapped THEN the role is mapped to the team's group (its Role in the team's namespace only)", () => {
     const c = shippedConfig("aws-prod", (raw) => {
       raw.teams[0].iamRoleArn = "arn:aws:iam::123456789012:role/LegalAi";
     });
     const a = awsSubstrateArgs(c, { stack: "aws-prod" }, env);
     expect(a.eks.teamRoles).toEqual([
-      { roleArn: "arn:aws:iam::123456789012:role/LegalAi", namespace: "team-legal" },
+      { roleArn: "arn:aws:iam::123456789012:role/LegalAi", group: "legal-ai-users" },
     ]);
   });
 

@@ -164,6 +164,31 @@ export const FLYWHEEL_MIGRATIONS: readonly { version: number; name: string; sql:
         END IF;
       END $$;`,
   },
+  {
+    version: 3,
+    name: "a model version is never classified below its dataset",
+    // registerModelVersion copies the dataset's classification, but a team's writer may INSERT
+    // a model version itself (migration 2 lets it, for its own dataset): the database raises a
+    // lower classification to the dataset's. The dataset row is read as the inserting role
+    // (row-level security: a writer sees its own datasets, the only ones its rows may name).
+    sql: `
+      CREATE FUNCTION flywheel.classification_rank(c text) RETURNS integer
+        LANGUAGE sql IMMUTABLE
+        AS $$ SELECT array_position(ARRAY['public','internal','confidential','restricted'], c) $$;
+      CREATE FUNCTION flywheel.not_below_dataset() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        inherited text;
+      BEGIN
+        SELECT d.classification INTO inherited FROM flywheel.dataset_versions d WHERE d.id = NEW.dataset_version;
+        IF inherited IS NOT NULL
+           AND flywheel.classification_rank(inherited) > flywheel.classification_rank(NEW.classification) THEN
+          NEW.classification := inherited;
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER model_versions_not_below_dataset BEFORE INSERT ON flywheel.model_versions
+        FOR EACH ROW EXECUTE FUNCTION flywheel.not_below_dataset();`,
+  },
 ];
 
 /** Applies pending flywheel migrations under an advisory lock; returns the versions applied. */
@@ -297,6 +322,7 @@ export async function grantFlywheelWriter(pool: Pool, w: FlywheelWriter): Promis
           w.adapter,
           w.role,
         ]);
+        await closeFormerTeamsDeployments(client, w);
         await client.query(
           `INSERT INTO flywheel.writers (role, team, adapter) VALUES ($1, $2, $3)
            ON CONFLICT (role) DO UPDATE SET team = EXCLUDED.team, adapter = EXCLUDED.adapter`,
@@ -314,6 +340,34 @@ export async function grantFlywheelWriter(pool: Pool, w: FlywheelWriter): Promis
   } finally {
     client.release();
   }
+}
+
+/**
+ * An adapter the configuration moved to `w.team` (a team renamed, or the name given to another
+ * team): the open deployment rows another team wrote for it (its promoted version, a candidate or
+ * canary) are closed, promoted as `retired`, the others `rolled_back`, with an `adapter_moved`
+ * audit event each. They would otherwise go on serving a model trained on the former team's
+ * captures under the new team's adapter, and the new team's writer, which row-level security does
+ * not let see or close them, could never promote its first version (one open promoted row per
+ * adapter). Runs with the writer's grant, in its transaction, as the tables' owner.
+ */
+async function closeFormerTeamsDeployments(client: PoolClient, w: FlywheelWriter): Promise<void> {
+  await client.query(
+    `WITH former AS (
+       SELECT id, phase FROM flywheel.deployments
+       WHERE adapter = $1 AND team <> $2 AND until IS NULL
+       FOR UPDATE
+     ), closed AS (
+       UPDATE flywheel.deployments d
+       SET until = now(), phase = CASE WHEN f.phase = 'promoted' THEN 'retired' ELSE 'rolled_back' END
+       FROM former f WHERE d.id = f.id
+       RETURNING d.team, d.adapter, d.model_version, f.phase AS from_phase, d.phase AS to_phase
+     )
+     INSERT INTO flywheel.audit_events (team, adapter, version, from_phase, to_phase, reason, detail)
+     SELECT team, adapter, model_version, from_phase, to_phase, 'adapter_moved', jsonb_build_object('team', $2::text)
+     FROM closed`,
+    [w.adapter, w.team],
+  );
 }
 
 /**
@@ -395,7 +449,8 @@ export interface ModelVersionInput {
 /**
  * Records an adapter (or quantized variant) trained on a registered dataset. Team, adapter name
  * and classification come from the dataset row: the classification of a model is the highest
- * classification of the data it was trained on, and the caller cannot lower it.
+ * classification of the data it was trained on, and no caller can lower it (migration 3 holds
+ * that for a writer's own INSERT too).
  */
 export async function registerModelVersion(
   pool: Pool | PoolClient,
@@ -505,15 +560,16 @@ export async function serving(pool: Pool | PoolClient): Promise<ServingRow[]> {
 export function opaModelEntries(
   rows: readonly ServingRow[],
 ): Record<string, { role: "chat"; dataClassification: Classification; baseModel: string }> {
-  const out: Record<string, { role: "chat"; dataClassification: Classification; baseModel: string }> = {};
+  // A Map: an adapter name may be "constructor" or "toString" (never read from Object.prototype).
+  const out = new Map<string, { role: "chat"; dataClassification: Classification; baseModel: string }>();
   for (const r of rows) {
     if (r.phase === "candidate") continue;
-    const prev = out[r.adapter];
+    const prev = out.get(r.adapter);
     const cls =
       prev && CLASSES.indexOf(prev.dataClassification) > CLASSES.indexOf(r.classification)
         ? prev.dataClassification
         : r.classification;
-    out[r.adapter] = { role: "chat", dataClassification: cls, baseModel: r.baseModel };
+    out.set(r.adapter, { role: "chat", dataClassification: cls, baseModel: r.baseModel });
   }
-  return out;
+  return Object.fromEntries(out);
 }

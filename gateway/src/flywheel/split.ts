@@ -55,16 +55,20 @@ export function routeModel(
 export function routesFromServing(
   rows: readonly { adapter: string; version: string; phase: string; share: number }[],
 ): Record<string, AdapterRoute> {
-  const out: Record<string, { stable?: string; canary?: { version: string; share: number } }> = {};
+  // A Map, not an object literal: an adapter name may be "constructor" or "toString", which
+  // `out[name] ??= {}` would read from Object.prototype (and then write into).
+  const out = new Map<string, { stable?: string; canary?: { version: string; share: number } }>();
   for (const r of rows) {
-    const e = (out[r.adapter] ??= {});
+    const e = out.get(r.adapter) ?? {};
+    out.set(r.adapter, e);
     if (r.phase === "promoted") e.stable = r.version;
     if (r.phase === "canary") e.canary = { version: r.version, share: r.share };
   }
-  const routes: Record<string, AdapterRoute> = {};
   // An adapter with a canary but nothing promoted yet: the canary's share goes to it, the rest
   // keeps the stable name (the first version is measured against what serves that name today).
-  for (const [a, e] of Object.entries(out))
-    if (e.stable || e.canary) routes[a] = { stable: e.stable, canary: e.canary };
-  return routes;
+  return Object.fromEntries(
+    [...out]
+      .filter(([, e]) => e.stable || e.canary)
+      .map(([a, e]) => [a, { stable: e.stable, canary: e.canary }]),
+  );
 }

@@ -71,7 +71,9 @@ export function parseInference(
     throw errors.badRequest('expected a string "model"', "model");
   const model = body.model;
   if (ctx) ctx.model = model;
-  if (!catalog.models[model]) throw errors.notFound(`the model "${model}" does not exist`, "model_not_found");
+  // own names only: "constructor" or "__proto__" is a property of every object, never a model
+  if (!Object.hasOwn(catalog.models, model))
+    throw errors.notFound(`the model "${model}" does not exist`, "model_not_found");
   const text = checkShape(endpoint, body);
   const stream = endpoint !== "/v1/embeddings" && body.stream === true;
   if (ctx) ctx.streamed = stream;
