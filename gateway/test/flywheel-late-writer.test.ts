@@ -17,13 +17,10 @@ const TEAMS = { demo: "tiny-chat-support", small: "small-chat" } as const;
 
 beforeAll(async () => {
   await world.start();
-  await world.query("CREATE ROLE gateway LOGIN");
-  await world.query("CREATE DATABASE gateway OWNER gateway");
-  await world.query("REVOKE ALL ON DATABASE gateway FROM PUBLIC");
-  const pg = world.config().postgres;
+  await world.gatewayOwnsItsDatabase();
   const catalog = world.catalog();
   ({ lines } = await world.gateway({
-    postgres: { ...pg, user: "gateway", database: "gateway" },
+    postgres: world.gatewayPostgres(),
     flywheelSyncMs: 100,
     catalog: {
       ...catalog,

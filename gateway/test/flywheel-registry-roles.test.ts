@@ -38,19 +38,12 @@ const login = (user: string) =>
 
 beforeAll(async () => {
   await world.start();
-  // What the substrates' login jobs create: a login per service, the gateway's database owned
-  // by the gateway's role, CONNECT revoked from PUBLIC.
-  await world.query("CREATE ROLE gateway LOGIN");
-  await world.query("CREATE DATABASE gateway OWNER gateway");
-  await world.query("REVOKE ALL ON DATABASE gateway FROM PUBLIC");
-  await world.query(`CREATE ROLE "${WRITER}" LOGIN`);
-  await world.query(`CREATE ROLE "${B_WRITER}" LOGIN`);
+  await world.gatewayOwnsItsDatabase([WRITER, B_WRITER]);
   await world.query("CREATE ROLE stranger LOGIN");
   await world.query("GRANT CONNECT ON DATABASE gateway TO stranger");
-  const pg = world.config().postgres;
   const catalog = world.catalog();
   ({ url, lines } = await world.gateway({
-    postgres: { ...pg, user: "gateway", database: "gateway" },
+    postgres: world.gatewayPostgres(),
     flywheelSyncMs: 100,
     catalog: {
       ...catalog,

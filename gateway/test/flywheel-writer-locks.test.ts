@@ -21,7 +21,7 @@ let observer: Client;
 function gatewayConfig() {
   const catalog = world.catalog();
   return {
-    postgres: { ...world.config().postgres, user: "gateway", database: "gateway" },
+    postgres: world.gatewayPostgres(),
     flywheelSyncMs: 100,
     catalog: {
       ...catalog,
@@ -32,10 +32,7 @@ function gatewayConfig() {
 
 beforeAll(async () => {
   await world.start();
-  await world.query("CREATE ROLE gateway LOGIN");
-  await world.query("CREATE DATABASE gateway OWNER gateway");
-  await world.query("REVOKE ALL ON DATABASE gateway FROM PUBLIC");
-  await world.query(`CREATE ROLE "${WRITER}" LOGIN`);
+  await world.gatewayOwnsItsDatabase([WRITER]);
   // the gateway's first start: everything migrated, the team's writer granted
   const { gw, lines } = await world.gateway(gatewayConfig());
   await world.until(() => lines.some((l) => l.includes("flywheel registry writer granted")), "the grant");

@@ -17,7 +17,7 @@ let bWriter: Pool;
 function gatewayConfig(smallOn: boolean) {
   const catalog = world.catalog();
   return {
-    postgres: { ...world.config().postgres, user: "gateway", database: "gateway" },
+    postgres: world.gatewayPostgres(),
     flywheelSyncMs: 100,
     catalog: {
       ...catalog,
@@ -32,11 +32,7 @@ function gatewayConfig(smallOn: boolean) {
 
 beforeAll(async () => {
   await world.start();
-  await world.query("CREATE ROLE gateway LOGIN");
-  await world.query("CREATE DATABASE gateway OWNER gateway");
-  await world.query("REVOKE ALL ON DATABASE gateway FROM PUBLIC");
-  await world.query(`CREATE ROLE "${flywheelRoleOf("demo")}" LOGIN`);
-  await world.query(`CREATE ROLE "${B_WRITER}" LOGIN`);
+  await world.gatewayOwnsItsDatabase([flywheelRoleOf("demo"), B_WRITER]);
   const first = await world.gateway(gatewayConfig(true));
   await world.until(
     () => first.lines.filter((l) => l.includes("flywheel registry writer granted")).length === 2,
