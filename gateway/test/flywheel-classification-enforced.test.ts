@@ -34,18 +34,9 @@ let writer: Pool;
 let policyDir = "";
 
 function gatewayConfig(engine: Engine): Partial<GatewayConfig> {
-  const catalog = world.catalog();
   const policy: GatewayConfig["policy"] =
     engine === "opa" ? { mode: "opa", dir: "", pollMs: 0 } : { mode: "wasm", dir: policyDir, pollMs: 0 };
-  return {
-    postgres: world.gatewayPostgres(),
-    flywheelSyncMs: 100,
-    policy,
-    catalog: {
-      ...catalog,
-      teams: { ...catalog.teams, demo: { ...catalog.teams.demo, flywheelAdapter: ADAPTER } },
-    },
-  };
+  return { ...world.flywheelGateway({ demo: ADAPTER }), policy };
 }
 
 beforeAll(async () => {

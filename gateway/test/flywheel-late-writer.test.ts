@@ -18,19 +18,7 @@ const TEAMS = { demo: "tiny-chat-support", small: "small-chat" } as const;
 beforeAll(async () => {
   await world.start();
   await world.gatewayOwnsItsDatabase();
-  const catalog = world.catalog();
-  ({ lines } = await world.gateway({
-    postgres: world.gatewayPostgres(),
-    flywheelSyncMs: 100,
-    catalog: {
-      ...catalog,
-      teams: {
-        ...catalog.teams,
-        demo: { ...catalog.teams.demo, flywheelAdapter: TEAMS.demo },
-        small: { ...catalog.teams.small, flywheelAdapter: TEAMS.small },
-      },
-    },
-  }));
+  ({ lines } = await world.gateway(world.flywheelGateway(TEAMS)));
 });
 afterAll(async () => {
   for (const w of writers) await w.end();

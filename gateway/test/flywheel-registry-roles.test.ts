@@ -41,19 +41,7 @@ beforeAll(async () => {
   await world.gatewayOwnsItsDatabase([WRITER, B_WRITER]);
   await world.query("CREATE ROLE stranger LOGIN");
   await world.query("GRANT CONNECT ON DATABASE gateway TO stranger");
-  const catalog = world.catalog();
-  ({ url, lines } = await world.gateway({
-    postgres: world.gatewayPostgres(),
-    flywheelSyncMs: 100,
-    catalog: {
-      ...catalog,
-      teams: {
-        ...catalog.teams,
-        demo: { ...catalog.teams.demo, flywheelAdapter: ADAPTER },
-        small: { ...catalog.teams.small, flywheelAdapter: B_ADAPTER },
-      },
-    },
-  }));
+  ({ url, lines } = await world.gateway(world.flywheelGateway({ demo: ADAPTER, small: B_ADAPTER })));
   writer = login(WRITER);
   bWriter = login(B_WRITER);
   gatewayRole = login("gateway");

@@ -19,15 +19,7 @@ let writer: Client;
 let observer: Client;
 
 function gatewayConfig() {
-  const catalog = world.catalog();
-  return {
-    postgres: world.gatewayPostgres(),
-    flywheelSyncMs: 100,
-    catalog: {
-      ...catalog,
-      teams: { ...catalog.teams, demo: { ...catalog.teams.demo, flywheelAdapter: "tiny-chat-support" } },
-    },
-  };
+  return world.flywheelGateway({ demo: "tiny-chat-support" });
 }
 
 beforeAll(async () => {

@@ -15,19 +15,9 @@ const B_WRITER = flywheelRoleOf("small");
 let bWriter: Pool;
 
 function gatewayConfig(smallOn: boolean) {
-  const catalog = world.catalog();
-  return {
-    postgres: world.gatewayPostgres(),
-    flywheelSyncMs: 100,
-    catalog: {
-      ...catalog,
-      teams: {
-        ...catalog.teams,
-        demo: { ...catalog.teams.demo, flywheelAdapter: "tiny-chat-support" },
-        small: smallOn ? { ...catalog.teams.small, flywheelAdapter: "small-chat" } : catalog.teams.small,
-      },
-    },
-  };
+  return world.flywheelGateway(
+    smallOn ? { demo: "tiny-chat-support", small: "small-chat" } : { demo: "tiny-chat-support" },
+  );
 }
 
 beforeAll(async () => {

@@ -287,6 +287,21 @@ export class World {
     for (const w of writers) await this.query(`CREATE ROLE "${w}" LOGIN`);
   }
 
+  /**
+   * A gateway with the flywheel on for `adapters` (team: its adapter; the other teams without one),
+   * logged in as its own role to its own database (`gatewayOwnsItsDatabase`), syncing the
+   * registry every 100 ms.
+   */
+  flywheelGateway(adapters: Readonly<Record<string, string>>): Partial<GatewayConfig> {
+    const catalog = this.catalog();
+    const teams = { ...catalog.teams };
+    for (const [team, flywheelAdapter] of Object.entries(adapters)) {
+      if (!(team in teams)) throw new Error(`flywheelGateway: no team "${team}" in the test catalog`);
+      teams[team] = { ...teams[team], flywheelAdapter };
+    }
+    return { postgres: this.gatewayPostgres(), flywheelSyncMs: 100, catalog: { ...catalog, teams } };
+  }
+
   /** The `postgres` config of a gateway that logs in as its own role to its own database. */
   gatewayPostgres(): GatewayConfig["postgres"] {
     return this.postgresAs("gateway", "gateway");
