@@ -4,7 +4,9 @@
  * drained node) runs its migrations and the registry's, and grants the writers, before it
  * listens, under advisory locks whose keys are constants in the source, and `pg_advisory_lock`
  * is executable by every role. Real PostgreSQL, the real gateway (in process), the writer
- * holding both keys in its own session.
+ * holding both keys in its own session. With nothing to migrate the gateway takes no lock; with
+ * migrations pending it waits for each lock at most GATEWAY_MIGRATION_LOCK_WAIT_MS, logs who
+ * holds it, listens not ready and tries again (one wait at a time) until the writer lets go.
  */
 import { Client, Pool } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -140,6 +142,40 @@ describe("GIVEN a team's writer that holds the migration lock keys of a database
       } finally {
         await c.end();
       }
+    } finally {
+      await holder.end();
+    }
+  }, 60_000);
+
+  it("WHEN the bound is longer than the retry interval THEN a retry joins the wait in progress: one session waits, one pool connection", async () => {
+    const db = `${FRESH}_3`;
+    await freshDatabase(db);
+    const holder = new Client({ host: "127.0.0.1", port: world.pg.port, user: WRITER, database: db });
+    await holder.connect();
+    try {
+      await holder.query("SELECT pg_advisory_lock($1)", [FLYWHEEL_MIGRATION_LOCK_KEY]);
+      // 2.5 s: longer than the 2 s between retries, so a retry comes while a wait is in progress.
+      const { lines } = await world.gateway({
+        ...gatewayConfig(),
+        postgres: { ...world.gatewayPostgres(), database: db },
+        migrationLockWaitMs: 2500,
+      });
+      let most = 0;
+      // until two more waits have ended (a retry fell inside each), sample who waits for the lock
+      await world.until(
+        async () => {
+          const r = await observer.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+              WHERE l.locktype = 'advisory' AND NOT l.granted AND a.usename = 'gateway' AND a.datname = $1`,
+            [db],
+          );
+          most = Math.max(most, r.rows[0].n);
+          return lockErrors(lines).length >= 3;
+        },
+        "three bounded waits",
+        400,
+      );
+      expect(most).toBe(1);
     } finally {
       await holder.end();
     }
