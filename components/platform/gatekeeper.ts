@@ -88,6 +88,15 @@ export const WORKLOAD_KINDS = [
   { apiGroups: ["batch"], kinds: ["Job", "CronJob"] },
 ];
 
+/**
+ * Kinds K8sFlywheelIdentity inspects: every kind whose pods could run as the flywheel or read its
+ * Secrets, ReplicationController included (the other constraints leave it to RBAC).
+ */
+export const FLYWHEEL_IDENTITY_KINDS = [
+  ...WORKLOAD_KINDS,
+  { apiGroups: [""], kinds: ["ReplicationController"] },
+];
+
 const strings = { type: "array", items: { type: "string" } };
 
 function template(kind: string, rego: string, properties: Record<string, unknown>): K8sObject {
@@ -203,7 +212,7 @@ export function planGatekeeper(a: GatekeeperPlanArgs): { templates: K8sObject[];
           constraint(
             "K8sFlywheelIdentity",
             FLYWHEEL_IDENTITY_CONSTRAINT,
-            { namespaces: [...a.teamNamespaces] },
+            { namespaces: [...a.teamNamespaces], kinds: FLYWHEEL_IDENTITY_KINDS },
             {
               protected: a.flywheelProtected ?? [],
               stageLabel: FLYWHEEL_STAGE_LABEL,

@@ -13,6 +13,14 @@ import { STRATEGIES } from "./routing/balance";
 import { DEFAULT_ROUTING, type RoutingSettings } from "./routing/router";
 import type { Catalog, CatalogModel, CatalogTeam } from "../../components/lib/contracts";
 
+/**
+ * How long a pending migration waits for its advisory lock before it gives up, ms (the gateway
+ * tries again later; GATEWAY_MIGRATION_LOCK_WAIT_MS). A start waits for it twice at most (the
+ * gateway's migrations, then the registry's) before it listens, well within the pod's startup
+ * probe (60 s). @see advisoryLockWithin in db.ts
+ */
+export const MIGRATION_LOCK_WAIT_MS = 10_000;
+
 export type { Catalog, CatalogModel, CatalogTeam };
 
 export interface OidcConfig {
@@ -131,6 +139,11 @@ export interface GatewayConfig {
   readonly catalog: Catalog;
   /** How often the flywheel adapters' versions are read from the registry, ms. @default 10000 */
   readonly flywheelSyncMs?: number;
+  /**
+   * How long a pending migration (the gateway's, the flywheel registry's) waits for its advisory
+   * lock, ms; past it the start-up goes on not ready and the migrations are tried again. @default 10000
+   */
+  readonly migrationLockWaitMs?: number;
   /** Routing across a model server's replicas (docs/gateway.md). @default DEFAULT_ROUTING */
   readonly routing?: RoutingSettings;
   /**
@@ -330,6 +343,7 @@ export function loadConfig(
     instanceId: str("GATEWAY_INSTANCE_ID", env.HOSTNAME ?? `gw-${process.pid}`),
     catalog,
     flywheelSyncMs: int("GATEWAY_FLYWHEEL_SYNC_MS", 10_000),
+    migrationLockWaitMs: int("GATEWAY_MIGRATION_LOCK_WAIT_MS", MIGRATION_LOCK_WAIT_MS),
     routing: {
       strategy: oneOf("GATEWAY_ROUTING", [...STRATEGIES, "service"] as const, DEFAULT_ROUTING.strategy),
       loadFactor: DEFAULT_ROUTING.loadFactor,

@@ -5,8 +5,8 @@
  */
 import * as fs from "node:fs";
 import * as tls from "node:tls";
-import { Pool, type PoolClient } from "pg";
-import type { PostgresConfig } from "./config";
+import { Pool, type PoolClient, type QueryConfig } from "pg";
+import { MIGRATION_LOCK_WAIT_MS, type PostgresConfig } from "./config";
 import type { ApiKeyRecord } from "./auth";
 import type { Batch } from "./spill-queue";
 import type { Logger } from "./log";
@@ -15,6 +15,71 @@ import { credentialsProvider } from "./s3";
 
 /** Arbitrary constant key of the advisory lock that serializes migrations. */
 export const MIGRATION_LOCK_KEY = 7_361_229_001;
+
+/** A migration's advisory lock was not released within its wait: who holds it, and for how long it waited. */
+export class MigrationLockTimeout extends Error {
+  constructor(
+    readonly what: string,
+    readonly key: number,
+    readonly waitMs: number,
+    readonly holders: readonly { pid: number; role: string | null }[],
+  ) {
+    const who = holders.length
+      ? holders.map((h) => `pid ${h.pid} (role ${h.role === null ? "unknown" : `"${h.role}"`})`).join(", ")
+      : "a session that has ended since";
+    const end = holders.length
+      ? `; if it stays, end it as the master user: ${holders.map((h) => `SELECT pg_terminate_backend(${h.pid})`).join("; ")}`
+      : "";
+    super(
+      `${what} not applied: their advisory lock (key ${key}) is held by ${who} and was not released ` +
+        `within ${waitMs} ms (any login of the database, a team's registry writer among them, may take it); ` +
+        `tried again later${end}`,
+    );
+    this.name = "MigrationLockTimeout";
+  }
+}
+
+/**
+ * Takes the session-level advisory lock `key` for `what` (migrations), waiting at most `waitMs`:
+ * every login of the database may take an advisory lock, a team's registry writer (`fw-<team>`)
+ * among them, and could hold it forever. The bound is PostgreSQL's `lock_timeout`, set for the
+ * one transaction that takes the lock (the lock itself outlives it, as a session lock does).
+ * Past the bound: a MigrationLockTimeout naming the sessions that hold the key.
+ */
+export async function advisoryLockWithin(
+  client: PoolClient,
+  key: number,
+  waitMs: number,
+  what: string,
+): Promise<void> {
+  if (!Number.isInteger(waitMs) || waitMs < 1)
+    throw new Error(`expected a lock wait of at least 1 ms, found ${waitMs}`); // 0 would be "no bound"
+  await client.query("BEGIN");
+  try {
+    await client.query(`SET LOCAL lock_timeout = ${waitMs}`);
+    // The pool's client-side query_timeout would end the wait first, with no cause, and leave the
+    // server's session waiting: this query's read timeout comes after the lock's bound.
+    const lock: QueryConfig & { query_timeout: number } = {
+      text: "SELECT pg_advisory_lock($1)",
+      values: [key],
+      query_timeout: waitMs + 10_000,
+    };
+    await client.query(lock);
+    await client.query("COMMIT");
+  } catch (e) {
+    await client.query("ROLLBACK");
+    if ((e as { code?: string }).code !== "55P03") throw e; // lock_not_available: the bound
+    const holders = await client.query<{ pid: number; role: string | null }>(
+      `SELECT l.pid, a.usename AS role FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid
+        ORDER BY l.pid`,
+      [key],
+    );
+    throw new MigrationLockTimeout(what, key, waitMs, holders.rows);
+  }
+}
 
 /** Versioned migrations, applied in order; never edit one that has shipped, add a new one. */
 export const MIGRATIONS: readonly {
@@ -240,14 +305,17 @@ export async function migrationsRecorded(
   }
 }
 
-/** Applies pending migrations under an advisory lock; returns the versions applied. */
-export async function migrate(pool: Pool): Promise<number[]> {
+/**
+ * Applies pending migrations under an advisory lock, waiting at most `lockWaitMs` for it (a
+ * MigrationLockTimeout past that); returns the versions applied.
+ */
+export async function migrate(pool: Pool, lockWaitMs = MIGRATION_LOCK_WAIT_MS): Promise<number[]> {
   const client: PoolClient = await pool.connect();
   const applied: number[] = [];
   try {
     const all = MIGRATIONS.map((m) => m.version);
     if (await migrationsRecorded(client, "gateway_schema_migrations", all)) return applied;
-    await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    await advisoryLockWithin(client, MIGRATION_LOCK_KEY, lockWaitMs, "the gateway's migrations");
     try {
       await client.query(
         "CREATE TABLE IF NOT EXISTS gateway_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",

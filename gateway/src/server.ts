@@ -12,13 +12,14 @@ import * as https from "node:https";
 import type { Pool } from "pg";
 import { Authenticator } from "./auth";
 import { captureSink, type CaptureRecord } from "./capture";
-import { modelApiKeyFor, type GatewayConfig } from "./config";
+import { MIGRATION_LOCK_WAIT_MS, modelApiKeyFor, type GatewayConfig } from "./config";
 import {
   createPool,
   insertAudit,
   isDataError,
   lookupApiKey,
   migrate,
+  MigrationLockTimeout,
   pruneUsage,
   readUsage,
   type AuditRow,
@@ -307,12 +308,21 @@ export class Gateway {
     }
   }
 
-  private async tryMigrate(): Promise<void> {
+  /** The migration run in progress: a retry while one waits for its lock joins it. */
+  private migrating?: Promise<void>;
+
+  private tryMigrate(): Promise<void> {
+    this.migrating ??= this.migrateOnce().finally(() => (this.migrating = undefined));
+    return this.migrating;
+  }
+
+  private async migrateOnce(): Promise<void> {
+    const lockWaitMs = this.cfg.migrationLockWaitMs ?? MIGRATION_LOCK_WAIT_MS;
     try {
-      const applied = await migrate(this.pool);
+      const applied = await migrate(this.pool, lockWaitMs);
       // The flywheel registry (schema `flywheel`) is migrated here too, by the database's owner,
       // so it exists in every deployed stack; its writer role gets its grants when it exists.
-      const registry = await migrateFlywheel(this.pool);
+      const registry = await migrateFlywheel(this.pool, lockWaitMs);
       this.migrated = true;
       if (applied.length) this.log.info("migrations applied", { versions: applied.map(String) });
       if (registry.length)
@@ -320,7 +330,14 @@ export class Gateway {
       await this.grantWriters();
       void this.syncUsage();
     } catch (e) {
-      this.log.warn("migrations not applied yet", { error: (e as Error).message });
+      if (e instanceof MigrationLockTimeout)
+        this.log.error("migrations not applied yet: their lock is held", {
+          error: e.message,
+          lockKey: String(e.key),
+          waitedMs: e.waitMs,
+          holders: e.holders.map((h) => `${h.pid}:${h.role ?? "unknown"}`),
+        });
+      else this.log.warn("migrations not applied yet", { error: (e as Error).message });
     }
   }
 

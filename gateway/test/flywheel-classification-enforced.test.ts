@@ -34,26 +34,14 @@ let writer: Pool;
 let policyDir = "";
 
 function gatewayConfig(engine: Engine): Partial<GatewayConfig> {
-  const catalog = world.catalog();
   const policy: GatewayConfig["policy"] =
     engine === "opa" ? { mode: "opa", dir: "", pollMs: 0 } : { mode: "wasm", dir: policyDir, pollMs: 0 };
-  return {
-    postgres: { ...world.config().postgres, user: "gateway", database: "gateway" },
-    flywheelSyncMs: 100,
-    policy,
-    catalog: {
-      ...catalog,
-      teams: { ...catalog.teams, demo: { ...catalog.teams.demo, flywheelAdapter: ADAPTER } },
-    },
-  };
+  return { ...world.flywheelGateway({ demo: ADAPTER }), policy };
 }
 
 beforeAll(async () => {
   await world.start();
-  await world.query("CREATE ROLE gateway LOGIN");
-  await world.query("CREATE DATABASE gateway OWNER gateway");
-  await world.query("REVOKE ALL ON DATABASE gateway FROM PUBLIC");
-  await world.query(`CREATE ROLE "${WRITER}" LOGIN`);
+  await world.gatewayOwnsItsDatabase([WRITER]);
   // The in-process engine: the policy compiled by the pinned OPA, with the world's data document.
   policyDir = fs.mkdtempSync(path.join(world.tmp, "policy-"));
   fs.writeFileSync(path.join(policyDir, WASM_POLICY_FILE), compileGatewayPolicy());

@@ -17,23 +17,8 @@ const TEAMS = { demo: "tiny-chat-support", small: "small-chat" } as const;
 
 beforeAll(async () => {
   await world.start();
-  await world.query("CREATE ROLE gateway LOGIN");
-  await world.query("CREATE DATABASE gateway OWNER gateway");
-  await world.query("REVOKE ALL ON DATABASE gateway FROM PUBLIC");
-  const pg = world.config().postgres;
-  const catalog = world.catalog();
-  ({ lines } = await world.gateway({
-    postgres: { ...pg, user: "gateway", database: "gateway" },
-    flywheelSyncMs: 100,
-    catalog: {
-      ...catalog,
-      teams: {
-        ...catalog.teams,
-        demo: { ...catalog.teams.demo, flywheelAdapter: TEAMS.demo },
-        small: { ...catalog.teams.small, flywheelAdapter: TEAMS.small },
-      },
-    },
-  }));
+  await world.gatewayOwnsItsDatabase();
+  ({ lines } = await world.gateway(world.flywheelGateway(TEAMS)));
 });
 afterAll(async () => {
   for (const w of writers) await w.end();

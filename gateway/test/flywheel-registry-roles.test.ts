@@ -38,29 +38,10 @@ const login = (user: string) =>
 
 beforeAll(async () => {
   await world.start();
-  // What the substrates' login jobs create: a login per service, the gateway's database owned
-  // by the gateway's role, CONNECT revoked from PUBLIC.
-  await world.query("CREATE ROLE gateway LOGIN");
-  await world.query("CREATE DATABASE gateway OWNER gateway");
-  await world.query("REVOKE ALL ON DATABASE gateway FROM PUBLIC");
-  await world.query(`CREATE ROLE "${WRITER}" LOGIN`);
-  await world.query(`CREATE ROLE "${B_WRITER}" LOGIN`);
+  await world.gatewayOwnsItsDatabase([WRITER, B_WRITER]);
   await world.query("CREATE ROLE stranger LOGIN");
   await world.query("GRANT CONNECT ON DATABASE gateway TO stranger");
-  const pg = world.config().postgres;
-  const catalog = world.catalog();
-  ({ url, lines } = await world.gateway({
-    postgres: { ...pg, user: "gateway", database: "gateway" },
-    flywheelSyncMs: 100,
-    catalog: {
-      ...catalog,
-      teams: {
-        ...catalog.teams,
-        demo: { ...catalog.teams.demo, flywheelAdapter: ADAPTER },
-        small: { ...catalog.teams.small, flywheelAdapter: B_ADAPTER },
-      },
-    },
-  }));
+  ({ url, lines } = await world.gateway(world.flywheelGateway({ demo: ADAPTER, small: B_ADAPTER })));
   writer = login(WRITER);
   bWriter = login(B_WRITER);
   gatewayRole = login("gateway");

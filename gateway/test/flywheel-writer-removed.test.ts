@@ -15,28 +15,14 @@ const B_WRITER = flywheelRoleOf("small");
 let bWriter: Pool;
 
 function gatewayConfig(smallOn: boolean) {
-  const catalog = world.catalog();
-  return {
-    postgres: { ...world.config().postgres, user: "gateway", database: "gateway" },
-    flywheelSyncMs: 100,
-    catalog: {
-      ...catalog,
-      teams: {
-        ...catalog.teams,
-        demo: { ...catalog.teams.demo, flywheelAdapter: "tiny-chat-support" },
-        small: smallOn ? { ...catalog.teams.small, flywheelAdapter: "small-chat" } : catalog.teams.small,
-      },
-    },
-  };
+  return world.flywheelGateway(
+    smallOn ? { demo: "tiny-chat-support", small: "small-chat" } : { demo: "tiny-chat-support" },
+  );
 }
 
 beforeAll(async () => {
   await world.start();
-  await world.query("CREATE ROLE gateway LOGIN");
-  await world.query("CREATE DATABASE gateway OWNER gateway");
-  await world.query("REVOKE ALL ON DATABASE gateway FROM PUBLIC");
-  await world.query(`CREATE ROLE "${flywheelRoleOf("demo")}" LOGIN`);
-  await world.query(`CREATE ROLE "${B_WRITER}" LOGIN`);
+  await world.gatewayOwnsItsDatabase([flywheelRoleOf("demo"), B_WRITER]);
   const first = await world.gateway(gatewayConfig(true));
   await world.until(
     () => first.lines.filter((l) => l.includes("flywheel registry writer granted")).length === 2,

@@ -1,7 +1,9 @@
 # The flywheel's identity stays the kit's: in a team namespace, a workload that runs as one of the
-# namespace's protected ServiceAccounts, references one of its protected Secrets (env
-# secretKeyRef, envFrom secretRef, secret or projected volumes) or carries the flywheel-stage
-# label is admitted only from an identity outside every team: the platform operator (`pulumi up`,
+# namespace's protected ServiceAccounts, references one of its protected Secrets (anywhere in its
+# pod spec: env secretKeyRef and envFrom secretRef of every container, init and ephemeral ones
+# included; secret, projected, CSI nodePublishSecretRef and every other volume's secret reference;
+# imagePullSecrets) or carries the flywheel-stage label is admitted only from an identity outside
+# every team: the platform operator (`pulumi up`,
 # `flywheel -- run`) and the cluster's controllers acting on the objects it declared (the
 # cronjob-controller's Jobs, the job-controller's Pods). A team identity is a member of a team's
 # group or a ServiceAccount of a team namespace; its request is denied.
@@ -13,7 +15,7 @@ package k8sflywheelidentity
 pod_spec(obj) := obj.spec if obj.kind == "Pod"
 
 pod_spec(obj) := obj.spec.template.spec if {
-	obj.kind in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+	obj.kind in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}
 }
 
 pod_spec(obj) := obj.spec.jobTemplate.spec.template.spec if obj.kind == "CronJob"
@@ -61,15 +63,35 @@ secret_refs contains name if {
 	name := e.secretRef.name
 }
 
-secret_refs contains name if {
-	some v in pod_spec(input.review.object).volumes
-	name := v.secret.secretName
+# Every volume's Secret, whatever its type: `secret.secretName`, a projected source's
+# `secret.name`, a CSI volume's `nodePublishSecretRef` and the `secretRef` of the other plugins
+# (cephfs, rbd, iscsi, flexVolume, scaleIO, storageos), azureFile's `secretName`.
+secret_ref_keys := {
+	"secret", "secretRef", "nodePublishSecretRef", "nodeStageSecretRef", "nodeExpandSecretRef",
+	"controllerPublishSecretRef", "controllerExpandSecretRef",
 }
 
 secret_refs contains name if {
 	some v in pod_spec(input.review.object).volumes
-	some s in v.projected.sources
-	name := s.secret.name
+	walk(v, [path, node])
+	count(path) > 0
+	path[count(path) - 1] in secret_ref_keys
+	name := node.name
+	is_string(name)
+}
+
+secret_refs contains name if {
+	some v in pod_spec(input.review.object).volumes
+	walk(v, [path, name])
+	count(path) > 0
+	path[count(path) - 1] == "secretName"
+	is_string(name)
+}
+
+# The kubelet pulls the pod's images with these Secrets.
+secret_refs contains name if {
+	some s in pod_spec(input.review.object).imagePullSecrets
+	name := s.name
 }
 
 # The pod's ServiceAccounts: `serviceAccountName` and its deprecated alias `serviceAccount` (the

@@ -137,3 +137,65 @@ test_protected_names_of_another_namespace_are_allowed if {
 	obj := json.patch(job_of(env_spec, {}), [{"op": "replace", "path": "/metadata/namespace", "value": "team-support"}])
 	count(k8sflywheelidentity.violation) == 0 with input as review(obj, member)
 }
+
+# Every other way a pod can name a Secret.
+with_volume(v) := {"serviceAccountName": "trainer", "containers": [container], "volumes": [v]}
+
+test_member_job_pulling_images_with_the_postgres_secret_is_denied if {
+	spec := {"serviceAccountName": "trainer", "containers": [container], "imagePullSecrets": [{"name": "fw-research-postgres"}]}
+	denied(job_of(spec, {}), member, "Secret \"fw-research-postgres\"")
+}
+
+test_member_job_with_a_csi_volume_given_a_model_key_is_denied if {
+	v := {"name": "k", "csi": {"driver": "secrets-store.csi.k8s.io", "nodePublishSecretRef": {"name": "model-x-api-key"}}}
+	denied(job_of(with_volume(v), {}), member, "Secret \"model-x-api-key\"")
+}
+
+test_member_job_with_each_plugin_volume_secret_ref_is_denied if {
+	every v in [
+		{"name": "k", "cephfs": {"monitors": ["m"], "secretRef": {"name": "model-x-api-key"}}},
+		{"name": "k", "rbd": {"monitors": ["m"], "image": "i", "secretRef": {"name": "model-x-api-key"}}},
+		{"name": "k", "flexVolume": {"driver": "d", "secretRef": {"name": "model-x-api-key"}}},
+		{"name": "k", "iscsi": {"targetPortal": "p", "iqn": "q", "lun": 0, "secretRef": {"name": "model-x-api-key"}}},
+		{"name": "k", "scaleIO": {"gateway": "g", "system": "s", "secretRef": {"name": "model-x-api-key"}}},
+		{"name": "k", "storageos": {"volumeName": "v", "secretRef": {"name": "model-x-api-key"}}},
+		{"name": "k", "azureFile": {"secretName": "model-x-api-key", "shareName": "s"}},
+	] {
+		denied(job_of(with_volume(v), {}), member, "Secret \"model-x-api-key\"")
+	}
+}
+
+test_member_pod_with_an_ephemeral_container_reading_a_model_key_is_denied if {
+	debug := object.union(container, {"envFrom": [{"secretRef": {"name": "model-x-api-key"}}]})
+	obj := {"kind": "Pod", "metadata": {"name": "p", "namespace": "team-research"}, "spec": {"serviceAccountName": "trainer", "containers": [container], "ephemeralContainers": [debug]}}
+	denied(obj, member, "Secret \"model-x-api-key\"")
+}
+
+# `kubectl debug` on the flywheel's own pod: an UPDATE of pods/ephemeralcontainers (Gatekeeper's
+# webhook receives that subresource) whose object is the pod, which runs as the flywheel.
+test_member_debug_container_in_the_flywheel_pod_is_denied if {
+	pod := {"kind": "Pod", "metadata": {"name": "fw", "namespace": "team-research", "labels": stage}, "spec": object.union(flywheel_spec, {"ephemeralContainers": [object.union(container, {"name": "debugger"})]})}
+	vs := k8sflywheelidentity.violation with input as {"review": {"namespace": "team-research", "operation": "UPDATE", "subResource": "ephemeralcontainers", "kind": {"kind": "Pod"}, "object": pod, "userInfo": member}, "parameters": params}
+	some v in vs
+	contains(v.msg, "ServiceAccount \"flywheel-builder\"")
+}
+
+test_member_workload_of_every_kind_reading_a_model_key_is_denied if {
+	every kind in ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"] {
+		denied({"kind": kind, "metadata": {"name": "w", "namespace": "team-research"}, "spec": {"template": {"spec": volume_spec}}}, member, "Secret \"model-x-api-key\"")
+	}
+	denied({"kind": "CronJob", "metadata": {"name": "c", "namespace": "team-research"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": envfrom_spec}}}}}, member, "Secret \"model-x-api-key\"")
+	denied({"kind": "Pod", "metadata": {"name": "p", "namespace": "team-research"}, "spec": init_spec}, member, "Secret \"model-x-api-key\"")
+}
+
+test_member_job_with_its_own_pull_secret_and_csi_secret_is_allowed if {
+	spec := {
+		"serviceAccountName": "trainer", "containers": [container],
+		"imagePullSecrets": [{"name": "team-registry"}],
+		"volumes": [
+			{"name": "c", "csi": {"driver": "d", "nodePublishSecretRef": {"name": "team-csi"}}},
+			{"name": "s", "secret": {"secretName": "trainer-s3"}},
+		],
+	}
+	count(k8sflywheelidentity.violation) == 0 with input as review(job_of(spec, {}), member)
+}

@@ -15,22 +15,9 @@ import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import { configWarnings } from "../../stacks/config/warnings";
 import type { StackConfig } from "../../stacks/config/schema";
-import { withFlywheelCapacity } from "../helpers/flywheel-stack";
+import { localWithFlywheel } from "../helpers/flywheel-stack";
 
 const ROOT = path.resolve(__dirname, "../..");
-
-/** The shipped local stack (its one model, tiny-chat, runs on the CPU) with the demo team's flywheel on it. */
-function localWithFlywheel(): Record<string, any> {
-  const raw = withFlywheelCapacity(structuredClone(rawFromStackFile(stackFile("local")).raw));
-  raw.teams[0].allowedModels.push("demo-assistant");
-  raw.teams[0].flywheel = {
-    enabled: true,
-    baseModel: "tiny-chat",
-    adapter: "demo-assistant",
-    minNewRecords: 50,
-  };
-  return raw;
-}
 
 /** The chart values of a model as the serving wiring computes them (with the flywheels trained on it). */
 function valuesOf(config: StackConfig, name: string) {
@@ -68,7 +55,7 @@ const WARNING = (model: string) =>
 describe("flywheel on a base model without runtime LoRA", () => {
   it("GIVEN each config with a flywheel WHEN warnings are computed THEN a team's flywheel is warned about exactly when its base model's chart values load no adapters at runtime", () => {
     const cases = [
-      ["local + flywheel", parseConfig(localWithFlywheel())],
+      ["local + flywheel", parseConfig(localWithFlywheel().raw)],
       ["aws-dev", parseConfig(rawFromStackFile(stackFile("aws-dev")).raw)],
     ] as const;
     let warned = 0;
@@ -96,7 +83,7 @@ describe("flywheel on a base model without runtime LoRA", () => {
   it("GIVEN the local stack with a flywheel on its CPU model WHEN check-config runs THEN it passes and prints the warning, naming the field", () => {
     const text = fs.readFileSync(stackFile("local"), "utf8");
     const doc = parse(text) as { config: Record<string, unknown> };
-    const raw = localWithFlywheel();
+    const { raw } = localWithFlywheel();
     for (const k of ["teams", "training", "gpuPools", "policy"]) doc.config[`sovereign:${k}`] = raw[k];
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flywheel-warn-"));
     const file = path.join(dir, "Pulumi.cpu-flywheel.yaml");

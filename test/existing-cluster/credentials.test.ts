@@ -74,6 +74,25 @@ const sortScopes = (s: Scope[]) => [...s].sort((a, b) => JSON.stringify(a).local
 const KINDS: WorkloadKind[] = ["model-server", "training", "gateway", "policy", "flywheel"];
 const teamOf = (kind: WorkloadKind) => (kind === "training" || kind === "flywheel" ? "legal" : undefined);
 
+/** Two teams and one whose name starts like the first (a prefix match would leak to it). */
+const TWO_TEAMS_AND_A_LOOKALIKE = ["legal", "finance", "legal-2"];
+
+/**
+ * Every identity the platform creates, as `[who, actions]`: the shared ones and, per team, trainer
+ * (`training:<team>`) and flywheel (`flywheel:<team>`).
+ */
+function everyIdentity(teams: readonly string[]): [string, string[]][] {
+  return [
+    ["model-server", identityActions(workloadScopes("model-server", undefined, MODEL_SERVER), buckets)],
+    ["gateway", identityActions(workloadScopes("gateway"), buckets)],
+    ["policy", identityActions(workloadScopes("policy"), buckets)],
+    ...teams.flatMap((t): [string, string[]][] => [
+      [`training:${t}`, identityActions(workloadScopes("training", t, ["base/"]), buckets)],
+      [`flywheel:${t}`, identityActions(workloadScopes("flywheel", t, ["base/"]), buckets)],
+    ]),
+  ];
+}
+
 describe("object-store identity actions", () => {
   it("GIVEN each workload kind WHEN its actions are read back THEN they grant exactly workloadScopes()", () => {
     for (const kind of KINDS) {
@@ -144,17 +163,8 @@ describe("object-store identity actions", () => {
   });
 
   it("GIVEN every identity of two teams (and a look-alike team) WHEN any key of captures/ is read THEN only the team's own flywheel reads its own team= partition", () => {
-    // Every identity the platform creates: the shared ones and, per team, trainer and flywheel.
-    const teams = ["legal", "finance", "legal-2"];
-    const identities: [string, string[]][] = [
-      ["model-server", identityActions(workloadScopes("model-server", undefined, MODEL_SERVER), buckets)],
-      ["gateway", identityActions(workloadScopes("gateway"), buckets)],
-      ["policy", identityActions(workloadScopes("policy"), buckets)],
-      ...teams.flatMap((t): [string, string[]][] => [
-        [`training:${t}`, identityActions(workloadScopes("training", t, ["base/"]), buckets)],
-        [`flywheel:${t}`, identityActions(workloadScopes("flywheel", t, ["base/"]), buckets)],
-      ]),
-    ];
+    const teams = TWO_TEAMS_AND_A_LOOKALIKE;
+    const identities = everyIdentity(teams);
     const rest = fc.stringMatching(/^[a-z0-9=][a-z0-9=/._-]{0,40}$/);
     fc.assert(
       fc.property(fc.constantFrom(...teams), rest, (team, k) => {
@@ -208,16 +218,8 @@ describe("object-store identity actions", () => {
   });
 
   it("GIVEN every identity of two teams (and a look-alike team) WHEN any key of a team's flywheel adapter is written (versions, serving.json) THEN only that team's flywheel identity may (never its trainer)", () => {
-    const teams = ["legal", "finance", "legal-2"];
-    const ids: [string, string[]][] = [
-      ["model-server", identityActions(workloadScopes("model-server", undefined, MODEL_SERVER), buckets)],
-      ["gateway", identityActions(workloadScopes("gateway"), buckets)],
-      ["policy", identityActions(workloadScopes("policy"), buckets)],
-      ...teams.flatMap((t): [string, string[]][] => [
-        [`training:${t}`, identityActions(workloadScopes("training", t, ["base/"]), buckets)],
-        [`flywheel:${t}`, identityActions(workloadScopes("flywheel", t, ["base/"]), buckets)],
-      ]),
-    ];
+    const teams = TWO_TEAMS_AND_A_LOOKALIKE;
+    const ids = everyIdentity(teams);
     fc.assert(
       fc.property(
         fc.constantFrom(...teams),

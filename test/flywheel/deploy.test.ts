@@ -218,6 +218,84 @@ async function cli(
 
 const rows = async (sql: string, params: unknown[] = []) => (await su.query(sql, params)).rows;
 
+/** The demo team's flywheel of `adapter`, and the identity its pods are rendered with (the controller on this file's PostgreSQL). */
+function demoChain(adapter: string): {
+  f: FlywheelTeamInput;
+  id: { serviceAccountName: string; env: []; controller: FlywheelController };
+} {
+  return {
+    f: {
+      team: "demo",
+      costCenter: "cc",
+      adapter,
+      baseModel: "tiny-chat",
+      schedule: "0 3 * * *",
+      minNewRecords: 1,
+      modelClassifications: {},
+      redactPatterns: [],
+    },
+    id: {
+      serviceAccountName: "sa",
+      env: [],
+      controller: {
+        image: "gateway:test",
+        postgres: {
+          host: "127.0.0.1",
+          port: pg.port,
+          database: "gateway",
+          sslMode: "disable",
+          secretName: "flywheel-postgres",
+          rootCert: { configMapName: "flywheel-postgres-ca", key: "ca.crt" },
+        },
+      },
+    },
+  };
+}
+
+/**
+ * A chain pod's start, here: runs its init container's `command` (the image's CLI is the source via
+ * tsx, the handoff emptyDir a temporary folder) as the flywheel login, then `script` in the
+ * trainer's venv with `env` and FLYWHEEL_INCUMBENT_FILE (the loop's `incumbentFile`, made local).
+ * Returns the script's last line of output, parsed; `which` names the pod in failures.
+ */
+function handOffIncumbent(
+  which: string,
+  command: string[],
+  incumbentFile: string,
+  script: string[],
+  env: Record<string, string>,
+): unknown {
+  const venv = spawnSync("bash", [path.join(ROOT, "trainer/setup-tests.sh")], { encoding: "utf8" });
+  if (venv.status !== 0) throw new Error(`trainer/setup-tests.sh failed:\n${venv.stderr}`);
+  const py = path.join(venv.stdout.trim().split("\n").pop()!, "bin/python");
+  const handoff = fs.mkdtempSync(path.join(os.tmpdir(), "fw-handoff-"));
+  try {
+    const local = (x: string) =>
+      x
+        .replaceAll(
+          `node ${FLYWHEEL_CONTROLLER_CLI}`,
+          `${ROOT}/node_modules/.bin/tsx ${ROOT}/gateway/src/flywheel/controller-cli.ts`,
+        )
+        .replaceAll(FLYWHEEL_HANDOFF_DIR, handoff);
+    const ran = spawnSync(command[0], command.slice(1).map(local), {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, ...controllerEnv() },
+      timeout: 60_000,
+    });
+    expect(ran.status, `${which}: ${ran.stderr}`).toBe(0);
+    const read = spawnSync(py, ["-c", script.join("\n")], {
+      cwd: path.join(ROOT, "trainer"),
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, ...env, FLYWHEEL_INCUMBENT_FILE: local(incumbentFile) },
+      timeout: 120_000,
+    });
+    expect(read.status, `${which}: ${read.stderr}`).toBe(0);
+    return JSON.parse(read.stdout.trim().split("\n").at(-1)!);
+  } finally {
+    fs.rmSync(handoff, { recursive: true, force: true });
+  }
+}
+
 beforeAll(async () => {
   [pg] = await Promise.all([startPostgres({ passwordRoles: [WRITER, TWO.role, CPU.role] })]);
   // As on RDS: the master user is not a superuser.
@@ -454,122 +532,43 @@ describe("GIVEN run records in the store and the flywheel login the stack create
   });
 
   it("WHEN the chain's pod starts THEN its init container's command writes the incumbent, and the loop reads that file", () => {
-    const f: FlywheelTeamInput = {
-      team: "demo",
-      costCenter: "cc",
-      adapter: ADAPTER,
-      baseModel: "tiny-chat",
-      schedule: "0 3 * * *",
-      minNewRecords: 1,
-      modelClassifications: {},
-      redactPatterns: [],
-    };
-    const ctl: FlywheelController = {
-      image: "gateway:test",
-      postgres: {
-        host: "127.0.0.1",
-        port: pg.port,
-        database: "gateway",
-        sslMode: "disable",
-        secretName: "flywheel-postgres",
-        rootCert: { configMapName: "flywheel-postgres-ca", key: "ca.crt" },
-      },
-    };
-    const init = incumbentInitContainer(f, ctl) as { command: string[] };
-    const pod = renderFlywheelCronJob(f, { serviceAccountName: "sa", env: [], controller: ctl }).spec
-      .jobTemplate.spec.template.spec;
+    const { f, id } = demoChain(ADAPTER);
+    const init = incumbentInitContainer(f, id.controller) as { command: string[] };
+    const pod = renderFlywheelCronJob(f, id).spec.jobTemplate.spec.template.spec;
     const loopEnv = Object.fromEntries(
       (pod.containers[0].env as { name: string; value?: string }[]).map((e) => [e.name, e.value]),
     );
-    // The pod's handoff emptyDir is a temporary folder here; `node <the image's CLI>` is the source via tsx.
-    const handoff = fs.mkdtempSync(path.join(os.tmpdir(), "fw-handoff-"));
-    try {
-      const local = (s: string) =>
-        s
-          .replaceAll(
-            `node ${FLYWHEEL_CONTROLLER_CLI}`,
-            `${ROOT}/node_modules/.bin/tsx ${ROOT}/gateway/src/flywheel/controller-cli.ts`,
-          )
-          .replaceAll(FLYWHEEL_HANDOFF_DIR, handoff);
-      const ran = spawnSync(init.command[0], init.command.slice(1).map(local), {
-        encoding: "utf8",
-        env: { PATH: process.env.PATH, ...controllerEnv() },
-        timeout: 60_000,
-      });
-      expect(ran.status, ran.stderr).toBe(0);
-      const venv = spawnSync("bash", [path.join(ROOT, "trainer/setup-tests.sh")], { encoding: "utf8" });
-      if (venv.status !== 0) throw new Error(`trainer/setup-tests.sh failed:\n${venv.stderr}`);
-      const py = path.join(venv.stdout.trim().split("\n").pop()!, "bin/python");
-      const read = spawnSync(
-        py,
-        [
-          "-c",
-          [
-            "import argparse, json, os",
-            "from sovereign_train.flywheel_loop import real_stages",
-            "args = argparse.Namespace(adapter=os.environ['ADAPTER'], gate_thresholds='{}', base_model='tiny-chat')",
-            "print(json.dumps(real_stages(args, dict(os.environ), client=object()).incumbent()))",
-          ].join("\n"),
-        ],
-        {
-          cwd: path.join(ROOT, "trainer"),
-          encoding: "utf8",
-          env: {
-            PATH: process.env.PATH,
-            ADAPTER,
-            BASE_MODEL_URI: `s3://${MODELS}/tiny-chat/`,
-            CANDIDATES_URI: `s3://${MODELS}/${PREFIX}`,
-            FLYWHEEL_INCUMBENT_FILE: local(loopEnv.FLYWHEEL_INCUMBENT_FILE!),
-            // a controller that would answer something else: the file must win
-            FLYWHEEL_CONTROLLER: "false",
-          },
-          timeout: 120_000,
-        },
-      );
-      expect(read.status, read.stderr).toBe(0);
-      expect(JSON.parse(read.stdout.trim().split("\n").at(-1)!)).toEqual({
-        version: NEWEST,
-        uri: `s3://${MODELS}/${PREFIX}${NEWEST}/adapter/`,
-      });
-    } finally {
-      fs.rmSync(handoff, { recursive: true, force: true });
-    }
+    const read = handOffIncumbent(
+      "scheduled",
+      init.command,
+      loopEnv.FLYWHEEL_INCUMBENT_FILE!,
+      [
+        "import argparse, json, os",
+        "from sovereign_train.flywheel_loop import real_stages",
+        "args = argparse.Namespace(adapter=os.environ['ADAPTER'], gate_thresholds='{}', base_model='tiny-chat')",
+        "print(json.dumps(real_stages(args, dict(os.environ), client=object()).incumbent()))",
+      ],
+      {
+        ADAPTER,
+        BASE_MODEL_URI: `s3://${MODELS}/tiny-chat/`,
+        CANDIDATES_URI: `s3://${MODELS}/${PREFIX}`,
+        // a controller that would answer something else: the file must win
+        FLYWHEEL_CONTROLLER: "false",
+      },
+    );
+    expect(read).toEqual({
+      version: NEWEST,
+      uri: `s3://${MODELS}/${PREFIX}${NEWEST}/adapter/`,
+    });
   }, 180_000);
 
   it("WHEN a run starts before the adapter's first promotion THEN the manual run's pod does what the scheduled one's does: its init container writes no incumbent, and the loop evaluates the base model in its place", () => {
     const first = "demo-first"; // registered nowhere: nothing promoted yet
-    const f: FlywheelTeamInput = {
-      team: "demo",
-      costCenter: "cc",
-      adapter: first,
-      baseModel: "tiny-chat",
-      schedule: "0 3 * * *",
-      minNewRecords: 1,
-      modelClassifications: {},
-      redactPatterns: [],
-    };
-    const id = {
-      serviceAccountName: "sa",
-      env: [],
-      controller: {
-        image: "gateway:test",
-        postgres: {
-          host: "127.0.0.1",
-          port: pg.port,
-          database: "gateway",
-          sslMode: "disable",
-          secretName: "flywheel-postgres",
-          rootCert: { configMapName: "flywheel-postgres-ca", key: "ca.crt" },
-        },
-      },
-    };
+    const { f, id } = demoChain(first);
     const pods = {
       scheduled: renderFlywheelCronJob(f, id).spec.jobTemplate.spec.template.spec,
       manual: renderFlywheelRunJob(f, "first1", id).spec.template.spec,
     };
-    const venv = spawnSync("bash", [path.join(ROOT, "trainer/setup-tests.sh")], { encoding: "utf8" });
-    if (venv.status !== 0) throw new Error(`trainer/setup-tests.sh failed:\n${venv.stderr}`);
-    const py = path.join(venv.stdout.trim().split("\n").pop()!, "bin/python");
     const seen: Record<string, unknown> = {};
     for (const [which, pod] of Object.entries(pods)) {
       expect(
@@ -580,61 +579,32 @@ describe("GIVEN run records in the store and the flywheel login the stack create
         (e) => e.name === "FLYWHEEL_INCUMBENT_FILE",
       )?.value;
       expect(file, `${which}: FLYWHEEL_INCUMBENT_FILE`).toBeDefined();
-      const handoff = fs.mkdtempSync(path.join(os.tmpdir(), "fw-handoff-"));
-      try {
-        const local = (x: string) =>
-          x
-            .replaceAll(
-              `node ${FLYWHEEL_CONTROLLER_CLI}`,
-              `${ROOT}/node_modules/.bin/tsx ${ROOT}/gateway/src/flywheel/controller-cli.ts`,
-            )
-            .replaceAll(FLYWHEEL_HANDOFF_DIR, handoff);
-        const cmd = pod.initContainers[0].command as string[];
-        const ran = spawnSync(cmd[0], cmd.slice(1).map(local), {
-          encoding: "utf8",
-          env: { PATH: process.env.PATH, ...controllerEnv() },
-          timeout: 60_000,
-        });
-        expect(ran.status, `${which}: ${ran.stderr}`).toBe(0);
-        // The loop reads the file, then evaluates "the incumbent": which model does its eval job get?
-        const read = spawnSync(
-          py,
-          [
-            "-c",
-            [
-              "import argparse, io, json, os",
-              "import sovereign_train.cli as cli",
-              "from sovereign_train.flywheel_loop import real_stages",
-              "seen = []",
-              "cli.main = lambda argv, env: seen.append(env['MODEL_URI']) or 0",
-              "class S3:",
-              "    def get_object(self, Bucket, Key):",
-              "        return {'Body': io.BytesIO(json.dumps({'metrics': {}}).encode())}",
-              "args = argparse.Namespace(adapter=os.environ['ADAPTER'], gate_thresholds='{}', base_model='tiny-chat')",
-              "st = real_stages(args, dict(os.environ), client=S3())",
-              "inc = st.incumbent()",
-              "st.evaluate('incumbent', {'version': 'v', 'uri': 's3://datasets/d/', 'files': {'eval.jsonl': {'sha256': 'x'}}})",
-              "print(json.dumps({'incumbent': inc, 'evaluated': seen}))",
-            ].join("\n"),
-          ],
-          {
-            cwd: path.join(ROOT, "trainer"),
-            encoding: "utf8",
-            env: {
-              PATH: process.env.PATH,
-              ADAPTER: first,
-              BASE_MODEL_URI: `s3://${MODELS}/tiny-chat/`,
-              CANDIDATES_URI: `s3://${MODELS}/flywheel/demo/${first}/`,
-              FLYWHEEL_INCUMBENT_FILE: local(file!),
-            },
-            timeout: 120_000,
-          },
-        );
-        expect(read.status, `${which}: ${read.stderr}`).toBe(0);
-        seen[which] = JSON.parse(read.stdout.trim().split("\n").at(-1)!);
-      } finally {
-        fs.rmSync(handoff, { recursive: true, force: true });
-      }
+      // The loop reads the file, then evaluates "the incumbent": which model does its eval job get?
+      seen[which] = handOffIncumbent(
+        which,
+        pod.initContainers[0].command as string[],
+        file!,
+        [
+          "import argparse, io, json, os",
+          "import sovereign_train.cli as cli",
+          "from sovereign_train.flywheel_loop import real_stages",
+          "seen = []",
+          "cli.main = lambda argv, env: seen.append(env['MODEL_URI']) or 0",
+          "class S3:",
+          "    def get_object(self, Bucket, Key):",
+          "        return {'Body': io.BytesIO(json.dumps({'metrics': {}}).encode())}",
+          "args = argparse.Namespace(adapter=os.environ['ADAPTER'], gate_thresholds='{}', base_model='tiny-chat')",
+          "st = real_stages(args, dict(os.environ), client=S3())",
+          "inc = st.incumbent()",
+          "st.evaluate('incumbent', {'version': 'v', 'uri': 's3://datasets/d/', 'files': {'eval.jsonl': {'sha256': 'x'}}})",
+          "print(json.dumps({'incumbent': inc, 'evaluated': seen}))",
+        ],
+        {
+          ADAPTER: first,
+          BASE_MODEL_URI: `s3://${MODELS}/tiny-chat/`,
+          CANDIDATES_URI: `s3://${MODELS}/flywheel/demo/${first}/`,
+        },
+      );
     }
     expect(seen.scheduled).toEqual({
       incumbent: { version: null, uri: null },

@@ -94,6 +94,27 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     expect(cfg.catalog.teams.legal.budgets).toEqual({ tokensPerDay: 5_000_000, requestsPerMinute: 1200 });
   });
 
+  it("WHEN a restarted pod waits, bounded, for both migration locks (a team's writer holds them) THEN its startup probe outlasts both waits", () => {
+    const d = one("kubernetes:apps/v1:Deployment").inputs;
+    const c = d.spec.template.spec.containers[0];
+    // The lock wait the pod's gateway reads from its own env (the default when the env sets none).
+    const plain = Object.fromEntries(
+      c.env
+        .filter((e: { value?: string }) => typeof e.value === "string")
+        .map((e: { name: string; value: string }) => [e.name, e.value]),
+    );
+    const cfg = loadConfig({
+      ...plain,
+      GATEWAY_CATALOG: JSON.stringify({ teams: {}, models: {}, routes: {} }),
+    });
+    const waitSeconds = cfg.migrationLockWaitMs! / 1000;
+    expect(waitSeconds).toBeGreaterThan(0);
+    // start() waits for the gateway's lock, then the registry's, before it listens on /healthz;
+    // one probe period of margin for everything else the start does.
+    const budget = c.startupProbe.periodSeconds * c.startupProbe.failureThreshold;
+    expect(2 * waitSeconds + c.startupProbe.periodSeconds).toBeLessThan(budget);
+  });
+
   it("WHEN the availability objects are read THEN a PDB keeps one pod and the HPA scales between the bounds", () => {
     expect(one("kubernetes:policy/v1:PodDisruptionBudget").inputs.spec.minAvailable).toBe(1);
     const hpa = one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs.spec;

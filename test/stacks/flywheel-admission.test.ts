@@ -96,7 +96,10 @@ for (const c of CASES) {
       expect(constraint.inputs.spec.enforcementAction).toBe("deny");
       const namespaces = config.teams.map((t) => teamNamespace(t.name));
       expect([...constraint.inputs.spec.match.namespaces].sort()).toEqual([...namespaces].sort());
-      expect(constraint.inputs.spec.match.kinds).toEqual(WORKLOAD_KINDS);
+      // Every workload kind the other constraints match, and ReplicationController.
+      const matched = (constraint.inputs.spec.match.kinds as { kinds: string[] }[]).flatMap((k) => k.kinds);
+      for (const k of [...WORKLOAD_KINDS.flatMap((w) => w.kinds), "ReplicationController"])
+        expect(matched, k).toContain(k);
       expect([...params.teamNamespaces].sort()).toEqual([...namespaces].sort());
       // The groups the Roles are actually bound to (not the config's names again).
       const bound = run.recorder
@@ -189,6 +192,49 @@ for (const c of CASES) {
             spec: { serviceAccountName: "trainer", containers: [{ name: "c", image: "x" }], volumes: [v] },
           });
           expect(violations(params, vol, member).length, v.name).toBeGreaterThan(0);
+        }
+        // Every kind the constraint matches, running as the flywheel: the Rego reads its pods.
+        for (const kind of (constraint.inputs.spec.match.kinds as { kinds: string[] }[]).flatMap(
+          (k) => k.kinds,
+        )) {
+          const spec = {
+            serviceAccountName: template.spec.serviceAccountName,
+            containers: [{ name: "c", image: "x" }],
+          };
+          const obj = {
+            kind,
+            metadata: { name: "mine", namespace: n },
+            spec:
+              kind === "Pod"
+                ? spec
+                : kind === "CronJob"
+                  ? { jobTemplate: { spec: { template: { spec } } } }
+                  : { template: { spec } },
+          };
+          expect(violations(params, obj, member).join("\n"), kind).toContain("ServiceAccount");
+        }
+        // Each protected Secret named in every other place of a pod spec.
+        for (const secret of protectedIn(n)!.secrets) {
+          const c = { name: "c", image: "x" };
+          const specs = {
+            envFrom: { containers: [{ ...c, envFrom: [{ secretRef: { name: secret } }] }] },
+            ephemeral: {
+              containers: [c],
+              ephemeralContainers: [{ ...c, envFrom: [{ secretRef: { name: secret } }] }],
+            },
+            imagePullSecrets: { containers: [c], imagePullSecrets: [{ name: secret }] },
+            csi: {
+              containers: [c],
+              volumes: [{ name: "v", csi: { driver: "d", nodePublishSecretRef: { name: secret } } }],
+            },
+          };
+          for (const [how, spec] of Object.entries(specs))
+            expect(
+              violations(params, job({ spec: { serviceAccountName: "trainer", ...spec } }), member).join(
+                "\n",
+              ),
+              `${secret} by ${how}`,
+            ).toContain(`Secret "${secret}"`);
         }
         // The stage label alone.
         const labelled = job({

@@ -16,7 +16,8 @@
 import type { Pool, PoolClient } from "pg";
 import { flywheelRoleOf, type CatalogTeam } from "../../../components/lib/contracts";
 import type { AuditEvent, CanaryState } from "../../../components/lib/flywheel-canary";
-import { migrationsRecorded } from "../db";
+import { MIGRATION_LOCK_WAIT_MS } from "../config";
+import { advisoryLockWithin, migrationsRecorded } from "../db";
 
 export const FLYWHEEL_MIGRATION_LOCK_KEY = 7_361_229_014;
 
@@ -191,14 +192,22 @@ export const FLYWHEEL_MIGRATIONS: readonly { version: number; name: string; sql:
   },
 ];
 
-/** Applies pending flywheel migrations under an advisory lock; returns the versions applied. */
-export async function migrateFlywheel(pool: Pool): Promise<number[]> {
+/**
+ * Applies pending flywheel migrations under an advisory lock, waiting at most `lockWaitMs` for it
+ * (a MigrationLockTimeout past that: a team's writer may hold the key); returns the versions applied.
+ */
+export async function migrateFlywheel(pool: Pool, lockWaitMs = MIGRATION_LOCK_WAIT_MS): Promise<number[]> {
   const client: PoolClient = await pool.connect();
   const applied: number[] = [];
   try {
     const all = FLYWHEEL_MIGRATIONS.map((m) => m.version);
     if (await migrationsRecorded(client, "flywheel.schema_migrations", all)) return applied;
-    await client.query("SELECT pg_advisory_lock($1)", [FLYWHEEL_MIGRATION_LOCK_KEY]);
+    await advisoryLockWithin(
+      client,
+      FLYWHEEL_MIGRATION_LOCK_KEY,
+      lockWaitMs,
+      "the flywheel registry's migrations",
+    );
     try {
       await client.query("CREATE SCHEMA IF NOT EXISTS flywheel");
       await client.query(

@@ -184,14 +184,7 @@ export class World {
         clockToleranceSec: 30,
         jwksCooldownMs: 0,
       },
-      postgres: {
-        host: "127.0.0.1",
-        port: this.pg.port,
-        database: "postgres",
-        user: "postgres",
-        sslMode: "disable",
-        poolSize: 4,
-      },
+      postgres: this.postgresAs("postgres", "postgres"),
       s3: {
         endpoint: this.s3.url,
         region: this.s3.region,
@@ -280,6 +273,42 @@ export class World {
     } finally {
       await c.end();
     }
+  }
+
+  /**
+   * What the substrates' login jobs create for the flywheel registry: the gateway's own login
+   * owning its database `gateway` (CONNECT revoked from PUBLIC) and a login per `writers` role.
+   * A gateway logs in there with `gatewayPostgres()`.
+   */
+  async gatewayOwnsItsDatabase(writers: readonly string[] = []): Promise<void> {
+    await this.query("CREATE ROLE gateway LOGIN");
+    await this.query("CREATE DATABASE gateway OWNER gateway");
+    await this.query("REVOKE ALL ON DATABASE gateway FROM PUBLIC");
+    for (const w of writers) await this.query(`CREATE ROLE "${w}" LOGIN`);
+  }
+
+  /**
+   * A gateway with the flywheel on for `adapters` (team: its adapter; the other teams without one),
+   * logged in as its own role to its own database (`gatewayOwnsItsDatabase`), syncing the
+   * registry every 100 ms.
+   */
+  flywheelGateway(adapters: Readonly<Record<string, string>>): Partial<GatewayConfig> {
+    const catalog = this.catalog();
+    const teams = { ...catalog.teams };
+    for (const [team, flywheelAdapter] of Object.entries(adapters)) {
+      if (!(team in teams)) throw new Error(`flywheelGateway: no team "${team}" in the test catalog`);
+      teams[team] = { ...teams[team], flywheelAdapter };
+    }
+    return { postgres: this.gatewayPostgres(), flywheelSyncMs: 100, catalog: { ...catalog, teams } };
+  }
+
+  /** The `postgres` config of a gateway that logs in as its own role to its own database. */
+  gatewayPostgres(): GatewayConfig["postgres"] {
+    return this.postgresAs("gateway", "gateway");
+  }
+
+  private postgresAs(user: string, database: string): GatewayConfig["postgres"] {
+    return { host: "127.0.0.1", port: this.pg.port, database, user, sslMode: "disable", poolSize: 4 };
   }
 
   /** The captured record of request `id` and the key of its object (waits for its batch to land). */
