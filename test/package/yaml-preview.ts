@@ -21,7 +21,11 @@
  *    program registers under mocks, and the gateway's and the team's key Secrets, OPA's
  *    Deployment and the monitoring namespace must be among them.
  *
- * Prints one row per program; exits non-zero when either does not behave so.
+ * 4. the program of step 3 with `Policy` not given `flywheelIdentities` (its settings turn a
+ *    flywheel on): the preview must fail with the part's message at `flywheelIdentities`, without a
+ *    stack trace.
+ *
+ * Prints one row per program; exits non-zero when one does not behave so.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -284,6 +288,29 @@ async function main(): Promise<number> {
         detail:
           problems.join("; ") ||
           `${registered} resources registered (${JSON.stringify(summary)}), all under the seven components`,
+      });
+
+      // 4. The same program with `Policy` not given the flywheel's identities: the preview must
+      //    fail with the part's input-property error at `flywheelIdentities`, no stack trace.
+      const { flywheelIdentities: _dropped, ...policy } = resources.policy.properties as Json;
+      const q = await preview(
+        "parts-no-identities",
+        settings,
+        ["--exclude", "**kubernetes:helm.sh/v3:Release::**", "--exclude-dependents"],
+        { ...resources, policy: { ...resources.policy, properties: policy } },
+        { opaUrl: "${policy.opaUrl}" },
+      );
+      const said = q.errors.find((m) =>
+        m.includes("flywheelIdentities: expected Flywheel's flywheelIdentities"),
+      );
+      const traced = q.errors.some((m) => /\n\s+at /.test(m));
+      outcomes.push({
+        program: "Policy without flywheelIdentities",
+        ok: q.failed && said !== undefined && !traced,
+        seconds: q.seconds,
+        detail: said
+          ? `${traced ? "STACK TRACE; " : ""}${said.replace(/\s+/g, " ").slice(0, 160)}`
+          : `no error names flywheelIdentities: ${q.errors.join(" / ").slice(0, 300)}`,
       });
     }
   }
