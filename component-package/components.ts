@@ -1,9 +1,9 @@
 /**
  * The platform's parts as separate package components (docs/component-package.md): a substrate
  * component (`ClusterSubstrate`) that publishes a plain-data handle, and `Serving`, `Gateway`,
- * `Tenancy` and `Flywheel`, each built from that handle and the platform's settings. Together they create
- * what the `ClusterPlatform` facade creates for the same settings, less what only the facade
- * offers (OPA, Gatekeeper, observability).
+ * `Tenancy` and `Flywheel`, each built from that handle and the platform's settings. With `Policy`
+ * and `Observability` (policy-parts.ts) they create what the `ClusterPlatform` facade creates for
+ * the same settings.
  *
  * Every component takes the platform's settings (the facade's inputs: one YAML variable or one
  * Python dict for all of them), because they decide which resources each part creates, and a
@@ -18,7 +18,7 @@ import { requiresApiKey } from "../components/platform/model-server";
 import { postgresDatabaseOf } from "../components/substrate";
 import { existingClusterSubstrateArgs } from "../stacks/wiring/existing-cluster";
 import { wireGateway } from "../stacks/wiring/gateway";
-import { opaDataOf } from "../stacks/wiring/policy";
+import { opaDataOf, type AdmissionInputs } from "../stacks/wiring/policy";
 import { wireServing } from "../stacks/wiring/serving";
 import { wireFlywheel, wireTeams } from "../stacks/wiring/tenancy";
 import {
@@ -30,6 +30,7 @@ import {
   type WorkloadIdentity,
 } from "./handle";
 import { buildUnder, type ClusterPlatformArgs, platformConfig } from "./platform";
+import type { FlywheelIdentity } from "./policy-parts";
 import type { StackConfig } from "../stacks/config/schema";
 
 export type { SubstrateHandle } from "./handle";
@@ -257,6 +258,11 @@ export interface FlywheelArgs extends ClusterPartArgs {
 export class Flywheel extends pulumi.ComponentResource {
   /** The flywheel CronJob of every team that turns it on. */
   public readonly cronJobs: pulumi.Output<{ [team: string]: string }>;
+  /**
+   * The flywheel's identity in each team namespace, by team: what `Policy` takes as
+   * `flywheelIdentities` (the admission constraint K8sFlywheelIdentity keeps it to the kit).
+   */
+  public readonly flywheelIdentities: pulumi.Output<{ [team: string]: FlywheelIdentity }>;
 
   constructor(name: string, args: FlywheelArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:Flywheel", name, {}, opts);
@@ -280,17 +286,26 @@ export class Flywheel extends pulumi.ComponentResource {
           );
         return m[team];
       });
+    const admission: AdmissionInputs = {};
     const o = buildUnder(this, () =>
       wireFlywheel(config, ctx, substrate, {
         namespaces: Object.fromEntries(config.teams.map((t) => [t.name, of(t.name)])),
         dependsOn: [],
         modelApiKeys: keys,
+        admission,
       }),
     );
+    const keysChecked = pulumi.all([checked, pulumi.all(Object.values(keys))]);
     this.cronJobs = afterCheck(
-      pulumi.all([checked, pulumi.all(Object.values(keys))]),
+      keysChecked,
       pulumi.output((o.flywheelCronJobs ?? {}) as Record<string, pulumi.Input<string>>),
     );
-    this.registerOutputs({ cronJobs: this.cronJobs });
+    this.flywheelIdentities = afterCheck(
+      keysChecked,
+      pulumi.all(admission.flywheelProtected ?? {}) as unknown as pulumi.Output<
+        Record<string, FlywheelIdentity>
+      >,
+    );
+    this.registerOutputs({ cronJobs: this.cronJobs, flywheelIdentities: this.flywheelIdentities });
   }
 }

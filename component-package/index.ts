@@ -6,3 +6,5 @@ export { AwsPlatform, ClusterPlatform } from "./platform";
 export type { AwsPlatformArgs, ClusterPlatformArgs } from "./platform";
 export { ClusterSubstrate, Flywheel, Gateway, Serving, Tenancy } from "./components";
 export type { ClusterPartArgs, FlywheelArgs, GatewayArgs, SubstrateHandle } from "./components";
+export { Observability, Policy } from "./policy-parts";
+export type { FlywheelIdentity, PolicyArgs } from "./policy-parts";

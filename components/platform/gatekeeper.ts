@@ -265,7 +265,7 @@ export function gatekeeperFlows(): ChartNamespaceFlows {
 }
 
 export interface GatekeeperArgs extends GatekeeperPlanArgs {
-  readonly substrate: Substrate;
+  readonly substrate: Pick<Substrate, "provider" | "ready" | "registryMirrors" | "chartMirror" | "apiServer">;
   /** Webhook replicas. @default 1 */
   readonly replicas?: number;
   /** Reject requests when the webhook is unavailable. @default false */

@@ -233,7 +233,7 @@ export function opaDeployment(a: OpaDeploymentArgs): K8sObject {
 }
 
 export interface OpaArgs {
-  readonly substrate: Substrate;
+  readonly substrate: Pick<Substrate, "provider" | "ready" | "registryMirrors">;
   /** Policy files by path (e.g. `authz/decision.rego`); `*_test.rego` files are left out. */
   readonly policies: Readonly<Record<string, string>>;
   /** Team namespaces whose flywheel pods may ask OPA (docs/flywheel.md). @default none */

@@ -101,10 +101,23 @@ export function observabilityArgs(
   };
 }
 
+/** What observability uses of the substrate (the package's `Observability` part passes no more). */
+export type ObservabilitySubstrate = Pick<
+  Substrate,
+  | "provider"
+  | "ready"
+  | "storageClasses"
+  | "registryMirrors"
+  | "chartMirror"
+  | "loadBalancerAnnotations"
+  | "apiServer"
+  | "nodes"
+>;
+
 export function wireObservability(
   config: StackConfig,
   ctx: StackContext,
-  substrate: Substrate,
+  substrate: ObservabilitySubstrate,
 ): Record<string, unknown> {
   const obs = new Observability(
     "observability",

@@ -63,15 +63,24 @@ export function opaDataOf(config: StackConfig) {
   });
 }
 
-/** What the flywheel wiring hands admission: its identity per team namespace, as created. */
+/**
+ * What the flywheel wiring hands admission: its identity in each team namespace, as created, by
+ * team (in the order of `flywheelTeams`).
+ */
 export interface AdmissionInputs {
-  flywheelProtected?: pulumi.Output<FlywheelProtectedNames>[];
+  flywheelProtected?: Readonly<Record<string, pulumi.Output<FlywheelProtectedNames>>>;
 }
+
+/** What OPA and Gatekeeper use of the substrate (the package's `Policy` part passes no more). */
+export type PolicySubstrate = Pick<
+  Substrate,
+  "provider" | "ready" | "registryMirrors" | "chartMirror" | "apiServer"
+>;
 
 export function wirePolicy(
   config: StackConfig,
   _ctx: StackContext,
-  substrate: Substrate,
+  substrate: PolicySubstrate,
   /** Filled by `wireTenancy` (the Flywheel component), which therefore runs first. */
   admission: AdmissionInputs = {},
 ): Record<string, unknown> {
@@ -90,7 +99,7 @@ export function wirePolicy(
     allowedRegistries: config.policy.allowedRegistries,
     teamNamespaces: config.teams.map((t) => teamNamespace(t.name)),
     teamGroups: config.teams.map((t) => teamGroupName(t.oidcGroup)),
-    flywheelProtected: admission.flywheelProtected ?? [],
+    flywheelProtected: Object.values(admission.flywheelProtected ?? {}),
     replicas: s.admission.replicas,
     failClosed: s.admission.failClosed,
   });

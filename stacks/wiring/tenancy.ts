@@ -105,8 +105,7 @@ export function wireFlywheel(
         dependsOn: [...teamsArea.dependsOn],
       })
     : undefined;
-  if (flywheel && teamsArea.admission)
-    teamsArea.admission.flywheelProtected = Object.values(flywheel.protectedNames);
+  if (flywheel && teamsArea.admission) teamsArea.admission.flywheelProtected = flywheel.protectedNames;
   return flywheel
     ? { flywheelCronJobs: flywheel.cronJobs, flywheelRunIdentities: flywheel.runIdentities }
     : {};

@@ -31,7 +31,7 @@ import { GATEWAY_MODEL_KEYS_SECRET, modelApiKeySecretName } from "../../componen
 import { PLATFORM_NAMESPACES, teamNamespace } from "../../components/lib/naming";
 import { oneModelOneTeam, withFlywheel, withVllmModels } from "./facade-args";
 
-/** Parts of the facade that have no separate component (OPA, Gatekeeper, observability). */
+/** The facade's OPA, Gatekeeper and observability: `Policy` and `Observability`, test/package/policy-parts.test.ts. */
 const FACADE_ONLY = /^sovereign:platform:(Opa|Gatekeeper|Observability)$/;
 
 /** Every Kubernetes object (and the kubernetes provider's settings), keyed by kind, namespace and name. */

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { formattedTypes, PER_FACADE, TYPES_FILE } from "../../scripts/gen-package-types";
 import { stackConfigSchema } from "../../stacks/config/schema";
-import { ClusterSubstrate } from "../../component-package/components";
+import { ClusterSubstrate, Flywheel, Tenancy } from "../../component-package/components";
 import { installMocks, settle, valueOf } from "../helpers/mocks";
 import { withFlywheel } from "./facade-args";
 import { cliEnv, pluginBinary, ROOT, run } from "./plugin";
@@ -97,7 +97,7 @@ export function conformance(pkg: Json, prop: Json, value: unknown, at: string): 
 }
 
 /** The package components that take a substrate handle. */
-const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel"];
+const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel", "Policy", "Observability"];
 
 /** The config schema a facade's inputs stand for: the common keys plus its substrate kind. */
 function facadeConfig(kind: string): Json {
@@ -147,9 +147,17 @@ describe("the component package schema (real Pulumi CLI)", () => {
     expect(schema.name).toBe("sovereign");
     expect(schema.version).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version);
     expect(Object.keys(schema.resources).sort()).toEqual(
-      ["AwsPlatform", "ClusterPlatform", "ClusterSubstrate", "Flywheel", "Gateway", "Serving", "Tenancy"].map(
-        (r) => TOKEN + r,
-      ),
+      [
+        "AwsPlatform",
+        "ClusterPlatform",
+        "ClusterSubstrate",
+        "Flywheel",
+        "Gateway",
+        "Observability",
+        "Policy",
+        "Serving",
+        "Tenancy",
+      ].map((r) => TOKEN + r),
     );
     for (const r of Object.values(schema.resources as Record<string, Json>)) expect(r.isComponent).toBe(true);
   });
@@ -166,6 +174,7 @@ describe("the component package schema (real Pulumi CLI)", () => {
         handle: input,
         teamNamespaces,
         modelApiKeys,
+        flywheelIdentities,
         ...inputProperties
       } = schema.resources[`${TOKEN}${part}`].inputProperties as Json;
       const map = {
@@ -179,6 +188,18 @@ describe("the component package schema (real Pulumi CLI)", () => {
       // key where every model runs on CPU).
       expect(modelApiKeys, part).toEqual(part === "Gateway" || part === "Flywheel" ? map : undefined);
       expect(schema.resources[`${TOKEN}${part}`].requiredInputs).not.toContain("modelApiKeys");
+      // Policy takes Flywheel's identities: an output (no `plain`), optional (none where no team
+      // turns the flywheel on), a map of the FlywheelIdentity type.
+      expect(flywheelIdentities, part).toEqual(
+        part === "Policy"
+          ? {
+              type: "object",
+              additionalProperties: { $ref: `#/types/${TOKEN}FlywheelIdentity` },
+              description: expect.any(String),
+            }
+          : undefined,
+      );
+      expect(schema.resources[`${TOKEN}${part}`].requiredInputs).not.toContain("flywheelIdentities");
       expect(input.$ref, part).toBe(handle.$ref);
       // Another resource's output: a typed SDK must accept an output there (no `plain`).
       expect(input.plain, part).toBeUndefined();
@@ -200,6 +221,23 @@ describe("the component package schema (real Pulumi CLI)", () => {
     expect(conformance(schema, { $ref: `#/types/${TOKEN}SubstrateHandle` }, value, "handle")).toEqual([]);
   });
 
+  it("types the identities a Flywheel publishes: every key and value of real ones", async () => {
+    installMocks({ stack: "local" });
+    const args = withFlywheel();
+    const handle = new ClusterSubstrate("substrate", args).handle;
+    const teamNamespaces = new Tenancy("tenancy", { ...args, handle }).teamNamespaces;
+    const value = await valueOf(
+      new Flywheel("flywheel", { ...args, handle, teamNamespaces }).flywheelIdentities,
+    );
+    await settle();
+    expect(Object.keys(value)).toEqual([args.teams[0].name]);
+    const type = schema.resources[`${TOKEN}Flywheel`].properties.flywheelIdentities as Json;
+    expect(conformance(schema, type, value, "flywheelIdentities")).toEqual([]);
+    // Every field of the type is in the value (the type names nothing the output lacks).
+    const fields = Object.keys((schema.types as Json)[`${TOKEN}FlywheelIdentity`].properties).sort();
+    expect(Object.keys(value[args.teams[0].name]).sort()).toEqual(fields);
+  });
+
   it("gives each part its outputs", () => {
     const map = { type: "object", additionalProperties: { type: "string" } };
     expect(schema.resources[`${TOKEN}Serving`].properties).toMatchObject({
@@ -214,6 +252,21 @@ describe("the component package schema (real Pulumi CLI)", () => {
     expect(schema.resources[`${TOKEN}Gateway`].properties).toMatchObject({ gatewayUrl: { type: "string" } });
     expect(schema.resources[`${TOKEN}Tenancy`].properties).toMatchObject({ teamNamespaces: map });
     expect(schema.resources[`${TOKEN}Flywheel`].properties).toMatchObject({ cronJobs: map });
+    // What Policy takes as `flywheelIdentities` is what Flywheel publishes.
+    const { description: _f, ...identities } = schema.resources[`${TOKEN}Flywheel`].properties
+      .flywheelIdentities as Json;
+    expect(identities).toEqual({
+      type: "object",
+      additionalProperties: { $ref: `#/types/${TOKEN}FlywheelIdentity` },
+    });
+    expect(schema.resources[`${TOKEN}Policy`].inputProperties.flywheelIdentities).toMatchObject(identities);
+    expect(schema.resources[`${TOKEN}Policy`].properties).toMatchObject({ opaUrl: { type: "string" } });
+    expect(schema.resources[`${TOKEN}Observability`].properties).toMatchObject({
+      prometheusUrl: { type: "string" },
+      grafanaUrl: { type: "string" },
+      grafanaAdminSecret: { type: "string" },
+      alertmanager: { type: "boolean" },
+    });
   });
 
   it.each([

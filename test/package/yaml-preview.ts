@@ -12,22 +12,28 @@
  * 2. the same program with a model on a pool that does not exist: the preview must fail with the
  *    kit's message at the property path `models[0].pool`;
  * 3. separate components: a `ClusterSubstrate` whose `handle` output is the `handle` input of
- *    `Serving`, `Gateway`, `Tenancy` and `Flywheel`, and `Serving`'s `modelApiKeys` output the
- *    `modelApiKeys` input of `Gateway` and `Flywheel` (both unknown in this first preview: the
- *    object store's and the model servers' keys are generated at create time), for one team with
- *    the flywheel on and the models on a GPU pool (vLLM, so each has a key). Every resource must
- *    be under one of the five, their number must equal what the same program registers under
- *    mocks, and the gateway's and the team's key Secrets must be among them.
+ *    `Serving`, `Gateway`, `Tenancy`, `Flywheel`, `Policy` and `Observability`, `Serving`'s
+ *    `modelApiKeys` output the `modelApiKeys` input of `Gateway` and `Flywheel` (both unknown in
+ *    this first preview: the object store's and the model servers' keys are generated at create
+ *    time), and `Flywheel`'s `flywheelIdentities` output the `flywheelIdentities` input of
+ *    `Policy`, for one team with the flywheel on and the models on a GPU pool (vLLM, so each has a
+ *    key). Every resource must be under one of the seven, their number must equal what the same
+ *    program registers under mocks, and the gateway's and the team's key Secrets, OPA's
+ *    Deployment and the monitoring namespace must be among them.
  *
- * Prints one row per program; exits non-zero when either does not behave so.
+ * 4. the program of step 3 with `Policy` not given `flywheelIdentities` (its settings turn a
+ *    flywheel on): the preview must fail with the part's message at `flywheelIdentities`, without a
+ *    stack trace.
+ *
+ * Prints one row per program; exits non-zero when one does not behave so.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ClusterSubstrate, Flywheel, Gateway, Serving, Tenancy } from "../../component-package/components";
 import { ClusterPlatform, type ClusterPlatformArgs } from "../../component-package/platform";
 import { installMocks, settle } from "../helpers/mocks";
+import { buildAllParts } from "./all-parts";
 import { facadeArgs, withVllmModels } from "./facade-args";
 import { cliEnv, pluginBinary, ROOT, run } from "./plugin";
 
@@ -49,16 +55,12 @@ async function mockedCount(args: ClusterPlatformArgs): Promise<number> {
 }
 
 /** The separate components, as the YAML program of step 3 declares them. */
-const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel"] as const;
+const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel", "Policy", "Observability"] as const;
 
 /** How many resources the separate components register for `args` under mocks. */
 async function mockedPartsCount(args: ClusterPlatformArgs): Promise<number> {
   const recorder = installMocks({ stack: "dev", project: "sovereign-yaml" });
-  const handle = new ClusterSubstrate("substrate", args).handle;
-  const modelApiKeys = new Serving("serving", { ...args, handle }).modelApiKeys;
-  new Gateway("gateway", { ...args, handle, modelApiKeys });
-  const teamNamespaces = new Tenancy("tenancy", { ...args, handle }).teamNamespaces;
-  new Flywheel("flywheel", { ...args, handle, teamNamespaces, modelApiKeys });
+  buildAllParts(args);
   await settle();
   return recorder.resources.length;
 }
@@ -228,6 +230,7 @@ async function main(): Promise<number> {
             handle: "${substrate.handle}",
             ...(part === "Flywheel" ? { teamNamespaces: "${tenancy.teamNamespaces}" } : {}),
             ...(part === "Gateway" || part === "Flywheel" ? { modelApiKeys: "${serving.modelApiKeys}" } : {}),
+            ...(part === "Policy" ? { flywheelIdentities: "${flywheel.flywheelIdentities}" } : {}),
           },
         };
       const p = await preview(
@@ -235,7 +238,12 @@ async function main(): Promise<number> {
         settings,
         ["--exclude", "**kubernetes:helm.sh/v3:Release::**", "--exclude-dependents"],
         resources,
-        { gatewayUrl: "${gateway.gatewayUrl}", teamNamespaces: "${tenancy.teamNamespaces}" },
+        {
+          gatewayUrl: "${gateway.gatewayUrl}",
+          teamNamespaces: "${tenancy.teamNamespaces}",
+          opaUrl: "${policy.opaUrl}",
+          grafanaUrl: "${observability.grafanaUrl}",
+        },
       );
       const steps = (p.result.steps ?? []) as Json[];
       const summary = (p.result.changeSummary ?? {}) as Record<string, number>;
@@ -259,19 +267,50 @@ async function main(): Promise<number> {
             (u) => u.includes(`sovereign:index:${part}$`) && u.endsWith(`kubernetes:core/v1:Secret::${name}`),
           ),
       );
+      // OPA and the monitoring namespace, under their parts.
+      const policyObjects = [
+        ["Policy", "kubernetes:apps/v1:Deployment::opa-deployment"],
+        ["Observability", "kubernetes:core/v1:Namespace::observability-namespace"],
+      ].filter(
+        ([part, tail]) => !urns.some((u) => u.includes(`sovereign:index:${part}$`) && u.endsWith(tail)),
+      );
       const problems = [
         ...(p.failed ? [`preview failed: ${p.errors[0] ?? "no error"}`] : []),
         ...(registered !== expected ? [`registered ${registered} resources, expected ${expected}`] : []),
         ...(outside.length ? [`not under a component: ${outside.slice(0, 3).join(", ")}`] : []),
         ...(keySecrets.length ? [`no key Secret ${keySecrets.map(([, n]) => n).join(", ")}`] : []),
+        ...(policyObjects.length ? [`missing ${policyObjects.map(([p, t]) => `${p} ${t}`).join(", ")}`] : []),
       ];
       outcomes.push({
-        program: "ClusterSubstrate + Serving, Gateway, Tenancy, Flywheel",
+        program: "ClusterSubstrate + Serving, Gateway, Tenancy, Flywheel, Policy, Observability",
         ok: problems.length === 0,
         seconds: p.seconds,
         detail:
           problems.join("; ") ||
-          `${registered} resources registered (${JSON.stringify(summary)}), all under the five components`,
+          `${registered} resources registered (${JSON.stringify(summary)}), all under the seven components`,
+      });
+
+      // 4. The same program with `Policy` not given the flywheel's identities: the preview must
+      //    fail with the part's input-property error at `flywheelIdentities`, no stack trace.
+      const { flywheelIdentities: _dropped, ...policy } = resources.policy.properties as Json;
+      const q = await preview(
+        "parts-no-identities",
+        settings,
+        ["--exclude", "**kubernetes:helm.sh/v3:Release::**", "--exclude-dependents"],
+        { ...resources, policy: { ...resources.policy, properties: policy } },
+        { opaUrl: "${policy.opaUrl}" },
+      );
+      const said = q.errors.find((m) =>
+        m.includes("flywheelIdentities: expected Flywheel's flywheelIdentities"),
+      );
+      const traced = q.errors.some((m) => /\n\s+at /.test(m));
+      outcomes.push({
+        program: "Policy without flywheelIdentities",
+        ok: q.failed && said !== undefined && !traced,
+        seconds: q.seconds,
+        detail: said
+          ? `${traced ? "STACK TRACE; " : ""}${said.replace(/\s+/g, " ").slice(0, 160)}`
+          : `no error names flywheelIdentities: ${q.errors.join(" / ").slice(0, 300)}`,
       });
     }
   }
