@@ -6,3 +6,5 @@ export { AwsPlatform, ClusterPlatform } from "./platform";
 export type { AwsPlatformArgs, ClusterPlatformArgs } from "./platform";
 export { ClusterSubstrate, Flywheel, Gateway, Serving, Tenancy } from "./components";
 export type { ClusterPartArgs, FlywheelArgs, GatewayArgs, SubstrateHandle } from "./components";
+export { AwsFlywheel, AwsGateway, AwsServing, AwsSubstrate, AwsTenancy } from "./aws-parts";
+export type { AwsFlywheelArgs, AwsGatewayArgs, AwsPartArgs, AwsSubstrateHandle } from "./aws-parts";
