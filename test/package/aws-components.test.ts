@@ -154,7 +154,7 @@ describe("AwsSubstrate, AwsServing, AwsGateway, AwsTenancy and AwsFlywheel", () 
       expect(handle.workloads["gateway-workload"].namespace).toBe(PLATFORM_NAMESPACES.gateway);
       expect(handle.workloads[`flywheel-${flywheels[0]}`].namespace).toBe(teamNamespace(flywheels[0]));
     },
-    600_000,
+    300_000,
   );
 });
 
