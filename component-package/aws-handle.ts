@@ -341,17 +341,19 @@ export function awsSubstrateFromHandle(
             paths.get(name) ?? "handle.workloads",
             `the substrate registered identity ${JSON.stringify(name)} with other scopes or account`,
           );
-        return namespace;
+        return got;
       });
-      // The ServiceAccount the association names, in the namespace the handle checked.
-      const sa = workloadServiceAccount(name, req.serviceAccountName, w, {
+      // The ServiceAccount the association names. Its namespace does not wait for the handle (a
+      // first preview shows it); the workload's environment does, so a binding the substrate did
+      // not register fails the pods that would use it.
+      const sa = workloadServiceAccount(name, req.serviceAccountName, req.namespace, {
         parent: opts.parent,
         dependsOn: opts.dependsOn,
         provider,
       });
       return {
         serviceAccountName: sa.metadata.name,
-        env: pulumi.output(awsWorkloadEnv(region)),
+        env: w.apply(() => awsWorkloadEnv(region)),
         scopes,
         dependsOn: [sa],
       };
@@ -369,14 +371,15 @@ export function awsSubstrateFromHandle(
         name,
         {
           service,
-          namespace: pulumi.all([login, namespace]).apply(([, ns]) => ns),
+          namespace,
           caBundle: rdsCaBundle(region),
           password: iamAuth ? undefined : pulumi.secret(login.apply((l) => l.password!)),
         },
         { parent: opts.parent, dependsOn: opts.dependsOn, provider },
       );
+      // The connection's host waits for the login: a service without one fails where it connects.
       return {
-        host: h.postgres.host,
+        host: pulumi.all([login, h.postgres.host]).apply(([, host]) => host),
         port: h.postgres.port,
         database: postgresDatabaseOf(service),
         ...(delivered.secret

@@ -67,11 +67,18 @@ function under(recorder: ResourceRecorder, r: RecordedResource, re: RegExp): boo
   return false;
 }
 
-async function facadeObjects(args: AwsPlatformArgs) {
+/** The facade's custom resources for `args`, less those of its facade-only parts. */
+async function facadeResources(args: AwsPlatformArgs): Promise<RecordedResource[]> {
   const recorder = installMocks(MOCKS);
   new AwsPlatform("platform", args);
   await settle();
-  return objects(recorder, (r) => !under(recorder, r, FACADE_ONLY));
+  return recorder.resources.filter((r) => r.custom && !under(recorder, r, FACADE_ONLY));
+}
+
+async function facadeObjects(args: AwsPlatformArgs) {
+  const kept = new Set(await facadeResources(args));
+  const recorder = { resources: [...kept] } as unknown as ResourceRecorder;
+  return objects(recorder);
 }
 
 function buildParts(
@@ -156,6 +163,32 @@ describe("AwsSubstrate, AwsServing, AwsGateway, AwsTenancy and AwsFlywheel", () 
     },
     300_000,
   );
+});
+
+describe("the AWS parts in a first preview", () => {
+  it("register the same objects while the handle and Serving's keys are unknown: the shape comes from the settings", async () => {
+    const args = withPasswords();
+    // Each object's type: what is created. (A flywheel object's namespace is Tenancy's output,
+    // unknown while the handle is, and a part's kubeconfig is the handle's.)
+    const types = (rs: RecordedResource[]) =>
+      rs
+        .filter((r) => r.custom && !r.type.startsWith("pulumi:providers:"))
+        .map((r) => r.type)
+        .sort();
+    const expected = types(await facadeResources(args));
+    const recorder = installMocks({ ...MOCKS, preview: true });
+    const unknown = <T>() => pulumi.secret(pulumi.output(pulumi.unknown as unknown as T));
+    const substrate = new AwsSubstrate("substrate", args);
+    expect(substrate.handle).toBeDefined();
+    const handle = unknown<AwsSubstrateHandle>();
+    const tenancy = new AwsTenancy("tenancy", { ...args, handle });
+    new AwsServing("serving", { ...args, handle });
+    const modelApiKeys = unknown<Record<string, string>>();
+    new AwsGateway("gateway", { ...args, handle, modelApiKeys });
+    new AwsFlywheel("flywheel", { ...args, handle, teamNamespaces: tenancy.teamNamespaces, modelApiKeys });
+    await settle();
+    expect(types(recorder.resources)).toEqual(expected);
+  }, 300_000);
 });
 
 describe("an AWS part given a handle that does not fit its settings", () => {
