@@ -29,7 +29,8 @@ import {
   type SubstrateHandle,
   type WorkloadIdentity,
 } from "./handle";
-import { buildUnder, type ClusterPlatformArgs, platformConfig } from "./platform";
+import { awsSubstrateFromHandle, type AwsSubstrateHandle } from "./aws-handle";
+import { type AwsPlatformArgs, buildUnder, type ClusterPlatformArgs, platformConfig } from "./platform";
 import type { FlywheelIdentity } from "./policy-parts";
 import type { StackConfig } from "../stacks/config/schema";
 
@@ -102,13 +103,33 @@ export class ClusterSubstrate extends pulumi.ComponentResource {
   }
 }
 
-/** Validates a part's settings and rebuilds its substrate from the handle. */
-function part(self: pulumi.ComponentResource, name: string, args: ClusterPartArgs) {
+/** The substrate kind of a part: its component decides (`Serving` or `AwsServing`), never the handle. */
+export type PartKind = "existing-cluster" | "aws";
+
+/** A part's inputs on either substrate: the platform's settings and the substrate's handle. */
+type PartArgs = (ClusterPlatformArgs | AwsPlatformArgs) & {
+  handle: pulumi.Input<SubstrateHandle> | pulumi.Input<AwsSubstrateHandle>;
+};
+
+/**
+ * Validates a part's settings and rebuilds its substrate from the handle. The substrate kind is
+ * the component's (`Serving` or `AwsServing`, ...), so the part's shape is known while the handle
+ * is not (a first preview); a handle of the other kind fails its check at `handle.kind`.
+ */
+function part(
+  self: pulumi.ComponentResource,
+  name: string,
+  args: PartArgs,
+  kind: PartKind = "existing-cluster",
+) {
   const { handle, ...settings } = args;
   const stack = pulumi.getStack();
-  const config = platformConfig("existing-cluster", settings, stack);
-  const { substrate, checked } = substrateFromHandle(handle, config, self, name);
-  return { config, substrate, checked, ctx: { stack } };
+  const config = platformConfig(kind, settings, stack);
+  const { substrate, checked } =
+    kind === "aws"
+      ? awsSubstrateFromHandle(handle as pulumi.Input<AwsSubstrateHandle>, config, self, name)
+      : substrateFromHandle(handle as pulumi.Input<SubstrateHandle>, config, self, name);
+  return { config, substrate, checked: checked as pulumi.Output<unknown>, ctx: { stack } };
 }
 
 /** `value` once the handle is checked: a part's outputs fail with the handle's problem. */
@@ -182,13 +203,22 @@ export class Serving extends pulumi.ComponentResource {
 
   constructor(name: string, args: ClusterPartArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:Serving", name, {}, opts);
-    const { config, substrate, checked, ctx } = part(this, name, args);
-    const sink: { modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>> } = {};
-    const o = buildUnder(this, () => wireServing(config, ctx, substrate, sink));
-    this.modelUrls = afterCheck(checked, o.modelUrls as Record<string, string>);
-    this.modelApiKeys = pulumi.secret(afterCheck(checked, pulumi.all(sink.modelApiKeys ?? {})));
-    this.registerOutputs({ modelUrls: this.modelUrls, modelApiKeys: this.modelApiKeys });
+    const o = servingPart(this, name, args, "existing-cluster");
+    this.modelUrls = o.modelUrls;
+    this.modelApiKeys = o.modelApiKeys;
+    this.registerOutputs(o);
   }
+}
+
+/** `Serving`'s (and `AwsServing`'s) resources and outputs, under `self`. */
+export function servingPart(self: pulumi.ComponentResource, name: string, args: PartArgs, kind: PartKind) {
+  const { config, substrate, checked, ctx } = part(self, name, args, kind);
+  const sink: { modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>> } = {};
+  const o = buildUnder(self, () => wireServing(config, ctx, substrate, sink));
+  return {
+    modelUrls: afterCheck(checked, o.modelUrls as Record<string, string>),
+    modelApiKeys: pulumi.secret(afterCheck(checked, pulumi.all(sink.modelApiKeys ?? {}))),
+  };
 }
 
 /** The gateway's part: the platform's settings, the substrate's handle and the model servers' keys. */
@@ -210,16 +240,26 @@ export class Gateway extends pulumi.ComponentResource {
 
   constructor(name: string, args: GatewayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:Gateway", name, {}, opts);
-    const { modelApiKeys, ...rest } = args;
-    const { config, substrate, checked, ctx } = part(this, name, rest);
-    // The gateway calls every model it routes to (the guard included).
-    const keys = modelKeysFor(config, modelApiKeys, new Set(config.models.map((m) => m.name)));
-    const o = buildUnder(this, () => wireGateway(config, ctx, substrate, { modelApiKeys: keys }));
-    // Fails, as the key Secret does, where a key is missing.
-    const keysChecked = pulumi.all([checked, pulumi.all(Object.values(keys))]);
-    this.gatewayUrl = afterCheck(keysChecked, o.gatewayUrl as pulumi.Input<string>);
+    this.gatewayUrl = gatewayPart(this, name, args, "existing-cluster");
     this.registerOutputs({ gatewayUrl: this.gatewayUrl });
   }
+}
+
+/** `Gateway`'s (and `AwsGateway`'s) resources, under `self`; its URL. */
+export function gatewayPart(
+  self: pulumi.ComponentResource,
+  name: string,
+  args: PartArgs & { modelApiKeys?: ModelApiKeysInput },
+  kind: PartKind,
+): pulumi.Output<string> {
+  const { modelApiKeys, ...rest } = args;
+  const { config, substrate, checked, ctx } = part(self, name, rest, kind);
+  // The gateway calls every model it routes to (the guard included).
+  const keys = modelKeysFor(config, modelApiKeys, new Set(config.models.map((m) => m.name)));
+  const o = buildUnder(self, () => wireGateway(config, ctx, substrate, { modelApiKeys: keys }));
+  // Fails, as the key Secret does, where a key is missing.
+  const keysChecked = pulumi.all([checked, pulumi.all(Object.values(keys))]);
+  return afterCheck(keysChecked, o.gatewayUrl as pulumi.Input<string>);
 }
 
 /**
@@ -232,11 +272,21 @@ export class Tenancy extends pulumi.ComponentResource {
 
   constructor(name: string, args: ClusterPartArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:Tenancy", name, {}, opts);
-    const { config, substrate, checked, ctx } = part(this, name, args);
-    const o = buildUnder(this, () => wireTeams(config, ctx, substrate));
-    this.teamNamespaces = afterCheck(checked, pulumi.output(o.tenancy.namespaces));
+    this.teamNamespaces = tenancyPart(this, name, args, "existing-cluster");
     this.registerOutputs({ teamNamespaces: this.teamNamespaces });
   }
+}
+
+/** `Tenancy`'s (and `AwsTenancy`'s) resources, under `self`; the team namespaces. */
+export function tenancyPart(
+  self: pulumi.ComponentResource,
+  name: string,
+  args: PartArgs,
+  kind: PartKind,
+): pulumi.Output<{ [team: string]: string }> {
+  const { config, substrate, checked, ctx } = part(self, name, args, kind);
+  const o = buildUnder(self, () => wireTeams(config, ctx, substrate));
+  return afterCheck(checked, pulumi.output(o.tenancy.namespaces));
 }
 
 /** The flywheel's part: the platform's settings, the substrate's handle and the team namespaces. */
@@ -266,46 +316,66 @@ export class Flywheel extends pulumi.ComponentResource {
 
   constructor(name: string, args: FlywheelArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:Flywheel", name, {}, opts);
-    const { teamNamespaces, modelApiKeys, ...rest } = args;
-    const { config, substrate, checked, ctx } = part(this, name, rest);
-    // A flywheel team calls its base model and the guard (components/flywheel/flywheel.ts).
-    const teams = flywheelTeams(config);
-    const guard = opaDataOf(config).guard;
-    const called = new Set([
-      ...teams.map((f) => f.baseModel),
-      ...(teams.length && guard.enabled ? [guard.model] : []),
-    ]);
-    const keys = modelKeysFor(config, modelApiKeys, called);
-    const namespaces = pulumi.output(teamNamespaces);
-    const of = (team: string) =>
-      namespaces.apply((m) => {
-        if (!m?.[team])
-          throw handleError(
-            "teamNamespaces",
-            `expected the namespace of team ${JSON.stringify(team)} (Tenancy's teamNamespaces), found none`,
-          );
-        return m[team];
-      });
-    const admission: AdmissionInputs = {};
-    const o = buildUnder(this, () =>
-      wireFlywheel(config, ctx, substrate, {
-        namespaces: Object.fromEntries(config.teams.map((t) => [t.name, of(t.name)])),
-        dependsOn: [],
-        modelApiKeys: keys,
-        admission,
-      }),
-    );
-    const keysChecked = pulumi.all([checked, pulumi.all(Object.values(keys))]);
-    this.cronJobs = afterCheck(
+    const o = flywheelPart(this, name, args, "existing-cluster");
+    this.cronJobs = o.cronJobs;
+    this.flywheelIdentities = o.flywheelIdentities;
+    this.registerOutputs({ cronJobs: this.cronJobs, flywheelIdentities: this.flywheelIdentities });
+  }
+}
+
+/** `Flywheel`'s (and `AwsFlywheel`'s) resources, under `self`; the CronJob of every flywheel team. */
+export function flywheelPart(
+  self: pulumi.ComponentResource,
+  name: string,
+  args: PartArgs & {
+    teamNamespaces: pulumi.Input<{ [team: string]: pulumi.Input<string> }>;
+    modelApiKeys?: ModelApiKeysInput;
+  },
+  kind: PartKind,
+): {
+  cronJobs: pulumi.Output<{ [team: string]: string }>;
+  flywheelIdentities: pulumi.Output<{ [team: string]: FlywheelIdentity }>;
+} {
+  const { teamNamespaces, modelApiKeys, ...rest } = args;
+  const { config, substrate, checked, ctx } = part(self, name, rest, kind);
+  // A flywheel team calls its base model and the guard (components/flywheel/flywheel.ts).
+  const teams = flywheelTeams(config);
+  const guard = opaDataOf(config).guard;
+  const called = new Set([
+    ...teams.map((f) => f.baseModel),
+    ...(teams.length && guard.enabled ? [guard.model] : []),
+  ]);
+  const keys = modelKeysFor(config, modelApiKeys, called);
+  const namespaces = pulumi.output(teamNamespaces);
+  const of = (team: string) =>
+    namespaces.apply((m) => {
+      if (!m?.[team])
+        throw handleError(
+          "teamNamespaces",
+          `expected the namespace of team ${JSON.stringify(team)} (Tenancy's teamNamespaces), found none`,
+        );
+      return m[team];
+    });
+  const admission: AdmissionInputs = {};
+  const o = buildUnder(self, () =>
+    wireFlywheel(config, ctx, substrate, {
+      namespaces: Object.fromEntries(config.teams.map((t) => [t.name, of(t.name)])),
+      dependsOn: [],
+      modelApiKeys: keys,
+      admission,
+    }),
+  );
+  const keysChecked = pulumi.all([checked, pulumi.all(Object.values(keys))]);
+  return {
+    cronJobs: afterCheck(
       keysChecked,
       pulumi.output((o.flywheelCronJobs ?? {}) as Record<string, pulumi.Input<string>>),
-    );
-    this.flywheelIdentities = afterCheck(
+    ),
+    flywheelIdentities: afterCheck(
       keysChecked,
       pulumi.all(admission.flywheelProtected ?? {}) as unknown as pulumi.Output<
         Record<string, FlywheelIdentity>
       >,
-    );
-    this.registerOutputs({ cronJobs: this.cronJobs, flywheelIdentities: this.flywheelIdentities });
-  }
+    ),
+  };
 }

@@ -66,10 +66,38 @@ export interface WorkloadIdentityArgs {
   readonly region: string;
   readonly provider: k8s.Provider;
   readonly tags: Tags;
+  /**
+   * Whether this identity creates the workload's ServiceAccount. `false`: only the AWS side
+   * (role, policy, association), which the component package's `AwsSubstrate` registers up front;
+   * the workload's part creates the ServiceAccount with {@link workloadServiceAccount}. @default true
+   */
+  readonly serviceAccount?: boolean;
+}
+
+/** The ServiceAccount of a workload identity (`<name>-sa`): the pods' identity, no annotations. */
+export function workloadServiceAccount(
+  name: string,
+  serviceAccountName: string,
+  namespace: pulumi.Input<string>,
+  opts: pulumi.CustomResourceOptions,
+): k8s.core.v1.ServiceAccount {
+  return new k8s.core.v1.ServiceAccount(
+    `${name}-sa`,
+    {
+      metadata: {
+        name: serviceAccountName,
+        namespace,
+        labels: { "app.kubernetes.io/part-of": "sovereign" },
+      },
+      automountServiceAccountToken: true,
+    },
+    opts,
+  );
 }
 
 export class WorkloadIdentity extends pulumi.ComponentResource {
-  readonly serviceAccount: k8s.core.v1.ServiceAccount;
+  /** Undefined with `serviceAccount: false`. */
+  readonly serviceAccount: k8s.core.v1.ServiceAccount | undefined;
   readonly role: aws.iam.Role;
   readonly association: aws.eks.PodIdentityAssociation;
   readonly ready: pulumi.Resource[];
@@ -78,18 +106,13 @@ export class WorkloadIdentity extends pulumi.ComponentResource {
     super("sovereign:aws:WorkloadIdentity", name, {}, opts);
     const p = { parent: this };
     const tags = { ...args.tags };
-    this.serviceAccount = new k8s.core.v1.ServiceAccount(
-      `${name}-sa`,
-      {
-        metadata: {
-          name: args.serviceAccountName,
-          namespace: args.namespace,
-          labels: { "app.kubernetes.io/part-of": "sovereign" },
-        },
-        automountServiceAccountToken: true,
-      },
-      { ...p, provider: args.provider },
-    );
+    this.serviceAccount =
+      args.serviceAccount === false
+        ? undefined
+        : workloadServiceAccount(name, args.serviceAccountName, args.namespace, {
+            ...p,
+            provider: args.provider,
+          });
     this.role = new aws.iam.Role(
       `${name}-role`,
       { namePrefix: shortPrefix(name), assumeRolePolicy: policyJson(podIdentityTrust(args.accountId)), tags },
@@ -111,7 +134,7 @@ export class WorkloadIdentity extends pulumi.ComponentResource {
       },
       { ...p, dependsOn: [policy] },
     );
-    this.ready = [this.serviceAccount, this.role, policy, this.association];
+    this.ready = [...(this.serviceAccount ? [this.serviceAccount] : []), this.role, policy, this.association];
     this.registerOutputs({});
   }
 }

@@ -67,8 +67,12 @@ export function loginScript(iamAuth = false, ownDatabase = true): string {
 export interface PostgresLoginArgs {
   /** Service name: role, database and Secret are named after it. */
   readonly service: string;
-  /** Namespace of the service (gets the `username`/`password` Secret). */
-  readonly namespace: pulumi.Input<string>;
+  /**
+   * Namespace of the service (gets the CA ConfigMap and the `username`/`password` Secret).
+   * Undefined: only the role, its Job and its password (the component package's `AwsSubstrate`
+   * registers logins up front; the service's part delivers them with {@link deliverPostgresLogin}).
+   */
+  readonly namespace: pulumi.Input<string> | undefined;
   /** Namespace where the login Job and the master credentials live. */
   readonly jobNamespace: pulumi.Input<string>;
   readonly host: pulumi.Input<string>;
@@ -96,19 +100,64 @@ export interface PostgresLoginArgs {
 export const POSTGRES_CA_KEY = "ca.crt";
 const CA_DIR = "/etc/postgres-ca";
 
+/** What a service's namespace gets of its login: the CA bundle and (password logins) the Secret. */
+export interface PostgresDelivery {
+  /** The `username`/`password` Secret; none with IAM authentication. */
+  readonly secret: k8s.core.v1.Secret | undefined;
+  /** ConfigMap holding the CA bundle ({@link POSTGRES_CA_KEY}). */
+  readonly caConfigMap: k8s.core.v1.ConfigMap;
+}
+
+/**
+ * The service's side of a login, in its namespace: the CA bundle (`<service>-postgres-ca`) and,
+ * with a password (`password` set), the `<service>-postgres` Secret. Resource names are
+ * `<name>-ca` and `<name>-credentials`.
+ */
+export function deliverPostgresLogin(
+  name: string,
+  a: {
+    readonly service: string;
+    readonly namespace: pulumi.Input<string>;
+    readonly caBundle: string;
+    readonly password: pulumi.Input<string> | undefined;
+  },
+  opts: pulumi.CustomResourceOptions,
+): PostgresDelivery {
+  const labels = k8sLabels("postgres-login", a.service);
+  const caConfigMap = new k8s.core.v1.ConfigMap(
+    `${name}-ca`,
+    {
+      metadata: { name: `${a.service}-postgres-ca`, namespace: a.namespace, labels },
+      data: { [POSTGRES_CA_KEY]: a.caBundle },
+    },
+    opts,
+  );
+  const secret =
+    a.password === undefined
+      ? undefined
+      : new k8s.core.v1.Secret(
+          `${name}-credentials`,
+          {
+            metadata: { name: `${a.service}-postgres`, namespace: a.namespace, labels },
+            type: "Opaque",
+            stringData: { username: a.service, password: a.password },
+          },
+          opts,
+        );
+  return { secret, caConfigMap };
+}
+
 export class PostgresLogin extends pulumi.ComponentResource {
-  /** The `username`/`password` Secret in the service's namespace; none with `iamAuth`. */
+  /** The `username`/`password` Secret in the service's namespace; none with `iamAuth` or no `namespace`. */
   readonly secretName: pulumi.Output<string> | undefined;
-  /** ConfigMap in the service's namespace holding the CA bundle ({@link POSTGRES_CA_KEY}). */
-  readonly caConfigMapName: pulumi.Output<string>;
+  /** ConfigMap in the service's namespace holding the CA bundle ({@link POSTGRES_CA_KEY}); none without `namespace`. */
+  readonly caConfigMapName: pulumi.Output<string> | undefined;
+  /** The role's generated password (secret); none with `iamAuth`. */
+  readonly servicePassword: pulumi.Output<string> | undefined;
   readonly ready: pulumi.Resource[];
-  private readonly provider: k8s.Provider;
-  private readonly service: string;
 
   constructor(name: string, args: PostgresLoginArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:aws:PostgresLogin", name, {}, opts);
-    this.provider = args.provider;
-    this.service = args.service;
     const kp = { parent: this, provider: args.provider };
     const svc = args.service;
     const iam = args.iamAuth ?? false;
@@ -132,17 +181,14 @@ export class PostgresLogin extends pulumi.ComponentResource {
       kp,
     );
     // The CA bundle next to the Job (its namespace) and next to the service (verify-full both).
-    const caConfigMap = (suffix: string, namespace: pulumi.Input<string>) =>
-      new k8s.core.v1.ConfigMap(
-        `${name}-${suffix}`,
-        {
-          metadata: { name: `${svc}-postgres-ca`, namespace, labels },
-          data: { [POSTGRES_CA_KEY]: args.caBundle },
-        },
-        kp,
-      );
-    const jobCa = caConfigMap("job-ca", args.jobNamespace);
-    const serviceCa = caConfigMap("ca", args.namespace);
+    const jobCa = new k8s.core.v1.ConfigMap(
+      `${name}-job-ca`,
+      {
+        metadata: { name: `${svc}-postgres-ca`, namespace: args.jobNamespace, labels },
+        data: { [POSTGRES_CA_KEY]: args.caBundle },
+      },
+      kp,
+    );
     const fromSecret = (key: string) => ({
       name: key,
       valueFrom: { secretKeyRef: { name: jobSecret.metadata.name, key } },
@@ -202,32 +248,22 @@ export class PostgresLogin extends pulumi.ComponentResource {
       { ...kp, deleteBeforeReplace: true, dependsOn: [jobCa] },
     );
 
-    this.secretPassword = secretPassword;
-    this.labels = labels;
-    const secret = this.credentials(name, args.namespace);
-    this.secretName = secret?.metadata.name;
-    this.caConfigMapName = serviceCa.metadata.name;
-    this.ready = [...(secret ? [secret] : []), serviceCa, job];
+    this.servicePassword = secretPassword;
+    const delivered =
+      args.namespace === undefined
+        ? undefined
+        : deliverPostgresLogin(
+            name,
+            { service: svc, namespace: args.namespace, caBundle: args.caBundle, password: secretPassword },
+            kp,
+          );
+    this.secretName = delivered?.secret?.metadata.name;
+    this.caConfigMapName = delivered?.caConfigMap.metadata.name;
+    this.ready = [
+      ...(delivered ? [...(delivered.secret ? [delivered.secret] : []), delivered.caConfigMap] : []),
+      job,
+    ];
     this.registerOutputs({ secretName: this.secretName });
-  }
-
-  private readonly secretPassword: pulumi.Output<string> | undefined;
-  private readonly labels: Record<string, string>;
-
-  /** The `username`/`password` Secret of the login in `namespace` (none with IAM authentication). */
-  private credentials(name: string, namespace: pulumi.Input<string>): k8s.core.v1.Secret | undefined {
-    const svc = this.service;
-    return this.secretPassword
-      ? new k8s.core.v1.Secret(
-          `${name}-credentials`,
-          {
-            metadata: { name: `${svc}-postgres`, namespace, labels: this.labels },
-            type: "Opaque",
-            stringData: { username: svc, password: this.secretPassword },
-          },
-          { parent: this, provider: this.provider },
-        )
-      : undefined;
   }
 
   /** A generated password for the role, with its copy in Secrets Manager (password logins only). */

@@ -50,6 +50,14 @@ export function awsLoadBalancerAnnotations(exposure: LoadBalancerExposure): Reco
   };
 }
 
+/** The environment of a workload's S3 clients on AWS (credentials come from Pod Identity). */
+export function awsWorkloadEnv(region: string): { name: string; value: string }[] {
+  return [
+    { name: "AWS_REGION", value: region },
+    { name: "AWS_DEFAULT_REGION", value: region },
+  ];
+}
+
 /** Address of the EKS Pod Identity agent on every node (credentials for S3 clients). */
 export const POD_IDENTITY_AGENT = { cidr: "169.254.170.23/32", port: 80 } as const;
 
@@ -421,30 +429,51 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     return { ...opts, providers };
   }
 
-  bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
-    const scopes = workloadScopes(req.kind, req.team, req.readModels);
-    const identity = new WorkloadIdentity(
+  /** The IAM side of a workload's binding: its role (scopes), policy and Pod Identity association. */
+  private identity(
+    name: string,
+    req: Omit<WorkloadRequest, "namespace"> & { readonly namespace: pulumi.Input<string> },
+    serviceAccount: boolean,
+    opts: pulumi.ComponentResourceOptions,
+  ): WorkloadIdentity {
+    return new WorkloadIdentity(
       name,
       {
         clusterName: this.eks.clusterName,
         namespace: req.namespace,
         serviceAccountName: req.serviceAccountName,
-        scopes,
+        scopes: workloadScopes(req.kind, req.team, req.readModels),
         bucketArns: this.storage.bucketArns,
         kmsKeyArn: this.keys.arns.s3,
         accountId: this.args.accountId,
         region: this.args.region,
         provider: this.provider,
         tags: this.args.tags,
+        serviceAccount,
       },
-      this.withAwsProvider(opts),
+      opts,
     );
+  }
+
+  /**
+   * The AWS side of a workload's binding, registered up front by the component package's
+   * `AwsSubstrate` (component-package/aws-handle.ts): the role, its policy and the Pod Identity
+   * association for the ServiceAccount `req.serviceAccountName` in `req.namespace`, under the
+   * names `bindWorkload` gives them; the workload's part creates only the ServiceAccount.
+   */
+  registerWorkload(
+    name: string,
+    req: Omit<WorkloadRequest, "namespace"> & { readonly namespace: string },
+  ): WorkloadIdentity {
+    return this.identity(name, req, false, { parent: this });
+  }
+
+  bindWorkload(name: string, req: WorkloadRequest, opts: pulumi.ComponentResourceOptions): WorkloadAccess {
+    const scopes = workloadScopes(req.kind, req.team, req.readModels);
+    const identity = this.identity(name, req, true, this.withAwsProvider(opts));
     const access: WorkloadAccess = {
-      serviceAccountName: identity.serviceAccount.metadata.name,
-      env: pulumi.output([
-        { name: "AWS_REGION", value: this.args.region },
-        { name: "AWS_DEFAULT_REGION", value: this.args.region },
-      ]),
+      serviceAccountName: identity.serviceAccount!.metadata.name,
+      env: pulumi.output(awsWorkloadEnv(this.args.region)),
       scopes,
       dependsOn: identity.ready,
     };
@@ -452,13 +481,19 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     return access;
   }
 
-  connectPostgres(
+  /**
+   * The login of `service` (the role, its Job, its password) and, with IAM authentication, the
+   * right of `identity`'s role to log in as it (`<name>-rds-connect`, a child of `parent`);
+   * delivered to `namespace` unless undefined.
+   */
+  private login(
     name: string,
     service: PostgresService,
-    namespace: pulumi.Input<string>,
+    namespace: pulumi.Input<string> | undefined,
     opts: pulumi.ComponentResourceOptions,
-    client?: WorkloadAccess,
-  ): PostgresConnection {
+    parent: pulumi.Resource | undefined,
+    identity: WorkloadIdentity | undefined,
+  ): { login: PostgresLogin; connect: aws.iam.RolePolicy | undefined } {
     // The login Job and its Secret are named after the service in this substrate's namespace,
     // and the role is one per database: a second login would overwrite the first one's password.
     // Each team's flywheel writer is a service of its own (`fw-<team>`), connected once,
@@ -466,7 +501,6 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
     if (this.logins.has(service))
       throw new Error(`expected one Postgres login per service, found a second one for "${service}"`);
     const iamAuth = this.args.database.iamAuth ?? false;
-    const identity = client ? this.identities.get(client) : undefined;
     if (iamAuth && !identity)
       throw new Error(
         `expected the workload identity of "${service}" (its bindWorkload result) to grant it IAM authentication to Postgres, found none`,
@@ -488,7 +522,7 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
         iamAuth,
         database: postgresDatabaseOf(service),
       },
-      this.withAwsProvider(opts),
+      opts,
     );
     this.logins.set(service, login);
     // The service's own role may log in as its database user, and as no other.
@@ -508,16 +542,51 @@ export class AwsSubstrate extends pulumi.ComponentResource implements Substrate 
                 }),
               ]),
             },
-            { parent: opts.parent, provider: this.getProvider("aws::") },
+            { parent, provider: this.getProvider("aws::") },
           )
         : undefined;
+    return { login, connect };
+  }
+
+  /**
+   * A service's login registered up front by the component package's `AwsSubstrate`: the role,
+   * its Job and password and, with IAM authentication, `client`'s right to log in as it (the
+   * identity {@link registerWorkload} returned), under the names `connectPostgres` gives them;
+   * the service's part delivers the CA bundle (and the password) to its namespace.
+   */
+  registerPostgresLogin(
+    name: string,
+    service: PostgresService,
+    client: WorkloadIdentity | undefined,
+  ): { login: PostgresLogin; ready: pulumi.Resource[] } {
+    const { login, connect } = this.login(name, service, undefined, { parent: this }, this, client);
+    return { login, ready: [...login.ready, ...(connect ? [connect] : [])] };
+  }
+
+  connectPostgres(
+    name: string,
+    service: PostgresService,
+    namespace: pulumi.Input<string>,
+    opts: pulumi.ComponentResourceOptions,
+    client?: WorkloadAccess,
+  ): PostgresConnection {
+    const identity = client ? this.identities.get(client) : undefined;
+    const iamAuth = this.args.database.iamAuth ?? false;
+    const { login, connect } = this.login(
+      name,
+      service,
+      namespace,
+      this.withAwsProvider(opts),
+      opts.parent,
+      identity,
+    );
     return {
       host: this.database.host,
       port: this.database.port,
       database: postgresDatabaseOf(service),
       ...(iamAuth ? { iamAuth: { user: service } } : { secretName: login.secretName! }),
       sslMode: "verify-full",
-      rootCert: { configMapName: login.caConfigMapName, key: POSTGRES_CA_KEY },
+      rootCert: { configMapName: login.caConfigMapName!, key: POSTGRES_CA_KEY },
       dependsOn: [...login.ready, ...(connect ? [connect] : [])],
     };
   }

@@ -97,7 +97,7 @@ export function awsSubstrateArgs(
   };
 }
 
-export function awsSubstrate(config: StackConfig, ctx: StackContext): CreatedSubstrate {
+export function awsSubstrate(config: StackConfig, ctx: StackContext): AwsSubstrate & CreatedSubstrate {
   if (config.substrate.kind !== "aws")
     throw new Error(`expected substrate kind "aws", found "${config.substrate.kind}"`);
   const region = config.substrate.region;

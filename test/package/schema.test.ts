@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { formattedTypes, PER_FACADE, TYPES_FILE } from "../../scripts/gen-package-types";
 import { stackConfigSchema } from "../../stacks/config/schema";
+import { AwsSubstrate } from "../../component-package/aws-parts";
 import { ClusterSubstrate, Flywheel, Tenancy } from "../../component-package/components";
 import { installMocks, settle, valueOf } from "../helpers/mocks";
-import { withFlywheel } from "./facade-args";
+import { awsFacadeArgs, withFlywheel } from "./facade-args";
 import { cliEnv, pluginBinary, ROOT, run } from "./plugin";
 
 type Json = { [k: string]: any };
@@ -96,8 +97,17 @@ export function conformance(pkg: Json, prop: Json, value: unknown, at: string): 
   ];
 }
 
-/** The package components that take a substrate handle. */
-const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel", "Policy", "Observability"];
+/** The package components that take a substrate handle (on AWS with the prefix `Aws`). */
+const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel"];
+
+/** The parts on the existing-cluster substrate only (no AWS variant yet). */
+const CLUSTER_ONLY_PARTS = ["Policy", "Observability"];
+
+/** The substrate components: name, substrate kind, handle type, the prefix of their parts. */
+const SUBSTRATES = [
+  ["ClusterSubstrate", "existing-cluster", "SubstrateHandle", ""],
+  ["AwsSubstrate", "aws", "AwsSubstrateHandle", "Aws"],
+] as const;
 
 /** The config schema a facade's inputs stand for: the common keys plus its substrate kind. */
 function facadeConfig(kind: string): Json {
@@ -148,7 +158,12 @@ describe("the component package schema (real Pulumi CLI)", () => {
     expect(schema.version).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version);
     expect(Object.keys(schema.resources).sort()).toEqual(
       [
+        "AwsFlywheel",
+        "AwsGateway",
         "AwsPlatform",
+        "AwsServing",
+        "AwsSubstrate",
+        "AwsTenancy",
         "ClusterPlatform",
         "ClusterSubstrate",
         "Flywheel",
@@ -162,56 +177,61 @@ describe("the component package schema (real Pulumi CLI)", () => {
     for (const r of Object.values(schema.resources as Record<string, Json>)) expect(r.isComponent).toBe(true);
   });
 
-  it("gives ClusterSubstrate the facade's inputs, and each part those and the substrate's handle", () => {
-    const cfg = facadeConfig("existing-cluster");
-    const handle = schema.resources[`${TOKEN}ClusterSubstrate`].properties.handle as Json;
-    expect(handle.$ref).toBe(`#/types/${TOKEN}SubstrateHandle`);
-    expect(
-      differences(schema, inputsOf(schema, `${TOKEN}ClusterSubstrate`), cfg, "ClusterSubstrate"),
-    ).toEqual([]);
-    for (const part of PARTS) {
-      const {
-        handle: input,
-        teamNamespaces,
-        modelApiKeys,
-        flywheelIdentities,
-        ...inputProperties
-      } = schema.resources[`${TOKEN}${part}`].inputProperties as Json;
-      const map = {
-        type: "object",
-        additionalProperties: { type: "string" },
-        description: expect.any(String),
-      };
-      // The flywheel also takes Tenancy's output.
-      expect(teamNamespaces, part).toEqual(part === "Flywheel" ? map : undefined);
-      // The gateway and the flywheel take Serving's keys: an output (no `plain`), optional (no
-      // key where every model runs on CPU).
-      expect(modelApiKeys, part).toEqual(part === "Gateway" || part === "Flywheel" ? map : undefined);
-      expect(schema.resources[`${TOKEN}${part}`].requiredInputs).not.toContain("modelApiKeys");
-      // Policy takes Flywheel's identities: an output (no `plain`), optional (none where no team
-      // turns the flywheel on), a map of the FlywheelIdentity type.
-      expect(flywheelIdentities, part).toEqual(
-        part === "Policy"
-          ? {
-              type: "object",
-              additionalProperties: { $ref: `#/types/${TOKEN}FlywheelIdentity` },
-              description: expect.any(String),
-            }
-          : undefined,
-      );
-      expect(schema.resources[`${TOKEN}${part}`].requiredInputs).not.toContain("flywheelIdentities");
-      expect(input.$ref, part).toBe(handle.$ref);
-      // Another resource's output: a typed SDK must accept an output there (no `plain`).
-      expect(input.plain, part).toBeUndefined();
-      expect(schema.resources[`${TOKEN}${part}`].requiredInputs).toContain("handle");
-      const required = (schema.resources[`${TOKEN}${part}`].requiredInputs as string[]).filter(
-        (k) => k !== "handle" && k !== "teamNamespaces",
-      );
-      expect(
-        differences(schema, { type: "object", properties: inputProperties, required }, cfg, part),
-      ).toEqual([]);
-    }
-  });
+  it.each(SUBSTRATES)(
+    "gives %s the facade's inputs, and each part those and the substrate's handle",
+    (substrate, kind, handleType, prefix) => {
+      const cfg = facadeConfig(kind);
+      const handle = schema.resources[`${TOKEN}${substrate}`].properties.handle as Json;
+      expect(handle.$ref).toBe(`#/types/${TOKEN}${handleType}`);
+      expect(differences(schema, inputsOf(schema, `${TOKEN}${substrate}`), cfg, substrate)).toEqual([]);
+      for (const part of [...PARTS, ...(kind === "existing-cluster" ? CLUSTER_ONLY_PARTS : [])].map(
+        (p) => prefix + p,
+      )) {
+        const {
+          handle: input,
+          teamNamespaces,
+          modelApiKeys,
+          flywheelIdentities,
+          ...inputProperties
+        } = schema.resources[`${TOKEN}${part}`].inputProperties as Json;
+        const map = {
+          type: "object",
+          additionalProperties: { type: "string" },
+          description: expect.any(String),
+        };
+        // The flywheel also takes Tenancy's output.
+        expect(teamNamespaces, part).toEqual(part === `${prefix}Flywheel` ? map : undefined);
+        // The gateway and the flywheel take Serving's keys: an output (no `plain`), optional (no
+        // key where every model runs on CPU).
+        expect(modelApiKeys, part).toEqual(
+          part === `${prefix}Gateway` || part === `${prefix}Flywheel` ? map : undefined,
+        );
+        expect(schema.resources[`${TOKEN}${part}`].requiredInputs).not.toContain("modelApiKeys");
+        // Policy takes Flywheel's identities: an output (no `plain`), optional (none where no team
+        // turns the flywheel on), a map of the FlywheelIdentity type.
+        expect(flywheelIdentities, part).toEqual(
+          part === "Policy"
+            ? {
+                type: "object",
+                additionalProperties: { $ref: `#/types/${TOKEN}FlywheelIdentity` },
+                description: expect.any(String),
+              }
+            : undefined,
+        );
+        expect(schema.resources[`${TOKEN}${part}`].requiredInputs).not.toContain("flywheelIdentities");
+        expect(input.$ref, part).toBe(handle.$ref);
+        // Another resource's output: a typed SDK must accept an output there (no `plain`).
+        expect(input.plain, part).toBeUndefined();
+        expect(schema.resources[`${TOKEN}${part}`].requiredInputs).toContain("handle");
+        const required = (schema.resources[`${TOKEN}${part}`].requiredInputs as string[]).filter(
+          (k) => k !== "handle" && k !== "teamNamespaces",
+        );
+        expect(
+          differences(schema, { type: "object", properties: inputProperties, required }, cfg, part),
+        ).toEqual([]);
+      }
+    },
+  );
 
   it("types the handle a ClusterSubstrate publishes: every key and value of a real one", async () => {
     installMocks({ stack: "local" });
@@ -219,6 +239,22 @@ describe("the component package schema (real Pulumi CLI)", () => {
     await settle();
     expect(Object.keys(value.workloads).length).toBeGreaterThan(3);
     expect(conformance(schema, { $ref: `#/types/${TOKEN}SubstrateHandle` }, value, "handle")).toEqual([]);
+  });
+
+  it("types the handle an AwsSubstrate publishes: every key and value of a real one", async () => {
+    // An association's ARN is computed by AWS; the mocks echo inputs only.
+    installMocks({
+      stack: "aws-dev",
+      outputs: (r) =>
+        r.type === "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+          ? { associationArn: `arn:aws:eks:eu-central-1:123456789012:podidentityassociation/${r.name}` }
+          : {},
+    });
+    const value = await valueOf(new AwsSubstrate("substrate", awsFacadeArgs("aws-dev")).handle);
+    await settle();
+    expect(Object.keys(value.workloads).length).toBeGreaterThan(3);
+    expect(Object.keys(value.postgres.logins).length).toBeGreaterThan(1);
+    expect(conformance(schema, { $ref: `#/types/${TOKEN}AwsSubstrateHandle` }, value, "handle")).toEqual([]);
   });
 
   it("types the identities a Flywheel publishes: every key and value of real ones", async () => {
@@ -238,20 +274,20 @@ describe("the component package schema (real Pulumi CLI)", () => {
     expect(Object.keys(value[args.teams[0].name]).sort()).toEqual(fields);
   });
 
-  it("gives each part its outputs", () => {
+  it.each(SUBSTRATES)("gives each part of %s its outputs", (_substrate, _kind, _handle, prefix) => {
     const map = { type: "object", additionalProperties: { type: "string" } };
-    expect(schema.resources[`${TOKEN}Serving`].properties).toMatchObject({
-      modelUrls: map,
-      modelApiKeys: map,
-    });
+    const of = (part: string) => schema.resources[`${TOKEN}${prefix}${part}`];
+    expect(of("Serving").properties).toMatchObject({ modelUrls: map, modelApiKeys: map });
     // What Gateway and Flywheel take as `modelApiKeys` is what Serving publishes.
-    const { description: _d, ...published } = schema.resources[`${TOKEN}Serving`].properties
-      .modelApiKeys as Json;
+    const { description: _d, ...published } = of("Serving").properties.modelApiKeys as Json;
     for (const part of ["Gateway", "Flywheel"])
-      expect(schema.resources[`${TOKEN}${part}`].inputProperties.modelApiKeys).toMatchObject(published);
-    expect(schema.resources[`${TOKEN}Gateway`].properties).toMatchObject({ gatewayUrl: { type: "string" } });
-    expect(schema.resources[`${TOKEN}Tenancy`].properties).toMatchObject({ teamNamespaces: map });
-    expect(schema.resources[`${TOKEN}Flywheel`].properties).toMatchObject({ cronJobs: map });
+      expect(of(part).inputProperties.modelApiKeys).toMatchObject(published);
+    expect(of("Gateway").properties).toMatchObject({ gatewayUrl: { type: "string" } });
+    expect(of("Tenancy").properties).toMatchObject({ teamNamespaces: map });
+    expect(of("Flywheel").properties).toMatchObject({ cronJobs: map });
+  });
+
+  it("gives Policy and Observability their outputs, and Policy what Flywheel publishes", () => {
     // What Policy takes as `flywheelIdentities` is what Flywheel publishes.
     const { description: _f, ...identities } = schema.resources[`${TOKEN}Flywheel`].properties
       .flywheelIdentities as Json;
