@@ -38,8 +38,11 @@ import type { StackConfig } from "../stacks/config/schema";
 import { resolveSettings } from "../stacks/config/settings";
 import { awsSubstrateArgs } from "../stacks/wiring/aws";
 import {
+  checkEgress,
   handleError,
+  isText,
   plannedWorkloads,
+  sameScopes,
   type EgressHandle,
   type EgressRuleHandle,
   type ObjectStoreHandle,
@@ -183,9 +186,6 @@ export function registerAwsBindings(
   return { workloads, logins, ready };
 }
 
-const scopeKey = (s: { bucket: string; prefix: string; access: string }) =>
-  `${s.bucket}:${s.prefix}:${s.access}`;
-
 /** The region the settings name (the AWS substrate's). */
 function regionOf(config: StackConfig): string {
   if (config.substrate.kind !== "aws")
@@ -218,6 +218,7 @@ export function checkAwsHandle(h: AwsSubstrateHandle | undefined, config: StackC
     const found = Array.isArray(value) ? "array" : value === null ? "null" : typeof value;
     if (found !== type) throw handleError(path, `expected a ${type}, found ${found}`);
   }
+  checkEgress(h.egress);
   const region = regionOf(config);
   if (h.region !== region)
     throw handleError(
@@ -242,20 +243,17 @@ export function checkAwsHandle(h: AwsSubstrateHandle | undefined, config: StackC
     const got = h.workloads?.[w.name];
     const what = `${w.request.kind} identity ${JSON.stringify(w.name)}`;
     if (!got) throw handleError(w.path, `the substrate has no ${what}: ${fix}`);
-    const scopes = workloadScopes(w.request.kind, w.request.team, w.request.readModels).map(scopeKey).sort();
-    const have = (got.scopes ?? []).map(scopeKey).sort();
     if (
       got.serviceAccountName !== w.request.serviceAccountName ||
       got.namespace !== plannedNamespace(w) ||
-      JSON.stringify(scopes) !== JSON.stringify(have)
+      !sameScopes(got.scopes, workloadScopes(w.request.kind, w.request.team, w.request.readModels))
     )
       throw handleError(w.path, `the substrate registered the ${what} with other scopes or account: ${fix}`);
-    if (typeof got.roleArn !== "string" || got.roleArn === "")
-      throw handleError(w.path, `the substrate's ${what} has no role: ${fix}`);
+    if (!isText(got.roleArn)) throw handleError(w.path, `the substrate's ${what} has no role: ${fix}`);
   }
   for (const l of plannedPostgresLogins(config)) {
     const got = h.postgres.logins?.[l.service];
-    if (!got || (!iamAuth && !got.password))
+    if (!got || (!iamAuth && !isText(got.password)))
       throw handleError(l.path, `the substrate has no Postgres login for the ${l.service} service: ${fix}`);
   }
   return h;
@@ -335,7 +333,7 @@ export function awsSubstrateFromHandle(
         if (
           got.serviceAccountName !== req.serviceAccountName ||
           got.namespace !== namespace ||
-          JSON.stringify(got.scopes.map(scopeKey).sort()) !== JSON.stringify(scopes.map(scopeKey).sort())
+          !sameScopes(got.scopes, scopes)
         )
           throw handleError(
             paths.get(name) ?? "handle.workloads",
@@ -360,7 +358,7 @@ export function awsSubstrateFromHandle(
     },
     connectPostgres: (name, service, namespace, opts): PostgresConnection => {
       const login = h.postgres.logins.apply((l) => {
-        if (!l[service] || (!iamAuth && !l[service].password))
+        if (!l[service] || (!iamAuth && !isText(l[service].password)))
           throw handleError(
             loginPaths.get(service) ?? "handle.postgres.logins",
             `the substrate has no Postgres login for the ${service} service`,

@@ -14,6 +14,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ExistingClusterSubstrate } from "../components/existing-cluster/substrate";
 import { flywheelTeams } from "../components/flywheel/plan";
+import { teamNamespace } from "../components/lib/naming";
 import { requiresApiKey } from "../components/platform/model-server";
 import { postgresDatabaseOf } from "../components/substrate";
 import { existingClusterSubstrateArgs } from "../stacks/wiring/existing-cluster";
@@ -22,7 +23,7 @@ import { opaDataOf, type AdmissionInputs } from "../stacks/wiring/policy";
 import { wireServing } from "../stacks/wiring/serving";
 import { wireFlywheel, wireTeams } from "../stacks/wiring/tenancy";
 import {
-  handleError,
+  inputError,
   plannedPostgresServices,
   plannedWorkloads,
   substrateFromHandle,
@@ -140,16 +141,6 @@ function afterCheck<T>(checked: pulumi.Output<unknown>, value: pulumi.Input<T>):
 /** The model servers' keys as a part receives them: `Serving`'s `modelApiKeys` output. */
 type ModelApiKeysInput = pulumi.Input<{ [model: string]: pulumi.Input<string> }>;
 
-/** A part input that does not fit its settings, as the input-property error a component reports (no stack trace). */
-function inputError(propertyPath: string, reason: string): pulumi.InputPropertiesError {
-  const e = new pulumi.InputPropertiesError({
-    message: `${propertyPath}: ${reason}`,
-    errors: [{ propertyPath, reason }],
-  });
-  e.stack = e.message;
-  return e;
-}
-
 /**
  * The keys a part passes on to its typed component, as stacks/wiring/platform.ts passes
  * `Serving`'s: one entry per model of `models` that requires a key by these settings (vLLM on a
@@ -175,11 +166,18 @@ function modelKeysFor(
       );
     out[m.name] = pulumi.secret(
       all.apply((k) => {
-        const key = k?.[m.name];
+        const key: unknown = k && Object.hasOwn(k, m.name) ? k[m.name] : undefined;
         if (typeof key !== "string" || key === "")
           throw inputError(
             "modelApiKeys",
             `expected the API key of model ${JSON.stringify(m.name)} (models[${i}] runs vLLM on a GPU pool: pass Serving's modelApiKeys), found none`,
+          );
+        // The gateway refuses such a key at start-up (GATEWAY_MODEL_API_KEYS_FILE), and a bearer
+        // token cannot carry one.
+        if (!/^\S+$/.test(key))
+          throw inputError(
+            "modelApiKeys",
+            `expected the API key of model ${JSON.stringify(m.name)} without whitespace (pass Serving's modelApiKeys), found a key with whitespace`,
           );
         return key;
       }),
@@ -347,25 +345,39 @@ export function flywheelPart(
   ]);
   const keys = modelKeysFor(config, modelApiKeys, called);
   const namespaces = pulumi.output(teamNamespaces);
+  // Only a flywheel team's namespace is used, and it must be that team's: a swapped map would put
+  // one team's registry login, model keys and flywheel identity into another team's namespace.
   const of = (team: string) =>
     namespaces.apply((m) => {
-      if (!m?.[team])
-        throw handleError(
-          "teamNamespaces",
+      const ns: unknown = m && Object.hasOwn(m, team) ? m[team] : undefined;
+      if (typeof ns !== "string" || ns === "")
+        throw inputError(
+          `teamNamespaces.${team}`,
           `expected the namespace of team ${JSON.stringify(team)} (Tenancy's teamNamespaces), found none`,
         );
-      return m[team];
+      if (ns !== teamNamespace(team))
+        throw inputError(
+          `teamNamespaces.${team}`,
+          `expected ${JSON.stringify(teamNamespace(team))} (team ${JSON.stringify(team)}'s namespace), found ${JSON.stringify(ns)}: pass the teamNamespaces output of a Tenancy created with the same platform settings`,
+        );
+      return ns;
     });
+  const teamNs = Object.fromEntries(teams.map((f) => [f.team, of(f.team)]));
   const admission: AdmissionInputs = {};
   const o = buildUnder(self, () =>
     wireFlywheel(config, ctx, substrate, {
-      namespaces: Object.fromEntries(config.teams.map((t) => [t.name, of(t.name)])),
+      namespaces: teamNs,
       dependsOn: [],
       modelApiKeys: keys,
       admission,
     }),
   );
-  const keysChecked = pulumi.all([checked, pulumi.all(Object.values(keys))]);
+  // The outputs fail with the handle's, the keys' or the namespaces' problem.
+  const keysChecked = pulumi.all([
+    checked,
+    pulumi.all(Object.values(keys)),
+    pulumi.all(Object.values(teamNs)),
+  ]);
   return {
     cronJobs: afterCheck(
       keysChecked,

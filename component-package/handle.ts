@@ -212,8 +212,17 @@ export function plannedPostgresServices(config: StackConfig): PostgresService[] 
  * property too, and it carries no stack trace.
  */
 export function handleError(propertyPath: string, reason: string): pulumi.InputPropertiesError {
+  return inputError(propertyPath, reason, "the substrate handle does not fit these settings: ");
+}
+
+/**
+ * A part input that does not fit its settings, as the input-property error a component reports:
+ * its message is `<prefix><path>: <reason>`, and it carries no stack trace (the engine prints a
+ * component's error as its message).
+ */
+export function inputError(propertyPath: string, reason: string, prefix = ""): pulumi.InputPropertiesError {
   const e = new pulumi.InputPropertiesError({
-    message: `the substrate handle does not fit these settings: ${propertyPath}: ${reason}`,
+    message: `${prefix}${propertyPath}: ${reason}`,
     errors: [{ propertyPath, reason }],
   });
   e.stack = e.message;
@@ -222,6 +231,42 @@ export function handleError(propertyPath: string, reason: string): pulumi.InputP
 
 const scopeKey = (s: { bucket: string; prefix: string; access: string }) =>
   `${s.bucket}:${s.prefix}:${s.access}`;
+
+/**
+ * Whether a binding of the handle carries exactly `want`'s object-store scopes. A handle crosses a
+ * language boundary (any JSON may arrive), so scopes that are not a list of objects do not match.
+ */
+export function sameScopes(got: unknown, want: readonly ScopeHandle[]): boolean {
+  if (!Array.isArray(got) || got.some((s) => !s || typeof s !== "object")) return false;
+  const keys = (l: readonly ScopeHandle[]) => JSON.stringify(l.map(scopeKey).sort());
+  return keys(got as ScopeHandle[]) === keys(want);
+}
+
+/** A non-empty string: a key, a password or an ARN in a handle. */
+export const isText = (v: unknown): v is string => typeof v === "string" && v !== "";
+
+/**
+ * Checks every egress rule of a handle (any JSON may arrive): `to` a list of NetworkPolicy peer
+ * objects, `ports` a list of `{ protocol: TCP|UDP, port }`. Throws an input-property error at the
+ * rule's path.
+ */
+export function checkEgress(egress: EgressHandle): void {
+  for (const key of ["objectStore", "postgres"] as const)
+    egress[key].forEach((r: unknown, i) => {
+      const at = `handle.egress.${key}[${i}]`;
+      const rule = r as Partial<EgressRuleHandle> | null;
+      if (!rule || typeof rule !== "object") throw handleError(at, "expected an egress rule (to, ports)");
+      if (!Array.isArray(rule.to) || rule.to.some((t) => !t || typeof t !== "object" || Array.isArray(t)))
+        throw handleError(`${at}.to`, "expected a list of NetworkPolicy peer objects");
+      if (
+        !Array.isArray(rule.ports) ||
+        rule.ports.some(
+          (p) => !p || (p.protocol !== "TCP" && p.protocol !== "UDP") || !Number.isInteger(p.port),
+        )
+      )
+        throw handleError(`${at}.ports`, 'expected a list of { protocol: "TCP" or "UDP", port: an integer }');
+    });
+}
 
 /**
  * Checks a handle against the settings of the component that uses it: the kind, the buckets
@@ -247,6 +292,7 @@ export function checkHandle(h: SubstrateHandle | undefined, config: StackConfig)
     const found = Array.isArray(value) ? "array" : value === null ? "null" : typeof value;
     if (found !== type) throw handleError(path, `expected a ${type}, found ${found}`);
   }
+  checkEgress(h.egress);
   const want = bucketNames(config.storage.bucketPrefix);
   for (const role of BUCKET_ROLES)
     if (h.objectStore?.buckets?.[role] !== want[role])
@@ -258,16 +304,16 @@ export function checkHandle(h: SubstrateHandle | undefined, config: StackConfig)
     const got = h.workloads?.[w.name];
     const what = `${w.request.kind} identity ${JSON.stringify(w.name)}`;
     if (!got) throw handleError(w.path, `the substrate has no ${what}: ${fix}`);
-    const scopes = workloadScopes(w.request.kind, w.request.team, w.request.readModels).map(scopeKey).sort();
-    const have = (got.scopes ?? []).map(scopeKey).sort();
     if (
       got.serviceAccountName !== w.request.serviceAccountName ||
-      JSON.stringify(scopes) !== JSON.stringify(have)
+      !sameScopes(got.scopes, workloadScopes(w.request.kind, w.request.team, w.request.readModels))
     )
       throw handleError(w.path, `the substrate registered the ${what} with other scopes or account: ${fix}`);
+    if (!isText(got.accessKey) || !isText(got.secretKey))
+      throw handleError(w.path, `the substrate's ${what} has no object-store keys: ${fix}`);
   }
   for (const service of plannedPostgresServices(config))
-    if (!h.postgres?.logins?.[service]?.password)
+    if (!isText(h.postgres?.logins?.[service]?.password))
       throw handleError(
         service === "gateway"
           ? "gateway"
@@ -349,7 +395,9 @@ export function substrateFromHandle(
           );
         if (
           got.serviceAccountName !== req.serviceAccountName ||
-          JSON.stringify(got.scopes.map(scopeKey).sort()) !== JSON.stringify(scopes.map(scopeKey).sort())
+          !sameScopes(got.scopes, scopes) ||
+          !isText(got.accessKey) ||
+          !isText(got.secretKey)
         )
           throw handleError(
             paths.get(name) ?? "handle.workloads",
@@ -383,7 +431,7 @@ export function substrateFromHandle(
           provider,
           password: pulumi.secret(
             h.postgres.logins.apply((l) => {
-              if (!l[service]?.password)
+              if (!isText(l[service]?.password))
                 throw handleError("handle.postgres.logins", `the substrate has no login for ${service}`);
               return l[service].password;
             }),

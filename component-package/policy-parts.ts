@@ -26,7 +26,7 @@ import { existingClusterSubstrateArgs } from "../stacks/wiring/existing-cluster"
 import { wireObservability, type ObservabilitySubstrate } from "../stacks/wiring/observability";
 import { wirePolicy, type PolicySubstrate } from "../stacks/wiring/policy";
 import type { ClusterPartArgs } from "./components";
-import { handleError, type SubstrateHandle } from "./handle";
+import { handleError, inputError, type SubstrateHandle } from "./handle";
 import { buildUnder, platformConfig } from "./platform";
 
 /**
@@ -109,16 +109,6 @@ export function clusterViewFromHandle(
     },
     checked: h,
   };
-}
-
-/** A part input that does not fit its settings, as the input-property error a component reports (no stack trace). */
-function inputError(propertyPath: string, reason: string): pulumi.InputPropertiesError {
-  const e = new pulumi.InputPropertiesError({
-    message: `${propertyPath}: ${reason}`,
-    errors: [{ propertyPath, reason }],
-  });
-  e.stack = e.message;
-  return e;
 }
 
 const FIX = "pass the flywheelIdentities output of a Flywheel created with the same platform settings";

@@ -6,6 +6,10 @@
  * runtime's handler prints `err.stack || err.message`, as this one does), and the parts'
  * outputs. Prints every error, whether each part's output failed, and the errors' property
  * paths; exits 1 where an error was reported, 0 otherwise.
+ *
+ * `argv[2]` picks the mistake: `no-guard` (the default: the guard's key left out), `whitespace`
+ * (the guard's key with a space in it) or `swapped-namespaces` (Tenancy's teamNamespaces with the
+ * flywheel team's namespace replaced by another namespace).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSubstrate, Flywheel, Gateway, Serving, Tenancy } from "../../component-package/components";
@@ -24,12 +28,17 @@ const args = withVllmModels();
 const handle = new ClusterSubstrate("substrate", args).handle;
 const serving = new Serving("serving", { ...args, handle });
 const guard = args.policy.guardModel!;
+const mistake = process.argv[2] ?? "no-guard";
 const modelApiKeys = serving.modelApiKeys.apply((k) => {
-  const { [guard]: _dropped, ...rest } = k;
-  return rest;
+  const { [guard]: key, ...rest } = k;
+  return mistake === "whitespace" ? { ...rest, [guard]: `${key} ${key}` } : mistake === "no-guard" ? rest : k;
 });
 const gateway = new Gateway("gateway", { ...args, handle, modelApiKeys });
-const teamNamespaces = new Tenancy("tenancy", { ...args, handle }).teamNamespaces;
+const created = new Tenancy("tenancy", { ...args, handle }).teamNamespaces;
+const teamNamespaces =
+  mistake === "swapped-namespaces"
+    ? created.apply((m) => ({ ...m, [args.teams[0].name]: "team-elsewhere" }))
+    : created;
 const flywheel = new Flywheel("flywheel", { ...args, handle, teamNamespaces, modelApiKeys });
 
 // The Outputs' own promises (internal to @pulumi/pulumi): they reject where `apply` would not run.

@@ -235,6 +235,55 @@ describe("a part given a handle that does not fit its settings", () => {
         ({ ...h, postgres: { ...h.postgres, port: "5432" } }) as unknown as SubstrateHandle,
       "handle.postgres.port",
     ],
+    [
+      "an egress rule's peers",
+      (h: SubstrateHandle) =>
+        ({
+          ...h,
+          egress: { ...h.egress, postgres: [{ ports: h.egress.postgres[0].ports }] },
+        }) as unknown as SubstrateHandle,
+      "handle.egress.postgres[0].to",
+    ],
+    [
+      "an egress rule's port numbers",
+      (h: SubstrateHandle) =>
+        ({
+          ...h,
+          egress: {
+            ...h.egress,
+            objectStore: [{ to: h.egress.objectStore[0].to, ports: [{ protocol: "TCP", port: "443" }] }],
+          },
+        }) as unknown as SubstrateHandle,
+      "handle.egress.objectStore[0].ports",
+    ],
+    [
+      "a workload's list of scopes",
+      (h: SubstrateHandle) => ({
+        ...h,
+        workloads: Object.fromEntries(
+          Object.entries(h.workloads).map(([k, w]) => [k, { ...w, scopes: "models:read" }]),
+        ),
+      }),
+      "models[0]",
+    ],
+    [
+      "a workload's keys",
+      (h: SubstrateHandle) => ({
+        ...h,
+        workloads: Object.fromEntries(
+          Object.entries(h.workloads).map(([k, w]) => [k, { ...w, secretKey: "" }]),
+        ),
+      }),
+      "models[0]",
+    ],
+    [
+      "a login's password as text",
+      (h: SubstrateHandle) => ({
+        ...h,
+        postgres: { ...h.postgres, logins: { gateway: { ...h.postgres.logins.gateway, password: 42 } } },
+      }),
+      "gateway",
+    ],
   ])("names the setting a handle without %s fails", async (_what, drop, path) => {
     const args = oneModelOneTeam();
     const handle = drop(await handleFor(args));
@@ -311,6 +360,51 @@ describe("Gateway and Flywheel given Serving's keys without one their settings c
     for (const p of paths) expect(p).toEqual(["modelApiKeys"]);
     expect(out.stdout).toMatch(
       /^error: modelApiKeys: expected the API key of model "tiny-guard" \(models\[1\] runs vLLM/m,
+    );
+    expect(out.stdout).not.toMatch(/^\s+at /m);
+  }, 120_000);
+
+  it("fail at modelApiKeys for a key with whitespace (the gateway would refuse it at start-up), no stack trace", async () => {
+    const tsx = path.join(__dirname, "../../node_modules/.bin/tsx");
+    const out = await promisify(execFile)(tsx, [
+      path.join(__dirname, "bad-keys-program.ts"),
+      "whitespace",
+    ]).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect(out.code, out.stdout).toBe(1);
+    expect(out.stdout).toContain('outputs: ["failed","failed"]');
+    for (const p of JSON.parse(/property paths: (.*)/.exec(out.stdout)![1]) as string[][])
+      expect(p).toEqual(["modelApiKeys"]);
+    expect(out.stdout).toMatch(
+      /^error: modelApiKeys: expected the API key of model "tiny-guard" without whitespace/m,
+    );
+    expect(out.stdout).not.toMatch(/^\s+at /m);
+  }, 120_000);
+});
+
+describe("Flywheel given team namespaces that are not its teams'", () => {
+  it("fails at teamNamespaces.<team> before anything lands in another team's namespace, no stack trace", async () => {
+    const tsx = path.join(__dirname, "../../node_modules/.bin/tsx");
+    const out = await promisify(execFile)(tsx, [
+      path.join(__dirname, "bad-keys-program.ts"),
+      "swapped-namespaces",
+    ]).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect(out.code, out.stdout).toBe(1);
+    // The gateway is not concerned; the flywheel's output fails.
+    expect(out.stdout).toContain('outputs: ["resolved","failed"]');
+    const team = withVllmModels().teams[0].name;
+    for (const p of JSON.parse(/property paths: (.*)/.exec(out.stdout)![1]) as string[][])
+      expect(p).toEqual([`teamNamespaces.${team}`]);
+    expect(out.stdout).toMatch(
+      new RegExp(
+        `^error: teamNamespaces\\.${team}: expected "team-${team}" \\(team "${team}"'s namespace\\), found "team-elsewhere"`,
+        "m",
+      ),
     );
     expect(out.stdout).not.toMatch(/^\s+at /m);
   }, 120_000);
