@@ -1,5 +1,6 @@
 /** Platform wiring: serving. Maps the validated config to typed component args. */
 import type * as pulumi from "@pulumi/pulumi";
+import { type PlatformCertManager, wireCertManager } from "./cert-manager";
 import * as path from "node:path";
 import type { ServingArgs } from "../../components/platform/serving";
 import { Serving } from "../../components/platform/serving";
@@ -7,6 +8,25 @@ import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
+import { CertManager } from "../../components/platform/cert-manager";
+
+/**
+ * The model CA where the platform's wiring did not make it: on the substrate's cert-manager (a
+ * part deployed on its own, in-cluster), else with cert-manager installed here.
+ */
+function modelCaHere(config: StackConfig, ctx: StackContext, substrate: Substrate): pulumi.Resource[] {
+  const installed = substrate.certManager?.ready;
+  if (!installed) return wireCertManager(config, ctx, substrate, { modelCa: true })!.modelCaReady!;
+  return new CertManager(
+    "model-ca",
+    {
+      apiServer: substrate.apiServer,
+      installed,
+      modelCaName: `sovereign ${ctx.stack} model CA`,
+    },
+    { providers: [substrate.provider], dependsOn: [...substrate.ready] },
+  ).modelCaReady;
+}
 
 /** The repository's model-server chart (the stack reads files; components get paths). */
 export const MODEL_SERVER_CHART = path.resolve(__dirname, "../../charts/model-server");
@@ -53,12 +73,21 @@ export function wireServing(
   sink: {
     servingNamespace?: pulumi.Output<string>;
     modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
+    /** cert-manager and the model CA (`wireCertManager`); absent: the model CA is made here. */
+    certManager?: PlatformCertManager;
   } = {},
 ): Record<string, unknown> {
-  const serving = new Serving("serving", servingArgs(config, substrate), {
-    provider: substrate.provider,
-    dependsOn: [...substrate.ready],
-  });
+  // The model servers' certificates come from the model CA. A part deployed on its own (the
+  // component package, in-cluster) adds it to the substrate's cert-manager.
+  const modelCaReady = sink.certManager?.modelCaReady ?? modelCaHere(config, _ctx, substrate);
+  const serving = new Serving(
+    "serving",
+    { ...servingArgs(config, substrate), modelCaReady },
+    {
+      provider: substrate.provider,
+      dependsOn: [...substrate.ready],
+    },
+  );
   sink.servingNamespace = serving.namespace;
   sink.modelApiKeys = serving.modelApiKeys;
   return { modelUrls: serving.modelUrls };
