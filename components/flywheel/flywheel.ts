@@ -22,7 +22,7 @@ import type { EgressRule, Substrate } from "../substrate";
 import { baseModelPrefixes } from "../lib/scopes";
 import { modelKeyRef, type ModelKeyRef } from "../lib/model-keys";
 import { modelApiKeySecret } from "../platform/model-keys";
-import { modelCaBundleCertificate } from "../lib/model-tls";
+import { modelCaBundleCertificate, type ModelCaBundle } from "../lib/model-tls";
 import {
   FLYWHEEL_DISCOVERY_RULES,
   FLYWHEEL_ENV_CONFIGMAP,
@@ -66,7 +66,7 @@ export interface FlywheelArgs {
    * model CA's bundle (after `dependsOn`, the model CA issuer), which the controller and the
    * eval verify the base model and the guard with. @default none
    */
-  readonly modelCa?: { readonly dependsOn?: readonly pulumi.Resource[] };
+  readonly modelCa?: ModelCaBundle;
 }
 
 /** Name of the Role (serving namespace) that lets the controllers list the model servers' EndpointSlices. */

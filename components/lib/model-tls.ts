@@ -14,6 +14,7 @@
  * A separate CA, not the gateway's or the data CA: a caller that trusts it trusts model servers
  * only, and it exists on every substrate whatever the gateway's TLS mode.
  */
+import type { Resource } from "@pulumi/pulumi";
 import { modelServiceName } from "./endpoints";
 import { k8sLabels } from "./labels";
 import { PLATFORM_NAMESPACES } from "./naming";
@@ -77,6 +78,12 @@ export const MODEL_CA_DIR = "/etc/sovereign/model-server-ca";
 export const MODEL_CA_FILE = `${MODEL_CA_DIR}/${MODEL_CA_BUNDLE_KEY}`;
 /** Where the server mounts its certificate and key. */
 export const MODEL_TLS_DIR = "/etc/sovereign/model-tls";
+
+/** A caller's model CA bundle (a component's `modelCa` arg). */
+export interface ModelCaBundle {
+  /** What its Certificate waits for: cert-manager and the model CA issuer. @default [] */
+  readonly dependsOn?: readonly Resource[];
+}
 
 /** A cert-manager Certificate as plain data. */
 export interface ModelTlsCertificate {

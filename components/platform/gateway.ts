@@ -27,7 +27,13 @@ import type { ApiServerPeers } from "../lib/network-policy";
 import type { EgressRule, PostgresConnection, PostgresRootCert, Substrate } from "../substrate";
 import { objectStoreCaMounts } from "../lib/trust";
 import type { CertManagerObject, IssuerRef } from "./cert-manager";
-import { MODEL_CA_DIR, MODEL_CA_FILE, modelCaBundleCertificate, modelCaVolume } from "../lib/model-tls";
+import {
+  MODEL_CA_DIR,
+  MODEL_CA_FILE,
+  modelCaBundleCertificate,
+  modelCaVolume,
+  type ModelCaBundle,
+} from "../lib/model-tls";
 import { GATEWAY_MODEL_KEYS_FILE, GATEWAY_MODEL_KEYS_SECRET, gatewayModelKeysJson } from "./model-keys";
 
 export const GATEWAY_PORT = 8080;
@@ -209,7 +215,7 @@ export interface GatewayArgs {
    * servers (`GATEWAY_MODEL_CA_FILE`). @default none: model routes are verified against the
    * public CAs (an in-cluster model server's certificate then fails)
    */
-  readonly modelCa?: { readonly dependsOn?: readonly pulumi.Resource[] };
+  readonly modelCa?: ModelCaBundle;
 }
 
 /** Where the gateway's model key Secret is mounted. */

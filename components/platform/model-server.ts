@@ -361,7 +361,7 @@ export interface ModelServerArgs {
   readonly apiKey?: pulumi.Input<string>;
   /**
    * What the server's Certificate (from the model CA, components/lib/model-tls.ts) waits for:
-   * cert-manager and the model CA issuer.
+   * cert-manager and the model CA issuer. @default [] (cert-manager retries until the issuer exists)
    */
   readonly modelCaReady?: readonly pulumi.Resource[];
 }

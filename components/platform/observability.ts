@@ -18,7 +18,7 @@ import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS, type ScrapeTarget } from "../lib/metrics";
-import { modelCaBundleCertificate } from "../lib/model-tls";
+import { modelCaBundleCertificate, type ModelCaBundle } from "../lib/model-tls";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { chartNamespacePolicies, type ApiServerPeers, type ChartNamespaceFlows } from "../lib/network-policy";
 import { KUBE_PROMETHEUS_STACK_CHART, type ChartMirror, type ChartPin, chartSource } from "../lib/versions";
@@ -84,7 +84,7 @@ export interface ObservabilityArgs {
    * monitoring namespace (after `dependsOn`, the model CA issuer), which the model servers'
    * ServiceMonitor verifies with. @default none (their scrape then fails: no CA Secret)
    */
-  readonly modelCa?: { readonly dependsOn?: readonly pulumi.Resource[] };
+  readonly modelCa?: ModelCaBundle;
   /** The API server as NetworkPolicy peers (`substrate.apiServer`): the namespace is default-deny. */
   readonly apiServer: ApiServerPeers;
   /** Where the nodes are (`substrate.nodes`): Prometheus scrapes the kubelets and node-exporter there. */

@@ -37,7 +37,7 @@ export interface ServingArgs {
   readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
   /**
    * What the model servers' Certificates wait for: cert-manager and the model CA issuer
-   * (components/lib/model-tls.ts). @default none
+   * (components/lib/model-tls.ts). @default [] (cert-manager retries until the issuer exists)
    */
   readonly modelCaReady?: readonly pulumi.Resource[];
 }

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import ssl
 import json
+import ssl
 import urllib.parse
 
 PROMPTS: tuple[str, ...] = (
@@ -80,7 +80,9 @@ class Guard:
     def flags(self, prompt: str, answer: str) -> bool:
         conn: http.client.HTTPConnection
         if self._ctx is not None:
-            conn = http.client.HTTPSConnection(self._u.hostname or "", self._u.port, timeout=self._timeout, context=self._ctx)
+            conn = http.client.HTTPSConnection(
+                self._u.hostname or "", self._u.port, timeout=self._timeout, context=self._ctx
+            )
         else:
             conn = http.client.HTTPConnection(self._u.hostname or "", self._u.port, timeout=self._timeout)
         body = json.dumps(
