@@ -262,6 +262,33 @@ for (const stack of ["aws-dev", "aws-prod", "local"] as const) {
       expect(issuerOf(bundle)).toEqual(MODEL_CA_ISSUER);
     });
 
+    it("THEN each flywheel pod that calls a model server reads the model CA from its team namespace's bundle of the same issuer", () => {
+      const crons = run.recorder.ofType("kubernetes:batch/v1:CronJob").map((r) => r.inputs);
+      let checked = 0;
+      for (const cron of crons) {
+        const pod = cron.spec.jobTemplate.spec.template.spec;
+        for (const c of pod.containers) {
+          for (const name of ["FLYWHEEL_MODEL_CA_FILE", "GUARD_CA_FILE"]) {
+            const file = (c.env ?? []).find((e: any) => e.name === name)?.value as string | undefined;
+            if (!file) continue;
+            const m = c.volumeMounts.find((x: any) => file.startsWith(`${x.mountPath}/`));
+            const v = pod.volumes.find((x: any) => x.name === m.name);
+            expect(v.secret.items).toEqual([{ key: "ca.crt", path: file.slice(m.mountPath.length + 1) }]);
+            const bundle = certs().find(
+              (x) =>
+                x.metadata.namespace === cron.metadata.namespace && x.spec.secretName === v.secret.secretName,
+            );
+            expect(bundle, `${cron.metadata.namespace}/${cron.metadata.name} ${name}`).toBeDefined();
+            expect(issuerOf(bundle)).toEqual(MODEL_CA_ISSUER);
+            checked++;
+          }
+        }
+      }
+      // every shipped stack's config has a flywheel team whose controller reads its base model
+      const flywheel = crons.some((c) => c.metadata.name?.includes("controller"));
+      if (flywheel) expect(checked).toBeGreaterThan(0);
+    });
+
     it("THEN Prometheus verifies the model servers with its namespace's bundle of the same issuer", () => {
       const sm = run.recorder
         .ofType("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
