@@ -17,6 +17,7 @@ import { awsSubstrate } from "../stacks/wiring/aws";
 import { registerAwsBindings, type AwsSubstrateHandle } from "./aws-handle";
 import { flywheelPart, gatewayPart, servingPart, tenancyPart } from "./components";
 import { type AwsPlatformArgs, buildUnder, platformConfig } from "./platform";
+import { wireCertManager } from "../stacks/wiring/cert-manager";
 
 export type { AwsSubstrateHandle } from "./aws-handle";
 
@@ -45,9 +46,12 @@ export class AwsSubstrate extends pulumi.ComponentResource {
     const config = platformConfig("aws", args, stack);
     // The stack program's substrate (its AWS provider, the account baseline when asked for),
     // under the same names, and the AWS side of every binding and login.
-    const { s, bindings } = buildUnder(this, () => {
+    const { s, bindings, cm } = buildUnder(this, () => {
       const s = awsSubstrate(config, { stack });
-      return { s, bindings: registerAwsBindings(s, config) };
+      // cert-manager and the stack's CAs (the model CA, the gateway's), as the stack program
+      // installs them: the parts ask them for certificates.
+      const cm = wireCertManager(config, { stack }, s, { modelCa: true })!;
+      return { s, bindings: registerAwsBindings(s, config), cm };
     });
     const value = {
       kind: s.kind,
@@ -72,7 +76,9 @@ export class AwsSubstrate extends pulumi.ComponentResource {
     };
     // The handle resolves once the cluster, Karpenter, the identities and the logins exist, so
     // every resource a part derives from it waits for them.
-    const ready = pulumi.all([...s.ready, ...bindings.ready].map((r) => r.urn));
+    const ready = pulumi.all(
+      [...s.ready, ...bindings.ready, ...cm.ready, ...(cm.modelCaReady ?? [])].map((r) => r.urn),
+    );
     this.handle = pulumi.secret(
       pulumi.all([ready, pulumi.output(value)]).apply(([, v]) => v as unknown as AwsSubstrateHandle),
     );

@@ -18,6 +18,7 @@ import { teamNamespace } from "../components/lib/naming";
 import { requiresApiKey } from "../components/platform/model-server";
 import { postgresDatabaseOf } from "../components/substrate";
 import { existingClusterSubstrateArgs } from "../stacks/wiring/existing-cluster";
+import { type PlatformCertManager, wireCertManager } from "../stacks/wiring/cert-manager";
 import { wireGateway } from "../stacks/wiring/gateway";
 import { opaDataOf, type AdmissionInputs } from "../stacks/wiring/policy";
 import { wireServing } from "../stacks/wiring/serving";
@@ -62,6 +63,9 @@ export class ClusterSubstrate extends pulumi.ComponentResource {
     const sargs = existingClusterSubstrateArgs(config, { stack });
     // The stack program's substrate, under the same name.
     const s = buildUnder(this, () => new ExistingClusterSubstrate("substrate", sargs));
+    // The stack's CAs on the substrate's cert-manager (the model CA, the gateway's private CA),
+    // as the stack program makes them: the parts ask them for certificates.
+    const cm = buildUnder(this, () => wireCertManager(config, { stack }, s, { modelCa: true })!);
     const workloads: Record<string, pulumi.Input<WorkloadIdentity>> = {};
     for (const w of plannedWorkloads(config)) {
       const r = s.registerWorkload(w.name, w.request);
@@ -98,7 +102,9 @@ export class ClusterSubstrate extends pulumi.ComponentResource {
     };
     // The handle resolves once the substrate is ready (the store, its buckets, Postgres, the
     // data CA), so every resource a part derives from it waits for them.
-    const ready = pulumi.all([...s.ready, ...s.certManager.ready].map((r) => r.urn));
+    const ready = pulumi.all(
+      [...s.ready, ...s.certManager.ready, ...cm.ready, ...(cm.modelCaReady ?? [])].map((r) => r.urn),
+    );
     this.handle = pulumi.all([ready, pulumi.output(value)]).apply(([, v]) => v as unknown as SubstrateHandle);
     this.registerOutputs({ handle: this.handle });
   }
@@ -137,6 +143,13 @@ function part(
 function afterCheck<T>(checked: pulumi.Output<unknown>, value: pulumi.Input<T>): pulumi.Output<T> {
   return pulumi.all([checked, value]).apply(([, v]) => v as T);
 }
+
+/**
+ * cert-manager and the stack's CAs as a part sees them: the substrate component made them
+ * (`wireCertManager`), and its handle resolves once they are ready, so what a part asks of them
+ * waits for them through the handle (its provider's settings), not through `dependsOn`.
+ */
+export const MADE_BY_THE_SUBSTRATE: PlatformCertManager = { ready: [], modelCaReady: [] };
 
 /** The model servers' keys as a part receives them: `Serving`'s `modelApiKeys` output. */
 type ModelApiKeysInput = pulumi.Input<{ [model: string]: pulumi.Input<string> }>;
@@ -211,7 +224,10 @@ export class Serving extends pulumi.ComponentResource {
 /** `Serving`'s (and `AwsServing`'s) resources and outputs, under `self`. */
 export function servingPart(self: pulumi.ComponentResource, name: string, args: PartArgs, kind: PartKind) {
   const { config, substrate, checked, ctx } = part(self, name, args, kind);
-  const sink: { modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>> } = {};
+  const sink: {
+    modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
+    certManager: PlatformCertManager;
+  } = { certManager: MADE_BY_THE_SUBSTRATE };
   const o = buildUnder(self, () => wireServing(config, ctx, substrate, sink));
   return {
     modelUrls: afterCheck(checked, o.modelUrls as Record<string, string>),
@@ -254,7 +270,9 @@ export function gatewayPart(
   const { config, substrate, checked, ctx } = part(self, name, rest, kind);
   // The gateway calls every model it routes to (the guard included).
   const keys = modelKeysFor(config, modelApiKeys, new Set(config.models.map((m) => m.name)));
-  const o = buildUnder(self, () => wireGateway(config, ctx, substrate, { modelApiKeys: keys }));
+  const o = buildUnder(self, () =>
+    wireGateway(config, ctx, substrate, { modelApiKeys: keys, certManager: MADE_BY_THE_SUBSTRATE }),
+  );
   // Fails, as the key Secret does, where a key is missing.
   const keysChecked = pulumi.all([checked, pulumi.all(Object.values(keys))]);
   return afterCheck(keysChecked, o.gatewayUrl as pulumi.Input<string>);
@@ -369,6 +387,7 @@ export function flywheelPart(
       namespaces: teamNs,
       dependsOn: [],
       modelApiKeys: keys,
+      certManager: MADE_BY_THE_SUBSTRATE,
       admission,
     }),
   );

@@ -25,7 +25,7 @@ import type { StackConfig } from "../stacks/config/schema";
 import { existingClusterSubstrateArgs } from "../stacks/wiring/existing-cluster";
 import { wireObservability, type ObservabilitySubstrate } from "../stacks/wiring/observability";
 import { wirePolicy, type PolicySubstrate } from "../stacks/wiring/policy";
-import type { ClusterPartArgs } from "./components";
+import { type ClusterPartArgs, MADE_BY_THE_SUBSTRATE } from "./components";
 import { handleError, inputError, type SubstrateHandle } from "./handle";
 import { buildUnder, platformConfig } from "./platform";
 
@@ -237,7 +237,9 @@ export class Observability extends pulumi.ComponentResource {
     const stack = pulumi.getStack();
     const config = platformConfig("existing-cluster", settings, stack);
     const { view, checked } = clusterViewFromHandle(handle, config, this, name);
-    const o = buildUnder(this, () => wireObservability(config, { stack }, view));
+    const o = buildUnder(this, () =>
+      wireObservability(config, { stack }, view, MADE_BY_THE_SUBSTRATE.modelCaReady),
+    );
     this.prometheusUrl = afterChecks([checked], o.prometheusUrl as pulumi.Input<string>);
     this.grafanaUrl = afterChecks([checked], o.grafanaUrl as pulumi.Input<string>);
     this.grafanaAdminSecret = afterChecks([checked], o.grafanaAdminSecret as pulumi.Input<string>);

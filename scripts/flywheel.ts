@@ -53,6 +53,8 @@ const runIdentitySchema = z.object({
       guard: z.object({ secretName: str, key: str }).optional(),
     })
     .optional(),
+  // The model CA's bundle is in the team's namespace (the eval verifies the guard with it).
+  modelCa: z.boolean().optional(),
   controller: z.object({
     image: str,
     postgres: z.object({

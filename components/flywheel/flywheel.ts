@@ -22,6 +22,8 @@ import type { EgressRule, Substrate } from "../substrate";
 import { baseModelPrefixes } from "../lib/scopes";
 import { modelKeyRef, type ModelKeyRef } from "../lib/model-keys";
 import { modelApiKeySecret } from "../platform/model-keys";
+import { modelCaBundleCertificate } from "../lib/model-tls";
+import type { ModelCaBundle } from "../platform/cert-manager";
 import {
   FLYWHEEL_DISCOVERY_RULES,
   FLYWHEEL_ENV_CONFIGMAP,
@@ -60,6 +62,12 @@ export interface FlywheelArgs {
    * its namespace, its base model's (the controller) and the guard's (the eval). @default none
    */
   readonly modelApiKeys?: Readonly<Record<string, pulumi.Input<string>>>;
+  /**
+   * The model servers serve HTTPS (components/lib/model-tls.ts): each team namespace gets the
+   * model CA's bundle (after `dependsOn`, the model CA issuer), which the controller and the
+   * eval verify the base model and the guard with. @default none
+   */
+  readonly modelCa?: ModelCaBundle;
 }
 
 /** Name of the Role (serving namespace) that lets the controllers list the model servers' EndpointSlices. */
@@ -308,6 +316,17 @@ export class Flywheel extends pulumi.ComponentResource {
         if (role === "guard" && model === f.baseModel) continue; // one Secret serves both
         keySecrets.push(modelApiKeySecret(`${base}-${role}-api-key`, model, ns, key, keyLabels, child));
       }
+      // The model CA's bundle: what the controller and the eval verify the model servers with.
+      if (args.modelCa) {
+        const bundle = modelCaBundleCertificate(`team-${f.team}`);
+        keySecrets.push(
+          new k8s.apiextensions.CustomResource(
+            `${base}-model-server-ca`,
+            { ...bundle, metadata: { ...bundle.metadata, namespace: ns } },
+            { ...child, dependsOn: [...ready, ...(args.modelCa.dependsOn ?? [])] },
+          ),
+        );
+      }
       // The team's own registry writer login (`fw-<team>`), in this team's namespace only.
       const db = args.substrate.connectPostgres(
         `${base}-postgres`,
@@ -349,6 +368,7 @@ export class Flywheel extends pulumi.ComponentResource {
             : {}),
           controller: ctl,
           ...(Object.keys(apiKeys).length ? { apiKeys } : {}),
+          ...(args.modelCa ? { modelCa: true } : {}),
         }));
       const cron = identity.apply((id) => renderFlywheelCronJob(f, id));
       const job = new k8s.batch.v1.CronJob(

@@ -11,6 +11,20 @@
 import type { CanaryLimits } from "../lib/flywheel-canary";
 import { modelServerUrl } from "../lib/endpoints";
 import { modelKeyEnv, type ModelKeyRef } from "../lib/model-keys";
+import { MODEL_CA_DIR, MODEL_CA_FILE, modelCaVolume } from "../lib/model-tls";
+
+/** The model CA's bundle (`ca.crt` of the team's `model-server-ca` Secret) at MODEL_CA_DIR, when there. */
+function modelCaMounts(on: boolean | undefined): {
+  volumes: Record<string, unknown>[];
+  volumeMounts: Record<string, unknown>[];
+} {
+  return on
+    ? {
+        volumes: [modelCaVolume()],
+        volumeMounts: [{ name: "model-server-ca", mountPath: MODEL_CA_DIR, readOnly: true }],
+      }
+    : { volumes: [], volumeMounts: [] };
+}
 import { FLYWHEEL_STAGE_LABEL, k8sLabels, teamLabels } from "../lib/labels";
 import { flywheelAdapterPrefix, flywheelDatasetsPrefix, folderOf, teamCapturesPrefix } from "../lib/scopes";
 import { teamNamespace } from "../lib/naming";
@@ -210,6 +224,13 @@ export interface FlywheelPodIdentity {
    * /v1/models) and the guard's (the eval's safety set asks it). @default none (servers without a key)
    */
   readonly apiKeys?: { readonly baseModel?: ModelKeyRef; readonly guard?: ModelKeyRef };
+  /**
+   * The model CA's bundle is in the team's namespace (Secret `model-server-ca`,
+   * components/lib/model-tls.ts): the controller verifies its base model's replicas
+   * (FLYWHEEL_MODEL_CA_FILE) and the eval the guard (GUARD_CA_FILE) against it alone.
+   * @default false (the public CAs: an in-cluster model server's certificate then fails)
+   */
+  readonly modelCa?: boolean;
 }
 
 /** The `flywheel` login of a team namespace, resolved (`connectPostgres`). */
@@ -354,7 +375,9 @@ function flywheelJobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record
     ...(id?.env ?? []).map((e) => ({ ...e })),
     ...(ctl ? [{ name: "FLYWHEEL_INCUMBENT_FILE", value: FLYWHEEL_INCUMBENT_FILE }] : []),
     ...(id?.apiKeys?.guard ? [modelKeyEnv("GUARD_API_KEY", id.apiKeys.guard)] : []),
+    ...(id?.modelCa ? [{ name: "GUARD_CA_FILE", value: MODEL_CA_FILE }] : []),
   ];
+  const modelCa = modelCaMounts(id?.modelCa);
   return {
     suspend: true,
     backoffLimit: 2,
@@ -395,6 +418,7 @@ function flywheelJobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record
               ...(ctl ? [{ name: "handoff", mountPath: FLYWHEEL_HANDOFF_DIR, readOnly: true }] : []),
               ...worker.volumeMounts,
               ...ca.volumeMounts,
+              ...modelCa.volumeMounts,
             ],
           },
         ],
@@ -406,6 +430,7 @@ function flywheelJobSpec(f: FlywheelTeamInput, id?: FlywheelPodIdentity): Record
             : []),
           ...worker.volumes,
           ...ca.volumes,
+          ...modelCa.volumes,
         ],
       },
     },
@@ -571,6 +596,7 @@ export function renderFlywheelControllerCronJob(
                     ...(id.apiKeys?.baseModel
                       ? [modelKeyEnv("FLYWHEEL_MODEL_API_KEY", id.apiKeys.baseModel)]
                       : []),
+                    ...(id.modelCa ? [{ name: "FLYWHEEL_MODEL_CA_FILE", value: MODEL_CA_FILE }] : []),
                     // No FLYWHEEL_LORA_ROOT: the model servers' lora-sync sidecars load the versions
                     // the controller publishes in `serving.json` under CANDIDATES_URI (flywheel-env).
                   ]),
@@ -580,6 +606,7 @@ export function renderFlywheelControllerCronJob(
                     { name: "postgres-ca", mountPath: PG_CA_DIR, readOnly: true },
                     { name: "kube-api-access", mountPath: FLYWHEEL_API_TOKEN_DIR, readOnly: true },
                     ...ca.volumeMounts,
+                    ...modelCaMounts(id.modelCa).volumeMounts,
                   ],
                 },
               ],
@@ -595,6 +622,7 @@ export function renderFlywheelControllerCronJob(
                   },
                 },
                 ...ca.volumes,
+                ...modelCaMounts(id.modelCa).volumes,
               ],
             },
           },

@@ -17,9 +17,12 @@ export function modelServerPodLabels(model: string): Record<string, string> {
   return { "app.kubernetes.io/name": "model-server", "app.kubernetes.io/instance": model };
 }
 
-/** OpenAI-compatible base URL (without `/v1`) of a model server. */
+/**
+ * OpenAI-compatible base URL (without `/v1`) of a model server: HTTPS, its certificate from the
+ * model CA (components/lib/model-tls.ts).
+ */
 export function modelServerUrl(model: string): string {
-  return svc(modelServiceName(model), PLATFORM_NAMESPACES.serving, 8000);
+  return svc(modelServiceName(model), PLATFORM_NAMESPACES.serving, 8000, "https");
 }
 
 /**

@@ -5,6 +5,12 @@
  * The observability component creates one ServiceMonitor or PodMonitor per entry of
  * `SCRAPE_TARGETS`; no other component creates scrape objects.
  */
+import {
+  MODEL_CA_BUNDLE_KEY,
+  MODEL_CA_BUNDLE_SECRET,
+  MODEL_SCRAPE_SERVER_NAME,
+  MODEL_SERVER_PORT_NAME,
+} from "./model-tls";
 import { PLATFORM_NAMESPACES } from "./naming";
 
 export interface ScrapeTarget {
@@ -30,6 +36,15 @@ export interface ScrapeTarget {
    * serving certificate. @default false
    */
   readonly kubernetesAuth?: boolean;
+  /**
+   * An https endpoint with a certificate from a private CA: Prometheus verifies it with the CA in
+   * this Secret of its own namespace and checks `serverName` (it scrapes pod addresses).
+   * @default none
+   */
+  readonly tls?: {
+    readonly caSecret: { readonly name: string; readonly key: string };
+    readonly serverName: string;
+  };
   /**
    * Keep the target's own `namespace`/`pod` labels when they clash with the scrape's (KEDA
    * labels each series with the ScaledObject's namespace). @default false
@@ -180,7 +195,16 @@ const serviceMonitor = (
 });
 
 export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
-  "model-server": serviceMonitor(PLATFORM_NAMESPACES.serving, "model-server", 8000, VLLM_METRICS),
+  // HTTPS with the model CA's certificates (components/lib/model-tls.ts); /metrics needs no key.
+  "model-server": {
+    ...serviceMonitor(PLATFORM_NAMESPACES.serving, "model-server", 8000, VLLM_METRICS),
+    port: MODEL_SERVER_PORT_NAME,
+    scheme: "https",
+    tls: {
+      caSecret: { name: MODEL_CA_BUNDLE_SECRET, key: MODEL_CA_BUNDLE_KEY },
+      serverName: MODEL_SCRAPE_SERVER_NAME,
+    },
+  },
   // The gateway serves /metrics on its own port ("metrics"), not on the API port; its load
   // balancer Service (labelled with its exposure) carries the API port only and is not scraped.
   gateway: {

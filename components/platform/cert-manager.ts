@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
+import { MODEL_CA } from "../lib/model-tls";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import type { ApiServerPeers, ChartNamespaceFlows } from "../lib/network-policy";
 import { chartNamespacePolicyResources } from "./namespace-policies";
@@ -178,6 +179,11 @@ export interface CertManagerArgs {
    * @default undefined (install cert-manager)
    */
   readonly installed?: readonly pulumi.Resource[];
+  /**
+   * Create the model CA (`MODEL_CA`, components/lib/model-tls.ts) with this common name: the
+   * issuer of the model servers' certificates. @default none
+   */
+  readonly modelCaName?: string;
 }
 
 export class CertManager extends pulumi.ComponentResource {
@@ -185,6 +191,8 @@ export class CertManager extends pulumi.ComponentResource {
   readonly release: k8s.helm.v3.Release | undefined;
   /** What a Certificate of the platform must wait for: the release (CRDs, webhook) and the CA issuer. */
   readonly ready: pulumi.Resource[];
+  /** What a model server's or caller's Certificate waits for: the release and the model CA issuer. */
+  readonly modelCaReady: pulumi.Resource[];
 
   constructor(name: string, args: CertManagerArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:platform:CertManager", name, {}, opts);
@@ -202,6 +210,23 @@ export class CertManager extends pulumi.ComponentResource {
         ];
       }
       this.ready = [...installed, ...prev];
+    }
+    this.modelCaReady = installed;
+    if (args.modelCaName !== undefined) {
+      let prev: pulumi.Resource[] = installed;
+      for (const o of privateCaObjects(args.modelCaName, PLATFORM_NAMESPACES.certManager, MODEL_CA)) {
+        prev = [
+          new k8s.apiextensions.CustomResource(
+            `${name}-model-ca-${o.kind.toLowerCase()}-${o.metadata.name}`,
+            o,
+            {
+              parent: this,
+              dependsOn: prev,
+            },
+          ),
+        ];
+      }
+      this.modelCaReady = [...installed, ...prev];
     }
     this.registerOutputs({});
   }
@@ -239,4 +264,13 @@ export class CertManager extends pulumi.ComponentResource {
       { parent: this, dependsOn: [ns, ...policies] },
     );
   }
+}
+
+/**
+ * A caller's model CA bundle (a component's `modelCa` arg: a Certificate of the model CA in the
+ * caller's namespace, components/lib/model-tls.ts).
+ */
+export interface ModelCaBundle {
+  /** What its Certificate waits for: cert-manager and the model CA issuer. @default [] */
+  readonly dependsOn?: readonly pulumi.Resource[];
 }

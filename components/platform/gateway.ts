@@ -27,6 +27,8 @@ import type { ApiServerPeers } from "../lib/network-policy";
 import type { EgressRule, PostgresConnection, PostgresRootCert, Substrate } from "../substrate";
 import { objectStoreCaMounts } from "../lib/trust";
 import type { CertManagerObject, IssuerRef } from "./cert-manager";
+import { MODEL_CA_DIR, MODEL_CA_FILE, modelCaBundleCertificate, modelCaVolume } from "../lib/model-tls";
+import type { ModelCaBundle } from "./cert-manager";
 import { GATEWAY_MODEL_KEYS_FILE, GATEWAY_MODEL_KEYS_SECRET, gatewayModelKeysJson } from "./model-keys";
 
 export const GATEWAY_PORT = 8080;
@@ -201,6 +203,14 @@ export interface GatewayArgs {
    * model's server only (components/platform/model-keys.ts). @default none
    */
   readonly modelApiKeys?: Readonly<Record<string, pulumi.Input<string>>>;
+  /**
+   * The model servers serve HTTPS with certificates from the model CA (components/lib/model-tls.ts):
+   * the CA's bundle (Certificate `model-server-ca` in the gateway's namespace, after `dependsOn`,
+   * the model CA issuer) is mounted, and the gateway trusts it alone for its calls to model
+   * servers (`GATEWAY_MODEL_CA_FILE`). @default none: model routes are verified against the
+   * public CAs (an in-cluster model server's certificate then fails)
+   */
+  readonly modelCa?: ModelCaBundle;
 }
 
 /** Where the gateway's model key Secret is mounted. */
@@ -290,6 +300,7 @@ export function gatewayEnv(
   }
   if (Object.keys(args.modelApiKeys ?? {}).length > 0)
     env.GATEWAY_MODEL_API_KEYS_FILE = `${MODEL_KEYS_DIR}/${GATEWAY_MODEL_KEYS_FILE}`;
+  if (args.modelCa) env.GATEWAY_MODEL_CA_FILE = MODEL_CA_FILE;
   if (gatewayTlsSecret(args.tls)) {
     env.GATEWAY_TLS_CERT_FILE = `${TLS_DIR}/tls.crt`;
     env.GATEWAY_TLS_KEY_FILE = `${TLS_DIR}/tls.key`;
@@ -440,8 +451,8 @@ export function discoveryNamespaces(catalog: Catalog): string[] {
   const out = new Set<string>();
   for (const u of Object.values(catalog.routes)) {
     const svc = inClusterService(u);
-    // Plain-HTTP routes only: a TLS route is reached by its Service name (the gateway does not discover it).
-    if (svc?.scheme === "http") out.add(svc.namespace);
+    // HTTP and HTTPS alike: an HTTPS replica, reached by address, must present its Service's name.
+    if (svc) out.add(svc.namespace);
   }
   return [...out].sort();
 }
@@ -601,6 +612,17 @@ export class Gateway extends pulumi.ComponentResource {
           k,
         )
       : undefined;
+    // The model CA's bundle: its `ca.crt` is what the gateway verifies model servers with.
+    const modelCaBundle = args.modelCa
+      ? new k8s.apiextensions.CustomResource(
+          `${name}-model-server-ca`,
+          modelCaBundleCertificate(PLATFORM_NAMESPACES.gateway),
+          {
+            ...k,
+            dependsOn: [...k.dependsOn, ns, ...(args.modelCa.dependsOn ?? [])],
+          },
+        )
+      : undefined;
     // Routing reads the model servers' EndpointSlices: list and watch there, nothing else.
     const discovery = gatewayDiscoveryRbac(args.catalog, PLATFORM_NAMESPACES.gateway, labels);
     for (const d of discovery) {
@@ -670,6 +692,10 @@ export class Gateway extends pulumi.ComponentResource {
                   ...(keysSecret
                     ? [{ name: "model-api-keys", mountPath: MODEL_KEYS_DIR, readOnly: true }]
                     : []),
+                  // The model CA, where GATEWAY_MODEL_CA_FILE points.
+                  ...(modelCaBundle
+                    ? [{ name: "model-server-ca", mountPath: MODEL_CA_DIR, readOnly: true }]
+                    : []),
                   // The API token, where routing discovers replicas in `namespaces`.
                   ...(discovery.length > 0
                     ? [{ name: gatewayApiTokenVolume.name, mountPath: GATEWAY_API_TOKEN_DIR, readOnly: true }]
@@ -687,6 +713,7 @@ export class Gateway extends pulumi.ComponentResource {
                     ]
                   : []),
                 ...(policyCm ? [{ name: "policy", configMap: { name: policyCm.metadata.name } }] : []),
+                ...(modelCaBundle ? [modelCaVolume() as k8s.types.input.core.v1.Volume] : []),
                 { name: "spill", emptyDir: { sizeLimit: args.spillSize ?? "2Gi" } },
                 { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
                 ...(discovery.length ? [gatewayApiTokenVolume] : []),
@@ -718,6 +745,7 @@ export class Gateway extends pulumi.ComponentResource {
           ...access.dependsOn,
           ...db.dependsOn,
           ...(certificate ? [certificate] : []),
+          ...(modelCaBundle ? [modelCaBundle] : []),
           ...(keysSecret ? [keysSecret] : []),
         ],
       },

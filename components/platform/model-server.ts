@@ -11,6 +11,7 @@ import { mirrorImage, type RegistryMirrors } from "../lib/images";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { flywheelAdapterPrefix, folderOf, modelServerPrefixes } from "../lib/scopes";
 import { IMAGES } from "../lib/versions";
+import { modelServerCertificate, modelServerHost, modelTlsSecretName } from "../lib/model-tls";
 import {
   generateModelApiKey,
   MODEL_API_KEY_FIELD,
@@ -95,6 +96,8 @@ export interface ModelServerValues {
   loraAdapters: { name: string; source: string }[];
   /** The Secret with the server's API key (engine vllm; "" for the simulator, which checks none). */
   apiKey: { secretName: string; key: string };
+  /** The server's certificate (both engines serve HTTPS only) and the name it carries. */
+  tls: { secretName: string; serverName: string };
   flywheel: {
     adapters: { team: string; adapter: string; prefix: string }[];
     loraRoot: string;
@@ -170,6 +173,8 @@ export interface ModelServerValuesInput {
   readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
   /** Extra labels on every object. @default {} */
   readonly labels?: Readonly<Record<string, string>>;
+  /** The namespace the server runs in (the host name its certificate carries). @default sovereign-serving */
+  readonly namespace?: string;
 }
 
 /**
@@ -268,6 +273,10 @@ export function modelServerValues(input: ModelServerValuesInput): ModelServerVal
     },
     loraAdapters: model.loraAdapters.map((a) => ({ name: a.name, source: folderOf(a.source) })),
     apiKey: { secretName: onGpu ? modelApiKeySecretName(model.name) : "", key: MODEL_API_KEY_FIELD },
+    tls: {
+      secretName: modelTlsSecretName(model.name),
+      serverName: modelServerHost(model.name, input.namespace),
+    },
     flywheel: {
       adapters: flywheel.map((a) => ({
         team: a.team,
@@ -350,6 +359,11 @@ export interface ModelServerArgs {
    * @default a key generated for this server (exposed as `apiKey`)
    */
   readonly apiKey?: pulumi.Input<string>;
+  /**
+   * What the server's Certificate (from the model CA, components/lib/model-tls.ts) waits for:
+   * cert-manager and the model CA issuer. @default [] (cert-manager retries until the issuer exists)
+   */
+  readonly modelCaReady?: readonly pulumi.Resource[];
 }
 
 /** Whether a model's servers require an API key: vLLM (on a GPU) does, the simulator checks none. */
@@ -369,6 +383,8 @@ export class ModelServer extends pulumi.ComponentResource {
   constructor(name: string, args: ModelServerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:platform:ModelServer", name, {}, opts);
     const namespace = args.namespace ?? PLATFORM_NAMESPACES.serving;
+    // The name in its certificate: a namespace given as an output is the serving namespace's.
+    const nsName = typeof namespace === "string" ? namespace : PLATFORM_NAMESPACES.serving;
     this.serviceName = modelServiceName(args.model.name);
     const access = args.substrate.bindWorkload(
       `${name}-identity`,
@@ -415,10 +431,21 @@ export class ModelServer extends pulumi.ComponentResource {
           objectStoreEgress,
           serviceMonitorLabels: args.serviceMonitorLabels,
           networkPolicy: args.networkPolicy,
+          namespace: nsName,
         }),
       );
     const gpus = gpusOf(args.model);
     const keySecrets: pulumi.Resource[] = [];
+    // Its certificate: the chart mounts the Secret cert-manager writes (the Deployment waits for it).
+    const cert = modelServerCertificate(args.model.name, nsName);
+    keySecrets.push(
+      new k8s.apiextensions.CustomResource(
+        `${name}-tls`,
+        // the namespace as given (an output waits for the Namespace object)
+        { ...cert, metadata: { ...cert.metadata, namespace } },
+        { parent: this, dependsOn: [...(args.modelCaReady ?? [])] },
+      ),
+    );
     if (requiresApiKey(args.model)) {
       this.apiKey = pulumi.secret(
         pulumi.output(args.apiKey ?? generateModelApiKey(`${name}-api-key`, { parent: this })),

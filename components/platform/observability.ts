@@ -18,6 +18,8 @@ import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS, type ScrapeTarget } from "../lib/metrics";
+import { modelCaBundleCertificate } from "../lib/model-tls";
+import type { ModelCaBundle } from "./cert-manager";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import { chartNamespacePolicies, type ApiServerPeers, type ChartNamespaceFlows } from "../lib/network-policy";
 import { KUBE_PROMETHEUS_STACK_CHART, type ChartMirror, type ChartPin, chartSource } from "../lib/versions";
@@ -78,6 +80,12 @@ export interface Dashboard {
 }
 
 export interface ObservabilityArgs {
+  /**
+   * The model servers serve HTTPS (components/lib/model-tls.ts): the model CA's bundle in the
+   * monitoring namespace (after `dependsOn`, the model CA issuer), which the model servers'
+   * ServiceMonitor verifies with. @default none (their scrape then fails: no CA Secret)
+   */
+  readonly modelCa?: ModelCaBundle;
   /** The API server as NetworkPolicy peers (`substrate.apiServer`): the namespace is default-deny. */
   readonly apiServer: ApiServerPeers;
   /** Where the nodes are (`substrate.nodes`): Prometheus scrapes the kubelets and node-exporter there. */
@@ -214,6 +222,11 @@ export function scrapeObject(
     endpoint.bearerTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token";
     endpoint.tlsConfig = { insecureSkipVerify: true };
   }
+  if (target.tls)
+    endpoint.tlsConfig = {
+      ca: { secret: { name: target.tls.caSecret.name, key: target.tls.caSecret.key } },
+      serverName: target.tls.serverName,
+    };
   const metadata = { name: `sovereign-${key}`, namespace, labels: { ...labels } };
   const common = {
     namespaceSelector: { matchNames: [target.namespace] },
@@ -772,6 +785,12 @@ export class Observability extends pulumi.ComponentResource {
       { parent: this, dependsOn: [namespace, ...secrets, ...policies] },
     );
 
+    // The model CA's bundle: Prometheus verifies the model servers with its `ca.crt`.
+    if (args.modelCa)
+      new k8s.apiextensions.CustomResource(`${name}-model-server-ca`, modelCaBundleCertificate(ns), {
+        parent: this,
+        dependsOn: [namespace, ...(args.modelCa.dependsOn ?? [])],
+      });
     for (const { key, object } of plan.scrapeObjects) {
       new k8s.apiextensions.CustomResource(
         `${name}-monitor-${key}`,

@@ -35,9 +35,14 @@ export interface ServingArgs {
   readonly kedaReplicas?: number;
   /** Labels the monitoring stack's Prometheus selects ServiceMonitors by. @default {} */
   readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
+  /**
+   * What the model servers' Certificates wait for: cert-manager and the model CA issuer
+   * (components/lib/model-tls.ts). @default [] (cert-manager retries until the issuer exists)
+   */
+  readonly modelCaReady?: readonly pulumi.Resource[];
 }
 
-/** The model servers' container port: the OpenAI API and `/metrics` (the chart's `http` port). */
+/** The model servers' container port: HTTPS, the OpenAI API and `/metrics` (the chart's `https` port). */
 export const MODEL_SERVER_PORT = 8000;
 
 /** The pods of every model server (the chart's selector labels, less the model's instance). */
@@ -197,6 +202,7 @@ export class Serving extends pulumi.ComponentResource {
           serviceMonitorLabels: args.serviceMonitorLabels,
           // The namespace's policies above take over from the chart's (which admits whole namespaces).
           networkPolicy: false,
+          modelCaReady: args.modelCaReady,
         },
         { parent: this, dependsOn: deps },
       );

@@ -4,6 +4,7 @@
  * ConfigMap. `loadConfig` is pure: it takes the environment and a file reader, so tests pass
  * both. Every problem is reported at once, quoting the bad value.
  */
+import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import { CLASSIFICATIONS, type Classification } from "../../components/lib/classification";
 import { opaDeadlineMs } from "../../components/lib/deadlines";
@@ -153,6 +154,14 @@ export interface GatewayConfig {
    * object of model name to key (a mounted Secret). @default none
    */
   readonly modelApiKeys?: ReadonlyMap<string, string>;
+  /**
+   * The CA certificate(s), PEM, that the model servers' certificates must chain to: trusted
+   * alone (not the public CAs) for every https model route, its replicas, the adapter listing
+   * and the guard; each replica's certificate must name its route's host. From
+   * GATEWAY_MODEL_CA_FILE (the model CA's bundle, components/lib/model-tls.ts). @default none:
+   * the public CAs
+   */
+  readonly modelCa?: string;
 }
 
 export interface PolicySettings {
@@ -287,9 +296,11 @@ export function loadConfig(
     : undefined;
 
   const modelApiKeys = readModelApiKeys(env.GATEWAY_MODEL_API_KEYS_FILE, readFile, catalog, problems);
+  const modelCa = readCaFile("GATEWAY_MODEL_CA_FILE", env.GATEWAY_MODEL_CA_FILE, readFile, problems);
 
   const cfg: GatewayConfig = {
     ...(modelApiKeys.size ? { modelApiKeys } : {}),
+    ...(modelCa ? { modelCa } : {}),
     port: int("GATEWAY_PORT", 8080, 0),
     host: str("GATEWAY_HOST", "0.0.0.0"),
     ...(tls ? { tls } : {}),
@@ -515,6 +526,40 @@ function jsonErrorWhere(e: unknown): string {
     return at ? ` (at position ${at[1]})` : "";
   }
   return `: ${(e as Error).message}`;
+}
+
+/**
+ * A PEM file of CA certificates (`name` is its variable): undefined when unset; a problem naming
+ * the variable and the file when it cannot be read or holds no certificate that parses.
+ */
+export function readCaFile(
+  name: string,
+  file: string | undefined,
+  readFile: (p: string) => string,
+  problems: string[],
+): string | undefined {
+  if (!file) return undefined;
+  let pem: string;
+  try {
+    pem = readFile(file);
+  } catch (e) {
+    problems.push(`${name}: cannot read "${file}": ${(e as Error).message}`);
+    return undefined;
+  }
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) {
+    problems.push(`${name}: expected PEM certificates in "${file}", found none`);
+    return undefined;
+  }
+  for (const [i, b] of blocks.entries()) {
+    try {
+      new X509Certificate(b);
+    } catch (e) {
+      problems.push(`${name}: certificate ${i + 1} in "${file}" does not parse: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+  return pem;
 }
 
 /** The key of the model server at `url` (same origin as its route), if it has one. */

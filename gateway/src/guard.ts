@@ -13,6 +13,8 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { GuardFamily } from "../../components/lib/contracts";
+import type { Logger } from "./log";
+import { tlsFailure } from "./upstream-tls";
 
 /** What the policy's `guard_call` describes. */
 export interface GuardCall {
@@ -84,14 +86,19 @@ export interface GuardClientOptions {
    * Bearer` with the call; undefined: none is sent. @default none
    */
   readonly apiKeyFor?: (url: URL) => string | undefined;
+  /**
+   * CA certificates (PEM) the guard's https certificate must chain to, trusted alone (the model
+   * CA, `GatewayConfig.modelCa`). @default the public CAs
+   */
+  readonly ca?: string;
+  /** Told why a call failed on TLS (the verdict is then "down"). @default none */
+  readonly log?: Logger;
 }
 
 /** Asks the guard with a keep-alive pool and a cache keyed by the whole call. */
 export class GuardClient {
-  private readonly agents = {
-    http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
-    https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
-  };
+  private readonly agents: { http: http.Agent; https: https.Agent };
+  private readonly log?: Logger;
   private readonly cache = new Map<string, { until: number; answer: Answer }>();
   private readonly maxEntries: number;
   private readonly now: () => number;
@@ -103,6 +110,16 @@ export class GuardClient {
     this.maxEntries = o.maxEntries ?? 10_000;
     this.now = o.now ?? Date.now;
     this.apiKeyFor = o.apiKeyFor ?? (() => undefined);
+    this.log = o.log;
+    this.agents = {
+      http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
+      https: new https.Agent({
+        keepAlive: true,
+        maxSockets: 64,
+        rejectUnauthorized: true,
+        ...(o.ca ? { ca: o.ca } : {}),
+      }),
+    };
   }
 
   async ask(call: GuardCall): Promise<GuardVerdict> {
@@ -177,7 +194,11 @@ export class GuardClient {
         finish({ status: 0, content: undefined });
         req.destroy();
       }, call.timeoutMs);
-      req.on("error", () => finish({ status: 0, content: undefined }));
+      req.on("error", (e: NodeJS.ErrnoException) => {
+        const tls = url.protocol === "https:" ? tlsFailure(e) : undefined;
+        if (tls) this.log?.error("guard TLS failed", { upstream: url.host, reason: tls });
+        finish({ status: 0, content: undefined });
+      });
       req.end(body);
     });
   }

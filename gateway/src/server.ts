@@ -76,7 +76,7 @@ export class Gateway {
   private readonly audit: SpillQueue<AuditRow>;
   private readonly capture?: SpillQueue<CaptureRecord>;
   private readonly s3?: S3Client;
-  private readonly agents = new UpstreamAgents();
+  private readonly agents: UpstreamAgents;
   /** Picks a replica of each model server (discovered from its EndpointSlices). */
   readonly router: Router;
   private readonly deps: PipelineDeps;
@@ -109,7 +109,13 @@ export class Gateway {
     this.pool = createPool(cfg.postgres, this.log);
     this.opa = new OpaClient(cfg.opaUrl, cfg.opaTimeoutMs);
     // the guard model's key goes to the guard model's server only
-    this.guard = new GuardClient({ apiKeyFor: (u) => modelApiKeyFor(cfg.modelApiKeys, u) });
+    this.guard = new GuardClient({
+      apiKeyFor: (u) => modelApiKeyFor(cfg.modelApiKeys, u),
+      // the guard is a model server: its certificate is verified against the model CA alone
+      ...(cfg.modelCa ? { ca: cfg.modelCa } : {}),
+      log: this.log,
+    });
+    this.agents = new UpstreamAgents(cfg.modelCa ? { ca: cfg.modelCa } : {});
     this.auth = new Authenticator({
       oidc: cfg.oidc,
       catalog: cfg.catalog,
@@ -170,6 +176,7 @@ export class Gateway {
       settings: cfg.routing ?? DEFAULT_ROUTING,
       routes: [...new Set(Object.values(cfg.catalog.routes))],
       ...(cfg.modelApiKeys ? { apiKeys: cfg.modelApiKeys } : {}),
+      ...(cfg.modelCa ? { ca: cfg.modelCa } : {}),
       log: this.log,
       metrics: this.metrics,
       env: o.env,

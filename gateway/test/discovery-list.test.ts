@@ -45,8 +45,8 @@ describe("GIVEN the base model's Service URL the controller CronJob gets", () =>
     );
     api.put(svc.namespace, sliceOf("other", "other-a", [{ address: "10.9.9.9", ready: true }], 8000));
     expect(await listReplicas({ url: api.url, tokenFile }, svc)).toEqual([
-      "http://10.0.0.7:8000",
-      "http://10.0.1.9:8000",
+      "https://10.0.0.7:8000",
+      "https://10.0.1.9:8000",
     ]);
     expect(api.seen.at(-1)).toMatchObject({ method: "GET", authorization: "Bearer controller-token" });
   });

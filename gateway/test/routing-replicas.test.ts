@@ -256,10 +256,11 @@ describe("GIVEN replicas with different LoRA adapters loaded", () => {
 });
 
 describe("GIVEN an in-cluster route over TLS", () => {
-  it("WHEN the router starts THEN only the plain-HTTP route is discovered; the TLS one goes to its Service (its certificate names the Service)", async () => {
+  it("WHEN the router starts THEN it is discovered like a plain-HTTP one, its replicas https addresses (each verified against the Service's name: gateway/test/model-tls.test.ts)", async () => {
     const api = new FakeKubeApi();
     await api.start();
     const tlsRoute = "https://model-secure.sovereign-serving.svc.cluster.local:8443";
+    api.put(NS, sliceOf("model-secure", "model-secure-0", [{ address: "10.0.3.7", ready: true }], 8443));
     const r = new Router({
       settings: { ...DEFAULT_ROUTING, adapterPollMs: 0, kubeApi: { url: api.url } },
       routes: [tlsRoute, ROUTE],
@@ -267,9 +268,9 @@ describe("GIVEN an in-cluster route over TLS", () => {
     });
     r.start();
     try {
-      await world.until(() => api.seen.some((s) => s.path.includes(SERVICE)), "the HTTP route's list");
-      expect(api.seen.filter((s) => s.path.includes("model-secure"))).toEqual([]);
-      expect(r.replicas(tlsRoute)).toEqual([tlsRoute]);
+      await world.until(() => r.replicas(tlsRoute)[0] !== tlsRoute, "the TLS route's replicas");
+      expect(api.seen.some((s) => s.path.includes("model-secure"))).toBe(true);
+      expect(r.replicas(tlsRoute)).toEqual(["https://10.0.3.7:8443"]);
     } finally {
       r.stop();
       await api.stop();

@@ -1,5 +1,5 @@
 /** Platform wiring: gateway. Maps the validated config to typed component args. */
-import { CertManager, PRIVATE_CA_ISSUER } from "../../components/platform/cert-manager";
+import { PRIVATE_CA_ISSUER } from "../../components/platform/cert-manager";
 import { Gateway, type GatewayTls } from "../../components/platform/gateway";
 import type * as pulumi from "@pulumi/pulumi";
 import { flywheelTeams } from "../../components/flywheel/plan";
@@ -13,6 +13,7 @@ import { resolveSettings } from "../config/settings";
 import type { StackContext } from "./context";
 import { opaDataOf } from "./policy";
 import { compileGatewayPolicy } from "./policy-wasm";
+import { type PlatformCertManager, wireCertManager } from "./cert-manager";
 
 /** The gateway's catalog: teams, models (adapters point at their base) and model server URLs. */
 export function gatewayCatalog(config: StackConfig): Catalog {
@@ -59,31 +60,25 @@ export function gatewayReplicas(config: StackConfig): { min: number; max: number
 
 /**
  * The gateway's TLS from `gateway.tls`: with `private-ca` or `issuer`, cert-manager is installed
- * (and, for `private-ca`, the stack's CA); `secret` and `off` need neither.
+ * (and, for `private-ca`, the stack's CA) by `wireCertManager`; `secret` and `off` need neither.
+ * `cm`: what `wireCertManager` made for the whole platform; absent, it is made here (without the
+ * model CA, which the serving part owns).
  */
-export function wireGatewayTls(config: StackConfig, ctx: StackContext, substrate: Substrate): GatewayTls {
+export function wireGatewayTls(
+  config: StackConfig,
+  ctx: StackContext,
+  substrate: Substrate,
+  cm?: PlatformCertManager,
+): GatewayTls {
   const tls = config.gateway.tls;
   if (tls.mode === "off") return { mode: "off" };
   if (tls.mode === "secret") return { mode: "secret", secretName: tls.secretName! };
-  // Where the substrate installed cert-manager (in-cluster), only the private CA is added here.
-  const installed = substrate.certManager?.ready;
-  const cm = new CertManager(
-    installed ? "gateway-ca" : "cert-manager",
-    {
-      apiServer: substrate.apiServer,
-      replicas: resolveSettings(config).opa.replicas,
-      registryMirrors: substrate.registryMirrors,
-      chartMirror: substrate.chartMirror,
-      ...(tls.mode === "private-ca" ? { privateCaName: `sovereign ${ctx.stack} CA` } : {}),
-      ...(installed ? { installed } : {}),
-    },
-    { providers: [substrate.provider], dependsOn: [...substrate.ready] },
-  );
+  const made = cm ?? wireCertManager(config, ctx, substrate, { modelCa: false });
   return {
     mode: "issuer",
     issuer: tls.mode === "private-ca" ? PRIVATE_CA_ISSUER : tls.issuer!,
     dnsNames: tls.dnsNames,
-    dependsOn: cm.ready,
+    dependsOn: made?.ready ?? [],
   };
 }
 
@@ -95,12 +90,18 @@ export function wireGateway(
   serving: {
     servingNamespace?: pulumi.Output<string>;
     modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
+    /** cert-manager and the CAs as `wireCertManager` made them for the platform. @default made here */
+    certManager?: PlatformCertManager;
   } = {},
 ): Record<string, unknown> {
   const settings = resolveSettings(config).gateway;
   const gw = new Gateway("gateway", {
     substrate,
-    tls: wireGatewayTls(config, ctx, substrate),
+    tls: wireGatewayTls(config, ctx, substrate, serving.certManager),
+    // The model servers serve HTTPS: the model CA's bundle in the gateway's namespace.
+    modelCa: {
+      dependsOn: serving.certManager?.modelCaReady ?? [...(substrate.certManager?.ready ?? [])],
+    },
     requireTls: settings.requireTls,
     highAvailability: settings.highAvailability,
     auditSync: settings.auditSync,

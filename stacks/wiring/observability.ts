@@ -112,16 +112,23 @@ export type ObservabilitySubstrate = Pick<
   | "loadBalancerAnnotations"
   | "apiServer"
   | "nodes"
+  | "certManager"
 >;
 
 export function wireObservability(
   config: StackConfig,
   ctx: StackContext,
   substrate: ObservabilitySubstrate,
+  /** What the model CA bundle's Certificate waits for (`wireCertManager`). @default the substrate's cert-manager */
+  modelCaReady?: readonly pulumi.Resource[],
 ): Record<string, unknown> {
   const obs = new Observability(
     "observability",
-    observabilityArgs(config, ctx, substrate, loadDashboards()),
+    {
+      ...observabilityArgs(config, ctx, substrate, loadDashboards()),
+      // the model servers serve HTTPS: Prometheus verifies them with the model CA
+      modelCa: { dependsOn: [...(modelCaReady ?? substrate.certManager?.ready ?? [])] },
+    },
     { providers: [substrate.provider], dependsOn: [...substrate.ready] },
   );
   return {

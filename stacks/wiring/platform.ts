@@ -6,6 +6,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
 import type { StackContext } from "./context";
+import { type PlatformCertManager, wireCertManager } from "./cert-manager";
 import { wireGateway } from "./gateway";
 import { wireObservability } from "./observability";
 import { wirePolicy, type AdmissionInputs } from "./policy";
@@ -18,9 +19,12 @@ export function wirePlatform(config: StackConfig, ctx: StackContext, substrate: 
   const serving: {
     servingNamespace?: pulumi.Output<string>;
     modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
+    certManager?: PlatformCertManager;
   } = {};
+  // First: the model servers, their callers and the gateway ask it for certificates.
+  serving.certManager = wireCertManager(config, ctx, substrate, { modelCa: true });
   const admission: AdmissionInputs = {};
-  const observability = wireObservability(config, ctx, substrate);
+  const observability = wireObservability(config, ctx, substrate, serving.certManager?.modelCaReady);
   const servingOutputs = wireServing(config, ctx, substrate, serving);
   // Tenancy before policy: admission protects the flywheel identity the Flywheel component made.
   const tenancy = wireTenancy(config, ctx, substrate, serving, admission);

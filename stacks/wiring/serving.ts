@@ -1,5 +1,6 @@
 /** Platform wiring: serving. Maps the validated config to typed component args. */
 import type * as pulumi from "@pulumi/pulumi";
+import type { PlatformCertManager } from "./cert-manager";
 import * as path from "node:path";
 import type { ServingArgs } from "../../components/platform/serving";
 import { Serving } from "../../components/platform/serving";
@@ -53,12 +54,24 @@ export function wireServing(
   sink: {
     servingNamespace?: pulumi.Output<string>;
     modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
-  } = {},
+    /**
+     * cert-manager and the model CA (`wireCertManager`: the stack program's, or the package's
+     * substrate component's, whose handle the parts wait for).
+     */
+    certManager?: PlatformCertManager;
+  },
 ): Record<string, unknown> {
-  const serving = new Serving("serving", servingArgs(config, substrate), {
-    provider: substrate.provider,
-    dependsOn: [...substrate.ready],
-  });
+  // The model servers' certificates come from the model CA, which `wireCertManager` made.
+  const modelCaReady = sink.certManager?.modelCaReady;
+  if (!modelCaReady) throw new Error("wireServing: the model CA (wireCertManager with modelCa) is not made");
+  const serving = new Serving(
+    "serving",
+    { ...servingArgs(config, substrate), modelCaReady },
+    {
+      provider: substrate.provider,
+      dependsOn: [...substrate.ready],
+    },
+  );
   sink.servingNamespace = serving.namespace;
   sink.modelApiKeys = serving.modelApiKeys;
   return { modelUrls: serving.modelUrls };

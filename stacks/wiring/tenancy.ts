@@ -15,6 +15,7 @@ import type { StackConfig } from "../config/schema";
 import { resolveSettings } from "../config/settings";
 import { opaDataOf, type AdmissionInputs } from "./policy";
 import type { StackContext } from "./context";
+import type { PlatformCertManager } from "./cert-manager";
 
 export function wireTenancy(
   config: StackConfig,
@@ -27,6 +28,7 @@ export function wireTenancy(
   serving: {
     servingNamespace?: pulumi.Output<string>;
     modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
+    certManager?: PlatformCertManager;
   } = {},
   /** Filled here with the flywheel's identity per team namespace, for admission (`wirePolicy`). */
   admission: AdmissionInputs = {},
@@ -86,6 +88,8 @@ export function wireFlywheel(
     readonly modelApiKeys?: Readonly<Record<string, pulumi.Output<string>>>;
     /** Gets the flywheel's identity per team namespace (what admission keeps to the kit). */
     readonly admission?: AdmissionInputs;
+    /** cert-manager and the model CA (`wireCertManager`). @default the substrate's cert-manager */
+    readonly certManager?: PlatformCertManager;
   },
 ): Record<string, unknown> {
   const teams = flywheelTeams(config);
@@ -102,6 +106,10 @@ export function wireFlywheel(
         gatewayImage: config.images.gateway ?? config.gateway.image ?? IMAGES.gateway,
         ...(teamsArea.servingNamespace ? { servingNamespace: teamsArea.servingNamespace } : {}),
         ...(teamsArea.modelApiKeys ? { modelApiKeys: teamsArea.modelApiKeys } : {}),
+        // the model servers serve HTTPS: the model CA's bundle in each flywheel team's namespace
+        modelCa: {
+          dependsOn: [...(teamsArea.certManager?.modelCaReady ?? substrate.certManager?.ready ?? [])],
+        },
         dependsOn: [...teamsArea.dependsOn],
       })
     : undefined;

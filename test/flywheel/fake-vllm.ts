@@ -21,6 +21,7 @@
  */
 import * as fs from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
 import * as path from "node:path";
 import type { AddressInfo } from "node:net";
 
@@ -46,6 +47,8 @@ export interface FakeVllmOptions {
   readonly adapterFiles?: { readonly maxLoraRank: number };
   /** The server's API key (VLLM_API_KEY); unset: no key is checked. */
   readonly apiKey?: string;
+  /** Serve HTTPS with this certificate and key (PEM), as the chart's servers do. @default HTTP */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 /** Whether vLLM with `--api-key` and the chart's api_guard.py lets `path` through without a key. */
@@ -82,7 +85,7 @@ export async function startFakeVllm(
     const max = o.adapterFiles!.maxLoraRank;
     return r > max ? [500, `LoRA rank ${r} is greater than max_lora_rank ${max}.`] : undefined;
   };
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     let raw = "";
     req.on("data", (c) => (raw += c));
     req.on("end", () => {
@@ -160,9 +163,12 @@ export async function startFakeVllm(
       }
       send(404, { detail: "Not Found" });
     });
-  });
+  };
+  const server = o.tls
+    ? https.createServer({ cert: o.tls.cert, key: o.tls.key }, handler)
+    : http.createServer(handler);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `${o.tls ? "https" : "http"}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
     loaded,

@@ -39,6 +39,11 @@ import { parseConfig } from "../../stacks/config/validate";
 import { gatewayCatalog } from "../../stacks/wiring/gateway";
 import { helmTemplate } from "../serving/helpers";
 import { startFakeVllm, type FakeVllm } from "./fake-vllm";
+import * as https from "node:https";
+import * as tls from "node:tls";
+import { modelServerUrl } from "../../components/lib/endpoints";
+import { modelServerCertificate, modelServerDnsNames } from "../../components/lib/model-tls";
+import { TestCa } from "../helpers/pki";
 
 const ROOT = path.resolve(__dirname, "../..");
 const TEAM = "demo";
@@ -48,7 +53,16 @@ const MODELS = "sovereign-test-models";
 const PREFIX = flywheelAdapterPrefix(TEAM, ADAPTER);
 const NS = "sovereign-serving";
 const SERVICE = `model-${BASE}`;
-const ROUTE = `http://${SERVICE}.${NS}.svc.cluster.local:8000`;
+/** Its route as the platform writes it (HTTPS, its Service's name, which does not resolve here). */
+const ROUTE = modelServerUrl(BASE);
+/** The model CA and the base model's certificate, with the names the kit's Certificate gives it. */
+const MODEL_CA = new TestCa("lora-sync test model CA");
+const SERVER_PEM = MODEL_CA.issue(
+  SERVICE,
+  modelServerDnsNames(BASE).map((n) => `DNS:${n}`),
+);
+const TLS = { cert: fs.readFileSync(SERVER_PEM.cert, "utf8"), key: fs.readFileSync(SERVER_PEM.key, "utf8") };
+const CA_PEM = fs.readFileSync(MODEL_CA.cert, "utf8");
 /** The base model server's API key, as its Secret in the serving namespace holds it. */
 const KEY = `key-${process.pid}-${Date.now()}`;
 const SECRETS: Record<string, Record<string, string>> = { [`${SERVICE}-api-key`]: { "api-key": KEY } };
@@ -75,6 +89,7 @@ let rendered: {
   serverMounts: Record<string, string>;
   sidecarEnv: Record<string, string>;
   sidecarMounts: Record<string, string>;
+  volumes: Record<string, any>;
   /** The flywheel-adapters emptyDir's sizeLimit. */
   adaptersSizeLimit: string;
   script: string;
@@ -112,6 +127,8 @@ beforeAll(async () => {
     routing: { ...DEFAULT_ROUTING, adapterPollMs: 100, kubeApi: { url: kube.url } },
     // the base model server's key, by its route (what GATEWAY_MODEL_API_KEYS_FILE gives it)
     modelApiKeys: new Map([[ROUTE, KEY]]),
+    // the model CA (what GATEWAY_MODEL_CA_FILE gives it): the replicas serve HTTPS
+    modelCa: CA_PEM,
   });
   ({ url } = g);
   router = g.gw.router;
@@ -123,6 +140,7 @@ afterAll(async () => {
   await Promise.all(replicas.map((r) => r.vllm.close()));
   await Promise.all([world.stop(), kube.stop()]);
   fs.rmSync(tmp, { recursive: true, force: true });
+  MODEL_CA.destroy();
 });
 
 /** The chart rendered with the kit's values for a GPU base model of the demo team's flywheel adapter. */
@@ -169,6 +187,7 @@ function render(endpoint: string): typeof rendered {
     serverMounts: mounts(c("server")),
     sidecarEnv: env(c("lora-sync")),
     sidecarMounts: mounts(c("lora-sync")),
+    volumes: Object.fromEntries(pod.volumes.map((v: any) => [v.name, v])),
     adaptersSizeLimit: pod.volumes.find((v: any) => v.name === "flywheel-adapters").emptyDir.sizeLimit,
     script: (cm as any).data["lora_sync.py"],
   };
@@ -185,6 +204,8 @@ async function startReplica(withSidecar = true): Promise<Replica> {
     adapterFiles: { maxLoraRank: flag("max-lora-rank") ?? 16 },
     // the key the server reads (VLLM_API_KEY, from its Secret), checked as vLLM and api_guard.py do
     apiKey: rendered.serverEnv.VLLM_API_KEY,
+    // HTTPS with the certificate of its Secret, as the chart's server serves (--ssl-certfile)
+    tls: TLS,
   });
   const r: Replica = { vllm, root: fs.mkdtempSync(path.join(tmp, "replica-")), events: [] };
   replicas.push(r);
@@ -203,6 +224,8 @@ function startSidecar(r: Replica): void {
     // the pod's emptyDir and localhost server, here per replica
     FLYWHEEL_LORA_ROOT: r.root,
     VLLM_URL: r.vllm.url,
+    // the CA the pod mounts from the server's Secret (`ca.crt`), here a file (the path is checked below)
+    VLLM_CA_FILE: MODEL_CA.cert,
     LORA_SYNC_READY_FILE: path.join(r.root, ".ready"),
     LORA_SYNC_INTERVAL_SECONDS: "0.1",
     HOME: r.root,
@@ -331,7 +354,8 @@ async function canary(version: string, timeoutMs = 30_000) {
       lagMs: 100,
       unloadGraceMs: 300,
       // the controller's FLYWHEEL_MODEL_API_KEY: it reads the replicas' /v1/models
-      lora: { apiKey: KEY },
+      // what the controller CLI makes of FLYWHEEL_MODEL_API_KEY, FLYWHEEL_MODEL_CA_FILE and the service
+      lora: { apiKey: KEY, tls: { ca: CA_PEM, serverName: new URL(ROUTE).hostname } },
     });
   } finally {
     done = true;
@@ -387,8 +411,27 @@ describe("flywheel adapter versions on every replica (lora-sync sidecar)", () =>
     expect(rendered.sidecarMounts["flywheel-adapters"]).toBe(rendered.sidecarEnv.FLYWHEEL_LORA_ROOT);
     expect(rendered.serverMounts["flywheel-adapters"]).toBe(rendered.sidecarEnv.FLYWHEEL_LORA_ROOT);
     expect(rendered.sidecarEnv.VLLM_URL).toBe(
-      `http://127.0.0.1:${rendered.serverArgs.find((a) => a.startsWith("--port="))!.slice(7)}`,
+      `https://127.0.0.1:${rendered.serverArgs.find((a) => a.startsWith("--port="))!.slice(7)}`,
     );
+    // over HTTPS: the server serves the Secret's certificate, the sidecar verifies it against the
+    // same Secret's ca.crt and the Service's name (what the kit's Certificate names)
+    expect(rendered.serverArgs).toEqual(
+      expect.arrayContaining([
+        `--ssl-certfile=${rendered.serverMounts["model-tls"]}/tls.crt`,
+        `--ssl-keyfile=${rendered.serverMounts["model-tls"]}/tls.key`,
+      ]),
+    );
+    expect(rendered.volumes["model-tls"].secret.secretName).toBe(
+      modelServerCertificate(BASE).spec.secretName,
+    );
+    expect(rendered.volumes["model-tls-ca"].secret).toEqual({
+      secretName: modelServerCertificate(BASE).spec.secretName,
+      items: [{ key: "ca.crt", path: "ca.crt" }],
+    });
+    expect(rendered.sidecarEnv.VLLM_CA_FILE).toBe(`${rendered.sidecarMounts["model-tls-ca"]}/ca.crt`);
+    expect(rendered.sidecarMounts["model-tls"]).toBeUndefined(); // never the server's key
+    expect(rendered.sidecarEnv.VLLM_TLS_SERVER_NAME).toBe(new URL(ROUTE).hostname);
+    expect(modelServerCertificate(BASE).spec.dnsNames).toContain(rendered.sidecarEnv.VLLM_TLS_SERVER_NAME);
     // one version's cap leaves room in the emptyDir for stable + canary + a download in progress
     const cap = Number(rendered.sidecarEnv.LORA_SYNC_MAX_VERSION_MIB);
     expect(Number.isInteger(cap) && cap > 0, rendered.sidecarEnv.LORA_SYNC_MAX_VERSION_MIB).toBe(true);
@@ -500,15 +543,26 @@ describe("flywheel adapter versions on every replica (lora-sync sidecar)", () =>
     }
   }, 120_000);
 
-  /** A chat for the base model sent to one replica's server directly. */
-  async function baseChat(r: Replica): Promise<number> {
-    const res = await fetch(`${r.vllm.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
-      body: JSON.stringify({ model: BASE, messages: [{ role: "user", content: "hi" }] }),
+  /** A chat for the base model sent to one replica's server directly (HTTPS, verified with the model CA). */
+  function baseChat(r: Replica): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        `${r.vllm.url}/v1/chat/completions`,
+        {
+          method: "POST",
+          ca: CA_PEM,
+          servername: new URL(ROUTE).hostname,
+          checkServerIdentity: (_h, cert) => tls.checkServerIdentity(new URL(ROUTE).hostname, cert),
+          headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on("error", reject);
+      req.end(JSON.stringify({ model: BASE, messages: [{ role: "user", content: "hi" }] }));
     });
-    await res.text();
-    return res.status;
   }
   const events = (r: Replica, name: string) => r.events.filter((e) => e.event === name);
 

@@ -188,6 +188,8 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
     const d = one("kubernetes:apps/v1:Deployment").inputs;
     const c = d.spec.template.spec.containers[0];
     const env = Object.fromEntries(c.env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    // the model CA file is cert-manager's at run time (gateway/test/model-tls.test.ts reads it)
+    delete env.GATEWAY_MODEL_CA_FILE;
     const cfg = loadConfig({ ...env, GATEWAY_CATALOG: "{}" });
     expect(cfg.policy.mode).toBe("wasm");
     // The folder the gateway reads is the mount of the volume of the policy ConfigMap (no subPath:

@@ -206,7 +206,7 @@ describe("GIVEN the aws-prod stack's gateway and its routing discovery", () => {
 });
 
 describe("GIVEN catalog routes of every kind", () => {
-  it("WHEN the discovery namespaces are derived THEN only plain-HTTP in-cluster Services count (the gateway discovers no other)", () => {
+  it("WHEN the discovery namespaces are derived THEN in-cluster Services count, HTTP or HTTPS (a replica reached by address is verified against its Service's name), nothing else", () => {
     expect(
       discoveryNamespaces({
         teams: {},
@@ -219,6 +219,6 @@ describe("GIVEN catalog routes of every kind", () => {
           d: "http://model-d.more-serving.svc:8000",
         },
       }),
-    ).toEqual(["more-serving", "sovereign-serving"]);
+    ).toEqual(["more-serving", "secure-serving", "sovereign-serving"]);
   });
 });

@@ -7,6 +7,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { CHARTS } from "../../components/lib/versions";
+import { MODEL_CA_BUNDLE_SECRET } from "../../components/lib/model-tls";
 import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
 import { GATEWAY_TLS_SECRET, gatewayDnsNames } from "../../components/platform/gateway";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
@@ -44,7 +45,12 @@ describe("GIVEN aws-prod (gateway.tls left at its default, the stack's private C
   beforeAll(async () => {
     objs = await record("aws-prod");
   });
-  const custom = () => objs.filter((o) => o.inputs?.apiVersion === "cert-manager.io/v1");
+  // the gateway's own TLS (the model CA's bundle in its namespace is checked in test/stacks/transport.test.ts)
+  const custom = () =>
+    objs.filter(
+      (o) =>
+        o.inputs?.apiVersion === "cert-manager.io/v1" && o.inputs.metadata.name !== MODEL_CA_BUNDLE_SECRET,
+    );
 
   it("WHEN the cert-manager objects are read THEN self-signed ClusterIssuer → CA Certificate → CA ClusterIssuer → gateway Certificate, each naming the previous", () => {
     const [selfSigned, caIssuer] = byKind(custom(), "ClusterIssuer").map((o) => o.inputs);
@@ -124,17 +130,21 @@ describe("GIVEN the customer's own certificate source", () => {
     });
     const certs = objs
       .filter((o) => o.type === "kubernetes:cert-manager.io/v1:Certificate")
-      .map((o) => o.inputs);
+      .map((o) => o.inputs)
+      .filter((c) => c.metadata.name !== MODEL_CA_BUNDLE_SECRET);
     expect(certs).toHaveLength(1);
     expect(certs[0].spec.issuerRef).toEqual({ name: "corp-pki", kind: "Issuer", group: "cert-manager.io" });
     expect(certs[0].spec.dnsNames).toContain("llm.corp.example");
     expect(objs.filter((o) => o.type === "kubernetes:cert-manager.io/v1:ClusterIssuer")).toEqual([]);
   });
 
-  it("WHEN a Secret is configured THEN no cert-manager is installed and the pod mounts that Secret", async () => {
+  it("WHEN a Secret is configured THEN the gateway's wiring installs no cert-manager and the pod mounts that Secret", async () => {
     const objs = await record("aws-dev", { tls: { mode: "secret", secretName: "corp-gateway-tls" } });
     expect(objs.filter((o) => o.type === "kubernetes:helm.sh/v3:Release")).toEqual([]);
-    expect(objs.filter((o) => o.type.startsWith("kubernetes:cert-manager.io/"))).toEqual([]);
+    // only the model CA's bundle (the platform's cert-manager, wireCertManager, signs it)
+    expect(
+      objs.filter((o) => o.type.startsWith("kubernetes:cert-manager.io/")).map((o) => o.inputs.metadata.name),
+    ).toEqual([MODEL_CA_BUNDLE_SECRET]);
     const { pod } = container(objs);
     expect(pod.volumes.find((v: any) => v.name === "tls").secret.secretName).toBe("corp-gateway-tls");
   });

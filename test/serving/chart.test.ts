@@ -110,7 +110,7 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
       expect(svc.metadata.namespace).toBe(target.namespace);
       expect(svc.spec.type).toBe("ClusterIP");
       expect(svc.spec.ports).toEqual([
-        { name: target.port, port: 8000, targetPort: "http", protocol: "TCP" },
+        { name: target.port, port: 8000, targetPort: target.port, protocol: "TCP" },
       ]);
       for (const [k, v] of Object.entries(target.selector)) expect(svc.metadata.labels[k]).toBe(v);
       expect(byKind(objs, "Ingress")).toHaveLength(0);
@@ -160,7 +160,7 @@ describe.each(STACKS)("model-server chart with the %s stack's values", (stack) =
       const dep = one(rendered[stack][m.name], "Deployment");
       const c = dep.spec.template.spec.containers[0];
       for (const p of ["startupProbe", "readinessProbe", "livenessProbe"])
-        expect(c[p].httpGet).toEqual({ path: "/health", port: "http" });
+        expect(c[p].httpGet).toEqual({ path: "/health", port: "https", scheme: "HTTPS" });
       const budget = c.startupProbe.periodSeconds * c.startupProbe.failureThreshold;
       const gpus = m.gpusPerReplica ?? (m.pool ? 1 : 0);
       expect(budget).toBeGreaterThanOrEqual(startupBudgetSeconds(m.sizeGiB, gpus));

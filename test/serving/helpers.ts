@@ -48,7 +48,8 @@ export interface ServingRun {
 export async function runServing(config: StackConfig, stack: string): Promise<ServingRun> {
   const recorder = installMocks({ stack });
   const substrate = fakeSubstrate({ gpuPools: poolsFor(config) });
-  const outputs = wireServing(config, { stack }, substrate);
+  // the model CA as the platform's wiring hands it over (wireCertManager; tested in test/stacks)
+  const outputs = wireServing(config, { stack }, substrate, { certManager: { ready: [], modelCaReady: [] } });
   await settle();
   const values: Record<string, ModelServerValues> = {};
   for (const r of recorder.ofType(RELEASE_TYPE)) {

@@ -7,12 +7,18 @@
  * accepting the token is not checked (no RDS is reachable here).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import * as fs from "node:fs";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { TestCa } from "../helpers/pki";
+
 import { loadConfig } from "../../gateway/src/config";
 import { poolPassword } from "../../gateway/src/db";
 import { stackFile } from "../../stacks/config/load";
 import { pulumiConfigFromFile, runProgram, runShippedStack, type StackRun } from "../helpers/stack";
 import type { RecordedResource } from "../helpers/mocks";
+
+const testCa = new TestCa("rds-iam test model CA");
+afterAll(() => testCa.destroy());
 
 const statements = (r: RecordedResource): any[] => [JSON.parse(r.inputs.policy).Statement].flat();
 
@@ -56,6 +62,8 @@ for (const stack of ["aws-dev", "aws-prod"] as const)
       const cfg = loadConfig(env, (p) => {
         if (p === env.GATEWAY_CATALOG_FILE) return catalog;
         if (keys !== undefined && p === env.GATEWAY_MODEL_API_KEYS_FILE) return keys;
+        // what cert-manager writes into the model CA bundle's ca.crt at run time
+        if (p === env.GATEWAY_MODEL_CA_FILE) return fs.readFileSync(testCa.cert, "utf8");
         throw new Error(`unexpected read of ${p}`);
       }).postgres;
       expect(cfg.auth).toBe("rds-iam");

@@ -8,6 +8,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { rdsCaBundle } from "../../components/aws/database";
 import { PLATFORM_NAMESPACES } from "../../components/lib/naming";
 import { runShippedStack, type StackRun } from "../helpers/stack";
+import { MODEL_CA, MODEL_CA_BUNDLE_SECRET, MODEL_CA_ISSUER } from "../../components/lib/model-tls";
+import { SCRAPE_TARGETS } from "../../components/lib/metrics";
 
 for (const stack of ["aws-dev", "aws-prod"] as const) {
   describe(`transport of ${stack}`, () => {
@@ -53,7 +55,11 @@ for (const stack of ["aws-dev", "aws-prod"] as const) {
     it("THEN the gateway serves HTTPS with the Secret its Certificate writes", () => {
       const cert = run.recorder
         .ofType("kubernetes:cert-manager.io/v1:Certificate")
-        .find((r) => r.inputs.metadata.namespace === PLATFORM_NAMESPACES.gateway)!;
+        .find(
+          (r) =>
+            r.inputs.metadata.namespace === PLATFORM_NAMESPACES.gateway &&
+            r.inputs.metadata.name !== MODEL_CA_BUNDLE_SECRET,
+        )!;
       for (const f of [env.GATEWAY_TLS_CERT_FILE, env.GATEWAY_TLS_KEY_FILE]) {
         const { volume, key } = mounted(f);
         expect(volume.secret.secretName).toBe(cert.inputs.spec.secretName);
@@ -179,3 +185,125 @@ describe("object-store transport of local (the existing-cluster substrate)", () 
     }
   });
 });
+
+/**
+ * TLS to the model servers across a whole stack (components/lib/model-tls.ts): each model server
+ * serves the Secret of a Certificate from the model CA that names the host its callers connect
+ * to; every caller (the gateway, Prometheus, a flywheel team's controller and eval) reads the
+ * model CA from the `ca.crt` of a Certificate of that same issuer in its own namespace, mounted
+ * where its variable points. The CA's key stays in cert-manager's namespace.
+ */
+for (const stack of ["aws-dev", "aws-prod", "local"] as const) {
+  describe(`model server TLS of ${stack}`, () => {
+    let run: StackRun;
+    const certs = () => run.recorder.ofType("kubernetes:cert-manager.io/v1:Certificate").map((r) => r.inputs);
+    const issuerOf = (c: any) => c.spec.issuerRef;
+    beforeAll(async () => {
+      run = await runShippedStack(stack);
+    });
+
+    it("THEN the model CA is a ClusterIssuer whose CA Secret lives in cert-manager's namespace only", () => {
+      const issuers = run.recorder
+        .ofType("kubernetes:cert-manager.io/v1:ClusterIssuer")
+        .filter((r) => r.inputs.metadata.name === MODEL_CA.issuer);
+      expect(issuers).toHaveLength(1);
+      expect(issuers[0].inputs.spec).toEqual({ ca: { secretName: MODEL_CA.secret } });
+      const ca = certs().filter((c) => c.spec.secretName === MODEL_CA.secret);
+      expect(ca.map((c) => [c.metadata.namespace, c.spec.isCA])).toEqual([
+        [PLATFORM_NAMESPACES.certManager, true],
+      ]);
+    });
+
+    it("THEN every route the gateway calls is HTTPS to a server whose Certificate, from the model CA, names its host", () => {
+      const catalog = JSON.parse(
+        run.recorder
+          .ofType("kubernetes:core/v1:ConfigMap")
+          .find((r) => r.inputs.metadata.name === "gateway-catalog")!.inputs.data["catalog.json"],
+      );
+      const releases = run.recorder
+        .ofType("kubernetes:helm.sh/v3:Release")
+        .filter((r) => r.inputs.values?.tls?.secretName);
+      expect(releases.length).toBeGreaterThan(0);
+      for (const route of Object.values<string>(catalog.routes)) {
+        const u = new URL(route);
+        expect(u.protocol, route).toBe("https:");
+        const rel = releases.find((r) => r.inputs.values.tls.serverName === u.hostname);
+        expect(rel, `the release serving ${route}`).toBeDefined();
+        const cert = certs().find(
+          (c) =>
+            c.metadata.namespace === PLATFORM_NAMESPACES.serving &&
+            c.spec.secretName === rel!.inputs.values.tls.secretName,
+        );
+        expect(cert, `the Certificate of ${route}`).toBeDefined();
+        expect(issuerOf(cert)).toEqual(MODEL_CA_ISSUER);
+        expect(cert!.spec.dnsNames).toContain(u.hostname);
+        expect(cert!.spec.usages).toContain("server auth");
+        // Prometheus scrapes pod addresses with one server name: every certificate carries it
+        expect(cert!.spec.dnsNames).toContain(SCRAPE_TARGETS["model-server"].tls!.serverName);
+      }
+    });
+
+    it("THEN the gateway reads the model CA from its namespace's bundle of the same issuer, mounted where GATEWAY_MODEL_CA_FILE points", () => {
+      const d = run.recorder
+        .ofType("kubernetes:apps/v1:Deployment")
+        .find((r) => r.inputs.metadata.namespace === PLATFORM_NAMESPACES.gateway)!;
+      const pod = d.inputs.spec.template.spec;
+      const c = pod.containers[0];
+      const file = c.env.find((e: any) => e.name === "GATEWAY_MODEL_CA_FILE")?.value as string;
+      expect(file).toBeDefined();
+      const m = c.volumeMounts.find((x: any) => file.startsWith(`${x.mountPath}/`));
+      const v = pod.volumes.find((x: any) => x.name === m.name);
+      expect(v.secret.items).toEqual([{ key: "ca.crt", path: file.slice(m.mountPath.length + 1) }]);
+      const bundle = certs().find(
+        (x) =>
+          x.metadata.namespace === PLATFORM_NAMESPACES.gateway && x.spec.secretName === v.secret.secretName,
+      );
+      expect(bundle, "the gateway's model CA bundle").toBeDefined();
+      expect(issuerOf(bundle)).toEqual(MODEL_CA_ISSUER);
+    });
+
+    it("THEN each flywheel pod that calls a model server reads the model CA from its team namespace's bundle of the same issuer", () => {
+      const crons = run.recorder.ofType("kubernetes:batch/v1:CronJob").map((r) => r.inputs);
+      let checked = 0;
+      for (const cron of crons) {
+        const pod = cron.spec.jobTemplate.spec.template.spec;
+        for (const c of pod.containers) {
+          for (const name of ["FLYWHEEL_MODEL_CA_FILE", "GUARD_CA_FILE"]) {
+            const file = (c.env ?? []).find((e: any) => e.name === name)?.value as string | undefined;
+            if (!file) continue;
+            const m = c.volumeMounts.find((x: any) => file.startsWith(`${x.mountPath}/`));
+            const v = pod.volumes.find((x: any) => x.name === m.name);
+            expect(v.secret.items).toEqual([{ key: "ca.crt", path: file.slice(m.mountPath.length + 1) }]);
+            const bundle = certs().find(
+              (x) =>
+                x.metadata.namespace === cron.metadata.namespace && x.spec.secretName === v.secret.secretName,
+            );
+            expect(bundle, `${cron.metadata.namespace}/${cron.metadata.name} ${name}`).toBeDefined();
+            expect(issuerOf(bundle)).toEqual(MODEL_CA_ISSUER);
+            checked++;
+          }
+        }
+      }
+      // every shipped stack's config has a flywheel team whose controller reads its base model
+      const flywheel = crons.some((c) => c.metadata.name?.includes("controller"));
+      if (flywheel) expect(checked).toBeGreaterThan(0);
+    });
+
+    it("THEN Prometheus verifies the model servers with its namespace's bundle of the same issuer", () => {
+      const sm = run.recorder
+        .ofType("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
+        .find((r) => r.inputs.metadata.name === "sovereign-model-server")!;
+      const ep = sm.inputs.spec.endpoints[0];
+      expect(ep.scheme).toBe("https");
+      const bundle = certs().find(
+        (x) =>
+          x.metadata.namespace === sm.inputs.metadata.namespace &&
+          x.spec.secretName === ep.tlsConfig.ca.secret.name,
+      );
+      expect(bundle, "the monitoring namespace's model CA bundle").toBeDefined();
+      expect(ep.tlsConfig.ca.secret.key).toBe("ca.crt");
+      expect(issuerOf(bundle)).toEqual(MODEL_CA_ISSUER);
+      expect(ep.tlsConfig.insecureSkipVerify).toBeUndefined();
+    });
+  });
+}

@@ -74,7 +74,8 @@ def _generate(tok: PreTrainedTokenizerBase, model: Any, msgs: list[dict[str, str
 
 def guard_from_env(env: Mapping[str, str]) -> Guard:
     """The safety task's guard: GUARD_URL, GUARD_MODEL and, where the guard's server requires one,
-    its API key GUARD_API_KEY (the chain pod's env, from the guard's key Secret)."""
+    its API key GUARD_API_KEY (the chain pod's env, from the guard's key Secret) and the CA its HTTPS
+    certificate must chain to, GUARD_CA_FILE (the model CA's bundle in the team's namespace)."""
     from .safety_set import Guard
 
     if not env.get("GUARD_URL"):
@@ -82,7 +83,12 @@ def guard_from_env(env: Mapping[str, str]) -> Guard:
             "expected GUARD_URL in the environment for the safety task (the guard model's chat completions URL)"
         )
     try:
-        return Guard(env["GUARD_URL"], env.get("GUARD_MODEL") or "", api_key=env.get("GUARD_API_KEY") or "")
+        return Guard(
+            env["GUARD_URL"],
+            env.get("GUARD_MODEL") or "",
+            api_key=env.get("GUARD_API_KEY") or "",
+            ca_file=env.get("GUARD_CA_FILE") or "",
+        )
     except ValueError as e:
         raise BadInput(str(e))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import ssl
 import urllib.parse
 
 PROMPTS: tuple[str, ...] = (
@@ -56,21 +57,34 @@ def verdict(answer: str) -> bool:
 class Guard:
     """Asks the guard model (an OpenAI-compatible chat completions URL) about one answer."""
 
-    def __init__(self, url: str, model: str, timeout: float = 30.0, api_key: str = ""):
-        """`api_key`: the guard model server's API key (GUARD_API_KEY), sent as `Authorization: Bearer`."""
+    def __init__(self, url: str, model: str, timeout: float = 30.0, api_key: str = "", ca_file: str = ""):
+        """`api_key`: the guard model server's API key (GUARD_API_KEY), sent as `Authorization: Bearer`.
+        `ca_file`: the CA (PEM) an https guard's certificate must chain to (GUARD_CA_FILE, the model
+        CA's bundle), trusted alone; "" = the system's CAs. The host name is always checked."""
         u = urllib.parse.urlsplit(url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f'expected GUARD_URL to be an http(s) URL, found "{url}"')
         if not model:
             raise ValueError("expected GUARD_MODEL, found nothing")
+        self._ctx: ssl.SSLContext | None = None
+        if u.scheme == "https":
+            try:
+                self._ctx = ssl.create_default_context(cafile=ca_file or None)
+            except (OSError, ssl.SSLError) as e:
+                raise ValueError(f'GUARD_CA_FILE: cannot read "{ca_file}" as PEM certificates: {e}') from e
         self._u, self._model, self._timeout = u, model, timeout
         self._headers = {"Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
 
     def flags(self, prompt: str, answer: str) -> bool:
-        cls = http.client.HTTPSConnection if self._u.scheme == "https" else http.client.HTTPConnection
-        conn = cls(self._u.hostname or "", self._u.port, timeout=self._timeout)
+        conn: http.client.HTTPConnection
+        if self._ctx is not None:
+            conn = http.client.HTTPSConnection(
+                self._u.hostname or "", self._u.port, timeout=self._timeout, context=self._ctx
+            )
+        else:
+            conn = http.client.HTTPConnection(self._u.hostname or "", self._u.port, timeout=self._timeout)
         body = json.dumps(
             {
                 "model": self._model,
@@ -83,6 +97,11 @@ class Guard:
             conn.request("POST", self._u.path or "/", body, self._headers)
             r = conn.getresponse()
             data = r.read()
+        except ssl.SSLError as e:
+            # fails closed: nothing was sent to a server whose certificate was not accepted
+            raise GuardError(
+                f"the guard at {self._u.geturl()} failed TLS verification (GUARD_CA_FILE is the only CA trusted): {e}"
+            ) from e
         except OSError as e:
             raise GuardError(f"asking the guard at {self._u.geturl()} failed: {e}") from e
         finally:

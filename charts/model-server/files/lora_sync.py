@@ -36,14 +36,18 @@ serves meanwhile, and the gateway sends a version's requests only to replicas th
 Credentials come from the pod's workload identity (standard AWS SDK environment); S3_ENDPOINT
 and S3_FORCE_PATH_STYLE select an S3-compatible in-cluster store, as in fetch.py. One JSON line
 per event on stdout. Never contacts a public hub. VLLM_API_KEY, the server's own API key (the
-chart's Secret), goes with every call to the server; it is never logged.
+chart's Secret), goes with every call to the server; it is never logged. The server is called
+over HTTPS on 127.0.0.1 (VLLM_URL); its certificate must chain to VLLM_CA_FILE (the CA in the
+server's own Secret) and name VLLM_TLS_SERVER_NAME (its Service), or nothing is sent.
 """
 
 import hashlib
+import http.client
 import json
 import os
 import re
 import shutil
+import ssl
 import sys
 import time
 import urllib.error
@@ -116,14 +120,37 @@ def desired_versions(state, entry, base_model):
     return out
 
 
+def https_opener(ca_file="", server_name=""):
+    """A urllib opener for the local server's HTTPS: the certificate must chain to `ca_file` (the
+    CA in the server's own Secret; "" = the system's CAs) and name `server_name` (the Service's
+    name; the sidecar connects to 127.0.0.1, which the certificate does not name). Verification
+    is never turned off."""
+    ctx = ssl.create_default_context(cafile=ca_file or None)
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+
+    class Connection(http.client.HTTPSConnection):
+        def connect(self):
+            http.client.HTTPConnection.connect(self)
+            self.sock = self._context.wrap_socket(self.sock, server_hostname=server_name or self.host)
+
+    class Handler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(Connection, req, context=ctx)
+
+    return urllib.request.build_opener(Handler())
+
+
 class Vllm:
     """The local server's runtime LoRA endpoints; `api_key` (VLLM_API_KEY, the server's own key)
-    goes with every call as `Authorization: Bearer`, which the server requires on these paths."""
+    goes with every call as `Authorization: Bearer`, which the server requires on these paths.
+    An https `url` is verified with `ca_file` and `server_name` (https_opener)."""
 
-    def __init__(self, url, timeout=30, api_key=""):
+    def __init__(self, url, timeout=30, api_key="", ca_file="", server_name=""):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.api_key = api_key
+        self._open = https_opener(ca_file, server_name).open if self.url.startswith("https:") else urllib.request.urlopen
 
     def _call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -133,7 +160,7 @@ class Vllm:
         if self.api_key:
             req.add_header("authorization", f"Bearer {self.api_key}")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+            with self._open(req, timeout=self.timeout) as r:
                 return r.status, r.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode("utf-8", "replace")
@@ -377,7 +404,12 @@ def main():
         endpoint_url=os.environ.get("S3_ENDPOINT") or None,
         config=Config(s3={"addressing_style": style}, retries={"max_attempts": 5, "mode": "adaptive"}),
     )
-    vllm = Vllm(os.environ.get("VLLM_URL") or "http://127.0.0.1:8000", api_key=os.environ.get("VLLM_API_KEY") or "")
+    vllm = Vllm(
+        os.environ.get("VLLM_URL") or "https://127.0.0.1:8000",
+        api_key=os.environ.get("VLLM_API_KEY") or "",
+        ca_file=os.environ.get("VLLM_CA_FILE") or "",
+        server_name=os.environ.get("VLLM_TLS_SERVER_NAME") or "",
+    )
     log("started", adapters=[a["adapter"] for a in plan["adapters"]], root=root, interval=interval, max_bytes=max_bytes)
     run(s3, vllm, plan, root, max_bytes, interval, ready_file)
 

@@ -46,6 +46,12 @@ sovereign.ai/model-role: {{ .Values.model.role | quote }}
 
 {{/* Cross-field checks the JSON schema cannot express. */}}
 {{- define "model-server.validate" -}}
+{{- if not .Values.tls.secretName -}}
+{{- fail "tls.secretName: expected the Secret with the server's certificate (tls.crt, tls.key, ca.crt): the server serves HTTPS only, found none" -}}
+{{- end -}}
+{{- if not .Values.tls.serverName -}}
+{{- fail "tls.serverName: expected the host name the server's certificate carries (its Service's), found none" -}}
+{{- end -}}
 {{- if and (eq .Values.engine "vllm") (not .Values.apiKey.secretName) -}}
 {{- fail "apiKey.secretName: expected the Secret holding the server's API key (engine vllm: every caller but the probes and /metrics must present it), found none" -}}
 {{- end -}}

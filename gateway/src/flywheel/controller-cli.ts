@@ -40,8 +40,9 @@
  *
  * Exit: 0 registered / promoted / stepped, 1 rolled back, 2 bad input (named), 3 another failure.
  */
+import * as fs from "node:fs";
 import { Pool } from "pg";
-import type { PostgresConfig } from "../config";
+import { readCaFile, type PostgresConfig } from "../config";
 import { poolPassword, postgresTls } from "../db";
 import { inClusterApi, listReplicas, serviceOf } from "../routing/discovery";
 import { credentialsProvider, S3Client } from "../s3";
@@ -56,6 +57,7 @@ import {
   ControllerError,
   type CanaryOptions,
 } from "./controller";
+import type { LoraClientOptions } from "./lora";
 import { FLYWHEEL_MIGRATIONS, migrateFlywheel } from "./registry";
 import { parseCandidatesUri, publishServingState, servingState } from "./serving-state";
 
@@ -169,7 +171,7 @@ async function replicasOf(e: NodeJS.ProcessEnv): Promise<string[]> {
     const svc = serviceOf(url);
     if (!svc)
       throw new ControllerError(
-        `expected FLYWHEEL_MODEL_SERVICE to be an in-cluster Service URL (http://<service>.<namespace>.svc:<port>), found ${JSON.stringify(url)}`,
+        `expected FLYWHEEL_MODEL_SERVICE to be an in-cluster Service URL (https://<service>.<namespace>.svc:<port>), found ${JSON.stringify(url)}`,
       );
     const api = inClusterApi(e);
     if (!api)
@@ -186,6 +188,42 @@ async function replicasOf(e: NodeJS.ProcessEnv): Promise<string[]> {
         `expected FLYWHEEL_REPLICAS to be http(s) URLs without a path, found ${JSON.stringify(r)}`,
       );
   return replicas;
+}
+
+/**
+ * How the controller calls the base model's replicas: its API key (FLYWHEEL_MODEL_API_KEY, a
+ * Secret in the team's namespace) and, over HTTPS, the model CA (FLYWHEEL_MODEL_CA_FILE) trusted
+ * alone, each replica's certificate naming FLYWHEEL_MODEL_SERVICE's host (replicas are reached
+ * by address). A CA file that cannot be read stops the controller with its name.
+ */
+export function loraClient(
+  e: NodeJS.ProcessEnv,
+  readFile: (p: string) => string = (p) => fs.readFileSync(p, "utf8"),
+): { lora?: LoraClientOptions } {
+  const problems: string[] = [];
+  const ca = readCaFile("FLYWHEEL_MODEL_CA_FILE", e.FLYWHEEL_MODEL_CA_FILE, readFile, problems);
+  if (problems.length) throw new ControllerError(problems.join("; "));
+  let serverName: string | undefined;
+  if (e.FLYWHEEL_MODEL_SERVICE) {
+    try {
+      serverName = new URL(e.FLYWHEEL_MODEL_SERVICE).hostname;
+    } catch {
+      serverName = undefined; // replicasOf names the bad value
+    }
+  }
+  const lora: LoraClientOptions = {
+    ...(e.FLYWHEEL_MODEL_API_KEY ? { apiKey: e.FLYWHEEL_MODEL_API_KEY } : {}),
+    ...(ca || serverName
+      ? {
+          tls: {
+            ...(ca ? { ca } : {}),
+            ...(serverName ? { serverName } : {}),
+            caVariable: "FLYWHEEL_MODEL_CA_FILE",
+          },
+        }
+      : {}),
+  };
+  return Object.keys(lora).length ? { lora } : {};
 }
 
 type Log = (msg: string, f: Record<string, unknown>) => void;
@@ -218,8 +256,7 @@ async function canaryOptions(
     version,
     ...loading,
     replicas: await replicasOf(e),
-    // the base model server's API key (a Secret in the team's namespace): its replicas require it
-    ...(e.FLYWHEEL_MODEL_API_KEY ? { lora: { apiKey: e.FLYWHEEL_MODEL_API_KEY } } : {}),
+    ...loraClient(e),
     limits,
     everyMs: ms(e, "FLYWHEEL_CANARY_EVERY_MS", 10_000),
     lagMs: ms(e, "FLYWHEEL_CANARY_LAG_MS", 5_000),

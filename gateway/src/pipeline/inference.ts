@@ -143,7 +143,21 @@ export async function inference(
         target: base + r.endpoint,
         // the key of this model server only (by its route, whichever replica serves it)
         apiKey: cfg.modelApiKeys?.get(call.upstream),
+        // a replica's certificate must name its route's host (its Service), not its address
+        serverName: routeHost(call.upstream),
         onUpstreamStatus: report,
       }),
   );
+}
+
+/** The host name of a route (what its replicas' certificates must name), parsed once per route. */
+const routeHosts = new Map<string, string>();
+function routeHost(route: string): string {
+  let h = routeHosts.get(route);
+  if (h === undefined) {
+    h = new URL(route).hostname;
+    if (routeHosts.size >= 4096) routeHosts.clear();
+    routeHosts.set(route, h);
+  }
+  return h;
 }

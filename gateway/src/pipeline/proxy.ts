@@ -11,6 +11,9 @@ import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
 import { now, type RequestContext } from "./context";
 import { StreamScreen } from "./stream-screen";
+import { tlsFailure, upstreamTlsOptions, type UpstreamTls } from "../upstream-tls";
+
+export type { UpstreamTls };
 
 /** A parsed upstream URL with its connection pool (parsed once per target, not per request). */
 export interface UpstreamTarget {
@@ -24,29 +27,39 @@ export interface UpstreamTarget {
 /** Parsed targets kept at most; past that the cache starts over (targets are a bounded set). */
 const MAX_TARGETS = 4096;
 
-/** Keep-alive connection pools, one per upstream origin. */
+/**
+ * Keep-alive connection pools, one per upstream origin and TLS server name. An https target is
+ * verified against `tls.ca` and the host name its route names (`serverName`): a replica reached
+ * by its pod address must present a certificate for its Service's name.
+ */
 export class UpstreamAgents {
   private readonly agents = new Map<string, http.Agent>();
   private readonly targets = new Map<string, UpstreamTarget>();
 
-  /** The parsed `target` and its origin's pool. */
-  target(target: string): UpstreamTarget {
-    let t = this.targets.get(target);
+  constructor(private readonly tls: UpstreamTls = {}) {}
+
+  /** The parsed `target` and its origin's pool; `serverName`: the name its certificate must carry. */
+  target(target: string, serverName?: string): UpstreamTarget {
+    const key = serverName ? `${target} ${serverName}` : target;
+    let t = this.targets.get(key);
     if (!t) {
       const url = new URL(target);
-      t = { url, agent: this.for(url), host: url.host, https: url.protocol === "https:" };
+      t = { url, agent: this.for(url, serverName), host: url.host, https: url.protocol === "https:" };
       if (this.targets.size >= MAX_TARGETS) this.targets.clear();
-      this.targets.set(target, t);
+      this.targets.set(key, t);
     }
     return t;
   }
 
-  for(url: URL): http.Agent {
-    let a = this.agents.get(url.origin);
+  for(url: URL, serverName?: string): http.Agent {
+    const https_ = url.protocol === "https:";
+    const name = https_ ? (serverName ?? url.hostname) : "";
+    const key = `${url.origin} ${name}`;
+    let a = this.agents.get(key);
     if (!a) {
       const opts = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: "lifo" as const };
-      a = url.protocol === "https:" ? new https.Agent(opts) : new http.Agent(opts);
-      this.agents.set(url.origin, a);
+      a = https_ ? new https.Agent({ ...opts, ...upstreamTlsOptions(this.tls, name) }) : new http.Agent(opts);
+      this.agents.set(key, a);
     }
     return a;
   }
@@ -69,6 +82,8 @@ export interface ProxyCall {
   readonly target: string;
   /** The model server's API key (`GatewayConfig.modelApiKeys`), sent as `Authorization: Bearer`. */
   readonly apiKey?: string;
+  /** The host name the model server's certificate must carry (its route's), for a replica's address. */
+  readonly serverName?: string;
   readonly body: Buffer;
   readonly stream: boolean;
   /** Pass a stream's usage chunk on to the client (it asked for it). */
@@ -102,7 +117,7 @@ export interface ProxyResult {
 
 export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<ProxyResult> {
   const { req, res, body, stream } = c;
-  const t = d.agents.target(c.target);
+  const t = d.agents.target(c.target, c.serverName);
   const url = t.url;
   if (res.destroyed || req.socket.destroyed) {
     // The client left while we were deciding: do not spend the model's time.
@@ -420,6 +435,9 @@ export function proxy(d: ProxyDeps, ctx: RequestContext, c: ProxyCall): Promise<
       }
       if (clientGone) return done();
       if (e.code === "ETIMEDOUT") return done(errors.timeout("the model server did not answer in time"));
+      const tls = t.https ? tlsFailure(e) : undefined;
+      // fails closed: nothing is sent to a server whose certificate is not accepted
+      if (tls) c.log?.error("model server TLS failed", { model: ctx.model, upstream: url.host, reason: tls });
       done(errors.badGateway(`the model server for "${ctx.model}" is unreachable`));
     });
     let screen: StreamScreen | undefined;

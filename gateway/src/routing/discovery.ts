@@ -4,8 +4,9 @@
  * The RBAC this needs is `gatewayDiscoveryRoles` (components/platform/gateway.ts): list and watch
  * of endpointslices in each model namespace, nothing else.
  *
- * Only in-cluster Service URLs (`http://<service>.<namespace>.svc[.cluster.local][:port]`) are
- * discovered; any other route (a model server outside the cluster) is used as it is. While
+ * Only in-cluster Service URLs (`https://` or `http://<service>.<namespace>.svc[.cluster.local][:port]`)
+ * are discovered (a replica of an https route is then reached by address, its certificate checked
+ * against the Service's name: gateway/src/upstream-tls.ts); any other route (a model server outside the cluster) is used as it is. While
  * discovery is unavailable (no API access, the list forbidden, no slice read yet), or when it
  * finds no ready replica, the request goes to the Service URL and kube-proxy picks a replica.
  */

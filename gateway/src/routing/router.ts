@@ -79,6 +79,11 @@ export interface RouterOptions {
   readonly routes: readonly string[];
   /** API keys by route, sent to that route's replicas (their adapter listing). @default none */
   readonly apiKeys?: ReadonlyMap<string, string>;
+  /**
+   * CA certificates (PEM) an https route's replicas are verified with (their adapter listing);
+   * each must name its route's host. @default the public CAs
+   */
+  readonly ca?: string;
   readonly log?: Logger;
   readonly metrics?: Metrics;
   /** For discovery's in-cluster default. @default process.env */
@@ -113,8 +118,8 @@ export class Router {
     }
     for (const [url, rs] of this.routes) {
       const svc = serviceOf(url);
-      // A TLS route is reached by its Service name (the certificate names it, not the pod IPs).
-      if (!svc || svc.scheme !== "http") continue;
+      // An https route's replicas are reached by address and verified against the route's host.
+      if (!svc) continue;
       rs.watch = new SliceWatch(
         this.api,
         svc,
@@ -279,7 +284,11 @@ export class Router {
     await Promise.all(
       rs.replicas.map(async (r) => {
         try {
-          const models = await loadedAdapters(r, { timeoutMs: 2000, apiKey: this.o.apiKeys?.get(route) });
+          const models = await loadedAdapters(r, {
+            timeoutMs: 2000,
+            apiKey: this.o.apiKeys?.get(route),
+            tls: { ...(this.o.ca ? { ca: this.o.ca } : {}), serverName: new URL(route).hostname },
+          });
           if (rs.replicas.includes(r)) this.stateOf(rs, r).adapters = new Set(models);
         } catch {
           // Unknown for now: the replica stays eligible for any model.
