@@ -32,19 +32,19 @@ import { flywheelTeams } from "../components/flywheel/plan";
 import { flywheelRoleOf } from "../components/lib/contracts";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../components/lib/naming";
 import { BUCKET_ROLES, workloadScopes, type BucketRole } from "../components/lib/scopes";
-import type { EgressRule, PostgresConnection, PostgresService, Substrate } from "../components/substrate";
+import type { PostgresConnection, PostgresService, Substrate } from "../components/substrate";
 import { postgresDatabaseOf } from "../components/substrate";
 import type { StackConfig } from "../stacks/config/schema";
 import { resolveSettings } from "../stacks/config/settings";
 import { awsSubstrateArgs } from "../stacks/wiring/aws";
 import {
   checkEgress,
+  egressRules,
   handleError,
   isText,
   plannedWorkloads,
   sameScopes,
   type EgressHandle,
-  type EgressRuleHandle,
   type ObjectStoreHandle,
   type PlannedWorkload,
   type ScopeHandle,
@@ -291,11 +291,6 @@ export function awsSubstrateFromHandle(
   );
   const paths = new Map(plannedWorkloads(config).map((w) => [w.name, w.path]));
   const loginPaths = new Map(plannedPostgresLogins(config).map((l) => [l.service, l.path]));
-  const egress = (rules: EgressRuleHandle[]): EgressRule[] =>
-    rules.map((r) => ({
-      to: r.to.map((t) => ({ ...t })),
-      ports: r.ports.map((p) => ({ protocol: p.protocol as "TCP" | "UDP", port: p.port })),
-    }));
   const substrate: Substrate = {
     kind: "aws",
     provider,
@@ -308,8 +303,8 @@ export function awsSubstrateFromHandle(
       ) as Record<BucketRole, pulumi.Output<string>>,
     },
     egressTargets: {
-      objectStore: h.egress.objectStore.apply(egress),
-      postgres: h.egress.postgres.apply(egress),
+      objectStore: h.egress.objectStore.apply(egressRules),
+      postgres: h.egress.postgres.apply(egressRules),
     },
     apiServer: awsApiServerPeers(layout.private),
     nodes: layout.private.map((cidr) => ({ ipBlock: { cidr } })),

@@ -323,6 +323,35 @@ export function checkHandle(h: SubstrateHandle | undefined, config: StackConfig)
   return h;
 }
 
+/** A handle's egress rules as the `Substrate` interface carries them (checked by {@link checkEgress}). */
+export const egressRules = (rules: EgressRuleHandle[]): EgressRule[] =>
+  rules.map((r) => ({
+    to: r.to.map((t) => ({ ...t })),
+    ports: r.ports.map((p) => ({ protocol: p.protocol as "TCP" | "UDP", port: p.port })),
+  }));
+
+/**
+ * The kubernetes provider of a part on an existing cluster, `<name>-k8s` in `parent`: the
+ * substrate's settings (context, kubeconfig file, `deleteUnreachable`) from the checked handle, so
+ * every resource of the part waits for the handle.
+ */
+export function clusterProvider(
+  h: pulumi.Output<SubstrateHandle>,
+  args: { kubeconfig?: string },
+  name: string,
+  parent: pulumi.Resource,
+): k8s.Provider {
+  return new k8s.Provider(
+    `${name}-k8s`,
+    {
+      context: h.kubeContext,
+      ...(args.kubeconfig ? { kubeconfig: h.apply((v) => v.kubeconfig as string) } : {}),
+      deleteUnreachable: h.deleteUnreachable,
+    },
+    { parent },
+  );
+}
+
 /**
  * A `Substrate` rebuilt from a handle, for the components that run on it, in `parent` (which
  * gets the kubernetes provider). What the typed components need as plain values (GPU placements,
@@ -340,23 +369,10 @@ export function substrateFromHandle(
 ): { substrate: Substrate; checked: pulumi.Output<SubstrateHandle> } {
   const args = existingClusterSubstrateArgs(config);
   const h = pulumi.output(handle).apply((v) => checkHandle(v as SubstrateHandle | undefined, config));
-  const provider = new k8s.Provider(
-    `${name}-k8s`,
-    {
-      context: h.kubeContext,
-      ...(args.kubeconfig ? { kubeconfig: h.apply((v) => v.kubeconfig as string) } : {}),
-      deleteUnreachable: h.deleteUnreachable,
-    },
-    { parent },
-  );
+  const provider = clusterProvider(h, args, name, parent);
   const buckets = bucketNames(args.bucketPrefix);
   // Where each binding comes from in the settings, for a binding the handle lacks.
   const paths = new Map(plannedWorkloads(config).map((w) => [w.name, w.path]));
-  const egress = (rules: EgressRuleHandle[]): EgressRule[] =>
-    rules.map((r) => ({
-      to: r.to.map((t) => ({ ...t })),
-      ports: r.ports.map((p) => ({ protocol: p.protocol as "TCP" | "UDP", port: p.port })),
-    }));
   const substrate: Substrate = {
     kind: "existing-cluster",
     provider,
@@ -369,8 +385,8 @@ export function substrateFromHandle(
       ) as Record<BucketRole, pulumi.Output<string>>,
     },
     egressTargets: {
-      objectStore: h.egress.objectStore.apply(egress),
-      postgres: h.egress.postgres.apply(egress),
+      objectStore: h.egress.objectStore.apply(egressRules),
+      postgres: h.egress.postgres.apply(egressRules),
     },
     apiServer: clusterApiServerPeers(args.apiServerCidrs),
     nodes: CLUSTER_NODES,

@@ -12,7 +12,6 @@
  * API server's peers, the nodes, the storage class, the chart mirror, the load-balancer
  * annotations) comes from the settings through the functions the substrate itself uses.
  */
-import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
   CLUSTER_NODES,
@@ -26,7 +25,7 @@ import { existingClusterSubstrateArgs } from "../stacks/wiring/existing-cluster"
 import { wireObservability, type ObservabilitySubstrate } from "../stacks/wiring/observability";
 import { wirePolicy, type PolicySubstrate } from "../stacks/wiring/policy";
 import { type ClusterPartArgs, MADE_BY_THE_SUBSTRATE } from "./components";
-import { handleError, inputError, type SubstrateHandle } from "./handle";
+import { clusterProvider, handleError, inputError, type SubstrateHandle } from "./handle";
 import { buildUnder, platformConfig } from "./platform";
 
 /**
@@ -85,15 +84,7 @@ export function clusterViewFromHandle(
 ): { view: ClusterView; checked: pulumi.Output<SubstrateHandle> } {
   const args = existingClusterSubstrateArgs(config);
   const h = pulumi.output(handle).apply((v) => checkClusterAccess(v as SubstrateHandle | undefined, config));
-  const provider = new k8s.Provider(
-    `${name}-k8s`,
-    {
-      context: h.kubeContext,
-      ...(args.kubeconfig ? { kubeconfig: h.apply((v) => v.kubeconfig as string) } : {}),
-      deleteUnreachable: h.deleteUnreachable,
-    },
-    { parent },
-  );
+  const provider = clusterProvider(h, args, name, parent);
   return {
     view: {
       provider,

@@ -10,22 +10,14 @@ import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { loraClient } from "../../gateway/src/flywheel/controller-cli";
 import { loadedAdapters, LoraError } from "../../gateway/src/flywheel/lora";
-import { renderFlywheelControllerCronJob, type FlywheelTeamInput } from "../../components/flywheel/plan";
+import { renderFlywheelControllerCronJob } from "../../components/flywheel/plan";
+import { demoFlywheelTeam } from "../helpers/flywheel-stack";
 import { MODEL_CA_BUNDLE_SECRET, modelServerDnsNames } from "../../components/lib/model-tls";
 import { TestCa } from "../helpers/pki";
 
 const modelCa = new TestCa("controller test model CA");
 const otherCa = new TestCa("controller test other CA");
-const F: FlywheelTeamInput = {
-  team: "demo",
-  costCenter: "cc",
-  adapter: "demo-chat",
-  baseModel: "tiny-chat",
-  schedule: "0 3 * * *",
-  minNewRecords: 1,
-  modelClassifications: {},
-  redactPatterns: [],
-};
+const F = demoFlywheelTeam();
 const seen: string[] = [];
 const servers: https.Server[] = [];
 

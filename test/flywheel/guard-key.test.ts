@@ -10,11 +10,8 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  flywheelEnvData,
-  renderFlywheelCronJob,
-  type FlywheelTeamInput,
-} from "../../components/flywheel/plan";
+import { flywheelEnvData, renderFlywheelCronJob } from "../../components/flywheel/plan";
+import { demoFlywheelTeam } from "../helpers/flywheel-stack";
 import { modelApiKeySecretName, modelKeyRef } from "../../components/lib/model-keys";
 import { keyMatches } from "./fake-vllm";
 
@@ -25,16 +22,7 @@ let server: http.Server;
 let guardUrl = "";
 let PY = "";
 
-const F: FlywheelTeamInput = {
-  team: "demo",
-  costCenter: "cc",
-  adapter: "demo-chat",
-  baseModel: "tiny-chat",
-  schedule: "0 3 * * *",
-  minNewRecords: 1,
-  modelClassifications: {},
-  redactPatterns: [],
-};
+const F = demoFlywheelTeam();
 
 /** The chain pod's environment: the flywheel-env ConfigMap, then the container's env (Secrets resolved). */
 function podEnv(withKey: boolean): Record<string, string> {

@@ -18,11 +18,8 @@ import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  flywheelEnvData,
-  renderFlywheelCronJob,
-  type FlywheelTeamInput,
-} from "../../components/flywheel/plan";
+import { flywheelEnvData, renderFlywheelCronJob } from "../../components/flywheel/plan";
+import { demoFlywheelTeam } from "../helpers/flywheel-stack";
 import { MODEL_CA_BUNDLE_SECRET, modelServerDnsNames, modelServerHost } from "../../components/lib/model-tls";
 import { TestCa, type Pem } from "../helpers/pki";
 
@@ -79,16 +76,7 @@ const vllm = new Server(
   ),
 );
 
-const F: FlywheelTeamInput = {
-  team: "demo",
-  costCenter: "cc",
-  adapter: "demo-chat",
-  baseModel: "tiny-chat",
-  schedule: "0 3 * * *",
-  minNewRecords: 1,
-  modelClassifications: {},
-  redactPatterns: [],
-};
+const F = demoFlywheelTeam();
 
 /**
  * The chain pod's environment (flywheel-env, then the container's env) with the model CA, and

@@ -5,24 +5,12 @@
  * pods' `job-name` label) and holds the whole run id, so two manual runs never share a name.
  */
 import { describe, expect, it } from "vitest";
-import {
-  renderFlywheelCronJob,
-  renderFlywheelRunJob,
-  type FlywheelTeamInput,
-} from "../../components/flywheel/plan";
+import { renderFlywheelCronJob, renderFlywheelRunJob } from "../../components/flywheel/plan";
+import { demoFlywheelTeam } from "../helpers/flywheel-stack";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-const team = (adapter: string): FlywheelTeamInput => ({
-  team: "demo",
-  costCenter: "cc",
-  adapter,
-  baseModel: "tiny-chat",
-  schedule: "0 3 * * *",
-  minNewRecords: 1,
-  modelClassifications: {},
-  redactPatterns: [],
-});
+const team = demoFlywheelTeam;
 
 const id = {
   serviceAccountName: "sa",

@@ -3,6 +3,7 @@
  * substrate, CPU only as shipped): the training layer, a training GPU pool for the chain's pod
  * and a team GPU quota that admits it (`flywheelNeedsGpuQuota`).
  */
+import type { FlywheelTeamInput } from "../../components/flywheel/plan";
 import { rawFromStackFile, stackFile } from "../../stacks/config/load";
 import { pulumiConfigFromFile } from "./stack";
 
@@ -49,4 +50,21 @@ export function localWithFlywheel(): {
   for (const k of ["teams", "training", "gpuPools", "policy"])
     flat.config[`sovereign:${k}`] = JSON.stringify(raw[k]);
   return { raw, flat };
+}
+
+/**
+ * The flywheel team input the rendering tests use: team `demo`, adapter `demo-chat` (or
+ * `adapter`) on `tiny-chat`, nightly, one new record enough, no classifications or redaction.
+ */
+export function demoFlywheelTeam(adapter = "demo-chat"): FlywheelTeamInput {
+  return {
+    team: "demo",
+    costCenter: "cc",
+    adapter,
+    baseModel: "tiny-chat",
+    schedule: "0 3 * * *",
+    minNewRecords: 1,
+    modelClassifications: {},
+    redactPatterns: [],
+  };
 }
