@@ -10,6 +10,7 @@ import { DEFAULT_EXISTING_CLUSTER_LB_ANNOTATIONS } from "../../components/existi
 import { existingClusterSubstrateArgs } from "../../stacks/wiring/existing-cluster";
 import { gatewayCatalog, gatewayReplicas, wireGateway } from "../../stacks/wiring/gateway";
 import { fakeSubstrate } from "../helpers/fake-substrate";
+import { TestCa } from "../helpers/pki";
 import { validateRecorded } from "../helpers/k8s-schema";
 import { installMocks, settle, valueOf, type ResourceRecorder } from "../helpers/mocks";
 import { parseConfig } from "../../stacks/config/validate";
@@ -103,10 +104,17 @@ describe("GIVEN the aws-prod stack's config wired onto a substrate", () => {
         .filter((e: { value?: string }) => typeof e.value === "string")
         .map((e: { name: string; value: string }) => [e.name, e.value]),
     );
-    const cfg = loadConfig({
-      ...plain,
-      GATEWAY_CATALOG: JSON.stringify({ teams: {}, models: {}, routes: {} }),
-    });
+    // The pod mounts the model CA's bundle where GATEWAY_MODEL_CA_FILE points: a test CA stands in.
+    const modelCa = new TestCa("component test model CA");
+    let cfg: ReturnType<typeof loadConfig>;
+    try {
+      cfg = loadConfig(
+        { ...plain, GATEWAY_CATALOG: JSON.stringify({ teams: {}, models: {}, routes: {} }) },
+        (p) => fs.readFileSync(p === plain.GATEWAY_MODEL_CA_FILE ? modelCa.cert : p, "utf8"),
+      );
+    } finally {
+      modelCa.destroy();
+    }
     const waitSeconds = cfg.migrationLockWaitMs! / 1000;
     expect(waitSeconds).toBeGreaterThan(0);
     // start() waits for the gateway's lock, then the registry's, before it listens on /healthz;
