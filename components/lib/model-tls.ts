@@ -26,6 +26,15 @@ export const MODEL_CA = {
   issuer: "sovereign-model-ca",
 } as const;
 
+/**
+ * The model CA's common name: `sovereign <stack> model CA`, or `<stack> model CA` where that is
+ * over 64 characters (cert-manager refuses a longer commonName, and a stack name may have 50).
+ */
+export function modelCaCommonName(stack: string): string {
+  const full = `sovereign ${stack} model CA`;
+  return full.length <= 64 ? full : `${stack} model CA`.slice(0, 64);
+}
+
 /** The ClusterIssuer that signs the model servers' certificates and the callers' CA bundles. */
 export const MODEL_CA_ISSUER = {
   name: MODEL_CA.issuer,
@@ -95,7 +104,8 @@ const issuerRef = () => ({ ...MODEL_CA_ISSUER });
 /**
  * A model server's serving Certificate: ECDSA P-256, 90 days, renewed 30 days before with a new
  * key. The servers reload it without a restart (vLLM `--enable-ssl-refresh`, the simulator on
- * its own).
+ * its own). Its names are subject alternative names only (what callers check): no commonName,
+ * which cert-manager refuses over 64 characters (the host of a model named with 23 or more).
  */
 export function modelServerCertificate(
   model: string,
@@ -107,7 +117,6 @@ export function modelServerCertificate(
     metadata: { name: modelTlsSecretName(model), namespace, labels: k8sLabels("model-tls", model) },
     spec: {
       secretName: modelTlsSecretName(model),
-      commonName: modelServerHost(model, namespace),
       dnsNames: modelServerDnsNames(model, namespace),
       duration: "2160h",
       renewBefore: "720h",

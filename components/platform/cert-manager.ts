@@ -106,7 +106,14 @@ export function privateCaObjects(
   ];
 }
 
-/** Values of the cert-manager chart: CRDs with the release (kept on uninstall), HA when asked, every image pinned and mirrored. */
+/**
+ * Values of the cert-manager chart: CRDs with the release (kept on uninstall), HA when asked, every
+ * image pinned and mirrored, and its ClusterRoles not aggregated into Kubernetes' user-facing
+ * roles. The kit's ClusterIssuers (the model CA, the gateway's and the data CA) sign for any
+ * namespace and cert-manager approves every request, so the chart's default (`edit` and `admin`
+ * may create Certificates) let anyone who edits any namespace get a certificate the gateway,
+ * Prometheus or the flywheel trust for a model server's or Postgres' host.
+ */
 export function certManagerValues(replicas = 1, mirrors: RegistryMirrors = {}): Record<string, unknown> {
   const small = (cpu: string, memory: string, limit: string) => ({
     requests: { cpu, memory },
@@ -115,6 +122,7 @@ export function certManagerValues(replicas = 1, mirrors: RegistryMirrors = {}): 
   return withChartImages(
     {
       crds: { enabled: true, keep: true },
+      global: { rbac: { aggregateClusterRoles: false } },
       replicaCount: replicas,
       podDisruptionBudget: { enabled: replicas > 1, minAvailable: 1 },
       resources: small("20m", "64Mi", "256Mi"),

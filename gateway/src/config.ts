@@ -21,6 +21,12 @@ import type { Catalog, CatalogModel, CatalogTeam } from "../../components/lib/co
  * probe (60 s). @see advisoryLockWithin in db.ts
  */
 export const MIGRATION_LOCK_WAIT_MS = 10_000;
+/**
+ * The longest lock wait, ms: the lock query's client-side read timeout is the wait plus 10 s, and
+ * a Node timer past 2^31 - 1 ms fires at once (the wait ended at once, with "Query read timeout").
+ * PostgreSQL's `lock_timeout` takes up to 2^31 - 1 ms too.
+ */
+export const MAX_MIGRATION_LOCK_WAIT_MS = 2_147_483_647 - 10_000;
 
 export type { Catalog, CatalogModel, CatalogTeam };
 
@@ -194,10 +200,14 @@ export function loadConfig(
     }
     return v;
   };
-  const int = (k: string, def: number, min = 1): number => {
+  const int = (k: string, def: number, min = 1, max?: { value: number; why: string }): number => {
     const v = env[k];
     if (v === undefined || v === "") return def;
     const n = Number(v);
+    if (max && (!Number.isInteger(n) || n < min || n > max.value)) {
+      problems.push(`${k}: expected an integer from ${min} to ${max.value} (${max.why}), found "${v}"`);
+      return def;
+    }
     if (!Number.isInteger(n) || n < min) {
       problems.push(`${k}: expected an integer >= ${min}, found "${v}"`);
       return def;
@@ -354,7 +364,10 @@ export function loadConfig(
     instanceId: str("GATEWAY_INSTANCE_ID", env.HOSTNAME ?? `gw-${process.pid}`),
     catalog,
     flywheelSyncMs: int("GATEWAY_FLYWHEEL_SYNC_MS", 10_000),
-    migrationLockWaitMs: int("GATEWAY_MIGRATION_LOCK_WAIT_MS", MIGRATION_LOCK_WAIT_MS),
+    migrationLockWaitMs: int("GATEWAY_MIGRATION_LOCK_WAIT_MS", MIGRATION_LOCK_WAIT_MS, 1, {
+      value: MAX_MIGRATION_LOCK_WAIT_MS,
+      why: "its wait plus the lock query's 10 s must fit a timer",
+    }),
     routing: {
       strategy: oneOf("GATEWAY_ROUTING", [...STRATEGIES, "service"] as const, DEFAULT_ROUTING.strategy),
       loadFactor: DEFAULT_ROUTING.loadFactor,

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as tls from "node:tls";
 import { Pool, type PoolClient, type QueryConfig } from "pg";
-import { MIGRATION_LOCK_WAIT_MS, type PostgresConfig } from "./config";
+import { MAX_MIGRATION_LOCK_WAIT_MS, MIGRATION_LOCK_WAIT_MS, type PostgresConfig } from "./config";
 import type { ApiKeyRecord } from "./auth";
 import type { Batch } from "./spill-queue";
 import type { Logger } from "./log";
@@ -52,8 +52,9 @@ export async function advisoryLockWithin(
   waitMs: number,
   what: string,
 ): Promise<void> {
-  if (!Number.isInteger(waitMs) || waitMs < 1)
-    throw new Error(`expected a lock wait of at least 1 ms, found ${waitMs}`); // 0 would be "no bound"
+  if (!Number.isInteger(waitMs) || waitMs < 1 || waitMs > MAX_MIGRATION_LOCK_WAIT_MS)
+    // 0 would be "no bound"; past the maximum the read timeout below would fire at once
+    throw new Error(`expected a lock wait from 1 to ${MAX_MIGRATION_LOCK_WAIT_MS} ms, found ${waitMs}`);
   await client.query("BEGIN");
   try {
     await client.query(`SET LOCAL lock_timeout = ${waitMs}`);

@@ -5,6 +5,7 @@
  * installed cert-manager (in-cluster) only the CAs are added.
  */
 import type * as pulumi from "@pulumi/pulumi";
+import { modelCaCommonName } from "../../components/lib/model-tls";
 import { CertManager } from "../../components/platform/cert-manager";
 import type { Substrate } from "../../components/substrate";
 import type { StackConfig } from "../config/schema";
@@ -45,7 +46,7 @@ export function wireCertManager(
       // ACME, Vault and cloud CAs are reached only for a customer's gateway issuer
       externalIssuers: tls.mode === "issuer",
       ...(tls.mode === "private-ca" ? { privateCaName: `sovereign ${ctx.stack} CA` } : {}),
-      ...(o.modelCa ? { modelCaName: `sovereign ${ctx.stack} model CA` } : {}),
+      ...(o.modelCa ? { modelCaName: modelCaCommonName(ctx.stack) } : {}),
       ...(installed ? { installed } : {}),
     },
     { providers: [substrate.provider], dependsOn: [...substrate.ready] },

@@ -53,6 +53,12 @@ function refusals(resources: readonly RecordedResource[]): string[] {
       flag(r, "namespace", meta.namespace, dnsLabelProblem);
       // cert-manager labels a Certificate's requests and Secret with its name
       if (kind === "Certificate") flag(r, "name (a label value)", meta.name, labelValueProblem);
+      // cert-manager's admission webhook refuses a Certificate whose commonName is over 64
+      // characters (X.509's upper bound; `spec.commonName: Too long`): nothing is issued
+      if (kind === "Certificate")
+        flag(r, "commonName", (r.inputs.spec as Record<string, unknown> | undefined)?.commonName, (v) =>
+          v.length > 64 ? `${v.length} characters, cert-manager accepts at most 64` : undefined,
+        );
       // Postgres role names: CloudNativePG's managed roles, the AWS login Job's role (SERVICE)
       const spec = (r.inputs.spec ?? {}) as Record<string, any>;
       for (const role of spec.managed?.roles ?? [])

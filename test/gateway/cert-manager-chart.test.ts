@@ -68,3 +68,45 @@ describe("the cert-manager chart with the kit's values (prod sizing, an ECR mirr
     expect(script).toContain(`CERT_MANAGER_VERSION=${CHARTS.certManager.version}`);
   });
 });
+
+describe("who may ask the kit's cert-manager for a certificate (every ClusterIssuer signs for any namespace)", () => {
+  let objects: K8sObject[];
+  beforeAll(() => {
+    objects = render(certManagerValues(1));
+  });
+
+  /** Whether a ClusterRole's rules let its holder make cert-manager sign: create or change a Certificate or CertificateRequest. */
+  const mintsCertificates = (role: K8sObject) =>
+    ((role as any).rules ?? []).some(
+      (r: { apiGroups?: string[]; resources?: string[]; verbs?: string[] }) =>
+        (r.apiGroups ?? []).some((g) => g === "cert-manager.io" || g === "*") &&
+        (r.resources ?? []).some((x) => ["certificates", "certificaterequests", "*"].includes(x)) &&
+        (r.verbs ?? []).some((v) => ["create", "update", "patch", "*"].includes(v)),
+    );
+
+  it("THEN no rendered ClusterRole that can make a certificate aggregates into Kubernetes' user-facing roles (edit, admin), so a namespace editor anywhere cannot get a model-CA or data-CA certificate for a platform host", () => {
+    const roles = objects.filter((o) => o.kind === "ClusterRole");
+    const minting = roles.filter(mintsCertificates);
+    // the chart renders the controller's own (bound to its ServiceAccount) and the user-facing one
+    expect(minting.length).toBeGreaterThan(0);
+    const aggregated = minting
+      .filter((r) =>
+        Object.entries(r.metadata?.labels ?? {}).some(
+          ([k, v]) => k.startsWith("rbac.authorization.k8s.io/aggregate-to-") && v === "true",
+        ),
+      )
+      .map((r) => r.metadata?.name);
+    expect(aggregated).toEqual([]);
+    // and every binding of such a role names cert-manager's own ServiceAccounts only
+    const names = new Set(minting.map((r) => r.metadata?.name));
+    for (const b of objects.filter((o) => o.kind === "ClusterRoleBinding")) {
+      if (!names.has((b as any).roleRef?.name)) continue;
+      for (const s of (b as any).subjects ?? [])
+        expect({ binding: b.metadata?.name, kind: s.kind, namespace: s.namespace }).toEqual({
+          binding: b.metadata?.name,
+          kind: "ServiceAccount",
+          namespace: PLATFORM_NAMESPACES.certManager,
+        });
+    }
+  });
+});
