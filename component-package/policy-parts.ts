@@ -18,7 +18,17 @@ import {
   clusterApiServerPeers,
   clusterLoadBalancerAnnotations,
 } from "../components/existing-cluster/substrate";
-import { flywheelTeams, type FlywheelProtectedNames } from "../components/flywheel/plan";
+import {
+  FLYWHEEL_SERVICE_ACCOUNT,
+  flywheelTeams,
+  type FlywheelProtectedNames,
+} from "../components/flywheel/plan";
+import { keysSecretName } from "../components/existing-cluster/credentials";
+import { clientLoginSecretName } from "../components/existing-cluster/postgres";
+import { flywheelRoleOf } from "../components/lib/contracts";
+import { modelApiKeySecretName } from "../components/lib/model-keys";
+import { requiresApiKey } from "../components/platform/model-server";
+import { opaDataOf } from "../stacks/wiring/policy";
 import { teamNamespace } from "../components/lib/naming";
 import type { StackConfig } from "../stacks/config/schema";
 import { existingClusterSubstrateArgs } from "../stacks/wiring/existing-cluster";
@@ -105,6 +115,32 @@ export function clusterViewFromHandle(
 const FIX = "pass the flywheelIdentities output of a Flywheel created with the same platform settings";
 
 /**
+ * The names a team's flywheel identity holds on the existing-cluster substrate whatever else it
+ * holds, from the settings alone: its ServiceAccount, its object-store keys, its registry login
+ * (`fw-<team>`) and the API keys of the models it calls (its base model and the guard, where they
+ * run vLLM). `Flywheel`'s `flywheelIdentities` must list each (the seam test checks a real one
+ * does). Pure.
+ */
+export function requiredFlywheelNames(
+  config: StackConfig,
+  team: string,
+): { serviceAccounts: string[]; secrets: string[] } {
+  const f = flywheelTeams(config).find((t) => t.team === team);
+  const guard = opaDataOf(config).guard;
+  const called = new Set([...(f ? [f.baseModel] : []), ...(guard.enabled ? [guard.model] : [])]);
+  return {
+    serviceAccounts: [FLYWHEEL_SERVICE_ACCOUNT],
+    secrets: [
+      keysSecretName(FLYWHEEL_SERVICE_ACCOUNT),
+      clientLoginSecretName(flywheelRoleOf(team)),
+      ...config.models
+        .filter((m) => called.has(m.name) && requiresApiKey(m))
+        .map((m) => modelApiKeySecretName(m.name)),
+    ],
+  };
+}
+
+/**
  * Checks `Flywheel`'s `flywheelIdentities` against the settings: one identity per team that turns
  * the flywheel on (`teams[].flywheel`), in its team's namespace, with ServiceAccounts and Secrets;
  * none for another team. Throws an input-property error at `flywheelIdentities` (a team's identity
@@ -142,12 +178,21 @@ export function checkFlywheelIdentities(
         `${at}.namespace`,
         `expected ${JSON.stringify(teamNamespace(team))} (team ${JSON.stringify(team)}'s namespace), found ${JSON.stringify(id.namespace)}: ${FIX}`,
       );
+    const required = requiredFlywheelNames(config, team);
     for (const field of ["serviceAccounts", "secrets"] as const) {
       const names = id[field] as unknown;
       if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== "string" || n === ""))
         throw inputError(
           `${at}.${field}`,
           `expected a non-empty list of names (the flywheel's pods use ${field === "secrets" ? "Secrets" : "a ServiceAccount"}), found ${JSON.stringify(names)}: ${FIX}`,
+        );
+      // The constraint would protect only what is listed: the names these settings give the
+      // flywheel's identity must all be there (a list of other names left them open).
+      const missing = required[field].filter((n) => !(names as string[]).includes(n));
+      if (missing.length)
+        throw inputError(
+          `${at}.${field}`,
+          `expected ${JSON.stringify(missing)} among them (the flywheel's ${field === "secrets" ? "Secrets" : "ServiceAccount"} by these settings), found ${JSON.stringify(names)}: ${FIX}`,
         );
     }
   }

@@ -108,6 +108,11 @@ export function postgresServerCertificate(
   });
 }
 
+/** Name of the Secret (in a client's namespace) with a service's login (`username`, `password`). */
+export function clientLoginSecretName(service: PostgresService): string {
+  return `${service}-postgres`;
+}
+
 /** Name of the Secret (in a client's namespace) whose `ca.crt` the service verifies Postgres with. */
 export function clientTlsSecretName(service: PostgresService): string {
   return `${service}-postgres-tls`;
@@ -519,7 +524,7 @@ export function postgresLogin(
     name,
     {
       metadata: {
-        name: `${service}-postgres`,
+        name: clientLoginSecretName(service),
         namespace,
         labels: k8sLabels("postgres-connection", service),
       },

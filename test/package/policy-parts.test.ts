@@ -194,7 +194,13 @@ describe("Policy and Observability given cross-part inputs that do not fit their
   const good: FlywheelIdentity = {
     namespace: "team-demo",
     serviceAccounts: ["flywheel-builder"],
-    secrets: ["flywheel-builder-s3"],
+    // What the real Flywheel lists for these settings, less the CA bundles (public certificates).
+    secrets: [
+      "flywheel-builder-s3",
+      "fw-demo-postgres",
+      "model-tiny-chat-api-key",
+      "model-tiny-guard-api-key",
+    ],
   };
   it.each([
     [
@@ -227,6 +233,24 @@ describe("Policy and Observability given cross-part inputs that do not fit their
       { demo: { ...good, secrets: "flywheel-builder-s3" } },
       "flywheelIdentities.demo.secrets",
       /non-empty list/,
+    ],
+    [
+      "names other than the flywheel's (the constraint would protect those, not its own)",
+      { demo: { namespace: "team-demo", serviceAccounts: ["x"], secrets: ["y"] } },
+      "flywheelIdentities.demo.serviceAccounts",
+      /expected \["flywheel-builder"\] among them/,
+    ],
+    [
+      "its registry login left out",
+      { demo: { ...good, secrets: good.secrets.filter((n) => n !== "fw-demo-postgres") } },
+      "flywheelIdentities.demo.secrets",
+      /expected \["fw-demo-postgres"\] among them/,
+    ],
+    [
+      "the guard's key left out",
+      { demo: { ...good, secrets: good.secrets.filter((n) => n !== "model-tiny-guard-api-key") } },
+      "flywheelIdentities.demo.secrets",
+      /expected \["model-tiny-guard-api-key"\] among them/,
     ],
     [
       "an identity that is not an object",
