@@ -1,9 +1,8 @@
 /**
  * The platform's parts on AWS as separate package components (docs/component-package.md):
  * `AwsSubstrate` publishes a plain-data handle (aws-handle.ts), and `AwsServing`, `AwsGateway`,
- * `AwsTenancy` and `AwsFlywheel`, each built from that handle and the platform's settings,
- * create what the `AwsPlatform` facade creates for those parts (less OPA, Gatekeeper and
- * observability).
+ * `AwsTenancy`, `AwsFlywheel`, `AwsPolicy` and `AwsObservability`, each built from that handle and
+ * the platform's settings, create what the `AwsPlatform` facade creates.
  *
  * They are the existing-cluster parts (components.ts) with other input types: each calls the same
  * function as its cluster twin (`servingPart`, ...), which picks the substrate's rebuild by the
@@ -16,6 +15,7 @@ import { resolveSettings } from "../stacks/config/settings";
 import { awsSubstrate } from "../stacks/wiring/aws";
 import { registerAwsBindings, type AwsSubstrateHandle } from "./aws-handle";
 import { flywheelPart, gatewayPart, servingPart, tenancyPart } from "./components";
+import { type FlywheelIdentity, observabilityPart, policyPart } from "./policy-parts";
 import { type AwsPlatformArgs, buildUnder, platformConfig } from "./platform";
 import { wireCertManager } from "../stacks/wiring/cert-manager";
 
@@ -166,10 +166,61 @@ export interface AwsFlywheelArgs extends AwsPartArgs {
 export class AwsFlywheel extends pulumi.ComponentResource {
   /** The flywheel CronJob of every team that turns it on. */
   public readonly cronJobs: pulumi.Output<{ [team: string]: string }>;
+  /**
+   * The flywheel's identity in each flywheel team's namespace (its ServiceAccounts and the
+   * Secrets its pods read): what `AwsPolicy` takes as `flywheelIdentities`.
+   */
+  public readonly flywheelIdentities: pulumi.Output<{ [team: string]: FlywheelIdentity }>;
 
   constructor(name: string, args: AwsFlywheelArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:AwsFlywheel", name, {}, opts);
-    this.cronJobs = flywheelPart(this, name, args, "aws").cronJobs;
-    this.registerOutputs({ cronJobs: this.cronJobs });
+    const o = flywheelPart(this, name, args, "aws");
+    this.cronJobs = o.cronJobs;
+    this.flywheelIdentities = o.flywheelIdentities;
+    this.registerOutputs({ cronJobs: this.cronJobs, flywheelIdentities: this.flywheelIdentities });
+  }
+}
+
+/** The policy part on AWS: the platform's settings, the substrate's handle and the flywheel's identities. */
+export interface AwsPolicyArgs extends AwsPartArgs {
+  /**
+   * The `flywheelIdentities` output of `AwsFlywheel`: the identity the admission constraint
+   * `K8sFlywheelIdentity` keeps to the kit in each team namespace. Required where a team turns the
+   * flywheel on. An input (not plain): another resource's output.
+   */
+  flywheelIdentities?: pulumi.Input<{ [team: string]: pulumi.Input<FlywheelIdentity> }>;
+}
+
+/** OPA and Gatekeeper admission control on EKS, as `Policy` on a cluster. */
+export class AwsPolicy extends pulumi.ComponentResource {
+  /** OPA's REST API URL inside the cluster. */
+  public readonly opaUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: AwsPolicyArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sovereign:index:AwsPolicy", name, {}, opts);
+    this.opaUrl = policyPart(this, name, args, "aws");
+    this.registerOutputs({ opaUrl: this.opaUrl });
+  }
+}
+
+/** Observability on EKS (kube-prometheus-stack, scrape objects, alert rules), as `Observability`. */
+export class AwsObservability extends pulumi.ComponentResource {
+  /** Prometheus' query API inside the cluster. */
+  public readonly prometheusUrl: pulumi.Output<string>;
+  /** Grafana's URL inside the cluster. */
+  public readonly grafanaUrl: pulumi.Output<string>;
+  /** The Secret (in the monitoring namespace) that holds Grafana's admin login. */
+  public readonly grafanaAdminSecret: pulumi.Output<string>;
+  /** Whether Alertmanager runs (`observability.alertmanager.receiver` is not `none`). */
+  public readonly alertmanager: pulumi.Output<boolean>;
+
+  constructor(name: string, args: AwsPartArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sovereign:index:AwsObservability", name, {}, opts);
+    const o = observabilityPart(this, name, args, "aws");
+    this.prometheusUrl = o.prometheusUrl;
+    this.grafanaUrl = o.grafanaUrl;
+    this.grafanaAdminSecret = o.grafanaAdminSecret;
+    this.alertmanager = o.alertmanager;
+    this.registerOutputs(o);
   }
 }

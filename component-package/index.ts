@@ -8,5 +8,19 @@ export { ClusterSubstrate, Flywheel, Gateway, Serving, Tenancy } from "./compone
 export type { ClusterPartArgs, FlywheelArgs, GatewayArgs, SubstrateHandle } from "./components";
 export { Observability, Policy } from "./policy-parts";
 export type { FlywheelIdentity, PolicyArgs } from "./policy-parts";
-export { AwsFlywheel, AwsGateway, AwsServing, AwsSubstrate, AwsTenancy } from "./aws-parts";
-export type { AwsFlywheelArgs, AwsGatewayArgs, AwsPartArgs, AwsSubstrateHandle } from "./aws-parts";
+export {
+  AwsFlywheel,
+  AwsGateway,
+  AwsObservability,
+  AwsPolicy,
+  AwsServing,
+  AwsSubstrate,
+  AwsTenancy,
+} from "./aws-parts";
+export type {
+  AwsFlywheelArgs,
+  AwsGatewayArgs,
+  AwsPartArgs,
+  AwsPolicyArgs,
+  AwsSubstrateHandle,
+} from "./aws-parts";

@@ -3,7 +3,8 @@
  * (docs/component-package.md): `Policy` (what stacks/wiring/policy.ts creates: OPA, Gatekeeper,
  * its templates and constraints) and `Observability` (stacks/wiring/observability.ts). With
  * `ClusterSubstrate`, `Serving`, `Gateway`, `Tenancy` and `Flywheel` (components.ts) they create
- * what `ClusterPlatform` creates for the same settings.
+ * what `ClusterPlatform` creates for the same settings; `AwsPolicy` and `AwsObservability`
+ * (aws-parts.ts) are the same parts on AWS, with the AWS handle.
  *
  * Neither binds a workload, reads the object store or logs in to Postgres. Of the substrate's
  * handle they use only what reaches the cluster (the kubernetes provider's settings), the
@@ -34,7 +35,8 @@ import type { StackConfig } from "../stacks/config/schema";
 import { existingClusterSubstrateArgs } from "../stacks/wiring/existing-cluster";
 import { wireObservability, type ObservabilitySubstrate } from "../stacks/wiring/observability";
 import { wirePolicy, type PolicySubstrate } from "../stacks/wiring/policy";
-import { type ClusterPartArgs, MADE_BY_THE_SUBSTRATE } from "./components";
+import { type ClusterPartArgs, MADE_BY_THE_SUBSTRATE, type PartKind } from "./components";
+import { awsSubstrateFromHandle, type AwsSubstrateHandle } from "./aws-handle";
 import { clusterProvider, handleError, inputError, type SubstrateHandle } from "./handle";
 import { buildUnder, platformConfig } from "./platform";
 
@@ -115,10 +117,10 @@ export function clusterViewFromHandle(
 const FIX = "pass the flywheelIdentities output of a Flywheel created with the same platform settings";
 
 /**
- * The names a team's flywheel identity holds on the existing-cluster substrate whatever else it
- * holds, from the settings alone: its ServiceAccount, its object-store keys, its registry login
- * (`fw-<team>`) and the API keys of the models it calls (its base model and the guard, where they
- * run vLLM). `Flywheel`'s `flywheelIdentities` must list each (the seam test checks a real one
+ * The names a team's flywheel identity holds whatever else it holds, from the settings alone: its
+ * ServiceAccount and the API keys of the models it calls (its base model and the guard, where they
+ * run vLLM) and, on the existing-cluster substrate, its object-store keys and its registry login
+ * (`fw-<team>`). `Flywheel`'s `flywheelIdentities` must list each (the seam test checks a real one
  * does). Pure.
  */
 export function requiredFlywheelNames(
@@ -128,11 +130,15 @@ export function requiredFlywheelNames(
   const f = flywheelTeams(config).find((t) => t.team === team);
   const guard = opaDataOf(config).guard;
   const called = new Set([...(f ? [f.baseModel] : []), ...(guard.enabled ? [guard.model] : [])]);
+  // In-cluster the flywheel also holds its store keys and its login's password in Secrets (on AWS
+  // its role signs for both; a password login's Secret is AWS's own naming).
+  const inCluster = config.substrate.kind === "existing-cluster";
   return {
     serviceAccounts: [FLYWHEEL_SERVICE_ACCOUNT],
     secrets: [
-      keysSecretName(FLYWHEEL_SERVICE_ACCOUNT),
-      clientLoginSecretName(flywheelRoleOf(team)),
+      ...(inCluster
+        ? [keysSecretName(FLYWHEEL_SERVICE_ACCOUNT), clientLoginSecretName(flywheelRoleOf(team))]
+        : []),
       ...config.models
         .filter((m) => called.has(m.name) && requiresApiKey(m))
         .map((m) => modelApiKeySecretName(m.name)),
@@ -226,30 +232,63 @@ export class Policy extends pulumi.ComponentResource {
 
   constructor(name: string, args: PolicyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:Policy", name, {}, opts);
-    const { handle, flywheelIdentities, ...settings } = args;
-    const stack = pulumi.getStack();
-    const config = platformConfig("existing-cluster", settings, stack);
-    const teams = flywheelTeams(config);
-    // Which teams have an identity comes from the settings: in a first preview the input is
-    // unknown, and the part registers the same objects then as in `up`.
-    if (teams.length && flywheelIdentities === undefined) {
-      const i = config.teams.findIndex((t) => t.name === teams[0].team);
-      throw inputError(
-        "flywheelIdentities",
-        `expected Flywheel's flywheelIdentities: teams[${i}] (${JSON.stringify(teams[0].team)}) turns the flywheel on, and admission keeps its identity to the kit`,
-      );
-    }
-    const { view, checked } = clusterViewFromHandle(handle, config, this, name);
-    const identities =
-      flywheelIdentities === undefined
-        ? undefined
-        : pulumi.output(flywheelIdentities).apply((v) => checkFlywheelIdentities(v, config));
-    const byTeam: Record<string, pulumi.Output<FlywheelProtectedNames>> = {};
-    for (const f of teams) byTeam[f.team] = identities!.apply((m) => m[f.team]);
-    const o = buildUnder(this, () => wirePolicy(config, { stack }, view, { flywheelProtected: byTeam }));
-    this.opaUrl = afterChecks([checked, ...(identities ? [identities] : [])], o.opaUrl as string);
+    this.opaUrl = policyPart(this, name, args, "existing-cluster");
     this.registerOutputs({ opaUrl: this.opaUrl });
   }
+}
+
+/** The view of the substrate a policy or observability part uses, from a handle of its kind. */
+function viewOf(
+  handle: pulumi.Input<SubstrateHandle> | pulumi.Input<AwsSubstrateHandle>,
+  config: StackConfig,
+  self: pulumi.ComponentResource,
+  name: string,
+  kind: PartKind,
+): { view: ClusterView; checked: pulumi.Output<unknown> } {
+  if (kind === "aws") {
+    const { substrate, checked } = awsSubstrateFromHandle(
+      handle as pulumi.Input<AwsSubstrateHandle>,
+      config,
+      self,
+      name,
+    );
+    return { view: substrate, checked };
+  }
+  return clusterViewFromHandle(handle as pulumi.Input<SubstrateHandle>, config, self, name);
+}
+
+/** `Policy`'s (and `AwsPolicy`'s) resources, under `self`; OPA's URL. */
+export function policyPart(
+  self: pulumi.ComponentResource,
+  name: string,
+  args: Omit<PolicyArgs, "handle" | "substrate"> & {
+    handle: pulumi.Input<SubstrateHandle> | pulumi.Input<AwsSubstrateHandle>;
+    substrate: unknown;
+  },
+  kind: PartKind,
+): pulumi.Output<string> {
+  const { handle, flywheelIdentities, ...settings } = args;
+  const stack = pulumi.getStack();
+  const config = platformConfig(kind, settings as never, stack);
+  const teams = flywheelTeams(config);
+  // Which teams have an identity comes from the settings: in a first preview the input is
+  // unknown, and the part registers the same objects then as in `up`.
+  if (teams.length && flywheelIdentities === undefined) {
+    const i = config.teams.findIndex((t) => t.name === teams[0].team);
+    throw inputError(
+      "flywheelIdentities",
+      `expected Flywheel's flywheelIdentities: teams[${i}] (${JSON.stringify(teams[0].team)}) turns the flywheel on, and admission keeps its identity to the kit`,
+    );
+  }
+  const { view, checked } = viewOf(handle, config, self, name, kind);
+  const identities =
+    flywheelIdentities === undefined
+      ? undefined
+      : pulumi.output(flywheelIdentities).apply((v) => checkFlywheelIdentities(v, config));
+  const byTeam: Record<string, pulumi.Output<FlywheelProtectedNames>> = {};
+  for (const f of teams) byTeam[f.team] = identities!.apply((m) => m[f.team]);
+  const o = buildUnder(self, () => wirePolicy(config, { stack }, view, { flywheelProtected: byTeam }));
+  return afterChecks([checked, ...(identities ? [identities] : [])], o.opaUrl as string);
 }
 
 /**
@@ -269,22 +308,38 @@ export class Observability extends pulumi.ComponentResource {
 
   constructor(name: string, args: ClusterPartArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sovereign:index:Observability", name, {}, opts);
-    const { handle, ...settings } = args;
-    const stack = pulumi.getStack();
-    const config = platformConfig("existing-cluster", settings, stack);
-    const { view, checked } = clusterViewFromHandle(handle, config, this, name);
-    const o = buildUnder(this, () =>
-      wireObservability(config, { stack }, view, MADE_BY_THE_SUBSTRATE.modelCaReady),
-    );
-    this.prometheusUrl = afterChecks([checked], o.prometheusUrl as pulumi.Input<string>);
-    this.grafanaUrl = afterChecks([checked], o.grafanaUrl as pulumi.Input<string>);
-    this.grafanaAdminSecret = afterChecks([checked], o.grafanaAdminSecret as pulumi.Input<string>);
-    this.alertmanager = afterChecks([checked], o.alertmanager as boolean);
-    this.registerOutputs({
-      prometheusUrl: this.prometheusUrl,
-      grafanaUrl: this.grafanaUrl,
-      grafanaAdminSecret: this.grafanaAdminSecret,
-      alertmanager: this.alertmanager,
-    });
+    const o = observabilityPart(this, name, args, "existing-cluster");
+    this.prometheusUrl = o.prometheusUrl;
+    this.grafanaUrl = o.grafanaUrl;
+    this.grafanaAdminSecret = o.grafanaAdminSecret;
+    this.alertmanager = o.alertmanager;
+    this.registerOutputs(o);
   }
+}
+
+/** `Observability`'s (and `AwsObservability`'s) resources and outputs, under `self`. */
+export function observabilityPart(
+  self: pulumi.ComponentResource,
+  name: string,
+  args: { handle: pulumi.Input<SubstrateHandle> | pulumi.Input<AwsSubstrateHandle>; substrate: unknown },
+  kind: PartKind,
+): {
+  prometheusUrl: pulumi.Output<string>;
+  grafanaUrl: pulumi.Output<string>;
+  grafanaAdminSecret: pulumi.Output<string>;
+  alertmanager: pulumi.Output<boolean>;
+} {
+  const { handle, ...settings } = args;
+  const stack = pulumi.getStack();
+  const config = platformConfig(kind, settings as never, stack);
+  const { view, checked } = viewOf(handle, config, self, name, kind);
+  const o = buildUnder(self, () =>
+    wireObservability(config, { stack }, view, MADE_BY_THE_SUBSTRATE.modelCaReady),
+  );
+  return {
+    prometheusUrl: afterChecks([checked], o.prometheusUrl as pulumi.Input<string>),
+    grafanaUrl: afterChecks([checked], o.grafanaUrl as pulumi.Input<string>),
+    grafanaAdminSecret: afterChecks([checked], o.grafanaAdminSecret as pulumi.Input<string>),
+    alertmanager: afterChecks([checked], o.alertmanager as boolean),
+  };
 }

@@ -13,6 +13,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import {
   AwsFlywheel,
+  AwsObservability,
+  AwsPolicy,
   AwsGateway,
   AwsServing,
   AwsSubstrate,
@@ -20,6 +22,7 @@ import {
   type AwsPartArgs,
 } from "../../component-package/aws-parts";
 import { checkAwsHandle, type AwsSubstrateHandle } from "../../component-package/aws-handle";
+import type { FlywheelIdentity } from "../../component-package/policy-parts";
 import { AwsPlatform, type AwsPlatformArgs, platformConfig } from "../../component-package/platform";
 import {
   installMocks,
@@ -34,9 +37,6 @@ import { awsFacadeArgs } from "./facade-args";
 const STACK = "aws-dev";
 /** Mocks whose ids do not depend on the order of registration (the facade's and the parts' differ). */
 const MOCKS = { stack: STACK, id: (r: { name: string }) => `${r.name}-id` };
-
-/** Parts of the facade that have no separate component (OPA, Gatekeeper, observability). */
-const FACADE_ONLY = /^sovereign:platform:(Opa|Gatekeeper|Observability)$/;
 
 /**
  * Every custom resource: Kubernetes objects by kind, namespace and name; providers by type and
@@ -67,12 +67,12 @@ function under(recorder: ResourceRecorder, r: RecordedResource, re: RegExp): boo
   return false;
 }
 
-/** The facade's custom resources for `args`, less those of its facade-only parts. */
+/** The facade's custom resources for `args` (every one: each belongs to a part). */
 async function facadeResources(args: AwsPlatformArgs): Promise<RecordedResource[]> {
   const recorder = installMocks(MOCKS);
   new AwsPlatform("platform", args);
   await settle();
-  return recorder.resources.filter((r) => r.custom && !under(recorder, r, FACADE_ONLY));
+  return recorder.resources.filter((r) => r.custom);
 }
 
 async function facadeObjects(args: AwsPlatformArgs) {
@@ -90,17 +90,20 @@ function buildParts(
   const tenancy = new AwsTenancy("tenancy", { ...args, handle });
   const serving = new AwsServing("serving", { ...args, handle });
   const modelApiKeys = serving.modelApiKeys;
+  const flywheel = new AwsFlywheel("flywheel", {
+    ...args,
+    handle,
+    teamNamespaces: tenancy.teamNamespaces,
+    modelApiKeys,
+  });
   return {
     substrate,
     serving,
     tenancy,
     gateway: new AwsGateway("gateway", { ...args, handle, modelApiKeys }),
-    flywheel: new AwsFlywheel("flywheel", {
-      ...args,
-      handle,
-      teamNamespaces: tenancy.teamNamespaces,
-      modelApiKeys,
-    }),
+    flywheel,
+    policy: new AwsPolicy("policy", { ...args, handle, flywheelIdentities: flywheel.flywheelIdentities }),
+    observability: new AwsObservability("observability", { ...args, handle }),
   };
 }
 
@@ -186,6 +189,9 @@ describe("the AWS parts in a first preview", () => {
     const modelApiKeys = unknown<Record<string, string>>();
     new AwsGateway("gateway", { ...args, handle, modelApiKeys });
     new AwsFlywheel("flywheel", { ...args, handle, teamNamespaces: tenancy.teamNamespaces, modelApiKeys });
+    const flywheelIdentities = unknown<Record<string, FlywheelIdentity>>();
+    new AwsPolicy("policy", { ...args, handle, flywheelIdentities });
+    new AwsObservability("observability", { ...args, handle });
     await settle();
     expect(types(recorder.resources)).toEqual(expected);
   }, 300_000);

@@ -98,10 +98,7 @@ export function conformance(pkg: Json, prop: Json, value: unknown, at: string): 
 }
 
 /** The package components that take a substrate handle (on AWS with the prefix `Aws`). */
-const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel"];
-
-/** The parts on the existing-cluster substrate only (no AWS variant yet). */
-const CLUSTER_ONLY_PARTS = ["Policy", "Observability"];
+const PARTS = ["Serving", "Gateway", "Tenancy", "Flywheel", "Policy", "Observability"];
 
 /** The substrate components: name, substrate kind, handle type, the prefix of their parts. */
 const SUBSTRATES = [
@@ -160,7 +157,9 @@ describe("the component package schema (real Pulumi CLI)", () => {
       [
         "AwsFlywheel",
         "AwsGateway",
+        "AwsObservability",
         "AwsPlatform",
+        "AwsPolicy",
         "AwsServing",
         "AwsSubstrate",
         "AwsTenancy",
@@ -184,9 +183,7 @@ describe("the component package schema (real Pulumi CLI)", () => {
       const handle = schema.resources[`${TOKEN}${substrate}`].properties.handle as Json;
       expect(handle.$ref).toBe(`#/types/${TOKEN}${handleType}`);
       expect(differences(schema, inputsOf(schema, `${TOKEN}${substrate}`), cfg, substrate)).toEqual([]);
-      for (const part of [...PARTS, ...(kind === "existing-cluster" ? CLUSTER_ONLY_PARTS : [])].map(
-        (p) => prefix + p,
-      )) {
+      for (const part of PARTS.map((p) => prefix + p)) {
         const {
           handle: input,
           teamNamespaces,
@@ -210,7 +207,7 @@ describe("the component package schema (real Pulumi CLI)", () => {
         // Policy takes Flywheel's identities: an output (no `plain`), optional (none where no team
         // turns the flywheel on), a map of the FlywheelIdentity type.
         expect(flywheelIdentities, part).toEqual(
-          part === "Policy"
+          part === `${prefix}Policy`
             ? {
                 type: "object",
                 additionalProperties: { $ref: `#/types/${TOKEN}FlywheelIdentity` },
@@ -287,23 +284,26 @@ describe("the component package schema (real Pulumi CLI)", () => {
     expect(of("Flywheel").properties).toMatchObject({ cronJobs: map });
   });
 
-  it("gives Policy and Observability their outputs, and Policy what Flywheel publishes", () => {
-    // What Policy takes as `flywheelIdentities` is what Flywheel publishes.
-    const { description: _f, ...identities } = schema.resources[`${TOKEN}Flywheel`].properties
-      .flywheelIdentities as Json;
-    expect(identities).toEqual({
-      type: "object",
-      additionalProperties: { $ref: `#/types/${TOKEN}FlywheelIdentity` },
-    });
-    expect(schema.resources[`${TOKEN}Policy`].inputProperties.flywheelIdentities).toMatchObject(identities);
-    expect(schema.resources[`${TOKEN}Policy`].properties).toMatchObject({ opaUrl: { type: "string" } });
-    expect(schema.resources[`${TOKEN}Observability`].properties).toMatchObject({
-      prometheusUrl: { type: "string" },
-      grafanaUrl: { type: "string" },
-      grafanaAdminSecret: { type: "string" },
-      alertmanager: { type: "boolean" },
-    });
-  });
+  it.each(SUBSTRATES)(
+    "gives %s's Policy and Observability their outputs, and Policy what Flywheel publishes",
+    (_substrate, _kind, _handle, prefix) => {
+      const of = (part: string) => schema.resources[`${TOKEN}${prefix}${part}`];
+      // What Policy takes as `flywheelIdentities` is what Flywheel publishes.
+      const { description: _f, ...identities } = of("Flywheel").properties.flywheelIdentities as Json;
+      expect(identities).toEqual({
+        type: "object",
+        additionalProperties: { $ref: `#/types/${TOKEN}FlywheelIdentity` },
+      });
+      expect(of("Policy").inputProperties.flywheelIdentities).toMatchObject(identities);
+      expect(of("Policy").properties).toMatchObject({ opaUrl: { type: "string" } });
+      expect(of("Observability").properties).toMatchObject({
+        prometheusUrl: { type: "string" },
+        grafanaUrl: { type: "string" },
+        grafanaAdminSecret: { type: "string" },
+        alertmanager: { type: "boolean" },
+      });
+    },
+  );
 
   it.each([
     ["ClusterPlatform", "existing-cluster"],
