@@ -281,7 +281,19 @@ export function createPool(
   });
   // An idle client losing its server (Postgres restart) must not crash the process.
   pool.on("error", (e) => log.warn("postgres idle client error", { error: e.message }));
+  guardCheckedOutClients(pool, (e) => log.warn("postgres client error", { error: e.message }));
   return pool;
+}
+
+/**
+ * Gives every client of `pool` an error listener for its whole life. The pool listens only to its
+ * idle clients: a client checked out (`pool.connect()`, between two queries of a migration or a
+ * registry sync) whose server ends the connection (`pg_terminate_backend`, a failover) emitted
+ * `error` with no listener, an uncaught exception that ended the process. The query in progress,
+ * if any, still fails with the error, and the next one on that client too.
+ */
+export function guardCheckedOutClients(pool: Pool, onError: (e: Error) => void): void {
+  pool.on("connect", (client) => client.on("error", onError));
 }
 
 /**

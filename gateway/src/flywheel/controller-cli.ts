@@ -43,7 +43,7 @@
 import * as fs from "node:fs";
 import { Pool } from "pg";
 import { readCaFile, type PostgresConfig } from "../config";
-import { poolPassword, postgresTls } from "../db";
+import { guardCheckedOutClients, poolPassword, postgresTls } from "../db";
 import { inClusterApi, listReplicas, serviceOf } from "../routing/discovery";
 import { credentialsProvider, S3Client } from "../s3";
 import {
@@ -122,7 +122,7 @@ export function registryPool(e: NodeJS.ProcessEnv, max: number): Pool {
     ...(e.PGSSLROOTCERT ? { rootCertFile: e.PGSSLROOTCERT } : {}),
     poolSize: max,
   };
-  return new Pool({
+  const pool = new Pool({
     host: cfg.host,
     port: cfg.port,
     database: cfg.database,
@@ -132,6 +132,10 @@ export function registryPool(e: NodeJS.ProcessEnv, max: number): Pool {
     max,
     connectionTimeoutMillis: 10_000,
   });
+  // A connection the server ends fails the controller's query, not the process.
+  pool.on("error", (err) => stderrLog("postgres idle client error", { error: err.message }));
+  guardCheckedOutClients(pool, (err) => stderrLog("postgres client error", { error: err.message }));
+  return pool;
 }
 
 /**
