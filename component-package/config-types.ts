@@ -185,6 +185,7 @@ export interface TeamFlywheel {
 export interface Team {
   name: string;
   oidcGroup: string;
+  kubernetesGroup?: string;
   costCenter: string;
   clearance: DataClassification;
   allowedModels?: string[];

@@ -18,6 +18,8 @@ import { dnsEgressRule } from "../lib/network-policy";
 export interface TeamInput {
   readonly name: string;
   readonly oidcGroup: string;
+  /** The group the cluster's authenticator gives members. @default oidcGroup */
+  readonly kubernetesGroup?: string;
   readonly costCenter: string;
   readonly clearance: Classification;
   readonly allowedModels: readonly string[];
@@ -55,8 +57,6 @@ export interface TenancyPlanArgs {
   readonly objectStore?: EgressTarget;
   /** Where Postgres is (from the substrate's connection). @default no egress rule for it */
   readonly postgres?: EgressTarget;
-  /** Prefix the cluster's OIDC authenticator puts before group names. @default "" */
-  readonly groupPrefix?: string;
   /**
    * The served models' weights (key prefix in the models bucket and classification): a team's
    * trainer may read those within its clearance. @default [] (no base models readable)
@@ -245,9 +245,13 @@ function netpol(
   };
 }
 
-/** The RBAC group of a team's members: its OIDC group, behind the authenticator's prefix. */
-export function teamGroupName(oidcGroup: string, groupPrefix = ""): string {
-  return `${groupPrefix}${oidcGroup}`;
+/**
+ * The Kubernetes group of a team's members, as the cluster's authenticator names it: the team's
+ * `kubernetesGroup`, else its OIDC group. The team's RoleBinding, admission's team groups and
+ * the EKS access entry of the team's IAM role all use this one name.
+ */
+export function teamGroupName(t: { readonly oidcGroup: string; readonly kubernetesGroup?: string }): string {
+  return t.kubernetesGroup ?? t.oidcGroup;
 }
 
 /** Verbs a team member has in the team's own namespace. Secrets are deliberately absent. */
@@ -362,7 +366,7 @@ export function planTeam(t: TeamInput, a: TenancyPlanArgs): TeamPlan {
         {
           kind: "Group",
           apiGroup: "rbac.authorization.k8s.io",
-          name: teamGroupName(t.oidcGroup, a.groupPrefix),
+          name: teamGroupName(t),
         },
       ],
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: TEAM_ROLE },

@@ -21,8 +21,6 @@ export interface TenancyArgs {
    * @default []
    */
   readonly kueueReady?: readonly pulumi.Resource[];
-  /** Prefix the cluster's OIDC authenticator puts before group names. @default "" */
-  readonly groupPrefix?: string;
   /** Served models' weights; trainers read those within their clearance. @default [] */
   readonly models?: TenancyPlanArgs["models"];
 }
@@ -72,7 +70,6 @@ export class Tenancy extends pulumi.ComponentResource {
         teams: args.teams,
         trainingEnabled: args.trainingEnabled,
         cohort: args.cohort,
-        groupPrefix: args.groupPrefix,
         models: args.models,
       }),
     );

@@ -319,8 +319,15 @@ export const flywheelSchema = z.strictObject({
 
 export const teamSchema = z.strictObject({
   name: dnsLabel,
-  /** OIDC group whose members belong to the team. */
+  /** OIDC group whose members belong to the team (as the gateway reads it from the token). */
   oidcGroup: z.string().min(1, "a non-empty OIDC group"),
+  /**
+   * The group the cluster's authenticator gives the team's members, where it differs from
+   * `oidcGroup` (an API server with `--oidc-groups-prefix=oidc:` names `ai-research` as
+   * `oidc:ai-research`). The team's RoleBinding, admission's team groups and the EKS access
+   * entry of `iamRoleArn` use it. Never a `system:` group. @default oidcGroup
+   */
+  kubernetesGroup: z.string().min(1, "a non-empty Kubernetes group").optional(),
   costCenter: z.string().min(1),
   /** Highest data classification members may see. */
   clearance: classification,
@@ -348,7 +355,7 @@ export const teamSchema = z.strictObject({
   internetEgress: z.boolean().default(false),
   /**
    * IAM role of the team's members (aws substrate): gets an EKS access entry mapping it to the
-   * team's Kubernetes group (`oidcGroup`), so it has a team member's rights (no Secrets) in the
+   * team's Kubernetes group (`kubernetesGroup`), so it has a team member's rights (no Secrets) in the
    * team's namespace only. @default none
    */
   iamRoleArn: z

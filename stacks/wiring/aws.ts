@@ -56,7 +56,7 @@ export function awsSubstrateArgs(
       adminRoleArns: config.eks.adminRoleArns,
       teamRoles: config.teams.flatMap((t) =>
         // the group the team's Role `team-member` is bound to (Tenancy) and admission knows
-        t.iamRoleArn ? [{ roleArn: t.iamRoleArn, group: teamGroupName(t.oidcGroup) }] : [],
+        t.iamRoleArn ? [{ roleArn: t.iamRoleArn, group: teamGroupName(t) }] : [],
       ),
       systemNodes: s.eks.systemNodes,
       narrowEndpointAllowlist: s.eks.narrowEndpointAllowlist,

@@ -98,7 +98,7 @@ export function wirePolicy(
     rego: readAdmissionRego(),
     allowedRegistries: config.policy.allowedRegistries,
     teamNamespaces: config.teams.map((t) => teamNamespace(t.name)),
-    teamGroups: config.teams.map((t) => teamGroupName(t.oidcGroup)),
+    teamGroups: config.teams.map((t) => teamGroupName(t)),
     flywheelProtected: Object.values(admission.flywheelProtected ?? {}),
     replicas: s.admission.replicas,
     failClosed: s.admission.failClosed,

@@ -216,6 +216,41 @@ describe("stack config validation", () => {
       "sovereign:models[0].replicas.min",
     ],
     [
+      "an OIDC group that is a Kubernetes system group (the team's Role would go to every signed-in user)",
+      (r: any) => {
+        r.teams[0].oidcGroup = "system:authenticated";
+      },
+      "sovereign:teams[0].oidcGroup",
+    ],
+    [
+      "a Kubernetes group that is a system group",
+      (r: any) => {
+        r.teams[0].kubernetesGroup = "system:serviceaccounts";
+      },
+      "sovereign:teams[0].kubernetesGroup",
+    ],
+    [
+      "a Kubernetes group another team has by its OIDC group",
+      (r: any) => {
+        r.teams[1].kubernetesGroup = r.teams[0].oidcGroup;
+      },
+      "sovereign:teams[1].kubernetesGroup",
+    ],
+    [
+      "a Kubernetes group with a trailing space",
+      (r: any) => {
+        r.teams[0].kubernetesGroup = "oidc:legal ";
+      },
+      "sovereign:teams[0].kubernetesGroup",
+    ],
+    [
+      "a blank Kubernetes group",
+      (r: any) => {
+        r.teams[0].kubernetesGroup = "  ";
+      },
+      "sovereign:teams[0].kubernetesGroup",
+    ],
+    [
       "spot capacity for serving",
       (r: any) => {
         r.gpuPools[0].capacityType = "spot";

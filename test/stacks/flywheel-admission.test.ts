@@ -12,7 +12,6 @@ import { flywheelIdentityViolations } from "../helpers/flywheel-admission";
 import { FLYWHEEL_IDENTITY_CONSTRAINT, WORKLOAD_KINDS } from "../../components/platform/gatekeeper";
 import { FLYWHEEL_STAGE_LABEL } from "../../components/lib/labels";
 import { teamNamespace } from "../../components/lib/naming";
-import { teamGroupName } from "../../components/platform/tenancy-plan";
 import { rawFromStackFile, shippedStacks, stackFile } from "../../stacks/config/load";
 import { parseConfig } from "../../stacks/config/validate";
 import type { StackConfig } from "../../stacks/config/schema";
@@ -31,6 +30,14 @@ function awsDevPasswords(): { raw: Record<string, any>; flat: Flat } {
   return { raw, flat };
 }
 
+/** local + flywheel where every team's Kubernetes group is `oidc:<oidcGroup>`. */
+function localWithPrefixedGroups(): { raw: Record<string, any>; flat: Flat } {
+  const { raw, flat } = localWithFlywheel();
+  for (const t of raw.teams) t.kubernetesGroup = `oidc:${t.oidcGroup}`;
+  flat.config["sovereign:teams"] = JSON.stringify(raw.teams);
+  return { raw, flat };
+}
+
 const CASES: { name: string; run: () => Promise<StackRun>; raw: () => Record<string, any> }[] = [
   ...shippedStacks().map((s) => ({
     name: s,
@@ -41,6 +48,12 @@ const CASES: { name: string; run: () => Promise<StackRun>; raw: () => Record<str
     name: "local + flywheel",
     run: () => runProgram("local", localWithFlywheel().flat),
     raw: () => localWithFlywheel().raw,
+  },
+  {
+    // An API server started with --oidc-groups-prefix=oidc: names the team's group oidc:<group>.
+    name: "local + flywheel, the cluster's groups prefixed (kubernetesGroup)",
+    run: () => runProgram("local", localWithPrefixedGroups().flat),
+    raw: () => localWithPrefixedGroups().raw,
   },
   {
     name: "aws-dev, passwords (iamAuth: false)",
@@ -79,6 +92,13 @@ for (const c of CASES) {
       teamGroups: string[];
     };
     const protectedIn = (n: string) => params.protected.find((p) => p.namespace === n);
+    /** The groups the recorded RoleBindings of namespace `n` bind (a team member's groups). */
+    const boundIn = (n: string): string[] =>
+      run.recorder
+        .ofType("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+        .filter((b) => ns(b) === n)
+        .flatMap((b) => (b.inputs.subjects ?? []).filter((s: { kind: string }) => s.kind === "Group"))
+        .map((s: { name: string }) => s.name);
 
     beforeAll(async () => {
       run = await c.run();
@@ -102,13 +122,12 @@ for (const c of CASES) {
         expect(matched, k).toContain(k);
       expect([...params.teamNamespaces].sort()).toEqual([...namespaces].sort());
       // The groups the Roles are actually bound to (not the config's names again).
-      const bound = run.recorder
-        .ofType("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
-        .filter((b) => namespaces.includes(ns(b)))
-        .flatMap((b) => (b.inputs.subjects ?? []).filter((s: { kind: string }) => s.kind === "Group"))
-        .map((s: { name: string }) => s.name);
+      const bound = namespaces.flatMap(boundIn);
       expect(bound.length).toBeGreaterThan(0);
       for (const g of bound) expect(params.teamGroups, g).toContain(g);
+      // Each team's Role is bound to its kubernetesGroup where one is set.
+      for (const t of config.teams)
+        if (t.kubernetesGroup) expect(boundIn(teamNamespace(t.name)), t.name).toEqual([t.kubernetesGroup]);
       expect(params.stageLabel).toBe(FLYWHEEL_STAGE_LABEL);
     });
 
@@ -147,10 +166,9 @@ for (const c of CASES) {
       for (const cron of crons) {
         const n = ns(cron);
         const team = config.teams.find((t) => teamNamespace(t.name) === n)!;
-        const member = {
-          username: "mallory",
-          groups: [teamGroupName(team.oidcGroup), "system:authenticated"],
-        };
+        // A member as the API server sees one: in the group the team's RoleBinding binds.
+        expect(boundIn(n).length, n).toBeGreaterThan(0);
+        const member = { username: "mallory", groups: [...boundIn(n), "system:authenticated"] };
         const template = cron.inputs.spec.jobTemplate.spec.template;
         const job = (tpl: Record<string, any>) => ({
           kind: "Job",

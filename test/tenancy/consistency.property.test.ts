@@ -42,6 +42,8 @@ const teamsArb = fc
     fc.record({
       name: label,
       oidcGroup: fc.string({ minLength: 1, maxLength: 20 }).filter((s) => s.trim().length > 0),
+      // Half the time the cluster names the group otherwise (an authenticator's prefix).
+      kubernetesGroup: fc.option(fc.stringMatching(/^oidc:[a-z0-9-]{1,20}$/), { nil: undefined }),
       costCenter: fc.stringMatching(/^cc-[0-9]{1,5}$/),
       clearance: fc.constantFrom(...CLASSIFICATIONS),
       allowedModels: fc.subarray(SERVED),
@@ -54,7 +56,8 @@ const teamsArb = fc
     }),
     { minLength: 1, maxLength: 6, selector: (t) => t.name },
   )
-  .filter((ts) => new Set(ts.map((t) => t.oidcGroup)).size === ts.length);
+  .filter((ts) => new Set(ts.map((t) => t.oidcGroup)).size === ts.length)
+  .filter((ts) => new Set(ts.map((t) => t.kubernetesGroup ?? t.oidcGroup)).size === ts.length);
 
 const placement = {
   gpuType: "nvidia-l40s",
@@ -101,9 +104,10 @@ describe("tenancy consistency (property)", () => {
           expect(
             plan.networkPolicies.find((n) => n.metadata.name === "default-deny")?.spec.policyTypes,
           ).toEqual(["Ingress", "Egress"]);
-          // RBAC: the team's OIDC group, bound to the namespace Role.
+          // RBAC: the team's group as the cluster names it (else its OIDC group), bound to the
+          // namespace Role; OPA knows the team by its OIDC group (the token's claim).
           expect(plan.roleBinding.subjects).toEqual([
-            { kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: t.oidcGroup },
+            { kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: t.kubernetesGroup ?? t.oidcGroup },
           ]);
           expect(plan.roleBinding.roleRef).toEqual({
             apiGroup: "rbac.authorization.k8s.io",
