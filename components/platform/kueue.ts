@@ -11,6 +11,7 @@ import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../lib/naming";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
+import type { ModelCaBundle as CaBundleArgs } from "./cert-manager";
 import type { ChartNamespaceFlows } from "../lib/network-policy";
 import { chartNamespacePolicyResources } from "./namespace-policies";
 import { TENANCY_CHARTS, chartSource } from "../lib/versions";
@@ -186,8 +187,11 @@ export interface KueueArgs {
   readonly cohort: string;
   /** Controller replicas. @default 1 */
   readonly replicas?: number;
-  /** What the release waits for: cert-manager and the Kueue CA issuer (`kueueCaReady`). @default [] */
-  readonly kueueCa?: { readonly dependsOn?: readonly pulumi.Resource[] };
+  /**
+   * The Kueue CA its certificates come from (components/lib/kueue-tls.ts): what the release waits
+   * for, cert-manager and the Kueue CA issuer (`kueueCaReady`). @default none (nothing to wait for)
+   */
+  readonly kueueCa?: CaBundleArgs;
 }
 
 export class Kueue extends pulumi.ComponentResource {
