@@ -48,7 +48,7 @@ export class AwsSubstrate extends pulumi.ComponentResource {
     // under the same names, and the AWS side of every binding and login.
     const { s, bindings, cm } = buildUnder(this, () => {
       const s = awsSubstrate(config, { stack });
-      // cert-manager and the stack's CAs (the model CA, the gateway's), as the stack program
+      // cert-manager and the stack's CAs (the model and Kueue CAs, the gateway's), as the stack program
       // installs them: the parts ask them for certificates.
       const cm = wireCertManager(config, { stack }, s, { modelCa: true })!;
       return { s, bindings: registerAwsBindings(s, config), cm };
@@ -77,7 +77,13 @@ export class AwsSubstrate extends pulumi.ComponentResource {
     // The handle resolves once the cluster, Karpenter, the identities and the logins exist, so
     // every resource a part derives from it waits for them.
     const ready = pulumi.all(
-      [...s.ready, ...bindings.ready, ...cm.ready, ...(cm.modelCaReady ?? [])].map((r) => r.urn),
+      [
+        ...s.ready,
+        ...bindings.ready,
+        ...cm.ready,
+        ...(cm.modelCaReady ?? []),
+        ...(cm.kueueCaReady ?? []),
+      ].map((r) => r.urn),
     );
     this.handle = pulumi.secret(
       pulumi.all([ready, pulumi.output(value)]).apply(([, v]) => v as unknown as AwsSubstrateHandle),

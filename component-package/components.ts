@@ -103,7 +103,13 @@ export class ClusterSubstrate extends pulumi.ComponentResource {
     // The handle resolves once the substrate is ready (the store, its buckets, Postgres, the
     // data CA), so every resource a part derives from it waits for them.
     const ready = pulumi.all(
-      [...s.ready, ...s.certManager.ready, ...cm.ready, ...(cm.modelCaReady ?? [])].map((r) => r.urn),
+      [
+        ...s.ready,
+        ...s.certManager.ready,
+        ...cm.ready,
+        ...(cm.modelCaReady ?? []),
+        ...(cm.kueueCaReady ?? []),
+      ].map((r) => r.urn),
     );
     this.handle = pulumi.all([ready, pulumi.output(value)]).apply(([, v]) => v as unknown as SubstrateHandle);
     this.registerOutputs({ handle: this.handle });
@@ -149,7 +155,7 @@ function afterCheck<T>(checked: pulumi.Output<unknown>, value: pulumi.Input<T>):
  * (`wireCertManager`), and its handle resolves once they are ready, so what a part asks of them
  * waits for them through the handle (its provider's settings), not through `dependsOn`.
  */
-export const MADE_BY_THE_SUBSTRATE: PlatformCertManager = { ready: [], modelCaReady: [] };
+export const MADE_BY_THE_SUBSTRATE: PlatformCertManager = { ready: [], modelCaReady: [], kueueCaReady: [] };
 
 /** The model servers' keys as a part receives them: `Serving`'s `modelApiKeys` output. */
 type ModelApiKeysInput = pulumi.Input<{ [model: string]: pulumi.Input<string> }>;
@@ -301,7 +307,7 @@ export function tenancyPart(
   kind: PartKind,
 ): pulumi.Output<{ [team: string]: string }> {
   const { config, substrate, checked, ctx } = part(self, name, args, kind);
-  const o = buildUnder(self, () => wireTeams(config, ctx, substrate));
+  const o = buildUnder(self, () => wireTeams(config, ctx, substrate, MADE_BY_THE_SUBSTRATE));
   return afterCheck(checked, pulumi.output(o.tenancy.namespaces));
 }
 

@@ -334,7 +334,13 @@ export function observabilityPart(
   const config = platformConfig(kind, settings as never, stack);
   const { view, checked } = viewOf(handle, config, self, name, kind);
   const o = buildUnder(self, () =>
-    wireObservability(config, { stack }, view, MADE_BY_THE_SUBSTRATE.modelCaReady),
+    wireObservability(
+      config,
+      { stack },
+      view,
+      MADE_BY_THE_SUBSTRATE.modelCaReady,
+      MADE_BY_THE_SUBSTRATE.kueueCaReady,
+    ),
   );
   return {
     prometheusUrl: afterChecks([checked], o.prometheusUrl as pulumi.Input<string>),

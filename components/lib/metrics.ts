@@ -12,6 +12,7 @@ import {
   MODEL_SERVER_PORT_NAME,
 } from "./model-tls";
 import { PLATFORM_NAMESPACES } from "./naming";
+import { KUEUE_CA_BUNDLE_KEY, KUEUE_CA_BUNDLE_SECRET, KUEUE_METRICS_SERVER_NAME } from "./kueue-tls";
 
 export interface ScrapeTarget {
   readonly namespace: string;
@@ -32,8 +33,8 @@ export interface ScrapeTarget {
   readonly scheme?: "http" | "https";
   /**
    * The endpoint authenticates scrapers with Kubernetes tokens (controller-runtime secure
-   * metrics): Prometheus sends its ServiceAccount token and skips verifying the self-signed
-   * serving certificate. @default false
+   * metrics): Prometheus sends its ServiceAccount token. The server's certificate is verified
+   * as `tls` says (never skipped). @default false
    */
   readonly kubernetesAuth?: boolean;
   /**
@@ -223,7 +224,10 @@ export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
     path: "/metrics",
     metrics: DCGM_METRICS,
   },
-  /** Kueue's controller manager (its chart's metrics Service). */
+  /**
+   * Kueue's controller manager (its chart's metrics Service): HTTPS with the certificate the
+   * chart asks the Kueue CA for (components/lib/kueue-tls.ts), and a Kubernetes token.
+   */
   kueue: {
     namespace: PLATFORM_NAMESPACES.kueue,
     selector: { "control-plane": "controller-manager" },
@@ -235,6 +239,10 @@ export const SCRAPE_TARGETS: Readonly<Record<string, ScrapeTarget>> = {
     path: "/metrics",
     scheme: "https",
     kubernetesAuth: true,
+    tls: {
+      caSecret: { name: KUEUE_CA_BUNDLE_SECRET, key: KUEUE_CA_BUNDLE_KEY },
+      serverName: KUEUE_METRICS_SERVER_NAME,
+    },
     metrics: KUEUE_METRICS,
   },
   /** KEDA's operator pods; chart value `prometheus.operator.enabled: true` turns the endpoint on (`metrics`, 8080). */

@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
+import { KUEUE_CA } from "../lib/kueue-tls";
 import { MODEL_CA } from "../lib/model-tls";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
 import type { ApiServerPeers, ChartNamespaceFlows } from "../lib/network-policy";
@@ -192,6 +193,11 @@ export interface CertManagerArgs {
    * issuer of the model servers' certificates. @default none
    */
   readonly modelCaName?: string;
+  /**
+   * Create the Kueue CA (`KUEUE_CA`, components/lib/kueue-tls.ts) with this common name: the
+   * issuer of Kueue's webhook, visibility and metrics certificates. @default none
+   */
+  readonly kueueCaName?: string;
 }
 
 export class CertManager extends pulumi.ComponentResource {
@@ -201,6 +207,8 @@ export class CertManager extends pulumi.ComponentResource {
   readonly ready: pulumi.Resource[];
   /** What a model server's or caller's Certificate waits for: the release and the model CA issuer. */
   readonly modelCaReady: pulumi.Resource[];
+  /** What Kueue's release and a Kueue CA bundle wait for: the release and the Kueue CA issuer. */
+  readonly kueueCaReady: pulumi.Resource[];
 
   constructor(name: string, args: CertManagerArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("sovereign:platform:CertManager", name, {}, opts);
@@ -219,24 +227,34 @@ export class CertManager extends pulumi.ComponentResource {
       }
       this.ready = [...installed, ...prev];
     }
-    this.modelCaReady = installed;
-    if (args.modelCaName !== undefined) {
-      let prev: pulumi.Resource[] = installed;
-      for (const o of privateCaObjects(args.modelCaName, PLATFORM_NAMESPACES.certManager, MODEL_CA)) {
-        prev = [
-          new k8s.apiextensions.CustomResource(
-            `${name}-model-ca-${o.kind.toLowerCase()}-${o.metadata.name}`,
-            o,
-            {
-              parent: this,
-              dependsOn: prev,
-            },
-          ),
-        ];
-      }
-      this.modelCaReady = [...installed, ...prev];
-    }
+    this.modelCaReady =
+      args.modelCaName === undefined
+        ? installed
+        : this.ca(`${name}-model-ca`, args.modelCaName, MODEL_CA, installed);
+    this.kueueCaReady =
+      args.kueueCaName === undefined
+        ? installed
+        : this.ca(`${name}-kueue-ca`, args.kueueCaName, KUEUE_CA, installed);
     this.registerOutputs({});
+  }
+
+  /** A private CA of its own (`privateCaObjects`), one object after the other; what waits for its issuer. */
+  private ca(
+    prefix: string,
+    commonName: string,
+    names: PrivateCaNames,
+    installed: pulumi.Resource[],
+  ): pulumi.Resource[] {
+    let prev: pulumi.Resource[] = installed;
+    for (const o of privateCaObjects(commonName, PLATFORM_NAMESPACES.certManager, names)) {
+      prev = [
+        new k8s.apiextensions.CustomResource(`${prefix}-${o.kind.toLowerCase()}-${o.metadata.name}`, o, {
+          parent: this,
+          dependsOn: prev,
+        }),
+      ];
+    }
+    return [...installed, ...prev];
   }
 
   private install(name: string, args: CertManagerArgs): k8s.helm.v3.Release {

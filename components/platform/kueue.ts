@@ -6,10 +6,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GPU_RESOURCE } from "../lib/gpu-catalog";
+import { KUEUE_CA_ISSUER, KUEUE_RELEASE } from "../lib/kueue-tls";
 import { k8sLabels } from "../lib/labels";
 import { PLATFORM_NAMESPACES, teamNamespace } from "../lib/naming";
 import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
+import type { ModelCaBundle as CaBundleArgs } from "./cert-manager";
 import type { ChartNamespaceFlows } from "../lib/network-policy";
 import { chartNamespacePolicyResources } from "./namespace-policies";
 import { TENANCY_CHARTS, chartSource } from "../lib/versions";
@@ -135,10 +137,18 @@ export function planKueue(a: KueuePlanArgs): KueuePlan {
   };
 }
 
-/** Helm values of the Kueue release. */
+/**
+ * Helm values of the Kueue release. Its certificates (webhooks, visibility API, metrics) come
+ * from cert-manager and the Kueue CA (components/lib/kueue-tls.ts), not from the controller's
+ * own self-signed ones: the chart then turns its internal certificate management off, mounts the
+ * metrics certificate where the controller serves /metrics from it, and has cert-manager's CA
+ * injector fill in the CA of its webhooks, CRD conversion and APIService.
+ */
 export function kueueValues(o: { replicas: number; mirrors?: RegistryMirrors }): Record<string, unknown> {
   return withChartImages(
     {
+      enableCertManager: true,
+      certManager: { issuerRef: { ...KUEUE_CA_ISSUER } },
       controllerManager: {
         replicas: o.replicas,
         podDisruptionBudget: { enabled: o.replicas > 1, minAvailable: 1 },
@@ -177,6 +187,11 @@ export interface KueueArgs {
   readonly cohort: string;
   /** Controller replicas. @default 1 */
   readonly replicas?: number;
+  /**
+   * The Kueue CA its certificates come from (components/lib/kueue-tls.ts): what the release waits
+   * for, cert-manager and the Kueue CA issuer (`kueueCaReady`). @default none (nothing to wait for)
+   */
+  readonly kueueCa?: CaBundleArgs;
 }
 
 export class Kueue extends pulumi.ComponentResource {
@@ -195,7 +210,7 @@ export class Kueue extends pulumi.ComponentResource {
     const release = new k8s.helm.v3.Release(
       `${name}-release`,
       {
-        name: "kueue",
+        name: KUEUE_RELEASE,
         ...chartSource(TENANCY_CHARTS.kueue, args.substrate.chartMirror),
         namespace: PLATFORM_NAMESPACES.kueue,
         createNamespace: true,
@@ -203,7 +218,7 @@ export class Kueue extends pulumi.ComponentResource {
           kueueValues({ replicas: args.replicas ?? 1, mirrors }),
         ),
       },
-      { ...child, dependsOn: [...args.substrate.ready] },
+      { ...child, dependsOn: [...args.substrate.ready, ...(args.kueueCa?.dependsOn ?? [])] },
     );
     // Default-deny both ways plus exactly the flows above, once the chart made the namespace.
     chartNamespacePolicyResources(name, kueueFlows(), args.substrate.apiServer, {

@@ -18,6 +18,7 @@ import { CHART_IMAGES, withChartImages } from "../lib/chart-images";
 import type { RegistryMirrors } from "../lib/images";
 import { k8sLabels } from "../lib/labels";
 import { SCRAPE_TARGETS, type ScrapeTarget } from "../lib/metrics";
+import { kueueCaBundleCertificate } from "../lib/kueue-tls";
 import { modelCaBundleCertificate } from "../lib/model-tls";
 import type { ModelCaBundle } from "./cert-manager";
 import { PLATFORM_NAMESPACES } from "../lib/naming";
@@ -86,6 +87,12 @@ export interface ObservabilityArgs {
    * ServiceMonitor verifies with. @default none (their scrape then fails: no CA Secret)
    */
   readonly modelCa?: ModelCaBundle;
+  /**
+   * Kueue serves its metrics with a certificate of the Kueue CA (components/lib/kueue-tls.ts):
+   * that CA's bundle in the monitoring namespace (after `dependsOn`, the Kueue CA issuer), which
+   * Kueue's ServiceMonitor verifies with. @default none (its scrape then fails: no CA Secret)
+   */
+  readonly kueueCa?: ModelCaBundle;
   /** The API server as NetworkPolicy peers (`substrate.apiServer`): the namespace is default-deny. */
   readonly apiServer: ApiServerPeers;
   /** Where the nodes are (`substrate.nodes`): Prometheus scrapes the kubelets and node-exporter there. */
@@ -218,10 +225,7 @@ export function scrapeObject(
     ],
   };
   if (target.honorLabels) endpoint.honorLabels = true;
-  if (target.kubernetesAuth) {
-    endpoint.bearerTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-    endpoint.tlsConfig = { insecureSkipVerify: true };
-  }
+  if (target.kubernetesAuth) endpoint.bearerTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token";
   if (target.tls)
     endpoint.tlsConfig = {
       ca: { secret: { name: target.tls.caSecret.name, key: target.tls.caSecret.key } },
@@ -790,6 +794,12 @@ export class Observability extends pulumi.ComponentResource {
       new k8s.apiextensions.CustomResource(`${name}-model-server-ca`, modelCaBundleCertificate(ns), {
         parent: this,
         dependsOn: [namespace, ...(args.modelCa.dependsOn ?? [])],
+      });
+    // The Kueue CA's bundle: Prometheus verifies Kueue's metrics endpoint with its `ca.crt`.
+    if (args.kueueCa)
+      new k8s.apiextensions.CustomResource(`${name}-kueue-metrics-ca`, kueueCaBundleCertificate(ns), {
+        parent: this,
+        dependsOn: [namespace, ...(args.kueueCa.dependsOn ?? [])],
       });
     for (const { key, object } of plan.scrapeObjects) {
       new k8s.apiextensions.CustomResource(

@@ -1,10 +1,13 @@
 /**
  * Platform wiring: cert-manager and the stack's CAs. Installed once, before the areas that ask
  * it for certificates: the gateway's private CA (`gateway.tls.mode: private-ca`) and the model CA
- * (every stack: the model servers serve HTTPS, components/lib/model-tls.ts). Where the substrate
- * installed cert-manager (in-cluster) only the CAs are added.
+ * (every stack: the model servers serve HTTPS, components/lib/model-tls.ts) with, alongside it,
+ * the Kueue CA (every stack, training on or not: Kueue's certificates and Prometheus's bundle of
+ * it, components/lib/kueue-tls.ts). Where the substrate installed cert-manager (in-cluster) only
+ * the CAs are added.
  */
 import type * as pulumi from "@pulumi/pulumi";
+import { kueueCaCommonName } from "../../components/lib/kueue-tls";
 import { modelCaCommonName } from "../../components/lib/model-tls";
 import { CertManager } from "../../components/platform/cert-manager";
 import type { Substrate } from "../../components/substrate";
@@ -18,11 +21,13 @@ export interface PlatformCertManager {
   readonly ready: pulumi.Resource[];
   /** The release and the model CA issuer; undefined when this call made no model CA. */
   readonly modelCaReady?: pulumi.Resource[];
+  /** The release and the Kueue CA issuer; undefined when this call made no model CA (nor Kueue CA). */
+  readonly kueueCaReady?: pulumi.Resource[];
 }
 
 /**
  * cert-manager (unless the substrate has it), the gateway's private CA when its TLS mode asks
- * for one, and the model CA unless `modelCa` is false (a part that does not own it). The
+ * for one, and the model and Kueue CAs unless `modelCa` is false (a part that does not own them). The
  * resource names are those the gateway's wiring used before, so existing stacks keep their CA.
  */
 export function wireCertManager(
@@ -46,10 +51,15 @@ export function wireCertManager(
       // ACME, Vault and cloud CAs are reached only for a customer's gateway issuer
       externalIssuers: tls.mode === "issuer",
       ...(tls.mode === "private-ca" ? { privateCaName: `sovereign ${ctx.stack} CA` } : {}),
-      ...(o.modelCa ? { modelCaName: modelCaCommonName(ctx.stack) } : {}),
+      ...(o.modelCa
+        ? { modelCaName: modelCaCommonName(ctx.stack), kueueCaName: kueueCaCommonName(ctx.stack) }
+        : {}),
       ...(installed ? { installed } : {}),
     },
     { providers: [substrate.provider], dependsOn: [...substrate.ready] },
   );
-  return { ready: cm.ready, ...(o.modelCa ? { modelCaReady: cm.modelCaReady } : {}) };
+  return {
+    ready: cm.ready,
+    ...(o.modelCa ? { modelCaReady: cm.modelCaReady, kueueCaReady: cm.kueueCaReady } : {}),
+  };
 }

@@ -121,6 +121,8 @@ export function wireObservability(
   substrate: ObservabilitySubstrate,
   /** What the model CA bundle's Certificate waits for (`wireCertManager`). @default the substrate's cert-manager */
   modelCaReady?: readonly pulumi.Resource[],
+  /** What the Kueue CA bundle's Certificate waits for (`wireCertManager`). @default the substrate's cert-manager */
+  kueueCaReady?: readonly pulumi.Resource[],
 ): Record<string, unknown> {
   const obs = new Observability(
     "observability",
@@ -128,6 +130,8 @@ export function wireObservability(
       ...observabilityArgs(config, ctx, substrate, loadDashboards()),
       // the model servers serve HTTPS: Prometheus verifies them with the model CA
       modelCa: { dependsOn: [...(modelCaReady ?? substrate.certManager?.ready ?? [])] },
+      // Kueue serves its metrics with a certificate of the Kueue CA: Prometheus verifies it with that CA
+      kueueCa: { dependsOn: [...(kueueCaReady ?? substrate.certManager?.ready ?? [])] },
     },
     { providers: [substrate.provider], dependsOn: [...substrate.ready] },
   );

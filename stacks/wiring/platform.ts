@@ -24,7 +24,13 @@ export function wirePlatform(config: StackConfig, ctx: StackContext, substrate: 
   // First: the model servers, their callers and the gateway ask it for certificates.
   serving.certManager = wireCertManager(config, ctx, substrate, { modelCa: true });
   const admission: AdmissionInputs = {};
-  const observability = wireObservability(config, ctx, substrate, serving.certManager?.modelCaReady);
+  const observability = wireObservability(
+    config,
+    ctx,
+    substrate,
+    serving.certManager?.modelCaReady,
+    serving.certManager?.kueueCaReady,
+  );
   const servingOutputs = wireServing(config, ctx, substrate, serving);
   // Tenancy before policy: admission protects the flywheel identity the Flywheel component made.
   const tenancy = wireTenancy(config, ctx, substrate, serving, admission);

@@ -33,7 +33,7 @@ export function wireTenancy(
   /** Filled here with the flywheel's identity per team namespace, for admission (`wirePolicy`). */
   admission: AdmissionInputs = {},
 ): Record<string, unknown> {
-  const teams = wireTeams(config, ctx, substrate);
+  const teams = wireTeams(config, ctx, substrate, serving.certManager);
   return {
     teamNamespaces: teams.tenancy.namespaces,
     ...wireFlywheel(config, ctx, substrate, {
@@ -50,6 +50,8 @@ export function wireTeams(
   config: StackConfig,
   _ctx: StackContext,
   substrate: Substrate,
+  /** cert-manager and the Kueue CA (`wireCertManager`). @default the substrate's cert-manager */
+  certManager?: PlatformCertManager,
 ): { tenancy: Tenancy; kueue?: Kueue } {
   const kueue = config.training.enabled
     ? new Kueue("kueue", {
@@ -58,6 +60,8 @@ export function wireTeams(
         teams: config.teams,
         cohort: config.training.cohort,
         replicas: resolveSettings(config).kueue.replicas,
+        // its certificates come from the Kueue CA (components/lib/kueue-tls.ts)
+        kueueCa: { dependsOn: [...(certManager?.kueueCaReady ?? substrate.certManager?.ready ?? [])] },
       })
     : undefined;
   const tenancy = new Tenancy("tenancy", {

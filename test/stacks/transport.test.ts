@@ -307,3 +307,49 @@ for (const stack of ["aws-dev", "aws-prod", "local"] as const) {
     });
   });
 }
+
+/**
+ * Every scrape of a whole stack that speaks TLS verifies the server: no ServiceMonitor or
+ * PodMonitor endpoint skips verification, and each https one checks a server name with the
+ * `ca.crt` of a Secret that a Certificate writes in the monitor's own namespace (Prometheus
+ * reads Secrets of its namespace only). Which CA and which name: the model servers' above,
+ * Kueue's in kueue-tls.test.ts.
+ */
+for (const stack of ["aws-dev", "aws-prod", "local"] as const) {
+  describe(`scrape TLS of ${stack}`, () => {
+    let run: StackRun;
+    beforeAll(async () => {
+      run = await runShippedStack(stack);
+    });
+
+    it("THEN no monitor endpoint skips verifying, and every https one verifies a server name with a CA bundle of its namespace", () => {
+      const monitors = [
+        ...run.recorder
+          .ofType("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
+          .map((r) => ({ m: r.inputs, eps: r.inputs.spec.endpoints })),
+        ...run.recorder
+          .ofType("kubernetes:monitoring.coreos.com/v1:PodMonitor")
+          .map((r) => ({ m: r.inputs, eps: r.inputs.spec.podMetricsEndpoints })),
+      ];
+      expect(monitors.length).toBe(Object.keys(SCRAPE_TARGETS).length);
+      const certs = run.recorder.ofType("kubernetes:cert-manager.io/v1:Certificate").map((r) => r.inputs);
+      let https = 0;
+      for (const { m, eps } of monitors)
+        for (const ep of eps) {
+          const what = `${m.kind ?? ""} ${m.metadata.name}`;
+          expect(JSON.stringify(ep), what).not.toContain("insecureSkipVerify");
+          if (ep.scheme !== "https") continue;
+          https++;
+          expect(ep.tlsConfig?.serverName, what).toBeTruthy();
+          expect(ep.tlsConfig.ca.secret.key, what).toBe("ca.crt");
+          const bundle = certs.find(
+            (c) =>
+              c.metadata.namespace === m.metadata.namespace &&
+              c.spec.secretName === ep.tlsConfig.ca.secret.name,
+          );
+          expect(bundle, `${what}: the Certificate of its CA Secret`).toBeDefined();
+        }
+      expect(https).toBeGreaterThanOrEqual(2); // the model servers and Kueue
+    });
+  });
+}
