@@ -309,6 +309,7 @@ describe("export and import", () => {
     for (const [script, args, msg] of [
       ["export", ["--stack", "local"], /--to is required/],
       ["export", ["--stack", "local", "--to", ROOT], /is not empty/],
+      ["export", ["--stack", "local", "--to", path.join(ROOT, "package.json")], /is not a directory/],
       ["import", ["--stack", "local", "--from", "/nonexistent"], /is not a directory/],
       ["import", ["--stack", "local", "--from", "s3://Bad_Bucket"], /expected s3:\/\/bucket/],
       ["export", ["--stack", "nope", "--to", "/tmp/x"], /no stack "nope"/],
