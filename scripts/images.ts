@@ -35,14 +35,30 @@ export function renderRoutes(routes: readonly ImageRoute[], copy: boolean): stri
   return [line(head), line(width.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
+const USAGE = "usage: images <stack | path to Pulumi.<stack>.yaml> [--account ID] [--copy]";
+
 if (require.main === module) {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: { account: { type: "string" }, copy: { type: "boolean", default: false } },
-  });
+  let values: { account?: string; copy?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      allowPositionals: true,
+      options: { account: { type: "string" }, copy: { type: "boolean", default: false } },
+    }));
+  } catch (e) {
+    // An unknown flag, a flag without its value: one line and the usage, not node's stack trace.
+    console.error(`images: ${(e as Error).message.split(". ")[0]}`);
+    console.error(USAGE);
+    process.exit(2);
+  }
   const stack = positionals[0];
-  if (!stack) {
-    console.error("usage: images <stack | path to Pulumi.<stack>.yaml> [--account ID] [--copy]");
+  if (!stack || positionals.length > 1) {
+    if (stack) console.error(`images: unexpected argument "${positionals[1]}"`);
+    console.error(USAGE);
+    process.exit(2);
+  }
+  if (values.account !== undefined && !/^\d{12}$/.test(values.account)) {
+    console.error(`images: --account: expected a 12-digit AWS account id, found "${values.account}"`);
     process.exit(2);
   }
   const file = fs.existsSync(stack) ? stack : stackFile(stack);

@@ -32,6 +32,8 @@ export function parseExpiry(v: string, now: Date): Date {
   } else {
     throw new UsageError(`--expires: expected a duration like 30d, 12h or 90m, or an ISO date; found "${v}"`);
   }
+  // 99999999999d is past the last date a Date holds: an invalid date failed later, after connecting.
+  if (Number.isNaN(at.getTime())) throw new UsageError(`--expires: ${v} is too far in the future`);
   if (at.getTime() <= now.getTime()) throw new UsageError(`--expires: ${v} is not in the future`);
   return at;
 }

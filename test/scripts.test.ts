@@ -143,4 +143,23 @@ describe("images script", () => {
     expect(table).toHaveLength(routes.length + 2);
     expect(renderRoutes(routes, true)).toBe("");
   });
+
+  it("GIVEN a mistyped flag, a flag without its value, a bad account or an extra argument WHEN run THEN one line names it and the usage follows, exit 2, no stack trace", () => {
+    for (const [args, msg] of [
+      [["local", "--acount", "1"], /Unknown option '--acount'/],
+      [["local", "--account"], /'--account <value>' argument missing/],
+      [["local", "--copy=yes"], /'--copy' does not take an argument/],
+      [["aws-prod", "--account", "abc"], /--account: expected a 12-digit AWS account id, found "abc"/],
+      [["local", "extra"], /unexpected argument "extra"/],
+    ] as [string[], RegExp][]) {
+      const r = spawnSync(process.execPath, ["--import", "tsx", "scripts/images.ts", ...args], {
+        cwd: path.resolve(__dirname, ".."),
+        encoding: "utf8",
+      });
+      expect(r.status, args.join(" ")).toBe(2);
+      expect(r.stderr.split("\n")[0], args.join(" ")).toMatch(new RegExp(`^images: .*${msg.source}`));
+      expect(r.stderr, args.join(" ")).not.toMatch(/\n\s+at /);
+      expect(r.stdout, args.join(" ")).toBe("");
+    }
+  }, 120_000);
 });

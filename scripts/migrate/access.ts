@@ -70,6 +70,8 @@ export function storeOf(where: string, access: DataAccess, forWrite: boolean): S
     }
   }
   if (forWrite) {
+    if (fs.existsSync(where) && !fs.statSync(where).isDirectory())
+      throw new UsageError(`${where} is not a directory: export into a new directory`);
     if (fs.existsSync(where) && fs.readdirSync(where).length)
       throw new UsageError(`${where} is not empty: export into a new directory`);
     fs.mkdirSync(where, { recursive: true });

@@ -212,10 +212,29 @@ export async function readManifest(from: Store): Promise<Manifest> {
   try {
     m = JSON.parse((await from.read("manifest.json")).toString("utf8")) as Manifest;
   } catch (e) {
-    throw new ImportError(`${from.where}/manifest.json: not JSON (${(e as Error).message})`);
+    throw new ImportError(
+      `${from.where}/manifest.json: not JSON (${(e as Error).message.replace(/\s+/g, " ")})`,
+    );
   }
+  const bad = (what: string) => new ImportError(`${from.where}/manifest.json: ${what} (a changed manifest?)`);
+  if (typeof m !== "object" || m === null || Array.isArray(m)) throw bad("not an object");
   if (m.format !== FORMAT)
     throw new ImportError(`${from.where}/manifest.json: format "${m.format}", expected "${FORMAT}"`);
+  const isCount = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  if (!isCount(m.gatewaySchemaVersion)) throw bad("gatewaySchemaVersion is not a count");
+  if (m.flywheelSchemaVersion !== undefined && !isCount(m.flywheelSchemaVersion))
+    throw bad("flywheelSchemaVersion is not a count");
+  for (const key of ["files", "rows"] as const)
+    if (typeof m[key] !== "object" || m[key] === null || Array.isArray(m[key]))
+      throw bad(`${key} is not an object`);
+  for (const [file, f] of Object.entries(m.files)) {
+    // Every file lies inside the export: no absolute path, no `..` step out of it.
+    if (file.startsWith("/") || file.split(/[\\/]/).some((s) => s === ".." || s === ""))
+      throw bad(`file "${file}" is not a path inside the export`);
+    if (typeof f !== "object" || f === null || !/^[0-9a-f]{64}$/.test(String(f.sha256)))
+      throw bad(`file "${file}" has no SHA-256`);
+  }
+  for (const [t, n] of Object.entries(m.rows)) if (!isCount(n)) throw bad(`rows of ${t} is not a count`);
   return m;
 }
 
@@ -275,8 +294,21 @@ export async function importStack(
     const dumps = ["postgres/gateway.sql", ...(flywheel ? ["postgres/flywheel.sql"] : [])];
     const missing = dumps.filter((d) => !bodies.has(d));
     if (missing.length) throw new ImportError(`the export has no ${missing.join(", ")}`);
-    // One transaction for every dump: all of it is restored, or none.
-    const sql = Buffer.concat(dumps.map((d) => bodies.get(d)!));
+    const unknown = tables.filter((t) => manifest.rows[t] === undefined);
+    if (unknown.length) throw new ImportError(`the manifest counts no rows of ${unknown.join(", ")}`);
+    // One transaction for every dump and the row counts: all of it is restored, or none. A count
+    // checked after the commit would leave a restored database that is not fresh any more.
+    const check = tables
+      .map((t) => [t, t.includes(".") ? t : `public.${t}`]) // the dump empties search_path
+      .map(
+        ([t, q]) =>
+          `  IF (SELECT count(*) FROM ${q}) <> ${manifest.rows[t]} THEN RAISE EXCEPTION 'row counts differ after the restore: ${t} % (export ${manifest.rows[t]})', (SELECT count(*) FROM ${q}); END IF;`,
+      )
+      .join("\n");
+    const sql = Buffer.concat([
+      ...dumps.map((d) => bodies.get(d)!),
+      Buffer.from(`\nDO $sovereign_counts$ BEGIN\n${check}\nEND $sovereign_counts$;\n`),
+    ]);
     const psql = run(
       path.join(access.pgBin, "psql"),
       [
@@ -296,7 +328,13 @@ export async function importStack(
       await psql;
     } catch (e) {
       throw new ImportError(
-        `restoring ${dumps.join(" and ")} failed (rolled back): ${(e as { stderr?: string }).stderr ?? e}`,
+        `restoring ${dumps.join(" and ")} failed (rolled back; nothing was imported): ${
+          // psql's first ERROR line; the lines after it quote the statement.
+          ((e as { stderr?: string }).stderr ?? String(e))
+            .split("\n")
+            .find((l) => l.includes("ERROR:"))
+            ?.replace(/^.*ERROR:\s*/, "") ?? String(e)
+        }`,
       );
     }
     rows = await tableRows(pool, tables);

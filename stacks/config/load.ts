@@ -56,7 +56,20 @@ function decodeValue(v: string): unknown {
  * replaced by a placeholder, since they cannot be decrypted offline.
  */
 export function rawFromStackFile(file: string): RawStackConfig {
-  return rawFromStackText(fs.readFileSync(file, "utf8"), file);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    // A directory, a file without read permission: the file's problem, one line like the others.
+    const err = e as NodeJS.ErrnoException;
+    throw new StackFileError(
+      file,
+      err.code === "EISDIR"
+        ? "is a directory, not a stack file"
+        : `cannot read it (${err.code ?? err.message})`,
+    );
+  }
+  return rawFromStackText(text, file);
 }
 
 /**

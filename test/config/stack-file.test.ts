@@ -108,6 +108,22 @@ describe("a stack file the commands cannot read", () => {
     ]);
   });
 
+  it("GIVEN a directory where a stack file is named WHEN check-config and images run THEN one line names it, exit 1, no stack trace", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-file-"));
+    try {
+      for (const script of ["check-config.ts", "images.ts"]) {
+        const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", script), dir], {
+          cwd: ROOT,
+          encoding: "utf8",
+        });
+        expect(r.status, script).toBe(1);
+        expect(r.stderr.trim().split("\n"), script).toEqual([`${dir}: is a directory, not a stack file`]);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("GIVEN a YAML mistake WHEN images runs THEN it is one line too, not a stack trace", () => {
     const r = run("images.ts", CASES[2][1]);
     expect(r.status).toBe(1);

@@ -160,4 +160,11 @@ describe("npm run -s keys", () => {
     expect(parseExpiry("90m", now).toISOString()).toBe("2026-01-01T01:30:00.000Z");
     expect(parseExpiry("2026-03-01", now).toISOString()).toBe("2026-03-01T00:00:00.000Z");
   });
+
+  it("GIVEN a duration beyond the last date a Date holds WHEN parsed THEN a usage error, not an invalid date that fails later", () => {
+    const now = new Date("2026-01-01T00:00:00Z");
+    expect(() => parseExpiry("99999999999d", now)).toThrow(
+      /--expires: 99999999999d is too far in the future/,
+    );
+  });
 });

@@ -204,6 +204,47 @@ describe("export and import", () => {
     );
   });
 
+  it("GIVEN an export whose manifest was changed (row counts, a path out of the export, no object) WHEN imported THEN one line names the problem, nothing is restored and the target stays fresh", async () => {
+    const tamper = (name: string, edit: (m: Record<string, unknown>) => unknown) => {
+      const d = path.join(tmp, name);
+      fs.cpSync(dir, d, { recursive: true });
+      const m = JSON.parse(fs.readFileSync(path.join(d, "manifest.json"), "utf8")) as Record<string, unknown>;
+      fs.writeFileSync(path.join(d, "manifest.json"), JSON.stringify(edit(m)));
+      return d;
+    };
+    for (const [from, msg] of [
+      [
+        tamper("rows", (m) => ({ ...m, rows: { ...(m.rows as object), gateway_audit: 4 } })),
+        /rolled back; nothing was imported\): row counts differ after the restore: gateway_audit 3 \(export 4\)$/,
+      ],
+      [
+        tamper("escape", (m) => ({
+          ...m,
+          files: {
+            ...(m.files as object),
+            "objects/datasets/../../../../etc/hostname": { sha256: "0".repeat(64) },
+          },
+        })),
+        /file "objects\/datasets\/\.\.\/.*" is not a path inside the export/,
+      ],
+      [tamper("null", () => null), /manifest\.json: not an object/],
+      [tamper("nofiles", (m) => ({ ...m, files: undefined })), /manifest\.json: files is not an object/],
+    ] as [string, RegExp][]) {
+      const r = await cli("import", ["--stack", targetStack, "--from", from], targetPg.url, target);
+      expect(r.status, from).toBe(1);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines.at(-1), from).toMatch(new RegExp(`^import: .*${msg.source}`));
+      expect(
+        lines.filter((l) => l.startsWith("import:")),
+        from,
+      ).toHaveLength(1);
+      expect(target.objects.size, from).toBe(0);
+    }
+    // The restore ran and was rolled back: the schema is there, its tables are empty.
+    expect(targetPg.psql("SELECT count(*) FROM gateway_audit").trim()).toBe("0");
+    expect(targetPg.psql("SELECT count(*) FROM gateway_api_keys").trim()).toBe("0");
+  }, 240_000);
+
   it("GIVEN the export WHEN imported into a fresh database and store of another stack THEN row counts, the audit query, the objects and a re-export's checksums match", async () => {
     const r = await cli("import", ["--stack", targetStack, "--from", dir], targetPg.url, target);
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -268,6 +309,7 @@ describe("export and import", () => {
     for (const [script, args, msg] of [
       ["export", ["--stack", "local"], /--to is required/],
       ["export", ["--stack", "local", "--to", ROOT], /is not empty/],
+      ["export", ["--stack", "local", "--to", path.join(ROOT, "package.json")], /is not a directory/],
       ["import", ["--stack", "local", "--from", "/nonexistent"], /is not a directory/],
       ["import", ["--stack", "local", "--from", "s3://Bad_Bucket"], /expected s3:\/\/bucket/],
       ["export", ["--stack", "nope", "--to", "/tmp/x"], /no stack "nope"/],
