@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs everything, then format, lint, typecheck,
-# tests, and the e2e (every shipped stack applied to a real API server, docs/e2e.md).
+# tests, the e2e (every shipped stack applied to a real API server, docs/e2e.md) and e2e:package
+# (YAML programs previewed against the component package by the real Pulumi CLI,
+# docs/component-package.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Three packages, each with its own manifest and lockfile (docs/decisions/0006-own-packages.md):
@@ -16,8 +18,9 @@ bash trainer/setup-tests.sh >"$venv_log" 2>&1 &
 venv_pid=$!
 echo "== tools (OPA, Helm, promtool, amtool, PostgreSQL, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, operator CRDs; pinned, cached in ${SOVEREIGN_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/tools})"
 bash scripts/tools.sh e2e
-echo "== engine tools (Pulumi CLI; pinned, cached in ${SOVEREIGN_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/tools})"
-bash scripts/engine-tools.sh pulumi
+echo "== engine tools (Pulumi CLI, kubernetes provider, YAML language host; pinned, cached in ${SOVEREIGN_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/tools})"
+# The YAML host after the provider: it then reuses most of the provider's Go build cache.
+bash scripts/engine-tools.sh pulumi pulumi-resource-kubernetes pulumi-language-yaml
 echo "== trainer venv (waiting for the background install)"
 if ! wait "$venv_pid"; then
   cat "$venv_log"
@@ -39,12 +42,19 @@ echo "== e2e (every shipped stack on a real API server)"
 e2e_status=0
 npm run e2e -- --report "$out/e2e.json" || e2e_status=$?
 [[ -f "$out/e2e.json" ]] || echo '{"passed":0,"failed":1}' >"$out/e2e.json" # it died before its table
-# One plain closing line for CI: "N passed, N failed" (", N skipped" when any); each e2e stack counts as one.
+echo "== e2e:package (YAML programs use the component package through the real Pulumi CLI)"
+package_status=0
+npm run e2e:package -- --report "$out/package.json" || package_status=$?
+[[ -f "$out/package.json" ]] || echo '{"passed":0,"failed":1}' >"$out/package.json"
+# One plain closing line for CI: "N passed, N failed" (", N skipped" when any); each e2e stack
+# and each e2e:package program counts as one.
 node -e '
 const r = require(process.argv[1]);
 const e = require(process.argv[2]);
+const p = require(process.argv[3]);
 const skipped = r.numPendingTests + r.numTodoTests;
-console.log(`${r.numPassedTests + e.passed} passed, ${r.numFailedTests + e.failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
-' "$out/vitest.json" "$out/e2e.json" || true
+console.log(`${r.numPassedTests + e.passed + p.passed} passed, ${r.numFailedTests + e.failed + p.failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$out/vitest.json" "$out/e2e.json" "$out/package.json" || true
 [[ $status -eq 0 ]] || exit "$status"
-exit "$e2e_status"
+[[ $e2e_status -eq 0 ]] || exit "$e2e_status"
+exit "$package_status"

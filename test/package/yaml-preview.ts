@@ -25,7 +25,8 @@
  *    flywheel on): the preview must fail with the part's message at `flywheelIdentities`, without a
  *    stack trace.
  *
- * Prints one row per program; exits non-zero when one does not behave so.
+ * Prints one row per program; exits non-zero when one does not behave so. `--report <file>`
+ * also writes `{passed, failed}` (one per program) as JSON for scripts/test.sh.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -321,6 +322,11 @@ async function main(): Promise<number> {
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join("  ");
   console.log([line(head), ...rows.map(line)].join("\n"));
   const ok = outcomes.every((o) => o.ok);
+  const passed = outcomes.filter((o) => o.ok).length;
+  console.log(`e2e:package: ${passed} passed, ${outcomes.length - passed} failed`);
+  const at = process.argv.indexOf("--report");
+  if (at > 0 && process.argv[at + 1])
+    fs.writeFileSync(process.argv[at + 1], JSON.stringify({ passed, failed: outcomes.length - passed }));
   if (ok) {
     fs.rmSync(work, { recursive: true, force: true });
     plugin.cleanup();
