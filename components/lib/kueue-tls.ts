@@ -19,6 +19,7 @@
  * A separate CA, not the model CA: whoever trusts the model CA (the gateway, the flywheel) trusts
  * model servers only.
  */
+import { caCommonName } from "./ca-name";
 import { k8sLabels } from "./labels";
 import { PLATFORM_NAMESPACES } from "./naming";
 
@@ -37,13 +38,9 @@ export const KUEUE_CA_ISSUER = {
   group: "cert-manager.io",
 } as const;
 
-/**
- * The Kueue CA's common name: `sovereign <stack> Kueue CA`, or `<stack> Kueue CA` where that is
- * over 64 characters (cert-manager refuses a longer commonName).
- */
+/** The Kueue CA's common name (`caCommonName`). */
 export function kueueCaCommonName(stack: string): string {
-  const full = `sovereign ${stack} Kueue CA`;
-  return full.length <= 64 ? full : `${stack} Kueue CA`.slice(0, 64);
+  return caCommonName(stack, "Kueue CA");
 }
 
 /** The Kueue Helm release's name (the chart names its objects after it). */

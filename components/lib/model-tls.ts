@@ -14,6 +14,7 @@
  * A separate CA, not the gateway's or the data CA: a caller that trusts it trusts model servers
  * only, and it exists on every substrate whatever the gateway's TLS mode.
  */
+import { caCommonName } from "./ca-name";
 import { modelServiceName } from "./endpoints";
 import { k8sLabels } from "./labels";
 import { PLATFORM_NAMESPACES } from "./naming";
@@ -26,13 +27,9 @@ export const MODEL_CA = {
   issuer: "sovereign-model-ca",
 } as const;
 
-/**
- * The model CA's common name: `sovereign <stack> model CA`, or `<stack> model CA` where that is
- * over 64 characters (cert-manager refuses a longer commonName, and a stack name may have 50).
- */
+/** The model CA's common name (`caCommonName`). */
 export function modelCaCommonName(stack: string): string {
-  const full = `sovereign ${stack} model CA`;
-  return full.length <= 64 ? full : `${stack} model CA`.slice(0, 64);
+  return caCommonName(stack, "model CA");
 }
 
 /** The ClusterIssuer that signs the model servers' certificates and the callers' CA bundles. */

@@ -7,6 +7,7 @@
  * the CAs are added.
  */
 import type * as pulumi from "@pulumi/pulumi";
+import { caCommonName } from "../../components/lib/ca-name";
 import { kueueCaCommonName } from "../../components/lib/kueue-tls";
 import { modelCaCommonName } from "../../components/lib/model-tls";
 import { CertManager } from "../../components/platform/cert-manager";
@@ -50,7 +51,7 @@ export function wireCertManager(
       chartMirror: substrate.chartMirror,
       // ACME, Vault and cloud CAs are reached only for a customer's gateway issuer
       externalIssuers: tls.mode === "issuer",
-      ...(tls.mode === "private-ca" ? { privateCaName: `sovereign ${ctx.stack} CA` } : {}),
+      ...(tls.mode === "private-ca" ? { privateCaName: caCommonName(ctx.stack, "CA") } : {}),
       ...(o.modelCa
         ? { modelCaName: modelCaCommonName(ctx.stack), kueueCaName: kueueCaCommonName(ctx.stack) }
         : {}),

@@ -1,4 +1,5 @@
 /** Maps the validated config to the existing-cluster substrate's typed args. */
+import { caCommonName } from "../../components/lib/ca-name";
 import * as pulumi from "@pulumi/pulumi";
 import {
   ExistingClusterSubstrate,
@@ -54,7 +55,7 @@ export function existingClusterSubstrateArgs(
       capacityType: p.capacityType,
     })),
     registryMirrors: config.registryMirrors,
-    ...(ctx ? { dataCaName: `sovereign ${ctx.stack} data CA` } : {}),
+    ...(ctx ? { dataCaName: caCommonName(ctx.stack, "data CA") } : {}),
     // As many as the gateway's wiring installs where the substrate does not (stacks/wiring/gateway.ts).
     certManagerReplicas: s.opa.replicas,
     certManagerExternalIssuers: config.gateway.tls.mode === "issuer",

@@ -136,9 +136,9 @@ describe("names at the edge of the rules, through the program", () => {
     expect(refusals(run.recorder.resources)).toEqual([]);
   });
 
-  it("GIVEN local at the edge of every naming rule WHEN the program runs THEN the API server would accept every name and label", async () => {
+  it("GIVEN local at the edge of every naming rule and a 100-character stack name (Pulumi's longest) WHEN the program runs THEN the API server would accept every name and label", async () => {
     const run = await runProgram(
-      "local",
+      "s".repeat(100),
       edited("local", (c) => atTheEdge(c, "loc")),
     );
     expect(run.error).toBeUndefined();
