@@ -565,6 +565,15 @@ describe("flywheel adapter versions on every replica (lora-sync sidecar)", () =>
     });
   }
   const events = (r: Replica, name: string) => r.events.filter((e) => e.event === name);
+  /**
+   * The sidecar writes its ready file, then logs `ready`: wait for both, so that every line it
+   * logged before is read too (under load the file is seen before the pipe is).
+   */
+  const untilReady = (r: Replica, name: string) =>
+    world.until(
+      () => fs.existsSync(path.join(r.root, ".ready")) && events(r, "ready").length > 0,
+      `${name}'s sidecar reports ready`,
+    );
 
   it("GIVEN serving.json listing the promoted version and one whose files are not the registered bytes WHEN a new replica starts THEN its sidecar turns ready after its first pass, loads what verifies, and skips and retries the other; the base model serves", async () => {
     const raw = JSON.parse(world.s3.objects.get(`${MODELS}/${PREFIX}serving.json`)!.toString());
@@ -578,7 +587,7 @@ describe("flywheel adapter versions on every replica (lora-sync sidecar)", () =>
     expect(v5.sha).not.toBe("0".repeat(64));
     world.s3.objects.set(`${MODELS}/${PREFIX}serving.json`, Buffer.from(JSON.stringify(raw)));
     const c = await startReplica();
-    await world.until(() => fs.existsSync(path.join(c.root, ".ready")), "C's sidecar reports ready");
+    await untilReady(c, "C");
     expect(events(c, "ready")).toEqual([expect.objectContaining({ complete: false })]);
     expect(listed(c, "v2")).toBe(true);
     expect(listed(c, "v5")).toBe(false);
@@ -595,7 +604,7 @@ describe("flywheel adapter versions on every replica (lora-sync sidecar)", () =>
       Buffer.from('{"adapter": "tiny-chat-support", "versions": ['),
     );
     const d = await startReplica();
-    await world.until(() => fs.existsSync(path.join(d.root, ".ready")), "D's sidecar reports ready");
+    await untilReady(d, "D");
     expect(events(d, "state_unreadable").length).toBeGreaterThan(0);
     expect(String(events(d, "state_unreadable")[0].error)).toContain(`${PREFIX}serving.json: expected JSON`);
     expect(await baseChat(d)).toBe(200);
