@@ -7,10 +7,13 @@ import { StackFileError, rawFromStackFile, stackFile } from "../stacks/config/lo
 import { RuleCrashError, formatIssues } from "../stacks/config/errors";
 import { validateConfig } from "../stacks/config/validate";
 import { configWarnings } from "../stacks/config/warnings";
+import { exitIfHelp } from "./lib/cli";
 
+const USAGE = "usage: npm run -s check-config -- <stack name | path to Pulumi.<stack>.yaml>";
+exitIfHelp(process.argv.slice(2), USAGE);
 const arg = process.argv[2];
 if (!arg) {
-  console.error("usage: check-config <stack name | path to Pulumi.<stack>.yaml>");
+  console.error(USAGE);
   process.exit(2);
 }
 const file = fs.existsSync(arg) ? arg : stackFile(arg);

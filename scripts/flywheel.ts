@@ -25,6 +25,7 @@ import { rawFromStackFile, stackFile } from "../stacks/config/load";
 import type { StackConfig } from "../stacks/config/schema";
 import { parseConfig } from "../stacks/config/validate";
 import { ConfigError } from "../stacks/config/errors";
+import { asksHelp } from "./lib/cli";
 
 export const USAGE = `usage: flywheel -- status --stack <stack> [--database-url postgres://…]
        flywheel -- run --stack <stack> --team <team> [--run-id <id>] [--outputs <file>|-]`;
@@ -218,6 +219,7 @@ export async function main(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ code: number; out: string; err: string }> {
+  if (asksHelp(argv)) return { code: 0, out: `${USAGE}\n`, err: "" };
   try {
     const [command, ...rest] = argv;
     const { values } = parseArgs({

@@ -11,6 +11,7 @@ import * as prettier from "prettier";
 import { packConfigFile } from "../policy-pack/stack-config";
 import { rawFromStackFile, STACKS_DIR, stackFile, stackNames } from "../stacks/config/load";
 import { parseConfig } from "../stacks/config/validate";
+import { exitIfHelp } from "./lib/cli";
 
 export const CONFIG_DIR = path.join(__dirname, "..", "policy-pack", "config");
 
@@ -59,16 +60,18 @@ function parseArgs(argv: string[]): { stacksDir: string; outDir: string } {
 
 class UsageError extends Error {}
 
+const PACK_USAGE = "usage: npx tsx scripts/gen-pack-config.ts [--stacks-dir DIR] [--out DIR]";
+
 if (require.main === module) {
   (async () => {
+    exitIfHelp(process.argv.slice(2), PACK_USAGE);
     const { stacksDir, outDir } = parseArgs(process.argv.slice(2));
     for (const f of await writePackConfigs(stacksDir, outDir))
       console.log(`wrote ${path.relative(process.cwd(), f)}`);
   })().catch((e: unknown) => {
     const msg = e instanceof Error ? e.message : String(e);
     console.error(`gen-pack-config: ${msg}`);
-    if (e instanceof UsageError)
-      console.error("usage: npx tsx scripts/gen-pack-config.ts [--stacks-dir DIR] [--out DIR]");
+    if (e instanceof UsageError) console.error(PACK_USAGE);
     process.exit(e instanceof UsageError ? 2 : 1);
   });
 }

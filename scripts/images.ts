@@ -11,6 +11,7 @@ import { ConfigError } from "../stacks/config/errors";
 import { parseConfig } from "../stacks/config/validate";
 import { parseImage } from "../components/lib/images";
 import { imageRoutes, type ImageRoute } from "../stacks/config/image-plan";
+import { exitIfHelp } from "./lib/cli";
 
 export function renderRoutes(routes: readonly ImageRoute[], copy: boolean): string {
   if (copy)
@@ -38,6 +39,7 @@ export function renderRoutes(routes: readonly ImageRoute[], copy: boolean): stri
 const USAGE = "usage: images <stack | path to Pulumi.<stack>.yaml> [--account ID] [--copy]";
 
 if (require.main === module) {
+  exitIfHelp(process.argv.slice(2), USAGE);
   let values: { account?: string; copy?: boolean };
   let positionals: string[];
   try {

@@ -12,7 +12,16 @@ import * as os from "node:os";
 import { Pool } from "pg";
 import { hashApiKey } from "../gateway/src/auth";
 import { createApiKey, migrate } from "../gateway/src/db";
-import { loadStack, parseArgs, required, runMain, UsageError, type ParsedArgs } from "./lib/cli";
+import {
+  asksHelp,
+  HelpRequested,
+  loadStack,
+  parseArgs,
+  required,
+  runMain,
+  UsageError,
+  type ParsedArgs,
+} from "./lib/cli";
 
 export const USAGE = `usage: npm run -s keys -- create --stack S --team T [--expires 30d|12h|90m|<ISO date>] [--description D] [--created-by WHO] [--database-url URL]
        npm run -s keys -- list   --stack S [--team T] [--database-url URL]
@@ -128,6 +137,7 @@ function randomSecret(): string {
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const [command, ...rest] = argv;
+  if (command !== undefined && asksHelp([command])) throw new HelpRequested();
   if (!command || !["create", "list", "revoke"].includes(command))
     throw new UsageError(command ? `unknown command "${command}"` : "a command is required");
   const args = parseArgs(rest, VALUED);

@@ -21,6 +21,7 @@ import { rawFromStackFile, stackFile } from "../stacks/config/load";
 import type { StackConfig } from "../stacks/config/schema";
 import { parseConfig } from "../stacks/config/validate";
 import { imageRoutes } from "../stacks/config/image-plan";
+import { exitIfHelp } from "./lib/cli";
 
 export const USAGE = `usage: train:submit -- --stack <stack> --team <team> --kind lora|quantize|eval --name <job>
        (--base-model <model> | --from-job <job>) [--dataset <key under teams/<team>/>]
@@ -138,6 +139,7 @@ export function configForArgv(argv: string[]): StackConfig {
 
 if (require.main === module) {
   const argv = process.argv.slice(2);
+  exitIfHelp(argv, USAGE);
   try {
     process.stdout.write(renderSubmission(argv, configForArgv(argv)));
   } catch (e) {
