@@ -3,7 +3,7 @@
  * Pulumi.<stack>.yaml). Prints every problem and exits 1, or prints a summary and exits 0.
  */
 import * as fs from "node:fs";
-import { StackFileError, rawFromStackFile, stackFile } from "../stacks/config/load";
+import { StackFileError, StackNameError, rawFromStackFile, stackFile } from "../stacks/config/load";
 import { RuleCrashError, formatIssues } from "../stacks/config/errors";
 import { validateConfig } from "../stacks/config/validate";
 import { configWarnings } from "../stacks/config/warnings";
@@ -16,7 +16,14 @@ if (!arg) {
   console.error(USAGE);
   process.exit(2);
 }
-const file = fs.existsSync(arg) ? arg : stackFile(arg);
+let file: string;
+try {
+  file = fs.existsSync(arg) ? arg : stackFile(arg);
+} catch (e) {
+  if (!(e instanceof StackNameError)) throw e;
+  console.error(`check-config: ${e.message}`);
+  process.exit(2);
+}
 if (!fs.existsSync(file)) {
   console.error(`check-config: no stack config at ${file}`);
   process.exit(2);

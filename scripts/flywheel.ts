@@ -21,7 +21,7 @@ import { stringify } from "yaml";
 import { z } from "zod";
 import { flywheelTeams, renderFlywheelRunJob, type FlywheelRunIdentity } from "../components/flywheel/plan";
 import { serving } from "../gateway/src/flywheel/registry";
-import { rawFromStackFile, stackFile } from "../stacks/config/load";
+import { rawFromStackFile, stackFile, StackNameError } from "../stacks/config/load";
 import type { StackConfig } from "../stacks/config/schema";
 import { parseConfig } from "../stacks/config/validate";
 import { ConfigError } from "../stacks/config/errors";
@@ -37,7 +37,13 @@ class UsageError extends Error {}
 
 function configOf(stack: string | undefined): StackConfig {
   if (!stack) throw new UsageError("expected --stack <name>, found nothing");
-  const file = fs.existsSync(stack) ? stack : stackFile(stack);
+  let file: string;
+  try {
+    file = fs.existsSync(stack) ? stack : stackFile(stack);
+  } catch (e) {
+    if (e instanceof StackNameError) throw new UsageError(e.message);
+    throw e;
+  }
   if (!fs.existsSync(file)) throw new UsageError(`expected a stack config, found no file at ${file}`);
   return parseConfig(rawFromStackFile(file).raw);
 }

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
-import { StackFileError, rawFromStackFile, stackFile } from "../stacks/config/load";
+import { StackFileError, StackNameError, rawFromStackFile, stackFile } from "../stacks/config/load";
 import { ConfigError } from "../stacks/config/errors";
 import { parseConfig } from "../stacks/config/validate";
 import { parseImage } from "../components/lib/images";
@@ -63,7 +63,14 @@ if (require.main === module) {
     console.error(`images: --account: expected a 12-digit AWS account id, found "${values.account}"`);
     process.exit(2);
   }
-  const file = fs.existsSync(stack) ? stack : stackFile(stack);
+  let file: string;
+  try {
+    file = fs.existsSync(stack) ? stack : stackFile(stack);
+  } catch (e) {
+    if (!(e instanceof StackNameError)) throw e;
+    console.error(`images: ${e.message}`);
+    process.exit(2);
+  }
   if (!fs.existsSync(file)) {
     console.error(`images: no stack config at ${file}`);
     process.exit(2);

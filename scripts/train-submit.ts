@@ -17,7 +17,7 @@ import {
   type EnvVar,
   type JobKind,
 } from "../components/platform/training-jobs";
-import { rawFromStackFile, stackFile } from "../stacks/config/load";
+import { rawFromStackFile, stackFile, StackNameError } from "../stacks/config/load";
 import type { StackConfig } from "../stacks/config/schema";
 import { parseConfig } from "../stacks/config/validate";
 import { imageRoutes } from "../stacks/config/image-plan";
@@ -131,7 +131,13 @@ export function configForArgv(argv: string[]): StackConfig {
   const i = argv.indexOf("--stack");
   const stack = i >= 0 ? argv[i + 1] : undefined;
   if (!stack) throw new Error(`train:submit: expected --stack <name>, found nothing\n${USAGE}`);
-  const file = fs.existsSync(stack) ? stack : stackFile(stack);
+  let file: string;
+  try {
+    file = fs.existsSync(stack) ? stack : stackFile(stack);
+  } catch (e) {
+    if (e instanceof StackNameError) throw new Error(`train:submit: ${e.message}`);
+    throw e;
+  }
   if (!fs.existsSync(file))
     throw new Error(`train:submit: expected a stack config, found no file at ${file}`);
   return parseConfig(rawFromStackFile(file).raw);

@@ -3,7 +3,7 @@
  * loading a stack's config, each failing with a one-line `UsageError` instead of a stack trace.
  */
 import * as fs from "node:fs";
-import { rawFromStackFile, stackFile } from "../../stacks/config/load";
+import { rawFromStackFile, stackFile, StackNameError } from "../../stacks/config/load";
 import { formatIssues } from "../../stacks/config/errors";
 import { validateConfig } from "../../stacks/config/validate";
 import type { StackConfig } from "../../stacks/config/schema";
@@ -79,8 +79,13 @@ export function required(args: ParsedArgs, name: string): string {
 
 /** The validated config of a stack by name or by path to its `Pulumi.<stack>.yaml`. */
 export function loadStack(stackOrFile: string): { file: string; config: StackConfig } {
-  const file =
-    fs.existsSync(stackOrFile) && stackOrFile.endsWith(".yaml") ? stackOrFile : stackFile(stackOrFile);
+  let file: string;
+  try {
+    file = fs.existsSync(stackOrFile) && stackOrFile.endsWith(".yaml") ? stackOrFile : stackFile(stackOrFile);
+  } catch (e) {
+    if (e instanceof StackNameError) throw new UsageError(e.message);
+    throw e;
+  }
   if (!fs.existsSync(file)) throw new UsageError(`no stack "${stackOrFile}": ${file} does not exist`);
   let raw;
   try {
