@@ -175,6 +175,10 @@ describe("npm run -s cost", () => {
       [[], /expected exactly one stack name/],
       [["nope"], /no stack "nope"/],
       [["aws-dev", "--s3-gb", "lots"], /--s3-gb: expected a number/],
+      [["aws-dev", "--s3-gb", " "], /--s3-gb: expected a number of GB ≥ 0, found " "/],
+      [["aws-dev", "--logs-gb", "0x10"], /--logs-gb: expected a number of GB ≥ 0, found "0x10"/],
+      [["aws-dev", "--nat-gb", "1e3"], /--nat-gb: expected a number/],
+      [["aws-dev", "--tokens", "research=1,research=2"], /--tokens: team "research" is given twice/],
       [["aws-dev", "--tokens", "ghosts=5"], /--tokens: no team "ghosts"/],
       [["aws-dev", "--colour"], /unknown flag --colour/],
     ] as [string[], RegExp][]) {
