@@ -11,8 +11,13 @@ import { exitIfHelp } from "./lib/cli";
 
 const USAGE = "usage: npm run -s check-config -- <stack name | path to Pulumi.<stack>.yaml>";
 exitIfHelp(process.argv.slice(2), USAGE);
-const arg = process.argv[2];
+const [arg, ...extra] = process.argv.slice(2);
 if (!arg) {
+  console.error(USAGE);
+  process.exit(2);
+}
+if (extra.length) {
+  console.error(`check-config: unexpected argument ${JSON.stringify(extra[0])} (one stack at a time)`);
   console.error(USAGE);
   process.exit(2);
 }
