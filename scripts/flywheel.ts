@@ -207,6 +207,16 @@ export function statusText(config: StackConfig, rows?: Awaited<ReturnType<typeof
   return lines.join("\n");
 }
 
+function isPostgresUrl(url: string): boolean {
+  if (!/^postgres(ql)?:\/\/./.test(url)) return false;
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function readRegistry(url: string): Promise<Awaited<ReturnType<typeof serving>>> {
   const pool = new Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 5000 });
   const client = await pool.connect();
@@ -241,7 +251,12 @@ export async function main(
     });
     if (command === "status") {
       const config = configOf(values.stack);
-      const rows = values["database-url"] ? await readRegistry(values["database-url"]) : undefined;
+      const url = values["database-url"];
+      if (url !== undefined && !isPostgresUrl(url))
+        throw new UsageError(
+          `--database-url: expected a postgres:// or postgresql:// URL, found ${JSON.stringify(url)}`,
+        );
+      const rows = url ? await readRegistry(url) : undefined;
       return { code: 0, out: statusText(config, rows) + "\n", err: "" };
     }
     if (command === "run") {
