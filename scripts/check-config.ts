@@ -3,17 +3,32 @@
  * Pulumi.<stack>.yaml). Prints every problem and exits 1, or prints a summary and exits 0.
  */
 import * as fs from "node:fs";
-import { StackFileError, rawFromStackFile, stackFile } from "../stacks/config/load";
+import { StackFileError, StackNameError, rawFromStackFile, stackFile } from "../stacks/config/load";
 import { RuleCrashError, formatIssues } from "../stacks/config/errors";
 import { validateConfig } from "../stacks/config/validate";
 import { configWarnings } from "../stacks/config/warnings";
+import { exitIfHelp } from "./lib/cli";
 
-const arg = process.argv[2];
+const USAGE = "usage: npm run -s check-config -- <stack name | path to Pulumi.<stack>.yaml>";
+exitIfHelp(process.argv.slice(2), USAGE);
+const [arg, ...extra] = process.argv.slice(2);
 if (!arg) {
-  console.error("usage: check-config <stack name | path to Pulumi.<stack>.yaml>");
+  console.error(USAGE);
   process.exit(2);
 }
-const file = fs.existsSync(arg) ? arg : stackFile(arg);
+if (extra.length) {
+  console.error(`check-config: unexpected argument ${JSON.stringify(extra[0])} (one stack at a time)`);
+  console.error(USAGE);
+  process.exit(2);
+}
+let file: string;
+try {
+  file = fs.existsSync(arg) ? arg : stackFile(arg);
+} catch (e) {
+  if (!(e instanceof StackNameError)) throw e;
+  console.error(`check-config: ${e.message}`);
+  process.exit(2);
+}
 if (!fs.existsSync(file)) {
   console.error(`check-config: no stack config at ${file}`);
   process.exit(2);

@@ -13,8 +13,9 @@ export const USAGE =
 
 function number(flag: string, v: string | true | undefined, dflt: number): number {
   if (v === undefined) return dflt;
+  // Plain decimals only: Number() reads " " as 0 and 0x10 as 16.
   const n = Number(v);
-  if (typeof v !== "string" || !Number.isFinite(n) || n < 0)
+  if (typeof v !== "string" || !/^(\d+(\.\d*)?|\.\d+)$/.test(v) || !Number.isFinite(n))
     throw new UsageError(`--${flag}: expected a number of GB ≥ 0, found "${String(v)}"`);
   return n;
 }
@@ -26,6 +27,9 @@ export function parseTokens(v: string, teams: readonly string[]): Record<string,
     if (!m) throw new UsageError(`--tokens: expected team=N[,team=N...], found "${part}"`);
     if (!teams.includes(m[1]))
       throw new UsageError(`--tokens: no team "${m[1]}" (teams: ${teams.join(", ")})`);
+    if (m[1] in out) throw new UsageError(`--tokens: team "${m[1]}" is given twice`);
+    if (!Number.isSafeInteger(Number(m[2])))
+      throw new UsageError(`--tokens: ${m[1]}=${m[2]} is more tokens than can be counted`);
     out[m[1]] = Number(m[2]);
   }
   return out;

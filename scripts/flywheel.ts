@@ -21,10 +21,11 @@ import { stringify } from "yaml";
 import { z } from "zod";
 import { flywheelTeams, renderFlywheelRunJob, type FlywheelRunIdentity } from "../components/flywheel/plan";
 import { serving } from "../gateway/src/flywheel/registry";
-import { rawFromStackFile, stackFile } from "../stacks/config/load";
+import { rawFromStackFile, stackFile, StackNameError } from "../stacks/config/load";
 import type { StackConfig } from "../stacks/config/schema";
 import { parseConfig } from "../stacks/config/validate";
 import { ConfigError } from "../stacks/config/errors";
+import { asksHelp } from "./lib/cli";
 
 export const USAGE = `usage: flywheel -- status --stack <stack> [--database-url postgres://…]
        flywheel -- run --stack <stack> --team <team> [--run-id <id>] [--outputs <file>|-]`;
@@ -36,7 +37,13 @@ class UsageError extends Error {}
 
 function configOf(stack: string | undefined): StackConfig {
   if (!stack) throw new UsageError("expected --stack <name>, found nothing");
-  const file = fs.existsSync(stack) ? stack : stackFile(stack);
+  let file: string;
+  try {
+    file = fs.existsSync(stack) ? stack : stackFile(stack);
+  } catch (e) {
+    if (e instanceof StackNameError) throw new UsageError(e.message);
+    throw e;
+  }
   if (!fs.existsSync(file)) throw new UsageError(`expected a stack config, found no file at ${file}`);
   return parseConfig(rawFromStackFile(file).raw);
 }
@@ -200,6 +207,16 @@ export function statusText(config: StackConfig, rows?: Awaited<ReturnType<typeof
   return lines.join("\n");
 }
 
+function isPostgresUrl(url: string): boolean {
+  if (!/^postgres(ql)?:\/\/./.test(url)) return false;
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function readRegistry(url: string): Promise<Awaited<ReturnType<typeof serving>>> {
   const pool = new Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 5000 });
   const client = await pool.connect();
@@ -218,6 +235,7 @@ export async function main(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ code: number; out: string; err: string }> {
+  if (asksHelp(argv)) return { code: 0, out: `${USAGE}\n`, err: "" };
   try {
     const [command, ...rest] = argv;
     const { values } = parseArgs({
@@ -233,7 +251,12 @@ export async function main(
     });
     if (command === "status") {
       const config = configOf(values.stack);
-      const rows = values["database-url"] ? await readRegistry(values["database-url"]) : undefined;
+      const url = values["database-url"];
+      if (url !== undefined && !isPostgresUrl(url))
+        throw new UsageError(
+          `--database-url: expected a postgres:// or postgresql:// URL, found ${JSON.stringify(url)}`,
+        );
+      const rows = url ? await readRegistry(url) : undefined;
       return { code: 0, out: statusText(config, rows) + "\n", err: "" };
     }
     if (command === "run") {

@@ -11,6 +11,7 @@ import * as prettier from "prettier";
 import { packConfigFile } from "../policy-pack/stack-config";
 import { rawFromStackFile, STACKS_DIR, stackFile, stackNames } from "../stacks/config/load";
 import { parseConfig } from "../stacks/config/validate";
+import { exitIfHelp } from "./lib/cli";
 
 export const CONFIG_DIR = path.join(__dirname, "..", "policy-pack", "config");
 
@@ -27,16 +28,30 @@ export async function formatPackConfig(json: string, outFile: string): Promise<s
   return prettier.format(json, { ...options, filepath: outFile });
 }
 
-/** Writes the formatted pack config of every stack in `stacksDir` into `outDir`; returns the paths. */
+/**
+ * Writes the formatted pack config of every stack in `stacksDir` into `outDir`; returns the paths.
+ * Every stack is rendered first: one bad stack file writes nothing, so no output is left stale
+ * beside fresh ones.
+ */
 export async function writePackConfigs(stacksDir: string, outDir: string): Promise<string[]> {
-  const written: string[] = [];
+  const rendered: [string, string][] = [];
   for (const stack of stackNames(stacksDir)) {
     const out = path.join(outDir, `${stack}.json`);
-    const json = renderPackConfig(stack, path.join(stacksDir, `Pulumi.${stack}.yaml`));
-    fs.writeFileSync(out, await formatPackConfig(json, out));
-    written.push(out);
+    const file = path.join(stacksDir, `Pulumi.${stack}.yaml`);
+    try {
+      rendered.push([out, await formatPackConfig(renderPackConfig(stack, file), out)]);
+    } catch (e) {
+      // One line: the first problem, and where to see the others.
+      const [head, ...lines] = (e as Error).message.split("\n");
+      const more = lines.filter((l) => /^\s*- /.test(l)).map((l) => l.replace(/^\s*-\s*/, ""));
+      const msg = more.length
+        ? `${head.replace(/:$/, "")}: ${more[0]}${more.length > 1 ? ` (and ${more.length - 1} more: npm run -s check-config -- ${file})` : ""}`
+        : head;
+      throw new Error(`${msg.startsWith(file) ? msg : `${file}: ${msg}`}; nothing was written`);
+    }
   }
-  return written;
+  for (const [out, text] of rendered) fs.writeFileSync(out, text);
+  return rendered.map(([out]) => out);
 }
 
 function parseArgs(argv: string[]): { stacksDir: string; outDir: string } {
@@ -59,16 +74,18 @@ function parseArgs(argv: string[]): { stacksDir: string; outDir: string } {
 
 class UsageError extends Error {}
 
+const PACK_USAGE = "usage: npx tsx scripts/gen-pack-config.ts [--stacks-dir DIR] [--out DIR]";
+
 if (require.main === module) {
   (async () => {
+    exitIfHelp(process.argv.slice(2), PACK_USAGE);
     const { stacksDir, outDir } = parseArgs(process.argv.slice(2));
     for (const f of await writePackConfigs(stacksDir, outDir))
       console.log(`wrote ${path.relative(process.cwd(), f)}`);
   })().catch((e: unknown) => {
     const msg = e instanceof Error ? e.message : String(e);
     console.error(`gen-pack-config: ${msg}`);
-    if (e instanceof UsageError)
-      console.error("usage: npx tsx scripts/gen-pack-config.ts [--stacks-dir DIR] [--out DIR]");
+    if (e instanceof UsageError) console.error(PACK_USAGE);
     process.exit(e instanceof UsageError ? 2 : 1);
   });
 }

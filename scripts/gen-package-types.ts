@@ -21,6 +21,7 @@ import * as path from "node:path";
 import * as prettier from "prettier";
 import { z } from "zod";
 import { stackConfigSchema } from "../stacks/config/schema";
+import { exitIfHelp } from "./lib/cli";
 
 type Json = { [k: string]: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -162,6 +163,7 @@ export async function formattedTypes(): Promise<string> {
 }
 
 if (require.main === module) {
+  exitIfHelp(process.argv.slice(2), "usage: npx tsx scripts/gen-package-types.ts [--check]");
   const check = process.argv.includes("--check");
   const unknown = process.argv.slice(2).filter((a) => a !== "--check");
   if (unknown.length > 0) {

@@ -6,11 +6,12 @@
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
-import { StackFileError, rawFromStackFile, stackFile } from "../stacks/config/load";
+import { StackFileError, StackNameError, rawFromStackFile, stackFile } from "../stacks/config/load";
 import { ConfigError } from "../stacks/config/errors";
 import { parseConfig } from "../stacks/config/validate";
 import { parseImage } from "../components/lib/images";
 import { imageRoutes, type ImageRoute } from "../stacks/config/image-plan";
+import { exitIfHelp } from "./lib/cli";
 
 export function renderRoutes(routes: readonly ImageRoute[], copy: boolean): string {
   if (copy)
@@ -38,6 +39,7 @@ export function renderRoutes(routes: readonly ImageRoute[], copy: boolean): stri
 const USAGE = "usage: images <stack | path to Pulumi.<stack>.yaml> [--account ID] [--copy]";
 
 if (require.main === module) {
+  exitIfHelp(process.argv.slice(2), USAGE);
   let values: { account?: string; copy?: boolean };
   let positionals: string[];
   try {
@@ -61,7 +63,14 @@ if (require.main === module) {
     console.error(`images: --account: expected a 12-digit AWS account id, found "${values.account}"`);
     process.exit(2);
   }
-  const file = fs.existsSync(stack) ? stack : stackFile(stack);
+  let file: string;
+  try {
+    file = fs.existsSync(stack) ? stack : stackFile(stack);
+  } catch (e) {
+    if (!(e instanceof StackNameError)) throw e;
+    console.error(`images: ${e.message}`);
+    process.exit(2);
+  }
   if (!fs.existsSync(file)) {
     console.error(`images: no stack config at ${file}`);
     process.exit(2);

@@ -12,7 +12,16 @@ import * as os from "node:os";
 import { Pool } from "pg";
 import { hashApiKey } from "../gateway/src/auth";
 import { createApiKey, migrate } from "../gateway/src/db";
-import { loadStack, parseArgs, required, runMain, UsageError, type ParsedArgs } from "./lib/cli";
+import {
+  asksHelp,
+  HelpRequested,
+  loadStack,
+  parseArgs,
+  required,
+  runMain,
+  UsageError,
+  type ParsedArgs,
+} from "./lib/cli";
 
 export const USAGE = `usage: npm run -s keys -- create --stack S --team T [--expires 30d|12h|90m|<ISO date>] [--description D] [--created-by WHO] [--database-url URL]
        npm run -s keys -- list   --stack S [--team T] [--database-url URL]
@@ -88,18 +97,37 @@ export async function revokeKey(pool: Pool, id: string): Promise<boolean> {
   return (res.rowCount ?? 0) > 0;
 }
 
+/** Control characters (a newline, a tab, an escape sequence's ESC, Unicode's line separators). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** A cell of the table on one line: control characters written as escapes (`\n`, `\u001b`). */
+export function escapeControl(s: string): string {
+  return s.replace(CONTROL, (c) =>
+    c === "\n"
+      ? "\\n"
+      : c === "\t"
+        ? "\\t"
+        : c === "\r"
+          ? "\\r"
+          : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 export function renderKeys(keys: readonly KeyRow[], now: Date): string {
   const rows = [
     ["id", "team", "state", "created", "by", "expires", "description"],
-    ...keys.map((k) => [
-      k.id,
-      k.team,
-      keyState(k, now),
-      k.createdAt.toISOString(),
-      k.createdBy || "-",
-      k.expiresAt?.toISOString() ?? "never",
-      k.description,
-    ]),
+    ...keys.map((k) =>
+      [
+        k.id,
+        k.team,
+        keyState(k, now),
+        k.createdAt.toISOString(),
+        k.createdBy || "-",
+        k.expiresAt?.toISOString() ?? "never",
+        k.description,
+      ].map(escapeControl),
+    ),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows
@@ -128,6 +156,7 @@ function randomSecret(): string {
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const [command, ...rest] = argv;
+  if (command !== undefined && asksHelp([command])) throw new HelpRequested();
   if (!command || !["create", "list", "revoke"].includes(command))
     throw new UsageError(command ? `unknown command "${command}"` : "a command is required");
   const args = parseArgs(rest, VALUED);
@@ -145,6 +174,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   if (command !== "create") {
     for (const f of ["expires", "description", "created-by"])
       if (f in args.flags) throw new UsageError(`--${f} applies to create only`);
+  }
+  for (const f of ["description", "created-by"]) {
+    const v = args.flags[f];
+    if (typeof v === "string" && new RegExp(CONTROL.source).test(v))
+      throw new UsageError(`--${f}: control characters (a newline, a tab, ...) are not allowed`);
   }
   if (command === "revoke" && typeof args.flags.id !== "string") throw new UsageError("--id is required");
   if (command === "create" && !team) throw new UsageError("--team is required");

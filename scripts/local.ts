@@ -10,6 +10,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { IMAGES } from "../components/lib/versions";
+import { exitIfHelp } from "./lib/cli";
 
 export type Action = "up" | "down" | "preview";
 
@@ -19,6 +20,8 @@ export const CONTEXT = `kind-${CLUSTER}`;
 /** The local port the gateway and the database are forwarded to while up:local runs. */
 export const GATEWAY_PORT = 8080;
 export const DB_PORT = 15432;
+export const LOCAL_USAGE =
+  "usage: npm run up:local | npm run down:local [-- --delete-cluster] | npm run preview:local";
 
 export interface Tool {
   readonly name: string;
@@ -256,12 +259,13 @@ async function execute(plan: Plan, root: string): Promise<void> {
 }
 
 if (require.main === module) {
+  exitIfHelp(process.argv.slice(2), LOCAL_USAGE);
   const [action, ...rest] = process.argv.slice(2) as [Action, ...string[]];
   const deleteCluster = rest.includes("--delete-cluster");
   const unknown = rest.filter((a) => a !== "--delete-cluster" || action !== "down");
   if (!["up", "down", "preview"].includes(action) || unknown.length) {
     console.error(
-      `local: ${unknown.length ? `unknown argument ${unknown[0]}` : "expected up, down or preview"}\nusage: npm run up:local | npm run down:local [-- --delete-cluster] | npm run preview:local`,
+      `local: ${unknown.length ? `unknown argument ${unknown[0]}` : "expected up, down or preview"}\n${LOCAL_USAGE}`,
     );
     process.exit(2);
   }

@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as prettier from "prettier";
 import type { AwsCatalog } from "../stacks/config/catalog/aws";
-import { runMain, UsageError } from "./lib/cli";
+import { asksHelp, HelpRequested, runMain, UsageError } from "./lib/cli";
 
 const FILE = path.resolve(__dirname, "../stacks/config/catalog/aws.json");
 const USAGE = "usage: npm run -s catalog:aws [-- --region <region to list instance types in>]";
@@ -52,6 +52,7 @@ function byFamily(types: readonly string[]): Record<string, string[]> {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (asksHelp(argv)) throw new HelpRequested();
   const at = argv.indexOf("--region");
   if (argv.some((a, i) => a.startsWith("--") && a !== "--region" && (at < 0 || i !== at + 1)))
     throw new UsageError(`unknown flag in ${argv.join(" ")}`);

@@ -17,10 +17,11 @@ import {
   type EnvVar,
   type JobKind,
 } from "../components/platform/training-jobs";
-import { rawFromStackFile, stackFile } from "../stacks/config/load";
+import { rawFromStackFile, stackFile, StackNameError } from "../stacks/config/load";
 import type { StackConfig } from "../stacks/config/schema";
 import { parseConfig } from "../stacks/config/validate";
 import { imageRoutes } from "../stacks/config/image-plan";
+import { exitIfHelp, UsageError } from "./lib/cli";
 
 export const USAGE = `usage: train:submit -- --stack <stack> --team <team> --kind lora|quantize|eval --name <job>
        (--base-model <model> | --from-job <job>) [--dataset <key under teams/<team>/>]
@@ -107,7 +108,9 @@ export function renderSubmission(
   if (values.account !== undefined && !/^\d{12}$/.test(values.account))
     problems.push(`expected --account to be a 12-digit AWS account id, found "${values.account}"`);
   if (problems.length > 0 || !team || modelPrefix === undefined) {
-    throw new Error(`train:submit: ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}\n${USAGE}`);
+    throw new UsageError(
+      `train:submit: ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}\n${USAGE}`,
+    );
   }
   const job = renderTrainingJob({
     kind: values.kind as JobKind,
@@ -127,21 +130,37 @@ export function renderSubmission(
 
 /** The stack named by `--stack`, validated. */
 export function configForArgv(argv: string[]): StackConfig {
-  const i = argv.indexOf("--stack");
-  const stack = i >= 0 ? argv[i + 1] : undefined;
-  if (!stack) throw new Error(`train:submit: expected --stack <name>, found nothing\n${USAGE}`);
-  const file = fs.existsSync(stack) ? stack : stackFile(stack);
+  // `--stack S` or `--stack=S`, as node's parseArgs reads the other flags.
+  let stack: string | undefined;
+  argv.forEach((a, i) => {
+    if (a === "--stack" && argv[i + 1] !== undefined && !argv[i + 1].startsWith("--")) stack = argv[i + 1];
+    else if (a.startsWith("--stack=")) stack = a.slice("--stack=".length);
+  });
+  if (!stack) throw new UsageError(`train:submit: expected --stack <name>, found nothing\n${USAGE}`);
+  let file: string;
+  try {
+    file = fs.existsSync(stack) ? stack : stackFile(stack);
+  } catch (e) {
+    if (e instanceof StackNameError) throw new UsageError(`train:submit: ${e.message}`);
+    throw e;
+  }
   if (!fs.existsSync(file))
-    throw new Error(`train:submit: expected a stack config, found no file at ${file}`);
+    throw new UsageError(`train:submit: expected a stack config, found no file at ${file}`);
   return parseConfig(rawFromStackFile(file).raw);
 }
 
 if (require.main === module) {
   const argv = process.argv.slice(2);
+  exitIfHelp(argv, USAGE);
   try {
     process.stdout.write(renderSubmission(argv, configForArgv(argv)));
   } catch (e) {
-    console.error(e instanceof Error ? e.message : String(e));
-    process.exit(1);
+    // A usage mistake (a flag, a stack, a team, a model) exits 2; a stack file that does not
+    // validate, 1. Every message starts with `train:submit:`, none with a stack trace.
+    const parse = (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ?? false;
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(msg.startsWith("train:submit:") ? msg : `train:submit: ${msg}`);
+    if (parse) console.error(USAGE);
+    process.exit(e instanceof UsageError || parse ? 2 : 1);
   }
 }

@@ -163,3 +163,25 @@ describe("images script", () => {
     }
   }, 120_000);
 });
+
+describe("--help and -h (scripts/lib/cli.ts)", () => {
+  it("GIVEN --help or -h WHEN a helper command is run THEN its usage goes to stdout, exit 0, nothing on stderr", () => {
+    for (const [script, args] of [
+      ["cost", ["--help"]],
+      ["check-config", ["-h"]],
+      ["train-submit", ["--help"]],
+      ["keys", ["list", "-h"]],
+      ["flywheel", ["--help"]],
+      ["images", ["local", "--help"]],
+      ["export", ["--stack", "local", "-h"]],
+    ] as [string, string[]][]) {
+      const r = spawnSync(process.execPath, ["--import", "tsx", `scripts/${script}.ts`, ...args], {
+        cwd: path.resolve(__dirname, ".."),
+        encoding: "utf8",
+      });
+      expect(r.stderr, `${script} ${args.join(" ")}`).toBe("");
+      expect(r.status, `${script} ${args.join(" ")}`).toBe(0);
+      expect(r.stdout, `${script} ${args.join(" ")}`).toMatch(/^usage: /);
+    }
+  }, 180_000);
+});

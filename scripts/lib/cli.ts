@@ -3,13 +3,30 @@
  * loading a stack's config, each failing with a one-line `UsageError` instead of a stack trace.
  */
 import * as fs from "node:fs";
-import { rawFromStackFile, stackFile } from "../../stacks/config/load";
+import { rawFromStackFile, stackFile, StackNameError } from "../../stacks/config/load";
 import { formatIssues } from "../../stacks/config/errors";
 import { validateConfig } from "../../stacks/config/validate";
 import type { StackConfig } from "../../stacks/config/schema";
 
 /** A user mistake: printed as one line (and the usage), exit code 2. */
 export class UsageError extends Error {}
+
+/** `--help` or `-h` where a flag or argument stands: `runMain` prints the usage to stdout, exit 0. */
+export class HelpRequested extends Error {}
+
+const isHelp = (a: string): boolean => a === "--help" || a === "-h";
+
+/** Whether argv asks for help, for commands with their own parser (a flag's value `-h` goes as `--flag=-h`). */
+export function asksHelp(argv: readonly string[]): boolean {
+  return argv.some(isHelp);
+}
+
+/** For commands without `runMain`: with `--help` or `-h`, prints the usage to stdout and exits 0. */
+export function exitIfHelp(argv: readonly string[], usage: string): void {
+  if (!asksHelp(argv)) return;
+  console.log(usage);
+  process.exit(0);
+}
 
 export interface ParsedArgs {
   readonly positional: string[];
@@ -29,6 +46,7 @@ export function parseArgs(
   const flags: Record<string, string | true> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (isHelp(a)) throw new HelpRequested();
     if (!a.startsWith("--")) {
       positional.push(a);
       continue;
@@ -61,8 +79,13 @@ export function required(args: ParsedArgs, name: string): string {
 
 /** The validated config of a stack by name or by path to its `Pulumi.<stack>.yaml`. */
 export function loadStack(stackOrFile: string): { file: string; config: StackConfig } {
-  const file =
-    fs.existsSync(stackOrFile) && stackOrFile.endsWith(".yaml") ? stackOrFile : stackFile(stackOrFile);
+  let file: string;
+  try {
+    file = fs.existsSync(stackOrFile) && stackOrFile.endsWith(".yaml") ? stackOrFile : stackFile(stackOrFile);
+  } catch (e) {
+    if (e instanceof StackNameError) throw new UsageError(e.message);
+    throw e;
+  }
   if (!fs.existsSync(file)) throw new UsageError(`no stack "${stackOrFile}": ${file} does not exist`);
   let raw;
   try {
@@ -78,6 +101,10 @@ export function loadStack(stackOrFile: string): { file: string; config: StackCon
 /** Runs a command's main; a `UsageError` prints `<name>: <message>` and the usage, exit 2; others exit 1 in one line. */
 export function runMain(name: string, usage: string, main: () => Promise<void>): void {
   main().catch((e: unknown) => {
+    if (e instanceof HelpRequested) {
+      console.log(usage);
+      return;
+    }
     const msg = e instanceof Error ? e.message : String(e);
     console.error(`${name}: ${msg}`);
     if (e instanceof UsageError) console.error(usage);

@@ -130,6 +130,45 @@ export async function exportStack(
     await to.write(file, body);
     files[file] = { sha256: sha256hex(body), bytes: body.length };
   };
+  // The database first: an unreachable or wrong database fails before anything is written.
+  const pool = new Pool({ connectionString: access.databaseUrl, max: 1, connectionTimeoutMillis: 5000 });
+  let rows: Record<string, number>;
+  let version: number;
+  let flywheelVersion: number | undefined;
+  try {
+    version = await schemaVersion(pool);
+    // Counted and dumped in one snapshot would need pg_dump's snapshot; the gateway keeps
+    // writing, so stop its traffic (scale it to zero) before exporting (docs/migration.md).
+    rows = await tableRows(pool, GATEWAY_TABLES);
+    flywheelVersion = await flywheelSchemaVersion(pool);
+    if (flywheelVersion !== undefined) rows = { ...rows, ...(await tableRows(pool, FLYWHEEL_TABLES)) };
+  } catch (e) {
+    throw new Error(`the database: ${errorLine(e)}; nothing was written`);
+  } finally {
+    await pool.end().catch(() => undefined);
+  }
+  const dump = async (tables: readonly string[]): Promise<Buffer> => {
+    try {
+      const r = await run(
+        path.join(access.pgBin, "pg_dump"),
+        [
+          "--data-only",
+          "--no-owner",
+          "--no-privileges",
+          ...tables.flatMap((t) => ["--table", t]),
+          `--dbname=${access.databaseUrl}`,
+        ],
+        { maxBuffer: 1 << 30, encoding: "buffer" },
+      );
+      return r.stdout;
+    } catch (e) {
+      const err = (e as { stderr?: Buffer }).stderr?.toString("utf8").trim().split("\n")[0];
+      throw new Error(`pg_dump failed: ${err || errorLine(e)}; nothing was written`);
+    }
+  };
+  const flywheelDump = flywheelVersion === undefined ? undefined : await dump(FLYWHEEL_TABLES);
+  const gatewayDump = await dump(GATEWAY_TABLES.map((t) => `public.${t}`));
+
   const buckets = stackBuckets(config);
   const objects: Record<string, number> = {};
   const seen = new Set<string>();
@@ -144,48 +183,11 @@ export async function exportStack(
   }
   await write("models/manifest.json", Buffer.from(JSON.stringify(config.models, null, 2) + "\n"));
   await write("policy/data.json", Buffer.from(JSON.stringify(opaDataOf(config), null, 2) + "\n"));
-
-  const pool = new Pool({ connectionString: access.databaseUrl, max: 1, connectionTimeoutMillis: 5000 });
-  let rows: Record<string, number>;
-  let version: number;
-  let flywheelVersion: number | undefined;
-  try {
-    version = await schemaVersion(pool);
-    // Counted and dumped in one snapshot would need pg_dump's snapshot; the gateway keeps
-    // writing, so stop its traffic (scale it to zero) before exporting (docs/migration.md).
-    rows = await tableRows(pool, GATEWAY_TABLES);
-    flywheelVersion = await flywheelSchemaVersion(pool);
-    if (flywheelVersion !== undefined) rows = { ...rows, ...(await tableRows(pool, FLYWHEEL_TABLES)) };
-  } finally {
-    await pool.end();
-  }
-  if (flywheelVersion !== undefined) {
-    const dump = await run(
-      path.join(access.pgBin, "pg_dump"),
-      [
-        "--data-only",
-        "--no-owner",
-        "--no-privileges",
-        ...FLYWHEEL_TABLES.flatMap((t) => ["--table", t]),
-        `--dbname=${access.databaseUrl}`,
-      ],
-      { maxBuffer: 1 << 30, encoding: "buffer" },
-    );
-    await write("postgres/flywheel.sql", dump.stdout);
+  if (flywheelDump) {
+    await write("postgres/flywheel.sql", flywheelDump);
     log("postgres: flywheel registry dumped");
   }
-  const { stdout } = await run(
-    path.join(access.pgBin, "pg_dump"),
-    [
-      "--data-only",
-      "--no-owner",
-      "--no-privileges",
-      ...GATEWAY_TABLES.flatMap((t) => ["--table", `public.${t}`]),
-      `--dbname=${access.databaseUrl}`,
-    ],
-    { maxBuffer: 1 << 30, encoding: "buffer" },
-  );
-  await write("postgres/gateway.sql", stdout);
+  await write("postgres/gateway.sql", gatewayDump);
   log("postgres: gateway tables dumped");
 
   const manifest: Manifest = {
@@ -201,6 +203,13 @@ export async function exportStack(
   };
   await to.write("manifest.json", Buffer.from(JSON.stringify(manifest, null, 2) + "\n"));
   return manifest;
+}
+
+/** An error's first line; a connection error to several addresses has its message on the parts. */
+function errorLine(e: unknown): string {
+  const err = e as { message?: string; code?: string; errors?: { message?: string }[] };
+  const msg = err?.message || err?.errors?.[0]?.message || err?.code || String(e);
+  return msg.split("\n")[0];
 }
 
 export class ImportError extends Error {}

@@ -159,7 +159,22 @@ function stripSecure(v: unknown): { value: unknown; secret: boolean } {
 /** Directory of the shipped stack configs. */
 export const STACKS_DIR = path.resolve(__dirname, "..");
 
+/** Pulumi's stack name rules: letters, digits, `-`, `_` and `.`, at most 100 characters. */
+export const STACK_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/** A stack "name" that is none (a `/`, a `..` walk out of `stacks/`): one line. */
+export class StackNameError extends Error {
+  constructor(readonly given: string) {
+    super(
+      `${JSON.stringify(given)} is not a stack name (letters, digits, "-", "_", "."), nor the path of an existing Pulumi.<stack>.yaml`,
+    );
+    this.name = "StackNameError";
+  }
+}
+
+/** The shipped stack file of a stack name; anything but a plain stack name is a {@link StackNameError}. */
 export function stackFile(stack: string): string {
+  if (!STACK_NAME.test(stack)) throw new StackNameError(stack);
   return path.join(STACKS_DIR, `Pulumi.${stack}.yaml`);
 }
 

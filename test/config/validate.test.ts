@@ -316,4 +316,13 @@ describe("stack config validation", () => {
     });
     expect(ok.status).toBe(0);
   });
+
+  it("GIVEN the check-config CLI WHEN given a second argument THEN it is refused in one line, exit 2, not ignored", () => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", "scripts/check-config.ts", "local", "extra"], {
+      encoding: "utf8",
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr.split("\n")[0]).toBe('check-config: unexpected argument "extra" (one stack at a time)');
+    expect(r.stdout).toBe("");
+  });
 });

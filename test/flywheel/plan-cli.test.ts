@@ -288,6 +288,14 @@ describe("flywheel plan and CLI", () => {
     const bad = await main(["status", "--stack", "nope"]);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/expected a stack config, found no file at/);
+    for (const url of ["notaurl", "http://db:5432/gateway", ""]) {
+      const r = await main(["status", "--stack", "local", `--database-url=${url}`]);
+      expect(r.code, url).toBe(2);
+      expect(r.err.split("\n")[0], url).toBe(
+        `flywheel: --database-url: expected a postgres:// or postgresql:// URL, found ${JSON.stringify(url)}`,
+      );
+      expect(r.out, url).toBe("");
+    }
   });
 
   it("GIVEN a registry WHEN status reads it THEN it lists what serves and writes nothing", async () => {

@@ -5,6 +5,8 @@
  * the estimate prices are the counts the program registers.
  */
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { rawFromStackFile, shippedStacks, stackFile } from "../../stacks/config/load";
@@ -151,11 +153,32 @@ describe("npm run -s cost", () => {
     expect(r.stdout).toContain("Per team (chargeback):");
   });
 
+  it("GIVEN a stack name that walks out of stacks/ WHEN run THEN it is refused in one line, exit 2; an explicit path to a stack file still works", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-cost-"));
+    try {
+      fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.local.yaml"), path.join(dir, "Pulumi.copy.yaml"));
+      const walk = `a/${"../".repeat(ROOT.split("/").length + 2)}${dir.slice(1)}/Pulumi.copy`;
+      const r = cost(walk);
+      expect(r.stdout).toBe("");
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr.split("\n")[0]).toMatch(/^cost: ".*" is not a stack name \(letters, digits/);
+      const ok = cost(path.join(dir, "Pulumi.copy.yaml"));
+      expect(ok.status, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/^Monthly estimate for copy,/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("GIVEN bad arguments WHEN run THEN one clear line, exit 2, no stack trace", () => {
     for (const [args, msg] of [
       [[], /expected exactly one stack name/],
       [["nope"], /no stack "nope"/],
       [["aws-dev", "--s3-gb", "lots"], /--s3-gb: expected a number/],
+      [["aws-dev", "--s3-gb", " "], /--s3-gb: expected a number of GB ≥ 0, found " "/],
+      [["aws-dev", "--logs-gb", "0x10"], /--logs-gb: expected a number of GB ≥ 0, found "0x10"/],
+      [["aws-dev", "--nat-gb", "1e3"], /--nat-gb: expected a number/],
+      [["aws-dev", "--tokens", "research=1,research=2"], /--tokens: team "research" is given twice/],
       [["aws-dev", "--tokens", "ghosts=5"], /--tokens: no team "ghosts"/],
       [["aws-dev", "--colour"], /unknown flag --colour/],
     ] as [string[], RegExp][]) {

@@ -133,6 +133,14 @@ describe("npm run -s keys", () => {
       [["create", "--stack", "local", "--team", "demo", "--colour", "red"], /unknown flag --colour/],
       [["revoke", "--stack", "local"], /--id is required/],
       [["list", "--stack", "local", "--expires", "3d"], /--expires applies to create only/],
+      [
+        ["create", "--stack", "local", "--team", "demo", "--description", "two\nlines"],
+        /--description: control characters .* are not allowed/,
+      ],
+      [
+        ["create", "--stack", "local", "--team", "demo", "--created-by", "me\u001b[2J"],
+        /--created-by: control characters .* are not allowed/,
+      ],
     ];
     for (const [args, msg] of cases) {
       const r = keys(...args);
@@ -151,6 +159,24 @@ describe("npm run -s keys", () => {
     );
     expect(noDb.status).toBe(2);
     expect(noDb.stderr).toMatch(/^keys: no database: pass --database-url/);
+  });
+
+  it("GIVEN a stored key whose description holds a newline and an escape WHEN listed THEN its row stays one line, the characters escaped", async () => {
+    const pool = new Pool({ connectionString: world.pg.url, max: 1 });
+    const { id } = await createApiKey(
+      pool,
+      "demo",
+      "first\nsecond\u001b[31m",
+      () => "fedcba9876543210",
+      hashApiKey,
+    );
+    await pool.end();
+    const list = keys("list", "--stack", "local");
+    expect(list.status, list.stderr).toBe(0);
+    const lines = list.stdout.trimEnd().split("\n");
+    expect(lines.find((l) => l.startsWith(id))).toMatch(/ first\\nsecond\\u001b\[31m$/);
+    expect(lines.filter((l) => /^(second|\[31m)/.test(l))).toEqual([]);
+    expect(list.stdout).not.toContain("\u001b");
   });
 
   it("GIVEN durations and dates WHEN parsed THEN they are counted from now", () => {

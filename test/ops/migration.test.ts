@@ -305,6 +305,40 @@ describe("export and import", () => {
     expect(m.rows).toEqual(manifest.rows);
   });
 
+  it("GIVEN an unreachable database, or a failure after objects were written WHEN exported THEN one line, exit 1, and the target directory is left as it was", async () => {
+    const absent = path.join(tmp, "no-db");
+    const empty = fs.mkdtempSync(path.join(tmp, "empty-"));
+    for (const d of [absent, empty]) {
+      const r = await cli(
+        "export",
+        ["--stack", "local", "--to", d],
+        "postgres://u:p@127.0.0.1:1/gateway",
+        world.s3,
+      );
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/^export: the database: .*ECONNREFUSED.*; nothing was written\n$/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(fs.existsSync(absent)).toBe(false);
+    expect(fs.readdirSync(empty)).toEqual([]);
+    // A store whose keys cannot both be files (`x` and `x/y`): the second write fails after the first.
+    const clash = new TestS3();
+    await clash.start();
+    try {
+      const s3 = s3For(clash);
+      await s3.put(srcBuckets.datasets, "clash/x", Buffer.from("1"));
+      await s3.put(srcBuckets.datasets, "clash/x/y", Buffer.from("2"));
+      const d = path.join(tmp, "clash");
+      const r = await cli("export", ["--stack", "local", "--to", d], world.pg.url, clash);
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr.trim().split("\n").at(-1)).toMatch(/^export: .*; the partial export was removed from /);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(fs.existsSync(d)).toBe(false);
+    } finally {
+      await clash.stop();
+    }
+  }, 120_000);
+
   it("GIVEN bad flags WHEN run THEN one clear line, exit 2, no stack trace", async () => {
     for (const [script, args, msg] of [
       ["export", ["--stack", "local"], /--to is required/],

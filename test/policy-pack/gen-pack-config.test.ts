@@ -81,6 +81,20 @@ describe("scripts/gen-pack-config.ts", () => {
     expect((await writePackConfigs(stacks, out)).map((f) => path.basename(f))).toContain("acme.json");
   });
 
+  it("GIVEN a bad stack file after good ones WHEN the script runs THEN it names the file in one line, exit 1, and writes nothing", () => {
+    const stacks = stacksWithUserStack();
+    fs.writeFileSync(path.join(stacks, "Pulumi.zz-broken.yaml"), "config:\n  sovereign:profile: nonsense\n");
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "pack-config-"));
+    const r = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "scripts/gen-pack-config.ts", "--stacks-dir", stacks, "--out", out],
+      { cwd: ROOT, encoding: "utf8" },
+    );
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^gen-pack-config: .*Pulumi\.zz-broken\.yaml: .*; nothing was written\n$/);
+    expect(fs.readdirSync(out)).toEqual([]);
+  });
+
   it("GIVEN a bad flag or a missing directory WHEN the script runs THEN it names the problem in one line, no stack trace, exit 2", () => {
     for (const args of [["--colour", "blue"], ["--out", "/nonexistent/dir"], ["--out"]]) {
       const r = spawnSync(process.execPath, ["--import", "tsx", "scripts/gen-pack-config.ts", ...args], {

@@ -295,4 +295,44 @@ describe("train:submit", () => {
     expect(job.metadata).toMatchObject({ name: "legal-fp8", namespace: "team-legal" });
     expect(job.spec.template.spec.containers[0].resources.requests["nvidia.com/gpu"]).toBe("4");
   });
+
+  it("GIVEN --stack=S, or a usage mistake WHEN the npm script runs THEN --stack=S is read like --stack S, and a mistake exits 2 with train:submit: and no stack trace", () => {
+    const submit = (...args: string[]) =>
+      spawnSync(
+        process.execPath,
+        [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "scripts/train-submit.ts", ...args],
+        {
+          cwd: ROOT,
+          encoding: "utf8",
+        },
+      );
+    const job = [
+      "--team",
+      "legal",
+      "--kind",
+      "quantize",
+      "--name",
+      "legal-fp8",
+      "--base-model",
+      "llama-3-3-70b-instruct",
+      "--account",
+      "123456789012",
+    ];
+    const ok = submit("--stack=aws-prod", ...job);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(parseYaml(ok.stdout).metadata).toMatchObject({ name: "legal-fp8", namespace: "team-legal" });
+    for (const [args, msg] of [
+      [job, /expected --stack <name>, found nothing/],
+      [["--stack", "nope", ...job], /found no file at/],
+      [["--stack", "aws-prod", ...job, "--colour", "red"], /Unknown option '--colour'/],
+      [["--stack", "aws-prod", ...job.slice(2)], /expected --team to be one of/],
+    ] as [string[], RegExp][]) {
+      const r = submit(...args);
+      expect(r.status, args.join(" ")).toBe(2);
+      expect(r.stderr.split("\n")[0], args.join(" ")).toMatch(/^train:submit: /);
+      expect(r.stderr, args.join(" ")).toMatch(msg);
+      expect(r.stderr, args.join(" ")).not.toMatch(/\n\s+at /);
+      expect(r.stdout, args.join(" ")).toBe("");
+    }
+  }, 120_000);
 });
