@@ -19,8 +19,7 @@
  * A separate CA, not the model CA: whoever trusts the model CA (the gateway, the flywheel) trusts
  * model servers only.
  */
-import { caCommonName } from "./ca-name";
-import { k8sLabels } from "./labels";
+import { caBundleCertificate, caCommonName, type CaCertificate } from "./stack-ca";
 import { PLATFORM_NAMESPACES } from "./naming";
 
 /** Names of the Kueue CA's objects (cluster-scoped issuers; the CA Secret in cert-manager's namespace). */
@@ -64,24 +63,11 @@ export const KUEUE_CA_BUNDLE_KEY = "ca.crt";
  * The Kueue CA's bundle in a scraper's namespace: only its `ca.crt` is used; the certificate
  * itself authenticates nobody (the metrics endpoint authenticates with tokens).
  */
-export function kueueCaBundleCertificate(namespace: string): {
-  apiVersion: "cert-manager.io/v1";
-  kind: "Certificate";
-  metadata: { name: string; namespace: string; labels: Record<string, string> };
-  spec: Record<string, unknown>;
-} {
-  return {
-    apiVersion: "cert-manager.io/v1",
-    kind: "Certificate",
-    metadata: { name: KUEUE_CA_BUNDLE_SECRET, namespace, labels: k8sLabels("kueue-tls", namespace) },
-    spec: {
-      secretName: KUEUE_CA_BUNDLE_SECRET,
-      commonName: `${KUEUE_CA_BUNDLE_SECRET}.${namespace}`,
-      duration: "2160h",
-      renewBefore: "720h",
-      privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
-      usages: ["client auth", "digital signature"],
-      issuerRef: { ...KUEUE_CA_ISSUER },
-    },
-  };
+export function kueueCaBundleCertificate(namespace: string): CaCertificate {
+  return caBundleCertificate({
+    secret: KUEUE_CA_BUNDLE_SECRET,
+    namespace,
+    component: "kueue-tls",
+    issuer: KUEUE_CA_ISSUER,
+  });
 }

@@ -14,7 +14,7 @@
  * A separate CA, not the gateway's or the data CA: a caller that trusts it trusts model servers
  * only, and it exists on every substrate whatever the gateway's TLS mode.
  */
-import { caCommonName } from "./ca-name";
+import { caBundleCertificate, caCommonName, type CaCertificate } from "./stack-ca";
 import { modelServiceName } from "./endpoints";
 import { k8sLabels } from "./labels";
 import { PLATFORM_NAMESPACES } from "./naming";
@@ -85,16 +85,7 @@ export const MODEL_CA_FILE = `${MODEL_CA_DIR}/${MODEL_CA_BUNDLE_KEY}`;
 export const MODEL_TLS_DIR = "/etc/sovereign/model-tls";
 
 /** A cert-manager Certificate as plain data. */
-export interface ModelTlsCertificate {
-  readonly apiVersion: "cert-manager.io/v1";
-  readonly kind: "Certificate";
-  readonly metadata: {
-    readonly name: string;
-    readonly namespace: string;
-    readonly labels: Record<string, string>;
-  };
-  readonly spec: Record<string, unknown>;
-}
+export type ModelTlsCertificate = CaCertificate;
 
 const issuerRef = () => ({ ...MODEL_CA_ISSUER });
 
@@ -126,20 +117,12 @@ export function modelServerCertificate(
 
 /** The CA bundle of a caller's namespace (see the file's comment: only its `ca.crt` is used). */
 export function modelCaBundleCertificate(namespace: string): ModelTlsCertificate {
-  return {
-    apiVersion: "cert-manager.io/v1",
-    kind: "Certificate",
-    metadata: { name: MODEL_CA_BUNDLE_SECRET, namespace, labels: k8sLabels("model-tls", namespace) },
-    spec: {
-      secretName: MODEL_CA_BUNDLE_SECRET,
-      commonName: `${MODEL_CA_BUNDLE_SECRET}.${namespace}`,
-      duration: "2160h",
-      renewBefore: "720h",
-      privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
-      usages: ["client auth", "digital signature"],
-      issuerRef: issuerRef(),
-    },
-  };
+  return caBundleCertificate({
+    secret: MODEL_CA_BUNDLE_SECRET,
+    namespace,
+    component: "model-tls",
+    issuer: MODEL_CA_ISSUER,
+  });
 }
 
 /** The volume of a caller's CA bundle: `ca.crt` only (not the bundle certificate's key). */

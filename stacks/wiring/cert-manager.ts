@@ -7,7 +7,7 @@
  * the CAs are added.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { caCommonName } from "../../components/lib/ca-name";
+import { caCommonName } from "../../components/lib/stack-ca";
 import { kueueCaCommonName } from "../../components/lib/kueue-tls";
 import { modelCaCommonName } from "../../components/lib/model-tls";
 import { CertManager } from "../../components/platform/cert-manager";

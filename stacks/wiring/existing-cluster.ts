@@ -1,5 +1,5 @@
 /** Maps the validated config to the existing-cluster substrate's typed args. */
-import { caCommonName } from "../../components/lib/ca-name";
+import { caCommonName } from "../../components/lib/stack-ca";
 import * as pulumi from "@pulumi/pulumi";
 import {
   ExistingClusterSubstrate,

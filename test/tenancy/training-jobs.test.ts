@@ -18,6 +18,15 @@ function envOf(job: Record<string, any>): Record<string, string> {
   );
 }
 
+/** `npm run -s train:submit -- ...args` as a process. */
+function submit(...args: string[]) {
+  return spawnSync(
+    process.execPath,
+    [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "scripts/train-submit.ts", ...args],
+    { cwd: ROOT, encoding: "utf8" },
+  );
+}
+
 describe("training job templates", () => {
   for (const kind of ["lora", "quantize", "eval"] as const) {
     it(`GIVEN a ${kind} job WHEN rendered THEN it is a valid batch/v1 Job that queues, labels, resumes and stays in the team prefix`, async () => {
@@ -268,27 +277,21 @@ describe("train:submit", () => {
   });
 
   it("GIVEN the npm script WHEN run as a process THEN it prints the Job YAML and exits 0", () => {
-    const r = spawnSync(
-      process.execPath,
-      [
-        path.join(ROOT, "node_modules/tsx/dist/cli.mjs"),
-        "scripts/train-submit.ts",
-        "--stack",
-        "aws-prod",
-        "--team",
-        "legal",
-        "--kind",
-        "quantize",
-        "--name",
-        "legal-fp8",
-        "--base-model",
-        "llama-3-3-70b-instruct",
-        "--gpus",
-        "4",
-        "--account",
-        "123456789012",
-      ],
-      { cwd: ROOT, encoding: "utf8" },
+    const r = submit(
+      "--stack",
+      "aws-prod",
+      "--team",
+      "legal",
+      "--kind",
+      "quantize",
+      "--name",
+      "legal-fp8",
+      "--base-model",
+      "llama-3-3-70b-instruct",
+      "--gpus",
+      "4",
+      "--account",
+      "123456789012",
     );
     expect(r.status, r.stderr).toBe(0);
     const job = parseYaml(r.stdout);
@@ -297,15 +300,6 @@ describe("train:submit", () => {
   });
 
   it("GIVEN --stack=S, or a usage mistake WHEN the npm script runs THEN --stack=S is read like --stack S, and a mistake exits 2 with train:submit: and no stack trace", () => {
-    const submit = (...args: string[]) =>
-      spawnSync(
-        process.execPath,
-        [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "scripts/train-submit.ts", ...args],
-        {
-          cwd: ROOT,
-          encoding: "utf8",
-        },
-      );
     const job = [
       "--team",
       "legal",
