@@ -12,6 +12,7 @@ import { advisoryLockWithin, MIGRATION_LOCK_KEY } from "../src/db";
 import { ConfigError, loadConfig } from "../src/config";
 import { createLogger } from "../src/log";
 import { startPostgres, type PostgresInstance } from "../../test/helpers/postgres";
+import { MINIMAL_GATEWAY_ENV } from "./helpers/env";
 
 let pg: PostgresInstance;
 beforeAll(async () => {
@@ -21,10 +22,7 @@ afterAll(() => pg?.destroy());
 
 const configWith = (wait: string) =>
   loadConfig({
-    GATEWAY_OPA_URL: "http://127.0.0.1:8181",
-    GATEWAY_OIDC_ISSUER: "https://idp.example",
-    GATEWAY_OIDC_AUDIENCE: "sovereign",
-    GATEWAY_CATALOG: JSON.stringify({ teams: {}, models: {}, routes: {}, redactPatterns: [] }),
+    ...MINIMAL_GATEWAY_ENV,
     PGHOST: "127.0.0.1",
     PGPORT: String(pg.port),
     PGUSER: "postgres",

@@ -17,6 +17,7 @@ import { TestCa } from "../../test/helpers/pki";
 import { loadConfig } from "../src/config";
 import { createPool, postgresTls } from "../src/db";
 import { createLogger } from "../src/log";
+import { MINIMAL_GATEWAY_ENV } from "./helpers/env";
 
 const ca = new TestCa("sovereign postgres test CA");
 const otherCa = new TestCa("some other CA");
@@ -42,10 +43,7 @@ afterAll(() => {
 /** Connects the way the gateway does, from a deployment's environment; returns `ssl` of the session. */
 async function connect(pg: PostgresInstance, env: Record<string, string>): Promise<string> {
   const cfg = loadConfig({
-    GATEWAY_OPA_URL: "http://127.0.0.1:8181",
-    GATEWAY_OIDC_ISSUER: "https://idp.example",
-    GATEWAY_OIDC_AUDIENCE: "sovereign",
-    GATEWAY_CATALOG: JSON.stringify({ teams: {}, models: {}, routes: {}, redactPatterns: [] }),
+    ...MINIMAL_GATEWAY_ENV,
     PGHOST: "127.0.0.1",
     PGPORT: String(pg.port),
     PGUSER: "postgres",

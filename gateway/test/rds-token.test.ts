@@ -16,6 +16,7 @@ import { ConfigError, loadConfig } from "../src/config";
 import { createPool, poolPassword } from "../src/db";
 import { createLogger } from "../src/log";
 import { presignQuery, rdsAuthToken } from "../src/rds-token";
+import { MINIMAL_GATEWAY_ENV } from "./helpers/env";
 
 const params = (token: string) => {
   const [hostPort, query] = token.split("/?");
@@ -82,12 +83,7 @@ describe("GIVEN fixed credentials and a fixed clock", () => {
   });
 });
 
-const BASE_ENV = {
-  GATEWAY_OPA_URL: "http://127.0.0.1:8181",
-  GATEWAY_OIDC_ISSUER: "https://idp.example",
-  GATEWAY_OIDC_AUDIENCE: "sovereign",
-  GATEWAY_CATALOG: JSON.stringify({ teams: {}, models: {}, routes: {}, redactPatterns: [] }),
-};
+const BASE_ENV = MINIMAL_GATEWAY_ENV;
 
 describe("GIVEN the gateway configured for rds-iam", () => {
   const problems = (env: Record<string, string>) => {

@@ -13,6 +13,7 @@ import { TestCa } from "../../test/helpers/pki";
 import { ConfigError, loadConfig } from "../src/config";
 import { Gateway } from "../src/server";
 import { World } from "./helpers/world";
+import { MINIMAL_GATEWAY_ENV } from "./helpers/env";
 
 const world = new World();
 const ca = new TestCa("sovereign gateway test CA");
@@ -129,12 +130,7 @@ describe("GIVEN the gateway serving HTTPS with a certificate from the stack's CA
 });
 
 describe("GIVEN the TLS settings in the gateway's environment", () => {
-  const base = {
-    GATEWAY_OPA_URL: "http://opa:8181",
-    GATEWAY_OIDC_ISSUER: "https://idp.example",
-    GATEWAY_OIDC_AUDIENCE: "sovereign",
-    GATEWAY_CATALOG: JSON.stringify({ teams: {}, models: {}, routes: {}, redactPatterns: [] }),
-  };
+  const base = MINIMAL_GATEWAY_ENV;
   const problems = (env: Record<string, string>) => {
     try {
       loadConfig({ ...base, ...env });
